@@ -1,0 +1,89 @@
+"""``describe``: a one-line summary of a value, for showing artifacts to an LLM planner.
+
+It must be cheap (it runs for every artifact in a prompt) and must never raise (a
+failing summary must not fail a run), so it looks at shapes, dtypes and a few items,
+never at whole values, and falls back to the type name.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+MAX_CHARS = 160
+_MAX_ITEMS = 8
+_MAX_STR = 60
+
+
+def describe(value: Any) -> str:
+    """One line, at most ~160 characters: ``ndarray float64 (569, 30)``, ``dict{acc=0.9561}``."""
+    try:
+        text = _describe(value, 0)
+    except Exception:  # a hostile __repr__ or __len__ must not break a prompt
+        text = _type_name(value)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 3] + "..."
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__qualname__
+
+
+def _float(value: float) -> str:
+    if not math.isfinite(value):
+        return repr(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e12:
+        return f"{value:.4f}"
+    return f"{value:.4g}"
+
+
+def _describe(value: Any, depth: int) -> str:
+    kind = type(value)
+    if value is None or kind is bool or kind is int:
+        return repr(value)
+    if kind is float:
+        return _float(value)
+    if kind is str:
+        return repr(value if len(value) <= _MAX_STR else value[:_MAX_STR] + "...")
+    if isinstance(value, np.generic):
+        item = value.item()
+        return _describe(item, depth) if type(item) is not type(value) else repr(value)
+    if kind is np.ndarray:
+        return f"ndarray {value.dtype} {value.shape}"
+    if kind is dict:
+        if depth > 1:
+            return f"dict[{len(value)}]"
+        parts = [f"{k}={_describe(v, depth + 1)}" for k, v in list(value.items())[:_MAX_ITEMS]]
+        more = ", ..." if len(value) > _MAX_ITEMS else ""
+        return "dict{" + ", ".join(parts) + more + "}"
+    if kind is list or kind is tuple:
+        if depth > 1 or not value:
+            return f"{kind.__name__}[{len(value)}]"
+        parts = [_describe(v, depth + 1) for v in value[:_MAX_ITEMS]]
+        more = ", ..." if len(value) > _MAX_ITEMS else ""
+        return f"{kind.__name__}[{len(value)}] [" + ", ".join(parts) + more + "]"
+    if kind is set or kind is frozenset:
+        return f"{kind.__name__}[{len(value)}]"
+    summary = _describe_library(value)
+    if summary is not None:
+        return summary
+    return f"{_type_name(value)} {repr(value)[:MAX_CHARS]}"
+
+
+def _describe_library(value: Any) -> str | None:
+    # Only look at pandas / scikit-learn if the value's own library is already loaded:
+    # describe must not pay for importing them.
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, pd.DataFrame):
+        names = ", ".join(str(c) for c in value.columns[:_MAX_ITEMS])
+        more = ", ..." if value.shape[1] > _MAX_ITEMS else ""
+        return f"DataFrame {value.shape[0]}x{value.shape[1]} [{names}{more}]"
+    if pd is not None and isinstance(value, pd.Series):
+        return f"Series {value.name!r} {value.dtype} ({len(value)},)"
+    module = type(value).__module__
+    if module.startswith("sklearn.") and hasattr(value, "get_params"):
+        return repr(value)  # scikit-learn's own repr: class name + changed params
+    return None

@@ -1,0 +1,60 @@
+"""The ``pickle`` codec: the last resort, for values no canonical codec can represent.
+
+Its bytes are NOT guaranteed stable: pickle output can change with the Python version,
+the library versions of the pickled classes, and (for some objects) memoisation or set
+order. A run whose artifacts fall back to pickle is still recorded, but its hashes are a
+weaker reproducibility proof than the canonical codecs'. Loading a pickle can execute
+arbitrary code, so ``decode`` refuses unless the caller trusts the store.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from reprolam.errors import CodecError
+
+PROTOCOL = 5
+UNTRUSTED_MESSAGE = (
+    "artifact is a pickle; loading it could execute code; pass trusted=True / "
+    "`--trust-store` only if you trust this store"
+)
+
+
+class PickleCodec:
+    """Anything picklable; decoding requires a trusted serializer."""
+
+    tag = "pickle"
+    requires_trust = True
+    trust_aware = True
+    # Accepts (nearly) everything, so codecs registered later go before it.
+    catch_all = True
+
+    def can_encode(self, value: Any) -> bool:
+        try:
+            pickle.dumps(value, protocol=PROTOCOL)
+        except Exception:  # pickling can raise anything from a user's __reduce__
+            return False
+        return True
+
+    def try_encode(self, value: Any) -> bytes | None:
+        try:
+            return pickle.dumps(value, protocol=PROTOCOL)
+        except Exception:
+            return None
+
+    def encode(self, value: Any) -> bytes:
+        try:
+            return pickle.dumps(value, protocol=PROTOCOL)
+        except Exception as exc:
+            raise CodecError(f"pickle codec cannot encode {type(value).__name__}: {exc}") from exc
+
+    def decode(self, data: bytes, *, trusted: bool = False) -> Any:
+        if not trusted:
+            raise CodecError(UNTRUSTED_MESSAGE)
+        try:
+            return pickle.loads(data)
+        except Exception as exc:
+            raise CodecError(
+                f"pickle artifact cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
