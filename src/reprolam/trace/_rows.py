@@ -1,0 +1,290 @@
+"""Records <-> flat rows of plain values: the one serialization every backend shares.
+
+Dict fields become canonical JSON text, enums their values, seeds beyond 64 bits decimal
+text. Every backend stores these rows and rebuilds records from them, so all backends
+round-trip records identically (tuples come back as lists, as JSON has it), and records
+handed out are built fresh: mutating one cannot change stored history.
+
+Also here: the error messages both backends raise for the same mistakes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from reprolam.errors import IntegrityError, NotFoundError, StoreError
+from reprolam.hashing import canonical_json
+from reprolam.trace.contract import Producer
+from reprolam.trace.records import (
+    ArtifactRecord,
+    ErrorInfo,
+    RunRecord,
+    RunStatus,
+    StepKind,
+    StepRecord,
+    StepStatus,
+)
+
+RUN_COLUMNS = (
+    "id",
+    "workflow",
+    "seed",
+    "created_at",
+    "planner",
+    "policy",
+    "environment",
+    "status",
+    "finished_at",
+    "parent_id",
+    "fork_index",
+    "overrides",
+    "outputs",
+    "error",
+    "host",
+    "pid",
+)
+STEP_COLUMNS = (
+    "run_id",
+    "idx",
+    "kind",
+    "action",
+    "status",
+    "started_at",
+    "action_version",
+    "fingerprint",
+    "params",
+    "inputs",
+    "outputs",
+    "seed",
+    "duration",
+    "error",
+    "proposal",
+    "recovers",
+    "prev_hash",
+    "hash",
+)
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EMPTY: dict[str, Any] = {}
+_CONVERSION_ERRORS = (TypeError, ValueError, AttributeError, RecursionError)
+
+
+to_json = canonical_json
+from_json = json.loads
+
+
+def _obj(value: Any) -> str:
+    return "{}" if value == _EMPTY else to_json(value)
+
+
+def _big_int_out(value: Any) -> Any:
+    """SQLite integers are 64-bit; larger seeds are kept exactly as decimal text."""
+    if value is None or _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    return str(value)
+
+
+def _big_int_in(value: Any) -> Any:
+    return int(value) if type(value) is str else value
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+def run_to_row(run: RunRecord) -> tuple[Any, ...]:
+    try:
+        return (
+            run.id,
+            run.workflow,
+            _big_int_out(run.seed),
+            run.created_at,
+            _obj(run.planner),
+            _obj(run.policy),
+            run.environment,
+            run.status.value,
+            run.finished_at,
+            run.parent_id,
+            run.fork_index,
+            _obj(run.overrides),
+            _obj(run.outputs),
+            run.error,
+            run.host,
+            run.pid,
+        )
+    except _CONVERSION_ERRORS as exc:
+        raise StoreError(
+            f"cannot store run {run.id!r}: {type(exc).__name__}: {exc}: dict fields must hold "
+            "JSON values (str, int, float, bool, None, lists, dicts) and status a RunStatus"
+        ) from exc
+
+
+def run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        workflow=row[1],
+        seed=_big_int_in(row[2]),
+        created_at=row[3],
+        planner=from_json(row[4]),
+        policy=from_json(row[5]),
+        environment=row[6],
+        status=RunStatus(row[7]),
+        finished_at=row[8],
+        parent_id=row[9],
+        fork_index=row[10],
+        overrides=from_json(row[11]),
+        outputs=from_json(row[12]),
+        error=row[13],
+        host=row[14],
+        pid=row[15],
+    )
+
+
+# -- steps --------------------------------------------------------------------------------------
+
+
+def _error_fields(error: ErrorInfo) -> dict[str, str]:
+    return {"type": error.type, "message": error.message, "traceback": error.traceback}
+
+
+def step_to_row(step: StepRecord) -> tuple[Any, ...]:
+    try:
+        error = step.error
+        return (
+            step.run_id,
+            step.index,
+            step.kind.value,
+            step.action,
+            step.status.value,
+            step.started_at,
+            step.action_version,
+            step.fingerprint,
+            _obj(step.params),
+            _obj(step.inputs),
+            _obj(step.outputs),
+            _big_int_out(step.seed),
+            step.duration,
+            None
+            if error is None
+            else to_json(
+                {"type": error.type, "message": error.message, "traceback": error.traceback}
+            ),
+            _obj(step.proposal),
+            step.recovers,
+            step.prev_hash,
+            step.hash,
+        )
+    except _CONVERSION_ERRORS as exc:
+        raise StoreError(
+            f"cannot store step {step.index} of run {step.run_id!r}: {type(exc).__name__}: {exc}: "
+            "params, inputs, outputs and proposal must hold JSON values (str, int, float, bool, "
+            "None, lists, dicts); kind and status must be StepKind and StepStatus"
+        ) from exc
+
+
+def step_from_row(row: tuple[Any, ...]) -> StepRecord:
+    error = row[13]
+    return StepRecord(
+        run_id=row[0],
+        index=row[1],
+        kind=StepKind(row[2]),
+        action=row[3],
+        status=StepStatus(row[4]),
+        started_at=row[5],
+        action_version=row[6],
+        fingerprint=row[7],
+        params=from_json(row[8]),
+        inputs=from_json(row[9]),
+        outputs=from_json(row[10]),
+        seed=_big_int_in(row[11]),
+        duration=row[12],
+        error=None if error is None else ErrorInfo(**from_json(error)),
+        proposal=from_json(row[14]),
+        recovers=row[15],
+        prev_hash=row[16],
+        hash=row[17],
+    )
+
+
+def producers(steps: Sequence[StepRecord]) -> dict[str, Producer]:
+    """digest -> the first step in ``steps`` that outputs it."""
+    found: dict[str, Producer] = {}
+    for step in steps:
+        for name, d in step.outputs.items():
+            if d not in found:
+                found[d] = Producer(step.run_id, step.index, name)
+    return found
+
+
+def producer_row(producer: Producer) -> tuple[str, int, str]:
+    return (producer.run_id, producer.index, producer.name)
+
+
+# -- artifacts ----------------------------------------------------------------------------------
+
+
+def artifact_bytes(record: ArtifactRecord, data: bytes) -> bytes:
+    """The bytes to store, checked against the record's size (a cheap guard against mix-ups)."""
+    if type(data) is not bytes:
+        data = bytes(data)
+    if len(data) != record.size:
+        raise StoreError(
+            f"artifact {record.digest} says size={record.size} but {len(data)} bytes were "
+            "given: build the ArtifactRecord from the very bytes you store"
+        )
+    return data
+
+
+# -- messages both backends raise ---------------------------------------------------------------
+
+
+def run_exists_error(run_id: str, location: str) -> StoreError:
+    return StoreError(
+        f"run {run_id!r} already exists in {location}: run ids must be unique; "
+        "create the run under a new id"
+    )
+
+
+def no_run_error(run_id: str, location: str) -> NotFoundError:
+    return NotFoundError(
+        f"no run {run_id!r} in {location}: pass an existing run id (see `reprolam runs`)"
+    )
+
+
+def no_parent_error(run: RunRecord, location: str) -> NotFoundError:
+    return NotFoundError(
+        f"cannot create fork {run.id!r}: its parent run {run.parent_id!r} is not in "
+        f"{location}: fork from a run stored in the same store"
+    )
+
+
+def no_run_for_update_error(run_id: str, location: str) -> NotFoundError:
+    return NotFoundError(
+        f"cannot update run {run_id!r}: it is not in {location}: create it with create_run() "
+        "before recording it"
+    )
+
+
+def no_run_for_step_error(step: StepRecord, location: str) -> NotFoundError:
+    return NotFoundError(
+        f"cannot record step {step.index} of run {step.run_id!r}: the run is not in "
+        f"{location}: create it with create_run() first"
+    )
+
+
+def no_artifact_error(digest: str, location: str) -> NotFoundError:
+    return NotFoundError(
+        f"no artifact {digest} in {location}: pass a digest recorded in one of its runs"
+    )
+
+
+def corrupt_artifact_error(digest: str, where: str, actual: str) -> IntegrityError:
+    return IntegrityError(
+        f"artifact {digest} is corrupted: its bytes in {where} hash to {actual}: restore the "
+        "store from a backup, or reproduce the run that produced it"
+    )
+
+
+def closed_error(location: str) -> StoreError:
+    return StoreError(f"the trace store {location} is closed: open it again with open_store()")

@@ -1,0 +1,132 @@
+"""The store contract: a few primitives every backend implements, plus what derives from them.
+
+Backends (memory, SQLite, later PostgreSQL) only add storage; everything built on the
+primitives (fork inheritance, id prefixes) lives here once. A shared conformance suite
+(`tests/conformance.py`) runs against every backend.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
+from reprolam.errors import AmbiguousIdError, NotFoundError
+from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    """Data lineage: the step (and its output name) that first produced an artifact."""
+
+    run_id: str
+    index: int
+    name: str
+
+
+class TraceStore(ABC):
+    """Runs, steps and content-addressed artifacts, durably.
+
+    ``record`` is the only write after ``create_run`` and is atomic: either every step,
+    artifact and run update in the call is stored, or none is. Steps are upserted by
+    ``(run_id, index)`` so a started step is completed by recording it again.
+    Artifact bytes are written before the records that reference them, so no committed
+    step ever references a missing artifact.
+    """
+
+    location: str
+
+    # -- primitives ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_run(self, run: RunRecord) -> None:
+        """Store a new run. Raises ``StoreError`` if the id exists."""
+
+    @abstractmethod
+    def record(
+        self,
+        *,
+        steps: Sequence[StepRecord] = (),
+        artifacts: Sequence[tuple[ArtifactRecord, bytes]] = (),
+        run: RunRecord | None = None,
+    ) -> None:
+        """Atomically upsert steps, insert missing artifacts and replace the run record."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with exactly this id; ``NotFoundError`` otherwise."""
+
+    @abstractmethod
+    def find_run_ids(self, prefix: str, *, limit: int = 2) -> list[str]:
+        """Ids starting with ``prefix``, sorted, at most ``limit``."""
+
+    @abstractmethod
+    def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first."""
+
+    @abstractmethod
+    def own_steps(self, run_id: str) -> list[StepRecord]:
+        """Steps recorded in this run itself (not inherited), by index."""
+
+    @abstractmethod
+    def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
+        """Record and bytes, verified against the digest (``IntegrityError`` on mismatch)."""
+
+    @abstractmethod
+    def get_artifact_record(self, digest: str) -> ArtifactRecord:
+        """Record only, without reading or verifying the bytes."""
+
+    @abstractmethod
+    def has_artifact(self, digest: str) -> bool: ...
+
+    @abstractmethod
+    def artifact_producer(self, digest: str) -> Producer | None:
+        """The first step recorded with this artifact among its outputs; None for external inputs.
+
+        The producer is set when the artifact is first stored by a ``record`` call that also
+        holds a step outputting it, or later by the first such call if it was stored alone.
+        """
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- derived ------------------------------------------------------------------------------
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        """The run's whole trace: steps inherited from its fork parents, then its own.
+
+        Inherited steps are read from the parent by reference; nothing is copied.
+        """
+        run = self.get_run(run_id)
+        own = self.own_steps(run_id)
+        if run.parent_id is None or run.fork_index is None:
+            return own
+        inherited = [s for s in self.steps(run.parent_id) if s.index < run.fork_index]
+        return inherited + own
+
+    def resolve_run_id(self, ref: str) -> str:
+        """A full id from a full id or a unique prefix."""
+        ref = ref.strip()
+        if not ref:
+            raise NotFoundError("empty run id: pass a run id or prefix (see `reprolam runs`)")
+        matches = self.find_run_ids(ref, limit=2)
+        if not matches:
+            raise NotFoundError(
+                f"no run with id or prefix {ref!r} in {self.location}: "
+                "list runs with `reprolam runs`"
+            )
+        if len(matches) > 1 and ref not in matches:
+            raise AmbiguousIdError(
+                f"run id prefix {ref!r} matches several runs ({', '.join(matches)}, ...): "
+                "give more characters"
+            )
+        return ref if ref in matches else matches[0]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

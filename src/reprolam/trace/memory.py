@@ -1,0 +1,147 @@
+"""An in-memory trace store: the contract with nothing durable behind it (tests, dry runs).
+
+It keeps the same flat rows the SQLite store keeps (see ``_rows``), so it round-trips
+records exactly like the durable backends do and hands out fresh records on every read:
+nothing a caller mutates, before or after recording, can change stored history.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from reprolam.hashing import digest as hash_bytes
+from reprolam.trace import _rows
+from reprolam.trace.contract import Producer, TraceStore
+from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+
+
+class MemoryStore(TraceStore):
+    """Dict-backed ``TraceStore``; thread-safe; gone when the process ends."""
+
+    def __init__(self) -> None:
+        self.location = "memory:"
+        self._lock = threading.Lock()
+        self._closed = False
+        self._runs: dict[str, tuple[Any, ...]] = {}
+        self._steps: dict[str, dict[int, tuple[Any, ...]]] = {}
+        self._artifacts: dict[str, tuple[str, int, bytes]] = {}  # digest -> codec, size, bytes
+        self._producers: dict[str, Producer] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({len(self._runs)} runs)"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise _rows.closed_error(self.location)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        row = _rows.run_to_row(run)
+        with self._lock:
+            self._check_open()
+            if run.id in self._runs:
+                raise _rows.run_exists_error(run.id, self.location)
+            if run.parent_id is not None and run.parent_id not in self._runs:
+                raise _rows.no_parent_error(run, self.location)
+            self._runs[run.id] = row
+
+    def record(
+        self,
+        *,
+        steps: Sequence[StepRecord] = (),
+        artifacts: Sequence[tuple[ArtifactRecord, bytes]] = (),
+        run: RunRecord | None = None,
+    ) -> None:
+        step_rows = [_rows.step_to_row(s) for s in steps]
+        run_row = _rows.run_to_row(run) if run is not None else None
+        new_artifacts = {
+            a.digest: (a.codec, a.size, _rows.artifact_bytes(a, data)) for a, data in artifacts
+        }
+        producers = _rows.producers(steps) if new_artifacts else {}
+        with self._lock:
+            self._check_open()
+            # Validate everything first, then apply: a failing call leaves nothing behind.
+            if run_row is not None and run_row[0] not in self._runs:
+                raise _rows.no_run_for_update_error(run_row[0], self.location)
+            for step in steps:
+                if step.run_id not in self._runs:
+                    raise _rows.no_run_for_step_error(step, self.location)
+            for d, stored in new_artifacts.items():
+                self._artifacts.setdefault(d, stored)
+                if d in producers:
+                    self._producers.setdefault(d, producers[d])
+            for row in step_rows:
+                self._steps.setdefault(row[0], {})[row[1]] = row
+            if run_row is not None:
+                self._runs[run_row[0]] = run_row
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._lock:
+            self._check_open()
+            row = self._runs.get(run_id)
+        if row is None:
+            raise _rows.no_run_error(run_id, self.location)
+        return _rows.run_from_row(row)
+
+    def find_run_ids(self, prefix: str, *, limit: int = 2) -> list[str]:
+        with self._lock:
+            self._check_open()
+            ids = sorted(i for i in self._runs if i.startswith(prefix))
+        return ids[: max(limit, 0)]
+
+    def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
+        with self._lock:
+            self._check_open()
+            rows = sorted(self._runs.values(), key=lambda r: (r[3], r[0]), reverse=True)
+        if limit is not None:
+            rows = rows[: max(limit, 0)]
+        return [_rows.run_from_row(r) for r in rows]
+
+    def own_steps(self, run_id: str) -> list[StepRecord]:
+        with self._lock:
+            self._check_open()
+            if run_id not in self._runs:
+                raise _rows.no_run_error(run_id, self.location)
+            rows = sorted(self._steps.get(run_id, {}).items())
+        return [_rows.step_from_row(row) for _, row in rows]
+
+    def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
+        with self._lock:
+            self._check_open()
+            stored = self._artifacts.get(digest)
+        if stored is None:
+            raise _rows.no_artifact_error(digest, self.location)
+        codec, size, data = stored
+        actual = hash_bytes(data)
+        if actual != digest:
+            raise _rows.corrupt_artifact_error(digest, "memory", actual)
+        return ArtifactRecord(digest, codec, size), data
+
+    def get_artifact_record(self, digest: str) -> ArtifactRecord:
+        with self._lock:
+            self._check_open()
+            stored = self._artifacts.get(digest)
+        if stored is None:
+            raise _rows.no_artifact_error(digest, self.location)
+        return ArtifactRecord(digest, stored[0], stored[1])
+
+    def has_artifact(self, digest: str) -> bool:
+        with self._lock:
+            self._check_open()
+            return digest in self._artifacts
+
+    def artifact_producer(self, digest: str) -> Producer | None:
+        with self._lock:
+            self._check_open()
+            if digest not in self._artifacts:
+                raise _rows.no_artifact_error(digest, self.location)
+            return self._producers.get(digest)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True

@@ -1,0 +1,458 @@
+"""The SQLite trace store: ``<directory>/trace.db`` plus a blob directory for large artifacts.
+
+Durability and concurrency:
+
+* WAL journal: readers never block the writer and the writer never blocks readers, in
+  this process or any other. Writes run in ``BEGIN IMMEDIATE`` transactions, so two
+  writers queue on the write lock (up to ``BUSY_TIMEOUT`` seconds) instead of failing with
+  "database is locked".
+* ``synchronous=NORMAL``: a committed ``record()`` survives the process dying at any point
+  (exceptions, ``kill -9``); only an OS crash or power loss can drop the last commits.
+  ``fsync=True`` sets ``synchronous=FULL`` (and fsyncs blob files) for power-loss
+  durability, at the cost of an fsync per commit.
+* One connection per store object, guarded by a lock, so a store can be shared by threads.
+
+Artifacts up to ``INLINE_MAX`` bytes live in the ``artifacts`` table; larger ones in the
+blob directory, written (atomically) before the transaction that references them, so a
+committed row never points at a missing file. A failed call can leave an unreferenced
+blob behind; it is harmless (content-addressed, reused by the next put of those bytes).
+
+Schema changes are numbered SQL files in ``migrations/``, applied in order on open.
+
+Cost: a commit costs roughly one WAL frame (page write) per B-tree page it touches, so the
+schema is laid out for locality (steps clustered by run, no secondary indexes written per
+step, artifact rows clustered by digest); each new artifact costs one random page of that tree.
+``benchmarks/bench_store.py`` measures the engine's per-step ``record()``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from reprolam.errors import IntegrityError, NotFoundError, ReprolamError, StoreError
+from reprolam.hashing import digest as hash_bytes
+from reprolam.trace import _rows
+from reprolam.trace.blobs import BlobDir
+from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
+from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+
+INLINE_MAX = 32 * 1024  # bytes; larger artifacts go to the blob directory
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another writer's transaction
+DB_NAME = "trace.db"
+
+_RUN_COLUMNS = ", ".join(_rows.RUN_COLUMNS)
+_STEP_COLUMNS = ", ".join(_rows.STEP_COLUMNS)
+_RUN_INSERT = (
+    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * len(_rows.RUN_COLUMNS))})"
+)
+# ?1 is the id (first column of a run row); every other column is replaced.
+_RUN_UPDATE = "UPDATE runs SET {} WHERE id = ?1".format(
+    ", ".join(f"{c} = ?{i}" for i, c in enumerate(_rows.RUN_COLUMNS, 1) if c != "id")
+)
+_STEP_UPSERT = (
+    f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join('?' * len(_rows.STEP_COLUMNS))}) "
+    "ON CONFLICT (run_id, idx) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _rows.STEP_COLUMNS if c not in ("run_id", "idx"))
+)
+# A known artifact keeps its bytes and its first producer; one stored without a producer
+# (an external input) gets the first step that outputs it.
+_ARTIFACT_INSERT = (
+    "INSERT INTO artifacts (digest, codec, size, data, producer_run, producer_idx, producer_name) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET "
+    "producer_run = excluded.producer_run, producer_idx = excluded.producer_idx, "
+    "producer_name = excluded.producer_name "
+    "WHERE artifacts.producer_run IS NULL AND excluded.producer_run IS NOT NULL"
+)
+_RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
+_STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY idx"
+_MIGRATION_NAME = re.compile(r"(\d{4})_\w+\.sql")
+
+
+class SQLiteStore(TraceStore):
+    """A durable ``TraceStore`` in one directory; safe across threads and processes."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        artifacts_dir: str | os.PathLike[str] | None = None,
+        fsync: bool = False,
+    ) -> None:
+        self.directory = Path(directory).expanduser()
+        self.location = str(self.directory)
+        self.db_path = self.directory / DB_NAME
+        self.fsync = fsync
+        blob_path = (
+            Path(artifacts_dir).expanduser() if artifacts_dir else self.directory / "artifacts"
+        )
+        self.blobs = BlobDir(blob_path, fsync=fsync)
+        _make_writable_dir(self.directory, "store directory")
+        _make_writable_dir(blob_path, "artifacts directory")
+        self._lock = threading.Lock()
+        self._closed = False
+        self._conn = _connect(self.db_path, fsync=fsync)
+        try:
+            _migrate(self._conn, self.db_path)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise _open_error(self.db_path, exc) from exc
+        except BaseException:
+            self._conn.close()
+            raise
+        self._cur = self._conn.cursor()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.location!r})"
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        row = _rows.run_to_row(run)
+        with self._lock:
+            cur = self._cur
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                cur.execute(_RUN_INSERT, row)
+                cur.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise self._create_refusal(run, exc) from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(f"create run {run.id!r}", exc) from exc
+                raise
+
+    def _create_refusal(self, run: RunRecord, exc: sqlite3.IntegrityError) -> ReprolamError:
+        try:
+            if self._exists("SELECT 1 FROM runs WHERE id = ?", run.id):
+                return _rows.run_exists_error(run.id, self.location)
+            if run.parent_id is not None and not self._exists(
+                "SELECT 1 FROM runs WHERE id = ?", run.parent_id
+            ):
+                return _rows.no_parent_error(run, self.location)
+        except sqlite3.Error:
+            pass
+        return self._error(f"create run {run.id!r}", exc)
+
+    def record(
+        self,
+        *,
+        steps: Sequence[StepRecord] = (),
+        artifacts: Sequence[tuple[ArtifactRecord, bytes]] = (),
+        run: RunRecord | None = None,
+    ) -> None:
+        # Everything that can fail without the database fails here, before the transaction;
+        # large artifacts reach their blob files here too, before any row references them.
+        step_rows = [_rows.step_to_row(s) for s in steps]
+        run_row = None if run is None else _rows.run_to_row(run)
+        producers = _rows.producers(steps) if artifacts else {}
+        artifact_rows = [self._artifact_row(a, data, producers) for a, data in artifacts]
+        with self._lock:
+            cur = self._cur
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                if artifact_rows:
+                    cur.executemany(_ARTIFACT_INSERT, artifact_rows)
+                if step_rows:
+                    cur.executemany(_STEP_UPSERT, step_rows)
+                if run_row is not None:
+                    cur.execute(_RUN_UPDATE, run_row)
+                    if cur.rowcount != 1:
+                        raise _rows.no_run_for_update_error(run_row[0], self.location)
+                cur.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise self._refusal(steps, exc) from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error("record", exc) from exc
+                raise
+
+    def _artifact_row(
+        self, record: ArtifactRecord, data: bytes, producers: dict[str, Producer]
+    ) -> tuple[Any, ...]:
+        data = _rows.artifact_bytes(record, data)
+        producer = producers.get(record.digest)
+        where = (None, None, None) if producer is None else _rows.producer_row(producer)
+        if len(data) <= INLINE_MAX:
+            return (record.digest, record.codec, record.size, data, *where)
+        self.blobs.put(record.digest, data)
+        return (record.digest, record.codec, record.size, None, *where)
+
+    def _refusal(self, steps: Sequence[StepRecord], exc: sqlite3.IntegrityError) -> ReprolamError:
+        """Say which record broke a constraint (the database only says that one did)."""
+        try:
+            for step in steps:
+                if not self._exists("SELECT 1 FROM runs WHERE id = ?", step.run_id):
+                    return _rows.no_run_for_step_error(step, self.location)
+        except sqlite3.Error:  # the original error says enough
+            pass
+        return self._error("record", exc)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord:
+        row = self._one(f"{_RUN_SELECT} WHERE id = ?", (run_id,))
+        if row is None:
+            raise _rows.no_run_error(run_id, self.location)
+        return _rows.run_from_row(row)
+
+    def find_run_ids(self, prefix: str, *, limit: int = 2) -> list[str]:
+        # Ids sort as text, so the matches are the first rows at or after the prefix.
+        rows = self._all(
+            "SELECT id FROM runs WHERE id >= ? ORDER BY id LIMIT ?", (prefix, max(limit, 0))
+        )
+        return [run_id for (run_id,) in rows if run_id.startswith(prefix)]
+
+    def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
+        rows = self._all(
+            f"{_RUN_SELECT} ORDER BY created_at DESC, id DESC LIMIT ?",
+            (-1 if limit is None else max(limit, 0),),
+        )
+        return [_rows.run_from_row(row) for row in rows]
+
+    def own_steps(self, run_id: str) -> list[StepRecord]:
+        rows = self._all(_STEP_SELECT, (run_id,))
+        if not rows and self._one("SELECT 1 FROM runs WHERE id = ?", (run_id,)) is None:
+            raise _rows.no_run_error(run_id, self.location)
+        return [_rows.step_from_row(row) for row in rows]
+
+    def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
+        row = self._one("SELECT codec, size, data FROM artifacts WHERE digest = ?", (digest,))
+        if row is None:
+            raise _rows.no_artifact_error(digest, self.location)
+        codec, size, data = row
+        if data is None:
+            try:
+                data = self.blobs.get(digest)
+            except NotFoundError as exc:
+                raise _missing_blob_error(digest, self.blobs.path_of(digest)) from exc
+            where = str(self.blobs.path_of(digest))
+        else:
+            where = f"the artifacts table of {self.db_path}"
+        actual = hash_bytes(data)
+        if actual != digest:
+            raise _rows.corrupt_artifact_error(digest, where, actual)
+        return ArtifactRecord(digest, codec, size), data
+
+    def get_artifact_record(self, digest: str) -> ArtifactRecord:
+        row = self._one("SELECT codec, size FROM artifacts WHERE digest = ?", (digest,))
+        if row is None:
+            raise _rows.no_artifact_error(digest, self.location)
+        return ArtifactRecord(digest, row[0], row[1])
+
+    def has_artifact(self, digest: str) -> bool:
+        return self._one("SELECT 1 FROM artifacts WHERE digest = ?", (digest,)) is not None
+
+    def artifact_producer(self, digest: str) -> Producer | None:
+        row = self._one(
+            "SELECT producer_run, producer_idx, producer_name FROM artifacts WHERE digest = ?",
+            (digest,),
+        )
+        if row is None:
+            raise _rows.no_artifact_error(digest, self.location)
+        return None if row[0] is None else Producer(*row)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        with self._lock:
+            try:
+                return self._cur.execute(sql, params).fetchone()
+            except sqlite3.Error as exc:
+                raise self._error("read", exc) from exc
+
+    def _all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            try:
+                return self._cur.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error("read", exc) from exc
+
+    def _exists(self, sql: str, value: str) -> bool:
+        """For use with the lock held."""
+        return self._cur.execute(sql, (value,)).fetchone() is not None
+
+    def _rollback(self) -> None:
+        if self._closed:
+            return
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the original error is the one worth reporting
+
+    def _error(self, operation: str, exc: sqlite3.Error) -> StoreError:
+        if self._closed:
+            return _rows.closed_error(self.location)
+        return StoreError(f"{operation} failed on {self.db_path}: {exc}: {_hint(exc)}")
+
+
+# -- opening --------------------------------------------------------------------------------------
+
+
+def _make_writable_dir(path: Path, what: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(
+            f"{what} {path} exists and is not a directory: pass a directory "
+            "(reprolam keeps trace.db and artifacts/ in it)"
+        ) from None
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create {what} {path}: {exc.strerror or exc}: choose a location you "
+            "can write to (--store / REPROLAM_STORE)"
+        ) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{what} {path} is not writable: fix its permissions or choose another "
+            "location (--store / REPROLAM_STORE)"
+        )
+
+
+def _connect(db_path: Path, *, fsync: bool) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(
+            db_path,
+            timeout=BUSY_TIMEOUT,
+            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+            check_same_thread=False,  # the store's lock serializes use across threads
+            cached_statements=64,
+        )
+    except sqlite3.Error as exc:
+        raise _open_error(db_path, exc) from exc
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _open_error(db_path, exc) from exc
+    return conn
+
+
+def _open_error(db_path: Path, exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return StoreError(
+            f"{db_path} is not a reprolam trace database (SQLite: {text}): it is damaged or "
+            "another file; move it aside, or point --store at another directory"
+        )
+    return StoreError(f"cannot open trace database {db_path}: {text}: {_hint(exc)}")
+
+
+def _hint(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"another process held the write lock for over {BUSY_TIMEOUT:.0f} s; retry"
+    if "readonly" in text or "unable to open" in text:
+        return "check that the store directory and trace.db are writable"
+    if "not a database" in text or "malformed" in text:
+        return "trace.db is damaged; restore it from a backup"
+    if "full" in text or "I/O" in text:
+        return "check free disk space and the health of the disk"
+    if "closed" in text:
+        return "the store is closed; open it again with open_store()"
+    return "if this persists, check the store with `reprolam audit`"
+
+
+def _migrate(conn: sqlite3.Connection, db_path: Path) -> None:
+    """Bring the schema up to ``SCHEMA_VERSION``; refuse stores this code cannot read."""
+    if _schema_version(conn, db_path) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _schema_version(conn, db_path)  # another process may have migrated it
+        for number, script in _migrations():
+            if number > version:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(number),),
+                )
+        if version == 0:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('application', 'reprolam')")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
+    """0 for an empty database; the recorded version for a reprolam store."""
+    tables = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if not tables:
+        return 0
+    meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
+    if meta.get("application") != "reprolam" or not str(meta.get("schema_version")).isdigit():
+        raise StoreError(
+            f"{db_path} is a SQLite database but not a reprolam trace store: point --store "
+            "at another directory (reprolam keeps its trace.db there)"
+        )
+    version = int(meta["schema_version"])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"store schema version {version} is newer than this reprolam supports "
+            f"({SCHEMA_VERSION}): upgrade reprolam to open {db_path}"
+        )
+    return version
+
+
+def _migrations() -> list[tuple[int, str]]:
+    """The packaged migration scripts, by number; they must be exactly 1..SCHEMA_VERSION."""
+    folder = resources.files("reprolam.trace").joinpath("migrations")
+    found = sorted(
+        (int(match[1]), entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if (match := _MIGRATION_NAME.fullmatch(entry.name))
+    )
+    numbers = [number for number, _ in found]
+    if numbers != list(range(1, SCHEMA_VERSION + 1)):
+        raise StoreError(
+            f"reprolam's schema migrations are incomplete (found {numbers}, expected 1.."
+            f"{SCHEMA_VERSION}): reinstall reprolam"
+        )
+    return found
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into statements (trigger bodies included) to run inside one transaction.
+
+    ``executescript`` would commit first, so it cannot be part of our transaction.
+    """
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer
+            buffer = ""
+    if buffer.strip() and not all(
+        not line.strip() or line.lstrip().startswith("--") for line in buffer.splitlines()
+    ):
+        raise StoreError(f"unterminated statement in a reprolam migration: {buffer.strip()[:80]!r}")
+
+
+def _missing_blob_error(digest: str, path: Path) -> IntegrityError:
+    return IntegrityError(
+        f"artifact {digest} is recorded but its blob file {path} is missing: the artifacts "
+        "directory was moved or damaged; restore it, or pass --artifacts with its location"
+    )

@@ -1,0 +1,69 @@
+"""open_store: from a location to a backend."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reprolam.errors import StoreError
+from reprolam.trace import MemoryStore, SQLiteStore, open_store
+
+
+def test_default_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REPROLAM_STORE", raising=False)
+    with open_store() as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.location == ".reprolam"
+    assert (tmp_path / ".reprolam" / "trace.db").is_file()
+    assert (tmp_path / ".reprolam" / "artifacts").is_dir()
+
+
+def test_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPROLAM_STORE", str(tmp_path / "from-env"))
+    with open_store() as store:
+        assert store.location == str(tmp_path / "from-env")
+    monkeypatch.setenv("REPROLAM_STORE", "memory:")
+    with open_store() as store:
+        assert isinstance(store, MemoryStore)
+
+
+def test_memory() -> None:
+    with open_store("memory:") as store:
+        assert isinstance(store, MemoryStore)
+        assert store.location == "memory:"
+    with pytest.raises(StoreError, match="memory"):
+        open_store("memory:", artifacts="/tmp/blobs")
+
+
+def test_directory_as_path_object(tmp_path: Path) -> None:
+    with open_store(tmp_path / "a" / "b", artifacts=str(tmp_path / "blobs")) as store:
+        assert isinstance(store, SQLiteStore)
+        assert store.blobs.path == tmp_path / "blobs"
+    assert (tmp_path / "a" / "b" / "trace.db").is_file()
+
+
+@pytest.mark.parametrize(
+    "dsn", ["postgresql://user:secret@db.example/trace", "postgres://db.example/trace"]
+)
+def test_postgres_is_not_installed_yet(dsn: str) -> None:
+    with pytest.raises(StoreError, match="PostgreSQL backend is not installed") as info:
+        open_store(dsn)
+    assert "secret" not in str(info.value)
+
+
+def test_unknown_scheme() -> None:
+    with pytest.raises(StoreError, match="unsupported store location"):
+        open_store("s3://bucket/trace")
+
+
+def test_importing_the_trace_package_stays_light() -> None:
+    code = (
+        "import sys, reprolam.trace; "
+        "print(sorted(m for m in ('numpy', 'pandas', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

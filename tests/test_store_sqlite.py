@@ -1,0 +1,297 @@
+"""What only the SQLite store promises: its files, opening errors, migrations, concurrency."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from contextlib import closing
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from conformance import artifact, chain, make_run, make_step
+from reprolam.errors import IntegrityError, StoreError
+from reprolam.trace import SCHEMA_VERSION, Producer, RunStatus, SQLiteStore
+from reprolam.trace.sqlite import INLINE_MAX, _migrations
+
+
+def raw(store: SQLiteStore) -> sqlite3.Connection:
+    """A second, independent connection to the store's database."""
+    return sqlite3.connect(store.db_path, isolation_level=None, timeout=5, check_same_thread=False)
+
+
+# -- files and settings ---------------------------------------------------------------------------
+
+
+def test_layout_inline_and_blob(sqlite_store: SQLiteStore) -> None:
+    small, large = artifact(b"s" * INLINE_MAX), artifact(b"l" * (INLINE_MAX + 1))
+    sqlite_store.record(artifacts=[small, large, large])
+    d_small, d_large = small[0].digest, large[0].digest
+    assert sqlite_store.db_path == sqlite_store.directory / "trace.db"
+    assert not sqlite_store.blobs.exists(d_small)
+    blob = sqlite_store.directory / "artifacts" / d_large[:2] / d_large[2:]
+    assert blob.read_bytes() == large[1]
+    assert [p.name for p in blob.parent.iterdir()] == [d_large[2:]]  # no temp files left
+    with closing(raw(sqlite_store)) as conn:
+        rows = conn.execute("SELECT digest, size, data IS NULL FROM artifacts ORDER BY size")
+        assert rows.fetchall() == [(d_small, INLINE_MAX, 0), (d_large, INLINE_MAX + 1, 1)]
+
+
+def test_artifacts_dir_elsewhere(tmp_path: Path) -> None:
+    record, data = artifact(b"x" * (INLINE_MAX + 1))
+    with SQLiteStore(tmp_path / "store", artifacts_dir=tmp_path / "blobs") as store:
+        store.record(artifacts=[(record, data)])
+        assert store.get_artifact(record.digest) == (record, data)
+    assert (tmp_path / "blobs" / record.digest[:2] / record.digest[2:]).is_file()
+    assert not (tmp_path / "store" / "artifacts").exists() or not any(
+        (tmp_path / "store" / "artifacts").iterdir()
+    )
+
+
+@pytest.mark.parametrize(("fsync", "level"), [(False, 1), (True, 2)])
+def test_wal_and_synchronous(tmp_path: Path, fsync: bool, level: int) -> None:
+    with SQLiteStore(tmp_path, fsync=fsync) as store:
+        assert store._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert store._conn.execute("PRAGMA synchronous").fetchone() == (level,)
+        assert store._conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        chain(store, "run-a", 2)  # and it works
+
+
+def test_missing_blob_file_is_an_integrity_error(sqlite_store: SQLiteStore) -> None:
+    record, data = artifact(b"m" * (INLINE_MAX + 1))
+    sqlite_store.record(artifacts=[(record, data)])
+    path = sqlite_store.blobs.path_of(record.digest)
+    path.unlink()
+    with pytest.raises(IntegrityError, match=record.digest) as info:
+        sqlite_store.get_artifact(record.digest)
+    assert str(path) in str(info.value)
+
+
+# -- opening --------------------------------------------------------------------------------------
+
+
+def test_schema_version_is_recorded(sqlite_store: SQLiteStore) -> None:
+    with closing(raw(sqlite_store)) as conn:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+    assert meta == {"application": "reprolam", "schema_version": str(SCHEMA_VERSION)}
+
+
+def test_migrations_are_package_data() -> None:
+    folder = resources.files("reprolam.trace").joinpath("migrations")
+    assert folder.joinpath("0001_initial.sql").is_file()
+    assert [number for number, _ in _migrations()] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def _one_line(exc: pytest.ExceptionInfo[StoreError]) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+def test_corrupted_database(tmp_path: Path) -> None:
+    (tmp_path / "trace.db").write_bytes(os.urandom(8192))
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(tmp_path)
+    message = _one_line(info)
+    assert str(tmp_path / "trace.db") in message
+    assert "move it aside" in message
+
+
+def test_sqlite_database_that_is_not_a_store(tmp_path: Path) -> None:
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StoreError, match="not a reprolam trace store") as info:
+        SQLiteStore(tmp_path)
+    assert str(tmp_path / "trace.db") in _one_line(info)
+
+
+def test_newer_schema_version(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path).close()
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn, conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(tmp_path)
+    assert _one_line(info).startswith(
+        f"store schema version 99 is newer than this reprolam supports ({SCHEMA_VERSION}): "
+        "upgrade reprolam"
+    )
+
+
+def test_location_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(tmp_path / "file" / "store")
+    assert str(tmp_path / "file" / "store") in _one_line(info)
+    with pytest.raises(StoreError, match="not a directory") as info:
+        SQLiteStore(tmp_path / "file")
+    assert str(tmp_path / "file") in _one_line(info)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores directory permissions"
+)
+def test_unwritable_directory(tmp_path: Path) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(StoreError, match="not writable") as info:
+            SQLiteStore(tmp_path)
+        assert str(tmp_path) in _one_line(info)
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_directory_reported_unwritable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chmod test above, for root too: what the OS says about access is what counts."""
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    with pytest.raises(StoreError, match="not writable") as info:
+        SQLiteStore(tmp_path / "store")
+    assert str(tmp_path / "store") in _one_line(info)
+
+
+def test_sqlite_errors_become_store_errors(sqlite_store: SQLiteStore) -> None:
+    chain(sqlite_store, "run-a", 1)
+    with closing(raw(sqlite_store)) as conn:
+        conn.execute("DROP TABLE steps")
+    with pytest.raises(StoreError, match="steps") as info:
+        sqlite_store.own_steps("run-a")
+    assert str(sqlite_store.db_path) in _one_line(info)
+    with pytest.raises(StoreError):
+        sqlite_store.record(steps=[make_step("run-a", 1)])
+
+
+# -- durability and concurrency -------------------------------------------------------------------
+
+_RECORD_THEN_SIGKILL = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from conformance import chain
+from reprolam.trace import SQLiteStore
+
+store = SQLiteStore(sys.argv[1])
+chain(store, "killed", 3)
+os.kill(os.getpid(), signal.SIGKILL)  # no close(), no atexit, no flush
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_committed_steps_survive_sigkill(tmp_path: Path) -> None:
+    script = _RECORD_THEN_SIGKILL.format(tests=str(Path(__file__).parent))
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], timeout=60, check=False)
+    assert proc.returncode == -9
+    with SQLiteStore(tmp_path) as store:
+        assert [s.index for s in store.own_steps("killed")] == [0, 1, 2]
+        for step in store.own_steps("killed"):
+            assert store.get_artifact(step.outputs["x"])[1] == f"killed/{step.index}".encode()
+
+
+_WRITER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from conformance import artifact, make_run, make_step
+from reprolam.trace import SQLiteStore
+
+store = SQLiteStore(sys.argv[1])
+tag = sys.argv[2]
+shared = artifact(b"written by every writer")
+for r in range(20):
+    run_id = f"{{tag}}-{{r:02d}}"
+    store.create_run(make_run(run_id, created_at=time.time()))
+    for i in range(5):
+        own = artifact(f"{{run_id}}/{{i}}")
+        uses = dict(inputs={{"s": shared[0].digest}}, outputs={{"x": own[0].digest}})
+        step = make_step(run_id, i, **uses)
+        store.record(steps=[step], artifacts=[shared, own])
+store.close()
+"""
+
+
+def _check_writers(directory: Path, tags: list[str]) -> None:
+    with SQLiteStore(directory) as store:
+        assert len(store.list_runs()) == 20 * len(tags)
+        for tag in tags:
+            for r in range(20):
+                steps = store.own_steps(f"{tag}-{r:02d}")
+                assert [s.index for s in steps] == [0, 1, 2, 3, 4]
+                for step in steps:
+                    assert store.get_artifact(step.outputs["x"])[1] == (
+                        f"{tag}-{r:02d}/{step.index}".encode()
+                    )
+                    assert store.artifact_producer(step.outputs["x"]) == Producer(
+                        f"{tag}-{r:02d}", step.index, "x"
+                    )
+        shared = artifact(b"written by every writer")[0].digest
+        assert store.artifact_producer(shared) is None  # only ever an input
+
+
+def test_two_processes_write_one_store(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path).close()
+    script = _WRITER.format(tests=str(Path(__file__).parent))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), tag], stderr=subprocess.PIPE)
+        for tag in ("p1", "p2")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    _check_writers(tmp_path, ["p1", "p2"])
+
+
+def test_two_store_objects_write_one_directory(tmp_path: Path) -> None:
+    stores = [SQLiteStore(tmp_path), SQLiteStore(tmp_path)]
+    shared = artifact(b"written by every writer")
+
+    def write(store: SQLiteStore, tag: str) -> None:
+        for r in range(20):
+            run_id = f"{tag}-{r:02d}"
+            store.create_run(make_run(run_id, created_at=time.time()))
+            for i in range(5):
+                own = artifact(f"{run_id}/{i}")
+                step = make_step(
+                    run_id, i, inputs={"s": shared[0].digest}, outputs={"x": own[0].digest}
+                )
+                store.record(steps=[step], artifacts=[shared, own])
+
+    threads = [
+        threading.Thread(target=write, args=(store, tag))
+        for store, tag in zip(stores, ["t1", "t2"], strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    _check_writers(tmp_path, ["t1", "t2"])
+
+
+def test_readers_read_while_a_write_is_open(sqlite_store: SQLiteStore) -> None:
+    chain(sqlite_store, "run-a", 2)
+    with closing(raw(sqlite_store)) as writer:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE runs SET status = 'failed' WHERE id = 'run-a'")
+        started = time.perf_counter()
+        with SQLiteStore(sqlite_store.directory) as reader:  # another connection reads, at once
+            assert reader.get_run("run-a").status is RunStatus.RUNNING
+            assert len(reader.own_steps("run-a")) == 2
+        assert sqlite_store.get_run("run-a").status is RunStatus.RUNNING
+        assert time.perf_counter() - started < 2
+        writer.execute("COMMIT")
+    assert sqlite_store.get_run("run-a").status is RunStatus.FAILED
+
+
+def test_a_writer_waits_for_another_writer(sqlite_store: SQLiteStore) -> None:
+    sqlite_store.create_run(make_run())
+    with closing(raw(sqlite_store)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+        release.start()
+        started = time.perf_counter()
+        sqlite_store.record(steps=[make_step("run-a", 0)])  # waits instead of "database is locked"
+        assert time.perf_counter() - started >= 0.25
+        release.join()
+    assert len(sqlite_store.own_steps("run-a")) == 1
