@@ -1,0 +1,373 @@
+"""Formal action schemas: the ``@action`` decorator, ``ActionSpec``, the ``ActionSpace`` registry.
+
+An action is a plain function whose signature *is* its schema:
+
+* positional parameters are named input artifacts,
+* keyword-only parameters are typed params (pydantic validates them, with bounds),
+* a parameter named ``ctx`` receives the engine's ``ActionContext`` (seed, RNGs).
+
+Everything is checked when the decorator runs, so a wrong declaration fails at import time
+with a message naming the function and the fix, not in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, cast, get_args
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from reprolam.errors import ActionSpecError, NotFoundError, PolicyViolation
+from reprolam.hashing import digest
+
+Determinism = Literal["pure", "seeded", "nondeterministic", "external"]
+DETERMINISM_CLASSES: tuple[str, ...] = get_args(Determinism)
+CONTEXT_PARAM = "ctx"
+_SPEC_ATTR = "__reprolam_action__"
+
+F = TypeVar("F", bound=Callable[..., Any])
+Precondition = Callable[[Any], str | None]  # (RunState) -> reason to refuse, or None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ActionSpec:
+    """The frozen schema attached to an action function."""
+
+    name: str
+    version: str
+    fn: Callable[..., Any]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params_model: type[BaseModel]
+    determinism: Determinism
+    side_effects: tuple[str, ...]
+    description: str
+    fingerprint: str
+    optional: bool = False
+    preconditions: tuple[Precondition, ...] = ()
+    wants_context: bool = False
+    param_names: frozenset[str] = field(default_factory=frozenset)
+
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Params with defaults filled in and validated; ``PolicyViolation`` names any problem."""
+        try:
+            return self.params_model.model_validate(params).model_dump(mode="json")
+        except ValidationError:
+            raise PolicyViolation("; ".join(self.param_problems(params)), check="params") from None
+
+    def param_problems(self, params: Mapping[str, Any], *, partial: bool = False) -> list[str]:
+        """Each problem with ``params`` in one line; ``partial`` ignores params not given."""
+        unknown = sorted(set(params) - self.param_names)
+        if unknown:
+            known = ", ".join(sorted(self.param_names)) or "none"
+            return [f"{self.name} has no param {', '.join(unknown)} (its params: {known})"]
+        try:
+            self.params_model.model_validate(dict(params))
+        except ValidationError as exc:
+            return [
+                f"{self.name}.{'.'.join(map(str, err['loc']))}={err.get('input')!r}: {err['msg']}"
+                for err in exc.errors()
+                if not partial or (err["loc"] and err["loc"][0] in params)
+            ]
+        return []
+
+    def params_schema(self) -> dict[str, Any]:
+        schema = self.params_model.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return schema
+
+    def tool_definition(self) -> dict[str, Any]:
+        """An OpenAI-style tool: the action's params, plus optional input bindings."""
+        parameters = self.params_schema()
+        if self.inputs:
+            parameters.setdefault("properties", {})["inputs"] = {
+                "type": "object",
+                "description": "Optional: which artifact feeds each input "
+                "(defaults to the artifact of the same name).",
+                "properties": {name: {"type": "string"} for name in self.inputs},
+                "additionalProperties": False,
+            }
+        description = self.description
+        if self.inputs or self.outputs:
+            description += (
+                f" Inputs: {', '.join(self.inputs) or 'none'}. Outputs: {', '.join(self.outputs)}."
+            )
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": description, "parameters": parameters},
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary for listings (`reprolam actions --json`)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "inputs": list(self.inputs),
+            "outputs": list(self.outputs),
+            "params": self.params_schema().get("properties", {}),
+            "determinism": self.determinism,
+            "side_effects": list(self.side_effects),
+            "optional": self.optional,
+            "fingerprint": self.fingerprint,
+        }
+
+
+def action(
+    *,
+    outputs: Sequence[str],
+    name: str | None = None,
+    version: str = "1",
+    determinism: Determinism = "pure",
+    side_effects: Sequence[str] = (),
+    description: str | None = None,
+    optional: bool = False,
+    preconditions: Sequence[Precondition] = (),
+) -> Callable[[F], F]:
+    """Declare a function as a versioned action.
+
+    Example::
+
+        @action(outputs=["model"], determinism="seeded")
+        def train_model(X: pd.DataFrame, y: np.ndarray, *, C: Annotated[float, Field(gt=0)] = 1.0,
+                        ctx: ActionContext) -> LogisticRegression: ...
+
+    The function is returned unchanged (still directly callable) with its spec attached;
+    ``spec_of(fn)`` reads it back.
+    """
+
+    def decorate(fn: F) -> F:
+        spec = _build_spec(
+            fn,
+            name=name,
+            version=version,
+            outputs=outputs,
+            determinism=determinism,
+            side_effects=side_effects,
+            description=description,
+            optional=optional,
+            preconditions=preconditions,
+        )
+        setattr(fn, _SPEC_ATTR, spec)
+        return fn
+
+    return decorate
+
+
+def spec_of(fn: Callable[..., Any] | ActionSpec) -> ActionSpec:
+    """The spec of an ``@action`` function; a clear error if it is not one."""
+    if isinstance(fn, ActionSpec):
+        return fn
+    spec = getattr(fn, _SPEC_ATTR, None)
+    if not isinstance(spec, ActionSpec):
+        label = getattr(fn, "__qualname__", repr(fn))
+        raise ActionSpecError(
+            f"{label} is not an action: decorate it with @reprolam.action(outputs=[...])"
+        )
+    return spec
+
+
+class ActionSpace:
+    """The registry of actions a workflow offers, in a stable order."""
+
+    def __init__(self, actions: Iterable[Callable[..., Any] | ActionSpec] = ()) -> None:
+        self._specs: dict[str, ActionSpec] = {}
+        for fn in actions:
+            self.register(fn)
+
+    def register(self, fn: Callable[..., Any] | ActionSpec) -> ActionSpec:
+        spec = spec_of(fn)
+        if spec.name in self._specs:
+            raise ActionSpecError(
+                f"action {spec.name!r} is registered twice in this action space: "
+                "give one of them another name (@action(name=...))"
+            )
+        self._specs[spec.name] = spec
+        return spec
+
+    def get(self, name: str) -> ActionSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise NotFoundError(
+                f"unknown action {name!r}: known actions are {', '.join(self._specs)}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[ActionSpec]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._specs)
+
+    def tool_definitions(self) -> list[dict[str, Any]]:
+        return [spec.tool_definition() for spec in self]
+
+    def producer_of(self, output: str) -> ActionSpec | None:
+        return next((s for s in self if output in s.outputs), None)
+
+
+# -- decoration-time validation ------------------------------------------------------------
+
+
+def _build_spec(
+    fn: Callable[..., Any],
+    *,
+    name: str | None,
+    version: str,
+    outputs: Sequence[str],
+    determinism: str,
+    side_effects: Sequence[str],
+    description: str | None,
+    optional: bool,
+    preconditions: Sequence[Precondition],
+) -> ActionSpec:
+    label = getattr(fn, "__qualname__", repr(fn))
+    if not callable(fn):
+        raise ActionSpecError(f"@action applies to functions, got {fn!r}")
+
+    def fail(problem: str, fix: str) -> ActionSpecError:
+        return ActionSpecError(f"action {label}: {problem}; {fix}")
+
+    action_name = str(name or getattr(fn, "__name__", ""))
+    if not action_name.isidentifier() or keyword.iskeyword(action_name):
+        raise fail(f"name {action_name!r} is not an identifier", "pass @action(name='...')")
+    if isinstance(outputs, str) or not outputs:
+        raise fail(
+            f"outputs must be a non-empty list of names, got {outputs!r}",
+            "declare e.g. @action(outputs=['model'])",
+        )
+    _check_names(list(outputs), "output", fail)
+    if determinism not in DETERMINISM_CLASSES:
+        raise fail(
+            f"determinism {determinism!r} is not one of {', '.join(DETERMINISM_CLASSES)}",
+            "pick the class that describes the function",
+        )
+    if determinism == "external" and not side_effects:
+        raise fail(
+            "external actions must declare their side effects",
+            "add side_effects=['writes results to ...']",
+        )
+    if not isinstance(version, str) or not version:
+        raise fail(f"version must be a non-empty string, got {version!r}", "e.g. version='2'")
+
+    inputs, params, wants_context = _split_signature(fn, fail)
+    _check_names(inputs, "input", fail)
+    clash = set(inputs) & set(params)
+    if clash:
+        raise fail(f"{sorted(clash)} used both as input and param", "rename one of them")
+
+    try:
+        params_model = create_model(
+            f"{action_name}_params",
+            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
+            **params,
+        )
+        params_model.model_json_schema()
+    except Exception as exc:
+        raise fail(
+            f"its params cannot be validated ({exc})",
+            "annotate params with JSON-able types (int, float, str, bool, Literal, lists)",
+        ) from None
+
+    return ActionSpec(
+        name=action_name,
+        version=version,
+        fn=fn,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        params_model=cast(type[BaseModel], params_model),
+        determinism=cast(Determinism, determinism),
+        side_effects=tuple(side_effects),
+        description=description or _first_paragraph(inspect.getdoc(fn) or "") or action_name,
+        fingerprint=code_fingerprint(fn),
+        optional=optional,
+        preconditions=tuple(preconditions),
+        wants_context=wants_context,
+        param_names=frozenset(params),
+    )
+
+
+def _split_signature(
+    fn: Callable[..., Any], fail: Callable[[str, str], ActionSpecError]
+) -> tuple[list[str], dict[str, Any], bool]:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise fail(f"its signature cannot be read ({exc})", "check its definition") from None
+    inputs: list[str] = []
+    params: dict[str, Any] = {}
+    wants_context = False
+    for p in signature.parameters.values():
+        if p.name == CONTEXT_PARAM:
+            wants_context = True
+        elif p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise fail(
+                f"*{p.name} / **{p.name} are not allowed",
+                "list inputs positionally and params keyword-only (after *)",
+            )
+        elif p.kind is p.KEYWORD_ONLY:
+            if p.annotation is inspect.Parameter.empty:
+                raise fail(
+                    f"param {p.name!r} has no type annotation",
+                    f"annotate it, e.g. `{p.name}: float = 1.0`",
+                )
+            default = ... if p.default is inspect.Parameter.empty else p.default
+            params[p.name] = (_resolve_annotation(fn, p, fail), default)
+        else:
+            if p.default is not inspect.Parameter.empty:
+                raise fail(
+                    f"input {p.name!r} has a default",
+                    "inputs are artifacts and always bound; make it a keyword-only param (after *)",
+                )
+            inputs.append(p.name)
+    return inputs, params, wants_context
+
+
+def _resolve_annotation(
+    fn: Callable[..., Any], p: inspect.Parameter, fail: Callable[[str, str], ActionSpecError]
+) -> Any:
+    """Evaluate a param's annotation (params need real types; inputs may be TYPE_CHECKING-only)."""
+    if not isinstance(p.annotation, str):
+        return p.annotation
+    try:
+        return eval(p.annotation, getattr(fn, "__globals__", {}), {})
+    except Exception as exc:
+        raise fail(
+            f"param {p.name!r} annotation {p.annotation!r} cannot be resolved ({exc})",
+            "import the names it uses at module level, not under TYPE_CHECKING",
+        ) from None
+
+
+def _check_names(names: list[str], what: str, fail: Callable[[str, str], ActionSpecError]) -> None:
+    for n in names:
+        if not isinstance(n, str) or not n.isidentifier():
+            raise fail(f"{what} name {n!r} is not an identifier", f"rename the {what}")
+    if len(set(names)) != len(names):
+        raise fail(f"{what} names repeat: {names}", f"give each {what} a distinct name")
+
+
+def _first_paragraph(text: str) -> str:
+    return text.split("\n\n", maxsplit=1)[0].replace("\n", " ")
+
+
+def code_fingerprint(fn: Callable[..., Any]) -> str:
+    """BLAKE3 of the function's source (falls back to its bytecode when source is unavailable)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn)).encode()
+    except (OSError, TypeError):
+        code = getattr(fn, "__code__", None)
+        source = repr((code.co_code, code.co_consts, code.co_names)).encode() if code else b""
+    return digest(source)

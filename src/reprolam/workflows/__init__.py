@@ -1,0 +1,1 @@
+"""Bundled workflows and the workflow registry."""

@@ -1,0 +1,123 @@
+"""Workflows: a named action space plus a goal, found by name (entry points) or by module path."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from reprolam.actions import ActionSpace
+from reprolam.errors import WorkflowError
+
+ENTRY_POINT_GROUP = "reprolam.workflows"
+DEFAULT_WORKFLOW = "breast-cancer"
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A named action space and the outputs that make a run complete."""
+
+    name: str
+    actions: ActionSpace
+    outputs: tuple[str, ...]
+    goal: str = ""  # what the run should achieve, in words (for LLM planners and docs)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        produced = {o for spec in self.actions for o in spec.outputs}
+        missing = [o for o in self.outputs if o not in produced]
+        if not self.outputs or missing:
+            raise WorkflowError(
+                f"workflow {self.name!r}: outputs {missing or '(none)'} are produced by no action; "
+                f"declare outputs among {sorted(produced)}"
+            )
+        for spec in self.actions:
+            orphans = [i for i in spec.inputs if i not in produced]
+            if orphans:
+                raise WorkflowError(
+                    f"workflow {self.name!r}: input(s) {orphans} of {spec.name} are produced by "
+                    "no action; add an action that outputs them"
+                )
+
+
+def workflow(
+    name: str,
+    actions: Iterable[Callable[..., Any]],
+    *,
+    outputs: Iterable[str],
+    goal: str = "",
+    description: str = "",
+) -> Workflow:
+    """Build a workflow from ``@action`` functions (the usual way to declare one)."""
+    return Workflow(
+        name=name,
+        actions=ActionSpace(actions),
+        outputs=tuple(outputs),
+        goal=goal,
+        description=description,
+    )
+
+
+def available_workflows() -> dict[str, str]:
+    """Installed workflows: name -> ``module:attr`` (nothing is imported)."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_workflow(ref: str | Workflow | None = None) -> Workflow:
+    """A workflow by installed name, ``package.module:attr`` or ``path/to/file.py[:attr]``."""
+    if isinstance(ref, Workflow):
+        return ref
+    ref = ref or DEFAULT_WORKFLOW
+    installed = available_workflows()
+    if ref in installed:
+        return _resolve(installed[ref], ref)
+    if ":" in ref or ref.endswith(".py"):
+        return _resolve(ref, ref)
+    names = ", ".join(sorted(installed)) or "none"
+    raise WorkflowError(
+        f"unknown workflow {ref!r}: installed workflows are {names}; "
+        "or pass a module path like 'mypkg.flows:workflow' or 'flows.py:workflow'"
+    )
+
+
+def _resolve(target: str, label: str) -> Workflow:
+    module_ref, _, attr = target.partition(":")
+    attr = attr or "workflow"
+    try:
+        if module_ref.endswith(".py"):
+            module = _import_file(Path(module_ref))
+        else:
+            module = importlib.import_module(module_ref)
+    except WorkflowError:
+        raise
+    except Exception as exc:
+        raise WorkflowError(
+            f"cannot import workflow {label!r} from {module_ref!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    found = getattr(module, attr, None)
+    if callable(found) and not isinstance(found, Workflow):
+        found = found()
+    if not isinstance(found, Workflow):
+        raise WorkflowError(
+            f"{module_ref}:{attr} is not a reprolam Workflow (got {type(found).__name__}); "
+            "build one with reprolam.workflow(...)"
+        )
+    return found
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise WorkflowError(f"workflow file {str(path)!r} does not exist")
+    name = f"reprolam_user_workflow_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise WorkflowError(f"cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,178 @@
+"""Formal action schemas: decoration-time validation, params, tool definitions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import pytest
+from pydantic import Field
+
+from reprolam import ActionContext, ActionSpace, action, spec_of
+from reprolam.errors import ActionSpecError, NotFoundError, PolicyViolation
+
+
+@action(outputs=["model"], determinism="seeded", version="3")
+def fit(
+    X: object,
+    y: object,
+    *,
+    C: Annotated[float, Field(gt=0, le=100)] = 1.0,
+    solver: Literal["lbfgs", "saga"] = "lbfgs",
+    ctx: ActionContext,
+) -> str:
+    """Fit something.
+
+    Longer text that is not part of the description.
+    """
+    return f"{C}-{ctx.seed}"
+
+
+def test_spec_reads_the_signature() -> None:
+    spec = spec_of(fit)
+    assert spec.name == "fit"
+    assert spec.inputs == ("X", "y")
+    assert spec.outputs == ("model",)
+    assert spec.param_names == {"C", "solver"}
+    assert spec.wants_context
+    assert spec.version == "3"
+    assert spec.determinism == "seeded"
+    assert spec.description == "Fit something."
+    assert len(spec.fingerprint) == 64
+
+
+def test_decorated_function_stays_directly_callable() -> None:
+    assert fit(1, 2, C=2.0, ctx=ActionContext(seed=7)) == "2.0-7"
+
+
+def test_params_are_validated_with_bounds_and_defaults() -> None:
+    spec = spec_of(fit)
+    assert spec.validate_params({}) == {"C": 1.0, "solver": "lbfgs"}
+    assert spec.validate_params({"C": "0.5"})["C"] == 0.5
+    with pytest.raises(PolicyViolation, match=r"fit\.C=-1: Input should be greater than 0"):
+        spec.validate_params({"C": -1})
+    with pytest.raises(PolicyViolation, match="fit has no param gamma"):
+        spec.validate_params({"gamma": 1})
+    with pytest.raises(PolicyViolation, match="solver"):
+        spec.validate_params({"solver": "adam"})
+
+
+def test_partial_param_problems_ignore_params_not_given() -> None:
+    @action(outputs=["out"])
+    def needs(*, required: int, bounded: Annotated[int, Field(ge=0)] = 0) -> int:
+        return required
+
+    spec = spec_of(needs)
+    assert spec.param_problems({"bounded": 3}, partial=True) == []
+    assert spec.param_problems({"bounded": 3}) != []
+    assert "bounded=-1" in spec.param_problems({"bounded": -1}, partial=True)[0]
+
+
+def test_tool_definition_is_openai_shaped_with_json_schema_bounds() -> None:
+    tool = spec_of(fit).tool_definition()
+    assert tool["type"] == "function"
+    function = tool["function"]
+    assert function["name"] == "fit"
+    props = function["parameters"]["properties"]
+    assert props["C"]["exclusiveMinimum"] == 0
+    assert props["C"]["maximum"] == 100
+    assert props["solver"]["enum"] == ["lbfgs", "saga"]
+    assert set(props["inputs"]["properties"]) == {"X", "y"}
+    assert "Inputs: X, y. Outputs: model." in function["description"]
+
+
+def test_fingerprint_changes_with_the_code() -> None:
+    @action(outputs=["v"], name="same")
+    def one() -> int:
+        return 1
+
+    first = spec_of(one).fingerprint
+
+    @action(outputs=["v"], name="same")
+    def one() -> int:
+        return 2
+
+    assert spec_of(one).fingerprint != first
+
+
+def _plain() -> int:
+    return 1
+
+
+@pytest.mark.parametrize(
+    ("declare", "message"),
+    [
+        (lambda: action(outputs=[])(_plain), "outputs must be a non-empty list"),
+        (lambda: action(outputs="model")(_plain), "outputs must be a non-empty list"),
+        (lambda: action(outputs=["a", "a"])(_plain), "output names repeat"),
+        (lambda: action(outputs=["not valid"])(_plain), "is not an identifier"),
+        (lambda: action(outputs=["a"], determinism="random")(_plain), "determinism 'random'"),
+        (lambda: action(outputs=["a"], determinism="external")(_plain), "side effects"),
+    ],
+)
+def test_bad_declarations_fail_at_decoration_time(declare: object, message: str) -> None:
+    with pytest.raises(ActionSpecError, match=message):
+        declare()  # type: ignore[operator]
+
+
+def test_unannotated_param_names_function_and_fix() -> None:
+    with pytest.raises(ActionSpecError) as info:
+
+        @action(outputs=["a"])
+        def untyped(x, *, alpha=1.0):  # type: ignore[no-untyped-def]
+            return x
+
+    message = str(info.value)
+    assert "untyped" in message
+    assert "param 'alpha' has no type annotation" in message
+    assert "alpha: float = 1.0" in message
+
+
+def test_varargs_and_defaulted_inputs_are_refused() -> None:
+    with pytest.raises(ActionSpecError, match=r"\*args"):
+
+        @action(outputs=["a"])
+        def star(*args: int) -> int:
+            return 0
+
+    with pytest.raises(ActionSpecError, match="input 'x' has a default"):
+
+        @action(outputs=["a"])
+        def defaulted(x: int = 1) -> int:
+            return x
+
+
+def test_spec_of_plain_function_explains_the_fix() -> None:
+    def plain() -> None: ...
+
+    with pytest.raises(ActionSpecError, match=r"decorate it with @reprolam.action"):
+        spec_of(plain)
+
+
+def test_action_space_registry() -> None:
+    @action(outputs=["b"])
+    def make_b(a: int) -> int:
+        return a
+
+    space = ActionSpace([fit, make_b])
+    assert space.names == ("fit", "make_b")
+    assert [t["function"]["name"] for t in space.tool_definitions()] == ["fit", "make_b"]
+    assert space.producer_of("b") is spec_of(make_b)
+    with pytest.raises(NotFoundError, match="unknown action 'nope': known actions are fit, make_b"):
+        space.get("nope")
+    with pytest.raises(ActionSpecError, match="registered twice"):
+        space.register(fit)
+
+
+def test_public_api_is_complete_and_lazy() -> None:
+    import subprocess
+    import sys
+
+    import reprolam
+
+    assert set(reprolam.__all__) == set(reprolam._EXPORTS)
+    for name in reprolam.__all__:
+        assert getattr(reprolam, name) is not None, name
+    heavy = "('numpy', 'pandas', 'sklearn')"
+    code = f"import reprolam, sys; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
