@@ -1,0 +1,158 @@
+"""reprolam: Reproducibility-constrained Large Action Models.
+
+An LLM (or an offline planner) chooses actions from a typed action space; the engine
+policy-checks, seeds, executes and records every one in a persistent trace with
+content-addressed artifacts.
+
+The public API is re-exported here and imported lazily, so ``import reprolam`` (and the
+CLI's start-up) does not pay for numpy, pandas or scikit-learn until they are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # actions
+    "action": "reprolam.actions",
+    "spec_of": "reprolam.actions",
+    "ActionSpec": "reprolam.actions",
+    "ActionSpace": "reprolam.actions",
+    "ActionContext": "reprolam.context",
+    # workflows
+    "Workflow": "reprolam.workflows.registry",
+    "workflow": "reprolam.workflows.registry",
+    "load_workflow": "reprolam.workflows.registry",
+    # engine and planning
+    "Engine": "reprolam.engine.engine",
+    "RunResult": "reprolam.engine.engine",
+    "Policy": "reprolam.engine.policy",
+    "Planner": "reprolam.planning.base",
+    "Proposal": "reprolam.planning.base",
+    "Done": "reprolam.planning.base",
+    "RunState": "reprolam.planning.base",
+    "RulesPlanner": "reprolam.planning.rules",
+    "ScriptPlanner": "reprolam.planning.rules",
+    # store
+    "TraceStore": "reprolam.trace.contract",
+    "open_store": "reprolam.trace.open",
+    "RunRecord": "reprolam.trace.records",
+    "StepRecord": "reprolam.trace.records",
+    "ArtifactRecord": "reprolam.trace.records",
+    "RunStatus": "reprolam.trace.records",
+    "StepStatus": "reprolam.trace.records",
+    "StepKind": "reprolam.trace.records",
+    # codecs
+    "Codec": "reprolam.codecs",
+    "Serializer": "reprolam.codecs",
+    # api
+    "run": "reprolam.api",
+    "runs": "reprolam.api",
+    "show": "reprolam.api",
+    "RunView": "reprolam.api",
+    # errors
+    "ReprolamError": "reprolam.errors",
+    "ActionSpecError": "reprolam.errors",
+    "WorkflowError": "reprolam.errors",
+    "ConfigError": "reprolam.errors",
+    "NotFoundError": "reprolam.errors",
+    "AmbiguousIdError": "reprolam.errors",
+    "StoreError": "reprolam.errors",
+    "IntegrityError": "reprolam.errors",
+    "CodecError": "reprolam.errors",
+    "PolicyViolation": "reprolam.errors",
+}
+
+__all__ = [
+    "ActionContext",
+    "ActionSpace",
+    "ActionSpec",
+    "ActionSpecError",
+    "AmbiguousIdError",
+    "ArtifactRecord",
+    "Codec",
+    "CodecError",
+    "ConfigError",
+    "Done",
+    "Engine",
+    "IntegrityError",
+    "NotFoundError",
+    "Planner",
+    "Policy",
+    "PolicyViolation",
+    "Proposal",
+    "ReprolamError",
+    "RulesPlanner",
+    "RunRecord",
+    "RunResult",
+    "RunState",
+    "RunStatus",
+    "RunView",
+    "ScriptPlanner",
+    "Serializer",
+    "StepKind",
+    "StepRecord",
+    "StepStatus",
+    "StoreError",
+    "TraceStore",
+    "Workflow",
+    "WorkflowError",
+    "action",
+    "load_workflow",
+    "open_store",
+    "run",
+    "runs",
+    "show",
+    "spec_of",
+    "workflow",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reprolam' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from reprolam.actions import ActionSpace, ActionSpec, action, spec_of
+    from reprolam.api import RunView, run, runs, show
+    from reprolam.codecs import Codec, Serializer
+    from reprolam.context import ActionContext
+    from reprolam.engine.engine import Engine, RunResult
+    from reprolam.engine.policy import Policy
+    from reprolam.errors import (
+        ActionSpecError,
+        AmbiguousIdError,
+        CodecError,
+        ConfigError,
+        IntegrityError,
+        NotFoundError,
+        PolicyViolation,
+        ReprolamError,
+        StoreError,
+        WorkflowError,
+    )
+    from reprolam.planning.base import Done, Planner, Proposal, RunState
+    from reprolam.planning.rules import RulesPlanner, ScriptPlanner
+    from reprolam.trace.contract import TraceStore
+    from reprolam.trace.open import open_store
+    from reprolam.trace.records import (
+        ArtifactRecord,
+        RunRecord,
+        RunStatus,
+        StepKind,
+        StepRecord,
+        StepStatus,
+    )
+    from reprolam.workflows.registry import Workflow, load_workflow, workflow

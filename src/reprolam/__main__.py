@@ -1,0 +1,3 @@
+from reprolam.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The reprolam command line."""

@@ -1,0 +1,255 @@
+"""The ``reprolam`` command: a thin layer over ``reprolam.api``.
+
+Heavy libraries (numpy, pandas, scikit-learn, rich) are imported inside commands, so
+``reprolam --help`` starts fast. Errors become one line and a non-zero exit here, at the edge.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from reprolam.errors import ReprolamError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_PROBLEM = 1  # the command ran and found a problem (failed run, divergence, audit finding)
+EXIT_BAD_INPUT = 2  # the command could not do what was asked (bad input, unknown id, store error)
+
+
+class Ctx:
+    def __init__(self, store: str | None, artifacts: str | None) -> None:
+        self.store = store
+        self.artifacts = artifacts
+
+    def open(self) -> Any:
+        from reprolam.trace.open import open_store
+
+        return open_store(self.store, artifacts=self.artifacts)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(fn)
+
+
+def reports_errors(fn: F) -> F:
+    """Turn reprolam errors into one clear line on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ReprolamError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--store",
+    envvar="REPROLAM_STORE",
+    metavar="PATH_OR_DSN",
+    help="Trace store: a directory (SQLite trace.db + artifacts/) or memory:. "
+    "Default: $REPROLAM_STORE or ./.reprolam",
+)
+@click.option(
+    "--artifacts", metavar="PATH", help="Artifact directory, if not inside the store directory."
+)
+@click.version_option(package_name="reprolam")
+@click.pass_context
+def cli(ctx: click.Context, store: str | None, artifacts: str | None) -> None:
+    """reprolam: LLM-driven scientific workflows that stay reproducible.
+
+    Every step is policy-checked, seeded, executed and recorded in a persistent trace
+    with content-addressed artifacts.
+
+    \b
+    Example:
+      reprolam run                      # the bundled breast-cancer workflow, offline
+      reprolam runs                     # list recorded runs
+      reprolam show 0196                # a run's trace, by id prefix
+    """
+    ctx.obj = Ctx(store, artifacts)
+
+
+@cli.command()
+@click.argument("workflow", required=False, default="breast-cancer")
+@click.option(
+    "--planner",
+    type=click.Choice(["auto", "rules", "script"]),
+    default="auto",
+    show_default=True,
+    help="Who chooses the next action. auto: an LLM if one is configured, else rules.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Run seed (always recorded).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="ACTION.PARAM=VALUE",
+    help="Force a param, e.g. --set train_model.C=0.1 (repeatable).",
+)
+@json_option
+@click.pass_obj
+@reports_errors
+def run(
+    obj: Ctx,
+    workflow: str,
+    planner: str,
+    seed: int,
+    overrides: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Plan, execute and record a run of WORKFLOW (default: breast-cancer).
+
+    \b
+    Example:
+      reprolam run --seed 1 --set train_model.C=0.1
+      reprolam run mypkg.flows:workflow --planner script
+    """
+    from reprolam import api
+    from reprolam.cli import render
+    from reprolam.engine.engine import Engine
+    from reprolam.workflows.registry import load_workflow
+
+    flow = load_workflow(workflow)
+    choice = api.choose_planner(planner)
+    parsed = api.parse_overrides(overrides)
+    with obj.open() as store:
+        header = f"[bold]{flow.name}[/] seed={seed}  planner: {choice.reason}"
+        progress = render.RunProgress(enabled=not as_json, header=header)
+        result = Engine(store).run(
+            flow, planner=choice.planner, seed=seed, overrides=parsed, on_step=progress.step
+        )
+        metrics = api.final_metrics(store, result.run)
+    if as_json:
+        emit_json(
+            {
+                "run": result.run.to_dict(),
+                "steps": len(result.steps),
+                "metrics": metrics,
+                "planner_reason": choice.reason,
+            }
+        )
+    else:
+        progress.finish(result.run, len(result.steps), metrics)
+    if not result.succeeded:
+        sys.exit(EXIT_PROBLEM)
+
+
+@cli.command()
+@click.option("--limit", type=int, default=50, show_default=True, help="Show at most N runs.")
+@json_option
+@click.pass_obj
+@reports_errors
+def runs(obj: Ctx, limit: int, as_json: bool) -> None:
+    """List recorded runs, newest first.
+
+    \b
+    Example:
+      reprolam runs --limit 5 --json
+    """
+    from reprolam.api import final_metrics
+    from reprolam.cli import render
+
+    with obj.open() as store:
+        records = store.list_runs(limit=limit)
+        rows = [(r, final_metrics(store, r), len(store.own_steps(r.id))) for r in records]
+    if as_json:
+        emit_json([{**r.to_dict(), "metrics": m, "own_steps": n} for r, m, n in rows])
+    else:
+        render.runs_table(rows)
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@json_option
+@click.pass_obj
+@reports_errors
+def show(obj: Ctx, run_ref: str, as_json: bool) -> None:
+    """Show RUN's trace: every step with params, artifacts, seed, timing and status.
+
+    RUN is a full run id or a unique prefix.
+
+    \b
+    Example:
+      reprolam show 0196a3 --json
+    """
+    from reprolam import api
+    from reprolam.cli import render
+
+    with obj.open() as store:
+        view = api.show(run_ref, store=store)
+    if as_json:
+        emit_json(view.to_dict())
+    else:
+        render.run_view(view)
+
+
+@cli.command()
+@json_option
+@reports_errors
+def workflows(as_json: bool) -> None:
+    """List installed workflows.
+
+    \b
+    Example:
+      reprolam workflows --json
+    """
+    from reprolam.cli import render
+    from reprolam.workflows.registry import available_workflows, load_workflow
+
+    flows = [load_workflow(name) for name in sorted(available_workflows())]
+    if as_json:
+        emit_json(
+            [
+                {
+                    "name": f.name,
+                    "actions": list(f.actions.names),
+                    "outputs": list(f.outputs),
+                    "goal": f.goal,
+                }
+                for f in flows
+            ]
+        )
+    else:
+        render.workflows_table(flows)
+
+
+@cli.command()
+@click.argument("workflow", required=False, default="breast-cancer")
+@click.option("--tools", is_flag=True, help="Print the OpenAI tool definitions (JSON).")
+@json_option
+@reports_errors
+def actions(workflow: str, tools: bool, as_json: bool) -> None:
+    """List WORKFLOW's actions with inputs, outputs, params and determinism class.
+
+    \b
+    Example:
+      reprolam actions breast-cancer --tools
+    """
+    from reprolam.cli import render
+    from reprolam.workflows.registry import load_workflow
+
+    flow = load_workflow(workflow)
+    if tools:
+        emit_json(flow.actions.tool_definitions())
+    elif as_json:
+        emit_json([spec.describe() for spec in flow.actions])
+    else:
+        render.actions_table(flow)
+
+
+def main() -> None:
+    cli(prog_name="reprolam")

@@ -1,0 +1,181 @@
+"""Human-readable output for the CLI (rich tables and progress). JSON output never comes here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from reprolam.hashing import canonical_json, short
+from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
+
+if TYPE_CHECKING:
+    from reprolam.api import RunView
+    from reprolam.workflows.registry import Workflow
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+_STATUS_STYLE = {
+    StepStatus.SUCCEEDED: "[green]✓[/]",
+    StepStatus.FAILED: "[red]✗ failed[/]",
+    StepStatus.REJECTED: "[yellow]⊘ rejected[/]",
+    StepStatus.STARTED: "[magenta]… started[/]",
+}
+_RUN_STYLE = {
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.RUNNING: "cyan",
+    RunStatus.INTERRUPTED: "magenta",
+}
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _artifacts(named: dict[str, str]) -> str:
+    return "\n".join(f"{name}={short(key)}" for name, key in named.items()) or "-"
+
+
+def _metrics(metrics: dict[str, Any] | None) -> str:
+    if not metrics:
+        return "-"
+    return "  ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+    )
+
+
+class RunProgress:
+    """Prints each step as it is recorded, then the run id and final metrics.
+
+    The header waits for the first step, so a run refused up front prints only its error.
+    """
+
+    def __init__(self, *, enabled: bool, header: str) -> None:
+        self.enabled = enabled
+        self.header: str | None = header
+
+    def step(self, step: StepRecord) -> None:
+        if not self.enabled:
+            return
+        if self.header is not None:
+            err_console.print(self.header)
+            self.header = None
+        mark = _STATUS_STYLE[step.status]
+        outputs = " ".join(f"{n}={short(k)}" for n, k in step.outputs.items())
+        line = f"  {mark} {step.index:>3} {step.action:<18} {_ms(step.duration):>10}  {outputs}"
+        if step.error:
+            line += f"\n        [red]{step.error.type}: {step.error.message}[/]"
+        err_console.print(line)
+
+    def finish(self, run: RunRecord, n_steps: int, metrics: dict[str, Any] | None) -> None:
+        style = _RUN_STYLE[run.status]
+        console.print(f"run [bold]{run.id}[/] [{style}]{run.status.value}[/] ({n_steps} steps)")
+        if run.error:
+            console.print(f"reason: {run.error}")
+        if metrics:
+            console.print(f"metrics: {_metrics(metrics)}")
+
+
+def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> None:
+    if not rows:
+        console.print("no runs yet: start one with `reprolam run`")
+        return
+    table = Table("workflow", "status", "seed", "planner", "steps", "created", "accuracy")
+    table.add_column("run", no_wrap=True, min_width=36)
+    for run, metrics, n_steps in rows:
+        accuracy = (metrics or {}).get("accuracy")
+        table.add_row(
+            run.workflow,
+            f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]",
+            str(run.seed),
+            str(run.planner.get("name", "?")),
+            str(n_steps),
+            _when(run.created_at),
+            f"{accuracy:.4f}" if isinstance(accuracy, float) else "-",
+            run.id,
+        )
+    console.print(table)
+
+
+def run_view(view: RunView) -> None:
+    run = view.run
+    console.print(f"[bold]run {run.id}[/]  [{_RUN_STYLE[run.status]}]{run.status.value}[/]")
+    console.print(
+        f"workflow {run.workflow}  seed {run.seed}  planner {run.planner.get('name', '?')}  "
+        f"created {_when(run.created_at)}  finished {_when(run.finished_at)}"
+    )
+    console.print(f"environment {short(run.environment)}  host {run.host or '-'}")
+    if run.parent_id:
+        console.print(f"forked from {run.parent_id} at step {run.fork_index}")
+    if run.overrides:
+        console.print(f"overrides {canonical_json(run.overrides)}")
+    table = Table("#")
+    table.add_column("action", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for name in ("params", "inputs", "outputs"):
+        table.add_column(name, overflow="fold")
+    table.add_column("seed")
+    table.add_column("time", no_wrap=True)
+    for step in view.steps:
+        status = _STATUS_STYLE[step.status]
+        if view.inherited(step):
+            status += " [dim](inherited)[/]"
+        if step.recovers is not None:
+            status += f" [cyan](recovers {step.recovers})[/]"
+        table.add_row(
+            str(step.index),
+            step.action + (" [dim](proposal)[/]" if step.kind is StepKind.REJECTION else ""),
+            status,
+            canonical_json(step.params) if step.params else "-",
+            _artifacts(step.inputs),
+            _artifacts(step.outputs),
+            "-" if step.seed is None else str(step.seed),
+            _ms(step.duration),
+        )
+    console.print(table)
+    for step in view.steps:
+        if step.error:
+            console.print(f"[red]step {step.index} {step.error.type}:[/] {step.error.message}")
+    if run.error:
+        console.print(f"reason: {run.error}")
+    if view.metrics:
+        console.print(f"metrics: {_metrics(view.metrics)}")
+
+
+def workflows_table(flows: Sequence[Workflow]) -> None:
+    table = Table("workflow", "actions", "outputs", "goal")
+    for flow in flows:
+        table.add_row(
+            flow.name, " -> ".join(flow.actions.names), ", ".join(flow.outputs), flow.goal
+        )
+    console.print(table)
+
+
+def actions_table(flow: Workflow) -> None:
+    table = Table("action", "inputs", "outputs", "params", "determinism", "version")
+    for spec in flow.actions:
+        params = spec.params_schema().get("properties", {})
+        described = ", ".join(
+            f"{name}={props['default']!r}" if "default" in props else name
+            for name, props in params.items()
+        )
+        table.add_row(
+            spec.name + (" [dim](optional)[/]" if spec.optional else ""),
+            ", ".join(spec.inputs) or "-",
+            ", ".join(spec.outputs),
+            described or "-",
+            spec.determinism,
+            spec.version,
+        )
+    console.print(table)

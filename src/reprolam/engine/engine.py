@@ -1,0 +1,337 @@
+"""The deterministic execution engine: every proposal goes policy -> execute -> record.
+
+Recording discipline (what makes the trace complete even when the process dies):
+
+* a step is written as ``started`` before its action runs, and completed after;
+* artifact bytes are written before the records that reference them;
+* with an ``instant`` planner, a step's completion is committed in the same transaction as
+  the next step's start (one commit per step on the hot path). Completions of ``external``
+  actions, and every completion before a slow planner (an LLM) is consulted, are committed
+  at once, so nothing expensive or irreversible is ever held only in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reprolam.codecs import Serializer, default_serializer
+from reprolam.context import ActionContext, derive_seed
+from reprolam.engine.environment import capture_environment
+from reprolam.engine.executors import Executor, LocalExecutor, error_info
+from reprolam.engine.policy import CheckedProposal, Overrides, Policy, validate_overrides
+from reprolam.errors import PolicyViolation
+from reprolam.hashing import digest
+from reprolam.ids import uuid7
+from reprolam.planning.base import ArtifactRef, Done, Planner, Proposal, RunState
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import (
+    ArtifactRecord,
+    ErrorInfo,
+    RunRecord,
+    RunStatus,
+    StepKind,
+    StepRecord,
+    StepStatus,
+    seal,
+)
+from reprolam.workflows.registry import Workflow
+
+StepCallback = Callable[[StepRecord], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """A finished run: its record, its whole trace, and its final output values."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+    outputs: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.run.id
+
+    @property
+    def succeeded(self) -> bool:
+        return self.run.status is RunStatus.SUCCEEDED
+
+
+class Engine:
+    """Runs workflows against a trace store."""
+
+    def __init__(
+        self,
+        store: TraceStore,
+        *,
+        serializer: Serializer | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.store = store
+        self.serializer = serializer or default_serializer()
+        self.executor = executor or LocalExecutor()
+
+    def run(
+        self,
+        workflow: Workflow,
+        *,
+        planner: Planner,
+        seed: int = 0,
+        policy: Policy | None = None,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        on_step: StepCallback | None = None,
+    ) -> RunResult:
+        """Plan and execute ``workflow`` until the planner is done or a budget runs out."""
+        checked = validate_overrides(workflow.actions, overrides or {})
+        policy = policy or Policy()
+        env_digest = self._store_value(capture_environment(workflow))
+        run = RunRecord(
+            id=uuid7(),
+            workflow=workflow.name,
+            seed=seed,
+            created_at=time.time(),
+            planner=planner.config(),
+            policy=policy.to_dict(),
+            environment=env_digest,
+            overrides=checked,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        self.store.create_run(run)
+        return _RunLoop(self, workflow, run, planner, policy, checked, on_step).drive()
+
+    def load(self, artifact_digest: str) -> Any:
+        """An artifact's value, verified against its digest."""
+        record, data = self.store.get_artifact(artifact_digest)
+        return self.serializer.loads_typed(record.codec, data)
+
+    def _store_value(self, value: Any) -> str:
+        tag, data = self.serializer.dumps_typed(value)
+        key = digest(data)
+        self.store.record(artifacts=[(ArtifactRecord(key, tag, len(data)), data)])
+        return key
+
+
+class _RunLoop:
+    """The state of one run in progress; lives only as long as ``Engine.run``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        workflow: Workflow,
+        run: RunRecord,
+        planner: Planner,
+        policy: Policy,
+        overrides: Overrides,
+        on_step: StepCallback | None,
+    ) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.run = run
+        self.planner = planner
+        self.policy = policy
+        self.overrides = overrides
+        self.on_step = on_step
+        self.state = RunState(workflow=workflow, run_id=run.id, seed=run.seed)
+        self.values: dict[str, Any] = {}  # digest -> value, so actions never wait on decoding
+        self.codecs: dict[str, str] = {}  # digest -> codec tag of everything stored by this run
+        self.pending_steps: list[StepRecord] = []
+        self.pending_artifacts: list[tuple[ArtifactRecord, bytes]] = []
+        self.occurrences: Counter[str] = Counter()
+        self.prev_hash = ""
+
+    # -- loop ---------------------------------------------------------------------------------
+
+    def drive(self) -> RunResult:
+        try:
+            reason = self._loop()
+        except BaseException as exc:
+            # Whatever stops us (KeyboardInterrupt included), what already ran stays recorded.
+            self._finish(RunStatus.INTERRUPTED, f"{type(exc).__name__}: {exc}")
+            raise
+        outputs = self.state.workflow.outputs
+        if self.state.has(*outputs):
+            return self._finish(RunStatus.SUCCEEDED, None)
+        missing = [o for o in outputs if o not in self.state.artifacts]
+        return self._finish(
+            RunStatus.FAILED, reason or f"planner stopped before producing {missing}"
+        )
+
+    def _loop(self) -> str | None:
+        """Run until done; returns why the run stopped early, if it did."""
+        while True:
+            exhausted = self.policy.exhausted(self.state)
+            if exhausted:
+                return exhausted
+            if not self.planner.instant:
+                self._flush()
+            decision = self.planner.propose(self.state)
+            if isinstance(decision, Done):
+                return decision.reason or None
+            try:
+                checked = self.policy.check(decision, self.state, self.overrides)
+            except PolicyViolation as violation:
+                self._reject(decision, violation)
+                continue
+            self._execute(decision, checked)
+
+    def _execute(self, proposal: Proposal, checked: CheckedProposal) -> None:
+        spec = checked.spec
+        index = len(self.state.steps)
+        seed = derive_seed(self.run.seed, spec.name, self.occurrences[spec.name])
+        self.occurrences[spec.name] += 1
+        started = StepRecord(
+            run_id=self.run.id,
+            index=index,
+            kind=StepKind.ACTION,
+            action=spec.name,
+            status=StepStatus.STARTED,
+            started_at=time.time(),
+            action_version=spec.version,
+            fingerprint=spec.fingerprint,
+            params=checked.params,
+            inputs=checked.inputs,
+            seed=seed,
+            proposal=self._proposal_record(proposal, checked.overridden),
+            recovers=proposal.recovers,
+            prev_hash=self.prev_hash,
+        )
+        self.pending_steps.append(started)
+        self._flush()
+
+        inputs = [self._value(d) for d in checked.inputs.values()]
+        ctx = ActionContext(seed=seed, run_id=self.run.id, step_index=index)
+        t0 = time.perf_counter()
+        outcome = self.engine.executor.execute(spec, inputs, checked.params, ctx)
+        duration = time.perf_counter() - t0
+
+        error = outcome.error
+        outputs: dict[str, str] = {}
+        try:
+            outputs = {name: self._keep(value) for name, value in outcome.outputs.items()}
+        except Exception as exc:  # an output that cannot be stored fails the step, visibly
+            error, outputs = error_info(exc), {}
+        self._append(
+            StepRecord(
+                run_id=started.run_id,
+                index=index,
+                kind=StepKind.ACTION,
+                action=spec.name,
+                status=StepStatus.FAILED if error else StepStatus.SUCCEEDED,
+                started_at=started.started_at,
+                action_version=spec.version,
+                fingerprint=spec.fingerprint,
+                params=checked.params,
+                inputs=checked.inputs,
+                outputs=outputs,
+                seed=seed,
+                duration=duration,
+                error=error,
+                proposal=started.proposal,
+                recovers=proposal.recovers,
+                prev_hash=self.prev_hash,
+            )
+        )
+        if error is None:
+            for name, key in outputs.items():
+                self.state.artifacts[name] = ArtifactRef(name, key, self.codecs[key], index)
+            self.state.feedback = None
+        else:
+            self.state.feedback = (
+                f"step {index} ({spec.name}) failed: {error.type}: {error.message}"
+            )
+        if spec.determinism == "external":
+            self._flush()
+
+    def _reject(self, proposal: Proposal, violation: PolicyViolation) -> None:
+        step = StepRecord(
+            run_id=self.run.id,
+            index=len(self.state.steps),
+            kind=StepKind.REJECTION,
+            action=proposal.action,
+            status=StepStatus.REJECTED,
+            started_at=time.time(),
+            params=_jsonable(dict(proposal.params)),
+            duration=0.0,
+            error=ErrorInfo(type="PolicyViolation", message=violation.reason),
+            proposal={**self._proposal_record(proposal, ()), "check": violation.check},
+            recovers=proposal.recovers,
+            prev_hash=self.prev_hash,
+        )
+        self._append(step)
+        self.state.feedback = f"proposal {proposal.action} rejected: {violation.reason}"
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _append(self, step: StepRecord) -> None:
+        """Seal a finished step into the chain and queue it for the next commit."""
+        seal(step)
+        self.prev_hash = step.hash or ""
+        self.state.add(step)
+        self.pending_steps.append(step)
+        if self.on_step is not None:
+            self.on_step(step)
+
+    def _keep(self, value: Any) -> str:
+        """Encode an output, queue its bytes (once) and remember the value."""
+        tag, data = self.engine.serializer.dumps_typed(value)
+        key = digest(data)
+        if key not in self.codecs:
+            self.codecs[key] = tag
+            self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
+        self.values[key] = value
+        return key
+
+    def _value(self, key: str) -> Any:
+        if key not in self.values:
+            self.values[key] = self.engine.load(key)
+        return self.values[key]
+
+    def _flush(self, run: RunRecord | None = None) -> None:
+        if self.pending_steps or self.pending_artifacts or run is not None:
+            self.store.record(steps=self.pending_steps, artifacts=self.pending_artifacts, run=run)
+            self.pending_steps = []
+            self.pending_artifacts = []
+
+    def _finish(self, status: RunStatus, reason: str | None) -> RunResult:
+        outputs = {
+            name: self.state.artifacts[name].digest
+            for name in self.state.workflow.outputs
+            if name in self.state.artifacts
+        }
+        self.run = replace(
+            self.run, status=status, finished_at=time.time(), outputs=outputs, error=reason
+        )
+        self._flush(self.run)
+        values = {name: self._value(key) for name, key in outputs.items()}
+        return RunResult(self.run, list(self.state.steps), values)
+
+    def _proposal_record(self, proposal: Proposal, overridden: tuple[str, ...]) -> dict[str, Any]:
+        record: dict[str, Any] = {"planner": self.planner.name}
+        if proposal.rationale:
+            record["rationale"] = proposal.rationale
+        if proposal.params:
+            record["params"] = _jsonable(dict(proposal.params))
+        if proposal.inputs:
+            record["inputs"] = dict(proposal.inputs)
+        if overridden:
+            record["overridden"] = list(overridden)
+        if proposal.decision:
+            record["decision"] = _jsonable(dict(proposal.decision))
+        return record
+
+
+def _jsonable(value: Any) -> Any:
+    """Planner-supplied data made safe for canonical JSON (unknown types become their repr)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)

@@ -1,0 +1,87 @@
+"""Executors run one action call: one interface; in-process now, process pools and Dask later."""
+
+from __future__ import annotations
+
+import random
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from reprolam.actions import CONTEXT_PARAM, ActionSpec
+from reprolam.context import ActionContext
+from reprolam.trace.records import ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an action call produced: its outputs by name, or the error that stopped it."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: ErrorInfo | None = None
+
+
+class Executor(Protocol):
+    name: str
+
+    def execute(
+        self, spec: ActionSpec, inputs: Sequence[Any], params: Mapping[str, Any], ctx: ActionContext
+    ) -> Outcome: ...
+
+
+class LocalExecutor:
+    """Runs actions in this process. Exceptions become ``Outcome.error``; nothing is retried."""
+
+    name = "local"
+
+    def execute(
+        self, spec: ActionSpec, inputs: Sequence[Any], params: Mapping[str, Any], ctx: ActionContext
+    ) -> Outcome:
+        if spec.determinism == "seeded":
+            seed_global_rngs(ctx.seed)
+        kwargs = {**params, CONTEXT_PARAM: ctx} if spec.wants_context else params
+        try:
+            returned = spec.fn(*inputs, **kwargs)
+            return Outcome(outputs=name_outputs(spec, returned))
+        except Exception as exc:
+            return Outcome(error=error_info(exc))
+
+
+def seed_global_rngs(seed: int) -> None:
+    """Seed the global RNGs too, for library code that ignores the context's generators."""
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed)
+
+
+def name_outputs(spec: ActionSpec, returned: Any) -> dict[str, Any]:
+    """Map an action's return value onto its declared outputs, or explain the mismatch."""
+    names = spec.outputs
+    if len(names) == 1:
+        return {names[0]: returned}
+    if isinstance(returned, Mapping):
+        if set(returned) != set(names):
+            raise OutputMismatch(
+                f"{spec.name} returned outputs {sorted(returned)}, but declares {list(names)}"
+            )
+        return {n: returned[n] for n in names}
+    if isinstance(returned, tuple | list) and len(returned) == len(names):
+        return dict(zip(names, returned, strict=True))
+    raise OutputMismatch(
+        f"{spec.name} declares outputs {list(names)}: return a tuple of {len(names)} values "
+        f"or a dict with those keys, not {type(returned).__name__}"
+    )
+
+
+class OutputMismatch(Exception):
+    """An action returned something other than its declared outputs."""
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    return ErrorInfo(
+        type=type(exc).__qualname__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc)),
+    )

@@ -1,0 +1,142 @@
+"""The checks every proposal passes before it runs, and the budgets that end a run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reprolam.actions import ActionSpace, ActionSpec
+from reprolam.errors import ConfigError, NotFoundError, PolicyViolation
+from reprolam.planning.base import Proposal, RunState
+
+Overrides = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedProposal:
+    spec: ActionSpec
+    params: dict[str, Any]  # validated, defaults filled in, overrides applied
+    inputs: dict[str, str]  # input name -> artifact digest
+    overridden: tuple[str, ...]  # params whose value came from an override
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a run may do. Recorded with every run."""
+
+    max_steps: int = 100
+    max_failures: int = 3
+    max_consecutive_rejections: int = 5
+    allow_nondeterministic: bool = True
+    allow_external: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def exhausted(self, state: RunState) -> str | None:
+        """Why the run must stop now, or None."""
+        if len(state.steps) >= self.max_steps:
+            return f"step budget exhausted: {len(state.steps)} steps (max_steps={self.max_steps})"
+        failures = state.failure_count
+        if failures >= self.max_failures:
+            return (
+                f"failure budget exhausted: {failures} failed steps "
+                f"(max_failures={self.max_failures})"
+            )
+        rejections = state.consecutive_rejections
+        if rejections >= self.max_consecutive_rejections:
+            return (
+                f"{rejections} proposals rejected in a row "
+                f"(max_consecutive_rejections={self.max_consecutive_rejections}); "
+                f"last reason: {state.feedback}"
+            )
+        return None
+
+    def check(self, proposal: Proposal, state: RunState, overrides: Overrides) -> CheckedProposal:
+        """Validate a proposal or raise ``PolicyViolation`` with the reason for the planner."""
+        space = state.workflow.actions
+        spec = _known_action(space, proposal.action)
+        if spec.determinism == "nondeterministic" and not self.allow_nondeterministic:
+            raise PolicyViolation(
+                f"{spec.name} is nondeterministic and this policy requires determinism",
+                check="determinism",
+            )
+        if spec.determinism == "external" and not self.allow_external:
+            raise PolicyViolation(
+                f"{spec.name} has external side effects ({', '.join(spec.side_effects)}), "
+                "which this policy forbids",
+                check="determinism",
+            )
+        forced = overrides.get(spec.name, {})
+        params = spec.validate_params({**proposal.params, **forced})
+        inputs = _bind_inputs(spec, proposal.inputs, state)
+        for precondition in spec.preconditions:
+            reason = precondition(state)
+            if reason:
+                raise PolicyViolation(
+                    f"{spec.name}: precondition failed: {reason}", check="precondition"
+                )
+        return CheckedProposal(spec, params, inputs, tuple(sorted(forced)))
+
+
+def _known_action(space: ActionSpace, name: str) -> ActionSpec:
+    try:
+        return space.get(name)
+    except NotFoundError as exc:
+        raise PolicyViolation(str(exc), check="known_action") from None
+
+
+def _bind_inputs(spec: ActionSpec, bindings: Mapping[str, str], state: RunState) -> dict[str, str]:
+    unknown = set(bindings) - set(spec.inputs)
+    if unknown:
+        raise PolicyViolation(
+            f"{spec.name} has no input {', '.join(sorted(unknown))} "
+            f"(its inputs: {', '.join(spec.inputs) or 'none'})",
+            check="inputs",
+        )
+    bound: dict[str, str] = {}
+    for name in spec.inputs:
+        ref = bindings.get(name, name)
+        if ref in state.artifacts:
+            bound[name] = state.artifacts[ref].digest
+        elif any(a.digest == ref for a in state.artifacts.values()):
+            bound[name] = ref
+        else:
+            available = ", ".join(sorted(state.artifacts)) or "none yet"
+            raise PolicyViolation(
+                f"{spec.name} needs input {name!r} but artifact {ref!r} does not exist in this run "
+                f"(available: {available})",
+                check="inputs",
+            )
+    return bound
+
+
+def validate_overrides(space: ActionSpace, overrides: Mapping[str, Mapping[str, Any]]) -> Overrides:
+    """Check ``--set ACTION.PARAM=VALUE`` overrides before anything is recorded."""
+    checked: Overrides = {}
+    for action_name, values in overrides.items():
+        try:
+            spec = space.get(action_name)
+        except NotFoundError as exc:
+            raise ConfigError(f"--set {action_name}.…: {exc}") from None
+        problems = spec.param_problems(values, partial=True)
+        if problems:
+            raise ConfigError(f"--set {'; '.join(problems)}")
+        checked[action_name] = dict(values)
+    return checked
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``'train_model.C=0.1'`` -> ``('train_model', 'C', 0.1)``; values are JSON, else strings."""
+    import json
+
+    target, sep, raw = text.partition("=")
+    action_name, dot, param = target.strip().partition(".")
+    if not sep or not dot or not action_name or not param:
+        raise ConfigError(f"--set {text!r}: expected ACTION.PARAM=VALUE, e.g. train_model.C=0.1")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return action_name, param, value

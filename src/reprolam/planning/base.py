@@ -1,0 +1,100 @@
+"""What planners see (``RunState``) and what they return (``Proposal`` or ``Done``).
+
+Planners never execute anything: they read the run state and propose. The engine checks
+every proposal against the policy, runs it, and records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from reprolam.trace.records import StepKind, StepRecord, StepStatus
+
+if TYPE_CHECKING:
+    from reprolam.workflows.registry import Workflow
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """The next action a planner wants: params, input bindings and why."""
+
+    action: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, str] = field(default_factory=dict)  # input -> artifact name or digest
+    rationale: str = ""
+    recovers: int | None = None  # index of the failed step this proposal recovers from
+    decision: Mapping[str, Any] = field(default_factory=dict)  # planner-specific record
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The planner considers the run finished (or gives up, with a reason)."""
+
+    reason: str = ""
+
+
+Decision = Proposal | Done
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """An artifact available to the run, by the output name that produced it."""
+
+    name: str
+    digest: str
+    codec: str
+    step: int  # index of the producing step
+
+
+@dataclass(slots=True)
+class RunState:
+    """The planner-facing view of a run in progress."""
+
+    workflow: Workflow
+    run_id: str
+    seed: int
+    steps: list[StepRecord] = field(default_factory=list)
+    artifacts: dict[str, ArtifactRef] = field(default_factory=dict)  # latest artifact per name
+    feedback: str | None = None  # why the last proposal failed or was rejected, for the planner
+    action_count: int = 0  # executed (or attempted) actions, rejections excluded
+    failure_count: int = 0
+    consecutive_rejections: int = 0
+
+    def add(self, step: StepRecord) -> None:
+        """Append a finished step, keeping the counters budgets read (O(1) per step)."""
+        self.steps.append(step)
+        if step.status is StepStatus.FAILED:
+            self.failure_count += 1
+        if step.kind is StepKind.REJECTION:
+            self.consecutive_rejections += 1
+        else:
+            self.action_count += 1
+            self.consecutive_rejections = 0
+
+    @property
+    def last_step(self) -> StepRecord | None:
+        return self.steps[-1] if self.steps else None
+
+    def has(self, *names: str) -> bool:
+        return all(n in self.artifacts for n in names)
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Chooses the next action from the run state.
+
+    ``instant`` planners decide in microseconds without I/O; for them the engine commits a
+    step's completion together with the next step's start (one transaction per step).
+    Slow planners (LLMs) get every completion committed before they are consulted.
+    """
+
+    name: str
+    instant: bool
+
+    def propose(self, state: RunState) -> Decision: ...
+
+    def config(self) -> dict[str, Any]:
+        """Settings recorded with the run (never secrets)."""
+        ...

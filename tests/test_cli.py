@@ -1,0 +1,231 @@
+"""The CLI contract: the bundled workflow end to end, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reprolam.cli.main import cli
+
+BREAST_CANCER_ACTIONS = [
+    "load_dataset",
+    "analyze_data",
+    "preprocess_data",
+    "train_model",
+    "evaluate_model",
+]
+
+
+def invoke(store: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--store", str(store), *args], catch_exceptions=False)
+
+
+def run_json(store: Path, *args: str) -> dict[str, Any]:
+    result = invoke(store, "run", "--json", *args)
+    assert result.exit_code == 0, result.output
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+def show_json(store: Path, run_id: str) -> dict[str, Any]:
+    result = invoke(store, "show", run_id, "--json")
+    assert result.exit_code == 0, result.output
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    store = tmp_path_factory.mktemp("store")
+    return store, run_json(store)["run"]["id"]
+
+
+def test_run_records_five_steps_with_everything_show_needs(recorded: tuple[Path, str]) -> None:
+    store, run_id = recorded
+    view = show_json(store, run_id)
+    steps = view["steps"]
+    assert [s["action"] for s in steps] == BREAST_CANCER_ACTIONS
+    for step in steps:
+        assert step["status"] == "succeeded"
+        assert step["duration"] > 0
+        assert step["fingerprint"]
+        assert step["hash"]
+        assert all(len(h) == 64 for h in step["outputs"].values())
+    assert steps[3]["params"] == {"C": 1.0, "max_iter": 1000}
+    assert steps[3]["seed"] is not None
+    assert set(steps[4]["inputs"]) == {"model", "X_processed", "y", "split"}
+    assert 0.9 < view["metrics"]["accuracy"] <= 1.0
+    assert view["run"]["seed"] == 0
+    assert view["run"]["planner"]["name"] == "rules"
+
+
+def test_run_prints_progress_run_id_and_accuracy(tmp_path: Path) -> None:
+    result = invoke(tmp_path, "run")
+    assert result.exit_code == 0, result.output
+    assert "planner: auto: no LLM endpoint configured" in result.output
+    assert "train_model" in result.output
+    assert "succeeded (5 steps)" in result.output
+    assert "accuracy=0.9" in result.output
+
+
+def test_runs_lists_and_show_accepts_a_prefix(recorded: tuple[Path, str]) -> None:
+    store, run_id = recorded
+    listed = json.loads(invoke(store, "runs", "--json").stdout)
+    assert run_id in [r["id"] for r in listed]
+    table = invoke(store, "runs").output
+    assert run_id in table
+    assert show_json(store, run_id[:20])["run"]["id"] == run_id
+    human = invoke(store, "show", run_id).output
+    for name in BREAST_CANCER_ACTIONS:
+        assert name in human
+    assert "metrics: accuracy=" in human
+
+
+def test_seed_controls_the_split_and_outputs(tmp_path: Path) -> None:
+    a = run_json(tmp_path, "--seed", "0")
+    b = run_json(tmp_path, "--seed", "0")
+    c = run_json(tmp_path, "--seed", "1")
+    steps = {
+        k: show_json(tmp_path, r["run"]["id"])["steps"]
+        for k, r in zip("abc", (a, b, c), strict=True)
+    }
+    assert [s["outputs"] for s in steps["a"]] == [s["outputs"] for s in steps["b"]]
+    # load and analyze do not depend on the seed; the split and everything after it do.
+    assert steps["a"][0]["outputs"] == steps["c"][0]["outputs"]
+    assert steps["a"][2]["outputs"]["split"] != steps["c"][2]["outputs"]["split"]
+    assert steps["a"][3]["outputs"] != steps["c"][3]["outputs"]
+
+
+def test_set_override_is_applied_and_recorded(tmp_path: Path) -> None:
+    payload = run_json(tmp_path, "--set", "train_model.C=0.01")
+    view = show_json(tmp_path, payload["run"]["id"])
+    assert view["steps"][3]["params"]["C"] == 0.01
+    assert view["run"]["overrides"] == {"train_model": {"C": 0.01}}
+
+
+def test_output_hashes_are_identical_across_fresh_processes(tmp_path: Path) -> None:
+    hashes = []
+    for i in range(2):
+        store = tmp_path / f"s{i}"
+        env = {**os.environ, "PYTHONHASHSEED": str(i + 11)}
+        run = subprocess.run(
+            [sys.executable, "-m", "reprolam", "--store", str(store), "run", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        run_id = json.loads(run.stdout)["run"]["id"]
+        shown = subprocess.run(
+            [sys.executable, "-m", "reprolam", "--store", str(store), "show", run_id, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        hashes.append([s["outputs"] for s in json.loads(shown.stdout)["steps"]])
+    assert hashes[0] == hashes[1]
+
+
+def test_workflows_and_actions_listings() -> None:
+    runner = CliRunner()
+    flows = json.loads(runner.invoke(cli, ["workflows", "--json"]).stdout)
+    assert flows[0]["name"] == "breast-cancer"
+    assert flows[0]["actions"] == BREAST_CANCER_ACTIONS
+    described = json.loads(runner.invoke(cli, ["actions", "--json"]).stdout)
+    train = next(a for a in described if a["name"] == "train_model")
+    assert train["params"]["C"]["exclusiveMinimum"] == 0
+    assert train["determinism"] == "seeded"
+    tools = json.loads(runner.invoke(cli, ["actions", "breast-cancer", "--tools"]).stdout)
+    assert [t["function"]["name"] for t in tools] == BREAST_CANCER_ACTIONS
+
+
+def test_user_workflow_from_a_file(tmp_path: Path) -> None:
+    flow = tmp_path / "flows.py"
+    flow.write_text(
+        "from reprolam import action, workflow\n"
+        "@action(outputs=['greeting'])\n"
+        "def greet(*, name: str = 'world') -> str:\n"
+        "    return f'hello {name}'\n"
+        "flow = workflow('hello', [greet], outputs=['greeting'])\n"
+    )
+    result = invoke(tmp_path / "store", "run", f"{flow}:flow", "--set", "greet.name=lab", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run"]["workflow"] == "hello"
+
+
+# -- bad input: one line, non-zero exit, no traceback, nothing lost ----------------------------
+
+
+def assert_clean_error(result: Result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["run", "no-such-flow"], ["unknown workflow 'no-such-flow'", "breast-cancer"]),
+        (["run", "--set", "nope.C=1"], ["unknown action 'nope'"]),
+        (
+            ["run", "--set", "train_model.gamma=1"],
+            ["train_model has no param gamma", "C, max_iter"],
+        ),
+        (["run", "--set", "train_model.C=-1"], ["train_model.C=-1", "greater than 0"]),
+        (["run", "--set", "train_model"], ["expected ACTION.PARAM=VALUE"]),
+        (["show", "ffffffff-0000"], ["no run with id or prefix 'ffffffff-0000'"]),
+        (["actions", "no-such-flow"], ["unknown workflow"]),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_loses_nothing(
+    recorded: tuple[Path, str], args: list[str], fragments: list[str]
+) -> None:
+    store, run_id = recorded
+    before = invoke(store, "runs", "--json").stdout
+    assert_clean_error(invoke(store, *args), *fragments)
+    assert invoke(store, "runs", "--json").stdout == before
+    assert run_id in before
+
+
+def test_ambiguous_prefix(tmp_path: Path) -> None:
+    first = run_json(tmp_path)["run"]["id"]
+    second = run_json(tmp_path)["run"]["id"]
+    common = first[: next(i for i, (x, y) in enumerate(zip(first, second, strict=True)) if x != y)]
+    assert_clean_error(invoke(tmp_path, "show", common), "matches several runs", first)
+
+
+def test_unwritable_store_location(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert_clean_error(invoke(blocker / "store", "run"), str(blocker))
+
+
+def test_corrupted_trace_db_is_reported_not_overwritten(tmp_path: Path) -> None:
+    run_json(tmp_path)
+    db = tmp_path / "trace.db"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    garbage = b"this is not sqlite" * 100
+    db.write_bytes(garbage)
+    for args in (["runs"], ["run"]):
+        assert_clean_error(invoke(tmp_path, *args), "trace.db")
+    assert db.read_bytes() == garbage
+
+
+def test_help_has_an_example_for_every_command() -> None:
+    runner = CliRunner()
+    for command in ["run", "runs", "show", "workflows", "actions"]:
+        text = runner.invoke(cli, [command, "--help"]).output
+        assert "Example:" in text, command
