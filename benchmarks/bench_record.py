@@ -1,0 +1,150 @@
+"""Per-step recording overhead on a synthetic chain of trivial actions.
+
+Measured in one process, same machine, same run:
+
+* plain function calls (the floor),
+* ``rlam`` 0.1.0: ``Action(...)`` + ``execute_action`` + ``ExecutionTrace.add_result``
+  (in memory, nothing durable),
+* reprolam on the in-memory store and on SQLite (durable: every step committed).
+
+Each figure is the median over ``--repeats`` chains of ``--steps`` steps.
+
+    python benchmarks/bench_record.py            # full
+    python benchmarks/bench_record.py --quick    # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from reprolam import Done, Engine, Policy, Proposal, RunState, action, workflow
+from reprolam.trace.memory import MemoryStore
+from reprolam.trace.sqlite import SQLiteStore
+
+
+@action(outputs=["x"])
+def start() -> int:
+    """The chain's first value."""
+    return 0
+
+
+@action(outputs=["x"])
+def inc(x: int) -> int:
+    """A trivial step."""
+    return x + 1
+
+
+CHAIN = workflow("chain", [start, inc], outputs=["x"])
+
+
+class ChainPlanner:
+    name = "chain"
+    instant = True
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def propose(self, state: RunState) -> Proposal | Done:
+        n = len(state.steps)
+        if n >= self.steps:
+            return Done()
+        return Proposal("inc" if n else "start")
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "steps": self.steps}
+
+
+def per_step_plain(steps: int) -> float:
+    t0 = time.perf_counter()
+    x = 0
+    for _ in range(steps):
+        x = inc(x)
+    return (time.perf_counter() - t0) / steps
+
+
+def per_step_rlam(steps: int) -> float | None:
+    try:
+        from rlam import Action, ExecutionTrace, execute_action
+    except ImportError:
+        return None
+    trace = ExecutionTrace()
+    t0 = time.perf_counter()
+    x, parent = 0, None
+    for i in range(steps):
+        act = Action(
+            action_id=f"A{i}",
+            action_type="inc",
+            inputs={"x": x},
+            parameters={},
+            environment_hash="env",
+        )
+        result = execute_action(act, inc)
+        trace.add_result(result, parents=[parent] if parent else None)
+        x, parent = result.output, act.action_id
+    return (time.perf_counter() - t0) / steps
+
+
+def per_step_reprolam(make_store: Callable[[str], Any], steps: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make_store(tmp)
+        engine = Engine(store)
+        t0 = time.perf_counter()
+        result = engine.run(CHAIN, planner=ChainPlanner(steps), policy=Policy(max_steps=steps))
+        elapsed = time.perf_counter() - t0
+        assert result.succeeded
+        assert len(result.steps) == steps
+        store.close()
+    return elapsed / steps
+
+
+def median(fn: Callable[[], float | None], repeats: int) -> float | None:
+    samples = [fn() for _ in range(repeats)]
+    if any(s is None for s in samples):
+        return None
+    return statistics.median(s for s in samples if s is not None)
+
+
+def main(argv: list[str] | None = None) -> dict[str, float | None]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="1,000 steps x 3 repeats")
+    args = parser.parse_args(argv)
+    steps, repeats = (1000, 3) if args.quick else (args.steps, args.repeats)
+
+    plain = median(lambda: per_step_plain(steps), repeats) or 0.0
+    rlam = median(lambda: per_step_rlam(steps), repeats)
+    memory = median(lambda: per_step_reprolam(lambda _: MemoryStore(), steps), repeats) or 0.0
+    sqlite = median(lambda: per_step_reprolam(SQLiteStore, steps), repeats) or 0.0
+
+    print(f"recording overhead per step: chain of {steps} trivial steps, median of {repeats}")
+    print(f"{'':28} {'us/step':>10} {'overhead us':>12} {'steps/s':>10} {'vs rlam':>9}")
+
+    def row(label: str, per_step: float | None, durable: str) -> None:
+        if per_step is None:
+            print(f"{label:28} {'(not installed: pip install rlam==0.1.0)':>44}")
+            return
+        overhead = (per_step - plain) * 1e6
+        ratio = f"{per_step / rlam:.2f}x" if rlam else "-"
+        print(
+            f"{label:28} {per_step * 1e6:10.2f} {overhead:12.2f} {1 / per_step:10.0f} {ratio:>9}"
+            f"  {durable}"
+        )
+
+    row("plain function call", plain, "")
+    row("rlam 0.1.0 (in memory)", rlam, "not durable")
+    row("reprolam memory store", memory, "not durable")
+    row("reprolam SQLite store", sqlite, "durable, every step committed")
+    target = 50.0
+    verdict = "met" if (sqlite - plain) * 1e6 <= target else "MISSED"
+    print(f"target: SQLite overhead <= {target:.0f} us/step (>= 20,000 steps/s): {verdict}")
+    return {"plain": plain, "rlam": rlam, "memory": memory, "sqlite": sqlite}
+
+
+if __name__ == "__main__":
+    main()
