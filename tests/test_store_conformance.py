@@ -44,6 +44,7 @@ class SQLiteFactory(StoreFactory):
 
     def tamper_artifact(self, store: TraceStore, digest: str, data: bytes) -> None:
         assert isinstance(store, SQLiteStore)
+        store.flush()  # tamper with what is on disk, not with what is still in the journal
         blob = store.blobs.path_of(digest)
         if blob.exists():
             blob.write_bytes(data)

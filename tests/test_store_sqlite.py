@@ -37,6 +37,7 @@ def test_layout_inline_and_blob(sqlite_store: SQLiteStore) -> None:
     blob = sqlite_store.directory / "artifacts" / d_large[:2] / d_large[2:]
     assert blob.read_bytes() == large[1]
     assert [p.name for p in blob.parent.iterdir()] == [d_large[2:]]  # no temp files left
+    sqlite_store.flush()
     with closing(raw(sqlite_store)) as conn:
         rows = conn.execute("SELECT digest, size, data IS NULL FROM artifacts ORDER BY size")
         assert rows.fetchall() == [(d_small, INLINE_MAX, 0), (d_large, INLINE_MAX + 1, 1)]
@@ -155,13 +156,19 @@ def test_directory_reported_unwritable(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_sqlite_errors_become_store_errors(sqlite_store: SQLiteStore) -> None:
     chain(sqlite_store, "run-a", 1)
+    sqlite_store.flush()
     with closing(raw(sqlite_store)) as conn:
         conn.execute("DROP TABLE steps")
     with pytest.raises(StoreError, match="steps") as info:
         sqlite_store.own_steps("run-a")
     assert str(sqlite_store.db_path) in _one_line(info)
-    with pytest.raises(StoreError):
-        sqlite_store.record(steps=[make_step("run-a", 1)])
+    sqlite_store.record(steps=[make_step("run-a", 1)])  # accepted: it is in the journal
+    with pytest.raises(StoreError, match="steps"):
+        sqlite_store.flush()
+    journal = next((sqlite_store.directory / "journal").iterdir())
+    with pytest.raises(StoreError, match="steps"):
+        sqlite_store.close()
+    assert journal.stat().st_size > 0  # what could not be applied is kept for recovery
 
 
 # -- durability and concurrency -------------------------------------------------------------------
@@ -271,6 +278,7 @@ def test_two_store_objects_write_one_directory(tmp_path: Path) -> None:
 
 def test_readers_read_while_a_write_is_open(sqlite_store: SQLiteStore) -> None:
     chain(sqlite_store, "run-a", 2)
+    sqlite_store.flush()  # reads apply this process's journal first, which needs the write lock
     with closing(raw(sqlite_store)) as writer:
         writer.execute("BEGIN IMMEDIATE")
         writer.execute("UPDATE runs SET status = 'failed' WHERE id = 'run-a'")
@@ -291,7 +299,9 @@ def test_a_writer_waits_for_another_writer(sqlite_store: SQLiteStore) -> None:
         release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
         release.start()
         started = time.perf_counter()
-        sqlite_store.record(steps=[make_step("run-a", 0)])  # waits instead of "database is locked"
+        sqlite_store.record(steps=[make_step("run-a", 0)])  # journaled: no wait
+        assert time.perf_counter() - started < 0.25
+        sqlite_store.flush()  # waits for the lock instead of "database is locked"
         assert time.perf_counter() - started >= 0.25
         release.join()
     assert len(sqlite_store.own_steps("run-a")) == 1

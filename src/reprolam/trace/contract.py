@@ -93,6 +93,9 @@ class TraceStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for most backends
+        """Make everything recorded so far visible to other processes (for group commit)."""
+
     # -- derived ------------------------------------------------------------------------------
 
     def steps(self, run_id: str) -> list[StepRecord]:

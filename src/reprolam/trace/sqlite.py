@@ -41,9 +41,13 @@ from reprolam.hashing import digest as hash_bytes
 from reprolam.trace import _rows
 from reprolam.trace.blobs import BlobDir
 from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
+from reprolam.trace.journal import Journal, encode_frame, orphans, read_frames
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
 INLINE_MAX = 32 * 1024  # bytes; larger artifacts go to the blob directory
+JOURNAL_DIR = "journal"
+MAX_PENDING = 512  # journal frames applied per SQLite transaction, at most
+FLUSH_INTERVAL = 0.2  # seconds: how stale other processes' view of this writer can get
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another writer's transaction
 DB_NAME = "trace.db"
 
@@ -73,6 +77,34 @@ _ARTIFACT_INSERT = (
 _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY idx"
 _MIGRATION_NAME = re.compile(r"(\d{4})_\w+\.sql")
+
+_Row = tuple[Any, ...]
+_Frame = tuple[list[_Row], list[_Row], _Row | None]  # one record() call: steps, artifacts, run
+
+
+def _collapse(frames: Sequence[_Frame]) -> tuple[list[_Row], list[_Row], list[_Row]]:
+    """The net effect of applying frames in order: the last row per step and per run wins
+    (a step's ``started`` row is superseded by its ``finished`` one in the same batch), and
+    the first row per artifact (an artifact keeps its first bytes and producer)."""
+    artifacts: dict[str, _Row] = {}
+    steps: dict[tuple[str, int], _Row] = {}
+    runs: dict[str, _Row] = {}
+    for step_rows, artifact_rows, run_row in frames:
+        for row in artifact_rows:
+            known = artifacts.get(row[0])
+            if known is None or (known[4] is None and row[4] is not None):
+                artifacts[row[0]] = row if known is None else (*known[:4], *row[4:])
+        for row in step_rows:
+            steps[row[0], row[1]] = row
+        if run_row is not None:
+            runs[run_row[0]] = run_row
+    return list(artifacts.values()), list(steps.values()), list(runs.values())
+
+
+def _as_frame(value: Any) -> _Frame:
+    if not (isinstance(value, tuple) and len(value) == 3):
+        raise StoreError(f"unexpected journal frame {type(value).__name__}: the journal is damaged")
+    return value
 
 
 class SQLiteStore(TraceStore):
@@ -107,6 +139,14 @@ class SQLiteStore(TraceStore):
             self._conn.close()
             raise
         self._cur = self._conn.cursor()
+        self._known_runs: set[str] = set()
+        # Group commit (see journal.py); fsync=True writes straight through instead.
+        self._pending: list[_Frame] = []
+        self._journal: Journal | None = None
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._background_error: StoreError | None = None
+        self._recover_orphan_journals()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.location!r})"
@@ -116,11 +156,13 @@ class SQLiteStore(TraceStore):
     def create_run(self, run: RunRecord) -> None:
         row = _rows.run_to_row(run)
         with self._lock:
+            self._flush_locked()
             cur = self._cur
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 cur.execute(_RUN_INSERT, row)
                 cur.execute("COMMIT")
+                self._known_runs.add(run.id)
             except BaseException as exc:
                 self._rollback()
                 if isinstance(exc, sqlite3.IntegrityError):
@@ -154,26 +196,107 @@ class SQLiteStore(TraceStore):
         run_row = None if run is None else _rows.run_to_row(run)
         producers = _rows.producers(steps) if artifacts else {}
         artifact_rows = [self._artifact_row(a, data, producers) for a, data in artifacts]
+        frame: _Frame = (step_rows, artifact_rows, run_row)
         with self._lock:
-            cur = self._cur
+            if self.fsync:
+                self._apply([frame], steps)
+                return
+            self._check_runs_known(steps, run_row)
+            if self._journal is None:
+                self._start_journal()
+            assert self._journal is not None
+            self._journal.append(encode_frame(frame))
+            self._pending.append(frame)
+            if len(self._pending) >= MAX_PENDING:
+                self._flush_locked()
+
+    def _apply(self, frames: Sequence[_Frame], steps: Sequence[StepRecord] = ()) -> None:
+        """Write frames to SQLite in one transaction (call with the lock held)."""
+        cur = self._cur
+        artifact_rows, step_rows, run_rows = _collapse(frames)
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            cur.executemany(_ARTIFACT_INSERT, artifact_rows)
+            cur.executemany(_STEP_UPSERT, step_rows)
+            for run_row in run_rows:
+                cur.execute(_RUN_UPDATE, run_row)
+                if cur.rowcount != 1:
+                    raise _rows.no_run_for_update_error(run_row[0], self.location)
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise self._refusal(steps, exc) from exc
+            if isinstance(exc, sqlite3.Error):
+                raise self._error("record", exc) from exc
+            raise
+
+    def _check_runs_known(self, steps: Sequence[StepRecord], run_row: _Row | None) -> None:
+        """Refuse a call for a run that does not exist now, as a direct write would."""
+        for step in steps:
+            if step.run_id not in self._known_runs:
+                if not self._run_exists(step.run_id):
+                    raise _rows.no_run_for_step_error(step, self.location)
+                self._known_runs.add(step.run_id)
+        if run_row is not None and run_row[0] not in self._known_runs:
+            if not self._run_exists(run_row[0]):
+                raise _rows.no_run_for_update_error(run_row[0], self.location)
+            self._known_runs.add(run_row[0])
+
+    def _run_exists(self, run_id: str) -> bool:
+        try:
+            return self._exists("SELECT 1 FROM runs WHERE id = ?", run_id)
+        except sqlite3.Error as exc:
+            raise self._error("read", exc) from exc
+
+    # -- group commit -------------------------------------------------------------------------
+
+    def _start_journal(self) -> None:
+        self._journal = Journal(self.directory / JOURNAL_DIR)
+        self._flusher = threading.Thread(
+            target=self._flush_periodically, name=f"reprolam-flush-{self.location}", daemon=True
+        )
+        self._flusher.start()
+
+    def _flush_locked(self) -> None:
+        """Apply pending journal frames to SQLite (call with the lock held)."""
+        if self._background_error is not None:
+            error, self._background_error = self._background_error, None
+            raise error
+        if not self._pending:
+            return
+        self._apply(self._pending)
+        self._pending = []
+        if self._journal is not None:
+            self._journal.truncate()
+
+    def flush(self) -> None:
+        """Commit everything recorded so far to ``trace.db`` now (reads do this themselves)."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_periodically(self) -> None:
+        # Bounds how stale other processes' view can get while this one is busy.
+        while not self._stop.wait(FLUSH_INTERVAL):
+            with self._lock:
+                if self._closed or not self._pending:
+                    continue
+                try:
+                    self._flush_locked()
+                except StoreError as exc:  # reported by the next call on the store
+                    self._background_error = exc
+
+    def _recover_orphan_journals(self) -> None:
+        """Apply the journals of writers that died before flushing, then delete them."""
+        for path, fd in orphans(self.directory / JOURNAL_DIR):
             try:
-                cur.execute("BEGIN IMMEDIATE")
-                if artifact_rows:
-                    cur.executemany(_ARTIFACT_INSERT, artifact_rows)
-                if step_rows:
-                    cur.executemany(_STEP_UPSERT, step_rows)
-                if run_row is not None:
-                    cur.execute(_RUN_UPDATE, run_row)
-                    if cur.rowcount != 1:
-                        raise _rows.no_run_for_update_error(run_row[0], self.location)
-                cur.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise self._refusal(steps, exc) from exc
-                if isinstance(exc, sqlite3.Error):
-                    raise self._error("record", exc) from exc
-                raise
+                frames = [_as_frame(f) for f in read_frames(path)]
+                with self._lock:
+                    if frames:
+                        self._apply(frames)
+                path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
 
     def _artifact_row(
         self, record: ArtifactRecord, data: bytes, producers: dict[str, Producer]
@@ -261,8 +384,16 @@ class SQLiteStore(TraceStore):
         return None if row[0] is None else Producer(*row)
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
-            if not self._closed:
+            if self._closed:
+                return
+            try:
+                self._flush_locked()
+            finally:
+                # An unflushed journal stays on disk (still locked until we exit) for recovery.
+                if self._journal is not None and not self._pending:
+                    self._journal.close()
                 self._closed = True
                 self._conn.close()
 
@@ -270,6 +401,7 @@ class SQLiteStore(TraceStore):
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         with self._lock:
+            self._flush_locked()
             try:
                 return self._cur.execute(sql, params).fetchone()
             except sqlite3.Error as exc:
@@ -277,6 +409,7 @@ class SQLiteStore(TraceStore):
 
     def _all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self._lock:
+            self._flush_locked()
             try:
                 return self._cur.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
