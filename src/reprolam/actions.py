@@ -54,6 +54,8 @@ class ActionSpec:
 
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Params with defaults filled in and validated; ``PolicyViolation`` names any problem."""
+        if not params and not self.param_names:
+            return {}
         try:
             return self.params_model.model_validate(params).model_dump(mode="json")
         except ValidationError:

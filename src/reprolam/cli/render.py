@@ -44,7 +44,11 @@ def _ms(seconds: float | None) -> str:
 
 
 def _artifacts(named: dict[str, str]) -> str:
-    return "\n".join(f"{name}={short(key)}" for name, key in named.items()) or "-"
+    return "\n".join(f"{name}={short(key, 10)}" for name, key in named.items()) or "-"
+
+
+def _params(params: dict[str, Any]) -> str:
+    return "\n".join(f"{k}={canonical_json(v)}" for k, v in params.items()) or "-"
 
 
 def _metrics(metrics: dict[str, Any] | None) -> str:
@@ -91,11 +95,14 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
     if not rows:
         console.print("no runs yet: start one with `reprolam run`")
         return
-    table = Table("workflow", "status", "seed", "planner", "steps", "created", "accuracy")
+    table = Table()
     table.add_column("run", no_wrap=True, min_width=36)
+    for name in ("workflow", "status", "seed", "planner", "steps", "created", "accuracy"):
+        table.add_column(name, no_wrap=name in ("status", "created"))
     for run, metrics, n_steps in rows:
         accuracy = (metrics or {}).get("accuracy")
         table.add_row(
+            run.id,
             run.workflow,
             f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]",
             str(run.seed),
@@ -103,7 +110,6 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
             str(n_steps),
             _when(run.created_at),
             f"{accuracy:.4f}" if isinstance(accuracy, float) else "-",
-            run.id,
         )
     console.print(table)
 
@@ -137,7 +143,7 @@ def run_view(view: RunView) -> None:
             str(step.index),
             step.action + (" [dim](proposal)[/]" if step.kind is StepKind.REJECTION else ""),
             status,
-            canonical_json(step.params) if step.params else "-",
+            _params(step.params),
             _artifacts(step.inputs),
             _artifacts(step.outputs),
             "-" if step.seed is None else str(step.seed),

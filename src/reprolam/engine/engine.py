@@ -138,7 +138,8 @@ class _RunLoop:
         self.overrides = overrides
         self.on_step = on_step
         self.state = RunState(workflow=workflow, run_id=run.id, seed=run.seed)
-        self.values: dict[str, Any] = {}  # digest -> value, so actions never wait on decoding
+        # digest -> value of every artifact a name points at: actions never wait on decoding
+        self.values: dict[str, Any] = {}
         self.codecs: dict[str, str] = {}  # digest -> codec tag of everything stored by this run
         self.pending_steps: list[StepRecord] = []
         self.pending_artifacts: list[tuple[ArtifactRecord, bytes]] = []
@@ -239,7 +240,10 @@ class _RunLoop:
         )
         if error is None:
             for name, key in outputs.items():
+                replaced = self.state.artifacts.get(name)
                 self.state.artifacts[name] = ArtifactRef(name, key, self.codecs[key], index)
+                if replaced is not None and replaced.digest != key:
+                    self._forget(replaced.digest)
             self.state.feedback = None
         else:
             self.state.feedback = (
@@ -286,6 +290,13 @@ class _RunLoop:
             self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
         self.values[key] = value
         return key
+
+    def _forget(self, key: str) -> None:
+        """Drop a cached value no artifact name points at any more (memory stays bounded)."""
+        for ref in self.state.artifacts.values():
+            if ref.digest == key:
+                return
+        self.values.pop(key, None)
 
     def _value(self, key: str) -> Any:
         if key not in self.values:
