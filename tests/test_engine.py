@@ -12,6 +12,7 @@ from reprolam import (
     ActionContext,
     Done,
     Engine,
+    NoProposal,
     Policy,
     Proposal,
     RulesPlanner,
@@ -74,7 +75,7 @@ class Scripted:
         self.hook = hook
         self.seen_feedback: list[str | None] = []
 
-    def propose(self, state: RunState) -> Proposal | Done:
+    def propose(self, state: RunState) -> Proposal | Done | NoProposal:
         self.seen_feedback.append(state.feedback)
         if self.hook:
             self.hook(state)
@@ -192,7 +193,7 @@ def test_consecutive_rejection_budget_fails_the_run_with_the_reason() -> None:
     planner = Scripted([Proposal("nope")] * 10)
     result = Engine(store).run(FLOW, planner=planner, policy=Policy(max_consecutive_rejections=3))
     assert result.run.status is RunStatus.FAILED
-    assert "3 proposals rejected in a row" in (result.run.error or "")
+    assert "3 proposals rejected (or planner calls failed) in a row" in (result.run.error or "")
     assert len(store.steps(result.id)) == 3
 
 
@@ -269,3 +270,32 @@ def test_outputs_that_do_not_match_the_declaration_fail_the_step() -> None:
     assert step.error is not None
     assert step.error.type == "OutputMismatch"
     assert "declares outputs ['a', 'b']" in step.error.message
+
+
+def test_a_planner_consultation_without_proposal_is_a_recorded_decision() -> None:
+    store = MemoryStore()
+    planner = Scripted(
+        [
+            NoProposal("HTTP 500 from the model", error_type="APIError", decision={"attempt": 1}),
+            Proposal("make_data"),
+            Proposal("add_up"),
+        ]
+    )
+    result = Engine(store).run(FLOW, planner=planner)
+    assert result.succeeded
+    first = store.steps(result.id)[0]
+    assert first.kind is StepKind.DECISION
+    assert first.status is StepStatus.FAILED
+    assert first.error is not None
+    assert (first.error.type, first.error.message) == ("APIError", "HTTP 500 from the model")
+    assert first.proposal["decision"] == {"attempt": 1}
+    assert "HTTP 500" in (planner.seen_feedback[1] or "")
+    assert result.run.error is None
+
+
+def test_failed_consultations_count_towards_the_consecutive_budget() -> None:
+    store = MemoryStore()
+    planner = Scripted([NoProposal("timeout")] * 5)
+    result = Engine(store).run(FLOW, planner=planner, policy=Policy(max_consecutive_rejections=2))
+    assert result.run.status is RunStatus.FAILED
+    assert "2 proposals rejected (or planner calls failed) in a row" in (result.run.error or "")

@@ -33,6 +33,7 @@ _EXPORTS = {
     "Planner": "reprolam.planning.base",
     "Proposal": "reprolam.planning.base",
     "Done": "reprolam.planning.base",
+    "NoProposal": "reprolam.planning.base",
     "RunState": "reprolam.planning.base",
     "RulesPlanner": "reprolam.planning.rules",
     "ScriptPlanner": "reprolam.planning.rules",
@@ -79,6 +80,7 @@ __all__ = [
     "Done",
     "Engine",
     "IntegrityError",
+    "NoProposal",
     "NotFoundError",
     "Planner",
     "Policy",
@@ -143,7 +145,7 @@ if TYPE_CHECKING:
         StoreError,
         WorkflowError,
     )
-    from reprolam.planning.base import Done, Planner, Proposal, RunState
+    from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
     from reprolam.planning.rules import RulesPlanner, ScriptPlanner
     from reprolam.trace.contract import TraceStore
     from reprolam.trace.open import open_store

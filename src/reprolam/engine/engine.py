@@ -28,7 +28,7 @@ from reprolam.engine.policy import CheckedProposal, Overrides, Policy, validate_
 from reprolam.errors import PolicyViolation
 from reprolam.hashing import digest
 from reprolam.ids import uuid7
-from reprolam.planning.base import ArtifactRef, Done, Planner, Proposal, RunState
+from reprolam.planning.base import ArtifactRef, Done, NoProposal, Planner, Proposal, RunState
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
     ArtifactRecord,
@@ -174,6 +174,9 @@ class _RunLoop:
             decision = self.planner.propose(self.state)
             if isinstance(decision, Done):
                 return decision.reason or None
+            if isinstance(decision, NoProposal):
+                self._record_no_proposal(decision)
+                continue
             try:
                 checked = self.policy.check(decision, self.state, self.overrides)
             except PolicyViolation as violation:
@@ -269,6 +272,26 @@ class _RunLoop:
         )
         self._append(step)
         self.state.feedback = f"proposal {proposal.action} rejected: {violation.reason}"
+
+    def _record_no_proposal(self, empty: NoProposal) -> None:
+        self._append(
+            StepRecord(
+                run_id=self.run.id,
+                index=len(self.state.steps),
+                kind=StepKind.DECISION,
+                action="",
+                status=StepStatus.FAILED,
+                started_at=time.time(),
+                duration=0.0,
+                error=ErrorInfo(type=empty.error_type, message=empty.reason),
+                proposal={
+                    "planner": self.planner.name,
+                    "decision": _jsonable(dict(empty.decision)),
+                },
+                prev_hash=self.prev_hash,
+            )
+        )
+        self.state.feedback = f"planner: {empty.reason}"
 
     # -- recording ----------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ class Policy:
         rejections = state.consecutive_rejections
         if rejections >= self.max_consecutive_rejections:
             return (
-                f"{rejections} proposals rejected in a row "
+                f"{rejections} proposals rejected (or planner calls failed) in a row "
                 f"(max_consecutive_rejections={self.max_consecutive_rejections}); "
                 f"last reason: {state.feedback}"
             )

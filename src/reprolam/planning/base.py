@@ -35,7 +35,19 @@ class Done:
     reason: str = ""
 
 
-Decision = Proposal | Done
+@dataclass(frozen=True, slots=True)
+class NoProposal:
+    """The planner was consulted but has nothing to propose this time (e.g. its LLM call failed).
+
+    Recorded as a failed ``decision`` step with the reason, which is fed back next turn.
+    """
+
+    reason: str
+    error_type: str = "PlannerError"
+    decision: Mapping[str, Any] = field(default_factory=dict)
+
+
+Decision = Proposal | Done | NoProposal
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +71,15 @@ class RunState:
     artifacts: dict[str, ArtifactRef] = field(default_factory=dict)  # latest artifact per name
     feedback: str | None = None  # why the last proposal failed or was rejected, for the planner
     action_count: int = 0  # executed (or attempted) actions, rejections excluded
-    failure_count: int = 0
-    consecutive_rejections: int = 0
+    failure_count: int = 0  # failed actions
+    consecutive_rejections: int = 0  # rejections and failed planner consultations in a row
 
     def add(self, step: StepRecord) -> None:
         """Append a finished step, keeping the counters budgets read (O(1) per step)."""
         self.steps.append(step)
-        if step.status is StepStatus.FAILED:
+        if step.status is StepStatus.FAILED and step.kind is StepKind.ACTION:
             self.failure_count += 1
-        if step.kind is StepKind.REJECTION:
+        if step.kind is not StepKind.ACTION:  # a rejection or a failed planner consultation
             self.consecutive_rejections += 1
         else:
             self.action_count += 1

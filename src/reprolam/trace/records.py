@@ -19,6 +19,7 @@ class RunStatus(StrEnum):
 class StepKind(StrEnum):
     ACTION = "action"  # an executed (or executing) action
     REJECTION = "rejection"  # a proposal the policy refused; never executed
+    DECISION = "decision"  # a planner consultation that produced no proposal (e.g. LLM call failed)
 
 
 class StepStatus(StrEnum):
