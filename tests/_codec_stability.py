@@ -34,6 +34,14 @@ def stable_values() -> dict[str, Any]:
             X, y
         ),
         "forest": RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0).fit(X, y),
+        # Arrays (one Fortran-ordered), a frame and numpy scalars in one container: the
+        # tree codec's blob numbering and header must not depend on key order or layout.
+        "tree": {
+            "y": y.to_numpy(),
+            "X": np.asfortranarray(X.to_numpy()),
+            "head": X.iloc[:5, :3],
+            "meta": {"accuracy": np.float64(0.95), "split": (0.8, 0.2), "names": ["b", "a"]},
+        },
     }
 
 

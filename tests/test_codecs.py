@@ -12,7 +12,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from reprolam.codecs import (
     NpyCodec,
     PickleCodec,
     Serializer,
+    TreeCodec,
     default_serializer,
     describe,
 )
@@ -138,26 +139,28 @@ class Colour(enum.IntEnum):
 
 
 @pytest.mark.parametrize(
-    "value",
+    ("value", "fallback"),
     [
-        {1: "int key"},
-        {"ok": {2: "nested int key"}},
-        Colour.RED,
-        {1, 2},
-        b"bytes",
-        1 + 2j,
-        [np.arange(3)],
-        np.complex128(1 + 1j),
-        10**5000,
+        ({1: "int key"}, "pickle"),
+        ({"ok": {2: "nested int key"}}, "pickle"),
+        (Colour.RED, "pickle"),
+        ({1, 2}, "pickle"),
+        (b"bytes", "pickle"),
+        (1 + 2j, "pickle"),
+        ([np.arange(3)], "tree"),
+        (np.complex128(1 + 1j), "tree"),
+        (10**5000, "pickle"),
     ],
     ids=lambda v: type(v).__name__,
 )
-def test_json_refuses_lossy_values_which_fall_through(ser: Serializer, value: Any) -> None:
+def test_json_refuses_lossy_values_which_fall_through(
+    ser: Serializer, value: Any, fallback: str
+) -> None:
     assert not JsonCodec().can_encode(value)
     with pytest.raises(CodecError):
         JsonCodec().encode(value)
     tag, _ = ser.dumps_typed(value)
-    assert tag == "pickle"
+    assert tag == fallback
 
 
 def test_json_refuses_self_reference() -> None:
@@ -522,6 +525,413 @@ def test_model_decode_garbage(fitted: dict[str, Any]) -> None:
             ModelCodec().decode(_forged(data, state=bad_state))
 
 
+# -- tree -----------------------------------------------------------------------------------
+
+
+class _Float(np.float64):
+    """A numpy scalar subclass: the tree cannot record its class, so it must refuse it."""
+
+
+class _Pair(NamedTuple):
+    a: Any
+    b: Any
+
+
+def _assert_same(a: Any, b: Any) -> None:
+    """Equal in value *and* type, recursively (what "round-trips exactly" means here)."""
+    assert type(a) is type(b), (type(a), type(b))
+    if type(a) is dict:
+        assert sorted(a) == sorted(b)  # keys come back sorted, so order is not compared
+        for key in a:
+            _assert_same(a[key], b[key])
+    elif type(a) is list or type(a) is tuple:
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _assert_same(x, y)
+    elif type(a) is np.ndarray:
+        assert (a.dtype, a.shape) == (b.dtype, b.shape)
+        np.testing.assert_array_equal(a, b, strict=True)  # NaN / NaT compare equal
+    elif type(a) is pd.DataFrame:
+        assert_frame_equal(a, b)
+    elif type(a) is pd.Series:
+        assert_series_equal(a, b)
+    elif isinstance(a, np.generic):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # NaN / NaT equal
+    elif type(a) is float and math.isnan(a):
+        assert math.isnan(b)
+    else:
+        assert a == b
+
+
+_RNG = np.random.default_rng(0)
+TREES: dict[str, Callable[[], Any]] = {
+    "X_y": lambda: {"X": _RNG.normal(size=(569, 30)), "y": _RNG.integers(0, 2, size=569)},
+    "metrics": lambda: {"accuracy": 0.9, "confusion": np.array([[50, 3], [2, 60]])},
+    "list_of_arrays": lambda: [np.zeros(3), np.arange(4, dtype=np.int8)],
+    "frame_array_tuple": lambda: (FRAMES["mixed"](), np.arange(2.0)),
+    "frames_and_series": lambda: {
+        "train": FRAMES["nullable"](),
+        "test": FRAMES["categorical"](),
+        "when": FRAMES["datetime_index_freq"](),
+        "target": pd.Series(["p", None], name="t"),
+    },
+    "numpy_scalars": lambda: {
+        "f32": np.float32(0.1),
+        "f16": np.float16(1.5),
+        "neg_zero": np.float64(-0.0),
+        "nan": np.float64("nan"),
+        "i8": np.int8(-3),
+        "u64": np.uint64(2**64 - 1),
+        "b": np.bool_(False),
+        "s": np.str_("héllo"),
+        "c": np.complex64(1 - 2j),
+        "ld": np.longdouble(1) / 3,
+        "dt": np.datetime64("2024-01-02T03:04"),
+        "nat": np.datetime64("NaT", "ns"),
+        "td": np.timedelta64(5, "s"),
+        "raw": np.bytes_(b"ab"),
+        "arr": np.zeros(1),
+    },
+    "nested": lambda: {
+        "a": [1, (2.5, None, "x"), {"b": [np.arange(2), {"c": (np.ones((2, 2), "f4"),)}]}],
+        "empty": [],
+        "unit": (),
+        "d": {},
+    },
+    "odd_arrays": lambda: [
+        np.array(3.5),
+        np.empty((0, 3)),
+        ARRAYS["padded_struct"],
+        ARRAYS["unicode"],
+        ARRAYS["datetime"],
+        ARRAYS["complex"],
+        np.array([np.nan, np.inf, -0.0]),
+    ],
+    "json_leaves": lambda: {
+        "big": 2**80,
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "surrogate": "bad \ud800",
+        "ünï \U0001f600": True,
+        "arr": np.zeros(0),
+    },
+    "bare_complex_scalar": lambda: np.complex128(1 + 1j),
+    "same_array_twice": lambda: [np.arange(3)] * 2,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TREES))
+def test_tree_round_trip(ser: Serializer, name: str) -> None:
+    value = TREES[name]()
+    tag, data = ser.dumps_typed(value)
+    assert tag == "tree"
+    back = ser.loads_typed(tag, data)
+    _assert_same(value, back)
+    assert ser.dumps_typed(back) == (tag, data)
+
+
+def test_tree_format_is_documented_header_plus_npy_blobs() -> None:
+    from reprolam.codecs._npy import array_bytes
+
+    X, y = np.arange(6.0).reshape(3, 2), np.array([0, 1, 1])
+    header, blobs = unpack(TreeCodec().encode({"y": y, "X": X, "n": (np.int64(3),)}))
+    assert header == {
+        "format": "reprolam-tree/1",
+        "root": {
+            "$dict": {
+                "X": {"$npy": 0},  # blobs numbered in sorted-key order, not insertion order
+                "n": {"$tuple": [{"$np": ["<i8", 3]}]},
+                "y": {"$npy": 1},
+            }
+        },
+    }
+    assert blobs == [array_bytes(X), array_bytes(y)]
+
+
+def test_tree_models_predict_identically(
+    ser: Serializer, fitted: dict[str, Any], cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    X, y = cancer
+    value = {
+        "models": [fitted[name] for name in ("logreg", "pipeline", "forest")],
+        "X_test": X.iloc[:50],
+        "y_test": y.iloc[:50].to_numpy(),
+        "scores": {"accuracy": np.float64(0.95), "folds": (0.9, 0.93)},
+    }
+    tag, data = ser.dumps_typed(value)
+    assert tag == "tree"
+    header, _ = unpack(data)
+    logreg = header["root"]["$dict"]["models"]["$list"][0]["$model"]
+    assert logreg["class"] == "sklearn.linear_model._logistic:LogisticRegression"
+    assert logreg["params"]["max_iter"] == 5000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no version or feature-name warnings
+        back = ser.loads_typed(tag, data)
+        for model, loaded in zip(value["models"], back["models"], strict=True):
+            assert type(loaded) is type(model)
+            assert np.array_equal(model.predict(X), loaded.predict(X))
+            assert np.array_equal(model.predict_proba(X), loaded.predict_proba(X))
+    assert_frame_equal(back["X_test"], value["X_test"])
+    _assert_same(value["scores"], back["scores"])
+    assert ser.dumps_typed(back) == (tag, data)
+
+
+def test_tree_records_tuples_numpy_scalars_and_bools(ser: Serializer) -> None:
+    arr = np.arange(3)
+
+    def data(value: Any) -> bytes:
+        tag, out = ser.dumps_typed(value)
+        assert tag == "tree"
+        return out
+
+    # Unlike json, the tree keeps these apart, so each comes back as it went in.
+    assert data((1, arr)) != data([1, arr])
+    assert data([np.float64(1.0), arr]) != data([1.0, arr]) != data([1, arr])
+    assert data([True, arr]) != data([1, arr])
+    assert data([np.int32(1), arr]) != data([np.int64(1), arr])
+    back = ser.loads_typed("tree", data((np.float32(0.5), [True, 1, 1.0], arr)))
+    assert type(back) is tuple
+    assert type(back[0]) is np.float32
+    assert [type(v) for v in back[1]] == [bool, int, float]
+
+
+def test_tree_bytes_do_not_depend_on_construction(fitted: dict[str, Any]) -> None:
+    import copy
+
+    codec = TreeCodec()
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    y = np.arange(4)
+    reference = codec.encode({"X": base, "y": y, "meta": {"a": 1, "b": [2.5]}})
+    wide = np.zeros((4, 12))
+    wide[:, ::2] = base
+    for X in (np.asfortranarray(base), base.T.copy().T, base[::-1][::-1], wide[:, ::2]):
+        assert codec.encode({"meta": {"b": [2.5], "a": 1}, "y": y.copy(), "X": X}) == reference
+    # Blob numbering follows sorted keys: swapping which key holds which array must show.
+    assert codec.encode({"a": base, "b": y}) == codec.encode({"b": y, "a": base})
+    assert codec.encode({"a": base, "b": y}) != codec.encode({"a": y, "b": base})
+    values = np.arange(12.0).reshape(4, 3)
+    frames = (
+        pd.DataFrame(values, columns=["x", "y", "z"]),
+        pd.DataFrame(np.asfortranarray(values), columns=["x", "y", "z"]),
+        pd.DataFrame({"x": values[:, 0], "y": values[:, 1], "z": values[:, 2]}),
+    )
+    assert len({codec.encode((frame, y)) for frame in frames}) == 1
+    model = fitted["logreg"]
+    shuffled = copy.copy(model)
+    shuffled.__dict__ = dict(reversed(list(model.__dict__.items())))
+    assert codec.encode({"m": shuffled, "y": y}) == codec.encode({"y": y, "m": model})
+
+
+def test_tree_never_wins_over_the_specific_codecs(ser: Serializer, fitted: dict[str, Any]) -> None:
+    cases: dict[str, list[Any]] = {
+        "json": [{"accuracy": 0.9, "f1": [0.8, 0.7]}, [1, (2, 3)], np.float64(2.0), "s", None],
+        "npy": [np.zeros((3, 2)), np.array(1)],
+        "frame": [pd.DataFrame({"a": [1]}), pd.Series([1.0])],
+        "model": [fitted["pipeline"]],
+    }
+    for tag, values in cases.items():
+        for value in values:
+            assert TreeCodec().can_encode(value), value  # tree could take it...
+            assert ser.dumps_typed(value)[0] == tag, value  # ...but the order says no
+    tags = ser.tags
+    assert tags.index("tree") == tags.index("pickle") - 1
+    assert tags.index("tree") > max(tags.index(t) for t in cases)
+
+
+def _unrepresentable_model() -> Any:
+    from sklearn.preprocessing import FunctionTransformer
+
+    return FunctionTransformer(func=np.log1p).fit(np.ones((2, 2)))
+
+
+def _deep(levels: int) -> Any:
+    value: Any = np.zeros(1)
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _loop() -> Any:
+    loop: list[Any] = [np.zeros(1)]
+    loop.append(loop)
+    return loop
+
+
+def _ordered_dict() -> Any:
+    from collections import OrderedDict
+
+    return OrderedDict(a=np.zeros(1))
+
+
+def _refused_values() -> dict[str, Callable[[], Any]]:
+    from fractions import Fraction
+
+    return {
+        "int-key": lambda: {1: np.zeros(2)},
+        "set": lambda: {"a": np.zeros(2), "s": {1, 2}},
+        "bytes": lambda: [np.zeros(1), b"raw"],
+        "complex": lambda: [np.zeros(1), 1 + 2j],
+        "object": lambda: [np.zeros(1), Fraction(1, 3)],
+        "enum": lambda: [np.zeros(1), Colour.RED],
+        "huge-int": lambda: [np.zeros(1), 10**5000],
+        "object-array": lambda: [np.array([{"a": 1}], dtype=object)],
+        "stringdtype-array": lambda: [np.array(["a"], dtype=np.dtypes.StringDType())],
+        "masked-array": lambda: [np.ma.masked_array([1, 2], mask=[False, True])],
+        "recarray": lambda: [np.rec.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")])],
+        "scalar-subclass": lambda: [np.zeros(1), _Float(1.0)],
+        "ordered-dict": _ordered_dict,
+        "namedtuple": lambda: _Pair(np.zeros(1), 1),
+        "bad-frame": lambda: {
+            "df": pd.DataFrame({"a": [1]}, index=pd.MultiIndex.from_tuples([(1, 2)]))
+        },
+        "bad-model": lambda: {"m": _unrepresentable_model(), "x": np.zeros(1)},
+        "too-deep": lambda: _deep(150),
+        "cycle": _loop,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_refused_values()))
+def test_tree_refuses_what_it_cannot_represent(ser: Serializer, name: str) -> None:
+    value = _refused_values()[name]()
+    assert not TreeCodec().can_encode(value)
+    assert TreeCodec().try_encode(value) is None
+    with pytest.raises(CodecError, match="tree codec cannot encode"):
+        TreeCodec().encode(value)
+    assert ser.dumps_typed(value)[0] == "pickle"
+
+
+def test_tree_nested_codec_failure_falls_back_to_pickle(
+    ser: Serializer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("odd frame")
+
+    monkeypatch.setattr("reprolam.codecs._tree.plan_frame", broken)
+    value = {"df": pd.DataFrame({"a": [1]}), "x": np.zeros(1)}
+    assert not TreeCodec().can_encode(value)
+    assert ser.dumps_typed(value)[0] == "pickle"
+
+
+def _tree_forged(root: Any, blobs: list[bytes] | None = None) -> bytes:
+    from reprolam.codecs._npy import array_bytes
+
+    blobs = [array_bytes(np.arange(3))] if blobs is None else blobs
+    return pack({"format": "reprolam-tree/1", "root": root}, blobs)
+
+
+def test_tree_decode_garbage(ser: Serializer) -> None:
+    codec = TreeCodec()
+    good = codec.encode({"a": np.arange(3), "df": pd.DataFrame({"x": [1.0]}), "t": (1, "s")})
+    for cut in range(len(good)):
+        with pytest.raises(CodecError):
+            codec.decode(good[:cut])
+    for bad in (b"junk", good + b"\x00", b'{"a":1}', FrameCodec().encode(pd.DataFrame())):
+        with pytest.raises(CodecError):
+            codec.decode(bad)
+    with pytest.raises(CodecError, match="has no root"):
+        codec.decode(pack({"format": "reprolam-tree/1"}, []))
+    frame_header, _ = unpack(FrameCodec().encode(pd.DataFrame({"x": [1.0]})))
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    bad_roots: list[Any] = [
+        {"$object": {"class": "subprocess:Popen", "state": {}, "versioned": False}},
+        {"$reduce": {"class": "sklearn.tree._tree:Tree", "args": {"$tuple": []}}},
+        {"$set": [1]},
+        {"$eval": "1"},
+        {"$dict": [1]},
+        {"$list": {"a": 1}},
+        {"$tuple": 3},
+        {"$npy": 7},
+        {"$npy": "0"},
+        {"$npy": True},
+        {"$np": ["|O", 1]},
+        {"$np": ["<f8", [1, 2]]},
+        {"$np": ["nonsense", 1]},
+        {"$np": 3},
+        {"$np0": 0},  # blob 0 is 1-d, not a scalar
+        {"$frame": []},
+        {"$frame": {"kind": "panel"}},
+        {"$frame": {**frame_header, "data": [{"enc": "npy", "blob": 99}]}},
+        {"$frame": {**frame_header, "data": [{"enc": "npy", "blob": 0}] * 2}},
+        {"$model": []},
+        {"$model": {"format": "sklearn-state/1"}},
+        {"$list": [1], "$tuple": [2]},
+        [1, 2],
+        _deep_nodes(150),
+    ]
+    for root in bad_roots:
+        with pytest.raises(CodecError):
+            codec.decode(_tree_forged(root))
+        with pytest.raises(CodecError):
+            ser.loads_typed("tree", _tree_forged(root))
+    with pytest.raises(CodecError):
+        codec.decode(_tree_forged({"$npy": 0}, [buf.getvalue()]))  # pickled array: refused
+    # JSON nesting beyond the parser's recursion limit is a CodecError, not RecursionError.
+    abyss = b'{"format":"reprolam-tree/1","root":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    data = b"\x93RLC\x01" + len(abyss).to_bytes(8, "little") + abyss + bytes(8)
+    with pytest.raises(CodecError):
+        codec.decode(data)
+
+
+def _deep_nodes(levels: int) -> Any:
+    node: Any = 1
+    for _ in range(levels):
+        node = {"$list": [node]}
+    return node
+
+
+def test_tree_models_use_the_model_allow_list(fitted: dict[str, Any]) -> None:
+    data = TreeCodec().encode({"m": fitted["logreg"], "x": np.zeros(1)})
+    header, blobs = unpack(data)
+    model = header["root"]["$dict"]["m"]["$model"]
+    for changes, message in (
+        ({"class": "os:system"}, "outside scikit-learn"),
+        ({"class": "sklearn.base:defaultdict"}, "not a scikit-learn class"),
+        ({"state": {"x": {"$reduce": {"class": "sklearn.base:BaseEstimator"}}}}, "not allowed"),
+    ):
+        root = {"$dict": {"m": {"$model": {**model, **changes}}}}
+        with pytest.raises(CodecError, match=message):
+            default_serializer().loads_typed("tree", pack({**header, "root": root}, blobs))
+    foreign = {**model, "class": "argparse:Namespace", "state": {"a": 1}, "versioned": False}
+    forged = pack({**header, "root": {"$list": [{"$model": foreign}]}}, blobs)
+    with pytest.raises(CodecError, match="outside scikit-learn"):
+        default_serializer().loads_typed("tree", forged)
+    (back,) = default_serializer(trusted=True).loads_typed("tree", forged)
+    assert type(back).__name__ == "Namespace"
+    assert back.a == 1
+
+
+def test_tree_model_version_mismatch_warns(
+    fitted: dict[str, Any], cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    data = TreeCodec().encode([fitted["logreg"], np.zeros(1)])
+    header, blobs = unpack(data)
+    model = header["root"]["$list"][0]["$model"]
+    root = {"$list": [{"$model": {**model, "sklearn": "0.0.1"}}, header["root"]["$list"][1]]}
+    with pytest.warns(ModelVersionWarning, match=r"0\.0\.1"):
+        back = TreeCodec().decode(pack({**header, "root": root}, blobs))
+    X, _ = cancer
+    assert np.array_equal(back[0].predict(X), fitted["logreg"].predict(X))
+
+
+def test_tree_describe(fitted: dict[str, Any], cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    X, y = cancer
+    assert describe({"X": np.zeros((569, 30)), "y": np.zeros(569, dtype=np.int64)}) == (
+        "dict{X=ndarray float64 (569, 30), y=ndarray int64 (569,)}"
+    )
+    assert describe({"accuracy": 0.9, "confusion": np.zeros((2, 2), dtype=np.int64)}) == (
+        "dict{accuracy=0.9000, confusion=ndarray int64 (2, 2)}"
+    )
+    # Nested frames and long estimator reprs are shortened, so siblings stay visible.
+    assert describe((X, y.to_numpy())) == "tuple[2] [DataFrame 569x30, ndarray int64 (569,)]"
+    assert describe({"model": fitted["pipeline"], "score": 0.95}) == (
+        "dict{model=Pipeline(...), score=0.9500}"
+    )
+    assert describe([fitted["logreg"]]) == "list[1] [LogisticRegression(max_iter=5000)]"
+    assert describe(np.complex128(1 + 2j)) == "(1+2j)"
+
+
 # -- pickle ---------------------------------------------------------------------------------
 
 
@@ -555,13 +965,14 @@ def test_unpicklable_value_has_no_codec(ser: Serializer) -> None:
 
 
 def test_default_order_and_selection(ser: Serializer, fitted: dict[str, Any]) -> None:
-    assert ser.tags == ("json", "npy", "frame", "model", "pickle")
+    assert ser.tags == ("json", "npy", "frame", "model", "tree", "pickle")
     cases: dict[str, list[Any]] = {
         "json": [1, {"a": [1.0]}, np.float64(2.0)],
         "npy": [np.zeros(3), np.array(1)],
         "frame": [pd.DataFrame({"a": [1]}), pd.Series([1.0])],
         "model": [fitted["logreg"]],
-        "pickle": [{1: 2}, {"a": np.zeros(2)}, Colour.RED],
+        "tree": [{"a": np.zeros(2)}, [fitted["logreg"], 1], (pd.Series([1.0]),)],
+        "pickle": [{1: 2}, {1: np.zeros(2)}, Colour.RED],
     }
     for tag, values in cases.items():
         for value in values:
@@ -569,7 +980,7 @@ def test_default_order_and_selection(ser: Serializer, fitted: dict[str, Any]) ->
 
 
 def test_unknown_tag_names_known_tags(ser: Serializer) -> None:
-    with pytest.raises(CodecError, match=r"'parquet'.*json, npy, frame, model, pickle"):
+    with pytest.raises(CodecError, match=r"'parquet'.*json, npy, frame, model, tree, pickle"):
         ser.loads_typed("parquet", b"")
 
 
@@ -599,7 +1010,7 @@ class BrokenCodec(UpperCodec):
 def test_register_user_codecs() -> None:
     ser = default_serializer()
     ser.register(UpperCodec())
-    assert ser.tags == ("json", "npy", "frame", "model", "upper", "pickle")
+    assert ser.tags == ("json", "npy", "frame", "model", "tree", "upper", "pickle")
     assert ser.dumps_typed("ABC")[0] == "json"  # json comes first
     ser = default_serializer()
     ser.register(UpperCodec(), first=True)
@@ -674,6 +1085,7 @@ def test_digests_identical_across_fresh_processes() -> None:
         "logreg": "model",
         "pipeline": "model",
         "forest": "model",
+        "tree": "tree",
     }
     procs = []
     for seed in ("0", "4242"):

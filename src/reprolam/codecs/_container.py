@@ -54,7 +54,7 @@ def unpack(data: bytes) -> tuple[dict[str, Any], list[bytes]]:
     head_bytes, pos = _read_bytes(view, pos, head_len, "header")
     try:
         header = json.loads(head_bytes.decode("utf-8", "surrogatepass"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # too deep: RecursionError
         raise CodecError(f"container header is not valid JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise CodecError(f"container header must be a JSON object, got {type(header).__name__}")

@@ -16,6 +16,7 @@ import numpy as np
 MAX_CHARS = 160
 _MAX_ITEMS = 8
 _MAX_STR = 60
+_MAX_NESTED_REPR = 40
 
 
 def describe(value: Any) -> str:
@@ -67,23 +68,32 @@ def _describe(value: Any, depth: int) -> str:
         return f"{kind.__name__}[{len(value)}] [" + ", ".join(parts) + more + "]"
     if kind is set or kind is frozenset:
         return f"{kind.__name__}[{len(value)}]"
-    summary = _describe_library(value)
+    if kind is complex:
+        return repr(value)
+    summary = _describe_library(value, depth)
     if summary is not None:
         return summary
     return f"{_type_name(value)} {repr(value)[:MAX_CHARS]}"
 
 
-def _describe_library(value: Any) -> str | None:
+def _describe_library(value: Any, depth: int) -> str | None:
     # Only look at pandas / scikit-learn if the value's own library is already loaded:
-    # describe must not pay for importing them.
+    # describe must not pay for importing them. Inside a container (depth > 0) the
+    # summaries are shorter, so that one frame or pipeline cannot hide its siblings.
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(value, pd.DataFrame):
+        shape = f"DataFrame {value.shape[0]}x{value.shape[1]}"
+        if depth > 0:
+            return shape
         names = ", ".join(str(c) for c in value.columns[:_MAX_ITEMS])
         more = ", ..." if value.shape[1] > _MAX_ITEMS else ""
-        return f"DataFrame {value.shape[0]}x{value.shape[1]} [{names}{more}]"
+        return f"{shape} [{names}{more}]"
     if pd is not None and isinstance(value, pd.Series):
         return f"Series {value.name!r} {value.dtype} ({len(value)},)"
     module = type(value).__module__
     if module.startswith("sklearn.") and hasattr(value, "get_params"):
-        return repr(value)  # scikit-learn's own repr: class name + changed params
+        text = repr(value)  # scikit-learn's own repr: class name + changed params
+        if depth > 0 and len(text) > _MAX_NESTED_REPR:
+            return f"{_type_name(value)}(...)"
+        return text
     return None

@@ -32,6 +32,7 @@ import pandas as pd
 from reprolam.codecs._container import pack, unpack
 from reprolam.codecs._json import is_plain
 from reprolam.codecs._npy import array_bytes, array_from_bytes
+from reprolam.codecs._values import Unrepresentable
 from reprolam.errors import CodecError
 
 _NUMPY_KINDS = frozenset("biufcmM")
@@ -49,7 +50,7 @@ Node = dict[str, Any]
 Values = pd.Series | pd.Index
 
 
-class _Unsupported(Exception):
+class _Unsupported(Unrepresentable):
     """Raised while planning: this value has no canonical frame encoding."""
 
 
@@ -126,8 +127,15 @@ def _plan_index(index: pd.Index, arrays: list[npt.NDArray[Any]]) -> Node:
     return node
 
 
-def _plan(value: Any) -> tuple[Node, list[npt.NDArray[Any]]]:
-    arrays: list[npt.NDArray[Any]] = []
+def plan_frame(
+    value: Any, arrays: list[npt.NDArray[Any]] | None = None
+) -> tuple[Node, list[npt.NDArray[Any]]]:
+    """Header + blob arrays of a frame; ``Unrepresentable`` if it has no canonical encoding.
+
+    Blob references in the header index ``arrays``, to which this appends: pass a shared
+    list to embed the frame in a larger container (the ``tree`` codec does).
+    """
+    arrays = [] if arrays is None else arrays
     kind = type(value)
     if kind is pd.DataFrame:
         header: Node = {
@@ -209,7 +217,8 @@ def _column(values: Any, index: pd.Index, name: Any = None) -> pd.Series:
     return column
 
 
-def _decode(header: Node, blobs: list[bytes]) -> pd.DataFrame | pd.Series:
+def decode_frame(header: Node, blobs: list[bytes]) -> pd.DataFrame | pd.Series:
+    """Inverse of ``plan_frame``; may raise any exception on a malformed header."""
     index = _decode_index(header["index"], blobs)
     kind = header["kind"]
     if kind == "series":
@@ -239,7 +248,7 @@ class FrameCodec:
         if type(value) is not pd.DataFrame and type(value) is not pd.Series:
             return False
         try:
-            _plan(value)
+            plan_frame(value)
         except _Unsupported:
             return False
         return True
@@ -248,14 +257,14 @@ class FrameCodec:
         if type(value) is not pd.DataFrame and type(value) is not pd.Series:
             return None
         try:
-            header, arrays = _plan(value)
+            header, arrays = plan_frame(value)
         except _Unsupported:
             return None
         return pack(header, [array_bytes(a) for a in arrays])
 
     def encode(self, value: Any) -> bytes:
         try:
-            header, arrays = _plan(value)
+            header, arrays = plan_frame(value)
         except _Unsupported as exc:
             raise CodecError(
                 f"frame codec cannot encode this {type(value).__name__}: {exc}"
@@ -265,7 +274,7 @@ class FrameCodec:
     def decode(self, data: bytes) -> Any:
         header, blobs = unpack(data)
         try:
-            return _decode(header, blobs)
+            return decode_frame(header, blobs)
         except CodecError:
             raise
         except Exception as exc:  # malformed header: KeyError, TypeError, pandas ValueError...

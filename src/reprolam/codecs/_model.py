@@ -88,10 +88,15 @@ def _params_summary(value: Any, depth: int = 0) -> Any:
     return {"$value": f"{module}:{getattr(value, '__qualname__', kind.__qualname__)}"}
 
 
-def _plan(value: Any) -> tuple[dict[str, Any], list[Any]]:
+def plan_model(value: Any, encoder: TreeEncoder | None = None) -> tuple[dict[str, Any], list[Any]]:
+    """Header + blob arrays of an estimator; ``Unrepresentable`` if it has no canonical state.
+
+    Blob references in the header index ``encoder.arrays``: pass a shared encoder to embed
+    the model in a larger container (the ``tree`` codec does).
+    """
     if not is_sklearn_estimator(value):
         raise Unrepresentable(f"{type(value).__name__} is not a scikit-learn estimator")
-    encoder = TreeEncoder()
+    encoder = TreeEncoder() if encoder is None else encoder
     node = encoder.encode(value)
     if "$object" not in node:
         raise Unrepresentable(f"{class_path(type(value))} does not pickle as plain instance state")
@@ -107,6 +112,40 @@ def _plan(value: Any) -> tuple[dict[str, Any], list[Any]]:
     return header, encoder.arrays
 
 
+def decode_model(header: Any, blobs: list[bytes], *, trusted: bool, stacklevel: int = 1) -> Any:
+    """Inverse of ``plan_model``; ``CodecError`` on a malformed or disallowed header.
+
+    ``stacklevel`` is that of the version warning, counted from this function's caller.
+    """
+    if type(header) is not dict:
+        raise CodecError("model artifact header is not a JSON object")
+    if header.get("format") != FORMAT:
+        raise CodecError(
+            f"model artifact has format {header.get('format')!r}; this reprolam reads {FORMAT!r}"
+        )
+    missing = [key for key in ("class", "state", "versioned") if key not in header]
+    if missing:
+        raise CodecError(f"model artifact header lacks {', '.join(missing)}")
+    recorded, installed = header.get("sklearn"), _installed_sklearn()
+    if recorded != installed:
+        warnings.warn(
+            ModelVersionWarning(
+                f"model artifact {header.get('class')} was written by scikit-learn "
+                f"{recorded} but scikit-learn {installed} is installed; "
+                "it is loaded anyway, but its predictions may differ"
+            ),
+            stacklevel=stacklevel + 1,
+        )
+    decoder = TreeDecoder(blobs, trusted=trusted, sklearn_version=installed)
+    try:
+        state = decoder.decode_fields(header["state"])
+        return decoder.restore_object(header["class"], state, versioned=bool(header["versioned"]))
+    except CodecError:
+        raise
+    except Exception as exc:  # malformed tree: KeyError, TypeError, ValueError...
+        raise CodecError(f"model artifact is malformed: {type(exc).__name__}: {exc}") from exc
+
+
 class ModelCodec:
     """Fitted (or unfitted) scikit-learn estimators whose whole state is representable."""
 
@@ -118,7 +157,7 @@ class ModelCodec:
         if not is_sklearn_estimator(value):
             return False
         try:
-            _plan(value)
+            plan_model(value)
         except Unrepresentable:
             return False
         return True
@@ -127,42 +166,18 @@ class ModelCodec:
         if not is_sklearn_estimator(value):
             return None
         try:
-            header, arrays = _plan(value)
+            header, arrays = plan_model(value)
         except Unrepresentable:
             return None
         return pack(header, [array_bytes(a) for a in arrays])
 
     def encode(self, value: Any) -> bytes:
         try:
-            header, arrays = _plan(value)
+            header, arrays = plan_model(value)
         except Unrepresentable as exc:
             raise CodecError(f"model codec cannot encode {type(value).__name__}: {exc}") from exc
         return pack(header, [array_bytes(a) for a in arrays])
 
     def decode(self, data: bytes, *, trusted: bool = False) -> Any:
         header, blobs = unpack(data)
-        if header.get("format") != FORMAT:
-            raise CodecError(
-                f"model artifact has format {header.get('format')!r}; "
-                f"this reprolam reads {FORMAT!r}"
-            )
-        recorded, installed = header.get("sklearn"), _installed_sklearn()
-        if recorded != installed:
-            warnings.warn(
-                ModelVersionWarning(
-                    f"model artifact {header.get('class')} was written by scikit-learn "
-                    f"{recorded} but scikit-learn {installed} is installed; "
-                    "it is loaded anyway, but its predictions may differ"
-                ),
-                stacklevel=2,
-            )
-        decoder = TreeDecoder(blobs, trusted=trusted, sklearn_version=installed)
-        try:
-            state = decoder.decode_fields(header["state"])
-            return decoder.restore_object(
-                header["class"], state, versioned=bool(header["versioned"])
-            )
-        except CodecError:
-            raise
-        except Exception as exc:  # malformed tree: KeyError, TypeError, ValueError...
-            raise CodecError(f"model artifact is malformed: {type(exc).__name__}: {exc}") from exc
+        return decode_model(header, blobs, trusted=trusted, stacklevel=2)

@@ -17,6 +17,7 @@ from reprolam.codecs._json import JsonCodec
 from reprolam.codecs._model import ModelCodec
 from reprolam.codecs._npy import NpyCodec
 from reprolam.codecs._pickle import PickleCodec
+from reprolam.codecs._tree import TreeCodec
 from reprolam.errors import CodecError
 
 
@@ -41,7 +42,7 @@ class Codec(Protocol):
 
 
 def _default_codecs() -> list[Codec]:
-    return [JsonCodec(), NpyCodec(), FrameCodec(), ModelCodec(), PickleCodec()]
+    return [JsonCodec(), NpyCodec(), FrameCodec(), ModelCodec(), TreeCodec(), PickleCodec()]
 
 
 class Serializer:
@@ -141,5 +142,5 @@ class Serializer:
 
 
 def default_serializer(*, trusted: bool = False) -> Serializer:
-    """json, npy, frame, model, pickle -- in that order."""
+    """json, npy, frame, model, tree, pickle -- in that order."""
     return Serializer(trusted=trusted)

@@ -1,4 +1,4 @@
-"""A canonical, tagged value tree for object state (used by the ``model`` codec).
+"""A canonical, tagged value tree for object state (used by the ``model`` and ``tree`` codecs).
 
 ``TreeEncoder.encode`` turns a value into JSON whose every non-scalar node is a one-key
 object naming its type (``{"$tuple": [...]}``, ``{"$npy": 3}``, ...), with numpy arrays
@@ -117,7 +117,7 @@ class TreeEncoder:
         if kind is np.ma.MaskedArray:
             return self._masked_array(value, depth)
         if isinstance(value, np.generic):
-            return self._numpy_scalar(value)
+            return self.numpy_scalar(value)
         if isinstance(value, np.dtype):
             if value.names is not None or value.subdtype is not None:
                 raise Unrepresentable(f"structured dtype {value}")
@@ -162,7 +162,8 @@ class TreeEncoder:
             }
         }
 
-    def _numpy_scalar(self, value: np.generic) -> Any:
+    def numpy_scalar(self, value: np.generic) -> Any:
+        """``{"$np": [dtype, item]}`` when the item is JSON-exact, else a 0-d ``$np0`` blob."""
         dtype = value.dtype
         if dtype.kind in "biuU" or (dtype.kind == "f" and dtype.itemsize <= 8):
             return {"$np": [dtype.str, value.item()]}
@@ -287,6 +288,22 @@ def _check_tree(args: Any, state: Any) -> None:
         raise CodecError("model artifact has an inconsistent decision tree; refusing to load it")
 
 
+def numpy_scalar_from(body: Any, artifact: str) -> Any:
+    """The numpy scalar of a ``$np`` node body ``[dtype, item]``; ``CodecError`` if malformed."""
+    if type(body) is not list or len(body) != 2 or type(body[0]) is not str:
+        raise CodecError(f"{artifact} has a malformed numpy scalar node: {str(body)[:80]}")
+    dtype_str, value = body
+    try:
+        dtype = np.dtype(dtype_str)
+    except TypeError as exc:
+        raise CodecError(f"{artifact} has an invalid numpy dtype {dtype_str!r}") from exc
+    if dtype.kind not in "biufU" or type(value) not in (bool, int, float, str):
+        raise CodecError(
+            f"{artifact} has an unsupported numpy scalar {dtype_str!r}: {str(value)[:80]!r}"
+        )
+    return dtype.type(value)
+
+
 class TreeDecoder:
     """Inverse of ``TreeEncoder`` over ``blobs``; ``CodecError`` on any malformed node."""
 
@@ -362,11 +379,7 @@ class TreeDecoder:
         return np.ma.MaskedArray(data, mask=mask, fill_value=self.decode(body["fill_value"]))
 
     def _numpy_scalar(self, body: Any) -> Any:
-        dtype_str, value = body
-        dtype = np.dtype(dtype_str)
-        if dtype.kind not in "biufU":
-            raise CodecError(f"model artifact has an unsupported numpy scalar dtype {dtype_str!r}")
-        return dtype.type(value)
+        return numpy_scalar_from(body, "model artifact")
 
     def _type(self, body: Any) -> Any:
         module, _, name = str(body).partition(":")
