@@ -16,29 +16,14 @@ from typing import Any
 
 from reprolam.engine.engine import Engine, RunResult, StepCallback
 from reprolam.engine.policy import Policy, parse_override
-from reprolam.errors import ConfigError
 from reprolam.planning.base import Planner
-from reprolam.planning.rules import RulesPlanner, ScriptPlanner
+from reprolam.planning.choose import choose_planner
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.open import open_store
 from reprolam.trace.records import RunRecord, StepRecord
 from reprolam.workflows.registry import Workflow, load_workflow
 
-PLANNERS = ("auto", "rules", "script")
-LLM_ENV_VARS = (
-    "REPROLAM_LLM_BASE_URL",
-    "REPROLAM_LLM_MODEL",
-    "OPENROUTER_API_KEY",
-    "OPENAI_API_KEY",
-)
-
 StoreRef = TraceStore | str | os.PathLike[str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class PlannerChoice:
-    planner: Planner
-    reason: str  # why this planner (printed by the CLI: `auto` always says what it chose)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,27 +43,6 @@ class RunView:
             "steps": [{**s.to_dict(), "inherited": self.inherited(s)} for s in self.steps],
             "metrics": self.metrics,
         }
-
-
-def choose_planner(name: str = "auto") -> PlannerChoice:
-    """Resolve ``--planner``; ``auto`` picks the offline ``rules`` planner unless an LLM is set."""
-    if name == "rules":
-        return PlannerChoice(RulesPlanner(), "requested with --planner rules")
-    if name == "script":
-        return PlannerChoice(ScriptPlanner(), "requested with --planner script")
-    if name == "auto":
-        configured = [v for v in LLM_ENV_VARS if os.environ.get(v)]
-        if configured:
-            raise ConfigError(
-                f"an LLM endpoint is configured ({', '.join(configured)}) but this build has "
-                "no llm planner yet: pass --planner rules, or unset those variables"
-            )
-        return PlannerChoice(
-            RulesPlanner(),
-            "auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL / OPENROUTER_API_KEY / "
-            "OPENAI_API_KEY unset), using the offline rules planner",
-        )
-    raise ConfigError(f"unknown planner {name!r}: choose one of {', '.join(PLANNERS)}")
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ Heavy libraries (numpy, pandas, scikit-learn, rich) are imported inside commands
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from reprolam.errors import ReprolamError
+from reprolam.planning.choose import PLANNER_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,7 +57,30 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Commands that live in their own modules, imported only when used (or listed by --help).
+LAZY_COMMANDS: dict[str, str] = {}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--store",
     envvar="REPROLAM_STORE",
@@ -87,10 +112,17 @@ def cli(ctx: click.Context, store: str | None, artifacts: str | None) -> None:
 @click.argument("workflow", required=False, default="breast-cancer")
 @click.option(
     "--planner",
-    type=click.Choice(["auto", "rules", "script"]),
+    type=click.Choice(PLANNER_NAMES),
     default="auto",
     show_default=True,
     help="Who chooses the next action. auto: an LLM if one is configured, else rules.",
+)
+@click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name (llm planner).")
+@click.option(
+    "--llm-base-url",
+    envvar="REPROLAM_LLM_BASE_URL",
+    metavar="URL",
+    help="OpenAI-compatible endpoint (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed (always recorded).")
 @click.option(
@@ -107,6 +139,8 @@ def run(
     obj: Ctx,
     workflow: str,
     planner: str,
+    model: str | None,
+    llm_base_url: str | None,
     seed: int,
     overrides: tuple[str, ...],
     as_json: bool,
@@ -121,10 +155,11 @@ def run(
     from reprolam import api
     from reprolam.cli import render
     from reprolam.engine.engine import Engine
+    from reprolam.planning.choose import choose_planner
     from reprolam.workflows.registry import load_workflow
 
     flow = load_workflow(workflow)
-    choice = api.choose_planner(planner)
+    choice = choose_planner(planner, model=model, base_url=llm_base_url)
     parsed = api.parse_overrides(overrides)
     with obj.open() as store:
         header = f"[bold]{flow.name}[/] seed={seed}  planner: {choice.reason}"
