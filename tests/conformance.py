@@ -295,6 +295,34 @@ class TestForks:
         store.create_run(make_run("early", parent_id="child", fork_index=1))
         assert store.steps("early") == parent[:1]
 
+    def test_step_at_follows_the_fork_chain_and_own_step_does_not(self, store: TraceStore) -> None:
+        parent = chain(store, "parent", 5)
+        store.create_run(make_run("child", parent_id="parent", fork_index=3))
+        child_own = make_step("child", 3, action="c")
+        store.record(steps=[child_own])
+        assert store.step_at("child", 1) == parent[1]
+        assert store.step_at("child", 3) == child_own
+        assert store.own_step("parent", 4) == parent[4]
+        with pytest.raises(NotFoundError, match="no step 1"):
+            store.own_step("child", 1)  # inherited, not its own
+        with pytest.raises(NotFoundError, match="no step 9"):
+            store.step_at("child", 9)
+        with pytest.raises(NotFoundError, match="nope"):
+            store.own_step("nope", 0)
+
+
+class TestReproductions:
+    def test_reproductions_are_listed_by_the_run_they_verify(self, store: TraceStore) -> None:
+        store.create_run(make_run("original"))
+        store.create_run(make_run("repro-1", verifies="original", created_at=T0 + 1))
+        store.create_run(make_run("unrelated", created_at=T0 + 2))
+        store.create_run(make_run("repro-2", verifies="original", created_at=T0 + 3))
+        assert [r.id for r in store.list_runs(verifies="original")] == ["repro-2", "repro-1"]
+        assert [r.id for r in store.list_runs(verifies="original", limit=1)] == ["repro-2"]
+        assert store.list_runs(verifies="unrelated") == []
+        assert store.get_run("repro-1").verifies == "original"
+        assert store.get_run("original").verifies is None
+
 
 # -- artifacts ------------------------------------------------------------------------------------
 

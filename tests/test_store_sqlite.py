@@ -17,7 +17,8 @@ import pytest
 from conformance import artifact, chain, make_run, make_step
 from reprolam.errors import IntegrityError, StoreError
 from reprolam.trace import SCHEMA_VERSION, Producer, RunStatus, SQLiteStore
-from reprolam.trace.sqlite import INLINE_MAX, _migrations
+from reprolam.trace._sqlite_schema import _migrations
+from reprolam.trace.sqlite import INLINE_MAX
 
 
 def raw(store: SQLiteStore) -> sqlite3.Connection:
@@ -305,3 +306,28 @@ def test_a_writer_waits_for_another_writer(sqlite_store: SQLiteStore) -> None:
         assert time.perf_counter() - started >= 0.25
         release.join()
     assert len(sqlite_store.own_steps("run-a")) == 1
+
+
+def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    from reprolam.trace._sqlite_schema import _statements
+
+    db = tmp_path / "trace.db"
+    with closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        number, script = _migrations()[0]
+        assert number == 1
+        for statement in _statements(script):
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('application', 'reprolam')")
+        conn.execute(
+            "INSERT INTO runs (id, workflow, seed, created_at, planner, policy, status, overrides, "
+            "outputs, host, pid) VALUES ('old', 'wf', 0, 1.0, '{}', '{}', 'succeeded', '{}', "
+            "'{}', 'h', 1)"
+        )
+    with SQLiteStore(tmp_path) as store:
+        assert store.get_run("old").verifies is None
+        store.create_run(make_run("new", verifies="old"))
+        assert [r.id for r in store.list_runs(verifies="old")] == ["new"]
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),
+        )

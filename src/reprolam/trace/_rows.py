@@ -44,6 +44,7 @@ RUN_COLUMNS = (
     "error",
     "host",
     "pid",
+    "verifies",
 )
 STEP_COLUMNS = (
     "run_id",
@@ -112,6 +113,7 @@ def run_to_row(run: RunRecord) -> tuple[Any, ...]:
             run.error,
             run.host,
             run.pid,
+            run.verifies,
         )
     except _CONVERSION_ERRORS as exc:
         raise StoreError(
@@ -138,6 +140,7 @@ def run_from_row(row: tuple[Any, ...]) -> RunRecord:
         error=row[13],
         host=row[14],
         pid=row[15],
+        verifies=row[16],
     )
 
 
@@ -249,6 +252,12 @@ def run_exists_error(run_id: str, location: str) -> StoreError:
 def no_run_error(run_id: str, location: str) -> NotFoundError:
     return NotFoundError(
         f"no run {run_id!r} in {location}: pass an existing run id (see `reprolam runs`)"
+    )
+
+
+def no_step_error(run_id: str, index: int, location: str) -> NotFoundError:
+    return NotFoundError(
+        f"run {run_id!r} has no step {index} in {location}: see its steps with `reprolam show`"
     )
 
 

@@ -15,7 +15,7 @@ from typing import Self
 from reprolam.errors import AmbiguousIdError, NotFoundError
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +64,21 @@ class TraceStore(ABC):
         """Ids starting with ``prefix``, sorted, at most ``limit``."""
 
     @abstractmethod
-    def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
-        """Runs, newest first."""
+    def list_runs(
+        self, *, limit: int | None = None, verifies: str | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first; with ``verifies``, only the reproductions of that run."""
 
     @abstractmethod
     def own_steps(self, run_id: str) -> list[StepRecord]:
         """Steps recorded in this run itself (not inherited), by index."""
+
+    def own_step(self, run_id: str, index: int) -> StepRecord:
+        """One step recorded in this run itself; backends override this with a direct lookup."""
+        for step in self.own_steps(run_id):
+            if step.index == index:
+                return step
+        raise NotFoundError(f"run {run_id!r} has no step {index} of its own in {self.location}")
 
     @abstractmethod
     def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
@@ -109,6 +118,13 @@ class TraceStore(ABC):
             return own
         inherited = [s for s in self.steps(run.parent_id) if s.index < run.fork_index]
         return inherited + own
+
+    def step_at(self, run_id: str, index: int) -> StepRecord:
+        """Step ``index`` of the whole trace (inherited or its own), without reading the rest."""
+        run = self.get_run(run_id)
+        if run.fork_index is not None and run.parent_id is not None and index < run.fork_index:
+            return self.step_at(run.parent_id, index)
+        return self.own_step(run_id, index)
 
     def resolve_run_id(self, ref: str) -> str:
         """A full id from a full id or a unique prefix."""

@@ -94,10 +94,14 @@ class MemoryStore(TraceStore):
             ids = sorted(i for i in self._runs if i.startswith(prefix))
         return ids[: max(limit, 0)]
 
-    def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
+    def list_runs(
+        self, *, limit: int | None = None, verifies: str | None = None
+    ) -> list[RunRecord]:
         with self._lock:
             self._check_open()
             rows = sorted(self._runs.values(), key=lambda r: (r[3], r[0]), reverse=True)
+        if verifies is not None:
+            rows = [r for r in rows if r[16] == verifies]
         if limit is not None:
             rows = rows[: max(limit, 0)]
         return [_rows.run_from_row(r) for r in rows]
@@ -109,6 +113,16 @@ class MemoryStore(TraceStore):
                 raise _rows.no_run_error(run_id, self.location)
             rows = sorted(self._steps.get(run_id, {}).items())
         return [_rows.step_from_row(row) for _, row in rows]
+
+    def own_step(self, run_id: str, index: int) -> StepRecord:
+        with self._lock:
+            self._check_open()
+            if run_id not in self._runs:
+                raise _rows.no_run_error(run_id, self.location)
+            row = self._steps.get(run_id, {}).get(index)
+        if row is None:
+            raise _rows.no_step_error(run_id, index, self.location)
+        return _rows.step_from_row(row)
 
     def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
         with self._lock:

@@ -49,6 +49,7 @@ class RunRecord:
     finished_at: float | None = None
     parent_id: str | None = None  # fork: the run this one branches from
     fork_index: int | None = None  # fork: steps with index < fork_index are the parent's
+    verifies: str | None = None  # reproduction: the run this one re-executes to verify
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)  # final named outputs -> digest
     error: str | None = None

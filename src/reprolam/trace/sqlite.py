@@ -28,19 +28,24 @@ step, artifact rows clustered by digest); each new artifact costs one random pag
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError, StoreError
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace import _rows
+from reprolam.trace._sqlite_schema import (
+    connect,
+    hint,
+    make_writable_dir,
+    migrate,
+    open_error,
+)
 from reprolam.trace.blobs import BlobDir
-from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
+from reprolam.trace.contract import Producer, TraceStore
 from reprolam.trace.journal import Journal, encode_frame, orphans, read_frames
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
@@ -48,7 +53,6 @@ INLINE_MAX = 32 * 1024  # bytes; larger artifacts go to the blob directory
 JOURNAL_DIR = "journal"
 MAX_PENDING = 512  # journal frames applied per SQLite transaction, at most
 FLUSH_INTERVAL = 0.2  # seconds: how stale other processes' view of this writer can get
-BUSY_TIMEOUT = 30.0  # seconds a writer waits for another writer's transaction
 DB_NAME = "trace.db"
 
 _RUN_COLUMNS = ", ".join(_rows.RUN_COLUMNS)
@@ -76,7 +80,7 @@ _ARTIFACT_INSERT = (
 )
 _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY idx"
-_MIGRATION_NAME = re.compile(r"(\d{4})_\w+\.sql")
+_STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND idx = ?"
 
 _Row = tuple[Any, ...]
 _Frame = tuple[list[_Row], list[_Row], _Row | None]  # one record() call: steps, artifacts, run
@@ -125,16 +129,16 @@ class SQLiteStore(TraceStore):
             Path(artifacts_dir).expanduser() if artifacts_dir else self.directory / "artifacts"
         )
         self.blobs = BlobDir(blob_path, fsync=fsync)
-        _make_writable_dir(self.directory, "store directory")
-        _make_writable_dir(blob_path, "artifacts directory")
+        make_writable_dir(self.directory, "store directory")
+        make_writable_dir(blob_path, "artifacts directory")
         self._lock = threading.Lock()
         self._closed = False
-        self._conn = _connect(self.db_path, fsync=fsync)
+        self._conn = connect(self.db_path, fsync=fsync)
         try:
-            _migrate(self._conn, self.db_path)
+            migrate(self._conn, self.db_path)
         except sqlite3.Error as exc:
             self._conn.close()
-            raise _open_error(self.db_path, exc) from exc
+            raise open_error(self.db_path, exc) from exc
         except BaseException:
             self._conn.close()
             raise
@@ -334,11 +338,17 @@ class SQLiteStore(TraceStore):
         )
         return [run_id for (run_id,) in rows if run_id.startswith(prefix)]
 
-    def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
-        rows = self._all(
-            f"{_RUN_SELECT} ORDER BY created_at DESC, id DESC LIMIT ?",
-            (-1 if limit is None else max(limit, 0),),
-        )
+    def list_runs(
+        self, *, limit: int | None = None, verifies: str | None = None
+    ) -> list[RunRecord]:
+        count = -1 if limit is None else max(limit, 0)
+        if verifies is None:
+            sql = f"{_RUN_SELECT} ORDER BY created_at DESC, id DESC LIMIT ?"
+            params: tuple[Any, ...] = (count,)
+        else:
+            sql = f"{_RUN_SELECT} WHERE verifies = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+            params = (verifies, count)
+        rows = self._all(sql, params)
         return [_rows.run_from_row(row) for row in rows]
 
     def own_steps(self, run_id: str) -> list[StepRecord]:
@@ -346,6 +356,14 @@ class SQLiteStore(TraceStore):
         if not rows and self._one("SELECT 1 FROM runs WHERE id = ?", (run_id,)) is None:
             raise _rows.no_run_error(run_id, self.location)
         return [_rows.step_from_row(row) for row in rows]
+
+    def own_step(self, run_id: str, index: int) -> StepRecord:
+        row = self._one(f"{_STEP_SELECT_ONE}", (run_id, index))
+        if row is None:
+            if self._one("SELECT 1 FROM runs WHERE id = ?", (run_id,)) is None:
+                raise _rows.no_run_error(run_id, self.location)
+            raise _rows.no_step_error(run_id, index, self.location)
+        return _rows.step_from_row(row)
 
     def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
         row = self._one("SELECT codec, size, data FROM artifacts WHERE digest = ?", (digest,))
@@ -431,157 +449,7 @@ class SQLiteStore(TraceStore):
     def _error(self, operation: str, exc: sqlite3.Error) -> StoreError:
         if self._closed:
             return _rows.closed_error(self.location)
-        return StoreError(f"{operation} failed on {self.db_path}: {exc}: {_hint(exc)}")
-
-
-# -- opening --------------------------------------------------------------------------------------
-
-
-def _make_writable_dir(path: Path, what: str) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise StoreError(
-            f"{what} {path} exists and is not a directory: pass a directory "
-            "(reprolam keeps trace.db and artifacts/ in it)"
-        ) from None
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create {what} {path}: {exc.strerror or exc}: choose a location you "
-            "can write to (--store / REPROLAM_STORE)"
-        ) from exc
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise StoreError(
-            f"{what} {path} is not writable: fix its permissions or choose another "
-            "location (--store / REPROLAM_STORE)"
-        )
-
-
-def _connect(db_path: Path, *, fsync: bool) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(
-            db_path,
-            timeout=BUSY_TIMEOUT,
-            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
-            check_same_thread=False,  # the store's lock serializes use across threads
-            cached_statements=64,
-        )
-    except sqlite3.Error as exc:
-        raise _open_error(db_path, exc) from exc
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except sqlite3.Error as exc:
-        conn.close()
-        raise _open_error(db_path, exc) from exc
-    return conn
-
-
-def _open_error(db_path: Path, exc: sqlite3.Error) -> StoreError:
-    text = str(exc)
-    if "not a database" in text or "malformed" in text:
-        return StoreError(
-            f"{db_path} is not a reprolam trace database (SQLite: {text}): it is damaged or "
-            "another file; move it aside, or point --store at another directory"
-        )
-    return StoreError(f"cannot open trace database {db_path}: {text}: {_hint(exc)}")
-
-
-def _hint(exc: sqlite3.Error) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return f"another process held the write lock for over {BUSY_TIMEOUT:.0f} s; retry"
-    if "readonly" in text or "unable to open" in text:
-        return "check that the store directory and trace.db are writable"
-    if "not a database" in text or "malformed" in text:
-        return "trace.db is damaged; restore it from a backup"
-    if "full" in text or "I/O" in text:
-        return "check free disk space and the health of the disk"
-    if "closed" in text:
-        return "the store is closed; open it again with open_store()"
-    return "if this persists, check the store with `reprolam audit`"
-
-
-def _migrate(conn: sqlite3.Connection, db_path: Path) -> None:
-    """Bring the schema up to ``SCHEMA_VERSION``; refuse stores this code cannot read."""
-    if _schema_version(conn, db_path) == SCHEMA_VERSION:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = _schema_version(conn, db_path)  # another process may have migrated it
-        for number, script in _migrations():
-            if number > version:
-                for statement in _statements(script):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(number),),
-                )
-        if version == 0:
-            conn.execute("INSERT INTO meta (key, value) VALUES ('application', 'reprolam')")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
-    """0 for an empty database; the recorded version for a reprolam store."""
-    tables = {
-        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
-    if not tables:
-        return 0
-    meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
-    if meta.get("application") != "reprolam" or not str(meta.get("schema_version")).isdigit():
-        raise StoreError(
-            f"{db_path} is a SQLite database but not a reprolam trace store: point --store "
-            "at another directory (reprolam keeps its trace.db there)"
-        )
-    version = int(meta["schema_version"])
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"store schema version {version} is newer than this reprolam supports "
-            f"({SCHEMA_VERSION}): upgrade reprolam to open {db_path}"
-        )
-    return version
-
-
-def _migrations() -> list[tuple[int, str]]:
-    """The packaged migration scripts, by number; they must be exactly 1..SCHEMA_VERSION."""
-    folder = resources.files("reprolam.trace").joinpath("migrations")
-    found = sorted(
-        (int(match[1]), entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if (match := _MIGRATION_NAME.fullmatch(entry.name))
-    )
-    numbers = [number for number, _ in found]
-    if numbers != list(range(1, SCHEMA_VERSION + 1)):
-        raise StoreError(
-            f"reprolam's schema migrations are incomplete (found {numbers}, expected 1.."
-            f"{SCHEMA_VERSION}): reinstall reprolam"
-        )
-    return found
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a script into statements (trigger bodies included) to run inside one transaction.
-
-    ``executescript`` would commit first, so it cannot be part of our transaction.
-    """
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            yield buffer
-            buffer = ""
-    if buffer.strip() and not all(
-        not line.strip() or line.lstrip().startswith("--") for line in buffer.splitlines()
-    ):
-        raise StoreError(f"unterminated statement in a reprolam migration: {buffer.strip()[:80]!r}")
+        return StoreError(f"{operation} failed on {self.db_path}: {exc}: {hint(exc)}")
 
 
 def _missing_blob_error(digest: str, path: Path) -> IntegrityError:

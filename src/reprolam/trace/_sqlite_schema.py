@@ -1,0 +1,167 @@
+"""Opening a SQLite trace database: connection settings, friendly errors, migrations.
+
+Schema changes are numbered SQL files in ``migrations/``, applied in order on open, each in
+one transaction, with the version recorded in ``meta('schema_version')``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from reprolam.errors import StoreError
+from reprolam.trace.contract import SCHEMA_VERSION
+
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another writer's transaction
+_MIGRATION_NAME = re.compile(r"(\d{4})_\w+\.sql")
+
+
+def make_writable_dir(path: Path, what: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(
+            f"{what} {path} exists and is not a directory: pass a directory "
+            "(reprolam keeps trace.db and artifacts/ in it)"
+        ) from None
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create {what} {path}: {exc.strerror or exc}: choose a location you "
+            "can write to (--store / REPROLAM_STORE)"
+        ) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{what} {path} is not writable: fix its permissions or choose another "
+            "location (--store / REPROLAM_STORE)"
+        )
+
+
+def connect(db_path: Path, *, fsync: bool) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(
+            db_path,
+            timeout=BUSY_TIMEOUT,
+            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+            check_same_thread=False,  # the store's lock serializes use across threads
+            cached_statements=64,
+        )
+    except sqlite3.Error as exc:
+        raise open_error(db_path, exc) from exc
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise open_error(db_path, exc) from exc
+    return conn
+
+
+def open_error(db_path: Path, exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return StoreError(
+            f"{db_path} is not a reprolam trace database (SQLite: {text}): it is damaged or "
+            "another file; move it aside, or point --store at another directory"
+        )
+    return StoreError(f"cannot open trace database {db_path}: {text}: {hint(exc)}")
+
+
+def hint(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"another process held the write lock for over {BUSY_TIMEOUT:.0f} s; retry"
+    if "readonly" in text or "unable to open" in text:
+        return "check that the store directory and trace.db are writable"
+    if "not a database" in text or "malformed" in text:
+        return "trace.db is damaged; restore it from a backup"
+    if "full" in text or "I/O" in text:
+        return "check free disk space and the health of the disk"
+    if "closed" in text:
+        return "the store is closed; open it again with open_store()"
+    return "if this persists, check the store with `reprolam audit`"
+
+
+def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
+    """Bring the schema up to ``SCHEMA_VERSION``; refuse stores this code cannot read."""
+    if _schema_version(conn, db_path) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _schema_version(conn, db_path)  # another process may have migrated it
+        for number, script in _migrations():
+            if number > version:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(number),),
+                )
+        if version == 0:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('application', 'reprolam')")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
+    """0 for an empty database; the recorded version for a reprolam store."""
+    tables = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if not tables:
+        return 0
+    meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
+    if meta.get("application") != "reprolam" or not str(meta.get("schema_version")).isdigit():
+        raise StoreError(
+            f"{db_path} is a SQLite database but not a reprolam trace store: point --store "
+            "at another directory (reprolam keeps its trace.db there)"
+        )
+    version = int(meta["schema_version"])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"store schema version {version} is newer than this reprolam supports "
+            f"({SCHEMA_VERSION}): upgrade reprolam to open {db_path}"
+        )
+    return version
+
+
+def _migrations() -> list[tuple[int, str]]:
+    """The packaged migration scripts, by number; they must be exactly 1..SCHEMA_VERSION."""
+    folder = resources.files("reprolam.trace").joinpath("migrations")
+    found = sorted(
+        (int(match[1]), entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if (match := _MIGRATION_NAME.fullmatch(entry.name))
+    )
+    numbers = [number for number, _ in found]
+    if numbers != list(range(1, SCHEMA_VERSION + 1)):
+        raise StoreError(
+            f"reprolam's schema migrations are incomplete (found {numbers}, expected 1.."
+            f"{SCHEMA_VERSION}): reinstall reprolam"
+        )
+    return found
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into statements (trigger bodies included) to run inside one transaction.
+
+    ``executescript`` would commit first, so it cannot be part of our transaction.
+    """
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer
+            buffer = ""
+    if buffer.strip() and not all(
+        not line.strip() or line.lstrip().startswith("--") for line in buffer.splitlines()
+    ):
+        raise StoreError(f"unterminated statement in a reprolam migration: {buffer.strip()[:80]!r}")
