@@ -16,12 +16,13 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reprolam.codecs import Serializer, default_serializer
+from reprolam.codecs import Serializer, default_serializer, describe
 from reprolam.context import ActionContext, derive_seed
+from reprolam.engine.cache import StepCache
 from reprolam.engine.environment import capture_environment
 from reprolam.engine.executors import Executor, LocalExecutor, error_info
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy, validate_overrides
@@ -43,6 +44,16 @@ from reprolam.trace.records import (
 from reprolam.workflows.registry import Workflow
 
 StepCallback = Callable[[StepRecord], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a new run comes from: a fork of a parent at a step, or a reproduction of a run."""
+
+    parent: RunRecord | None = None
+    fork_index: int | None = None
+    inherited: Sequence[StepRecord] = ()  # the parent's steps before fork_index, by reference
+    verifies: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +96,16 @@ class Engine:
         policy: Policy | None = None,
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
         on_step: StepCallback | None = None,
+        origin: Origin | None = None,
+        cache: StepCache | None = None,
     ) -> RunResult:
-        """Plan and execute ``workflow`` until the planner is done or a budget runs out."""
+        """Plan and execute ``workflow`` until the planner is done or a budget runs out.
+
+        With an ``origin``, the run is a fork (it starts from the parent's inherited steps) or
+        a reproduction (it names the run it verifies). With a ``cache``, every new step is
+        compared with its recorded counterpart (see ``engine.cache``).
+        """
+        origin = origin or Origin()
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = policy or Policy()
         env_digest = self._store_value(capture_environment(workflow))
@@ -101,9 +120,14 @@ class Engine:
             overrides=checked,
             host=socket.gethostname(),
             pid=os.getpid(),
+            parent_id=origin.parent.id if origin.parent else None,
+            fork_index=origin.fork_index,
+            verifies=origin.verifies,
         )
         self.store.create_run(run)
-        return _RunLoop(self, workflow, run, planner, policy, checked, on_step).drive()
+        loop = _RunLoop(self, workflow, run, planner, policy, checked, on_step, cache)
+        loop.inherit(origin.inherited)
+        return loop.drive()
 
     def load(self, artifact_digest: str) -> Any:
         """An artifact's value, verified against its digest."""
@@ -129,8 +153,10 @@ class _RunLoop:
         policy: Policy,
         overrides: Overrides,
         on_step: StepCallback | None,
+        cache: StepCache | None,
     ) -> None:
         self.engine = engine
+        self.cache = cache
         self.store = engine.store
         self.run = run
         self.planner = planner
@@ -145,6 +171,20 @@ class _RunLoop:
         self.pending_artifacts: list[tuple[ArtifactRecord, bytes]] = []
         self.occurrences: Counter[str] = Counter()
         self.prev_hash = ""
+
+    def inherit(self, steps: Sequence[StepRecord]) -> None:
+        """Start from a fork parent's steps: same state, same seeds, same hash chain."""
+        for step in steps:
+            self.state.add(step)
+            if step.kind is StepKind.ACTION:
+                self.occurrences[step.action] += 1
+                if step.status is StepStatus.SUCCEEDED:
+                    for name, key in step.outputs.items():
+                        self.state.artifacts[name] = ArtifactRef(name, key, "", step.index)
+            self.prev_hash = step.hash or ""
+        for name, ref in self.state.artifacts.items():
+            codec = self.store.get_artifact_record(ref.digest).codec
+            self.state.artifacts[name] = ArtifactRef(name, ref.digest, codec, ref.step)
 
     # -- loop ---------------------------------------------------------------------------------
 
@@ -187,7 +227,9 @@ class _RunLoop:
     def _execute(self, proposal: Proposal, checked: CheckedProposal) -> None:
         spec = checked.spec
         index = len(self.state.steps)
-        seed = derive_seed(self.run.seed, spec.name, self.occurrences[spec.name])
+        seed = proposal.seed
+        if seed is None:
+            seed = derive_seed(self.run.seed, spec.name, self.occurrences[spec.name])
         self.occurrences[spec.name] += 1
         started = StepRecord(
             run_id=self.run.id,
@@ -205,6 +247,12 @@ class _RunLoop:
             recovers=proposal.recovers,
             prev_hash=self.prev_hash,
         )
+        advice = self.cache.advise(started) if self.cache is not None else None
+        if advice is not None:
+            started = replace(started, proposal={**started.proposal, "cache": advice.to_dict()})
+            if advice.reused and self.cache is not None:
+                self._reuse(started, self.cache.counterpart(advice))
+                return
         self.pending_steps.append(started)
         self._flush()
 
@@ -247,6 +295,8 @@ class _RunLoop:
                 self.state.artifacts[name] = ArtifactRef(name, key, self.codecs[key], index)
                 if replaced is not None and replaced.digest != key:
                     self._forget(replaced.digest)
+                if not self.planner.instant:  # only slow planners (LLMs) read summaries
+                    self.state.summaries[key] = describe(outcome.outputs[name])
             self.state.feedback = None
         else:
             self.state.feedback = (
@@ -254,6 +304,24 @@ class _RunLoop:
             )
         if spec.determinism == "external":
             self._flush()
+
+    def _reuse(self, started: StepRecord, counterpart: StepRecord) -> None:
+        """Take a cache hit's recorded outputs instead of executing (recorded as reused)."""
+        self._append(
+            replace(
+                started,
+                status=StepStatus.SUCCEEDED,
+                outputs=dict(counterpart.outputs),
+                duration=0.0,
+            )
+        )
+        for name, key in counterpart.outputs.items():
+            codec = self.store.get_artifact_record(key).codec
+            replaced = self.state.artifacts.get(name)
+            self.state.artifacts[name] = ArtifactRef(name, key, codec, started.index)
+            if replaced is not None and replaced.digest != key:
+                self._forget(replaced.digest)
+        self.state.feedback = None
 
     def _reject(self, proposal: Proposal, violation: PolicyViolation) -> None:
         step = StepRecord(
@@ -305,13 +373,20 @@ class _RunLoop:
             self.on_step(step)
 
     def _keep(self, value: Any) -> str:
-        """Encode an output, queue its bytes (once) and remember the value."""
-        tag, data = self.engine.serializer.dumps_typed(value)
+        """Encode an output, queue its bytes (once) and remember the value as recorded.
+
+        Downstream actions get the value decoded from the recorded bytes, never the producer's
+        object: a live run, a fork, a reuse and a reproduction then feed actions identical
+        inputs (same dtypes, same memory layout, so the same floating-point results).
+        """
+        serializer = self.engine.serializer
+        tag, data = serializer.dumps_typed(value)
         key = digest(data)
         if key not in self.codecs:
             self.codecs[key] = tag
             self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
-        self.values[key] = value
+        if key not in self.values:
+            self.values[key] = serializer.loads_typed(tag, data)
         return key
 
     def _forget(self, key: str) -> None:

@@ -32,6 +32,7 @@ def capture_environment(workflow: Workflow) -> dict[str, Any]:
         "env": {k: os.environ[k] for k in _DETERMINISM_VARS if k in os.environ},
         "workflow": {
             "name": workflow.name,
+            "source": workflow.source,
             "actions": {
                 spec.name: {
                     "version": spec.version,

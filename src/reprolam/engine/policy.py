@@ -55,6 +55,8 @@ class Policy:
 
     def check(self, proposal: Proposal, state: RunState, overrides: Overrides) -> CheckedProposal:
         """Validate a proposal or raise ``PolicyViolation`` with the reason for the planner."""
+        if proposal.invalid_reason:  # the planner's output was malformed: nothing to check
+            raise PolicyViolation(proposal.invalid_reason, check="well_formed")
         space = state.workflow.actions
         spec = _known_action(space, proposal.action)
         if spec.determinism == "nondeterministic" and not self.allow_nondeterministic:

@@ -26,6 +26,11 @@ class Proposal:
     rationale: str = ""
     recovers: int | None = None  # index of the failed step this proposal recovers from
     decision: Mapping[str, Any] = field(default_factory=dict)  # planner-specific record
+    seed: int | None = None  # a recorded seed to use again (reproduction); None: derived
+    # Set when the planner's raw output could not be turned into a proposal (a reply with no
+    # tool call, arguments that are not JSON): the policy rejects it with this reason first,
+    # so malformed output is recorded as a rejection and fed back like any other.
+    invalid_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,9 @@ class RunState:
     steps: list[StepRecord] = field(default_factory=list)
     artifacts: dict[str, ArtifactRef] = field(default_factory=dict)  # latest artifact per name
     feedback: str | None = None  # why the last proposal failed or was rejected, for the planner
+    # artifact digest -> one-line ``codecs.describe`` summary; filled only for planners that
+    # are not ``instant`` (LLMs read them; describing costs time on the hot path)
+    summaries: dict[str, str] = field(default_factory=dict)
     action_count: int = 0  # executed (or attempted) actions, rejections excluded
     failure_count: int = 0  # failed actions
     consecutive_rejections: int = 0  # rejections and failed planner consultations in a row

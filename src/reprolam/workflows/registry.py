@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ class Workflow:
     outputs: tuple[str, ...]
     goal: str = ""  # what the run should achieve, in words (for LLM planners and docs)
     description: str = ""
+    source: str = field(default="", compare=False)  # how to load it again ("pkg.mod:attr")
 
     def __post_init__(self) -> None:
         produced = {o for spec in self.actions for o in spec.outputs}
@@ -75,9 +76,12 @@ def load_workflow(ref: str | Workflow | None = None) -> Workflow:
     ref = ref or DEFAULT_WORKFLOW
     installed = available_workflows()
     if ref in installed:
-        return _resolve(installed[ref], ref)
+        return replace(_resolve(installed[ref], ref), source=ref)
     if ":" in ref or ref.endswith(".py"):
-        return _resolve(ref, ref)
+        if ref.partition(":")[0].endswith(".py"):
+            path, _, attr = ref.partition(":")
+            ref = f"{Path(path).resolve()}:{attr}" if attr else str(Path(path).resolve())
+        return replace(_resolve(ref, ref), source=ref)
     names = ", ".join(sorted(installed)) or "none"
     raise WorkflowError(
         f"unknown workflow {ref!r}: installed workflows are {names}; "

@@ -1,0 +1,86 @@
+"""Cache awareness: compare a step about to run with its recorded counterpart.
+
+In a fork or a reproduction every new step has a counterpart: the recorded step at the same
+index of the parent (or of the run being reproduced). If action, version, code fingerprint,
+params, input hashes and seed are all equal, the step would recompute the same outputs — we
+say so, and with ``reuse`` we take the recorded outputs instead of executing (recorded as
+reused, never silently). If something differs, we say exactly what, in the spirit of
+Nextflow's ``lineage diff`` and DVC's run cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reprolam.trace.records import StepKind, StepRecord, StepStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CacheAdvice:
+    run_id: str  # the counterpart's run and index
+    index: int
+    changed: tuple[str, ...]  # e.g. ("params.C", "inputs.model"); empty: a cache hit
+    counterpart_failed: bool = False
+    reused: bool = False
+
+    @property
+    def hit(self) -> bool:
+        return not self.changed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "counterpart": [self.run_id, self.index],
+            "hit": self.hit,
+            "changed": list(self.changed),
+            "counterpart_failed": self.counterpart_failed,
+            "reused": self.reused,
+        }
+
+    def explain(self) -> str:
+        where = f"step {self.index} of {self.run_id}"
+        if self.reused:
+            return f"reused the outputs of {where} (same action, code, params, inputs and seed)"
+        if self.hit:
+            if self.counterpart_failed:
+                return f"same as {where}, which failed"
+            return f"same as {where}: would give its outputs (pass --reuse to take them)"
+        return f"differs from {where}: {', '.join(self.changed)}"
+
+
+class StepCache:
+    """Advice for new steps against a recorded trace (the parent's, or the original's)."""
+
+    def __init__(self, reference: Sequence[StepRecord], *, reuse: bool = False) -> None:
+        self.by_index = {s.index: s for s in reference if s.kind is StepKind.ACTION}
+        self.reuse = reuse
+
+    def advise(self, step: StepRecord) -> CacheAdvice | None:
+        counterpart = self.by_index.get(step.index)
+        if counterpart is None:
+            return None
+        changed = tuple(_changes(counterpart, step))
+        failed = counterpart.status is not StepStatus.SUCCEEDED
+        reuse = self.reuse and not changed and not failed
+        return CacheAdvice(counterpart.run_id, counterpart.index, changed, failed, reuse)
+
+    def counterpart(self, advice: CacheAdvice) -> StepRecord:
+        return self.by_index[advice.index]
+
+
+def _changes(old: StepRecord, new: StepRecord) -> list[str]:
+    changed = [
+        field
+        for field in ("action", "action_version", "fingerprint", "seed")
+        if getattr(old, field) != getattr(new, field)
+    ]
+    changed += _mapping_changes("params", old.params, new.params)
+    changed += _mapping_changes("inputs", old.inputs, new.inputs)
+    return changed
+
+
+def _mapping_changes(label: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [
+        f"{label}.{key}" for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)
+    ]
