@@ -54,6 +54,20 @@ _EXPORTS = {
     "runs": "reprolam.api",
     "show": "reprolam.api",
     "RunView": "reprolam.api",
+    # history
+    "replay": "reprolam.history.replay",
+    "ReplayResult": "reprolam.history.replay",
+    "reproduce": "reprolam.history.reproduce",
+    "ReproduceResult": "reprolam.history.reproduce",
+    "Divergence": "reprolam.history.reproduce",
+    "fork": "reprolam.history.fork",
+    "diff_runs": "reprolam.history.diff",
+    "RunDiff": "reprolam.history.diff",
+    "Problem": "reprolam.history.verify",
+    "verify_trace": "reprolam.history.verify",
+    "RecordedDecisions": "reprolam.history.recorded",
+    "Origin": "reprolam.engine.engine",
+    "StepCache": "reprolam.engine.cache",
     # errors
     "ReprolamError": "reprolam.errors",
     "ActionSpecError": "reprolam.errors",
@@ -77,17 +91,24 @@ __all__ = [
     "Codec",
     "CodecError",
     "ConfigError",
+    "Divergence",
     "Done",
     "Engine",
     "IntegrityError",
     "NoProposal",
     "NotFoundError",
+    "Origin",
     "Planner",
     "Policy",
     "PolicyViolation",
+    "Problem",
     "Proposal",
+    "RecordedDecisions",
+    "ReplayResult",
+    "ReproduceResult",
     "ReprolamError",
     "RulesPlanner",
+    "RunDiff",
     "RunRecord",
     "RunResult",
     "RunState",
@@ -95,6 +116,7 @@ __all__ = [
     "RunView",
     "ScriptPlanner",
     "Serializer",
+    "StepCache",
     "StepKind",
     "StepRecord",
     "StepStatus",
@@ -103,12 +125,17 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "action",
+    "diff_runs",
+    "fork",
     "load_workflow",
     "open_store",
+    "replay",
+    "reproduce",
     "run",
     "runs",
     "show",
     "spec_of",
+    "verify_trace",
     "workflow",
 ]
 
@@ -131,7 +158,8 @@ if TYPE_CHECKING:
     from reprolam.api import RunView, run, runs, show
     from reprolam.codecs import Codec, Serializer
     from reprolam.context import ActionContext
-    from reprolam.engine.engine import Engine, RunResult
+    from reprolam.engine.cache import StepCache
+    from reprolam.engine.engine import Engine, Origin, RunResult
     from reprolam.engine.policy import Policy
     from reprolam.errors import (
         ActionSpecError,
@@ -145,6 +173,12 @@ if TYPE_CHECKING:
         StoreError,
         WorkflowError,
     )
+    from reprolam.history.diff import RunDiff, diff_runs
+    from reprolam.history.fork import fork
+    from reprolam.history.recorded import RecordedDecisions
+    from reprolam.history.replay import ReplayResult, replay
+    from reprolam.history.reproduce import Divergence, ReproduceResult, reproduce
+    from reprolam.history.verify import Problem, verify_trace
     from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
     from reprolam.planning.rules import RulesPlanner, ScriptPlanner
     from reprolam.trace.contract import TraceStore

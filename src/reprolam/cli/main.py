@@ -58,7 +58,12 @@ def emit_json(value: Any) -> None:
 
 
 # Commands that live in their own modules, imported only when used (or listed by --help).
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "replay": "reprolam.cli.history_cmd:replay",
+    "reproduce": "reprolam.cli.history_cmd:reproduce",
+    "fork": "reprolam.cli.history_cmd:fork",
+    "diff": "reprolam.cli.history_cmd:diff",
+}
 
 
 class LazyGroup(click.Group):

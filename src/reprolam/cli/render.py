@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from reprolam.codecs import describe
 from reprolam.hashing import canonical_json, short
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
 
 if TYPE_CHECKING:
     from reprolam.api import RunView
+    from reprolam.history.diff import RunDiff
+    from reprolam.history.replay import ReplayResult
+    from reprolam.history.reproduce import ReproduceResult
     from reprolam.workflows.registry import Workflow
 
 console = Console(highlight=False)
@@ -185,3 +189,100 @@ def actions_table(flow: Workflow) -> None:
             spec.version,
         )
     console.print(table)
+
+
+def replay_result(result: ReplayResult) -> None:
+    what = f"step {result.step} of run" if result.step is not None else "run"
+    console.print(
+        f"replayed {what} [bold]{result.run.id}[/] from the store: {result.steps_replayed} "
+        f"executed steps, nothing re-executed ({result.seconds * 1000:.1f} ms)"
+    )
+    for name, value in result.outputs.items():
+        console.print(f"  {name} = {short(result.digests[name])}  {describe(value)}")
+    _verdict(result.verified, "verified: hash chain and every artifact intact", result.problems)
+
+
+def reproduce_result(result: ReproduceResult) -> None:
+    if result.reproduction is not None:
+        console.print(f"reproduction run [bold]{result.reproduction.id}[/]")
+    ok = result.reproduced
+    console.print(f"[{'green' if ok else 'red'}]{result.summary()}[/]")
+    divergence = result.divergence
+    if divergence is not None and divergence.expected:
+        console.print(f"  expected {divergence.expected}\n  actual   {divergence.actual}")
+    for problem in result.problems[1:]:
+        console.print(f"  [red]{problem.message}[/]")
+    if result.environment and (divergence is not None or not result.bitwise):
+        console.print("environment differences that may explain it:")
+        for key, (old, new) in list(result.environment.items())[:20]:
+            console.print(f"  {key}: {old} -> {new}")
+
+
+def fork_result(
+    run: RunRecord, steps: Sequence[StepRecord], metrics: dict[str, Any] | None
+) -> None:
+    own = [s for s in steps if s.run_id == run.id]
+    console.print(
+        f"fork [bold]{run.id}[/] of {run.parent_id} at step {run.fork_index}: "
+        f"{len(steps) - len(own)} steps inherited by reference, {len(own)} executed "
+        f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]"
+    )
+    for step in own:
+        advice = step.proposal.get("cache")
+        if advice:
+            console.print(f"  step {step.index} {step.action}: {_cache_note(advice)}")
+    if run.error:
+        console.print(f"reason: {run.error}")
+    if metrics:
+        console.print(f"metrics: {_metrics(metrics)}")
+
+
+def _cache_note(advice: dict[str, Any]) -> str:
+    where = f"parent step {advice['counterpart'][1]}"
+    if advice.get("reused"):
+        return (
+            f"[cyan]reused[/] the outputs of {where} (identical action, code, params, inputs, seed)"
+        )
+    if advice.get("hit"):
+        return f"[cyan]cache hit[/]: same as {where} (pass --reuse to take its outputs)"
+    return f"re-executed: differs from {where} in {', '.join(advice['changed'])}"
+
+
+def run_diff(result: RunDiff) -> None:
+    console.print(f"a {result.a.id}\nb {result.b.id}\n{result.relation}")
+    console.print(f"shared history: {result.shared_steps} steps (recorded once, held by both)")
+    table = Table("#", "a", "b", "differences")
+    for step in result.steps:
+        if step.shared:
+            continue
+        changes = "\n".join(
+            f"{k}: {_brief(a)} -> {_brief(b)}" for k, (a, b) in step.changes.items()
+        )
+        table.add_row(
+            str(step.index), step.action_a or "-", step.action_b or "-", changes or "same"
+        )
+    if table.row_count:
+        console.print(table)
+    for key, (a, b) in result.metrics.items():
+        console.print(f"metric {key}: {_brief(a)} -> {_brief(b)}")
+    if result.environment:
+        console.print(f"environment: {len(result.environment)} differences")
+        for key, (a, b) in list(result.environment.items())[:20]:
+            console.print(f"  {key}: {_brief(a)} -> {_brief(b)}")
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 64:
+        return short(value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _verdict(ok: bool, good: str, problems: Sequence[Any]) -> None:
+    if ok:
+        console.print(f"[green]{good}[/]")
+        return
+    console.print(f"[red]NOT verified: {len(problems)} problem(s)[/]")
+    for problem in problems:
+        console.print(f"  [red]{problem.message}[/]")

@@ -1,0 +1,185 @@
+"""``replay``, ``reproduce``, ``fork`` and ``diff``: what happened, shown again."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reprolam.cli.main import EXIT_PROBLEM, Ctx, emit_json, json_option, reports_errors
+from reprolam.planning.choose import PLANNER_NAMES
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--step", type=int, help="Replay only step K and return its outputs.")
+@json_option
+@click.pass_obj
+@reports_errors
+def replay(obj: Ctx, run_ref: str, step: int | None, as_json: bool) -> None:
+    """Rebuild RUN's outputs from the store, verifying every hash, executing nothing.
+
+    No action, planner or LLM is called. Exit 1 if any step or artifact fails verification.
+
+    \b
+    Example:
+      reprolam replay 01a1fd10
+      reprolam replay 01a1fd10 --step 3 --json
+    """
+    from reprolam.cli import render
+    from reprolam.history.replay import replay as replay_run
+
+    with obj.open() as store:
+        result = replay_run(store, run_ref, step=step)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        render.replay_result(result)
+    if not result.verified:
+        sys.exit(EXIT_PROBLEM)
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--rtol",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Accept float outputs equal within this relative tolerance (reported as such).",
+)
+@click.option(
+    "--workflow", metavar="REF", help="Load the workflow from here instead of where RUN got it."
+)
+@json_option
+@click.pass_obj
+@reports_errors
+def reproduce(
+    obj: Ctx, run_ref: str, rtol: float | None, workflow: str | None, as_json: bool
+) -> None:
+    """Re-execute RUN with its recorded params, seeds and decisions, and compare every output.
+
+    Planner decisions come from the trace: no LLM is called. The attempt is recorded as a
+    run that verifies RUN. Exit 1 on the first divergence (or a damaged record).
+
+    \b
+    Example:
+      reprolam reproduce 01a1fd10
+      reprolam reproduce 01a1fd10 --rtol 1e-9 --json
+    """
+    from reprolam.cli import render
+    from reprolam.history.reproduce import reproduce as reproduce_run
+
+    with obj.open() as store:
+        progress = render.RunProgress(enabled=not as_json, header="re-executing from the record")
+        result = reproduce_run(store, run_ref, rtol=rtol, workflow=workflow, on_step=progress.step)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        render.reproduce_result(result)
+    if not result.reproduced:
+        sys.exit(EXIT_PROBLEM)
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--at", "at", required=True, metavar="STEP", help="Step index or action name.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="ACTION.PARAM=VALUE",
+    help="Force a param in the fork, e.g. --set train_model.C=0.1 (repeatable).",
+)
+@click.option(
+    "--planner",
+    type=click.Choice(PLANNER_NAMES),
+    help="Planner for the new steps (default: the parent's kind).",
+)
+@click.option(
+    "--replay-decisions",
+    is_flag=True,
+    help="Replay the parent's recorded decisions after the fork point while they stay valid.",
+)
+@click.option(
+    "--reuse",
+    is_flag=True,
+    help="Take the recorded outputs of steps identical to the parent's instead of executing.",
+)
+@click.option("--workflow", metavar="REF", help="Load the workflow from here (see reproduce).")
+@json_option
+@click.pass_obj
+@reports_errors
+def fork(
+    obj: Ctx,
+    run_ref: str,
+    at: str,
+    overrides: tuple[str, ...],
+    planner: str | None,
+    replay_decisions: bool,
+    reuse: bool,
+    workflow: str | None,
+    as_json: bool,
+) -> None:
+    """Fork RUN at STEP: inherit the steps before it by reference, run from it with overrides.
+
+    \b
+    Example:
+      reprolam fork 01a1fd10 --at train_model --set train_model.C=0.01
+      reprolam fork 01a1fd10 --at 3 --replay-decisions --reuse
+    """
+    from reprolam import api
+    from reprolam.cli import render
+    from reprolam.history.fork import fork as fork_run
+
+    with obj.open() as store:
+        progress = render.RunProgress(enabled=not as_json, header=f"forking {run_ref} at {at}")
+        result = fork_run(
+            store,
+            run_ref,
+            at=at,
+            overrides=api.parse_overrides(overrides),
+            planner=planner,
+            replay_decisions=replay_decisions,
+            reuse=reuse,
+            workflow=workflow,
+            on_step=progress.step,
+        )
+        metrics = api.final_metrics(store, result.run)
+    own = [s for s in result.steps if s.run_id == result.run.id]
+    if as_json:
+        emit_json(
+            {
+                "run": result.run.to_dict(),
+                "inherited": len(result.steps) - len(own),
+                "executed": len(own),
+                "cache": [s.proposal.get("cache") for s in own],
+                "metrics": metrics,
+            }
+        )
+    else:
+        render.fork_result(result.run, result.steps, metrics)
+    if not result.succeeded:
+        sys.exit(EXIT_PROBLEM)
+
+
+@click.command()
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@json_option
+@click.pass_obj
+@reports_errors
+def diff(obj: Ctx, run_a: str, run_b: str, as_json: bool) -> None:
+    """Compare two runs step by step: shared history, params, artifacts, seeds, env, metrics.
+
+    \b
+    Example:
+      reprolam diff 01a1fd10 01a1fd22
+    """
+    from reprolam.cli import render
+    from reprolam.history.diff import diff_runs
+
+    with obj.open() as store:
+        result = diff_runs(store, run_a, run_b)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        render.run_diff(result)

@@ -1,0 +1,169 @@
+"""Compare two runs step by step: shared history, params, artifacts, seeds, environment, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reprolam.codecs import default_serializer
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import RunRecord, StepRecord
+
+_STEP_FIELDS = ("kind", "action", "status", "action_version", "fingerprint", "seed")
+
+
+@dataclass(frozen=True, slots=True)
+class StepDiff:
+    index: int
+    action_a: str | None
+    action_b: str | None
+    shared: bool  # the very same recorded step (inherited by a fork)
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "action_a": self.action_a,
+            "action_b": self.action_b,
+            "shared": self.shared,
+            "changes": {k: list(v) for k, v in self.changes.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunDiff:
+    a: RunRecord
+    b: RunRecord
+    relation: str  # how the runs are related, in words
+    shared_steps: int  # leading steps both runs hold by reference (a fork's inherited prefix)
+    steps: list[StepDiff]
+    environment: dict[str, tuple[Any, Any]]
+    metrics: dict[str, tuple[Any, Any]]
+
+    @property
+    def identical_outputs(self) -> bool:
+        return not any(
+            k.startswith("outputs.") or k in ("status", "action")
+            for s in self.steps
+            for k in s.changes
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a.id,
+            "b": self.b.id,
+            "relation": self.relation,
+            "shared_steps": self.shared_steps,
+            "steps": [s.to_dict() for s in self.steps],
+            "environment": {k: list(v) for k, v in self.environment.items()},
+            "metrics": {k: list(v) for k, v in self.metrics.items()},
+        }
+
+
+def diff_runs(store: TraceStore, a_ref: str, b_ref: str) -> RunDiff:
+    a = store.get_run(store.resolve_run_id(a_ref))
+    b = store.get_run(store.resolve_run_id(b_ref))
+    steps_a, steps_b = store.steps(a.id), store.steps(b.id)
+    diffs = [
+        _step_diff(
+            i, steps_a[i] if i < len(steps_a) else None, steps_b[i] if i < len(steps_b) else None
+        )
+        for i in range(max(len(steps_a), len(steps_b)))
+    ]
+    shared = 0
+    for d in diffs:
+        if not d.shared:
+            break
+        shared += 1
+    return RunDiff(
+        a=a,
+        b=b,
+        relation=_relation(store, a, b),
+        shared_steps=shared,
+        steps=diffs,
+        environment=environment_diff(
+            load_json(store, a.environment), load_json(store, b.environment)
+        ),
+        metrics=_metrics_diff(store, a, b),
+    )
+
+
+def _step_diff(index: int, a: StepRecord | None, b: StepRecord | None) -> StepDiff:
+    if a is None or b is None:
+        present = a or b
+        assert present is not None
+        side = "only in b" if a is None else "only in a"
+        return StepDiff(
+            index,
+            a.action if a else None,
+            b.action if b else None,
+            shared=False,
+            changes={"presence": (side, present.action)},
+        )
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name in _STEP_FIELDS:
+        va, vb = getattr(a, name), getattr(b, name)
+        if va != vb:
+            changes[name] = (getattr(va, "value", va), getattr(vb, "value", vb))
+    for label, ma, mb in (
+        ("params", a.params, b.params),
+        ("inputs", a.inputs, b.inputs),
+        ("outputs", a.outputs, b.outputs),
+    ):
+        for key in sorted(ma.keys() | mb.keys()):
+            if ma.get(key) != mb.get(key):
+                changes[f"{label}.{key}"] = (ma.get(key), mb.get(key))
+    error_a = a.error.type if a.error else None
+    error_b = b.error.type if b.error else None
+    if error_a != error_b:
+        changes["error"] = (error_a, error_b)
+    shared = a.hash is not None and a.hash == b.hash
+    return StepDiff(index, a.action, b.action, shared=shared, changes=changes)
+
+
+def _relation(store: TraceStore, a: RunRecord, b: RunRecord) -> str:
+    if b.parent_id == a.id:
+        return f"b is a fork of a at step {b.fork_index}"
+    if a.parent_id == b.id:
+        return f"a is a fork of b at step {a.fork_index}"
+    if b.verifies == a.id:
+        return "b is a reproduction of a"
+    if a.verifies == b.id:
+        return "a is a reproduction of b"
+    if a.parent_id and a.parent_id == b.parent_id:
+        return f"siblings: both fork {a.parent_id}"
+    return "independent runs"
+
+
+def environment_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Flat differences between two environment snapshots (``packages.numpy``: (a, b), ...)."""
+    changes: dict[str, tuple[Any, Any]] = {}
+    _flatten_diff("", a, b, changes)
+    return changes
+
+
+def _flatten_diff(prefix: str, a: Any, b: Any, out: dict[str, tuple[Any, Any]]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys()):
+            _flatten_diff(f"{prefix}{key}.", a.get(key), b.get(key), out)
+    elif a != b:
+        out[prefix.rstrip(".")] = (a, b)
+
+
+def load_json(store: TraceStore, key: str | None) -> dict[str, Any]:
+    """A stored JSON dict (environment snapshot, metrics), or {} when absent or not a dict."""
+    if not key:
+        return {}
+    record, data = store.get_artifact(key)
+    if record.codec != "json":
+        return {}
+    value = default_serializer().loads_typed(record.codec, data)
+    return value if isinstance(value, dict) else {}
+
+
+def _metrics_diff(store: TraceStore, a: RunRecord, b: RunRecord) -> dict[str, tuple[Any, Any]]:
+    ma = load_json(store, a.outputs.get("metrics"))
+    mb = load_json(store, b.outputs.get("metrics"))
+    return {
+        k: (ma.get(k), mb.get(k)) for k in sorted(ma.keys() | mb.keys()) if ma.get(k) != mb.get(k)
+    }
