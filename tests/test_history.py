@@ -50,9 +50,9 @@ def executions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     original = LocalExecutor.execute
 
-    def counting(self: LocalExecutor, spec: Any, *args: Any) -> Any:
+    def counting(self: LocalExecutor, spec: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(spec.name)
-        return original(self, spec, *args)
+        return original(self, spec, *args, **kwargs)
 
     monkeypatch.setattr(LocalExecutor, "execute", counting)
     return calls

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reprolam.hashing import digest
 
@@ -22,12 +22,13 @@ def derive_seed(root: int, *labels: object) -> int:
 class ActionContext:
     """What the engine hands an action: its step seed and RNGs built from it (lazily)."""
 
-    __slots__ = ("_random", "_rng", "run_id", "seed", "step_index")
+    __slots__ = ("_random", "_rng", "partial", "run_id", "seed", "step_index")
 
     def __init__(self, *, seed: int, run_id: str = "", step_index: int = -1) -> None:
         self.seed = seed
         self.run_id = run_id
         self.step_index = step_index
+        self.partial: dict[str, Any] = {}  # outputs saved before a failure (see save_partial)
         self._rng: np.random.Generator | None = None
         self._random: random.Random | None = None
 
@@ -46,6 +47,10 @@ class ActionContext:
         if self._random is None:
             self._random = random.Random(self.seed)
         return self._random
+
+    def save_partial(self, name: str, value: Any) -> None:
+        """Keep ``value`` as a partial output: recorded with the step if the action then fails."""
+        self.partial[name] = value
 
     def __repr__(self) -> str:
         return f"ActionContext(seed={self.seed}, run_id={self.run_id!r}, step={self.step_index})"

@@ -183,3 +183,41 @@ def diff(obj: Ctx, run_a: str, run_b: str, as_json: bool) -> None:
         emit_json(result.to_dict())
     else:
         render.run_diff(result)
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-run an interrupted step even if its action has external side effects.",
+)
+@click.option("--workflow", metavar="REF", help="Load the workflow from here (see reproduce).")
+@json_option
+@click.pass_obj
+@reports_errors
+def resume(obj: Ctx, run_ref: str, force: bool, workflow: str | None, as_json: bool) -> None:
+    """Continue an interrupted RUN from its last committed step.
+
+    Finished steps are not re-executed; the step that was running is re-run with its
+    recorded params, inputs and seed (refused for actions with external side effects unless
+    --force).
+
+    \b
+    Example:
+      reprolam resume 01a1fd10
+    """
+    from reprolam import api
+    from reprolam.cli import render
+    from reprolam.history.resume import resume as resume_run
+
+    with obj.open() as store:
+        progress = render.RunProgress(enabled=not as_json, header=f"resuming {run_ref}")
+        result = resume_run(store, run_ref, force=force, workflow=workflow, on_step=progress.step)
+        metrics = api.final_metrics(store, result.run)
+    if as_json:
+        emit_json({"run": result.run.to_dict(), "steps": len(result.steps), "metrics": metrics})
+    else:
+        progress.finish(result.run, len(result.steps), metrics)
+    if not result.succeeded:
+        sys.exit(EXIT_PROBLEM)

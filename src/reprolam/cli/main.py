@@ -53,6 +53,59 @@ def reports_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def execution_options(fn: F) -> F:
+    """Failure handling and execution: shared by every command that executes actions."""
+    options = [
+        click.option(
+            "--fault",
+            "faults",
+            multiple=True,
+            metavar="ACTION:RATE",
+            help="Inject failures into ACTION with probability RATE (seeded, recorded).",
+        ),
+        click.option(
+            "--retries", type=click.IntRange(min=0), default=0, help="Explicit retries per failure."
+        ),
+        click.option("--max-failures", type=click.IntRange(min=1), default=3, show_default=True),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Per-action timeout in seconds (needs --executor process).",
+        ),
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "process"]),
+            default="local",
+            show_default=True,
+            help="Run actions in this process, or in a worker process that a timeout can stop.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def execution_settings(
+    faults: tuple[str, ...], retries: int, max_failures: int, timeout: float | None, executor: str
+) -> tuple[Any, Any]:
+    """(Policy, Executor) from the execution options."""
+    from reprolam.engine.executors import LocalExecutor
+    from reprolam.engine.faults import parse_fault
+    from reprolam.engine.policy import Policy
+
+    policy = Policy(
+        max_failures=max_failures,
+        retries=retries,
+        action_timeout=timeout,
+        faults=dict(parse_fault(text) for text in faults),
+    )
+    if executor == "process":
+        from reprolam.engine.process import ProcessExecutor
+
+        return policy, ProcessExecutor()
+    return policy, LocalExecutor()
+
+
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
@@ -63,6 +116,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "reproduce": "reprolam.cli.history_cmd:reproduce",
     "fork": "reprolam.cli.history_cmd:fork",
     "diff": "reprolam.cli.history_cmd:diff",
+    "resume": "reprolam.cli.history_cmd:resume",
 }
 
 
@@ -137,6 +191,7 @@ def cli(ctx: click.Context, store: str | None, artifacts: str | None) -> None:
     metavar="ACTION.PARAM=VALUE",
     help="Force a param, e.g. --set train_model.C=0.1 (repeatable).",
 )
+@execution_options
 @json_option
 @click.pass_obj
 @reports_errors
@@ -148,6 +203,11 @@ def run(
     llm_base_url: str | None,
     seed: int,
     overrides: tuple[str, ...],
+    faults: tuple[str, ...],
+    retries: int,
+    max_failures: int,
+    timeout: float | None,
+    executor: str,
     as_json: bool,
 ) -> None:
     """Plan, execute and record a run of WORKFLOW (default: breast-cancer).
@@ -156,6 +216,7 @@ def run(
     Example:
       reprolam run --seed 1 --set train_model.C=0.1
       reprolam run mypkg.flows:workflow --planner script
+      reprolam run --fault train_model:0.5 --retries 1
     """
     from reprolam import api
     from reprolam.cli import render
@@ -166,13 +227,22 @@ def run(
     flow = load_workflow(workflow)
     choice = choose_planner(planner, model=model, base_url=llm_base_url)
     parsed = api.parse_overrides(overrides)
+    policy, runner = execution_settings(faults, retries, max_failures, timeout, executor)
     with obj.open() as store:
         header = f"[bold]{flow.name}[/] seed={seed}  planner: {choice.reason}"
         progress = render.RunProgress(enabled=not as_json, header=header)
-        result = Engine(store).run(
-            flow, planner=choice.planner, seed=seed, overrides=parsed, on_step=progress.step
+        result = Engine(store, executor=runner).run(
+            flow,
+            planner=choice.planner,
+            seed=seed,
+            policy=policy,
+            overrides=parsed,
+            on_step=progress.step,
         )
         metrics = api.final_metrics(store, result.run)
+    close = getattr(runner, "close", None)
+    if close is not None:
+        close()
     if as_json:
         emit_json(
             {

@@ -24,12 +24,21 @@ from reprolam.codecs import Serializer, default_serializer, describe
 from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.cache import StepCache
 from reprolam.engine.environment import capture_environment
-from reprolam.engine.executors import Executor, LocalExecutor, error_info
+from reprolam.engine.executors import Executor, LocalExecutor, Outcome, error_info
+from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy, validate_overrides
-from reprolam.errors import PolicyViolation
+from reprolam.errors import ConfigError, PolicyViolation
 from reprolam.hashing import digest
 from reprolam.ids import uuid7
-from reprolam.planning.base import ArtifactRef, Done, NoProposal, Planner, Proposal, RunState
+from reprolam.planning.base import (
+    ArtifactRef,
+    Decision,
+    Done,
+    NoProposal,
+    Planner,
+    Proposal,
+    RunState,
+)
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
     ArtifactRecord,
@@ -108,6 +117,7 @@ class Engine:
         origin = origin or Origin()
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = policy or Policy()
+        self._check_policy(policy)
         env_digest = self._store_value(capture_environment(workflow))
         run = RunRecord(
             id=uuid7(),
@@ -124,10 +134,67 @@ class Engine:
             fork_index=origin.fork_index,
             verifies=origin.verifies,
         )
-        self.store.create_run(run)
-        loop = _RunLoop(self, workflow, run, planner, policy, checked, on_step, cache)
-        loop.inherit(origin.inherited)
-        return loop.drive()
+        with self.store.lease(run.id):  # before the record: a dead run is then recognizable
+            self.store.create_run(run)
+            loop = _RunLoop(self, workflow, run, planner, policy, checked, on_step, cache)
+            loop.inherit(origin.inherited)
+            return loop.drive()
+
+    def resume(
+        self,
+        workflow: Workflow,
+        run: RunRecord,
+        *,
+        planner: Planner,
+        policy: Policy,
+        force: bool = False,
+        on_step: StepCallback | None = None,
+    ) -> RunResult:
+        """Continue an interrupted run from its last committed step.
+
+        Finished steps are not re-executed. A step that was running when the process died is
+        re-run with its recorded params, inputs and seed — unless its action has external
+        side effects, which may already have happened: then only with ``force``.
+        """
+        if run.status is not RunStatus.INTERRUPTED:
+            raise ConfigError(
+                f"run {run.id} is {run.status.value}, not interrupted: only an interrupted run "
+                "can be resumed (fork it to run it again from a step)"
+            )
+        self._check_policy(policy)
+        steps = self.store.steps(run.id)
+        finished = [s for s in steps if s.status is not StepStatus.STARTED]
+        unfinished = [s for s in steps if s.status is StepStatus.STARTED]
+        spec = workflow.actions.get(unfinished[0].action) if unfinished else None
+        if spec is not None and spec.determinism == "external" and not force:
+            raise ConfigError(
+                f"step {unfinished[0].index} ({spec.name}) was running when run {run.id} was "
+                f"interrupted and has external side effects ({', '.join(spec.side_effects)}) "
+                "that may already have happened: check them, then resume with --force"
+            )
+        with self.store.lease(run.id):
+            run = replace(
+                run,
+                status=RunStatus.RUNNING,
+                error=None,
+                finished_at=None,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+            self.store.record(run=run)
+            loop = _RunLoop(self, workflow, run, planner, policy, run.overrides, on_step, None)
+            loop.inherit(finished)
+            if unfinished:
+                loop.rerun(unfinished[0])
+            return loop.drive()
+
+    def _check_policy(self, policy: Policy) -> None:
+        if policy.action_timeout is not None and not self.executor.stops_on_timeout:
+            raise ConfigError(
+                f"an action timeout ({policy.action_timeout} s) needs an executor that can stop "
+                f"a running action; the {self.executor.name} executor cannot: use "
+                "--executor process"
+            )
 
     def load(self, artifact_digest: str) -> Any:
         """An artifact's value, verified against its digest."""
@@ -170,6 +237,7 @@ class _RunLoop:
         self.pending_steps: list[StepRecord] = []
         self.pending_artifacts: list[tuple[ArtifactRecord, bytes]] = []
         self.occurrences: Counter[str] = Counter()
+        self.retries: dict[str, int] = {}  # action -> retries spent on its current failure
         self.prev_hash = ""
 
     def inherit(self, steps: Sequence[StepRecord]) -> None:
@@ -185,6 +253,19 @@ class _RunLoop:
         for name, ref in self.state.artifacts.items():
             codec = self.store.get_artifact_record(ref.digest).codec
             self.state.artifacts[name] = ArtifactRef(name, ref.digest, codec, ref.step)
+
+    def rerun(self, step: StepRecord) -> None:
+        """Execute an interrupted step again, as itself: same index, params, inputs, seed."""
+        proposal = Proposal(
+            step.action,
+            params=step.params,
+            inputs=step.inputs,
+            rationale=str(step.proposal.get("rationale", "")),
+            recovers=step.recovers,
+            decision={"resumed": True, **step.proposal.get("decision", {})},
+            seed=step.seed,
+        )
+        self._execute(proposal, self.policy.check(proposal, self.state, self.overrides))
 
     # -- loop ---------------------------------------------------------------------------------
 
@@ -209,9 +290,11 @@ class _RunLoop:
             exhausted = self.policy.exhausted(self.state)
             if exhausted:
                 return exhausted
-            if not self.planner.instant:
-                self._flush()
-            decision = self.planner.propose(self.state)
+            decision: Decision | None = self._retry()
+            if decision is None:
+                if not self.planner.instant:
+                    self._flush()
+                decision = self.planner.propose(self.state)
             if isinstance(decision, Done):
                 return decision.reason or None
             if isinstance(decision, NoProposal):
@@ -224,13 +307,35 @@ class _RunLoop:
                 continue
             self._execute(decision, checked)
 
+    def _retry(self) -> Proposal | None:
+        """The policy's explicit retry of a failed action (a new step that recovers from it)."""
+        last = self.state.last_step
+        if not self.policy.retries or last is None or last.status is not StepStatus.FAILED:
+            return None
+        if last.kind is not StepKind.ACTION:
+            return None
+        attempt = self.retries.get(last.action, 0) + 1
+        if attempt > self.policy.retries:
+            return None
+        self.retries[last.action] = attempt
+        return Proposal(
+            last.action,
+            params=last.params,
+            inputs=last.inputs,
+            rationale=f"retry {attempt}/{self.policy.retries} of failed step {last.index} "
+            "(policy retries)",
+            recovers=last.index,
+            decision={"retry": attempt},
+        )
+
     def _execute(self, proposal: Proposal, checked: CheckedProposal) -> None:
         spec = checked.spec
         index = len(self.state.steps)
+        occurrence = self.occurrences[spec.name]
+        self.occurrences[spec.name] += 1
         seed = proposal.seed
         if seed is None:
-            seed = derive_seed(self.run.seed, spec.name, self.occurrences[spec.name])
-        self.occurrences[spec.name] += 1
+            seed = derive_seed(self.run.seed, spec.name, occurrence)
         started = StepRecord(
             run_id=self.run.id,
             index=index,
@@ -258,8 +363,15 @@ class _RunLoop:
 
         inputs = [self._value(d) for d in checked.inputs.values()]
         ctx = ActionContext(seed=seed, run_id=self.run.id, step_index=index)
+        faults = self.policy.faults
         t0 = time.perf_counter()
-        outcome = self.engine.executor.execute(spec, inputs, checked.params, ctx)
+        if faults and strikes(faults, self.run.seed, spec.name, occurrence):
+            rate = faults.get(spec.name, faults.get(ANY_ACTION, 0.0))
+            outcome = Outcome(error=injected_error(spec.name, rate, occurrence))
+        else:
+            outcome = self.engine.executor.execute(
+                spec, inputs, checked.params, ctx, timeout=self.policy.action_timeout
+            )
         duration = time.perf_counter() - t0
 
         error = outcome.error
@@ -290,6 +402,7 @@ class _RunLoop:
             )
         )
         if error is None:
+            self.retries.pop(spec.name, None)
             for name, key in outputs.items():
                 replaced = self.state.artifacts.get(name)
                 self.state.artifacts[name] = ArtifactRef(name, key, self.codecs[key], index)

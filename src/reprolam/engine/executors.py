@@ -24,9 +24,16 @@ class Outcome:
 
 class Executor(Protocol):
     name: str
+    stops_on_timeout: bool  # whether ``timeout`` can actually stop a running action
 
     def execute(
-        self, spec: ActionSpec, inputs: Sequence[Any], params: Mapping[str, Any], ctx: ActionContext
+        self,
+        spec: ActionSpec,
+        inputs: Sequence[Any],
+        params: Mapping[str, Any],
+        ctx: ActionContext,
+        *,
+        timeout: float | None = None,
     ) -> Outcome: ...
 
 
@@ -34,9 +41,16 @@ class LocalExecutor:
     """Runs actions in this process. Exceptions become ``Outcome.error``; nothing is retried."""
 
     name = "local"
+    stops_on_timeout = False  # Python cannot stop a running function safely in-process
 
     def execute(
-        self, spec: ActionSpec, inputs: Sequence[Any], params: Mapping[str, Any], ctx: ActionContext
+        self,
+        spec: ActionSpec,
+        inputs: Sequence[Any],
+        params: Mapping[str, Any],
+        ctx: ActionContext,
+        *,
+        timeout: float | None = None,
     ) -> Outcome:
         if spec.determinism == "seeded":
             seed_global_rngs(ctx.seed)
@@ -45,7 +59,7 @@ class LocalExecutor:
             returned = spec.fn(*inputs, **kwargs)
             return Outcome(outputs=name_outputs(spec, returned))
         except Exception as exc:
-            return Outcome(error=error_info(exc))
+            return Outcome(outputs=dict(ctx.partial), error=error_info(exc))
 
 
 def seed_global_rngs(seed: int) -> None:

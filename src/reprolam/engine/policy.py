@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from reprolam.actions import ActionSpace, ActionSpec
@@ -30,6 +30,9 @@ class Policy:
     max_consecutive_rejections: int = 5
     allow_nondeterministic: bool = True
     allow_external: bool = True
+    retries: int = 0  # the engine re-runs a failed action up to this many times, each a step
+    action_timeout: float | None = None  # seconds; needs an executor that can stop actions
+    faults: dict[str, float] = field(default_factory=dict)  # injected failure rate per action
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

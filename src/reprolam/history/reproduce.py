@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from reprolam.codecs import Serializer
+from reprolam.codecs import Serializer, default_serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, StepCallback
 from reprolam.engine.policy import Policy
@@ -123,11 +123,18 @@ def reproduce(
     env = environment_diff(
         load_json(store, original.environment), load_json(store, result.run.environment)
     )
-    compared, identical, close, divergence = _compare(
-        recorded, result.steps, rtol, engine.serializer, store
+    comparison = compare_steps(
+        recorded, result.steps, rtol=rtol, store=store, serializer=engine.serializer
     )
     return ReproduceResult(
-        original, result.run, compared, identical, close, divergence, environment=env, rtol=rtol
+        original,
+        result.run,
+        comparison.compared,
+        comparison.identical,
+        comparison.within_tolerance,
+        comparison.divergence,
+        environment=env,
+        rtol=rtol,
     )
 
 
@@ -139,14 +146,13 @@ def workflow_of(store: TraceStore, run: RunRecord, override: str | Workflow | No
     try:
         flow = load_workflow(source)
     except WorkflowError:
-        if source == run.workflow:
-            raise
         try:
             flow = load_workflow(run.workflow)
         except WorkflowError:
             raise WorkflowError(
-                f"cannot load workflow {run.workflow!r} of run {run.id} (recorded source "
-                f"{source!r}): pass --workflow MODULE:ATTR or PATH.py:ATTR"
+                f"cannot load workflow {run.workflow!r} of run {run.id} (recorded source: "
+                f"{source!r}): pass --workflow MODULE:ATTR or PATH.py:ATTR "
+                "(workflow=... from Python)"
             ) from None
     if flow.name != run.workflow:
         raise WorkflowError(
@@ -161,13 +167,36 @@ def policy_of(run: RunRecord) -> Policy:
     return Policy(**{k: v for k, v in run.policy.items() if k in known})
 
 
-def _compare(
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A re-execution compared with its record, step by step, up to the first divergence."""
+
+    compared: int  # steps compared (through the divergent one, if any)
+    identical: int  # steps whose outputs are bitwise identical
+    within_tolerance: int = 0  # steps whose outputs are only equal within ``rtol``
+    divergence: Divergence | None = None
+
+    @property
+    def bitwise(self) -> bool:
+        return self.divergence is None and self.identical == self.compared
+
+
+def compare_steps(
     recorded: Sequence[StepRecord],
     rerun: Sequence[StepRecord],
-    rtol: float | None,
-    serializer: Serializer,
-    store: TraceStore,
-) -> tuple[int, int, int, Divergence | None]:
+    *,
+    rtol: float | None = None,
+    store: TraceStore | None = None,
+    serializer: Serializer | None = None,
+) -> Comparison:
+    """Compare a re-execution's steps with the recorded ones: kind, action, status, outputs.
+
+    Stops at the first divergence. Outputs are compared by digest; with ``rtol``, differing
+    outputs are decoded from ``store`` and accepted when equal within that relative tolerance
+    (counted in ``within_tolerance``, never as identical). Used by ``reproduce`` and ``audit``.
+    """
+    if rtol is not None and store is None:
+        raise ValueError(f"compare_steps(rtol={rtol}) decodes outputs: pass store= as well")
     identical = close = 0
     for index in range(max(len(recorded), len(rerun))):
         old = recorded[index] if index < len(recorded) else None
@@ -179,8 +208,8 @@ def _compare(
                 close += within
                 identical += not within
                 continue
-        return index + 1, identical, close, divergence
-    return len(recorded), identical, close, None
+        return Comparison(index + 1, identical, close, divergence)
+    return Comparison(len(recorded), identical, close, None)
 
 
 def _step_divergence(
@@ -221,7 +250,11 @@ def _step_divergence(
 
 
 def _outputs_divergence(
-    old: StepRecord, new: StepRecord, rtol: float | None, serializer: Serializer, store: TraceStore
+    old: StepRecord,
+    new: StepRecord,
+    rtol: float | None,
+    serializer: Serializer | None,
+    store: TraceStore | None,
 ) -> tuple[Divergence | None, bool]:
     """(divergence, equal-only-within-tolerance) for one step's outputs."""
     fingerprint, code = _code_change(old, new)
@@ -232,9 +265,10 @@ def _outputs_divergence(
             continue
         if (
             rtol is not None
+            and store is not None
             and expected
             and actual
-            and _close(store, serializer, expected, actual, rtol)
+            and _close(store, serializer or default_serializer(), expected, actual, rtol)
         ):
             within = True
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Self
 
@@ -101,6 +102,13 @@ class TraceStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def lease(self, run_id: str) -> AbstractContextManager[None]:
+        """Held by the process executing ``run_id``; lets other openers tell a dead run.
+
+        Backends without a way to tell (memory) hold nothing.
+        """
+        return nullcontext()
 
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for most backends
         """Make everything recorded so far visible to other processes (for group commit)."""

@@ -31,12 +31,14 @@ import os
 import sqlite3
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError, StoreError
 from reprolam.hashing import digest as hash_bytes
-from reprolam.trace import _rows
+from reprolam.trace import _rows, crashpoints
 from reprolam.trace._sqlite_schema import (
     connect,
     hint,
@@ -47,10 +49,12 @@ from reprolam.trace._sqlite_schema import (
 from reprolam.trace.blobs import BlobDir
 from reprolam.trace.contract import Producer, TraceStore
 from reprolam.trace.journal import Journal, encode_frame, orphans, read_frames
-from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+from reprolam.trace.leases import Leases
+from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
 
 INLINE_MAX = 32 * 1024  # bytes; larger artifacts go to the blob directory
 JOURNAL_DIR = "journal"
+LEASE_DIR = "leases"
 MAX_PENDING = 512  # journal frames applied per SQLite transaction, at most
 FLUSH_INTERVAL = 0.2  # seconds: how stale other processes' view of this writer can get
 DB_NAME = "trace.db"
@@ -151,6 +155,8 @@ class SQLiteStore(TraceStore):
         self._stop = threading.Event()
         self._background_error: StoreError | None = None
         self._recover_orphan_journals()
+        self._leases = Leases(self.directory / LEASE_DIR)
+        self._mark_abandoned_runs()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.location!r})"
@@ -165,7 +171,9 @@ class SQLiteStore(TraceStore):
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 cur.execute(_RUN_INSERT, row)
+                crashpoints.before_write()
                 cur.execute("COMMIT")
+                crashpoints.after_write()
                 self._known_runs.add(run.id)
             except BaseException as exc:
                 self._rollback()
@@ -209,7 +217,9 @@ class SQLiteStore(TraceStore):
             if self._journal is None:
                 self._start_journal()
             assert self._journal is not None
+            crashpoints.before_write()
             self._journal.append(encode_frame(frame))
+            crashpoints.after_write()
             self._pending.append(frame)
             if len(self._pending) >= MAX_PENDING:
                 self._flush_locked()
@@ -226,7 +236,9 @@ class SQLiteStore(TraceStore):
                 cur.execute(_RUN_UPDATE, run_row)
                 if cur.rowcount != 1:
                     raise _rows.no_run_for_update_error(run_row[0], self.location)
+            crashpoints.before_write()
             cur.execute("COMMIT")
+            crashpoints.after_write()
         except BaseException as exc:
             self._rollback()
             if isinstance(exc, sqlite3.IntegrityError):
@@ -290,6 +302,23 @@ class SQLiteStore(TraceStore):
                 except StoreError as exc:  # reported by the next call on the store
                     self._background_error = exc
 
+    def lease(self, run_id: str) -> AbstractContextManager[None]:
+        return self._leases.hold(run_id)
+
+    def _mark_abandoned_runs(self) -> None:
+        """Runs still ``running`` whose process is gone become ``interrupted`` (see leases.py)."""
+        with self._lock:
+            rows = self._cur.execute(f"{_RUN_SELECT} WHERE status = 'running'").fetchall()
+        for row in rows:
+            run = _rows.run_from_row(row)
+            if self._leases.abandoned(run.id):
+                reason = (
+                    f"interrupted: the process running it (pid {run.pid} on {run.host}) ended "
+                    "before the run finished; continue it with `reprolam resume`"
+                )
+                self.record(run=replace(run, status=RunStatus.INTERRUPTED, error=reason))
+                self._leases.release(run.id)
+
     def _recover_orphan_journals(self) -> None:
         """Apply the journals of writers that died before flushing, then delete them."""
         for path, fd in orphans(self.directory / JOURNAL_DIR):
@@ -310,7 +339,9 @@ class SQLiteStore(TraceStore):
         where = (None, None, None) if producer is None else _rows.producer_row(producer)
         if len(data) <= INLINE_MAX:
             return (record.digest, record.codec, record.size, data, *where)
+        crashpoints.before_write()
         self.blobs.put(record.digest, data)
+        crashpoints.after_write()
         return (record.digest, record.codec, record.size, None, *where)
 
     def _refusal(self, steps: Sequence[StepRecord], exc: sqlite3.IntegrityError) -> ReprolamError:

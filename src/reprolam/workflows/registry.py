@@ -94,7 +94,7 @@ def _resolve(target: str, label: str) -> Workflow:
     attr = attr or "workflow"
     try:
         if module_ref.endswith(".py"):
-            module = _import_file(Path(module_ref))
+            module = import_file(Path(module_ref))
         else:
             module = importlib.import_module(module_ref)
     except WorkflowError:
@@ -114,7 +114,7 @@ def _resolve(target: str, label: str) -> Workflow:
     return found
 
 
-def _import_file(path: Path) -> Any:
+def import_file(path: Path) -> Any:
     if not path.is_file():
         raise WorkflowError(f"workflow file {str(path)!r} does not exist")
     name = f"reprolam_user_workflow_{path.stem}"

@@ -1,0 +1,237 @@
+"""Failure-aware execution: injected faults, retries, recoveries, partial outputs, timeouts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam import (
+    ActionContext,
+    Engine,
+    Policy,
+    Proposal,
+    RulesPlanner,
+    RunState,
+    action,
+    workflow,
+)
+from reprolam.cli.main import cli
+from reprolam.engine.faults import parse_fault, strikes
+from reprolam.engine.process import ProcessExecutor
+from reprolam.history.reproduce import reproduce
+from reprolam.trace import MemoryStore, RunStatus, SQLiteStore, StepKind, StepStatus
+
+# Module-level actions so a worker process can import them.
+
+
+@action(outputs=["data"], determinism="seeded")
+def draw(*, n: int = 5, ctx: ActionContext) -> list[float]:
+    return [ctx.random.random() for _ in range(n)]
+
+
+@action(outputs=["total"])
+def add(data: list[float], *, scale: float = 1.0) -> float:
+    return sum(data) * scale
+
+
+@action(outputs=["total"])
+def careful(data: list[float]) -> float:
+    """Saves a checkpoint, then fails."""
+    ctx_free_checkpoint = [x * 2 for x in data]
+    _PARTIAL["ctx"].save_partial("checkpoint", ctx_free_checkpoint)
+    raise RuntimeError("disk full while writing the final result")
+
+
+@action(outputs=["total"])
+def sleepy(data: list[float], *, seconds: float = 30.0) -> float:
+    import time
+
+    time.sleep(seconds)
+    return 0.0
+
+
+_PARTIAL: dict[str, Any] = {}
+FLOW = workflow("faulty", [draw, add], outputs=["total"])
+
+
+class Recovering:
+    """Rules, plus: after a failed `add`, retry it with a different scale, linked to the failure."""
+
+    name = "recovering"
+    instant = True
+
+    def propose(self, state: RunState) -> Any:
+        last = state.last_step
+        if last is not None and last.status is StepStatus.FAILED:
+            return Proposal(last.action, params={"scale": 0.5}, recovers=last.index)
+        return RulesPlanner().propose(state)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+def seed_where(pattern: list[bool], action_name: str, rate: float) -> int:
+    """A run seed whose first executions of ``action_name`` strike exactly as ``pattern``."""
+    for seed in range(10_000):
+        if [
+            strikes({action_name: rate}, seed, action_name, i) for i in range(len(pattern))
+        ] == pattern:
+            return seed
+    raise AssertionError("no such seed")
+
+
+def test_parse_fault() -> None:
+    assert parse_fault("train_model:0.3") == ("train_model", 0.3)
+    assert parse_fault("*:1") == ("*", 1.0)
+    for bad in ("train_model", "train_model:2", "train_model:x", ":0.5"):
+        with pytest.raises(reprolam.ConfigError, match="ACTION:RATE"):
+            parse_fault(bad)
+
+
+def test_injected_faults_are_recorded_as_failures_and_never_call_the_action() -> None:
+    calls: list[int] = []
+
+    @action(outputs=["total"], name="add")
+    def counted(data: list[float]) -> float:
+        calls.append(1)
+        return sum(data)
+
+    store = MemoryStore()
+    flow = workflow("counted", [draw, counted], outputs=["total"])
+    result = Engine(store).run(flow, planner=RulesPlanner(), policy=Policy(faults={"add": 1.0}))
+    failed = store.steps(result.id)[-1]
+    assert failed.status is StepStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.type == "InjectedFault"
+    assert "fault injected into add" in failed.error.message
+    assert "InjectedFault" in failed.error.traceback
+    assert calls == []
+    assert store.get_run(result.id).policy["faults"] == {"add": 1.0}  # recorded with the run
+
+
+def test_faults_are_deterministic_per_seed_and_reproduce_identically(tmp_path: Path) -> None:
+    policy = Policy(faults={"*": 0.5}, max_failures=50)
+    with SQLiteStore(tmp_path) as store:
+        runs = [
+            Engine(store).run(FLOW, planner=RulesPlanner(), seed=s, policy=policy)
+            for s in (1, 1, 2)
+        ]
+        kinds = [[(s.action, s.status) for s in store.steps(r.id)] for r in runs]
+        assert kinds[0] == kinds[1]
+        first = runs[0]
+        again = reproduce(store, first.id, workflow=FLOW)
+        assert again.bitwise, again.summary()
+
+
+def test_explicit_retries_are_steps_linked_to_the_failure() -> None:
+    seed = seed_where([True, True, False], "add", 0.5)
+    store = MemoryStore()
+    result = Engine(store).run(
+        FLOW, planner=RulesPlanner(), seed=seed, policy=Policy(faults={"add": 0.5}, retries=2)
+    )
+    steps = store.steps(result.id)
+    assert [(s.action, s.status) for s in steps] == [
+        ("draw", StepStatus.SUCCEEDED),
+        ("add", StepStatus.FAILED),
+        ("add", StepStatus.FAILED),
+        ("add", StepStatus.SUCCEEDED),
+    ]
+    assert [s.recovers for s in steps] == [None, None, 1, 2]
+    assert "retry 1/2 of failed step 1" in steps[2].proposal["rationale"]
+    assert steps[2].seed != steps[1].seed  # each attempt is a new execution with its own seed
+    assert result.succeeded
+
+
+def test_retries_stop_at_the_policy_limit() -> None:
+    store = MemoryStore()
+    result = Engine(store).run(
+        FLOW, planner=RulesPlanner(), policy=Policy(faults={"add": 1.0}, retries=1)
+    )
+    assert [s.status for s in store.steps(result.id)].count(StepStatus.FAILED) == 2
+    assert result.run.status is RunStatus.FAILED
+
+
+def test_a_planner_recovery_is_linked_to_the_failure_it_recovers_from() -> None:
+    seed = seed_where([True, False], "add", 0.5)
+    store = MemoryStore()
+    result = Engine(store).run(
+        FLOW, planner=Recovering(), seed=seed, policy=Policy(faults={"add": 0.5})
+    )
+    steps = store.steps(result.id)
+    failed, recovery = steps[1], steps[2]
+    assert failed.status is StepStatus.FAILED
+    assert recovery.recovers == failed.index
+    assert recovery.params == {"scale": 0.5}
+    assert result.succeeded
+
+
+def test_partial_outputs_of_a_failed_action_are_recorded_not_used() -> None:
+    @action(outputs=["total"], name="careful")
+    def careful_with_ctx(data: list[float], *, ctx: ActionContext) -> float:
+        _PARTIAL["ctx"] = ctx
+        return careful(data)
+
+    store = MemoryStore()
+    result = Engine(store).run(
+        workflow("partial", [draw, careful_with_ctx], outputs=["total"]), planner=RulesPlanner()
+    )
+    failed = store.steps(result.id)[-1]
+    assert failed.status is StepStatus.FAILED
+    assert set(failed.outputs) == {"checkpoint"}
+    _, data = store.get_artifact(failed.outputs["checkpoint"])
+    assert len(json.loads(data)) == 5
+    assert result.run.outputs == {}
+
+
+def test_the_process_executor_gives_the_same_bytes_and_stops_on_timeout(tmp_path: Path) -> None:
+    store = MemoryStore()
+    local = Engine(store).run(FLOW, planner=RulesPlanner(), seed=3)
+    executor = ProcessExecutor()
+    try:
+        remote = Engine(store, executor=executor).run(FLOW, planner=RulesPlanner(), seed=3)
+        assert [s.outputs for s in remote.steps] == [s.outputs for s in local.steps]
+        slow = workflow("slow", [draw, sleepy], outputs=["total"])
+        timed = Engine(store, executor=executor).run(
+            slow, planner=RulesPlanner(), policy=Policy(action_timeout=1.0)
+        )
+        failed = timed.steps[-1]
+        assert failed.error is not None
+        assert failed.error.type == "ActionTimeout"
+        assert "did not finish within 1.0 s" in failed.error.message
+        again = Engine(store, executor=executor).run(FLOW, planner=RulesPlanner(), seed=3)
+        assert again.succeeded  # a fresh worker replaced the killed one
+    finally:
+        executor.close()
+
+
+def test_a_timeout_without_a_process_executor_is_refused_up_front() -> None:
+    store = MemoryStore()
+    with pytest.raises(reprolam.ConfigError, match="use --executor process"):
+        Engine(store).run(FLOW, planner=RulesPlanner(), policy=Policy(action_timeout=1.0))
+    assert store.list_runs() == []
+
+
+def test_injected_failures_in_breast_cancer_show_up_in_show(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["--store", str(tmp_path), "run", "--fault", "train_model:1", "--retries", "1", "--json"],
+    )
+    assert result.exit_code == 1  # the run failed, visibly
+    run_id = json.loads(result.stdout)["run"]["id"]
+    shown = json.loads(
+        runner.invoke(cli, ["--store", str(tmp_path), "show", run_id, "--json"]).stdout
+    )
+    failed = [s for s in shown["steps"] if s["status"] == "failed"]
+    assert [s["action"] for s in failed] == ["train_model", "train_model"]
+    assert all(s["error"]["type"] == "InjectedFault" for s in failed)
+    assert failed[1]["recovers"] == failed[0]["index"]
+    human = runner.invoke(cli, ["--store", str(tmp_path), "show", run_id]).output
+    assert "InjectedFault" in human
+    assert "recovers 3" in human
+    assert [s["kind"] for s in shown["steps"]].count(StepKind.ACTION.value) == 5
