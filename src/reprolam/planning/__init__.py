@@ -9,16 +9,26 @@ from reprolam.planning.base import (
     Proposal,
     RunState,
 )
+from reprolam.planning.choose import PLANNER_NAMES, PlannerChoice, choose_planner
+from reprolam.planning.llm import Endpoint, LLMPlanner, resolve_endpoint
 from reprolam.planning.rules import RulesPlanner, ScriptPlanner
+from reprolam.planning.simulated import SimulatedPlanner
 
 __all__ = [
+    "PLANNER_NAMES",
     "ArtifactRef",
     "Decision",
     "Done",
+    "Endpoint",
+    "LLMPlanner",
     "NoProposal",
     "Planner",
+    "PlannerChoice",
     "Proposal",
     "RulesPlanner",
     "RunState",
     "ScriptPlanner",
+    "SimulatedPlanner",
+    "choose_planner",
+    "resolve_endpoint",
 ]

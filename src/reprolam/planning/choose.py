@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reprolam.errors import ConfigError
 from reprolam.planning.base import Planner
+from reprolam.planning.llm import NOT_CONFIGURED, LLMPlanner, resolve_endpoint
 from reprolam.planning.rules import RulesPlanner, ScriptPlanner
+from reprolam.planning.simulated import SimulatedPlanner
 
-PLANNER_NAMES = ("auto", "rules", "script")
+PLANNER_NAMES = ("auto", "rules", "script", "llm", "simulated")
 LLM_ENV_VARS = (
     "REPROLAM_LLM_BASE_URL",
     "REPROLAM_LLM_MODEL",
@@ -27,24 +30,59 @@ class PlannerChoice:
 def choose_planner(
     name: str = "auto", *, model: str | None = None, base_url: str | None = None
 ) -> PlannerChoice:
-    """``auto`` picks the offline ``rules`` planner unless an LLM endpoint is configured."""
+    """``auto`` picks the ``llm`` planner when an endpoint or key is configured, else ``rules``.
+
+    The LLM settings come from the arguments first (``--model``, ``--llm-base-url``), then
+    the environment (``LLM_ENV_VARS``). ``ConfigError`` when ``llm`` cannot be set up.
+    """
     if name == "rules":
         return PlannerChoice(RulesPlanner(), "requested with --planner rules")
     if name == "script":
         return PlannerChoice(ScriptPlanner(), "requested with --planner script")
-    if name == "auto":
-        configured = [v for v in LLM_ENV_VARS if os.environ.get(v)]
-        if model or base_url:
-            configured += ["--model" if model else "", "--llm-base-url" if base_url else ""]
-        configured = [c for c in configured if c]
-        if configured:
-            raise ConfigError(
-                f"an LLM endpoint is configured ({', '.join(configured)}) but this build has "
-                "no llm planner yet: pass --planner rules, or unset those variables"
-            )
+    if name == "simulated":
         return PlannerChoice(
-            RulesPlanner(),
-            "auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL / OPENROUTER_API_KEY / "
-            "OPENAI_API_KEY unset), using the offline rules planner",
+            SimulatedPlanner(), "requested with --planner simulated (offline, seeded stand-in)"
+        )
+    if name == "llm":
+        if not has_endpoint(base_url=base_url):
+            raise ConfigError(f"--planner llm: {NOT_CONFIGURED}")
+        planner = LLMPlanner(resolve_endpoint(model=model, base_url=base_url))
+        return PlannerChoice(planner, f"llm: {planner.endpoint.describe()}")
+    if name == "auto":
+        if not has_endpoint(base_url=base_url):
+            model_only = configured_settings(model=model)
+            note = f" ({', '.join(model_only)} alone names no endpoint)" if model_only else ""
+            return PlannerChoice(
+                RulesPlanner(),
+                "auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL / OPENROUTER_API_KEY / "
+                f"OPENAI_API_KEY unset){note}, using the offline rules planner",
+            )
+        found = configured_settings(model=model, base_url=base_url)
+        planner = LLMPlanner(resolve_endpoint(model=model, base_url=base_url))
+        return PlannerChoice(
+            planner,
+            f"auto: LLM configured ({', '.join(found)}), using the llm planner: "
+            f"{planner.endpoint.describe()}",
         )
     raise ConfigError(f"unknown planner {name!r}: choose one of {', '.join(PLANNER_NAMES)}")
+
+
+def configured_settings(
+    *, model: str | None = None, base_url: str | None = None, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """Which LLM settings are present (names only), for explaining the planner choice."""
+    env = os.environ if env is None else env
+    found = [v for v in ("REPROLAM_LLM_BASE_URL", "REPROLAM_LLM_MODEL") if env.get(v)]
+    found += [v for v in ("OPENROUTER_API_KEY", "OPENAI_API_KEY") if env.get(v)]
+    if base_url and "REPROLAM_LLM_BASE_URL" not in found:
+        found.insert(0, "--llm-base-url")
+    if model and "REPROLAM_LLM_MODEL" not in found:
+        found.insert(0, "--model")
+    return found
+
+
+def has_endpoint(*, base_url: str | None = None, env: Mapping[str, str] | None = None) -> bool:
+    """An endpoint is configured when a base URL or a provider key is (a model alone is not)."""
+    env = os.environ if env is None else env
+    keys = ("REPROLAM_LLM_BASE_URL", "OPENROUTER_API_KEY", "OPENAI_API_KEY")
+    return bool(base_url or any(env.get(k) for k in keys))
