@@ -235,3 +235,36 @@ def test_injected_failures_in_breast_cancer_show_up_in_show(tmp_path: Path) -> N
     assert "InjectedFault" in human
     assert "recovers 3" in human
     assert [s["kind"] for s in shown["steps"]].count(StepKind.ACTION.value) == 5
+
+
+def test_an_interrupted_simulated_run_resumes_with_the_same_plan(tmp_path: Path) -> None:
+    from reprolam.history.resume import resume
+    from reprolam.planning.simulated import SimulatedPlanner
+    from reprolam.workflows.breast_cancer import workflow as breast_cancer
+
+    planner = SimulatedPlanner(seed=5, param_rate=1.0, reorder_rate=0.5)
+    with SQLiteStore(tmp_path / "whole") as store:
+        whole = Engine(store).run(breast_cancer, planner=planner, seed=5)
+        expected = [(s.action, s.params, s.outputs) for s in whole.steps]
+
+    # The same run, interrupted after its third step (KeyboardInterrupt marks it interrupted).
+    class StopAfter:
+        def __init__(self, n: int) -> None:
+            self.n = n
+            self.name, self.instant = planner.name, planner.instant
+
+        def propose(self, state: RunState) -> Any:
+            if len(state.steps) == self.n:
+                raise KeyboardInterrupt
+            return planner.propose(state)
+
+        def config(self) -> dict[str, Any]:
+            return planner.config()
+
+    with SQLiteStore(tmp_path / "cut") as store:
+        with pytest.raises(KeyboardInterrupt):
+            Engine(store).run(breast_cancer, planner=StopAfter(3), seed=5)
+        (run,) = store.list_runs()
+        assert run.status is RunStatus.INTERRUPTED
+        resumed = resume(store, run.id)
+        assert [(s.action, s.params, s.outputs) for s in resumed.steps] == expected

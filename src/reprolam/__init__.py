@@ -36,6 +36,10 @@ _EXPORTS = {
     "NoProposal": "reprolam.planning.base",
     "RunState": "reprolam.planning.base",
     "RulesPlanner": "reprolam.planning.rules",
+    "LLMPlanner": "reprolam.planning.llm",
+    "SimulatedPlanner": "reprolam.planning.simulated",
+    "choose_planner": "reprolam.planning.choose",
+    "PlannerChoice": "reprolam.planning.choose",
     "ScriptPlanner": "reprolam.planning.rules",
     # store
     "TraceStore": "reprolam.trace.contract",
@@ -95,10 +99,12 @@ __all__ = [
     "Done",
     "Engine",
     "IntegrityError",
+    "LLMPlanner",
     "NoProposal",
     "NotFoundError",
     "Origin",
     "Planner",
+    "PlannerChoice",
     "Policy",
     "PolicyViolation",
     "Problem",
@@ -116,6 +122,7 @@ __all__ = [
     "RunView",
     "ScriptPlanner",
     "Serializer",
+    "SimulatedPlanner",
     "StepCache",
     "StepKind",
     "StepRecord",
@@ -125,6 +132,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "action",
+    "choose_planner",
     "diff_runs",
     "fork",
     "load_workflow",
@@ -180,7 +188,10 @@ if TYPE_CHECKING:
     from reprolam.history.reproduce import Divergence, ReproduceResult, reproduce
     from reprolam.history.verify import Problem, verify_trace
     from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
+    from reprolam.planning.choose import PlannerChoice, choose_planner
+    from reprolam.planning.llm import LLMPlanner
     from reprolam.planning.rules import RulesPlanner, ScriptPlanner
+    from reprolam.planning.simulated import SimulatedPlanner
     from reprolam.trace.contract import TraceStore
     from reprolam.trace.open import open_store
     from reprolam.trace.records import (

@@ -452,7 +452,8 @@ class _RunLoop:
             prev_hash=self.prev_hash,
         )
         self._append(step)
-        self.state.feedback = f"proposal {proposal.action} rejected: {violation.reason}"
+        what = proposal.action or "(no tool call)"
+        self.state.feedback = f"proposal {what} rejected: {violation.reason}"
 
     def _record_no_proposal(self, empty: NoProposal) -> None:
         self._append(

@@ -20,6 +20,7 @@ from reprolam.history.reproduce import policy_of, workflow_of
 from reprolam.planning.base import Planner
 from reprolam.planning.choose import choose_planner
 from reprolam.planning.rules import ScriptPlanner
+from reprolam.planning.simulated import SimulatedPlanner
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepKind
 from reprolam.workflows.registry import Workflow
@@ -111,6 +112,10 @@ def planner_of(config: Mapping[str, Any]) -> str | Planner:
     if name == "recorded":  # a fork that replayed decisions: continue like its live planner
         then = config.get("then")
         return planner_of(then) if isinstance(then, Mapping) else "rules"
+    if name == "simulated":  # same seed and rates: the same plan from any point
+        rates = {k: v for k, v in config.items() if k.endswith("_rate")}
+        grids = config.get("grids")
+        return SimulatedPlanner(seed=config.get("seed"), grids=grids or None, **rates)
     return name
 
 

@@ -63,6 +63,7 @@ class RecordedDecisions:
                 error_type=error.type if error else "PlannerError",
                 decision=origin,
             )
+        malformed = step.kind is StepKind.REJECTION and step.proposal.get("check") == "well_formed"
         return Proposal(
             step.action,
             params=dict(step.params),
@@ -71,6 +72,9 @@ class RecordedDecisions:
             recovers=step.recovers,
             decision=origin,
             seed=step.seed,
+            invalid_reason=(step.error.message if step.error else "malformed")
+            if malformed
+            else None,
         )
 
     def config(self) -> dict[str, Any]:
