@@ -375,3 +375,17 @@ def test_history_commands_explain_themselves() -> None:
     for command in ("replay", "reproduce", "fork", "diff"):
         text = CliRunner().invoke(cli, [command, "--help"]).output
         assert "Example:" in text, command
+
+
+def test_a_step_row_that_is_not_json_any_more_is_reported_not_a_traceback(
+    store_copy: tuple[Path, str],
+) -> None:
+    store, run_id = store_copy
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:
+        conn.execute("UPDATE steps SET params = '{oops' WHERE run_id = ? AND idx = 2", (run_id,))
+    for command in ("replay", "show", "audit"):
+        result = invoke(store, command, run_id)
+        assert result.exit_code == 2, command
+        assert "step 2 of run" in result.stderr
+        assert "damaged" in result.stderr
+        assert "Traceback" not in result.output

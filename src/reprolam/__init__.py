@@ -63,7 +63,12 @@ _EXPORTS = {
     "ReplayResult": "reprolam.history.replay",
     "reproduce": "reprolam.history.reproduce",
     "ReproduceResult": "reprolam.history.reproduce",
-    "Divergence": "reprolam.history.reproduce",
+    "Divergence": "reprolam.history.compare",
+    "Comparison": "reprolam.history.compare",
+    "compare_steps": "reprolam.history.compare",
+    "audit": "reprolam.history.audit",
+    "AuditReport": "reprolam.history.audit",
+    "AuditProblem": "reprolam.history.audit",
     "fork": "reprolam.history.fork",
     "diff_runs": "reprolam.history.diff",
     "RunDiff": "reprolam.history.diff",
@@ -92,8 +97,11 @@ __all__ = [
     "ActionSpecError",
     "AmbiguousIdError",
     "ArtifactRecord",
+    "AuditProblem",
+    "AuditReport",
     "Codec",
     "CodecError",
+    "Comparison",
     "ConfigError",
     "Divergence",
     "Done",
@@ -132,7 +140,9 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "action",
+    "audit",
     "choose_planner",
+    "compare_steps",
     "diff_runs",
     "fork",
     "load_workflow",
@@ -181,11 +191,13 @@ if TYPE_CHECKING:
         StoreError,
         WorkflowError,
     )
+    from reprolam.history.audit import AuditProblem, AuditReport, audit
+    from reprolam.history.compare import Comparison, Divergence, compare_steps
     from reprolam.history.diff import RunDiff, diff_runs
     from reprolam.history.fork import fork
     from reprolam.history.recorded import RecordedDecisions
     from reprolam.history.replay import ReplayResult, replay
-    from reprolam.history.reproduce import Divergence, ReproduceResult, reproduce
+    from reprolam.history.reproduce import ReproduceResult, reproduce
     from reprolam.history.verify import Problem, verify_trace
     from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
     from reprolam.planning.choose import PlannerChoice, choose_planner

@@ -105,9 +105,14 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
         table.add_column(name, no_wrap=name in ("status", "created"))
     for run, metrics, n_steps in rows:
         accuracy = (metrics or {}).get("accuracy")
+        kind = ""
+        if run.parent_id:
+            kind = f" [dim](fork of {run.parent_id[:8]})[/]"
+        elif run.verifies:
+            kind = f" [dim](reproduces {run.verifies[:8]})[/]"
         table.add_row(
             run.id,
-            run.workflow,
+            run.workflow + kind,
             f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]",
             str(run.seed),
             str(run.planner.get("name", "?")),
@@ -286,3 +291,45 @@ def _verdict(ok: bool, good: str, problems: Sequence[Any]) -> None:
     console.print(f"[red]NOT verified: {len(problems)} problem(s)[/]")
     for problem in problems:
         console.print(f"  [red]{problem.message}[/]")
+
+
+if TYPE_CHECKING:
+    from reprolam.history.audit import AuditReport
+
+
+def audit_report(report: AuditReport) -> None:
+    run = report.run
+    console.print(
+        f"audit of run [bold]{run.id}[/] ({run.workflow}, "
+        f"[{_RUN_STYLE[run.status]}]{run.status.value}[/], {report.steps} steps"
+        + (f", {report.inherited} inherited" if report.inherited else "")
+        + ")"
+    )
+    table = Table("check", "result", "what was checked and found")
+    for name, check in report.checks().items():
+        found = check["problems"]
+        result = "[green]✓ ok[/]" if check["ok"] else f"[red]✗ {found} problem(s)[/]"
+        table.add_row(name, result, check["summary"])
+    console.print(table)
+    for problem in report.problems:
+        where = [f"run {problem.run}"] if problem.run else []
+        where += [f"step {problem.step}"] if problem.step is not None else []
+        where += [f"artifact {short(problem.artifact)}"] if problem.artifact else []
+        console.print(f"  [red]{problem.kind}[/] ({', '.join(where)}): {problem.message}")
+    for attempt in report.reproductions:
+        console.print(f"  reproduction {attempt.where}: {attempt.summary()}")
+    c, f = report.completeness, report.failures
+    least, mean = c.fields_per_action
+    status = report.reproducibility
+    style = {"reproduced": "green", "diverged": "red"}.get(status, "yellow")
+    console.print(
+        f"trace completeness   {c.ratio:.2f}  ({c.complete}/{c.executed + c.missing_steps} "
+        f"executed steps complete; {least}+ metadata fields per action, mean {mean:.1f})\n"
+        f"failure visibility   {f.ratio:.2f}  ({f.visible}/{f.failed} failed steps with a "
+        f"complete error record, {len(f.recoveries)} recoveries)\n"
+        f"reproducibility      [{style}]{status}[/]"
+    )
+    if report.clean:
+        console.print("[green]audit clean: no problems found[/]")
+    else:
+        console.print(f"[red]audit found {len(report.problems)} problem(s)[/]")

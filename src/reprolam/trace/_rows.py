@@ -70,6 +70,7 @@ STEP_COLUMNS = (
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _EMPTY: dict[str, Any] = {}
 _CONVERSION_ERRORS = (TypeError, ValueError, AttributeError, RecursionError)
+_DAMAGE = (ValueError, TypeError, KeyError)  # what a hand-edited row can make decoding raise
 
 
 to_json = canonical_json
@@ -123,6 +124,13 @@ def run_to_row(run: RunRecord) -> tuple[Any, ...]:
 
 
 def run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    try:
+        return _run_from_row(row)
+    except _DAMAGE as exc:
+        raise damaged_row_error(f"run {row[0]!r}", exc) from exc
+
+
+def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
     return RunRecord(
         id=row[0],
         workflow=row[1],
@@ -187,6 +195,13 @@ def step_to_row(step: StepRecord) -> tuple[Any, ...]:
 
 
 def step_from_row(row: tuple[Any, ...]) -> StepRecord:
+    try:
+        return _step_from_row(row)
+    except _DAMAGE as exc:
+        raise damaged_row_error(f"step {row[1]} of run {row[0]!r}", exc) from exc
+
+
+def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
     error = row[13]
     return StepRecord(
         run_id=row[0],
@@ -292,6 +307,13 @@ def corrupt_artifact_error(digest: str, where: str, actual: str) -> IntegrityErr
     return IntegrityError(
         f"artifact {digest} is corrupted: its bytes in {where} hash to {actual}: restore the "
         "store from a backup, or reproduce the run that produced it"
+    )
+
+
+def damaged_row_error(what: str, exc: Exception) -> IntegrityError:
+    return IntegrityError(
+        f"the stored record of {what} is damaged ({type(exc).__name__}: {exc}): it was edited "
+        "outside reprolam; restore the store from a backup"
     )
 
 

@@ -1,0 +1,39 @@
+"""``audit``: check a recorded run, executing nothing, and print the paper's three metrics."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reprolam.cli.main import EXIT_PROBLEM, Ctx, emit_json, json_option, reports_errors
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@json_option
+@click.pass_obj
+@reports_errors
+def audit(obj: Ctx, run_ref: str, as_json: bool) -> None:
+    """Audit RUN: trace completeness, hash chain, artifacts, lineage, failures, reproductions.
+
+    Nothing is executed. Prints every problem with the run, step and artifact concerned,
+    then the metrics: trace completeness, failure visibility and reproducibility status.
+    Exit 1 if any check finds a problem.
+
+    \b
+    Example:
+      reprolam audit 01a1fd10
+      reprolam audit 01a1fd10 --json
+    """
+    from reprolam.cli import render
+    from reprolam.history.audit import audit as audit_run
+
+    with obj.open() as store:
+        report = audit_run(store, run_ref)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        render.audit_report(report)
+    if not report.clean:
+        sys.exit(EXIT_PROBLEM)
