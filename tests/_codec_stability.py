@@ -29,6 +29,9 @@ def stable_values() -> dict[str, Any]:
             {"name": ["a", "b", None], "score": [0.5, np.nan, 2.0]},
             index=pd.Index([10, 20, 30], name="id"),
         ),
+        # The common ML case: one float64 block (stored as one 2-D blob) and an int target.
+        "cancer_frame": X,
+        "cancer_target": y,
         "logreg": LogisticRegression(max_iter=5000).fit(X, y),
         "pipeline": Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=0.5))]).fit(
             X, y

@@ -254,6 +254,113 @@ def test_npy_decode_garbage_and_pickled_arrays() -> None:
         codec.decode(buf.getvalue())
 
 
+def _numpy_npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+NPY_PLAIN = [
+    *(a for name, a in sorted(ARRAYS.items()) if "struct" not in name),
+    np.zeros((569, 30)),
+    np.zeros((1,) * 32),
+    np.zeros((2, 0, 3), dtype=np.int8),
+    np.zeros(10**5, dtype=np.uint8),
+    np.zeros(3, dtype=">f8"),
+    np.zeros(3, dtype="m8[10ms]"),
+    np.zeros(2, dtype="M8"),
+    np.zeros(2, dtype="V4"),
+    np.array([b"ab", b""]),
+    np.array([1.5], dtype=np.float16),
+    np.array([1, 2], dtype=np.longdouble),
+    np.array(7, dtype=np.uint64),
+]
+
+
+@pytest.mark.parametrize("array", NPY_PLAIN, ids=lambda a: f"{a.dtype.str}{a.shape}")
+def test_npy_bytes_are_numpys_own(array: np.ndarray) -> None:
+    # reprolam writes (and fast-parses) the .npy header itself: it must stay byte for byte
+    # what numpy writes, so the bytes are standard .npy and older artifacts keep their ids.
+    from reprolam.codecs._npy import _read_plain_header, array_bytes, array_from_bytes
+
+    data = array_bytes(array)
+    assert data == _numpy_npy(array)
+    assert _read_plain_header(data) is not None  # the fast path, not ast.literal_eval
+    back = array_from_bytes(data)
+    assert (back.dtype, back.shape) == (array.dtype, array.shape)
+    assert back.flags.c_contiguous
+    assert back.flags.writeable
+    assert back.flags.aligned
+    np.testing.assert_array_equal(back, array)
+
+
+def test_npy_decodes_other_valid_headers() -> None:
+    from reprolam.codecs._npy import _read_plain_header, array_from_bytes
+
+    base = np.arange(12.0).reshape(3, 4)
+    fortran = np.asfortranarray(base)
+    buf = io.BytesIO()
+    np.save(buf, fortran)  # numpy writes fortran_order: True and F-ordered data
+    back = array_from_bytes(buf.getvalue())
+    np.testing.assert_array_equal(back, base)
+    for version in ((2, 0), (3, 0)):
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, base, version=version)
+        assert _read_plain_header(buf.getvalue()) is None
+        np.testing.assert_array_equal(array_from_bytes(buf.getvalue()), base)
+    struct = ARRAYS["padded_struct"]
+    data = NpyCodec().encode(struct)
+    assert _read_plain_header(data) is None  # structured: numpy's literal syntax
+    back = NpyCodec().decode(data)
+    assert back.dtype == struct.dtype
+    np.testing.assert_array_equal(back, struct)
+
+
+def _npy_with_header(text: str, payload: bytes = b"", version: int = 1) -> bytes:
+    head = text.encode("latin1") + b"\n"
+    size = len(head).to_bytes(2 if version == 1 else 4, "little")
+    return b"\x93NUMPY" + bytes([version, 0]) + size + head + payload
+
+
+def test_npy_decode_refuses_crafted_headers() -> None:
+    codec = NpyCodec()
+    plain = "{'descr': '<f8', 'fortran_order': False, 'shape': %s, }"
+    for bad in (
+        # Claims far more data than follows: refused before anything is allocated.
+        _npy_with_header(plain % "(1000000000000,)", bytes(8)),
+        _npy_with_header(plain % "(10, 10000000000, 10000000000)", bytes(8)),
+        _npy_with_header(plain % "(0, 10000000000000000000000000000)"),
+        _npy_with_header(plain % "(1,)", bytes(16)),  # trailing bytes
+        _npy_with_header(plain % "(-1,)", bytes(8)),
+        _npy_with_header(plain % "('1',)", bytes(8)),
+        _npy_with_header(plain % "(1.0,)", bytes(8)),
+        _npy_with_header(plain % "(True,)", bytes(8)),
+        _npy_with_header(plain % "(1,) + (1,)", bytes(8)),
+        _npy_with_header(plain % "[1]", bytes(8)),
+        _npy_with_header("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", bytes(8)),
+        _npy_with_header("{'descr': [('a', '|O')], 'fortran_order': False, 'shape': (1,), }"),
+        _npy_with_header("{'descr': 'nonsense', 'fortran_order': False, 'shape': (1,), }"),
+        _npy_with_header(
+            "{'descr': '<U0', 'fortran_order': False, 'shape': (1000000000000000,), }"
+        ),
+        _npy_with_header(
+            "{'descr': '|S0', 'fortran_order': False, 'shape': (1000000000000000,), }"
+        ),
+        _npy_with_header("{'descr': '<f8', 'fortran_order': 0, 'shape': (1,), }", bytes(8)),
+        _npy_with_header("{'descr': '<f8', 'shape': (1,), }", bytes(8)),
+        _npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}"),
+        _npy_with_header("__import__('os').system('true')"),
+        _npy_with_header("{" + " " * 20_000 + "}", version=2),  # header too long to parse
+        _npy_with_header(plain % "(1,)", bytes(8), version=9),
+        b"\x93NUMPY\x01\x00\xff\xff{'descr'",  # header length beyond the data
+    ):
+        with pytest.raises(CodecError):
+            codec.decode(bad)
+    # A header that is valid but not the canonical text still decodes (numpy's parser).
+    loose = _npy_with_header("{'shape':(2,),'fortran_order':False,'descr':'<i4'}", bytes(8))
+    np.testing.assert_array_equal(codec.decode(loose), np.zeros(2, dtype=np.int32))
+
+
 # -- container ------------------------------------------------------------------------------
 
 
@@ -401,6 +508,189 @@ def test_frame_decode_garbage() -> None:
     ):
         with pytest.raises(CodecError):
             codec.decode(pack(broken, blobs))
+
+
+def _frame_header(frame: pd.DataFrame | pd.Series) -> dict[str, Any]:
+    return unpack(FrameCodec().encode(frame))[0]
+
+
+def test_frame_single_dtype_is_one_block(
+    ser: Serializer, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    from reprolam.codecs._npy import array_from_bytes
+
+    X, _ = cancer
+    tag, data = ser.dumps_typed(X)
+    header, blobs = unpack(data)
+    assert header["format"] == "reprolam-frame/2"
+    assert header["data"] == [{"enc": "block", "blob": 0}]
+    assert len(blobs) == 1
+    block = array_from_bytes(blobs[0])
+    assert (block.dtype, block.shape) == (np.dtype("float64"), (569, 30))
+    np.testing.assert_array_equal(block, X.to_numpy())
+    back = ser.loads_typed(tag, data)
+    assert_frame_equal(back, X)  # dtypes, column labels and index included
+    assert back.columns.dtype == X.columns.dtype
+    assert back.values.flags.c_contiguous
+    back.iloc[0, 0] = -1.0  # a decoded frame is an ordinary, writable frame
+    assert back.iloc[0, 0] == -1.0
+    assert ser.dumps_typed(ser.loads_typed(tag, data)) == (tag, data)
+
+
+def _layouts(values: np.ndarray, columns: list[str]) -> list[pd.DataFrame]:
+    """The same frame built in ways that leave pandas holding it differently."""
+    by_dict = pd.DataFrame({name: values[:, i] for i, name in enumerate(columns)})
+    unconsolidated = pd.DataFrame(index=pd.RangeIndex(len(values)))
+    for i, name in enumerate(columns):
+        unconsolidated[name] = values[:, i].copy()  # one block per column
+    wide = pd.DataFrame(np.repeat(values, 2, axis=1))
+    strided = wide.iloc[:, ::2].copy(deep=False)
+    strided.columns = columns
+    return [
+        pd.DataFrame(values, columns=columns),
+        pd.DataFrame(np.asfortranarray(values), columns=columns),
+        pd.DataFrame(np.ascontiguousarray(values.T).T, columns=columns),
+        by_dict,
+        by_dict.copy(),
+        unconsolidated,
+        unconsolidated.copy(),
+        strided,
+        pd.DataFrame(values[::-1], columns=columns).iloc[::-1].reset_index(drop=True),
+        pd.concat(
+            [
+                pd.DataFrame(values[:, :1], columns=columns[:1]),
+                pd.DataFrame(values[:, 1:], columns=columns[1:]),
+            ],
+            axis=1,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "uint8", "bool", "complex128"])
+def test_frame_block_bytes_do_not_depend_on_layout(dtype: str) -> None:
+    values = (np.arange(20).reshape(5, 4) % 3).astype(dtype)
+    columns = ["w", "x", "y", "z"]
+    frames = _layouts(values, columns)
+    assert len({frame._mgr.nblocks for frame in frames}) > 1  # really different layouts
+    codec = FrameCodec()
+    encoded = {codec.encode(frame) for frame in frames}
+    assert len(encoded) == 1
+    (data,) = encoded
+    back = codec.decode(data)
+    assert_frame_equal(back, frames[0])
+    assert back.values.flags.c_contiguous
+    assert codec.encode(back) == data
+    # Column order is part of the value: reordering changes the bytes.
+    assert codec.encode(frames[0][columns[::-1]]) != data
+
+
+def test_frame_mixed_dtypes_group_runs_into_blocks(ser: Serializer) -> None:
+    n = 4
+    columns: dict[str, Any] = {
+        "a": np.arange(n, dtype=np.float64),
+        "b": np.ones(n),
+        "i": np.arange(n),
+        "s": ["x", None, "z", "w"],
+        "f": np.full(n, 0.5),
+        "t": pd.date_range("2020", periods=n),
+        "k": np.array([True, False] * 2),
+        "m": np.zeros(n),
+    }
+    frame = pd.DataFrame(columns)
+    header = _frame_header(frame)
+    assert [node["enc"] for node in header["data"]] == [
+        "block",  # a, b
+        "block",  # i
+        "str",
+        "block",  # f
+        "npy",  # t: datetimes stay per column
+        "block",  # k
+        "block",  # m
+    ]
+    tag, data = ser.dumps_typed(frame)
+    back = ser.loads_typed(tag, data)
+    assert_frame_equal(back, frame)
+    assert ser.dumps_typed(back) == (tag, data)
+    # Runs follow the column dtypes, not pandas' blocks: any construction, same bytes.
+    unconsolidated = pd.DataFrame(index=frame.index)
+    for name, column in columns.items():
+        unconsolidated[name] = column
+    assert ser.dumps_typed(unconsolidated) == (tag, data)
+    assert ser.dumps_typed(frame.copy()) == (tag, data)
+    assert ser.dumps_typed(pd.concat([frame.iloc[:, :3], frame.iloc[:, 3:]], axis=1)) == (
+        tag,
+        data,
+    )
+
+
+def test_frame_legacy_format_still_decodes() -> None:
+    # Format 1 (no "format" key): one .npy blob per column. Still readable; re-encoding
+    # gives format 2 bytes.
+    from reprolam.codecs._npy import array_bytes
+
+    frame = pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0], "s": ["a", "b"]})
+    legacy = pack(
+        {
+            "kind": "frame",
+            "index": {"enc": "range", "start": 0, "stop": 2, "step": 1, "name": None},
+            "columns": {
+                "enc": "values",
+                "values": _frame_header(frame)["columns"]["values"],
+                "name": None,
+            },
+            "data": [
+                {"enc": "npy", "blob": 0},
+                {"enc": "npy", "blob": 1},
+                {"enc": "str", "na": "nan", "values": ["a", "b"]},
+            ],
+        },
+        [array_bytes(frame["x"].to_numpy()), array_bytes(frame["y"].to_numpy())],
+    )
+    back = FrameCodec().decode(legacy)
+    assert_frame_equal(back, frame)
+    assert FrameCodec().encode(back) == FrameCodec().encode(frame) != legacy
+
+
+def test_frame_decode_refuses_bad_blocks_and_formats() -> None:
+    from reprolam.codecs._npy import array_bytes
+
+    codec = FrameCodec()
+    frame = pd.DataFrame(np.arange(6.0).reshape(3, 2), columns=["a", "b"])
+    header, blobs = unpack(codec.encode(frame))
+    block = {"enc": "block", "blob": 0}
+    cases: list[tuple[dict[str, Any], list[bytes]]] = [
+        ({**header, "format": "reprolam-frame/3"}, blobs),
+        ({**header, "format": None}, blobs),
+        (header, [array_bytes(np.arange(6.0))]),  # 1-D blob for a block
+        (header, [array_bytes(np.arange(8.0).reshape(4, 2))]),  # 4 rows, index has 3
+        (header, [array_bytes(np.arange(9.0).reshape(3, 3))]),  # 3 columns, labels 2
+        (header, [array_bytes(np.zeros((3, 2), dtype="M8[ns]"))]),  # not a numeric block
+        (header, [array_bytes(np.zeros((3, 2), dtype="U2"))]),
+        ({**header, "data": [block, block]}, blobs),  # 4 columns of data, 2 labels
+        ({**header, "data": block}, blobs),
+        ({**header, "data": [{"enc": "block", "blob": "0"}]}, blobs),
+        ({**header, "data": [{"enc": "block"}]}, blobs),
+    ]
+    for bad_header, bad_blobs in cases:
+        with pytest.raises(CodecError):
+            codec.decode(pack(bad_header, bad_blobs))
+    # Series carry the format too.
+    series_header, series_blobs = unpack(codec.encode(pd.Series([1.0, 2.0])))
+    assert series_header["format"] == "reprolam-frame/2"
+    with pytest.raises(CodecError, match="format"):
+        codec.decode(pack({**series_header, "format": "reprolam-frame/9"}, series_blobs))
+
+
+def test_tree_nested_frame_is_one_block(cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    X, y = cancer
+    data = TreeCodec().encode({"X": X, "y": y})
+    header, _ = unpack(data)
+    assert header["root"]["$dict"]["X"]["$frame"]["data"] == [{"enc": "block", "blob": 0}]
+    back = TreeCodec().decode(data)
+    assert_frame_equal(back["X"], X)
+    assert_series_equal(back["y"], y)
+    assert back["X"].values.flags.c_contiguous
+    assert TreeCodec().encode(back) == data
 
 
 # -- model ----------------------------------------------------------------------------------
@@ -1082,6 +1372,8 @@ def test_digests_identical_across_fresh_processes() -> None:
         "dict": "json",
         "array": "npy",
         "frame": "frame",
+        "cancer_frame": "frame",
+        "cancer_target": "frame",
         "logreg": "model",
         "pipeline": "model",
         "forest": "model",

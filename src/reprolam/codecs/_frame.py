@@ -1,13 +1,25 @@
 """The ``frame`` codec: pandas DataFrame and Series, canonical and safe, without pickle or arrow.
 
-A frame becomes one ``_container`` whose canonical-JSON header describes every axis and
-column, and whose blobs are canonical ``.npy`` arrays. Column encodings (``enc``):
+A frame becomes one ``_container`` whose canonical-JSON header (``{"format":
+"reprolam-frame/2", "kind": "frame", "index": ..., "columns": ..., "data": [...]}``)
+describes every axis and column, and whose blobs are canonical ``.npy`` arrays.
 
-- ``npy``       numpy bool/int/uint/float/complex/datetime64/timedelta64 data, one blob
+``data`` lists the columns left to right. Each maximal run of consecutive columns sharing
+one numpy bool/int/uint/float/complex dtype is a single ``block`` node: one 2-D blob of
+shape (rows, run length), C order -- the layout ``pd.DataFrame(ndarray)`` produces. So the
+common ML frame (all float64) is one blob, decoded with one ``frombuffer`` into a frame
+backed by one C-contiguous block. The runs depend only on the column dtypes, never on
+how pandas happens to hold the frame (consolidated or not, C or F order), so equal
+frames still give equal bytes. Every other column is one node (``enc``):
+
+- ``npy``       numpy datetime64/timedelta64 data (and, in Series and indexes, any numpy
+                bool/int/uint/float/complex data): one 1-D blob
 - ``object``    object dtype whose values are all str/None/bool/int/float: a JSON list
 - ``str``       pandas ``StringDtype`` ("str" in pandas 3, "string"): a JSON list, None = missing
 - ``category``  codes blob + categories (encoded like a column) + ordered flag
 - ``masked``    nullable Int*/UInt*/Float*/boolean: data blob (missing slots zeroed) + mask blob
+
+A Series is ``{"format", "kind": "series", "name", "index", "values": node}``.
 
 Indexes: ``RangeIndex`` as start/stop/step; other flat indexes as a column plus name
 (and ``freq`` for datetime/timedelta indexes, which ``assert_frame_equal`` checks).
@@ -19,6 +31,11 @@ The string *storage* ("python"/"pyarrow") is deliberately not recorded: it is an
 implementation detail of the installed pandas, and recording it would give the same
 frame different hashes on machines with and without pyarrow. Decoding uses the default
 storage for the recorded missing-value semantics.
+
+Format history: headers without ``format`` are format 1 (every column its own node, no
+``block``). Their vocabulary is a subset of format 2's, so they still decode -- to equal
+values, which re-encode to format 2 bytes (a different artifact id). Any other ``format``
+is refused with ``CodecError``.
 """
 
 from __future__ import annotations
@@ -35,7 +52,9 @@ from reprolam.codecs._npy import array_bytes, array_from_bytes
 from reprolam.codecs._values import Unrepresentable
 from reprolam.errors import CodecError
 
+FORMAT = "reprolam-frame/2"
 _NUMPY_KINDS = frozenset("biufcmM")
+_BLOCK_KINDS = frozenset("biufc")
 _OBJECT_ITEM_TYPES = frozenset({str, type(None), bool, int, float})
 _LABEL_TYPES = _OBJECT_ITEM_TYPES
 _MASKED: dict[str, type[Any]] = {
@@ -79,10 +98,8 @@ def _plan_values(values: Values, arrays: list[npt.NDArray[Any]]) -> Node:
     if isinstance(dtype, pd.StringDtype):
         na = "NA" if dtype.na_value is pd.NA else "nan"
         # Missing values become None whatever the dtype's own marker (NaN or pd.NA).
-        items = [
-            None if missing else item
-            for item, missing in zip(values.tolist(), values.isna(), strict=True)
-        ]
+        missing = np.asarray(values.array.isna(), dtype=bool).tolist()
+        items = [None if gap else item for item, gap in zip(values.tolist(), missing, strict=True)]
         return {"enc": "str", "na": na, "values": items}
     if isinstance(dtype, pd.CategoricalDtype):
         cat = cast(pd.Categorical, values.array)
@@ -107,6 +124,41 @@ def _plan_values(values: Values, arrays: list[npt.NDArray[Any]]) -> Node:
             "mask": len(arrays) - 1,
         }
     raise _Unsupported(f"dtype {dtype}")
+
+
+def _block_dtype(dtype: Any) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.kind in _BLOCK_KINDS
+
+
+def _plan_data(frame: pd.DataFrame, arrays: list[npt.NDArray[Any]]) -> list[Node]:
+    """Column nodes of ``frame``: a ``block`` per run of equal numeric dtypes (see module doc)."""
+    dtypes = frame.dtypes.tolist()
+    if dtypes and _block_dtype(dtypes[0]) and all(d == dtypes[0] for d in dtypes):
+        # One dtype throughout (the common ML frame): pandas hands out the whole block.
+        block = np.asarray(frame.to_numpy())
+        if block.dtype != dtypes[0] or block.shape != frame.shape:
+            raise _Unsupported(f"frame of {dtypes[0]} columns did not give one block")
+        arrays.append(block)  # array_bytes writes it C-contiguous
+        return [{"enc": "block", "blob": len(arrays) - 1}]
+    # items() is positional (duplicate labels are legal) and much cheaper than iloc.
+    columns = [column for _, column in frame.items()]
+    nodes: list[Node] = []
+    start = 0
+    while start < len(columns):
+        dtype = columns[start].dtype
+        stop = start + 1
+        if not _block_dtype(dtype):
+            nodes.append(_plan_values(columns[start], arrays))
+        else:
+            while stop < len(columns) and _block_dtype(columns[stop].dtype):
+                if columns[stop].dtype != dtype:
+                    break
+                stop += 1
+            run = [np.asarray(column.to_numpy()) for column in columns[start:stop]]
+            arrays.append(np.stack(run, axis=1))  # (rows, run length), C order
+            nodes.append({"enc": "block", "blob": len(arrays) - 1})
+        start = stop
+    return nodes
 
 
 def _plan_index(index: pd.Index, arrays: list[npt.NDArray[Any]]) -> Node:
@@ -139,14 +191,15 @@ def plan_frame(
     kind = type(value)
     if kind is pd.DataFrame:
         header: Node = {
+            "format": FORMAT,
             "kind": "frame",
             "index": _plan_index(value.index, arrays),
             "columns": _plan_index(value.columns, arrays),
-            # Positional access: duplicate column labels are legal.
-            "data": [_plan_values(value.iloc[:, i], arrays) for i in range(value.shape[1])],
+            "data": _plan_data(value, arrays),
         }
     elif kind is pd.Series:
         header = {
+            "format": FORMAT,
             "kind": "series",
             "name": _label(value.name),
             "index": _plan_index(value.index, arrays),
@@ -164,13 +217,23 @@ def plan_frame(
 # -- decoding -------------------------------------------------------------------------------
 
 
-def _blob_array(blobs: list[bytes], ref: Any) -> npt.NDArray[Any]:
+def _blob_array(blobs: list[bytes], ref: Any, ndim: int = 1) -> npt.NDArray[Any]:
     if type(ref) is not int or not 0 <= ref < len(blobs):
-        raise CodecError(f"frame header refers to missing blob {ref!r}")
+        raise CodecError(f"frame header refers to missing blob {str(ref)[:80]}")
     array = array_from_bytes(blobs[ref])
-    if array.ndim != 1:
-        raise CodecError(f"frame column blob {ref} has {array.ndim} dimensions, expected 1")
+    if array.ndim != ndim:
+        raise CodecError(f"frame blob {ref} has {array.ndim} dimensions, expected {ndim}")
     return array
+
+
+def _block(node: Node, blobs: list[bytes], rows: int) -> npt.NDArray[Any]:
+    block = _blob_array(blobs, node["blob"], ndim=2)
+    if block.dtype.kind not in _BLOCK_KINDS or block.shape[0] != rows:
+        raise CodecError(
+            f"frame block blob {node['blob']} is {block.dtype} {block.shape}, "
+            f"expected a numeric block with {rows} rows"
+        )
+    return block
 
 
 def _decode_values(node: Node, blobs: list[bytes]) -> Any:
@@ -217,8 +280,44 @@ def _column(values: Any, index: pd.Index, name: Any = None) -> pd.Series:
     return column
 
 
+def _decode_data(nodes: Any, blobs: list[bytes], index: pd.Index, columns: pd.Index) -> Any:
+    if type(nodes) is not list:
+        raise CodecError("frame header has a malformed data list")
+    rows = len(index)
+    if len(nodes) == 1 and nodes[0]["enc"] == "block":
+        # The common case: one dtype, one C-contiguous block, no copy.
+        block = _block(nodes[0], blobs, rows)
+        if block.shape[1] != len(columns):
+            raise CodecError(f"frame header lists {len(columns)} columns but {block.shape[1]} data")
+        return pd.DataFrame(block, index=index, columns=columns, copy=False)
+    data: list[Any] = []
+    for node in nodes:
+        if node["enc"] == "block":
+            block = _block(node, blobs, rows)
+            data.extend(block[:, i] for i in range(block.shape[1]))
+        else:
+            values = _decode_values(node, blobs)
+            # Only object arrays need a Series (explicit dtype, see _column); pandas checks
+            # the length of the others.
+            is_object = isinstance(values, np.ndarray) and values.dtype.kind == "O"
+            data.append(_column(values, index) if is_object else values)
+    if len(data) != len(columns):
+        raise CodecError(f"frame header lists {len(columns)} columns but {len(data)} data")
+    # Positional keys, then the real labels: duplicate labels are legal. Same-dtype
+    # columns are consolidated into blocks, as pandas does for any dict of columns.
+    result = pd.DataFrame(dict(enumerate(data)), index=index)
+    result.columns = columns
+    return result
+
+
 def decode_frame(header: Node, blobs: list[bytes]) -> pd.DataFrame | pd.Series:
     """Inverse of ``plan_frame``; may raise any exception on a malformed header."""
+    # No "format" key: format 1, whose nodes are a subset of format 2's (see module doc).
+    if "format" in header and header["format"] != FORMAT:
+        raise CodecError(
+            f"frame artifact has format {str(header['format'])[:80]!r}; this reprolam reads "
+            f"{FORMAT!r} (and format 1, which has no format key)"
+        )
     index = _decode_index(header["index"], blobs)
     kind = header["kind"]
     if kind == "series":
@@ -227,11 +326,7 @@ def decode_frame(header: Node, blobs: list[bytes]) -> pd.DataFrame | pd.Series:
         )
     elif kind == "frame":
         columns = _decode_index(header["columns"], blobs)
-        data = [_column(_decode_values(node, blobs), index) for node in header["data"]]
-        if len(data) != len(columns):
-            raise CodecError(f"frame header lists {len(columns)} columns but {len(data)} data")
-        result = pd.DataFrame(dict(enumerate(data)), index=index)
-        result.columns = columns
+        result = _decode_data(header["data"], blobs, index, columns)
     else:
         raise CodecError(f"frame header has unknown kind {kind!r}")
     if "attrs" in header:

@@ -40,9 +40,10 @@ codec refuses. A nested frame or model whose planning fails with an unexpected e
 refused rather than reported: before this codec existed such containers went to pickle.
 
 Decoding never executes code: it only builds containers, reads ``.npy`` blobs with
-``allow_pickle=False`` and delegates ``$frame`` / ``$model`` nodes to their codecs, so
-estimator classes are resolved through the model codec's allow-list (``sklearn.*`` unless
-the serializer is trusted). Any malformed or truncated artifact raises ``CodecError``.
+``_npy`` (no object dtypes, never unpickles) and delegates ``$frame`` / ``$model`` nodes
+to their codecs, so estimator classes are resolved through the model codec's allow-list
+(``sklearn.*`` unless the serializer is trusted). Any malformed or truncated artifact
+raises ``CodecError``.
 """
 
 from __future__ import annotations
