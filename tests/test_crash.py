@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import crash_flow
+from reprolam.history.audit import audit
 from reprolam.history.resume import resume
 from reprolam.history.verify import verify_trace
 from reprolam.trace import RunStatus, SQLiteStore, StepStatus
@@ -75,7 +76,8 @@ def test_sigkill_at_every_store_write_leaves_a_consistent_resumable_store(tmp_pa
                 continue
             assert run.status is RunStatus.INTERRUPTED, point
             assert "reprolam resume" in (run.error or "")
-            # The only problem is the interruption itself: at most one step started, unfinished.
+            # The only problem audit finds is the interruption itself.
+            assert [p.kind for p in audit(store, run.id).problems] == ["interrupted"], point
             assert {p.kind for p in problems} <= {"unfinished"}, (point, problems)
             started = [s for s in steps if s.status is StepStatus.STARTED]
             assert len(started) <= 1
@@ -85,6 +87,7 @@ def test_sigkill_at_every_store_write_leaves_a_consistent_resumable_store(tmp_pa
             resumed = store.steps(run.id)
             assert [s.outputs for s in resumed] == reference, point
             assert verify_trace(store, store.get_run(run.id), resumed) == []
+            assert audit(store, run.id).clean
             outcomes["resumed"] += 1
 
     print(f"{len(points)} kill points: {outcomes}")
