@@ -16,18 +16,17 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import reprolam
-from bench_record import CHAIN, ChainPlanner, inc
+from _timing import median_time
+from bench_record import CHAIN, ChainPlanner, rlam_chain
 from reprolam import Done, Engine, Policy, RunRecord, RunState
 from reprolam.history.fork import fork, fork_point
 from reprolam.history.replay import replay
@@ -46,35 +45,6 @@ class Stop:
         return {"name": self.name}
 
 
-def median_of(fn: Callable[[], float], repeats: int) -> float:
-    return statistics.median(fn() for _ in range(repeats))
-
-
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def rlam_trace(steps: int) -> Any:
-    from rlam import Action, ExecutionTrace, execute_action
-
-    trace = ExecutionTrace()
-    x, parent = 0, None
-    for i in range(steps):
-        act = Action(
-            action_id=f"A{i}",
-            action_type="inc",
-            inputs={"x": x},
-            parameters={},
-            environment_hash="e",
-        )
-        result = execute_action(act, inc)
-        trace.add_result(result, parents=[parent] if parent else None)
-        x, parent = result.output, act.action_id
-    return trace
-
-
 def main(argv: list[str] | None = None) -> dict[str, float | None]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000)
@@ -91,12 +61,11 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
         )
         store.flush()
 
-        replay_s = median_of(lambda: timed(lambda: replay(store, parent.id)), repeats)
+        replay_s = median_time(lambda: replay(store, parent.id), repeats)
         assert replay(store, parent.id).verified
         figures["replay"] = replay_s
 
-        def setup() -> float:
-            t0 = time.perf_counter()
+        def setup() -> None:
             point = fork_point(store, parent.id, steps - 1)
             store.create_run(
                 RunRecord(
@@ -111,38 +80,30 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
                     pid=os.getpid(),
                 )
             )
-            return time.perf_counter() - t0
 
-        figures["fork_setup"] = median_of(setup, repeats)
-        figures["fork_start"] = median_of(
-            lambda: timed(
-                lambda: fork(store, parent.id, at=steps - 1, planner=Stop(), workflow=CHAIN)
-            ),
-            repeats,
+        figures["fork_setup"] = median_time(setup, repeats)
+        figures["fork_start"] = median_time(
+            lambda: fork(store, parent.id, at=steps - 1, planner=Stop(), workflow=CHAIN), repeats
         )
         store.close()
 
     try:
-        trace = rlam_trace(steps)
+        trace = rlam_chain(steps)
         from rlam import fork_trace, replay_action
 
-        figures["rlam_replay"] = median_of(
-            lambda: timed(lambda: [replay_action(trace, f"A{i}") for i in range(steps)]), repeats
+        figures["rlam_replay"] = median_time(
+            lambda: [replay_action(trace, f"A{i}") for i in range(steps)], repeats
         )
-        figures["rlam_fork"] = median_of(
-            lambda: timed(lambda: fork_trace(trace, f"A{steps - 2}")), repeats
-        )
+        figures["rlam_fork"] = median_time(lambda: fork_trace(trace, f"A{steps - 2}"), repeats)
     except ImportError:
         figures["rlam_replay"] = figures["rlam_fork"] = None
 
     with tempfile.TemporaryDirectory() as tmp:
         reprolam.run("breast-cancer", store=tmp)  # warm: imports, dataset cache
-        runs = [timed(lambda: reprolam.run("breast-cancer", store=tmp)) for _ in range(repeats)]
+        figures["bc_run"] = median_time(lambda: reprolam.run("breast-cancer", store=tmp), repeats)
         with SQLiteStore(tmp) as store:
             run_id = store.list_runs(limit=1)[0].id
-            replays = [timed(lambda: replay(store, run_id)) for _ in range(repeats)]
-        figures["bc_run"] = statistics.median(runs)
-        figures["bc_replay"] = statistics.median(replays)
+            figures["bc_replay"] = median_time(lambda: replay(store, run_id), repeats)
 
     _print(figures, steps, repeats)
     return figures

@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
+from _timing import timed
 from reprolam import Done, Engine, Policy, Proposal, RunState, action, workflow
 from reprolam.trace.memory import MemoryStore
 from reprolam.trace.sqlite import SQLiteStore
@@ -59,21 +59,22 @@ class ChainPlanner:
         return {"name": self.name, "steps": self.steps}
 
 
-def per_step_plain(steps: int) -> float:
-    t0 = time.perf_counter()
+def chain_of_plain_calls(steps: int) -> int:
     x = 0
     for _ in range(steps):
         x = inc(x)
-    return (time.perf_counter() - t0) / steps
+    return x
 
 
-def per_step_rlam(steps: int) -> float | None:
-    try:
-        from rlam import Action, ExecutionTrace, execute_action
-    except ImportError:
-        return None
+def per_step_plain(steps: int) -> float:
+    return timed(lambda: chain_of_plain_calls(steps)) / steps
+
+
+def rlam_chain(steps: int) -> Any:
+    """The same chain through rlam 0.1.0: Action + execute_action + ExecutionTrace.add_result."""
+    from rlam import Action, ExecutionTrace, execute_action
+
     trace = ExecutionTrace()
-    t0 = time.perf_counter()
     x, parent = 0, None
     for i in range(steps):
         act = Action(
@@ -81,22 +82,34 @@ def per_step_rlam(steps: int) -> float | None:
             action_type="inc",
             inputs={"x": x},
             parameters={},
-            environment_hash="env",
+            environment_hash="e",
         )
         result = execute_action(act, inc)
         trace.add_result(result, parents=[parent] if parent else None)
         x, parent = result.output, act.action_id
-    return (time.perf_counter() - t0) / steps
+    return trace
+
+
+def per_step_rlam(steps: int) -> float | None:
+    try:
+        return timed(lambda: rlam_chain(steps)) / steps
+    except ImportError:
+        return None
 
 
 def per_step_reprolam(make_store: Callable[[str], Any], steps: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = make_store(tmp)
         engine = Engine(store)
-        t0 = time.perf_counter()
-        result = engine.run(CHAIN, planner=ChainPlanner(steps), policy=Policy(max_steps=steps))
-        store.flush()  # every step applied to trace.db, not just journaled
-        elapsed = time.perf_counter() - t0
+        results = []
+
+        def run_and_apply() -> None:
+            policy = Policy(max_steps=steps)
+            results.append(engine.run(CHAIN, planner=ChainPlanner(steps), policy=policy))
+            store.flush()  # every step applied to trace.db, not just journaled
+
+        elapsed = timed(run_and_apply)
+        (result,) = results
         assert result.succeeded
         assert len(result.steps) == steps
         store.close()
