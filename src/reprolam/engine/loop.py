@@ -1,0 +1,425 @@
+"""One run in progress: the loop that asks the planner, checks, executes and records.
+
+See ``engine.engine`` for the recording discipline this loop implements.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from reprolam.codecs import describe
+from reprolam.context import ActionContext, derive_seed
+from reprolam.engine.cache import StepCache
+from reprolam.engine.executors import Outcome, error_info
+from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
+from reprolam.engine.policy import CheckedProposal, Overrides, Policy
+from reprolam.errors import PolicyViolation
+from reprolam.hashing import digest
+from reprolam.planning.base import (
+    ArtifactRef,
+    Decision,
+    Done,
+    NoProposal,
+    Planner,
+    Proposal,
+    RunState,
+)
+from reprolam.trace.records import (
+    ArtifactRecord,
+    ErrorInfo,
+    RunRecord,
+    RunStatus,
+    StepKind,
+    StepRecord,
+    StepStatus,
+    seal,
+)
+from reprolam.workflows.registry import Workflow
+
+StepCallback = Callable[[StepRecord], None]
+
+if TYPE_CHECKING:
+    from reprolam.engine.engine import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a new run comes from: a fork of a parent at a step, or a reproduction of a run."""
+
+    parent: RunRecord | None = None
+    fork_index: int | None = None
+    inherited: Sequence[StepRecord] = ()  # the parent's steps before fork_index, by reference
+    verifies: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """A finished run: its record, its whole trace, and its final output values."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+    outputs: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.run.id
+
+    @property
+    def succeeded(self) -> bool:
+        return self.run.status is RunStatus.SUCCEEDED
+
+
+class RunLoop:
+    """The state of one run in progress; lives only as long as ``Engine.run``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        workflow: Workflow,
+        run: RunRecord,
+        planner: Planner,
+        policy: Policy,
+        overrides: Overrides,
+        on_step: StepCallback | None,
+        cache: StepCache | None,
+    ) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.store = engine.store
+        self.run = run
+        self.planner = planner
+        self.policy = policy
+        self.overrides = overrides
+        self.on_step = on_step
+        self.state = RunState(workflow=workflow, run_id=run.id, seed=run.seed)
+        # digest -> value of every artifact a name points at: actions never wait on decoding
+        self.values: dict[str, Any] = {}
+        self.codecs: dict[str, str] = {}  # digest -> codec tag of everything stored by this run
+        self.pending_steps: list[StepRecord] = []
+        self.pending_artifacts: list[tuple[ArtifactRecord, bytes]] = []
+        self.occurrences: Counter[str] = Counter()
+        self.retries: dict[str, int] = {}  # action -> retries spent on its current failure
+        self.prev_hash = ""
+
+    def inherit(self, steps: Sequence[StepRecord]) -> None:
+        """Start from a fork parent's steps: same state, same seeds, same hash chain."""
+        for step in steps:
+            self.state.add(step)
+            if step.kind is StepKind.ACTION:
+                self.occurrences[step.action] += 1
+                if step.status is StepStatus.SUCCEEDED:
+                    for name, key in step.outputs.items():
+                        self.state.artifacts[name] = ArtifactRef(name, key, "", step.index)
+            self.prev_hash = step.hash or ""
+        for name, ref in self.state.artifacts.items():
+            codec = self.store.get_artifact_record(ref.digest).codec
+            self.state.artifacts[name] = ArtifactRef(name, ref.digest, codec, ref.step)
+
+    def rerun(self, step: StepRecord) -> None:
+        """Execute an interrupted step again, as itself: same index, params, inputs, seed."""
+        proposal = Proposal(
+            step.action,
+            params=step.params,
+            inputs=step.inputs,
+            rationale=str(step.proposal.get("rationale", "")),
+            recovers=step.recovers,
+            decision={"resumed": True, **step.proposal.get("decision", {})},
+            seed=step.seed,
+        )
+        self._execute(proposal, self.policy.check(proposal, self.state, self.overrides))
+
+    # -- loop ---------------------------------------------------------------------------------
+
+    def drive(self) -> RunResult:
+        try:
+            reason = self._loop()
+        except BaseException as exc:
+            # Whatever stops us (KeyboardInterrupt included), what already ran stays recorded.
+            self._finish(RunStatus.INTERRUPTED, f"{type(exc).__name__}: {exc}")
+            raise
+        outputs = self.state.workflow.outputs
+        if self.state.has(*outputs):
+            return self._finish(RunStatus.SUCCEEDED, None)
+        missing = [o for o in outputs if o not in self.state.artifacts]
+        return self._finish(
+            RunStatus.FAILED, reason or f"planner stopped before producing {missing}"
+        )
+
+    def _loop(self) -> str | None:
+        """Run until done; returns why the run stopped early, if it did."""
+        while True:
+            exhausted = self.policy.exhausted(self.state)
+            if exhausted:
+                return exhausted
+            decision: Decision | None = self._retry()
+            if decision is None:
+                if not self.planner.instant:
+                    self._flush()
+                decision = self.planner.propose(self.state)
+            if isinstance(decision, Done):
+                return decision.reason or None
+            if isinstance(decision, NoProposal):
+                self._record_no_proposal(decision)
+                continue
+            try:
+                checked = self.policy.check(decision, self.state, self.overrides)
+            except PolicyViolation as violation:
+                self._reject(decision, violation)
+                continue
+            self._execute(decision, checked)
+
+    def _retry(self) -> Proposal | None:
+        """The policy's explicit retry of a failed action (a new step that recovers from it)."""
+        last = self.state.last_step
+        if not self.policy.retries or last is None or last.status is not StepStatus.FAILED:
+            return None
+        if last.kind is not StepKind.ACTION:
+            return None
+        attempt = self.retries.get(last.action, 0) + 1
+        if attempt > self.policy.retries:
+            return None
+        self.retries[last.action] = attempt
+        return Proposal(
+            last.action,
+            params=last.params,
+            inputs=last.inputs,
+            rationale=f"retry {attempt}/{self.policy.retries} of failed step {last.index} "
+            "(policy retries)",
+            recovers=last.index,
+            decision={"retry": attempt},
+        )
+
+    def _execute(self, proposal: Proposal, checked: CheckedProposal) -> None:
+        spec = checked.spec
+        index = len(self.state.steps)
+        occurrence = self.occurrences[spec.name]
+        self.occurrences[spec.name] += 1
+        seed = proposal.seed
+        if seed is None:
+            seed = derive_seed(self.run.seed, spec.name, occurrence)
+        started = StepRecord(
+            run_id=self.run.id,
+            index=index,
+            kind=StepKind.ACTION,
+            action=spec.name,
+            status=StepStatus.STARTED,
+            started_at=time.time(),
+            action_version=spec.version,
+            fingerprint=spec.fingerprint,
+            params=checked.params,
+            inputs=checked.inputs,
+            seed=seed,
+            proposal=self._proposal_record(proposal, checked.overridden),
+            recovers=proposal.recovers,
+            prev_hash=self.prev_hash,
+        )
+        advice = self.cache.advise(started) if self.cache is not None else None
+        if advice is not None:
+            started = replace(started, proposal={**started.proposal, "cache": advice.to_dict()})
+            if advice.reused and self.cache is not None:
+                self._reuse(started, self.cache.counterpart(advice))
+                return
+        self.pending_steps.append(started)
+        self._flush()
+
+        inputs = [self._value(d) for d in checked.inputs.values()]
+        ctx = ActionContext(seed=seed, run_id=self.run.id, step_index=index)
+        faults = self.policy.faults
+        t0 = time.perf_counter()
+        if faults and strikes(faults, self.run.seed, spec.name, occurrence):
+            rate = faults.get(spec.name, faults.get(ANY_ACTION, 0.0))
+            outcome = Outcome(error=injected_error(spec.name, rate, occurrence))
+        else:
+            outcome = self.engine.executor.execute(
+                spec, inputs, checked.params, ctx, timeout=self.policy.action_timeout
+            )
+        duration = time.perf_counter() - t0
+
+        error = outcome.error
+        outputs: dict[str, str] = {}
+        try:
+            outputs = {name: self._keep(value) for name, value in outcome.outputs.items()}
+        except Exception as exc:  # an output that cannot be stored fails the step, visibly
+            error, outputs = error_info(exc), {}
+        self._append(
+            StepRecord(
+                run_id=started.run_id,
+                index=index,
+                kind=StepKind.ACTION,
+                action=spec.name,
+                status=StepStatus.FAILED if error else StepStatus.SUCCEEDED,
+                started_at=started.started_at,
+                action_version=spec.version,
+                fingerprint=spec.fingerprint,
+                params=checked.params,
+                inputs=checked.inputs,
+                outputs=outputs,
+                seed=seed,
+                duration=duration,
+                error=error,
+                proposal=started.proposal,
+                recovers=proposal.recovers,
+                prev_hash=self.prev_hash,
+            )
+        )
+        if error is None:
+            self.retries.pop(spec.name, None)
+            for name, key in outputs.items():
+                replaced = self.state.artifacts.get(name)
+                self.state.artifacts[name] = ArtifactRef(name, key, self.codecs[key], index)
+                if replaced is not None and replaced.digest != key:
+                    self._forget(replaced.digest)
+                if not self.planner.instant:  # only slow planners (LLMs) read summaries
+                    self.state.summaries[key] = describe(outcome.outputs[name])
+            self.state.feedback = None
+        else:
+            self.state.feedback = (
+                f"step {index} ({spec.name}) failed: {error.type}: {error.message}"
+            )
+        if spec.determinism == "external":
+            self._flush()
+
+    def _reuse(self, started: StepRecord, counterpart: StepRecord) -> None:
+        """Take a cache hit's recorded outputs instead of executing (recorded as reused)."""
+        self._append(
+            replace(
+                started,
+                status=StepStatus.SUCCEEDED,
+                outputs=dict(counterpart.outputs),
+                duration=0.0,
+            )
+        )
+        for name, key in counterpart.outputs.items():
+            codec = self.store.get_artifact_record(key).codec
+            replaced = self.state.artifacts.get(name)
+            self.state.artifacts[name] = ArtifactRef(name, key, codec, started.index)
+            if replaced is not None and replaced.digest != key:
+                self._forget(replaced.digest)
+        self.state.feedback = None
+
+    def _reject(self, proposal: Proposal, violation: PolicyViolation) -> None:
+        step = StepRecord(
+            run_id=self.run.id,
+            index=len(self.state.steps),
+            kind=StepKind.REJECTION,
+            action=proposal.action,
+            status=StepStatus.REJECTED,
+            started_at=time.time(),
+            params=_jsonable(dict(proposal.params)),
+            duration=0.0,
+            error=ErrorInfo(type="PolicyViolation", message=violation.reason),
+            proposal={**self._proposal_record(proposal, ()), "check": violation.check},
+            recovers=proposal.recovers,
+            prev_hash=self.prev_hash,
+        )
+        self._append(step)
+        what = proposal.action or "(no tool call)"
+        self.state.feedback = f"proposal {what} rejected: {violation.reason}"
+
+    def _record_no_proposal(self, empty: NoProposal) -> None:
+        self._append(
+            StepRecord(
+                run_id=self.run.id,
+                index=len(self.state.steps),
+                kind=StepKind.DECISION,
+                action="",
+                status=StepStatus.FAILED,
+                started_at=time.time(),
+                duration=0.0,
+                error=ErrorInfo(type=empty.error_type, message=empty.reason),
+                proposal={
+                    "planner": self.planner.name,
+                    "decision": _jsonable(dict(empty.decision)),
+                },
+                prev_hash=self.prev_hash,
+            )
+        )
+        self.state.feedback = f"planner: {empty.reason}"
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _append(self, step: StepRecord) -> None:
+        """Seal a finished step into the chain and queue it for the next commit."""
+        seal(step)
+        self.prev_hash = step.hash or ""
+        self.state.add(step)
+        self.pending_steps.append(step)
+        if self.on_step is not None:
+            self.on_step(step)
+
+    def _keep(self, value: Any) -> str:
+        """Encode an output, queue its bytes (once) and remember the value as recorded.
+
+        Downstream actions get the value decoded from the recorded bytes, never the producer's
+        object: a live run, a fork, a reuse and a reproduction then feed actions identical
+        inputs (same dtypes, same memory layout, so the same floating-point results).
+        """
+        serializer = self.engine.serializer
+        tag, data = serializer.dumps_typed(value)
+        key = digest(data)
+        if key not in self.codecs:
+            self.codecs[key] = tag
+            self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
+        if key not in self.values:
+            self.values[key] = serializer.loads_typed(tag, data)
+        return key
+
+    def _forget(self, key: str) -> None:
+        """Drop a cached value no artifact name points at any more (memory stays bounded)."""
+        for ref in self.state.artifacts.values():
+            if ref.digest == key:
+                return
+        self.values.pop(key, None)
+
+    def _value(self, key: str) -> Any:
+        if key not in self.values:
+            self.values[key] = self.engine.load(key)
+        return self.values[key]
+
+    def _flush(self, run: RunRecord | None = None) -> None:
+        if self.pending_steps or self.pending_artifacts or run is not None:
+            self.store.record(steps=self.pending_steps, artifacts=self.pending_artifacts, run=run)
+            self.pending_steps = []
+            self.pending_artifacts = []
+
+    def _finish(self, status: RunStatus, reason: str | None) -> RunResult:
+        outputs = {
+            name: self.state.artifacts[name].digest
+            for name in self.state.workflow.outputs
+            if name in self.state.artifacts
+        }
+        self.run = replace(
+            self.run, status=status, finished_at=time.time(), outputs=outputs, error=reason
+        )
+        self._flush(self.run)
+        values = {name: self._value(key) for name, key in outputs.items()}
+        return RunResult(self.run, list(self.state.steps), values)
+
+    def _proposal_record(self, proposal: Proposal, overridden: tuple[str, ...]) -> dict[str, Any]:
+        record: dict[str, Any] = {"planner": self.planner.name}
+        if proposal.rationale:
+            record["rationale"] = proposal.rationale
+        if proposal.params:
+            record["params"] = _jsonable(dict(proposal.params))
+        if proposal.inputs:
+            record["inputs"] = dict(proposal.inputs)
+        if overridden:
+            record["overridden"] = list(overridden)
+        if proposal.decision:
+            record["decision"] = _jsonable(dict(proposal.decision))
+        return record
+
+
+def _jsonable(value: Any) -> Any:
+    """Planner-supplied data made safe for canonical JSON (unknown types become their repr)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
