@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import pg
 from reprolam.trace import MemoryStore, SQLiteStore
 
 
@@ -23,3 +24,25 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
     store = SQLiteStore(tmp_path / "store")
     yield store
     store.close()
+
+
+# -- PostgreSQL (a throwaway server per test session; see tests/pg.py) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pg.PgServer]:
+    """A running PostgreSQL server; tests using it skip only when no binaries exist."""
+    bindir = pg.find_bindir()
+    if bindir is None:
+        pytest.skip(
+            f"PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in {pg.SEARCH}: "
+            "install postgresql (`.ci/run` does)"
+        )
+    with pg.running_server(bindir) as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(postgres: pg.PgServer) -> str:
+    """The DSN of a fresh, empty database."""
+    return postgres.create_database()

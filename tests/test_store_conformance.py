@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+import pg
 from conformance import *  # noqa: F403  (the suite's test classes and fixtures)
 from conformance import StoreFactory
 from reprolam.trace import MemoryStore, SQLiteStore, TraceStore
+from reprolam.trace.postgres import PostgresStore
 
 
 class MemoryFactory(StoreFactory):
@@ -59,10 +61,53 @@ class SQLiteFactory(StoreFactory):
         return True
 
 
-FACTORIES: dict[str, type[StoreFactory]] = {"memory": MemoryFactory, "sqlite": SQLiteFactory}
+class PostgresFactory(StoreFactory):
+    """A fresh schema per test in one database of the session's server (tests/pg.py)."""
+
+    name = "postgres"
+    durable = True
+
+    def __init__(self, dsn: str, artifacts: Path) -> None:
+        self.dsn = dsn
+        self.artifacts = artifacts
+
+    def __call__(self) -> TraceStore:
+        return PostgresStore(self.dsn, artifacts_dir=self.artifacts)
+
+    @property
+    def location(self) -> str:
+        return self.dsn  # the artifacts directory reaches other processes as REPROLAM_ARTIFACTS
+
+    def tamper_artifact(self, store: TraceStore, digest: str, data: bytes) -> None:
+        assert isinstance(store, PostgresStore)
+        blob = store.blobs.path_of(digest)
+        if blob.exists():
+            blob.write_bytes(data)
+            return
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute("UPDATE artifacts SET data = %s WHERE digest = %s", (data, digest))
+
+    def break_artifact_write(self, store: TraceStore, digest: str) -> bool:
+        assert isinstance(store, PostgresStore)
+        store.blobs.path_of(digest).parent.write_bytes(b"")  # a file where a directory goes
+        return True
+
+
+FACTORIES: dict[str, type[StoreFactory]] = {
+    "memory": MemoryFactory,
+    "sqlite": SQLiteFactory,
+    "postgres": PostgresFactory,
+}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     factory = FACTORIES[request.param]
+    if factory is PostgresFactory:  # the server starts only if a PostgreSQL test runs
+        server: pg.PgServer = request.getfixturevalue("postgres")
+        artifacts = tmp_path / "artifacts"
+        request.getfixturevalue("monkeypatch").setenv("REPROLAM_ARTIFACTS", str(artifacts))
+        return PostgresFactory(server.create_schema(server.database("conformance")), artifacts)
     return factory() if factory is MemoryFactory else factory(tmp_path)  # type: ignore[call-arg]

@@ -49,9 +49,10 @@ def test_directory_as_path_object(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "dsn", ["postgresql://user:secret@db.example/trace", "postgres://db.example/trace"]
 )
-def test_postgres_is_not_installed_yet(dsn: str) -> None:
-    with pytest.raises(StoreError, match="PostgreSQL backend is not installed") as info:
-        open_store(dsn)
+def test_postgres_needs_an_artifacts_directory(dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REPROLAM_ARTIFACTS", raising=False)
+    with pytest.raises(StoreError, match="pass --artifacts PATH or set REPROLAM_ARTIFACTS") as info:
+        open_store(dsn)  # refused before connecting: tests/test_store_postgres.py has the rest
     assert "secret" not in str(info.value)
 
 

@@ -117,6 +117,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "fork": "reprolam.cli.history_cmd:fork",
     "diff": "reprolam.cli.history_cmd:diff",
     "resume": "reprolam.cli.history_cmd:resume",
+    "store": "reprolam.cli.store_cmd:store",
     "audit": "reprolam.cli.audit_cmd:audit",
 }
 
@@ -145,11 +146,14 @@ class LazyGroup(click.Group):
     "--store",
     envvar="REPROLAM_STORE",
     metavar="PATH_OR_DSN",
-    help="Trace store: a directory (SQLite trace.db + artifacts/) or memory:. "
-    "Default: $REPROLAM_STORE or ./.reprolam",
+    help="Trace store: a directory (SQLite trace.db + artifacts/), a postgresql:// DSN "
+    "(with --artifacts), or memory:. Default: $REPROLAM_STORE or ./.reprolam",
 )
 @click.option(
-    "--artifacts", metavar="PATH", help="Artifact directory, if not inside the store directory."
+    "--artifacts",
+    envvar="REPROLAM_ARTIFACTS",
+    metavar="PATH",
+    help="Artifact directory: required with PostgreSQL; for SQLite, instead of <store>/artifacts.",
 )
 @click.version_option(package_name="reprolam")
 @click.pass_context

@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import os
+import re
 
 from reprolam.errors import StoreError
 from reprolam.trace.contract import TraceStore
 
 DEFAULT_LOCATION = ".reprolam"
 ENV_VAR = "REPROLAM_STORE"
+ARTIFACTS_ENV_VAR = "REPROLAM_ARTIFACTS"  # the artifacts directory of a PostgreSQL store
 MEMORY = "memory:"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def open_store(
     location: str | os.PathLike[str] | None = None,
     *,
-    artifacts: str | None = None,
+    artifacts: str | os.PathLike[str] | None = None,
     fsync: bool = False,
+    create: bool = True,
 ) -> TraceStore:
     """Open (creating if needed) the trace store at ``location``.
 
     ``None`` means ``$REPROLAM_STORE``, else ``./.reprolam``. ``"memory:"`` is an in-memory
-    store; ``postgresql://...`` is reserved for the PostgreSQL backend; anything else is a
-    directory holding a SQLite ``trace.db`` and ``artifacts/`` (``artifacts`` overrides the
-    latter). ``fsync=True`` makes every commit survive power loss, not only process crashes.
+    store. ``postgresql://...`` (or ``postgres://``) is a PostgreSQL database; it keeps
+    artifacts over 32 KiB as files in ``artifacts`` (default ``$REPROLAM_ARTIFACTS``), which
+    is required. Anything else is a directory holding a SQLite ``trace.db`` and
+    ``artifacts/`` (``artifacts`` overrides the latter). ``fsync=True`` makes every SQLite
+    commit survive power loss, not only process crashes (PostgreSQL commits do already, as
+    configured on the server). ``create=False`` refuses to create a store that is not there
+    (``NotFoundError``), e.g. for the source of a copy.
     """
     if location is None:
         location = os.environ.get(ENV_VAR) or DEFAULT_LOCATION
     text = os.fspath(location)
+    artifacts = None if artifacts is None else os.fspath(artifacts)
     if text == MEMORY:
         if artifacts:
             raise StoreError(
@@ -38,31 +47,47 @@ def open_store(
 
         return MemoryStore()
     scheme, sep, _ = text.partition("://")
-    if sep and scheme in ("postgresql", "postgres"):
-        raise StoreError(
-            f"cannot open {_redact(text)}: the PostgreSQL backend is not installed yet; "
-            "use a directory (SQLite) store for now"
-        )
+    if sep and scheme in POSTGRES_SCHEMES:
+        from reprolam.trace.postgres import PostgresStore
+
+        artifacts = artifacts or os.environ.get(ARTIFACTS_ENV_VAR) or None
+        if artifacts is not None and "://" in artifacts:
+            raise _remote_artifacts_error(artifacts)
+        return PostgresStore(text, artifacts_dir=artifacts, create=create)
     if sep and scheme.isidentifier():
         raise StoreError(
-            f"unsupported store location {_redact(text)}: pass a directory, 'memory:' "
+            f"unsupported store location {redact(text)}: pass a directory, 'memory:' "
             "or a postgresql:// DSN"
         )
     if artifacts is not None and "://" in artifacts:
-        raise StoreError(
-            f"unsupported artifacts location {artifacts!r}: only a local directory is "
-            "supported so far"
-        )
-    from reprolam.trace.sqlite import SQLiteStore
+        raise _remote_artifacts_error(artifacts)
+    from reprolam.trace.sqlite import DB_NAME, SQLiteStore
 
+    if not create and not os.path.isfile(os.path.join(os.path.expanduser(text), DB_NAME)):
+        from reprolam.errors import NotFoundError
+
+        raise NotFoundError(
+            f"there is no trace store in {text} (no {DB_NAME}): check the path; a directory "
+            "store holds trace.db and artifacts/"
+        )
     return SQLiteStore(text, artifacts_dir=artifacts, fsync=fsync)
 
 
-def _redact(dsn: str) -> str:
-    """A DSN for messages, without its password."""
-    scheme, _, rest = dsn.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return dsn
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else dsn
+def _remote_artifacts_error(artifacts: str) -> StoreError:
+    return StoreError(
+        f"unsupported artifacts location {artifacts!r}: only a local directory is "
+        "supported so far (a shared filesystem mount works for several machines)"
+    )
+
+
+def redact(dsn: str) -> str:
+    """A DSN fit for messages and ``location``: its password (URI or parameter) masked."""
+    text = re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***", dsn)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, tail = rest.partition("/")
+    credentials, at, hosts = authority.rpartition("@")
+    if at and ":" in credentials:
+        authority = f"{credentials.split(':', 1)[0]}:***@{hosts}"
+    return f"{scheme}://{authority}{slash}{tail}"

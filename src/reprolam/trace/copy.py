@@ -1,0 +1,270 @@
+"""``copy_store``: every run of one trace store into another (SQLite ⇄ PostgreSQL, ...).
+
+A copy is faithful: runs, their own steps (forks keep inheriting by reference, so a fork's
+parent is copied before it, as is the run a reproduction verifies), every artifact the
+runs reference (environment snapshots included, large ones through the destination's blob
+directory) and data lineage (an artifact's producer is the same step in both stores).
+Every artifact's bytes are re-hashed on the way; a corrupted one stops the copy.
+
+It is safe to repeat. A run already in the destination with identical content is skipped
+(missing artifacts are filled in); one an interrupted copy left with a prefix of its steps
+is completed. A run that exists there with different content is a conflict: the copy
+refuses before writing anything. Artifacts are written before the records that reference
+them, so an interrupted copy never leaves a record pointing at a missing artifact.
+
+Artifacts that no run references (none are, through reprolam) are not copied: the store
+contract cannot list them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reprolam.errors import IntegrityError, NotFoundError, StoreError
+from reprolam.hashing import canonical_json, digest
+from reprolam.trace.contract import Producer, TraceStore
+from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+
+MAX_BATCH_STEPS = 256  # steps per record() call: bounds transaction size and memory
+MAX_BATCH_BYTES = 64 << 20  # artifact bytes per record() call, likewise
+
+RunCallback = Callable[[str, RunRecord], None]  # (what happened: copied|completed|skipped, run)
+
+
+@dataclass
+class CopyReport:
+    """What a copy did. ``completed``: runs a previous, interrupted copy had left partial."""
+
+    source: str
+    destination: str
+    copied: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    steps: int = 0  # steps written
+    artifacts: int = 0  # artifacts written (each counted once)
+    bytes: int = 0  # their size
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def copy_store(
+    src: TraceStore, dst: TraceStore, *, on_run: RunCallback | None = None
+) -> CopyReport:
+    """Copy every run of ``src`` (with steps and artifacts) into ``dst``; see the module doc.
+
+    Raises ``StoreError`` naming the conflicting runs, before writing anything, if ``dst``
+    holds any of them with different content; ``IntegrityError`` for a corrupted artifact.
+    """
+    report = CopyReport(src.location, dst.location)
+    runs = parents_first(src.list_runs())
+    plans = [(run, _plan(src, dst, run)) for run in runs]
+    conflicts = [(run, plan) for run, plan in plans if isinstance(plan, str)]
+    if conflicts:
+        run, why = conflicts[0]
+        more = f" (and {len(conflicts) - 1} more: {_ids(conflicts[1:])})" if conflicts[1:] else ""
+        raise StoreError(
+            f"refusing to copy into {dst.location}: run {run.id} is there with different "
+            f"content ({why}){more}; nothing was copied: copy into another store, or remove "
+            "the conflicting runs from the destination first"
+        )
+    copier = _Copier(src, dst, report)
+    for run, start in plans:
+        assert isinstance(start, int)
+        if start < 0:  # identical: make sure its artifacts are all there
+            copier.ensure(_run_refs(run))
+            copier.ensure(d for s in src.own_steps(run.id) for d in _step_refs(s))
+            what = "skipped"
+            report.skipped.append(run.id)
+        else:
+            copier.copy_run(run, start)
+            what = "copied" if start == 0 else "completed"
+            (report.copied if start == 0 else report.completed).append(run.id)
+        if on_run is not None:
+            on_run(what, run)
+    return report
+
+
+def parents_first(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """Runs oldest first, each after the runs it depends on (fork parent, verified run)."""
+    by_id = {run.id: run for run in runs}
+    placed: set[str] = set()
+    ordered: list[RunRecord] = []
+    for run in sorted(runs, key=lambda r: (r.created_at, r.id)):
+        stack, seen = [run], {run.id}
+        while stack:
+            top = stack[-1]
+            deps = [
+                by_id[d]
+                for d in (top.parent_id, top.verifies)
+                if d is not None and d in by_id and d not in placed and d not in seen
+            ]
+            if deps:
+                stack.extend(deps)
+                seen.update(d.id for d in deps)
+                continue
+            stack.pop()
+            if top.id not in placed:
+                placed.add(top.id)
+                ordered.append(top)
+    return ordered
+
+
+# -- planning -------------------------------------------------------------------------------------
+
+
+def _plan(src: TraceStore, dst: TraceStore, run: RunRecord) -> int | str:
+    """0: copy it; k > 0: its first k steps are there, copy the rest; -1: identical, skip;
+    a string: why the destination's run conflicts with it."""
+    try:
+        there = dst.get_run(run.id)
+    except NotFoundError:
+        return 0
+    why = _difference(there.to_dict(), run.to_dict())
+    if why:
+        return why
+    have, want = dst.own_steps(run.id), src.own_steps(run.id)
+    for a, b in zip(have, want, strict=False):
+        why = _difference(a.to_dict(), b.to_dict())
+        if why:
+            return f"step {a.index}: {why}"
+    if len(have) > len(want):
+        return f"it has {len(have)} steps of its own, the source {len(want)}"
+    return -1 if len(have) == len(want) else len(have)
+
+
+def _difference(there: dict[str, Any], here: dict[str, Any]) -> str:
+    """The first field that differs, as text; '' if none. Compared as canonical JSON, so
+    NaN equals NaN and 1 differs from 1.0, as hashes see them."""
+    for key, value in here.items():
+        a, b = canonical_json(there.get(key)), canonical_json(value)
+        if a != b:
+            return f"{key} is {_short(a)} there, {_short(b)} in the source"
+    return ""
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _ids(items: Sequence[tuple[RunRecord, Any]], n: int = 3) -> str:
+    ids = [run.id for run, _ in items]
+    return ", ".join(ids[:n]) + (", ..." if len(ids) > n else "")
+
+
+def _run_refs(run: RunRecord) -> list[str]:
+    return [d for d in (run.environment, *run.outputs.values()) if d]
+
+
+def _step_refs(step: StepRecord) -> list[str]:
+    return [*step.inputs.values(), *step.outputs.values()]
+
+
+# -- copying --------------------------------------------------------------------------------------
+
+
+class _Copier:
+    """Moves runs' artifacts and records, remembering what the destination already holds."""
+
+    def __init__(self, src: TraceStore, dst: TraceStore, report: CopyReport) -> None:
+        self.src = src
+        self.dst = dst
+        self.report = report
+        # digest -> whether the destination knows its producer (None: not asked yet)
+        self.in_dst: dict[str, bool | None] = {}
+        self.producers: dict[str, Producer | None] = {}  # digest -> producer in the source
+        self.counted: set[str] = set()
+
+    def copy_run(self, run: RunRecord, start: int) -> None:
+        steps = self.src.own_steps(run.id)[start:]
+        if start == 0:
+            # The run record names its environment and final outputs: they go first.
+            self.ensure(_run_refs(run))
+            self.dst.create_run(run)
+        batch: list[StepRecord] = []
+        produced: dict[str, tuple[ArtifactRecord, bytes]] = {}
+        size = 0
+        for step in steps:
+            mine = self._produced_by(step)
+            self.ensure(d for d in _step_refs(step) if d not in mine and d not in produced)
+            for d in mine:
+                if d not in produced and not self._producer_known(d):
+                    produced[d] = self.read(d)
+                    size += len(produced[d][1])
+            batch.append(step)
+            if len(batch) >= MAX_BATCH_STEPS or size >= MAX_BATCH_BYTES:
+                self._write(batch, produced)
+                batch, produced, size = [], {}, 0
+        if batch:
+            self._write(batch, produced)
+
+    def _write(
+        self, steps: list[StepRecord], produced: dict[str, tuple[ArtifactRecord, bytes]]
+    ) -> None:
+        self.dst.record(steps=steps, artifacts=list(produced.values()))
+        self.in_dst.update(dict.fromkeys(produced, True))
+        self.report.steps += len(steps)
+
+    def _produced_by(self, step: StepRecord) -> set[str]:
+        """The outputs of ``step`` whose producer, in the source, is this very step."""
+        mine = set()
+        for d in step.outputs.values():
+            if d not in self.producers:
+                self.producers[d] = self.src.artifact_producer(d)
+            producer = self.producers[d]
+            if producer is not None and (producer.run_id, producer.index) == (
+                step.run_id,
+                step.index,
+            ):
+                mine.add(d)
+        return mine
+
+    def _has(self, d: str) -> bool:
+        if d in self.in_dst:
+            return True
+        if self.dst.has_artifact(d):
+            self.in_dst[d] = None
+            return True
+        return False
+
+    def _producer_known(self, d: str) -> bool:
+        if not self._has(d):
+            return False
+        known = self.in_dst[d]
+        if known is None:
+            known = self.in_dst[d] = self.dst.artifact_producer(d) is not None
+        return known
+
+    def ensure(self, digests: Iterable[str]) -> None:
+        """Store the artifacts the destination lacks, without a producer, in bounded calls."""
+        batch: list[tuple[ArtifactRecord, bytes]] = []
+        size = 0
+        for d in dict.fromkeys(digests):
+            if self._has(d):
+                continue
+            batch.append(self.read(d))
+            size += len(batch[-1][1])
+            self.in_dst[d] = False
+            if size >= MAX_BATCH_BYTES:
+                self.dst.record(artifacts=batch)
+                batch, size = [], 0
+        if batch:
+            self.dst.record(artifacts=batch)
+
+    def read(self, d: str) -> tuple[ArtifactRecord, bytes]:
+        """An artifact from the source, its bytes re-hashed here whatever the backend did."""
+        record, data = self.src.get_artifact(d)
+        actual = digest(data)
+        if actual != d or record.digest != d or record.size != len(data):
+            raise IntegrityError(
+                f"artifact {d} in {self.src.location} is corrupted (its {len(data)} bytes hash "
+                f"to {actual}, recorded size {record.size}): nothing more was copied; restore "
+                "the source from a backup, or reproduce the run that produced it"
+            )
+        if d not in self.counted:
+            self.counted.add(d)
+            self.report.artifacts += 1
+            self.report.bytes += len(data)
+        return record, data

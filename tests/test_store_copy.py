@@ -1,0 +1,356 @@
+"""``copy_store`` and ``reprolam store copy``: SQLite -> PostgreSQL -> SQLite, faithfully."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+from click.testing import CliRunner, Result
+from pydantic import Field
+
+from conformance import make_run
+from reprolam import ActionContext, Engine, RulesPlanner, action, workflow
+from reprolam.cli.main import cli
+from reprolam.errors import IntegrityError, StoreError
+from reprolam.hashing import digest
+from reprolam.ids import uuid7
+from reprolam.trace import (
+    ArtifactRecord,
+    RunStatus,
+    SQLiteStore,
+    StepKind,
+    StepRecord,
+    StepStatus,
+    TraceStore,
+    open_store,
+)
+from reprolam.trace.copy import copy_store, parents_first
+from reprolam.trace.records import seal
+from reprolam.trace.sqlite import INLINE_MAX
+
+
+@action(outputs=["samples"], determinism="seeded")
+def draw(*, n: Annotated[int, Field(ge=1, le=100_000)] = 16, ctx: ActionContext) -> list[float]:
+    """Draw n seeded standard-normal samples."""
+    return [float(x) for x in ctx.rng.standard_normal(n)]
+
+
+@action(outputs=["metrics"])
+def summarize(samples: list[float], *, fail: bool = False) -> dict[str, Any]:
+    """Summarize the samples (or fail, on request)."""
+    if fail:
+        raise ValueError("asked to fail")
+    return {"n": len(samples), "mean": sum(samples) / len(samples)}
+
+
+FLOW = workflow("copy-sampling", [draw, summarize], outputs=["metrics"], goal="Summarize.")
+BIG = 3000  # samples: their JSON is over INLINE_MAX, so it lives in the blob directory
+
+
+def populate(store: TraceStore) -> dict[str, str]:
+    """Runs of every kind: succeeded (with a blob), failed, a fork, a reproduction, and one
+    interrupted mid-step. Returns name -> run id."""
+    engine = Engine(store)
+    ok = engine.run(FLOW, planner=RulesPlanner(), seed=1, overrides={"draw": {"n": BIG}})
+    failed = engine.run(
+        FLOW, planner=RulesPlanner(), seed=2, overrides={"summarize": {"fail": True}}
+    )
+    assert (ok.run.status, failed.run.status) == (RunStatus.SUCCEEDED, RunStatus.FAILED)
+    parent_steps = store.steps(ok.id)
+    assert store.get_artifact_record(parent_steps[0].outputs["samples"]).size > INLINE_MAX
+    # A fork of `ok` at step 1 (inherits step 0 by reference) with its own step 1.
+    fork = replace(ok.run, id=uuid7(), parent_id=ok.id, fork_index=1, created_at=time.time())
+    fork = replace(fork, status=RunStatus.RUNNING, finished_at=None, outputs={})
+    store.create_run(fork)
+    data = json.dumps({"n": BIG, "mean": 0.5}).encode()
+    out = ArtifactRecord(digest(data), "json", len(data))
+    own = seal(
+        StepRecord(
+            run_id=fork.id,
+            index=1,
+            kind=StepKind.ACTION,
+            action="summarize",
+            status=StepStatus.SUCCEEDED,
+            started_at=time.time(),
+            params={"fail": False},
+            inputs={"samples": parent_steps[0].outputs["samples"]},
+            outputs={"metrics": out.digest},
+            duration=0.25,
+            prev_hash=parent_steps[0].hash or "",
+        )
+    )
+    done = replace(fork, status=RunStatus.SUCCEEDED, finished_at=time.time(), outputs=own.outputs)
+    store.record(steps=[own], artifacts=[(out, data)], run=done)
+    # A reproduction of `ok`, and a run whose process died mid-step (a started step).
+    repro = engine.run(FLOW, planner=RulesPlanner(), seed=1, overrides={"draw": {"n": BIG}})
+    store.record(run=replace(repro.run, verifies=ok.id))
+    died = replace(make_run(uuid7(), created_at=time.time()), environment=ok.run.environment)
+    store.create_run(died)
+    started = StepRecord(
+        run_id=died.id,
+        index=0,
+        kind=StepKind.ACTION,
+        action="draw",
+        status=StepStatus.STARTED,
+        started_at=time.time(),
+        params={"n": 16},
+    )
+    store.record(steps=[started])
+    # Lineage that creation order does not give: `early` is created first, but `late`
+    # records the shared artifact first, so `late` is its producer.
+    early = make_run(uuid7(), created_at=time.time())
+    late = make_run(uuid7(), created_at=time.time())
+    store.create_run(early)
+    store.create_run(late)
+    shared = (ArtifactRecord(digest(b'"shared"'), "json", 8), b'"shared"')
+    for run in (late, early):
+        step = replace(started, run_id=run.id, status=StepStatus.SUCCEEDED, duration=0.0)
+        step = seal(replace(step, outputs={"v": shared[0].digest}))
+        store.record(steps=[step], artifacts=[shared])
+    producer = store.artifact_producer(shared[0].digest)
+    assert producer is not None
+    assert producer.run_id == late.id
+    store.flush()
+    return {
+        "ok": ok.id,
+        "failed": failed.id,
+        "fork": fork.id,
+        "repro": repro.id,
+        "died": died.id,
+        "early": early.id,
+        "late": late.id,
+    }
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def show(location: str, artifacts: str | None, run_id: str) -> dict[str, Any]:
+    args = ["--store", location, *(["--artifacts", artifacts] if artifacts else [])]
+    result = invoke(*args, "show", run_id, "--json")
+    assert result.exit_code == 0, result.output
+    view: dict[str, Any] = json.loads(result.stdout)
+    return view
+
+
+def referenced(store: TraceStore) -> set[str]:
+    found: set[str] = set()
+    for run in store.list_runs():
+        found.update(d for d in (run.environment, *run.outputs.values()) if d)
+        for step in store.own_steps(run.id):
+            found.update([*step.inputs.values(), *step.outputs.values()])
+    return found
+
+
+def table_counts(store: SQLiteStore) -> tuple[int, ...]:
+    store.flush()
+    with closing(sqlite3.connect(store.db_path)) as conn:
+        return tuple(
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("runs", "steps", "artifacts")
+        )
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A populated SQLite store (module-scoped: tests only read it or copy from it)."""
+    path = tmp_path_factory.mktemp("source")
+    with SQLiteStore(path) as store:
+        return path, populate(store)
+
+
+def test_sqlite_to_postgres_and_back_is_faithful(
+    source: tuple[Path, dict[str, str]], pg_dsn: str, tmp_path: Path
+) -> None:
+    src_path, runs = source
+    pg_artifacts, back_path = str(tmp_path / "pg-artifacts"), tmp_path / "back"
+    with open_store(src_path) as src, open_store(pg_dsn, artifacts=pg_artifacts) as mid:
+        there = copy_store(src, mid)
+    with open_store(pg_dsn, artifacts=pg_artifacts) as mid, open_store(back_path) as back:
+        again = copy_store(mid, back)
+    assert sorted(there.copied) == sorted(again.copied) == sorted(runs.values())
+    assert there.skipped == there.completed == []
+    assert (there.steps, there.artifacts, there.bytes) == (
+        again.steps,
+        again.artifacts,
+        again.bytes,
+    )
+    assert any(p.is_file() for p in Path(pg_artifacts).rglob("*"))  # the blob went there
+
+    stores = [(str(src_path), None), (pg_dsn, pg_artifacts), (str(back_path), None)]
+    for run_id in runs.values():
+        views = [show(location, artifacts, run_id) for location, artifacts in stores]
+        assert views[0] == views[1] == views[2], run_id
+    fork_view = show(str(back_path), None, runs["fork"])
+    assert [s["inherited"] for s in fork_view["steps"]] == [True, False]
+    assert fork_view["run"]["parent_id"] == runs["ok"]
+    failed_view = show(str(back_path), None, runs["failed"])
+    assert failed_view["steps"][-1]["status"] == "failed"
+    assert failed_view["steps"][-1]["error"]["message"] == "asked to fail"
+
+    with (
+        open_store(src_path) as src,
+        open_store(pg_dsn, artifacts=pg_artifacts) as mid,
+        open_store(back_path) as back,
+    ):
+        digests = referenced(src)
+        assert there.artifacts == len(digests)
+        assert digests == referenced(mid) == referenced(back)
+        for d in digests:
+            assert src.get_artifact(d) == mid.get_artifact(d) == back.get_artifact(d)
+            assert src.artifact_producer(d) == mid.artifact_producer(d) == back.artifact_producer(d)
+        assert [r.id for r in src.list_runs()] == [r.id for r in back.list_runs()]
+
+
+def test_copying_into_postgres_twice_writes_nothing_new(
+    source: tuple[Path, dict[str, str]], postgres: Any, pg_dsn: str, tmp_path: Path
+) -> None:
+    src_path, runs = source
+    artifacts = str(tmp_path / "pg-artifacts")
+    args = ["store", "copy", str(src_path), pg_dsn, "--dst-artifacts", artifacts, "--json"]
+    first, second = json.loads(invoke(*args).stdout), json.loads(invoke(*args).stdout)
+    assert sorted(first["copied"]) == sorted(second["skipped"]) == sorted(runs.values())
+    assert (second["copied"], second["steps"], second["artifacts"]) == ([], 0, 0)
+    assert postgres.password not in json.dumps(first)
+    import psycopg
+
+    with psycopg.connect(pg_dsn) as conn:
+        counts = [
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("runs", "steps")
+        ]
+    assert counts == [len(runs), first["steps"]]
+
+
+def test_copying_again_is_idempotent(source: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    src_path, runs = source
+    with SQLiteStore(src_path) as src, SQLiteStore(tmp_path / "dst") as dst:
+        first = copy_store(src, dst)
+        counts = table_counts(dst)
+        second = copy_store(src, dst)
+        assert sorted(second.skipped) == sorted(first.copied) == sorted(runs.values())
+        assert (second.copied, second.completed, second.steps, second.artifacts) == ([], [], 0, 0)
+        assert table_counts(dst) == counts
+
+
+def test_a_conflicting_run_is_refused_before_anything_is_copied(
+    source: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    src_path, runs = source
+    with SQLiteStore(src_path) as src, SQLiteStore(tmp_path / "dst") as dst:
+        impostor = replace(src.get_run(runs["failed"]), workflow="something-else")
+        dst.create_run(impostor)
+        with pytest.raises(StoreError) as info:
+            copy_store(src, dst)
+        message = str(info.value)
+        assert runs["failed"] in message
+        assert "workflow" in message
+        assert "something-else" in message
+        assert "nothing was copied" in message
+        assert "\n" not in message
+        assert [r.id for r in dst.list_runs()] == [runs["failed"]]
+        assert dst.get_run(runs["failed"]) == impostor  # not overwritten
+    result = invoke("store", "copy", str(src_path), str(tmp_path / "dst"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: refusing to copy into")
+    assert result.stderr.count("\n") == 1
+
+
+def test_an_extra_step_in_the_destination_is_a_conflict(
+    source: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    src_path, runs = source
+    with SQLiteStore(src_path) as src, SQLiteStore(tmp_path / "dst") as dst:
+        copy_store(src, dst)
+        last = src.own_steps(runs["ok"])[-1]
+        dst.record(steps=[replace(last, index=last.index + 1)])
+        with pytest.raises(StoreError, match="steps of its own"):
+            copy_store(src, dst)
+
+
+def test_an_interrupted_copy_is_completed(
+    source: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    src_path, runs = source
+    with SQLiteStore(src_path) as src, SQLiteStore(tmp_path / "dst") as dst:
+        ok = src.get_run(runs["ok"])
+        first = src.own_steps(ok.id)[0]
+        needed = [ok.environment, *ok.outputs.values(), *first.outputs.values()]
+        dst.record(artifacts=[src.get_artifact(d) for d in needed if d])
+        dst.create_run(ok)
+        dst.record(steps=[first])  # ...and then the copying process died
+        report = copy_store(src, dst)
+        assert report.completed == [ok.id]
+        assert ok.id not in report.copied
+        assert dst.steps(ok.id) == src.steps(ok.id)
+
+
+def test_a_corrupted_artifact_stops_the_copy(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "src") as src:
+        ids = populate(src)
+        env = src.get_run(ids["ok"]).environment
+        assert env is not None
+    with closing(sqlite3.connect(tmp_path / "src" / "trace.db")) as conn, conn:
+        conn.execute("UPDATE artifacts SET data = CAST('{}' AS BLOB) WHERE digest = ?", (env,))
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        with pytest.raises(IntegrityError, match=env):
+            copy_store(src, dst)
+        assert not dst.has_artifact(env)
+    result = invoke("store", "copy", str(tmp_path / "src"), str(tmp_path / "dst2"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: artifact")
+    assert "corrupted" in result.stderr
+
+
+def test_cli_copy_reports_json_and_text(
+    source: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    src_path, runs = source
+    result = invoke("store", "copy", str(src_path), str(tmp_path / "dst"), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert sorted(report["copied"]) == sorted(runs.values())
+    assert report["source"] == str(src_path)
+    assert report["skipped"] == []
+    text = invoke("store", "copy", str(src_path), str(tmp_path / "dst"))
+    assert text.exit_code == 0
+    assert "copied 0 runs" in text.stdout
+    assert f"{len(runs)} already there, skipped" in text.stdout
+    assert "skipped" in text.stderr  # per-run progress goes to stderr
+
+
+def test_cli_copy_bad_input(
+    source: tuple[Path, dict[str, str]],
+    postgres: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REPROLAM_ARTIFACTS", raising=False)
+    missing = invoke("store", "copy", str(tmp_path / "nowhere"), str(tmp_path / "dst"))
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith("error: there is no trace store in")
+    assert not (tmp_path / "nowhere").exists()  # a missing source is not created
+    dsn = postgres.dsn()
+    no_blobs = invoke("store", "copy", str(source[0]), dsn)
+    assert no_blobs.exit_code == 2
+    assert "--dst-artifacts PATH" in no_blobs.stderr
+    assert postgres.password not in no_blobs.stderr
+    help_text = invoke("store", "copy", "--help").stdout
+    assert "Example:" in help_text
+    assert "--src-artifacts" in help_text
+
+
+def test_parents_come_first_whatever_their_creation_times() -> None:
+    parent = make_run("p", created_at=5.0)
+    child = make_run("c", created_at=1.0, parent_id="p", fork_index=1)
+    grandchild = make_run("g", created_at=0.5, parent_id="c", fork_index=1, verifies="p")
+    lone = make_run("x", created_at=3.0)
+    ordered = [r.id for r in parents_first([lone, grandchild, child, parent])]
+    assert ordered.index("p") < ordered.index("c") < ordered.index("g")
+    assert sorted(ordered) == ["c", "g", "p", "x"]

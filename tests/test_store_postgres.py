@@ -1,0 +1,424 @@
+"""The PostgreSQL store beyond the shared conformance suite: opening, errors, migrations,
+concurrent writers and readers, and the CLI against a real server (tests/pg.py)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner, Result
+from pydantic import Field
+
+import pg
+from conformance import artifact, chain, make_run, make_step
+from reprolam import ActionContext, Engine, RulesPlanner, action, workflow
+from reprolam.cli.main import cli
+from reprolam.errors import NotFoundError, StoreError
+from reprolam.trace import SCHEMA_VERSION, RunStatus, StepStatus, open_store, step_hash
+from reprolam.trace.postgres import INLINE_MAX, PostgresStore, _migrations
+
+# -- a small workflow for the engine ----------------------------------------------------------
+
+
+@action(outputs=["samples"], determinism="seeded")
+def draw(*, n: Annotated[int, Field(ge=1, le=100_000)] = 16, ctx: ActionContext) -> list[float]:
+    """Draw n seeded standard-normal samples."""
+    return [float(x) for x in ctx.rng.standard_normal(n)]
+
+
+@action(outputs=["mean"])
+def average(samples: list[float]) -> float:
+    """Average the samples."""
+    return sum(samples) / len(samples)
+
+
+@action(outputs=["report"])
+def summarize(samples: list[float], mean: float) -> dict[str, Any]:
+    """Report the mean and the spread."""
+    return {"n": len(samples), "mean": mean, "max": max(samples)}
+
+
+FLOW = workflow("pg-sampling", [draw, average, summarize], outputs=["report"], goal="Summarize.")
+FLOW_STEPS = 3
+
+
+@pytest.fixture
+def store(pg_dsn: str, tmp_path: Path) -> Iterator[PostgresStore]:
+    with PostgresStore(pg_dsn, artifacts_dir=tmp_path / "artifacts") as opened:
+        yield opened
+
+
+def admin(dsn: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def one_line_store_error(info: pytest.ExceptionInfo[Any], *words: str) -> str:
+    message = str(info.value)
+    assert isinstance(info.value, StoreError)
+    assert "\n" not in message, message
+    assert "Traceback" not in message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+# -- opening ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_open_store_builds_a_postgres_store(
+    scheme: str,
+    postgres: pg.PgServer,
+    pg_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dsn = pg_dsn.replace("postgresql://", f"{scheme}://", 1)
+    with open_store(dsn, artifacts=tmp_path / "a") as store:
+        assert isinstance(store, PostgresStore)
+        assert store.blobs.path == tmp_path / "a"
+        assert postgres.password not in store.location
+        assert store.location == dsn.replace(postgres.password, "***")
+    monkeypatch.setenv("REPROLAM_ARTIFACTS", str(tmp_path / "from-env"))
+    with open_store(dsn) as store:
+        assert isinstance(store, PostgresStore)
+        assert store.blobs.path == tmp_path / "from-env"
+    assert (tmp_path / "from-env").is_dir()
+
+
+def test_an_artifacts_directory_is_required(
+    postgres: pg.PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REPROLAM_ARTIFACTS", raising=False)
+    dsn = postgres.dsn()
+    with pytest.raises(StoreError) as info:
+        open_store(dsn)
+    one_line_store_error(info, "--artifacts PATH", "REPROLAM_ARTIFACTS")
+    assert postgres.password not in str(info.value)
+    result = invoke("--store", dsn, "runs")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "--artifacts PATH" in result.stderr
+    assert postgres.password not in result.output
+
+
+def test_without_psycopg_the_error_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # makes `import psycopg` fail
+    with pytest.raises(StoreError) as info:
+        open_store("postgresql://u:pw@127.0.0.1:1/db", artifacts=str(tmp_path))
+    one_line_store_error(info, "pip install 'reprolam[postgres]'")
+
+
+# -- errors: one line each, never a psycopg traceback ---------------------------------------
+
+
+def test_unreachable_server(tmp_path: Path) -> None:
+    port = pg._free_port()  # nothing listens there
+    dsn = f"postgresql://postgres:topsecret@127.0.0.1:{port}/db"
+    with pytest.raises(StoreError) as info:
+        PostgresStore(dsn, artifacts_dir=tmp_path)
+    message = one_line_store_error(info, "Connection refused", "start the server", str(port))
+    assert "topsecret" not in message
+    result = invoke("--store", dsn, "--artifacts", str(tmp_path), "runs")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: cannot connect")
+    assert "Traceback" not in result.output
+    assert "topsecret" not in result.output
+
+
+def test_wrong_password(postgres: pg.PgServer, tmp_path: Path) -> None:
+    dsn = postgres.dsn(password="not-the-password")
+    with pytest.raises(StoreError) as info:
+        PostgresStore(dsn, artifacts_dir=tmp_path)
+    message = one_line_store_error(info, "password authentication failed", "check the user")
+    assert "not-the-password" not in message
+    result = invoke("--store", dsn, "--artifacts", str(tmp_path), "show", "x")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+    assert "password authentication" in result.stderr
+
+
+def test_missing_database(postgres: pg.PgServer, tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as info:
+        PostgresStore(postgres.dsn("no_such_db"), artifacts_dir=tmp_path)
+    one_line_store_error(info, '"no_such_db" does not exist', "createdb")
+
+
+def test_invalid_dsn(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as info:
+        PostgresStore("postgresql://u:pw@127.0.0.1/db?bogus=1", artifacts_dir=tmp_path)
+    one_line_store_error(info, "not a valid PostgreSQL DSN", "bogus")
+
+
+def test_newer_schema_version_is_refused(pg_dsn: str, tmp_path: Path) -> None:
+    PostgresStore(pg_dsn, artifacts_dir=tmp_path).close()
+    with admin(pg_dsn) as conn:
+        conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(99),))
+    with pytest.raises(StoreError) as info:
+        PostgresStore(pg_dsn, artifacts_dir=tmp_path)
+    one_line_store_error(info, "schema version 99", f"supports ({SCHEMA_VERSION})", "upgrade")
+    result = invoke("--store", pg_dsn, "--artifacts", str(tmp_path), "runs")
+    assert result.exit_code == 2
+    assert "schema version 99" in result.stderr
+
+
+def test_tables_of_another_application_are_left_alone(pg_dsn: str, tmp_path: Path) -> None:
+    with admin(pg_dsn) as conn:
+        conn.execute("CREATE TABLE runs (id int)")
+    with pytest.raises(StoreError) as info:
+        PostgresStore(pg_dsn, artifacts_dir=tmp_path)
+    one_line_store_error(info, "not a reprolam trace store", "search_path")
+    with admin(pg_dsn) as conn:  # nothing was created next to them
+        assert conn.execute("SELECT to_regclass('steps')").fetchone() == (None,)
+
+
+def test_a_search_path_without_an_existing_schema(postgres: pg.PgServer, tmp_path: Path) -> None:
+    dsn = postgres.dsn(postgres.database("schemas"), options="-csearch_path=not_created")
+    with pytest.raises(StoreError) as info:
+        PostgresStore(dsn, artifacts_dir=tmp_path)
+    one_line_store_error(info, "search_path names no existing schema", "CREATE SCHEMA")
+
+
+def test_a_missing_store_is_not_created_when_asked_not_to(pg_dsn: str, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no reprolam trace store"):
+        open_store(pg_dsn, artifacts=str(tmp_path), create=False)
+    with admin(pg_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('runs')").fetchone() == (None,)
+
+
+# -- schema and migrations --------------------------------------------------------------------
+
+
+def test_fresh_database_gets_the_current_schema(store: PostgresStore, pg_dsn: str) -> None:
+    with admin(pg_dsn) as conn:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    assert meta == {"application": "reprolam", "schema_version": str(SCHEMA_VERSION)}
+    assert [n for n, _ in _migrations()] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_version_1_store_is_upgraded_in_place(pg_dsn: str, tmp_path: Path) -> None:
+    with admin(pg_dsn) as conn:
+        conn.execute(_migrations()[0][1])
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('application', 'reprolam')")
+        conn.execute(
+            "INSERT INTO runs (id, workflow, seed, created_at, planner, policy, status, "
+            "overrides, outputs, host, pid) VALUES ('old', 'wf', '0', '1.5', '{}', '{}', "
+            "'succeeded', '{}', '{}', 'h', 1)"
+        )
+    with PostgresStore(pg_dsn, artifacts_dir=tmp_path) as store:
+        assert store.get_run("old").created_at == 1.5
+        assert store.get_run("old").verifies is None
+        store.create_run(make_run("new", verifies="old"))
+        assert [r.id for r in store.list_runs(verifies="old")] == ["new"]
+    with admin(pg_dsn) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert version == (str(SCHEMA_VERSION),)
+
+
+_OPEN = """
+import sys
+sys.path.insert(0, sys.argv[4])
+from conformance import make_run
+from reprolam.trace import open_store
+with open_store(sys.argv[1], artifacts=sys.argv[2]) as store:
+    store.create_run(make_run(sys.argv[3]))
+"""
+FIRST_USERS = 6
+
+
+def test_concurrent_first_use_migrates_once(pg_dsn: str, tmp_path: Path) -> None:
+    """Processes opening a brand-new store together: one migrates, the others wait for it.
+
+    To make them collide for sure, this test holds an uncommitted CREATE TABLE meta until
+    every process is blocked: with the advisory lock one waits on that table and the others
+    on the lock; without it they would all create the tables and all but one fail."""
+    tests = str(Path(__file__).parent)
+    with admin(pg_dsn) as blocker:
+        blocker.execute("BEGIN")
+        blocker.execute("CREATE TABLE meta (key text)")
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN, pg_dsn, str(tmp_path), f"run-{i}", tests],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(FIRST_USERS)
+        ]
+        deadline = time.monotonic() + 60
+        waiting = 0
+        while waiting < FIRST_USERS and time.monotonic() < deadline:
+            time.sleep(0.05)
+            blocker.execute("SELECT pg_stat_clear_snapshot()")  # fresh, inside a transaction
+            row = blocker.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND application_name = 'reprolam' AND datname = current_database()"
+            ).fetchone()
+            waiting = row[0] if row else 0
+        assert waiting == FIRST_USERS
+        blocker.execute("ROLLBACK")
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * FIRST_USERS, errors
+    with PostgresStore(pg_dsn, artifacts_dir=tmp_path) as store:
+        assert sorted(r.id for r in store.list_runs()) == [f"run-{i}" for i in range(FIRST_USERS)]
+    with admin(pg_dsn) as conn:
+        rows = conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+    assert rows == [("application", "reprolam"), ("schema_version", str(SCHEMA_VERSION))]
+
+
+def test_stores_in_separate_schemas_of_one_database(postgres: pg.PgServer, tmp_path: Path) -> None:
+    db = postgres.database("schemas")
+    a, b = postgres.create_schema(db), postgres.create_schema(db)
+    with (
+        PostgresStore(a, artifacts_dir=tmp_path) as sa,
+        PostgresStore(b, artifacts_dir=tmp_path) as sb,
+    ):
+        chain(sa, "only-in-a", 2)
+        assert [r.id for r in sa.list_runs()] == ["only-in-a"]
+        assert sb.list_runs() == []
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+def test_text_postgres_cannot_hold_is_refused_atomically(store: PostgresStore) -> None:
+    store.create_run(make_run())
+    small, large = artifact("kept?"), artifact(b"L" * (INLINE_MAX + 1))
+    for bad in ({"action": "a\x00b"}, {"params": {"lone": "\udc80"}}):
+        with pytest.raises(StoreError) as info:
+            store.record(steps=[make_step("run-a", 0, **bad)], artifacts=[small, large])
+        one_line_store_error(info, "record failed")
+        assert store.own_steps("run-a") == []  # the artifact rows sent before went too
+        assert not store.has_artifact(small[0].digest)
+        assert not store.has_artifact(large[0].digest)
+    store.record(steps=[make_step("run-a", 0)], artifacts=[small])  # still usable
+    assert store.has_artifact(small[0].digest)
+
+
+def test_a_dropped_connection_is_replaced(store: PostgresStore, pg_dsn: str) -> None:
+    chain(store, "before", 1)
+    with admin(pg_dsn) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'reprolam' AND datname = current_database()"
+        )
+    assert store.get_run("before").id == "before"  # reads retry once on a new connection
+    chain(store, "after", 2)
+    assert len(store.own_steps("after")) == 2
+
+
+def test_numbers_keep_their_exact_type_in_sql(store: PostgresStore, pg_dsn: str) -> None:
+    store.create_run(make_run(seed=2**70, created_at=1_700_000_000))
+    store.record(steps=[make_step("run-a", 0, duration=3, seed=-1, started_at=1.0)])
+    run, (step,) = store.get_run("run-a"), store.own_steps("run-a")
+    assert (run.seed, type(run.created_at), type(step.duration)) == (2**70, int, int)
+    assert step.hash == step_hash(step)
+    with admin(pg_dsn) as conn:  # and the columns stay usable from SQL
+        row = conn.execute("SELECT started_at::float8, params::jsonb FROM steps").fetchone()
+    assert row == (1.0, {})
+
+
+# -- concurrent writers and readers -------------------------------------------------------
+
+
+def _write_runs(dsn: str, artifacts: str, worker: int, runs: int) -> list[str]:
+    with open_store(dsn, artifacts=artifacts) as store:
+        engine = Engine(store)
+        return [
+            engine.run(FLOW, planner=RulesPlanner(), seed=worker * 1000 + i).id for i in range(runs)
+        ]
+
+
+def _read_runs(dsn: str, artifacts: str, until: int) -> list[int]:
+    """List runs and read their traces until ``until`` runs are listed; the counts seen."""
+    seen: list[int] = []
+    deadline = time.monotonic() + 120
+    with open_store(dsn, artifacts=artifacts) as store:
+        while time.monotonic() < deadline:
+            runs = store.list_runs()
+            seen.append(len(runs))
+            for run in runs[:5]:
+                store.steps(run.id)
+            if len(runs) >= until:
+                break
+            time.sleep(0.02)
+    return seen
+
+
+WORKERS, RUNS_EACH = 8, 25
+
+
+def test_concurrent_writers_and_readers(pg_dsn: str, tmp_path: Path) -> None:
+    artifacts = str(tmp_path / "artifacts")
+    PostgresStore(pg_dsn, artifacts_dir=artifacts).close()  # the schema, so readers can start
+    total = WORKERS * RUNS_EACH
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+    with context.Pool(WORKERS + 2) as pool:
+        readers = [pool.apply_async(_read_runs, (pg_dsn, artifacts, total)) for _ in range(2)]
+        writers = [
+            pool.apply_async(_write_runs, (pg_dsn, artifacts, w, RUNS_EACH)) for w in range(WORKERS)
+        ]
+        written = [run_id for w in writers for run_id in w.get(timeout=120)]
+        seen = [r.get(timeout=120) for r in readers]
+    assert len(set(written)) == total
+    for counts in seen:  # readers saw committed runs only, and never lost one
+        assert counts == sorted(counts)
+        assert counts[-1] == total
+    with PostgresStore(pg_dsn, artifacts_dir=artifacts) as store:
+        runs = store.list_runs()
+        assert sorted(r.id for r in runs) == sorted(written)
+        for run in runs:
+            assert run.status is RunStatus.SUCCEEDED, run
+            steps = store.steps(run.id)
+            assert [s.index for s in steps] == list(range(FLOW_STEPS))
+            previous = ""
+            for step in steps:
+                assert step.status is StepStatus.SUCCEEDED
+                assert step.hash == step_hash(step)
+                assert step.prev_hash == previous
+                previous = step.hash
+                for d in step.outputs.values():
+                    store.get_artifact(d)  # verified against its digest
+            assert run.environment is not None
+            json.loads(store.get_artifact(run.environment)[1])
+
+
+# -- the CLI against a real server --------------------------------------------------------
+
+
+def test_cli_run_runs_show(pg_dsn: str, tmp_path: Path) -> None:
+    artifacts = str(tmp_path / "shared-artifacts")
+    base = ["--store", pg_dsn, "--artifacts", artifacts]
+    result = invoke(*base, "run", "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)["run"]
+    assert run["status"] == "succeeded"
+    listed = json.loads(invoke(*base, "runs", "--json").stdout)
+    assert [r["id"] for r in listed] == [run["id"]]
+    view = json.loads(invoke(*base, "show", run["id"][:13], "--json").stdout)
+    assert view["run"] == run
+    assert [s["status"] for s in view["steps"]] == ["succeeded"] * 5
+    assert 0.9 < view["metrics"]["accuracy"] <= 1.0
+    blobs = [p for p in Path(artifacts).rglob("*") if p.is_file()]
+    assert blobs  # the dataset arrays are over 32 KiB: they went to the blob directory
+    # Another process (REPROLAM_STORE / REPROLAM_ARTIFACTS) sees the same trace.
+    env = {"REPROLAM_STORE": pg_dsn, "REPROLAM_ARTIFACTS": artifacts}
+    again = invoke("show", run["id"], "--json", env=env)
+    assert json.loads(again.stdout) == view
+    human = invoke(*base, "runs")
+    assert human.exit_code == 0
+    assert run["id"][:8] in human.output
