@@ -22,6 +22,7 @@ from conformance import artifact, chain, make_run, make_step
 from reprolam import ActionContext, Engine, RulesPlanner, action, workflow
 from reprolam.cli.main import cli
 from reprolam.errors import NotFoundError, StoreError
+from reprolam.history.audit import audit
 from reprolam.trace import SCHEMA_VERSION, RunStatus, StepStatus, open_store, step_hash
 from reprolam.trace.postgres import INLINE_MAX, PostgresStore, _migrations
 
@@ -395,6 +396,8 @@ def test_concurrent_writers_and_readers(pg_dsn: str, tmp_path: Path) -> None:
                     store.get_artifact(d)  # verified against its digest
             assert run.environment is not None
             json.loads(store.get_artifact(run.environment)[1])
+            report = audit(store, run.id)
+            assert report.clean, report.problems
 
 
 # -- the CLI against a real server --------------------------------------------------------
