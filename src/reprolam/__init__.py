@@ -77,6 +77,9 @@ _EXPORTS = {
     "RecordedDecisions": "reprolam.history.recorded",
     "Origin": "reprolam.engine.engine",
     "StepCache": "reprolam.engine.cache",
+    # provenance
+    "export_run": "reprolam.provenance",
+    "ExportError": "reprolam.provenance",
     # errors
     "ReprolamError": "reprolam.errors",
     "ActionSpecError": "reprolam.errors",
@@ -106,6 +109,7 @@ __all__ = [
     "Divergence",
     "Done",
     "Engine",
+    "ExportError",
     "IntegrityError",
     "LLMPlanner",
     "NoProposal",
@@ -144,6 +148,7 @@ __all__ = [
     "choose_planner",
     "compare_steps",
     "diff_runs",
+    "export_run",
     "fork",
     "load_workflow",
     "open_store",
@@ -204,6 +209,7 @@ if TYPE_CHECKING:
     from reprolam.planning.llm import LLMPlanner
     from reprolam.planning.rules import RulesPlanner, ScriptPlanner
     from reprolam.planning.simulated import SimulatedPlanner
+    from reprolam.provenance import ExportError, export_run
     from reprolam.trace.contract import TraceStore
     from reprolam.trace.open import open_store
     from reprolam.trace.records import (

@@ -117,6 +117,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "fork": "reprolam.cli.history_cmd:fork",
     "diff": "reprolam.cli.history_cmd:diff",
     "resume": "reprolam.cli.history_cmd:resume",
+    "export": "reprolam.cli.export_cmd:export",
     "store": "reprolam.cli.store_cmd:store",
     "audit": "reprolam.cli.audit_cmd:audit",
 }

@@ -1,0 +1,52 @@
+"""``reprolam export``: a run as W3C PROV, a Workflow Run RO-Crate, or a picture of its trace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reprolam.cli.main import Ctx, reports_errors
+
+# Kept literal (not imported from reprolam.provenance) so `reprolam --help` stays light.
+FORMATS = ("prov-json", "prov-n", "prov-xml", "rocrate", "dot", "svg", "mermaid")
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    required=True,
+    help="prov-json / prov-n / prov-xml: W3C PROV. rocrate: a Workflow Run RO-Crate "
+    "(directory, or zip if PATH ends in .zip). dot / svg / mermaid: a picture of the trace.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write here (atomically). Without it, text formats print to stdout; rocrate needs it.",
+)
+@click.pass_obj
+@reports_errors
+def export(obj: Ctx, run_ref: str, fmt: str, output: Path | None) -> None:
+    """Export RUN's provenance: every step, artifact, planner decision, failure and fork link.
+
+    RUN is a full run id or a unique prefix.
+
+    \b
+    Example:
+      reprolam export 0196a3 --format prov-json -o run.prov.json
+      reprolam export 0196a3 --format rocrate -o run-crate.zip
+      reprolam export 0196a3 --format svg -o trace.svg
+      reprolam export 0196a3 --format mermaid      # print to stdout
+    """
+    from reprolam.provenance import export_run
+
+    with obj.open() as store:
+        result = export_run(store, run_ref, format=fmt, output=output)
+    if output is None:
+        click.echo(str(result), nl=False)
+    else:
+        click.echo(f"wrote {result}")

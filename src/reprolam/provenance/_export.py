@@ -1,0 +1,109 @@
+"""``export_run``: one entry point for every provenance format."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from reprolam.errors import ConfigError
+from reprolam.provenance._model import RunGraph, build_run_graph
+from reprolam.provenance._output import write_text
+from reprolam.trace.contract import TraceStore
+
+PROV_FORMATS = ("prov-json", "prov-n", "prov-xml")
+PICTURE_FORMATS = ("dot", "svg", "mermaid")
+EXPORT_FORMATS = (*PROV_FORMATS, "rocrate", *PICTURE_FORMATS)
+MAX_FILE_BYTES = 1 << 20  # artifacts up to this size are copied into an RO-Crate
+
+StoreArg = TraceStore | str | os.PathLike[str] | None
+
+
+def export_run(
+    store: StoreArg,
+    run_ref: str,
+    *,
+    format: str,
+    output: str | os.PathLike[str] | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
+) -> Path | str:
+    """Export a run (full id or unique prefix) as provenance or as a picture of its trace.
+
+    Text formats return the text when ``output`` is None, else write it there and return the
+    path. ``rocrate`` needs ``output``: a directory, or a path ending in ``.zip``. Writes are
+    atomic: nothing is left at ``output`` if the export fails.
+    """
+    if format not in EXPORT_FORMATS:
+        raise ConfigError(
+            f"unknown export format {format!r}: choose one of {', '.join(EXPORT_FORMATS)}"
+        )
+    if format == "rocrate" and output is None:
+        raise ConfigError(
+            "the rocrate format writes a directory or a zip file: give -o DIR or -o FILE.zip"
+        )
+    _require(format)  # before reading anything: a missing library is the first thing to say
+    with _opened(store) as trace:
+        graph = build_run_graph(trace, trace.resolve_run_id(run_ref))
+        if format == "rocrate":
+            from reprolam.provenance._rocrate import write_crate
+
+            assert output is not None
+            return write_crate(trace, graph, Path(output), max_file_bytes=max_file_bytes)
+    text = render(graph, format)
+    return text if output is None else write_text(Path(output), text)
+
+
+def render(graph: RunGraph, format: str) -> str:
+    """The text of a text format (everything but rocrate)."""
+    if format in PROV_FORMATS:
+        from reprolam.provenance._prov import prov_document, serialize
+
+        return serialize(prov_document(graph), format)
+    if format == "svg":
+        from reprolam.provenance._svg import render_svg
+
+        return render_svg(graph)
+    from reprolam.provenance._text import render_dot, render_mermaid
+
+    return render_dot(graph) if format == "dot" else render_mermaid(graph)
+
+
+_NEEDS = {
+    "prov-json": (("prov", "prov"),),
+    "prov-n": (("prov", "prov"),),
+    "prov-xml": (("prov", "prov"), ("lxml", "lxml")),
+    "rocrate": (("rocrate", "rocrate"),),
+}
+
+
+def _require(format: str) -> None:
+    for module, package in _NEEDS.get(format, ()):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            fix = (
+                "pip install lxml (PROV-XML only; or 'prov[xml]')"
+                if module == "lxml"
+                else "pip install 'reprolam[provenance]'"
+            )
+            raise ConfigError(
+                f"the {format} export needs the {package!r} package, which is not installed "
+                f"({exc}): {fix}"
+            ) from exc
+
+
+@contextmanager
+def _opened(store: StoreArg) -> Iterator[TraceStore]:
+    """The store itself, or one opened from a path and closed afterwards."""
+    if isinstance(store, TraceStore):
+        yield store
+        return
+    from reprolam.trace.open import open_store
+
+    trace = open_store(store)
+    try:
+        yield trace
+    finally:
+        trace.close()

@@ -1,0 +1,353 @@
+"""One neutral view of a run's trace that every exporter shares: steps, artifacts, edges.
+
+Built from the store alone, never by importing the workflow's code: exporting a store someone
+sent you must not run their code, and an export describes what was recorded, not what the
+workflow looks like today. Exporters (PROV, RO-Crate, pictures) only translate this view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reprolam.errors import NotFoundError
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
+
+# Step categories, most specific first: a picture colours a step by the first that applies.
+CATEGORIES = ("rejected", "decision", "failed", "started", "recovery", "succeeded")
+
+# Codec tag -> (file extension, media type). The container codecs (frame, model, tree) are
+# reprolam's own formats: readable with reprolam's codecs, opaque bytes to anything else.
+CODEC_FILES: dict[str, tuple[str, str]] = {
+    "json": (".json", "application/json"),
+    "npy": (".npy", "application/x-npy"),
+    "frame": (".frame", "application/octet-stream"),
+    "model": (".model", "application/octet-stream"),
+    "tree": (".tree", "application/octet-stream"),
+    "pickle": (".pkl", "application/x-python-pickle"),
+}
+
+_SECRET_KEY = re.compile(
+    r"(api[_-]?key|token|secret|password|passwd|authorization|credential)", re.I
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactNode:
+    """A distinct artifact (by digest) that the trace used or produced."""
+
+    digest: str
+    codec: str  # "" when the store does not hold the artifact
+    size: int | None
+    names: tuple[str, ...]  # every name it was used or produced under, first seen first
+
+    @property
+    def stored(self) -> bool:
+        return self.size is not None
+
+    @property
+    def short(self) -> str:
+        return self.digest[:12]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.names) or self.short
+
+    @property
+    def extension(self) -> str:
+        return CODEC_FILES.get(self.codec, (".bin", ""))[0]
+
+    @property
+    def media_type(self) -> str:
+        return CODEC_FILES.get(self.codec, ("", "application/octet-stream"))[1]
+
+
+@dataclass(frozen=True, slots=True)
+class StepNode:
+    """One step of the trace, with what this export knows about it beyond its record."""
+
+    record: StepRecord
+    inherited: bool  # executed by a fork ancestor, referenced (not copied) by this run
+    recovered: bool  # a later step recovers from this one
+
+    @property
+    def index(self) -> int:
+        return self.record.index
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def key(self) -> str:
+        """Identifies the step across runs and exports: the run that executed it + its index."""
+        return f"{self.record.run_id}.{self.record.index}"
+
+    @property
+    def executed(self) -> bool:
+        return self.record.kind is StepKind.ACTION
+
+    @property
+    def category(self) -> str:
+        r = self.record
+        if r.kind is StepKind.REJECTION:
+            return "rejected"
+        if r.kind is StepKind.DECISION:
+            return "decision"
+        if r.status is StepStatus.FAILED:
+            return "failed"
+        if r.status is StepStatus.STARTED:
+            return "started"
+        if r.recovers is not None:
+            return "recovery"
+        return "succeeded"
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """CSS-style classes: the kind, the category, and every flag that applies."""
+        found = [self.record.kind.value, self.category]
+        if self.record.recovers is not None and self.category != "recovery":
+            found.append("recovery")
+        if self.inherited:
+            found.append("inherited")
+        if self.recovered:
+            found.append("recovered")
+        return tuple(dict.fromkeys(found))  # a decision's kind and category share a name
+
+    @property
+    def ended_at(self) -> float | None:
+        r = self.record
+        return None if r.duration is None else r.started_at + r.duration
+
+    @property
+    def title(self) -> str:
+        r = self.record
+        if r.kind is StepKind.DECISION:
+            return f"#{r.index} planner decision failed"
+        if r.kind is StepKind.REJECTION:
+            return f"#{r.index} {r.action or '?'} rejected"
+        suffix = f"  (recovers #{r.recovers})" if r.recovers is not None else ""
+        return f"#{r.index} {r.action}{suffix}"
+
+    @property
+    def detail(self) -> str:
+        """One line saying what matters most: the error, else the params."""
+        r = self.record
+        if r.error is not None:
+            return f"{r.error.type}: {r.error.message}".replace("\n", " ")
+        if r.status is StepStatus.STARTED:
+            return "started, no completion recorded"
+        if not r.params:
+            return "no params"
+        return " ".join(f"{k}={_compact(v)}" for k, v in sorted(r.params.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A step used (or generated) an artifact under a name."""
+
+    index: int
+    digest: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """``consumer`` used artifacts that ``producer`` generated (the latest producer before it)."""
+
+    producer: int
+    consumer: int
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    child: RunRecord
+    parent: RunRecord
+    index: int  # steps < index are the parent's
+
+
+@dataclass(frozen=True)
+class RunGraph:
+    run: RunRecord
+    runs: dict[str, RunRecord]  # this run and every fork ancestor, this run first
+    forks: tuple[Fork, ...]  # this run's own fork link first, then its parent's, ...
+    steps: tuple[StepNode, ...]
+    artifacts: dict[str, ArtifactNode]  # step inputs and outputs, first seen first
+    environments: dict[str, ArtifactNode]  # run id -> its environment snapshot
+    environment_summary: dict[str, dict[str, str]]  # run id -> python, platform, ...
+    used: tuple[Edge, ...]
+    generated: tuple[Edge, ...]
+    dependencies: tuple[Dependency, ...]
+    recoveries: tuple[tuple[int, int], ...]  # (recovering step, failed step it recovers from)
+    continuation: tuple[StepRecord, ...] = ()  # the parent's steps from the fork point on
+    _by_index: dict[int, StepNode] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_index", {s.index: s for s in self.steps})
+
+    @property
+    def fork(self) -> Fork | None:
+        return self.forks[0] if self.forks and self.forks[0].child.id == self.run.id else None
+
+    def step(self, index: int) -> StepNode:
+        return self._by_index[index]
+
+
+def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
+    """The neutral view of ``run_id``'s whole trace (inherited steps included)."""
+    run = store.get_run(run_id)
+    runs, forks = _ancestry(store, run)
+    records = store.steps(run.id)
+    recovered = {r.recovers for r in records if r.recovers is not None}
+    steps = tuple(
+        StepNode(
+            record=r,
+            inherited=run.fork_index is not None and r.index < run.fork_index,
+            recovered=r.index in recovered,
+        )
+        for r in records
+    )
+    names: dict[str, list[str]] = {}
+    used: list[Edge] = []
+    generated: list[Edge] = []
+    latest: dict[str, int] = {}  # digest -> index of the latest step that produced it
+    deps: dict[tuple[int, int], list[str]] = {}
+    for r in records:
+        for name, key in r.inputs.items():
+            used.append(Edge(r.index, key, name))
+            _add_name(names, key, name)
+            producer = latest.get(key)
+            if producer is not None:
+                deps.setdefault((producer, r.index), []).append(name)
+        for name, key in r.outputs.items():
+            generated.append(Edge(r.index, key, name))
+            _add_name(names, key, name)
+            latest[key] = r.index
+    indices = {r.index for r in records}
+    continuation: tuple[StepRecord, ...] = ()
+    if run.parent_id is not None and run.fork_index is not None:
+        k = run.fork_index
+        continuation = tuple(s for s in store.steps(run.parent_id) if s.index >= k)
+    environments = {
+        rid: artifact_node(store, r.environment, ("environment",))
+        for rid, r in runs.items()
+        if r.environment
+    }
+    return RunGraph(
+        run=run,
+        runs=runs,
+        forks=forks,
+        steps=steps,
+        artifacts={key: artifact_node(store, key, tuple(n)) for key, n in names.items()},
+        environments=environments,
+        environment_summary={rid: _summary(store, a) for rid, a in environments.items()},
+        used=tuple(used),
+        generated=tuple(generated),
+        dependencies=tuple(Dependency(p, c, tuple(n)) for (p, c), n in deps.items()),
+        recoveries=tuple(
+            (r.index, r.recovers)
+            for r in records
+            if r.recovers is not None and r.recovers in indices
+        ),
+        continuation=continuation,
+    )
+
+
+def _ancestry(store: TraceStore, run: RunRecord) -> tuple[dict[str, RunRecord], tuple[Fork, ...]]:
+    runs = {run.id: run}
+    forks: list[Fork] = []
+    child = run
+    while child.parent_id is not None and child.fork_index is not None:
+        if child.parent_id in runs:  # a cycle cannot be written by the engine; do not loop on one
+            break
+        parent = store.get_run(child.parent_id)
+        runs[parent.id] = parent
+        forks.append(Fork(child, parent, child.fork_index))
+        child = parent
+    return runs, tuple(forks)
+
+
+def _add_name(names: dict[str, list[str]], key: str, name: str) -> None:
+    seen = names.setdefault(key, [])
+    if name not in seen:
+        seen.append(name)
+
+
+def artifact_node(store: TraceStore, key: str, names: tuple[str, ...]) -> ArtifactNode:
+    try:
+        record = store.get_artifact_record(key)
+    except NotFoundError:
+        # Still exported (referenced by digest, marked absent): hiding it would hide a gap.
+        return ArtifactNode(key, "", None, names)
+    return ArtifactNode(key, record.codec, record.size, names)
+
+
+def _summary(store: TraceStore, env: ArtifactNode) -> dict[str, str]:
+    """A few headline fields of an environment snapshot (the full snapshot is its artifact)."""
+    if env.codec != "json":
+        return {}
+    try:
+        _, data = store.get_artifact(env.digest)
+        snapshot = json.loads(data)
+    except (NotFoundError, ValueError):
+        return {}
+    if not isinstance(snapshot, dict):
+        return {}
+    keys = ("python", "implementation", "platform", "machine")
+    found = {k: str(snapshot[k]) for k in keys if k in snapshot}
+    packages = snapshot.get("packages")
+    if isinstance(packages, dict) and "reprolam" in packages:
+        found["reprolamVersion"] = str(packages["reprolam"])
+    return found
+
+
+# -- helpers shared by the exporters ----------------------------------------------------------
+
+
+def redact(value: Any) -> Any:
+    """``value`` with the values of secret-looking keys replaced, recursively.
+
+    Planner configs never hold keys by contract (``Planner.config``); this is a second lock
+    on the door, because an export is the thing people attach to papers and tickets.
+    """
+    if isinstance(value, Mapping):
+        return {
+            k: "<redacted>" if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Stable JSON text for attribute values (sorted keys; unknown objects as strings)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else utc(ts).isoformat()
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "absent"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover - the loop always returns
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else to_json(value)
