@@ -40,7 +40,6 @@ from reprolam.trace.records import (
 )
 from reprolam.workflows.registry import Workflow
 
-
 __all__ = ["Engine", "Origin", "RunResult", "StepCallback"]
 
 
