@@ -12,7 +12,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -115,10 +115,15 @@ def breast_cancer_replies() -> list[Reply]:
 
 @dataclass
 class FakeLLM:
-    """``with FakeLLM([...]) as llm:`` serves the replies in order at ``llm.base_url``."""
+    """``with FakeLLM([...]) as llm:`` serves the replies in order at ``llm.base_url``.
+
+    ``responder``, if given, answers each request once the script is used up (e.g. with the
+    next action a run still needs), for tests whose number of calls is not known in advance.
+    """
 
     script: list[Reply] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    responder: Callable[[Received], Reply] | None = None
 
     def __post_init__(self) -> None:
         self.script = list(self.script)  # consumed as requests come; the caller's list stays
@@ -140,6 +145,8 @@ class FakeLLM:
             self.received.append(request)
             if self.script:
                 return self.script.pop(0)
+        if self.responder is not None:
+            return self.responder(request)
         return error(500, "script exhausted")
 
     def start(self) -> FakeLLM:

@@ -80,6 +80,10 @@ _EXPORTS = {
     # provenance
     "export_run": "reprolam.provenance",
     "ExportError": "reprolam.provenance",
+    # experiments
+    "run_experiment": "reprolam.experiments",
+    "ExperimentConfig": "reprolam.experiments",
+    "Experiment": "reprolam.experiments",
     # errors
     "ReprolamError": "reprolam.errors",
     "ActionSpecError": "reprolam.errors",
@@ -109,6 +113,8 @@ __all__ = [
     "Divergence",
     "Done",
     "Engine",
+    "Experiment",
+    "ExperimentConfig",
     "ExportError",
     "IntegrityError",
     "LLMPlanner",
@@ -155,6 +161,7 @@ __all__ = [
     "replay",
     "reproduce",
     "run",
+    "run_experiment",
     "runs",
     "show",
     "spec_of",
@@ -196,6 +203,7 @@ if TYPE_CHECKING:
         StoreError,
         WorkflowError,
     )
+    from reprolam.experiments import Experiment, ExperimentConfig, run_experiment
     from reprolam.history.audit import AuditProblem, AuditReport, audit
     from reprolam.history.compare import Comparison, Divergence, compare_steps
     from reprolam.history.diff import RunDiff, diff_runs

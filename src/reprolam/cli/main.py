@@ -120,6 +120,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "export": "reprolam.cli.export_cmd:export",
     "store": "reprolam.cli.store_cmd:store",
     "audit": "reprolam.cli.audit_cmd:audit",
+    "experiment": "reprolam.cli.experiment_cmd:experiment",
 }
 
 
