@@ -331,3 +331,32 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
             str(SCHEMA_VERSION),
         )
+
+
+_OPEN_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from reprolam.trace import SQLiteStore
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.001)
+SQLiteStore(sys.argv[1]).close()
+"""
+
+
+def test_processes_creating_one_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """A new database's switch to WAL does not wait for locks; opening is serialized."""
+    for trial in range(5):
+        store, go = tmp_path / f"store-{trial}", tmp_path / f"go-{trial}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_WHEN_TOLD, str(store), str(go)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        time.sleep(0.5)  # let them all reach the starting line
+        go.touch()
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err

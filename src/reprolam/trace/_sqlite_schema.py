@@ -6,10 +6,12 @@ one transaction, with the version recorded in ``meta('schema_version')``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -38,6 +40,22 @@ def make_writable_dir(path: Path, what: str) -> None:
             f"{what} {path} is not writable: fix its permissions or choose another "
             "location (--store / REPROLAM_STORE)"
         )
+
+
+@contextmanager
+def opening_lock(directory: Path) -> Iterator[None]:
+    """Serialize opening a store across processes (held for milliseconds).
+
+    Switching a new database to WAL needs an exclusive lock that SQLite does not wait for
+    (no busy handler): several processes creating one store at once would see "database is
+    locked". Migrations are serialized by the same lock.
+    """
+    fd = os.open(directory / ".open.lock", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def connect(db_path: Path, *, fsync: bool) -> sqlite3.Connection:

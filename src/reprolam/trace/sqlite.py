@@ -45,6 +45,7 @@ from reprolam.trace._sqlite_schema import (
     make_writable_dir,
     migrate,
     open_error,
+    opening_lock,
 )
 from reprolam.trace.blobs import BlobDir
 from reprolam.trace.contract import Producer, TraceStore
@@ -137,15 +138,16 @@ class SQLiteStore(TraceStore):
         make_writable_dir(blob_path, "artifacts directory")
         self._lock = threading.Lock()
         self._closed = False
-        self._conn = connect(self.db_path, fsync=fsync)
-        try:
-            migrate(self._conn, self.db_path)
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise open_error(self.db_path, exc) from exc
-        except BaseException:
-            self._conn.close()
-            raise
+        with opening_lock(self.directory):
+            self._conn = connect(self.db_path, fsync=fsync)
+            try:
+                migrate(self._conn, self.db_path)
+            except sqlite3.Error as exc:
+                self._conn.close()
+                raise open_error(self.db_path, exc) from exc
+            except BaseException:
+                self._conn.close()
+                raise
         self._cur = self._conn.cursor()
         self._known_runs: set[str] = set()
         # Group commit (see journal.py); fsync=True writes straight through instead.
