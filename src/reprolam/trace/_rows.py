@@ -74,7 +74,21 @@ _DAMAGE = (ValueError, TypeError, KeyError)  # what a hand-edited row can make d
 
 
 to_json = canonical_json
-from_json = json.loads
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def from_json(text: str) -> Any:
+    """Decode JSON text this module wrote: canonical, so no whitespace to skip (2x ``loads``)."""
+    if text == "{}":
+        return {}
+    value, end = _raw_decode(text)
+    if end != len(text):
+        raise ValueError(f"extra data after JSON value at position {end}")
+    return value
+
+
+_KINDS = {k.value: k for k in StepKind}
+_STEP_STATUSES = {s.value: s for s in StepStatus}
 
 
 def _obj(value: Any) -> str:
@@ -206,9 +220,9 @@ def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
     return StepRecord(
         run_id=row[0],
         index=row[1],
-        kind=StepKind(row[2]),
+        kind=_KINDS[row[2]],
         action=row[3],
-        status=StepStatus(row[4]),
+        status=_STEP_STATUSES[row[4]],
         started_at=row[5],
         action_version=row[6],
         fingerprint=row[7],
