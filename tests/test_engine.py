@@ -299,3 +299,19 @@ def test_failed_consultations_count_towards_the_consecutive_budget() -> None:
     result = Engine(store).run(FLOW, planner=planner, policy=Policy(max_consecutive_rejections=2))
     assert result.run.status is RunStatus.FAILED
     assert "2 proposals rejected (or planner calls failed) in a row" in (result.run.error or "")
+
+
+def test_installed_packages_agree_with_importlib_metadata() -> None:
+    import re
+    from importlib.metadata import distributions
+
+    from reprolam.engine.environment import installed_packages
+
+    expected: dict[str, str] = {}
+    for dist in distributions():  # first on sys.path wins, like imports
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+        expected.setdefault(name, dist.version)
+    found = installed_packages()
+    assert found == dict(sorted(expected.items()))
+    assert found["scikit-learn"]
+    assert found["numpy"]

@@ -27,11 +27,11 @@ from fake_llm import (
     slow,
     text,
 )
+from reprolam import LLMPlanner, Proposal, RunState, choose_planner
 from reprolam.cli.main import cli
 from reprolam.engine.engine import Engine, RunResult
 from reprolam.engine.policy import Policy
 from reprolam.errors import ConfigError
-from reprolam.planning import LLMPlanner, Proposal, RunState, choose_planner
 from reprolam.planning.base import Decision, Done
 from reprolam.trace import MemoryStore, SQLiteStore
 from reprolam.trace.records import RunStatus, StepKind, StepRecord, StepStatus

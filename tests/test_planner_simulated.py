@@ -7,11 +7,10 @@ from typing import Annotated, Any
 import pytest
 from pydantic import Field
 
-from reprolam import action, workflow
+from reprolam import Planner, RulesPlanner, SimulatedPlanner, action, choose_planner, workflow
 from reprolam.engine.engine import Engine, RunResult
 from reprolam.engine.policy import Policy
 from reprolam.errors import ConfigError
-from reprolam.planning import Planner, RulesPlanner, SimulatedPlanner, choose_planner
 from reprolam.trace import MemoryStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
 from reprolam.workflows.breast_cancer import workflow as BREAST_CANCER

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 from reprolam.errors import ConfigError
 from reprolam.planning.base import Planner
-from reprolam.planning.llm import NOT_CONFIGURED, LLMPlanner, resolve_endpoint
 from reprolam.planning.rules import RulesPlanner, ScriptPlanner
-from reprolam.planning.simulated import SimulatedPlanner
 
 PLANNER_NAMES = ("auto", "rules", "script", "llm", "simulated")
 LLM_ENV_VARS = (
@@ -40,10 +38,14 @@ def choose_planner(
     if name == "script":
         return PlannerChoice(ScriptPlanner(), "requested with --planner script")
     if name == "simulated":
+        from reprolam.planning.simulated import SimulatedPlanner
+
         return PlannerChoice(
             SimulatedPlanner(), "requested with --planner simulated (offline, seeded stand-in)"
         )
     if name == "llm":
+        from reprolam.planning.llm import NOT_CONFIGURED, LLMPlanner, resolve_endpoint
+
         if not has_endpoint(base_url=base_url):
             raise ConfigError(f"--planner llm: {NOT_CONFIGURED}")
         planner = LLMPlanner(resolve_endpoint(model=model, base_url=base_url))
@@ -57,6 +59,8 @@ def choose_planner(
                 "auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL / OPENROUTER_API_KEY / "
                 f"OPENAI_API_KEY unset){note}, using the offline rules planner",
             )
+        from reprolam.planning.llm import LLMPlanner, resolve_endpoint
+
         found = configured_settings(model=model, base_url=base_url)
         planner = LLMPlanner(resolve_endpoint(model=model, base_url=base_url))
         return PlannerChoice(

@@ -16,6 +16,9 @@ from reprolam.errors import WorkflowError
 
 ENTRY_POINT_GROUP = "reprolam.workflows"
 DEFAULT_WORKFLOW = "breast-cancer"
+# Bundled workflows, found without scanning every installed distribution's entry points
+# (~20 ms at start-up); the entry points declare the same names for other tools.
+BUNDLED = {"breast-cancer": "reprolam.workflows.breast_cancer:workflow"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def workflow(
 
 def available_workflows() -> dict[str, str]:
     """Installed workflows: name -> ``module:attr`` (nothing is imported)."""
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return {**BUNDLED, **{ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}}
 
 
 def load_workflow(ref: str | Workflow | None = None) -> Workflow:
@@ -74,6 +77,8 @@ def load_workflow(ref: str | Workflow | None = None) -> Workflow:
     if isinstance(ref, Workflow):
         return ref
     ref = ref or DEFAULT_WORKFLOW
+    if ref in BUNDLED:
+        return replace(_resolve(BUNDLED[ref], ref), source=ref)
     installed = available_workflows()
     if ref in installed:
         return replace(_resolve(installed[ref], ref), source=ref)
