@@ -73,6 +73,9 @@ class RunResult:
         return self.run.status is RunStatus.SUCCEEDED
 
 
+_PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
 class RunLoop:
     """The state of one run in progress; lives only as long as ``Engine.run``."""
 
@@ -365,7 +368,9 @@ class RunLoop:
             self.codecs[key] = tag
             self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
         if key not in self.values:
-            self.values[key] = serializer.loads_typed(tag, data)
+            # Plain scalars come back as themselves: skip the round trip on the hot path.
+            plain = type(value) in _PLAIN_SCALARS
+            self.values[key] = value if plain else serializer.loads_typed(tag, data)
         return key
 
     def _forget(self, key: str) -> None:
