@@ -79,8 +79,10 @@ def test_runs_lists_and_show_accepts_a_prefix(recorded: tuple[Path, str]) -> Non
     store, run_id = recorded
     listed = json.loads(invoke(store, "runs", "--json").stdout)
     assert run_id in [r["id"] for r in listed]
-    table = invoke(store, "runs").output
-    assert run_id in table
+    table = invoke(store, "runs").output  # 80 columns: ids are shortened, prefixes work
+    assert run_id[:18] in table
+    assert "succeeded" in table
+    assert "breast-cancer" in table
     assert show_json(store, run_id[:20])["run"]["id"] == run_id
     human = invoke(store, "show", run_id).output
     for name in BREAST_CANCER_ACTIONS:

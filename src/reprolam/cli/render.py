@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -95,14 +96,26 @@ class RunProgress:
             console.print(f"metrics: {_metrics(metrics)}")
 
 
+NARROW_ID = 18  # "01a1fd46-357c-7482": the creation millisecond plus 12 counter bits
+WIDE = 120  # columns from which the table shows full ids, seeds and planners
+
+
 def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> None:
     if not rows:
         console.print("no runs yet: start one with `reprolam run`")
         return
-    table = Table()
-    table.add_column("run", no_wrap=True, min_width=36)
-    for name in ("workflow", "status", "seed", "planner", "steps", "created", "accuracy"):
-        table.add_column(name, no_wrap=name in ("status", "created"))
+    wide = console.width >= WIDE
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("run", no_wrap=True)
+    names = ["workflow", "status", "steps", "created", "accuracy"]
+    if wide:
+        names[2:2] = ["seed", "planner"]
+    longest = max(len(run.workflow) for run, _, _ in rows)
+    for name in names:
+        if name == "workflow":
+            table.add_column(name, min_width=min(longest, 24), overflow="fold")
+        else:
+            table.add_column(name, no_wrap=True)
     for run, metrics, n_steps in rows:
         accuracy = (metrics or {}).get("accuracy")
         kind = ""
@@ -110,17 +123,20 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
             kind = f" [dim](fork of {run.parent_id[:8]})[/]"
         elif run.verifies:
             kind = f" [dim](reproduces {run.verifies[:8]})[/]"
-        table.add_row(
-            run.id,
+        cells = [
+            run.id if wide else run.id[:NARROW_ID],
             run.workflow + kind,
             f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]",
-            str(run.seed),
-            str(run.planner.get("name", "?")),
             str(n_steps),
-            _when(run.created_at),
+            _when(run.created_at) if wide else _when(run.created_at)[5:16],
             f"{accuracy:.4f}" if isinstance(accuracy, float) else "-",
-        )
+        ]
+        if wide:
+            cells[3:3] = [str(run.seed), str(run.planner.get("name", "?"))]
+        table.add_row(*cells)
     console.print(table)
+    if not wide:
+        console.print("[dim]run ids shortened to fit; every command accepts a unique prefix[/]")
 
 
 def run_view(view: RunView) -> None:
