@@ -24,7 +24,8 @@ from reprolam.cli.main import cli
 from reprolam.errors import NotFoundError, StoreError
 from reprolam.history.audit import audit
 from reprolam.trace import SCHEMA_VERSION, RunStatus, StepStatus, open_store, step_hash
-from reprolam.trace.postgres import INLINE_MAX, PostgresStore, _migrations
+from reprolam.trace.migrations_dir import packaged_migrations
+from reprolam.trace.postgres import INLINE_MAX, PostgresStore
 
 # -- a small workflow for the engine ----------------------------------------------------------
 
@@ -209,12 +210,12 @@ def test_fresh_database_gets_the_current_schema(store: PostgresStore, pg_dsn: st
     with admin(pg_dsn) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     assert meta == {"application": "reprolam", "schema_version": str(SCHEMA_VERSION)}
-    assert [n for n, _ in _migrations()] == list(range(1, SCHEMA_VERSION + 1))
+    assert [n for n, _ in packaged_migrations("postgresql")] == list(range(1, SCHEMA_VERSION + 1))
 
 
 def test_a_version_1_store_is_upgraded_in_place(pg_dsn: str, tmp_path: Path) -> None:
     with admin(pg_dsn) as conn:
-        conn.execute(_migrations()[0][1])
+        conn.execute(packaged_migrations("postgresql")[0][1])
         conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('application', 'reprolam')")
         conn.execute(
             "INSERT INTO runs (id, workflow, seed, created_at, planner, policy, status, "

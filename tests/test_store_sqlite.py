@@ -17,7 +17,7 @@ import pytest
 from conformance import artifact, chain, make_run, make_step
 from reprolam.errors import IntegrityError, StoreError
 from reprolam.trace import SCHEMA_VERSION, Producer, RunStatus, SQLiteStore
-from reprolam.trace._sqlite_schema import _migrations
+from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.sqlite import INLINE_MAX
 
 
@@ -86,7 +86,9 @@ def test_schema_version_is_recorded(sqlite_store: SQLiteStore) -> None:
 def test_migrations_are_package_data() -> None:
     folder = resources.files("reprolam.trace").joinpath("migrations")
     assert folder.joinpath("0001_initial.sql").is_file()
-    assert [number for number, _ in _migrations()] == list(range(1, SCHEMA_VERSION + 1))
+    assert [number for number, _ in packaged_migrations("sqlite")] == list(
+        range(1, SCHEMA_VERSION + 1)
+    )
 
 
 def _one_line(exc: pytest.ExceptionInfo[StoreError]) -> str:
@@ -313,7 +315,7 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
 
     db = tmp_path / "trace.db"
     with closing(sqlite3.connect(db, isolation_level=None)) as conn:
-        number, script = _migrations()[0]
+        number, script = packaged_migrations("sqlite")[0]
         assert number == 1
         for statement in _statements(script):
             conn.execute(statement)

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 from reprolam.errors import StoreError
 from reprolam.trace.contract import SCHEMA_VERSION
+from reprolam.trace.migrations_dir import packaged_migrations
 
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another writer's transaction
-_MIGRATION_NAME = re.compile(r"(\d{4})_\w+\.sql")
 
 
 def make_writable_dir(path: Path, what: str) -> None:
@@ -111,7 +109,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = _schema_version(conn, db_path)  # another process may have migrated it
-        for number, script in _migrations():
+        for number, script in packaged_migrations("sqlite"):
             if number > version:
                 for statement in _statements(script):
                     conn.execute(statement)
@@ -149,23 +147,6 @@ def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
             f"({SCHEMA_VERSION}): upgrade reprolam to open {db_path}"
         )
     return version
-
-
-def _migrations() -> list[tuple[int, str]]:
-    """The packaged migration scripts, by number; they must be exactly 1..SCHEMA_VERSION."""
-    folder = resources.files("reprolam.trace").joinpath("migrations")
-    found = sorted(
-        (int(match[1]), entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if (match := _MIGRATION_NAME.fullmatch(entry.name))
-    )
-    numbers = [number for number, _ in found]
-    if numbers != list(range(1, SCHEMA_VERSION + 1)):
-        raise StoreError(
-            f"reprolam's schema migrations are incomplete (found {numbers}, expected 1.."
-            f"{SCHEMA_VERSION}): reinstall reprolam"
-        )
-    return found
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -24,10 +24,8 @@ use under an advisory lock, so processes starting together migrate once.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +34,7 @@ from reprolam.hashing import digest as hash_bytes
 from reprolam.trace import _rows
 from reprolam.trace.blobs import BlobDir
 from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
+from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.open import redact
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 from reprolam.trace.sqlite import INLINE_MAX
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 10  # seconds, unless the DSN or PGCONNECT_TIMEOUT says otherwise
 RETRIES = 3  # attempts for a record() the server rolled back for a deadlock/serialization
 _MIGRATION_LOCK = 0x72706C6D  # advisory lock class "rplm", keyed by schema within it
-_MIGRATION_NAME = re.compile(r"(\d{4})_\w+\.sql")
 _TABLES = ("meta", "runs", "steps", "artifacts")
 _RETRY_STATES = ("40001", "40P01")  # serialization_failure, deadlock_detected
 _NO_RUN_STATE = "22012"  # division_by_zero: how _RUN_UPDATE says the run is missing
@@ -525,7 +523,7 @@ def _migrate(conn: Connection[_Row], location: str, *, create: bool) -> None:
                 f"there is no reprolam trace store in {location}: check the DSN (database "
                 "and search_path), or run something into it first"
             )
-        for number, script in _migrations():
+        for number, script in packaged_migrations("postgresql"):
             if number > version:
                 conn.execute(script)
                 conn.execute(
@@ -570,23 +568,6 @@ def _schema_version(conn: Connection[_Row], location: str) -> int:
             f"supports ({SCHEMA_VERSION}): upgrade reprolam to open it"
         )
     return version
-
-
-def _migrations() -> list[tuple[int, str]]:
-    """The packaged PostgreSQL migrations, by number; they must be exactly 1..SCHEMA_VERSION."""
-    folder = resources.files("reprolam.trace").joinpath("migrations_pg")
-    found = sorted(
-        (int(match[1]), entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if (match := _MIGRATION_NAME.fullmatch(entry.name))
-    )
-    numbers = [number for number, _ in found]
-    if numbers != list(range(1, SCHEMA_VERSION + 1)):
-        raise StoreError(
-            f"reprolam's PostgreSQL schema migrations are incomplete (found {numbers}, "
-            f"expected 1..{SCHEMA_VERSION}): reinstall reprolam"
-        )
-    return found
 
 
 def _missing_blob_error(digest: str, path: Path) -> IntegrityError:
