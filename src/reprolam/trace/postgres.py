@@ -29,9 +29,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprolam.errors import IntegrityError, NotFoundError, ReprolamError, StoreError
-from reprolam.hashing import digest as hash_bytes
+from reprolam.errors import NotFoundError, ReprolamError, StoreError
 from reprolam.trace import _rows
+from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace.blobs import BlobDir
 from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
 from reprolam.trace.migrations_dir import packaged_migrations
@@ -118,8 +118,10 @@ def _row_in(row: _Row, numbers: dict[int, str]) -> _Row:
 # -- the store --------------------------------------------------------------------------------
 
 
-class PostgresStore(TraceStore):
+class PostgresStore(SqlArtifactReads, TraceStore):
     """A ``TraceStore`` in a PostgreSQL database; safe across threads, processes and hosts."""
+
+    PARAM = "%s"
 
     def __init__(
         self,
@@ -148,6 +150,7 @@ class PostgresStore(TraceStore):
         self._errors: tuple[type[Exception], ...] = (self._pg.Error, UnicodeError)
         self._dsn = dsn
         self.blobs = BlobDir(Path(artifacts_dir).expanduser(), fsync=True)
+        self.table_label = f"the artifacts table of {self.location}"
         _make_dir(self.blobs.path)
         self._lock = threading.Lock()
         self._closed = False
@@ -315,43 +318,6 @@ class PostgresStore(TraceStore):
 
     def _run_exists(self, run_id: str) -> bool:
         return self._one("SELECT 1 FROM runs WHERE id = %s", (run_id,)) is not None
-
-    def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
-        row = self._one("SELECT codec, size, data FROM artifacts WHERE digest = %s", (digest,))
-        if row is None:
-            raise _rows.no_artifact_error(digest, self.location)
-        codec, size, data = row
-        if data is None:
-            try:
-                data = self.blobs.get(digest)
-            except NotFoundError as exc:
-                raise _missing_blob_error(digest, self.blobs.path_of(digest)) from exc
-            where = str(self.blobs.path_of(digest))
-        else:
-            data = bytes(data)
-            where = f"the artifacts table of {self.location}"
-        actual = hash_bytes(data)
-        if actual != digest:
-            raise _rows.corrupt_artifact_error(digest, where, actual)
-        return ArtifactRecord(digest, codec, size), data
-
-    def get_artifact_record(self, digest: str) -> ArtifactRecord:
-        row = self._one("SELECT codec, size FROM artifacts WHERE digest = %s", (digest,))
-        if row is None:
-            raise _rows.no_artifact_error(digest, self.location)
-        return ArtifactRecord(digest, row[0], row[1])
-
-    def has_artifact(self, digest: str) -> bool:
-        return self._one("SELECT 1 FROM artifacts WHERE digest = %s", (digest,)) is not None
-
-    def artifact_producer(self, digest: str) -> Producer | None:
-        row = self._one(
-            "SELECT producer_run, producer_idx, producer_name FROM artifacts WHERE digest = %s",
-            (digest,),
-        )
-        if row is None:
-            raise _rows.no_artifact_error(digest, self.location)
-        return None if row[0] is None else Producer(*row)
 
     def close(self) -> None:
         with self._lock:
@@ -568,11 +534,3 @@ def _schema_version(conn: Connection[_Row], location: str) -> int:
             f"supports ({SCHEMA_VERSION}): upgrade reprolam to open it"
         )
     return version
-
-
-def _missing_blob_error(digest: str, path: Path) -> IntegrityError:
-    return IntegrityError(
-        f"artifact {digest} is recorded but its blob file {path} is missing: the artifacts "
-        "directory is not the one this store was used with, or it was damaged; pass "
-        "--artifacts (or REPROLAM_ARTIFACTS) with its location, or restore it"
-    )

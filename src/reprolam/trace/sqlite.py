@@ -36,9 +36,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reprolam.errors import IntegrityError, NotFoundError, ReprolamError, StoreError
-from reprolam.hashing import digest as hash_bytes
+from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
+from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sqlite_schema import (
     connect,
     hint,
@@ -116,8 +116,10 @@ def _as_frame(value: Any) -> _Frame:
     return value
 
 
-class SQLiteStore(TraceStore):
+class SQLiteStore(SqlArtifactReads, TraceStore):
     """A durable ``TraceStore`` in one directory; safe across threads and processes."""
+
+    PARAM = "?"
 
     def __init__(
         self,
@@ -134,6 +136,7 @@ class SQLiteStore(TraceStore):
             Path(artifacts_dir).expanduser() if artifacts_dir else self.directory / "artifacts"
         )
         self.blobs = BlobDir(blob_path, fsync=fsync)
+        self.table_label = f"the artifacts table of {self.db_path}"
         make_writable_dir(self.directory, "store directory")
         make_writable_dir(blob_path, "artifacts directory")
         self._lock = threading.Lock()
@@ -398,42 +401,6 @@ class SQLiteStore(TraceStore):
             raise _rows.no_step_error(run_id, index, self.location)
         return _rows.step_from_row(row)
 
-    def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
-        row = self._one("SELECT codec, size, data FROM artifacts WHERE digest = ?", (digest,))
-        if row is None:
-            raise _rows.no_artifact_error(digest, self.location)
-        codec, size, data = row
-        if data is None:
-            try:
-                data = self.blobs.get(digest)
-            except NotFoundError as exc:
-                raise _missing_blob_error(digest, self.blobs.path_of(digest)) from exc
-            where = str(self.blobs.path_of(digest))
-        else:
-            where = f"the artifacts table of {self.db_path}"
-        actual = hash_bytes(data)
-        if actual != digest:
-            raise _rows.corrupt_artifact_error(digest, where, actual)
-        return ArtifactRecord(digest, codec, size), data
-
-    def get_artifact_record(self, digest: str) -> ArtifactRecord:
-        row = self._one("SELECT codec, size FROM artifacts WHERE digest = ?", (digest,))
-        if row is None:
-            raise _rows.no_artifact_error(digest, self.location)
-        return ArtifactRecord(digest, row[0], row[1])
-
-    def has_artifact(self, digest: str) -> bool:
-        return self._one("SELECT 1 FROM artifacts WHERE digest = ?", (digest,)) is not None
-
-    def artifact_producer(self, digest: str) -> Producer | None:
-        row = self._one(
-            "SELECT producer_run, producer_idx, producer_name FROM artifacts WHERE digest = ?",
-            (digest,),
-        )
-        if row is None:
-            raise _rows.no_artifact_error(digest, self.location)
-        return None if row[0] is None else Producer(*row)
-
     def close(self) -> None:
         self._stop.set()
         with self._lock:
@@ -483,10 +450,3 @@ class SQLiteStore(TraceStore):
         if self._closed:
             return _rows.closed_error(self.location)
         return StoreError(f"{operation} failed on {self.db_path}: {exc}: {hint(exc)}")
-
-
-def _missing_blob_error(digest: str, path: Path) -> IntegrityError:
-    return IntegrityError(
-        f"artifact {digest} is recorded but its blob file {path} is missing: the artifacts "
-        "directory was moved or damaged; restore it, or pass --artifacts with its location"
-    )

@@ -1,0 +1,70 @@
+"""The artifact reads both SQL backends share; only the parameter placeholder differs."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.hashing import digest as hash_bytes
+from reprolam.trace import _rows
+from reprolam.trace.blobs import BlobDir
+from reprolam.trace.contract import Producer
+from reprolam.trace.records import ArtifactRecord
+
+
+class SqlArtifactReads:
+    """Mixed into a ``TraceStore`` that has ``_one(sql, params)``, ``blobs`` and ``location``."""
+
+    PARAM: ClassVar[str]  # "?" (sqlite3) or "%s" (psycopg)
+    blobs: BlobDir
+    location: str
+    table_label: str  # where inline artifacts live, for error messages
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        raise NotImplementedError
+
+    def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
+        row = self._one(
+            f"SELECT codec, size, data FROM artifacts WHERE digest = {self.PARAM}", (digest,)
+        )
+        if row is None:
+            raise _rows.no_artifact_error(digest, self.location)
+        codec, size, data = row
+        if data is None:
+            path = self.blobs.path_of(digest)
+            try:
+                data = self.blobs.get(digest)
+            except NotFoundError as exc:
+                raise IntegrityError(
+                    f"artifact {digest} is recorded but its blob file {path} is missing: the "
+                    "artifacts directory was moved or damaged; restore it, or pass --artifacts "
+                    "with its location"
+                ) from exc
+            where = str(path)
+        else:
+            data = bytes(data)  # psycopg gives a memoryview; bytes(bytes) does not copy
+            where = self.table_label
+        actual = hash_bytes(data)
+        if actual != digest:
+            raise _rows.corrupt_artifact_error(digest, where, actual)
+        return ArtifactRecord(digest, codec, size), data
+
+    def get_artifact_record(self, digest: str) -> ArtifactRecord:
+        row = self._one(f"SELECT codec, size FROM artifacts WHERE digest = {self.PARAM}", (digest,))
+        if row is None:
+            raise _rows.no_artifact_error(digest, self.location)
+        return ArtifactRecord(digest, row[0], row[1])
+
+    def has_artifact(self, digest: str) -> bool:
+        sql = f"SELECT 1 FROM artifacts WHERE digest = {self.PARAM}"
+        return self._one(sql, (digest,)) is not None
+
+    def artifact_producer(self, digest: str) -> Producer | None:
+        row = self._one(
+            "SELECT producer_run, producer_idx, producer_name FROM artifacts "
+            f"WHERE digest = {self.PARAM}",
+            (digest,),
+        )
+        if row is None:
+            raise _rows.no_artifact_error(digest, self.location)
+        return None if row[0] is None else Producer(*row)
