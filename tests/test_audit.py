@@ -432,23 +432,12 @@ def test_a_fork_audits_clean_with_lineage_across_the_fork(store_copy: tuple[Path
 # -- reproduction history ------------------------------------------------------------------------
 
 
-NOISY = """
-import os
-from reprolam import action, workflow
-
-@action(outputs=["value"], determinism="nondeterministic")
-def measure() -> float:
-    return 1.0 + int.from_bytes(os.urandom(4), "big") * 1e-18
-
-flow = workflow("noisy", [measure], outputs=["value"])
-"""
+NOISY = Path(__file__).with_name("noisy_flow.py")
 
 
 def test_a_diverged_reproduction_is_reported(tmp_path: Path) -> None:
-    flows = tmp_path / "noisy.py"
-    flows.write_text(NOISY)
     store = tmp_path / "store"
-    run_id = reprolam.run(f"{flows}:flow", store=store).id
+    run_id = reprolam.run(f"{NOISY}:flow", store=store).id
     assert invoke(store, "reproduce", run_id).exit_code == 1
     payload = audit_json(store, run_id, exit_code=1)
     assert payload["metrics"]["reproducibility"] == "diverged"

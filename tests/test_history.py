@@ -256,23 +256,12 @@ def test_reproduce_names_a_changed_action_fingerprint(tmp_path: Path) -> None:
     assert result.environment["workflow.actions.total.fingerprint"] == divergence.fingerprint
 
 
-NOISY = """
-import os
-from reprolam import action, workflow
-
-@action(outputs=["value"], determinism="nondeterministic")
-def measure() -> float:
-    return 1.0 + int.from_bytes(os.urandom(4), "big") * 1e-18
-
-flow = workflow("noisy", [measure], outputs=["value"])
-"""
+NOISY = Path(__file__).with_name("noisy_flow.py")
 
 
 def test_tolerance_is_reported_as_such_never_as_identical(tmp_path: Path) -> None:
-    flows = tmp_path / "noisy.py"
-    flows.write_text(NOISY)
     store = tmp_path / "store"
-    run_id = reprolam.run(f"{flows}:flow", store=store).id
+    run_id = reprolam.run(f"{NOISY}:flow", store=store).id
     strict = invoke(store, "reproduce", run_id, "--json")
     assert strict.exit_code == 1
     assert json.loads(strict.stdout)["divergence"]["output"] == "value"
