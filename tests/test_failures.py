@@ -268,3 +268,13 @@ def test_an_interrupted_simulated_run_resumes_with_the_same_plan(tmp_path: Path)
         assert run.status is RunStatus.INTERRUPTED
         resumed = resume(store, run.id)
         assert [(s.action, s.params, s.outputs) for s in resumed.steps] == expected
+
+
+def test_a_fault_naming_an_unknown_action_is_refused_up_front() -> None:
+    store = MemoryStore()
+    with pytest.raises(reprolam.ConfigError, match="no action 'trian_model'"):
+        Engine(store).run(FLOW, planner=RulesPlanner(), policy=Policy(faults={"trian_model": 1.0}))
+    assert store.list_runs() == []
+    result = CliRunner().invoke(cli, ["--store", "memory:", "run", "--fault", "trian_model:1"])
+    assert result.exit_code == 2
+    assert "no action 'trian_model'" in result.stderr

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reprolam.cli.main import emit_json, json_option, reports_errors
+from reprolam.cli.main import emit_json, json_option, llm_options, reports_errors
 from reprolam.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,13 +52,7 @@ DEFAULT_OUT = Path("experiment-results")
     show_default=True,
     help="Directory for results.md/.csv/.json, the plots, and R-LAM's store (DIR/store).",
 )
-@click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name (--planner llm).")
-@click.option(
-    "--llm-base-url",
-    envvar="REPROLAM_LLM_BASE_URL",
-    metavar="URL",
-    help="OpenAI-compatible endpoint (--planner llm).",
-)
+@llm_options
 @json_option
 @reports_errors
 def experiment(
@@ -84,7 +78,7 @@ def experiment(
       reprolam experiment --trials 20 --fault train_model:0.2
       reprolam experiment --planner llm --llm-base-url http://localhost:11434/v1 --model llama3.1
     """
-    from reprolam.engine.faults import ANY_ACTION, parse_fault
+    from reprolam.engine.faults import parse_fault, validate_faults
     from reprolam.experiments.harness import WORKFLOW, ExperimentConfig, run_experiment
     from reprolam.experiments.plots import require_matplotlib
     from reprolam.experiments.report import markdown, to_json, write_results
@@ -98,16 +92,8 @@ def experiment(
             f"--planner {planner!r}: the experiment compares planner-driven paradigms with "
             f"{' or '.join(PLANNERS)}; e.g. --planner simulated"
         )
-    actions = load_workflow(WORKFLOW).actions
-    parsed: dict[str, float] = {}
-    for text in faults:
-        action, rate = parse_fault(text)
-        if action != ANY_ACTION and action not in actions:
-            raise ConfigError(
-                f"--fault {text!r}: the {WORKFLOW} workflow has no action {action!r} "
-                f"(its actions: {', '.join(actions.names)}; or * for every action)"
-            )
-        parsed[action] = rate
+    parsed = dict(parse_fault(text) for text in faults)
+    validate_faults(load_workflow(WORKFLOW).actions, parsed)
     require_matplotlib()
     _writable(out)
     config = ExperimentConfig(

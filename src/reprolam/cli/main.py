@@ -53,6 +53,17 @@ def reports_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def llm_options(fn: F) -> F:
+    """Where the llm planner finds its model (flags, else the environment)."""
+    fn = click.option(
+        "--llm-base-url",
+        envvar="REPROLAM_LLM_BASE_URL",
+        metavar="URL",
+        help="OpenAI-compatible endpoint (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).",
+    )(fn)
+    return click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name.")(fn)
+
+
 def execution_options(fn: F) -> F:
     """Failure handling and execution: shared by every command that executes actions."""
     options = [
@@ -183,13 +194,7 @@ def cli(ctx: click.Context, store: str | None, artifacts: str | None) -> None:
     show_default=True,
     help="Who chooses the next action. auto: an LLM if one is configured, else rules.",
 )
-@click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name (llm planner).")
-@click.option(
-    "--llm-base-url",
-    envvar="REPROLAM_LLM_BASE_URL",
-    metavar="URL",
-    help="OpenAI-compatible endpoint (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).",
-)
+@llm_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed (always recorded).")
 @click.option(
     "--set",

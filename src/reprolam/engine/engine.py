@@ -23,6 +23,7 @@ from reprolam.codecs import Serializer, default_serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.environment import capture_environment
 from reprolam.engine.executors import Executor, LocalExecutor
+from reprolam.engine.faults import validate_faults
 from reprolam.engine.loop import Origin, RunLoop, RunResult, StepCallback
 from reprolam.engine.policy import Policy, validate_overrides
 from reprolam.errors import ConfigError
@@ -78,7 +79,7 @@ class Engine:
         origin = origin or Origin()
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = policy or Policy()
-        self._check_policy(policy)
+        self._check_policy(policy, workflow)
         env_digest = self._store_value(capture_environment(workflow))
         run = RunRecord(
             id=uuid7(),
@@ -122,7 +123,7 @@ class Engine:
                 f"run {run.id} is {run.status.value}, not interrupted: only an interrupted run "
                 "can be resumed (fork it to run it again from a step)"
             )
-        self._check_policy(policy)
+        self._check_policy(policy, workflow)
         steps = self.store.steps(run.id)
         finished = [s for s in steps if s.status is not StepStatus.STARTED]
         unfinished = [s for s in steps if s.status is StepStatus.STARTED]
@@ -149,7 +150,8 @@ class Engine:
                 loop.rerun(unfinished[0])
             return loop.drive()
 
-    def _check_policy(self, policy: Policy) -> None:
+    def _check_policy(self, policy: Policy, workflow: Workflow) -> None:
+        validate_faults(workflow.actions, policy.faults)
         if policy.action_timeout is not None and not self.executor.stops_on_timeout:
             raise ConfigError(
                 f"an action timeout ({policy.action_timeout} s) needs an executor that can stop "

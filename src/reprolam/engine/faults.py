@@ -12,6 +12,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping
 
+from reprolam.actions import ActionSpace
 from reprolam.context import SEED_BITS, derive_seed
 from reprolam.errors import ConfigError
 from reprolam.trace.records import ErrorInfo
@@ -38,6 +39,16 @@ def injected_error(action: str, rate: float, occurrence: int) -> ErrorInfo:
         )
     except InjectedFault as exc:
         return ErrorInfo(type="InjectedFault", message=str(exc), traceback=traceback.format_exc())
+
+
+def validate_faults(space: ActionSpace, faults: Mapping[str, float]) -> None:
+    """A fault plan may only name actions the workflow has (or ``*``): a typo injects nothing."""
+    for action in faults:
+        if action != ANY_ACTION and action not in space:
+            raise ConfigError(
+                f"--fault {action}:{faults[action]}: the workflow has no action {action!r} "
+                f"(its actions: {', '.join(space.names)}; or * for every action)"
+            )
 
 
 def parse_fault(text: str) -> tuple[str, float]:
