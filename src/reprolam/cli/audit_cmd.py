@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from reprolam.cli.main import EXIT_PROBLEM, Ctx, emit_json, json_option, reports_errors
+from reprolam.cli.main import Ctx, json_option, reports_errors, respond
 
 
 @click.command()
@@ -31,9 +29,4 @@ def audit(obj: Ctx, run_ref: str, as_json: bool) -> None:
 
     with obj.open() as store:
         report = audit_run(store, run_ref)
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        render.audit_report(report)
-    if not report.clean:
-        sys.exit(EXIT_PROBLEM)
+    respond(as_json, report.to_dict(), lambda: render.audit_report(report), ok=report.clean)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from reprolam.cli.main import EXIT_PROBLEM, Ctx, emit_json, json_option, reports_errors
+from reprolam.cli.main import Ctx, json_option, reports_errors, respond
 from reprolam.planning.choose import PLANNER_NAMES
 
 
@@ -31,12 +29,7 @@ def replay(obj: Ctx, run_ref: str, step: int | None, as_json: bool) -> None:
 
     with obj.open() as store:
         result = replay_run(store, run_ref, step=step)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        render.replay_result(result)
-    if not result.verified:
-        sys.exit(EXIT_PROBLEM)
+    respond(as_json, result.to_dict(), lambda: render.replay_result(result), ok=result.verified)
 
 
 @click.command()
@@ -71,12 +64,9 @@ def reproduce(
     with obj.open() as store:
         progress = render.RunProgress(enabled=not as_json, header="re-executing from the record")
         result = reproduce_run(store, run_ref, rtol=rtol, workflow=workflow, on_step=progress.step)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        render.reproduce_result(result)
-    if not result.reproduced:
-        sys.exit(EXIT_PROBLEM)
+    respond(
+        as_json, result.to_dict(), lambda: render.reproduce_result(result), ok=result.reproduced
+    )
 
 
 @click.command()
@@ -145,20 +135,18 @@ def fork(
         )
         metrics = api.final_metrics(store, result.run)
     own = [s for s in result.steps if s.run_id == result.run.id]
-    if as_json:
-        emit_json(
-            {
-                "run": result.run.to_dict(),
-                "inherited": len(result.steps) - len(own),
-                "executed": len(own),
-                "cache": [s.proposal.get("cache") for s in own],
-                "metrics": metrics,
-            }
-        )
-    else:
-        render.fork_result(result.run, result.steps, metrics)
-    if not result.succeeded:
-        sys.exit(EXIT_PROBLEM)
+    respond(
+        as_json,
+        {
+            "run": result.run.to_dict(),
+            "inherited": len(result.steps) - len(own),
+            "executed": len(own),
+            "cache": [s.proposal.get("cache") for s in own],
+            "metrics": metrics,
+        },
+        lambda: render.fork_result(result.run, result.steps, metrics),
+        ok=result.succeeded,
+    )
 
 
 @click.command()
@@ -179,10 +167,7 @@ def diff(obj: Ctx, run_a: str, run_b: str, as_json: bool) -> None:
 
     with obj.open() as store:
         result = diff_runs(store, run_a, run_b)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        render.run_diff(result)
+    respond(as_json, result.to_dict(), lambda: render.run_diff(result))
 
 
 @click.command()
@@ -215,9 +200,9 @@ def resume(obj: Ctx, run_ref: str, force: bool, workflow: str | None, as_json: b
         progress = render.RunProgress(enabled=not as_json, header=f"resuming {run_ref}")
         result = resume_run(store, run_ref, force=force, workflow=workflow, on_step=progress.step)
         metrics = api.final_metrics(store, result.run)
-    if as_json:
-        emit_json({"run": result.run.to_dict(), "steps": len(result.steps), "metrics": metrics})
-    else:
-        progress.finish(result.run, len(result.steps), metrics)
-    if not result.succeeded:
-        sys.exit(EXIT_PROBLEM)
+    respond(
+        as_json,
+        {"run": result.run.to_dict(), "steps": len(result.steps), "metrics": metrics},
+        lambda: progress.finish(result.run, len(result.steps), metrics),
+        ok=result.succeeded,
+    )

@@ -121,6 +121,16 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
+def respond(as_json: bool, payload: Any, show: Callable[[], object], *, ok: bool = True) -> None:
+    """Print JSON or the human view; exit 1 when the command found a problem."""
+    if as_json:
+        emit_json(payload)
+    else:
+        show()
+    if not ok:
+        sys.exit(EXIT_PROBLEM)
+
+
 # Commands that live in their own modules, imported only when used (or listed by --help).
 LAZY_COMMANDS: dict[str, str] = {
     "replay": "reprolam.cli.history_cmd:replay",
@@ -255,19 +265,17 @@ def run(
     close = getattr(runner, "close", None)
     if close is not None:
         close()
-    if as_json:
-        emit_json(
-            {
-                "run": result.run.to_dict(),
-                "steps": len(result.steps),
-                "metrics": metrics,
-                "planner_reason": choice.reason,
-            }
-        )
-    else:
-        progress.finish(result.run, len(result.steps), metrics)
-    if not result.succeeded:
-        sys.exit(EXIT_PROBLEM)
+    respond(
+        as_json,
+        {
+            "run": result.run.to_dict(),
+            "steps": len(result.steps),
+            "metrics": metrics,
+            "planner_reason": choice.reason,
+        },
+        lambda: progress.finish(result.run, len(result.steps), metrics),
+        ok=result.succeeded,
+    )
 
 
 @cli.command()
@@ -288,10 +296,11 @@ def runs(obj: Ctx, limit: int, as_json: bool) -> None:
     with obj.open() as store:
         records = store.list_runs(limit=limit)
         rows = [(r, final_metrics(store, r), len(store.own_steps(r.id))) for r in records]
-    if as_json:
-        emit_json([{**r.to_dict(), "metrics": m, "own_steps": n} for r, m, n in rows])
-    else:
-        render.runs_table(rows)
+    respond(
+        as_json,
+        [{**r.to_dict(), "metrics": m, "own_steps": n} for r, m, n in rows],
+        lambda: render.runs_table(rows),
+    )
 
 
 @cli.command()
@@ -313,10 +322,7 @@ def show(obj: Ctx, run_ref: str, as_json: bool) -> None:
 
     with obj.open() as store:
         view = api.show(run_ref, store=store)
-    if as_json:
-        emit_json(view.to_dict())
-    else:
-        render.run_view(view)
+    respond(as_json, view.to_dict(), lambda: render.run_view(view))
 
 
 @cli.command()
@@ -333,20 +339,19 @@ def workflows(as_json: bool) -> None:
     from reprolam.workflows.registry import available_workflows, load_workflow
 
     flows = [load_workflow(name) for name in sorted(available_workflows())]
-    if as_json:
-        emit_json(
-            [
-                {
-                    "name": f.name,
-                    "actions": list(f.actions.names),
-                    "outputs": list(f.outputs),
-                    "goal": f.goal,
-                }
-                for f in flows
-            ]
-        )
-    else:
-        render.workflows_table(flows)
+    respond(
+        as_json,
+        [
+            {
+                "name": f.name,
+                "actions": list(f.actions.names),
+                "outputs": list(f.outputs),
+                "goal": f.goal,
+            }
+            for f in flows
+        ],
+        lambda: render.workflows_table(flows),
+    )
 
 
 @cli.command()
