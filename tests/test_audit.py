@@ -363,7 +363,7 @@ def test_an_interrupted_run_is_one_interrupted_problem() -> None:
     report = audit(store, run.id)
     (problem,) = report.problems
     assert (problem.kind, problem.check, problem.step) == ("interrupted", "completeness", 1)
-    assert f"reprolam fork {run.id} --at 1" in problem.message
+    assert "continue it by forking it at step 1" in problem.message
     assert report.metrics["trace_completeness"] == 1.0  # step 0 finished, step 1 never did
 
 

@@ -1230,8 +1230,8 @@ def test_pickle_refused_untrusted_and_accepted_trusted() -> None:
     tag, data = default_serializer().dumps_typed(value)
     assert tag == "pickle"
     expected = (
-        "artifact is a pickle; loading it could execute code; pass trusted=True / "
-        "`--trust-store` only if you trust this store"
+        "artifact is a pickle; loading it could execute code; load the store with "
+        "trusted=True only if you trust it"
     )
     with pytest.raises(CodecError) as info:
         default_serializer().loads_typed(tag, data)

@@ -246,7 +246,7 @@ def assert_clean_error(result: Result, *fragments: str) -> None:
         (["--fault", "x"], ["--fault 'x'", "ACTION:RATE"]),
         (["--fault", "train_model:2"], ["RATE between 0 and 1"]),
         (["--fault", "trian_model:0.2"], ["no action 'trian_model'", "train_model"]),
-        (["--planner", "rules"], ["--planner 'rules'", "simulated"]),
+        (["--planner", "rules"], ["--planner rules", "simulated"]),
         (["--planner", "llm"], ["--planner llm", "REPROLAM_LLM_BASE_URL"]),
     ],
 )

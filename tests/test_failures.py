@@ -211,7 +211,7 @@ def test_the_process_executor_gives_the_same_bytes_and_stops_on_timeout(tmp_path
 
 def test_a_timeout_without_a_process_executor_is_refused_up_front() -> None:
     store = MemoryStore()
-    with pytest.raises(reprolam.ConfigError, match="use --executor process"):
+    with pytest.raises(reprolam.ConfigError, match="use executor='process'"):
         Engine(store).run(FLOW, planner=RulesPlanner(), policy=Policy(action_timeout=1.0))
     assert store.list_runs() == []
 

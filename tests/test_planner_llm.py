@@ -486,7 +486,7 @@ def test_auto_uses_rules_without_an_endpoint_and_says_so() -> None:
     assert "no LLM endpoint configured" in choice.reason
     alone = choose_planner("auto", model="llama3.1")
     assert alone.planner.name == "rules"
-    assert "--model alone names no endpoint" in alone.reason
+    assert "model alone names no endpoint" in alone.reason
 
 
 def test_auto_uses_the_llm_when_a_key_or_endpoint_is_configured(

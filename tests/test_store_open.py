@@ -51,7 +51,7 @@ def test_directory_as_path_object(tmp_path: Path) -> None:
 )
 def test_postgres_needs_an_artifacts_directory(dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPROLAM_ARTIFACTS", raising=False)
-    with pytest.raises(StoreError, match="pass --artifacts PATH or set REPROLAM_ARTIFACTS") as info:
+    with pytest.raises(StoreError, match="pass artifacts=PATH or set REPROLAM_ARTIFACTS") as info:
         open_store(dsn)  # refused before connecting: tests/test_store_postgres.py has the rest
     assert "secret" not in str(info.value)
 

@@ -107,7 +107,7 @@ def test_an_artifacts_directory_is_required(
     dsn = postgres.dsn()
     with pytest.raises(StoreError) as info:
         open_store(dsn)
-    one_line_store_error(info, "--artifacts PATH", "REPROLAM_ARTIFACTS")
+    one_line_store_error(info, "artifacts=PATH", "REPROLAM_ARTIFACTS")
     assert postgres.password not in str(info.value)
     result = invoke("--store", dsn, "runs")
     assert result.exit_code == 2

@@ -4,7 +4,9 @@ An LLM (or an offline planner) chooses actions from a typed action space; the en
 policy-checks, seeds, executes and records every one in a persistent trace with
 content-addressed artifacts.
 
-The public API is re-exported here and imported lazily, so ``import reprolam`` (and the
+``__all__`` is the public surface: the client (``reprolam.open``) and the verbs it serves,
+the declaration API, the extension points, the result and error types. Everything else is
+importable from its module. Names are imported lazily, so ``import reprolam`` (and the
 CLI's start-up) does not pay for numpy, pandas or scikit-learn until they are used.
 """
 
@@ -16,75 +18,53 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    # actions
+    "open": "reprolam.client",
+    "Client": "reprolam.client",
+    "RunView": "reprolam.client",
+    "run": "reprolam.api",
+    "fork": "reprolam.api",
+    "replay": "reprolam.api",
+    "reproduce": "reprolam.api",
+    "resume": "reprolam.api",
+    "audit": "reprolam.api",
+    "diff": "reprolam.api",
+    "export": "reprolam.api",
+    "runs": "reprolam.api",
+    "show": "reprolam.api",
     "action": "reprolam.actions",
     "spec_of": "reprolam.actions",
     "ActionSpec": "reprolam.actions",
     "ActionSpace": "reprolam.actions",
     "ActionContext": "reprolam.context",
-    # workflows
     "Workflow": "reprolam.workflows.registry",
     "workflow": "reprolam.workflows.registry",
     "load_workflow": "reprolam.workflows.registry",
-    # engine and planning
-    "Engine": "reprolam.engine.engine",
-    "RunResult": "reprolam.engine.engine",
-    "Policy": "reprolam.engine.policy",
     "Planner": "reprolam.planning.base",
     "Proposal": "reprolam.planning.base",
     "Done": "reprolam.planning.base",
     "NoProposal": "reprolam.planning.base",
     "RunState": "reprolam.planning.base",
-    "RulesPlanner": "reprolam.planning.rules",
-    "LLMPlanner": "reprolam.planning.llm",
-    "SimulatedPlanner": "reprolam.planning.simulated",
-    "choose_planner": "reprolam.planning.choose",
-    "PlannerChoice": "reprolam.planning.choose",
-    "ScriptPlanner": "reprolam.planning.rules",
-    # store
+    "register_planner": "reprolam.planning.registry",
+    "LLMSettings": "reprolam.planning.choose",
+    "Executor": "reprolam.engine.executors",
+    "ExecutorBase": "reprolam.engine.executors",
+    "register_executor": "reprolam.engine.executor_registry",
+    "Codec": "reprolam.codecs",
+    "Serializer": "reprolam.codecs",
+    "Policy": "reprolam.engine.policy",
     "TraceStore": "reprolam.trace.contract",
-    "open_store": "reprolam.trace.open",
+    "RunResult": "reprolam.engine.loop",
+    "ReplayResult": "reprolam.history.replay",
+    "ReproduceResult": "reprolam.history.reproduce",
+    "Divergence": "reprolam.history.compare",
+    "AuditReport": "reprolam.history.audit",
+    "RunDiff": "reprolam.history.diff",
     "RunRecord": "reprolam.trace.records",
     "StepRecord": "reprolam.trace.records",
     "ArtifactRecord": "reprolam.trace.records",
     "RunStatus": "reprolam.trace.records",
     "StepStatus": "reprolam.trace.records",
     "StepKind": "reprolam.trace.records",
-    # codecs
-    "Codec": "reprolam.codecs",
-    "Serializer": "reprolam.codecs",
-    # api
-    "run": "reprolam.api",
-    "runs": "reprolam.api",
-    "show": "reprolam.api",
-    "RunView": "reprolam.api",
-    # history
-    "replay": "reprolam.history.replay",
-    "ReplayResult": "reprolam.history.replay",
-    "reproduce": "reprolam.history.reproduce",
-    "ReproduceResult": "reprolam.history.reproduce",
-    "Divergence": "reprolam.history.compare",
-    "Comparison": "reprolam.history.compare",
-    "compare_steps": "reprolam.history.compare",
-    "audit": "reprolam.history.audit",
-    "AuditReport": "reprolam.history.audit",
-    "AuditProblem": "reprolam.history.audit",
-    "fork": "reprolam.history.fork",
-    "diff_runs": "reprolam.history.diff",
-    "RunDiff": "reprolam.history.diff",
-    "Problem": "reprolam.history.verify",
-    "verify_trace": "reprolam.history.verify",
-    "RecordedDecisions": "reprolam.history.recorded",
-    "Origin": "reprolam.engine.engine",
-    "StepCache": "reprolam.engine.cache",
-    # provenance
-    "export_run": "reprolam.provenance",
-    "ExportError": "reprolam.provenance",
-    # experiments
-    "run_experiment": "reprolam.experiments",
-    "ExperimentConfig": "reprolam.experiments",
-    "Experiment": "reprolam.experiments",
-    # errors
     "ReprolamError": "reprolam.errors",
     "ActionSpecError": "reprolam.errors",
     "WorkflowError": "reprolam.errors",
@@ -96,6 +76,32 @@ _EXPORTS = {
     "CodecError": "reprolam.errors",
     "PolicyViolation": "reprolam.errors",
 }
+# Importable from the package for code written against earlier releases; documented in
+# their own modules rather than in ``__all__``.
+_LEGACY = {
+    "Engine": "reprolam.engine.engine",
+    "Origin": "reprolam.engine.loop",
+    "RulesPlanner": "reprolam.planning.rules",
+    "ScriptPlanner": "reprolam.planning.rules",
+    "LLMPlanner": "reprolam.planning.llm",
+    "SimulatedPlanner": "reprolam.planning.simulated",
+    "choose_planner": "reprolam.planning.choose",
+    "PlannerChoice": "reprolam.planning.choose",
+    "open_store": "reprolam.trace.open",
+    "diff_runs": "reprolam.history.diff",
+    "export_run": "reprolam.provenance",
+    "ExportError": "reprolam.provenance",
+    "AuditProblem": "reprolam.history.audit",
+    "Comparison": "reprolam.history.compare",
+    "compare_steps": "reprolam.history.compare",
+    "Problem": "reprolam.history.verify",
+    "verify_trace": "reprolam.history.verify",
+    "RecordedDecisions": "reprolam.history.recorded",
+    "StepCache": "reprolam.engine.cache",
+    "run_experiment": "reprolam.experiments",
+    "ExperimentConfig": "reprolam.experiments",
+    "Experiment": "reprolam.experiments",
+}
 
 __all__ = [
     "ActionContext",
@@ -104,44 +110,33 @@ __all__ = [
     "ActionSpecError",
     "AmbiguousIdError",
     "ArtifactRecord",
-    "AuditProblem",
     "AuditReport",
+    "Client",
     "Codec",
     "CodecError",
-    "Comparison",
     "ConfigError",
     "Divergence",
     "Done",
-    "Engine",
-    "Experiment",
-    "ExperimentConfig",
-    "ExportError",
+    "Executor",
+    "ExecutorBase",
     "IntegrityError",
-    "LLMPlanner",
+    "LLMSettings",
     "NoProposal",
     "NotFoundError",
-    "Origin",
     "Planner",
-    "PlannerChoice",
     "Policy",
     "PolicyViolation",
-    "Problem",
     "Proposal",
-    "RecordedDecisions",
     "ReplayResult",
     "ReproduceResult",
     "ReprolamError",
-    "RulesPlanner",
     "RunDiff",
     "RunRecord",
     "RunResult",
     "RunState",
     "RunStatus",
     "RunView",
-    "ScriptPlanner",
     "Serializer",
-    "SimulatedPlanner",
-    "StepCache",
     "StepKind",
     "StepRecord",
     "StepStatus",
@@ -151,27 +146,26 @@ __all__ = [
     "WorkflowError",
     "action",
     "audit",
-    "choose_planner",
-    "compare_steps",
-    "diff_runs",
-    "export_run",
+    "diff",
+    "export",
     "fork",
     "load_workflow",
-    "open_store",
+    "open",
+    "register_executor",
+    "register_planner",
     "replay",
     "reproduce",
+    "resume",
     "run",
-    "run_experiment",
     "runs",
     "show",
     "spec_of",
-    "verify_trace",
     "workflow",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
+    module = _EXPORTS.get(name) or _LEGACY.get(name)
     if module is None:
         raise AttributeError(f"module 'reprolam' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -185,11 +179,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from reprolam.actions import ActionSpace, ActionSpec, action, spec_of
-    from reprolam.api import RunView, run, runs, show
+    from reprolam.api import audit, diff, export, fork, replay, reproduce, resume, run, runs, show
+    from reprolam.client import Client, RunView, open
     from reprolam.codecs import Codec, Serializer
     from reprolam.context import ActionContext
-    from reprolam.engine.cache import StepCache
-    from reprolam.engine.engine import Engine, Origin, RunResult
+    from reprolam.engine.executor_registry import register_executor
+    from reprolam.engine.executors import Executor, ExecutorBase
+    from reprolam.engine.loop import RunResult
     from reprolam.engine.policy import Policy
     from reprolam.errors import (
         ActionSpecError,
@@ -203,23 +199,15 @@ if TYPE_CHECKING:
         StoreError,
         WorkflowError,
     )
-    from reprolam.experiments import Experiment, ExperimentConfig, run_experiment
-    from reprolam.history.audit import AuditProblem, AuditReport, audit
-    from reprolam.history.compare import Comparison, Divergence, compare_steps
-    from reprolam.history.diff import RunDiff, diff_runs
-    from reprolam.history.fork import fork
-    from reprolam.history.recorded import RecordedDecisions
-    from reprolam.history.replay import ReplayResult, replay
-    from reprolam.history.reproduce import ReproduceResult, reproduce
-    from reprolam.history.verify import Problem, verify_trace
+    from reprolam.history.audit import AuditReport
+    from reprolam.history.compare import Divergence
+    from reprolam.history.diff import RunDiff
+    from reprolam.history.replay import ReplayResult
+    from reprolam.history.reproduce import ReproduceResult
     from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
-    from reprolam.planning.choose import PlannerChoice, choose_planner
-    from reprolam.planning.llm import LLMPlanner
-    from reprolam.planning.rules import RulesPlanner, ScriptPlanner
-    from reprolam.planning.simulated import SimulatedPlanner
-    from reprolam.provenance import ExportError, export_run
+    from reprolam.planning.choose import LLMSettings
+    from reprolam.planning.registry import register_planner
     from reprolam.trace.contract import TraceStore
-    from reprolam.trace.open import open_store
     from reprolam.trace.records import (
         ArtifactRecord,
         RunRecord,

@@ -1,116 +1,115 @@
-"""The Python API: everything the CLI does, callable from code.
+"""Module-level verbs: the client's, for one call, with the store named by ``store=``.
+
+``store`` is a path, a ``postgresql://`` DSN, ``"memory:"``, an open ``TraceStore`` or a
+``Client``; ``None`` means ``$REPROLAM_STORE``, else ``./.reprolam``. Every keyword option
+is the client's (see ``reprolam.client.Client``).
 
 Example::
 
     import reprolam
     result = reprolam.run("breast-cancer", store=".reprolam", seed=0)
-    print(result.id, result.outputs["metrics"]["accuracy"])
+    fork = reprolam.fork(result.id, store=".reprolam", at="train_model",
+                         set={"train_model.C": 0.01})
+    print(reprolam.diff(result.id, fork.id, store=".reprolam").metrics)
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from reprolam.engine.engine import Engine, RunResult, StepCallback
-from reprolam.engine.policy import Policy, parse_override
-from reprolam.planning.base import Planner
-from reprolam.planning.choose import choose_planner
+from reprolam.client import Client, RunRef, RunView, using
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.open import open_store
-from reprolam.trace.records import RunRecord, StepRecord
-from reprolam.workflows.registry import Workflow, load_workflow
+from reprolam.trace.records import RunRecord
 
-StoreRef = TraceStore | str | os.PathLike[str] | None
+if TYPE_CHECKING:
+    from reprolam.engine.engine import RunResult
+    from reprolam.history.audit import AuditReport
+    from reprolam.history.diff import RunDiff
+    from reprolam.history.replay import ReplayResult
+    from reprolam.history.reproduce import ReproduceResult
+    from reprolam.workflows.registry import Workflow
 
+StoreRef = Client | TraceStore | str | os.PathLike[str] | None
 
-@dataclass(frozen=True, slots=True)
-class RunView:
-    """A recorded run with its whole trace, as `reprolam show` presents it."""
-
-    run: RunRecord
-    steps: list[StepRecord]
-    metrics: dict[str, Any] | None
-
-    def inherited(self, step: StepRecord) -> bool:
-        return self.run.fork_index is not None and step.index < self.run.fork_index
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run": self.run.to_dict(),
-            "steps": [{**s.to_dict(), "inherited": self.inherited(s)} for s in self.steps],
-            "metrics": self.metrics,
-        }
-
-
-def parse_overrides(items: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """``['train_model.C=0.1', ...]`` -> ``{'train_model': {'C': 0.1}}``."""
-    overrides: dict[str, dict[str, Any]] = {}
-    for text in items:
-        action_name, param, value = parse_override(text)
-        overrides.setdefault(action_name, {})[param] = value
-    return overrides
+__all__ = [
+    "audit",
+    "diff",
+    "export",
+    "fork",
+    "replay",
+    "reproduce",
+    "resume",
+    "run",
+    "runs",
+    "show",
+]
 
 
 def run(
-    workflow: str | Workflow | None = None,
-    *,
-    store: StoreRef = None,
-    planner: str | Planner = "auto",
-    seed: int = 0,
-    overrides: Mapping[str, Mapping[str, Any]] | None = None,
-    policy: Policy | None = None,
-    on_step: StepCallback | None = None,
+    workflow: str | Workflow | None = None, *, store: StoreRef = None, **options: Any
 ) -> RunResult:
-    """Plan, execute and record one run of ``workflow`` (default: ``breast-cancer``)."""
-    flow = load_workflow(workflow)
-    chosen = choose_planner(planner).planner if isinstance(planner, str) else planner
-    with _store(store) as trace:
-        return Engine(trace).run(
-            flow, planner=chosen, seed=seed, policy=policy, overrides=overrides, on_step=on_step
-        )
+    """Plan, execute and record one run (``Client.run``)."""
+    with using(store) as rl:
+        return rl.run(workflow, **options)
+
+
+def fork(run: RunRef, *, at: int | str, store: StoreRef = None, **options: Any) -> RunResult:
+    """Fork a run at a step (``Client.fork``)."""
+    with using(store) as rl:
+        return rl.fork(run, at=at, **options)
+
+
+def reproduce(run: RunRef, *, store: StoreRef = None, **options: Any) -> ReproduceResult:
+    """Re-execute a run and compare every output hash (``Client.reproduce``)."""
+    with using(store) as rl:
+        return rl.reproduce(run, **options)
+
+
+def resume(run: RunRef, *, store: StoreRef = None, **options: Any) -> RunResult:
+    """Continue an interrupted run (``Client.resume``)."""
+    with using(store) as rl:
+        return rl.resume(run, **options)
+
+
+def replay(run: RunRef, *, store: StoreRef = None, step: int | None = None) -> ReplayResult:
+    """Verify a run's record and rebuild its outputs, executing nothing (``Client.replay``)."""
+    with using(store) as rl:
+        return rl.replay(run, step=step)
+
+
+def audit(run: RunRef, *, store: StoreRef = None) -> AuditReport:
+    """Check a run's record (``Client.audit``)."""
+    with using(store) as rl:
+        return rl.audit(run)
+
+
+def diff(a: RunRef, b: RunRef, *, store: StoreRef = None) -> RunDiff:
+    """Compare two runs step by step (``Client.diff``)."""
+    with using(store) as rl:
+        return rl.diff(a, b)
+
+
+def export(
+    run: RunRef,
+    *,
+    format: str,
+    output: str | os.PathLike[str] | None = None,
+    store: StoreRef = None,
+) -> Path | str:
+    """Export a run's provenance or a picture of it (``Client.export``)."""
+    with using(store) as rl:
+        return rl.export(run, format=format, output=output)
 
 
 def runs(*, store: StoreRef = None, limit: int | None = None) -> list[RunRecord]:
-    """Recorded runs, newest first."""
-    with _store(store) as trace:
-        return trace.list_runs(limit=limit)
+    """Recorded runs, newest first (``Client.runs``)."""
+    with using(store) as rl:
+        return rl.runs(limit=limit)
 
 
-def show(run_ref: str, *, store: StoreRef = None) -> RunView:
-    """A run (full id or unique prefix) with its whole trace and final metrics."""
-    with _store(store) as trace:
-        run_id = trace.resolve_run_id(run_ref)
-        record = trace.get_run(run_id)
-        return RunView(record, trace.steps(run_id), final_metrics(trace, record))
-
-
-def final_metrics(trace: TraceStore, run: RunRecord) -> dict[str, Any] | None:
-    """The run's ``metrics`` output, if it has one stored as JSON."""
-    key = run.outputs.get("metrics")
-    if key is None:
-        return None
-    record, data = trace.get_artifact(key)
-    if record.codec != "json":
-        return None
-    from reprolam.codecs import default_serializer
-
-    value = default_serializer().loads_typed(record.codec, data)
-    return value if isinstance(value, dict) else None
-
-
-class _store:
-    """Open a store from a reference, closing it afterwards only if we opened it."""
-
-    def __init__(self, ref: StoreRef) -> None:
-        self.owned = not isinstance(ref, TraceStore)
-        self.trace = open_store(ref) if not isinstance(ref, TraceStore) else ref
-
-    def __enter__(self) -> TraceStore:
-        return self.trace
-
-    def __exit__(self, *exc: object) -> None:
-        if self.owned:
-            self.trace.close()
+def show(run: RunRef, *, store: StoreRef = None) -> RunView:
+    """A run with its whole trace and headline metrics (``Client.show``)."""
+    with using(store) as rl:
+        return rl.show(run)

@@ -1,10 +1,77 @@
-"""One root exception, a shallow tree; messages say what happened, the value, and the fix."""
+"""One root exception, a shallow tree; messages say what happened, the value, and the fix.
+
+Errors carry their parts as data: ``what`` happened, the ``option`` and ``value`` involved,
+and a ``hint`` (the fix). Options are written in messages as ``{name}`` or
+``{name=value}`` markup with the Python parameter name, so the same error reads right from
+Python (``str(exc)``: ``workflow='pkg.mod:flow'``) and from the command line, where only
+the CLI turns the markup into flags (``--workflow pkg.mod:flow``). No library message names
+a CLI flag.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from typing import Any
+
+# {name} or {name=value}; a value may hold anything but a closing brace
+OPTION_MARKUP = re.compile(r"\{([a-z_][a-z0-9_]*)(?:=([^}]*))?\}")
+
+OptionStyle = Callable[[str, str | None], str]
+
+
+def python_style(name: str, value: str | None) -> str:
+    """``{trusted=True}`` -> ``trusted=True``; ``{workflow=M:A}`` -> ``workflow='M:A'``."""
+    if value is None:
+        return name
+    literal = value if _is_python_literal(value) else repr(value)
+    return f"{name}={literal}"
+
+
+def render_markup(text: str, style: OptionStyle = python_style) -> str:
+    """Text with every ``{option}`` markup rendered in ``style``."""
+    return OPTION_MARKUP.sub(lambda m: style(m[1], m[2]), text)
+
+
+def _is_python_literal(value: str) -> bool:
+    """True, 0.5, or a placeholder such as PATH or N (left unquoted, as in docs)."""
+    if value in ("True", "False", "None") or value.isupper():
+        return True
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
 
 class ReprolamError(Exception):
-    """Root of every error reprolam raises on purpose."""
+    """Root of every error reprolam raises on purpose.
+
+    ``what`` says what happened (with the offending value); ``hint`` says how to fix it;
+    ``option`` names the parameter at fault (Python name) and ``value`` its value, when
+    one is. Both texts may hold ``{option}`` markup (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        option: str | None = None,
+        value: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(what)
+        self.what = what
+        self.option = option
+        self.value = value
+        self.hint = hint
+
+    def render(self, style: OptionStyle = python_style) -> str:
+        text = render_markup(self.what, style)
+        return f"{text}: {render_markup(self.hint, style)}" if self.hint else text
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 class ActionSpecError(ReprolamError):
@@ -46,7 +113,3 @@ class PolicyViolation(ReprolamError):
         super().__init__(reason)
         self.reason = reason
         self.check = check
-
-
-class RunFailed(ReprolamError):
-    """A run ended in the failed state (action failure or exhausted budget)."""

@@ -25,8 +25,7 @@ def audit(obj: Ctx, run_ref: str, as_json: bool) -> None:
       reprolam audit 01a1fd10 --json
     """
     from reprolam.cli import render
-    from reprolam.history.audit import audit as audit_run
 
-    with obj.open() as store:
-        report = audit_run(store, run_ref)
+    with obj.open() as rl:
+        report = rl.audit(run_ref)
     respond(as_json, report.to_dict(), lambda: render.audit_report(report), ok=report.clean)

@@ -17,6 +17,7 @@ from reprolam.errors import ConfigError
 
 if TYPE_CHECKING:
     from reprolam.experiments.harness import ExperimentConfig, Progress
+    from reprolam.planning.choose import LLMSettings
 
 PLANNERS = ("simulated", "llm")
 DEFAULT_OUT = Path("experiment-results")
@@ -61,8 +62,7 @@ def experiment(
     faults: tuple[str, ...],
     seed: int,
     out: Path,
-    model: str | None,
-    llm_base_url: str | None,
+    llm: LLMSettings,
     as_json: bool,
 ) -> None:
     """Run Script, Naive LAM and R-LAM N times each on the breast-cancer workflow and compare.
@@ -86,11 +86,11 @@ def experiment(
     from reprolam.workflows.registry import load_workflow
 
     if trials < 1:
-        raise ConfigError(f"--trials {trials}: need at least 1 trial, e.g. --trials 20")
+        raise ConfigError(f"{{trials={trials}}}: need at least 1 trial, e.g. {{trials=20}}")
     if planner not in PLANNERS:
         raise ConfigError(
-            f"--planner {planner!r}: the experiment compares planner-driven paradigms with "
-            f"{' or '.join(PLANNERS)}; e.g. --planner simulated"
+            f"{{planner={planner}}}: the experiment compares planner-driven paradigms with "
+            f"{' or '.join(PLANNERS)}; e.g. {{planner=simulated}}"
         )
     parsed = dict(parse_fault(text) for text in faults)
     validate_faults(load_workflow(WORKFLOW).actions, parsed)
@@ -101,10 +101,10 @@ def experiment(
         seed=seed,
         faults=parsed,
         planner=planner,
-        model=model,
-        base_url=llm_base_url,
+        model=llm.model,
+        base_url=llm.base_url,
     )
-    choice = choose_planner(planner, model=model, base_url=llm_base_url)  # before any output
+    choice = choose_planner(planner, llm=llm)  # before any output
     command = _command(config, out)
     with _progress(trials, enabled=not as_json) as progress:
         result = run_experiment(config, out=out, command=command, progress=progress, planner=choice)
@@ -125,8 +125,8 @@ def _writable(out: Path) -> None:
             pass
     except OSError as exc:
         raise ConfigError(
-            f"--out {str(out)!r}: cannot write there ({exc.strerror or exc}); "
-            "choose a directory you can write to, e.g. --out ./experiment-results"
+            f"{{out={out}}}: cannot write there ({exc.strerror or exc}); "
+            "choose a directory you can write to, e.g. {out=./experiment-results}"
         ) from None
 
 

@@ -42,10 +42,8 @@ def export(obj: Ctx, run_ref: str, fmt: str, output: Path | None) -> None:
       reprolam export 0196a3 --format svg -o trace.svg
       reprolam export 0196a3 --format mermaid      # print to stdout
     """
-    from reprolam.provenance import export_run
-
-    with obj.open() as store:
-        result = export_run(store, run_ref, format=fmt, output=output)
+    with obj.open() as rl:
+        result = rl.export(run_ref, format=fmt, output=output)
     if output is None:
         click.echo(str(result), nl=False)
     else:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from reprolam.cli.main import Ctx, json_option, reports_errors, respond
-from reprolam.planning.choose import PLANNER_NAMES
+from reprolam.cli.main import (
+    Ctx,
+    Execution,
+    execution_options,
+    json_option,
+    llm_options,
+    planner_option,
+    reports_errors,
+    respond,
+)
 
 
 @click.command()
@@ -25,10 +35,9 @@ def replay(obj: Ctx, run_ref: str, step: int | None, as_json: bool) -> None:
       reprolam replay 01a1fd10 --step 3 --json
     """
     from reprolam.cli import render
-    from reprolam.history.replay import replay as replay_run
 
-    with obj.open() as store:
-        result = replay_run(store, run_ref, step=step)
+    with obj.open() as rl:
+        result = rl.replay(run_ref, step=step)
     respond(as_json, result.to_dict(), lambda: render.replay_result(result), ok=result.verified)
 
 
@@ -42,11 +51,17 @@ def replay(obj: Ctx, run_ref: str, step: int | None, as_json: bool) -> None:
 @click.option(
     "--workflow", metavar="REF", help="Load the workflow from here instead of where RUN got it."
 )
+@execution_options
 @json_option
 @click.pass_obj
 @reports_errors
 def reproduce(
-    obj: Ctx, run_ref: str, rtol: float | None, workflow: str | None, as_json: bool
+    obj: Ctx,
+    run_ref: str,
+    rtol: float | None,
+    workflow: str | None,
+    execution: Execution,
+    as_json: bool,
 ) -> None:
     """Re-execute RUN with its recorded params, seeds and decisions, and compare every output.
 
@@ -59,11 +74,17 @@ def reproduce(
       reprolam reproduce 01a1fd10 --rtol 1e-9 --json
     """
     from reprolam.cli import render
-    from reprolam.history.reproduce import reproduce as reproduce_run
 
-    with obj.open() as store:
-        progress = render.RunProgress(enabled=not as_json, header="re-executing from the record")
-        result = reproduce_run(store, run_ref, rtol=rtol, workflow=workflow, on_step=progress.step)
+    progress = render.RunProgress(enabled=not as_json, header="re-executing from the record")
+    with obj.open() as rl:
+        result = rl.reproduce(
+            run_ref,
+            rtol=rtol,
+            workflow=workflow,
+            policy=execution.policy_changes(),
+            executor=execution.executor,
+            on_step=progress.step,
+        )
     respond(
         as_json, result.to_dict(), lambda: render.reproduce_result(result), ok=result.reproduced
     )
@@ -79,11 +100,8 @@ def reproduce(
     metavar="ACTION.PARAM=VALUE",
     help="Force a param in the fork, e.g. --set train_model.C=0.1 (repeatable).",
 )
-@click.option(
-    "--planner",
-    type=click.Choice(PLANNER_NAMES),
-    help="Planner for the new steps (default: the parent's kind).",
-)
+@planner_option(default=None, help="Planner for the new steps (default: the parent's kind).")
+@llm_options
 @click.option(
     "--replay-decisions",
     is_flag=True,
@@ -95,6 +113,7 @@ def reproduce(
     help="Take the recorded outputs of steps identical to the parent's instead of executing.",
 )
 @click.option("--workflow", metavar="REF", help="Load the workflow from here (see reproduce).")
+@execution_options
 @json_option
 @click.pass_obj
 @reports_errors
@@ -104,9 +123,11 @@ def fork(
     at: str,
     overrides: tuple[str, ...],
     planner: str | None,
+    llm: Any,
     replay_decisions: bool,
     reuse: bool,
     workflow: str | None,
+    execution: Execution,
     as_json: bool,
 ) -> None:
     """Fork RUN at STEP: inherit the steps before it by reference, run from it with overrides.
@@ -116,24 +137,24 @@ def fork(
       reprolam fork 01a1fd10 --at train_model --set train_model.C=0.01
       reprolam fork 01a1fd10 --at 3 --replay-decisions --reuse
     """
-    from reprolam import api
     from reprolam.cli import render
-    from reprolam.history.fork import fork as fork_run
 
-    with obj.open() as store:
-        progress = render.RunProgress(enabled=not as_json, header=f"forking {run_ref} at {at}")
-        result = fork_run(
-            store,
+    progress = render.RunProgress(enabled=not as_json, header=f"forking {run_ref} at {at}")
+    with obj.open() as rl:
+        result = rl.fork(
             run_ref,
             at=at,
-            overrides=api.parse_overrides(overrides),
+            set=overrides,
             planner=planner,
+            llm=llm,
             replay_decisions=replay_decisions,
             reuse=reuse,
             workflow=workflow,
+            policy=execution.policy_changes(),
+            executor=execution.executor,
             on_step=progress.step,
         )
-        metrics = api.final_metrics(store, result.run)
+    metrics = result.metrics
     own = [s for s in result.steps if s.run_id == result.run.id]
     respond(
         as_json,
@@ -163,10 +184,9 @@ def diff(obj: Ctx, run_a: str, run_b: str, as_json: bool) -> None:
       reprolam diff 01a1fd10 01a1fd22
     """
     from reprolam.cli import render
-    from reprolam.history.diff import diff_runs
 
-    with obj.open() as store:
-        result = diff_runs(store, run_a, run_b)
+    with obj.open() as rl:
+        result = rl.diff(run_a, run_b)
     respond(as_json, result.to_dict(), lambda: render.run_diff(result))
 
 
@@ -178,10 +198,22 @@ def diff(obj: Ctx, run_a: str, run_b: str, as_json: bool) -> None:
     help="Re-run an interrupted step even if its action has external side effects.",
 )
 @click.option("--workflow", metavar="REF", help="Load the workflow from here (see reproduce).")
+@planner_option(default=None, help="Planner for the rest of the run (default: the run's own).")
+@llm_options
+@execution_options
 @json_option
 @click.pass_obj
 @reports_errors
-def resume(obj: Ctx, run_ref: str, force: bool, workflow: str | None, as_json: bool) -> None:
+def resume(
+    obj: Ctx,
+    run_ref: str,
+    force: bool,
+    workflow: str | None,
+    planner: str | None,
+    llm: Any,
+    execution: Execution,
+    as_json: bool,
+) -> None:
     """Continue an interrupted RUN from its last committed step.
 
     Finished steps are not re-executed; the step that was running is re-run with its
@@ -192,17 +224,23 @@ def resume(obj: Ctx, run_ref: str, force: bool, workflow: str | None, as_json: b
     Example:
       reprolam resume 01a1fd10
     """
-    from reprolam import api
     from reprolam.cli import render
-    from reprolam.history.resume import resume as resume_run
 
-    with obj.open() as store:
-        progress = render.RunProgress(enabled=not as_json, header=f"resuming {run_ref}")
-        result = resume_run(store, run_ref, force=force, workflow=workflow, on_step=progress.step)
-        metrics = api.final_metrics(store, result.run)
+    progress = render.RunProgress(enabled=not as_json, header=f"resuming {run_ref}")
+    with obj.open() as rl:
+        result = rl.resume(
+            run_ref,
+            force=force,
+            workflow=workflow,
+            planner=planner,
+            llm=llm,
+            policy=execution.policy_changes(),
+            executor=execution.executor,
+            on_step=progress.step,
+        )
     respond(
         as_json,
-        {"run": result.run.to_dict(), "steps": len(result.steps), "metrics": metrics},
-        lambda: progress.finish(result.run, len(result.steps), metrics),
+        {"run": result.run.to_dict(), "steps": len(result.steps), "metrics": result.metrics},
+        lambda: progress.finish(result.run, len(result.steps), result.metrics),
         ok=result.succeeded,
     )

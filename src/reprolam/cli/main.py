@@ -9,14 +9,17 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import math
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reprolam.errors import ReprolamError
-from reprolam.planning.choose import PLANNER_NAMES
+
+if TYPE_CHECKING:
+    from reprolam.planning.choose import PlannerChoice
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,19 +27,48 @@ EXIT_PROBLEM = 1  # the command ran and found a problem (failed run, divergence,
 EXIT_BAD_INPUT = 2  # the command could not do what was asked (bad input, unknown id, store error)
 
 
+# Library errors name options by their Python names ({name=value} markup, see
+# reprolam.errors); these are the flags that set them where the two names differ.
+FLAGS = {
+    "overrides": "--set",
+    "faults": "--fault",
+    "action_timeout": "--timeout",
+    "base_url": "--llm-base-url",
+    "trusted": "--trust-pickle",
+    "as_json": "--json",
+}
+
+
+def flag_style(name: str, value: str | None) -> str:
+    """``{base_url=http://x}`` -> ``--llm-base-url http://x``; ``{force=True}`` -> ``--force``."""
+    flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+    if value is None or value == "True":
+        return flag
+    return f"{flag} {value}"
+
+
 class Ctx:
-    def __init__(self, store: str | None, artifacts: str | None) -> None:
+    """What the global options chose: where the store is, and whether it is trusted."""
+
+    def __init__(self, store: str | None, artifacts: str | None, trusted: bool) -> None:
         self.store = store
         self.artifacts = artifacts
+        self.trusted = trusted
 
     def open(self) -> Any:
-        from reprolam.trace.open import open_store
+        """A ``reprolam.Client`` over the chosen store."""
+        from reprolam.client import open as open_client
 
-        return open_store(self.store, artifacts=self.artifacts)
+        return open_client(self.store, artifacts=self.artifacts, trusted=self.trusted)
 
 
 def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(fn)
+
+
+def error_line(exc: ReprolamError) -> str:
+    """The one line a library error becomes: options spelled as this CLI's flags."""
+    return f"error: {exc.render(flag_style)}".replace("\n", " ")
 
 
 def reports_errors(fn: F) -> F:
@@ -47,25 +79,93 @@ def reports_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ReprolamError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(error_line(exc), err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper  # type: ignore[return-value]
 
 
 def llm_options(fn: F) -> F:
-    """Where the llm planner finds its model (flags, else the environment)."""
-    fn = click.option(
+    """Where the llm planner finds its model, collapsed into one ``llm: LLMSettings`` argument."""
+
+    @functools.wraps(fn)
+    def collapse(*args: Any, model: str | None, llm_base_url: str | None, **kwargs: Any) -> Any:
+        from reprolam.planning.choose import LLMSettings
+
+        return fn(*args, llm=LLMSettings(model=model, base_url=llm_base_url), **kwargs)
+
+    wrapped = click.option(
         "--llm-base-url",
         envvar="REPROLAM_LLM_BASE_URL",
         metavar="URL",
         help="OpenAI-compatible endpoint (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).",
-    )(fn)
-    return click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name.")(fn)
+    )(collapse)
+    return click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name.")(wrapped)  # type: ignore[return-value]
+
+
+class Execution:
+    """The execution options as given; ``None`` means "the default" (run) or "as recorded"."""
+
+    def __init__(
+        self,
+        faults: tuple[str, ...],
+        retries: int | None,
+        max_failures: int | None,
+        timeout: float | None,
+        executor: str | None,
+    ) -> None:
+        self.faults = faults
+        self.retries = retries
+        self.max_failures = max_failures
+        self.timeout = timeout
+        self.executor = executor
+
+    def policy_changes(self) -> dict[str, Any]:
+        """The policy fields these options set (to apply to a default or recorded policy)."""
+        from reprolam.engine.faults import parse_fault
+
+        changes: dict[str, Any] = {
+            "retries": self.retries,
+            "max_failures": self.max_failures,
+            "action_timeout": self.timeout,
+        }
+        if self.faults:
+            changes["faults"] = dict(parse_fault(text) for text in self.faults)
+        return {k: v for k, v in changes.items() if v is not None}
+
+
+def _seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise click.BadParameter(f"{value!r}: give a finite number of seconds above 0")
+    return seconds
 
 
 def execution_options(fn: F) -> F:
-    """Failure handling and execution: shared by every command that executes actions."""
+    """Failure handling and execution, collapsed into one ``execution: Execution`` argument.
+
+    Shared by every command that executes actions: ``run`` applies them to the default
+    policy; ``fork``, ``reproduce`` and ``resume`` to the one the run recorded.
+    """
+
+    @functools.wraps(fn)
+    def collapse(
+        *args: Any,
+        faults: tuple[str, ...],
+        retries: int | None,
+        max_failures: int | None,
+        timeout: float | None,
+        executor: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        execution = Execution(faults, retries, max_failures, timeout, executor)
+        return fn(*args, execution=execution, **kwargs)
+
     options = [
         click.option(
             "--fault",
@@ -75,46 +175,33 @@ def execution_options(fn: F) -> F:
             help="Inject failures into ACTION with probability RATE (seeded, recorded).",
         ),
         click.option(
-            "--retries", type=click.IntRange(min=0), default=0, help="Explicit retries per failure."
+            "--retries",
+            type=click.IntRange(min=0),
+            help="Explicit retries per failure, each a recorded step [default: 0].",
         ),
-        click.option("--max-failures", type=click.IntRange(min=1), default=3, show_default=True),
+        click.option(
+            "--max-failures",
+            type=click.IntRange(min=1),
+            help="Stop the run after N failed steps [default: 3].",
+        ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            help="Per-action timeout in seconds (needs --executor process).",
+            callback=lambda _ctx, _param, value: _seconds(value),
+            metavar="SECONDS",
+            help="Per-action timeout (needs an executor that can stop an action: process).",
         ),
         click.option(
             "--executor",
-            type=click.Choice(["local", "process"]),
-            default="local",
-            show_default=True,
-            help="Run actions in this process, or in a worker process that a timeout can stop.",
+            metavar="NAME",
+            help="Where actions run: local (this process), process (a worker a timeout can "
+            "stop), or an installed executor [default: local; as recorded for fork, resume, "
+            "reproduce].",
         ),
     ]
+    wrapped: Any = collapse
     for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def execution_settings(
-    faults: tuple[str, ...], retries: int, max_failures: int, timeout: float | None, executor: str
-) -> tuple[Any, Any]:
-    """(Policy, Executor) from the execution options."""
-    from reprolam.engine.executors import LocalExecutor
-    from reprolam.engine.faults import parse_fault
-    from reprolam.engine.policy import Policy
-
-    policy = Policy(
-        max_failures=max_failures,
-        retries=retries,
-        action_timeout=timeout,
-        faults=dict(parse_fault(text) for text in faults),
-    )
-    if executor == "process":
-        from reprolam.engine.process import ProcessExecutor
-
-        return policy, ProcessExecutor()
-    return policy, LocalExecutor()
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
 
 
 def emit_json(value: Any) -> None:
@@ -146,7 +233,26 @@ LAZY_COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
-    """A group that imports a command's module only when that command is needed."""
+    """A group that imports a command's module only when that command is needed, and reports
+    usage errors as one ``error:`` line (exit 2) like every other bad input."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        run_main: Callable[..., Any] = super().main
+        if not standalone_mode:
+            return run_main(*args, standalone_mode=False, **kwargs)
+        try:
+            return run_main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(EXIT_PROBLEM)
+        except click.ClickException as exc:
+            usage = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
+            see = f" (see '{usage} --help')" if usage else ""
+            message = " ".join(exc.format_message().split())
+            click.echo(f"error: {message}{see}", err=True)
+            sys.exit(exc.exit_code)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
@@ -178,9 +284,16 @@ class LazyGroup(click.Group):
     metavar="PATH",
     help="Artifact directory: required with PostgreSQL; for SQLite, instead of <store>/artifacts.",
 )
+@click.option(
+    "--trust-pickle",
+    "trusted",
+    is_flag=True,
+    help="Load artifacts that need trust (pickles, non-scikit-learn model classes): only for "
+    "stores whose contents you trust.",
+)
 @click.version_option(package_name="reprolam")
 @click.pass_context
-def cli(ctx: click.Context, store: str | None, artifacts: str | None) -> None:
+def cli(ctx: click.Context, store: str | None, artifacts: str | None, trusted: bool) -> None:
     """reprolam: LLM-driven scientific workflows that stay reproducible.
 
     Every step is policy-checked, seeded, executed and recorded in a persistent trace
@@ -192,16 +305,23 @@ def cli(ctx: click.Context, store: str | None, artifacts: str | None) -> None:
       reprolam runs                     # list recorded runs
       reprolam show 0196                # a run's trace, by id prefix
     """
-    ctx.obj = Ctx(store, artifacts)
+    ctx.obj = Ctx(store, artifacts, trusted)
+
+
+def planner_option(*, default: str | None, help: str) -> Callable[[F], F]:
+    return click.option(
+        "--planner",
+        default=default,
+        show_default=default is not None,
+        metavar="auto|rules|script|llm|simulated|NAME",
+        help=help,
+    )
 
 
 @cli.command()
 @click.argument("workflow", required=False, default="breast-cancer")
-@click.option(
-    "--planner",
-    type=click.Choice(PLANNER_NAMES),
+@planner_option(
     default="auto",
-    show_default=True,
     help="Who chooses the next action. auto: an LLM if one is configured, else rules.",
 )
 @llm_options
@@ -221,15 +341,10 @@ def run(
     obj: Ctx,
     workflow: str,
     planner: str,
-    model: str | None,
-    llm_base_url: str | None,
+    llm: Any,
     seed: int,
     overrides: tuple[str, ...],
-    faults: tuple[str, ...],
-    retries: int,
-    max_failures: int,
-    timeout: float | None,
-    executor: str,
+    execution: Execution,
     as_json: bool,
 ) -> None:
     """Plan, execute and record a run of WORKFLOW (default: breast-cancer).
@@ -240,42 +355,45 @@ def run(
       reprolam run mypkg.flows:workflow --planner script
       reprolam run --fault train_model:0.5 --retries 1
     """
-    from reprolam import api
     from reprolam.cli import render
-    from reprolam.engine.engine import Engine
-    from reprolam.planning.choose import choose_planner
-    from reprolam.workflows.registry import load_workflow
 
-    flow = load_workflow(workflow)
-    choice = choose_planner(planner, model=model, base_url=llm_base_url)
-    parsed = api.parse_overrides(overrides)
-    policy, runner = execution_settings(faults, retries, max_failures, timeout, executor)
-    with obj.open() as store:
-        header = f"[bold]{flow.name}[/] seed={seed}  planner: {choice.reason}"
-        progress = render.RunProgress(enabled=not as_json, header=header)
-        result = Engine(store, executor=runner).run(
-            flow,
-            planner=choice.planner,
+    progress = render.RunProgress(enabled=not as_json)
+    reasons: list[str] = []
+
+    def announce(choice: PlannerChoice) -> None:
+        reasons.append(cli_text(choice.why))
+        progress.announce(f"[bold]{workflow}[/] seed={seed}  planner: {reasons[0]}")
+
+    with obj.open() as rl:
+        result = rl.run(
+            workflow,
+            planner=planner,
             seed=seed,
-            policy=policy,
-            overrides=parsed,
+            set=overrides,
+            policy=execution.policy_changes(),
+            executor=execution.executor,
+            llm=llm,
             on_step=progress.step,
+            on_plan=announce,
         )
-        metrics = api.final_metrics(store, result.run)
-    close = getattr(runner, "close", None)
-    if close is not None:
-        close()
     respond(
         as_json,
         {
             "run": result.run.to_dict(),
             "steps": len(result.steps),
-            "metrics": metrics,
-            "planner_reason": choice.reason,
+            "metrics": result.metrics,
+            "planner_reason": reasons[0] if reasons else None,
         },
-        lambda: progress.finish(result.run, len(result.steps), metrics),
+        lambda: progress.finish(result.run, len(result.steps), result.metrics),
         ok=result.succeeded,
     )
+
+
+def cli_text(text: str) -> str:
+    """Library text (a planner's reason, a hint) with its option markup as flags."""
+    from reprolam.errors import render_markup
+
+    return render_markup(text, flag_style)
 
 
 @cli.command()
@@ -290,10 +408,11 @@ def runs(obj: Ctx, limit: int, as_json: bool) -> None:
     Example:
       reprolam runs --limit 5 --json
     """
-    from reprolam.api import final_metrics
     from reprolam.cli import render
+    from reprolam.history.metrics import final_metrics
 
-    with obj.open() as store:
+    with obj.open() as rl:
+        store = rl.store
         records = store.list_runs(limit=limit)
         rows = [(r, final_metrics(store, r), len(store.own_steps(r.id))) for r in records]
     respond(
@@ -317,11 +436,10 @@ def show(obj: Ctx, run_ref: str, as_json: bool) -> None:
     Example:
       reprolam show 0196a3 --json
     """
-    from reprolam import api
     from reprolam.cli import render
 
-    with obj.open() as store:
-        view = api.show(run_ref, store=store)
+    with obj.open() as rl:
+        view = rl.show(run_ref)
     respond(as_json, view.to_dict(), lambda: render.run_view(view))
 
 

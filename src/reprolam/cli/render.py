@@ -15,7 +15,7 @@ from reprolam.hashing import canonical_json, short
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
 
 if TYPE_CHECKING:
-    from reprolam.api import RunView
+    from reprolam.client import RunView
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
@@ -70,9 +70,13 @@ class RunProgress:
     The header waits for the first step, so a run refused up front prints only its error.
     """
 
-    def __init__(self, *, enabled: bool, header: str) -> None:
+    def __init__(self, *, enabled: bool, header: str | None = None) -> None:
         self.enabled = enabled
-        self.header: str | None = header
+        self.header = header
+
+    def announce(self, header: str) -> None:
+        """Set the header printed before the first step."""
+        self.header = header
 
     def step(self, step: StepRecord) -> None:
         if not self.enabled:

@@ -16,8 +16,8 @@ from reprolam.errors import CodecError
 
 PROTOCOL = 5
 UNTRUSTED_MESSAGE = (
-    "artifact is a pickle; loading it could execute code; pass trusted=True / "
-    "`--trust-store` only if you trust this store"
+    "artifact is a pickle; loading it could execute code; load the store with "
+    "{trusted=True} only if you trust it"
 )
 
 

@@ -125,8 +125,8 @@ class Serializer:
             )
         if getattr(codec, "requires_trust", False) and not self.trusted:
             raise CodecError(
-                f"artifact is a {tag}; loading it could execute code; pass trusted=True / "
-                "`--trust-store` only if you trust this store"
+                f"artifact is a {tag}; loading it could execute code; load the store with "
+                "{trusted=True} only if you trust it"
             )
         try:
             if getattr(codec, "trust_aware", False):

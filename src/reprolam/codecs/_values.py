@@ -242,7 +242,7 @@ def resolve_class(path: str, *, trusted: bool) -> type:
             f"model artifact names class {path!r}, which is outside scikit-learn; reprolam "
             "only imports sklearn.* classes when loading an untrusted store, so that a "
             "crafted artifact cannot run other code. If you trust this store, load it with "
-            "trusted=True (CLI: --trust-store)."
+            "{trusted=True}."
         )
     try:
         found: Any = importlib.import_module(module_name)

@@ -45,7 +45,7 @@ class CacheAdvice:
         if self.hit:
             if self.counterpart_failed:
                 return f"same as {where}, which failed"
-            return f"same as {where}: would give its outputs (pass --reuse to take them)"
+            return f"same as {where}: would give its outputs (reuse would take them)"
         return f"differs from {where}: {', '.join(self.changed)}"
 
 

@@ -22,7 +22,8 @@ from typing import Any
 from reprolam.codecs import Serializer, default_serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.environment import capture_environment
-from reprolam.engine.executors import Executor, LocalExecutor
+from reprolam.engine.executor_registry import executor_from_config
+from reprolam.engine.executors import Executor
 from reprolam.engine.faults import validate_faults
 from reprolam.engine.loop import Origin, RunLoop, RunResult, StepCallback
 from reprolam.engine.policy import Policy, validate_overrides
@@ -45,18 +46,37 @@ __all__ = ["Engine", "Origin", "RunResult", "StepCallback"]
 
 
 class Engine:
-    """Runs workflows against a trace store."""
+    """Runs workflows against a trace store.
+
+    ``executor`` is an executor instance (its owner starts and closes it), or a name or
+    recorded config (``{"name": "process"}``) that the engine builds, owns and closes in
+    ``close()``. The engine starts the executor before a run's first action either way.
+    """
 
     def __init__(
         self,
         store: TraceStore,
         *,
         serializer: Serializer | None = None,
-        executor: Executor | None = None,
+        executor: Executor | str | Mapping[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.serializer = serializer or default_serializer()
-        self.executor = executor or LocalExecutor()
+        self._owns_executor = executor is None or isinstance(executor, str | Mapping)
+        if executor is None or isinstance(executor, str | Mapping):
+            executor = executor_from_config(executor or "local")
+        self.executor: Executor = executor
+
+    def close(self) -> None:
+        """Close the executor if this engine built it."""
+        if self._owns_executor:
+            self.executor.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run(
         self,
@@ -78,7 +98,7 @@ class Engine:
         """
         origin = origin or Origin()
         checked = validate_overrides(workflow.actions, overrides or {})
-        policy = policy or Policy()
+        policy = replace(policy or Policy(), executor=self.executor.config())
         self._check_policy(policy, workflow)
         env_digest = self._store_value(capture_environment(workflow))
         run = RunRecord(
@@ -98,7 +118,7 @@ class Engine:
         )
         with self.store.lease(run.id):  # before the record: a dead run is then recognizable
             self.store.create_run(run)
-            loop = RunLoop(self, workflow, run, planner, policy, checked, on_step, cache)
+            loop = self._loop(workflow, run, planner, policy, checked, on_step, cache)
             loop.inherit(origin.inherited)
             return loop.drive()
 
@@ -144,19 +164,45 @@ class Engine:
                 pid=os.getpid(),
             )
             self.store.record(run=run)
-            loop = RunLoop(self, workflow, run, planner, policy, run.overrides, on_step, None)
+            loop = self._loop(workflow, run, planner, policy, run.overrides, on_step, None)
             loop.inherit(finished)
             if unfinished:
                 loop.rerun(unfinished[0])
             return loop.drive()
+
+    def _loop(
+        self,
+        workflow: Workflow,
+        run: RunRecord,
+        planner: Planner,
+        policy: Policy,
+        overrides: Mapping[str, Mapping[str, Any]],
+        on_step: StepCallback | None,
+        cache: StepCache | None,
+    ) -> RunLoop:
+        self.executor.start()
+        return RunLoop(
+            self.store,
+            self.executor,
+            self.serializer,
+            workflow=workflow,
+            run=run,
+            planner=planner,
+            policy=policy,
+            overrides={k: dict(v) for k, v in overrides.items()},
+            on_step=on_step,
+            cache=cache,
+        )
 
     def _check_policy(self, policy: Policy, workflow: Workflow) -> None:
         validate_faults(workflow.actions, policy.faults)
         if policy.action_timeout is not None and not self.executor.stops_on_timeout:
             raise ConfigError(
                 f"an action timeout ({policy.action_timeout} s) needs an executor that can stop "
-                f"a running action; the {self.executor.name} executor cannot: use "
-                "--executor process"
+                f"a running action; the {self.executor.name} executor cannot",
+                option="executor",
+                value=self.executor.name,
+                hint="use {executor=process}",
             )
 
     def load(self, artifact_digest: str) -> Any:

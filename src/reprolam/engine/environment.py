@@ -33,6 +33,7 @@ def capture_environment(workflow: Workflow) -> dict[str, Any]:
         "workflow": {
             "name": workflow.name,
             "source": workflow.source,
+            "metrics": workflow.metrics,
             "actions": {
                 spec.name: {
                     "version": spec.version,

@@ -1,4 +1,11 @@
-"""Executors run one action call: one interface; in-process now, process pools and Dask later."""
+"""Executors run one action call behind one interface: in this process, in a worker process,
+and (as plug-ins) anywhere else.
+
+An executor is a context manager with a lifecycle the engine owns: ``start()`` before the
+first action, ``execute()`` per action, ``close()`` at the end (both idempotent). Its
+``config()`` (name and settings, never secrets) is recorded with the run, so ``fork``,
+``resume`` and ``reproduce`` can build the same kind again (see ``engine.executor_registry``).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +33,16 @@ class Executor(Protocol):
     name: str
     stops_on_timeout: bool  # whether ``timeout`` can actually stop a running action
 
+    def config(self) -> dict[str, Any]: ...
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
     def execute(
         self,
         spec: ActionSpec,
@@ -37,7 +54,30 @@ class Executor(Protocol):
     ) -> Outcome: ...
 
 
-class LocalExecutor:
+class ExecutorBase:
+    """The lifecycle every executor shares; subclasses override what they need."""
+
+    name = "base"
+    stops_on_timeout = False
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def start(self) -> None:
+        """Acquire what execution needs (workers, a cluster); called again, does nothing."""
+
+    def close(self) -> None:
+        """Release it; safe to call twice, and ``start()`` may follow."""
+
+    def __enter__(self) -> ExecutorBase:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalExecutor(ExecutorBase):
     """Runs actions in this process. Exceptions become ``Outcome.error``; nothing is retried."""
 
     name = "local"

@@ -1,4 +1,4 @@
-"""Fault injection for tests and the experiment harness: ``--fault ACTION:RATE``.
+"""Fault injection for tests and the experiment harness: a fault plan ``ACTION:RATE``.
 
 A fault plan is part of the run's policy, so it is recorded with the run and a reproduction
 injects the very same faults. Whether a given execution fails is drawn from the run seed,
@@ -35,7 +35,7 @@ def strikes(faults: Mapping[str, float], run_seed: int, action: str, occurrence:
 def injected_error(action: str, rate: float, occurrence: int) -> ErrorInfo:
     try:
         raise InjectedFault(
-            f"fault injected into {action} (execution {occurrence}, rate {rate}) by --fault"
+            f"fault injected into {action} (execution {occurrence}, rate {rate}) by the fault plan"
         )
     except InjectedFault as exc:
         return ErrorInfo(type="InjectedFault", message=str(exc), traceback=traceback.format_exc())
@@ -46,8 +46,8 @@ def validate_faults(space: ActionSpace, faults: Mapping[str, float]) -> None:
     for action in faults:
         if action != ANY_ACTION and action not in space:
             raise ConfigError(
-                f"--fault {action}:{faults[action]}: the workflow has no action {action!r} "
-                f"(its actions: {', '.join(space.names)}; or * for every action)"
+                f"{{faults={action}:{faults[action]}}}: the workflow has no action "
+                f"{action!r} (its actions: {', '.join(space.names)}; or * for every action)"
             )
 
 
@@ -60,7 +60,7 @@ def parse_fault(text: str) -> tuple[str, float]:
         rate = -1.0
     if not sep or not action or not 0.0 <= rate <= 1.0:
         raise ConfigError(
-            f"--fault {text!r}: expected ACTION:RATE with RATE between 0 and 1, "
-            "e.g. --fault train_model:0.3 (or *:0.1 for every action)"
+            f"{{faults}} {text!r}: expected ACTION:RATE with RATE between 0 and 1, "
+            "e.g. {faults=train_model:0.3} (or *:0.1 for every action)"
         )
     return action, rate

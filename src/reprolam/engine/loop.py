@@ -8,16 +8,16 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from reprolam.codecs import describe
+from reprolam.codecs import Serializer, describe
 from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.cache import StepCache
-from reprolam.engine.executors import Outcome, error_info
+from reprolam.engine.executors import Executor, Outcome, error_info
 from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
-from reprolam.errors import PolicyViolation
+from reprolam.errors import ConfigError, PolicyViolation
 from reprolam.hashing import digest
 from reprolam.planning.base import (
     ArtifactRef,
@@ -28,6 +28,7 @@ from reprolam.planning.base import (
     Proposal,
     RunState,
 )
+from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
     ArtifactRecord,
     ErrorInfo,
@@ -42,9 +43,6 @@ from reprolam.workflows.registry import Workflow
 
 StepCallback = Callable[[StepRecord], None]
 
-if TYPE_CHECKING:
-    from reprolam.engine.engine import Engine
-
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -58,11 +56,17 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """A finished run: its record, its whole trace, and its final output values."""
+    """A finished run: its record, its whole trace, and its final output values.
+
+    Results handed out by a client (``reprolam.open``) are bound to it, so the next verb
+    reads naturally in a notebook: ``rl.run(...).fork(at="train_model", set={...})``.
+    """
 
     run: RunRecord
     steps: list[StepRecord]
     outputs: dict[str, Any]
+    metrics: dict[str, Any] | None = None  # the workflow's headline metrics, when declared
+    client: Any = field(default=None, repr=False, compare=False)  # a reprolam.Client
 
     @property
     def id(self) -> str:
@@ -71,6 +75,30 @@ class RunResult:
     @property
     def succeeded(self) -> bool:
         return self.run.status is RunStatus.SUCCEEDED
+
+    def fork(self, *, at: int | str, **options: Any) -> RunResult:
+        """Fork this run (see ``Client.fork``)."""
+        return self._client().fork(self.id, at=at, **options)  # type: ignore[no-any-return]
+
+    def reproduce(self, **options: Any) -> Any:
+        """Re-execute this run and compare (see ``Client.reproduce``)."""
+        return self._client().reproduce(self.id, **options)
+
+    def replay(self, **options: Any) -> Any:
+        """Verify this run's record, executing nothing (see ``Client.replay``)."""
+        return self._client().replay(self.id, **options)
+
+    def audit(self) -> Any:
+        """Audit this run (see ``Client.audit``)."""
+        return self._client().audit(self.id)
+
+    def _client(self) -> Any:
+        if self.client is None:
+            raise ConfigError(
+                f"run {self.id} was not returned by a client",
+                hint="open one with reprolam.open(store) and call its verbs with this run's id",
+            )
+        return self.client
 
 
 _PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
@@ -81,7 +109,10 @@ class RunLoop:
 
     def __init__(
         self,
-        engine: Engine,
+        store: TraceStore,
+        executor: Executor,
+        serializer: Serializer,
+        *,
         workflow: Workflow,
         run: RunRecord,
         planner: Planner,
@@ -90,9 +121,10 @@ class RunLoop:
         on_step: StepCallback | None,
         cache: StepCache | None,
     ) -> None:
-        self.engine = engine
+        self.store = store
+        self.executor = executor
+        self.serializer = serializer
         self.cache = cache
-        self.store = engine.store
         self.run = run
         self.planner = planner
         self.policy = policy
@@ -237,7 +269,7 @@ class RunLoop:
             rate = faults.get(spec.name, faults.get(ANY_ACTION, 0.0))
             outcome = Outcome(error=injected_error(spec.name, rate, occurrence))
         else:
-            outcome = self.engine.executor.execute(
+            outcome = self.executor.execute(
                 spec, inputs, checked.params, ctx, timeout=self.policy.action_timeout
             )
         duration = time.perf_counter() - t0
@@ -249,24 +281,12 @@ class RunLoop:
         except Exception as exc:  # an output that cannot be stored fails the step, visibly
             error, outputs = error_info(exc), {}
         self._append(
-            StepRecord(
-                run_id=started.run_id,
-                index=index,
-                kind=StepKind.ACTION,
-                action=spec.name,
+            replace(
+                started,
                 status=StepStatus.FAILED if error else StepStatus.SUCCEEDED,
-                started_at=started.started_at,
-                action_version=spec.version,
-                fingerprint=spec.fingerprint,
-                params=checked.params,
-                inputs=checked.inputs,
                 outputs=outputs,
-                seed=seed,
                 duration=duration,
                 error=error,
-                proposal=started.proposal,
-                recovers=proposal.recovers,
-                prev_hash=self.prev_hash,
             )
         )
         if error is None:
@@ -361,7 +381,7 @@ class RunLoop:
         object: a live run, a fork, a reuse and a reproduction then feed actions identical
         inputs (same dtypes, same memory layout, so the same floating-point results).
         """
-        serializer = self.engine.serializer
+        serializer = self.serializer
         tag, data = serializer.dumps_typed(value)
         key = digest(data)
         if key not in self.codecs:
@@ -382,7 +402,8 @@ class RunLoop:
 
     def _value(self, key: str) -> Any:
         if key not in self.values:
-            self.values[key] = self.engine.load(key)
+            record, data = self.store.get_artifact(key)
+            self.values[key] = self.serializer.loads_typed(record.codec, data)
         return self.values[key]
 
     def _flush(self, run: RunRecord | None = None) -> None:

@@ -33,6 +33,9 @@ class Policy:
     retries: int = 0  # the engine re-runs a failed action up to this many times, each a step
     action_timeout: float | None = None  # seconds; needs an executor that can stop actions
     faults: dict[str, float] = field(default_factory=dict)  # injected failure rate per action
+    # the executor that ran the actions (its ``config()``): recorded by the engine, so that
+    # fork, resume and reproduce run the same way unless told otherwise
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,16 +121,16 @@ def _bind_inputs(spec: ActionSpec, bindings: Mapping[str, str], state: RunState)
 
 
 def validate_overrides(space: ActionSpace, overrides: Mapping[str, Mapping[str, Any]]) -> Overrides:
-    """Check ``--set ACTION.PARAM=VALUE`` overrides before anything is recorded."""
+    """Check ``ACTION.PARAM=VALUE`` overrides before anything is recorded."""
     checked: Overrides = {}
     for action_name, values in overrides.items():
         try:
             spec = space.get(action_name)
         except NotFoundError as exc:
-            raise ConfigError(f"--set {action_name}.…: {exc}") from None
+            raise ConfigError(f"{{overrides}} {action_name}.…: {exc}", option="overrides") from None
         problems = spec.param_problems(values, partial=True)
         if problems:
-            raise ConfigError(f"--set {'; '.join(problems)}")
+            raise ConfigError(f"{{overrides}} {'; '.join(problems)}", option="overrides")
         checked[action_name] = dict(values)
     return checked
 
@@ -139,7 +142,12 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     target, sep, raw = text.partition("=")
     action_name, dot, param = target.strip().partition(".")
     if not sep or not dot or not action_name or not param:
-        raise ConfigError(f"--set {text!r}: expected ACTION.PARAM=VALUE, e.g. train_model.C=0.1")
+        raise ConfigError(
+            f"{{overrides}} {text!r}: expected ACTION.PARAM=VALUE",
+            option="overrides",
+            value=text,
+            hint="e.g. {overrides=train_model.C=0.1}",
+        )
     try:
         value: Any = json.loads(raw)
     except ValueError:

@@ -22,17 +22,20 @@ from typing import Any
 from reprolam.actions import ActionSpec, spec_of
 from reprolam.codecs import default_serializer
 from reprolam.context import ActionContext
-from reprolam.engine.executors import LocalExecutor, Outcome, error_info
+from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
 from reprolam.trace.records import ErrorInfo
 
 FunctionRef = tuple[str, str | None, str]  # module, file (path-loaded workflows), qualname
 
 
-class ProcessExecutor:
+class ProcessExecutor(ExecutorBase):
+    """Runs each action in one long-lived worker process (started lazily, replaced if killed)."""
+
     name = "process"
     stops_on_timeout = True
 
     def __init__(self) -> None:
+        super().__init__()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._serializer = default_serializer()

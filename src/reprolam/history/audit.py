@@ -372,7 +372,7 @@ def _interruption(
     if run.status is RunStatus.INTERRUPTED:
         message = (
             f"run {run.id} was interrupted {where} ({run.error or 'no reason recorded'}): the "
-            f"rest never ran; continue it with `reprolam fork {run.id} --at {resume}`"
+            f"rest never ran; continue it by forking it at step {resume}"
         )
         return [Problem("interrupted", message, step=step), *found]
     message = (

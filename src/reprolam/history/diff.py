@@ -162,8 +162,9 @@ def load_json(store: TraceStore, key: str | None) -> dict[str, Any]:
 
 
 def _metrics_diff(store: TraceStore, a: RunRecord, b: RunRecord) -> dict[str, tuple[Any, Any]]:
-    ma = load_json(store, a.outputs.get("metrics"))
-    mb = load_json(store, b.outputs.get("metrics"))
+    from reprolam.history.metrics import final_metrics
+
+    ma, mb = final_metrics(store, a) or {}, final_metrics(store, b) or {}
     return {
         k: (ma.get(k), mb.get(k)) for k in sorted(ma.keys() | mb.keys()) if ma.get(k) != mb.get(k)
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reprolam.planning.base import Decision, Done, NoProposal, Planner, Proposal, RunState
@@ -76,6 +76,14 @@ class RecordedDecisions:
             if malformed
             else None,
         )
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **context: Any) -> Planner:
+        """A run that replayed decisions continues like the live planner it handed over to."""
+        from reprolam.planning.registry import planner_from_config
+
+        then = config.get("then")
+        return planner_from_config(then if isinstance(then, Mapping) else {}, **context)
 
     def config(self) -> dict[str, Any]:
         return {

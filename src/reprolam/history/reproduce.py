@@ -9,21 +9,26 @@ where a run was last reproduced, and ``reprolam diff`` can show exactly what cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from reprolam.codecs import Serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, StepCallback
-from reprolam.engine.policy import Policy
-from reprolam.errors import WorkflowError
 from reprolam.history.compare import Divergence, compare_steps
 from reprolam.history.diff import environment_diff, load_json
+from reprolam.history.rebuild import (
+    ExecutorRef,
+    PolicyChanges,
+    changed_policy,
+    executor_of,
+    workflow_of,
+)
 from reprolam.history.recorded import RecordedDecisions
 from reprolam.history.verify import Problem, verify_trace
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
-from reprolam.workflows.registry import Workflow, load_workflow
+from reprolam.workflows.registry import Workflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +86,32 @@ def reproduce(
     *,
     rtol: float | None = None,
     workflow: str | Workflow | None = None,
+    policy: PolicyChanges = None,
+    executor: ExecutorRef = None,
     on_step: StepCallback | None = None,
     serializer: Serializer | None = None,
 ) -> ReproduceResult:
-    """Re-execute ``run_ref`` in this environment and compare it with its record."""
+    """Re-execute ``run_ref`` in this environment and compare it with its record.
+
+    ``executor`` and ``policy`` (changes to the recorded one, e.g. a longer
+    ``action_timeout``) default to what the original recorded.
+    """
     original = store.get_run(store.resolve_run_id(run_ref))
     recorded = store.steps(original.id)
     problems = verify_trace(store, original, recorded)
     if problems:  # nothing is executed or written for a damaged record
         return ReproduceResult(original, None, problems=problems, rtol=rtol)
     flow = workflow_of(store, original, workflow)
-    engine = Engine(store, serializer=serializer)
-    result = engine.run(
-        flow,
-        planner=RecordedDecisions(recorded, source_run=original.id),
-        seed=original.seed,
-        policy=policy_of(original),
-        origin=Origin(verifies=original.id),
-        cache=StepCache(recorded),
-        on_step=on_step,
-    )
+    with Engine(store, serializer=serializer, executor=executor or executor_of(original)) as engine:
+        result = engine.run(
+            flow,
+            planner=RecordedDecisions(recorded, source_run=original.id),
+            seed=original.seed,
+            policy=changed_policy(original, policy),
+            origin=Origin(verifies=original.id),
+            cache=StepCache(recorded),
+            on_step=on_step,
+        )
     env = environment_diff(
         load_json(store, original.environment), load_json(store, result.run.environment)
     )
@@ -117,32 +128,3 @@ def reproduce(
         environment=env,
         rtol=rtol,
     )
-
-
-def workflow_of(store: TraceStore, run: RunRecord, override: str | Workflow | None) -> Workflow:
-    """The workflow a run used: as given, else from where it was loaded, else by name."""
-    if override is not None:
-        return load_workflow(override)
-    source = load_json(store, run.environment).get("workflow", {}).get("source") or run.workflow
-    try:
-        flow = load_workflow(source)
-    except WorkflowError:
-        try:
-            flow = load_workflow(run.workflow)
-        except WorkflowError:
-            raise WorkflowError(
-                f"cannot load workflow {run.workflow!r} of run {run.id} (recorded source: "
-                f"{source!r}): pass --workflow MODULE:ATTR or PATH.py:ATTR "
-                "(workflow=... from Python)"
-            ) from None
-    if flow.name != run.workflow:
-        raise WorkflowError(
-            f"workflow loaded from {source!r} is named {flow.name!r}, but run {run.id} used "
-            f"{run.workflow!r}: pass the right one with --workflow"
-        )
-    return flow
-
-
-def policy_of(run: RunRecord) -> Policy:
-    known = {f.name for f in fields(Policy)}
-    return Policy(**{k: v for k, v in run.policy.items() if k in known})

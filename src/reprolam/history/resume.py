@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from reprolam.codecs import Serializer
 from reprolam.engine.engine import Engine, RunResult, StepCallback
-from reprolam.engine.executors import Executor
-from reprolam.history.fork import planner_of
-from reprolam.history.reproduce import policy_of, workflow_of
+from reprolam.history.rebuild import (
+    ExecutorRef,
+    PolicyChanges,
+    changed_policy,
+    executor_of,
+    planner_of,
+    workflow_of,
+)
 from reprolam.planning.base import Planner
-from reprolam.planning.choose import choose_planner
+from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
 from reprolam.workflows.registry import Workflow
 
@@ -19,14 +25,22 @@ def resume(
     force: bool = False,
     planner: str | Planner | None = None,
     workflow: str | Workflow | None = None,
-    executor: Executor | None = None,
+    policy: PolicyChanges = None,
+    executor: ExecutorRef = None,
+    llm: LLMSettings | None = None,
+    serializer: Serializer | None = None,
     on_step: StepCallback | None = None,
 ) -> RunResult:
-    """Continue ``run_ref`` with its recorded workflow, policy and kind of planner."""
+    """Continue ``run_ref`` with its recorded workflow, policy, executor and kind of planner."""
     run = store.get_run(store.resolve_run_id(run_ref))
     flow = workflow_of(store, run, workflow)
-    live = planner_of(run.planner) if planner is None else planner
-    chosen = choose_planner(live).planner if isinstance(live, str) else live
-    return Engine(store, executor=executor).resume(
-        flow, run, planner=chosen, policy=policy_of(run), force=force, on_step=on_step
-    )
+    chosen = planner_of(run, planner, llm=llm)
+    with Engine(store, serializer=serializer, executor=executor or executor_of(run)) as engine:
+        return engine.resume(
+            flow,
+            run,
+            planner=chosen,
+            policy=changed_policy(run, policy),
+            force=force,
+            on_step=on_step,
+        )

@@ -1,4 +1,4 @@
-"""Resolve ``--planner`` (and the LLM settings) into a planner, saying why it was chosen."""
+"""Resolve a planner name (and the LLM settings) into a planner, saying why it was chosen."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reprolam.errors import ConfigError
+from reprolam.errors import ConfigError, render_markup
 from reprolam.planning.base import Planner
-from reprolam.planning.rules import RulesPlanner, ScriptPlanner
 
-PLANNER_NAMES = ("auto", "rules", "script", "llm", "simulated")
+AUTO = "auto"
 LLM_ENV_VARS = (
     "REPROLAM_LLM_BASE_URL",
     "REPROLAM_LLM_MODEL",
@@ -20,68 +19,80 @@ LLM_ENV_VARS = (
 
 
 @dataclass(frozen=True, slots=True)
+class LLMSettings:
+    """Where the llm planner finds its model, as given now (never recorded: it may be secret).
+
+    ``None`` falls back to the environment (``REPROLAM_LLM_BASE_URL``, ``REPROLAM_LLM_MODEL``).
+    """
+
+    model: str | None = None
+    base_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PlannerChoice:
     planner: Planner
-    reason: str  # printed by the CLI: `auto` always says what it chose and why
+    why: str  # shown to the user (with {option} markup): `auto` always says what and why
+
+    @property
+    def reason(self) -> str:
+        return render_markup(self.why)
 
 
 def choose_planner(
-    name: str = "auto", *, model: str | None = None, base_url: str | None = None
+    name: str = AUTO,
+    *,
+    llm: LLMSettings | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
 ) -> PlannerChoice:
-    """``auto`` picks the ``llm`` planner when an endpoint or key is configured, else ``rules``.
+    """``auto`` picks the ``llm`` planner when an endpoint is configured, else ``rules``.
 
-    The LLM settings come from the arguments first (``--model``, ``--llm-base-url``), then
-    the environment (``LLM_ENV_VARS``). ``ConfigError`` when ``llm`` cannot be set up.
+    Any other name is looked up in the planner registry (``planning.registry``). ``model``
+    and ``base_url`` are shorthands for ``llm=LLMSettings(model, base_url)``.
+    ``ConfigError`` when the planner is unknown or cannot be set up.
     """
-    if name == "rules":
-        return PlannerChoice(RulesPlanner(), "requested with --planner rules")
-    if name == "script":
-        return PlannerChoice(ScriptPlanner(), "requested with --planner script")
-    if name == "simulated":
-        from reprolam.planning.simulated import SimulatedPlanner
+    from reprolam.planning.registry import planner_from_config
 
+    llm = llm or LLMSettings()
+    if model or base_url:
+        llm = LLMSettings(model=model or llm.model, base_url=base_url or llm.base_url)
+    if name != AUTO:
+        if name == "llm" and not has_endpoint(base_url=llm.base_url):
+            from reprolam.planning.llm import NOT_CONFIGURED
+
+            raise ConfigError(f"{{planner=llm}}: {NOT_CONFIGURED}", option="planner", value=name)
+        planner = planner_from_config({"name": name}, llm=llm)
+        endpoint = getattr(planner, "endpoint", None)
+        about = getattr(planner, "description", "")
+        detail = f": {endpoint.describe()}" if endpoint is not None else ""
+        detail += f" ({about})" if about else ""
+        return PlannerChoice(planner, f"requested with {{planner={name}}}{detail}")
+    if not has_endpoint(base_url=llm.base_url):
+        model_only = configured_settings(llm)
+        note = f" ({', '.join(model_only)} alone names no endpoint)" if model_only else ""
         return PlannerChoice(
-            SimulatedPlanner(), "requested with --planner simulated (offline, seeded stand-in)"
+            planner_from_config({"name": "rules"}),
+            "auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL / OPENROUTER_API_KEY / "
+            f"OPENAI_API_KEY unset){note}, using the offline rules planner",
         )
-    if name == "llm":
-        from reprolam.planning.llm import NOT_CONFIGURED, LLMPlanner, resolve_endpoint
-
-        if not has_endpoint(base_url=base_url):
-            raise ConfigError(f"--planner llm: {NOT_CONFIGURED}")
-        planner = LLMPlanner(resolve_endpoint(model=model, base_url=base_url))
-        return PlannerChoice(planner, f"llm: {planner.endpoint.describe()}")
-    if name == "auto":
-        if not has_endpoint(base_url=base_url):
-            model_only = configured_settings(model=model)
-            note = f" ({', '.join(model_only)} alone names no endpoint)" if model_only else ""
-            return PlannerChoice(
-                RulesPlanner(),
-                "auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL / OPENROUTER_API_KEY / "
-                f"OPENAI_API_KEY unset){note}, using the offline rules planner",
-            )
-        from reprolam.planning.llm import LLMPlanner, resolve_endpoint
-
-        found = configured_settings(model=model, base_url=base_url)
-        planner = LLMPlanner(resolve_endpoint(model=model, base_url=base_url))
-        return PlannerChoice(
-            planner,
-            f"auto: LLM configured ({', '.join(found)}), using the llm planner: "
-            f"{planner.endpoint.describe()}",
-        )
-    raise ConfigError(f"unknown planner {name!r}: choose one of {', '.join(PLANNER_NAMES)}")
+    planner = planner_from_config({"name": "llm"}, llm=llm)
+    found = configured_settings(llm)
+    return PlannerChoice(
+        planner,
+        f"auto: LLM configured ({', '.join(found)}), using the llm planner: "
+        f"{planner.endpoint.describe()}",  # type: ignore[attr-defined]
+    )
 
 
-def configured_settings(
-    *, model: str | None = None, base_url: str | None = None, env: Mapping[str, str] | None = None
-) -> list[str]:
+def configured_settings(llm: LLMSettings, env: Mapping[str, str] | None = None) -> list[str]:
     """Which LLM settings are present (names only), for explaining the planner choice."""
     env = os.environ if env is None else env
-    found = [v for v in ("REPROLAM_LLM_BASE_URL", "REPROLAM_LLM_MODEL") if env.get(v)]
-    found += [v for v in ("OPENROUTER_API_KEY", "OPENAI_API_KEY") if env.get(v)]
-    if base_url and "REPROLAM_LLM_BASE_URL" not in found:
-        found.insert(0, "--llm-base-url")
-    if model and "REPROLAM_LLM_MODEL" not in found:
-        found.insert(0, "--model")
+    found = [v for v in LLM_ENV_VARS if env.get(v)]
+    if llm.base_url and "REPROLAM_LLM_BASE_URL" not in found:
+        found.insert(0, "{base_url}")
+    if llm.model and "REPROLAM_LLM_MODEL" not in found:
+        found.insert(0, "{model}")
     return found
 
 

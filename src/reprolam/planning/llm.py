@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from reprolam.errors import ConfigError
 from reprolam.planning.base import Decision, Done, NoProposal, Proposal, RunState
+from reprolam.planning.choose import LLMSettings
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
 
 PROTOCOL = "reprolam-tools/1"
@@ -47,9 +48,9 @@ NO_KEY = "not-needed"  # local servers (Ollama, llama.cpp, vLLM) usually want no
 DONE_TOOL = "done"
 REDACTED = "[redacted]"
 NOT_CONFIGURED = (
-    "the llm planner needs an endpoint: set REPROLAM_LLM_BASE_URL (or --llm-base-url) to an "
+    "the llm planner needs an endpoint: set REPROLAM_LLM_BASE_URL (or {base_url}) to an "
     "OpenAI-compatible server, or OPENROUTER_API_KEY / OPENAI_API_KEY for OpenRouter / OpenAI; "
-    "and the model with REPROLAM_LLM_MODEL (or --model)"
+    "and the model with REPROLAM_LLM_MODEL (or {model})"
 )
 _SETTINGS = (
     *("temperature", "top_p", "seed", "max_tokens"),
@@ -114,7 +115,7 @@ def resolve_endpoint(
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             f"LLM base URL with host {url_host(base_url) or '(none)'!r} is not an http(s) URL: "
-            "pass e.g. --llm-base-url http://localhost:11434/v1 (Ollama)"
+            "pass e.g. {base_url=http://localhost:11434/v1} (Ollama)"
         )
     hostname = parts.hostname
     # A key goes only to the provider it belongs to: an OpenRouter key never travels to a
@@ -131,7 +132,7 @@ def resolve_endpoint(
     model = model or env.get("REPROLAM_LLM_MODEL") or DEFAULT_MODELS.get(hostname)
     if not model:
         raise ConfigError(
-            f"no model given for the LLM at {url_host(base_url)}: pass --model or set "
+            f"no model given for the LLM at {url_host(base_url)}: pass {{model}} or set "
             "REPROLAM_LLM_MODEL (e.g. llama3.1 for Ollama, the served name for vLLM)"
         )
     return Endpoint(base_url=base_url, model=model, api_key=key, key_source=source)
@@ -373,6 +374,20 @@ class LLMPlanner:
         credentials = urlsplit(self.endpoint.base_url)
         self._secrets += [s for s in (credentials.password, credentials.query) if s]
 
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, llm: LLMSettings | None = None, **context: Any
+    ) -> LLMPlanner:
+        """The recorded model and sampling settings, at the endpoint configured now.
+
+        Keys and full URLs are never recorded, so the endpoint comes from ``llm`` (or the
+        environment); a model given now replaces the recorded one.
+        """
+        llm = llm or LLMSettings()
+        settings = {name: config[name] for name in _SETTINGS if name in config}
+        model = llm.model or (str(config["model"]) if config.get("model") else None)
+        return cls(model=model, base_url=llm.base_url, **settings)
+
     def config(self) -> dict[str, Any]:
         endpoint = self.endpoint
         return {
@@ -424,7 +439,7 @@ class LLMPlanner:
         if len(failed) > self.max_retries:
             return Done(
                 f"{what}; gave up after {len(failed)} attempts (max_retries={self.max_retries}): "
-                "check that the server is up and --llm-base-url / REPROLAM_LLM_BASE_URL"
+                "check that the server is up and the base URL (REPROLAM_LLM_BASE_URL)"
             )
         time.sleep(self.retry_backoff * 2 ** (len(failed) - 1))
         return None
@@ -558,7 +573,7 @@ def _error_record(exc: Exception) -> dict[str, Any]:
         fix = {
             401: "check the API key (OPENAI_API_KEY / OPENROUTER_API_KEY)",
             403: "check the API key's permissions",
-            404: "check the model name (--model / REPROLAM_LLM_MODEL) and --llm-base-url",
+            404: "check the model name (REPROLAM_LLM_MODEL) and the base URL",
         }.get(status, "retry later" if retryable else "check the model and sampling params")
         return _error(
             kind, message, retryable, status=status, body=getattr(exc, "body", None), fix=fix

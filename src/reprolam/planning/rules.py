@@ -71,3 +71,7 @@ class ScriptPlanner:
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "order": list(self.order or ()), "params": self.params}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **context: Any) -> ScriptPlanner:
+        return cls(config.get("order") or None, params=config.get("params") or {})

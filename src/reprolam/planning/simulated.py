@@ -56,6 +56,7 @@ class SimulatedPlanner:
     """
 
     name = "simulated"
+    description = "offline, seeded stand-in"
     instant = True  # no I/O: the engine may batch commits
 
     def __init__(

@@ -37,8 +37,8 @@ class SqlArtifactReads:
             except NotFoundError as exc:
                 raise IntegrityError(
                     f"artifact {digest} is recorded but its blob file {path} is missing: the "
-                    "artifacts directory was moved or damaged; restore it, or pass --artifacts "
-                    "with its location"
+                    "artifacts directory was moved or damaged; restore it, or pass "
+                    "{artifacts} with its location"
                 ) from exc
             where = str(path)
         else:

@@ -31,12 +31,12 @@ def make_writable_dir(path: Path, what: str) -> None:
     except OSError as exc:
         raise StoreError(
             f"cannot create {what} {path}: {exc.strerror or exc}: choose a location you "
-            "can write to (--store / REPROLAM_STORE)"
+            "can write to ({store} / REPROLAM_STORE)"
         ) from exc
     if not os.access(path, os.W_OK | os.X_OK):
         raise StoreError(
             f"{what} {path} is not writable: fix its permissions or choose another "
-            "location (--store / REPROLAM_STORE)"
+            "location ({store} / REPROLAM_STORE)"
         )
 
 
@@ -82,7 +82,7 @@ def open_error(db_path: Path, exc: sqlite3.Error) -> StoreError:
     if "not a database" in text or "malformed" in text:
         return StoreError(
             f"{db_path} is not a reprolam trace database (SQLite: {text}): it is damaged or "
-            "another file; move it aside, or point --store at another directory"
+            "another file; move it aside, or point {store} at another directory"
         )
     return StoreError(f"cannot open trace database {db_path}: {text}: {hint(exc)}")
 
@@ -137,7 +137,7 @@ def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
     meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
     if meta.get("application") != "reprolam" or not str(meta.get("schema_version")).isdigit():
         raise StoreError(
-            f"{db_path} is a SQLite database but not a reprolam trace store: point --store "
+            f"{db_path} is a SQLite database but not a reprolam trace store: point {{store}} "
             "at another directory (reprolam keeps its trace.db there)"
         )
     version = int(meta["schema_version"])

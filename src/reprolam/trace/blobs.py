@@ -79,7 +79,7 @@ class BlobDir:
         except FileNotFoundError:
             raise NotFoundError(
                 f"artifact {digest} has no blob file at {path}: the artifacts directory "
-                "was moved or damaged; restore it or point --artifacts at it"
+                "was moved or damaged; restore it or point {artifacts} at it"
             ) from None
         except OSError as exc:
             raise StoreError(

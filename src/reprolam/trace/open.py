@@ -40,8 +40,8 @@ def open_store(
     if text == MEMORY:
         if artifacts:
             raise StoreError(
-                f"--artifacts {artifacts!r} cannot be used with the memory: store, which keeps "
-                "artifacts in memory: drop --artifacts or use a directory store"
+                f"artifacts directory {artifacts!r} cannot be used with the memory: store, which "
+                "keeps artifacts in memory: drop {artifacts} or use a directory store"
             )
         from reprolam.trace.memory import MemoryStore
 

@@ -134,7 +134,7 @@ class PostgresStore(SqlArtifactReads, TraceStore):
         if not artifacts_dir:
             raise StoreError(
                 f"the PostgreSQL store {self.location} needs an artifacts directory for "
-                f"artifacts over {INLINE_MAX // 1024} KiB: pass --artifacts PATH or set "
+                f"artifacts over {INLINE_MAX // 1024} KiB: pass {{artifacts=PATH}} or set "
                 "REPROLAM_ARTIFACTS (the same directory for every process using this store)"
             )
         try:  # imported here: the PostgreSQL backend is an optional extra
@@ -423,7 +423,7 @@ def _make_dir(path: Path) -> None:
         why = ": not writable"
     if not usable:
         raise StoreError(
-            f"cannot use the artifacts directory {path}{why}: pass --artifacts PATH (or "
+            f"cannot use the artifacts directory {path}{why}: pass {{artifacts=PATH}} (or "
             "REPROLAM_ARTIFACTS) naming a directory you can write to"
         )
 

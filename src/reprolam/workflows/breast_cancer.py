@@ -120,6 +120,7 @@ workflow = make_workflow(
     "breast-cancer",
     ACTIONS,
     outputs=["model", "metrics"],
+    metrics="metrics",
     goal="Train and evaluate a logistic regression classifier on the Breast Cancer Wisconsin data.",
     description="load_dataset -> analyze_data -> preprocess_data -> train_model -> evaluate_model",
 )

@@ -31,6 +31,7 @@ class Workflow:
     goal: str = ""  # what the run should achieve, in words (for LLM planners and docs)
     description: str = ""
     source: str = field(default="", compare=False)  # how to load it again ("pkg.mod:attr")
+    metrics: str | None = None  # the output holding the headline metrics (a dict of scalars)
 
     def __post_init__(self) -> None:
         produced = {o for spec in self.actions for o in spec.outputs}
@@ -47,6 +48,11 @@ class Workflow:
                     f"workflow {self.name!r}: input(s) {orphans} of {spec.name} are produced by "
                     "no action; add an action that outputs them"
                 )
+        if self.metrics is not None and self.metrics not in self.outputs:
+            raise WorkflowError(
+                f"workflow {self.name!r}: metrics={self.metrics!r} is not one of its outputs "
+                f"{list(self.outputs)}; name the output that holds the headline metrics"
+            )
 
 
 def workflow(
@@ -56,14 +62,20 @@ def workflow(
     outputs: Iterable[str],
     goal: str = "",
     description: str = "",
+    metrics: str | None = None,
 ) -> Workflow:
-    """Build a workflow from ``@action`` functions (the usual way to declare one)."""
+    """Build a workflow from ``@action`` functions (the usual way to declare one).
+
+    ``metrics`` names the output holding the run's headline metrics (a dict of scalars),
+    shown by ``runs``, ``show``, ``diff`` and ``compare``.
+    """
     return Workflow(
         name=name,
         actions=ActionSpace(actions),
         outputs=tuple(outputs),
         goal=goal,
         description=description,
+        metrics=metrics,
     )
 
 

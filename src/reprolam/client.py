@@ -1,0 +1,351 @@
+"""The client: one object bound to a store that serves every verb (the CLI is a shell on it).
+
+Example::
+
+    import reprolam
+
+    with reprolam.open(".reprolam") as rl:
+        run = rl.run("breast-cancer", seed=0)
+        print(run.metrics["accuracy"])
+        fork = run.fork(at="train_model", set={"train_model.C": 0.01})
+        print(rl.reproduce(run.id).summary(), rl.audit(fork.id).clean)
+        print(rl.diff(run.id, fork.id).metrics)
+
+Module-level functions (``reprolam.run``, ``reprolam.fork``, ...) do the same with
+``store=`` (a path, a DSN, ``"memory:"``, an open store or a client) by keyword.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reprolam.errors import ConfigError
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import RunRecord, StepRecord
+
+if TYPE_CHECKING:
+    from reprolam.codecs import Serializer
+    from reprolam.engine.engine import RunResult, StepCallback
+    from reprolam.engine.executors import Executor
+    from reprolam.engine.policy import Policy
+    from reprolam.history.audit import AuditReport
+    from reprolam.history.diff import RunDiff
+    from reprolam.history.replay import ReplayResult
+    from reprolam.history.reproduce import ReproduceResult
+    from reprolam.planning.base import Planner
+    from reprolam.planning.choose import LLMSettings, PlannerChoice
+    from reprolam.workflows.registry import Workflow
+
+RunRef = str | RunRecord  # a full id, a unique prefix, or a run record
+Overrides = Mapping[str, Any]  # {"train_model.C": 0.1} or {"train_model": {"C": 0.1}}
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """A recorded run with its whole trace, as ``reprolam show`` presents it."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+    metrics: dict[str, Any] | None
+
+    def inherited(self, step: StepRecord) -> bool:
+        return self.run.fork_index is not None and step.index < self.run.fork_index
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run.to_dict(),
+            "steps": [{**s.to_dict(), "inherited": self.inherited(s)} for s in self.steps],
+            "metrics": self.metrics,
+        }
+
+
+class Client:
+    """Every verb over one store. Use as a context manager, or call ``close()``.
+
+    ``trusted=True`` lets artifacts that need trust (pickles, non-scikit-learn model
+    classes) be loaded; only for stores whose contents you trust.
+    """
+
+    def __init__(self, store: TraceStore, *, trusted: bool = False, owned: bool = True) -> None:
+        self.store = store
+        self.trusted = trusted
+        self._owned = owned
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._owned:
+            self.store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<reprolam.Client {self.store.location}>"
+
+    # -- executing verbs ----------------------------------------------------------------------
+
+    def run(
+        self,
+        workflow: str | Workflow | None = None,
+        *,
+        planner: str | Planner = "auto",
+        seed: int = 0,
+        set: Overrides | None = None,
+        overrides: Overrides | None = None,
+        policy: Policy | Mapping[str, Any] | None = None,
+        executor: Executor | str | Mapping[str, Any] | None = None,
+        llm: LLMSettings | None = None,
+        on_step: StepCallback | None = None,
+        on_plan: Callable[[PlannerChoice], None] | None = None,
+    ) -> RunResult:
+        """Plan, execute and record one run of ``workflow`` (default: ``breast-cancer``).
+
+        ``set``/``overrides`` force params (``{"train_model.C": 0.1}``); ``policy`` is a
+        ``Policy`` or changes to the default one (``{"retries": 1}``); ``executor`` a name
+        (``"process"``), a config or an instance. ``on_plan`` hears which planner was chosen
+        and why before the first step.
+        """
+        from reprolam.engine.engine import Engine
+        from reprolam.engine.policy import Policy
+        from reprolam.history.rebuild import with_changes
+        from reprolam.planning.choose import PlannerChoice, choose_planner
+        from reprolam.workflows.registry import load_workflow
+
+        flow = load_workflow(workflow)
+        if isinstance(planner, str):
+            choice = choose_planner(planner, llm=llm)
+        else:
+            choice = PlannerChoice(planner, f"given: {type(planner).__name__}")
+        if on_plan is not None:
+            on_plan(choice)
+        if not isinstance(policy, Policy):
+            policy = with_changes(Policy(), policy)
+        with Engine(self.store, serializer=self._serializer(), executor=executor) as engine:
+            result = engine.run(
+                flow,
+                planner=choice.planner,
+                seed=seed,
+                policy=policy,
+                overrides=parse_overrides(set, overrides),
+                on_step=on_step,
+            )
+        return self._bind(result)
+
+    def fork(
+        self,
+        run: RunRef,
+        *,
+        at: int | str,
+        set: Overrides | None = None,
+        overrides: Overrides | None = None,
+        planner: str | Planner | None = None,
+        replay_decisions: bool = False,
+        reuse: bool = False,
+        workflow: str | Workflow | None = None,
+        policy: Policy | Mapping[str, Any] | None = None,
+        executor: Executor | str | Mapping[str, Any] | None = None,
+        llm: LLMSettings | None = None,
+        on_step: StepCallback | None = None,
+    ) -> RunResult:
+        """A new run inheriting ``run``'s steps before ``at`` by reference, executed from there.
+
+        ``at`` is a step index or an action name (its first execution). The planner, policy
+        and executor default to the parent's.
+        """
+        from reprolam.history.fork import fork
+
+        result = fork(
+            self.store,
+            _id(run),
+            at=at,
+            overrides=parse_overrides(set, overrides),
+            planner=planner,
+            replay_decisions=replay_decisions,
+            reuse=reuse,
+            workflow=workflow,
+            policy=policy,
+            executor=executor,
+            llm=llm,
+            serializer=self._serializer(),
+            on_step=on_step,
+        )
+        return self._bind(result)
+
+    def reproduce(
+        self,
+        run: RunRef,
+        *,
+        rtol: float | None = None,
+        workflow: str | Workflow | None = None,
+        policy: Policy | Mapping[str, Any] | None = None,
+        executor: Executor | str | Mapping[str, Any] | None = None,
+        on_step: StepCallback | None = None,
+    ) -> ReproduceResult:
+        """Re-execute ``run`` from its recorded decisions and compare every output hash."""
+        from reprolam.history.reproduce import reproduce
+
+        return reproduce(
+            self.store,
+            _id(run),
+            rtol=rtol,
+            workflow=workflow,
+            policy=policy,
+            executor=executor,
+            on_step=on_step,
+            serializer=self._serializer(),
+        )
+
+    def resume(
+        self,
+        run: RunRef,
+        *,
+        force: bool = False,
+        planner: str | Planner | None = None,
+        workflow: str | Workflow | None = None,
+        policy: Policy | Mapping[str, Any] | None = None,
+        executor: Executor | str | Mapping[str, Any] | None = None,
+        llm: LLMSettings | None = None,
+        on_step: StepCallback | None = None,
+    ) -> RunResult:
+        """Continue an interrupted run from its last committed step."""
+        from reprolam.history.resume import resume
+
+        result = resume(
+            self.store,
+            _id(run),
+            force=force,
+            planner=planner,
+            workflow=workflow,
+            policy=policy,
+            executor=executor,
+            llm=llm,
+            serializer=self._serializer(),
+            on_step=on_step,
+        )
+        return self._bind(result)
+
+    # -- reading verbs ------------------------------------------------------------------------
+
+    def replay(self, run: RunRef, *, step: int | None = None) -> ReplayResult:
+        """Rebuild ``run``'s outputs from the store, verifying every hash, executing nothing."""
+        from reprolam.history.replay import replay
+
+        return replay(self.store, _id(run), step=step, serializer=self._serializer())
+
+    def audit(self, run: RunRef) -> AuditReport:
+        """Check ``run``: completeness, hash chain, artifacts, lineage, failures."""
+        from reprolam.history.audit import audit
+
+        return audit(self.store, _id(run))
+
+    def diff(self, a: RunRef, b: RunRef) -> RunDiff:
+        """Compare two runs step by step."""
+        from reprolam.history.diff import diff_runs
+
+        return diff_runs(self.store, _id(a), _id(b))
+
+    def export(
+        self, run: RunRef, *, format: str, output: str | os.PathLike[str] | None = None
+    ) -> Path | str:
+        """``run`` as W3C PROV, an RO-Crate or a picture; the text, or the path written."""
+        from reprolam.provenance import export_run
+
+        return export_run(self.store, _id(run), format=format, output=output)
+
+    def runs(self, *, limit: int | None = None) -> list[RunRecord]:
+        """Recorded runs, newest first."""
+        return self.store.list_runs(limit=limit)
+
+    def show(self, run: RunRef) -> RunView:
+        """A run with its whole trace and its headline metrics."""
+        from reprolam.history.metrics import final_metrics
+
+        record = self.store.get_run(self.store.resolve_run_id(_id(run)))
+        return RunView(record, self.store.steps(record.id), final_metrics(self.store, record))
+
+    def metrics(self, run: RunRef) -> dict[str, Any] | None:
+        """The run's headline metrics (the output its workflow declares as ``metrics``)."""
+        from reprolam.history.metrics import final_metrics
+
+        return final_metrics(self.store, self.store.get_run(self.store.resolve_run_id(_id(run))))
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _serializer(self) -> Serializer:
+        from reprolam.codecs import default_serializer
+
+        return default_serializer(trusted=self.trusted)
+
+    def _bind(self, result: RunResult) -> RunResult:
+        return replace(result, metrics=self.metrics(result.run), client=self)
+
+
+def open(
+    store: TraceStore | str | os.PathLike[str] | None = None,
+    *,
+    artifacts: str | os.PathLike[str] | None = None,
+    trusted: bool = False,
+) -> Client:
+    """A client over the store at ``store``: a directory (SQLite), ``"memory:"``, or a
+    ``postgresql://`` DSN with ``artifacts``. ``None``: ``$REPROLAM_STORE``, else ``./.reprolam``.
+    An already open ``TraceStore`` is used as is (and not closed by the client).
+    """
+    if isinstance(store, TraceStore):
+        return Client(store, trusted=trusted, owned=False)
+    from reprolam.trace.open import open_store
+
+    return Client(open_store(store, artifacts=artifacts), trusted=trusted)
+
+
+@contextmanager
+def using(store: Client | TraceStore | str | os.PathLike[str] | None) -> Iterator[Client]:
+    """The one way module-level verbs get a client: a given client is used and left open."""
+    if isinstance(store, Client):
+        yield store
+        return
+    client = open(store)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def parse_overrides(*sources: Overrides | None) -> dict[str, dict[str, Any]]:
+    """Merge overrides given as ``{"a.p": v}``, ``{"a": {"p": v}}`` or ``["a.p=v"]`` lists."""
+    from reprolam.engine.policy import parse_override
+
+    merged: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        if not source:
+            continue
+        if isinstance(source, list | tuple):
+            for text in source:
+                action, param, value = parse_override(text)
+                merged.setdefault(action, {})[param] = value
+            continue
+        for key, value in source.items():
+            if isinstance(value, Mapping) and "." not in key:
+                merged.setdefault(key, {}).update(value)
+                continue
+            action, dot, param = str(key).partition(".")
+            if not dot or not action or not param:
+                raise ConfigError(
+                    f"override key {key!r} names no param",
+                    option="overrides",
+                    hint='write {"ACTION.PARAM": value} or {"ACTION": {"PARAM": value}}',
+                )
+            merged.setdefault(action, {})[param] = value
+    return merged
+
+
+def _id(run: RunRef) -> str:
+    return run if isinstance(run, str) else run.id

@@ -1,0 +1,100 @@
+"""Rebuild what a recorded run used (workflow, policy, planner, executor) to run it again.
+
+``fork``, ``resume`` and ``reproduce`` all start from a recorded run; this is the one place
+that turns its record back into live objects, through the registries, so none of them needs
+to know a planner's or an executor's fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields, replace
+from typing import Any
+
+from reprolam.engine.executors import Executor
+from reprolam.engine.policy import Policy
+from reprolam.errors import ConfigError, WorkflowError
+from reprolam.history.diff import load_json
+from reprolam.planning.base import Planner
+from reprolam.planning.choose import LLMSettings, choose_planner
+from reprolam.planning.registry import planner_from_config
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import RunRecord
+from reprolam.workflows.registry import Workflow, load_workflow
+
+
+def workflow_of(store: TraceStore, run: RunRecord, override: str | Workflow | None) -> Workflow:
+    """The workflow a run used: as given, else from where it was loaded, else by name."""
+    if override is not None:
+        return load_workflow(override)
+    source = load_json(store, run.environment).get("workflow", {}).get("source") or run.workflow
+    try:
+        flow = load_workflow(source)
+    except WorkflowError:
+        try:
+            flow = load_workflow(run.workflow)
+        except WorkflowError:
+            raise WorkflowError(
+                f"cannot load workflow {run.workflow!r} of run {run.id} (recorded source: "
+                f"{source!r})",
+                option="workflow",
+                hint="pass {workflow=MODULE:ATTR} or {workflow=PATH.py:ATTR}",
+            ) from None
+    if flow.name != run.workflow:
+        raise WorkflowError(
+            f"workflow loaded from {source!r} is named {flow.name!r}, but run {run.id} used "
+            f"{run.workflow!r}",
+            option="workflow",
+            hint="pass the right one with {workflow}",
+        )
+    return flow
+
+
+# A policy to use as it is, or changes to the recorded one ({"retries": 2}); None: as recorded
+PolicyChanges = Policy | Mapping[str, Any] | None
+# An executor instance, a registered name, a recorded config; None: the one the run recorded
+ExecutorRef = Executor | str | Mapping[str, Any] | None
+
+
+def policy_of(run: RunRecord) -> Policy:
+    """The run's recorded policy (fields this version does not know are dropped)."""
+    known = {f.name for f in fields(Policy)}
+    return Policy(**{k: v for k, v in run.policy.items() if k in known})
+
+
+def changed_policy(run: RunRecord, policy: PolicyChanges) -> Policy:
+    """``policy`` if it is one, else the recorded policy with these changes."""
+    if isinstance(policy, Policy):
+        return policy
+    return with_changes(policy_of(run), policy)
+
+
+def with_changes(policy: Policy, changes: Mapping[str, Any] | None) -> Policy:
+    """``policy`` with ``changes`` applied; a field name it lacks is refused with the fix."""
+    if not changes:
+        return policy
+    known = {f.name for f in fields(Policy)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ConfigError(
+            f"policy has no setting {', '.join(map(repr, unknown))}",
+            option="policy",
+            hint=f"use among {', '.join(sorted(known))}",
+        )
+    return replace(policy, **changes)
+
+
+def executor_of(run: RunRecord) -> dict[str, Any]:
+    """The recorded executor config (``local`` for runs recorded before executors were)."""
+    return dict(policy_of(run).executor)
+
+
+def planner_of(
+    run: RunRecord, override: str | Planner | None = None, *, llm: LLMSettings | None = None
+) -> Planner:
+    """A live planner: ``override`` (a name or a planner), else a fresh one of the run's kind."""
+    if isinstance(override, str):
+        return choose_planner(override, llm=llm).planner
+    if override is not None:
+        return override
+    return planner_from_config(run.planner, llm=llm)
