@@ -1,4 +1,4 @@
-"""Runs the shared conformance suite (tests/conformance.py) against every store backend.
+"""Runs the shared conformance suite (reprolam.testing) against every store backend.
 
 To add a backend: write a ``StoreFactory`` for it below and list it in ``FACTORIES``.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import pg
-from conformance import *  # noqa: F403  (the suite's test classes and fixtures)
-from conformance import StoreFactory
+from reprolam.testing import *  # noqa: F403  (the suite's test classes and fixtures)
+from reprolam.testing import StoreFactory
 from reprolam.trace import MemoryStore, SQLiteStore, TraceStore
 from reprolam.trace.postgres import PostgresStore
 

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 from pydantic import Field
 
-from conformance import make_run
 from reprolam import ActionContext, Engine, RulesPlanner, action, workflow
 from reprolam.cli.main import cli
 from reprolam.errors import IntegrityError, StoreError
 from reprolam.hashing import digest
 from reprolam.ids import uuid7
+from reprolam.testing.conformance import make_run
 from reprolam.trace import (
     ArtifactRecord,
     RunStatus,
@@ -30,9 +30,9 @@ from reprolam.trace import (
     TraceStore,
     open_store,
 )
+from reprolam.trace.blobs import INLINE_MAX
 from reprolam.trace.copy import copy_store, parents_first
 from reprolam.trace.records import seal
-from reprolam.trace.sqlite import INLINE_MAX
 
 
 @action(outputs=["samples"], determinism="seeded")

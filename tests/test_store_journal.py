@@ -9,14 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from conformance import artifact, chain, make_run, make_step
+from reprolam.testing.conformance import artifact, chain, make_run, make_step
 from reprolam.trace import SQLiteStore, StepStatus
 from reprolam.trace.journal import Journal, encode_frame, orphans, read_frames
 
 _WRITE_THEN_DIE = """
 import os, signal, sys, time
 sys.path.insert(0, {tests!r})
-from conformance import chain
+from reprolam.testing.conformance import chain
 from reprolam.trace import SQLiteStore
 
 store = SQLiteStore(sys.argv[1])

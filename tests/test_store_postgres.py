@@ -18,11 +18,11 @@ from click.testing import CliRunner, Result
 from pydantic import Field
 
 import pg
-from conformance import artifact, chain, make_run, make_step
 from reprolam import ActionContext, Engine, RulesPlanner, action, workflow
 from reprolam.cli.main import cli
 from reprolam.errors import NotFoundError, StoreError
 from reprolam.history.audit import audit
+from reprolam.testing.conformance import artifact, chain, make_run, make_step
 from reprolam.trace import SCHEMA_VERSION, RunStatus, StepStatus, open_store, step_hash
 from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.postgres import INLINE_MAX, PostgresStore
@@ -235,7 +235,7 @@ def test_a_version_1_store_is_upgraded_in_place(pg_dsn: str, tmp_path: Path) -> 
 _OPEN = """
 import sys
 sys.path.insert(0, sys.argv[4])
-from conformance import make_run
+from reprolam.testing.conformance import make_run
 from reprolam.trace import open_store
 with open_store(sys.argv[1], artifacts=sys.argv[2]) as store:
     store.create_run(make_run(sys.argv[3]))

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance import artifact, chain, make_run, make_step
 from reprolam.errors import IntegrityError, StoreError
+from reprolam.testing.conformance import artifact, chain, make_run, make_step
 from reprolam.trace import SCHEMA_VERSION, Producer, RunStatus, SQLiteStore
+from reprolam.trace.blobs import INLINE_MAX
 from reprolam.trace.migrations_dir import packaged_migrations
-from reprolam.trace.sqlite import INLINE_MAX
 
 
 def raw(store: SQLiteStore) -> sqlite3.Connection:
@@ -179,7 +179,7 @@ def test_sqlite_errors_become_store_errors(sqlite_store: SQLiteStore) -> None:
 _RECORD_THEN_SIGKILL = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
-from conformance import chain
+from reprolam.testing.conformance import chain
 from reprolam.trace import SQLiteStore
 
 store = SQLiteStore(sys.argv[1])
@@ -202,7 +202,7 @@ def test_committed_steps_survive_sigkill(tmp_path: Path) -> None:
 _WRITER = """
 import sys, time
 sys.path.insert(0, {tests!r})
-from conformance import artifact, make_run, make_step
+from reprolam.testing.conformance import artifact, make_run, make_step
 from reprolam.trace import SQLiteStore
 
 store = SQLiteStore(sys.argv[1])

@@ -80,7 +80,8 @@ def copy(
 
 def _check_artifacts(which: str, location: str, given: str | None, option: str) -> None:
     """Name this command's option when a PostgreSQL side has no artifacts directory."""
-    from reprolam.trace.open import ARTIFACTS_ENV_VAR, POSTGRES_SCHEMES, redact
+    from reprolam.trace._dsn import redact
+    from reprolam.trace.open import ARTIFACTS_ENV_VAR, POSTGRES_SCHEMES
 
     scheme, sep, _ = location.partition("://")
     if given or not sep or scheme not in POSTGRES_SCHEMES or os.environ.get(ARTIFACTS_ENV_VAR):

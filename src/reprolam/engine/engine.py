@@ -143,6 +143,7 @@ class Engine:
                 f"run {run.id} is {run.status.value}, not interrupted: only an interrupted run "
                 "can be resumed (fork it to run it again from a step)"
             )
+        policy = replace(policy, executor=self.executor.config())
         self._check_policy(policy, workflow)
         steps = self.store.steps(run.id)
         finished = [s for s in steps if s.status is not StepStatus.STARTED]
@@ -152,7 +153,9 @@ class Engine:
             raise ConfigError(
                 f"step {unfinished[0].index} ({spec.name}) was running when run {run.id} was "
                 f"interrupted and has external side effects ({', '.join(spec.side_effects)}) "
-                "that may already have happened: check them, then resume with --force"
+                "that may already have happened",
+                option="force",
+                hint="check them, then resume with {force=True}",
             )
         with self.store.lease(run.id):
             run = replace(

@@ -1,24 +1,31 @@
 """Trace stores: runs, steps and content-addressed artifacts, durably.
 
 ``open_store`` picks the backend from a location; every backend implements the small
-``TraceStore`` contract and passes the same conformance suite.
+``TraceStore`` contract and passes the same conformance suite (``reprolam.testing``).
+Backends are imported only when used: the memory store never loads SQLite.
 """
 
-from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
-from reprolam.trace.memory import MemoryStore
-from reprolam.trace.open import open_store
-from reprolam.trace.records import (
-    ArtifactRecord,
-    ErrorInfo,
-    RunRecord,
-    RunStatus,
-    StepKind,
-    StepRecord,
-    StepStatus,
-    step_hash,
-)
-from reprolam.trace.sqlite import SQLiteStore
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "SCHEMA_VERSION": "reprolam.trace.contract",
+    "Producer": "reprolam.trace.contract",
+    "TraceStore": "reprolam.trace.contract",
+    "MemoryStore": "reprolam.trace.memory",
+    "open_store": "reprolam.trace.open",
+    "ArtifactRecord": "reprolam.trace.records",
+    "ErrorInfo": "reprolam.trace.records",
+    "RunRecord": "reprolam.trace.records",
+    "RunStatus": "reprolam.trace.records",
+    "StepKind": "reprolam.trace.records",
+    "StepRecord": "reprolam.trace.records",
+    "StepStatus": "reprolam.trace.records",
+    "step_hash": "reprolam.trace.records",
+    "SQLiteStore": "reprolam.trace.sqlite",
+}
 __all__ = [
     "SCHEMA_VERSION",
     "ArtifactRecord",
@@ -35,3 +42,29 @@ __all__ = [
     "open_store",
     "step_hash",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reprolam.trace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
+    from reprolam.trace.memory import MemoryStore
+    from reprolam.trace.open import open_store
+    from reprolam.trace.records import (
+        ArtifactRecord,
+        ErrorInfo,
+        RunRecord,
+        RunStatus,
+        StepKind,
+        StepRecord,
+        StepStatus,
+        step_hash,
+    )
+    from reprolam.trace.sqlite import SQLiteStore

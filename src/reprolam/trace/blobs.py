@@ -16,6 +16,8 @@ from pathlib import Path
 from reprolam.errors import NotFoundError, StoreError
 from reprolam.hashing import DIGEST_HEX_LEN
 
+INLINE_MAX = 32 * 1024  # bytes; larger artifacts go to the blob directory (SQL backends)
+
 _DIGEST = re.compile(rf"[0-9a-f]{{{DIGEST_HEX_LEN}}}")
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 

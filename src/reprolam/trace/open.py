@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 
 from reprolam.errors import StoreError
+from reprolam.trace._dsn import redact
 from reprolam.trace.contract import TraceStore
 
 DEFAULT_LOCATION = ".reprolam"
@@ -78,16 +78,3 @@ def _remote_artifacts_error(artifacts: str) -> StoreError:
         f"unsupported artifacts location {artifacts!r}: only a local directory is "
         "supported so far (a shared filesystem mount works for several machines)"
     )
-
-
-def redact(dsn: str) -> str:
-    """A DSN fit for messages and ``location``: its password (URI or parameter) masked."""
-    text = re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***", dsn)
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return text
-    authority, slash, tail = rest.partition("/")
-    credentials, at, hosts = authority.rpartition("@")
-    if at and ":" in credentials:
-        authority = f"{credentials.split(':', 1)[0]}:***@{hosts}"
-    return f"{scheme}://{authority}{slash}{tail}"

@@ -31,13 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from reprolam.errors import NotFoundError, ReprolamError, StoreError
 from reprolam.trace import _rows
+from reprolam.trace._dsn import redact
 from reprolam.trace._sql_reads import SqlArtifactReads
-from reprolam.trace.blobs import BlobDir
+from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
 from reprolam.trace.migrations_dir import packaged_migrations
-from reprolam.trace.open import redact
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
-from reprolam.trace.sqlite import INLINE_MAX
 
 if TYPE_CHECKING:
     from psycopg import Connection, Cursor

@@ -47,13 +47,12 @@ from reprolam.trace._sqlite_schema import (
     open_error,
     opening_lock,
 )
-from reprolam.trace.blobs import BlobDir
+from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import Producer, TraceStore
 from reprolam.trace.journal import Journal, encode_frame, orphans, read_frames
 from reprolam.trace.leases import Leases
 from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
 
-INLINE_MAX = 32 * 1024  # bytes; larger artifacts go to the blob directory
 JOURNAL_DIR = "journal"
 LEASE_DIR = "leases"
 MAX_PENDING = 512  # journal frames applied per SQLite transaction, at most

@@ -1,8 +1,8 @@
 """The trace store conformance suite: every ``TraceStore`` backend must pass all of it.
 
 The tests here take a ``store_factory`` fixture (a ``StoreFactory``) and never name a
-backend. ``tests/test_store_conformance.py`` parametrizes that fixture over the backends;
-adding one (PostgreSQL, say) means adding one ``StoreFactory`` subclass there.
+backend. reprolam's own tests (tests/test_store_conformance.py) parametrize it over the
+memory, SQLite and PostgreSQL backends; see ``reprolam.testing`` for a third-party one.
 """
 
 from __future__ import annotations

@@ -1,0 +1,365 @@
+"""The client API: one object bound to a store, the same verbs as module-level functions,
+plug-in planners and executors rebuilt from a run's record, errors spoken at the edge."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import reprolam
+from reprolam import ConfigError, Policy, Proposal, RunState, action, workflow
+from reprolam.errors import ReprolamError, render_markup
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def test_the_readme_script_through_a_client(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with reprolam.open(store) as rl:
+        run = rl.run("breast-cancer", seed=0)
+        assert run.succeeded
+        assert run.metrics is not None
+        assert run.outputs["metrics"] == run.metrics
+        fork = run.fork(at="train_model", set={"train_model.C": 0.01})
+        assert fork.run.parent_id == run.id
+        assert fork.run.overrides == {"train_model": {"C": 0.01}}
+        reproduction = rl.reproduce(run.id)
+        assert reproduction.bitwise, reproduction.summary()
+        assert rl.audit(fork.id).clean
+        diff = rl.diff(run.id, fork.id)
+        assert "accuracy" in diff.metrics or diff.steps  # C changed: something differs
+        svg = rl.export(run, format="svg")
+        assert isinstance(svg, str)
+        assert svg.lstrip().startswith("<svg")
+        listed = [r.id for r in rl.runs()]
+        assert {run.id, fork.id, reproduction.reproduction.id} <= set(listed)  # type: ignore[union-attr]
+        assert rl.show(run.id[:13]).run.id == run.id
+        assert rl.replay(run).verified
+
+
+def test_the_same_with_module_level_functions_and_store_path(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    run = reprolam.run("breast-cancer", store=store, seed=0)
+    fork = reprolam.fork(run.id, store=store, at=3, set={"train_model": {"C": 0.5}})
+    assert fork.run.fork_index == 3
+    assert fork.succeeded
+    reproduction = reprolam.reproduce(run.id, store=store)
+    assert reproduction.bitwise
+    assert reproduction.reproduction is not None
+    assert reprolam.audit(fork.id, store=store).clean
+    assert reprolam.diff(run.id, fork.id, store=store).shared_steps == 3
+    assert reprolam.replay(fork.id, store=store).verified
+    out = tmp_path / "run.prov.json"
+    assert reprolam.export(run.id, store=store, format="prov-json", output=out) == out
+    assert json.loads(out.read_text())
+    newest = [r.id for r in reprolam.runs(store=store, limit=3)]
+    assert newest == [reproduction.reproduction.id, fork.id, run.id]
+    assert reprolam.show(run.id, store=store).metrics == run.metrics
+    # a client works as store= too, and is left open
+    with reprolam.open(store) as rl:
+        again = reprolam.fork(run.id, store=rl, at="train_model", reuse=True)
+        assert rl.show(again.id).run.id == again.id
+
+
+def test_a_result_not_from_a_client_says_how_to_get_one(tmp_path: Path) -> None:
+    from reprolam.engine.engine import Engine
+    from reprolam.planning.rules import RulesPlanner
+    from reprolam.workflows.registry import load_workflow
+
+    with reprolam.open(tmp_path / "s") as rl:
+        result = Engine(rl.store).run(load_workflow(), planner=RulesPlanner())
+    with pytest.raises(ConfigError, match=r"reprolam\.open\(store\)"):
+        result.fork(at=1)
+
+
+def test_overrides_in_every_spelling_and_bad_keys(tmp_path: Path) -> None:
+    from reprolam.client import parse_overrides
+
+    assert parse_overrides({"a.p": 1}, {"a": {"q": 2}}, ["b.r=0.5"]) == {
+        "a": {"p": 1, "q": 2},
+        "b": {"r": 0.5},
+    }
+    with pytest.raises(ConfigError, match="names no param"):
+        parse_overrides({"train_model": 0.1})
+    with reprolam.open("memory:") as rl, pytest.raises(ConfigError, match="no setting 'retry'"):
+        rl.run(policy={"retry": 2})
+
+
+# -- errors at the edge ---------------------------------------------------------------------------
+
+
+def test_error_markup_reads_as_python_and_as_flags() -> None:
+    from reprolam.cli.main import error_line
+
+    error = ReprolamError("no model", option="model", hint="pass {model} or {base_url=http://x}")
+    assert str(error) == "no model: pass model or base_url='http://x'"
+    assert error_line(error) == "error: no model: pass --model or --llm-base-url http://x"
+    assert render_markup("{trusted=True} {overrides=a.b=1}") == "trusted=True overrides='a.b=1'"
+
+
+def test_no_library_string_names_a_cli_flag() -> None:
+    """Only cli/ speaks in flags; the library writes {option} markup (docstrings aside)."""
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+    offenders = []
+    for path in (SRC / "reprolam").rglob("*.py"):
+        if "cli" in path.relative_to(SRC / "reprolam").parts:
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        }
+        offenders += [
+            f"{path.name}:{node.lineno}: {node.value!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and flag.search(node.value)
+        ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_timeout_without_a_stopping_executor_is_explained_in_python_terms() -> None:
+    with reprolam.open("memory:") as rl, pytest.raises(ConfigError) as info:
+        rl.run(policy=Policy(action_timeout=5))
+    assert "executor='process'" in str(info.value)
+    assert "--" not in str(info.value)
+    assert info.value.option == "executor"
+
+
+# -- planners as plug-ins -------------------------------------------------------------------------
+
+
+PLANNER_MODULE = '''
+from reprolam import Done, Proposal
+
+
+class Backwards:
+    """Runs a script's actions, from a recorded setting, to show it is rebuilt."""
+
+    name = "backwards"
+    instant = True
+
+    def __init__(self, first="draw"):
+        self.first = first
+
+    def propose(self, state):
+        if state.has(*state.workflow.outputs):
+            return Done("done")
+        for spec in state.workflow.actions:
+            if state.has(*spec.inputs) and not state.has(*spec.outputs):
+                return Proposal(spec.name, rationale=f"{self.first} first")
+        return Done("stuck")
+
+    def config(self):
+        return {"name": self.name, "first": self.first}
+'''
+
+FLOW_MODULE = """
+from reprolam import ActionContext, action, workflow
+
+
+@action(outputs=["xs"], determinism="seeded")
+def draw(*, n: int = 5, ctx: ActionContext) -> list[float]:
+    return [ctx.random.random() for _ in range(n)]
+
+
+@action(outputs=["total"])
+def add(xs: list[float]) -> float:
+    return sum(xs)
+
+
+flow = workflow("plug", [draw, add], outputs=["total"])
+"""
+
+
+def _installed_planner(root: Path) -> dict[str, str]:
+    """A package declaring planner `backwards` by entry point, importable via PYTHONPATH."""
+    root.mkdir()
+    (root / "myplanners.py").write_text(PLANNER_MODULE)
+    (root / "plugflow.py").write_text(FLOW_MODULE)
+    dist = root / "myplanners-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplanners\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[reprolam.planners]\nbackwards = myplanners:Backwards\n"
+    )
+    path = os.pathsep.join([str(root), str(SRC), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def _cli(env: dict[str, str], *args: str) -> Any:
+    done = subprocess.run(
+        [sys.executable, "-m", "reprolam", *args, "--json"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_an_entry_point_planner_is_rebuilt_by_fork_and_reproduce_in_fresh_processes(
+    tmp_path: Path,
+) -> None:
+    env = _installed_planner(tmp_path / "site")
+    store = str(tmp_path / "store")
+    run = _cli(env, "--store", store, "run", "plugflow:flow", "--planner", "backwards")["run"]
+    assert run["planner"] == {"name": "backwards", "first": "draw"}
+    fork = _cli(env, "--store", store, "fork", run["id"], "--at", "1")["run"]
+    assert fork["planner"] == run["planner"]  # rebuilt from the record, not passed again
+    reproduced = _cli(env, "--store", store, "reproduce", run["id"])
+    assert reproduced["bitwise"], reproduced["summary"]
+
+
+def test_register_planner_then_fork_rebuilds_it_from_the_record(tmp_path: Path) -> None:
+    @action(outputs=["x"])
+    def one() -> int:
+        return 1
+
+    @action(outputs=["y"])
+    def two(x: int) -> int:
+        return x + 1
+
+    built: list[dict[str, Any]] = []
+
+    class Counting:
+        name = "counting-test"
+        instant = True
+
+        def __init__(self, *, step: int = 1) -> None:
+            self.step = step
+
+        @classmethod
+        def from_config(cls, config: dict[str, Any], **context: Any) -> Counting:
+            built.append(dict(config))
+            return cls(step=config["step"])
+
+        def propose(self, state: RunState) -> Any:
+            from reprolam import Done
+
+            if state.has("y"):
+                return Done("done")
+            return Proposal("one" if not state.has("x") else "two")
+
+        def config(self) -> dict[str, Any]:
+            return {"name": self.name, "step": self.step}
+
+    reprolam.register_planner("counting-test", Counting)
+    flow = workflow("reg", [one, two], outputs=["y"])
+    with reprolam.open(tmp_path / "s") as rl:
+        run = rl.run(flow, planner=Counting(step=7))
+        fork = rl.fork(run.id, at=1, workflow=flow)
+    assert built == [{"name": "counting-test", "step": 7}]
+    assert fork.run.planner == {"name": "counting-test", "step": 7}
+
+
+def test_an_unknown_planner_names_the_known_ones() -> None:
+    with reprolam.open("memory:") as rl, pytest.raises(ConfigError) as info:
+        rl.run(planner="nope")
+    assert "unknown planner 'nope'" in str(info.value)
+    assert "rules" in str(info.value)
+    assert "register_planner" in str(info.value)
+
+
+# -- executors as plug-ins, recorded with the run -------------------------------------------------
+
+
+SLOW_FLOW = """
+from reprolam import action, workflow
+
+
+@action(outputs=["a"])
+def first() -> int:
+    return 20
+
+
+@action(outputs=["b"])
+def second(a: int) -> int:
+    return a + 22
+
+
+flow = workflow("twosteps", [first, second], outputs=["b"])
+"""
+
+
+@pytest.mark.slow
+def test_a_process_executor_run_is_reproduced_resumed_and_forked_as_recorded(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "twosteps.py").write_text(textwrap.dedent(SLOW_FLOW))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(SRC)])}
+    store = str(tmp_path / "store")
+    run = _cli(env, "--store", store, "run", "twosteps:flow", "--executor", "process",
+               "--timeout", "60")["run"]  # fmt: skip
+    assert run["policy"]["executor"] == {"name": "process"}
+    assert run["policy"]["action_timeout"] == 60
+    reproduced = _cli(env, "--store", store, "reproduce", run["id"])
+    assert reproduced["bitwise"], reproduced["summary"]
+    fork = _cli(env, "--store", store, "fork", run["id"], "--at", "1")["run"]
+    assert fork["policy"]["executor"] == {"name": "process"}
+    assert fork["status"] == "succeeded"
+    refused = subprocess.run(
+        [sys.executable, "-m", "reprolam", "--store", store, "fork", run["id"], "--at", "1",
+         "--executor", "local"],
+        check=False, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode == 2  # the recorded 60 s timeout cannot stop a local action
+    assert refused.stderr.strip().endswith("use --executor process"), refused.stderr
+    # interrupt a process-executor run after its first step, then resume it in a new process
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from reprolam.workflows.registry import load_workflow
+
+        flow = load_workflow(str(tmp_path / "twosteps.py") + ":flow")
+
+        def stop(step: Any) -> None:
+            if step.index == 0 and step.status.value == "succeeded":
+                raise KeyboardInterrupt
+
+        with reprolam.open(store) as rl, pytest.raises(KeyboardInterrupt):
+            rl.run(flow, executor="process", policy={"action_timeout": 60}, on_step=stop)
+    finally:
+        sys.path.remove(str(tmp_path))
+    interrupted = next(r for r in reprolam.runs(store=store) if r.status.value == "interrupted")
+    resumed = _cli(env, "--store", store, "resume", interrupted.id)
+    assert resumed["run"]["status"] == "succeeded"
+    assert resumed["run"]["policy"]["executor"] == {"name": "process"}
+
+
+def test_register_executor_and_unknown_names(tmp_path: Path) -> None:
+    from reprolam.engine.executors import LocalExecutor
+
+    events: list[str] = []
+
+    class Tracing(LocalExecutor):
+        name = "tracing-test"
+
+        def start(self) -> None:
+            events.append("start")
+
+        def close(self) -> None:
+            events.append("close")
+
+    reprolam.register_executor("tracing-test", Tracing)
+    with reprolam.open(tmp_path / "s") as rl:
+        run = rl.run("breast-cancer", executor="tracing-test")
+        assert run.run.policy["executor"] == {"name": "tracing-test"}
+        rl.fork(run.id, at=4)  # the recorded executor is built again
+        with pytest.raises(ConfigError, match="unknown executor 'nope'"):
+            rl.run(executor="nope")
+    assert events == ["start", "close", "start", "close"]
