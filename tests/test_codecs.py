@@ -1397,7 +1397,7 @@ def test_digests_identical_across_fresh_processes() -> None:
         )
     results = []
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
         results.append(json.loads(out))
     assert results[0] == results[1] == here
