@@ -100,6 +100,24 @@ class RunProgress:
             console.print(f"metrics: {_metrics(metrics)}")
 
 
+def _headline_names(
+    rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]], shown: int
+) -> list[str]:
+    """The first scalar metrics of the newest run that has any (its workflow declares which
+    output holds them): the runs table's metric columns."""
+    for _, metrics, _ in rows:
+        names = [k for k, v in (metrics or {}).items() if isinstance(v, int | float | str)]
+        if names:
+            return names[:shown]
+    return []
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
 NARROW_ID = 18  # "01a1fd46-357c-7482": the creation millisecond plus 12 counter bits
 WIDE = 120  # columns from which the table shows full ids, seeds and planners
 
@@ -111,7 +129,8 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
     wide = console.width >= WIDE
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", no_wrap=True)
-    names = ["workflow", "status", "steps", "created", "accuracy"]
+    headline = _headline_names(rows, 2 if wide else 1)
+    names = ["workflow", "status", "steps", "created", *headline]
     if wide:
         names[2:2] = ["seed", "planner"]
     longest = max(len(run.workflow) for run, _, _ in rows)
@@ -121,7 +140,6 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
         else:
             table.add_column(name, no_wrap=True)
     for run, metrics, n_steps in rows:
-        accuracy = (metrics or {}).get("accuracy")
         kind = ""
         if run.parent_id:
             kind = f" [dim](fork of {run.parent_id[:8]})[/]"
@@ -133,7 +151,7 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
             f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]",
             str(n_steps),
             _when(run.created_at) if wide else _when(run.created_at)[5:16],
-            f"{accuracy:.4f}" if isinstance(accuracy, float) else "-",
+            *(_value((metrics or {}).get(name)) for name in headline),
         ]
         if wide:
             cells[3:3] = [str(run.seed), str(run.planner.get("name", "?"))]
