@@ -16,12 +16,11 @@ Each figure is the median over ``--repeats`` chains of ``--steps`` steps.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from _timing import timed
+from _timing import interleaved, timed
 from reprolam import Done, Engine, Policy, Proposal, RunState, action, workflow
 from reprolam.trace.memory import MemoryStore
 from reprolam.trace.sqlite import SQLiteStore
@@ -116,13 +115,6 @@ def per_step_reprolam(make_store: Callable[[str], Any], steps: int) -> float:
     return elapsed / steps
 
 
-def median(fn: Callable[[], float | None], repeats: int) -> float | None:
-    samples = [fn() for _ in range(repeats)]
-    if any(s is None for s in samples):
-        return None
-    return statistics.median(s for s in samples if s is not None)
-
-
 def main(argv: list[str] | None = None) -> dict[str, float | None]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000)
@@ -131,12 +123,22 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
     args = parser.parse_args(argv)
     steps, repeats = (1000, 3) if args.quick else (args.steps, args.repeats)
 
-    plain = median(lambda: per_step_plain(steps), repeats) or 0.0
-    rlam = median(lambda: per_step_rlam(steps), repeats)
-    memory = median(lambda: per_step_reprolam(lambda _: MemoryStore(), steps), repeats) or 0.0
-    sqlite = median(lambda: per_step_reprolam(SQLiteStore, steps), repeats) or 0.0
+    has_rlam = per_step_rlam(1) is not None
+    contenders: dict[str, Callable[[int], float]] = {
+        "plain": lambda i: per_step_plain(steps),
+        "memory": lambda i: per_step_reprolam(lambda _: MemoryStore(), steps),
+        "sqlite": lambda i: per_step_reprolam(SQLiteStore, steps),
+    }
+    if has_rlam:
+        contenders["rlam"] = lambda i: per_step_rlam(steps) or 0.0
+    runs = interleaved(contenders, repeats)
+    plain, memory, sqlite = (runs.median(n) for n in ("plain", "memory", "sqlite"))
+    rlam = runs.median("rlam") if has_rlam else None
 
-    print(f"recording overhead per step: chain of {steps} trivial steps, median of {repeats}")
+    print(
+        f"recording overhead per step: chain of {steps} trivial steps, "
+        f"{repeats} interleaved rounds (medians)"
+    )
     print(f"{'':28} {'us/step':>10} {'overhead us':>12} {'steps/s':>10} {'vs rlam':>9}")
 
     def row(label: str, per_step: float | None, durable: str) -> None:
