@@ -25,6 +25,7 @@ from reprolam.hashing import digest
 from reprolam.history.audit import AuditProblem, AuditReport, audit
 from reprolam.history.fork import fork
 from reprolam.trace import MemoryStore, SQLiteStore
+from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import ArtifactRecord, ErrorInfo, StepRecord, seal
 
@@ -310,14 +311,16 @@ def rewrite(store: TraceStore, run_id: str, index: int, **changes: Any) -> None:
     the audit's own checks can see what is missing.
     """
     steps = store.own_steps(run_id)
+    run = store.get_run(run_id)
     fixed: list[StepRecord] = []
-    prev_hash = steps[index - 1].hash or "" if index else ""
+    prev_hash = (steps[index - 1].hash or "") if index else (run.header_hash or "")
     for step in steps[index:]:
         changed = replace(step, **changes) if step.index == index else step
         resealed = seal(replace(changed, prev_hash=prev_hash, hash=None))
         prev_hash = resealed.hash or ""
         fixed.append(resealed)
     store.record(steps=fixed)
+    store.record(run=sealed(store, run, store.steps(run_id)))
 
 
 def test_a_failure_without_traceback_lowers_failure_visibility() -> None:
@@ -371,7 +374,7 @@ def test_a_run_still_marked_running_is_one_problem() -> None:
     store = MemoryStore()
     run_id = scripted_run(store, Proposal("draw"), Proposal("divide"))
     run = store.get_run(run_id)
-    store.record(run=replace(run, status=reprolam.RunStatus.RUNNING, finished_at=None))
+    store.record(run=replace(run, status=reprolam.RunStatus.RUNNING, finished_at=None, seal=None))
     (problem,) = audit(store, run_id).problems
     assert (problem.kind, problem.check, problem.step) == ("running", "completeness", None)
     assert "has not finished" in problem.message

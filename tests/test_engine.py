@@ -92,7 +92,7 @@ def test_rules_run_records_every_step_with_chained_hashes() -> None:
     steps = store.steps(result.id)
     assert [s.action for s in steps] == ["make_data", "add_up"]
     assert all(s.status is StepStatus.SUCCEEDED and s.duration is not None for s in steps)
-    assert steps[0].prev_hash == ""
+    assert steps[0].prev_hash == store.get_run(result.id).header_hash  # the chain's genesis
     assert steps[1].prev_hash == steps[0].hash
     assert all(step_hash(s) == s.hash for s in steps)
     assert steps[1].inputs == {"data": steps[0].outputs["data"]}

@@ -148,7 +148,7 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
         cells = [
             run.id if wide else run.id[:NARROW_ID],
             run.workflow + kind,
-            f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]",
+            _run_status(run),
             str(n_steps),
             _when(run.created_at) if wide else _when(run.created_at)[5:16],
             *(_value((metrics or {}).get(name)) for name in headline),
@@ -161,9 +161,24 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
         console.print("[dim]run ids shortened to fit; every command accepts a unique prefix[/]")
 
 
+def _run_status(run: RunRecord) -> str:
+    """The status, the verdict of a reproduction, and a mark on a damaged record."""
+    text = f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]"
+    if run.verdict:
+        style = "red" if run.verdict == "diverged" else "green"
+        text += f" [{style}]({run.verdict})[/]"
+    if run.damaged:
+        text += " [red bold]DAMAGED[/]"
+    return text
+
+
 def run_view(view: RunView) -> None:
     run = view.run
-    console.print(f"[bold]run {run.id}[/]  [{_RUN_STYLE[run.status]}]{run.status.value}[/]")
+    console.print(f"[bold]run {run.id}[/]  {_run_status(run)}")
+    if run.verifies:
+        console.print(f"reproduces {run.verifies}: verdict {run.verdict or 'not recorded'}")
+    if run.damaged:
+        console.print(f"[red]the stored run record is damaged:[/] {run.damaged}")
     console.print(
         f"workflow {run.workflow}  seed {run.seed}  planner {run.planner.get('name', '?')}  "
         f"created {_when(run.created_at)}  finished {_when(run.finished_at)}"
@@ -198,6 +213,8 @@ def run_view(view: RunView) -> None:
         )
     console.print(table)
     for step in view.steps:
+        if step.damaged:
+            console.print(f"[red]step {step.index} record damaged:[/] {step.damaged}")
         if step.error:
             console.print(f"[red]step {step.index} {step.error.type}:[/] {step.error.message}")
     if run.error:

@@ -39,6 +39,7 @@ from reprolam.trace.records import (
     RunRecord,
     RunStatus,
     StepStatus,
+    run_header_hash,
 )
 from reprolam.workflows.registry import Workflow
 
@@ -116,6 +117,8 @@ class Engine:
             fork_index=origin.fork_index,
             verifies=origin.verifies,
         )
+        inherited_head = (origin.inherited[-1].hash or "") if origin.inherited else ""
+        run = replace(run, header_hash=run_header_hash(run, inherited_head))
         with self.store.lease(run.id):  # before the record: a dead run is then recognizable
             self.store.create_run(run)
             loop = self._loop(workflow, run, planner, policy, checked, on_step, cache)
@@ -169,9 +172,7 @@ class Engine:
             self.store.record(run=run)
             loop = self._loop(workflow, run, planner, policy, run.overrides, on_step, None)
             loop.inherit(finished)
-            if unfinished:
-                loop.rerun(unfinished[0])
-            return loop.drive()
+            return loop.drive(rerun=unfinished[0] if unfinished else None)
 
     def _loop(
         self,

@@ -98,7 +98,9 @@ class LocalExecutor(ExecutorBase):
         try:
             returned = spec.fn(*inputs, **kwargs)
             return Outcome(outputs=name_outputs(spec, returned))
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise  # the user stopping the run: it is interrupted (and resumable), not failed
+        except BaseException as exc:  # SystemExit(0) and GeneratorExit fail the step, visibly
             return Outcome(outputs=dict(ctx.partial), error=error_info(exc))
 
 
@@ -133,9 +135,41 @@ class OutputMismatch(Exception):
     """An action returned something other than its declared outputs."""
 
 
+MESSAGE_MAX = 8 * 1024  # characters of an exception message kept (and fed to planners)
+TRACEBACK_MAX = 32 * 1024  # characters of a traceback kept
+
+
+def capped(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was cut (head and tail kept)."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]}\n[... {len(text) - 2 * keep} characters cut ...]\n{text[-keep:]}"
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except BaseException as broken:
+        return f"<{type(exc).__qualname__}.__str__ raised {type(broken).__qualname__}>"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message``, capped, even for an exception whose ``__str__`` raises."""
+    message = _safe_str(exc)
+    text = f"{type(exc).__qualname__}: {message}" if message else type(exc).__qualname__
+    return capped(text, MESSAGE_MAX)
+
+
 def error_info(exc: BaseException) -> ErrorInfo:
+    """An exception as recorded: type, capped message, capped traceback; never raises."""
+    try:
+        trace = "".join(traceback.format_exception(exc))
+    except BaseException:
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        trace = f"Traceback (most recent call last):\n{frames}{describe_exception(exc)}\n"
     return ErrorInfo(
         type=type(exc).__qualname__,
-        message=str(exc),
-        traceback="".join(traceback.format_exception(exc)),
+        message=capped(_safe_str(exc), MESSAGE_MAX),
+        traceback=capped(trace, TRACEBACK_MAX),
     )

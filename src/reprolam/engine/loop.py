@@ -14,7 +14,7 @@ from typing import Any
 from reprolam.codecs import Serializer, describe
 from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.cache import StepCache
-from reprolam.engine.executors import Executor, Outcome, error_info
+from reprolam.engine.executors import Executor, Outcome, describe_exception, error_info
 from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
 from reprolam.errors import ConfigError, PolicyViolation
@@ -28,6 +28,7 @@ from reprolam.planning.base import (
     Proposal,
     RunState,
 )
+from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
     ArtifactRecord,
@@ -150,6 +151,8 @@ class RunLoop:
                     for name, key in step.outputs.items():
                         self.state.artifacts[name] = ArtifactRef(name, key, "", step.index)
             self.prev_hash = step.hash or ""
+        if self.run.header_hash and all(step.run_id != self.run.id for step in steps):
+            self.prev_hash = self.run.header_hash  # the genesis of this run's own chain
         for name, ref in self.state.artifacts.items():
             codec = self.store.get_artifact_record(ref.digest).codec
             self.state.artifacts[name] = ArtifactRef(name, ref.digest, codec, ref.step)
@@ -169,12 +172,15 @@ class RunLoop:
 
     # -- loop ---------------------------------------------------------------------------------
 
-    def drive(self) -> RunResult:
+    def drive(self, rerun: StepRecord | None = None) -> RunResult:
+        """Run to the end; ``rerun``: an interrupted step to execute again first (resume)."""
         try:
+            if rerun is not None:
+                self.rerun(rerun)
             reason = self._loop()
         except BaseException as exc:
             # Whatever stops us (KeyboardInterrupt included), what already ran stays recorded.
-            self._finish(RunStatus.INTERRUPTED, f"{type(exc).__name__}: {exc}")
+            self._finish(RunStatus.INTERRUPTED, describe_exception(exc))
             raise
         outputs = self.state.workflow.outputs
         if self.state.has(*outputs):
@@ -421,6 +427,9 @@ class RunLoop:
         self.run = replace(
             self.run, status=status, finished_at=time.time(), outputs=outputs, error=reason
         )
+        if status is not RunStatus.INTERRUPTED and self.run.header_hash:
+            self._flush()  # the seal covers the stored metadata of every artifact
+            self.run = sealed(self.store, self.run, self.state.steps)
         self._flush(self.run)
         values = {name: self._value(key) for name, key in outputs.items()}
         return RunResult(self.run, list(self.state.steps), values)

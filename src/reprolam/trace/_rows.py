@@ -45,6 +45,9 @@ RUN_COLUMNS = (
     "host",
     "pid",
     "verifies",
+    "header_hash",
+    "seal",
+    "verdict",
 )
 STEP_COLUMNS = (
     "run_id",
@@ -129,6 +132,9 @@ def run_to_row(run: RunRecord) -> tuple[Any, ...]:
             run.host,
             run.pid,
             run.verifies,
+            run.header_hash,
+            run.seal,
+            run.verdict,
         )
     except _CONVERSION_ERRORS as exc:
         raise StoreError(
@@ -138,31 +144,79 @@ def run_to_row(run: RunRecord) -> tuple[Any, ...]:
 
 
 def run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    """The run a row holds; a damaged row (edited outside reprolam) still gives a record,
+    with what could not be decoded replaced and said in ``damaged`` (audit reports it, the
+    run list marks it), so one bad row never makes a whole store unreadable."""
     try:
         return _run_from_row(row)
-    except _DAMAGE as exc:
-        raise damaged_row_error(f"run {row[0]!r}", exc) from exc
+    except (*_DAMAGE, AttributeError, RecursionError) as exc:
+        return _damaged_run(row, exc)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise TypeError(f"expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def _salvage(
+    row: tuple[Any, ...], columns: Sequence[str], decoders: dict[str, Any], found: list[str]
+) -> dict[str, Any]:
+    """Decode each column on its own; an undecodable one becomes its decoder's fallback."""
+    values: dict[str, Any] = {}
+    for name, raw in zip(columns, row, strict=False):
+        decode, fallback = decoders.get(name, (None, None))
+        if decode is None:
+            values[name] = raw
+            continue
+        try:
+            values[name] = decode(raw)
+        except (*_DAMAGE, AttributeError, RecursionError) as exc:
+            found.append(f"{name}: {type(exc).__name__}: {exc}"[:300])
+            values[name] = fallback
+    return values
+
+
+def _json_dict(text: Any) -> dict[str, Any]:
+    return _dict(from_json(text))
+
+
+def _damaged_run(row: tuple[Any, ...], exc: Exception) -> RunRecord:
+    found: list[str] = []
+    decoders = {
+        "seed": (_big_int_in, 0),
+        "status": (RunStatus, RunStatus.FAILED),
+        **{c: (_json_dict, {}) for c in ("planner", "policy", "overrides", "outputs")},
+    }
+    v = _salvage(row, RUN_COLUMNS, decoders, found)
+    v["damaged"] = "; ".join(found) or f"{type(exc).__name__}: {exc}"
+    return RunRecord(**v)
 
 
 def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    if len(row) != len(RUN_COLUMNS):
+        raise ValueError(f"a run row has {len(row)} columns, not {len(RUN_COLUMNS)}")
     return RunRecord(
         id=row[0],
         workflow=row[1],
         seed=_big_int_in(row[2]),
         created_at=row[3],
-        planner=from_json(row[4]),
-        policy=from_json(row[5]),
+        planner=_dict(from_json(row[4])),
+        policy=_dict(from_json(row[5])),
         environment=row[6],
         status=RunStatus(row[7]),
         finished_at=row[8],
         parent_id=row[9],
         fork_index=row[10],
-        overrides=from_json(row[11]),
-        outputs=from_json(row[12]),
+        overrides=_dict(from_json(row[11])),
+        outputs=_dict(from_json(row[12])),
         error=row[13],
         host=row[14],
         pid=row[15],
         verifies=row[16],
+        header_hash=row[17],
+        seal=row[18],
+        verdict=row[19],
     )
 
 
@@ -209,14 +263,36 @@ def step_to_row(step: StepRecord) -> tuple[Any, ...]:
 
 
 def step_from_row(row: tuple[Any, ...]) -> StepRecord:
+    """The step a row holds; a damaged row gives a record marked ``damaged`` (see runs)."""
     try:
         return _step_from_row(row)
-    except _DAMAGE as exc:
-        raise damaged_row_error(f"step {row[1]} of run {row[0]!r}", exc) from exc
+    except (*_DAMAGE, AttributeError, RecursionError) as exc:
+        return _damaged_step(row, exc)
+
+
+def _error_in(text: Any) -> ErrorInfo | None:
+    if text is None:
+        return None
+    fields = _dict(from_json(text))
+    return ErrorInfo(str(fields["type"]), str(fields["message"]), str(fields.get("traceback", "")))
+
+
+def _damaged_step(row: tuple[Any, ...], exc: Exception) -> StepRecord:
+    found: list[str] = []
+    decoders = {
+        "kind": (lambda v: _KINDS[v], StepKind.ACTION),
+        "status": (lambda v: _STEP_STATUSES[v], StepStatus.FAILED),
+        "seed": (_big_int_in, None),
+        "error": (_error_in, None),
+        **{c: (_json_dict, {}) for c in ("params", "inputs", "outputs", "proposal")},
+    }
+    v = _salvage(row, STEP_COLUMNS, decoders, found)
+    v["index"] = v.pop("idx")
+    v["damaged"] = "; ".join(found) or f"{type(exc).__name__}: {exc}"
+    return StepRecord(**v)
 
 
 def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
-    error = row[13]
     return StepRecord(
         run_id=row[0],
         index=row[1],
@@ -226,13 +302,13 @@ def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
         started_at=row[5],
         action_version=row[6],
         fingerprint=row[7],
-        params=from_json(row[8]),
-        inputs=from_json(row[9]),
-        outputs=from_json(row[10]),
+        params=_dict(from_json(row[8])),
+        inputs=_dict(from_json(row[9])),
+        outputs=_dict(from_json(row[10])),
         seed=_big_int_in(row[11]),
         duration=row[12],
-        error=None if error is None else ErrorInfo(**from_json(error)),
-        proposal=from_json(row[14]),
+        error=_error_in(row[13]),
+        proposal=_dict(from_json(row[14])),
         recovers=row[15],
         prev_hash=row[16],
         hash=row[17],
@@ -321,6 +397,13 @@ def corrupt_artifact_error(digest: str, where: str, actual: str) -> IntegrityErr
     return IntegrityError(
         f"artifact {digest} is corrupted: its bytes in {where} hash to {actual}: restore the "
         "store from a backup, or reproduce the run that produced it"
+    )
+
+
+def wrong_size_error(digest: str, recorded: int, actual: int) -> IntegrityError:
+    return IntegrityError(
+        f"artifact {digest} is recorded with size {recorded} but holds {actual} bytes: its "
+        "record was edited outside reprolam; restore the store from a backup"
     )
 
 

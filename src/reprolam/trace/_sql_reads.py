@@ -47,6 +47,8 @@ class SqlArtifactReads:
         actual = hash_bytes(data)
         if actual != digest:
             raise _rows.corrupt_artifact_error(digest, where, actual)
+        if len(data) != size:
+            raise _rows.wrong_size_error(digest, size, len(data))
         return ArtifactRecord(digest, codec, size), data
 
     def get_artifact_record(self, digest: str) -> ArtifactRecord:

@@ -16,7 +16,7 @@ from typing import Self
 from reprolam.errors import AmbiguousIdError, NotFoundError
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)

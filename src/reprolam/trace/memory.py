@@ -134,6 +134,8 @@ class MemoryStore(TraceStore):
         actual = hash_bytes(data)
         if actual != digest:
             raise _rows.corrupt_artifact_error(digest, "memory", actual)
+        if len(data) != size:
+            raise _rows.wrong_size_error(digest, size, len(data))
         return ArtifactRecord(digest, codec, size), data
 
     def get_artifact_record(self, digest: str) -> ArtifactRecord:

@@ -55,9 +55,23 @@ class RunRecord:
     error: str | None = None
     host: str = ""
     pid: int = 0
+    # Tamper evidence (see ``run_header_hash`` and ``run_seal_hash``); None in runs recorded
+    # before the header was hashed (schema 2), and ``seal`` while the run is unfinished.
+    header_hash: str | None = None
+    seal: str | None = None
+    verdict: str | None = None  # reproduction: identical | within-tolerance | diverged
+    damaged: str | None = None  # set on read only: why the stored row could not be decoded
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _without_damage(asdict(self))
+
+
+class Verdict(StrEnum):
+    """What a reproduction found, recorded on the reproducing run."""
+
+    IDENTICAL = "identical"
+    WITHIN_TOLERANCE = "within-tolerance"
+    DIVERGED = "diverged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +94,20 @@ class StepRecord:
     recovers: int | None = None  # index of the failed step this one recovers from
     prev_hash: str = ""
     hash: str | None = None  # None while started
+    damaged: str | None = None  # set on read only: why the stored row could not be decoded
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _without_damage(asdict(self))
 
     @property
     def finished(self) -> bool:
         return self.status is not StepStatus.STARTED
+
+
+def _without_damage(fields: dict[str, Any]) -> dict[str, Any]:
+    if fields.get("damaged") is None:
+        fields.pop("damaged", None)
+    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +154,52 @@ def seal(step: StepRecord) -> StepRecord:
     """
     object.__setattr__(step, "hash", step_hash(step))
     return step
+
+
+def run_header_hash(run: RunRecord, inherited_head: str = "") -> str:
+    """Hash of everything that determines or describes what a run executes.
+
+    It is the genesis of the run's own hash chain (the ``prev_hash`` of its first own step),
+    so editing any of these fields in the store breaks the chain. ``inherited_head`` is the
+    hash of a fork's last inherited step: a fork's chain continues its parent's.
+    """
+    content = [
+        "reprolam-run-header-1",
+        run.id,
+        run.workflow,
+        run.seed,
+        run.created_at,
+        run.planner,
+        run.policy,
+        run.environment,
+        run.parent_id,
+        run.fork_index,
+        run.verifies,
+        run.overrides,
+        inherited_head,
+    ]
+    return digest(canonical_json_bytes(content))
+
+
+def run_seal_hash(run: RunRecord, steps: list[StepRecord], artifacts: list[list[Any]]) -> str:
+    """Hash anchoring a finished run: its header, how it ended, and the head of its chain.
+
+    Covers the step count and the last step's hash (deleting trailing steps is evident),
+    the end fields (status, outputs, error, ...) and the metadata (digest, codec, size) of
+    every artifact the trace refers to (codec and size are not part of a digest).
+    """
+    content = [
+        "reprolam-run-seal-1",
+        run.header_hash,
+        run.status.value,
+        run.finished_at,
+        run.outputs,
+        run.error,
+        run.host,
+        run.pid,
+        run.verdict,
+        len(steps),
+        steps[-1].hash if steps else "",
+        artifacts,
+    ]
+    return digest(canonical_json_bytes(content))
