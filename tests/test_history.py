@@ -380,4 +380,5 @@ def test_a_step_row_that_is_not_json_any_more_is_reported_not_a_traceback(
         assert "damaged" in result.output, command
         assert "Traceback" not in result.output
     shown = invoke(store, "show", run_id)
-    assert shown.exit_code == 0 and "damaged" in shown.output
+    assert shown.exit_code == 0
+    assert "damaged" in shown.output

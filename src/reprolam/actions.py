@@ -61,14 +61,20 @@ class ActionSpec:
         except ValidationError:
             raise PolicyViolation("; ".join(self.param_problems(params)), check="params") from None
 
-    def param_problems(self, params: Mapping[str, Any], *, partial: bool = False) -> list[str]:
-        """Each problem with ``params`` in one line; ``partial`` ignores params not given."""
+    def param_problems(
+        self, params: Mapping[str, Any], *, partial: bool = False, strict: bool = False
+    ) -> list[str]:
+        """Each problem with ``params`` in one line; ``partial`` ignores params not given.
+
+        ``strict``: no coercion (``true`` is not a number, ``"1"`` not an int), for values a
+        person typed, where a coercion would silently record something else than meant.
+        """
         unknown = sorted(set(params) - self.param_names)
         if unknown:
             known = ", ".join(sorted(self.param_names)) or "none"
             return [f"{self.name} has no param {', '.join(unknown)} (its params: {known})"]
         try:
-            self.params_model.model_validate(dict(params))
+            self.params_model.model_validate(dict(params), strict=strict)
         except ValidationError as exc:
             return [
                 f"{self.name}.{'.'.join(map(str, err['loc']))}={err.get('input')!r}: {err['msg']}"
@@ -267,6 +273,13 @@ def _build_spec(
 
     inputs, params, wants_context = _split_signature(fn, fail)
     _check_names(inputs, "input", fail)
+    reserved = sorted(set(params) & RESERVED_PARAMS)
+    if reserved:
+        raise fail(
+            f"param {reserved[0]!r} is a reserved name (a tool call's {reserved[0]!r} binds the "
+            "action's input artifacts, so the planner could never set it)",
+            f"rename it, e.g. `{reserved[0]}_`",
+        )
     clash = set(inputs) & set(params)
     if clash:
         raise fail(f"{sorted(clash)} used both as input and param", "rename one of them")
@@ -283,6 +296,7 @@ def _build_spec(
             f"its params cannot be validated ({exc})",
             "annotate params with JSON-able types (int, float, str, bool, Literal, lists)",
         ) from None
+    _check_defaults(params_model, params, fail)
 
     return ActionSpec(
         name=action_name,
@@ -300,6 +314,28 @@ def _build_spec(
         wants_context=wants_context,
         param_names=frozenset(params),
     )
+
+
+RESERVED_PARAMS = frozenset({"inputs"})  # keys a tool call uses besides the params
+
+
+def _check_defaults(
+    model: type[BaseModel], params: dict[str, Any], fail: Callable[[str, str], ActionSpecError]
+) -> None:
+    """A default must satisfy its own declaration (type and bounds): it is used unchecked."""
+    defaults = {name: default for name, (_type, default) in params.items() if default is not ...}
+    try:
+        model.model_validate(defaults, strict=True)
+    except ValidationError as exc:
+        for err in exc.errors():
+            if err["type"] == "missing" or not err["loc"] or err["loc"][0] not in defaults:
+                continue
+            name = err["loc"][0]
+            raise fail(
+                f"the default of param {name!r} ({defaults[str(name)]!r}) violates its own "
+                f"declaration: {err['msg']}",
+                "change the default or the bound so that they agree",
+            ) from None
 
 
 def _split_signature(

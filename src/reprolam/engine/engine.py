@@ -12,6 +12,7 @@ Recording discipline (what makes the trace complete even when the process dies):
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -200,6 +201,14 @@ class Engine:
 
     def _check_policy(self, policy: Policy, workflow: Workflow) -> None:
         validate_faults(workflow.actions, policy.faults)
+        timeout = policy.action_timeout
+        if timeout is not None and not (
+            isinstance(timeout, int | float) and 0 < timeout < math.inf
+        ):
+            raise ConfigError(
+                f"action timeout {timeout!r} is not a positive number of seconds: give a finite "
+                "value such as 30 (or none, for no timeout)"
+            )
         if policy.action_timeout is not None and not self.executor.stops_on_timeout:
             raise ConfigError(
                 f"an action timeout ({policy.action_timeout} s) needs an executor that can stop "

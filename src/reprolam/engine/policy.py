@@ -128,7 +128,7 @@ def validate_overrides(space: ActionSpace, overrides: Mapping[str, Mapping[str, 
             spec = space.get(action_name)
         except NotFoundError as exc:
             raise ConfigError(f"{{overrides}} {action_name}.…: {exc}", option="overrides") from None
-        problems = spec.param_problems(values, partial=True)
+        problems = spec.param_problems(values, partial=True, strict=True)
         if problems:
             raise ConfigError(f"{{overrides}} {'; '.join(problems)}", option="overrides")
         checked[action_name] = dict(values)

@@ -48,17 +48,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from reprolam.errors import ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
-from reprolam.history.verify import Problem, verify_trace
-from reprolam.trace.contract import TraceStore
+from reprolam.history.verify import Problem, header_note, verify_trace
+from reprolam.trace.contract import Producer, TraceStore
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
 
+_T = TypeVar("_T")
 CHECKS = ("completeness", "hash_chain", "artifacts", "lineage", "failures", "reproduction")
 REQUIRED_FIELDS: tuple[str, ...] = (
     *("action_version", "fingerprint", "params", "inputs", "outputs"),
@@ -72,7 +73,7 @@ REPRODUCED, DIVERGED, NOT_REPRODUCED = "reproduced", "diverged", "not yet reprod
 
 _KINDS = {  # check -> the problem kinds it reports (verify_trace's kinds included)
     "completeness": ("incomplete", "environment", "unfinished", "interrupted", "running"),
-    "hash_chain": ("missing_step", "chain", "tampered"),
+    "hash_chain": ("missing_step", "chain", "tampered", "damaged"),
     "artifacts": ("artifact",),
     "lineage": ("lineage", "outputs"),
     "failures": ("error_record", "recovery"),
@@ -243,7 +244,12 @@ class AuditReport:
             "completeness": f"{c.complete}/{c.executed + c.missing_steps} executed steps record "
             f"{', '.join(REQUIRED_FIELDS)}; {least}+ metadata fields per action (mean {mean:.1f})",
             "hash_chain": f"{self.steps} steps ({self.inherited} inherited) checked against "
-            "their hashes and the chain",
+            "their hashes and the chain"
+            + (
+                f"; {header_note(self.run)}"
+                if header_note(self.run)
+                else ", run record against its header hash and seal"
+            ),
             "artifacts": f"{self.artifacts} artifacts present and matching their digests",
             "lineage": f"{len(self.lineage)} step inputs: {len(self.lineage) - external} "
             f"produced by earlier steps, {external} external; {len(self.run.outputs)} run outputs",
@@ -287,11 +293,16 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     producing step); a step input among them satisfies lineage closure.
     """
     run = store.get_run(store.resolve_run_id(run_ref))
-    steps = store.steps(run.id)
+    unreadable: list[Problem] = []
+    try:
+        steps = store.steps(run.id)
+    except ReprolamError as exc:  # e.g. a fork whose parent's record is gone
+        steps = store.own_steps(run.id)
+        unreadable.append(Problem("damaged", f"the trace of run {run.id} cannot be read: {exc}"))
     trace = _Trace(store, run, steps)
     verified: set[str] = set()
     found = verify_trace(store, run, steps, on_artifact=lambda key, _b, _c: verified.add(key))
-    found = _interruption(run, steps, found)
+    found = unreadable + _interruption(run, steps, found)
     gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
     found += _lost_steps(store, trace, gaps)
     for p in found:
@@ -299,8 +310,9 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     environments = _environments(store, trace, verified)
     completeness = _completeness(trace, sum(p.kind == "missing_step" for p in found), environments)
     lineage = _lineage(store, trace, set(external_inputs))
+    _guarded(trace, "lineage", _producers, store, trace)
     failures = _failures(trace)
-    reproductions = _reproductions(store, trace)
+    reproductions = _guarded(trace, "reproduction", _reproductions, store, trace) or []
     order = {name: i for i, name in enumerate(CHECKS)}
     trace.problems.sort(key=lambda p: (order[p.check], math.inf if p.step is None else p.step))
     inherited = sum(s.run_id != run.id for s in steps)
@@ -327,7 +339,10 @@ class _Trace:
                 break
             self.regions.append((current, fork_index, end))
             end = min(end, fork_index)
-            current = store.get_run(parent)
+            try:
+                current = store.get_run(parent)
+            except ReprolamError:
+                break  # the parent's record is gone: reported as an unreadable trace
 
     def owner(self, index: int | None) -> str:
         for run, start, end in self.regions:
@@ -348,6 +363,15 @@ class _Trace:
         self.problems.append(
             AuditProblem(check, kind, message, run or self.owner(step), step, artifact)
         )
+
+
+def _guarded(trace: _Trace, check: str, fn: Callable[..., _T], *args: Any) -> _T | None:
+    """Run one check; a store error it meets is a problem of the audit, never its end."""
+    try:
+        return fn(*args)
+    except ReprolamError as exc:
+        trace.add("damaged", f"the {check} check could not complete: {exc}")
+        return None
 
 
 def _iso(ts: float) -> str:
@@ -393,7 +417,7 @@ def _lost_steps(store: TraceStore, trace: _Trace, gaps: set[int]) -> list[Proble
                 seen.setdefault(key, f"{role} {name!r} of step {step.index}")
     lost: dict[int, Problem] = {}
     for key, where in seen.items():
-        producer = store.artifact_producer(key)
+        producer = _producer(store, key)
         if producer is None or trace.owner(producer.index) != producer.run_id:
             continue
         if producer.index in trace.by_index or producer.index in gaps | lost.keys():
@@ -407,6 +431,62 @@ def _lost_steps(store: TraceStore, trace: _Trace, gaps: set[int]) -> list[Proble
             artifact=key,
         )
     return [lost[i] for i in sorted(lost)]
+
+
+def _producer(store: TraceStore, key: str) -> Producer | None:
+    """The recorded producer of an artifact; None if unknown or the artifact row is missing
+    (that is reported by the artifacts check)."""
+    try:
+        return store.artifact_producer(key)
+    except ReprolamError:
+        return None
+
+
+def _producers(store: TraceStore, trace: _Trace) -> None:
+    """Every artifact the trace outputs names a producer that really output it.
+
+    The producer columns are not covered by a digest: a producer that does not output the
+    artifact, or that is not the earliest output of it in its own run, was edited.
+    """
+    first: dict[tuple[str, str], int] = {}  # (run, digest) -> earliest step outputting it
+    for step in trace.steps:
+        if step.damaged is None:
+            for key in step.outputs.values():
+                first.setdefault((step.run_id, key), step.index)
+    for (run_id, key), index in sorted(first.items(), key=lambda item: item[1]):
+        try:
+            producer = store.artifact_producer(key)
+        except ReprolamError:
+            continue  # a missing artifact row: reported by the artifacts check
+        if producer is None:
+            why = "the store records no producer for it"
+        elif producer.run_id == run_id and producer.index != index:
+            why = f"the store names step {producer.index} as its first producer"
+        elif _outputs(store, producer) != key:
+            why = (
+                f"the store names output {producer.name!r} of step {producer.index} of run "
+                f"{producer.run_id}, which did not output it"
+            )
+        else:
+            continue
+        trace.add(
+            "lineage",
+            f"artifact {short(key)}, first output by step {index} of run {run_id}: {why}; "
+            "the artifact's producer was edited outside reprolam",
+            step=index,
+            artifact=key,
+            run=run_id,
+        )
+
+
+def _outputs(store: TraceStore, producer: Producer) -> str | None:
+    """The digest the named producer step output under the named output, if it exists."""
+    try:
+        step = store.own_step(producer.run_id, producer.index)
+    except ReprolamError:
+        return None
+    value = step.outputs.get(producer.name)
+    return value if isinstance(value, str) else None
 
 
 def _environments(store: TraceStore, trace: _Trace, verified: set[str]) -> set[str]:
@@ -486,7 +566,7 @@ def _lineage(store: TraceStore, trace: _Trace, external: set[str]) -> list[Linea
                     LineageLink(step.index, name, key, "step", source.run_id, source.index)
                 )
                 continue
-            producer = store.artifact_producer(key)
+            producer = _producer(store, key)
             if key in snapshots or (key in external and producer is None):
                 links.append(LineageLink(step.index, name, key, "external"))
                 continue

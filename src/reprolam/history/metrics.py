@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reprolam.errors import ReprolamError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
 
@@ -25,17 +26,23 @@ def metrics_output(store: TraceStore, run: RunRecord) -> str | None:
 
 
 def final_metrics(store: TraceStore, run: RunRecord) -> dict[str, Any] | None:
-    """The run's headline metrics, if that output is a JSON object of scalars."""
-    name = metrics_output(store, run)
-    key = run.outputs.get(name) if name else None
-    if key is None:
-        return None
-    record, data = store.get_artifact(key)
-    if record.codec != "json":
-        return None
-    from reprolam.codecs import default_serializer
+    """The run's headline metrics, if that output is a JSON object of scalars.
 
-    value = default_serializer().loads_typed(record.codec, data)
+    None also when the record is damaged (a listing shows the rest; audit reports it).
+    """
+    try:
+        name = metrics_output(store, run)
+        key = run.outputs.get(name) if name else None
+        if key is None:
+            return None
+        record, data = store.get_artifact(key)
+        if record.codec != "json":
+            return None
+        from reprolam.codecs import default_serializer
+
+        value = default_serializer().loads_typed(record.codec, data)
+    except (ReprolamError, ValueError):
+        return None
     return value if isinstance(value, dict) else None
 
 

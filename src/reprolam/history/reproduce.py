@@ -9,13 +9,15 @@ where a run was last reproduced, and ``reprolam diff`` can show exactly what cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reprolam.codecs import Serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, StepCallback
-from reprolam.history.compare import Divergence, compare_steps
+from reprolam.errors import ConfigError
+from reprolam.history.compare import Comparison, Divergence, compare_steps
 from reprolam.history.diff import environment_diff, load_json
 from reprolam.history.rebuild import (
     ExecutorRef,
@@ -26,8 +28,9 @@ from reprolam.history.rebuild import (
 )
 from reprolam.history.recorded import RecordedDecisions
 from reprolam.history.verify import Problem, verify_trace
+from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord
+from reprolam.trace.records import RunRecord, RunStatus, StepRecord, Verdict
 from reprolam.workflows.registry import Workflow
 
 
@@ -96,6 +99,13 @@ def reproduce(
     ``executor`` and ``policy`` (changes to the recorded one, e.g. a longer
     ``action_timeout``) default to what the original recorded.
     """
+    if rtol is not None and not (isinstance(rtol, int | float) and 0 < rtol < math.inf):
+        raise ConfigError(
+            f"relative tolerance {{rtol={rtol}}} is not a finite positive number",
+            option="rtol",
+            value=rtol,
+            hint="give e.g. {rtol=1e-9}, or none to require bitwise identical outputs",
+        )
     original = store.get_run(store.resolve_run_id(run_ref))
     recorded = store.steps(original.id)
     problems = verify_trace(store, original, recorded)
@@ -107,7 +117,9 @@ def reproduce(
             flow,
             planner=RecordedDecisions(recorded, source_run=original.id),
             seed=original.seed,
-            policy=changed_policy(original, policy),
+            # The recorded decisions are the plan: retries the policy made are recorded
+            # steps, replayed as such; the policy must not retry again on top of them.
+            policy=replace(changed_policy(original, policy), retries=0),
             origin=Origin(verifies=original.id),
             cache=StepCache(recorded),
             on_step=on_step,
@@ -118,9 +130,10 @@ def reproduce(
     comparison = compare_steps(
         recorded, result.steps, rtol=rtol, store=store, serializer=engine.serializer
     )
+    reproduction = _record_verdict(store, result.run, result.steps, comparison)
     return ReproduceResult(
         original,
-        result.run,
+        reproduction,
         comparison.compared,
         comparison.identical,
         comparison.within_tolerance,
@@ -128,3 +141,24 @@ def reproduce(
         environment=env,
         rtol=rtol,
     )
+
+
+def _record_verdict(
+    store: TraceStore, run: RunRecord, steps: list[StepRecord], comparison: Comparison
+) -> RunRecord:
+    """Keep the verdict on the reproduction's record; a diverged one is a failed run."""
+    if comparison.divergence is not None:
+        d = comparison.divergence
+        run = replace(
+            run,
+            verdict=Verdict.DIVERGED.value,
+            status=RunStatus.FAILED,
+            error=f"reproduction of {run.verifies} diverged at step {d.step}: {d.message}",
+        )
+    elif comparison.identical == comparison.compared:
+        run = replace(run, verdict=Verdict.IDENTICAL.value)
+    else:
+        run = replace(run, verdict=Verdict.WITHIN_TOLERANCE.value)
+    run = sealed(store, run, steps)
+    store.record(run=run)
+    return run

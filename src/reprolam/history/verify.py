@@ -71,7 +71,7 @@ def verify_trace(
             # The first own step of a run chains to the run's header (schema 3 on); runs
             # recorded before chain to the previous step ("" for step 0).
             prev_hash = owner.header_hash or prev_hash
-            if owner.header_hash is None and prev_hash != "?" and step.prev_hash != prev_hash:
+            if owner.header_hash is None and prev_hash not in ("?", step.prev_hash):
                 problems.append(_no_header_problem(owner))
                 prev_hash = step.prev_hash  # said once, not again as a broken chain
         prev_run = step.run_id
