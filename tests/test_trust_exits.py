@@ -150,9 +150,9 @@ def test_a_reserved_param_name_is_refused_with_the_fix() -> None:
 
 def test_an_override_is_not_coerced_into_another_type() -> None:
     space = breast_cancer.actions
-    with pytest.raises(ConfigError, match="train_model.C=True"):
+    with pytest.raises(ConfigError, match=r"train_model\.C=True"):
         validate_overrides(space, {"train_model": {"C": True}})
-    with pytest.raises(ConfigError, match="train_model.C='0.1'"):
+    with pytest.raises(ConfigError, match=r"train_model\.C='0\.1'"):
         validate_overrides(space, {"train_model": {"C": "0.1"}})
     assert validate_overrides(space, {"train_model": {"C": 1}}) == {"train_model": {"C": 1}}
 
