@@ -387,7 +387,7 @@ def test_concurrent_writers_and_readers(pg_dsn: str, tmp_path: Path) -> None:
             assert run.status is RunStatus.SUCCEEDED, run
             steps = store.steps(run.id)
             assert [s.index for s in steps] == list(range(FLOW_STEPS))
-            previous = ""
+            previous = run.header_hash or ""  # the chain starts at the run header
             for step in steps:
                 assert step.status is StepStatus.SUCCEEDED
                 assert step.hash == step_hash(step)

@@ -75,5 +75,5 @@ def digest(data: bytes) -> str:
 
 
 def short(hex_digest: str | None, n: int = 12) -> str:
-    """A digest shortened for display."""
-    return hex_digest[:n] if hex_digest else "-"
+    """A digest shortened for display (whatever a damaged record holds instead)."""
+    return str(hex_digest)[:n] if hex_digest else "-"

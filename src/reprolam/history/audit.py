@@ -52,7 +52,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from reprolam.errors import ReprolamError
+from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.verify import Problem, header_note, verify_trace
@@ -453,11 +453,17 @@ def _producers(store: TraceStore, trace: _Trace) -> None:
         if step.damaged is None:
             for key in step.outputs.values():
                 first.setdefault((step.run_id, key), step.index)
+    for run, _start, _end in trace.regions:
+        if run.environment:  # an external input: no producer, or one that really output it
+            _producer_claim(store, trace, run.environment, f"environment snapshot of {run.id}")
     for (run_id, key), index in sorted(first.items(), key=lambda item: item[1]):
         try:
             producer = store.artifact_producer(key)
-        except ReprolamError:
+        except NotFoundError:
             continue  # a missing artifact row: reported by the artifacts check
+        except IntegrityError as exc:
+            trace.add("lineage", str(exc), step=index, artifact=key, run=run_id)
+            continue
         if producer is None:
             why = "the store records no producer for it"
         elif producer.run_id == run_id and producer.index != index:
@@ -476,6 +482,24 @@ def _producers(store: TraceStore, trace: _Trace) -> None:
             step=index,
             artifact=key,
             run=run_id,
+        )
+
+
+def _producer_claim(store: TraceStore, trace: _Trace, key: str, what: str) -> None:
+    try:
+        producer = store.artifact_producer(key)
+    except NotFoundError:
+        return
+    except IntegrityError as exc:
+        trace.add("lineage", f"{what}: {exc}", artifact=key)
+        return
+    if producer is not None and _outputs(store, producer) != key:
+        trace.add(
+            "lineage",
+            f"{what} {short(key)}: the store names output {producer.name!r} of step "
+            f"{producer.index} of run {producer.run_id} as its producer, which did not output "
+            "it; the artifact's producer was edited outside reprolam",
+            artifact=key,
         )
 
 

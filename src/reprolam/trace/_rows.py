@@ -181,12 +181,22 @@ def _json_dict(text: Any) -> dict[str, Any]:
     return _dict(from_json(text))
 
 
+def _digest_map(text: Any) -> dict[str, str]:
+    """Names -> artifact digests (step inputs and outputs, run outputs)."""
+    value = _dict(from_json(text))
+    for v in value.values():
+        if type(v) is not str:
+            raise TypeError(f"an artifact reference is {type(v).__name__}, not a digest")
+    return value
+
+
 def _damaged_run(row: tuple[Any, ...], exc: Exception) -> RunRecord:
     found: list[str] = []
     decoders = {
         "seed": (_big_int_in, 0),
         "status": (RunStatus, RunStatus.FAILED),
-        **{c: (_json_dict, {}) for c in ("planner", "policy", "overrides", "outputs")},
+        **{c: (_json_dict, {}) for c in ("planner", "policy", "overrides")},
+        "outputs": (_digest_map, {}),
     }
     v = _salvage(row, RUN_COLUMNS, decoders, found)
     v["damaged"] = "; ".join(found) or f"{type(exc).__name__}: {exc}"
@@ -209,7 +219,7 @@ def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
         parent_id=row[9],
         fork_index=row[10],
         overrides=_dict(from_json(row[11])),
-        outputs=_dict(from_json(row[12])),
+        outputs=_digest_map(row[12]),
         error=row[13],
         host=row[14],
         pid=row[15],
@@ -270,11 +280,16 @@ def step_from_row(row: tuple[Any, ...]) -> StepRecord:
         return _damaged_step(row, exc)
 
 
+_ERROR_FIELDS = frozenset({"type", "message", "traceback"})
+
+
 def _error_in(text: Any) -> ErrorInfo | None:
     if text is None:
         return None
     fields = _dict(from_json(text))
-    return ErrorInfo(str(fields["type"]), str(fields["message"]), str(fields.get("traceback", "")))
+    if not set(fields) <= _ERROR_FIELDS or not all(type(v) is str for v in fields.values()):
+        raise ValueError(f"an error record holds {sorted(fields)}, not {sorted(_ERROR_FIELDS)}")
+    return ErrorInfo(fields["type"], fields["message"], fields.get("traceback", ""))
 
 
 def _damaged_step(row: tuple[Any, ...], exc: Exception) -> StepRecord:
@@ -284,7 +299,8 @@ def _damaged_step(row: tuple[Any, ...], exc: Exception) -> StepRecord:
         "status": (lambda v: _STEP_STATUSES[v], StepStatus.FAILED),
         "seed": (_big_int_in, None),
         "error": (_error_in, None),
-        **{c: (_json_dict, {}) for c in ("params", "inputs", "outputs", "proposal")},
+        **{c: (_json_dict, {}) for c in ("params", "proposal")},
+        **{c: (_digest_map, {}) for c in ("inputs", "outputs")},
     }
     v = _salvage(row, STEP_COLUMNS, decoders, found)
     v["index"] = v.pop("idx")
@@ -303,8 +319,8 @@ def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
         action_version=row[6],
         fingerprint=row[7],
         params=_dict(from_json(row[8])),
-        inputs=_dict(from_json(row[9])),
-        outputs=_dict(from_json(row[10])),
+        inputs=_digest_map(row[9]),
+        outputs=_digest_map(row[10]),
         seed=_big_int_in(row[11]),
         duration=row[12],
         error=_error_in(row[13]),
@@ -323,6 +339,19 @@ def producers(steps: Sequence[StepRecord]) -> dict[str, Producer]:
             if d not in found:
                 found[d] = Producer(step.run_id, step.index, name)
     return found
+
+
+def producer_from_row(digest: str, row: Sequence[Any]) -> Producer | None:
+    """The producer columns of an artifact row: all NULL (an external input) or all set."""
+    run_id, index, name = row
+    if run_id is None and index is None and name is None:
+        return None
+    if not (isinstance(run_id, str) and type(index) is int and isinstance(name, str)):
+        raise IntegrityError(
+            f"the producer of artifact {digest} is recorded as ({run_id!r}, {index!r}, "
+            f"{name!r}): it was edited outside reprolam; restore the store from a backup"
+        )
+    return Producer(run_id, index, name)
 
 
 def producer_row(producer: Producer) -> tuple[str, int, str]:

@@ -69,4 +69,4 @@ class SqlArtifactReads:
         )
         if row is None:
             raise _rows.no_artifact_error(digest, self.location)
-        return None if row[0] is None else Producer(*row)
+        return _rows.producer_from_row(digest, row)

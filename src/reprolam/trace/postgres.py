@@ -23,6 +23,7 @@ use under an advisory lock, so processes starting together migrate once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -110,7 +111,10 @@ def _row_in(row: _Row, numbers: dict[int, str]) -> _Row:
     values = list(row)
     for i in numbers:
         if values[i] is not None:
-            values[i] = _rows.from_json(values[i])
+            # Edited outside reprolam into something else than a number: kept as text, so
+            # the record's hash tells.
+            with contextlib.suppress(ValueError):
+                values[i] = _rows.from_json(values[i])
     return tuple(values)
 
 
