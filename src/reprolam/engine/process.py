@@ -3,8 +3,10 @@
 Values cross the process boundary as codec bytes (the same canonical encoding the store
 keeps), never as pickles of user objects. The worker imports the action by module (or by
 file, for workflows loaded from a path) and runs it with the ``LocalExecutor``. On a
-timeout the worker is killed and replaced on the next call; the step is recorded as failed
-with error type ``ActionTimeout``.
+timeout (counted from the moment the worker starts the action, not from its start-up) the
+worker is killed and replaced on the next call; the step is recorded as failed with error
+type ``ActionTimeout``. A worker that dies (a signal, ``os._exit``, a native crash) is told
+from a timeout: error type ``WorkerDied``, with its exit code or signal.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import multiprocessing
+import signal
 import sys
 from collections.abc import Mapping, Sequence
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, erro
 from reprolam.trace.records import ErrorInfo
 
 FunctionRef = tuple[str, str | None, str]  # module, file (path-loaded workflows), qualname
+STARTUP_TIMEOUT = 600.0  # seconds a worker may take to start and import the workflow
 
 
 class ProcessExecutor(ExecutorBase):
@@ -52,30 +56,65 @@ class ProcessExecutor(ExecutorBase):
         conn = self._worker()
         encoded = [self._serializer.dumps_typed(value) for value in inputs]
         conn.send((function_ref(spec), encoded, dict(params), ctx.seed, ctx.run_id, ctx.step_index))
-        if not conn.poll(timeout):
+        # Starting the worker, importing the workflow and decoding the inputs are not the
+        # action's time: the timeout starts when the worker says the action has started.
+        if self._wait(STARTUP_TIMEOUT) != "message" or not self._started(conn):
+            return self._died(spec, f"before {spec.name} started (within {STARTUP_TIMEOUT} s)")
+        state = self._wait(timeout)
+        if state == "timeout":
             self.close()
             return Outcome(
                 error=ErrorInfo(
                     "ActionTimeout",
-                    f"{spec.name} did not finish within {timeout} s (policy action_timeout): "
-                    "its worker process was killed",
+                    f"{spec.name} did not finish within {timeout} s of starting (policy "
+                    "action_timeout): its worker process was killed",
                 )
             )
         try:
             status, outputs, error = conn.recv()
         except (EOFError, OSError):
-            code = self._process.exitcode if self._process else None
-            self.close()
-            return Outcome(
-                error=ErrorInfo(
-                    "WorkerDied", f"the worker process running {spec.name} died (exit code {code})"
-                )
-            )
+            return self._died(spec, f"while running {spec.name}")
         try:
             values = {name: self._serializer.loads_typed(tag, data) for name, tag, data in outputs}
         except Exception as exc:  # e.g. an output that only pickles, in an untrusted store
             return Outcome(error=error_info(exc))
         return Outcome(outputs=values, error=None if status == "ok" else ErrorInfo(*error))
+
+    def _wait(self, timeout: float | None) -> str:
+        """Until the worker sends something ("message") or exits ("died"), or ``timeout``."""
+        assert self._conn is not None
+        assert self._process is not None
+        ready = wait([self._conn, self._process.sentinel], timeout)
+        if self._conn in ready:
+            return "message"  # possibly the end of the pipe: recv() tells
+        return "died" if ready else "timeout"
+
+    def _started(self, conn: Connection) -> bool:
+        try:
+            return bool(conn.recv() == ("started",))
+        except (EOFError, OSError):
+            return False
+
+    def _died(self, spec: ActionSpec, when: str) -> Outcome:
+        process = self._process
+        if process is not None:
+            process.join(timeout=5)
+        code = process.exitcode if process is not None else None
+        self.close()
+        if code is not None and code < 0:
+            try:
+                how = f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exited with code {code}"
+        return Outcome(
+            error=ErrorInfo(
+                "WorkerDied",
+                f"the worker process running {spec.name} died {when}: {how} (out of memory, "
+                "a crash in native code, os._exit or a signal; not a timeout)",
+            )
+        )
 
     def _worker(self) -> Connection:
         if self._conn is None or self._process is None or not self._process.is_alive():
@@ -133,13 +172,26 @@ def _serve(conn: Connection) -> None:
             ref, encoded, params, seed, run_id, index = conn.recv()
         except EOFError:
             return
-        spec = _resolve(ref)
-        inputs = [serializer.loads_typed(tag, data) for tag, data in encoded]
+        try:
+            spec = _resolve(ref)
+            inputs = [serializer.loads_typed(tag, data) for tag, data in encoded]
+        except Exception as exc:  # the action cannot even be called: that is its failure
+            conn.send(("started",))
+            conn.send(("error", [], _error_tuple(error_info(exc))))
+            continue
+        conn.send(("started",))
         ctx = ActionContext(seed=seed, run_id=run_id, step_index=index)
         outcome = local.execute(spec, inputs, params, ctx)
-        outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]
+        try:
+            outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]
+        except Exception as exc:  # an output the codecs cannot encode
+            conn.send(("error", [], _error_tuple(error_info(exc))))
+            continue
         if outcome.error is None:
             conn.send(("ok", outputs, None))
         else:
-            error = outcome.error
-            conn.send(("error", outputs, (error.type, error.message, error.traceback)))
+            conn.send(("error", outputs, _error_tuple(outcome.error)))
+
+
+def _error_tuple(error: ErrorInfo) -> tuple[str, str, str]:
+    return (error.type, error.message, error.traceback)

@@ -69,6 +69,8 @@ RECORDED_FIELDS: tuple[str, ...] = (
     *("action", "status", *REQUIRED_FIELDS),
     *("proposal", "error", "recovers", "prev_hash", "hash"),
 )
+# Failures the engine observes from outside the action (a timeout, a dead worker process).
+NO_TRACEBACK = frozenset({"ActionTimeout", "WorkerDied"})
 REPRODUCED, DIVERGED, NOT_REPRODUCED = "reproduced", "diverged", "not yet reproduced"
 
 _KINDS = {  # check -> the problem kinds it reports (verify_trace's kinds included)
@@ -619,6 +621,8 @@ def _lineage(store: TraceStore, trace: _Trace, external: set[str]) -> list[Linea
 def _error_gaps(step: StepRecord) -> list[str]:
     """What a failed or rejected step's error record lacks (a traceback: action failures)."""
     action_failure = step.kind is StepKind.ACTION and step.status is StepStatus.FAILED
+    if step.error is not None and step.error.type in NO_TRACEBACK:
+        action_failure = False  # stopped from outside: there is no Python traceback to keep
     needed = ["type", "message", "traceback"] if action_failure else ["type", "message"]
     error = step.error
     return ["error"] if error is None else [n for n in needed if not getattr(error, n).strip()]
