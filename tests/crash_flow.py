@@ -6,7 +6,9 @@ tests run it with ``REPROLAM_CRASH_AT`` set so that it dies at a chosen store wr
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
 from reprolam import ActionContext, Engine, ScriptPlanner, action, load_workflow, workflow
 
@@ -29,6 +31,7 @@ def summarize(data: list[float]) -> float:
 @action(outputs=["value"], determinism="seeded")
 def refine(value: float, *, ctx: ActionContext) -> float:
     """A seeded nudge."""
+    time.sleep(float(os.environ.get("CRASH_FLOW_SLEEP", "0")))  # to stop a server mid-run
     return round(value + ctx.random.random(), 9)
 
 
@@ -43,7 +46,8 @@ def run_once(store: object) -> str:
 
 
 if __name__ == "__main__":
-    from reprolam.trace.sqlite import SQLiteStore
+    from reprolam.trace import open_store
 
-    with SQLiteStore(sys.argv[1]) as trace:
+    # STORE [ARTIFACTS]: a SQLite directory, or a PostgreSQL DSN and its artifacts directory
+    with open_store(sys.argv[1], artifacts=sys.argv[2] if len(sys.argv) > 2 else None) as trace:
         print(run_once(trace))

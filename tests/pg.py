@@ -156,6 +156,11 @@ class PgServer:
             "--locale=C",
             "--no-sync",
         )
+        self.serve()
+
+    def serve(self) -> None:
+        """Start the server on its initialized data directory (again, after ``stop``)."""
+        data = self.root / "data"
         for attempt in range(3):
             options = " ".join(
                 [

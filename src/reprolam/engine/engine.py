@@ -162,6 +162,11 @@ class Engine:
                 hint="check them, then resume with {force=True}",
             )
         with self.store.lease(run.id):
+            current = self.store.get_run(run.id).status  # again, now that nobody else can
+            if current is not RunStatus.INTERRUPTED:
+                raise ConfigError(
+                    f"run {run.id} is {current.value} now: another process resumed it meanwhile"
+                )
             run = replace(
                 run,
                 status=RunStatus.RUNNING,

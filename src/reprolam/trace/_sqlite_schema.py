@@ -77,6 +77,53 @@ def connect(db_path: Path, *, fsync: bool) -> sqlite3.Connection:
     return conn
 
 
+def is_read_only(directory: Path, db_path: Path) -> bool:
+    """An existing store this process cannot write to (it can still be read)."""
+    if not db_path.is_file():
+        return False
+    return not (os.access(directory, os.W_OK | os.X_OK) and os.access(db_path, os.W_OK))
+
+
+def connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """A connection that never writes: not the database, its WAL, or a lock file.
+
+    ``mode=ro`` reads a WAL store being written by others (it needs the ``-shm`` file to
+    exist); a store closed cleanly has none, and a read-only directory cannot get one, so
+    then it is opened ``immutable`` (nobody can be writing it: there is no WAL).
+    """
+    uri = db_path.resolve().as_uri()
+    error: sqlite3.Error | None = None
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(
+                f"{uri}?{mode}", uri=True, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            error = exc
+            continue
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error as exc:
+            error = exc
+            conn.close()
+    assert error is not None
+    raise open_error(db_path, error)
+
+
+def check_readable(conn: sqlite3.Connection, db_path: Path) -> None:
+    """A store opened read-only cannot be migrated: it must be at this code's version."""
+    version = _schema_version(conn, db_path)
+    if version == 0:
+        raise StoreError(f"{db_path} holds no reprolam trace store yet: nothing to read")
+    if version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{db_path} has schema version {version}, older than this reprolam's "
+            f"({SCHEMA_VERSION}), and cannot be upgraded without write access: open it once "
+            "with write access (any command) to upgrade it"
+        )
+
+
 def open_error(db_path: Path, exc: sqlite3.Error) -> StoreError:
     text = str(exc)
     if "not a database" in text or "malformed" in text:

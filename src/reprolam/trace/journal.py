@@ -29,6 +29,11 @@ from typing import Any
 from reprolam.errors import StoreError
 from reprolam.ids import uuid7
 
+
+class RecoveryWarning(UserWarning):
+    """Recovering a dead writer's journal found records it could not apply."""
+
+
 _HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
 SUFFIX = ".journal"
 

@@ -4,6 +4,11 @@ The process executing a run holds an exclusive ``flock`` on ``<store>/leases/<ru
 for as long as it runs. The kernel drops the lock when the process dies, however it dies
 (SIGKILL included), so the next store to open finds running runs whose lease can be taken
 and marks them ``interrupted``. The lease is taken before the run's record is written.
+
+A lease is exclusive: a second process trying to execute the same run (two ``resume``s at
+once) is refused instead of waiting and then running it again. When the run ends with an
+exception the lease file is kept, so a run whose end could not be recorded (the store
+failed too) is still recognized as abandoned once the process is gone.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from reprolam.errors import StoreError
 
 
 class Leases:
@@ -25,29 +32,54 @@ class Leases:
         path = self.directory / run_id
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise held_error(run_id, str(path)) from None
             yield
-        finally:
-            path.unlink(missing_ok=True)
-            os.close(fd)
+        except BaseException:
+            os.close(fd)  # the lock goes with the fd; the file stays (see the docstring)
+            raise
+        path.unlink(missing_ok=True)
+        os.close(fd)
 
-    def abandoned(self, run_id: str) -> bool:
-        """True if the run was leased and nobody holds the lease any more (its process died).
+    @contextmanager
+    def claim(self, run_id: str) -> Iterator[bool]:
+        """True, with the lease held, if the run was leased and its holder is gone.
 
+        Held while the caller re-reads the run and marks it, so a run that finished (and
+        released its lease) in the meantime is seen as finished, not marked.
         A run without a lease file was never executed by an engine (or finished cleanly).
         """
         try:
             fd = os.open(self.directory / run_id, os.O_RDONLY)
         except FileNotFoundError:
-            return False
+            yield False
+            return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
         finally:
             os.close(fd)
-        return True
 
     def release(self, run_id: str) -> None:
         """Forget an abandoned lease once its run has been marked interrupted."""
         (self.directory / run_id).unlink(missing_ok=True)
+
+
+def held_error(run_id: str, where: str) -> StoreError:
+    return StoreError(
+        f"run {run_id} is being executed by another process (it holds the run's lease, "
+        f"{where}): wait for it to end; a run is executed by one process at a time"
+    )
+
+
+def interrupted_reason(pid: int, host: str) -> str:
+    return (
+        f"interrupted: the process running it (pid {pid} on {host or '?'}) ended before the "
+        "run finished; continue it with `reprolam resume`"
+    )

@@ -26,16 +26,19 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprolam.errors import NotFoundError, ReprolamError, StoreError
-from reprolam.trace import _rows
+from reprolam.trace import _rows, crashpoints
 from reprolam.trace._dsn import redact
+from reprolam.trace._pg_liveness import lease_key, mark_abandoned_runs, try_lock
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
+from reprolam.trace.leases import held_error
 from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
@@ -158,8 +161,10 @@ class PostgresStore(SqlArtifactReads, TraceStore):
         self._lock = threading.Lock()
         self._closed = False
         self._conn = self._connect()
+        self._leases: dict[str, int] = {}  # run id -> advisory lock key held on self._conn
         try:
             _migrate(self._conn, self.location, create=create)
+            mark_abandoned_runs(self._conn)
         except BaseException as exc:
             self._conn.close()
             if isinstance(exc, self._pg.Error):
@@ -176,7 +181,9 @@ class PostgresStore(SqlArtifactReads, TraceStore):
         with self._lock:
             cur = self._cursor()
             try:
+                crashpoints.before_write()
                 cur.execute(_RUN_INSERT, row)
+                crashpoints.after_write()
             except self._pg.IntegrityError as exc:
                 raise self._create_refusal(run, exc) from exc
             except self._errors as exc:
@@ -233,7 +240,9 @@ class PostgresStore(SqlArtifactReads, TraceStore):
                             cur.executemany(_STEP_UPSERT, step_rows)
                         if run_update is not None:  # the id goes last, in WHERE
                             cur.execute(_RUN_UPDATE, (*run_update[1:], run_update[0]), prepare=True)
+                        crashpoints.before_write()
                         cur.execute("COMMIT")
+                    crashpoints.after_write()
                     return
                 except BaseException as exc:
                     self._rollback()
@@ -278,8 +287,48 @@ class PostgresStore(SqlArtifactReads, TraceStore):
         where = (None, None, None) if producer is None else _rows.producer_row(producer)
         if len(data) <= INLINE_MAX:
             return (record.digest, record.codec, record.size, data, *where)
+        crashpoints.before_write()
         self.blobs.put(record.digest, data)
+        crashpoints.after_write()
         return (record.digest, record.codec, record.size, None, *where)
+
+    # -- liveness -----------------------------------------------------------------------------
+
+    @contextmanager
+    def lease(self, run_id: str) -> Iterator[None]:
+        """A session-level advisory lock on the run, held by this store's connection.
+
+        The server drops it when the session ends, however the process ends (SIGKILL, a lost
+        machine: TCP keepalive), so any opener on any machine tells a dead run from a live one.
+        """
+        key = lease_key(run_id)
+        with self._lock:
+            self._cursor()  # a live connection
+            try:
+                taken = try_lock(self._conn, key)
+            except self._errors as exc:
+                raise self._error(f"lease run {run_id!r}", exc) from exc
+            if not taken:
+                raise held_error(run_id, f"an advisory lock in {self.location}")
+            self._leases[run_id] = key
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._leases.pop(run_id, None)
+                if not self._closed and not self._lost():
+                    with contextlib.suppress(*self._errors):
+                        self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def _retake_leases(self) -> None:
+        """After a reconnect: the old session's locks are gone; take them again, or stop."""
+        for run_id, key in self._leases.items():
+            if not try_lock(self._conn, key):
+                raise StoreError(
+                    f"lost the lease on run {run_id}: the connection to {self.location} dropped "
+                    "and another process has taken the run over meanwhile; this process stops "
+                    "recording it"
+                )
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -368,6 +417,7 @@ class PostgresStore(SqlArtifactReads, TraceStore):
             # server is back; the call that saw the failure has already reported it.
             self._conn.close()
             self._conn = self._connect()
+            self._retake_leases()
         return self._conn.cursor()
 
     def _one(self, sql: str, params: _Row) -> Any:

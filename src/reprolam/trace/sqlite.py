@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -40,8 +41,11 @@ from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sqlite_schema import (
+    check_readable,
     connect,
+    connect_read_only,
     hint,
+    is_read_only,
     make_writable_dir,
     migrate,
     open_error,
@@ -49,8 +53,15 @@ from reprolam.trace._sqlite_schema import (
 )
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import Producer, TraceStore
-from reprolam.trace.journal import Journal, encode_frame, orphans, read_frames
-from reprolam.trace.leases import Leases
+from reprolam.trace.journal import (
+    SUFFIX,
+    Journal,
+    RecoveryWarning,
+    encode_frame,
+    orphans,
+    read_frames,
+)
+from reprolam.trace.leases import Leases, interrupted_reason
 from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
 
 JOURNAL_DIR = "journal"
@@ -58,6 +69,7 @@ LEASE_DIR = "leases"
 MAX_PENDING = 512  # journal frames applied per SQLite transaction, at most
 FLUSH_INTERVAL = 0.2  # seconds: how stale other processes' view of this writer can get
 DB_NAME = "trace.db"
+UNAPPLIED = ".unapplied"  # what recovery could not apply, kept beside the journal
 
 _RUN_COLUMNS = ", ".join(_rows.RUN_COLUMNS)
 _STEP_COLUMNS = ", ".join(_rows.STEP_COLUMNS)
@@ -126,6 +138,7 @@ class SQLiteStore(SqlArtifactReads, TraceStore):
         *,
         artifacts_dir: str | os.PathLike[str] | None = None,
         fsync: bool = False,
+        read_only: bool | None = None,
     ) -> None:
         self.directory = Path(directory).expanduser()
         self.location = str(self.directory)
@@ -136,10 +149,18 @@ class SQLiteStore(SqlArtifactReads, TraceStore):
         )
         self.blobs = BlobDir(blob_path, fsync=fsync)
         self.table_label = f"the artifacts table of {self.db_path}"
-        make_writable_dir(self.directory, "store directory")
-        make_writable_dir(blob_path, "artifacts directory")
+        if read_only is None:
+            read_only = is_read_only(self.directory, self.db_path)
+        self.read_only = read_only
         self._lock = threading.Lock()
         self._closed = False
+        self.notes: list[str] = []  # what opening found and could not fix (also warned)
+        self._leases = Leases(self.directory / LEASE_DIR)
+        if read_only:
+            self._open_read_only()
+            return
+        make_writable_dir(self.directory, "store directory")
+        make_writable_dir(blob_path, "artifacts directory")
         with opening_lock(self.directory):
             self._conn = connect(self.db_path, fsync=fsync)
             try:
@@ -159,8 +180,38 @@ class SQLiteStore(SqlArtifactReads, TraceStore):
         self._stop = threading.Event()
         self._background_error: StoreError | None = None
         self._recover_orphan_journals()
-        self._leases = Leases(self.directory / LEASE_DIR)
         self._mark_abandoned_runs()
+
+    def _open_read_only(self) -> None:
+        """Readers need no write access: no migration, recovery, marking or journal."""
+        if not self.db_path.is_file():
+            raise StoreError(f"there is no trace store in {self.directory} (no {DB_NAME}) to read")
+        self._conn = connect_read_only(self.db_path)
+        try:
+            check_readable(self._conn, self.db_path)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._cur = self._conn.cursor()
+        self._known_runs = set()
+        self._pending = []
+        self._journal = None
+        self._flusher = None
+        self._stop = threading.Event()
+        self._background_error = None
+        journals = list((self.directory / JOURNAL_DIR).glob(f"*{SUFFIX}"))
+        if any(path.stat().st_size for path in journals):
+            self._report(
+                f"{self.directory} is read-only here and has journals of writers not yet "
+                "applied: the newest records of a running (or dead) writer may be missing"
+            )
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(
+                f"the trace store {self.directory} is open read-only (this process cannot "
+                "write to it): reading works; to record, use a store you can write to"
+            )
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.location!r})"
@@ -168,6 +219,7 @@ class SQLiteStore(SqlArtifactReads, TraceStore):
     # -- writes -------------------------------------------------------------------------------
 
     def create_run(self, run: RunRecord) -> None:
+        self._writable()
         row = _rows.run_to_row(run)
         with self._lock:
             self._flush_locked()
@@ -208,6 +260,7 @@ class SQLiteStore(SqlArtifactReads, TraceStore):
     ) -> None:
         # Everything that can fail without the database fails here, before the transaction;
         # large artifacts reach their blob files here too, before any row references them.
+        self._writable()
         step_rows = [_rows.step_to_row(s) for s in steps]
         run_row = None if run is None else _rows.run_to_row(run)
         producers = _rows.producers(steps) if artifacts else {}
@@ -307,33 +360,82 @@ class SQLiteStore(SqlArtifactReads, TraceStore):
                     self._background_error = exc
 
     def lease(self, run_id: str) -> AbstractContextManager[None]:
+        self._writable()
         return self._leases.hold(run_id)
 
     def _mark_abandoned_runs(self) -> None:
         """Runs still ``running`` whose process is gone become ``interrupted`` (see leases.py)."""
         with self._lock:
-            rows = self._cur.execute(f"{_RUN_SELECT} WHERE status = 'running'").fetchall()
-        for row in rows:
-            run = _rows.run_from_row(row)
-            if self._leases.abandoned(run.id):
-                reason = (
-                    f"interrupted: the process running it (pid {run.pid} on {run.host}) ended "
-                    "before the run finished; continue it with `reprolam resume`"
-                )
-                self.record(run=replace(run, status=RunStatus.INTERRUPTED, error=reason))
-                self._leases.release(run.id)
+            rows = self._cur.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()
+        for (run_id,) in rows:
+            with self._leases.claim(run_id) as abandoned:
+                if not abandoned:
+                    continue
+                run = self.get_run(run_id)  # again, under the lease: it may have finished
+                if run.status is RunStatus.RUNNING:
+                    reason = interrupted_reason(run.pid, run.host)
+                    self.record(run=replace(run, status=RunStatus.INTERRUPTED, error=reason))
+                    self.flush()
+                self._leases.release(run_id)
 
     def _recover_orphan_journals(self) -> None:
-        """Apply the journals of writers that died before flushing, then delete them."""
+        """Apply the journals of writers that died before flushing, then delete them.
+
+        What cannot be applied (steps and run updates of runs that are not in ``trace.db``,
+        e.g. one restored from a backup after the writer died) is kept next to the journal
+        as ``*.unapplied`` and reported, instead of making the store unusable.
+        """
         for path, fd in orphans(self.directory / JOURNAL_DIR):
             try:
-                frames = [_as_frame(f) for f in read_frames(path)]
-                with self._lock:
-                    if frames:
-                        self._apply(frames)
+                try:
+                    frames = [_as_frame(f) for f in read_frames(path)]
+                    with self._lock:
+                        unapplied = self._apply_recovered(frames) if frames else []
+                except ReprolamError as exc:
+                    kept = path.with_suffix(UNAPPLIED)
+                    os.replace(path, kept)
+                    self._report(
+                        f"journal {path} of a dead writer cannot be applied ({exc}); "
+                        f"moved to {kept}: nothing in it was applied"
+                    )
+                    continue
+                if unapplied:
+                    kept = path.with_suffix(UNAPPLIED)
+                    kept.write_bytes(b"".join(encode_frame(frame) for frame in unapplied))
+                    steps = sum(len(f[0]) for f in unapplied)
+                    runs = sum(f[2] is not None for f in unapplied)
+                    self._report(
+                        f"journal {path.name} of a dead writer holds {steps} steps and {runs} "
+                        f"run updates of runs that are not in {self.db_path} (was it restored "
+                        f"from a backup?): the rest was applied; these are kept in {kept}"
+                    )
                 path.unlink(missing_ok=True)
             finally:
                 os.close(fd)
+
+    def _apply_recovered(self, frames: list[_Frame]) -> list[_Frame]:
+        """Apply what can be; return the rows that reference runs missing from the database."""
+        try:
+            self._apply(frames)
+            return []
+        except ReprolamError:  # a constraint: rows of runs the database does not have
+            pass
+        known = {run_id for (run_id,) in self._cur.execute("SELECT id FROM runs").fetchall()}
+        kept: list[_Frame] = []
+        dropped: list[_Frame] = []
+        for step_rows, artifact_rows, run_row in frames:
+            good = [r for r in step_rows if r[0] in known]
+            bad = [r for r in step_rows if r[0] not in known]
+            orphan_run = run_row is not None and run_row[0] not in known
+            kept.append((good, artifact_rows, None if orphan_run else run_row))
+            if bad or orphan_run:
+                dropped.append((bad, [], run_row if orphan_run else None))
+        self._apply(kept)
+        return dropped
+
+    def _report(self, message: str) -> None:
+        self.notes.append(message)
+        warnings.warn(message, RecoveryWarning, stacklevel=4)
 
     def _artifact_row(
         self, record: ArtifactRecord, data: bytes, producers: dict[str, Producer]

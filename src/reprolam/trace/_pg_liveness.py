@@ -1,0 +1,50 @@
+"""PostgreSQL run liveness: session-level advisory locks, one per running run.
+
+The process executing a run holds ``pg_advisory_lock(lease_key(run_id))`` on its store's
+connection; the server releases it when that session ends, however the process ends
+(SIGKILL, a crash, a lost machine once TCP keepalive gives up, a server restart). Any
+process opening the store, on any machine, marks the ``running`` runs whose lock it can
+take as ``interrupted``: resumable. The single-bigint key space is separate from the
+two-int keys the migrations lock with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reprolam.hashing import digest
+from reprolam.trace.leases import interrupted_reason
+
+
+def lease_key(run_id: str) -> int:
+    """The advisory lock key of a run: 64 bits of a hash of its id (signed, as bigint)."""
+    value = int(digest(f"reprolam-lease:{run_id}".encode())[:16], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def try_lock(conn: Any, key: int) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])
+
+
+def mark_abandoned_runs(conn: Any) -> None:
+    """Runs still ``running`` whose lease nobody holds become ``interrupted``.
+
+    Marked with the lease taken and only if still running, so a run that finished (and
+    let go of its lease) between the query and the lock is left alone. Call on a
+    connection that holds no leases itself (advisory locks are re-entrant per session).
+    """
+    for run_id, pid, host in conn.execute(
+        "SELECT id, pid, host FROM runs WHERE status = 'running'"
+    ).fetchall():
+        key = lease_key(run_id)
+        if not try_lock(conn, key):
+            continue  # its process is alive
+        try:
+            conn.execute(
+                "UPDATE runs SET status = 'interrupted', error = %s "
+                "WHERE id = %s AND status = 'running'",
+                (interrupted_reason(pid, host), run_id),
+            )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
