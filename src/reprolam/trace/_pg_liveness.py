@@ -34,8 +34,10 @@ def mark_abandoned_runs(conn: Any) -> None:
     let go of its lease) between the query and the lock is left alone. Call on a
     connection that holds no leases itself (advisory locks are re-entrant per session).
     """
+    # pid 0: a run created through the store contract directly, not by an engine (which
+    # records its pid and leases the run): nobody ever held a lease to lose.
     for run_id, pid, host in conn.execute(
-        "SELECT id, pid, host FROM runs WHERE status = 'running'"
+        "SELECT id, pid, host FROM runs WHERE status = 'running' AND pid <> 0"
     ).fetchall():
         key = lease_key(run_id)
         if not try_lock(conn, key):

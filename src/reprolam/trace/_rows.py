@@ -192,7 +192,7 @@ def _digest_map(text: Any) -> dict[str, str]:
 
 def _damaged_run(row: tuple[Any, ...], exc: Exception) -> RunRecord:
     found: list[str] = []
-    decoders = {
+    decoders: dict[str, tuple[Any, Any]] = {
         "seed": (_big_int_in, 0),
         "status": (RunStatus, RunStatus.FAILED),
         **{c: (_json_dict, {}) for c in ("planner", "policy", "overrides")},
@@ -294,7 +294,7 @@ def _error_in(text: Any) -> ErrorInfo | None:
 
 def _damaged_step(row: tuple[Any, ...], exc: Exception) -> StepRecord:
     found: list[str] = []
-    decoders = {
+    decoders: dict[str, tuple[Any, Any]] = {
         "kind": (lambda v: _KINDS[v], StepKind.ACTION),
         "status": (lambda v: _STEP_STATUSES[v], StepStatus.FAILED),
         "seed": (_big_int_in, None),
