@@ -211,8 +211,11 @@ class Engine:
             isinstance(timeout, int | float) and 0 < timeout < math.inf
         ):
             raise ConfigError(
-                f"action timeout {timeout!r} is not a positive number of seconds: give a finite "
-                "value such as 30 (or none, for no timeout)"
+                f"action timeout {{action_timeout={timeout}}} is not a positive, finite number "
+                "of seconds",
+                option="action_timeout",
+                value=timeout,
+                hint="give e.g. {action_timeout=30}, or none for no timeout",
             )
         if policy.action_timeout is not None and not self.executor.stops_on_timeout:
             raise ConfigError(
