@@ -65,6 +65,7 @@ _EXPORTS = {
     "RunStatus": "reprolam.trace.records",
     "StepStatus": "reprolam.trace.records",
     "StepKind": "reprolam.trace.records",
+    "Verdict": "reprolam.trace.records",
     "ReprolamError": "reprolam.errors",
     "ActionSpecError": "reprolam.errors",
     "WorkflowError": "reprolam.errors",
@@ -142,6 +143,7 @@ __all__ = [
     "StepStatus",
     "StoreError",
     "TraceStore",
+    "Verdict",
     "Workflow",
     "WorkflowError",
     "action",
@@ -215,5 +217,6 @@ if TYPE_CHECKING:
         StepKind,
         StepRecord,
         StepStatus,
+        Verdict,
     )
     from reprolam.workflows.registry import Workflow, load_workflow, workflow

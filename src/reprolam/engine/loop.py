@@ -135,6 +135,7 @@ class RunLoop:
         # digest -> value of every artifact a name points at: actions never wait on decoding
         self.values: dict[str, Any] = {}
         self.codecs: dict[str, str] = {}  # digest -> codec tag of everything stored by this run
+        self.stored: dict[str, tuple[str, int]] = {}  # digest -> (codec, size) it stored
         self.pending_steps: list[StepRecord] = []
         self.pending_artifacts: list[tuple[ArtifactRecord, bytes]] = []
         self.occurrences: Counter[str] = Counter()
@@ -392,6 +393,7 @@ class RunLoop:
         key = digest(data)
         if key not in self.codecs:
             self.codecs[key] = tag
+            self.stored[key] = (tag, len(data))
             self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
         if key not in self.values:
             # Plain scalars come back as themselves: skip the round trip on the hot path.
@@ -428,8 +430,7 @@ class RunLoop:
             self.run, status=status, finished_at=time.time(), outputs=outputs, error=reason
         )
         if status is not RunStatus.INTERRUPTED and self.run.header_hash:
-            self._flush()  # the seal covers the stored metadata of every artifact
-            self.run = sealed(self.store, self.run, self.state.steps)
+            self.run = sealed(self.store, self.run, self.state.steps, self.stored)
         self._flush(self.run)
         values = {name: self._value(key) for name, key in outputs.items()}
         return RunResult(self.run, list(self.state.steps), values)

@@ -24,6 +24,9 @@ _EXPORTS = {
     "StepRecord": "reprolam.trace.records",
     "StepStatus": "reprolam.trace.records",
     "step_hash": "reprolam.trace.records",
+    "Verdict": "reprolam.trace.records",
+    "run_header_hash": "reprolam.trace.records",
+    "run_seal_hash": "reprolam.trace.records",
     "SQLiteStore": "reprolam.trace.sqlite",
 }
 __all__ = [
@@ -39,7 +42,10 @@ __all__ = [
     "StepRecord",
     "StepStatus",
     "TraceStore",
+    "Verdict",
     "open_store",
+    "run_header_hash",
+    "run_seal_hash",
     "step_hash",
 ]
 
@@ -65,6 +71,9 @@ if TYPE_CHECKING:
         StepKind,
         StepRecord,
         StepStatus,
+        Verdict,
+        run_header_hash,
+        run_seal_hash,
         step_hash,
     )
     from reprolam.trace.sqlite import SQLiteStore

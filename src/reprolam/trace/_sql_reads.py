@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from reprolam.errors import IntegrityError, NotFoundError
@@ -10,6 +11,8 @@ from reprolam.trace import _rows
 from reprolam.trace.blobs import BlobDir
 from reprolam.trace.contract import Producer
 from reprolam.trace.records import ArtifactRecord
+
+_BATCH = 500  # digests per query (SQLite allows 32,766 parameters; keep statements small)
 
 
 class SqlArtifactReads:
@@ -21,6 +24,9 @@ class SqlArtifactReads:
     table_label: str  # where inline artifacts live, for error messages
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        raise NotImplementedError
+
+    def _all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         raise NotImplementedError
 
     def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
@@ -56,6 +62,16 @@ class SqlArtifactReads:
         if row is None:
             raise _rows.no_artifact_error(digest, self.location)
         return ArtifactRecord(digest, row[0], row[1])
+
+    def artifact_records(self, digests: Sequence[str]) -> dict[str, ArtifactRecord]:
+        found: dict[str, ArtifactRecord] = {}
+        for start in range(0, len(digests), _BATCH):
+            chunk = list(digests[start : start + _BATCH])
+            marks = ", ".join([self.PARAM] * len(chunk))
+            sql = f"SELECT digest, codec, size FROM artifacts WHERE digest IN ({marks})"
+            for key, codec, size in self._all(sql, tuple(chunk)):
+                found[key] = ArtifactRecord(key, codec, size)
+        return found
 
     def has_artifact(self, digest: str) -> bool:
         sql = f"SELECT 1 FROM artifacts WHERE digest = {self.PARAM}"

@@ -89,6 +89,19 @@ class TraceStore(ABC):
     def get_artifact_record(self, digest: str) -> ArtifactRecord:
         """Record only, without reading or verifying the bytes."""
 
+    def artifact_records(self, digests: Sequence[str]) -> dict[str, ArtifactRecord]:
+        """Records of those artifacts the store has (absent ones are left out), at once.
+
+        For a run's seal at its end; SQL backends read them in a few queries.
+        """
+        found: dict[str, ArtifactRecord] = {}
+        for key in digests:
+            try:
+                found[key] = self.get_artifact_record(key)
+            except NotFoundError:
+                continue
+        return found
+
     @abstractmethod
     def has_artifact(self, digest: str) -> bool: ...
 

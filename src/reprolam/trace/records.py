@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -181,12 +182,13 @@ def run_header_hash(run: RunRecord, inherited_head: str = "") -> str:
     return digest(canonical_json_bytes(content))
 
 
-def run_seal_hash(run: RunRecord, steps: list[StepRecord], artifacts: list[list[Any]]) -> str:
+def run_seal_hash(run: RunRecord, steps: Sequence[StepRecord], artifacts: str) -> str:
     """Hash anchoring a finished run: its header, how it ended, and the head of its chain.
 
     Covers the step count and the last step's hash (deleting trailing steps is evident),
-    the end fields (status, outputs, error, ...) and the metadata (digest, codec, size) of
-    every artifact the trace refers to (codec and size are not part of a digest).
+    the end fields (status, outputs, error, ...) and ``artifacts``, the hash of the
+    metadata (digest, codec, size) of every artifact the trace refers to (codec and size are
+    not part of a digest; see ``trace.anchor``).
     """
     content = [
         "reprolam-run-seal-1",
