@@ -33,6 +33,7 @@ from reprolam.engine.engine import Engine, RunResult
 from reprolam.engine.policy import Policy
 from reprolam.errors import ConfigError
 from reprolam.planning.base import Decision, Done
+from reprolam.planning.llm_history import call_id
 from reprolam.trace import MemoryStore, SQLiteStore
 from reprolam.trace.records import RunStatus, StepKind, StepRecord, StepStatus
 from reprolam.workflows.breast_cancer import workflow as BREAST_CANCER
@@ -228,7 +229,8 @@ def test_unknown_tool_bad_json_and_out_of_bounds_param_are_rejections_fed_back(
         )
         # the next request answers that call with the reason, and says it again as feedback
         following = llm.received[index + 1]
-        assert reason in tool_answers(following)[raw_call["id"]]["reason"]
+        # under the history's own id for that step (9 alphanumeric characters, for Mistral)
+        assert reason in tool_answers(following)[call_id(index)]["reason"]
         assert "Feedback on the last turn: proposal" in following.messages[-1]["content"]
         assert reason in following.messages[-1]["content"]
     assert steps[5].params == {"C": -1}
@@ -260,7 +262,7 @@ def test_only_the_first_of_several_tool_calls_runs_and_each_call_is_answered(
         result, steps = run_with(store, llm)
     assert result.succeeded
     assert [s.action for s in steps] == ACTIONS
-    ids = [c["id"] for c in decision(steps[0])["tool_calls"]]
+    ids = [call_id(0, 0), call_id(0, 1)]
     answers = tool_answers(llm.received[1])
     assert answers[ids[0]]["status"] == "succeeded"
     assert answers[ids[1]]["status"] == "ignored"
