@@ -46,7 +46,10 @@ def choose_planner(
     model: str | None = None,
     base_url: str | None = None,
 ) -> PlannerChoice:
-    """``auto`` picks the ``llm`` planner when an endpoint is configured, else ``rules``.
+    """``auto`` picks the ``llm`` planner when a base URL is given explicitly, else ``rules``.
+
+    An API key in the environment alone is not consent to spend money: ``auto`` then says so
+    and uses ``rules``; ``llm`` (asked for by name) may use the key's provider.
 
     Any other name is looked up in the planner registry (``planning.registry``). ``model``
     and ``base_url`` are shorthands for ``llm=LLMSettings(model, base_url)``.
@@ -68,14 +71,8 @@ def choose_planner(
         detail = f": {endpoint.describe()}" if endpoint is not None else ""
         detail += f" ({about})" if about else ""
         return PlannerChoice(planner, f"requested with {{planner={name}}}{detail}")
-    if not has_endpoint(base_url=llm.base_url):
-        model_only = configured_settings(llm)
-        note = f" ({', '.join(model_only)} alone names no endpoint)" if model_only else ""
-        return PlannerChoice(
-            planner_from_config({"name": "rules"}),
-            "auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL / OPENROUTER_API_KEY / "
-            f"OPENAI_API_KEY unset){note}, using the offline rules planner",
-        )
+    if not has_base_url(base_url=llm.base_url):
+        return PlannerChoice(planner_from_config({"name": "rules"}), _why_rules(llm))
     planner = planner_from_config({"name": "llm"}, llm=llm)
     found = configured_settings(llm)
     return PlannerChoice(
@@ -101,3 +98,27 @@ def has_endpoint(*, base_url: str | None = None, env: Mapping[str, str] | None =
     env = os.environ if env is None else env
     keys = ("REPROLAM_LLM_BASE_URL", "OPENROUTER_API_KEY", "OPENAI_API_KEY")
     return bool(base_url or any(env.get(k) for k in keys))
+
+
+def has_base_url(*, base_url: str | None = None, env: Mapping[str, str] | None = None) -> bool:
+    """Whether an LLM base URL is given explicitly: what ``auto`` needs to use an LLM."""
+    env = os.environ if env is None else env
+    return bool(base_url or env.get("REPROLAM_LLM_BASE_URL"))
+
+
+def _why_rules(llm: LLMSettings, env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    keys = [k for k in ("OPENROUTER_API_KEY", "OPENAI_API_KEY") if env.get(k)]
+    if keys:
+        return (
+            f"auto: no LLM endpoint configured: {' and '.join(keys)} set but no base URL given; "
+            "an API key alone is not consent to spend money: set REPROLAM_LLM_BASE_URL or "
+            "{base_url} (e.g. https://openrouter.ai/api/v1), or choose {planner=llm}; using the "
+            "offline rules planner"
+        )
+    model_only = configured_settings(llm, env)
+    note = f" ({', '.join(model_only)} alone names no endpoint)" if model_only else ""
+    return (
+        f"auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL unset){note}, "
+        "using the offline rules planner"
+    )

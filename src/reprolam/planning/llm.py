@@ -93,6 +93,11 @@ _SETTINGS = (
 )
 
 
+def wait(seconds: float) -> None:
+    """Sleep between a failed call and its retry (a module function, for tests to replace)."""
+    time.sleep(seconds)
+
+
 # -- configuration ----------------------------------------------------------------------------
 
 
@@ -329,7 +334,7 @@ class LLMPlanner:
                 f"{what}; gave up after {len(failed)} attempts (max_retries={self.max_retries}): "
                 "check that the server is up and the base URL (REPROLAM_LLM_BASE_URL)"
             )
-        wait = self.retry_backoff * 2 ** (len(failed) - 1)
+        pause = self.retry_backoff * 2 ** (len(failed) - 1)
         asked = last.get("retry_after")
         if isinstance(asked, int | float):
             if asked > self.max_retry_wait:
@@ -337,8 +342,8 @@ class LLMPlanner:
                     f"{what}; the server asks to retry after {asked:g} s, longer than "
                     f"max_retry_wait={self.max_retry_wait:g}"
                 )
-            wait = max(wait, float(asked))
-        time.sleep(wait)
+            pause = max(pause, float(asked))
+        wait(pause)
         return None
 
     # -- one call -------------------------------------------------------------------------
@@ -381,7 +386,7 @@ class LLMPlanner:
         }
         adapted: list[dict[str, str]] = []
         started = time.perf_counter()
-        for attempt in (1, 2):
+        while True:
             record["request"] = {**request, "host": self.endpoint.host, "timeout": self.timeout}
             record["prompt"] = prompt.record()
             try:
@@ -389,8 +394,9 @@ class LLMPlanner:
                 text = raw.http_response.text
                 break
             except Exception as exc:  # the network boundary: every failure is a recorded step
-                change = self._adaptation(request, exc) if attempt == 1 else None
-                if change is None:
+                change = self._adaptation(request, exc)
+                if change is None or any(a["param"] == change.param for a in adapted):
+                    # nothing to adapt, or the same refusal twice: once per parameter only
                     record["latency"] = time.perf_counter() - started
                     if adapted:
                         record["adapted"] = adapted
