@@ -28,6 +28,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Retry-After
     raw: bytes | None = None  # sent instead of the JSON body (not JSON, cut short, ...)
     cut: bool = False  # announce the full length but close the connection half-way
+    trickle: float = 0.0  # seconds between single bytes of the body (a server that never ends)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,11 @@ class FakeLLM:
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
+                    if reply.trickle:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle)
                     self.wfile.write(data[: len(data) // 2] if reply.cut else data)
                     if reply.cut:
                         self.close_connection = True

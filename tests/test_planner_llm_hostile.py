@@ -86,6 +86,7 @@ BAD: list[tuple[Reply, StepKind, str]] = [
     ),
     (Reply(body={"ok": True}, delay=3.0), StepKind.DECISION, "timed out"),
     (Reply(raw=b"<html>502 Bad Gateway</html>"), StepKind.DECISION, "not valid JSON"),
+    (Reply(body={"x": "y" * 1000}, trickle=0.1), StepKind.DECISION, "no complete reply within 1 s"),
     (
         Reply(body=completion({"role": "assistant", "content": "x" * 5000}), cut=True),
         StepKind.DECISION,
@@ -96,7 +97,7 @@ BAD: list[tuple[Reply, StepKind, str]] = [
 
 
 class Hostile:
-    """Two requests in three get the next bad reply, the third a correct call."""
+    """Three requests in four get the next bad reply, the fourth a correct call."""
 
     def __init__(self, bad: list[Reply]) -> None:
         self.bad = list(bad)
@@ -105,7 +106,7 @@ class Hostile:
 
     def __call__(self, request: Received) -> Reply:
         self.turn += 1
-        if self.turn % 3 != 0 and self.bad:
+        if self.turn % 4 != 0 and self.bad:
             return self.bad.pop(0)
         return self.driver(request)
 
@@ -117,7 +118,9 @@ def test_no_bad_reply_kills_a_run_that_can_be_saved(store: MemoryStore, waits: l
         responder=hostile, validator=vllm(["--enable-auto-tool-choice", "--tool-call-parser"])
     )
     with server:
-        planner = LLMPlanner(base_url=server.base_url, model="m", timeout=1.0, retry_backoff=0.0)
+        planner = LLMPlanner(
+            base_url=server.base_url, model="m", timeout=1.0, retry_backoff=0.0, max_retries=3
+        )
         result = Engine(store).run(BREAST_CANCER, planner=planner)
     steps = store.steps(result.id)
     assert result.succeeded, result.run.error

@@ -30,6 +30,7 @@ and is scrubbed from anything a server echoes back.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -91,6 +92,13 @@ _SETTINGS = (
     *("temperature", "top_p", "seed", "max_tokens", "tool_mode", "prompt_budget"),
     *("max_calls", "timeout", "max_retries", "retry_backoff", "max_retry_wait"),
 )
+
+
+_DEADLINE_GRACE = 0.5  # seconds past ``timeout``: the HTTP client's own timeout fires first
+
+
+class CallDeadlineExceeded(TimeoutError):
+    """A call that did not complete within the planner's ``timeout`` (retryable)."""
 
 
 def wait(seconds: float) -> None:
@@ -390,8 +398,7 @@ class LLMPlanner:
             record["request"] = {**request, "host": self.endpoint.host, "timeout": self.timeout}
             record["prompt"] = prompt.record()
             try:
-                raw = self._client.chat.completions.with_raw_response.create(**request)
-                text = raw.http_response.text
+                text = self._send(request)
                 break
             except Exception as exc:  # the network boundary: every failure is a recorded step
                 change = self._adaptation(request, exc)
@@ -412,6 +419,38 @@ class LLMPlanner:
         if adapted:
             record["adapted"] = adapted
         return self._response(state, record, text)
+
+    def _send(self, request: Mapping[str, Any]) -> str:
+        """The response body of one call, within ``timeout`` seconds in all.
+
+        The HTTP client's timeouts bound each read; a server trickling a byte at a time would
+        still hold a run forever, so the whole call has a deadline too. Past it the
+        connections are closed (which ends the abandoned read) and a new client is made.
+        """
+        client = self._client
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                raw = client.chat.completions.with_raw_response.create(**request)
+                box["text"] = raw.http_response.text
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="reprolam-llm-call", daemon=True).start()
+        if not done.wait(self.timeout + _DEADLINE_GRACE):
+            self._client = _client(self.endpoint, self.timeout)
+            client.close()
+            raise CallDeadlineExceeded(
+                f"no complete reply within {self.timeout:g} s: the server holds the connection "
+                "open without finishing its answer"
+            )
+        if "error" in box:
+            raise box["error"]
+        return str(box["text"])
 
     def _adaptation(self, request: Mapping[str, Any], exc: Exception) -> Adaptation | None:
         status, message, param = server_message(exc)
