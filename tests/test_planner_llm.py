@@ -518,7 +518,7 @@ def test_auto_uses_the_llm_when_a_base_url_is_given(monkeypatch: pytest.MonkeyPa
         "openai/gpt-4o-mini",
         "OPENROUTER_API_KEY",
     )
-    assert "auto: LLM configured (--llm-base-url, OPENROUTER_API_KEY)" in choice.reason
+    assert "auto: LLM configured (base_url, OPENROUTER_API_KEY)" in choice.reason
     assert SECRET not in choice.reason
     monkeypatch.delenv("OPENROUTER_API_KEY")
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
