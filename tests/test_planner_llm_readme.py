@@ -103,3 +103,32 @@ def test_each_readme_line_runs_against_its_stand_in(
         assert again.exit_code == 0, again.output
         assert json.loads(again.stdout)
         assert len(server.received) == calls
+
+
+def example_lines() -> list[str]:
+    """The ``reprolam run --llm-base-url ...`` examples of the README's LLM section."""
+    section = README.read_text().split("## LLM planner", 1)[1].split("\n## ", 1)[0]
+    table_end = section.index("<!-- /provider-table -->")
+    return re.findall(r"^(reprolam run --llm-base-url .+)$", section[table_end:], re.MULTILINE)
+
+
+@pytest.mark.parametrize("command", example_lines())
+def test_each_readme_example_runs(command: str, tmp_path: Path) -> None:
+    args = shlex.split(command)
+    url = args[args.index("--llm-base-url") + 1]
+    # llama.cpp on :8080 started without --jinja (why one would pick text mode), Ollama on :11434
+    standin = standins()["llama.cpp" if ":8080" in url else "ollama"]
+    with standin.server() as server:
+        args[args.index(url)] = server.base_url
+        ran = CliRunner().invoke(cli, ["--store", str(tmp_path), *args[1:]], catch_exceptions=False)
+    assert ran.exit_code == 0, ran.output
+    assert "succeeded" in ran.output
+    if "--tool-mode" in args:
+        assert all("tools" not in r.body for r in server.received)
+    if "--temperature" in args:
+        wanted = float(args[args.index("--temperature") + 1])
+        assert all(r.body["temperature"] == wanted for r in server.received)
+
+
+def test_the_readme_has_the_examples() -> None:
+    assert len(example_lines()) == 2

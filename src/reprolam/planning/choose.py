@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from reprolam.errors import ConfigError, render_markup
 from reprolam.planning.base import Planner
@@ -20,13 +21,28 @@ LLM_ENV_VARS = (
 
 @dataclass(frozen=True, slots=True)
 class LLMSettings:
-    """Where the llm planner finds its model, as given now (never recorded: it may be secret).
+    """Where the llm planner finds its model, and how to sample it, as given now.
 
-    ``None`` falls back to the environment (``REPROLAM_LLM_BASE_URL``, ``REPROLAM_LLM_MODEL``).
+    The endpoint is never recorded (it may carry secrets); the sampling settings are, in the
+    planner's config. ``None`` falls back to the environment (``REPROLAM_LLM_BASE_URL``,
+    ``REPROLAM_LLM_MODEL``) or, for a planner rebuilt from a run, to the recorded setting,
+    else the planner's default. ``tool_mode``: ``native``, ``text`` or ``auto``.
     """
 
     model: str | None = None
     base_url: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tool_mode: str | None = None
+
+    def sampling(self) -> dict[str, Any]:
+        """The planner settings given now (the ones not ``None``)."""
+        given = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "tool_mode": self.tool_mode,
+        }
+        return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +75,7 @@ def choose_planner(
 
     llm = llm or LLMSettings()
     if model or base_url:
-        llm = LLMSettings(model=model or llm.model, base_url=base_url or llm.base_url)
+        llm = replace(llm, model=model or llm.model, base_url=base_url or llm.base_url)
     if name != AUTO:
         if name == "llm" and not has_endpoint(base_url=llm.base_url):
             from reprolam.planning.llm import NOT_CONFIGURED

@@ -285,6 +285,10 @@ class LLMPlanner:
         """
         llm = llm or LLMSettings()
         settings = {name: config[name] for name in _SETTINGS if name in config}
+        settings.update(llm.sampling())  # given now wins over recorded
+        recorded_profile = config.get("profile")
+        if isinstance(recorded_profile, Mapping) and "name" in recorded_profile:
+            settings["profile"] = _profile_from_record(recorded_profile)
         model = llm.model or (str(config["model"]) if config.get("model") else None)
         return cls(model=model, base_url=llm.base_url, **settings)
 
@@ -532,6 +536,12 @@ class LLMPlanner:
         # the step's error type says what kind of failure; the reason says what happened
         reason = f"LLM call {record['call']} to {self.endpoint.host} failed: {failure['message']}"
         return NoProposal(reason, error_type=failure["type"], decision=record)
+
+
+def _profile_from_record(record: Mapping[str, Any]) -> Profile:
+    """The profile a run recorded (``Profile.describe``), so a resumed run talks the same way."""
+    known = {f.name for f in fields(Profile)}
+    return Profile(**{k: v for k, v in record.items() if k in known})
 
 
 def _is_call(step: StepRecord) -> bool:
