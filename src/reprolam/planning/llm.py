@@ -29,17 +29,27 @@ and is scrubbed from anything a server echoes back.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from reprolam.errors import ConfigError
 from reprolam.planning.base import Decision, Done, NoProposal, Proposal, RunState
 from reprolam.planning.choose import LLMSettings
+from reprolam.planning.llm_endpoint import (
+    DEFAULT_MODELS,
+    NO_KEY,
+    NOT_CONFIGURED,
+    OPENAI_BASE_URL,
+    OPENROUTER_BASE_URL,
+    Endpoint,
+    make_client,
+    resolve_endpoint,
+    url_host,
+)
 from reprolam.planning.llm_errors import error, error_record, scrub, server_message
 from reprolam.planning.llm_history import (
     DEFAULT_BUDGET,
@@ -67,6 +77,10 @@ from reprolam.planning.llm_text_calls import (
 from reprolam.trace.records import StepKind, StepRecord
 
 __all__ = [
+    "DEFAULT_MODELS",
+    "NOT_CONFIGURED",
+    "OPENAI_BASE_URL",
+    "OPENROUTER_BASE_URL",
     "Endpoint",
     "LLMPlanner",
     "build_messages",
@@ -74,20 +88,12 @@ __all__ = [
     "proposal_from_tool_call",
     "resolve_endpoint",
     "tool_definitions",
+    "url_host",
 ]
 
 PROTOCOL = "reprolam-tools/2"
-OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_MODELS = {"openrouter.ai": "openai/gpt-4o-mini", "api.openai.com": "gpt-4o-mini"}
-NO_KEY = "not-needed"  # local servers (Ollama, llama.cpp, vLLM) usually want no key
 MAX_RESPONSE_CHARS = 4_000_000  # a reply larger than this is not recorded whole, nor read
 MAX_RECORDED_TEXT = 20_000  # copies of the reply's text beside the raw response
-NOT_CONFIGURED = (
-    "the llm planner needs an endpoint: set REPROLAM_LLM_BASE_URL (or {base_url}) to an "
-    "OpenAI-compatible server, or OPENROUTER_API_KEY / OPENAI_API_KEY for OpenRouter / OpenAI; "
-    "and the model with REPROLAM_LLM_MODEL (or {model})"
-)
 _SETTINGS = (
     *("temperature", "top_p", "seed", "max_tokens", "tool_mode", "prompt_budget"),
     *("max_calls", "timeout", "max_retries", "retry_backoff", "max_retry_wait"),
@@ -104,90 +110,6 @@ class CallDeadlineExceeded(TimeoutError):
 def wait(seconds: float) -> None:
     """Sleep between a failed call and its retry (a module function, for tests to replace)."""
     time.sleep(seconds)
-
-
-# -- configuration ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where the LLM lives. The key is kept out of ``repr`` and of everything recorded."""
-
-    base_url: str
-    model: str
-    api_key: str = field(repr=False)
-    key_source: str  # the variable the key came from, "argument", or "none"
-
-    @property
-    def host(self) -> str:
-        return url_host(self.base_url)
-
-    def describe(self) -> str:
-        return f"model {self.model} at {self.host} (API key: {self.key_source})"
-
-
-def url_host(url: str) -> str:
-    """``host[:port]`` of a URL: what is recorded instead of a URL that may carry credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{host}:{parts.port}" if parts.port else host
-
-
-def resolve_endpoint(
-    *,
-    model: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Endpoint:
-    """Flags first, then the environment; ``ConfigError`` naming the variables to set."""
-    env = os.environ if env is None else env
-    base_url = base_url or env.get("REPROLAM_LLM_BASE_URL") or None
-    if base_url is None:
-        if env.get("OPENROUTER_API_KEY"):
-            base_url = OPENROUTER_BASE_URL
-        elif env.get("OPENAI_API_KEY"):
-            base_url = OPENAI_BASE_URL
-        else:
-            raise ConfigError(NOT_CONFIGURED)
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"LLM base URL with host {url_host(base_url) or '(none)'!r} is not an http(s) URL: "
-            "pass e.g. {base_url=http://localhost:11434/v1} (Ollama)"
-        )
-    hostname = parts.hostname
-    # A key goes only to the provider it belongs to: an OpenRouter key never travels to a
-    # self-hosted server. OPENAI_API_KEY is the conventional key for OpenAI-compatible ones.
-    variable = "OPENROUTER_API_KEY" if hostname.endswith("openrouter.ai") else "OPENAI_API_KEY"
-    if api_key:
-        key, source = api_key, "argument"
-    elif env.get(variable):
-        key, source = env[variable], variable
-    elif hostname in DEFAULT_MODELS:
-        raise ConfigError(f"{hostname} needs an API key: set {variable}")
-    else:
-        key, source = NO_KEY, "none"
-    model = model or env.get("REPROLAM_LLM_MODEL") or DEFAULT_MODELS.get(hostname)
-    if not model:
-        raise ConfigError(
-            f"no model given for the LLM at {url_host(base_url)}: pass {{model}} or set "
-            "REPROLAM_LLM_MODEL (e.g. llama3.1 for Ollama, the served name for vLLM)"
-        )
-    return Endpoint(base_url=base_url, model=model, api_key=key, key_source=source)
-
-
-def _client(endpoint: Endpoint, timeout: float) -> Any:
-    try:
-        import openai
-    except ImportError:
-        raise ConfigError(
-            "the llm planner needs the openai package: pip install 'reprolam[llm]'"
-        ) from None
-    # max_retries=0: the SDK would otherwise retry 429/5xx silently; our retries are steps.
-    return openai.OpenAI(
-        api_key=endpoint.api_key, base_url=endpoint.base_url, timeout=timeout, max_retries=0
-    )
 
 
 # -- the planner ------------------------------------------------------------------------------
@@ -269,7 +191,7 @@ class LLMPlanner:
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.max_retry_wait = max_retry_wait
-        self._client = _client(self.endpoint, timeout)
+        self._client = make_client(self.endpoint, timeout)
         self._secrets = [s for s in (self.endpoint.api_key,) if s and s != NO_KEY]
         credentials = urlsplit(self.endpoint.base_url)
         self._secrets += [s for s in (credentials.password, credentials.query) if s]
@@ -446,7 +368,7 @@ class LLMPlanner:
 
         threading.Thread(target=call, name="reprolam-llm-call", daemon=True).start()
         if not done.wait(self.timeout + _DEADLINE_GRACE):
-            self._client = _client(self.endpoint, self.timeout)
+            self._client = make_client(self.endpoint, self.timeout)
             client.close()
             raise CallDeadlineExceeded(
                 f"no complete reply within {self.timeout:g} s: the server holds the connection "
@@ -506,7 +428,9 @@ class LLMPlanner:
             found = calls_from_text(text, tools)
             if found:
                 record["parsed_from_text"] = found[0].convention
-                record["text_calls"] = [{"name": c.name, "arguments": c.arguments} for c in found]
+                record["text_calls"] = [
+                    {"name": c.name[:100], "arguments": _clipped(c.arguments)} for c in found
+                ]
                 calls = record["text_calls"]
         if not calls:
             reason = "the model replied with text instead of calling a tool"
@@ -544,6 +468,13 @@ def _profile_from_record(record: Mapping[str, Any]) -> Profile:
     return Profile(**{k: v for k, v in record.items() if k in known})
 
 
+def _clipped(arguments: Any) -> Any:
+    """Arguments as given, cut if they are a long text (the whole reply is in the response)."""
+    if isinstance(arguments, str):
+        return clip(arguments, MAX_RECORDED_TEXT, where="response")
+    return arguments
+
+
 def _is_call(step: StepRecord) -> bool:
     return _decision(step).get("kind") == "llm_call"
 
@@ -568,9 +499,7 @@ def _tool_calls(raw: Any) -> list[dict[str, Any]]:
         function = item.get("function") if isinstance(item, dict) else None
         if not isinstance(function, dict):
             continue
-        arguments = function.get("arguments", "")
-        if isinstance(arguments, str):
-            arguments = clip(arguments, MAX_RECORDED_TEXT, where="response")
+        arguments = _clipped(function.get("arguments", ""))
         calls.append(
             {
                 "id": str(item.get("id") or "")[:100],  # the server's; the history uses ours
