@@ -25,6 +25,10 @@ class Reply:
     status: int = 200
     body: Any = None
     delay: float = 0.0  # seconds to wait before answering (longer than the timeout: a timeout)
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Retry-After
+    raw: bytes | None = None  # sent instead of the JSON body (not JSON, cut short, ...)
+    cut: bool = False  # announce the full length but close the connection half-way
+    trickle: float = 0.0  # seconds between single bytes of the body (a server that never ends)
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,9 @@ class FakeLLM:
     script: list[Reply] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     responder: Callable[[Received], Reply] | None = None
+    # checks every request first, as a real server validates before it generates: an error
+    # reply answers the request and the script is not consumed
+    validator: Callable[[Received], Reply | None] | None = None
 
     def __post_init__(self) -> None:
         self.script = list(self.script)  # consumed as requests come; the caller's list stays
@@ -143,6 +150,9 @@ class FakeLLM:
     def next_reply(self, request: Received) -> Reply:
         with self._lock:
             self.received.append(request)
+            refused = self.validator(request) if self.validator is not None else None
+            if refused is not None:
+                return refused
             if self.script:
                 return self.script.pop(0)
         if self.responder is not None:
@@ -165,13 +175,22 @@ class FakeLLM:
             def _send(self, reply: Reply) -> None:
                 if reply.delay:
                     time.sleep(reply.delay)
-                data = json.dumps(reply.body).encode()
+                data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(data)
+                    if reply.trickle:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle)
+                    self.wfile.write(data[: len(data) // 2] if reply.cut else data)
+                    if reply.cut:
+                        self.close_connection = True
                 except OSError:  # the client gave up (timeout): nobody is listening any more
                     pass
 

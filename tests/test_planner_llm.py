@@ -33,6 +33,7 @@ from reprolam.engine.engine import Engine, RunResult
 from reprolam.engine.policy import Policy
 from reprolam.errors import ConfigError
 from reprolam.planning.base import Decision, Done
+from reprolam.planning.llm_history import call_id
 from reprolam.trace import MemoryStore, SQLiteStore
 from reprolam.trace.records import RunStatus, StepKind, StepRecord, StepStatus
 from reprolam.workflows.breast_cancer import workflow as BREAST_CANCER
@@ -228,7 +229,8 @@ def test_unknown_tool_bad_json_and_out_of_bounds_param_are_rejections_fed_back(
         )
         # the next request answers that call with the reason, and says it again as feedback
         following = llm.received[index + 1]
-        assert reason in tool_answers(following)[raw_call["id"]]["reason"]
+        # under the history's own id for that step (9 alphanumeric characters, for Mistral)
+        assert reason in tool_answers(following)[call_id(index)]["reason"]
         assert "Feedback on the last turn: proposal" in following.messages[-1]["content"]
         assert reason in following.messages[-1]["content"]
     assert steps[5].params == {"C": -1}
@@ -260,7 +262,7 @@ def test_only_the_first_of_several_tool_calls_runs_and_each_call_is_answered(
         result, steps = run_with(store, llm)
     assert result.succeeded
     assert [s.action for s in steps] == ACTIONS
-    ids = [c["id"] for c in decision(steps[0])["tool_calls"]]
+    ids = [call_id(0, 0), call_id(0, 1)]
     answers = tool_answers(llm.received[1])
     assert answers[ids[0]]["status"] == "succeeded"
     assert answers[ids[1]]["status"] == "ignored"
@@ -320,7 +322,7 @@ def test_backoff_doubles_between_attempts(
     store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("reprolam.planning.llm.time.sleep", waits.append)
+    monkeypatch.setattr("reprolam.planning.llm.wait", waits.append)
     with FakeLLM([error(502)] * 3) as llm:
         result, _ = run_with(store, llm, max_retries=2, retry_backoff=0.25)
     assert waits == [0.25, 0.5]
@@ -489,11 +491,26 @@ def test_auto_uses_rules_without_an_endpoint_and_says_so() -> None:
     assert "model alone names no endpoint" in alone.reason
 
 
-def test_auto_uses_the_llm_when_a_key_or_endpoint_is_configured(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_auto_never_spends_on_a_key_alone_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
-    choice = choose_planner("auto")
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    choice = choose_planner("auto", model="gpt-4.1-mini")
+    assert choice.planner.name == "rules"
+    assert "OPENROUTER_API_KEY and OPENAI_API_KEY set but no base URL given" in choice.reason
+    assert "not consent to spend money" in choice.reason
+    assert SECRET not in choice.reason
+    # asking for the llm planner by name is consent: the key's provider is used
+    named = choose_planner("llm")
+    assert isinstance(named.planner, LLMPlanner)
+    assert (named.planner.endpoint.host, named.planner.endpoint.model) == (
+        "openrouter.ai",
+        "openai/gpt-4o-mini",
+    )
+
+
+def test_auto_uses_the_llm_when_a_base_url_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
+    choice = choose_planner("auto", base_url="https://openrouter.ai/api/v1")
     assert isinstance(choice.planner, LLMPlanner)
     endpoint = choice.planner.endpoint
     assert (endpoint.host, endpoint.model, endpoint.key_source) == (
@@ -501,10 +518,11 @@ def test_auto_uses_the_llm_when_a_key_or_endpoint_is_configured(
         "openai/gpt-4o-mini",
         "OPENROUTER_API_KEY",
     )
-    assert "auto: LLM configured (OPENROUTER_API_KEY)" in choice.reason
+    assert "auto: LLM configured (base_url, OPENROUTER_API_KEY)" in choice.reason
     assert SECRET not in choice.reason
     monkeypatch.delenv("OPENROUTER_API_KEY")
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("REPROLAM_LLM_BASE_URL", "https://api.openai.com/v1")
     openai = choose_planner("auto", model="gpt-4.1-mini")
     assert isinstance(openai.planner, LLMPlanner)
     assert (openai.planner.endpoint.host, openai.planner.endpoint.model) == (
@@ -563,7 +581,7 @@ def test_cli_llm_without_configuration_is_one_clear_line_and_exit_2(tmp_path: Pa
 def test_cli_llm_with_an_unreachable_endpoint_records_the_failures_and_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reprolam.planning.llm.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("reprolam.planning.llm.wait", lambda seconds: None)
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -16,7 +16,7 @@ import inspect
 import keyword
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -31,6 +31,9 @@ _SPEC_ATTR = "__reprolam_action__"
 
 F = TypeVar("F", bound=Callable[..., Any])
 Precondition = Callable[[Any], str | None]  # (RunState) -> reason to refuse, or None
+# (outputs by name) -> a few hundred characters an LLM planner reads, e.g. the top correlations
+Summary = Callable[[Mapping[str, Any]], str]
+SUMMARY_MAX_CHARS = 600
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -51,6 +54,24 @@ class ActionSpec:
     preconditions: tuple[Precondition, ...] = ()
     wants_context: bool = False
     param_names: frozenset[str] = field(default_factory=frozenset)
+    summary: Summary | None = None
+
+    def summarize(self, outputs: Mapping[str, Any]) -> str | None:
+        """The planner-facing summary of one execution's outputs, if the action declares one.
+
+        Never raises (a failing summary must not fail a run) and stays within
+        ``SUMMARY_MAX_CHARS``; the summary is presentation, so it is not part of the
+        fingerprint.
+        """
+        if self.summary is None:
+            return None
+        try:
+            text = str(self.summary(outputs))
+        except Exception as exc:  # user code: report, never fail the run
+            return f"(summary failed: {type(exc).__name__}: {exc})"[:SUMMARY_MAX_CHARS]
+        if len(text) > SUMMARY_MAX_CHARS:
+            text = text[: SUMMARY_MAX_CHARS - 4] + " ..."
+        return text
 
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Params with defaults filled in and validated; ``PolicyViolation`` names any problem."""
@@ -137,6 +158,7 @@ def action(
     description: str | None = None,
     optional: bool = False,
     preconditions: Sequence[Precondition] = (),
+    summary: Summary | None = None,
 ) -> Callable[[F], F]:
     """Declare a function as a versioned action.
 
@@ -147,8 +169,11 @@ def action(
                         ctx: ActionContext) -> LogisticRegression: ...
 
     The function is returned unchanged (still directly callable) with its spec attached;
-    ``spec_of(fn)`` reads it back.
+    ``spec_of(fn)`` reads it back. ``summary``, if given, turns the outputs (a dict by name)
+    into a short text an LLM planner reads in place of one-line value descriptions.
     """
+    if summary is not None and not callable(summary):
+        raise ActionSpecError(f"summary must be a function of the outputs, got {summary!r}")
 
     def decorate(fn: F) -> F:
         spec = _build_spec(
@@ -162,6 +187,8 @@ def action(
             optional=optional,
             preconditions=preconditions,
         )
+        if summary is not None:
+            spec = replace(spec, summary=summary)
         setattr(fn, _SPEC_ATTR, spec)
         return fn
 

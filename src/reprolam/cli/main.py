@@ -86,21 +86,60 @@ def reports_errors(fn: F) -> F:
 
 
 def llm_options(fn: F) -> F:
-    """Where the llm planner finds its model, collapsed into one ``llm: LLMSettings`` argument."""
+    """The llm planner's endpoint and sampling, collapsed into one ``llm: LLMSettings`` argument."""
 
     @functools.wraps(fn)
-    def collapse(*args: Any, model: str | None, llm_base_url: str | None, **kwargs: Any) -> Any:
+    def collapse(
+        *args: Any,
+        model: str | None,
+        llm_base_url: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        tool_mode: str | None,
+        **kwargs: Any,
+    ) -> Any:
         from reprolam.planning.choose import LLMSettings
 
-        return fn(*args, llm=LLMSettings(model=model, base_url=llm_base_url), **kwargs)
+        llm = LLMSettings(
+            model=model,
+            base_url=llm_base_url,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tool_mode=tool_mode,
+        )
+        return fn(*args, llm=llm, **kwargs)
 
-    wrapped = click.option(
-        "--llm-base-url",
-        envvar="REPROLAM_LLM_BASE_URL",
-        metavar="URL",
-        help="OpenAI-compatible endpoint (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).",
-    )(collapse)
-    return click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name.")(wrapped)  # type: ignore[return-value]
+    options = [
+        click.option(
+            "--tool-mode",
+            type=click.Choice(["native", "text", "auto"]),
+            help="LLM tool calls: native (tools sent), text (the model answers JSON), auto "
+            "(native until the server refuses tools; the default).",
+        ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="LLM reply length limit (default: the provider profile's, 1024 for most).",
+        ),
+        click.option(
+            "--temperature",
+            type=click.FloatRange(min=0, max=2),
+            metavar="T",
+            help="LLM sampling temperature (default 0; not sent to reasoning models).",
+        ),
+        click.option(
+            "--llm-base-url",
+            envvar="REPROLAM_LLM_BASE_URL",
+            metavar="URL",
+            help="OpenAI-compatible endpoint (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).",
+        ),
+        click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name."),
+    ]
+    wrapped: Any = collapse
+    for option in options:
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
 
 
 class Execution:
@@ -322,7 +361,8 @@ def planner_option(*, default: str | None, help: str) -> Callable[[F], F]:
 @click.argument("workflow", required=False, default="breast-cancer")
 @planner_option(
     default="auto",
-    help="Who chooses the next action. auto: an LLM if one is configured, else rules.",
+    help="Who chooses the next action. auto: the LLM if a base URL is given "
+    "(--llm-base-url / REPROLAM_LLM_BASE_URL), else rules.",
 )
 @llm_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed (always recorded).")

@@ -305,6 +305,10 @@ class RunLoop:
                     self._forget(replaced.digest)
                 if not self.planner.instant:  # only slow planners (LLMs) read summaries
                     self.state.summaries[key] = describe(outcome.outputs[name])
+            if not self.planner.instant and spec.summary is not None:
+                summary = spec.summarize(outcome.outputs)
+                if summary is not None:
+                    self.state.step_summaries[index] = summary
             self.state.feedback = None
         else:
             self.state.feedback = (

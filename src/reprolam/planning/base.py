@@ -78,6 +78,8 @@ class RunState:
     # artifact digest -> one-line ``codecs.describe`` summary; filled only for planners that
     # are not ``instant`` (LLMs read them; describing costs time on the hot path)
     summaries: dict[str, str] = field(default_factory=dict)
+    # step index -> the action's own ``summary`` of its outputs (same condition as above)
+    step_summaries: dict[int, str] = field(default_factory=dict)
     action_count: int = 0  # executed (or attempted) actions, rejections excluded
     failure_count: int = 0  # failed actions
     consecutive_rejections: int = 0  # rejections and failed planner consultations in a row

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from reprolam.errors import ConfigError, render_markup
 from reprolam.planning.base import Planner
@@ -20,13 +21,28 @@ LLM_ENV_VARS = (
 
 @dataclass(frozen=True, slots=True)
 class LLMSettings:
-    """Where the llm planner finds its model, as given now (never recorded: it may be secret).
+    """Where the llm planner finds its model, and how to sample it, as given now.
 
-    ``None`` falls back to the environment (``REPROLAM_LLM_BASE_URL``, ``REPROLAM_LLM_MODEL``).
+    The endpoint is never recorded (it may carry secrets); the sampling settings are, in the
+    planner's config. ``None`` falls back to the environment (``REPROLAM_LLM_BASE_URL``,
+    ``REPROLAM_LLM_MODEL``) or, for a planner rebuilt from a run, to the recorded setting,
+    else the planner's default. ``tool_mode``: ``native``, ``text`` or ``auto``.
     """
 
     model: str | None = None
     base_url: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tool_mode: str | None = None
+
+    def sampling(self) -> dict[str, Any]:
+        """The planner settings given now (the ones not ``None``)."""
+        given = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "tool_mode": self.tool_mode,
+        }
+        return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +62,10 @@ def choose_planner(
     model: str | None = None,
     base_url: str | None = None,
 ) -> PlannerChoice:
-    """``auto`` picks the ``llm`` planner when an endpoint is configured, else ``rules``.
+    """``auto`` picks the ``llm`` planner when a base URL is given explicitly, else ``rules``.
+
+    An API key in the environment alone is not consent to spend money: ``auto`` then says so
+    and uses ``rules``; ``llm`` (asked for by name) may use the key's provider.
 
     Any other name is looked up in the planner registry (``planning.registry``). ``model``
     and ``base_url`` are shorthands for ``llm=LLMSettings(model, base_url)``.
@@ -56,7 +75,7 @@ def choose_planner(
 
     llm = llm or LLMSettings()
     if model or base_url:
-        llm = LLMSettings(model=model or llm.model, base_url=base_url or llm.base_url)
+        llm = replace(llm, model=model or llm.model, base_url=base_url or llm.base_url)
     if name != AUTO:
         if name == "llm" and not has_endpoint(base_url=llm.base_url):
             from reprolam.planning.llm import NOT_CONFIGURED
@@ -68,14 +87,8 @@ def choose_planner(
         detail = f": {endpoint.describe()}" if endpoint is not None else ""
         detail += f" ({about})" if about else ""
         return PlannerChoice(planner, f"requested with {{planner={name}}}{detail}")
-    if not has_endpoint(base_url=llm.base_url):
-        model_only = configured_settings(llm)
-        note = f" ({', '.join(model_only)} alone names no endpoint)" if model_only else ""
-        return PlannerChoice(
-            planner_from_config({"name": "rules"}),
-            "auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL / OPENROUTER_API_KEY / "
-            f"OPENAI_API_KEY unset){note}, using the offline rules planner",
-        )
+    if not has_base_url(base_url=llm.base_url):
+        return PlannerChoice(planner_from_config({"name": "rules"}), _why_rules(llm))
     planner = planner_from_config({"name": "llm"}, llm=llm)
     found = configured_settings(llm)
     return PlannerChoice(
@@ -101,3 +114,27 @@ def has_endpoint(*, base_url: str | None = None, env: Mapping[str, str] | None =
     env = os.environ if env is None else env
     keys = ("REPROLAM_LLM_BASE_URL", "OPENROUTER_API_KEY", "OPENAI_API_KEY")
     return bool(base_url or any(env.get(k) for k in keys))
+
+
+def has_base_url(*, base_url: str | None = None, env: Mapping[str, str] | None = None) -> bool:
+    """Whether an LLM base URL is given explicitly: what ``auto`` needs to use an LLM."""
+    env = os.environ if env is None else env
+    return bool(base_url or env.get("REPROLAM_LLM_BASE_URL"))
+
+
+def _why_rules(llm: LLMSettings, env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    keys = [k for k in ("OPENROUTER_API_KEY", "OPENAI_API_KEY") if env.get(k)]
+    if keys:
+        return (
+            f"auto: no LLM endpoint configured: {' and '.join(keys)} set but no base URL given; "
+            "an API key alone is not consent to spend money: set REPROLAM_LLM_BASE_URL or "
+            "{base_url} (e.g. https://openrouter.ai/api/v1), or choose {planner=llm}; using the "
+            "offline rules planner"
+        )
+    model_only = configured_settings(llm, env)
+    note = f" ({', '.join(model_only)} alone names no endpoint)" if model_only else ""
+    return (
+        f"auto: no LLM endpoint configured (REPROLAM_LLM_BASE_URL unset){note}, "
+        "using the offline rules planner"
+    )

@@ -1,319 +1,115 @@
 """The ``llm`` planner: an OpenAI-compatible chat API chooses each action by calling a tool.
 
-Works with any server speaking the chat-completions protocol with tool calling: OpenRouter,
-OpenAI, Ollama, vLLM, llama.cpp. One planner consultation is one HTTP call, never hidden
-retries, and each call becomes exactly one step of the trace:
+Works with the servers scientists use -- OpenAI, OpenRouter, Ollama, vLLM, llama.cpp, Mistral,
+a LiteLLM proxy -- each through a provider profile (``llm_profiles``: which parameters to send
+and how). One planner consultation is one recorded step of the trace:
 
-* a tool call for an action -> a ``Proposal`` the engine's policy checks (an action step,
-  or a rejection whose reason goes back to the model);
+* a tool call for an action (native, or written as text and parsed, ``llm_text_calls``) ->
+  a ``Proposal`` the engine's policy checks (an action step, or a rejection whose reason goes
+  back to the model);
 * a reply without a tool call, or arguments that are not a JSON object -> a ``Proposal``
   marked ``invalid_reason``, which the policy rejects with that reason;
 * a failed call (timeout, connection refused, 429, 5xx...) or a ``done`` before the
-  workflow's outputs exist -> a ``NoProposal`` (a failed ``decision`` step).
+  workflow's outputs exist -> a ``NoProposal`` (a failed ``decision`` step). Retries are
+  further steps, after the backoff or the server's ``Retry-After``.
 
-Protocol (``reprolam-tools/1``): the messages are rebuilt from the run state on every call --
-system instructions, the goal, then for every step so far the assistant tool call and a
-``tool`` message answering it (result, failure or rejection reason), then a user message
-with the artifacts available now and the feedback on the last turn. Rebuilding from the
-state instead of keeping a chat in memory makes the prompt a function of the trace: forks
-and resumed runs get the same conversation, and steps planned by others (a fork's
-inherited prefix) appear as synthetic tool calls.
+One consultation is one HTTP call, with one exception: a server that refuses a parameter
+("unsupported parameter: max_tokens", "tools param requires --jinja") is asked once more
+without it, in the same step, and the adaptation is recorded there (``adapted``) and kept for
+the rest of the run. ``tool_mode`` says whether tools are sent: ``native`` always, ``text``
+never (the model answers with a JSON object), ``auto`` until the server refuses them.
 
-Every call's decision record holds the request (model, base-URL host, messages, tools,
-sampling params), the raw response JSON, the tool call as given, the parsed proposal, token
-usage, latency and the error, if any. The API key is sent only in the Authorization header:
-it is never recorded, and is scrubbed from anything a server echoes back.
+The conversation is rebuilt from the run state on every call (``llm_history``): a function of
+the trace, accepted by every server whatever the model replied before. Every call's decision
+record holds the request (model, base-URL host, messages, tools, sampling params), the raw
+response JSON, the tool call as given, the parsed proposal, token usage, latency and the
+error, if any. The API key is sent only in the Authorization header: it is never recorded,
+and is scrubbed from anything a server echoes back.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import fields, replace
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from reprolam.errors import ConfigError
 from reprolam.planning.base import Decision, Done, NoProposal, Proposal, RunState
 from reprolam.planning.choose import LLMSettings
-from reprolam.trace.records import StepKind, StepRecord, StepStatus
-
-PROTOCOL = "reprolam-tools/1"
-OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_MODELS = {"openrouter.ai": "openai/gpt-4o-mini", "api.openai.com": "gpt-4o-mini"}
-NO_KEY = "not-needed"  # local servers (Ollama, llama.cpp, vLLM) usually want no key
-DONE_TOOL = "done"
-REDACTED = "[redacted]"
-NOT_CONFIGURED = (
-    "the llm planner needs an endpoint: set REPROLAM_LLM_BASE_URL (or {base_url}) to an "
-    "OpenAI-compatible server, or OPENROUTER_API_KEY / OPENAI_API_KEY for OpenRouter / OpenAI; "
-    "and the model with REPROLAM_LLM_MODEL (or {model})"
+from reprolam.planning.llm_endpoint import (
+    DEFAULT_MODELS,
+    NO_KEY,
+    NOT_CONFIGURED,
+    OPENAI_BASE_URL,
+    OPENROUTER_BASE_URL,
+    Endpoint,
+    make_client,
+    resolve_endpoint,
+    url_host,
 )
+from reprolam.planning.llm_errors import error, error_record, scrub, server_message
+from reprolam.planning.llm_history import (
+    DEFAULT_BUDGET,
+    build_messages,
+    build_prompt,
+    clip,
+    done_tool_name,
+    tool_definitions,
+)
+from reprolam.planning.llm_profiles import (
+    TOOL_MODES,
+    Adaptation,
+    Profile,
+    ToolMode,
+    adapt_to_error,
+    apply,
+    profile_for,
+)
+from reprolam.planning.llm_text_calls import (
+    MAX_BODY_DEPTH,
+    calls_from_text,
+    loads,
+    proposal_from_tool_call,
+)
+from reprolam.trace.records import StepKind, StepRecord
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "NOT_CONFIGURED",
+    "OPENAI_BASE_URL",
+    "OPENROUTER_BASE_URL",
+    "Endpoint",
+    "LLMPlanner",
+    "build_messages",
+    "done_tool_name",
+    "proposal_from_tool_call",
+    "resolve_endpoint",
+    "tool_definitions",
+    "url_host",
+]
+
+PROTOCOL = "reprolam-tools/2"
+MAX_RESPONSE_CHARS = 4_000_000  # a reply larger than this is not recorded whole, nor read
+MAX_RECORDED_TEXT = 20_000  # copies of the reply's text beside the raw response
 _SETTINGS = (
-    *("temperature", "top_p", "seed", "max_tokens"),
-    *("max_calls", "timeout", "max_retries", "retry_backoff"),
-)
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
-_SYSTEM = (
-    "You plan a reproducible scientific workflow. Each tool is an action with typed, bounded "
-    "params; an action's inputs are artifacts produced by earlier actions and are bound by "
-    "name unless you pass `inputs`. Call exactly one tool per turn. The engine checks your "
-    "call against its policy, runs it, records it, and answers with the result or with the "
-    "reason it was rejected: read it and correct your next call. The run ends by itself once "
-    "the required outputs exist; call `{done}` only if the goal cannot be reached, saying why."
+    *("temperature", "top_p", "seed", "max_tokens", "tool_mode", "prompt_budget"),
+    *("max_calls", "timeout", "max_retries", "retry_backoff", "max_retry_wait"),
 )
 
 
-# -- configuration ----------------------------------------------------------------------------
+_DEADLINE_GRACE = 0.5  # seconds past ``timeout``: the HTTP client's own timeout fires first
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where the LLM lives. The key is kept out of ``repr`` and of everything recorded."""
-
-    base_url: str
-    model: str
-    api_key: str = field(repr=False)
-    key_source: str  # the variable the key came from, "argument", or "none"
-
-    @property
-    def host(self) -> str:
-        return url_host(self.base_url)
-
-    def describe(self) -> str:
-        return f"model {self.model} at {self.host} (API key: {self.key_source})"
+class CallDeadlineExceeded(TimeoutError):
+    """A call that did not complete within the planner's ``timeout`` (retryable)."""
 
 
-def url_host(url: str) -> str:
-    """``host[:port]`` of a URL: what is recorded instead of a URL that may carry credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{host}:{parts.port}" if parts.port else host
-
-
-def resolve_endpoint(
-    *,
-    model: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Endpoint:
-    """Flags first, then the environment; ``ConfigError`` naming the variables to set."""
-    env = os.environ if env is None else env
-    base_url = base_url or env.get("REPROLAM_LLM_BASE_URL") or None
-    if base_url is None:
-        if env.get("OPENROUTER_API_KEY"):
-            base_url = OPENROUTER_BASE_URL
-        elif env.get("OPENAI_API_KEY"):
-            base_url = OPENAI_BASE_URL
-        else:
-            raise ConfigError(NOT_CONFIGURED)
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"LLM base URL with host {url_host(base_url) or '(none)'!r} is not an http(s) URL: "
-            "pass e.g. {base_url=http://localhost:11434/v1} (Ollama)"
-        )
-    hostname = parts.hostname
-    # A key goes only to the provider it belongs to: an OpenRouter key never travels to a
-    # self-hosted server. OPENAI_API_KEY is the conventional key for OpenAI-compatible ones.
-    variable = "OPENROUTER_API_KEY" if hostname.endswith("openrouter.ai") else "OPENAI_API_KEY"
-    if api_key:
-        key, source = api_key, "argument"
-    elif env.get(variable):
-        key, source = env[variable], variable
-    elif hostname in DEFAULT_MODELS:
-        raise ConfigError(f"{hostname} needs an API key: set {variable}")
-    else:
-        key, source = NO_KEY, "none"
-    model = model or env.get("REPROLAM_LLM_MODEL") or DEFAULT_MODELS.get(hostname)
-    if not model:
-        raise ConfigError(
-            f"no model given for the LLM at {url_host(base_url)}: pass {{model}} or set "
-            "REPROLAM_LLM_MODEL (e.g. llama3.1 for Ollama, the served name for vLLM)"
-        )
-    return Endpoint(base_url=base_url, model=model, api_key=key, key_source=source)
-
-
-def _client(endpoint: Endpoint, timeout: float) -> Any:
-    try:
-        import openai
-    except ImportError:
-        raise ConfigError(
-            "the llm planner needs the openai package: pip install 'reprolam[llm]'"
-        ) from None
-    # max_retries=0: the SDK would otherwise retry 429/5xx silently; our retries are steps.
-    return openai.OpenAI(
-        api_key=endpoint.api_key, base_url=endpoint.base_url, timeout=timeout, max_retries=0
-    )
-
-
-# -- tool calls -> proposals (shared with the simulated planner) ------------------------------
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def proposal_from_tool_call(
-    name: str, arguments: Any, *, rationale: str = "", decision: Mapping[str, Any] | None = None
-) -> Proposal:
-    """Map one tool call to a ``Proposal``; malformed arguments give an invalid one.
-
-    ``arguments`` is the JSON text the model sent (some servers send an object instead).
-    The record (``decision``) gains ``parsed``: the action, params and input bindings exactly
-    as given -- what a reproduction needs to replay this step without the model.
-    """
-    record = dict(decision or {})
-    args: Any = arguments
-    problem = None
-    if isinstance(arguments, str):
-        try:
-            args = json.loads(arguments or "{}", parse_constant=_reject_constant)
-        except ValueError as exc:
-            problem = f"its arguments are not valid JSON ({exc}): {arguments[:200]!r}"
-    if problem is None and not isinstance(args, dict):
-        problem = f"its arguments must be a JSON object, got {type(args).__name__}: {args!r:.200}"
-    params: dict[str, Any] = dict(args) if problem is None else {}
-    inputs = params.pop("inputs", None) or {}
-    if problem is None and (
-        not isinstance(inputs, dict) or not all(isinstance(v, str) for v in inputs.values())
-    ):
-        problem = f"`inputs` must map input names to artifact names, got {inputs!r:.200}"
-    if problem is not None:
-        reason = f"tool call {name!r} is malformed: {problem}; send one JSON object that matches"
-        reason += " the tool's parameters schema"
-        record["invalid"] = reason
-        return Proposal(name, rationale=rationale, decision=record, invalid_reason=reason)
-    record["parsed"] = {"action": name, "params": params, "inputs": inputs}
-    return Proposal(name, params=params, inputs=inputs, rationale=rationale, decision=record)
-
-
-def done_tool_name(state: RunState) -> str:
-    """``done``, unless the workflow has an action of that name."""
-    return DONE_TOOL if DONE_TOOL not in state.workflow.actions else f"reprolam_{DONE_TOOL}"
-
-
-def tool_definitions(state: RunState) -> list[dict[str, Any]]:
-    done = {
-        "type": "function",
-        "function": {
-            "name": done_tool_name(state),
-            "description": "End the run now. It ends by itself once the required outputs exist: "
-            "call this only if the goal cannot be reached, and say why.",
-            "parameters": {
-                "type": "object",
-                "properties": {"reason": {"type": "string", "description": "why the run ends"}},
-                "required": ["reason"],
-            },
-        },
-    }
-    return [*state.workflow.actions.tool_definitions(), done]
-
-
-# -- the conversation, rebuilt from the run state ---------------------------------------------
-
-
-def build_messages(state: RunState) -> list[dict[str, Any]]:
-    flow = state.workflow
-    goal = [f"Workflow: {flow.name}" + (f" ({flow.description})" if flow.description else "")]
-    if flow.goal:
-        goal.append(f"Goal: {flow.goal}")
-    goal.append(f"The run is complete when these artifacts exist: {', '.join(flow.outputs)}.")
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": _SYSTEM.format(done=done_tool_name(state))},
-        {"role": "user", "content": "\n".join(goal)},
-    ]
-    for step in state.steps:
-        messages.extend(_step_messages(step, state))
-    messages.append({"role": "user", "content": _turn_prompt(state)})
-    return messages
-
-
-def _step_messages(step: StepRecord, state: RunState) -> list[dict[str, Any]]:
-    if step.kind is StepKind.DECISION or step.status is StepStatus.STARTED:
-        return []  # no tool call reached the engine (failed call) -- told in the turn prompt
-    decision: Mapping[str, Any] = step.proposal.get("decision") or {}
-    reply_text = decision.get("text") or None
-    calls: list[Mapping[str, Any]] = list(decision.get("tool_calls") or [])
-    if not calls and "tool_calls" in decision:  # the model answered in prose: no call to answer
-        reason = step.error.message if step.error else "no tool call"
-        return [
-            {"role": "assistant", "content": reply_text or ""},
-            {"role": "user", "content": f"Rejected: {reason}"},
-        ]
-    if not calls:  # planned by someone else (a fork's inherited prefix): a synthetic call
-        args = dict(step.proposal.get("params") or {})
-        if step.proposal.get("inputs"):
-            args["inputs"] = step.proposal["inputs"]
-        calls = [{"id": f"step{step.index}", "name": step.action, "arguments": args}]
-    assistant = {
-        "role": "assistant",
-        "content": reply_text,
-        "tool_calls": [
-            {
-                "id": c["id"],
-                "type": "function",
-                "function": {"name": c["name"], "arguments": _arguments_text(c["arguments"])},
-            }
-            for c in calls
-        ],
-    }
-    results = [_tool_message(calls[0]["id"], _step_result(step, state))]
-    ignored = {"status": "ignored", "reason": "only the first tool call of a turn is considered"}
-    results += [_tool_message(c["id"], ignored) for c in calls[1:]]
-    return [assistant, *results]
-
-
-def _arguments_text(arguments: Any) -> str:
-    return arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True)
-
-
-def _tool_message(call_id: str, content: Mapping[str, Any]) -> dict[str, Any]:
-    return {"role": "tool", "tool_call_id": call_id, "content": json.dumps(content)}
-
-
-def _step_result(step: StepRecord, state: RunState) -> dict[str, Any]:
-    result: dict[str, Any] = {"step": step.index, "status": step.status.value}
-    if step.kind is StepKind.REJECTION and step.error is not None:
-        result["reason"] = step.error.message
-        return result
-    if step.error is not None:
-        result["error"] = f"{step.error.type}: {step.error.message}"
-        return result
-    if step.params:
-        result["params"] = step.params
-    result["outputs"] = {
-        name: f"{key[:12]}: {state.summaries.get(key, 'stored')}"
-        for name, key in step.outputs.items()
-    }
-    return result
-
-
-def _turn_prompt(state: RunState) -> str:
-    lines = ["Artifacts available now (name: codec, id, summary):"]
-    for name, ref in sorted(state.artifacts.items()):
-        summary = state.summaries.get(ref.digest)
-        lines.append(
-            f"- {name}: {ref.codec}, {ref.digest[:12]}" + (f", {summary}" if summary else "")
-        )
-    if not state.artifacts:
-        lines.append("- none yet")
-    missing = [o for o in state.workflow.outputs if o not in state.artifacts]
-    lines.append(f"Required outputs still missing: {', '.join(missing)}.")
-    rejected = sum(s.kind is StepKind.REJECTION for s in state.steps)
-    failed_calls = sum(s.kind is StepKind.DECISION for s in state.steps)
-    lines.append(
-        f"So far: {state.action_count} actions run ({state.failure_count} failed), "
-        f"{rejected} proposals rejected, {failed_calls} planner calls failed."
-    )
-    if state.feedback:
-        lines.append(f"Feedback on the last turn: {state.feedback}")
-    lines.append("Call the one tool for the next action.")
-    return "\n".join(lines)
+def wait(seconds: float) -> None:
+    """Sleep between a failed call and its retry (a module function, for tests to replace)."""
+    time.sleep(seconds)
 
 
 # -- the planner ------------------------------------------------------------------------------
@@ -324,13 +120,18 @@ class LLMPlanner:
 
     Example::
 
-        planner = LLMPlanner(base_url="http://localhost:11434/v1", model="llama3.1")
+        planner = LLMPlanner(base_url="http://localhost:11434/v1", model="qwen2.5:7b")
         Engine(store).run(workflow, planner=planner)
 
-    ``seed=None`` sends the run's seed. Any sampling setting set to ``None`` is not sent
-    (some models refuse e.g. ``temperature``). Failed calls are retried up to ``max_retries``
-    times with exponential backoff (``retry_backoff`` seconds, doubling), each attempt a
-    recorded step; ``max_calls`` caps the calls of one run.
+    ``seed=None`` sends the run's seed; ``max_tokens=None`` the profile's default. Any other
+    sampling setting set to ``None`` is not sent. ``profile`` overrides the provider profile
+    found from the host and model (a name from ``llm_profiles.PROFILE_NAMES``, a ``Profile``,
+    or a mapping of fields to change). ``tool_mode``: ``native``, ``text`` or ``auto``.
+    ``prompt_budget`` is the size of the messages in characters past which the oldest step
+    results are elided. Failed calls are retried up to ``max_retries`` times with exponential
+    backoff (``retry_backoff`` seconds, doubling) or after the server's ``Retry-After`` if it
+    is at most ``max_retry_wait`` seconds, each attempt a recorded step; ``max_calls`` caps
+    the calls of one run; ``timeout`` bounds each call.
     """
 
     name = "llm"
@@ -346,30 +147,51 @@ class LLMPlanner:
         temperature: float | None = 0.0,
         top_p: float | None = None,
         seed: int | None = None,
-        max_tokens: int | None = 1024,
+        max_tokens: int | None = None,
+        tool_mode: str = "auto",
+        profile: str | Profile | Mapping[str, Any] | None = None,
+        prompt_budget: int = DEFAULT_BUDGET,
         max_calls: int = 40,
         timeout: float = 60.0,
         max_retries: int = 2,
         retry_backoff: float = 1.0,
+        max_retry_wait: float = 60.0,
     ) -> None:
-        if max_calls < 1 or max_retries < 0 or timeout <= 0 or retry_backoff < 0:
+        if (
+            max_calls < 1
+            or max_retries < 0
+            or timeout <= 0
+            or retry_backoff < 0
+            or max_retry_wait < 0
+            or prompt_budget < 1000
+            or (max_tokens is not None and max_tokens < 1)
+        ):
             raise ConfigError(
                 f"llm planner: max_calls={max_calls} (>= 1), max_retries={max_retries} (>= 0), "
-                f"timeout={timeout} (> 0), retry_backoff={retry_backoff} (>= 0): fix the "
-                "out-of-range value"
+                f"timeout={timeout} (> 0), retry_backoff={retry_backoff} (>= 0), "
+                f"max_retry_wait={max_retry_wait} (>= 0), prompt_budget={prompt_budget} "
+                f"(>= 1000), max_tokens={max_tokens} (>= 1): fix the out-of-range value"
+            )
+        if tool_mode not in TOOL_MODES:
+            raise ConfigError(
+                f"llm planner: tool_mode={tool_mode!r} is not one of {', '.join(TOOL_MODES)}"
             )
         self.endpoint = endpoint or resolve_endpoint(
             model=model, base_url=base_url, api_key=api_key
         )
+        self.profile = profile_for(self.endpoint.host, self.endpoint.model, profile)
         self.temperature = temperature
         self.top_p = top_p
         self.seed = seed
         self.max_tokens = max_tokens
+        self.tool_mode = cast(ToolMode, tool_mode)
+        self.prompt_budget = prompt_budget
         self.max_calls = max_calls
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
-        self._client = _client(self.endpoint, timeout)
+        self.max_retry_wait = max_retry_wait
+        self._client = make_client(self.endpoint, timeout)
         self._secrets = [s for s in (self.endpoint.api_key,) if s and s != NO_KEY]
         credentials = urlsplit(self.endpoint.base_url)
         self._secrets += [s for s in (credentials.password, credentials.query) if s]
@@ -385,6 +207,10 @@ class LLMPlanner:
         """
         llm = llm or LLMSettings()
         settings = {name: config[name] for name in _SETTINGS if name in config}
+        settings.update(llm.sampling())  # given now wins over recorded
+        recorded_profile = config.get("profile")
+        if isinstance(recorded_profile, Mapping) and "name" in recorded_profile:
+            settings["profile"] = _profile_from_record(recorded_profile)
         model = llm.model or (str(config["model"]) if config.get("model") else None)
         return cls(model=model, base_url=llm.base_url, **settings)
 
@@ -396,6 +222,7 @@ class LLMPlanner:
             "model": endpoint.model,
             "host": endpoint.host,
             "api_key_from": endpoint.key_source,  # the variable's name, never its value
+            "profile": self.profile.describe(),
             **{name: getattr(self, name) for name in _SETTINGS},
         }
 
@@ -414,13 +241,13 @@ class LLMPlanner:
         stop = self._retry_or_stop(state)
         if stop is not None:
             return stop
-        decision = self._call(state, number=len(mine) + 1)
+        decision = self._call(state, mine, number=len(mine) + 1)
         if not self._secrets:
             return decision
         # Servers may echo what they received: no secret the endpoint knows is ever recorded.
         return replace(
             decision,
-            **{f.name: _scrub(getattr(decision, f.name), self._secrets) for f in fields(decision)},
+            **{f.name: scrub(getattr(decision, f.name), self._secrets) for f in fields(decision)},
         )
 
     def _retry_or_stop(self, state: RunState) -> Done | None:
@@ -441,45 +268,142 @@ class LLMPlanner:
                 f"{what}; gave up after {len(failed)} attempts (max_retries={self.max_retries}): "
                 "check that the server is up and the base URL (REPROLAM_LLM_BASE_URL)"
             )
-        time.sleep(self.retry_backoff * 2 ** (len(failed) - 1))
+        pause = self.retry_backoff * 2 ** (len(failed) - 1)
+        asked = last.get("retry_after")
+        if isinstance(asked, int | float):
+            if asked > self.max_retry_wait:
+                return Done(
+                    f"{what}; the server asks to retry after {asked:g} s, longer than "
+                    f"max_retry_wait={self.max_retry_wait:g}"
+                )
+            pause = max(pause, float(asked))
+        wait(pause)
         return None
 
-    def _call(self, state: RunState, *, number: int) -> Proposal | NoProposal:
-        request: dict[str, Any] = {
-            "model": self.endpoint.model,
-            "messages": build_messages(state),
-            "tools": tool_definitions(state),
-        }
+    # -- one call -------------------------------------------------------------------------
+
+    def _request(self, state: RunState, native: bool, learned: list[dict[str, Any]]) -> Any:
+        tools = tool_definitions(state)
+        prompt = build_prompt(state, native=native, budget=self.prompt_budget, tools=tools)
+        request: dict[str, Any] = {"model": self.endpoint.model, "messages": prompt.messages}
+        profile = self.profile
+        if native:
+            request["tools"] = tools
+            if profile.tool_choice is not None:
+                request["tool_choice"] = profile.tool_choice
+            if profile.parallel_tool_calls is not None:
+                request["parallel_tool_calls"] = profile.parallel_tool_calls
         sampling = {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
+            "temperature": self.temperature if profile.send_temperature else None,
+            "top_p": self.top_p if profile.send_top_p else None,
             "seed": state.seed if self.seed is None else self.seed,
-            "max_tokens": self.max_tokens,
+            profile.max_tokens_param: self.max_tokens or profile.default_max_tokens,
         }
         request.update({k: v for k, v in sampling.items() if v is not None})
+        for seen in learned:  # what the server refused earlier in this run stays adapted
+            if seen["param"] in request and seen["param"] != "tools":
+                apply(request, Adaptation(**seen))
+        return request, prompt
+
+    def _call(self, state: RunState, mine: list[StepRecord], *, number: int) -> Decision:
+        learned = [a for s in mine for a in _decision(s).get("adapted", ())]
+        native = self.tool_mode == "native" or (
+            self.tool_mode == "auto" and not any(a["param"] == "tools" for a in learned)
+        )
+        request, prompt = self._request(state, native, learned)
         record: dict[str, Any] = {
             "kind": "llm_call",
             "protocol": PROTOCOL,
             "call": number,
-            "request": {**request, "host": self.endpoint.host, "timeout": self.timeout},
+            "profile": self.profile.name,
+            "tool_mode": "native" if native else "text",
         }
+        adapted: list[dict[str, str]] = []
         started = time.perf_counter()
-        try:
-            raw = self._client.chat.completions.with_raw_response.create(**request)
-            text = raw.http_response.text
-        except Exception as exc:  # the network boundary: every failure becomes a recorded step
-            record["latency"] = time.perf_counter() - started
-            return self._failed(record, _error_record(exc))
+        while True:
+            record["request"] = {**request, "host": self.endpoint.host, "timeout": self.timeout}
+            record["prompt"] = prompt.record()
+            try:
+                text = self._send(request)
+                break
+            except Exception as exc:  # the network boundary: every failure is a recorded step
+                change = self._adaptation(request, exc)
+                if change is None or any(a["param"] == change.param for a in adapted):
+                    # nothing to adapt, or the same refusal twice: once per parameter only
+                    record["latency"] = time.perf_counter() - started
+                    if adapted:
+                        record["adapted"] = adapted
+                    return self._failed(record, error_record(exc, hint=self.profile.hint))
+                adapted.append(change.record())
+                if change.param == "tools":
+                    native = False
+                    record["tool_mode"] = "text"
+                    request, prompt = self._request(state, native, learned + adapted)
+                else:
+                    apply(request, change)
         record["latency"] = time.perf_counter() - started
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            record["response_text"] = text[:2000]
-            return self._failed(
-                record, _error("InvalidResponse", "the response is not a JSON object", True)
+        if adapted:
+            record["adapted"] = adapted
+        return self._response(state, record, text)
+
+    def _send(self, request: Mapping[str, Any]) -> str:
+        """The response body of one call, within ``timeout`` seconds in all.
+
+        The HTTP client's timeouts bound each read; a server trickling a byte at a time would
+        still hold a run forever, so the whole call has a deadline too. Past it the
+        connections are closed (which ends the abandoned read) and a new client is made.
+        """
+        client = self._client
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                raw = client.chat.completions.with_raw_response.create(**request)
+                box["text"] = raw.http_response.text
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="reprolam-llm-call", daemon=True).start()
+        if not done.wait(self.timeout + _DEADLINE_GRACE):
+            self._client = make_client(self.endpoint, self.timeout)
+            client.close()
+            raise CallDeadlineExceeded(
+                f"no complete reply within {self.timeout:g} s: the server holds the connection "
+                "open without finishing its answer"
             )
+        if "error" in box:
+            raise box["error"]
+        return str(box["text"])
+
+    def _adaptation(self, request: Mapping[str, Any], exc: Exception) -> Adaptation | None:
+        status, message, param = server_message(exc)
+        change = adapt_to_error(request, status, message, param)
+        if change is not None and change.param == "tools" and self.tool_mode != "auto":
+            return None  # native: the user asked for tools; the error says how to enable them
+        return change
+
+    def _response(self, state: RunState, record: dict[str, Any], text: str) -> Decision:
+        if len(text) > MAX_RESPONSE_CHARS:
+            record["response_text"] = clip(text, 2000)
+            return self._failed(
+                record,
+                error(
+                    "InvalidResponse",
+                    f"the response is {len(text)} characters, more than {MAX_RESPONSE_CHARS}",
+                    True,
+                ),
+            )
+        try:
+            body = loads(text, max_depth=MAX_BODY_DEPTH)
+            problem = "" if isinstance(body, dict) else "the response is not a JSON object"
+        except ValueError as exc:
+            body, problem = None, f"the response is not valid JSON ({clip(str(exc), 200)})"
+        if problem:
+            record["response_text"] = clip(text, 2000)
+            return self._failed(record, error("InvalidResponse", problem, True))
         record["response"] = body
         record["usage"] = body.get("usage")
         return self._decide(state, record, body)
@@ -492,35 +416,63 @@ class LLMPlanner:
         message = first.get("message") if isinstance(first, dict) else None
         if not isinstance(message, dict):
             return self._failed(
-                record, _error("InvalidResponse", "the response has no choices[0].message", True)
+                record, error("InvalidResponse", "the response has no choices[0].message", True)
             )
         text = _content_text(message.get("content"))
-        calls = _tool_calls(message.get("tool_calls"), number=record["call"])
-        record["text"] = text
+        cut = isinstance(first, dict) and first.get("finish_reason") == "length"
+        calls = _tool_calls(message.get("tool_calls"))
+        record["text"] = clip(text, MAX_RECORDED_TEXT, where="response")
         record["tool_calls"] = calls
         if not calls:
+            tools = [t["function"]["name"] for t in tool_definitions(state)]
+            found = calls_from_text(text, tools)
+            if found:
+                record["parsed_from_text"] = found[0].convention
+                record["text_calls"] = [
+                    {"name": c.name[:100], "arguments": _clipped(c.arguments)} for c in found
+                ]
+                calls = record["text_calls"]
+        if not calls:
             reason = "the model replied with text instead of calling a tool"
-            if first and first.get("finish_reason") == "length":
-                reason = f"the reply was cut off at max_tokens={self.max_tokens} before a tool call"
+            if cut:
+                reason = "the reply was cut off at the max tokens limit before a tool call"
             reason += f" ({text[:200]!r}); call exactly one of the tools"
             record["invalid"] = reason
-            return Proposal("", rationale=text, decision=record, invalid_reason=reason)
+            return Proposal("", rationale=clip(text), decision=record, invalid_reason=reason)
         call = calls[0]
         if call["name"] == done_tool_name(state):
-            why = proposal_from_tool_call(call["name"], call["arguments"]).params.get("reason")
+            args = proposal_from_tool_call(call["name"], call["arguments"]).params
             missing = [o for o in state.workflow.outputs if o not in state.artifacts]
-            stop = f"the model ended the run before {', '.join(missing)} existed: {why or '-'}"
+            why = clip(str(args.get("reason") or "-"), 500)
+            stop = f"the model ended the run before {', '.join(missing)} existed: {why}"
             record["done"] = {"reason": stop}
             return NoProposal(stop, error_type="PlannerGaveUp", decision=record)
-        return proposal_from_tool_call(
-            call["name"], call["arguments"], rationale=text, decision=record
+        proposal = proposal_from_tool_call(
+            call["name"], call["arguments"], rationale=clip(text), decision=record
         )
+        if cut and proposal.invalid_reason:  # a truncated call: say why, and what to do
+            reason = proposal.invalid_reason + " (the reply was cut off at the max tokens limit)"
+            return replace(proposal, invalid_reason=reason, decision={**record, "invalid": reason})
+        return proposal
 
-    def _failed(self, record: dict[str, Any], error: dict[str, Any]) -> NoProposal:
-        record["error"] = error
+    def _failed(self, record: dict[str, Any], failure: dict[str, Any]) -> NoProposal:
+        record["error"] = failure
         # the step's error type says what kind of failure; the reason says what happened
-        reason = f"LLM call {record['call']} to {self.endpoint.host} failed: {error['message']}"
-        return NoProposal(reason, error_type=error["type"], decision=record)
+        reason = f"LLM call {record['call']} to {self.endpoint.host} failed: {failure['message']}"
+        return NoProposal(reason, error_type=failure["type"], decision=record)
+
+
+def _profile_from_record(record: Mapping[str, Any]) -> Profile:
+    """The profile a run recorded (``Profile.describe``), so a resumed run talks the same way."""
+    known = {f.name for f in fields(Profile)}
+    return Profile(**{k: v for k, v in record.items() if k in known})
+
+
+def _clipped(arguments: Any) -> Any:
+    """Arguments as given, cut if they are a long text (the whole reply is in the response)."""
+    if isinstance(arguments, str):
+        return clip(arguments, MAX_RECORDED_TEXT, where="response")
+    return arguments
 
 
 def _is_call(step: StepRecord) -> bool:
@@ -536,59 +488,23 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: keep the text ones
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return ""
 
 
-def _tool_calls(raw: Any, *, number: int) -> list[dict[str, Any]]:
+def _tool_calls(raw: Any) -> list[dict[str, Any]]:
+    """The native calls as the server gave them (name cut to 100 characters, id kept)."""
     calls: list[dict[str, Any]] = []
-    for i, item in enumerate(raw if isinstance(raw, list) else []):
+    for item in raw if isinstance(raw, list) else []:
         function = item.get("function") if isinstance(item, dict) else None
         if not isinstance(function, dict):
             continue
+        arguments = _clipped(function.get("arguments", ""))
         calls.append(
             {
-                # servers that omit ids still need one, to answer the call with a tool message
-                "id": str(item.get("id") or f"call{number}_{i}"),
-                "name": str(function.get("name") or ""),
-                "arguments": function.get("arguments", ""),
+                "id": str(item.get("id") or "")[:100],  # the server's; the history uses ours
+                "name": str(function.get("name") or "")[:100],
+                "arguments": arguments,
             }
         )
     return calls
-
-
-def _error(kind: str, message: str, retryable: bool, **extra: Any) -> dict[str, Any]:
-    return {"type": kind, "message": message, "retryable": retryable, **extra}
-
-
-def _error_record(exc: Exception) -> dict[str, Any]:
-    """A failed call, classified: connection problems, timeouts, 408/409/429 and 5xx retry."""
-    kind = type(exc).__name__
-    message = str(exc) or kind
-    if exc.__cause__ is not None:
-        message += f" ({type(exc.__cause__).__name__}: {exc.__cause__})"
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        retryable = status in _RETRYABLE_STATUS or status >= 500
-        fix = {
-            401: "check the API key (OPENAI_API_KEY / OPENROUTER_API_KEY)",
-            403: "check the API key's permissions",
-            404: "check the model name (REPROLAM_LLM_MODEL) and the base URL",
-        }.get(status, "retry later" if retryable else "check the model and sampling params")
-        return _error(
-            kind, message, retryable, status=status, body=getattr(exc, "body", None), fix=fix
-        )
-    connection = any(n in kind for n in ("Timeout", "Connection")) or isinstance(exc, OSError)
-    return _error(kind, message, connection, fix="check that the LLM server is reachable")
-
-
-def _scrub(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v, secrets) for v in value]
-    return value

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from reprolam.context import derive_seed
 from reprolam.errors import ConfigError
 from reprolam.planning.base import Decision, Done, RunState
-from reprolam.planning.llm import proposal_from_tool_call
+from reprolam.planning.llm_text_calls import proposal_from_tool_call
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
 
 if TYPE_CHECKING:

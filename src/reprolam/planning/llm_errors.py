@@ -1,0 +1,133 @@
+"""Failed LLM calls, classified: what happened, whether a retry can help, and the likely fix.
+
+A failure becomes a recorded ``decision`` step with this record as its ``error``. The fix
+names the likely cause on the server's side when the server refused tool calling (vLLM
+started without ``--enable-auto-tool-choice --tool-call-parser``, llama.cpp without
+``--jinja``, an Ollama model without tool support), not "check your sampling params".
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from typing import Any
+
+from reprolam.planning.llm_history import clip
+from reprolam.planning.llm_text_calls import MAX_BODY_DEPTH, nesting_depth
+
+REDACTED = "[redacted]"
+MAX_BODY_CHARS = 4000  # of an error body kept in the trace
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+_TOOL_FIXES = (
+    (
+        re.compile(r"--enable-auto-tool-choice|--tool-call-parser|auto.? tool choice", re.I),
+        "start vLLM with --enable-auto-tool-choice --tool-call-parser NAME (hermes for Qwen, "
+        "llama3_json for Llama 3.1+, mistral for Mistral), or use tool_mode='text'",
+    ),
+    (
+        re.compile(r"--jinja|tools param requires", re.I),
+        "start llama-server with --jinja (tool calling needs the model's chat template), "
+        "or use tool_mode='text'",
+    ),
+    (
+        re.compile(r"does not support tools", re.I),
+        "this Ollama model has no tool support: pull one that has (llama3.1, qwen2.5) or use "
+        "tool_mode='text'",
+    ),
+)
+
+
+def error(kind: str, message: str, retryable: bool, **extra: Any) -> dict[str, Any]:
+    return {"type": kind, "message": message, "retryable": retryable, **extra}
+
+
+def server_message(exc: Exception) -> tuple[int | None, str, Any]:
+    """(HTTP status, the server's error text, its ``param`` field) of a failed call."""
+    status = getattr(exc, "status_code", None)
+    body = getattr(exc, "body", None)
+    param = body.get("param") if isinstance(body, dict) else None
+    try:
+        text = json.dumps(body) if body is not None else ""
+    except (TypeError, ValueError):
+        text = repr(body)
+    return (status if isinstance(status, int) else None), f"{exc} {text}", param
+
+
+def retry_after(exc: Exception, *, now: float | None = None) -> float | None:
+    """Seconds the server asked us to wait (``Retry-After``: seconds or an HTTP date)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def error_record(exc: Exception, *, hint: str = "") -> dict[str, Any]:
+    """A failed call: connection problems, timeouts, 408/409/425/429 and 5xx are retryable."""
+    kind = type(exc).__name__
+    message = clip(str(exc) or kind, 2000)
+    if exc.__cause__ is not None:
+        message += f" ({type(exc.__cause__).__name__}: {exc.__cause__})"
+    status, text, _ = server_message(exc)
+    if status is not None:
+        retryable = status in RETRYABLE_STATUS or status >= 500
+        fix = _fix(status, text, retryable, hint)
+        extra: dict[str, Any] = {"status": status, "body": _bounded(exc), "fix": fix}
+        wait = retry_after(exc)
+        if wait is not None:
+            extra["retry_after"] = wait
+        return error(kind, message, retryable, **extra)
+    connection = any(n in kind for n in ("Timeout", "Connection")) or isinstance(exc, OSError)
+    return error(kind, message, connection, fix="check that the LLM server is reachable")
+
+
+def _bounded(exc: Exception) -> Any:
+    """The error body as sent, unless it is too large or too deep to record as JSON."""
+    body = getattr(exc, "body", None)
+    try:
+        text = json.dumps(body)
+    except (TypeError, ValueError, RecursionError):
+        return repr(type(body))
+    if len(text) > MAX_BODY_CHARS or nesting_depth(text, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+        return clip(text, MAX_BODY_CHARS)
+    return body
+
+
+def _fix(status: int, text: str, retryable: bool, hint: str) -> str:
+    for pattern, fix in _TOOL_FIXES:
+        if pattern.search(text):
+            return fix
+    known = {
+        401: "check the API key (OPENAI_API_KEY / OPENROUTER_API_KEY)",
+        403: "check the API key's permissions",
+        404: "check the model name and the base URL (it usually ends in /v1)",
+    }
+    if status in known:
+        return known[status]
+    if retryable:
+        return "retry later"
+    return "the server refused the request" + (f"; likely cause: {hint}" if hint else "")
+
+
+def scrub(value: Any, secrets: list[str]) -> Any:
+    """``value`` with every secret replaced by ``[redacted]`` (servers echo what they got)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v, secrets) for v in value]
+    return value

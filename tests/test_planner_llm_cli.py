@@ -1,0 +1,158 @@
+"""The LLM options on every command that plans: run, fork, resume, experiment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from fake_llm import FakeLLM
+from llm_standins import Driver, standins
+from reprolam.cli.main import cli
+from reprolam.trace import SQLiteStore
+from reprolam.trace.records import StepKind
+
+KEY = "sk-test-cli-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def clean_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "REPROLAM_LLM_BASE_URL",
+        "REPROLAM_LLM_MODEL",
+        "OPENROUTER_API_KEY",
+        "OPENAI_API_KEY",
+        "REPROLAM_STORE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def invoke(store: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--store", str(store), *args], catch_exceptions=False)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_run_sends_the_temperature_max_tokens_and_tool_mode_given(tmp_path: Path) -> None:
+    with FakeLLM(responder=Driver()) as server:
+        ran = invoke(
+            tmp_path,
+            "run",
+            "--llm-base-url",
+            server.base_url,
+            "--model",
+            "qwen2.5",
+            "--temperature",
+            "0.3",
+            "--max-tokens",
+            "200",
+            "--tool-mode",
+            "text",
+            "--json",
+        )
+    assert ran.exit_code == 0, ran.output
+    for request in server.received:
+        body = request.body
+        assert (body["temperature"], body["max_tokens"]) == (0.3, 200)
+        assert "tools" not in body
+    planner = json.loads(ran.stdout)["run"]["planner"]
+    assert (planner["temperature"], planner["max_tokens"], planner["tool_mode"]) == (
+        0.3,
+        200,
+        "text",
+    )
+
+
+def test_bad_llm_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    for args, problem in (
+        (["--tool-mode", "json"], "'json' is not one of 'native', 'text', 'auto'"),
+        (["--temperature", "5"], "5.0 is not in the range 0<=x<=2"),
+        (["--max-tokens", "0"], "0 is not in the range x>=1"),
+    ):
+        result = invoke(tmp_path, "run", *args)
+        assert result.exit_code == 2
+        assert problem in result.output
+
+
+def test_a_key_alone_is_not_consent_to_spend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    result = invoke(tmp_path, "run")
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    assert "OPENAI_API_KEY set but no base URL given" in out
+    assert "not consent to spend money" in out
+    assert "--llm-base-url" in out  # the CLI names its own flag
+    assert "using the offline rules planner" in out
+    assert KEY not in out
+
+
+def test_fork_and_resume_take_the_llm_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    standin = standins()["openai-reasoning"]
+    with standin.server() as server:
+        ran = invoke(tmp_path, "run", "--planner", "rules", "--json")
+        parent = json.loads(ran.stdout)["run"]["id"]
+        forked = invoke(
+            tmp_path,
+            "fork",
+            parent,
+            "--at",
+            "train_model",
+            "--planner",
+            "llm",
+            "--llm-base-url",
+            server.base_url,
+            "--model",
+            standin.model,
+            "--max-tokens",
+            "3000",
+            "--json",
+        )
+    assert forked.exit_code == 0, forked.output
+    with SQLiteStore(tmp_path) as trace:
+        runs = trace.list_runs()
+        child = next(r for r in runs if r.id != parent)
+        steps = trace.steps(child.id)
+    assert child.planner["max_tokens"] == 3000
+    new = [s.action for s in steps if s.index >= 3 and s.kind is StepKind.ACTION]
+    assert new == ["train_model", "evaluate_model"]
+    assert len(server.received) == 2
+    assert all(r.body["max_completion_tokens"] == 3000 for r in server.received)
+    for command in ("resume", "fork", "experiment", "run"):
+        shown = invoke(tmp_path, command, "--help")
+        for flag in ("--model", "--llm-base-url", "--temperature", "--max-tokens", "--tool-mode"):
+            assert flag in shown.output, (command, flag)
+
+
+def test_a_fork_of_an_llm_run_keeps_its_sampling_unless_given_again(tmp_path: Path) -> None:
+    with FakeLLM(responder=Driver()) as server:
+        url = ["--llm-base-url", server.base_url]
+        ran = invoke(
+            tmp_path, "run", *url, "--model", "m", "--temperature", "0.3", "--tool-mode", "text"
+        )
+        assert ran.exit_code == 0, ran.output
+        with SQLiteStore(tmp_path) as trace:
+            (parent,) = trace.list_runs()
+        before = len(server.received)
+        kept = invoke(tmp_path, "fork", parent.id, "--at", "train_model", *url)
+        assert kept.exit_code == 0, kept.output
+        inherited = server.received[before:]
+        middle = len(server.received)
+        changed = invoke(
+            tmp_path, "fork", parent.id, "--at", "train_model", *url, "--temperature", "0.7"
+        )
+        assert changed.exit_code == 0, changed.output
+        given = server.received[middle:]
+    assert inherited
+    assert given
+    assert all(r.body["temperature"] == 0.3 and "tools" not in r.body for r in inherited)
+    assert all(r.body["temperature"] == 0.7 and "tools" not in r.body for r in given)
+    assert all(r.body["model"] == "m" for r in [*inherited, *given])
