@@ -141,11 +141,15 @@ def show(location: str, artifacts: str | None, run_id: str) -> dict[str, Any]:
 
 
 def referenced(store: TraceStore) -> set[str]:
+    """What runs reference: environment (with the code it names), outputs, step artifacts."""
+    from reprolam.trace.copy import _code_refs, _step_refs
+
     found: set[str] = set()
     for run in store.list_runs():
         found.update(d for d in (run.environment, *run.outputs.values()) if d)
+        found.update(_code_refs(store, run.environment))
         for step in store.own_steps(run.id):
-            found.update([*step.inputs.values(), *step.outputs.values()])
+            found.update(_step_refs(step))
     return found
 
 

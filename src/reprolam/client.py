@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,8 @@ class RunView:
     run: RunRecord
     steps: list[StepRecord]
     metrics: dict[str, Any] | None
+    # step index -> what its action printed and warned (stdout, stderr, warnings)
+    captured: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def inherited(self, step: StepRecord) -> bool:
         return self.run.fork_index is not None and step.index < self.run.fork_index
@@ -59,7 +61,15 @@ class RunView:
     def to_dict(self) -> dict[str, Any]:
         return {
             "run": self.run.to_dict(),
-            "steps": [{**s.to_dict(), "inherited": self.inherited(s)} for s in self.steps],
+            "steps": [
+                {
+                    **s.to_dict(),
+                    "inherited": self.inherited(s),
+                    "captured": self.captured.get(s.index),
+                    "effects": s.proposal.get("observed", {}).get("effects", []),
+                }
+                for s in self.steps
+            ],
             "metrics": self.metrics,
         }
 
@@ -202,6 +212,7 @@ class Client:
             executor=executor,
             on_step=on_step,
             serializer=self._serializer(),
+            trusted=self.trusted,
         )
 
     def resume(
@@ -268,9 +279,13 @@ class Client:
     def show(self, run: RunRef) -> RunView:
         """A run with its whole trace and its headline metrics."""
         from reprolam.history.metrics import final_metrics
+        from reprolam.history.observed import captured_outputs
 
         record = self.store.get_run(self.store.resolve_run_id(_id(run)))
-        return RunView(record, self.store.steps(record.id), final_metrics(self.store, record))
+        steps = self.store.steps(record.id)
+        return RunView(
+            record, steps, final_metrics(self.store, record), captured_outputs(self.store, steps)
+        )
 
     def metrics(self, run: RunRef) -> dict[str, Any] | None:
         """The run's headline metrics (the output its workflow declares as ``metrics``)."""

@@ -22,12 +22,15 @@ def derive_seed(root: int, *labels: object) -> int:
 class ActionContext:
     """What the engine hands an action: its step seed and RNGs built from it (lazily)."""
 
-    __slots__ = ("_random", "_rng", "partial", "run_id", "seed", "step_index")
+    __slots__ = ("_random", "_rng", "effects", "partial", "run_id", "seed", "step_index")
 
-    def __init__(self, *, seed: int, run_id: str = "", step_index: int = -1) -> None:
+    def __init__(
+        self, *, seed: int, run_id: str = "", step_index: int = -1, effects: str = "warn"
+    ) -> None:
         self.seed = seed
         self.run_id = run_id
         self.step_index = step_index
+        self.effects = effects  # the policy for undeclared effects: "warn" or "strict"
         self.partial: dict[str, Any] = {}  # outputs saved before a failure (see save_partial)
         self._rng: np.random.Generator | None = None
         self._random: random.Random | None = None

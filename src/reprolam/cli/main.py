@@ -152,12 +152,14 @@ class Execution:
         max_failures: int | None,
         timeout: float | None,
         executor: str | None,
+        effects: str | None = None,
     ) -> None:
         self.faults = faults
         self.retries = retries
         self.max_failures = max_failures
         self.timeout = timeout
         self.executor = executor
+        self.effects = effects
 
     def policy_changes(self) -> dict[str, Any]:
         """The policy fields these options set (to apply to a default or recorded policy)."""
@@ -167,6 +169,7 @@ class Execution:
             "retries": self.retries,
             "max_failures": self.max_failures,
             "action_timeout": self.timeout,
+            "effects": self.effects,
         }
         if self.faults:
             changes["faults"] = dict(parse_fault(text) for text in self.faults)
@@ -200,9 +203,10 @@ def execution_options(fn: F) -> F:
         max_failures: int | None,
         timeout: float | None,
         executor: str | None,
+        effects: str | None,
         **kwargs: Any,
     ) -> Any:
-        execution = Execution(faults, retries, max_failures, timeout, executor)
+        execution = Execution(faults, retries, max_failures, timeout, executor, effects)
         return fn(*args, execution=execution, **kwargs)
 
     options = [
@@ -235,6 +239,13 @@ def execution_options(fn: F) -> F:
             help="Where actions run: local (this process), process (a worker a timeout can "
             "stop), or an installed executor [default: local; as recorded for fork, resume, "
             "reproduce].",
+        ),
+        click.option(
+            "--effects",
+            type=click.Choice(["warn", "strict"]),
+            help="Undeclared effects of actions (file writes, network, subprocesses, global "
+            "RNG, clock in pure actions): warn records them, strict also fails the step "
+            "[default: warn; as recorded for fork, resume, reproduce].",
         ),
     ]
     wrapped: Any = collapse

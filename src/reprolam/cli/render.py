@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reprolam.codecs import describe
@@ -16,6 +18,7 @@ from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, S
 
 if TYPE_CHECKING:
     from reprolam.client import RunView
+    from reprolam.history.code_diff import CodeChange, RankedEnvironment
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
@@ -89,7 +92,12 @@ class RunProgress:
         line = f"  {mark} {step.index:>3} {step.action:<18} {_ms(step.duration):>10}  {outputs}"
         if step.error:
             line += f"\n        [red]{step.error.type}: {step.error.message}[/]"
-        err_console.print(line)
+        observed = step.proposal.get("observed") or {}
+        for effect in observed.get("effects", []):
+            if not effect.get("declared") and not step.error:
+                target = escape(str(effect["target"]))
+                line += f"\n        [yellow]undeclared {effect['kind']}: {target}[/]"
+        err_console.print(line, highlight=False)
 
     def finish(self, run: RunRecord, n_steps: int, metrics: dict[str, Any] | None) -> None:
         style = _RUN_STYLE[run.status]
@@ -217,10 +225,38 @@ def run_view(view: RunView) -> None:
             console.print(f"[red]step {step.index} record damaged:[/] {step.damaged}")
         if step.error:
             console.print(f"[red]step {step.index} {step.error.type}:[/] {step.error.message}")
+    _observations(view)
     if run.error:
         console.print(f"reason: {run.error}")
     if view.metrics:
         console.print(f"metrics: {_metrics(view.metrics)}")
+
+
+def _observations(view: RunView) -> None:
+    """What actions printed, warned and did outside the engine, step by step."""
+    from reprolam.history.observed import describe_effect, effects_of
+
+    for step in view.steps:
+        for effect in effects_of(step):
+            style = "dim" if effect.get("declared") else "yellow"
+            console.print(
+                f"[{style}]step {step.index} {step.action}: {escape(describe_effect(effect))}[/]"
+            )
+        captured = view.captured.get(step.index) or {}
+        for warning in captured.get("warnings", []):
+            console.print(
+                f"[yellow]step {step.index} {step.action} warned:[/] "
+                + escape(f"{warning['category']}: {warning['message']}"),
+                markup=True,
+                highlight=False,
+            )
+        for stream in ("stdout", "stderr"):
+            text = captured.get(stream)
+            if text:
+                dropped = captured.get(f"{stream}_dropped")
+                more = f" (+{dropped} characters not kept)" if dropped else ""
+                console.print(f"[dim]step {step.index} {step.action} {stream}{more}:[/]")
+                console.out(text.rstrip("\n"), highlight=False)
 
 
 def workflows_table(flows: Sequence[Workflow]) -> None:
@@ -272,10 +308,44 @@ def reproduce_result(result: ReproduceResult) -> None:
         console.print(f"  expected {divergence.expected}\n  actual   {divergence.actual}")
     for problem in result.problems[1:]:
         console.print(f"  [red]{problem.message}[/]")
+    code_changes(result.code)
     if result.environment and (divergence is not None or not result.bitwise):
-        console.print("environment differences that may explain it:")
-        for key, (old, new) in list(result.environment.items())[:20]:
-            console.print(f"  {key}: {old} -> {new}")
+        ranked_environment(result.environment, result.ranked)
+
+
+def code_changes(changes: Sequence[CodeChange]) -> None:
+    """Each changed action, helper and constant with its diff; changed modules and git state."""
+    if not changes:
+        return
+    console.print("code changed since it was recorded:")
+    for change in changes:
+        console.print(f"  [yellow]{escape(change.describe())}[/]", highlight=False)
+        if change.diff:
+            console.out(textwrap.indent(change.diff.rstrip("\n"), "    "), highlight=False)
+
+
+def ranked_environment(environment: dict[str, tuple[Any, Any]], ranked: RankedEnvironment) -> None:
+    """Packages the actions import first, then the system, then the other packages collapsed."""
+    if ranked.relevant:
+        console.print("environment differences in packages the actions import:")
+        for key in ranked.relevant:
+            old, new = environment[key]
+            console.print(f"  [bold]{key}[/]: " + escape(f"{_brief(old)} -> {_brief(new)}"))
+    if ranked.system:
+        console.print("environment differences in the system:")
+        for key in ranked.system[:10]:
+            old, new = environment[key]
+            console.print(escape(f"  {key}: {_brief(old)} -> {_brief(new)}"), highlight=False)
+        if len(ranked.system) > 10:
+            console.print(f"  ... and {len(ranked.system) - 10} more")
+    if ranked.other_packages:
+        names = ", ".join(k.rpartition(".")[2] for k in ranked.other_packages[:8])
+        more = ", ..." if len(ranked.other_packages) > 8 else ""
+        console.print(
+            f"[dim]{len(ranked.other_packages)} other package differences (not imported by the "
+            f"actions): {names}{more}[/]",
+            highlight=False,
+        )
 
 
 def fork_result(
@@ -325,10 +395,10 @@ def run_diff(result: RunDiff) -> None:
         console.print(table)
     for key, (a, b) in result.metrics.items():
         console.print(f"metric {key}: {_brief(a)} -> {_brief(b)}")
+    code_changes(result.code)
     if result.environment:
         console.print(f"environment: {len(result.environment)} differences")
-        for key, (a, b) in list(result.environment.items())[:20]:
-            console.print(f"  {key}: {_brief(a)} -> {_brief(b)}")
+        ranked_environment(result.environment, result.ranked)
 
 
 def _brief(value: Any) -> str:
@@ -373,6 +443,15 @@ def audit_report(report: AuditReport) -> None:
         console.print(f"  [red]{problem.kind}[/] ({', '.join(where)}): {problem.message}")
     for attempt in report.reproductions:
         console.print(f"  reproduction {attempt.where}: {attempt.summary()}")
+    if report.effects:
+        from reprolam.history.observed import describe_effect
+
+        console.print(f"[yellow]{len(report.effects)} undeclared effect(s) observed:[/]")
+        for effect in report.effects:
+            console.print(
+                f"  step {effect['step']} {effect['action']}: {escape(describe_effect(effect))}",
+                highlight=False,
+            )
     c, f = report.completeness, report.failures
     least, mean = c.fields_per_action
     status = report.reproducibility

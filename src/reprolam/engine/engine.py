@@ -16,18 +16,19 @@ import math
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from reprolam.codecs import Serializer, default_serializer
 from reprolam.engine.cache import StepCache
+from reprolam.engine.code_capture import CodeCapture, capture_code
 from reprolam.engine.environment import capture_environment
 from reprolam.engine.executor_registry import executor_from_config
 from reprolam.engine.executors import Executor
 from reprolam.engine.faults import validate_faults
 from reprolam.engine.loop import Origin, RunLoop, RunResult, StepCallback
-from reprolam.engine.policy import Policy, validate_overrides
+from reprolam.engine.policy import EFFECTS_POLICIES, Policy, validate_overrides
 from reprolam.errors import ConfigError
 from reprolam.hashing import digest
 from reprolam.ids import uuid7
@@ -102,7 +103,10 @@ class Engine:
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = replace(policy or Policy(), executor=self.executor.config())
         self._check_policy(policy, workflow)
-        env_digest = self._store_value(capture_environment(workflow))
+        code = capture_code(workflow)
+        code_key, code_artifacts = self._code_artifacts(code)
+        environment = capture_environment(workflow, fingerprints=code.fingerprints, code=code_key)
+        env_digest = self._store_value(environment, with_artifacts=code_artifacts)
         run = RunRecord(
             id=uuid7(),
             workflow=workflow.name,
@@ -123,6 +127,7 @@ class Engine:
         with self.store.lease(run.id):  # before the record: a dead run is then recognizable
             self.store.create_run(run)
             loop = self._loop(workflow, run, planner, policy, checked, on_step, cache)
+            loop.fingerprints = code.fingerprints
             loop.inherit(origin.inherited)
             return loop.drive()
 
@@ -177,6 +182,7 @@ class Engine:
             )
             self.store.record(run=run)
             loop = self._loop(workflow, run, planner, policy, run.overrides, on_step, None)
+            loop.fingerprints = capture_code(workflow).fingerprints
             loop.inherit(finished)
             return loop.drive(rerun=unfinished[0] if unfinished else None)
 
@@ -206,6 +212,14 @@ class Engine:
 
     def _check_policy(self, policy: Policy, workflow: Workflow) -> None:
         validate_faults(workflow.actions, policy.faults)
+        if policy.effects not in EFFECTS_POLICIES:
+            raise ConfigError(
+                f"effects policy {policy.effects!r} is not one of {', '.join(EFFECTS_POLICIES)}",
+                option="effects",
+                value=policy.effects,
+                hint="use {effects=warn} to record undeclared effects or {effects=strict} to "
+                "also fail their steps",
+            )
         timeout = policy.action_timeout
         if timeout is not None and not (
             isinstance(timeout, int | float) and 0 < timeout < math.inf
@@ -231,8 +245,19 @@ class Engine:
         record, data = self.store.get_artifact(artifact_digest)
         return self.serializer.loads_typed(record.codec, data)
 
-    def _store_value(self, value: Any) -> str:
+    def _code_artifacts(self, code: CodeCapture) -> tuple[str, list[tuple[ArtifactRecord, bytes]]]:
+        """The run's source texts and code manifest as artifacts; the manifest's digest."""
+        artifacts = [(ArtifactRecord(k, "json", len(b)), b) for k, b in code.sources.items()]
+        tag, data = self.serializer.dumps_typed(code.manifest)
+        key = digest(data)
+        artifacts.append((ArtifactRecord(key, tag, len(data)), data))
+        return key, artifacts
+
+    def _store_value(
+        self, value: Any, *, with_artifacts: Sequence[tuple[ArtifactRecord, bytes]] = ()
+    ) -> str:
+        """Store ``value`` (and ``with_artifacts``, in the same write); its digest."""
         tag, data = self.serializer.dumps_typed(value)
         key = digest(data)
-        self.store.record(artifacts=[(ArtifactRecord(key, tag, len(data)), data)])
+        self.store.record(artifacts=[*with_artifacts, (ArtifactRecord(key, tag, len(data)), data)])
         return key

@@ -21,8 +21,15 @@ _DETERMINISM_VARS = (
 )
 
 
-def capture_environment(workflow: Workflow) -> dict[str, Any]:
-    return {
+def capture_environment(
+    workflow: Workflow,
+    *,
+    fingerprints: dict[str, str] | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """The run's environment; ``fingerprints`` and ``code`` come from ``capture_code``."""
+    fingerprints = fingerprints or {}
+    snapshot = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": _platform(),
@@ -37,13 +44,17 @@ def capture_environment(workflow: Workflow) -> dict[str, Any]:
             "actions": {
                 spec.name: {
                     "version": spec.version,
-                    "fingerprint": spec.fingerprint,
+                    "fingerprint": fingerprints.get(spec.name, spec.fingerprint),
                     "determinism": spec.determinism,
                 }
                 for spec in workflow.actions
             },
         },
+        **system_details(),
     }
+    if code is not None:
+        snapshot["code"] = code  # digest of the code manifest artifact
+    return snapshot
 
 
 @cache
@@ -85,3 +96,149 @@ def installed_packages() -> dict[str, str]:
 def _normalize(project: str) -> str:
     """PEP 503 name normalization (``scikit_learn`` -> ``scikit-learn``)."""
     return re.sub(r"[-_.]+", "-", project).lower()
+
+
+# -- beyond packages: what else changes floating-point results (issue: explain divergences) --
+
+_FP_FLAGS = frozenset(
+    {"sse2", "sse3", "ssse3", "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f",
+     "avx512dq", "avx512bw", "avx512vl", "avx512_bf16", "avx512_fp16", "amx_bf16", "neon",
+     "asimd", "sve", "fphp", "asimdhp"}
+)  # fmt: skip
+
+
+def system_details() -> dict[str, Any]:
+    """Conda env, container, BLAS/OpenMP threads, CPU, GPU, locale and time zone.
+
+    What cannot change while the process lives is read once; threads and locale each run.
+    """
+    details: dict[str, Any] = {"cpu": _cpu(), "locale": _locale()}
+    for name, value in (
+        ("conda", _conda()),
+        ("container", _container()),
+        ("gpu", _gpu()),
+        ("threadpools", _threadpools()),
+    ):
+        if value:
+            details[name] = value
+    return details
+
+
+@cache
+def _cpu() -> dict[str, Any]:
+    model, flags = platform.processor() or "", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model", "Hardware") and not model:
+                    model = value.strip()
+                elif key in ("flags", "Features"):
+                    flags = set(value.split()) & _FP_FLAGS
+                    if model:
+                        break
+    except OSError:
+        pass
+    return {"model": model, "count": os.cpu_count(), "flags": sorted(flags)}
+
+
+def _locale() -> dict[str, Any]:
+    import locale
+    import time
+
+    found: dict[str, Any] = {
+        "ctype": ".".join(filter(None, locale.getlocale(locale.LC_CTYPE))) or "C",
+        "encoding": locale.getpreferredencoding(False),
+        "timezone": "/".join(dict.fromkeys(time.tzname)),
+    }
+    for var in ("LANG", "LC_ALL", "LC_NUMERIC", "TZ"):
+        if var in os.environ:
+            found[var] = os.environ[var]
+    return found
+
+
+@cache
+def _conda() -> dict[str, Any] | None:
+    prefix = os.environ.get("CONDA_PREFIX")
+    meta = os.path.join(prefix or sys.prefix, "conda-meta")
+    if not prefix and not os.path.isdir(meta):
+        return None
+    packages: dict[str, str] = {}
+    try:
+        for name in os.listdir(meta):
+            if name.endswith(".json") and name.count("-") >= 2:
+                project, version, _build = name[:-5].rsplit("-", 2)
+                packages[project] = version
+    except OSError:
+        pass
+    env = {"name": os.environ.get("CONDA_DEFAULT_ENV", ""), "prefix": prefix or sys.prefix}
+    return {**env, "packages": dict(sorted(packages.items()))}
+
+
+_CONTAINER_ID = re.compile(r"(?:docker|containers|libpod|crio)[-/]([0-9a-f]{64})")
+
+
+@cache
+def _container() -> dict[str, Any] | None:
+    marker = next((m for m in ("/.dockerenv", "/run/.containerenv") if os.path.exists(m)), None)
+    found_id = ""
+    for source in ("/proc/self/cgroup", "/proc/self/mountinfo"):
+        try:
+            with open(source, encoding="utf-8", errors="replace") as text:
+                match = _CONTAINER_ID.search(text.read())
+        except OSError:
+            continue
+        if match:
+            found_id = match.group(1)
+            break
+    if marker is None and not found_id:
+        return None
+    kind = "podman" if marker == "/run/.containerenv" else "docker" if marker else "container"
+    return {"runtime": kind, "id": found_id}
+
+
+@cache
+def _gpu() -> dict[str, Any] | None:
+    """NVIDIA GPUs and driver from /proc (no nvidia-smi process: it takes ~100 ms)."""
+    try:
+        with open("/proc/driver/nvidia/version", encoding="utf-8") as version:
+            driver = version.readline().strip()
+    except OSError:
+        return None
+    models = []
+    root = "/proc/driver/nvidia/gpus"
+    for gpu in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        try:
+            with open(os.path.join(root, gpu, "information"), encoding="utf-8") as info:
+                models += [ln.split(":", 1)[1].strip() for ln in info if ln.startswith("Model:")]
+        except OSError:
+            continue
+    return {"driver": driver, "models": models}
+
+
+def _threadpools() -> list[dict[str, Any]]:
+    """BLAS/LAPACK and OpenMP libraries loaded in this process, with their thread counts.
+
+    Read again when modules were imported since (a new library may have loaded); a thread
+    count changed by ``threadpoolctl.threadpool_limits`` in between is not seen.
+    """
+    if not any(m in sys.modules for m in ("numpy", "scipy", "sklearn", "torch")):
+        return []  # nothing has loaded a thread pool yet; importing numpy here would cost more
+    return list(_threadpools_with(len(sys.modules)))
+
+
+@cache
+def _threadpools_with(_modules: int) -> tuple[dict[str, Any], ...]:
+    try:
+        from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+    except ImportError:
+        return ()
+    keep = ("user_api", "internal_api", "version", "num_threads", "threading_layer", "architecture")
+    return tuple(
+        {
+            **{k: info[k] for k in keep if k in info},
+            "library": os.path.basename(str(info.get("filepath", ""))),
+        }
+        for info in threadpool_info()
+    )

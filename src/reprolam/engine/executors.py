@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from reprolam.actions import CONTEXT_PARAM, ActionSpec
 from reprolam.context import ActionContext
+from reprolam.engine.observe import ActionWatch
 from reprolam.trace.records import ErrorInfo
 
 
@@ -27,6 +28,8 @@ class Outcome:
 
     outputs: dict[str, Any] = field(default_factory=dict)
     error: ErrorInfo | None = None
+    # what the action printed, warned and did outside the engine (see engine.observe), JSON
+    observed: dict[str, Any] | None = None
 
 
 class Executor(Protocol):
@@ -95,13 +98,25 @@ class LocalExecutor(ExecutorBase):
         if spec.determinism == "seeded":
             seed_global_rngs(ctx.seed)
         kwargs = {**params, CONTEXT_PARAM: ctx} if spec.wants_context else params
+        watch = ActionWatch(
+            determinism=spec.determinism,
+            side_effects=spec.side_effects,
+            strict=ctx.effects == "strict",
+            workdir=getattr(ctx, "workdir", None),
+        ).start()
         try:
             returned = spec.fn(*inputs, **kwargs)
-            return Outcome(outputs=name_outputs(spec, returned))
         except KeyboardInterrupt:
+            watch.stop()
             raise  # the user stopping the run: it is interrupted (and resumable), not failed
         except BaseException as exc:  # SystemExit(0) and GeneratorExit fail the step, visibly
-            return Outcome(outputs=dict(ctx.partial), error=error_info(exc))
+            observed = watch.stop()
+            return Outcome(outputs=dict(ctx.partial), error=error_info(exc), observed=observed)
+        observed = watch.stop()
+        try:
+            return Outcome(outputs=name_outputs(spec, returned), observed=observed)
+        except Exception as exc:  # OutputMismatch, or a mapping that fails to be read
+            return Outcome(outputs=dict(ctx.partial), error=error_info(exc), observed=observed)
 
 
 def seed_global_rngs(seed: int) -> None:

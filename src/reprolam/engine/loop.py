@@ -16,6 +16,7 @@ from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.cache import StepCache
 from reprolam.engine.executors import Executor, Outcome, describe_exception, error_info
 from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
+from reprolam.engine.observe import refusal
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
 from reprolam.errors import ConfigError, PolicyViolation
 from reprolam.hashing import digest
@@ -141,6 +142,8 @@ class RunLoop:
         self.occurrences: Counter[str] = Counter()
         self.retries: dict[str, int] = {}  # action -> retries spent on its current failure
         self.prev_hash = ""
+        # action -> fingerprint of its code and the user code it reaches (engine.code_capture)
+        self.fingerprints: dict[str, str] = {}
 
     def inherit(self, steps: Sequence[StepRecord]) -> None:
         """Start from a fork parent's steps: same state, same seeds, same hash chain."""
@@ -251,7 +254,7 @@ class RunLoop:
             status=StepStatus.STARTED,
             started_at=time.time(),
             action_version=spec.version,
-            fingerprint=spec.fingerprint,
+            fingerprint=self.fingerprints.get(spec.name, spec.fingerprint),
             params=checked.params,
             inputs=checked.inputs,
             seed=seed,
@@ -269,7 +272,9 @@ class RunLoop:
         self._flush()
 
         inputs = [self._value(d) for d in checked.inputs.values()]
-        ctx = ActionContext(seed=seed, run_id=self.run.id, step_index=index)
+        ctx = ActionContext(
+            seed=seed, run_id=self.run.id, step_index=index, effects=self.policy.effects
+        )
         faults = self.policy.faults
         t0 = time.perf_counter()
         if faults and strikes(faults, self.run.seed, spec.name, occurrence):
@@ -281,10 +286,11 @@ class RunLoop:
             )
         duration = time.perf_counter() - t0
 
-        error = outcome.error
+        error, recorded = self._observations(spec.name, outcome, started.proposal)
         outputs: dict[str, str] = {}
         try:
-            outputs = {name: self._keep(value) for name, value in outcome.outputs.items()}
+            if error is None or outcome.error is not None:
+                outputs = {name: self._keep(value) for name, value in outcome.outputs.items()}
         except Exception as exc:  # an output that cannot be stored fails the step, visibly
             error, outputs = error_info(exc), {}
         self._append(
@@ -294,6 +300,7 @@ class RunLoop:
                 outputs=outputs,
                 duration=duration,
                 error=error,
+                proposal=recorded,
             )
         )
         if error is None:
@@ -316,6 +323,36 @@ class RunLoop:
             )
         if spec.determinism == "external":
             self._flush()
+
+    def _observations(
+        self, action: str, outcome: Outcome, proposal: dict[str, Any]
+    ) -> tuple[ErrorInfo | None, dict[str, Any]]:
+        """The step's error (a strict refusal of undeclared effects) and proposal record."""
+        if not outcome.observed:
+            return outcome.error, proposal
+        observed = self._observed(outcome.observed)
+        refused = refusal(action, observed.get("effects", ()), self.policy.effects)
+        error = outcome.error
+        if refused is not None and (error is None or error.type == refused.type):
+            error = refused  # the refusal names every undeclared effect and the fix
+        return error, {**proposal, "observed": observed}
+
+    def _observed(self, observed: dict[str, Any]) -> dict[str, Any]:
+        """What the step records of an observation: effects inline, captured output by digest."""
+        summary: dict[str, Any] = {}
+        if observed.get("effects"):
+            summary["effects"] = observed["effects"]
+        output = {k: v for k, v in observed.items() if k != "effects"}
+        if output:
+            tag, data = self.serializer.dumps_typed(output)
+            key = digest(data)
+            if key not in self.codecs:
+                self.codecs[key] = tag
+                self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
+            summary["output"] = key
+            summary["printed"] = len(output.get("stdout", "")) + len(output.get("stderr", ""))
+            summary["warnings"] = len(output.get("warnings", ()))
+        return summary
 
     def _reuse(self, started: StepRecord, counterpart: StepRecord) -> None:
         """Take a cache hit's recorded outputs instead of executing (recorded as reused)."""

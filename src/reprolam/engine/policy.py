@@ -11,6 +11,7 @@ from reprolam.errors import ConfigError, NotFoundError, PolicyViolation
 from reprolam.planning.base import Proposal, RunState
 
 Overrides = dict[str, dict[str, Any]]
+EFFECTS_POLICIES = ("warn", "strict")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class Policy:
     # the executor that ran the actions (its ``config()``): recorded by the engine, so that
     # fork, resume and reproduce run the same way unless told otherwise
     executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
+    # undeclared effects (engine.observe): "warn" records them, "strict" also fails the step
+    effects: str = "warn"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -55,7 +55,14 @@ class ProcessExecutor(ExecutorBase):
     ) -> Outcome:
         conn = self._worker()
         encoded = [self._serializer.dumps_typed(value) for value in inputs]
-        conn.send((function_ref(spec), encoded, dict(params), ctx.seed, ctx.run_id, ctx.step_index))
+        conn.send(
+            (
+                function_ref(spec),
+                encoded,
+                dict(params),
+                (ctx.seed, ctx.run_id, ctx.step_index, ctx.effects),
+            )
+        )
         # Starting the worker, importing the workflow and decoding the inputs are not the
         # action's time: the timeout starts when the worker says the action has started.
         if self._wait(STARTUP_TIMEOUT) != "message" or not self._started(conn):
@@ -71,14 +78,18 @@ class ProcessExecutor(ExecutorBase):
                 )
             )
         try:
-            status, outputs, error = conn.recv()
+            status, outputs, error, observed = conn.recv()
         except (EOFError, OSError):
             return self._died(spec, f"while running {spec.name}")
         try:
             values = {name: self._serializer.loads_typed(tag, data) for name, tag, data in outputs}
         except Exception as exc:  # e.g. an output that only pickles, in an untrusted store
             return Outcome(error=error_info(exc))
-        return Outcome(outputs=values, error=None if status == "ok" else ErrorInfo(*error))
+        return Outcome(
+            outputs=values,
+            error=None if status == "ok" else ErrorInfo(*error),
+            observed=observed,
+        )
 
     def _wait(self, timeout: float | None) -> str:
         """Until the worker sends something ("message") or exits ("died"), or ``timeout``."""
@@ -169,7 +180,7 @@ def _serve(conn: Connection) -> None:
     local = LocalExecutor()
     while True:
         try:
-            ref, encoded, params, seed, run_id, index = conn.recv()
+            ref, encoded, params, (seed, run_id, index, effects) = conn.recv()
         except EOFError:
             return
         try:
@@ -177,20 +188,20 @@ def _serve(conn: Connection) -> None:
             inputs = [serializer.loads_typed(tag, data) for tag, data in encoded]
         except Exception as exc:  # the action cannot even be called: that is its failure
             conn.send(("started",))
-            conn.send(("error", [], _error_tuple(error_info(exc))))
+            conn.send(("error", [], _error_tuple(error_info(exc)), None))
             continue
         conn.send(("started",))
-        ctx = ActionContext(seed=seed, run_id=run_id, step_index=index)
+        ctx = ActionContext(seed=seed, run_id=run_id, step_index=index, effects=effects)
         outcome = local.execute(spec, inputs, params, ctx)
         try:
             outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]
         except Exception as exc:  # an output the codecs cannot encode
-            conn.send(("error", [], _error_tuple(error_info(exc))))
+            conn.send(("error", [], _error_tuple(error_info(exc)), outcome.observed))
             continue
         if outcome.error is None:
-            conn.send(("ok", outputs, None))
+            conn.send(("ok", outputs, None, outcome.observed))
         else:
-            conn.send(("error", outputs, _error_tuple(outcome.error)))
+            conn.send(("error", outputs, _error_tuple(outcome.error), outcome.observed))
 
 
 def _error_tuple(error: ErrorInfo) -> tuple[str, str, str]:

@@ -55,6 +55,7 @@ from typing import Any, TypeVar
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
+from reprolam.history.observed import effect_findings
 from reprolam.history.verify import Problem, header_note, verify_trace
 from reprolam.trace.contract import Producer, TraceStore
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
@@ -213,6 +214,7 @@ class AuditReport:
     lineage: list[LineageLink]
     failures: Failures
     reproductions: list[Reproduction]  # newest first
+    effects: list[dict[str, Any]] = field(default_factory=list)  # undeclared, by step
 
     @property
     def clean(self) -> bool:
@@ -285,6 +287,7 @@ class AuditReport:
             "lineage": [asdict(link) for link in self.lineage],
             "failures": {**asdict(self.failures), "ratio": self.failures.ratio},
             "reproductions": [r.to_dict() for r in self.reproductions],
+            "effects": self.effects,
         }
 
 
@@ -319,7 +322,8 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     trace.problems.sort(key=lambda p: (order[p.check], math.inf if p.step is None else p.step))
     inherited = sum(s.run_id != run.id for s in steps)
     report = (completeness, lineage, failures, reproductions)
-    return AuditReport(run, len(steps), inherited, len(verified), trace.problems, *report)
+    effects = effect_findings(steps)
+    return AuditReport(run, len(steps), inherited, len(verified), trace.problems, *report, effects)
 
 
 class _Trace:

@@ -39,6 +39,8 @@ class RunDiff:
     steps: list[StepDiff]
     environment: dict[str, tuple[Any, Any]]
     metrics: dict[str, tuple[Any, Any]]
+    code: list[Any] = field(default_factory=list)  # CodeChange: a's code -> b's code
+    ranked: Any = None  # RankedEnvironment: packages the actions import first
 
     @property
     def identical_outputs(self) -> bool:
@@ -57,6 +59,8 @@ class RunDiff:
             "steps": [s.to_dict() for s in self.steps],
             "environment": {k: list(v) for k, v in self.environment.items()},
             "metrics": {k: list(v) for k, v in self.metrics.items()},
+            "code": [c.to_dict() for c in self.code],
+            "environment_ranked": self.ranked.to_dict() if self.ranked is not None else None,
         }
 
 
@@ -75,16 +79,21 @@ def diff_runs(store: TraceStore, a_ref: str, b_ref: str) -> RunDiff:
         if not d.shared:
             break
         shared += 1
+    from reprolam.history.code_diff import code_changes, code_manifest, rank_environment
+
+    env_a, env_b = load_json(store, a.environment), load_json(store, b.environment)
+    environment = environment_diff(env_a, env_b)
+    manifests = (code_manifest(store, env_a), code_manifest(store, env_b))
     return RunDiff(
         a=a,
         b=b,
         relation=_relation(store, a, b),
         shared_steps=shared,
         steps=diffs,
-        environment=environment_diff(
-            load_json(store, a.environment), load_json(store, b.environment)
-        ),
+        environment=environment,
         metrics=_metrics_diff(store, a, b),
+        code=code_changes(*manifests),
+        ranked=rank_environment(environment, manifests),
     )
 
 

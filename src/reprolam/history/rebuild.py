@@ -23,8 +23,16 @@ from reprolam.trace.records import RunRecord
 from reprolam.workflows.registry import Workflow, load_workflow
 
 
-def workflow_of(store: TraceStore, run: RunRecord, override: str | Workflow | None) -> Workflow:
-    """The workflow a run used: as given, else from where it was loaded, else by name."""
+def workflow_of(
+    store: TraceStore,
+    run: RunRecord,
+    override: str | Workflow | None,
+    *,
+    trusted: bool = False,
+) -> Workflow:
+    """The workflow a run used: as given, else from where it was loaded, else by name, else
+    (``trusted`` stores only: it executes stored code) from the source stored with the run.
+    """
     if override is not None:
         return load_workflow(override)
     source = load_json(store, run.environment).get("workflow", {}).get("source") or run.workflow
@@ -34,9 +42,18 @@ def workflow_of(store: TraceStore, run: RunRecord, override: str | Workflow | No
         try:
             flow = load_workflow(run.workflow)
         except WorkflowError:
+            from reprolam.history.code_rebuild import stored_workflow
+
+            rebuilt = stored_workflow(store, run) if trusted else None
+            if rebuilt is not None:
+                return rebuilt
+            stored = (
+                "; its source may be stored with the run: trust the store ({trusted=True}) "
+                "to rebuild it from there"
+            )
             raise WorkflowError(
                 f"cannot load workflow {run.workflow!r} of run {run.id} (recorded source: "
-                f"{source!r})",
+                f"{source!r}){stored if not trusted else ''}",
                 option="workflow",
                 hint="pass {workflow=MODULE:ATTR} or {workflow=PATH.py:ATTR}",
             ) from None

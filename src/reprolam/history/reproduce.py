@@ -17,6 +17,13 @@ from reprolam.codecs import Serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, StepCallback
 from reprolam.errors import ConfigError
+from reprolam.history.code_diff import (
+    CodeChange,
+    RankedEnvironment,
+    code_changes,
+    code_manifest,
+    rank_environment,
+)
 from reprolam.history.compare import Comparison, Divergence, compare_steps
 from reprolam.history.diff import environment_diff, load_json
 from reprolam.history.rebuild import (
@@ -45,6 +52,12 @@ class ReproduceResult:
     problems: list[Problem] = field(default_factory=list)  # in the original's record
     environment: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     rtol: float | None = None
+    code: list[CodeChange] = field(default_factory=list)  # recorded -> current code
+    ranked: RankedEnvironment = field(default_factory=RankedEnvironment)
+
+    @property
+    def code_changed(self) -> bool:
+        return bool(self.code)
 
     @property
     def reproduced(self) -> bool:
@@ -58,13 +71,22 @@ class ReproduceResult:
         if self.problems:
             return f"not reproduced: the original record is damaged: {self.problems[0].message}"
         if self.divergence is not None:
-            return f"diverged at step {self.divergence.step}: {self.divergence.message}"
+            text = f"diverged at step {self.divergence.step}: {self.divergence.message}"
+            kinds = ("action", "helper", "constant")
+            changed = [c.describe() for c in self.code if c.kind in kinds]
+            return f"{text}; code changed: {'; '.join(changed)}" if changed else text
         if self.bitwise:
-            return f"reproduced: {self.identical}/{self.compared} steps bitwise identical"
-        return (
-            f"reproduced: {self.identical}/{self.compared} steps bitwise identical, "
-            f"{self.within_tolerance} equal within tolerance (rtol={self.rtol})"
-        )
+            text = f"reproduced: {self.identical}/{self.compared} steps bitwise identical"
+        else:
+            text = (
+                f"reproduced: {self.identical}/{self.compared} steps bitwise identical, "
+                f"{self.within_tolerance} equal within tolerance (rtol={self.rtol})"
+            )
+        if self.code:
+            names = ", ".join(c.describe() for c in self.code[:3])
+            more = f" and {len(self.code) - 3} more" if len(self.code) > 3 else ""
+            text += f"; code changed, outputs identical ({names}{more})"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +101,9 @@ class ReproduceResult:
             "divergence": self.divergence.to_dict() if self.divergence else None,
             "problems": [p.to_dict() for p in self.problems],
             "environment": {k: list(v) for k, v in self.environment.items()},
+            "environment_ranked": self.ranked.to_dict(),
+            "code_changed": self.code_changed,
+            "code": [c.to_dict() for c in self.code],
             "summary": self.summary(),
         }
 
@@ -93,11 +118,13 @@ def reproduce(
     executor: ExecutorRef = None,
     on_step: StepCallback | None = None,
     serializer: Serializer | None = None,
+    trusted: bool = False,
 ) -> ReproduceResult:
     """Re-execute ``run_ref`` in this environment and compare it with its record.
 
     ``executor`` and ``policy`` (changes to the recorded one, e.g. a longer
-    ``action_timeout``) default to what the original recorded.
+    ``action_timeout``) default to what the original recorded. ``trusted`` lets a workflow
+    that cannot be loaded any more be rebuilt from the source stored with the run.
     """
     if rtol is not None and not (isinstance(rtol, int | float) and 0 < rtol < math.inf):
         raise ConfigError(
@@ -111,7 +138,7 @@ def reproduce(
     problems = verify_trace(store, original, recorded)
     if problems:  # nothing is executed or written for a damaged record
         return ReproduceResult(original, None, problems=problems, rtol=rtol)
-    flow = workflow_of(store, original, workflow)
+    flow = workflow_of(store, original, workflow, trusted=trusted)
     with Engine(store, serializer=serializer, executor=executor or executor_of(original)) as engine:
         result = engine.run(
             flow,
@@ -124,13 +151,15 @@ def reproduce(
             cache=StepCache(recorded),
             on_step=on_step,
         )
-    env = environment_diff(
-        load_json(store, original.environment), load_json(store, result.run.environment)
-    )
+    env_a = load_json(store, original.environment)
+    env_b = load_json(store, result.run.environment)
+    env = environment_diff(env_a, env_b)
+    manifests = (code_manifest(store, env_a), code_manifest(store, env_b))
     comparison = compare_steps(
         recorded, result.steps, rtol=rtol, store=store, serializer=engine.serializer
     )
     reproduction = _record_verdict(store, result.run, result.steps, comparison)
+    diverging = comparison.divergence.action if comparison.divergence else None
     return ReproduceResult(
         original,
         reproduction,
@@ -140,6 +169,8 @@ def reproduce(
         comparison.divergence,
         environment=env,
         rtol=rtol,
+        code=code_changes(*manifests),
+        ranked=rank_environment(env, manifests, [diverging] if diverging else None),
     )
 
 

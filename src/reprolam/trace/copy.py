@@ -74,7 +74,7 @@ def copy_store(
     for run, start in plans:
         assert isinstance(start, int)
         if start < 0:  # identical: make sure its artifacts are all there
-            copier.ensure(_run_refs(run))
+            copier.ensure([*_run_refs(run), *_code_refs(src, run.environment)])
             copier.ensure(d for s in src.own_steps(run.id) for d in _step_refs(s))
             what = "skipped"
             report.skipped.append(run.id)
@@ -159,7 +159,39 @@ def _run_refs(run: RunRecord) -> list[str]:
 
 
 def _step_refs(step: StepRecord) -> list[str]:
-    return [*step.inputs.values(), *step.outputs.values()]
+    refs = [*step.inputs.values(), *step.outputs.values()]
+    observed = step.proposal.get("observed")  # captured output (engine.observe)
+    if isinstance(observed, dict) and isinstance(observed.get("output"), str):
+        refs.append(observed["output"])
+    return refs
+
+
+def _code_refs(src: TraceStore, environment: str | None) -> list[str]:
+    """The code manifest a run's environment names, and the sources and git diff it names
+    (the layout written by ``engine.code_capture``)."""
+    code = _json_artifact(src, environment).get("code")
+    manifest = _json_artifact(src, code)
+    refs: list[str] = []
+    if manifest and isinstance(code, str):
+        refs.append(code)
+        for module in manifest.get("modules", {}).values():
+            refs += [d for d in module.get("sources", {}).values() if isinstance(d, str)]
+        diff = manifest.get("git", {}).get("diff")
+        if isinstance(diff, str):
+            refs.append(diff)
+    return refs
+
+
+def _json_artifact(src: TraceStore, key: Any) -> dict[str, Any]:
+    if not isinstance(key, str) or not src.has_artifact(key):
+        return {}
+    record, data = src.get_artifact(key)
+    if record.codec != "json":
+        return {}
+    from reprolam.codecs import default_serializer
+
+    value = default_serializer().loads_typed(record.codec, data)
+    return value if isinstance(value, dict) else {}
 
 
 # -- copying --------------------------------------------------------------------------------------
@@ -181,7 +213,7 @@ class _Copier:
         steps = self.src.own_steps(run.id)[start:]
         if start == 0:
             # The run record names its environment and final outputs: they go first.
-            self.ensure(_run_refs(run))
+            self.ensure([*_run_refs(run), *_code_refs(self.src, run.environment)])
             self.dst.create_run(run)
         batch: list[StepRecord] = []
         produced: dict[str, tuple[ArtifactRecord, bytes]] = {}

@@ -1,0 +1,105 @@
+"""What observing an action costs when it does nothing observable, and what capturing the
+environment and the code costs per run.
+
+* per step: ``LocalExecutor.execute`` of a trivial ``pure`` action (watch on: stdout/stderr/
+  warnings capture, RNG marks, clock probes, audit hook armed) against the same call with
+  the watch taken out, interleaved A/B, medians;
+* per run: ``capture_environment`` and ``capture_code`` of the Breast Cancer workflow (after
+  the process's first call, which reads what cannot change while it lives).
+
+    python benchmarks/bench_observe.py            # full
+    python benchmarks/bench_observe.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+from reprolam import action
+from reprolam.actions import spec_of
+from reprolam.context import ActionContext
+from reprolam.engine import executors
+from reprolam.engine.code_capture import capture_code
+from reprolam.engine.environment import capture_environment
+from reprolam.workflows.registry import load_workflow
+
+
+@action(outputs=["x"])
+def inc(x: int) -> int:
+    """A trivial step."""
+    return x + 1
+
+
+class _Unwatched:
+    """Stands in for ``ActionWatch``: the executor's code path without any observation."""
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def start(self) -> _Unwatched:
+        return self
+
+    def stop(self) -> None:
+        return None
+
+
+def per_call(calls: int, *, watched: bool) -> float:
+    spec = spec_of(inc)
+    local = executors.LocalExecutor()
+    ctx = ActionContext(seed=0)
+    real = executors.ActionWatch
+    if not watched:
+        executors.ActionWatch = _Unwatched  # type: ignore[assignment,misc]
+    try:
+        t0 = time.perf_counter()
+        for i in range(calls):
+            local.execute(spec, [i], {}, ctx)
+        return (time.perf_counter() - t0) / calls
+    finally:
+        executors.ActionWatch = real  # type: ignore[misc]
+
+
+def per_run(fn: Any, repeats: int) -> float:
+    fn()  # the first call reads what cannot change while the process lives
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--quick", action="store_true", help="2,000 calls x 5 repeats")
+    args = parser.parse_args()
+    calls, repeats = (2_000, 5) if args.quick else (args.calls, args.repeats)
+    bare, watched = [], []
+    for _ in range(repeats):  # interleaved, so load changes hit both alike
+        bare.append(per_call(calls, watched=False))
+        watched.append(per_call(calls, watched=True))
+    b, w = statistics.median(bare) * 1e6, statistics.median(watched) * 1e6
+    print(f"observing a trivial pure action: median of {repeats} x {calls} calls")
+    print(f"  execute without the watch   {b:7.2f} us")
+    print(f"  execute with the watch      {w:7.2f} us")
+    print(f"  added per step              {w - b:7.2f} us   (target <= 5 us)")
+
+    import numpy  # noqa: F401  (as in a real run: a BLAS is loaded, threadpoolctl reports it)
+
+    flow = load_workflow("breast-cancer")
+    code = capture_code(flow)
+    env = per_run(
+        lambda: capture_environment(flow, fingerprints=code.fingerprints, code="x"), repeats
+    )
+    src = per_run(lambda: capture_code(flow), repeats)
+    print(f"per run (breast-cancer): environment {env * 1e3:.2f} ms, code {src * 1e3:.2f} ms")
+    print("  target: environment capture adds <= 20 ms to a run")
+
+
+if __name__ == "__main__":
+    main()

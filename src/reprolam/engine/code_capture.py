@@ -1,0 +1,465 @@
+"""The code a run executes: every action, and what it reaches in the user's own code.
+
+An action's fingerprint used to cover its own source only, so a change to a helper it calls
+went unexplained. Here each action is followed through its globals, closures, defaults and
+the attributes it reads of user modules, transitively, to the functions and classes it
+reaches in the user's code; the walk stops at installed packages and the standard library,
+which the environment snapshot covers (by version). Module-level constants those functions
+read (JSON-able values) are covered too.
+
+``capture_code`` returns a manifest (stored as a JSON artifact, its digest in the run's
+environment snapshot) and the source texts to store content-addressed next to it:
+
+* ``units``: each reached function or class with its source, by ``module:qualname``;
+* ``actions``: each action's unit, what it reaches, and its fingerprint;
+* ``modules``: each user module's file, the digest of its whole source, the installed
+  packages it imports, and, for interactive modules (a notebook, an ``exec``'d string), the
+  bindings needed to define its code again (see ``history.code_rebuild``);
+* ``git``: commit and digest of the uncommitted diff (the diff itself, size-capped, as an
+  artifact) when the workflow's files live in a git work tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import linecache
+import os
+import site
+import subprocess
+import sys
+import sysconfig
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from reprolam.actions import code_fingerprint
+from reprolam.hashing import canonical_json_bytes, digest
+from reprolam.workflows.registry import Workflow
+
+MANIFEST_VERSION = 1
+DIFF_CAP = 256 * 1024  # bytes of uncommitted diff kept with a run
+_CONSTANT_TYPES = (int, float, str, bool, type(None))
+_MAX_UNITS = 500  # a walk that reaches more is stopped (and says so): a guard, not a limit
+
+
+@dataclass
+class CodeCapture:
+    manifest: dict[str, Any]
+    sources: dict[str, bytes] = field(default_factory=dict)  # digest -> json bytes, to store
+    fingerprints: dict[str, str] = field(default_factory=dict)  # action -> fingerprint
+
+
+def capture_code(workflow: Workflow) -> CodeCapture:
+    """What ``workflow``'s actions are made of; cheap enough to run once per run."""
+    walk = _Walk({spec.fn.__module__ for spec in workflow.actions})
+    actions: dict[str, Any] = {}
+    fingerprints: dict[str, str] = {}
+    for spec in workflow.actions:
+        key = walk.add(spec.fn)
+        reached = sorted(walk.reach(spec.fn) - {key})
+        consts = sorted(walk.constants_of(key, reached))
+        parts = [(k, walk.units[k]["digest"]) for k in reached]
+        parts += [(c, walk.constants[c]) for c in consts]
+        # Unchanged for an action that reaches nothing: old records stay comparable.
+        fp = digest(canonical_json_bytes([spec.fingerprint, parts])) if parts else spec.fingerprint
+        fingerprints[spec.name] = fp
+        actions[spec.name] = {
+            "unit": key,
+            "reaches": reached,
+            "constants": consts,
+            "fingerprint": fp,
+        }
+    modules, sources = walk.modules_record()
+    manifest: dict[str, Any] = {
+        "version": MANIFEST_VERSION,
+        "workflow": {
+            "name": workflow.name,
+            "outputs": list(workflow.outputs),
+            "goal": workflow.goal,
+            "description": workflow.description,
+            "metrics": workflow.metrics,
+            "actions": [actions[spec.name]["unit"] for spec in workflow.actions],
+        },
+        "actions": actions,
+        "units": walk.units,
+        "constants": walk.constants,
+        "modules": modules,
+    }
+    if walk.truncated:
+        manifest["truncated"] = True
+    git = git_state([m.get("file") for m in modules.values()])
+    if git is not None:
+        diff_text = git.pop("diff_text", "")
+        if diff_text:
+            git["diff"] = keep_text(sources, diff_text)
+        manifest["git"] = git
+    return CodeCapture(manifest, sources, fingerprints)
+
+
+class _Walk:
+    """The transitive walk from actions into user code (functions, classes, constants)."""
+
+    def __init__(self, action_modules: set[str]) -> None:
+        self.action_modules = action_modules
+        self.units: dict[str, dict[str, Any]] = {}
+        self.constants: dict[str, Any] = {}
+        self.refs: dict[str, set[str]] = {}  # unit -> units it references directly
+        self.unit_constants: dict[str, set[str]] = {}
+        self.objects: dict[str, Any] = {}
+        self.bindings: dict[str, dict[str, str]] = {}  # module -> name -> "pkg.mod[:attr]"
+        self.imports: dict[str, set[str]] = {}  # module -> top-level installed packages
+        self.truncated = False
+
+    def is_user(self, module_name: str) -> bool:
+        return module_name in self.action_modules or _is_user_module(module_name)
+
+    def add(self, obj: Any) -> str:
+        """Record ``obj`` (and everything it reaches) as a unit; its key."""
+        obj = inspect.unwrap(obj) if callable(obj) else obj
+        key = f"{obj.__module__}:{obj.__qualname__}"
+        if key in self.units:
+            return key
+        if len(self.units) >= _MAX_UNITS:
+            self.truncated = True
+            return key
+        source, fingerprint, file = _unit_source(obj)
+        self.units[key] = {
+            "module": obj.__module__,
+            "qualname": obj.__qualname__,
+            "kind": "class" if isinstance(obj, type) else "function",
+            "file": file,
+            "source": source,
+            "digest": fingerprint,
+        }
+        self.objects[key] = obj
+        self.refs[key] = set()
+        self.unit_constants[key] = set()
+        for ref in self._references(obj, key):
+            self.refs[key].add(self.add(ref))
+        return key
+
+    def reach(self, fn: Any) -> set[str]:
+        start = self.add(fn)
+        seen, stack = {start}, [start]
+        while stack:
+            for ref in self.refs.get(stack.pop(), ()):
+                if ref not in seen:
+                    seen.add(ref)
+                    stack.append(ref)
+        return seen
+
+    def constants_of(self, key: str, reached: list[str]) -> set[str]:
+        found: set[str] = set()
+        for unit in [key, *reached]:
+            found |= self.unit_constants.get(unit, set())
+        return found
+
+    def _references(self, obj: Any, key: str) -> Iterator[Any]:
+        if isinstance(obj, type):
+            for base in obj.__bases__:
+                if self._user_object(base):
+                    yield base
+            for member in vars(obj).values():
+                value = getattr(member, "__func__", member)  # staticmethod, classmethod
+                if isinstance(value, property):
+                    yield from (f for f in (value.fget, value.fset) if self._user_object(f))
+                elif self._user_object(value):
+                    yield value
+            return
+        if not isinstance(obj, types.FunctionType):
+            return
+        names = set(_names(obj.__code__))
+        module_name = obj.__module__
+        for name in names:  # imports inside the function: `import sklearn.svm` names it
+            if name in sys.modules and not self.is_user(name):
+                self._bind(module_name, None, name)
+        scope = obj.__globals__
+        values: list[tuple[str | None, Any]] = [(n, scope[n]) for n in names if n in scope]
+        for cell in obj.__closure__ or ():
+            try:
+                values.append((None, cell.cell_contents))
+            except ValueError:  # an empty cell
+                continue
+        values += [(None, v) for v in (obj.__defaults__ or ())]
+        values += [(None, v) for v in (obj.__kwdefaults__ or {}).values()]
+        for bound, value in values:
+            if isinstance(value, types.ModuleType):
+                if self.is_user(value.__name__):  # helpers.clean(...): follow the attributes
+                    yield from (getattr(value, a) for a in names if self._user_attr(value, a))
+                else:
+                    self._bind(module_name, bound, value.__name__)
+            elif self._user_object(value):
+                yield value
+            elif bound is not None and isinstance(value, (*_CONSTANT_TYPES, tuple)):
+                if _jsonable(value):
+                    const = f"{module_name}:{bound}"
+                    self.constants[const] = value
+                    self.unit_constants[key].add(const)
+            elif bound is not None and callable(value):
+                owner = getattr(value, "__module__", None)
+                qualname = getattr(value, "__qualname__", None)
+                if isinstance(owner, str) and isinstance(qualname, str):
+                    self._bind(module_name, bound, f"{owner}:{qualname}")
+
+    def _user_attr(self, module: types.ModuleType, name: str) -> bool:
+        return self._user_object(getattr(module, name, None))
+
+    def _user_object(self, value: Any) -> bool:
+        if not isinstance(value, types.FunctionType | type):
+            return False
+        module = getattr(value, "__module__", None)
+        return isinstance(module, str) and self.is_user(module)
+
+    def _bind(self, module: str, name: str | None, ref: str) -> None:
+        top = ref.partition(":")[0].partition(".")[0]
+        if top and top not in sys.stdlib_module_names and top not in ("builtins", "reprolam"):
+            self.imports.setdefault(module, set()).add(top.lstrip("_") or top)
+        if name is not None:
+            self.bindings.setdefault(module, {})[name] = ref
+
+    def modules_record(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        modules: dict[str, Any] = {}
+        sources: dict[str, bytes] = {}
+        names = {u["module"] for u in self.units.values()} | self.action_modules
+        for name in sorted(names):
+            module = sys.modules.get(name)
+            path = getattr(module, "__file__", None)
+            interactive = not (isinstance(path, str) and os.path.isfile(path))
+            files = sorted({u["file"] for u in self.units.values() if u["module"] == name} - {None})
+            record: dict[str, Any] = {
+                "file": path if not interactive else None,
+                "interactive": interactive,
+                "imports": sorted(self.imports.get(name, set()) | _module_imports(module)),
+            }
+            record["sources"] = {}
+            for file in files if interactive else [str(path)]:
+                text = "".join(linecache.getlines(file))
+                if text:
+                    record["sources"][file] = keep_text(sources, text)
+            if interactive:
+                bindings = {**self._namespace_bindings(name), **self.bindings.get(name, {})}
+                record["bindings"] = dict(sorted(bindings.items()))
+            modules[name] = record
+        return modules, sources
+
+    def _namespace_bindings(self, module: str) -> dict[str, str]:
+        """What an interactive module's namespace imported (``np`` -> ``numpy``), by reference.
+
+        Decorators and base classes are read when a cell runs, not from the functions' code,
+        so the walk alone would miss e.g. ``action`` in ``@action(...)``.
+        """
+        scope = next(
+            (
+                o.__globals__
+                for k, o in self.objects.items()
+                if k.startswith(module + ":") and isinstance(o, types.FunctionType)
+            ),
+            {},
+        )
+        found: dict[str, str] = {}
+        for alias, value in scope.items():
+            if alias.startswith("__"):
+                continue
+            if isinstance(value, types.ModuleType):
+                if not self.is_user(value.__name__):
+                    found[alias] = value.__name__
+                continue
+            owner = getattr(value, "__module__", None)
+            qualname = getattr(value, "__qualname__", None)
+            if (
+                isinstance(owner, str)
+                and isinstance(qualname, str)
+                and "<" not in qualname
+                and owner != module
+                and not self.is_user(owner)
+            ):
+                found[alias] = f"{owner}:{qualname}"
+        return found
+
+
+def keep_text(sources: dict[str, bytes], text: str) -> str:
+    """Queue ``text`` to be stored as a (json) artifact; its digest."""
+    data = canonical_json_bytes(text)
+    key = digest(data)
+    sources[key] = data
+    return key
+
+
+# code object (functions) or class -> (source, digest, file). A code object runs the same
+# whatever its file says later, so its source is read once (tokenizing is most of the cost).
+# By identity (equal code objects may come from different text); the object is held so that
+# its id is not reused.
+_SOURCES: dict[int, tuple[Any, tuple[str | None, str, str | None]]] = {}
+
+
+def _unit_source(obj: Any) -> tuple[str | None, str, str | None]:
+    key = getattr(obj, "__code__", obj)
+    held = _SOURCES.get(id(key))
+    if held is not None and held[0] is key:
+        return held[1]
+    try:
+        source: str | None = inspect.getsource(obj)
+    except (OSError, TypeError):
+        source = None
+    fingerprint = digest(source.encode()) if source is not None else code_fingerprint(obj)
+    found = (source, fingerprint, _file_of(obj))
+    _SOURCES[id(key)] = (key, found)
+    return found
+
+
+def _names(code: types.CodeType) -> Iterator[str]:
+    """Every global or attribute name a code object (and the code nested in it) uses."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _names(const)
+
+
+def _file_of(obj: Any) -> str | None:
+    try:
+        return inspect.getsourcefile(obj) or inspect.getfile(obj)
+    except (OSError, TypeError):
+        return None
+
+
+def _jsonable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_jsonable(v) for v in value) and len(value) <= 100
+    if isinstance(value, str):
+        return len(value) <= 10_000
+    return isinstance(value, _CONSTANT_TYPES)
+
+
+def _module_imports(module: Any) -> set[str]:
+    """Top-level installed packages a module imports (its global modules and objects)."""
+    found: set[str] = set()
+    for value in list(getattr(module, "__dict__", {}).values()):
+        owner = value.__name__ if isinstance(value, types.ModuleType) else None
+        if owner is None and isinstance(value, type | types.FunctionType):
+            owner = getattr(value, "__module__", None)
+        if isinstance(owner, str) and owner and not _is_user_module(owner):
+            top = owner.partition(".")[0]
+            if top not in sys.stdlib_module_names and top not in ("builtins", "reprolam"):
+                found.add(top.lstrip("_") or top)
+    return found
+
+
+@cache
+def _installed_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    with contextlib.suppress(AttributeError):  # some virtualenv builds lack them
+        roots |= set(site.getsitepackages()) | {site.getusersitepackages()}
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # reprolam itself
+    return tuple(sorted(os.path.realpath(r) + os.sep for r in roots if r))
+
+
+def _is_user_module(name: str) -> bool:
+    """User code: a module outside the standard library, installed packages and reprolam."""
+    top = name.partition(".")[0]
+    if name in sys.builtin_module_names or top in sys.stdlib_module_names or top == "reprolam":
+        return False
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):  # interactive (a notebook, an exec'd string), or unknown
+        return module is not None and not hasattr(module, "__path__")
+    return _is_user_path(path)
+
+
+@cache
+def _is_user_path(path: str) -> bool:
+    full = os.path.realpath(path)
+    return not any(full.startswith(root) for root in _installed_roots())
+
+
+# -- git ----------------------------------------------------------------------------------
+
+
+_GIT_CACHE: dict[Any, dict[str, Any] | None] = {}
+
+
+def git_state(files: list[Any]) -> dict[str, Any] | None:
+    """Commit of the git work tree holding the workflow's files, and their uncommitted diff.
+
+    The diff covers the user files the run's code comes from (not the whole tree). Asked
+    again with the same git HEAD, index and files (same sizes and times), the last answer is
+    reused: two ``git`` processes per run would dominate a short run.
+    """
+    paths = sorted({f for f in files if isinstance(f, str) and _is_user_path(f)})
+    root = next((r for r in map(_git_root, paths) if r), None)
+    if root is None:
+        return None
+    key = (root, _git_marks(root), tuple(_stat(p) for p in paths))
+    if key not in _GIT_CACHE:
+        _GIT_CACHE.clear()
+        _GIT_CACHE[key] = _read_git(root, paths)
+    found = _GIT_CACHE[key]
+    return dict(found) if found is not None else None
+
+
+def _read_git(root: str, paths: list[str]) -> dict[str, Any] | None:
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return None
+    # porcelain (it refreshes stat info; plumbing reports racily-clean edits as clean); a
+    # diff.external tool the user configured would shape the text, as in their terminal
+    diff = _git(root, "-c", "color.ui=never", "diff", "HEAD", "--", *paths) or ""
+    data = diff.encode()
+    state: dict[str, Any] = {
+        "root": root,
+        "commit": commit.strip(),
+        "dirty": bool(diff),
+        "diff_digest": digest(data) if diff else None,
+        "diff_bytes": len(data),
+    }
+    if diff:
+        state["diff_truncated"] = len(data) > DIFF_CAP
+        state["diff_text"] = data[:DIFF_CAP].decode(errors="replace")
+    return state
+
+
+def _git_marks(root: str) -> tuple[Any, ...]:
+    """Stats of the files git rewrites on commit, checkout and staging."""
+    gitdir = _gitdir(root)
+    return tuple(_stat(os.path.join(gitdir, n)) for n in ("HEAD", "index", "logs/HEAD"))
+
+
+@cache
+def _gitdir(root: str) -> str:
+    gitdir = os.path.join(root, ".git")
+    if os.path.isfile(gitdir):  # a linked work tree: "gitdir: PATH"
+        with open(gitdir, encoding="utf-8") as pointer:
+            gitdir = os.path.join(root, pointer.read().partition("gitdir:")[2].strip())
+    return gitdir
+
+
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _git_root(path: str) -> str | None:
+    folder = os.path.dirname(os.path.realpath(path))
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _git(root: str, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", root, *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None

@@ -1,0 +1,451 @@
+"""Watch an action while it runs: what it prints and warns, and what it does outside the door.
+
+DESIGN.md: every source of nondeterminism reaches an action through the engine's context;
+what an action does outside that door is observed and recorded as an undeclared effect.
+While an action runs in this thread, ``ActionWatch``:
+
+* captures ``sys.stdout``, ``sys.stderr`` and Python warnings (size-capped), so what an action
+  prints is kept with its step and never mixes with the CLI's own (``--json``) output;
+* sees, through one process-wide audit hook (``sys.addaudithook``; hooks cannot be removed, so
+  it is installed once and returns at once when no action is being watched): file writes
+  outside the temp dir (and the context's ``workdir``, when it has one), network
+  connections and subprocess launches;
+* compares cheap marks of the global ``random`` and NumPy RNG states before and after
+  ``pure`` and ``external`` actions (``seeded`` ones get the globals seeded by the engine);
+* notes wall-clock reads (``time.time()`` and friends, called through the ``time`` module)
+  in ``pure`` actions.
+
+Each observation is an effect ``{kind, target, declared, count}``. File writes, network and
+subprocesses are declared when the action lists ``side_effects``; global RNG use is declared
+for ``nondeterministic`` actions; a clock read in a ``pure`` action never is. In ``strict``
+mode an undeclared file write, connection or launch is refused where it happens (the audit
+hook raises ``UndeclaredEffect``) and the engine fails the step.
+
+Limits (said, not hidden): output written straight to file descriptors 1/2 by C code is not
+captured; ``datetime.now()`` and functions bound with ``from time import time`` before the
+first watched action are not seen; an RNG drawn from and then restored exactly is not seen.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from reprolam.trace.records import ErrorInfo
+
+OUTPUT_CAP = 64 * 1024  # characters kept per stream and step
+WARNINGS_CAP = 100
+EFFECTS_CAP = 100
+EFFECT_KINDS = ("file_write", "network", "subprocess", "global_rng", "clock")
+
+_local = threading.local()
+_active = 0  # watches in progress in any thread: the audit hook's one-comparison exit
+_installed = False
+_install_lock = threading.Lock()
+
+_EVENTS = {
+    "open": "file_write",
+    "os.remove": "file_write",
+    "os.rename": "file_write",
+    "os.mkdir": "file_write",
+    "os.rmdir": "file_write",
+    "os.truncate": "file_write",
+    "shutil.rmtree": "file_write",
+    "socket.connect": "network",
+    "socket.sendto": "network",
+    "subprocess.Popen": "subprocess",
+    "os.system": "subprocess",
+    "os.posix_spawn": "subprocess",
+    "os.exec": "subprocess",
+    "os.spawn": "subprocess",
+}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+_CLOCK_FUNCTIONS = ("time", "time_ns", "localtime", "gmtime", "ctime")
+_CLOCK_IGNORED_CALLERS = ("logging",)  # log timestamps do not reach an action's outputs
+
+
+class UndeclaredEffect(PermissionError):
+    """An action tried an effect it did not declare, under the ``strict`` effects policy."""
+
+
+def declared(kind: str, determinism: str, side_effects: Sequence[str]) -> bool:
+    """Whether an action's declaration covers an effect of this kind."""
+    if kind in ("file_write", "network", "subprocess"):
+        return bool(side_effects)
+    if kind == "global_rng":
+        return determinism == "nondeterministic"
+    return False  # clock: only watched in pure actions, which promise not to read it
+
+
+def refusal(action: str, effects: Sequence[dict[str, Any]], policy: str) -> ErrorInfo | None:
+    """The step failure for undeclared effects under the ``strict`` policy, else None."""
+    undeclared = [e for e in effects if not e.get("declared")]
+    if policy != "strict" or not undeclared:
+        return None
+    listed = "; ".join(f"{e['kind']}: {e['target']}" for e in undeclared[:5])
+    more = f" (and {len(undeclared) - 5} more)" if len(undeclared) > 5 else ""
+    return ErrorInfo(
+        type="UndeclaredEffect",
+        message=f"{action}: undeclared effects refused (strict effects policy): {listed}{more}; "
+        "declare them on the action (side_effects=[...]; for randomness use ctx.rng or "
+        "determinism='seeded') or let the effects policy warn",
+    )
+
+
+class _CappedText:
+    """A text stream that keeps the first ``OUTPUT_CAP`` characters and counts the rest.
+
+    A plain object, not an ``io.TextIOBase``: those cost a finalizer (close, flush) each,
+    which is most of what watching a quiet action would cost.
+    """
+
+    __slots__ = ("dropped", "kept", "parts")
+    encoding = "utf-8"
+    errors = "strict"
+    closed = False
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        room = OUTPUT_CAP - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("captured output has no file descriptor")
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class ActionWatch:
+    """One action's observation, from ``start()`` to ``stop()`` (same thread)."""
+
+    __slots__ = (
+        "_busy",
+        "_impl",
+        "_previous",
+        "_rng_before",
+        "_showwarning",
+        "_stderr",
+        "_stdout",
+        "determinism",
+        "effects",
+        "err",
+        "out",
+        "side_effects",
+        "strict",
+        "warned",
+        "watch_clock",
+        "watch_rng",
+        "workdir",
+    )
+
+    def __init__(
+        self,
+        *,
+        determinism: str,
+        side_effects: Sequence[str] = (),
+        strict: bool = False,
+        workdir: str | None = None,
+    ) -> None:
+        self.determinism = determinism
+        self.side_effects = tuple(side_effects)
+        self.strict = strict
+        self.workdir = workdir
+        self.watch_clock = determinism == "pure"
+        self.watch_rng = determinism in ("pure", "external")
+        self.effects: dict[tuple[str, str], dict[str, Any]] = {}
+        self._busy = False  # re-entrancy guard for the audit hook's own work
+        self._rng_before: tuple[Any, ...] = ()
+        self.warned: list[dict[str, Any]] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> ActionWatch:
+        global _active  # noqa: PLW0603 (one int the audit hook reads first, cheaply)
+        install()
+        self._previous = getattr(_local, "watch", None)
+        _local.watch = self
+        _active += 1
+        self._stdout, self._stderr = sys.stdout, sys.stderr
+        self.out, self.err = _CappedText(), _CappedText()
+        sys.stdout, sys.stderr = self.out, self.err
+        self.warned = []
+        self._showwarning = warnings.showwarning
+        self._impl = getattr(warnings, "_showwarnmsg_impl", None)
+        warnings.showwarning = _ORIGINAL_SHOWWARNING
+        warnings._showwarnmsg_impl = self._warned  # type: ignore[attr-defined]
+        warnings._filters_mutated()  # type: ignore[attr-defined]  # "once" registries reset
+        if self.watch_rng:
+            self._rng_before = rng_marks()
+        return self
+
+    def stop(self) -> dict[str, Any] | None:
+        """End the observation; what was observed as a JSON-able dict, or None if nothing.
+
+        Only the first call ends it (the count of watches in progress must stay exact).
+        """
+        global _active  # noqa: PLW0603 (one int the audit hook reads first, cheaply)
+        if self._previous is _STOPPED:
+            return self.observed()
+        if self.watch_rng:
+            after = rng_marks()
+            if after[:3] != self._rng_before[:3]:
+                self.note("global_rng", "the global random module state")
+            if after[3:] != self._rng_before[3:]:
+                self.note("global_rng", "the global numpy.random state")
+        sys.stdout, sys.stderr = self._stdout, self._stderr
+        warnings.showwarning = self._showwarning
+        if self._impl is not None:
+            warnings._showwarnmsg_impl = self._impl  # type: ignore[attr-defined]
+        _active -= 1
+        _local.watch = self._previous
+        self._previous = _STOPPED
+        return self.observed()
+
+    def observed(self) -> dict[str, Any] | None:
+        found: dict[str, Any] = {}
+        for name, stream in (("stdout", self.out), ("stderr", self.err)):
+            if stream.kept:
+                found[name] = stream.text()
+            if stream.dropped:
+                found[f"{name}_dropped"] = stream.dropped
+        if self.warned:
+            found["warnings"] = self.warned
+        if self.effects:
+            found["effects"] = list(self.effects.values())
+        return found or None
+
+    # -- what is seen -------------------------------------------------------------------------
+
+    def note(self, kind: str, target: str) -> dict[str, Any]:
+        key = (kind, target)
+        effect = self.effects.get(key)
+        if effect is None:
+            effect = {
+                "kind": kind,
+                "target": target,
+                "declared": declared(kind, self.determinism, self.side_effects),
+                "count": 0,
+            }
+            if len(self.effects) < EFFECTS_CAP:
+                self.effects[key] = effect
+        effect["count"] += 1
+        return effect
+
+    def audit(self, kind: str, event: str, args: tuple[Any, ...]) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            target = self._target(kind, event, args)
+            if target is None:
+                return
+            effect = self.note(kind, target)
+        finally:
+            self._busy = False
+        if self.strict and not effect["declared"]:
+            raise UndeclaredEffect(
+                f"undeclared {kind.replace('_', ' ')} refused: {target} (strict effects policy)"
+            )
+
+    def _target(self, kind: str, event: str, args: tuple[Any, ...]) -> str | None:
+        if kind == "file_write":
+            return self._written_path(event, args)
+        if kind == "network":
+            return f"connect {_address(args[1] if len(args) > 1 else None)}"
+        command = args[1] if event == "subprocess.Popen" else args[0]
+        if isinstance(command, list | tuple):
+            command = " ".join(map(str, command))
+        return f"{event}: {command!s}"[:300]
+
+    def _written_path(self, event: str, args: tuple[Any, ...]) -> str | None:
+        if event == "open":
+            path, mode, flags = (*args, None, None)[:3]
+            writing = (
+                any(c in mode for c in "wax+")
+                if isinstance(mode, str)
+                else bool(isinstance(flags, int) and flags & _WRITE_FLAGS)
+            )
+            if not writing:
+                return None
+        else:
+            path = args[0] if args else None
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not isinstance(path, str | os.PathLike):
+            return None  # a file descriptor: the open that made it was seen
+        full = os.path.realpath(os.fspath(path))
+        if full == os.devnull or "__pycache__" in full or self._allowed(full):
+            return None
+        return full
+
+    def _allowed(self, path: str) -> bool:
+        roots = [os.path.realpath(tempfile.gettempdir())]
+        if self.workdir:
+            roots.append(os.path.realpath(self.workdir))
+        return any(path == root or path.startswith(root + os.sep) for root in roots)
+
+    def _warned(self, message: warnings.WarningMessage) -> None:
+        if len(self.warned) < WARNINGS_CAP:
+            self.warned.append(
+                {
+                    "category": message.category.__name__,
+                    "message": str(message.message),
+                    "filename": message.filename,
+                    "lineno": message.lineno,
+                }
+            )
+
+
+_STOPPED: Any = object()
+
+
+def current_watch() -> ActionWatch | None:
+    return getattr(_local, "watch", None) if _active else None
+
+
+# -- process-wide installation (once) --------------------------------------------------------
+
+_ORIGINAL_SHOWWARNING = getattr(warnings, "_showwarning_orig", warnings.showwarning)
+
+
+def install() -> None:
+    """Install the audit hook and the clock probes once per process."""
+    global _installed  # noqa: PLW0603
+    if _installed:
+        return
+    with _install_lock:
+        if _installed:
+            return
+        sys.addaudithook(_hook)
+        for name in _CLOCK_FUNCTIONS:
+            setattr(time, name, _clock_probe(name, getattr(time, name)))
+        _installed = True
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if not _active:
+        return
+    kind = _EVENTS.get(event)
+    if kind is None:
+        return
+    watch = getattr(_local, "watch", None)
+    if watch is not None:
+        watch.audit(kind, event, args)
+
+
+def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    def probe(*args: Any) -> Any:
+        if _active and not args:  # with an argument, localtime() & co. read no clock
+            watch = getattr(_local, "watch", None)
+            if watch is not None and watch.watch_clock:
+                caller = sys._getframe(1)
+                module = str(caller.f_globals.get("__name__", ""))
+                if not module.startswith(_CLOCK_IGNORED_CALLERS):
+                    where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+                    watch.note("clock", f"time.{name}() at {where}")
+        return real(*args)
+
+    probe.__name__ = probe.__qualname__ = name
+    probe.__doc__ = real.__doc__
+    probe.__wrapped__ = real  # type: ignore[attr-defined]
+    return probe
+
+
+# -- global RNG marks ------------------------------------------------------------------------
+# Reading a whole Mersenne Twister state costs tens of microseconds; its position and two
+# words, read in place, change with every draw and every seeding, for about a microsecond.
+
+_PY_STATE: Any = None  # (random._inst, ctypes view of its state), or False: layout differs
+_NP_STATE: Any = None  # (bit generator, view of numpy's global MT19937 state), or False
+
+
+def rng_marks() -> tuple[Any, ...]:
+    global _PY_STATE, _NP_STATE  # noqa: PLW0603 (built once, on first use)
+    if _PY_STATE is None or (_PY_STATE is not False and _PY_STATE[0] is not random._inst):
+        _PY_STATE = _python_view()  # first use, or random._inst was replaced
+    marks: tuple[Any, ...]
+    if _PY_STATE is False:
+        marks = (random.getstate(), None, None)
+    else:
+        view = _PY_STATE[1]
+        marks = (view[0], view[1], view[624])
+    if "numpy" in sys.modules:
+        if _NP_STATE is None:
+            _NP_STATE = _numpy_view()
+        if _NP_STATE is False:
+            marks += (str(sys.modules["numpy"].random.get_state(legacy=False)),)
+        else:
+            view = _NP_STATE[1]
+            marks += (view[624], view[0], view[623])
+    return marks
+
+
+def _python_view() -> Any:
+    """random._inst's ``index`` and ``state[624]`` in place (CPython's RandomObject layout)."""
+    try:
+        if sys.implementation.name != "cpython":
+            return False
+        import ctypes
+
+        head = 2 * ctypes.sizeof(ctypes.c_void_p)  # PyObject_HEAD: refcount, type
+        instance = random._inst
+        view = (ctypes.c_uint32 * 625).from_address(id(instance) + head)
+        _, state, _ = random.getstate()
+        if (view[0], view[1], view[624]) != (state[-1], state[0], state[623]):
+            return False
+        return (instance, view)  # the instance is held: its memory stays what the view reads
+    except Exception:
+        return False
+
+
+def _numpy_view() -> Any:
+    try:
+        import ctypes
+
+        bit_generator = sys.modules["numpy"].random.mtrand._rand._bit_generator
+        view = (ctypes.c_uint32 * 625).from_address(bit_generator.ctypes.state_address)
+        state = bit_generator.state["state"]
+        if (view[624], view[0]) != (state["pos"], state["key"][0]):
+            return False
+        return (bit_generator, view)
+    except Exception:
+        return False
+
+
+def _address(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)

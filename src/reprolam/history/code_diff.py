@@ -1,0 +1,200 @@
+"""Why two runs differ: what changed in their code, and which environment changes matter.
+
+Both come from what the runs recorded (``engine.code_capture``'s manifest and the
+environment snapshot): a unified diff of each changed action and helper, the changed
+modules, constants and git state; and the environment differences ranked with the packages
+the (diverging) actions import first, the rest collapsed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from typing import Any
+
+from reprolam.history.diff import load_json
+from reprolam.trace.contract import TraceStore
+
+# Environment keys that the code diff explains better than a pair of digests
+_CODE_KEYS = re.compile(r"^(code|workflow\.actions\.[^.]+\.fingerprint)$")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeChange:
+    kind: str  # action | helper | constant | module | git
+    name: str  # the action's name, the unit's module:qualname, the module, ...
+    diff: str = ""  # unified diff, recorded (a) -> current (b)
+    used_by: tuple[str, ...] = ()  # actions that reach a changed helper or constant
+    summary: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        used = f" (reached by {', '.join(self.used_by)})" if self.used_by else ""
+        text = f"{self.kind} {self.name}{used}"
+        return f"{text}: {self.summary}" if self.summary else text
+
+
+def code_manifest(store: TraceStore, environment: dict[str, Any]) -> dict[str, Any]:
+    """The code manifest a run recorded ({} for runs recorded before code capture)."""
+    key = environment.get("code")
+    return load_json(store, key) if isinstance(key, str) else {}
+
+
+def code_changes(a: dict[str, Any], b: dict[str, Any]) -> list[CodeChange]:
+    """What changed from manifest ``a`` to manifest ``b``, actions first."""
+    if not a or not b:
+        return []
+    units_a, units_b = a.get("units", {}), b.get("units", {})
+    action_of = {
+        info["unit"]: name
+        for manifest in (a, b)
+        for name, info in manifest.get("actions", {}).items()
+    }
+    users = _users(a) | _users(b)
+    changes: list[CodeChange] = []
+    for key in sorted(units_a.keys() | units_b.keys(), key=lambda k: (k not in action_of, k)):
+        ua, ub = units_a.get(key), units_b.get(key)
+        if ua is not None and ub is not None and ua.get("digest") == ub.get("digest"):
+            continue
+        if key not in action_of and not users.get(key):
+            continue  # a unit neither side's actions reach
+        source_a = (ua or {}).get("source") or ""
+        source_b = (ub or {}).get("source") or ""
+        summary = "added" if ua is None else "removed" if ub is None else "changed"
+        if ua is not None and ub is not None and not (source_a and source_b):
+            summary = "changed (source unavailable, bytecode differs)"
+        changes.append(
+            CodeChange(
+                kind="action" if key in action_of else "helper",
+                name=action_of.get(key, key),
+                diff=unified(source_a, source_b, key),
+                used_by=() if key in action_of else tuple(sorted(users.get(key, ()))),
+                summary=summary,
+            )
+        )
+    consts_a, consts_b = a.get("constants", {}), b.get("constants", {})
+    for key in sorted(consts_a.keys() | consts_b.keys()):
+        if consts_a.get(key) != consts_b.get(key) and users.get(key):
+            changes.append(
+                CodeChange(
+                    "constant",
+                    key,
+                    used_by=tuple(sorted(users[key])),
+                    summary=f"{consts_a.get(key)!r} -> {consts_b.get(key)!r}",
+                )
+            )
+    mods_a, mods_b = a.get("modules", {}), b.get("modules", {})
+    for name in sorted(mods_a.keys() & mods_b.keys()):
+        if mods_a[name].get("interactive") or mods_b[name].get("interactive"):
+            continue  # no file: its units (above) are what it is made of
+        if set(mods_a[name].get("sources", {}).values()) != set(
+            mods_b[name].get("sources", {}).values()
+        ):
+            changes.append(CodeChange("module", name, summary="source changed"))
+    changes += _git_changes(a.get("git"), b.get("git"))
+    return changes
+
+
+def _users(manifest: dict[str, Any]) -> dict[str, set[str]]:
+    """Unit or constant -> the actions that reach it."""
+    found: dict[str, set[str]] = {}
+    for name, info in manifest.get("actions", {}).items():
+        for key in [*info.get("reaches", []), *info.get("constants", [])]:
+            found.setdefault(key, set()).add(name)
+    return found
+
+
+def _git_changes(a: Any, b: Any) -> list[CodeChange]:
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return []
+    found = []
+    if a.get("commit") != b.get("commit"):
+        commits = f"{a.get('commit')} -> {b.get('commit')}"
+        found.append(CodeChange("git", "commit", summary=commits))
+    if a.get("diff_digest") != b.get("diff_digest"):
+        found.append(CodeChange("git", "uncommitted changes", summary="the diff differs"))
+    return found
+
+
+def unified(a: str, b: str, name: str) -> str:
+    lines = difflib.unified_diff(
+        a.splitlines(keepends=True),
+        b.splitlines(keepends=True),
+        fromfile=f"recorded/{name}",
+        tofile=f"current/{name}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+# -- environment ranking ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RankedEnvironment:
+    """Environment differences: those the actions' imports make relevant, then the rest."""
+
+    relevant: list[str] = field(default_factory=list)  # keys, most relevant first
+    system: list[str] = field(default_factory=list)  # python, platform, BLAS threads, cpu, ...
+    other_packages: list[str] = field(default_factory=list)  # collapsed when shown
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rank_environment(
+    changes: dict[str, tuple[Any, Any]],
+    manifests: Sequence[dict[str, Any]],
+    actions: Iterable[str] | None = None,
+) -> RankedEnvironment:
+    """Rank environment differences by what ``actions`` (None: all) import.
+
+    An action imports what its own module and the modules of the user code it reaches import
+    (the manifest's ``modules.*.imports``, top-level import names), mapped to distributions.
+    """
+    wanted = set(actions) if actions is not None else None
+    imported: set[str] = set()
+    for manifest in manifests:
+        units = manifest.get("units", {})
+        modules = manifest.get("modules", {})
+        for name, info in manifest.get("actions", {}).items():
+            if wanted is not None and name not in wanted:
+                continue
+            for key in [info.get("unit"), *info.get("reaches", [])]:
+                module = units.get(key, {}).get("module")
+                imported |= set(modules.get(module, {}).get("imports", []))
+    distributions = _distributions(imported)
+    ranked = RankedEnvironment()
+    for key in changes:
+        if _CODE_KEYS.match(key):
+            continue
+        if key.startswith("packages.") or key.startswith("conda.packages."):
+            name = key.rpartition(".")[2]
+            (ranked.relevant if name in distributions else ranked.other_packages).append(key)
+        else:
+            ranked.system.append(key)
+    return ranked
+
+
+def _distributions(imports: set[str]) -> set[str]:
+    """Distribution names (normalized) that provide these top-level import names."""
+    found = {_normalize(name) for name in imports}
+    mapping = _packages_distributions()
+    for name in imports:
+        found |= {_normalize(d) for d in mapping.get(name, ())}
+    return found
+
+
+@cache
+def _packages_distributions() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return dict(packages_distributions())
+
+
+def _normalize(project: str) -> str:
+    return re.sub(r"[-_.]+", "-", project).lower()

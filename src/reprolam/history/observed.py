@@ -1,0 +1,55 @@
+"""What steps observed while their actions ran: captured output and effects (engine.observe)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from reprolam.history.diff import load_json
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import StepRecord
+
+
+def observed_of(step: StepRecord) -> dict[str, Any]:
+    """The step's recorded observation summary ({} when nothing was observed)."""
+    observed = step.proposal.get("observed")
+    return observed if isinstance(observed, dict) else {}
+
+
+def effects_of(step: StepRecord) -> list[dict[str, Any]]:
+    effects = observed_of(step).get("effects", [])
+    return [e for e in effects if isinstance(e, dict)]
+
+
+def captured_output(store: TraceStore, step: StepRecord) -> dict[str, Any] | None:
+    """What the step's action printed and warned (stdout, stderr, warnings), or None."""
+    key = observed_of(step).get("output")
+    return load_json(store, key) if isinstance(key, str) else None
+
+
+def captured_outputs(store: TraceStore, steps: Sequence[StepRecord]) -> dict[int, dict[str, Any]]:
+    """Step index -> captured output, for the steps that have one."""
+    found: dict[int, dict[str, Any]] = {}
+    for step in steps:
+        output = captured_output(store, step)
+        if output:
+            found[step.index] = output
+    return found
+
+
+def undeclared_effects(steps: Sequence[StepRecord]) -> list[tuple[StepRecord, dict[str, Any]]]:
+    """Every undeclared effect of a trace, with the step that had it (for ``audit``)."""
+    return [(s, e) for s in steps for e in effects_of(s) if not e.get("declared")]
+
+
+def effect_findings(steps: Sequence[StepRecord]) -> list[dict[str, Any]]:
+    """Undeclared effects as audit findings: step, action, and the effect."""
+    return [{"step": s.index, "action": s.action, **e} for s, e in undeclared_effects(steps)]
+
+
+def describe_effect(effect: dict[str, Any]) -> str:
+    count = effect.get("count", 1)
+    times = f" ({count}x)" if count and count > 1 else ""
+    declared = "declared" if effect.get("declared") else "undeclared"
+    kind = str(effect.get("kind", "?")).replace("_", " ")
+    return f"{declared} {kind}: {effect.get('target')}{times}"

@@ -1,0 +1,277 @@
+"""Code capture: what an action reaches is fingerprinted and stored; divergences show diffs."""
+
+from __future__ import annotations
+
+import json
+import linecache
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam.cli.main import cli
+from reprolam.engine.code_capture import capture_code
+from reprolam.history.code_diff import code_manifest
+from reprolam.history.diff import load_json
+
+FLOW_V1 = """
+import numpy as np
+
+from reprolam import action, workflow
+
+OFFSET = 1
+
+
+def scale(x):
+    return x * 2
+
+
+def transform(values):
+    return [scale(v) + OFFSET for v in values]
+
+
+class Summary:
+    def total(self, values):
+        return float(np.sum(values))
+
+
+@action(outputs=["values"])
+def make() -> list:
+    return transform([1, 2, 3])
+
+
+@action(outputs=["total"])
+def summarize(values: list) -> float:
+    return Summary().total(values)
+
+
+flow = workflow("captured", [make, summarize], outputs=["total"])
+"""
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+    linecache.checkcache(str(path))
+
+
+def _module(name: str, text: str, filename: str) -> types.ModuleType:
+    """Run ``text`` as a fresh module, its source readable as IPython makes a cell's."""
+    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    module = types.ModuleType(name)
+    exec(compile(text, filename, "exec"), module.__dict__)
+    return module
+
+
+def test_fingerprint_covers_helpers_classes_and_constants_but_not_packages() -> None:
+    module = _module("cc_reach", FLOW_V1, "<cc-reach>")
+    code = capture_code(module.flow)
+    make = code.manifest["actions"]["make"]
+    assert make["reaches"] == ["cc_reach:scale", "cc_reach:transform"]
+    assert make["constants"] == ["cc_reach:OFFSET"]
+    assert code.manifest["actions"]["summarize"]["reaches"] == [
+        "cc_reach:Summary",
+        "cc_reach:Summary.total",
+    ]
+    assert not any(k.startswith("numpy") for k in code.manifest["units"])
+    assert "numpy" in code.manifest["modules"]["cc_reach"]["imports"]
+    assert code.manifest["modules"]["cc_reach"]["bindings"]["action"] == "reprolam.actions:action"
+
+    for old, new in (("x * 2", "x * 3"), ("OFFSET = 1", "OFFSET = 2")):
+        changed = _module("cc_reach", FLOW_V1.replace(old, new), f"<cc-reach-{new}>")
+        fingerprints = capture_code(changed.flow).fingerprints
+        assert fingerprints["make"] != code.fingerprints["make"], old
+        assert fingerprints["summarize"] == code.fingerprints["summarize"], old
+
+
+def test_a_changed_helper_is_named_with_its_diff(tmp_path: Path) -> None:
+    flow = tmp_path / "cc_helper.py"
+    _write(flow, FLOW_V1)
+    with reprolam.open(tmp_path / "store") as rl:
+        original = rl.run(f"{flow}:flow", planner="rules")
+        _write(flow, FLOW_V1.replace("return x * 2", "return x * 3"))
+        result = rl.reproduce(original.id)
+    assert result.divergence is not None
+    assert result.divergence.action == "make"
+    (helper,) = [c for c in result.code if c.kind == "helper"]
+    assert helper.name.endswith(":scale")
+    assert helper.used_by == ("make",)
+    assert "-    return x * 2\n+    return x * 3\n" in helper.diff
+    assert "helper" in result.summary()
+    assert "scale" in result.summary()
+    assert [c.kind for c in result.code] == ["helper", "module"]
+
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+    human = runner.invoke(cli, ["--store", store, "reproduce", original.id])
+    assert human.exit_code == 1
+    assert "+    return x * 3" in human.output
+    as_json = runner.invoke(cli, ["--store", store, "reproduce", original.id, "--json"])
+    payload = json.loads(as_json.stdout)
+    assert payload["code_changed"] is True
+    assert any("+    return x * 3" in c["diff"] for c in payload["code"])
+
+
+def test_code_changed_outputs_identical_is_said(tmp_path: Path) -> None:
+    flow = tmp_path / "cc_same.py"
+    _write(flow, FLOW_V1)
+    with reprolam.open(tmp_path / "store") as rl:
+        original = rl.run(f"{flow}:flow", planner="rules")
+        _write(flow, FLOW_V1.replace("return x * 2", "return 2 * x  # commuted"))
+        result = rl.reproduce(original.id)
+        diff = rl.diff(original.id, result.reproduction.id if result.reproduction else "")
+    assert result.bitwise
+    assert "code changed, outputs identical" in result.summary()
+    assert result.to_dict()["code_changed"] is True
+    assert [c.name for c in diff.code if c.kind == "helper"] == ["cc_same:scale"] or any(
+        c.name.endswith(":scale") for c in diff.code
+    )
+
+
+def test_unchanged_code_reproduces_without_code_changes(tmp_path: Path) -> None:
+    flow = tmp_path / "cc_plain.py"
+    _write(flow, FLOW_V1)
+    with reprolam.open(tmp_path / "store") as rl:
+        original = rl.run(f"{flow}:flow", planner="rules")
+        result = rl.reproduce(original.id)
+        manifest = code_manifest(rl.store, load_json(rl.store, original.run.environment))
+    assert result.bitwise
+    assert result.code == []
+    assert "code changed" not in result.summary()
+    (module,) = [m for m in manifest["modules"].values() if m["file"] == str(flow)]
+    (source_key,) = module["sources"].values()
+    with reprolam.open(tmp_path / "store") as rl:
+        assert load_stored_text(rl, source_key) == FLOW_V1
+
+
+def load_stored_text(rl: Any, key: str) -> str:
+    from reprolam.history.code_rebuild import load_json_text
+
+    return load_json_text(rl.store, key)
+
+
+NOTEBOOK = """
+import random
+import numpy as np
+from reprolam import action, workflow
+
+SCALE = 3
+
+
+def helper(values):
+    return [v * SCALE for v in values]
+
+
+@action(outputs=["values"], determinism="seeded")
+def draw(*, n: int = 4) -> list:
+    rng = np.random.default_rng(7)
+    return helper([float(x) for x in rng.random(n)])
+
+
+@action(outputs=["total"])
+def total(values: list) -> float:
+    return round(sum(values), 12)
+
+
+flow = workflow("notebook-flow", [draw, total], outputs=["total"], metrics=None)
+"""
+
+
+def test_a_notebook_workflow_is_reproduced_from_stored_source_in_a_fresh_process(
+    tmp_path: Path,
+) -> None:
+    module = _module("__notebook__", NOTEBOOK, "<ipython-input-1-abc>")
+    store = tmp_path / "store"
+    with reprolam.open(store) as rl:
+        original = rl.run(module.flow, planner="rules")
+    assert original.succeeded
+    env = {**os.environ, "PYTHONPATH": ""}
+    command = [sys.executable, "-m", "reprolam", "--store", str(store)]
+    untrusted = subprocess.run(
+        [*command, "reproduce", original.id],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert untrusted.returncode == 2
+    assert "--trust-pickle" in untrusted.stderr  # the way to allow running stored code
+
+    done = subprocess.run(
+        [*command, "--trust-pickle", "reproduce", original.id, "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["bitwise"] is True
+    assert payload["compared"] == 2
+    assert payload["code"] == []  # the same source ran again, reached the same code
+
+
+@pytest.mark.skipif(not Path("/usr/bin/git").exists(), reason="needs git")
+def test_git_commit_and_uncommitted_diff_are_recorded(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    flow = repo / "cc_git.py"
+    _write(flow, FLOW_V1)
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "cc_git.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    _write(flow, FLOW_V1.replace("OFFSET = 1", "OFFSET = 5"))
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(f"{flow}:flow", planner="rules")
+        manifest = code_manifest(rl.store, load_json(rl.store, run.run.environment))
+        git_state = manifest["git"]
+        assert git_state["commit"] == head
+        assert git_state["dirty"] is True
+        diff = load_stored_text(rl, git_state["diff"])
+    assert "-OFFSET = 1\n+OFFSET = 5\n" in diff
+    assert git_state["diff_truncated"] is False
+
+
+def test_source_unavailable_still_fingerprints_by_bytecode() -> None:
+    module = types.ModuleType("cc_nosource")
+    exec(compile(textwrap.dedent(FLOW_V1), "<no-such-cell>", "exec"), module.__dict__)
+    code = capture_code(module.flow)
+    unit = code.manifest["units"]["cc_nosource:scale"]
+    assert unit["source"] is None
+    assert unit["digest"]
+
+
+def test_store_copy_carries_the_code_and_captured_output(tmp_path: Path) -> None:
+    from reprolam.trace.copy import copy_store
+    from reprolam.trace.sqlite import SQLiteStore
+
+    module = _module(
+        "__copied_notebook__",
+        NOTEBOOK.replace("return helper", "print('hi')\n    return helper"),
+        "<ipython-input-2-def>",
+    )
+    with reprolam.open(tmp_path / "a") as rl:
+        original = rl.run(module.flow, planner="rules")
+    src, dst = SQLiteStore(tmp_path / "a"), SQLiteStore(tmp_path / "b")
+    try:
+        copy_store(src, dst)
+    finally:
+        src.close()
+        dst.close()
+    with reprolam.open(tmp_path / "b", trusted=True) as rl:
+        assert rl.show(original.id).captured[0]["stdout"] == "hi\n"
+        result = rl.reproduce(original.id)
+    assert result.bitwise

@@ -1,0 +1,255 @@
+"""Undeclared effects: observed while an action runs, recorded on its step, governed by policy."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam import Policy, action, workflow
+from reprolam.cli.main import cli
+from reprolam.engine.observe import ActionWatch, rng_marks
+from reprolam.trace.memory import MemoryStore
+from reprolam.trace.records import StepRecord, StepStatus
+
+TARGET: dict[str, Any] = {}  # where the file-writing action writes (set per test)
+
+
+@pytest.fixture(autouse=True)
+def _private_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OS temp dir is allowed: give this test its own, so tmp_path counts as outside it."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    TARGET["path"] = str(tmp_path / "out.txt")
+    TARGET["scratch"] = str(scratch / "ok.txt")
+
+
+@action(outputs=["n"])
+def writes_file() -> int:
+    Path(TARGET["path"]).write_text("written")
+    return 1
+
+
+@action(outputs=["n"])
+def writes_temp() -> int:
+    Path(TARGET["scratch"]).write_text("fine")
+    return 1
+
+
+@action(outputs=["n"])
+def connects() -> int:
+    with socket.create_connection(("127.0.0.1", TARGET["port"]), timeout=5):
+        pass
+    return 1
+
+
+@action(outputs=["n"])
+def spawns() -> int:
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return 1
+
+
+@action(outputs=["n"])
+def draws_random() -> float:
+    return random.random()
+
+
+@action(outputs=["n"])
+def draws_numpy() -> float:
+    return float(np.random.rand())
+
+
+@action(outputs=["n"])
+def reads_clock() -> float:
+    return time.time() * 0.0
+
+
+@action(outputs=["n"], determinism="seeded")
+def seeded_draw() -> float:
+    return random.random()
+
+
+@action(outputs=["n"], determinism="external", side_effects=["writes out.txt"])
+def declared_write() -> int:
+    Path(TARGET["path"]).write_text("declared")
+    return 1
+
+
+@action(outputs=["n"])
+def quiet() -> int:
+    return sum(range(10))
+
+
+def _run(fn: Any, *, effects: str = "warn") -> StepRecord:
+    flow = workflow("fx", [fn], outputs=["n"])
+    with reprolam.open(MemoryStore()) as rl:
+        result = rl.run(flow, planner="rules", policy=Policy(effects=effects, max_failures=1))
+    (step,) = result.steps
+    return step
+
+
+def _effects(step: StepRecord) -> list[dict[str, Any]]:
+    return list(step.proposal.get("observed", {}).get("effects", []))
+
+
+@pytest.fixture
+def listener() -> Any:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    TARGET["port"] = server.getsockname()[1]
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(
+    ("fn", "kind", "target_part"),
+    [
+        (writes_file, "file_write", "out.txt"),
+        (spawns, "subprocess", sys.executable),
+        (draws_random, "global_rng", "random module"),
+        (draws_numpy, "global_rng", "numpy.random"),
+        (reads_clock, "clock", "time.time()"),
+    ],
+)
+def test_each_undeclared_effect_is_observed_and_recorded(
+    fn: Any, kind: str, target_part: str
+) -> None:
+    step = _run(fn)
+    assert step.status is StepStatus.SUCCEEDED  # warn: recorded, not refused
+    (effect,) = [e for e in _effects(step) if e["kind"] == kind]
+    assert target_part in effect["target"]
+    assert effect["declared"] is False
+    assert effect["count"] >= 1
+
+
+def test_network_connection_is_observed(listener: Any) -> None:
+    step = _run(connects)
+    (effect,) = _effects(step)
+    assert effect["kind"] == "network"
+    assert effect["target"] == f"connect 127.0.0.1:{TARGET['port']}"
+
+
+def test_quiet_actions_and_the_temp_dir_record_nothing() -> None:
+    assert "observed" not in _run(quiet).proposal
+    assert "observed" not in _run(writes_temp).proposal
+
+
+def test_seeded_actions_may_use_global_rngs_and_declared_effects_are_marked() -> None:
+    assert "observed" not in _run(seeded_draw).proposal
+    (effect,) = _effects(_run(declared_write))
+    assert effect["kind"] == "file_write"
+    assert effect["declared"] is True
+
+
+def test_strict_refuses_the_write_where_it_happens_and_fails_the_step() -> None:
+    step = _run(writes_file, effects="strict")
+    assert step.status is StepStatus.FAILED
+    assert step.error is not None
+    assert step.error.type == "UndeclaredEffect"
+    assert "file_write" in step.error.message
+    assert "out.txt" in step.error.message
+    assert "side_effects" in step.error.message  # the fix is named
+    assert not Path(TARGET["path"]).exists()  # the audit hook stopped the write itself
+    assert step.outputs == {}
+
+
+def test_strict_fails_steps_whose_effects_are_seen_afterwards() -> None:
+    step = _run(draws_random, effects="strict")
+    assert step.status is StepStatus.FAILED
+    assert step.error is not None
+    assert "global_rng" in step.error.message
+    declared_ok = _run(declared_write, effects="strict")
+    assert declared_ok.status is StepStatus.SUCCEEDED
+
+
+def test_recorded_effects_are_covered_by_the_hash_chain() -> None:
+    from dataclasses import replace
+
+    from reprolam.trace.records import step_hash
+
+    step = _run(reads_clock)
+    tampered = replace(step, proposal={k: v for k, v in step.proposal.items() if k != "observed"})
+    assert step_hash(tampered) != step.hash
+
+
+def test_watch_is_cheap_to_leave_and_restores_the_streams() -> None:
+    before = (sys.stdout, sys.stderr)
+    watch = ActionWatch(determinism="pure").start()
+    assert sys.stdout is not before[0]
+    assert watch.stop() is None
+    assert (sys.stdout, sys.stderr) == before
+    assert rng_marks() == rng_marks()
+
+
+FLOW_FILE = """
+import random
+from reprolam import action, workflow
+
+@action(outputs=["n"])
+def draw() -> float:
+    return random.random()
+
+flow = workflow("fx-cli", [draw], outputs=["n"])
+"""
+
+
+def test_cli_effects_strict_fails_the_run_and_audit_reports_warned_effects(
+    tmp_path: Path,
+) -> None:
+    flow = tmp_path / "fxflow.py"
+    flow.write_text(FLOW_FILE)
+    store = str(tmp_path / "store")
+    runner = CliRunner()
+    ref = f"{flow}:flow"
+    strict = runner.invoke(cli, ["--store", store, "run", ref, "--effects", "strict", "--json"])
+    assert strict.exit_code == 1, strict.output
+    failed_id = json.loads(strict.stdout)["run"]["id"]
+    shown = json.loads(runner.invoke(cli, ["--store", store, "show", failed_id, "--json"]).stdout)
+    (step,) = shown["steps"]
+    assert step["error"]["type"] == "UndeclaredEffect"
+    assert step["effects"][0]["kind"] == "global_rng"
+
+    warned = runner.invoke(cli, ["--store", store, "run", ref, "--json"])
+    assert warned.exit_code == 0, warned.output
+    run_id = json.loads(warned.stdout)["run"]["id"]
+    audit = runner.invoke(cli, ["--store", store, "audit", run_id, "--json"])
+    findings = json.loads(audit.stdout)["effects"]
+    assert [(f["step"], f["action"], f["kind"]) for f in findings] == [(0, "draw", "global_rng")]
+    human = runner.invoke(cli, ["--store", store, "audit", run_id])
+    assert "undeclared effect" in human.output
+
+    bad = runner.invoke(cli, ["--store", store, "run", ref, "--effects", "never"])
+    assert bad.exit_code == 2
+    assert "--effects" in bad.output
+
+
+@action(outputs=["n", "m"])
+def wrong_outputs() -> int:
+    return 1
+
+
+def test_an_action_with_wrong_outputs_leaves_observation_working() -> None:
+    assert _run(wrong_outputs).status is StepStatus.FAILED  # its watch was stopped once
+    (effect,) = _effects(_run(reads_clock))
+    assert effect["kind"] == "clock"
+
+
+def test_stopping_a_watch_twice_counts_once() -> None:
+    watch = ActionWatch(determinism="pure").start()
+    watch.stop()
+    watch.stop()
+    (effect,) = _effects(_run(reads_clock))
+    assert effect["kind"] == "clock"

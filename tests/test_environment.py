@@ -1,0 +1,118 @@
+"""The richer environment snapshot, and environment differences ranked by what actions import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam.cli.main import cli
+from reprolam.engine import environment
+from reprolam.history.code_diff import rank_environment
+from reprolam.workflows.registry import load_workflow
+
+FLOW = """
+import sklearn
+from sklearn.linear_model import LogisticRegression
+
+from reprolam import action, workflow
+
+
+@action(outputs=["report"])
+def fit() -> str:
+    LogisticRegression()
+    return f"fitted with scikit-learn {sklearn.__version__}"
+
+
+flow = workflow("envflow", [fit], outputs=["report"])
+"""
+
+
+def test_snapshot_has_cpu_locale_threadpools_and_code() -> None:
+    import numpy  # noqa: F401  (a BLAS is loaded, so threadpoolctl has something to report)
+
+    snapshot = environment.capture_environment(load_workflow("breast-cancer"), code="abc")
+    assert snapshot["cpu"]["count"] >= 1
+    assert isinstance(snapshot["cpu"]["flags"], list)
+    assert snapshot["locale"]["timezone"]
+    assert snapshot["locale"]["encoding"]
+    assert any(pool["user_api"] == "blas" for pool in snapshot["threadpools"])
+    assert snapshot["code"] == "abc"
+    json.dumps(snapshot)  # stored as a json artifact
+
+
+def test_container_and_gpu_probes_answer_none_or_a_record() -> None:
+    for probe in (environment._container, environment._gpu, environment._conda):
+        found = probe()
+        assert found is None or isinstance(found, dict)
+
+
+def _other_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulate a second venv: older scikit-learn, and 19 unrelated packages changed too."""
+    import sklearn
+
+    real = dict(environment.installed_packages())
+    changed = {**real, "scikit-learn": "1.5.2"}
+    unrelated = [n for n in real if n not in ("scikit-learn", "numpy", "scipy", "reprolam")]
+    for name in unrelated[:19]:
+        changed[name] = real[name] + ".post1"
+    monkeypatch.setattr(environment, "installed_packages", lambda: changed)
+    monkeypatch.setattr(sklearn, "__version__", "1.5.2")
+
+
+def test_reproduction_in_another_environment_ranks_the_imported_package_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = tmp_path / "envflow.py"
+    flow.write_text(FLOW)
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        original = rl.run(f"{flow}:flow", planner="rules")
+    _other_environment(monkeypatch)
+    with reprolam.open(store) as rl:
+        result = rl.reproduce(original.id)
+    assert result.divergence is not None
+    assert result.ranked.relevant == ["packages.scikit-learn"]
+    assert len(result.ranked.other_packages) == 19
+    assert result.environment["packages.scikit-learn"][1] == "1.5.2"
+
+    runner = CliRunner()
+    human = runner.invoke(cli, ["--store", store, "reproduce", original.id])
+    assert human.exit_code == 1
+    text = human.output
+    assert "packages.scikit-learn" in text
+    assert "19 other package differences" in text
+    assert text.index("packages.scikit-learn") < text.index("19 other package differences")
+    payload = json.loads(
+        runner.invoke(cli, ["--store", store, "reproduce", original.id, "--json"]).stdout
+    )
+    assert payload["environment_ranked"]["relevant"] == ["packages.scikit-learn"]
+
+
+def test_ranking_uses_the_diverging_action_imports_only() -> None:
+    manifest: dict[str, Any] = {
+        "actions": {
+            "a": {"unit": "m:a", "reaches": []},
+            "b": {"unit": "n:b", "reaches": []},
+        },
+        "units": {"m:a": {"module": "m"}, "n:b": {"module": "n"}},
+        "modules": {"m": {"imports": ["sklearn"]}, "n": {"imports": ["pandas"]}},
+    }
+    changes = {
+        "packages.pandas": ("1", "2"),
+        "packages.scikit-learn": ("1", "2"),
+        "python": ("3.11", "3.12"),
+        "code": ("x", "y"),
+    }
+    ranked = rank_environment(changes, [manifest], ["a"])
+    assert ranked.relevant == ["packages.scikit-learn"]
+    assert ranked.other_packages == ["packages.pandas"]
+    assert ranked.system == ["python"]  # code differences are explained by the code diff
+    assert rank_environment(changes, [manifest]).relevant == [
+        "packages.pandas",
+        "packages.scikit-learn",
+    ]
