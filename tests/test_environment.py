@@ -33,7 +33,7 @@ flow = workflow("envflow", [fit], outputs=["report"])
 
 
 def test_snapshot_has_cpu_locale_threadpools_and_code() -> None:
-    import numpy  # noqa: F401  (a BLAS is loaded, so threadpoolctl has something to report)
+    import sklearn  # noqa: F401  (loads a BLAS, and threadpoolctl, which the snapshot uses)
 
     snapshot = environment.capture_environment(load_workflow("breast-cancer"), code="abc")
     assert snapshot["cpu"]["count"] >= 1

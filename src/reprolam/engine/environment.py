@@ -126,7 +126,7 @@ def system_details() -> dict[str, Any]:
 
 @cache
 def _cpu() -> dict[str, Any]:
-    model, flags = platform.processor() or "", set()
+    model, flags = "", set()  # (not platform.processor(): it runs `uname -p`)
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
             for line in info:
@@ -220,11 +220,13 @@ def _gpu() -> dict[str, Any] | None:
 def _threadpools() -> list[dict[str, Any]]:
     """BLAS/LAPACK and OpenMP libraries loaded in this process, with their thread counts.
 
-    Read again when modules were imported since (a new library may have loaded); a thread
-    count changed by ``threadpoolctl.threadpool_limits`` in between is not seen.
+    Through threadpoolctl when something (scikit-learn does) has imported it: importing it
+    and its first scan of the loaded libraries cost tens of milliseconds otherwise. Read
+    again when modules were imported since (a new library may have loaded); a thread count
+    changed by ``threadpoolctl.threadpool_limits`` in between is not seen.
     """
-    if not any(m in sys.modules for m in ("numpy", "scipy", "sklearn", "torch")):
-        return []  # nothing has loaded a thread pool yet; importing numpy here would cost more
+    if "threadpoolctl" not in sys.modules:
+        return []
     return list(_threadpools_with(len(sys.modules)))
 
 
