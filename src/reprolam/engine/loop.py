@@ -16,6 +16,7 @@ from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.cache import StepCache
 from reprolam.engine.executors import Executor, Outcome, describe_exception, error_info
 from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
+from reprolam.engine.outputs import keep_outputs, load_file, workdir_root
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
 from reprolam.errors import ConfigError, PolicyViolation
 from reprolam.hashing import digest
@@ -269,7 +270,9 @@ class RunLoop:
         self._flush()
 
         inputs = [self._value(d) for d in checked.inputs.values()]
-        ctx = ActionContext(seed=seed, run_id=self.run.id, step_index=index)
+        ctx = ActionContext(
+            seed=seed, run_id=self.run.id, step_index=index, workdir_root=workdir_root(self)
+        )
         faults = self.policy.faults
         t0 = time.perf_counter()
         if faults and strikes(faults, self.run.seed, spec.name, occurrence):
@@ -284,7 +287,7 @@ class RunLoop:
         error = outcome.error
         outputs: dict[str, str] = {}
         try:
-            outputs = {name: self._keep(value) for name, value in outcome.outputs.items()}
+            outputs = keep_outputs(self, spec.name, outcome.outputs, ctx)
         except Exception as exc:  # an output that cannot be stored fails the step, visibly
             error, outputs = error_info(exc), {}
         self._append(
@@ -402,7 +405,8 @@ class RunLoop:
         if key not in self.values:
             # Plain scalars come back as themselves: skip the round trip on the hot path.
             plain = type(value) in _PLAIN_SCALARS
-            self.values[key] = value if plain else serializer.loads_typed(tag, data)
+            # Decoded as trusted: these bytes were encoded from a live value just now.
+            self.values[key] = value if plain else serializer.loads_own(tag, data)
         return key
 
     def _forget(self, key: str) -> None:
@@ -415,7 +419,8 @@ class RunLoop:
     def _value(self, key: str) -> Any:
         if key not in self.values:
             record, data = self.store.get_artifact(key)
-            self.values[key] = self.serializer.loads_typed(record.codec, data)
+            value = self.serializer.loads_typed(record.codec, data)
+            self.values[key] = load_file(self.store, record.codec, value, key)  # files: a path
         return self.values[key]
 
     def _flush(self, run: RunRecord | None = None) -> None:

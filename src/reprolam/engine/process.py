@@ -55,7 +55,10 @@ class ProcessExecutor(ExecutorBase):
     ) -> Outcome:
         conn = self._worker()
         encoded = [self._serializer.dumps_typed(value) for value in inputs]
-        conn.send((function_ref(spec), encoded, dict(params), ctx.seed, ctx.run_id, ctx.step_index))
+        where = ctx.workdir_root  # output files go where the engine collects them
+        conn.send(
+            (function_ref(spec), encoded, dict(params), ctx.seed, ctx.run_id, ctx.step_index, where)
+        )
         # Starting the worker, importing the workflow and decoding the inputs are not the
         # action's time: the timeout starts when the worker says the action has started.
         if self._wait(STARTUP_TIMEOUT) != "message" or not self._started(conn):
@@ -75,7 +78,7 @@ class ProcessExecutor(ExecutorBase):
         except (EOFError, OSError):
             return self._died(spec, f"while running {spec.name}")
         try:
-            values = {name: self._serializer.loads_typed(tag, data) for name, tag, data in outputs}
+            values = {name: self._serializer.loads_own(tag, data) for name, tag, data in outputs}
         except Exception as exc:  # e.g. an output that only pickles, in an untrusted store
             return Outcome(error=error_info(exc))
         return Outcome(outputs=values, error=None if status == "ok" else ErrorInfo(*error))
@@ -169,18 +172,18 @@ def _serve(conn: Connection) -> None:
     local = LocalExecutor()
     while True:
         try:
-            ref, encoded, params, seed, run_id, index = conn.recv()
+            ref, encoded, params, seed, run_id, index, where = conn.recv()
         except EOFError:
             return
         try:
             spec = _resolve(ref)
-            inputs = [serializer.loads_typed(tag, data) for tag, data in encoded]
+            inputs = [serializer.loads_own(tag, data) for tag, data in encoded]  # from our parent
         except Exception as exc:  # the action cannot even be called: that is its failure
             conn.send(("started",))
             conn.send(("error", [], _error_tuple(error_info(exc))))
             continue
         conn.send(("started",))
-        ctx = ActionContext(seed=seed, run_id=run_id, step_index=index)
+        ctx = ActionContext(seed=seed, run_id=run_id, step_index=index, workdir_root=where)
         outcome = local.execute(spec, inputs, params, ctx)
         try:
             outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]

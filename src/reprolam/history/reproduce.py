@@ -10,12 +10,14 @@ where a run was last reproduced, and ``reprolam diff`` can show exactly what cha
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reprolam.codecs import Serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, StepCallback
+from reprolam.engine.inputs import InputChange, changed_inputs
 from reprolam.errors import ConfigError
 from reprolam.history.compare import Comparison, Divergence, compare_steps
 from reprolam.history.diff import environment_diff, load_json
@@ -45,6 +47,7 @@ class ReproduceResult:
     problems: list[Problem] = field(default_factory=list)  # in the original's record
     environment: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     rtol: float | None = None
+    changed_inputs: list[InputChange] = field(default_factory=list)  # found before executing
 
     @property
     def reproduced(self) -> bool:
@@ -55,10 +58,17 @@ class ReproduceResult:
         return self.reproduced and self.identical == self.compared
 
     def summary(self) -> str:
+        text = self._summary()
+        if self.changed_inputs and self.divergence is None:
+            text += "".join(f"; {change}" for change in self.changed_inputs)
+        return text
+
+    def _summary(self) -> str:
         if self.problems:
             return f"not reproduced: the original record is damaged: {self.problems[0].message}"
         if self.divergence is not None:
-            return f"diverged at step {self.divergence.step}: {self.divergence.message}"
+            because = "".join(f"; {change}" for change in self.changed_inputs)
+            return f"diverged at step {self.divergence.step}: {self.divergence.message}{because}"
         if self.bitwise:
             return f"reproduced: {self.identical}/{self.compared} steps bitwise identical"
         return (
@@ -79,6 +89,7 @@ class ReproduceResult:
             "divergence": self.divergence.to_dict() if self.divergence else None,
             "problems": [p.to_dict() for p in self.problems],
             "environment": {k: list(v) for k, v in self.environment.items()},
+            "changed_inputs": [c.to_dict() for c in self.changed_inputs],
             "summary": self.summary(),
         }
 
@@ -93,11 +104,14 @@ def reproduce(
     executor: ExecutorRef = None,
     on_step: StepCallback | None = None,
     serializer: Serializer | None = None,
+    on_input_change: Callable[[InputChange], None] | None = None,
 ) -> ReproduceResult:
     """Re-execute ``run_ref`` in this environment and compare it with its record.
 
     ``executor`` and ``policy`` (changes to the recorded one, e.g. a longer
     ``action_timeout``) default to what the original recorded.
+    Inputs whose recorded path now holds other content are reported (``on_input_change``,
+    then ``changed_inputs``) before anything executes; the run then reads the new content.
     """
     if rtol is not None and not (isinstance(rtol, int | float) and 0 < rtol < math.inf):
         raise ConfigError(
@@ -107,6 +121,10 @@ def reproduce(
             hint="give e.g. {rtol=1e-9}, or none to require bitwise identical outputs",
         )
     original = store.get_run(store.resolve_run_id(run_ref))
+    changes = changed_inputs(store, original)
+    for change in changes:
+        if on_input_change is not None:
+            on_input_change(change)
     recorded = store.steps(original.id)
     problems = verify_trace(store, original, recorded)
     if problems:  # nothing is executed or written for a damaged record
@@ -140,6 +158,7 @@ def reproduce(
         comparison.divergence,
         environment=env,
         rtol=rtol,
+        changed_inputs=changes,
     )
 
 
