@@ -29,7 +29,11 @@ class OutputError(ReprolamError):
 
 
 def workdir_root(loop: RunLoop) -> str:
-    return str(files.files_root(loop.store) / "work")
+    """Where this run's action workdirs go (computed once per run: it is on the hot path)."""
+    cached: str | None = loop.__dict__.get("_workdir_root")
+    if cached is None:
+        cached = loop.__dict__["_workdir_root"] = str(files.files_root(loop.store) / "work")
+    return cached
 
 
 def _in_workdir(value: Any, root: str) -> Path | None:
