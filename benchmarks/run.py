@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_cli
 import bench_e2e
+import bench_files
 import bench_hashing
 import bench_history
 import bench_record
@@ -29,6 +30,7 @@ SUITE = [
     ("artifact hashing", bench_hashing),
     ("store at scale", bench_scale),
     ("CLI cold start", bench_cli),
+    ("file artifacts", bench_files),
 ]
 
 

@@ -31,6 +31,9 @@ _EXPORTS = {
     "export": "reprolam.api",
     "runs": "reprolam.api",
     "show": "reprolam.api",
+    "get": "reprolam.api",
+    "GotArtifact": "reprolam.results",
+    "InputData": "reprolam.engine.inputs",
     "action": "reprolam.actions",
     "spec_of": "reprolam.actions",
     "ActionSpec": "reprolam.actions",
@@ -120,6 +123,8 @@ __all__ = [
     "Done",
     "Executor",
     "ExecutorBase",
+    "GotArtifact",
+    "InputData",
     "IntegrityError",
     "LLMSettings",
     "NoProposal",
@@ -151,6 +156,7 @@ __all__ = [
     "diff",
     "export",
     "fork",
+    "get",
     "load_workflow",
     "open",
     "register_executor",
@@ -181,12 +187,25 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from reprolam.actions import ActionSpace, ActionSpec, action, spec_of
-    from reprolam.api import audit, diff, export, fork, replay, reproduce, resume, run, runs, show
+    from reprolam.api import (
+        audit,
+        diff,
+        export,
+        fork,
+        get,
+        replay,
+        reproduce,
+        resume,
+        run,
+        runs,
+        show,
+    )
     from reprolam.client import Client, RunView, open
     from reprolam.codecs import Codec, Serializer
     from reprolam.context import ActionContext
     from reprolam.engine.executor_registry import register_executor
     from reprolam.engine.executors import Executor, ExecutorBase
+    from reprolam.engine.inputs import InputData
     from reprolam.engine.loop import RunResult
     from reprolam.engine.policy import Policy
     from reprolam.errors import (
@@ -209,6 +228,7 @@ if TYPE_CHECKING:
     from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
     from reprolam.planning.choose import LLMSettings
     from reprolam.planning.registry import register_planner
+    from reprolam.results import GotArtifact
     from reprolam.trace.contract import TraceStore
     from reprolam.trace.records import (
         ArtifactRecord,

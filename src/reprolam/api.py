@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprolam.client import Client, RunRef, RunView, using
+from reprolam.results import GotArtifact
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
 
@@ -38,6 +39,7 @@ __all__ = [
     "diff",
     "export",
     "fork",
+    "get",
     "replay",
     "reproduce",
     "resume",
@@ -113,3 +115,9 @@ def show(run: RunRef, *, store: StoreRef = None) -> RunView:
     """A run with its whole trace and headline metrics (``Client.show``)."""
     with using(store) as rl:
         return rl.show(run)
+
+
+def get(run: RunRef, name: str, *, store: StoreRef = None, **options: Any) -> GotArtifact:
+    """Write one artifact of a run in an open format (``Client.get``)."""
+    with using(store) as rl:
+        return rl.get(run, name, **options)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from reprolam.codecs import Serializer
     from reprolam.engine.engine import RunResult, StepCallback
     from reprolam.engine.executors import Executor
+    from reprolam.engine.inputs import InputChange, InputData
     from reprolam.engine.policy import Policy
     from reprolam.history.audit import AuditReport
     from reprolam.history.diff import RunDiff
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from reprolam.history.reproduce import ReproduceResult
     from reprolam.planning.base import Planner
     from reprolam.planning.choose import LLMSettings, PlannerChoice
+    from reprolam.results import GotArtifact
     from reprolam.workflows.registry import Workflow
 
 RunRef = str | RunRecord  # a full id, a unique prefix, or a run record
@@ -116,13 +118,15 @@ class Client:
         llm: LLMSettings | None = None,
         on_step: StepCallback | None = None,
         on_plan: Callable[[PlannerChoice], None] | None = None,
+        inputs: Mapping[str, InputData | str | os.PathLike[str]] | None = None,
     ) -> RunResult:
         """Plan, execute and record one run of ``workflow`` (default: ``breast-cancer``).
 
         ``set``/``overrides`` force params (``{"train_model.C": 0.1}``); ``policy`` is a
         ``Policy`` or changes to the default one (``{"retries": 1}``); ``executor`` a name
         (``"process"``), a config or an instance. ``on_plan`` hears which planner was chosen
-        and why before the first step.
+        and why before the first step. ``inputs`` gives the workflow's external data
+        (``{"table": "data.csv"}``, or ``InputData(path, copy=False)`` to record only digests).
         """
         from reprolam.engine.engine import Engine
         from reprolam.engine.policy import Policy
@@ -147,6 +151,7 @@ class Client:
                 policy=policy,
                 overrides=parse_overrides(set, overrides),
                 on_step=on_step,
+                inputs=inputs,
             )
         return self._bind(result)
 
@@ -199,8 +204,13 @@ class Client:
         policy: Policy | Mapping[str, Any] | None = None,
         executor: Executor | str | Mapping[str, Any] | None = None,
         on_step: StepCallback | None = None,
+        on_input_change: Callable[[InputChange], None] | None = None,
     ) -> ReproduceResult:
-        """Re-execute ``run`` from its recorded decisions and compare every output hash."""
+        """Re-execute ``run`` from its recorded decisions and compare every output hash.
+
+        Inputs whose recorded path now holds other content are named (``on_input_change``)
+        before anything executes.
+        """
         from reprolam.history.reproduce import reproduce
 
         return reproduce(
@@ -213,6 +223,7 @@ class Client:
             on_step=on_step,
             serializer=self._serializer(),
             trusted=self.trusted,
+            on_input_change=on_input_change,
         )
 
     def resume(
@@ -294,6 +305,24 @@ class Client:
         return final_metrics(self.store, self.store.get_run(self.store.resolve_run_id(_id(run))))
 
     # -- internals ----------------------------------------------------------------------------
+
+    def get(
+        self,
+        run: RunRef,
+        name: str,
+        *,
+        out: str | os.PathLike[str] | None = None,
+        as_: str | None = None,
+    ) -> GotArtifact:
+        """Write ``run``'s artifact ``name`` (or ``STEP.NAME``) to ``out`` in an open format.
+
+        One artifact read and its digest check; nothing is replayed (``reprolam.results``).
+        """
+        from reprolam.results import get_artifact
+
+        return get_artifact(
+            self.store, _id(run), name, out=out, as_=as_, serializer=self._serializer()
+        )
 
     def _serializer(self) -> Serializer:
         from reprolam.codecs import default_serializer

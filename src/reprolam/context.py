@@ -1,8 +1,10 @@
-"""The one door for randomness into an action: seeds and RNGs derived from the run seed."""
+"""The one door for randomness (and scratch files) into an action: seeds, RNGs, a workdir."""
 
 from __future__ import annotations
 
 import random
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprolam.hashing import digest
@@ -20,20 +22,62 @@ def derive_seed(root: int, *labels: object) -> int:
 
 
 class ActionContext:
-    """What the engine hands an action: its step seed and RNGs built from it (lazily)."""
+    """What the engine hands an action: its step seed, RNGs built from it and a workdir (lazily).
 
-    __slots__ = ("_random", "_rng", "effects", "partial", "run_id", "seed", "step_index")
+    ``workdir_root`` is where the engine wants scratch directories (next to the store, so
+    output files move into it without a copy); the directory itself is made on first use.
+    ``effects`` is the run's policy for undeclared effects: "warn" or "strict".
+    """
+
+    __slots__ = (
+        "_random",
+        "_rng",
+        "_workdir",
+        "effects",
+        "partial",
+        "run_id",
+        "seed",
+        "step_index",
+        "workdir_root",
+    )
 
     def __init__(
-        self, *, seed: int, run_id: str = "", step_index: int = -1, effects: str = "warn"
+        self,
+        *,
+        seed: int,
+        run_id: str = "",
+        step_index: int = -1,
+        workdir_root: str | None = None,
+        effects: str = "warn",
     ) -> None:
         self.seed = seed
         self.run_id = run_id
         self.step_index = step_index
+        self.workdir_root = workdir_root
         self.effects = effects  # the policy for undeclared effects: "warn" or "strict"
         self.partial: dict[str, Any] = {}  # outputs saved before a failure (see save_partial)
         self._rng: np.random.Generator | None = None
         self._random: random.Random | None = None
+        self._workdir: Path | None = None
+
+    @property
+    def workdir(self) -> Path:
+        """An empty scratch directory for this step: return a ``Path`` in it to output a file.
+
+        A file or directory returned from here becomes a file artifact (stored, hashed,
+        handed to later actions read-only); the directory is removed after the step.
+        """
+        if self._workdir is None:
+            root = self.workdir_root
+            if root is not None:
+                Path(root).mkdir(parents=True, exist_ok=True)
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"step{self.step_index}-", dir=root))
+        return self._workdir
+
+    @property
+    def used_workdir(self) -> Path | None:
+        """The workdir if the action asked for one, else None."""
+        return self._workdir
 
     @property
     def rng(self) -> np.random.Generator:

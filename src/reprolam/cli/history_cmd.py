@@ -84,6 +84,7 @@ def reproduce(
             policy=execution.policy_changes(),
             executor=execution.executor,
             on_step=progress.step,
+            on_input_change=lambda change: click.echo(f"warning: {change}", err=True),
         )
     respond(
         as_json, result.to_dict(), lambda: render.reproduce_result(result), ok=result.reproduced

@@ -279,6 +279,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "store": "reprolam.cli.store_cmd:store",
     "audit": "reprolam.cli.audit_cmd:audit",
     "experiment": "reprolam.cli.experiment_cmd:experiment",
+    "get": "reprolam.cli.get_cmd:get",
 }
 
 
@@ -384,6 +385,16 @@ def planner_option(*, default: str | None, help: str) -> Callable[[F], F]:
     metavar="ACTION.PARAM=VALUE",
     help="Force a param, e.g. --set train_model.C=0.1 (repeatable).",
 )
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="External data (a file or directory) for the workflow's input NAME (repeatable).",
+)
+@click.option(
+    "--no-copy", is_flag=True, help="Record the inputs' digests and paths without copying them."
+)
 @execution_options
 @json_option
 @click.pass_obj
@@ -391,6 +402,8 @@ def planner_option(*, default: str | None, help: str) -> Callable[[F], F]:
 def run(
     obj: Ctx,
     workflow: str,
+    inputs: tuple[str, ...],
+    no_copy: bool,
     planner: str,
     llm: Any,
     seed: int,
@@ -405,6 +418,7 @@ def run(
       reprolam run --seed 1 --set train_model.C=0.1
       reprolam run mypkg.flows:workflow --planner script
       reprolam run --fault train_model:0.5 --retries 1
+      reprolam run mypkg.flows:workflow --input table=data/raw.csv
     """
     from reprolam.cli import render
 
@@ -426,6 +440,7 @@ def run(
             llm=llm,
             on_step=progress.step,
             on_plan=announce,
+            inputs=parse_inputs(inputs, copy=not no_copy),
         )
     respond(
         as_json,
@@ -545,6 +560,21 @@ def actions(workflow: str, tools: bool, as_json: bool) -> None:
         emit_json([spec.describe() for spec in flow.actions])
     else:
         render.actions_table(flow)
+
+
+def parse_inputs(items: tuple[str, ...], *, copy: bool) -> dict[str, Any]:
+    """``('table=data.csv', ...)`` -> ``{'table': InputData(Path('data.csv'), copy)}``."""
+    from pathlib import Path
+
+    from reprolam.engine.inputs import InputData
+
+    parsed: dict[str, Any] = {}
+    for text in items:
+        name, sep, path = text.partition("=")
+        if not sep or not name.strip() or not path:
+            raise click.BadParameter(f"{text!r} is not NAME=PATH", param_hint="--input")
+        parsed[name.strip()] = InputData(Path(path), copy=copy)
+    return parsed
 
 
 def main() -> None:

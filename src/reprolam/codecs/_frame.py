@@ -101,6 +101,15 @@ def _plan_values(values: Values, arrays: list[npt.NDArray[Any]]) -> Node:
         missing = np.asarray(values.array.isna(), dtype=bool).tolist()
         items = [None if gap else item for item, gap in zip(values.tolist(), missing, strict=True)]
         return {"enc": "str", "na": na, "values": items}
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        # UTC instants as int64 plus the zone's name: exact, whatever the local clock.
+        arrays.append(np.asarray(cast(Any, values.array).asi8, dtype=np.int64))
+        return {
+            "enc": "tz",
+            "tz": _zone_name(dtype.tz),
+            "unit": dtype.unit,
+            "blob": len(arrays) - 1,
+        }
     if isinstance(dtype, pd.CategoricalDtype):
         cat = cast(pd.Categorical, values.array)
         arrays.append(np.asarray(cat.codes))
@@ -124,6 +133,18 @@ def _plan_values(values: Values, arrays: list[npt.NDArray[Any]]) -> Node:
             "mask": len(arrays) - 1,
         }
     raise _Unsupported(f"dtype {dtype}")
+
+
+def _zone_name(tz: Any) -> str:
+    """A time zone pandas can rebuild from its name alone (IANA key or UTC), else refused."""
+    import datetime as dt
+
+    name = getattr(tz, "key", None) or getattr(tz, "zone", None)  # zoneinfo / pytz
+    if name is None and tz in (dt.UTC,):
+        name = "UTC"
+    if type(name) is not str:
+        raise _Unsupported(f"time zone {tz!r} has no IANA name (use zoneinfo.ZoneInfo or UTC)")
+    return name
 
 
 def _block_dtype(dtype: Any) -> bool:
@@ -162,6 +183,8 @@ def _plan_data(frame: pd.DataFrame, arrays: list[npt.NDArray[Any]]) -> list[Node
 
 
 def _plan_index(index: pd.Index, arrays: list[npt.NDArray[Any]]) -> Node:
+    if isinstance(index, pd.MultiIndex):
+        return _plan_multi(index, arrays)
     name = _label(index.name)
     if type(index) is pd.RangeIndex:
         return {
@@ -171,12 +194,23 @@ def _plan_index(index: pd.Index, arrays: list[npt.NDArray[Any]]) -> Node:
             "step": index.step,
             "name": name,
         }
-    if isinstance(index, pd.MultiIndex):
-        raise _Unsupported("MultiIndex")
     node: Node = {"enc": "values", "values": _plan_values(index, arrays), "name": name}
     if isinstance(index, pd.DatetimeIndex | pd.TimedeltaIndex) and index.freq is not None:
         node["freq"] = index.freqstr
     return node
+
+
+def _plan_multi(index: pd.MultiIndex, arrays: list[npt.NDArray[Any]]) -> Node:
+    # Levels (each a flat index) and one int64 code array per level, as pandas holds them;
+    # unused level values are dropped first so equal indexes give equal bytes.
+    index = index.remove_unused_levels()
+    levels = [_plan_index(level, arrays) for level in index.levels]
+    codes = []
+    for level_codes in index.codes:
+        arrays.append(np.asarray(level_codes, dtype=np.int64))
+        codes.append(len(arrays) - 1)
+    names = [_label(n) for n in index.names]
+    return {"enc": "multi", "levels": levels, "codes": codes, "names": names}
 
 
 def plan_frame(
@@ -249,6 +283,12 @@ def _decode_values(node: Node, blobs: list[bytes]) -> Any:
         # pd.StringDtype() is the pd.NA flavour in every pandas; na_value= needs pandas >= 2.3.
         str_dtype = pd.StringDtype() if node["na"] == "NA" else pd.StringDtype(na_value=np.nan)
         return pd.array(node["values"], dtype=str_dtype)
+    if enc == "tz":
+        utc = _blob_array(blobs, node["blob"])
+        if utc.dtype != np.int64:
+            raise CodecError(f"frame tz column blob is {utc.dtype}, expected int64")
+        instants = pd.DatetimeIndex(utc.view(f"M8[{node['unit']}]")).tz_localize("UTC")
+        return instants.tz_convert(str(node["tz"])).array
     if enc == "category":
         categories = _decode_values(node["categories"], blobs)
         dtype = pd.CategoricalDtype(
@@ -263,6 +303,15 @@ def _decode_values(node: Node, blobs: list[bytes]) -> Any:
 
 
 def _decode_index(node: Node, blobs: list[bytes]) -> pd.Index:
+    if node["enc"] == "multi":
+        levels: Any = [_decode_index(level, blobs) for level in node["levels"]]
+        codes: Any = [_blob_array(blobs, ref) for ref in node["codes"]]
+        return pd.MultiIndex(
+            levels=levels,
+            codes=codes,
+            names=node["names"],
+            verify_integrity=True,
+        )
     if node["enc"] == "range":
         return pd.RangeIndex(node["start"], node["stop"], node["step"], name=node["name"])
     values = _decode_values(node["values"], blobs)

@@ -14,9 +14,8 @@ trees (``sklearn.tree._tree.Tree``, a Cython type) and the Cython loss objects o
 gradient boosting / SGD are rebuilt from their own ``__reduce__`` (constructor args +
 state; tree node records have their padding bytes zeroed so forests hash stably, and
 their child/feature links are bounds-checked on load). Any attribute the tree cannot
-represent canonically (callables such as ``FunctionTransformer(func=...)``, pandas
-objects inside the state, other Cython types such as KD-trees) makes ``can_encode``
-False, so the serializer falls through to pickle.
+represent canonically (lambdas and closures, other Cython types such as KD-trees) makes
+``can_encode`` False; the error then names the class and attribute path that failed.
 
 What this does not promise: that every numeric state is internally consistent. Only the
 decision-tree links are validated; a deliberately crafted artifact could still hand
@@ -97,7 +96,7 @@ def plan_model(value: Any, encoder: TreeEncoder | None = None) -> tuple[dict[str
     if not is_sklearn_estimator(value):
         raise Unrepresentable(f"{type(value).__name__} is not a scikit-learn estimator")
     encoder = TreeEncoder() if encoder is None else encoder
-    node = encoder.encode(value)
+    node = encoder.sklearn_object(value, 0)
     if "$object" not in node:
         raise Unrepresentable(f"{class_path(type(value))} does not pickle as plain instance state")
     obj = node["$object"]

@@ -5,6 +5,12 @@ keeps the codec's ``tag`` next to the bytes, and ``loads_typed`` dispatches on i
 Trust is a property of the serializer (of the store being read), never a global: a codec
 that sets ``requires_trust`` is refused outright on an untrusted serializer, and one that
 sets ``trust_aware`` receives ``decode(data, trusted=...)`` to relax its own checks.
+
+No silent pickle: ``pickle`` is in the encoding chain only of a trusted serializer (the
+user opted in, and the run records it). An untrusted one still knows the tag, so an old
+pickle artifact is refused with the way to opt in rather than as an unknown codec.
+Users' codecs come from the ``reprolam.codecs`` entry point group (each entry names a
+codec class or instance) and go before the built-in catch-alls.
 """
 
 from __future__ import annotations
@@ -12,13 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from reprolam.codecs._bytes import BytesCodec
+from reprolam.codecs._files import DirCodec, FileCodec
 from reprolam.codecs._frame import FrameCodec
 from reprolam.codecs._json import JsonCodec
 from reprolam.codecs._model import ModelCodec
 from reprolam.codecs._npy import NpyCodec
 from reprolam.codecs._pickle import PickleCodec
-from reprolam.codecs._tree import TreeCodec
+from reprolam.codecs._tree import TreeCodec, why_not
 from reprolam.errors import CodecError
+
+ENTRY_POINT_GROUP = "reprolam.codecs"
+_plugins: dict[str, list[Codec]] = {}  # loaded once per process (a dict: no global statement)
 
 
 class Codec(Protocol):
@@ -42,7 +53,36 @@ class Codec(Protocol):
 
 
 def _default_codecs() -> list[Codec]:
-    return [JsonCodec(), NpyCodec(), FrameCodec(), ModelCodec(), TreeCodec(), PickleCodec()]
+    return [
+        BytesCodec(),
+        JsonCodec(),
+        NpyCodec(),
+        FrameCodec(),
+        ModelCodec(),
+        TreeCodec(),
+        FileCodec(),
+        DirCodec(),
+    ]
+
+
+def plugin_codecs() -> list[Codec]:
+    """Codecs installed under the ``reprolam.codecs`` entry point group (loaded once)."""
+    if "loaded" not in _plugins:
+        from importlib.metadata import entry_points
+
+        found: list[Codec] = []
+        for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            try:
+                loaded = entry.load()
+                found.append(loaded() if isinstance(loaded, type) else loaded)
+            except Exception as exc:  # a broken plug-in must say which one
+                raise CodecError(
+                    f"codec entry point {entry.name!r} ({entry.value}) in group "
+                    f"{ENTRY_POINT_GROUP!r} cannot be loaded: {type(exc).__name__}: {exc}; "
+                    "fix or uninstall the package that declares it"
+                ) from exc
+        _plugins["loaded"] = found
+    return list(_plugins["loaded"])
 
 
 class Serializer:
@@ -59,6 +99,19 @@ class Serializer:
         self._encoders: list[tuple[Codec, Callable[[Any], bytes | None] | None]] = []
         for codec in _default_codecs() if codecs is None else codecs:
             self._insert(len(self._codecs), codec)  # an explicit list keeps its order
+        if codecs is None:
+            for plugin in plugin_codecs():
+                self.register(plugin)
+            pickle = PickleCodec()
+            if trusted:
+                self._insert(len(self._codecs), pickle)
+            else:  # known, so old pickles are refused with the way to opt in
+                self._by_tag.setdefault(pickle.tag, pickle)
+
+    @property
+    def pickles(self) -> bool:
+        """Whether values no canonical codec takes are pickled (the recorded opt-in)."""
+        return any(codec.tag == "pickle" for codec in self._codecs)
 
     @property
     def codecs(self) -> tuple[Codec, ...]:
@@ -109,21 +162,35 @@ class Serializer:
                 f"codec {tag!r} failed to encode {type(value).__name__}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        kind = type(value)
+        reason = why_not(value)
+        because = f" ({reason})" if reason else ""
         raise CodecError(
-            f"no codec can encode a value of type {type(value).__module__}."
-            f"{type(value).__qualname__} (tried {', '.join(self.tags)}); register a codec "
-            "for it with Serializer.register, or return plain data"
+            f"no codec can encode {kind.__module__}.{kind.__qualname__}{because}: convert it "
+            "to data reprolam stores (arrays, frames, dicts, ...), register a codec for it "
+            f"(entry point group {ENTRY_POINT_GROUP!r}), or opt in to pickle with "
+            "{trusted=True}"
         )
 
-    def loads_typed(self, tag: str, data: bytes) -> Any:
+    def loads_own(self, tag: str, data: bytes) -> Any:
+        """Decode bytes this process has just encoded from a live value: trusted by origin.
+
+        The engine hands later actions the decoded value, not the producer's object; such
+        bytes need no protection from themselves (a pipeline holding the workflow's own
+        function must load), whatever the store's trust.
+        """
+        return self.loads_typed(tag, data, trusted=True)
+
+    def loads_typed(self, tag: str, data: bytes, *, trusted: bool | None = None) -> Any:
         """The value stored as ``(tag, data)``; ``CodecError`` if it cannot be loaded safely."""
+        trusted = self.trusted if trusted is None else trusted
         codec = self._by_tag.get(tag)
         if codec is None:
             raise CodecError(
                 f"unknown codec tag {tag!r}; known tags: {', '.join(self.tags)}. The artifact "
                 "was written with a codec this serializer lacks: register it first"
             )
-        if getattr(codec, "requires_trust", False) and not self.trusted:
+        if getattr(codec, "requires_trust", False) and not trusted:
             raise CodecError(
                 f"artifact is a {tag}; loading it could execute code; load the store with "
                 "{trusted=True} only if you trust it"
@@ -131,7 +198,7 @@ class Serializer:
         try:
             if getattr(codec, "trust_aware", False):
                 trust_aware: Any = codec
-                return trust_aware.decode(data, trusted=self.trusted)
+                return trust_aware.decode(data, trusted=trusted)
             return codec.decode(data)
         except CodecError:
             raise
@@ -142,5 +209,5 @@ class Serializer:
 
 
 def default_serializer(*, trusted: bool = False) -> Serializer:
-    """json, npy, frame, model, tree, pickle -- in that order."""
+    """bytes, json, npy, frame, model, tree, file, dir, plug-ins; pickle last if ``trusted``."""
     return Serializer(trusted=trusted)

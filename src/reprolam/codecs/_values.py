@@ -1,4 +1,4 @@
-"""A canonical, tagged value tree for object state (used by the ``model`` and ``tree`` codecs).
+"""The one canonical value walker, used by the ``model`` and ``tree`` codecs alike.
 
 ``TreeEncoder.encode`` turns a value into JSON whose every non-scalar node is a one-key
 object naming its type (``{"$tuple": [...]}``, ``{"$npy": 3}``, ...), with numpy arrays
@@ -8,6 +8,12 @@ numpy scalars as numpy scalars and dicts with int keys as such: a decoded model
 re-encodes to the same bytes. Unordered things (sets, non-str-keyed dicts) are sorted by
 the canonical JSON of their encoded items, never by hash order.
 
+One walker, one depth limit (``MAX_DEPTH``): the tree codec's data and an estimator's
+state go through the same ``TreeEncoder``. A frame anywhere becomes a ``$frame`` node,
+a scikit-learn estimator outside any estimator's state a ``$model`` node (the ``model``
+codec's header), and one inside a state an ``$object`` node; standard-library values
+(``_scalars``) and ``scipy.sparse`` matrices (``_sparse``) have nodes of their own.
+
 ``TreeDecoder`` never executes arbitrary code: the only callables it reaches are
 classes resolved by ``resolve_class`` (``sklearn.*`` unless the store is trusted), numpy
 scalar/dtype/RNG constructors and a few builtins named in allow-lists below.
@@ -16,16 +22,20 @@ scalar/dtype/RNG constructors and a few builtins named in allow-lists below.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from reprolam.codecs._neighbors import decode_binary_tree, encode_binary_tree, is_binary_tree
 from reprolam.codecs._npy import array_bytes, array_from_bytes, array_supported
+from reprolam.codecs._scalars import SCALAR_DECODERS, Unrepresentable, encode_scalar, function_from
+from reprolam.codecs._sparse import decode_sparse, encode_sparse, is_sparse
 from reprolam.errors import CodecError
 from reprolam.hashing import canonical_json, digest
 
-_MAX_DEPTH = 100
+MAX_DEPTH = 100
 _MAX_INT_BITS = 14_000  # below Python's int -> str digit limit
 _PLAIN = frozenset({str, bool, float, type(None)})
 # Cython extension types without a __dict__, rebuilt as ``cls(*args)`` (+ ``__setstate__``)
@@ -41,9 +51,7 @@ _BIT_GENERATORS = frozenset({"MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64"}
 # plain objects: their contents live outside ``__dict__``.
 _CONTAINER_TYPES = (dict, list, tuple, set, frozenset, str, bytes, int, float, np.ndarray)
 
-
-class Unrepresentable(Exception):
-    """Raised while encoding: this value has no canonical tree encoding."""
+__all__ = ["MAX_DEPTH", "TreeDecoder", "TreeEncoder", "Unrepresentable"]
 
 
 def reduce_allowed(path: str) -> bool:
@@ -83,17 +91,20 @@ class TreeEncoder:
 
     def __init__(self) -> None:
         self.arrays: list[npt.NDArray[Any]] = []
+        self._in_model = 0  # > 0 while encoding an estimator's state
+
+    def add_blob(self, array: npt.NDArray[Any]) -> int:
+        self.arrays.append(array)
+        return len(self.arrays) - 1
 
     def encode(self, value: Any, depth: int = 0) -> Any:
         kind = type(value)
         if kind in _PLAIN:
             return value
-        if kind is int:
-            if value.bit_length() > _MAX_INT_BITS:
-                raise Unrepresentable("integer too large for JSON")
+        if kind is int and value.bit_length() <= _MAX_INT_BITS:
             return value
-        if depth > _MAX_DEPTH:
-            raise Unrepresentable(f"nesting deeper than {_MAX_DEPTH} (a reference cycle?)")
+        if depth > MAX_DEPTH:
+            raise Unrepresentable(f"nesting deeper than {MAX_DEPTH} (a reference cycle?)")
         depth += 1
         if kind is list or kind is tuple:
             return {f"${kind.__name__}": [self.encode(v, depth) for v in value]}
@@ -116,7 +127,7 @@ class TreeEncoder:
             return self._array(value, depth)
         if kind is np.ma.MaskedArray:
             return self._masked_array(value, depth)
-        if isinstance(value, np.generic):
+        if isinstance(value, np.generic) and value.dtype.type is kind:  # not a subclass
             return self.numpy_scalar(value)
         if isinstance(value, np.dtype):
             if value.names is not None or value.subdtype is not None:
@@ -128,9 +139,31 @@ class TreeEncoder:
             return {"$randomstate": self.encode(value.get_state(legacy=True), depth)}
         if kind is np.random.Generator:
             return self._generator(value, depth)
-        if in_sklearn(kind.__module__):
-            return self._sklearn_object(value, depth)
-        raise Unrepresentable(f"{kind.__module__}.{kind.__qualname__} has no canonical encoding")
+        scalar = encode_scalar(value)
+        if scalar is not None:
+            return scalar
+        return self._library_value(value, depth)
+
+    def _library_value(self, value: Any, depth: int) -> Any:
+        kind = type(value)
+        module = kind.__module__
+        pd = sys.modules.get("pandas")  # a frame exists only if pandas is loaded
+        if pd is not None and (kind is pd.DataFrame or kind is pd.Series):
+            from reprolam.codecs._frame import plan_frame
+
+            return {"$frame": _nested(plan_frame, value, self.arrays)}
+        if module == "sklearn.utils._bunch" and kind.__name__ == "Bunch":
+            # A dict subclass (e.g. a voting ensemble's named_estimators_): its items are it.
+            return {"$bunch": self.encode_fields(_str_keyed(value), depth)}
+        if in_sklearn(module):
+            if self._in_model == 0 and hasattr(value, "get_params"):
+                from reprolam.codecs._model import plan_model
+
+                return {"$model": _nested(plan_model, value, self)}
+            return self.sklearn_object(value, depth)
+        if is_sparse(value):
+            return encode_sparse(value, self.add_blob)
+        raise Unrepresentable(f"{module}.{kind.__qualname__} has no canonical encoding")
 
     def encode_fields(self, fields: dict[str, Any], depth: int) -> dict[str, Any]:
         # Sorted before encoding, not after: blobs are numbered in encoding order, and
@@ -187,9 +220,19 @@ class TreeEncoder:
         state = self.encode(value.bit_generator.state, depth)
         return {"$generator": {"bit_generator": name, "state": state}}
 
+    def sklearn_object(self, value: Any, depth: int) -> Any:
+        """The ``$object`` / ``$reduce`` node of a scikit-learn object and its whole state."""
+        self._in_model += 1
+        try:
+            return self._sklearn_object(value, depth)
+        finally:
+            self._in_model -= 1
+
     def _sklearn_object(self, value: Any, depth: int) -> Any:
         cls = type(value)
         path = class_path(cls)
+        if is_binary_tree(path):
+            return encode_binary_tree(value, path, lambda v: self.encode(v, depth))
         if reduce_allowed(path):
             reduced = value.__reduce__()
             if (
@@ -231,12 +274,41 @@ class TreeEncoder:
         }
 
 
+def _str_keyed(value: dict[Any, Any]) -> dict[str, Any]:
+    if not all(type(k) is str for k in value):
+        raise Unrepresentable(f"{type(value).__qualname__} has non-str keys")
+    return dict(value)
+
+
+def _binary_tree(decoder: TreeDecoder, body: Any) -> Any:
+    return decode_binary_tree(body, decoder.decode, decoder.resolve)
+
+
+def _bunch(decoder: TreeDecoder, body: Any) -> Any:
+    from sklearn.utils import Bunch
+
+    return Bunch(**decoder.decode_fields(body))
+
+
+def _nested(plan: Any, value: Any, into: Any) -> Any:
+    """The header of a frame or model planned into this walker's blobs."""
+    try:
+        header, _ = plan(value, into)
+    except Unrepresentable:
+        raise
+    except Exception as exc:  # an odd frame/estimator: refuse it, naming the reason
+        raise Unrepresentable(
+            f"cannot encode nested {type(value).__name__}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return header
+
+
 def resolve_class(path: str, *, trusted: bool) -> type:
     """The class named ``module:qualname``; outside ``sklearn.*`` only if ``trusted``."""
     module_name, sep, qualname = path.partition(":") if isinstance(path, str) else ("", "", "")
     parts = qualname.split(".")
     if not sep or not module_name or any(not p or p.startswith("__") for p in parts):
-        raise CodecError(f"model artifact names an invalid class path {path!r}")
+        raise CodecError(f"artifact names an invalid class path {str(path)[:80]!r}")
     if not trusted and not in_sklearn(module_name):
         raise CodecError(
             f"model artifact names class {path!r}, which is outside scikit-learn; reprolam "
@@ -305,38 +377,95 @@ def numpy_scalar_from(body: Any, artifact: str) -> Any:
 
 
 class TreeDecoder:
-    """Inverse of ``TreeEncoder`` over ``blobs``; ``CodecError`` on any malformed node."""
+    """Inverse of ``TreeEncoder`` over ``blobs``; ``CodecError`` on any malformed node.
 
-    def __init__(self, blobs: list[bytes], *, trusted: bool, sklearn_version: str) -> None:
+    ``what`` names the artifact in messages ("model artifact", "tree artifact").
+    """
+
+    def __init__(
+        self,
+        blobs: list[bytes],
+        *,
+        trusted: bool,
+        sklearn_version: str | None = None,
+        what: str = "model artifact",
+    ) -> None:
         self._blobs = blobs
         self._trusted = trusted
         self._sklearn_version = sklearn_version
+        self.what = what
+        self._depth = 0
 
     def decode(self, node: Any) -> Any:
         if node is None or type(node) in (str, bool, int, float):
             return node
         if type(node) is not dict or len(node) != 1:
-            raise CodecError(f"model artifact has a malformed value node: {str(node)[:80]}")
+            raise CodecError(f"{self.what} has a malformed value node: {str(node)[:80]}")
         ((tag, body),) = node.items()
         handler = _HANDLERS.get(tag)
         if handler is None:
-            raise CodecError(f"model artifact has an unknown value tag {tag!r}")
-        return handler(self, body)
+            raise CodecError(f"{self.what} has an unknown value tag {tag!r}")
+        if self._depth > MAX_DEPTH + 1:
+            raise CodecError(f"{self.what} is nested deeper than {MAX_DEPTH} levels")
+        self._depth += 1
+        try:
+            return handler(self, body)
+        finally:
+            self._depth -= 1
 
     def decode_fields(self, fields: Any) -> dict[str, Any]:
         if type(fields) is not dict:
-            raise CodecError("model artifact has a malformed field mapping")
+            raise CodecError(f"{self.what} has a malformed field mapping")
         return {key: self.decode(v) for key, v in fields.items()}
+
+    def decode_items(self, items: Any, tag: str) -> list[Any]:
+        if type(items) is not list:
+            raise CodecError(f"{self.what} has a malformed {tag} node")
+        return [self.decode(v) for v in items]
 
     def blob(self, ref: Any) -> npt.NDArray[Any]:
         if type(ref) is not int or not 0 <= ref < len(self._blobs):
-            raise CodecError(f"model artifact refers to missing blob {ref!r}")
+            raise CodecError(f"{self.what} refers to missing blob {str(ref)[:80]}")
         return array_from_bytes(self._blobs[ref])
+
+    def _scalar_blob(self, ref: Any) -> Any:
+        array = self.blob(ref)
+        if array.ndim != 0:
+            raise CodecError(f"{self.what} scalar blob {ref} has shape {array.shape}")
+        return array[()]
+
+    def _frame(self, body: Any) -> Any:
+        from reprolam.codecs._frame import decode_frame
+
+        if type(body) is not dict:
+            raise CodecError(f"{self.what} has a malformed $frame node")
+        try:
+            return decode_frame(body, self._blobs)
+        except CodecError:
+            raise
+        except Exception as exc:  # KeyError, TypeError, pandas ValueError...
+            raise CodecError(
+                f"{self.what} has a malformed frame: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def resolve(self, path: str) -> type:
+        return resolve_class(path, trusted=self._trusted)
+
+    def _model(self, body: Any) -> Any:
+        from reprolam.codecs._model import decode_model
+
+        return decode_model(body, self._blobs, trusted=self._trusted)
+
+    def _sparse(self, body: Any) -> Any:
+        return decode_sparse(body, self.blob)
+
+    def _function(self, body: Any) -> Any:
+        return function_from(body, trusted=self._trusted, what=self.what)
 
     def restore_object(self, path: str, state: dict[str, Any], *, versioned: bool) -> Any:
         cls: Any = resolve_class(path, trusted=self._trusted)
         obj = cls.__new__(cls)
-        if versioned:
+        if versioned and self._sklearn_version is not None:
             # The artifact's version was checked (and warned about) once, at the top level;
             # passing the installed one avoids a sklearn warning per nested estimator.
             state["_sklearn_version"] = self._sklearn_version
@@ -354,11 +483,11 @@ class TreeDecoder:
     def _reduce(self, body: Any) -> Any:
         path = body["class"]
         if not self._trusted and not reduce_allowed(str(path)):
-            raise CodecError(f"model artifact asks to construct {path!r}, which is not allowed")
+            raise CodecError(f"{self.what} asks to construct {path!r}, which is not allowed")
         cls = resolve_class(path, trusted=self._trusted)
         args = self.decode(body["args"])
         if type(args) is not tuple:
-            raise CodecError(f"model artifact has malformed constructor args for {path!r}")
+            raise CodecError(f"{self.what} has malformed constructor args for {path!r}")
         state = self.decode(body["state"])
         if path == _TREE:
             _check_tree(args, state)
@@ -379,7 +508,7 @@ class TreeDecoder:
         return np.ma.MaskedArray(data, mask=mask, fill_value=self.decode(body["fill_value"]))
 
     def _numpy_scalar(self, body: Any) -> Any:
-        return numpy_scalar_from(body, "model artifact")
+        return numpy_scalar_from(body, self.what)
 
     def _type(self, body: Any) -> Any:
         module, _, name = str(body).partition(":")
@@ -387,7 +516,7 @@ class TreeDecoder:
         if module == "numpy" and not (isinstance(found, type) and issubclass(found, np.generic)):
             found = None
         if found is None or module not in ("numpy", "builtins"):
-            raise CodecError(f"model artifact names a type that is not allowed: {body!r}")
+            raise CodecError(f"{self.what} names a type that is not allowed: {body!r}")
         return found
 
     def _randomstate(self, body: Any) -> Any:
@@ -398,23 +527,27 @@ class TreeDecoder:
     def _generator(self, body: Any) -> Any:
         name = body["bit_generator"]
         if name not in _BIT_GENERATORS:
-            raise CodecError(f"model artifact names an unknown bit generator {name!r}")
+            raise CodecError(f"{self.what} names an unknown bit generator {name!r}")
         bit_generator = getattr(np.random, name)()
         bit_generator.state = self.decode(body["state"])
         return np.random.Generator(bit_generator)
 
 
+def _body_only(decode: Any) -> Any:
+    return lambda _decoder, body: decode(body)
+
+
 _HANDLERS: dict[str, Any] = {
-    "$list": lambda d, b: [d.decode(v) for v in b],
-    "$tuple": lambda d, b: tuple(d.decode(v) for v in b),
+    "$list": lambda d, b: d.decode_items(b, "$list"),
+    "$tuple": lambda d, b: tuple(d.decode_items(b, "$tuple")),
     "$dict": lambda d, b: d.decode_fields(b),
     "$map": lambda d, b: {d.decode(k): d.decode(v) for k, v in b},
-    "$set": lambda d, b: {d.decode(v) for v in b},
-    "$frozenset": lambda d, b: frozenset(d.decode(v) for v in b),
+    "$set": lambda d, b: set(d.decode_items(b, "$set")),
+    "$frozenset": lambda d, b: frozenset(d.decode_items(b, "$frozenset")),
     "$bytes": lambda d, b: bytes.fromhex(b),
     "$slice": lambda d, b: slice(*(d.decode(v) for v in b)),
     "$npy": lambda d, b: d.blob(b),
-    "$np0": lambda d, b: d.blob(b)[()],
+    "$np0": TreeDecoder._scalar_blob,
     "$np": TreeDecoder._numpy_scalar,
     "$objarray": TreeDecoder._objarray,
     "$masked": TreeDecoder._masked_array,
@@ -424,4 +557,11 @@ _HANDLERS: dict[str, Any] = {
     "$generator": TreeDecoder._generator,
     "$object": TreeDecoder._object,
     "$reduce": TreeDecoder._reduce,
+    "$frame": TreeDecoder._frame,
+    "$model": TreeDecoder._model,
+    "$sparse": TreeDecoder._sparse,
+    "$function": TreeDecoder._function,
+    "$bunch": _bunch,
+    "$binarytree": _binary_tree,
+    **{tag: _body_only(fn) for tag, fn in SCALAR_DECODERS.items()},
 }

@@ -27,10 +27,14 @@ from reprolam.engine.environment import capture_environment
 from reprolam.engine.executor_registry import executor_from_config
 from reprolam.engine.executors import Executor
 from reprolam.engine.faults import validate_faults
+from reprolam.engine.inputs import InputData, RecordedInput, inputs_for, recorded_inputs
+from reprolam.engine.inputs import install as install_inputs
 from reprolam.engine.loop import Origin, RunLoop, RunResult, StepCallback
+from reprolam.engine.outputs import load_file
 from reprolam.engine.policy import EFFECTS_POLICIES, Policy, validate_overrides
 from reprolam.errors import ConfigError
 from reprolam.hashing import digest
+from reprolam.history.diff import load_json
 from reprolam.ids import uuid7
 from reprolam.planning.base import (
     Planner,
@@ -92,20 +96,26 @@ class Engine:
         on_step: StepCallback | None = None,
         origin: Origin | None = None,
         cache: StepCache | None = None,
+        inputs: Mapping[str, InputData | str | os.PathLike[str]] | None = None,
     ) -> RunResult:
         """Plan and execute ``workflow`` until the planner is done or a budget runs out.
 
         With an ``origin``, the run is a fork (it starts from the parent's inherited steps) or
         a reproduction (it names the run it verifies). With a ``cache``, every new step is
-        compared with its recorded counterpart (see ``engine.cache``).
+        compared with its recorded counterpart (see ``engine.cache``). ``inputs`` gives the
+        workflow's external data (``engine.inputs``); forks and reproductions find theirs
+        in the run they come from.
         """
         origin = origin or Origin()
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = replace(policy or Policy(), executor=self.executor.config())
         self._check_policy(policy, workflow)
+        given = inputs_for(self, workflow, inputs, origin.parent, origin.verifies)
         code = capture_code(workflow)
         code_key, code_artifacts = self._code_artifacts(code)
-        environment = capture_environment(workflow, fingerprints=code.fingerprints, code=code_key)
+        environment = self._environment(
+            workflow, given, fingerprints=code.fingerprints, code=code_key
+        )
         env_digest = self._store_value(environment, with_artifacts=code_artifacts)
         run = RunRecord(
             id=uuid7(),
@@ -128,6 +138,7 @@ class Engine:
             self.store.create_run(run)
             loop = self._loop(workflow, run, planner, policy, checked, on_step, cache)
             loop.fingerprints = code.fingerprints
+            install_inputs(loop, given)
             loop.inherit(origin.inherited)
             return loop.drive()
 
@@ -183,6 +194,7 @@ class Engine:
             self.store.record(run=run)
             loop = self._loop(workflow, run, planner, policy, run.overrides, on_step, None)
             loop.fingerprints = capture_code(workflow).fingerprints
+            install_inputs(loop, recorded_inputs(load_json(self.store, run.environment)))
             loop.inherit(finished)
             return loop.drive(rerun=unfinished[0] if unfinished else None)
 
@@ -209,6 +221,16 @@ class Engine:
             on_step=on_step,
             cache=cache,
         )
+
+    def _environment(
+        self, workflow: Workflow, inputs: list[RecordedInput], **capture: Any
+    ) -> dict[str, Any]:
+        env = capture_environment(workflow, **capture)
+        if inputs:
+            env["inputs"] = {item.name: item.to_dict() for item in inputs}
+        if self.serializer.pickles:  # the opt-in is part of what the run ran with
+            env["trust_pickle"] = True
+        return env
 
     def _check_policy(self, policy: Policy, workflow: Workflow) -> None:
         validate_faults(workflow.actions, policy.faults)
@@ -241,9 +263,10 @@ class Engine:
             )
 
     def load(self, artifact_digest: str) -> Any:
-        """An artifact's value, verified against its digest."""
+        """An artifact's value, verified against its digest (files: a read-only path)."""
         record, data = self.store.get_artifact(artifact_digest)
-        return self.serializer.loads_typed(record.codec, data)
+        value = self.serializer.loads_typed(record.codec, data)
+        return load_file(self.store, record.codec, value, artifact_digest)
 
     def _code_artifacts(self, code: CodeCapture) -> tuple[str, list[tuple[ArtifactRecord, bytes]]]:
         """The run's source texts and code manifest as artifacts; the manifest's digest."""

@@ -17,6 +17,7 @@ from reprolam.engine.cache import StepCache
 from reprolam.engine.executors import Executor, Outcome, describe_exception, error_info
 from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
 from reprolam.engine.observe import refusal
+from reprolam.engine.outputs import keep_outputs, load_file, workdir_root
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
 from reprolam.errors import ConfigError, PolicyViolation
 from reprolam.hashing import digest
@@ -273,7 +274,11 @@ class RunLoop:
 
         inputs = [self._value(d) for d in checked.inputs.values()]
         ctx = ActionContext(
-            seed=seed, run_id=self.run.id, step_index=index, effects=self.policy.effects
+            seed=seed,
+            run_id=self.run.id,
+            step_index=index,
+            workdir_root=workdir_root(self),
+            effects=self.policy.effects,
         )
         faults = self.policy.faults
         t0 = time.perf_counter()
@@ -290,7 +295,7 @@ class RunLoop:
         outputs: dict[str, str] = {}
         try:
             if error is None or outcome.error is not None:
-                outputs = {name: self._keep(value) for name, value in outcome.outputs.items()}
+                outputs = keep_outputs(self, spec.name, outcome.outputs, ctx)
         except Exception as exc:  # an output that cannot be stored fails the step, visibly
             error, outputs = error_info(exc), {}
         self._append(
@@ -439,7 +444,8 @@ class RunLoop:
         if key not in self.values:
             # Plain scalars come back as themselves: skip the round trip on the hot path.
             plain = type(value) in _PLAIN_SCALARS
-            self.values[key] = value if plain else serializer.loads_typed(tag, data)
+            # Decoded as trusted: these bytes were encoded from a live value just now.
+            self.values[key] = value if plain else serializer.loads_own(tag, data)
         return key
 
     def _forget(self, key: str) -> None:
@@ -452,7 +458,8 @@ class RunLoop:
     def _value(self, key: str) -> Any:
         if key not in self.values:
             record, data = self.store.get_artifact(key)
-            self.values[key] = self.serializer.loads_typed(record.codec, data)
+            value = self.serializer.loads_typed(record.codec, data)
+            self.values[key] = load_file(self.store, record.codec, value, key)  # files: a path
         return self.values[key]
 
     def _flush(self, run: RunRecord | None = None) -> None:

@@ -55,12 +55,13 @@ class ProcessExecutor(ExecutorBase):
     ) -> Outcome:
         conn = self._worker()
         encoded = [self._serializer.dumps_typed(value) for value in inputs]
+        where = ctx.workdir_root  # output files go where the engine collects them
         conn.send(
             (
                 function_ref(spec),
                 encoded,
                 dict(params),
-                (ctx.seed, ctx.run_id, ctx.step_index, ctx.effects),
+                (ctx.seed, ctx.run_id, ctx.step_index, ctx.effects, where),
             )
         )
         # Starting the worker, importing the workflow and decoding the inputs are not the
@@ -82,7 +83,7 @@ class ProcessExecutor(ExecutorBase):
         except (EOFError, OSError):
             return self._died(spec, f"while running {spec.name}")
         try:
-            values = {name: self._serializer.loads_typed(tag, data) for name, tag, data in outputs}
+            values = {name: self._serializer.loads_own(tag, data) for name, tag, data in outputs}
         except Exception as exc:  # e.g. an output that only pickles, in an untrusted store
             return Outcome(error=error_info(exc))
         return Outcome(
@@ -180,18 +181,20 @@ def _serve(conn: Connection) -> None:
     local = LocalExecutor()
     while True:
         try:
-            ref, encoded, params, (seed, run_id, index, effects) = conn.recv()
+            ref, encoded, params, (seed, run_id, index, effects, where) = conn.recv()
         except EOFError:
             return
         try:
             spec = _resolve(ref)
-            inputs = [serializer.loads_typed(tag, data) for tag, data in encoded]
+            inputs = [serializer.loads_own(tag, data) for tag, data in encoded]  # from our parent
         except Exception as exc:  # the action cannot even be called: that is its failure
             conn.send(("started",))
             conn.send(("error", [], _error_tuple(error_info(exc)), None))
             continue
         conn.send(("started",))
-        ctx = ActionContext(seed=seed, run_id=run_id, step_index=index, effects=effects)
+        ctx = ActionContext(
+            seed=seed, run_id=run_id, step_index=index, effects=effects, workdir_root=where
+        )
         outcome = local.execute(spec, inputs, params, ctx)
         try:
             outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]

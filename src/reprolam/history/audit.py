@@ -215,6 +215,7 @@ class AuditReport:
     failures: Failures
     reproductions: list[Reproduction]  # newest first
     effects: list[dict[str, Any]] = field(default_factory=list)  # undeclared, by step
+    pickles: int = 0  # artifacts stored as pickles (the run opted in; loading needs trust)
 
     @property
     def clean(self) -> bool:
@@ -254,7 +255,8 @@ class AuditReport:
                 if header_note(self.run)
                 else ", run record against its header hash and seal"
             ),
-            "artifacts": f"{self.artifacts} artifacts present and matching their digests",
+            "artifacts": f"{self.artifacts} artifacts present and matching their digests"
+            + (f"; {self.pickles} are pickles (loading them needs trust)" if self.pickles else ""),
             "lineage": f"{len(self.lineage)} step inputs: {len(self.lineage) - external} "
             f"produced by earlier steps, {external} external; {len(self.run.outputs)} run outputs",
             "failures": f"{f.visible}/{f.failed} failed steps with a complete error record, "
@@ -288,6 +290,7 @@ class AuditReport:
             "failures": {**asdict(self.failures), "ratio": self.failures.ratio},
             "reproductions": [r.to_dict() for r in self.reproductions],
             "effects": self.effects,
+            "pickles": self.pickles,
         }
 
 
@@ -306,7 +309,14 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
         unreadable.append(Problem("damaged", f"the trace of run {run.id} cannot be read: {exc}"))
     trace = _Trace(store, run, steps)
     verified: set[str] = set()
-    found = verify_trace(store, run, steps, on_artifact=lambda key, _b, _c: verified.add(key))
+    pickles: set[str] = set()
+
+    def seen(key: str, _data: bytes, codec: str) -> None:
+        verified.add(key)
+        if codec == "pickle":
+            pickles.add(key)
+
+    found = verify_trace(store, run, steps, on_artifact=seen)
     found = unreadable + _interruption(run, steps, found)
     gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
     found += _lost_steps(store, trace, gaps)
@@ -314,7 +324,8 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
         trace.add(p.kind, p.message, step=p.step, artifact=p.artifact)
     environments = _environments(store, trace, verified)
     completeness = _completeness(trace, sum(p.kind == "missing_step" for p in found), environments)
-    lineage = _lineage(store, trace, set(external_inputs))
+    # Inputs given with --input are recorded in the environment snapshots: external by record.
+    lineage = _lineage(store, trace, set(external_inputs) | _recorded_inputs(store, trace))
     _guarded(trace, "lineage", _producers, store, trace)
     failures = _failures(trace)
     reproductions = _guarded(trace, "reproduction", _reproductions, store, trace) or []
@@ -322,8 +333,29 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     trace.problems.sort(key=lambda p: (order[p.check], math.inf if p.step is None else p.step))
     inherited = sum(s.run_id != run.id for s in steps)
     report = (completeness, lineage, failures, reproductions)
-    effects = effect_findings(steps)
-    return AuditReport(run, len(steps), inherited, len(verified), trace.problems, *report, effects)
+    return AuditReport(
+        run,
+        len(steps),
+        inherited,
+        len(verified),
+        trace.problems,
+        *report,
+        effects=effect_findings(steps),
+        pickles=len(pickles),
+    )
+
+
+def _recorded_inputs(store: TraceStore, trace: _Trace) -> set[str]:
+    from reprolam.engine.inputs import recorded_inputs
+    from reprolam.history.diff import load_json
+
+    found: set[str] = set()
+    for run, _start, _end in trace.regions:
+        try:
+            found.update(i.digest for i in recorded_inputs(load_json(store, run.environment)))
+        except Exception:  # a damaged snapshot is reported by the completeness check
+            continue
+    return found
 
 
 class _Trace:

@@ -10,12 +10,14 @@ where a run was last reproduced, and ``reprolam diff`` can show exactly what cha
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reprolam.codecs import Serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, StepCallback
+from reprolam.engine.inputs import InputChange, changed_inputs
 from reprolam.errors import ConfigError
 from reprolam.history.code_diff import (
     CodeChange,
@@ -54,6 +56,7 @@ class ReproduceResult:
     rtol: float | None = None
     code: list[CodeChange] = field(default_factory=list)  # recorded -> current code
     ranked: RankedEnvironment = field(default_factory=RankedEnvironment)
+    changed_inputs: list[InputChange] = field(default_factory=list)  # found before executing
 
     @property
     def code_changed(self) -> bool:
@@ -68,10 +71,17 @@ class ReproduceResult:
         return self.reproduced and self.identical == self.compared
 
     def summary(self) -> str:
+        text = self._summary()
+        if self.changed_inputs and self.divergence is None:
+            text += "".join(f"; {change}" for change in self.changed_inputs)
+        return text
+
+    def _summary(self) -> str:
         if self.problems:
             return f"not reproduced: the original record is damaged: {self.problems[0].message}"
         if self.divergence is not None:
             text = f"diverged at step {self.divergence.step}: {self.divergence.message}"
+            text += "".join(f"; {change}" for change in self.changed_inputs)
             kinds = ("action", "helper", "constant")
             changed = [c.describe() for c in self.code if c.kind in kinds]
             return f"{text}; code changed: {'; '.join(changed)}" if changed else text
@@ -104,6 +114,7 @@ class ReproduceResult:
             "environment_ranked": self.ranked.to_dict(),
             "code_changed": self.code_changed,
             "code": [c.to_dict() for c in self.code],
+            "changed_inputs": [c.to_dict() for c in self.changed_inputs],
             "summary": self.summary(),
         }
 
@@ -119,12 +130,15 @@ def reproduce(
     on_step: StepCallback | None = None,
     serializer: Serializer | None = None,
     trusted: bool = False,
+    on_input_change: Callable[[InputChange], None] | None = None,
 ) -> ReproduceResult:
     """Re-execute ``run_ref`` in this environment and compare it with its record.
 
     ``executor`` and ``policy`` (changes to the recorded one, e.g. a longer
     ``action_timeout``) default to what the original recorded. ``trusted`` lets a workflow
     that cannot be loaded any more be rebuilt from the source stored with the run.
+    Inputs whose recorded path now holds other content are reported (``on_input_change``,
+    then ``changed_inputs``) before anything executes; the run then reads the new content.
     """
     if rtol is not None and not (isinstance(rtol, int | float) and 0 < rtol < math.inf):
         raise ConfigError(
@@ -134,6 +148,10 @@ def reproduce(
             hint="give e.g. {rtol=1e-9}, or none to require bitwise identical outputs",
         )
     original = store.get_run(store.resolve_run_id(run_ref))
+    changes = changed_inputs(store, original)
+    for change in changes:
+        if on_input_change is not None:
+            on_input_change(change)
     recorded = store.steps(original.id)
     problems = verify_trace(store, original, recorded)
     if problems:  # nothing is executed or written for a damaged record
@@ -171,6 +189,7 @@ def reproduce(
         rtol=rtol,
         code=code_changes(*manifests),
         ranked=rank_environment(env, manifests, [diverging] if diverging else None),
+        changed_inputs=changes,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import canonical_json
+from reprolam.trace.blobs import StoredBlob
 from reprolam.trace.contract import Producer
 from reprolam.trace.records import (
     ArtifactRecord,
@@ -363,6 +364,8 @@ def producer_row(producer: Producer) -> tuple[str, int, str]:
 
 def artifact_bytes(record: ArtifactRecord, data: bytes) -> bytes:
     """The bytes to store, checked against the record's size (a cheap guard against mix-ups)."""
+    if isinstance(data, StoredBlob):  # streamed into the blob directory already
+        return data
     if type(data) is not bytes:
         data = bytes(data)
     if len(data) != record.size:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from reprolam.errors import IntegrityError, NotFoundError
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace import _rows
+from reprolam.trace._streams import BlobDirStreams
 from reprolam.trace.blobs import BlobDir
 from reprolam.trace.contract import Producer
 from reprolam.trace.records import ArtifactRecord
@@ -15,7 +16,7 @@ from reprolam.trace.records import ArtifactRecord
 _BATCH = 500  # digests per query (SQLite allows 32,766 parameters; keep statements small)
 
 
-class SqlArtifactReads:
+class SqlArtifactReads(BlobDirStreams):
     """Mixed into a ``TraceStore`` that has ``_one(sql, params)``, ``blobs`` and ``location``."""
 
     PARAM: ClassVar[str]  # "?" (sqlite3) or "%s" (psycopg)

@@ -7,13 +7,16 @@ primitives (fork inheritance, id prefixes) lives here once. A shared conformance
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 from reprolam.errors import AmbiguousIdError, NotFoundError
+from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
 SCHEMA_VERSION = 3
@@ -122,6 +125,43 @@ class TraceStore(ABC):
         Backends without a way to tell (memory) hold nothing.
         """
         return nullcontext()
+
+    def put_file(
+        self, path: str | os.PathLike[str], *, codec: str, prefix: bytes = b""
+    ) -> ArtifactRecord:
+        """Store ``prefix`` + the file's bytes as one artifact (no producer) and return its record.
+
+        Backends with a blob directory stream it (bounded memory); this default reads it.
+        """
+        data = prefix + Path(path).read_bytes()
+        record = ArtifactRecord(hash_bytes(data), codec, len(data))
+        self.record(artifacts=[(record, data)])
+        return record
+
+    def artifact_chunks(self, digest: str) -> Iterator[bytes]:
+        """An artifact's bytes in chunks, checked against its digest once the last has gone.
+
+        ``IntegrityError`` is raised after the last chunk if the bytes do not match: write
+        them somewhere temporary and keep the result only if the iteration ends cleanly.
+        """
+        yield self.get_artifact(digest)[1]
+
+    def artifact_to_file(
+        self, digest: str, target: str | os.PathLike[str], *, skip: int = 0
+    ) -> None:
+        """Write an artifact's bytes from offset ``skip`` on to a new file ``target``, verified.
+
+        ``IntegrityError`` (and no ``target``) if the bytes do not match the digest.
+        """
+        try:
+            with open(target, "xb") as out:
+                for chunk in self.artifact_chunks(digest):
+                    cut = min(skip, len(chunk))
+                    out.write(chunk[cut:])
+                    skip -= cut
+        except BaseException:
+            Path(target).unlink(missing_ok=True)
+            raise
 
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for most backends
         """Make everything recorded so far visible to other processes (for group commit)."""

@@ -32,9 +32,10 @@ class Workflow:
     description: str = ""
     source: str = field(default="", compare=False)  # how to load it again ("pkg.mod:attr")
     metrics: str | None = None  # the output holding the headline metrics (a dict of scalars)
+    inputs: tuple[str, ...] = ()  # external data no action produces (run with --input NAME=PATH)
 
     def __post_init__(self) -> None:
-        produced = {o for spec in self.actions for o in spec.outputs}
+        produced = {o for spec in self.actions for o in spec.outputs} | set(self.inputs)
         missing = [o for o in self.outputs if o not in produced]
         if not self.outputs or missing:
             raise WorkflowError(
@@ -46,7 +47,8 @@ class Workflow:
             if orphans:
                 raise WorkflowError(
                     f"workflow {self.name!r}: input(s) {orphans} of {spec.name} are produced by "
-                    "no action; add an action that outputs them"
+                    "no action; add an action that outputs them, or declare them as the "
+                    "workflow's external {inputs}"
                 )
         if self.metrics is not None and self.metrics not in self.outputs:
             raise WorkflowError(
@@ -63,11 +65,14 @@ def workflow(
     goal: str = "",
     description: str = "",
     metrics: str | None = None,
+    inputs: Iterable[str] = (),
 ) -> Workflow:
     """Build a workflow from ``@action`` functions (the usual way to declare one).
 
     ``metrics`` names the output holding the run's headline metrics (a dict of scalars),
-    shown by ``runs``, ``show``, ``diff`` and ``compare``.
+    shown by ``runs``, ``show``, ``diff`` and ``compare``. ``inputs`` names external data
+    the workflow reads without producing it: each is given per run (``--input NAME=PATH``)
+    and recorded as an artifact with its digest.
     """
     return Workflow(
         name=name,
@@ -76,6 +81,7 @@ def workflow(
         goal=goal,
         description=description,
         metrics=metrics,
+        inputs=tuple(inputs),
     )
 
 

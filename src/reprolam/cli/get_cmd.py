@@ -1,0 +1,43 @@
+"""``reprolam get``: one artifact out of the store, in an open format."""
+
+from __future__ import annotations
+
+import click
+
+from reprolam.cli.main import Ctx, json_option, reports_errors, respond
+from reprolam.results import FORMATS
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.argument("name", metavar="NAME|STEP.NAME")
+@click.option("-o", "--out", metavar="PATH", help="Where to write it (default: ./NAME.EXT).")
+@click.option(
+    "--as",
+    "as_",
+    type=click.Choice(FORMATS),
+    help="Format (default by type: frames csv, arrays npy, PNG png, text txt, data json).",
+)
+@json_option
+@click.pass_obj
+@reports_errors
+def get(obj: Ctx, run_ref: str, name: str, out: str | None, as_: str | None, as_json: bool) -> None:
+    """Write RUN's artifact NAME (a workflow output, an input, or STEP.NAME) to a file.
+
+    Reads that one artifact and checks its digest; nothing is replayed or executed.
+
+    \b
+    Example:
+      reprolam get 0196a3 metrics                # -> metrics.json
+      reprolam get 0196a3 train_model.model --as native -o model.rlc
+      reprolam get 0196a3 dataset --as parquet -o data.parquet
+    """
+    with obj.open() as rl:
+        got = rl.get(run_ref, name, out=out, as_=as_)
+    respond(
+        as_json,
+        got.to_dict(),
+        lambda: click.echo(
+            f"{got.path}  ({got.format}, {got.size} bytes, artifact {got.digest[:12]})"
+        ),
+    )

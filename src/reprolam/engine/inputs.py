@@ -1,0 +1,190 @@
+"""External input data (``--input NAME=PATH``): recorded artifacts with digests and paths.
+
+An input is stored like an action's output file or directory (``reprolam.files``) -- or,
+with ``copy=False``, only hashed -- before the run's first step, and recorded in the
+run's environment snapshot as ``inputs.NAME = {digest, codec, path, copied}``. It has no
+producing step (``artifact_producer`` is None: an external input). Forks inherit the
+parent's inputs as recorded; reproductions read the recorded paths again, so an edited
+file shows up, before anything executes, as a changed input (``changed_inputs``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reprolam import files
+from reprolam.errors import ConfigError
+from reprolam.hashing import digest
+from reprolam.planning.base import ArtifactRef
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import ArtifactRecord, RunRecord
+
+if TYPE_CHECKING:
+    from reprolam.codecs import Serializer
+    from reprolam.engine.loop import RunLoop
+    from reprolam.workflows.registry import Workflow
+
+
+@dataclass(frozen=True, slots=True)
+class InputData:
+    """A file or directory given to a run; ``copy=False`` records its digest and path only."""
+
+    path: Path
+    copy: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedInput:
+    name: str
+    digest: str
+    codec: str
+    path: str
+    copied: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "codec": self.codec,
+            "path": self.path,
+            "copied": self.copied,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InputChange:
+    """An input whose content at its recorded path is not what the run recorded."""
+
+    name: str
+    path: str
+    old: str
+    new: str | None  # None: the path is gone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "old": self.old, "new": self.new}
+
+    def __str__(self) -> str:
+        now = self.new or "(missing)"
+        return f"input {self.name!r} changed: {self.path} was {self.old[:12]}, now {now[:12]}"
+
+
+def as_input(value: InputData | str | os.PathLike[str]) -> InputData:
+    return value if isinstance(value, InputData) else InputData(Path(value))
+
+
+def record_inputs(
+    store: TraceStore,
+    serializer: Serializer,
+    workflow: Workflow,
+    given: Mapping[str, InputData | str | os.PathLike[str]],
+    *,
+    partial: bool = False,
+) -> list[RecordedInput]:
+    """Store (or hash) every given input; ``ConfigError`` for unknown (or missing) names."""
+    unknown = sorted(set(given) - set(workflow.inputs))
+    if unknown:
+        declared = ", ".join(workflow.inputs) or "none"
+        raise ConfigError(
+            f"workflow {workflow.name!r} has no input {unknown[0]!r} (its inputs: {declared}); "
+            "declare it with workflow(..., inputs=[...]) or fix the {inputs} name"
+        )
+    missing = [name for name in workflow.inputs if name not in given]
+    if missing and not partial:
+        raise ConfigError(
+            f"workflow {workflow.name!r} needs input {missing[0]!r}: pass it in {{inputs}} "
+            f"as {missing[0]}=PATH"
+        )
+    recorded = []
+    for name in sorted(given):
+        data = as_input(given[name])
+        path = data.path.expanduser().absolute()
+        if not path.exists():
+            raise ConfigError(
+                f"input {name!r}: {path} does not exist; pass an existing file or directory"
+            )
+        manifest = files.store_path(store, path) if data.copy else files.hash_path(path)
+        tag, raw = serializer.dumps_typed(manifest)
+        key = digest(raw)
+        store.record(artifacts=[(ArtifactRecord(key, tag, len(raw)), raw)])
+        recorded.append(RecordedInput(name, key, tag, str(path), data.copy))
+    return recorded
+
+
+def recorded_inputs(environment: Mapping[str, Any]) -> list[RecordedInput]:
+    """The inputs a run recorded in its environment snapshot."""
+    found = environment.get("inputs") or {}
+    return [
+        RecordedInput(name, str(v["digest"]), str(v["codec"]), str(v["path"]), bool(v["copied"]))
+        for name, v in sorted(found.items())
+    ]
+
+
+def install(loop: RunLoop, inputs: list[RecordedInput]) -> None:
+    """Make the inputs visible to the planner and actions as artifacts of no step."""
+    for item in inputs:
+        loop.state.artifacts[item.name] = ArtifactRef(item.name, item.digest, item.codec, -1)
+        loop.codecs[item.digest] = item.codec
+        if not item.copied:  # not in the store: actions read the original, as recorded
+            loop.values[item.digest] = Path(item.path)
+
+
+def changed_inputs(store: TraceStore, run: RunRecord) -> list[InputChange]:
+    """Inputs of ``run`` whose recorded path now holds other content (or nothing)."""
+    from reprolam.codecs import default_serializer
+    from reprolam.history.diff import load_json
+
+    serializer = default_serializer()
+    changes = []
+    for item in recorded_inputs(load_json(store, run.environment)):
+        path = Path(item.path)
+        new: str | None = None
+        if path.exists():
+            _tag, raw = serializer.dumps_typed(files.hash_path(path))
+            new = digest(raw)
+        if new != item.digest:
+            changes.append(InputChange(item.name, item.path, item.digest, new))
+    return changes
+
+
+def reread(
+    store: TraceStore, serializer: Serializer, workflow: Workflow, inputs: list[RecordedInput]
+) -> list[RecordedInput]:
+    """A reproduction's inputs: the recorded paths read again (the stored copy if gone)."""
+    given: dict[str, InputData | str | os.PathLike[str]] = {}
+    kept = []
+    for item in inputs:
+        if Path(item.path).exists():
+            given[item.name] = InputData(Path(item.path), copy=item.copied)
+        elif item.copied:
+            kept.append(item)
+        else:
+            raise ConfigError(
+                f"input {item.name!r} was recorded without a copy at {item.path}, which is "
+                "gone: restore it to reproduce the run"
+            )
+    return kept + record_inputs(store, serializer, workflow, given, partial=True)
+
+
+def inputs_for(
+    engine: Any,
+    workflow: Workflow,
+    given: Mapping[str, InputData | str | os.PathLike[str]] | None,
+    parent: RunRecord | None,
+    verifies: str | None,
+) -> list[RecordedInput]:
+    """What a new run reads: given inputs, else a fork parent's, else a reproduced run's."""
+    from reprolam.history.diff import load_json
+
+    store, serializer = engine.store, engine.serializer
+    if verifies is not None and not given:
+        original = store.get_run(verifies)
+        found = recorded_inputs(load_json(store, original.environment))
+        return reread(store, serializer, workflow, found)
+    if parent is not None:
+        inherited = {i.name: i for i in recorded_inputs(load_json(store, parent.environment))}
+        fresh = record_inputs(store, serializer, workflow, given or {}, partial=True)
+        return sorted({**inherited, **{i.name: i for i in fresh}}.values(), key=lambda i: i.name)
+    return record_inputs(store, serializer, workflow, given or {})

@@ -1,0 +1,80 @@
+"""Turning an action's returned values into recorded artifacts (values, files, directories).
+
+Kept out of the loop: a value goes through the serializer (``RunLoop._keep``); a ``Path``
+inside the engine's workdir area is a file or directory the action produced, stored by
+``reprolam.files`` and recorded as its manifest. Any failure becomes one line naming the
+action, the output, the value's type and the fix, and fails the step (never the run's
+record: what was recorded stays recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
+
+from reprolam import files
+from reprolam.codecs._files import DirManifest, FileManifest
+from reprolam.context import ActionContext
+from reprolam.errors import CodecError, ReprolamError
+
+if TYPE_CHECKING:
+    from reprolam.engine.loop import RunLoop
+
+FILE_CODECS = frozenset({"file", "dir"})
+
+
+class OutputError(ReprolamError):
+    """An action's output cannot be recorded."""
+
+
+def workdir_root(loop: RunLoop) -> str:
+    """Where this run's action workdirs go (computed once per run: it is on the hot path)."""
+    cached: str | None = loop.__dict__.get("_workdir_root")
+    if cached is None:
+        cached = loop.__dict__["_workdir_root"] = str(files.files_root(loop.store) / "work")
+    return cached
+
+
+def _in_workdir(value: Any, root: str) -> Path | None:
+    if not isinstance(value, PurePath):
+        return None
+    path = Path(value).absolute()
+    return path if path.is_relative_to(root) and path != Path(root) else None
+
+
+def keep_outputs(
+    loop: RunLoop, action: str, outputs: Mapping[str, Any], ctx: ActionContext
+) -> dict[str, str]:
+    """Record every output; raises ``OutputError`` naming the first that cannot be."""
+    root = workdir_root(loop)
+    kept: dict[str, str] = {}
+    try:
+        for name, value in outputs.items():
+            try:
+                path = _in_workdir(value, root)
+                kept[name] = loop._keep(value) if path is None else _keep_path(loop, path)
+            except (CodecError, files.FileArtifactError) as exc:
+                raise OutputError(f"action {action!r}, output {name!r}: {exc}") from exc
+    finally:
+        if ctx.used_workdir is not None:
+            files.remove_tree(ctx.used_workdir)
+    return kept
+
+
+def _keep_path(loop: RunLoop, path: Path) -> str:
+    if not path.exists():
+        raise files.FileArtifactError(
+            f"{path} does not exist: write the file into ctx.workdir before returning its path"
+        )
+    manifest = files.store_path(loop.store, path)
+    key = loop._keep(manifest)
+    loop.values[key] = files.adopt(loop.store, manifest, key, path)
+    return key
+
+
+def load_file(loop_store: Any, codec: str, value: Any, key: str) -> Any:
+    """The value an action receives for a stored artifact: a read-only path for files."""
+    if codec in FILE_CODECS and isinstance(value, FileManifest | DirManifest):
+        return files.materialize(loop_store, value, key)
+    return value

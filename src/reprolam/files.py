@@ -1,0 +1,217 @@
+"""Files and directories as artifacts: stored content-addressed, handed out read-only.
+
+An action writes its output files into ``ctx.workdir`` and returns their ``Path``; the
+engine stores each file's content as a ``bytes`` artifact (streamed: hashed while it is
+copied, never read whole into memory) and records a manifest (``codecs._files``) as the
+output. A directory is a manifest of its whole tree. Downstream actions, forks and
+reproductions receive a materialised, read-only copy under the store's ``files/``
+directory, named by the manifest's digest, so equal artifacts are materialised once.
+
+External data enters the same way through ``--input NAME=PATH`` (``store_path``); with
+``copy=False`` only the digests are recorded (``hash_path``) and actions read the original.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+from blake3 import blake3
+
+from reprolam.codecs._bytes import MAGIC
+from reprolam.codecs._files import DirEntry, DirManifest, FileManifest
+from reprolam.errors import ReprolamError, StoreError
+from reprolam.trace.blobs import file_chunks
+from reprolam.trace.contract import TraceStore
+
+Manifest = FileManifest | DirManifest
+_EXEC = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+
+
+class FileArtifactError(ReprolamError):
+    """A file or directory cannot become an artifact (a symlink, a device, unreadable)."""
+
+
+def files_root(store: TraceStore) -> Path:
+    """Where materialised files and action workdirs live: next to the store's blobs."""
+    blobs = getattr(store, "blobs", None)
+    if blobs is not None:
+        return (Path(blobs.path).parent / "files").absolute()
+    return _scratch()
+
+
+@cache
+def _scratch() -> Path:
+    """One directory per process for stores without a directory (memory)."""
+    return Path(tempfile.mkdtemp(prefix="reprolam-files-"))
+
+
+def _mode(st: os.stat_result) -> int:
+    return 0o755 if st.st_mode & _EXEC else 0o644
+
+
+def _walk(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Every entry under ``root`` (relative POSIX path, path, lstat), sorted, links refused."""
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            path = Path(entry.path)
+            st = entry.stat(follow_symlinks=False)
+            relative = path.relative_to(root).as_posix()
+            if stat.S_ISLNK(st.st_mode) or not (
+                stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)
+            ):
+                raise FileArtifactError(
+                    f"{path} is a symbolic link or special file: a directory artifact holds "
+                    "only regular files and directories (copy the target in instead)"
+                )
+            yield relative, path, st
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(path)
+
+
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """The digest a file's content gets as a ``bytes`` artifact, computed by streaming."""
+    hasher = blake3(max_threads=blake3.AUTO)
+    for chunk in file_chunks(path, MAGIC):
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _content(store: TraceStore | None, path: Path) -> str:
+    if store is None:
+        return hash_file(path)
+    return store.put_file(path, codec="bytes", prefix=MAGIC).digest
+
+
+def _read(store: TraceStore | None, path: str | os.PathLike[str]) -> Manifest:
+    path = Path(path)
+    try:
+        st = path.lstat()
+        if stat.S_ISREG(st.st_mode):
+            return FileManifest(path.name, _mode(st), st.st_size, _content(store, path), str(path))
+        if not stat.S_ISDIR(st.st_mode):
+            raise FileArtifactError(
+                f"{path} is not a regular file or directory: pass a file or a directory"
+            )
+        entries = []
+        for relative, item, item_st in _walk(path):
+            if stat.S_ISDIR(item_st.st_mode):
+                if not any(os.scandir(item)):  # only empty directories need an entry
+                    entries.append(DirEntry(relative, 0o755, 0, None))
+                continue
+            content = _content(store, item)
+            entries.append(DirEntry(relative, _mode(item_st), item_st.st_size, content))
+        return DirManifest(path.name, tuple(sorted(entries, key=lambda e: e.path)), str(path))
+    except OSError as exc:
+        raise FileArtifactError(
+            f"cannot read {exc.filename or path}: {exc.strerror or exc}"
+        ) from exc
+
+
+def store_path(store: TraceStore, path: str | os.PathLike[str]) -> Manifest:
+    """Store a file or a directory tree's contents; returns the manifest to record."""
+    return _read(store, path)
+
+
+def hash_path(path: str | os.PathLike[str]) -> Manifest:
+    """The manifest a file or directory would get, without storing its contents."""
+    return _read(None, path)
+
+
+def _copy_content(store: TraceStore, content: str, target: Path, mode: int) -> None:
+    """Stream a stored content artifact into ``target`` (verified before it is kept)."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    if store.get_artifact_record(content).codec != "bytes":
+        raise StoreError(f"artifact {content} is not file content (codec is not bytes)")
+    try:
+        store.artifact_to_file(content, tmp, skip=len(MAGIC))  # verified against the digest
+        os.chmod(tmp, 0o555 if mode & _EXEC else 0o444)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(store: TraceStore, manifest: Manifest, target: Path) -> Path:
+    """Write a file or directory artifact to ``target`` (which must not exist yet)."""
+    if isinstance(manifest, FileManifest):
+        _copy_content(store, manifest.content, target, manifest.mode)
+        return target
+    target.mkdir(parents=True)
+    for entry in manifest.entries:
+        where = target.joinpath(*entry.path.split("/"))
+        if entry.content is None:
+            where.mkdir(parents=True, exist_ok=True)
+            continue
+        where.parent.mkdir(parents=True, exist_ok=True)
+        _copy_content(store, entry.content, where, entry.mode)
+    return target
+
+
+def _read_only(path: Path) -> None:
+    """Directories 0o555 bottom-up, after their files were made read-only on creation."""
+    if path.is_dir():
+        for sub in sorted((p for p in path.rglob("*") if p.is_dir()), reverse=True):
+            sub.chmod(0o555)
+        path.chmod(0o555)
+
+
+def materialize(store: TraceStore, manifest: Manifest, key: str) -> Path:
+    """A read-only path holding artifact ``key`` (materialised once per store and digest)."""
+    home = files_root(store) / key[:2] / key[2:]
+    final = home / manifest.name
+    if final.exists():
+        return final
+    home.parent.mkdir(parents=True, exist_ok=True)
+    staging = home.parent / f".{key[2:]}.{secrets.token_hex(4)}"
+    staging.mkdir()
+    try:
+        _read_only(write_manifest(store, manifest, staging / manifest.name))
+        try:
+            os.replace(staging, home)
+        except OSError:  # another process materialised it first
+            if not final.exists():
+                raise
+    finally:
+        if staging.exists():
+            remove_tree(staging)
+    return final
+
+
+def adopt(store: TraceStore, manifest: Manifest, key: str, source: Path) -> Path:
+    """Like ``materialize``, but move the action's own output (already stored) into place."""
+    home = files_root(store) / key[:2] / key[2:]
+    final = home / manifest.name
+    if final.exists():
+        return final
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        os.replace(source, final)
+        if final.is_file():
+            final.chmod(0o555 if manifest.mode & _EXEC else 0o444)  # type: ignore[union-attr]
+        else:
+            for item in final.rglob("*"):
+                if item.is_file():
+                    item.chmod(0o555 if item.stat().st_mode & _EXEC else 0o444)
+            _read_only(final)
+        return final
+    except OSError:  # another file system: copy from the store instead
+        return materialize(store, manifest, key)
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """Delete a tree even where it was made read-only (workdirs, staging copies)."""
+    for root, dirs, _files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+    if os.path.isdir(path):
+        os.chmod(path, 0o755)
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,219 @@
+"""Getting one result out of a store: ``get_artifact`` (``reprolam get RUN NAME``).
+
+One artifact is read and its digest checked -- no replay of the run. ``NAME`` is a
+workflow output or external input of the run, or any step's output as ``STEP.NAME``
+(``STEP`` an index or an action name: its last execution). The value is written in an
+open format: frames as CSV or Parquet (with pyarrow), arrays as ``.npy``, PNG bytes as
+``.png``, text as ``.txt`` (``.md`` if you name it so), data as JSON; files and
+directories as themselves. ``native`` writes the bytes as stored (files: the file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+from reprolam.codecs import Serializer, default_serializer
+from reprolam.codecs._files import DirManifest, FileManifest
+from reprolam.errors import ConfigError, NotFoundError
+from reprolam.trace.contract import TraceStore
+
+FORMATS = ("native", "json", "csv", "parquet", "npy", "png", "txt")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_EXTENSIONS = {
+    "json": ".json",
+    "csv": ".csv",
+    "parquet": ".parquet",
+    "npy": ".npy",
+    "png": ".png",
+    "txt": ".txt",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GotArtifact:
+    """What ``get_artifact`` wrote: where, in which format, from which artifact."""
+
+    run_id: str
+    name: str
+    step: int | None  # None: an external input
+    digest: str
+    codec: str
+    format: str
+    path: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int | None]:
+    """``(digest, step index)`` of ``NAME`` or ``STEP.NAME`` in run ``run_id``."""
+    from reprolam.engine.inputs import recorded_inputs
+    from reprolam.history.diff import load_json
+
+    run = store.get_run(run_id)
+    steps = store.steps(run_id)
+    step_ref, dot, output = name.rpartition(".")
+    if dot and step_ref:
+        chosen = [s for s in steps if str(s.index) == step_ref or s.action == step_ref]
+        chosen = [s for s in chosen if output in s.outputs]
+        if chosen:
+            return chosen[-1].outputs[output], chosen[-1].index
+    if name in run.outputs:
+        producers = [s for s in steps if s.outputs.get(name) == run.outputs[name]]
+        return run.outputs[name], producers[-1].index if producers else None
+    for step in reversed(steps):
+        if name in step.outputs:
+            return step.outputs[name], step.index
+    for item in recorded_inputs(load_json(store, run.environment)):
+        if item.name == name:
+            return item.digest, None
+    known = sorted({*run.outputs, *(f"{s.index}.{o}" for s in steps for o in s.outputs)})
+    raise NotFoundError(
+        f"run {run_id} has no artifact {name!r}; it has: {', '.join(known[:20]) or 'none'}"
+    )
+
+
+def _default_format(codec: str, value: Any) -> str:
+    if codec in ("file", "dir"):
+        return "native"
+    if codec == "frame":
+        return "csv"
+    if codec == "npy":
+        return "npy"
+    if codec == "bytes":
+        return "png" if value.startswith(PNG_MAGIC) else "native"
+    if type(value) is str:
+        return "txt"
+    return "json" if codec in ("json", "tree") else "native"
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON view of a decoded value (sets sorted, dates ISO, arrays as lists, ...)."""
+    import numpy as np
+
+    if type(value) is int and value.bit_length() > 14_000:
+        return hex(value)  # beyond Python's int -> decimal text limit
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((jsonable(v) for v in value), key=repr)
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal | uuid.UUID | PurePath | complex):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and hasattr(value, "columns"):  # a frame
+        return jsonable(value.reset_index().to_dict(orient="records"))
+    # Models, sparse matrices...: named and summarised (get them alone as native).
+    from reprolam.codecs import describe
+
+    kind = type(value)
+    return {"$type": f"{kind.__module__}.{kind.__qualname__}", "summary": describe(value)}
+
+
+def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
+    import numpy as np
+
+    if fmt in {"csv", "parquet"}:
+        import pandas as pd
+
+        if isinstance(value, pd.Series):
+            value = value.to_frame()
+        if not isinstance(value, pd.DataFrame):
+            raise ConfigError(f"a {codec} artifact is not a frame: get it as json or native")
+        if fmt == "csv":
+            value.to_csv(target)
+            return
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ConfigError("Parquet needs pyarrow: pip install 'reprolam[parquet]'") from None
+        value.to_parquet(target)
+    elif fmt == "npy":
+        if hasattr(value, "toarray"):
+            value = value.toarray()
+        if hasattr(value, "to_numpy"):
+            value = value.to_numpy()
+        if not isinstance(value, np.ndarray) or value.dtype.kind == "O":
+            raise ConfigError(f"a {codec} artifact is not a numeric array: get it as json")
+        np.save(target, value, allow_pickle=False)
+    elif fmt == "png":
+        if not (isinstance(value, bytes) and value.startswith(PNG_MAGIC)):
+            raise ConfigError("the artifact is not PNG bytes: get it as native")
+        target.write_bytes(value)
+    elif fmt == "txt":
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if not isinstance(value, str):
+            raise ConfigError(f"a {codec} artifact is not text: get it as json")
+        target.write_text(value, encoding="utf-8")
+    elif fmt == "json":
+        target.write_text(json.dumps(jsonable(value), indent=2, sort_keys=True) + "\n")
+    else:
+        raise ConfigError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def _writable(target: Path) -> None:
+    for item in [target, *target.rglob("*")] if target.is_dir() else [target]:
+        item.chmod(item.stat().st_mode | 0o200)
+
+
+def get_artifact(
+    store: TraceStore,
+    run_ref: str,
+    name: str,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    as_: str | None = None,
+    serializer: Serializer | None = None,
+) -> GotArtifact:
+    """Write artifact ``name`` of run ``run_ref`` to ``out`` (default ``./NAME.EXT``)."""
+    from reprolam import files
+
+    if as_ is not None and as_ not in FORMATS:
+        raise ConfigError(f"unknown format {as_!r}: use one of {', '.join(FORMATS)}")
+    run_id = store.resolve_run_id(run_ref)
+    key, step = find_artifact(store, run_id, name)
+    record, data = store.get_artifact(key)  # the one read, digest-checked
+    value = (serializer or default_serializer()).loads_typed(record.codec, data)
+    fmt = as_ or _default_format(record.codec, value)
+    label = name.rpartition(".")[2] if "." in name and name not in ("",) else name
+    if isinstance(value, FileManifest | DirManifest):
+        if fmt not in ("native", "txt"):
+            raise ConfigError(f"{name!r} is a {record.codec} artifact: get it as native")
+        target = Path(out) if out is not None else Path(value.name)
+        if target.exists():
+            raise ConfigError(f"{target} exists: pass another {{out}} path or remove it")
+        files.write_manifest(store, value, target)
+        _writable(target)  # a copy for the user, not the store's read-only one
+        size = value.size
+    else:
+        suffix = _EXTENSIONS.get(fmt, ".bin")
+        target = Path(out) if out is not None else Path(label + suffix)
+        if fmt == "native":
+            raw = value if isinstance(value, bytes) else data
+            target.write_bytes(raw)
+        else:
+            _write(value, record.codec, fmt, target)
+        size = target.stat().st_size
+    return GotArtifact(run_id, name, step, key, record.codec, fmt, str(target), size)

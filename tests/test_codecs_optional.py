@@ -1,0 +1,31 @@
+"""Codecs behind extras (xarray), found through the ``reprolam.codecs`` entry point group."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reprolam.codecs import default_serializer
+
+
+def test_xarray_dataset_and_dataarray_round_trip_canonically() -> None:
+    xr = pytest.importorskip("xarray")
+    ser = default_serializer()
+    assert "xarray" in ser.tags  # from the reprolam.codecs entry point
+    times = np.array(["2024-01-01", "2024-01-02"], dtype="datetime64[ns]")
+    temp = xr.DataArray(
+        np.arange(6.0).reshape(2, 3),
+        dims=("time", "site"),
+        coords={"time": times, "site": ["a", "b", "c"]},
+        name="temp",
+        attrs={"units": "K"},
+    )
+    dataset = xr.Dataset({"temp": temp, "rain": temp * 2}, attrs={"source": "test"})
+    for value in (temp, dataset):
+        tag, data = ser.dumps_typed(value)
+        assert tag == "xarray"
+        back = ser.loads_typed(tag, data)
+        xr.testing.assert_identical(back, value)
+        assert ser.dumps_typed(back) == (tag, data)
+    swapped = xr.Dataset({"rain": temp * 2, "temp": temp}, attrs={"source": "test"})
+    assert ser.dumps_typed(swapped) == ser.dumps_typed(dataset)

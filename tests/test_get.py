@@ -1,0 +1,132 @@
+"""reprolam get: one artifact out, in an open format, digest-checked, nothing replayed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from reprolam import action, workflow
+from reprolam.cli.main import cli
+from reprolam.engine.engine import Engine
+from reprolam.errors import ConfigError, NotFoundError
+from reprolam.planning.rules import ScriptPlanner
+from reprolam.results import get_artifact
+from reprolam.trace.open import open_store
+
+
+@action(outputs=["table", "matrix"])
+def load() -> tuple[pd.DataFrame, np.ndarray]:
+    frame = pd.DataFrame({"x": [1.5, 2.5], "name": ["a", "b"]})
+    return frame, np.arange(6, dtype=np.int32).reshape(2, 3)
+
+
+@action(outputs=["notes", "metrics"])
+def report(table: pd.DataFrame) -> tuple[str, dict[str, Any]]:
+    return "# Notes\n\nfine\n", {"mean": float(table["x"].mean())}
+
+
+@action(outputs=["notes"])
+def revise(notes: str) -> str:
+    return notes + "revised\n"
+
+
+flow = workflow("get-flow", [load, report, revise], outputs=["table", "notes", "metrics"])
+
+
+def invoke(store: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--store", str(store), *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> tuple[Path, str]:
+    with open_store(tmp_path / "store") as store:
+        result = Engine(store).run(flow, planner=ScriptPlanner())
+        assert result.succeeded
+        return tmp_path / "store", result.id
+
+
+def test_each_type_in_its_default_format(recorded: tuple[Path, str], tmp_path: Path) -> None:
+    store, run_id = recorded
+    with open_store(store) as trace:
+        table = get_artifact(trace, run_id, "table", out=tmp_path / "t.csv")
+        assert table.format == "csv"
+        assert table.step == 0
+        assert pd.read_csv(tmp_path / "t.csv", index_col=0)["name"].tolist() == ["a", "b"]
+        matrix = get_artifact(trace, run_id, "load.matrix", out=tmp_path / "m.npy")
+        assert matrix.format == "npy"
+        assert np.load(tmp_path / "m.npy").tolist() == [[0, 1, 2], [3, 4, 5]]
+        notes = get_artifact(trace, run_id, "notes", out=tmp_path / "notes.md")
+        assert notes.format == "txt"
+        assert notes.step == 2
+        assert (tmp_path / "notes.md").read_text().endswith("revised\n")
+        earlier = get_artifact(trace, run_id, "1.notes", out=tmp_path / "first.md")
+        assert (tmp_path / "first.md").read_text() == "# Notes\n\nfine\n"
+        assert earlier.step == 1
+        get_artifact(trace, run_id, "metrics", out=tmp_path / "m.json")
+        assert json.loads((tmp_path / "m.json").read_text()) == {"mean": 2.0}
+
+
+def test_cli_json_and_default_path(
+    recorded: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, run_id = recorded
+    monkeypatch.chdir(tmp_path)
+    result = invoke(store.absolute(), "get", run_id[:18], "metrics", "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert got["path"] == "metrics.json"
+    assert got["codec"] == "json"
+    assert json.loads(Path("metrics.json").read_text()) == {"mean": 2.0}
+    native = invoke(store.absolute(), "get", run_id, "table", "--as", "native", "-o", "t.bin")
+    assert native.exit_code == 0
+    assert Path("t.bin").read_bytes().startswith(b"\x93RLC")
+
+
+def test_parquet_when_pyarrow_is_there(recorded: tuple[Path, str], tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    store, run_id = recorded
+    with open_store(store) as trace:
+        get_artifact(trace, run_id, "table", out=tmp_path / "t.parquet", as_="parquet")
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "t.parquet"), pd.DataFrame({"x": [1.5, 2.5], "name": ["a", "b"]})
+    )
+
+
+def test_mistakes_name_the_problem(recorded: tuple[Path, str], tmp_path: Path) -> None:
+    store, run_id = recorded
+    with open_store(store) as trace:
+        with pytest.raises(NotFoundError, match=r"no artifact 'nope'.*table"):
+            get_artifact(trace, run_id, "nope")
+        with pytest.raises(ConfigError, match="not a frame"):
+            get_artifact(trace, run_id, "notes", as_="csv", out=tmp_path / "x.csv")
+        with pytest.raises(ConfigError, match="not PNG"):
+            get_artifact(trace, run_id, "notes", as_="png", out=tmp_path / "x.png")
+    bad = invoke(store, "get", run_id, "table", "--as", "xls")
+    assert bad.exit_code == 2
+    missing = invoke(store, "get", run_id, "nope")
+    assert missing.exit_code == 2
+    assert missing.output.startswith("error: run")
+
+
+def test_a_damaged_artifact_is_refused_not_exported(
+    recorded: tuple[Path, str], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    store, run_id = recorded
+    with open_store(store) as trace:
+        key = trace.get_run(run_id).outputs["metrics"]
+    db = sqlite3.connect(store / "trace.db")
+    db.execute("UPDATE artifacts SET data = ? WHERE digest = ?", (b'{"mean":3.0}', key))
+    db.commit()
+    db.close()
+    result = invoke(store, "get", run_id, "metrics", "-o", str(tmp_path / "m.json"))
+    assert result.exit_code == 2, result.output
+    assert key in result.output  # the damaged artifact is named
+    assert not (tmp_path / "m.json").exists()
