@@ -186,6 +186,8 @@ class RunGraph:
     dependencies: tuple[Dependency, ...]
     recoveries: tuple[tuple[int, int], ...]  # (recovering step, failed step it recovers from)
     continuation: tuple[StepRecord, ...] = ()  # the parent's steps from the fork point on
+    workflow_snapshot: dict[str, Any] = field(default_factory=dict)  # environment["workflow"]
+    verdict: str | None = None  # a reproduction's: identical | within-tolerance | diverged
     _by_index: dict[int, StepNode] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -197,6 +199,34 @@ class RunGraph:
 
     def step(self, index: int) -> StepNode:
         return self._by_index[index]
+
+    @property
+    def changed_params(self) -> tuple[tuple[str, str, Any], ...]:
+        """(action, param, value) a fork changed: its overrides."""
+        return tuple(
+            (action, param, value)
+            for action, params in sorted(self.run.overrides.items())
+            for param, value in sorted(params.items())
+        )
+
+    def changed_in(self, step: StepNode) -> set[str]:
+        """The params of ``step`` the fork changed (none for inherited steps)."""
+        if self.fork is None or step.inherited or not step.executed:
+            return set()
+        return set(self.run.overrides.get(step.record.action, {})) & set(step.record.params)
+
+    def action_order(self) -> list[str]:
+        """Actions in the workflow's declared order; runs recorded before the order was kept
+        fall back to the order they first ran in, then by name."""
+        declared = self.workflow_snapshot.get("order")
+        order = [str(a) for a in declared] if isinstance(declared, list) else []
+        for step in self.steps:
+            if step.executed and step.record.action not in order:
+                order.append(step.record.action)
+        actions = self.workflow_snapshot.get("actions")
+        if isinstance(actions, dict):
+            order += sorted(a for a in actions if a not in order)
+        return order
 
 
 def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
@@ -239,6 +269,8 @@ def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
         for rid, r in runs.items()
         if r.environment
     }
+    snapshot = _snapshot(store, environments.get(run.id))
+    workflow_snapshot = snapshot.get("workflow") if isinstance(snapshot, dict) else None
     return RunGraph(
         run=run,
         runs=runs,
@@ -256,7 +288,17 @@ def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
             if r.recovers is not None and r.recovers in indices
         ),
         continuation=continuation,
+        workflow_snapshot=workflow_snapshot if isinstance(workflow_snapshot, dict) else {},
+        verdict=_verdict(store, run),
     )
+
+
+def _verdict(store: TraceStore, run: RunRecord) -> str | None:
+    if run.verifies is None:
+        return None
+    from reprolam.history.verdict import verdict_of
+
+    return verdict_of(store, run)
 
 
 def _ancestry(store: TraceStore, run: RunRecord) -> tuple[dict[str, RunRecord], tuple[Fork, ...]]:
@@ -288,15 +330,20 @@ def artifact_node(store: TraceStore, key: str, names: tuple[str, ...]) -> Artifa
     return ArtifactNode(key, record.codec, record.size, names)
 
 
-def _summary(store: TraceStore, env: ArtifactNode) -> dict[str, str]:
-    """A few headline fields of an environment snapshot (the full snapshot is its artifact)."""
-    if env.codec != "json":
+def _snapshot(store: TraceStore, env: ArtifactNode | None) -> Any:
+    """An environment snapshot, decoded; {} when absent or unreadable."""
+    if env is None or env.codec != "json":
         return {}
     try:
         _, data = store.get_artifact(env.digest)
-        snapshot = json.loads(data)
+        return json.loads(data)
     except (NotFoundError, ValueError):
         return {}
+
+
+def _summary(store: TraceStore, env: ArtifactNode) -> dict[str, str]:
+    """A few headline fields of an environment snapshot (the full snapshot is its artifact)."""
+    snapshot = _snapshot(store, env)
     if not isinstance(snapshot, dict):
         return {}
     keys = ("python", "implementation", "platform", "machine")
