@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reprolam.errors import NotFoundError
-from reprolam.provenance._model import ArtifactNode, RunGraph, artifact_node
+from reprolam.provenance._model import ArtifactNode, RunGraph, artifact_node, redact
 from reprolam.provenance._open_formats import open_files
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
@@ -150,7 +150,8 @@ class CrateFiles:
         trace = {
             "format": TRACE_FORMAT,
             "run": self.graph.run.id,
-            "runs": [run.to_dict() for run in runs],
+            # Planner configs hold no keys by contract; redacted anyway, as in every export.
+            "runs": [{**run.to_dict(), "planner": redact(run.planner)} for run in runs],
             "steps": {rid: [s.to_dict() for s in own] for rid, own in steps.items()},
             "artifacts": artifacts,
         }

@@ -32,6 +32,7 @@ class Workflow:
     description: str = ""
     source: str = field(default="", compare=False)  # how to load it again ("pkg.mod:attr")
     metrics: str | None = None  # the output holding the headline metrics (a dict of scalars)
+    license: str = ""  # SPDX id or URL of what its runs produce (exports default to it)
 
     def __post_init__(self) -> None:
         produced = {o for spec in self.actions for o in spec.outputs}
@@ -63,6 +64,7 @@ def workflow(
     goal: str = "",
     description: str = "",
     metrics: str | None = None,
+    license: str = "",
 ) -> Workflow:
     """Build a workflow from ``@action`` functions (the usual way to declare one).
 
@@ -76,6 +78,7 @@ def workflow(
         goal=goal,
         description=description,
         metrics=metrics,
+        license=license,
     )
 
 
