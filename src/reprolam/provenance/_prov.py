@@ -148,10 +148,10 @@ class _Builder:
     def make_xml_safe(self) -> None:
         """Replace what XML cannot carry in every string value, in every format alike."""
         for record in self.doc.get_records():
-            attributes = record._attributes
-            for key, values in attributes.items():
-                if any(isinstance(v, str) and _NOT_XML.search(v) for v in values):
-                    attributes[key] = {xml_safe(v) if isinstance(v, str) else v for v in values}
+            for values in record._attributes.values():  # prov offers no public setter
+                for value in [v for v in values if isinstance(v, str) and _NOT_XML.search(v)]:
+                    values.discard(value)
+                    values.add(xml_safe(value))
 
     def add_run(self, run: RunRecord) -> None:
         g, r = self.graph, self.r
@@ -335,7 +335,6 @@ class _Builder:
 
     def add_edges(self) -> None:
         g, r, doc = self.graph, self.r, self.doc
-        role = self.PROV["role"]
         self.add_data_flow()
         for before, after in zip(g.steps, g.steps[1:], strict=False):
             doc.wasInformedBy(
