@@ -356,6 +356,21 @@ def _summary(store: TraceStore, env: ArtifactNode) -> dict[str, str]:
 
 # -- helpers shared by the exporters ----------------------------------------------------------
 
+# Characters XML 1.0 cannot carry (C0 controls but tab/newline/return; U+FFFE/U+FFFF;
+# lone surrogates). Every format gets the same text, so PROV-N/JSON/XML stay equivalent:
+# C0 controls become their Unicode "control pictures" (ESC -> U+241B), the rest U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with what XML 1.0 cannot carry replaced, visibly (see ``_NOT_XML``)."""
+    return _NOT_XML.sub(_picture, text)
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return chr(0x2400 + code) if code < 0x20 else "\ufffd"
+
 
 def redact(value: Any) -> Any:
     """``value`` with the values of secret-looking keys replaced, recursively.

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from reprolam.provenance._model import RunGraph, StepNode, redact, to_json, utc
+from reprolam.provenance._model import _NOT_XML, RunGraph, StepNode, redact, to_json, utc, xml_safe
 from reprolam.trace.records import RunRecord, StepKind
 
 if TYPE_CHECKING:
@@ -53,20 +53,6 @@ STEP_TYPES = {
 }
 PROV_FORMATS = {"prov-json": "json", "prov-n": "provn", "prov-xml": "xml"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-# Characters XML 1.0 cannot carry (C0 controls but tab/newline/return; U+FFFE/U+FFFF;
-# lone surrogates). Every format gets the same text, so PROV-N/JSON/XML stay equivalent:
-# C0 controls become their Unicode "control pictures" (ESC -> U+241B), the rest U+FFFD.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-
-
-def xml_safe(text: str) -> str:
-    """``text`` with what XML 1.0 cannot carry replaced, visibly (see ``_NOT_XML``)."""
-    return _NOT_XML.sub(_picture, text)
-
-
-def _picture(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return chr(0x2400 + code) if code < 0x20 else "\ufffd"
 
 
 def _ncname(text: str) -> str:

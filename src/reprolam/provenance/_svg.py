@@ -18,9 +18,10 @@ Layout, chosen to stay readable from 5 steps to a few hundred:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _escape
+from xml.sax.saxutils import quoteattr as _quoteattr
 
-from reprolam.provenance._model import RunGraph, StepNode, human_size, to_json, utc
+from reprolam.provenance._model import RunGraph, StepNode, human_size, to_json, utc, xml_safe
 
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 CHAR = 0.6  # width of a monospace glyph, in em
@@ -459,3 +460,12 @@ def _line_sample(color: str, dash: str, label: str, arrow: bool) -> str:
         f'<g class="legend-item line"><line x1="0" y1="-3" x2="22" y2="-3" stroke="{color}" '
         f'stroke-width="1.6"{dashed}/>{head}' + _text(32, 1, label, size=11) + "</g>"
     )
+
+
+def escape(text: str) -> str:
+    """XML-escaped, and without the characters XML cannot carry (control characters)."""
+    return _escape(xml_safe(text))
+
+
+def quoteattr(text: str) -> str:
+    return _quoteattr(xml_safe(text))

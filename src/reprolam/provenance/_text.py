@@ -8,7 +8,7 @@ inherited steps sit in a cluster / subgraph labelled with the parent they come f
 
 from __future__ import annotations
 
-from reprolam.provenance._model import RunGraph, StepNode, human_size
+from reprolam.provenance._model import RunGraph, StepNode, human_size, xml_safe
 from reprolam.provenance._svg import COLORS, INHERITED_FILL, INHERITED_STROKE, RECOVERY, SEQUENCE
 
 _MAX_LABEL = 60
@@ -53,6 +53,7 @@ def _continuation(graph: RunGraph) -> str:
 
 def _dq(text: str) -> str:
     """A DOT double-quoted string; newlines become centred line breaks."""
+    text = xml_safe(text)  # control characters: visible pictures, not raw bytes
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -140,13 +141,14 @@ def _dot_step(step: StepNode) -> str:
 
 def _mq(text: str) -> str:
     """Mermaid label text inside double quotes: entity codes for what Mermaid would parse."""
+    text = xml_safe(text)
     for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
         text = text.replace(char, code)
     return text
 
 
 def render_mermaid(graph: RunGraph) -> str:
-    title = _header(graph).replace('"', "'")  # YAML front matter: no entity codes there
+    title = xml_safe(_header(graph)).replace('"', "'")  # YAML front matter: no entity codes
     lines = ["---", f'title: "{title}"', "---", "flowchart TD"]
     for category, (fill, stroke) in COLORS.items():
         lines.append(f"  classDef {category} fill:{fill},stroke:{stroke},color:#222")
