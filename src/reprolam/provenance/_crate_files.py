@@ -113,7 +113,9 @@ class CrateFiles:
             }
             if formal:
                 props["exampleOfWork"] = formal
-            found.append(self.crate.add_file(io.BytesIO(item.data), base + item.suffix, props))
+            found.append(
+                self.crate.add_file(io.BytesIO(item.data), base + item.suffix, properties=props)
+            )
         return found
 
     def environment(self, run: RunRecord, env: ArtifactNode) -> Any:

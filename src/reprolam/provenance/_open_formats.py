@@ -109,6 +109,8 @@ def _model_files(model: Any, suffix: str) -> list[OpenFile]:
             arrays[name] = attr
             fitted[name] = {"array": f"{name} in the .npz", "dtype": str(attr.dtype)}
             fitted[name]["shape"] = list(attr.shape)
+        elif isinstance(attr, np.ndarray) and all(isinstance(v, str) for v in attr.flat):
+            fitted[name] = attr.tolist()  # e.g. feature_names_in_: strings, as JSON
         elif isinstance(attr, np.generic):
             fitted[name] = attr.item()
         elif _is_json(attr, 0):
