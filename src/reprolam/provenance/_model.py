@@ -74,6 +74,7 @@ class StepNode:
     record: StepRecord
     inherited: bool  # executed by a fork ancestor, referenced (not copied) by this run
     recovered: bool  # a later step recovers from this one
+    changed: tuple[str, ...] = ()  # params this run (a fork) changed from its parent's
 
     @property
     def index(self) -> int:
@@ -117,6 +118,8 @@ class StepNode:
             found.append("inherited")
         if self.recovered:
             found.append("recovered")
+        if self.changed:
+            found.append("changed")
         return tuple(dict.fromkeys(found))  # a decision's kind and category share a name
 
     @property
@@ -135,16 +138,27 @@ class StepNode:
         return f"#{r.index} {r.action}{suffix}"
 
     @property
+    def params_text(self) -> str:
+        """The params it ran with; those a fork changed marked ``*``."""
+        r = self.record
+        return " ".join(
+            f"{k}={_compact(v)}{'*' if k in self.changed else ''}"
+            for k, v in sorted(r.params.items())
+        )
+
+    @property
     def detail(self) -> str:
-        """One line saying what matters most: the error, else the params."""
+        """One line saying what matters most: the error (and the params it ran with), else
+        the params."""
         r = self.record
         if r.error is not None:
-            return f"{r.error.type}: {r.error.message}".replace("\n", " ")
+            error = f"{r.error.type}: {r.error.message}".replace("\n", " ")
+            return f"{error} · {self.params_text}" if r.params else error
         if r.status is StepStatus.STARTED:
             return "started, no completion recorded"
         if not r.params:
             return "no params"
-        return " ".join(f"{k}={_compact(v)}" for k, v in sorted(r.params.items()))
+        return self.params_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +225,40 @@ class RunGraph:
 
     def changed_in(self, step: StepNode) -> set[str]:
         """The params of ``step`` the fork changed (none for inherited steps)."""
-        if self.fork is None or step.inherited or not step.executed:
-            return set()
-        return set(self.run.overrides.get(step.record.action, {})) & set(step.record.params)
+        return set(step.changed) if self.fork is not None else set()
+
+    @property
+    def headline(self) -> str:
+        """The run in one line: what it is and how it ended (a reproduction: its verdict)."""
+        run = self.run
+        text = f"run {run.id} · {run.workflow} · seed {run.seed} · {run.status.value}"
+        if run.verifies:
+            text += f" · reproduction of {run.verifies}: {self.verdict or 'verdict unknown'}"
+        if self.fork is not None:
+            text += f" · fork of {self.fork.parent.id} at step {self.fork.index}"
+            if self.changed_params:
+                text += " · changed " + ", ".join(
+                    f"{a}.{p}={_compact(v)}" for a, p, v in self.changed_params
+                )
+        return text
+
+    def attempt_groups(self) -> list[tuple[StepNode, ...]]:
+        """The steps in order, consecutive failed attempts of one action grouped together
+        (retries), so a picture of a run with many retries stays readable."""
+        groups: list[list[StepNode]] = []
+        for step in self.steps:
+            last = groups[-1][-1] if groups else None
+            if (
+                last is not None
+                and _failed_attempt(step)
+                and _failed_attempt(last)
+                and last.record.action == step.record.action
+                and last.inherited == step.inherited
+            ):
+                groups[-1].append(step)
+            else:
+                groups.append([step])
+        return [tuple(group) for group in groups]
 
     def action_order(self) -> list[str]:
         """Actions in the workflow's declared order; runs recorded before the order was kept
@@ -238,8 +283,11 @@ def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
     steps = tuple(
         StepNode(
             record=r,
-            inherited=run.fork_index is not None and r.index < run.fork_index,
+            inherited=(inherited := run.fork_index is not None and r.index < run.fork_index),
             recovered=r.index in recovered,
+            changed=()
+            if inherited or r.kind is not StepKind.ACTION
+            else tuple(sorted(set(run.overrides.get(r.action, {})) & set(r.params))),
         )
         for r in records
     )
@@ -299,6 +347,10 @@ def _verdict(store: TraceStore, run: RunRecord) -> str | None:
     from reprolam.history.verdict import verdict_of
 
     return verdict_of(store, run)
+
+
+def _failed_attempt(step: StepNode) -> bool:
+    return step.executed and step.record.status is StepStatus.FAILED
 
 
 def _ancestry(store: TraceStore, run: RunRecord) -> tuple[dict[str, RunRecord], tuple[Fork, ...]]:

@@ -134,14 +134,12 @@ class _Picture:
             f"started {utc(run.created_at):%Y-%m-%d %H:%M:%S} UTC",
             f"host {run.host or '?'}",
         ]
-        if g.fork is not None:
-            parts.append(f"fork of {g.fork.parent.id} at step {g.fork.index}")
         lines = [
             '<g id="header">',
             _text(
                 16,
                 24,
-                f"run {run.id} · {run.workflow} · seed {run.seed} · {run.status.value}",
+                g.headline,
                 size=14,
                 weight="bold",
             ),
