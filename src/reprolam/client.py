@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
     from reprolam.planning.base import Planner
-    from reprolam.provenance import ImportReport
     from reprolam.planning.choose import LLMSettings, PlannerChoice
+    from reprolam.provenance import ImportReport
     from reprolam.workflows.registry import Workflow
 
 RunRef = str | RunRecord  # a full id, a unique prefix, or a run record

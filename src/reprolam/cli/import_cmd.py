@@ -28,10 +28,8 @@ def import_(obj: Ctx, crate: Path, as_json: bool) -> None:
       reprolam --store ./lab import run-crate.zip
       reprolam --store ./lab reproduce 0196a3
     """
-    from reprolam.provenance import import_crate
-
-    with obj.open() as store:
-        report = import_crate(store, crate)
+    with obj.open() as rl:
+        report = rl.import_crate(crate)
     if as_json:
         emit_json(report.to_dict())
         return

@@ -45,7 +45,8 @@ def export_run(
         )
     if format == "rocrate" and output is None:
         raise ConfigError(
-            "the rocrate format writes a directory or a zip file: give {output=DIR} or {output=FILE.zip}"
+            "the rocrate format writes a directory or a zip file: "
+            "give {output=DIR} or {output=FILE.zip}"
         )
     _require(format)  # before reading anything: a missing library is the first thing to say
     with _opened(store) as trace:
