@@ -29,6 +29,7 @@ _EXPORTS = {
     "audit": "reprolam.api",
     "diff": "reprolam.api",
     "export": "reprolam.api",
+    "import_crate": "reprolam.api",
     "runs": "reprolam.api",
     "show": "reprolam.api",
     "action": "reprolam.actions",
@@ -151,6 +152,7 @@ __all__ = [
     "diff",
     "export",
     "fork",
+    "import_crate",
     "load_workflow",
     "open",
     "register_executor",
@@ -181,7 +183,19 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from reprolam.actions import ActionSpace, ActionSpec, action, spec_of
-    from reprolam.api import audit, diff, export, fork, replay, reproduce, resume, run, runs, show
+    from reprolam.api import (
+        audit,
+        diff,
+        export,
+        fork,
+        import_crate,
+        replay,
+        reproduce,
+        resume,
+        run,
+        runs,
+        show,
+    )
     from reprolam.client import Client, RunView, open
     from reprolam.codecs import Codec, Serializer
     from reprolam.context import ActionContext

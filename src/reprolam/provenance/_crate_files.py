@@ -189,8 +189,8 @@ class CrateFiles:
             "- `reprolam/trace.json`: the records `reprolam import` loads (it re-hashes "
             "every artifact), after which `reprolam replay`, `audit` and `reproduce` work "
             "on the run.\n\n"
-            "```\nreprolam --store ./store import THIS_CRATE\n"
-            f"reprolam --store ./store reproduce {run.id}\n```\n"
+            "```\nexport REPROLAM_STORE=./store\nreprolam import THIS_CRATE\n"
+            f"reprolam reproduce {run.id}\n```\n"
         )
         self.crate.add_file(
             io.BytesIO(text.encode()),

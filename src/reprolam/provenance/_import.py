@@ -130,7 +130,7 @@ def _reader(path: Path) -> Iterator[_Reader]:
     except (zipfile.BadZipFile, OSError) as exc:
         raise CrateError(
             f"{str(path)!r} is neither a crate directory nor a zip file ({exc}): give what "
-            "`reprolam export RUN --format rocrate` wrote"
+            "an export of a run with {format=rocrate} wrote"
         ) from exc
     with archive:
         yield _ZipReader(archive)
@@ -143,7 +143,7 @@ def _trace(reader: _Reader, path: Path) -> dict[str, Any]:
         raise CrateError(
             f"{str(path)!r} is not an importable reprolam crate: it has no {TRACE_PATH} "
             "(crates exported by reprolam before import existed lack it): export the run "
-            "again with `reprolam export RUN --format rocrate`"
+            "again with {format=rocrate}"
         ) from exc
     try:
         trace = json.loads(text)

@@ -29,29 +29,29 @@ from typing import Any
 
 from reprolam.hashing import digest
 from reprolam.provenance._crate_files import CrateFiles
-from reprolam.provenance._model import RunGraph, StepNode, redact, to_json, utc
+from reprolam.provenance._crate_terms import (
+    ACTION_URN,
+    ACTIVE,
+    BIOSCHEMAS_WORKFLOW,
+    COMPLETED,
+    FAILED,
+    PROFILES,
+    REPROLAM_URL,
+    RO_CRATE_VERSION,
+    WFRUN_CONTEXT,
+    WORKFLOW_RO_CRATE,
+    crate_license,
+    crate_time,
+    license_url,
+    planner_id,
+    single_values,
+)
+from reprolam.provenance._model import RunGraph, StepNode, redact, to_json
 from reprolam.provenance._output import write_atomically
 from reprolam.provenance._prov import NS
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepStatus
 
-RO_CRATE_VERSION = "1.1"
-WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
-WFRUN_VERSION = "0.5"  # the version rocrate-validator checks (built on RO-Crate 1.1)
-PROFILES = (
-    (f"https://w3id.org/ro/wfrun/process/{WFRUN_VERSION}", "Process Run Crate"),
-    (f"https://w3id.org/ro/wfrun/workflow/{WFRUN_VERSION}", "Workflow Run Crate"),
-    (f"https://w3id.org/ro/wfrun/provenance/{WFRUN_VERSION}", "Provenance Run Crate"),
-)
-WORKFLOW_RO_CRATE = "https://w3id.org/workflowhub/workflow-ro-crate/1.0"
-REPROLAM_URL = "https://reprolam.dev/"
-DEFAULT_LICENSE = "CC-BY-4.0"
-COMPLETED = "http://schema.org/CompletedActionStatus"
-FAILED = "http://schema.org/FailedActionStatus"
-ACTIVE = "http://schema.org/ActiveActionStatus"
-# SoftwareApplications get absolute ids (the profiles recommend it): URNs, like PROV's.
-ACTION_URN = "urn:reprolam:action:"
-BIOSCHEMAS_WORKFLOW = "https://bioschemas.org/profiles/ComputationalWorkflow/1.0-RELEASE"
 _PARAM_TYPES = {bool: "Boolean", int: "Integer", float: "Float", str: "Text"}
 
 
@@ -74,19 +74,6 @@ def write_crate(
             crate.write(tmp)
 
     return write_atomically(output, write, directory=not as_zip)
-
-
-def crate_license(graph: RunGraph, chosen: str | None) -> tuple[str, str]:
-    """(SPDX id or URL, how it was chosen): the user's, else the workflow's, else the default."""
-    if chosen:
-        return chosen, "chosen by the exporter"
-    declared = graph.workflow_snapshot.get("license")
-    if isinstance(declared, str) and declared:
-        return declared, f"declared by workflow {graph.run.workflow}"
-    return DEFAULT_LICENSE, (
-        f"default: workflow {graph.run.workflow} declares no license and none was chosen "
-        "when exporting; choose one with the export's license option"
-    )
 
 
 class _Builder:
@@ -120,7 +107,7 @@ class _Builder:
         root["description"] = self.description()
         license_id, why = crate_license(g, self.license)
         root["license"] = self.add(
-            _license_url(license_id),
+            license_url(license_id),
             {"@type": "CreativeWork", "name": license_id, "description": f"license {why}"},
         )
         for profile, name in (*PROFILES, (WORKFLOW_RO_CRATE, "Workflow RO-Crate")):
@@ -161,13 +148,13 @@ class _Builder:
                 "instrument": self.engine,
                 "object": organized,
                 "result": run_action,
-                "startTime": _time(run.created_at),
-                **({"endTime": _time(run.finished_at)} if run.finished_at else {}),
+                "startTime": crate_time(run.created_at),
+                **({"endTime": crate_time(run.finished_at)} if run.finished_at else {}),
             },
         )
         self.files.add_trace()
         self.files.add_readme(self.description())
-        _single_values(crate)
+        single_values(crate)
         return crate
 
     def description(self) -> str:
@@ -383,7 +370,7 @@ class _Builder:
             "agent": {"@id": self.host_id(run)},
             "instrument": workflow,
             "object": [seed, *(self.files.entity(d) for d in external)],
-            "startTime": _time(run.created_at),
+            "startTime": crate_time(run.created_at),
             "actionStatus": _run_status(run.status),
             "reprolam:seed": run.seed,
             "reprolam:status": run.status.value,
@@ -393,7 +380,7 @@ class _Builder:
         if results:
             props["result"] = results
         if run.finished_at is not None:
-            props["endTime"] = _time(run.finished_at)
+            props["endTime"] = crate_time(run.finished_at)
         if run.error:
             props["error"] = run.error
         if run.overrides:
@@ -444,14 +431,14 @@ class _Builder:
             "name": step.title,
             "description": self.step_description(step),
             "agent": {"@id": self.host_id(run)},
-            "startTime": _time(r.started_at),
+            "startTime": crate_time(r.started_at),
             "reprolam:index": r.index,
             "reprolam:run": {"@id": f"#run/{r.run_id}"},
             "reprolam:status": r.status.value,
             "reprolam:proposal": to_json(r.proposal),
         }
         if step.ended_at is not None:
-            base["endTime"] = _time(step.ended_at)
+            base["endTime"] = crate_time(step.ended_at)
         if step.inherited:
             base["reprolam:inherited"] = True
         if r.hash:
@@ -549,31 +536,6 @@ class _Builder:
     @staticmethod
     def step_id(run_id: str, index: int) -> str:
         return f"#step/{run_id}/{index}"
-
-
-def _time(ts: float | None) -> str | None:
-    """ISO 8601 to the millisecond, the form the Process Run Crate profile checks for; the
-    exact recorded timestamps are in ``reprolam/trace.json``."""
-    return None if ts is None else utc(ts).isoformat(timespec="milliseconds")
-
-
-def _single_values(crate: Any) -> None:
-    """One-element lists as plain values, as RO-Crate 1.1 recommends (same JSON-LD graph)."""
-    for entity in crate.get_entities():
-        data = entity._jsonld
-        for key, value in data.items():
-            if isinstance(value, list) and len(value) == 1 and key != "@type":
-                data[key] = value[0]
-
-
-def planner_id(run_id: str) -> str:
-    return f"urn:reprolam:planner:{run_id}"
-
-
-def _license_url(license_id: str) -> str:
-    if "://" in license_id:
-        return license_id
-    return f"https://spdx.org/licenses/{license_id}"
 
 
 def _run_status(status: RunStatus) -> str:
