@@ -72,7 +72,7 @@ def test_a_diverged_reproduction_says_so_in_crate_prov_and_pictures(
 ) -> None:
     run_id = cases["diverged"]
     original = store.get_run(run_id).verifies
-    assert store.get_run(run_id).status.value == "succeeded"  # ran fine, yet diverged
+    assert store.get_run(run_id).verdict == "diverged"  # recorded by reproduce
     entities = crate_graph(store, run_id, tmp_path / "crate")
     assert entities[f"#run/{run_id}"]["reprolam:verdict"] == "diverged"
     assert f"reproduction of run {original}: diverged" in entities["./"]["description"]

@@ -1,9 +1,9 @@
 """The verdict of a reproduction: did re-executing the original give what was recorded?
 
-One function, so exports, pictures and the UI say the same thing. It is derived here by
-comparing the reproduction's trace with the original's (``compare_steps``); when runs
-record their own verdict (issue 13), this function will read that field instead and
-nothing that calls it changes.
+One function, so exports, pictures and the UI say the same thing. ``reproduce`` records
+the verdict on the reproducing run; for runs recorded before it did (or to judge with
+another tolerance) it is derived by comparing the reproduction's trace with the original's
+(``compare_steps``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def verdict_of(store: TraceStore, run: RunRecord, *, rtol: float | None = None) 
     """
     if run.verifies is None or run.status is RunStatus.RUNNING:
         return None
+    if rtol is None and run.verdict in ("identical", "within-tolerance", "diverged"):
+        return run.verdict  # type: ignore[return-value]  # checked just above
     try:
         original = store.get_run(run.verifies)
     except NotFoundError:
