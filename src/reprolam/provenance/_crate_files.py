@@ -147,7 +147,7 @@ class CrateFiles:
         steps = {run.id: self.store.own_steps(run.id) for run in runs}
         artifacts: dict[str, dict[str, Any]] = {}
         for run in runs:
-            for digest in _run_refs(run, steps[run.id]):
+            for digest in _run_refs(self.store, run, steps[run.id]):
                 artifacts.setdefault(digest, self.manifest_entry(digest))
         trace = {
             "format": TRACE_FORMAT,
@@ -254,10 +254,13 @@ def trace_runs(store: TraceStore, run: RunRecord) -> list[RunRecord]:
     return parents_first(list(found.values()))
 
 
-def _run_refs(run: RunRecord, steps: list[StepRecord]) -> list[str]:
-    refs = [d for d in (run.environment, *run.outputs.values()) if d]
+def _run_refs(store: TraceStore, run: RunRecord, steps: list[StepRecord]) -> list[str]:
+    """Every artifact a run references: as ``store copy`` copies them (code included)."""
+    from reprolam.trace.copy import _code_refs, _run_refs, _step_refs
+
+    refs = [*_run_refs(run), *_code_refs(store, run.environment)]
     for step in steps:
-        refs += [*step.inputs.values(), *step.outputs.values()]
+        refs += _step_refs(step)
     return list(dict.fromkeys(refs))
 
 

@@ -74,13 +74,15 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
     staged = MemoryStore()
     for run in runs:
         staged.create_run(run)
-    for run in runs:  # parents first, so producers are the steps that first made each artifact
+    produced = {d for own in steps.values() for s in own for d in s.outputs.values()}
+    # Environments, code and captured output first; step outputs with the steps that made
+    # them (parents first), so each artifact's producer is the step that first made it.
+    staged.record(artifacts=[a for d, a in artifacts.items() if d not in produced])
+    for run in runs:
         own = steps.get(run.id, [])
-        needed = [*_refs(run, own)]
-        early = [artifacts[d] for d in dict.fromkeys(needed) if not staged.has_artifact(d)]
-        produced = {d for s in own for d in s.outputs.values()}
-        staged.record(artifacts=[a for a in early if a[0].digest not in produced])
-        staged.record(steps=own, artifacts=[a for a in early if a[0].digest in produced])
+        outputs = dict.fromkeys(d for s in own for d in s.outputs.values())
+        fresh = [artifacts[d] for d in outputs if d in artifacts and not staged.has_artifact(d)]
+        staged.record(steps=own, artifacts=fresh)
     report = copy_store(staged, store)
     return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
 
@@ -218,10 +220,3 @@ def _verified_artifacts(
             )
         found[key] = (ArtifactRecord(key, str(entry.get("codec")), len(data)), data)
     return found
-
-
-def _refs(run: RunRecord, steps: list[StepRecord]) -> Iterator[str]:
-    yield from (d for d in (run.environment, *run.outputs.values()) if d)
-    for step in steps:
-        yield from step.inputs.values()
-        yield from step.outputs.values()
