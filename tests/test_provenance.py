@@ -24,6 +24,7 @@ from prov.model import (
     ProvGeneration,
     ProvInfluence,
     ProvRecord,
+    ProvSpecialization,
     ProvUsage,
 )
 from rocrate.rocrate import ROCrate
@@ -36,9 +37,11 @@ from reprolam.trace.sqlite import SQLiteStore
 from test_provenance_scenarios import fork_run, troubled_run
 
 NS = "https://reprolam.dev/ns#"
-STEP = "urn:reprolam:step:"
-ART = "urn:reprolam:artifact:"
-RUN = "urn:reprolam:run:"
+STEP = "urn:reprolam:step-"
+ART = "urn:reprolam:artifact-"
+OUT = "urn:reprolam:output-"
+RUN = "urn:reprolam:run-"
+PLANNER = "urn:reprolam:planner-"
 STEP_TYPES = {
     StepKind.ACTION: "ActionStep",
     StepKind.REJECTION: "RejectedProposal",
@@ -127,7 +130,8 @@ def test_prov_json_holds_every_step_artifact_and_edge(
     step_activities = sum(len(typed(doc, ProvActivity, t)) for t in STEP_TYPES.values())
     assert step_activities == len(steps)
 
-    artifacts = typed(doc, ProvEntity, "Artifact")
+    outputs = typed(doc, ProvEntity, "Output")
+    artifacts = {k: v for k, v in typed(doc, ProvEntity, "Artifact").items() if k not in outputs}
     assert set(artifacts) == {ART + d for d in expected_artifacts(store, run_id)}
     for key, extra in artifacts.items():
         record = store.get_artifact_record(key.removeprefix(ART))
@@ -140,14 +144,27 @@ def test_prov_json_holds_every_step_artifact_and_edge(
         (f["activity"], f["entity"], *x[PROV_ROLE.uri]) for f, x in records(doc, ProvGeneration)
     }
     derived = {(f["generatedEntity"], f["usedEntity"]) for f, _ in records(doc, ProvDerivation)}
+    special = {
+        (f["specificEntity"], f["generalEntity"]) for f, _ in records(doc, ProvSpecialization)
+    }
+    generated = [f["entity"] for f, _ in records(doc, ProvGeneration)]
+    assert len(generated) == len(set(generated)), "PROV-CONSTRAINTS: one generation per entity"
+    latest: dict[str, str] = {}  # digest -> its latest generation's entity
     for step in steps:
         sid = f"{STEP}{step.run_id}.{step.index}"
+        read = set()
         for input_name, key in step.inputs.items():
-            assert (sid, ART + key, input_name) in used
+            entity = latest.get(key, ART + key)
+            read.add(entity)
+            assert (sid, entity, input_name) in used
         for output_name, key in step.outputs.items():
-            assert (sid, ART + key, output_name) in made
-            for used_key in set(step.inputs.values()) - {key}:
-                assert (ART + key, ART + used_key) in derived
+            oid = f"{OUT}{step.run_id}.{step.index}.{output_name}"
+            assert (sid, oid, output_name) in made
+            assert (oid, ART + key) in special
+            assert outputs[oid][NS + "digest"] == {key}
+            for source in read:
+                assert (oid, source) in derived
+            latest[key] = oid
 
     informed = records(doc, ProvCommunication)
     nexts = [f for f, x in informed if NS + "NextStep" in x[PROV_TYPE.uri]]
@@ -165,7 +182,7 @@ def test_prov_json_holds_every_step_artifact_and_edge(
     run = store.get_run(run_id)
     assert f"{RUN}{run.id}" in activities
     associations = {(f["activity"], f.get("agent")) for f, _ in records(doc, ProvAssociation)}
-    assert (f"{RUN}{run.id}", f"urn:reprolam:agent:planner.{run.id}") in associations
+    assert (f"{RUN}{run.id}", f"{PLANNER}{run.id}") in associations
 
 
 def test_prov_keeps_failures_rejections_decisions_and_recovery(
@@ -191,7 +208,7 @@ def test_prov_keeps_failures_rejections_decisions_and_recovery(
     ]
     assert recoveries == [(sid + "5", sid + "4")]
     assert typed(doc, ProvActivity, "Recovery").keys() == {sid + "5"}
-    planner = typed(doc, ProvAgent, "Planner")[f"urn:reprolam:agent:planner.{run_id}"]
+    planner = typed(doc, ProvAgent, "Planner")[f"{PLANNER}{run_id}"]
     assert "http://www.w3.org/ns/prov#SoftwareAgent" in planner[PROV_TYPE.uri]
     assert NS + "LLMPlanner" in planner[PROV_TYPE.uri]
     assert json.loads(next(iter(planner[NS + "config"])))["model"] == "test-model"
@@ -262,7 +279,7 @@ def test_rocrate_has_one_action_per_step_with_inputs_outputs_and_status(
     assert {t["name"] for t in workflow["hasPart"]} == {"make_data", "add_up", "report"}
     assert all(h.type == "HowToStep" and h["workExample"] for h in workflow["step"])
     profiles = {p.id for p in crate.root_dataset["conformsTo"]}
-    assert "https://w3id.org/ro/wfrun/provenance/0.6" in profiles
+    assert "https://w3id.org/ro/wfrun/provenance/0.5" in profiles
     files = {e.id: e for e in crate.data_entities}
     source = Path(crate.source)
     assert (source / "ro-crate-preview.html").is_file()
@@ -284,7 +301,7 @@ def test_rocrate_has_one_action_per_step_with_inputs_outputs_and_status(
             assert sorted(i for i in ids(action["object"]) if not i.startswith("#pv/")) == sorted(
                 artifact(k) for k in step.inputs.values()
             )
-            assert sorted(ids(action["result"])) == sorted(
+            assert sorted(ids(action.get("result"))) == sorted(
                 artifact(k) for k in step.outputs.values()
             )
             control = entities[f"#control/{run_id}/{step.index}"]
@@ -305,7 +322,7 @@ def test_rocrate_has_one_action_per_step_with_inputs_outputs_and_status(
             assert step.error.message in action["error"]
     assert entities[f"#step/{run_id}/5"]["reprolam:recovers"].id == f"#step/{run_id}/4"
     organize = next(e for e in entities.values() if e.type == "OrganizeAction")
-    assert len(ids(organize["object"])) == len(steps)
+    assert len(ids(organize["object"])) == sum(s.kind is StepKind.ACTION for s in steps)
     assert organize["result"].id == f"#run/{run_id}"
     run_action = entities[f"#run/{run_id}"]
     assert run_action["instrument"].id == workflow.id

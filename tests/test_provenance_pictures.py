@@ -158,8 +158,8 @@ def test_cli_prints_text_formats_and_writes_files(
     result = invoke(store_dir, runs["bc"][:13], "--format", "prov-json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["prefix"]["run"] == "urn:reprolam:run:"
-    assert f"run:{runs['bc']}" in doc["activity"]
+    assert doc["prefix"]["id"] == "urn:reprolam:"
+    assert f"id:run-{runs['bc']}" in doc["activity"]
     out = tmp_path / "trace.svg"
     result = invoke(store_dir, runs["bc"], "--format", "svg", "-o", str(out))
     assert result.exit_code == 0, result.output
@@ -231,7 +231,7 @@ def test_an_interrupted_run_exports_its_unfinished_step(tmp_path: Path) -> None:
     assert step["actionStatus"] == "http://schema.org/FailedActionStatus"
     assert "no completion recorded" in step["error"]
     assert "endTime" not in step
-    started = prov["activity"][f"step:{run.id}.2"]
+    started = prov["activity"][f"id:step-{run.id}.2"]
     assert started["reprolam:status"] == "started"
     assert "prov:endTime" not in started
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
+    from reprolam.provenance import ImportReport
     from reprolam.workflows.registry import Workflow
 
 StoreRef = Client | TraceStore | str | os.PathLike[str] | None
@@ -98,11 +99,18 @@ def export(
     *,
     format: str,
     output: str | os.PathLike[str] | None = None,
+    license: str | None = None,
     store: StoreRef = None,
 ) -> Path | str:
     """Export a run's provenance or a picture of it (``Client.export``)."""
     with using(store) as rl:
-        return rl.export(run, format=format, output=output)
+        return rl.export(run, format=format, output=output, license=license)
+
+
+def import_crate(crate: str | os.PathLike[str], *, store: StoreRef = None) -> ImportReport:
+    """Verify an exported RO-Crate and load its run into the store (``Client.import_crate``)."""
+    with using(store) as rl:
+        return rl.import_crate(crate)
 
 
 def runs(*, store: StoreRef = None, limit: int | None = None) -> list[RunRecord]:

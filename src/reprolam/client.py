@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from reprolam.history.reproduce import ReproduceResult
     from reprolam.planning.base import Planner
     from reprolam.planning.choose import LLMSettings, PlannerChoice
+    from reprolam.provenance import ImportReport
     from reprolam.results import GotArtifact
     from reprolam.workflows.registry import Workflow
 
@@ -276,12 +277,31 @@ class Client:
         return diff_runs(self.store, _id(a), _id(b))
 
     def export(
-        self, run: RunRef, *, format: str, output: str | os.PathLike[str] | None = None
+        self,
+        run: RunRef,
+        *,
+        format: str,
+        output: str | os.PathLike[str] | None = None,
+        license: str | None = None,
+        max_file_bytes: int | None = None,
     ) -> Path | str:
         """``run`` as W3C PROV, an RO-Crate or a picture; the text, or the path written."""
         from reprolam.provenance import export_run
 
-        return export_run(self.store, _id(run), format=format, output=output)
+        return export_run(
+            self.store,
+            _id(run),
+            format=format,
+            output=output,
+            license=license,
+            max_file_bytes=max_file_bytes,
+        )
+
+    def import_crate(self, crate: str | os.PathLike[str]) -> ImportReport:
+        """Verify an exported RO-Crate (directory or .zip) and load its run into this store."""
+        from reprolam.provenance import import_crate
+
+        return import_crate(self.store, crate)
 
     def runs(self, *, limit: int | None = None) -> list[RunRecord]:
         """Recorded runs, newest first."""

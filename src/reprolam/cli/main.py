@@ -276,6 +276,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "diff": "reprolam.cli.history_cmd:diff",
     "resume": "reprolam.cli.history_cmd:resume",
     "export": "reprolam.cli.export_cmd:export",
+    "import": "reprolam.cli.import_cmd:import_",
     "store": "reprolam.cli.store_cmd:store",
     "audit": "reprolam.cli.audit_cmd:audit",
     "experiment": "reprolam.cli.experiment_cmd:experiment",

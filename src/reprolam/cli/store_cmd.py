@@ -12,11 +12,12 @@ from reprolam.errors import ConfigError
 
 @click.group()
 def store() -> None:
-    """Operate on whole trace stores.
+    """Operate on whole trace stores: copy one into another, import a crate into one.
 
     \b
     Example:
       reprolam store copy .reprolam postgresql://me@db/trace --dst-artifacts /shared/artifacts
+      reprolam --store ./lab store import run-crate.zip
     """
 
 
@@ -76,6 +77,15 @@ def copy(
         f"artifacts, {report.bytes:,} bytes) from {report.source} to {report.destination}; "
         f"{len(report.skipped)} already there, skipped"
     )
+
+
+def _import_command() -> click.Command:
+    from reprolam.cli.import_cmd import import_
+
+    return import_
+
+
+store.add_command(_import_command(), name="import")
 
 
 def _check_artifacts(which: str, location: str, given: str | None, option: str) -> None:

@@ -41,6 +41,8 @@ def capture_environment(
             "name": workflow.name,
             "source": workflow.source,
             "metrics": workflow.metrics,
+            "order": [spec.name for spec in workflow.actions],  # declared order (exports)
+            **({"license": workflow.license} if workflow.license else {}),
             "actions": {
                 spec.name: {
                     "version": spec.version,

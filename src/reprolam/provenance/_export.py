@@ -16,7 +16,6 @@ from reprolam.trace.contract import TraceStore
 PROV_FORMATS = ("prov-json", "prov-n", "prov-xml")
 PICTURE_FORMATS = ("dot", "svg", "mermaid")
 EXPORT_FORMATS = (*PROV_FORMATS, "rocrate", *PICTURE_FORMATS)
-MAX_FILE_BYTES = 1 << 20  # artifacts up to this size are copied into an RO-Crate
 
 StoreArg = TraceStore | str | os.PathLike[str] | None
 
@@ -27,13 +26,18 @@ def export_run(
     *,
     format: str,
     output: str | os.PathLike[str] | None = None,
-    max_file_bytes: int = MAX_FILE_BYTES,
+    max_file_bytes: int | None = None,
+    license: str | None = None,
 ) -> Path | str:
     """Export a run (full id or unique prefix) as provenance or as a picture of its trace.
 
     Text formats return the text when ``output`` is None, else write it there and return the
     path. ``rocrate`` needs ``output``: a directory, or a path ending in ``.zip``. Writes are
     atomic: nothing is left at ``output`` if the export fails.
+
+    An RO-Crate carries every artifact's bytes (so ``reprolam import`` can bring the run
+    back) unless ``max_file_bytes`` caps them; ``license`` (SPDX id or URL) is the crate's,
+    by default the workflow's declared one, else CC-BY-4.0 (the crate notes which).
     """
     if format not in EXPORT_FORMATS:
         raise ConfigError(
@@ -41,7 +45,8 @@ def export_run(
         )
     if format == "rocrate" and output is None:
         raise ConfigError(
-            "the rocrate format writes a directory or a zip file: give -o DIR or -o FILE.zip"
+            "the rocrate format writes a directory or a zip file: "
+            "give {output=DIR} or {output=FILE.zip}"
         )
     _require(format)  # before reading anything: a missing library is the first thing to say
     with _opened(store) as trace:
@@ -50,7 +55,9 @@ def export_run(
             from reprolam.provenance._rocrate import write_crate
 
             assert output is not None
-            return write_crate(trace, graph, Path(output), max_file_bytes=max_file_bytes)
+            return write_crate(
+                trace, graph, Path(output), max_file_bytes=max_file_bytes, license=license
+            )
     text = render(graph, format)
     return text if output is None else write_text(Path(output), text)
 

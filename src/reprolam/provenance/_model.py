@@ -74,6 +74,7 @@ class StepNode:
     record: StepRecord
     inherited: bool  # executed by a fork ancestor, referenced (not copied) by this run
     recovered: bool  # a later step recovers from this one
+    changed: tuple[str, ...] = ()  # params this run (a fork) changed from its parent's
 
     @property
     def index(self) -> int:
@@ -117,6 +118,8 @@ class StepNode:
             found.append("inherited")
         if self.recovered:
             found.append("recovered")
+        if self.changed:
+            found.append("changed")
         return tuple(dict.fromkeys(found))  # a decision's kind and category share a name
 
     @property
@@ -135,16 +138,27 @@ class StepNode:
         return f"#{r.index} {r.action}{suffix}"
 
     @property
+    def params_text(self) -> str:
+        """The params it ran with; those a fork changed marked ``*``."""
+        r = self.record
+        return " ".join(
+            f"{k}={_compact(v)}{'*' if k in self.changed else ''}"
+            for k, v in sorted(r.params.items())
+        )
+
+    @property
     def detail(self) -> str:
-        """One line saying what matters most: the error, else the params."""
+        """One line saying what matters most: the error (and the params it ran with), else
+        the params."""
         r = self.record
         if r.error is not None:
-            return f"{r.error.type}: {r.error.message}".replace("\n", " ")
+            error = f"{r.error.type}: {r.error.message}".replace("\n", " ")
+            return f"{error} · {self.params_text}" if r.params else error
         if r.status is StepStatus.STARTED:
             return "started, no completion recorded"
         if not r.params:
             return "no params"
-        return " ".join(f"{k}={_compact(v)}" for k, v in sorted(r.params.items()))
+        return self.params_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +200,8 @@ class RunGraph:
     dependencies: tuple[Dependency, ...]
     recoveries: tuple[tuple[int, int], ...]  # (recovering step, failed step it recovers from)
     continuation: tuple[StepRecord, ...] = ()  # the parent's steps from the fork point on
+    workflow_snapshot: dict[str, Any] = field(default_factory=dict)  # environment["workflow"]
+    verdict: str | None = None  # a reproduction's: identical | within-tolerance | diverged
     _by_index: dict[int, StepNode] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -198,6 +214,65 @@ class RunGraph:
     def step(self, index: int) -> StepNode:
         return self._by_index[index]
 
+    @property
+    def changed_params(self) -> tuple[tuple[str, str, Any], ...]:
+        """(action, param, value) a fork changed: its overrides."""
+        return tuple(
+            (action, param, value)
+            for action, params in sorted(self.run.overrides.items())
+            for param, value in sorted(params.items())
+        )
+
+    def changed_in(self, step: StepNode) -> set[str]:
+        """The params of ``step`` the fork changed (none for inherited steps)."""
+        return set(step.changed) if self.fork is not None else set()
+
+    @property
+    def headline(self) -> str:
+        """The run in one line: what it is and how it ended (a reproduction: its verdict)."""
+        run = self.run
+        text = f"run {run.id} · {run.workflow} · seed {run.seed} · {run.status.value}"
+        if run.verifies:
+            text += f" · reproduction of {run.verifies}: {self.verdict or 'verdict unknown'}"
+        if self.fork is not None:
+            text += f" · fork of {self.fork.parent.id} at step {self.fork.index}"
+            if self.changed_params:
+                text += " · changed " + ", ".join(
+                    f"{a}.{p}={_compact(v)}" for a, p, v in self.changed_params
+                )
+        return text
+
+    def attempt_groups(self) -> list[tuple[StepNode, ...]]:
+        """The steps in order, consecutive failed attempts of one action grouped together
+        (retries), so a picture of a run with many retries stays readable."""
+        groups: list[list[StepNode]] = []
+        for step in self.steps:
+            last = groups[-1][-1] if groups else None
+            if (
+                last is not None
+                and _failed_attempt(step)
+                and _failed_attempt(last)
+                and last.record.action == step.record.action
+                and last.inherited == step.inherited
+            ):
+                groups[-1].append(step)
+            else:
+                groups.append([step])
+        return [tuple(group) for group in groups]
+
+    def action_order(self) -> list[str]:
+        """Actions in the workflow's declared order; runs recorded before the order was kept
+        fall back to the order they first ran in, then by name."""
+        declared = self.workflow_snapshot.get("order")
+        order = [str(a) for a in declared] if isinstance(declared, list) else []
+        for step in self.steps:
+            if step.executed and step.record.action not in order:
+                order.append(step.record.action)
+        actions = self.workflow_snapshot.get("actions")
+        if isinstance(actions, dict):
+            order += sorted(a for a in actions if a not in order)
+        return order
+
 
 def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
     """The neutral view of ``run_id``'s whole trace (inherited steps included)."""
@@ -208,8 +283,11 @@ def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
     steps = tuple(
         StepNode(
             record=r,
-            inherited=run.fork_index is not None and r.index < run.fork_index,
+            inherited=(inherited := run.fork_index is not None and r.index < run.fork_index),
             recovered=r.index in recovered,
+            changed=()
+            if inherited or r.kind is not StepKind.ACTION
+            else tuple(sorted(set(run.overrides.get(r.action, {})) & set(r.params))),
         )
         for r in records
     )
@@ -239,6 +317,8 @@ def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
         for rid, r in runs.items()
         if r.environment
     }
+    snapshot = _snapshot(store, environments.get(run.id))
+    workflow_snapshot = snapshot.get("workflow") if isinstance(snapshot, dict) else None
     return RunGraph(
         run=run,
         runs=runs,
@@ -256,7 +336,21 @@ def build_run_graph(store: TraceStore, run_id: str) -> RunGraph:
             if r.recovers is not None and r.recovers in indices
         ),
         continuation=continuation,
+        workflow_snapshot=workflow_snapshot if isinstance(workflow_snapshot, dict) else {},
+        verdict=_verdict(store, run),
     )
+
+
+def _verdict(store: TraceStore, run: RunRecord) -> str | None:
+    if run.verifies is None:
+        return None
+    from reprolam.history.verdict import verdict_of
+
+    return verdict_of(store, run)
+
+
+def _failed_attempt(step: StepNode) -> bool:
+    return step.executed and step.record.status is StepStatus.FAILED
 
 
 def _ancestry(store: TraceStore, run: RunRecord) -> tuple[dict[str, RunRecord], tuple[Fork, ...]]:
@@ -288,15 +382,20 @@ def artifact_node(store: TraceStore, key: str, names: tuple[str, ...]) -> Artifa
     return ArtifactNode(key, record.codec, record.size, names)
 
 
-def _summary(store: TraceStore, env: ArtifactNode) -> dict[str, str]:
-    """A few headline fields of an environment snapshot (the full snapshot is its artifact)."""
-    if env.codec != "json":
+def _snapshot(store: TraceStore, env: ArtifactNode | None) -> Any:
+    """An environment snapshot, decoded; {} when absent or unreadable."""
+    if env is None or env.codec != "json":
         return {}
     try:
         _, data = store.get_artifact(env.digest)
-        snapshot = json.loads(data)
+        return json.loads(data)
     except (NotFoundError, ValueError):
         return {}
+
+
+def _summary(store: TraceStore, env: ArtifactNode) -> dict[str, str]:
+    """A few headline fields of an environment snapshot (the full snapshot is its artifact)."""
+    snapshot = _snapshot(store, env)
     if not isinstance(snapshot, dict):
         return {}
     keys = ("python", "implementation", "platform", "machine")
@@ -308,6 +407,21 @@ def _summary(store: TraceStore, env: ArtifactNode) -> dict[str, str]:
 
 
 # -- helpers shared by the exporters ----------------------------------------------------------
+
+# Characters XML 1.0 cannot carry (C0 controls but tab/newline/return; U+FFFE/U+FFFF;
+# lone surrogates). Every format gets the same text, so PROV-N/JSON/XML stay equivalent:
+# C0 controls become their Unicode "control pictures" (ESC -> U+241B), the rest U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with what XML 1.0 cannot carry replaced, visibly (see ``_NOT_XML``)."""
+    return _NOT_XML.sub(_picture, text)
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return chr(0x2400 + code) if code < 0x20 else "\ufffd"
 
 
 def redact(value: Any) -> Any:

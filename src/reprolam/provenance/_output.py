@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def write_atomically(path: Path, write: Callable[[Path], None], *, directory: bo
         if isinstance(exc, OSError):
             raise ExportError(
                 f"cannot write export to {str(path)!r}: {exc.strerror or exc}: "
-                "choose another -o path"
+                "choose another {output=PATH}"
             ) from exc
         raise
     return target
@@ -57,27 +58,47 @@ def _check_destination(target: Path, *, directory: bool) -> None:
     if not parent.exists():
         raise ExportError(
             f"cannot write export to {str(target)!r}: directory {str(parent)!r} does not exist: "
-            "create it first or choose another -o path"
+            "create it first or choose another {output=PATH}"
         )
     if not parent.is_dir():
         raise ExportError(
             f"cannot write export to {str(target)!r}: {str(parent)!r} is a file, not a "
-            "directory: choose another -o path"
+            "directory: choose another {output=PATH}"
         )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ExportError(
             f"cannot write export to {str(target)!r}: directory {str(parent)!r} is not "
-            "writable: choose another -o path"
+            "writable: choose another {output=PATH}"
+        )
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ExportError(
+            f"cannot write export to {str(target)!r}: {exc.strerror or exc}: "
+            "choose another {output=PATH}"
+        ) from exc
+    if stat.S_ISLNK(mode):
+        raise ExportError(
+            f"refusing to write export to {str(target)!r}: it is a symbolic link, and an "
+            "export only replaces a regular file: remove the link or choose another {output=PATH}"
         )
     if directory:
-        if target.exists() and not (target.is_dir() and not any(target.iterdir())):
+        if not (stat.S_ISDIR(mode) and not any(target.iterdir())):
             raise ExportError(
                 f"cannot write the crate to {str(target)!r}: it exists and is not an empty "
                 "directory: remove it, or choose a new directory or a .zip path"
             )
-    elif target.is_dir():
+    elif stat.S_ISDIR(mode):
         raise ExportError(
             f"cannot write export to {str(target)!r}: it is a directory: give a file path"
+        )
+    elif not stat.S_ISREG(mode):
+        raise ExportError(
+            f"refusing to write export to {str(target)!r}: it is not a regular file (a device, "
+            "pipe or socket), which an atomic export cannot replace: give a file path, or "
+            "{output=-} for standard output"
         )
 
 

@@ -5,9 +5,16 @@ The mapping (also in README, "Provenance export"):
 * runs and steps are activities; a step is ``wasStartedBy`` the run that executed it (for an
   inherited step, the fork ancestor), typed ``reprolam:ActionStep``,
   ``reprolam:RejectedProposal`` or ``reprolam:PlannerDecision``;
-* artifacts are entities named by digest (``artifact:<blake3>``); ``used`` /
-  ``wasGeneratedBy`` carry the input/output name as ``prov:role``; outputs of a step
-  ``wasDerivedFrom`` its inputs;
+* identifiers are ``urn:reprolam:<kind>-<id>`` (prefix ``id:``), valid ``xs:QName``s;
+* an artifact's content is an entity named by digest (``id:artifact-<blake3>``); each
+  generation of it is an entity of its own (``id:output-<run>.<index>.<name>``,
+  ``specializationOf`` the content), so every entity has one generation as
+  PROV-CONSTRAINTS require; ``used`` / ``wasGeneratedBy`` carry the input/output name as
+  ``prov:role``; a step's outputs ``wasDerivedFrom`` the generations it used;
+* a reproduction carries ``reprolam:verdict`` (identical | within-tolerance | diverged), a
+  fork ``reprolam:overrides`` and each step it changed ``reprolam:changedParams``;
+* strings are XML-safe in every format: C0 control characters become their Unicode
+  control pictures (ESC -> U+241B);
 * the planner is a ``prov:SoftwareAgent``, the host a ``prov:Agent``; an executed step is
   associated with the host under the action as ``prov:Plan`` (name, version, fingerprint);
 * ``wasInformedBy`` links each step to the one before it (``reprolam:NextStep``, the hash
@@ -23,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from reprolam.provenance._model import RunGraph, StepNode, redact, to_json, utc
+from reprolam.provenance._model import _NOT_XML, RunGraph, StepNode, redact, to_json, utc, xml_safe
 from reprolam.trace.records import RunRecord, StepKind
 
 if TYPE_CHECKING:
@@ -32,13 +39,13 @@ if TYPE_CHECKING:
 
 NS = "https://reprolam.dev/ns#"
 # Instance identifiers are URNs: they name things recorded in some store, not web pages.
-ID_NAMESPACES = {
-    "run": "urn:reprolam:run:",
-    "step": "urn:reprolam:step:",
-    "artifact": "urn:reprolam:artifact:",
-    "action": "urn:reprolam:action:",
-    "agent": "urn:reprolam:agent:",
-}
+# One namespace, and local parts that start with their kind (``run-``, ``step-``, ...): an
+# xs:QName's local part must be an NCName, which cannot start with a digit, as run ids and
+# digests do. URN of a run: ``urn:reprolam:run-<id>``; of an artifact's content:
+# ``urn:reprolam:artifact-<blake3>``; of one generation of it: ``urn:reprolam:output-<run>.
+# <index>.<name>``.
+ID_PREFIX = "id"
+ID_NAMESPACE = "urn:reprolam:"
 STEP_TYPES = {
     StepKind.ACTION: "ActionStep",
     StepKind.REJECTION: "RejectedProposal",
@@ -46,6 +53,11 @@ STEP_TYPES = {
 }
 PROV_FORMATS = {"prov-json": "json", "prov-n": "provn", "prov-xml": "xml"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _ncname(text: str) -> str:
+    """A fragment of an NCName: letters, digits, ``_``, ``-`` and ``.`` only."""
+    return _UNSAFE.sub("_", text)
 
 
 def serialize(doc: ProvDocument, fmt: str) -> str:
@@ -72,31 +84,35 @@ class _Builder:
         self.PROV = PROV
         self.doc = ProvDocument()
         self.r = self.doc.add_namespace("reprolam", NS)
-        self.ns: dict[str, Namespace] = {
-            prefix: self.doc.add_namespace(prefix, uri) for prefix, uri in ID_NAMESPACES.items()
-        }
+        self.ids: Namespace = self.doc.add_namespace(ID_PREFIX, ID_NAMESPACE)
 
     # -- identifiers ----------------------------------------------------------------------------
 
     def run_id(self, run_id: str) -> QualifiedName:
-        return self.ns["run"][run_id]
+        return self.ids[f"run-{_ncname(run_id)}"]
 
     def step_id(self, step: StepNode) -> QualifiedName:
-        return self.ns["step"][step.key]
+        return self.ids[f"step-{_ncname(step.key)}"]
 
     def artifact_id(self, digest: str) -> QualifiedName:
-        return self.ns["artifact"][digest]
+        """The artifact's content, whoever made it (the entity an external input is)."""
+        return self.ids[f"artifact-{digest}"]
+
+    def output_id(self, step: StepNode, name: str) -> QualifiedName:
+        """One generation of an artifact: PROV-CONSTRAINTS allow an entity one generation,
+        and the same bytes can be produced by several steps."""
+        return self.ids[f"output-{_ncname(step.key)}.{_ncname(name)}"]
 
     def planner_id(self, run_id: str) -> QualifiedName:
-        return self.ns["agent"][f"planner.{run_id}"]
+        return self.ids[f"planner-{_ncname(run_id)}"]
 
     def host_id(self, run: RunRecord) -> QualifiedName:
-        return self.ns["agent"][f"host.{_UNSAFE.sub('_', run.host or 'unknown')}"]
+        return self.ids[f"host-{_ncname(run.host or 'unknown')}"]
 
     def action_id(self, step: StepNode) -> QualifiedName:
         r = step.record
-        local = f"{r.action}.{r.action_version or '?'}.{(r.fingerprint or '?')[:16]}"
-        return self.ns["action"][_UNSAFE.sub("_", local)]
+        local = f"{r.action}.{r.action_version or '_'}.{(r.fingerprint or '_')[:16]}"
+        return self.ids[f"action-{_ncname(local)}"]
 
     def type_(self, name: str) -> tuple[Any, Any]:
         return (self.PROV["type"], self.r[name])
@@ -112,7 +128,16 @@ class _Builder:
         for step in g.steps:
             self.add_step(step)
         self.add_edges()
+        self.make_xml_safe()
         return self.doc
+
+    def make_xml_safe(self) -> None:
+        """Replace what XML cannot carry in every string value, in every format alike."""
+        for record in self.doc.get_records():
+            for values in record._attributes.values():  # prov offers no public setter
+                for value in [v for v in values if isinstance(v, str) and _NOT_XML.search(v)]:
+                    values.discard(value)
+                    values.add(xml_safe(value))
 
     def add_run(self, run: RunRecord) -> None:
         g, r = self.graph, self.r
@@ -135,6 +160,8 @@ class _Builder:
             attrs += [(r["parentRun"], run.parent_id), (r["forkIndex"], run.fork_index)]
         if run.verifies:  # a reproduction: the run it re-executes to verify
             attrs.append((r["verifies"], run.verifies))
+            if run.id == g.run.id and g.verdict:
+                attrs.append((r["verdict"], g.verdict))
         end = utc(run.finished_at) if run.finished_at is not None else None
         activity = self.doc.activity(self.run_id(run.id), utc(run.created_at), end, attrs)
 
@@ -219,6 +246,9 @@ class _Builder:
         attrs += [(r[k], v) for k, v in optional.items() if v not in (None, "")]
         if rec.recovers is not None:
             attrs.append(self.type_("Recovery"))
+        changed = self.graph.changed_in(step)
+        if changed:
+            attrs.append((r["changedParams"], ", ".join(sorted(changed))))
         end = step.ended_at
         activity = self.doc.activity(
             self.step_id(step), utc(rec.started_at), utc(end) if end is not None else None, attrs
@@ -250,30 +280,48 @@ class _Builder:
                 other_attributes={role: r["executor"]},
             )
 
-    def add_edges(self) -> None:
+    def add_data_flow(self) -> None:
+        """used / wasGeneratedBy / wasDerivedFrom, one entity per generation.
+
+        An output is its own entity (``output-<step>.<name>``), a ``specializationOf`` the
+        content entity (``artifact-<digest>``), so bytes produced twice are two generations
+        of one content. A step uses the generation it read: the latest step before it that
+        produced those bytes, else (an external input) the content entity itself.
+        """
         g, r, doc = self.graph, self.r, self.doc
         role = self.PROV["role"]
-        for edge in g.used:
-            step = g.step(edge.index)
-            when = utc(step.record.started_at)
-            attrs = {role: edge.name}
-            doc.used(
-                self.step_id(step), self.artifact_id(edge.digest), when, other_attributes=attrs
-            )
-        for edge in g.generated:
-            step = g.step(edge.index)
-            end = utc(step.ended_at) if step.ended_at is not None else None
-            attrs = {role: edge.name}
-            doc.wasGeneratedBy(
-                self.artifact_id(edge.digest), self.step_id(step), end, other_attributes=attrs
-            )
+        latest: dict[str, QualifiedName] = {}  # digest -> its latest generation so far
         for step in g.steps:
-            inputs = set(step.record.inputs.values())
-            for out in dict.fromkeys(step.record.outputs.values()):
-                for used in sorted(inputs - {out}):
-                    doc.wasDerivedFrom(
-                        self.artifact_id(out), self.artifact_id(used), self.step_id(step)
-                    )
+            rec = step.record
+            when = utc(rec.started_at)
+            used: list[QualifiedName] = []
+            for name, key in rec.inputs.items():
+                entity = latest.get(key, self.artifact_id(key))
+                used.append(entity)
+                doc.used(self.step_id(step), entity, when, other_attributes={role: name})
+            end = utc(step.ended_at) if step.ended_at is not None else None
+            for name, key in rec.outputs.items():
+                output = self.output_id(step, name)
+                art = g.artifacts[key]
+                doc.entity(
+                    output,
+                    [
+                        self.type_("Artifact"),
+                        self.type_("Output"),
+                        (self.PROV["label"], f"{name} of step {rec.index} ({art.short})"),
+                        (r["digest"], key),
+                        (r["outputName"], name),
+                    ],
+                )
+                doc.specializationOf(output, self.artifact_id(key))
+                doc.wasGeneratedBy(output, self.step_id(step), end, other_attributes={role: name})
+                for source in dict.fromkeys(used):
+                    doc.wasDerivedFrom(output, source, self.step_id(step))
+                latest[key] = output
+
+    def add_edges(self) -> None:
+        g, r, doc = self.graph, self.r, self.doc
+        self.add_data_flow()
         for before, after in zip(g.steps, g.steps[1:], strict=False):
             doc.wasInformedBy(
                 self.step_id(after),

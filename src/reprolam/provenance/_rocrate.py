@@ -1,13 +1,22 @@
-"""A Workflow Run RO-Crate (Provenance Run Crate profile 0.6, RO-Crate 1.3) of a run.
+"""A Workflow Run RO-Crate of a run: RO-Crate 1.1 + Process/Workflow/Provenance Run Crate 0.5.
 
-Profile fit: the workflow (main entity) is the run's *action space* as recorded in its
-environment snapshot - one ``SoftwareApplication`` tool and one ``HowToStep`` per action - not
-a fixed sequence, because the planner chooses the order at run time. Each executed step is a
-``CreateAction`` (tool run) with a ``ControlAction`` pointing at the action's ``HowToStep``;
-the engine's ``OrganizeAction`` lists them and results in the run's ``CreateAction``. Rejected
-proposals and failed planner consultations are never executed, so they are ``ChooseAction``s
-by the planner (``FailedActionStatus`` + ``error``), listed with the ``ControlAction``s.
-reprolam-specific facts use the ``reprolam:`` terms documented in README.
+Checked by ``rocrate-validator`` (tests/test_provenance_validators.py): no REQUIRED failure
+for any profile the crate claims, RECOMMENDED met where the data exists.
+
+Profile fit: the workflow (main entity) is the run's *action space* - one
+``SoftwareApplication`` tool and one ``HowToStep`` per action that ran, ``position`` in
+the workflow's declared order - not a fixed sequence, because the planner chose the order
+at run time. Each executed step is a ``CreateAction`` (tool run) with a ``ControlAction``
+pointing at the action's ``HowToStep``; the engine's ``OrganizeAction`` lists the control
+actions and results in the run's ``CreateAction``. Rejected proposals and failed planner
+consultations never ran, so they are ``ChooseAction``s by the planner
+(``FailedActionStatus`` + ``error``), mentioned by the root but not orchestrated.
+
+Artifacts: canonical bytes (``artifacts/<digest>.<ext>``, what the digest covers) plus
+open formats next to them (``_open_formats``), both ``exampleOfWork`` of the formal
+parameters they were used or produced as. ``reprolam/trace.json`` holds the records
+``reprolam import`` needs to bring the run back into a store (``_crate_files``).
+reprolam-specific facts use ``reprolam:`` terms (README, "Provenance export").
 """
 
 from __future__ import annotations
@@ -18,38 +27,47 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from reprolam.provenance._model import (
-    ArtifactNode,
-    RunGraph,
-    StepNode,
-    artifact_node,
-    iso,
-    redact,
-    to_json,
+from reprolam.hashing import digest
+from reprolam.provenance._crate_files import CrateFiles
+from reprolam.provenance._crate_terms import (
+    ACTION_URN,
+    ACTIVE,
+    BIOSCHEMAS_WORKFLOW,
+    COMPLETED,
+    FAILED,
+    PROFILES,
+    REPROLAM_URL,
+    RO_CRATE_VERSION,
+    WFRUN_CONTEXT,
+    WORKFLOW_RO_CRATE,
+    crate_license,
+    crate_time,
+    license_url,
+    planner_id,
+    single_values,
 )
+from reprolam.provenance._model import RunGraph, StepNode, redact, to_json
 from reprolam.provenance._output import write_atomically
 from reprolam.provenance._prov import NS
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepStatus
 
-WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
-PROFILES = (
-    ("https://w3id.org/ro/wfrun/process/0.6", "Process Run Crate"),
-    ("https://w3id.org/ro/wfrun/workflow/0.6", "Workflow Run Crate"),
-    ("https://w3id.org/ro/wfrun/provenance/0.6", "Provenance Run Crate"),
-)
-COMPLETED = "http://schema.org/CompletedActionStatus"
-FAILED = "http://schema.org/FailedActionStatus"
-ACTIVE = "http://schema.org/ActiveActionStatus"
 _PARAM_TYPES = {bool: "Boolean", int: "Integer", float: "Float", str: "Text"}
 
 
-def write_crate(store: TraceStore, graph: RunGraph, output: Path, *, max_file_bytes: int) -> Path:
+def write_crate(
+    store: TraceStore,
+    graph: RunGraph,
+    output: Path,
+    *,
+    max_file_bytes: int | None,
+    license: str | None = None,
+) -> Path:
     """Write the crate to ``output``: a directory, or a zip file if it ends in ``.zip``."""
     as_zip = output.suffix.lower() == ".zip"
 
     def write(tmp: Path) -> None:
-        crate = _Builder(store, graph, max_file_bytes).build()  # fresh: file sources are streams
+        crate = _Builder(store, graph, max_file_bytes, license).build()  # file sources: streams
         if as_zip:
             crate.write_zip(tmp)
         else:
@@ -59,16 +77,18 @@ def write_crate(store: TraceStore, graph: RunGraph, output: Path, *, max_file_by
 
 
 class _Builder:
-    def __init__(self, store: TraceStore, graph: RunGraph, max_file_bytes: int) -> None:
+    def __init__(
+        self, store: TraceStore, graph: RunGraph, max_file_bytes: int | None, license: str | None
+    ) -> None:
         from rocrate.model.contextentity import ContextEntity  # type: ignore[import-untyped]
         from rocrate.rocrate import ROCrate  # type: ignore[import-untyped]
 
         self.store = store
         self.graph = graph
-        self.max_file_bytes = max_file_bytes
-        self.crate = ROCrate(gen_preview=True)
+        self.license = license
+        self.crate = ROCrate(gen_preview=True, version=RO_CRATE_VERSION)
         self.ContextEntity = ContextEntity
-        self.artifacts: dict[str, Any] = {}  # digest -> entity
+        self.files = CrateFiles(store, graph, self.crate, self.add, max_file_bytes)
         self.tools: dict[tuple[str, str], Any] = {}  # (action, fingerprint) -> tool entity
         self.howtos: dict[tuple[str, str], Any] = {}
         self.params: dict[str, Any] = {}  # formal parameter id -> entity
@@ -81,77 +101,104 @@ class _Builder:
         run = g.run
         crate.metadata.extra_contexts.append(WFRUN_CONTEXT)
         crate.metadata.extra_terms["reprolam"] = NS
+        crate.metadata.append_to("conformsTo", {"@id": WORKFLOW_RO_CRATE})
         root = crate.root_dataset
         root["name"] = f"reprolam run {run.id} of {run.workflow}"
-        root["description"] = (
-            f"Provenance of reprolam run {run.id} (workflow {run.workflow}, seed {run.seed}, "
-            f"{run.status.value}): every step of its trace, {len(g.steps)} in all, "
-            "with the artifacts they used and produced."
+        root["description"] = self.description()
+        license_id, why = crate_license(g, self.license)
+        root["license"] = self.add(
+            license_url(license_id),
+            {"@type": "CreativeWork", "name": license_id, "description": f"license {why}"},
         )
-        for profile, name in PROFILES:
-            entity = self.add(profile, {"@type": ["CreativeWork", "Profile"], "name": name})
-            entity["version"] = "0.6"
+        for profile, name in (*PROFILES, (WORKFLOW_RO_CRATE, "Workflow RO-Crate")):
+            entity = self.add(profile, {"@type": "CreativeWork", "name": name})
+            entity["version"] = profile.rsplit("/", 1)[1]
             root.append_to("conformsTo", entity)
         version = g.environment_summary.get(run.id, {}).get("reprolamVersion", "")
-        engine = self.add(
-            "#reprolam",
-            {"@type": "SoftwareApplication", "name": f"reprolam {version}".strip()},
+        self.engine = self.add(
+            REPROLAM_URL,
+            {
+                "@type": "SoftwareApplication",
+                "name": "reprolam",
+                "url": REPROLAM_URL,
+                "version": version or "unknown",
+            },
         )
-        if version:
-            engine["softwareVersion"] = version
         self.build_action_space()
         workflow = self.build_workflow(version)
-        for digest, artifact in g.artifacts.items():
-            self.artifacts[digest] = self.artifact_entity(artifact)
+        self.files.add_artifacts(self.formal_for)
         run_action = self.build_run(run, workflow, primary=True)
+        root.append_to("mentions", run_action)
         for ancestor in list(g.runs.values())[1:]:
-            self.build_run(ancestor, workflow, primary=False)
-        organized = [self.build_step(step) for step in g.steps]
+            root.append_to("mentions", self.build_run(ancestor, workflow, primary=False))
+        organized = []
+        for step in g.steps:
+            entity, control = self.build_step(step)
+            root.append_to("mentions", entity)
+            if control is not None:
+                organized.append(control)
         self.add(
             f"#organize/{run.id}",
             {
                 "@type": "OrganizeAction",
                 "name": f"reprolam engine orchestrating run {run.id}",
-                "instrument": engine,
+                "description": "the engine validating, running and recording each step the "
+                "planner proposed",
+                "agent": {"@id": self.host_id(run)},
+                "instrument": self.engine,
                 "object": organized,
                 "result": run_action,
-                "startTime": iso(run.created_at),
-                **({"endTime": iso(run.finished_at)} if run.finished_at else {}),
+                "startTime": crate_time(run.created_at),
+                **({"endTime": crate_time(run.finished_at)} if run.finished_at else {}),
             },
         )
-        root.append_to("mentions", run_action)
+        self.files.add_trace()
+        self.files.add_readme(self.description())
+        single_values(crate)
         return crate
+
+    def description(self) -> str:
+        g, run = self.graph, self.graph.run
+        text = (
+            f"Provenance of reprolam run {run.id} (workflow {run.workflow}, seed {run.seed}, "
+            f"{run.status.value}): every step of its trace, {len(g.steps)} in all, with the "
+            "artifacts they used and produced, in reprolam's canonical encoding (verified by "
+            "digest on import) and in open formats."
+        )
+        if run.verifies:
+            text += f" A reproduction of run {run.verifies}: {g.verdict or 'verdict unknown'}."
+        if g.fork is not None:
+            changed = ", ".join(f"{a}.{p}={v!r}" for a, p, v in g.changed_params) or "none"
+            text += f" A fork of run {g.fork.parent.id} at step {g.fork.index}; changed: {changed}."
+        return text
 
     # -- prospective: the action space ----------------------------------------------------------
 
     def build_action_space(self) -> None:
-        env = self.snapshot(self.graph.run)
-        recorded = env.get("workflow", {}).get("actions", {}) if isinstance(env, dict) else {}
-        for name, spec in recorded.items():
-            if isinstance(spec, dict):
-                self.tool(
-                    name,
-                    str(spec.get("version", "")),
-                    str(spec.get("fingerprint", "")),
-                    determinism=str(spec.get("determinism", "")),
-                )
-        for step in self.graph.steps:  # actions of inherited steps may be other versions
+        """One tool per action that ran (a tool no action used is not allowed to be listed)."""
+        declared = self.graph.workflow_snapshot.get("actions", {})
+        for step in self.graph.steps:
             r = step.record
-            if step.executed:
-                tool = self.tool(r.action, r.action_version, r.fingerprint)
-                self.formal(tool, "input", r.inputs)
-                self.formal(tool, "output", r.outputs)
-                self.formal(tool, "param", r.params)
+            if not step.executed:
+                continue
+            spec = declared.get(r.action, {}) if isinstance(declared, dict) else {}
+            determinism = str(spec.get("determinism", "")) if isinstance(spec, dict) else ""
+            tool = self.tool(r.action, r.action_version, r.fingerprint, determinism)
+            self.formal(tool, "input", r.inputs)
+            self.formal(tool, "output", r.outputs)
+            self.formal(tool, "param", r.params)
 
-    def tool(self, name: str, version: str, fingerprint: str, *, determinism: str = "") -> Any:
+    def tool(self, name: str, version: str, fingerprint: str, determinism: str) -> Any:
         key = (name, fingerprint)
         if key in self.tools:
             return self.tools[key]
-        tid = f"#action/{name}/{fingerprint[:12] or 'unknown'}"
+        tid = f"{ACTION_URN}{name}:{fingerprint[:12] or 'unknown'}"
         props: dict[str, Any] = {
             "@type": "SoftwareApplication",
             "name": name,
-            "softwareVersion": version,
+            "description": f"reprolam action {name} of workflow {self.graph.run.workflow}",
+            "url": f"{REPROLAM_URL}actions/{name}",
+            "version": version or "unknown",
             "reprolam:fingerprint": fingerprint,
         }
         if determinism:
@@ -170,9 +217,36 @@ class _Builder:
                 continue
             kind = "File" if direction != "param" else _PARAM_TYPES.get(type(value), "Text")
             entity = self.params[fid] = self.add(
-                fid, {"@type": "FormalParameter", "name": name, "additionalType": kind}
+                fid,
+                {
+                    "@type": "FormalParameter",
+                    "name": name,
+                    "additionalType": kind,
+                    "conformsTo": {
+                        "@id": "https://bioschemas.org/profiles/FormalParameter/1.0-RELEASE"
+                    },
+                    "description": f"{direction} {name} of action {tool['name']}",
+                },
             )
             tool.append_to("input" if direction == "param" else direction, entity)
+
+    def formal_for(self, digest: str) -> list[Any]:
+        """The formal parameters an artifact was used or produced as (its ``exampleOfWork``)."""
+        found: dict[str, Any] = {}
+        for step in self.graph.steps:
+            r = step.record
+            if not step.executed or (r.action, r.fingerprint) not in self.tools:
+                continue
+            tool = self.tools[(r.action, r.fingerprint)]
+            for direction, values in (("input", r.inputs), ("output", r.outputs)):
+                for name, key in values.items():
+                    fid = f"{tool.id}/{direction}/{name}"
+                    if key == digest and fid in self.params:
+                        found[fid] = self.params[fid]
+        for name, key in self.graph.run.outputs.items():
+            if key == digest:
+                found[f"#param/output/{name}"] = {"@id": f"#param/output/{name}"}
+        return list(found.values())
 
     def build_workflow(self, version: str) -> Any:
         from rocrate.model.computerlanguage import ComputerLanguage  # type: ignore[import-untyped]
@@ -182,16 +256,23 @@ class _Builder:
             ComputerLanguage(
                 self.crate,
                 "#reprolam-action-space",
-                properties={"name": "reprolam action space", "alternateName": "reprolam"},
+                properties={
+                    "name": "reprolam action space",
+                    "alternateName": "reprolam",
+                    "url": REPROLAM_URL,
+                    "identifier": {"@id": REPROLAM_URL},
+                },
             )
         )
-        if version:
-            lang["version"] = version
+        lang["version"] = version or "unknown"
+        order = self.graph.action_order()
+        for key, howto in self.howtos.items():
+            howto["position"] = order.index(key[0]) if key[0] in order else len(order)
         # A list, not a dict by name: a fork may run another version of an inherited action.
         actions = [
             {
                 "name": tool["name"],
-                "version": tool["softwareVersion"],
+                "version": tool["version"],
                 "fingerprint": tool["reprolam:fingerprint"],
                 "determinism": tool.get("reprolam:determinism", ""),
                 "inputs": _names(tool, "input", "File"),
@@ -202,17 +283,33 @@ class _Builder:
             }
             for tool in self.tools.values()
         ]
-        text = json.dumps({"workflow": run.workflow, "actions": actions}, indent=2, sort_keys=True)
-        for position, howto in enumerate(self.howtos.values()):
-            howto["position"] = str(position)
+        text = json.dumps(
+            {"workflow": run.workflow, "order": order, "actions": actions}, indent=2, sort_keys=True
+        )
         seed = self.add(
             "#param/seed",
-            {"@type": "FormalParameter", "name": "seed", "additionalType": "Integer"},
+            {
+                "@type": "FormalParameter",
+                "name": "seed",
+                "additionalType": "Integer",
+                "conformsTo": {
+                    "@id": "https://bioschemas.org/profiles/FormalParameter/1.0-RELEASE"
+                },
+                "description": "the run's seed: every action's randomness derives from it",
+            },
         )
         outputs = [
             self.add(
                 f"#param/output/{name}",
-                {"@type": "FormalParameter", "name": name, "additionalType": "File"},
+                {
+                    "@type": "FormalParameter",
+                    "name": name,
+                    "additionalType": "File",
+                    "conformsTo": {
+                        "@id": "https://bioschemas.org/profiles/FormalParameter/1.0-RELEASE"
+                    },
+                    "description": f"final output {name} of workflow {run.workflow}",
+                },
             )
             for name in run.outputs
         ]
@@ -223,49 +320,34 @@ class _Builder:
             lang=lang,
             properties={
                 "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"],
+                "conformsTo": {"@id": BIOSCHEMAS_WORKFLOW},
                 "name": run.workflow,
+                # The workflow has no version of its own: its actions' versions and code are it.
+                "version": digest(text.encode())[:12],
                 "description": f"the action space of workflow {run.workflow} as recorded by "
                 "reprolam; a planner chose the order of steps at run time",
                 "encodingFormat": "application/json",
                 "hasPart": list(self.tools.values()),
-                "step": list(self.howtos.values()),
+                "step": sorted(self.howtos.values(), key=lambda h: h["position"]),
                 "input": [seed],
                 "output": outputs,
             },
         )
 
-    # -- retrospective: runs, steps, artifacts --------------------------------------------------
+    # -- retrospective: runs, steps ---------------------------------------------------------------
 
-    def snapshot(self, run: RunRecord) -> Any:
-        env = self.graph.environments.get(run.id)
-        if env is None or not env.stored:
-            return {}
-        return json.loads(self.store.get_artifact(env.digest)[1])
-
-    def artifact_entity(self, art: ArtifactNode) -> Any:
-        props: dict[str, Any] = {
-            "name": art.label,
-            "reprolam:digest": art.digest,
-            "reprolam:codec": art.codec,
-        }
-        if art.size is not None:
-            props["contentSize"] = str(art.size)
-        if art.stored and art.size is not None and art.size <= self.max_file_bytes:
-            _, data = self.store.get_artifact(art.digest)  # verified against its digest
-            return self.crate.add_file(
-                io.BytesIO(data),
-                f"artifacts/{art.digest}{art.extension}",
-                properties={"@type": "File", "encodingFormat": art.media_type, **props},
+    def host_id(self, run: RunRecord) -> str:
+        host_id = f"#host/{run.host or 'unknown'}"
+        if self.crate.get(host_id) is None:
+            self.add(
+                host_id,
+                {
+                    "@type": "Organization",
+                    "name": f"host {run.host or 'unknown'}",
+                    "description": "the machine whose reprolam engine executed the run",
+                },
             )
-        why = (
-            f"not included: {art.size} bytes is over the {self.max_file_bytes}-byte limit"
-            if art.stored
-            else "not included: the store did not hold it at export time"
-        )
-        return self.add(
-            f"#artifact/{art.digest}",
-            {"@type": "File", "description": f"{why}; fetch it by digest from the store", **props},
-        )
+        return host_id
 
     def build_run(self, run: RunRecord, workflow: Any, *, primary: bool) -> Any:
         g = self.graph
@@ -280,21 +362,25 @@ class _Builder:
         )
         produced = {e.digest for e in g.generated}
         external = sorted({e.digest for e in g.used} - produced) if primary else []
+        results = [self.files.entity(d) for d in run.outputs.values()]
         props: dict[str, Any] = {
             "@type": "CreateAction",
             "name": f"run {run.id} of {run.workflow}",
+            "description": self.run_description(run, primary),
+            "agent": {"@id": self.host_id(run)},
             "instrument": workflow,
-            "object": [seed, *(self.artifacts[d] for d in external)],
-            "result": [self.result(d) for d in run.outputs.values()],
-            "startTime": iso(run.created_at),
+            "object": [seed, *(self.files.entity(d) for d in external)],
+            "startTime": crate_time(run.created_at),
             "actionStatus": _run_status(run.status),
             "reprolam:seed": run.seed,
             "reprolam:status": run.status.value,
             "reprolam:policy": to_json(run.policy),
             "reprolam:host": run.host,
         }
+        if results:
+            props["result"] = results
         if run.finished_at is not None:
-            props["endTime"] = iso(run.finished_at)
+            props["endTime"] = crate_time(run.finished_at)
         if run.error:
             props["error"] = run.error
         if run.overrides:
@@ -303,59 +389,56 @@ class _Builder:
             props["reprolam:forkOf"] = {"@id": f"#run/{run.parent_id}"}
             props["reprolam:forkIndex"] = run.fork_index
         if run.verifies:
-            props["reprolam:verifies"] = run.verifies  # an id: the verified run is not in the crate
-        if not primary:
-            props["description"] = "a fork ancestor; only the steps this run inherits are listed"
+            props["reprolam:verifies"] = run.verifies  # an id: the original is in trace.json
+            if primary and g.verdict:
+                props["reprolam:verdict"] = g.verdict
         planner = redact(run.planner)
         props["reprolam:planner"] = self.add(
-            f"#planner/{run.id}",
+            planner_id(run.id),
             {
                 "@type": "SoftwareApplication",
                 "name": f"planner {planner.get('name', '?')}",
+                "url": f"{REPROLAM_URL}planners/{planner.get('name', 'unknown')}",
+                "version": str(planner.get("model") or planner.get("version") or "unknown"),
                 "reprolam:config": to_json(planner),
             },
         )
         env = g.environments.get(run.id)
         if env is not None and env.stored:
-            props["reprolam:environment"] = self.environment(run, env)
+            props["reprolam:environment"] = self.files.environment(run, env)
         return self.add(f"#run/{run.id}", props)
 
-    def result(self, digest: str) -> Any:
-        if digest not in self.artifacts:  # a fork ancestor's own final output
-            self.artifacts[digest] = self.artifact_entity(artifact_node(self.store, digest, ()))
-        return self.artifacts[digest]
+    def run_description(self, run: RunRecord, primary: bool) -> str:
+        text = f"run {run.id} of workflow {run.workflow}, seed {run.seed}: {run.status.value}"
+        if run.verifies:
+            verdict = self.graph.verdict if primary else None
+            text += f"; a reproduction of run {run.verifies}: {verdict or 'verdict unknown'}"
+        if run.parent_id is not None and run.fork_index is not None:
+            changed = ", ".join(
+                f"{a}.{p}={v!r}" for a, params in run.overrides.items() for p, v in params.items()
+            )
+            text += f"; a fork of run {run.parent_id} at step {run.fork_index}"
+            text += f", changed {changed}" if changed else ""
+        if not primary:
+            text += "; a fork ancestor: only the steps this run inherits are described"
+        return text
 
-    def environment(self, run: RunRecord, env: ArtifactNode) -> Any:
-        name = "environment.json" if run.id == self.graph.run.id else f"environment-{run.id}.json"
-        existing = self.crate.get(name)
-        if existing is not None:
-            return existing
-        _, data = self.store.get_artifact(env.digest)
-        return self.crate.add_file(
-            io.BytesIO(data),
-            name,
-            properties={
-                "@type": "File",
-                "name": f"environment snapshot of run {run.id}",
-                "encodingFormat": "application/json",
-                "contentSize": str(len(data)),
-                "reprolam:digest": env.digest,
-                "about": {"@id": f"#run/{run.id}"},
-            },
-        )
-
-    def build_step(self, step: StepNode) -> Any:
+    def build_step(self, step: StepNode) -> tuple[Any, Any | None]:
+        """The step's entity and, for an executed step, its ``ControlAction``."""
         r = step.record
+        run = self.graph.runs[r.run_id]
         base: dict[str, Any] = {
             "name": step.title,
-            "startTime": iso(r.started_at),
+            "description": self.step_description(step),
+            "agent": {"@id": self.host_id(run)},
+            "startTime": crate_time(r.started_at),
             "reprolam:index": r.index,
             "reprolam:run": {"@id": f"#run/{r.run_id}"},
             "reprolam:status": r.status.value,
             "reprolam:proposal": to_json(r.proposal),
         }
         if step.ended_at is not None:
-            base["endTime"] = iso(step.ended_at)
+            base["endTime"] = crate_time(step.ended_at)
         if step.inherited:
             base["reprolam:inherited"] = True
         if r.hash:
@@ -369,49 +452,67 @@ class _Builder:
         if error:
             base["error"] = error
         if not step.executed:
-            return self.choice(step, base)
+            return self.choice(step, base), None
         tool_key = (r.action, r.fingerprint)
-        pvs = [
-            self.add(
-                f"#pv/{r.run_id}/{r.index}/{name}",
-                {
-                    "@type": "PropertyValue",
-                    "name": name,
-                    "value": _value(value),
-                    "exampleOfWork": self.params[f"{self.tools[tool_key].id}/param/{name}"],
-                },
-            )
-            for name, value in sorted(r.params.items())
-        ]
-        step_action = self.add(
-            self.step_id(r.run_id, r.index),
-            {
-                "@type": "CreateAction",
-                **base,
-                "instrument": self.tools[tool_key],
-                "object": [*(self.artifacts[d] for d in r.inputs.values()), *pvs],
-                "result": [self.artifacts[d] for d in r.outputs.values()],
-                "reprolam:actionVersion": r.action_version,
-                "reprolam:fingerprint": r.fingerprint,
-                **({"reprolam:seed": r.seed} if r.seed is not None else {}),
-            },
-        )
-        return self.add(
+        changed = self.graph.changed_in(step)
+        pvs = []
+        for name, value in sorted(r.params.items()):
+            pv: dict[str, Any] = {
+                "@type": "PropertyValue",
+                "name": name,
+                "value": _value(value),
+                "exampleOfWork": self.params[f"{self.tools[tool_key].id}/param/{name}"],
+            }
+            if name in changed:
+                pv["description"] = "changed by the fork (override)"
+                pv["reprolam:changedByFork"] = True
+            pvs.append(self.add(f"#pv/{r.run_id}/{r.index}/{name}", pv))
+        props: dict[str, Any] = {
+            "@type": "CreateAction",
+            **base,
+            "instrument": self.tools[tool_key],
+            "object": [*(self.files.entity(d) for d in r.inputs.values()), *pvs],
+            "reprolam:actionVersion": r.action_version,
+            "reprolam:fingerprint": r.fingerprint,
+            **({"reprolam:seed": r.seed} if r.seed is not None else {}),
+        }
+        if r.outputs:  # a failed step produced nothing: no empty result
+            props["result"] = [self.files.entity(d) for d in r.outputs.values()]
+        step_action = self.add(self.step_id(r.run_id, r.index), props)
+        control = self.add(
             f"#control/{r.run_id}/{r.index}",
             {
                 "@type": "ControlAction",
                 "name": f"orchestrate {r.action} (step {r.index})",
                 "instrument": self.howtos[tool_key],
                 "object": step_action,
+                "actionStatus": status,
             },
         )
+        return step_action, control
+
+    def step_description(self, step: StepNode) -> str:
+        r = step.record
+        params = ", ".join(f"{k}={_compact(v)}" for k, v in sorted(r.params.items())) or "none"
+        what = {
+            StepKind.ACTION: f"step {r.index}: action {r.action}",
+            StepKind.REJECTION: f"step {r.index}: proposal of {r.action or '?'} rejected",
+            StepKind.DECISION: f"step {r.index}: planner consultation without a proposal",
+        }[r.kind]
+        text = f"{what} ({r.status.value}), params: {params}"
+        if r.error is not None:
+            text += f"; {r.error.type}: {r.error.message}"
+        if r.recovers is not None:
+            text += f"; recovers step {r.recovers}"
+        return text
 
     def choice(self, step: StepNode, base: dict[str, Any]) -> Any:
         r = step.record
         props: dict[str, Any] = {
             "@type": "ChooseAction",
             **base,
-            "instrument": {"@id": f"#planner/{r.run_id}"},
+            "agent": {"@id": planner_id(r.run_id)},
+            "instrument": {"@id": planner_id(r.run_id)},
             "reprolam:kind": r.kind.value,
         }
         if r.kind is StepKind.REJECTION:
@@ -451,3 +552,7 @@ def _names(tool: Any, prop: str, kind: str | None) -> list[str]:
 
 def _value(value: Any) -> Any:
     return value if isinstance(value, bool | int | float | str) else to_json(value)
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else to_json(value)

@@ -18,9 +18,10 @@ Layout, chosen to stay readable from 5 steps to a few hundred:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _escape
+from xml.sax.saxutils import quoteattr as _quoteattr
 
-from reprolam.provenance._model import RunGraph, StepNode, human_size, to_json, utc
+from reprolam.provenance._model import RunGraph, StepNode, human_size, to_json, utc, xml_safe
 
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 CHAR = 0.6  # width of a monospace glyph, in em
@@ -133,14 +134,12 @@ class _Picture:
             f"started {utc(run.created_at):%Y-%m-%d %H:%M:%S} UTC",
             f"host {run.host or '?'}",
         ]
-        if g.fork is not None:
-            parts.append(f"fork of {g.fork.parent.id} at step {g.fork.index}")
         lines = [
             '<g id="header">',
             _text(
                 16,
                 24,
-                f"run {run.id} · {run.workflow} · seed {run.seed} · {run.status.value}",
+                g.headline,
                 size=14,
                 weight="bold",
             ),
@@ -459,3 +458,12 @@ def _line_sample(color: str, dash: str, label: str, arrow: bool) -> str:
         f'<g class="legend-item line"><line x1="0" y1="-3" x2="22" y2="-3" stroke="{color}" '
         f'stroke-width="1.6"{dashed}/>{head}' + _text(32, 1, label, size=11) + "</g>"
     )
+
+
+def escape(text: str) -> str:
+    """XML-escaped, and without the characters XML cannot carry (control characters)."""
+    return _escape(xml_safe(text))
+
+
+def quoteattr(text: str) -> str:
+    return _quoteattr(xml_safe(text))

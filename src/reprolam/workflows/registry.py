@@ -33,6 +33,7 @@ class Workflow:
     source: str = field(default="", compare=False)  # how to load it again ("pkg.mod:attr")
     metrics: str | None = None  # the output holding the headline metrics (a dict of scalars)
     inputs: tuple[str, ...] = ()  # external data no action produces (run with --input NAME=PATH)
+    license: str = ""  # SPDX id or URL of what its runs produce (exports default to it)
 
     def __post_init__(self) -> None:
         produced = {o for spec in self.actions for o in spec.outputs} | set(self.inputs)
@@ -66,6 +67,7 @@ def workflow(
     description: str = "",
     metrics: str | None = None,
     inputs: Iterable[str] = (),
+    license: str = "",
 ) -> Workflow:
     """Build a workflow from ``@action`` functions (the usual way to declare one).
 
@@ -82,6 +84,7 @@ def workflow(
         description=description,
         metrics=metrics,
         inputs=tuple(inputs),
+        license=license,
     )
 
 

@@ -1,0 +1,222 @@
+"""``import_crate``: bring a run exported as an RO-Crate back into any store.
+
+The crate's ``reprolam/trace.json`` (``_crate_files``) lists the run, its fork ancestors
+(the steps a fork inherits live in its parent) and, for a reproduction, the original; each
+run's own steps; and every artifact they reference with the crate file holding its
+canonical bytes. Nothing is taken on trust: every artifact file is re-hashed (a mismatch
+names the file), every step's hash is recomputed and the chain followed, and only then is
+anything written - through ``copy_store``, which hashes each artifact again on the way and
+refuses a destination holding one of these runs with different content. Importing the
+same crate twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from reprolam.errors import ConfigError, IntegrityError, ReprolamError
+from reprolam.hashing import digest
+from reprolam.provenance._crate_files import TRACE_FORMAT, TRACE_PATH
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.copy import CopyReport, copy_store
+from reprolam.trace.memory import MemoryStore
+from reprolam.trace.records import (
+    ArtifactRecord,
+    ErrorInfo,
+    RunRecord,
+    RunStatus,
+    StepKind,
+    StepRecord,
+    StepStatus,
+    step_hash,
+)
+
+
+class CrateError(ReprolamError):
+    """A crate that cannot be imported: not a reprolam crate, unreadable, or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did: the crate's run and the store's copy report."""
+
+    crate: str
+    run: str  # the run the crate was exported for
+    runs: tuple[str, ...]  # every run the crate carried, parents first
+    copy: CopyReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"crate": self.crate, "run": self.run, "runs": list(self.runs)} | {
+            "copy": self.copy.to_dict()
+        }
+
+
+def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportReport:
+    """Verify the crate at ``crate`` (a directory or a .zip) and copy its runs into ``store``.
+
+    Raises ``IntegrityError`` naming the file whose bytes or records do not verify (nothing
+    is written then), ``CrateError`` for something that is not an importable crate.
+    """
+    path = Path(crate)
+    with _reader(path) as reader:
+        trace = _trace(reader, path)
+        runs = [_run(r) for r in trace["runs"]]
+        steps = {rid: [_step(s) for s in own] for rid, own in trace["steps"].items()}
+        _verify_steps(steps, path)
+        artifacts = _verified_artifacts(reader, path, trace["artifacts"])
+    staged = MemoryStore()
+    for run in runs:
+        staged.create_run(run)
+    produced = {d for own in steps.values() for s in own for d in s.outputs.values()}
+    # Environments, code and captured output first; step outputs with the steps that made
+    # them (parents first), so each artifact's producer is the step that first made it.
+    staged.record(artifacts=[a for d, a in artifacts.items() if d not in produced])
+    for run in runs:
+        own = steps.get(run.id, [])
+        outputs = dict.fromkeys(d for s in own for d in s.outputs.values())
+        fresh = [artifacts[d] for d in outputs if d in artifacts and not staged.has_artifact(d)]
+        staged.record(steps=own, artifacts=fresh)
+    report = copy_store(staged, store)
+    return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
+
+
+# -- reading the crate ----------------------------------------------------------------------------
+
+
+class _Reader(Protocol):
+    def read(self, name: str) -> bytes: ...
+
+
+class _DirReader:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def read(self, name: str) -> bytes:
+        target = (self.root / _relative(name)).resolve()
+        if not target.is_relative_to(self.root):  # a symlink pointing out of the crate
+            raise CrateError(f"crate file {name!r} points outside the crate {str(self.root)!r}")
+        return target.read_bytes()
+
+
+class _ZipReader:
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+
+    def read(self, name: str) -> bytes:
+        return self.archive.read(str(_relative(name)))
+
+
+def _relative(name: str) -> PurePosixPath:
+    rel = PurePosixPath(name)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise CrateError(f"crate file name {name!r} is not a path inside the crate")
+    return rel
+
+
+@contextmanager
+def _reader(path: Path) -> Iterator[_Reader]:
+    if path.is_dir():
+        yield _DirReader(path)
+        return
+    if not path.exists():
+        raise ConfigError(f"no crate at {str(path)!r}: give a crate directory or .zip file")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CrateError(
+            f"{str(path)!r} is neither a crate directory nor a zip file ({exc}): give what "
+            "an export of a run with {format=rocrate} wrote"
+        ) from exc
+    with archive:
+        yield _ZipReader(archive)
+
+
+def _trace(reader: _Reader, path: Path) -> dict[str, Any]:
+    try:
+        text = reader.read(TRACE_PATH)
+    except (KeyError, FileNotFoundError, IsADirectoryError) as exc:
+        raise CrateError(
+            f"{str(path)!r} is not an importable reprolam crate: it has no {TRACE_PATH} "
+            "(crates exported by reprolam before import existed lack it): export the run "
+            "again with {format=rocrate}"
+        ) from exc
+    try:
+        trace = json.loads(text)
+        if trace.get("format") != TRACE_FORMAT:
+            raise ValueError(f"format {trace.get('format')!r}, expected {TRACE_FORMAT!r}")
+        for key, kind in (("runs", list), ("steps", dict), ("artifacts", dict), ("run", str)):
+            if not isinstance(trace.get(key), kind):
+                raise ValueError(f"{key!r} is missing or not a {kind.__name__}")
+    except (ValueError, AttributeError) as exc:
+        raise IntegrityError(
+            f"{TRACE_PATH} in crate {str(path)!r} is damaged: {exc}: nothing was imported"
+        ) from exc
+    return dict(trace)
+
+
+def _run(data: dict[str, Any]) -> RunRecord:
+    return RunRecord(**{**data, "status": RunStatus(data["status"])})
+
+
+def _step(data: dict[str, Any]) -> StepRecord:
+    error = data.get("error")
+    return StepRecord(
+        **{
+            **data,
+            "kind": StepKind(data["kind"]),
+            "status": StepStatus(data["status"]),
+            "error": None if error is None else ErrorInfo(**error),
+        }
+    )
+
+
+def _verify_steps(steps: dict[str, list[StepRecord]], path: Path) -> None:
+    """Every finished step's hash recomputed, and each chained to the step before it."""
+    for run_id, own in steps.items():
+        for before, step in zip([None, *own], own, strict=False):
+            if step.hash is not None and step_hash(step) != step.hash:
+                raise IntegrityError(
+                    f"{TRACE_PATH} in crate {str(path)!r}: step {step.index} of run {run_id} "
+                    "does not match its recorded hash (edited after it was recorded): "
+                    "nothing was imported"
+                )
+            if before is not None and before.hash and step.prev_hash != before.hash:
+                raise IntegrityError(
+                    f"{TRACE_PATH} in crate {str(path)!r}: step {step.index} of run {run_id} "
+                    f"is not chained to step {before.index}: nothing was imported"
+                )
+
+
+def _verified_artifacts(
+    reader: _Reader, path: Path, entries: dict[str, Any]
+) -> dict[str, tuple[ArtifactRecord, bytes]]:
+    found: dict[str, tuple[ArtifactRecord, bytes]] = {}
+    for key, entry in entries.items():
+        name = entry.get("path") if isinstance(entry, dict) else None
+        if not name:
+            raise CrateError(
+                f"crate {str(path)!r} does not carry artifact {key} (exported without its "
+                "bytes, e.g. over a size limit): export the run again without a limit"
+            )
+        try:
+            data = reader.read(name)
+        except (KeyError, OSError) as exc:
+            raise IntegrityError(
+                f"crate {str(path)!r} is missing {name} (artifact {key}): nothing was imported"
+            ) from exc
+        actual = digest(data)
+        if actual != key or entry.get("size") != len(data):
+            raise IntegrityError(
+                f"{name} in crate {str(path)!r} does not verify: its {len(data)} bytes hash to "
+                f"{actual}, the trace records {key} ({entry.get('size')} bytes): the crate was "
+                "altered or damaged; nothing was imported"
+            )
+        found[key] = (ArtifactRecord(key, str(entry.get("codec")), len(data)), data)
+    return found

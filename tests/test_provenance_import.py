@@ -1,0 +1,217 @@
+"""Independent verification: a crate another lab can open without reprolam, import into an
+empty store in a fresh process, audit and reproduce; a crate that does not verify is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam.cli.main import cli
+from reprolam.errors import IntegrityError
+from reprolam.history.fork import fork
+from reprolam.provenance import CrateError, export_run, import_crate
+from reprolam.trace.memory import MemoryStore
+from reprolam.trace.sqlite import SQLiteStore
+
+pytest.importorskip("rocrate", reason="pip install 'reprolam[provenance]'")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A breast-cancer run and a fork of it, each exported as a crate (a directory, a zip)."""
+    root = tmp_path_factory.mktemp("crates")
+    with SQLiteStore(root / "store") as store:
+        plain = reprolam.run("breast-cancer", store=store, seed=0, planner="rules").id
+        forked = fork(store, plain, at="train_model", overrides={"train_model": {"C": 0.5}}).id
+        export_run(store, plain, format="rocrate", output=root / "plain")
+        export_run(store, forked, format="rocrate", output=root / "fork.zip")
+        yield {
+            "root": root,
+            "plain": plain,
+            "fork": forked,
+            "steps": {r: store.steps(r) for r in (plain, forked)},
+        }
+
+
+def reprolam_cli(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a fresh process, as another lab would run it."""
+    env = {**os.environ, "REPROLAM_STORE": str(store)}
+    return subprocess.run(
+        [sys.executable, "-m", "reprolam", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("crate", "run"), [("plain", "plain"), ("fork.zip", "fork")])
+def test_import_into_an_empty_store_then_audit_is_clean_and_reproduce_identical(
+    exported: dict[str, Any], tmp_path: Path, crate: str, run: str
+) -> None:
+    store = tmp_path / "lab"
+    run_id = exported[run]
+    imported = reprolam_cli(store, "import", str(exported["root"] / crate), "--json")
+    assert imported.returncode == 0, imported.stderr
+    report = json.loads(imported.stdout)
+    assert report["run"] == run_id
+    if run == "fork":  # the crate carries the parent whose steps the fork inherits
+        assert report["runs"] == [exported["plain"], run_id]
+    with SQLiteStore(store) as trace:
+        assert trace.steps(run_id) == exported["steps"][run_id]  # every field, hash chain too
+    audit = reprolam_cli(store, "audit", run_id[:13], "--json")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    replay = reprolam_cli(store, "replay", run_id)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    reproduced = reprolam_cli(store, "reproduce", run_id, "--json")
+    assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
+    result = json.loads(reproduced.stdout)
+    assert result["bitwise"] is True
+    assert result["identical"] == result["compared"] == len(exported["steps"][run_id])
+    again = reprolam_cli(store, "store", "import", str(exported["root"] / crate))
+    assert again.returncode == 0, again.stderr
+    assert "already there" in again.stdout
+
+
+def test_a_flipped_byte_is_refused_naming_the_file_and_nothing_is_written(
+    exported: dict[str, Any], tmp_path: Path
+) -> None:
+    crate = tmp_path / "crate"
+    shutil.copytree(exported["root"] / "plain", crate)
+    victim = sorted((crate / "artifacts").glob("*.model"))[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    store = tmp_path / "lab"
+    result = CliRunner().invoke(cli, ["--store", str(store), "import", str(crate)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert f"artifacts/{victim.name} in crate" in line
+    assert "does not verify" in line
+    assert "nothing was imported" in line
+    with SQLiteStore(store) as trace:
+        assert trace.list_runs() == []
+
+
+def test_an_edited_step_record_is_refused(exported: dict[str, Any], tmp_path: Path) -> None:
+    crate = tmp_path / "crate.zip"
+    with (
+        zipfile.ZipFile(exported["root"] / "fork.zip") as source,
+        zipfile.ZipFile(crate, "w") as target,
+    ):
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "reprolam/trace.json":
+                trace = json.loads(data)
+                trace["steps"][exported["fork"]][0]["params"]["C"] = 0.25  # a better result?
+                data = json.dumps(trace).encode()
+            target.writestr(item, data)
+    store = MemoryStore()
+    with pytest.raises(IntegrityError, match=r"reprolam/trace\.json") as info:
+        import_crate(store, crate)
+    assert f"step 3 of run {exported['fork']}" in str(info.value)
+    assert store.list_runs() == []
+
+
+def test_what_is_not_a_crate_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.zip").write_text("not a zip")
+    with pytest.raises(CrateError, match=r"no reprolam/trace\.json"):
+        import_crate(MemoryStore(), tmp_path / "empty")
+    with pytest.raises(CrateError, match="neither a crate directory nor a zip"):
+        import_crate(MemoryStore(), tmp_path / "notes.zip")
+    result = CliRunner().invoke(
+        cli, ["--store", str(tmp_path / "s"), "import", str(tmp_path / "missing")]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no crate at")
+
+
+# -- open formats, read without reprolam --------------------------------------------------------
+
+NO_REPROLAM = """
+import sys
+
+class NoReprolam:
+    def find_spec(self, name, path=None, target=None):
+        if name == "reprolam" or name.startswith("reprolam."):
+            raise ImportError("this check must not import reprolam")
+        return None
+
+sys.meta_path.insert(0, NoReprolam())
+"""
+
+READ_CRATE = """
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+crate = Path(sys.argv[1])
+graph = json.loads((crate / "ro-crate-metadata.json").read_text())["@graph"]
+files = {e["name"]: crate / e["@id"] for e in graph if "name" in e and "@type" in e
+         and e["@type"] == "File" and (crate / e["@id"]).is_file()}
+X = pd.read_csv(files["X.csv"], index_col=0)
+X_processed = pd.read_csv(files["X_processed.csv"], index_col=0)
+y = np.load(files["y"], allow_pickle=False) if "y" in files else None
+arrays = np.load(files["model.npz"], allow_pickle=False)
+about = json.loads(files["model.json"].read_text())
+split = json.loads(files["split"].read_text())
+metrics = json.loads(files["metrics"].read_text())
+assert about["class"] == "sklearn.linear_model._logistic.LogisticRegression", about["class"]
+model = LogisticRegression(**about["params"])
+for name in arrays.files:
+    setattr(model, name, arrays[name])
+model.n_features_in_ = about["fitted"]["n_features_in_"]
+test = split["test"]
+accuracy = float((model.predict(X_processed.to_numpy()[test]) == y[test]).mean())
+print(json.dumps({"shape": list(X.shape), "accuracy": accuracy, "recorded": metrics["accuracy"],
+                  "reprolam_loaded": "reprolam" in sys.modules}))
+"""
+
+
+def test_the_input_table_and_model_open_with_pandas_and_numpy_alone(
+    exported: dict[str, Any], tmp_path: Path
+) -> None:
+    script = tmp_path / "read_crate.py"
+    script.write_text(NO_REPROLAM + textwrap.dedent(READ_CRATE))
+    result = subprocess.run(
+        [sys.executable, str(script), str(exported["root"] / "plain")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["reprolam_loaded"] is False
+    assert seen["shape"] == [569, 30]  # the breast-cancer table, as CSV
+    assert seen["accuracy"] == pytest.approx(seen["recorded"])  # the model, rebuilt from .npz
+
+
+def test_the_guard_really_blocks_reprolam(tmp_path: Path) -> None:
+    script = tmp_path / "guard.py"
+    script.write_text(NO_REPROLAM + "\nimport reprolam\n")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "must not import reprolam" in result.stderr
