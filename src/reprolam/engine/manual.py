@@ -35,9 +35,8 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reprolam.codecs import Serializer, default_serializer
 from reprolam.engine.cache import CacheAdvice
 from reprolam.engine.environment import environment_snapshot
 from reprolam.engine.executors import error_info
@@ -57,6 +56,9 @@ from reprolam.trace.records import (
     StepStatus,
     seal,
 )
+
+if TYPE_CHECKING:
+    from reprolam.codecs import Serializer
 
 PLANNER = "manual"  # the planner name of hand-built runs: steps chosen by the user's code
 StepRef = int | str  # a step index, or a step label
@@ -78,7 +80,11 @@ class ManualRun:
         self.store = store
         self.name = name
         self.seed = seed
-        self.serializer = serializer or default_serializer()
+        if serializer is None:
+            from reprolam.codecs import default_serializer  # numpy and pandas: when needed
+
+            serializer = default_serializer()
+        self.serializer = serializer
         self.run: RunRecord | None = None
         self.steps: list[StepRecord] = []  # the whole trace: inherited steps, then own
         self._labels: dict[str, int] = {}
@@ -231,8 +237,9 @@ class ManualRun:
                 f"carry {carried[0]}: step {carried[0]} is before the fork point {index} and "
                 "is inherited anyway; carry only later steps"
             )
-        fork = ManualRun(self.store, name=self.run.workflow, seed=self.seed,
-                         serializer=self.serializer)  # fmt: skip
+        fork = ManualRun(
+            self.store, name=self.run.workflow, seed=self.seed, serializer=self.serializer
+        )
         fork.run = RunRecord(
             id=uuid7(),
             workflow=self.run.workflow,

@@ -67,10 +67,10 @@ def execute_action(action: Action, tool_fn: Callable[..., Any]) -> ExecutionResu
         output=action.action_id,
     )
     if done.error is None:
-        result = ExecutionResult(action=action, output=done.outputs[action.action_id],
-                                 status="SUCCESS", error=None)  # fmt: skip
+        output = done.outputs[action.action_id]
+        result = ExecutionResult(action=action, output=output, status="SUCCESS", error=None)
     else:
-        result = ExecutionResult(action=action, output=None, status="FAILED",
-                                 error=done.error.message)  # fmt: skip
+        error = done.error.message
+        result = ExecutionResult(action=action, output=None, status="FAILED", error=error)
     result._executed = (action, done)
     return result

@@ -88,7 +88,7 @@ class ExecutionTrace:
         return self._output(self.run.step(self._index[action_id]))
 
     def __repr__(self) -> str:
-        where = self._store.location if self._store is not None else self._store_ref or "-"
+        where = self._store.location if self._store is not None else _location(self._store_ref)
         return (
             f"ExecutionTrace(run={self.run_id}, store={where}, "
             f"{self.graph.number_of_nodes()} actions)"
@@ -275,7 +275,7 @@ def _open(ref: StoreRef) -> TraceStore:
     client_store = getattr(ref, "store", None)  # a reprolam client
     if isinstance(client_store, TraceStore):
         return client_store
-    location = os.fspath(ref) if ref is not None else os.environ.get(ENV_VAR) or MEMORY
+    location = _location(ref)
     if location == MEMORY:
         return open_store(MEMORY)  # a fresh one per trace, as rlam's traces are independent
     if location not in _opened:
@@ -283,6 +283,16 @@ def _open(ref: StoreRef) -> TraceStore:
             atexit.register(_close_opened)
         _opened[location] = open_store(location)
     return _opened[location]
+
+
+def _location(ref: StoreRef) -> str:
+    """Where ``store=ref`` records: the reference, else ``$REPROLAM_STORE``, else memory."""
+    if isinstance(ref, TraceStore):
+        return ref.location
+    if ref is None:
+        return os.environ.get(ENV_VAR) or MEMORY
+    client_store = getattr(ref, "store", None)
+    return client_store.location if isinstance(client_store, TraceStore) else os.fspath(ref)
 
 
 def _close_opened() -> None:
