@@ -271,3 +271,17 @@ def test_the_store_comes_from_reprolam_store_when_set(
     monkeypatch.delenv("REPROLAM_STORE")
     assert compat.ExecutionTrace().store.location == "memory:"
     assert repr(compat.ExecutionTrace()) == "ExecutionTrace(run=None, store=memory:, 0 actions)"
+
+
+def test_a_reprolam_action_given_as_a_tool_is_called_the_rlam_way() -> None:
+    @reprolam.action(outputs=["total"])
+    def total(samples: list[float], *, scale: float = 1.0) -> float:
+        """Sum the samples."""
+        return sum(samples) * scale
+
+    act = action(compat, "A1", samples=[1.0, 2.0], params={"scale": 3})
+    assert compat.execute_action(act, total).output == 9.0
+    wrong = action(compat, "A2", values=[1.0])
+    failed = compat.execute_action(wrong, total)  # rlam never raises: the error is the result
+    assert failed.status == "FAILED"
+    assert "unexpected keyword argument 'values'" in (failed.error or "")

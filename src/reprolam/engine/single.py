@@ -15,12 +15,14 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
-from reprolam.actions import ActionSpec, code_fingerprint
+from reprolam.actions import _SPEC_ATTR, ActionSpec, code_fingerprint
 from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.executors import LocalExecutor, error_info
 from reprolam.errors import ConfigError
@@ -61,20 +63,24 @@ def execute(
     seed: int | None = None,
     output: str = DEFAULT_OUTPUT,
     version: str | None = None,
+    plain: bool = False,
 ) -> Executed:
     """Execute one action now, outside any workflow; exceptions become ``Executed.error``.
 
     ``fn`` is an ``@action`` function (its inputs are passed positionally by name, its params
     validated, its ``ctx`` given the seed, its outputs named as declared) or any callable,
     called as ``fn(**inputs, **params)`` with its return value kept as output ``output``.
+    ``plain=True`` calls even an ``@action`` that way (as code written for rlam expects).
     ``seed`` defaults to one derived from the action name; it is recorded either way.
     Nothing is retried and nothing is written: record the result with ``ManualRun.record``.
     """
     inputs = dict(inputs or {})
     params = dict(params or {})
-    spec = getattr(fn, "__reprolam_action__", fn)
+    spec = getattr(fn, _SPEC_ATTR, fn)
     if isinstance(spec, ActionSpec):
-        return _execute_spec(spec, inputs, params, seed)
+        if not plain:
+            return _execute_spec(spec, inputs, params, seed)
+        fn = spec.fn
     if not callable(fn):
         raise ConfigError(f"execute needs a function or an @action, got {fn!r}")
     name = action or getattr(fn, "__name__", "") or "action"
@@ -90,7 +96,7 @@ def execute(
     return Executed(
         action=name,
         version=version or PLAIN_VERSION,
-        fingerprint=code_fingerprint(fn),
+        fingerprint=_fingerprint(fn),
         params=params,
         inputs=inputs,
         outputs=outputs,
@@ -100,6 +106,30 @@ def execute(
         duration=time.perf_counter() - t0,
         determinism="nondeterministic",  # nothing declared: assume the worst when reproducing
     )
+
+
+_FINGERPRINTS: dict[CodeType, str] = {}  # code object -> fingerprint, bounded
+_MAX_FINGERPRINTS = 4096
+
+
+def _fingerprint(fn: Callable[..., Any]) -> str:
+    """``code_fingerprint``, read once per code object (reading source costs ~100 us a call).
+
+    Keyed by the code of the function ``inspect`` reads the source of (decorators unwrapped),
+    so two functions sharing a wrapper's code are not mistaken for each other.
+    """
+    try:
+        code = getattr(inspect.unwrap(fn), "__code__", None)
+    except ValueError:  # a cycle of __wrapped__
+        code = None
+    if not isinstance(code, CodeType):
+        return code_fingerprint(fn)
+    found = _FINGERPRINTS.get(code)
+    if found is None:
+        if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
+            _FINGERPRINTS.clear()
+        found = _FINGERPRINTS[code] = code_fingerprint(fn)
+    return found
 
 
 def _execute_spec(

@@ -65,6 +65,7 @@ def execute_action(action: Action, tool_fn: Callable[..., Any]) -> ExecutionResu
         action=action.action_type,
         seed=derive_seed(0, action.action_type, action.action_id),
         output=action.action_id,
+        plain=True,  # rlam calls tool_fn(**inputs, **parameters), whatever it is
     )
     if done.error is None:
         output = done.outputs[action.action_id]
