@@ -285,3 +285,15 @@ def test_a_reprolam_action_given_as_a_tool_is_called_the_rlam_way() -> None:
     failed = compat.execute_action(wrong, total)  # rlam never raises: the error is the result
     assert failed.status == "FAILED"
     assert "unexpected keyword argument 'values'" in (failed.error or "")
+
+
+def test_a_client_records_the_trace_and_its_trust_opt_in_is_honoured(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "s", trusted=True) as rl:
+        trace = compat.ExecutionTrace(store=rl)
+        build(compat, trace, PLAN[:2])
+        assert trace.store is rl.store
+        assert trace.run.serializer.trusted
+        assert rl.audit(trace.run_id or "").clean
+        assert rl.show(trace.run_id or "").steps[1].proposal["label"] == "A2"
+        reopened = compat.ExecutionTrace.open(trace.run_id or "", store=rl)
+        assert compat.replay_action(reopened, "A2") == 20

@@ -288,3 +288,14 @@ def test_the_environment_hash_is_stable_and_tracks_determinism_variables(
     assert len(first) == 64
     monkeypatch.setenv("PYTHONHASHSEED", "123")
     assert reprolam.compute_environment_hash() != first
+
+
+def test_a_client_builds_runs_by_hand_and_reopens_them(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "s") as rl:
+        run = rl.manual_run(name="notebook", seed=3)
+        run.record(execute(load, inputs={"path": "x"}), label="A1")
+        again = rl.manual_run(run.id)
+        assert (again.id, again.labels, again.seed) == (run.id, {"A1": 0}, 3)
+        again.record(execute(double, inputs={"data": again.value("A1")}), label="A2", after=[0])
+        assert rl.show(run.id or "").run.workflow == "notebook"
+        assert rl.audit(run.id or "").clean

@@ -9,7 +9,8 @@ same code runs, with what reprolam adds underneath:
   timings and the full error of a failure, so ``reprolam show/replay/audit/export`` read it;
 * ``ExecutionTrace()`` records into ``$REPROLAM_STORE`` when that is set, else into a fresh
   in-memory store (as rlam, nothing outlives the process); ``ExecutionTrace(store=PATH)``
-  keeps it (a directory, ``memory:``, a ``postgresql://`` DSN or an open ``TraceStore``),
+  keeps it (a directory, ``memory:``, a ``postgresql://`` DSN, an open ``TraceStore`` or a
+  ``reprolam.open`` client, whose ``trusted`` opt-in it honours),
   and ``ExecutionTrace.open(RUN, store=PATH)`` reads it back in another process;
 * ``replay_action`` reads the recorded bytes, verifies them against their digest and
   decodes them: it never executes anything;

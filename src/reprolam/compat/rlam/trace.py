@@ -13,6 +13,7 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from reprolam.client import Client
 from reprolam.engine.manual import ManualRun
 from reprolam.engine.single import Executed
 from reprolam.trace.contract import TraceStore
@@ -23,13 +24,14 @@ from reprolam.trace.records import ErrorInfo, StepRecord, StepStatus
 if TYPE_CHECKING:
     import networkx as nx
 
+    from reprolam.codecs import Serializer
     from reprolam.compat.rlam.action import Action
     from reprolam.compat.rlam.executor import ExecutionResult
 
 WORKFLOW = "rlam"  # the workflow name of runs recorded through this module
 DECISION_KEY = "rlam"  # the step's raw decision: the rlam Action as proposed
 
-StoreRef = TraceStore | str | os.PathLike[str] | None
+StoreRef = Client | TraceStore | str | os.PathLike[str] | None
 
 
 class ExecutionTrace:
@@ -58,7 +60,7 @@ class ExecutionTrace:
         extended with ``add_result``.
         """
         trace = cls(store=store)
-        trace._run = ManualRun.open(trace.store, run)
+        trace._run = ManualRun.open(trace.store, run, serializer=_serializer(store))
         for step in trace._run.steps:
             trace._add_node(step, None)
         return trace
@@ -74,7 +76,9 @@ class ExecutionTrace:
     def run(self) -> ManualRun:
         """The reprolam run behind this trace (its ``id`` is None until an action is added)."""
         if self._run is None:
-            self._run = ManualRun(self.store, name=WORKFLOW)
+            self._run = ManualRun(
+                self.store, name=WORKFLOW, serializer=_serializer(self._store_ref)
+            )
         return self._run
 
     @property
@@ -272,9 +276,8 @@ _opened: dict[str, TraceStore] = {}  # location -> store, shared by this process
 def _open(ref: StoreRef) -> TraceStore:
     if isinstance(ref, TraceStore):
         return ref
-    client_store = getattr(ref, "store", None)  # a reprolam client
-    if isinstance(client_store, TraceStore):
-        return client_store
+    if isinstance(ref, Client):
+        return ref.store
     location = _location(ref)
     if location == MEMORY:
         return open_store(MEMORY)  # a fresh one per trace, as rlam's traces are independent
@@ -285,14 +288,20 @@ def _open(ref: StoreRef) -> TraceStore:
     return _opened[location]
 
 
+def _serializer(ref: StoreRef) -> Serializer | None:
+    """A reprolam client's serializer (its trust opt-in honoured); None: the default."""
+    return ref._serializer() if isinstance(ref, Client) else None
+
+
 def _location(ref: StoreRef) -> str:
     """Where ``store=ref`` records: the reference, else ``$REPROLAM_STORE``, else memory."""
     if isinstance(ref, TraceStore):
         return ref.location
     if ref is None:
         return os.environ.get(ENV_VAR) or MEMORY
-    client_store = getattr(ref, "store", None)
-    return client_store.location if isinstance(client_store, TraceStore) else os.fspath(ref)
+    if isinstance(ref, Client):
+        return ref.store.location
+    return os.fspath(ref)
 
 
 def _close_opened() -> None:
