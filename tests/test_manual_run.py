@@ -193,6 +193,18 @@ def test_a_value_that_cannot_be_stored_fails_its_step_visibly(memory_store: Memo
     assert report.failures.ratio == 1.0
 
 
+def test_a_failure_keeps_its_own_error_when_an_input_cannot_be_stored_either(
+    memory_store: MemoryStore,
+) -> None:
+    run = ManualRun(memory_store)
+    step = run.record(execute(train, inputs={"data": object()}, params={"lr": 10.0}))
+    assert step.error is not None
+    assert step.error.type == "RuntimeError"  # the execution's own failure comes first
+    assert step.error.message.startswith("Numerical instability during training (and input ")
+    assert "(and input 'data' cannot be stored: " in step.error.message
+    assert "data" not in step.inputs
+
+
 def test_a_param_that_is_not_json_is_kept_as_an_external_input(memory_store: MemoryStore) -> None:
     import numpy as np
 

@@ -195,7 +195,11 @@ class ManualRun:
                     what = f"{role} {key!r}"
                     target[key] = self._keep(value, artifacts)
         except Exception as exc:  # a value that cannot be stored fails the step, visibly
-            error, outputs = _unstorable(what, exc), {}
+            problem, outputs = _unstorable(what, exc), {}
+            if error is None:
+                error = problem
+            else:  # the execution's own failure stays the first thing said
+                error = replace(error, message=f"{error.message} (and {problem.message})")
         proposal: dict[str, Any] = {"planner": PLANNER, **links}
         if decision:
             proposal["decision"] = _json_only(dict(decision))
