@@ -229,6 +229,7 @@ def test_environment_hash_is_reprolams_and_names_the_runs_environment() -> None:
     assert trace.store.get_run(trace.run_id or "").environment == env
 
 
+@pytest.mark.slow  # a fresh process
 def test_a_persistent_trace_reopens_in_another_process(tmp_path: Path) -> None:
     store = tmp_path / "store"
     trace = compat.ExecutionTrace(store=store)

@@ -18,6 +18,8 @@ from click.testing import CliRunner
 
 from reprolam.cli.main import cli
 
+pytestmark = pytest.mark.slow  # fresh processes: three scripts, then reprolam audit per run
+
 EXAMPLES = Path(__file__).parent.parent / "examples" / "rlam"
 # sha256 of github.com/suriyasureshok/rlam examples/*.py (line endings normalized to \n)
 UPSTREAM = {
