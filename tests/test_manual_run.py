@@ -311,3 +311,19 @@ def test_a_client_builds_runs_by_hand_and_reopens_them(tmp_path: Path) -> None:
         again.record(execute(double, inputs={"data": again.value("A1")}), label="A2", after=[0])
         assert rl.show(run.id or "").run.workflow == "notebook"
         assert rl.audit(run.id or "").clean
+
+
+def test_reproduce_and_fork_of_a_hand_built_run_say_why_they_cannot(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    with SQLiteStore(tmp_path / "s") as store:
+        run_id = three_steps(store).id or ""
+    for verb in (["reproduce", run_id], ["fork", run_id, "--at", "1"]):
+        done = CliRunner().invoke(cli, ["--store", str(tmp_path / "s"), *verb])
+        assert done.exit_code == 2, done.output
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"error: run {run_id} was built by hand (ManualRun")
+        assert "ManualRun.fork" in line
+        assert "--workflow MODULE:ATTR" in line
