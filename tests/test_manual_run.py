@@ -163,6 +163,28 @@ def test_the_run_record_is_finished_after_every_step(memory_store: MemoryStore) 
     assert report.failures.recoveries == [(2, 1)]
 
 
+def test_the_run_outputs_are_those_of_its_leaves(memory_store: MemoryStore) -> None:
+    run = ManualRun(memory_store)
+
+    def outputs() -> set[str]:
+        return set(memory_store.get_run(run.id or "").outputs)
+
+    run.record(execute(load, inputs={"path": "a"}, output="x"), label="A1")
+    run.record(execute(load, inputs={"path": "b"}, output="y"), label="B1")
+    run.record(execute(double, inputs={"data": run.value("A1")}, output="z"), after=["A1"])
+    assert outputs() == {"y", "z"}
+    run.record(execute(train, inputs={"data": [1]}, params={"lr": 9.0}), label="C", after=["B1"])
+    assert outputs() == {"z"}
+    assert memory_store.get_run(run.id or "").status is reprolam.RunStatus.FAILED
+    run.record(execute(load, inputs={"path": "c"}, output="w"), recovers="C")
+    assert outputs() == {"z", "w"}
+    assert memory_store.get_run(run.id or "").status is reprolam.RunStatus.SUCCEEDED
+    assert audit(memory_store, run.id or "").clean
+    reopened = ManualRun.open(memory_store, run.id or "")  # the same ends, rebuilt from the store
+    reopened.record(execute(load, inputs={"path": "d"}, output="v"), after=[4])
+    assert outputs() == {"z", "v"}
+
+
 def test_bad_references_are_refused_before_anything_is_written(memory_store: MemoryStore) -> None:
     run = three_steps(memory_store)
     before = len(memory_store.steps(run.id or ""))

@@ -11,7 +11,8 @@ environment snapshot, so ``reprolam show/replay/audit/export`` read it like any 
 * Every ``record`` is one atomic store write (the step, its new artifacts, the updated run).
 * The run record is finished after every write: ``succeeded``, or ``failed`` while a failed
   step has no later step that follows it (``after``) or recovers from it. A process that
-  stops between two records leaves a complete run, never one stuck ``running``.
+  stops between two records leaves a complete run, never one stuck ``running``. Its
+  outputs are those of its leaves: steps no later step follows or recovers from.
 * An input value that an earlier step of the trace output is recorded as that artifact
   (lineage); any other value is stored and declared external (see ``trace.links``).
   Params must be JSON; a param that is not is stored like an external input.
@@ -33,7 +34,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,7 @@ class ManualRun:
         self.steps: list[StepRecord] = []  # the whole trace: inherited steps, then own
         self._labels: dict[str, int] = {}
         self._produced: dict[str, int] = {}  # digest -> first succeeded step outputting it
+        self._ends = _Ends()  # what the run record says: its outputs, unhandled failures
         self._codecs: dict[str, str] = {}  # digest -> codec, of values this object stored
 
     # -- reading ------------------------------------------------------------------------------
@@ -101,8 +103,7 @@ class ManualRun:
         run = store.get_run(store.resolve_run_id(run_ref))
         built = cls(store, name=run.workflow, seed=run.seed, serializer=serializer)
         built.run = run
-        for step in store.steps(run.id):
-            built._remember(step)
+        built._inherit(store.steps(run.id))
         return built
 
     @property
@@ -253,8 +254,7 @@ class ManualRun:
             parent_id=self.run.id,
             fork_index=index,
         )
-        for step in self.steps[:index]:
-            fork._remember(step)
+        fork._inherit(self.steps[:index])
         renumbered = {i: i for i in range(index)}
         copies: list[StepRecord] = []
         for old in (self.steps[i] for i in carried):
@@ -352,7 +352,7 @@ class ManualRun:
             done = seal(replace(step, run_id=self.run.id, prev_hash=prev, proposal=proposal))
             sealed.append(done)
             prev = done.hash or ""
-        finished = self._finished(self.steps + sealed)
+        finished, ends = self._finished(sealed)
         if create:
             with self.store.lease(self.run.id):
                 if artifacts:
@@ -362,36 +362,41 @@ class ManualRun:
         else:
             self.store.record(steps=sealed, artifacts=list(artifacts.values()), run=finished)
         self.run = finished
+        self._ends = ends
         for key, (record, _data) in artifacts.items():
             self._codecs[key] = record.codec
         for step in sealed:
             self._remember(step)
         return sealed
 
-    def _finished(self, steps: Sequence[StepRecord]) -> RunRecord:
-        """The run record as of ``steps``: finished, with its status, outputs and error."""
+    def _finished(self, steps: Sequence[StepRecord]) -> tuple[RunRecord, _Ends]:
+        """The run record once ``steps`` are added: finished, with status, outputs and error.
+
+        Kept up to date step by step (never recomputed over the whole trace), so recording
+        stays constant-time however long the run grows.
+        """
         assert self.run is not None
-        followed = {i for s in steps for i in step_after(s)}
-        followed |= {s.recovers for s in steps if s.recovers is not None}
-        outputs: dict[str, str] = {}
-        error: str | None = None
+        ends = self._ends.copy()
+        by_index = {s.index: s for s in steps}
         for step in steps:
-            if step.status is StepStatus.SUCCEEDED:
-                outputs.update(step.outputs)
-            elif step.status is StepStatus.FAILED and step.index not in followed and not error:
-                what = step_label(step) or step.action
-                why = f"{step.error.type}: {step.error.message}" if step.error else "no error"
-                error = (
-                    f"step {step.index} ({what}) failed ({why}) and no later step follows or "
-                    "recovers from it"
-                )
-        return replace(
+            ends.advance(step, lambda i: by_index.get(i) or self.steps[i])
+        error = None
+        if ends.unhandled:
+            error = ends.unhandled[min(ends.unhandled)]
+        record = replace(
             self.run,
             status=RunStatus.FAILED if error else RunStatus.SUCCEEDED,
             finished_at=time.time(),
-            outputs=outputs,
+            outputs={name: key for name, (_index, key) in ends.outputs.items()},
             error=error,
         )
+        return record, ends
+
+    def _inherit(self, steps: Sequence[StepRecord]) -> None:
+        """Start from recorded steps (a reopened run, a fork's inherited prefix)."""
+        for step in steps:
+            self._remember(step)
+            self._ends.advance(step, lambda i: self.steps[i])
 
     def _remember(self, step: StepRecord) -> None:
         self.steps.append(step)
@@ -411,6 +416,46 @@ class ManualRun:
 
     def _where(self) -> str:
         return f"run {self.run.id}" if self.run is not None else "this (empty) run"
+
+
+class _Ends:
+    """A hand-built run's ends: the outputs of its leaves, and its unhandled failures.
+
+    A step's outputs are run outputs while it is the latest producer of their names and no
+    later step follows it (``after``) or recovers from it; a failed step is unhandled until
+    one does.
+    """
+
+    def __init__(self) -> None:
+        self.outputs: dict[str, tuple[int, str]] = {}  # name -> (producing step, digest)
+        self.unhandled: dict[int, str] = {}  # failed step -> why the run failed
+
+    def copy(self) -> _Ends:
+        ends = _Ends()
+        ends.outputs, ends.unhandled = dict(self.outputs), dict(self.unhandled)
+        return ends
+
+    def advance(self, step: StepRecord, lookup: Callable[[int], StepRecord]) -> None:
+        followed = set(step_after(step))
+        if step.recovers is not None:
+            followed.add(step.recovers)
+        for index in followed:
+            self.unhandled.pop(index, None)
+            for name in lookup(index).outputs:
+                if self.outputs.get(name, (None,))[0] == index:
+                    del self.outputs[name]
+        if step.kind is not StepKind.ACTION:
+            return
+        if step.status is StepStatus.SUCCEEDED:
+            for name, key in step.outputs.items():
+                self.outputs[name] = (step.index, key)
+        elif step.status is StepStatus.FAILED:
+            what = step_label(step) or step.action
+            why = f"{step.error.type}: {step.error.message}" if step.error else "no error"
+            self.unhandled[step.index] = (
+                f"step {step.index} ({what}) failed ({why}) and no later step follows or "
+                "recovers from it"
+            )
 
 
 def _unstorable(what: str, exc: Exception) -> ErrorInfo:

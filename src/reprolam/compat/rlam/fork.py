@@ -35,5 +35,6 @@ def fork_trace(original_trace: ExecutionTrace, fork_point: str) -> ExecutionTrac
             nx.DiGraph.add_edge(forked.graph, parent, node)
     for node in copied:  # inherited steps keep their index, carried ones are renumbered
         old = original_trace._index[node]
-        forked._index[node] = renumbered.get(old, old)
+        forked._index[node] = new = renumbered.get(old, old)
+        forked._node_at[new] = node
     return forked

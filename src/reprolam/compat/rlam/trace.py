@@ -49,6 +49,7 @@ class ExecutionTrace:
         self._store: TraceStore | None = store if isinstance(store, TraceStore) else None
         self._run: ManualRun | None = None
         self._index: dict[str, int] = {}  # node (action id) -> step index
+        self._node_at: dict[int, str] = {}  # step index -> node
 
     # -- additions to rlam: where the trace lives -----------------------------------------------
 
@@ -180,10 +181,10 @@ class ExecutionTrace:
             error=error or None,
         )
         self._index[node] = step.index
-        labels = {index: label for label, index in self._index.items()}
+        self._node_at[step.index] = node
         for parent in step_after(step):
-            if parent in labels:
-                nx.DiGraph.add_edge(self.graph, labels[parent], node)
+            if parent in self._node_at:
+                nx.DiGraph.add_edge(self.graph, self._node_at[parent], node)
 
     def _output(self, step: StepRecord) -> Any:
         if step.status is not StepStatus.SUCCEEDED or not step.outputs:
