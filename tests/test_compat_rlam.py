@@ -296,3 +296,20 @@ def test_a_client_records_the_trace_and_its_trust_opt_in_is_honoured(tmp_path: P
         assert rl.show(trace.run_id or "").steps[1].proposal["label"] == "A2"
         reopened = compat.ExecutionTrace.open(trace.run_id or "", store=rl)
         assert compat.replay_action(reopened, "A2") == 20
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_a_trace_recorded_in_postgresql_audits_clean(pg_dsn: str, tmp_path: Path) -> None:
+    from reprolam.trace.postgres import PostgresStore
+
+    with PostgresStore(pg_dsn, artifacts_dir=tmp_path / "artifacts") as store:
+        trace = compat.ExecutionTrace(store=store)
+        build(compat, trace, PLAN)
+        forked = compat.fork_trace(trace, "A2")
+        grown = compat.execute_action(action(compat, "A3b", x=1), lambda x: x)
+        forked.add_result(grown, parents=["A2"])
+        for run_id in (trace.run_id, forked.run_id):
+            report = audit(store, run_id or "")
+            assert report.clean, report.problems
+        reopened = compat.ExecutionTrace.open(forked.run_id or "", store=store)
+        assert snapshot(reopened)["edges"] == snapshot(forked)["edges"]
