@@ -28,6 +28,7 @@ from reprolam.history.audit import audit
 from reprolam.history.replay import replay
 from reprolam.history.verify import verify_trace
 from reprolam.trace import MemoryStore, SQLiteStore
+from reprolam.trace.records import run_header_hash
 
 
 def load(path: str) -> list[int]:
@@ -127,7 +128,10 @@ def test_a_hand_built_run_is_an_ordinary_run_that_audits_clean(memory_store: Mem
     assert record.status is reprolam.RunStatus.SUCCEEDED
     assert record.planner == {"name": "manual"}
     assert record.environment == reprolam.compute_environment_hash()
+    assert record.header_hash == run_header_hash(record)  # the chain's genesis
+    assert record.seal is not None  # finished, and anchored, after its last step
     steps = memory_store.steps(run.id)
+    assert steps[0].prev_hash == record.header_hash
     assert [step_label(s) for s in steps] == ["A1", "A2", "A3"]
     assert [step_after(s) for s in steps] == [(), (0,), (1,)]
     assert [s.prev_hash for s in steps[1:]] == [s.hash for s in steps[:-1]]
@@ -266,6 +270,24 @@ def test_editing_a_label_or_an_edge_in_the_store_breaks_the_chain(tmp_path: Path
     assert [(p.kind, p.step) for p in report.problems] == [("tampered", 2)]
 
 
+def test_editing_a_hand_built_runs_record_or_dropping_its_last_step_is_evident(
+    tmp_path: Path,
+) -> None:
+    with SQLiteStore(tmp_path / "s") as store:
+        run_id = three_steps(store).id or ""
+    db = sqlite3.connect(tmp_path / "s" / "trace.db")
+    db.execute("UPDATE runs SET seed = 1 WHERE id = ?", (run_id,))
+    db.commit()
+    with SQLiteStore(tmp_path / "s") as store:
+        assert not audit(store, run_id).clean
+    db.execute("UPDATE runs SET seed = 0 WHERE id = ?", (run_id,))
+    db.execute("DELETE FROM steps WHERE run_id = ? AND idx = 2", (run_id,))
+    db.commit()
+    db.close()
+    with SQLiteStore(tmp_path / "s") as store:
+        assert not audit(store, run_id).clean
+
+
 def test_fork_inherits_by_reference_and_is_extended_by_hand(memory_store: MemoryStore) -> None:
     parent = three_steps(memory_store)
     fork = parent.fork("A3")  # steps before A3 are inherited
@@ -276,8 +298,10 @@ def test_fork_inherits_by_reference_and_is_extended_by_hand(memory_store: Memory
         label="A3_prime",
         after=["A2"],
     )
-    assert (step.index, step.prev_hash) == (2, parent.steps[1].hash)
     record = memory_store.get_run(fork.id or "")
+    # the fork's own chain starts at its header, which covers the inherited head
+    assert record.header_hash == run_header_hash(record, parent.steps[1].hash or "")
+    assert (step.index, step.prev_hash) == (2, record.header_hash)
     assert (record.parent_id, record.fork_index) == (parent.id, 2)
     assert [s.run_id for s in memory_store.steps(fork.id or "")] == [parent.id] * 2 + [fork.id]
     assert audit(memory_store, fork.id or "").clean

@@ -45,6 +45,7 @@ from reprolam.engine.single import Executed
 from reprolam.errors import ConfigError, NotFoundError
 from reprolam.hashing import canonical_json_bytes, digest
 from reprolam.ids import uuid7
+from reprolam.trace.anchor import sealed as anchored
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.links import AFTER_KEY, EXTERNAL_KEY, LABEL_KEY, step_after, step_label
 from reprolam.trace.records import (
@@ -55,6 +56,7 @@ from reprolam.trace.records import (
     StepKind,
     StepRecord,
     StepStatus,
+    run_header_hash,
     seal,
 )
 
@@ -91,6 +93,8 @@ class ManualRun:
         self._labels: dict[str, int] = {}
         self._produced: dict[str, int] = {}  # digest -> first succeeded step outputting it
         self._ends = _Ends()  # what the run record says: its outputs, unhandled failures
+        self._head = ""  # the hash the next step chains to (the run's header hash, at first)
+        self._known: dict[str, tuple[str, int]] = {}  # digest -> (codec, size), for the seal
         self._codecs: dict[str, str] = {}  # digest -> codec, of values this object stored
 
     # -- reading ------------------------------------------------------------------------------
@@ -103,7 +107,10 @@ class ManualRun:
         run = store.get_run(store.resolve_run_id(run_ref))
         built = cls(store, name=run.workflow, seed=run.seed, serializer=serializer)
         built.run = run
-        built._inherit(store.steps(run.id))
+        steps = store.steps(run.id)
+        built._inherit(steps, extra=[run.environment or ""])
+        if run.header_hash and all(step.run_id != run.id for step in steps):
+            built._head = run.header_hash  # no step of its own yet: the chain starts at its header
         return built
 
     @property
@@ -254,7 +261,7 @@ class ManualRun:
             parent_id=self.run.id,
             fork_index=index,
         )
-        fork._inherit(self.steps[:index])
+        fork._inherit(self.steps[:index], known=self._known)
         renumbered = {i: i for i in range(index)}
         copies: list[StepRecord] = []
         for old in (self.steps[i] for i in carried):
@@ -333,17 +340,18 @@ class ManualRun:
                 planner={"name": PLANNER},
             )
             create = True
+        environment: tuple[ArtifactRecord, bytes] | None = None
         if create:
             env_tag, env_data = self.serializer.dumps_typed(environment_snapshot())
             env_key = digest(env_data)
-            artifacts.setdefault(
-                env_key, (ArtifactRecord(env_key, env_tag, len(env_data)), env_data)
-            )
-            self.run = replace(
-                self.run, environment=env_key, host=socket.gethostname(), pid=os.getpid()
-            )
+            environment = (ArtifactRecord(env_key, env_tag, len(env_data)), env_data)
+            self._known[env_key] = (env_tag, len(env_data))
+            run = replace(self.run, environment=env_key, host=socket.gethostname(), pid=os.getpid())
+            inherited_head = (self.steps[-1].hash or "") if self.steps else ""
+            self.run = replace(run, header_hash=run_header_hash(run, inherited_head))
+            self._head = self.run.header_hash or ""
         sealed: list[StepRecord] = []
-        prev = self.steps[-1].hash or "" if self.steps else ""
+        prev = self._head
         for step in steps:
             external = [name for name, key in step.inputs.items() if key not in self._produced]
             proposal = {**step.proposal, EXTERNAL_KEY: external}
@@ -352,17 +360,21 @@ class ManualRun:
             done = seal(replace(step, run_id=self.run.id, prev_hash=prev, proposal=proposal))
             sealed.append(done)
             prev = done.hash or ""
+        for key, (record, _data) in artifacts.items():
+            self._known[key] = (record.codec, record.size)
         finished, ends = self._finished(sealed)
-        if create:
+        # Anchored after every step: the run is finished whenever nobody is recording into it.
+        finished = anchored(self.store, finished, [*self.steps, *sealed], self._known)
+        if environment is not None:
             with self.store.lease(self.run.id):
-                if artifacts:
-                    self.store.record(artifacts=list(artifacts.values()))
+                self.store.record(artifacts=[environment])  # before the run that names it
                 self.store.create_run(self.run)
-                self.store.record(steps=sealed, run=finished)
+                self.store.record(steps=sealed, artifacts=list(artifacts.values()), run=finished)
         else:
             self.store.record(steps=sealed, artifacts=list(artifacts.values()), run=finished)
         self.run = finished
         self._ends = ends
+        self._head = prev
         for key, (record, _data) in artifacts.items():
             self._codecs[key] = record.codec
         for step in sealed:
@@ -392,11 +404,28 @@ class ManualRun:
         )
         return record, ends
 
-    def _inherit(self, steps: Sequence[StepRecord]) -> None:
-        """Start from recorded steps (a reopened run, a fork's inherited prefix)."""
+    def _inherit(
+        self,
+        steps: Sequence[StepRecord],
+        *,
+        known: Mapping[str, tuple[str, int]] | None = None,
+        extra: Sequence[str] = (),
+    ) -> None:
+        """Start from recorded steps (a reopened run, a fork's inherited prefix).
+
+        ``known``: codec and size of artifacts already read; the others are read at once.
+        """
         for step in steps:
             self._remember(step)
             self._ends.advance(step, lambda i: self.steps[i])
+        self._head = (steps[-1].hash or "") if steps else ""
+        self._known.update(known or {})
+        wanted = {key for step in steps for key in (*step.inputs.values(), *step.outputs.values())}
+        wanted.update(key for key in extra if key)
+        missing = sorted(wanted - self._known.keys())
+        if missing:
+            records = self.store.artifact_records(missing)
+            self._known.update({key: (r.codec, r.size) for key, r in records.items()})
 
     def _remember(self, step: StepRecord) -> None:
         self.steps.append(step)
