@@ -5,7 +5,8 @@ Measured in one process, same machine, same run:
 * plain function calls (the floor),
 * ``rlam`` 0.1.0: ``Action(...)`` + ``execute_action`` + ``ExecutionTrace.add_result``
   (in memory, nothing durable),
-* reprolam on the in-memory store and on SQLite (durable: every step committed).
+* reprolam on the in-memory store and on SQLite (durable: every step committed),
+* the same rlam code on ``reprolam.compat.rlam`` (each ``add_result`` a recorded step).
 
 Each figure is the median over ``--repeats`` chains of ``--steps`` steps.
 
@@ -69,11 +70,16 @@ def per_step_plain(steps: int) -> float:
     return timed(lambda: chain_of_plain_calls(steps)) / steps
 
 
-def rlam_chain(steps: int) -> Any:
-    """The same chain through rlam 0.1.0: Action + execute_action + ExecutionTrace.add_result."""
-    from rlam import Action, ExecutionTrace, execute_action
+def rlam_chain(steps: int, pkg: Any = None, store: Any = None) -> Any:
+    """The same chain through rlam 0.1.0: Action + execute_action + ExecutionTrace.add_result.
 
-    trace = ExecutionTrace()
+    ``pkg``: another module with rlam's API (``reprolam.compat.rlam``), recording into ``store``.
+    """
+    if pkg is None:
+        import rlam as pkg
+    Action, ExecutionTrace, execute_action = pkg.Action, pkg.ExecutionTrace, pkg.execute_action
+
+    trace = ExecutionTrace() if store is None else ExecutionTrace(store=store)
     x, parent = 0, None
     for i in range(steps):
         act = Action(
@@ -94,6 +100,21 @@ def per_step_rlam(steps: int) -> float | None:
         return timed(lambda: rlam_chain(steps)) / steps
     except ImportError:
         return None
+
+
+def per_step_compat(make_store: Callable[[str], Any], steps: int) -> float:
+    from reprolam.compat import rlam as compat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make_store(tmp)
+
+        def chain_and_apply() -> None:
+            rlam_chain(steps, compat, store)
+            store.flush()  # every step applied to trace.db, not just journaled
+
+        elapsed = timed(chain_and_apply)
+        store.close()
+    return elapsed / steps
 
 
 def per_step_reprolam(make_store: Callable[[str], Any], steps: int) -> float:
@@ -128,11 +149,14 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
         "plain": lambda i: per_step_plain(steps),
         "memory": lambda i: per_step_reprolam(lambda _: MemoryStore(), steps),
         "sqlite": lambda i: per_step_reprolam(SQLiteStore, steps),
+        "compat_memory": lambda i: per_step_compat(lambda _: MemoryStore(), steps),
+        "compat_sqlite": lambda i: per_step_compat(SQLiteStore, steps),
     }
     if has_rlam:
         contenders["rlam"] = lambda i: per_step_rlam(steps) or 0.0
     runs = interleaved(contenders, repeats)
     plain, memory, sqlite = (runs.median(n) for n in ("plain", "memory", "sqlite"))
+    compat_memory, compat_sqlite = runs.median("compat_memory"), runs.median("compat_sqlite")
     rlam = runs.median("rlam") if has_rlam else None
 
     print(
@@ -156,10 +180,19 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
     row("rlam 0.1.0 (in memory)", rlam, "not durable")
     row("reprolam memory store", memory, "not durable")
     row("reprolam SQLite store", sqlite, "durable: each step journaled before the next")
+    row("rlam API on reprolam, memory", compat_memory, "not durable")
+    row("rlam API on reprolam, SQLite", compat_sqlite, "durable: each add_result journaled")
     target = 50.0
     verdict = "met" if (sqlite - plain) * 1e6 <= target else "MISSED"
     print(f"target: SQLite overhead <= {target:.0f} us/step (>= 20,000 steps/s): {verdict}")
-    return {"plain": plain, "rlam": rlam, "memory": memory, "sqlite": sqlite}
+    return {
+        "plain": plain,
+        "rlam": rlam,
+        "memory": memory,
+        "sqlite": sqlite,
+        "compat_memory": compat_memory,
+        "compat_sqlite": compat_sqlite,
+    }
 
 
 if __name__ == "__main__":

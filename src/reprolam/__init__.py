@@ -55,6 +55,14 @@ _EXPORTS = {
     "register_executor": "reprolam.engine.executor_registry",
     "Codec": "reprolam.codecs",
     "Serializer": "reprolam.codecs",
+    # runs built by hand: one action outside a workflow, step labels, control edges
+    "execute": "reprolam.engine.single",
+    "Executed": "reprolam.engine.single",
+    "ManualRun": "reprolam.engine.manual",
+    "compute_environment_hash": "reprolam.engine.environment",
+    "step_label": "reprolam.trace.links",
+    "step_after": "reprolam.trace.links",
+    "step_external": "reprolam.trace.links",
     "Policy": "reprolam.engine.policy",
     "TraceStore": "reprolam.trace.contract",
     "RunResult": "reprolam.engine.loop",
@@ -122,12 +130,14 @@ __all__ = [
     "ConfigError",
     "Divergence",
     "Done",
+    "Executed",
     "Executor",
     "ExecutorBase",
     "GotArtifact",
     "InputData",
     "IntegrityError",
     "LLMSettings",
+    "ManualRun",
     "NoProposal",
     "NotFoundError",
     "Planner",
@@ -154,7 +164,9 @@ __all__ = [
     "WorkflowError",
     "action",
     "audit",
+    "compute_environment_hash",
     "diff",
+    "execute",
     "export",
     "fork",
     "get",
@@ -170,6 +182,9 @@ __all__ = [
     "runs",
     "show",
     "spec_of",
+    "step_after",
+    "step_external",
+    "step_label",
     "workflow",
 ]
 
@@ -206,11 +221,14 @@ if TYPE_CHECKING:
     from reprolam.client import Client, RunView, open
     from reprolam.codecs import Codec, Serializer
     from reprolam.context import ActionContext
+    from reprolam.engine.environment import compute_environment_hash
     from reprolam.engine.executor_registry import register_executor
     from reprolam.engine.executors import Executor, ExecutorBase
     from reprolam.engine.inputs import InputData
     from reprolam.engine.loop import RunResult
+    from reprolam.engine.manual import ManualRun
     from reprolam.engine.policy import Policy
+    from reprolam.engine.single import Executed, execute
     from reprolam.errors import (
         ActionSpecError,
         AmbiguousIdError,
@@ -233,6 +251,7 @@ if TYPE_CHECKING:
     from reprolam.planning.registry import register_planner
     from reprolam.results import GotArtifact
     from reprolam.trace.contract import TraceStore
+    from reprolam.trace.links import step_after, step_external, step_label
     from reprolam.trace.records import (
         ArtifactRecord,
         RunRecord,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from reprolam.engine.engine import RunResult, StepCallback
     from reprolam.engine.executors import Executor
     from reprolam.engine.inputs import InputChange, InputData
+    from reprolam.engine.manual import ManualRun
     from reprolam.engine.policy import Policy
     from reprolam.history.audit import AuditReport
     from reprolam.history.diff import RunDiff
@@ -255,6 +256,18 @@ class Client:
             on_step=on_step,
         )
         return self._bind(result)
+
+    def manual_run(
+        self, run: RunRef | None = None, *, name: str = "manual", seed: int = 0
+    ) -> ManualRun:
+        """A run built by hand in this store (``ManualRun``): record ``reprolam.execute``
+        results as labelled steps with control edges; with ``run``, that recorded run.
+        """
+        from reprolam.engine.manual import ManualRun
+
+        if run is not None:
+            return ManualRun.open(self.store, _id(run), serializer=self._serializer())
+        return ManualRun(self.store, name=name, seed=seed, serializer=self._serializer())
 
     # -- reading verbs ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from reprolam.codecs import describe
 from reprolam.hashing import canonical_json, short
+from reprolam.trace.links import step_label
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
 
 if TYPE_CHECKING:
@@ -209,8 +210,9 @@ def run_view(view: RunView) -> None:
             status += " [dim](inherited)[/]"
         if step.recovers is not None:
             status += f" [cyan](recovers {step.recovers})[/]"
+        label = step_label(step)  # hand-built steps (ManualRun, rlam) carry the user's name
         table.add_row(
-            str(step.index),
+            f"{step.index} [bold]{escape(label)}[/]" if label else str(step.index),
             step.action + (" [dim](proposal)[/]" if step.kind is StepKind.REJECTION else ""),
             status,
             _params(step.params),

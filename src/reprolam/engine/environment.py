@@ -9,6 +9,7 @@ import sys
 from functools import cache
 from typing import Any
 
+from reprolam.hashing import digest
 from reprolam.workflows.registry import Workflow
 
 # Variables that change numerical results or hashing without touching code.
@@ -30,13 +31,7 @@ def capture_environment(
     """The run's environment; ``fingerprints`` and ``code`` come from ``capture_code``."""
     fingerprints = fingerprints or {}
     snapshot = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": _platform(),
-        "machine": platform.machine(),
-        "byteorder": sys.byteorder,
-        "packages": installed_packages(),
-        "env": {k: os.environ[k] for k in _DETERMINISM_VARS if k in os.environ},
+        **environment_snapshot(),
         "workflow": {
             "name": workflow.name,
             "source": workflow.source,
@@ -57,6 +52,37 @@ def capture_environment(
     if code is not None:
         snapshot["code"] = code  # digest of the code manifest artifact
     return snapshot
+
+
+def environment_snapshot() -> dict[str, Any]:
+    """The software environment alone (interpreter, platform, packages, determinism variables).
+
+    Runs built by hand (``ManualRun``) record exactly this, so their environment digest is
+    ``compute_environment_hash()``.
+    """
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": _platform(),
+        "machine": platform.machine(),
+        "byteorder": sys.byteorder,
+        "packages": installed_packages(),
+        "env": {k: os.environ[k] for k in _DETERMINISM_VARS if k in os.environ},
+    }
+
+
+def compute_environment_hash() -> str:
+    """The digest of this process's ``environment_snapshot()`` as the store keeps it.
+
+    Equal environments give equal hashes in any process; a different Python, platform,
+    package version or determinism variable gives another. It is the artifact id under which
+    a hand-built run stores its snapshot, so ``run.environment == compute_environment_hash()``
+    says the run was recorded in the current environment.
+    """
+    from reprolam.codecs import default_serializer
+
+    _tag, data = default_serializer().dumps_typed(environment_snapshot())
+    return digest(data)
 
 
 @cache

@@ -18,8 +18,9 @@ Six checks; every problem names the run, step and artifact concerned:
     From ``verify_trace``: every referenced artifact is present and its bytes match its digest.
 ``lineage``
     Every step input was output by an earlier succeeded step of the trace (inherited fork steps
-    included) or is an external input: an environment snapshot of the trace's runs, or a digest
-    given in ``external_inputs`` that no step in the store produced. Every run output is the
+    included) or is an external input: an environment snapshot of the trace's runs, an input the
+    step declared external when it was recorded (``trace.links``), or a digest given in
+    ``external_inputs`` that no step in the store produced. Every run output is the
     output of a recorded step.
 ``failures``
     Every failed step records its error (type, message; a traceback for action failures),
@@ -58,6 +59,7 @@ from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.observed import effect_findings
 from reprolam.history.verify import Problem, header_note, verify_trace
 from reprolam.trace.contract import Producer, TraceStore
+from reprolam.trace.links import step_external
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
 
 _T = TypeVar("_T")
@@ -621,6 +623,7 @@ def _lineage(store: TraceStore, trace: _Trace, external: set[str]) -> list[Linea
     produced: dict[str, StepRecord] = {}  # digest -> the earliest step of the trace outputting it
     links: list[LineageLink] = []
     for step in trace.steps:
+        declared = step_external(step)  # covered by the step hash, like the inputs themselves
         for name, key in step.inputs.items():
             source = produced.get(key)
             if source is not None:
@@ -629,7 +632,7 @@ def _lineage(store: TraceStore, trace: _Trace, external: set[str]) -> list[Linea
                 )
                 continue
             producer = _producer(store, key)
-            if key in snapshots or (key in external and producer is None):
+            if key in snapshots or name in declared or (key in external and producer is None):
                 links.append(LineageLink(step.index, name, key, "external"))
                 continue
             links.append(LineageLink(step.index, name, key, "unexplained"))

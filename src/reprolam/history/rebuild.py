@@ -42,6 +42,14 @@ def workflow_of(
         try:
             flow = load_workflow(run.workflow)
         except WorkflowError:
+            if run.planner.get("name") == "manual":  # ManualRun: no workflow was ever loaded
+                raise WorkflowError(
+                    f"run {run.id} was built by hand (ManualRun, reprolam.compat.rlam): its "
+                    "actions are functions of the script that recorded it, not a workflow",
+                    option="workflow",
+                    hint="extend or branch it from that script (ManualRun.open, ManualRun.fork; "
+                    "rlam: ExecutionTrace.open, fork_trace), or pass {workflow=MODULE:ATTR}",
+                ) from None
             from reprolam.history.code_rebuild import stored_workflow
 
             rebuilt = stored_workflow(store, run) if trusted else None

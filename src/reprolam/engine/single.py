@@ -1,0 +1,162 @@
+"""One action executed outside any workflow: ``execute`` runs it now, records nothing.
+
+The result, an ``Executed``, holds everything a step record needs (code fingerprint,
+version, params, input values, outputs or the error, seed, timings); ``ManualRun.record``
+makes it a step of a run. This is the two-phase shape of the paper's package (execute an
+action, then log its result) on reprolam's executor and records.
+
+Example::
+
+    import reprolam
+    done = reprolam.execute(lambda data, lr: sum(data) * lr, inputs={"data": [1, 2]},
+                            params={"lr": 0.1}, action="train")
+    done.outputs["output"]  # 0.30000000000000004
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any
+
+from reprolam.actions import _SPEC_ATTR, ActionSpec, code_fingerprint
+from reprolam.context import ActionContext, derive_seed
+from reprolam.engine.executors import LocalExecutor, error_info
+from reprolam.errors import ConfigError
+from reprolam.trace.records import ErrorInfo
+
+DEFAULT_OUTPUT = "output"
+PLAIN_VERSION = "1"  # a plain callable declares no version; its fingerprint tells code apart
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """What one execution did, ready to be recorded as a step (``ManualRun.record``)."""
+
+    action: str
+    version: str
+    fingerprint: str
+    params: dict[str, Any]
+    inputs: dict[str, Any]  # input name -> value
+    outputs: dict[str, Any]  # output name -> value; what was saved before a failure, if any
+    error: ErrorInfo | None
+    seed: int | None  # None: not executed by reprolam, so no seed is known
+    started_at: float
+    duration: float | None  # None: not executed by reprolam, so no timing is known
+    determinism: str = "pure"
+    side_effects: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None
+
+
+def execute(
+    fn: Callable[..., Any] | ActionSpec,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    action: str | None = None,
+    seed: int | None = None,
+    output: str = DEFAULT_OUTPUT,
+    version: str | None = None,
+    plain: bool = False,
+) -> Executed:
+    """Execute one action now, outside any workflow; exceptions become ``Executed.error``.
+
+    ``fn`` is an ``@action`` function (its inputs are passed positionally by name, its params
+    validated, its ``ctx`` given the seed, its outputs named as declared) or any callable,
+    called as ``fn(**inputs, **params)`` with its return value kept as output ``output``.
+    ``plain=True`` calls even an ``@action`` that way (as code written for rlam expects).
+    ``seed`` defaults to one derived from the action name; it is recorded either way.
+    Nothing is retried and nothing is written: record the result with ``ManualRun.record``.
+    """
+    inputs = dict(inputs or {})
+    params = dict(params or {})
+    spec = getattr(fn, _SPEC_ATTR, fn)
+    if isinstance(spec, ActionSpec):
+        if not plain:
+            return _execute_spec(spec, inputs, params, seed)
+        fn = spec.fn
+    if not callable(fn):
+        raise ConfigError(f"execute needs a function or an @action, got {fn!r}")
+    name = action or getattr(fn, "__name__", "") or "action"
+    seed = derive_seed(0, name) if seed is None else seed
+    started = time.time()
+    t0 = time.perf_counter()
+    error: ErrorInfo | None = None
+    outputs: dict[str, Any] = {}
+    try:
+        outputs = {output: fn(**inputs, **params)}
+    except Exception as exc:
+        error = error_info(exc)
+    return Executed(
+        action=name,
+        version=version or PLAIN_VERSION,
+        fingerprint=_fingerprint(fn),
+        params=params,
+        inputs=inputs,
+        outputs=outputs,
+        error=error,
+        seed=seed,
+        started_at=started,
+        duration=time.perf_counter() - t0,
+        determinism="nondeterministic",  # nothing declared: assume the worst when reproducing
+    )
+
+
+_FINGERPRINTS: dict[CodeType, str] = {}  # code object -> fingerprint, bounded
+_MAX_FINGERPRINTS = 4096
+
+
+def _fingerprint(fn: Callable[..., Any]) -> str:
+    """``code_fingerprint``, read once per code object (reading source costs ~100 us a call).
+
+    Keyed by the code of the function ``inspect`` reads the source of (decorators unwrapped),
+    so two functions sharing a wrapper's code are not mistaken for each other.
+    """
+    try:
+        code = getattr(inspect.unwrap(fn), "__code__", None)
+    except ValueError:  # a cycle of __wrapped__
+        code = None
+    if not isinstance(code, CodeType):
+        return code_fingerprint(fn)
+    found = _FINGERPRINTS.get(code)
+    if found is None:
+        if len(_FINGERPRINTS) >= _MAX_FINGERPRINTS:
+            _FINGERPRINTS.clear()
+        found = _FINGERPRINTS[code] = code_fingerprint(fn)
+    return found
+
+
+def _execute_spec(
+    spec: ActionSpec, inputs: dict[str, Any], params: dict[str, Any], seed: int | None
+) -> Executed:
+    if set(inputs) != set(spec.inputs):
+        raise ConfigError(
+            f"action {spec.name} takes inputs {list(spec.inputs)}, got {sorted(inputs)}: "
+            "pass {inputs} with exactly those names"
+        )
+    checked = spec.validate_params(params)  # PolicyViolation names any bad param
+    seed = derive_seed(0, spec.name) if seed is None else seed
+    ctx = ActionContext(seed=seed)
+    started = time.time()
+    t0 = time.perf_counter()
+    outcome = LocalExecutor().execute(spec, [inputs[n] for n in spec.inputs], checked, ctx)
+    return Executed(
+        action=spec.name,
+        version=spec.version,
+        fingerprint=spec.fingerprint,
+        params=checked,
+        inputs=inputs,
+        outputs=dict(outcome.outputs),
+        error=outcome.error,
+        seed=seed,
+        started_at=started,
+        duration=time.perf_counter() - t0,
+        determinism=spec.determinism,
+        side_effects=spec.side_effects,
+    )
