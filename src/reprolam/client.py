@@ -61,6 +61,11 @@ class RunView:
     def inherited(self, step: StepRecord) -> bool:
         return self.run.fork_index is not None and step.index < self.run.fork_index
 
+    def _repr_html_(self) -> str:
+        from reprolam.notebook import run_view_html
+
+        return run_view_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run": self.run.to_dict(),

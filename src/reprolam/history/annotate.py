@@ -1,0 +1,70 @@
+"""Tags, notes and headline metrics: what a runs list shows beside each run.
+
+``headline_metrics`` is the one place that knows where a run's headline metrics live (its
+``metrics`` output today; ``Workflow.metrics`` when that lands): every list, comparison,
+page and index reads them through it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from reprolam.errors import ConfigError
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.queries import Annotation, numeric_metrics
+from reprolam.trace.records import RunRecord
+
+METRICS_OUTPUT = "metrics"  # until Workflow.metrics names it per workflow
+INDEX_BATCH = 500
+
+
+def headline_metrics(store: TraceStore, run: RunRecord) -> dict[str, Any] | None:
+    """The run's headline metrics (a JSON dict output), or None when it has none."""
+    from reprolam.api import final_metrics  # reads run.outputs[METRICS_OUTPUT]
+
+    return final_metrics(store, run)
+
+
+def index_metrics(store: TraceStore, *, limit: int | None = None) -> int:
+    """Index the headline metrics of finished runs not indexed yet (newest first).
+
+    Derived data, kept beside the trace so runs lists filter and sort by metrics without
+    reading artifacts. Returns how many runs were indexed.
+    """
+    done = 0
+    while limit is None or done < limit:
+        batch = INDEX_BATCH if limit is None else min(INDEX_BATCH, limit - done)
+        pending = store.runs_without_metrics(limit=batch)
+        if not pending:
+            break
+        for run_id in pending:
+            run = store.get_run(run_id)
+            try:
+                metrics = headline_metrics(store, run)
+            except Exception:
+                metrics = None
+            store.put_metrics(run_id, numeric_metrics(metrics))
+        done += len(pending)
+        if len(pending) < batch:
+            break
+    return done
+
+
+def tag(store: TraceStore, run_ref: str, names: Iterable[str]) -> list[Annotation]:
+    """Tag a run (full id or unique prefix); returns the run's annotations afterwards."""
+    run_id = store.resolve_run_id(run_ref)
+    now = time.time()
+    tags = [Annotation(run_id, "tag", name, now) for name in names]
+    if not tags:
+        raise ConfigError("no tag given: name at least one tag")
+    store.add_annotations(tags)
+    return store.annotations(run_id)
+
+
+def note(store: TraceStore, run_ref: str, text: str) -> list[Annotation]:
+    """Attach a note to a run; returns the run's annotations afterwards."""
+    run_id = store.resolve_run_id(run_ref)
+    store.add_annotations([Annotation(run_id, "note", text, time.time())])
+    return store.annotations(run_id)
