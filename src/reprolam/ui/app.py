@@ -13,6 +13,7 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
@@ -141,7 +142,9 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
         context = views.run_page(
             store, request.path_params["run"], steps_offset=_int(request, "steps")
         )
-        return page("run.html", svg=Markup(context.pop("svg")), **context)
+        # The exporter's SVG escapes markup; control characters (ANSI) are made visible too.
+        svg = Markup(visible(context.pop("svg")))  # noqa: S704
+        return page("run.html", svg=svg, **context)
 
     def api_run(request: Request) -> Response:
         from reprolam.api import show
@@ -171,7 +174,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
                     "digest": context["record"].digest,
                     "codec": context["record"].codec,
                     "size": context["record"].size,
-                    "producer": None if producer is None else list(producer),
+                    "producer": None if producer is None else asdict(producer),
                     "preview": context["preview"].to_dict(),
                 }
             )
