@@ -51,17 +51,20 @@ def test_runs_page_lists_filters_and_pages(
         assert run_id[:18] in html
     assert "accuracy" in html  # headline metrics as columns, not hard-coded
     tagged = _ok(client, "/?tag=baseline")
-    assert data.sweep[0][:18] in tagged and data.sweep[1][:18] not in tagged
+    assert data.sweep[0][:18] in tagged
+    assert data.sweep[1][:18] not in tagged
     assert "1 matching" in tagged
     forks = _ok(client, "/?relation=fork")
-    assert data.fork[:18] in forks and "1 matching" in forks
+    assert data.fork[:18] in forks
+    assert "1 matching" in forks
     page = _ok(client, "/?limit=2")
     assert 'id="next-page"' in page
     second = _ok(client, "/?limit=2&offset=2")
     assert 'id="prev-page"' in second
     by_metric = client.get("/api/runs", params={"metric": "accuracy", "order": "metric"}).json()
     values = [r["metrics"]["accuracy"] for r in by_metric["runs"]]
-    assert values == sorted(values, reverse=True) and len(values) == 4
+    assert values == sorted(values, reverse=True)
+    assert len(values) == 4
 
 
 def test_bad_filters_answer_400_in_one_line(
@@ -73,24 +76,28 @@ def test_bad_filters_answer_400_in_one_line(
     assert "unknown status &#39;done&#39;" in response.text
     assert client.get("/?since=yesterday").status_code == 400
     api = client.get("/api/runs?seed=x")
-    assert api.status_code == 400 and "whole number" in api.json()["error"]
+    assert api.status_code == 400
+    assert "whole number" in api.json()["error"]
 
 
 def test_run_page(world: tuple[TestClient, ui_data.UiData, TraceStore]) -> None:
-    client, data, store = world
+    client, data, _store = world
     run_id = data.sweep[0]
     html = _ok(client, f"/runs/{run_id[:13]}")
     assert 'class="reprolam-trace"' in html  # the exporter's SVG, inline
     assert html.count('class="step ') >= 5
     assert f"reprolam reproduce {run_id}" in html
     assert "baseline" in html  # tag
-    assert 'id="forks"' in html and data.fork[:18] in html
+    assert 'id="forks"' in html
+    assert data.fork[:18] in html
     live = client.get(f"/api/runs/{run_id}/live").json()
     assert live == {"run": run_id, "status": "succeeded", "steps": 5}
     shown = client.get(f"/api/runs/{run_id}").json()
-    assert len(shown["steps"]) == 5 and shown["metrics"]["accuracy"] > 0.9
+    assert len(shown["steps"]) == 5
+    assert shown["metrics"]["accuracy"] > 0.9
     fork_html = _ok(client, f"/runs/{data.fork}")
-    assert "(3 inherited)" in fork_html and "diff with parent" in fork_html
+    assert "(3 inherited)" in fork_html
+    assert "diff with parent" in fork_html
 
 
 def test_step_page_shows_params_hashes_and_previews(
@@ -102,11 +109,14 @@ def test_step_page_shows_params_hashes_and_previews(
     train = next(s for s in steps if s.action == "train_model")
     html = _ok(client, f"/runs/{run_id}/steps/{train.index}")
     assert "&#34;C&#34;: 0.01" in html
-    assert train.hash is not None and train.hash in html and train.prev_hash in html
+    assert train.hash is not None
+    assert train.hash in html
+    assert train.prev_hash in html
     assert "LogisticRegression" in html  # the model preview: type and params
     load = _ok(client, f"/runs/{run_id}/steps/0")
     assert "569 rows × 30 columns" in load  # a frame's first rows
-    assert "dtype" in load and "shape" in load  # the array preview
+    assert "dtype" in load
+    assert "shape" in load
     payload = client.get(f"/api/runs/{run_id}/steps/{train.index}").json()
     assert payload["step"]["params"]["C"] == 0.01
     assert payload["outputs"][0]["preview"]["kind"] == "model"
@@ -118,7 +128,8 @@ def test_artifact_pages_and_the_image(world: tuple[TestClient, ui_data.UiData, T
     html = _ok(client, f"/artifacts/{data.image}")
     assert f"/artifacts/{data.image}/image.png" in html
     image = client.get(f"/artifacts/{data.image}/image.png")
-    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/png"
     assert image.content.startswith(b"\x89PNG")
     metrics_digest = store.get_run(data.sweep[0]).outputs["metrics"]
     assert "&#34;accuracy&#34;" in _ok(client, f"/artifacts/{metrics_digest}")
@@ -136,13 +147,15 @@ def test_compare_diff_forks_audit(world: tuple[TestClient, ui_data.UiData, Trace
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="plot"' in html
     assert html.count("<circle") == 3
     payload = client.get(f"/api/compare?{query}").json()
-    assert "train_model.C" in payload["differing"] and len(payload["rows"]) == 3
+    assert "train_model.C" in payload["differing"]
+    assert len(payload["rows"]) == 3
     diff = _ok(client, f"/diff?a={data.sweep[0]}&b={data.fork}")
     assert "shared (same record)" in diff
     assert client.get(f"/api/diff?a={data.sweep[0]}&b={data.fork}").json()["shared_steps"] == 3
     assert client.get("/diff?a=x").status_code == 400
     tree = _ok(client, f"/runs/{data.fork}/forks")
-    assert data.sweep[0][:18] in tree and data.fork[:18] in tree
+    assert data.sweep[0][:18] in tree
+    assert data.fork[:18] in tree
     audit = _ok(client, f"/runs/{data.sweep[0]}/audit")
     assert "audit clean" in audit
     assert client.get(f"/api/runs/{data.sweep[0]}/audit").json()["clean"] is True
@@ -169,7 +182,8 @@ def test_hostile_text_is_escaped_everywhere(
     step = _ok(client, f"/runs/{data.hostile}/steps/0")
     assert "&lt;script&gt;window.__xss=1" in step  # shown, as text
     assert "\\x1b[31mred" in step  # the ANSI escape, visible
-    assert 'id="llm-exchange"' in step and 'id="llm-reply"' in step
+    assert 'id="llm-exchange"' in step
+    assert 'id="llm-reply"' in step
     failed = _ok(client, f"/runs/{data.hostile}/steps/1")
     assert 'id="recovered-by-link"' in failed
     assert 'id="recovers-link"' in _ok(client, f"/runs/{data.hostile}/steps/2")
@@ -187,7 +201,8 @@ def test_only_local_host_names_are_served(
 def test_unknown_run_is_a_404_page(world: tuple[TestClient, ui_data.UiData, TraceStore]) -> None:
     client, _, _ = world
     response = client.get("/runs/zzzz")
-    assert response.status_code == 404 and "no run with id or prefix" in response.text
+    assert response.status_code == 404
+    assert "no run with id or prefix" in response.text
     assert client.get("/api/runs/zzzz").status_code == 404
 
 
