@@ -143,7 +143,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
             store, request.path_params["run"], steps_offset=_int(request, "steps")
         )
         # The exporter's SVG escapes markup; control characters (ANSI) are made visible too.
-        svg = Markup(visible(context.pop("svg")))  # noqa: S704
+        svg = Markup(visible(context.pop("svg")))
         return page("run.html", svg=svg, **context)
 
     def api_run(request: Request) -> Response:
