@@ -85,6 +85,11 @@ class RunRow:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
 
+    @property
+    def own_steps(self) -> int:
+        inherited = (self.run.fork_index or 0) if self.run.parent_id else 0
+        return self.steps - inherited
+
     def to_dict(self) -> dict[str, Any]:
         run = self.run.to_dict()
         return {**run, "steps": self.steps, "metrics": self.metrics, "tags": self.tags}
