@@ -71,6 +71,12 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.4f}"
+    return str(value)
+
+
 def _cjson(value: Any) -> str:
     try:
         return canonical_json(value)
@@ -90,7 +96,7 @@ def _environment() -> Environment:
     env.filters["short"] = lambda v, n=12: short(v, n) if v else "-"
     env.filters["when"] = views.when
     env.filters["ms"] = lambda s: "-" if s is None else f"{s * 1000:.1f} ms"
-    env.filters["num"] = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
+    env.filters["num"] = _number
     env.filters["cjson"] = _cjson
     env.globals["zip"] = zip
     return env

@@ -38,9 +38,15 @@ def scatter_svg(points: Sequence[tuple[object, object, str]], *, x_label: str, y
     if not kept:
         return ""
     numeric_x = all(_numeric(x) is not None for x, _, _ in kept)
+    log_x = False
     if numeric_x:
         xs = [float(x) for x, _, _ in kept]  # type: ignore[arg-type]
         labels = None
+        # A sweep over orders of magnitude (C = 0.01 .. 100) reads on a log axis.
+        log_x = min(xs) > 0 and max(xs) / min(xs) >= 100
+        if log_x:
+            xs = [math.log10(x) for x in xs]
+            x_label = f"{x_label} (log)"
     else:
         categories = sorted({str(x) for x, _, _ in kept})
         xs = [float(categories.index(str(x))) for x, _, _ in kept]
@@ -53,6 +59,8 @@ def scatter_svg(points: Sequence[tuple[object, object, str]], *, x_label: str, y
     if y0 == y1:
         pad = abs(y0) * 0.05 or 1.0
         y0, y1 = y0 - pad, y1 + pad
+    x_pad, y_pad = (x1 - x0) * 0.06, (y1 - y0) * 0.08  # points off the frame
+    x0, x1, y0, y1 = x0 - x_pad, x1 + x_pad, y0 - y_pad, y1 + y_pad
 
     def px(x: float) -> float:
         return LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT)
@@ -67,16 +75,17 @@ def scatter_svg(points: Sequence[tuple[object, object, str]], *, x_label: str, y
         f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" '
         'fill="#fafafa" stroke="#bbbbbb"/>',
     ]
-    for t in _ticks(y0, y1):
+    for t in _ticks(y0 + y_pad, y1 - y_pad):
         out.append(
             f'<text x="{LEFT - 6}" y="{py(t) + 4:.1f}" font-size="11" text-anchor="end">'
             f"{escape(_fmt(t))}</text>"
         )
     if labels is None:
-        for t in _ticks(x0, x1):
+        for t in _ticks(x0 + x_pad, x1 - x_pad):
+            shown = 10**t if log_x else t
             out.append(
                 f'<text x="{px(t):.1f}" y="{H - BOTTOM + 16}" font-size="11" '
-                f'text-anchor="middle">{escape(_fmt(t))}</text>'
+                f'text-anchor="middle">{escape(_fmt(shown))}</text>'
             )
     else:
         for i, label in enumerate(labels):

@@ -215,10 +215,20 @@ def llm_exchange(step: StepRecord) -> dict[str, Any] | None:
             for m in (messages if isinstance(messages, list) else [])
             if isinstance(m, dict)
         ],
-        "reply": _as_text(reply),
+        "reply": _reply_text(reply),
         "usage": decision.get("usage"),
         "raw": pretty(decision),
     }
+
+
+def _reply_text(message: Any) -> str:
+    """The assistant's words, then its tool calls (the proposal) as JSON."""
+    if not isinstance(message, dict):
+        return _as_text(message)
+    parts = [message["content"]] if isinstance(message.get("content"), str) else []
+    if message.get("tool_calls"):
+        parts.append(pretty(message["tool_calls"]))
+    return "\n\n".join(parts) if parts else pretty(message)
 
 
 def _as_text(value: Any) -> str:
@@ -309,6 +319,16 @@ def fork_tree(store: TraceStore, run_ref: str) -> dict[str, Any]:
     return {"current": run_id, "nodes": nodes, "capped": bool(frontier)}
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return canonical_json(value)
+
+
 def compare_page(
     store: TraceStore, run_refs: Sequence[str], x: str | None, y: str | None
 ) -> dict[str, Any]:
@@ -333,5 +353,5 @@ def compare_page(
         "x": x,
         "y": y,
         "plot": plot,
-        "cell": lambda v: "-" if v is None else v if isinstance(v, str) else canonical_json(v),
+        "cell": _cell,
     }
