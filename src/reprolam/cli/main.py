@@ -494,15 +494,16 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
       reprolam runs --tag sweep --metric accuracy
     """
     from reprolam.cli import render
-    from reprolam.history.annotate import headline_metrics, index_metrics
+    from reprolam.history.annotate import headline_metrics, index_metrics, index_page
     from reprolam.trace.queries import RunQuery
 
     with obj.open() as rl:
         store = rl.store
         # Filtering or sorting by a metric needs every run indexed; a plain list, its page.
-        index_metrics(store, limit=None if metric else limit)
+        if metric:
+            index_metrics(store)
         query = RunQuery(tag=tag, metric=metric, order="metric" if metric else "created")
-        page = store.query_runs(replace(query, limit=limit))
+        page = index_page(store, store.query_runs(replace(query, limit=limit)))
         rows = [(row, headline_metrics(store, row.run)) for row in page.rows]
     respond(
         as_json,

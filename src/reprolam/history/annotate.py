@@ -13,8 +13,8 @@ from typing import Any
 
 from reprolam.errors import ConfigError
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.queries import Annotation, numeric_metrics
-from reprolam.trace.records import RunRecord
+from reprolam.trace.queries import Annotation, RunPage, numeric_metrics
+from reprolam.trace.records import RunRecord, RunStatus
 
 METRICS_OUTPUT = "metrics"  # until Workflow.metrics names it per workflow
 INDEX_BATCH = 500
@@ -50,6 +50,27 @@ def index_metrics(store: TraceStore, *, limit: int | None = None) -> int:
         if len(pending) < batch:
             break
     return done
+
+
+def index_page(store: TraceStore, page: RunPage) -> RunPage:
+    """The page again, after indexing the metrics of its finished runs not indexed yet.
+
+    Costs at most a page of artifact reads, once per run; a page already indexed costs nothing.
+    """
+    pending = [r.run for r in page.rows if not r.indexed and r.run.status is not RunStatus.RUNNING]
+    if not pending:
+        return page
+    for run in pending:
+        _index_run(store, run)
+    return store.query_runs(page.query)
+
+
+def _index_run(store: TraceStore, run: RunRecord) -> None:
+    try:
+        metrics = headline_metrics(store, run)
+    except Exception:  # a damaged output is audit's business, not the runs list's
+        metrics = None
+    store.put_metrics(run.id, numeric_metrics(metrics))
 
 
 def tag(store: TraceStore, run_ref: str, names: Iterable[str]) -> list[Annotation]:

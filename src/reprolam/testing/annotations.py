@@ -48,6 +48,8 @@ class TestQueryRuns:
     def test_filters(self, store: TraceStore) -> None:
         _five_runs(store)
         assert _ids(store, workflow="other") == ["r2"]
+        assert _ids(store, ids=("r0", "r3", "ghost")) == ["r3", "r0"]
+        assert _ids(store, ids=()) == []
         assert _ids(store, status="failed") == ["r2"]
         assert _ids(store, planner="llm") == ["r0"]
         assert _ids(store, seed=7) == ["r3"]
@@ -67,6 +69,21 @@ class TestQueryRuns:
         assert rows["r1"].steps == 2
         assert rows["r3"].steps == 1  # one inherited by reference, none of its own
         assert rows["r0"].steps == 0
+
+    def test_filtered_counts_stop_at_a_cap(
+        self, store: TraceStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from reprolam.trace import queries
+
+        _five_runs(store)
+        monkeypatch.setattr(queries, "count_cap", lambda q: 2)
+        filtered = store.query_runs(RunQuery(workflow="wf", limit=1))
+        assert filtered.total == 3  # cap + 1: "2+" on a page
+        assert not filtered.exact
+        assert store.query_runs(RunQuery(workflow="wf", limit=2)).exact is False
+        whole = store.query_runs(RunQuery(limit=1))
+        assert whole.total == 5  # no filter: counted exactly
+        assert whole.exact
 
     def test_order_by_seed_and_workflow(self, store: TraceStore) -> None:
         _five_runs(store)
@@ -138,6 +155,7 @@ class TestMetricIndex:
         store.put_metrics("r0", {"accuracy": 0.9, "loss": 0.1})
         store.put_metrics("r1", {"accuracy": 0.95})
         store.put_metrics("r2", {})
+        assert store.query_runs(RunQuery(workflow="other")).rows[0].indexed  # with nothing
         store.put_metrics("r1", {"accuracy": 0.5})  # replaces
         assert store.runs_without_metrics(limit=10) == ["r4"]
         assert _ids(store, metric="accuracy", order="metric") == ["r0", "r1"]
@@ -145,12 +163,17 @@ class TestMetricIndex:
             "r1",
             "r0",
         ]
-        # Runs without the metric sort last in both directions.
-        assert _ids(store, order="metric", metric="loss")[0] == "r0"
-        assert _ids(store, order="metric", metric="loss", descending=False)[0] == "r0"
+        # The metric is a filter too: runs without it are not listed.
+        assert _ids(store, order="metric", metric="loss") == ["r0"]
+        assert store.query_runs(RunQuery(order="metric", metric="accuracy")).total == 2
+        store.put_metrics("r2", {"accuracy": 0.9})  # a tie goes by id (creation order)
+        assert _ids(store, order="metric", metric="accuracy") == ["r2", "r0", "r1"]
         rows = {r.run.id: r for r in store.query_runs(RunQuery()).rows}
         assert rows["r0"].metrics == {"accuracy": 0.9, "loss": 0.1}
-        assert rows["r2"].metrics == {}
+        assert rows["r2"].metrics == {"accuracy": 0.9}
+        assert rows["r2"].indexed
+        assert rows["r4"].metrics == {}
+        assert not rows["r4"].indexed
 
     def test_unknown_run(self, store: TraceStore) -> None:
         with pytest.raises(NotFoundError, match="ghost"):

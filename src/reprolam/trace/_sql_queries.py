@@ -70,10 +70,12 @@ class SqlRunQueries:
         metrics: dict[str, dict[str, float]] = {}
         for run_id, name, value in self._all(
             f"SELECT run_id, name, value FROM run_metrics WHERE run_id IN ({marks}) "
-            "AND value IS NOT NULL ORDER BY run_id, name",
+            "ORDER BY run_id, name",
             tuple(ids),
         ):
-            metrics.setdefault(run_id, {})[name] = float(value)
+            held = metrics.setdefault(run_id, {})  # present, even empty: the run is indexed
+            if value is not None:
+                held[name] = float(value)
         tags: dict[str, list[str]] = {}
         for run_id, value in self._all(
             f"SELECT run_id, value FROM annotations WHERE kind = 'tag' AND run_id IN ({marks}) "
@@ -91,6 +93,7 @@ class SqlRunQueries:
                     inherited + int(counts.get(run_id, 0)),
                     metrics.get(run_id, {}),
                     tags.get(run_id, []),
+                    indexed=run_id in metrics,
                 )
             )
         return RunPage(rows, int(total), query)

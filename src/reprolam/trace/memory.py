@@ -197,10 +197,14 @@ class MemoryStore(TraceStore):
                 ((r.fork_index or 0) if r.parent_id else 0) + counts.get(r.id, 0),
                 metrics.get(r.id, {}),
                 sorted(tags.get(r.id, set()), key=self._tag_order(r.id)),
+                indexed=r.id in metrics,
             )
             for r in page
         ]
-        return RunPage(rows, len(found), query)
+        total = len(found)
+        if queries.filtered(query):
+            total = min(total, queries.count_cap(query) + 1)  # as the SQL backends count
+        return RunPage(rows, total, query)
 
     def _tag_order(self, run_id: str) -> Any:
         order = {a.value: (a.created_at, a.value) for a in self._annotations.get(run_id, [])}

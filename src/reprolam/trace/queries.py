@@ -23,6 +23,7 @@ RELATIONS = ("root", "fork", "reproduction")
 VERDICTS = ("reproduced", "diverged", "unverified")
 ORDERS = ("created", "seed", "workflow", "status", "metric")
 MAX_PAGE = 1000
+COUNT_CAP = 10_000  # filtered counts stop past this many matching runs (see RunPage.total)
 MAX_TAG = 100  # characters
 
 
@@ -43,6 +44,7 @@ class Annotation:
 class RunQuery:
     """Which runs a list shows, in which order, which page. Every filter is optional."""
 
+    ids: tuple[str, ...] | None = None  # only these runs
     workflow: str | None = None
     status: str | None = None
     planner: str | None = None  # the planner's name (rules, llm, ...)
@@ -54,7 +56,8 @@ class RunQuery:
     relation: str | None = None  # root (neither fork nor reproduction) | fork | reproduction
     verdict: str | None = None  # reproduced | diverged | unverified (from its reproductions)
     metric: str | None = None  # only runs with this headline metric indexed
-    order: str = "created"  # created | seed | workflow | status | metric (needs ``metric``)
+    # created | seed | workflow | status | metric (by ``metric``; ties by id = creation order)
+    order: str = "created"
     descending: bool = True
     offset: int = 0
     limit: int = 50
@@ -84,6 +87,7 @@ class RunRow:
     steps: int  # inherited (a fork's prefix) plus its own
     metrics: dict[str, float] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    indexed: bool = False  # its metrics are indexed (``metrics`` may still be empty)
 
     @property
     def own_steps(self) -> int:
@@ -98,12 +102,18 @@ class RunRow:
 @dataclass(frozen=True, slots=True)
 class RunPage:
     rows: list[RunRow]
-    total: int  # runs matching the filters, on every page
+    total: int  # runs matching the filters, on every page; capped (see ``exact``)
     query: RunQuery
+
+    @property
+    def exact(self) -> bool:
+        """False when ``total`` is the count cap: more runs match than were counted."""
+        return not filtered(self.query) or self.total <= count_cap(self.query)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "total": self.total,
+            "total_exact": self.exact,
             "offset": self.query.offset,
             "limit": self.query.limit,
             "runs": [r.to_dict() for r in self.rows],
@@ -153,6 +163,7 @@ def matches(
 ) -> bool:
     """Whether ``run`` passes ``q``'s filters; ``verdicts(id)``: its reproductions' statuses."""
     checks = (
+        q.ids is None or run.id in q.ids,
         q.workflow is None or run.workflow == q.workflow,
         q.status is None or run.status.value == q.status,
         q.planner is None or run.planner.get("name") == q.planner,
@@ -187,11 +198,8 @@ def _verdict_of(statuses: set[str]) -> str:
 def sort_key(q: RunQuery, run: RunRecord, metrics: Mapping[str, float]) -> tuple[Any, ...]:
     """Ties (and missing metrics, which sort last either way) fall back to creation order."""
     created = (run.created_at, run.id)
-    if q.order == "metric":
-        value = metrics.get(q.metric or "")
-        missing = value is None
-        # Missing values last whatever the direction: flip them with the direction.
-        return (missing != q.descending, value or 0.0, *created)
+    if q.order == "metric":  # only runs having the metric get here (it is a filter too)
+        return (metrics.get(q.metric or "", 0.0), run.id)
     if q.order == "seed":
         return (run.seed, *created)
     if q.order == "workflow":
@@ -218,8 +226,8 @@ POSTGRES = Dialect(
 )
 
 
-def build_run_query(q: RunQuery, d: Dialect) -> tuple[str, list[Any], str, list[Any]]:
-    """``(page_sql, page_params, count_sql, count_params)``; the page selects run ids."""
+def _where(q: RunQuery, d: Dialect) -> tuple[list[str], list[Any]]:
+    """The filters of ``q`` as SQL conditions (ANDed) and their parameters."""
     p = d.param
     where: list[str] = []
     params: list[Any] = []
@@ -228,6 +236,8 @@ def build_run_query(q: RunQuery, d: Dialect) -> tuple[str, list[Any], str, list[
         where.append(sql)
         params.extend(values)
 
+    if q.ids is not None:
+        add(f"runs.id IN ({', '.join([p] * len(q.ids))})" if q.ids else "1 = 0", *q.ids)
     if q.workflow is not None:
         add(f"runs.workflow = {p}", q.workflow)
     if q.status is not None:
@@ -236,10 +246,10 @@ def build_run_query(q: RunQuery, d: Dialect) -> tuple[str, list[Any], str, list[
         add(f"{d.planner_name} = {p}", q.planner)
     if q.seed is not None:
         add(f"runs.seed = {p}", d.seed(q.seed))
-    if q.tag is not None:
+    if q.tag is not None:  # IN, so the tag's index drives both the page and the count
         add(
-            "EXISTS (SELECT 1 FROM annotations a WHERE a.kind = 'tag' AND a.value = "
-            f"{p} AND a.run_id = runs.id)",
+            "runs.id IN (SELECT a.run_id FROM annotations a WHERE a.kind = 'tag' "
+            f"AND a.value = {p})",
             q.tag,
         )
     if q.created_after is not None:
@@ -254,11 +264,8 @@ def build_run_query(q: RunQuery, d: Dialect) -> tuple[str, list[Any], str, list[
         add("runs.parent_id IS NOT NULL")
     elif q.relation == "reproduction":
         add("runs.verifies IS NOT NULL")
-    if q.metric is not None:
-        add(
-            f"EXISTS (SELECT 1 FROM run_metrics m WHERE m.run_id = runs.id AND m.name = {p})",
-            q.metric,
-        )
+    if q.metric is not None and q.order != "metric":  # ordering by it joins it instead
+        add(f"runs.id IN (SELECT m.run_id FROM run_metrics m WHERE m.name = {p})", q.metric)
     if q.verdict is not None:
         exists = "EXISTS (SELECT 1 FROM runs r WHERE r.verifies = runs.id AND r.status = '{}')"
         ok, failed = exists.format("succeeded"), exists.format("failed")
@@ -269,6 +276,13 @@ def build_run_query(q: RunQuery, d: Dialect) -> tuple[str, list[Any], str, list[
                 "unverified": f"NOT {ok} AND NOT {failed}",
             }[q.verdict]
         )
+    return where, params
+
+
+def build_run_query(q: RunQuery, d: Dialect) -> tuple[str, list[Any], str, list[Any]]:
+    """``(page_sql, page_params, count_sql, count_params)``; the page selects run ids."""
+    p = d.param
+    where, params = _where(q, d)
     clause = f"WHERE {' AND '.join(where)} " if where else ""
     direction = "DESC" if q.descending else "ASC"
     join, join_params = "", []
@@ -279,14 +293,41 @@ def build_run_query(q: RunQuery, d: Dialect) -> tuple[str, list[Any], str, list[
         "status": f"runs.status {direction}, {d.created} {direction}, runs.id {direction}",
     }.get(q.order)
     if q.order == "metric":
-        join = f"LEFT JOIN run_metrics o ON o.run_id = runs.id AND o.name = {p} "
+        # Index order of run_metrics (name, value, then its key run_id): a page of the best
+        # runs reads a page of that index. Ties go by run id, which is creation order.
+        join = f"JOIN run_metrics o ON o.run_id = runs.id AND o.name = {p} "
         join_params = [q.metric]
-        order_by = (
-            f"o.value IS NULL, o.value {direction}, {d.created} {direction}, runs.id {direction}"
-        )
+        order_by = f"o.value {direction}, o.run_id {direction}"
     if q.order == "seed" and d.param == "%s":  # PostgreSQL keeps seeds as number text
         order_by = order_by.replace("runs.seed", "runs.seed::numeric", 1)  # type: ignore[union-attr]
     page_sql = f"SELECT runs.id FROM runs {join}{clause}ORDER BY {order_by} LIMIT {p} OFFSET {p}"
     page_params = [*join_params, *params, q.limit, q.offset]
-    count_sql = f"SELECT count(*) FROM runs {clause}"
-    return page_sql, page_params, count_sql, list(params)
+    if not filtered(q):  # the whole table: counting its smallest index is cheap
+        return page_sql, page_params, "SELECT count(*) FROM runs", []
+    # Filtered: count at most up to a cap, so a broad filter over a huge store stays fast.
+    count_sql = f"SELECT count(*) FROM (SELECT 1 FROM runs {join}{clause}LIMIT {p}) AS matching"
+    return page_sql, page_params, count_sql, [*join_params, *params, count_cap(q) + 1]
+
+
+def filtered(q: RunQuery) -> bool:
+    """Whether ``q`` narrows the runs (its count is then capped)."""
+    narrowing = (
+        q.ids,
+        q.workflow,
+        q.status,
+        q.planner,
+        q.seed,
+        q.tag,
+        q.created_after,
+        q.created_before,
+        q.parent_id,
+        q.relation,
+        q.verdict,
+        q.metric,
+    )
+    return any(value is not None for value in narrowing)
+
+
+def count_cap(q: RunQuery) -> int:
+    """Counts of filtered runs stop here (a page shows "N+" beyond it)."""
+    return max(COUNT_CAP, q.offset + q.limit * 20)

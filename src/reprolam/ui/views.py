@@ -13,10 +13,10 @@ from typing import Any
 
 from reprolam.errors import ConfigError, NotFoundError
 from reprolam.hashing import canonical_json
-from reprolam.history.annotate import headline_metrics, index_metrics
+from reprolam.history.annotate import headline_metrics, index_page
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.queries import RunQuery
-from reprolam.trace.records import RunRecord, StepKind, StepRecord
+from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
 from reprolam.ui.previews import Preview, preview
 
 STEPS_PER_PAGE = 500
@@ -86,10 +86,9 @@ def parse_query(params: Mapping[str, str], *, limit: int = 50) -> RunQuery:
 
 def runs_page(store: TraceStore, params: Mapping[str, str]) -> dict[str, Any]:
     query = parse_query(params)
-    # The newest runs' metrics are indexed as they are first listed; the rest in the
-    # background (see app.py), so a page never waits on more than a page of artifacts.
-    index_metrics(store, limit=query.limit)
-    page = store.query_runs(query)
+    # A page's runs are indexed as they are first listed; the rest in the background (see
+    # app.py), so a page never waits on more than a page of artifacts.
+    page = index_page(store, store.query_runs(query))
     metric_names = sorted({name for row in page.rows for name in row.metrics})
     if query.metric and query.metric not in metric_names:
         metric_names.insert(0, query.metric)
@@ -137,33 +136,35 @@ def step_category(step: StepRecord) -> str:
 
 
 def run_page(store: TraceStore, run_ref: str, *, steps_offset: int = 0) -> dict[str, Any]:
+    """A run, with one page of its steps: a long run's page reads that page, not the run."""
     run_id = store.resolve_run_id(run_ref)
-    run = store.get_run(run_id)
-    steps = store.steps(run_id)
-    recovered_by = {s.recovers: s.index for s in steps if s.recovers is not None}
+    (row,) = store.query_runs(RunQuery(ids=(run_id,), limit=1)).rows
+    run, step_count = row.run, row.steps
     svg = ""
-    if steps and len(steps) <= MAX_SVG_STEPS:
+    if 0 < step_count <= MAX_SVG_STEPS:
         from reprolam.provenance._model import build_run_graph
         from reprolam.provenance._svg import render_svg
 
         svg = render_svg(build_run_graph(store, run_id))
-    shown = steps[steps_offset : steps_offset + STEPS_PER_PAGE]
+    # A recovery follows its failure closely: look a little past the page for them.
+    end = min(steps_offset + STEPS_PER_PAGE, step_count)
+    read = [store.step_at(run_id, i) for i in range(steps_offset, min(end + 20, step_count))]
+    shown = read[: end - steps_offset]
+    recovered_by = {s.recovers: s.index for s in read if s.recovers is not None}
     inherited = run.fork_index if run.parent_id and run.fork_index is not None else 0
     forks = store.query_runs(RunQuery(parent_id=run_id, limit=100)).rows
     return {
         "run": run,
         "steps": shown,
-        "step_count": len(steps),
+        "step_count": step_count,
         "steps_offset": steps_offset,
-        "steps_next": steps_offset + STEPS_PER_PAGE
-        if steps_offset + STEPS_PER_PAGE < len(steps)
-        else None,
+        "steps_next": end if end < step_count else None,
         "steps_prev": max(steps_offset - STEPS_PER_PAGE, 0) if steps_offset else None,
         "inherited": inherited,
         "recovered_by": recovered_by,
         "categories": {s.index: step_category(s) for s in shown},
         "svg": svg,
-        "svg_skipped": bool(steps) and not svg,
+        "svg_skipped": step_count > MAX_SVG_STEPS,
         "metrics": headline_metrics(store, run),
         "annotations": store.annotations(run_id),
         "reproductions": store.list_runs(verifies=run_id, limit=50),
@@ -176,10 +177,8 @@ def run_page(store: TraceStore, run_ref: str, *, steps_offset: int = 0) -> dict[
 def live(store: TraceStore, run_ref: str) -> dict[str, Any]:
     """What a running run's page polls: its status and how many steps are recorded."""
     run_id = store.resolve_run_id(run_ref)
-    run = store.get_run(run_id)
-    finished = sum(1 for s in store.own_steps(run_id) if s.finished)
-    inherited = run.fork_index if run.parent_id and run.fork_index is not None else 0
-    return {"run": run_id, "status": run.status.value, "steps": inherited + finished}
+    (row,) = store.query_runs(RunQuery(ids=(run_id,), limit=1)).rows
+    return {"run": run_id, "status": row.run.status.value, "steps": row.steps}
 
 
 def _artifact_entries(store: TraceStore, named: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -248,10 +247,11 @@ def step_page(store: TraceStore, run_ref: str, index: int) -> dict[str, Any]:
     run = store.get_run(run_id)
     step = store.step_at(run_id, index)
     recovered_by = None
-    for other in store.own_steps(run_id) if index >= (run.fork_index or 0) else []:
-        if other.recovers == index:
-            recovered_by = other.index
-            break
+    if step.status is StepStatus.FAILED:  # only a failure has a recovery to point at
+        for other in store.steps(run_id):
+            if other.recovers == index:
+                recovered_by = other.index
+                break
     proposal = {k: v for k, v in step.proposal.items() if k != "decision"}
     return {
         "run": run,

@@ -21,3 +21,7 @@ CREATE TABLE run_metrics (
 );
 
 CREATE INDEX run_metrics_by_value ON run_metrics (name, value);
+
+-- A run's forks (fork trees, "forks of" filters). Partial: plain runs are not in it, so
+-- recording them writes nothing more.
+CREATE INDEX runs_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;
