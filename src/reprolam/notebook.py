@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from reprolam.hashing import canonical_json, short
 
 if TYPE_CHECKING:
-    from reprolam.api import RunView
+    from reprolam.client import RunView
     from reprolam.engine.loop import RunResult
     from reprolam.history.audit import AuditReport
     from reprolam.history.comparison import RunComparison

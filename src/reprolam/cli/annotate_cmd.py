@@ -25,11 +25,9 @@ def tag(obj: Ctx, run_ref: str, names: tuple[str, ...], as_json: bool) -> None:
       reprolam runs --tag baseline
     """
     from reprolam.cli import render
-    from reprolam.history.annotate import tag as add_tags
 
     with obj.open() as rl:
-        store = rl.store
-        annotations = add_tags(store, run_ref, names)
+        annotations = rl.tag(run_ref, *names)
     respond(
         as_json,
         [a.to_dict() for a in annotations],
@@ -51,11 +49,9 @@ def note(obj: Ctx, run_ref: str, text: str, as_json: bool) -> None:
       reprolam note 01a1fd10 "C=0.01 underfits; see fork 01a1fd4c"
     """
     from reprolam.cli import render
-    from reprolam.history.annotate import note as add_note
 
     with obj.open() as rl:
-        store = rl.store
-        annotations = add_note(store, run_ref, text)
+        annotations = rl.note(run_ref, text)
     respond(
         as_json,
         [a.to_dict() for a in annotations],
@@ -80,13 +76,11 @@ def compare(obj: Ctx, run_refs: tuple[str, ...], as_csv: bool, as_json: bool) ->
       reprolam compare $(reprolam runs --tag sweep --json | jq -r '.[].id') --csv > sweep.csv
     """
     from reprolam.cli import render
-    from reprolam.history.comparison import compare_runs
 
     if as_csv and as_json:
         raise click.UsageError("choose one of --csv and --json")
     with obj.open() as rl:
-        store = rl.store
-        comparison = compare_runs(store, run_refs)
+        comparison = rl.compare(*run_refs)
     if as_csv:
         click.echo(comparison.to_csv(), nl=False)
         return

@@ -1,8 +1,7 @@
 """Tags, notes and headline metrics: what a runs list shows beside each run.
 
-``headline_metrics`` is the one place that knows where a run's headline metrics live (its
-``metrics`` output today; ``Workflow.metrics`` when that lands): every list, comparison,
-page and index reads them through it.
+``headline_metrics`` is how every list, comparison, page and index reads a run's headline
+metrics (the output its workflow declares as ``Workflow.metrics``).
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ from reprolam.trace.contract import TraceStore
 from reprolam.trace.queries import Annotation, RunPage, numeric_metrics
 from reprolam.trace.records import RunRecord, RunStatus
 
-METRICS_OUTPUT = "metrics"  # until Workflow.metrics names it per workflow
 INDEX_BATCH = 500
 
 
 def headline_metrics(store: TraceStore, run: RunRecord) -> dict[str, Any] | None:
     """The run's headline metrics (a JSON dict output), or None when it has none."""
-    from reprolam.api import final_metrics  # reads run.outputs[METRICS_OUTPUT]
+    from reprolam.history.metrics import final_metrics
 
     return final_metrics(store, run)
 

@@ -153,9 +153,10 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
         return page("run.html", svg=svg, **context)
 
     def api_run(request: Request) -> Response:
-        from reprolam.api import show
+        from reprolam.client import Client
 
-        return JSONResponse(_jsonable(show(request.path_params["run"], store=store).to_dict()))
+        view = Client(store, owned=False).show(request.path_params["run"])
+        return JSONResponse(_jsonable(view.to_dict()))
 
     def api_live(request: Request) -> Response:
         return JSONResponse(views.live(store, request.path_params["run"]))
