@@ -307,9 +307,17 @@ def comparison(result: RunComparison) -> None:
     for name in [*result.params, *result.metrics]:
         label = f"[bold yellow]{escape(name)}*[/]" if name in differing else escape(name)
         values = [v.get(name) for v in result.values]
-        table.add_row(label, *("-" if v is None else escape(_brief(v)) for v in values))
+        table.add_row(label, *(_cell(v) for v in values))
     console.print(table)
     console.print("[dim]* differs between the runs; --csv or --json for full ids and digits[/]")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return escape(value if isinstance(value, str) else canonical_json(value))
 
 
 def _fit_console() -> None:
