@@ -190,3 +190,22 @@ def test_notebook_escapes_markup_and_control_characters() -> None:
     assert "\x1b" not in html
     assert "\\x1b[31m" in html
     assert esc('"onerror=') == "&quot;onerror="
+
+
+def test_store_copy_carries_tags_and_notes_once(tmp_path: Path) -> None:
+    from conformance import chain
+    from reprolam.history.annotate import note, tag
+    from reprolam.trace import MemoryStore
+    from reprolam.trace.copy import copy_store
+
+    src, dst = MemoryStore(), SQLiteStore(tmp_path / "dst")
+    chain(src, "run-a", 2)
+    tag(src, "run-a", ["kept"])
+    note(src, "run-a", "a note")
+    copy_store(src, dst)
+    copy_store(src, dst)  # again: nothing doubled
+    assert [(a.kind, a.value) for a in dst.annotations("run-a")] == [
+        ("tag", "kept"),
+        ("note", "a note"),
+    ]
+    dst.close()
