@@ -212,3 +212,40 @@ def test_app_over_a_memory_store_needs_no_files(tmp_path: Path) -> None:
     store = MemoryStore()
     with TestClient(create_app(store, index_in_background=False)) as client:
         assert "no runs match" in _ok(client, "/")
+
+
+def test_reprolam_ui_serves_the_store_on_loopback(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    store = SQLiteStore(tmp_path / "store")
+    ui_data.hostile_run(store)
+    store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    main = "from reprolam.cli.main import main; main()"
+    command = [sys.executable, "-c", main, "--store", str(tmp_path / "store")]
+    server = subprocess.Popen(
+        [*command, "ui", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    html = response.read().decode()
+                    csp = response.headers["content-security-policy"]
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "reprolam ui did not answer"
+                time.sleep(0.2)
+        assert "hostile&lt;b&gt;" in html
+        assert "script-src 'self'" in csp
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reprolam.errors import AmbiguousIdError, ConfigError, NotFoundError, ReprolamError
+from reprolam.errors import ConfigError, NotFoundError, ReprolamError
 from reprolam.hashing import canonical_json, short
 from reprolam.trace.contract import TraceStore
 from reprolam.ui import views
@@ -122,9 +122,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
             try:
                 return fn(request)
             except ReprolamError as exc:
-                code = 404 if isinstance(exc, NotFoundError) else 400
-                if isinstance(exc, AmbiguousIdError | ConfigError):
-                    code = 400
+                code = 404 if isinstance(exc, NotFoundError) else 400  # else: bad input
                 if as_json:
                     return JSONResponse({"error": str(exc)}, status_code=code)
                 return page("error.html", code, message=str(exc), code=code)
