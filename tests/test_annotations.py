@@ -193,8 +193,8 @@ def test_notebook_escapes_markup_and_control_characters() -> None:
 
 
 def test_store_copy_carries_tags_and_notes_once(tmp_path: Path) -> None:
-    from conformance import chain
     from reprolam.history.annotate import note, tag
+    from reprolam.testing import chain
     from reprolam.trace import MemoryStore
     from reprolam.trace.copy import copy_store
 

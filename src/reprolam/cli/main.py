@@ -508,7 +508,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
     respond(
         as_json,
         [{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows],
-        lambda: render.runs_table([row for row, _ in rows], metric=metric, total=page.total),
+        lambda: render.runs_table(rows, metric=metric, total=page.total),
     )
 
 

@@ -112,11 +112,13 @@ class RunProgress:
 
 
 def _headline_names(
-    rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]], shown: int
+    rows: Sequence[tuple[RunRow, dict[str, Any] | None]], shown: int, metric: str | None
 ) -> list[str]:
-    """The first scalar metrics of the newest run that has any (its workflow declares which
-    output holds them): the runs table's metric columns."""
-    for _, metrics, _ in rows:
+    """The named metric; else the first scalar metrics of the newest run that has any (its
+    workflow declares which output holds them): the runs table's metric columns."""
+    if metric:
+        return [metric]
+    for _, metrics in rows:
         names = [k for k, v in (metrics or {}).items() if isinstance(v, int | float | str)]
         if names:
             return names[:shown]
@@ -135,19 +137,13 @@ NARROW = 70  # columns below which the tables drop what matters least (outputs, 
 MAX_METRIC_COLUMNS = 3
 
 
-def _metric_columns(rows: Sequence[RunRow], metric: str | None, room: int) -> list[str]:
-    """The named metric, else the metrics most runs on the page have (in first-seen order)."""
-    if metric:
-        return [metric]
-    counts: dict[str, int] = {}
-    for row in rows:
-        for name in row.metrics:
-            counts[name] = counts.get(name, 0) + 1
-    ranked = sorted(counts, key=lambda n: -counts[n])  # stable: ties keep first-seen order
-    return ranked[:room]
-
-
-def runs_table(rows: Sequence[RunRow], *, metric: str | None = None, total: int = 0) -> None:
+def runs_table(
+    rows: Sequence[tuple[RunRow, dict[str, Any] | None]],
+    *,
+    metric: str | None = None,
+    total: int = 0,
+) -> None:
+    """Runs with their headline metrics (each run's whole metrics output)."""
     _fit_console()
     if not rows:
         console.print("no runs match: start one with `reprolam run`, or drop --tag / --metric")
@@ -159,20 +155,20 @@ def runs_table(rows: Sequence[RunRow], *, metric: str | None = None, total: int 
     names = ["workflow", "status", "steps"] + ([] if width < NARROW else ["created"])
     if wide:
         names[2:2] = ["seed", "planner"]
-    longest = max(len(row.run.workflow) for row in rows)
+    longest = max(len(row.run.workflow) for row, _ in rows)
     for name in names:
         if name == "workflow":
             table.add_column(name, min_width=min(longest, 16), overflow="ellipsis")
         else:
             table.add_column(name, no_wrap=True)
     room = MAX_METRIC_COLUMNS if wide else 1 if width < 90 else 2
-    metrics = _metric_columns(rows, metric, room)
+    metrics = _headline_names(rows, room, metric)
     for name in metrics:
         table.add_column(name, no_wrap=True, justify="right", overflow="ellipsis")
-    show_tags = any(row.tags for row in rows)
+    show_tags = any(row.tags for row, _ in rows)
     if show_tags:
         table.add_column("tags", overflow="ellipsis", max_width=24 if wide else 12)
-    for row in rows:
+    for row, values in rows:
         run = row.run
         kind = ""
         if run.parent_id:
@@ -189,7 +185,7 @@ def runs_table(rows: Sequence[RunRow], *, metric: str | None = None, total: int 
             cells.append(_when(run.created_at) if wide else _when(run.created_at)[5:16])
         if wide:
             cells[3:3] = [str(run.seed), escape(str(run.planner.get("name", "?")))]
-        cells += [_number(row.metrics.get(name)) for name in metrics]
+        cells += [_value((values or {}).get(name)) for name in metrics]
         if show_tags:
             cells.append(escape(" ".join(row.tags)))
         table.add_row(*cells)
@@ -209,10 +205,6 @@ def _run_status(run: RunRecord) -> str:
     if run.damaged:
         text += " [red bold]DAMAGED[/]"
     return text
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def run_view(view: RunView) -> None:

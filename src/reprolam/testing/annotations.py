@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from reprolam.testing.conformance import T0, chain, make_run
 from reprolam.errors import ConfigError, NotFoundError
+from reprolam.testing.conformance import T0, chain, make_run
 from reprolam.trace import RunStatus, TraceStore
 from reprolam.trace.queries import Annotation, RunQuery
 
