@@ -232,14 +232,14 @@ def run_view(view: RunView) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", no_wrap=True, min_width=2, justify="right")
     table.add_column("action", no_wrap=True, overflow="ellipsis", max_width=24 if wide else 15)
-    table.add_column("status", no_wrap=True, min_width=1)
+    # Room for "(recovers 12)" / "(inherited)" when a step has one: they wrap, never vanish.
+    marked = any(s.recovers is not None or view.inherited(s) for s in view.steps)
+    table.add_column("status", min_width=12 if marked else 1)
     table.add_column("params", overflow="ellipsis", min_width=12)
     if wide:
         table.add_column("inputs", no_wrap=True, overflow="ellipsis")
     if not narrow:
-        table.add_column(
-            "outputs", no_wrap=True, overflow="ellipsis", max_width=None if wide else 20
-        )
+        table.add_column("outputs", overflow="ellipsis", max_width=None if wide else 18)
     if width >= 100:
         table.add_column("seed", no_wrap=True, overflow="ellipsis", max_width=12)
     table.add_column("time", no_wrap=True, min_width=9, justify="right")

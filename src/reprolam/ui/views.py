@@ -7,10 +7,10 @@ endpoints, the payload through ``to_json``). No HTML is built here.
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reprolam.cli.commands import copyable_commands
 from reprolam.errors import ConfigError, NotFoundError
 from reprolam.hashing import canonical_json
 from reprolam.history.annotate import headline_metrics, index_page
@@ -112,19 +112,6 @@ def runs_page(store: TraceStore, params: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def commands(run: RunRecord) -> list[tuple[str, str]]:
-    rid = shlex.quote(run.id)
-    return [
-        ("show", f"reprolam show {rid}"),
-        ("replay", f"reprolam replay {rid}"),
-        ("reproduce", f"reprolam reproduce {rid}"),
-        ("fork", f"reprolam fork {rid} --at STEP --set ACTION.PARAM=VALUE"),
-        ("export", f"reprolam export {rid} --format rocrate -o {shlex.quote(run.id[:8])}.crate"),
-        ("get", f"reprolam get {rid} NAME -o PATH"),
-        ("audit", f"reprolam audit {rid}"),
-    ]
-
-
 def step_category(step: StepRecord) -> str:
     if step.kind is StepKind.REJECTION:
         return "rejected"
@@ -169,7 +156,7 @@ def run_page(store: TraceStore, run_ref: str, *, steps_offset: int = 0) -> dict[
         "annotations": store.annotations(run_id),
         "reproductions": store.list_runs(verifies=run_id, limit=50),
         "forks": forks,
-        "commands": commands(run),
+        "commands": copyable_commands(run),
         "live": run.status.value == "running",
     }
 
