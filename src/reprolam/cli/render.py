@@ -212,7 +212,6 @@ def run_view(view: RunView) -> None:
     run = view.run
     width = console.width
     wide = width >= WIDE
-    hash_chars = 64 if width >= 220 else 16 if wide else 8
     console.print(f"[bold]run {run.id}[/]  {_run_status(run)}")
     if run.verifies:
         console.print(f"reproduces {run.verifies}: verdict {run.verdict or 'not recorded'}")
@@ -228,6 +227,28 @@ def run_view(view: RunView) -> None:
         console.print(f"forked from {run.parent_id} at step {run.fork_index}")
     if run.overrides:
         console.print(f"overrides {escape(canonical_json(run.overrides))}")
+    console.print(_steps_table(view, width))
+    for step in view.steps:
+        if step.damaged:
+            console.print(f"[red]step {step.index} record damaged:[/] {step.damaged}")
+        if step.error:
+            console.print(
+                f"[red]step {step.index} {escape(step.error.type)}:[/] {escape(step.error.message)}"
+            )
+    _observations(view)
+    if run.error:
+        console.print(f"reason: {escape(run.error)}")
+    if view.metrics:
+        console.print(f"metrics: {_metrics(view.metrics)}")
+    if not wide:
+        console.print("[dim]digests shortened to fit; `reprolam show RUN --json` has them whole[/]")
+
+
+def _steps_table(view: RunView, width: int) -> Table:
+    """The trace as a table that fits ``width`` columns: digests shortened, the least useful
+    columns dropped first (inputs, then seeds, then outputs), never a value per character."""
+    wide = width >= WIDE
+    hash_chars = 64 if width >= 220 else 16 if wide else 8
     narrow = width < NARROW
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", no_wrap=True, min_width=2, justify="right")
@@ -264,21 +285,7 @@ def run_view(view: RunView) -> None:
             cells.append("-" if step.seed is None else str(step.seed))
         cells.append(_ms(step.duration))
         table.add_row(*cells)
-    console.print(table)
-    for step in view.steps:
-        if step.damaged:
-            console.print(f"[red]step {step.index} record damaged:[/] {step.damaged}")
-        if step.error:
-            console.print(
-                f"[red]step {step.index} {escape(step.error.type)}:[/] {escape(step.error.message)}"
-            )
-    _observations(view)
-    if run.error:
-        console.print(f"reason: {escape(run.error)}")
-    if view.metrics:
-        console.print(f"metrics: {_metrics(view.metrics)}")
-    if not wide:
-        console.print("[dim]digests shortened to fit; `reprolam show RUN --json` has them whole[/]")
+    return table
 
 
 def annotation_list(items: Sequence[Annotation]) -> None:

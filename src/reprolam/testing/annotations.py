@@ -21,7 +21,7 @@ def _ids(store: TraceStore, **query: object) -> list[str]:
 
 
 def _five_runs(store: TraceStore) -> None:
-    """r0..r4 created in order; r3 forks r1 at step 1; r4 reproduces r0."""
+    """r0..r4 created in order; r3 forks r1 at step 1; r4 reproduces r0 (identical)."""
     for i in range(3):
         fields = {
             "seed": i,
@@ -32,7 +32,7 @@ def _five_runs(store: TraceStore) -> None:
         chain(store, f"r{i}", 2 if i == 1 else 0, **fields)
     store.create_run(make_run("r3", created_at=T0 + 3, parent_id="r1", fork_index=1, seed=7))
     store.create_run(make_run("r4", created_at=T0 + 4, verifies="r0"))
-    store.record(run=replace(store.get_run("r4"), status=RunStatus.SUCCEEDED))
+    store.record(run=replace(store.get_run("r4"), status=RunStatus.SUCCEEDED, verdict="identical"))
     store.record(run=replace(store.get_run("r2"), status=RunStatus.FAILED))
 
 
@@ -62,6 +62,9 @@ class TestQueryRuns:
         assert set(_ids(store, verdict="unverified")) == {"r1", "r2", "r3", "r4"}
         page = store.query_runs(RunQuery(workflow="wf", status="running"))
         assert page.total == 3  # r0, r1, r3 (r4 succeeded)
+        store.create_run(make_run("r5", created_at=T0 + 5, verifies="r1", verdict="diverged"))
+        assert _ids(store, verdict="diverged") == ["r1"]
+        assert _ids(store, verdict="reproduced") == ["r0"]
 
     def test_step_counts_include_a_forks_inherited_prefix(self, store: TraceStore) -> None:
         _five_runs(store)

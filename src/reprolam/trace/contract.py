@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from reprolam.trace.queries import Annotation, RunPage, RunQuery
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)

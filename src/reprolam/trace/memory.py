@@ -173,8 +173,8 @@ class MemoryStore(TraceStore):
             counts = {i: len(s) for i, s in self._steps.items()}
         by_verified: dict[str, set[str]] = {}
         for run in runs:
-            if run.verifies:
-                by_verified.setdefault(run.verifies, set()).add(run.status.value)
+            if run.verifies and run.verdict:
+                by_verified.setdefault(run.verifies, set()).add(run.verdict)
         found = [
             r
             for r in runs

@@ -54,7 +54,7 @@ class RunQuery:
     created_before: float | None = None  # exclusive
     parent_id: str | None = None  # only forks of this run
     relation: str | None = None  # root (neither fork nor reproduction) | fork | reproduction
-    verdict: str | None = None  # reproduced | diverged | unverified (from its reproductions)
+    verdict: str | None = None  # reproduced | diverged | unverified (its reproductions' verdicts)
     metric: str | None = None  # only runs with this headline metric indexed
     # created | seed | workflow | status | metric (by ``metric``; ties by id = creation order)
     order: str = "created"
@@ -161,7 +161,7 @@ def matches(
     metrics: Mapping[str, float],
     verdicts: Callable[[str], set[str]],
 ) -> bool:
-    """Whether ``run`` passes ``q``'s filters; ``verdicts(id)``: its reproductions' statuses."""
+    """Whether ``run`` passes ``q``'s filters; ``verdicts(id)``: its reproductions' verdicts."""
     checks = (
         q.ids is None or run.id in q.ids,
         q.workflow is None or run.workflow == q.workflow,
@@ -187,10 +187,13 @@ def matches(
     return True
 
 
-def _verdict_of(statuses: set[str]) -> str:
-    if RunStatus.SUCCEEDED.value in statuses:
+REPRODUCED = ("identical", "within-tolerance")  # recorded verdicts that reproduce the run
+
+
+def _verdict_of(verdicts: set[str]) -> str:
+    if verdicts & set(REPRODUCED):
         return "reproduced"
-    if RunStatus.FAILED.value in statuses:
+    if "diverged" in verdicts:
         return "diverged"
     return "unverified"
 
@@ -267,8 +270,9 @@ def _where(q: RunQuery, d: Dialect) -> tuple[list[str], list[Any]]:
     if q.metric is not None and q.order != "metric":  # ordering by it joins it instead
         add(f"runs.id IN (SELECT m.run_id FROM run_metrics m WHERE m.name = {p})", q.metric)
     if q.verdict is not None:
-        exists = "EXISTS (SELECT 1 FROM runs r WHERE r.verifies = runs.id AND r.status = '{}')"
-        ok, failed = exists.format("succeeded"), exists.format("failed")
+        exists = "EXISTS (SELECT 1 FROM runs r WHERE r.verifies = runs.id AND r.verdict IN ({}))"
+        ok = exists.format(", ".join(f"'{v}'" for v in REPRODUCED))
+        failed = exists.format("'diverged'")
         add(
             {
                 "reproduced": ok,

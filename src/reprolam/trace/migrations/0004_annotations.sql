@@ -1,4 +1,4 @@
--- 0003: annotations and the headline-metric index, kept beside the trace (never hashed).
+-- 0004: annotations and the headline-metric index, kept beside the trace (never hashed).
 --
 -- annotations: tags and notes on a run. A tag is unique per run; notes may repeat.
 -- run_metrics: a run's finite numeric headline metrics, so runs lists filter and sort by

@@ -1,5 +1,5 @@
--- 0003 (PostgreSQL): annotations and the headline-metric index, as
--- migrations/0003_annotations.sql: kept beside the trace, never hashed.
+-- 0004 (PostgreSQL): annotations and the headline-metric index, as
+-- migrations/0004_annotations.sql: kept beside the trace, never hashed.
 -- A run_metrics row with name '' (value NULL) says "indexed, no numeric metrics".
 
 CREATE TABLE annotations (
