@@ -249,3 +249,22 @@ def test_reprolam_ui_serves_the_store_on_loopback(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_reproduction_verdicts_are_shown_and_filtered(tmp_path: Path) -> None:
+    from reprolam import open as open_client
+
+    store = SQLiteStore(tmp_path / "store")
+    with open_client(store) as rl:
+        original = rl.run("breast-cancer", planner="rules")
+        attempt = rl.reproduce(original.id)
+    assert attempt.reproduction is not None
+    verdict = attempt.reproduction.verdict
+    assert verdict in ("identical", "within-tolerance")
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        assert f'class="verdict verdict-{verdict}"' in _ok(client, f"/runs/{original.id}")
+        assert f'class="verdict verdict-{verdict}"' in _ok(client, "/")
+        reproduced = client.get("/api/runs", params={"verdict": "reproduced"}).json()
+        assert [r["id"] for r in reproduced["runs"]] == [original.id]
+        assert client.get("/api/runs", params={"verdict": "diverged"}).json()["total"] == 0
+    store.close()

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from reprolam.errors import ConfigError
+from reprolam.errors import ConfigError, StoreError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.queries import Annotation, RunPage, numeric_metrics
 from reprolam.trace.records import RunRecord, RunStatus
@@ -29,7 +29,8 @@ def index_metrics(store: TraceStore, *, limit: int | None = None) -> int:
     """Index the headline metrics of finished runs not indexed yet (newest first).
 
     Derived data, kept beside the trace so runs lists filter and sort by metrics without
-    reading artifacts. Returns how many runs were indexed.
+    reading artifacts. Returns how many runs were indexed; stops at the first write a
+    read-only store refuses.
     """
     done = 0
     while limit is None or done < limit:
@@ -38,13 +39,9 @@ def index_metrics(store: TraceStore, *, limit: int | None = None) -> int:
         if not pending:
             break
         for run_id in pending:
-            run = store.get_run(run_id)
-            try:
-                metrics = headline_metrics(store, run)
-            except Exception:
-                metrics = None
-            store.put_metrics(run_id, numeric_metrics(metrics))
-        done += len(pending)
+            if not _index_run(store, store.get_run(run_id)):
+                return done  # a store we may only read: lists read artifacts instead
+            done += 1
         if len(pending) < batch:
             break
     return done
@@ -59,16 +56,22 @@ def index_page(store: TraceStore, page: RunPage) -> RunPage:
     if not pending:
         return page
     for run in pending:
-        _index_run(store, run)
+        if not _index_run(store, run):
+            return page  # a store we may only read: the page as it is
     return store.query_runs(page.query)
 
 
-def _index_run(store: TraceStore, run: RunRecord) -> None:
+def _index_run(store: TraceStore, run: RunRecord) -> bool:
+    """Index one run's metrics; False if the store refuses the write (read-only)."""
     try:
         metrics = headline_metrics(store, run)
     except Exception:  # a damaged output is audit's business, not the runs list's
         metrics = None
-    store.put_metrics(run.id, numeric_metrics(metrics))
+    try:
+        store.put_metrics(run.id, numeric_metrics(metrics))
+    except StoreError:
+        return False
+    return True
 
 
 def tag(store: TraceStore, run_ref: str, names: Iterable[str]) -> list[Annotation]:
