@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 import os
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
