@@ -71,6 +71,11 @@ _EXPORTS = {
     "Divergence": "reprolam.history.compare",
     "AuditReport": "reprolam.history.audit",
     "RunDiff": "reprolam.history.diff",
+    "RunComparison": "reprolam.history.comparison",
+    "RunQuery": "reprolam.trace.queries",
+    "RunPage": "reprolam.trace.queries",
+    "RunRow": "reprolam.trace.queries",
+    "Annotation": "reprolam.trace.queries",
     "RunRecord": "reprolam.trace.records",
     "StepRecord": "reprolam.trace.records",
     "ArtifactRecord": "reprolam.trace.records",
@@ -122,6 +127,7 @@ __all__ = [
     "ActionSpec",
     "ActionSpecError",
     "AmbiguousIdError",
+    "Annotation",
     "ArtifactRecord",
     "AuditReport",
     "Client",
@@ -147,9 +153,13 @@ __all__ = [
     "ReplayResult",
     "ReproduceResult",
     "ReprolamError",
+    "RunComparison",
     "RunDiff",
+    "RunPage",
+    "RunQuery",
     "RunRecord",
     "RunResult",
+    "RunRow",
     "RunState",
     "RunStatus",
     "RunView",
@@ -243,6 +253,7 @@ if TYPE_CHECKING:
     )
     from reprolam.history.audit import AuditReport
     from reprolam.history.compare import Divergence
+    from reprolam.history.comparison import RunComparison
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
@@ -252,6 +263,7 @@ if TYPE_CHECKING:
     from reprolam.results import GotArtifact
     from reprolam.trace.contract import TraceStore
     from reprolam.trace.links import step_after, step_external, step_label
+    from reprolam.trace.queries import Annotation, RunPage, RunQuery, RunRow
     from reprolam.trace.records import (
         ArtifactRecord,
         RunRecord,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from reprolam.engine.manual import ManualRun
     from reprolam.engine.policy import Policy
     from reprolam.history.audit import AuditReport
+    from reprolam.history.comparison import RunComparison
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from reprolam.planning.choose import LLMSettings, PlannerChoice
     from reprolam.provenance import ImportReport
     from reprolam.results import GotArtifact
+    from reprolam.trace.queries import Annotation, RunPage, RunQuery
     from reprolam.workflows.registry import Workflow
 
 RunRef = str | RunRecord  # a full id, a unique prefix, or a run record
@@ -61,6 +63,11 @@ class RunView:
 
     def inherited(self, step: StepRecord) -> bool:
         return self.run.fork_index is not None and step.index < self.run.fork_index
+
+    def _repr_html_(self) -> str:
+        from reprolam.notebook import run_view_html
+
+        return run_view_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -336,6 +343,30 @@ class Client:
         from reprolam.history.metrics import final_metrics
 
         return final_metrics(self.store, self.store.get_run(self.store.resolve_run_id(_id(run))))
+
+    def tag(self, run: RunRef, *names: str) -> list[Annotation]:
+        """Tag a run (kept beside its trace: no hash changes); returns its annotations."""
+        from reprolam.history.annotate import tag
+
+        return tag(self.store, _id(run), names)
+
+    def note(self, run: RunRef, text: str) -> list[Annotation]:
+        """Attach a note to a run (beside its trace); returns its annotations."""
+        from reprolam.history.annotate import note
+
+        return note(self.store, _id(run), text)
+
+    def compare(self, *runs: RunRef) -> RunComparison:
+        """Runs side by side: seed, planner, every param and headline metric."""
+        from reprolam.history.comparison import compare_runs
+
+        return compare_runs(self.store, [_id(r) for r in runs])
+
+    def query(self, query: RunQuery | None = None, **filters: Any) -> RunPage:
+        """One page of runs by filters (``RunQuery`` fields: tag, workflow, metric, ...)."""
+        from reprolam.trace.queries import RunQuery
+
+        return self.store.query_runs(query or RunQuery(**filters))
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -281,6 +282,10 @@ LAZY_COMMANDS: dict[str, str] = {
     "audit": "reprolam.cli.audit_cmd:audit",
     "experiment": "reprolam.cli.experiment_cmd:experiment",
     "get": "reprolam.cli.get_cmd:get",
+    "tag": "reprolam.cli.annotate_cmd:tag",
+    "note": "reprolam.cli.annotate_cmd:note",
+    "compare": "reprolam.cli.annotate_cmd:compare",
+    "ui": "reprolam.cli.ui_cmd:ui",
 }
 
 
@@ -464,28 +469,46 @@ def cli_text(text: str) -> str:
 
 
 @cli.command()
-@click.option("--limit", type=int, default=50, show_default=True, help="Show at most N runs.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Show at most N runs.",
+)
+@click.option("--tag", metavar="T", help="Only runs tagged T (see `reprolam tag`).")
+@click.option(
+    "--metric",
+    metavar="NAME",
+    help="Only runs with headline metric NAME, best (highest) first, shown as a column.",
+)
 @json_option
 @click.pass_obj
 @reports_errors
-def runs(obj: Ctx, limit: int, as_json: bool) -> None:
+def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: bool) -> None:
     """List recorded runs, newest first.
 
     \b
     Example:
       reprolam runs --limit 5 --json
+      reprolam runs --tag sweep --metric accuracy
     """
     from reprolam.cli import render
-    from reprolam.history.metrics import final_metrics
+    from reprolam.history.annotate import headline_metrics, index_metrics, index_page
+    from reprolam.trace.queries import RunQuery
 
     with obj.open() as rl:
         store = rl.store
-        records = store.list_runs(limit=limit)
-        rows = [(r, final_metrics(store, r), len(store.own_steps(r.id))) for r in records]
+        # Filtering or sorting by a metric needs every run indexed; a plain list, its page.
+        if metric:
+            index_metrics(store)
+        query = RunQuery(tag=tag, metric=metric, order="metric" if metric else "created")
+        page = index_page(store, store.query_runs(replace(query, limit=limit)))
+        rows = [(row, headline_metrics(store, row.run)) for row in page.rows]
     respond(
         as_json,
-        [{**r.to_dict(), "metrics": m, "own_steps": n} for r, m, n in rows],
-        lambda: render.runs_table(rows),
+        [{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows],
+        lambda: render.runs_table(rows, metric=metric, total=page.total),
     )
 
 

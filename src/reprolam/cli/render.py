@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,11 @@ from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, S
 if TYPE_CHECKING:
     from reprolam.client import RunView
     from reprolam.history.code_diff import CodeChange, RankedEnvironment
+    from reprolam.history.comparison import RunComparison
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
+    from reprolam.trace.queries import Annotation, RunRow
     from reprolam.workflows.registry import Workflow
 
 console = Console(highlight=False)
@@ -52,8 +55,8 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def _artifacts(named: dict[str, str]) -> str:
-    return "\n".join(f"{name}={short(key, 10)}" for name, key in named.items()) or "-"
+def _artifacts(named: dict[str, str], chars: int = 10) -> str:
+    return "\n".join(f"{escape(name)}={short(key, chars)}" for name, key in named.items()) or "-"
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -110,11 +113,13 @@ class RunProgress:
 
 
 def _headline_names(
-    rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]], shown: int
+    rows: Sequence[tuple[RunRow, dict[str, Any] | None]], shown: int, metric: str | None
 ) -> list[str]:
-    """The first scalar metrics of the newest run that has any (its workflow declares which
-    output holds them): the runs table's metric columns."""
-    for _, metrics, _ in rows:
+    """The named metric; else the first scalar metrics of the newest run that has any (its
+    workflow declares which output holds them): the runs table's metric columns."""
+    if metric:
+        return [metric]
+    for _, metrics in rows:
         names = [k for k, v in (metrics or {}).items() if isinstance(v, int | float | str)]
         if names:
             return names[:shown]
@@ -128,27 +133,44 @@ def _value(value: Any) -> str:
 
 
 NARROW_ID = 18  # "01a1fd46-357c-7482": the creation millisecond plus 12 counter bits
-WIDE = 120  # columns from which the table shows full ids, seeds and planners
+WIDE = 120  # columns from which the tables show full ids, seeds, planners and more
+NARROW = 70  # columns below which the tables drop what matters least (outputs, dates)
+MAX_METRIC_COLUMNS = 3
 
 
-def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> None:
+def runs_table(
+    rows: Sequence[tuple[RunRow, dict[str, Any] | None]],
+    *,
+    metric: str | None = None,
+    total: int = 0,
+) -> None:
+    """Runs with their headline metrics (each run's whole metrics output)."""
+    _fit_console()
     if not rows:
-        console.print("no runs yet: start one with `reprolam run`")
+        console.print("no runs match: start one with `reprolam run`, or drop --tag / --metric")
         return
-    wide = console.width >= WIDE
+    width = console.width
+    wide = width >= WIDE
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", no_wrap=True)
-    headline = _headline_names(rows, 2 if wide else 1)
-    names = ["workflow", "status", "steps", "created", *headline]
+    names = ["workflow", "status", "steps"] + ([] if width < NARROW else ["created"])
     if wide:
         names[2:2] = ["seed", "planner"]
-    longest = max(len(run.workflow) for run, _, _ in rows)
+    longest = max(len(row.run.workflow) for row, _ in rows)
     for name in names:
         if name == "workflow":
-            table.add_column(name, min_width=min(longest, 24), overflow="fold")
+            table.add_column(name, min_width=min(longest, 16), overflow="ellipsis")
         else:
             table.add_column(name, no_wrap=True)
-    for run, metrics, n_steps in rows:
+    room = MAX_METRIC_COLUMNS if wide else 1 if width < 90 else 2
+    metrics = _headline_names(rows, room, metric)
+    for name in metrics:
+        table.add_column(name, no_wrap=True, justify="right", overflow="ellipsis")
+    show_tags = any(row.tags for row, _ in rows)
+    if show_tags:
+        table.add_column("tags", overflow="ellipsis", max_width=24 if wide else 12)
+    for row, values in rows:
+        run = row.run
         kind = ""
         if run.parent_id:
             kind = f" [dim](fork of {run.parent_id[:8]})[/]"
@@ -156,16 +178,21 @@ def runs_table(rows: Sequence[tuple[RunRecord, dict[str, Any] | None, int]]) -> 
             kind = f" [dim](reproduces {run.verifies[:8]})[/]"
         cells = [
             run.id if wide else run.id[:NARROW_ID],
-            run.workflow + kind,
+            escape(run.workflow) + kind,
             _run_status(run),
-            str(n_steps),
-            _when(run.created_at) if wide else _when(run.created_at)[5:16],
-            *(_value((metrics or {}).get(name)) for name in headline),
+            str(row.steps),
         ]
+        if width >= NARROW:
+            cells.append(_when(run.created_at) if wide else _when(run.created_at)[5:16])
         if wide:
-            cells[3:3] = [str(run.seed), str(run.planner.get("name", "?"))]
+            cells[3:3] = [str(run.seed), escape(str(run.planner.get("name", "?")))]
+        cells += [_value((values or {}).get(name)) for name in metrics]
+        if show_tags:
+            cells.append(escape(" ".join(row.tags)))
         table.add_row(*cells)
     console.print(table)
+    if total > len(rows):
+        console.print(f"[dim]{len(rows)} of {total} runs; --limit N shows more[/]")
     if not wide:
         console.print("[dim]run ids shortened to fit; every command accepts a unique prefix[/]")
 
@@ -182,56 +209,123 @@ def _run_status(run: RunRecord) -> str:
 
 
 def run_view(view: RunView) -> None:
+    _fit_console()
     run = view.run
+    width = console.width
+    wide = width >= WIDE
     console.print(f"[bold]run {run.id}[/]  {_run_status(run)}")
     if run.verifies:
         console.print(f"reproduces {run.verifies}: verdict {run.verdict or 'not recorded'}")
     if run.damaged:
         console.print(f"[red]the stored run record is damaged:[/] {run.damaged}")
     console.print(
-        f"workflow {run.workflow}  seed {run.seed}  planner {run.planner.get('name', '?')}  "
+        f"workflow {escape(run.workflow)}  seed {run.seed}  "
+        f"planner {escape(str(run.planner.get('name', '?')))}  "
         f"created {_when(run.created_at)}  finished {_when(run.finished_at)}"
     )
     console.print(f"environment {short(run.environment)}  host {run.host or '-'}")
     if run.parent_id:
         console.print(f"forked from {run.parent_id} at step {run.fork_index}")
     if run.overrides:
-        console.print(f"overrides {canonical_json(run.overrides)}")
-    table = Table("#")
-    table.add_column("action", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    for name in ("params", "inputs", "outputs"):
-        table.add_column(name, overflow="fold")
-    table.add_column("seed")
-    table.add_column("time", no_wrap=True)
-    for step in view.steps:
-        status = _STATUS_STYLE[step.status]
-        if view.inherited(step):
-            status += " [dim](inherited)[/]"
-        if step.recovers is not None:
-            status += f" [cyan](recovers {step.recovers})[/]"
-        label = step_label(step)  # hand-built steps (ManualRun, rlam) carry the user's name
-        table.add_row(
-            f"{step.index} [bold]{escape(label)}[/]" if label else str(step.index),
-            step.action + (" [dim](proposal)[/]" if step.kind is StepKind.REJECTION else ""),
-            status,
-            _params(step.params),
-            _artifacts(step.inputs),
-            _artifacts(step.outputs),
-            "-" if step.seed is None else str(step.seed),
-            _ms(step.duration),
-        )
-    console.print(table)
+        console.print(f"overrides {escape(canonical_json(run.overrides))}")
+    console.print(_steps_table(view, width))
     for step in view.steps:
         if step.damaged:
             console.print(f"[red]step {step.index} record damaged:[/] {step.damaged}")
         if step.error:
-            console.print(f"[red]step {step.index} {step.error.type}:[/] {step.error.message}")
+            console.print(
+                f"[red]step {step.index} {escape(step.error.type)}:[/] {escape(step.error.message)}"
+            )
     _observations(view)
     if run.error:
-        console.print(f"reason: {run.error}")
+        console.print(f"reason: {escape(run.error)}")
     if view.metrics:
         console.print(f"metrics: {_metrics(view.metrics)}")
+    if not wide:
+        console.print("[dim]digests shortened to fit; `reprolam show RUN --json` has them whole[/]")
+
+
+def _steps_table(view: RunView, width: int) -> Table:
+    """The trace as a table that fits ``width`` columns: digests shortened, the least useful
+    columns dropped first (inputs, then seeds, then outputs), never a value per character."""
+    wide = width >= WIDE
+    hash_chars = 64 if width >= 220 else 16 if wide else 8
+    narrow = width < NARROW
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", no_wrap=True, min_width=2, justify="right")
+    table.add_column("action", no_wrap=True, overflow="ellipsis", max_width=24 if wide else 15)
+    # Room for "(recovers 12)" / "(inherited)" when a step has one: they wrap, never vanish.
+    marked = any(s.recovers is not None or view.inherited(s) for s in view.steps)
+    table.add_column("status", min_width=12 if marked else 1)
+    table.add_column("params", overflow="ellipsis", min_width=12)
+    if wide:
+        table.add_column("inputs", no_wrap=True, overflow="ellipsis")
+    if not narrow:
+        table.add_column("outputs", overflow="ellipsis", max_width=None if wide else 18)
+    if width >= 100:
+        table.add_column("seed", no_wrap=True, overflow="ellipsis", max_width=12)
+    table.add_column("time", no_wrap=True, min_width=9, justify="right")
+    for step in view.steps:
+        status = _STATUS_STYLE[step.status]
+        if view.inherited(step):
+            status += " [dim](inh.)[/]" if not wide else " [dim](inherited)[/]"
+        if step.recovers is not None:
+            status += f" [cyan](recovers {step.recovers})[/]"
+        label = step_label(step)  # hand-built steps (ManualRun, rlam) carry the user's name
+        cells = [
+            f"{step.index} [bold]{escape(label)}[/]" if label else str(step.index),
+            escape(step.action)
+            + (" [dim](proposal)[/]" if step.kind is StepKind.REJECTION else ""),
+            status,
+            escape(_params(step.params)),
+        ]
+        if wide:
+            cells.append(_artifacts(step.inputs, hash_chars))
+        if not narrow:
+            cells.append(_artifacts(step.outputs, hash_chars))
+        if width >= 100:
+            cells.append("-" if step.seed is None else str(step.seed))
+        cells.append(_ms(step.duration))
+        table.add_row(*cells)
+    return table
+
+
+def annotation_list(items: Sequence[Annotation]) -> None:
+    for a in items:
+        text = f"[cyan]{escape(a.value)}[/]" if a.kind == "tag" else escape(a.value)
+        console.print(f"{a.kind:<4} {text}  [dim]{_when(a.created_at)}[/]")
+
+
+def comparison(result: RunComparison) -> None:
+    """One row per param or metric, one column per run: fits a terminal for a handful of runs."""
+    _fit_console()
+    differing = result.differing
+    ids = [run.id[: 13 if len(result.runs) > 2 else NARROW_ID] for run in result.runs]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("", no_wrap=True, overflow="ellipsis", max_width=32)
+    for run_id in ids:
+        table.add_column(run_id, no_wrap=True, overflow="ellipsis", justify="right")
+    for name in [*result.params, *result.metrics]:
+        label = f"[bold yellow]{escape(name)}*[/]" if name in differing else escape(name)
+        values = [v.get(name) for v in result.values]
+        table.add_row(label, *(_cell(v) for v in values))
+    console.print(table)
+    console.print("[dim]* differs between the runs; --csv or --json for full ids and digits[/]")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return escape(value if isinstance(value, str) else canonical_json(value))
+
+
+def _fit_console() -> None:
+    """Follow $COLUMNS when set (pipes and test runners have no terminal to ask)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        console.width = int(columns)
 
 
 def _observations(view: RunView) -> None:

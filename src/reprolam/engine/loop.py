@@ -103,6 +103,11 @@ class RunResult:
             )
         return self.client
 
+    def _repr_html_(self) -> str:
+        from reprolam.notebook import run_result_html
+
+        return run_result_html(self)
+
 
 _PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
 

@@ -219,6 +219,11 @@ class AuditReport:
     effects: list[dict[str, Any]] = field(default_factory=list)  # undeclared, by step
     pickles: int = 0  # artifacts stored as pickles (the run opted in; loading needs trust)
 
+    def _repr_html_(self) -> str:
+        from reprolam.notebook import audit_html
+
+        return audit_html(self)
+
     @property
     def clean(self) -> bool:
         return not self.problems

@@ -42,6 +42,11 @@ class RunDiff:
     code: list[Any] = field(default_factory=list)  # CodeChange: a's code -> b's code
     ranked: Any = None  # RankedEnvironment: packages the actions import first
 
+    def _repr_html_(self) -> str:
+        from reprolam.notebook import diff_html
+
+        return diff_html(self)
+
     @property
     def identical_outputs(self) -> bool:
         return not any(

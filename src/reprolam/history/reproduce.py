@@ -62,6 +62,11 @@ class ReproduceResult:
     def code_changed(self) -> bool:
         return bool(self.code)
 
+    def _repr_html_(self) -> str:
+        from reprolam.notebook import reproduce_html
+
+        return reproduce_html(self)
+
     @property
     def reproduced(self) -> bool:
         return not self.problems and self.divergence is None and self.reproduction is not None

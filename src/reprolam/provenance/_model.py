@@ -207,6 +207,11 @@ class RunGraph:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_index", {s.index: s for s in self.steps})
 
+    def _repr_svg_(self) -> str:
+        from reprolam.provenance._svg import render_svg
+
+        return render_svg(self)
+
     @property
     def fork(self) -> Fork | None:
         return self.forks[0] if self.forks and self.forks[0].child.id == self.run.id else None

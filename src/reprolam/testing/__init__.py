@@ -26,6 +26,7 @@ Capabilities a backend lacks are skipped with the reason, never failed: ``durabl
 be made to fail, to check that nothing half-written is left). Needs pytest.
 """
 
+from reprolam.testing.annotations import TestAnnotations, TestMetricIndex, TestQueryRuns
 from reprolam.testing.conformance import (
     StoreFactory,
     TestArtifacts,
@@ -45,10 +46,13 @@ from reprolam.testing.conformance import (
 
 __all__ = [
     "StoreFactory",
+    "TestAnnotations",
     "TestArtifacts",
     "TestAtomicity",
     "TestForks",
     "TestLifecycle",
+    "TestMetricIndex",
+    "TestQueryRuns",
     "TestReproductions",
     "TestRuns",
     "TestSteps",

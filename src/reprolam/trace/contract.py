@@ -13,13 +13,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from reprolam.errors import AmbiguousIdError, NotFoundError
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
-SCHEMA_VERSION = 3
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from reprolam.trace.queries import Annotation, RunPage, RunQuery
+
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +123,30 @@ class TraceStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # -- beside the trace: runs lists, annotations, the headline-metric index ------------------
+    # None of these touch a run's record or steps: they change no hash.
+
+    @abstractmethod
+    def query_runs(self, query: RunQuery) -> RunPage:
+        """One page of the runs matching ``query``, in its order, with the total count."""
+
+    @abstractmethod
+    def add_annotations(self, annotations: Sequence[Annotation]) -> None:
+        """Store tags and notes (a tag a run already has is kept once); ``NotFoundError`` for
+        an unknown run, and then nothing is stored."""
+
+    @abstractmethod
+    def annotations(self, run_id: str) -> list[Annotation]:
+        """The run's tags and notes, oldest first."""
+
+    @abstractmethod
+    def put_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        """Index the run's numeric headline metrics (replacing what was indexed)."""
+
+    @abstractmethod
+    def runs_without_metrics(self, *, limit: int) -> list[str]:
+        """Finished runs whose metrics are not indexed yet, newest first."""
 
     def lease(self, run_id: str) -> AbstractContextManager[None]:
         """Held by the process executing ``run_id``; lets other openers tell a dead run.

@@ -82,9 +82,18 @@ def copy_store(
             copier.copy_run(run, start)
             what = "copied" if start == 0 else "completed"
             (report.copied if start == 0 else report.completed).append(run.id)
+        _copy_annotations(src, dst, run.id)
         if on_run is not None:
             on_run(what, run)
     return report
+
+
+def _copy_annotations(src: TraceStore, dst: TraceStore, run_id: str) -> None:
+    """Tags and notes go along (beside the trace, so after it); ones already there are kept."""
+    there = {(a.kind, a.value, a.created_at) for a in dst.annotations(run_id)}
+    new = [a for a in src.annotations(run_id) if (a.kind, a.value, a.created_at) not in there]
+    if new:
+        dst.add_annotations(new)
 
 
 def parents_first(runs: Sequence[RunRecord]) -> list[RunRecord]:

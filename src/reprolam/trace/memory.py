@@ -8,12 +8,13 @@ nothing a caller mutates, before or after recording, can change stored history.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reprolam.hashing import digest as hash_bytes
-from reprolam.trace import _rows
+from reprolam.trace import _rows, queries
 from reprolam.trace.contract import Producer, TraceStore
+from reprolam.trace.queries import Annotation, RunPage, RunQuery, RunRow
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
 
@@ -28,6 +29,8 @@ class MemoryStore(TraceStore):
         self._steps: dict[str, dict[int, tuple[Any, ...]]] = {}
         self._artifacts: dict[str, tuple[str, int, bytes]] = {}  # digest -> codec, size, bytes
         self._producers: dict[str, Producer] = {}
+        self._annotations: dict[str, list[Annotation]] = {}
+        self._metrics: dict[str, dict[str, float]] = {}  # run id -> indexed metrics
 
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._runs)} runs)"
@@ -157,6 +160,91 @@ class MemoryStore(TraceStore):
             if digest not in self._artifacts:
                 raise _rows.no_artifact_error(digest, self.location)
             return self._producers.get(digest)
+
+    # -- beside the trace ------------------------------------------------------------------------
+
+    def query_runs(self, query: RunQuery) -> RunPage:
+        with self._lock:
+            self._check_open()
+            runs = [_rows.run_from_row(r) for r in self._runs.values()]
+            held = self._annotations.items()
+            tags = {i: {a.value for a in v if a.kind == "tag"} for i, v in held}
+            metrics = {i: dict(m) for i, m in self._metrics.items()}
+            counts = {i: len(s) for i, s in self._steps.items()}
+        by_verified: dict[str, set[str]] = {}
+        for run in runs:
+            if run.verifies and run.verdict:
+                by_verified.setdefault(run.verifies, set()).add(run.verdict)
+        found = [
+            r
+            for r in runs
+            if queries.matches(
+                query,
+                r,
+                tags.get(r.id, set()),
+                metrics.get(r.id, {}),
+                lambda i: by_verified.get(i, set()),
+            )
+        ]
+        found.sort(
+            key=lambda r: queries.sort_key(query, r, metrics.get(r.id, {})),
+            reverse=query.descending,
+        )
+        page = found[query.offset : query.offset + query.limit]
+        rows = [
+            RunRow(
+                r,
+                ((r.fork_index or 0) if r.parent_id else 0) + counts.get(r.id, 0),
+                metrics.get(r.id, {}),
+                sorted(tags.get(r.id, set()), key=self._tag_order(r.id)),
+                indexed=r.id in metrics,
+            )
+            for r in page
+        ]
+        total = len(found)
+        if queries.filtered(query):
+            total = min(total, queries.count_cap(query) + 1)  # as the SQL backends count
+        return RunPage(rows, total, query)
+
+    def _tag_order(self, run_id: str) -> Any:
+        order = {a.value: (a.created_at, a.value) for a in self._annotations.get(run_id, [])}
+        return lambda tag: order[tag]
+
+    def add_annotations(self, annotations: Sequence[Annotation]) -> None:
+        checked = [
+            Annotation(a.run_id, a.kind, queries.check_annotation(a.kind, a.value), a.created_at)
+            for a in annotations
+        ]
+        with self._lock:
+            self._check_open()
+            for a in checked:
+                if a.run_id not in self._runs:
+                    raise _rows.no_run_error(a.run_id, self.location)
+            for a in checked:
+                held = self._annotations.setdefault(a.run_id, [])
+                if a.kind == "tag" and any(h.kind == "tag" and h.value == a.value for h in held):
+                    continue
+                held.append(a)
+
+    def annotations(self, run_id: str) -> list[Annotation]:
+        with self._lock:
+            self._check_open()
+            held = list(self._annotations.get(run_id, []))
+        return sorted(held, key=lambda a: (a.created_at, a.kind, a.value))
+
+    def put_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        with self._lock:
+            self._check_open()
+            if run_id not in self._runs:
+                raise _rows.no_run_error(run_id, self.location)
+            self._metrics[run_id] = {str(k): float(v) for k, v in metrics.items()}
+
+    def runs_without_metrics(self, *, limit: int) -> list[str]:
+        with self._lock:
+            self._check_open()
+            rows = sorted(self._runs.values(), key=lambda r: (r[3], r[0]), reverse=True)
+            pending = [r[0] for r in rows if r[7] != "running" and r[0] not in self._metrics]
+        return pending[: max(limit, 0)]
 
     def close(self) -> None:
         with self._lock:

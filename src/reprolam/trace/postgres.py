@@ -35,11 +35,13 @@ from reprolam.errors import NotFoundError, ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._dsn import redact
 from reprolam.trace._pg_liveness import lease_key, mark_abandoned_runs, try_lock
+from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
 from reprolam.trace.leases import held_error
 from reprolam.trace.migrations_dir import packaged_migrations
+from reprolam.trace.queries import POSTGRES
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
 if TYPE_CHECKING:
@@ -124,10 +126,11 @@ def _row_in(row: _Row, numbers: dict[int, str]) -> _Row:
 # -- the store --------------------------------------------------------------------------------
 
 
-class PostgresStore(SqlArtifactReads, TraceStore):
+class PostgresStore(SqlRunQueries, SqlArtifactReads, TraceStore):
     """A ``TraceStore`` in a PostgreSQL database; safe across threads, processes and hosts."""
 
     PARAM = "%s"
+    DIALECT = POSTGRES
 
     def __init__(
         self,
@@ -367,6 +370,22 @@ class PostgresStore(SqlArtifactReads, TraceStore):
                 raise _rows.no_run_error(run_id, self.location)
             raise _rows.no_step_error(run_id, index, self.location)
         return _rows.step_from_row(_row_in(row, _STEP_NUMBERS))
+
+    def _runs_by_id(self, ids: Sequence[str]) -> dict[str, RunRecord]:
+        rows = self._all(f"{_RUN_SELECT} WHERE id = ANY(%s)", (list(ids),))
+        return {row[0]: _rows.run_from_row(_row_in(row, _RUN_NUMBERS)) for row in rows}
+
+    def _write(self, statements: Sequence[tuple[str, Sequence[_Row]]]) -> None:
+        """Beside-the-trace writes (annotations, metric index): one transaction."""
+        with self._lock:
+            cur = self._cursor()
+            try:
+                with cur.connection.transaction():
+                    for sql, rows in statements:
+                        if rows:
+                            cur.executemany(sql, rows)
+            except self._errors as exc:
+                raise self._error("write", exc) from exc
 
     def _run_exists(self, run_id: str) -> bool:
         return self._one("SELECT 1 FROM runs WHERE id = %s", (run_id,)) is not None

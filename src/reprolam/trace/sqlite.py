@@ -39,6 +39,7 @@ from typing import Any
 
 from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
+from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sqlite_schema import (
     check_readable,
@@ -62,6 +63,7 @@ from reprolam.trace.journal import (
     read_frames,
 )
 from reprolam.trace.leases import Leases, interrupted_reason
+from reprolam.trace.queries import SQLITE
 from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
 
 JOURNAL_DIR = "journal"
@@ -127,10 +129,11 @@ def _as_frame(value: Any) -> _Frame:
     return value
 
 
-class SQLiteStore(SqlArtifactReads, TraceStore):
+class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
     """A durable ``TraceStore`` in one directory; safe across threads and processes."""
 
     PARAM = "?"
+    DIALECT = SQLITE
 
     def __init__(
         self,
@@ -533,6 +536,26 @@ class SQLiteStore(SqlArtifactReads, TraceStore):
                 return self._cur.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise self._error("read", exc) from exc
+
+    def _runs_by_id(self, ids: Sequence[str]) -> dict[str, RunRecord]:
+        rows = self._all(f"{_RUN_SELECT} WHERE id IN ({self._in(ids)})", tuple(ids))
+        return {row[0]: _rows.run_from_row(row) for row in rows}
+
+    def _write(self, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]) -> None:
+        """Beside-the-trace writes (annotations, metric index): one transaction."""
+        with self._lock:
+            self._flush_locked()
+            cur = self._cur
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                for sql, rows in statements:
+                    cur.executemany(sql, rows)
+                cur.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error("write", exc) from exc
+                raise
 
     def _exists(self, sql: str, value: str) -> bool:
         """For use with the lock held."""

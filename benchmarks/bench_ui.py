@@ -1,0 +1,217 @@
+"""The web UI at scale: server time and browser time for its two heaviest pages.
+
+* the runs page of a store of N runs (default page, a tag filter, sorted by a metric);
+* the run page and a step page of a run of M steps.
+
+Server time: the app answering in process (Starlette's test client), medians. Browser time:
+headless Chromium (Playwright, the system's chromium) loading the page from a real server:
+the navigation's response end (server + transfer) and load event (parse, layout, render).
+The store is written with bulk SQL (the engine's per-step cost is bench_record's business).
+
+    python benchmarks/bench_ui.py            # N = 100,000 runs, M = 10,000 steps
+    python benchmarks/bench_ui.py --quick    # N = 10,000, M = 1,000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _timing import median_time
+from reprolam.hashing import canonical_json_bytes, digest
+from reprolam.ids import uuid7
+from reprolam.trace import _rows
+from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus, seal
+from reprolam.trace.sqlite import SQLiteStore
+
+TARGET = 1.0  # seconds: "a store of 100,000 runs opens in under a second"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def build(root: Path, runs: int, steps: int) -> str:
+    """A store of ``runs`` finished runs (metrics indexed, every 10th tagged) plus one run of
+    ``steps`` steps; returns the long run's id."""
+    SQLiteStore(root).close()  # creates and migrates trace.db
+    metrics = canonical_json_bytes({"accuracy": 0.9})
+    metrics_key = digest(metrics)
+    t0 = time.time() - runs
+    run_rows, metric_rows, tag_rows = [], [], []
+    for i in range(runs):
+        run = RunRecord(
+            id=uuid7(),
+            workflow="breast-cancer" if i % 3 else "other",
+            seed=i % 50,
+            created_at=t0 + i,
+            planner={"name": "rules"},
+            status=RunStatus.SUCCEEDED,
+            finished_at=t0 + i + 0.5,
+            outputs={"metrics": metrics_key},
+        )
+        run_rows.append(_rows.run_to_row(run))
+        metric_rows.append((run.id, "accuracy", 0.8 + (i % 997) / 5000))
+        if i % 10 == 0:
+            tag_rows.append((run.id, "tag", "sweep", t0 + i))
+    long_id = uuid7()
+    long_run = RunRecord(
+        id=long_id, workflow="long", seed=0, created_at=time.time(), status=RunStatus.SUCCEEDED
+    )
+    step_rows, prev = [], ""
+    for i in range(steps):
+        step = seal(
+            StepRecord(
+                long_id,
+                i,
+                StepKind.ACTION,
+                f"stage_{i % 7}",
+                StepStatus.SUCCEEDED,
+                time.time(),
+                params={"i": i, "rate": 0.1},
+                outputs={"out": metrics_key},
+                seed=i,
+                duration=0.001,
+                prev_hash=prev,
+            )
+        )
+        prev = step.hash or ""
+        step_rows.append(_rows.step_to_row(step))
+    columns = ", ".join(_rows.RUN_COLUMNS)
+    marks = ", ".join("?" * len(_rows.RUN_COLUMNS))
+    step_marks = ", ".join("?" * len(_rows.STEP_COLUMNS))
+    with closing(sqlite3.connect(root / "trace.db")) as conn, conn:
+        conn.executemany(f"INSERT INTO runs ({columns}) VALUES ({marks})", run_rows)
+        conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", _rows.run_to_row(long_run))
+        conn.executemany(f"INSERT INTO steps VALUES ({step_marks})", step_rows)
+        conn.execute(
+            "INSERT INTO artifacts (digest, codec, size, data) VALUES (?, 'json', ?, ?)",
+            (metrics_key, len(metrics), metrics),
+        )
+        conn.executemany("INSERT INTO run_metrics VALUES (?, ?, ?)", metric_rows)
+        conn.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?)", tag_rows)
+    return long_id
+
+
+def server_times(store: SQLiteStore, pages: dict[str, str], repeats: int) -> dict[str, float]:
+    from starlette.testclient import TestClient
+
+    from reprolam.ui.app import create_app
+
+    out = {}
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        for name, url in pages.items():
+            assert client.get(url).status_code == 200, url  # warm: templates compiled
+            out[name] = median_time(lambda url=url: client.get(url), repeats)
+    return out
+
+
+def browser_times(
+    store: SQLiteStore, pages: dict[str, str], repeats: int
+) -> dict[str, tuple[float, float]] | None:
+    try:
+        import uvicorn
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not os.path.exists(CHROMIUM):
+        return None
+    from reprolam.ui.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store, index_in_background=False), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            page = browser.new_page()
+            for name, url in pages.items():
+                samples: list[tuple[float, float]] = []
+                for _ in range(repeats + 1):  # the first load warms the caches
+                    page.goto(f"http://127.0.0.1:{port}{url}", wait_until="load")
+                    timing: Any = page.evaluate(
+                        "(() => { const n = performance.getEntriesByType('navigation')[0];"
+                        " return [n.responseEnd - n.startTime, n.loadEventEnd - n.startTime]; })()"
+                    )
+                    samples.append((timing[0] / 1000, timing[1] / 1000))
+                samples = sorted(samples[1:], key=lambda s: s[1])
+                out[name] = samples[len(samples) // 2]
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.steps, args.repeats = 10_000, 1_000, 3
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "store"
+        started = time.perf_counter()
+        long_id = build(root, args.runs, args.steps)
+        print(
+            f"store: {args.runs:,} runs + one run of {args.steps:,} steps "
+            f"(bulk-written in {time.perf_counter() - started:.1f} s)"
+        )
+        pages = {
+            f"runs page ({args.runs:,} runs)": "/",
+            "runs page, tag filter": "/?tag=sweep",
+            "runs page, sorted by metric": "/?metric=accuracy&order=metric",
+            "runs page, page 100": "/?offset=4950",
+            f"run page ({args.steps:,} steps)": f"/runs/{long_id}",
+            "step page": f"/runs/{long_id}/steps/{args.steps // 2}",
+        }
+        with SQLiteStore(root) as store:
+            server = server_times(store, pages, args.repeats)
+            browser = browser_times(store, pages, max(args.repeats // 2, 1))
+    print(f"{'page':<34} {'server':>9} {'browser: response':>18} {'load':>8}")
+    for name, seconds in server.items():
+        line = f"{name:<34} {seconds * 1000:>7.1f} ms"
+        if browser is not None:
+            response, load = browser[name]
+            line += f" {response * 1000:>15.1f} ms {load * 1000:>5.0f} ms"
+        print(line)
+    if browser is None:
+        print("(browser times skipped: playwright or chromium not installed)")
+    worst = max(server.values())
+    print(f"slowest page on the server: {worst * 1000:.0f} ms (target < {TARGET * 1000:.0f} ms)")
+    return {**server, "slowest": worst}
+
+
+if __name__ == "__main__":
+    main()

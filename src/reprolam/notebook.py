@@ -1,0 +1,191 @@
+"""Jupyter display: results as HTML tables, a trace as SVG.
+
+The result classes have thin ``_repr_html_`` / ``_repr_svg_`` methods that call these
+functions, so a notebook cell ending in ``rl.run(...)``, ``rl.diff(...)``, ``rl.audit(...)``
+or a comparison shows a table instead of a dataclass repr. Every value is escaped: a
+param or an error message holding markup shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reprolam.hashing import canonical_json, short
+
+if TYPE_CHECKING:
+    from reprolam.client import RunView
+    from reprolam.engine.loop import RunResult
+    from reprolam.history.audit import AuditReport
+    from reprolam.history.comparison import RunComparison
+    from reprolam.history.diff import RunDiff
+    from reprolam.history.reproduce import ReproduceResult
+    from reprolam.trace.contract import TraceStore
+    from reprolam.trace.records import RunRecord, StepRecord
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_STYLE = "border-collapse:collapse;font-family:monospace;font-size:12px"
+_CELL = "border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top"
+_HI = "background:#fff4c2;"
+_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "rejected": "#ef6c00"}
+
+
+def esc(value: Any) -> str:
+    """HTML-escaped text with control characters (ANSI escapes) written out visibly."""
+    text = value if isinstance(value, str) else _brief(value)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return html.escape(text, quote=True)
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, str) and len(value) == 64:
+        return short(value)
+    if value is None:
+        return "-"
+    try:
+        return canonical_json(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def table(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], *, highlight: Iterable[str] = ()
+) -> str:
+    marked = set(highlight)
+    head = "".join(
+        f'<th style="{_CELL};{_HI if h in marked else ""}">{esc(h)}</th>' for h in header
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="{_CELL};{_HI if h in marked else ""}">{esc(v)}</td>'
+            for h, v in zip(header, row, strict=False)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f'<table style="{_STYLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _status(value: str) -> str:
+    color = _COLORS.get(value, "#00838f")
+    return f'<span style="color:{color};font-weight:bold">{esc(value)}</span>'
+
+
+def _run_header(run: RunRecord, n_steps: int) -> str:
+    parts = [
+        f"<b>run</b> <code>{esc(run.id)}</code> {_status(run.status.value)}",
+        f"{esc(run.workflow)}, seed {esc(run.seed)}, planner {esc(run.planner.get('name', '?'))},"
+        f" {n_steps} steps",
+    ]
+    if run.parent_id:
+        parts.append(f"fork of <code>{esc(run.parent_id)}</code> at step {run.fork_index}")
+    if run.error:
+        parts.append(f'<span style="color:#c62828">{esc(run.error)}</span>')
+    return "<div>" + "<br>".join(parts) + "</div>"
+
+
+def _steps_table(steps: Sequence[StepRecord]) -> str:
+    return table(
+        ["#", "action", "status", "params", "outputs", "seed", "ms"],
+        (
+            [
+                s.index,
+                s.action,
+                s.status.value,
+                s.params,
+                " ".join(f"{n}={short(d)}" for n, d in s.outputs.items()),
+                s.seed,
+                None if s.duration is None else round(s.duration * 1000, 1),
+            ]
+            for s in steps
+        ),
+    )
+
+
+def run_result_html(result: RunResult) -> str:
+    from reprolam.codecs import describe
+
+    outputs = table(
+        ["output", "value"], ([name, describe(v)] for name, v in result.outputs.items())
+    )
+    return _run_header(result.run, len(result.steps)) + _steps_table(result.steps) + outputs
+
+
+def run_view_html(view: RunView) -> str:
+    metrics = table(["metric", "value"], (view.metrics or {}).items()) if view.metrics else ""
+    return _run_header(view.run, len(view.steps)) + _steps_table(view.steps) + metrics
+
+
+def diff_html(diff: RunDiff) -> str:
+    rows = (
+        [
+            s.index,
+            s.action_a,
+            s.action_b,
+            "; ".join(f"{k}: {_brief(a)} -> {_brief(b)}" for k, (a, b) in s.changes.items()),
+        ]
+        for s in diff.steps
+        if not s.shared
+    )
+    metrics = table(["metric", "a", "b"], ([k, a, b] for k, (a, b) in diff.metrics.items()))
+    return (
+        f"<div><b>a</b> <code>{esc(diff.a.id)}</code><br><b>b</b> <code>{esc(diff.b.id)}</code>"
+        f"<br>{esc(diff.relation)}; shared history: {diff.shared_steps} steps</div>"
+        + table(["#", "a", "b", "differences"], rows)
+        + (metrics if diff.metrics else "")
+    )
+
+
+def audit_html(report: AuditReport) -> str:
+    checks = table(
+        ["check", "result", "what was checked and found"],
+        (
+            [name, "ok" if c["ok"] else f"{c['problems']} problem(s)", c["summary"]]
+            for name, c in report.checks().items()
+        ),
+    )
+    verdict = "audit clean" if report.clean else f"{len(report.problems)} problem(s)"
+    problems = "".join(f"<li>{esc(p.kind)}: {esc(p.message)}</li>" for p in report.problems)
+    return (
+        f"<div><b>audit of</b> <code>{esc(report.run.id)}</code>: {esc(verdict)}; "
+        f"reproducibility {esc(report.reproducibility)}</div>"
+        + checks
+        + (f"<ul>{problems}</ul>" if problems else "")
+    )
+
+
+def reproduce_html(result: ReproduceResult) -> str:
+    color = "#2e7d32" if result.reproduced else "#c62828"
+    return f'<div style="color:{color}"><b>{esc(result.summary())}</b></div>'
+
+
+def comparison_html(comparison: RunComparison) -> str:
+    return table(
+        ["run", *comparison.params, *comparison.metrics],
+        comparison.rows(),
+        highlight=comparison.differing,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TracePicture:
+    """A run's trace as SVG; shows itself in Jupyter."""
+
+    svg: str
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+
+def trace(store: TraceStore, run_ref: str) -> TracePicture:
+    """A run's trace picture (full id or unique prefix), as ``export`` writes it in SVG."""
+    from reprolam.provenance._model import build_run_graph
+    from reprolam.provenance._svg import render_svg
+
+    return TracePicture(render_svg(build_run_graph(store, store.resolve_run_id(run_ref))))

@@ -1,0 +1,211 @@
+"""`tag`, `note`, `compare`, `runs --tag/--metric`, and tables that fit the terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reprolam.cli.main import cli
+from reprolam.trace import SQLiteStore
+
+SWEEP = ("0.01", "1.0", "100.0")
+
+
+def invoke(store: Path, *args: str, width: int = 80) -> Result:
+    env = {"COLUMNS": str(width)}
+    return CliRunner(env=env).invoke(cli, ["--store", str(store), *args], catch_exceptions=False)
+
+
+def ok(store: Path, *args: str, width: int = 80) -> Result:
+    result = invoke(store, *args, width=width)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def as_json(store: Path, *args: str) -> Any:
+    return json.loads(ok(store, *args, "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    store = tmp_path_factory.mktemp("store")
+    ids = [as_json(store, "run", "--set", f"train_model.C={c}")["run"]["id"] for c in SWEEP]
+    return store, ids
+
+
+def test_tags_and_notes_change_no_hash(sweep: tuple[Path, list[str]]) -> None:
+    store, ids = sweep
+    before = as_json(store, "show", ids[0])
+    tagged = as_json(store, "tag", ids[0][:20], "baseline", "sweep")
+    assert [(a["kind"], a["value"]) for a in tagged] == [("tag", "baseline"), ("tag", "sweep")]
+    ok(store, "tag", ids[1], "sweep")
+    ok(store, "tag", ids[2], "sweep")
+    noted = as_json(store, "note", ids[0], "C=0.01 [red]underfits[/]")
+    assert noted[-1] == {**noted[-1], "kind": "note", "value": "C=0.01 [red]underfits[/]"}
+    assert as_json(store, "show", ids[0]) == before  # annotations live beside the trace
+    assert as_json(store, "audit", ids[0])["clean"] is True
+    human = ok(store, "note", ids[1], "[bold]markup stays text[/]").output
+    assert "[bold]markup stays text[/]" in human
+
+
+def test_tag_refusals_are_one_line(sweep: tuple[Path, list[str]]) -> None:
+    store, ids = sweep
+    bad = invoke(store, "tag", ids[0], "two words")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("error: bad tag 'two words'")
+    assert len(bad.stderr.strip().splitlines()) == 1
+    unknown = invoke(store, "note", "zzzz", "text")
+    assert unknown.exit_code == 2
+    assert "no run with id or prefix 'zzzz'" in unknown.stderr
+    assert invoke(store, "note", ids[0], "   ").exit_code == 2
+    assert invoke(store, "tag", ids[0]).exit_code == 2  # click: NAME... is required
+
+
+def test_runs_by_tag_and_metric(sweep: tuple[Path, list[str]]) -> None:
+    store, ids = sweep
+    ok(store, "tag", ids[0], "baseline")
+    listed = as_json(store, "runs", "--tag", "baseline")
+    assert [r["id"] for r in listed] == [ids[0]]
+    assert listed[0]["tags"][0] == "baseline"
+    assert listed[0]["steps"] == 5
+    assert listed[0]["own_steps"] == 5
+    best = as_json(store, "runs", "--metric", "roc_auc")
+    values = [r["metrics"]["roc_auc"] for r in best]
+    assert values == sorted(values, reverse=True)
+    assert as_json(store, "runs", "--metric", "no_such_metric") == []
+    table = ok(store, "runs", "--metric", "roc_auc").output
+    assert "roc_auc" in table
+    assert "accuracy" not in table  # the named metric, not a hard-coded one
+
+
+def test_compare_table_csv_and_json(sweep: tuple[Path, list[str]]) -> None:
+    store, ids = sweep
+    payload = as_json(store, "compare", *ids)
+    assert payload["runs"] == ids
+    assert "train_model.C" in payload["differing"]
+    assert "seed" not in payload["differing"]
+    assert [row["train_model.C"] for row in payload["rows"]] == [0.01, 1.0, 100.0]
+    rows = list(csv.DictReader(io.StringIO(ok(store, "compare", *ids, "--csv").stdout)))
+    assert [r["run"] for r in rows] == ids
+    assert rows[0]["train_model.C"] == "0.01"
+    assert float(rows[0]["metrics.accuracy"]) > 0.5
+    table = ok(store, "compare", *ids).output
+    assert "train_model.C*" in table
+    assert "seed*" not in table
+    assert all(len(line) <= 80 for line in table.splitlines())
+    assert invoke(store, "compare", ids[0], "--csv", "--json").exit_code == 2
+    assert invoke(store, "compare", "zzzz").exit_code == 2
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+def test_runs_and_show_fit_the_terminal(sweep: tuple[Path, list[str]], width: int) -> None:
+    store, ids = sweep
+    for args in (["runs"], ["show", ids[0]]):
+        out = ok(store, *args, width=width).output
+        lines = out.splitlines()
+        assert all(len(line) <= width for line in lines), (args, width)
+        # No value broken one character per line: no line made of a lone character.
+        assert not [line for line in lines if len(line.strip()) == 1 and line.strip() != "#"]
+    show = ok(store, "show", ids[0], width=width).output
+    digest = as_json(store, "show", ids[0])["steps"][0]["outputs"]["X"]
+    if width >= 70:  # narrower: outputs give way to params (--json has them)
+        assert digest[:8] in show
+    if width >= 120:
+        assert digest[:16] in show
+    assert "C=0.01" in show
+
+
+def test_forks_count_their_inherited_steps(sweep: tuple[Path, list[str]]) -> None:
+    store, ids = sweep
+    forked = as_json(store, "fork", ids[0], "--at", "train_model", "--set", "train_model.C=3")
+    fork_id = forked["run"]["id"]
+    row = next(r for r in as_json(store, "runs") if r["id"] == fork_id)
+    assert row["steps"] == 5
+    assert row["own_steps"] == 2
+
+
+def test_ui_command_without_the_extra_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    real = builtins.__import__
+
+    def no_starlette(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "starlette":
+            raise ImportError("No module named 'starlette'", name="starlette")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_starlette)
+    result = invoke(tmp_path, "ui")
+    assert result.exit_code == 2
+    assert "pip install 'reprolam[ui]'" in result.stderr
+
+
+def test_ui_help_names_the_defaults(tmp_path: Path) -> None:
+    out = ok(tmp_path, "ui", "--help").output
+    assert "127.0.0.1" in out
+    assert "8765" in out
+
+
+def test_notebook_reprs_escape_and_show(sweep: tuple[Path, list[str]]) -> None:
+    from reprolam import api
+    from reprolam.history.audit import audit
+    from reprolam.history.comparison import compare_runs
+    from reprolam.history.diff import diff_runs
+    from reprolam.notebook import trace
+
+    store_dir, ids = sweep
+    with SQLiteStore(store_dir) as store:
+        view = api.show(ids[0], store=store)
+        html = view._repr_html_()
+        assert "<table" in html
+        assert "train_model" in html
+        assert "<script" not in diff_runs(store, ids[0], ids[1])._repr_html_()
+        assert "params.C: 0.0100 -&gt; 1.0000" in diff_runs(store, ids[0], ids[1])._repr_html_()
+        assert "audit clean" in audit(store, ids[0])._repr_html_()
+        compared = compare_runs(store, ids)._repr_html_()
+        assert "background:#fff4c2" in compared  # differing columns highlighted
+        svg = trace(store, ids[0])._repr_svg_()
+        assert svg.startswith("<svg")
+        assert 'class="reprolam-trace"' in svg
+        result = api.run(
+            "breast-cancer", store=store, planner="rules", overrides={"train_model": {"C": 2.0}}
+        )
+        assert "accuracy" in result._repr_html_()
+
+
+def test_notebook_escapes_markup_and_control_characters() -> None:
+    from reprolam.notebook import esc, table
+
+    html = table(["a<b>"], [["<script>alert(1)</script>\x1b[31m"]])
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "\x1b" not in html
+    assert "\\x1b[31m" in html
+    assert esc('"onerror=') == "&quot;onerror="
+
+
+def test_store_copy_carries_tags_and_notes_once(tmp_path: Path) -> None:
+    from reprolam.history.annotate import note, tag
+    from reprolam.testing import chain
+    from reprolam.trace import MemoryStore
+    from reprolam.trace.copy import copy_store
+
+    src, dst = MemoryStore(), SQLiteStore(tmp_path / "dst")
+    chain(src, "run-a", 2)
+    tag(src, "run-a", ["kept"])
+    note(src, "run-a", "a note")
+    copy_store(src, dst)
+    copy_store(src, dst)  # again: nothing doubled
+    assert [(a.kind, a.value) for a in dst.annotations("run-a")] == [
+        ("tag", "kept"),
+        ("note", "a note"),
+    ]
+    dst.close()

@@ -1,0 +1,270 @@
+"""The web UI through an in-process ASGI client: every page and JSON endpoint, on SQLite and
+PostgreSQL stores, including the hostile run (markup must come back escaped, never live)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the ui extra is not installed: pip install 'reprolam[ui]'")
+from starlette.testclient import TestClient
+
+import ui_data
+from reprolam.trace import SQLiteStore, TraceStore
+from reprolam.trace.postgres import PostgresStore
+from reprolam.ui import create_app
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, ui_data.UiData, TraceStore]]:
+    root = tmp_path_factory.mktemp(f"ui-{request.param}")
+    store: TraceStore
+    if request.param == "sqlite":
+        store = SQLiteStore(root / "store")
+    else:
+        server = request.getfixturevalue("postgres")
+        store = PostgresStore(server.create_database(), artifacts_dir=root / "artifacts")
+    data = ui_data.build(store)
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        yield client, data, store
+    store.close()
+
+
+def _ok(client: TestClient, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.text[:500])
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    return response.text
+
+
+def test_runs_page_lists_filters_and_pages(
+    world: tuple[TestClient, ui_data.UiData, TraceStore],
+) -> None:
+    client, data, _ = world
+    html = _ok(client, "/")
+    for run_id in data.sweep:
+        assert run_id[:18] in html
+    assert "accuracy" in html  # headline metrics as columns, not hard-coded
+    tagged = _ok(client, "/?tag=baseline")
+    assert data.sweep[0][:18] in tagged
+    assert data.sweep[1][:18] not in tagged
+    assert "1 matching" in tagged
+    forks = _ok(client, "/?relation=fork")
+    assert data.fork[:18] in forks
+    assert "1 matching" in forks
+    page = _ok(client, "/?limit=2")
+    assert 'id="next-page"' in page
+    second = _ok(client, "/?limit=2&offset=2")
+    assert 'id="prev-page"' in second
+    by_metric = client.get("/api/runs", params={"metric": "accuracy", "order": "metric"}).json()
+    values = [r["metrics"]["accuracy"] for r in by_metric["runs"]]
+    assert values == sorted(values, reverse=True)
+    assert len(values) == 4
+
+
+def test_bad_filters_answer_400_in_one_line(
+    world: tuple[TestClient, ui_data.UiData, TraceStore],
+) -> None:
+    client, _, _ = world
+    response = client.get("/?status=done")
+    assert response.status_code == 400
+    assert "unknown status &#39;done&#39;" in response.text
+    assert client.get("/?since=yesterday").status_code == 400
+    api = client.get("/api/runs?seed=x")
+    assert api.status_code == 400
+    assert "whole number" in api.json()["error"]
+
+
+def test_run_page(world: tuple[TestClient, ui_data.UiData, TraceStore]) -> None:
+    client, data, _store = world
+    run_id = data.sweep[0]
+    html = _ok(client, f"/runs/{run_id[:13]}")
+    assert 'class="reprolam-trace"' in html  # the exporter's SVG, inline
+    assert html.count('class="step ') >= 5
+    assert f"reprolam reproduce {run_id}" in html
+    assert "baseline" in html  # tag
+    assert 'id="forks"' in html
+    assert data.fork[:18] in html
+    live = client.get(f"/api/runs/{run_id}/live").json()
+    assert live == {"run": run_id, "status": "succeeded", "steps": 5}
+    shown = client.get(f"/api/runs/{run_id}").json()
+    assert len(shown["steps"]) == 5
+    assert shown["metrics"]["accuracy"] > 0.9
+    fork_html = _ok(client, f"/runs/{data.fork}")
+    assert "(3 inherited)" in fork_html
+    assert "diff with parent" in fork_html
+
+
+def test_step_page_shows_params_hashes_and_previews(
+    world: tuple[TestClient, ui_data.UiData, TraceStore],
+) -> None:
+    client, data, store = world
+    run_id = data.sweep[0]
+    steps = store.steps(run_id)
+    train = next(s for s in steps if s.action == "train_model")
+    html = _ok(client, f"/runs/{run_id}/steps/{train.index}")
+    assert "&#34;C&#34;: 0.01" in html
+    assert train.hash is not None
+    assert train.hash in html
+    assert train.prev_hash in html
+    assert "LogisticRegression" in html  # the model preview: type and params
+    load = _ok(client, f"/runs/{run_id}/steps/0")
+    assert "569 rows × 30 columns" in load  # a frame's first rows
+    assert "dtype" in load
+    assert "shape" in load
+    payload = client.get(f"/api/runs/{run_id}/steps/{train.index}").json()
+    assert payload["step"]["params"]["C"] == 0.01
+    assert payload["outputs"][0]["preview"]["kind"] == "model"
+    assert client.get(f"/runs/{run_id}/steps/99").status_code == 404
+
+
+def test_artifact_pages_and_the_image(world: tuple[TestClient, ui_data.UiData, TraceStore]) -> None:
+    client, data, store = world
+    html = _ok(client, f"/artifacts/{data.image}")
+    assert f"/artifacts/{data.image}/image.png" in html
+    image = client.get(f"/artifacts/{data.image}/image.png")
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    metrics_digest = store.get_run(data.sweep[0]).outputs["metrics"]
+    assert "&#34;accuracy&#34;" in _ok(client, f"/artifacts/{metrics_digest}")
+    assert client.get(f"/artifacts/{metrics_digest}/image.png").status_code == 404  # not a PNG
+    assert client.get(f"/api/artifacts/{metrics_digest}").json()["codec"] == "json"
+    assert client.get("/artifacts/" + "0" * 64).status_code == 404
+
+
+def test_compare_diff_forks_audit(world: tuple[TestClient, ui_data.UiData, TraceStore]) -> None:
+    client, data, _ = world
+    query = "&".join(f"run={r}" for r in data.sweep)
+    html = _ok(client, f"/compare?{query}")
+    assert re.search(r'<th class="differs">train_model\.C</th>', html)
+    assert '<th class="">seed</th>' in html  # same seed everywhere: not highlighted
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="plot"' in html
+    assert html.count("<circle") == 3
+    payload = client.get(f"/api/compare?{query}").json()
+    assert "train_model.C" in payload["differing"]
+    assert len(payload["rows"]) == 3
+    diff = _ok(client, f"/diff?a={data.sweep[0]}&b={data.fork}")
+    assert "shared (same record)" in diff
+    assert client.get(f"/api/diff?a={data.sweep[0]}&b={data.fork}").json()["shared_steps"] == 3
+    assert client.get("/diff?a=x").status_code == 400
+    tree = _ok(client, f"/runs/{data.fork}/forks")
+    assert data.sweep[0][:18] in tree
+    assert data.fork[:18] in tree
+    audit = _ok(client, f"/runs/{data.sweep[0]}/audit")
+    assert "audit clean" in audit
+    assert client.get(f"/api/runs/{data.sweep[0]}/audit").json()["clean"] is True
+
+
+def test_hostile_text_is_escaped_everywhere(
+    world: tuple[TestClient, ui_data.UiData, TraceStore],
+) -> None:
+    client, data, _ = world
+    pages = [
+        "/",
+        f"/runs/{data.hostile}",
+        f"/runs/{data.hostile}/steps/0",
+        f"/runs/{data.hostile}/steps/1",
+        f"/runs/{data.sweep[0]}",  # its note
+        f"/compare?run={data.hostile}&run={data.sweep[0]}",
+    ]
+    for url in pages:
+        html = _ok(client, url)
+        assert "<script>" not in html, url
+        assert "<img src=x" not in html, url
+        assert "\x1b" not in html, url
+        assert 'onerror="window' not in html, url
+    step = _ok(client, f"/runs/{data.hostile}/steps/0")
+    assert "&lt;script&gt;window.__xss=1" in step  # shown, as text
+    assert "\\x1b[31mred" in step  # the ANSI escape, visible
+    assert 'id="llm-exchange"' in step
+    assert 'id="llm-reply"' in step
+    failed = _ok(client, f"/runs/{data.hostile}/steps/1")
+    assert 'id="recovered-by-link"' in failed
+    assert 'id="recovers-link"' in _ok(client, f"/runs/{data.hostile}/steps/2")
+
+
+def test_only_local_host_names_are_served(
+    world: tuple[TestClient, ui_data.UiData, TraceStore],
+) -> None:
+    client, _, _ = world
+    assert client.get("/", headers={"host": "evil.example"}).status_code == 400
+    assert client.get("/static/app.js").status_code == 200
+    assert client.post("/").status_code == 405  # read-only
+
+
+def test_unknown_run_is_a_404_page(world: tuple[TestClient, ui_data.UiData, TraceStore]) -> None:
+    client, _, _ = world
+    response = client.get("/runs/zzzz")
+    assert response.status_code == 404
+    assert "no run with id or prefix" in response.text
+    assert client.get("/api/runs/zzzz").status_code == 404
+
+
+def test_app_over_a_memory_store_needs_no_files(tmp_path: Path) -> None:
+    from reprolam.trace import MemoryStore
+
+    store = MemoryStore()
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        assert "no runs match" in _ok(client, "/")
+
+
+def test_reprolam_ui_serves_the_store_on_loopback(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    store = SQLiteStore(tmp_path / "store")
+    ui_data.hostile_run(store)
+    store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    main = "from reprolam.cli.main import main; main()"
+    command = [sys.executable, "-c", main, "--store", str(tmp_path / "store")]
+    server = subprocess.Popen(
+        [*command, "ui", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    html = response.read().decode()
+                    csp = response.headers["content-security-policy"]
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "reprolam ui did not answer"
+                time.sleep(0.2)
+        assert "hostile&lt;b&gt;" in html
+        assert "script-src 'self'" in csp
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_reproduction_verdicts_are_shown_and_filtered(tmp_path: Path) -> None:
+    from reprolam import open as open_client
+
+    store = SQLiteStore(tmp_path / "store")
+    with open_client(store) as rl:
+        original = rl.run("breast-cancer", planner="rules")
+        attempt = rl.reproduce(original.id)
+    assert attempt.reproduction is not None
+    verdict = attempt.reproduction.verdict
+    assert verdict in ("identical", "within-tolerance")
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        assert f'class="verdict verdict-{verdict}"' in _ok(client, f"/runs/{original.id}")
+        assert f'class="verdict verdict-{verdict}"' in _ok(client, "/")
+        reproduced = client.get("/api/runs", params={"verdict": "reproduced"}).json()
+        assert [r["id"] for r in reproduced["runs"]] == [original.id]
+        assert client.get("/api/runs", params={"verdict": "diverged"}).json()["total"] == 0
+    store.close()
