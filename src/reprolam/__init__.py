@@ -35,6 +35,8 @@ _EXPORTS = {
     "get": "reprolam.api",
     "GotArtifact": "reprolam.results",
     "InputData": "reprolam.engine.inputs",
+    "sweep": "reprolam.api",
+    "SweepResult": "reprolam.history.sweep",
     "action": "reprolam.actions",
     "spec_of": "reprolam.actions",
     "ActionSpec": "reprolam.actions",
@@ -148,6 +150,7 @@ __all__ = [
     "StepRecord",
     "StepStatus",
     "StoreError",
+    "SweepResult",
     "TraceStore",
     "Verdict",
     "Workflow",
@@ -170,6 +173,7 @@ __all__ = [
     "runs",
     "show",
     "spec_of",
+    "sweep",
     "workflow",
 ]
 
@@ -202,6 +206,7 @@ if TYPE_CHECKING:
         run,
         runs,
         show,
+        sweep,
     )
     from reprolam.client import Client, RunView, open
     from reprolam.codecs import Codec, Serializer
@@ -228,6 +233,7 @@ if TYPE_CHECKING:
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
+    from reprolam.history.sweep import SweepResult
     from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
     from reprolam.planning.choose import LLMSettings
     from reprolam.planning.registry import register_planner

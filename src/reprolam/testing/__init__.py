@@ -42,6 +42,7 @@ from reprolam.testing.conformance import (
     make_step,
     store,
 )
+from reprolam.testing.step_cache import TestStepCache
 
 __all__ = [
     "StoreFactory",
@@ -51,6 +52,7 @@ __all__ = [
     "TestLifecycle",
     "TestReproductions",
     "TestRuns",
+    "TestStepCache",
     "TestSteps",
     "TestValues",
     "artifact",
