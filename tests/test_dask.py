@@ -79,6 +79,9 @@ def test_a_sweep_on_dask_matches_the_same_sweep_in_process(
             assert content(rl.store.steps(remote.run.id)) == content(rl.store.steps(here.run.id))
             assert remote.metrics == here.metrics
             assert rl.audit(remote.run.id).clean
+            assert len(remote.environments) == 1  # both workers run this same venv
+        assert len(on_dask.environments) == 1
+        assert local.environments == []
 
 
 def test_killing_a_worker_mid_sweep_records_failures_and_loses_nothing(

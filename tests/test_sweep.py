@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 import reprolam
 from reprolam.cli.main import cli
+from reprolam.engine.executor_registry import register_executor
+from reprolam.engine.executors import LocalExecutor, Outcome
 from reprolam.errors import ConfigError
 from reprolam.history.sweep import SWEEP_KEY, sweep_runs
 from reprolam.history.sweep_space import parse_grid, parse_space, random_points
@@ -245,3 +249,35 @@ def test_grid_parsing() -> None:
     assert parse_grid("preprocess_data.scaler=standard,minmax").values == ("standard", "minmax")
     with pytest.raises(ConfigError, match="twice"):
         parse_grid("a.b=1,1")
+
+
+class TwoEnvironments(LocalExecutor):
+    """Runs in-process but reports alternating worker environments, like a mixed cluster."""
+
+    name = "two-environments"
+    concurrent = True
+    calls = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Outcome:
+        outcome = super().execute(*args, **kwargs)
+        TwoEnvironments.calls += 1
+        where = {"worker": "w", "environment": "ab"[TwoEnvironments.calls % 2] * 64}
+        return replace(outcome, placement=where)
+
+
+def test_a_sweep_over_workers_with_different_environments_says_so(
+    parent: tuple[Path, str],
+) -> None:
+    register_executor("two-environments", TwoEnvironments)
+    store, run_id = parent
+    result = invoke(store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=2,3",
+                    "--executor", "two-environments", "--jobs", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "the workers ran 2 different environments" in result.stdout
+    with SQLiteStore(store) as trace:
+        forks = [r for r in trace.list_runs() if r.parent_id == run_id]
+        placements = [s.proposal["placement"] for f in forks for s in trace.own_steps(f.id)]
+        assert {p["environment"][0] for p in placements} == {"a", "b"}
+        assert all(reprolam.audit(f.id, store=trace).clean for f in forks)
+    same = invoke(store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=2,3", "--json")
+    assert json.loads(same.stdout)["worker_environments"] == []

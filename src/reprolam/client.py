@@ -212,6 +212,7 @@ class Client:
         space: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
         random: int | None = None,
         seed: int = 0,
+        set: Overrides | None = None,
         jobs: int = 1,
         reuse: bool = False,
         metric: str | None = None,
@@ -225,8 +226,9 @@ class Client:
         ``grid`` is ``{"train_model.C": [0.01, 0.1, 1]}`` (or ``["train_model.C=0.01,0.1,1"]``):
         every combination. Or ``random`` points drawn from ``space``
         (``{"train_model.C": (0.001, 10, "log")}`` or ``["train_model.C=0.001:10:log"]``) with
-        ``seed``. ``reuse`` takes recorded outputs from any step in the store with the same
-        cache key. ``metric`` names the headline metric (default: the first one).
+        ``seed``. ``set`` forces params in every point (``{"train_model.max_iter": 500}``).
+        ``reuse`` takes recorded outputs from any step in the store with the same cache key.
+        ``metric`` names the headline metric (default: the first one).
         """
         from reprolam.history.sweep import sweep
         from reprolam.history.sweep_space import axes_of
@@ -240,6 +242,7 @@ class Client:
             space=space_axes,
             random=random,
             seed=seed,
+            overrides=parse_overrides(set),
             jobs=jobs,
             reuse=reuse,
             metric=metric,

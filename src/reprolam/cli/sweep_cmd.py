@@ -45,6 +45,13 @@ if TYPE_CHECKING:
     help="Seed of the --random draws (recorded with every point).",
 )
 @click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="ACTION.PARAM=VALUE",
+    help="Force a param in every point, e.g. --set train_model.max_iter=500 (repeatable).",
+)
+@click.option(
     "--jobs",
     type=click.IntRange(min=1),
     default=1,
@@ -78,6 +85,7 @@ def sweep(
     random_points: int | None,
     space: tuple[str, ...],
     sweep_seed: int,
+    overrides: tuple[str, ...],
     jobs: int,
     reuse: bool,
     metric: str | None,
@@ -115,6 +123,7 @@ def sweep(
             space=list(space),
             random=random_points,
             seed=sweep_seed,
+            set=overrides,
             jobs=jobs,
             reuse=reuse,
             metric=metric,
@@ -202,6 +211,12 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
     for p in result.points:
         if p.error:
             console.print(f"point {p.number}: [red]error[/] {p.error}")
+    if len(result.environments) > 1:
+        console.print(
+            f"[yellow]warning[/]: the workers ran {len(result.environments)} different "
+            "environments (Python or package versions differ): results may not be comparable; "
+            "see each step's placement in `reprolam show`"
+        )
     steps = result.executed + result.reused
     if steps and result.executed == 0:
         console.print(f"every step was reused ({result.reused} steps): nothing executed")

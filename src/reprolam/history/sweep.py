@@ -32,7 +32,13 @@ from reprolam.engine.policy import validate_overrides
 from reprolam.errors import ConfigError, ReprolamError
 from reprolam.history.fork import fork, fork_point
 from reprolam.history.metrics import final_metrics
-from reprolam.history.rebuild import ExecutorRef, PolicyChanges, executor_of, planner_of
+from reprolam.history.rebuild import (
+    ExecutorRef,
+    PolicyChanges,
+    executor_of,
+    planner_of,
+    workflow_of,
+)
 from reprolam.history.sweep_space import (
     GridAxis,
     Point,
@@ -78,6 +84,7 @@ class SweepPoint:
     reused: int = 0  # action steps whose recorded outputs it took from the store
     failed: int = 0  # action steps that failed
     error: str | None = None  # why the fork could not run at all
+    environments: tuple[str, ...] = ()  # digests of the remote workers' environments it used
 
     @property
     def succeeded(self) -> bool:
@@ -94,6 +101,7 @@ class SweepPoint:
             "reused": self.reused,
             "failed": self.failed,
             "error": self.error,
+            "worker_environments": list(self.environments),
         }
 
 
@@ -116,6 +124,14 @@ class SweepResult:
     @property
     def executed(self) -> int:
         return sum(p.executed for p in self.points)
+
+    @property
+    def environments(self) -> list[str]:
+        """Distinct environment digests of the workers that ran steps (remote executors).
+
+        More than one means the workers differ in Python or package versions.
+        """
+        return sorted({e for p in self.points for e in p.environments})
 
     @property
     def reused(self) -> int:
@@ -149,6 +165,7 @@ class SweepResult:
             "points": [p.to_dict() for p in self.points],
             "executed": self.executed,
             "reused": self.reused,
+            "worker_environments": self.environments,
             "best": best.to_dict() if best else None,
         }
 
@@ -187,6 +204,7 @@ def sweep(
     space: Sequence[RandomAxis] = (),
     random: int | None = None,
     seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
     jobs: int = 1,
     reuse: bool = False,
     metric: str | None = None,
@@ -199,36 +217,29 @@ def sweep(
     """Fork ``run_ref`` at ``at`` once per point and run the forks, ``jobs`` at a time.
 
     Points come from ``grid`` (every combination) or from ``random`` draws of ``space``
-    seeded with ``seed``. Everything is checked before the first fork is written.
+    seeded with ``seed``; ``overrides`` apply to every point (a point's values win).
+    Everything is checked before the first fork is written.
     """
     if jobs < 1:
         raise ConfigError(f"{{jobs={jobs}}}: run at least one point at a time", option="jobs")
-    if bool(grid) == bool(space):
-        raise ConfigError(
-            "a sweep needs either a {grid} or a random {space}, not both and not neither",
-            hint="e.g. {grid=train_model.C=0.01,0.1,1} or {random=8} with "
-            "{space=train_model.C=0.001:10:log}",
-        )
-    if space and random is None:
-        raise ConfigError("a random {space} needs a number of points", option="random")
-    if grid and random is not None:
-        raise ConfigError("{random} draws from a {space}, not from a {grid}", option="random")
-    point_list = grid_points(grid) if grid else random_points(space, random or 0, seed)
-    spec: dict[str, Any] = (
-        {"mode": "grid", "axes": [a.to_dict() for a in grid]}
-        if grid
-        else {"mode": "random", "axes": [a.to_dict() for a in space], "seed": seed}
-    )
+    point_list, spec = _points(grid, space, random, seed)
     if metric:
         spec["metric"] = metric
+    fixed = {action: dict(values) for action, values in (overrides or {}).items()}
+    if fixed:
+        spec["set"] = fixed
+
+    def point_overrides(point: Point) -> dict[str, dict[str, Any]]:
+        merged = {action: dict(values) for action, values in fixed.items()}
+        for action, values in nested(point).items():
+            merged.setdefault(action, {}).update(values)
+        return merged
 
     where = fork_point(store, run_ref, at)
     parent = where.parent
-    from reprolam.history.rebuild import workflow_of
-
     flow = workflow_of(store, parent, workflow)
     for point in point_list:  # a bad value is refused before anything is written
-        validate_overrides(flow.actions, nested(point))
+        validate_overrides(flow.actions, point_overrides(point))
     planner_of(parent)  # a parent whose planner cannot be rebuilt fails here, not per point
 
     sweep_id = uuid7()
@@ -246,7 +257,7 @@ def sweep(
                 store,
                 parent.id,
                 at=where.index,
-                overrides=nested(point),
+                overrides=point_overrides(point),
                 planner=member,
                 reuse=reuse,
                 workflow=flow,
@@ -266,6 +277,7 @@ def sweep(
                 executed=sum(1 for s in own if _executed(s)),
                 reused=sum(1 for s in own if _reused(s)),
                 failed=sum(1 for s in own if s.status is StepStatus.FAILED),
+                environments=tuple(sorted({e for s in own if (e := _environment(s))})),
             )
         if on_point is not None:
             with lock:  # callbacks print: one at a time
@@ -290,6 +302,26 @@ def sweep(
     return SweepResult(sweep_id, parent.id, where.index, spec, outcomes)
 
 
+def _points(
+    grid: Sequence[GridAxis], space: Sequence[RandomAxis], random: int | None, seed: int
+) -> tuple[list[Point], dict[str, Any]]:
+    """The sweep's points and the spec recorded with each (how they were made)."""
+    if bool(grid) == bool(space):
+        raise ConfigError(
+            "a sweep needs either a {grid} or a random {space}, not both and not neither",
+            hint="e.g. {grid=train_model.C=0.01,0.1,1} or {random=8} with "
+            "{space=train_model.C=0.001:10:log}",
+        )
+    if space and random is None:
+        raise ConfigError("a random {space} needs a number of points", option="random")
+    if grid and random is not None:
+        raise ConfigError("{random} draws from a {space}, not from a {grid}", option="random")
+    if grid:
+        return grid_points(grid), {"mode": "grid", "axes": [a.to_dict() for a in grid]}
+    spec = {"mode": "random", "axes": [a.to_dict() for a in space], "seed": seed}
+    return random_points(space, random or 0, seed), spec
+
+
 def _shared_executor(config: ExecutorRef) -> Executor | None:
     """One executor for every fork, when it can serve several at once; else None."""
     if config is None or not isinstance(config, str | Mapping):
@@ -300,6 +332,11 @@ def _shared_executor(config: ExecutorRef) -> Executor | None:
     executor = executor_from_config(config)
     executor.start()
     return executor
+
+
+def _environment(step: StepRecord) -> str | None:
+    placement = step.proposal.get("placement")
+    return str(placement.get("environment")) if isinstance(placement, dict) else None
 
 
 def _reused(step: StepRecord) -> bool:
