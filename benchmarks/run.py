@@ -22,6 +22,7 @@ import bench_hashing
 import bench_history
 import bench_record
 import bench_scale
+import bench_sweep
 
 SUITE = [
     ("recording overhead per step", bench_record),
@@ -31,6 +32,7 @@ SUITE = [
     ("store at scale", bench_scale),
     ("CLI cold start", bench_cli),
     ("file artifacts", bench_files),
+    ("sweeps and the Dask executor", bench_sweep),
 ]
 
 

@@ -45,6 +45,7 @@ def plot_sweep(result: SweepResult, path: str | os.PathLike[str]) -> None:
             labels = sorted({str(x) for x in xs})
             ax.scatter([labels.index(str(x)) for x in xs], ys, color="#0072b2")
             ax.set_xticks(range(len(labels)), labels)
+            ax.margins(x=0.25)
         ax.set_xlabel(target)
         ax.set_ylabel(metric or "metric")
         ax.grid(alpha=0.3)
