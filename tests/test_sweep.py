@@ -281,3 +281,15 @@ def test_a_sweep_over_workers_with_different_environments_says_so(
         assert all(reprolam.audit(f.id, store=trace).clean for f in forks)
     same = invoke(store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=2,3", "--json")
     assert json.loads(same.stdout)["worker_environments"] == []
+
+
+def test_fork_reuse_takes_a_siblings_outputs(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    first = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--json")
+    sibling = json.loads(first.stdout)["run"]["id"]
+    result = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--reuse")
+    assert result.exit_code == 0, result.output
+    assert f"reused the outputs of step 1 of run {sibling}" in " ".join(result.stdout.split())
+    without = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--json")
+    changed = [c["changed"] for c in json.loads(without.stdout)["cache"]]
+    assert changed == [["params.C"], ["inputs.fit"]]  # without reuse: the parent, by index
