@@ -1,4 +1,4 @@
-"""The step cache's index (migration 0003): a store recorded before it gains it on open, finds
+"""The step cache's index (migration 0004): a store recorded before it gains it on open, finds
 its old steps, and a lookup is served by the index rather than a scan."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
 ) -> None:
     store = tmp_path / "store"
     first = reprolam.run(FLOW, store=store, seed=1)
-    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:  # back to schema 2
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:  # back to schema 3
         conn.execute("DROP INDEX steps_by_cache_key")
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     with reprolam.open(store) as rl:
         again = rl.run(FLOW, seed=1, reuse=True)
         assert [s.proposal["cache"]["counterpart"] for s in again.steps] == [
@@ -29,7 +29,7 @@ def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
         ]
     with closing(sqlite3.connect(store / "trace.db")) as conn:
         (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert version == "3"
+        assert version == "4"
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(f"EXPLAIN QUERY PLAN {_STEP_CACHED}", ("a", "f", 1, "", "", ""))

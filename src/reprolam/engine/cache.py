@@ -86,7 +86,7 @@ class StepCache:
             advice = CacheAdvice(counterpart.run_id, counterpart.index, changed, failed, reuse)
         if self.store is not None and (advice is None or not advice.reused):
             found = self.store.find_cached_step(step)
-            if found is not None:
+            if found is not None and found.damaged is None:  # a damaged record serves nothing
                 self._found[found.run_id, found.index] = found
                 return CacheAdvice(found.run_id, found.index, (), reused=True, store_wide=True)
         return advice

@@ -21,7 +21,7 @@ from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 from reprolam.hashing import canonical_json
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepKind, StepRecord, StepStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)

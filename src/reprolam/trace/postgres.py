@@ -86,7 +86,7 @@ _PRODUCER_UPDATE = (
 _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s ORDER BY idx"
 _STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s AND idx = %s"
-# The store-wide step cache (see TraceStore.find_cached_step), on migration 0003's index.
+# The store-wide step cache (see TraceStore.find_cached_step), on migration 0004's index.
 _STEP_CACHED = (
     f"SELECT {_STEP_COLUMNS} FROM steps WHERE action = %s AND fingerprint = %s "
     "AND seed IS NOT DISTINCT FROM %s AND kind = 'action' AND status = 'succeeded' "

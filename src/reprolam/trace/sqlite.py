@@ -99,7 +99,7 @@ _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY idx
 _STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND idx = ?"
 
 # The store-wide step cache (see TraceStore.find_cached_step); the kind/status terms match
-# the partial index of migration 0003 literally, as SQLite needs to use it.
+# the partial index of migration 0004 literally, as SQLite needs to use it.
 _STEP_CACHED = (
     f"SELECT {_STEP_COLUMNS} FROM steps WHERE action = ? AND fingerprint = ? AND seed IS ? "
     "AND kind = 'action' AND status = 'succeeded' "

@@ -1,3 +1,3 @@
--- 0003 (PostgreSQL): the store-wide step cache, as migrations/0003_step_cache.sql.
+-- 0004 (PostgreSQL): the store-wide step cache, as migrations/0004_step_cache.sql.
 CREATE INDEX steps_by_cache_key ON steps (action, fingerprint, seed)
     WHERE kind = 'action' AND status = 'succeeded';

@@ -1,4 +1,4 @@
--- 0003: the store-wide step cache. `reuse` looks up a finished action step anywhere in the
+-- 0004: the store-wide step cache. `reuse` looks up a finished action step anywhere in the
 -- store by its cache key (action, version, code fingerprint, params, inputs, seed). The
 -- partial index holds succeeded action steps only and leads with the few columns that
 -- narrow a lookup to a handful of rows; params, inputs and version are compared on those.
