@@ -159,11 +159,12 @@ class DaskExecutor(ExecutorBase):
             ctx.seed,
             ctx.run_id,
             ctx.step_index,
+            ctx.effects,
             pure=False,
             key=f"reprolam-{spec.name}-{ctx.run_id}-{ctx.step_index}-{os.urandom(4).hex()}",
         )
         try:
-            status, outputs, error, placement = future.result()
+            status, outputs, error, placement, observed = future.result()
         except Exception as exc:  # the worker died, the scheduler went away, ...
             future.release()
             return Outcome(error=_lost(spec, exc))
@@ -171,9 +172,9 @@ class DaskExecutor(ExecutorBase):
         try:
             values = {name: self._serializer.loads_typed(tag, data) for name, tag, data in outputs}
         except Exception as exc:  # e.g. an output that only pickles, in an untrusted store
-            return Outcome(error=error_info(exc), placement=placement)
+            return Outcome(error=error_info(exc), placement=placement, observed=observed)
         failure = None if status == "ok" else ErrorInfo(*error)
-        return Outcome(outputs=values, error=failure, placement=placement)
+        return Outcome(outputs=values, error=failure, placement=placement, observed=observed)
 
 
 def _lost(spec: ActionSpec, exc: Exception) -> ErrorInfo:
@@ -217,22 +218,31 @@ def run_on_worker(
     seed: int,
     run_id: str,
     index: int,
-) -> tuple[str, list[tuple[str, str, bytes]], tuple[str, str, str] | None, dict[str, Any]]:
+    effects: Any,
+) -> tuple[
+    str,
+    list[tuple[str, str, bytes]],
+    tuple[str, str, str] | None,
+    dict[str, Any],
+    dict[str, Any] | None,
+]:
     """One action on a worker: decode inputs, run, encode outputs (never pickled objects)."""
     from distributed import get_worker
 
     serializer = default_serializer()
     placement = {"executor": "dask", "worker": get_worker().address, **worker_environment()}
+    observed = None
     try:
         spec = _resolve(ref)
         inputs = [serializer.loads_typed(tag, data) for tag, data in encoded]
-        ctx = ActionContext(seed=seed, run_id=run_id, step_index=index)
+        ctx = ActionContext(seed=seed, run_id=run_id, step_index=index, effects=effects)
         outcome = LocalExecutor().execute(spec, inputs, params, ctx)
+        observed = outcome.observed
         outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]
     except Exception as exc:  # the action's failure, not the worker's: say what it was
         failed = error_info(exc)
-        return "error", [], (failed.type, failed.message, failed.traceback), placement
+        return "error", [], (failed.type, failed.message, failed.traceback), placement, observed
     if outcome.error is None:
-        return "ok", outputs, None, placement
+        return "ok", outputs, None, placement, observed
     error = outcome.error
-    return "error", outputs, (error.type, error.message, error.traceback), placement
+    return "error", outputs, (error.type, error.message, error.traceback), placement, observed
