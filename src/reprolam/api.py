@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
-    from reprolam.provenance import ImportReport
     from reprolam.history.sweep import SweepResult
+    from reprolam.provenance import ImportReport
     from reprolam.workflows.registry import Workflow
 
 StoreRef = Client | TraceStore | str | os.PathLike[str] | None

@@ -160,6 +160,7 @@ class DaskExecutor(ExecutorBase):
             ctx.run_id,
             ctx.step_index,
             ctx.effects,
+            ctx.workdir_root,  # output files go where the engine collects them (shared fs)
             pure=False,
             key=f"reprolam-{spec.name}-{ctx.run_id}-{ctx.step_index}-{os.urandom(4).hex()}",
         )
@@ -219,6 +220,7 @@ def run_on_worker(
     run_id: str,
     index: int,
     effects: Any,
+    workdir_root: Any,
 ) -> tuple[
     str,
     list[tuple[str, str, bytes]],
@@ -234,8 +236,14 @@ def run_on_worker(
     observed = None
     try:
         spec = _resolve(ref)
-        inputs = [serializer.loads_typed(tag, data) for tag, data in encoded]
-        ctx = ActionContext(seed=seed, run_id=run_id, step_index=index, effects=effects)
+        inputs = [serializer.loads_own(tag, data) for tag, data in encoded]  # from our driver
+        ctx = ActionContext(
+            seed=seed,
+            run_id=run_id,
+            step_index=index,
+            effects=effects,
+            workdir_root=workdir_root,
+        )
         outcome = LocalExecutor().execute(spec, inputs, params, ctx)
         observed = outcome.observed
         outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]

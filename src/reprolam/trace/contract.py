@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Self
 
 from reprolam.errors import AmbiguousIdError, NotFoundError
-from reprolam.hashing import digest as hash_bytes
-from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 from reprolam.hashing import canonical_json
+from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepKind, StepRecord, StepStatus
 
 SCHEMA_VERSION = 4
@@ -181,6 +180,7 @@ class TraceStore(ABC):
         except BaseException:
             Path(target).unlink(missing_ok=True)
             raise
+
     def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
         """The first recorded step anywhere in the store that ``probe`` would repeat.
 
