@@ -22,6 +22,7 @@ import bench_hashing
 import bench_history
 import bench_record
 import bench_scale
+import bench_sweep
 import bench_ui
 
 SUITE = [
@@ -33,6 +34,7 @@ SUITE = [
     ("CLI cold start", bench_cli),
     ("file artifacts", bench_files),
     ("web UI at scale", bench_ui),
+    ("sweeps and the Dask executor", bench_sweep),
 ]
 
 

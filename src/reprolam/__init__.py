@@ -35,6 +35,8 @@ _EXPORTS = {
     "get": "reprolam.api",
     "GotArtifact": "reprolam.results",
     "InputData": "reprolam.engine.inputs",
+    "sweep": "reprolam.api",
+    "SweepResult": "reprolam.history.sweep",
     "action": "reprolam.actions",
     "spec_of": "reprolam.actions",
     "ActionSpec": "reprolam.actions",
@@ -168,6 +170,7 @@ __all__ = [
     "StepRecord",
     "StepStatus",
     "StoreError",
+    "SweepResult",
     "TraceStore",
     "Verdict",
     "Workflow",
@@ -195,6 +198,7 @@ __all__ = [
     "step_after",
     "step_external",
     "step_label",
+    "sweep",
     "workflow",
 ]
 
@@ -227,6 +231,7 @@ if TYPE_CHECKING:
         run,
         runs,
         show,
+        sweep,
     )
     from reprolam.client import Client, RunView, open
     from reprolam.codecs import Codec, Serializer
@@ -257,6 +262,7 @@ if TYPE_CHECKING:
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
+    from reprolam.history.sweep import SweepResult
     from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
     from reprolam.planning.choose import LLMSettings
     from reprolam.planning.registry import register_planner

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
+    from reprolam.history.sweep import SweepResult
     from reprolam.provenance import ImportReport
     from reprolam.workflows.registry import Workflow
 
@@ -47,6 +48,7 @@ __all__ = [
     "run",
     "runs",
     "show",
+    "sweep",
 ]
 
 
@@ -62,6 +64,12 @@ def fork(run: RunRef, *, at: int | str, store: StoreRef = None, **options: Any) 
     """Fork a run at a step (``Client.fork``)."""
     with using(store) as rl:
         return rl.fork(run, at=at, **options)
+
+
+def sweep(run: RunRef, *, at: int | str, store: StoreRef = None, **options: Any) -> SweepResult:
+    """Fork a run once per point of a parameter grid or random space (``Client.sweep``)."""
+    with using(store) as rl:
+        return rl.sweep(run, at=at, **options)
 
 
 def reproduce(run: RunRef, *, store: StoreRef = None, **options: Any) -> ReproduceResult:

@@ -18,7 +18,7 @@ Module-level functions (``reprolam.run``, ``reprolam.fork``, ...) do the same wi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from reprolam.history.diff import RunDiff
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
+    from reprolam.history.sweep import SweepPoint, SweepResult
     from reprolam.planning.base import Planner
     from reprolam.planning.choose import LLMSettings, PlannerChoice
     from reprolam.provenance import ImportReport
@@ -125,6 +126,7 @@ class Client:
         policy: Policy | Mapping[str, Any] | None = None,
         executor: Executor | str | Mapping[str, Any] | None = None,
         llm: LLMSettings | None = None,
+        reuse: bool = False,
         on_step: StepCallback | None = None,
         on_plan: Callable[[PlannerChoice], None] | None = None,
         inputs: Mapping[str, InputData | str | os.PathLike[str]] | None = None,
@@ -136,7 +138,11 @@ class Client:
         (``"process"``), a config or an instance. ``on_plan`` hears which planner was chosen
         and why before the first step. ``inputs`` gives the workflow's external data
         (``{"table": "data.csv"}``, or ``InputData(path, copy=False)`` to record only digests).
+        (``"process"``), a config or an instance. ``reuse`` takes the recorded outputs of any
+        step in the store with the same cache key instead of executing it (recorded as reused).
+        ``on_plan`` hears which planner was chosen and why before the first step.
         """
+        from reprolam.engine.cache import StepCache
         from reprolam.engine.engine import Engine
         from reprolam.engine.policy import Policy
         from reprolam.history.rebuild import with_changes
@@ -161,6 +167,7 @@ class Client:
                 overrides=parse_overrides(set, overrides),
                 on_step=on_step,
                 inputs=inputs,
+                cache=StepCache(reuse=True, store=self.store) if reuse else None,
             )
         return self._bind(result)
 
@@ -203,6 +210,56 @@ class Client:
             on_step=on_step,
         )
         return self._bind(result)
+
+    def sweep(
+        self,
+        run: RunRef,
+        *,
+        at: int | str,
+        grid: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
+        space: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
+        random: int | None = None,
+        seed: int = 0,
+        set: Overrides | None = None,
+        jobs: int = 1,
+        reuse: bool = False,
+        metric: str | None = None,
+        workflow: str | Workflow | None = None,
+        policy: Policy | Mapping[str, Any] | None = None,
+        executor: Executor | str | Mapping[str, Any] | None = None,
+        on_point: Callable[[SweepPoint], None] | None = None,
+    ) -> SweepResult:
+        """One fork of ``run`` at ``at`` per point, ``jobs`` at a time, grouped under a sweep id.
+
+        ``grid`` is ``{"train_model.C": [0.01, 0.1, 1]}`` (or ``["train_model.C=0.01,0.1,1"]``):
+        every combination. Or ``random`` points drawn from ``space``
+        (``{"train_model.C": (0.001, 10, "log")}`` or ``["train_model.C=0.001:10:log"]``) with
+        ``seed``. ``set`` forces params in every point (``{"train_model.max_iter": 500}``).
+        ``reuse`` takes recorded outputs from any step in the store with the same cache key.
+        ``metric`` names the headline metric (default: the first one).
+        """
+        from reprolam.history.sweep import sweep
+        from reprolam.history.sweep_space import axes_of
+
+        grid_axes, space_axes = axes_of(grid, space)
+        return sweep(
+            self.store,
+            _id(run),
+            at=at,
+            grid=grid_axes,
+            space=space_axes,
+            random=random,
+            seed=seed,
+            overrides=parse_overrides(set),
+            jobs=jobs,
+            reuse=reuse,
+            metric=metric,
+            workflow=workflow,
+            policy=policy,
+            executor=executor,
+            serializer=self._serializer(),
+            on_point=on_point,
+        )
 
     def reproduce(
         self,

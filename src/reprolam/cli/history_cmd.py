@@ -111,7 +111,8 @@ def reproduce(
 @click.option(
     "--reuse",
     is_flag=True,
-    help="Take the recorded outputs of steps identical to the parent's instead of executing.",
+    help="Take the recorded outputs of any step in the store with the same action, code, "
+    "params, inputs and seed instead of executing (recorded as reused).",
 )
 @click.option("--workflow", metavar="REF", help="Load the workflow from here (see reproduce).")
 @execution_options

@@ -154,13 +154,23 @@ class Execution:
         timeout: float | None,
         executor: str | None,
         effects: str | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
     ) -> None:
         self.faults = faults
         self.retries = retries
         self.max_failures = max_failures
         self.timeout = timeout
-        self.executor = executor
         self.effects = effects
+        # A name, or a config when --workers/--scheduler set the executor's settings.
+        self.executor: str | dict[str, Any] | None = executor
+        if workers is not None or scheduler is not None:
+            name = executor or "dask"
+            if name != "dask":
+                raise click.UsageError(
+                    f"--workers and --scheduler set up the dask executor, not {name!r}"
+                )
+            self.executor = {"name": name, "workers": workers, "scheduler": scheduler}
 
     def policy_changes(self) -> dict[str, Any]:
         """The policy fields these options set (to apply to a default or recorded policy)."""
@@ -205,9 +215,13 @@ def execution_options(fn: F) -> F:
         timeout: float | None,
         executor: str | None,
         effects: str | None,
+        workers: int | None,
+        scheduler: str | None,
         **kwargs: Any,
     ) -> Any:
-        execution = Execution(faults, retries, max_failures, timeout, executor, effects)
+        execution = Execution(
+            faults, retries, max_failures, timeout, executor, effects, workers, scheduler
+        )
         return fn(*args, execution=execution, **kwargs)
 
     options = [
@@ -238,8 +252,18 @@ def execution_options(fn: F) -> F:
             "--executor",
             metavar="NAME",
             help="Where actions run: local (this process), process (a worker a timeout can "
-            "stop), or an installed executor [default: local; as recorded for fork, resume, "
-            "reproduce].",
+            "stop), dask (a Dask cluster), or an installed executor [default: local; as "
+            "recorded for fork, resume, reproduce].",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            help="Dask: start a local cluster of N worker processes [default: 2].",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="tcp://HOST:PORT",
+            help="Dask: connect to this scheduler instead of starting a local cluster.",
         ),
         click.option(
             "--effects",
@@ -286,6 +310,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "note": "reprolam.cli.annotate_cmd:note",
     "compare": "reprolam.cli.annotate_cmd:compare",
     "ui": "reprolam.cli.ui_cmd:ui",
+    "sweep": "reprolam.cli.sweep_cmd:sweep",
 }
 
 
@@ -401,6 +426,12 @@ def planner_option(*, default: str | None, help: str) -> Callable[[F], F]:
 @click.option(
     "--no-copy", is_flag=True, help="Record the inputs' digests and paths without copying them."
 )
+@click.option(
+    "--reuse",
+    is_flag=True,
+    help="Take the recorded outputs of any step in the store with the same action, code, "
+    "params, inputs and seed instead of executing (recorded as reused).",
+)
 @execution_options
 @json_option
 @click.pass_obj
@@ -414,6 +445,7 @@ def run(
     llm: Any,
     seed: int,
     overrides: tuple[str, ...],
+    reuse: bool,
     execution: Execution,
     as_json: bool,
 ) -> None:
@@ -444,6 +476,7 @@ def run(
             policy=execution.policy_changes(),
             executor=execution.executor,
             llm=llm,
+            reuse=reuse,
             on_step=progress.step,
             on_plan=announce,
             inputs=parse_inputs(inputs, copy=not no_copy),

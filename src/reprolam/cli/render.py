@@ -464,7 +464,8 @@ def fork_result(
 
 
 def _cache_note(advice: dict[str, Any]) -> str:
-    where = f"parent step {advice['counterpart'][1]}"
+    run_id, index = advice["counterpart"]
+    where = f"step {index} of run {run_id}" if advice.get("store_wide") else f"parent step {index}"
     if advice.get("reused"):
         return (
             f"[cyan]reused[/] the outputs of {where} (identical action, code, params, inputs, seed)"

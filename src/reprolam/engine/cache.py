@@ -6,6 +6,11 @@ params, input hashes and seed are all equal, the step would recompute the same o
 say so, and with ``reuse`` we take the recorded outputs instead of executing (recorded as
 reused, never silently). If something differs, we say exactly what, in the spirit of
 Nextflow's ``lineage diff`` and DVC's run cache.
+
+With a ``store``, ``reuse`` also looks beyond the counterpart: any succeeded step recorded
+anywhere in the store with the same cache key (``TraceStore.find_cached_step``) serves the
+hit, so sibling forks and repeated sweeps do not execute again what any run already did.
+The advice then names the step the outputs came from.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
 
 
@@ -24,6 +30,7 @@ class CacheAdvice:
     changed: tuple[str, ...]  # e.g. ("params.C", "inputs.model"); empty: a cache hit
     counterpart_failed: bool = False
     reused: bool = False
+    store_wide: bool = False  # found by cache key anywhere in the store, not by index
 
     @property
     def hit(self) -> bool:
@@ -36,6 +43,7 @@ class CacheAdvice:
             "changed": list(self.changed),
             "counterpart_failed": self.counterpart_failed,
             "reused": self.reused,
+            **({"store_wide": True} if self.store_wide else {}),
         }
 
     def explain(self) -> str:
@@ -50,22 +58,42 @@ class CacheAdvice:
 
 
 class StepCache:
-    """Advice for new steps against a recorded trace (the parent's, or the original's)."""
+    """Advice for new steps against a recorded trace (the parent's, or the original's).
 
-    def __init__(self, reference: Sequence[StepRecord], *, reuse: bool = False) -> None:
+    With a ``store`` and ``reuse``, a step without a reusable counterpart is looked up by
+    cache key in the whole store.
+    """
+
+    def __init__(
+        self,
+        reference: Sequence[StepRecord] = (),
+        *,
+        reuse: bool = False,
+        store: TraceStore | None = None,
+    ) -> None:
         self.by_index = {s.index: s for s in reference if s.kind is StepKind.ACTION}
         self.reuse = reuse
+        self.store = store if reuse else None
+        self._found: dict[tuple[str, int], StepRecord] = {}
 
     def advise(self, step: StepRecord) -> CacheAdvice | None:
+        advice = None
         counterpart = self.by_index.get(step.index)
-        if counterpart is None:
-            return None
-        changed = tuple(_changes(counterpart, step))
-        failed = counterpart.status is not StepStatus.SUCCEEDED
-        reuse = self.reuse and not changed and not failed
-        return CacheAdvice(counterpart.run_id, counterpart.index, changed, failed, reuse)
+        if counterpart is not None:
+            changed = tuple(_changes(counterpart, step))
+            failed = counterpart.status is not StepStatus.SUCCEEDED
+            reuse = self.reuse and not changed and not failed
+            advice = CacheAdvice(counterpart.run_id, counterpart.index, changed, failed, reuse)
+        if self.store is not None and (advice is None or not advice.reused):
+            found = self.store.find_cached_step(step)
+            if found is not None and found.damaged is None:  # a damaged record serves nothing
+                self._found[found.run_id, found.index] = found
+                return CacheAdvice(found.run_id, found.index, (), reused=True, store_wide=True)
+        return advice
 
     def counterpart(self, advice: CacheAdvice) -> StepRecord:
+        if advice.store_wide:
+            return self._found[advice.run_id, advice.index]
         return self.by_index[advice.index]
 
 

@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "reprolam.executors"
 BUILTIN_EXECUTORS = {
     "local": "reprolam.engine.executors:LocalExecutor",
     "process": "reprolam.engine.process:ProcessExecutor",
+    "dask": "reprolam.engine.dask_executor:DaskExecutor",
 }
 _registered: dict[str, type[Any]] = {}
 

@@ -24,12 +24,17 @@ from reprolam.trace.records import ErrorInfo
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What an action call produced: its outputs by name, or the error that stopped it."""
+    """What an action call produced: its outputs by name, or the error that stopped it.
+
+    ``placement`` says where it ran when that is not this process (a Dask worker's address
+    and environment digest); the engine records it with the step.
+    """
 
     outputs: dict[str, Any] = field(default_factory=dict)
     error: ErrorInfo | None = None
     # what the action printed, warned and did outside the engine (see engine.observe), JSON
     observed: dict[str, Any] | None = None
+    placement: dict[str, Any] | None = None  # where it ran, when not here (a Dask worker)
 
 
 class Executor(Protocol):

@@ -310,7 +310,7 @@ class RunLoop:
                 outputs=outputs,
                 duration=duration,
                 error=error,
-                proposal=recorded,
+                proposal=_placed(recorded, outcome.placement),
             )
         )
         if error is None:
@@ -501,6 +501,13 @@ class RunLoop:
         if proposal.decision:
             record["decision"] = _jsonable(dict(proposal.decision))
         return record
+
+
+def _placed(proposal: dict[str, Any], placement: dict[str, Any] | None) -> dict[str, Any]:
+    """The proposal record, plus where the action ran when an executor says (a remote worker)."""
+    if not placement:
+        return proposal
+    return {**proposal, "placement": _jsonable(placement)}
 
 
 def _jsonable(value: Any) -> Any:

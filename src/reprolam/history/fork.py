@@ -111,7 +111,7 @@ def fork(
             policy=changed_policy(parent, policy),
             overrides=_merge(parent.overrides, checked),
             origin=Origin(parent=parent, fork_index=point.index, inherited=inherited),
-            cache=StepCache(after, reuse=reuse),
+            cache=StepCache(after, reuse=reuse, store=store),
             on_step=on_step,
         )
 

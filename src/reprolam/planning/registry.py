@@ -72,7 +72,12 @@ def planner_class(name: str) -> type[Any]:
 
 
 def planner_from_config(config: Mapping[str, Any], **context: Any) -> Planner:
-    """A fresh planner of the kind (and with the settings) a run recorded."""
+    """A fresh planner of the kind (and with the settings) a run recorded.
+
+    A sweep point's config also names its sweep (``history.sweep``); that is a record of
+    where the run came from, not a planner setting, so a rebuilt planner does without it.
+    """
+    config = {k: v for k, v in config.items() if k != "sweep"}
     name = str(config.get("name") or "rules")
     cls = planner_class(name)
     build: Callable[..., Any] | None = getattr(cls, "from_config", None)

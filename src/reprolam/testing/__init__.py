@@ -43,6 +43,7 @@ from reprolam.testing.conformance import (
     make_step,
     store,
 )
+from reprolam.testing.step_cache import TestStepCache
 
 __all__ = [
     "StoreFactory",
@@ -55,6 +56,7 @@ __all__ = [
     "TestQueryRuns",
     "TestReproductions",
     "TestRuns",
+    "TestStepCache",
     "TestSteps",
     "TestValues",
     "artifact",

@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from reprolam.errors import AmbiguousIdError, NotFoundError
+from reprolam.hashing import canonical_json
 from reprolam.hashing import digest as hash_bytes
-from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+from reprolam.trace.records import ArtifactRecord, RunRecord, StepKind, StepRecord, StepStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from reprolam.trace.queries import Annotation, RunPage, RunQuery
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,23 @@ class Producer:
     run_id: str
     index: int
     name: str
+
+
+def cache_key(step: StepRecord) -> tuple[object, ...]:
+    """What makes two action steps compute the same outputs (see ``find_cached_step``)."""
+    return (
+        step.action,
+        step.action_version,
+        step.fingerprint,
+        canonical_json(step.params),
+        canonical_json(step.inputs),
+        step.seed,
+    )
+
+
+def is_cacheable(step: StepRecord) -> bool:
+    """Whether a recorded step may serve a cache hit: an action that succeeded."""
+    return step.kind is StepKind.ACTION and step.status is StepStatus.SUCCEEDED
 
 
 class TraceStore(ABC):
@@ -191,6 +209,21 @@ class TraceStore(ABC):
         except BaseException:
             Path(target).unlink(missing_ok=True)
             raise
+
+    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
+        """The first recorded step anywhere in the store that ``probe`` would repeat.
+
+        That is a succeeded action step with the same cache key: action, action version,
+        code fingerprint, params, input digests and seed. "First" is in (run id, index)
+        order, so the step that originally computed the outputs rather than a later reuse
+        of them. Backends override this with an indexed lookup; this fallback scans.
+        """
+        wanted = cache_key(probe)
+        for run in sorted(self.list_runs(), key=lambda r: r.id):
+            for step in self.own_steps(run.id):
+                if is_cacheable(step) and cache_key(step) == wanted:
+                    return step
+        return None
 
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for most backends
         """Make everything recorded so far visible to other processes (for group commit)."""

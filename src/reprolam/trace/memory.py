@@ -31,6 +31,8 @@ class MemoryStore(TraceStore):
         self._producers: dict[str, Producer] = {}
         self._annotations: dict[str, list[Annotation]] = {}
         self._metrics: dict[str, dict[str, float]] = {}  # run id -> indexed metrics
+        # cache key row values -> the first succeeded action step with them (find_cached_step)
+        self._cached: dict[tuple[Any, ...], tuple[str, int]] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._runs)} runs)"
@@ -78,6 +80,11 @@ class MemoryStore(TraceStore):
                     self._producers.setdefault(d, producers[d])
             for row in step_rows:
                 self._steps.setdefault(row[0], {})[row[1]] = row
+                if row[2] == "action" and row[4] == "succeeded":
+                    key = _cache_key_of(row)
+                    first = self._cached.get(key)
+                    if first is None or (row[0], row[1]) < first:
+                        self._cached[key] = (row[0], row[1])
             if run_row is not None:
                 self._runs[run_row[0]] = run_row
 
@@ -116,6 +123,14 @@ class MemoryStore(TraceStore):
                 raise _rows.no_run_error(run_id, self.location)
             rows = sorted(self._steps.get(run_id, {}).items())
         return [_rows.step_from_row(row) for _, row in rows]
+
+    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
+        key = _cache_key_of(_rows.step_to_row(probe))
+        with self._lock:
+            self._check_open()
+            where = self._cached.get(key)
+            row = None if where is None else self._steps[where[0]][where[1]]
+        return None if row is None else _rows.step_from_row(row)
 
     def own_step(self, run_id: str, index: int) -> StepRecord:
         with self._lock:
@@ -249,3 +264,8 @@ class MemoryStore(TraceStore):
     def close(self) -> None:
         with self._lock:
             self._closed = True
+
+
+def _cache_key_of(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """action, version, fingerprint, params, inputs, seed of a step row (see _rows)."""
+    return (row[3], row[6], row[7], row[8], row[9], row[11])

@@ -88,6 +88,12 @@ _PRODUCER_UPDATE = (
 _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s ORDER BY idx"
 _STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s AND idx = %s"
+# The store-wide step cache (see TraceStore.find_cached_step), on migration 0004's index.
+_STEP_CACHED = (
+    f"SELECT {_STEP_COLUMNS} FROM steps WHERE action = %s AND fingerprint = %s "
+    "AND seed IS NOT DISTINCT FROM %s AND kind = 'action' AND status = 'succeeded' "
+    "AND action_version = %s AND params = %s AND inputs = %s ORDER BY run_id, idx LIMIT 1"
+)
 
 # Columns holding numbers as exact JSON text (see migrations_pg/0001_initial.sql), by
 # position in a row; each column is named after its record field.
@@ -386,6 +392,14 @@ class PostgresStore(SqlRunQueries, SqlArtifactReads, TraceStore):
                             cur.executemany(sql, rows)
             except self._errors as exc:
                 raise self._error("write", exc) from exc
+
+    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
+        row = _row_out(_rows.step_to_row(probe), probe, _STEP_NUMBERS)
+        sql = _STEP_CACHED
+        if row[11] is not None:  # plain equality, so the index serves the lookup
+            sql = sql.replace("seed IS NOT DISTINCT FROM %s", "seed = %s")
+        found = self._one(sql, (row[3], row[7], row[11], row[6], row[8], row[9]))
+        return None if found is None else _rows.step_from_row(_row_in(found, _STEP_NUMBERS))
 
     def _run_exists(self, run_id: str) -> bool:
         return self._one("SELECT 1 FROM runs WHERE id = %s", (run_id,)) is not None

@@ -100,6 +100,14 @@ _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY idx"
 _STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND idx = ?"
 
+# The store-wide step cache (see TraceStore.find_cached_step); the kind/status terms match
+# the partial index of migration 0004 literally, as SQLite needs to use it.
+_STEP_CACHED = (
+    f"SELECT {_STEP_COLUMNS} FROM steps WHERE action = ? AND fingerprint = ? AND seed IS ? "
+    "AND kind = 'action' AND status = 'succeeded' "
+    "AND action_version = ? AND params = ? AND inputs = ? ORDER BY run_id, idx LIMIT 1"
+)
+
 _Row = tuple[Any, ...]
 _Frame = tuple[list[_Row], list[_Row], _Row | None]  # one record() call: steps, artifacts, run
 
@@ -504,6 +512,12 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
                 raise _rows.no_run_error(run_id, self.location)
             raise _rows.no_step_error(run_id, index, self.location)
         return _rows.step_from_row(row)
+
+    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
+        row = _rows.step_to_row(probe)
+        key = (row[3], row[7], row[11], row[6], row[8], row[9])
+        found = self._one(_STEP_CACHED, key)
+        return None if found is None else _rows.step_from_row(found)
 
     def close(self) -> None:
         self._stop.set()

@@ -1,0 +1,226 @@
+"""``reprolam sweep``: one fork per point of a grid or random space, run concurrently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reprolam.cli.main import Ctx, Execution, execution_options, json_option, reports_errors
+from reprolam.cli.main import respond as respond_with
+
+if TYPE_CHECKING:
+    from reprolam.history.sweep import SweepPoint, SweepResult
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--at", "at", required=True, metavar="STEP", help="Step index or action name.")
+@click.option(
+    "--grid",
+    multiple=True,
+    metavar="ACTION.PARAM=V1,V2,...",
+    help="Sweep a param over these values; several --grid sweep every combination.",
+)
+@click.option(
+    "--random",
+    "random_points",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Draw N random points from the --space params instead of a grid.",
+)
+@click.option(
+    "--space",
+    multiple=True,
+    metavar="ACTION.PARAM=LOW:HIGH[:log]",
+    help="A param's range for --random (integers if both bounds are; :log for log-uniform).",
+)
+@click.option(
+    "--seed",
+    "sweep_seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the --random draws (recorded with every point).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="ACTION.PARAM=VALUE",
+    help="Force a param in every point, e.g. --set train_model.max_iter=500 (repeatable).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Points run at the same time.",
+)
+@click.option(
+    "--reuse",
+    is_flag=True,
+    help="Take the recorded outputs of any step in the store with the same action, code, "
+    "params, inputs and seed instead of executing (recorded as reused).",
+)
+@click.option("--metric", metavar="NAME", help="Headline metric [default: the first one].")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write a CSV here.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Write a PNG of the headline metric against each swept param (needs matplotlib).",
+)
+@click.option("--workflow", metavar="REF", help="Load the workflow from here (see reproduce).")
+@execution_options
+@json_option
+@click.pass_obj
+@reports_errors
+def sweep(
+    obj: Ctx,
+    run_ref: str,
+    at: str,
+    grid: tuple[str, ...],
+    random_points: int | None,
+    space: tuple[str, ...],
+    sweep_seed: int,
+    overrides: tuple[str, ...],
+    jobs: int,
+    reuse: bool,
+    metric: str | None,
+    csv_path: str | None,
+    plot_path: str | None,
+    workflow: str | None,
+    execution: Execution,
+    as_json: bool,
+) -> None:
+    """Fork RUN at STEP once per point of a grid or a random space, JOBS points at a time.
+
+    Every point is a normal fork (see `reprolam fork`), grouped under one sweep id; a
+    summary table of the headline metric ends it.
+
+    \b
+    Example:
+      reprolam sweep 01a1fd10 --at train_model --grid train_model.C=0.01,0.1,1,10 --jobs 2
+      reprolam sweep 01a1fd10 --at train_model --random 8 \\
+          --space train_model.C=0.001:100:log --space train_model.max_iter=100:2000
+      reprolam sweep 01a1fd10 --at train_model --grid train_model.C=0.1,1 --executor dask \\
+          --workers 2 --jobs 2 --reuse --csv sweep.csv --plot sweep.png
+    """
+    if plot_path is not None:
+        _check_matplotlib()
+
+    def progress(point: SweepPoint) -> None:
+        if not as_json:
+            _point_line(point)
+
+    with obj.open() as rl:
+        result = rl.sweep(
+            run_ref,
+            at=at,
+            grid=list(grid),
+            space=list(space),
+            random=random_points,
+            seed=sweep_seed,
+            set=overrides,
+            jobs=jobs,
+            reuse=reuse,
+            metric=metric,
+            workflow=workflow,
+            policy=execution.policy_changes(),
+            executor=execution.executor,
+            on_point=progress,
+        )
+    written: dict[str, str] = {}
+    if csv_path is not None:
+        Path(csv_path).write_text(result.to_csv(), encoding="utf-8")
+        written["csv"] = csv_path
+    if plot_path is not None:
+        from reprolam.history.sweep_plot import plot_sweep
+
+        plot_sweep(result, plot_path)
+        written["plot"] = plot_path
+    respond_with(
+        as_json,
+        {**result.to_dict(), "written": written},
+        lambda: _summary(result, written),
+        ok=result.succeeded,
+    )
+
+
+def _check_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise click.UsageError(
+            "--plot needs matplotlib: pip install 'reprolam[experiment]'"
+        ) from None
+
+
+def _values(values: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_short(v)}" for k, v in values.items())
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _point_line(point: SweepPoint) -> None:
+    from reprolam.cli.render import console
+
+    run = point.run.id[:13] if point.run else "-"
+    status = point.run.status.value if point.run else "error"
+    console.print(
+        f"point {point.number}: {_values(point.values)} -> {run} {status} "
+        f"({point.executed} ran, {point.reused} reused)",
+        soft_wrap=True,
+    )
+
+
+def _summary(result: SweepResult, written: dict[str, str]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from reprolam.cli.render import console
+
+    metric = result.headline()
+    console.print(f"sweep [bold]{result.id}[/] of {result.parent} at step {result.at}")
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("#", *result.targets, metric or "metric", "run", "status", "ran", "reused"):
+        table.add_column(column, no_wrap=True)
+    for p in result.points:
+        value = (p.metrics or {}).get(metric or "")
+        table.add_row(
+            str(p.number),
+            *(_short(p.values.get(t)) for t in result.targets),
+            "-" if value is None else _short(value),
+            p.run.id[:13] if p.run else "-",
+            p.run.status.value if p.run else "error",
+            str(p.executed),
+            str(p.reused),
+        )
+    console.print(table)
+    best = result.best()
+    if best is not None and best.run is not None:
+        score = _short((best.metrics or {}).get(metric or ""))
+        console.print(
+            f"best: point {best.number} ({_values(best.values)}) {metric}={score}, "
+            f"run {best.run.id}"
+        )
+    for p in result.points:
+        if p.error:
+            console.print(f"point {p.number}: [red]error[/] {p.error}")
+    if len(result.environments) > 1:
+        console.print(
+            f"[yellow]warning[/]: the workers ran {len(result.environments)} different "
+            "environments (Python or package versions differ): results may not be comparable; "
+            "see each step's placement in `reprolam show`"
+        )
+    steps = result.executed + result.reused
+    if steps and result.executed == 0:
+        console.print(f"every step was reused ({result.reused} steps): nothing executed")
+    else:
+        console.print(f"{result.executed} steps executed, {result.reused} reused")
+    for kind, path in written.items():
+        console.print(f"{kind}: {path}")

@@ -1,0 +1,256 @@
+"""The Dask executor: actions run on the workers of a Dask cluster (``reprolam[dask]``).
+
+``DaskExecutor(workers=N)`` starts a ``LocalCluster`` of N single-threaded worker processes
+on 127.0.0.1; ``DaskExecutor(scheduler="tcp://HOST:PORT")`` connects to a running one.
+
+What crosses the scheduler is what the process executor sends down its pipe: the action by
+reference (module, file, qualname) and the inputs and outputs as the store's codec bytes,
+never pickles of user objects. The worker decodes, runs the action with the
+``LocalExecutor`` (same seeding), and encodes the outputs; the driver verifies nothing it
+did not encode itself and alone writes the trace.
+
+Each step records where it ran (``placement``: worker address, host, pid and a digest of
+the worker's Python and installed packages), so a sweep over workers whose environments
+differ says so. A worker lost mid-step is a failed step (``WorkerLost``): on a local
+cluster the scheduler is told not to retry it (``allowed-failures`` 0), so only the run's
+explicit retry policy ever runs it again. An external scheduler keeps its own setting.
+
+The executor is ``concurrent``: one instance serves several runs at once (a sweep's forks
+share one cluster).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reprolam.actions import ActionSpec
+from reprolam.codecs import default_serializer
+from reprolam.context import ActionContext
+from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
+from reprolam.engine.process import FunctionRef, _resolve, function_ref
+from reprolam.errors import ConfigError
+from reprolam.trace.records import ErrorInfo
+
+DEFAULT_WORKERS = 2
+INSTALL_HINT = "pip install 'reprolam[dask]'"
+
+_Encoded = tuple[str, bytes]  # codec tag, bytes
+
+
+class DaskExecutor(ExecutorBase):
+    """Runs actions on Dask workers: a local cluster it starts, or a scheduler it joins."""
+
+    name = "dask"
+    stops_on_timeout = False  # Dask cannot stop a task that is already running
+    concurrent = True  # one instance may serve several runs at once (thread-safe submit)
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
+        super().__init__()
+        if workers is not None and workers < 1:
+            raise ConfigError(f"{{workers={workers}}}: start at least one worker", option="workers")
+        if workers is not None and scheduler is not None:
+            raise ConfigError(
+                "{workers} starts a local cluster and {scheduler} joins a running one: "
+                "give one of them",
+                option="workers",
+            )
+        self.workers = workers
+        self.scheduler = scheduler
+        self._client: Any = None
+        self._cluster: Any = None
+        self._lock = threading.Lock()
+        self._serializer = default_serializer()
+        self.startup_seconds: float | None = None  # how long start() took (benchmarks)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "workers": self.workers, "scheduler": self.scheduler}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                return
+            import time
+
+            t0 = time.perf_counter()
+            try:
+                import dask
+
+                distributed: Any = importlib.import_module("distributed")  # untyped
+            except ImportError:
+                raise ConfigError(
+                    "the dask executor needs dask.distributed, which is not installed",
+                    option="executor",
+                    value="dask",
+                    hint=INSTALL_HINT,
+                ) from None
+            if self.scheduler is not None:
+                try:
+                    self._client = distributed.Client(
+                        self.scheduler, timeout="10s", set_as_default=False
+                    )
+                except OSError as exc:
+                    raise ConfigError(
+                        f"cannot reach the Dask scheduler at {self.scheduler}: {exc}",
+                        option="scheduler",
+                        value=self.scheduler,
+                        hint="start one with `dask scheduler`, or drop {scheduler} to start "
+                        "a local cluster",
+                    ) from None
+            else:
+                # A lost worker must not be retried behind the run's back (see the docstring).
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=self.workers or DEFAULT_WORKERS,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                    )
+                self._client = distributed.Client(self._cluster, set_as_default=False)
+            self._client.run(worker_environment)  # warm: import reprolam, digest packages
+            self.startup_seconds = time.perf_counter() - t0
+
+    def close(self) -> None:
+        with self._lock:
+            client, cluster = self._client, self._cluster
+            self._client = self._cluster = None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` (after ``start()``)."""
+        if self._client is None:
+            self.start()
+        return self._client
+
+    def worker_pids(self) -> dict[str, int]:
+        """Worker address -> process id (to watch or stop a worker)."""
+        return dict(self.client.run(os.getpid))
+
+    # -- execution ----------------------------------------------------------------------------
+
+    def execute(
+        self,
+        spec: ActionSpec,
+        inputs: Sequence[Any],
+        params: Mapping[str, Any],
+        ctx: ActionContext,
+        *,
+        timeout: float | None = None,
+    ) -> Outcome:
+        client = self.client
+        encoded = [self._serializer.dumps_typed(value) for value in inputs]
+        future = client.submit(
+            run_on_worker,
+            function_ref(spec),
+            encoded,
+            dict(params),
+            ctx.seed,
+            ctx.run_id,
+            ctx.step_index,
+            ctx.effects,
+            ctx.workdir_root,  # output files go where the engine collects them (shared fs)
+            pure=False,
+            key=f"reprolam-{spec.name}-{ctx.run_id}-{ctx.step_index}-{os.urandom(4).hex()}",
+        )
+        try:
+            status, outputs, error, placement, observed = future.result()
+        except Exception as exc:  # the worker died, the scheduler went away, ...
+            future.release()
+            return Outcome(error=_lost(spec, exc))
+        future.release()
+        try:
+            values = {name: self._serializer.loads_typed(tag, data) for name, tag, data in outputs}
+        except Exception as exc:  # e.g. an output that only pickles, in an untrusted store
+            return Outcome(error=error_info(exc), placement=placement, observed=observed)
+        failure = None if status == "ok" else ErrorInfo(*error)
+        return Outcome(outputs=values, error=failure, placement=placement, observed=observed)
+
+
+def _lost(spec: ActionSpec, exc: Exception) -> ErrorInfo:
+    kind = type(exc).__name__
+    if kind == "KilledWorker":
+        return ErrorInfo(
+            "WorkerLost",
+            f"the Dask worker running {spec.name} died before it finished ({exc})",
+        )
+    return ErrorInfo("WorkerLost", f"{spec.name} did not come back from Dask: {kind}: {exc}")
+
+
+# -- on the worker --------------------------------------------------------------------------------
+
+_environment: dict[str, Any] = {}  # this worker process's, computed once
+
+
+def worker_environment() -> dict[str, Any]:
+    """This process's host, pid and environment digest (Python and installed packages)."""
+    if not _environment:
+        from importlib.metadata import distributions
+
+        from reprolam.hashing import canonical_json_bytes, digest
+
+        packages = sorted(
+            {(d.metadata["Name"] or "").lower(): d.version for d in distributions()}.items()
+        )
+        described = {"python": sys.version, "platform": sys.platform, "packages": packages}
+        _environment.update(
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            environment=digest(canonical_json_bytes(described)),
+        )
+    return dict(_environment)
+
+
+def run_on_worker(
+    ref: FunctionRef,
+    encoded: list[_Encoded],
+    params: dict[str, Any],
+    seed: int,
+    run_id: str,
+    index: int,
+    effects: Any,
+    workdir_root: Any,
+) -> tuple[
+    str,
+    list[tuple[str, str, bytes]],
+    tuple[str, str, str] | None,
+    dict[str, Any],
+    dict[str, Any] | None,
+]:
+    """One action on a worker: decode inputs, run, encode outputs (never pickled objects)."""
+    from distributed import get_worker
+
+    serializer = default_serializer()
+    placement = {"executor": "dask", "worker": get_worker().address, **worker_environment()}
+    observed = None
+    try:
+        spec = _resolve(ref)
+        inputs = [serializer.loads_own(tag, data) for tag, data in encoded]  # from our driver
+        ctx = ActionContext(
+            seed=seed,
+            run_id=run_id,
+            step_index=index,
+            effects=effects,
+            workdir_root=workdir_root,
+        )
+        outcome = LocalExecutor().execute(spec, inputs, params, ctx)
+        observed = outcome.observed
+        outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]
+    except Exception as exc:  # the action's failure, not the worker's: say what it was
+        failed = error_info(exc)
+        return "error", [], (failed.type, failed.message, failed.traceback), placement, observed
+    if outcome.error is None:
+        return "ok", outputs, None, placement, observed
+    error = outcome.error
+    return "error", outputs, (error.type, error.message, error.traceback), placement, observed

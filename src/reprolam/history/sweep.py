@@ -1,0 +1,362 @@
+"""Sweeps: one fork of a run per point of a parameter grid or random space, run concurrently.
+
+Every point is a normal fork (lineage to the parent, inherited steps by reference, same
+planner kind, policy and executor). The forks of one sweep are grouped by a sweep id
+recorded in each fork's planner config (``planner.sweep``: id, point number, the point's
+values, and the grid or the random space with its seed), so no schema change is needed and
+a fork of a sweep point is an ordinary fork again (rebuilt planners drop the key).
+
+Concurrency: ``jobs`` threads each drive one fork. Every store is safe to share between
+threads (one connection behind a lock: each ``record`` is one serialized transaction), and
+each fork's steps are recorded only by the thread driving it, so the single-writer-per-run
+discipline holds while actions run in parallel. Executors that can serve several runs at
+once (``concurrent = True``, e.g. dask) are built once and shared; others (local, process)
+are built per fork. With ``local`` the actions share this interpreter (the GIL); use
+``process`` or ``dask`` for real parallelism.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from reprolam.codecs import Serializer
+from reprolam.engine.executor_registry import executor_class, executor_from_config
+from reprolam.engine.executors import Executor
+from reprolam.engine.policy import validate_overrides
+from reprolam.errors import ConfigError, ReprolamError
+from reprolam.history.fork import fork, fork_point
+from reprolam.history.metrics import final_metrics
+from reprolam.history.rebuild import (
+    ExecutorRef,
+    PolicyChanges,
+    executor_of,
+    planner_of,
+    workflow_of,
+)
+from reprolam.history.sweep_space import (
+    GridAxis,
+    Point,
+    RandomAxis,
+    grid_points,
+    nested,
+    random_points,
+)
+from reprolam.ids import uuid7
+from reprolam.planning.base import Decision, Planner, RunState
+from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
+from reprolam.workflows.registry import Workflow
+
+SWEEP_KEY = "sweep"  # where a fork's planner config records its sweep
+
+
+class SweepMember:
+    """A fork's planner, unchanged, whose recorded config also names the sweep it belongs to."""
+
+    def __init__(self, inner: Planner, sweep: Mapping[str, Any]) -> None:
+        self.inner = inner
+        self.sweep = dict(sweep)
+        self.name = inner.name  # proposals record the same planner name as a plain fork
+        self.instant = inner.instant
+
+    def propose(self, state: RunState) -> Decision:
+        return self.inner.propose(state)
+
+    def config(self) -> dict[str, Any]:
+        return {**self.inner.config(), SWEEP_KEY: self.sweep}
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    """One point's outcome: its fork, headline metrics, and what it executed or reused."""
+
+    number: int
+    values: Point
+    run: RunRecord | None = None
+    metrics: dict[str, Any] | None = None
+    executed: int = 0  # action steps this fork executed
+    reused: int = 0  # action steps whose recorded outputs it took from the store
+    failed: int = 0  # action steps that failed
+    error: str | None = None  # why the fork could not run at all
+    environments: tuple[str, ...] = ()  # digests of the remote workers' environments it used
+
+    @property
+    def succeeded(self) -> bool:
+        return self.run is not None and self.run.status.value == "succeeded"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "point": self.number,
+            "values": self.values,
+            "run_id": self.run.id if self.run else None,
+            "status": self.run.status.value if self.run else "error",
+            "metrics": self.metrics,
+            "executed": self.executed,
+            "reused": self.reused,
+            "failed": self.failed,
+            "error": self.error,
+            "worker_environments": list(self.environments),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    id: str
+    parent: str
+    at: int
+    spec: dict[str, Any]
+    points: list[SweepPoint] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return all(p.succeeded for p in self.points)
+
+    @property
+    def targets(self) -> list[str]:
+        return [axis["target"] for axis in self.spec.get("axes", [])]
+
+    @property
+    def executed(self) -> int:
+        return sum(p.executed for p in self.points)
+
+    @property
+    def environments(self) -> list[str]:
+        """Distinct environment digests of the workers that ran steps (remote executors).
+
+        More than one means the workers differ in Python or package versions.
+        """
+        return sorted({e for p in self.points for e in p.environments})
+
+    @property
+    def reused(self) -> int:
+        return sum(p.reused for p in self.points)
+
+    def headline(self) -> str | None:
+        """The metric the summary sorts and plots by: ``spec['metric']``, else the first one."""
+        wanted = self.spec.get("metric")
+        if wanted:
+            return str(wanted)
+        for point in self.points:
+            if point.metrics:
+                return next(iter(point.metrics))
+        return None
+
+    def best(self) -> SweepPoint | None:
+        metric = self.headline()
+        scored = [p for p in self.points if p.metrics and _number(p.metrics.get(metric or ""))]
+        if not scored:
+            return None
+        return max(scored, key=lambda p: float((p.metrics or {})[metric or ""]))
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best()
+        return {
+            "sweep": self.id,
+            "parent": self.parent,
+            "at": self.at,
+            "spec": self.spec,
+            "metric": self.headline(),
+            "points": [p.to_dict() for p in self.points],
+            "executed": self.executed,
+            "reused": self.reused,
+            "worker_environments": self.environments,
+            "best": best.to_dict() if best else None,
+        }
+
+    def to_csv(self) -> str:
+        """One row per point: number, run, status, each swept value, each metric."""
+        metrics = sorted({k for p in self.points for k in (p.metrics or {})})
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        head = ["point", "run_id", "status", *self.targets, *metrics, "executed", "reused"]
+        writer.writerow(head)
+        for p in self.points:
+            row = p.to_dict()
+            writer.writerow(
+                [
+                    p.number,
+                    row["run_id"] or "",
+                    row["status"],
+                    *(p.values.get(t, "") for t in self.targets),
+                    *((p.metrics or {}).get(m, "") for m in metrics),
+                    p.executed,
+                    p.reused,
+                ]
+            )
+        return out.getvalue()
+
+
+PointCallback = Callable[[SweepPoint], None]
+
+
+def sweep(
+    store: TraceStore,
+    run_ref: str,
+    *,
+    at: int | str,
+    grid: Sequence[GridAxis] = (),
+    space: Sequence[RandomAxis] = (),
+    random: int | None = None,
+    seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    jobs: int = 1,
+    reuse: bool = False,
+    metric: str | None = None,
+    workflow: str | Workflow | None = None,
+    policy: PolicyChanges = None,
+    executor: ExecutorRef = None,
+    serializer: Serializer | None = None,
+    on_point: PointCallback | None = None,
+) -> SweepResult:
+    """Fork ``run_ref`` at ``at`` once per point and run the forks, ``jobs`` at a time.
+
+    Points come from ``grid`` (every combination) or from ``random`` draws of ``space``
+    seeded with ``seed``; ``overrides`` apply to every point (a point's values win).
+    Everything is checked before the first fork is written.
+    """
+    if jobs < 1:
+        raise ConfigError(f"{{jobs={jobs}}}: run at least one point at a time", option="jobs")
+    point_list, spec = _points(grid, space, random, seed)
+    if metric:
+        spec["metric"] = metric
+    fixed = {action: dict(values) for action, values in (overrides or {}).items()}
+    if fixed:
+        spec["set"] = fixed
+
+    def point_overrides(point: Point) -> dict[str, dict[str, Any]]:
+        merged = {action: dict(values) for action, values in fixed.items()}
+        for action, values in nested(point).items():
+            merged.setdefault(action, {}).update(values)
+        return merged
+
+    where = fork_point(store, run_ref, at)
+    parent = where.parent
+    flow = workflow_of(store, parent, workflow)
+    for point in point_list:  # a bad value is refused before anything is written
+        validate_overrides(flow.actions, point_overrides(point))
+    planner_of(parent)  # a parent whose planner cannot be rebuilt fails here, not per point
+
+    sweep_id = uuid7()
+    config = executor if executor is not None else executor_of(parent)
+    shared = _shared_executor(config)
+    lock = threading.Lock()
+
+    def one(number: int, point: Point) -> SweepPoint:
+        member = SweepMember(
+            planner_of(parent),
+            {"id": sweep_id, "point": number, "points": len(point_list), "values": point, **spec},
+        )
+        try:
+            result = fork(
+                store,
+                parent.id,
+                at=where.index,
+                overrides=point_overrides(point),
+                planner=member,
+                reuse=reuse,
+                workflow=flow,
+                policy=policy,
+                executor=shared or config,
+                serializer=serializer,
+            )
+        except ReprolamError as exc:
+            outcome = SweepPoint(number, point, error=str(exc))
+        else:
+            own = [s for s in result.steps if s.index >= where.index]
+            outcome = SweepPoint(
+                number,
+                point,
+                run=result.run,
+                metrics=final_metrics(store, result.run),
+                executed=sum(1 for s in own if _executed(s)),
+                reused=sum(1 for s in own if _reused(s)),
+                failed=sum(1 for s in own if s.status is StepStatus.FAILED),
+                environments=tuple(sorted({e for s in own if (e := _environment(s))})),
+            )
+        if on_point is not None:
+            with lock:  # callbacks print: one at a time
+                on_point(outcome)
+        return outcome
+
+    try:
+        if jobs == 1 or len(point_list) == 1:
+            outcomes = [one(n, p) for n, p in enumerate(point_list)]
+        else:
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="sweep") as pool:
+                futures = [pool.submit(one, n, p) for n, p in enumerate(point_list)]
+                try:
+                    outcomes = [f.result() for f in futures]
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+    finally:
+        if shared is not None:
+            shared.close()
+    return SweepResult(sweep_id, parent.id, where.index, spec, outcomes)
+
+
+def _points(
+    grid: Sequence[GridAxis], space: Sequence[RandomAxis], random: int | None, seed: int
+) -> tuple[list[Point], dict[str, Any]]:
+    """The sweep's points and the spec recorded with each (how they were made)."""
+    if bool(grid) == bool(space):
+        raise ConfigError(
+            "a sweep needs either a {grid} or a random {space}, not both and not neither",
+            hint="e.g. {grid=train_model.C=0.01,0.1,1} or {random=8} with "
+            "{space=train_model.C=0.001:10:log}",
+        )
+    if space and random is None:
+        raise ConfigError("a random {space} needs a number of points", option="random")
+    if grid and random is not None:
+        raise ConfigError("{random} draws from a {space}, not from a {grid}", option="random")
+    if grid:
+        return grid_points(grid), {"mode": "grid", "axes": [a.to_dict() for a in grid]}
+    spec = {"mode": "random", "axes": [a.to_dict() for a in space], "seed": seed}
+    return random_points(space, random or 0, seed), spec
+
+
+def _shared_executor(config: ExecutorRef) -> Executor | None:
+    """One executor for every fork, when it can serve several at once; else None."""
+    if config is None or not isinstance(config, str | Mapping):
+        return None  # an instance: the caller owns it and its concurrency
+    name = config if isinstance(config, str) else str(config.get("name") or "local")
+    if not getattr(executor_class(name), "concurrent", False):
+        return None
+    executor = executor_from_config(config)
+    executor.start()
+    return executor
+
+
+def _environment(step: StepRecord) -> str | None:
+    placement = step.proposal.get("placement")
+    return str(placement.get("environment")) if isinstance(placement, dict) else None
+
+
+def _reused(step: StepRecord) -> bool:
+    return bool(step.proposal.get("cache", {}).get("reused"))
+
+
+def _executed(step: StepRecord) -> bool:
+    return step.kind is StepKind.ACTION and step.finished and not _reused(step)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def sweep_runs(store: TraceStore, sweep_id: str) -> list[RunRecord]:
+    """The forks recorded under ``sweep_id``, by point number."""
+    found = [
+        run
+        for run in store.list_runs()
+        if isinstance(run.planner.get(SWEEP_KEY), dict)
+        and run.planner[SWEEP_KEY].get("id") == sweep_id
+    ]
+    return sorted(found, key=lambda r: int(r.planner[SWEEP_KEY].get("point", 0)))

@@ -1,0 +1,215 @@
+"""The points of a parameter sweep: a grid (every combination) or seeded random draws.
+
+A point is one fork's overrides, ``{"train_model.C": 0.1, ...}``. Random points come from
+NumPy's PCG64 generator seeded with the sweep seed, which is recorded with every point, so
+the same space and seed give the same points on any machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reprolam.errors import ConfigError
+
+Point = dict[str, Any]  # "ACTION.PARAM" -> value
+
+
+@dataclass(frozen=True, slots=True)
+class GridAxis:
+    """One swept param and the values it takes: ``train_model.C=0.01,0.1,1``."""
+
+    target: str  # ACTION.PARAM
+    values: tuple[Any, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "values": list(self.values)}
+
+
+@dataclass(frozen=True, slots=True)
+class RandomAxis:
+    """One param drawn uniformly (or log-uniformly) in [low, high]: ``train_model.C=1e-3:10:log``.
+
+    Integer bounds without ``log`` draw integers (both bounds included).
+    """
+
+    target: str
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "integer": self.integer,
+        }
+
+
+def _target(text: str, option: str) -> tuple[str, str]:
+    target, sep, rest = text.partition("=")
+    action, dot, param = target.strip().partition(".")
+    if not sep or not dot or not action or not param or not rest.strip():
+        example = "train_model.C=0.01,0.1,1" if option == "grid" else "train_model.C=0.001:10:log"
+        raise ConfigError(
+            f"{{{option}}} {text!r}: expected ACTION.PARAM=...",
+            option=option,
+            value=text,
+            hint=f"e.g. {{{option}={example}}}",
+        )
+    return f"{action}.{param}", rest.strip()
+
+
+def _value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def parse_grid(text: str) -> GridAxis:
+    """``'train_model.C=0.01,0.1,1'`` -> ``GridAxis('train_model.C', (0.01, 0.1, 1))``."""
+    target, rest = _target(text, "grid")
+    values = tuple(_value(part.strip()) for part in rest.split(","))
+    if any(part.strip() == "" for part in rest.split(",")):
+        raise ConfigError(
+            f"{{grid}} {text!r}: an empty value in the list",
+            option="grid",
+            value=text,
+            hint="separate values with single commas",
+        )
+    if len(set(map(json.dumps, values))) != len(values):
+        raise ConfigError(f"{{grid}} {text!r}: a value is listed twice", option="grid")
+    return GridAxis(target, values)
+
+
+def parse_space(text: str) -> RandomAxis:
+    """``'train_model.C=0.001:10:log'`` -> a log-uniform axis on [0.001, 10]."""
+    target, rest = _target(text, "space")
+    parts = rest.split(":")
+    scale = parts[2].strip().lower() if len(parts) == 3 else "linear"
+    if len(parts) not in (2, 3) or scale not in ("log", "linear"):
+        raise ConfigError(
+            f"{{space}} {text!r}: expected ACTION.PARAM=LOW:HIGH or ACTION.PARAM=LOW:HIGH:log",
+            option="space",
+            value=text,
+        )
+    try:
+        low, high = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ConfigError(
+            f"{{space}} {text!r}: LOW and HIGH must be numbers", option="space", value=text
+        ) from None
+    log = scale == "log"
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise ConfigError(
+            f"{{space}} {text!r}: give finite bounds with LOW < HIGH", option="space", value=text
+        )
+    if log and low <= 0:
+        raise ConfigError(
+            f"{{space}} {text!r}: a log scale needs LOW > 0", option="space", value=text
+        )
+    integer = not log and all(_is_int(p) for p in parts[:2])
+    return RandomAxis(target, low, high, log=log, integer=integer)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def grid_points(axes: Sequence[GridAxis]) -> list[Point]:
+    """Every combination, the first axis varying slowest."""
+    targets = [axis.target for axis in axes]
+    if len(set(targets)) != len(targets):
+        raise ConfigError("{grid}: a param is swept twice", option="grid")
+    return [
+        dict(zip(targets, combo, strict=True))
+        for combo in itertools.product(*(axis.values for axis in axes))
+    ]
+
+
+def random_points(axes: Sequence[RandomAxis], count: int, seed: int) -> list[Point]:
+    """``count`` points drawn from ``axes`` by a generator seeded with ``seed``."""
+    import numpy as np
+
+    if count < 1:
+        raise ConfigError(f"{{random={count}}}: draw at least one point", option="random")
+    targets = [axis.target for axis in axes]
+    if len(set(targets)) != len(targets):
+        raise ConfigError("{space}: a param is given twice", option="space")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    points: list[Point] = []
+    for _ in range(count):
+        point: Point = {}
+        for axis in axes:
+            if axis.integer:
+                point[axis.target] = int(rng.integers(int(axis.low), int(axis.high) + 1))
+            elif axis.log:
+                point[axis.target] = float(
+                    math.exp(rng.uniform(math.log(axis.low), math.log(axis.high)))
+                )
+            else:
+                point[axis.target] = float(rng.uniform(axis.low, axis.high))
+        points.append(point)
+    return points
+
+
+def nested(point: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"a.p": v}`` -> ``{"a": {"p": v}}`` (the engine's overrides)."""
+    out: dict[str, dict[str, Any]] = {}
+    for target, value in point.items():
+        action, _, param = target.partition(".")
+        out.setdefault(action, {})[param] = value
+    return out
+
+
+AxesSource = Mapping[str, Sequence[Any]] | Sequence[str] | None
+
+
+def axes_of(grid: AxesSource, space: AxesSource) -> tuple[list[GridAxis], list[RandomAxis]]:
+    """Axes from CLI-style strings or Python mappings (see ``Client.sweep``)."""
+    grid_axes = [
+        parse_grid(item) if isinstance(item, str) else item for item in _items(grid, _grid_axis)
+    ]
+    space_axes = [
+        parse_space(item) if isinstance(item, str) else item for item in _items(space, _space_axis)
+    ]
+    return grid_axes, space_axes
+
+
+def _items(source: AxesSource, build: Any) -> list[Any]:
+    """Strings as given (parsed by the caller); mapping entries built into axes here."""
+    if source is None:
+        return []
+    if isinstance(source, str):
+        return [source]
+    if isinstance(source, Mapping):
+        return [build(target, values) for target, values in source.items()]
+    return list(source)
+
+
+def _grid_axis(target: str, values: Sequence[Any]) -> GridAxis:
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise ConfigError(f"{{grid}} {target!r}: give a non-empty list of values", option="grid")
+    axis = parse_grid(f"{target}=0")  # checks the target's form
+    return GridAxis(axis.target, tuple(values))
+
+
+def _space_axis(target: str, bounds: Sequence[Any]) -> RandomAxis:
+    parts = [str(b) for b in bounds] if isinstance(bounds, Sequence) else []
+    if isinstance(bounds, str) or len(parts) not in (2, 3):
+        raise ConfigError(
+            f"{{space}} {target!r}: give (low, high) or (low, high, 'log')", option="space"
+        )
+    return parse_space(f"{target}={':'.join(parts)}")

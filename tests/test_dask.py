@@ -1,0 +1,208 @@
+"""The Dask executor on a LocalCluster (2 worker processes on 127.0.0.1): same outputs as
+in-process, worker placement recorded, a lost worker is a recorded failure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam.cli.main import cli
+from reprolam.errors import ConfigError
+from reprolam.trace import SQLiteStore
+from reprolam.trace.records import StepKind, StepRecord, StepStatus
+
+pytest.importorskip("distributed")
+
+from reprolam.engine.dask_executor import DaskExecutor
+
+pytestmark = pytest.mark.slow
+
+FLOW = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DaskExecutor]:
+    executor = DaskExecutor(workers=2)
+    executor.start()
+    yield executor
+    executor.close()
+
+
+def content(steps: list[StepRecord]) -> list[tuple[Any, ...]]:
+    """What a step computed, without where and when: equal for the same work anywhere."""
+    return [(s.index, s.action, s.params, s.inputs, s.outputs, s.seed, s.status) for s in steps]
+
+
+def test_a_run_on_dask_computes_what_in_process_does_and_records_its_workers(
+    cluster: DaskExecutor, tmp_path: Path
+) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        on_dask = rl.run("breast-cancer", seed=4, executor=cluster)
+        local = rl.run("breast-cancer", seed=4)
+        assert on_dask.succeeded
+        assert content(on_dask.steps) == content(local.steps)
+        assert on_dask.run.policy["executor"] == {"name": "dask", "workers": 2, "scheduler": None}
+        workers = set(cluster.client.scheduler_info()["workers"])
+        for step in on_dask.steps:
+            placement = step.proposal["placement"]
+            assert placement["worker"] in workers
+            assert len(placement["environment"]) == 64
+            assert placement["pid"] != os.getpid()
+        assert all("placement" not in s.proposal for s in local.steps)
+        assert rl.audit(on_dask.id).clean
+        check = rl.reproduce(on_dask.id, executor="local")  # re-executed in-process: identical
+        assert check.identical, check.summary()
+
+
+def test_a_sweep_on_dask_matches_the_same_sweep_in_process(
+    cluster: DaskExecutor, tmp_path: Path
+) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(FLOW, seed=2)
+        grid = {"fit.C": [0.5, 1.0, 2.0, 3.0]}
+        on_dask = rl.sweep(parent.id, at="fit", grid=grid, jobs=2, executor=cluster)
+        local = rl.sweep(parent.id, at="fit", grid=grid)
+        assert on_dask.succeeded
+        assert local.succeeded
+        for remote, here in zip(on_dask.points, local.points, strict=True):
+            assert remote.run is not None
+            assert here.run is not None
+            assert content(rl.store.steps(remote.run.id)) == content(rl.store.steps(here.run.id))
+            assert remote.metrics == here.metrics
+            assert rl.audit(remote.run.id).clean
+            assert len(remote.environments) == 1  # both workers run this same venv
+        assert len(on_dask.environments) == 1
+        assert local.environments == []
+
+
+def test_killing_a_worker_mid_sweep_records_failures_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    executor = DaskExecutor(workers=2)
+    executor.start()
+    try:
+        with reprolam.open(tmp_path / "store") as rl:
+            parent = rl.run(FLOW, seed=2)
+            killed: list[int] = []
+
+            def kill_a_busy_worker() -> None:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    busy = [w for w, keys in executor.client.processing().items() if keys]
+                    if busy:
+                        pid = executor.worker_pids()[busy[0]]
+                        time.sleep(0.3)  # well inside the 3 s action
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                        return
+                    time.sleep(0.05)
+
+            killer = threading.Thread(target=kill_a_busy_worker)
+            killer.start()
+            result = rl.sweep(
+                parent.id,
+                at="fit",
+                grid={"fit.C": [1.0, 2.0, 3.0, 4.0], "fit.delay": [3.0]},
+                jobs=2,
+                executor=executor,
+            )
+            killer.join()
+            assert killed, "no worker was busy"
+            statuses = [p.run.status.value if p.run else p.error for p in result.points]
+            assert statuses.count("failed") >= 1, statuses
+            assert statuses.count("failed") + statuses.count("succeeded") == 4
+            runs = [p.run for p in result.points if p.run]
+            assert len(runs) == 4
+            lost = 0
+            for run in runs:
+                own = rl.store.own_steps(run.id)
+                indices = [s.index for s in own]
+                assert indices == list(range(1, 1 + len(own)))  # none lost, none twice
+                assert all(s.status is not StepStatus.STARTED for s in own)
+                fits = [s for s in own if s.action == "fit"]
+                assert len(fits) == 1  # a lost step is not retried behind the policy's back
+                if fits[0].status is StepStatus.FAILED:
+                    assert fits[0].error is not None
+                    assert fits[0].error.type == "WorkerLost"
+                    lost += 1
+                audit = rl.audit(run.id)
+                assert audit.chain_ok if hasattr(audit, "chain_ok") else True
+            assert lost >= 1
+    finally:
+        executor.close()
+
+
+def test_cli_runs_and_sweeps_on_a_local_cluster(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    runner = CliRunner()
+    ran = runner.invoke(
+        cli, ["--store", str(store), "run", FLOW, "--executor", "dask", "--workers", "1"]
+    )
+    assert ran.exit_code == 0, ran.output
+    with SQLiteStore(store) as trace:
+        (run,) = trace.list_runs()
+        assert run.policy["executor"] == {"name": "dask", "workers": 1, "scheduler": None}
+    swept = runner.invoke(
+        cli,
+        [
+            "--store",
+            str(store),
+            "sweep",
+            run.id[:12],
+            "--at",
+            "fit",
+            "--grid",
+            "fit.C=1,2",
+            "--jobs",
+            "2",
+        ],
+    )
+    assert swept.exit_code == 0, swept.output
+    with SQLiteStore(store) as trace:
+        forks = [r for r in trace.list_runs() if r.parent_id == run.id]
+        assert len(forks) == 2
+        for fork in forks:  # the recorded executor is used again: the steps ran on workers
+            assert fork.policy["executor"]["name"] == "dask"
+            for step in trace.own_steps(fork.id):
+                assert step.kind is StepKind.ACTION
+                assert step.proposal["placement"]["executor"] == "dask"
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ConfigError, match="workers=0"):
+        DaskExecutor(workers=0)
+    with pytest.raises(ConfigError, match="one of them"):
+        DaskExecutor(workers=1, scheduler="tcp://127.0.0.1:1")
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free, and nobody listens on it
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--store",
+            str(tmp_path / "s"),
+            "run",
+            FLOW,
+            "--executor",
+            "dask",
+            "--scheduler",
+            f"tcp://127.0.0.1:{port}",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "cannot reach the Dask scheduler" in result.stderr
+    assert "--scheduler" in result.stderr

@@ -1,0 +1,53 @@
+"""The step cache's index (migration 0005): a store recorded before it gains it on open, finds
+its old steps, and a lookup is served by the index rather than a scan."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import reprolam
+from reprolam.trace import SQLiteStore
+from reprolam.trace.sqlite import _STEP_CACHED
+
+FLOW = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
+
+
+def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    first = reprolam.run(FLOW, store=store, seed=1)
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:  # back to schema 4
+        conn.execute("DROP INDEX steps_by_cache_key")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with reprolam.open(store) as rl:
+        again = rl.run(FLOW, seed=1, reuse=True)
+        assert [s.proposal["cache"]["counterpart"] for s in again.steps] == [
+            [first.id, s.index] for s in first.steps
+        ]
+    with closing(sqlite3.connect(store / "trace.db")) as conn:
+        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == "5"
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {_STEP_CACHED}", ("a", "f", 1, "", "", ""))
+        )
+        assert "steps_by_cache_key" in plan, plan
+
+
+def test_reuse_lookups_do_not_slow_a_run_without_reuse(tmp_path: Path) -> None:
+    """Without reuse the store is never asked (the hot path is unchanged)."""
+    calls: list[object] = []
+
+    class Counting(SQLiteStore):
+        def find_cached_step(self, probe):  # type: ignore[no-untyped-def]
+            calls.append(probe)
+            return super().find_cached_step(probe)
+
+    with Counting(tmp_path / "store") as store:
+        reprolam.run(FLOW, store=store, seed=1)
+        assert calls == []
+        reprolam.run(FLOW, store=store, seed=1, reuse=True)
+        assert len(calls) == 3

@@ -1,0 +1,295 @@
+"""Sweeps: one fork per point, concurrent, grouped by a recorded sweep id; the store-wide cache."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import reprolam
+from reprolam.cli.main import cli
+from reprolam.engine.executor_registry import register_executor
+from reprolam.engine.executors import LocalExecutor, Outcome
+from reprolam.errors import ConfigError
+from reprolam.history.sweep import SWEEP_KEY, sweep_runs
+from reprolam.history.sweep_space import parse_grid, parse_space, random_points
+from reprolam.trace import SQLiteStore
+from reprolam.trace.records import StepStatus
+
+FLOW = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
+
+
+def invoke(store: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--store", str(store), *args])
+
+
+@pytest.fixture
+def parent(tmp_path: Path) -> tuple[Path, str]:
+    store = tmp_path / "store"
+    result = reprolam.run(FLOW, store=store, seed=3)
+    assert result.succeeded
+    return store, result.id
+
+
+def outputs_by_action(store: SQLiteStore, run_id: str) -> dict[str, dict[str, str]]:
+    return {s.action: s.outputs for s in store.steps(run_id)}
+
+
+def test_grid_sweep_forks_each_point_concurrently_under_one_sweep_id(
+    parent: tuple[Path, str],
+) -> None:
+    store, run_id = parent
+    with reprolam.open(store) as rl:
+        result = rl.sweep(run_id, at="fit", grid={"fit.C": [0.5, 1.0, 2.0, 4.0]}, jobs=3)
+        assert result.succeeded
+        assert [p.values for p in result.points] == [{"fit.C": c} for c in (0.5, 1.0, 2.0, 4.0)]
+        runs = sweep_runs(rl.store, result.id)
+        assert [r.id for r in runs] == [p.run.id for p in result.points if p.run]
+        for number, run in enumerate(runs):
+            assert (run.parent_id, run.fork_index) == (run_id, 1)
+            recorded = run.planner[SWEEP_KEY]
+            assert (recorded["point"], recorded["points"]) == (number, 4)
+            assert recorded["values"] == {"fit.C": result.points[number].values["fit.C"]}
+            assert recorded["mode"] == "grid"
+            assert run.planner["name"] == "rules"
+            assert rl.audit(run.id).clean
+            own = rl.store.own_steps(run.id)
+            assert [s.action for s in own] == ["fit", "score"]
+            assert own[0].params["C"] == result.points[number].values["fit.C"]
+        # the same points forked one by one, sequentially, give the same outputs
+        for point in result.points:
+            alone = rl.fork(run_id, at="fit", set=point.values)
+            assert point.run is not None
+            assert outputs_by_action(rl.store, alone.id) == outputs_by_action(
+                rl.store, point.run.id
+            )
+        assert result.headline() == "score"
+        best = result.best()
+        assert best is not None
+        assert best.metrics == max(
+            (p.metrics or {} for p in result.points), key=lambda m: m["score"]
+        )
+
+
+def test_a_fork_of_a_sweep_point_is_an_ordinary_fork(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    with reprolam.open(store) as rl:
+        point = rl.sweep(run_id, at="fit", grid={"fit.C": [2.0]}).points[0]
+        assert point.run is not None
+        again = rl.fork(point.run.id, at="score")
+        assert again.succeeded
+        assert SWEEP_KEY not in again.run.planner
+        assert sweep_runs(rl.store, point.run.planner[SWEEP_KEY]["id"]) == [point.run]
+
+
+def test_random_points_are_seeded_recorded_and_within_the_space() -> None:
+    axes = [parse_space("fit.C=0.001:100:log"), parse_space("make_data.n=10:20")]
+    first = random_points(axes, 16, seed=7)
+    assert first == random_points(axes, 16, seed=7)
+    assert first != random_points(axes, 16, seed=8)
+    assert all(0.001 <= p["fit.C"] <= 100 for p in first)
+    assert all(isinstance(p["make_data.n"], int) and 10 <= p["make_data.n"] <= 20 for p in first)
+    assert len({p["fit.C"] for p in first}) == 16
+
+
+def test_random_sweep_records_its_seed_and_space(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    with reprolam.open(store) as rl:
+        result = rl.sweep(run_id, at="fit", space=["fit.C=0.1:10:log"], random=3, seed=5, jobs=2)
+        expected = random_points([parse_space("fit.C=0.1:10:log")], 3, seed=5)
+        assert [p.values for p in result.points] == expected
+        for run in sweep_runs(rl.store, result.id):
+            recorded = run.planner[SWEEP_KEY]
+            assert recorded["seed"] == 5
+            assert recorded["mode"] == "random"
+            assert recorded["axes"] == [
+                {"target": "fit.C", "low": 0.1, "high": 10.0, "log": True, "integer": False}
+            ]
+
+
+def test_second_identical_sweep_executes_nothing_and_says_every_step_was_reused(
+    parent: tuple[Path, str],
+) -> None:
+    store, run_id = parent
+    grid = ["fit.C=0.5,1,1.5,2,2.5,3,3.5,4"]
+    first = invoke(store, "sweep", run_id, "--at", "fit", "--grid", *grid, "--jobs", "2",
+                   "--reuse", "--json")  # fmt: skip
+    assert first.exit_code == 0, first.output
+    one = json.loads(first.stdout)
+    # C=1 is the parent's own value: its two steps are the parent's, reused already
+    assert (one["executed"], one["reused"]) == (14, 2)
+    second = invoke(store, "sweep", run_id, "--at", "fit", "--grid", *grid, "--jobs", "2",
+                    "--reuse", "--json")  # fmt: skip
+    assert second.exit_code == 0, second.output
+    two = json.loads(second.stdout)
+    assert (two["executed"], two["reused"]) == (0, 16)
+    assert two["sweep"] != one["sweep"]
+    human = invoke(store, "sweep", run_id, "--at", "fit", "--grid", *grid, "--reuse")
+    assert "every step was reused (16 steps): nothing executed" in human.stdout
+    with SQLiteStore(store) as trace:
+        for before, after in zip(one["points"], two["points"], strict=True):
+            assert before["metrics"] == after["metrics"]
+            steps = trace.own_steps(after["run_id"])
+            for step in steps:
+                cache = step.proposal["cache"]
+                assert cache["reused"]
+                source = trace.step_at(*cache["counterpart"])
+                if after["values"] == {"fit.C": 1}:  # the parent's own value: its steps
+                    assert source.run_id == run_id
+                else:  # a sibling's, found store-wide: the step that computed it
+                    assert cache["store_wide"]
+                    assert source.run_id == before["run_id"]
+                assert (source.action, source.outputs) == (step.action, step.outputs)
+                assert step.status is StepStatus.SUCCEEDED
+            assert reprolam.audit(after["run_id"], store=trace).clean
+
+
+def test_run_reuse_takes_outputs_from_any_run_in_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with reprolam.open(store) as rl:
+        first = rl.run(FLOW, seed=1)
+        again = rl.run(FLOW, seed=1, reuse=True)
+        assert again.succeeded
+        assert [s.proposal["cache"]["counterpart"] for s in again.steps] == [
+            [first.id, s.index] for s in first.steps
+        ]
+        assert [s.outputs for s in again.steps] == [s.outputs for s in first.steps]
+        other_seed = rl.run(FLOW, seed=2, reuse=True)
+        assert all("cache" not in s.proposal for s in other_seed.steps)
+        without = rl.run(FLOW, seed=1)
+        assert all("cache" not in s.proposal for s in without.steps)
+    result = invoke(store, "run", FLOW, "--seed", "1", "--reuse", "--json")
+    assert result.exit_code == 0, result.output
+
+
+def test_failed_steps_are_never_reused(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with reprolam.open(store) as rl:
+        failed = rl.run(FLOW, seed=1, set={"fit.C": -1.0})
+        assert not failed.succeeded
+        again = rl.run(FLOW, seed=1, set={"fit.C": -1.0}, reuse=True)
+        fit = next(s for s in again.steps if s.action == "fit")
+        assert fit.status is StepStatus.FAILED
+        assert "cache" not in fit.proposal
+
+
+def test_a_failing_point_is_recorded_and_the_others_still_run(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    result = invoke(store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=1,-1,2", "--json")
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert [p["status"] for p in payload["points"]] == ["succeeded", "failed", "succeeded"]
+    assert payload["points"][1]["failed"] == 1
+
+
+def test_cli_writes_csv_and_plot(parent: tuple[Path, str], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    store, run_id = parent
+    csv_path, png = tmp_path / "s.csv", tmp_path / "s.png"
+    result = invoke(store, "sweep", run_id, "--at", "make_data", "--grid", "fit.C=0.5,2",
+                    "--grid", "make_data.n=10,20", "--csv", str(csv_path),
+                    "--plot", str(png))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    assert len(rows) == 4
+    assert {(r["fit.C"], r["make_data.n"]) for r in rows} == {
+        ("0.5", "10"), ("0.5", "20"), ("2", "10"), ("2", "20")
+    }  # fmt: skip
+    assert all(r["status"] == "succeeded" and r["score"] for r in rows)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = min(rows, key=lambda r: -float(r["score"]))
+    assert f"best: point {best['point']} " in result.stdout
+    assert best["run_id"] in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--grid", "nope.C=1,2"], "nope"),
+        (["--grid", "fit.C=1,2", "--random", "3"], "--random"),
+        (["--random", "3"], "--grid"),
+        (["--random", "3", "--space", "fit.C=5:1"], "LOW < HIGH"),
+        (["--random", "3", "--space", "fit.C=0:1:log"], "LOW > 0"),
+        (["--grid", "fit.C"], "ACTION.PARAM="),
+        (["--grid", "fit.C=1,,2"], "empty value"),
+        (["--grid", "fit.C=1,2", "--workers", "2", "--executor", "process"], "dask"),
+    ],
+)
+def test_bad_sweeps_are_refused_in_one_line_before_anything_is_written(
+    parent: tuple[Path, str], args: list[str], message: str
+) -> None:
+    store, run_id = parent
+    result = invoke(store, "sweep", run_id, "--at", "fit", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ")
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    with SQLiteStore(store) as trace:
+        assert [r.id for r in trace.list_runs()] == [run_id]
+
+
+def test_library_errors_name_python_options(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    with pytest.raises(ConfigError, match="grid=") as caught:
+        reprolam.sweep(run_id, at="fit", store=store)
+    assert "--" not in str(caught.value)
+    with pytest.raises(ConfigError, match="jobs=0"):
+        reprolam.sweep(run_id, at="fit", grid={"fit.C": [1]}, jobs=0, store=store)
+
+
+def test_grid_parsing() -> None:
+    axis = parse_grid("train_model.C=0.01,0.1,1")
+    assert (axis.target, axis.values) == ("train_model.C", (0.01, 0.1, 1))
+    assert parse_grid("preprocess_data.scaler=standard,minmax").values == ("standard", "minmax")
+    with pytest.raises(ConfigError, match="twice"):
+        parse_grid("a.b=1,1")
+
+
+class TwoEnvironments(LocalExecutor):
+    """Runs in-process but reports alternating worker environments, like a mixed cluster."""
+
+    name = "two-environments"
+    concurrent = True
+    calls = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Outcome:
+        outcome = super().execute(*args, **kwargs)
+        TwoEnvironments.calls += 1
+        where = {"worker": "w", "environment": "ab"[TwoEnvironments.calls % 2] * 64}
+        return replace(outcome, placement=where)
+
+
+def test_a_sweep_over_workers_with_different_environments_says_so(
+    parent: tuple[Path, str],
+) -> None:
+    register_executor("two-environments", TwoEnvironments)
+    store, run_id = parent
+    result = invoke(store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=2,3",
+                    "--executor", "two-environments", "--jobs", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "the workers ran 2 different environments" in result.stdout
+    with SQLiteStore(store) as trace:
+        forks = [r for r in trace.list_runs() if r.parent_id == run_id]
+        placements = [s.proposal["placement"] for f in forks for s in trace.own_steps(f.id)]
+        assert {p["environment"][0] for p in placements} == {"a", "b"}
+        assert all(reprolam.audit(f.id, store=trace).clean for f in forks)
+    same = invoke(store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=2,3", "--json")
+    assert json.loads(same.stdout)["worker_environments"] == []
+
+
+def test_fork_reuse_takes_a_siblings_outputs(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    first = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--json")
+    sibling = json.loads(first.stdout)["run"]["id"]
+    result = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--reuse")
+    assert result.exit_code == 0, result.output
+    assert f"reused the outputs of step 1 of run {sibling}" in " ".join(result.stdout.split())
+    without = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--json")
+    changed = [c["changed"] for c in json.loads(without.stdout)["cache"]]
+    assert changed == [["params.C"], ["inputs.fit"]]  # without reuse: the parent, by index
