@@ -253,3 +253,27 @@ def test_stopping_a_watch_twice_counts_once() -> None:
     watch.stop()
     (effect,) = _effects(_run(reads_clock))
     assert effect["kind"] == "clock"
+
+
+def test_a_module_stamping_the_time_when_first_imported_is_not_the_actions_clock_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy.f2py reads time.time() at import; a pure action importing it reads no clock."""
+    (tmp_path / "stamped_at_import.py").write_text("import time\nSTAMP = time.time()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("stamped_at_import", None)
+
+    @action(outputs=["n"], determinism="pure")
+    def imports_a_stamping_module() -> float:
+        import stamped_at_import
+
+        return float(stamped_at_import.STAMP > 0)
+
+    assert _effects(_run(imports_a_stamping_module)) == []
+    assert [e["kind"] for e in _effects(_run(reads_clock))] == ["clock"]  # a real read still is
+
+
+def test_the_bundled_workflow_has_no_undeclared_effects(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run("breast-cancer")
+    assert [(s.action, _effects(s)) for s in run.steps if _effects(s)] == []

@@ -373,7 +373,10 @@ def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
             if watch is not None and watch.watch_clock:
                 caller = sys._getframe(1)
                 module = str(caller.f_globals.get("__name__", ""))
-                if not module.startswith(_CLOCK_IGNORED_CALLERS):
+                # a module's top level runs once, when first imported (numpy.f2py stamps the
+                # time then): that is the import, not what the action computes
+                importing = caller.f_code.co_name == "<module>"
+                if not importing and not module.startswith(_CLOCK_IGNORED_CALLERS):
                     where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
                     watch.note("clock", f"time.{name}() at {where}")
         return real(*args)
