@@ -277,3 +277,20 @@ def test_the_bundled_workflow_has_no_undeclared_effects(tmp_path: Path) -> None:
     with reprolam.open(tmp_path / "store") as rl:
         run = rl.run("breast-cancer")
     assert [(s.action, _effects(s)) for s in run.steps if _effects(s)] == []
+
+
+def test_actions_that_never_ask_for_a_workdir_get_no_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Watching an action must not create its workdir (a mkdtemp and rmtree per step)."""
+    made: list[str] = []
+    real = tempfile.mkdtemp
+
+    def counting(*args: Any, **kwargs: Any) -> str:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", counting)
+    with reprolam.open(tmp_path / "store") as rl:
+        assert rl.run("breast-cancer").succeeded
+    assert made == []

@@ -107,7 +107,8 @@ class LocalExecutor(ExecutorBase):
             determinism=spec.determinism,
             side_effects=spec.side_effects,
             strict=ctx.effects == "strict",
-            workdir=getattr(ctx, "workdir", None),
+            # where step workdirs are made: reading ctx.workdir here would create one per step
+            workdir=ctx.workdir_root,
         ).start()
         try:
             returned = spec.fn(*inputs, **kwargs)
