@@ -231,3 +231,21 @@ def test_help_has_an_example_for_every_command() -> None:
     for command in ["run", "runs", "show", "workflows", "actions"]:
         text = runner.invoke(cli, [command, "--help"]).output
         assert "Example:" in text, command
+
+
+def test_help_lists_every_command_without_importing_numpy_or_pandas() -> None:
+    """--help imports each lazy command's module: none may pull in the heavy libraries."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from reprolam.cli.main import cli\n"
+        "cli.main(['--help'], standalone_mode=False)\n"
+        "print(sorted(m for m in ('numpy', 'pandas', 'sklearn') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "sweep" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"

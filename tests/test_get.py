@@ -130,3 +130,11 @@ def test_a_damaged_artifact_is_refused_not_exported(
     assert result.exit_code == 2, result.output
     assert key in result.output  # the damaged artifact is named
     assert not (tmp_path / "m.json").exists()
+
+
+def test_the_get_command_lists_the_formats_results_knows() -> None:
+    """get_cmd keeps its --as choices literal, so --help does not import pandas."""
+    from reprolam.cli.get_cmd import FORMATS as LISTED
+    from reprolam.results import FORMATS
+
+    assert LISTED == FORMATS

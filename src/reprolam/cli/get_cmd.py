@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from reprolam.cli.main import Ctx, json_option, reports_errors, respond
-from reprolam.results import FORMATS
+
+# Kept literal (reprolam.results imports pandas): `reprolam --help` lists this command.
+FORMATS = ("native", "json", "csv", "parquet", "npy", "png", "txt")
 
 
 @click.command()
