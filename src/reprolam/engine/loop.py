@@ -354,12 +354,7 @@ class RunLoop:
             summary["effects"] = observed["effects"]
         output = {k: v for k, v in observed.items() if k != "effects"}
         if output:
-            tag, data = self.serializer.dumps_typed(output)
-            key = digest(data)
-            if key not in self.codecs:
-                self.codecs[key] = tag
-                self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
-            summary["output"] = key
+            summary["output"], _, _ = self._queue(output)
             summary["printed"] = len(output.get("stdout", "")) + len(output.get("stderr", ""))
             summary["warnings"] = len(output.get("warnings", ()))
         return summary
@@ -439,19 +434,24 @@ class RunLoop:
         object: a live run, a fork, a reuse and a reproduction then feed actions identical
         inputs (same dtypes, same memory layout, so the same floating-point results).
         """
-        serializer = self.serializer
-        tag, data = serializer.dumps_typed(value)
+        key, tag, data = self._queue(value)
+        if key not in self.values:
+            # Plain scalars come back as themselves: skip the round trip on the hot path.
+            plain = type(value) in _PLAIN_SCALARS
+            # Decoded as trusted: these bytes were encoded from a live value just now.
+            self.values[key] = value if plain else self.serializer.loads_own(tag, data)
+        return key
+
+    def _queue(self, value: Any) -> tuple[str, str, bytes]:
+        """Encode a value and queue its bytes for the next write, once per run: its digest,
+        codec and bytes. Everything the run stores goes through here, so the seal knows it."""
+        tag, data = self.serializer.dumps_typed(value)
         key = digest(data)
         if key not in self.codecs:
             self.codecs[key] = tag
             self.stored[key] = (tag, len(data))
             self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
-        if key not in self.values:
-            # Plain scalars come back as themselves: skip the round trip on the hot path.
-            plain = type(value) in _PLAIN_SCALARS
-            # Decoded as trusted: these bytes were encoded from a live value just now.
-            self.values[key] = value if plain else serializer.loads_own(tag, data)
-        return key
+        return key, tag, data
 
     def _forget(self, key: str) -> None:
         """Drop a cached value no artifact name points at any more (memory stays bounded)."""
