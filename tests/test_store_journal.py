@@ -6,12 +6,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from reprolam.errors import StoreError
 from reprolam.testing.conformance import artifact, chain, make_run, make_step
 from reprolam.trace import SQLiteStore, StepStatus
 from reprolam.trace.journal import Journal, encode_frame, orphans, read_frames
+from reprolam.trace.sqlite import MAX_PENDING
 
 _WRITE_THEN_DIE = """
 import os, signal, sys, time
@@ -49,6 +55,44 @@ def test_records_of_a_killed_writer_are_recovered_on_next_open(tmp_path: Path) -
         assert [s.index for s in steps] == list(range(7))
         assert all(s.status is StepStatus.SUCCEEDED for s in steps)
     assert list((tmp_path / "journal").iterdir()) == []  # applied once, then removed
+
+
+def test_a_killed_writer_with_several_batches_in_flight_loses_nothing(tmp_path: Path) -> None:
+    # 1300 records: two batches handed to the applier thread (each with its own journal
+    # file), the rest pending; the kill lands wherever the applier happens to be.
+    steps = 2 * MAX_PENDING + 276
+    proc = _spawn(tmp_path, steps, "kill")
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    with SQLiteStore(tmp_path) as store:
+        recorded = store.own_steps("victim")
+        assert [s.index for s in recorded] == list(range(steps))
+        assert all(s.status is StepStatus.SUCCEEDED for s in recorded)
+    assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_a_failed_background_apply_is_reported_then_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path)
+    real_apply = store._apply
+    failures = []
+
+    def apply_failing_once_off_the_main_thread(frames: Any, steps: Any = ()) -> None:
+        if threading.current_thread() is not threading.main_thread() and not failures:
+            failures.append(len(frames))
+            raise StoreError("disk full (simulated)")
+        real_apply(frames, steps)
+
+    monkeypatch.setattr(store, "_apply", apply_failing_once_off_the_main_thread)
+    chain(store, "run-a", MAX_PENDING + 3)  # the first batch goes to the applier and fails
+    with pytest.raises(StoreError, match="disk full"):
+        store.flush()
+    assert failures == [MAX_PENDING]
+    store.flush()  # the failed batch is applied now, in order, then the rest
+    assert [s.index for s in store.own_steps("run-a")] == list(range(MAX_PENDING + 3))
+    store.close()
+    assert list((tmp_path / "journal").iterdir()) == []
 
 
 def test_a_live_writers_journal_is_left_alone(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from reprolam.planning.base import (
     Proposal,
     RunState,
 )
+from reprolam.trace._rows import finish_step, render_step
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
@@ -40,7 +41,6 @@ from reprolam.trace.records import (
     StepKind,
     StepRecord,
     StepStatus,
-    seal,
 )
 from reprolam.workflows.registry import Workflow
 
@@ -274,7 +274,7 @@ class RunLoop:
             if advice.reused and self.cache is not None:
                 self._reuse(started, self.cache.counterpart(advice))
                 return
-        self.pending_steps.append(started)
+        self.pending_steps.append(render_step(started))
         self._flush()
 
         inputs = [self._value(d) for d in checked.inputs.values()]
@@ -304,13 +304,13 @@ class RunLoop:
         except Exception as exc:  # an output that cannot be stored fails the step, visibly
             error, outputs = error_info(exc), {}
         self._append(
-            replace(
+            finish_step(
                 started,
-                status=StepStatus.FAILED if error else StepStatus.SUCCEEDED,
-                outputs=outputs,
-                duration=duration,
-                error=error,
-                proposal=_placed(recorded, outcome.placement),
+                StepStatus.FAILED if error else StepStatus.SUCCEEDED,
+                outputs,
+                duration,
+                error,
+                _placed(recorded, outcome.placement),
             )
         )
         if error is None:
@@ -420,7 +420,8 @@ class RunLoop:
 
     def _append(self, step: StepRecord) -> None:
         """Seal a finished step into the chain and queue it for the next commit."""
-        seal(step)
+        if step.rendered is None or step.hash is None:
+            render_step(step)  # sealed on the way
         self.prev_hash = step.hash or ""
         self.state.add(step)
         self.pending_steps.append(step)

@@ -26,6 +26,11 @@ from reprolam.trace.records import (
     StepKind,
     StepRecord,
     StepStatus,
+    StepTexts,
+    error_text,
+    json_field,
+    seal,
+    step_texts,
 )
 
 RUN_COLUMNS = (
@@ -234,13 +239,64 @@ def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
 # -- steps --------------------------------------------------------------------------------------
 
 
-def _error_fields(error: ErrorInfo) -> dict[str, str]:
-    return {"type": error.type, "message": error.message, "traceback": error.traceback}
-
-
 def step_to_row(step: StepRecord) -> tuple[Any, ...]:
+    """The row of a step: the one the engine rendered it to, or rendered now."""
+    row = step.rendered
+    if row is not None:
+        return row
+    return _step_row(step, None, hashed=False)
+
+
+def render_step(step: StepRecord) -> StepRecord:
+    """Render the engine's own fresh record to its row once, in place (sealing it first when
+    it is finished, with the hash of the very texts its row holds)."""
+    object.__setattr__(
+        step, "rendered", _step_row(step, None, hashed=step.status is not StepStatus.STARTED)
+    )
+    return step
+
+
+def finish_step(
+    step: StepRecord,
+    status: StepStatus,
+    outputs: dict[str, str],
+    duration: float,
+    error: ErrorInfo | None,
+    proposal: dict[str, Any],
+) -> StepRecord:
+    """Complete the engine's own ``started`` record in place, then render and seal it.
+
+    Only for a record no one else holds: a store keeps the row it was given, never the
+    object (``TraceStore.record``). The texts of the fields that did not change (params,
+    inputs, and the proposal unless it grew) are the started row's, serialized once.
+    """
+    started = step.rendered
+    assert started is not None, "finish_step takes a record rendered by render_step"
+    texts = StepTexts(
+        started[8],
+        started[9],
+        json_field(outputs),
+        None if error is None else error_text(error),
+        started[14] if proposal is step.proposal else json_field(proposal),
+    )
+    for name, value in (
+        ("status", status),
+        ("outputs", outputs),
+        ("duration", duration),
+        ("error", error),
+        ("proposal", proposal),
+    ):
+        object.__setattr__(step, name, value)
+    object.__setattr__(step, "rendered", _step_row(step, texts, hashed=True))
+    return step
+
+
+def _step_row(step: StepRecord, texts: StepTexts | None, *, hashed: bool) -> tuple[Any, ...]:
     try:
-        error = step.error
+        if texts is None:
+            texts = step_texts(step)
+        if hashed:
+            seal(step, texts)
         return (
             step.run_id,
             step.index,
@@ -250,17 +306,13 @@ def step_to_row(step: StepRecord) -> tuple[Any, ...]:
             step.started_at,
             step.action_version,
             step.fingerprint,
-            _obj(step.params),
-            _obj(step.inputs),
-            _obj(step.outputs),
+            texts.params,
+            texts.inputs,
+            texts.outputs,
             _big_int_out(step.seed),
             step.duration,
-            None
-            if error is None
-            else to_json(
-                {"type": error.type, "message": error.message, "traceback": error.traceback}
-            ),
-            _obj(step.proposal),
+            texts.error,
+            texts.proposal,
             step.recovers,
             step.prev_hash,
             step.hash,

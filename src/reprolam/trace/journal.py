@@ -2,15 +2,17 @@
 
 A SQLite commit costs one WAL frame per B-tree page it touches (~45 µs per engine step on
 a small VM). A ``record()`` call instead appends one checksummed frame to this process's
-journal file with a single ``write()``; the store applies pending frames to SQLite in one
-transaction per batch. Once ``write()`` returns the bytes are in the kernel, so a record
-survives the process dying at any instant (SIGKILL included) — the same durability class
-as SQLite's WAL with ``synchronous=NORMAL``; power loss needs ``fsync=True``, which
-bypasses the journal.
+journal file with a single ``write()``; a batch of frames is then handed, with its journal
+file, to the store's applier thread, which commits it to SQLite in one transaction and
+removes the file (the next frames go to a new journal). Once ``write()`` returns the bytes
+are in the kernel, so a record survives the process dying at any instant (SIGKILL
+included) — the same durability class as SQLite's WAL with ``synchronous=NORMAL``; power
+loss needs ``fsync=True``, which bypasses the journal.
 
 Each journal file is ``flock``-ed by its writer. A journal whose lock can be taken belongs
 to a dead process: the next store to open applies its complete frames (a torn last frame
-is ignored: that ``record()`` never returned) and deletes it. Applying is idempotent
+is ignored: that ``record()`` never returned) and deletes it; journals are named by uuid7,
+so a writer's several journals are recovered in the order they were written. Applying is idempotent
 (steps are upserted, artifacts inserted once), so a journal applied in part before a
 crash is simply applied again.
 """
@@ -52,18 +54,11 @@ class Journal:
         self.path = directory / f"{uuid7()}{SUFFIX}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self.size = 0
 
     def append(self, frame: bytes) -> None:
         written = os.write(self._fd, frame)
         if written != len(frame):  # pragma: no cover - a regular file writes whole frames
             raise StoreError(f"short write to journal {self.path}: disk full?")
-        self.size += written
-
-    def truncate(self) -> None:
-        """Everything in the journal has been committed to SQLite."""
-        os.ftruncate(self._fd, 0)
-        self.size = 0
 
     def close(self) -> None:
         """Remove the (applied) journal and release its lock."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from reprolam.hashing import canonical_json_bytes, digest
+from reprolam.hashing import canonical_json, canonical_json_bytes, digest
 
 
 class RunStatus(StrEnum):
@@ -96,9 +96,14 @@ class StepRecord:
     prev_hash: str = ""
     hash: str | None = None  # None while started
     damaged: str | None = None  # set on read only: why the stored row could not be decoded
+    # The store row the engine rendered this record to (``trace._rows.render_step``): the
+    # store writes the very JSON text that was hashed. Not part of the record's content.
+    rendered: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return _without_damage(asdict(self))
+        fields = asdict(self)
+        del fields["rendered"]
+        return _without_damage(fields)
 
     @property
     def finished(self) -> bool:
@@ -118,42 +123,76 @@ class ArtifactRecord:
     size: int
 
 
-def step_hash(step: StepRecord) -> str:
+class StepTexts(NamedTuple):
+    """The canonical JSON of a step's structured fields, each serialized once per step:
+    the step hash is composed from them and the store row holds them."""
+
+    params: str
+    inputs: str
+    outputs: str
+    error: str | None
+    proposal: str
+
+
+def json_field(value: dict[str, Any]) -> str:
+    """A dict field's canonical JSON (the common empty dict without calling the encoder)."""
+    return "{}" if type(value) is dict and not value else canonical_json(value)
+
+
+def error_text(error: ErrorInfo) -> str:
+    fields = {"type": error.type, "message": error.message, "traceback": error.traceback}
+    return canonical_json(fields)
+
+
+def step_texts(step: StepRecord) -> StepTexts:
+    error = step.error
+    return StepTexts(
+        json_field(step.params),
+        json_field(step.inputs),
+        json_field(step.outputs),
+        None if error is None else error_text(error),
+        json_field(step.proposal),
+    )
+
+
+def step_hash(step: StepRecord, texts: StepTexts | None = None) -> str:
     """Hash of a finished step's content, chained to the previous step's hash.
 
     Every field that states what happened is covered, so editing any of them in the store
-    breaks the chain (tamper evidence).
+    breaks the chain (tamper evidence). The hashed bytes are the canonical JSON of the list
+    ``[prev_hash, run_id, index, kind, action, status, action_version, fingerprint, params,
+    inputs, outputs, seed, started_at, duration, error, proposal, recovers]``, composed from
+    the fields' texts (a JSON list is its items' texts joined by commas).
     """
-    error = asdict(step.error) if step.error else None
-    content = [
-        step.prev_hash,
-        step.run_id,
-        step.index,
-        step.kind.value,
-        step.action,
-        step.status.value,
-        step.action_version,
-        step.fingerprint,
-        step.params,
-        step.inputs,
-        step.outputs,
-        step.seed,
-        step.started_at,
-        step.duration,
-        error,
-        step.proposal,
-        step.recovers,
-    ]
-    return digest(canonical_json_bytes(content))
+    t = step_texts(step) if texts is None else texts
+    head = canonical_json(
+        [
+            step.prev_hash,
+            step.run_id,
+            step.index,
+            step.kind.value,
+            step.action,
+            step.status.value,
+            step.action_version,
+            step.fingerprint,
+        ]
+    )
+    middle = canonical_json([step.seed, step.started_at, step.duration])
+    recovers = "null" if step.recovers is None else canonical_json(step.recovers)
+    text = (
+        f"{head[:-1]},{t.params},{t.inputs},{t.outputs},{middle[1:-1]},"
+        f"{'null' if t.error is None else t.error},{t.proposal},{recovers}]"
+    )
+    return digest(text.encode("utf-8", "surrogatepass"))
 
 
-def seal(step: StepRecord) -> StepRecord:
+def seal(step: StepRecord, texts: StepTexts | None = None) -> StepRecord:
     """Set a finished step's chained hash, in place.
 
     Only for a record its builder has not shared yet (the engine's own, freshly built):
     frozen to everyone else, sealed without a copy because this is the hot path.
     """
-    object.__setattr__(step, "hash", step_hash(step))
+    object.__setattr__(step, "hash", step_hash(step, texts))
     return step
 
 

@@ -31,6 +31,7 @@ import os
 import sqlite3
 import threading
 import warnings
+from collections import deque
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -187,9 +188,11 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
         # Group commit (see journal.py); fsync=True writes straight through instead.
         self._pending: list[_Frame] = []
         self._journal: Journal | None = None
+        # Handed off to the applier thread, in order: frames and the journal file holding them
+        self._batches: deque[tuple[list[_Frame], Journal]] = deque()
+        self._changed = threading.Condition(self._lock)
         self._flusher: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._background_error: StoreError | None = None
+        self._background_error: ReprolamError | None = None
         self._recover_orphan_journals()
         self._mark_abandoned_runs()
 
@@ -207,8 +210,9 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
         self._known_runs = set()
         self._pending = []
         self._journal = None
+        self._batches = deque()
+        self._changed = threading.Condition(self._lock)
         self._flusher = None
-        self._stop = threading.Event()
         self._background_error = None
         journals = list((self.directory / JOURNAL_DIR).glob(f"*{SUFFIX}"))
         if any(path.stat().st_size for path in journals):
@@ -290,7 +294,11 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
             crashpoints.after_write()
             self._pending.append(frame)
             if len(self._pending) >= MAX_PENDING:
-                self._flush_locked()
+                self._hand_off_locked()
+                # bounded memory: wait when the applier falls behind by more than a batch
+                while len(self._batches) > 1 and self._background_error is None:
+                    self._changed.wait()
+                self._raise_background_error()
 
     def _apply(self, frames: Sequence[_Frame], steps: Sequence[StepRecord] = ()) -> None:
         """Write frames to SQLite in one transaction (call with the lock held)."""
@@ -328,6 +336,7 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
             self._known_runs.add(run_row[0])
 
     def _run_exists(self, run_id: str) -> bool:
+        self._flush_locked()  # the connection is the applier's while a batch is handed off
         try:
             return self._exists("SELECT 1 FROM runs WHERE id = ?", run_id)
         except sqlite3.Error as exc:
@@ -337,38 +346,76 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
 
     def _start_journal(self) -> None:
         self._journal = Journal(self.directory / JOURNAL_DIR)
-        self._flusher = threading.Thread(
-            target=self._flush_periodically, name=f"reprolam-flush-{self.location}", daemon=True
-        )
-        self._flusher.start()
+        if self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._apply_in_background,
+                name=f"reprolam-apply-{self.location}",
+                daemon=True,
+            )
+            self._flusher.start()
+
+    def _hand_off_locked(self) -> None:
+        """Pass the pending frames, with the journal file holding them, to the applier thread;
+        the next record starts a new journal. Call with the lock held."""
+        if not self._pending or self._journal is None:
+            return
+        self._batches.append((self._pending, self._journal))
+        self._pending, self._journal = [], None
+        self._changed.notify_all()
 
     def _flush_locked(self) -> None:
-        """Apply pending journal frames to SQLite (call with the lock held)."""
+        """Apply everything recorded so far to SQLite and wait for it (call with the lock
+        held). On return the connection is idle: the applier only touches it while a batch
+        is handed off, and hand-offs need the lock."""
+        self._raise_background_error()
+        self._hand_off_locked()
+        while self._batches:
+            self._changed.wait()
+            self._raise_background_error()
+
+    def _raise_background_error(self) -> None:
         if self._background_error is not None:
             error, self._background_error = self._background_error, None
+            self._changed.notify_all()  # the applier tries the failed batch again
             raise error
-        if not self._pending:
-            return
-        self._apply(self._pending)
-        self._pending = []
-        if self._journal is not None:
-            self._journal.truncate()
 
     def flush(self) -> None:
         """Commit everything recorded so far to ``trace.db`` now (reads do this themselves)."""
         with self._lock:
             self._flush_locked()
 
-    def _flush_periodically(self) -> None:
-        # Bounds how stale other processes' view can get while this one is busy.
-        while not self._stop.wait(FLUSH_INTERVAL):
+    def _apply_in_background(self) -> None:
+        """The applier thread: commits handed-off batches in order, off the recording thread.
+
+        A batch's journal file is removed once its frames are committed; until then a crash
+        leaves it for recovery (journals are recovered oldest first). Every ``FLUSH_INTERVAL``
+        it also hands off what is pending, which bounds how stale other processes' view of
+        this writer can get. A failed batch stays first in line and is tried again after the
+        error has been reported to a caller (``_flush_locked``).
+        """
+        while True:
             with self._lock:
-                if self._closed or not self._pending:
-                    continue
-                try:
-                    self._flush_locked()
-                except StoreError as exc:  # reported by the next call on the store
-                    self._background_error = exc
+                while not self._closed and (not self._batches or self._background_error):
+                    if not self._changed.wait(FLUSH_INTERVAL) and self._pending:
+                        self._hand_off_locked()
+                if self._closed:
+                    return
+                frames, journal = self._batches[0]
+            try:
+                self._apply(frames)
+            except Exception as exc:
+                with self._lock:
+                    self._background_error = (
+                        exc
+                        if isinstance(exc, ReprolamError)
+                        else StoreError(f"record failed on {self.db_path}: {exc!r}")
+                    )
+                    self._changed.notify_all()
+                continue
+            with self._lock:
+                self._batches.popleft()
+                journal.close()
+                self._changed.notify_all()
 
     def lease(self, run_id: str) -> AbstractContextManager[None]:
         self._writable()
@@ -520,17 +567,17 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
         return None if found is None else _rows.step_from_row(found)
 
     def close(self) -> None:
-        self._stop.set()
         with self._lock:
             if self._closed:
                 return
             try:
                 self._flush_locked()
             finally:
-                # An unflushed journal stays on disk (still locked until we exit) for recovery.
+                # An unapplied journal stays on disk (still locked until we exit) for recovery.
                 if self._journal is not None and not self._pending:
                     self._journal.close()
                 self._closed = True
+                self._changed.notify_all()
                 self._conn.close()
 
     # -- plumbing -----------------------------------------------------------------------------
