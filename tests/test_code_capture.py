@@ -234,6 +234,11 @@ def test_git_commit_and_uncommitted_diff_are_recorded(tmp_path: Path) -> None:
         [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
     ).stdout.strip()
     _write(flow, FLOW_V1.replace("OFFSET = 1", "OFFSET = 5"))
+    # a user's external diff tool must not become the recorded diff
+    tool = tmp_path / "fancy-diff"
+    tool.write_text("#!/bin/sh\necho 'external tool output'\n")
+    tool.chmod(0o755)
+    subprocess.run([*git, "config", "diff.external", str(tool)], check=True)
     with reprolam.open(tmp_path / "store") as rl:
         run = rl.run(f"{flow}:flow", planner="rules")
         manifest = code_manifest(rl.store, load_json(rl.store, run.run.environment))
@@ -242,6 +247,7 @@ def test_git_commit_and_uncommitted_diff_are_recorded(tmp_path: Path) -> None:
         assert git_state["dirty"] is True
         diff = load_stored_text(rl, git_state["diff"])
     assert "-OFFSET = 1\n+OFFSET = 5\n" in diff
+    assert "external tool output" not in diff
     assert git_state["diff_truncated"] is False
 
 

@@ -406,7 +406,22 @@ def _read_git(root: str, paths: list[str]) -> dict[str, Any] | None:
         return None
     # porcelain (it refreshes stat info; plumbing reports racily-clean edits as clean); a
     # diff.external tool the user configured would shape the text, as in their terminal
-    diff = _git(root, "-c", "color.ui=never", "diff", "HEAD", "--", *paths) or ""
+    # the plain diff whatever the user configured: no colours, no external diff tool, no
+    # textconv filters (the recorded text must be the change itself, the same everywhere)
+    diff = (
+        _git(
+            root,
+            "-c",
+            "color.ui=never",
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "HEAD",
+            "--",
+            *paths,
+        )
+        or ""
+    )
     data = diff.encode()
     state: dict[str, Any] = {
         "root": root,
