@@ -471,6 +471,9 @@ class RunLoop:
     def _flush(self, run: RunRecord | None = None) -> None:
         if self.pending_steps or self.pending_artifacts or run is not None:
             self.store.record(steps=self.pending_steps, artifacts=self.pending_artifacts, run=run)
+            for step in self.pending_steps:
+                if step.hash is not None:  # finished: the store has its row; memory stays lean
+                    object.__setattr__(step, "rendered", None)
             self.pending_steps = []
             self.pending_artifacts = []
 
