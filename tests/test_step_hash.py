@@ -38,7 +38,7 @@ def reference_hash(step: StepRecord) -> str:
 
 CASES: list[dict[str, Any]] = [
     {},
-    {"params": {"b": [1, 2.5, None], "a": {"z": "é\u2028\n\"", "y": True}}},
+    {"params": {"b": [1, 2.5, None], "a": {"z": 'é\u2028\n"', "y": True}}},
     {"seed": 2**80, "recovers": 3, "duration": float("nan")},
     {"seed": None, "started_at": -0.0, "duration": float("inf")},
     {"error": ErrorInfo("ValueError", "naïve \ud800 surrogate", "Traceback…")},
@@ -71,7 +71,7 @@ def test_the_composed_hash_equals_the_canonical_json_of_every_field(fields: dict
     assert step_hash(step) == reference_hash(step)
     rendered = _rows.render_step(StepRecord(**{**base, **fields}))
     assert rendered.hash == reference_hash(step)
-    assert _rows.step_to_row(rendered) == _rows.step_to_row(step)[:-1] + (rendered.hash,)
+    assert _rows.step_to_row(rendered) == (*_rows.step_to_row(step)[:-1], rendered.hash)
 
 
 def test_finishing_in_place_renders_what_a_fresh_record_would() -> None:
@@ -87,7 +87,8 @@ def test_finishing_in_place_renders_what_a_fresh_record_would() -> None:
         proposal={"planner": "rules"},
     )
     _rows.render_step(started)
-    assert started.hash is None and started.rendered is not None
+    assert started.hash is None
+    assert started.rendered is not None
     grown = {**started.proposal, "observed": {"printed": 3}}
     error = ErrorInfo("RuntimeError", "boom")
     finished = _rows.finish_step(started, StepStatus.FAILED, {}, 0.5, error, grown)

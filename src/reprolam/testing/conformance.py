@@ -496,6 +496,19 @@ class TestLifecycle:
             store.get_run("run-a")
         with pytest.raises(StoreError, match="closed"):
             store.create_run(make_run())
+        with pytest.raises(StoreError, match="closed"):
+            store.record(steps=[make_step("run-a", 0)])
+
+    def test_recording_after_close_is_refused_and_reads_still_say_closed(
+        self, store_factory: StoreFactory
+    ) -> None:
+        store = store_factory()
+        chain(store, "run-a", 3)  # recorded, perhaps not yet applied when close() runs
+        store.close()
+        with pytest.raises(StoreError, match="closed"):
+            store.record(steps=[make_step("run-a", 3)])
+        with pytest.raises(StoreError, match="closed"):
+            store.get_run("run-a")  # an error, promptly: never a hang
 
     def test_threads_share_one_store(self, store: TraceStore) -> None:
         def work(t: int) -> None:

@@ -282,6 +282,8 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
         artifact_rows = [self._artifact_row(a, data, producers) for a, data in artifacts]
         frame: _Frame = (step_rows, artifact_rows, run_row)
         with self._lock:
+            if self._closed:
+                raise _rows.closed_error(self.location)
             if self.fsync:
                 self._apply([frame], steps)
                 return
@@ -367,11 +369,24 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
         """Apply everything recorded so far to SQLite and wait for it (call with the lock
         held). On return the connection is idle: the applier only touches it while a batch
         is handed off, and hand-offs need the lock."""
+        if self._closed:
+            raise _rows.closed_error(self.location)
         self._raise_background_error()
         self._hand_off_locked()
         while self._batches:
-            self._changed.wait()
+            if self._flusher is None or not self._flusher.is_alive():  # e.g. in a forked child
+                self._apply_batches_here()
+                return
+            self._changed.wait(1.0)  # woken when a batch is done; the timeout rechecks liveness
             self._raise_background_error()
+
+    def _apply_batches_here(self) -> None:
+        """Apply handed-off batches on the calling thread (call with the lock held)."""
+        while self._batches:
+            frames, journal = self._batches[0]
+            self._apply(frames)
+            self._batches.popleft()
+            journal.close()
 
     def _raise_background_error(self) -> None:
         if self._background_error is not None:
@@ -414,8 +429,13 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
                 continue
             with self._lock:
                 self._batches.popleft()
-                journal.close()
                 self._changed.notify_all()
+                try:
+                    journal.close()
+                except OSError as exc:  # the frames are committed; a stale file is re-applied
+                    self._background_error = StoreError(
+                        f"cannot remove applied journal {journal.path}: {exc}"
+                    )
 
     def lease(self, run_id: str) -> AbstractContextManager[None]:
         self._writable()
