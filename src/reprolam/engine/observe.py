@@ -153,12 +153,8 @@ class ActionWatch:
 
     __slots__ = (
         "_busy",
-        "_impl",
         "_previous",
         "_rng_before",
-        "_showwarning",
-        "_stderr",
-        "_stdout",
         "determinism",
         "effects",
         "err",
@@ -193,19 +189,12 @@ class ActionWatch:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> ActionWatch:
-        global _active  # noqa: PLW0603 (one int the audit hook reads first, cheaply)
         install()
         self._previous = getattr(_local, "watch", None)
         _local.watch = self
-        _active += 1
-        self._stdout, self._stderr = sys.stdout, sys.stderr
         self.out, self.err = _CappedText(), _CappedText()
-        sys.stdout, sys.stderr = self.out, self.err
         self.warned = []
-        self._showwarning = warnings.showwarning
-        self._impl = getattr(warnings, "_showwarnmsg_impl", None)
-        warnings.showwarning = _ORIGINAL_SHOWWARNING
-        warnings._showwarnmsg_impl = self._warned  # type: ignore[attr-defined]
+        _began(self)
         warnings._filters_mutated()  # type: ignore[attr-defined]  # "once" registries reset
         if self.watch_rng:
             self._rng_before = rng_marks()
@@ -214,9 +203,8 @@ class ActionWatch:
     def stop(self) -> dict[str, Any] | None:
         """End the observation; what was observed as a JSON-able dict, or None if nothing.
 
-        Only the first call ends it (the count of watches in progress must stay exact).
+        Only the first call ends it (the set of watches in progress must stay exact).
         """
-        global _active  # noqa: PLW0603 (one int the audit hook reads first, cheaply)
         if self._previous is _STOPPED:
             return self.observed()
         if self.watch_rng:
@@ -225,11 +213,7 @@ class ActionWatch:
                 self.note("global_rng", "the global random module state")
             if after[3:] != self._rng_before[3:]:
                 self.note("global_rng", "the global numpy.random state")
-        sys.stdout, sys.stderr = self._stdout, self._stderr
-        warnings.showwarning = self._showwarning
-        if self._impl is not None:
-            warnings._showwarnmsg_impl = self._impl  # type: ignore[attr-defined]
-        _active -= 1
+        _ended(self)
         _local.watch = self._previous
         self._previous = _STOPPED
         return self.observed()
@@ -334,6 +318,94 @@ _STOPPED: Any = object()
 
 def current_watch() -> ActionWatch | None:
     return getattr(_local, "watch", None) if _active else None
+
+
+# -- routing output and warnings to the watch of the writing thread ---------------------------
+# While any action is watched, sys.stdout, sys.stderr and the warnings display hook are
+# replaced once by routers; the last watch to stop puts back what the first replaced.
+# Swapping the streams per watch would break as soon as two actions run in threads (sweeps
+# with jobs): a watch stopping out of order would leave the process printing into a
+# finished step's buffer.
+
+_watches: list[ActionWatch] = []  # in progress, in any thread (guarded by _watch_lock)
+_watch_lock = threading.Lock()
+# while routed: the stdout, stderr, warnings.showwarning and its impl the routers replaced
+_routed: tuple[Any, Any, Any, Any] | None = None
+
+
+def _sink() -> ActionWatch | None:
+    """The watch a write belongs to: the writing thread's, or (from a thread an action
+    started) the only watch in progress; None when that is ambiguous or there is none."""
+    watch = getattr(_local, "watch", None)
+    if watch is None and len(_watches) == 1:
+        return _watches[0]
+    return watch
+
+
+class _Router:
+    """``sys.stdout`` or ``sys.stderr`` while actions are watched (see above)."""
+
+    __slots__ = ("stream", "which")
+
+    def __init__(self, stream: Any, which: str) -> None:
+        self.stream = stream  # what it replaced: where unwatched writes go
+        self.which = which  # "out" or "err": the watch's capture it writes to
+
+    def _target(self) -> Any:
+        watch = _sink()
+        return self.stream if watch is None else getattr(watch, self.which)
+
+    def write(self, text: str) -> int:
+        return int(self._target().write(text))
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        self._target().writelines(lines)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
+        return getattr(self._target(), name)
+
+
+def _route_warning(message: warnings.WarningMessage) -> None:
+    watch, routed = _sink(), _routed
+    if watch is not None:
+        watch._warned(message)
+    elif routed is not None and routed[3] is not None:
+        routed[3](message)
+
+
+def _began(watch: ActionWatch) -> None:
+    global _active, _routed  # noqa: PLW0603 (one int the audit hook reads first, cheaply)
+    with _watch_lock:
+        if not _watches:
+            _routed = (
+                sys.stdout,
+                sys.stderr,
+                warnings.showwarning,
+                getattr(warnings, "_showwarnmsg_impl", None),
+            )
+            sys.stdout, sys.stderr = _Router(sys.stdout, "out"), _Router(sys.stderr, "err")
+            warnings.showwarning = _ORIGINAL_SHOWWARNING
+            warnings._showwarnmsg_impl = _route_warning  # type: ignore[attr-defined]
+        _watches.append(watch)
+        _active += 1
+
+
+def _ended(watch: ActionWatch) -> None:
+    """The last watch to stop puts back what the first replaced (an action that swapped a
+    stream and did not restore it is cleaned up after, too)."""
+    global _active, _routed  # noqa: PLW0603
+    with _watch_lock:
+        _watches.remove(watch)
+        _active -= 1
+        if _watches or _routed is None:
+            return
+        sys.stdout, sys.stderr, warnings.showwarning, impl = _routed
+        if impl is not None:
+            warnings._showwarnmsg_impl = impl  # type: ignore[attr-defined]
+        _routed = None
 
 
 # -- process-wide installation (once) --------------------------------------------------------
