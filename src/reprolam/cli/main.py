@@ -563,7 +563,10 @@ def show(obj: Ctx, run_ref: str, as_json: bool) -> None:
 
     with obj.open() as rl:
         view = rl.show(run_ref)
-    respond(as_json, view.to_dict(), lambda: render.run_view(view))
+    if as_json:  # the payload only when asked for: it costs as much as the table
+        emit_json(view.to_dict())
+    else:
+        render.run_view(view)
 
 
 @cli.command()
