@@ -132,13 +132,13 @@ def render_table(
                 )
                 fragments.extend(fitted)
                 cut_any = cut_any or cut
-            line = "".join(t for t, _ in fragments).rstrip()
-            end = offset + len(line)
+            joined = "".join(t for t, _ in fragments).rstrip()
+            end = offset + len(joined)
             for fragment, style in fragments:
                 if style and offset < end:
                     spans.append(Span(offset, min(offset + len(fragment), end), style))
                 offset += len(fragment)
-            parts.append(line)
+            parts.append(joined)
             offset = end + 1  # the newline
         if index == 0:
             parts.append(rule)
