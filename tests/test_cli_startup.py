@@ -98,3 +98,28 @@ def test_show_imports_no_numpy_pandas_sklearn_or_pydantic(tmp_path: Path, as_jso
         assert "k=2" in output
         assert "metrics: accuracy=0.5000" in output
         assert "scoring" in output
+
+
+def test_only_the_reprolam_process_freezes_its_imports(tmp_path: Path) -> None:
+    """``gc.freeze`` suits a process that runs one command; a caller of ``cli`` keeps its GC."""
+    import gc
+
+    before = gc.get_freeze_count()
+    done = CliRunner().invoke(cli, ["--store", str(tmp_path), "run", "--json"])
+    assert done.exit_code == 0, done.output
+    assert gc.get_freeze_count() == before
+    code = (
+        "import gc, sys\n"
+        f"sys.argv = ['reprolam', '--store', {str(tmp_path / 'p')!r}, 'run', '--json']\n"
+        "from reprolam.cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print('frozen', gc.get_freeze_count() > 0, file=sys.stderr)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["steps"] == 5
+    assert "frozen True" in ran.stderr
