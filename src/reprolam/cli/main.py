@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -280,6 +278,8 @@ def execution_options(fn: F) -> F:
 
 
 def emit_json(value: Any) -> None:
+    import json  # here, not at start-up: --help needs no json
+
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
@@ -607,6 +607,8 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
       reprolam runs --limit 5 --json
       reprolam runs --tag sweep --metric accuracy
     """
+    from dataclasses import replace
+
     from reprolam.cli import render
     from reprolam.history.annotate import headline_metrics, index_metrics, index_page
     from reprolam.trace.queries import RunQuery
