@@ -47,7 +47,7 @@ class Column:
 
 
 def _width(line: Line) -> int:
-    text = "".join(text for text, _ in line)
+    text = line[0][0] if len(line) == 1 else "".join(text for text, _ in line)
     return len(text) if text.isascii() else cell_len(text)
 
 
