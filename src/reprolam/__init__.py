@@ -39,6 +39,7 @@ _EXPORTS = {
     "SweepResult": "reprolam.history.sweep",
     "action": "reprolam.actions",
     "spec_of": "reprolam.actions",
+    "Field": "reprolam.params",
     "ActionSpec": "reprolam.actions",
     "ActionSpace": "reprolam.actions",
     "ActionContext": "reprolam.context",
@@ -141,6 +142,7 @@ __all__ = [
     "Executed",
     "Executor",
     "ExecutorBase",
+    "Field",
     "GotArtifact",
     "InputData",
     "IntegrityError",
@@ -263,6 +265,7 @@ if TYPE_CHECKING:
     from reprolam.history.replay import ReplayResult
     from reprolam.history.reproduce import ReproduceResult
     from reprolam.history.sweep import SweepResult
+    from reprolam.params import Field
     from reprolam.planning.base import Done, NoProposal, Planner, Proposal, RunState
     from reprolam.planning.choose import LLMSettings
     from reprolam.planning.registry import register_planner

@@ -3,7 +3,8 @@
 An action is a plain function whose signature *is* its schema:
 
 * positional parameters are named input artifacts,
-* keyword-only parameters are typed params (pydantic validates them, with bounds),
+* keyword-only parameters are typed params (validated with their bounds: simple ones by
+  ``reprolam.params``, the rest by a pydantic model built on first use),
 * a parameter named ``ctx`` receives the engine's ``ActionContext`` (seed, RNGs).
 
 Everything is checked when the decorator runs, so a wrong declaration fails at import time
@@ -17,12 +18,14 @@ import keyword
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
-
+from reprolam import params as simple
 from reprolam.errors import ActionSpecError, NotFoundError, PolicyViolation
 from reprolam.hashing import digest
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Determinism = Literal["pure", "seeded", "nondeterministic", "external"]
 DETERMINISM_CLASSES: tuple[str, ...] = get_args(Determinism)
@@ -45,7 +48,8 @@ class ActionSpec:
     fn: Callable[..., Any]
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    params_model: type[BaseModel]
+    # name -> (annotation, default or ...), as declared; the pydantic model is built from it
+    param_declarations: Mapping[str, tuple[Any, Any]]
     determinism: Determinism
     side_effects: tuple[str, ...]
     description: str
@@ -55,6 +59,16 @@ class ActionSpec:
     wants_context: bool = False
     param_names: frozenset[str] = field(default_factory=frozenset)
     summary: Summary | None = None
+    # The params when every one is simple (checked without pydantic), else None.
+    simple_params: tuple[simple.SimpleParam, ...] | None = None
+    _model: list[type[BaseModel]] = field(default_factory=list, repr=False)  # built once
+
+    @property
+    def params_model(self) -> type[BaseModel]:
+        """The pydantic model of the params (built on first use: pydantic is slow to load)."""
+        if not self._model:
+            self._model.append(_params_model(self.name, self.param_declarations))
+        return self._model[0]
 
     def summarize(self, outputs: Mapping[str, Any]) -> str | None:
         """The planner-facing summary of one execution's outputs, if the action declares one.
@@ -77,6 +91,12 @@ class ActionSpec:
         """Params with defaults filled in and validated; ``PolicyViolation`` names any problem."""
         if not params and not self.param_names:
             return {}
+        if self.simple_params is not None:
+            values = simple.validated(self.simple_params, params)
+            if values is not None:
+                return values
+        from pydantic import ValidationError
+
         try:
             return self.params_model.model_validate(params).model_dump(mode="json")
         except ValidationError:
@@ -94,6 +114,12 @@ class ActionSpec:
         if unknown:
             known = ", ".join(sorted(self.param_names)) or "none"
             return [f"{self.name} has no param {', '.join(unknown)} (its params: {known})"]
+        if self.simple_params is not None and simple.certainly_valid(
+            self.simple_params, params, partial=partial, strict=strict
+        ):
+            return []
+        from pydantic import ValidationError
+
         try:
             self.params_model.model_validate(dict(params), strict=strict)
         except ValidationError as exc:
@@ -311,19 +337,20 @@ def _build_spec(
     if clash:
         raise fail(f"{sorted(clash)} used both as input and param", "rename one of them")
 
-    try:
-        params_model = create_model(
-            f"{action_name}_params",
-            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
-            **params,
-        )
-        params_model.model_json_schema()
-    except Exception as exc:
-        raise fail(
-            f"its params cannot be validated ({exc})",
-            "annotate params with JSON-able types (int, float, str, bool, Literal, lists)",
-        ) from None
-    _check_defaults(params_model, params, fail)
+    # Simple params (numbers, strings, flags, choices; defaults within bounds) are known to
+    # be valid as declared; the rest are checked by building their pydantic model now.
+    simple_params = simple.simple_params(params)
+    model: list[type[BaseModel]] = []
+    if simple_params is None:
+        try:
+            model.append(_params_model(action_name, params))
+            model[0].model_json_schema()
+        except Exception as exc:
+            raise fail(
+                f"its params cannot be validated ({exc})",
+                "annotate params with JSON-able types (int, float, str, bool, Literal, lists)",
+            ) from None
+        _check_defaults(model[0], params, fail)
 
     return ActionSpec(
         name=action_name,
@@ -331,8 +358,8 @@ def _build_spec(
         fn=fn,
         inputs=tuple(inputs),
         outputs=tuple(outputs),
-        params_model=cast(type[BaseModel], params_model),
-        determinism=cast(Determinism, determinism),
+        param_declarations=params,
+        determinism=determinism,  # type: ignore[arg-type]  # checked above
         side_effects=tuple(side_effects),
         description=description or _first_paragraph(inspect.getdoc(fn) or "") or action_name,
         fingerprint=code_fingerprint(fn),
@@ -340,6 +367,22 @@ def _build_spec(
         preconditions=tuple(preconditions),
         wants_context=wants_context,
         param_names=frozenset(params),
+        simple_params=simple_params,
+        _model=model,
+    )
+
+
+def _params_model(action_name: str, params: Mapping[str, tuple[Any, Any]]) -> type[BaseModel]:
+    from pydantic import ConfigDict, create_model
+
+    fields: dict[str, Any] = {
+        name: (simple.for_pydantic(annotation), default)
+        for name, (annotation, default) in params.items()
+    }
+    return create_model(
+        f"{action_name}_params",
+        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
+        **fields,
     )
 
 
@@ -350,6 +393,8 @@ def _check_defaults(
     model: type[BaseModel], params: dict[str, Any], fail: Callable[[str, str], ActionSpecError]
 ) -> None:
     """A default must satisfy its own declaration (type and bounds): it is used unchecked."""
+    from pydantic import ValidationError
+
     defaults = {name: default for name, (_type, default) in params.items() if default is not ...}
     try:
         model.model_validate(defaults, strict=True)

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reprolam.codecs import describe
 from reprolam.hashing import canonical_json, short
-from reprolam.trace.links import step_label
-from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
+from reprolam.trace.records import RunRecord, RunStatus, StepRecord, StepStatus
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from reprolam.client import RunView
     from reprolam.history.code_diff import CodeChange, RankedEnvironment
     from reprolam.history.comparison import RunComparison
@@ -53,14 +53,6 @@ def _when(ts: float | None) -> str:
 
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
-
-
-def _artifacts(named: dict[str, str], chars: int = 10) -> str:
-    return "\n".join(f"{escape(name)}={short(key, chars)}" for name, key in named.items()) or "-"
-
-
-def _params(params: dict[str, Any]) -> str:
-    return "\n".join(f"{k}={canonical_json(v)}" for k, v in params.items()) or "-"
 
 
 def _metrics(metrics: dict[str, Any] | None) -> str:
@@ -228,7 +220,8 @@ def run_view(view: RunView) -> None:
         console.print(f"forked from {run.parent_id} at step {run.fork_index}")
     if run.overrides:
         console.print(f"overrides {escape(canonical_json(run.overrides))}")
-    console.print(_steps_table(view, width))
+    table, cut = _steps_table(view, width)
+    console.print(table, soft_wrap=True)
     for step in view.steps:
         if step.damaged:
             console.print(f"[red]step {step.index} record damaged:[/] {step.damaged}")
@@ -241,53 +234,22 @@ def run_view(view: RunView) -> None:
         console.print(f"reason: {escape(run.error)}")
     if view.metrics:
         console.print(f"metrics: {_metrics(view.metrics)}")
-    if not wide:
-        console.print("[dim]digests shortened to fit; `reprolam show RUN --json` has them whole[/]")
+    if cut or not wide:
+        what = "values" if cut else "digests"
+        console.print(f"[dim]{what} shortened to fit; `reprolam show RUN --json` has them whole[/]")
 
 
-def _steps_table(view: RunView, width: int) -> Table:
+def _steps_table(view: RunView, width: int) -> tuple[Text, bool]:
     """The trace as a table that fits ``width`` columns: digests shortened, the least useful
     columns dropped first (inputs, then seeds, then outputs), never a value per character."""
+    from reprolam.cli import steps_table
+
     wide = width >= WIDE
     hash_chars = 64 if width >= 220 else 16 if wide else 8
-    narrow = width < NARROW
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("#", no_wrap=True, min_width=2, justify="right")
-    table.add_column("action", no_wrap=True, overflow="ellipsis", max_width=24 if wide else 15)
-    # Room for "(recovers 12)" / "(inherited)" when a step has one: they wrap, never vanish.
     marked = any(s.recovers is not None or view.inherited(s) for s in view.steps)
-    table.add_column("status", min_width=12 if marked else 1)
-    table.add_column("params", overflow="ellipsis", min_width=12)
-    if wide:
-        table.add_column("inputs", no_wrap=True, overflow="ellipsis")
-    if not narrow:
-        table.add_column("outputs", overflow="ellipsis", max_width=None if wide else 18)
-    if width >= 100:
-        table.add_column("seed", no_wrap=True, overflow="ellipsis", max_width=12)
-    table.add_column("time", no_wrap=True, min_width=9, justify="right")
-    for step in view.steps:
-        status = _STATUS_STYLE[step.status]
-        if view.inherited(step):
-            status += " [dim](inh.)[/]" if not wide else " [dim](inherited)[/]"
-        if step.recovers is not None:
-            status += f" [cyan](recovers {step.recovers})[/]"
-        label = step_label(step)  # hand-built steps (ManualRun, rlam) carry the user's name
-        cells = [
-            f"{step.index} [bold]{escape(label)}[/]" if label else str(step.index),
-            escape(step.action)
-            + (" [dim](proposal)[/]" if step.kind is StepKind.REJECTION else ""),
-            status,
-            escape(_params(step.params)),
-        ]
-        if wide:
-            cells.append(_artifacts(step.inputs, hash_chars))
-        if not narrow:
-            cells.append(_artifacts(step.outputs, hash_chars))
-        if width >= 100:
-            cells.append("-" if step.seed is None else str(step.seed))
-        cells.append(_ms(step.duration))
-        table.add_row(*cells)
-    return table
+    columns = steps_table.step_columns(wide=wide, width=width, marked=marked)
+    rows = steps_table.steps_cells(view, wide=wide, width=width, hash_chars=hash_chars)
+    return steps_table.render_table(columns, rows, width)
 
 
 def annotation_list(items: Sequence[Annotation]) -> None:
@@ -384,6 +346,8 @@ def actions_table(flow: Workflow) -> None:
 
 
 def replay_result(result: ReplayResult) -> None:
+    from reprolam.codecs import describe
+
     what = f"step {result.step} of run" if result.step is not None else "run"
     console.print(
         f"replayed {what} [bold]{result.run.id}[/] from the store: {result.steps_replayed} "

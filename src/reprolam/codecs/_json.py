@@ -15,12 +15,12 @@ containers, and integers too large for ``int`` -> ``str`` conversion.
 
 from __future__ import annotations
 
-import json
 from json.encoder import encode_basestring
 from typing import Any
 
 import numpy as np
 
+from reprolam.codecs._json_text import loads_json
 from reprolam.errors import CodecError
 from reprolam.hashing import canonical_json
 
@@ -109,7 +109,4 @@ class JsonCodec:
         return data
 
     def decode(self, data: bytes) -> Any:
-        try:
-            return json.loads(data.decode("utf-8", "surrogatepass"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise CodecError(f"json artifact is not valid JSON ({len(data)} bytes): {exc}") from exc
+        return loads_json(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from reprolam.codecs import default_serializer
+from reprolam.codecs._json_text import loads_json
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
 
@@ -171,7 +171,7 @@ def load_json(store: TraceStore, key: str | None) -> dict[str, Any]:
     record, data = store.get_artifact(key)
     if record.codec != "json":
         return {}
-    value = default_serializer().loads_typed(record.codec, data)
+    value = loads_json(data)  # json needs no other codec (nor numpy)
     return value if isinstance(value, dict) else {}
 
 

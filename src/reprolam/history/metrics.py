@@ -38,9 +38,9 @@ def final_metrics(store: TraceStore, run: RunRecord) -> dict[str, Any] | None:
         record, data = store.get_artifact(key)
         if record.codec != "json":
             return None
-        from reprolam.codecs import default_serializer
+        from reprolam.codecs._json_text import loads_json  # json needs no numpy
 
-        value = default_serializer().loads_typed(record.codec, data)
+        value = loads_json(data)
     except (ReprolamError, ValueError):
         return None
     return value if isinstance(value, dict) else None

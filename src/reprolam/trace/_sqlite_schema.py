@@ -56,6 +56,50 @@ def opening_lock(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def create_if_missing(db_path: Path) -> None:
+    """Give a new store its database, whole: schema and WAL mode, or nothing at all.
+
+    Call with the opening lock held. Created in place, the database would cost 8 fsyncs
+    (the switch to WAL through a rollback journal, then the first WAL commit, each with
+    their directory). Built beside it without syncing, then synced once and renamed into
+    place, it costs 2, and no crash can leave a half-made ``trace.db`` behind: at worst a
+    ``trace.db.creating`` that the next creation replaces.
+    """
+    if db_path.exists():
+        return
+    partial = db_path.with_name(db_path.name + ".creating")
+    partial.unlink(missing_ok=True)  # a creation interrupted by a crash
+    try:
+        conn = sqlite3.connect(partial, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = MEMORY")  # nothing to protect yet
+            conn.execute("PRAGMA synchronous = OFF")
+            migrate(conn, partial)
+            conn.execute("PRAGMA journal_mode = WAL")  # recorded in the file's header
+        finally:
+            conn.close()
+        fd = os.open(partial, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(partial, db_path)
+        fd = os.open(db_path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the new name
+        finally:
+            os.close(fd)
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise open_error(db_path, exc) from exc
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(
+            f"cannot create trace database {db_path}: {exc.strerror or exc}: check that "
+            "the store directory is writable and the disk has room"
+        ) from exc
+
+
 def connect(db_path: Path, *, fsync: bool) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(

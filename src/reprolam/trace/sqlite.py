@@ -46,6 +46,7 @@ from reprolam.trace._sqlite_schema import (
     check_readable,
     connect,
     connect_read_only,
+    create_if_missing,
     hint,
     is_read_only,
     make_writable_dir,
@@ -174,6 +175,7 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
         make_writable_dir(self.directory, "store directory")
         make_writable_dir(blob_path, "artifacts directory")
         with opening_lock(self.directory):
+            create_if_missing(self.db_path)
             self._conn = connect(self.db_path, fsync=fsync)
             try:
                 migrate(self._conn, self.db_path)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
-
 from reprolam.actions import action
 from reprolam.context import ActionContext
+from reprolam.params import Field
 from reprolam.workflows.registry import workflow as make_workflow
 
 if TYPE_CHECKING:
