@@ -112,7 +112,7 @@ class DaskExecutor(ExecutorBase):
                         threads_per_worker=1,
                         processes=True,
                         host="127.0.0.1",
-                        dashboard_address=None,
+                        dashboard_address="127.0.0.1:0",  # a free port: never "8787 in use"
                     )
                 self._client = distributed.Client(self._cluster, set_as_default=False)
             self._client.run(worker_environment)  # warm: import reprolam, digest packages

@@ -23,6 +23,7 @@ from typing import Any
 from reprolam.codecs import Serializer, default_serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.code_capture import CodeCapture, capture_code
+from reprolam.engine.concurrent import Lookahead, wants_lookahead
 from reprolam.engine.environment import capture_environment
 from reprolam.engine.executor_registry import executor_from_config
 from reprolam.engine.executors import Executor
@@ -209,7 +210,7 @@ class Engine:
         cache: StepCache | None,
     ) -> RunLoop:
         self.executor.start()
-        return RunLoop(
+        loop = RunLoop(
             self.store,
             self.executor,
             self.serializer,
@@ -221,6 +222,9 @@ class Engine:
             on_step=on_step,
             cache=cache,
         )
+        if wants_lookahead(self.executor, planner, policy.faults):
+            loop.ahead = Lookahead(loop)  # independent ready actions run at once
+        return loop
 
     def _environment(
         self, workflow: Workflow, inputs: list[RecordedInput], **capture: Any

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprolam.codecs import Serializer, describe
 from reprolam.context import ActionContext, derive_seed
@@ -43,6 +43,10 @@ from reprolam.trace.records import (
     StepStatus,
 )
 from reprolam.workflows.registry import Workflow
+
+if TYPE_CHECKING:
+    from reprolam.actions import ActionSpec
+    from reprolam.engine.concurrent import Lookahead
 
 StepCallback = Callable[[StepRecord], None]
 
@@ -150,6 +154,7 @@ class RunLoop:
         self.prev_hash = ""
         # action -> fingerprint of its code and the user code it reaches (engine.code_capture)
         self.fingerprints: dict[str, str] = {}
+        self.ahead: Lookahead | None = None  # ready actions started alongside (engine.concurrent)
 
     def inherit(self, steps: Sequence[StepRecord]) -> None:
         """Start from a fork parent's steps: same state, same seeds, same hash chain."""
@@ -221,6 +226,8 @@ class RunLoop:
             except PolicyViolation as violation:
                 self._reject(decision, violation)
                 continue
+            if self.ahead is not None:
+                self.ahead.launch(decision, checked)
             self._execute(decision, checked)
 
     def _retry(self) -> Proposal | None:
@@ -285,16 +292,7 @@ class RunLoop:
             workdir_root=workdir_root(self),
             effects=self.policy.effects,
         )
-        faults = self.policy.faults
-        t0 = time.perf_counter()
-        if faults and strikes(faults, self.run.seed, spec.name, occurrence):
-            rate = faults.get(spec.name, faults.get(ANY_ACTION, 0.0))
-            outcome = Outcome(error=injected_error(spec.name, rate, occurrence))
-        else:
-            outcome = self.executor.execute(
-                spec, inputs, checked.params, ctx, timeout=self.policy.action_timeout
-            )
-        duration = time.perf_counter() - t0
+        started, outcome, duration = self._call(started, spec, inputs, ctx, occurrence)
 
         error, recorded = self._observations(spec.name, outcome, started.proposal)
         outputs: dict[str, str] = {}
@@ -333,6 +331,28 @@ class RunLoop:
             )
         if spec.determinism == "external":
             self._flush()
+
+    def _call(
+        self,
+        started: StepRecord,
+        spec: ActionSpec,
+        inputs: list[Any],
+        ctx: ActionContext,
+        occurrence: int,
+    ) -> tuple[StepRecord, Outcome, float]:
+        """Run the step's action (or inject its fault): the step, its outcome and duration."""
+        if self.ahead is not None and (ran := self.ahead.take(started)) is not None:
+            return ran  # it ran alongside the steps before it (engine.concurrent)
+        faults = self.policy.faults
+        t0 = time.perf_counter()
+        if faults and strikes(faults, self.run.seed, spec.name, occurrence):
+            rate = faults.get(spec.name, faults.get(ANY_ACTION, 0.0))
+            outcome = Outcome(error=injected_error(spec.name, rate, occurrence))
+        else:
+            outcome = self.executor.execute(
+                spec, inputs, started.params, ctx, timeout=self.policy.action_timeout
+            )
+        return started, outcome, time.perf_counter() - t0
 
     def _observations(
         self, action: str, outcome: Outcome, proposal: dict[str, Any]
@@ -478,6 +498,8 @@ class RunLoop:
             self.pending_artifacts = []
 
     def _finish(self, status: RunStatus, reason: str | None) -> RunResult:
+        if self.ahead is not None:
+            self.ahead.close()  # what was started ahead and never reached is dropped
         outputs = {
             name: self.state.artifacts[name].digest
             for name in self.state.workflow.outputs

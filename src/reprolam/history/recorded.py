@@ -43,6 +43,18 @@ class RecordedDecisions:
         assert self.then is not None
         return self.then.propose(state)
 
+    def propose_ready(self, state: RunState) -> list[Proposal]:
+        """The recorded proposals still to come, up to the first that is not an action."""
+        if self.handed_over is not None or self._broken(state) is not None:
+            return []
+        ready: list[Proposal] = []
+        for step in self.steps[self.position :]:
+            decision = self._replay(step)
+            if not isinstance(decision, Proposal) or decision.invalid_reason is not None:
+                break
+            ready.append(decision)
+        return ready
+
     def _broken(self, state: RunState) -> str | None:
         """Why the last replayed decision did not hold (it once ran, now it was rejected)."""
         if self.position == 0 or state.last_step is None:

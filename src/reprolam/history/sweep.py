@@ -71,6 +71,12 @@ class SweepMember:
     def config(self) -> dict[str, Any]:
         return {**self.inner.config(), SWEEP_KEY: self.sweep}
 
+    def __getattr__(self, name: str) -> Any:
+        # optional hooks of the inner planner (propose_ready: engine.concurrent)
+        if name == "propose_ready":
+            return getattr(self.inner, name)
+        raise AttributeError(name)
+
 
 @dataclass(frozen=True, slots=True)
 class SweepPoint:

@@ -120,3 +120,19 @@ class Planner(Protocol):
     def config(self) -> dict[str, Any]:
         """Settings recorded with the run (never secrets)."""
         ...
+
+
+@runtime_checkable
+class ReadyPlanner(Planner, Protocol):
+    """A planner that can name several upcoming proposals at once (optional hook).
+
+    ``propose_ready(state)`` returns the proposals it would make from now on, in order, if
+    each one succeeded. The engine calls it right after ``propose`` returned the proposal
+    about to run: a stateless planner's list starts with that proposal again, a planner that
+    already handed it out (recorded decisions) starts after it. It must not change the
+    planner's state. The engine may start the independent ones at once on a concurrent
+    executor (``engine.concurrent``); it still consults ``propose`` before every step and
+    records steps in that order, so the list is a forecast, never a commitment.
+    """
+
+    def propose_ready(self, state: RunState) -> list[Proposal]: ...

@@ -39,6 +39,23 @@ class RulesPlanner:
                 return Proposal(spec.name, rationale="inputs available, outputs missing")
         return Done("no action can make progress")
 
+    def propose_ready(self, state: RunState) -> list[Proposal]:
+        """What ``propose`` would return step after step if every action succeeded."""
+        if _stop_after_problem(state, self.name) is not None:
+            return []
+        have = set(state.artifacts)
+        wanted = state.workflow.outputs
+        ready: list[Proposal] = []
+        while not all(o in have for o in wanted):
+            for spec in state.workflow.actions:
+                if all(i in have for i in spec.inputs) and not all(o in have for o in spec.outputs):
+                    ready.append(Proposal(spec.name, rationale="inputs available, outputs missing"))
+                    have.update(spec.outputs)
+                    break
+            else:
+                break
+        return ready
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
@@ -68,6 +85,17 @@ class ScriptPlanner:
             return Done("script finished")
         name = order[position]
         return Proposal(name, params=self.params.get(name, {}), rationale=f"script step {position}")
+
+    def propose_ready(self, state: RunState) -> list[Proposal]:
+        """The rest of the script, as ``propose`` would return it step after step."""
+        if _stop_after_problem(state, self.name) is not None:
+            return []
+        order = self.order or state.workflow.actions.names
+        return [
+            Proposal(name, params=self.params.get(name, {}), rationale=f"script step {position}")
+            for position, name in enumerate(order)
+            if position >= state.action_count
+        ]
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "order": list(self.order or ()), "params": self.params}

@@ -1,0 +1,233 @@
+"""Concurrency inside a run: independent ready actions run at once, recorded in planner order.
+
+A planner that can name several upcoming proposals at once implements the optional hook
+``propose_ready(state) -> list[Proposal]`` (see ``planning.base.ReadyPlanner``): the
+proposals it would make from now on, in order, if each succeeded, without changing its own
+state (a stateless planner's list starts with the proposal about to run; one that already
+handed it out starts after it: the two are told apart by content).
+Before the loop executes a proposal, ``Lookahead.launch`` asks for that list, keeps the
+proposals that read nothing an earlier one in the list writes (and declare no side
+effects), checks each against the policy, and starts them on the executor alongside the
+current one.
+
+Nothing is recorded out of order and nothing is guessed into the trace: the loop goes on
+exactly as it does sequentially (planner consulted, proposal checked, step started and
+recorded one at a time), and when it reaches a step whose action, params, inputs, seed and
+index equal an action already running, it takes that action's outcome instead of starting
+it again (``Lookahead.take``). So the trace is the sequential trace (same content, same
+order; only the timestamps show the overlap). An action started ahead whose step the loop
+never reaches as such (an earlier step failed and the planner stopped, or it chose
+otherwise, or a budget ran out) is waited for and dropped unrecorded, exactly as a
+sequential run would never have started it; it had no declared effects, and output files
+it left in its workdir are removed. Failures are therefore recorded in order, steps that
+depend on a failed one never start (they are never launched alongside it), and nothing is
+retried except by the policy's explicit retries.
+
+Only executors that run actions outside this process and accept calls from several threads
+(``concurrent = True``: dask) get a lookahead; ``local`` and ``process`` stay sequential.
+Runs with injected faults stay sequential too (a fault decides per occurrence at record
+time).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reprolam.context import ActionContext, derive_seed
+from reprolam.engine.executors import Executor, Outcome, error_info
+from reprolam.engine.outputs import workdir_root
+from reprolam.engine.policy import CheckedProposal
+from reprolam.errors import PolicyViolation
+from reprolam.planning.base import Proposal
+from reprolam.trace.records import StepRecord
+
+if TYPE_CHECKING:
+    from reprolam.actions import ActionSpec
+    from reprolam.engine.loop import RunLoop
+
+MAX_AHEAD = 8  # actions of one run in flight at once (more than any cluster here has workers)
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """An action that ran alongside earlier steps: its outcome and its own timing."""
+
+    outcome: Outcome
+    started_at: float  # wall clock when it was started on the executor
+    duration: float  # seconds from start to outcome, as the sequential path measures them
+
+
+@dataclass(slots=True)
+class _InFlight:
+    key: tuple[Any, ...]
+    future: Future[Ran]
+    ctx: ActionContext
+
+
+def step_key(
+    index: int, action: str, params: Mapping[str, Any], inputs: Mapping[str, str], seed: int
+) -> tuple[Any, ...]:
+    """What makes two executions of a step the same: index, action, params, inputs, seed."""
+    return (index, action, repr(sorted(params.items())), tuple(sorted(inputs.items())), seed)
+
+
+def wants_lookahead(executor: Executor, planner: Any, faults: Mapping[str, float]) -> bool:
+    """Whether a run on ``executor`` with ``planner`` may start ready actions ahead."""
+    return (
+        bool(getattr(executor, "concurrent", False))
+        and callable(getattr(planner, "propose_ready", None))
+        and not faults
+    )
+
+
+class Lookahead:
+    """The actions of one run started ahead of the loop, and the threads waiting on them."""
+
+    def __init__(self, loop: RunLoop, width: int = MAX_AHEAD) -> None:
+        self.loop = loop
+        self.width = width
+        self.flying: dict[int, _InFlight] = {}  # step index -> the action started for it
+        self.pool: ThreadPoolExecutor | None = None
+        self.lock = threading.Lock()
+
+    # -- starting ahead ---------------------------------------------------------------------
+
+    def launch(self, proposal: Proposal, checked: CheckedProposal) -> None:
+        """Before the loop executes ``proposal``: start it and the independent ones after it."""
+        loop = self.loop
+        index = len(loop.state.steps)
+        ready = list(loop.planner.propose_ready(loop.state))  # type: ignore[attr-defined]
+        if ready and _same(ready[0], proposal):
+            ready = ready[1:]  # a stateless planner forecasts from the current proposal on
+        if not ready:
+            return  # nothing to overlap: the loop runs this one as it always does
+        batch: list[tuple[int, Proposal, CheckedProposal]] = [(index, proposal, checked)]
+        written = set(checked.spec.outputs)
+        seen = {checked.spec.name}
+        for position, ahead in enumerate(ready[: self.width - 1], start=1):
+            spec = loop.state.workflow.actions.get(ahead.action) if ahead.action else None
+            if spec is None or ahead.invalid_reason is not None or ahead.action in seen:
+                break
+            reads = {ahead.inputs.get(name, name) for name in spec.inputs}
+            if reads & written or spec.determinism == "external" or spec.side_effects:
+                break  # it needs an earlier one's output, or it acts on the world: in turn
+            try:
+                checked_ahead = loop.policy.check(ahead, loop.state, loop.overrides)
+            except PolicyViolation:
+                break  # recorded as a rejection when the loop gets there
+            batch.append((index + position, ahead, checked_ahead))
+            written |= set(spec.outputs)
+            seen.add(spec.name)
+        if len(batch) < 2:
+            return
+        for step_index, ahead, ahead_checked in batch:
+            self._start(step_index, ahead, ahead_checked)
+
+    def _start(self, index: int, proposal: Proposal, checked: CheckedProposal) -> None:
+        loop = self.loop
+        spec = checked.spec
+        seed = proposal.seed
+        if seed is None:
+            seed = derive_seed(loop.run.seed, spec.name, loop.occurrences[spec.name])
+        key = step_key(index, spec.name, checked.params, checked.inputs, seed)
+        current = self.flying.get(index)
+        if current is not None:
+            if current.key == key:
+                return  # already running
+            self._drop(index)
+        inputs = [loop._value(d) for d in checked.inputs.values()]
+        ctx = ActionContext(
+            seed=seed,
+            run_id=loop.run.id,
+            step_index=index,
+            workdir_root=workdir_root(loop),
+            effects=loop.policy.effects,
+        )
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.width, thread_name_prefix="reprolam-ahead")
+        future = self.pool.submit(
+            _call, loop.executor, spec, inputs, checked.params, ctx, loop.policy.action_timeout
+        )
+        self.flying[index] = _InFlight(key, future, ctx)
+
+    # -- taking -------------------------------------------------------------------------------
+
+    def take(self, started: StepRecord) -> tuple[StepRecord, Outcome, float] | None:
+        """The outcome of the action already running for this step, if it is the same one.
+
+        Actions started for earlier indexes, or for this index but with different content,
+        are dropped (the loop did not reach them as such).
+        """
+        if not self.flying:
+            return None
+        for index in [i for i in self.flying if i < started.index]:
+            self._drop(index)
+        flying = self.flying.get(started.index)
+        if flying is None:
+            return None
+        key = step_key(
+            started.index, started.action, started.params, started.inputs, started.seed or 0
+        )
+        if flying.key != key:
+            self._drop(started.index)
+            return None
+        del self.flying[started.index]
+        ran = flying.future.result()
+        return replace(started, started_at=ran.started_at), ran.outcome, ran.duration
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def _drop(self, index: int) -> None:
+        """Forget an action started ahead: wait for it (it may still run) and clean up after it."""
+        flying = self.flying.pop(index)
+        if not flying.future.cancel():
+            flying.future.result()  # _call never raises
+        _remove_workdir(flying.ctx)
+
+    def close(self) -> None:
+        """Drop everything still in flight (the run ended before reaching it)."""
+        for index in list(self.flying):
+            self._drop(index)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+
+def _call(
+    executor: Executor,
+    spec: ActionSpec,
+    inputs: Sequence[Any],
+    params: Mapping[str, Any],
+    ctx: ActionContext,
+    timeout: float | None,
+) -> Ran:
+    started_at = time.time()
+    t0 = time.perf_counter()
+    try:
+        outcome = executor.execute(spec, inputs, params, ctx, timeout=timeout)
+    except Exception as exc:  # an executor's own failure: the step's, as sequentially
+        outcome = Outcome(error=error_info(exc))
+    return Ran(outcome, started_at, time.perf_counter() - t0)
+
+
+def _remove_workdir(ctx: ActionContext) -> None:
+    used = ctx.used_workdir
+    if used is not None:
+        from reprolam import files
+
+        files.remove_tree(Path(used))
+
+
+def _same(a: Proposal, b: Proposal) -> bool:
+    return (a.action, dict(a.params), dict(a.inputs), a.seed) == (
+        b.action,
+        dict(b.params),
+        dict(b.inputs),
+        b.seed,
+    )
