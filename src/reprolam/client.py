@@ -219,6 +219,8 @@ class Client:
         grid: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
         space: Mapping[str, Sequence[Any]] | Sequence[str] | None = None,
         random: int | None = None,
+        optuna: int | None = None,
+        direction: str | None = None,
         seed: int = 0,
         set: Overrides | None = None,
         jobs: int = 1,
@@ -237,6 +239,10 @@ class Client:
         ``seed``. ``set`` forces params in every point (``{"train_model.max_iter": 500}``).
         ``reuse`` takes recorded outputs from any step in the store with the same cache key.
         ``metric`` names the headline metric (default: the first one).
+        ``optuna=N`` runs N trials of a TPE study seeded with ``seed`` over ``space``
+        (``reprolam[optuna]``), optimizing the headline metric in ``direction``
+        (``"maximize"``, ``"minimize"``; default: minimize for losses and errors, else
+        maximize); ``reprolam.history.sweep_optuna.study_of`` rebuilds the study from the store.
         """
         from reprolam.history.sweep import sweep
         from reprolam.history.sweep_space import axes_of
@@ -249,6 +255,8 @@ class Client:
             grid=grid_axes,
             space=space_axes,
             random=random,
+            optuna=optuna,
+            direction=direction,
             seed=seed,
             overrides=parse_overrides(set),
             jobs=jobs,

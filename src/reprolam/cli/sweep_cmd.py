@@ -37,12 +37,26 @@ if TYPE_CHECKING:
     help="A param's range for --random (integers if both bounds are; :log for log-uniform).",
 )
 @click.option(
+    "--optuna",
+    "optuna_trials",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Run N trials of an Optuna TPE study over the --space params, optimizing the "
+    "headline metric (needs reprolam[optuna]).",
+)
+@click.option(
+    "--maximize/--minimize",
+    "maximize",
+    default=None,
+    help="Direction of --optuna [default: minimize a loss or error, else maximize].",
+)
+@click.option(
     "--seed",
     "sweep_seed",
     type=int,
     default=0,
     show_default=True,
-    help="Seed of the --random draws (recorded with every point).",
+    help="Seed of the --random draws and of the --optuna sampler (recorded with every point).",
 )
 @click.option(
     "--set",
@@ -84,6 +98,8 @@ def sweep(
     grid: tuple[str, ...],
     random_points: int | None,
     space: tuple[str, ...],
+    optuna_trials: int | None,
+    maximize: bool | None,
     sweep_seed: int,
     overrides: tuple[str, ...],
     jobs: int,
@@ -105,6 +121,8 @@ def sweep(
       reprolam sweep 01a1fd10 --at train_model --grid train_model.C=0.01,0.1,1,10 --jobs 2
       reprolam sweep 01a1fd10 --at train_model --random 8 \\
           --space train_model.C=0.001:100:log --space train_model.max_iter=100:2000
+      reprolam sweep 01a1fd10 --at train_model --optuna 20 --space train_model.C=0.001:100:log \\
+          --metric accuracy --maximize --jobs 2
       reprolam sweep 01a1fd10 --at train_model --grid train_model.C=0.1,1 --executor dask \\
           --workers 2 --jobs 2 --reuse --csv sweep.csv --plot sweep.png
     """
@@ -122,6 +140,8 @@ def sweep(
             grid=list(grid),
             space=list(space),
             random=random_points,
+            optuna=optuna_trials,
+            direction=None if maximize is None else "maximize" if maximize else "minimize",
             seed=sweep_seed,
             set=overrides,
             jobs=jobs,

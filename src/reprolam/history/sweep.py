@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprolam.codecs import Serializer
 from reprolam.engine.executor_registry import executor_class, executor_from_config
@@ -52,6 +52,9 @@ from reprolam.planning.base import Decision, Planner, RunState
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
 from reprolam.workflows.registry import Workflow
+
+if TYPE_CHECKING:
+    from reprolam.history.sweep_optuna import OptunaPlan
 
 SWEEP_KEY = "sweep"  # where a fork's planner config records its sweep
 
@@ -158,7 +161,8 @@ class SweepResult:
         scored = [p for p in self.points if p.metrics and _number(p.metrics.get(metric or ""))]
         if not scored:
             return None
-        return max(scored, key=lambda p: float((p.metrics or {})[metric or ""]))
+        pick = min if self.spec.get("direction") == "minimize" else max
+        return pick(scored, key=lambda p: float((p.metrics or {})[metric or ""]))
 
     def to_dict(self) -> dict[str, Any]:
         best = self.best()
@@ -209,6 +213,8 @@ def sweep(
     grid: Sequence[GridAxis] = (),
     space: Sequence[RandomAxis] = (),
     random: int | None = None,
+    optuna: int | None = None,
+    direction: str | None = None,
     seed: int = 0,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     jobs: int = 1,
@@ -222,15 +228,24 @@ def sweep(
 ) -> SweepResult:
     """Fork ``run_ref`` at ``at`` once per point and run the forks, ``jobs`` at a time.
 
-    Points come from ``grid`` (every combination) or from ``random`` draws of ``space``
-    seeded with ``seed``; ``overrides`` apply to every point (a point's values win).
-    Everything is checked before the first fork is written.
+    Points come from ``grid`` (every combination), from ``random`` draws of ``space``
+    seeded with ``seed``, or from ``optuna`` trials of a TPE study seeded with ``seed`` that
+    optimizes the headline metric in ``direction`` (``history.sweep_optuna``).
+    ``overrides`` apply to every point (a point's values win). Everything is checked
+    before the first fork is written.
     """
     if jobs < 1:
         raise ConfigError(f"{{jobs={jobs}}}: run at least one point at a time", option="jobs")
-    point_list, spec = _points(grid, space, random, seed)
-    if metric:
-        spec["metric"] = metric
+    where = fork_point(store, run_ref, at)
+    parent = where.parent
+    study = None
+    if optuna is not None:
+        study = _study(store, parent, space, optuna, seed, metric, direction, grid, random)
+        point_list, spec = study.corners(), study.spec(jobs)
+    else:
+        point_list, spec = _points(grid, space, random, seed)
+        if metric:
+            spec["metric"] = metric
     fixed = {action: dict(values) for action, values in (overrides or {}).items()}
     if fixed:
         spec["set"] = fixed
@@ -241,8 +256,6 @@ def sweep(
             merged.setdefault(action, {}).update(values)
         return merged
 
-    where = fork_point(store, run_ref, at)
-    parent = where.parent
     flow = workflow_of(store, parent, workflow)
     for point in point_list:  # a bad value is refused before anything is written
         validate_overrides(flow.actions, point_overrides(point))
@@ -253,10 +266,12 @@ def sweep(
     shared = _shared_executor(config)
     lock = threading.Lock()
 
+    count = study.trials if study is not None else len(point_list)
+
     def one(number: int, point: Point) -> SweepPoint:
         member = SweepMember(
             planner_of(parent),
-            {"id": sweep_id, "point": number, "points": len(point_list), "values": point, **spec},
+            {"id": sweep_id, "point": number, "points": count, "values": point, **spec},
         )
         try:
             result = fork(
@@ -290,22 +305,34 @@ def sweep(
                 on_point(outcome)
         return outcome
 
+    def run_batch(batch: list[tuple[int, Point]]) -> list[SweepPoint]:
+        return _in_parallel(one, batch, jobs)
+
     try:
-        if jobs == 1 or len(point_list) == 1:
-            outcomes = [one(n, p) for n, p in enumerate(point_list)]
+        if study is not None:
+            outcomes = study.run(jobs, run_batch)
         else:
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="sweep") as pool:
-                futures = [pool.submit(one, n, p) for n, p in enumerate(point_list)]
-                try:
-                    outcomes = [f.result() for f in futures]
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
+            outcomes = run_batch(list(enumerate(point_list)))
     finally:
         if shared is not None:
             shared.close()
     return SweepResult(sweep_id, parent.id, where.index, spec, outcomes)
+
+
+def _in_parallel(
+    one: Callable[[int, Point], SweepPoint], batch: list[tuple[int, Point]], jobs: int
+) -> list[SweepPoint]:
+    """``one`` over every numbered point, ``jobs`` at a time, outcomes in point order."""
+    if jobs == 1 or len(batch) == 1:
+        return [one(n, p) for n, p in batch]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="sweep") as pool:
+        futures = [pool.submit(one, n, p) for n, p in batch]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _points(
@@ -326,6 +353,28 @@ def _points(
         return grid_points(grid), {"mode": "grid", "axes": [a.to_dict() for a in grid]}
     spec = {"mode": "random", "axes": [a.to_dict() for a in space], "seed": seed}
     return random_points(space, random or 0, seed), spec
+
+
+def _study(
+    store: TraceStore,
+    parent: RunRecord,
+    space: Sequence[RandomAxis],
+    trials: int,
+    seed: int,
+    metric: str | None,
+    direction: str | None,
+    grid: Sequence[GridAxis],
+    random: int | None,
+) -> OptunaPlan:
+    from reprolam.history import sweep_optuna
+
+    if grid or random is not None:
+        raise ConfigError(
+            "{optuna} chooses the points itself: give it a {space}, not a {grid} or {random}",
+            option="optuna",
+        )
+    headline = metric or next(iter(final_metrics(store, parent) or {}), None)
+    return sweep_optuna.plan(space, trials, seed, metric=headline, direction=direction)
 
 
 def _shared_executor(config: ExecutorRef) -> Executor | None:
