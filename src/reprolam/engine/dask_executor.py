@@ -3,11 +3,17 @@
 ``DaskExecutor(workers=N)`` starts a ``LocalCluster`` of N single-threaded worker processes
 on 127.0.0.1; ``DaskExecutor(scheduler="tcp://HOST:PORT")`` connects to a running one.
 
-What crosses the scheduler is what the process executor sends down its pipe: the action by
-reference (module, file, qualname) and the inputs and outputs as the store's codec bytes,
-never pickles of user objects. The worker decodes, runs the action with the
-``LocalExecutor`` (same seeding), and encodes the outputs; the driver verifies nothing it
-did not encode itself and alone writes the trace.
+What crosses the scheduler is small: the action by reference (module, file, qualname), its
+params, and its inputs and outputs as content-addressed artifacts (codec tag and digest),
+never pickles of user objects. Their bytes travel through the store's artifact directory
+(a shared filesystem for a remote cluster): the driver makes sure every input's blob is
+there (the store has usually written it already), the worker reads it by digest, checks
+the digest, decodes, runs the action with the ``LocalExecutor`` (same seeding), encodes
+each output and writes its bytes there under their digest; the driver reads them back by
+digest, checks it, and alone writes the trace. Values of at most ``INLINE_MAX`` bytes (the
+size below which SQL stores keep artifacts in their table, not in the directory) travel
+inline as codec bytes with their digest, checked the same way. A store without an artifact
+directory (``memory``) sends every value inline.
 
 Each step records where it ran (``placement``: worker address, host, pid and a digest of
 the worker's Python and installed packages), so a sweep over workers whose environments
@@ -34,13 +40,16 @@ from reprolam.codecs import default_serializer
 from reprolam.context import ActionContext
 from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
 from reprolam.engine.process import FunctionRef, _resolve, function_ref
-from reprolam.errors import ConfigError
+from reprolam.errors import ConfigError, IntegrityError
+from reprolam.hashing import digest
+from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.records import ErrorInfo
 
 DEFAULT_WORKERS = 2
 INSTALL_HINT = "pip install 'reprolam[dask]'"
 
-_Encoded = tuple[str, bytes]  # codec tag, bytes
+# An artifact on its way: (codec tag, digest, bytes inline or None if in the artifact directory)
+_Sent = tuple[str, str, bytes | None]
 
 
 class DaskExecutor(ExecutorBase):
@@ -66,7 +75,13 @@ class DaskExecutor(ExecutorBase):
         self._cluster: Any = None
         self._lock = threading.Lock()
         self._serializer = default_serializer()
+        self.artifacts: str | None = None  # the store's artifact directory (use_store)
         self.startup_seconds: float | None = None  # how long start() took (benchmarks)
+
+    def use_store(self, store: Any) -> None:
+        """Exchange values with the workers through this store's artifact directory."""
+        blobs = getattr(store, "blobs", None)
+        self.artifacts = str(blobs.path) if isinstance(blobs, BlobDir) else None
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "workers": self.workers, "scheduler": self.scheduler}
@@ -150,11 +165,14 @@ class DaskExecutor(ExecutorBase):
         timeout: float | None = None,
     ) -> Outcome:
         client = self.client
-        encoded = [self._serializer.dumps_typed(value) for value in inputs]
+        artifacts = self.artifacts
+        blobs = BlobDir(artifacts, fsync=True) if artifacts is not None else None
+        sent = [send(blobs, *self._serializer.dumps_typed(value)) for value in inputs]
         future = client.submit(
             run_on_worker,
             function_ref(spec),
-            encoded,
+            sent,
+            artifacts,
             dict(params),
             ctx.seed,
             ctx.run_id,
@@ -171,11 +189,38 @@ class DaskExecutor(ExecutorBase):
             return Outcome(error=_lost(spec, exc))
         future.release()
         try:
-            values = {name: self._serializer.loads_typed(tag, data) for name, tag, data in outputs}
+            values = {
+                name: self._serializer.loads_typed(tag, receive(blobs, key, data))
+                for name, tag, key, data in outputs
+            }
         except Exception as exc:  # e.g. an output that only pickles, in an untrusted store
             return Outcome(error=error_info(exc), placement=placement, observed=observed)
         failure = None if status == "ok" else ErrorInfo(*error)
         return Outcome(outputs=values, error=failure, placement=placement, observed=observed)
+
+
+def send(blobs: BlobDir | None, tag: str, data: bytes) -> _Sent:
+    """A value's codec bytes made ready to cross: by digest through the directory if large."""
+    key = digest(data)
+    if blobs is None or len(data) <= INLINE_MAX:
+        return tag, key, data
+    if not blobs.exists(key):  # the store keeps it there already, unless it is a new value
+        blobs.put(key, data)
+    return tag, key, None
+
+
+def receive(blobs: BlobDir | None, key: str, data: bytes | None) -> bytes:
+    """The bytes of an artifact that crossed (inline or read by digest), checked."""
+    if data is None:
+        if blobs is None:
+            raise IntegrityError(f"artifact {key} was sent by digest, with no artifact directory")
+        data = blobs.get(key)
+    if digest(data) != key:
+        raise IntegrityError(
+            f"artifact {key} arrived with other bytes (digest {digest(data)}): the artifact "
+            "directory the workers share is damaged or not the same directory"
+        )
+    return data
 
 
 def _lost(spec: ActionSpec, exc: Exception) -> ErrorInfo:
@@ -214,7 +259,8 @@ def worker_environment() -> dict[str, Any]:
 
 def run_on_worker(
     ref: FunctionRef,
-    encoded: list[_Encoded],
+    sent: list[_Sent],
+    artifacts: str | None,
     params: dict[str, Any],
     seed: int,
     run_id: str,
@@ -223,20 +269,23 @@ def run_on_worker(
     workdir_root: Any,
 ) -> tuple[
     str,
-    list[tuple[str, str, bytes]],
+    list[tuple[str, str, str, bytes | None]],
     tuple[str, str, str] | None,
     dict[str, Any],
     dict[str, Any] | None,
 ]:
-    """One action on a worker: decode inputs, run, encode outputs (never pickled objects)."""
+    """One action on a worker: read inputs by digest, run, write outputs, return digests."""
     from distributed import get_worker
 
     serializer = default_serializer()
     placement = {"executor": "dask", "worker": get_worker().address, **worker_environment()}
+    blobs = BlobDir(artifacts, fsync=True) if artifacts is not None else None
     observed = None
     try:
         spec = _resolve(ref)
-        inputs = [serializer.loads_own(tag, data) for tag, data in encoded]  # from our driver
+        inputs = [  # from our driver, checked against their digests
+            serializer.loads_own(tag, receive(blobs, key, data)) for tag, key, data in sent
+        ]
         ctx = ActionContext(
             seed=seed,
             run_id=run_id,
@@ -246,7 +295,10 @@ def run_on_worker(
         )
         outcome = LocalExecutor().execute(spec, inputs, params, ctx)
         observed = outcome.observed
-        outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]
+        outputs = [
+            (name, *send(blobs, *serializer.dumps_typed(value)))
+            for name, value in outcome.outputs.items()
+        ]
     except Exception as exc:  # the action's failure, not the worker's: say what it was
         failed = error_info(exc)
         return "error", [], (failed.type, failed.message, failed.traceback), placement, observed

@@ -209,6 +209,9 @@ class Engine:
         on_step: StepCallback | None,
         cache: StepCache | None,
     ) -> RunLoop:
+        use_store = getattr(self.executor, "use_store", None)  # optional (plug-ins)
+        if use_store is not None:
+            use_store(self.store)
         self.executor.start()
         loop = RunLoop(
             self.store,

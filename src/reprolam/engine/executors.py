@@ -71,6 +71,9 @@ class ExecutorBase:
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
+    def use_store(self, store: Any) -> None:
+        """Told the store of the run about to start (an executor sharing its artifacts)."""
+
     def start(self) -> None:
         """Acquire what execution needs (workers, a cluster); called again, does nothing."""
 
