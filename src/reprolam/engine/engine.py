@@ -209,10 +209,10 @@ class Engine:
         on_step: StepCallback | None,
         cache: StepCache | None,
     ) -> RunLoop:
-        use_store = getattr(self.executor, "use_store", None)  # optional (plug-ins)
-        if use_store is not None:
-            use_store(self.store)
         self.executor.start()
+        prepare = getattr(self.executor, "prepare", None)  # optional for plug-ins
+        if prepare is not None:
+            prepare(self.store, workflow)
         loop = RunLoop(
             self.store,
             self.executor,

@@ -71,8 +71,9 @@ class ExecutorBase:
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
-    def use_store(self, store: Any) -> None:
-        """Told the store of the run about to start (an executor sharing its artifacts)."""
+    def prepare(self, store: Any, workflow: Any) -> None:
+        """Told the store and workflow of a run about to start, before its first step (an
+        executor may share the store's artifacts, or import the workflow where it runs)."""
 
     def start(self) -> None:
         """Acquire what execution needs (workers, a cluster); called again, does nothing."""
