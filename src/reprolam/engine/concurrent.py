@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,7 +179,9 @@ class Lookahead:
             return None
         del self.flying[started.index]
         ran = flying.future.result()
-        return replace(started, started_at=ran.started_at), ran.outcome, ran.duration
+        # When it really started: the engine's own record, completed in place (finish_step)
+        object.__setattr__(started, "started_at", ran.started_at)
+        return started, ran.outcome, ran.duration
 
     # -- ending -------------------------------------------------------------------------------
 
