@@ -50,8 +50,27 @@ def test_the_rules_planner_forecasts_what_it_would_propose_step_after_step() -> 
     assert ScriptPlanner(["source", "right"]).propose_ready(state)[1].action == "right"
 
 
-def test_local_and_process_runs_stay_sequential() -> None:
-    assert not wants_lookahead(LocalExecutor(), RulesPlanner(), {})
+def test_only_concurrent_executors_start_actions_ahead_and_not_with_faults_or_reuse() -> None:
+    class Concurrent(LocalExecutor):
+        concurrent = True
+
+    assert not wants_lookahead(LocalExecutor(), RulesPlanner(), {}, False)
+    assert wants_lookahead(Concurrent(), RulesPlanner(), {}, False)
+    assert not wants_lookahead(Concurrent(), RulesPlanner(), {"left": 0.5}, False)
+    assert not wants_lookahead(Concurrent(), RulesPlanner(), {}, True)  # reuse: never execute
+
+    class OneAtATime:  # a planner without the optional hook
+        name = "one"
+        instant = True
+
+    assert not wants_lookahead(Concurrent(), OneAtATime(), {}, False)
+
+
+def test_forecasts_are_bounded() -> None:
+    flow = load_workflow(FLOW)
+    state = reprolam.planning.base.RunState(workflow=flow, run_id="r", seed=0)
+    long_script = ScriptPlanner(["source"] * 100)
+    assert len(long_script.propose_ready(state)) == reprolam.planning.base.READY_HORIZON
 
 
 distributed = pytest.importorskip("distributed")

@@ -26,7 +26,7 @@ retried except by the policy's explicit retries.
 Only executors that run actions outside this process and accept calls from several threads
 (``concurrent = True``: dask) get a lookahead; ``local`` and ``process`` stay sequential.
 Runs with injected faults stay sequential too (a fault decides per occurrence at record
-time).
+time), and so do runs with ``reuse`` (what the cache would take must not execute).
 """
 
 from __future__ import annotations
@@ -77,12 +77,19 @@ def step_key(
     return (index, action, repr(sorted(params.items())), tuple(sorted(inputs.items())), seed)
 
 
-def wants_lookahead(executor: Executor, planner: Any, faults: Mapping[str, float]) -> bool:
-    """Whether a run on ``executor`` with ``planner`` may start ready actions ahead."""
+def wants_lookahead(
+    executor: Executor, planner: Any, faults: Mapping[str, float], reuse: bool
+) -> bool:
+    """Whether a run on ``executor`` with ``planner`` may start ready actions ahead.
+
+    Not with injected faults (decided per occurrence when the step is recorded), nor with
+    ``reuse`` (a step the store-wide cache would take must not execute on a worker).
+    """
     return (
         bool(getattr(executor, "concurrent", False))
         and callable(getattr(planner, "propose_ready", None))
         and not faults
+        and not reuse
     )
 
 

@@ -225,7 +225,7 @@ class Engine:
             on_step=on_step,
             cache=cache,
         )
-        if wants_lookahead(self.executor, planner, policy.faults):
+        if wants_lookahead(self.executor, planner, policy.faults, bool(cache and cache.reuse)):
             loop.ahead = Lookahead(loop)  # independent ready actions run at once
         return loop
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reprolam.planning.base import Decision, Done, NoProposal, Planner, Proposal, RunState
+from reprolam.planning.base import (
+    READY_HORIZON,
+    Decision,
+    Done,
+    NoProposal,
+    Planner,
+    Proposal,
+    RunState,
+)
 from reprolam.trace.records import StepKind, StepRecord
 
 
@@ -48,7 +56,7 @@ class RecordedDecisions:
         if self.handed_over is not None or self._broken(state) is not None:
             return []
         ready: list[Proposal] = []
-        for step in self.steps[self.position :]:
+        for step in self.steps[self.position : self.position + READY_HORIZON]:
             decision = self._replay(step)
             if not isinstance(decision, Proposal) or decision.invalid_reason is not None:
                 break

@@ -136,3 +136,6 @@ class ReadyPlanner(Planner, Protocol):
     """
 
     def propose_ready(self, state: RunState) -> list[Proposal]: ...
+
+
+READY_HORIZON = 16  # proposals a planner forecasts at most (it is asked before every step)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reprolam.planning.base import Decision, Done, Proposal, RunState
+from reprolam.planning.base import READY_HORIZON, Decision, Done, Proposal, RunState
 from reprolam.trace.records import StepKind, StepStatus
 
 
@@ -46,7 +46,7 @@ class RulesPlanner:
         have = set(state.artifacts)
         wanted = state.workflow.outputs
         ready: list[Proposal] = []
-        while not all(o in have for o in wanted):
+        while len(ready) < READY_HORIZON and not all(o in have for o in wanted):
             for spec in state.workflow.actions:
                 if all(i in have for i in spec.inputs) and not all(o in have for o in spec.outputs):
                     ready.append(Proposal(spec.name, rationale="inputs available, outputs missing"))
@@ -91,10 +91,10 @@ class ScriptPlanner:
         if _stop_after_problem(state, self.name) is not None:
             return []
         order = self.order or state.workflow.actions.names
+        start = state.action_count
         return [
             Proposal(name, params=self.params.get(name, {}), rationale=f"script step {position}")
-            for position, name in enumerate(order)
-            if position >= state.action_count
+            for position, name in enumerate(order[start : start + READY_HORIZON], start=start)
         ]
 
     def config(self) -> dict[str, Any]:
