@@ -43,7 +43,6 @@ from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.executors import Executor, Outcome, error_info
 from reprolam.engine.outputs import workdir_root
 from reprolam.engine.policy import CheckedProposal
-from reprolam.errors import PolicyViolation
 from reprolam.planning.base import Proposal
 from reprolam.trace.records import StepRecord
 
@@ -126,8 +125,8 @@ class Lookahead:
                 break  # it needs an earlier one's output, or it acts on the world: in turn
             try:
                 checked_ahead = loop.policy.check(ahead, loop.state, loop.overrides)
-            except PolicyViolation:
-                break  # recorded as a rejection when the loop gets there
+            except Exception:  # a rejection (or a precondition's error): met again in turn
+                break
             batch.append((index + position, ahead, checked_ahead))
             written |= set(spec.outputs)
             seen.add(spec.name)
