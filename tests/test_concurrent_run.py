@@ -1,6 +1,6 @@
-"""Concurrency inside a run: independent ready actions run at once on a concurrent executor
-(Dask, 2 workers on 127.0.0.1), recorded in the planner's order with the content a
-sequential run records; a failure is recorded in order and what depends on it never runs."""
+"""Concurrency inside a run: independent ready actions run at once (Dask, 2 workers on
+127.0.0.1; the process executor's lanes), recorded in the planner's order with the content
+a sequential run records; a failure is recorded in order and what depends on it never runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 
 import reprolam
 from reprolam.engine.concurrent import wants_lookahead
-from reprolam.engine.executors import LocalExecutor
+from reprolam.engine.executors import Executor, LocalExecutor
+from reprolam.engine.process import ProcessExecutor
 from reprolam.planning.rules import RulesPlanner, ScriptPlanner
 from reprolam.trace.records import StepRecord, StepStatus
 from reprolam.workflows.registry import load_workflow
@@ -55,6 +56,7 @@ def test_only_concurrent_executors_start_actions_ahead_and_not_with_faults_or_re
         concurrent = True
 
     assert not wants_lookahead(LocalExecutor(), RulesPlanner(), {}, False)
+    assert wants_lookahead(ProcessExecutor(), RulesPlanner(), {}, False)  # it has lanes
     assert wants_lookahead(Concurrent(), RulesPlanner(), {}, False)
     assert not wants_lookahead(Concurrent(), RulesPlanner(), {"left": 0.5}, False)
     assert not wants_lookahead(Concurrent(), RulesPlanner(), {}, True)  # reuse: never execute
@@ -73,36 +75,39 @@ def test_forecasts_are_bounded() -> None:
     assert len(long_script.propose_ready(state)) == reprolam.planning.base.READY_HORIZON
 
 
-distributed = pytest.importorskip("distributed")
-from reprolam.engine.dask_executor import DaskExecutor  # noqa: E402
+@pytest.fixture(scope="module", params=["process", "dask"])
+def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
+    """One executor per kind for the module (a process executor keeps its lanes started)."""
+    if request.param == "dask":
+        pytest.importorskip("distributed")
+        from reprolam.engine.dask_executor import DaskExecutor
 
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[DaskExecutor]:
-    executor = DaskExecutor(workers=2)
-    executor.start()
-    yield executor
-    executor.close()
+        built: Executor = DaskExecutor(workers=2)
+    else:
+        built = ProcessExecutor()
+    built.start()
+    yield built
+    built.close()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("planner", ["rules", "script"])
 def test_independent_actions_overlap_and_the_trace_is_the_sequential_one(
-    cluster: DaskExecutor, tmp_path: Path, planner: str
+    executor: Executor, tmp_path: Path, planner: str
 ) -> None:
     delays = {"left.delay": 1.0, "right.delay": 1.0}
     with reprolam.open(tmp_path / "store") as rl:
-        on_dask = rl.run(FLOW, seed=3, planner=planner, set=delays, executor=cluster)
+        remote = rl.run(FLOW, seed=3, planner=planner, set=delays, executor=executor)
         here = rl.run(FLOW, seed=3, planner=planner, set=delays)
-        assert on_dask.succeeded
-        assert content(on_dask.steps) == content(here.steps)
-        assert [s.action for s in on_dask.steps] == ["source", "left", "right", "join"]
-        _, low, high, joined = on_dask.steps
+        assert remote.succeeded
+        assert content(remote.steps) == content(here.steps)
+        assert [s.action for s in remote.steps] == ["source", "left", "right", "join"]
+        _, low, high, joined = remote.steps
         assert overlap(low, high), "left and right did not run at the same time"
         assert not overlap(high, joined)  # join needs both: it starts after them
-        assert rl.audit(on_dask.id).clean
+        assert rl.audit(remote.id).clean
         # the recorded decisions of reproduce run concurrently too, and match
-        again = rl.reproduce(on_dask.id, executor=cluster)
+        again = rl.reproduce(remote.id, executor=executor)
         assert again.reproduced, again.summary()
         assert again.reproduction is not None
         reproduced = rl.store.steps(again.reproduction.id)
@@ -112,17 +117,17 @@ def test_independent_actions_overlap_and_the_trace_is_the_sequential_one(
 
 @pytest.mark.slow
 def test_a_failed_step_is_recorded_in_order_and_nothing_after_it_is_taken(
-    cluster: DaskExecutor, tmp_path: Path
+    executor: Executor, tmp_path: Path
 ) -> None:
     failing = {"left.fail": True, "left.delay": 0.2, "right.delay": 0.5}
     with reprolam.open(tmp_path / "store") as rl:
-        on_dask = rl.run(FLOW, seed=1, set=failing, executor=cluster)
+        remote = rl.run(FLOW, seed=1, set=failing, executor=executor)
         here = rl.run(FLOW, seed=1, set=failing)
-        assert not on_dask.succeeded
-        assert content(on_dask.steps) == content(here.steps)
-        statuses = [(s.action, s.status) for s in on_dask.steps]
+        assert not remote.succeeded
+        assert content(remote.steps) == content(here.steps)
+        statuses = [(s.action, s.status) for s in remote.steps]
         # right ran alongside left, but a sequential run stops at the failure: dropped
         assert statuses == [("source", StepStatus.SUCCEEDED), ("left", StepStatus.FAILED)]
-        assert on_dask.steps[1].error is not None
-        assert on_dask.steps[1].error.type == "ValueError"
-        assert rl.audit(on_dask.id).clean
+        assert remote.steps[1].error is not None
+        assert remote.steps[1].error.type == "ValueError"
+        assert rl.audit(remote.id).clean

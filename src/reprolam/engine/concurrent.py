@@ -23,15 +23,18 @@ it left in its workdir are removed. Failures are therefore recorded in order, st
 depend on a failed one never start (they are never launched alongside it), and nothing is
 retried except by the policy's explicit retries.
 
-Only executors that run actions outside this process and accept calls from several threads
-(``concurrent = True``: dask) get a lookahead; ``local`` and ``process`` stay sequential.
+Only executors that run actions outside this process get a lookahead: those that accept
+calls from several threads (``concurrent = True``: dask), and those that offer more
+workers as ``lane(number)`` (``process``: one more worker process per lane, ``LANES`` at
+most, kept by the executor). ``local`` stays sequential: actions in this interpreter share
+its stdout, global RNGs and effects watch.
 Runs with injected faults stay sequential too (a fault decides per occurrence at record
 time), and so do runs with ``reuse`` (what the cache would take must not execute).
 """
 
 from __future__ import annotations
 
-import threading
+import queue
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from reprolam.engine.loop import RunLoop
 
 MAX_AHEAD = 8  # actions of one run in flight at once (more than any cluster here has workers)
+LANES = 2  # worker processes a lane executor (process) runs one run's actions on at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,7 @@ def wants_lookahead(
     ``reuse`` (a step the store-wide cache would take must not execute on a worker).
     """
     return (
-        bool(getattr(executor, "concurrent", False))
+        (bool(getattr(executor, "concurrent", False)) or callable(getattr(executor, "lane", None)))
         and callable(getattr(planner, "propose_ready", None))
         and not faults
         and not reuse
@@ -97,10 +101,16 @@ class Lookahead:
 
     def __init__(self, loop: RunLoop, width: int = MAX_AHEAD) -> None:
         self.loop = loop
+        executor = loop.executor
+        self.lanes: queue.Queue[Executor] | None = None
+        if not getattr(executor, "concurrent", False):  # one action per lane at a time
+            width = min(width, LANES)
+            self.lanes = queue.Queue()
+            for number in range(width):
+                self.lanes.put(executor.lane(number))  # type: ignore[attr-defined]
         self.width = width
         self.flying: dict[int, _InFlight] = {}  # step index -> the action started for it
         self.pool: ThreadPoolExecutor | None = None
-        self.lock = threading.Lock()
 
     # -- starting ahead ---------------------------------------------------------------------
 
@@ -158,7 +168,13 @@ class Lookahead:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.width, thread_name_prefix="reprolam-ahead")
         future = self.pool.submit(
-            _call, loop.executor, spec, inputs, checked.params, ctx, loop.policy.action_timeout
+            _call,
+            self.lanes if self.lanes is not None else loop.executor,
+            spec,
+            inputs,
+            checked.params,
+            ctx,
+            loop.policy.action_timeout,
         )
         self.flying[index] = _InFlight(key, future, ctx)
 
@@ -208,19 +224,23 @@ class Lookahead:
 
 
 def _call(
-    executor: Executor,
+    where: Executor | queue.Queue[Executor],
     spec: ActionSpec,
     inputs: Sequence[Any],
     params: Mapping[str, Any],
     ctx: ActionContext,
     timeout: float | None,
 ) -> Ran:
+    executor = where.get() if isinstance(where, queue.Queue) else where  # a free lane
     started_at = time.time()
     t0 = time.perf_counter()
     try:
         outcome = executor.execute(spec, inputs, params, ctx, timeout=timeout)
     except Exception as exc:  # an executor's own failure: the step's, as sequentially
         outcome = Outcome(error=error_info(exc))
+    finally:
+        if isinstance(where, queue.Queue):
+            where.put(executor)
     return Ran(outcome, started_at, time.perf_counter() - t0)
 
 
