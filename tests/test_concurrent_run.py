@@ -1,5 +1,5 @@
 """Concurrency inside a run: independent ready actions run at once (Dask, 2 workers on
-127.0.0.1; the process executor's lanes), recorded in the planner's order with the content
+127.0.0.1), recorded in the planner's order with the content
 a sequential run records; a failure is recorded in order and what depends on it never runs."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_only_concurrent_executors_start_actions_ahead_and_not_with_faults_or_re
         concurrent = True
 
     assert not wants_lookahead(LocalExecutor(), RulesPlanner(), {}, False)
-    assert wants_lookahead(ProcessExecutor(), RulesPlanner(), {}, False)  # it has lanes
+    assert not wants_lookahead(ProcessExecutor(), RulesPlanner(), {}, False)  # one worker
     assert wants_lookahead(Concurrent(), RulesPlanner(), {}, False)
     assert not wants_lookahead(Concurrent(), RulesPlanner(), {"left": 0.5}, False)
     assert not wants_lookahead(Concurrent(), RulesPlanner(), {}, True)  # reuse: never execute
@@ -75,16 +75,13 @@ def test_forecasts_are_bounded() -> None:
     assert len(long_script.propose_ready(state)) == reprolam.planning.base.READY_HORIZON
 
 
-@pytest.fixture(scope="module", params=["process", "dask"])
-def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
-    """One executor per kind for the module (a process executor keeps its lanes started)."""
-    if request.param == "dask":
-        pytest.importorskip("distributed")
-        from reprolam.engine.dask_executor import DaskExecutor
+@pytest.fixture(scope="module")
+def executor() -> Iterator[Executor]:
+    """A LocalCluster of 2 worker processes on 127.0.0.1, for the module."""
+    pytest.importorskip("distributed")
+    from reprolam.engine.dask_executor import DaskExecutor
 
-        built: Executor = DaskExecutor(workers=2)
-    else:
-        built = ProcessExecutor()
+    built: Executor = DaskExecutor(workers=2)
     built.start()
     yield built
     built.close()

@@ -43,14 +43,6 @@ class ProcessExecutor(ExecutorBase):
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._serializer = default_serializer()
-        self._lanes: list[ProcessExecutor] = []
-
-    def lane(self, number: int) -> ProcessExecutor:
-        """Another worker process of this executor, for actions of one run started at once
-        (``engine.concurrent``); kept until ``close()``, so later runs find it started."""
-        while len(self._lanes) <= number:
-            self._lanes.append(ProcessExecutor())
-        return self._lanes[number]
 
     def execute(
         self,
@@ -148,8 +140,6 @@ class ProcessExecutor(ExecutorBase):
         return self._conn
 
     def close(self) -> None:
-        for lane in self._lanes:
-            lane.close()
         if self._process is not None and self._process.is_alive():
             self._process.kill()
             self._process.join(timeout=10)
