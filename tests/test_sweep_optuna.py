@@ -63,7 +63,7 @@ def test_a_study_runs_one_fork_per_trial_and_records_how_to_run_it_again(
         assert best.metrics is not None
         assert best.metrics["score"] == max(scores)
         # the study, rebuilt from the trace: same trials, same best value
-        study = study_of(rl.store, result.id)
+        study = rl.study(result.id)
         assert len(study.trials) == 12
         assert study.best_value == max(scores)
         assert [t.params for t in study.trials] == values(result)
@@ -149,3 +149,13 @@ def test_cli_runs_a_study_and_reports_it_as_json(parent: tuple[Path, str]) -> No
     bad = CliRunner().invoke(cli, [*args, "--grid", "fit.C=1,2"])
     assert bad.exit_code == 2
     assert "--grid" in bad.stderr
+
+
+def test_only_an_optuna_sweep_has_a_study(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    with reprolam.open(store) as rl:
+        grid = rl.sweep(run_id, at="fit", grid={"fit.C": [1.0]})
+        with pytest.raises(ConfigError, match="not recorded as an Optuna study"):
+            study_of(rl.store, grid.id)
+        with pytest.raises(ConfigError, match="not recorded as an Optuna study"):
+            rl.study("01a2-no-such-sweep")

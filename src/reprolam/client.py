@@ -242,7 +242,7 @@ class Client:
         ``optuna=N`` runs N trials of a TPE study seeded with ``seed`` over ``space``
         (``reprolam[optuna]``), optimizing the headline metric in ``direction``
         (``"maximize"``, ``"minimize"``; default: minimize for losses and errors, else
-        maximize); ``reprolam.history.sweep_optuna.study_of`` rebuilds the study from the store.
+        maximize); ``study(sweep_id)`` rebuilds the study from the store.
         """
         from reprolam.history.sweep import sweep
         from reprolam.history.sweep_space import axes_of
@@ -268,6 +268,13 @@ class Client:
             serializer=self._serializer(),
             on_point=on_point,
         )
+
+    def study(self, sweep_id: str) -> Any:
+        """The ``optuna.Study`` of a recorded ``optuna`` sweep, rebuilt from its forks: every
+        trial with its params and value, and the recorded sampler (``reprolam[optuna]``)."""
+        from reprolam.history.sweep_optuna import study_of
+
+        return study_of(self.store, sweep_id)
 
     def reproduce(
         self,
