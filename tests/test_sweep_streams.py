@@ -28,9 +28,22 @@ def test_a_parallel_local_sweep_leaves_the_process_streams_as_they_were(tmp_path
     before = sys.stdout, sys.stderr
     with reprolam.open(store) as rl:
         result = rl.sweep(
-            parent.id, at="fit", grid={"fit.C": [1.0, 2.0, 3.0, 4.0], "fit.delay": [0.2]}, jobs=4
+            parent.id,
+            at="fit",
+            grid={"fit.C": [1.0], "fit.delay": [0.1, 0.4, 0.7, 1.0]},  # ends while others run
+            jobs=4,
+            on_point=lambda point: print(f"point {point.number} done"),  # as the CLI does
         )
-    after = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = before  # whatever happened, the rest of the session prints
-    assert result.succeeded
-    assert after == before
+        after = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = before  # whatever happened, the rest of the session prints
+        assert result.succeeded
+        assert after == before
+        # the sweep_flow actions print nothing: no step may record printed output
+        printed = [
+            (s.run_id, s.action, s.proposal["observed"])
+            for p in result.points
+            if p.run is not None
+            for s in rl.store.own_steps(p.run.id)
+            if s.proposal.get("observed", {}).get("printed")
+        ]
+        assert printed == []
