@@ -38,12 +38,14 @@ def figure(
     met: bool | None = None,
     reproduce: str = "",
     issue21: bool = False,
+    echo: bool = True,
 ) -> Figure:
-    """Print one figure line and keep it for the summary."""
+    """Print one figure line (unless ``echo`` is off) and keep it for the summary."""
     fig = Figure(name, measured, target, baseline, verdict(met), reproduce, issue21)
     FIGURES.append(fig)
     tail = f"   baseline: {baseline}" if baseline else ""
-    print(f"  {name}: {measured}   target {target}: {fig.verdict}{tail}")
+    if echo:
+        print(f"  {name}: {measured}   target {target}: {fig.verdict}{tail}")
     return fig
 
 
