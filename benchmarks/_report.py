@@ -81,8 +81,10 @@ def summary(*, markdown: bool) -> str:
             for f in ordered
         ]
         return "\n".join(head + rows)
-    width = max((len(f.name) for f in ordered), default=10)
-    return "\n".join(
-        f"{f.name:<{width}}  {f.measured:>22}  target {f.target:<28} {f.verdict:<8} {f.baseline}"
-        for f in ordered
-    )
+    lines = []
+    for f in ordered:
+        lines.append(f"{f.verdict:<8}  {f.name}")
+        lines.append(f"{'':10}measured {f.measured}; target {f.target}")
+        if f.baseline:
+            lines.append(f"{'':10}baseline (same run): {f.baseline}")
+    return "\n".join(lines)
