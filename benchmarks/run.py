@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> None:
             extra = "pip install 'reprolam[bench-peers]'"
             print(f"  skipped: {', '.join(absent)} not installed ({extra})")
             continue
+        t0 = time.perf_counter()
         importlib.import_module(name).main(flags)
+        print(f"  ({name}: {time.perf_counter() - t0:.0f} s)")
     elapsed = time.perf_counter() - started
     print(f"\nall benchmarks done in {elapsed:.0f} s; load average now {load()} (1/5/15 min)\n")
     print(summary(markdown=args.markdown))
