@@ -12,6 +12,10 @@ divided by its steps:
 * MLflow with a SQLite tracking store: ``MlflowClient.log_metric`` of each step's value;
 * ``rlam`` 0.1.0 (in memory, not durable), for reference.
 
+Then fork start on a 10,000-step history (1,000 with ``--quick``), until the first new step
+runs: reprolam's ``Client.fork`` vs LangGraph's (``update_state`` on the last checkpoint,
+then ``invoke`` from the branch), both on the crash-durable configuration, interleaved.
+
 Each contender's durable configuration is read back from its own connection where it can
 be, and printed. Needs ``pip install 'reprolam[bench-peers]'``.
 
@@ -37,9 +41,9 @@ from typing import Any, TypedDict
 sys.path.insert(0, str(Path(__file__).parent))
 
 import reprolam
-from _report import figure, load, us
-from _scenario import per_step_plain, per_step_recording
-from _timing import interleaved
+from _report import figure, load, ms, us
+from _scenario import fork_start, per_step_plain, per_step_recording, record_chain
+from _timing import Interleaved, interleaved
 from bench_record import per_step_rlam
 from reprolam.trace import SQLiteStore
 
@@ -177,7 +181,11 @@ class GraphState(TypedDict):
     limit: int
 
 
+NODE_CALLS: list[float] = []  # when graph_inc ran (for the fork-start comparison)
+
+
 def graph_inc(state: GraphState) -> dict[str, int]:
+    NODE_CALLS.append(time.perf_counter())
     return {"x": state["x"] + 1}
 
 
@@ -211,15 +219,30 @@ class LangGraph(Peer):
         self.config += "; durability='sync': each super-step's checkpoint committed before the next"
 
     def measure(self, steps: int) -> float:
+        t0 = time.perf_counter()
+        self.thread(steps)
+        return (time.perf_counter() - t0) / steps
+
+    def thread(self, steps: int) -> Any:
+        """A new thread of ``steps`` super-steps; returns its config."""
         config: Any = {
             "configurable": {"thread_id": uuid.uuid4().hex},
             "recursion_limit": steps + 10,
         }
-        t0 = time.perf_counter()
         out = self.app.invoke({"x": 0, "limit": steps}, config, durability="sync")
-        elapsed = time.perf_counter() - t0
         assert out["x"] == steps
-        return elapsed / steps
+        NODE_CALLS.clear()
+        return self.app.get_state(config).config
+
+    def fork_start(self, checkpoint: Any) -> float:
+        """From asking for a branch at ``checkpoint`` until its first new node runs:
+        LangGraph's fork (``update_state`` on a past checkpoint, then ``invoke`` from it)."""
+        NODE_CALLS.clear()
+        t0 = time.perf_counter()
+        state = self.app.get_state(checkpoint)
+        branch = self.app.update_state(checkpoint, {"limit": state.values["limit"] + 1})
+        self.app.invoke(None, branch, durability="sync")
+        return NODE_CALLS[0] - t0
 
     def close(self) -> None:
         self.conn.close()
@@ -301,6 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if per_step_rlam(1) is not None:
             contenders["rlam 0.1.0 (in memory, not durable)"] = lambda i: per_step_rlam(steps) or 0
         runs = interleaved(contenders, repeats)
+        forks = fork_starts(peers, 1000 if args.quick else 10_000, repeats)
         for p in peers:
             p.close()
     finally:
@@ -334,7 +358,39 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for name in contenders:
         if not any(p.label == name for p in peers):
             print(f"  {name:46} {runs.median(name) * 1e6:9.1f} µs  (reference)")
+    if forks is not None:
+        length, fork_runs = forks
+        ours_s, theirs_s = fork_runs.median("reprolam"), fork_runs.median("langgraph")
+        print(
+            f"fork start on a {length:,}-step history, until the first new step runs "
+            f"({repeats} interleaved rounds, medians): reprolam {ms(ours_s)}, "
+            f"LangGraph SqliteSaver {ms(theirs_s)}"
+        )
+        figure(
+            f"fork start on a {length:,}-step history: LangGraph SqliteSaver",
+            f"{ms(theirs_s)} = {fork_runs.ratio('langgraph', 'reprolam'):.2f}x reprolam",
+            baseline=f"reprolam `Client.fork` {ms(ours_s)}",
+            reproduce="python benchmarks/bench_peers.py",
+        )
+        figures.update(fork_reprolam=ours_s, fork_langgraph=theirs_s)
     return figures
+
+
+def fork_starts(peers: list[Peer], length: int, repeats: int) -> tuple[int, Interleaved] | None:
+    """reprolam's fork start vs LangGraph's on a ``length``-step history, interleaved."""
+    ours = next((p for p in peers if isinstance(p, Reprolam) and p.tier == CRASH), None)
+    theirs = next((p for p in peers if isinstance(p, LangGraph) and p.tier == CRASH), None)
+    if ours is None or theirs is None:
+        return None
+    parent = record_chain(ours.client, length)
+    checkpoint = theirs.thread(length)
+    return length, interleaved(
+        {
+            "reprolam": lambda i: fork_start(ours.client, parent, length - 1),
+            "langgraph": lambda i: theirs.fork_start(checkpoint),
+        },
+        repeats,
+    )
 
 
 if __name__ == "__main__":
