@@ -55,8 +55,10 @@ class ChainPlanner:
         self.steps = steps
         self.interrupt = interrupt
         self.proposed = 0
+        self.run_id = ""
 
     def propose(self, state: RunState) -> Proposal | Done:
+        self.run_id = state.run_id
         if self.proposed >= self.steps:
             if self.interrupt:
                 raise Interrupt
@@ -108,7 +110,7 @@ def record_chain(client: reprolam.Client, steps: int, *, interrupt: bool = False
         result = client.run(CHAIN, planner=planner, policy=policy, set=overrides)
     except Interrupt:
         client.store.flush()
-        return client.runs(limit=1)[0].id
+        return planner.run_id
     client.store.flush()
     assert result.succeeded, result
     return result.id
