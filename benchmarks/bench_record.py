@@ -5,7 +5,8 @@ Measured in one process, same machine, same run:
 * plain function calls (the floor),
 * ``rlam`` 0.1.0: ``Action(...)`` + ``execute_action`` + ``ExecutionTrace.add_result``
   (in memory, nothing durable),
-* reprolam on the in-memory store and on SQLite (durable: every step committed),
+* reprolam on the in-memory store and on SQLite (durable: every step committed), through
+  ``Client.run`` of a chain whose values are new to the store (``_scenario.record_chain``),
 * the same rlam code on ``reprolam.compat.rlam`` (each ``add_result`` a recorded step).
 
 Each figure is the median over ``--repeats`` chains of ``--steps`` steps.
