@@ -26,6 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _report import figure
+from _timing import interleaved
+
 MIB = 1 << 20
 CHILD = r"""
 import json, resource, sys, time
@@ -90,25 +95,43 @@ def main(argv: list[str] | None = None) -> None:
     try:
         src = root / "data.bin"
         _write_random(src, size)
-        cp_times, store, read = [], [], []
-        for i in range(rounds):
-            cp_times.append(_cp(src, root / f"copy{i}.bin"))
+        store: list[dict[str, float]] = []
+        read: list[dict[str, float]] = []
+
+        def copy(i: int) -> float:
+            seconds = _cp(src, root / f"copy{i}.bin")
             (root / f"copy{i}.bin").unlink()
+            return seconds
+
+        def store_and_read(i: int) -> float:
             shutil.rmtree(root / "store", ignore_errors=True)
             store.append(_child("store", root / "store", src))
             read.append(_child("read", root / "store", root / f"back{i}.bin"))
             (root / f"back{i}.bin").unlink()
-        cp_s = statistics.median(cp_times)
-        print(f"file of {size / MIB:.0f} MiB on {root.parent}, {rounds} round(s), medians")
+            return store[-1]["seconds"]
+
+        runs = interleaved({"cp": copy, "store": store_and_read}, rounds)
+        cp_s = runs.median("cp")
+        print(f"file of {size / MIB:.0f} MiB on {root.parent}, {rounds} interleaved round(s)")
         print(f"  cp            {size / MIB / cp_s:8.0f} MiB/s  ({cp_s:.2f} s)")
-        for label, runs in (("store", store), ("read back", read)):
-            seconds = statistics.median(r["seconds"] for r in runs)
-            peak = max(r["peak_kib"] for r in runs) / 1024
-            added = max(r["peak_kib"] - r["base_kib"] for r in runs) / 1024
+        for label, measured in (("store", store), ("read back", read)):
+            seconds = statistics.median(r["seconds"] for r in measured)
+            ratio = statistics.median(
+                c / r["seconds"] for c, r in zip(runs.samples["cp"], measured, strict=True)
+            )
+            peak = max(r["peak_kib"] for r in measured) / 1024
+            added = max(r["peak_kib"] - r["base_kib"] for r in measured) / 1024
             print(
                 f"  {label:<13} {size / MIB / seconds:8.0f} MiB/s  ({seconds:.2f} s)  "
-                f"{cp_s / seconds:.2f}x cp (target >= 0.5x)  peak RSS {peak:.0f} MiB, "
-                f"+{added:.1f} MiB for the operation (target < 64 MiB)"
+                f"peak RSS {peak:.0f} MiB, +{added:.1f} MiB for the operation"
+            )
+            figure(
+                f"file artifact of {size / MIB:,.0f} MiB: {label}",
+                f"{size / MIB / seconds:.0f} MiB/s = {ratio:.2f}x cp; +{added:.1f} MiB RSS",
+                target="≥ 0.5x cp, < 64 MiB added",
+                baseline=f"`cp` {size / MIB / cp_s:.0f} MiB/s",
+                met=ratio >= 0.5 and added < 64,
+                reproduce="python benchmarks/bench_files.py",
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)

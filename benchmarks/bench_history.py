@@ -1,11 +1,15 @@
-"""Replay and fork costs, each next to its baseline measured in the same run.
+"""Fork, resume and replay, each next to its baseline measured in the same run.
 
-* replay of an N-step synthetic run (verifying every hash, decoding every artifact)
-  vs ``rlam`` 0.1.0 ``replay_action`` over the same steps (a dict lookup, nothing verified);
-* fork setup on an N-step parent: resolving the fork point and writing the fork's record
-  (by reference) vs ``rlam`` 0.1.0 ``fork_trace`` (copies the prefix); plus the cost of
-  loading the inherited state when the fork starts executing;
-* replay of the Breast Cancer run vs running it (warm process, medians).
+* fork start on an N-step parent (setup + state ready, until the fork's first new step
+  could start) and on an N/10-step parent (the start should not depend on the length);
+* resume of an N-step interrupted run, until its next step could start;
+* replay of an N-step run and of an N/10-step run, every hash verified: time, and the
+  tracemalloc peak (memory should not depend on the length);
+* ``rlam`` 0.1.0 ``fork_trace`` (copies the prefix) and ``replay_action`` (a dict lookup,
+  nothing verified) over the same N steps, when rlam is installed;
+* replay of the Breast Cancer run vs running it (warm process).
+
+Interleaved rounds, medians; only public verbs (``Client.fork``, ``resume``, ``replay``).
 
     python benchmarks/bench_history.py            # N = 10,000
     python benchmarks/bench_history.py --quick    # N = 1,000
@@ -14,78 +18,61 @@
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import sys
 import tempfile
-import time
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import reprolam
-from _timing import median_time
-from bench_record import CHAIN, ChainPlanner, rlam_chain
-from reprolam import Done, Engine, Policy, RunRecord, RunState
-from reprolam.history.fork import fork, fork_point
-from reprolam.history.replay import replay
-from reprolam.ids import uuid7
-from reprolam.trace.sqlite import SQLiteStore
+from _report import figure, ms
+from _scenario import fork_start, record_chain, resume_start
+from _timing import interleaved, median_time, timed
+from bench_record import rlam_chain
 
 
-class Stop:
-    name = "stop"
-    instant = True
-
-    def propose(self, state: RunState) -> Done:
-        return Done("measuring setup only")
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name}
+def replay_peak(client: reprolam.Client, run_id: str) -> int:
+    """Bytes at the tracemalloc peak while replaying ``run_id``."""
+    tracemalloc.start()
+    try:
+        assert client.replay(run_id).verified
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def main(argv: list[str] | None = None) -> dict[str, float | None]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     steps, repeats = (1000, 3) if args.quick else (args.steps, args.repeats)
+    short = steps // 10
     figures: dict[str, float | None] = {}
 
-    with tempfile.TemporaryDirectory() as tmp:
-        store = SQLiteStore(tmp)
-        parent = Engine(store).run(
-            CHAIN, planner=ChainPlanner(steps), policy=Policy(max_steps=steps)
-        )
-        store.flush()
+    with tempfile.TemporaryDirectory() as tmp, reprolam.open(tmp) as client:
+        long_run = record_chain(client, steps)
+        short_run = record_chain(client, short)
+        stopped = record_chain(client, steps, interrupt=True)
 
-        replay_s = median_time(lambda: replay(store, parent.id), repeats)
-        assert replay(store, parent.id).verified
-        figures["replay"] = replay_s
+        def replayed(run_id: str) -> Callable[[int], float]:
+            return lambda i: timed(lambda: client.replay(run_id))
 
-        def setup() -> None:
-            point = fork_point(store, parent.id, steps - 1)
-            store.create_run(
-                RunRecord(
-                    id=uuid7(),
-                    workflow=parent.run.workflow,
-                    seed=parent.run.seed,
-                    created_at=time.time(),
-                    environment=parent.run.environment,
-                    parent_id=point.parent.id,
-                    fork_index=point.index,
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                )
-            )
-
-        figures["fork_setup"] = median_time(setup, repeats)
-        figures["fork_start"] = median_time(
-            lambda: fork(store, parent.id, at=steps - 1, planner=Stop(), workflow=CHAIN), repeats
-        )
-        store.close()
+        contenders: dict[str, Callable[[int], float]] = {
+            "fork_long": lambda i: fork_start(client, long_run, steps - 1),
+            "fork_short": lambda i: fork_start(client, short_run, short - 1),
+            "resume": lambda i: resume_start(client, stopped),
+            "replay_long": replayed(long_run),
+            "replay_short": replayed(short_run),
+        }
+        runs = interleaved(contenders, repeats)
+        peak_long = replay_peak(client, long_run)
+        peak_short = replay_peak(client, short_run)
+    for name in contenders:
+        figures[name] = runs.median(name)
 
     try:
         trace = rlam_chain(steps)
@@ -98,49 +85,64 @@ def main(argv: list[str] | None = None) -> dict[str, float | None]:
     except ImportError:
         figures["rlam_replay"] = figures["rlam_fork"] = None
 
-    with tempfile.TemporaryDirectory() as tmp:
-        reprolam.run("breast-cancer", store=tmp)  # warm: imports, dataset cache
-        figures["bc_run"] = median_time(lambda: reprolam.run("breast-cancer", store=tmp), repeats)
-        with SQLiteStore(tmp) as store:
-            run_id = store.list_runs(limit=1)[0].id
-            figures["bc_replay"] = median_time(lambda: replay(store, run_id), repeats)
+    with tempfile.TemporaryDirectory() as tmp, reprolam.open(tmp) as client:
+        client.run("breast-cancer")  # warm: imports, dataset cache
+        bc_run = median_time(lambda: client.run("breast-cancer"), repeats)
+        run_id = client.runs(limit=1)[0].id
+        bc_replay = median_time(lambda: client.replay(run_id), repeats)
 
-    _print(figures, steps, repeats)
-    return figures
-
-
-def _print(f: dict[str, float | None], steps: int, repeats: int) -> None:
-    def ms(x: float | None) -> str:
-        return "n/a (pip install rlam==0.1.0)" if x is None else f"{x * 1000:9.2f} ms"
-
-    def ratio(a: float | None, b: float | None) -> str:
-        return "" if a is None or b is None else f"  ({b / a:.1f}x)"
-
-    print(f"replay and fork, {steps}-step synthetic run, median of {repeats}")
-    replay_s, fork_s = f["replay"], f["fork_setup"]
-    assert replay_s is not None
-    assert fork_s is not None
-    print(
-        f"  replay, every hash verified + decoded   {ms(replay_s)}   target < 1000 ms: "
-        f"{'met' if replay_s < 1 else 'MISSED'}"
+    print(f"fork, resume and replay: {steps:,}-step runs, {repeats} interleaved rounds, medians")
+    fork_long, fork_short = runs.median("fork_long"), runs.median("fork_short")
+    rlam_fork = figures["rlam_fork"]
+    rlam_text = f"; `rlam` 0.1.0 `fork_trace` {ms(rlam_fork)} (prefix copy)" if rlam_fork else ""
+    figure(
+        f"fork start (setup + state ready) on a {steps:,}-step parent",
+        f"{ms(fork_long)} ({runs.ratio('fork_long', 'fork_short'):.2f}x the {short:,}-step parent)",
+        target="≤ 5 ms, independent of the parent's length",
+        baseline=f"{short:,}-step parent {ms(fork_short)}{rlam_text}",
+        met=fork_long <= 0.005 and runs.ratio("fork_long", "fork_short") <= 1.5,
+        reproduce="python benchmarks/bench_history.py",
+        issue21=True,
     )
-    print(f"  rlam 0.1.0 replay_action (no checks)     {ms(f['rlam_replay'])}")
-    print(
-        f"  fork setup by reference                  {ms(fork_s)}   target < 5 ms: "
-        f"{'met' if fork_s < 0.005 else 'MISSED'}"
+    resume = runs.median("resume")
+    figure(
+        f"resume of a {steps:,}-step interrupted run, until the next step starts",
+        ms(resume),
+        target="≤ 5 ms",
+        baseline=f"fork start on the same length {ms(fork_long)}",
+        met=resume <= 0.005,
+        reproduce="python benchmarks/bench_history.py",
+        issue21=True,
     )
-    slower = ratio(fork_s, f["rlam_fork"])
-    print(
-        f"  rlam 0.1.0 fork_trace (prefix copy)      {ms(f['rlam_fork'])}{slower} slower than ours"
+    replay_long, replay_short = runs.median("replay_long"), runs.median("replay_short")
+    rlam_replay = figures["rlam_replay"]
+    rlam_text = (
+        f"; `rlam` 0.1.0 `replay_action` {ms(rlam_replay)} (nothing verified)"
+        if rlam_replay
+        else ""
     )
-    print(f"  fork start incl. loading inherited state {ms(f['fork_start'])}")
-    bc_run, bc_replay = f["bc_run"], f["bc_replay"]
-    assert bc_run is not None
-    assert bc_replay is not None
+    figure(
+        f"replay of a {steps:,}-step run, every hash verified",
+        f"{ms(replay_long)}, peak {peak_long / 2**20:.1f} MiB "
+        f"({peak_long / max(peak_short, 1):.1f}x the {short:,}-step run's)",
+        target="≤ 150 ms, memory independent of run length",
+        baseline=f"{short:,}-step run {ms(replay_short)}, peak {peak_short / 2**20:.1f} MiB"
+        + rlam_text,
+        met=replay_long <= 0.15 and peak_long <= 2 * peak_short,
+        reproduce="python benchmarks/bench_history.py",
+        issue21=True,
+    )
     speedup = bc_run / bc_replay
-    verdict = "met" if speedup >= 20 else "MISSED"
-    print(f"breast-cancer: run {ms(bc_run)}, replay {ms(bc_replay)}: replay {speedup:.1f}x faster")
-    print(f"  target >= 20x: {verdict}")
+    figure(
+        "replay of the Breast Cancer run",
+        f"{ms(bc_replay)}, {speedup:.0f}x faster than running it",
+        target="≥ 20x",
+        baseline=f"the run itself {ms(bc_run)}, same process",
+        met=speedup >= 20,
+        reproduce="python benchmarks/bench_history.py",
+    )
+    figures.update(peak_long=peak_long, peak_short=peak_short, bc_run=bc_run, bc_replay=bc_replay)
+    return figures
 
 
 if __name__ == "__main__":

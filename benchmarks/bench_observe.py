@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _timing import interleaved
 from reprolam import action
 from reprolam.actions import spec_of
 from reprolam.context import ActionContext
@@ -74,24 +80,35 @@ def per_run(fn: Any, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="2,000 calls x 5 repeats")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     calls, repeats = (2_000, 5) if args.quick else (args.calls, args.repeats)
-    bare, watched = [], []
-    for _ in range(repeats):  # interleaved, so load changes hit both alike
-        bare.append(per_call(calls, watched=False))
-        watched.append(per_call(calls, watched=True))
-    print(f"observing a trivial pure action: median of {repeats} x {calls} calls (wall, CPU)")
-    for label, i in (("wall", 0), ("CPU", 1)):
-        b = statistics.median(t[i] for t in bare) * 1e6
-        w = statistics.median(t[i] for t in watched) * 1e6
+    cpu: dict[str, list[float]] = {"bare": [], "watched": []}
+
+    def measure(watched: bool) -> Callable[[int], float]:
+        def one(i: int) -> float:
+            wall, used = per_call(calls, watched=watched)
+            cpu["watched" if watched else "bare"].append(used)
+            return wall
+
+        return one
+
+    # interleaved, so load changes hit both alike
+    runs = interleaved({"bare": measure(False), "watched": measure(True)}, repeats)
+    print(f"observing a trivial pure action: {repeats} interleaved rounds x {calls} calls")
+    for label, samples in (("wall", runs.samples), ("CPU", cpu)):
+        added = statistics.median(
+            (w - b) * 1e6 for w, b in zip(samples["watched"], samples["bare"], strict=True)
+        )
+        b = statistics.median(samples["bare"]) * 1e6
+        w = statistics.median(samples["watched"]) * 1e6
         print(
             f"  {label:>4}: without the watch {b:7.2f} us, with it {w:7.2f} us, "
-            f"added per step {w - b:6.2f} us (target <= 5 us)"
+            f"added per step {added:6.2f} us (median of per-round differences; target <= 5 us)"
         )
 
     import numpy  # noqa: F401  (as in a real run: a BLAS is loaded, threadpoolctl reports it)

@@ -6,8 +6,11 @@ artifacts. Runs have
 ``--steps`` steps; ``--runs`` of them go into one store, so tables grow as they would.
 For scale it also times a bare SQLite WAL commit (one small row) in the same way.
 
-    /work/venv/bin/python benchmarks/bench_store.py
-    /work/venv/bin/python benchmarks/bench_store.py --runs 500 --fsync
+Blocks of each are interleaved (bare, SQLite, memory, alternating who goes first).
+
+    python benchmarks/bench_store.py
+    python benchmarks/bench_store.py --runs 500 --fsync
+    python benchmarks/bench_store.py --quick
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ import argparse
 import os
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _timing import interleaved
 from reprolam.hashing import digest
+from reprolam.ids import uuid7
 from reprolam.trace import (
     ArtifactRecord,
     MemoryStore,
@@ -83,8 +91,8 @@ def _started(run_id: str, index: int, produced: str, prev_hash: str) -> StepReco
 
 def time_store(store: TraceStore, runs: int, steps: int, n_artifacts: int) -> list[float]:
     times: list[float] = []
-    for r in range(runs):
-        run_id = f"run-{r:06d}"
+    for _ in range(runs):
+        run_id = uuid7()
         store.create_run(RunRecord(id=run_id, workflow="bench", seed=0, created_at=time.time()))
         for call in _calls(run_id, steps, n_artifacts):
             t0 = time.perf_counter()
@@ -93,14 +101,14 @@ def time_store(store: TraceStore, runs: int, steps: int, n_artifacts: int) -> li
     return times
 
 
-def time_bare_commit(directory: Path, n: int) -> list[float]:
+def time_bare_commit(directory: Path, n: int, block: int = 0) -> list[float]:
     conn = sqlite3.connect(directory / "bare.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)")
+    conn.execute("CREATE TABLE IF NOT EXISTS t (a INTEGER PRIMARY KEY, b TEXT)")
     cur = conn.cursor()
     times: list[float] = []
-    for i in range(n):
+    for i in range(block * n, (block + 1) * n):
         t0 = time.perf_counter()
         cur.execute("BEGIN IMMEDIATE")
         cur.execute("INSERT INTO t VALUES (?, ?)", (i, "x"))
@@ -119,23 +127,48 @@ def _report(label: str, times: list[float]) -> None:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--artifacts", type=int, choices=[0, 1, 2], default=2, help="per call")
     parser.add_argument("--fsync", action="store_true", help="synchronous=FULL (power-loss safe)")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="10 runs per round, 3 rounds")
+    args = parser.parse_args(argv)
+    runs, rounds = (10, 3) if args.quick else (args.runs // args.rounds or 1, args.rounds)
+    times: dict[str, list[float]] = {"bare": [], "sqlite": [], "memory": []}
     with tempfile.TemporaryDirectory() as tmp:
-        _report("bare SQLite WAL commit (1 small row)", time_bare_commit(Path(tmp), 2000))
         store = SQLiteStore(Path(tmp) / "store", fsync=args.fsync)
+        memory = MemoryStore()
         try:
-            label = f"SQLiteStore.record() {args.artifacts} artifacts" + (" fsync" * args.fsync)
-            _report(label, time_store(store, args.runs, args.steps, args.artifacts))
+            # each round: a block of each, in turn (the tables keep growing across rounds)
+            interleaved(
+                {
+                    "bare": lambda i: _block(
+                        times["bare"], time_bare_commit(Path(tmp), runs * args.steps, i)
+                    ),
+                    "sqlite": lambda i: _block(
+                        times["sqlite"], time_store(store, runs, args.steps, args.artifacts)
+                    ),
+                    "memory": lambda i: _block(
+                        times["memory"], time_store(memory, runs, args.steps, args.artifacts)
+                    ),
+                },
+                rounds,
+            )
         finally:
             store.close()
-    memory = time_store(MemoryStore(), args.runs, args.steps, args.artifacts)
-    _report(f"MemoryStore.record() {args.artifacts} artifacts", memory)
+    print(f"{rounds} interleaved rounds of {runs} runs x {args.steps} calls")
+    _report("bare SQLite WAL commit (1 small row)", times["bare"])
+    label = f"SQLiteStore.record() {args.artifacts} artifacts" + (" fsync" * args.fsync)
+    _report(label, times["sqlite"])
+    _report(f"MemoryStore.record() {args.artifacts} artifacts", times["memory"])
+
+
+def _block(into: list[float], times: list[float]) -> float:
+    into.extend(times)
+    return statistics.median(times)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 Server time: the app answering in process (Starlette's test client), medians. Browser time:
 headless Chromium (Playwright, the system's chromium) loading the page from a real server:
 the navigation's response end (server + transfer) and load event (parse, layout, render).
-The store is written with bulk SQL (the engine's per-step cost is bench_record's business).
+The store is built in seconds: two runs recorded, the rest copied with SQL (see ``build``).
 
     python benchmarks/bench_ui.py            # N = 100,000 runs, M = 10,000 steps
     python benchmarks/bench_ui.py --quick    # N = 10,000, M = 1,000
@@ -29,11 +29,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import reprolam
+from _report import figure
+from _scenario import record_chain
 from _timing import median_time
-from reprolam.hashing import canonical_json_bytes, digest
 from reprolam.ids import uuid7
-from reprolam.trace import _rows
-from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus, seal
 from reprolam.trace.sqlite import SQLiteStore
 
 TARGET = 1.0  # seconds: "a store of 100,000 runs opens in under a second"
@@ -42,64 +42,61 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 def build(root: Path, runs: int, steps: int) -> str:
     """A store of ``runs`` finished runs (metrics indexed, every 10th tagged) plus one run of
-    ``steps`` steps; returns the long run's id."""
-    SQLiteStore(root).close()  # creates and migrates trace.db
-    metrics = canonical_json_bytes({"accuracy": 0.9})
-    metrics_key = digest(metrics)
+    ``steps`` steps; returns the long run's id.
+
+    The long run and one short template run are recorded through the public API; the other
+    runs are copies of the template's rows (new ids, creation times and metric values), made
+    with SQL that discovers the tables at run time, so migrations do not break it.
+    """
+    with reprolam.open(root) as client:
+        long_id = record_chain(client, steps)
+        template = record_chain(client, 1)
+        client.store.put_metrics(template, {"accuracy": 0.9})
+        client.tag(template, "sweep")
     t0 = time.time() - runs
-    run_rows, metric_rows, tag_rows = [], [], []
-    for i in range(runs):
-        run = RunRecord(
-            id=uuid7(),
-            workflow="breast-cancer" if i % 3 else "other",
-            seed=i % 50,
-            created_at=t0 + i,
-            planner={"name": "rules"},
-            status=RunStatus.SUCCEEDED,
-            finished_at=t0 + i + 0.5,
-            outputs={"metrics": metrics_key},
-        )
-        run_rows.append(_rows.run_to_row(run))
-        metric_rows.append((run.id, "accuracy", 0.8 + (i % 997) / 5000))
-        if i % 10 == 0:
-            tag_rows.append((run.id, "tag", "sweep", t0 + i))
-    long_id = uuid7()
-    long_run = RunRecord(
-        id=long_id, workflow="long", seed=0, created_at=time.time(), status=RunStatus.SUCCEEDED
-    )
-    step_rows, prev = [], ""
-    for i in range(steps):
-        step = seal(
-            StepRecord(
-                long_id,
-                i,
-                StepKind.ACTION,
-                f"stage_{i % 7}",
-                StepStatus.SUCCEEDED,
-                time.time(),
-                params={"i": i, "rate": 0.1},
-                outputs={"out": metrics_key},
-                seed=i,
-                duration=0.001,
-                prev_hash=prev,
-            )
-        )
-        prev = step.hash or ""
-        step_rows.append(_rows.step_to_row(step))
-    columns = ", ".join(_rows.RUN_COLUMNS)
-    marks = ", ".join("?" * len(_rows.RUN_COLUMNS))
-    step_marks = ", ".join("?" * len(_rows.STEP_COLUMNS))
+    copies = [(i, uuid7(), t0 + i, 0.8 + (i % 997) / 5000) for i in range(runs)]
     with closing(sqlite3.connect(root / "trace.db")) as conn, conn:
-        conn.executemany(f"INSERT INTO runs ({columns}) VALUES ({marks})", run_rows)
-        conn.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", _rows.run_to_row(long_run))
-        conn.executemany(f"INSERT INTO steps VALUES ({step_marks})", step_rows)
         conn.execute(
-            "INSERT INTO artifacts (digest, codec, size, data) VALUES (?, 'json', ?, ?)",
-            (metrics_key, len(metrics), metrics),
+            "CREATE TEMP TABLE copies "
+            "(i INTEGER PRIMARY KEY, id TEXT, created_at REAL, metric REAL)"
         )
-        conn.executemany("INSERT INTO run_metrics VALUES (?, ?, ?)", metric_rows)
-        conn.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?)", tag_rows)
+        conn.executemany("INSERT INTO copies VALUES (?, ?, ?, ?)", copies)
+        for table in _tables(conn):
+            _copy_rows(conn, table, template)
+        conn.execute("DELETE FROM annotations WHERE run_id = ?", (template,))
     return long_id
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not r[0].startswith("sqlite_")
+    ]
+
+
+def _copy_rows(conn: sqlite3.Connection, table: str, template: str) -> None:
+    """One copy of ``template``'s rows of ``table`` per row of ``copies``."""
+    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    key = "id" if table == "runs" else "run_id"
+    if key not in columns:
+        return
+    substitute = {key: "c.id"}
+    where = ""
+    if table == "runs":
+        substitute["created_at"] = "c.created_at"
+        substitute["finished_at"] = "c.created_at + 0.5"
+    elif table == "run_metrics":
+        substitute["value"] = "c.metric"
+    elif table == "annotations":
+        substitute["created_at"] = "c.created_at"
+        where = " AND c.i % 10 = 0"
+    select = ", ".join(substitute.get(col, f"t.{col}") for col in columns)
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} "
+        f"FROM copies AS c, {table} AS t WHERE t.{key} = ?{where}",
+        (template,),
+    )
 
 
 def server_times(store: SQLiteStore, pages: dict[str, str], repeats: int) -> dict[str, float]:
@@ -186,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         long_id = build(root, args.runs, args.steps)
         print(
             f"store: {args.runs:,} runs + one run of {args.steps:,} steps "
-            f"(bulk-written in {time.perf_counter() - started:.1f} s)"
+            f"(built in {time.perf_counter() - started:.1f} s)"
         )
         pages = {
             f"runs page ({args.runs:,} runs)": "/",
@@ -209,7 +206,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if browser is None:
         print("(browser times skipped: playwright or chromium not installed)")
     worst = max(server.values())
-    print(f"slowest page on the server: {worst * 1000:.0f} ms (target < {TARGET * 1000:.0f} ms)")
+    figure(
+        f"web UI, slowest page on the server ({args.runs:,} runs, {args.steps:,}-step run)",
+        f"{worst * 1000:.0f} ms",
+        target=f"< {TARGET * 1000:.0f} ms",
+        met=worst < TARGET,
+        reproduce="python benchmarks/bench_ui.py",
+    )
     return {**server, "slowest": worst}
 
 
