@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 import reprolam
-from reprolam.trace import SQLiteStore
+from reprolam.trace import SCHEMA_VERSION, SQLiteStore
 from reprolam.trace.sqlite import _STEP_CACHED
 
 FLOW = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
@@ -21,6 +21,7 @@ def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
     first = reprolam.run(FLOW, store=store, seed=1)
     with closing(sqlite3.connect(store / "trace.db")) as conn, conn:  # back to schema 4
         conn.execute("DROP INDEX steps_by_cache_key")
+        conn.execute("DROP TABLE run_snapshots")  # migration 0007, re-made on open too
         conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     with reprolam.open(store) as rl:
         again = rl.run(FLOW, seed=1, reuse=True)
@@ -29,7 +30,7 @@ def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
         ]
     with closing(sqlite3.connect(store / "trace.db")) as conn:
         (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        assert version == "5"
+        assert version == str(SCHEMA_VERSION)
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(f"EXPLAIN QUERY PLAN {_STEP_CACHED}", ("a", "f", 1, "", "", ""))

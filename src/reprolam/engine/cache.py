@@ -21,6 +21,7 @@ from typing import Any
 
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
+from reprolam.trace.step_history import StepHistory
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +72,19 @@ class StepCache:
         reuse: bool = False,
         store: TraceStore | None = None,
     ) -> None:
-        self.by_index = {s.index: s for s in reference if s.kind is StepKind.ACTION}
+        # A recorded tail (a fork's parent after the fork point) is read page by page as the
+        # new steps reach it; a plain list is indexed at once.
+        self._tail = reference if isinstance(reference, StepHistory) else None
+        self.by_index: dict[int, StepRecord] = {}
+        if self._tail is None:
+            self.by_index = {s.index: s for s in reference if s.kind is StepKind.ACTION}
         self.reuse = reuse
         self.store = store if reuse else None
         self._found: dict[tuple[str, int], StepRecord] = {}
 
     def advise(self, step: StepRecord) -> CacheAdvice | None:
         advice = None
-        counterpart = self.by_index.get(step.index)
+        counterpart = self._counterpart_at(step.index)
         if counterpart is not None:
             changed = tuple(_changes(counterpart, step))
             failed = counterpart.status is not StepStatus.SUCCEEDED
@@ -91,10 +97,21 @@ class StepCache:
                 return CacheAdvice(found.run_id, found.index, (), reused=True, store_wide=True)
         return advice
 
+    def _counterpart_at(self, index: int) -> StepRecord | None:
+        if self._tail is None:
+            return self.by_index.get(index)
+        position = index - self._tail.start
+        if not 0 <= position < len(self._tail):
+            return None
+        step = self._tail[position]
+        return step if step.kind is StepKind.ACTION and step.index == index else None
+
     def counterpart(self, advice: CacheAdvice) -> StepRecord:
         if advice.store_wide:
             return self._found[advice.run_id, advice.index]
-        return self.by_index[advice.index]
+        found = self._counterpart_at(advice.index)
+        assert found is not None  # advised from it
+        return found
 
 
 def _changes(old: StepRecord, new: StepRecord) -> list[str]:

@@ -33,6 +33,7 @@ from reprolam.engine.inputs import install as install_inputs
 from reprolam.engine.loop import Origin, RunLoop, RunResult, StepCallback
 from reprolam.engine.outputs import load_file
 from reprolam.engine.policy import EFFECTS_POLICIES, Policy, validate_overrides
+from reprolam.engine.start_state import StartState, start_loop, state_at
 from reprolam.errors import ConfigError
 from reprolam.hashing import digest
 from reprolam.history.diff import load_json
@@ -133,14 +134,24 @@ class Engine:
             fork_index=origin.fork_index,
             verifies=origin.verifies,
         )
-        inherited_head = (origin.inherited[-1].hash or "") if origin.inherited else ""
+        start: StartState | None = None
+        if origin.inherited:  # given explicitly: the old way, every step in memory
+            inherited_head = origin.inherited[-1].hash or ""
+        elif origin.parent is not None and origin.fork_index:
+            start = state_at(self.store, origin.parent, origin.fork_index)
+            inherited_head = start.snapshot.head
+        else:
+            inherited_head = ""
         run = replace(run, header_hash=run_header_hash(run, inherited_head))
         with self.store.lease(run.id):  # before the record: a dead run is then recognizable
             self.store.create_run(run)
             loop = self._loop(workflow, run, planner, policy, checked, on_step, cache)
             loop.fingerprints = code.fingerprints
             install_inputs(loop, given)
-            loop.inherit(origin.inherited)
+            if start is not None and origin.parent is not None:
+                start_loop(loop, start, steps_of=origin.parent.id)
+            else:
+                loop.inherit(origin.inherited)
             return loop.drive()
 
     def resume(
@@ -166,9 +177,8 @@ class Engine:
             )
         policy = replace(policy, executor=self.executor.config())
         self._check_policy(policy, workflow)
-        steps = self.store.steps(run.id)
-        finished = [s for s in steps if s.status is not StepStatus.STARTED]
-        unfinished = [s for s in steps if s.status is StepStatus.STARTED]
+        start = state_at(self.store, run, skip_unfinished=True)
+        unfinished = start.unfinished
         spec = workflow.actions.get(unfinished[0].action) if unfinished else None
         if spec is not None and spec.determinism == "external" and not force:
             raise ConfigError(
@@ -196,7 +206,7 @@ class Engine:
             loop = self._loop(workflow, run, planner, policy, run.overrides, on_step, None)
             loop.fingerprints = capture_code(workflow).fingerprints
             install_inputs(loop, recorded_inputs(load_json(self.store, run.environment)))
-            loop.inherit(finished)
+            start_loop(loop, start, steps_of=run.id)
             return loop.drive(rerun=unfinished[0] if unfinished else None)
 
     def _loop(

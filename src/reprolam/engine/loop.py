@@ -19,6 +19,7 @@ from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
 from reprolam.engine.observe import refusal
 from reprolam.engine.outputs import keep_outputs, load_file, workdir_root
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
+from reprolam.engine.start_state import Checkpoints
 from reprolam.errors import ConfigError, PolicyViolation
 from reprolam.hashing import digest
 from reprolam.planning.base import (
@@ -33,6 +34,7 @@ from reprolam.planning.base import (
 from reprolam.trace._rows import finish_step, render_step
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
+from reprolam.trace.step_history import StepHistory
 from reprolam.trace.records import (
     ArtifactRecord,
     ErrorInfo,
@@ -70,7 +72,7 @@ class RunResult:
     """
 
     run: RunRecord
-    steps: list[StepRecord]
+    steps: Sequence[StepRecord]  # a fork's inherited steps are read from the store when used
     outputs: dict[str, Any]
     metrics: dict[str, Any] | None = None  # the workflow's headline metrics, when declared
     client: Any = field(default=None, repr=False, compare=False)  # a reprolam.Client
@@ -155,6 +157,7 @@ class RunLoop:
         # action -> fingerprint of its code and the user code it reaches (engine.code_capture)
         self.fingerprints: dict[str, str] = {}
         self.ahead: Lookahead | None = None  # ready actions started alongside (engine.concurrent)
+        self.checkpoints = Checkpoints()  # run-state snapshots for constant-time forks/resumes
 
     def inherit(self, steps: Sequence[StepRecord]) -> None:
         """Start from a fork parent's steps: same state, same seeds, same hash chain."""
@@ -208,6 +211,8 @@ class RunLoop:
     def _loop(self) -> str | None:
         """Run until done; returns why the run stopped early, if it did."""
         while True:
+            if len(self.state.steps) >= self.checkpoints.next:  # between steps: consistent
+                self.checkpoints.take(self)
             exhausted = self.policy.exhausted(self.state)
             if exhausted:
                 return exhausted
@@ -511,8 +516,12 @@ class RunLoop:
         if status is not RunStatus.INTERRUPTED and self.run.header_hash:
             self.run = sealed(self.store, self.run, self.state.steps, self.stored)
         self._flush(self.run)
+        if status is not RunStatus.INTERRUPTED:  # else the state may be mid-step: not kept
+            self.checkpoints.take(self)
+        self.checkpoints.persist(self)
         values = {name: self._value(key) for name, key in outputs.items()}
-        return RunResult(self.run, list(self.state.steps), values)
+        steps = self.state.steps
+        return RunResult(self.run, steps if isinstance(steps, StepHistory) else list(steps), values)
 
     def _proposal_record(self, proposal: Proposal, overridden: tuple[str, ...]) -> dict[str, Any]:
         record: dict[str, Any] = {"planner": self.planner.name}

@@ -15,6 +15,7 @@ from reprolam.codecs import Serializer
 from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, RunResult, StepCallback
 from reprolam.engine.policy import validate_overrides
+from reprolam.engine.start_state import trace_length
 from reprolam.errors import ConfigError, NotFoundError
 from reprolam.history.rebuild import (
     ExecutorRef,
@@ -29,6 +30,7 @@ from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepKind
+from reprolam.trace.step_history import StepHistory
 from reprolam.workflows.registry import Workflow
 
 
@@ -52,7 +54,7 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
             try:
                 store.step_at(parent.id, index - 1)
             except NotFoundError:
-                length = len(store.steps(parent.id))
+                length = trace_length(store, parent)
                 raise ConfigError(
                     f"{{at={index}}}: run {parent.id} has only {length} steps: fork at 0..{length} "
                     "(or at an action name)"
@@ -98,9 +100,10 @@ def fork(
     flow = workflow_of(store, parent, workflow)
     checked = validate_overrides(flow.actions, overrides or {})  # before anything is written
     chosen = planner_of(parent, planner, llm=llm)
-    trace = store.steps(parent.id)
-    inherited = [s for s in trace if s.index < point.index]
-    after = [s for s in trace if s.index >= point.index]
+    # The parent's steps from the fork point on, read page by page when the new steps reach
+    # them; the inherited ones are not read at all (the engine starts from a state snapshot).
+    length = trace_length(store, parent)
+    after = StepHistory(lambda a, b: store.steps_between(parent.id, a, b), length, start=point.index)
     if replay_decisions:
         chosen = RecordedDecisions(after, source_run=parent.id, then=chosen)
     with Engine(store, serializer=serializer, executor=executor or executor_of(parent)) as engine:
@@ -110,7 +113,7 @@ def fork(
             seed=parent.seed,
             policy=changed_policy(parent, policy),
             overrides=_merge(parent.overrides, checked),
-            origin=Origin(parent=parent, fork_index=point.index, inherited=inherited),
+            origin=Origin(parent=parent, fork_index=point.index),
             cache=StepCache(after, reuse=reuse, store=store),
             on_step=on_step,
         )

@@ -15,6 +15,7 @@ from reprolam.planning.base import (
     RunState,
 )
 from reprolam.trace.records import StepKind, StepRecord
+from reprolam.trace.step_history import StepHistory
 
 
 class RecordedDecisions:
@@ -32,7 +33,7 @@ class RecordedDecisions:
     def __init__(
         self, steps: Sequence[StepRecord], *, source_run: str, then: Planner | None = None
     ) -> None:
-        self.steps = list(steps)
+        self.steps = steps if isinstance(steps, StepHistory) else list(steps)
         self.source_run = source_run
         self.then = then
         self.position = 0

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
+from reprolam.trace.step_history import StepHistory
 
 if TYPE_CHECKING:
     from reprolam.workflows.registry import Workflow
@@ -72,7 +73,9 @@ class RunState:
     workflow: Workflow
     run_id: str
     seed: int
-    steps: list[StepRecord] = field(default_factory=list)
+    # The whole trace. A fork or a resumed run starts from recorded steps that are read from
+    # the store only when a planner looks at them (a ``StepHistory``).
+    steps: list[StepRecord] | StepHistory = field(default_factory=list)
     artifacts: dict[str, ArtifactRef] = field(default_factory=dict)  # latest artifact per name
     feedback: str | None = None  # why the last proposal failed or was rejected, for the planner
     # artifact digest -> one-line ``codecs.describe`` summary; filled only for planners that

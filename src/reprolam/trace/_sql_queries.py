@@ -50,6 +50,9 @@ class SqlRunQueries:
     def _runs_by_id(self, ids: Sequence[str]) -> dict[str, RunRecord]:
         raise NotImplementedError
 
+    def _snapshot_counts(self, ids: Sequence[str], bases: dict[str, int]) -> dict[str, int]:
+        raise NotImplementedError  # SqlSnapshots
+
     def _in(self, ids: Sequence[str]) -> str:
         return ", ".join([self.DIALECT.param] * len(ids))
 
@@ -61,12 +64,8 @@ class SqlRunQueries:
             return RunPage([], int(total), query)
         runs = self._runs_by_id(ids)
         marks = self._in(ids)
-        counts = dict(
-            self._all(
-                f"SELECT run_id, count(*) FROM steps WHERE run_id IN ({marks}) GROUP BY run_id",
-                tuple(ids),
-            )
-        )
+        inherited = {r.id: r.fork_index or 0 for r in runs.values() if r.parent_id}
+        counts = self._snapshot_counts(ids, inherited)
         metrics: dict[str, dict[str, float]] = {}
         for run_id, name, value in self._all(
             f"SELECT run_id, name, value FROM run_metrics WHERE run_id IN ({marks}) "
@@ -85,12 +84,10 @@ class SqlRunQueries:
             tags.setdefault(run_id, []).append(value)
         rows = []
         for run_id in ids:
-            run = runs[run_id]
-            inherited = (run.fork_index or 0) if run.parent_id else 0
             rows.append(
                 RunRow(
-                    run,
-                    inherited + int(counts.get(run_id, 0)),
+                    runs[run_id],
+                    counts[run_id],
                     metrics.get(run_id, {}),
                     tags.get(run_id, []),
                     indexed=run_id in metrics,

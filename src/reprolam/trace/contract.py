@@ -19,13 +19,14 @@ from reprolam.errors import AmbiguousIdError, NotFoundError
 from reprolam.hashing import canonical_json
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepKind, StepRecord, StepStatus
+from reprolam.trace.snapshot import StateSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from reprolam.trace.queries import Annotation, RunPage, RunQuery
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,36 @@ class TraceStore(ABC):
                     return step
         return None
 
+    # -- run-state snapshots: derived data beside the trace (see ``trace.snapshot``) ---------
+    # Backends that keep none inherit these defaults: forks and resumes then read every step.
+
+    def put_snapshots(self, snapshots: Sequence[StateSnapshot]) -> None:  # noqa: B027
+        """Keep these snapshots (one already kept at the same run and step count is replaced).
+
+        Call only once the steps they cover are recorded (``record``): a snapshot must never
+        be durable before its steps are.
+        """
+
+    def snapshot_at(self, run_id: str, *, at_most: int | None = None) -> StateSnapshot | None:
+        """The run's own snapshot covering the most steps, at most ``at_most``; None if none.
+
+        ``IntegrityError`` if that snapshot's stored row is damaged.
+        """
+        return None
+
+    def snapshots(self, run_id: str) -> list[StateSnapshot]:
+        """Every snapshot kept for the run itself, by step count (damaged ones raise)."""
+        return []
+
+    def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
+        """The run's own steps with ``start <= index < stop`` (no end if None), by index.
+
+        Backends override this with a range read.
+        """
+        return [
+            s for s in self.own_steps(run_id) if s.index >= start and (stop is None or s.index < stop)
+        ]
+
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for most backends
         """Make everything recorded so far visible to other processes (for group commit)."""
 
@@ -241,6 +272,18 @@ class TraceStore(ABC):
             return own
         inherited = [s for s in self.steps(run.parent_id) if s.index < run.fork_index]
         return inherited + own
+
+    def steps_between(self, run_id: str, start: int, stop: int | None = None) -> list[StepRecord]:
+        """Steps ``start <= index < stop`` of the whole trace (inherited or its own), by index."""
+        run = self.get_run(run_id)
+        found: list[StepRecord] = []
+        if run.parent_id is not None and run.fork_index is not None and start < run.fork_index:
+            end = run.fork_index if stop is None else min(stop, run.fork_index)
+            found = self.steps_between(run.parent_id, start, end)
+            start = run.fork_index
+        if stop is None or start < stop:
+            found += self.own_steps_between(run_id, start, stop)
+        return found
 
     def step_at(self, run_id: str, index: int) -> StepRecord:
         """Step ``index`` of the whole trace (inherited or its own), without reading the rest."""

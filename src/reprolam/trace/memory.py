@@ -16,6 +16,7 @@ from reprolam.trace import _rows, queries
 from reprolam.trace.contract import Producer, TraceStore
 from reprolam.trace.queries import Annotation, RunPage, RunQuery, RunRow
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+from reprolam.trace.snapshot import StateSnapshot
 
 
 class MemoryStore(TraceStore):
@@ -33,6 +34,7 @@ class MemoryStore(TraceStore):
         self._metrics: dict[str, dict[str, float]] = {}  # run id -> indexed metrics
         # cache key row values -> the first succeeded action step with them (find_cached_step)
         self._cached: dict[tuple[Any, ...], tuple[str, int]] = {}
+        self._snapshots: dict[str, dict[int, tuple[str, str]]] = {}  # run -> steps -> head, state
 
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._runs)} runs)"
@@ -123,6 +125,37 @@ class MemoryStore(TraceStore):
                 raise _rows.no_run_error(run_id, self.location)
             rows = sorted(self._steps.get(run_id, {}).items())
         return [_rows.step_from_row(row) for _, row in rows]
+
+    def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
+        with self._lock:
+            self._check_open()
+            held = self._steps.get(run_id, {})
+            rows = sorted((i, r) for i, r in held.items() if i >= start and (stop is None or i < stop))
+        return [_rows.step_from_row(row) for _, row in rows]
+
+    def put_snapshots(self, snapshots: Sequence[StateSnapshot]) -> None:
+        rows = [(s.run_id, s.steps, s.head, s.to_json()) for s in snapshots]
+        with self._lock:
+            self._check_open()
+            for run_id, *_ in rows:
+                if run_id not in self._runs:
+                    raise _rows.no_run_for_update_error(run_id, self.location)
+            for run_id, steps, head, state in rows:
+                self._snapshots.setdefault(run_id, {})[steps] = (head, state)
+
+    def snapshot_at(self, run_id: str, *, at_most: int | None = None) -> StateSnapshot | None:
+        with self._lock:
+            self._check_open()
+            held = self._snapshots.get(run_id, {})
+            fit = [n for n in held if at_most is None or n <= at_most]
+            found = None if not fit else (max(fit), *held[max(fit)])
+        return None if found is None else StateSnapshot.from_row(run_id, *found)
+
+    def snapshots(self, run_id: str) -> list[StateSnapshot]:
+        with self._lock:
+            self._check_open()
+            held = sorted(self._snapshots.get(run_id, {}).items())
+        return [StateSnapshot.from_row(run_id, n, head, state) for n, (head, state) in held]
 
     def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
         key = _cache_key_of(_rows.step_to_row(probe))

@@ -37,6 +37,7 @@ from reprolam.trace._dsn import redact
 from reprolam.trace._pg_liveness import lease_key, mark_abandoned_runs, try_lock
 from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
+from reprolam.trace._sql_snapshots import SqlSnapshots
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
 from reprolam.trace.leases import held_error
@@ -88,6 +89,9 @@ _PRODUCER_UPDATE = (
 _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s ORDER BY idx"
 _STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s AND idx = %s"
+_STEP_SELECT_RANGE = (
+    f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s AND idx >= %s AND idx < %s ORDER BY idx"
+)
 # The store-wide step cache (see TraceStore.find_cached_step), on migration 0004's index.
 _STEP_CACHED = (
     f"SELECT {_STEP_COLUMNS} FROM steps WHERE action = %s AND fingerprint = %s "
@@ -132,7 +136,7 @@ def _row_in(row: _Row, numbers: dict[int, str]) -> _Row:
 # -- the store --------------------------------------------------------------------------------
 
 
-class PostgresStore(SqlRunQueries, SqlArtifactReads, TraceStore):
+class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
     """A ``TraceStore`` in a PostgreSQL database; safe across threads, processes and hosts."""
 
     PARAM = "%s"
@@ -376,6 +380,10 @@ class PostgresStore(SqlRunQueries, SqlArtifactReads, TraceStore):
                 raise _rows.no_run_error(run_id, self.location)
             raise _rows.no_step_error(run_id, index, self.location)
         return _rows.step_from_row(_row_in(row, _STEP_NUMBERS))
+
+    def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
+        rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
+        return [_rows.step_from_row(_row_in(row, _STEP_NUMBERS)) for row in rows]
 
     def _runs_by_id(self, ids: Sequence[str]) -> dict[str, RunRecord]:
         rows = self._all(f"{_RUN_SELECT} WHERE id = ANY(%s)", (list(ids),))

@@ -42,6 +42,7 @@ from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
+from reprolam.trace._sql_snapshots import SqlSnapshots
 from reprolam.trace._sqlite_schema import (
     check_readable,
     connect,
@@ -101,6 +102,9 @@ _ARTIFACT_INSERT = (
 _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY idx"
 _STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND idx = ?"
+_STEP_SELECT_RANGE = (
+    f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND idx >= ? AND idx < ? ORDER BY idx"
+)
 
 # The store-wide step cache (see TraceStore.find_cached_step); the kind/status terms match
 # the partial index of migration 0004 literally, as SQLite needs to use it.
@@ -139,7 +143,7 @@ def _as_frame(value: Any) -> _Frame:
     return value
 
 
-class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
+class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
     """A durable ``TraceStore`` in one directory; safe across threads and processes."""
 
     PARAM = "?"
@@ -581,6 +585,10 @@ class SQLiteStore(SqlRunQueries, SqlArtifactReads, TraceStore):
                 raise _rows.no_run_error(run_id, self.location)
             raise _rows.no_step_error(run_id, index, self.location)
         return _rows.step_from_row(row)
+
+    def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
+        rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
+        return [_rows.step_from_row(row) for row in rows]
 
     def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
         row = _rows.step_to_row(probe)

@@ -1,0 +1,69 @@
+"""Run-state snapshots (``trace.snapshot``) and step ranges, shared by both SQL backends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from reprolam.trace.queries import Dialect
+from reprolam.trace.snapshot import StateSnapshot
+
+_UPSERT = (
+    "INSERT INTO run_snapshots (run_id, steps, head, state) VALUES ({p}, {p}, {p}, {p}) "
+    "ON CONFLICT (run_id, steps) DO UPDATE SET head = excluded.head, state = excluded.state"
+)
+
+
+class SqlSnapshots:
+    """Mixed into a SQL ``TraceStore`` having ``_all``, ``_write`` and ``DIALECT``."""
+
+    DIALECT: ClassVar[Dialect]
+
+    def _all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        raise NotImplementedError
+
+    def _write(self, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]) -> None:
+        raise NotImplementedError
+
+    def put_snapshots(self, snapshots: Sequence[StateSnapshot]) -> None:
+        # SQLite's _write applies the journal first: the snapshot never precedes its steps.
+        rows = [(s.run_id, s.steps, s.head, s.to_json()) for s in snapshots]
+        if rows:
+            self._write([(_UPSERT.format(p=self.DIALECT.param), rows)])
+
+    def snapshot_at(self, run_id: str, *, at_most: int | None = None) -> StateSnapshot | None:
+        p = self.DIALECT.param
+        limit = 2**62 if at_most is None else at_most
+        rows = self._all(
+            f"SELECT steps, head, state FROM run_snapshots WHERE run_id = {p} AND steps <= {p} "
+            "ORDER BY steps DESC LIMIT 1",
+            (run_id, limit),
+        )
+        return StateSnapshot.from_row(run_id, *rows[0]) if rows else None
+
+    def snapshots(self, run_id: str) -> list[StateSnapshot]:
+        p = self.DIALECT.param
+        rows = self._all(
+            f"SELECT steps, head, state FROM run_snapshots WHERE run_id = {p} ORDER BY steps",
+            (run_id,),
+        )
+        return [StateSnapshot.from_row(run_id, *row) for row in rows]
+
+    def _snapshot_counts(self, ids: Sequence[str], bases: dict[str, int]) -> dict[str, int]:
+        """Whole-trace step counts of these runs without reading a step: the latest snapshot's
+        count (or the inherited prefix) plus the step rows after it, counted on the key."""
+        p = self.DIALECT.param
+        marks = ", ".join([p] * len(ids))
+        for run_id, steps in self._all(
+            f"SELECT run_id, max(steps) FROM run_snapshots WHERE run_id IN ({marks}) "
+            "GROUP BY run_id",
+            tuple(ids),
+        ):
+            bases[run_id] = max(bases.get(run_id, 0), int(steps))
+        tail = " UNION ALL ".join(
+            f"SELECT run_id, count(*) FROM steps WHERE run_id = {p} AND idx >= {p} GROUP BY run_id"
+            for _ in ids
+        )
+        params = tuple(v for run_id in ids for v in (run_id, bases.get(run_id, 0)))
+        after = dict(self._all(tail, params))
+        return {run_id: bases.get(run_id, 0) + int(after.get(run_id, 0)) for run_id in ids}
