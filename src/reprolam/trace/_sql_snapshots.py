@@ -8,10 +8,14 @@ from typing import Any, ClassVar
 from reprolam.trace.queries import Dialect
 from reprolam.trace.snapshot import StateSnapshot
 
-_UPSERT = (
+SNAPSHOT_UPSERT = (
     "INSERT INTO run_snapshots (run_id, steps, head, state) VALUES ({p}, {p}, {p}, {p}) "
     "ON CONFLICT (run_id, steps) DO UPDATE SET head = excluded.head, state = excluded.state"
 )
+
+
+def snapshot_rows(snapshots: Sequence[StateSnapshot]) -> list[tuple[Any, ...]]:
+    return [(s.run_id, s.steps, s.head, s.to_json()) for s in snapshots]
 
 
 class SqlSnapshots:
@@ -26,10 +30,9 @@ class SqlSnapshots:
         raise NotImplementedError
 
     def put_snapshots(self, snapshots: Sequence[StateSnapshot]) -> None:
-        # SQLite's _write applies the journal first: the snapshot never precedes its steps.
-        rows = [(s.run_id, s.steps, s.head, s.to_json()) for s in snapshots]
+        rows = snapshot_rows(snapshots)
         if rows:
-            self._write([(_UPSERT.format(p=self.DIALECT.param), rows)])
+            self._write([(SNAPSHOT_UPSERT.format(p=self.DIALECT.param), rows)])
 
     def snapshot_at(self, run_id: str, *, at_most: int | None = None) -> StateSnapshot | None:
         p = self.DIALECT.param

@@ -42,7 +42,7 @@ from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
-from reprolam.trace._sql_snapshots import SqlSnapshots
+from reprolam.trace._sql_snapshots import SNAPSHOT_UPSERT, SqlSnapshots, snapshot_rows
 from reprolam.trace._sqlite_schema import (
     check_readable,
     connect,
@@ -68,6 +68,7 @@ from reprolam.trace.journal import (
 from reprolam.trace.leases import Leases, interrupted_reason
 from reprolam.trace.queries import SQLITE
 from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
+from reprolam.trace.snapshot import StateSnapshot
 
 JOURNAL_DIR = "journal"
 LEASE_DIR = "leases"
@@ -191,6 +192,8 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                 raise
         self._cur = self._conn.cursor()
         self._known_runs: set[str] = set()
+        # run-state snapshot rows, by the batch (its journal) they are written after
+        self._snapshot_rows: dict[Journal | None, list[tuple[Any, ...]]] = {}
         # Group commit (see journal.py); fsync=True writes straight through instead.
         self._pending: list[_Frame] = []
         self._journal: Journal | None = None
@@ -214,6 +217,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
             raise
         self._cur = self._conn.cursor()
         self._known_runs = set()
+        self._snapshot_rows = {}
         self._pending = []
         self._journal = None
         self._batches = deque()
@@ -385,6 +389,8 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                 return
             self._changed.wait(1.0)  # woken when a batch is done; the timeout rechecks liveness
             self._raise_background_error()
+        if None in self._snapshot_rows:  # queued with no batch to follow: the connection is idle
+            self._apply_snapshots(self._snapshot_rows.pop(None))
 
     def _apply_batches_here(self) -> None:
         """Apply handed-off batches on the calling thread (call with the lock held)."""
@@ -422,8 +428,14 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                 if self._closed:
                     return
                 frames, journal = self._batches[0]
+                snapshots = self._snapshot_rows.pop(journal, [])  # see put_snapshots
             try:
                 self._apply(frames)
+                if snapshots:
+                    try:
+                        self._apply_snapshots(snapshots)
+                    except ReprolamError:
+                        pass  # derived data: forks and resumes then read those steps
             except Exception as exc:
                 with self._lock:
                     self._background_error = (
@@ -585,6 +597,34 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                 raise _rows.no_run_error(run_id, self.location)
             raise _rows.no_step_error(run_id, index, self.location)
         return _rows.step_from_row(row)
+
+    def put_snapshots(self, snapshots: Sequence[StateSnapshot]) -> None:
+        """Written by the applier thread right after the batch holding the steps they cover
+        (handed off now), in their own transaction: the recording thread never waits for
+        them. Derived data: lost with the process if it dies first."""
+        self._writable()
+        rows = snapshot_rows(snapshots)
+        with self._lock:
+            for run_id, *_ in rows:
+                if run_id not in self._known_runs:
+                    if not self._run_exists(run_id):
+                        raise _rows.no_run_for_update_error(run_id, self.location)
+                    self._known_runs.add(run_id)
+            self._hand_off_locked()
+            after = self._batches[-1][1] if self._batches else None
+            self._snapshot_rows.setdefault(after, []).extend(rows)
+
+    def _apply_snapshots(self, rows: list[tuple[Any, ...]]) -> None:
+        cur = self._cur
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            cur.executemany(SNAPSHOT_UPSERT.format(p="?"), rows)
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise self._error("record run-state snapshots", exc) from exc
+            raise
 
     def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
         rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
