@@ -57,6 +57,7 @@ from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.observed import effect_findings
+from reprolam.history.snapshot_check import snapshot_findings
 from reprolam.history.verify import Problem, header_note, verify_trace
 from reprolam.trace.contract import Producer, TraceStore
 from reprolam.trace.links import step_external
@@ -329,6 +330,9 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     found += _lost_steps(store, trace, gaps)
     for p in found:
         trace.add(p.kind, p.message, step=p.step, artifact=p.artifact)
+    _, snapshot_problems = snapshot_findings(store, trace.regions, steps)
+    for finding in snapshot_problems:
+        trace.add(finding.kind, finding.message, run=finding.run)
     environments = _environments(store, trace, verified)
     completeness = _completeness(trace, sum(p.kind == "missing_step" for p in found), environments)
     # Inputs given with --input are recorded in the environment snapshots: external by record.

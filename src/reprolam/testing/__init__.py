@@ -43,6 +43,7 @@ from reprolam.testing.conformance import (
     make_step,
     store,
 )
+from reprolam.testing.snapshots import TestSnapshots
 from reprolam.testing.step_cache import TestStepCache
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "TestQueryRuns",
     "TestReproductions",
     "TestRuns",
+    "TestSnapshots",
     "TestStepCache",
     "TestSteps",
     "TestValues",
