@@ -73,7 +73,7 @@ def _checkpoint(store: TraceStore, run: RunRecord, k: int | None) -> StateSnapsh
             found = store.snapshot_at(current.id, at_most=limit)
         except ReprolamError:  # a damaged row: not used (audit reports it)
             found = None
-        if found is not None and _holds(store, run.id, found):
+        if found is not None and found.damaged is None and _holds(store, run.id, found):
             return found
         if current.parent_id is None or current.fork_index is None:
             return StateSnapshot(run.id, 0)

@@ -42,7 +42,14 @@ def snapshot_findings(
             )
             continue
         for snapshot in kept:
-            if snapshot.steps <= end:
+            if snapshot.damaged is not None:
+                message = (
+                    f"the run-state snapshot of run {run.id} after {snapshot.steps} steps is "
+                    f"damaged ({snapshot.damaged}): it was edited outside reprolam (forks and "
+                    "resumes read the steps instead)"
+                )
+                findings.append(SnapshotFinding(run.id, "damaged", message))
+            elif snapshot.steps <= end:
                 wanted.setdefault(snapshot.steps, []).append(snapshot)
     if not wanted:
         return 0, findings

@@ -239,12 +239,12 @@ class TraceStore(ABC):
     def snapshot_at(self, run_id: str, *, at_most: int | None = None) -> StateSnapshot | None:
         """The run's own snapshot covering the most steps, at most ``at_most``; None if none.
 
-        ``IntegrityError`` if that snapshot's stored row is damaged.
+        A damaged stored row gives a snapshot marked ``damaged`` (not to be used).
         """
         return None
 
     def snapshots(self, run_id: str) -> list[StateSnapshot]:
-        """Every snapshot kept for the run itself, by step count (damaged ones raise)."""
+        """Every snapshot kept for the run itself, by step count (damaged ones marked)."""
         return []
 
     def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:

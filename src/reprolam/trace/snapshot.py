@@ -20,7 +20,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reprolam.errors import IntegrityError
 from reprolam.hashing import canonical_json
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
 
@@ -41,6 +40,7 @@ class StateSnapshot:
     action_count: int = 0
     failure_count: int = 0
     consecutive_rejections: int = 0
+    damaged: str | None = None  # set on read only: why the stored row could not be decoded
 
     def to_json(self) -> str:
         """The ``state`` text stored for it (run id, step count and head are columns)."""
@@ -55,7 +55,7 @@ class StateSnapshot:
 
     @classmethod
     def from_row(cls, run_id: str, steps: Any, head: Any, state: Any) -> StateSnapshot:
-        """Decode a stored snapshot; ``IntegrityError`` if the row was damaged."""
+        """Decode a stored snapshot; a damaged row gives one marked ``damaged`` (never used)."""
         try:
             fields = json.loads(state)
             if fields.get("format") != FORMAT or type(steps) is not int or type(head) is not str:
@@ -65,11 +65,9 @@ class StateSnapshot:
             }
             occurrences = {str(a): int(n) for a, n in fields["occurrences"].items()}
             actions, failures, rejections = (int(n) for n in fields["counts"])
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise IntegrityError(
-                f"the state snapshot of run {run_id} at step {steps} is damaged "
-                f"({type(exc).__name__}: {exc}): it is ignored (the steps are read instead)"
-            ) from exc
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            why = f"{type(exc).__name__}: {exc}"[:300]
+            return cls(run_id, steps if type(steps) is int else -1, str(head), damaged=why)
         return cls(run_id, steps, head, artifacts, occurrences, actions, failures, rejections)
 
     def copy(self, run_id: str | None = None) -> StateSnapshot:
