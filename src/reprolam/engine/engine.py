@@ -46,7 +46,6 @@ from reprolam.trace.records import (
     ArtifactRecord,
     RunRecord,
     RunStatus,
-    StepStatus,
     run_header_hash,
 )
 from reprolam.workflows.registry import Workflow

@@ -34,7 +34,6 @@ from reprolam.planning.base import (
 from reprolam.trace._rows import finish_step, render_step
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.step_history import StepHistory
 from reprolam.trace.records import (
     ArtifactRecord,
     ErrorInfo,
@@ -44,6 +43,7 @@ from reprolam.trace.records import (
     StepRecord,
     StepStatus,
 )
+from reprolam.trace.step_history import StepHistory
 from reprolam.workflows.registry import Workflow
 
 if TYPE_CHECKING:

@@ -103,7 +103,9 @@ def fork(
     # The parent's steps from the fork point on, read page by page when the new steps reach
     # them; the inherited ones are not read at all (the engine starts from a state snapshot).
     length = trace_length(store, parent)
-    after = StepHistory(lambda a, b: store.steps_between(parent.id, a, b), length, start=point.index)
+    after = StepHistory(
+        lambda a, b: store.steps_between(parent.id, a, b), length, start=point.index
+    )
     if replay_decisions:
         chosen = RecordedDecisions(after, source_run=parent.id, then=chosen)
     with Engine(store, serializer=serializer, executor=executor or executor_of(parent)) as engine:

@@ -10,7 +10,7 @@ where a run was last reproduced, and ``reprolam diff`` can show exactly what cha
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -199,7 +199,7 @@ def reproduce(
 
 
 def _record_verdict(
-    store: TraceStore, run: RunRecord, steps: list[StepRecord], comparison: Comparison
+    store: TraceStore, run: RunRecord, steps: Sequence[StepRecord], comparison: Comparison
 ) -> RunRecord:
     """Keep the verdict on the reproduction's record; a diverged one is a failed run."""
     if comparison.divergence is not None:

@@ -77,7 +77,9 @@ def snapshot_findings(
 
 
 def _codecs(store: TraceStore, wanted: dict[int, list[StateSnapshot]]) -> dict[str, str]:
-    digests = sorted({ref[0] for kept in wanted.values() for s in kept for ref in s.artifacts.values()})
+    digests = sorted(
+        {ref[0] for kept in wanted.values() for s in kept for ref in s.artifacts.values()}
+    )
     try:
         return {key: record.codec for key, record in store.artifact_records(digests).items()}
     except ReprolamError:
@@ -89,11 +91,15 @@ def _difference(state: StateSnapshot, snapshot: StateSnapshot, codecs: dict[str,
     if state.steps != snapshot.steps:
         return f"the trace has {state.steps} steps there"
     if state.head != snapshot.head:
-        return f"step {state.steps - 1} hashes to {short(state.head)}, it says {short(snapshot.head)}"
+        return (
+            f"step {state.steps - 1} hashes to {short(state.head)}, it says {short(snapshot.head)}"
+        )
     recorded = {name: (key, index) for name, (key, _codec, index) in snapshot.artifacts.items()}
     computed = {name: (key, index) for name, (key, _codec, index) in state.artifacts.items()}
     if recorded != computed:
-        names = sorted(n for n in recorded.keys() | computed.keys() if recorded.get(n) != computed.get(n))
+        names = sorted(
+            n for n in recorded.keys() | computed.keys() if recorded.get(n) != computed.get(n)
+        )
         return f"artifact names {', '.join(names)} point elsewhere"
     for name, (key, codec, _index) in snapshot.artifacts.items():
         if key in codecs and codecs[key] != codec:

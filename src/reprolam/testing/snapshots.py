@@ -45,14 +45,14 @@ class TestSnapshots:
         store.put_snapshots([snapshot("run-a", 3, "old")])
         store.put_snapshots([snapshot("run-a", 3, steps[2].hash or "", failure_count=0)])
         again = store.snapshot_at("run-a")
-        assert again is not None and again.failure_count == 0 and again.head == steps[2].hash
+        assert again is not None
+        assert (again.failure_count, again.head) == (0, steps[2].hash)
         assert store.snapshot_at("run-b") is None
         assert store.snapshots("run-b") == []
 
     def test_snapshot_of_unknown_run_is_refused(self, store: TraceStore) -> None:
         with pytest.raises(ReprolamError):
             store.put_snapshots([snapshot("no-such-run", 1, "h")])
-            store.flush()
 
     def test_own_steps_between_reads_a_range(self, store: TraceStore) -> None:
         steps = chain(store, "run-a", 10)

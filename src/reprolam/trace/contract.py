@@ -253,7 +253,9 @@ class TraceStore(ABC):
         Backends override this with a range read.
         """
         return [
-            s for s in self.own_steps(run_id) if s.index >= start and (stop is None or s.index < stop)
+            s
+            for s in self.own_steps(run_id)
+            if s.index >= start and (stop is None or s.index < stop)
         ]
 
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for most backends

@@ -130,7 +130,9 @@ class MemoryStore(TraceStore):
         with self._lock:
             self._check_open()
             held = self._steps.get(run_id, {})
-            rows = sorted((i, r) for i, r in held.items() if i >= start and (stop is None or i < stop))
+            rows = sorted(
+                (i, r) for i, r in held.items() if i >= start and (stop is None or i < stop)
+            )
         return [_rows.step_from_row(row) for _, row in rows]
 
     def put_snapshots(self, snapshots: Sequence[StateSnapshot]) -> None:

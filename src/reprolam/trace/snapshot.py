@@ -61,7 +61,8 @@ class StateSnapshot:
             if fields.get("format") != FORMAT or type(steps) is not int or type(head) is not str:
                 raise ValueError("not a snapshot of this format")
             artifacts = {
-                str(name): (str(d), str(c), int(i)) for name, (d, c, i) in fields["artifacts"].items()
+                str(name): (str(d), str(c), int(i))
+                for name, (d, c, i) in fields["artifacts"].items()
             }
             occurrences = {str(a): int(n) for a, n in fields["occurrences"].items()}
             actions, failures, rejections = (int(n) for n in fields["counts"])

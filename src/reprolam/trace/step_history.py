@@ -98,6 +98,8 @@ class StepHistory(Sequence[StepRecord]):
         return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 
     def __repr__(self) -> str:
-        return f"StepHistory(steps {self.start}..{self.recorded - 1} recorded + {len(self.own)} new)"
+        return (
+            f"StepHistory(steps {self.start}..{self.recorded - 1} recorded + {len(self.own)} new)"
+        )
 
     __hash__: Any = None
