@@ -28,6 +28,7 @@ from reprolam.trace import MemoryStore, SQLiteStore
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import ArtifactRecord, ErrorInfo, StepRecord, seal
+from reprolam.trace.snapshot import StateSnapshot
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +321,14 @@ def rewrite(store: TraceStore, run_id: str, index: int, **changes: Any) -> None:
         prev_hash = resealed.hash or ""
         fixed.append(resealed)
     store.record(steps=fixed)
+    # and keeps its run-state snapshots consistent with what it wrote
+    trace = store.steps(run_id)
+    for kept in store.snapshots(run_id):
+        fresh = StateSnapshot(run_id, 0).advance(trace[: kept.steps])
+        fresh.artifacts = {
+            n: (k, kept.artifacts[n][1], i) for n, (k, _, i) in fresh.artifacts.items()
+        }
+        store.put_snapshots([fresh])
     store.record(run=sealed(store, run, store.steps(run_id)))
 
 

@@ -330,7 +330,7 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     found += _lost_steps(store, trace, gaps)
     for p in found:
         trace.add(p.kind, p.message, step=p.step, artifact=p.artifact)
-    _, snapshot_problems = snapshot_findings(store, trace.regions, steps)
+    _, snapshot_problems = snapshot_findings(store, trace.regions, steps, _intact(found))
     for finding in snapshot_problems:
         trace.add(finding.kind, finding.message, run=finding.run)
     environments = _environments(store, trace, verified)
@@ -354,6 +354,17 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
         effects=effect_findings(steps),
         pickles=len(pickles),
     )
+
+
+def _intact(found: Sequence[Problem]) -> float:
+    """How many leading steps verified (inf: all): snapshots past a broken step are not
+    compared, as the broken step already fails the audit and every later snapshot with it."""
+    broken = [p.step for p in found if _CHECK_OF_KIND.get(p.kind) == "hash_chain"]
+    if not broken:
+        return math.inf
+    if None in broken:  # the run's record or seal: the trace is not what was sealed
+        return 0
+    return min(step for step in broken if step is not None)
 
 
 def _recorded_inputs(store: TraceStore, trace: _Trace) -> set[str]:

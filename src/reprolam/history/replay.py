@@ -7,14 +7,15 @@ recorded steps and content-addressed bytes, checks every hash, and decodes the v
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from reprolam.codecs import Serializer, default_serializer, describe
 from reprolam.errors import NotFoundError
-from reprolam.history.verify import Problem, verify_trace
+from reprolam.history.verify import Problem, stream_steps, verify_trace
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepKind, StepStatus
+from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +63,17 @@ def replay(
     started = time.perf_counter()
     serializer = serializer or default_serializer()
     run = store.get_run(store.resolve_run_id(run_ref))
-    steps = store.steps(run.id)
-    if step is not None and not any(s.index == step for s in steps):
-        raise NotFoundError(
-            f"run {run.id} has no step {step}: its steps are 0..{len(steps) - 1} "
-            "(see `reprolam show`)"
-        )
     if step is None:
         wanted = dict(run.outputs)
     else:
-        chosen = next(s for s in steps if s.index == step)
-        wanted = dict(chosen.outputs)
+        try:
+            wanted = dict(store.step_at(run.id, step).outputs)
+        except NotFoundError:
+            length = len(store.steps(run.id))
+            raise NotFoundError(
+                f"run {run.id} has no step {step}: its steps are 0..{length - 1} "
+                "(see `reprolam show`)"
+            ) from None
     values: dict[str, Any] = {}
     wanted_keys = set(wanted.values())
 
@@ -81,11 +82,18 @@ def replay(
         if key in wanted_keys:
             values[key] = value
 
-    problems = verify_trace(store, run, steps, on_artifact=decode)
+    replayed = 0
+
+    def counted(steps: Iterable[StepRecord]) -> Iterator[StepRecord]:
+        nonlocal replayed
+        for s in steps:
+            if s.kind is StepKind.ACTION and s.status is not StepStatus.STARTED:
+                replayed += 1
+            yield s
+
+    # Streamed: memory stays bounded by a page of steps whatever the run's length.
+    problems = verify_trace(store, run, counted(stream_steps(store, run.id)), on_artifact=decode)
     outputs = {name: values[key] for name, key in wanted.items() if key in values}
-    replayed = sum(
-        1 for s in steps if s.kind is StepKind.ACTION and s.status is not StepStatus.STARTED
-    )
     return ReplayResult(
         run=run,
         steps_replayed=replayed,

@@ -7,6 +7,7 @@ had. Snapshots are not hashed into the trace; audit recomputes each one from the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,9 +29,11 @@ def snapshot_findings(
     store: TraceStore,
     regions: Sequence[tuple[RunRecord, int, float]],
     steps: Sequence[StepRecord],
+    intact: float = math.inf,
 ) -> tuple[int, list[SnapshotFinding]]:
     """Check the snapshots of the audited run and of its fork ancestors that describe a prefix
-    of this trace (``regions``: run, first index, end index). Returns how many were checked."""
+    of this trace (``regions``: run, first index, end index), those covering at most
+    ``intact`` steps (the steps that verified). Returns how many were checked."""
     wanted: dict[int, list[StateSnapshot]] = {}
     findings: list[SnapshotFinding] = []
     for run, _start, end in regions:
@@ -49,7 +52,7 @@ def snapshot_findings(
                     "resumes read the steps instead)"
                 )
                 findings.append(SnapshotFinding(run.id, "damaged", message))
-            elif snapshot.steps <= end:
+            elif snapshot.steps <= min(end, intact):
                 wanted.setdefault(snapshot.steps, []).append(snapshot)
     if not wanted:
         return 0, findings

@@ -5,13 +5,14 @@ Shared by replay, reproduce (which refuses to re-execute a damaged original) and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from blake3 import blake3
+
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
-from reprolam.trace.anchor import seal_of
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
     RunRecord,
@@ -20,8 +21,11 @@ from reprolam.trace.records import (
     StepRecord,
     StepStatus,
     run_header_hash,
+    run_seal_hash,
     step_hash,
 )
+
+STREAM_PAGE = 256  # steps read at once when a trace is streamed (and artifact records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,28 +48,43 @@ ArtifactCheck = Callable[[str, bytes, str], None]  # (digest, bytes, codec) -> r
 def verify_trace(
     store: TraceStore,
     run: RunRecord,
-    steps: Sequence[StepRecord],
+    steps: Iterable[StepRecord],
     *,
     on_artifact: ArtifactCheck | None = None,
 ) -> list[Problem]:
     """Every problem with the run's recorded trace, in step order.
 
-    Each artifact is read and re-hashed once (``store.get_artifact`` verifies the bytes);
-    ``on_artifact`` sees the verified bytes, e.g. to decode them.
+    ``steps`` is read once, in index order: a list, or ``stream_steps`` (bounded memory
+    whatever the run's length). Each artifact is read and re-hashed once
+    (``store.get_artifact`` verifies the bytes); ``on_artifact`` sees the verified bytes,
+    e.g. to decode them.
     """
     problems: list[Problem] = []
-    checked: dict[str, bool] = {}
+    referenced: set[str] = set()  # every digest the trace refers to, each checked once
 
     def check_artifact(key: str, step: int | None, role: str) -> None:
-        if key not in checked:
-            checked[key] = _artifact_ok(store, key, on_artifact, problems, step, role)
+        if key not in referenced:
+            referenced.add(key)
+            _artifact_ok(store, key, on_artifact, problems, step, role)
 
-    owners = _owners(store, run, steps, problems)
+    owners = _Owners(store, run)
+    produced: dict[str, str] = {}
+    count, last = 0, None
     prev_hash, prev_run = "", None
-    for expected, step in enumerate(_with_gaps(steps, problems, run.id)):
-        if step is None:
+    expected = 0
+    for step in steps:
+        while expected < step.index:  # a deleted step row
+            problems.append(
+                Problem(
+                    "missing_step",
+                    f"step {expected} of run {run.id} is missing from the trace "
+                    f"(the next recorded step is {step.index})",
+                    step=expected,
+                )
+            )
             prev_hash = "?"  # the chain cannot be checked across a missing step
-            continue
+            expected += 1
+        owners.see(step)
         owner = owners.get(step.run_id)
         if step.run_id != prev_run and owner is not None:
             # The first own step of a run chains to the run's header (schema 3 on); runs
@@ -75,95 +94,159 @@ def verify_trace(
                 problems.append(_no_header_problem(owner))
                 prev_hash = step.prev_hash  # said once, not again as a broken chain
         prev_run = step.run_id
-        if step.damaged is not None:
-            problems.append(
-                Problem(
-                    "damaged",
-                    f"the stored record of step {expected} of run {step.run_id} is damaged "
-                    f"({step.damaged}): it was edited outside reprolam",
-                    step=expected,
-                )
-            )
-        if step.status is StepStatus.STARTED:
-            problems.append(
-                Problem(
-                    "unfinished",
-                    f"step {expected} ({step.action}) started but never finished: the run "
-                    "was interrupted while it was executing",
-                    step=expected,
-                )
-            )
-        else:
-            if prev_hash not in ("?", step.prev_hash):
-                problems.append(
-                    Problem(
-                        "chain",
-                        f"step {expected} ({step.action}) does not chain to step {expected - 1}: "
-                        f"prev_hash {short(step.prev_hash)} != {short(prev_hash)}",
-                        step=expected,
-                    )
-                )
-            actual = step_hash(step)
-            if actual != step.hash:
-                problems.append(
-                    Problem(
-                        "tampered",
-                        f"step {expected} ({step.action}) was changed after it was recorded: "
-                        f"its content hashes to {short(actual)}, recorded {short(step.hash)}",
-                        step=expected,
-                    )
-                )
+        _check_step(step, expected, prev_hash, problems)
         for name, key in step.inputs.items():
             check_artifact(key, expected, f"input {name!r}")
         for name, key in step.outputs.items():
             check_artifact(key, expected, f"output {name!r}")
+        if step.kind is StepKind.ACTION and step.status is StepStatus.SUCCEEDED:
+            produced.update(step.outputs)
         prev_hash = step.hash or ""
-    _check_run_outputs(run, steps, problems, check_artifact)
+        count, last = count + 1, step
+        expected = step.index + 1
+    _check_run_outputs(run, produced, problems, check_artifact)
     if run.environment:
         check_artifact(run.environment, None, "environment snapshot")
     else:
         problems.append(Problem("environment", f"run {run.id} has no environment snapshot"))
-    problems.extend(_seal_problems(store, run, steps))
-    return problems
+    problems.extend(_seal_problems(store, run, _Counted(count, last), referenced))
+    return owners.problems() + problems
 
 
-def _owners(
-    store: TraceStore, run: RunRecord, steps: Sequence[StepRecord], problems: list[Problem]
-) -> dict[str, RunRecord]:
-    """The runs whose records hold the trace's steps, each checked against its header hash."""
-    owners = {run.id: run}
-    for step in steps:
-        if step.run_id not in owners:
+def stream_steps(store: TraceStore, run_id: str, page: int = STREAM_PAGE) -> Iterator[StepRecord]:
+    """The run's whole trace in index order, read ``page`` steps at a time (bounded memory)."""
+    start = 0
+    while True:
+        chunk = store.steps_between(run_id, start, start + page)
+        if not chunk:  # the end, or a gap of a whole page (a damaged store): read the rest
+            yield from store.steps_between(run_id, start)
+            return
+        yield from chunk
+        start += page
+
+
+def _check_step(step: StepRecord, expected: int, prev_hash: str, problems: list[Problem]) -> None:
+    """A step's own record: damaged, unfinished, chained to the previous one, hash intact."""
+    if step.damaged is not None:
+        problems.append(
+            Problem(
+                "damaged",
+                f"the stored record of step {expected} of run {step.run_id} is damaged "
+                f"({step.damaged}): it was edited outside reprolam",
+                step=expected,
+            )
+        )
+    if step.status is StepStatus.STARTED:
+        problems.append(
+            Problem(
+                "unfinished",
+                f"step {expected} ({step.action}) started but never finished: the run "
+                "was interrupted while it was executing",
+                step=expected,
+            )
+        )
+        return
+    if prev_hash not in ("?", step.prev_hash):
+        problems.append(
+            Problem(
+                "chain",
+                f"step {expected} ({step.action}) does not chain to step {expected - 1}: "
+                f"prev_hash {short(step.prev_hash)} != {short(prev_hash)}",
+                step=expected,
+            )
+        )
+    actual = step_hash(step)
+    if actual != step.hash:
+        problems.append(
+            Problem(
+                "tampered",
+                f"step {expected} ({step.action}) was changed after it was recorded: "
+                f"its content hashes to {short(actual)}, recorded {short(step.hash)}",
+                step=expected,
+            )
+        )
+
+
+class _Owners:
+    """The runs whose records hold the trace's steps, each checked against its header hash.
+
+    A fork's header covers the hash of the step before its fork point; those few hashes are
+    kept as the steps stream by.
+    """
+
+    def __init__(self, store: TraceStore, run: RunRecord) -> None:
+        self.store = store
+        self.runs: dict[str, RunRecord | None] = {run.id: run}  # None: not in the store
+        self.heads: dict[int, str] = {}  # index -> hash, for the fork points of known runs
+        self.wanted: set[int] = set()
+        current: RunRecord | None = run
+        seen: set[str] = set()
+        while current is not None and current.id not in seen:
+            seen.add(current.id)
+            if current.fork_index:
+                self.wanted.add(current.fork_index - 1)
             try:
-                owners[step.run_id] = store.get_run(step.run_id)
+                parent = current.parent_id
+                current = store.get_run(parent) if parent else None
             except ReprolamError:
-                continue  # reported by the chain check (a step of an unknown run)
-    by_index = {s.index: s for s in steps}
-    for owner in owners.values():
-        if owner.damaged is not None:
-            problems.append(
-                Problem(
-                    "damaged",
-                    f"the stored record of run {owner.id} is damaged ({owner.damaged}): it was "
-                    "edited outside reprolam",
+                current = None
+
+    def see(self, step: StepRecord) -> None:
+        if step.index in self.wanted:
+            self.heads[step.index] = step.hash or ""
+        if step.run_id not in self.runs:
+            try:
+                self.runs[step.run_id] = self.store.get_run(step.run_id)
+            except ReprolamError:
+                self.runs[step.run_id] = None  # reported by the chain check
+
+    def get(self, run_id: str) -> RunRecord | None:
+        return self.runs.get(run_id)
+
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        for owner in self.runs.values():
+            if owner is None:
+                continue
+            if owner.damaged is not None:
+                problems.append(
+                    Problem(
+                        "damaged",
+                        f"the stored record of run {owner.id} is damaged ({owner.damaged}): it "
+                        "was edited outside reprolam",
+                    )
                 )
-            )
-        if owner.header_hash is None:
-            continue
-        head = ""
-        if owner.fork_index:
-            before = by_index.get(owner.fork_index - 1)
-            head = (before.hash or "") if before is not None else "?"
-        if run_header_hash(owner, head) != owner.header_hash:
-            problems.append(
-                Problem(
-                    "tampered",
-                    f"the record of run {owner.id} was changed after it was created: its seed, "
-                    "workflow, planner, policy, overrides, environment, fork point, creation "
-                    "time or header hash no longer match each other",
+            if owner.header_hash is None:
+                continue
+            head = ""
+            if owner.fork_index:
+                head = self.heads.get(owner.fork_index - 1, "?")
+            if run_header_hash(owner, head) != owner.header_hash:
+                problems.append(
+                    Problem(
+                        "tampered",
+                        f"the record of run {owner.id} was changed after it was created: its "
+                        "seed, workflow, planner, policy, overrides, environment, fork point, "
+                        "creation time or header hash no longer match each other",
+                    )
                 )
-            )
-    return owners
+        return problems
+
+
+class _Counted(Sequence[StepRecord]):
+    """What a seal covers of a trace read as a stream: its length and its last step."""
+
+    def __init__(self, length: int, last: StepRecord | None) -> None:
+        self.length = length
+        self.last = last
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: Any) -> Any:
+        if self.last is not None and index in (-1, self.length - 1):
+            return self.last
+        raise IndexError("only the last step of a streamed trace is kept")
 
 
 def _no_header_problem(run: RunRecord) -> Problem:
@@ -174,7 +257,9 @@ def _no_header_problem(run: RunRecord) -> Problem:
     )
 
 
-def _seal_problems(store: TraceStore, run: RunRecord, steps: Sequence[StepRecord]) -> list[Problem]:
+def _seal_problems(
+    store: TraceStore, run: RunRecord, steps: Sequence[StepRecord], referenced: set[str]
+) -> list[Problem]:
     """A finished run's seal against its record, trace head and artifact metadata."""
     if run.seal is None:
         if run.header_hash is not None and run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
@@ -184,7 +269,7 @@ def _seal_problems(store: TraceStore, run: RunRecord, steps: Sequence[StepRecord
     if run.header_hash is None:
         message = f"run {run.id} is sealed but has no header hash: its header hash was removed"
         return [Problem("tampered", message)]
-    if seal_of(store, run, steps) == run.seal:
+    if run_seal_hash(run, steps, _metadata(store, sorted(referenced))) == run.seal:
         return []
     last = steps[-1].index if steps else None
     return [
@@ -197,6 +282,24 @@ def _seal_problems(store: TraceStore, run: RunRecord, steps: Sequence[StepRecord
     ]
 
 
+def _metadata(store: TraceStore, digests: list[str]) -> str:
+    """``trace.anchor.artifact_metadata`` of sorted ``digests``, read and hashed in chunks."""
+    hasher = blake3()
+    for start in range(0, len(digests), STREAM_PAGE):
+        chunk = digests[start : start + STREAM_PAGE]
+        try:
+            records = store.artifact_records(chunk)
+        except ReprolamError:
+            records = {}
+        lines = [
+            f"{key} {records[key].codec} {records[key].size}" if key in records else f"{key} - -"
+            for key in chunk
+        ]
+        text = ("\n" if start else "") + "\n".join(lines)
+        hasher.update(text.encode("utf-8", "surrogatepass"))
+    return hasher.hexdigest()
+
+
 def header_note(run: RunRecord) -> str | None:
     """Said of a run recorded before runs had header hashes (its record is covered less)."""
     if run.header_hash is not None:
@@ -205,27 +308,6 @@ def header_note(run: RunRecord) -> str | None:
         "recorded before header hashing: its run record (seed, policy, outputs, ...) is "
         "not covered by a hash; its steps and artifacts are"
     )
-
-
-def _with_gaps(
-    steps: Sequence[StepRecord], problems: list[Problem], run_id: str
-) -> list[StepRecord | None]:
-    """Steps by index, with None where an index is missing (a deleted step row)."""
-    by_index: list[StepRecord | None] = []
-    for step in steps:
-        while len(by_index) < step.index:
-            missing = len(by_index)
-            problems.append(
-                Problem(
-                    "missing_step",
-                    f"step {missing} of run {run_id} is missing from the trace "
-                    f"(the next recorded step is {step.index})",
-                    step=missing,
-                )
-            )
-            by_index.append(None)
-        by_index.append(step)
-    return by_index
 
 
 def _artifact_ok(
@@ -259,14 +341,11 @@ def _artifact_ok(
 
 def _check_run_outputs(
     run: RunRecord,
-    steps: Sequence[StepRecord],
+    produced: dict[str, str],
     problems: list[Problem],
     check_artifact: Callable[[str, int | None, str], None],
 ) -> None:
-    produced: dict[str, str] = {}
-    for step in steps:
-        if step.kind is StepKind.ACTION and step.status is StepStatus.SUCCEEDED:
-            produced.update(step.outputs)
+    """Every run output is the last output of that name of a succeeded action step."""
     for name, key in run.outputs.items():
         if produced.get(name) != key:
             problems.append(
