@@ -27,6 +27,7 @@ step, artifact rows clustered by digest); each new artifact costs one random pag
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -431,11 +432,9 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                 snapshots = self._snapshot_rows.pop(journal, [])  # see put_snapshots
             try:
                 self._apply(frames)
-                if snapshots:
-                    try:
+                if snapshots:  # derived data: if they fail, forks and resumes read the steps
+                    with contextlib.suppress(ReprolamError):
                         self._apply_snapshots(snapshots)
-                    except ReprolamError:
-                        pass  # derived data: forks and resumes then read those steps
             except Exception as exc:
                 with self._lock:
                     self._background_error = (
