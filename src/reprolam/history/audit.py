@@ -13,7 +13,8 @@ Six checks; every problem names the run, step and artifact concerned:
 ``hash_chain``
     From ``verify_trace``: steps chain, their content matches their hash, no step row is
     missing. A deleted last step leaves no gap: the artifacts table, which still names it as
-    the producer of an output the trace refers to, gives it away.
+    the producer of an output the trace refers to, gives it away. Every run-state snapshot of the
+    trace (``trace.snapshot``) is what its steps add up to (``history.snapshot_check``).
 ``artifacts``
     From ``verify_trace``: every referenced artifact is present and its bytes match its digest.
 ``lineage``
