@@ -21,9 +21,9 @@ from reprolam.history.fork import fork
 from reprolam.history.resume import resume
 from reprolam.trace import MemoryStore, SQLiteStore, TraceStore
 from reprolam.trace.queries import RunQuery
-from reprolam.trace.records import RunStatus, StepRecord
+from reprolam.trace.records import RunStatus, StepKind, StepRecord, StepStatus
 from reprolam.trace.snapshot import StateSnapshot
-from reprolam.trace.step_history import StepHistory
+from reprolam.trace.step_history import StepHistory, steps_from
 
 LENGTH = 40
 
@@ -286,3 +286,59 @@ def test_runs_counts_steps_of_running_interrupted_finished_and_forked_runs(
     assert len(rows) == 4
     assert {r.run.status for r in rows} == {RunStatus.SUCCEEDED, RunStatus.INTERRUPTED}
     assert [r.steps for r in rows] == [len(store.steps(r.run.id)) for r in rows]
+
+
+def test_a_fork_starts_without_reading_the_steps_it_inherits(
+    store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = record(store)
+    read: list[int] = []
+    ranged = store.own_steps_between
+
+    def counting(run_id: str, start: int, stop: int | None) -> list[StepRecord]:
+        found = ranged(run_id, start, stop)
+        read.extend(s.index for s in found)
+        return found
+
+    monkeypatch.setattr(store, "own_steps_between", counting)
+    at_first_proposal: list[list[int]] = []
+
+    class Counting(Mixed):
+        def propose(self, state: RunState) -> Proposal | Done:
+            if not at_first_proposal:
+                at_first_proposal.append(list(read))
+            return super().propose(state)
+
+    fork(store, parent, at=37, planner=Counting(LENGTH), workflow=FLOW)
+    # the nearest snapshot covers 36 steps: only step 36 is read and applied (step 35 is
+    # looked up alone, to check the snapshot's head hash); none of the other 35
+    assert at_first_proposal[0] == [36]
+
+
+def test_step_history_reads_pages_only_when_asked() -> None:
+    steps = [
+        StepRecord("r", i, StepKind.ACTION, "a", StepStatus.SUCCEEDED, 0.0) for i in range(600)
+    ]
+    loads: list[tuple[int, int]] = []
+
+    def load(start: int, stop: int) -> list[StepRecord]:
+        loads.append((start, stop))
+        return steps[start:stop]
+
+    history = StepHistory(load, 600)
+    assert len(history) == 600
+    assert loads == []
+    assert history[-1] is steps[599]
+    assert loads == [(599, 600)]  # the last step alone (what last_step reads)
+    extra = StepRecord("r", 600, StepKind.ACTION, "b", StepStatus.SUCCEEDED, 0.0)
+    history.append(extra)
+    assert history[-1] is extra
+    assert history[300:303] == steps[300:303]
+    assert list(history) == [*steps, extra]
+    assert list(reversed(history)) == [extra, *reversed(steps)]
+    assert history == [*steps, extra]
+    assert sorted(set(loads)) == [(0, 256), (256, 512), (512, 600), (599, 600)]
+    tail = StepHistory(load, 600, start=590)
+    assert [s.index for s in tail] == list(range(590, 600))
+    assert tail[0] is steps[590]
+    assert steps_from(history, 600) == [extra]

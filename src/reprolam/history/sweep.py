@@ -51,6 +51,7 @@ from reprolam.ids import uuid7
 from reprolam.planning.base import Decision, Planner, RunState
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
+from reprolam.trace.step_history import steps_from
 from reprolam.workflows.registry import Workflow
 
 if TYPE_CHECKING:
@@ -289,7 +290,7 @@ def sweep(
         except ReprolamError as exc:
             outcome = SweepPoint(number, point, error=str(exc))
         else:
-            own = [s for s in result.steps if s.index >= where.index]
+            own = steps_from(result.steps, where.index)  # the inherited ones are not read
             outcome = SweepPoint(
                 number,
                 point,

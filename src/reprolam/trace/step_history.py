@@ -18,6 +18,13 @@ PAGE = 256  # recorded steps read at once when a planner walks the history
 Loader = Callable[[int, int], list[StepRecord]]  # (start, stop) -> steps with those indices
 
 
+def steps_from(steps: Sequence[StepRecord], start: int) -> list[StepRecord]:
+    """The steps with index >= ``start``; recorded steps before it are not read."""
+    if isinstance(steps, StepHistory) and start >= steps.recorded:
+        return [s for s in steps.own if s.index >= start]
+    return [s for s in steps if s.index >= start]
+
+
 class StepHistory(Sequence[StepRecord]):
     """Recorded steps ``start..recorded-1`` in the store, then the ones appended here.
 
