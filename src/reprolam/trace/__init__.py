@@ -28,6 +28,8 @@ _EXPORTS = {
     "run_header_hash": "reprolam.trace.records",
     "run_seal_hash": "reprolam.trace.records",
     "SQLiteStore": "reprolam.trace.sqlite",
+    "StateSnapshot": "reprolam.trace.snapshot",
+    "StepHistory": "reprolam.trace.step_history",
 }
 __all__ = [
     "SCHEMA_VERSION",
@@ -38,6 +40,8 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "SQLiteStore",
+    "StateSnapshot",
+    "StepHistory",
     "StepKind",
     "StepRecord",
     "StepStatus",
@@ -76,4 +80,6 @@ if TYPE_CHECKING:
         run_seal_hash,
         step_hash,
     )
+    from reprolam.trace.snapshot import StateSnapshot
     from reprolam.trace.sqlite import SQLiteStore
+    from reprolam.trace.step_history import StepHistory
