@@ -598,9 +598,9 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         return _rows.step_from_row(row)
 
     def put_snapshots(self, snapshots: Sequence[StateSnapshot]) -> None:
-        """Written by the applier thread right after the batch holding the steps they cover
-        (handed off now), in their own transaction: the recording thread never waits for
-        them. Derived data: lost with the process if it dies first."""
+        """Written by the applier thread right after the batch holding the steps they cover,
+        in their own transaction: the recording thread never waits for them. Derived data:
+        lost with the process if it dies first."""
         self._writable()
         rows = snapshot_rows(snapshots)
         with self._lock:
@@ -609,9 +609,9 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                     if not self._run_exists(run_id):
                         raise _rows.no_run_for_update_error(run_id, self.location)
                     self._known_runs.add(run_id)
-            self._hand_off_locked()
-            after = self._batches[-1][1] if self._batches else None
-            self._snapshot_rows.setdefault(after, []).extend(rows)
+            # The journal now collecting frames holds the steps they cover (or none is
+            # pending: then the next flush writes them, with the connection idle).
+            self._snapshot_rows.setdefault(self._journal, []).extend(rows)
 
     def _apply_snapshots(self, rows: list[tuple[Any, ...]]) -> None:
         cur = self._cur
