@@ -194,7 +194,7 @@ def test_a_store_recorded_before_snapshots_forks_and_resumes_the_same(tmp_path: 
         stopped = store.list_runs(limit=1)[0].id
         reference = fork(store, parent, at=22, planner=Mixed(LENGTH + 5), workflow=FLOW)
     with closing(sqlite3.connect(tmp_path / "trace.db")) as conn, conn:
-        conn.execute("DELETE FROM run_snapshots")  # as if recorded before migration 0007
+        conn.execute("DELETE FROM run_snapshots")  # as if recorded before migration 0006
     with SQLiteStore(tmp_path) as store:
         again = fork(store, parent, at=22, planner=Mixed(LENGTH + 5), workflow=FLOW)
         assert content(again.steps) == content(reference.steps)

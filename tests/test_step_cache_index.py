@@ -21,7 +21,7 @@ def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
     first = reprolam.run(FLOW, store=store, seed=1)
     with closing(sqlite3.connect(store / "trace.db")) as conn, conn:  # back to schema 4
         conn.execute("DROP INDEX steps_by_cache_key")
-        conn.execute("DROP TABLE run_snapshots")  # migration 0007, re-made on open too
+        conn.execute("DROP TABLE run_snapshots")  # migration 0006, re-made on open too
         conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     with reprolam.open(store) as rl:
         again = rl.run(FLOW, seed=1, reuse=True)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from reprolam.trace.queries import Annotation, RunPage, RunQuery
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True, slots=True)

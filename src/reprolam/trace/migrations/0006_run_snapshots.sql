@@ -1,4 +1,4 @@
--- 0007: run-state snapshots (see reprolam/trace/snapshot.py). The state a run's first
+-- 0006: run-state snapshots (see reprolam/trace/snapshot.py). The state a run's first
 -- `steps` steps add up to (artifact names -> digests, action counts, counters) and the
 -- hash of step `steps - 1`, kept every few dozen steps and at the run's end, so a fork or
 -- a resume reads one snapshot and a few steps instead of the whole trace, and a runs list

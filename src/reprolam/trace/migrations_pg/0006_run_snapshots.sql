@@ -1,4 +1,4 @@
--- 0007 (PostgreSQL): run-state snapshots, as migrations/0007_run_snapshots.sql.
+-- 0006 (PostgreSQL): run-state snapshots, as migrations/0006_run_snapshots.sql.
 CREATE TABLE run_snapshots (
     run_id text COLLATE "C" NOT NULL REFERENCES runs (id),
     steps  bigint NOT NULL,
