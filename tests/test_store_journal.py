@@ -85,11 +85,16 @@ def test_a_failed_background_apply_is_reported_then_tried_again(
         real_apply(frames, steps)
 
     monkeypatch.setattr(store, "_apply", apply_failing_once_off_the_main_thread)
-    chain(store, "run-a", MAX_PENDING + 3)  # the first batch goes to the applier and fails
-    with pytest.raises(StoreError, match="disk full"):
-        store.flush()
+    store.create_run(make_run("run-a"))
+    steps = [make_step("run-a", i) for i in range(MAX_PENDING + 3)]
+    for step in steps[: MAX_PENDING - 1]:
+        store.record(steps=[step])
+    with pytest.raises(StoreError, match="disk full"):  # the call that filled the batch
+        store.record(steps=[steps[MAX_PENDING - 1]])
     assert failures == [MAX_PENDING]
-    store.flush()  # the failed batch is applied now, in order, then the rest
+    for step in steps[MAX_PENDING:]:  # the failed batch is tried again, in order
+        store.record(steps=[step])
+    store.flush()
     assert [s.index for s in store.own_steps("run-a")] == list(range(MAX_PENDING + 3))
     store.close()
     assert list((tmp_path / "journal").iterdir()) == []
