@@ -56,7 +56,7 @@ class GotArtifact:
 def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int | None]:
     """``(digest, step index)`` of ``NAME`` or ``STEP.NAME`` in run ``run_id``."""
     from reprolam.engine.inputs import recorded_inputs
-    from reprolam.history.diff import load_json
+    from reprolam.trace.stored_json import load_json
 
     run = store.get_run(run_id)
     steps = store.steps(run_id)

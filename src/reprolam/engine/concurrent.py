@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 
 from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.executors import Executor, Outcome, error_info
-from reprolam.engine.outputs import workdir_root
 from reprolam.engine.policy import CheckedProposal
 from reprolam.planning.base import Proposal
 from reprolam.trace.records import StepRecord
@@ -150,13 +149,7 @@ class Lookahead:
                 return  # already running
             self._drop(index)
         inputs = [loop._value(d) for d in checked.inputs.values()]
-        ctx = ActionContext(
-            seed=seed,
-            run_id=loop.run.id,
-            step_index=index,
-            workdir_root=workdir_root(loop),
-            effects=loop.policy.effects,
-        )
+        ctx = loop.context(seed, index)
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.width, thread_name_prefix="reprolam-ahead")
         future = self.pool.submit(

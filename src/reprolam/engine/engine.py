@@ -36,7 +36,6 @@ from reprolam.engine.policy import EFFECTS_POLICIES, Policy, validate_overrides
 from reprolam.engine.start_state import StartState, start_loop, state_at
 from reprolam.errors import ConfigError
 from reprolam.hashing import digest
-from reprolam.history.diff import load_json
 from reprolam.ids import uuid7
 from reprolam.planning.base import (
     Planner,
@@ -48,6 +47,7 @@ from reprolam.trace.records import (
     RunStatus,
     run_header_hash,
 )
+from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow
 
 __all__ = ["Engine", "Origin", "RunResult", "StepCallback"]

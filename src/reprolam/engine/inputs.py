@@ -134,7 +134,7 @@ def install(loop: RunLoop, inputs: list[RecordedInput]) -> None:
 def changed_inputs(store: TraceStore, run: RunRecord) -> list[InputChange]:
     """Inputs of ``run`` whose recorded path now holds other content (or nothing)."""
     from reprolam.codecs import default_serializer
-    from reprolam.history.diff import load_json
+    from reprolam.trace.stored_json import load_json
 
     serializer = default_serializer()
     changes = []
@@ -176,7 +176,7 @@ def inputs_for(
     verifies: str | None,
 ) -> list[RecordedInput]:
     """What a new run reads: given inputs, else a fork parent's, else a reproduced run's."""
-    from reprolam.history.diff import load_json
+    from reprolam.trace.stored_json import load_json
 
     store, serializer = engine.store, engine.serializer
     if verifies is not None and not given:

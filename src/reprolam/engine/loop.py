@@ -290,13 +290,7 @@ class RunLoop:
         self._flush()
 
         inputs = [self._value(d) for d in checked.inputs.values()]
-        ctx = ActionContext(
-            seed=seed,
-            run_id=self.run.id,
-            step_index=index,
-            workdir_root=workdir_root(self),
-            effects=self.policy.effects,
-        )
+        ctx = self.context(seed, index)
         started, outcome, duration = self._call(started, spec, inputs, ctx, occurrence)
 
         error, recorded = self._observations(spec.name, outcome, started.proposal)
@@ -336,6 +330,16 @@ class RunLoop:
             )
         if spec.determinism == "external":
             self._flush()
+
+    def context(self, seed: int, index: int) -> ActionContext:
+        """What the action of step ``index`` is handed (also when it starts ahead of its turn)."""
+        return ActionContext(
+            seed=seed,
+            run_id=self.run.id,
+            step_index=index,
+            workdir_root=workdir_root(self),
+            effects=self.policy.effects,
+        )
 
     def _call(
         self,

@@ -52,7 +52,6 @@ from reprolam.experiments.pipelines import (
     run_rlam,
     run_script,
 )
-from reprolam.history.diff import load_json
 from reprolam.history.fork import fork
 from reprolam.history.replay import replay
 from reprolam.history.reproduce import reproduce
@@ -62,6 +61,7 @@ from reprolam.planning.simulated import SimulatedPlanner
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.memory import MemoryStore
 from reprolam.trace.sqlite import SQLiteStore
+from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow, load_workflow
 
 WORKFLOW = "breast-cancer"

@@ -370,7 +370,7 @@ def _intact(found: Sequence[Problem]) -> float:
 
 def _recorded_inputs(store: TraceStore, trace: _Trace) -> set[str]:
     from reprolam.engine.inputs import recorded_inputs
-    from reprolam.history.diff import load_json
+    from reprolam.trace.stored_json import load_json
 
     found: set[str] = set()
     for run, _start, _end in trace.regions:

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
-from reprolam.history.diff import load_json
 from reprolam.trace.contract import TraceStore
+from reprolam.trace.stored_json import load_json
 
 # Environment keys that the code diff explains better than a pair of digests
 _CODE_KEYS = re.compile(r"^(code|workflow\.actions\.[^.]+\.fingerprint)$")

@@ -19,9 +19,9 @@ from typing import Any
 
 from reprolam.errors import WorkflowError
 from reprolam.history.code_diff import code_manifest
-from reprolam.history.diff import load_json
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
+from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow, workflow
 
 

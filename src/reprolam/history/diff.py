@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from reprolam.codecs._json_text import loads_json
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
+from reprolam.trace.stored_json import load_json
 
 _STEP_FIELDS = ("kind", "action", "status", "action_version", "fingerprint", "seed")
 
@@ -162,17 +162,6 @@ def _flatten_diff(prefix: str, a: Any, b: Any, out: dict[str, tuple[Any, Any]]) 
             _flatten_diff(f"{prefix}{key}.", a.get(key), b.get(key), out)
     elif a != b:
         out[prefix.rstrip(".")] = (a, b)
-
-
-def load_json(store: TraceStore, key: str | None) -> dict[str, Any]:
-    """A stored JSON dict (environment snapshot, metrics), or {} when absent or not a dict."""
-    if not key:
-        return {}
-    record, data = store.get_artifact(key)
-    if record.codec != "json":
-        return {}
-    value = loads_json(data)  # json needs no other codec (nor numpy)
-    return value if isinstance(value, dict) else {}
 
 
 def _metrics_diff(store: TraceStore, a: RunRecord, b: RunRecord) -> dict[str, tuple[Any, Any]]:

@@ -54,7 +54,7 @@ def _declared(store: TraceStore, environment: str | None) -> object:
     if not environment:
         return _UNDECLARED
     if environment not in _by_environment:
-        from reprolam.history.diff import load_json
+        from reprolam.trace.stored_json import load_json
 
         workflow = load_json(store, environment).get("workflow", {})
         found = workflow.get("metrics", _UNDECLARED)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reprolam.history.diff import load_json
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepRecord
+from reprolam.trace.stored_json import load_json
 
 
 def observed_of(step: StepRecord) -> dict[str, Any]:

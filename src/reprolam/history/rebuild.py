@@ -14,12 +14,12 @@ from typing import Any
 from reprolam.engine.executors import Executor
 from reprolam.engine.policy import Policy
 from reprolam.errors import ConfigError, WorkflowError
-from reprolam.history.diff import load_json
 from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings, choose_planner
 from reprolam.planning.registry import planner_from_config
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
+from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow, load_workflow
 
 

@@ -27,7 +27,7 @@ from reprolam.history.code_diff import (
     rank_environment,
 )
 from reprolam.history.compare import Comparison, Divergence, compare_steps
-from reprolam.history.diff import environment_diff, load_json
+from reprolam.history.diff import environment_diff
 from reprolam.history.rebuild import (
     ExecutorRef,
     PolicyChanges,
@@ -40,6 +40,7 @@ from reprolam.history.verify import Problem, verify_trace
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, RunStatus, StepRecord, Verdict
+from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow
 
 

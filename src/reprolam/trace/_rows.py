@@ -77,7 +77,6 @@ STEP_COLUMNS = (
 )
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_EMPTY: dict[str, Any] = {}
 _CONVERSION_ERRORS = (TypeError, ValueError, AttributeError, RecursionError)
 _DAMAGE = (ValueError, TypeError, KeyError)  # what a hand-edited row can make decoding raise
 
@@ -98,10 +97,6 @@ def from_json(text: str) -> Any:
 
 _KINDS = {k.value: k for k in StepKind}
 _STEP_STATUSES = {s.value: s for s in StepStatus}
-
-
-def _obj(value: Any) -> str:
-    return "{}" if value == _EMPTY else to_json(value)
 
 
 def _big_int_out(value: Any) -> Any:
@@ -125,15 +120,15 @@ def run_to_row(run: RunRecord) -> tuple[Any, ...]:
             run.workflow,
             _big_int_out(run.seed),
             run.created_at,
-            _obj(run.planner),
-            _obj(run.policy),
+            json_field(run.planner),
+            json_field(run.policy),
             run.environment,
             run.status.value,
             run.finished_at,
             run.parent_id,
             run.fork_index,
-            _obj(run.overrides),
-            _obj(run.outputs),
+            json_field(run.overrides),
+            json_field(run.outputs),
             run.error,
             run.host,
             run.pid,

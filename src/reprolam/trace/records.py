@@ -134,9 +134,12 @@ class StepTexts(NamedTuple):
     proposal: str
 
 
-def json_field(value: dict[str, Any]) -> str:
+def json_field(value: Any) -> str:
     """A dict field's canonical JSON (the common empty dict without calling the encoder)."""
-    return "{}" if type(value) is dict and not value else canonical_json(value)
+    return "{}" if value == _EMPTY else canonical_json(value)
+
+
+_EMPTY: dict[str, Any] = {}
 
 
 def error_text(error: ErrorInfo) -> str:
