@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import pytest
 
 from reprolam.hashing import canonical_json_bytes, digest
@@ -45,6 +46,9 @@ CASES: list[dict[str, Any]] = [
     {"action": 'quote"d\\action', "fingerprint": "", "prev_hash": ""},
     {"proposal": {"planner": "llm", "decision": {"raw": ["x", {"k": 1e-300}]}}, "outputs": {}},
     {"kind": StepKind.REJECTION, "status": StepStatus.REJECTED, "action": ""},
+    # not the declared types: the encoder's own rules apply (numpy scalars, bools)
+    {"seed": np.int64(7), "duration": np.float64(0.5), "recovers": True},
+    {"started_at": 1764547200, "action_version": 2},
 ]
 
 
