@@ -138,3 +138,40 @@ def test_the_get_command_lists_the_formats_results_knows() -> None:
     from reprolam.results import FORMATS
 
     assert LISTED == FORMATS
+
+
+@action(outputs=["adjacency"])
+def connect() -> Any:
+    from scipy import sparse
+
+    return sparse.csr_matrix(np.array([[0, 2.5, 0], [0, 0, -1.0], [4.0, 0, 0]]))
+
+
+def test_a_sparse_matrix_comes_out_as_scipy_npz(tmp_path: Path) -> None:
+    from scipy import sparse
+
+    with open_store(tmp_path / "store") as trace:
+        flow = workflow("sparse", [connect], outputs=["adjacency"])
+        result = Engine(trace).run(flow, planner=ScriptPlanner())
+        got = get_artifact(trace, result.id, "adjacency", out=tmp_path / "adj")
+        assert got.format == "npz"
+        loaded = sparse.load_npz(tmp_path / "adj")  # no suffix added: the path asked for
+        assert (loaded != result.outputs["adjacency"]).nnz == 0
+        again = get_artifact(trace, result.id, "adjacency", out=tmp_path / "a.npz")
+        assert sparse.load_npz(tmp_path / "a.npz").shape == (3, 3)
+        assert again.format == "npz"
+
+
+def test_the_out_extension_picks_the_format(recorded: tuple[Path, str], tmp_path: Path) -> None:
+    store, run_id = recorded
+    with open_store(store) as trace:
+        as_npy = get_artifact(trace, run_id, "load.matrix", out=tmp_path / "m.NPY")
+        assert as_npy.format == "npy"
+        as_json = get_artifact(trace, run_id, "load.matrix", out=tmp_path / "m.json")
+        assert json.loads((tmp_path / "m.json").read_text()) == [[0, 1, 2], [3, 4, 5]]
+        assert as_json.format == "json"
+        explicit = get_artifact(trace, run_id, "notes", out=tmp_path / "n.json", as_="txt")
+        assert explicit.format == "txt"  # --as wins over the extension
+        with pytest.raises(ConfigError, match="not a sparse matrix"):
+            get_artifact(trace, run_id, "load.matrix", out=tmp_path / "m.npz")
+        assert not (tmp_path / "m.npz").exists()

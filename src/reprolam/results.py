@@ -21,19 +21,22 @@ from typing import Any
 
 from reprolam.codecs import Serializer, default_serializer
 from reprolam.codecs._files import DirManifest, FileManifest
+from reprolam.codecs._sparse import is_sparse
 from reprolam.errors import ConfigError, NotFoundError
 from reprolam.trace.contract import TraceStore
 
-FORMATS = ("native", "json", "csv", "parquet", "npy", "png", "txt")
+FORMATS = ("native", "json", "csv", "parquet", "npy", "npz", "png", "txt")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _EXTENSIONS = {
     "json": ".json",
     "csv": ".csv",
     "parquet": ".parquet",
     "npy": ".npy",
+    "npz": ".npz",
     "png": ".png",
     "txt": ".txt",
 }
+_FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in _EXTENSIONS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ def _default_format(codec: str, value: Any) -> str:
         return "csv"
     if codec == "npy":
         return "npy"
+    if is_sparse(value):
+        return "npz"
     if codec == "bytes":
         return "png" if value.startswith(PNG_MAGIC) else "native"
     if type(value) is str:
@@ -156,7 +161,15 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
             value = value.to_numpy()
         if not isinstance(value, np.ndarray) or value.dtype.kind == "O":
             raise ConfigError(f"a {codec} artifact is not a numeric array: get it as json")
-        np.save(target, value, allow_pickle=False)
+        with target.open("wb") as out:  # a file object: np.save adds no suffix to it
+            np.save(out, value, allow_pickle=False)
+    elif fmt == "npz":
+        if not is_sparse(value):
+            raise ConfigError(f"a {codec} artifact is not a sparse matrix: get it as npy or json")
+        from scipy import sparse
+
+        with target.open("wb") as out:  # a file object: save_npz adds no suffix to it
+            sparse.save_npz(out, value)
     elif fmt == "png":
         if not (isinstance(value, bytes) and value.startswith(PNG_MAGIC)):
             raise ConfigError("the artifact is not PNG bytes: get it as native")
@@ -196,9 +209,12 @@ def get_artifact(
     key, step = find_artifact(store, run_id, name)
     record, data = store.get_artifact(key)  # the one read, digest-checked
     value = (serializer or default_serializer()).loads_typed(record.codec, data)
-    fmt = as_ or _default_format(record.codec, value)
+    manifest = isinstance(value, FileManifest | DirManifest)
+    # no --as: the extension asked for (-o m.npy), else the value's own default
+    implied = None if out is None or manifest else _FORMAT_OF_SUFFIX.get(Path(out).suffix.lower())
+    fmt = as_ or implied or _default_format(record.codec, value)
     label = name.rpartition(".")[2] if "." in name and name not in ("",) else name
-    if isinstance(value, FileManifest | DirManifest):
+    if manifest:
         if fmt not in ("native", "txt"):
             raise ConfigError(f"{name!r} is a {record.codec} artifact: get it as native")
         target = Path(out) if out is not None else Path(value.name)

@@ -7,7 +7,7 @@ import click
 from reprolam.cli.main import Ctx, json_option, reports_errors, respond
 
 # Kept literal (reprolam.results imports pandas): `reprolam --help` lists this command.
-FORMATS = ("native", "json", "csv", "parquet", "npy", "png", "txt")
+FORMATS = ("native", "json", "csv", "parquet", "npy", "npz", "png", "txt")
 
 
 @click.command()
@@ -18,7 +18,8 @@ FORMATS = ("native", "json", "csv", "parquet", "npy", "png", "txt")
     "--as",
     "as_",
     type=click.Choice(FORMATS),
-    help="Format (default by type: frames csv, arrays npy, PNG png, text txt, data json).",
+    help="Format (default: the extension of --out, else by type: frames csv, arrays npy, "
+    "sparse matrices npz, PNG png, text txt, data json).",
 )
 @json_option
 @click.pass_obj
