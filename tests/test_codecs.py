@@ -1360,6 +1360,21 @@ def test_describe(fitted: dict[str, Any], cancer: tuple[pd.DataFrame, pd.Series]
     assert "\n" not in describe(fitted["pipeline"])
 
 
+def test_describe_files_by_name_and_size() -> None:
+    from reprolam.codecs._files import DirEntry, DirManifest, FileManifest
+
+    assert describe(FileManifest("report.txt", 0o644, 7, "a" * 64)) == "file report.txt (7 bytes)"
+    tree = DirManifest(
+        "out",
+        (
+            DirEntry("a.csv", 0o644, 10, "b" * 64),
+            DirEntry("empty", 0o755, 0, None),
+            DirEntry("sub/b.csv", 0o644, 5, "c" * 64),
+        ),
+    )
+    assert describe(tree) == "dir out/ (2 files, 15 bytes)"
+
+
 def test_describe_never_raises() -> None:
     class Hostile:
         def __repr__(self) -> str:

@@ -219,6 +219,8 @@ def test_cli_writes_csv_and_plot(parent: tuple[Path, str], tmp_path: Path) -> No
         (["--grid", "fit.C"], "ACTION.PARAM="),
         (["--grid", "fit.C=1,,2"], "empty value"),
         (["--grid", "fit.C=1,2", "--workers", "2", "--executor", "process"], "dask"),
+        # make_data ran before the fork point: every point would be the parent's step
+        (["--grid", "make_data.n=5,6"], "sweep at make_data (--at make_data)"),
     ],
 )
 def test_bad_sweeps_are_refused_in_one_line_before_anything_is_written(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 # {name} or {name=value}; a value may hold anything but a closing brace
@@ -113,3 +114,35 @@ class PolicyViolation(ReprolamError):
         super().__init__(reason)
         self.reason = reason
         self.check = check
+
+
+class ReprolamWarning(UserWarning):
+    """Root of reprolam's warnings: what was asked ran, but may not do what was meant.
+
+    ``what`` may hold ``{option}`` markup, like an error's: ``str()`` renders it as Python
+    names it, the CLI prints ``warning: ...`` with flags.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+    def __str__(self) -> str:
+        return render_markup(self.what)
+
+
+class OverrideNotApplied(ReprolamWarning):
+    """A fork's override named an action that never ran in the fork: it changed nothing."""
+
+
+def warn(warning: ReprolamWarning) -> None:
+    """Issue ``warning`` attributed to the caller's code (the first frame outside reprolam)."""
+    import sys
+    import warnings
+
+    package = __name__.rpartition(".")[0] + "."
+    level = 2  # the function that called warn()
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(package):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(warning, stacklevel=level)

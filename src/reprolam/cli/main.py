@@ -10,12 +10,13 @@ import functools
 import importlib
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reprolam.errors import ReprolamError
+from reprolam.errors import ReprolamError, ReprolamWarning
 
 if TYPE_CHECKING:
     from reprolam.planning.choose import PlannerChoice
@@ -76,12 +77,25 @@ def reports_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return fn(*args, **kwargs)
         except ReprolamError as exc:
             click.echo(error_line(exc), err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    """reprolam's own warnings as one ``warning:`` line with flags; others as Python shows them."""
+    if isinstance(message, ReprolamWarning):
+        click.echo(f"warning: {cli_text(message.what)}", err=True)
+    else:
+        _PYTHON_SHOWWARNING(message, category, *args, **kwargs)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
 
 
 def llm_options(fn: F) -> F:

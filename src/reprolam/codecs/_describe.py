@@ -90,6 +90,13 @@ def _describe_library(value: Any, depth: int) -> str | None:
         return f"{shape} [{names}{more}]"
     if pd is not None and isinstance(value, pd.Series):
         return f"Series {value.name!r} {value.dtype} ({len(value)},)"
+    from reprolam.codecs._files import DirManifest, FileManifest
+
+    if isinstance(value, FileManifest):
+        return f"file {value.name} ({value.size} bytes)"
+    if isinstance(value, DirManifest):
+        files = sum(1 for entry in value.entries if entry.content is not None)
+        return f"dir {value.name}/ ({files} files, {value.size} bytes)"
     module = type(value).__module__
     if module.startswith("sklearn.") and hasattr(value, "get_params"):
         text = repr(value)  # scikit-learn's own repr: class name + changed params

@@ -16,7 +16,7 @@ from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, RunResult, StepCallback
 from reprolam.engine.policy import validate_overrides
 from reprolam.engine.start_state import trace_length
-from reprolam.errors import ConfigError, NotFoundError
+from reprolam.errors import ConfigError, NotFoundError, OverrideNotApplied, warn
 from reprolam.history.rebuild import (
     ExecutorRef,
     PolicyChanges,
@@ -29,8 +29,8 @@ from reprolam.history.recorded import RecordedDecisions
 from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepKind
-from reprolam.trace.step_history import StepHistory
+from reprolam.trace.records import RunRecord, StepKind, StepRecord
+from reprolam.trace.step_history import StepHistory, steps_from
 from reprolam.workflows.registry import Workflow
 
 
@@ -109,7 +109,7 @@ def fork(
     if replay_decisions:
         chosen = RecordedDecisions(after, source_run=parent.id, then=chosen)
     with Engine(store, serializer=serializer, executor=executor or executor_of(parent)) as engine:
-        return engine.run(
+        result = engine.run(
             flow,
             planner=chosen,
             seed=parent.seed,
@@ -118,6 +118,27 @@ def fork(
             origin=Origin(parent=parent, fork_index=point.index),
             cache=StepCache(after, reuse=reuse, store=store),
             on_step=on_step,
+        )
+    _warn_unapplied(checked, steps_from(result.steps, point.index), point.index)
+    return result
+
+
+def _warn_unapplied(
+    overrides: Mapping[str, Mapping[str, Any]], own: list[StepRecord], index: int
+) -> None:
+    """Say so when an override's action never ran in the fork: the change did nothing
+    (the action ran before the fork point, in the inherited steps, or not at all)."""
+    ran = {s.action for s in own if s.kind is StepKind.ACTION}
+    for action, values in overrides.items():
+        if action in ran:
+            continue
+        changed = ", ".join(f"{action}.{k}={v!r}" for k, v in values.items())
+        warn(
+            OverrideNotApplied(
+                f"{changed} changed nothing: {action} did not run in the fork, which starts "
+                f"at step {index} (steps before it are inherited as they ran); fork at or "
+                f"before {action}'s step ({{at={action}}}) for the change to take effect"
+            )
         )
 
 

@@ -206,6 +206,32 @@ class SweepResult:
 PointCallback = Callable[[SweepPoint], None]
 
 
+def _refuse_inherited_targets(
+    store: TraceStore, parent: RunRecord, index: int, points: Sequence[Point]
+) -> None:
+    """Refuse a sweep whose points would all be the same run: an action it varies ran in the
+    parent only before the fork point, so every fork inherits that step as it ran."""
+    actions = {action for point in points for action in nested(point)}
+    if not actions:
+        return
+    first_run: dict[str, int] = {}
+    for step in store.steps(parent.id):
+        if step.kind is StepKind.ACTION and step.action in actions:
+            if step.index >= index:
+                actions = actions - {step.action}
+            else:
+                first_run.setdefault(step.action, step.index)
+    inherited = sorted(actions & set(first_run))
+    if inherited:
+        action = inherited[0]
+        raise ConfigError(
+            f"{{at={index}}}: the sweep varies {action}, which ran only before the fork point "
+            f"(step {first_run[action]}): every fork would inherit that step as it ran and "
+            f"no point would differ; sweep at {action} ({{at={action}}}) or earlier",
+            option="at",
+        )
+
+
 def sweep(
     store: TraceStore,
     run_ref: str,
@@ -260,6 +286,7 @@ def sweep(
     flow = workflow_of(store, parent, workflow)
     for point in point_list:  # a bad value is refused before anything is written
         validate_overrides(flow.actions, point_overrides(point))
+    _refuse_inherited_targets(store, parent, where.index, point_list)
     planner_of(parent)  # a parent whose planner cannot be rebuilt fails here, not per point
 
     sweep_id = uuid7()

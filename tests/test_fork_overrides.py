@@ -1,0 +1,60 @@
+"""A fork's override that changes nothing is said, not silently ignored."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam.cli.main import cli
+
+FLOW = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
+
+
+@pytest.fixture
+def parent(tmp_path: Path) -> tuple[Path, str]:
+    store = tmp_path / "store"
+    result = reprolam.run(FLOW, store=store, seed=3)
+    assert result.succeeded
+    return store, result.id
+
+
+def test_an_override_of_an_inherited_action_warns_from_the_callers_line(
+    parent: tuple[Path, str],
+) -> None:
+    store, run_id = parent
+    with reprolam.open(store) as rl:
+        with pytest.warns(reprolam.OverrideNotApplied) as caught:
+            fork = rl.fork(run_id, at="fit", set={"make_data.n": 5, "fit.C": 2.0})
+        # the record is as it ran: the inherited step kept the parent's n
+        assert fork.steps[0].params == rl.show(run_id).steps[0].params
+    assert fork.succeeded
+    assert len(caught) == 1  # fit ran in the fork: its override applied
+    message = str(caught[0].message)
+    assert message.startswith("make_data.n=5 changed nothing")
+    assert "at='make_data'" in message  # Python's spelling of the fix
+    assert caught[0].filename == __file__  # attributed to the caller, not to reprolam
+
+
+def test_an_override_that_ran_says_nothing(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fork = reprolam.fork(run_id, at="make_data", set={"make_data.n": 5}, store=store)
+    assert fork.steps[0].params["n"] == 5
+
+
+def test_the_cli_prints_one_warning_line_with_flags(parent: tuple[Path, str]) -> None:
+    store, run_id = parent
+    result = CliRunner().invoke(
+        cli, ["--store", str(store), "fork", run_id, "--at", "score", "--set", "fit.C=3"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1
+    assert "fit.C=3 changed nothing" in lines[0]
+    assert "(--at fit)" in lines[0]
+    assert "Warning" not in result.stderr  # not Python's file:line display
