@@ -11,8 +11,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from reprolam.actions import ActionSpace
-from reprolam.errors import WorkflowError
+from reprolam.actions import ActionSpace, spec_of
+from reprolam.errors import ActionSpecError, WorkflowError
 
 ENTRY_POINT_GROUP = "reprolam.workflows"
 DEFAULT_WORKFLOW = "breast-cancer"
@@ -117,7 +117,6 @@ def load_workflow(ref: str | Workflow | None = None) -> Workflow:
 
 def _resolve(target: str, label: str) -> Workflow:
     module_ref, _, attr = target.partition(":")
-    attr = attr or "workflow"
     try:
         if module_ref.endswith(".py"):
             module = import_file(Path(module_ref))
@@ -129,15 +128,58 @@ def _resolve(target: str, label: str) -> Workflow:
         raise WorkflowError(
             f"cannot import workflow {label!r} from {module_ref!r}: {type(exc).__name__}: {exc}"
         ) from None
-    found = getattr(module, attr, None)
+    defined = sorted(n for n, v in vars(module).items() if isinstance(v, Workflow))
+    where = f"{module_ref}:{attr or 'NAME'}"
+    if not attr:  # its `workflow` (a Workflow or a factory of the user's), else its only one
+        attr = "workflow" if _users_own(getattr(module, "workflow", None)) else ""
+        if not attr and len(defined) != 1:
+            raise WorkflowError(
+                f"name the workflow: {module_ref} defines {len(defined)} "
+                f"({', '.join(defined) or 'none'}); pass {where}"
+            )
+        attr = attr or defined[0]
+    if not hasattr(module, attr):
+        raise WorkflowError(
+            f"{module_ref} has no {attr!r}; its workflows: {', '.join(defined) or 'none'} "
+            f"(name one as {module_ref}:NAME)"
+        )
+    found = getattr(module, attr)
+    if _is_action(found):
+        raise WorkflowError(
+            f"{module_ref}:{attr} is an action, not a workflow; its workflows: "
+            f"{', '.join(defined) or 'none'} (build one with reprolam.workflow(name, [actions]))"
+        )
     if callable(found) and not isinstance(found, Workflow):
-        found = found()
+        try:
+            found = found()  # a factory: called with no arguments
+        except Exception as exc:
+            raise WorkflowError(
+                f"{module_ref}:{attr} is neither a Workflow nor a function returning one "
+                f"without arguments (calling it raised {type(exc).__name__}: {exc}); its "
+                f"workflows: {', '.join(defined) or 'none'}"
+            ) from None
     if not isinstance(found, Workflow):
         raise WorkflowError(
             f"{module_ref}:{attr} is not a reprolam Workflow (got {type(found).__name__}); "
             "build one with reprolam.workflow(...)"
         )
     return found
+
+
+def _is_action(found: Any) -> bool:
+    try:
+        spec_of(found)
+    except ActionSpecError:
+        return False
+    return True
+
+
+def _users_own(found: Any) -> bool:
+    """A Workflow, or a factory the module defines (not reprolam's own ``workflow``)."""
+    if isinstance(found, Workflow):
+        return True
+    module = str(getattr(found, "__module__", ""))
+    return callable(found) and module.partition(".")[0] != "reprolam"
 
 
 def import_file(path: Path) -> Any:
