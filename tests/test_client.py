@@ -396,3 +396,46 @@ def test_every_executor_runs_forks_and_reproduces_with_the_same_hashes(
         assert rl.reproduce(fork.id).bitwise
         assert rl.audit(run.id).clean
         assert rl.audit(fork.id).clean
+
+
+# Braces in library text that are not option markup (prompt text, SQL, examples) or name a
+# Python-only parameter (ManualRun's name, ReprolamError's own fields).
+NOT_CLI_OPTIONS = {"acc", "digest", "done", "name", "option", "p", "run"}
+
+
+def test_every_option_markup_becomes_a_flag_the_cli_has() -> None:
+    """{option} markup in library text is rendered as a flag by the CLI: that flag must exist
+    (``{inputs}`` once rendered as ``--inputs`` when the flag is ``--input``)."""
+    import click
+
+    from reprolam.cli.main import cli, flag_style
+    from reprolam.errors import OPTION_MARKUP
+
+    used: dict[str, str] = {}
+    for path in (SRC / "reprolam").rglob("*.py"):
+        if "cli" in path.relative_to(SRC / "reprolam").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for match in OPTION_MARKUP.finditer(node.value):
+                    used.setdefault(match[1], path.name)
+    flags: set[str] = set()
+    context = click.Context(cli)
+
+    def collect(command: click.Command) -> None:
+        for param in command.params:
+            flags.update(getattr(param, "opts", ()), getattr(param, "secondary_opts", ()))
+        if isinstance(command, click.Group):
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                assert sub is not None
+                collect(sub)
+
+    collect(cli)
+    unknown = {
+        f"{{{name}}} in {where} -> {flag_style(name, None)}"
+        for name, where in used.items()
+        if name not in NOT_CLI_OPTIONS and flag_style(name, None) not in flags
+    }
+    assert not unknown, sorted(unknown)
+    assert "inputs" in used and flag_style("inputs", None) == "--input"

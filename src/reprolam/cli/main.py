@@ -32,6 +32,7 @@ EXIT_BAD_INPUT = 2  # the command could not do what was asked (bad input, unknow
 FLAGS = {
     "overrides": "--set",
     "faults": "--fault",
+    "inputs": "--input",
     "action_timeout": "--timeout",
     "base_url": "--llm-base-url",
     "trusted": "--trust-pickle",
