@@ -186,3 +186,36 @@ def test_audit_counts_recorded_inputs_as_external(tmp_path: Path, data: tuple[Pa
     report = json.loads(result.output)
     assert report["clean"], report["problems"]
     assert {link["source"] for link in report["lineage"]} == {"external"}
+
+
+@action(outputs=["total"])
+def add_up(values: Any) -> float:
+    return float(sum(values))
+
+
+sums = workflow("sums", [add_up], outputs=["total"], inputs=["values"])
+
+
+def test_a_value_from_python_is_an_input_recorded_by_digest(tmp_path: Path) -> None:
+    import numpy as np
+
+    import reprolam
+
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(sums, planner="script", inputs={"values": np.arange(4.0)})
+        assert run.outputs["total"] == 6.0
+        environment = load_json(rl.store, run.run.environment)
+        recorded = environment["inputs"]["values"]
+        assert recorded["path"] == ""
+        assert recorded["codec"] == "npy"
+        record, data = rl.store.get_artifact(recorded["digest"])  # digest-checked bytes
+        assert np.array_equal(reprolam.Serializer().loads_typed(record.codec, data), np.arange(4.0))
+        assert changed_inputs(rl.store, run.run) == []  # a value has no path to read again
+        assert rl.reproduce(run.id, workflow=sums).reproduced  # the value, as recorded
+        assert rl.audit(run.id).clean
+        assert rl.get(run.id, "values", out=tmp_path / "v.npy").step is None
+        assert np.array_equal(np.load(tmp_path / "v.npy"), np.arange(4.0))
+        with pytest.raises(
+            ConfigError, match=r"input 'values': no codec can encode .*a str is a path"
+        ):
+            rl.run(sums, planner="script", inputs={"values": object()})

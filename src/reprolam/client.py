@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from reprolam.codecs import Serializer
     from reprolam.engine.engine import RunResult, StepCallback
     from reprolam.engine.executors import Executor
-    from reprolam.engine.inputs import InputChange, InputData
+    from reprolam.engine.inputs import GivenInputs, InputChange
     from reprolam.engine.manual import ManualRun
     from reprolam.engine.policy import Policy
     from reprolam.history.audit import AuditReport
@@ -129,18 +129,17 @@ class Client:
         reuse: bool = False,
         on_step: StepCallback | None = None,
         on_plan: Callable[[PlannerChoice], None] | None = None,
-        inputs: Mapping[str, InputData | str | os.PathLike[str]] | None = None,
+        inputs: GivenInputs | None = None,
     ) -> RunResult:
         """Plan, execute and record one run of ``workflow`` (default: ``breast-cancer``).
 
         ``set``/``overrides`` force params (``{"train_model.C": 0.1}``); ``policy`` is a
         ``Policy`` or changes to the default one (``{"retries": 1}``); ``executor`` a name
-        (``"process"``), a config or an instance. ``on_plan`` hears which planner was chosen
-        and why before the first step. ``inputs`` gives the workflow's external data
-        (``{"table": "data.csv"}``, or ``InputData(path, copy=False)`` to record only digests).
         (``"process"``), a config or an instance. ``reuse`` takes the recorded outputs of any
         step in the store with the same cache key instead of executing it (recorded as reused).
-        ``on_plan`` hears which planner was chosen and why before the first step.
+        ``on_plan`` hears which planner was chosen and why before the first step. ``inputs``
+        gives the workflow's external data: a path (``{"table": "data.csv"}``), an
+        ``InputData(path, copy=False)`` to record only digests, or a value (an array, a frame).
         """
         from reprolam.engine.cache import StepCache
         from reprolam.engine.engine import Engine

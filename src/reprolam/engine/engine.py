@@ -28,7 +28,7 @@ from reprolam.engine.environment import capture_environment
 from reprolam.engine.executor_registry import executor_from_config
 from reprolam.engine.executors import Executor
 from reprolam.engine.faults import validate_faults
-from reprolam.engine.inputs import InputData, RecordedInput, inputs_for, recorded_inputs
+from reprolam.engine.inputs import GivenInputs, RecordedInput, inputs_for, recorded_inputs
 from reprolam.engine.inputs import install as install_inputs
 from reprolam.engine.loop import Origin, RunLoop, RunResult, StepCallback
 from reprolam.engine.outputs import load_file
@@ -97,7 +97,7 @@ class Engine:
         on_step: StepCallback | None = None,
         origin: Origin | None = None,
         cache: StepCache | None = None,
-        inputs: Mapping[str, InputData | str | os.PathLike[str]] | None = None,
+        inputs: GivenInputs | None = None,
     ) -> RunResult:
         """Plan and execute ``workflow`` until the planner is done or a budget runs out.
 

@@ -2,7 +2,10 @@
 
 An input is stored like an action's output file or directory (``reprolam.files``) -- or,
 with ``copy=False``, only hashed -- before the run's first step, and recorded in the
-run's environment snapshot as ``inputs.NAME = {digest, codec, path, copied}``. It has no
+run's environment snapshot as ``inputs.NAME = {digest, codec, path, copied}``. From Python
+an input may also be a value (an array, a frame, bytes, ...: anything but a ``str`` or a
+path, which name files): it is encoded like an action's output and recorded with an empty
+``path`` (a value cannot change, so a reproduction uses it as recorded). It has no
 producing step (``artifact_producer`` is None: an external input). Forks inherit the
 parent's inputs as recorded; reproductions read the recorded paths again, so an edited
 file shows up, before anything executes, as a changed input (``changed_inputs``).
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprolam import files
-from reprolam.errors import ConfigError
+from reprolam.errors import CodecError, ConfigError
 from reprolam.hashing import digest
 from reprolam.planning.base import ArtifactRef
 from reprolam.trace.contract import TraceStore
@@ -71,15 +74,23 @@ class InputChange:
         return f"input {self.name!r} changed: {self.path} was {self.old[:12]}, now {now[:12]}"
 
 
+# A given input: a file or directory (InputData, or its path as str or PathLike), or a value.
+GivenInputs = Mapping[str, Any]
+
+
 def as_input(value: InputData | str | os.PathLike[str]) -> InputData:
     return value if isinstance(value, InputData) else InputData(Path(value))
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, InputData | str | os.PathLike)
 
 
 def record_inputs(
     store: TraceStore,
     serializer: Serializer,
     workflow: Workflow,
-    given: Mapping[str, InputData | str | os.PathLike[str]],
+    given: GivenInputs,
     *,
     partial: bool = False,
 ) -> list[RecordedInput]:
@@ -99,6 +110,9 @@ def record_inputs(
         )
     recorded = []
     for name in sorted(given):
+        if not _is_path(given[name]):
+            recorded.append(_record_value(store, serializer, name, given[name]))
+            continue
         data = as_input(given[name])
         path = data.path.expanduser().absolute()
         if not path.exists():
@@ -111,6 +125,20 @@ def record_inputs(
         store.record(artifacts=[(ArtifactRecord(key, tag, len(raw)), raw)])
         recorded.append(RecordedInput(name, key, tag, str(path), data.copy))
     return recorded
+
+
+def _record_value(
+    store: TraceStore, serializer: Serializer, name: str, value: Any
+) -> RecordedInput:
+    try:
+        tag, raw = serializer.dumps_typed(value)
+    except CodecError as exc:
+        raise ConfigError(
+            f"input {name!r}: {exc}; or pass a path to a file or directory (a str is a path)"
+        ) from None
+    key = digest(raw)
+    store.record(artifacts=[(ArtifactRecord(key, tag, len(raw)), raw)])
+    return RecordedInput(name, key, tag, "", copied=True)
 
 
 def recorded_inputs(environment: Mapping[str, Any]) -> list[RecordedInput]:
@@ -139,6 +167,8 @@ def changed_inputs(store: TraceStore, run: RunRecord) -> list[InputChange]:
     serializer = default_serializer()
     changes = []
     for item in recorded_inputs(load_json(store, run.environment)):
+        if not item.path:
+            continue  # a value: it is what was recorded
         path = Path(item.path)
         new: str | None = None
         if path.exists():
@@ -156,7 +186,9 @@ def reread(
     given: dict[str, InputData | str | os.PathLike[str]] = {}
     kept = []
     for item in inputs:
-        if Path(item.path).exists():
+        if not item.path:
+            kept.append(item)  # a value given from Python: as recorded
+        elif Path(item.path).exists():
             given[item.name] = InputData(Path(item.path), copy=item.copied)
         elif item.copied:
             kept.append(item)
@@ -171,7 +203,7 @@ def reread(
 def inputs_for(
     engine: Any,
     workflow: Workflow,
-    given: Mapping[str, InputData | str | os.PathLike[str]] | None,
+    given: GivenInputs | None,
     parent: RunRecord | None,
     verifies: str | None,
 ) -> list[RecordedInput]:
