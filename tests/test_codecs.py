@@ -1435,3 +1435,25 @@ def test_json_bytes_are_pinned() -> None:
     tag, data = default_serializer().dumps_typed({"ok": True, "n": 3, "accuracy": 0.5})
     assert (tag, data) == ("json", b'{"accuracy":0.5,"n":3,"ok":true}')
     assert digest(data) == digest(canonical_json({"accuracy": 0.5, "n": 3, "ok": True}).encode())
+
+
+def test_values_that_are_not_frames_never_import_pandas() -> None:
+    """The default serializer loads the frame codec (and pandas) on the first frame only:
+    a workflow or a replay without frames does not pay pandas' import."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np\n"
+        "from reprolam.codecs import default_serializer\n"
+        "s = default_serializer()\n"
+        "for v in ({'a': 1}, np.zeros(3), b'raw', (1, np.ones(2))):\n"
+        "    s.loads_typed(*s.dumps_typed(v))\n"
+        "assert 'pandas' not in sys.modules, 'pandas imported'\n"
+        "import pandas as pd\n"
+        "tag, data = s.dumps_typed(pd.DataFrame({'x': [1.5]}))\n"
+        "assert tag == 'frame', tag\n"
+        "assert s.loads_typed(tag, data).equals(pd.DataFrame({'x': [1.5]}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from reprolam.codecs._bytes import BytesCodec
 from reprolam.codecs._files import DirCodec, FileCodec
-from reprolam.codecs._frame import FrameCodec
+from reprolam.codecs._frame_lazy import LazyFrameCodec
 from reprolam.codecs._json import JsonCodec
 from reprolam.codecs._model import ModelCodec
 from reprolam.codecs._npy import NpyCodec
@@ -57,7 +57,7 @@ def _default_codecs() -> list[Codec]:
         BytesCodec(),
         JsonCodec(),
         NpyCodec(),
-        FrameCodec(),
+        LazyFrameCodec(),
         ModelCodec(),
         TreeCodec(),
         FileCodec(),
