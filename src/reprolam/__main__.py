@@ -1,3 +1,3 @@
-from reprolam.cli.main import main
+from reprolam.cli import start
 
-main()
+start()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from reprolam.cli.process import finished, own_process, owns_process, settle
 from reprolam.errors import ReprolamError, ReprolamWarning
 
 if TYPE_CHECKING:
@@ -378,6 +379,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands that end start-up themselves (settle_imports or process.settle) once they have
+# imported what they need; the group ends it for every other command as it resolves it.
+SETTLES_ITSELF = frozenset({"run", "runs", "show"})
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when that command is needed, and reports
     usage errors as one ``error:`` line (exit 2) like every other bad input."""
@@ -411,6 +417,14 @@ class LazyGroup(click.Group):
             super().format_commands(ctx, formatter)
         finally:
             self.listing = False
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name not in SETTLES_ITSELF:
+            settle()  # start-up ends here for this command (reprolam.cli.process)
+        return name, command, rest
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in LAZY_COMMANDS:
@@ -570,24 +584,16 @@ def run(
     )
 
 
-# Set by main(): this process is the reprolam command, not a caller of ``cli`` (tests, apps).
-WHOLE_PROCESS: dict[str, bool] = {"owned": False}
-
-
 def settle_imports() -> None:
-    """Import the engine (with numpy and pandas) and exempt everything imported so far from
-    the cyclic garbage collector (``gc.freeze``): each full collection while the actions run
-    would otherwise rescan those ~100,000 long-lived objects (tens of ms a run). Only cyclic
-    collection is affected: reference counting still frees them, and objects created from
-    here on are collected as usual. Only when this process is the command: a program that
-    calls ``cli`` many times would keep cyclic garbage of earlier calls."""
-    if not WHOLE_PROCESS["owned"]:
+    """Import the engine (with numpy and pandas), then end start-up (``process.settle``):
+    everything loaded so far is frozen, so each full collection while the actions run does
+    not rescan those ~100,000 long-lived objects (tens of ms a run). Only when this process
+    is the command: a program that calls ``cli`` keeps its collector as it was."""
+    if not owns_process():
         return
-    import gc
-
     import reprolam.engine.engine  # noqa: F401  (imported for its side effect: loaded)
 
-    gc.freeze()
+    settle()
 
 
 def cli_text(text: str) -> str:
@@ -628,6 +634,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
     from reprolam.history.annotate import headline_metrics, index_metrics, index_page
     from reprolam.trace.queries import RunQuery
 
+    settle()
     with obj.open() as rl:
         store = rl.store
         # Filtering or sorting by a metric needs every run indexed; a plain list, its page.
@@ -659,6 +666,7 @@ def show(obj: Ctx, run_ref: str, as_json: bool) -> None:
     """
     from reprolam.cli import render
 
+    settle()
     with obj.open() as rl:
         view = rl.show(run_ref)
     if as_json:  # the payload only when asked for: it costs as much as the table
@@ -738,5 +746,11 @@ def parse_inputs(items: tuple[str, ...], *, copy: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    WHOLE_PROCESS["owned"] = True
-    cli(prog_name="reprolam")
+    """The ``reprolam`` command: this process is the command's (``reprolam.cli.process``)."""
+    own_process()
+    try:
+        cli(prog_name="reprolam")
+    except SystemExit as exc:
+        finished(exc.code)
+        raise
+    finished(None)
