@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reprolam.cli.main import emit_json, json_option, llm_options, reports_errors
+from reprolam.cli.main import emit_json, json_option, reports_errors
+from reprolam.cli.options import llm_options
 from reprolam.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -6,16 +6,8 @@ from typing import Any
 
 import click
 
-from reprolam.cli.main import (
-    Ctx,
-    Execution,
-    execution_options,
-    json_option,
-    llm_options,
-    planner_option,
-    reports_errors,
-    respond,
-)
+from reprolam.cli.main import Ctx, json_option, reports_errors, respond
+from reprolam.cli.options import Execution, execution_options, llm_options, planner_option
 
 
 @click.command()

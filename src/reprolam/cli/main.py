@@ -1,6 +1,7 @@
 """The ``reprolam`` command: a thin layer over ``reprolam.api``.
 
-Heavy libraries (numpy, pandas, scikit-learn, rich) are imported inside commands, so
+Every command lives in its own module, imported only when it runs (``LAZY_COMMANDS``); heavy
+libraries (numpy, pandas, scikit-learn, rich) are imported inside commands, so
 ``reprolam --help`` starts fast. Errors become one line and a non-zero exit here, at the edge.
 """
 
@@ -8,19 +9,16 @@ from __future__ import annotations
 
 import functools
 import importlib
-import math
+import os
 import sys
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from reprolam.cli.process import finished, own_process, owns_process, settle
+from reprolam.cli.process import finished, own_process, settle
 from reprolam.errors import ReprolamError, ReprolamWarning
-
-if TYPE_CHECKING:
-    from reprolam.planning.choose import PlannerChoice
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,197 +98,11 @@ def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> Non
 _PYTHON_SHOWWARNING = warnings.showwarning
 
 
-def llm_options(fn: F) -> F:
-    """The llm planner's endpoint and sampling, collapsed into one ``llm: LLMSettings`` argument."""
+def cli_text(text: str) -> str:
+    """Library text (a planner's reason, a hint) with its option markup as flags."""
+    from reprolam.errors import render_markup
 
-    @functools.wraps(fn)
-    def collapse(
-        *args: Any,
-        model: str | None,
-        llm_base_url: str | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        tool_mode: str | None,
-        **kwargs: Any,
-    ) -> Any:
-        from reprolam.planning.choose import LLMSettings
-
-        llm = LLMSettings(
-            model=model,
-            base_url=llm_base_url,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            tool_mode=tool_mode,
-        )
-        return fn(*args, llm=llm, **kwargs)
-
-    options = [
-        click.option(
-            "--tool-mode",
-            type=click.Choice(["native", "text", "auto"]),
-            help="LLM tool calls: native (tools sent), text (the model answers JSON), auto "
-            "(native until the server refuses tools; the default).",
-        ),
-        click.option(
-            "--max-tokens",
-            type=click.IntRange(min=1),
-            metavar="N",
-            help="LLM reply length limit (default: the provider profile's, 1024 for most).",
-        ),
-        click.option(
-            "--temperature",
-            type=click.FloatRange(min=0, max=2),
-            metavar="T",
-            help="LLM sampling temperature (default 0; not sent to reasoning models).",
-        ),
-        click.option(
-            "--llm-base-url",
-            envvar="REPROLAM_LLM_BASE_URL",
-            metavar="URL",
-            help="OpenAI-compatible endpoint (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).",
-        ),
-        click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name."),
-    ]
-    wrapped: Any = collapse
-    for option in options:
-        wrapped = option(wrapped)
-    return wrapped  # type: ignore[no-any-return]
-
-
-class Execution:
-    """The execution options as given; ``None`` means "the default" (run) or "as recorded"."""
-
-    def __init__(
-        self,
-        faults: tuple[str, ...],
-        retries: int | None,
-        max_failures: int | None,
-        timeout: float | None,
-        executor: str | None,
-        effects: str | None = None,
-        workers: int | None = None,
-        scheduler: str | None = None,
-    ) -> None:
-        self.faults = faults
-        self.retries = retries
-        self.max_failures = max_failures
-        self.timeout = timeout
-        self.effects = effects
-        # A name, or a config when --workers/--scheduler set the executor's settings.
-        self.executor: str | dict[str, Any] | None = executor
-        if workers is not None or scheduler is not None:
-            name = executor or "dask"
-            if name != "dask":
-                raise click.UsageError(
-                    f"--workers and --scheduler set up the dask executor, not {name!r}"
-                )
-            self.executor = {"name": name, "workers": workers, "scheduler": scheduler}
-
-    def policy_changes(self) -> dict[str, Any]:
-        """The policy fields these options set (to apply to a default or recorded policy)."""
-        from reprolam.engine.faults import parse_fault
-
-        changes: dict[str, Any] = {
-            "retries": self.retries,
-            "max_failures": self.max_failures,
-            "action_timeout": self.timeout,
-            "effects": self.effects,
-        }
-        if self.faults:
-            changes["faults"] = dict(parse_fault(text) for text in self.faults)
-        return {k: v for k, v in changes.items() if v is not None}
-
-
-def _seconds(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a number of seconds") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise click.BadParameter(f"{value!r}: give a finite number of seconds above 0")
-    return seconds
-
-
-def execution_options(fn: F) -> F:
-    """Failure handling and execution, collapsed into one ``execution: Execution`` argument.
-
-    Shared by every command that executes actions: ``run`` applies them to the default
-    policy; ``fork``, ``reproduce`` and ``resume`` to the one the run recorded.
-    """
-
-    @functools.wraps(fn)
-    def collapse(
-        *args: Any,
-        faults: tuple[str, ...],
-        retries: int | None,
-        max_failures: int | None,
-        timeout: float | None,
-        executor: str | None,
-        effects: str | None,
-        workers: int | None,
-        scheduler: str | None,
-        **kwargs: Any,
-    ) -> Any:
-        execution = Execution(
-            faults, retries, max_failures, timeout, executor, effects, workers, scheduler
-        )
-        return fn(*args, execution=execution, **kwargs)
-
-    options = [
-        click.option(
-            "--fault",
-            "faults",
-            multiple=True,
-            metavar="ACTION:RATE",
-            help="Inject failures into ACTION with probability RATE (seeded, recorded).",
-        ),
-        click.option(
-            "--retries",
-            type=click.IntRange(min=0),
-            help="Explicit retries per failure, each a recorded step [default: 0].",
-        ),
-        click.option(
-            "--max-failures",
-            type=click.IntRange(min=1),
-            help="Stop the run after N failed steps [default: 3].",
-        ),
-        click.option(
-            "--timeout",
-            callback=lambda _ctx, _param, value: _seconds(value),
-            metavar="SECONDS",
-            help="Per-action timeout (needs an executor that can stop an action: process).",
-        ),
-        click.option(
-            "--executor",
-            metavar="NAME",
-            help="Where actions run: local (this process), process (a worker a timeout can "
-            "stop), dask (a Dask cluster), or an installed executor [default: local; as "
-            "recorded for fork, resume, reproduce].",
-        ),
-        click.option(
-            "--workers",
-            type=click.IntRange(min=1),
-            help="Dask: start a local cluster of N worker processes [default: 2].",
-        ),
-        click.option(
-            "--scheduler",
-            metavar="tcp://HOST:PORT",
-            help="Dask: connect to this scheduler instead of starting a local cluster.",
-        ),
-        click.option(
-            "--effects",
-            type=click.Choice(["warn", "strict"]),
-            help="Undeclared effects of actions (file writes, network, subprocesses, global "
-            "RNG, clock in pure actions): warn records them, strict also fails the step "
-            "[default: warn; as recorded for fork, resume, reproduce].",
-        ),
-    ]
-    wrapped: Any = collapse
-    for option in reversed(options):
-        wrapped = option(wrapped)
-    return wrapped  # type: ignore[no-any-return]
+    return render_markup(text, flag_style)
 
 
 def emit_json(value: Any) -> None:
@@ -312,6 +124,20 @@ def respond(as_json: bool, payload: Any, show: Callable[[], object], *, ok: bool
 # Commands that live in their own modules, imported only when used; --help lists them by
 # their summaries (the first paragraph of their help, which a test keeps equal to it).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": (
+        "reprolam.cli.run_cmd:run",
+        "Plan, execute and record a run of WORKFLOW (default: breast-cancer).",
+    ),
+    "runs": ("reprolam.cli.runs_cmd:runs", "List recorded runs, newest first."),
+    "show": (
+        "reprolam.cli.runs_cmd:show",
+        "Show RUN's trace: every step with params, artifacts, seed, timing and status.",
+    ),
+    "workflows": ("reprolam.cli.workflows_cmd:workflows", "List installed workflows."),
+    "actions": (
+        "reprolam.cli.workflows_cmd:actions",
+        "List WORKFLOW's actions with inputs, outputs, params and determinism class.",
+    ),
     "replay": (
         "reprolam.cli.history_cmd:replay",
         "Rebuild RUN's outputs from the store, verifying every hash, executing nothing.",
@@ -384,6 +210,27 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 SETTLES_ITSELF = frozenset({"run", "runs", "show"})
 
 
+def help_width(max_width: int) -> int | None:
+    """The width click gives help text, ``max(min(columns, max_width) - 2, 50)``, with the
+    terminal's columns found as ``shutil.get_terminal_size`` finds them ($COLUMNS, else the
+    terminal on stdout, else 80) without importing shutil (and its compression modules: 2-3
+    ms of ``--help``). None when click's width is forced (``CliRunner``): click applies it."""
+    from click import formatting
+
+    if formatting.FORCED_WIDTH is not None:
+        return None
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return max(min(columns or 80, max_width) - 2, 50)
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when that command is needed, and reports
     usage errors as one ``error:`` line (exit 2) like every other bad input."""
@@ -407,6 +254,18 @@ class LazyGroup(click.Group):
             sys.exit(exc.exit_code)
 
     listing = False  # True while --help lists the commands: summaries need no imports
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if "terminal_width" not in extra:  # subcommands inherit it from this context
+            max_width = extra.get("max_content_width", self.context_settings["max_content_width"])
+            extra["terminal_width"] = help_width(max_width)
+        return super().make_context(info_name, args, parent, **extra)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
@@ -477,272 +336,6 @@ def cli(ctx: click.Context, store: str | None, artifacts: str | None, trusted: b
       reprolam show 0196                # a run's trace, by id prefix
     """
     ctx.obj = Ctx(store, artifacts, trusted)
-
-
-def planner_option(*, default: str | None, help: str) -> Callable[[F], F]:
-    return click.option(
-        "--planner",
-        default=default,
-        show_default=default is not None,
-        metavar="auto|rules|script|llm|simulated|NAME",
-        help=help,
-    )
-
-
-@cli.command()
-@click.argument("workflow", required=False, default="breast-cancer")
-@planner_option(
-    default="auto",
-    help="Who chooses the next action. auto: the LLM if a base URL is given "
-    "(--llm-base-url / REPROLAM_LLM_BASE_URL), else rules.",
-)
-@llm_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Run seed (always recorded).")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="ACTION.PARAM=VALUE",
-    help="Force a param, e.g. --set train_model.C=0.1 (repeatable).",
-)
-@click.option(
-    "--input",
-    "inputs",
-    multiple=True,
-    metavar="NAME=PATH",
-    help="External data (a file or directory) for the workflow's input NAME (repeatable).",
-)
-@click.option(
-    "--no-copy", is_flag=True, help="Record the inputs' digests and paths without copying them."
-)
-@click.option(
-    "--reuse",
-    is_flag=True,
-    help="Take the recorded outputs of any step in the store with the same action, code, "
-    "params, inputs and seed instead of executing (recorded as reused).",
-)
-@execution_options
-@json_option
-@click.pass_obj
-@reports_errors
-def run(
-    obj: Ctx,
-    workflow: str,
-    inputs: tuple[str, ...],
-    no_copy: bool,
-    planner: str,
-    llm: Any,
-    seed: int,
-    overrides: tuple[str, ...],
-    reuse: bool,
-    execution: Execution,
-    as_json: bool,
-) -> None:
-    """Plan, execute and record a run of WORKFLOW (default: breast-cancer).
-
-    \b
-    Example:
-      reprolam run --seed 1 --set train_model.C=0.1
-      reprolam run mypkg.flows:workflow --planner script
-      reprolam run --fault train_model:0.5 --retries 1
-      reprolam run mypkg.flows:workflow --input table=data/raw.csv
-    """
-    from reprolam.cli import render
-
-    progress = render.RunProgress(enabled=not as_json)
-    reasons: list[str] = []
-
-    def announce(choice: PlannerChoice) -> None:
-        reasons.append(cli_text(choice.why))
-        progress.announce(f"[bold]{workflow}[/] seed={seed}  planner: {reasons[0]}")
-
-    settle_imports()
-    with obj.open() as rl:
-        result = rl.run(
-            workflow,
-            planner=planner,
-            seed=seed,
-            set=overrides,
-            policy=execution.policy_changes(),
-            executor=execution.executor,
-            llm=llm,
-            reuse=reuse,
-            on_step=progress.step,
-            on_plan=announce,
-            inputs=parse_inputs(inputs, copy=not no_copy),
-        )
-    respond(
-        as_json,
-        {
-            "run": result.run.to_dict(),
-            "steps": len(result.steps),
-            "metrics": result.metrics,
-            "planner_reason": reasons[0] if reasons else None,
-        },
-        lambda: progress.finish(result.run, len(result.steps), result.metrics),
-        ok=result.succeeded,
-    )
-
-
-def settle_imports() -> None:
-    """Import the engine (with numpy and pandas), then end start-up (``process.settle``):
-    everything loaded so far is frozen, so each full collection while the actions run does
-    not rescan those ~100,000 long-lived objects (tens of ms a run). Only when this process
-    is the command: a program that calls ``cli`` keeps its collector as it was."""
-    if not owns_process():
-        return
-    import reprolam.engine.engine  # noqa: F401  (imported for its side effect: loaded)
-
-    settle()
-
-
-def cli_text(text: str) -> str:
-    """Library text (a planner's reason, a hint) with its option markup as flags."""
-    from reprolam.errors import render_markup
-
-    return render_markup(text, flag_style)
-
-
-@cli.command()
-@click.option(
-    "--limit",
-    type=click.IntRange(1, 1000),
-    default=50,
-    show_default=True,
-    help="Show at most N runs.",
-)
-@click.option("--tag", metavar="T", help="Only runs tagged T (see `reprolam tag`).")
-@click.option(
-    "--metric",
-    metavar="NAME",
-    help="Only runs with headline metric NAME, best (highest) first, shown as a column.",
-)
-@json_option
-@click.pass_obj
-@reports_errors
-def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: bool) -> None:
-    """List recorded runs, newest first.
-
-    \b
-    Example:
-      reprolam runs --limit 5 --json
-      reprolam runs --tag sweep --metric accuracy
-    """
-    from dataclasses import replace
-
-    from reprolam.cli import render
-    from reprolam.history.annotate import headline_metrics, index_metrics, index_page
-    from reprolam.trace.queries import RunQuery
-
-    settle()
-    with obj.open() as rl:
-        store = rl.store
-        # Filtering or sorting by a metric needs every run indexed; a plain list, its page.
-        if metric:
-            index_metrics(store)
-        query = RunQuery(tag=tag, metric=metric, order="metric" if metric else "created")
-        page = index_page(store, store.query_runs(replace(query, limit=limit)))
-        rows = [(row, headline_metrics(store, row.run)) for row in page.rows]
-    respond(
-        as_json,
-        [{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows],
-        lambda: render.runs_table(rows, metric=metric, total=page.total),
-    )
-
-
-@cli.command()
-@click.argument("run_ref", metavar="RUN")
-@json_option
-@click.pass_obj
-@reports_errors
-def show(obj: Ctx, run_ref: str, as_json: bool) -> None:
-    """Show RUN's trace: every step with params, artifacts, seed, timing and status.
-
-    RUN is a full run id or a unique prefix.
-
-    \b
-    Example:
-      reprolam show 0196a3 --json
-    """
-    from reprolam.cli import render
-
-    settle()
-    with obj.open() as rl:
-        view = rl.show(run_ref)
-    if as_json:  # the payload only when asked for: it costs as much as the table
-        emit_json(view.to_dict())
-    else:
-        render.run_view(view)
-
-
-@cli.command()
-@json_option
-@reports_errors
-def workflows(as_json: bool) -> None:
-    """List installed workflows.
-
-    \b
-    Example:
-      reprolam workflows --json
-    """
-    from reprolam.cli import render
-    from reprolam.workflows.registry import available_workflows, load_workflow
-
-    flows = [load_workflow(name) for name in sorted(available_workflows())]
-    respond(
-        as_json,
-        [
-            {
-                "name": f.name,
-                "actions": list(f.actions.names),
-                "outputs": list(f.outputs),
-                "goal": f.goal,
-            }
-            for f in flows
-        ],
-        lambda: render.workflows_table(flows),
-    )
-
-
-@cli.command()
-@click.argument("workflow", required=False, default="breast-cancer")
-@click.option("--tools", is_flag=True, help="Print the OpenAI tool definitions (JSON).")
-@json_option
-@reports_errors
-def actions(workflow: str, tools: bool, as_json: bool) -> None:
-    """List WORKFLOW's actions with inputs, outputs, params and determinism class.
-
-    \b
-    Example:
-      reprolam actions breast-cancer --tools
-    """
-    from reprolam.cli import render
-    from reprolam.workflows.registry import load_workflow
-
-    flow = load_workflow(workflow)
-    if tools:
-        emit_json(flow.actions.tool_definitions())
-    elif as_json:
-        emit_json([spec.describe() for spec in flow.actions])
-    else:
-        render.actions_table(flow)
-
-
-def parse_inputs(items: tuple[str, ...], *, copy: bool) -> dict[str, Any]:
-    """``('table=data.csv', ...)`` -> ``{'table': InputData(Path('data.csv'), copy)}``."""
-    if not items:
-        return {}  # without importing reprolam.files and its codecs
-    from pathlib import Path
-
-    from reprolam.engine.inputs import InputData
-
-    parsed: dict[str, Any] = {}
-    for text in items:
-        name, sep, path = text.partition("=")
-        if not sep or not name.strip() or not path:
-            raise click.BadParameter(f"{text!r} is not NAME=PATH", param_hint="--input")
-        parsed[name.strip()] = InputData(Path(path), copy=copy)
-    return parsed
 
 
 def main() -> None:

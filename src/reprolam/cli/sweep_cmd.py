@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reprolam.cli.main import Ctx, Execution, execution_options, json_option, reports_errors
+from reprolam.cli.main import Ctx, json_option, reports_errors
 from reprolam.cli.main import respond as respond_with
+from reprolam.cli.options import Execution, execution_options
 
 if TYPE_CHECKING:
     from reprolam.history.sweep import SweepPoint, SweepResult

@@ -1,0 +1,216 @@
+"""Options shared by the commands that execute actions (run, fork, reproduce, resume, sweep):
+the planner, the LLM endpoint and sampling, failure handling and the executor."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def planner_option(*, default: str | None, help: str) -> Callable[[F], F]:
+    return click.option(
+        "--planner",
+        default=default,
+        show_default=default is not None,
+        metavar="auto|rules|script|llm|simulated|NAME",
+        help=help,
+    )
+
+
+def llm_options(fn: F) -> F:
+    """The llm planner's endpoint and sampling, collapsed into one ``llm: LLMSettings`` argument."""
+
+    @functools.wraps(fn)
+    def collapse(
+        *args: Any,
+        model: str | None,
+        llm_base_url: str | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        tool_mode: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        from reprolam.planning.choose import LLMSettings
+
+        llm = LLMSettings(
+            model=model,
+            base_url=llm_base_url,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            tool_mode=tool_mode,
+        )
+        return fn(*args, llm=llm, **kwargs)
+
+    options = [
+        click.option(
+            "--tool-mode",
+            type=click.Choice(["native", "text", "auto"]),
+            help="LLM tool calls: native (tools sent), text (the model answers JSON), auto "
+            "(native until the server refuses tools; the default).",
+        ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="LLM reply length limit (default: the provider profile's, 1024 for most).",
+        ),
+        click.option(
+            "--temperature",
+            type=click.FloatRange(min=0, max=2),
+            metavar="T",
+            help="LLM sampling temperature (default 0; not sent to reasoning models).",
+        ),
+        click.option(
+            "--llm-base-url",
+            envvar="REPROLAM_LLM_BASE_URL",
+            metavar="URL",
+            help="OpenAI-compatible endpoint (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).",
+        ),
+        click.option("--model", envvar="REPROLAM_LLM_MODEL", help="LLM model name."),
+    ]
+    wrapped: Any = collapse
+    for option in options:
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
+
+
+class Execution:
+    """The execution options as given; ``None`` means "the default" (run) or "as recorded"."""
+
+    def __init__(
+        self,
+        faults: tuple[str, ...],
+        retries: int | None,
+        max_failures: int | None,
+        timeout: float | None,
+        executor: str | None,
+        effects: str | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
+    ) -> None:
+        self.faults = faults
+        self.retries = retries
+        self.max_failures = max_failures
+        self.timeout = timeout
+        self.effects = effects
+        # A name, or a config when --workers/--scheduler set the executor's settings.
+        self.executor: str | dict[str, Any] | None = executor
+        if workers is not None or scheduler is not None:
+            name = executor or "dask"
+            if name != "dask":
+                raise click.UsageError(
+                    f"--workers and --scheduler set up the dask executor, not {name!r}"
+                )
+            self.executor = {"name": name, "workers": workers, "scheduler": scheduler}
+
+    def policy_changes(self) -> dict[str, Any]:
+        """The policy fields these options set (to apply to a default or recorded policy)."""
+        from reprolam.engine.faults import parse_fault
+
+        changes: dict[str, Any] = {
+            "retries": self.retries,
+            "max_failures": self.max_failures,
+            "action_timeout": self.timeout,
+            "effects": self.effects,
+        }
+        if self.faults:
+            changes["faults"] = dict(parse_fault(text) for text in self.faults)
+        return {k: v for k, v in changes.items() if v is not None}
+
+
+def _seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise click.BadParameter(f"{value!r}: give a finite number of seconds above 0")
+    return seconds
+
+
+def execution_options(fn: F) -> F:
+    """Failure handling and execution, collapsed into one ``execution: Execution`` argument.
+
+    Shared by every command that executes actions: ``run`` applies them to the default
+    policy; ``fork``, ``reproduce`` and ``resume`` to the one the run recorded.
+    """
+
+    @functools.wraps(fn)
+    def collapse(
+        *args: Any,
+        faults: tuple[str, ...],
+        retries: int | None,
+        max_failures: int | None,
+        timeout: float | None,
+        executor: str | None,
+        effects: str | None,
+        workers: int | None,
+        scheduler: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        execution = Execution(
+            faults, retries, max_failures, timeout, executor, effects, workers, scheduler
+        )
+        return fn(*args, execution=execution, **kwargs)
+
+    options = [
+        click.option(
+            "--fault",
+            "faults",
+            multiple=True,
+            metavar="ACTION:RATE",
+            help="Inject failures into ACTION with probability RATE (seeded, recorded).",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            help="Explicit retries per failure, each a recorded step [default: 0].",
+        ),
+        click.option(
+            "--max-failures",
+            type=click.IntRange(min=1),
+            help="Stop the run after N failed steps [default: 3].",
+        ),
+        click.option(
+            "--timeout",
+            callback=lambda _ctx, _param, value: _seconds(value),
+            metavar="SECONDS",
+            help="Per-action timeout (needs an executor that can stop an action: process).",
+        ),
+        click.option(
+            "--executor",
+            metavar="NAME",
+            help="Where actions run: local (this process), process (a worker a timeout can "
+            "stop), dask (a Dask cluster), or an installed executor [default: local; as "
+            "recorded for fork, resume, reproduce].",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            help="Dask: start a local cluster of N worker processes [default: 2].",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="tcp://HOST:PORT",
+            help="Dask: connect to this scheduler instead of starting a local cluster.",
+        ),
+        click.option(
+            "--effects",
+            type=click.Choice(["warn", "strict"]),
+            help="Undeclared effects of actions (file writes, network, subprocesses, global "
+            "RNG, clock in pure actions): warn records them, strict also fails the step "
+            "[default: warn; as recorded for fork, resume, reproduce].",
+        ),
+    ]
+    wrapped: Any = collapse
+    for option in reversed(options):
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]

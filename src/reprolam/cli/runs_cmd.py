@@ -1,0 +1,79 @@
+"""``reprolam runs`` and ``reprolam show``: the recorded runs, and one run's trace."""
+
+from __future__ import annotations
+
+import click
+
+from reprolam.cli.main import Ctx, emit_json, json_option, reports_errors
+from reprolam.cli.process import settle
+
+
+@click.command()
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Show at most N runs.",
+)
+@click.option("--tag", metavar="T", help="Only runs tagged T (see `reprolam tag`).")
+@click.option(
+    "--metric",
+    metavar="NAME",
+    help="Only runs with headline metric NAME, best (highest) first, shown as a column.",
+)
+@json_option
+@click.pass_obj
+@reports_errors
+def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: bool) -> None:
+    """List recorded runs, newest first.
+
+    \b
+    Example:
+      reprolam runs --limit 5 --json
+      reprolam runs --tag sweep --metric accuracy
+    """
+    from dataclasses import replace
+
+    from reprolam.cli import render
+    from reprolam.history.annotate import headline_metrics, index_metrics, index_page
+    from reprolam.trace.queries import RunQuery
+
+    settle()
+    with obj.open() as rl:
+        store = rl.store
+        # Filtering or sorting by a metric needs every run indexed; a plain list, its page.
+        if metric:
+            index_metrics(store)
+        query = RunQuery(tag=tag, metric=metric, order="metric" if metric else "created")
+        page = index_page(store, store.query_runs(replace(query, limit=limit)))
+        rows = [(row, headline_metrics(store, row.run)) for row in page.rows]
+    if as_json:  # the payload only when asked for (dataclass copies of every row)
+        emit_json([{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows])
+    else:
+        render.runs_table(rows, metric=metric, total=page.total)
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN")
+@json_option
+@click.pass_obj
+@reports_errors
+def show(obj: Ctx, run_ref: str, as_json: bool) -> None:
+    """Show RUN's trace: every step with params, artifacts, seed, timing and status.
+
+    RUN is a full run id or a unique prefix.
+
+    \b
+    Example:
+      reprolam show 0196a3 --json
+    """
+    from reprolam.cli import render
+
+    settle()
+    with obj.open() as rl:
+        view = rl.show(run_ref)
+    if as_json:  # the payload only when asked for: it costs as much as the table
+        emit_json(view.to_dict())
+    else:
+        render.run_view(view)
