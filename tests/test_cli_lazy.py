@@ -1,16 +1,21 @@
-"""``reprolam --help`` finds its width without shutil, exactly as click would with it; and
-starts without the command modules, shutil or the engine (whole-process start-up guards)."""
+"""Whole-process start-up guards: ``reprolam --help`` finds its width without shutil, exactly
+as click would with it, and loads no command module, shutil, rich or the engine; ``runs``
+loads neither the engine, the codecs nor the scientific stack."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click import formatting
 
+import reprolam
+from reprolam import action, workflow
 from reprolam.cli.main import help_width
 
 
@@ -63,3 +68,49 @@ def test_help_loads_no_command_module_shutil_or_engine() -> None:
     listed = {line.split()[0]: line for line in lines if line[:2] == "  " and line[2] != " "}
     assert "Plan, execute and record" in listed["run"]
     assert done.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+@action(outputs=["metrics"])
+def score() -> dict[str, float]:
+    return {"accuracy": 0.5}
+
+
+TINY = workflow("lazy-tiny", [score], outputs=["metrics"], metrics="metrics")
+HEAVY = (
+    "numpy",
+    "pandas",
+    "sklearn",
+    "scipy",
+    "pydantic",
+    "reprolam.engine",
+    "reprolam.codecs._frame",
+)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_runs_loads_no_engine_codecs_or_scientific_stack(tmp_path: Path, as_json: bool) -> None:
+    store = tmp_path / "store"
+    with reprolam.open(store) as rl:
+        rl.run(TINY, planner="script")
+    args = ["reprolam", "--store", str(store), "runs", *(["--json"] if as_json else [])]
+    code = (
+        "import sys\n"
+        f"sys.argv = {args!r}\n"
+        "from reprolam.cli import start\n"
+        "try:\n"
+        "    start()\n"
+        "finally:\n"
+        f"    print('LOADED', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    *output, loaded = done.stdout.strip().splitlines()
+    assert loaded == "LOADED []"
+    if as_json:
+        (listed,) = json.loads("\n".join(output))
+        assert listed["workflow"] == "lazy-tiny"
+        assert listed["metrics"] == {"accuracy": 0.5}
+    else:
+        assert "lazy-tiny" in "\n".join(output)
