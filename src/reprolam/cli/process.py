@@ -6,7 +6,7 @@ here, so a caller keeps its garbage collector and its interpreter exit as they w
 
 * **Start-up.** Cyclic garbage collection waits until the command has imported what it needs:
   imports create long-lived objects (modules, classes, functions), and each full collection
-  while numpy and pandas load would rescan all of them (tens of ms for ``run``). ``settle``
+  while click, rich, the store and numpy load would rescan all of them. ``settle``
   then exempts everything loaded from later collections (``gc.freeze``) and turns collection
   back on, so the command's own work is collected as usual. Reference counting frees objects
   all along; only cycles created during the imports wait (and are frozen with the rest).

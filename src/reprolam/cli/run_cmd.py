@@ -110,9 +110,9 @@ def run(
 
 
 def settle_imports() -> None:
-    """Import the engine (with numpy and pandas), then end start-up (``process.settle``):
-    everything loaded so far is frozen, so each full collection while the actions run does
-    not rescan those ~100,000 long-lived objects (tens of ms a run). Only when this process
+    """Import the engine (with numpy), then end start-up (``process.settle``):
+    everything loaded so far is frozen, so full collections while the actions run do not
+    rescan those long-lived objects, and none ran while they loaded. Only when this process
     is the command: a program that calls ``cli`` keeps its collector as it was."""
     if not owns_process():
         return
