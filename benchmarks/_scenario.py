@@ -11,6 +11,7 @@ which columns or tables a migration adds.
 from __future__ import annotations
 
 import atexit
+import compileall
 import shutil
 import sqlite3
 import sys
@@ -156,11 +157,23 @@ def resume_start(client: reprolam.Client, run_id: str) -> float:
 
 
 def cli(*args: str) -> list[str]:
-    """``reprolam ARGS`` as a user runs it: the installed console script when there is one."""
+    """``reprolam ARGS`` as a user runs it: the installed console script when there is one,
+    reading compiled modules as after ``pip install`` (an editable install from a checkout, or
+    ``PYTHONDONTWRITEBYTECODE``, would otherwise make every process compile reprolam)."""
+    _compile_once()
     script = Path(sys.executable).with_name("reprolam")
     if script.exists():
         return [str(script), *args]
     return [sys.executable, "-m", "reprolam", *args]
+
+
+_compiled: list[bool] = []
+
+
+def _compile_once() -> None:
+    if not _compiled:
+        compileall.compile_dir(Path(reprolam.__file__).parent, quiet=1)
+        _compiled.append(True)
 
 
 # -- a big store -------------------------------------------------------------------------------
