@@ -13,9 +13,10 @@ from typing import Any
 
 from reprolam.codecs import Serializer, default_serializer, describe
 from reprolam.errors import NotFoundError
-from reprolam.history.verify import Problem, stream_steps, verify_trace
+from reprolam.history.stored_steps import TraceStep, stream_trace
+from reprolam.history.verify import Problem, verify_trace
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
+from reprolam.trace.records import RunRecord, StepKind, StepStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +85,16 @@ def replay(
 
     replayed = 0
 
-    def counted(steps: Iterable[StepRecord]) -> Iterator[StepRecord]:
+    def counted(steps: Iterable[TraceStep]) -> Iterator[TraceStep]:
         nonlocal replayed
         for s in steps:
             if s.kind is StepKind.ACTION and s.status is not StepStatus.STARTED:
                 replayed += 1
             yield s
 
-    # Streamed: memory stays bounded by a page of steps whatever the run's length.
-    problems = verify_trace(store, run, counted(stream_steps(store, run.id)), on_artifact=decode)
+    # Streamed from the stored rows, verified as stored: memory stays bounded by a page of
+    # steps whatever the run's length.
+    problems = verify_trace(store, run, counted(stream_trace(store, run.id)), on_artifact=decode)
     outputs = {name: values[key] for name, key in wanted.items() if key in values}
     return ReplayResult(
         run=run,

@@ -5,14 +5,15 @@ Shared by replay, reproduce (which refuses to re-execute a damaged original) and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
-from blake3 import blake3
-
-from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
+from reprolam.errors import ReprolamError
 from reprolam.hashing import short
+from reprolam.history.artifact_pages import ArtifactCheck, ArtifactPages, Failure
+from reprolam.history.stored_steps import STREAM_PAGE, TraceStep, from_record, stream_trace
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
     RunRecord,
@@ -22,10 +23,16 @@ from reprolam.trace.records import (
     StepStatus,
     run_header_hash,
     run_seal_hash,
-    step_hash,
 )
 
-STREAM_PAGE = 256  # steps read at once when a trace is streamed (and artifact records)
+__all__ = [
+    "ArtifactCheck",
+    "Problem",
+    "header_note",
+    "stream_steps",
+    "stream_trace",
+    "verify_trace",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,79 +49,101 @@ class Problem:
         return asdict(self)
 
 
-ArtifactCheck = Callable[[str, bytes, str], None]  # (digest, bytes, codec) -> raises if unusable
-
-
 def verify_trace(
     store: TraceStore,
     run: RunRecord,
-    steps: Iterable[StepRecord],
+    steps: Iterable[StepRecord | TraceStep],
     *,
     on_artifact: ArtifactCheck | None = None,
 ) -> list[Problem]:
     """Every problem with the run's recorded trace, in step order.
 
-    ``steps`` is read once, in index order: a list, or ``stream_steps`` (bounded memory
-    whatever the run's length). Each artifact is read and re-hashed once
-    (``store.get_artifact`` verifies the bytes); ``on_artifact`` sees the verified bytes,
-    e.g. to decode them.
+    ``steps`` is read once, in index order: a list of records, or a stream
+    (``stream_trace``: stored rows verified as stored, bounded memory whatever the run's
+    length). The artifacts a page of steps refers to are read together and each is
+    re-hashed (``store.read_artifacts``); ``on_artifact`` sees the verified bytes, e.g. to
+    decode them.
     """
+    artifacts = ArtifactPages(store, on_artifact)
+    try:
+        return _verify(store, run, steps, artifacts)
+    finally:
+        artifacts.metadata.close()
+
+
+def _verify(
+    store: TraceStore,
+    run: RunRecord,
+    steps: Iterable[StepRecord | TraceStep],
+    artifacts: ArtifactPages,
+) -> list[Problem]:
     problems: list[Problem] = []
-    referenced: set[str] = set()  # every digest the trace refers to, each checked once
-
-    def check_artifact(key: str, step: int | None, role: str) -> None:
-        if key not in referenced:
-            referenced.add(key)
-            _artifact_ok(store, key, on_artifact, problems, step, role)
-
     owners = _Owners(store, run)
     produced: dict[str, str] = {}
     count, last = 0, None
     prev_hash, prev_run = "", None
     expected = 0
-    for step in steps:
-        while expected < step.index:  # a deleted step row
-            problems.append(
-                Problem(
-                    "missing_step",
-                    f"step {expected} of run {run.id} is missing from the trace "
-                    f"(the next recorded step is {step.index})",
-                    step=expected,
+    refer = artifacts.refer
+    stream = iter(steps)
+    while page := list(islice(stream, STREAM_PAGE)):
+        # Each step's own problems, then those of the artifacts it is first to refer to
+        # (read once the whole page has been seen): the same order as one step at a time.
+        found: list[tuple[list[Problem], list[str]]] = []
+        for item in page:
+            step = item if type(item) is TraceStep else from_record(item)  # type: ignore[arg-type]
+            own: list[Problem] = []
+            while expected < step.index:  # a deleted step row
+                own.append(
+                    Problem(
+                        "missing_step",
+                        f"step {expected} of run {run.id} is missing from the trace "
+                        f"(the next recorded step is {step.index})",
+                        step=expected,
+                    )
                 )
-            )
-            prev_hash = "?"  # the chain cannot be checked across a missing step
-            expected += 1
-        owners.see(step)
-        owner = owners.get(step.run_id)
-        if step.run_id != prev_run and owner is not None:
-            # The first own step of a run chains to the run's header (schema 3 on); runs
-            # recorded before chain to the previous step ("" for step 0).
-            prev_hash = owner.header_hash or prev_hash
-            if owner.header_hash is None and prev_hash not in ("?", step.prev_hash):
-                problems.append(_no_header_problem(owner))
-                prev_hash = step.prev_hash  # said once, not again as a broken chain
-        prev_run = step.run_id
-        _check_step(step, expected, prev_hash, problems)
-        for name, key in step.inputs.items():
-            check_artifact(key, expected, f"input {name!r}")
-        for name, key in step.outputs.items():
-            check_artifact(key, expected, f"output {name!r}")
-        if step.kind is StepKind.ACTION and step.status is StepStatus.SUCCEEDED:
-            produced.update(step.outputs)
-        prev_hash = step.hash or ""
-        count, last = count + 1, step
-        expected = step.index + 1
-    _check_run_outputs(run, produced, problems, check_artifact)
-    if run.environment:
-        check_artifact(run.environment, None, "environment snapshot")
-    else:
-        problems.append(Problem("environment", f"run {run.id} has no environment snapshot"))
-    problems.extend(_seal_problems(store, run, _Counted(count, last), referenced))
+                prev_hash = "?"  # the chain cannot be checked across a missing step
+                expected += 1
+            owners.see(step)
+            if step.run_id != prev_run:
+                owner = owners.get(step.run_id)
+                if owner is not None:
+                    # The first own step of a run chains to the run's header (schema 3 on);
+                    # runs recorded before chain to the previous step ("" for step 0).
+                    prev_hash = owner.header_hash or prev_hash
+                    if owner.header_hash is None and prev_hash not in ("?", step.prev_hash):
+                        own.append(_no_header_problem(owner))
+                        prev_hash = step.prev_hash  # said once, not again as a broken chain
+                prev_run = step.run_id
+            content = step.content_hash
+            if (
+                content is None
+                or content != step.hash
+                or step.damaged is not None
+                or prev_hash not in (step.prev_hash, "?")
+            ):
+                _check_step(step, expected, prev_hash, own)
+            first = [k for n, k in step.inputs.items() if refer(k, expected, "input", n)]
+            for name, key in step.outputs.items():
+                if refer(key, expected, "output", name):
+                    first.append(key)
+            if own or first:
+                found.append((own, first))
+            if step.kind is StepKind.ACTION and step.status is StepStatus.SUCCEEDED:
+                produced.update(step.outputs)
+            prev_hash = step.hash or ""
+            count, last = count + 1, step
+            expected = step.index + 1
+        failed = artifacts.check()
+        for own, first in found:
+            problems += own
+            problems += [_artifact_problem(key, failed[key]) for key in first if key in failed]
+    _check_run_outputs(run, produced, problems, artifacts)
+    problems.extend(_seal_problems(run, _Counted(count, last), artifacts))
     return owners.problems() + problems
 
 
 def stream_steps(store: TraceStore, run_id: str, page: int = STREAM_PAGE) -> Iterator[StepRecord]:
-    """The run's whole trace in index order, read ``page`` steps at a time (bounded memory)."""
+    """The run's whole trace in index order as records, read ``page`` steps at a time."""
     start = 0
     while True:
         chunk = store.steps_between(run_id, start, start + page)
@@ -125,7 +154,7 @@ def stream_steps(store: TraceStore, run_id: str, page: int = STREAM_PAGE) -> Ite
         start += page
 
 
-def _check_step(step: StepRecord, expected: int, prev_hash: str, problems: list[Problem]) -> None:
+def _check_step(step: TraceStep, expected: int, prev_hash: str, problems: list[Problem]) -> None:
     """A step's own record: damaged, unfinished, chained to the previous one, hash intact."""
     if step.damaged is not None:
         problems.append(
@@ -155,7 +184,7 @@ def _check_step(step: StepRecord, expected: int, prev_hash: str, problems: list[
                 step=expected,
             )
         )
-    actual = step_hash(step)
+    actual = step.content_hash
     if actual != step.hash:
         problems.append(
             Problem(
@@ -165,6 +194,13 @@ def _check_step(step: StepRecord, expected: int, prev_hash: str, problems: list[
                 step=expected,
             )
         )
+
+
+def _artifact_problem(key: str, failure: Failure) -> Problem:
+    where = f"step {failure.step}" if failure.step is not None else "the run"
+    return Problem(
+        "artifact", f"{failure.role} of {where}: {failure.why}", step=failure.step, artifact=key
+    )
 
 
 class _Owners:
@@ -191,7 +227,7 @@ class _Owners:
             except ReprolamError:
                 current = None
 
-    def see(self, step: StepRecord) -> None:
+    def see(self, step: TraceStep) -> None:
         if step.index in self.wanted:
             self.heads[step.index] = step.hash or ""
         if step.run_id not in self.runs:
@@ -234,9 +270,10 @@ class _Owners:
 
 
 class _Counted(Sequence[StepRecord]):
-    """What a seal covers of a trace read as a stream: its length and its last step."""
+    """What a seal covers of a trace read as a stream: its length and its last step (whose
+    ``index`` and ``hash`` are all ``run_seal_hash`` reads of it)."""
 
-    def __init__(self, length: int, last: StepRecord | None) -> None:
+    def __init__(self, length: int, last: TraceStep | None) -> None:
         self.length = length
         self.last = last
 
@@ -258,7 +295,7 @@ def _no_header_problem(run: RunRecord) -> Problem:
 
 
 def _seal_problems(
-    store: TraceStore, run: RunRecord, steps: Sequence[StepRecord], referenced: set[str]
+    run: RunRecord, steps: Sequence[StepRecord], artifacts: ArtifactPages
 ) -> list[Problem]:
     """A finished run's seal against its record, trace head and artifact metadata."""
     if run.seal is None:
@@ -269,7 +306,8 @@ def _seal_problems(
     if run.header_hash is None:
         message = f"run {run.id} is sealed but has no header hash: its header hash was removed"
         return [Problem("tampered", message)]
-    if run_seal_hash(run, steps, _metadata(store, sorted(referenced))) == run.seal:
+    # ``trace.anchor.artifact_metadata`` of every artifact the trace referred to.
+    if run_seal_hash(run, steps, artifacts.metadata.hexdigest()) == run.seal:
         return []
     last = steps[-1].index if steps else None
     return [
@@ -282,24 +320,6 @@ def _seal_problems(
     ]
 
 
-def _metadata(store: TraceStore, digests: list[str]) -> str:
-    """``trace.anchor.artifact_metadata`` of sorted ``digests``, read and hashed in chunks."""
-    hasher = blake3()
-    for start in range(0, len(digests), STREAM_PAGE):
-        chunk = digests[start : start + STREAM_PAGE]
-        try:
-            records = store.artifact_records(chunk)
-        except ReprolamError:
-            records = {}
-        lines = [
-            f"{key} {records[key].codec} {records[key].size}" if key in records else f"{key} - -"
-            for key in chunk
-        ]
-        text = ("\n" if start else "") + "\n".join(lines)
-        hasher.update(text.encode("utf-8", "surrogatepass"))
-    return hasher.hexdigest()
-
-
 def header_note(run: RunRecord) -> str | None:
     """Said of a run recorded before runs had header hashes (its record is covered less)."""
     if run.header_hash is not None:
@@ -310,45 +330,16 @@ def header_note(run: RunRecord) -> str | None:
     )
 
 
-def _artifact_ok(
-    store: TraceStore,
-    key: str,
-    on_artifact: ArtifactCheck | None,
-    problems: list[Problem],
-    step: int | None,
-    role: str,
-) -> bool:
-    where = f"step {step}" if step is not None else "the run"
-    try:
-        record, data = store.get_artifact(key)
-        if on_artifact is not None:
-            on_artifact(key, data, record.codec)
-    except (IntegrityError, NotFoundError) as exc:
-        problems.append(Problem("artifact", f"{role} of {where}: {exc}", step=step, artifact=key))
-        return False
-    except Exception as exc:  # a codec could not decode verified bytes
-        problems.append(
-            Problem(
-                "artifact",
-                f"{role} of {where}: artifact {key} cannot be loaded: {type(exc).__name__}: {exc}",
-                step=step,
-                artifact=key,
-            )
-        )
-        return False
-    return True
-
-
 def _check_run_outputs(
-    run: RunRecord,
-    produced: dict[str, str],
-    problems: list[Problem],
-    check_artifact: Callable[[str, int | None, str], None],
+    run: RunRecord, produced: dict[str, str], problems: list[Problem], artifacts: ArtifactPages
 ) -> None:
-    """Every run output is the last output of that name of a succeeded action step."""
+    """Every run output is the last output of that name of a succeeded action step; then the
+    environment snapshot. Each is said before the problem with its artifact, if any."""
+    found: list[tuple[list[Problem], list[str]]] = []
     for name, key in run.outputs.items():
+        own: list[Problem] = []
         if produced.get(name) != key:
-            problems.append(
+            own.append(
                 Problem(
                     "outputs",
                     f"run output {name}={short(key)} is not the output {name!r} of any recorded "
@@ -356,4 +347,13 @@ def _check_run_outputs(
                     artifact=key,
                 )
             )
-        check_artifact(key, None, f"final output {name!r}")
+        found.append((own, [key] if artifacts.refer(key, None, "final output", name) else []))
+    if run.environment:
+        new = artifacts.refer(run.environment, None, "environment snapshot")
+        found.append(([], [run.environment] if new else []))
+    else:
+        found.append(([Problem("environment", f"run {run.id} has no environment snapshot")], []))
+    failed = artifacts.check()
+    for own, first in found:
+        problems += own
+        problems += [_artifact_problem(key, failed[key]) for key in first if key in failed]

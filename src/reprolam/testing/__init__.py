@@ -45,6 +45,7 @@ from reprolam.testing.conformance import (
 )
 from reprolam.testing.snapshots import TestSnapshots
 from reprolam.testing.step_cache import TestStepCache
+from reprolam.testing.stored_rows import TestStoredRows
 
 __all__ = [
     "StoreFactory",
@@ -60,6 +61,7 @@ __all__ = [
     "TestSnapshots",
     "TestStepCache",
     "TestSteps",
+    "TestStoredRows",
     "TestValues",
     "artifact",
     "chain",

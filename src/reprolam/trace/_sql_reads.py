@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from reprolam.errors import IntegrityError, NotFoundError
@@ -10,10 +10,17 @@ from reprolam.hashing import digest as hash_bytes
 from reprolam.trace import _rows
 from reprolam.trace._streams import BlobDirStreams
 from reprolam.trace.blobs import BlobDir
-from reprolam.trace.contract import Producer
+from reprolam.trace.contract import ArtifactRead, Producer
 from reprolam.trace.records import ArtifactRecord
 
 _BATCH = 500  # digests per query (SQLite allows 32,766 parameters; keep statements small)
+# Digests per query when the bytes are read too: inline artifacts are at most
+# blobs.INLINE_MAX (32 KiB), so a page holds at most 4 MiB whatever the run's length.
+_READ_BATCH = 128
+
+
+def _read(fields: tuple[Any, ...]) -> ArtifactRead:
+    return tuple.__new__(ArtifactRead, fields)  # without NamedTuple's Python-level __new__
 
 
 class SqlArtifactReads(BlobDirStreams):
@@ -37,6 +44,33 @@ class SqlArtifactReads(BlobDirStreams):
         if row is None:
             raise _rows.no_artifact_error(digest, self.location)
         codec, size, data = row
+        return ArtifactRecord(digest, codec, size), self._checked(digest, size, data)
+
+    def read_artifacts(self, digests: Sequence[str]) -> Iterator[ArtifactRead]:
+        for start in range(0, len(digests), _READ_BATCH):
+            chunk = list(digests[start : start + _READ_BATCH])
+            marks = ", ".join([self.PARAM] * len(chunk))
+            sql = f"SELECT digest, codec, size, data FROM artifacts WHERE digest IN ({marks})"
+            rows = {row[0]: row for row in self._all(sql, tuple(chunk))}
+            for key in chunk:
+                row = rows.get(key)
+                if row is None:
+                    missing = _rows.no_artifact_error(key, self.location)
+                    yield ArtifactRead(key, None, None, None, missing)
+                    continue
+                _, codec, size, data = row
+                if type(data) is bytes and len(data) == size and hash_bytes(data) == key:
+                    yield _read((key, codec, size, data, None))  # inline and intact
+                    continue
+                try:
+                    data = self._checked(key, size, data)
+                except (IntegrityError, NotFoundError) as exc:
+                    yield ArtifactRead(key, codec, size, None, exc)
+                else:
+                    yield ArtifactRead(key, codec, size, data, None)
+
+    def _checked(self, digest: str, size: int, data: Any) -> bytes:
+        """An artifact row's bytes (inline, or its blob file's), verified against its digest."""
         if data is None:
             path = self.blobs.path_of(digest)
             try:
@@ -56,7 +90,7 @@ class SqlArtifactReads(BlobDirStreams):
             raise _rows.corrupt_artifact_error(digest, where, actual)
         if len(data) != size:
             raise _rows.wrong_size_error(digest, size, len(data))
-        return ArtifactRecord(digest, codec, size), data
+        return data  # type: ignore[no-any-return]
 
     def get_artifact_record(self, digest: str) -> ArtifactRecord:
         row = self._one(f"SELECT codec, size FROM artifacts WHERE digest = {self.PARAM}", (digest,))

@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from reprolam.errors import AmbiguousIdError, NotFoundError
+from reprolam.errors import AmbiguousIdError, IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import canonical_json
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepKind, StepRecord, StepStatus
@@ -36,6 +36,27 @@ class Producer:
     run_id: str
     index: int
     name: str
+
+
+StepRow = tuple[Any, ...]
+"""A step as stored: its row in ``trace._rows.STEP_COLUMNS`` order (the dict fields as the
+very canonical JSON texts the step hash was composed from; see ``trace.row_hash``)."""
+
+
+class ArtifactRead(NamedTuple):
+    """One artifact of ``TraceStore.read_artifacts``: its bytes verified, or why not.
+
+    ``codec`` and ``size`` are what the store records of it (None if it has no such
+    artifact), kept even when its bytes do not match (a seal covers the recorded codec and
+    size); ``data`` is set only when the bytes match the digest and the recorded size,
+    else ``error`` says why.
+    """
+
+    digest: str
+    codec: str | None
+    size: int | None
+    data: bytes | None
+    error: ReprolamError | None
 
 
 def cache_key(step: StepRecord) -> tuple[object, ...]:
@@ -128,6 +149,29 @@ class TraceStore(ABC):
             except NotFoundError:
                 continue
         return found
+
+    def read_artifacts(self, digests: Sequence[str]) -> Iterator[ArtifactRead]:
+        """Each of ``digests``, in order, read and verified as ``get_artifact`` does, but
+        missing or damaged ones are yielded with their error instead of raised.
+
+        For verifying a whole trace: SQL backends read a page of digests per query (large
+        artifacts, kept as blob files, one at a time as they are yielded). Errors other
+        than a missing or damaged artifact (the store itself failing) are raised.
+        """
+        for key in digests:
+            try:
+                record, data = self.get_artifact(key)
+            except NotFoundError as exc:
+                yield ArtifactRead(key, None, None, None, exc)
+            except IntegrityError as exc:
+                try:
+                    found = self.get_artifact_record(key)
+                except NotFoundError:
+                    yield ArtifactRead(key, None, None, None, exc)
+                else:
+                    yield ArtifactRead(key, found.codec, found.size, None, exc)
+            else:
+                yield ArtifactRead(key, record.codec, record.size, data, None)
 
     @abstractmethod
     def has_artifact(self, digest: str) -> bool: ...
@@ -258,6 +302,17 @@ class TraceStore(ABC):
             if s.index >= start and (stop is None or s.index < stop)
         ]
 
+    def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[StepRow]:
+        """The stored rows of the run's own steps ``start <= index < stop`` (no end if None),
+        by index, undecoded: for verifying step hashes from the stored texts themselves.
+
+        Backends override this with a range read handing back their rows as stored; this
+        fallback renders the decoded records again (canonical texts, so equally hashable).
+        """
+        from reprolam.trace._rows import step_to_row  # _rows imports this module
+
+        return [step_to_row(s) for s in self.own_steps_between(run_id, start, stop)]
+
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for most backends
         """Make everything recorded so far visible to other processes (for group commit)."""
 
@@ -285,6 +340,18 @@ class TraceStore(ABC):
             start = run.fork_index
         if stop is None or start < stop:
             found += self.own_steps_between(run_id, start, stop)
+        return found
+
+    def step_rows_between(self, run_id: str, start: int, stop: int | None = None) -> list[StepRow]:
+        """``steps_between`` as stored rows (``own_step_rows``), inherited ones included."""
+        run = self.get_run(run_id)
+        found: list[StepRow] = []
+        if run.parent_id is not None and run.fork_index is not None and start < run.fork_index:
+            end = run.fork_index if stop is None else min(stop, run.fork_index)
+            found = self.step_rows_between(run.parent_id, start, end)
+            start = run.fork_index
+        if stop is None or start < stop:
+            found += self.own_step_rows(run_id, start, stop)
         return found
 
     def step_at(self, run_id: str, index: int) -> StepRecord:

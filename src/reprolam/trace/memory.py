@@ -135,6 +135,16 @@ class MemoryStore(TraceStore):
             )
         return [_rows.step_from_row(row) for _, row in rows]
 
+    def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            self._check_open()
+            held = self._steps.get(run_id, {})
+            if stop is not None and stop - start <= len(held):  # a page of a long run
+                found = [row for i in range(start, stop) if (row := held.get(i)) is not None]
+            else:
+                found = [r for i, r in held.items() if i >= start and (stop is None or i < stop)]
+        return sorted(found, key=lambda row: row[1])  # rows are immutable: handed out as kept
+
     def put_snapshots(self, snapshots: Sequence[StateSnapshot]) -> None:
         rows = [(s.run_id, s.steps, s.head, s.to_json()) for s in snapshots]
         with self._lock:

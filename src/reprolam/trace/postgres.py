@@ -385,6 +385,10 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
         return [_rows.step_from_row(_row_in(row, _STEP_NUMBERS)) for row in rows]
 
+    def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[_Row]:
+        rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
+        return [_row_in(row, _STEP_NUMBERS) for row in rows]
+
     def _runs_by_id(self, ids: Sequence[str]) -> dict[str, RunRecord]:
         rows = self._all(f"{_RUN_SELECT} WHERE id = ANY(%s)", (list(ids),))
         return {row[0]: _rows.run_from_row(_row_in(row, _RUN_NUMBERS)) for row in rows}

@@ -630,6 +630,9 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
         return [_rows.step_from_row(row) for row in rows]
 
+    def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[tuple[Any, ...]]:
+        return self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
+
     def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
         row = _rows.step_to_row(probe)
         key = (row[3], row[7], row[11], row[6], row[8], row[9])

@@ -1,0 +1,88 @@
+"""The artifacts a trace refers to, read and verified a page at a time, each reported once.
+
+``verify_trace`` notes the digests a page of steps refers to; they are read in one store
+call (``TraceStore.read_artifacts``: one query per page on SQL backends), their bytes
+checked against their digests and handed to the caller's ``on_artifact`` (replay decodes
+them). What the store records of each (codec and size) is kept for the run's seal.
+
+Memory stays bounded whatever the run's length: digests verified lately are remembered in
+a bounded set (an artifact referred to by step after step is read once), a failing one is
+remembered so that it is reported once, and the seal's metadata lines go to
+``SortedLines``, which spills to a temporary file.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import NamedTuple
+
+from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.history.sorted_lines import SortedLines
+from reprolam.trace.contract import TraceStore
+
+ArtifactCheck = Callable[[str, bytes, str], None]  # (digest, bytes, codec) -> raises if unusable
+RECENT = 512  # digests verified lately, not read again (an LRU: hot ones stay)
+
+
+class Failure(NamedTuple):
+    """Why an artifact is unusable, said of its first reference: its step, and its role
+    there (``what`` and ``name``: "input 'x'", "final output 'y'", "environment snapshot")."""
+
+    step: int | None
+    what: str
+    name: str | None
+    why: str
+
+    @property
+    def role(self) -> str:
+        return self.what if self.name is None else f"{self.what} {self.name!r}"
+
+
+class ArtifactPages:
+    def __init__(self, store: TraceStore, on_artifact: ArtifactCheck | None) -> None:
+        self.store = store
+        self.on_artifact = on_artifact
+        self.metadata = SortedLines()  # "digest codec size" of each, for the seal
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._failed: set[str] = set()
+        # key -> its first reference on this page: step, what and name (see ``Failure``)
+        self._page: dict[str, tuple[int | None, str, str | None]] = {}
+
+    def refer(self, key: str, step: int | None, what: str, name: str | None = None) -> bool:
+        """Note a reference: True if ``key`` is read with this page (not checked lately)."""
+        if key in self._page or key in self._failed:
+            return False
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return False
+        self._page[key] = (step, what, name)
+        return True
+
+    def check(self) -> dict[str, Failure]:
+        """Read and verify the artifacts referred to since the last call; the failing ones."""
+        failed: dict[str, Failure] = {}
+        page, self._page = self._page, {}
+        if not page:
+            return failed
+        on_artifact, recent, add = self.on_artifact, self._recent, self.metadata.add
+        for key, codec, size, data, error in self.store.read_artifacts(list(page)):
+            add(key, "- -" if codec is None else f"{codec} {size}")
+            why = None
+            if error is not None:
+                if not isinstance(error, IntegrityError | NotFoundError):
+                    raise error  # neither missing nor damaged: the store itself failed
+                why = str(error)
+            elif on_artifact is not None and codec is not None and data is not None:
+                try:
+                    on_artifact(key, data, codec)
+                except Exception as exc:  # a codec could not decode verified bytes
+                    why = f"artifact {key} cannot be loaded: {type(exc).__name__}: {exc}"
+            if why is None:
+                recent[key] = None
+                if len(recent) > RECENT:
+                    recent.popitem(last=False)
+            else:
+                self._failed.add(key)
+                failed[key] = Failure(*page[key], why)
+        return failed

@@ -1,0 +1,90 @@
+"""Keyed lines collected in any order, hashed in key order, in bounded memory.
+
+A run's seal covers one line per artifact its trace refers to, sorted by digest
+(``trace.anchor.artifact_metadata``). Verifying a long run as a stream meets those digests
+in step order; holding them all would make memory grow with the run. So past ``LIMIT``
+lines, the lines held are sorted and written to a temporary file as a run of small
+``marshal`` blocks, and the runs are merged when the hash is taken (one block per run in
+memory then).
+"""
+
+from __future__ import annotations
+
+import heapq
+import marshal
+import os
+import tempfile
+from collections.abc import Iterator
+from itertools import islice
+from typing import IO
+
+from blake3 import blake3
+
+LIMIT = 2048  # lines held before they are spilled (about 300 KB)
+BLOCK = 32  # lines per block read back while merging (one block per spilled run in memory)
+_HASHED = 1024  # lines joined per hasher update
+
+
+class SortedLines:
+    """``add(key, rest)`` in any order; ``hexdigest()`` of the ``"key rest"`` lines joined
+    by newlines, sorted by key, each key once (a key added again comes with the same rest:
+    what the store records of that artifact)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, str] = {}
+        self._file: IO[bytes] | None = None
+        self._runs: list[list[tuple[int, int]]] = []  # per run: (offset, length) of blocks
+
+    def add(self, key: str, rest: str) -> None:
+        held = self._held
+        if key not in held:
+            held[key] = rest
+            if len(held) >= LIMIT:
+                self._spill()
+
+    def hexdigest(self) -> str:
+        hasher = blake3()
+        lines = self._unique()
+        separator = ""
+        while batch := list(islice(lines, _HASHED)):
+            hasher.update((separator + "\n".join(batch)).encode("utf-8", "surrogatepass"))
+            separator = "\n"
+        return hasher.hexdigest()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _unique(self) -> Iterator[str]:
+        held = sorted(self._held.items())
+        if not self._runs:
+            yield from [f"{key} {rest}" for key, rest in held]
+            return
+        last: str | None = None
+        for key, rest in heapq.merge(*[self._read(run) for run in self._runs], held):
+            if key != last:  # a key met again after it was spilled is said once
+                yield f"{key} {rest}"
+                last = key
+
+    def _spill(self) -> None:
+        if self._file is None:
+            # Closed by ``close`` (verify_trace's finally), or with the object.
+            self._file = tempfile.TemporaryFile(prefix="reprolam-seal-")  # noqa: SIM115
+        out = self._file
+        out.seek(0, os.SEEK_END)
+        lines = sorted(self._held.items())
+        blocks: list[tuple[int, int]] = []
+        for start in range(0, len(lines), BLOCK):
+            data = marshal.dumps(lines[start : start + BLOCK])
+            blocks.append((out.tell(), len(data)))
+            out.write(data)
+        out.flush()
+        self._runs.append(blocks)
+        self._held = {}
+
+    def _read(self, blocks: list[tuple[int, int]]) -> Iterator[tuple[str, str]]:
+        assert self._file is not None
+        fd = self._file.fileno()
+        for offset, length in blocks:
+            yield from marshal.loads(os.pread(fd, length, offset))
