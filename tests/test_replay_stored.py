@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from reprolam.errors import StoreError
 from reprolam.history import artifact_pages, sorted_lines
 from reprolam.history.replay import replay
 from reprolam.history.sorted_lines import SortedLines
@@ -21,7 +22,7 @@ from reprolam.testing.conformance import artifact, make_run, make_step
 from reprolam.trace import MemoryStore, SQLiteStore, TraceStore
 from reprolam.trace._rows import step_to_row
 from reprolam.trace.anchor import artifact_metadata
-from reprolam.trace.records import StepKind, StepStatus
+from reprolam.trace.records import ArtifactRecord, StepKind, StepStatus
 from reprolam.trace.row_hash import row_step_hash
 from test_step_hash import CASES
 from test_tamper_columns import (
@@ -231,3 +232,27 @@ def test_a_started_step_is_unfinished_not_tampered() -> None:
     problems, decoded = both_paths(store, "run-a")
     assert problems == decoded
     assert [p.kind for p in problems if p.step == 0] == ["unfinished"]
+
+
+class _UnreadableStore(MemoryStore):
+    """An artifact whose bytes cannot be read (a blob file without read permission)."""
+
+    unreadable = ""
+
+    def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
+        if digest == self.unreadable:
+            raise StoreError(f"cannot read artifact {digest}: permission denied")
+        return super().get_artifact(digest)
+
+
+def test_an_unreadable_artifact_is_a_problem_not_a_crash() -> None:
+    store = _UnreadableStore()
+    run_id = chain_run(store, 4, bad=set())
+    store.unreadable = store.own_steps(run_id)[2].outputs["x"]
+    (read,) = store.read_artifacts([store.unreadable])
+    assert (read.codec, read.data, type(read.error)) == ("json", None, StoreError)
+    streamed, decoded = both_paths(store, run_id)
+    assert streamed == decoded
+    (problem,) = [p for p in streamed if p.artifact == store.unreadable]
+    assert problem.step == 2
+    assert "cannot be loaded: StoreError: cannot read artifact" in problem.message

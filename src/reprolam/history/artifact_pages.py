@@ -69,10 +69,10 @@ class ArtifactPages:
         for key, codec, size, data, error in self.store.read_artifacts(list(page)):
             add(key, "- -" if codec is None else f"{codec} {size}")
             why = None
-            if error is not None:
-                if not isinstance(error, IntegrityError | NotFoundError):
-                    raise error  # neither missing nor damaged: the store itself failed
+            if isinstance(error, IntegrityError | NotFoundError):
                 why = str(error)
+            elif error is not None:  # e.g. its blob file could not be read
+                why = f"artifact {key} cannot be loaded: {type(error).__name__}: {error}"
             elif on_artifact is not None and codec is not None and data is not None:
                 try:
                     on_artifact(key, data, codec)

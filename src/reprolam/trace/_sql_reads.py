@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
-from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace import _rows
 from reprolam.trace._streams import BlobDirStreams
@@ -64,7 +64,7 @@ class SqlArtifactReads(BlobDirStreams):
                     continue
                 try:
                     data = self._checked(key, size, data)
-                except (IntegrityError, NotFoundError) as exc:
+                except ReprolamError as exc:  # damaged, its blob missing or unreadable
                     yield ArtifactRead(key, codec, size, None, exc)
                 else:
                     yield ArtifactRead(key, codec, size, data, None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from reprolam.errors import AmbiguousIdError, IntegrityError, NotFoundError, ReprolamError
+from reprolam.errors import AmbiguousIdError, NotFoundError, ReprolamError
 from reprolam.hashing import canonical_json
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepKind, StepRecord, StepStatus
@@ -152,18 +152,17 @@ class TraceStore(ABC):
 
     def read_artifacts(self, digests: Sequence[str]) -> Iterator[ArtifactRead]:
         """Each of ``digests``, in order, read and verified as ``get_artifact`` does, but
-        missing or damaged ones are yielded with their error instead of raised.
+        one that is missing, damaged or unreadable is yielded with its error, not raised.
 
         For verifying a whole trace: SQL backends read a page of digests per query (large
-        artifacts, kept as blob files, one at a time as they are yielded). Errors other
-        than a missing or damaged artifact (the store itself failing) are raised.
+        artifacts, kept as blob files, one at a time as they are yielded).
         """
         for key in digests:
             try:
                 record, data = self.get_artifact(key)
             except NotFoundError as exc:
                 yield ArtifactRead(key, None, None, None, exc)
-            except IntegrityError as exc:
+            except ReprolamError as exc:
                 try:
                     found = self.get_artifact_record(key)
                 except NotFoundError:
