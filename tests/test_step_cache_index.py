@@ -1,5 +1,6 @@
-"""The step cache's index (migration 0005): a store recorded before it gains it on open, finds
-its old steps, and a lookup is served by the index rather than a scan."""
+"""The step cache's index (migration 0005, step_keys since 0007): a store recorded before it
+gains it on open, finds its old steps, and a lookup is served by the index rather than a
+scan."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import reprolam
 from reprolam.trace import SCHEMA_VERSION, SQLiteStore
 from reprolam.trace.sqlite import _STEP_CACHED
+from test_migration_0007 import as_schema_6
 
 FLOW = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
 
@@ -19,6 +21,7 @@ def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
 ) -> None:
     store = tmp_path / "store"
     first = reprolam.run(FLOW, store=store, seed=1)
+    as_schema_6(store)
     with closing(sqlite3.connect(store / "trace.db")) as conn, conn:  # back to schema 4
         conn.execute("DROP INDEX steps_by_cache_key")
         conn.execute("DROP TABLE run_snapshots")  # migration 0006, re-made on open too
@@ -33,9 +36,12 @@ def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
         assert version == str(SCHEMA_VERSION)
         plan = " ".join(
             str(row[-1])
-            for row in conn.execute(f"EXPLAIN QUERY PLAN {_STEP_CACHED}", ("a", "f", 1, "", "", ""))
+            for row in conn.execute(
+                f"EXPLAIN QUERY PLAN {_STEP_CACHED}", (1, "a", "f", 1, "", "", "")
+            )
         )
-        assert "steps_by_cache_key" in plan, plan
+        assert "step_keys" in plan, plan
+        assert "SCAN" not in plan, plan
 
 
 def test_reuse_lookups_do_not_slow_a_run_without_reuse(tmp_path: Path) -> None:

@@ -167,8 +167,9 @@ def test_every_single_field_edit_is_detected(backend: Backend) -> None:
     missed: list[str] = []
     for table, key, column in tried:
         original = backend.row(table, key)[column]
-        # An index moved onto another step's would collide: move it past the end instead.
-        edited = original + 100 if column == "idx" else changed(original)
+        # An index moved onto another step's (an artifact's seq onto another's, SQLite)
+        # would collide: move it past the end instead.
+        edited = original + 100_000 if column in ("idx", "seq") else changed(original)
         backend.set(table, key, column, edited)
         keys = KEYS[table]
         moved = tuple(edited if k == column else v for k, v in zip(keys, key, strict=True))

@@ -39,7 +39,7 @@ class SqlArtifactReads(BlobDirStreams):
 
     def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
         row = self._one(
-            f"SELECT codec, size, data FROM artifacts WHERE digest = {self.PARAM}", (digest,)
+            f"SELECT codec, size, data FROM artifacts WHERE {self._artifact_match(1)}", (digest,)
         )
         if row is None:
             raise _rows.no_artifact_error(digest, self.location)
@@ -93,7 +93,9 @@ class SqlArtifactReads(BlobDirStreams):
         return data  # type: ignore[no-any-return]
 
     def get_artifact_record(self, digest: str) -> ArtifactRecord:
-        row = self._one(f"SELECT codec, size FROM artifacts WHERE digest = {self.PARAM}", (digest,))
+        row = self._one(
+            f"SELECT codec, size FROM artifacts WHERE {self._artifact_match(1)}", (digest,)
+        )
         if row is None:
             raise _rows.no_artifact_error(digest, self.location)
         return ArtifactRecord(digest, row[0], row[1])
@@ -102,20 +104,20 @@ class SqlArtifactReads(BlobDirStreams):
         found: dict[str, ArtifactRecord] = {}
         for start in range(0, len(digests), _BATCH):
             chunk = list(digests[start : start + _BATCH])
-            marks = ", ".join([self.PARAM] * len(chunk))
-            sql = f"SELECT digest, codec, size FROM artifacts WHERE digest IN ({marks})"
+            match = self._artifact_match(len(chunk))
+            sql = f"SELECT digest, codec, size FROM artifacts WHERE {match}"
             for key, codec, size in self._all(sql, tuple(chunk)):
                 found[key] = ArtifactRecord(key, codec, size)
         return found
 
     def has_artifact(self, digest: str) -> bool:
-        sql = f"SELECT 1 FROM artifacts WHERE digest = {self.PARAM}"
+        sql = f"SELECT 1 FROM artifacts WHERE {self._artifact_match(1)}"
         return self._one(sql, (digest,)) is not None
 
     def artifact_producer(self, digest: str) -> Producer | None:
         row = self._one(
             "SELECT producer_run, producer_idx, producer_name FROM artifacts "
-            f"WHERE digest = {self.PARAM}",
+            f"WHERE {self._artifact_match(1)}",
             (digest,),
         )
         if row is None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reprolam.errors import StoreError
+from reprolam.trace._sqlite_keys import register_functions
 from reprolam.trace.contract import SCHEMA_VERSION
 from reprolam.trace.migrations_dir import packaged_migrations
 
@@ -208,6 +209,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
     """Bring the schema up to ``SCHEMA_VERSION``; refuse stores this code cannot read."""
     if _schema_version(conn, db_path) == SCHEMA_VERSION:
         return
+    register_functions(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = _schema_version(conn, db_path)  # another process may have migrated it

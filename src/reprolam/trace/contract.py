@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from reprolam.trace.queries import Annotation, RunPage, RunQuery
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ blob behind; it is harmless (content-addressed, reused by the next put of those 
 Schema changes are numbered SQL files in ``migrations/``, applied in order on open.
 
 Cost: a commit costs roughly one WAL frame (page write) per B-tree page it touches, so the
-schema is laid out for locality (steps clustered by run, no secondary indexes written per
-step, artifact rows clustered by digest); each new artifact costs one random page of that tree.
+schema is laid out for locality: steps clustered by run, artifacts appended in the order
+stored, and the lookup keys by digest and by step cache key (random by nature) gathered in
+small tables merged into the large ones in bulk (``_sqlite_keys``), so recording into a big
+store touches about as many pages as recording into an empty one.
 ``benchmarks/bench_store.py`` measures the engine's per-step ``record()``.
 """
 
@@ -41,6 +43,7 @@ from typing import Any
 
 from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
+from reprolam.trace import _sqlite_keys as _keys
 from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SNAPSHOT_UPSERT, SqlSnapshots, snapshot_rows
@@ -92,15 +95,6 @@ _STEP_UPSERT = (
     "ON CONFLICT (run_id, idx) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _rows.STEP_COLUMNS if c not in ("run_id", "idx"))
 )
-# A known artifact keeps its bytes and its first producer; one stored without a producer
-# (an external input) gets the first step that outputs it.
-_ARTIFACT_INSERT = (
-    "INSERT INTO artifacts (digest, codec, size, data, producer_run, producer_idx, producer_name) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET "
-    "producer_run = excluded.producer_run, producer_idx = excluded.producer_idx, "
-    "producer_name = excluded.producer_name "
-    "WHERE artifacts.producer_run IS NULL AND excluded.producer_run IS NOT NULL"
-)
 _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY idx"
 _STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND idx = ?"
@@ -108,13 +102,8 @@ _STEP_SELECT_RANGE = (
     f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND idx >= ? AND idx < ? ORDER BY idx"
 )
 
-# The store-wide step cache (see TraceStore.find_cached_step); the kind/status terms match
-# the partial index of migration 0004 literally, as SQLite needs to use it.
-_STEP_CACHED = (
-    f"SELECT {_STEP_COLUMNS} FROM steps WHERE action = ? AND fingerprint = ? AND seed IS ? "
-    "AND kind = 'action' AND status = 'succeeded' "
-    "AND action_version = ? AND params = ? AND inputs = ? ORDER BY run_id, idx LIMIT 1"
-)
+# The store-wide step cache (see TraceStore.find_cached_step), found through step_keys.
+_STEP_CACHED = _keys.CACHED_STEP.format(columns=_STEP_COLUMNS)
 
 _Row = tuple[Any, ...]
 _Frame = tuple[list[_Row], list[_Row], _Row | None]  # one record() call: steps, artifacts, run
@@ -192,6 +181,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                 self._conn.close()
                 raise
         self._cur = self._conn.cursor()
+        self._keys_added = 0  # lookup keys added since the recent tables were last counted
         self._known_runs: set[str] = set()
         # run-state snapshot rows, by the batch (its journal) they are written after
         self._snapshot_rows: dict[Journal | None, list[tuple[Any, ...]]] = {}
@@ -217,6 +207,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
             self._conn.close()
             raise
         self._cur = self._conn.cursor()
+        self._keys_added = 0
         self._known_runs = set()
         self._snapshot_rows = {}
         self._pending = []
@@ -318,8 +309,9 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         artifact_rows, step_rows, run_rows = _collapse(frames)
         try:
             cur.execute("BEGIN IMMEDIATE")
-            cur.executemany(_ARTIFACT_INSERT, artifact_rows)
+            added = _keys.put_artifacts(cur, artifact_rows)
             cur.executemany(_STEP_UPSERT, step_rows)
+            added += _keys.put_step_keys(cur, step_rows)
             for run_row in run_rows:
                 cur.execute(_RUN_UPDATE, run_row)
                 if cur.rowcount != 1:
@@ -333,6 +325,23 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                 raise self._refusal(steps, exc) from exc
             if isinstance(exc, sqlite3.Error):
                 raise self._error("record", exc) from exc
+            raise
+        self._keys_added += added
+        if self._keys_added >= _keys.CHECK_EVERY:
+            self._keys_added = 0
+            self._merge_keys_if_due()
+
+    def _merge_keys_if_due(self) -> None:
+        """Merge full levels of the key tables into the next (see _sqlite_keys)."""
+        cur = self._cur
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            _keys.merge_full_levels(cur)
+            cur.execute("COMMIT")
+        except sqlite3.Error:  # the records are committed and found; merged next time
+            self._rollback()
+        except BaseException:
+            self._rollback()
             raise
 
     def _check_runs_known(self, steps: Sequence[StepRecord], run_row: _Row | None) -> None:
@@ -634,9 +643,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         return self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
 
     def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
-        row = _rows.step_to_row(probe)
-        key = (row[3], row[7], row[11], row[6], row[8], row[9])
-        found = self._one(_STEP_CACHED, key)
+        found = self._one(_STEP_CACHED, _keys.cached_step_params(_rows.step_to_row(probe)))
         return None if found is None else _rows.step_from_row(found)
 
     def close(self) -> None:
@@ -654,6 +661,9 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
                 self._conn.close()
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _artifact_match(self, count: int) -> str:
+        return _keys.artifact_match(count)
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         with self._lock:

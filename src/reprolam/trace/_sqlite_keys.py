@@ -1,0 +1,196 @@
+"""The SQLite store's lookup keys, kept so that recording never inserts at a random place in
+a big B-tree (migration 0007).
+
+Content addresses are random: a table clustered by artifact digest, or an index on the step
+cache's key, takes each new entry on a random page, and in a store of a million steps every
+such page is one more page written to the WAL per commit and written back by the next
+checkpoint (most of the extra cost of recording into a big store). So:
+
+* ``artifacts`` is a rowid table in the order artifacts were stored (``seq``): a new artifact
+  is appended next to the previous one.
+* Lookups go through narrow key tables in three levels, like a log-structured merge tree:
+  new keys land in a tiny ``*_recent`` table, merged now and then into a small ``*_middle``
+  one, merged in turn into the large main table in one sorted pass (``LEVELS``), so a page
+  of a large table is written once for many keys rather than once per key.
+  - ``artifact_keys(key, seq)``: ``key`` is the digest's first 8 hex digits; the full digest
+    is compared on the row, so prefixes may collide.
+  - ``step_keys(key, num, idx)``: ``key`` hashes the step cache key (action, version,
+    code fingerprint, params, inputs, seed), ``num`` is the run's number in ``run_numbers``
+    (an integer is 5x narrower than a run id); every column is compared on the step row.
+
+All levels are read together (the ``*_index`` views); a key in two (a journal applied again
+after a crash) is harmless: lookups compare the rows themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+# Table-name suffixes of the levels above the main table, newest first, and how many keys
+# fill each: ``_recent`` takes every new key and stays tiny (its pages are written back once
+# per checkpoint however many keys they took); ``_middle`` takes a merge of ``_recent``
+# (touching at most its own few hundred pages); the main table a merge of ``_middle`` (each of
+# its pages written once per 131,072 keys). Each key is written about three times in all.
+LEVELS: tuple[tuple[str, int], ...] = (("_recent", 8_192), ("_middle", 131_072))
+CHECK_EVERY = 2_048  # keys this store added between counts of the recent tables
+_CHUNK = 400  # keys per IN (...) list
+
+
+def digest_key(digest: str) -> str:
+    """What ``artifact_keys`` is keyed by: SQL's ``substr(digest, 1, 8)``."""
+    return digest[:8]  # inlined as [:8] where it is hot
+
+
+def step_key(
+    action: Any,
+    version: Any,
+    fingerprint: Any,
+    params: Any,
+    inputs: Any,
+    seed: Any,
+    _blake2b: Any = hashlib.blake2b,
+    _from_bytes: Any = int.from_bytes,
+) -> int:
+    """A signed 64-bit hash of a step row's cache-key columns as stored (texts; the seed an
+    int, a decimal text beyond 64 bits, or NULL). Also SQL ``reprolam_step_key`` (0007)."""
+    text = f"{action}\x00{version}\x00{fingerprint}\x00{params}\x00{inputs}\x00{seed!r}"
+    raw = _blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return _from_bytes(raw, "big", signed=True)  # type: ignore[no-any-return]
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """What migration 0007 needs to index the steps already stored."""
+    conn.create_function("reprolam_step_key", 6, step_key, deterministic=True)
+
+
+def artifact_match(count: int) -> str:
+    """WHERE clause matching the artifacts whose digests are the ``count`` parameters."""
+    params = [f"?{i}" for i in range(1, count + 1)]
+    keys = ", ".join(f"substr({p}, 1, 8)" for p in params)
+    return (
+        f"seq IN (SELECT seq FROM artifact_index WHERE key IN ({keys})) "
+        f"AND digest IN ({', '.join(params)})"
+    )
+
+
+CACHED_STEP = (
+    "SELECT {columns} FROM steps WHERE (run_id, idx) IN (SELECT r.run_id, k.idx "
+    "FROM step_index AS k JOIN run_numbers AS r ON r.num = k.num WHERE k.key = ?) "
+    "AND action = ? AND fingerprint = ? AND seed IS ? "
+    "AND kind = 'action' AND status = 'succeeded' "
+    "AND action_version = ? AND params = ? AND inputs = ? ORDER BY run_id, idx LIMIT 1"
+)
+
+
+def cached_step_params(row: Sequence[Any]) -> tuple[Any, ...]:
+    """``CACHED_STEP``'s parameters for a probe step's row."""
+    return (
+        step_key(row[3], row[6], row[7], row[8], row[9], row[11]),
+        row[3],
+        row[7],
+        row[11],
+        row[6],
+        row[8],
+        row[9],
+    )
+
+
+def put_artifacts(cur: sqlite3.Cursor, rows: Sequence[Sequence[Any]]) -> int:
+    """Store artifact rows ``(digest, codec, size, data, producer_run, producer_idx,
+    producer_name)`` (one per digest) in the open transaction: a new digest is appended and
+    its key added; a known one keeps its bytes and first producer, and one stored without a
+    producer (an external input) gets the first step that outputs it. Returns the keys added.
+    """
+    if not rows:
+        return 0
+    known = _known(cur, [row[0] for row in rows])
+    new = [row for row in rows if row[0] not in known] if known else rows
+    (last,) = cur.execute("SELECT coalesce(max(seq), 0) FROM artifacts").fetchone()
+    seqs = range(last + 1, last + 1 + len(new))
+    cur.executemany(_INSERT, [(seq, *row) for seq, row in zip(seqs, new, strict=True)])
+    cur.executemany(
+        "INSERT OR IGNORE INTO artifact_keys_recent (key, seq) VALUES (?, ?)",
+        [(row[0][:8], seq) for seq, row in zip(seqs, new, strict=True)],
+    )
+    produced = [
+        (*row[4:], known[row[0]][0])
+        for row in rows
+        if row[0] in known and known[row[0]][1] is None and row[4] is not None
+    ]
+    if produced:
+        cur.executemany(
+            "UPDATE artifacts SET producer_run = ?, producer_idx = ?, producer_name = ? "
+            "WHERE seq = ? AND producer_run IS NULL",
+            produced,
+        )
+    return len(new)
+
+
+def _known(cur: sqlite3.Cursor, digests: list[str]) -> dict[str, tuple[int, Any]]:
+    """digest -> (seq, producer_run) of those already stored. Keys first: a new digest (the
+    usual case) is told apart by its key alone, without reading any artifact row."""
+    keys: set[str] = set()
+    for start in range(0, len(digests), _CHUNK):
+        chunk = list({d[:8] for d in digests[start : start + _CHUNK]})
+        marks = ", ".join("?" * len(chunk))
+        keys.update(
+            k
+            for (k,) in cur.execute(f"SELECT key FROM artifact_index WHERE key IN ({marks})", chunk)
+        )
+    candidates = [d for d in digests if d[:8] in keys]
+    known: dict[str, tuple[int, Any]] = {}
+    for start in range(0, len(candidates), _CHUNK):
+        chunk = candidates[start : start + _CHUNK]
+        sql = f"SELECT digest, seq, producer_run FROM artifacts WHERE {artifact_match(len(chunk))}"
+        for digest, seq, producer_run in cur.execute(sql, chunk):
+            known.setdefault(digest, (seq, producer_run))
+    return known
+
+
+_INSERT = (
+    "INSERT INTO artifacts (seq, digest, codec, size, data, producer_run, producer_idx, "
+    "producer_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def put_step_keys(cur: sqlite3.Cursor, step_rows: Sequence[Sequence[Any]]) -> int:
+    """Add the cache keys of succeeded action steps (in the open transaction)."""
+    keyed = [row for row in step_rows if row[2] == "action" and row[4] == "succeeded"]
+    if not keyed:
+        return 0
+    numbers: dict[str, int] = {}
+    for run_id in {row[0] for row in keyed}:
+        cur.execute("INSERT OR IGNORE INTO run_numbers (run_id) VALUES (?)", (run_id,))
+        (numbers[run_id],) = cur.execute(
+            "SELECT num FROM run_numbers WHERE run_id = ?", (run_id,)
+        ).fetchone()
+    cur.executemany(
+        "INSERT OR IGNORE INTO step_keys_recent (key, num, idx) VALUES (?, ?, ?)",
+        [
+            (step_key(row[3], row[6], row[7], row[8], row[9], row[11]), numbers[row[0]], row[1])
+            for row in keyed
+        ],
+    )
+    return len(keyed)
+
+
+def merge_full_levels(cur: sqlite3.Cursor) -> None:
+    """Merge every level that is full into the next (see ``LEVELS``), in the open
+    transaction; a level below fills only when the one above is merged into it."""
+    for index, (level, full) in enumerate(LEVELS):
+        below = LEVELS[index + 1][0] if index + 1 < len(LEVELS) else ""
+        merged = False
+        for table, columns in (("artifact_keys", "key, seq"), ("step_keys", "key, num, idx")):
+            (count,) = cur.execute(f"SELECT count(*) FROM {table}{level}").fetchone()
+            if count >= full:
+                cur.execute(
+                    f"INSERT OR IGNORE INTO {table}{below} ({columns}) "
+                    f"SELECT {columns} FROM {table}{level}"
+                )
+                cur.execute(f"DELETE FROM {table}{level}")
+                merged = True
+        if not merged:
+            return

@@ -1,0 +1,167 @@
+"""Migration 0007 (SQLite): artifacts appended in order, found through two-level key tables;
+the step cache found through step_keys. A store recorded before it upgrades on open with
+everything readable, verified and reusable; keys are merged without losing a lookup."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+import reprolam
+from reprolam.history.audit import audit
+from reprolam.trace import SCHEMA_VERSION, SQLiteStore
+from reprolam.trace import _sqlite_keys as keys
+from reprolam.trace.records import ArtifactRecord
+
+FLOW = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
+
+_SCHEMA_6 = """
+CREATE TABLE artifacts_6 (
+    digest TEXT PRIMARY KEY, codec TEXT NOT NULL, size INTEGER NOT NULL, data BLOB,
+    producer_run TEXT, producer_idx INTEGER, producer_name TEXT
+) WITHOUT ROWID;
+INSERT INTO artifacts_6
+    SELECT digest, codec, size, data, producer_run, producer_idx, producer_name FROM artifacts;
+DROP VIEW artifact_index;
+DROP VIEW step_index;
+DROP TABLE artifacts;
+ALTER TABLE artifacts_6 RENAME TO artifacts;
+DROP TABLE artifact_keys;
+DROP TABLE artifact_keys_recent;
+DROP TABLE artifact_keys_middle;
+DROP TABLE step_keys;
+DROP TABLE step_keys_recent;
+DROP TABLE step_keys_middle;
+DROP TABLE run_numbers;
+CREATE INDEX steps_by_cache_key ON steps (action, fingerprint, seed)
+    WHERE kind = 'action' AND status = 'succeeded';
+UPDATE meta SET value = '6' WHERE key = 'schema_version';
+"""
+
+
+def as_schema_6(store: Path) -> None:
+    """Turn a store back into the layout of schema 6 (as reprolam before 0007 wrote it)."""
+    with closing(sqlite3.connect(store / "trace.db")) as conn:
+        conn.executescript(_SCHEMA_6)
+
+
+def tables(store: Path) -> set[str]:
+    with closing(sqlite3.connect(store / "trace.db")) as conn:
+        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+
+
+def test_a_schema_6_store_upgrades_with_every_artifact_step_and_cache_entry(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    first = reprolam.run(FLOW, store=store, seed=1)
+    with reprolam.open(store) as rl:
+        environment = rl.store.get_run(first.id).environment
+        assert environment is not None
+        before = {
+            d: (rl.store.get_artifact(d), rl.store.artifact_producer(d))
+            for s in first.steps
+            for d in (*s.inputs.values(), *s.outputs.values(), environment)
+        }
+    as_schema_6(store)
+    assert "steps_by_cache_key" in tables(store)
+    assert "artifact_keys" not in tables(store)
+
+    with reprolam.open(store) as rl:
+        assert {d: (rl.store.get_artifact(d), rl.store.artifact_producer(d)) for d in before} == (
+            before
+        )
+        assert rl.store.artifact_records(list(before)).keys() == before.keys()
+        assert audit(rl.store, first.id).clean
+        again = rl.run(FLOW, seed=1, reuse=True)  # the step cache finds the old steps
+        assert [s.proposal["cache"]["counterpart"] for s in again.steps] == [
+            [first.id, s.index] for s in first.steps
+        ]
+        assert audit(rl.store, again.id).clean
+    with closing(sqlite3.connect(store / "trace.db")) as conn:
+        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == str(SCHEMA_VERSION)
+        # the old values were reused, not stored twice
+        (rows,) = conn.execute("SELECT count(*) FROM artifacts").fetchone()
+        (distinct,) = conn.execute("SELECT count(DISTINCT digest) FROM artifacts").fetchone()
+        assert rows == distinct
+    assert "steps_by_cache_key" not in tables(store)
+
+
+def test_lookups_go_through_the_keys_not_a_scan(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "store"):
+        pass
+    with closing(sqlite3.connect(tmp_path / "store" / "trace.db")) as conn:
+        for sql, count in (
+            (f"SELECT data FROM artifacts WHERE {keys.artifact_match(1)}", 1),
+            (f"SELECT data FROM artifacts WHERE {keys.artifact_match(3)}", 3),
+            (keys.CACHED_STEP.format(columns="run_id, idx"), 7),
+        ):
+            plan = " | ".join(
+                str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ["0"] * count)
+            )
+            assert "SCAN" not in plan, plan
+
+
+def test_merging_the_recent_keys_keeps_every_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keys, "LEVELS", (("_recent", 2), ("_middle", 4)))
+    monkeypatch.setattr(keys, "CHECK_EVERY", 1)
+    store = tmp_path / "store"
+    first = reprolam.run(FLOW, store=store, seed=3)
+    reprolam.run(FLOW, store=store, seed=4)
+    with closing(sqlite3.connect(store / "trace.db")) as conn:
+        main = conn.execute("SELECT count(*) FROM artifact_keys").fetchone()[0]
+        middle = conn.execute("SELECT count(*) FROM artifact_keys_middle").fetchone()[0]
+        recent = conn.execute("SELECT count(*) FROM artifact_keys_recent").fetchone()[0]
+        assert main > 0, main
+        assert middle < 4, middle
+        assert recent < 2, recent
+        assert conn.execute("SELECT count(*) FROM step_keys").fetchone()[0] > 0
+    with reprolam.open(store) as rl:
+        again = rl.run(FLOW, seed=3, reuse=True)
+        assert all(s.proposal.get("cache") for s in again.steps)
+        for step in first.steps:
+            for digest in step.outputs.values():
+                rl.store.get_artifact(digest)
+        assert audit(rl.store, first.id).clean
+
+
+def test_a_key_in_both_levels_is_harmless(tmp_path: Path) -> None:
+    """A journal applied again after a crash may add keys already merged."""
+    store = tmp_path / "store"
+    first = reprolam.run(FLOW, store=store, seed=5)
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:
+        for table in ("artifact_keys", "step_keys"):
+            conn.execute(f"INSERT INTO {table} SELECT * FROM {table}_recent")
+            conn.execute(f"INSERT INTO {table}_middle SELECT * FROM {table}_recent")
+    with reprolam.open(store) as rl:
+        again = rl.run(FLOW, seed=5, reuse=True)
+        assert [s.proposal["cache"]["counterpart"] for s in again.steps] == [
+            [first.id, s.index] for s in first.steps
+        ]
+        digest = next(iter(first.steps[0].outputs.values()))
+        assert rl.store.artifact_records([digest]) == {digest: rl.store.get_artifact(digest)[0]}
+
+
+def test_digests_sharing_a_key_prefix_stay_apart(tmp_path: Path) -> None:
+    """Keys are the first 8 hex digits: rows are told apart by the full digest."""
+    a = ArtifactRecord("abcdef01" + "0" * 56, "json", 1)
+    b = ArtifactRecord("abcdef01" + "1" * 56, "bytes", 2)
+    with SQLiteStore(tmp_path / "store") as store:
+        store.record(artifacts=[(a, b"1")])
+        store.record(artifacts=[(b, b"22")])
+        store.record(artifacts=[(a, b"1")])  # known: not stored again
+        assert store.get_artifact_record(a.digest) == a
+        assert store.get_artifact_record(b.digest) == b
+        assert store.artifact_records([a.digest, b.digest, "abcdef01" + "2" * 56]) == {
+            a.digest: a,
+            b.digest: b,
+        }
+        assert not store.has_artifact("abcdef01" + "2" * 56)
+    with closing(sqlite3.connect(tmp_path / "store" / "trace.db")) as conn:
+        assert conn.execute("SELECT count(*) FROM artifacts").fetchone() == (2,)
