@@ -210,6 +210,7 @@ def big_store(total_steps: int, steps_per_run: int = 10_000) -> BigStore:
         conn.execute("BEGIN")
         for _ in range(copies):
             _copy_run(conn, original, uuid7())
+        _merge_recent_keys(conn)
         conn.execute("COMMIT")
         conn.execute("ANALYZE")
     _built[key] = BigStore(root, original)
@@ -217,15 +218,33 @@ def big_store(total_steps: int, steps_per_run: int = 10_000) -> BigStore:
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    """The columns to copy: all but a rowid alias (``seq INTEGER PRIMARY KEY``: new rows get
+    new ones, in order)."""
+    info = list(conn.execute(f"PRAGMA table_info({table})"))
+    rowid_alias = [row[1] for row in info if row[5] == 1 and row[2].upper() == "INTEGER"]
+    if len(rowid_alias) != 1 or sum(row[5] > 0 for row in info) != 1:
+        rowid_alias = []
+    return [row[1] for row in info if row[1] not in rowid_alias]
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _merge_recent_keys(conn: sqlite3.Connection) -> None:
+    """Schema 7 keeps lookup keys in levels (small tables merged into the main one now and
+    then): leave them as the store would after merging, the main tables holding all the
+    steps' keys at random positions."""
+    tables = _tables(conn)
+    for main in ("artifact_keys", "step_keys"):
+        for level in ("_recent", "_middle"):
+            if main in tables and f"{main}{level}" in tables:
+                conn.execute(f"INSERT OR IGNORE INTO {main} SELECT * FROM {main}{level}")
+                conn.execute(f"DELETE FROM {main}{level}")
 
 
 def _copy_run(conn: sqlite3.Connection, run_id: str, new_id: str) -> None:
-    tables = [
-        r[0]
-        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        if not r[0].startswith("sqlite_")
-    ]
+    tables = sorted(t for t in _tables(conn) if not t.startswith("sqlite_"))
     for table in tables:
         columns = _columns(conn, table)
         if table == "runs":
@@ -245,5 +264,18 @@ def _copy_run(conn: sqlite3.Connection, run_id: str, new_id: str) -> None:
         conn.execute(
             f"INSERT INTO {table} ({', '.join(columns)}) "
             f"SELECT {', '.join(select)} FROM {table} WHERE {where}",
+            (new_id, run_id),
+        )
+    if "artifact_keys" in tables:  # schema 7: the new digests are found by their keys
+        conn.execute(
+            "INSERT INTO artifact_keys (key, seq) SELECT substr(digest, 1, 8), seq "
+            "FROM artifacts WHERE producer_run = ?",
+            (new_id,),
+        )
+    if "step_keys" in tables:  # and the copied steps by their cache keys (run by number)
+        conn.execute(
+            "INSERT INTO step_keys (key, num, idx) SELECT key, "
+            "(SELECT num FROM run_numbers WHERE run_id = ?), idx FROM step_index "
+            "WHERE num = (SELECT num FROM run_numbers WHERE run_id = ?)",
             (new_id, run_id),
         )
