@@ -39,11 +39,6 @@ CHECK_EVERY = 2_048  # keys this store added between counts of the recent tables
 _CHUNK = 400  # keys per IN (...) list
 
 
-def digest_key(digest: str) -> str:
-    """What ``artifact_keys`` is keyed by: SQL's ``substr(digest, 1, 8)``."""
-    return digest[:8]  # inlined as [:8] where it is hot
-
-
 def step_key(
     action: Any,
     version: Any,
@@ -113,7 +108,7 @@ def put_artifacts(cur: sqlite3.Cursor, rows: Sequence[Sequence[Any]]) -> int:
     cur.executemany(_INSERT, [(seq, *row) for seq, row in zip(seqs, new, strict=True)])
     cur.executemany(
         "INSERT OR IGNORE INTO artifact_keys_recent (key, seq) VALUES (?, ?)",
-        [(row[0][:8], seq) for seq, row in zip(seqs, new, strict=True)],
+        [(row[0][:8], seq) for seq, row in zip(seqs, new, strict=True)],  # substr(digest, 1, 8)
     )
     produced = [
         (*row[4:], known[row[0]][0])
