@@ -96,8 +96,8 @@ def test_lookups_go_through_the_keys_not_a_scan(tmp_path: Path) -> None:
         pass
     with closing(sqlite3.connect(tmp_path / "store" / "trace.db")) as conn:
         for sql, count in (
-            (f"SELECT data FROM artifacts WHERE {keys.artifact_match(1)}", 1),
-            (f"SELECT data FROM artifacts WHERE {keys.artifact_match(3)}", 3),
+            (f"SELECT data FROM {keys.artifacts_matching(1)}", 1),
+            (f"SELECT data FROM {keys.artifacts_matching(3)}", 3),
             (keys.CACHED_STEP.format(columns="run_id, idx"), 7),
         ):
             plan = " | ".join(

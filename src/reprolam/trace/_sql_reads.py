@@ -38,9 +38,7 @@ class SqlArtifactReads(BlobDirStreams):
         raise NotImplementedError
 
     def get_artifact(self, digest: str) -> tuple[ArtifactRecord, bytes]:
-        row = self._one(
-            f"SELECT codec, size, data FROM artifacts WHERE {self._artifact_match(1)}", (digest,)
-        )
+        row = self._one(f"SELECT codec, size, data FROM {self._artifacts_matching(1)}", (digest,))
         if row is None:
             raise _rows.no_artifact_error(digest, self.location)
         codec, size, data = row
@@ -93,9 +91,7 @@ class SqlArtifactReads(BlobDirStreams):
         return data  # type: ignore[no-any-return]
 
     def get_artifact_record(self, digest: str) -> ArtifactRecord:
-        row = self._one(
-            f"SELECT codec, size FROM artifacts WHERE {self._artifact_match(1)}", (digest,)
-        )
+        row = self._one(f"SELECT codec, size FROM {self._artifacts_matching(1)}", (digest,))
         if row is None:
             raise _rows.no_artifact_error(digest, self.location)
         return ArtifactRecord(digest, row[0], row[1])
@@ -104,20 +100,19 @@ class SqlArtifactReads(BlobDirStreams):
         found: dict[str, ArtifactRecord] = {}
         for start in range(0, len(digests), _BATCH):
             chunk = list(digests[start : start + _BATCH])
-            match = self._artifact_match(len(chunk))
-            sql = f"SELECT digest, codec, size FROM artifacts WHERE {match}"
+            where = self._artifacts_matching(len(chunk))
+            sql = f"SELECT digest, codec, size FROM {where}"
             for key, codec, size in self._all(sql, tuple(chunk)):
                 found[key] = ArtifactRecord(key, codec, size)
         return found
 
     def has_artifact(self, digest: str) -> bool:
-        sql = f"SELECT 1 FROM artifacts WHERE {self._artifact_match(1)}"
+        sql = f"SELECT 1 FROM {self._artifacts_matching(1)}"
         return self._one(sql, (digest,)) is not None
 
     def artifact_producer(self, digest: str) -> Producer | None:
         row = self._one(
-            "SELECT producer_run, producer_idx, producer_name FROM artifacts "
-            f"WHERE {self._artifact_match(1)}",
+            f"SELECT producer_run, producer_idx, producer_name FROM {self._artifacts_matching(1)}",
             (digest,),
         )
         if row is None:

@@ -61,13 +61,20 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("reprolam_step_key", 6, step_key, deterministic=True)
 
 
-def artifact_match(count: int) -> str:
-    """WHERE clause matching the artifacts whose digests are the ``count`` parameters."""
+def artifacts_matching(count: int) -> str:
+    """FROM clause (after ``FROM``) of the artifact rows whose digests are the ``count``
+    parameters: found by key in every level, compared in full. (A join: as fast as the old
+    lookup by digest; ``seq IN (subquery)`` was twice as slow.)"""
+    if count == 1:
+        return (
+            "artifact_index AS k JOIN artifacts ON artifacts.seq = k.seq "
+            "WHERE k.key = substr(?1, 1, 8) AND artifacts.digest = ?1"
+        )
     params = [f"?{i}" for i in range(1, count + 1)]
     keys = ", ".join(f"substr({p}, 1, 8)" for p in params)
     return (
-        f"seq IN (SELECT seq FROM artifact_index WHERE key IN ({keys})) "
-        f"AND digest IN ({', '.join(params)})"
+        "artifact_index AS k JOIN artifacts ON artifacts.seq = k.seq "
+        f"WHERE k.key IN ({keys}) AND artifacts.digest IN ({', '.join(params)})"
     )
 
 
@@ -139,7 +146,7 @@ def _known(cur: sqlite3.Cursor, digests: list[str]) -> dict[str, tuple[int, Any]
     known: dict[str, tuple[int, Any]] = {}
     for start in range(0, len(candidates), _CHUNK):
         chunk = candidates[start : start + _CHUNK]
-        sql = f"SELECT digest, seq, producer_run FROM artifacts WHERE {artifact_match(len(chunk))}"
+        sql = f"SELECT digest, artifacts.seq, producer_run FROM {artifacts_matching(len(chunk))}"
         for digest, seq, producer_run in cur.execute(sql, chunk):
             known.setdefault(digest, (seq, producer_run))
     return known

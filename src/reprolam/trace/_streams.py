@@ -30,12 +30,13 @@ class BlobDirStreams:
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         raise NotImplementedError
 
-    def _artifact_match(self, count: int) -> str:
-        """WHERE clause matching the artifacts whose digests are the ``count`` parameters
-        (SQLite overrides it: its artifacts are found through key tables)."""
+    def _artifacts_matching(self, count: int) -> str:
+        """FROM clause (after ``FROM``) of the artifact rows whose digests are the ``count``
+        parameters (SQLite overrides it: it finds them through key tables). Selected columns
+        must be artifact columns other than ``seq``."""
         if count == 1:
-            return f"digest = {self.PARAM}"
-        return f"digest IN ({', '.join([self.PARAM] * count)})"
+            return f"artifacts WHERE digest = {self.PARAM}"
+        return f"artifacts WHERE digest IN ({', '.join([self.PARAM] * count)})"
 
     def put_file(
         self, path: str | os.PathLike[str], *, codec: str, prefix: bytes = b""
@@ -50,7 +51,7 @@ class BlobDirStreams:
     def artifact_to_file(
         self, digest: str, target: str | os.PathLike[str], *, skip: int = 0
     ) -> None:
-        row = self._one(f"SELECT data FROM artifacts WHERE {self._artifact_match(1)}", (digest,))
+        row = self._one(f"SELECT data FROM {self._artifacts_matching(1)}", (digest,))
         if row is None or row[0] is not None:  # unknown (raises) or inline: the plain way
             TraceStore.artifact_to_file(self, digest, target, skip=skip)  # type: ignore[arg-type]
             return
@@ -65,7 +66,7 @@ class BlobDirStreams:
             raise _rows.corrupt_artifact_error(digest, str(path), actual)
 
     def artifact_chunks(self, digest: str) -> Iterator[bytes]:
-        row = self._one(f"SELECT data FROM artifacts WHERE {self._artifact_match(1)}", (digest,))
+        row = self._one(f"SELECT data FROM {self._artifacts_matching(1)}", (digest,))
         if row is None:
             raise _rows.no_artifact_error(digest, getattr(self, "location", "?"))
         if row[0] is not None:

@@ -662,8 +662,8 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _artifact_match(self, count: int) -> str:
-        return _keys.artifact_match(count)
+    def _artifacts_matching(self, count: int) -> str:
+        return _keys.artifacts_matching(count)
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         with self._lock:
