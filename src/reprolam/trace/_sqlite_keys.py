@@ -78,17 +78,20 @@ def artifacts_matching(count: int) -> str:
     )
 
 
-CACHED_STEP = (
-    "SELECT {columns} FROM steps WHERE (run_id, idx) IN (SELECT r.run_id, k.idx "
-    "FROM step_index AS k JOIN run_numbers AS r ON r.num = k.num WHERE k.key = ?) "
-    "AND action = ? AND fingerprint = ? AND seed IS ? "
-    "AND kind = 'action' AND status = 'succeeded' "
-    "AND action_version = ? AND params = ? AND inputs = ? ORDER BY run_id, idx LIMIT 1"
-)
+def cached_step_sql(columns: str) -> str:
+    """The store-wide step cache lookup (``TraceStore.find_cached_step``): candidates by key
+    in every level, each compared on every cache-key column of its row."""
+    return (
+        f"SELECT {columns} FROM steps WHERE (run_id, idx) IN (SELECT r.run_id, k.idx "
+        "FROM step_index AS k JOIN run_numbers AS r ON r.num = k.num WHERE k.key = ?) "
+        "AND action = ? AND fingerprint = ? AND seed IS ? "
+        "AND kind = 'action' AND status = 'succeeded' "
+        "AND action_version = ? AND params = ? AND inputs = ? ORDER BY run_id, idx LIMIT 1"
+    )
 
 
 def cached_step_params(row: Sequence[Any]) -> tuple[Any, ...]:
-    """``CACHED_STEP``'s parameters for a probe step's row."""
+    """``cached_step_sql``'s parameters for a probe step's row."""
     return (
         step_key(row[3], row[6], row[7], row[8], row[9], row[11]),
         row[3],

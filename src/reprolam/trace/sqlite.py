@@ -103,7 +103,7 @@ _STEP_SELECT_RANGE = (
 )
 
 # The store-wide step cache (see TraceStore.find_cached_step), found through step_keys.
-_STEP_CACHED = _keys.CACHED_STEP.format(columns=_STEP_COLUMNS)
+_STEP_CACHED = _keys.cached_step_sql(_STEP_COLUMNS)
 
 _Row = tuple[Any, ...]
 _Frame = tuple[list[_Row], list[_Row], _Row | None]  # one record() call: steps, artifacts, run
