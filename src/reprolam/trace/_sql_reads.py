@@ -47,8 +47,7 @@ class SqlArtifactReads(BlobDirStreams):
     def read_artifacts(self, digests: Sequence[str]) -> Iterator[ArtifactRead]:
         for start in range(0, len(digests), _READ_BATCH):
             chunk = list(digests[start : start + _READ_BATCH])
-            marks = ", ".join([self.PARAM] * len(chunk))
-            sql = f"SELECT digest, codec, size, data FROM artifacts WHERE digest IN ({marks})"
+            sql = f"SELECT digest, codec, size, data FROM {self._artifacts_matching(len(chunk))}"
             rows = {row[0]: row for row in self._all(sql, tuple(chunk))}
             for key in chunk:
                 row = rows.get(key)
