@@ -331,27 +331,34 @@ class TraceStore(ABC):
 
     def steps_between(self, run_id: str, start: int, stop: int | None = None) -> list[StepRecord]:
         """Steps ``start <= index < stop`` of the whole trace (inherited or its own), by index."""
-        run = self.get_run(run_id)
-        found: list[StepRecord] = []
-        if run.parent_id is not None and run.fork_index is not None and start < run.fork_index:
-            end = run.fork_index if stop is None else min(stop, run.fork_index)
-            found = self.steps_between(run.parent_id, start, end)
-            start = run.fork_index
-        if stop is None or start < stop:
-            found += self.own_steps_between(run_id, start, stop)
-        return found
+        return [
+            step
+            for owner, first, end in self._segments(run_id, start, stop)
+            for step in self.own_steps_between(owner, first, end)
+        ]
 
     def step_rows_between(self, run_id: str, start: int, stop: int | None = None) -> list[StepRow]:
         """``steps_between`` as stored rows (``own_step_rows``), inherited ones included."""
+        return [
+            row
+            for owner, first, end in self._segments(run_id, start, stop)
+            for row in self.own_step_rows(owner, first, end)
+        ]
+
+    def _segments(
+        self, run_id: str, start: int, stop: int | None
+    ) -> list[tuple[str, int, int | None]]:
+        """Which run owns which part of steps ``start..stop`` of ``run_id``'s trace: the
+        ``(run, start, stop)`` ranges of own steps, the oldest ancestor's first."""
         run = self.get_run(run_id)
-        found: list[StepRow] = []
+        segments: list[tuple[str, int, int | None]] = []
         if run.parent_id is not None and run.fork_index is not None and start < run.fork_index:
             end = run.fork_index if stop is None else min(stop, run.fork_index)
-            found = self.step_rows_between(run.parent_id, start, end)
+            segments = self._segments(run.parent_id, start, end)
             start = run.fork_index
         if stop is None or start < stop:
-            found += self.own_step_rows(run_id, start, stop)
-        return found
+            segments.append((run_id, start, stop))
+        return segments
 
     def step_at(self, run_id: str, index: int) -> StepRecord:
         """Step ``index`` of the whole trace (inherited or its own), without reading the rest."""
