@@ -217,7 +217,7 @@ def big_store(total_steps: int, steps_per_run: int = 10_000) -> BigStore:
     return _built[key]
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+def copied_columns(conn: sqlite3.Connection, table: str) -> list[str]:
     """The columns to copy: all but a rowid alias (``seq INTEGER PRIMARY KEY``: new rows get
     new ones, in order)."""
     info = list(conn.execute(f"PRAGMA table_info({table})"))
@@ -246,7 +246,7 @@ def _merge_recent_keys(conn: sqlite3.Connection) -> None:
 def _copy_run(conn: sqlite3.Connection, run_id: str, new_id: str) -> None:
     tables = sorted(t for t in _tables(conn) if not t.startswith("sqlite_"))
     for table in tables:
-        columns = _columns(conn, table)
+        columns = copied_columns(conn, table)
         if table == "runs":
             select = ["?" if c == "id" else c for c in columns]
             where = "id = ?"

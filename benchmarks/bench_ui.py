@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import reprolam
 from _report import figure
-from _scenario import record_chain
+from _scenario import copied_columns, record_chain
 from _timing import median_time
 from reprolam.ids import uuid7
 from reprolam.trace.sqlite import SQLiteStore
@@ -77,7 +77,7 @@ def _tables(conn: sqlite3.Connection) -> list[str]:
 
 def _copy_rows(conn: sqlite3.Connection, table: str, template: str) -> None:
     """One copy of ``template``'s rows of ``table`` per row of ``copies``."""
-    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    columns = copied_columns(conn, table)  # a rowid alias (run_numbers.num) gets new values
     key = "id" if table == "runs" else "run_id"
     if key not in columns:
         return
