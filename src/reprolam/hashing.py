@@ -57,6 +57,27 @@ def canonical_json(value: Any) -> str:
     return "".join(_chunks(value, 0))
 
 
+_FLOAT_SPECIALS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # as allow_nan writes
+
+
+def scalar_json(value: Any) -> str | None:
+    """``canonical_json(value)`` of a str, int, float, bool or None (exactly those types)
+    without the encoder's overhead; None for any other value."""
+    kind = type(value)
+    if kind is str:
+        return _json_encoder.encode_basestring(value)  # what the canonical encoder uses
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        text = float.__repr__(value)
+        return _FLOAT_SPECIALS.get(text, text)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return None
+
+
 def canonical_json_bytes(value: Any) -> bytes:
     return canonical_json(value).encode("utf-8", "surrogatepass")
 

@@ -15,16 +15,14 @@ containers, and integers too large for ``int`` -> ``str`` conversion.
 
 from __future__ import annotations
 
-from json.encoder import encode_basestring
 from typing import Any
 
 import numpy as np
 
 from reprolam.codecs._json_text import loads_json
 from reprolam.errors import CodecError
-from reprolam.hashing import canonical_json
+from reprolam.hashing import canonical_json, scalar_json
 
-_FLOAT_SPECIALS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 # Python refuses int -> str beyond 4300 digits by default; stay safely below (~4200 digits).
 _MAX_INT_BITS = 14_000
 # Deeper nesting than this is treated as "not plain data" rather than risking RecursionError.
@@ -32,20 +30,11 @@ _MAX_DEPTH = 200
 
 
 def _scalar_text(value: Any) -> str | None:
-    """Canonical JSON text of a plain scalar, or None if ``value`` is not one."""
-    kind = type(value)
-    if kind is str:
-        return encode_basestring(value)
-    if kind is int:
-        return int.__repr__(value) if value.bit_length() <= _MAX_INT_BITS else None
-    if kind is float:
-        text = float.__repr__(value)
-        return _FLOAT_SPECIALS.get(text, text)
-    if kind is bool:
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return None
+    """Canonical JSON text of a plain scalar, or None if ``value`` is not one (nor an int
+    too long for Python to write in decimal)."""
+    if type(value) is int and value.bit_length() > _MAX_INT_BITS:
+        return None
+    return scalar_json(value)
 
 
 _LEAVES = frozenset({str, float, bool, type(None)})

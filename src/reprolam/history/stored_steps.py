@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from reprolam.trace._rows import (
+    _KINDS,
+    _STEP_STATUSES,
+    ROW_DAMAGE,
     _big_int_in,
     _dict,
     _digest_map,
@@ -28,10 +31,6 @@ from reprolam.trace.row_hash import row_step_hash
 
 STREAM_PAGE = 256  # steps read at once when a trace is streamed (and artifacts checked)
 
-_KINDS = {k.value: k for k in StepKind}
-_STATUSES = {s.value: s for s in StepStatus}
-# What a hand-edited row can make decoding raise (as ``trace._rows`` treats it).
-_DAMAGE = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
 _SEEN = 64  # digest-map texts kept decoded while a trace streams
 
 
@@ -104,7 +103,7 @@ def from_row(row: StepRow, texts: Texts | None = None) -> TraceStep:
         texts = Texts()
     try:
         kind = _KINDS[row[2]]
-        status = _STATUSES[row[4]]
+        status = _STEP_STATUSES[row[4]]
         inputs = texts.digest_map(row[9])
         outputs = texts.digest_map(row[10])
         # Each text must be one JSON value of its kind: the hash covers their concatenation,
@@ -117,7 +116,7 @@ def from_row(row: StepRow, texts: Texts | None = None) -> TraceStep:
         seed = row[11]
         if type(seed) is str:
             seed = _big_int_in(seed)
-    except _DAMAGE:
+    except ROW_DAMAGE:
         return from_record(step_from_row(row))
     if status is StepStatus.STARTED:
         content = None

@@ -79,6 +79,7 @@ STEP_COLUMNS = (
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _CONVERSION_ERRORS = (TypeError, ValueError, AttributeError, RecursionError)
 _DAMAGE = (ValueError, TypeError, KeyError)  # what a hand-edited row can make decoding raise
+ROW_DAMAGE = (*_DAMAGE, AttributeError, RecursionError)  # ... a whole row, nested texts included
 
 
 to_json = canonical_json
@@ -150,7 +151,7 @@ def run_from_row(row: tuple[Any, ...]) -> RunRecord:
     run list marks it), so one bad row never makes a whole store unreadable."""
     try:
         return _run_from_row(row)
-    except (*_DAMAGE, AttributeError, RecursionError) as exc:
+    except ROW_DAMAGE as exc:
         return _damaged_run(row, exc)
 
 
@@ -172,7 +173,7 @@ def _salvage(
             continue
         try:
             values[name] = decode(raw)
-        except (*_DAMAGE, AttributeError, RecursionError) as exc:
+        except ROW_DAMAGE as exc:
             found.append(f"{name}: {type(exc).__name__}: {exc}"[:300])
             values[name] = fallback
     return values
@@ -324,7 +325,7 @@ def step_from_row(row: tuple[Any, ...]) -> StepRecord:
     """The step a row holds; a damaged row gives a record marked ``damaged`` (see runs)."""
     try:
         return _step_from_row(row)
-    except (*_DAMAGE, AttributeError, RecursionError) as exc:
+    except ROW_DAMAGE as exc:
         return _damaged_step(row, exc)
 
 

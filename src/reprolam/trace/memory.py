@@ -127,13 +127,7 @@ class MemoryStore(TraceStore):
         return [_rows.step_from_row(row) for _, row in rows]
 
     def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
-        with self._lock:
-            self._check_open()
-            held = self._steps.get(run_id, {})
-            rows = sorted(
-                (i, r) for i, r in held.items() if i >= start and (stop is None or i < stop)
-            )
-        return [_rows.step_from_row(row) for _, row in rows]
+        return [_rows.step_from_row(row) for row in self.own_step_rows(run_id, start, stop)]
 
     def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[tuple[Any, ...]]:
         with self._lock:

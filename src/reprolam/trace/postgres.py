@@ -382,8 +382,7 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         return _rows.step_from_row(_row_in(row, _STEP_NUMBERS))
 
     def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
-        rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
-        return [_rows.step_from_row(_row_in(row, _STEP_NUMBERS)) for row in rows]
+        return [_rows.step_from_row(row) for row in self.own_step_rows(run_id, start, stop)]
 
     def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[_Row]:
         rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))

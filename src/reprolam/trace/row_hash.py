@@ -19,29 +19,16 @@ from typing import Any
 
 from blake3 import blake3
 
-from reprolam.hashing import canonical_json
+from reprolam.hashing import canonical_json, scalar_json
 
 # Positions in a step row (``trace._rows.STEP_COLUMNS``).
 RUN_ID, INDEX, KIND, ACTION, STATUS, STARTED_AT, ACTION_VERSION, FINGERPRINT = range(8)
 PARAMS, INPUTS, OUTPUTS, SEED, DURATION, ERROR, PROPOSAL, RECOVERS, PREV_HASH, HASH = range(8, 18)
 
-# How canonical JSON (``json``'s encoder, ``allow_nan``) writes the floats repr writes so.
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
 
 def _scalar(value: Any) -> str:
-    """``canonical_json(value)``, without the encoder's overhead for the common types."""
-    kind = type(value)
-    if kind is float:
-        text = float.__repr__(value)
-        return _NON_FINITE.get(text, text)
-    if kind is int:
-        return int.__repr__(value)
-    if kind is str:
-        return encode_basestring(value)  # the function canonical_json uses for strings
-    if value is None:
-        return "null"
-    return canonical_json(value)
+    text = scalar_json(value)
+    return canonical_json(value) if text is None else text
 
 
 def row_step_hash(row: tuple[Any, ...], seed: Any, strings: dict[str, str] | None = None) -> str:

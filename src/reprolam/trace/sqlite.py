@@ -624,20 +624,10 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
             self._snapshot_rows.setdefault(self._journal, []).extend(rows)
 
     def _apply_snapshots(self, rows: list[tuple[Any, ...]]) -> None:
-        cur = self._cur
-        try:
-            cur.execute("BEGIN IMMEDIATE")
-            cur.executemany(SNAPSHOT_UPSERT.format(p="?"), rows)
-            cur.execute("COMMIT")
-        except BaseException as exc:
-            self._rollback()
-            if isinstance(exc, sqlite3.Error):
-                raise self._error("record run-state snapshots", exc) from exc
-            raise
+        self._commit([(SNAPSHOT_UPSERT.format(p="?"), rows)], "record run-state snapshots")
 
     def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
-        rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
-        return [_rows.step_from_row(row) for row in rows]
+        return [_rows.step_from_row(row) for row in self.own_step_rows(run_id, start, stop)]
 
     def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[tuple[Any, ...]]:
         return self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
@@ -689,17 +679,23 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         """Beside-the-trace writes (annotations, metric index): one transaction."""
         with self._lock:
             self._flush_locked()
-            cur = self._cur
-            try:
-                cur.execute("BEGIN IMMEDIATE")
-                for sql, rows in statements:
-                    cur.executemany(sql, rows)
-                cur.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if isinstance(exc, sqlite3.Error):
-                    raise self._error("write", exc) from exc
-                raise
+            self._commit(statements, "write")
+
+    def _commit(
+        self, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]], what: str
+    ) -> None:
+        """Run ``statements`` in one transaction (call with the connection to ourselves)."""
+        cur = self._cur
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            for sql, rows in statements:
+                cur.executemany(sql, rows)
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(what, exc) from exc
+            raise
 
     def _exists(self, sql: str, value: str) -> bool:
         """For use with the lock held."""
