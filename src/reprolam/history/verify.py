@@ -5,7 +5,7 @@ Shared by replay, reproduce (which refuses to re-execute a damaged original) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import Any
@@ -29,7 +29,6 @@ __all__ = [
     "ArtifactCheck",
     "Problem",
     "header_note",
-    "stream_steps",
     "stream_trace",
     "verify_trace",
 ]
@@ -140,18 +139,6 @@ def _verify(
     _check_run_outputs(run, produced, problems, artifacts)
     problems.extend(_seal_problems(run, _Counted(count, last), artifacts))
     return owners.problems() + problems
-
-
-def stream_steps(store: TraceStore, run_id: str, page: int = STREAM_PAGE) -> Iterator[StepRecord]:
-    """The run's whole trace in index order as records, read ``page`` steps at a time."""
-    start = 0
-    while True:
-        chunk = store.steps_between(run_id, start, start + page)
-        if not chunk:  # the end, or a gap of a whole page (a damaged store): read the rest
-            yield from store.steps_between(run_id, start)
-            return
-        yield from chunk
-        start += page
 
 
 def _check_step(step: TraceStep, expected: int, prev_hash: str, problems: list[Problem]) -> None:

@@ -104,18 +104,6 @@ class StateSnapshot:
             self.steps = step.index + 1  # a missing step row is audit's to report
         return self
 
-    def same_state(self, other: StateSnapshot) -> bool:
-        """Equal as states (the run id may differ: a fork's snapshot covers its parent's)."""
-        return (
-            self.steps == other.steps
-            and self.head == other.head
-            and self.artifacts == other.artifacts
-            and self.occurrences == other.occurrences
-            and self.action_count == other.action_count
-            and self.failure_count == other.failure_count
-            and self.consecutive_rejections == other.consecutive_rejections
-        )
-
 
 def with_codecs(snapshot: StateSnapshot, codecs: Mapping[str, str]) -> StateSnapshot:
     """Fill in the codecs left "" by ``advance`` (``codecs``: digest -> codec)."""
