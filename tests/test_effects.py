@@ -273,10 +273,59 @@ def test_a_module_stamping_the_time_when_first_imported_is_not_the_actions_clock
     assert [e["kind"] for e in _effects(_run(reads_clock))] == ["clock"]  # a real read still is
 
 
+def test_a_clock_read_anywhere_inside_an_import_is_not_the_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dateutil builds its parser when imported, and the parser's __init__ reads the year:
+    pandas imported inside a pure action (the bundled workflow's first step, in a fresh
+    process) must not make it a clock read."""
+    (tmp_path / "built_at_import.py").write_text(
+        "import time\n\n\nclass Info:\n    def __init__(self):\n"
+        "        self.year = time.localtime().tm_year\n\n\nDEFAULT = Info()\n"
+        "\n\ndef this_year():\n    return Info().year\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("built_at_import", None)
+
+    @action(outputs=["n"], determinism="pure")
+    def imports_it() -> int:
+        import built_at_import
+
+        return int(built_at_import.DEFAULT.year)
+
+    @action(outputs=["n"], determinism="pure")
+    def calls_it() -> int:
+        import built_at_import
+
+        return int(built_at_import.this_year())  # the module's code, run by the action
+
+    assert _effects(_run(imports_it)) == []
+    (effect,) = _effects(_run(calls_it))
+    assert effect["kind"] == "clock"
+    assert "built_at_import.py:6" in effect["target"]
+
+
 def test_the_bundled_workflow_has_no_undeclared_effects(tmp_path: Path) -> None:
     with reprolam.open(tmp_path / "store") as rl:
         run = rl.run("breast-cancer")
     assert [(s.action, _effects(s)) for s in run.steps if _effects(s)] == []
+
+
+def test_the_bundled_workflow_in_a_fresh_process_has_no_undeclared_effects(tmp_path: Path) -> None:
+    """The quick start, as a new user runs it: its first action imports pandas (and dateutil,
+    which reads the clock when imported), which the test process had long imported."""
+    done = subprocess.run(
+        [sys.executable, "-m", "reprolam", "--store", str(tmp_path), "run"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "undeclared" not in done.stdout + done.stderr
+    with reprolam.open(tmp_path) as rl:
+        (run,) = rl.runs()
+        assert [s.action for s in rl.show(run.id).steps if _effects(s)] == []
 
 
 def test_actions_that_never_ask_for_a_workdir_get_no_directory(

@@ -445,10 +445,7 @@ def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
             if watch is not None and watch.watch_clock:
                 caller = sys._getframe(1)
                 module = str(caller.f_globals.get("__name__", ""))
-                # a module's top level runs once, when first imported (numpy.f2py stamps the
-                # time then): that is the import, not what the action computes
-                importing = caller.f_code.co_name == "<module>"
-                if not importing and not module.startswith(_CLOCK_IGNORED_CALLERS):
+                if not module.startswith(_CLOCK_IGNORED_CALLERS) and not _importing(caller):
                     where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
                     watch.note("clock", f"time.{name}() at {where}")
         return real(*args)
@@ -457,6 +454,30 @@ def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     probe.__doc__ = real.__doc__
     probe.__wrapped__ = real  # type: ignore[attr-defined]
     return probe
+
+
+def _importing(caller: Any) -> bool:
+    """Whether the action's code that read the clock runs as part of importing a module.
+
+    What a module does when first imported (numpy.f2py stamps the time; dateutil builds its
+    parser at import, which reads the year) happens once per process, in whichever action
+    imports it first: that is the import, not what the action computes. Only the frames
+    below the engine's are the action's (a script's or notebook's own top level is not an
+    import).
+    """
+    if caller.f_code.co_name == "<module>":
+        return True
+    frame = caller.f_back
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        if str(frame.f_globals.get("__name__", "")).startswith(_ENGINE):
+            return False
+        frame = frame.f_back
+    return False
+
+
+_ENGINE = "reprolam.engine."
 
 
 # -- global RNG marks ------------------------------------------------------------------------
