@@ -127,6 +127,7 @@ def _value(value: Any) -> str:
 NARROW_ID = 18  # "01a1fd46-357c-7482": the creation millisecond plus 12 counter bits
 WIDE = 120  # columns from which the tables show full ids, seeds, planners and more
 NARROW = 70  # columns below which the tables drop what matters least (outputs, dates)
+SHORT_ID = 13  # "01a1fd46-357c": the creation millisecond, where columns are scarce
 MAX_METRIC_COLUMNS = 3
 
 
@@ -161,7 +162,8 @@ def runs_table(
     show_tags = any(row.tags for row, _ in rows)
     if show_tags:
         table.add_column("tags", overflow="ellipsis", max_width=24 if wide else 12)
-    for row, values in rows:
+    shown = short_ids([row.run.id for row, _ in rows], NARROW_ID)
+    for (row, values), short_id in zip(rows, shown, strict=True):
         run = row.run
         kind = ""
         if run.parent_id:
@@ -169,7 +171,7 @@ def runs_table(
         elif run.verifies:
             kind = f" [dim](reproduces {run.verifies[:8]})[/]"
         cells = [
-            run.id if wide else run.id[:NARROW_ID],
+            run.id if wide else short_id,
             escape(run.workflow) + kind,
             _run_status(run),
             str(row.steps),
@@ -258,11 +260,24 @@ def annotation_list(items: Sequence[Annotation]) -> None:
         console.print(f"{a.kind:<4} {text}  [dim]{_when(a.created_at)}[/]")
 
 
+def short_ids(ids: Sequence[str], length: int) -> list[str]:
+    """``ids`` cut to ``length`` characters, or longer if that would make two of them look the
+    same (runs forked in one millisecond, as a sweep's parallel points are): every shortened
+    id shown is a unique prefix a command accepts."""
+    distinct = set(ids)
+    longest = max(map(len, distinct), default=0)
+    while length < longest and len({i[:length] for i in distinct}) < len(distinct):
+        length += 1
+    return [i[:length] for i in ids]
+
+
 def comparison(result: RunComparison) -> None:
     """One row per param or metric, one column per run: fits a terminal for a handful of runs."""
     _fit_console()
     differing = result.differing
-    ids = [run.id[: 13 if len(result.runs) > 2 else NARROW_ID] for run in result.runs]
+    ids = short_ids(
+        [run.id for run in result.runs], SHORT_ID if len(result.runs) > 2 else NARROW_ID
+    )
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("", no_wrap=True, overflow="ellipsis", max_width=32)
     for run_id in ids:

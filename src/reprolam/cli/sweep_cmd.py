@@ -188,9 +188,9 @@ def _short(value: Any) -> str:
 
 
 def _point_line(point: SweepPoint) -> None:
-    from reprolam.cli.render import console
+    from reprolam.cli.render import NARROW_ID, console
 
-    run = point.run.id[:13] if point.run else "-"
+    run = point.run.id[:NARROW_ID] if point.run else "-"
     status = point.run.status.value if point.run else "error"
     console.print(
         f"point {point.number}: {_values(point.values)} -> {run} {status} "
@@ -203,9 +203,10 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
     from rich import box
     from rich.table import Table
 
-    from reprolam.cli.render import console
+    from reprolam.cli.render import SHORT_ID, console, short_ids
 
     metric = result.headline()
+    run_ids = iter(short_ids([p.run.id for p in result.points if p.run], SHORT_ID))
     console.print(f"sweep [bold]{result.id}[/] of {result.parent} at step {result.at}")
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("#", *result.targets, metric or "metric", "run", "status", "ran", "reused"):
@@ -216,7 +217,7 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
             str(p.number),
             *(_short(p.values.get(t)) for t in result.targets),
             "-" if value is None else _short(value),
-            p.run.id[:13] if p.run else "-",
+            next(run_ids) if p.run else "-",
             p.run.status.value if p.run else "error",
             str(p.executed),
             str(p.reused),
