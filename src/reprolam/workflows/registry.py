@@ -190,6 +190,11 @@ def import_file(path: Path) -> Any:
     if spec is None or spec.loader is None:
         raise WorkflowError(f"cannot load {str(path)!r} as a Python module")
     module = importlib.util.module_from_spec(spec)
+    # As `python flows.py` does: the file's own directory first on the path, so the modules
+    # beside it (a helpers.py it imports) are found, in this process and in every worker.
+    directory = str(path.resolve().parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
