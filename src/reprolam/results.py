@@ -15,6 +15,8 @@ import decimal
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -214,22 +216,40 @@ def get_artifact(
     implied = None if out is None or manifest else _FORMAT_OF_SUFFIX.get(Path(out).suffix.lower())
     fmt = as_ or implied or _default_format(record.codec, value)
     label = name.rpartition(".")[2] if "." in name and name not in ("",) else name
+    folder = Path(out) if out is not None and Path(out).is_dir() else None  # as `cp x dir/`
     if manifest:
         if fmt not in ("native", "txt"):
             raise ConfigError(f"{name!r} is a {record.codec} artifact: get it as native")
-        target = Path(out) if out is not None else Path(value.name)
+        target = Path(out) if out is not None and folder is None else Path(value.name)
+        target = folder / target if folder is not None else target
         if target.exists():
             raise ConfigError(f"{target} exists: pass another {{out}} path or remove it")
-        files.write_manifest(store, value, target)
+        with _writing(target):
+            files.write_manifest(store, value, target)
         _writable(target)  # a copy for the user, not the store's read-only one
         size = value.size
     else:
         suffix = _EXTENSIONS.get(fmt, ".bin")
         target = Path(out) if out is not None else Path(label + suffix)
-        if fmt == "native":
-            raw = value if isinstance(value, bytes) else data
-            target.write_bytes(raw)
-        else:
-            _write(value, record.codec, fmt, target)
+        target = folder / (label + suffix) if folder is not None else target
+        with _writing(target):
+            if fmt == "native":
+                raw = value if isinstance(value, bytes) else data
+                target.write_bytes(raw)
+            else:
+                _write(value, record.codec, fmt, target)
         size = target.stat().st_size
     return GotArtifact(run_id, name, step, key, record.codec, fmt, str(target), size)
+
+
+@contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """An unwritable destination (missing directory, no permission, full disk) is bad input."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(
+            f"cannot write {target}: {reason}: pass another {{out}} path (an existing, "
+            "writable directory)"
+        ) from None

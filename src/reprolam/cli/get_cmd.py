@@ -13,7 +13,12 @@ FORMATS = ("native", "json", "csv", "parquet", "npy", "npz", "png", "txt")
 @click.command()
 @click.argument("run_ref", metavar="RUN")
 @click.argument("name", metavar="NAME|STEP.NAME")
-@click.option("-o", "--out", metavar="PATH", help="Where to write it (default: ./NAME.EXT).")
+@click.option(
+    "-o",
+    "--out",
+    metavar="PATH",
+    help="A file, or a directory to write NAME.EXT into (default: ./NAME.EXT).",
+)
 @click.option(
     "--as",
     "as_",
