@@ -15,6 +15,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from reprolam.cli.main import cli
+from reprolam.trace import SQLiteStore
 
 FLOW = """
 import atexit, gc, threading, time
@@ -88,6 +89,7 @@ def test_actions_run_with_collection_on_and_exit_handlers_and_threads_finish(
 
 def test_exit_codes_and_long_output_survive_the_quick_exit(tmp_path: Path) -> None:
     store = str(tmp_path / "store")
+    SQLiteStore(store).close()  # an empty store: only run and import create one
     unknown = _command(tmp_path, "--store", store, "show", "nope")
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("error: no run")
@@ -127,6 +129,7 @@ def test_an_exit_handler_registered_before_the_command_still_runs(tmp_path: Path
 
 
 def test_a_program_calling_cli_keeps_its_collector_and_exit(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path).close()  # an empty store: only run and import create one
     handlers = atexit._ncallbacks()
     frozen = gc.get_freeze_count()
     done = CliRunner().invoke(cli, ["--store", str(tmp_path), "runs", "--json"])

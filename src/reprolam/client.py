@@ -473,16 +473,18 @@ def open(
     *,
     artifacts: str | os.PathLike[str] | None = None,
     trusted: bool = False,
+    create: bool = True,
 ) -> Client:
     """A client over the store at ``store``: a directory (SQLite), ``"memory:"``, or a
     ``postgresql://`` DSN with ``artifacts``. ``None``: ``$REPROLAM_STORE``, else ``./.reprolam``.
     An already open ``TraceStore`` is used as is (and not closed by the client).
+    ``create=False`` refuses a store that is not there yet (``NotFoundError``).
     """
     if isinstance(store, TraceStore):
         return Client(store, trusted=trusted, owned=False)
     from reprolam.trace.open import open_store
 
-    return Client(open_store(store, artifacts=artifacts), trusted=trusted)
+    return Client(open_store(store, artifacts=artifacts, create=create), trusted=trusted)
 
 
 @contextmanager

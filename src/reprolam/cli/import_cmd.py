@@ -28,7 +28,7 @@ def import_(obj: Ctx, crate: Path, as_json: bool) -> None:
       reprolam --store ./lab import run-crate.zip
       reprolam --store ./lab reproduce 0196a3
     """
-    with obj.open() as rl:
+    with obj.open(create=True) as rl:
         report = rl.import_crate(crate)
     if as_json:
         emit_json(report.to_dict())

@@ -55,11 +55,14 @@ class Ctx:
         self.artifacts = artifacts
         self.trusted = trusted
 
-    def open(self) -> Any:
-        """A ``reprolam.Client`` over the chosen store."""
+    def open(self, *, create: bool = False) -> Any:
+        """A ``reprolam.Client`` over the chosen store. Only commands that record into a new
+        store (``run``, ``import``) create it: a mistyped path is an error, not a new store."""
         from reprolam.client import open as open_client
 
-        return open_client(self.store, artifacts=self.artifacts, trusted=self.trusted)
+        return open_client(
+            self.store, artifacts=self.artifacts, trusted=self.trusted, create=create
+        )
 
 
 def json_option(fn: F) -> F:

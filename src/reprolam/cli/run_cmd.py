@@ -82,7 +82,7 @@ def run(
         progress.announce(f"[bold]{workflow}[/] seed={seed}  planner: {reasons[0]}")
 
     settle_imports()
-    with obj.open() as rl:
+    with obj.open(create=True) as rl:
         result = rl.run(
             workflow,
             planner=planner,

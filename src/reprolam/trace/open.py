@@ -68,7 +68,7 @@ def open_store(
 
         raise NotFoundError(
             f"there is no trace store in {text} (no {DB_NAME}): check the path; a directory "
-            "store holds trace.db and artifacts/"
+            "store holds trace.db and artifacts/ (recording a run creates one)"
         )
     return SQLiteStore(text, artifacts_dir=artifacts, fsync=fsync)
 
