@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from reprolam.cli.interrupt import reports_interruption
 from reprolam.cli.main import Ctx, json_option, reports_errors, respond
 from reprolam.cli.options import Execution, execution_options, llm_options, planner_option
 
@@ -68,7 +69,7 @@ def reproduce(
     from reprolam.cli import render
 
     progress = render.RunProgress(enabled=not as_json, header="re-executing from the record")
-    with obj.open() as rl:
+    with obj.open() as rl, reports_interruption(rl):
         result = rl.reproduce(
             run_ref,
             rtol=rtol,
@@ -134,7 +135,7 @@ def fork(
     from reprolam.cli import render
 
     progress = render.RunProgress(enabled=not as_json, header=f"forking {run_ref} at {at}")
-    with obj.open() as rl:
+    with obj.open() as rl, reports_interruption(rl):
         result = rl.fork(
             run_ref,
             at=at,
@@ -221,7 +222,7 @@ def resume(
     from reprolam.cli import render
 
     progress = render.RunProgress(enabled=not as_json, header=f"resuming {run_ref}")
-    with obj.open() as rl:
+    with obj.open() as rl, reports_interruption(rl, run_ref):
         result = rl.resume(
             run_ref,
             force=force,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reprolam.cli.interrupt import reports_interruption
 from reprolam.cli.main import Ctx, cli_text, json_option, reports_errors, respond
 from reprolam.cli.options import Execution, execution_options, llm_options, planner_option
 from reprolam.cli.process import owns_process, settle
@@ -82,7 +83,7 @@ def run(
         progress.announce(f"[bold]{workflow}[/] seed={seed}  planner: {reasons[0]}")
 
     settle_imports()
-    with obj.open(create=True) as rl:
+    with obj.open(create=True) as rl, reports_interruption(rl):
         result = rl.run(
             workflow,
             planner=planner,

@@ -1,0 +1,59 @@
+"""Ctrl-C while a command executes a run: one line naming the run and how to continue it.
+
+The engine has already recorded the run as ``interrupted`` (every step that finished is
+kept) and re-raised ``KeyboardInterrupt``; click would only say "aborted". The run is found
+by this process's pid, recorded on every run it writes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+
+@contextmanager
+def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
+    """Turn Ctrl-C into ``error: interrupted: run X ...; continue it with reprolam resume X``.
+
+    ``run``: the run being continued (``resume``), else the newest runs are searched."""
+    started = time.time()
+    try:
+        yield
+    except KeyboardInterrupt:
+        from reprolam.cli.main import EXIT_PROBLEM
+
+        found = _interrupted(client, run, started)
+        if found is None:
+            click.echo("error: interrupted (Ctrl-C): no run was recorded", err=True)
+        else:
+            steps = len(client.store.steps(found))
+            click.echo(
+                f"error: interrupted: run {found} is recorded as interrupted ({steps} step"
+                f"{'s' * (steps != 1)} kept); continue it with `reprolam resume {found}`",
+                err=True,
+            )
+        sys.exit(EXIT_PROBLEM)
+
+
+def _interrupted(client: Any, run: str | None, started: float) -> str | None:
+    from reprolam.trace.records import RunStatus
+
+    try:
+        store = client.store
+        candidates = [store.get_run(store.resolve_run_id(run))] if run else client.runs(limit=32)
+    except Exception:  # the store itself was what failed: say what we can
+        return None
+    for record in candidates:
+        if (
+            record.status is RunStatus.INTERRUPTED
+            and record.pid == os.getpid()
+            and (record.finished_at or 0) >= started - 1
+        ):
+            return str(record.id)
+    return None

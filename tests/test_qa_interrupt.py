@@ -1,0 +1,75 @@
+"""Ctrl-C during `reprolam run`: one line naming the run and how to continue it; nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SLOW_FLOW = """
+import time
+from reprolam import action, workflow
+
+@action(outputs=["a"])
+def first() -> int:
+    return 1
+
+@action(outputs=["b"], determinism="nondeterministic")
+def second(a: int) -> int:
+    print("second started", flush=True)
+    time.sleep(60)
+    return a + 1
+
+flow = workflow("slow", [first, second], outputs=["b"])
+"""
+
+
+def _cli(store: Path, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REPROLAM_STORE": str(store)}
+    return subprocess.run(
+        [sys.executable, "-m", "reprolam", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ctrl_c_names_the_interrupted_run_and_resume(tmp_path: Path, as_json: bool) -> None:
+    flows = tmp_path / "slow.py"
+    flows.write_text(SLOW_FLOW)
+    store = tmp_path / "store"
+    env = {**os.environ, "REPROLAM_STORE": str(store)}
+    args = [sys.executable, "-m", "reprolam", "run", f"{flows}:flow"] + ["--json"] * as_json
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(args, env=env, stdout=pipe, stderr=pipe, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the slow step is running
+        listed = _cli(store, "runs", "--json")
+        if listed.returncode == 0 and json.loads(listed.stdout or "[]"):
+            shown = _cli(store, "show", json.loads(listed.stdout)[0]["id"], "--json")
+            if shown.returncode == 0 and len(json.loads(shown.stdout)["steps"]) == 2:
+                break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    (run,) = json.loads(_cli(store, "runs", "--json").stdout)
+    assert run["status"] == "interrupted"
+    assert proc.returncode == 1
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: interrupted: run {run['id']} ")
+    assert f"reprolam resume {run['id']}" in last
+    if as_json:
+        assert stdout == ""  # nothing half-written where a program reads JSON
+    kept = json.loads(_cli(store, "show", run["id"], "--json").stdout)["steps"]
+    assert kept[0]["status"] == "succeeded"  # what ran before Ctrl-C stays recorded
