@@ -12,6 +12,8 @@ from reprolam.cli.main import respond as respond_with
 from reprolam.cli.options import Execution, execution_options
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from reprolam.history.sweep import SweepPoint, SweepResult
 
 
@@ -200,28 +202,45 @@ def _point_line(point: SweepPoint) -> None:
 
 
 def _summary(result: SweepResult, written: dict[str, str]) -> None:
+    """The points as a table that fits the terminal: point numbers, the swept values, the
+    metric and the run ids are never cut (their headers may fold); run ids are shortened only
+    as far as they stay distinct."""
     from rich import box
     from rich.table import Table
 
-    from reprolam.cli.render import SHORT_ID, console, short_ids
+    from reprolam.cli.render import SHORT_ID, WIDE, _fit_console, console, short_ids
 
+    _fit_console()
+    wide = console.width >= WIDE
     metric = result.headline()
-    run_ids = iter(short_ids([p.run.id for p in result.points if p.run], SHORT_ID))
+    ids = [p.run.id for p in result.points if p.run]
+    shown_ids = dict(zip(ids, short_ids(ids, 36 if wide else SHORT_ID), strict=True))
     console.print(f"sweep [bold]{result.id}[/] of {result.parent} at step {result.at}")
+    rows = [_row(p, result.targets, metric, shown_ids) for p in result.points]
+    names = [t.rpartition(".")[2] for t in result.targets]
+    headers = names if len(set(names)) == len(names) else list(result.targets)
+    headers = ["#", *headers, metric or "metric", "run", "status", "ran", "reused"]
+    shown = [True] * len(headers)
+    shown[-3] = any(row[-3] != "succeeded" for row in rows)  # else the totals line says it
+    shown[-2] = shown[-1] = wide
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("#", *result.targets, metric or "metric", "run", "status", "ran", "reused"):
-        table.add_column(column, no_wrap=True)
-    for p in result.points:
-        value = (p.metrics or {}).get(metric or "")
-        table.add_row(
-            str(p.number),
-            *(_short(p.values.get(t)) for t in result.targets),
-            "-" if value is None else _short(value),
-            next(run_ids) if p.run else "-",
-            p.run.status.value if p.run else "error",
-            str(p.executed),
-            str(p.reused),
-        )
+    foldable = range(1, len(result.targets) + 2)  # the swept values and the metric
+    for column, header in enumerate(headers):
+        if not shown[column]:
+            continue
+        if column in foldable:  # the header folds; the values stay whole
+            longest = max((len(row[column]) for row in rows), default=1)
+            numbers = column == len(result.targets) + 1
+            table.add_column(
+                header,
+                overflow="fold",
+                min_width=max(longest, 3),
+                justify="right" if numbers else "left",
+            )
+        else:
+            table.add_column(header, no_wrap=True)
+    for row in rows:
+        table.add_row(*(cell for cell, keep in zip(row, shown, strict=True) if keep))
     console.print(table)
     best = result.best()
     if best is not None and best.run is not None:
@@ -246,3 +265,19 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
         console.print(f"{result.executed} steps executed, {result.reused} reused")
     for kind, path in written.items():
         console.print(f"{kind}: {path}")
+
+
+def _row(
+    point: SweepPoint, targets: Sequence[str], metric: str | None, ids: dict[str, str]
+) -> list[str]:
+    value = (point.metrics or {}).get(metric or "")
+    run = "-" if point.run is None else ids[point.run.id]
+    return [
+        str(point.number),
+        *(_short(point.values.get(t)) for t in targets),
+        "-" if value is None else _short(value),
+        run,
+        point.run.status.value if point.run else "error",
+        str(point.executed),
+        str(point.reused),
+    ]
