@@ -232,6 +232,25 @@ def _refuse_inherited_targets(
         )
 
 
+def _check_points(
+    flow: Workflow,
+    fixed: dict[str, dict[str, Any]],
+    points: Sequence[Point],
+    source: str,
+    merged: Callable[[Point], dict[str, dict[str, Any]]],
+) -> None:
+    """``fixed`` (``set=``) first, then each point's own values, blamed on ``source`` (the
+    grid or the space they came from), then each point's whole overrides."""
+    validate_overrides(flow.actions, fixed)
+    for point in points:
+        try:
+            validate_overrides(flow.actions, nested(point))
+        except ConfigError as exc:
+            what = exc.what.replace("{overrides}", "{" + source + "}", 1)
+            raise ConfigError(what, option=source, hint=exc.hint) from None
+        validate_overrides(flow.actions, merged(point))
+
+
 def sweep(
     store: TraceStore,
     run_ref: str,
@@ -284,8 +303,8 @@ def sweep(
         return merged
 
     flow = workflow_of(store, parent, workflow)
-    for point in point_list:  # a bad value is refused before anything is written
-        validate_overrides(flow.actions, point_overrides(point))
+    # a bad value is refused before anything is written
+    _check_points(flow, fixed, point_list, "grid" if grid else "space", point_overrides)
     _refuse_inherited_targets(store, parent, where.index, point_list)
     planner_of(parent)  # a parent whose planner cannot be rebuilt fails here, not per point
 

@@ -1,0 +1,40 @@
+"""A bad sweep value is blamed on the flag that gave it (--grid), not on --set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reprolam.cli.main import cli
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture
+def parent(tmp_path: Path) -> tuple[str, str]:
+    store = str(tmp_path / "store")
+    made = CliRunner().invoke(cli, ["--store", store, "run", f"{TESTS}/sweep_flow.py", "--json"])
+    assert made.exit_code == 0, made.output
+    return store, json.loads(made.stdout)["run"]["id"]
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--grid", "fit.C=0.1,abc"], "--grid"),
+        (["--grid", "fit.C=0.1,1", "--set", "fit.delay=abc"], "--set"),
+    ],
+)
+def test_a_bad_value_names_the_flag_it_came_from(
+    parent: tuple[str, str], args: list[str], flag: str
+) -> None:
+    store, run_id = parent
+    result = CliRunner().invoke(cli, ["--store", store, "sweep", run_id, "--at", "fit", *args])
+    (line,) = result.stderr.splitlines()
+    assert result.exit_code == 2, result.output
+    assert line.startswith(f"error: {flag} fit."), line
+    listed = json.loads(CliRunner().invoke(cli, ["--store", store, "runs", "--json"]).stdout)
+    assert [r["id"] for r in listed] == [run_id]  # nothing was written
