@@ -61,3 +61,57 @@ def test_an_existing_directory_receives_name_dot_ext(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["path"] == str(folder / "metrics.json")
     assert json.loads((folder / "metrics.json").read_text()) == {"accuracy": 0.5}
+
+
+@action(outputs=["png", "text", "array", "sparse", "raw"])
+def many() -> tuple[bytes, str, object, object, bytes]:
+    import numpy as np
+    from scipy import sparse
+
+    return (
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 8,
+        "# report\n",
+        np.arange(6.0).reshape(2, 3),
+        sparse.random(4, 4, density=0.5, format="csr", random_state=0),
+        b"\x00\x01",
+    )
+
+
+@action(outputs=["report"])
+def write_file(*, ctx: reprolam.ActionContext) -> Path:
+    out = ctx.workdir / "report.md"
+    out.write_text("# hi\n")
+    return out
+
+
+FORMATS = ["native", "json", "csv", "parquet", "npy", "npz", "png", "txt"]
+NAMES = ["metrics", "table", "png", "text", "array", "sparse", "raw", "report"]
+
+
+def test_a_refused_format_names_the_formats_that_work(tmp_path: Path) -> None:
+    """Every refusal lists the formats the value can take, and each of those really works."""
+    store = str(tmp_path / "store")
+    flow = workflow(
+        "formats", [measure, tabulate, many, write_file], outputs=["metrics", "table", "report"]
+    )
+    with reprolam.open(store) as rl:
+        run_id = rl.run(flow).id
+    runner = CliRunner()
+    for name in NAMES:
+        works: set[str] = set()
+        listed: set[str] = set()
+        for fmt in FORMATS:
+            out = str(tmp_path / "out" / f"{name}-{fmt}")
+            (tmp_path / "out").mkdir(exist_ok=True)
+            args = ["--store", store, "get", run_id, name, "--as", fmt, "-o", out]
+            result = runner.invoke(cli, args)
+            if result.exit_code == 0:
+                works.add(fmt)
+                continue
+            assert result.exit_code == 2, result.output
+            (line,) = result.stderr.splitlines()
+            said = line.rpartition("get it as ")[2]
+            listed |= {f for f in FORMATS if f in said.replace(",", " ").split()}
+            assert listed, line
+        assert listed <= works, (name, listed, works)  # only formats that work are offered
+        assert listed == works, (name, listed, works)

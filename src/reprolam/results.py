@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import importlib.util
 import json
 import os
 import uuid
@@ -37,6 +38,15 @@ _EXTENSIONS = {
     "npz": ".npz",
     "png": ".png",
     "txt": ".txt",
+}
+_NEEDS = {  # what each format takes
+    "csv": "a frame",
+    "parquet": "a frame (with pyarrow installed)",
+    "npy": "a numeric array",
+    "npz": "a sparse matrix",
+    "png": "PNG bytes",
+    "txt": "text",
+    "json": "a value",
 }
 _FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in _EXTENSIONS.items()}
 
@@ -100,6 +110,30 @@ def _default_format(codec: str, value: Any) -> str:
     if type(value) is str:
         return "txt"
     return "json" if codec in ("json", "tree") else "native"
+
+
+def _formats_of(codec: str, value: Any) -> list[str]:
+    """The formats ``value`` can be written in, in ``FORMATS`` order."""
+    import numpy as np
+
+    if isinstance(value, FileManifest):
+        return ["native", "txt"]
+    if isinstance(value, DirManifest):
+        return ["native"]
+    fits = {"native", "json"}
+    if hasattr(value, "to_frame") or hasattr(value, "columns"):  # a pandas Series or frame
+        fits |= {"csv", "npy"}
+        if importlib.util.find_spec("pyarrow") is not None:
+            fits.add("parquet")
+    if is_sparse(value):
+        fits |= {"npz", "npy"}
+    if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+        fits.add("npy")
+    if isinstance(value, bytes) and value.startswith(PNG_MAGIC):
+        fits.add("png")
+    if isinstance(value, str | bytes):
+        fits.add("txt")
+    return [f for f in FORMATS if f in fits]
 
 
 def jsonable(value: Any) -> Any:
@@ -217,9 +251,13 @@ def get_artifact(
     fmt = as_ or implied or _default_format(record.codec, value)
     label = name.rpartition(".")[2] if "." in name and name not in ("",) else name
     folder = Path(out) if out is not None and Path(out).is_dir() else None  # as `cp x dir/`
+    possible = _formats_of(record.codec, value)
+    if fmt not in possible:
+        raise ConfigError(
+            f"{name!r} is a {record.codec} artifact ({type(value).__name__}), not "
+            f"{_NEEDS.get(fmt, fmt)}: get it as {', '.join(possible)}"
+        )
     if manifest:
-        if fmt not in ("native", "txt"):
-            raise ConfigError(f"{name!r} is a {record.codec} artifact: get it as native")
         target = Path(out) if out is not None and folder is None else Path(value.name)
         target = folder / target if folder is not None else target
         if target.exists():
