@@ -128,67 +128,6 @@ NARROW_ID = 18  # "01a1fd46-357c-7482": the creation millisecond plus 12 counter
 WIDE = 120  # columns from which the tables show full ids, seeds, planners and more
 NARROW = 70  # columns below which the tables drop what matters least (outputs, dates)
 SHORT_ID = 13  # "01a1fd46-357c": the creation millisecond, where columns are scarce
-MAX_METRIC_COLUMNS = 3
-
-
-def runs_table(
-    rows: Sequence[tuple[RunRow, dict[str, Any] | None]],
-    *,
-    metric: str | None = None,
-    total: int = 0,
-) -> None:
-    """Runs with their headline metrics (each run's whole metrics output)."""
-    _fit_console()
-    if not rows:
-        console.print("no runs match: start one with `reprolam run`, or drop --tag / --metric")
-        return
-    width = console.width
-    wide = width >= WIDE
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("run", no_wrap=True)
-    names = ["workflow", "status", "steps"] + ([] if width < NARROW else ["created"])
-    if wide:
-        names[2:2] = ["seed", "planner"]
-    longest = max(len(row.run.workflow) for row, _ in rows)
-    for name in names:
-        if name == "workflow":
-            table.add_column(name, min_width=min(longest, 16), overflow="ellipsis")
-        else:
-            table.add_column(name, no_wrap=True)
-    room = MAX_METRIC_COLUMNS if wide else 1 if width < 90 else 2
-    metrics = _headline_names(rows, room, metric)
-    for name in metrics:
-        table.add_column(name, no_wrap=True, justify="right", overflow="ellipsis")
-    show_tags = any(row.tags for row, _ in rows)
-    if show_tags:
-        table.add_column("tags", overflow="ellipsis", max_width=24 if wide else 12)
-    shown = short_ids([row.run.id for row, _ in rows], NARROW_ID)
-    for (row, values), short_id in zip(rows, shown, strict=True):
-        run = row.run
-        kind = ""
-        if run.parent_id:
-            kind = f" [dim](fork of {run.parent_id[:8]})[/]"
-        elif run.verifies:
-            kind = f" [dim](reproduces {run.verifies[:8]})[/]"
-        cells = [
-            run.id if wide else short_id,
-            escape(run.workflow) + kind,
-            _run_status(run),
-            str(row.steps),
-        ]
-        if width >= NARROW:
-            cells.append(_when(run.created_at) if wide else _when(run.created_at)[5:16])
-        if wide:
-            cells[3:3] = [str(run.seed), escape(str(run.planner.get("name", "?")))]
-        cells += [_value((values or {}).get(name)) for name in metrics]
-        if show_tags:
-            cells.append(escape(" ".join(row.tags)))
-        table.add_row(*cells)
-    console.print(table)
-    if total > len(rows):
-        console.print(f"[dim]{len(rows)} of {total} runs; --limit N shows more[/]")
-    if not wide:
-        console.print("[dim]run ids shortened to fit; every command accepts a unique prefix[/]")
 
 
 def _run_status(run: RunRecord) -> str:

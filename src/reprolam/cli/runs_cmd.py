@@ -35,7 +35,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
     """
     from dataclasses import replace
 
-    from reprolam.cli import render
+    from reprolam.cli.runs_table import runs_table
     from reprolam.history.annotate import headline_metrics, index_metrics, index_page
     from reprolam.trace.queries import RunQuery
 
@@ -51,7 +51,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
     if as_json:  # the payload only when asked for (dataclass copies of every row)
         emit_json([{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows])
     else:
-        render.runs_table(rows, metric=metric, total=page.total)
+        runs_table(rows, metric=metric, total=page.total)
 
 
 @click.command()

@@ -1,0 +1,52 @@
+"""`reprolam runs` at any terminal width: a metric shown is shown whole, never cut at the edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam import action, workflow
+from reprolam.cli.main import cli
+
+
+@action(outputs=["metrics"])
+def score(*, c: float = 1.0) -> dict[str, float | int]:
+    return {"accuracy": 0.9366 + c / 100, "f1": 0.9497, "n_test": 142}
+
+
+FLOW = workflow("runs-width", [score], outputs=["metrics"], metrics="metrics")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("runs") / "store"
+    with reprolam.open(path) as rl:
+        for c in (0.0, 1.0):
+            rl.tag(rl.run(FLOW, set={"score.c": c}).id, "sweep")
+    return path
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 120, 140, 160, 220])
+def test_every_metric_column_shown_is_whole_and_the_table_fits(store: Path, width: int) -> None:
+    result = CliRunner(env={"COLUMNS": str(width)}).invoke(cli, ["--store", str(store), "runs"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    header = next(line for line in lines if line.lstrip().startswith("run "))
+    rows = [line for line in lines if line.lstrip().startswith("01")]
+    assert len(rows) == 2
+    assert all(len(line) <= width for line in lines), result.stdout
+    shown = [name for name in ("accuracy", "f1", "n_test") if f" {name}" in header]
+    assert shown[:1] == ["accuracy"]  # at least the first headline metric, always
+    for row in rows:
+        cells = row.split()
+        if "f1" in shown:
+            assert "0.9497" in cells
+        if "n_test" in shown:
+            assert "142" in cells  # not "14", cut by the terminal's edge
+    if width >= 160:
+        assert shown == ["accuracy", "f1", "n_test"]
+        assert "tags" in header  # the runs are tagged: a wide terminal shows it
+        assert all("sweep" in row for row in rows)
