@@ -38,7 +38,7 @@ def get(obj: Ctx, run_ref: str, name: str, out: str | None, as_: str | None, as_
     Example:
       reprolam get 0196a3 metrics                # -> metrics.json
       reprolam get 0196a3 train_model.model --as native -o model.rlc
-      reprolam get 0196a3 dataset --as parquet -o data.parquet
+      reprolam get 0196a3 X --as parquet -o X.parquet   # breast-cancer's features
     """
     with obj.open() as rl:
         got = rl.get(run_ref, name, out=out, as_=as_)
