@@ -388,6 +388,8 @@ def _cache_note(advice: dict[str, Any]) -> str:
         return (
             f"[cyan]reused[/] the outputs of {where} (identical action, code, params, inputs, seed)"
         )
+    if advice.get("hit") and advice.get("counterpart_failed"):
+        return f"same as {where}, which failed (nothing to reuse)"
     if advice.get("hit"):
         return f"[cyan]cache hit[/]: same as {where} (pass --reuse to take its outputs)"
     return f"re-executed: differs from {where} in {', '.join(advice['changed'])}"
