@@ -115,3 +115,24 @@ def test_a_refused_format_names_the_formats_that_work(tmp_path: Path) -> None:
             assert listed, line
         assert listed <= works, (name, listed, works)  # only formats that work are offered
         assert listed == works, (name, listed, works)
+
+
+@action(outputs=["rows"])
+def count_rows(table: Path) -> int:
+    return len(table.read_text().splitlines())
+
+
+def test_an_input_recorded_without_a_copy_says_where_its_bytes_are(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("a\n1\n2\n")
+    store = str(tmp_path / "store")
+    flow = workflow("no-copy", [count_rows], outputs=["rows"], inputs=["table"])
+    with reprolam.open(store) as rl:
+        run_id = rl.run(flow, inputs={"table": reprolam.InputData(data, copy=False)}).id
+    args = ["--store", store, "get", run_id, "table", "-o", str(tmp_path / "out.csv")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert "recorded without a copy" in line
+    assert str(data) in line
+    assert not (tmp_path / "out.csv").exists()

@@ -88,6 +88,11 @@ def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int |
         if name in step.outputs:
             return step.outputs[name], step.index
     for item in recorded_inputs(load_json(store, run.environment)):
+        if item.name == name and not item.copied:
+            raise NotFoundError(
+                f"input {name!r} of run {run_id} was recorded without a copy (its digest "
+                f"{item.digest[:12]} only): its bytes are at {item.path}, if unchanged"
+            )
         if item.name == name:
             return item.digest, None
     known = sorted({*run.outputs, *(f"{s.index}.{o}" for s in steps for o in s.outputs)})
