@@ -57,7 +57,7 @@ def workflow_of(
                 return rebuilt
             stored = (
                 "; its source may be stored with the run: trust the store ({trusted=True}) "
-                "to rebuild it from there"
+                "to rebuild it from there, or name the file or module that defines it"
             )
             raise WorkflowError(
                 f"cannot load workflow {run.workflow!r} of run {run.id} (recorded source: "

@@ -1,0 +1,44 @@
+"""A workflow run from a script's __main__: reproducing it from the CLI says what to do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reprolam.cli.main import cli
+
+SCRIPT = """
+import reprolam
+from reprolam import action, workflow
+
+@action(outputs=["y"])
+def double(*, x: int = 2) -> int:
+    return x * 2
+
+flow = workflow("script-flow", [double], outputs=["y"])
+
+if __name__ == "__main__":
+    with reprolam.open(".reprolam") as rl:
+        print(rl.run(flow).id)
+"""
+
+
+def test_reproducing_a_script_run_names_both_ways_to_give_its_workflow(tmp_path: Path) -> None:
+    (tmp_path / "analysis.py").write_text(SCRIPT)
+    made = subprocess.run(
+        [sys.executable, "analysis.py"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    run_id = made.stdout.strip()
+    store = str(tmp_path / ".reprolam")
+    refused = CliRunner().invoke(cli, ["--store", store, "reproduce", run_id])
+    assert refused.exit_code == 2
+    (line,) = refused.stderr.splitlines()
+    assert "--trust-pickle) to rebuild it from there, or name" in line
+    assert line.endswith("pass --workflow MODULE:ATTR or --workflow PATH.py:ATTR")
+    given = ["--store", store, "reproduce", run_id, "--workflow", f"{tmp_path}/analysis.py:flow"]
+    done = CliRunner().invoke(cli, given)
+    assert done.exit_code == 0, done.output
+    assert "1/1 steps bitwise identical" in done.stdout
