@@ -59,3 +59,27 @@ def test_run_still_creates_the_store_it_is_given(tmp_path: Path) -> None:
     assert (store / "trace.db").is_file()
     listed = CliRunner().invoke(cli, ["--store", str(store), "runs"])
     assert listed.exit_code == 0, listed.output
+
+
+@pytest.mark.parametrize(
+    "verb",
+    ["runs", "show", "replay", "audit", "reproduce", "resume", "get", "export"],
+)
+def test_module_level_reads_of_a_missing_store_create_nothing(tmp_path: Path, verb: str) -> None:
+    import reprolam
+    from reprolam.errors import NotFoundError
+
+    typo = tmp_path / "my-stor"
+    calls = {
+        "runs": lambda: reprolam.runs(store=typo),
+        "show": lambda: reprolam.show(RUN, store=typo),
+        "replay": lambda: reprolam.replay(RUN, store=typo),
+        "audit": lambda: reprolam.audit(RUN, store=typo),
+        "reproduce": lambda: reprolam.reproduce(RUN, store=typo),
+        "resume": lambda: reprolam.resume(RUN, store=typo),
+        "get": lambda: reprolam.get(RUN, "metrics", store=typo),
+        "export": lambda: reprolam.export(RUN, store=typo, format="dot"),
+    }
+    with pytest.raises(NotFoundError, match="there is no trace store in"):
+        calls[verb]()
+    assert not typo.exists()

@@ -62,43 +62,43 @@ def run(
 
 def fork(run: RunRef, *, at: int | str, store: StoreRef = None, **options: Any) -> RunResult:
     """Fork a run at a step (``Client.fork``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.fork(run, at=at, **options)
 
 
 def sweep(run: RunRef, *, at: int | str, store: StoreRef = None, **options: Any) -> SweepResult:
     """Fork a run once per point of a parameter grid or random space (``Client.sweep``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.sweep(run, at=at, **options)
 
 
 def reproduce(run: RunRef, *, store: StoreRef = None, **options: Any) -> ReproduceResult:
     """Re-execute a run and compare every output hash (``Client.reproduce``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.reproduce(run, **options)
 
 
 def resume(run: RunRef, *, store: StoreRef = None, **options: Any) -> RunResult:
     """Continue an interrupted run (``Client.resume``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.resume(run, **options)
 
 
 def replay(run: RunRef, *, store: StoreRef = None, step: int | None = None) -> ReplayResult:
     """Verify a run's record and rebuild its outputs, executing nothing (``Client.replay``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.replay(run, step=step)
 
 
 def audit(run: RunRef, *, store: StoreRef = None) -> AuditReport:
     """Check a run's record (``Client.audit``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.audit(run)
 
 
 def diff(a: RunRef, b: RunRef, *, store: StoreRef = None) -> RunDiff:
     """Compare two runs step by step (``Client.diff``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.diff(a, b)
 
 
@@ -111,7 +111,7 @@ def export(
     store: StoreRef = None,
 ) -> Path | str:
     """Export a run's provenance or a picture of it (``Client.export``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.export(run, format=format, output=output, license=license)
 
 
@@ -123,17 +123,17 @@ def import_crate(crate: str | os.PathLike[str], *, store: StoreRef = None) -> Im
 
 def runs(*, store: StoreRef = None, limit: int | None = None) -> list[RunRecord]:
     """Recorded runs, newest first (``Client.runs``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.runs(limit=limit)
 
 
 def show(run: RunRef, *, store: StoreRef = None) -> RunView:
     """A run with its whole trace and headline metrics (``Client.show``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.show(run)
 
 
 def get(run: RunRef, name: str, *, store: StoreRef = None, **options: Any) -> GotArtifact:
     """Write one artifact of a run in an open format (``Client.get``)."""
-    with using(store) as rl:
+    with using(store, create=False) as rl:
         return rl.get(run, name, **options)

@@ -488,12 +488,15 @@ def open(
 
 
 @contextmanager
-def using(store: Client | TraceStore | str | os.PathLike[str] | None) -> Iterator[Client]:
-    """The one way module-level verbs get a client: a given client is used and left open."""
+def using(
+    store: Client | TraceStore | str | os.PathLike[str] | None, *, create: bool = True
+) -> Iterator[Client]:
+    """The one way module-level verbs get a client: a given client is used and left open.
+    ``create=False`` (verbs that read a store's runs) refuses a store that is not there."""
     if isinstance(store, Client):
         yield store
         return
-    client = open(store)
+    client = open(store, create=create)
     try:
         yield client
     finally:
