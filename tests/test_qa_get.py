@@ -136,3 +136,13 @@ def test_an_input_recorded_without_a_copy_says_where_its_bytes_are(tmp_path: Pat
     assert "recorded without a copy" in line
     assert str(data) in line
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_get_takes_output_as_export_does(recorded: tuple[str, str], tmp_path: Path) -> None:
+    """`export -o/--output`, `get -o/--out`: a user who learnt one spelling can use it."""
+    store, run_id = recorded
+    target = tmp_path / "m.json"
+    args = ["--store", store, "get", run_id, "metrics", "--output", str(target)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(target.read_text()) == {"accuracy": 0.5}

@@ -16,6 +16,8 @@ FORMATS = ("native", "json", "csv", "parquet", "npy", "npz", "png", "txt")
 @click.option(
     "-o",
     "--out",
+    "--output",  # as export spells it
+    "out",
     metavar="PATH",
     help="A file, or a directory to write NAME.EXT into (default: ./NAME.EXT).",
 )
