@@ -211,22 +211,39 @@ def short_ids(ids: Sequence[str], length: int) -> list[str]:
 
 
 def comparison(result: RunComparison) -> None:
-    """One row per param or metric, one column per run: fits a terminal for a handful of runs."""
+    """One row per param or metric, one column per run. Runs that do not fit the terminal go
+    on into further tables (the same rows), so no id, label or value is ever cut."""
     _fit_console()
     differing = result.differing
     ids = short_ids(
         [run.id for run in result.runs], SHORT_ID if len(result.runs) > 2 else NARROW_ID
     )
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("", no_wrap=True, overflow="ellipsis", max_width=32)
-    for run_id in ids:
-        table.add_column(run_id, no_wrap=True, overflow="ellipsis", justify="right")
-    for name in [*result.params, *result.metrics]:
-        label = f"[bold yellow]{escape(name)}*[/]" if name in differing else escape(name)
-        values = [v.get(name) for v in result.values]
-        table.add_row(label, *(_cell(v) for v in values))
-    console.print(table)
-    console.print("[dim]* differs between the runs; --csv or --json for full ids and digits[/]")
+    names = [*result.params, *result.metrics]
+    labels = [f"{name}*" if name in differing else name for name in names]
+    columns = [[_cell(v.get(name)) for name in names] for v in result.values]
+    label_width = max([0, *map(len, labels)])
+    widths = [max([len(i), *map(len, cells)]) for i, cells in zip(ids, columns, strict=True)]
+    # SIMPLE_HEAD: three characters between columns and three around them
+    room = console.width - label_width - 3
+    groups: list[list[int]] = [[]]
+    used = 0
+    for index, width in enumerate(widths):
+        if groups[-1] and used + width + 3 > room:
+            groups.append([])
+            used = 0
+        groups[-1].append(index)
+        used += width + 3
+    for group in groups:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("", no_wrap=True)
+        for index in group:
+            table.add_column(ids[index], no_wrap=True, justify="right")
+        for row, (name, label) in enumerate(zip(names, labels, strict=True)):
+            text = f"[bold yellow]{escape(label)}[/]" if name in differing else escape(label)
+            table.add_row(text, *(columns[index][row] for index in group))
+        console.print(table)
+    if differing:
+        console.print("[dim]* differs between the runs; --csv or --json for full ids and digits[/]")
 
 
 def _cell(value: Any) -> str:
