@@ -35,6 +35,8 @@ CODEC_FILES: dict[str, tuple[str, str]] = {
 _SECRET_KEY = re.compile(
     r"(api[_-]?key|token|secret|password|passwd|authorization|credential)", re.I
 )
+# Keys that name where a secret comes from (``api_key_from``: a variable's name), not a secret.
+_NAMES_A_SOURCE = re.compile(r"[_-](from|source|env|var)$", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,12 +438,21 @@ def redact(value: Any) -> Any:
     on the door, because an export is the thing people attach to papers and tickets.
     """
     if isinstance(value, Mapping):
-        return {
-            k: "<redacted>" if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()
-        }
+        return {k: "<redacted>" if _secret(k, v) else redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def _secret(key: Any, value: Any) -> bool:
+    """A secret-looking key holding something a secret could be. A number (``max_tokens``),
+    a flag or nothing is not, nor is the name of a secret's source: redacting those changed
+    an LLM run's planner config for nothing, and with it the run's header hash, so its
+    crate no longer imported as recorded."""
+    if value is None or isinstance(value, bool | int | float):
+        return False
+    name = str(key)
+    return bool(_SECRET_KEY.search(name)) and not _NAMES_A_SOURCE.search(name)
 
 
 def to_json(value: Any) -> str:
