@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from reprolam.errors import ConfigError, IntegrityError, ReprolamError
 from reprolam.hashing import digest
+from reprolam.history.verify import verify_trace
 from reprolam.provenance._crate_files import TRACE_FORMAT, TRACE_PATH
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.copy import CopyReport, copy_store
@@ -67,8 +68,7 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
     path = Path(crate)
     with _reader(path) as reader:
         trace = _trace(reader, path)
-        runs = [_run(r) for r in trace["runs"]]
-        steps = {rid: [_step(s) for s in own] for rid, own in trace["steps"].items()}
+        runs, steps = _records(trace, path)
         _verify_steps(steps, path)
         artifacts = _verified_artifacts(reader, path, trace["artifacts"])
     staged = MemoryStore()
@@ -83,6 +83,7 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
         outputs = dict.fromkeys(d for s in own for d in s.outputs.values())
         fresh = [artifacts[d] for d in outputs if d in artifacts and not staged.has_artifact(d)]
         staged.record(steps=own, artifacts=fresh)
+    _verify_runs(staged, runs, path)
     report = copy_store(staged, store)
     return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
 
@@ -159,6 +160,58 @@ def _trace(reader: _Reader, path: Path) -> dict[str, Any]:
             f"{TRACE_PATH} in crate {str(path)!r} is damaged: {exc}: nothing was imported"
         ) from exc
     return dict(trace)
+
+
+def _records(
+    trace: dict[str, Any], path: Path
+) -> tuple[list[RunRecord], dict[str, list[StepRecord]]]:
+    """The run and step records of ``trace``; anything that is not one is a damaged crate."""
+    try:
+        runs = [_run(r) for r in trace["runs"]]
+        steps = {rid: [_step(s) for s in own] for rid, own in trace["steps"].items()}
+        ids = {run.id for run in runs}
+        if trace["run"] not in ids:
+            raise ValueError(f"the run it was exported for, {trace['run']}, is not among its runs")
+        for run in runs:
+            for other, what in ((run.parent_id, "a fork of"), (run.verifies, "a reproduction of")):
+                if other is not None and other not in ids:
+                    raise ValueError(f"run {run.id} is {what} run {other}, which it does not carry")
+        for rid, own in steps.items():
+            if rid not in ids:
+                raise ValueError(f"it lists steps of run {rid}, which it does not carry")
+            for step in own:
+                if step.run_id != rid:
+                    raise ValueError(f"step {step.index} of run {rid} names run {step.run_id}")
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise IntegrityError(
+            f"{TRACE_PATH} in crate {str(path)!r} holds records that are not reprolam's "
+            f"({type(exc).__name__}: {exc}): nothing was imported"
+        ) from exc
+    return runs, steps
+
+
+# What a crate may hold and still be imported: an interrupted run's last step never finished;
+# a run recorded without an environment snapshot says so when audited. Everything else
+# verify_trace finds means an edited or incomplete record.
+_ACCEPTED = frozenset({"unfinished", "environment"})
+
+
+def _verify_runs(staged: TraceStore, runs: list[RunRecord], path: Path) -> None:
+    """Every run as ``replay`` verifies it: header hash, chain, seal, artifacts, outputs. The
+    run records are covered here, not only the steps: an edited status, verdict, output or
+    seed, a removed seal, an artifact's codec, a dropped first or last step."""
+    for run in runs:
+        record = staged.get_run(run.id)
+        problems = [
+            p for p in verify_trace(staged, record, staged.steps(run.id)) if p.kind not in _ACCEPTED
+        ]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise IntegrityError(
+                f"{TRACE_PATH} in crate {str(path)!r}: run {run.id} does not verify: "
+                f"{problems[0].message}{more}: the crate was altered or damaged; nothing was "
+                "imported"
+            )
 
 
 def _run(data: dict[str, Any]) -> RunRecord:

@@ -1,0 +1,109 @@
+"""An adversary's crates: ``import`` trusts nothing in them.
+
+A crate whose run record was edited (status, verdict, outputs, seed, a removed seal, an
+artifact's codec), whose trace lost its first or last step, or whose records are not
+records at all is refused in one line before anything is written; a legitimate crate of
+an LLM-planned run imports and audits clean.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from reprolam.cli.main import cli
+from reprolam.errors import IntegrityError
+from reprolam.provenance import import_crate
+from reprolam.trace.memory import MemoryStore
+from reprolam.trace.sqlite import SQLiteStore
+from test_adv_redact import crates
+
+pytest.importorskip("rocrate", reason="pip install 'reprolam[provenance]'")
+
+__all__ = ["crates"]  # the fixture
+
+
+def edited(crates: dict[str, Any], tmp_path: Path, edit: Callable[[dict[str, Any]], Any]) -> Path:
+    """A copy of the plain crate with its trace.json edited by ``edit``."""
+    crate = tmp_path / "crate"
+    shutil.copytree(crates["root"] / "plain", crate)
+    path = crate / "reprolam" / "trace.json"
+    trace = json.loads(path.read_text())
+    edit(trace)
+    path.write_text(json.dumps(trace))
+    return crate
+
+
+def _run(trace: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in trace["runs"] if r["id"] == trace["run"])
+
+
+def _steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(trace["steps"][trace["run"]])
+
+
+def _codec(trace: dict[str, Any]) -> None:
+    entry = next(e for e in trace["artifacts"].values() if e["codec"] == "json")
+    entry["codec"] = "npy"
+
+
+RECORD_EDITS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "status": lambda t: _run(t).update(status="failed"),
+    "verdict": lambda t: _run(t).update(verdict="identical"),
+    "outputs": lambda t: _run(t).update(outputs={"report": _run(t)["environment"]}),
+    "seed": lambda t: _run(t).update(seed=8),
+    "seal removed": lambda t: _run(t).update(seal=None),
+    "seed NaN": lambda t: _run(t).update(seed=float("nan")),
+    "created_at text": lambda t: _run(t).update(created_at="yesterday"),
+    "first step dropped": lambda t: t["steps"][t["run"]].pop(0),
+    "last step dropped": lambda t: t["steps"][t["run"]].pop(),
+    "artifact codec": _codec,
+}
+
+
+@pytest.mark.parametrize("edit", list(RECORD_EDITS), ids=list(RECORD_EDITS))
+def test_an_edited_run_record_is_refused_and_nothing_is_written(
+    crates: dict[str, Any], tmp_path: Path, edit: str
+) -> None:
+    crate = edited(crates, tmp_path, RECORD_EDITS[edit])
+    store = MemoryStore()
+    with pytest.raises(IntegrityError, match="nothing was imported") as info:
+        import_crate(store, crate)
+    assert f"run {crates['plain']}" in str(info.value)
+    assert store.list_runs() == []
+
+
+MALFORMED: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "unknown run field": lambda t: _run(t).update(bogus=1),
+    "unknown run status": lambda t: _run(t).update(status="bogus"),
+    "run without id": lambda t: _run(t).pop("id"),
+    "run not an object": lambda t: t["runs"].append(5),
+    "unknown step kind": lambda t: _steps(t)[0].update(kind="weird"),
+    "unknown step field": lambda t: _steps(t)[0].update(zzz=1),
+    "error not an error": lambda t: next(s for s in _steps(t) if s["error"]).update(error={"x": 1}),
+    "steps not a list": lambda t: t["steps"].update({t["run"]: "no"}),
+    "run not carried": lambda t: t.update(run="01a00000-0000-7000-8000-000000000000"),
+    "parent not carried": lambda t: _run(t).update(parent_id=t["run"][:-1] + "0", fork_index=1),
+    "steps of another run": lambda t: t["steps"].update({t["run"][:-1] + "0": _steps(t)}),
+}
+
+
+@pytest.mark.parametrize("edit", list(MALFORMED), ids=list(MALFORMED))
+def test_malformed_records_are_one_line_not_a_traceback(
+    crates: dict[str, Any], tmp_path: Path, edit: str
+) -> None:
+    crate = edited(crates, tmp_path, MALFORMED[edit])
+    store = tmp_path / "lab"
+    result = CliRunner().invoke(cli, ["--store", str(store), "import", str(crate)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: reprolam/trace.json in crate")
+    assert "nothing was imported" in line
+    with SQLiteStore(store) as trace:
+        assert trace.list_runs() == []
