@@ -79,6 +79,8 @@ def test_an_edited_run_record_is_refused_and_nothing_is_written(
     assert store.list_runs() == []
 
 
+ABSENT = "01a00000-0000-7000-8000-000000000000"  # a run id no crate here carries
+
 MALFORMED: dict[str, Callable[[dict[str, Any]], Any]] = {
     "unknown run field": lambda t: _run(t).update(bogus=1),
     "unknown run status": lambda t: _run(t).update(status="bogus"),
@@ -88,9 +90,9 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], Any]] = {
     "unknown step field": lambda t: _steps(t)[0].update(zzz=1),
     "error not an error": lambda t: next(s for s in _steps(t) if s["error"]).update(error={"x": 1}),
     "steps not a list": lambda t: t["steps"].update({t["run"]: "no"}),
-    "run not carried": lambda t: t.update(run="01a00000-0000-7000-8000-000000000000"),
-    "parent not carried": lambda t: _run(t).update(parent_id=t["run"][:-1] + "0", fork_index=1),
-    "steps of another run": lambda t: t["steps"].update({t["run"][:-1] + "0": _steps(t)}),
+    "run not carried": lambda t: t.update(run=ABSENT),
+    "parent not carried": lambda t: _run(t).update(parent_id=ABSENT, fork_index=1),
+    "steps of another run": lambda t: t["steps"].update({ABSENT: _steps(t)}),
 }
 
 

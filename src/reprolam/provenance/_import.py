@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from reprolam.errors import ConfigError, IntegrityError, ReprolamError
 from reprolam.hashing import digest
-from reprolam.history.verify import verify_trace
 from reprolam.provenance._crate_files import TRACE_FORMAT, TRACE_PATH
+from reprolam.provenance._verified import require_verified
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.copy import CopyReport, copy_store
 from reprolam.trace.memory import MemoryStore
@@ -83,7 +83,13 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
         outputs = dict.fromkeys(d for s in own for d in s.outputs.values())
         fresh = [artifacts[d] for d in outputs if d in artifacts and not staged.has_artifact(d)]
         staged.record(steps=own, artifacts=fresh)
-    _verify_runs(staged, runs, path)
+    # Every run as replay verifies it: the run records too, not only their steps (an edited
+    # status, verdict, output or seed, a removed seal, an artifact's codec, a dropped step).
+    records = [staged.get_run(run.id) for run in runs]
+    where = f"{TRACE_PATH} in crate {str(path)!r}: "
+    require_verified(
+        staged, records, where=where, then="the crate was altered or damaged; nothing was imported"
+    )
     report = copy_store(staged, store)
     return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
 
@@ -188,30 +194,6 @@ def _records(
             f"({type(exc).__name__}: {exc}): nothing was imported"
         ) from exc
     return runs, steps
-
-
-# What a crate may hold and still be imported: an interrupted run's last step never finished;
-# a run recorded without an environment snapshot says so when audited. Everything else
-# verify_trace finds means an edited or incomplete record.
-_ACCEPTED = frozenset({"unfinished", "environment"})
-
-
-def _verify_runs(staged: TraceStore, runs: list[RunRecord], path: Path) -> None:
-    """Every run as ``replay`` verifies it: header hash, chain, seal, artifacts, outputs. The
-    run records are covered here, not only the steps: an edited status, verdict, output or
-    seed, a removed seal, an artifact's codec, a dropped first or last step."""
-    for run in runs:
-        record = staged.get_run(run.id)
-        problems = [
-            p for p in verify_trace(staged, record, staged.steps(run.id)) if p.kind not in _ACCEPTED
-        ]
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise IntegrityError(
-                f"{TRACE_PATH} in crate {str(path)!r}: run {run.id} does not verify: "
-                f"{problems[0].message}{more}: the crate was altered or damaged; nothing was "
-                "imported"
-            )
 
 
 def _run(data: dict[str, Any]) -> RunRecord:
