@@ -50,7 +50,10 @@ def export_run(
         )
     _require(format)  # before reading anything: a missing library is the first thing to say
     with _opened(store) as trace:
-        graph = build_run_graph(trace, trace.resolve_run_id(run_ref))
+        run_id = trace.resolve_run_id(run_ref)
+        if format in PROV_FORMATS or format == "rocrate":
+            _require_intact(trace, run_id, format)
+        graph = build_run_graph(trace, run_id)
         if format == "rocrate":
             from reprolam.provenance._rocrate import write_crate
 
@@ -60,6 +63,28 @@ def export_run(
             )
     text = render(graph, format)
     return text if output is None else write_text(Path(output), text)
+
+
+def _require_intact(trace: TraceStore, run_id: str, format: str) -> None:
+    """Provenance is a claim about what happened: a record that does not verify (edited,
+    damaged, a step or an artifact missing) is not exported as one. A crate carries the
+    runs its import needs (fork ancestors, the original a reproduction verifies): all are
+    checked, as the import will. Pictures stay available to look at a damaged run."""
+    from reprolam.provenance._verified import require_verified
+
+    run = trace.get_run(run_id)
+    if format == "rocrate":
+        from reprolam.provenance._crate_files import trace_runs
+
+        runs = trace_runs(trace, run)
+    else:
+        runs = [run]
+    require_verified(
+        trace,
+        runs,
+        where=f"cannot export run {run_id} as {format}: ",
+        then=f"nothing was exported (`reprolam audit {run_id}` lists every problem)",
+    )
 
 
 def render(graph: RunGraph, format: str) -> str:
