@@ -27,9 +27,12 @@ from reprolam.history.reproduce import reproduce
 from reprolam.provenance import export_run
 from reprolam.trace.sqlite import SQLiteStore
 from test_provenance_scenarios import FLOW, Scripted, troubled_run
+from test_tamper_columns import Backend, backend
 
 pytest.importorskip("prov", reason="pip install 'reprolam[provenance]'")
 pytest.importorskip("rocrate", reason="pip install 'reprolam[provenance]'")
+
+__all__ = ["backend"]  # the fixture: SQLite and PostgreSQL stores to edit by hand
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +131,16 @@ def test_an_untouched_store_still_exports_every_run(copy: dict[str, Any]) -> Non
         for which in ("plain", "fork", "repro"):
             export_run(store, copy[which], format="rocrate", output=copy["out"] / which)
             assert (copy["out"] / which / "ro-crate-metadata.json").is_file()
+
+
+def test_a_tampered_run_is_not_exported_from_either_sql_backend(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """SQLite and PostgreSQL alike (the check reads the store through its contract)."""
+    with backend.open() as store:
+        run_id = troubled_run(store)
+        export_run(store, run_id, format="prov-json", output=tmp_path / "before.json")
+    backend.set("runs", (run_id,), "status", "failed")
+    with backend.open() as store, pytest.raises(IntegrityError, match="does not match its seal"):
+        export_run(store, run_id, format="prov-json", output=tmp_path / "after.json")
+    assert not (tmp_path / "after.json").exists()
