@@ -28,6 +28,7 @@ from reprolam.history.code_diff import (
 )
 from reprolam.history.compare import Comparison, Divergence, compare_steps
 from reprolam.history.diff import environment_diff
+from reprolam.history.observed import describe_effect, undeclared_effects
 from reprolam.history.rebuild import (
     ExecutorRef,
     PolicyChanges,
@@ -58,6 +59,10 @@ class ReproduceResult:
     code: list[CodeChange] = field(default_factory=list)  # recorded -> current code
     ranked: RankedEnvironment = field(default_factory=RankedEnvironment)
     changed_inputs: list[InputChange] = field(default_factory=list)  # found before executing
+    # Undeclared effects the diverging step had when recorded (step, action, kind, target, ...):
+    # an action using what it did not declare (the global RNG, the clock, the network, ...)
+    # is the usual reason a "pure" step gives other bytes when run again.
+    effects: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def code_changed(self) -> bool:
@@ -88,6 +93,7 @@ class ReproduceResult:
         if self.divergence is not None:
             text = f"diverged at step {self.divergence.step}: {self.divergence.message}"
             text += "".join(f"; {change}" for change in self.changed_inputs)
+            text += effects_note(self.effects)
             kinds = ("action", "helper", "constant")
             changed = [c.describe() for c in self.code if c.kind in kinds]
             return f"{text}; code changed: {'; '.join(changed)}" if changed else text
@@ -121,6 +127,7 @@ class ReproduceResult:
             "code_changed": self.code_changed,
             "code": [c.to_dict() for c in self.code],
             "changed_inputs": [c.to_dict() for c in self.changed_inputs],
+            "effects": self.effects,
             "summary": self.summary(),
         }
 
@@ -182,7 +189,8 @@ def reproduce(
     comparison = compare_steps(
         recorded, result.steps, rtol=rtol, store=store, serializer=engine.serializer
     )
-    reproduction = _record_verdict(store, result.run, result.steps, comparison)
+    effects = _effects_at(recorded, comparison.divergence)
+    reproduction = _record_verdict(store, result.run, result.steps, comparison, effects)
     diverging = comparison.divergence.action if comparison.divergence else None
     return ReproduceResult(
         original,
@@ -196,11 +204,41 @@ def reproduce(
         code=code_changes(*manifests),
         ranked=rank_environment(env, manifests, [diverging] if diverging else None),
         changed_inputs=changes,
+        effects=effects,
+    )
+
+
+def _effects_at(
+    recorded: Sequence[StepRecord], divergence: Divergence | None
+) -> list[dict[str, Any]]:
+    """The undeclared effects the recorded step where the reproduction diverged had."""
+    if divergence is None:
+        return []
+    step = next((s for s in recorded if s.index == divergence.step), None)
+    if step is None:
+        return []
+    return [{"step": s.index, "action": s.action, **e} for s, e in undeclared_effects([step])]
+
+
+def effects_note(effects: Sequence[dict[str, Any]]) -> str:
+    """ "; step 1 (noisy) had undeclared effects when recorded: ..." or ''."""
+    if not effects:
+        return ""
+    first = effects[0]
+    said = ", ".join(describe_effect(e) for e in effects)
+    return (
+        f"; step {first['step']} ({first['action']}) had undeclared effects when recorded: "
+        f"{said} (its output depends on more than its inputs, params and seed: declare the "
+        "action's determinism and side effects, or draw randomness from ctx.random)"
     )
 
 
 def _record_verdict(
-    store: TraceStore, run: RunRecord, steps: Sequence[StepRecord], comparison: Comparison
+    store: TraceStore,
+    run: RunRecord,
+    steps: Sequence[StepRecord],
+    comparison: Comparison,
+    effects: Sequence[dict[str, Any]],
 ) -> RunRecord:
     """Keep the verdict on the reproduction's record; a diverged one is a failed run."""
     if comparison.divergence is not None:
@@ -209,7 +247,8 @@ def _record_verdict(
             run,
             verdict=Verdict.DIVERGED.value,
             status=RunStatus.FAILED,
-            error=f"reproduction of {run.verifies} diverged at step {d.step}: {d.message}",
+            error=f"reproduction of {run.verifies} diverged at step {d.step}: {d.message}"
+            + effects_note(effects),
         )
     elif comparison.identical == comparison.compared:
         run = replace(run, verdict=Verdict.IDENTICAL.value)
