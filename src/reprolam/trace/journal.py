@@ -87,16 +87,28 @@ def orphans(directory: Path) -> Iterator[tuple[Path, int]]:
 
 
 def read_frames(path: Path) -> Iterator[Any]:
-    """The complete frames of a journal, in order; stops at a torn or corrupt tail."""
+    """The complete frames of a journal, in order; stops at a torn or corrupt tail.
+
+    A bad frame with more frames after it is no torn tail: those records were returned by
+    ``record()``. ``StoreError`` then, so recovery keeps the journal and reports it instead
+    of dropping them unseen.
+    """
     data = path.read_bytes()
     offset = 0
     while offset + _HEADER.size <= len(data):
         length, crc = _HEADER.unpack_from(data, offset)
-        body = data[offset + _HEADER.size : offset + _HEADER.size + length]
-        if len(body) != length or zlib.crc32(body) != crc:
-            return
+        end = offset + _HEADER.size + length
+        body = data[offset + _HEADER.size : end]
         try:
-            yield marshal.loads(body)
-        except (EOFError, ValueError, TypeError):
+            if len(body) != length or zlib.crc32(body) != crc:
+                raise ValueError("checksum mismatch")
+            frame = marshal.loads(body)
+        except (EOFError, ValueError, TypeError) as exc:
+            if end < len(data):
+                raise StoreError(
+                    f"journal {path.name}: the frame at byte {offset} is corrupt ({exc}) and "
+                    f"{len(data) - end} bytes of frames follow it"
+                ) from None
             return
-        offset += _HEADER.size + length
+        yield frame
+        offset = end

@@ -1,0 +1,68 @@
+"""A dead writer's journal edited (or hit by a bad sector) in the middle: the records after
+the damage were returned by ``record()``, so they are durable; recovery must not drop them
+silently. A torn *last* frame (the writer died inside ``write()``) is still ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from reprolam.testing.conformance import make_run
+from reprolam.trace import SQLiteStore
+from reprolam.trace.journal import _HEADER, Journal, RecoveryWarning, encode_frame, read_frames
+from reprolam.trace.sqlite import UNAPPLIED
+from test_store_journal import make_row
+
+
+def _dead_writers_journal(store: Path, frames: int) -> Path:
+    """A journal of ``frames`` step records whose writer died before they were applied."""
+    with SQLiteStore(store) as trace:
+        trace.create_run(make_run())
+    journal = Journal(store / "journal")
+    for index in range(frames):
+        journal.append(encode_frame(([make_row(index)], [], None)))
+    os.close(journal._fd)  # the writer is gone: its lock goes with it
+    return journal.path
+
+
+def _flip_in_frame(path: Path, which: int) -> None:
+    data = bytearray(path.read_bytes())
+    offset = 0
+    for _ in range(which):
+        length, _crc = _HEADER.unpack_from(data, offset)
+        offset += _HEADER.size + length
+    length, _crc = _HEADER.unpack_from(data, offset)
+    data[offset + _HEADER.size + length // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_frame_in_the_middle_is_reported_and_kept_not_dropped(tmp_path: Path) -> None:
+    path = _dead_writers_journal(tmp_path, 6)
+    original = path.read_bytes()
+    _flip_in_frame(path, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with SQLiteStore(tmp_path) as store:
+            notes = list(store.notes)
+            recovered = [s.index for s in store.own_steps("run-a")]
+    assert any(issubclass(w.category, RecoveryWarning) for w in caught)
+    (note,) = notes
+    assert "corrupt" in note
+    assert path.name in note
+    kept = path.with_suffix(UNAPPLIED)
+    assert kept.is_file()  # every record is still there, to be looked at or applied by hand
+    assert len(kept.read_bytes()) == len(original)
+    assert recovered in ([], [0, 1])  # never 0, 1 and silence about 3, 4, 5
+
+
+def test_a_torn_last_frame_is_still_ignored_without_a_report(tmp_path: Path) -> None:
+    path = _dead_writers_journal(tmp_path, 3)
+    torn = encode_frame(([make_row(3)], [], None))
+    with path.open("ab") as f:
+        f.write(torn[: len(torn) // 2])
+    assert len(list(read_frames(path))) == 3
+    with SQLiteStore(tmp_path) as store:
+        assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2]
+        assert store.notes == []
