@@ -331,7 +331,7 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
     found += _lost_steps(store, trace, gaps)
     for p in found:
-        trace.add(p.kind, p.message, step=p.step, artifact=p.artifact)
+        trace.add(p.kind, p.message, step=p.step, artifact=p.artifact, run=p.run)
     _, snapshot_problems = snapshot_findings(store, trace.regions, steps, _intact(found))
     for finding in snapshot_problems:
         trace.add(finding.kind, finding.message, run=finding.run)

@@ -43,6 +43,7 @@ class Problem:
     message: str
     step: int | None = None
     artifact: str | None = None
+    run: str | None = None  # the run whose own record is at fault, when not the one verified
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -237,6 +238,7 @@ class _Owners:
                         "damaged",
                         f"the stored record of run {owner.id} is damaged ({owner.damaged}): it "
                         "was edited outside reprolam",
+                        run=owner.id,
                     )
                 )
             if owner.header_hash is None:
@@ -251,6 +253,7 @@ class _Owners:
                         f"the record of run {owner.id} was changed after it was created: its "
                         "seed, workflow, planner, policy, overrides, environment, fork point, "
                         "creation time or header hash no longer match each other",
+                        run=owner.id,
                     )
                 )
         return problems
