@@ -16,7 +16,13 @@ from reprolam.engine.cache import StepCache
 from reprolam.engine.engine import Engine, Origin, RunResult, StepCallback
 from reprolam.engine.policy import validate_overrides
 from reprolam.engine.start_state import trace_length
-from reprolam.errors import ConfigError, NotFoundError, OverrideNotApplied, warn
+from reprolam.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    OverrideNotApplied,
+    warn,
+)
 from reprolam.history.rebuild import (
     ExecutorRef,
     PolicyChanges,
@@ -46,7 +52,7 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
     For an index this reads two records whatever the parent's length.
     """
     parent = store.get_run(store.resolve_run_id(run_ref))
-    if isinstance(at, int) or (isinstance(at, str) and at.isdigit()):
+    if isinstance(at, int) or (isinstance(at, str) and at.lstrip("-").isdigit()):
         index = int(at)
         if index < 0:
             raise ConfigError(f"{{at={index}}}: a step index is 0 or more", option="at")
@@ -55,6 +61,12 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
                 store.step_at(parent.id, index - 1)
             except NotFoundError:
                 length = trace_length(store, parent)
+                if index <= length:  # the run says it has the step, its trace does not
+                    raise IntegrityError(
+                        f"step {index - 1} of run {parent.id} is missing from its trace (the "
+                        f"run counts {length} steps): the store was edited or damaged; `reprolam "
+                        f"audit {parent.id}` says what else is wrong"
+                    ) from None
                 raise ConfigError(
                     f"{{at={index}}}: run {parent.id} has only {length} steps: fork at 0..{length} "
                     "(or at an action name)"

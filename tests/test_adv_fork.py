@@ -1,0 +1,107 @@
+"""Forks of an adversary's runs.
+
+A fork starts in constant time from its parent's snapshot, so it does not verify the
+parent's trace first (README: fork). What it inherits stays checked: the fork's own replay
+and audit report an edited inherited step or an edited parent record, naming the parent.
+A parent whose trace lost the step before the fork point is refused before anything runs;
+a fork at a rejected step works; a negative index is bad input, as an int or as text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reprolam import Proposal
+from reprolam.errors import ConfigError, IntegrityError
+from reprolam.history.audit import audit
+from reprolam.history.fork import fork
+from reprolam.history.replay import replay
+from reprolam.trace.sqlite import SQLiteStore
+from test_provenance_scenarios import FLOW, Scripted, troubled_run
+
+
+def _sql(store: Path, statement: str, *args: Any) -> None:
+    with closing(sqlite3.connect(store / "trace.db")) as con:
+        assert con.execute(statement, args).rowcount == 1, statement
+        con.commit()
+
+
+def _report() -> Scripted:
+    return Scripted([Proposal("report")], {"name": "script"})
+
+
+@pytest.fixture
+def parent(tmp_path: Path) -> tuple[Path, str]:
+    """troubled_run: 0 failed decision, 1-2 rejected, 3 make_data, 4 add_up failed,
+    5 add_up recovers 4, 6 report."""
+    with SQLiteStore(tmp_path / "store") as store:
+        return tmp_path / "store", troubled_run(store)
+
+
+def test_an_edited_inherited_step_is_reported_by_the_forks_replay_and_audit(
+    parent: tuple[Path, str],
+) -> None:
+    root, parent_id = parent
+    _sql(root, "UPDATE steps SET params = '{\"n\":5}' WHERE run_id = ? AND idx = 3", parent_id)
+    with SQLiteStore(root) as store:
+        forked = fork(store, parent_id, at=6, workflow=FLOW, planner=_report())
+        assert forked.succeeded
+        replayed = replay(store, forked.id)
+        assert not replayed.verified
+        assert replayed.problems[0].kind == "tampered"
+        assert replayed.problems[0].step == 3
+        report = audit(store, forked.id)
+    assert not report.clean
+    found = [(p.kind, p.run, p.step) for p in report.problems]
+    assert ("tampered", parent_id, 3) in found
+
+
+def test_an_edited_parent_record_is_reported_by_the_forks_audit(
+    parent: tuple[Path, str],
+) -> None:
+    root, parent_id = parent
+    _sql(root, "UPDATE runs SET seed = 8 WHERE id = ?", parent_id)
+    with SQLiteStore(root) as store:
+        forked = fork(store, parent_id, at=6, workflow=FLOW, planner=_report())
+        report = audit(store, forked.id)
+    problems = [p for p in report.problems if p.kind == "tampered" and p.run == parent_id]
+    assert problems, [(p.run, p.message) for p in report.problems]
+    assert "changed after it was created" in problems[0].message
+
+
+def test_a_parent_missing_the_step_before_the_fork_point_is_refused(
+    parent: tuple[Path, str],
+) -> None:
+    root, parent_id = parent
+    _sql(root, "DELETE FROM steps WHERE run_id = ? AND idx = 4", parent_id)
+    with SQLiteStore(root) as store:
+        with pytest.raises(IntegrityError, match=f"step 4 of run {parent_id} is missing"):
+            fork(store, parent_id, at=5, workflow=FLOW, planner=_report())
+        assert len(store.list_runs()) == 1  # nothing was written
+
+
+def test_a_fork_at_a_rejected_step_runs_and_audits_clean(parent: tuple[Path, str]) -> None:
+    root, parent_id = parent
+    planner = Scripted(
+        [Proposal("make_data", params={"n": 2}), Proposal("add_up"), Proposal("report")],
+        {"name": "script"},
+    )
+    with SQLiteStore(root) as store:
+        assert store.step_at(parent_id, 1).status.value == "rejected"
+        forked = fork(store, parent_id, at=1, workflow=FLOW, planner=planner)
+        assert forked.succeeded
+        assert [s.index for s in forked.steps if s.run_id == forked.id] == [1, 2, 3]
+        report = audit(store, forked.id)
+    assert report.clean, [p.message for p in report.problems]
+
+
+@pytest.mark.parametrize("at", [-1, "-1"])
+def test_a_negative_index_is_bad_input_as_int_or_text(parent: tuple[Path, str], at: Any) -> None:
+    root, parent_id = parent
+    with SQLiteStore(root) as store, pytest.raises(ConfigError, match="a step index is 0 or more"):
+        fork(store, parent_id, at=at, workflow=FLOW, planner=_report())
