@@ -9,7 +9,10 @@ an LLM-planned run imports and audits clean.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from click.testing import CliRunner
 
 from reprolam.cli.main import cli
 from reprolam.errors import IntegrityError
-from reprolam.provenance import import_crate
+from reprolam.provenance import CrateError, import_crate
 from reprolam.trace.memory import MemoryStore
 from reprolam.trace.sqlite import SQLiteStore
 from test_adv_redact import crates
@@ -109,3 +112,61 @@ def test_malformed_records_are_one_line_not_a_traceback(
     assert "nothing was imported" in line
     with SQLiteStore(store) as trace:
         assert trace.list_runs() == []
+
+
+def _json_artifact(crate: Path) -> Path:
+    trace = json.loads((crate / "reprolam" / "trace.json").read_text())
+    entry = next(e for e in trace["artifacts"].values() if e["codec"] == "json")
+    return crate / entry["path"]
+
+
+def test_an_artifact_bigger_than_declared_is_refused_without_inflating_it(
+    crates: dict[str, Any], tmp_path: Path
+) -> None:
+    """A zip member of 64 MiB of zeros (a few KiB compressed) where the trace says 100-odd
+    bytes: refused after reading one byte more than declared."""
+    source = tmp_path / "crate"
+    shutil.copytree(crates["root"] / "plain", source)
+    victim = _json_artifact(source).relative_to(source).as_posix()
+    crate = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(crate, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            name = file.relative_to(source).as_posix()
+            if name == victim:
+                archive.writestr(name, bytes(64 << 20))
+            else:
+                archive.write(file, name)
+    assert crate.stat().st_size < 1 << 20
+    store = MemoryStore()
+    with pytest.raises(IntegrityError, match="holds more than the"):
+        import_crate(store, crate)
+    assert store.list_runs() == []
+
+
+def test_a_fifo_in_a_crate_directory_is_refused_not_waited_on(
+    crates: dict[str, Any], tmp_path: Path
+) -> None:
+    crate = tmp_path / "crate"
+    shutil.copytree(crates["root"] / "plain", crate)
+    victim = _json_artifact(crate)
+    victim.unlink()
+    os.mkfifo(victim)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            import_crate(MemoryStore(), crate)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    if worker.is_alive():  # unblock the reader, then fail
+        with open(victim, "wb"):
+            pass
+        pytest.fail("import waited on a FIFO in the crate")
+    (error,) = outcome
+    assert isinstance(error, CrateError)
+    assert "is not a regular file" in str(error)

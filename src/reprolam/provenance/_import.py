@@ -98,26 +98,33 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
 
 
 class _Reader(Protocol):
-    def read(self, name: str) -> bytes: ...
+    def read(self, name: str, limit: int | None = None) -> bytes:
+        """The file's bytes; with ``limit``, at most ``limit + 1`` of them (enough to tell
+        that a file is bigger than declared without reading, or inflating, all of it)."""
+        ...
 
 
 class _DirReader:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int | None = None) -> bytes:
         target = (self.root / _relative(name)).resolve()
         if not target.is_relative_to(self.root):  # a symlink pointing out of the crate
             raise CrateError(f"crate file {name!r} points outside the crate {str(self.root)!r}")
-        return target.read_bytes()
+        if target.exists() and not target.is_file():  # a FIFO would block, a device never end
+            raise CrateError(f"crate file {name!r} is not a regular file")
+        with target.open("rb") as f:
+            return f.read(-1 if limit is None else limit + 1)
 
 
 class _ZipReader:
     def __init__(self, archive: zipfile.ZipFile) -> None:
         self.archive = archive
 
-    def read(self, name: str) -> bytes:
-        return self.archive.read(str(_relative(name)))
+    def read(self, name: str, limit: int | None = None) -> bytes:
+        with self.archive.open(str(_relative(name))) as f:
+            return f.read(-1 if limit is None else limit + 1)
 
 
 def _relative(name: str) -> PurePosixPath:
@@ -240,14 +247,26 @@ def _verified_artifacts(
                 f"crate {str(path)!r} does not carry artifact {key} (exported without its "
                 "bytes, e.g. over a size limit): export the run again without a limit"
             )
+        size = entry.get("size")
+        if type(size) is not int or size < 0:
+            raise IntegrityError(
+                f"{TRACE_PATH} in crate {str(path)!r} records no size for artifact {key} "
+                f"({size!r}): nothing was imported"
+            )
         try:
-            data = reader.read(name)
+            data = reader.read(name, limit=size)  # a bigger file is not read (or inflated) whole
         except (KeyError, OSError) as exc:
             raise IntegrityError(
                 f"crate {str(path)!r} is missing {name} (artifact {key}): nothing was imported"
             ) from exc
+        if len(data) > size:
+            raise IntegrityError(
+                f"{name} in crate {str(path)!r} does not verify: it holds more than the {size} "
+                f"bytes the trace records for artifact {key}: the crate was altered or damaged; "
+                "nothing was imported"
+            )
         actual = digest(data)
-        if actual != key or entry.get("size") != len(data):
+        if actual != key or size != len(data):
             raise IntegrityError(
                 f"{name} in crate {str(path)!r} does not verify: its {len(data)} bytes hash to "
                 f"{actual}, the trace records {key} ({entry.get('size')} bytes): the crate was "
