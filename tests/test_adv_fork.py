@@ -23,6 +23,9 @@ from reprolam.history.fork import fork
 from reprolam.history.replay import replay
 from reprolam.trace.sqlite import SQLiteStore
 from test_provenance_scenarios import FLOW, Scripted, troubled_run
+from test_tamper_columns import Backend, backend
+
+__all__ = ["backend"]  # the fixture: SQLite and PostgreSQL stores to edit by hand
 
 
 def _sql(store: Path, statement: str, *args: Any) -> None:
@@ -105,3 +108,18 @@ def test_a_negative_index_is_bad_input_as_int_or_text(parent: tuple[Path, str], 
     root, parent_id = parent
     with SQLiteStore(root) as store, pytest.raises(ConfigError, match="a step index is 0 or more"):
         fork(store, parent_id, at=at, workflow=FLOW, planner=_report())
+
+
+def test_an_edited_parent_is_reported_under_its_own_id_on_either_sql_backend(
+    backend: Backend,
+) -> None:
+    with backend.open() as store:
+        parent_id = troubled_run(store)
+        forked = fork(store, parent_id, at=6, workflow=FLOW, planner=_report()).id
+        assert audit(store, forked).clean
+    backend.set("runs", (parent_id,), "overrides", '{"add_up":{"scale":3}}')
+    with backend.open() as store:
+        report = audit(store, forked)
+        replayed = replay(store, forked)
+    assert [(p.kind, p.run) for p in report.problems] == [("tampered", parent_id)]
+    assert [(p.kind, p.run) for p in replayed.problems] == [("tampered", parent_id)]
