@@ -183,6 +183,10 @@ def _records(
         runs = [_run(r) for r in trace["runs"]]
         steps = {rid: [_step(s) for s in own] for rid, own in trace["steps"].items()}
         ids = {run.id for run in runs}
+        for run_id in ids:
+            if run_id in ("", ".", "..") or any(c in run_id for c in "/\\\0"):
+                # Stores name files after run ids (SQLite's leases): a path would escape them.
+                raise ValueError(f"{run_id!r} is not a run id (a name, not a path)")
         if trace["run"] not in ids:
             raise ValueError(f"the run it was exported for, {trace['run']}, is not among its runs")
         for run in runs:

@@ -20,16 +20,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reprolam.errors import StoreError
+from reprolam.hashing import digest
 
 
 class Leases:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
+    def path(self, run_id: str) -> Path:
+        """The run's lease file: named by its id, or, for an id that is not a plain file name
+        (``../trace.db``, from a hostile crate or a hand-made record), by the id's digest, so
+        no lease ever leaves this directory (releasing one deletes it)."""
+        if run_id in ("", ".", "..") or any(c in run_id for c in "/\\\0") or len(run_id) > 200:
+            return self.directory / f"~{digest(run_id.encode('utf-8', 'surrogatepass'))}"
+        return self.directory / run_id
+
     @contextmanager
     def hold(self, run_id: str) -> Iterator[None]:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / run_id
+        path = self.path(run_id)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             try:
@@ -52,7 +61,7 @@ class Leases:
         A run without a lease file was never executed by an engine (or finished cleanly).
         """
         try:
-            fd = os.open(self.directory / run_id, os.O_RDONLY)
+            fd = os.open(self.path(run_id), os.O_RDONLY)
         except FileNotFoundError:
             yield False
             return
@@ -68,7 +77,7 @@ class Leases:
 
     def release(self, run_id: str) -> None:
         """Forget an abandoned lease once its run has been marked interrupted."""
-        (self.directory / run_id).unlink(missing_ok=True)
+        self.path(run_id).unlink(missing_ok=True)
 
 
 def held_error(run_id: str, where: str) -> StoreError:
