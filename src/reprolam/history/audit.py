@@ -57,6 +57,7 @@ from typing import Any, TypeVar
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
+from reprolam.history.index_check import metrics_index_problem
 from reprolam.history.observed import effect_findings
 from reprolam.history.snapshot_check import snapshot_findings
 from reprolam.history.verify import Problem, header_note, verify_trace
@@ -335,6 +336,9 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     _, snapshot_problems = snapshot_findings(store, trace.regions, steps, _intact(found))
     for finding in snapshot_problems:
         trace.add(finding.kind, finding.message, run=finding.run)
+    index_problem = metrics_index_problem(store, run)
+    if index_problem is not None:
+        trace.add("tampered", index_problem, run=run.id)
     environments = _environments(store, trace, verified)
     completeness = _completeness(trace, sum(p.kind == "missing_step" for p in found), environments)
     # Inputs given with --input are recorded in the environment snapshots: external by record.
