@@ -11,11 +11,12 @@ Also here: the error messages both backends raise for the same mistakes.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import canonical_json
+from reprolam.trace._step_decode import KINDS, STEP_STATUSES, DecodedTexts, decode_step
 from reprolam.trace.blobs import StoredBlob
 from reprolam.trace.contract import Producer
 from reprolam.trace.records import (
@@ -96,8 +97,8 @@ def from_json(text: str) -> Any:
     return value
 
 
-_KINDS = {k.value: k for k in StepKind}
-_STEP_STATUSES = {s.value: s for s in StepStatus}
+_KINDS = KINDS
+_STEP_STATUSES = STEP_STATUSES
 
 
 def _big_int_out(value: Any) -> Any:
@@ -321,12 +322,25 @@ def _step_row(step: StepRecord, texts: StepTexts | None, *, hashed: bool) -> tup
         ) from exc
 
 
-def step_from_row(row: tuple[Any, ...]) -> StepRecord:
-    """The step a row holds; a damaged row gives a record marked ``damaged`` (see runs)."""
+def step_from_row(row: tuple[Any, ...], texts: DecodedTexts | None = None) -> StepRecord:
+    """The step a row holds; a damaged row gives a record marked ``damaged`` (see runs).
+
+    ``texts``: the texts decoded so far in the same read (``steps_from_rows``).
+    """
+    try:
+        return decode_step(row, DecodedTexts() if texts is None else texts)
+    except (*ROW_DAMAGE, StopIteration):  # not a row the fast path takes: the reference does
+        pass
     try:
         return _step_from_row(row)
     except ROW_DAMAGE as exc:
         return _damaged_step(row, exc)
+
+
+def steps_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[StepRecord]:
+    """The steps rows hold (``step_from_row``), each repeated JSON text decoded once."""
+    texts = DecodedTexts()
+    return [step_from_row(row, texts) for row in rows]
 
 
 _ERROR_FIELDS = frozenset({"type", "message", "traceback"})
@@ -358,6 +372,7 @@ def _damaged_step(row: tuple[Any, ...], exc: Exception) -> StepRecord:
 
 
 def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
+    """The reference decoding of a step row (``_step_decode.decode_step`` is its fast path)."""
     return StepRecord(
         run_id=row[0],
         index=row[1],

@@ -124,10 +124,10 @@ class MemoryStore(TraceStore):
             if run_id not in self._runs:
                 raise _rows.no_run_error(run_id, self.location)
             rows = sorted(self._steps.get(run_id, {}).items())
-        return [_rows.step_from_row(row) for _, row in rows]
+        return _rows.steps_from_rows(row for _, row in rows)
 
     def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
-        return [_rows.step_from_row(row) for row in self.own_step_rows(run_id, start, stop)]
+        return _rows.steps_from_rows(self.own_step_rows(run_id, start, stop))
 
     def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[tuple[Any, ...]]:
         with self._lock:

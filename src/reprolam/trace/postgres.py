@@ -371,7 +371,7 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         rows = self._all(_STEP_SELECT, (run_id,))
         if not rows and not self._run_exists(run_id):
             raise _rows.no_run_error(run_id, self.location)
-        return [_rows.step_from_row(_row_in(row, _STEP_NUMBERS)) for row in rows]
+        return _rows.steps_from_rows(_row_in(row, _STEP_NUMBERS) for row in rows)
 
     def own_step(self, run_id: str, index: int) -> StepRecord:
         row = self._one(_STEP_SELECT_ONE, (run_id, index))
@@ -382,7 +382,7 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         return _rows.step_from_row(_row_in(row, _STEP_NUMBERS))
 
     def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
-        return [_rows.step_from_row(row) for row in self.own_step_rows(run_id, start, stop)]
+        return _rows.steps_from_rows(self.own_step_rows(run_id, start, stop))
 
     def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[_Row]:
         rows = self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))

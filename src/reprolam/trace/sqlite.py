@@ -597,7 +597,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         rows = self._all(_STEP_SELECT, (run_id,))
         if not rows and self._one("SELECT 1 FROM runs WHERE id = ?", (run_id,)) is None:
             raise _rows.no_run_error(run_id, self.location)
-        return [_rows.step_from_row(row) for row in rows]
+        return _rows.steps_from_rows(rows)
 
     def own_step(self, run_id: str, index: int) -> StepRecord:
         row = self._one(f"{_STEP_SELECT_ONE}", (run_id, index))
@@ -627,7 +627,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         self._commit([(SNAPSHOT_UPSERT.format(p="?"), rows)], "record run-state snapshots")
 
     def own_steps_between(self, run_id: str, start: int, stop: int | None) -> list[StepRecord]:
-        return [_rows.step_from_row(row) for row in self.own_step_rows(run_id, start, stop)]
+        return _rows.steps_from_rows(self.own_step_rows(run_id, start, stop))
 
     def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[tuple[Any, ...]]:
         return self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
