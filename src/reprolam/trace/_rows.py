@@ -322,25 +322,35 @@ def _step_row(step: StepRecord, texts: StepTexts | None, *, hashed: bool) -> tup
         ) from exc
 
 
-def step_from_row(row: tuple[Any, ...], texts: DecodedTexts | None = None) -> StepRecord:
-    """The step a row holds; a damaged row gives a record marked ``damaged`` (see runs).
-
-    ``texts``: the texts decoded so far in the same read (``steps_from_rows``).
-    """
+def step_from_row(row: tuple[Any, ...]) -> StepRecord:
+    """The step a row holds; a damaged row gives a record marked ``damaged`` (see runs)."""
     try:
-        return decode_step(row, DecodedTexts() if texts is None else texts)
-    except (*ROW_DAMAGE, StopIteration):  # not a row the fast path takes: the reference does
-        pass
+        return decode_step(row, DecodedTexts())
+    except _NOT_FAST:
+        return _reference_step(row)
+
+
+def steps_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[StepRecord]:
+    """The steps rows hold (``step_from_row``), each JSON text a run repeats decoded once."""
+    texts = DecodedTexts()
+    steps = []
+    for row in rows:
+        try:
+            steps.append(decode_step(row, texts))
+        except _NOT_FAST:
+            steps.append(_reference_step(row))
+    return steps
+
+
+_NOT_FAST = (*ROW_DAMAGE, StopIteration)  # a row the fast path does not take (StopIteration:
+# the JSON scanner found no value)
+
+
+def _reference_step(row: tuple[Any, ...]) -> StepRecord:
     try:
         return _step_from_row(row)
     except ROW_DAMAGE as exc:
         return _damaged_step(row, exc)
-
-
-def steps_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[StepRecord]:
-    """The steps rows hold (``step_from_row``), each repeated JSON text decoded once."""
-    texts = DecodedTexts()
-    return [step_from_row(row, texts) for row in rows]
 
 
 _ERROR_FIELDS = frozenset({"type", "message", "traceback"})

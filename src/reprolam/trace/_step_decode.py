@@ -53,38 +53,30 @@ class DecodedTexts:
     __slots__ = ("maps", "objects")
 
     def __init__(self) -> None:
-        self.maps: dict[str, dict[str, str]] = {}  # text -> its digest map
-        self.objects: dict[str, dict[str, Any]] = {}  # flat object text -> its object
+        self.maps: dict[str, dict[str, str]] = {"{}": {}}  # text -> its digest map
+        self.objects: dict[str, dict[str, Any]] = {"{}": {}}  # flat object text -> its object
 
     def digest_map(self, text: str) -> dict[str, str]:
         """Names -> artifact digests (step inputs, outputs): one JSON object of strings."""
-        if text == "{}":
-            return {}
-        found = self.maps.get(text)
-        if found is not None:
-            return found.copy()
         value = _object(text)
         for digest in value.values():
             if type(digest) is not str:
                 raise TypeError("an artifact reference is not a digest")
         if len(self.maps) >= _REMEMBERED:
             self.maps.clear()
+            self.maps["{}"] = {}
         self.maps[text] = value
         return value.copy()
 
     def object(self, text: str) -> dict[str, Any]:
         """One JSON object (params, proposal)."""
-        if text == "{}":
-            return {}
-        found = self.objects.get(text)
-        if found is not None:
-            return found.copy()
         value = _object(text)
         # Kept only when no value is a container (no '[' and no '{' but the first, in
         # strings or not): then a shallow copy shares nothing mutable.
         if "[" not in text and text.find("{", 1) < 0:
             if len(self.objects) >= _REMEMBERED:
                 self.objects.clear()
+                self.objects["{}"] = {}
             self.objects[text] = value
             return value.copy()
         return value
@@ -113,13 +105,20 @@ def decode_step(row: tuple[Any, ...], texts: DecodedTexts) -> StepRecord:
     step.started_at = row[5]
     step.action_version = row[6]
     step.fingerprint = row[7]
-    step.params = texts.object(row[8])
-    step.inputs = texts.digest_map(row[9])
-    step.outputs = texts.digest_map(row[10])
+    # Each text is looked up among those decoded lately (a copy of its value), else decoded.
+    maps = texts.maps
+    objects = texts.objects
+    found = objects.get(row[8])
+    step.params = texts.object(row[8]) if found is None else found.copy()
+    found = maps.get(row[9])
+    step.inputs = texts.digest_map(row[9]) if found is None else found.copy()
+    found = maps.get(row[10])
+    step.outputs = texts.digest_map(row[10]) if found is None else found.copy()
     step.seed = int(seed) if type(seed) is str else seed  # beyond 64 bits: decimal text
     step.duration = row[12]
     step.error = None
-    step.proposal = texts.object(row[14])
+    found = objects.get(row[14])
+    step.proposal = texts.object(row[14]) if found is None else found.copy()
     step.recovers = row[15]
     step.prev_hash = row[16]
     step.hash = row[17]
