@@ -17,7 +17,7 @@ from reprolam.hashing import canonical_json, short
 from reprolam.trace.records import RunRecord, RunStatus, StepRecord, StepStatus
 
 if TYPE_CHECKING:
-    from rich.text import Text
+    from rich.console import ConsoleRenderable
 
     from reprolam.client import RunView
     from reprolam.history.code_diff import CodeChange, RankedEnvironment
@@ -180,7 +180,7 @@ def run_view(view: RunView) -> None:
         console.print(f"[dim]{what} shortened to fit; `reprolam show RUN --json` has them whole[/]")
 
 
-def _steps_table(view: RunView, width: int) -> tuple[Text, bool]:
+def _steps_table(view: RunView, width: int) -> tuple[ConsoleRenderable, bool]:
     """The trace as a table that fits ``width`` columns: digests shortened, the least useful
     columns dropped first (inputs, then seeds, then outputs), never a value per character."""
     from reprolam.cli import steps_table

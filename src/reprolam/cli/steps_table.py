@@ -1,19 +1,22 @@
-"""``reprolam show``'s trace table: one line per step, laid out here, printed as one ``Text``.
+"""``reprolam show``'s trace table: one line per step, laid out here, printed as styled lines.
 
 rich's ``Table`` measures and renders every cell as a renderable of its own (about 1 ms per
 step: a 1,000-step run took a second to show). A trace is a grid of short, single-line
 values, so its columns are sized here once, each value is cut to its column (an ellipsis
-marks the cut; ``--json`` has every value whole) and the whole table goes to the terminal
-as one styled ``Text``: a few microseconds per step.
+marks the cut; ``--json`` has every value whole) and the lines go to the terminal as they
+are (``StyledLines``): a few microseconds per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, ConsoleRenderable
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Span, Text
 
 from reprolam.hashing import canonical_json, short
@@ -103,8 +106,8 @@ def _fitted(line: Line, width: int, right: bool) -> tuple[list[Fragment], bool]:
 
 def render_table(
     columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int
-) -> tuple[Text, bool]:
-    """The table as one ``Text`` (bold headers, a rule, then each row, as many lines as its
+) -> tuple[ConsoleRenderable, bool]:
+    """The table, printable (bold headers, a rule, then each row, as many lines as its
     tallest cell, all within ``width`` cells when the columns' minimums allow it), and
     whether a value was cut."""
     headers: list[Cell] = [(((c.header, "bold"),),) for c in columns]
@@ -114,11 +117,9 @@ def render_table(
             for line in cell:
                 natural[i] = max(natural[i], _width(line))
     widths = fit_widths(columns, natural, width)
+    rights = [c.right for c in columns]
     blank: Line = ()
-    # One string and a list of spans: ``Text.append`` per fragment costs more than the rest.
-    parts: list[str] = []
-    spans: list[Span] = []
-    offset = 0
+    lines: list[list[Fragment]] = []
     cut_any = False
     rule = "─" * min(width, sum(widths) + len(GAP) * (len(widths) - 1))
     for index, row in enumerate([headers, *rows]):
@@ -127,24 +128,73 @@ def render_table(
             for i, cell in enumerate(row):
                 if i:
                     fragments.append((GAP, ""))
-                fitted, cut = _fitted(
-                    cell[k] if k < len(cell) else blank, widths[i], columns[i].right
-                )
-                fragments.extend(fitted)
+                fitted, cut = _fitted(cell[k] if k < len(cell) else blank, widths[i], rights[i])
+                fragments += fitted
                 cut_any = cut_any or cut
-            joined = "".join(t for t, _ in fragments).rstrip()
-            end = offset + len(joined)
-            for fragment, style in fragments:
-                if style and offset < end:
-                    spans.append(Span(offset, min(offset + len(fragment), end), style))
-                offset += len(fragment)
-            parts.append(joined)
-            offset = end + 1  # the newline
+            lines.append(_rstripped(fragments))
         if index == 0:
-            parts.append(rule)
-            offset += len(rule) + 1
-    text = Text("\n".join(parts), no_wrap=True, overflow="ellipsis", end="\n", spans=spans)
-    return text, cut_any
+            lines.append([(rule, "")])
+    if all(text.isprintable() for line in lines for text, _ in line):
+        return StyledLines(lines), cut_any
+    return _as_text(lines), cut_any  # control characters or tabs: rich's Text handles them
+
+
+def _rstripped(fragments: list[Fragment]) -> list[Fragment]:
+    """The line without trailing whitespace (as ``str.rstrip`` of its text)."""
+    while fragments:
+        text, style = fragments[-1]
+        stripped = text.rstrip()
+        if stripped:
+            if stripped is not text:
+                fragments[-1] = (stripped, style)
+            break
+        fragments.pop()
+    return fragments
+
+
+class StyledLines:
+    """Lines of styled fragments, printed as they are: what a ``Text`` of the same lines and
+    spans prints, without rich splitting it into a ``Text`` per line and re-joining them
+    (most of ``reprolam show``'s time for a long run). Printable characters only."""
+
+    def __init__(self, lines: list[list[Fragment]]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        styles: dict[str, Style] = {}
+        newline = Segment("\n")
+        for line in self.lines:
+            plain: list[str] = []  # unstyled fragments go out as one segment, as rich does
+            for text, style in line:
+                if not style:
+                    plain.append(text)
+                    continue
+                if plain:
+                    yield Segment("".join(plain))
+                    plain = []
+                found = styles.get(style)
+                if found is None:
+                    found = styles[style] = console.get_style(style)
+                yield Segment(text, found)
+            if plain:
+                yield Segment("".join(plain))
+            yield newline
+
+
+def _as_text(lines: list[list[Fragment]]) -> Text:
+    """The lines as one ``Text`` with a span per styled fragment."""
+    parts: list[str] = []
+    spans: list[Span] = []
+    offset = 0
+    for line in lines:
+        for text, style in line:
+            if style:
+                spans.append(Span(offset, offset + len(text), style))
+            offset += len(text)
+            parts.append(text)
+        parts.append("\n")
+        offset += 1
+    return Text("".join(parts[:-1]), no_wrap=True, overflow="ellipsis", end="\n", spans=spans)
 
 
 def steps_cells(view: RunView, *, wide: bool, width: int, hash_chars: int) -> list[list[Cell]]:
