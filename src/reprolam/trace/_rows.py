@@ -322,6 +322,11 @@ def _step_row(step: StepRecord, texts: StepTexts | None, *, hashed: bool) -> tup
         ) from exc
 
 
+# What the fast path raises for a row it does not take (StopIteration: the JSON scanner found
+# no value): the reference decoding then decodes it, or salvages and marks it.
+_NOT_FAST = (*ROW_DAMAGE, StopIteration)
+
+
 def step_from_row(row: tuple[Any, ...]) -> StepRecord:
     """The step a row holds; a damaged row gives a record marked ``damaged`` (see runs)."""
     try:
@@ -340,10 +345,6 @@ def steps_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[StepRecord]:
         except _NOT_FAST:
             steps.append(_reference_step(row))
     return steps
-
-
-_NOT_FAST = (*ROW_DAMAGE, StopIteration)  # a row the fast path does not take (StopIteration:
-# the JSON scanner found no value)
 
 
 def _reference_step(row: tuple[Any, ...]) -> StepRecord:

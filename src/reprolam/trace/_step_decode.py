@@ -7,7 +7,7 @@ damaged one, or merely an unusual one: a step with an error record), which the r
 then decodes. Two costs dominate and are cut:
 
 - Building the record. A frozen dataclass's ``__init__`` sets each of StepRecord's 20 slots
-  through ``object.__setattr__`` (about 6 us a record, more than fetching its row).
+  through ``object.__setattr__``: more than half of decoding a row went there.
   ``_Unfrozen`` has StepRecord's very slot layout without the frozen ``__setattr__``: a
   record is filled in as one, then becomes a StepRecord (``__class__`` assignment, which
   Python allows between identical layouts), about 7x faster.
