@@ -4,7 +4,9 @@ the reference decoding gives, damaged rows included, and records that share noth
 from __future__ import annotations
 
 import dataclasses
+import gc
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,32 @@ def test_a_recorded_run_reads_back_as_the_reference_decodes(tmp_path: Path) -> N
         ).fetchall()
     assert any(row[13] is not None for row in rows)  # an error record, and a recovery
     assert steps == [reference(row) for row in rows]
+
+
+def test_reading_steps_pauses_the_collector_and_resumes_it_as_it_was() -> None:
+    seen: list[bool] = []
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for row in ROWS:
+            seen.append(gc.isenabled())
+            yield row
+
+    assert gc.isenabled()
+    assert _rows.steps_from_rows(rows()) == STEPS
+    assert seen == [False] * len(ROWS)
+    assert gc.isenabled()
+
+    def failing() -> Iterator[tuple[Any, ...]]:
+        yield ROWS[0]
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(sqlite3.OperationalError):
+        _rows.steps_from_rows(failing())
+    assert gc.isenabled()
+
+    gc.disable()  # a caller that paused it keeps it paused
+    try:
+        assert _rows.steps_from_rows(rows()) == STEPS
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

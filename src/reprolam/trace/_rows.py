@@ -16,7 +16,13 @@ from typing import Any
 
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import canonical_json
-from reprolam.trace._step_decode import KINDS, STEP_STATUSES, DecodedTexts, decode_step
+from reprolam.trace._step_decode import (
+    KINDS,
+    STEP_STATUSES,
+    DecodedTexts,
+    collector_paused,
+    decode_step,
+)
 from reprolam.trace.blobs import StoredBlob
 from reprolam.trace.contract import Producer
 from reprolam.trace.records import (
@@ -339,11 +345,12 @@ def steps_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[StepRecord]:
     """The steps rows hold (``step_from_row``), each JSON text a run repeats decoded once."""
     texts = DecodedTexts()
     steps = []
-    for row in rows:
-        try:
-            steps.append(decode_step(row, texts))
-        except _NOT_FAST:
-            steps.append(_reference_step(row))
+    with collector_paused():
+        for row in rows:
+            try:
+                steps.append(decode_step(row, texts))
+            except _NOT_FAST:
+                steps.append(_reference_step(row))
     return steps
 
 
