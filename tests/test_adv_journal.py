@@ -66,3 +66,17 @@ def test_a_torn_last_frame_is_still_ignored_without_a_report(tmp_path: Path) -> 
     with SQLiteStore(tmp_path) as store:
         assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2]
         assert store.notes == []
+
+
+def test_the_cli_reports_a_kept_journal_as_one_warning_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    path = _dead_writers_journal(tmp_path, 4)
+    _flip_in_frame(path, 1)
+    done = CliRunner().invoke(cli, ["--store", str(tmp_path), "runs", "--json"])
+    assert done.exit_code == 0, done.output
+    (line,) = [line for line in done.stderr.splitlines() if path.name in line]
+    assert line.startswith("warning: ")
+    assert "RecoveryWarning" not in done.stderr  # not Python's warning format

@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from reprolam.errors import StoreError
+from reprolam.errors import ReprolamWarning, StoreError
 from reprolam.ids import uuid7
 
 
-class RecoveryWarning(UserWarning):
+class RecoveryWarning(ReprolamWarning):
     """Recovering a dead writer's journal found records it could not apply."""
 
 
