@@ -48,6 +48,7 @@ class ArtifactPages:
         self._failed: set[str] = set()
         # key -> its first reference on this page: step, what and name (see ``Failure``)
         self._page: dict[str, tuple[int | None, str, str | None]] = {}
+        self._last: dict[str, str] | None = None  # the outputs ``refer_step`` saw last
 
     def refer(self, key: str, step: int | None, what: str, name: str | None = None) -> bool:
         """Note a reference: True if ``key`` is read with this page (not checked lately)."""
@@ -59,25 +60,56 @@ class ArtifactPages:
         self._page[key] = (step, what, name)
         return True
 
+    def refer_step(
+        self, step: int, inputs: dict[str, str], outputs: dict[str, str]
+    ) -> list[str] | None:
+        """``refer`` of a step's inputs, then its outputs: those read with this page (None
+        for none: the common case, a step reading what the one before it wrote)."""
+        page, failed, recent = self._page, self._failed, self._recent
+        first: list[str] | None = None
+        # A step's inputs are often the very map of the step before's outputs (one decoded
+        # map per text: ``stored_steps.Texts``): every digest in it was just referred to.
+        refs = (
+            (("output", outputs),)
+            if inputs is self._last
+            else (("input", inputs), ("output", outputs))
+        )
+        self._last = outputs
+        for what, named in refs:
+            for name, key in named.items():
+                if key in page or key in failed:
+                    continue
+                if key in recent:
+                    recent.move_to_end(key)
+                    continue
+                page[key] = (step, what, name)
+                if first is None:
+                    first = [key]
+                else:
+                    first.append(key)
+        return first
+
     def check(self) -> dict[str, Failure]:
         """Read and verify the artifacts referred to since the last call; the failing ones."""
         failed: dict[str, Failure] = {}
         page, self._page = self._page, {}
         if not page:
             return failed
-        on_artifact, recent, add = self.on_artifact, self._recent, self.metadata.add
+        on_artifact, recent = self.on_artifact, self._recent
+        lines: list[tuple[str, str]] = []
         for key, codec, size, data, error in self.store.read_artifacts(list(page)):
-            add(key, "- -" if codec is None else f"{codec} {size}")
+            lines.append((key, "- -" if codec is None else f"{codec} {size}"))
             why = None
-            if isinstance(error, IntegrityError | NotFoundError):
+            if error is None:
+                if on_artifact is not None and codec is not None and data is not None:
+                    try:
+                        on_artifact(key, data, codec)
+                    except Exception as exc:  # a codec could not decode verified bytes
+                        why = f"artifact {key} cannot be loaded: {type(exc).__name__}: {exc}"
+            elif isinstance(error, IntegrityError | NotFoundError):
                 why = str(error)
-            elif error is not None:  # e.g. its blob file could not be read
+            else:  # e.g. its blob file could not be read
                 why = f"artifact {key} cannot be loaded: {type(error).__name__}: {error}"
-            elif on_artifact is not None and codec is not None and data is not None:
-                try:
-                    on_artifact(key, data, codec)
-                except Exception as exc:  # a codec could not decode verified bytes
-                    why = f"artifact {key} cannot be loaded: {type(exc).__name__}: {exc}"
             if why is None:
                 recent[key] = None
                 if len(recent) > RECENT:
@@ -85,4 +117,5 @@ class ArtifactPages:
             else:
                 self._failed.add(key)
                 failed[key] = Failure(*page[key], why)
+        self.metadata.update(lines)
         return failed

@@ -14,7 +14,7 @@ import heapq
 import marshal
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO
 
@@ -41,6 +41,15 @@ class SortedLines:
             held[key] = rest
             if len(held) >= LIMIT:
                 self._spill()
+
+    def update(self, lines: Iterable[tuple[str, str]]) -> None:
+        """``add`` of each ``(key, rest)``, in order."""
+        held = self._held
+        for key, rest in lines:
+            if key not in held:
+                held[key] = rest
+        if len(held) >= LIMIT:
+            self._spill()
 
     def hexdigest(self) -> str:
         hasher = blake3()

@@ -11,8 +11,11 @@ judged exactly as before.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from blake3 import blake3
 
 from reprolam.trace._rows import (
     _KINDS,
@@ -73,19 +76,20 @@ class Texts:
     metadata, the same empty params), so each is decoded once while it keeps coming.
     Bounded: forgotten past ``_SEEN`` of either kind."""
 
-    __slots__ = ("maps", "objects", "strings")
+    __slots__ = ("hasher", "maps", "objects", "strings")
 
     def __init__(self) -> None:
         self.maps: dict[str, dict[str, str]] = {}  # text -> digest map (shared: never changed)
         self.objects: set[str] = set()  # texts that are one JSON object
-        self.strings: dict[str, str] = {}  # text -> as a JSON string (``row_step_hash``)
+        self.strings: dict[Any, str] = {}  # JSON texts by source (``row_step_hash``)
+        self.hasher = blake3()  # one for all the steps (``row_step_hash``)
 
     def digest_map(self, text: str) -> dict[str, str]:
         found = self.maps.get(text)
         if found is None:
             if len(self.maps) >= _SEEN:
                 self.maps.clear()
-            found = self.maps[text] = _digest_map(text)
+            found = self.maps[text] = _parsed_map(text)
         return found
 
     def check_object(self, text: str) -> None:
@@ -96,20 +100,42 @@ class Texts:
             self.objects.add(text)
 
 
+_scan = json.JSONDecoder().scan_once  # what ``_rows.from_json`` decodes with, called directly
+
+
+def _parsed_map(text: str) -> dict[str, str]:
+    """``_rows._digest_map(text)``: the same map, or the same exception, with fewer calls in
+    the common case (a text as reprolam writes it)."""
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, TypeError, ValueError):
+        value = end = None
+    if type(value) is dict and end == len(text):
+        for digest in value.values():
+            if type(digest) is not str:
+                break
+        else:
+            return value
+    return _digest_map(text)  # raises what the record path would
+
+
 def from_row(row: StepRow, texts: Texts | None = None) -> TraceStep:
     """The step a stored row holds, hashed from its texts; the record path for any row that
     is not as reprolam writes it (damaged, not canonical, or not matching its hash)."""
     if texts is None:
         texts = Texts()
+    maps, objects = texts.maps, texts.objects
     try:
         kind = _KINDS[row[2]]
         status = _STEP_STATUSES[row[4]]
-        inputs = texts.digest_map(row[9])
-        outputs = texts.digest_map(row[10])
+        inputs = maps.get(row[9]) or texts.digest_map(row[9])
+        outputs = maps.get(row[10]) or texts.digest_map(row[10])
         # Each text must be one JSON value of its kind: the hash covers their concatenation,
         # so a boundary moved between two of them would otherwise go unseen.
-        texts.check_object(row[8])
-        texts.check_object(row[14])
+        if row[8] not in objects:
+            texts.check_object(row[8])
+        if row[14] not in objects:
+            texts.check_object(row[14])
         error = row[13]
         if error is not None:
             _error_in(error)
@@ -121,7 +147,7 @@ def from_row(row: StepRow, texts: Texts | None = None) -> TraceStep:
     if status is StepStatus.STARTED:
         content = None
     else:
-        content = row_step_hash(row, seed, texts.strings)
+        content = row_step_hash(row, seed, texts.strings, texts.hasher)
         if content != row[17]:
             return from_record(step_from_row(row))  # tampered, or texts not canonical
     return _new_step(
@@ -136,12 +162,23 @@ _new_step = tuple.__new__  # a NamedTuple without its Python-level __new__ (once
 def stream_trace(store: TraceStore, run_id: str, page: int = STREAM_PAGE) -> Iterator[TraceStep]:
     """The run's whole trace (inherited steps included) in index order, from its stored
     rows, ``page`` steps at a time: memory stays bounded whatever the run's length."""
+    run = store.get_run(run_id)
+    if run.parent_id is None or not run.fork_index:
+        # Not a fork: its own rows are the whole trace (what ``step_rows_between`` reads,
+        # without looking the run up again for every page).
+        def rows(start: int, stop: int | None) -> list[StepRow]:
+            return store.own_step_rows(run_id, start, stop)
+    else:
+
+        def rows(start: int, stop: int | None) -> list[StepRow]:
+            return store.step_rows_between(run_id, start, stop)
+
     start = 0
     seen = Texts()
     while True:
-        chunk = store.step_rows_between(run_id, start, start + page)
+        chunk = rows(start, start + page)
         if not chunk:  # the end, or a gap of a whole page (a damaged store): read the rest
-            for row in store.step_rows_between(run_id, start):
+            for row in rows(start, None):
                 yield from_row(row, seen)
             return
         for row in chunk:

@@ -5,6 +5,7 @@ Shared by replay, reproduce (which refuses to re-execute a damaged original) and
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
@@ -24,6 +25,8 @@ from reprolam.trace.records import (
     run_header_hash,
     run_seal_hash,
 )
+
+YOUNG = 50_000  # objects allocated between collections of the young generation, at most
 
 __all__ = [
     "ArtifactCheck",
@@ -65,9 +68,17 @@ def verify_trace(
     decode them.
     """
     artifacts = ArtifactPages(store, on_artifact)
+    # Verifying builds a few short-lived tuples and maps per step and no reference cycles:
+    # the cyclic collector, run every 700 of them, would only scan what is still alive, and
+    # its older generations the whole process (3 % of a replay). Decoded values may hold
+    # cycles, so the young generation is still collected, every ``YOUNG`` new objects.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _verify(store, run, steps, artifacts)
     finally:
+        if collecting:
+            gc.enable()
         artifacts.metadata.close()
 
 
@@ -83,7 +94,7 @@ def _verify(
     count, last = 0, None
     prev_hash, prev_run = "", None
     expected = 0
-    refer = artifacts.refer
+    refer = artifacts.refer_step
     stream = iter(steps)
     while page := list(islice(stream, STREAM_PAGE)):
         # Each step's own problems, then those of the artifacts it is first to refer to
@@ -91,55 +102,62 @@ def _verify(
         found: list[tuple[list[Problem], list[str]]] = []
         for item in page:
             step = item if type(item) is TraceStep else from_record(item)  # type: ignore[arg-type]
+            # One unpacking rather than a dozen attribute reads (this loop runs per step).
+            run_id, index, kind, _, status, inputs, outputs, chained, hashed, damaged, content = (
+                step
+            )
             own: list[Problem] = []
-            while expected < step.index:  # a deleted step row
+            while expected < index:  # a deleted step row
                 own.append(
                     Problem(
                         "missing_step",
                         f"step {expected} of run {run.id} is missing from the trace "
-                        f"(the next recorded step is {step.index})",
+                        f"(the next recorded step is {index})",
                         step=expected,
                     )
                 )
                 prev_hash = "?"  # the chain cannot be checked across a missing step
                 expected += 1
-            owners.see(step)
-            if step.run_id != prev_run:
-                owner = owners.get(step.run_id)
+            if run_id not in owners.runs or index in owners.wanted:
+                owners.see(step)
+            if run_id != prev_run:
+                owner = owners.get(run_id)
                 if owner is not None:
                     # The first own step of a run chains to the run's header (schema 3 on);
                     # runs recorded before chain to the previous step ("" for step 0).
                     prev_hash = owner.header_hash or prev_hash
-                    if owner.header_hash is None and prev_hash not in ("?", step.prev_hash):
+                    if owner.header_hash is None and prev_hash not in ("?", chained):
                         own.append(_no_header_problem(owner))
-                        prev_hash = step.prev_hash  # said once, not again as a broken chain
-                prev_run = step.run_id
-            content = step.content_hash
+                        prev_hash = chained  # said once, not again as a broken chain
+                prev_run = run_id
             if (
                 content is None
-                or content != step.hash
-                or step.damaged is not None
-                or prev_hash not in (step.prev_hash, "?")
+                or content != hashed
+                or damaged is not None
+                or prev_hash not in (chained, "?")
             ):
                 _check_step(step, expected, prev_hash, own)
-            first = [k for n, k in step.inputs.items() if refer(k, expected, "input", n)]
-            for name, key in step.outputs.items():
-                if refer(key, expected, "output", name):
-                    first.append(key)
+            first = refer(expected, inputs, outputs)
             if own or first:
-                found.append((own, first))
-            if step.kind is StepKind.ACTION and step.status is StepStatus.SUCCEEDED:
-                produced.update(step.outputs)
-            prev_hash = step.hash or ""
+                found.append((own, first or []))
+            if kind is _ACTION and status is _SUCCEEDED:
+                produced.update(outputs)
+            prev_hash = hashed or ""
             count, last = count + 1, step
-            expected = step.index + 1
+            expected = index + 1
         failed = artifacts.check()
+        if gc.get_count()[0] > YOUNG:
+            gc.collect(0)
         for own, first in found:
             problems += own
-            problems += [_artifact_problem(key, failed[key]) for key in first if key in failed]
+            if failed:
+                problems += [_artifact_problem(k, failed[k]) for k in first if k in failed]
     _check_run_outputs(run, produced, problems, artifacts)
     problems.extend(_seal_problems(run, _Counted(count, last), artifacts))
     return owners.problems() + problems
+
+
+_ACTION, _SUCCEEDED = StepKind.ACTION, StepStatus.SUCCEEDED
 
 
 def _check_step(step: TraceStep, expected: int, prev_hash: str, problems: list[Problem]) -> None:

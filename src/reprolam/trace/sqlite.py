@@ -35,14 +35,14 @@ import sqlite3
 import threading
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reprolam.errors import ReprolamError, StoreError
-from reprolam.trace import _rows, crashpoints
+from reprolam.trace import _rows, _sqlite_windows, crashpoints
 from reprolam.trace import _sqlite_keys as _keys
 from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
@@ -60,7 +60,7 @@ from reprolam.trace._sqlite_schema import (
     opening_lock,
 )
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
-from reprolam.trace.contract import Producer, TraceStore
+from reprolam.trace.contract import ArtifactRead, Producer, TraceStore
 from reprolam.trace.journal import (
     SUFFIX,
     Journal,
@@ -631,6 +631,11 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
 
     def own_step_rows(self, run_id: str, start: int, stop: int | None) -> list[tuple[Any, ...]]:
         return self._all(_STEP_SELECT_RANGE, (run_id, start, 2**62 if stop is None else stop))
+
+    def read_artifacts(self, digests: Sequence[str]) -> Iterator[ArtifactRead]:
+        # A page of a run's artifacts is mostly one range of their storage order.
+        keyed = super().read_artifacts
+        return _sqlite_windows.read_artifacts(self._all, keyed, digests)
 
     def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
         found = self._one(_STEP_CACHED, _keys.cached_step_params(_rows.step_to_row(probe)))
