@@ -9,14 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from reprolam.codecs import Serializer, default_serializer, describe
 from reprolam.errors import NotFoundError
-from reprolam.history.stored_steps import TraceStep, stream_trace
+from reprolam.history.stored_steps import TraceStep, stream_pages
 from reprolam.history.verify import Problem, verify_trace
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepKind, StepStatus
+
+_ACTION, _STARTED = StepKind.ACTION, StepStatus.STARTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +88,16 @@ def replay(
 
     replayed = 0
 
-    def counted(steps: Iterable[TraceStep]) -> Iterator[TraceStep]:
+    def counted(pages: Iterable[list[TraceStep]]) -> Iterator[list[TraceStep]]:
         nonlocal replayed
-        for s in steps:
-            if s.kind is StepKind.ACTION and s.status is not StepStatus.STARTED:
-                replayed += 1
-            yield s
+        for steps in pages:
+            replayed += len([s for s in steps if s.kind is _ACTION and s.status is not _STARTED])
+            yield steps
 
     # Streamed from the stored rows, verified as stored: memory stays bounded by a page of
     # steps whatever the run's length.
-    problems = verify_trace(store, run, counted(stream_trace(store, run.id)), on_artifact=decode)
+    stream = chain.from_iterable(counted(stream_pages(store, run.id)))
+    problems = verify_trace(store, run, stream, on_artifact=decode)
     outputs = {name: values[key] for name, key in wanted.items() if key in values}
     return ReplayResult(
         run=run,

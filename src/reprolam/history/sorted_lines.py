@@ -15,7 +15,7 @@ import marshal
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import chain
 from typing import IO
 
 from blake3 import blake3
@@ -53,11 +53,23 @@ class SortedLines:
 
     def hexdigest(self) -> str:
         hasher = blake3()
-        lines = self._unique()
+        held = self._sorted()
+        if not self._runs:  # at most ``LIMIT`` lines and a page: hashed at once
+            text = "\n".join([f"{key} {rest}" for key, rest in held])
+            hasher.update(text.encode("utf-8", "surrogatepass"))
+            return hasher.hexdigest()
+        batch: list[str] = []
         separator = ""
-        while batch := list(islice(lines, _HASHED)):
+        last: str | None = None
+        for key, rest in heapq.merge(*[self._read(run) for run in self._runs], held):
+            if key != last:  # a key met again after it was spilled is said once
+                batch.append(f"{key} {rest}")
+                last = key
+                if len(batch) >= _HASHED:
+                    hasher.update((separator + "\n".join(batch)).encode("utf-8", "surrogatepass"))
+                    separator, batch = "\n", []
+        if batch:
             hasher.update((separator + "\n".join(batch)).encode("utf-8", "surrogatepass"))
-            separator = "\n"
         return hasher.hexdigest()
 
     def close(self) -> None:
@@ -65,24 +77,13 @@ class SortedLines:
             self._file.close()
             self._file = None
 
-    def _unique(self) -> Iterator[str]:
-        held = sorted(self._held.items())
-        if not self._runs:
-            yield from [f"{key} {rest}" for key, rest in held]
-            return
-        last: str | None = None
-        for key, rest in heapq.merge(*[self._read(run) for run in self._runs], held):
-            if key != last:  # a key met again after it was spilled is said once
-                yield f"{key} {rest}"
-                last = key
-
     def _spill(self) -> None:
         if self._file is None:
             # Closed by ``close`` (verify_trace's finally), or with the object.
             self._file = tempfile.TemporaryFile(prefix="reprolam-seal-")  # noqa: SIM115
         out = self._file
         out.seek(0, os.SEEK_END)
-        lines = sorted(self._held.items())
+        lines = self._sorted()
         blocks: list[tuple[int, int]] = []
         for start in range(0, len(lines), BLOCK):
             data = marshal.dumps(lines[start : start + BLOCK])
@@ -92,8 +93,12 @@ class SortedLines:
         self._runs.append(blocks)
         self._held = {}
 
+    def _sorted(self) -> list[tuple[str, str]]:
+        held = self._held  # sorting the keys alone (strings) is faster than sorting pairs
+        return [(key, held[key]) for key in sorted(held)]
+
     def _read(self, blocks: list[tuple[int, int]]) -> Iterator[tuple[str, str]]:
         assert self._file is not None
         fd = self._file.fileno()
-        for offset, length in blocks:
-            yield from marshal.loads(os.pread(fd, length, offset))
+        # One block read at a time; its lines handed out by ``chain`` (no Python per line).
+        return chain.from_iterable(marshal.loads(os.pread(fd, n, at)) for at, n in blocks)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any, NamedTuple
 
 from blake3 import blake3
@@ -100,7 +101,8 @@ class Texts:
             self.objects.add(text)
 
 
-_scan = json.JSONDecoder().scan_once  # what ``_rows.from_json`` decodes with, called directly
+# What ``_rows.from_json`` decodes with (``JSONDecoder.raw_decode``), called directly.
+_scan: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _parsed_map(text: str) -> dict[str, str]:
@@ -162,6 +164,13 @@ _new_step = tuple.__new__  # a NamedTuple without its Python-level __new__ (once
 def stream_trace(store: TraceStore, run_id: str, page: int = STREAM_PAGE) -> Iterator[TraceStep]:
     """The run's whole trace (inherited steps included) in index order, from its stored
     rows, ``page`` steps at a time: memory stays bounded whatever the run's length."""
+    return chain.from_iterable(stream_pages(store, run_id, page))
+
+
+def stream_pages(
+    store: TraceStore, run_id: str, page: int = STREAM_PAGE
+) -> Iterator[list[TraceStep]]:
+    """``stream_trace`` a page of steps at a time."""
     run = store.get_run(run_id)
     if run.parent_id is None or not run.fork_index:
         # Not a fork: its own rows are the whole trace (what ``step_rows_between`` reads,
@@ -178,9 +187,9 @@ def stream_trace(store: TraceStore, run_id: str, page: int = STREAM_PAGE) -> Ite
     while True:
         chunk = rows(start, start + page)
         if not chunk:  # the end, or a gap of a whole page (a damaged store): read the rest
-            for row in rows(start, None):
-                yield from_row(row, seen)
+            rest = rows(start, None)
+            if rest:
+                yield [from_row(row, seen) for row in rest]
             return
-        for row in chunk:
-            yield from_row(row, seen)
+        yield [from_row(row, seen) for row in chunk]
         start += page
