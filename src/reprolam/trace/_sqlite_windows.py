@@ -2,17 +2,20 @@
 
 Since migration 0007, ``artifacts`` is a rowid table in the order artifacts were stored
 (``seq``), and a lookup by digest probes three key tables per digest (``_sqlite_keys``):
-about 3 µs a digest when a page of a trace's artifacts is read that way. But a run stores
-its new artifacts one after the other, and a trace refers to them in that same order, so
-a page of digests is mostly one short range of ``seq``: two digests are looked up by key
-(the page's first and last), the range between them is read in one scan (about 1 µs a
-row), and each row found there is kept only if it is one of the digests asked for and its
-inline bytes hash to it. Whatever the window does not settle (an artifact stored earlier
-or by another run, a blob file, damaged bytes, a missing artifact) is read by key exactly
-as before (``SqlArtifactReads.read_artifacts``), so it is reported in the same words.
+about 3.8 µs a digest when a page of a trace's artifacts is read that way. But a run
+stores its new artifacts one after the other, and a trace refers to them in that same
+order, so a page of digests is mostly one short range of ``seq``: two digests are looked
+up by key (the page's first and last), the range between them is read in one scan (about
+1.1 µs a digest in all), and each row found there is kept only if it is one of the digests
+asked for and its inline bytes hash to it. Whatever the window does not settle (an
+artifact stored earlier or by another run, a blob file, damaged bytes, a wrong size, a
+missing artifact) is read by key exactly as before (``SqlArtifactReads.read_artifacts``),
+so it is reported in the same words. (The one difference: an intact artifact row whose
+key-table entry alone was deleted is still read, from the row itself.)
 
-The window is bounded (``SPAN`` times the digests asked for), so a page whose references
-are scattered costs one small scan more than before, never a large one.
+The window is bounded: at most ``SPAN`` rows scanned per digest asked for, so a page whose
+references are scattered costs one small scan more than before, never a large one, and a
+window holds at most ``SPAN * BATCH`` inline artifacts of at most 32 KiB (8 MiB).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from blake3 import blake3
 from reprolam.trace._sqlite_keys import artifacts_matching
 from reprolam.trace.contract import ArtifactRead
 
-BATCH = 128  # digests per window (as ``_sql_reads._READ_BATCH``: a page of at most 4 MiB)
+BATCH = 128  # digests per window (as ``_sql_reads._READ_BATCH``)
 SPAN = 2  # rows scanned per digest asked for, at most
 
 _ENDS = f"SELECT artifacts.seq FROM {artifacts_matching(2)}"
