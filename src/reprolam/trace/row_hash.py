@@ -86,7 +86,8 @@ def row_step_hash(
     )
     if hasher is None:
         return blake3(text.encode("utf-8", "surrogatepass")).hexdigest()
-    hasher.update(text.encode("utf-8", "surrogatepass"))
+    # (An ASCII text, as step texts are, encodes the same without the error handler.)
+    hasher.update(text.encode() if text.isascii() else text.encode("utf-8", "surrogatepass"))
     digest: str = hasher.digest().hex()  # as hexdigest(), which is slower
     hasher.reset()
     return digest
