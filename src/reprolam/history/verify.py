@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import Any
 
+from reprolam._collector import collector_paused
 from reprolam.errors import ReprolamError
 from reprolam.hashing import short
 from reprolam.history.artifact_pages import ArtifactCheck, ArtifactPages, Failure
@@ -68,17 +69,12 @@ def verify_trace(
     decode them.
     """
     artifacts = ArtifactPages(store, on_artifact)
-    # Verifying builds a few short-lived tuples and maps per step and no reference cycles:
-    # the cyclic collector, run every 700 of them, would only scan what is still alive, and
-    # its older generations the whole process (3 % of a replay). Decoded values may hold
-    # cycles, so the young generation is still collected, every ``YOUNG`` new objects.
-    collecting = gc.isenabled()
-    gc.disable()
+    # Decoded values may hold cycles, so while the collector is paused the young generation
+    # is still collected, every ``YOUNG`` new objects (see ``_verify``).
     try:
-        return _verify(store, run, steps, artifacts)
+        with collector_paused():
+            return _verify(store, run, steps, artifacts)
     finally:
-        if collecting:
-            gc.enable()
         artifacts.metadata.close()
 
 

@@ -14,13 +14,13 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from reprolam._collector import collector_paused
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import canonical_json
 from reprolam.trace._step_decode import (
     KINDS,
     STEP_STATUSES,
     DecodedTexts,
-    collector_paused,
     decode_step,
 )
 from reprolam.trace.blobs import StoredBlob

@@ -20,10 +20,7 @@ then decodes. Two costs dominate and are cut:
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
@@ -83,26 +80,6 @@ class DecodedTexts:
             self.objects[text] = value
             return value.copy()
         return value
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while a read builds a run's records.
-
-    Every record is an object the collector tracks, so building 10,000 of them set off
-    its collections over and over, each walking the records built so far (in all about
-    13% of ``Client.show`` of a 10,000-step run; paused, one collection follows instead,
-    about half of that). Records hold no reference cycles: nothing is left for it to
-    find. Resumed only if it was running (a caller that paused it itself keeps it paused).
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _object(text: str) -> dict[str, Any]:
