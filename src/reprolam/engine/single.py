@@ -103,7 +103,7 @@ def execute(
         error=error,
         seed=seed,
         started_at=started,
-        duration=time.perf_counter() - t0,
+        duration=round(time.perf_counter() - t0, 6),
         determinism="nondeterministic",  # nothing declared: assume the worst when reproducing
     )
 
@@ -156,7 +156,7 @@ def _execute_spec(
         error=outcome.error,
         seed=seed,
         started_at=started,
-        duration=time.perf_counter() - t0,
+        duration=round(time.perf_counter() - t0, 6),
         determinism=spec.determinism,
         side_effects=spec.side_effects,
     )
