@@ -1,10 +1,12 @@
 """Forks of an adversary's runs.
 
 A fork starts in constant time from its parent's snapshot, so it does not verify the
-parent's trace first (README: fork). What it inherits stays checked: the fork's own replay
-and audit report an edited inherited step or an edited parent record, naming the parent.
-A parent whose trace lost the step before the fork point is refused before anything runs;
-a fork at a rejected step works; a negative index is bad input, as an int or as text.
+parent's whole trace first (README: fork). It checks what it starts from: a parent whose
+record (seed, policy, overrides, ...) or last inherited step was edited, or whose trace lost
+the step before the fork point, is refused before anything runs. The rest stays checked:
+the fork's own replay and audit report an edited earlier inherited step, and an edit made
+after the fork, naming the parent. A fork at a rejected step works; a negative index is
+bad input, as an int or as text.
 """
 
 from __future__ import annotations
@@ -64,17 +66,29 @@ def test_an_edited_inherited_step_is_reported_by_the_forks_replay_and_audit(
     assert ("tampered", parent_id, 3) in found
 
 
-def test_an_edited_parent_record_is_reported_by_the_forks_audit(
-    parent: tuple[Path, str],
+@pytest.mark.parametrize(
+    ("statement", "problem"),
+    [
+        ("UPDATE runs SET seed = 8 WHERE id = ?", "its record .* was changed after it was created"),
+        (
+            "UPDATE steps SET params = '{\"n\":5}' WHERE run_id = ? AND idx = 5",
+            "step 5, the last one a fork inherits, was changed after it ran",
+        ),
+    ],
+)
+def test_a_fork_of_an_edited_parent_record_or_last_inherited_step_is_refused(
+    parent: tuple[Path, str], statement: str, problem: str
 ) -> None:
     root, parent_id = parent
-    _sql(root, "UPDATE runs SET seed = 8 WHERE id = ?", parent_id)
+    _sql(root, statement, parent_id)
     with SQLiteStore(root) as store:
-        forked = fork(store, parent_id, at=6, workflow=FLOW, planner=_report())
-        report = audit(store, forked.id)
-    problems = [p for p in report.problems if p.kind == "tampered" and p.run == parent_id]
-    assert problems, [(p.run, p.message) for p in report.problems]
-    assert "changed after it was created" in problems[0].message
+        with pytest.raises(IntegrityError, match=f"cannot fork run {parent_id}: {problem}"):
+            fork(store, parent_id, at=6, workflow=FLOW, planner=_report())
+        with pytest.raises(IntegrityError, match=f"cannot fork run {parent_id}"):
+            fork(store, parent_id, at="report", workflow=FLOW, planner=_report())
+        assert len(store.list_runs()) == 1  # nothing was written
+        report = audit(store, parent_id)
+    assert ("tampered", parent_id) in [(p.kind, p.run) for p in report.problems]
 
 
 def test_a_parent_missing_the_step_before_the_fork_point_is_refused(

@@ -35,7 +35,7 @@ from reprolam.history.recorded import RecordedDecisions
 from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepKind, StepRecord
+from reprolam.trace.records import RunRecord, StepKind, StepRecord, run_header_hash, step_hash
 from reprolam.trace.step_history import StepHistory, steps_from
 from reprolam.workflows.registry import Workflow
 
@@ -56,9 +56,10 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
         index = int(at)
         if index < 0:
             raise ConfigError(f"{{at={index}}}: a step index is 0 or more", option="at")
+        before = None
         if index > 0:
             try:
-                store.step_at(parent.id, index - 1)
+                before = store.step_at(parent.id, index - 1)
             except NotFoundError:
                 length = trace_length(store, parent)
                 if index <= length:  # the run says it has the step, its trace does not
@@ -71,16 +72,52 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
                     f"{{at={index}}}: run {parent.id} has only {length} steps: fork at 0..{length} "
                     "(or at an action name)"
                 ) from None
+        _check_parent(store, parent, before)
         return ForkPoint(parent, index)
     steps = store.steps(parent.id)
     for step in steps:
         if step.kind is StepKind.ACTION and step.action == at:
+            _check_parent(store, parent, steps[step.index - 1] if step.index else None)
             return ForkPoint(parent, step.index)
     ran = sorted({s.action for s in steps if s.kind is StepKind.ACTION})
     raise ConfigError(
         f"{{at={at}}}: run {parent.id} never ran an action named {at!r} "
         f"(it ran: {', '.join(ran) or 'nothing'})"
     )
+
+
+def _check_parent(store: TraceStore, parent: RunRecord, before: StepRecord | None) -> None:
+    """What a fork starts from, checked whatever the parent's length: the parent's header
+    (the seed, policy and overrides a fork inherits) and the last step it inherits (whose
+    hash its chain continues). ``IntegrityError`` if either was edited; the rest of the
+    parent's trace is verified by the fork's own replay and audit, which name the parent."""
+    problem = ""
+    if before is not None and before.hash is not None and _rehashed(before) != before.hash:
+        problem = f"step {before.index}, the last one a fork inherits, was changed after it ran"
+    elif parent.header_hash is not None:
+        head = ""
+        if parent.parent_id is not None and parent.fork_index:
+            try:
+                head = store.step_at(parent.parent_id, parent.fork_index - 1).hash or ""
+            except NotFoundError:
+                head = "?"
+        if run_header_hash(parent, head) != parent.header_hash:
+            problem = (
+                "its record (seed, workflow, planner, policy, overrides, environment, fork "
+                "point or creation time) was changed after it was created"
+            )
+    if problem:
+        raise IntegrityError(
+            f"cannot fork run {parent.id}: {problem}; `reprolam audit {parent.id}` says what "
+            "else is wrong"
+        )
+
+
+def _rehashed(step: StepRecord) -> str:
+    try:
+        return step_hash(step)
+    except (TypeError, ValueError):  # a damaged record
+        return "?"
 
 
 def fork(
