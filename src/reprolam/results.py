@@ -25,8 +25,9 @@ from typing import Any
 from reprolam.codecs import Serializer, default_serializer
 from reprolam.codecs._files import DirManifest, FileManifest
 from reprolam.codecs._sparse import is_sparse
-from reprolam.errors import ConfigError, NotFoundError
+from reprolam.errors import ConfigError, IntegrityError, NotFoundError
 from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import StepRecord, step_hash
 
 FORMATS = ("native", "json", "csv", "parquet", "npy", "npz", "png", "txt")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -80,13 +81,19 @@ def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int |
         chosen = [s for s in steps if str(s.index) == step_ref or s.action == step_ref]
         chosen = [s for s in chosen if output in s.outputs]
         if chosen:
-            return chosen[-1].outputs[output], chosen[-1].index
+            return _unchanged(chosen[-1], run_id).outputs[output], chosen[-1].index
     if name in run.outputs:
         producers = [s for s in steps if s.outputs.get(name) == run.outputs[name]]
-        return run.outputs[name], producers[-1].index if producers else None
+        if not producers:
+            raise IntegrityError(
+                f"run {run_id} names {run.outputs[name][:12]} as its output {name!r}, which no "
+                f"step of its trace produced: its record was edited; `reprolam audit {run_id}` "
+                "says what else is wrong"
+            )
+        return run.outputs[name], _unchanged(producers[-1], run_id).index
     for step in reversed(steps):
         if name in step.outputs:
-            return step.outputs[name], step.index
+            return _unchanged(step, run_id).outputs[name], step.index
     for item in recorded_inputs(load_json(store, run.environment)):
         if item.name == name and not item.copied:
             raise NotFoundError(
@@ -230,6 +237,21 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
 def _writable(target: Path) -> None:
     for item in [target, *target.rglob("*")] if target.is_dir() else [target]:
         item.chmod(item.stat().st_mode | 0o200)
+
+
+def _unchanged(step: StepRecord, run_id: str) -> StepRecord:
+    """The step an artifact is taken from, re-hashed: its output names and digests are what
+    ran (the digest check of the bytes cannot tell an edited pointer to other bytes)."""
+    try:
+        intact = step.hash is None or step_hash(step) == step.hash
+    except (TypeError, ValueError):  # a damaged record
+        intact = False
+    if not intact:
+        raise IntegrityError(
+            f"step {step.index} of run {run_id} was changed after it ran (its hash no longer "
+            f"matches): `reprolam audit {run_id}` says what else is wrong"
+        )
+    return step
 
 
 def get_artifact(
