@@ -73,3 +73,49 @@ def test_ctrl_c_names_the_interrupted_run_and_resume(tmp_path: Path, as_json: bo
         assert stdout == ""  # nothing half-written where a program reads JSON
     kept = json.loads(_cli(store, "show", run["id"], "--json").stdout)["steps"]
     assert kept[0]["status"] == "succeeded"  # what ran before Ctrl-C stays recorded
+
+
+SWEPT_FLOW = """
+import time
+from reprolam import action, workflow
+
+@action(outputs=["a"])
+def first() -> int:
+    return 1
+
+@action(outputs=["b"])
+def second(a: int, *, wait: float = 0.0) -> int:
+    time.sleep(wait)
+    return a + 1
+
+flow = workflow("swept", [first, second], outputs=["b"])
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_sweep_says_which_points_were_kept(tmp_path: Path) -> None:
+    flows = tmp_path / "swept.py"
+    flows.write_text(SWEPT_FLOW)
+    store = tmp_path / "store"
+    ran = _cli(store, "run", f"{flows}:flow", "--json")
+    assert ran.returncode == 0, ran.stderr
+    parent = json.loads(ran.stdout)["run"]["id"]
+    env = {**os.environ, "REPROLAM_STORE": str(store)}
+    args = [sys.executable, "-m", "reprolam", "sweep", parent, "--at", "second"]
+    args += ["--grid", "second.wait=0,60", "--workflow", f"{flows}:flow"]
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(args, env=env, stdout=pipe, stderr=pipe, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the second point is running
+        listed = json.loads(_cli(store, "runs", "--json").stdout or "[]")
+        if any(r["status"] == "running" for r in listed) and len(listed) == 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted: the sweep stopped; 1 finished point kept")
+    statuses = sorted(r["status"] for r in json.loads(_cli(store, "runs", "--json").stdout))
+    assert statuses == ["interrupted", "succeeded", "succeeded"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,11 +135,14 @@ def sweep(
     if plot_path is not None:
         _check_matplotlib()
 
+    finished: list[SweepPoint] = []
+
     def progress(point: SweepPoint) -> None:
+        finished.append(point)
         if not as_json:
             _point_line(point)
 
-    with obj.open() as rl:
+    with obj.open() as rl, _reports_interruption(finished):
         result = rl.sweep(
             run_ref,
             at=at,
@@ -170,6 +176,26 @@ def sweep(
         lambda: _summary(result, written),
         ok=result.succeeded,
     )
+
+
+@contextmanager
+def _reports_interruption(finished: list[SweepPoint]) -> Iterator[None]:
+    """Ctrl-C: one line saying what the sweep kept (click would only say "aborted")."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from reprolam.cli.main import EXIT_PROBLEM
+
+        runs = [p.run.id for p in finished if p.run is not None]
+        kept = f"{len(runs)} finished point{'s' * (len(runs) != 1)} kept as runs"
+        listed = f" ({', '.join(r[:18] for r in runs[:5])}{', ...' if len(runs) > 5 else ''})"
+        click.echo(
+            f"error: interrupted: the sweep stopped; {kept}{listed if runs else ''}; a point "
+            "that was running is recorded as interrupted (`reprolam runs` lists them all; "
+            "`reprolam resume RUN` continues one)",
+            err=True,
+        )
+        sys.exit(EXIT_PROBLEM)
 
 
 def _check_matplotlib() -> None:
