@@ -20,3 +20,9 @@ def uuid7() -> str:
     rand_b = int.from_bytes(os.urandom(8), "big") & 0x3FFF_FFFF_FFFF_FFFF
     value = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
     return str(uuid.UUID(int=value))
+
+
+def names_a_file(run_id: str) -> bool:
+    """Whether a run id can name a file in a directory as it is: stores name files after run
+    ids (SQLite's leases), so an id like ``../trace.db`` from a hostile crate must not be one."""
+    return run_id not in ("", ".", "..") and not any(c in run_id for c in "/\\\0")

@@ -27,7 +27,7 @@ from reprolam.codecs._files import DirManifest, FileManifest
 from reprolam.codecs._sparse import is_sparse
 from reprolam.errors import ConfigError, IntegrityError, NotFoundError
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import StepRecord, step_hash
+from reprolam.trace.records import StepRecord, hash_holds
 
 FORMATS = ("native", "json", "csv", "parquet", "npy", "npz", "png", "txt")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -242,11 +242,7 @@ def _writable(target: Path) -> None:
 def _unchanged(step: StepRecord, run_id: str) -> StepRecord:
     """The step an artifact is taken from, re-hashed: its output names and digests are what
     ran (the digest check of the bytes cannot tell an edited pointer to other bytes)."""
-    try:
-        intact = step.hash is None or step_hash(step) == step.hash
-    except (TypeError, ValueError):  # a damaged record
-        intact = False
-    if not intact:
+    if not hash_holds(step):
         raise IntegrityError(
             f"step {step.index} of run {run_id} was changed after it ran (its hash no longer "
             f"matches): `reprolam audit {run_id}` says what else is wrong"

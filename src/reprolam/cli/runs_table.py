@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from reprolam.cli.render import (
     NARROW_ID,
@@ -36,12 +37,21 @@ TAGS_MAX = 24
 
 
 class _Column:
-    """One candidate column: its cells (markup), and its widths from their plain text."""
+    """One candidate column: its cells (markup), and its widths from their plain text (given,
+    or read from the markup)."""
 
     def __init__(
-        self, name: str, cells: list[str], plain: list[str], *, shrinks_to: int = 0, **kw: Any
+        self,
+        name: str,
+        cells: list[str],
+        plain: list[str] | None = None,
+        *,
+        shrinks_to: int = 0,
+        **kw: Any,
     ) -> None:
         self.name, self.cells, self.options = name, cells, kw
+        if plain is None:
+            plain = [Text.from_markup(cell).plain for cell in cells]
         self.width = max([len(name), *(len(p) for p in plain)])
         self.least = min(self.width, shrinks_to) if shrinks_to else self.width  # if it shrinks
 
@@ -60,20 +70,13 @@ def runs_table(rows: Rows, *, metric: str | None = None, total: int = 0) -> None
     width = console.width
     runs = [row.run for row, _ in rows]
     metrics = _headline_names(rows, MAX_METRIC_COLUMNS, metric)
-    kinds = [_kind(run) for run in runs]
     workflow = _Column(
         "workflow",
-        [
-            escape(run.workflow) + (f" [dim]{k}[/]" if k else "")
-            for run, k in zip(runs, kinds, strict=True)
-        ],
-        [run.workflow + (f" {k}" if k else "") for run, k in zip(runs, kinds, strict=True)],
+        [escape(run.workflow) + (f" [dim]{k}[/]" if (k := _kind(run)) else "") for run in runs],
         shrinks_to=WORKFLOW_MIN,
         overflow="ellipsis",
     )
-    status = _Column(
-        "status", [_run_status(r) for r in runs], [_status_text(r) for r in runs], no_wrap=True
-    )
+    status = _Column("status", [_run_status(r) for r in runs], no_wrap=True)
     metric_columns = [
         _text(name, [_value((values or {}).get(name)) for _, values in rows], justify="right")
         for name in metrics
@@ -136,8 +139,3 @@ def _kind(run: Any) -> str:
     if run.verifies:
         return f"(reproduces {run.verifies[:8]})"
     return ""
-
-
-def _status_text(run: Any) -> str:
-    text = run.status.value + (f" ({run.verdict})" if run.verdict else "")
-    return str(text + (" DAMAGED" if run.damaged else ""))

@@ -35,7 +35,7 @@ from reprolam.history.recorded import RecordedDecisions
 from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepKind, StepRecord, run_header_hash, step_hash
+from reprolam.trace.records import RunRecord, StepKind, StepRecord, hash_holds, run_header_hash
 from reprolam.trace.step_history import StepHistory, steps_from
 from reprolam.workflows.registry import Workflow
 
@@ -92,7 +92,7 @@ def _check_parent(store: TraceStore, parent: RunRecord, before: StepRecord | Non
     hash its chain continues). ``IntegrityError`` if either was edited; the rest of the
     parent's trace is verified by the fork's own replay and audit, which name the parent."""
     problem = ""
-    if before is not None and before.hash is not None and _rehashed(before) != before.hash:
+    if before is not None and not hash_holds(before):
         problem = f"step {before.index}, the last one a fork inherits, was changed after it ran"
     elif parent.header_hash is not None:
         head = ""
@@ -111,13 +111,6 @@ def _check_parent(store: TraceStore, parent: RunRecord, before: StepRecord | Non
             f"cannot fork run {parent.id}: {problem}; `reprolam audit {parent.id}` says what "
             "else is wrong"
         )
-
-
-def _rehashed(step: StepRecord) -> str:
-    try:
-        return step_hash(step)
-    except (TypeError, ValueError):  # a damaged record
-        return "?"
 
 
 def fork(

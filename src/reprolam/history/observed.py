@@ -30,14 +30,10 @@ def captured_output(store: TraceStore, step: StepRecord) -> dict[str, Any] | Non
 def captured_outputs(store: TraceStore, steps: Sequence[StepRecord]) -> dict[int, dict[str, Any]]:
     """Step index -> captured output, for the steps that have one."""
     found: dict[int, dict[str, Any]] = {}
-    for step in steps:  # ``captured_output`` of each, inlined: ``show`` asks it of every step
-        observed = step.proposal.get("observed")
-        if isinstance(observed, dict):
-            key = observed.get("output")
-            if isinstance(key, str):
-                output = load_json(store, key)
-                if output:
-                    found[step.index] = output
+    for step in steps:
+        output = captured_output(store, step)
+        if output:
+            found[step.index] = output
     return found
 
 

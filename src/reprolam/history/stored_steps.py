@@ -11,7 +11,6 @@ judged exactly as before.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from itertools import chain
 from typing import Any, NamedTuple
@@ -19,8 +18,6 @@ from typing import Any, NamedTuple
 from blake3 import blake3
 
 from reprolam.trace._rows import (
-    _KINDS,
-    _STEP_STATUSES,
     ROW_DAMAGE,
     _big_int_in,
     _dict,
@@ -29,6 +26,7 @@ from reprolam.trace._rows import (
     from_json,
     step_from_row,
 )
+from reprolam.trace._step_decode import KINDS, STEP_STATUSES, parse_digest_map
 from reprolam.trace.contract import StepRow, TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus, step_hash
 from reprolam.trace.row_hash import row_step_hash
@@ -101,24 +99,13 @@ class Texts:
             self.objects.add(text)
 
 
-# What ``_rows.from_json`` decodes with (``JSONDecoder.raw_decode``), called directly.
-_scan: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
 def _parsed_map(text: str) -> dict[str, str]:
     """``_rows._digest_map(text)``: the same map, or the same exception, with fewer calls in
     the common case (a text as reprolam writes it)."""
     try:
-        value, end = _scan(text, 0)
+        return parse_digest_map(text)
     except (StopIteration, TypeError, ValueError):
-        value = end = None
-    if type(value) is dict and end == len(text):
-        for digest in value.values():
-            if type(digest) is not str:
-                break
-        else:
-            return value
-    return _digest_map(text)  # raises what the record path would
+        return _digest_map(text)  # raises what the record path would
 
 
 def from_row(row: StepRow, texts: Texts | None = None) -> TraceStep:
@@ -128,8 +115,8 @@ def from_row(row: StepRow, texts: Texts | None = None) -> TraceStep:
         texts = Texts()
     maps, objects = texts.maps, texts.objects
     try:
-        kind = _KINDS[row[2]]
-        status = _STEP_STATUSES[row[4]]
+        kind = KINDS[row[2]]
+        status = STEP_STATUSES[row[4]]
         inputs = maps.get(row[9]) or texts.digest_map(row[9])
         outputs = maps.get(row[10]) or texts.digest_map(row[10])
         # Each text must be one JSON value of its kind: the hash covers their concatenation,

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from reprolam.errors import ConfigError, IntegrityError, ReprolamError
 from reprolam.hashing import digest
+from reprolam.ids import names_a_file
 from reprolam.provenance._crate_files import TRACE_FORMAT, TRACE_PATH
 from reprolam.provenance._verified import require_verified
 from reprolam.trace.contract import TraceStore
@@ -184,8 +185,7 @@ def _records(
         steps = {rid: [_step(s) for s in own] for rid, own in trace["steps"].items()}
         ids = {run.id for run in runs}
         for run_id in ids:
-            if run_id in ("", ".", "..") or any(c in run_id for c in "/\\\0"):
-                # Stores name files after run ids (SQLite's leases): a path would escape them.
+            if not names_a_file(run_id):
                 raise ValueError(f"{run_id!r} is not a run id (a name, not a path)")
         if trace["run"] not in ids:
             raise ValueError(f"the run it was exported for, {trace['run']}, is not among its runs")

@@ -103,10 +103,6 @@ def from_json(text: str) -> Any:
     return value
 
 
-_KINDS = KINDS
-_STEP_STATUSES = STEP_STATUSES
-
-
 def _big_int_out(value: Any) -> Any:
     """SQLite integers are 64-bit; larger seeds are kept exactly as decimal text."""
     if value is None or _INT64_MIN <= value <= _INT64_MAX:
@@ -378,8 +374,8 @@ def _error_in(text: Any) -> ErrorInfo | None:
 def _damaged_step(row: tuple[Any, ...], exc: Exception) -> StepRecord:
     found: list[str] = []
     decoders: dict[str, tuple[Any, Any]] = {
-        "kind": (lambda v: _KINDS[v], StepKind.ACTION),
-        "status": (lambda v: _STEP_STATUSES[v], StepStatus.FAILED),
+        "kind": (lambda v: KINDS[v], StepKind.ACTION),
+        "status": (lambda v: STEP_STATUSES[v], StepStatus.FAILED),
         "seed": (_big_int_in, None),
         "error": (_error_in, None),
         **{c: (_json_dict, {}) for c in ("params", "proposal")},
@@ -396,9 +392,9 @@ def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
     return StepRecord(
         run_id=row[0],
         index=row[1],
-        kind=_KINDS[row[2]],
+        kind=KINDS[row[2]],
         action=row[3],
-        status=_STEP_STATUSES[row[4]],
+        status=STEP_STATUSES[row[4]],
         started_at=row[5],
         action_version=row[6],
         fingerprint=row[7],

@@ -58,10 +58,7 @@ class DecodedTexts:
 
     def digest_map(self, text: str) -> dict[str, str]:
         """Names -> artifact digests (step inputs, outputs): one JSON object of strings."""
-        value = _object(text)
-        for digest in value.values():
-            if type(digest) is not str:
-                raise TypeError("an artifact reference is not a digest")
+        value = parse_digest_map(text)
         if len(self.maps) >= _REMEMBERED:
             self.maps.clear()
             self.maps["{}"] = {}
@@ -80,6 +77,17 @@ class DecodedTexts:
             self.objects[text] = value
             return value.copy()
         return value
+
+
+def parse_digest_map(text: str) -> dict[str, str]:
+    """A digest map's text as reprolam writes it (one JSON object of strings), decoded; for
+    any other text ``ValueError``, ``TypeError`` or ``StopIteration``: the caller's checked
+    decoder then says what is wrong."""
+    value = _object(text)
+    for digest in value.values():
+        if type(digest) is not str:
+            raise TypeError("an artifact reference is not a digest")
+    return value
 
 
 def _object(text: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from reprolam.errors import StoreError
 from reprolam.hashing import digest
+from reprolam.ids import names_a_file
 
 
 class Leases:
@@ -31,7 +32,7 @@ class Leases:
         """The run's lease file: named by its id, or, for an id that is not a plain file name
         (``../trace.db``, from a hostile crate or a hand-made record), by the id's digest, so
         no lease ever leaves this directory (releasing one deletes it)."""
-        if run_id in ("", ".", "..") or any(c in run_id for c in "/\\\0") or len(run_id) > 200:
+        if not names_a_file(run_id) or len(run_id) > 200:
             return self.directory / f"~{digest(run_id.encode('utf-8', 'surrogatepass'))}"
         return self.directory / run_id
 

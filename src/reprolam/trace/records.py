@@ -189,6 +189,17 @@ def step_hash(step: StepRecord, texts: StepTexts | None = None) -> str:
     return digest(text.encode("utf-8", "surrogatepass"))
 
 
+def hash_holds(step: StepRecord) -> bool:
+    """Whether a step's recorded hash is still its content's (a started step has none; a
+    damaged record, whose fields cannot be hashed, does not hold)."""
+    if step.hash is None:
+        return True
+    try:
+        return step_hash(step) == step.hash
+    except (TypeError, ValueError):
+        return False
+
+
 def seal(step: StepRecord, texts: StepTexts | None = None) -> StepRecord:
     """Set a finished step's chained hash, in place.
 
