@@ -64,7 +64,7 @@ def test_ctrl_c_names_the_interrupted_run_and_resume(tmp_path: Path, as_json: bo
     stdout, stderr = proc.communicate(timeout=60)
     (run,) = json.loads(_cli(store, "runs", "--json").stdout)
     assert run["status"] == "interrupted"
-    assert proc.returncode == 1
+    assert proc.returncode == 130  # 128 + SIGINT, as the shell reports a Ctrl-C
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: interrupted: run {run['id']} ")
@@ -113,9 +113,27 @@ def test_ctrl_c_during_a_sweep_says_which_points_were_kept(tmp_path: Path) -> No
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 130  # 128 + SIGINT, as the shell reports a Ctrl-C
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("error: interrupted: the sweep stopped; 1 finished point kept")
     statuses = sorted(r["status"] for r in json.loads(_cli(store, "runs", "--json").stdout))
     assert statuses == ["interrupted", "succeeded", "succeeded"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_any_other_command_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """Commands without a run of their own to name (here `experiment`) still end like a
+    Ctrl-C'd tool: one line, no traceback, 130, not click's "Aborted!" with exit 1."""
+    env = {**os.environ, "REPROLAM_STORE": str(tmp_path / "store")}
+    args = [sys.executable, "-m", "reprolam", "experiment", "--trials", "30"]
+    args += ["--out", str(tmp_path / "out")]
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(args, env=env, stdout=pipe, stderr=pipe, text=True)
+    time.sleep(4)  # past start-up, inside the study
+    proc.send_signal(signal.SIGINT)
+    _stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "Aborted" not in stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"

@@ -26,7 +26,7 @@ def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        from reprolam.cli.main import EXIT_PROBLEM
+        from reprolam.cli.main import EXIT_INTERRUPTED
 
         found = _interrupted(client, run, started)
         if found is None:
@@ -38,7 +38,7 @@ def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
                 f"{'s' * (steps != 1)} kept); continue it with `reprolam resume {found}`",
                 err=True,
             )
-        sys.exit(EXIT_PROBLEM)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _interrupted(client: Any, run: str | None, started: float) -> str | None:

@@ -24,6 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_PROBLEM = 1  # the command ran and found a problem (failed run, divergence, audit finding)
 EXIT_BAD_INPUT = 2  # the command could not do what was asked (bad input, unknown id, store error)
+EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's 128 + SIGINT, so scripts stop as for any tool
 
 
 # Library errors name options by their Python names ({name=value} markup, see
@@ -86,6 +87,9 @@ def reports_errors(fn: F) -> F:
         except ReprolamError as exc:
             click.echo(error_line(exc), err=True)
             sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:  # commands that record runs say more (cli.interrupt)
+            click.echo("error: interrupted (Ctrl-C)", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
 

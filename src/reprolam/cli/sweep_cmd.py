@@ -184,7 +184,7 @@ def _reports_interruption(finished: list[SweepPoint]) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        from reprolam.cli.main import EXIT_PROBLEM
+        from reprolam.cli.main import EXIT_INTERRUPTED
 
         runs = [p.run.id for p in finished if p.run is not None]
         kept = f"{len(runs)} finished point{'s' * (len(runs) != 1)} kept as runs"
@@ -195,7 +195,7 @@ def _reports_interruption(finished: list[SweepPoint]) -> Iterator[None]:
             "`reprolam resume RUN` continues one)",
             err=True,
         )
-        sys.exit(EXIT_PROBLEM)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _check_matplotlib() -> None:
