@@ -281,3 +281,64 @@ def test_store_copy_carries_the_code_and_captured_output(tmp_path: Path) -> None
         assert rl.show(original.id).captured[0]["stdout"] == "hi\n"
         result = rl.reproduce(original.id)
     assert result.bitwise
+
+
+MAIN_SCRIPT = (
+    FLOW_V1
+    + """
+if __name__ == "__main__":
+    import sys
+
+    with reprolam_open(sys.argv[1]) as rl:
+        print(rl.run(flow, planner="rules").id)
+""".replace("reprolam_open", "__import__('reprolam').open")
+)
+
+
+@pytest.mark.parametrize("helper_changed", [False, True])
+def test_a_script_run_as_main_reproduces_from_its_file_without_false_code_changes(
+    tmp_path: Path, helper_changed: bool
+) -> None:
+    """Run as ``python script.py`` its actions are ``__main__:...``; loaded by path they are
+    another module's: the same code must pair up, not read as every action removed and added."""
+    script = tmp_path / "cc_main.py"
+    _write(script, MAIN_SCRIPT)
+    store = tmp_path / "store"
+    ran = subprocess.run(
+        [sys.executable, str(script), str(store)], capture_output=True, text=True, check=True
+    )
+    run_id = ran.stdout.strip()
+    if helper_changed:
+        _write(script, MAIN_SCRIPT.replace("return x * 2", "return 2 * x  # commuted"))
+    with reprolam.open(store) as rl:
+        result = rl.reproduce(run_id, workflow=f"{script}:flow")
+    assert result.bitwise
+    described = [c.describe() for c in result.code]
+    if helper_changed:
+        assert described == [
+            "helper __main__:scale (reached by make): changed",
+            "module __main__: source changed",
+        ]
+        assert "-    return x * 2" in result.code[0].diff
+    else:
+        assert described == []
+        assert "code changed" not in result.summary()
+
+
+def test_a_script_run_as_main_is_rebuilt_from_its_recorded_file(tmp_path: Path) -> None:
+    """No ``workflow=`` needed: the file the ``__main__`` module was recorded from is loaded
+    as a module (its ``__main__`` block does not run again); a broken script is named."""
+    script = tmp_path / "cc_main2.py"
+    _write(script, MAIN_SCRIPT)
+    store = tmp_path / "store"
+    ran = subprocess.run(
+        [sys.executable, str(script), str(store)], capture_output=True, text=True, check=True
+    )
+    run_id = ran.stdout.strip()
+    with reprolam.open(store) as rl:
+        result = rl.reproduce(run_id)
+        assert result.bitwise
+        assert len(rl.runs()) == 2  # the script's block did not record another run
+        _write(script, MAIN_SCRIPT + "\nraise RuntimeError('broken on purpose')\n")
+        with pytest.raises(reprolam.WorkflowError, match=r"recorded by the script .*broken on"):
+            rl.reproduce(run_id)

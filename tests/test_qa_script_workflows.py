@@ -33,12 +33,16 @@ def test_reproducing_a_script_run_names_both_ways_to_give_its_workflow(tmp_path:
     )
     run_id = made.stdout.strip()
     store = str(tmp_path / ".reprolam")
+    found = CliRunner().invoke(cli, ["--store", store, "reproduce", run_id])
+    assert found.exit_code == 0, found.output  # from the script file the run recorded
+    assert "1/1 steps bitwise identical" in found.stdout
+    (tmp_path / "analysis.py").rename(tmp_path / "moved.py")
     refused = CliRunner().invoke(cli, ["--store", store, "reproduce", run_id])
     assert refused.exit_code == 2
     (line,) = refused.stderr.splitlines()
     assert "--trust-pickle) to rebuild it from there, or name" in line
     assert line.endswith("pass --workflow MODULE:ATTR or --workflow PATH.py:ATTR")
-    given = ["--store", store, "reproduce", run_id, "--workflow", f"{tmp_path}/analysis.py:flow"]
+    given = ["--store", store, "reproduce", run_id, "--workflow", f"{tmp_path}/moved.py:flow"]
     done = CliRunner().invoke(cli, given)
     assert done.exit_code == 0, done.output
     assert "1/1 steps bitwise identical" in done.stdout

@@ -49,6 +49,7 @@ def code_changes(a: dict[str, Any], b: dict[str, Any]) -> list[CodeChange]:
     """What changed from manifest ``a`` to manifest ``b``, actions first."""
     if not a or not b:
         return []
+    b = _in_modules_of(a, b)
     units_a, units_b = a.get("units", {}), b.get("units", {})
     action_of = {
         info["unit"]: name
@@ -98,6 +99,60 @@ def code_changes(a: dict[str, Any], b: dict[str, Any]) -> list[CodeChange]:
             changes.append(CodeChange("module", name, summary="source changed"))
     changes += _git_changes(a.get("git"), b.get("git"))
     return changes
+
+
+def _in_modules_of(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Manifest ``b`` with its modules named as in ``a`` where both name one module twice.
+
+    The same file is ``__main__`` when run as a script and ``reprolam_user_workflow_NAME``
+    when the CLI loads it (or another name from another working directory): its units must
+    pair up, or unchanged code reads as every action removed and added again. A module of
+    ``b`` is renamed when it holds an action with the qualname that action has in ``a``, or
+    when it was loaded from the same file.
+    """
+    renamed: dict[str, str] = {}
+    files_a = {
+        info.get("file"): name for name, info in a.get("modules", {}).items() if info.get("file")
+    }
+    for name, info in b.get("modules", {}).items():
+        if info.get("file") in files_a and name not in a.get("modules", {}):
+            renamed[name] = files_a[info["file"]]
+    units_a, units_b = a.get("units", {}), b.get("units", {})
+    for action, info in b.get("actions", {}).items():
+        ua = units_a.get(a.get("actions", {}).get(action, {}).get("unit")) or {}
+        ub = units_b.get(info.get("unit")) or {}
+        module_a, module_b = ua.get("module"), ub.get("module")
+        if (
+            isinstance(module_a, str)
+            and isinstance(module_b, str)
+            and module_a != module_b
+            and ua.get("qualname") == ub.get("qualname")
+            and module_b not in a.get("modules", {})
+        ):
+            renamed.setdefault(module_b, module_a)
+    if not renamed:
+        return b
+
+    def key(text: str) -> str:
+        module, colon, rest = text.partition(":")
+        return f"{renamed.get(module, module)}{colon}{rest}"
+
+    actions = {
+        name: {
+            **info,
+            "unit": key(info.get("unit", "")),
+            "reaches": [key(k) for k in info.get("reaches", [])],
+            "constants": [key(k) for k in info.get("constants", [])],
+        }
+        for name, info in b.get("actions", {}).items()
+    }
+    return {
+        **b,
+        "actions": actions,
+        "units": {key(k): v for k, v in units_b.items()},
+        "constants": {key(k): v for k, v in b.get("constants", {}).items()},
+        "modules": {renamed.get(k, k): v for k, v in b.get("modules", {}).items()},
+    }
 
 
 def _users(manifest: dict[str, Any]) -> dict[str, set[str]]:

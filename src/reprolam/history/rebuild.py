@@ -7,8 +7,10 @@ to know a planner's or an executor's fields.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import fields, replace
+from pathlib import Path
 from typing import Any
 
 from reprolam.engine.executors import Executor
@@ -20,7 +22,7 @@ from reprolam.planning.registry import planner_from_config
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
 from reprolam.trace.stored_json import load_json
-from reprolam.workflows.registry import Workflow, load_workflow
+from reprolam.workflows.registry import Workflow, import_file, load_workflow
 
 
 def workflow_of(
@@ -50,6 +52,9 @@ def workflow_of(
                     hint="extend or branch it from that script (ManualRun.open, ManualRun.fork; "
                     "rlam: ExecutionTrace.open, fork_trace), or pass {workflow=MODULE:ATTR}",
                 ) from None
+            script = _script_workflow(store, run)
+            if script is not None:
+                return script
             from reprolam.history.code_rebuild import stored_workflow
 
             rebuilt = stored_workflow(store, run) if trusted else None
@@ -73,6 +78,31 @@ def workflow_of(
             hint="pass the right one with {workflow}",
         )
     return flow
+
+
+def _script_workflow(store: TraceStore, run: RunRecord) -> Workflow | None:
+    """The workflow of a run recorded by ``python script.py`` (its actions in ``__main__``):
+    the one of that name in the same file, loaded as a module (its ``__main__`` block does
+    not run), as ``{workflow=script.py:ATTR}`` would."""
+    from reprolam.history.code_diff import code_manifest
+
+    environment = load_json(store, run.environment)
+    script = code_manifest(store, environment).get("modules", {}).get("__main__", {}).get("file")
+    if not isinstance(script, str) or not script.endswith(".py") or not os.path.isfile(script):
+        return None
+    try:
+        module = import_file(Path(script))
+    except Exception as exc:
+        raise WorkflowError(
+            f"run {run.id} was recorded by the script {script}; loading it failed: "
+            f"{type(exc).__name__}: {exc}",
+            option="workflow",
+            hint="fix the script, or pass {workflow=MODULE:ATTR} or {workflow=PATH.py:ATTR}",
+        ) from None
+    for attr, value in vars(module).items():
+        if isinstance(value, Workflow) and value.name == run.workflow:
+            return replace(value, source=f"{script}:{attr}")
+    return None
 
 
 # A policy to use as it is, or changes to the recorded one ({"retries": 2}); None: as recorded
