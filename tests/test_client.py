@@ -27,6 +27,7 @@ def test_the_readme_script_through_a_client(tmp_path: Path) -> None:
     with reprolam.open(store) as rl:
         run = rl.run("breast-cancer", seed=0)
         assert run.succeeded
+        assert run.status is reprolam.RunStatus.SUCCEEDED
         assert run.metrics is not None
         assert run.outputs["metrics"] == run.metrics
         fork = run.fork(at="train_model", set={"train_model.C": 0.01})

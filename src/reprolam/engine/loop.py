@@ -82,6 +82,10 @@ class RunResult:
         return self.run.id
 
     @property
+    def status(self) -> RunStatus:
+        return self.run.status
+
+    @property
     def succeeded(self) -> bool:
         return self.run.status is RunStatus.SUCCEEDED
 
