@@ -134,7 +134,9 @@ def _formats_of(codec: str, value: Any) -> list[str]:
         return ["native"]
     fits = {"native", "json"}
     if hasattr(value, "to_frame") or hasattr(value, "columns"):  # a pandas Series or frame
-        fits |= {"csv", "npy"}
+        fits.add("csv")
+        if _numeric(value):
+            fits.add("npy")
         if importlib.util.find_spec("pyarrow") is not None:
             fits.add("parquet")
     if is_sparse(value):
@@ -146,6 +148,14 @@ def _formats_of(codec: str, value: Any) -> list[str]:
     if isinstance(value, str | bytes):
         fits.add("txt")
     return [f for f in FORMATS if f in fits]
+
+
+def _numeric(frame: Any) -> bool:
+    """Whether a frame (or Series) is one numeric array (``.npy`` holds no Python objects)."""
+    try:
+        return bool(frame.to_numpy().dtype.kind != "O")
+    except (TypeError, ValueError):
+        return False
 
 
 def jsonable(value: Any) -> Any:
@@ -201,7 +211,15 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
             import pyarrow  # noqa: F401
         except ImportError:
             raise ConfigError("Parquet needs pyarrow: pip install 'reprolam[parquet]'") from None
-        value.to_parquet(target)
+        try:
+            value.to_parquet(target)
+        except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError/ArrowInvalid are these
+            target.unlink(missing_ok=True)
+            reason = "; ".join(str(arg) for arg in exc.args) or type(exc).__name__
+            raise ConfigError(
+                f"a {codec} artifact cannot be written as Parquet ({reason}): Parquet needs one "
+                "type per column; get it as csv, json or native"
+            ) from None
     elif fmt == "npy":
         if hasattr(value, "toarray"):
             value = value.toarray()

@@ -1,0 +1,67 @@
+"""reprolam get of frames Parquet or NumPy cannot hold: one error line, exit 2, no file left."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from reprolam import action, workflow
+from reprolam.cli.main import cli
+
+
+@action(outputs=["mixed", "numbers"])
+def make() -> tuple[pd.DataFrame, pd.DataFrame]:
+    mixed = pd.DataFrame({"label": ["x", 1, None], "n": pd.array([1, None, 3], dtype="Int64")})
+    numbers = pd.DataFrame({"a": np.arange(3, dtype=np.float64), "b": [1, 2, 3]})
+    return mixed, numbers
+
+
+flow = workflow("frames-flow", [make], outputs=["mixed", "numbers"])
+
+
+def invoke(tmp_path: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--store", str(tmp_path / "store"), *args])
+
+
+@pytest.fixture
+def run_id(tmp_path: Path) -> str:
+    done = invoke(tmp_path, "run", f"{__file__}:flow", "--planner", "script", "--json")
+    assert done.exit_code == 0, done.output
+    return str(json.loads(done.stdout)["run"]["id"])
+
+
+def test_a_column_of_mixed_types_is_refused_as_parquet_in_one_line(
+    tmp_path: Path, run_id: str
+) -> None:
+    pytest.importorskip("pyarrow")
+    target = tmp_path / "mixed.parquet"
+    got = invoke(tmp_path, "get", run_id, "mixed", "--as", "parquet", "-o", str(target))
+    assert got.exit_code == 2, got.output
+    assert "Traceback" not in got.output
+    assert got.stderr.startswith("error: a frame artifact cannot be written as Parquet (")
+    assert "column label" in got.stderr
+    assert "get it as csv, json or native" in got.stderr
+    assert not target.exists()  # no half-written file named like a result
+    as_csv = invoke(tmp_path, "get", run_id, "mixed", "-o", str(tmp_path / "mixed.csv"))
+    assert as_csv.exit_code == 0, as_csv.output
+    assert (tmp_path / "mixed.csv").read_text().splitlines()[0] == ",label,n"
+
+
+def test_npy_is_offered_only_for_frames_numpy_holds_without_objects(
+    tmp_path: Path, run_id: str
+) -> None:
+    wrong = invoke(tmp_path, "get", run_id, "mixed", "--as", "png", "-o", str(tmp_path / "m"))
+    assert wrong.exit_code == 2
+    offered = wrong.stderr.rpartition("get it as ")[2].strip()
+    assert "npy" not in offered.split(", ")  # asking for it would only fail
+    refused = invoke(tmp_path, "get", run_id, "mixed", "--as", "npy", "-o", str(tmp_path / "m"))
+    assert refused.exit_code == 2
+    assert "get it as native, json, csv" in refused.stderr
+    fine = invoke(tmp_path, "get", run_id, "numbers", "-o", str(tmp_path / "n.npy"))
+    assert fine.exit_code == 0, fine.output
+    assert np.load(tmp_path / "n.npy").tolist() == [[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]]
