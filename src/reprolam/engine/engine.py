@@ -28,7 +28,13 @@ from reprolam.engine.environment import capture_environment
 from reprolam.engine.executor_registry import executor_from_config
 from reprolam.engine.executors import Executor
 from reprolam.engine.faults import validate_faults
-from reprolam.engine.inputs import GivenInputs, RecordedInput, inputs_for, recorded_inputs
+from reprolam.engine.inputs import (
+    GivenInputs,
+    RecordedInput,
+    check_uncopied,
+    inputs_for,
+    recorded_inputs,
+)
 from reprolam.engine.inputs import install as install_inputs
 from reprolam.engine.loop import Origin, RunLoop, RunResult, StepCallback
 from reprolam.engine.outputs import load_file
@@ -176,6 +182,8 @@ class Engine:
             )
         policy = replace(policy, executor=self.executor.config())
         self._check_policy(policy, workflow)
+        inputs = recorded_inputs(load_json(self.store, run.environment))
+        check_uncopied(inputs, f"run {run.id}", "resume it")
         start = state_at(self.store, run, skip_unfinished=True)
         unfinished = start.unfinished
         spec = workflow.actions.get(unfinished[0].action) if unfinished else None
@@ -204,7 +212,7 @@ class Engine:
             self.store.record(run=run)
             loop = self._loop(workflow, run, planner, policy, run.overrides, on_step, None)
             loop.fingerprints = capture_code(workflow).fingerprints
-            install_inputs(loop, recorded_inputs(load_json(self.store, run.environment)))
+            install_inputs(loop, inputs)
             start_loop(loop, start, steps_of=run.id)
             return loop.drive(rerun=unfinished[0] if unfinished else None)
 

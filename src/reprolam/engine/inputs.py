@@ -200,6 +200,28 @@ def reread(
     return kept + record_inputs(store, serializer, workflow, given, partial=True)
 
 
+def check_uncopied(inputs: list[RecordedInput], owner: str, verb: str) -> None:
+    """Refuse to go on when an input recorded without a copy no longer holds what was recorded.
+
+    Its steps would read the new content under the recorded digest: a record that says
+    something untrue (and a cache that reuses what the old content gave).
+    """
+    from reprolam.codecs import default_serializer
+
+    serializer = default_serializer()
+    for item in inputs:
+        if item.copied or not item.path:
+            continue
+        path = Path(item.path)
+        now = digest(serializer.dumps_typed(files.hash_path(path))[1]) if path.exists() else None
+        if now != item.digest:
+            change = InputChange(item.name, item.path, item.digest, now)
+            raise ConfigError(
+                f"{change}: {owner} recorded it without a copy, so it cannot be read as "
+                f"recorded; restore it to {verb}, or start a new run with the new data"
+            )
+
+
 def inputs_for(
     engine: Any,
     workflow: Workflow,
@@ -218,5 +240,10 @@ def inputs_for(
     if parent is not None:
         inherited = {i.name: i for i in recorded_inputs(load_json(store, parent.environment))}
         fresh = record_inputs(store, serializer, workflow, given or {}, partial=True)
+        check_uncopied(
+            [i for name, i in inherited.items() if name not in (given or {})],
+            f"run {parent.id}",
+            "fork it",
+        )
         return sorted({**inherited, **{i.name: i for i in fresh}}.values(), key=lambda i: i.name)
     return record_inputs(store, serializer, workflow, given or {})
