@@ -22,6 +22,7 @@ environment snapshot) and the source texts to store content-addressed next to it
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import linecache
 import os
@@ -185,14 +186,25 @@ class _Walk:
                 continue
         values += [(None, v) for v in (obj.__defaults__ or ())]
         values += [(None, v) for v in (obj.__kwdefaults__ or {}).values()]
-        for bound, value in values:
-            if isinstance(value, types.ModuleType):
+        for bound, value in values:  # grows as wrappers are opened (the loop reads it all)
+            if isinstance(value, functools.partial | types.MethodType):
+                # `scale3 = partial(scale, factor=3)`, `apply = Scaler().apply`: what they call
+                # (and a partial's arguments) is code the action runs
+                values += [(None, part) for part in _wrapped(value)]
+                frozen = _partial_arguments(value)
+                if bound is not None and frozen is not None:
+                    const = f"{module_name}:{bound}"
+                    self.constants[const] = frozen
+                    self.unit_constants[key].add(const)
+            elif isinstance(value, types.ModuleType):
                 if self.is_user(value.__name__):  # helpers.clean(...): follow the attributes
                     yield from (getattr(value, a) for a in names if self._user_attr(value, a))
                 else:
                     self._bind(module_name, bound, value.__name__)
             elif self._user_object(value):
                 yield value
+            elif not isinstance(value, type) and self._user_object(type(value)):
+                yield type(value)  # `SCALER = Scaler()` at module level: its class's code runs
             elif bound is not None and isinstance(value, (*_CONSTANT_TYPES, tuple)):
                 if _jsonable(value):
                     const = f"{module_name}:{bound}"
@@ -323,6 +335,20 @@ def _file_of(obj: Any) -> str | None:
         return inspect.getsourcefile(obj) or inspect.getfile(obj)
     except (OSError, TypeError):
         return None
+
+
+def _wrapped(value: functools.partial[Any] | types.MethodType) -> list[Any]:
+    if isinstance(value, functools.partial):
+        return [value.func, *value.args, *value.keywords.values()]
+    return [value.__func__, value.__self__]
+
+
+def _partial_arguments(value: Any) -> tuple[Any, ...] | None:
+    """A partial's frozen arguments as a constant (``None``: not a partial, or not data)."""
+    if not isinstance(value, functools.partial):
+        return None
+    frozen = (tuple(value.args), tuple(sorted(value.keywords.items())))
+    return frozen if _jsonable(frozen) else None
 
 
 def _jsonable(value: Any) -> bool:
