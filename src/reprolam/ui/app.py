@@ -186,10 +186,10 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
         )
 
     def image(request: Request) -> Response:
-        from reprolam.ui.previews import is_png
+        from reprolam.ui.previews import png_of
 
-        _, data = store.get_artifact(request.path_params["digest"])
-        if not is_png(data):
+        data = png_of(store, request.path_params["digest"])
+        if data is None:
             raise NotFoundError("this artifact is not a PNG image: open its page instead")
         return Response(data, media_type="image/png")
 

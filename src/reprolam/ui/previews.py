@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reprolam.codecs import default_serializer, describe
+from reprolam.codecs._bytes import MAGIC as BYTES_MAGIC
+from reprolam.codecs._files import DirManifest, FileManifest
+from reprolam.codecs._sparse import is_sparse
 from reprolam.errors import ReprolamError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import ArtifactRecord
@@ -69,7 +72,53 @@ def preview(store: TraceStore, record: ArtifactRecord) -> Preview:
         return Preview("opaque", f"{record.codec}, {record.size} bytes: not loaded", text=str(exc))
     except Exception as exc:
         return Preview("error", "cannot decode the artifact", text=f"{type(exc).__name__}: {exc}")
+    if isinstance(value, FileManifest | DirManifest):
+        try:
+            return _file(store, value, describe(value))
+        except ReprolamError as exc:
+            return Preview("error", "cannot read the file's content", text=str(exc))
     return value_preview(value)
+
+
+def png_of(store: TraceStore, digest: str) -> bytes | None:
+    """The PNG image artifact ``digest`` holds: ``bytes`` an action returned (stored after
+    the codec's magic), a ``.png`` file it wrote, or a raw PNG; ``None`` if it holds none."""
+    record, data = store.get_artifact(digest)
+    if is_png(data):
+        return data
+    if record.codec == "bytes" and is_png(data[len(BYTES_MAGIC) :]):
+        return data[len(BYTES_MAGIC) :]
+    if record.codec == "file":
+        manifest = default_serializer().loads_typed("file", data)
+        if manifest.size <= MAX_DECODE:
+            return png_of(store, manifest.content)
+    return None
+
+
+def _file(store: TraceStore, manifest: Any, summary: str) -> Preview:
+    """A file an action wrote: a PNG shown as an image, text as text, anything else named."""
+    if isinstance(manifest, DirManifest):
+        listing = "\n".join(
+            f"{e.path}/" if e.content is None else f"{e.path}  ({e.size} bytes)"
+            for e in manifest.entries[:200]
+        )
+        return Preview("text", summary, text=listing, truncated=len(manifest.entries) > 200)
+    if manifest.size > MAX_DECODE:
+        return Preview("opaque", f"{summary}: too large to preview")
+    _, data = store.get_artifact(manifest.content)
+    content = data[len(BYTES_MAGIC) :]
+    if is_png(content):
+        return Preview("image", f"{summary}: PNG image")
+    if b"\0" not in content[:8192]:
+        try:
+            text = content[: MAX_TEXT * 4].decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            return Preview(
+                "text", summary, text=text[:MAX_TEXT], truncated=len(content) > len(text)
+            )
+    return Preview("opaque", f"{summary}: binary content")
 
 
 def value_preview(value: Any) -> Preview:
@@ -81,6 +130,8 @@ def value_preview(value: Any) -> Preview:
     np_array = _numpy_array(value)
     if np_array is not None:
         return _array(np_array, summary)
+    if is_sparse(value):
+        return _sparse(value)
     frame = _frame(value, summary)
     if frame is not None:
         return frame
@@ -130,6 +181,23 @@ def _array(array: Any, summary: str) -> Preview:
     first = [repr(v) for v in array.ravel()[:ARRAY_ITEMS].tolist()]
     text = ", ".join(first) + (", ..." if array.size > ARRAY_ITEMS else "")
     return Preview("array", summary, text=text, stats=stats)
+
+
+def _sparse(matrix: Any) -> Preview:
+    """A scipy.sparse matrix: its shape, stored values and their statistics (not densified)."""
+    stored = matrix.tocoo()
+    cells = math.prod(matrix.shape) or 1
+    preview = _array(stored.data, "")
+    stats = {
+        "format": matrix.format,
+        "shape": list(matrix.shape),
+        "dtype": str(matrix.dtype),
+        "stored": int(stored.nnz),
+        "density": _num(stored.nnz / cells),
+    }
+    stats.update({f"{k} (stored)": v for k, v in preview.stats.items() if k not in stats})
+    kind = type(matrix).__name__
+    return Preview("array", f"{kind} {matrix.shape[0]}x{matrix.shape[1]}", stats=stats)
 
 
 def _num(value: Any) -> float:
