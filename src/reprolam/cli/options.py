@@ -34,6 +34,7 @@ def llm_options(fn: F) -> F:
         temperature: float | None,
         max_tokens: int | None,
         tool_mode: str | None,
+        llm_timeout: float | None,
         **kwargs: Any,
     ) -> Any:
         from reprolam.planning.choose import LLMSettings
@@ -44,10 +45,19 @@ def llm_options(fn: F) -> F:
             temperature=temperature,
             max_tokens=max_tokens,
             tool_mode=tool_mode,
+            timeout=llm_timeout,
         )
         return fn(*args, llm=llm, **kwargs)
 
     options = [
+        click.option(
+            "--llm-timeout",
+            envvar="REPROLAM_LLM_TIMEOUT",
+            callback=lambda _ctx, _param, value: _seconds(value),
+            metavar="SECONDS",
+            help="Seconds one LLM call may take (default 60; a local model on a CPU may "
+            "need more).",
+        ),
         click.option(
             "--tool-mode",
             type=click.Choice(["native", "text", "auto"]),

@@ -34,6 +34,7 @@ class LLMSettings:
     temperature: float | None = None
     max_tokens: int | None = None
     tool_mode: str | None = None
+    timeout: float | None = None  # seconds one call may take
 
     def sampling(self) -> dict[str, Any]:
         """The planner settings given now (the ones not ``None``)."""
@@ -41,6 +42,7 @@ class LLMSettings:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "tool_mode": self.tool_mode,
+            "timeout": self.timeout,
         }
         return {k: v for k, v in given.items() if v is not None}
 

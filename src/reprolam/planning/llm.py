@@ -50,7 +50,13 @@ from reprolam.planning.llm_endpoint import (
     resolve_endpoint,
     url_host,
 )
-from reprolam.planning.llm_errors import error, error_record, scrub, server_message
+from reprolam.planning.llm_errors import (
+    SLOW_FIX,
+    error,
+    error_record,
+    scrub,
+    server_message,
+)
 from reprolam.planning.llm_history import (
     DEFAULT_BUDGET,
     build_messages,
@@ -101,6 +107,13 @@ _SETTINGS = (
 
 
 _DEADLINE_GRACE = 0.5  # seconds past ``timeout``: the HTTP client's own timeout fires first
+
+
+# Slow is not down: a local model on a CPU can take minutes over a long prompt.
+_TIMEOUT_FIX = (
+    "the server did not answer within {timeout:g} s: give it longer (the planner's timeout; "
+    "REPROLAM_LLM_TIMEOUT=SECONDS on the command line) or use a smaller or faster model"
+)
 
 
 class CallDeadlineExceeded(TimeoutError):
@@ -264,9 +277,12 @@ class LLMPlanner:
         if not last.get("retryable"):
             return Done(f"{what}; not retryable: {last.get('fix', 'check the LLM settings')}")
         if len(failed) > self.max_retries:
+            fix = "check that the server is up and the base URL (REPROLAM_LLM_BASE_URL)"
+            if last.get("fix") == SLOW_FIX:
+                fix = _TIMEOUT_FIX.format(timeout=self.timeout)
             return Done(
                 f"{what}; gave up after {len(failed)} attempts (max_retries={self.max_retries}): "
-                "check that the server is up and the base URL (REPROLAM_LLM_BASE_URL)"
+                f"{fix}"
             )
         pause = self.retry_backoff * 2 ** (len(failed) - 1)
         asked = last.get("retry_after")

@@ -39,6 +39,9 @@ _TOOL_FIXES = (
 )
 
 
+SLOW_FIX = "the server is slow to answer: give it longer (the planner's timeout) or a faster model"
+
+
 def error(kind: str, message: str, retryable: bool, **extra: Any) -> dict[str, Any]:
     return {"type": kind, "message": message, "retryable": retryable, **extra}
 
@@ -89,6 +92,8 @@ def error_record(exc: Exception, *, hint: str = "") -> dict[str, Any]:
             extra["retry_after"] = wait
         return error(kind, message, retryable, **extra)
     connection = any(n in kind for n in ("Timeout", "Connection")) or isinstance(exc, OSError)
+    if "Timeout" in kind or "Deadline" in kind or isinstance(exc, TimeoutError):
+        return error(kind, message, True, fix=SLOW_FIX)
     return error(kind, message, connection, fix="check that the LLM server is reachable")
 
 
