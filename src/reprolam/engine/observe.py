@@ -293,6 +293,8 @@ class ActionWatch:
         full = os.path.realpath(os.fspath(path))
         if full == os.devnull or "__pycache__" in full or self._allowed(full):
             return None
+        if event == "os.mkdir" and os.path.isdir(full):
+            return None  # makedirs(exist_ok=True) of what exists (matplotlib's cache): no write
         return full
 
     def _allowed(self, path: str) -> bool:
