@@ -63,5 +63,6 @@ def test_ensuring_a_directory_that_exists_is_no_effect(effects: str) -> None:
 def test_creating_a_directory_is_still_a_file_write() -> None:
     step = _run(creates_dir, "strict")
     assert step.status is StepStatus.FAILED
-    assert step.error is not None and "new-dir" in step.error.message
+    assert step.error is not None
+    assert "new-dir" in step.error.message
     assert not Path(TARGET["new"]).exists()
