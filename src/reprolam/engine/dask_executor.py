@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 import socket
 import sys
 import threading
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -270,6 +272,36 @@ def worker_environment() -> dict[str, Any]:
     return dict(_environment)
 
 
+_RNG_APART: list[bool] = []  # done once per worker process
+
+
+def _machinery_draws_apart() -> None:
+    """Give the worker's own machinery a ``random`` of its own.
+
+    Dask samples items to estimate sizes (``dask.sizeof``), tornado jitters periodic
+    callbacks and distributed picks peers, all with the global ``random`` and in the
+    worker's other threads while an action runs: the effects watch then saw "the global
+    random module state" change under any action that ran for a while, and recorded an
+    undeclared effect the action never had.
+    """
+    if _RNG_APART:
+        return
+    own = types.ModuleType("random", "the global random API on a private Random instance")
+    own.__dict__.update(random.__dict__)
+    private = random.Random()
+    setattr(own, "_inst", private)  # noqa: B010
+    shared = random._inst
+    for name in random.__all__:  # random(), choice(), ...: methods of the global instance
+        if getattr(getattr(random, name, None), "__self__", None) is shared:
+            setattr(own, name, getattr(private, name))
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in ("tornado", "distributed", "dask") and (
+            getattr(module, "random", None) is random
+        ):
+            setattr(module, "random", own)  # noqa: B010
+    _RNG_APART.append(True)
+
+
 def warm_worker() -> None:
     """Pay a worker's first-call costs up front: imports, the environment digest, the codecs
     and one trivial action through the ``LocalExecutor`` (its effects watch is set up on
@@ -319,6 +351,7 @@ def run_on_worker(
 
     serializer = default_serializer()
     placement = {"executor": "dask", "worker": get_worker().address, **worker_environment()}
+    _machinery_draws_apart()
     blobs = BlobDir(artifacts, fsync=True) if artifacts is not None else None
     observed = None
     try:
