@@ -91,10 +91,12 @@ def _content(store: TraceStore | None, path: Path) -> str:
     return store.put_file(path, codec="bytes", prefix=MAGIC).digest
 
 
-def _read(store: TraceStore | None, path: str | os.PathLike[str]) -> Manifest:
+def _read(
+    store: TraceStore | None, path: str | os.PathLike[str], follow_links: bool = False
+) -> Manifest:
     path = Path(path)
     try:
-        st = path.lstat()
+        st = path.stat() if follow_links else path.lstat()
         if stat.S_ISREG(st.st_mode):
             return FileManifest(path.name, _mode(st), st.st_size, _content(store, path), str(path))
         if not stat.S_ISDIR(st.st_mode):
@@ -116,14 +118,20 @@ def _read(store: TraceStore | None, path: str | os.PathLike[str]) -> Manifest:
         ) from exc
 
 
-def store_path(store: TraceStore, path: str | os.PathLike[str]) -> Manifest:
-    """Store a file or a directory tree's contents; returns the manifest to record."""
-    return _read(store, path)
+def store_path(
+    store: TraceStore, path: str | os.PathLike[str], *, follow_links: bool = False
+) -> Manifest:
+    """Store a file or a directory tree's contents; returns the manifest to record.
+
+    ``follow_links``: ``path`` itself may be a symbolic link (an input named by a link, as
+    ``cp`` follows one); links inside a directory are refused either way.
+    """
+    return _read(store, path, follow_links)
 
 
-def hash_path(path: str | os.PathLike[str]) -> Manifest:
+def hash_path(path: str | os.PathLike[str], *, follow_links: bool = False) -> Manifest:
     """The manifest a file or directory would get, without storing its contents."""
-    return _read(None, path)
+    return _read(None, path, follow_links)
 
 
 def _copy_content(store: TraceStore, content: str, target: Path, mode: int) -> None:

@@ -119,7 +119,11 @@ def record_inputs(
             raise ConfigError(
                 f"input {name!r}: {path} does not exist; pass an existing file or directory"
             )
-        manifest = files.store_path(store, path) if data.copy else files.hash_path(path)
+        manifest = (
+            files.store_path(store, path, follow_links=True)
+            if data.copy
+            else files.hash_path(path, follow_links=True)
+        )
         tag, raw = serializer.dumps_typed(manifest)
         key = digest(raw)
         store.record(artifacts=[(ArtifactRecord(key, tag, len(raw)), raw)])
@@ -172,7 +176,7 @@ def changed_inputs(store: TraceStore, run: RunRecord) -> list[InputChange]:
         path = Path(item.path)
         new: str | None = None
         if path.exists():
-            _tag, raw = serializer.dumps_typed(files.hash_path(path))
+            _tag, raw = serializer.dumps_typed(files.hash_path(path, follow_links=True))
             new = digest(raw)
         if new != item.digest:
             changes.append(InputChange(item.name, item.path, item.digest, new))
@@ -213,7 +217,11 @@ def check_uncopied(inputs: list[RecordedInput], owner: str, verb: str) -> None:
         if item.copied or not item.path:
             continue
         path = Path(item.path)
-        now = digest(serializer.dumps_typed(files.hash_path(path))[1]) if path.exists() else None
+        now = (
+            digest(serializer.dumps_typed(files.hash_path(path, follow_links=True))[1])
+            if path.exists()
+            else None
+        )
         if now != item.digest:
             change = InputChange(item.name, item.path, item.digest, now)
             raise ConfigError(
