@@ -192,7 +192,8 @@ def _reports_interruption(finished: list[SweepPoint]) -> Iterator[None]:
         click.echo(
             f"error: interrupted: the sweep stopped; {kept}{listed if runs else ''}; a point "
             "that was running is recorded as interrupted (`reprolam runs` lists them all; "
-            "`reprolam resume RUN` continues one)",
+            "`reprolam resume RUN` continues one); to finish the sweep, run the same command "
+            "again with --reuse: what finished is reused, not executed again",
             err=True,
         )
         sys.exit(EXIT_INTERRUPTED)
