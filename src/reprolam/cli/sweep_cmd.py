@@ -208,6 +208,29 @@ def _check_matplotlib() -> None:
         ) from None
 
 
+def _why_no_metric(result: SweepResult, metric: str | None) -> None:
+    """A metric column of dashes says why: no headline metrics declared, or another name."""
+    from reprolam.cli.render import console
+
+    finished = [p for p in result.points if p.run is not None and p.run.status.value == "succeeded"]
+    if not finished:
+        return
+    names = sorted({k for p in finished for k in (p.metrics or {})})
+    if not names:
+        flow = finished[0].run.workflow if finished[0].run is not None else "?"
+        console.print(
+            f"no metric to compare: workflow {flow!r} declares no headline metrics; name the "
+            "output that holds them (a dict of numbers): workflow(..., metrics='OUTPUT')",
+            soft_wrap=True,
+        )
+    elif metric is not None and metric not in names:
+        console.print(
+            f"no metric {metric!r} in the points' headline metrics ({', '.join(names)}): "
+            "pass one of them to --metric",
+            soft_wrap=True,
+        )
+
+
 def _values(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={_short(v)}" for k, v in values.items())
 
@@ -279,6 +302,7 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
     for p in result.points:
         if p.error:
             console.print(f"point {p.number}: [red]error[/] {p.error}")
+    _why_no_metric(result, metric)
     if len(result.environments) > 1:
         console.print(
             f"[yellow]warning[/]: the workers ran {len(result.environments)} different "
@@ -289,7 +313,8 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
     if steps and result.executed == 0:
         console.print(f"every step was reused ({result.reused} steps): nothing executed")
     else:
-        console.print(f"{result.executed} steps executed, {result.reused} reused")
+        plural = "s" * (result.executed != 1)
+        console.print(f"{result.executed} step{plural} executed, {result.reused} reused")
     for kind, path in written.items():
         console.print(f"{kind}: {path}")
 
