@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ MAX_CHARS = 160
 _MAX_ITEMS = 8
 _MAX_STR = 60
 _MAX_NESTED_REPR = 40
+_MAX_BYTES = 24
 
 
 def describe(value: Any) -> str:
@@ -70,10 +72,24 @@ def _describe(value: Any, depth: int) -> str:
         return f"{kind.__name__}[{len(value)}]"
     if kind is complex:
         return repr(value)
+    if kind is bytes:
+        if value.startswith(b"\x89PNG\r\n\x1a\n"):
+            return f"PNG image ({len(value)} bytes)"
+        head = repr(value[:_MAX_BYTES]) + ("..." if len(value) > _MAX_BYTES else "")
+        return f"bytes[{len(value)}] {head}"
+    if isinstance(value, PurePath):
+        return _describe_path(value)
     summary = _describe_library(value, depth)
     if summary is not None:
         return summary
     return f"{_type_name(value)} {repr(value)[:MAX_CHARS]}"
+
+
+def _describe_path(path: PurePath) -> str:
+    """A file or directory an action wrote (or an input it reads): its name, never the
+    scratch directory it was written in -- which differs every run -- and nothing read from
+    disk, which by the time a prompt is built may already be the store's copy."""
+    return f"path {path.name!r}"
 
 
 def _describe_library(value: Any, depth: int) -> str | None:
