@@ -151,11 +151,17 @@ def _formats_of(codec: str, value: Any) -> list[str]:
 
 
 def _numeric(frame: Any) -> bool:
-    """Whether a frame (or Series) is one numeric array (``.npy`` holds no Python objects)."""
-    try:
-        return bool(frame.to_numpy().dtype.kind != "O")
-    except (TypeError, ValueError):
+    """Whether a frame (or Series) is one array without Python objects (``.npy`` holds no
+    objects), judged by its dtypes: no copy of a large frame just to list formats."""
+    import numpy as np
+
+    found = set(frame.dtypes) if hasattr(frame, "columns") else {frame.dtype}
+    # nullable Int64/Float64/boolean stand for their NumPy dtype (a missing value is caught
+    # when written); object, string and categorical columns have none
+    dtypes = {d if isinstance(d, np.dtype) else getattr(d, "numpy_dtype", None) for d in found}
+    if not all(isinstance(d, np.dtype) and d.kind != "O" for d in dtypes):
         return False
+    return len(dtypes) == 1 or all(d.kind in "biuf" for d in dtypes if d is not None)
 
 
 def jsonable(value: Any) -> Any:
