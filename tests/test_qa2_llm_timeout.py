@@ -88,3 +88,11 @@ def test_the_readme_import_of_the_llm_planner_works_and_stays_lazy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_done_call_without_a_reason_says_so(tmp_path: Path) -> None:
+    with FakeLLM([call("done", "{not json")]) as server:
+        ran = invoke(tmp_path, "--llm-base-url", server.base_url)
+    assert ran.exit_code == 1, ran.output
+    text = " ".join(ran.output.split())
+    assert "the model ended the run before metrics existed: it gave no reason" in text

@@ -459,7 +459,7 @@ class LLMPlanner:
         if call["name"] == done_tool_name(state):
             args = proposal_from_tool_call(call["name"], call["arguments"]).params
             missing = [o for o in state.workflow.outputs if o not in state.artifacts]
-            why = clip(str(args.get("reason") or "-"), 500)
+            why = clip(str(args.get("reason") or "it gave no reason"), 500)
             stop = f"the model ended the run before {', '.join(missing)} existed: {why}"
             record["done"] = {"reason": stop}
             return NoProposal(stop, error_type="PlannerGaveUp", decision=record)
