@@ -344,11 +344,13 @@ def reproduce_result(result: ReproduceResult) -> None:
         ranked_environment(result.environment, result.ranked)
 
 
-def code_changes(changes: Sequence[CodeChange]) -> None:
+def code_changes(
+    changes: Sequence[CodeChange], heading: str = "code changed since it was recorded:"
+) -> None:
     """Each changed action, helper and constant with its diff; changed modules and git state."""
     if not changes:
         return
-    console.print("code changed since it was recorded:")
+    console.print(heading)
     for change in changes:
         console.print(f"  [yellow]{escape(change.describe())}[/]", highlight=False)
         if change.diff:
@@ -429,7 +431,7 @@ def run_diff(result: RunDiff) -> None:
         console.print(table)
     for key, (a, b) in result.metrics.items():
         console.print(f"metric {key}: {_brief(a)} -> {_brief(b)}")
-    code_changes(result.code)
+    code_changes(result.code, "code differs between a and b:")
     if result.environment:
         console.print(f"environment: {len(result.environment)} differences")
         ranked_environment(result.environment, result.ranked)

@@ -45,8 +45,11 @@ def code_manifest(store: TraceStore, environment: dict[str, Any]) -> dict[str, A
     return load_json(store, key) if isinstance(key, str) else {}
 
 
-def code_changes(a: dict[str, Any], b: dict[str, Any]) -> list[CodeChange]:
-    """What changed from manifest ``a`` to manifest ``b``, actions first."""
+def code_changes(
+    a: dict[str, Any], b: dict[str, Any], sides: tuple[str, str] = ("recorded", "current")
+) -> list[CodeChange]:
+    """What changed from manifest ``a`` to manifest ``b``, actions first; ``sides`` name
+    them in the diffs (a reproduction: recorded -> current; two runs: a -> b)."""
     if not a or not b:
         return []
     b = _in_modules_of(a, b)
@@ -73,7 +76,7 @@ def code_changes(a: dict[str, Any], b: dict[str, Any]) -> list[CodeChange]:
             CodeChange(
                 kind="action" if key in action_of else "helper",
                 name=action_of.get(key, key),
-                diff=unified(source_a, source_b, key),
+                diff=unified(source_a, source_b, key, sides),
                 used_by=() if key in action_of else tuple(sorted(users.get(key, ()))),
                 summary=summary,
             )
@@ -176,12 +179,12 @@ def _git_changes(a: Any, b: Any) -> list[CodeChange]:
     return found
 
 
-def unified(a: str, b: str, name: str) -> str:
+def unified(a: str, b: str, name: str, sides: tuple[str, str] = ("recorded", "current")) -> str:
     lines = difflib.unified_diff(
         a.splitlines(keepends=True),
         b.splitlines(keepends=True),
-        fromfile=f"recorded/{name}",
-        tofile=f"current/{name}",
+        fromfile=f"{sides[0]}/{name}",
+        tofile=f"{sides[1]}/{name}",
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 

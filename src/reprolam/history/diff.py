@@ -97,7 +97,7 @@ def diff_runs(store: TraceStore, a_ref: str, b_ref: str) -> RunDiff:
         steps=diffs,
         environment=environment,
         metrics=_metrics_diff(store, a, b),
-        code=code_changes(*manifests),
+        code=code_changes(*manifests, sides=("a", "b")),
         ranked=rank_environment(environment, manifests),
     )
 
