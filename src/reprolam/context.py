@@ -21,6 +21,17 @@ def derive_seed(root: int, *labels: object) -> int:
     return int(digest(text.encode())[: SEED_BITS // 4], 16)
 
 
+def seed_prefix(root: int, *labels: object) -> str:
+    """What ``derive_seed(root, *labels, last)`` hashes before ``last``: computed once for
+    many seeds that differ in their last label only (``seed_after``)."""
+    return "/".join([str(root), *map(str, labels), ""])
+
+
+def seed_after(prefix: str, last: object) -> int:
+    """``derive_seed(root, *labels, last)`` for ``prefix = seed_prefix(root, *labels)``."""
+    return int(digest((prefix + str(last)).encode())[: SEED_BITS // 4], 16)
+
+
 class ActionContext:
     """What the engine hands an action: its step seed, RNGs built from it and a workdir (lazily).
 

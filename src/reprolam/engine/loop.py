@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reprolam.codecs import Serializer, describe
-from reprolam.context import ActionContext, derive_seed
+from reprolam.context import ActionContext, seed_after, seed_prefix
 from reprolam.engine.cache import StepCache
 from reprolam.engine.executors import Executor, Outcome, describe_exception, error_info
 from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
@@ -21,7 +21,7 @@ from reprolam.engine.outputs import keep_outputs, load_file, workdir_root
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
 from reprolam.engine.start_state import Checkpoints
 from reprolam.errors import ConfigError, PolicyViolation
-from reprolam.hashing import digest
+from reprolam.hashing import canonical_json, digest
 from reprolam.planning.base import (
     ArtifactRef,
     Decision,
@@ -31,7 +31,7 @@ from reprolam.planning.base import (
     Proposal,
     RunState,
 )
-from reprolam.trace._rows import finish_step, render_step
+from reprolam.trace._rows import render_step
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
@@ -43,6 +43,7 @@ from reprolam.trace.records import (
     StepRecord,
     StepStatus,
 )
+from reprolam.trace.step_frame import StepFrame
 from reprolam.trace.step_history import StepHistory
 from reprolam.workflows.registry import Workflow
 
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from reprolam.engine.concurrent import Lookahead
 
 StepCallback = Callable[[StepRecord], None]
+# The engine's own clock reads, unwrapped: they happen between actions, where the effects
+# watch's clock probe (engine.observe) only costs a call.
+_wall_clock = getattr(time.time, "__wrapped__", time.time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,9 @@ class RunLoop:
         self.fingerprints: dict[str, str] = {}
         self.ahead: Lookahead | None = None  # ready actions started alongside (engine.concurrent)
         self.checkpoints = Checkpoints()  # run-state snapshots for constant-time forks/resumes
+        # action -> (its spec, its steps' shared parts, its seeds' text before the occurrence)
+        self.frames: dict[str, tuple[ActionSpec, StepFrame, str]] = {}
+        self.proposal_texts: dict[str, str] = {}  # planner name -> {"planner": name} as JSON
 
     def inherit(self, steps: Sequence[StepRecord]) -> None:
         """Start from a fork parent's steps: same state, same seeds, same hash chain."""
@@ -261,38 +268,12 @@ class RunLoop:
         )
 
     def _execute(self, proposal: Proposal, checked: CheckedProposal) -> None:
+        begun = self._start(proposal, checked)
+        if begun is None:
+            return  # a cache hit, recorded as reused: nothing to execute
+        started, frame, seed, occurrence = begun
         spec = checked.spec
-        index = len(self.state.steps)
-        occurrence = self.occurrences[spec.name]
-        self.occurrences[spec.name] += 1
-        seed = proposal.seed
-        if seed is None:
-            seed = derive_seed(self.run.seed, spec.name, occurrence)
-        started = StepRecord(
-            run_id=self.run.id,
-            index=index,
-            kind=StepKind.ACTION,
-            action=spec.name,
-            status=StepStatus.STARTED,
-            started_at=time.time(),
-            action_version=spec.version,
-            fingerprint=self.fingerprints.get(spec.name, spec.fingerprint),
-            params=checked.params,
-            inputs=checked.inputs,
-            seed=seed,
-            proposal=self._proposal_record(proposal, checked.overridden),
-            recovers=proposal.recovers,
-            prev_hash=self.prev_hash,
-        )
-        advice = self.cache.advise(started) if self.cache is not None else None
-        if advice is not None:
-            started = replace(started, proposal={**started.proposal, "cache": advice.to_dict()})
-            if advice.reused and self.cache is not None:
-                self._reuse(started, self.cache.counterpart(advice))
-                return
-        self.pending_steps.append(render_step(started))
-        self._flush()
-
+        index = started.index
         inputs = [self._value(d) for d in checked.inputs.values()]
         ctx = self.context(seed, index)
         started, outcome, duration = self._call(started, spec, inputs, ctx, occurrence)
@@ -305,9 +286,9 @@ class RunLoop:
         except Exception as exc:  # an output that cannot be stored fails the step, visibly
             error, outputs = error_info(exc), {}
         self._append(
-            finish_step(
+            frame.finish(
                 started,
-                StepStatus.FAILED if error else StepStatus.SUCCEEDED,
+                error is not None,
                 outputs,
                 duration,
                 error,
@@ -334,6 +315,69 @@ class RunLoop:
             )
         if spec.determinism == "external":
             self._flush()
+
+    def _start(
+        self, proposal: Proposal, checked: CheckedProposal
+    ) -> tuple[StepRecord, StepFrame, int, int] | None:
+        """Record the step as started (committed before its action runs): the record, its
+        action's frame, seed and occurrence; None if the cache reused a recorded step."""
+        spec = checked.spec
+        name = spec.name
+        known = self.frames.get(name)
+        if known is None or known[0] is not spec:
+            known = self._frame(spec)
+        _, frame, seed_label = known
+        occurrence = self.occurrences[name]
+        self.occurrences[name] = occurrence + 1
+        seed = proposal.seed
+        if seed is None:
+            seed = seed_after(seed_label, occurrence)
+        record = self._proposal_record(proposal, checked.overridden)
+        started = frame.started(
+            index=len(self.state.steps),
+            started_at=_wall_clock(),
+            params=checked.params,
+            inputs=checked.inputs,
+            seed=seed,
+            proposal=record,
+            recovers=proposal.recovers,
+            prev_hash=self.prev_hash,
+        )
+        record_text = self._plain_proposal_text(record)
+        advice = self.cache.advise(started) if self.cache is not None else None
+        if advice is not None:
+            started = replace(started, proposal={**started.proposal, "cache": advice.to_dict()})
+            record_text = None
+            if advice.reused and self.cache is not None:
+                self._reuse(started, self.cache.counterpart(advice))
+                return None
+        self.pending_steps.append(frame.render_started(started, record_text))
+        self._flush()
+        return started, frame, seed, occurrence
+
+    def _frame(self, spec: ActionSpec) -> tuple[ActionSpec, StepFrame, str]:
+        """What an action's steps share in this run (``trace.step_frame``) and the start of
+        its seeds' text, made at its first step."""
+        frame = StepFrame(
+            self.run.id,
+            spec.name,
+            spec.version,
+            self.fingerprints.get(spec.name, spec.fingerprint),
+            inputs=spec.inputs,
+            outputs=spec.outputs,
+        )
+        made = self.frames[spec.name] = (spec, frame, seed_prefix(self.run.seed, spec.name))
+        return made
+
+    def _plain_proposal_text(self, record: dict[str, Any]) -> str | None:
+        """The text of a proposal record that names only its planner (most of them), kept."""
+        if len(record) != 1:
+            return None
+        planner = record["planner"]
+        text = self.proposal_texts.get(planner)
+        if text is None and type(planner) is str:
+            text = self.proposal_texts[planner] = canonical_json(record)
+        return text
 
     def context(self, seed: int, index: int) -> ActionContext:
         """What the action of step ``index`` is handed (also when it starts ahead of its turn)."""

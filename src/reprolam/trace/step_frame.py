@@ -1,0 +1,267 @@
+"""The engine's hot path for one action's steps: records, rows and hashes built from parts
+that stay the same from one step of an action to the next in a run.
+
+``records.step_hash`` defines a step's hash and ``_rows`` its store row; they serialize
+every field of every step. Within one run, an action's steps repeat most of it: the run
+id, the kind, the action's name, version and fingerprint (in the hash text), the names of
+its inputs and outputs (in their JSON texts). A ``StepFrame`` composes those once; a step
+then costs the texts of what changes. The bytes are the very ones ``step_hash`` hashes and
+the rows the very ones ``_rows`` renders (``tests/test_step_frame.py`` checks both on many
+records); whatever a frame cannot compose exactly (an unusual value) goes through the
+reference serialization instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from json.encoder import encode_basestring
+from typing import Any
+
+from reprolam.hashing import canonical_json, digest, scalar_json
+from reprolam.trace._rows import _big_int_out
+from reprolam.trace.records import (
+    ErrorInfo,
+    StepKind,
+    StepRecord,
+    StepStatus,
+    error_text,
+    json_field,
+)
+
+_ACTION = StepKind.ACTION
+_STARTED = StepStatus.STARTED
+_SUCCEEDED = StepStatus.SUCCEEDED
+_FAILED = StepStatus.FAILED
+# the enum members' values, read once (``member.value`` is a Python-level property)
+_ACTION_TEXT = _ACTION.value
+_STATUS_TEXT = {s: s.value for s in StepStatus}
+
+
+class _Unfrozen:
+    """StepRecord's slot layout without the frozen ``__setattr__`` (see ``_step_decode``):
+    a record is filled in as one, then becomes a StepRecord."""
+
+    __slots__ = StepRecord.__slots__
+
+
+_new = object.__new__
+# the slots ``StepFrame.started`` fills, in order: a field added to StepRecord needs one
+_FILLED = (
+    "run_id", "index", "kind", "action", "status", "started_at", "action_version",
+    "fingerprint", "params", "inputs", "outputs", "seed", "duration", "error", "proposal",
+    "recovers", "prev_hash", "hash", "damaged", "rendered",
+)  # fmt: skip
+_FAST = StepRecord.__slots__ == _FILLED
+
+
+def _value_text(value: Any) -> str:
+    """A scalar's canonical JSON without the encoder when it is a plain one."""
+    text = scalar_json(value)
+    return canonical_json(value) if text is None else text
+
+
+class StepFrame:
+    """What one action's steps share in one run (see the module docstring)."""
+
+    __slots__ = (
+        "_after_index",
+        "_after_prev",
+        "_inputs",
+        "_outputs",
+        "action",
+        "fingerprint",
+        "run_id",
+        "version",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        action: str,
+        version: str,
+        fingerprint: str,
+        *,
+        inputs: Sequence[str] = (),
+        outputs: Sequence[str] = (),
+    ) -> None:
+        self.run_id = run_id
+        self.action = action
+        self.version = version
+        self.fingerprint = fingerprint
+        # The hash text is a JSON list: each item's text joined by commas (step_hash).
+        self._after_prev = f",{canonical_json(run_id)},"
+        self._after_index = {
+            status: ",".join(
+                ["", *(canonical_json(v) for v in (_ACTION_TEXT, action, status.value)), ""]
+            )
+            + f"{canonical_json(version)},{canonical_json(fingerprint)},"
+            for status in (_SUCCEEDED, _FAILED)
+        }
+        self._inputs = _names(inputs)
+        self._outputs = _names(outputs)
+
+    # -- records ------------------------------------------------------------------------------
+
+    def started(
+        self,
+        *,
+        index: int,
+        started_at: float,
+        params: dict[str, Any],
+        inputs: dict[str, str],
+        seed: int,
+        proposal: dict[str, Any],
+        recovers: int | None,
+        prev_hash: str,
+    ) -> StepRecord:
+        """A fresh ``started`` record of this action (what ``StepRecord(...)`` builds)."""
+        if not _FAST:  # StepRecord changed shape: build it the ordinary way
+            return StepRecord(
+                run_id=self.run_id,
+                index=index,
+                kind=_ACTION,
+                action=self.action,
+                status=_STARTED,
+                started_at=started_at,
+                action_version=self.version,
+                fingerprint=self.fingerprint,
+                params=params,
+                inputs=inputs,
+                seed=seed,
+                proposal=proposal,
+                recovers=recovers,
+                prev_hash=prev_hash,
+            )
+        r: Any = _new(_Unfrozen)
+        r.run_id = self.run_id
+        r.index = index
+        r.kind = _ACTION
+        r.action = self.action
+        r.status = _STARTED
+        r.started_at = started_at
+        r.action_version = self.version
+        r.fingerprint = self.fingerprint
+        r.params = params
+        r.inputs = inputs
+        r.outputs = {}
+        r.seed = seed
+        r.duration = None
+        r.error = None
+        r.proposal = proposal
+        r.recovers = recovers
+        r.prev_hash = prev_hash
+        r.hash = None
+        r.damaged = None
+        r.rendered = None
+        r.__class__ = StepRecord
+        return r  # type: ignore[no-any-return]
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def render_started(self, step: StepRecord, proposal: str | None = None) -> StepRecord:
+        """Render a started record of this action to its row, in place (``render_step``);
+        ``proposal``: its proposal's text, when the caller has it already."""
+        object.__setattr__(
+            step,
+            "rendered",
+            (
+                step.run_id,
+                step.index,
+                _ACTION_TEXT,
+                step.action,
+                _STATUS_TEXT[step.status],
+                step.started_at,
+                step.action_version,
+                step.fingerprint,
+                json_field(step.params),
+                _map_text(self._inputs, step.inputs),
+                "{}",
+                _big_int_out(step.seed),
+                None,
+                None,
+                json_field(step.proposal) if proposal is None else proposal,
+                step.recovers,
+                step.prev_hash,
+                None,
+            ),
+        )
+        return step
+
+    def finish(
+        self,
+        step: StepRecord,
+        failed: bool,
+        outputs: dict[str, str],
+        duration: float,
+        error: ErrorInfo | None,
+        proposal: dict[str, Any],
+    ) -> StepRecord:
+        """Complete a started record rendered by ``render_started`` in place, then render and
+        seal it (``_rows.finish_step``, with the texts that did not change reused)."""
+        started = step.rendered
+        assert started is not None, "finish takes a record rendered by render_started"
+        status = _FAILED if failed else _SUCCEEDED
+        params, inputs = started[8], started[9]
+        outputs_text = _map_text(self._outputs, outputs)
+        error_json = None if error is None else error_text(error)
+        proposal_text = started[14] if proposal is step.proposal else json_field(proposal)
+        # To the microsecond: the clock says no more, and its shorter text is cheaper to
+        # write and to re-hash at every replay.
+        duration = round(duration, 6)
+        setattr_ = object.__setattr__
+        setattr_(step, "status", status)
+        setattr_(step, "outputs", outputs)
+        setattr_(step, "duration", duration)
+        setattr_(step, "error", error)
+        setattr_(step, "proposal", proposal)
+        seed, recovers, prev_hash = step.seed, step.recovers, step.prev_hash
+        text = (
+            f"[{encode_basestring(prev_hash)}{self._after_prev}{int.__repr__(step.index)}"
+            f"{self._after_index[status]}{params},{inputs},{outputs_text},"
+            f"{_value_text(seed)},{_value_text(step.started_at)},{_value_text(duration)},"
+            f"{'null' if error_json is None else error_json},{proposal_text},"
+            f"{'null' if recovers is None else _value_text(recovers)}]"
+        )
+        hashed = digest(text.encode("utf-8", "surrogatepass"))
+        setattr_(step, "hash", hashed)
+        setattr_(
+            step,
+            "rendered",
+            (
+                step.run_id,
+                step.index,
+                _ACTION_TEXT,
+                step.action,
+                _STATUS_TEXT[status],
+                step.started_at,
+                step.action_version,
+                step.fingerprint,
+                params,
+                inputs,
+                outputs_text,
+                started[11],
+                duration,
+                error_json,
+                proposal_text,
+                recovers,
+                prev_hash,
+                hashed,
+            ),
+        )
+        return step
+
+
+def _names(names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Each name with the start of its ``"name":`` entry, in canonical (sorted) order."""
+    ordered = sorted(set(names))
+    return tuple((n, f"{',' if i else '{'}{canonical_json(n)}:") for i, n in enumerate(ordered))
+
+
+def _map_text(names: tuple[tuple[str, str], ...], mapping: dict[str, str]) -> str:
+    """``json_field(mapping)`` of a names -> digests map holding exactly ``names``."""
+    if len(mapping) != len(names) or not names:
+        return json_field(mapping)
+    try:
+        return "".join([entry + encode_basestring(mapping[n]) for n, entry in names]) + "}"
+    except (KeyError, TypeError):  # other names, or a value that is not a string
+        return json_field(mapping)
