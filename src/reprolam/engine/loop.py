@@ -16,7 +16,7 @@ from reprolam.context import ActionContext, seed_after, seed_prefix
 from reprolam.engine.cache import StepCache
 from reprolam.engine.executors import Executor, Outcome, describe_exception, error_info
 from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
-from reprolam.engine.observe import refusal
+from reprolam.engine.observe import hold_routes, refusal, release_routes
 from reprolam.engine.outputs import keep_outputs, load_file, workdir_root
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
 from reprolam.engine.start_state import Checkpoints
@@ -203,6 +203,13 @@ class RunLoop:
 
     def drive(self, rerun: StepRecord | None = None) -> RunResult:
         """Run to the end; ``rerun``: an interrupted step to execute again first (resume)."""
+        hold_routes()  # the effects watch's stream routers stay between this run's steps
+        try:
+            return self._drive(rerun)
+        finally:
+            release_routes()
+
+    def _drive(self, rerun: StepRecord | None) -> RunResult:
         try:
             if rerun is not None:
                 self.rerun(rerun)

@@ -153,12 +153,12 @@ class ActionWatch:
 
     __slots__ = (
         "_busy",
+        "_err",
+        "_out",
         "_previous",
         "_rng_before",
         "determinism",
         "effects",
-        "err",
-        "out",
         "side_effects",
         "strict",
         "warned",
@@ -185,14 +185,32 @@ class ActionWatch:
         self._busy = False  # re-entrancy guard for the audit hook's own work
         self._rng_before: tuple[Any, ...] = ()
         self.warned: list[dict[str, Any]] = []
+        # made on the first write: most actions print nothing
+        self._out: _CappedText | None = None
+        self._err: _CappedText | None = None
+
+    @property
+    def out(self) -> _CappedText:
+        """What the action printed to stdout (kept, capped)."""
+        if self._out is None:
+            self._out = _CappedText()
+        return self._out
+
+    @property
+    def err(self) -> _CappedText:
+        """What the action printed to stderr (kept, capped)."""
+        if self._err is None:
+            self._err = _CappedText()
+        return self._err
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> ActionWatch:
-        install()
+        if not _installed:
+            install()
         self._previous = getattr(_local, "watch", None)
         _local.watch = self
-        self.out, self.err = _CappedText(), _CappedText()
+        self._out = self._err = None
         self.warned = []
         _began(self)
         warnings._filters_mutated()  # type: ignore[attr-defined]  # "once" registries reset
@@ -219,8 +237,12 @@ class ActionWatch:
         return self.observed()
 
     def observed(self) -> dict[str, Any] | None:
+        if self._out is None and self._err is None and not self.warned and not self.effects:
+            return None  # a quiet action: most of them
         found: dict[str, Any] = {}
-        for name, stream in (("stdout", self.out), ("stderr", self.err)):
+        for name, stream in (("stdout", self._out), ("stderr", self._err)):
+            if stream is None:
+                continue
             if stream.kept:
                 found[name] = stream.text()
             if stream.dropped:
@@ -333,6 +355,7 @@ _watches: list[ActionWatch] = []  # in progress, in any thread (guarded by _watc
 _watch_lock = threading.Lock()
 # while routed: the stdout, stderr, warnings.showwarning and its impl the routers replaced
 _routed: tuple[Any, Any, Any, Any] | None = None
+_routers: tuple[Any, Any] = (None, None)  # the routers in place while routed
 
 
 def _sink() -> ActionWatch | None:
@@ -379,35 +402,93 @@ def _route_warning(message: warnings.WarningMessage) -> None:
 
 
 def _began(watch: ActionWatch) -> None:
-    global _active, _routed  # noqa: PLW0603 (one int the audit hook reads first, cheaply)
+    global _active  # noqa: PLW0603 (one int the audit hook reads first, cheaply)
     with _watch_lock:
         if not _watches:
-            _routed = (
-                sys.stdout,
-                sys.stderr,
-                warnings.showwarning,
-                getattr(warnings, "_showwarnmsg_impl", None),
-            )
-            sys.stdout, sys.stderr = _Router(sys.stdout, "out"), _Router(sys.stderr, "err")
-            warnings.showwarning = _ORIGINAL_SHOWWARNING
-            warnings._showwarnmsg_impl = _route_warning  # type: ignore[attr-defined]
+            _route()
         _watches.append(watch)
         _active += 1
 
 
 def _ended(watch: ActionWatch) -> None:
     """The last watch to stop puts back what the first replaced (an action that swapped a
-    stream and did not restore it is cleaned up after, too)."""
-    global _active, _routed  # noqa: PLW0603
+    stream and did not restore it is cleaned up after, too); while a run holds the routers
+    (``hold_routes``), they stay, put back in place if an action swapped them."""
+    global _active  # noqa: PLW0603
     with _watch_lock:
         _watches.remove(watch)
         _active -= 1
         if _watches or _routed is None:
             return
-        sys.stdout, sys.stderr, warnings.showwarning, impl = _routed
-        if impl is not None:
-            warnings._showwarnmsg_impl = impl  # type: ignore[attr-defined]
-        _routed = None
+        if _held:
+            if sys.stdout is not _routers[0] or sys.stderr is not _routers[1]:
+                sys.stdout, sys.stderr = _routers
+            return
+        _unroute()
+
+
+def _route() -> None:
+    """Put the routers in place, keeping what they replace (under ``_watch_lock``).
+
+    Held between a run's steps, they are in place already, unless code between the steps
+    replaced a stream or a warnings hook: then that is what is routed (and put back) now.
+    """
+    global _routed, _routers
+    out, err = sys.stdout, sys.stderr
+    show, impl = warnings.showwarning, getattr(warnings, "_showwarnmsg_impl", None)
+    if _routed is None:
+        _routed, _routers = (out, err, show, impl), (None, None)
+    elif (
+        out is _routers[0]
+        and err is _routers[1]
+        and impl is _route_warning
+        and show is _ORIGINAL_SHOWWARNING
+    ):
+        return  # held: already in place
+    saved_out, saved_err, saved_show, saved_impl = _routed
+    out_router, err_router = _routers
+    if out is not out_router:
+        saved_out, out_router = out, _Router(out, "out")
+    if err is not err_router:
+        saved_err, err_router = err, _Router(err, "err")
+    if show is not _ORIGINAL_SHOWWARNING:
+        saved_show = show
+    if impl is not _route_warning:
+        saved_impl = impl
+    _routed, _routers = (saved_out, saved_err, saved_show, saved_impl), (out_router, err_router)
+    sys.stdout, sys.stderr = out_router, err_router
+    warnings.showwarning = _ORIGINAL_SHOWWARNING
+    warnings._showwarnmsg_impl = _route_warning  # type: ignore[attr-defined]
+
+
+def _unroute() -> None:
+    global _routed, _routers
+    assert _routed is not None
+    sys.stdout, sys.stderr, warnings.showwarning, impl = _routed
+    if impl is not None:
+        warnings._showwarnmsg_impl = impl  # type: ignore[attr-defined]
+    _routed, _routers = None, (None, None)
+
+
+_held = 0  # runs in progress that keep the routers between their steps (hold_routes)
+
+
+def hold_routes() -> None:
+    """Keep the routers in place between the steps of a run (until ``release_routes``):
+    putting them in place and back at every step would cost more than a quiet action.
+    Between steps they route every write to the stream they replaced."""
+    global _held  # noqa: PLW0603
+    with _watch_lock:
+        _held += 1
+
+
+def release_routes() -> None:
+    """End a ``hold_routes``; the last one puts back what the routers replaced."""
+    global _held  # noqa: PLW0603
+    with _watch_lock:
+        _held -= 1
+        if not _held and not _watches and _routed is not None:
+            _unroute()
 
 
 # -- process-wide installation (once) --------------------------------------------------------

@@ -60,6 +60,13 @@ def _value_text(value: Any) -> str:
     return canonical_json(value) if text is None else text
 
 
+def _float_text(value: Any) -> str:
+    """``_value_text`` of a time or duration: most are finite floats (their repr)."""
+    if type(value) is float and value - value == 0.0:  # inf - inf and nan - nan are nan
+        return float.__repr__(value)
+    return _value_text(value)
+
+
 class StepFrame:
     """What one action's steps share in one run (see the module docstring)."""
 
@@ -214,11 +221,15 @@ class StepFrame:
         setattr_(step, "duration", duration)
         setattr_(step, "error", error)
         setattr_(step, "proposal", proposal)
-        seed, recovers, prev_hash = step.seed, step.recovers, step.prev_hash
+        seed, started_at = step.seed, step.started_at
+        recovers, prev_hash = step.recovers, step.prev_hash
+        # Plain ints and finite floats written as the encoder writes them (repr), inline:
+        # four calls per step saved; anything else goes through the encoder's rules.
         text = (
             f"[{encode_basestring(prev_hash)}{self._after_prev}{int.__repr__(step.index)}"
             f"{self._after_index[status]}{params},{inputs},{outputs_text},"
-            f"{_value_text(seed)},{_value_text(step.started_at)},{_value_text(duration)},"
+            f"{int.__repr__(seed) if type(seed) is int else _value_text(seed)},"
+            f"{_float_text(started_at)},{_float_text(duration)},"
             f"{'null' if error_json is None else error_json},{proposal_text},"
             f"{'null' if recovers is None else _value_text(recovers)}]"
         )
@@ -259,9 +270,13 @@ def _names(names: Sequence[str]) -> tuple[tuple[str, str], ...]:
 
 def _map_text(names: tuple[tuple[str, str], ...], mapping: dict[str, str]) -> str:
     """``json_field(mapping)`` of a names -> digests map holding exactly ``names``."""
-    if len(mapping) != len(names) or not names:
+    count = len(names)
+    if len(mapping) != count or not count:
         return json_field(mapping)
     try:
+        if count == 1:  # most actions: one input, one output
+            name, entry = names[0]
+            return f"{entry}{encode_basestring(mapping[name])}}}"
         return "".join([entry + encode_basestring(mapping[n]) for n, entry in names]) + "}"
     except (KeyError, TypeError):  # other names, or a value that is not a string
         return json_field(mapping)
