@@ -255,8 +255,10 @@ class RunLoop:
 
     def _retry(self) -> Proposal | None:
         """The policy's explicit retry of a failed action (a new step that recovers from it)."""
+        if not self.policy.retries:
+            return None
         last = self.state.last_step
-        if not self.policy.retries or last is None or last.status is not StepStatus.FAILED:
+        if last is None or last.status is not StepStatus.FAILED:
             return None
         if last.kind is not StepKind.ACTION:
             return None

@@ -573,22 +573,22 @@ _NP_STATE: Any = None  # (bit generator, view of numpy's global MT19937 state), 
 
 def rng_marks() -> tuple[Any, ...]:
     global _PY_STATE, _NP_STATE  # noqa: PLW0603 (built once, on first use)
-    if _PY_STATE is None or (_PY_STATE is not False and _PY_STATE[0] is not random._inst):
-        _PY_STATE = _python_view()  # first use, or random._inst was replaced
+    py, np_ = _PY_STATE, _NP_STATE
+    if py is None or (py is not False and py[0] is not random._inst):
+        py = _PY_STATE = _python_view()  # first use, or random._inst was replaced
+    if np_ is None and "numpy" in sys.modules:
+        np_ = _NP_STATE = _numpy_view()
+    if py is not False and np_:  # the usual case, read in one expression
+        view, np_view = py[1], np_[1]
+        return (view[0], view[1], view[624], np_view[624], np_view[0], np_view[623])
     marks: tuple[Any, ...]
-    if _PY_STATE is False:
+    if py is False:
         marks = (random.getstate(), None, None)
     else:
-        view = _PY_STATE[1]
+        view = py[1]
         marks = (view[0], view[1], view[624])
-    if "numpy" in sys.modules:
-        if _NP_STATE is None:
-            _NP_STATE = _numpy_view()
-        if _NP_STATE is False:
-            marks += (str(sys.modules["numpy"].random.get_state(legacy=False)),)
-        else:
-            view = _NP_STATE[1]
-            marks += (view[624], view[0], view[623])
+    if np_ is False:
+        marks += (str(sys.modules["numpy"].random.get_state(legacy=False)),)
     return marks
 
 

@@ -98,7 +98,22 @@ def _known_action(space: ActionSpace, name: str) -> ActionSpec:
         raise PolicyViolation(str(exc), check="known_action") from None
 
 
+def _latest_inputs(spec: ActionSpec, state: RunState) -> dict[str, str] | None:
+    """Each input bound to the latest artifact of its name (most proposals bind nothing
+    else), or None if one is missing (``_bind_inputs`` then says which)."""
+    artifacts = state.artifacts
+    bound: dict[str, str] = {}
+    for name in spec.inputs:
+        found = artifacts.get(name)
+        if found is None:
+            return None
+        bound[name] = found.digest
+    return bound
+
+
 def _bind_inputs(spec: ActionSpec, bindings: Mapping[str, str], state: RunState) -> dict[str, str]:
+    if not bindings and (latest := _latest_inputs(spec, state)) is not None:
+        return latest
     unknown = set(bindings) - set(spec.inputs)
     if unknown:
         raise PolicyViolation(

@@ -239,18 +239,12 @@ class StepFrame:
             step,
             "rendered",
             (
-                step.run_id,
-                step.index,
-                _ACTION_TEXT,
-                step.action,
+                *started[:4],  # run_id, idx, kind, action
                 _STATUS_TEXT[status],
-                step.started_at,
-                step.action_version,
-                step.fingerprint,
-                params,
-                inputs,
+                started_at,  # an action started ahead has its real start now (engine.concurrent)
+                *started[6:10],  # action_version, fingerprint, params, inputs
                 outputs_text,
-                started[11],
+                started[11],  # seed
                 duration,
                 error_json,
                 proposal_text,
