@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blake3 import blake3
+
 from reprolam.hashing import digest
 
 if TYPE_CHECKING:
@@ -29,7 +31,9 @@ def seed_prefix(root: int, *labels: object) -> str:
 
 def seed_after(prefix: str, last: object) -> int:
     """``derive_seed(root, *labels, last)`` for ``prefix = seed_prefix(root, *labels)``."""
-    return int(digest((prefix + str(last)).encode())[: SEED_BITS // 4], 16)
+    # The first SEED_BITS of the digest, read as bytes rather than parsed from its hex text
+    # (the same number: BLAKE3's shorter outputs are prefixes of its longer ones).
+    return int.from_bytes(blake3((prefix + str(last)).encode()).digest(SEED_BITS // 8), "big")
 
 
 class ActionContext:

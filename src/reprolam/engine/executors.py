@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reprolam._frozen import builder
 from reprolam.actions import CONTEXT_PARAM, ActionSpec
 from reprolam.context import ActionContext
 from reprolam.engine.observe import ActionWatch
@@ -35,6 +36,9 @@ class Outcome:
     # what the action printed, warned and did outside the engine (see engine.observe), JSON
     observed: dict[str, Any] | None = None
     placement: dict[str, Any] | None = None  # where it ran, when not here (a Dask worker)
+
+
+_outcome = builder(Outcome)  # one per step: built without the frozen __init__
 
 
 class Executor(Protocol):
@@ -124,7 +128,7 @@ class LocalExecutor(ExecutorBase):
             return Outcome(outputs=dict(ctx.partial), error=error_info(exc), observed=observed)
         observed = watch.stop()
         try:
-            return Outcome(outputs=name_outputs(spec, returned), observed=observed)
+            return _outcome(name_outputs(spec, returned), None, observed, None)
         except Exception as exc:  # OutputMismatch, or a mapping that fails to be read
             return Outcome(outputs=dict(ctx.partial), error=error_info(exc), observed=observed)
 

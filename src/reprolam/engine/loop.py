@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from reprolam._frozen import builder
 from reprolam.codecs import Serializer, describe
 from reprolam.context import ActionContext, seed_after, seed_prefix
 from reprolam.engine.cache import StepCache
@@ -55,6 +56,9 @@ StepCallback = Callable[[StepRecord], None]
 # The engine's own clock reads, unwrapped: they happen between actions, where the effects
 # watch's clock probe (engine.observe) only costs a call.
 _wall_clock = getattr(time.time, "__wrapped__", time.time)
+# built once per step each: without the frozen __init__ (see reprolam._frozen)
+_artifact_ref = builder(ArtifactRef)
+_artifact_record = builder(ArtifactRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +312,7 @@ class RunLoop:
             self.retries.pop(spec.name, None)
             for name, key in outputs.items():
                 replaced = self.state.artifacts.get(name)
-                self.state.artifacts[name] = ArtifactRef(name, key, self.codecs[key], index)
+                self.state.artifacts[name] = _artifact_ref(name, key, self.codecs[key], index)
                 if replaced is not None and replaced.digest != key:
                     self._forget(replaced.digest)
                 if not self.planner.instant:  # only slow planners (LLMs) read summaries
@@ -537,7 +541,7 @@ class RunLoop:
         if key not in self.codecs:
             self.codecs[key] = tag
             self.stored[key] = (tag, len(data))
-            self.pending_artifacts.append((ArtifactRecord(key, tag, len(data)), data))
+            self.pending_artifacts.append((_artifact_record(key, tag, len(data)), data))
         return key, tag, data
 
     def _forget(self, key: str) -> None:

@@ -29,6 +29,7 @@ first watched action are not seen; an RNG drawn from and then restored exactly i
 from __future__ import annotations
 
 import io
+import operator
 import os
 import random
 import sys
@@ -404,7 +405,12 @@ def _route_warning(message: warnings.WarningMessage) -> None:
 def _began(watch: ActionWatch) -> None:
     global _active  # noqa: PLW0603 (one int the audit hook reads first, cheaply)
     with _watch_lock:
-        if not _watches:
+        if not _watches and (
+            sys.stdout is not _routers[0]  # not held, or replaced between steps
+            or sys.stderr is not _routers[1]
+            or warnings.showwarning is not _ORIGINAL_SHOWWARNING
+            or getattr(warnings, "_showwarnmsg_impl", None) is not _route_warning
+        ):
             _route()
         _watches.append(watch)
         _active += 1
@@ -430,21 +436,15 @@ def _ended(watch: ActionWatch) -> None:
 def _route() -> None:
     """Put the routers in place, keeping what they replace (under ``_watch_lock``).
 
-    Held between a run's steps, they are in place already, unless code between the steps
-    replaced a stream or a warnings hook: then that is what is routed (and put back) now.
+    Held between a run's steps, they are in place already (``_began`` does not call this),
+    unless code between the steps replaced a stream or a warnings hook: then that is what
+    is routed (and put back) now.
     """
     global _routed, _routers
     out, err = sys.stdout, sys.stderr
     show, impl = warnings.showwarning, getattr(warnings, "_showwarnmsg_impl", None)
     if _routed is None:
         _routed, _routers = (out, err, show, impl), (None, None)
-    elif (
-        out is _routers[0]
-        and err is _routers[1]
-        and impl is _route_warning
-        and show is _ORIGINAL_SHOWWARNING
-    ):
-        return  # held: already in place
     saved_out, saved_err, saved_show, saved_impl = _routed
     out_router, err_router = _routers
     if out is not out_router:
@@ -578,18 +578,17 @@ def rng_marks() -> tuple[Any, ...]:
         py = _PY_STATE = _python_view()  # first use, or random._inst was replaced
     if np_ is None and "numpy" in sys.modules:
         np_ = _NP_STATE = _numpy_view()
-    if py is not False and np_:  # the usual case, read in one expression
-        view, np_view = py[1], np_[1]
-        return (view[0], view[1], view[624], np_view[624], np_view[0], np_view[623])
+    if py is not False and np_:  # the usual case: two C calls
+        return _PY_MARKS(py[1]) + _NP_MARKS(np_[1])  # type: ignore[no-any-return]
     marks: tuple[Any, ...]
-    if py is False:
-        marks = (random.getstate(), None, None)
-    else:
-        view = py[1]
-        marks = (view[0], view[1], view[624])
+    marks = (random.getstate(), None, None) if py is False else _PY_MARKS(py[1])
     if np_ is False:
         marks += (str(sys.modules["numpy"].random.get_state(legacy=False)),)
     return marks
+
+
+_PY_MARKS = operator.itemgetter(0, 1, 624)  # random's index, state[0], state[623]
+_NP_MARKS = operator.itemgetter(624, 0, 623)  # numpy MT19937's pos, key[0], key[623]
 
 
 def _python_view() -> Any:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from reprolam._frozen import builder
 from reprolam.actions import ActionSpace, ActionSpec
 from reprolam.errors import ConfigError, NotFoundError, PolicyViolation
 from reprolam.planning.base import Proposal, RunState
@@ -20,6 +21,9 @@ class CheckedProposal:
     params: dict[str, Any]  # validated, defaults filled in, overrides applied
     inputs: dict[str, str]  # input name -> artifact digest
     overridden: tuple[str, ...]  # params whose value came from an override
+
+
+_checked = builder(CheckedProposal)  # one per step: built without the frozen __init__
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,7 @@ class Policy:
                 raise PolicyViolation(
                     f"{spec.name}: precondition failed: {reason}", check="precondition"
                 )
-        return CheckedProposal(spec, params, inputs, tuple(sorted(forced)))
+        return _checked(spec, params, inputs, tuple(sorted(forced)) if forced else ())
 
 
 def _known_action(space: ActionSpace, name: str) -> ActionSpec:

@@ -1,0 +1,70 @@
+"""``reprolam._frozen.builder``: the engine's fast constructor of frozen records builds the
+very record the class would, still frozen, and falls back to the class where it cannot."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from reprolam._frozen import builder
+from reprolam.engine.executors import Outcome
+from reprolam.engine.policy import CheckedProposal
+from reprolam.planning.base import ArtifactRef
+from reprolam.trace.records import ArtifactRecord, ErrorInfo
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (Outcome, ({"x": 1}, ErrorInfo("E", "m"), {"stdout": "hi"}, None)),
+        (ArtifactRef, ("x", "ab" * 32, "json", 3)),
+        (ArtifactRecord, ("ab" * 32, "npy", 10)),
+        (CheckedProposal, (None, {"a": 1}, {"x": "d"}, ("a",))),
+    ],
+)
+def test_a_built_record_is_the_one_the_class_builds_and_stays_frozen(
+    cls: type, values: tuple[Any, ...]
+) -> None:
+    build = builder(cls)
+    assert build is not cls  # these engine records take the fast path
+    made, reference = build(*values), cls(*values)
+    assert type(made) is cls
+    assert made == reference
+    if cls is ArtifactRecord:  # hashable: the same hash
+        assert hash(made) == hash(reference)
+    name = dataclasses.fields(cls)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(made, name, None)
+
+
+@dataclass(frozen=True)
+class NoSlots:
+    a: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    a: int
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            raise ValueError("negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Derived(ArtifactRecord):
+    extra: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NotInit:
+    a: int
+    b: list[int] = field(default_factory=list, init=False)
+
+
+@pytest.mark.parametrize("cls", [NoSlots, Checked, Derived, NotInit])
+def test_records_it_cannot_build_exactly_are_built_by_their_class(cls: type) -> None:
+    assert builder(cls) is cls
