@@ -114,23 +114,20 @@ def put_artifacts(cur: sqlite3.Cursor, rows: Sequence[Sequence[Any]]) -> int:
     known = _known(cur, [row[0] for row in rows])
     new = [row for row in rows if row[0] not in known] if known else rows
     (last,) = cur.execute("SELECT coalesce(max(seq), 0) FROM artifacts").fetchone()
-    seqs = range(last + 1, last + 1 + len(new))
-    cur.executemany(_INSERT, [(seq, *row) for seq, row in zip(seqs, new, strict=True)])
-    cur.executemany(
-        "INSERT OR IGNORE INTO artifact_keys_recent (key, seq) VALUES (?, ?)",
-        [(row[0][:8], seq) for seq, row in zip(seqs, new, strict=True)],  # substr(digest, 1, 8)
-    )
-    produced = [
-        (*row[4:], known[row[0]][0])
-        for row in rows
-        if row[0] in known and known[row[0]][1] is None and row[4] is not None
-    ]
-    if produced:
-        cur.executemany(
-            "UPDATE artifacts SET producer_run = ?, producer_idx = ?, producer_name = ? "
-            "WHERE seq = ? AND producer_run IS NULL",
-            produced,
-        )
+    cur.executemany(_INSERT, new)  # seq is the rowid: each one appended, max(seq) + 1
+    cur.execute(_KEYS_OF_APPENDED, (last,))
+    if known:
+        produced = [
+            (*row[4:], known[row[0]][0])
+            for row in rows
+            if row[0] in known and known[row[0]][1] is None and row[4] is not None
+        ]
+        if produced:
+            cur.executemany(
+                "UPDATE artifacts SET producer_run = ?, producer_idx = ?, producer_name = ? "
+                "WHERE seq = ? AND producer_run IS NULL",
+                produced,
+            )
     return len(new)
 
 
@@ -156,8 +153,13 @@ def _known(cur: sqlite3.Cursor, digests: list[str]) -> dict[str, tuple[int, Any]
 
 
 _INSERT = (
-    "INSERT INTO artifacts (seq, digest, codec, size, data, producer_run, producer_idx, "
-    "producer_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO artifacts (digest, codec, size, data, producer_run, producer_idx, "
+    "producer_name) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# The keys of the rows appended after seq ?, copied inside SQLite (substr(digest, 1, 8)).
+_KEYS_OF_APPENDED = (
+    "INSERT OR IGNORE INTO artifact_keys_recent (key, seq) "
+    "SELECT substr(digest, 1, 8), seq FROM artifacts WHERE seq > ?"
 )
 
 
