@@ -60,7 +60,7 @@ from reprolam.trace._sqlite_schema import (
     opening_lock,
 )
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
-from reprolam.trace.contract import ArtifactRead, Producer, TraceStore
+from reprolam.trace.contract import ArtifactRead, TraceStore
 from reprolam.trace.journal import (
     SUFFIX,
     Journal,
@@ -106,6 +106,7 @@ _STEP_SELECT_RANGE = (
 _STEP_CACHED = _keys.cached_step_sql(_STEP_COLUMNS)
 
 _Row = tuple[Any, ...]
+_NO_PRODUCER = (None, None, None)  # an artifact no step of the call outputs (an input)
 _Frame = tuple[list[_Row], list[_Row], _Row | None]  # one record() call: steps, artifacts, run
 
 
@@ -277,11 +278,14 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
     ) -> None:
         # Everything that can fail without the database fails here, before the transaction;
         # large artifacts reach their blob files here too, before any row references them.
-        self._writable()
-        step_rows = [_rows.step_to_row(s) for s in steps]
+        if self.read_only:
+            self._writable()
+        step_rows = [
+            row if (row := step.rendered) is not None else _rows.step_to_row(step)
+            for step in steps
+        ]
         run_row = None if run is None else _rows.run_to_row(run)
-        producers = _rows.producers(steps) if artifacts else {}
-        artifact_rows = [self._artifact_row(a, data, producers) for a, data in artifacts]
+        artifact_rows = self._artifact_rows(artifacts, steps) if artifacts else []
         frame: _Frame = (step_rows, artifact_rows, run_row)
         with self._lock:
             if self._closed:
@@ -542,18 +546,30 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         self.notes.append(message)
         warnings.warn(message, RecoveryWarning, stacklevel=4)
 
-    def _artifact_row(
-        self, record: ArtifactRecord, data: bytes, producers: dict[str, Producer]
-    ) -> tuple[Any, ...]:
-        data = _rows.artifact_bytes(record, data)
-        producer = producers.get(record.digest)
-        where = (None, None, None) if producer is None else _rows.producer_row(producer)
-        if len(data) <= INLINE_MAX:
-            return (record.digest, record.codec, record.size, data, *where)
-        crashpoints.before_write()
-        self.blobs.put(record.digest, data)
-        crashpoints.after_write()
-        return (record.digest, record.codec, record.size, None, *where)
+    def _artifact_rows(
+        self, artifacts: Sequence[tuple[ArtifactRecord, bytes]], steps: Sequence[StepRecord]
+    ) -> list[_Row]:
+        """Artifact rows, each with the first step in ``steps`` that outputs it (or none)."""
+        producers: dict[str, tuple[str, int, str]] = {}
+        for step in steps:
+            for name, digest in step.outputs.items():
+                if digest not in producers:
+                    producers[digest] = (step.run_id, step.index, name)
+        rows = []
+        for record, given in artifacts:
+            digest = record.digest
+            data = given
+            if type(data) is not bytes or len(data) != record.size:
+                data = _rows.artifact_bytes(record, given)  # converts, or says what is wrong
+            where = producers.get(digest, _NO_PRODUCER)
+            if len(data) > INLINE_MAX:
+                crashpoints.before_write()
+                self.blobs.put(digest, data)
+                crashpoints.after_write()
+                rows.append((digest, record.codec, record.size, None, *where))
+            else:
+                rows.append((digest, record.codec, record.size, data, *where))
+        return rows
 
     def _refusal(self, steps: Sequence[StepRecord], exc: sqlite3.IntegrityError) -> ReprolamError:
         """Say which record broke a constraint (the database only says that one did)."""
