@@ -281,8 +281,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         if self.read_only:
             self._writable()
         step_rows = [
-            row if (row := step.rendered) is not None else _rows.step_to_row(step)
-            for step in steps
+            row if (row := step.rendered) is not None else _rows.step_to_row(step) for step in steps
         ]
         run_row = None if run is None else _rows.run_to_row(run)
         artifact_rows = self._artifact_rows(artifacts, steps) if artifacts else []
