@@ -184,8 +184,11 @@ def test_edited_step_outputs(store_copy: tuple[Path, str]) -> None:
         run_id,
     )
     payload = audit_json(store, run_id, exit_code=1)
-    (tampered,) = problems_of(payload, "tampered")
+    tampered, seal = problems_of(payload, "tampered")
     assert (tampered["run"], tampered["step"]) == (run_id, 2)
+    # the seal lists each step's references in order: the run no longer matches it either
+    assert (seal["run"], seal["step"]) == (run_id, None)
+    assert "does not match its seal" in seal["message"]
     # the steps that used the real X_processed now have an input nobody produced
     broken = problems_of(payload, "lineage")
     assert [(p["step"], p["artifact"]) for p in broken] == [(3, original), (4, original)]

@@ -7,8 +7,9 @@ them). What the store records of each (codec and size) is kept for the run's sea
 
 Memory stays bounded whatever the run's length: digests verified lately are remembered in
 a bounded set (an artifact referred to by step after step is read once), a failing one is
-remembered so that it is reported once, and the seal's metadata lines go to
-``SortedLines``, which spills to a temporary file.
+remembered so that it is reported once. The seal's lines (``trace.anchor``): for a
+version-2 seal, each page's references are hashed in order once the page is read; for a
+version-1 seal, the lines go to ``SortedLines``, which spills to a temporary file.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
-from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.history.sorted_lines import SortedLines
+from reprolam.trace.anchor import MISSING, ReferenceStream, reference_lines
 from reprolam.trace.contract import TraceStore
 
 ArtifactCheck = Callable[[str, bytes, str], None]  # (digest, bytes, codec) -> raises if unusable
@@ -40,12 +42,21 @@ class Failure(NamedTuple):
 
 
 class ArtifactPages:
-    def __init__(self, store: TraceStore, on_artifact: ArtifactCheck | None) -> None:
+    """``seal``: the version of the seal whose lines are kept (None: none, e.g. unsealed)."""
+
+    def __init__(
+        self, store: TraceStore, on_artifact: ArtifactCheck | None, seal: int | None = None
+    ) -> None:
         self.store = store
         self.on_artifact = on_artifact
-        self.metadata = SortedLines()  # "digest codec size" of each, for the seal
-        self._recent: OrderedDict[str, None] = OrderedDict()
-        self._failed: set[str] = set()
+        self.metadata = SortedLines()  # version 1: "digest codec size" of each
+        self.stream = ReferenceStream() if seal == 2 else None  # version 2
+        self._sorted = seal == 1
+        # Digest -> "codec size" of those read lately and of the failing ones, for the lines.
+        self._recent: OrderedDict[str, str] = OrderedDict()
+        self._failed: dict[str, str] = {}
+        # Version 2: the name -> digest maps referred to since the last ``check``, in order.
+        self._refs: list[dict[str, str]] | None = [] if self.stream is not None else None
         # key -> its first reference on this page: step, what and name (see ``Failure``)
         self._page: dict[str, tuple[int | None, str, str | None]] = {}
         self._last: dict[str, str] | None = None  # the outputs ``refer_step`` saw last
@@ -66,6 +77,8 @@ class ArtifactPages:
         """``refer`` of a step's inputs, then its outputs: those read with this page (None
         for none: the common case, a step reading what the one before it wrote)."""
         page, failed, recent = self._page, self._failed, self._recent
+        if self._refs is not None:
+            self._refs += (inputs, outputs)
         first: list[str] | None = None
         # A step's inputs are often the very map of the step before's outputs (one decoded
         # map per text: ``stored_steps.Texts``): every digest in it was just referred to.
@@ -89,16 +102,23 @@ class ArtifactPages:
                     first.append(key)
         return first
 
+    def listed(self, named: dict[str, str]) -> None:
+        """A map the seal's version-2 lines list after the steps' (the run's outputs, its
+        environment); its digests are ``refer``red by the caller."""
+        if self._refs is not None:
+            self._refs.append(named)
+
     def check(self) -> dict[str, Failure]:
         """Read and verify the artifacts referred to since the last call; the failing ones."""
         failed: dict[str, Failure] = {}
         page, self._page = self._page, {}
         if not page:
+            self._hash_lines({})
             return failed
         on_artifact, recent = self.on_artifact, self._recent
-        lines: list[tuple[str, str]] = []
+        lines: dict[str, str] = {}
         for key, codec, size, data, error in self.store.read_artifacts(list(page)):
-            lines.append((key, "- -" if codec is None else f"{codec} {size}"))
+            lines[key] = described = MISSING if codec is None else f"{codec} {size}"
             why = None
             if error is None:
                 if on_artifact is not None and codec is not None and data is not None:
@@ -111,11 +131,59 @@ class ArtifactPages:
             else:  # e.g. its blob file could not be read
                 why = f"artifact {key} cannot be loaded: {type(error).__name__}: {error}"
             if why is None:
-                recent[key] = None
-                if len(recent) > RECENT:
-                    recent.popitem(last=False)
+                recent[key] = described
             else:
-                self._failed.add(key)
+                self._failed[key] = described
                 failed[key] = Failure(*page[key], why)
-        self.metadata.update(lines)
+        self._hash_lines(lines)
+        while len(recent) > RECENT:  # after the lines: they may name any digest held
+            recent.popitem(last=False)
         return failed
+
+    def _hash_lines(self, read: dict[str, str]) -> None:
+        """The seal's lines of the references since the last ``check`` (``read``: the
+        digests read with this page; the others are recent or failing ones)."""
+        if self._sorted:
+            self.metadata.update(read.items())
+        refs = self._refs
+        if not refs or self.stream is None:
+            return
+        meta = _Described(read, self._recent, self._failed, self.store)
+        texts: list[str] = []
+        last: dict[str, str] | None = None
+        text = ""
+        for named in refs:
+            if named is not last:  # a step's inputs are often the step before's outputs
+                text = reference_lines(named, meta)
+                last = named
+            texts.append(text)
+        self.stream.add("".join(texts))
+        refs.clear()
+
+
+class _Described(dict[str, str]):
+    """Digest -> "codec size" of a page's reads, then of the recent and the failing ones;
+    any other (a digest referred to again after it was forgotten) is read again."""
+
+    def __init__(
+        self,
+        read: dict[str, str],
+        recent: dict[str, str],
+        failed: dict[str, str],
+        store: TraceStore,
+    ) -> None:
+        super().__init__(read)
+        self.recent = recent
+        self.failed = failed
+        self.store = store
+
+    def __missing__(self, key: str) -> str:
+        found = self.recent.get(key) or self.failed.get(key)
+        if found is None:
+            try:
+                record = self.store.artifact_records([key]).get(key)
+            except ReprolamError:
+                record = None
+            found = MISSING if record is None else f"{record.codec} {record.size}"
+            self[key] = found
+        return found

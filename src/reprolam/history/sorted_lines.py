@@ -1,6 +1,6 @@
 """Keyed lines collected in any order, hashed in key order, in bounded memory.
 
-A run's seal covers one line per artifact its trace refers to, sorted by digest
+A version-1 seal covers one line per artifact its trace refers to, sorted by digest
 (``trace.anchor.artifact_metadata``). Verifying a long run as a stream meets those digests
 in step order; holding them all would make memory grow with the run. So past ``LIMIT``
 lines, the lines held are sorted and written to a temporary file as a run of small

@@ -16,6 +16,7 @@ from reprolam.errors import ReprolamError
 from reprolam.hashing import short
 from reprolam.history.artifact_pages import ArtifactCheck, ArtifactPages, Failure
 from reprolam.history.stored_steps import STREAM_PAGE, TraceStep, from_record, stream_trace
+from reprolam.trace.anchor import ENVIRONMENT
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import (
     RunRecord,
@@ -25,6 +26,7 @@ from reprolam.trace.records import (
     StepStatus,
     run_header_hash,
     run_seal_hash,
+    seal_version,
 )
 
 YOUNG = 50_000  # objects allocated between collections of the young generation, at most
@@ -68,7 +70,8 @@ def verify_trace(
     re-hashed (``store.read_artifacts``); ``on_artifact`` sees the verified bytes, e.g. to
     decode them.
     """
-    artifacts = ArtifactPages(store, on_artifact)
+    sealed = run.seal if isinstance(run.seal, str) and run.header_hash is not None else None
+    artifacts = ArtifactPages(store, on_artifact, seal_version(sealed) if sealed else None)
     # Decoded values may hold cycles, so while the collector is paused the young generation
     # is still collected, every ``YOUNG`` new objects (see ``_verify``).
     try:
@@ -310,18 +313,32 @@ def _seal_problems(
     if run.header_hash is None:
         message = f"run {run.id} is sealed but has no header hash: its header hash was removed"
         return [Problem("tampered", message)]
-    # ``trace.anchor.artifact_metadata`` of every artifact the trace referred to.
-    if run_seal_hash(run, steps, artifacts.metadata.hexdigest()) == run.seal:
+    version = seal_version(run.seal) if isinstance(run.seal, str) else None
+    if version is None:
+        message = (
+            f"run {run.id} has a seal of no known form ({str(run.seal)[:16]!r}...): it was "
+            "edited, or written by a newer reprolam"
+        )
+        return [Problem("tampered", message)]
+    # The lines of every artifact the trace referred to (``trace.anchor``), as ``version``
+    # lists them: in reference order (2), or each once, sorted (1).
+    stream = artifacts.stream
+    lines = stream.hexdigest() if stream is not None else artifacts.metadata.hexdigest()
+    if run_seal_hash(run, steps, lines, version=version) == run.seal:
         return []
     last = steps[-1].index if steps else None
     return [
         Problem(
             "tampered",
             f"run {run.id} does not match its seal: its status, end time, outputs, error, host, "
-            f"verdict, the number of its steps ({len(steps)}, last {last}) or the codec or "
-            "size of an artifact it refers to was changed, or trailing steps were deleted",
+            f"verdict, the number of its steps ({len(steps)}, last {last}), the codec or "
+            f"size of an artifact it refers to{_REFERENCES[version]} was changed, or trailing "
+            "steps were deleted",
         )
     ]
+
+
+_REFERENCES = {1: "", 2: " or which artifacts its steps refer to"}  # what a seal also covers
 
 
 def header_note(run: RunRecord) -> str | None:
@@ -340,6 +357,7 @@ def _check_run_outputs(
     """Every run output is the last output of that name of a succeeded action step; then the
     environment snapshot. Each is said before the problem with its artifact, if any."""
     found: list[tuple[list[Problem], list[str]]] = []
+    artifacts.listed(run.outputs)
     for name, key in run.outputs.items():
         own: list[Problem] = []
         if produced.get(name) != key:
@@ -353,6 +371,7 @@ def _check_run_outputs(
             )
         found.append((own, [key] if artifacts.refer(key, None, "final output", name) else []))
     if run.environment:
+        artifacts.listed({ENVIRONMENT: run.environment})
         new = artifacts.refer(run.environment, None, "environment snapshot")
         found.append(([], [run.environment] if new else []))
     else:

@@ -235,16 +235,33 @@ def run_header_hash(run: RunRecord, inherited_head: str = "") -> str:
     return digest(canonical_json_bytes(content))
 
 
-def run_seal_hash(run: RunRecord, steps: Sequence[StepRecord], artifacts: str) -> str:
+SEAL_VERSION = 2  # the seal definition new runs follow (``trace.anchor`` describes both)
+_SEAL_PREFIX = "v2:"  # a version-2 seal's text; a version-1 seal is a bare hex digest
+
+
+def run_seal_hash(
+    run: RunRecord, steps: Sequence[StepRecord], artifacts: str, *, version: int = 1
+) -> str:
     """Hash anchoring a finished run: its header, how it ended, and the head of its chain.
 
     Covers the step count and the last step's hash (deleting trailing steps is evident),
     the end fields (status, outputs, error, ...) and ``artifacts``, the hash of the
-    metadata (digest, codec, size) of every artifact the trace refers to (codec and size are
-    not part of a digest; see ``trace.anchor``).
+    metadata (digest, codec, size) of the artifacts the trace refers to (codec and size are
+    not part of a digest), as seal ``version`` defines it (see ``trace.anchor``).
     """
+    last = steps[-1].hash if steps else ""
+    return seal_over(run, len(steps), last, artifacts, version=version)
+
+
+def seal_over(
+    run: RunRecord, count: int, last_hash: str | None, artifacts: str, *, version: int
+) -> str:
+    """``run_seal_hash`` of a trace of ``count`` steps whose last hash is ``last_hash``: the
+    seal as stored, which names its version (a bare digest is version 1, ``v2:...`` 2)."""
+    if version not in (1, 2):
+        raise ValueError(f"no seal version {version}: known versions are 1 and 2")
     content = [
-        "reprolam-run-seal-1",
+        f"reprolam-run-seal-{version}",
         run.header_hash,
         run.status.value,
         run.finished_at,
@@ -253,8 +270,20 @@ def run_seal_hash(run: RunRecord, steps: Sequence[StepRecord], artifacts: str) -
         run.host,
         run.pid,
         run.verdict,
-        len(steps),
-        steps[-1].hash if steps else "",
+        count,
+        last_hash,
         artifacts,
     ]
-    return digest(canonical_json_bytes(content))
+    hashed = digest(canonical_json_bytes(content))
+    return hashed if version == 1 else _SEAL_PREFIX + hashed
+
+
+def seal_version(seal: str) -> int | None:
+    """The definition a stored seal follows: 1 or 2; None for a text no version writes."""
+    if seal.startswith(_SEAL_PREFIX):
+        return 2 if _is_hex_digest(seal[len(_SEAL_PREFIX) :]) else None
+    return 1 if _is_hex_digest(seal) else None
+
+
+def _is_hex_digest(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
