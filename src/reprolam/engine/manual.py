@@ -31,7 +31,6 @@ Example::
 
 from __future__ import annotations
 
-import bisect
 import os
 import socket
 import time
@@ -46,6 +45,7 @@ from reprolam.engine.single import Executed
 from reprolam.errors import ConfigError, NotFoundError
 from reprolam.hashing import canonical_json_bytes, digest
 from reprolam.ids import uuid7
+from reprolam.trace.anchor import MISSING, ReferenceStream
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.links import AFTER_KEY, EXTERNAL_KEY, LABEL_KEY, step_after, step_label
 from reprolam.trace.records import (
@@ -57,8 +57,8 @@ from reprolam.trace.records import (
     StepRecord,
     StepStatus,
     run_header_hash,
-    run_seal_hash,
     seal,
+    seal_over,
 )
 
 if TYPE_CHECKING:
@@ -96,8 +96,10 @@ class ManualRun:
         self._produced: dict[str, int] = {}  # digest -> first succeeded step outputting it
         self._ends = _Ends()  # what the run record says: its outputs, unhandled failures
         self._head = ""  # the hash the next step chains to (the run's header hash, at first)
-        self._known: dict[str, tuple[str, int]] = {}  # digest -> (codec, size), for the seal
-        self._metadata = _Metadata()  # of every artifact the run and its trace refer to
+        self._known: dict[str, str] = {}  # digest -> "codec size", for the seal's lines
+        # The seal's reference lines of the trace so far (``trace.anchor``, version 2): each
+        # step adds its own, so re-sealing after a step costs the same at any length.
+        self._stream = ReferenceStream()
         self._codecs: dict[str, str] = {}  # digest -> codec, of values this object stored
         # Values the last record() decoded from the bytes it stored (its load-back check),
         # each handed out once by load(): reading back what was just recorded needs no
@@ -362,8 +364,7 @@ class ManualRun:
             env_tag, env_data = self.serializer.dumps_typed(environment_snapshot())
             env_key = digest(env_data)
             environment = (ArtifactRecord(env_key, env_tag, len(env_data)), env_data)
-            self._known[env_key] = (env_tag, len(env_data))
-            self._metadata.add(env_key, self._known[env_key])
+            self._known[env_key] = f"{env_tag} {len(env_data)}"
             run = replace(self.run, environment=env_key, host=socket.gethostname(), pid=os.getpid())
             inherited_head = (self.steps[-1].hash or "") if self.steps else ""
             self.run = replace(run, header_hash=run_header_hash(run, inherited_head))
@@ -379,15 +380,17 @@ class ManualRun:
             sealed.append(done)
             prev = done.hash or ""
         for key, (record, _data) in artifacts.items():
-            self._known[key] = (record.codec, record.size)
-        metadata = self._metadata.copy()
+            self._known[key] = f"{record.codec} {record.size}"
+        stream = self._stream.copy()  # kept only once the store has the steps
         for step in sealed:
-            for key in (*step.inputs.values(), *step.outputs.values()):
-                metadata.add(key, self._known.get(key))
+            stream.add_step(step, self._known)
         finished, ends = self._finished(sealed)
         # Sealed after every step: the run is finished whenever nobody is recording into it.
         if finished.header_hash is not None:
-            seal_hash = run_seal_hash(finished, [*self.steps, *sealed], metadata.digest())
+            count = len(self.steps) + len(sealed)
+            last = sealed[-1] if sealed else self.steps[-1] if self.steps else None
+            lines = stream.sealed(finished, self._known)
+            seal_hash = seal_over(finished, count, last.hash if last else "", lines, version=2)
             finished = replace(finished, seal=seal_hash)
         if environment is not None:
             with self.store.lease(self.run.id):
@@ -398,7 +401,7 @@ class ManualRun:
             self.store.record(steps=sealed, artifacts=list(artifacts.values()), run=finished)
         self.run = finished
         self._ends = ends
-        self._metadata = metadata
+        self._stream = stream
         self._head = prev
         for key, (record, _data) in artifacts.items():
             self._codecs[key] = record.codec
@@ -433,7 +436,7 @@ class ManualRun:
         self,
         steps: Sequence[StepRecord],
         *,
-        known: Mapping[str, tuple[str, int]] | None = None,
+        known: Mapping[str, str] | None = None,
         extra: Sequence[str] = (),
     ) -> None:
         """Start from recorded steps (a reopened run, a fork's inherited prefix).
@@ -447,16 +450,18 @@ class ManualRun:
         self._known.update(known or {})
         wanted = {key for step in steps for key in (*step.inputs.values(), *step.outputs.values())}
         wanted.update(key for key in extra if key)
-        self._refer(sorted(wanted))
+        self._describe(sorted(wanted))
+        for step in steps:
+            self._stream.add_step(step, self._known)
 
-    def _refer(self, keys: Sequence[str]) -> None:
-        """Count artifacts in the seal's metadata (codec and size read if not known yet)."""
+    def _describe(self, keys: Sequence[str]) -> None:
+        """Read the codec and size of the artifacts the seal lists and are not known yet."""
         missing = [key for key in keys if key not in self._known]
         if missing:
             records = self.store.artifact_records(missing)
-            self._known.update({key: (r.codec, r.size) for key, r in records.items()})
-        for key in keys:
-            self._metadata.add(key, self._known.get(key))
+            for key in missing:
+                record = records.get(key)
+                self._known[key] = MISSING if record is None else f"{record.codec} {record.size}"
 
     def _remember(self, step: StepRecord) -> None:
         self.steps.append(step)
@@ -476,34 +481,6 @@ class ManualRun:
 
     def _where(self) -> str:
         return f"run {self.run.id}" if self.run is not None else "this (empty) run"
-
-
-class _Metadata:
-    """The artifact metadata a run's seal covers, kept sorted as artifacts are added.
-
-    The same lines, in the same order, as ``trace.anchor.artifact_metadata`` builds from
-    scratch (which sorts every digest of the trace: once at an engine run's end, but here at
-    every step); ``history.verify`` recomputes it that way, so any drift shows in ``audit``.
-    """
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.lines: list[str] = []
-
-    def copy(self) -> _Metadata:
-        other = _Metadata()
-        other.keys, other.lines = list(self.keys), list(self.lines)
-        return other
-
-    def add(self, key: str, known: tuple[str, int] | None) -> None:
-        at = bisect.bisect_left(self.keys, key)
-        if at < len(self.keys) and self.keys[at] == key:
-            return
-        self.keys.insert(at, key)
-        self.lines.insert(at, f"{key} {known[0]} {known[1]}" if known else f"{key} - -")
-
-    def digest(self) -> str:
-        return digest("\n".join(self.lines).encode("utf-8", "surrogatepass"))
 
 
 class _Ends:
