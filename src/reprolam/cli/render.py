@@ -407,6 +407,11 @@ def _cache_note(advice: dict[str, Any]) -> str:
         return (
             f"[cyan]reused[/] the outputs of {where} (identical action, code, params, inputs, seed)"
         )
+    if advice.get("edited"):
+        return (
+            f"[yellow]re-executed[/]: {where} was edited after it was recorded (its hash no "
+            "longer holds), so its outputs were not reused; `reprolam audit` it"
+        )
     if advice.get("hit") and advice.get("counterpart_failed"):
         return f"same as {where}, which failed (nothing to reuse)"
     if advice.get("hit"):

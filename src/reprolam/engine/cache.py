@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import StepKind, StepRecord, StepStatus
+from reprolam.trace.records import StepKind, StepRecord, StepStatus, hash_holds
 from reprolam.trace.step_history import StepHistory
 
 
@@ -32,6 +32,9 @@ class CacheAdvice:
     counterpart_failed: bool = False
     reused: bool = False
     store_wide: bool = False  # found by cache key anywhere in the store, not by index
+    # The counterpart's record no longer holds its hash (edited in the store): its outputs
+    # are not what its step produced, so they are never taken.
+    edited: bool = False
 
     @property
     def hit(self) -> bool:
@@ -45,6 +48,7 @@ class CacheAdvice:
             "counterpart_failed": self.counterpart_failed,
             "reused": self.reused,
             **({"store_wide": True} if self.store_wide else {}),
+            **({"edited": True} if self.edited else {}),
         }
 
     def explain(self) -> str:
@@ -52,6 +56,8 @@ class CacheAdvice:
         if self.reused:
             return f"reused the outputs of {where} (same action, code, params, inputs and seed)"
         if self.hit:
+            if self.edited:
+                return f"same as {where}, whose record was edited (not reused)"
             if self.counterpart_failed:
                 return f"same as {where}, which failed"
             return f"same as {where}: would give its outputs (reuse would take them)"
@@ -89,10 +95,21 @@ class StepCache:
             changed = tuple(_changes(counterpart, step))
             failed = counterpart.status is not StepStatus.SUCCEEDED
             reuse = self.reuse and not changed and not failed
-            advice = CacheAdvice(counterpart.run_id, counterpart.index, changed, failed, reuse)
+            # Outputs are taken only from a record that still holds its hash: an edited one
+            # (its outputs pointed at other bytes) would be laundered into a run that audits
+            # clean. Checked only when reuse would take it (a hash per reused step).
+            edited = reuse and not _intact(counterpart)
+            advice = CacheAdvice(
+                counterpart.run_id,
+                counterpart.index,
+                changed,
+                failed,
+                reuse and not edited,
+                edited=edited,
+            )
         if self.store is not None and (advice is None or not advice.reused):
             found = self.store.find_cached_step(step)
-            if found is not None and found.damaged is None:  # a damaged record serves nothing
+            if found is not None and _intact(found):
                 self._found[found.run_id, found.index] = found
                 return CacheAdvice(found.run_id, found.index, (), reused=True, store_wide=True)
         return advice
@@ -112,6 +129,11 @@ class StepCache:
         found = self._counterpart_at(advice.index)
         assert found is not None  # advised from it
         return found
+
+
+def _intact(step: StepRecord) -> bool:
+    """A damaged record, or one whose content no longer hashes to its hash, serves nothing."""
+    return step.damaged is None and step.hash is not None and hash_holds(step)
 
 
 def _changes(old: StepRecord, new: StepRecord) -> list[str]:

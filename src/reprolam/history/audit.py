@@ -22,7 +22,8 @@ Six checks; every problem names the run, step and artifact concerned:
     included) or is an external input: an environment snapshot of the trace's runs, an input the
     step declared external when it was recorded (``trace.links``), or a digest given in
     ``external_inputs`` that no step in the store produced. Every run output is the
-    output of a recorded step.
+    output of a recorded step. Every reused step's source still holds its hash and output
+    what was taken (``history.reuse_check``).
 ``failures``
     Every failed step records its error (type, message; a traceback for action failures),
     every rejection and failed run its reason; every ``recovers=k`` points at an earlier
@@ -59,6 +60,7 @@ from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.index_check import metrics_index_problem
 from reprolam.history.observed import effect_findings
+from reprolam.history.reuse_check import reuse_findings
 from reprolam.history.snapshot_check import snapshot_findings
 from reprolam.history.verify import Problem, header_note, verify_trace
 from reprolam.trace.contract import Producer, TraceStore
@@ -84,7 +86,7 @@ _KINDS = {  # check -> the problem kinds it reports (verify_trace's kinds includ
     "completeness": ("incomplete", "environment", "unfinished", "interrupted", "running"),
     "hash_chain": ("missing_step", "chain", "tampered", "damaged"),
     "artifacts": ("artifact",),
-    "lineage": ("lineage", "outputs"),
+    "lineage": ("lineage", "outputs", "reused"),
     "failures": ("error_record", "recovery"),
     "reproduction": ("reproduction", "diverged"),
 }
@@ -344,6 +346,8 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     # Inputs given with --input are recorded in the environment snapshots: external by record.
     lineage = _lineage(store, trace, set(external_inputs) | _recorded_inputs(store, trace))
     _guarded(trace, "lineage", _producers, store, trace)
+    for reused in reuse_findings(store, steps):
+        trace.add("reused", reused.message, step=reused.step, run=reused.run)
     failures = _failures(trace)
     reproductions = _guarded(trace, "reproduction", _reproductions, store, trace) or []
     order = {name: i for i, name in enumerate(CHECKS)}

@@ -1,0 +1,103 @@
+"""Reuse never launders an edited step.
+
+A reused step records another step's outputs instead of executing, and its own record is
+hashed as it is taken: a run built from a step whose outputs were pointed at other (intact)
+bytes verified and audited clean, its metrics those other bytes. Reuse takes outputs only
+from a record that still holds its hash (store-wide and a fork's counterpart alike), and
+audit checks every reused step against its source, so a run that reused before the edit was
+caught (or from an older reprolam) is reported.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam import action, workflow
+from reprolam.cli.main import cli
+from reprolam.cli.render import _cache_note
+from reprolam.engine import cache
+
+
+@action(outputs=["base"])
+def base(*, level: int = 1) -> int:
+    return level
+
+
+@action(outputs=["score"])
+def score(base: int) -> dict[str, float]:
+    return {"accuracy": base / 10}
+
+
+FLOW = workflow("scores", [base, score], outputs=["score"], metrics="score")
+
+
+def _sql(root: Path, statement: str, *args: object) -> None:
+    with closing(sqlite3.connect(root / "trace.db")) as con:
+        assert con.execute(statement, args).rowcount == 1
+        con.commit()
+
+
+def _edited_store(root: Path) -> tuple[str, str, str]:
+    """Run A (level 1) and B (level 9); A's scoring step then says it output B's score."""
+    with reprolam.open(root) as rl:
+        a = rl.run(FLOW, planner="script")
+        b = rl.run(FLOW, planner="script", set={"base.level": 9})
+    honest, better = a.steps[1].outputs["score"], b.steps[1].outputs["score"]
+    _sql(
+        root,
+        "UPDATE steps SET outputs = ? WHERE run_id = ? AND idx = 1",
+        f'{{"score":"{better}"}}',
+        a.id,
+    )
+    return a.id, honest, better
+
+
+def test_a_store_wide_reuse_executes_an_edited_step_instead_of_taking_its_outputs(
+    tmp_path: Path,
+) -> None:
+    _a, honest, _better = _edited_store(tmp_path)
+    with reprolam.open(tmp_path) as rl:
+        c = rl.run(FLOW, planner="script", reuse=True)
+        assert c.steps[1].outputs["score"] == honest
+        assert rl.metrics(c.id) == {"accuracy": 0.1}
+        # Only A's edit shows (its step no longer outputs what the store says it produced).
+        assert {p.kind for p in rl.audit(c.id).problems} == {"lineage"}
+
+
+def test_a_fork_does_not_reuse_its_parents_edited_step_and_says_why(tmp_path: Path) -> None:
+    a, honest, _better = _edited_store(tmp_path)
+    with reprolam.open(tmp_path) as rl:
+        fork = rl.fork(a, at=1, reuse=True, workflow=FLOW)
+    cache = fork.steps[1].proposal["cache"]
+    assert cache["edited"] is True
+    assert cache["reused"] is False
+    assert fork.steps[1].outputs["score"] == honest
+    assert "was edited after it was recorded" in _cache_note(cache)  # what fork prints
+
+
+def test_audit_reports_a_run_that_reused_an_edited_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run an older reprolam recorded: A's edited step reused as it stood."""
+    a, _honest, better = _edited_store(tmp_path)
+    with monkeypatch.context() as old:
+        old.setattr(cache, "_intact", lambda step: True)
+        with reprolam.open(tmp_path) as rl:
+            c = rl.run(FLOW, planner="script", reuse=True)
+    assert c.steps[1].outputs["score"] == better
+    with reprolam.open(tmp_path) as rl:
+        assert rl.replay(c.id).verified  # its own record is intact: only audit can tell
+        [problem] = rl.audit(c.id).problems
+    assert (problem.check, problem.kind) == ("lineage", "reused")
+    assert (problem.step, problem.run) == (1, c.id)
+    assert f"step 1 of run {a}" in problem.message
+    assert "its hash no longer holds" in problem.message
+    done = CliRunner().invoke(cli, ["--store", str(tmp_path), "audit", c.id])
+    assert done.exit_code == 1
+    assert "reused the outputs" in " ".join(done.output.split())
