@@ -54,7 +54,11 @@ Overrides = Mapping[str, Any]  # {"train_model.C": 0.1} or {"train_model": {"C":
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """A recorded run with its whole trace, as ``reprolam show`` presents it."""
+    """A recorded run with its whole trace, as ``reprolam show`` presents it.
+
+    As stored: nothing is re-hashed (a damaged record is marked as such, an edited one is
+    not). ``replay`` and ``audit`` verify; ``to_dict`` says ``"verified": null``.
+    """
 
     run: RunRecord
     steps: list[StepRecord]
@@ -83,6 +87,7 @@ class RunView:
                 for s in self.steps
             ],
             "metrics": self.metrics,
+            "verified": None,  # not checked: see the class docstring
         }
 
 

@@ -5,9 +5,18 @@ Tags and notes are kept beside the trace: they never change a run's record or ha
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from reprolam.cli.main import Ctx, json_option, reports_errors, respond
+from reprolam.cli.main import (
+    EXIT_PROBLEM,
+    Ctx,
+    json_option,
+    reports_errors,
+    respond,
+    warn_unverified,
+)
 
 
 @click.command()
@@ -81,7 +90,15 @@ def compare(obj: Ctx, run_refs: tuple[str, ...], as_csv: bool, as_json: bool) ->
         raise click.UsageError("choose one of --csv and --json")
     with obj.open() as rl:
         comparison = rl.compare(*run_refs)
+    warn_unverified(comparison.unverified)
     if as_csv:
         click.echo(comparison.to_csv(), nl=False)
+        if comparison.unverified:
+            sys.exit(EXIT_PROBLEM)
         return
-    respond(as_json, comparison.to_dict(), lambda: render.comparison(comparison))
+    respond(
+        as_json,
+        comparison.to_dict(),
+        lambda: render.comparison(comparison),
+        ok=not comparison.unverified,
+    )

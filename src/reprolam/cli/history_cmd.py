@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from reprolam.cli.interrupt import reports_interruption
-from reprolam.cli.main import Ctx, json_option, reports_errors, respond
+from reprolam.cli.main import Ctx, json_option, reports_errors, respond, warn_unverified
 from reprolam.cli.options import Execution, execution_options, llm_options, planner_option
 
 
@@ -182,7 +182,8 @@ def diff(obj: Ctx, run_a: str, run_b: str, as_json: bool) -> None:
 
     with obj.open() as rl:
         result = rl.diff(run_a, run_b)
-    respond(as_json, result.to_dict(), lambda: render.run_diff(result))
+    warn_unverified(result.unverified)
+    respond(as_json, result.to_dict(), lambda: render.run_diff(result), ok=not result.unverified)
 
 
 @click.command()

@@ -118,6 +118,14 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
+def warn_unverified(unverified: dict[str, str]) -> None:
+    """One ``warning:`` line (stderr) per run a report was built from that does not verify."""
+    from reprolam.history.record_check import unverified_warning
+
+    for run_id, why in unverified.items():
+        click.echo(f"warning: {unverified_warning(run_id, why)}", err=True)
+
+
 def respond(as_json: bool, payload: Any, show: Callable[[], object], *, ok: bool = True) -> None:
     """Print JSON or the human view; exit 1 when the command found a problem."""
     if as_json:

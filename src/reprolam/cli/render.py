@@ -178,6 +178,9 @@ def run_view(view: RunView) -> None:
     if cut or not wide:
         what = "values" if cut else "digests"
         console.print(f"[dim]{what} shortened to fit; `reprolam show RUN --json` has them whole[/]")
+    # show reads records as stored and re-hashes nothing (it must stay fast on long runs):
+    # say so, rather than let an edited record pass for a checked one.
+    console.print("[dim]as stored, not verified: `reprolam replay RUN` checks every hash[/]")
 
 
 def _steps_table(view: RunView, width: int) -> tuple[ConsoleRenderable, bool]:

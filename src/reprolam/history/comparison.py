@@ -2,7 +2,8 @@
 
 Each run becomes one row: seed, planner, every executed action's params (``action.param``,
 the last successful execution's value) and its headline metrics. Columns whose values differ
-between the runs are the ones worth looking at; ``differing`` names them.
+between the runs are the ones worth looking at; ``differing`` names them. Each run's record is
+verified as replay verifies it; ``unverified`` names those that do not.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reprolam.errors import ConfigError
 from reprolam.hashing import canonical_json
 from reprolam.history.annotate import headline_metrics
+from reprolam.history.record_check import unverified
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepKind, StepStatus
 
@@ -28,6 +30,8 @@ class RunComparison:
     params: list[str]  # column names: seed, planner, action.param, ...
     metrics: list[str]
     values: list[dict[str, Any]]  # per run: column -> value (params and metrics)
+    # run id -> why its record does not verify (its row may not be what it recorded)
+    unverified: dict[str, str] = field(default_factory=dict)
 
     @property
     def differing(self) -> set[str]:
@@ -51,6 +55,7 @@ class RunComparison:
             "metrics": self.metrics,
             "differing": sorted(self.differing),
             "rows": [{"run": run.id, **v} for run, v in zip(self.runs, self.values, strict=True)],
+            "unverified": self.unverified,
         }
 
     def to_csv(self) -> str:
@@ -102,4 +107,5 @@ def compare_runs(store: TraceStore, run_refs: Sequence[str]) -> RunComparison:
         found = headline_metrics(store, run) or {}
         metrics.update(dict.fromkeys(found))
         values.append({**row, **{f"metrics.{k}": v for k, v in found.items()}})
-    return RunComparison(runs, list(params), [f"metrics.{k}" for k in metrics], values)
+    columns = [f"metrics.{k}" for k in metrics]
+    return RunComparison(runs, list(params), columns, values, unverified(store, runs))

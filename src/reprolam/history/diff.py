@@ -1,10 +1,15 @@
-"""Compare two runs step by step: shared history, params, artifacts, seeds, environment, metrics."""
+"""Compare two runs step by step: shared history, params, artifacts, seeds, environment, metrics.
+
+Both runs' records are verified as replay verifies them; ``unverified`` names a run whose
+record does not (what the diff says of it may not be what it recorded).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from reprolam.history.record_check import unverified
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
 from reprolam.trace.stored_json import load_json
@@ -41,6 +46,8 @@ class RunDiff:
     metrics: dict[str, tuple[Any, Any]]
     code: list[Any] = field(default_factory=list)  # CodeChange: a's code -> b's code
     ranked: Any = None  # RankedEnvironment: packages the actions import first
+    # run id -> why its record does not verify (what is shown of it may not be what it ran)
+    unverified: dict[str, str] = field(default_factory=dict)
 
     def _repr_html_(self) -> str:
         from reprolam.notebook import diff_html
@@ -66,6 +73,7 @@ class RunDiff:
             "metrics": {k: list(v) for k, v in self.metrics.items()},
             "code": [c.to_dict() for c in self.code],
             "environment_ranked": self.ranked.to_dict() if self.ranked is not None else None,
+            "unverified": self.unverified,
         }
 
 
@@ -99,6 +107,7 @@ def diff_runs(store: TraceStore, a_ref: str, b_ref: str) -> RunDiff:
         metrics=_metrics_diff(store, a, b),
         code=code_changes(*manifests, sides=("a", "b")),
         ranked=rank_environment(environment, manifests),
+        unverified=unverified(store, (a, b)),
     )
 
 

@@ -8,20 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from reprolam.errors import IntegrityError
-from reprolam.history.verify import Problem, stream_trace, verify_trace
+from reprolam.history.record_check import ACCEPTED, integrity_problems
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
 
-# What a record may show and still be exported or imported: an interrupted run's last step
-# never finished; a run recorded without an environment snapshot says so when audited.
-# Everything else verify_trace finds is an edited, damaged or incomplete record.
-ACCEPTED = frozenset({"unfinished", "environment"})
-
-
-def integrity_problems(store: TraceStore, run: RunRecord) -> list[Problem]:
-    """What is wrong with ``run``'s record (its trace streamed from the store)."""
-    found = verify_trace(store, run, stream_trace(store, run.id))
-    return [p for p in found if p.kind not in ACCEPTED]
+__all__ = ["ACCEPTED", "integrity_problems", "require_verified"]
 
 
 def require_verified(
