@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
-from reprolam.cli.main import Ctx, emit_json, json_option, reports_errors
+from reprolam.cli.main import EXIT_PROBLEM, Ctx, emit_json, json_option, reports_errors
 from reprolam.cli.process import settle
 
 
@@ -52,6 +55,22 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
         emit_json([{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows])
     else:
         runs_table(rows, metric=metric, total=page.total)
+    # The list is filtered and ordered by the metrics index, its values read from the runs'
+    # outputs: a row whose two disagree was placed by an edited index (audit says the same).
+    edited = [(row.run.id, why) for row, m in rows if (why := _index_edited(row, m))]
+    for run_id, why in edited:
+        click.echo(f"warning: {why}; `reprolam audit {run_id}` checks it", err=True)
+    if edited:
+        sys.exit(EXIT_PROBLEM)
+
+
+def _index_edited(row: Any, metrics: dict[str, Any] | None) -> str | None:
+    from reprolam.history.index_check import index_disagreement
+    from reprolam.trace.queries import numeric_metrics
+
+    if not row.indexed or metrics is None:  # not indexed yet, or an unreadable output
+        return None
+    return index_disagreement(row.run.id, row.metrics, numeric_metrics(metrics))
 
 
 @click.command()

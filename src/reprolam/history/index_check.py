@@ -7,6 +7,8 @@ metrics output, whose bytes the trace verifies, and reports an index that says o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from reprolam.errors import ReprolamError
 from reprolam.history.annotate import headline_metrics
 from reprolam.history.metrics import metrics_output
@@ -30,6 +32,13 @@ def metrics_index_problem(store: TraceStore, run: RunRecord) -> str | None:
         recorded = numeric_metrics(headline_metrics(store, run))
     except ReprolamError:
         return None
+    return index_disagreement(run.id, indexed, recorded)
+
+
+def index_disagreement(
+    run_id: str, indexed: Mapping[str, float], recorded: Mapping[str, float]
+) -> str | None:
+    """Why a run's indexed metrics are not its recorded ones (None when they agree)."""
     if indexed == recorded:
         return None
     names = sorted(set(indexed) | set(recorded))
@@ -37,7 +46,7 @@ def metrics_index_problem(store: TraceStore, run: RunRecord) -> str | None:
     said = ", ".join(f"{n}={indexed.get(n)!r}" for n in wrong[:3])
     true = ", ".join(f"{n}={recorded.get(n)!r}" for n in wrong[:3])
     return (
-        f"the metrics index of run {run.id} says {said}, its metrics output {true}: the index "
+        f"the metrics index of run {run_id} says {said}, its metrics output {true}: the index "
         "was edited outside reprolam; runs lists filter and sort by it (their values are read "
         "from the output)"
     )
