@@ -206,6 +206,23 @@ def _json_artifact(src: TraceStore, key: Any) -> dict[str, Any]:
 # -- copying --------------------------------------------------------------------------------------
 
 
+def _damaged_error(
+    src: TraceStore, run: RunRecord, record: RunRecord | StepRecord
+) -> IntegrityError:
+    """A damaged row (edited outside reprolam) is read with what could not be decoded
+    replaced: copying that would write other values than the source holds, silently."""
+    what = (
+        f"step {record.index} of run {run.id}"
+        if isinstance(record, StepRecord)
+        else f"run {run.id}"
+    )
+    return IntegrityError(
+        f"the stored record of {what} in {src.location} is damaged ({record.damaged}): it "
+        "cannot be copied as it is, so nothing more was copied; restore the source from a "
+        "backup (`reprolam audit` names every damaged record)"
+    )
+
+
 class _Copier:
     """Moves runs' artifacts and records, remembering what the destination already holds."""
 
@@ -220,6 +237,10 @@ class _Copier:
 
     def copy_run(self, run: RunRecord, start: int) -> None:
         steps = self.src.own_steps(run.id)[start:]
+        records: list[RunRecord | StepRecord] = [run, *steps]
+        for record in records:
+            if record.damaged is not None:
+                raise _damaged_error(self.src, run, record)
         if start == 0:
             # The run record names its environment and final outputs: they go first.
             self.ensure([*_run_refs(run), *_code_refs(self.src, run.environment)])
