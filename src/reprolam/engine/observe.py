@@ -13,7 +13,9 @@ While an action runs in this thread, ``ActionWatch``:
 * compares cheap marks of the global ``random`` and NumPy RNG states before and after
   ``pure`` and ``external`` actions (``seeded`` ones get the globals seeded by the engine);
 * notes wall-clock reads (``time.time()`` and friends, called through the ``time`` module)
-  in ``pure`` actions.
+  in ``pure`` actions;
+* notes OS entropy drawn through ``os.urandom`` (``uuid4``, ``secrets``, ``SystemRandom``,
+  an unseeded ``numpy.random.default_rng()``) as ``global_rng`` (``engine.entropy_probe``).
 
 Each observation is an effect ``{kind, target, declared, count}``. File writes, network and
 subprocesses are declared when the action lists ``side_effects``; global RNG use is declared
@@ -507,6 +509,9 @@ def install() -> None:
         sys.addaudithook(_hook)
         for name in _CLOCK_FUNCTIONS:
             setattr(time, name, _clock_probe(name, getattr(time, name)))
+        from reprolam.engine import entropy_probe  # os.urandom, uuid4, secrets: see there
+
+        entropy_probe.install()
         _installed = True
 
 

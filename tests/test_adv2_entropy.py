@@ -1,0 +1,100 @@
+"""OS entropy in an action declared pure: ``os.urandom``, ``uuid4``, ``secrets``,
+``SystemRandom`` and an unseeded ``numpy.random.default_rng()`` made every execution's
+outputs differ and nothing was recorded, so a reproduction diverged with a bare pair of
+hashes. They are seen as an undeclared ``global_rng`` effect at the action's own line
+(declared for ``nondeterministic`` actions, refused under ``strict``), and reproduce names
+them. A library's own draws (an id it keeps, as scikit-learn's fit callbacks make) are not
+the action's and are not noted.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import reprolam
+from reprolam import action, workflow
+from reprolam.engine import entropy_probe
+from reprolam.engine.policy import Policy
+from reprolam.history.reproduce import reproduce
+from reprolam.trace.memory import MemoryStore
+
+DRAWS: dict[str, Callable[[], Any]] = {
+    "urandom": lambda: os.urandom(8).hex(),
+    "uuid4": lambda: str(uuid.uuid4()),
+    "secrets": lambda: secrets.token_hex(8),
+    "system_random": lambda: random.SystemRandom().random(),
+    "numpy_default_rng": lambda: float(np.random.default_rng().random()),
+}
+LINE = DRAWS["urandom"].__code__.co_firstlineno  # every draw is on one of these lines
+
+
+def _flow(draw: Callable[[], Any], determinism: str = "pure") -> Any:
+    @action(outputs=["value"], determinism=determinism)  # type: ignore[call-overload]
+    def drawing() -> Any:
+        return draw()
+
+    return workflow("entropy", [drawing], outputs=["value"])
+
+
+@pytest.mark.parametrize("name", sorted(DRAWS))
+def test_each_source_is_an_undeclared_effect_at_the_actions_line(name: str) -> None:
+    store = MemoryStore()
+    run = reprolam.run(_flow(DRAWS[name]), store=store, planner="script")
+    [effect] = run.steps[0].proposal["observed"]["effects"]
+    assert (effect["kind"], effect["declared"]) == ("global_rng", False)
+    assert effect["target"].startswith(f"OS entropy (os.urandom) at {__file__}:")
+    assert LINE <= int(effect["target"].rsplit(":", 1)[1]) <= LINE + len(DRAWS)
+
+
+def test_declared_for_nondeterministic_and_refused_under_strict() -> None:
+    store = MemoryStore()
+    run = reprolam.run(_flow(DRAWS["uuid4"], "nondeterministic"), store=store, planner="script")
+    [effect] = run.steps[0].proposal["observed"]["effects"]
+    assert effect["declared"] is True
+    strict = reprolam.run(
+        _flow(DRAWS["uuid4"]), store=store, planner="script", policy=Policy(effects="strict")
+    )
+    assert not strict.succeeded
+    error = strict.steps[0].error
+    assert error is not None
+    assert error.type == "UndeclaredEffect"
+    assert "OS entropy" in error.message
+
+
+def test_reproduce_names_the_entropy_it_diverged_on() -> None:
+    store = MemoryStore()
+    flow = _flow(DRAWS["secrets"])
+    run = reprolam.run(flow, store=store, planner="script")
+    result = reproduce(store, run.id, workflow=flow)
+    assert result.divergence is not None
+    assert "had undeclared effects when recorded" in result.summary()
+    assert "OS entropy (os.urandom)" in result.summary()
+
+
+def test_a_librarys_own_draw_is_not_the_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "idlib.py").write_text(
+        "import uuid\n\ndef fit(x):\n    run_id = uuid.uuid4()  # kept, never returned\n"
+        "    return x * 2\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(entropy_probe, "_LIBRARIES", (*entropy_probe._LIBRARIES, str(tmp_path)))
+    import idlib
+
+    try:
+        run = reprolam.run(_flow(lambda: idlib.fit(21)), store=MemoryStore(), planner="script")
+    finally:
+        sys.modules.pop("idlib", None)
+    assert "observed" not in run.steps[0].proposal
+    assert run.outputs["value"] == 42
