@@ -91,26 +91,36 @@ def _check_parent(store: TraceStore, parent: RunRecord, before: StepRecord | Non
     (the seed, policy and overrides a fork inherits) and the last step it inherits (whose
     hash its chain continues). ``IntegrityError`` if either was edited; the rest of the
     parent's trace is verified by the fork's own replay and audit, which name the parent."""
-    problem = ""
-    if before is not None and not hash_holds(before):
-        problem = f"step {before.index}, the last one a fork inherits, was changed after it ran"
-    elif parent.header_hash is not None:
-        head = ""
-        if parent.parent_id is not None and parent.fork_index:
-            try:
-                head = store.step_at(parent.parent_id, parent.fork_index - 1).hash or ""
-            except NotFoundError:
-                head = "?"
-        if run_header_hash(parent, head) != parent.header_hash:
-            problem = (
-                "its record (seed, workflow, planner, policy, overrides, environment, fork "
-                "point or creation time) was changed after it was created"
-            )
+    problem = start_problem(store, parent, before, "the last one a fork inherits")
     if problem:
         raise IntegrityError(
             f"cannot fork run {parent.id}: {problem}; `reprolam audit {parent.id}` says what "
             "else is wrong"
         )
+
+
+def start_problem(
+    store: TraceStore, run: RunRecord, before: StepRecord | None, which: str
+) -> str | None:
+    """Why what a new step would continue from was edited: ``run``'s header (seed, policy,
+    overrides, ...) or ``before``, the step whose hash the next step chains to (``which``
+    says what it is to the caller); None when both hold."""
+    if before is not None and not hash_holds(before):
+        return f"step {before.index}, {which}, was changed after it ran"
+    if run.header_hash is None:
+        return None
+    head = ""
+    if run.parent_id is not None and run.fork_index:
+        try:
+            head = store.step_at(run.parent_id, run.fork_index - 1).hash or ""
+        except NotFoundError:
+            head = "?"
+    if run_header_hash(run, head) != run.header_hash:
+        return (
+            "its record (seed, workflow, planner, policy, overrides, environment, fork "
+            "point or creation time) was changed after it was created"
+        )
+    return None
 
 
 def fork(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from reprolam.codecs import Serializer
 from reprolam.engine.engine import Engine, RunResult, StepCallback
+from reprolam.engine.start_state import trace_length
+from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.history.fork import start_problem
 from reprolam.history.rebuild import (
     ExecutorRef,
     PolicyChanges,
@@ -15,7 +18,27 @@ from reprolam.history.rebuild import (
 from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
+from reprolam.trace.records import RunRecord
 from reprolam.workflows.registry import Workflow
+
+
+def _check_start(store: TraceStore, run: RunRecord) -> None:
+    length = trace_length(store, run)
+    before = None
+    for index in range(length - 1, max(length - 3, -1), -1):  # a started step has no hash
+        try:
+            step = store.step_at(run.id, index)
+        except NotFoundError:
+            break  # a deleted step row: the engine's own reading of the trace says so
+        if step.finished:
+            before = step
+            break
+    problem = start_problem(store, run, before, "the last finished one")
+    if problem:
+        raise IntegrityError(
+            f"cannot resume run {run.id}: {problem}; nothing was executed; `reprolam audit "
+            f"{run.id}` says what else is wrong"
+        )
 
 
 def resume(
@@ -31,8 +54,14 @@ def resume(
     serializer: Serializer | None = None,
     on_step: StepCallback | None = None,
 ) -> RunResult:
-    """Continue ``run_ref`` with its recorded workflow, policy, executor and kind of planner."""
+    """Continue ``run_ref`` with its recorded workflow, policy, executor and kind of planner.
+
+    What it continues from is checked first, as a fork's start is: the run's header (the
+    seed, policy and overrides every new step uses) and its last finished step (whose hash
+    the next one chains to). ``IntegrityError`` if either was edited; nothing is executed.
+    """
     run = store.get_run(store.resolve_run_id(run_ref))
+    _check_start(store, run)
     flow = workflow_of(store, run, workflow)
     chosen = planner_of(run, planner, llm=llm)
     with Engine(store, serializer=serializer, executor=executor or executor_of(run)) as engine:

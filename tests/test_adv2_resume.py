@@ -1,0 +1,73 @@
+"""Resume checks what it continues from, as fork does.
+
+An interrupted run whose seed was edited in the database was resumed with the edited seed:
+every new step drew from it, the run ended ``succeeded`` (exit 0), and only a later audit
+said the header no longer held. Resume now refuses, before executing anything, a run whose
+header (seed, policy, overrides, ...) or last finished step (whose hash the next step
+chains to) was edited.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import crash_flow
+from reprolam.cli.main import cli
+from reprolam.errors import IntegrityError
+from reprolam.history.resume import resume
+from reprolam.trace import RunStatus, SQLiteStore
+from test_crash import _run_script
+
+FLOW = f"{crash_flow.__file__}:flow"
+
+
+@pytest.fixture
+def interrupted(tmp_path: Path) -> tuple[Path, str, int]:
+    """A store whose one run was killed mid-way: (store, run id, its steps)."""
+    store = tmp_path / "store"
+    assert _run_script(store, "20").returncode == -signal.SIGKILL
+    with SQLiteStore(store) as trace:
+        (run,) = trace.list_runs()
+        assert run.status is RunStatus.INTERRUPTED
+        return store, run.id, len(trace.steps(run.id))
+
+
+def _sql(root: Path, statement: str, *args: object) -> None:
+    with closing(sqlite3.connect(root / "trace.db")) as con:
+        assert con.execute(statement, args).rowcount == 1
+        con.commit()
+
+
+def _refused(store: Path, run_id: str, steps: int, match: str) -> None:
+    with SQLiteStore(store) as trace:
+        with pytest.raises(IntegrityError, match=match):
+            resume(trace, run_id, workflow=FLOW)
+        assert trace.get_run(run_id).status is RunStatus.INTERRUPTED
+        assert len(trace.steps(run_id)) == steps  # nothing was executed
+    done = CliRunner().invoke(cli, ["--store", str(store), "resume", run_id, "--workflow", FLOW])
+    assert done.exit_code == 2
+    assert done.stderr.startswith(f"error: cannot resume run {run_id}: ")
+
+
+@pytest.mark.slow
+def test_an_edited_seed_is_refused(interrupted: tuple[Path, str, int]) -> None:
+    store, run_id, steps = interrupted
+    _sql(store, "UPDATE runs SET seed = 8 WHERE id = ?", run_id)
+    _refused(store, run_id, steps, "its record .* was changed after it was created")
+
+
+@pytest.mark.slow
+def test_an_edited_last_finished_step_is_refused(interrupted: tuple[Path, str, int]) -> None:
+    store, run_id, steps = interrupted
+    with closing(sqlite3.connect(store / "trace.db")) as con:
+        (last,) = con.execute(
+            "SELECT max(idx) FROM steps WHERE run_id = ? AND hash IS NOT NULL", (run_id,)
+        ).fetchone()
+    _sql(store, "UPDATE steps SET duration = 9.5 WHERE run_id = ? AND idx = ?", run_id, last)
+    _refused(store, run_id, steps, rf"step {last}, the last finished one, was changed")
