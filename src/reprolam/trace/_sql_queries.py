@@ -50,7 +50,7 @@ class SqlRunQueries:
     def _runs_by_id(self, ids: Sequence[str]) -> dict[str, RunRecord]:
         raise NotImplementedError
 
-    def _snapshot_counts(self, ids: Sequence[str], bases: dict[str, int]) -> dict[str, int]:
+    def _step_counts(self, ids: Sequence[str], bases: dict[str, int]) -> dict[str, int]:
         raise NotImplementedError  # SqlSnapshots
 
     def _in(self, ids: Sequence[str]) -> str:
@@ -65,7 +65,7 @@ class SqlRunQueries:
         runs = self._runs_by_id(ids)
         marks = self._in(ids)
         inherited = {r.id: r.fork_index or 0 for r in runs.values() if r.parent_id}
-        counts = self._snapshot_counts(ids, inherited)
+        counts = self._step_counts(ids, inherited)
         metrics: dict[str, dict[str, float]] = {}
         for run_id, name, value in self._all(
             f"SELECT run_id, name, value FROM run_metrics WHERE run_id IN ({marks}) "

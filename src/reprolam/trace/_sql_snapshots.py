@@ -52,21 +52,15 @@ class SqlSnapshots:
         )
         return [StateSnapshot.from_row(run_id, *row) for row in rows]
 
-    def _snapshot_counts(self, ids: Sequence[str], bases: dict[str, int]) -> dict[str, int]:
-        """Whole-trace step counts of these runs without reading a step: the latest snapshot's
-        count (or the inherited prefix) plus the step rows after it, counted on the key."""
+    def _step_counts(self, ids: Sequence[str], bases: dict[str, int]) -> dict[str, int]:
+        """Whole-trace step counts of these runs (``bases``: a fork's inherited prefix): the
+        last own step's index + 1, read on the key (one index seek per run, whatever the
+        run's length). Not from run-state snapshots: derived data an edit could make say
+        500 steps for a run of 5, which a list would show as they are."""
         p = self.DIALECT.param
-        marks = ", ".join([p] * len(ids))
-        for run_id, steps in self._all(
-            f"SELECT run_id, max(steps) FROM run_snapshots WHERE run_id IN ({marks}) "
-            "GROUP BY run_id",
-            tuple(ids),
-        ):
-            bases[run_id] = max(bases.get(run_id, 0), int(steps))
-        tail = " UNION ALL ".join(
-            f"SELECT run_id, count(*) FROM steps WHERE run_id = {p} AND idx >= {p} GROUP BY run_id"
-            for _ in ids
+        last = " UNION ALL ".join(
+            f"SELECT {p}, max(idx) FROM steps WHERE run_id = {p}" for _ in ids
         )
-        params = tuple(v for run_id in ids for v in (run_id, bases.get(run_id, 0)))
-        after = dict(self._all(tail, params))
-        return {run_id: bases.get(run_id, 0) + int(after.get(run_id, 0)) for run_id in ids}
+        params = tuple(v for run_id in ids for v in (run_id, run_id))
+        ends = {run_id: -1 if top is None else int(top) for run_id, top in self._all(last, params)}
+        return {run_id: max(bases.get(run_id, 0), ends.get(run_id, -1) + 1) for run_id in ids}
