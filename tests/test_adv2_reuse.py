@@ -101,3 +101,14 @@ def test_audit_reports_a_run_that_reused_an_edited_step(
     done = CliRunner().invoke(cli, ["--store", str(tmp_path), "audit", c.id])
     assert done.exit_code == 1
     assert "reused the outputs" in " ".join(done.output.split())
+
+
+def test_a_reusing_run_imported_without_its_source_audits_clean(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "a") as rl:
+        rl.run(FLOW, planner="script")
+        c = rl.run(FLOW, planner="script", reuse=True)
+        assert c.steps[1].proposal["cache"]["reused"] is True
+        rl.export(c.id, format="rocrate", output=tmp_path / "crate")
+    with reprolam.open(tmp_path / "b") as rl:
+        rl.import_crate(tmp_path / "crate")
+        assert rl.audit(c.id).clean

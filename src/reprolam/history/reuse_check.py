@@ -3,9 +3,10 @@
 A reused step (``--reuse``, a carried step of a hand-built fork) records the outputs of
 another recorded step instead of executing: its own record is hashed when it is taken, so
 its run verifies whatever those outputs were. What makes them right is the source step: it
-must still be in the store, still hold its hash, and have output exactly what was taken.
-A source edited before the reuse (its outputs pointed at other bytes) would otherwise be
-laundered into a run that audits clean.
+must still hold its hash and have output exactly what was taken. A source edited before
+the reuse (its outputs pointed at other bytes) would otherwise be laundered into a run that
+audits clean. A source whose whole run is not in the store (a crate of the reusing run
+alone) is not a finding: there is nothing to compare.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reprolam.errors import ReprolamError
+from reprolam.errors import NotFoundError, ReprolamError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepRecord, hash_holds
 
@@ -68,9 +69,15 @@ def _why_not(store: TraceStore, step: StepRecord, run_id: str, index: int) -> st
     if index < 0:
         return "which its record does not name"
     try:
+        store.get_run(run_id)
+    except NotFoundError:
+        return None  # a run imported without the run it reused from: nothing to compare
+    except ReprolamError:
+        return "whose run record cannot be read"
+    try:
         source = store.own_step(run_id, index)
     except ReprolamError:
-        return "which is not in the store"
+        return "which is missing from that run's trace"
     if source.damaged is not None or not hash_holds(source) or source.hash is None:
         return "whose record was edited after it was recorded (its hash no longer holds)"
     if source.outputs != step.outputs:
