@@ -100,3 +100,12 @@ def test_show_says_it_does_not_verify(runs: tuple[Path, str, str]) -> None:
     code, out, _err = _cli(root, "show", a, "--json")
     assert code == 0
     assert json.loads(out)["verified"] is None
+
+
+def test_notebook_views_carry_the_warning(runs: tuple[Path, str, str]) -> None:
+    root, a, b = runs
+    _edit_level(root, a)
+    with reprolam.open(root) as rl:
+        for html in (rl.compare(a, b)._repr_html_(), rl.diff(a, b)._repr_html_()):
+            assert f"run {a} does not verify" in html
+        assert "does not verify" not in rl.compare(b)._repr_html_()

@@ -139,6 +139,7 @@ def diff_html(diff: RunDiff) -> str:
         f"<br>{esc(diff.relation)}; shared history: {diff.shared_steps} steps</div>"
         + table(["#", "a", "b", "differences"], rows)
         + (metrics if diff.metrics else "")
+        + _unverified_html(diff.unverified)
     )
 
 
@@ -170,7 +171,17 @@ def comparison_html(comparison: RunComparison) -> str:
         ["run", *comparison.params, *comparison.metrics],
         comparison.rows(),
         highlight=comparison.differing,
+    ) + _unverified_html(comparison.unverified)
+
+
+def _unverified_html(unverified: dict[str, str]) -> str:
+    """The CLI's ``warning:`` lines for runs whose records do not verify."""
+    from reprolam.history.record_check import unverified_warning
+
+    lines = (
+        f"<p><b>warning:</b> {esc(unverified_warning(r, why))}</p>" for r, why in unverified.items()
     )
+    return "".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
