@@ -98,3 +98,15 @@ def test_a_librarys_own_draw_is_not_the_actions(
         sys.modules.pop("idlib", None)
     assert "observed" not in run.steps[0].proposal
     assert run.outputs["value"] == 42
+
+
+def test_reprolams_own_draws_are_not_the_actions(tmp_path: Path) -> None:
+    from reprolam.hashing import digest
+    from reprolam.trace.blobs import BlobDir
+
+    def store_blob() -> str:  # a temporary file's name is drawn with secrets.token_hex
+        data = b"kept"
+        return str(BlobDir(tmp_path / "blobs").put(digest(data), data).name)
+
+    run = reprolam.run(_flow(store_blob), store=MemoryStore(), planner="script")
+    assert "observed" not in run.steps[0].proposal

@@ -73,6 +73,8 @@ def _noted(watch: Any, caller: Any, observe: Any) -> None:
         frame = frame.f_back
     if frame is None or frame.f_code.co_filename.startswith(_LIBRARIES):
         return  # a library's own draw (an id it keeps), not the action's (see the docstring)
+    if str(frame.f_globals.get("__name__", "")).startswith("reprolam."):
+        return  # reprolam's own (a temporary file's name while storing a file output)
     if observe._importing(frame):
         return  # drawn while importing a module: the import's, not the action's
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
