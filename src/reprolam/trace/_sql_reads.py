@@ -71,7 +71,7 @@ class SqlArtifactReads(BlobDirStreams):
         if data is None:
             path = self.blobs.path_of(digest)
             try:
-                data = self.blobs.get(digest)
+                data = self.blobs.get(digest, size)  # no more than recorded (+1, to tell)
             except NotFoundError as exc:
                 raise IntegrityError(
                     f"artifact {digest} is recorded but its blob file {path} is missing: the "

@@ -12,13 +12,14 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from blake3 import blake3
 
-from reprolam.errors import NotFoundError, StoreError
+from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import DIGEST_HEX_LEN
 
 INLINE_MAX = 32 * 1024  # bytes; larger artifacts go to the blob directory (SQL backends)
@@ -249,11 +250,25 @@ class BlobDir:
             )
         return file_chunks(path)
 
-    def get(self, digest: str) -> bytes:
-        """The blob's bytes; ``NotFoundError`` (naming digest and path) if there is no file."""
+    def get(self, digest: str, limit: int | None = None) -> bytes:
+        """The blob's bytes (with ``limit``, at most ``limit + 1`` of them: enough to tell a
+        blob bigger than recorded); ``NotFoundError`` (naming digest and path) if there is
+        no file, ``IntegrityError`` if it is not a regular file.
+
+        Opened without blocking and checked before reading: a FIFO put in its place would
+        wait forever for a writer, a symlink to ``/dev/zero`` would never end.
+        """
         path = self.path_of(digest)
         try:
-            return path.read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise IntegrityError(
+                        f"artifact {digest}'s blob {path} is not a regular file (a FIFO, device "
+                        "or directory was put in its place): the artifacts directory was "
+                        "tampered with; restore the blob from a copy"
+                    )
+                return f.read() if limit is None else f.read(limit + 1)
         except FileNotFoundError:
             raise NotFoundError(
                 f"artifact {digest} has no blob file at {path}: the artifacts directory "
