@@ -3,7 +3,7 @@ the whole field list that earlier versions hashed (stored chains must keep verif
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ import pytest
 from reprolam.hashing import canonical_json_bytes, digest
 from reprolam.trace import _rows
 from reprolam.trace.records import ErrorInfo, StepKind, StepRecord, StepStatus, step_hash
+from reprolam.trace.step_frame import StepFrame
 
 
 def reference_hash(step: StepRecord) -> str:
@@ -90,12 +91,13 @@ def test_finishing_in_place_renders_what_a_fresh_record_would() -> None:
         inputs={"x": "d" * 64},
         proposal={"planner": "rules"},
     )
-    _rows.render_step(started)
+    frame = StepFrame("r", "a", started.action_version, started.fingerprint, inputs=["x"])
+    frame.render_started(started)
     assert started.hash is None
-    assert started.rendered is not None
+    assert started.rendered == _rows.render_step(replace(started)).rendered
     grown = {**started.proposal, "observed": {"printed": 3}}
     error = ErrorInfo("RuntimeError", "boom")
-    finished = _rows.finish_step(started, StepStatus.FAILED, {}, 0.5, error, grown)
+    finished = frame.finish(started, True, {}, 0.5, error, grown)
     fresh = StepRecord(
         run_id="r",
         index=0,

@@ -186,7 +186,7 @@ class Lookahead:
             return None
         del self.flying[started.index]
         ran = flying.future.result()
-        # When it really started: the engine's own record, completed in place (finish_step)
+        # When it really started: the engine's own record, completed in place (StepFrame.finish)
         object.__setattr__(started, "started_at", ran.started_at)
         return started, ran.outcome, ran.duration
 

@@ -33,8 +33,6 @@ from reprolam.trace.records import (
     StepKind,
     StepRecord,
     StepStatus,
-    StepTexts,
-    error_text,
     json_field,
     seal,
     step_texts,
@@ -243,59 +241,21 @@ def step_to_row(step: StepRecord) -> tuple[Any, ...]:
     row = step.rendered
     if row is not None:
         return row
-    return _step_row(step, None, hashed=False)
+    return _step_row(step, hashed=False)
 
 
 def render_step(step: StepRecord) -> StepRecord:
     """Render the engine's own fresh record to its row once, in place (sealing it first when
     it is finished, with the hash of the very texts its row holds)."""
     object.__setattr__(
-        step, "rendered", _step_row(step, None, hashed=step.status is not StepStatus.STARTED)
+        step, "rendered", _step_row(step, hashed=step.status is not StepStatus.STARTED)
     )
     return step
 
 
-def finish_step(
-    step: StepRecord,
-    status: StepStatus,
-    outputs: dict[str, str],
-    duration: float,
-    error: ErrorInfo | None,
-    proposal: dict[str, Any],
-) -> StepRecord:
-    """Complete the engine's own ``started`` record in place, then render and seal it.
-
-    Only for a record no one else holds: a store keeps the row it was given, never the
-    object (``TraceStore.record``). The texts of the fields that did not change (params,
-    inputs, and the proposal unless it grew) are the started row's, serialized once.
-    """
-    started = step.rendered
-    assert started is not None, "finish_step takes a record rendered by render_step"
-    texts = StepTexts(
-        started[8],
-        started[9],
-        json_field(outputs),
-        None if error is None else error_text(error),
-        started[14] if proposal is step.proposal else json_field(proposal),
-    )
-    for name, value in (
-        ("status", status),
-        ("outputs", outputs),
-        # To the microsecond: the clock says no more, and its shorter text is cheaper to
-        # write and to re-hash at every replay.
-        ("duration", round(duration, 6)),
-        ("error", error),
-        ("proposal", proposal),
-    ):
-        object.__setattr__(step, name, value)
-    object.__setattr__(step, "rendered", _step_row(step, texts, hashed=True))
-    return step
-
-
-def _step_row(step: StepRecord, texts: StepTexts | None, *, hashed: bool) -> tuple[Any, ...]:
+def _step_row(step: StepRecord, *, hashed: bool) -> tuple[Any, ...]:
     try:
-        if texts is None:
-            texts = step_texts(step)
+        texts = step_texts(step)
         if hashed:
             seal(step, texts)
         return (

@@ -204,7 +204,8 @@ class StepFrame:
         proposal: dict[str, Any],
     ) -> StepRecord:
         """Complete a started record rendered by ``render_started`` in place, then render and
-        seal it (``_rows.finish_step``, with the texts that did not change reused)."""
+        seal it, with the texts that did not change reused (the row and hash
+        ``_rows.render_step`` gives the finished record)."""
         started = step.rendered
         assert started is not None, "finish takes a record rendered by render_started"
         status = _FAILED if failed else _SUCCEEDED
