@@ -82,7 +82,10 @@ class Fickle(RulesPlanner):
 def test_a_forecast_the_planner_does_not_follow_is_dropped_unrecorded(tmp_path: Path) -> None:
     executor = Threaded()
     with reprolam.open(tmp_path / "store") as rl:
-        result = rl.run(FLOW, seed=1, planner=Fickle(), executor=executor)
+        # left takes a while, so the forecast right has surely started before the run ends
+        # (without it, a loaded machine could end the run before right's thread ran)
+        slow_left = {"left.delay": 0.3}
+        result = rl.run(FLOW, seed=1, planner=Fickle(), executor=executor, set=slow_left)
         assert [s.action for s in result.steps] == ["source", "left"]
         assert "right" in executor.calls  # it ran ahead, and was not recorded
         assert rl.audit(result.id).clean
