@@ -7,10 +7,9 @@ damaged one, or merely an unusual one: a step with an error record), which the r
 then decodes. Two costs dominate and are cut:
 
 - Building the record. A frozen dataclass's ``__init__`` sets each of StepRecord's 20 slots
-  through ``object.__setattr__``: more than half of decoding a row went there.
-  ``_Unfrozen`` has StepRecord's very slot layout without the frozen ``__setattr__``: a
-  record is filled in as one, then becomes a StepRecord (``__class__`` assignment, which
-  Python allows between identical layouts), about 7x faster.
+  through ``object.__setattr__``: more than half of decoding a row went there. The record
+  is built by ``reprolam._frozen.builder`` instead (filled in without the frozen
+  ``__setattr__``, then made a StepRecord).
 - Decoding JSON texts. Each is scanned by the C scanner directly (no Python-level
   ``raw_decode``), and ``DecodedTexts`` decodes a text once while a run keeps repeating it
   (a step's outputs are the next step's inputs, the very same text; the same proposal
@@ -21,8 +20,10 @@ then decodes. Two costs dominate and are cut:
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Any
 
+from reprolam._frozen import builder
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
 
 KINDS = {k.value: k for k in StepKind}
@@ -31,18 +32,14 @@ STEP_STATUSES = {s.value: s for s in StepStatus}
 _REMEMBERED = 64  # texts of each kind kept decoded (a run's repeats are close together)
 
 
-class _Unfrozen:
-    __slots__ = StepRecord.__slots__
-
-
-_FILLED = (  # the slots decode_step fills, in order: a field added to StepRecord needs one
+# a record without the frozen __init__ (``reprolam._frozen``): one per row read
+_step_record = builder(StepRecord)
+_PASSED = (  # what decode_step passes, in order: a field added to StepRecord needs one
     "run_id", "index", "kind", "action", "status", "started_at", "action_version",
     "fingerprint", "params", "inputs", "outputs", "seed", "duration", "error", "proposal",
-    "recovers", "prev_hash", "hash", "damaged", "rendered",
+    "recovers", "prev_hash", "hash", "damaged",
 )  # fmt: skip
-FAST = StepRecord.__slots__ == _FILLED  # if not, StepRecord changed: the reference decodes
-
-_new = object.__new__
+FAST = tuple(f.name for f in fields(StepRecord) if f.init) == _PASSED  # else: the reference
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # C: (value, end) at a position
 
 
@@ -104,33 +101,20 @@ def decode_step(row: tuple[Any, ...], texts: DecodedTexts) -> StepRecord:
     if row[13] is not None or not FAST:  # an error record (rare), or StepRecord changed
         raise ValueError("a step row for the reference decoding")
     seed = row[11]
-    step: Any = _new(_Unfrozen)
-    step.run_id = row[0]
-    step.index = row[1]
-    step.kind = KINDS[row[2]]
-    step.action = row[3]
-    step.status = STEP_STATUSES[row[4]]
-    step.started_at = row[5]
-    step.action_version = row[6]
-    step.fingerprint = row[7]
     # Each text is looked up among those decoded lately (a copy of its value), else decoded.
     maps = texts.maps
     objects = texts.objects
     found = objects.get(row[8])
-    step.params = texts.object(row[8]) if found is None else found.copy()
+    params = texts.object(row[8]) if found is None else found.copy()
     found = maps.get(row[9])
-    step.inputs = texts.digest_map(row[9]) if found is None else found.copy()
+    inputs = texts.digest_map(row[9]) if found is None else found.copy()
     found = maps.get(row[10])
-    step.outputs = texts.digest_map(row[10]) if found is None else found.copy()
-    step.seed = int(seed) if type(seed) is str else seed  # beyond 64 bits: decimal text
-    step.duration = row[12]
-    step.error = None
+    outputs = texts.digest_map(row[10]) if found is None else found.copy()
     found = objects.get(row[14])
-    step.proposal = texts.object(row[14]) if found is None else found.copy()
-    step.recovers = row[15]
-    step.prev_hash = row[16]
-    step.hash = row[17]
-    step.damaged = None
-    step.rendered = None
-    step.__class__ = StepRecord
-    return step  # type: ignore[no-any-return]
+    proposal = texts.object(row[14]) if found is None else found.copy()
+    return _step_record(
+        row[0], row[1], KINDS[row[2]], row[3], STEP_STATUSES[row[4]], row[5], row[6], row[7],
+        params, inputs, outputs,
+        int(seed) if type(seed) is str else seed,  # beyond 64 bits: decimal text
+        row[12], None, proposal, row[15], row[16], row[17], None,
+    )  # fmt: skip

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
+from reprolam._frozen import builder
 from reprolam.hashing import canonical_json, digest, scalar_json
 from reprolam.trace._rows import _big_int_out
 from reprolam.trace.records import (
@@ -37,21 +38,8 @@ _ACTION_TEXT = _ACTION.value
 _STATUS_TEXT = {s: s.value for s in StepStatus}
 
 
-class _Unfrozen:
-    """StepRecord's slot layout without the frozen ``__setattr__`` (see ``_step_decode``):
-    a record is filled in as one, then becomes a StepRecord."""
-
-    __slots__ = StepRecord.__slots__
-
-
-_new = object.__new__
-# the slots ``StepFrame.started`` fills, in order: a field added to StepRecord needs one
-_FILLED = (
-    "run_id", "index", "kind", "action", "status", "started_at", "action_version",
-    "fingerprint", "params", "inputs", "outputs", "seed", "duration", "error", "proposal",
-    "recovers", "prev_hash", "hash", "damaged", "rendered",
-)  # fmt: skip
-_FAST = StepRecord.__slots__ == _FILLED
+# a fresh record without the frozen __init__ (``reprolam._frozen``): one per step
+_step_record = builder(StepRecord)
 
 
 def _value_text(value: Any) -> str:
@@ -122,46 +110,11 @@ class StepFrame:
         prev_hash: str,
     ) -> StepRecord:
         """A fresh ``started`` record of this action (what ``StepRecord(...)`` builds)."""
-        if not _FAST:  # StepRecord changed shape: build it the ordinary way
-            return StepRecord(
-                run_id=self.run_id,
-                index=index,
-                kind=_ACTION,
-                action=self.action,
-                status=_STARTED,
-                started_at=started_at,
-                action_version=self.version,
-                fingerprint=self.fingerprint,
-                params=params,
-                inputs=inputs,
-                seed=seed,
-                proposal=proposal,
-                recovers=recovers,
-                prev_hash=prev_hash,
-            )
-        r: Any = _new(_Unfrozen)
-        r.run_id = self.run_id
-        r.index = index
-        r.kind = _ACTION
-        r.action = self.action
-        r.status = _STARTED
-        r.started_at = started_at
-        r.action_version = self.version
-        r.fingerprint = self.fingerprint
-        r.params = params
-        r.inputs = inputs
-        r.outputs = {}
-        r.seed = seed
-        r.duration = None
-        r.error = None
-        r.proposal = proposal
-        r.recovers = recovers
-        r.prev_hash = prev_hash
-        r.hash = None
-        r.damaged = None
-        r.rendered = None
-        r.__class__ = StepRecord
-        return r  # type: ignore[no-any-return]
+        return _step_record(
+            self.run_id, index, _ACTION, self.action, _STARTED, started_at, self.version,
+            self.fingerprint, params, inputs, {}, seed, None, None, proposal, recovers,
+            prev_hash, None, None,
+        )  # fmt: skip
 
     # -- rows ---------------------------------------------------------------------------------
 
