@@ -14,7 +14,7 @@ file shows up, before anything executes, as a changed input (``changed_inputs``)
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,22 +165,27 @@ def install(loop: RunLoop, inputs: list[RecordedInput]) -> None:
 
 def changed_inputs(store: TraceStore, run: RunRecord) -> list[InputChange]:
     """Inputs of ``run`` whose recorded path now holds other content (or nothing)."""
-    from reprolam.codecs import default_serializer
     from reprolam.trace.stored_json import load_json
 
+    return list(_changes(recorded_inputs(load_json(store, run.environment))))
+
+
+def _changes(inputs: list[RecordedInput]) -> Iterator[InputChange]:
+    """The inputs read from a path (not values given from Python) whose path now holds
+    other content than was recorded, or nothing."""
+    from reprolam.codecs import default_serializer
+
     serializer = default_serializer()
-    changes = []
-    for item in recorded_inputs(load_json(store, run.environment)):
+    for item in inputs:
         if not item.path:
             continue  # a value: it is what was recorded
         path = Path(item.path)
-        new: str | None = None
+        now: str | None = None
         if path.exists():
             _tag, raw = serializer.dumps_typed(files.hash_path(path, follow_links=True))
-            new = digest(raw)
-        if new != item.digest:
-            changes.append(InputChange(item.name, item.path, item.digest, new))
-    return changes
+            now = digest(raw)
+        if now != item.digest:
+            yield InputChange(item.name, item.path, item.digest, now)
 
 
 def reread(
@@ -210,24 +215,11 @@ def check_uncopied(inputs: list[RecordedInput], owner: str, verb: str) -> None:
     Its steps would read the new content under the recorded digest: a record that says
     something untrue (and a cache that reuses what the old content gave).
     """
-    from reprolam.codecs import default_serializer
-
-    serializer = default_serializer()
-    for item in inputs:
-        if item.copied or not item.path:
-            continue
-        path = Path(item.path)
-        now = (
-            digest(serializer.dumps_typed(files.hash_path(path, follow_links=True))[1])
-            if path.exists()
-            else None
+    for change in _changes([item for item in inputs if not item.copied]):
+        raise ConfigError(
+            f"{change}: {owner} recorded it without a copy, so it cannot be read as "
+            f"recorded; restore it to {verb}, or start a new run with the new data"
         )
-        if now != item.digest:
-            change = InputChange(item.name, item.path, item.digest, now)
-            raise ConfigError(
-                f"{change}: {owner} recorded it without a copy, so it cannot be read as "
-                f"recorded; restore it to {verb}, or start a new run with the new data"
-            )
 
 
 def inputs_for(
