@@ -18,9 +18,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
-from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
+from reprolam.errors import IntegrityError, NotFoundError
 from reprolam.history.sorted_lines import SortedLines
-from reprolam.trace.anchor import MISSING, ReferenceStream, reference_lines
+from reprolam.trace.anchor import MISSING, ReferenceStream, described, reference_lines
 from reprolam.trace.contract import TraceStore
 
 ArtifactCheck = Callable[[str, bytes, str], None]  # (digest, bytes, codec) -> raises if unusable
@@ -118,7 +118,7 @@ class ArtifactPages:
         on_artifact, recent = self.on_artifact, self._recent
         lines: dict[str, str] = {}
         for key, codec, size, data, error in self.store.read_artifacts(list(page)):
-            lines[key] = described = MISSING if codec is None else f"{codec} {size}"
+            lines[key] = line = MISSING if codec is None else f"{codec} {size}"
             why = None
             if error is None:
                 if on_artifact is not None and codec is not None and data is not None:
@@ -131,9 +131,9 @@ class ArtifactPages:
             else:  # e.g. its blob file could not be read
                 why = f"artifact {key} cannot be loaded: {type(error).__name__}: {error}"
             if why is None:
-                recent[key] = described
+                recent[key] = line
             else:
-                self._failed[key] = described
+                self._failed[key] = line
                 failed[key] = Failure(*page[key], why)
         self._hash_lines(lines)
         while len(recent) > RECENT:  # after the lines: they may name any digest held
@@ -180,10 +180,5 @@ class _Described(dict[str, str]):
     def __missing__(self, key: str) -> str:
         found = self.recent.get(key) or self.failed.get(key)
         if found is None:
-            try:
-                record = self.store.artifact_records([key]).get(key)
-            except ReprolamError:
-                record = None
-            found = MISSING if record is None else f"{record.codec} {record.size}"
-            self[key] = found
+            found = self[key] = described(self.store, [key])[key]
         return found

@@ -172,15 +172,20 @@ class _Described(dict[str, str]):
 
     def read(self, keys: list[str]) -> None:
         unknown = sorted({key for key in keys if key not in self})
-        if not unknown:
-            return
-        try:
-            records = self.store.artifact_records(unknown)
-        except ReprolamError:
-            records = {}
-        for key in unknown:
-            record = records.get(key)
-            self[key] = MISSING if record is None else f"{record.codec} {record.size}"
+        if unknown:
+            self.update(described(self.store, unknown))
+
+
+def described(store: TraceStore, keys: Sequence[str]) -> dict[str, str]:
+    """Digest -> ``"codec size"`` as the store records it, ``MISSING`` where it has none."""
+    try:
+        records = store.artifact_records(keys)
+    except ReprolamError:
+        records = {}
+    return {
+        key: MISSING if (record := records.get(key)) is None else f"{record.codec} {record.size}"
+        for key in keys
+    }
 
 
 def sealed(
