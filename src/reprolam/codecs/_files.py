@@ -150,3 +150,14 @@ class DirCodec:
             return DirManifest(_check_name(header["name"], "dir"), entries)
         except (KeyError, TypeError, ValueError) as exc:
             raise CodecError(f"dir manifest is malformed: {exc}") from exc
+
+
+def contents_of(codec: str, data: bytes) -> list[str]:
+    """The content artifacts a ``file`` or ``dir`` manifest names (none for other codecs):
+    what a copy of the manifest must carry for the file to be readable at the other end."""
+    if codec == FileCodec.tag:
+        return [FileCodec().decode(data).content]
+    if codec == DirCodec.tag:
+        entries = DirCodec().decode(data).entries
+        return list(dict.fromkeys(e.content for e in entries if e.content is not None))
+    return []

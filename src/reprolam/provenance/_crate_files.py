@@ -255,13 +255,14 @@ def trace_runs(store: TraceStore, run: RunRecord) -> list[RunRecord]:
 
 
 def _run_refs(store: TraceStore, run: RunRecord, steps: list[StepRecord]) -> list[str]:
-    """Every artifact a run references: as ``store copy`` copies them (code included)."""
-    from reprolam.trace.copy import _code_refs, _run_refs, _step_refs
+    """Every artifact a run references: as ``store copy`` copies them (code included, and
+    the contents of file and directory artifacts)."""
+    from reprolam.trace.copy import _code_refs, _run_refs, _step_refs, with_contents
 
     refs = [*_run_refs(run), *_code_refs(store, run.environment)]
     for step in steps:
         refs += _step_refs(step)
-    return list(dict.fromkeys(refs))
+    return with_contents(store, list(dict.fromkeys(refs)))
 
 
 def _stem(art: ArtifactNode) -> str:

@@ -13,15 +13,20 @@ refuses before writing anything. Artifacts are written before the records that r
 them, so an interrupted copy never leaves a record pointing at a missing artifact.
 
 Artifacts that no run references (none are, through reprolam) are not copied: the store
-contract cannot list them.
+contract cannot list them. A file or directory artifact is a manifest naming its contents
+(``codecs._files``): those go along, before the manifest, large ones streamed.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from reprolam.codecs._bytes import MAGIC as BYTES_MAGIC
+from reprolam.codecs._files import contents_of
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import canonical_json, digest
 from reprolam.trace.contract import Producer, TraceStore
@@ -29,6 +34,7 @@ from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 
 MAX_BATCH_STEPS = 256  # steps per record() call: bounds transaction size and memory
 MAX_BATCH_BYTES = 64 << 20  # artifact bytes per record() call, likewise
+STREAM_BYTES = 8 << 20  # file contents larger than this are streamed through a temp file
 
 RunCallback = Callable[[str, RunRecord], None]  # (what happened: copied|completed|skipped, run)
 
@@ -191,6 +197,20 @@ def _code_refs(src: TraceStore, environment: str | None) -> list[str]:
     return refs
 
 
+def with_contents(src: TraceStore, refs: Sequence[str]) -> list[str]:
+    """``refs`` and, after each file or directory manifest among them, the contents it names
+    that ``src`` holds (an input recorded without a copy names content it never held)."""
+    records = src.artifact_records(refs)
+    found: list[str] = []
+    for d in refs:
+        found.append(d)
+        record = records.get(d)
+        if record is not None and record.codec in ("file", "dir"):
+            _, data = src.get_artifact(d)
+            found += [c for c in contents_of(record.codec, data) if src.has_artifact(c)]
+    return list(dict.fromkeys(found))
+
+
 def _json_artifact(src: TraceStore, key: Any) -> dict[str, Any]:
     if not isinstance(key, str) or not src.has_artifact(key):
         return {}
@@ -316,17 +336,46 @@ class _Copier:
             self.dst.record(artifacts=batch)
 
     def read(self, d: str) -> tuple[ArtifactRecord, bytes]:
-        """An artifact from the source, its bytes re-hashed here whatever the backend did."""
+        """An artifact from the source, its bytes re-hashed here whatever the backend did;
+        a file or directory manifest's contents are copied first."""
         record, data = self.src.get_artifact(d)
         actual = digest(data)
         if actual != d or record.digest != d or record.size != len(data):
-            raise IntegrityError(
-                f"artifact {d} in {self.src.location} is corrupted (its {len(data)} bytes hash "
-                f"to {actual}, recorded size {record.size}): nothing more was copied; restore "
-                "the source from a backup, or reproduce the run that produced it"
-            )
+            why = f"its {len(data)} bytes hash to {actual}, recorded size {record.size}"
+            raise _corrupted(self.src, d, why)
+        self._count(d, len(data))
+        for content in contents_of(record.codec, data):
+            self._ensure_content(content)
+        return record, data
+
+    def _count(self, d: str, size: int) -> None:
         if d not in self.counted:
             self.counted.add(d)
             self.report.artifacts += 1
-            self.report.bytes += len(data)
-        return record, data
+            self.report.bytes += size
+
+    def _ensure_content(self, d: str) -> None:
+        """A file's content, streamed through a temporary file when large (never whole in
+        memory); the destination hashes it again as it stores it. An input recorded without
+        a copy (``--no-copy``) names content the source never held: there is none to copy."""
+        if self._has(d) or not self.src.has_artifact(d):
+            return
+        size = self.src.get_artifact_record(d).size
+        if size <= STREAM_BYTES:
+            self.dst.record(artifacts=[self.read(d)])
+        else:
+            with tempfile.TemporaryDirectory(prefix="reprolam-copy-") as scratch:
+                name = os.path.join(scratch, "content")
+                self.src.artifact_to_file(d, name, skip=len(BYTES_MAGIC))  # verified
+                stored = self.dst.put_file(name, codec="bytes", prefix=BYTES_MAGIC).digest
+            if stored != d:
+                raise _corrupted(self.src, d, f"its content hashes to {stored}")
+            self._count(d, size)
+        self.in_dst[d] = False
+
+
+def _corrupted(src: TraceStore, d: str, why: str) -> IntegrityError:
+    return IntegrityError(
+        f"artifact {d} in {src.location} is corrupted ({why}): nothing more was copied; "
+        "restore the source from a backup, or reproduce the run that produced it"
+    )
