@@ -96,7 +96,7 @@ def available_workflows() -> dict[str, str]:
 def load_workflow(ref: str | Workflow | None = None) -> Workflow:
     """A workflow by installed name, ``package.module:attr`` or ``path/to/file.py[:attr]``."""
     if isinstance(ref, Workflow):
-        return ref
+        return ref if ref.source else replace(ref, source=_where_defined(ref))
     ref = ref or DEFAULT_WORKFLOW
     if ref in BUNDLED:
         return replace(_resolve(BUNDLED[ref], ref), source=ref)
@@ -113,6 +113,33 @@ def load_workflow(ref: str | Workflow | None = None) -> Workflow:
         f"unknown workflow {ref!r}: installed workflows are {names}; "
         "or pass a module path like 'mypkg.flows:workflow' or 'flows.py:workflow'"
     )
+
+
+def _where_defined(flow: Workflow) -> str:
+    """How to load a Workflow object given from Python again (recorded with its runs, so
+    ``fork``, ``reproduce`` and ``sweep`` find it in another process): the module attribute
+    holding it, in the module of one of its actions; '' if there is none (``__main__`` and
+    notebooks are rebuilt from their stored code instead).
+
+    A top-level module outside site-packages (a ``flows.py`` beside the script or notebook)
+    is named by its file, which loads from any directory; others by ``module:attr``.
+    """
+    for name in dict.fromkeys(spec.fn.__module__ for spec in flow.actions):
+        module = sys.modules.get(name)
+        if module is None or name == "__main__":
+            continue
+        attr = next((a for a, v in vars(module).items() if v is flow), None)
+        if attr is None:
+            continue
+        file = getattr(module, "__file__", None)
+        installed = file is None or any(p in Path(file).parts for p in _INSTALLED)
+        if "." in name or installed or not file.endswith(".py"):
+            return f"{name}:{attr}"
+        return f"{Path(file).resolve()}:{attr}"
+    return ""
+
+
+_INSTALLED = ("site-packages", "dist-packages")
 
 
 def _resolve(target: str, label: str) -> Workflow:
