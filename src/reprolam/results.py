@@ -94,7 +94,8 @@ def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int |
     for step in reversed(steps):
         if name in step.outputs:
             return _unchanged(step, run_id).outputs[name], step.index
-    for item in recorded_inputs(load_json(store, run.environment)):
+    inputs = recorded_inputs(load_json(store, run.environment))
+    for item in inputs:
         if item.name == name and not item.copied:
             raise NotFoundError(
                 f"input {name!r} of run {run_id} was recorded without a copy (its digest "
@@ -102,7 +103,13 @@ def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int |
             )
         if item.name == name:
             return item.digest, None
-    known = sorted({*run.outputs, *(f"{s.index}.{o}" for s in steps for o in s.outputs)})
+    known = sorted(
+        {
+            *run.outputs,
+            *(i.name for i in inputs),
+            *(f"{s.index}.{o}" for s in steps for o in s.outputs),
+        }
+    )
     raise NotFoundError(
         f"run {run_id} has no artifact {name!r}; it has: {', '.join(known[:20]) or 'none'}"
     )
@@ -145,9 +152,18 @@ def _formats_of(codec: str, value: Any) -> list[str]:
         fits.add("npy")
     if isinstance(value, bytes) and value.startswith(PNG_MAGIC):
         fits.add("png")
-    if isinstance(value, str | bytes):
+    if isinstance(value, str) or (isinstance(value, bytes) and _utf8(value)):
         fits.add("txt")
     return [f for f in FORMATS if f in fits]
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether bytes are text: written as ``.txt`` they must not change (no replaced bytes)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _numeric(frame: Any) -> bool:
@@ -248,7 +264,7 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
         target.write_bytes(value)
     elif fmt == "txt":
         if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
+            value = value.decode("utf-8")  # offered only for bytes that are UTF-8
         if not isinstance(value, str):
             raise ConfigError(f"a {codec} artifact is not text: get it as json")
         target.write_text(value, encoding="utf-8")
@@ -297,7 +313,7 @@ def get_artifact(
     implied = None if out is None or manifest else _FORMAT_OF_SUFFIX.get(Path(out).suffix.lower())
     fmt = as_ or implied or _default_format(record.codec, value)
     label = name.rpartition(".")[2] if "." in name and name not in ("",) else name
-    folder = Path(out) if out is not None and Path(out).is_dir() else None  # as `cp x dir/`
+    folder = _folder(out)
     possible = _formats_of(record.codec, value)
     if fmt not in possible:
         raise ConfigError(
@@ -325,6 +341,22 @@ def get_artifact(
                 _write(value, record.codec, fmt, target)
         size = target.stat().st_size
     return GotArtifact(run_id, name, step, key, record.codec, fmt, str(target), size)
+
+
+def _folder(out: str | os.PathLike[str] | None) -> Path | None:
+    """The directory ``out`` names, if it names one: an existing directory (as ``cp x dir``),
+    or a path ending in a separator (``-o results/``), created here: it was never meant as
+    the file's own name."""
+    if out is None:
+        return None
+    path = Path(out)
+    if path.is_dir():
+        return path
+    if os.fspath(out).endswith((os.sep, "/")):
+        with _writing(path):
+            path.mkdir(parents=True)
+        return path
+    return None
 
 
 @contextmanager

@@ -1,0 +1,88 @@
+"""``reprolam get`` with ``-o results/``, an unknown name, and bytes that are not text.
+
+* ``-o results/`` (a directory that does not exist yet) wrote a *file* named ``results``,
+  and the next ``get`` into ``results/`` silently replaced it with another artifact; a path
+  ending in a separator now names a directory, created, that takes ``NAME.EXT``.
+* An unknown name listed the run's outputs but not its inputs, which ``get`` also takes.
+* Binary bytes were offered (and written) as ``txt`` with undecodable bytes replaced: a
+  file holding something else than the artifact. ``txt`` is offered for UTF-8 bytes only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reprolam import action, workflow
+from reprolam.cli.main import cli
+
+
+@action(outputs=["metrics", "blob", "note"])
+def measure(raw: Path) -> tuple[dict[str, float], bytes, bytes]:
+    return {"rows": float(len(raw.read_text().splitlines()))}, b"\xff\xfe\x00binary", b"caf\xc3\xa9"
+
+
+FLOW = workflow("get-paths", [measure], outputs=["metrics", "blob"], inputs=["raw"])
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> tuple[str, str]:
+    (tmp_path / "raw.csv").write_text("a\n1\n")
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        return store, rl.run(FLOW, inputs={"raw": tmp_path / "raw.csv"}).id
+
+
+def _get(store: str, *args: str) -> object:
+    return CliRunner().invoke(cli, ["--store", store, "get", *args])
+
+
+def test_a_path_ending_in_a_separator_is_a_directory(
+    recorded: tuple[str, str], tmp_path: Path
+) -> None:
+    store, run_id = recorded
+    results = tmp_path / "results"
+    for name in ("metrics", "blob", "raw"):
+        done = _get(store, run_id, name, "-o", f"{results}/")
+        assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in results.iterdir()) == ["blob.bin", "metrics.json", "raw.csv"]
+    assert (results / "raw.csv").read_text() == "a\n1\n"
+    assert (results / "blob.bin").read_bytes() == b"\xff\xfe\x00binary"
+
+
+def test_a_separator_after_an_existing_file_is_one_error_line(
+    recorded: tuple[str, str], tmp_path: Path
+) -> None:
+    store, run_id = recorded
+    (tmp_path / "taken").write_text("mine")
+    done = _get(store, run_id, "metrics", "-o", f"{tmp_path / 'taken'}/")
+    assert done.exit_code == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: cannot write ")
+    assert "--out" in line
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_an_unknown_name_lists_the_inputs_too(recorded: tuple[str, str]) -> None:
+    store, run_id = recorded
+    done = _get(store, run_id, "nope")
+    assert done.exit_code == 2
+    (line,) = done.stderr.splitlines()
+    assert "has no artifact 'nope'" in line
+    assert "raw" in line.partition("it has:")[2].split(", ")
+
+
+def test_binary_bytes_are_not_offered_as_text(recorded: tuple[str, str], tmp_path: Path) -> None:
+    store, run_id = recorded
+    done = _get(store, run_id, "blob", "--as", "txt", "-o", str(tmp_path / "b.txt"))
+    assert done.exit_code == 2
+    assert "get it as native, json" in done.stderr
+    assert "txt" not in done.stderr.partition("get it as")[2]
+    assert not (tmp_path / "b.txt").exists()
+    with reprolam.open(store) as rl:
+        got = rl.get(run_id, "0.note", out=tmp_path / "note.txt")
+    assert got.format == "txt"
+    assert (tmp_path / "note.txt").read_bytes() == b"caf\xc3\xa9"
