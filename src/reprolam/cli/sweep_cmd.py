@@ -54,7 +54,8 @@ if TYPE_CHECKING:
     "--maximize/--minimize",
     "maximize",
     default=None,
-    help="Direction of --optuna [default: minimize a loss or error, else maximize].",
+    help="Direction of --optuna and of the best point [default: minimize a loss or error, "
+    "else maximize].",
 )
 @click.option(
     "--seed",

@@ -162,7 +162,10 @@ class SweepResult:
         scored = [p for p in self.points if p.metrics and _number(p.metrics.get(metric or ""))]
         if not scored:
             return None
-        pick = min if self.spec.get("direction") == "minimize" else max
+        from reprolam.history.sweep_optuna import default_direction  # no optuna needed
+
+        direction = self.spec.get("direction") or default_direction(metric or "")
+        pick = min if direction == "minimize" else max
         return pick(scored, key=lambda p: float((p.metrics or {})[metric or ""]))
 
     def to_dict(self) -> dict[str, Any]:
@@ -290,8 +293,7 @@ def sweep(
         point_list, spec = study.corners(), study.spec(jobs)
     else:
         point_list, spec = _points(grid, space, random, seed)
-        if metric:
-            spec["metric"] = metric
+        spec.update({k: v for k, v in (("metric", metric), ("direction", direction)) if v})
     fixed = {action: dict(values) for action, values in (overrides or {}).items()}
     if fixed:
         spec["set"] = fixed

@@ -16,6 +16,7 @@ from reprolam.errors import ActionSpecError, WorkflowError
 
 ENTRY_POINT_GROUP = "reprolam.workflows"
 DEFAULT_WORKFLOW = "breast-cancer"
+DEFAULT_METRICS = "metrics"  # the output taken as headline metrics unless one is declared
 # Bundled workflows, found without scanning every installed distribution's entry points
 # (~20 ms at start-up); the entry points declare the same names for other tools.
 BUNDLED = {"breast-cancer": "reprolam.workflows.breast_cancer:workflow"}
@@ -31,7 +32,8 @@ class Workflow:
     goal: str = ""  # what the run should achieve, in words (for LLM planners and docs)
     description: str = ""
     source: str = field(default="", compare=False)  # how to load it again ("pkg.mod:attr")
-    metrics: str | None = None  # the output holding the headline metrics (a dict of scalars)
+    # the output holding the headline metrics (a dict of scalars); default: one named metrics
+    metrics: str | None = None
     inputs: tuple[str, ...] = ()  # external data no action produces (run with --input NAME=PATH)
     license: str = ""  # SPDX id or URL of what its runs produce (exports default to it)
 
@@ -51,6 +53,8 @@ class Workflow:
                     "no action; add an action that outputs them, or declare them as the "
                     "workflow's external {inputs}"
                 )
+        if self.metrics is None and DEFAULT_METRICS in self.outputs:
+            object.__setattr__(self, "metrics", DEFAULT_METRICS)  # frozen: set once, here
         if self.metrics is not None and self.metrics not in self.outputs:
             raise WorkflowError(
                 f"workflow {self.name!r}: metrics={self.metrics!r} is not one of its outputs "
@@ -72,7 +76,8 @@ def workflow(
     """Build a workflow from ``@action`` functions (the usual way to declare one).
 
     ``metrics`` names the output holding the run's headline metrics (a dict of scalars),
-    shown by ``runs``, ``show``, ``diff`` and ``compare``. ``inputs`` names external data
+    shown by ``runs``, ``show``, ``diff`` and ``compare`` and optimised by ``sweep``; by
+    default, an output named ``metrics``. ``inputs`` names external data
     the workflow reads without producing it: each is given per run (``--input NAME=PATH``)
     and recorded as an artifact with its digest.
     """
