@@ -77,11 +77,13 @@ def note(obj: Ctx, run_ref: str, text: str, as_json: bool) -> None:
 def compare(obj: Ctx, run_refs: tuple[str, ...], as_csv: bool, as_json: bool) -> None:
     """Compare RUNs side by side: seed, planner, every param and headline metric.
 
-    Columns whose values differ between the runs are marked.
+    Columns whose values differ between the runs are marked. A sweep id stands for every
+    point of that sweep.
 
     \b
     Example:
       reprolam compare 01a1fd10 01a1fd4c 01a1fd5e
+      reprolam compare SWEEP_ID --csv > sweep.csv   # the id `reprolam sweep` printed
       reprolam compare $(reprolam runs --tag sweep --json | jq -r '.[].id') --csv > sweep.csv
     """
     from reprolam.cli import render
