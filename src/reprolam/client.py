@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprolam.errors import AmbiguousIdError, ConfigError, NotFoundError
+from reprolam.errors import ConfigError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
 
@@ -438,34 +438,9 @@ class Client:
         A sweep id (or a unique prefix of one) stands for every point of that sweep.
         """
         from reprolam.history.comparison import compare_runs
+        from reprolam.history.sweep import run_or_sweep_ids
 
-        return compare_runs(self.store, [i for r in runs for i in self._runs_or_sweep(_id(r))])
-
-    def _runs_or_sweep(self, ref: str) -> list[str]:
-        """``[ref]`` if it names a run, else the forks of the sweep it names, by point."""
-        from reprolam.history.sweep import SWEEP_KEY
-
-        try:
-            self.store.resolve_run_id(ref)
-            return [ref]
-        except NotFoundError as missing:
-            points: dict[tuple[str, int], str] = {}
-            for run in self.store.list_runs():
-                sweep = run.planner.get(SWEEP_KEY)
-                if isinstance(sweep, dict) and str(sweep.get("id", "")).startswith(ref.strip()):
-                    points[(str(sweep["id"]), int(sweep.get("point", 0)))] = run.id
-            sweeps = sorted({sweep_id for sweep_id, _ in points})
-            if len(sweeps) > 1:
-                raise AmbiguousIdError(
-                    f"sweep id prefix {ref!r} matches several sweeps ({', '.join(sweeps)}): "
-                    "give more characters"
-                ) from None
-            if not sweeps:
-                raise NotFoundError(
-                    f"no run or sweep with id or prefix {ref!r} in {self.store.location}: "
-                    "list runs with `reprolam runs`"
-                ) from missing
-            return [points[key] for key in sorted(points)]
+        return compare_runs(self.store, run_or_sweep_ids(self.store, [_id(r) for r in runs]))
 
     def query(self, query: RunQuery | None = None, **filters: Any) -> RunPage:
         """One page of runs by filters (``RunQuery`` fields: tag, workflow, metric, ...)."""

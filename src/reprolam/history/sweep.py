@@ -29,7 +29,7 @@ from reprolam.codecs import Serializer
 from reprolam.engine.executor_registry import executor_class, executor_from_config
 from reprolam.engine.executors import Executor
 from reprolam.engine.policy import validate_overrides
-from reprolam.errors import ConfigError, ReprolamError
+from reprolam.errors import AmbiguousIdError, ConfigError, NotFoundError, ReprolamError
 from reprolam.history.fork import fork, fork_point
 from reprolam.history.metrics import final_metrics
 from reprolam.history.rebuild import (
@@ -464,3 +464,33 @@ def sweep_runs(store: TraceStore, sweep_id: str) -> list[RunRecord]:
         and run.planner[SWEEP_KEY].get("id") == sweep_id
     ]
     return sorted(found, key=lambda r: int(r.planner[SWEEP_KEY].get("point", 0)))
+
+
+def run_or_sweep_ids(store: TraceStore, refs: Sequence[str]) -> list[str]:
+    """Run refs as given, with each that names no run but a sweep (its id or a unique
+    prefix) replaced by that sweep's forks, by point number (``compare SWEEP_ID``)."""
+    found: list[str] = []
+    for ref in refs:
+        try:
+            store.resolve_run_id(ref)
+            found.append(ref)
+            continue
+        except NotFoundError as missing:
+            points: dict[tuple[str, int], str] = {}
+            for run in store.list_runs():
+                sweep = run.planner.get(SWEEP_KEY)
+                if isinstance(sweep, dict) and str(sweep.get("id", "")).startswith(ref.strip()):
+                    points[(str(sweep["id"]), int(sweep.get("point", 0)))] = run.id
+            sweeps = sorted({sweep_id for sweep_id, _ in points})
+            if len(sweeps) > 1:
+                raise AmbiguousIdError(
+                    f"sweep id prefix {ref!r} matches several sweeps ({', '.join(sweeps)}): "
+                    "give more characters"
+                ) from None
+            if not sweeps:
+                raise NotFoundError(
+                    f"no run or sweep with id or prefix {ref!r} in {store.location}: "
+                    "list runs with `reprolam runs`"
+                ) from missing
+            found += [points[key] for key in sorted(points)]
+    return found

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -202,8 +202,10 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
 
     def api_compare(request: Request) -> Response:
         from reprolam.history.comparison import compare_runs
+        from reprolam.history.sweep import run_or_sweep_ids
 
-        comparison = compare_runs(store, request.query_params.getlist("run"))
+        refs = run_or_sweep_ids(store, request.query_params.getlist("run"))
+        comparison = compare_runs(store, refs)
         return JSONResponse(_jsonable(comparison.to_dict()))
 
     def diff(request: Request) -> Response:
@@ -261,6 +263,8 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
         *(Route(path, guarded(fn)) for path, fn in html_routes),
         *(Route(path, guarded(fn, as_json=True)) for path, fn in json_routes),
         Mount("/static", static, name="static"),
+        # Browsers and tools ask for /favicon.ico whatever the page links: not a 404 per tab
+        Route("/favicon.ico", lambda _: RedirectResponse("/static/favicon.svg", 301)),
     ]
     app = Starlette(
         routes=routes,

@@ -320,9 +320,10 @@ def compare_page(
     store: TraceStore, run_refs: Sequence[str], x: str | None, y: str | None
 ) -> dict[str, Any]:
     from reprolam.history.comparison import compare_runs
+    from reprolam.history.sweep import run_or_sweep_ids
     from reprolam.ui.plots import scatter_svg
 
-    comparison = compare_runs(store, run_refs)
+    comparison = compare_runs(store, run_or_sweep_ids(store, run_refs))
     differing = comparison.differing
     x = x or next((c for c in comparison.params if c in differing), None)
     y = y or next(iter(comparison.metrics), None)

@@ -136,8 +136,8 @@ def _where_defined(flow: Workflow) -> str:
         attr = next((a for a, v in vars(module).items() if v is flow), None)
         if attr is None:
             continue
-        file = getattr(module, "__file__", None)
-        installed = file is None or any(p in Path(file).parts for p in _INSTALLED)
+        file = str(getattr(module, "__file__", None) or "")
+        installed = any(p in Path(file).parts for p in _INSTALLED)
         if "." in name or installed or not file.endswith(".py"):
             return f"{name}:{attr}"
         return f"{Path(file).resolve()}:{attr}"

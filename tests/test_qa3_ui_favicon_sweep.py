@@ -1,0 +1,66 @@
+"""The web UI: a favicon, and a sweep compared by its id.
+
+Every browser tab asked for ``/favicon.ico`` and got a 404 (logged by uvicorn each time);
+pages now link ``/static/favicon.svg`` and ``/favicon.ico`` redirects there. ``/compare``
+and ``/api/compare`` take a sweep id as ``run=``, as ``reprolam compare`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the ui extra is not installed: pip install 'reprolam[ui]'")
+from starlette.testclient import TestClient
+
+import reprolam
+from reprolam import action, workflow
+from reprolam.ui import create_app
+
+
+@action(outputs=["metrics"])
+def score(*, alpha: float = 1.0) -> dict[str, float]:
+    return {"mse": alpha * 2.0}
+
+
+FLOW = workflow("ui-sweep", [score], outputs=["metrics"])
+
+
+@pytest.fixture
+def client_and_sweep(tmp_path: Path) -> Iterator[tuple[TestClient, str, list[str]]]:
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(FLOW).id
+        result = rl.sweep(parent, at="score", grid={"score.alpha": [0.5, 2.0]})
+        ids = [p.run.id for p in result.points if p.run is not None]
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            yield client, result.id, ids
+
+
+def test_the_favicon_is_served_and_linked(
+    client_and_sweep: tuple[TestClient, str, list[str]],
+) -> None:
+    client, _, _ = client_and_sweep
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.url.path == "/static/favicon.svg"
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg")
+    assert '<link rel="icon" href="/static/favicon.svg"' in client.get("/").text
+
+
+def test_a_sweep_id_compares_its_points(
+    client_and_sweep: tuple[TestClient, str, list[str]],
+) -> None:
+    client, sweep_id, ids = client_and_sweep
+    api = client.get("/api/compare", params={"run": sweep_id})
+    assert api.status_code == 200, api.text
+    assert [row["run"] for row in api.json()["rows"]] == ids
+    page = client.get("/compare", params={"run": sweep_id})
+    assert page.status_code == 200
+    for run_id in ids:
+        assert run_id[:13] in page.text
+    missing = client.get("/api/compare", params={"run": "ffff"})
+    assert missing.status_code == 404
+    assert "no run or sweep" in missing.json()["error"]
