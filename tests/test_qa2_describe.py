@@ -42,7 +42,7 @@ flow = workflow("described", [write, finish], outputs=["done"])
 
 def test_paths_and_bytes_are_described_by_what_they_hold(tmp_path: Path) -> None:
     (tmp_path / "f.csv").write_text("a,b\n")
-    assert describe(tmp_path / "f.csv") == "path 'f.csv'"
+    assert describe(tmp_path / "f.csv") == "path 'f.csv' (4 bytes)"  # its size: test_qa3
     assert describe(tmp_path / "missing.txt") == "path 'missing.txt'"
     assert describe(PNG) == f"PNG image ({len(PNG)} bytes)"
     assert describe(b"\x00\x01" * 100) == "bytes[200] b'" + "\\x00\\x01" * 12 + "'..."

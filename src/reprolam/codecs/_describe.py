@@ -7,7 +7,10 @@ never at whole values, and falls back to the type name.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import stat
 import sys
 from pathlib import PurePath
 from typing import Any
@@ -19,6 +22,7 @@ _MAX_ITEMS = 8
 _MAX_STR = 60
 _MAX_NESTED_REPR = 40
 _MAX_BYTES = 24
+_MAX_WALK = 1000  # directory entries counted for a path's summary
 
 
 def describe(value: Any) -> str:
@@ -87,9 +91,28 @@ def _describe(value: Any, depth: int) -> str:
 
 def _describe_path(path: PurePath) -> str:
     """A file or directory an action wrote (or an input it reads): its name, never the
-    scratch directory it was written in -- which differs every run -- and nothing read from
-    disk, which by the time a prompt is built may already be the store's copy."""
-    return f"path {path.name!r}"
+    scratch directory it was written in -- which differs every run -- and its size, read
+    from the file system (the store's read-only copy has the same bytes); a directory's
+    files are counted up to ``_MAX_WALK`` entries. A path that is gone is named only."""
+    name = f"path {path.name!r}"
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return f"{name} ({st.st_size} bytes)"
+        if not stat.S_ISDIR(st.st_mode):
+            return name
+        files = size = seen = 0
+        for root, _, names in os.walk(path):
+            for entry in names:
+                seen += 1
+                if seen > _MAX_WALK:
+                    return f"{name} (directory, over {_MAX_WALK} files)"
+                with contextlib.suppress(OSError):
+                    size += os.stat(os.path.join(root, entry)).st_size
+                files += 1
+        return f"{name} (directory, {files} file{'s' * (files != 1)}, {size} bytes)"
+    except OSError:
+        return name
 
 
 def _describe_library(value: Any, depth: int) -> str | None:
