@@ -129,6 +129,9 @@ def _describe_library(value: Any, depth: int) -> str | None:
         return f"{shape} [{names}{more}]"
     if pd is not None and isinstance(value, pd.Series):
         return f"Series {value.name!r} {value.dtype} ({len(value)},)"
+    sparse = sys.modules.get("scipy.sparse")
+    if sparse is not None and sparse.issparse(value):  # its repr is a paragraph
+        return f"{_type_name(value)} {value.dtype} {value.shape}, {value.nnz} stored"
     from reprolam.codecs._files import DirManifest, FileManifest
 
     if isinstance(value, FileManifest):

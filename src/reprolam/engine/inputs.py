@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprolam import files
-from reprolam.errors import CodecError, ConfigError
+from reprolam.errors import CodecError, ConfigError, ReprolamError
 from reprolam.hashing import digest
 from reprolam.planning.base import ArtifactRef
 from reprolam.trace.contract import TraceStore
@@ -161,6 +161,20 @@ def install(loop: RunLoop, inputs: list[RecordedInput]) -> None:
         loop.codecs[item.digest] = item.codec
         if not item.copied:  # not in the store: actions read the original, as recorded
             loop.values[item.digest] = Path(item.path)
+        if not loop.planner.instant:  # LLMs read what each artifact is, inputs included
+            loop.state.summaries[item.digest] = _summary(loop, item)
+
+
+def _summary(loop: RunLoop, item: RecordedInput) -> str:
+    """The input as recorded (a file's manifest: its name and size), never the file at its
+    path now, which a fork or a resume may find changed."""
+    from reprolam.codecs import describe
+
+    try:
+        record, data = loop.store.get_artifact(item.digest)
+        return describe(loop.serializer.loads_typed(record.codec, data))
+    except ReprolamError:  # unreadable here: audit says why; the planner sees the codec
+        return "input"
 
 
 def changed_inputs(store: TraceStore, run: RunRecord) -> list[InputChange]:
