@@ -23,8 +23,11 @@ FLOWS = textwrap.dedent(
     """
     from reprolam import action, workflow
 
+    CALLS = []
+
     @action(outputs=["x"])
     def make(*, n: int = 2) -> int:
+        CALLS.append(n)
         return n
 
     @action(outputs=["y"])
@@ -72,6 +75,15 @@ def test_forks_reproductions_and_sweeps_of_such_a_run_work(
         check=False,
     )
     assert ran.returncode == 0, ran.stderr
+
+
+def test_the_same_process_reuses_the_imported_module(flows_module: object, tmp_path: Path) -> None:
+    """Not a second copy of the module loaded from its file, with its own state."""
+    flow = flows_module.flow  # type: ignore[attr-defined]
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(flow)
+        run.fork(at="make", set={"make.n": 7})
+    assert flows_module.CALLS == [2, 7]  # type: ignore[attr-defined]
 
 
 def test_a_workflow_no_module_holds_keeps_an_empty_source(flows_module: object) -> None:

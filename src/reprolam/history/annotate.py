@@ -39,7 +39,7 @@ def index_metrics(store: TraceStore, *, limit: int | None = None) -> int:
         if not pending:
             break
         for run_id in pending:
-            if not _index_run(store, store.get_run(run_id)):
+            if not index_run(store, store.get_run(run_id)):
                 return done  # a store we may only read: lists read artifacts instead
             done += 1
         if len(pending) < batch:
@@ -56,13 +56,14 @@ def index_page(store: TraceStore, page: RunPage) -> RunPage:
     if not pending:
         return page
     for run in pending:
-        if not _index_run(store, run):
+        if not index_run(store, run):
             return page  # a store we may only read: the page as it is
     return store.query_runs(page.query)
 
 
-def _index_run(store: TraceStore, run: RunRecord) -> bool:
-    """Index one run's metrics; False if the store refuses the write (read-only)."""
+def index_run(store: TraceStore, run: RunRecord) -> bool:
+    """Index one run's metrics (replacing what was indexed); False if the store refuses the
+    write (read-only)."""
     try:
         metrics = headline_metrics(store, run)
     except Exception:  # a damaged output is audit's business, not the runs list's

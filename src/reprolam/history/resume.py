@@ -6,6 +6,7 @@ from reprolam.codecs import Serializer
 from reprolam.engine.engine import Engine, RunResult, StepCallback
 from reprolam.engine.start_state import trace_length
 from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.history.annotate import index_run
 from reprolam.history.fork import start_problem
 from reprolam.history.rebuild import (
     ExecutorRef,
@@ -65,7 +66,7 @@ def resume(
     flow = workflow_of(store, run, workflow)
     chosen = planner_of(run, planner, llm=llm)
     with Engine(store, serializer=serializer, executor=executor or executor_of(run)) as engine:
-        return engine.resume(
+        result = engine.resume(
             flow,
             run,
             planner=chosen,
@@ -73,3 +74,7 @@ def resume(
             force=force,
             on_step=on_step,
         )
+    # A listing may have indexed the run's metrics while it was interrupted (none yet):
+    # the index must say what it holds now, or audit reads the stale entry as an edit.
+    index_run(store, result.run)
+    return result

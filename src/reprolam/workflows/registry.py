@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -151,7 +152,7 @@ def _resolve(target: str, label: str) -> Workflow:
     module_ref, _, attr = target.partition(":")
     try:
         if module_ref.endswith(".py"):
-            module = import_file(Path(module_ref))
+            module = _imported(Path(module_ref)) or import_file(Path(module_ref))
         else:
             module = importlib.import_module(module_ref)
     except WorkflowError:
@@ -214,10 +215,30 @@ def _users_own(found: Any) -> bool:
     return callable(found) and module.partition(".")[0] != "reprolam"
 
 
+def _imported(path: Path) -> Any:
+    """The module this process already imported from ``path`` by name (``import flows`` in a
+    notebook or a script whose runs recorded the file): the same module, not a second copy
+    with its own state. Files loaded by ``import_file`` are loaded afresh each time."""
+    try:
+        wanted = path.resolve()
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if not file or name.startswith(_FILE_MODULE) or os.path.basename(file) != path.name:
+                continue  # cheap checks first: resolving every module's path costs ms
+            if Path(file).resolve() == wanted:
+                return module
+    except OSError:
+        pass
+    return None
+
+
+_FILE_MODULE = "reprolam_user_workflow_"
+
+
 def import_file(path: Path) -> Any:
     if not path.is_file():
         raise WorkflowError(f"workflow file {str(path)!r} does not exist")
-    name = f"reprolam_user_workflow_{path.stem}"
+    name = f"{_FILE_MODULE}{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise WorkflowError(f"cannot load {str(path)!r} as a Python module")
