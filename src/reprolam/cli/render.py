@@ -367,13 +367,20 @@ def ranked_environment(environment: dict[str, tuple[Any, Any]], ranked: RankedEn
         for key in ranked.relevant:
             old, new = environment[key]
             console.print(f"  [bold]{key}[/]: " + escape(f"{_brief(old)} -> {_brief(new)}"))
-    if ranked.system:
-        console.print("environment differences in the system:")
-        for key in ranked.system[:10]:
+    data = [k for k in ranked.system if k.startswith("inputs.")]  # the run's data, not the OS
+    system = [k for k in ranked.system if not k.startswith("inputs.")]
+    for heading, keys in (
+        ("input data differences:", data),
+        ("environment differences in the system:", system),
+    ):
+        if not keys:
+            continue
+        console.print(heading)
+        for key in keys[:10]:
             old, new = environment[key]
             console.print(escape(f"  {key}: {_brief(old)} -> {_brief(new)}"), highlight=False)
-        if len(ranked.system) > 10:
-            console.print(f"  ... and {len(ranked.system) - 10} more")
+        if len(keys) > 10:
+            console.print(f"  ... and {len(keys) - 10} more")
     if ranked.other_packages:
         names = ", ".join(k.rpartition(".")[2] for k in ranked.other_packages[:8])
         more = ", ..." if len(ranked.other_packages) > 8 else ""
