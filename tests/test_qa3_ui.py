@@ -1,8 +1,10 @@
-"""The web UI: a favicon, and a sweep compared by its id.
+"""The web UI: a favicon, a sweep compared by its id, a run's input data.
 
-Every browser tab asked for ``/favicon.ico`` and got a 404 (logged by uvicorn each time);
-pages now link ``/static/favicon.svg`` and ``/favicon.ico`` redirects there. ``/compare``
-and ``/api/compare`` take a sweep id as ``run=``, as ``reprolam compare`` does.
+* Every browser tab asked for ``/favicon.ico`` and got a 404 (logged by uvicorn each time);
+  pages now link ``/static/favicon.svg`` and ``/favicon.ico`` redirects there.
+* ``/compare`` and ``/api/compare`` take a sweep id as ``run=``, as ``reprolam compare`` does.
+* A run's page did not say which data it was given (``--input``): it lists each input with
+  its digest (a link to its preview), its path, and whether only its digest was recorded.
 """
 
 from __future__ import annotations
@@ -64,3 +66,35 @@ def test_a_sweep_id_compares_its_points(
     missing = client.get("/api/compare", params={"run": "ffff"})
     assert missing.status_code == 404
     assert "no run or sweep" in missing.json()["error"]
+
+
+@action(outputs=["rows"])
+def count(raw: Path, notes: Path, weights: object) -> int:
+    return len(raw.read_text().splitlines())
+
+
+COUNTING = workflow("ui-inputs", [count], outputs=["rows"], inputs=["raw", "notes", "weights"])
+
+
+def test_a_runs_page_lists_its_inputs(tmp_path: Path) -> None:
+    (tmp_path / "raw.csv").write_text("a\n1\n")
+    (tmp_path / "notes<b>.txt").write_text("n")
+    inputs = {
+        "raw": tmp_path / "raw.csv",
+        "notes": reprolam.InputData(tmp_path / "notes<b>.txt", copy=False),
+        "weights": [1.0, 2.0],
+    }
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(COUNTING, inputs=inputs)
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            html = client.get(f"/runs/{run.id}").text
+            raw_digest = rl.show(run.id).steps[0].inputs["raw"]
+            preview = client.get(f"/artifacts/{raw_digest}")
+    section = html.partition('id="inputs"')[2].partition("</table>")[0]
+    assert f'href="/artifacts/{raw_digest}"' in section
+    assert f"<code>{tmp_path / 'raw.csv'}</code>" in section
+    assert 'notes&lt;b&gt;.txt</code> <span class="dim">(not copied: digest only)' in section
+    assert "<th>weights</th>" in section
+    assert "a value" in section
+    assert preview.status_code == 200
+    assert "raw.csv" in preview.text
