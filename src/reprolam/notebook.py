@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from reprolam.history.comparison import RunComparison
     from reprolam.history.diff import RunDiff
     from reprolam.history.reproduce import ReproduceResult
+    from reprolam.history.sweep import SweepResult
     from reprolam.trace.contract import TraceStore
     from reprolam.trace.records import RunRecord, StepRecord
 
@@ -172,6 +173,32 @@ def comparison_html(comparison: RunComparison) -> str:
         comparison.rows(),
         highlight=comparison.differing,
     ) + _unverified_html(comparison.unverified)
+
+
+def sweep_html(result: SweepResult) -> str:
+    """A sweep as the CLI's summary: one row per point, its swept values and metrics."""
+    metrics = sorted({k for p in result.points for k in (p.metrics or {})})
+    rows = [
+        [
+            p.number,
+            p.run.status.value if p.run is not None else "not run",
+            *(_brief(p.values.get(t)) for t in result.targets),
+            *(_brief((p.metrics or {}).get(m)) for m in metrics),
+            p.run.id if p.run is not None else (p.error or ""),
+        ]
+        for p in result.points
+    ]
+    best, metric = result.best(), result.headline() or ""
+    said = (
+        f"best: point {best.number} ({metric}={_brief((best.metrics or {}).get(metric))})"
+        if best is not None
+        else "no point has a numeric headline metric"
+    )
+    return (
+        f"<p><b>sweep {esc(result.id)}</b> of {esc(result.parent)} at step {result.at}: "
+        f"{result.executed} steps executed, {result.reused} reused; {esc(said)}</p>"
+        + table(["point", "status", *result.targets, *metrics, "run"], rows, highlight=metrics)
+    )
 
 
 def _unverified_html(unverified: dict[str, str]) -> str:

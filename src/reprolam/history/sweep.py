@@ -183,6 +183,11 @@ class SweepResult:
             "best": best.to_dict() if best else None,
         }
 
+    def _repr_html_(self) -> str:
+        from reprolam.notebook import sweep_html
+
+        return sweep_html(self)
+
     def to_csv(self) -> str:
         """One row per point: number, run, status, each swept value, each metric."""
         metrics = sorted({k for p in self.points for k in (p.metrics or {})})
