@@ -97,7 +97,7 @@ def test_files_show_their_content_and_directories_their_listing(
     assert shown["notes"]["text"].startswith("# Findings")
     assert shown["folder"]["kind"] == "text"
     assert "sub/a.csv  (4 bytes)" in shown["folder"]["text"]
-    assert shown["blob"]["kind"] == "opaque"
+    assert shown["blob"]["kind"] == "binary"  # a hex dump of its first bytes: test_qa3_ui
     assert "binary content" in shown["blob"]["summary"]
     page = client.get(f"/runs/{result.run.id}/steps/0").text
     assert "&lt;b&gt;bold&lt;/b&gt; claim" in page  # a file's text is escaped, never live

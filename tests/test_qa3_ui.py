@@ -5,6 +5,9 @@
 * ``/compare`` and ``/api/compare`` take a sweep id as ``run=``, as ``reprolam compare`` does.
 * A run's page did not say which data it was given (``--input``): it lists each input with
   its digest (a link to its preview), its path, and whether only its digest was recorded.
+* Binary bytes an action returned were previewed as a JSON string of their one-line summary
+  (shown twice); binary files as "binary content" only. Both are now a hex dump of their
+  first bytes (UTF-8 bytes: as text).
 """
 
 from __future__ import annotations
@@ -98,3 +101,37 @@ def test_a_runs_page_lists_its_inputs(tmp_path: Path) -> None:
     assert "a value" in section
     assert preview.status_code == 200
     assert "raw.csv" in preview.text
+
+
+def test_binary_bytes_and_files_are_hex_dumps() -> None:
+    from reprolam.ui.previews import value_preview
+
+    dump = value_preview(b"\x00\x01PDF" + bytes(range(20)))
+    assert (dump.kind, dump.summary) == ("binary", "bytes, 25 bytes")
+    assert dump.text.splitlines()[0] == (
+        "00000000  00 01 50 44 46 00 01 02 03 04 05 06 07 08 09 0a  ..PDF..........."
+    )
+    assert not dump.truncated
+    assert value_preview(bytes(600)).truncated
+    text = value_preview("café".encode())
+    assert (text.kind, text.text) == ("text", "café")
+
+
+@action(outputs=["blob"])
+def write_blob(*, ctx: reprolam.ActionContext) -> Path:
+    path = ctx.workdir / "data.bin"
+    path.write_bytes(b"\xff\xfe\x00\x01binary")
+    return path
+
+
+BLOBS = workflow("ui-blob", [write_blob], outputs=["blob"])
+
+
+def test_a_binary_file_is_a_hex_dump(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(BLOBS)
+        digest = rl.show(run.id).steps[0].outputs["blob"]
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            page = client.get(f"/artifacts/{digest}").text
+    assert "file data.bin (10 bytes): binary content" in page
+    assert "ff fe 00 01 62 69 6e 61 72 79" in page

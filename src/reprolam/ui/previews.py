@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reprolam.codecs import default_serializer, describe
@@ -24,13 +24,14 @@ from reprolam.trace.records import ArtifactRecord
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_DECODE = 64 * 1024 * 1024  # bytes: larger artifacts are described, not loaded
 MAX_TEXT = 20_000  # characters of text or JSON shown
+HEX_BYTES = 512  # bytes of binary content shown as a hex dump
 FRAME_ROWS = 10
 ARRAY_ITEMS = 12
 
 
 @dataclass(frozen=True, slots=True)
 class Preview:
-    kind: str  # image | array | frame | json | text | model | opaque | error
+    kind: str  # image | array | frame | json | text | binary (hex dump) | model | opaque | error
     summary: str
     text: str = ""  # pretty JSON, text, or a message
     stats: dict[str, Any] = field(default_factory=dict)
@@ -118,7 +119,7 @@ def _file(store: TraceStore, manifest: Any, summary: str) -> Preview:
             return Preview(
                 "text", summary, text=text[:MAX_TEXT], truncated=len(content) > len(text)
             )
-    return Preview("opaque", f"{summary}: binary content")
+    return replace(_bytes(content), summary=f"{summary}: binary content")
 
 
 def value_preview(value: Any) -> Preview:
@@ -127,6 +128,8 @@ def value_preview(value: Any) -> Preview:
         return Preview("image", f"PNG image, {len(value)} bytes")
     if isinstance(value, str):
         return _text("str", value)
+    if isinstance(value, bytes):
+        return _bytes(value)
     np_array = _numpy_array(value)
     if np_array is not None:
         return _array(np_array, summary)
@@ -145,6 +148,27 @@ def value_preview(value: Any) -> Preview:
     except (TypeError, ValueError):
         return Preview("text", summary, text=repr(value)[:MAX_TEXT])
     return Preview("json", summary, text=text[:MAX_TEXT], truncated=len(text) > MAX_TEXT)
+
+
+def _bytes(data: bytes) -> Preview:
+    """Bytes an action returned (a PDF, a pickle of its own): text if they are UTF-8 text,
+    else the first ``HEX_BYTES`` as a hex dump (offset, hex, printable characters)."""
+    if b"\0" not in data[:8192]:
+        try:
+            return _text(f"UTF-8 text in {len(data)} bytes", data.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    lines = []
+    for offset in range(0, min(len(data), HEX_BYTES), 16):
+        chunk = data[offset : offset + 16]
+        printable = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:08x}  {chunk.hex(' '):<47}  {printable}")
+    return Preview(
+        "binary",
+        f"bytes, {len(data)} bytes",
+        text="\n".join(lines),
+        truncated=len(data) > HEX_BYTES,
+    )
 
 
 def _text(kind: str, text: str) -> Preview:
