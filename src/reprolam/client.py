@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from reprolam.codecs import Serializer
     from reprolam.engine.engine import RunResult, StepCallback
     from reprolam.engine.executors import Executor
-    from reprolam.engine.inputs import GivenInputs, InputChange
+    from reprolam.engine.inputs import GivenInputs, InputChange, RecordedInput
     from reprolam.engine.manual import ManualRun
     from reprolam.engine.policy import Policy
     from reprolam.history.audit import AuditReport
@@ -65,6 +65,7 @@ class RunView:
     metrics: dict[str, Any] | None
     # step index -> what its action printed and warned (stdout, stderr, warnings)
     captured: dict[int, dict[str, Any]] = field(default_factory=dict)
+    inputs: list[RecordedInput] = field(default_factory=list)  # the data it was given
 
     def inherited(self, step: StepRecord) -> bool:
         return self.run.fork_index is not None and step.index < self.run.fork_index
@@ -87,6 +88,7 @@ class RunView:
                 for s in self.steps
             ],
             "metrics": self.metrics,
+            "inputs": {i.name: i.to_dict() for i in self.inputs},
             "verified": None,  # not checked: see the class docstring
         }
 
@@ -405,13 +407,18 @@ class Client:
 
     def show(self, run: RunRef) -> RunView:
         """A run with its whole trace and its headline metrics."""
+        from reprolam.engine.inputs import run_inputs
         from reprolam.history.metrics import final_metrics
         from reprolam.history.observed import captured_outputs
 
         record = self.store.get_run(self.store.resolve_run_id(_id(run)))
         steps = self.store.steps(record.id)
         return RunView(
-            record, steps, final_metrics(self.store, record), captured_outputs(self.store, steps)
+            record,
+            steps,
+            final_metrics(self.store, record),
+            captured_outputs(self.store, steps),
+            run_inputs(self.store, record),
         )
 
     def metrics(self, run: RunRef) -> dict[str, Any] | None:

@@ -161,6 +161,11 @@ def run_view(view: RunView) -> None:
         console.print(f"forked from {run.parent_id} at step {run.fork_index}")
     if run.overrides:
         console.print(f"overrides {escape(canonical_json(run.overrides))}")
+    for given in view.inputs:
+        where = escape(given.path) if given.path else "a value"
+        copied = "" if given.copied else " (not copied: digest only)"
+        line = f"input {escape(given.name)} {short(given.digest)} {where}{copied}"
+        console.print(line, soft_wrap=True, highlight=False)  # a path is never cut
     table, cut = _steps_table(view, width)
     console.print(table, soft_wrap=True)
     for step in view.steps:

@@ -154,6 +154,18 @@ def recorded_inputs(environment: Mapping[str, Any]) -> list[RecordedInput]:
     ]
 
 
+def run_inputs(store: TraceStore, run: RunRecord) -> list[RecordedInput]:
+    """The data ``run`` was given, as recorded; none if its environment record cannot be
+    read (``audit`` says why: a listing must not fail on it)."""
+    from reprolam.errors import ReprolamError
+    from reprolam.trace.stored_json import load_json
+
+    try:
+        return recorded_inputs(load_json(store, run.environment)) if run.environment else []
+    except (ReprolamError, KeyError, TypeError, ValueError, AttributeError):
+        return []
+
+
 def install(loop: RunLoop, inputs: list[RecordedInput]) -> None:
     """Make the inputs visible to the planner and actions as artifacts of no step."""
     for item in inputs:

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reprolam.cli.commands import copyable_commands
-from reprolam.errors import ConfigError, NotFoundError, ReprolamError
+from reprolam.engine.inputs import run_inputs
+from reprolam.errors import ConfigError, NotFoundError
 from reprolam.hashing import canonical_json
 from reprolam.history.annotate import headline_metrics, index_page
 from reprolam.trace.contract import TraceStore
@@ -153,25 +154,13 @@ def run_page(store: TraceStore, run_ref: str, *, steps_offset: int = 0) -> dict[
         "svg": svg,
         "svg_skipped": step_count > MAX_SVG_STEPS,
         "metrics": headline_metrics(store, run),
-        "inputs": _inputs(store, run),
+        "inputs": run_inputs(store, run),
         "annotations": store.annotations(run_id),
         "reproductions": store.list_runs(verifies=run_id, limit=50),
         "forks": forks,
         "commands": copyable_commands(run),
         "live": run.status.value == "running",
     }
-
-
-def _inputs(store: TraceStore, run: RunRecord) -> list[Any]:
-    """The data the run was given (``--input``), as recorded; none if that record is damaged
-    (the audit page says why)."""
-    from reprolam.engine.inputs import recorded_inputs
-    from reprolam.trace.stored_json import load_json
-
-    try:
-        return recorded_inputs(load_json(store, run.environment)) if run.environment else []
-    except (ReprolamError, KeyError, TypeError, ValueError):
-        return []
 
 
 def live(store: TraceStore, run_ref: str) -> dict[str, Any]:
