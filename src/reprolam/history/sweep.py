@@ -246,16 +246,25 @@ def _check_points(
     points: Sequence[Point],
     source: str,
     merged: Callable[[Point], dict[str, dict[str, Any]]],
+    space: Sequence[RandomAxis] = (),
 ) -> None:
     """``fixed`` (``set=``) first, then each point's own values, blamed on ``source`` (the
-    grid or the space they came from), then each point's whole overrides."""
+    grid or the space they came from), then each point's whole overrides. A value drawn
+    from a random space is named with the space it came from (the user typed the bounds)."""
     validate_overrides(flow.actions, fixed)
     for point in points:
         try:
             validate_overrides(flow.actions, nested(point))
         except ConfigError as exc:
             what = exc.what.replace("{overrides}", "{" + source + "}", 1)
-            raise ConfigError(what, option=source, hint=exc.hint) from None
+            hint = exc.hint
+            axis = next((a for a in space if f" {a.target}=" in exc.what), None)
+            if axis is not None:
+                typed = f"{axis.target}={axis.low:g}:{axis.high:g}"
+                drawn, _, reason = exc.what.partition(f" {axis.target}=")[2].partition(": ")
+                what = f"{{space}} {typed} drew {drawn}, out of the param's range: {reason}"
+                hint = "keep the space within the param's bounds"
+            raise ConfigError(what, option=source, hint=hint) from None
         validate_overrides(flow.actions, merged(point))
 
 
@@ -311,7 +320,7 @@ def sweep(
 
     flow = workflow_of(store, parent, workflow)
     # a bad value is refused before anything is written
-    _check_points(flow, fixed, point_list, "grid" if grid else "space", point_overrides)
+    _check_points(flow, fixed, point_list, "grid" if grid else "space", point_overrides, space)
     _refuse_inherited_targets(store, parent, where.index, point_list)
     planner_of(parent)  # a parent whose planner cannot be rebuilt fails here, not per point
 

@@ -1,0 +1,51 @@
+"""A random space reaching outside a param's bounds is named as typed, not by a drawn value.
+
+``--space make_noise.scale=0:20`` for a param bounded ``le=10`` said ``--space
+make_noise.scale=17: Input should be less than or equal to 10``: 17 is a number the user
+never typed (one the seeded draw happened to produce). The error now names the space, the
+value it drew and the fix; nothing runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from click.testing import CliRunner
+
+import reprolam
+from reprolam import Field, action, workflow
+from reprolam.cli.main import cli
+
+
+@action(outputs=["metrics"])
+def score(*, scale: Annotated[float, Field(gt=0, le=10)] = 1.0) -> dict[str, float]:
+    return {"mse": scale}
+
+
+FLOW = workflow("space-bounds", [score], outputs=["metrics"])
+
+
+def test_a_space_beyond_the_bounds_names_the_space(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        parent = rl.run(FLOW).id
+    done = CliRunner().invoke(
+        cli,
+        ["--store", store, "sweep", parent, "--at", "score", "--random", "4", "--seed", "1",
+         "--space", "score.scale=0.5:40"],
+    )  # fmt: skip
+    assert done.exit_code == 2, done.output
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: --space score.scale=0.5:40 drew ")
+    assert "out of the param's range: Input should be less than or equal to 10" in line
+    assert line.endswith(": keep the space within the param's bounds")
+    with reprolam.open(store) as rl:
+        assert len(rl.runs()) == 1  # nothing was forked
+
+
+def test_a_space_within_the_bounds_runs(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(FLOW).id
+        swept = rl.sweep(parent, at="score", space={"score.scale": (0.5, 10)}, random=3)
+    assert all(p.run is not None and p.run.status.value == "succeeded" for p in swept.points)
