@@ -5,7 +5,8 @@ had to declare ``metrics="metrics"`` as well: without it ``runs --metric``, ``co
 ``diff``, ``run.metrics`` and the sweep table showed nothing. And a grid or random sweep's
 "best" point was the one with the *largest* value whatever the metric, so a sweep over an
 ``mse`` named its worst point best; it now follows ``--minimize/--maximize``, else minimizes
-metrics named like a loss or an error (as ``--optuna`` does).
+metrics named like a loss or an error (as ``--optuna`` does). ``runs --metric mse``, "best
+first", likewise listed the largest error first.
 """
 
 from __future__ import annotations
@@ -66,3 +67,18 @@ def test_the_direction_asked_for_wins(tmp_path: Path) -> None:
         swept = rl.sweep(run.id, at="score", grid={"score.alpha": [0.5, 3.0]}, direction="maximize")
     assert swept.best() is swept.points[1]
     assert swept.to_dict()["best"]["point"] == 1
+
+
+def test_runs_lists_the_best_first_by_the_metrics_direction(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        for alpha in (2.0, 0.5, 5.0):
+            rl.run(FLOW, set={"score.alpha": alpha})
+
+    def listed(metric: str) -> list[float]:
+        done = CliRunner().invoke(cli, ["--store", store, "runs", "--metric", metric, "--json"])
+        assert done.exit_code == 0, done.output
+        return [r["metrics"][metric] for r in json.loads(done.stdout)]
+
+    assert listed("mse") == [1.0, 4.0, 10.0]  # an error: the smallest first
+    assert listed("r2") == [0.95, 0.8, 0.5]  # anything else: the largest first

@@ -23,7 +23,8 @@ from reprolam.cli.process import settle
 @click.option(
     "--metric",
     metavar="NAME",
-    help="Only runs with headline metric NAME, best (highest) first, shown as a column.",
+    help="Only runs with headline metric NAME, best first (lowest for a loss or an error, "
+    "else highest), shown as a column.",
 )
 @json_option
 @click.pass_obj
@@ -40,6 +41,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
 
     from reprolam.cli.runs_table import runs_table
     from reprolam.history.annotate import headline_metrics, index_metrics, index_page
+    from reprolam.history.sweep_optuna import default_direction
     from reprolam.trace.queries import RunQuery
 
     settle()
@@ -48,7 +50,13 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
         # Filtering or sorting by a metric needs every run indexed; a plain list, its page.
         if metric:
             index_metrics(store)
-        query = RunQuery(tag=tag, metric=metric, order="metric" if metric else "created")
+        query = RunQuery(
+            tag=tag,
+            metric=metric,
+            order="metric" if metric else "created",
+            # best first: the smallest loss, error, mse... as sweeps pick their best point
+            descending=not metric or default_direction(metric) == "maximize",
+        )
         page = index_page(store, store.query_runs(replace(query, limit=limit)))
         rows = [(row, headline_metrics(store, row.run)) for row in page.rows]
     if as_json:  # the payload only when asked for (dataclass copies of every row)
