@@ -157,7 +157,6 @@ def recorded_inputs(environment: Mapping[str, Any]) -> list[RecordedInput]:
 def run_inputs(store: TraceStore, run: RunRecord) -> list[RecordedInput]:
     """The data ``run`` was given, as recorded; none if its environment record cannot be
     read (``audit`` says why: a listing must not fail on it)."""
-    from reprolam.errors import ReprolamError
     from reprolam.trace.stored_json import load_json
 
     try:
@@ -185,7 +184,7 @@ def _summary(loop: RunLoop, item: RecordedInput) -> str:
     try:
         record, data = loop.store.get_artifact(item.digest)
         return describe(loop.serializer.loads_typed(record.codec, data))
-    except ReprolamError:  # unreadable here: audit says why; the planner sees the codec
+    except Exception:  # a summary never fails a run (audit says what is wrong with the input)
         return "input"
 
 
