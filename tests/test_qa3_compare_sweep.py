@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import reprolam
 from reprolam import action, workflow
 from reprolam.cli.main import cli
+from reprolam.history.sweep import run_or_sweep_ids
 
 
 @action(outputs=["metrics"])
@@ -47,8 +48,24 @@ def test_a_sweep_id_stands_for_its_points(swept: tuple[str, str, str, list[str]]
     table = json.loads(done.stdout)
     assert [r["run"] for r in table["rows"]] == ids
     assert [r["metrics.mse"] for r in table["rows"]] == [6.0, 1.0, 3.0]
-    with_parent = json.loads(_compare(store, parent, sweep_id[:13]).stdout)
+    # the shortest prefix of the sweep id that no run id starts with (ids made in the same
+    # millisecond share their first 12 digits)
+    size = next(n for n in range(9, 37) if not any(r.startswith(sweep_id[:n]) for r in ids))
+    with_parent = json.loads(_compare(store, parent, sweep_id[:size]).stdout)
     assert [r["run"] for r in with_parent["rows"]] == [parent, *ids]
+
+
+def test_a_prefix_of_a_run_and_a_sweep_names_neither(
+    swept: tuple[str, str, str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _, sweep_id, ids = swept
+    with reprolam.open(store) as rl:
+        # a prefix only one run id and the sweep id share, as ids made in one millisecond do
+        monkeypatch.setattr(rl.store, "find_run_ids", lambda prefix, limit=2: [ids[0]])
+        with pytest.raises(reprolam.AmbiguousIdError, match=f"matches run {ids[0]} and sweep"):
+            rl.compare(sweep_id[:9])
+        # a whole id is never ambiguous
+        assert run_or_sweep_ids(rl.store, [sweep_id]) == ids
 
 
 def test_an_unknown_id_names_runs_and_sweeps(swept: tuple[str, str, str, list[str]]) -> None:

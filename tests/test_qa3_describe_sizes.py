@@ -98,11 +98,6 @@ def finish(report: Path) -> bool:
 flow = workflow("sized", [write, finish], outputs=["done"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/loop.py describes the action's own path, removed with its workdir by then; "
-    "it needs describe(self.values.get(key, outcome.outputs[name])) (perf-engine3's module)",
-)
 def test_the_prompt_gives_a_file_outputs_size(tmp_path: Path) -> None:
     with FakeLLM([call("write"), call("finish")]) as server:
         ran = CliRunner().invoke(

@@ -316,7 +316,8 @@ class RunLoop:
                 if replaced is not None and replaced.digest != key:
                     self._forget(replaced.digest)
                 if not self.planner.instant:  # only slow planners (LLMs) read summaries
-                    self.state.summaries[key] = describe(outcome.outputs[name])
+                    kept = self.values.get(key, outcome.outputs[name])
+                    self.state.summaries[key] = describe(kept)
             if not self.planner.instant and spec.summary is not None:
                 summary = spec.summarize(outcome.outputs)
                 if summary is not None:

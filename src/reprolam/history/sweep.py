@@ -481,30 +481,43 @@ def sweep_runs(store: TraceStore, sweep_id: str) -> list[RunRecord]:
 
 
 def run_or_sweep_ids(store: TraceStore, refs: Sequence[str]) -> list[str]:
-    """Run refs as given, with each that names no run but a sweep (its id or a unique
-    prefix) replaced by that sweep's forks, by point number (``compare SWEEP_ID``)."""
+    """Run refs as given, with each that names a sweep instead (its id or a unique prefix)
+    replaced by that sweep's forks, by point number (``compare SWEEP_ID``). A prefix of
+    both a run id and a sweep id is ambiguous (uuid7 ids made in the same millisecond
+    share their first 12 digits): it names neither until it is longer."""
     found: list[str] = []
-    for ref in refs:
+    for ref in (r.strip() for r in refs):
+        points: dict[tuple[str, int], str] = {}
+        for run in store.list_runs() if ref else ():
+            sweep = run.planner.get(SWEEP_KEY)
+            if isinstance(sweep, dict) and str(sweep.get("id", "")).startswith(ref):
+                points[(str(sweep["id"]), int(sweep.get("point", 0)))] = run.id
+        sweeps = sorted({sweep_id for sweep_id, _ in points})
         try:
-            store.resolve_run_id(ref)
-            found.append(ref)
-            continue
+            run_id = store.resolve_run_id(ref)
         except NotFoundError as missing:
-            points: dict[tuple[str, int], str] = {}
-            for run in store.list_runs():
-                sweep = run.planner.get(SWEEP_KEY)
-                if isinstance(sweep, dict) and str(sweep.get("id", "")).startswith(ref.strip()):
-                    points[(str(sweep["id"]), int(sweep.get("point", 0)))] = run.id
-            sweeps = sorted({sweep_id for sweep_id, _ in points})
-            if len(sweeps) > 1:
-                raise AmbiguousIdError(
-                    f"sweep id prefix {ref!r} matches several sweeps ({', '.join(sweeps)}): "
-                    "give more characters"
-                ) from None
+            if not ref:
+                raise
             if not sweeps:
                 raise NotFoundError(
                     f"no run or sweep with id or prefix {ref!r} in {store.location}: "
                     "list runs with `reprolam runs`"
                 ) from missing
-            found += [points[key] for key in sorted(points)]
+        else:
+            if not sweeps or run_id == ref:
+                found.append(run_id)
+                continue
+            if ref not in sweeps:
+                raise AmbiguousIdError(
+                    f"id prefix {ref!r} matches run {run_id} and sweep {sweeps[0]}: "
+                    "give more characters"
+                )
+            sweeps = [ref]
+        if len(sweeps) > 1 and ref not in sweeps:
+            raise AmbiguousIdError(
+                f"sweep id prefix {ref!r} matches several sweeps ({', '.join(sweeps)}): "
+                "give more characters"
+            )
+        chosen = ref if ref in sweeps else sweeps[0]
+        found += [points[key] for key in sorted(points) if key[0] == chosen]
     return found
