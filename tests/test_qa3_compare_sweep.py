@@ -50,7 +50,8 @@ def test_a_sweep_id_stands_for_its_points(swept: tuple[str, str, str, list[str]]
     assert [r["metrics.mse"] for r in table["rows"]] == [6.0, 1.0, 3.0]
     # the shortest prefix of the sweep id that no run id starts with (ids made in the same
     # millisecond share their first 12 digits)
-    size = next(n for n in range(9, 37) if not any(r.startswith(sweep_id[:n]) for r in ids))
+    runs = [parent, *ids]
+    size = next(n for n in range(9, 37) if not any(r.startswith(sweep_id[:n]) for r in runs))
     with_parent = json.loads(_compare(store, parent, sweep_id[:size]).stdout)
     assert [r["run"] for r in with_parent["rows"]] == [parent, *ids]
 
