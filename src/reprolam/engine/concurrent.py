@@ -148,7 +148,7 @@ class Lookahead:
             if current.key == key:
                 return  # already running
             self._drop(index)
-        inputs = [loop._value(d) for d in checked.inputs.values()]
+        inputs = [loop._input(d) for d in checked.inputs.values()]
         ctx = loop.context(seed, index)
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.width, thread_name_prefix="reprolam-ahead")

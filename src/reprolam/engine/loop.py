@@ -5,6 +5,7 @@ See ``engine.engine`` for the recording discipline this loop implements.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -287,7 +288,7 @@ class RunLoop:
         started, frame, seed, occurrence = begun
         spec = checked.spec
         index = started.index
-        inputs = [self._value(d) for d in checked.inputs.values()]
+        inputs = [self._input(d) for d in checked.inputs.values()]
         ctx = self.context(seed, index)
         started, outcome, duration = self._call(started, spec, inputs, ctx, occurrence)
 
@@ -558,6 +559,19 @@ class RunLoop:
             value = self.serializer.loads_typed(record.codec, data)
             self.values[key] = load_file(self.store, record.codec, value, key)  # files: a path
         return self.values[key]
+
+    def _input(self, key: str) -> Any:
+        """An input as an action is handed it: its own copy (plain scalars are immutable and
+        shared), so an action that changes an input in place cannot change what a later action
+        reads: every consumer reads the value the record holds under ``key``."""
+        value = self._value(key)
+        if type(value) in _PLAIN_SCALARS:
+            return value
+        try:
+            return copy.deepcopy(value)
+        except Exception:  # an object deepcopy cannot copy: decode it again
+            record, data = self.store.get_artifact(key)
+            return self.serializer.loads_typed(record.codec, data)
 
     def _flush(self, run: RunRecord | None = None) -> None:
         if self.pending_steps or self.pending_artifacts or run is not None:
