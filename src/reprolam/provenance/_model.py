@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reprolam.errors import NotFoundError
+from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
 
@@ -39,6 +40,9 @@ _SECRET_KEY = re.compile(
 _NAMES_A_SOURCE = re.compile(r"[_-](from|source|env|var)$", re.I)
 
 
+_HEX = re.compile(r"[0-9a-f]{12}")
+
+
 @dataclass(frozen=True, slots=True)
 class ArtifactNode:
     """A distinct artifact (by digest) that the trace used or produced."""
@@ -54,7 +58,11 @@ class ArtifactNode:
 
     @property
     def short(self) -> str:
-        return self.digest[:12]
+        """The digest's first 12 hex digits, also the artifact's node id in DOT, Mermaid and
+        SVG: a digest that is not hex (a forged or damaged store) is hashed to hex first, so
+        no recorded string reaches a rendering's markup unescaped."""
+        head = self.digest[:12]
+        return head if _HEX.fullmatch(head) else hash_bytes(self.digest.encode())[:12]
 
     @property
     def label(self) -> str:

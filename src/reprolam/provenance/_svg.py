@@ -335,7 +335,8 @@ class _Picture:
             w = len(text) * 10 * CHAR + 14
             self.out.append(
                 f'<g class="artifact" id="artifact-{step.index}-{_safe(name)}" '
-                f'data-digest="{key}"><title>{escape(f"{name} = {key} ({art.codec})")}</title>'
+                f"data-digest={quoteattr(key)}>"
+                f"<title>{escape(f'{name} = {key} ({art.codec})')}</title>"
                 f'<rect x="{x:.1f}" y="{y + 15:.1f}" width="{w:.1f}" height="22" rx="11" '
                 f'fill="#fafafa" stroke="#9e9e9e"/>'
                 + _text(x + 7, y + 30, text, size=10, fill="#333333")

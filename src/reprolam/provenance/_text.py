@@ -211,8 +211,11 @@ def render_mermaid(graph: RunGraph) -> str:
         links.append((f"{a} -.-> {b}", f"stroke:{SEQUENCE}"))
     for edge in graph.generated:
         node = units.node[edge.index]
-        links.append((f'{node} -->|"{_mq(edge.name)}"| a_{edge.digest[:12]}', None))
-    used = dict.fromkeys((e.digest[:12], units.node[e.index], e.name) for e in graph.used)
+        short = graph.artifacts[edge.digest].short
+        links.append((f'{node} -->|"{_mq(edge.name)}"| a_{short}', None))
+    used = dict.fromkeys(
+        (graph.artifacts[e.digest].short, units.node[e.index], e.name) for e in graph.used
+    )
     for short, node, name in used:
         links.append((f'a_{short} -->|"{_mq(name)}"| {node}', None))
     for recovering, failed in units.pairs(list(graph.recoveries)):
