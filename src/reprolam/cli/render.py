@@ -280,6 +280,12 @@ def _observations(view: RunView) -> None:
                 f"[{style}]step {step.index} {step.action}: {escape(describe_effect(effect))}[/]"
             )
         captured = view.captured.get(step.index) or {}
+        if "damaged" in captured:
+            console.print(
+                f"[red]step {step.index} {step.action}: captured output damaged:[/] "
+                + escape(str(captured["damaged"])),
+                highlight=False,
+            )
         for warning in captured.get("warnings", []):
             console.print(
                 f"[yellow]step {step.index} {step.action} warned:[/] "

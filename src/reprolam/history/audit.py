@@ -59,6 +59,7 @@ from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.index_check import metrics_index_problem
+from reprolam.history.kept_records import kept_record_problems
 from reprolam.history.observed import effect_findings
 from reprolam.history.reuse_check import reuse_findings
 from reprolam.history.snapshot_check import snapshot_findings
@@ -330,6 +331,7 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
             pickles.add(key)
 
     found = verify_trace(store, run, steps, on_artifact=seen)
+    found += kept_record_problems(store, run, steps)
     found = unreadable + _interruption(run, steps, found)
     gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
     found += _lost_steps(store, trace, gaps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reprolam.errors import IntegrityError, NotFoundError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepRecord
 from reprolam.trace.stored_json import load_json
@@ -22,9 +23,18 @@ def effects_of(step: StepRecord) -> list[dict[str, Any]]:
 
 
 def captured_output(store: TraceStore, step: StepRecord) -> dict[str, Any] | None:
-    """What the step's action printed and warned (stdout, stderr, warnings), or None."""
+    """What the step's action printed and warned (stdout, stderr, warnings), or None.
+
+    Output whose stored bytes no longer match their digest (edited, or lost) is never shown
+    as if recorded: it reads ``{"damaged": why}``, and ``audit`` reports it.
+    """
     key = observed_of(step).get("output")
-    return load_json(store, key) if isinstance(key, str) else None
+    if not isinstance(key, str):
+        return None
+    try:
+        return load_json(store, key)
+    except (IntegrityError, NotFoundError) as exc:
+        return {"damaged": str(exc)}
 
 
 def captured_outputs(store: TraceStore, steps: Sequence[StepRecord]) -> dict[int, dict[str, Any]]:
