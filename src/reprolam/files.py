@@ -134,6 +134,30 @@ def hash_path(path: str | os.PathLike[str], *, follow_links: bool = False) -> Ma
     return _read(None, path, follow_links)
 
 
+# A file modified within this long of the moment its stat was taken may change again
+# without its size or mtime showing it (mtime granularity, clock skew): such a "racily
+# clean" stat is confirmed by content, as git does for its index.
+RACY_NS = 100_000_000
+
+Signature = tuple[tuple[str, int, int], ...]
+
+
+def signature(path: str | os.PathLike[str]) -> Signature:
+    """Size and mtime_ns of ``path`` (followed if a link) and, for a directory, of every
+    entry under it: what changes when anything is written there. OSError if it is gone."""
+    path = Path(path)
+    st = path.stat()
+    found = [("", st.st_size, st.st_mtime_ns)]
+    if stat.S_ISDIR(st.st_mode):
+        found += [(rel, item.st_size, item.st_mtime_ns) for rel, _p, item in _walk(path)]
+    return tuple(found)
+
+
+def racy(sig: Signature, taken_ns: int) -> bool:
+    """Whether a stat taken at ``taken_ns`` cannot vouch for the content (see RACY_NS)."""
+    return any(mtime >= taken_ns - RACY_NS for _rel, _size, mtime in sig)
+
+
 def _copy_content(store: TraceStore, content: str, target: Path, mode: int) -> None:
     """Stream a stored content artifact into ``target`` (verified before it is kept)."""
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")

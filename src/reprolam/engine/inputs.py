@@ -14,8 +14,9 @@ file shows up, before anything executes, as a changed input (``changed_inputs``)
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,8 @@ class RecordedInput:
     codec: str
     path: str
     copied: bool
+    # The path's stat when it was hashed (not recorded): a later read can tell a change.
+    seen: tuple[files.Signature, int] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,15 +122,16 @@ def record_inputs(
             raise ConfigError(
                 f"input {name!r}: {path} does not exist; pass an existing file or directory"
             )
-        manifest = (
-            files.store_path(store, path, follow_links=True)
-            if data.copy
-            else files.hash_path(path, follow_links=True)
-        )
+        seen = None
+        if data.copy:
+            manifest = files.store_path(store, path, follow_links=True)
+        else:
+            seen = _stat(path)
+            manifest = files.hash_path(path, follow_links=True)
         tag, raw = serializer.dumps_typed(manifest)
         key = digest(raw)
         store.record(artifacts=[(ArtifactRecord(key, tag, len(raw)), raw)])
-        recorded.append(RecordedInput(name, key, tag, str(path), data.copy))
+        recorded.append(RecordedInput(name, key, tag, str(path), data.copy, seen))
     return recorded
 
 
@@ -172,8 +176,50 @@ def install(loop: RunLoop, inputs: list[RecordedInput]) -> None:
         loop.codecs[item.digest] = item.codec
         if not item.copied:  # not in the store: actions read the original, as recorded
             loop.values[item.digest] = Path(item.path)
+            loop.watched[item.digest] = UncopiedInput(item)
         if not loop.planner.instant:  # LLMs read what each artifact is, inputs included
             loop.state.summaries[item.digest] = _summary(loop, item)
+
+
+def _stat(path: Path) -> tuple[files.Signature, int] | None:
+    """The stat signature of ``path`` and when it was taken (None: unreadable)."""
+    taken = time.time_ns()
+    try:
+        return files.signature(path), taken
+    except (OSError, files.FileArtifactError):
+        return None
+
+
+class InputChangedError(ConfigError):
+    """An input recorded without a copy changed while the run read it."""
+
+
+class UncopiedInput:
+    """Checks, each time a step is given it, that an input recorded without a copy still
+    holds the recorded content: by stat (size, mtime_ns), by content when the stat is
+    racily clean or differs. A change stops the run (its steps would otherwise be recorded
+    as having read the recorded digest)."""
+
+    __slots__ = ("item", "seen")
+
+    def __init__(self, item: RecordedInput) -> None:
+        self.item = item
+        self.seen = item.seen  # None: not stat'ed in this process, so check the content
+
+    def check(self) -> None:
+        path = Path(self.item.path)
+        now = _stat(path)
+        seen = self.seen
+        if now is not None and seen is not None and now[0] == seen[0] and not files.racy(*seen):
+            return
+        change = next(_changes([self.item]), None)
+        if change is not None:
+            raise InputChangedError(
+                f"{change} during the run, which recorded it without a copy (--no-copy): "
+                f"the run is stopped; restore {self.item.path} and `reprolam resume` it, or "
+                "start a new run (without --no-copy, a run reads its own copy)"
+            )
+        self.seen = now  # confirmed by content: later reads trust this stat unless racy
 
 
 def _summary(loop: RunLoop, item: RecordedInput) -> str:

@@ -52,6 +52,7 @@ from reprolam.workflows.registry import Workflow
 if TYPE_CHECKING:
     from reprolam.actions import ActionSpec
     from reprolam.engine.concurrent import Lookahead
+    from reprolam.engine.inputs import UncopiedInput
 
 StepCallback = Callable[[StepRecord], None]
 # The engine's own clock reads, unwrapped: they happen between actions, where the effects
@@ -160,6 +161,8 @@ class RunLoop:
         self.state = RunState(workflow=workflow, run_id=run.id, seed=run.seed)
         # digest -> value of every artifact a name points at: actions never wait on decoding
         self.values: dict[str, Any] = {}
+        # inputs recorded without a copy: checked unchanged whenever a step is given one
+        self.watched: dict[str, UncopiedInput] = {}
         self.codecs: dict[str, str] = {}  # digest -> codec tag of everything stored by this run
         self.stored: dict[str, tuple[str, int]] = {}  # digest -> (codec, size) it stored
         self.pending_steps: list[StepRecord] = []
@@ -564,6 +567,8 @@ class RunLoop:
         """An input as an action is handed it: its own copy (plain scalars are immutable and
         shared), so an action that changes an input in place cannot change what a later action
         reads: every consumer reads the value the record holds under ``key``."""
+        if self.watched and key in self.watched:  # an input read in place: still unchanged?
+            self.watched[key].check()
         value = self._value(key)
         if type(value) in _PLAIN_SCALARS:
             return value
