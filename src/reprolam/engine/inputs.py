@@ -215,9 +215,9 @@ class UncopiedInput:
         change = next(_changes([self.item]), None)
         if change is not None:
             raise InputChangedError(
-                f"{change} during the run, which recorded it without a copy (--no-copy): "
+                f"{change} during the run, which recorded it without a copy: "
                 f"the run is stopped; restore {self.item.path} and `reprolam resume` it, or "
-                "start a new run (without --no-copy, a run reads its own copy)"
+                "start a new run (a run given a copy reads its own copy)"
             )
         self.seen = now  # confirmed by content: later reads trust this stat unless racy
 
