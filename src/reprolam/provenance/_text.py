@@ -168,14 +168,21 @@ def _dot_step(group: tuple[StepNode, ...]) -> str:
 
 def _mq(text: str) -> str:
     """Mermaid label text inside double quotes: entity codes for what Mermaid would parse."""
-    text = xml_safe(text)
-    for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+    text = xml_safe(text).replace("\r\n", "\n").replace("\r", "\n")
+    for char, code in (
+        ("#", "#35;"),
+        ('"', "#quot;"),
+        ("<", "#lt;"),
+        (">", "#gt;"),
+        ("\n", "<br/>"),  # a raw newline would end the statement (and start another)
+    ):
         text = text.replace(char, code)
     return text
 
 
 def render_mermaid(graph: RunGraph) -> str:
-    title = xml_safe(_header(graph)).replace('"', "'")  # YAML front matter: no entity codes
+    # YAML front matter: no entity codes; nothing that ends the string or the line
+    title = " ".join(xml_safe(_header(graph)).replace('"', "'").replace("\\", "/").split())
     lines = ["---", f'title: "{title}"', "---", "flowchart TD"]
     for category, (fill, stroke) in COLORS.items():
         lines.append(f"  classDef {category} fill:{fill},stroke:{stroke},color:#222")
