@@ -19,6 +19,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -196,17 +197,65 @@ def _read_only(path: Path) -> None:
         path.chmod(0o555)
 
 
+# A materialised copy carries this mtime on every entry: writing into one (or adding to or
+# removing from one of its directories) gives it another, which a stat shows without reading.
+KEPT_MTIME_NS = 1_000_000_000 * 10**9
+
+
+def _stamp(path: Path) -> None:
+    """Give every entry of a materialised copy the kept mtime (best effort: a copy another
+    user owns stays unstamped and is checked by content instead)."""
+    items = [path] + [item for _rel, item, _st in _walk(path)] if path.is_dir() else [path]
+    try:
+        for item in items:
+            os.utime(item, ns=(KEPT_MTIME_NS, KEPT_MTIME_NS), follow_symlinks=False)
+    except OSError:
+        pass
+
+
+def _same(a: Manifest, b: Manifest) -> bool:
+    if isinstance(a, FileManifest) and isinstance(b, FileManifest):
+        return a.to_dict() == b.to_dict()
+    return isinstance(a, DirManifest) and isinstance(b, DirManifest) and a.entries == b.entries
+
+
+def _holds(path: Path, manifest: Manifest) -> bool:
+    """Whether the materialised copy at ``path`` still holds ``manifest``: by its stamp, or
+    (written to, touched, made before stamps) by content, stamped again when it matches."""
+    try:
+        sig = signature(path)
+        if all(mtime == KEPT_MTIME_NS for _rel, _size, mtime in sig) and (
+            isinstance(manifest, DirManifest) or sig[0][1] == manifest.size
+        ):
+            return True
+        if not _same(hash_path(path), manifest):
+            return False
+    except (OSError, FileArtifactError):
+        return False
+    _stamp(path)
+    return True
+
+
 def materialize(store: TraceStore, manifest: Manifest, key: str) -> Path:
-    """A read-only path holding artifact ``key`` (materialised once per store and digest)."""
+    """A read-only path holding artifact ``key`` (materialised once per store and digest).
+
+    An existing copy is checked first: one that something wrote into (an action that made
+    its input writable, a hand in the files directory) is made again from the store's
+    verified bytes, so every reader reads what the record names.
+    """
     home = files_root(store) / key[:2] / key[2:]
     final = home / manifest.name
     if final.exists():
-        return final
+        if _holds(final, manifest):
+            return final
+        remove_tree(home)
     home.parent.mkdir(parents=True, exist_ok=True)
     staging = home.parent / f".{key[2:]}.{secrets.token_hex(4)}"
     staging.mkdir()
     try:
-        _read_only(write_manifest(store, manifest, staging / manifest.name))
+        made = write_manifest(store, manifest, staging / manifest.name)
+        _read_only(made)
+        _stamp(made)
         try:
             os.replace(staging, home)
         except OSError:  # another process materialised it first
@@ -223,7 +272,9 @@ def adopt(store: TraceStore, manifest: Manifest, key: str, source: Path) -> Path
     home = files_root(store) / key[:2] / key[2:]
     final = home / manifest.name
     if final.exists():
-        return final
+        if _holds(final, manifest):
+            return final
+        remove_tree(home)
     try:
         home.mkdir(parents=True, exist_ok=True)
         os.replace(source, final)
@@ -234,9 +285,23 @@ def adopt(store: TraceStore, manifest: Manifest, key: str, source: Path) -> Path
                 if item.is_file():
                     item.chmod(0o555 if item.stat().st_mode & _EXEC else 0o444)
             _read_only(final)
+        _stamp(final)
         return final
     except OSError:  # another file system: copy from the store instead
         return materialize(store, manifest, key)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptCopy:
+    """A materialised artifact a run hands its actions: checked each time it is handed out
+    (a stat), remade from the store if an earlier action wrote into it."""
+
+    store: TraceStore
+    manifest: Manifest
+    key: str
+
+    def check(self) -> None:
+        materialize(self.store, self.manifest, self.key)
 
 
 def remove_tree(path: str | os.PathLike[str]) -> None:

@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from reprolam import files
 from reprolam._frozen import builder
 from reprolam.codecs import Serializer, describe
+from reprolam.codecs._files import DirManifest, FileManifest
 from reprolam.context import ActionContext, seed_after, seed_prefix
 from reprolam.engine.cache import StepCache
 from reprolam.engine.executors import Executor, Outcome, describe_exception, error_info
@@ -161,8 +163,9 @@ class RunLoop:
         self.state = RunState(workflow=workflow, run_id=run.id, seed=run.seed)
         # digest -> value of every artifact a name points at: actions never wait on decoding
         self.values: dict[str, Any] = {}
-        # inputs recorded without a copy: checked unchanged whenever a step is given one
-        self.watched: dict[str, UncopiedInput] = {}
+        # files actions read in place (inputs recorded without a copy, materialised copies):
+        # checked unchanged whenever a step is given one
+        self.watched: dict[str, UncopiedInput | files.KeptCopy] = {}
         self.codecs: dict[str, str] = {}  # digest -> codec tag of everything stored by this run
         self.stored: dict[str, tuple[str, int]] = {}  # digest -> (codec, size) it stored
         self.pending_steps: list[StepRecord] = []
@@ -555,19 +558,22 @@ class RunLoop:
             if ref.digest == key:
                 return
         self.values.pop(key, None)
+        self.watched.pop(key, None)
 
     def _value(self, key: str) -> Any:
         if key not in self.values:
             record, data = self.store.get_artifact(key)
             value = self.serializer.loads_typed(record.codec, data)
             self.values[key] = load_file(self.store, record.codec, value, key)  # files: a path
+            if isinstance(value, FileManifest | DirManifest):
+                self.watched[key] = files.KeptCopy(self.store, value, key)
         return self.values[key]
 
     def _input(self, key: str) -> Any:
         """An input as an action is handed it: its own copy (plain scalars are immutable and
         shared), so an action that changes an input in place cannot change what a later action
         reads: every consumer reads the value the record holds under ``key``."""
-        if self.watched and key in self.watched:  # an input read in place: still unchanged?
+        if self.watched and key in self.watched:  # a file read in place: still unchanged?
             self.watched[key].check()
         value = self._value(key)
         if type(value) in _PLAIN_SCALARS:

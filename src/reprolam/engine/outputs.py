@@ -70,6 +70,7 @@ def _keep_path(loop: RunLoop, path: Path) -> str:
     manifest = files.store_path(loop.store, path)
     key = loop._keep(manifest)
     loop.values[key] = files.adopt(loop.store, manifest, key, path)
+    loop.watched[key] = files.KeptCopy(loop.store, manifest, key)
     return key
 
 
