@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reprolam._frozen import builder
+from reprolam.brief import run_words, trace_text
 from reprolam.codecs import Serializer, describe
 from reprolam.context import ActionContext, seed_after, seed_prefix
 from reprolam.engine.cache import StepCache
@@ -122,6 +123,12 @@ class RunResult:
                 hint="open one with reprolam.open(store) and call its verbs with this run's id",
             )
         return self.client
+
+    def __repr__(self) -> str:
+        return f"<RunResult {run_words(self.run)}, {len(self.steps)} steps>"
+
+    def __str__(self) -> str:
+        return trace_text(self.run, self.steps, self.metrics)
 
     def _repr_html_(self) -> str:
         from reprolam.notebook import run_result_html

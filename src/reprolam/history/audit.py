@@ -55,6 +55,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from reprolam.brief import problems_words
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
@@ -225,6 +226,22 @@ class AuditReport:
     reproductions: list[Reproduction]  # newest first
     effects: list[dict[str, Any]] = field(default_factory=list)  # undeclared, by step
     pickles: int = 0  # artifacts stored as pickles (the run opted in; loading needs trust)
+
+    def __repr__(self) -> str:
+        verdict = "clean" if self.clean else problems_words(self.problems)
+        return (
+            f"<AuditReport {self.run.id} {self.run.workflow}: {verdict}; "
+            f"reproducibility {self.reproducibility}>"
+        )
+
+    def __str__(self) -> str:
+        verdict = "clean" if self.clean else problems_words(self.problems)
+        lines = [f"audit of {self.run.id} {self.run.workflow}: {verdict}"]
+        for name, check in self.checks().items():
+            mark = "ok" if check["ok"] else f"{check['problems']} problem(s)"
+            lines.append(f"  {name}: {mark}; {check['summary']}")
+        lines.extend(f"  {p.kind}: {p.message}" for p in self.problems)
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         from reprolam.notebook import audit_html
