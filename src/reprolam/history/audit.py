@@ -52,11 +52,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Collection, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from reprolam.brief import problems_words
-from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
+from reprolam.codecs._files import MANIFEST_CODECS, contents_of
+from reprolam.errors import CodecError, IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.index_check import metrics_index_problem
@@ -341,14 +343,18 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     trace = _Trace(store, run, steps)
     verified: set[str] = set()
     pickles: set[str] = set()
+    manifests: dict[str, list[str]] = {}  # file/dir artifact -> the contents it names
 
-    def seen(key: str, _data: bytes, codec: str) -> None:
+    def seen(key: str, data: bytes, codec: str) -> None:
         verified.add(key)
         if codec == "pickle":
             pickles.add(key)
+        if codec in MANIFEST_CODECS:
+            with suppress(CodecError):  # a malformed manifest names no contents to check
+                manifests[key] = contents_of(codec, data)
 
     found = verify_trace(store, run, steps, on_artifact=seen)
-    found += kept_record_problems(store, run, steps)
+    found += kept_record_problems(store, run, steps, manifests)
     found = unreadable + _interruption(run, steps, found)
     gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
     found += _lost_steps(store, trace, gaps)
