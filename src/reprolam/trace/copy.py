@@ -323,7 +323,7 @@ class _Copier:
         through the store contract (content-addressed writes keep what is there)."""
         for read in self.dst.read_artifacts(self.found):
             if read.error is not None:
-                self.report.damaged[read.digest] = read.error
+                self.report.damaged[read.digest] = str(read.error)
 
     def _producer_known(self, d: str) -> bool:
         if not self._has(d):
