@@ -71,11 +71,12 @@ def test_store_copy_carries_file_contents(
     shutil.rmtree(source)  # the copy must stand alone
     (tmp_path / "out").mkdir()
     _every_file_reads_back(copied, run_id, tmp_path / "out")
+    (tmp_path / "notes.txt").write_text("changed since\n")  # only its path held its bytes
     with (
         reprolam.open(copied) as rl,
-        pytest.raises(reprolam.NotFoundError, match="recorded without a copy"),
+        pytest.raises(reprolam.NotFoundError, match="no longer holds it"),
     ):
-        rl.get(run_id, "notes", out=tmp_path / "notes.txt")
+        rl.get(run_id, "notes", out=tmp_path / "notes-got.txt")
 
 
 def test_copying_again_copies_nothing(tmp_path: Path) -> None:

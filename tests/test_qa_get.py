@@ -129,6 +129,7 @@ def test_an_input_recorded_without_a_copy_says_where_its_bytes_are(tmp_path: Pat
     flow = workflow("no-copy", [count_rows], outputs=["rows"], inputs=["table"])
     with reprolam.open(store) as rl:
         run_id = rl.run(flow, inputs={"table": reprolam.InputData(data, copy=False)}).id
+    data.write_text("a\n1\n2\n3\n")  # changed: the recorded bytes are nowhere now
     args = ["--store", store, "get", run_id, "table", "-o", str(tmp_path / "out.csv")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output

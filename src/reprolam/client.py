@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reprolam.brief import run_words, trace_text
 from reprolam.errors import ConfigError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
@@ -69,6 +70,12 @@ class RunView:
 
     def inherited(self, step: StepRecord) -> bool:
         return self.run.fork_index is not None and step.index < self.run.fork_index
+
+    def __repr__(self) -> str:
+        return f"<RunView {run_words(self.run)}, {len(self.steps)} steps>"
+
+    def __str__(self) -> str:
+        return trace_text(self.run, self.steps, self.metrics)
 
     def _repr_html_(self) -> str:
         from reprolam.notebook import run_view_html

@@ -15,6 +15,7 @@ import decimal
 import importlib.util
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,8 +70,11 @@ class GotArtifact:
         return asdict(self)
 
 
-def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int | None]:
-    """``(digest, step index)`` of ``NAME`` or ``STEP.NAME`` in run ``run_id``."""
+def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int | None, str | None]:
+    """``(digest, step index, path)`` of ``NAME`` or ``STEP.NAME`` in run ``run_id``.
+
+    ``path`` is set for an input recorded without a copy: only that path holds its bytes.
+    """
     from reprolam.engine.inputs import recorded_inputs
     from reprolam.trace.stored_json import load_json
 
@@ -81,7 +85,7 @@ def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int |
         chosen = [s for s in steps if str(s.index) == step_ref or s.action == step_ref]
         chosen = [s for s in chosen if output in s.outputs]
         if chosen:
-            return _unchanged(chosen[-1], run_id).outputs[output], chosen[-1].index
+            return _unchanged(chosen[-1], run_id).outputs[output], chosen[-1].index, None
     if name in run.outputs:
         producers = [s for s in steps if s.outputs.get(name) == run.outputs[name]]
         if not producers:
@@ -90,19 +94,14 @@ def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int |
                 f"step of its trace produced: its record was edited; `reprolam audit {run_id}` "
                 "says what else is wrong"
             )
-        return run.outputs[name], _unchanged(producers[-1], run_id).index
+        return run.outputs[name], _unchanged(producers[-1], run_id).index, None
     for step in reversed(steps):
         if name in step.outputs:
-            return _unchanged(step, run_id).outputs[name], step.index
+            return _unchanged(step, run_id).outputs[name], step.index, None
     inputs = recorded_inputs(load_json(store, run.environment))
     for item in inputs:
-        if item.name == name and not item.copied:
-            raise NotFoundError(
-                f"input {name!r} of run {run_id} was recorded without a copy (its digest "
-                f"{item.digest[:12]} only): its bytes are at {item.path}, if unchanged"
-            )
         if item.name == name:
-            return item.digest, None
+            return item.digest, None, None if item.copied else item.path
     known = sorted(
         {
             *run.outputs,
@@ -305,7 +304,7 @@ def get_artifact(
     if as_ is not None and as_ not in FORMATS:
         raise ConfigError(f"unknown format {as_!r}: use one of {', '.join(FORMATS)}")
     run_id = store.resolve_run_id(run_ref)
-    key, step = find_artifact(store, run_id, name)
+    key, step, uncopied = find_artifact(store, run_id, name)
     record, data = store.get_artifact(key)  # the one read, digest-checked
     value = (serializer or default_serializer()).loads_typed(record.codec, data)
     manifest = isinstance(value, FileManifest | DirManifest)
@@ -326,7 +325,10 @@ def get_artifact(
         if target.exists():
             raise ConfigError(f"{target} exists: pass another {{out}} path or remove it")
         with _writing(target):
-            files.write_manifest(store, value, target)
+            if uncopied is None:
+                files.write_manifest(store, value, target)
+            else:
+                _copy_uncopied(uncopied, target, value, key, f"input {name!r} of run {run_id}")
         _writable(target)  # a copy for the user, not the store's read-only one
         size = value.size
     else:
@@ -341,6 +343,38 @@ def get_artifact(
                 _write(value, record.codec, fmt, target)
         size = target.stat().st_size
     return GotArtifact(run_id, name, step, key, record.codec, fmt, str(target), size)
+
+
+def _copy_uncopied(
+    source: str, target: Path, manifest: FileManifest | DirManifest, key: str, what: str
+) -> None:
+    """Copy an input recorded without a copy from its path, if it still holds what was
+    recorded (checked on the copy made, so a change while copying is caught too)."""
+    from dataclasses import replace
+
+    from reprolam import files
+    from reprolam.hashing import digest
+
+    copied = False
+    try:
+        if Path(source).is_dir():
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target)
+        copied = True
+        now = replace(files.hash_path(target), name=manifest.name)
+        same = digest(default_serializer().dumps_typed(now)[1]) == key
+    except (FileNotFoundError, ConfigError):  # gone, or holds what cannot be recorded
+        same = False
+    if not same:
+        if copied and target.is_dir():
+            shutil.rmtree(target)
+        elif copied:
+            target.unlink()
+        raise NotFoundError(
+            f"{what} was recorded without a copy and {source} no longer holds it (recorded "
+            f"{key[:12]}): put the recorded file back at that path to get it"
+        )
 
 
 def _folder(out: str | os.PathLike[str] | None) -> Path | None:

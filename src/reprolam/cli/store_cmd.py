@@ -77,6 +77,8 @@ def copy(
         f"artifacts, {report.bytes:,} bytes) from {report.source} to {report.destination}; "
         f"{len(report.skipped)} already there, skipped"
     )
+    for why in report.damaged.values():
+        click.echo(f"warning: already in {report.destination}, kept as it was: {why}", err=True)
 
 
 def _import_command() -> click.Command:

@@ -152,6 +152,9 @@ class DirCodec:
             raise CodecError(f"dir manifest is malformed: {exc}") from exc
 
 
+MANIFEST_CODECS = frozenset({FileCodec.tag, DirCodec.tag})  # their contents are artifacts too
+
+
 def contents_of(codec: str, data: bytes) -> list[str]:
     """The content artifacts a ``file`` or ``dir`` manifest names (none for other codecs):
     what a copy of the manifest must carry for the file to be readable at the other end."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprolam import files
 from reprolam._frozen import builder
+from reprolam.brief import run_words, trace_text
 from reprolam.codecs import Serializer, describe
 from reprolam.codecs._files import DirManifest, FileManifest
 from reprolam.context import ActionContext, seed_after, seed_prefix
@@ -124,6 +125,12 @@ class RunResult:
                 hint="open one with reprolam.open(store) and call its verbs with this run's id",
             )
         return self.client
+
+    def __repr__(self) -> str:
+        return f"<RunResult {run_words(self.run)}, {len(self.steps)} steps>"
+
+    def __str__(self) -> str:
+        return trace_text(self.run, self.steps, self.metrics)
 
     def _repr_html_(self) -> str:
         from reprolam.notebook import run_result_html

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from reprolam.errors import ConfigError
 from reprolam.experiments.harness import Experiment, describe_faults
 from reprolam.experiments.pipelines import LABELS, PARADIGMS
+from reprolam.experiments.report import fork_cost
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -133,7 +134,7 @@ def _time(experiment: Experiment) -> Figure:
     right.bar(names, base, color="#dddddd")
     right.bar(names, calls, width=0.5, color=[COLORS[p] for p in PARADIGMS])
     for x, (c, b) in enumerate(zip(calls, base, strict=True)):
-        right.text(x, max(c, b) + 0.1, f"{c:.1f} of {b:.1f}", ha="center", fontsize=9)
+        right.text(x, max(c, b) + 0.1, fork_cost(c, b), ha="center", fontsize=9)
     right.set_ylim(0, max([*base, *calls, 1.0]) * 1.25)
     right.set_ylabel("actions (mean over trials)")
     right.set_title("Fork cost: change train_model.C after a trial", fontsize=11)

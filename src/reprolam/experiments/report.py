@@ -63,7 +63,18 @@ def _rlam_only(key: str, fmt: Callable[[Any], str]) -> Callable[[str, Summary], 
 def _fork(paradigm: str, s: Summary) -> str:
     if s["fork_calls"] is None:
         return "n/a"
-    return f"{s['fork_calls']:.1f} of {s['fork_base']:.1f}"
+    return fork_cost(s["fork_calls"], s["fork_base"])
+
+
+def fork_cost(calls: float, base: float) -> str:
+    """``5 calls (trial: 4 actions)``: calls count retries and re-planned steps, so they may
+    exceed the trial's distinct actions (an "of" read as a fraction said "5.0 of 4.0");
+    means over trials keep one decimal, whole ones none."""
+    return f"{_count(calls)} calls (trial: {_count(base)} actions)"
+
+
+def _count(mean: float) -> str:
+    return f"{mean:.0f}" if float(mean).is_integer() else f"{mean:.1f}"
 
 
 def _time(paradigm: str, s: Summary) -> str:
@@ -104,7 +115,7 @@ ROWS: list[tuple[str, Callable[[str, Summary], str]]] = [
         "distinct hyperparameter sets",
         lambda p, s: f"{s['distinct_hyperparameters']} of {s['trials']}",
     ),
-    ("fork cost: actions executed to change train_model.C (of the trial's)", _fork),
+    ("fork cost: action calls to change train_model.C", _fork),
     ("wall time per trial (mean / median)", _time),
     (
         "wall time per attempted action (total / attempts)",

@@ -52,10 +52,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Collection, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
+from reprolam.brief import problems_words
+from reprolam.codecs._files import MANIFEST_CODECS, contents_of
+from reprolam.errors import CodecError, IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.index_check import metrics_index_problem
@@ -226,6 +229,22 @@ class AuditReport:
     effects: list[dict[str, Any]] = field(default_factory=list)  # undeclared, by step
     pickles: int = 0  # artifacts stored as pickles (the run opted in; loading needs trust)
 
+    def __repr__(self) -> str:
+        verdict = "clean" if self.clean else problems_words(self.problems)
+        return (
+            f"<AuditReport {self.run.id} {self.run.workflow}: {verdict}; "
+            f"reproducibility {self.reproducibility}>"
+        )
+
+    def __str__(self) -> str:
+        verdict = "clean" if self.clean else problems_words(self.problems)
+        lines = [f"audit of {self.run.id} {self.run.workflow}: {verdict}"]
+        for name, check in self.checks().items():
+            mark = "ok" if check["ok"] else f"{check['problems']} problem(s)"
+            lines.append(f"  {name}: {mark}; {check['summary']}")
+        lines.extend(f"  {p.kind}: {p.message}" for p in self.problems)
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         from reprolam.notebook import audit_html
 
@@ -324,14 +343,18 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     trace = _Trace(store, run, steps)
     verified: set[str] = set()
     pickles: set[str] = set()
+    manifests: dict[str, list[str]] = {}  # file/dir artifact -> the contents it names
 
-    def seen(key: str, _data: bytes, codec: str) -> None:
+    def seen(key: str, data: bytes, codec: str) -> None:
         verified.add(key)
         if codec == "pickle":
             pickles.add(key)
+        if codec in MANIFEST_CODECS:
+            with suppress(CodecError):  # a malformed manifest names no contents to check
+                manifests[key] = contents_of(codec, data)
 
     found = verify_trace(store, run, steps, on_artifact=seen)
-    found += kept_record_problems(store, run, steps)
+    found += kept_record_problems(store, run, steps, manifests)
     found = unreadable + _interruption(run, steps, found)
     gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
     found += _lost_steps(store, trace, gaps)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reprolam.brief import value_words
 from reprolam.errors import ConfigError
 from reprolam.hashing import canonical_json
 from reprolam.history.annotate import headline_metrics
@@ -74,6 +75,18 @@ class RunComparison:
                 ]
             )
         return out.getvalue()
+
+    def __repr__(self) -> str:
+        differing = ", ".join(sorted(self.differing)) or "nothing"
+        return f"<RunComparison of {len(self.runs)} runs; differing: {differing}>"
+
+    def __str__(self) -> str:
+        """One line per run: ``run=<id> seed=0 ... metrics.accuracy=0.97``."""
+        columns = ("run", *self.params, *self.metrics)
+        return "\n".join(
+            " ".join(f"{c}={value_words(v)}" for c, v in zip(columns, row, strict=True))
+            for row in self.rows()
+        )
 
     def _repr_html_(self) -> str:
         from reprolam.notebook import comparison_html

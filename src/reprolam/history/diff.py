@@ -49,6 +49,14 @@ class RunDiff:
     # run id -> why its record does not verify (what is shown of it may not be what it ran)
     unverified: dict[str, str] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        differing = sum(not s.shared and bool(s.changes) for s in self.steps)
+        metrics = f"; metrics differ: {', '.join(self.metrics)}" if self.metrics else ""
+        return (
+            f"<RunDiff {self.a.id} vs {self.b.id}: {self.relation}; "
+            f"{self.shared_steps} shared steps, {differing} differing{metrics}>"
+        )
+
     def _repr_html_(self) -> str:
         from reprolam.notebook import diff_html
 

@@ -9,7 +9,7 @@ to their bytes went unnoticed: ``show`` printed edited output, ``diff`` compared
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reprolam.errors import ReprolamError
@@ -21,15 +21,27 @@ from reprolam.trace.stored_json import load_json
 
 
 def kept_record_problems(
-    store: TraceStore, run: RunRecord, steps: Sequence[StepRecord]
+    store: TraceStore,
+    run: RunRecord,
+    steps: Sequence[StepRecord],
+    manifests: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Problem]:
     """A problem for each kept record of ``run`` that is missing or whose bytes do not match
-    its digest, naming what it holds and where it belongs."""
+    its digest, naming what it holds and where it belongs.
+
+    ``manifests``: file and directory artifacts (digest -> the content digests they name),
+    whose manifests ``verify_trace`` checked; the contents of those a step wrote are checked
+    here (the bytes ``get`` writes out and a reproduction compares).
+    """
     roles: dict[str, tuple[str, int | None]] = {}  # digest -> (what it is, its step)
     for step in steps:
         key = observed_of(step).get("output")
         if isinstance(key, str) and key not in roles:
             roles[key] = (f"captured output of step {step.index} ({step.action})", step.index)
+        for name, manifest in step.outputs.items():
+            for content in (manifests or {}).get(manifest, ()):
+                what = f"content of file output {name!r} of step {step.index} ({step.action})"
+                roles.setdefault(content, (what, step.index))
     manifest_key = _code_key(store, run)
     if manifest_key is not None:
         roles[manifest_key] = (f"code record of run {run.id}", None)

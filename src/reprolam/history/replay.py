@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
+from reprolam.brief import problems_words
 from reprolam.codecs import Serializer, default_serializer, describe
 from reprolam.errors import NotFoundError
 from reprolam.history.stored_steps import TraceStep, stream_pages
@@ -31,6 +32,14 @@ class ReplayResult:
     problems: list[Problem] = field(default_factory=list)
     step: int | None = None
     seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        what = f"step {self.step} of " if self.step is not None else ""
+        verdict = "verified" if self.verified else problems_words(self.problems)
+        return (
+            f"<ReplayResult {what}{self.run.id} {self.run.workflow}: "
+            f"{self.steps_replayed} steps replayed, {verdict}>"
+        )
 
     @property
     def verified(self) -> bool:

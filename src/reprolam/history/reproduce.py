@@ -68,6 +68,12 @@ class ReproduceResult:
     def code_changed(self) -> bool:
         return bool(self.code)
 
+    def __repr__(self) -> str:
+        return f"<ReproduceResult of {self.original.id}: {self.summary()}>"
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def _repr_html_(self) -> str:
         from reprolam.notebook import reproduce_html
 

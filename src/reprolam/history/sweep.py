@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reprolam.brief import metrics_words, value_words
 from reprolam.codecs import Serializer
 from reprolam.engine.executor_registry import executor_class, executor_from_config
 from reprolam.engine.executors import Executor
@@ -96,6 +97,13 @@ class SweepPoint:
     error: str | None = None  # why the fork could not run at all
     environments: tuple[str, ...] = ()  # digests of the remote workers' environments it used
 
+    def __repr__(self) -> str:
+        values = " ".join(f"{t}={value_words(v)}" for t, v in self.values.items())
+        run = self.run
+        outcome = f"{run.id} {run.status.value}" if run is not None else f"not run: {self.error}"
+        metrics = f", {metrics_words(self.metrics)}" if self.metrics else ""
+        return f"<SweepPoint {self.number} {values}: {outcome}{metrics}>"
+
     @property
     def succeeded(self) -> bool:
         return self.run is not None and self.run.status.value == "succeeded"
@@ -126,6 +134,17 @@ class SweepResult:
     @property
     def succeeded(self) -> bool:
         return all(p.succeeded for p in self.points)
+
+    def __repr__(self) -> str:
+        best = self.best()
+        said = f"; best: point {best.number}" if best is not None else ""
+        return (
+            f"<SweepResult {self.id} of {self.parent} at step {self.at}: "
+            f"{len(self.points)} points{said}>"
+        )
+
+    def __str__(self) -> str:
+        return "\n".join([repr(self), *(f"  {point!r}" for point in self.points)])
 
     @property
     def targets(self) -> list[str]:

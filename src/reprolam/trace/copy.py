@@ -51,6 +51,9 @@ class CopyReport:
     steps: int = 0  # steps written
     artifacts: int = 0  # artifacts written (each counted once)
     bytes: int = 0  # their size
+    # Artifacts the copied runs reference that the destination already held with other
+    # bytes than their digest (damaged there): digest -> why. Kept as they were, not repaired.
+    damaged: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +94,7 @@ def copy_store(
         _copy_annotations(src, dst, run.id)
         if on_run is not None:
             on_run(what, run)
+    copier.check_found()
     return report
 
 
@@ -254,6 +258,7 @@ class _Copier:
         self.in_dst: dict[str, bool | None] = {}
         self.producers: dict[str, Producer | None] = {}  # digest -> producer in the source
         self.counted: set[str] = set()
+        self.found: list[str] = []  # referenced artifacts the destination already held
 
     def copy_run(self, run: RunRecord, start: int) -> None:
         steps = self.src.own_steps(run.id)[start:]
@@ -308,8 +313,17 @@ class _Copier:
             return True
         if self.dst.has_artifact(d):
             self.in_dst[d] = None
+            self.found.append(d)
             return True
         return False
+
+    def check_found(self) -> None:
+        """Verify the bytes of the artifacts the destination already held (a copy skips
+        them): a damaged one goes in the report; the source's good bytes cannot replace it
+        through the store contract (content-addressed writes keep what is there)."""
+        for read in self.dst.read_artifacts(self.found):
+            if read.error is not None:
+                self.report.damaged[read.digest] = str(read.error)
 
     def _producer_known(self, d: str) -> bool:
         if not self._has(d):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from reprolam.brief import metrics_words, run_words
 from reprolam.errors import ConfigError
 from reprolam.trace.records import RunRecord, RunStatus
 
@@ -89,6 +90,11 @@ class RunRow:
     tags: list[str] = field(default_factory=list)
     indexed: bool = False  # its metrics are indexed (``metrics`` may still be empty)
 
+    def __repr__(self) -> str:
+        metrics = f", {metrics_words(self.metrics)}" if self.metrics else ""
+        tags = f", tags: {', '.join(self.tags)}" if self.tags else ""
+        return f"<RunRow {run_words(self.run)}, {self.steps} steps{metrics}{tags}>"
+
     @property
     def own_steps(self) -> int:
         inherited = (self.run.fork_index or 0) if self.run.parent_id else 0
@@ -104,6 +110,14 @@ class RunPage:
     rows: list[RunRow]
     total: int  # runs matching the filters, on every page; capped (see ``exact``)
     query: RunQuery
+
+    def __repr__(self) -> str:
+        first = self.query.offset + 1 if self.rows else self.query.offset
+        total = f"{self.total}" if self.exact else f"at least {self.total}"
+        return f"<RunPage runs {first}-{self.query.offset + len(self.rows)} of {total}>"
+
+    def __str__(self) -> str:
+        return "\n".join([repr(self), *(f"  {row!r}" for row in self.rows)])
 
     @property
     def exact(self) -> bool:

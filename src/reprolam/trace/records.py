@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from reprolam.brief import run_words
 from reprolam.hashing import canonical_json, canonical_json_bytes, digest
 
 
@@ -63,6 +64,9 @@ class RunRecord:
     verdict: str | None = None  # reproduction: identical | within-tolerance | diverged
     damaged: str | None = None  # set on read only: why the stored row could not be decoded
 
+    def __repr__(self) -> str:
+        return f"<RunRecord {run_words(self)}>"
+
     def to_dict(self) -> dict[str, Any]:
         return _without_damage(asdict(self))
 
@@ -99,6 +103,9 @@ class StepRecord:
     # The store row the engine rendered this record to (``trace._rows.render_step``): the
     # store writes the very JSON text that was hashed. Not part of the record's content.
     rendered: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        return f"<StepRecord {self.run_id} step {self.index} {self.action} {self.status.value}>"
 
     def to_dict(self) -> dict[str, Any]:
         fields = asdict(self)
