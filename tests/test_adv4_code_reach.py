@@ -437,3 +437,58 @@ def test_a_huge_table_is_recorded_by_digest_and_its_change_still_seen() -> None:
     second = capture_code(module.flow)
     assert second.fingerprints["target"] != first.fingerprints["target"]
     assert second.fingerprints["other"] == first.fingerprints["other"]
+
+
+def test_an_edited_code_record_is_neither_exported_nor_imported(tmp_path: Path) -> None:
+    """The code record is an artifact like any other: its bytes edited in a crate, the
+    import names it and imports nothing; edited in the store, export refuses it."""
+    import sqlite3
+    import zipfile
+    from contextlib import closing
+
+    from reprolam.trace.stored_json import load_json
+
+    flow, _ = _project(tmp_path, "export_table", CASES["table_in_flow"])
+    store = tmp_path / "store"
+    try:
+        with reprolam.open(store) as rl:
+            run = rl.run(f"{flow}:flow", planner="script")
+            code = load_json(rl.store, run.run.environment)["code"]
+    finally:
+        _forget(tmp_path)
+    runner = CliRunner()
+    crate = tmp_path / "crate.zip"
+    exported = runner.invoke(
+        cli, ["--store", str(store), "export", run.id, "--format", "rocrate", "-o", str(crate)]
+    )
+    assert exported.exit_code == 0, exported.output
+    edited = tmp_path / "edited.zip"
+    with zipfile.ZipFile(crate) as source, zipfile.ZipFile(edited, "w") as target:
+        names = [n for n in source.namelist() if code in n]
+        assert names, "the code record travels with the run"
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename in names:
+                assert b'"a":[1,2]' in data
+                data = data.replace(b'"a":[1,2]', b'"a":[1,9]')
+            target.writestr(item, data)
+    imported = runner.invoke(cli, ["--store", str(tmp_path / "other"), "import", str(edited)])
+    assert imported.exit_code == 2
+    message = " ".join(imported.output.split())
+    assert code in message
+    assert "does not verify" in message
+    assert "nothing was imported" in message
+
+    with closing(sqlite3.connect(store / "trace.db")) as con:
+        (data,) = con.execute("SELECT data FROM artifacts WHERE digest = ?", (code,)).fetchone()
+        con.execute(
+            "UPDATE artifacts SET data = ? WHERE digest = ?",
+            (bytes(data).replace(b'"a":[1,2]', b'"a":[1,9]'), code),
+        )
+        con.commit()
+    again = runner.invoke(
+        cli, ["--store", str(store), "export", run.id, "--format", "rocrate", "-o", str(edited)]
+    )
+    assert again.exit_code == 2
+    assert code in " ".join(again.output.split())
+    assert "corrupted" in again.output
