@@ -241,8 +241,9 @@ class _Walk:
                     self._value(key, owner, label, value)
             elif (
                 label is not None
+                and bound is not None  # a module-level name: rebuilt as such (code_rebuild)
                 and isinstance(value, (*_CONSTANT_TYPES, tuple))
-                and (_jsonable(value))
+                and _jsonable(value)
             ):
                 self._constant(key, owner, label, value)
             elif label is not None and self._value(key, owner, label, value):
