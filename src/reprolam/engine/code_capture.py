@@ -5,13 +5,18 @@ went unexplained. Here each action is followed through its globals, closures, de
 the attributes it reads of user modules, transitively, to the functions and classes it
 reaches in the user's code; the walk stops at installed packages and the standard library,
 which the environment snapshot covers (by version). Module-level constants those functions
-read (JSON-able values) are covered too.
+read (small literals, rebuildable) are covered too, and so is every other value they read:
+a table, a regex, a numpy array, a user object's state, a closure cell, a default argument,
+an attribute reached through a user package (``pkg.sub.X``), each described the same in any
+process (``describe``).
 
 ``capture_code`` returns a manifest (stored as a JSON artifact, its digest in the run's
 environment snapshot) and the source texts to store content-addressed next to it:
 
 * ``units``: each reached function or class with its source, by ``module:qualname``;
 * ``actions``: each action's unit, what it reaches, and its fingerprint;
+* ``constants`` (literals, by ``module:name``) and ``values`` (descriptions, by
+  ``module:name`` or ``module:qualname#cell``): what the actions read;
 * ``modules``: each user module's file, the digest of its whole source, the installed
   packages it imports, and, for interactive modules (a notebook, an ``exec``'d string), the
   bindings needed to define its code again (see ``history.code_rebuild``);
