@@ -5,13 +5,18 @@ went unexplained. Here each action is followed through its globals, closures, de
 the attributes it reads of user modules, transitively, to the functions and classes it
 reaches in the user's code; the walk stops at installed packages and the standard library,
 which the environment snapshot covers (by version). Module-level constants those functions
-read (JSON-able values) are covered too.
+read (small literals, rebuildable) are covered too, and so is every other value they read:
+a table, a regex, a numpy array, a user object's state, a closure cell, a default argument,
+an attribute reached through a user package (``pkg.sub.X``), each described the same in any
+process (``describe``).
 
 ``capture_code`` returns a manifest (stored as a JSON artifact, its digest in the run's
 environment snapshot) and the source texts to store content-addressed next to it:
 
 * ``units``: each reached function or class with its source, by ``module:qualname``;
 * ``actions``: each action's unit, what it reaches, and its fingerprint;
+* ``constants`` (literals, by ``module:name``) and ``values`` (descriptions, by
+  ``module:name`` or ``module:qualname#cell``): what the actions read;
 * ``modules``: each user module's file, the digest of its whole source, the installed
   packages it imports, and, for interactive modules (a notebook, an ``exec``'d string), the
   bindings needed to define its code again (see ``history.code_rebuild``);
@@ -22,22 +27,24 @@ environment snapshot) and the source texts to store content-addressed next to it
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import inspect
 import linecache
 import os
+import re
 import site
 import subprocess
 import sys
 import sysconfig
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from reprolam.actions import code_fingerprint
-from reprolam.hashing import canonical_json_bytes, digest
+from reprolam.hashing import canonical_json, canonical_json_bytes, digest
 from reprolam.workflows.registry import Workflow
 
 MANIFEST_VERSION = 1
@@ -62,8 +69,10 @@ def capture_code(workflow: Workflow) -> CodeCapture:
         key = walk.add(spec.fn)
         reached = sorted(walk.reach(spec.fn) - {key})
         consts = sorted(walk.constants_of(key, reached))
+        values = sorted(walk.values_of(key, reached))
         parts = [(k, walk.units[k]["digest"]) for k in reached]
         parts += [(c, walk.constants[c]) for c in consts]
+        parts += [(v, walk.values[v]) for v in values]
         # Unchanged for an action that reaches nothing: old records stay comparable.
         fp = digest(canonical_json_bytes([spec.fingerprint, parts])) if parts else spec.fingerprint
         fingerprints[spec.name] = fp
@@ -71,6 +80,7 @@ def capture_code(workflow: Workflow) -> CodeCapture:
             "unit": key,
             "reaches": reached,
             "constants": consts,
+            **({"values": values} if values else {}),
             "fingerprint": fp,
         }
     modules, sources = walk.modules_record()
@@ -87,6 +97,7 @@ def capture_code(workflow: Workflow) -> CodeCapture:
         "actions": actions,
         "units": walk.units,
         "constants": walk.constants,
+        **({"values": walk.values} if walk.values else {}),
         "modules": modules,
     }
     if walk.truncated:
@@ -109,7 +120,12 @@ class _Walk:
         self.constants: dict[str, Any] = {}
         self.refs: dict[str, set[str]] = {}  # unit -> units it references directly
         self.unit_constants: dict[str, set[str]] = {}
+        # what else units read (tables, regexes, arrays, closure cells, ...), described
+        self.values: dict[str, Any] = {}
+        self.unit_values: dict[str, set[str]] = {}
+        self.value_modules: set[str] = set()  # modules those values are read from
         self.objects: dict[str, Any] = {}
+        self.keys: dict[int, str] = {}  # id of a unit's object -> its key
         self.bindings: dict[str, dict[str, str]] = {}  # module -> name -> "pkg.mod[:attr]"
         self.imports: dict[str, set[str]] = {}  # module -> top-level installed packages
         self.truncated = False
@@ -117,15 +133,28 @@ class _Walk:
     def is_user(self, module_name: str) -> bool:
         return module_name in self.action_modules or _is_user_module(module_name)
 
-    def add(self, obj: Any) -> str:
-        """Record ``obj`` (and everything it reaches) as a unit; its key."""
+    def add(self, obj: Any, name: str | None = None) -> str:
+        """Record ``obj`` (and everything it reaches) as a unit; its key.
+
+        A lambda is keyed by the name it is bound to (``module:scale``); two objects of one
+        qualname (functions a factory made, lambdas) get ``@2``, ``@3``, ... in walk order.
+        """
         obj = inspect.unwrap(obj) if callable(obj) else obj
-        key = f"{obj.__module__}:{obj.__qualname__}"
-        if key in self.units:
-            return key
+        known = self.keys.get(id(obj))
+        if known is not None:
+            return known
+        qualname = obj.__qualname__
+        if qualname == "<lambda>" and name is not None:
+            qualname = name
+        key = base = f"{obj.__module__}:{qualname}"
+        suffix = 1
+        while key in self.units:
+            suffix += 1
+            key = f"{base}@{suffix}"
         if len(self.units) >= _MAX_UNITS:
             self.truncated = True
             return key
+        self.keys[id(obj)] = key
         source, fingerprint, file = _unit_source(obj)
         self.units[key] = {
             "module": obj.__module__,
@@ -138,8 +167,9 @@ class _Walk:
         self.objects[key] = obj
         self.refs[key] = set()
         self.unit_constants[key] = set()
-        for ref in self._references(obj, key):
-            self.refs[key].add(self.add(ref))
+        self.unit_values[key] = set()
+        for ref, bound in self._references(obj, key):
+            self.refs[key].add(self.add(ref, bound))
         return key
 
     def reach(self, fn: Any) -> set[str]:
@@ -158,63 +188,94 @@ class _Walk:
             found |= self.unit_constants.get(unit, set())
         return found
 
-    def _references(self, obj: Any, key: str) -> Iterator[Any]:
+    def values_of(self, key: str, reached: list[str]) -> set[str]:
+        found: set[str] = set()
+        for unit in [key, *reached]:
+            found |= self.unit_values.get(unit, set())
+        return found
+
+    def _references(self, obj: Any, key: str) -> Iterator[tuple[Any, str | None]]:
+        """The user functions and classes ``obj`` reaches (with the name bound to each);
+        the constants and other values it reads are recorded on the way."""
         if isinstance(obj, type):
             for base in obj.__bases__:
                 if self._user_object(base):
-                    yield base
+                    yield base, None
             for member in vars(obj).values():
                 value = getattr(member, "__func__", member)  # staticmethod, classmethod
                 if isinstance(value, property):
-                    yield from (f for f in (value.fget, value.fset) if self._user_object(f))
+                    yield from ((f, None) for f in (value.fget, value.fset) if self._user_object(f))
                 elif self._user_object(value):
-                    yield value
+                    yield value, None
             return
         if not isinstance(obj, types.FunctionType):
             return
-        names = set(_names(obj.__code__))
+        code = obj.__code__
+        names = sorted(set(_names(code)))  # sorted: the walk's order, so keys, are stable
         module_name = obj.__module__
         for name in names:  # imports inside the function: `import sklearn.svm` names it
             if name in sys.modules and not self.is_user(name):
                 self._bind(module_name, None, name)
-        scope = obj.__globals__
-        values: list[tuple[str | None, Any]] = [(n, scope[n]) for n in names if n in scope]
-        for cell in obj.__closure__ or ():
-            try:
-                values.append((None, cell.cell_contents))
-            except ValueError:  # an empty cell
-                continue
-        values += [(None, v) for v in (obj.__defaults__ or ())]
-        values += [(None, v) for v in (obj.__kwdefaults__ or {}).values()]
-        for bound, value in values:  # grows as wrappers are opened (the loop reads it all)
+        reads = _reads(obj, key, names)
+        followed: set[tuple[str, str]] = set()
+        for owner, bound, label, value in reads:  # grows as wrappers and modules are opened
             if isinstance(value, functools.partial | types.MethodType):
                 # `scale3 = partial(scale, factor=3)`, `apply = Scaler().apply`: what they call
                 # (and a partial's arguments) is code the action runs
-                values += [(None, part) for part in _wrapped(value)]
+                reads += [(owner, None, None, part) for part in _wrapped(value)]
                 frozen = _partial_arguments(value)
-                if bound is not None and frozen is not None:
-                    const = f"{module_name}:{bound}"
-                    self.constants[const] = frozen
-                    self.unit_constants[key].add(const)
+                if label is not None and frozen is not None:
+                    self._constant(key, owner, label, frozen)
+                elif label is not None:
+                    self._value(key, owner, label, value)
             elif isinstance(value, types.ModuleType):
-                if self.is_user(value.__name__):  # helpers.clean(...): follow the attributes
-                    yield from (getattr(value, a) for a in names if self._user_attr(value, a))
+                if self.is_user(value.__name__):  # helpers.clean, helpers.sub.X: follow
+                    for attr in names:
+                        if hasattr(value, attr) and (value.__name__, attr) not in followed:
+                            followed.add((value.__name__, attr))
+                            self.value_modules.add(value.__name__)
+                            found = (f"{value.__name__}:{attr}", getattr(value, attr))
+                            reads.append((value.__name__, attr, *found))
                 else:
-                    self._bind(module_name, bound, value.__name__)
+                    self._bind(owner, bound, value.__name__)
             elif self._user_object(value):
-                yield value
+                yield value, bound
             elif not isinstance(value, type) and self._user_object(type(value)):
-                yield type(value)  # `SCALER = Scaler()` at module level: its class's code runs
-            elif bound is not None and isinstance(value, (*_CONSTANT_TYPES, tuple)):
-                if _jsonable(value):
-                    const = f"{module_name}:{bound}"
-                    self.constants[const] = value
-                    self.unit_constants[key].add(const)
+                yield type(value), None  # `SCALER = Scaler()` at module level: its class runs
+                if label is not None:  # ... with the state it holds
+                    self._value(key, owner, label, value)
+            elif (
+                label is not None
+                and bound is not None  # a module-level name: rebuilt as such (code_rebuild)
+                and isinstance(value, (*_CONSTANT_TYPES, tuple))
+                and _jsonable(value)
+            ):
+                self._constant(key, owner, label, value)
+            elif label is not None and self._value(key, owner, label, value):
+                continue
             elif bound is not None and callable(value):
-                owner = getattr(value, "__module__", None)
                 qualname = getattr(value, "__qualname__", None)
-                if isinstance(owner, str) and isinstance(qualname, str):
-                    self._bind(module_name, bound, f"{owner}:{qualname}")
+                ref_module = getattr(value, "__module__", None)
+                if isinstance(ref_module, str) and isinstance(qualname, str):
+                    self._bind(owner, bound, f"{ref_module}:{qualname}")
+
+    def _constant(self, key: str, owner: str, label: str, value: Any) -> None:
+        self.constants[label] = value
+        self.unit_constants[key].add(label)
+        self.value_modules.add(owner)
+
+    def _value(self, key: str, owner: str, label: str, value: Any) -> bool:
+        """Record what ``value`` is (see ``describe``) under ``label``; False: not data."""
+        nested: list[Any] = []
+        found = describe(value, nested, self._user_object)
+        if found is None:
+            return False
+        for ref in nested:  # functions in a table (`OPS = {"double": double}`) run too
+            self.refs[key].add(self.add(ref))
+        self.values[label] = found
+        self.unit_values[key].add(label)
+        self.value_modules.add(owner)
+        return True
 
     def _user_attr(self, module: types.ModuleType, name: str) -> bool:
         return self._user_object(getattr(module, name, None))
@@ -236,6 +297,7 @@ class _Walk:
         modules: dict[str, Any] = {}
         sources: dict[str, bytes] = {}
         names = {u["module"] for u in self.units.values()} | self.action_modules
+        names |= {m for m in self.value_modules if self.is_user(m)}
         for name in sorted(names):
             module = sys.modules.get(name)
             path = getattr(module, "__file__", None)
@@ -290,6 +352,31 @@ class _Walk:
             ):
                 found[alias] = f"{owner}:{qualname}"
         return found
+
+
+def _reads(
+    obj: types.FunctionType, key: str, names: list[str]
+) -> list[tuple[str, str | None, str | None, Any]]:
+    """What function ``obj`` (unit ``key``) reads: (module it is read from, name bound to
+    it there or None, label recording it, value) for its globals, closure cells, defaults."""
+    code = obj.__code__
+    module_name = obj.__module__
+    scope = obj.__globals__
+    reads: list[tuple[str, str | None, str | None, Any]] = [
+        (module_name, n, f"{module_name}:{n}", scope[n]) for n in names if n in scope
+    ]
+    for free, cell in zip(code.co_freevars, obj.__closure__ or (), strict=False):
+        try:  # a value a factory froze in the function: `make_action(3)`
+            reads.append((module_name, None, f"{key}#{free}", cell.cell_contents))
+        except ValueError:  # an empty cell
+            continue
+    positional = code.co_varnames[: code.co_argcount]
+    defaults = obj.__defaults__ or ()
+    for param, value in zip(positional[len(positional) - len(defaults) :], defaults, strict=True):
+        reads.append((module_name, None, f"{key}#{param}", value))
+    for param, value in sorted((obj.__kwdefaults__ or {}).items()):
+        reads.append((module_name, None, f"{key}#{param}", value))
+    return reads
 
 
 def keep_text(sources: dict[str, bytes], text: str) -> str:
@@ -349,6 +436,97 @@ def _partial_arguments(value: Any) -> tuple[Any, ...] | None:
         return None
     frozen = (tuple(value.args), tuple(sorted(value.keywords.items())))
     return frozen if _jsonable(frozen) else None
+
+
+_VALUE_NODES = 200_000  # a table bigger than this is not described (a guard, not a limit)
+_VALUE_INLINE = 4096  # bytes of canonical JSON kept in the manifest; beyond: a digest
+
+
+class _TooBig(Exception):
+    pass
+
+
+def describe(value: Any, nested: list[Any], is_user: Callable[[Any], bool]) -> Any:
+    """What a value an action reads is, as JSON the same in any process; None: not data.
+
+    Tables (dicts, lists, tuples, sets) as canonical JSON, a regex as its pattern and flags,
+    a numpy array as dtype, shape and digest of its bytes, an instance of a user class as
+    its state; a description over ``_VALUE_INLINE`` bytes is kept as its digest. User
+    functions and classes found inside are appended to ``nested`` (their code is walked).
+    """
+    budget = [_VALUE_NODES]
+    try:
+        found = _describe(value, nested, is_user, budget, top=True)
+    except (_TooBig, RecursionError):
+        return None
+    if found is None:
+        return None
+    data = canonical_json_bytes(found)
+    if len(data) > _VALUE_INLINE:
+        return {"digest": digest(data), "bytes": len(data)}
+    return found
+
+
+def _describe(
+    value: Any, nested: list[Any], is_user: Callable[[Any], bool], budget: list[int], top: bool
+) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig
+    if value is None or isinstance(value, bool | int | str):
+        return value if type(value) in (bool, int, str) or value is None else _scalar(value)
+    if isinstance(value, float):
+        return float(value)
+
+    def inner(item: Any) -> Any:
+        return _describe(item, nested, is_user, budget, top=False)
+
+    if isinstance(value, list | tuple):
+        return [inner(v) for v in value]
+    if isinstance(value, set | frozenset):
+        items = [inner(v) for v in value]
+        return {"set": sorted(items, key=canonical_json)}
+    if isinstance(value, dict):
+        pairs = [(inner(k), inner(v)) for k, v in value.items()]
+        if all(isinstance(k, str) for k, _ in pairs):
+            return dict(pairs)
+        return {"dict": sorted(([k, v] for k, v in pairs), key=canonical_json)}
+    if isinstance(value, bytes | bytearray):
+        return {"bytes": digest(bytes(value))}
+    if isinstance(value, re.Pattern):
+        return {"re.Pattern": [inner(value.pattern), value.flags]}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        if value.dtype.hasobject:
+            return {"numpy.ndarray": [str(value.dtype), list(value.shape), inner(value.tolist())]}
+        data = numpy.ascontiguousarray(value).tobytes()
+        dtype = value.dtype.str if value.dtype.fields is None else str(value.dtype.descr)
+        return {"numpy.ndarray": [dtype, list(value.shape), digest(data)]}
+    if numpy is not None and isinstance(value, numpy.generic):
+        return {"numpy": [value.dtype.str, inner(value.item())]}
+    if is_user(value):
+        nested.append(value)
+        return {"unit": f"{value.__module__}:{value.__qualname__}"}
+    if isinstance(value, enum.Enum):
+        return {"enum": f"{type(value).__qualname__}.{value.name}"}
+    if isinstance(value, os.PathLike):
+        return {"path": os.fspath(value)}
+    if not isinstance(value, type) and is_user(type(value)) and hasattr(value, "__dict__"):
+        state = {"class": f"{type(value).__module__}:{type(value).__qualname__}"}
+        return {**state, "state": inner(dict(vars(value)))}
+    if top:
+        return None  # a logger, a connection, an installed package's object: not data
+    owner = getattr(value, "__module__", None) or type(value).__module__
+    qualname = getattr(value, "__qualname__", None) or type(value).__qualname__
+    return {"object": f"{owner}:{qualname}"}
+
+
+def _scalar(value: Any) -> Any:
+    """An int or str subclass (an IntEnum member, a numpy bool is not one) as its plain value."""
+    return {
+        "type": type(value).__qualname__,
+        "value": int(value) if isinstance(value, int) else str(value),
+    }
 
 
 def _jsonable(value: Any) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
+from reprolam.hashing import canonical_json
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.stored_json import load_json
 
@@ -81,9 +82,14 @@ def code_changes(
                 summary=summary,
             )
         )
-    consts_a, consts_b = a.get("constants", {}), b.get("constants", {})
+    # constants (literals) and values (tables, regexes, arrays, ... described), compared as
+    # canonical JSON: a NaN is the same NaN
+    consts_a = {**a.get("constants", {}), **a.get("values", {})}
+    consts_b = {**b.get("constants", {}), **b.get("values", {})}
     for key in sorted(consts_a.keys() | consts_b.keys()):
-        if consts_a.get(key) != consts_b.get(key) and users.get(key):
+        if canonical_json(consts_a.get(key)) != canonical_json(consts_b.get(key)) and users.get(
+            key
+        ):
             changes.append(
                 CodeChange(
                     "constant",
@@ -146,6 +152,7 @@ def _in_modules_of(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "unit": key(info.get("unit", "")),
             "reaches": [key(k) for k in info.get("reaches", [])],
             "constants": [key(k) for k in info.get("constants", [])],
+            "values": [key(k) for k in info.get("values", [])],
         }
         for name, info in b.get("actions", {}).items()
     }
@@ -154,6 +161,7 @@ def _in_modules_of(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "actions": actions,
         "units": {key(k): v for k, v in units_b.items()},
         "constants": {key(k): v for k, v in b.get("constants", {}).items()},
+        "values": {key(k): v for k, v in b.get("values", {}).items()},
         "modules": {renamed.get(k, k): v for k, v in b.get("modules", {}).items()},
     }
 
@@ -162,7 +170,7 @@ def _users(manifest: dict[str, Any]) -> dict[str, set[str]]:
     """Unit or constant -> the actions that reach it."""
     found: dict[str, set[str]] = {}
     for name, info in manifest.get("actions", {}).items():
-        for key in [*info.get("reaches", []), *info.get("constants", [])]:
+        for key in [*info.get("reaches", []), *info.get("constants", []), *info.get("values", [])]:
             found.setdefault(key, set()).add(name)
     return found
 
