@@ -18,10 +18,12 @@ import secrets
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 from blake3 import blake3
 
@@ -159,6 +161,24 @@ def racy(sig: Signature, taken_ns: int) -> bool:
     return any(mtime >= taken_ns - RACY_NS for _rel, _size, mtime in sig)
 
 
+Stamped = tuple[Signature, int]  # a signature and when it was taken (time.time_ns)
+
+
+def stamped_signature(path: str | os.PathLike[str]) -> Stamped | None:
+    """The signature of ``path`` and when it was taken (None: gone or unreadable)."""
+    taken = time.time_ns()
+    try:
+        return signature(path), taken
+    except (OSError, FileArtifactError):
+        return None
+
+
+def vouches(before: Stamped | None, now: Stamped | None) -> bool:
+    """Whether two stamped stats show a path unchanged without reading it: both taken,
+    equal, and the earlier one not racily clean."""
+    return before is not None and now is not None and now[0] == before[0] and not racy(*before)
+
+
 def _copy_content(store: TraceStore, content: str, target: Path, mode: int) -> None:
     """Stream a stored content artifact into ``target`` (verified before it is kept)."""
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
@@ -289,6 +309,14 @@ def adopt(store: TraceStore, manifest: Manifest, key: str, source: Path) -> Path
         return final
     except OSError:  # another file system: copy from the store instead
         return materialize(store, manifest, key)
+
+
+class HandedOut(Protocol):
+    """A path a run hands its actions in place of a stored value, checked at each hand-out
+    (``KeptCopy`` here, ``engine.inputs.UncopiedInput``)."""
+
+    def check(self) -> None:
+        """Make sure the path still holds what the record names, or raise."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ file shows up, before anything executes, as a changed input (``changed_inputs``)
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ class RecordedInput:
     path: str
     copied: bool
     # The path's stat when it was hashed (not recorded): a later read can tell a change.
-    seen: tuple[files.Signature, int] | None = field(default=None, compare=False)
+    seen: files.Stamped | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,7 +125,7 @@ def record_inputs(
         if data.copy:
             manifest = files.store_path(store, path, follow_links=True)
         else:
-            seen = _stat(path)
+            seen = files.stamped_signature(path)
             manifest = files.hash_path(path, follow_links=True)
         tag, raw = serializer.dumps_typed(manifest)
         key = digest(raw)
@@ -181,15 +180,6 @@ def install(loop: RunLoop, inputs: list[RecordedInput]) -> None:
             loop.state.summaries[item.digest] = _summary(loop, item)
 
 
-def _stat(path: Path) -> tuple[files.Signature, int] | None:
-    """The stat signature of ``path`` and when it was taken (None: unreadable)."""
-    taken = time.time_ns()
-    try:
-        return files.signature(path), taken
-    except (OSError, files.FileArtifactError):
-        return None
-
-
 class InputChangedError(ConfigError):
     """An input recorded without a copy changed while the run read it."""
 
@@ -207,10 +197,8 @@ class UncopiedInput:
         self.seen = item.seen  # None: not stat'ed in this process, so check the content
 
     def check(self) -> None:
-        path = Path(self.item.path)
-        now = _stat(path)
-        seen = self.seen
-        if now is not None and seen is not None and now[0] == seen[0] and not files.racy(*seen):
+        now = files.stamped_signature(self.item.path)
+        if files.vouches(self.seen, now):
             return
         change = next(_changes([self.item]), None)
         if change is not None:

@@ -55,7 +55,6 @@ from reprolam.workflows.registry import Workflow
 if TYPE_CHECKING:
     from reprolam.actions import ActionSpec
     from reprolam.engine.concurrent import Lookahead
-    from reprolam.engine.inputs import UncopiedInput
 
 StepCallback = Callable[[StepRecord], None]
 # The engine's own clock reads, unwrapped: they happen between actions, where the effects
@@ -172,7 +171,7 @@ class RunLoop:
         self.values: dict[str, Any] = {}
         # files actions read in place (inputs recorded without a copy, materialised copies):
         # checked unchanged whenever a step is given one
-        self.watched: dict[str, UncopiedInput | files.KeptCopy] = {}
+        self.watched: dict[str, files.HandedOut] = {}
         self.codecs: dict[str, str] = {}  # digest -> codec tag of everything stored by this run
         self.stored: dict[str, tuple[str, int]] = {}  # digest -> (codec, size) it stored
         self.pending_steps: list[StepRecord] = []
