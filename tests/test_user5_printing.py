@@ -145,3 +145,30 @@ def test_a_problem_shows_in_the_line(tmp_path: Path) -> None:
     assert ": clean" not in repr(audit)
     assert "first: " in repr(audit)
     assert any("artifact" in line for line in str(audit).splitlines()[1:])
+
+
+@action(outputs=["loss"])
+def tiny_loss(*, scale: float = 1e-5) -> dict[str, float]:
+    return {"loss": 1.234e-5 * scale / 1e-5, "count": 34_567_890.0}
+
+
+tiny = workflow("tiny-loss", [tiny_loss], outputs=["loss"], metrics="loss")
+
+
+def test_small_and_large_metrics_keep_their_digits_in_print_and_in_the_cli(
+    rl: reprolam.Client,
+) -> None:
+    """Four decimals read 1.2e-05 as 0.0000: a loss that small must still show its value."""
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    result = rl.run(tiny)
+    assert "loss=1.234e-05" in str(rl.show(result.id))
+    shown = CliRunner().invoke(
+        cli, ["--store", str(rl.store.location), "show", result.id], env={"COLUMNS": "200"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "loss=1.234e-05" in shown.output
+    assert "count=3.457e+07" in shown.output
+    assert "0.0000" not in shown.output

@@ -19,11 +19,18 @@ if TYPE_CHECKING:
 _WIDTH = 40  # a value longer than this is cut
 
 
+def number_words(value: float) -> str:
+    """A float as the CLI and ``repr`` show metrics: four decimals (0.9789, 12.5000), or
+    four significant digits where decimals would hide it (1.2e-05, 3.457e+07, nan)."""
+    if value == 0.0 or 1e-3 <= abs(value) < 1e6:
+        return f"{value:.4f}"
+    return f"{value:.4g}"
+
+
 def value_words(value: Any) -> str:
-    """A value as a short token: floats to 4 significant digits, digests shortened."""
+    """A value as a short token: floats as ``number_words``, digests shortened."""
     if isinstance(value, float):
-        text = f"{value:.4g}"
-        return text if any(c in text for c in ".ein") else f"{text}.0"  # 1.0 stays a float
+        return number_words(value)
     if isinstance(value, str):
         text = short(value) if len(value) == 64 else value
     else:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from reprolam.brief import number_words
 from reprolam.hashing import canonical_json, short
 from reprolam.trace.records import RunRecord, RunStatus, StepRecord, StepStatus
 
@@ -58,9 +59,7 @@ def _ms(seconds: float | None) -> str:
 def _metrics(metrics: dict[str, Any] | None) -> str:
     if not metrics:
         return "-"
-    return "  ".join(
-        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
-    )
+    return "  ".join(f"{k}={_brief(v)}" for k, v in metrics.items())
 
 
 class RunProgress:
@@ -119,9 +118,7 @@ def _headline_names(
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
+    return "-" if value is None else _brief(value)
 
 
 NARROW_ID = 18  # "01a1fd46-357c-7482": the creation millisecond plus 12 counter bits
@@ -464,10 +461,11 @@ def run_diff(result: RunDiff) -> None:
 
 
 def _brief(value: Any) -> str:
+    """A number or digest as people read it (``brief.number_words``), anything else as is."""
     if isinstance(value, str) and len(value) == 64:
         return short(value)
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return number_words(value)
     return str(value)
 
 
