@@ -35,6 +35,7 @@ IMPORTS = """
 import re
 
 import numpy as np
+import pandas as pd
 
 from reprolam import action, workflow
 """
@@ -123,6 +124,27 @@ CASES = {
         "np.int64",
         "np.int32",
         ":WEIGHTS",
+    ),
+    "pandas_frame": Case(
+        'LOOKUP = pd.DataFrame({"k": [1, 2], "v": [0.5, 1.5]})\n',
+        'float(LOOKUP["v"].sum())',
+        "1.5]",
+        "2.5]",
+        ":LOOKUP",
+    ),
+    "pandas_frame_column_renamed": Case(
+        'LOOKUP = pd.DataFrame({"k": [1, 2], "v": [0.5, 1.5]})\n',
+        "list(LOOKUP.columns)",
+        '"v": [0.5',
+        '"w": [0.5',
+        ":LOOKUP",
+    ),
+    "pandas_series_dtype": Case(
+        'SCALE = pd.Series([1, 2, 3], dtype="int64")\n',
+        "str(SCALE.dtype)",
+        '"int64"',
+        '"int32"',
+        ":SCALE",
     ),
     "submodule_attribute_chain": Case(
         "import {h}.sub\n",
@@ -356,6 +378,7 @@ def test_the_cli_diff_names_a_changed_table(tmp_path: Path) -> None:
 STABLE = """
 import re
 import numpy as np
+import pandas as pd
 from reprolam import action, workflow
 
 TAGS = {"b", "a", "c", "d", "e"}
@@ -363,11 +386,12 @@ TABLE = {"z": 1, "a": (1, 2), 3: frozenset({"x", "y"})}
 PAT = re.compile(rb"a+")
 GRID = np.arange(6, dtype=np.float32).reshape(2, 3)
 MISSING = float("nan")
+NAMES = pd.DataFrame({"name": ["b", "a"], "n": [1, 2]}).set_index("name")
 
 
 @action(outputs=["result"])
 def target() -> object:
-    return [sorted(TAGS), TABLE["z"], PAT.pattern, GRID.shape, MISSING]
+    return [sorted(TAGS), TABLE["z"], PAT.pattern, GRID.shape, MISSING, NAMES.shape]
 
 
 flow = workflow("stable", [target], outputs=["result"])
@@ -397,6 +421,7 @@ def test_recorded_values_do_not_depend_on_the_process(tmp_path: Path) -> None:
     _fingerprints, values = json.loads(outputs.pop())
     assert sorted(values) == [
         "adv4_stable:GRID",
+        "adv4_stable:NAMES",
         "adv4_stable:PAT",
         "adv4_stable:TABLE",
         "adv4_stable:TAGS",

@@ -6,9 +6,9 @@ the attributes it reads of user modules, transitively, to the functions and clas
 reaches in the user's code; the walk stops at installed packages and the standard library,
 which the environment snapshot covers (by version). Module-level constants those functions
 read (small literals, rebuildable) are covered too, and so is every other value they read:
-a table, a regex, a numpy array, a user object's state, a closure cell, a default argument,
-an attribute reached through a user package (``pkg.sub.X``), each described the same in any
-process (``describe``).
+a table, a regex, a numpy array, a pandas frame, a user object's state, a closure cell, a
+default argument, an attribute reached through a user package (``pkg.sub.X``), each
+described the same in any process (``describe``).
 
 ``capture_code`` returns a manifest (stored as a JSON artifact, its digest in the run's
 environment snapshot) and the source texts to store content-addressed next to it:
@@ -450,7 +450,8 @@ def describe(value: Any, nested: list[Any], is_user: Callable[[Any], bool]) -> A
     """What a value an action reads is, as JSON the same in any process; None: not data.
 
     Tables (dicts, lists, tuples, sets) as canonical JSON, a regex as its pattern and flags,
-    a numpy array as dtype, shape and digest of its bytes, an instance of a user class as
+    a numpy array as dtype, shape and digest of its bytes, a pandas frame, series or index
+    as shape, labels, dtypes and a digest of its rows, an instance of a user class as
     its state; a description over ``_VALUE_INLINE`` bytes is kept as its digest. User
     functions and classes found inside are appended to ``nested`` (their code is walked).
     """
@@ -504,6 +505,11 @@ def _describe(
         return {"numpy.ndarray": [dtype, list(value.shape), digest(data)]}
     if numpy is not None and isinstance(value, numpy.generic):
         return {"numpy": [value.dtype.str, inner(value.item())]}
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series | pandas.Index):
+        described = _pandas(pandas, value, inner)
+        if described is not None:
+            return described
     if is_user(value):
         nested.append(value)
         return {"unit": f"{value.__module__}:{value.__qualname__}"}
@@ -519,6 +525,23 @@ def _describe(
     owner = getattr(value, "__module__", None) or type(value).__module__
     qualname = getattr(value, "__qualname__", None) or type(value).__qualname__
     return {"object": f"{owner}:{qualname}"}
+
+
+def _pandas(pandas: Any, value: Any, inner: Callable[[Any], Any]) -> Any:
+    """A DataFrame, Series or Index as its kind, shape, labels, dtypes and a digest of its
+    rows (``pandas.util.hash_pandas_object``: a fixed key, so the same in any process); None
+    when its cells cannot be hashed (lists in an object column)."""
+    try:
+        rows = pandas.util.hash_pandas_object(value, index=True).to_numpy().tobytes()
+    except TypeError:
+        return None
+    kind = type(value).__name__
+    if isinstance(value, pandas.DataFrame):
+        labels = [inner(c) for c in value.columns]
+        dtypes = [str(t) for t in value.dtypes]
+    else:
+        labels, dtypes = inner(value.name), [str(value.dtype)]
+    return {f"pandas.{kind}": [list(value.shape), labels, dtypes, digest(rows)]}
 
 
 def _scalar(value: Any) -> Any:
