@@ -45,15 +45,15 @@ def kept_record_problems(
     manifest_key = _code_key(store, run)
     if manifest_key is not None:
         roles[manifest_key] = (f"code record of run {run.id}", None)
-    problems = [
+        # its sources, if the manifest itself reads (else the read below says it does not)
+        for key, file in _sources(store, manifest_key).items():
+            roles.setdefault(key, (f"source of {file} in the code record of run {run.id}", None))
+    return [
         Problem("artifact", f"{what}: {read.error}", step, read.digest)
         for read in store.read_artifacts(list(roles))
         if read.error is not None
         for what, step in [roles[read.digest]]
     ]
-    if manifest_key is not None:  # its sources, if the manifest itself reads
-        problems += _source_problems(store, run, manifest_key)
-    return problems
 
 
 def _code_key(store: TraceStore, run: RunRecord) -> str | None:
@@ -66,23 +66,16 @@ def _code_key(store: TraceStore, run: RunRecord) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def _source_problems(store: TraceStore, run: RunRecord, manifest_key: str) -> list[Problem]:
+def _sources(store: TraceStore, manifest_key: str) -> dict[str, str]:
+    """Digest -> file of each source text the code manifest lists (none if it is unreadable)."""
     try:
         manifest: dict[str, Any] = load_json(store, manifest_key)
     except ReprolamError:
-        return []
-    files: dict[str, str] = {}  # digest -> file
+        return {}
+    files: dict[str, str] = {}
     for module in manifest.get("modules", {}).values():
         sources = module.get("sources") if isinstance(module, dict) else None
         for file, key in (sources or {}).items():
             if isinstance(key, str):
                 files.setdefault(key, str(file))
-    return [
-        Problem(
-            "artifact",
-            f"source of {files[read.digest]} in the code record of run {run.id}: {read.error}",
-            artifact=read.digest,
-        )
-        for read in store.read_artifacts(list(files))
-        if read.error is not None
-    ]
+    return files
