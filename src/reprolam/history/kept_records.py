@@ -16,7 +16,13 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from typing import Any, Protocol
 
-from reprolam.codecs._files import MANIFEST_CODECS, DirCodec, FileCodec
+from reprolam.codecs._files import (
+    MANIFEST_CODECS,
+    DirCodec,
+    DirManifest,
+    FileCodec,
+    FileManifest,
+)
 from reprolam.errors import CodecError, ReprolamError
 from reprolam.history.observed import observed_of
 from reprolam.history.verify import Problem
@@ -24,7 +30,10 @@ from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
 from reprolam.trace.stored_json import load_json
 
-Roles = dict[str, tuple[str, int | None]]  # digest -> (what it is, its step)
+# A file's content: the output that holds it, its path in a directory (None: a file output),
+# the step and its action; said as text only when the content fails (``_said``).
+Content = tuple[str, str | None, int, str]
+Roles = dict[str, tuple[str | Content, int | None]]  # digest -> (what it is, its step)
 RECENT = 512  # contents checked lately, not read again by ``FileContents.check``
 
 
@@ -50,13 +59,25 @@ class FileContents:
     def __init__(self) -> None:
         # manifest digest -> content digest -> its path in the directory (None: a file)
         self.manifests: dict[str, dict[str, str | None]] = {}
-        self._checked: OrderedDict[str, None] = OrderedDict()  # lately, or failing
+        self._checked: OrderedDict[str, None] = OrderedDict()  # verified lately (LRU)
         self._failed: set[str] = set()
 
     def note(self, key: str, data: bytes, codec: str) -> None:
         if codec in MANIFEST_CODECS:
+            manifest_codec = FileCodec if codec == FileCodec.tag else DirCodec
             with suppress(CodecError):  # a malformed manifest names no contents to check
-                self.manifests[key] = _named_contents(codec, data)
+                self.note_manifest(key, manifest_codec().decode(data))
+
+    def note_manifest(self, key: str, manifest: object) -> None:
+        """``note`` of a manifest already decoded (anything else names no contents)."""
+        named: dict[str, str | None] = {}
+        if isinstance(manifest, FileManifest):
+            named[manifest.content] = None
+        elif isinstance(manifest, DirManifest):
+            for entry in manifest.entries:
+                if entry.content is not None:
+                    named.setdefault(entry.content, entry.path)
+        self.manifests[key] = named
 
     def roles(self, steps: Iterable[_Step], roles: Roles) -> None:
         """Add the contents of the noted manifests ``steps`` output to ``roles``."""
@@ -66,10 +87,10 @@ class FileContents:
                 contents = manifests.get(manifest)
                 if not contents:
                     continue
+                index = step.index
                 for content, path in contents.items():
-                    output = "file output" if path is None else f"{path!r} in directory output"
-                    what = f"content of {output} {name!r} of step {step.index} ({step.action})"
-                    roles.setdefault(content, (what, step.index))
+                    if content not in roles:
+                        roles[content] = ((name, path, index, step.action), index)
 
     def check(self, store: TraceStore, steps: Iterable[_Step]) -> list[Problem]:
         """The contents of the manifests noted since the last call that ``steps`` output,
@@ -90,17 +111,6 @@ class FileContents:
         while len(checked) > RECENT:
             checked.popitem(last=False)
         return problems
-
-
-def _named_contents(codec: str, data: bytes) -> dict[str, str | None]:
-    """Content digest -> its path in a directory manifest (None in a file manifest)."""
-    if codec == FileCodec.tag:
-        return {FileCodec().decode(data).content: None}
-    named: dict[str, str | None] = {}
-    for entry in DirCodec().decode(data).entries:
-        if entry.content is not None:
-            named.setdefault(entry.content, entry.path)
-    return named
 
 
 def kept_record_problems(
@@ -136,11 +146,19 @@ def _read_problems(store: TraceStore, roles: Roles) -> list[Problem]:
     if not roles:
         return []
     return [
-        Problem("artifact", f"{what}: {read.error}", step, read.digest)
+        Problem("artifact", f"{_said(what)}: {read.error}", step, read.digest)
         for read in store.read_artifacts(list(roles))
         if read.error is not None
         for what, step in [roles[read.digest]]
     ]
+
+
+def _said(what: str | Content) -> str:
+    if isinstance(what, str):
+        return what
+    name, path, step, action = what
+    output = "file output" if path is None else f"{path!r} in directory output"
+    return f"content of {output} {name!r} of step {step} ({action})"
 
 
 def _code_key(store: TraceStore, run: RunRecord) -> str | None:

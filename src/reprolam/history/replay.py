@@ -16,6 +16,7 @@ from typing import Any
 
 from reprolam.brief import problems_words
 from reprolam.codecs import Serializer, default_serializer, describe
+from reprolam.codecs._files import MANIFEST_CODECS
 from reprolam.errors import NotFoundError
 from reprolam.history.kept_records import FileContents
 from reprolam.history.stored_steps import TraceStep, stream_pages
@@ -98,7 +99,8 @@ def replay(
         value = serializer.loads_typed(codec, data)  # proves every artifact still decodes
         if key in wanted_keys:
             values[key] = value
-        files.note(key, data, codec)
+        if codec in MANIFEST_CODECS:
+            files.note_manifest(key, value)
 
     replayed = 0
 
