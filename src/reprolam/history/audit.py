@@ -52,17 +52,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Collection, Sequence
-from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from reprolam.brief import problems_words
-from reprolam.codecs._files import MANIFEST_CODECS, contents_of
-from reprolam.errors import CodecError, IntegrityError, NotFoundError, ReprolamError
+from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.index_check import metrics_index_problem
-from reprolam.history.kept_records import kept_record_problems
+from reprolam.history.kept_records import FileContents, kept_record_problems
 from reprolam.history.observed import effect_findings
 from reprolam.history.reuse_check import reuse_findings
 from reprolam.history.snapshot_check import snapshot_findings
@@ -343,18 +341,16 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     trace = _Trace(store, run, steps)
     verified: set[str] = set()
     pickles: set[str] = set()
-    manifests: dict[str, list[str]] = {}  # file/dir artifact -> the contents it names
+    files = FileContents()
 
     def seen(key: str, data: bytes, codec: str) -> None:
         verified.add(key)
         if codec == "pickle":
             pickles.add(key)
-        if codec in MANIFEST_CODECS:
-            with suppress(CodecError):  # a malformed manifest names no contents to check
-                manifests[key] = contents_of(codec, data)
+        files.note(key, data, codec)
 
     found = verify_trace(store, run, steps, on_artifact=seen)
-    found += kept_record_problems(store, run, steps, manifests)
+    found += kept_record_problems(store, run, steps, files)
     found = unreadable + _interruption(run, steps, found)
     gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
     found += _lost_steps(store, trace, gaps)

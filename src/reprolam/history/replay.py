@@ -1,7 +1,9 @@
 """Replay: rebuild a run's outputs from the store, verifying everything, executing nothing.
 
 Replay never imports the workflow, never calls an action, a planner or an LLM: it reads
-recorded steps and content-addressed bytes, checks every hash, and decodes the values.
+recorded steps and content-addressed bytes, checks every hash, and decodes the values;
+the contents of the files and directories steps wrote are re-hashed too (the bytes ``get``
+writes out), a page of steps at a time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 from reprolam.brief import problems_words
 from reprolam.codecs import Serializer, default_serializer, describe
+from reprolam.codecs._files import MANIFEST_CODECS
 from reprolam.errors import NotFoundError
+from reprolam.history.kept_records import FileContents
 from reprolam.history.stored_steps import TraceStep, stream_pages
 from reprolam.history.verify import Problem, verify_trace
 from reprolam.trace.contract import TraceStore
@@ -89,11 +93,14 @@ def replay(
             ) from None
     values: dict[str, Any] = {}
     wanted_keys = set(wanted.values())
+    files = FileContents()
 
     def decode(key: str, data: bytes, codec: str) -> None:
         value = serializer.loads_typed(codec, data)  # proves every artifact still decodes
         if key in wanted_keys:
             values[key] = value
+        if codec in MANIFEST_CODECS:
+            files.note_manifest(key, value)
 
     replayed = 0
 
@@ -106,7 +113,9 @@ def replay(
     # Streamed from the stored rows, verified as stored: memory stays bounded by a page of
     # steps whatever the run's length.
     stream = chain.from_iterable(counted(stream_pages(store, run.id)))
-    problems = verify_trace(store, run, stream, on_artifact=decode)
+    problems = verify_trace(
+        store, run, stream, on_artifact=decode, on_page=lambda page: files.check(store, page)
+    )
     outputs = {name: values[key] for name, key in wanted.items() if key in values}
     return ReplayResult(
         run=run,

@@ -6,7 +6,7 @@ Shared by replay, reproduce (which refuses to re-execute a damaged original) and
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import Any
@@ -33,6 +33,7 @@ YOUNG = 50_000  # objects allocated between collections of the young generation,
 
 __all__ = [
     "ArtifactCheck",
+    "PageCheck",
     "Problem",
     "header_note",
     "stream_trace",
@@ -55,12 +56,17 @@ class Problem:
         return asdict(self)
 
 
+# More problems with a page of steps (see ``verify_trace``).
+PageCheck = Callable[[Sequence[StepRecord | TraceStep]], list[Problem]]
+
+
 def verify_trace(
     store: TraceStore,
     run: RunRecord,
     steps: Iterable[StepRecord | TraceStep],
     *,
     on_artifact: ArtifactCheck | None = None,
+    on_page: PageCheck | None = None,
 ) -> list[Problem]:
     """Every problem with the run's recorded trace, in step order.
 
@@ -68,7 +74,8 @@ def verify_trace(
     (``stream_trace``: stored rows verified as stored, bounded memory whatever the run's
     length). The artifacts a page of steps refers to are read together and each is
     re-hashed (``store.read_artifacts``); ``on_artifact`` sees the verified bytes, e.g. to
-    decode them.
+    decode them. ``on_page`` then sees the page's steps and may find more problems with
+    them (e.g. with the contents of the files they wrote), each said after its step's own.
     """
     sealed = run.seal if isinstance(run.seal, str) and run.header_hash is not None else None
     artifacts = ArtifactPages(store, on_artifact, seal_version(sealed) if sealed else None)
@@ -76,7 +83,7 @@ def verify_trace(
     # is still collected, every ``YOUNG`` new objects (see ``_verify``).
     try:
         with collector_paused():
-            return _verify(store, run, steps, artifacts)
+            return _verify(store, run, steps, artifacts, on_page)
     finally:
         artifacts.metadata.close()
 
@@ -86,6 +93,7 @@ def _verify(
     run: RunRecord,
     steps: Iterable[StepRecord | TraceStep],
     artifacts: ArtifactPages,
+    on_page: PageCheck | None,
 ) -> list[Problem]:
     problems: list[Problem] = []
     owners = _Owners(store, run)
@@ -98,7 +106,7 @@ def _verify(
     while page := list(islice(stream, STREAM_PAGE)):
         # Each step's own problems, then those of the artifacts it is first to refer to
         # (read once the whole page has been seen): the same order as one step at a time.
-        found: list[tuple[list[Problem], list[str]]] = []
+        found: list[tuple[int, list[Problem], list[str]]] = []
         for item in page:
             step = item if type(item) is TraceStep else from_record(item)  # type: ignore[arg-type]
             # One unpacking rather than a dozen attribute reads (this loop runs per step).
@@ -138,25 +146,39 @@ def _verify(
                 _check_step(step, expected, prev_hash, own)
             first = refer(expected, inputs, outputs)
             if own or first:
-                found.append((own, first or []))
+                found.append((expected, own, first or []))
             if kind is _ACTION and status is _SUCCEEDED:
                 produced.update(outputs)
             prev_hash = hashed or ""
             count, last = count + 1, step
             expected = index + 1
         failed = artifacts.check()
+        more = _by_step(on_page(page)) if on_page is not None else None
         if gc.get_count()[0] > YOUNG:
             gc.collect(0)
-        for own, first in found:
+        for index, own, first in found:
             problems += own
             if failed:
                 problems += [_artifact_problem(k, failed[k]) for k in first if k in failed]
+            if more:
+                problems += more.pop(index, [])
+        if more:  # of steps with nothing else to say
+            problems += [p for _, said in sorted(more.items()) for p in said]
     _check_run_outputs(run, produced, problems, artifacts)
     problems.extend(_seal_problems(run, _Counted(count, last), artifacts))
     return owners.problems() + problems
 
 
 _ACTION, _SUCCEEDED = StepKind.ACTION, StepStatus.SUCCEEDED
+
+
+def _by_step(problems: list[Problem]) -> dict[int, list[Problem]] | None:
+    if not problems:
+        return None
+    found: dict[int, list[Problem]] = {}
+    for problem in problems:
+        found.setdefault(-1 if problem.step is None else problem.step, []).append(problem)
+    return found
 
 
 def _check_step(step: TraceStep, expected: int, prev_hash: str, problems: list[Problem]) -> None:

@@ -51,8 +51,10 @@ class CopyReport:
     steps: int = 0  # steps written
     artifacts: int = 0  # artifacts written (each counted once)
     bytes: int = 0  # their size
-    # Artifacts the copied runs reference that the destination already held with other
-    # bytes than their digest (damaged there): digest -> why. Kept as they were, not repaired.
+    # Artifacts the runs this copy wrote reference that the destination already held with
+    # other bytes than their digest (damaged there): digest -> why. Kept as they were, not
+    # repaired. Those only runs already there (skipped) reference are not read again: the
+    # copy wrote nothing that relies on them (``reprolam audit`` checks a run's artifacts).
     damaged: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,8 +85,8 @@ def copy_store(
     for run, start in plans:
         assert isinstance(start, int)
         if start < 0:  # identical: make sure its artifacts are all there
-            copier.ensure([*_run_refs(run), *_code_refs(src, run.environment)])
-            copier.ensure(d for s in src.own_steps(run.id) for d in _step_refs(s))
+            copier.ensure([*_run_refs(run), *_code_refs(src, run.environment)], relied=False)
+            copier.ensure((d for s in src.own_steps(run.id) for d in _step_refs(s)), relied=False)
             what = "skipped"
             report.skipped.append(run.id)
         else:
@@ -258,7 +260,9 @@ class _Copier:
         self.in_dst: dict[str, bool | None] = {}
         self.producers: dict[str, Producer | None] = {}  # digest -> producer in the source
         self.counted: set[str] = set()
-        self.found: list[str] = []  # referenced artifacts the destination already held
+        # Referenced artifacts the destination already held -> whether a record this copy
+        # writes relies on them (those are verified by ``check_found``).
+        self.held: dict[str, bool] = {}
 
     def copy_run(self, run: RunRecord, start: int) -> None:
         steps = self.src.own_steps(run.id)[start:]
@@ -308,20 +312,26 @@ class _Copier:
                 mine.add(d)
         return mine
 
-    def _has(self, d: str) -> bool:
+    def _has(self, d: str, relied: bool = True) -> bool:
+        """Whether the destination holds ``d``; ``relied``: a record this copy writes
+        refers to it (not so for the runs it skips)."""
         if d in self.in_dst:
+            if relied and d in self.held:
+                self.held[d] = True
             return True
         if self.dst.has_artifact(d):
             self.in_dst[d] = None
-            self.found.append(d)
+            self.held[d] = relied
             return True
         return False
 
     def check_found(self) -> None:
-        """Verify the bytes of the artifacts the destination already held (a copy skips
-        them): a damaged one goes in the report; the source's good bytes cannot replace it
-        through the store contract (content-addressed writes keep what is there)."""
-        for read in self.dst.read_artifacts(self.found):
+        """Verify the bytes of the artifacts the destination already held that the records
+        this copy wrote rely on (the copy skips them): a damaged one goes in the report; the
+        source's good bytes cannot replace it through the store contract (content-addressed
+        writes keep what is there)."""
+        relied = [d for d, used in self.held.items() if used]
+        for read in self.dst.read_artifacts(relied):
             if read.error is not None:
                 self.report.damaged[read.digest] = str(read.error)
 
@@ -333,12 +343,13 @@ class _Copier:
             known = self.in_dst[d] = self.dst.artifact_producer(d) is not None
         return known
 
-    def ensure(self, digests: Iterable[str]) -> None:
-        """Store the artifacts the destination lacks, without a producer, in bounded calls."""
+    def ensure(self, digests: Iterable[str], *, relied: bool = True) -> None:
+        """Store the artifacts the destination lacks, without a producer, in bounded calls
+        (``relied``: see ``_has``)."""
         batch: list[tuple[ArtifactRecord, bytes]] = []
         size = 0
         for d in dict.fromkeys(digests):
-            if self._has(d):
+            if self._has(d, relied):
                 continue
             batch.append(self.read(d))
             size += len(batch[-1][1])
