@@ -117,6 +117,7 @@ class LocalExecutor(ExecutorBase):
             strict=ctx.effects == "strict",
             # where step workdirs are made: reading ctx.workdir here would create one per step
             workdir=ctx.workdir_root,
+            given=(inputs, params),  # the paths it may read as declared
         ).start()
         try:
             returned = spec.fn(*inputs, **kwargs)
