@@ -29,6 +29,7 @@ state is recorded, so a changed file is caught whether or not it was declared:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import stat
@@ -51,21 +52,26 @@ def _installation_roots() -> tuple[str, ...]:
 
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     paths.update(sysconfig.get_paths().values())
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # embedded or isolated interpreters
         paths.add(site.getusersitepackages())
-    except (AttributeError, OSError):  # embedded or isolated interpreters
-        pass
     return tuple(os.path.realpath(p) for p in paths if p)
 
 
-@functools.lru_cache(maxsize=8)
 def ignored_roots(workdir: str | None) -> tuple[str, ...]:
     """The directories whose reads are not recorded, for actions whose workdirs go under
     ``workdir`` (``<store>/files/work``: the store directory holding it is ignored)."""
-    roots = [*_installation_roots(), *_SYSTEM_ROOTS, os.path.realpath(tempfile.gettempdir())]
-    if workdir:
+    return _ignored_roots(workdir, tempfile.gettempdir())  # the temp dir may be set anew
+
+
+@functools.lru_cache(maxsize=8)
+def _ignored_roots(workdir: str | None, temp: str) -> tuple[str, ...]:
+    roots = [*_installation_roots(), *_SYSTEM_ROOTS, os.path.realpath(temp)]
+    if workdir:  # <files root>/work: materialised files and workdirs are the store's
         files_root = os.path.dirname(os.path.realpath(workdir))
-        roots.append(os.path.dirname(files_root))  # the store: blobs, files, trace
+        # a store's files root is <store>/files: its blobs and trace are the store's too
+        roots.append(
+            os.path.dirname(files_root) if os.path.basename(files_root) == "files" else files_root
+        )
     return tuple(root.rstrip(os.sep) for root in roots)
 
 
@@ -191,7 +197,4 @@ def _size(size: Any) -> str:
     return f"{amount:.1f} GiB"
 
 
-READ_FIX = (
-    "pass it to the action as an input (workflow(..., inputs=[NAME]) and --input NAME=PATH, "
-    "or inputs={NAME: PATH} from Python) or as a parameter"
-)
+READ_FIX = "declare it: hand it to the action as a workflow input (--input NAME=PATH) or a param"

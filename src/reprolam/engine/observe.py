@@ -357,7 +357,7 @@ class ActionWatch:
         opened = os.fspath(path)
         if self._reads is None:
             self._reads = {}
-        full = self._reads.get(opened, _UNSEEN)
+        full: str | None = self._reads.get(opened, _UNSEEN)
         if full is _UNSEEN:  # resolved once per path and step: actions reopen files in loops
             full = os.path.realpath(opened)
             roots = file_reads.ignored_roots(self.workdir)
