@@ -85,7 +85,7 @@ def test_strict_refuses_an_undeclared_read_naming_the_file_and_the_fix(tmp_path:
     assert step.error is not None
     assert step.error.type == "UndeclaredEffect"
     assert f"file_read: {PATHS['raw']}" in step.error.message
-    assert "--input NAME=PATH" in step.error.message  # the fix
+    assert "inputs=[NAME]" in step.error.message  # the fix
     (read,) = _reads(step)  # refused, and still recorded
     assert read["declared"] is False
 
@@ -186,7 +186,7 @@ def test_the_cli_warns_in_one_line_and_show_and_audit_list_the_read(tmp_path: Pa
     (run_id,) = re.findall(r"run (\S+) succeeded", ran.stdout)
     said = "".join(ran.stderr.split())  # the step's line, wrapped to the terminal anywhere
     assert f"undeclaredfileread:{PATHS['raw']}" in said
-    assert "--inputNAME=PATH" in said  # and the fix
+    assert "inputs=[NAME]" in said  # and the fix
     shown = runner.invoke(cli, ["--store", store, "show", run_id])
     digest = hash_file(PATHS["raw"])
     listed = f"step0load:undeclaredfileread:{PATHS['raw']}[blake3{digest[:12]}"

@@ -197,4 +197,7 @@ def _size(size: Any) -> str:
     return f"{amount:.1f} GiB"
 
 
-READ_FIX = "declare it: hand it to the action as a workflow input (--input NAME=PATH) or a param"
+READ_FIX = (
+    "declare it: make it a workflow input handed to the action (workflow(..., inputs=[NAME]), "
+    "run with inputs={NAME: PATH}) or a param"
+)

@@ -185,6 +185,8 @@ class ActionWatch:
         "watch_rng",
         "workdir",
     )
+    _reads: dict[str, str | None]  # set on the first read (see __init__)
+    _given: tuple[str, ...]
 
     def __init__(
         self,
@@ -204,9 +206,8 @@ class ActionWatch:
         self.watch_rng = determinism in ("pure", "external")
         self.effects: dict[tuple[str, str], dict[str, Any]] = {}
         self._busy = False  # re-entrancy guard for the audit hook's own work
-        # made on the first read: opened path -> resolved path to record, or None (ignored)
-        self._reads: dict[str, str | None] | None = None
-        self._given: tuple[str, ...] | None = None  # resolved given paths, on the first read
+        # Set on the first read only (most actions read nothing): ``_reads``, opened path ->
+        # resolved path to record or None (ignored); ``_given``, the resolved given paths.
         self._rng_before: tuple[Any, ...] = ()
         self.warned: list[dict[str, Any]] = []
         # made on the first write: most actions print nothing
@@ -355,24 +356,28 @@ class ActionWatch:
         if not isinstance(path, str | os.PathLike):
             return None  # a file descriptor (os.scandir(fd)), or os.listdir() of "."
         opened = os.fspath(path)
-        if self._reads is None:
-            self._reads = {}
-        full: str | None = self._reads.get(opened, _UNSEEN)
+        try:
+            reads = self._reads
+        except AttributeError:
+            reads = self._reads = {}
+        full: str | None = reads.get(opened, _UNSEEN)
         if full is _UNSEEN:  # resolved once per path and step: actions reopen files in loops
             full = os.path.realpath(opened)
             roots = file_reads.ignored_roots(self.workdir)
             if "__pycache__" in full or file_reads.under(full, roots):
                 full = None
-            self._reads[opened] = full
+            reads[opened] = full
         if full is None or ("file_write", full) in self.effects or _read_by_import():
             return None
         return full
 
     def _given_covers(self, path: str) -> bool:
         """Whether the action was handed ``path``, or a directory holding it."""
-        if self._given is None:
-            self._given = file_reads.given_paths(*self.given)
-        return file_reads.under(path, self._given)
+        try:
+            given = self._given
+        except AttributeError:
+            given = self._given = file_reads.given_paths(*self.given)
+        return file_reads.under(path, given)
 
     def _allowed(self, path: str) -> bool:
         roots = [os.path.realpath(tempfile.gettempdir())]
