@@ -49,6 +49,12 @@ def load_from(*, path: str) -> list[int]:
     return [int(x) for x in Path(path).read_text().split()]
 
 
+@action(outputs=["rows"])
+def load_in(*, folder: str) -> list[int]:
+    """Reads a file in the directory its param names: a declared read too."""
+    return [int(x) for x in (Path(folder) / "raw.csv").read_text().split()]
+
+
 @action(outputs=["names"])
 def lists_directory() -> list[str]:
     return sorted(p.name for p in Path(PATHS["raw"]).parent.glob("*.csv"))

@@ -20,6 +20,7 @@ from reads_flow import (
     imports_a_module_reading_data,
     lists_directory,
     load_from,
+    load_in,
     looks_for_a_file,
     reads_a_fifo,
     reads_temp_and_installed_files,
@@ -75,6 +76,23 @@ def test_a_path_handed_as_a_param_is_a_declared_read_strict_lets_through(tmp_pat
     (read,) = _reads(step)
     assert read["declared"] is True
     assert read["digest"] == hash_file(PATHS["raw"])  # declared reads are tracked too
+
+
+def test_a_directory_handed_as_a_param_declares_the_files_read_in_it(
+    tmp_path: Path, data: Path
+) -> None:
+    _, step = _run(tmp_path, load_in, effects="strict", folder=str(data))
+    assert step.status is StepStatus.SUCCEEDED
+    (read,) = _reads(step)
+    assert (read["target"], read["declared"]) == (str(PATHS["raw"]), True)
+
+
+def test_only_paths_handed_to_the_action_are_the_roots_of_declared_reads(data: Path) -> None:
+    raw = str(PATHS["raw"])
+    assert file_reads.given_paths([PATHS["raw"]], {}) == (raw,)  # a Path input
+    assert file_reads.given_paths([], {"files": [raw, str(data)]}) == (raw, str(data))
+    # an input's list of strings is data; a text far longer than a path is not one
+    assert file_reads.given_paths([[raw, "b"]], {"text": "x" * 5000}) == ()
 
 
 def test_strict_refuses_an_undeclared_read_naming_the_file_and_the_fix(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 HASH_CAP = 64 * 1024 * 1024  # bytes: a larger file is recorded by size and mtime only
@@ -80,19 +80,31 @@ def under(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root + os.sep) for root in roots)
 
 
+_PATH_MAX = 4096  # a longer string is text, not a path
+
+
 def given_paths(inputs: Iterable[Any], params: Mapping[str, Any]) -> tuple[str, ...]:
-    """The resolved paths handed to an action: input values and parameter values that are
-    paths or strings (one level into lists and tuples), the roots of its declared reads."""
+    """The resolved paths handed to an action, the roots of its declared reads."""
     found: list[str] = []
-    for value in (*inputs, *params.values()):
-        items = value if isinstance(value, list | tuple) else (value,)
-        for item in items:
-            if isinstance(item, str | os.PathLike) and item:
-                try:
-                    found.append(os.path.realpath(os.fspath(item)).rstrip(os.sep) or os.sep)
-                except (TypeError, ValueError, OSError):  # a NUL in a string: not a path
-                    continue
+    for item in _path_candidates(inputs, params):
+        if isinstance(item, os.PathLike) or (isinstance(item, str) and 0 < len(item) <= _PATH_MAX):
+            try:
+                found.append(os.path.realpath(os.fspath(item)).rstrip(os.sep) or os.sep)
+            except (TypeError, ValueError, OSError):  # a NUL in a string: not a path
+                continue
     return tuple(found)
+
+
+def _path_candidates(inputs: Iterable[Any], params: Mapping[str, Any]) -> Iterator[Any]:
+    """Inputs and params, and the items of a list or tuple of them; of an input's list, only
+    paths (a list of strings handed as data is not a list of paths)."""
+    for value in inputs:
+        if isinstance(value, list | tuple):
+            yield from (item for item in value if isinstance(item, os.PathLike))
+        else:
+            yield value
+    for value in params.values():
+        yield from value if isinstance(value, list | tuple) else (value,)
 
 
 def file_state(path: str) -> dict[str, Any]:

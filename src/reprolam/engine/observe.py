@@ -29,8 +29,9 @@ is refused where it happens (the audit hook raises ``UndeclaredEffect``) and the
 the step.
 
 Limits (said, not hidden): output written straight to file descriptors 1/2 by C code is not
-captured; ``datetime.now()`` and functions bound with ``from time import time`` before the
-first watched action are not seen; an RNG drawn from and then restored exactly is not seen.
+captured; files opened by C code without Python's ``open`` (pyarrow, h5py) are not seen;
+``datetime.now()`` and functions bound with ``from time import time`` before the first
+watched action are not seen; an RNG drawn from and then restored exactly is not seen.
 """
 
 from __future__ import annotations
@@ -192,14 +193,14 @@ class ActionWatch:
         self,
         *,
         determinism: str,
-        side_effects: Sequence[str] = (),
+        side_effects: tuple[str, ...] = (),
         strict: bool = False,
         workdir: str | None = None,
         given: tuple[Sequence[Any], Mapping[str, Any]] = ((), {}),
     ) -> None:
         self.determinism = determinism
         self.given = given  # the action's inputs and params: the paths its reads may use
-        self.side_effects = tuple(side_effects)
+        self.side_effects = side_effects
         self.strict = strict
         self.workdir = workdir
         self.watch_clock = determinism == "pure"
@@ -235,8 +236,6 @@ class ActionWatch:
             install()
         self._previous = getattr(_local, "watch", None)
         _local.watch = self
-        self._out = self._err = None
-        self.warned = []
         _began(self)
         warnings._filters_mutated()  # type: ignore[attr-defined]  # "once" registries reset
         if self.watch_rng:
@@ -367,9 +366,10 @@ class ActionWatch:
             if "__pycache__" in full or file_reads.under(full, roots):
                 full = None
             reads[opened] = full
-        if full is None or ("file_write", full) in self.effects or _read_by_import():
+        if full is None or ("file_write", full) in self.effects:
             return None
-        return full
+        # a path already recorded is counted without looking at the frames again
+        return full if ("file_read", full) in self.effects or not _read_by_import() else None
 
     def _given_covers(self, path: str) -> bool:
         """Whether the action was handed ``path``, or a directory holding it."""
