@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import reprolam
 from reads_flow import (
     FLOW,
+    INPUT_FLOW,
     PATHS,
     imports_a_module_reading_data,
     lists_directory,
@@ -76,6 +77,24 @@ def test_a_path_handed_as_a_param_is_a_declared_read_strict_lets_through(tmp_pat
     (read,) = _reads(step)
     assert read["declared"] is True
     assert read["digest"] == hash_file(PATHS["raw"])  # declared reads are tracked too
+
+
+def test_the_fix_a_workflow_input_is_not_an_undeclared_read(tmp_path: Path) -> None:
+    """Copied, the action reads the store's copy (not a read); with copy=False, it reads the
+    original path it is handed (a declared read, still fingerprinted)."""
+    with reprolam.open(tmp_path / "store") as rl:
+        copied = rl.run(INPUT_FLOW, planner="script", inputs={"table": PATHS["raw"]})
+        uncopied = rl.run(
+            INPUT_FLOW,
+            planner="script",
+            inputs={"table": reprolam.InputData(PATHS["raw"], copy=False)},
+            policy=Policy(effects="strict"),
+        )
+    assert copied.succeeded
+    assert "observed" not in copied.steps[0].proposal
+    assert uncopied.succeeded
+    (read,) = _reads(uncopied.steps[0])
+    assert (read["target"], read["declared"]) == (str(PATHS["raw"]), True)
 
 
 def test_a_directory_handed_as_a_param_declares_the_files_read_in_it(
