@@ -64,6 +64,12 @@ def parse(table: Path) -> list[int]:
 INPUT_FLOW = workflow("reads_input", [parse, total], outputs=["total"], inputs=["table"])
 
 
+@action(outputs=["n"])
+def reads_every_csv() -> int:
+    folder = Path(PATHS["raw"]).parent
+    return sum(len((folder / name).read_text()) for name in sorted(os.listdir(folder)))
+
+
 @action(outputs=["names"])
 def lists_directory() -> list[str]:
     return sorted(p.name for p in Path(PATHS["raw"]).parent.glob("*.csv"))

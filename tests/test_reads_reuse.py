@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 import reprolam
-from reads_flow import FLOW, PATHS, use_private_tempdir
-from reprolam.engine import file_reads
+from reads_flow import FLOW, PATHS, reads_every_csv, use_private_tempdir
+from reprolam import workflow
+from reprolam.engine import file_reads, observe
 from reprolam.trace.records import StepRecord
 
 
@@ -101,3 +102,20 @@ def test_a_file_that_could_not_be_hashed_is_never_vouched_for(
         load = _cache(rl.run(FLOW, planner="script", reuse=True).steps[0])
     assert load["reused"] is False
     assert "could not be read when recorded" in str(load["changed"])
+
+
+def test_a_step_that_read_more_paths_than_it_lists_is_never_reused(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(observe, "EFFECTS_CAP", 2)
+    for name in ("b.csv", "c.csv"):
+        (data / name).write_text(name)
+    flow = workflow("many", [reads_every_csv], outputs=["n"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="script")
+        effects = first.steps[0].proposal["observed"]["effects"]
+        assert [e["target"] for e in effects][:2] == [str(data), str(data / "b.csv")]
+        assert effects[-1]["unlisted"] is True  # the listing, b.csv, then "more"
+        again = _cache(rl.run(flow, planner="script", reuse=True).steps[0])
+    assert again["reused"] is False
+    assert "more files than the step lists" in str(again["changed"])
