@@ -178,7 +178,8 @@ class ActionWatch:
         "_rng_before",
         "determinism",
         "effects",
-        "given",
+        "inputs",
+        "params",
         "side_effects",
         "strict",
         "warned",
@@ -196,10 +197,8 @@ class ActionWatch:
         side_effects: tuple[str, ...] = (),
         strict: bool = False,
         workdir: str | None = None,
-        given: tuple[Sequence[Any], Mapping[str, Any]] = ((), {}),
     ) -> None:
         self.determinism = determinism
-        self.given = given  # the action's inputs and params: the paths its reads may use
         self.side_effects = side_effects
         self.strict = strict
         self.workdir = workdir
@@ -231,7 +230,13 @@ class ActionWatch:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> ActionWatch:
+    def start(
+        self, inputs: Sequence[Any] = (), params: Mapping[str, Any] | None = None
+    ) -> ActionWatch:
+        """Start watching, for an action called with ``inputs`` and ``params`` (the paths
+        among them are the files it may read as declared)."""
+        self.inputs = inputs
+        self.params = params
         if not _installed:
             install()
         self._previous = getattr(_local, "watch", None)
@@ -376,7 +381,7 @@ class ActionWatch:
         try:
             given = self._given
         except AttributeError:
-            given = self._given = file_reads.given_paths(*self.given)
+            given = self._given = file_reads.given_paths(self.inputs, self.params or {})
         return file_reads.under(path, given)
 
     def _allowed(self, path: str) -> bool:
