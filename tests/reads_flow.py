@@ -44,6 +44,17 @@ FLOW = workflow("reads", [load, total], outputs=["total"])
 
 
 @action(outputs=["rows"])
+def load_noisy() -> list[float]:
+    """Reads the file, and draws from the global RNG: it diverges whatever the file holds."""
+    import random
+
+    return [int(x) + random.random() for x in Path(PATHS["raw"]).read_text().split()]
+
+
+NOISY_FLOW = workflow("reads_noisy", [load_noisy], outputs=["rows"])
+
+
+@action(outputs=["rows"])
 def load_from(*, path: str) -> list[int]:
     """Reads the file its param names: a declared read."""
     return [int(x) for x in Path(path).read_text().split()]

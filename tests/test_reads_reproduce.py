@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import reprolam
-from reads_flow import FLOW, PATHS, use_private_tempdir
+from reads_flow import FLOW, NOISY_FLOW, PATHS, use_private_tempdir
 
 
 @pytest.fixture(autouse=True)
@@ -53,12 +53,13 @@ def test_an_unchanged_file_reproduces_and_is_not_blamed(tmp_path: Path) -> None:
 
 
 def test_a_divergence_elsewhere_does_not_blame_an_unchanged_read(tmp_path: Path) -> None:
-    """The divergence is the code's: the read file is the same and is not named."""
+    """The step diverges by its global RNG draw; the file it read is the same: not named."""
     with reprolam.open(tmp_path / "store") as rl:
-        run = rl.run(FLOW, planner="script")
-        step = rl.store.own_step(run.id, 0)
-        assert step.proposal["observed"]["effects"][0]["kind"] == "file_read"
+        run = rl.run(NOISY_FLOW, planner="script")
         PATHS["raw"].write_text("1\n2\n3\n")  # rewritten, same content
-        result = rl.reproduce(run.id, workflow=FLOW)
-    assert result.bitwise
-    assert "read" not in result.summary()
+        result = rl.reproduce(run.id, workflow=NOISY_FLOW)
+    assert result.divergence is not None
+    assert result.divergence.step == 0
+    assert result.changed_reads == []
+    assert "undeclared global rng" in result.summary()  # what does explain it
+    assert str(PATHS["raw"]) not in result.summary()
