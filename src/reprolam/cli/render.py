@@ -90,8 +90,9 @@ class RunProgress:
         observed = step.proposal.get("observed") or {}
         for effect in observed.get("effects", []):
             if not effect.get("declared") and not step.error:
-                target = escape(str(effect["target"]))
-                line += f"\n        [yellow]undeclared {effect['kind']}: {target}[/]"
+                from reprolam.history.observed import describe_effect
+
+                line += f"\n        [yellow]{escape(describe_effect(effect, fix=True))}[/]"
         err_console.print(line, highlight=False)
 
     def finish(self, run: RunRecord, n_steps: int, metrics: dict[str, Any] | None) -> None:

@@ -11,6 +11,14 @@ With a ``store``, ``reuse`` also looks beyond the counterpart: any succeeded ste
 anywhere in the store with the same cache key (``TraceStore.find_cached_step``) serves the
 hit, so sibling forks and repeated sweeps do not execute again what any run already did.
 The advice then names the step the outputs came from.
+
+A step whose action read files itself (``file_read`` effects, see ``engine.file_reads``)
+depends on more than its cache key: when it would be a hit, each file it read is checked
+again (digest, or size and mtime over the hash cap; a deleted one is a change), and a file
+that no longer holds what was read makes the step differ (``file /data/raw.csv: content
+changed ...``), so it is executed, never reused. A step that itself reused another's outputs
+recorded no reads of its own: the reads of the step it took them from are checked (followed
+through the store; without one, as when only advising, they cannot be).
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reprolam.engine.file_reads import read_change
+from reprolam.errors import ReprolamError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus, hash_holds
 from reprolam.trace.step_history import StepHistory
@@ -94,6 +104,8 @@ class StepCache:
         if counterpart is not None:
             changed = tuple(_changes(counterpart, step))
             failed = counterpart.status is not StepStatus.SUCCEEDED
+            if not changed and not failed:
+                changed = tuple(changed_reads(counterpart, self.store))
             reuse = self.reuse and not changed and not failed
             # Outputs are taken only from a record that still holds its hash: an edited one
             # (its outputs pointed at other bytes) would be laundered into a run that audits
@@ -110,6 +122,9 @@ class StepCache:
         if self.store is not None and (advice is None or not advice.reused):
             found = self.store.find_cached_step(step)
             if found is not None and _intact(found):
+                stale = tuple(changed_reads(found, self.store))
+                if stale:  # same key, but a file it read changed: say so, execute
+                    return advice or CacheAdvice(found.run_id, found.index, stale, store_wide=True)
                 self._found[found.run_id, found.index] = found
                 return CacheAdvice(found.run_id, found.index, (), reused=True, store_wide=True)
         return advice
@@ -134,6 +149,47 @@ class StepCache:
 def _intact(step: StepRecord) -> bool:
     """A damaged record, or one whose content no longer hashes to its hash, serves nothing."""
     return step.damaged is None and step.hash is not None and hash_holds(step)
+
+
+def changed_reads(step: StepRecord, store: TraceStore | None = None) -> list[str]:
+    """``file PATH: why`` for each file the step read that no longer holds what it read."""
+    found = []
+    for effect in recorded_reads(step, store):
+        why = read_change(effect)
+        if why is not None:
+            found.append(f"file {effect.get('target')}: {why}")
+    return found
+
+
+_REUSE_HOPS = 16  # a chain of reuses longer than this is not followed
+
+
+def recorded_reads(step: StepRecord, store: TraceStore | None) -> list[dict[str, Any]]:
+    """The ``file_read`` effects behind a step's outputs: its own, or, for a step that reused
+    another's outputs, that step's (looked up in ``store``; none without one)."""
+    for _ in range(_REUSE_HOPS):
+        observed = step.proposal.get("observed")
+        if isinstance(observed, dict):  # most steps observed nothing
+            effects = observed.get("effects") or ()
+            return [e for e in effects if isinstance(e, dict) and e.get("kind") == "file_read"]
+        source = _reused_from(step)
+        if source is None or store is None:
+            return []
+        try:
+            step = store.own_step(*source)
+        except ReprolamError:
+            return []  # a run imported without the one it reused from
+    return []
+
+
+def _reused_from(step: StepRecord) -> tuple[str, int] | None:
+    cache = step.proposal.get("cache")
+    if not isinstance(cache, dict) or cache.get("reused") is not True:
+        return None
+    where = cache.get("counterpart")
+    if isinstance(where, list) and len(where) == 2 and type(where[1]) is int:
+        return str(where[0]), where[1]
+    return None
 
 
 def _changes(old: StepRecord, new: StepRecord) -> list[str]:

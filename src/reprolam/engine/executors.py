@@ -117,7 +117,7 @@ class LocalExecutor(ExecutorBase):
             strict=ctx.effects == "strict",
             # where step workdirs are made: reading ctx.workdir here would create one per step
             workdir=ctx.workdir_root,
-        ).start()
+        ).start(inputs, params)  # the paths among them are the files it may read as declared
         try:
             returned = spec.fn(*inputs, **kwargs)
         except KeyboardInterrupt:

@@ -8,8 +8,10 @@ While an action runs in this thread, ``ActionWatch``:
   prints is kept with its step and never mixes with the CLI's own (``--json``) output;
 * sees, through one process-wide audit hook (``sys.addaudithook``; hooks cannot be removed, so
   it is installed once and returns at once when no action is being watched): file writes
-  outside the temp dir (and the context's ``workdir``, when it has one), network
-  connections and subprocess launches;
+  outside the temp dir (and the context's ``workdir``, when it has one), file reads and
+  directory listings outside the Python installation, the temp dir and the store
+  (``engine.file_reads``: each path once, fingerprinted when the action has returned),
+  network connections and subprocess launches;
 * compares cheap marks of the global ``random`` and NumPy RNG states before and after
   ``pure`` and ``external`` actions (``seeded`` ones get the globals seeded by the engine);
 * notes wall-clock reads (``time.time()`` and friends, called through the ``time`` module)
@@ -17,15 +19,19 @@ While an action runs in this thread, ``ActionWatch``:
 * notes OS entropy drawn through ``os.urandom`` (``uuid4``, ``secrets``, ``SystemRandom``,
   an unseeded ``numpy.random.default_rng()``) as ``global_rng`` (``engine.entropy_probe``).
 
-Each observation is an effect ``{kind, target, declared, count}``. File writes, network and
-subprocesses are declared when the action lists ``side_effects``; global RNG use is declared
-for ``nondeterministic`` actions; a clock read in a ``pure`` action never is. In ``strict``
-mode an undeclared file write, connection or launch is refused where it happens (the audit
-hook raises ``UndeclaredEffect``) and the engine fails the step.
+Each observation is an effect ``{kind, target, declared, count}`` (a ``file_read`` also
+holds the state of what was read: digest and size, see ``engine.file_reads``). File writes,
+network and subprocesses are declared when the action lists ``side_effects``; a file read
+when the action was handed its path (or a directory holding it) as an input or a param;
+global RNG use is declared for ``nondeterministic`` actions; a clock read in a ``pure``
+action never is. In ``strict`` mode an undeclared file read or write, connection or launch
+is refused where it happens (the audit hook raises ``UndeclaredEffect``) and the engine fails
+the step.
 
 Limits (said, not hidden): output written straight to file descriptors 1/2 by C code is not
-captured; ``datetime.now()`` and functions bound with ``from time import time`` before the
-first watched action are not seen; an RNG drawn from and then restored exactly is not seen.
+captured; files opened by C code without Python's ``open`` (pyarrow, h5py) are not seen;
+``datetime.now()`` and functions bound with ``from time import time`` before the first
+watched action are not seen; an RNG drawn from and then restored exactly is not seen.
 """
 
 from __future__ import annotations
@@ -39,15 +45,16 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from reprolam.engine import file_reads
 from reprolam.trace.records import ErrorInfo
 
 OUTPUT_CAP = 64 * 1024  # characters kept per stream and step
 WARNINGS_CAP = 100
 EFFECTS_CAP = 100
-EFFECT_KINDS = ("file_write", "network", "subprocess", "global_rng", "clock")
+EFFECT_KINDS = ("file_read", "file_write", "network", "subprocess", "global_rng", "clock")
 
 _local = threading.local()
 _active = 0  # watches in progress in any thread: the audit hook's one-comparison exit
@@ -55,7 +62,9 @@ _installed = False
 _install_lock = threading.Lock()
 
 _EVENTS = {
-    "open": "file_write",
+    "open": "file_write",  # or file_read: told apart by its mode (audit)
+    "os.listdir": "file_read",
+    "os.scandir": "file_read",
     "os.remove": "file_write",
     "os.rename": "file_write",
     "os.mkdir": "file_write",
@@ -73,6 +82,8 @@ _EVENTS = {
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _CLOCK_FUNCTIONS = ("time", "time_ns", "localtime", "gmtime", "ctime")
 _CLOCK_IGNORED_CALLERS = ("logging",)  # log timestamps do not reach an action's outputs
+_READ_IGNORED_CALLERS = ("linecache", "tokenize")  # source lines for tracebacks and warnings
+_UNSEEN: Any = object()
 
 
 class UndeclaredEffect(PermissionError):
@@ -80,7 +91,8 @@ class UndeclaredEffect(PermissionError):
 
 
 def declared(kind: str, determinism: str, side_effects: Sequence[str]) -> bool:
-    """Whether an action's declaration covers an effect of this kind."""
+    """Whether an action's declaration covers an effect of this kind (a file read is
+    declared by the paths the action is handed: ``ActionWatch``)."""
     if kind in ("file_write", "network", "subprocess"):
         return bool(side_effects)
     if kind == "global_rng":
@@ -95,10 +107,12 @@ def refusal(action: str, effects: Sequence[dict[str, Any]], policy: str) -> Erro
         return None
     listed = "; ".join(f"{e['kind']}: {e['target']}" for e in undeclared[:5])
     more = f" (and {len(undeclared) - 5} more)" if len(undeclared) > 5 else ""
+    reads = any(e["kind"] == "file_read" for e in undeclared)
     return ErrorInfo(
         type="UndeclaredEffect",
         message=f"{action}: undeclared effects refused (strict effects policy): {listed}{more}; "
-        "declare them on the action (side_effects=[...]; for randomness use ctx.rng or "
+        + (f"for a file read, {file_reads.READ_FIX}; " if reads else "")
+        + "declare them on the action (side_effects=[...]; for randomness use ctx.rng or "
         "determinism='seeded') or let the effects policy warn",
     )
 
@@ -157,11 +171,15 @@ class ActionWatch:
     __slots__ = (
         "_busy",
         "_err",
+        "_given",
         "_out",
         "_previous",
+        "_reads",
         "_rng_before",
         "determinism",
         "effects",
+        "inputs",
+        "params",
         "side_effects",
         "strict",
         "warned",
@@ -169,23 +187,27 @@ class ActionWatch:
         "watch_rng",
         "workdir",
     )
+    _reads: dict[str, str | None]  # set on the first read (see __init__)
+    _given: tuple[str, ...]
 
     def __init__(
         self,
         *,
         determinism: str,
-        side_effects: Sequence[str] = (),
+        side_effects: tuple[str, ...] = (),
         strict: bool = False,
         workdir: str | None = None,
     ) -> None:
         self.determinism = determinism
-        self.side_effects = tuple(side_effects)
+        self.side_effects = side_effects
         self.strict = strict
         self.workdir = workdir
         self.watch_clock = determinism == "pure"
         self.watch_rng = determinism in ("pure", "external")
         self.effects: dict[tuple[str, str], dict[str, Any]] = {}
         self._busy = False  # re-entrancy guard for the audit hook's own work
+        # Set on the first read only (most actions read nothing): ``_reads``, opened path ->
+        # resolved path to record or None (ignored); ``_given``, the resolved given paths.
         self._rng_before: tuple[Any, ...] = ()
         self.warned: list[dict[str, Any]] = []
         # made on the first write: most actions print nothing
@@ -208,13 +230,17 @@ class ActionWatch:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> ActionWatch:
+    def start(
+        self, inputs: Sequence[Any] = (), params: Mapping[str, Any] | None = None
+    ) -> ActionWatch:
+        """Start watching, for an action called with ``inputs`` and ``params`` (the paths
+        among them are the files it may read as declared)."""
+        self.inputs = inputs
+        self.params = params
         if not _installed:
             install()
         self._previous = getattr(_local, "watch", None)
         _local.watch = self
-        self._out = self._err = None
-        self.warned = []
         _began(self)
         warnings._filters_mutated()  # type: ignore[attr-defined]  # "once" registries reset
         if self.watch_rng:
@@ -253,7 +279,10 @@ class ActionWatch:
         if self.warned:
             found["warnings"] = self.warned
         if self.effects:
-            found["effects"] = list(self.effects.values())
+            found["effects"] = effects = list(self.effects.values())
+            for effect in effects:  # what was read, once the action is done with it
+                if effect["kind"] == "file_read" and not file_reads.recorded_state(effect):
+                    effect.update(file_reads.file_state(effect["target"]))
         return found or None
 
     # -- what is seen -------------------------------------------------------------------------
@@ -265,11 +294,15 @@ class ActionWatch:
             effect = {
                 "kind": kind,
                 "target": target,
-                "declared": declared(kind, self.determinism, self.side_effects),
+                "declared": self._given_covers(target)
+                if kind == "file_read"
+                else declared(kind, self.determinism, self.side_effects),
                 "count": 0,
             }
             if len(self.effects) < EFFECTS_CAP:
                 self.effects[key] = effect
+            elif kind == "file_read":  # one more entry says the reads listed are not all
+                self.effects.setdefault((kind, ""), _unlisted_reads())
         effect["count"] += 1
         return effect
 
@@ -278,6 +311,8 @@ class ActionWatch:
             return
         self._busy = True
         try:
+            if event == "open" and not _writing(args):
+                kind = "file_read"
             target = self._target(kind, event, args)
             if target is None:
                 return
@@ -285,13 +320,18 @@ class ActionWatch:
         finally:
             self._busy = False
         if self.strict and not effect["declared"]:
+            fix = f"; {file_reads.READ_FIX}" if kind == "file_read" else ""
             raise UndeclaredEffect(
                 f"undeclared {kind.replace('_', ' ')} refused: {target} (strict effects policy)"
+                + fix
             )
 
     def _target(self, kind: str, event: str, args: tuple[Any, ...]) -> str | None:
         if kind == "file_write":
             return self._written_path(event, args)
+        if kind == "file_read":
+            path = args[0] if args else None
+            return self._read_path("." if path is None and event != "open" else path)
         if kind == "network":
             return f"connect {_address(args[1] if len(args) > 1 else None)}"
         command = args[1] if event == "subprocess.Popen" else args[0]
@@ -300,17 +340,7 @@ class ActionWatch:
         return f"{event}: {command!s}"[:300]
 
     def _written_path(self, event: str, args: tuple[Any, ...]) -> str | None:
-        if event == "open":
-            path, mode, flags = (*args, None, None)[:3]
-            writing = (
-                any(c in mode for c in "wax+")
-                if isinstance(mode, str)
-                else bool(isinstance(flags, int) and flags & _WRITE_FLAGS)
-            )
-            if not writing:
-                return None
-        else:
-            path = args[0] if args else None
+        path = args[0] if args else None
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         if not isinstance(path, str | os.PathLike):
@@ -321,6 +351,38 @@ class ActionWatch:
         if event == "os.mkdir" and os.path.isdir(full):
             return None  # makedirs(exist_ok=True) of what exists (matplotlib's cache): no write
         return full
+
+    def _read_path(self, path: Any) -> str | None:
+        """The resolved path of a read to record, or None: ignored (``engine.file_reads``),
+        a file descriptor, a module being imported, or a file this action wrote itself."""
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not isinstance(path, str | os.PathLike):
+            return None  # a file descriptor (os.scandir(fd)), or os.listdir() of "."
+        opened = os.fspath(path)
+        try:
+            reads = self._reads
+        except AttributeError:
+            reads = self._reads = {}
+        full: str | None = reads.get(opened, _UNSEEN)
+        if full is _UNSEEN:  # resolved once per path and step: actions reopen files in loops
+            full = os.path.realpath(opened)
+            roots = file_reads.ignored_roots(self.workdir)
+            if "__pycache__" in full or file_reads.under(full, roots):
+                full = None
+            reads[opened] = full
+        if full is None or ("file_write", full) in self.effects:
+            return None
+        # a path already recorded is counted without looking at the frames again
+        return full if ("file_read", full) in self.effects or not _read_by_import() else None
+
+    def _given_covers(self, path: str) -> bool:
+        """Whether the action was handed ``path``, or a directory holding it."""
+        try:
+            given = self._given
+        except AttributeError:
+            given = self._given = file_reads.given_paths(self.inputs, self.params or {})
+        return file_reads.under(path, given)
 
     def _allowed(self, path: str) -> bool:
         roots = [os.path.realpath(tempfile.gettempdir())]
@@ -341,6 +403,38 @@ class ActionWatch:
 
 
 _STOPPED: Any = object()
+
+
+def _writing(args: tuple[Any, ...]) -> bool:
+    """Whether an ``open`` audit event (path, mode, flags) opens for writing."""
+    _, mode, flags = (*args, None, None)[:3]
+    if isinstance(mode, str):
+        return any(c in mode for c in "wax+")
+    return bool(isinstance(flags, int) and flags & _WRITE_FLAGS)
+
+
+def _unlisted_reads() -> dict[str, Any]:
+    """The effect that says a step read more paths than its effects list (EFFECTS_CAP)."""
+    return {
+        "kind": "file_read",
+        "target": f"(more paths than the {EFFECTS_CAP} effects listed)",
+        "declared": False,
+        "count": 1,
+        "unlisted": True,
+    }
+
+
+def _read_by_import() -> bool:
+    """Whether the read being audited is a module import (``io.open_code`` raises the same
+    ``open`` event as ``open``) or a source line read for a traceback (``linecache``)."""
+    caller: Any = sys._getframe(1)
+    while caller is not None and caller.f_globals is _GLOBALS:  # the hook's own frames
+        caller = caller.f_back
+    if caller is None:
+        return False
+    if str(caller.f_globals.get("__name__", "")).startswith(_READ_IGNORED_CALLERS):
+        return True
+    return _importing(caller)
 
 
 def current_watch() -> ActionWatch | None:
@@ -566,6 +660,7 @@ def _importing(caller: Any) -> bool:
 
 
 _ENGINE = "reprolam.engine."
+_GLOBALS = globals()
 
 
 # -- global RNG marks ------------------------------------------------------------------------

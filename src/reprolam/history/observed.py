@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reprolam.engine import file_reads
 from reprolam.errors import IntegrityError, NotFoundError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepRecord
@@ -57,9 +58,22 @@ def effect_findings(steps: Sequence[StepRecord]) -> list[dict[str, Any]]:
     return [{"step": s.index, "action": s.action, **e} for s, e in undeclared_effects(steps)]
 
 
-def describe_effect(effect: dict[str, Any]) -> str:
+def file_reads_of(step: StepRecord) -> list[dict[str, Any]]:
+    """The files and directories the step's action read itself (``file_read`` effects)."""
+    return [e for e in effects_of(step) if e.get("kind") == "file_read"]
+
+
+def describe_effect(effect: dict[str, Any], *, fix: bool = False) -> str:
+    """``undeclared file read: /data/raw.csv (2x) [blake3 8b20e98947c6, 1.2 KiB]``; with
+    ``fix``, an undeclared file read also says how to declare it."""
     count = effect.get("count", 1)
     times = f" ({count}x)" if count and count > 1 else ""
     declared = "declared" if effect.get("declared") else "undeclared"
     kind = str(effect.get("kind", "?")).replace("_", " ")
-    return f"{declared} {kind}: {effect.get('target')}{times}"
+    text = f"{declared} {kind}: {effect.get('target')}{times}"
+    if effect.get("kind") != "file_read":
+        return text
+    text += file_reads.describe_state(effect)
+    if fix and not effect.get("declared") and not effect.get("unlisted"):
+        text += f" ({file_reads.READ_FIX})"
+    return text

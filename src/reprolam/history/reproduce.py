@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reprolam.codecs import Serializer
-from reprolam.engine.cache import StepCache
+from reprolam.engine.cache import StepCache, recorded_reads
 from reprolam.engine.engine import Engine, Origin, StepCallback
+from reprolam.engine.file_reads import read_change, recorded_state
 from reprolam.engine.inputs import InputChange, changed_inputs
 from reprolam.errors import ConfigError
 from reprolam.history.code_diff import (
@@ -28,7 +29,7 @@ from reprolam.history.code_diff import (
 )
 from reprolam.history.compare import Comparison, Divergence, compare_steps
 from reprolam.history.diff import environment_diff
-from reprolam.history.observed import describe_effect, undeclared_effects
+from reprolam.history.observed import describe_effect, file_reads_of, undeclared_effects
 from reprolam.history.rebuild import (
     ExecutorRef,
     PolicyChanges,
@@ -63,6 +64,9 @@ class ReproduceResult:
     # an action using what it did not declare (the global RNG, the clock, the network, ...)
     # is the usual reason a "pure" step gives other bytes when run again.
     effects: list[dict[str, Any]] = field(default_factory=list)
+    # Files the diverging step read itself whose content is not what it was when recorded
+    # (step, action, path, why): data the step depends on changed under it.
+    changed_reads: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def code_changed(self) -> bool:
@@ -99,6 +103,7 @@ class ReproduceResult:
         if self.divergence is not None:
             text = f"diverged at step {self.divergence.step}: {self.divergence.message}"
             text += "".join(f"; {change}" for change in self.changed_inputs)
+            text += "".join(f"; {read['message']}" for read in self.changed_reads)
             text += effects_note(self.effects)
             kinds = ("action", "helper", "constant")
             changed = [c.describe() for c in self.code if c.kind in kinds]
@@ -134,6 +139,7 @@ class ReproduceResult:
             "code": [c.to_dict() for c in self.code],
             "changed_inputs": [c.to_dict() for c in self.changed_inputs],
             "effects": self.effects,
+            "changed_reads": self.changed_reads,
             "summary": self.summary(),
         }
 
@@ -196,7 +202,8 @@ def reproduce(
         recorded, result.steps, rtol=rtol, store=store, serializer=engine.serializer
     )
     effects = _effects_at(recorded, comparison.divergence)
-    reproduction = _record_verdict(store, result.run, result.steps, comparison, effects)
+    reads = _changed_reads_at(store, recorded, result.steps, comparison.divergence)
+    reproduction = _record_verdict(store, result.run, result.steps, comparison, effects, reads)
     diverging = comparison.divergence.action if comparison.divergence else None
     return ReproduceResult(
         original,
@@ -211,6 +218,7 @@ def reproduce(
         ranked=rank_environment(env, manifests, [diverging] if diverging else None),
         changed_inputs=changes,
         effects=effects,
+        changed_reads=reads,
     )
 
 
@@ -226,8 +234,47 @@ def _effects_at(
     return [{"step": s.index, "action": s.action, **e} for s, e in undeclared_effects([step])]
 
 
+def _changed_reads_at(
+    store: TraceStore,
+    recorded: Sequence[StepRecord],
+    rerun: Sequence[StepRecord],
+    divergence: Divergence | None,
+) -> list[dict[str, Any]]:
+    """The files the diverging step read (or the step it reused the outputs of) whose content
+    differs from what it read when recorded: as the reproduction read them (its own
+    ``file_read`` effects), or, for a file it did not get to read, as they are now."""
+    if divergence is None:
+        return []
+    step = next((s for s in recorded if s.index == divergence.step), None)
+    if step is None:
+        return []
+    again = next((s for s in rerun if s.index == divergence.step), None)
+    read_again = {e.get("target"): e for e in file_reads_of(again)} if again else {}
+    found = []
+    for effect in recorded_reads(step, store):
+        target = effect.get("target")
+        now = read_again.get(target)
+        why = read_change(effect, (recorded_state(now) or None) if now else None)
+        if why is not None:
+            found.append(
+                {
+                    "step": step.index,
+                    "action": step.action,
+                    "path": target,
+                    "why": why,
+                    "message": f"step {step.index} ({step.action}) read {target}: {why}",
+                }
+            )
+    return found
+
+
 def effects_note(effects: Sequence[dict[str, Any]]) -> str:
-    """ "; step 1 (noisy) had undeclared effects when recorded: ..." or ''."""
+    """ "; step 1 (noisy) had undeclared effects when recorded: ..." or ''.
+
+    File reads are left out: one whose file changed is named on its own (``changed_reads``),
+    one whose file did not cannot explain the divergence.
+    """
+    effects = [e for e in effects if e.get("kind") != "file_read"]
     if not effects:
         return ""
     first = effects[0]
@@ -245,6 +292,7 @@ def _record_verdict(
     steps: Sequence[StepRecord],
     comparison: Comparison,
     effects: Sequence[dict[str, Any]],
+    reads: Sequence[dict[str, Any]],
 ) -> RunRecord:
     """Keep the verdict on the reproduction's record; a diverged one is a failed run."""
     if comparison.divergence is not None:
@@ -254,6 +302,7 @@ def _record_verdict(
             verdict=Verdict.DIVERGED.value,
             status=RunStatus.FAILED,
             error=f"reproduction of {run.verifies} diverged at step {d.step}: {d.message}"
+            + "".join(f"; {read['message']}" for read in reads)
             + effects_note(effects),
         )
     elif comparison.identical == comparison.compared:

@@ -1,0 +1,215 @@
+"""Files an action reads from paths outside the engine: a data dependency, made visible.
+
+An action that opens ``/data/raw.csv`` itself (``pd.read_csv``, ``open``, a helper), or lists
+a directory (``os.listdir``, ``os.scandir``: ``glob``, ``os.walk``, ``Path.iterdir``), depends
+on what that path held. ``engine.observe`` sees the read (the audit hook's ``open`` event in
+read mode, ``os.listdir``, ``os.scandir``) and records it as a ``file_read`` effect; this
+module says which paths are not worth recording, fingerprints what was read once the action
+has returned, and tells later whether the path still holds what was read.
+
+Not recorded: the Python installation (``sys.prefix``, ``sys.base_prefix``, the ``sysconfig``
+paths: the standard library, site-packages, the venv) and the user's site-packages, the OS
+temp dir, the reprolam store (materialised input and output files, action workdirs),
+``/proc``, ``/sys``, ``/dev``, ``__pycache__``, modules being imported (``observe`` checks
+the frames) and source lines read for tracebacks (``linecache``).
+
+A read is *declared* when the path (or a directory holding it) was handed to the action as
+an input or a parameter value: a ``--no-copy`` input, a ``path=...`` param. Either way its
+state is recorded, so a changed file is caught whether or not it was declared:
+
+* a regular file up to ``HASH_CAP`` bytes: ``digest`` (the digest its content would get as a
+  ``bytes`` artifact, i.e. as an input) and ``size``;
+* a larger one: ``size`` and ``mtime_ns`` only (content not hashed);
+* a directory: ``listing``, the digest of its sorted entry names, and ``entries``;
+* a path that does not exist: ``missing`` (an action that looked for a file and did not find
+  it depends on its absence);
+* anything else: ``special`` (a FIFO or a device is never opened here), or ``unreadable``
+  with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+HASH_CAP = 64 * 1024 * 1024  # bytes: a larger file is recorded by size and mtime only
+STATE_KEYS = ("digest", "size", "mtime_ns", "listing", "entries", "missing", "special")
+FAILED_KEYS = ("unreadable", "unlisted")  # a state that cannot vouch for anything
+_SYSTEM_ROOTS = ("/proc", "/sys", "/dev")
+
+
+@functools.cache
+def _installation_roots() -> tuple[str, ...]:
+    """The Python installation: prefixes, the sysconfig paths, the user's site-packages."""
+    import site
+    import sysconfig
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.update(sysconfig.get_paths().values())
+    with contextlib.suppress(AttributeError, OSError):  # embedded or isolated interpreters
+        paths.add(site.getusersitepackages())
+    return tuple(os.path.realpath(p) for p in paths if p)
+
+
+def ignored_roots(workdir: str | None) -> tuple[str, ...]:
+    """The directories whose reads are not recorded, for actions whose workdirs go under
+    ``workdir`` (``<store>/files/work``: the store directory holding it is ignored)."""
+    return _ignored_roots(workdir, tempfile.gettempdir())  # the temp dir may be set anew
+
+
+@functools.lru_cache(maxsize=8)
+def _ignored_roots(workdir: str | None, temp: str) -> tuple[str, ...]:
+    roots = [*_installation_roots(), *_SYSTEM_ROOTS, os.path.realpath(temp)]
+    if workdir:  # <files root>/work: materialised files and workdirs are the store's
+        files_root = os.path.dirname(os.path.realpath(workdir))
+        # a store's files root is <store>/files: its blobs and trace are the store's too
+        roots.append(
+            os.path.dirname(files_root) if os.path.basename(files_root) == "files" else files_root
+        )
+    return tuple(root.rstrip(os.sep) for root in roots)
+
+
+def under(path: str, roots: Iterable[str]) -> bool:
+    """Whether ``path`` (resolved) is one of ``roots`` or inside one (roots end without /)."""
+    return any(path == root or path.startswith(root + os.sep) for root in roots)
+
+
+_PATH_MAX = 4096  # a longer string is text, not a path
+
+
+def given_paths(inputs: Iterable[Any], params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The resolved paths handed to an action, the roots of its declared reads."""
+    found: list[str] = []
+    for item in _path_candidates(inputs, params):
+        if isinstance(item, os.PathLike) or (isinstance(item, str) and 0 < len(item) <= _PATH_MAX):
+            try:
+                found.append(os.path.realpath(os.fspath(item)).rstrip(os.sep) or os.sep)
+            except (TypeError, ValueError, OSError):  # a NUL in a string: not a path
+                continue
+    return tuple(found)
+
+
+def _path_candidates(inputs: Iterable[Any], params: Mapping[str, Any]) -> Iterator[Any]:
+    """Inputs and params, and the items of a list or tuple of them; of an input's list, only
+    paths (a list of strings handed as data is not a list of paths)."""
+    for value in inputs:
+        if isinstance(value, list | tuple):
+            yield from (item for item in value if isinstance(item, os.PathLike))
+        else:
+            yield value
+    for value in params.values():
+        yield from value if isinstance(value, list | tuple) else (value,)
+
+
+def file_state(path: str) -> dict[str, Any]:
+    """What ``path`` holds now, as a ``file_read`` effect records it (never raises)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return {"missing": True}
+    except OSError as exc:
+        return {"unreadable": exc.strerror or str(exc)}
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            from reprolam.hashing import canonical_json_bytes, digest
+
+            names = sorted(os.listdir(path))
+            return {"listing": digest(canonical_json_bytes(names)), "entries": len(names)}
+        if not stat.S_ISREG(st.st_mode):
+            return {"special": stat.filemode(st.st_mode)[0]}  # never opened: it may block
+        if st.st_size > HASH_CAP:
+            return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        from reprolam.files import hash_file
+
+        return {"digest": hash_file(path), "size": st.st_size}
+    except OSError as exc:
+        return {"unreadable": exc.strerror or str(exc)}
+
+
+def recorded_state(effect: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: effect[k] for k in (*STATE_KEYS, *FAILED_KEYS) if k in effect}
+
+
+def change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """Why ``new`` is not the state ``old`` recorded (both from ``file_state``), or None."""
+    if old.get("unlisted"):
+        return "read with more files than the step lists: the others cannot be checked"
+    if "unreadable" in old:
+        return f"could not be read when recorded ({old['unreadable']}): it cannot be checked"
+    if "unreadable" in new:
+        return f"cannot be read now ({new['unreadable']})"
+    if old == new:
+        return None
+    if new.get("missing"):
+        return "deleted since the recorded run"
+    if old.get("missing"):
+        return "created since the recorded run (it did not exist then)"
+    if "digest" in old and "digest" in new:
+        return (
+            "content changed since the recorded run "
+            f"(digest {str(old['digest'])[:12]} -> {str(new['digest'])[:12]})"
+        )
+    if "listing" in old and "listing" in new:
+        return f"entries changed since the recorded run ({old['entries']} -> {new['entries']})"
+    if old.get("size") != new.get("size"):
+        return f"size changed since the recorded run ({old.get('size')} -> {new.get('size')} bytes)"
+    if "mtime_ns" in old:
+        cap = HASH_CAP // (1024 * 1024)
+        return (
+            "modified since the recorded run (same size; content not hashed: over the "
+            f"{cap} MiB cap)"
+        )
+    return "changed since the recorded run (it is not the same kind of file)"
+
+
+def read_change(effect: Mapping[str, Any], now: Mapping[str, Any] | None = None) -> str | None:
+    """Why the path a recorded ``file_read`` effect read no longer holds what was read, or
+    None; ``now`` is its state as read again (by default, the path's state at this moment)."""
+    old = recorded_state(effect)
+    if not old.get("unlisted") and "unreadable" not in old and now is None:
+        now = file_state(str(effect.get("target")))
+    return change(old, now or {})
+
+
+def describe_state(effect: Mapping[str, Any]) -> str:
+    """`` [blake3 8b20e98947c6, 1.2 KiB]`` and the like, or '' for an effect of no state."""
+    if "digest" in effect:
+        said = f"blake3 {str(effect['digest'])[:12]}, {_size(effect.get('size'))}"
+    elif "mtime_ns" in effect:
+        said = f"{_size(effect.get('size'))}, content not hashed (over the cap)"
+    elif "listing" in effect:
+        said = f"directory of {effect.get('entries')} entries"
+    elif effect.get("missing"):
+        said = "did not exist"
+    elif "special" in effect:
+        said = "not a regular file: not hashed"
+    elif "unreadable" in effect:
+        said = f"could not be hashed: {effect['unreadable']}"
+    else:
+        return ""
+    return f" [{said}]"
+
+
+def _size(size: Any) -> str:
+    if not isinstance(size, int):
+        return "? bytes"
+    if size < 1024:
+        return f"{size} bytes"
+    amount = size / 1024
+    for unit in ("KiB", "MiB"):
+        if amount < 1024:
+            return f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GiB"
+
+
+READ_FIX = (
+    "declare it: make it a workflow input handed to the action (workflow(..., inputs=[NAME]), "
+    "run with inputs={NAME: PATH}) or a param"
+)

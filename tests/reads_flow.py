@@ -1,0 +1,131 @@
+"""Actions that read files they are not handed, for ``tests/test_reads_*.py``.
+
+Paths come from ``PATHS`` (set per test): the tests' data live outside the OS temp dir,
+which each test moves into its own ``tmp_path/scratch`` (reads inside it are not recorded).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from reprolam import action, workflow
+
+PATHS: dict[str, Any] = {}
+
+
+def use_private_tempdir(tmp_path: Path, monkeypatch: Any) -> Path:
+    """Make ``tmp_path/scratch`` the temp dir; returns ``tmp_path/data`` (outside it)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    data = tmp_path / "data"
+    data.mkdir()
+    PATHS.clear()
+    PATHS["raw"] = data / "raw.csv"
+    PATHS["raw"].write_text("1\n2\n3\n")
+    return data
+
+
+@action(outputs=["rows"])
+def load() -> list[int]:
+    with open(PATHS["raw"]) as f:
+        return [int(x) for x in f.read().split()]
+
+
+@action(outputs=["total"])
+def total(rows: list[int]) -> int:
+    return sum(rows)
+
+
+FLOW = workflow("reads", [load, total], outputs=["total"])
+
+
+@action(outputs=["rows"])
+def load_noisy() -> list[float]:
+    """Reads the file, and draws from the global RNG: it diverges whatever the file holds."""
+    import random
+
+    return [int(x) + random.random() for x in Path(PATHS["raw"]).read_text().split()]
+
+
+NOISY_FLOW = workflow("reads_noisy", [load_noisy], outputs=["rows"])
+
+
+@action(outputs=["rows"])
+def load_from(*, path: str) -> list[int]:
+    """Reads the file its param names: a declared read."""
+    return [int(x) for x in Path(path).read_text().split()]
+
+
+@action(outputs=["rows"])
+def load_in(*, folder: str) -> list[int]:
+    """Reads a file in the directory its param names: a declared read too."""
+    return [int(x) for x in (Path(folder) / "raw.csv").read_text().split()]
+
+
+@action(outputs=["rows"])
+def parse(table: Path) -> list[int]:
+    """Reads the file input it is handed: the fix for ``load``."""
+    return [int(x) for x in table.read_text().split()]
+
+
+INPUT_FLOW = workflow("reads_input", [parse, total], outputs=["total"], inputs=["table"])
+
+
+@action(outputs=["n"])
+def reads_every_csv() -> int:
+    folder = Path(PATHS["raw"]).parent
+    return sum(len((folder / name).read_text()) for name in sorted(os.listdir(folder)))
+
+
+@action(outputs=["names"])
+def lists_directory() -> list[str]:
+    return sorted(p.name for p in Path(PATHS["raw"]).parent.glob("*.csv"))
+
+
+@action(outputs=["n"])
+def reads_what_it_wrote() -> int:
+    out = Path(PATHS["raw"]).parent / "own.txt"
+    out.write_text("mine")
+    return len(out.read_text())
+
+
+@action(outputs=["n"])
+def reads_temp_and_installed_files() -> int:
+    scratch = Path(tempfile.gettempdir()) / "scratch.txt"
+    scratch.write_text("temporary")
+    import json
+
+    import blake3
+
+    read = scratch.read_text() + Path(json.__file__).read_text()  # the standard library
+    read += Path(blake3.__file__).read_text(errors="replace")  # site-packages
+    return len(read)
+
+
+@action(outputs=["n"])
+def imports_a_module_reading_data() -> int:
+    """Imports a module (outside the temp dir) that reads a data file when imported."""
+    import importlib
+
+    module = importlib.import_module(PATHS["module"])
+    return int(module.VALUE)
+
+
+@action(outputs=["found"])
+def looks_for_a_file() -> bool:
+    try:
+        with open(PATHS["optional"]):
+            return True
+    except FileNotFoundError:
+        return False
+
+
+@action(outputs=["n"])
+def reads_a_fifo() -> int:
+    fd = os.open(PATHS["fifo"], os.O_RDONLY | os.O_NONBLOCK)
+    os.close(fd)
+    return 1

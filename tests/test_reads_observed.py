@@ -1,0 +1,234 @@
+"""Files an action reads itself are observed: recorded with their digest, declared or not,
+refused under ``strict``; the Python installation, imports and the temp dir are not."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from reads_flow import (
+    FLOW,
+    INPUT_FLOW,
+    PATHS,
+    imports_a_module_reading_data,
+    lists_directory,
+    load_from,
+    load_in,
+    looks_for_a_file,
+    reads_a_fifo,
+    reads_temp_and_installed_files,
+    reads_what_it_wrote,
+    use_private_tempdir,
+)
+from reprolam import Policy, workflow
+from reprolam.actions import spec_of
+from reprolam.cli.main import cli
+from reprolam.engine import file_reads
+from reprolam.files import hash_file
+from reprolam.trace.records import StepRecord, StepStatus
+
+
+@pytest.fixture(autouse=True)
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_private_tempdir(tmp_path, monkeypatch)
+
+
+def _run(
+    tmp_path: Path, fn: Any, *, effects: str = "warn", **params: Any
+) -> tuple[str, StepRecord]:
+    flow = workflow(f"one_{fn.__name__}", [fn], outputs=list(spec_of(fn).outputs))
+    with reprolam.open(tmp_path / "store") as rl:
+        result = rl.run(
+            flow,
+            planner="rules",
+            set={f"{fn.__name__}.{k}": v for k, v in params.items()},
+            policy=Policy(effects=effects, max_failures=1),
+        )
+    return result.id, result.steps[0]
+
+
+def _reads(step: StepRecord) -> list[dict[str, Any]]:
+    effects = step.proposal.get("observed", {}).get("effects", [])
+    return [e for e in effects if e["kind"] == "file_read"]
+
+
+def test_an_undeclared_read_is_recorded_once_with_the_files_digest(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        result = rl.run(FLOW, planner="script")
+    (read,) = _reads(result.steps[0])
+    assert read["target"] == str(PATHS["raw"])
+    assert read["declared"] is False
+    assert read["digest"] == hash_file(PATHS["raw"])  # what it would get as an input
+    assert read["size"] == len("1\n2\n3\n")
+    assert _reads(result.steps[1]) == []  # total reads its input artifact, nothing else
+
+
+def test_a_path_handed_as_a_param_is_a_declared_read_strict_lets_through(tmp_path: Path) -> None:
+    _, step = _run(tmp_path, load_from, effects="strict", path=str(PATHS["raw"]))
+    assert step.status is StepStatus.SUCCEEDED
+    (read,) = _reads(step)
+    assert read["declared"] is True
+    assert read["digest"] == hash_file(PATHS["raw"])  # declared reads are tracked too
+
+
+def test_the_fix_a_workflow_input_is_not_an_undeclared_read(tmp_path: Path) -> None:
+    """Copied, the action reads the store's copy (not a read); with copy=False, it reads the
+    original path it is handed (a declared read, still fingerprinted)."""
+    with reprolam.open(tmp_path / "store") as rl:
+        copied = rl.run(INPUT_FLOW, planner="script", inputs={"table": PATHS["raw"]})
+        uncopied = rl.run(
+            INPUT_FLOW,
+            planner="script",
+            inputs={"table": reprolam.InputData(PATHS["raw"], copy=False)},
+            policy=Policy(effects="strict"),
+        )
+    assert copied.succeeded
+    assert "observed" not in copied.steps[0].proposal
+    assert uncopied.succeeded
+    (read,) = _reads(uncopied.steps[0])
+    assert (read["target"], read["declared"]) == (str(PATHS["raw"]), True)
+
+
+def test_a_directory_handed_as_a_param_declares_the_files_read_in_it(
+    tmp_path: Path, data: Path
+) -> None:
+    _, step = _run(tmp_path, load_in, effects="strict", folder=str(data))
+    assert step.status is StepStatus.SUCCEEDED
+    (read,) = _reads(step)
+    assert (read["target"], read["declared"]) == (str(PATHS["raw"]), True)
+
+
+def test_only_paths_handed_to_the_action_are_the_roots_of_declared_reads(data: Path) -> None:
+    raw = str(PATHS["raw"])
+    assert file_reads.given_paths([PATHS["raw"]], {}) == (raw,)  # a Path input
+    assert file_reads.given_paths([], {"files": [raw, str(data)]}) == (raw, str(data))
+    # an input's list of strings is data; a text far longer than a path is not one
+    assert file_reads.given_paths([[raw, "b"]], {"text": "x" * 5000}) == ()
+
+
+def test_strict_refuses_an_undeclared_read_naming_the_file_and_the_fix(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        result = rl.run(FLOW, planner="script", policy=Policy(effects="strict", max_failures=1))
+    step = result.steps[0]
+    assert step.status is StepStatus.FAILED
+    assert step.error is not None
+    assert step.error.type == "UndeclaredEffect"
+    assert f"file_read: {PATHS['raw']}" in step.error.message
+    assert "inputs=[NAME]" in step.error.message  # the fix
+    (read,) = _reads(step)  # refused, and still recorded
+    assert read["declared"] is False
+
+
+def test_installed_files_imports_and_the_temp_dir_are_not_reads(tmp_path: Path) -> None:
+    _, step = _run(tmp_path, reads_temp_and_installed_files)
+    assert step.status is StepStatus.SUCCEEDED
+    assert _reads(step) == []
+
+
+def test_a_module_imported_by_the_action_is_not_a_read_even_what_it_reads_when_imported(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "code"
+    package.mkdir()
+    (data / "value.txt").write_text("7")
+    (package / "reads_at_import.py").write_text(
+        f"from pathlib import Path\nVALUE = Path({str(data / 'value.txt')!r}).read_text()\n"
+    )
+    monkeypatch.syspath_prepend(str(package))
+    monkeypatch.delitem(sys.modules, "reads_at_import", raising=False)
+    PATHS["module"] = "reads_at_import"
+    _, step = _run(tmp_path, imports_a_module_reading_data)
+    assert step.outputs
+    assert step.status is StepStatus.SUCCEEDED
+    assert _reads(step) == []
+
+
+def test_a_directory_listing_is_a_read_of_its_entries(tmp_path: Path, data: Path) -> None:
+    _, step = _run(tmp_path, lists_directory)
+    (listing,) = _reads(step)
+    assert listing["target"] == str(data)
+    assert listing["entries"] == 1
+    assert "listing" in listing
+    assert "digest" not in listing
+
+
+def test_reading_back_what_the_action_wrote_is_not_a_read(tmp_path: Path) -> None:
+    _, step = _run(tmp_path, reads_what_it_wrote)
+    kinds = [e["kind"] for e in step.proposal["observed"]["effects"]]
+    assert kinds == ["file_write"]
+
+
+def test_a_file_looked_for_and_not_found_is_recorded_as_missing(tmp_path: Path, data: Path) -> None:
+    PATHS["optional"] = data / "optional.cfg"
+    _, step = _run(tmp_path, looks_for_a_file)
+    (read,) = _reads(step)
+    assert read["missing"] is True
+    assert file_reads.read_change(read) is None  # still absent
+    (data / "optional.cfg").write_text("x")
+    assert file_reads.read_change(read) == "created since the recorded run (it did not exist then)"
+
+
+def test_a_file_over_the_hash_cap_is_recorded_by_size_and_mtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_reads, "HASH_CAP", 4)
+    with reprolam.open(tmp_path / "store") as rl:
+        result = rl.run(FLOW, planner="script")
+    (read,) = _reads(result.steps[0])
+    assert "digest" not in read  # content not hashed
+    assert read["size"] == 6
+    assert read["mtime_ns"] == os.stat(PATHS["raw"]).st_mtime_ns
+    os.utime(PATHS["raw"], ns=(read["mtime_ns"], read["mtime_ns"] + 10**9))
+    assert "content not hashed" in str(file_reads.read_change(read))
+
+
+def test_a_fifo_is_recorded_without_being_opened_again(tmp_path: Path, data: Path) -> None:
+    PATHS["fifo"] = data / "pipe"
+    os.mkfifo(PATHS["fifo"])
+    _, step = _run(tmp_path, reads_a_fifo)
+    assert step.status is StepStatus.SUCCEEDED
+    (read,) = _reads(step)
+    assert read["special"] == "p"
+
+
+def test_a_file_that_cannot_be_hashed_leaves_the_step_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(path: object) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("reprolam.files.hash_file", unreadable)
+    with reprolam.open(tmp_path / "store") as rl:
+        result = rl.run(FLOW, planner="script")
+        assert rl.audit(result.id).problems == []  # the record is whole
+    assert [s.status for s in result.steps] == [StepStatus.SUCCEEDED] * 2
+    (read,) = _reads(result.steps[0])
+    assert read["unreadable"] == "Permission denied"
+    assert "cannot be checked" in str(file_reads.read_change(read))  # never vouched for
+
+
+def test_the_cli_warns_in_one_line_and_show_and_audit_list_the_read(tmp_path: Path) -> None:
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+    ran = runner.invoke(cli, ["--store", store, "run", "reads_flow:FLOW", "--planner", "script"])
+    assert ran.exit_code == 0, ran.output
+    (run_id,) = re.findall(r"run (\S+) succeeded", ran.stdout)
+    said = "".join(ran.stderr.split())  # the step's line, wrapped to the terminal anywhere
+    assert f"undeclaredfileread:{PATHS['raw']}" in said
+    assert "inputs=[NAME]" in said  # and the fix
+    shown = runner.invoke(cli, ["--store", store, "show", run_id])
+    digest = hash_file(PATHS["raw"])
+    listed = f"step0load:undeclaredfileread:{PATHS['raw']}[blake3{digest[:12]}"
+    assert listed in "".join(shown.stdout.split())
+    audit = runner.invoke(cli, ["--store", store, "audit", run_id, "--json"])
+    (finding,) = json.loads(audit.stdout)["effects"]
+    assert finding["kind"] == "file_read"
+    assert finding["digest"] == digest

@@ -1,0 +1,121 @@
+"""Reuse checks the files a step read: a changed, deleted or unverifiable one means execute."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import reprolam
+from reads_flow import FLOW, PATHS, reads_every_csv, use_private_tempdir
+from reprolam import workflow
+from reprolam.engine import file_reads, observe
+from reprolam.trace.records import StepRecord
+
+
+@pytest.fixture(autouse=True)
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_private_tempdir(tmp_path, monkeypatch)
+
+
+def _cache(step: StepRecord) -> dict[str, object]:
+    cache = step.proposal.get("cache")
+    assert isinstance(cache, dict)
+    return cache
+
+
+def test_reuse_takes_a_step_whose_file_is_unchanged(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(FLOW, planner="script")
+        again = rl.run(FLOW, planner="script", reuse=True)
+    assert [_cache(s)["reused"] for s in again.steps] == [True, True]
+    assert _cache(again.steps[0])["counterpart"] == [first.id, 0]
+
+
+def test_reuse_executes_a_step_whose_file_changed_and_says_which(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(FLOW, planner="script")
+        PATHS["raw"].write_text("1\n2\n4\n")
+        again = rl.run(FLOW, planner="script", reuse=True)
+    # it read the new content: not the stale result
+    assert again.steps[1].outputs["total"] != first.steps[1].outputs["total"]
+    load = _cache(again.steps[0])
+    assert load["reused"] is False
+    (why,) = load["changed"]  # type: ignore[misc]
+    assert why.startswith(f"file {PATHS['raw']}: content changed since the recorded run")
+    # the re-executed step records the new digest: it is the one reused from now on
+    assert (
+        again.steps[0].proposal["observed"]["effects"][0]["digest"]
+        != (first.steps[0].proposal["observed"]["effects"][0]["digest"])
+    )
+
+
+def test_a_file_deleted_after_the_run_is_never_reused(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(FLOW, planner="script")
+        os.remove(PATHS["raw"])
+        fork = rl.fork(first.id, at=0, reuse=True, workflow=FLOW)
+    load = _cache(fork.steps[0])
+    assert load["reused"] is False
+    assert load["changed"] == [f"file {PATHS['raw']}: deleted since the recorded run"]
+    assert fork.steps[0].error is not None
+    assert fork.steps[0].error.type == "FileNotFoundError"  # it ran, and found no file
+
+
+def test_a_fork_checks_the_reads_of_the_step_its_counterpart_reused(tmp_path: Path) -> None:
+    """A reused step recorded no reads of its own: those of its source are checked."""
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(FLOW, planner="script")
+        second = rl.fork(first.id, at=0, reuse=True, workflow=FLOW)
+        assert _cache(second.steps[0])["reused"] is True
+        assert "observed" not in second.steps[0].proposal
+        PATHS["raw"].write_text("5\n")
+        third = rl.fork(second.id, at=0, reuse=True, workflow=FLOW)
+    assert _cache(third.steps[0])["reused"] is False
+    assert third.steps[0].outputs["rows"] != first.steps[0].outputs["rows"]
+
+
+def test_a_big_file_is_reused_until_its_size_or_mtime_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_reads, "HASH_CAP", 4)
+    with reprolam.open(tmp_path / "store") as rl:
+        rl.run(FLOW, planner="script")
+        assert _cache(rl.run(FLOW, planner="script", reuse=True).steps[0])["reused"] is True
+        os.utime(PATHS["raw"], ns=(0, os.stat(PATHS["raw"]).st_mtime_ns + 10**9))
+        load = _cache(rl.run(FLOW, planner="script", reuse=True).steps[0])
+    assert load["reused"] is False
+    assert "content not hashed" in str(load["changed"])
+
+
+def test_a_file_that_could_not_be_hashed_is_never_vouched_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(path: object) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with reprolam.open(tmp_path / "store") as rl:
+        with monkeypatch.context() as patched:
+            patched.setattr("reprolam.files.hash_file", unreadable)
+            rl.run(FLOW, planner="script")
+        load = _cache(rl.run(FLOW, planner="script", reuse=True).steps[0])
+    assert load["reused"] is False
+    assert "could not be read when recorded" in str(load["changed"])
+
+
+def test_a_step_that_read_more_paths_than_it_lists_is_never_reused(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(observe, "EFFECTS_CAP", 2)
+    for name in ("b.csv", "c.csv"):
+        (data / name).write_text(name)
+    flow = workflow("many", [reads_every_csv], outputs=["n"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="script")
+        effects = first.steps[0].proposal["observed"]["effects"]
+        assert [e["target"] for e in effects][:2] == [str(data), str(data / "b.csv")]
+        assert effects[-1]["unlisted"] is True  # the listing, b.csv, then "more"
+        again = _cache(rl.run(flow, planner="script", reuse=True).steps[0])
+    assert again["reused"] is False
+    assert "more files than the step lists" in str(again["changed"])
