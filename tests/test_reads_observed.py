@@ -28,7 +28,7 @@ from reads_flow import (
     reads_what_it_wrote,
     use_private_tempdir,
 )
-from reprolam import Policy, workflow
+from reprolam import Policy, action, workflow
 from reprolam.actions import spec_of
 from reprolam.cli.main import cli
 from reprolam.engine import file_reads
@@ -232,3 +232,26 @@ def test_the_cli_warns_in_one_line_and_show_and_audit_list_the_read(tmp_path: Pa
     (finding,) = json.loads(audit.stdout)["effects"]
     assert finding["kind"] == "file_read"
     assert finding["digest"] == digest
+
+
+@action(outputs=["n"])
+def reads_system_files() -> int:
+    """Time zones, mime types and certificates: the OS's files, read by the stdlib."""
+    import mimetypes
+    import ssl
+    import zoneinfo
+
+    zoneinfo.ZoneInfo("Europe/Paris")
+    mimetypes.init()
+    ssl.create_default_context()
+    return 1
+
+
+def test_the_operating_systems_files_are_not_reads_and_strict_lets_them_through(
+    tmp_path: Path, data: Path
+) -> None:
+    """``zoneinfo``, ``mimetypes`` and ``ssl`` read /usr/share and /etc: strict refused the
+    step for them, and warn printed them as data the action should declare."""
+    _, step = _run(tmp_path, reads_system_files, effects="strict")
+    assert step.status is StepStatus.SUCCEEDED, step.error
+    assert _reads(step) == []

@@ -8,9 +8,11 @@ module says which paths are not worth recording, fingerprints what was read once
 has returned, and tells later whether the path still holds what was read.
 
 Not recorded: the Python installation (``sys.prefix``, ``sys.base_prefix``, the ``sysconfig``
-paths: the standard library, site-packages, the venv) and the user's site-packages, the OS
-temp dir, the reprolam store (materialised input and output files, action workdirs),
-``/proc``, ``/sys``, ``/dev``, ``__pycache__``, modules being imported (``observe`` checks
+paths: the standard library, site-packages, the venv) and the user's site-packages, the
+operating system's files (``/etc``, ``/usr``, ``/proc``, ``/sys``, ``/dev``, ... see
+``_SYSTEM_ROOTS``), the user's caches and tool settings (``~/.cache``, ``~/.config``), the
+OS temp dir, the reprolam store (materialised input and output files, action workdirs),
+``__pycache__``, modules being imported (``observe`` checks
 the frames) and source lines read for tracebacks (``linecache``).
 
 A read is *declared* when the path (or a directory holding it) was handed to the action as
@@ -41,7 +43,24 @@ from typing import Any
 HASH_CAP = 64 * 1024 * 1024  # bytes: a larger file is recorded by size and mtime only
 STATE_KEYS = ("digest", "size", "mtime_ns", "listing", "entries", "missing", "special")
 FAILED_KEYS = ("unreadable", "unlisted")  # a state that cannot vouch for anything
-_SYSTEM_ROOTS = ("/proc", "/sys", "/dev")
+# The operating system's own files: kernel views, configuration and shared data (time
+# zones, mime types, certificates, fonts), like the Python installation part of the
+# environment an action runs in, not data it is given. Refusing them under ``strict`` would
+# refuse ``zoneinfo``, ``mimetypes`` or ``ssl`` in any action.
+_SYSTEM_ROOTS = (
+    "/proc", "/sys", "/dev", "/run", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32",
+    "/lib64", "/var/cache", "/var/lib",
+)  # fmt: skip
+
+
+def _user_tool_roots() -> list[str]:
+    """The user's caches and tool configuration (``~/.cache``, ``~/.config`` or their XDG
+    places): font caches, library settings, downloaded model caches."""
+    home = os.path.expanduser("~")
+    return [
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"),
+        os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"),
+    ]
 
 
 @functools.cache
@@ -66,6 +85,7 @@ def ignored_roots(workdir: str | None) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=8)
 def _ignored_roots(workdir: str | None, temp: str) -> tuple[str, ...]:
     roots = [*_installation_roots(), *_SYSTEM_ROOTS, os.path.realpath(temp)]
+    roots += [os.path.realpath(p) for p in _user_tool_roots()]
     if workdir:  # <files root>/work: materialised files and workdirs are the store's
         files_root = os.path.dirname(os.path.realpath(workdir))
         # a store's files root is <store>/files: its blobs and trace are the store's too
