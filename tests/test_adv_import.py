@@ -52,7 +52,9 @@ def _steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _codec(trace: dict[str, Any]) -> None:
-    entry = next(e for e in trace["artifacts"].values() if e["codec"] == "json")
+    """A step output's codec (the code record's: ``test_a_code_record_under_another_codec``)."""
+    outputs = [d for s in _steps(trace) for d in s["outputs"].values()]
+    entry = next(trace["artifacts"][d] for d in outputs if trace["artifacts"][d]["codec"] == "json")
     entry["codec"] = "npy"
 
 
@@ -170,3 +172,31 @@ def test_a_fifo_in_a_crate_directory_is_refused_not_waited_on(
     (error,) = outcome
     assert isinstance(error, CrateError)
     assert "is not a regular file" in str(error)
+
+
+@pytest.mark.parametrize("role", ["code record", "source"])
+def test_a_code_record_under_another_codec_is_refused(
+    crates: dict[str, Any], tmp_path: Path, role: str
+) -> None:
+    """The seal covers the codecs of step artifacts, not of the code record and its sources
+    (the environment snapshot names them by digest): a crate relabelling one imported, and
+    which one the plain "artifact codec" edit picked varied with the digests' order."""
+    crate = tmp_path / "crate"
+    shutil.copytree(crates["root"] / "plain", crate)
+    path = crate / "reprolam" / "trace.json"
+    trace = json.loads(path.read_text())
+    environment = _run(trace)["environment"]
+    code = json.loads((crate / trace["artifacts"][environment]["path"]).read_text())["code"]
+    target = code
+    if role == "source":
+        manifest = json.loads((crate / trace["artifacts"][code]["path"]).read_text())
+        target = next(
+            key for module in manifest["modules"].values() for key in module["sources"].values()
+        )
+    trace["artifacts"][target]["codec"] = "npy"
+    path.write_text(json.dumps(trace))
+    store = MemoryStore()
+    with pytest.raises(IntegrityError, match="nothing was imported") as info:
+        import_crate(store, crate)
+    assert "recorded as 'npy'" in str(info.value)
+    assert store.list_runs() == []

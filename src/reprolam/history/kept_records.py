@@ -132,25 +132,43 @@ def kept_record_problems(
             roles[key] = (f"captured output of step {step.index} ({step.action})", step.index)
     if files is not None:
         files.roles(steps, roles)
+    _code_roles(store, run, roles)
+    return _read_problems(store, roles)
+
+
+def code_record_problems(store: TraceStore, run: RunRecord) -> list[Problem]:
+    """``kept_record_problems`` of the run's code record and its sources only (no steps
+    read): what ``import`` and ``export`` check besides the sealed trace."""
+    roles: Roles = {}
+    _code_roles(store, run, roles)
+    return _read_problems(store, roles)
+
+
+def _code_roles(store: TraceStore, run: RunRecord, roles: Roles) -> None:
     manifest_key = _code_key(store, run)
     if manifest_key is not None:
         roles[manifest_key] = (f"code record of run {run.id}", None)
         # its sources, if the manifest itself reads (else the read below says it does not)
         for key, file in _sources(store, manifest_key).items():
             roles.setdefault(key, (f"source of {file} in the code record of run {run.id}", None))
-    return _read_problems(store, roles)
 
 
 def _read_problems(store: TraceStore, roles: Roles) -> list[Problem]:
-    """``roles`` read in one call; a problem for each missing or damaged one, in order."""
+    """``roles`` read in one call; a problem for each missing or damaged one, or one
+    recorded under another codec than its kind is written with (an edited record: the seal
+    covers the codecs of step artifacts, not these), in order."""
     if not roles:
         return []
-    return [
-        Problem("artifact", f"{_said(what)}: {read.error}", step, read.digest)
-        for read in store.read_artifacts(list(roles))
-        if read.error is not None
-        for what, step in [roles[read.digest]]
-    ]
+    found = []
+    for read in store.read_artifacts(list(roles)):
+        what, step = roles[read.digest]
+        expected = "json" if isinstance(what, str) else "bytes"  # a file's content: bytes
+        if read.error is not None:
+            found.append(Problem("artifact", f"{_said(what)}: {read.error}", step, read.digest))
+        elif read.codec != expected:
+            why = f"recorded as {read.codec!r}, which it is never written as ({expected!r})"
+            found.append(Problem("artifact", f"{_said(what)}: {why}", step, read.digest))
+    return found
 
 
 def _said(what: str | Content) -> str:

@@ -1,6 +1,7 @@
 """Provenance leaves and enters a store only verified: ``export`` and ``import`` both check
 every run they carry as ``replay`` does (header hash, hash chain, seal, artifact bytes, run
-outputs), so an edited record is neither published as provenance nor taken in from a crate.
+outputs), and its code record (bytes and codec, which the seal does not cover), so an
+edited record is neither published as provenance nor taken in from a crate.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from reprolam.errors import IntegrityError
+from reprolam.history.kept_records import code_record_problems
 from reprolam.history.record_check import ACCEPTED, integrity_problems
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
@@ -24,7 +26,7 @@ def require_verified(
     done ("nothing was imported").
     """
     for run in runs:
-        problems = integrity_problems(store, run)
+        problems = integrity_problems(store, run) or code_record_problems(store, run)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise IntegrityError(
