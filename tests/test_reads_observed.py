@@ -28,10 +28,9 @@ from reads_flow import (
     reads_what_it_wrote,
     use_private_tempdir,
 )
-from reprolam import Policy, action, workflow
+from reprolam import Policy, action, file_reads, workflow
 from reprolam.actions import spec_of
 from reprolam.cli.main import cli
-from reprolam.engine import file_reads
 from reprolam.files import hash_file
 from reprolam.trace.records import StepRecord, StepStatus
 

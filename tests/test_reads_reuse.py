@@ -9,8 +9,8 @@ import pytest
 
 import reprolam
 from reads_flow import FLOW, PATHS, reads_every_csv, use_private_tempdir
-from reprolam import workflow
-from reprolam.engine import file_reads, observe
+from reprolam import file_reads, workflow
+from reprolam.engine import observe
 from reprolam.trace.records import StepRecord
 
 

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reprolam.engine.file_reads import read_change
 from reprolam.errors import ReprolamError
+from reprolam.file_reads import read_change
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus, hash_holds
 from reprolam.trace.step_history import StepHistory

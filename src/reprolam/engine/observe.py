@@ -48,7 +48,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from reprolam.engine import file_reads
+from reprolam import file_reads
 from reprolam.trace.records import ErrorInfo
 
 OUTPUT_CAP = 64 * 1024  # characters kept per stream and step

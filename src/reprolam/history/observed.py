@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reprolam.engine import file_reads
+from reprolam import file_reads
 from reprolam.errors import IntegrityError, NotFoundError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepRecord

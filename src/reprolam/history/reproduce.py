@@ -17,9 +17,9 @@ from typing import Any
 from reprolam.codecs import Serializer
 from reprolam.engine.cache import StepCache, recorded_reads
 from reprolam.engine.engine import Engine, Origin, StepCallback
-from reprolam.engine.file_reads import read_change, recorded_state
 from reprolam.engine.inputs import InputChange, changed_inputs
 from reprolam.errors import ConfigError
+from reprolam.file_reads import read_change, recorded_state
 from reprolam.history.code_diff import (
     CodeChange,
     RankedEnvironment,
