@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Sequence
+from functools import cache
+from itertools import chain
 from typing import Any
 
 # Table-name suffixes of the levels above the main table, newest first, and how many keys
@@ -103,6 +105,38 @@ def cached_step_params(row: Sequence[Any]) -> tuple[Any, ...]:
     )
 
 
+ROWS_PER_STATEMENT = 64  # rows one multi-row INSERT binds (see insert_rows)
+
+
+def insert_rows(
+    cur: sqlite3.Cursor, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> None:
+    """``head VALUES (?, ...), (?, ...) tail`` for ``rows``, ROWS_PER_STATEMENT rows a statement.
+
+    The same effect as ``executemany`` of a one-row statement, in one SQLite step per 64
+    rows instead of one per row: each step costs Python's sqlite3 a statement reset and a
+    release and re-take of the GIL (on the applier thread, a chance for the recording thread
+    to hold it meanwhile). About 10,000 fewer instructions per recorded step.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    start, count = 0, ROWS_PER_STATEMENT
+    while start < len(rows):
+        # full statements, then the rest in power-of-two sizes: few statement texts to cache
+        while count > len(rows) - start:
+            count //= 2
+        chunk = rows[start : start + count]
+        cur.execute(_values_sql(head, width, count, tail), tuple(chain.from_iterable(chunk)))
+        start += count
+
+
+@cache
+def _values_sql(head: str, width: int, count: int, tail: str) -> str:
+    row = f"({', '.join('?' * width)})"
+    return f"{head} VALUES {', '.join([row] * count)} {tail}"
+
+
 def put_artifacts(cur: sqlite3.Cursor, rows: Sequence[Sequence[Any]]) -> int:
     """Store artifact rows ``(digest, codec, size, data, producer_run, producer_idx,
     producer_name)`` (one per digest) in the open transaction: a new digest is appended and
@@ -114,7 +148,7 @@ def put_artifacts(cur: sqlite3.Cursor, rows: Sequence[Sequence[Any]]) -> int:
     known = _known(cur, [row[0] for row in rows])
     new = [row for row in rows if row[0] not in known] if known else rows
     (last,) = cur.execute("SELECT coalesce(max(seq), 0) FROM artifacts").fetchone()
-    cur.executemany(_INSERT, new)  # seq is the rowid: each one appended, max(seq) + 1
+    insert_rows(cur, _INSERT, new)  # seq is the rowid: each one appended, max(seq) + 1
     cur.execute(_KEYS_OF_APPENDED, (last,))
     if known:
         produced = [
@@ -153,8 +187,7 @@ def _known(cur: sqlite3.Cursor, digests: list[str]) -> dict[str, tuple[int, Any]
 
 
 _INSERT = (
-    "INSERT INTO artifacts (digest, codec, size, data, producer_run, producer_idx, "
-    "producer_name) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO artifacts (digest, codec, size, data, producer_run, producer_idx, producer_name)"
 )
 # The keys of the rows appended after seq ?, copied inside SQLite (substr(digest, 1, 8)).
 _KEYS_OF_APPENDED = (
@@ -174,8 +207,9 @@ def put_step_keys(cur: sqlite3.Cursor, step_rows: Sequence[Sequence[Any]]) -> in
         (numbers[run_id],) = cur.execute(
             "SELECT num FROM run_numbers WHERE run_id = ?", (run_id,)
         ).fetchone()
-    cur.executemany(
-        "INSERT OR IGNORE INTO step_keys_recent (key, num, idx) VALUES (?, ?, ?)",
+    insert_rows(
+        cur,
+        "INSERT OR IGNORE INTO step_keys_recent (key, num, idx)",
         [
             (step_key(row[3], row[6], row[7], row[8], row[9], row[11]), numbers[row[0]], row[1])
             for row in keyed

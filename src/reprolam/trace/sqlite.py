@@ -90,10 +90,9 @@ _RUN_INSERT = (
 _RUN_UPDATE = "UPDATE runs SET {} WHERE id = ?1".format(
     ", ".join(f"{c} = ?{i}" for i, c in enumerate(_rows.RUN_COLUMNS, 1) if c != "id")
 )
-_STEP_UPSERT = (
-    f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join('?' * len(_rows.STEP_COLUMNS))}) "
-    "ON CONFLICT (run_id, idx) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _rows.STEP_COLUMNS if c not in ("run_id", "idx"))
+_STEP_INSERT = f"INSERT INTO steps ({_STEP_COLUMNS})"
+_STEP_ON_CONFLICT = "ON CONFLICT (run_id, idx) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in _rows.STEP_COLUMNS if c not in ("run_id", "idx")
 )
 _RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs"
 _STEP_SELECT = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY idx"
@@ -313,7 +312,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         try:
             cur.execute("BEGIN IMMEDIATE")
             added = _keys.put_artifacts(cur, artifact_rows)
-            cur.executemany(_STEP_UPSERT, step_rows)
+            _keys.insert_rows(cur, _STEP_INSERT, step_rows, _STEP_ON_CONFLICT)
             added += _keys.put_step_keys(cur, step_rows)
             for run_row in run_rows:
                 cur.execute(_RUN_UPDATE, run_row)
