@@ -1,13 +1,17 @@
-"""``_sqlite_keys.insert_rows``: rows inserted 64 to a statement (the SQLite applier's
-multi-row VALUES) leave the very table ``executemany`` of a one-row statement leaves."""
+"""The SQLite applier's bulk statements: rows inserted 64 to a statement (``insert_rows``,
+multi-row VALUES) leave the very table ``executemany`` of a one-row statement leaves, and
+known artifacts are found by IN lists padded to a few lengths whatever a batch holds."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+from pathlib import Path
 
 import pytest
 
-from reprolam.trace._sqlite_keys import ROWS_PER_STATEMENT, insert_rows
+from reprolam.trace._sqlite_keys import ROWS_PER_STATEMENT, insert_rows, put_artifacts
+from reprolam.trace.sqlite import SQLiteStore
 
 _TABLE = "CREATE TABLE t (k INTEGER PRIMARY KEY, a, b)"
 _UPSERT = "ON CONFLICT (k) DO UPDATE SET a = excluded.a, b = excluded.b"
@@ -46,3 +50,33 @@ def test_a_row_that_breaks_a_constraint_fails_the_statement_like_executemany() -
     rows = [(i, None if i == 70 else i, i) for i in range(100)]
     with pytest.raises(sqlite3.IntegrityError):
         insert_rows(conn.cursor(), "INSERT INTO t (k, a, b)", rows)
+
+
+def _digest(i: int, *, same_key: bool) -> str:
+    if same_key:  # one lookup key (the first 8 digits) for all: rows compared in full
+        return f"{i:064x}"
+    return hashlib.sha256(str(i).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("same_key", [False, True])
+def test_known_artifacts_are_found_whatever_the_batch_length(
+    tmp_path: Path, same_key: bool
+) -> None:
+    with SQLiteStore(tmp_path) as store:
+        cur = store._conn.cursor()
+
+        def put(digests: list[str]) -> int:
+            cur.execute("BEGIN IMMEDIATE")
+            added = put_artifacts(cur, [(d, "json", 1, b"1", None, None, None) for d in digests])
+            cur.execute("COMMIT")
+            return added
+
+        stored = {_digest(i, same_key=same_key) for i in range(0, 1400, 2)}
+        assert put(sorted(stored)) == len(stored)
+        for count in (1, 3, 5, 300, 513, 700):
+            batch = [_digest(i, same_key=same_key) for i in range(count)]
+            new = [d for d in batch if d not in stored]
+            assert put(batch) == len(new)
+            stored.update(new)
+            (rows,) = cur.execute("SELECT count(*) FROM artifacts").fetchone()
+            assert rows == len(stored)  # nothing known was stored twice
