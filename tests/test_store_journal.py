@@ -16,7 +16,6 @@ import pytest
 from reprolam.errors import StoreError
 from reprolam.testing.conformance import artifact, chain, make_run, make_step
 from reprolam.trace import SQLiteStore, StepStatus
-from reprolam.trace import sqlite as sqlite_store
 from reprolam.trace.journal import Journal, encode_frame, orphans, read_frames
 from reprolam.trace.sqlite import MAX_PENDING
 
@@ -97,44 +96,6 @@ def test_a_failed_background_apply_is_reported_then_tried_again(
         store.record(steps=[step])
     store.flush()
     assert [s.index for s in store.own_steps("run-a")] == list(range(MAX_PENDING + 3))
-    store.close()
-    assert list((tmp_path / "journal").iterdir()) == []
-
-
-def test_recording_goes_on_while_a_batch_is_applied_and_the_next_full_batch_reports_a_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = SQLiteStore(tmp_path)
-    real_apply = store._apply
-    applying = threading.Event()
-    release = threading.Event()
-    failures = []
-
-    def apply_slowly_then_fail(frames: Any, steps: Any = ()) -> None:
-        if threading.current_thread() is not threading.main_thread() and not failures:
-            applying.set()
-            release.wait(30)  # a slow disk: the first batch takes its time, then fails
-            failures.append(len(frames))
-            raise StoreError("disk full (simulated)")
-        real_apply(frames, steps)
-
-    monkeypatch.setattr(store, "_apply", apply_slowly_then_fail)
-    # no hand-off by the applier's timer: only full batches and flush() hand frames off
-    monkeypatch.setattr(sqlite_store, "FLUSH_INTERVAL", 60.0)
-    store.create_run(make_run("run-a"))
-    steps = [make_step("run-a", i) for i in range(2 * MAX_PENDING + 1)]
-    for step in steps[:MAX_PENDING]:  # the last call hands the full batch off and returns
-        store.record(steps=[step])
-    assert applying.wait(30)
-    for step in steps[MAX_PENDING : 2 * MAX_PENDING - 1]:  # recorded while it is applied
-        store.record(steps=[step])
-    release.set()
-    with pytest.raises(StoreError, match="disk full"):  # the next full batch waits for it
-        store.record(steps=[steps[2 * MAX_PENDING - 1]])
-    assert failures == [MAX_PENDING]
-    store.record(steps=[steps[-1]])
-    store.flush()  # the failed batch is tried again, first; nothing is lost
-    assert [s.index for s in store.own_steps("run-a")] == list(range(2 * MAX_PENDING + 1))
     store.close()
     assert list((tmp_path / "journal").iterdir()) == []
 
