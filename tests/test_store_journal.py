@@ -87,10 +87,10 @@ def test_a_failed_background_apply_is_reported_then_tried_again(
     monkeypatch.setattr(store, "_apply", apply_failing_once_off_the_main_thread)
     store.create_run(make_run("run-a"))
     steps = [make_step("run-a", i) for i in range(MAX_PENDING + 3)]
-    for step in steps[:MAX_PENDING]:  # the last call hands the full batch to the applier
+    for step in steps[: MAX_PENDING - 1]:
         store.record(steps=[step])
-    with pytest.raises(StoreError, match="disk full"):  # the next call that waits for it
-        store.flush()
+    with pytest.raises(StoreError, match="disk full"):  # the call that filled the batch
+        store.record(steps=[steps[MAX_PENDING - 1]])
     assert failures == [MAX_PENDING]
     for step in steps[MAX_PENDING:]:  # the failed batch is tried again, in order
         store.record(steps=[step])
