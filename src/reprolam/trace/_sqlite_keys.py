@@ -114,8 +114,8 @@ def insert_rows(
 
     The same effect as ``executemany`` of a one-row statement, in one SQLite step per 64
     rows instead of one per row: each step costs Python's sqlite3 a statement reset and a
-    release and re-take of the GIL (on the applier thread, a chance for the recording thread
-    to hold it meanwhile). About 10,000 fewer instructions per recorded step.
+    release and re-take of the GIL. About 10,000 fewer instructions per recorded step; the
+    SQLite store's applier thread (which the recording thread waits for) runs these.
     """
     if not rows:
         return
