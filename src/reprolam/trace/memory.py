@@ -29,7 +29,7 @@ class MemoryStore(TraceStore):
         self._runs: dict[str, tuple[Any, ...]] = {}
         self._steps: dict[str, dict[int, tuple[Any, ...]]] = {}
         self._artifacts: dict[str, tuple[str, int, bytes]] = {}  # digest -> codec, size, bytes
-        self._producers: dict[str, Producer] = {}
+        self._producers: dict[str, tuple[str, int, str]] = {}  # digest -> producer_row
         self._annotations: dict[str, list[Annotation]] = {}
         self._metrics: dict[str, dict[str, float]] = {}  # run id -> indexed metrics
         # cache key row values -> the first succeeded action step with them (find_cached_step)
@@ -62,12 +62,14 @@ class MemoryStore(TraceStore):
         artifacts: Sequence[tuple[ArtifactRecord, bytes]] = (),
         run: RunRecord | None = None,
     ) -> None:
-        step_rows = [_rows.step_to_row(s) for s in steps]
+        # the engine's rows are rendered already (step_to_row's first case, inline: per step)
+        step_rows = [
+            row if (row := s.rendered) is not None else _rows.step_to_row(s) for s in steps
+        ]
         run_row = _rows.run_to_row(run) if run is not None else None
         new_artifacts = {
             a.digest: (a.codec, a.size, _rows.artifact_bytes(a, data)) for a, data in artifacts
         }
-        producers = _rows.producers(steps) if new_artifacts else {}
         with self._lock:
             self._check_open()
             # Validate everything first, then apply: a failing call leaves nothing behind.
@@ -78,8 +80,14 @@ class MemoryStore(TraceStore):
                     raise _rows.no_run_for_step_error(step, self.location)
             for d, stored in new_artifacts.items():
                 self._artifacts.setdefault(d, stored)
-                if d in producers:
-                    self._producers.setdefault(d, producers[d])
+            if new_artifacts:
+                # the first step of the call that outputs an artifact, unless one is known:
+                # kept as the row SQL keeps (a Producer is built when asked for)
+                producers = self._producers
+                for step in steps:
+                    for name, d in step.outputs.items():
+                        if d in new_artifacts and d not in producers:
+                            producers[d] = (step.run_id, step.index, name)
             for row in step_rows:
                 self._steps.setdefault(row[0], {})[row[1]] = row
                 if row[2] == "action" and row[4] == "succeeded":
@@ -213,7 +221,8 @@ class MemoryStore(TraceStore):
             self._check_open()
             if digest not in self._artifacts:
                 raise _rows.no_artifact_error(digest, self.location)
-            return self._producers.get(digest)
+            found = self._producers.get(digest)
+        return None if found is None else Producer(*found)
 
     # -- beside the trace ------------------------------------------------------------------------
 
