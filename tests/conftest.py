@@ -3,13 +3,14 @@ backend must pass is tests/conformance.py (wired in tests/test_store_conformance
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 import pg
 from reprolam.trace import MemoryStore, SQLiteStore
+from reprolam.trace.contract import ArtifactRead
 
 
 @pytest.fixture
@@ -46,3 +47,17 @@ def postgres() -> Iterator[pg.PgServer]:
 def pg_dsn(postgres: pg.PgServer) -> str:
     """The DSN of a fresh, empty database."""
     return postgres.create_database()
+
+
+@pytest.fixture
+def artifact_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every digest SQLite stores are asked to read (``read_artifacts``), in order."""
+    read: list[str] = []
+    original = SQLiteStore.read_artifacts
+
+    def counted(self: SQLiteStore, digests: Sequence[str]) -> Iterator[ArtifactRead]:
+        read.extend(digests)
+        return original(self, digests)
+
+    monkeypatch.setattr(SQLiteStore, "read_artifacts", counted)
+    return read

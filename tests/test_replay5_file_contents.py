@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from reprolam import ActionContext, action, workflow
 from reprolam.cli.main import cli
 from reprolam.codecs._files import contents_of
 from reprolam.history import verify
-from reprolam.trace.contract import ArtifactRead, TraceStore
 from reprolam.trace.sqlite import SQLiteStore
 
 BIG = bytes(range(256)) * 800  # over the inline limit: kept as a blob file
@@ -172,18 +170,12 @@ def test_a_missing_content_is_reported_once_at_the_step_that_first_wrote_it(
 
 
 def test_a_content_written_twice_is_read_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, artifact_reads: list[str]
 ) -> None:
     monkeypatch.setattr(verify, "STREAM_PAGE", 1)
     store, run_id, contents = _recorded(tmp_path)
-    read: list[str] = []
-    original = SQLiteStore.read_artifacts
-
-    def counted(self: TraceStore, digests: Sequence[str]) -> Iterator[ArtifactRead]:
-        read.extend(digests)
-        return original(self, digests)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(SQLiteStore, "read_artifacts", counted)
+    read = artifact_reads
+    read.clear()  # what recording read: not the replay's
     with reprolam.open(store) as rl:
         assert rl.replay(run_id).verified
     # big.bin's bytes, in `bundle` (step 0) and in `copy` (step 2, another page): read once
