@@ -129,3 +129,17 @@ def reads_a_fifo() -> int:
     fd = os.open(PATHS["fifo"], os.O_RDONLY | os.O_NONBLOCK)
     os.close(fd)
     return 1
+
+
+@action(outputs=["n"])
+def reads_its_own_scratch_dir() -> int:
+    """Makes a directory in the temp dir, writes into it, lists it and reads it back."""
+    folder = Path(tempfile.mkdtemp())
+    (folder / "part.txt").write_text("scratch")
+    return sum(len((folder / name).read_text()) for name in os.listdir(folder))
+
+
+@action(outputs=["n"])
+def reads_a_file_in_the_temp_dir() -> int:
+    """Reads data that was in the temp dir before it ran (a download, a test's tmp_path)."""
+    return len(Path(PATHS["in_temp"]).read_text())

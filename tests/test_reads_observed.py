@@ -254,3 +254,31 @@ def test_the_operating_systems_files_are_not_reads_and_strict_lets_them_through(
     _, step = _run(tmp_path, reads_system_files, effects="strict")
     assert step.status is StepStatus.SUCCEEDED, step.error
     assert _reads(step) == []
+
+
+def test_data_in_the_temp_dir_is_a_read_the_actions_own_scratch_there_is_not(
+    tmp_path: Path,
+) -> None:
+    """``/tmp`` was ignored as a whole: data kept there (a pytest ``tmp_path``) was read
+    unseen, and ``--reuse`` took a stale result after it changed."""
+    import tempfile
+
+    from reads_flow import reads_a_file_in_the_temp_dir, reads_its_own_scratch_dir
+
+    in_temp = Path(tempfile.mkdtemp()) / "data.txt"
+    in_temp.write_text("abc")
+    PATHS["in_temp"] = in_temp
+    _, scratch = _run(tmp_path / "one", reads_its_own_scratch_dir, effects="strict")
+    assert scratch.status is StepStatus.SUCCEEDED, scratch.error
+    assert _reads(scratch) == []
+
+    flow = workflow("temp_data", [reads_a_file_in_the_temp_dir], outputs=["n"])
+    with reprolam.open(tmp_path / "two") as rl:
+        first = rl.run(flow, planner="rules")
+        [read] = _reads(first.steps[0])
+        assert read["target"] == os.path.realpath(in_temp)
+        assert read["digest"] == hash_file(in_temp)
+        in_temp.write_text("abcd")
+        again = rl.run(flow, planner="rules", reuse=True)
+    assert not again.steps[0].proposal.get("cache", {}).get("reused")
+    assert again.outputs["n"] == 4

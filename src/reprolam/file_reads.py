@@ -11,8 +11,8 @@ Not recorded: the Python installation (``sys.prefix``, ``sys.base_prefix``, the 
 paths: the standard library, site-packages, the venv) and the user's site-packages, the
 operating system's files (``/etc``, ``/usr``, ``/proc``, ``/sys``, ``/dev``, ... see
 ``_SYSTEM_ROOTS``), the user's caches and tool settings (``~/.cache``, ``~/.config``), the
-OS temp dir, the reprolam store (materialised input and output files, action workdirs),
-``__pycache__``, modules being imported (``observe`` checks
+reprolam store (materialised input and output files, action workdirs), the scratch an
+action made in the temp dir itself, ``__pycache__``, modules being imported (``observe`` checks
 the frames) and source lines read for tracebacks (``linecache``).
 
 A read is *declared* when the path (or a directory holding it) was handed to the action as
@@ -36,7 +36,6 @@ import functools
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -76,15 +75,16 @@ def _installation_roots() -> tuple[str, ...]:
     return tuple(os.path.realpath(p) for p in paths if p)
 
 
+@functools.lru_cache(maxsize=8)
 def ignored_roots(workdir: str | None) -> tuple[str, ...]:
     """The directories whose reads are not recorded, for actions whose workdirs go under
-    ``workdir`` (``<store>/files/work``: the store directory holding it is ignored)."""
-    return _ignored_roots(workdir, tempfile.gettempdir())  # the temp dir may be set anew
+    ``workdir`` (``<store>/files/work``: the store directory holding it is ignored).
 
-
-@functools.lru_cache(maxsize=8)
-def _ignored_roots(workdir: str | None, temp: str) -> tuple[str, ...]:
-    roots = [*_installation_roots(), *_SYSTEM_ROOTS, os.path.realpath(temp)]
+    The temp dir is not one of them: data kept in ``/tmp`` (a download, a test's
+    ``tmp_path``) is data like any other. What an action makes there itself (a temporary
+    file, a ``mkdtemp`` directory and what is written into it) is its scratch, not a read
+    (``engine.observe`` keeps the paths it wrote)."""
+    roots = [*_installation_roots(), *_SYSTEM_ROOTS]
     roots += [os.path.realpath(p) for p in _user_tool_roots()]
     if workdir:  # <files root>/work: materialised files and workdirs are the store's
         files_root = os.path.dirname(os.path.realpath(workdir))

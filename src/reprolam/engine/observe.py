@@ -176,6 +176,7 @@ class ActionWatch:
         "_previous",
         "_reads",
         "_rng_before",
+        "_scratch",
         "determinism",
         "effects",
         "inputs",
@@ -189,6 +190,7 @@ class ActionWatch:
     )
     _reads: dict[str, str | None]  # set on the first read (see __init__)
     _given: tuple[str, ...]
+    _scratch: set[str]  # set on the first write into the temp dir (see __init__)
 
     def __init__(
         self,
@@ -207,7 +209,8 @@ class ActionWatch:
         self.effects: dict[tuple[str, str], dict[str, Any]] = {}
         self._busy = False  # re-entrancy guard for the audit hook's own work
         # Set on the first read only (most actions read nothing): ``_reads``, opened path ->
-        # resolved path to record or None (ignored); ``_given``, the resolved given paths.
+        # resolved path to record or None (ignored); ``_given``, the resolved given paths;
+        # ``_scratch``, what it wrote in the temp dir (on its first such write).
         self._rng_before: tuple[Any, ...] = ()
         self.warned: list[dict[str, Any]] = []
         # made on the first write: most actions print nothing
@@ -346,7 +349,13 @@ class ActionWatch:
         if not isinstance(path, str | os.PathLike):
             return None  # a file descriptor: the open that made it was seen
         full = os.path.realpath(os.fspath(path))
-        if full == os.devnull or "__pycache__" in full or self._allowed(full):
+        if full == os.devnull or "__pycache__" in full:
+            return None
+        if self._allowed(full):
+            try:  # the action's own scratch: reading it back later is not a read of data
+                self._scratch.add(full)
+            except AttributeError:
+                self._scratch = {full}
             return None
         if event == "os.mkdir" and os.path.isdir(full):
             return None  # makedirs(exist_ok=True) of what exists (matplotlib's cache): no write
@@ -371,10 +380,18 @@ class ActionWatch:
             if "__pycache__" in full or file_reads.under(full, roots):
                 full = None
             reads[opened] = full
-        if full is None or ("file_write", full) in self.effects:
+        if full is None or ("file_write", full) in self.effects or self._in_scratch(full):
             return None
         # a path already recorded is counted without looking at the frames again
         return full if ("file_read", full) in self.effects or not _read_by_import() else None
+
+    def _in_scratch(self, path: str) -> bool:
+        """Whether the action made ``path`` (or a directory holding it) in the temp dir."""
+        try:
+            scratch = self._scratch
+        except AttributeError:  # most actions make none
+            return False
+        return path in scratch or file_reads.under(path, scratch)
 
     def _given_covers(self, path: str) -> bool:
         """Whether the action was handed ``path``, or a directory holding it."""
