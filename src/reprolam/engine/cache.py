@@ -12,7 +12,7 @@ anywhere in the store with the same cache key (``TraceStore.find_cached_step``) 
 hit, so sibling forks and repeated sweeps do not execute again what any run already did.
 The advice then names the step the outputs came from.
 
-A step whose action read files itself (``file_read`` effects, see ``engine.file_reads``)
+A step whose action read files itself (``file_read`` effects, see ``reprolam.file_reads``)
 depends on more than its cache key: when it would be a hit, each file it read is checked
 again (digest, or size and mtime over the hash cap; a deleted one is a change), and a file
 that no longer holds what was read makes the step differ (``file /data/raw.csv: content

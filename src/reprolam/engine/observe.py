@@ -9,9 +9,9 @@ While an action runs in this thread, ``ActionWatch``:
 * sees, through one process-wide audit hook (``sys.addaudithook``; hooks cannot be removed, so
   it is installed once and returns at once when no action is being watched): file writes
   outside the temp dir (and the context's ``workdir``, when it has one), file reads and
-  directory listings outside the Python installation, the temp dir and the store
-  (``engine.file_reads``: each path once, fingerprinted when the action has returned),
-  network connections and subprocess launches;
+  directory listings outside the Python installation, the OS's own files, the store and
+  the scratch the action made in the temp dir (``reprolam.file_reads``: each path once,
+  fingerprinted when the action has returned), network connections and subprocess launches;
 * compares cheap marks of the global ``random`` and NumPy RNG states before and after
   ``pure`` and ``external`` actions (``seeded`` ones get the globals seeded by the engine);
 * notes wall-clock reads (``time.time()`` and friends, called through the ``time`` module)
@@ -20,7 +20,7 @@ While an action runs in this thread, ``ActionWatch``:
   an unseeded ``numpy.random.default_rng()``) as ``global_rng`` (``engine.entropy_probe``).
 
 Each observation is an effect ``{kind, target, declared, count}`` (a ``file_read`` also
-holds the state of what was read: digest and size, see ``engine.file_reads``). File writes,
+holds the state of what was read: digest and size, see ``reprolam.file_reads``). File writes,
 network and subprocesses are declared when the action lists ``side_effects``; a file read
 when the action was handed its path (or a directory holding it) as an input or a param;
 global RNG use is declared for ``nondeterministic`` actions; a clock read in a ``pure``
@@ -362,7 +362,7 @@ class ActionWatch:
         return full
 
     def _read_path(self, path: Any) -> str | None:
-        """The resolved path of a read to record, or None: ignored (``engine.file_reads``),
+        """The resolved path of a read to record, or None: ignored (``reprolam.file_reads``),
         a file descriptor, a module being imported, or a file this action wrote itself."""
         if isinstance(path, bytes):
             path = os.fsdecode(path)
@@ -391,7 +391,7 @@ class ActionWatch:
             scratch = self._scratch
         except AttributeError:  # most actions make none
             return False
-        return path in scratch or file_reads.under(path, scratch)
+        return file_reads.under(path, scratch)
 
     def _given_covers(self, path: str) -> bool:
         """Whether the action was handed ``path``, or a directory holding it."""
@@ -405,7 +405,7 @@ class ActionWatch:
         roots = [os.path.realpath(tempfile.gettempdir())]
         if self.workdir:
             roots.append(os.path.realpath(self.workdir))
-        return any(path == root or path.startswith(root + os.sep) for root in roots)
+        return file_reads.under(path, roots)
 
     def _warned(self, message: warnings.WarningMessage) -> None:
         if len(self.warned) < WARNINGS_CAP:
