@@ -371,13 +371,17 @@ def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
     )
 
 
-def producers(steps: Sequence[StepRecord]) -> dict[str, Producer]:
-    """digest -> the first step in ``steps`` that outputs it."""
-    found: dict[str, Producer] = {}
+ProducerRow = tuple[str, int, str]  # run id, step index, output name: a ``Producer``'s row
+
+
+def producers(steps: Sequence[StepRecord]) -> dict[str, ProducerRow]:
+    """digest -> the row of the first step in ``steps`` that outputs it (tuples, not
+    ``Producer`` records: this runs for every recorded step)."""
+    found: dict[str, ProducerRow] = {}
     for step in steps:
         for name, d in step.outputs.items():
             if d not in found:
-                found[d] = Producer(step.run_id, step.index, name)
+                found[d] = (step.run_id, step.index, name)
     return found
 
 
@@ -392,10 +396,6 @@ def producer_from_row(digest: str, row: Sequence[Any]) -> Producer | None:
             f"{name!r}): it was edited outside reprolam; restore the store from a backup"
         )
     return Producer(run_id, index, name)
-
-
-def producer_row(producer: Producer) -> tuple[str, int, str]:
-    return (producer.run_id, producer.index, producer.name)
 
 
 # -- artifacts ----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ class MemoryStore(TraceStore):
         self._runs: dict[str, tuple[Any, ...]] = {}
         self._steps: dict[str, dict[int, tuple[Any, ...]]] = {}
         self._artifacts: dict[str, tuple[str, int, bytes]] = {}  # digest -> codec, size, bytes
-        self._producers: dict[str, tuple[str, int, str]] = {}  # digest -> producer_row
+        self._producers: dict[str, _rows.ProducerRow] = {}  # digest -> its first producer
         self._annotations: dict[str, list[Annotation]] = {}
         self._metrics: dict[str, dict[str, float]] = {}  # run id -> indexed metrics
         # cache key row values -> the first succeeded action step with them (find_cached_step)
@@ -83,11 +83,9 @@ class MemoryStore(TraceStore):
             if new_artifacts:
                 # the first step of the call that outputs an artifact, unless one is known:
                 # kept as the row SQL keeps (a Producer is built when asked for)
-                producers = self._producers
-                for step in steps:
-                    for name, d in step.outputs.items():
-                        if d in new_artifacts and d not in producers:
-                            producers[d] = (step.run_id, step.index, name)
+                for d, row in _rows.producers(steps).items():
+                    if d in new_artifacts:
+                        self._producers.setdefault(d, row)
             for row in step_rows:
                 self._steps.setdefault(row[0], {})[row[1]] = row
                 if row[2] == "action" and row[4] == "succeeded":

@@ -39,7 +39,7 @@ from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SqlSnapshots
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
-from reprolam.trace.contract import SCHEMA_VERSION, Producer, TraceStore
+from reprolam.trace.contract import SCHEMA_VERSION, TraceStore
 from reprolam.trace.leases import held_error
 from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.queries import POSTGRES
@@ -293,11 +293,10 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
             return set(ids)
 
     def _artifact_row(
-        self, record: ArtifactRecord, data: bytes, producers: dict[str, Producer]
+        self, record: ArtifactRecord, data: bytes, producers: dict[str, _rows.ProducerRow]
     ) -> _Row:
         data = _rows.artifact_bytes(record, data)
-        producer = producers.get(record.digest)
-        where = (None, None, None) if producer is None else _rows.producer_row(producer)
+        where = producers.get(record.digest, (None, None, None))
         if len(data) <= INLINE_MAX:
             return (record.digest, record.codec, record.size, data, *where)
         crashpoints.before_write()

@@ -550,11 +550,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         self, artifacts: Sequence[tuple[ArtifactRecord, bytes]], steps: Sequence[StepRecord]
     ) -> list[_Row]:
         """Artifact rows, each with the first step in ``steps`` that outputs it (or none)."""
-        producers: dict[str, tuple[str, int, str]] = {}
-        for step in steps:
-            for name, digest in step.outputs.items():
-                if digest not in producers:
-                    producers[digest] = (step.run_id, step.index, name)
+        producers = _rows.producers(steps)
         rows = []
         for record, given in artifacts:
             digest = record.digest
