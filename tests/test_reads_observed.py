@@ -233,6 +233,29 @@ def test_the_cli_warns_in_one_line_and_show_and_audit_list_the_read(tmp_path: Pa
     assert finding["digest"] == digest
 
 
+def test_run_reuse_says_on_each_step_where_its_outputs_came_from_or_what_changed(
+    tmp_path: Path,
+) -> None:
+    """``run --reuse`` printed a reused step like an executed one (its time: 0.0 ms) and
+    said nothing of why a step ran again; DVC names the stage and the changed dependency."""
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+    argv = ["--store", store, "run", "reads_flow:FLOW", "--planner", "script", "--reuse"]
+    first = runner.invoke(cli, argv)
+    (first_id,) = re.findall(r"run (\S+) succeeded", first.stdout)
+    assert "reused" not in first.stderr  # nothing to reuse yet: no advice, no note
+    again = runner.invoke(cli, argv)
+    said = "".join(again.stderr.split())  # wrapped to the terminal anywhere
+    assert "0loadreusedrows=" in said, again.stderr
+    assert f"reusedtheoutputsofstep0ofrun{first_id}" in said
+    PATHS["raw"].write_text("1\n2\n4\n")
+    changed = "".join(runner.invoke(cli, argv).stderr.split())
+    assert re.search(r"0load\d+\.\dms", changed), changed
+    where = f"re-executed:differsfromstep0ofrun{first_id}infile{PATHS['raw']}"
+    assert where in changed
+    assert "contentchanged" in changed
+
+
 @action(outputs=["n"])
 def reads_system_files() -> int:
     """Time zones, mime types and certificates: the OS's files, read by the stdlib."""

@@ -66,11 +66,17 @@ class RunProgress:
     """Prints each step as it is recorded, then the run id and final metrics.
 
     The header waits for the first step, so a run refused up front prints only its error.
+    A reused step says so in its time column; with ``cache_notes`` (``run --reuse``, which
+    prints no summary of the cache's advice afterwards, unlike ``fork``) each step the cache
+    advised on also says where its outputs came from, or why it was executed again.
     """
 
-    def __init__(self, *, enabled: bool, header: str | None = None) -> None:
+    def __init__(
+        self, *, enabled: bool, header: str | None = None, cache_notes: bool = False
+    ) -> None:
         self.enabled = enabled
         self.header = header
+        self.cache_notes = cache_notes
 
     def announce(self, header: str) -> None:
         """Set the header printed before the first step."""
@@ -84,9 +90,13 @@ class RunProgress:
             self.header = None
         mark = _STATUS_STYLE[step.status]
         outputs = " ".join(f"{n}={short(k)}" for n, k in step.outputs.items())
-        line = f"  {mark} {step.index:>3} {step.action:<18} {_ms(step.duration):>10}  {outputs}"
+        advice = step.proposal.get("cache")
+        took = "reused" if advice and advice.get("reused") else _ms(step.duration)
+        line = f"  {mark} {step.index:>3} {step.action:<18} {took:>10}  {outputs}"
         if step.error:
             line += f"\n        [red]{step.error.type}: {step.error.message}[/]"
+        if advice and self.cache_notes:
+            line += f"\n        [dim]{_cache_note(advice)}[/]"
         observed = step.proposal.get("observed") or {}
         for effect in observed.get("effects", []):
             if not effect.get("declared") and not step.error:
@@ -435,7 +445,7 @@ def _cache_note(advice: dict[str, Any]) -> str:
         return f"same as {where}, which failed (nothing to reuse)"
     if advice.get("hit"):
         return f"[cyan]cache hit[/]: same as {where} (pass --reuse to take its outputs)"
-    return f"re-executed: differs from {where} in {', '.join(advice['changed'])}"
+    return f"re-executed: differs from {where} in {escape(', '.join(advice['changed']))}"
 
 
 def run_diff(result: RunDiff) -> None:

@@ -75,7 +75,7 @@ def run(
     """
     from reprolam.cli import render
 
-    progress = render.RunProgress(enabled=not as_json)
+    progress = render.RunProgress(enabled=not as_json, cache_notes=reuse)
     reasons: list[str] = []
 
     def announce(choice: PlannerChoice) -> None:
