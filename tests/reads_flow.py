@@ -143,3 +143,21 @@ def reads_its_own_scratch_dir() -> int:
 def reads_a_file_in_the_temp_dir() -> int:
     """Reads data that was in the temp dir before it ran (a download, a test's tmp_path)."""
     return len(Path(PATHS["in_temp"]).read_text())
+
+
+@action(outputs=["n"], side_effects=("filesystem",))
+def bump_counter() -> int:
+    """Reads a counter and writes it back incremented: what it read is gone when it returns."""
+    counter = Path(PATHS["raw"])
+    n = len(counter.read_text().split())
+    counter.write_text("1\n" * (n + 1))
+    return n
+
+
+@action(outputs=["names"], side_effects=("filesystem",))
+def lists_then_adds() -> list[str]:
+    """Lists its folder, then adds a file to it: the listing it read is not the one it left."""
+    folder = Path(PATHS["raw"]).parent
+    names = sorted(os.listdir(folder))
+    (folder / f"made-{len(names)}.txt").write_text("x")
+    return names

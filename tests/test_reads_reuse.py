@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import reprolam
-from reads_flow import FLOW, PATHS, reads_every_csv, use_private_tempdir
+from reads_flow import (
+    FLOW,
+    PATHS,
+    bump_counter,
+    lists_then_adds,
+    reads_every_csv,
+    use_private_tempdir,
+)
 from reprolam import file_reads, workflow
+from reprolam.actions import spec_of
 from reprolam.engine import observe
 from reprolam.trace.records import StepRecord
 
@@ -119,3 +128,24 @@ def test_a_step_that_read_more_paths_than_it_lists_is_never_reused(
         again = _cache(rl.run(flow, planner="script", reuse=True).steps[0])
     assert again["reused"] is False
     assert "more files than the step lists" in str(again["changed"])
+
+
+@pytest.mark.parametrize(("rewrites", "path"), [(bump_counter, "raw.csv"), (lists_then_adds, ".")])
+def test_a_path_the_action_changes_after_reading_is_recorded_as_it_was_read(
+    tmp_path: Path, data: Path, rewrites: Any, path: str
+) -> None:
+    """The state was taken when the action returned: a counter it bumped (a folder it added
+    to) was recorded as read with what it left, so the next --reuse found it "unchanged" and
+    took the old result, though executing would read the new value."""
+    flow = workflow("rewrites", [rewrites], outputs=list(spec_of(rewrites).outputs))
+    before = file_reads.file_state(os.path.realpath(data / path))
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="script")
+        effects = first.steps[0].proposal["observed"]["effects"]
+        (read,) = [e for e in effects if e["kind"] == "file_read"]
+        assert file_reads.recorded_state(read) == before
+        again = rl.run(flow, planner="script", reuse=True)
+    step = again.steps[0]
+    assert _cache(step)["reused"] is False
+    assert "changed since the recorded run" in str(_cache(step)["changed"])
+    assert step.outputs != first.steps[0].outputs  # it read what the first run left

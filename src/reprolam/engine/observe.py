@@ -11,7 +11,7 @@ While an action runs in this thread, ``ActionWatch``:
   outside the temp dir (and the context's ``workdir``, when it has one), file reads and
   directory listings outside the Python installation, the OS's own files, the store and
   the scratch the action made in the temp dir (``reprolam.file_reads``: each path once,
-  fingerprinted when the action has returned), network connections and subprocess launches;
+  fingerprinted as it is first read), network connections and subprocess launches;
 * compares cheap marks of the global ``random`` and NumPy RNG states before and after
   ``pure`` and ``external`` actions (``seeded`` ones get the globals seeded by the engine);
 * notes wall-clock reads (``time.time()`` and friends, called through the ``time`` module)
@@ -282,10 +282,7 @@ class ActionWatch:
         if self.warned:
             found["warnings"] = self.warned
         if self.effects:
-            found["effects"] = effects = list(self.effects.values())
-            for effect in effects:  # what was read, once the action is done with it
-                if effect["kind"] == "file_read" and not file_reads.recorded_state(effect):
-                    effect.update(file_reads.file_state(effect["target"]))
+            found["effects"] = list(self.effects.values())
         return found or None
 
     # -- what is seen -------------------------------------------------------------------------
@@ -304,6 +301,11 @@ class ActionWatch:
             }
             if len(self.effects) < EFFECTS_CAP:
                 self.effects[key] = effect
+                if kind == "file_read":
+                    # What it holds as the action first reads it (the hook runs before the
+                    # open): fingerprinted later, a file the action rewrites would be recorded
+                    # as read with what it wrote, and --reuse would take a stale result.
+                    effect.update(file_reads.file_state(target))
             elif kind == "file_read":  # one more entry says the reads listed are not all
                 self.effects.setdefault((kind, ""), _unlisted_reads())
         effect["count"] += 1
