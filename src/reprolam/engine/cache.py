@@ -27,8 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reprolam.env_reads import env_change, recorded_env_state
 from reprolam.errors import ReprolamError
-from reprolam.file_reads import read_change
+from reprolam.file_reads import read_change as file_change
+from reprolam.file_reads import recorded_state
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus, hash_holds
 from reprolam.trace.step_history import StepHistory
@@ -152,26 +154,39 @@ def _intact(step: StepRecord) -> bool:
 
 
 def changed_reads(step: StepRecord, store: TraceStore | None = None) -> list[str]:
-    """``file PATH: why`` for each file the step read that no longer holds what it read."""
+    """``file PATH: why`` (``variable $NAME: why``) for each file (environment variable) the
+    step read that no longer holds what it read."""
     found = []
     for effect in recorded_reads(step, store):
         why = read_change(effect)
         if why is not None:
-            found.append(f"file {effect.get('target')}: {why}")
+            noun = "variable" if effect.get("kind") == "env_read" else "file"
+            found.append(f"{noun} {effect.get('target')}: {why}")
     return found
 
 
+def read_change(effect: dict[str, Any], again: dict[str, Any] | None = None) -> str | None:
+    """Why what a recorded read (``file_read`` or ``env_read`` effect) read is not there any
+    more, or None: compared with ``again``, the same read in a re-execution, else with what
+    the path or variable holds now."""
+    if effect.get("kind") == "env_read":
+        return env_change(effect, (recorded_env_state(again) or None) if again else None)
+    return file_change(effect, (recorded_state(again) or None) if again else None)
+
+
 _REUSE_HOPS = 16  # a chain of reuses longer than this is not followed
+_READS = ("file_read", "env_read")
 
 
 def recorded_reads(step: StepRecord, store: TraceStore | None) -> list[dict[str, Any]]:
-    """The ``file_read`` effects behind a step's outputs: its own, or, for a step that reused
-    another's outputs, that step's (looked up in ``store``; none without one)."""
+    """The ``file_read`` and ``env_read`` effects behind a step's outputs: its own, or, for a
+    step that reused another's outputs, that step's (looked up in ``store``; none without
+    one)."""
     for _ in range(_REUSE_HOPS):
         observed = step.proposal.get("observed")
         if isinstance(observed, dict):  # most steps observed nothing
             effects = observed.get("effects") or ()
-            return [e for e in effects if isinstance(e, dict) and e.get("kind") == "file_read"]
+            return [e for e in effects if isinstance(e, dict) and e.get("kind") in _READS]
         source = _reused_from(step)
         if source is None or store is None:
             return []

@@ -12,6 +12,8 @@ While an action runs in this thread, ``ActionWatch``:
   directory listings outside the Python installation, the OS's own files, the store and
   the scratch the action made in the temp dir (``reprolam.file_reads``: each path once,
   fingerprinted as it is first read), network connections and subprocess launches;
+* sees the environment variables the user's own code reads (``os.environ``, ``os.getenv``;
+  ``reprolam.env_reads``), each with the digest of the value read;
 * compares cheap marks of the global ``random`` and NumPy RNG states before and after
   ``pure`` and ``external`` actions (``seeded`` ones get the globals seeded by the engine);
 * notes wall-clock reads (``time.time()`` and friends, called through the ``time`` module)
@@ -19,14 +21,15 @@ While an action runs in this thread, ``ActionWatch``:
 * notes OS entropy drawn through ``os.urandom`` (``uuid4``, ``secrets``, ``SystemRandom``,
   an unseeded ``numpy.random.default_rng()``) as ``global_rng`` (``engine.entropy_probe``).
 
-Each observation is an effect ``{kind, target, declared, count}`` (a ``file_read`` also
-holds the state of what was read: digest and size, see ``reprolam.file_reads``). File writes,
-network and subprocesses are declared when the action lists ``side_effects``; a file read
-when the action was handed its path (or a directory holding it) as an input or a param;
-global RNG use is declared for ``nondeterministic`` actions; a clock read in a ``pure``
-action never is. In ``strict`` mode an undeclared file read or write, connection or launch
-is refused where it happens (the audit hook raises ``UndeclaredEffect``) and the engine fails
-the step.
+Each observation is an effect ``{kind, target, declared, count}`` (a ``file_read`` or
+``env_read`` also holds the state of what was read: digest and size, see
+``reprolam.file_reads`` and ``reprolam.env_reads``). File writes, network and subprocesses
+are declared when the action lists ``side_effects``; a file read when the action was handed
+its path (or a directory holding it) as an input or a param; global RNG use is declared for
+``nondeterministic`` actions; a clock read in a ``pure`` action never is, nor a variable
+read (pass the value as a param). In ``strict`` mode an undeclared file or variable read,
+write, connection or launch is refused where it happens (the audit hook, or ``os.environ``,
+raises ``UndeclaredEffect``) and the engine fails the step.
 
 Limits (said, not hidden): output written straight to file descriptors 1/2 by C code is not
 captured; files opened by C code without Python's ``open`` (pyarrow, h5py) are not seen;
@@ -36,6 +39,7 @@ watched action are not seen; an RNG drawn from and then restored exactly is not 
 
 from __future__ import annotations
 
+import functools
 import io
 import operator
 import os
@@ -48,13 +52,15 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from reprolam import file_reads
+from reprolam import env_reads, file_reads
 from reprolam.trace.records import ErrorInfo
 
 OUTPUT_CAP = 64 * 1024  # characters kept per stream and step
 WARNINGS_CAP = 100
 EFFECTS_CAP = 100
-EFFECT_KINDS = ("file_read", "file_write", "network", "subprocess", "global_rng", "clock")
+EFFECT_KINDS = (
+    "file_read", "env_read", "file_write", "network", "subprocess", "global_rng", "clock",
+)  # fmt: skip
 
 _local = threading.local()
 _active = 0  # watches in progress in any thread: the audit hook's one-comparison exit
@@ -97,7 +103,9 @@ def declared(kind: str, determinism: str, side_effects: Sequence[str]) -> bool:
         return bool(side_effects)
     if kind == "global_rng":
         return determinism == "nondeterministic"
-    return False  # clock: only watched in pure actions, which promise not to read it
+    # clock: only watched in pure actions, which promise not to read it; an environment
+    # variable: a value the engine was not handed (a param is the door)
+    return False
 
 
 def refusal(action: str, effects: Sequence[dict[str, Any]], policy: str) -> ErrorInfo | None:
@@ -107,13 +115,20 @@ def refusal(action: str, effects: Sequence[dict[str, Any]], policy: str) -> Erro
         return None
     listed = "; ".join(f"{e['kind']}: {e['target']}" for e in undeclared[:5])
     more = f" (and {len(undeclared) - 5} more)" if len(undeclared) > 5 else ""
-    reads = any(e["kind"] == "file_read" for e in undeclared)
+    kinds = {e["kind"] for e in undeclared}
+    fixes = [f"for a file read, {file_reads.READ_FIX}"] if "file_read" in kinds else []
+    if "env_read" in kinds:
+        fixes.append(f"for a variable read, {env_reads.READ_FIX}")
+    if kinds - {"file_read", "env_read"}:
+        fixes.append(
+            "declare them on the action (side_effects=[...]; for randomness use ctx.rng or "
+            "determinism='seeded')"
+        )
     return ErrorInfo(
         type="UndeclaredEffect",
         message=f"{action}: undeclared effects refused (strict effects policy): {listed}{more}; "
-        + (f"for a file read, {file_reads.READ_FIX}; " if reads else "")
-        + "declare them on the action (side_effects=[...]; for randomness use ctx.rng or "
-        "determinism='seeded') or let the effects policy warn",
+        + "; ".join(fixes)
+        + "; or let the effects policy warn",
     )
 
 
@@ -170,6 +185,7 @@ class ActionWatch:
 
     __slots__ = (
         "_busy",
+        "_env_set",
         "_err",
         "_given",
         "_out",
@@ -191,6 +207,7 @@ class ActionWatch:
     _reads: dict[str, str | None]  # set on the first read (see __init__)
     _given: tuple[str, ...]
     _scratch: set[str]  # set on the first write into the temp dir (see __init__)
+    _env_set: set[str]  # the variables the action set or removed (made when it first does)
 
     def __init__(
         self,
@@ -306,6 +323,8 @@ class ActionWatch:
                     # open): fingerprinted later, a file the action rewrites would be recorded
                     # as read with what it wrote, and --reuse would take a stale result.
                     effect.update(file_reads.file_state(target))
+                elif kind == "env_read":
+                    effect.update(env_reads.env_state(target.removeprefix(env_reads.PREFIX)))
             elif kind == "file_read":  # one more entry says the reads listed are not all
                 self.effects.setdefault((kind, ""), _unlisted_reads())
         effect["count"] += 1
@@ -324,8 +343,34 @@ class ActionWatch:
             effect = self.note(kind, target)
         finally:
             self._busy = False
+        self._refuse_if_strict(effect)
+
+    def env(self, name: Any, *, setting: bool) -> None:
+        """The action's code read (or set, or removed) environment variable ``name``."""
+        if self._busy or not isinstance(name, str):
+            return
+        self._busy = True
+        try:
+            if not _by_users_code(sys._getframe(2)):
+                return
+            if setting:
+                try:
+                    self._env_set.add(name)
+                except AttributeError:
+                    self._env_set = {name}
+                return
+            if name in getattr(self, "_env_set", ()):
+                return  # what it set itself
+            effect = self.note("env_read", env_reads.target(name))
+        finally:
+            self._busy = False
+        self._refuse_if_strict(effect)
+
+    def _refuse_if_strict(self, effect: dict[str, Any]) -> None:
         if self.strict and not effect["declared"]:
-            fix = f"; {file_reads.READ_FIX}" if kind == "file_read" else ""
+            kind, target = effect["kind"], effect["target"]
+            fixes = {"file_read": file_reads.READ_FIX, "env_read": env_reads.READ_FIX}
+            fix = f"; {fixes[kind]}" if kind in fixes else ""
             raise UndeclaredEffect(
                 f"undeclared {kind.replace('_', ' ')} refused: {target} (strict effects policy)"
                 + fix
@@ -620,6 +665,7 @@ def install() -> None:
         if _installed:
             return
         sys.addaudithook(_hook)
+        os.environ.__class__ = _WatchedEnviron
         for name in _CLOCK_FUNCTIONS:
             setattr(time, name, _clock_probe(name, getattr(time, name)))
         from reprolam.engine import entropy_probe  # os.urandom, uuid4, secrets: see there
@@ -637,6 +683,56 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     watch = getattr(_local, "watch", None)
     if watch is not None:
         watch.audit(kind, event, args)
+
+
+class _WatchedEnviron(os._Environ[str]):
+    """``os.environ`` once the hook is installed: a lookup or a change made while an action
+    is watched is reported to its watch (``os.getenv``, ``get`` and ``in`` all look up
+    through ``__getitem__``); otherwise one comparison more than ``os._Environ``."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if _active:
+            watch = getattr(_local, "watch", None)
+            if watch is not None:
+                watch.env(key, setting=False)
+        return super().__getitem__(key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if _active:
+            watch = getattr(_local, "watch", None)
+            if watch is not None:
+                watch.env(key, setting=True)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        if _active:
+            watch = getattr(_local, "watch", None)
+            if watch is not None:
+                watch.env(key, setting=True)
+        super().__delitem__(key)
+
+
+_MAPPING_MODULES = ("os", "collections.abc")  # os.getenv; Mapping.get, __contains__ (whose
+# module, _collections_abc, calls itself collections.abc)
+
+
+@functools.lru_cache(maxsize=1024)
+def _installed_code(filename: str) -> bool:
+    """Whether a code object's file belongs to the Python installation or the OS (what its
+    code reads is the environment it runs in, not the action's data)."""
+    if filename.startswith("<"):
+        return filename.startswith("<frozen")
+    return file_reads.under(os.path.realpath(filename), file_reads.ignored_roots(None))
+
+
+def _by_users_code(frame: Any) -> bool:
+    """Whether the environment lookup made in ``frame`` (the caller of ``os.environ``'s
+    method) is the user's own code, running as part of the action and not of an import."""
+    while frame is not None and frame.f_globals.get("__name__") in _MAPPING_MODULES:
+        frame = frame.f_back
+    if frame is None or str(frame.f_globals.get("__name__", "")).startswith("reprolam."):
+        return False
+    return not _installed_code(frame.f_code.co_filename) and not _importing(frame)
 
 
 def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reprolam import file_reads
+from reprolam import env_reads, file_reads
 from reprolam.errors import IntegrityError, NotFoundError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepRecord
@@ -58,9 +58,10 @@ def effect_findings(steps: Sequence[StepRecord]) -> list[dict[str, Any]]:
     return [{"step": s.index, "action": s.action, **e} for s, e in undeclared_effects(steps)]
 
 
-def file_reads_of(step: StepRecord) -> list[dict[str, Any]]:
-    """The files and directories the step's action read itself (``file_read`` effects)."""
-    return [e for e in effects_of(step) if e.get("kind") == "file_read"]
+def reads_of(step: StepRecord) -> list[dict[str, Any]]:
+    """The files, directories and environment variables the step's action read itself
+    (``file_read`` and ``env_read`` effects)."""
+    return [e for e in effects_of(step) if e.get("kind") in ("file_read", "env_read")]
 
 
 def describe_effect(effect: dict[str, Any], *, fix: bool = False) -> str:
@@ -71,6 +72,9 @@ def describe_effect(effect: dict[str, Any], *, fix: bool = False) -> str:
     declared = "declared" if effect.get("declared") else "undeclared"
     kind = str(effect.get("kind", "?")).replace("_", " ")
     text = f"{declared} {kind}: {effect.get('target')}{times}"
+    if effect.get("kind") == "env_read":
+        text += env_reads.describe_state(effect)
+        return text + (f" ({env_reads.READ_FIX})" if fix and not effect.get("declared") else "")
     if effect.get("kind") != "file_read":
         return text
     text += file_reads.describe_state(effect)

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reprolam.codecs import Serializer
-from reprolam.engine.cache import StepCache, recorded_reads
+from reprolam.engine.cache import StepCache, read_change, recorded_reads
 from reprolam.engine.engine import Engine, Origin, StepCallback
 from reprolam.engine.inputs import InputChange, changed_inputs
 from reprolam.errors import ConfigError
-from reprolam.file_reads import read_change, recorded_state
 from reprolam.history.code_diff import (
     CodeChange,
     RankedEnvironment,
@@ -29,7 +28,7 @@ from reprolam.history.code_diff import (
 )
 from reprolam.history.compare import Comparison, Divergence, compare_steps
 from reprolam.history.diff import environment_diff
-from reprolam.history.observed import describe_effect, file_reads_of, undeclared_effects
+from reprolam.history.observed import describe_effect, reads_of, undeclared_effects
 from reprolam.history.rebuild import (
     ExecutorRef,
     PolicyChanges,
@@ -249,12 +248,11 @@ def _changed_reads_at(
     if step is None:
         return []
     again = next((s for s in rerun if s.index == divergence.step), None)
-    read_again = {e.get("target"): e for e in file_reads_of(again)} if again else {}
+    read_again = {e.get("target"): e for e in reads_of(again)} if again else {}
     found = []
     for effect in recorded_reads(step, store):
         target = effect.get("target")
-        now = read_again.get(target)
-        why = read_change(effect, (recorded_state(now) or None) if now else None)
+        why = read_change(effect, read_again.get(target))
         if why is not None:
             found.append(
                 {
@@ -271,10 +269,10 @@ def _changed_reads_at(
 def effects_note(effects: Sequence[dict[str, Any]]) -> str:
     """ "; step 1 (noisy) had undeclared effects when recorded: ..." or ''.
 
-    File reads are left out: one whose file changed is named on its own (``changed_reads``),
-    one whose file did not cannot explain the divergence.
+    File and variable reads are left out: one whose file (value) changed is named on its own
+    (``changed_reads``), one whose did not cannot explain the divergence.
     """
-    effects = [e for e in effects if e.get("kind") != "file_read"]
+    effects = [e for e in effects if e.get("kind") not in ("file_read", "env_read")]
     if not effects:
         return ""
     first = effects[0]

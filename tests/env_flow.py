@@ -1,0 +1,32 @@
+"""Actions that read environment variables themselves, for ``tests/test_env_reads.py``."""
+
+from __future__ import annotations
+
+import os
+
+from reprolam import action, workflow
+
+SCALE = "REPROLAM_TEST_SCALE"  # the variable the tests set, change and unset
+
+
+def scale() -> float:
+    """A helper of the user's that reads the variable (os.environ.get)."""
+    return float(os.environ.get(SCALE, "1"))
+
+
+@action(outputs=["x"])
+def scaled() -> float:
+    """Reads SCALE through a helper; what the stdlib and libraries read is not its data."""
+    os.path.expanduser("~")  # the stdlib reads HOME
+    os.environ["REPROLAM_TEST_OWN"] = "1"  # set by the action: reading it back is no read
+    assert os.getenv("REPROLAM_TEST_OWN") == "1"
+    return 10 * scale()
+
+
+@action(outputs=["x"])
+def reads_a_secret() -> bool:
+    return "REPROLAM_TEST_API_KEY" in os.environ
+
+
+FLOW = workflow("env_reads", [scaled], outputs=["x"])
+SECRET_FLOW = workflow("env_secret", [reads_a_secret], outputs=["x"])

@@ -1,0 +1,124 @@
+"""Environment variables an action's own code reads are recorded like file reads: with the
+digest of the value, checked again by ``--reuse``, named by ``reproduce``, refused by
+``strict``; what the stdlib, libraries and the action itself set are not reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import reprolam
+from env_flow import FLOW, SCALE, SECRET_FLOW
+from reprolam import Policy, env_reads
+from reprolam.cli.main import cli
+from reprolam.hashing import digest
+from reprolam.trace.records import StepRecord, StepStatus
+
+
+def _env_reads(step: StepRecord) -> list[dict[str, Any]]:
+    effects = step.proposal.get("observed", {}).get("effects", [])
+    return [e for e in effects if e["kind"] == "env_read"]
+
+
+def _cache(step: StepRecord) -> dict[str, Any]:
+    cache = step.proposal.get("cache")
+    assert isinstance(cache, dict)
+    return cache
+
+
+def test_the_variable_read_by_the_users_code_is_recorded_with_its_value_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SCALE, "2.5")
+    with reprolam.open(tmp_path / "store") as rl:
+        step = rl.run(FLOW, planner="rules").steps[0]
+    # HOME (read by os.path.expanduser) and the variable it set itself are not reads
+    (read,) = _env_reads(step)
+    assert read["target"] == f"${SCALE}"
+    assert read["digest"] == digest(b"2.5")
+    assert read["declared"] is False
+
+
+def test_an_unset_variable_is_recorded_as_missing_a_secret_without_its_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SCALE, raising=False)
+    monkeypatch.setenv("REPROLAM_TEST_API_KEY", "hunter2")
+    with reprolam.open(tmp_path / "store") as rl:
+        (unset,) = _env_reads(rl.run(FLOW, planner="rules").steps[0])
+        (secret,) = _env_reads(rl.run(SECRET_FLOW, planner="rules").steps[0])
+    assert unset["missing"] is True
+    assert secret["secret"] is True
+    assert "digest" not in secret
+    assert "hunter2" not in str(secret)
+
+
+def test_reuse_executes_again_when_the_value_changed_and_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SCALE, "2")
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(FLOW, planner="rules")
+        same = rl.run(FLOW, planner="rules", reuse=True)
+        monkeypatch.setenv(SCALE, "3")
+        changed = rl.run(FLOW, planner="rules", reuse=True)
+        monkeypatch.delenv(SCALE)
+        unset = rl.run(FLOW, planner="rules", reuse=True)
+    assert _cache(same.steps[0])["reused"] is True
+    step = changed.steps[0]
+    assert _cache(step)["reused"] is False
+    (why,) = _cache(step)["changed"]
+    assert why.startswith(f"variable ${SCALE}: value changed since the recorded run")
+    assert step.outputs != first.steps[0].outputs  # executed with the new value
+    assert _cache(unset.steps[0])["changed"] == [f"variable ${SCALE}: unset since the recorded run"]
+
+
+def test_reproduce_names_the_variable_whose_value_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SCALE, "2")
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(FLOW, planner="rules")
+        monkeypatch.setenv(SCALE, "5")
+        result = rl.reproduce(run.id, workflow=FLOW)
+    assert result.divergence is not None
+    assert result.divergence.step == 0
+    assert f"step 0 (scaled) read ${SCALE}: value changed since the recorded run" in (
+        result.summary()
+    )
+
+
+def test_strict_refuses_the_read_naming_the_variable_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SCALE, "2")
+    with reprolam.open(tmp_path / "store") as rl:
+        result = rl.run(FLOW, planner="rules", policy=Policy(effects="strict", max_failures=1))
+    step = result.steps[0]
+    assert step.status is StepStatus.FAILED
+    assert step.error is not None
+    assert step.error.type == "UndeclaredEffect"
+    assert f"env_read: ${SCALE}" in step.error.message
+    assert env_reads.READ_FIX in step.error.message
+    assert "side_effects" not in step.error.message  # no fix for effects it did not have
+    (read,) = _env_reads(step)  # refused, and still recorded
+    assert read["digest"] == digest(b"2")
+
+
+def test_the_cli_warns_under_the_step_and_show_lists_the_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SCALE, "2")
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+    ran = runner.invoke(cli, ["--store", store, "run", "env_flow:FLOW", "--planner", "rules"])
+    assert ran.exit_code == 0, ran.output
+    (run_id,) = re.findall(r"run (\S+) succeeded", ran.stdout)
+    said = "".join(ran.stderr.split())
+    assert f"undeclaredenvread:${SCALE}[valueblake3{digest(b'2')[:12]}]" in said
+    shown = "".join(runner.invoke(cli, ["--store", store, "show", run_id]).stdout.split())
+    assert f"step0scaled:undeclaredenvread:${SCALE}" in shown
