@@ -161,3 +161,12 @@ def lists_then_adds() -> list[str]:
     names = sorted(os.listdir(folder))
     (folder / f"made-{len(names)}.txt").write_text("x")
     return names
+
+
+@action(outputs=["y"])
+def imports_a_plugin(*, plugin: str) -> int:
+    """Imports a module of the user's by name: code the static walk cannot reach."""
+    import importlib
+
+    importlib.import_module("json.tool")  # the standard library: the environment
+    return int(importlib.import_module(plugin).VALUE)

@@ -132,7 +132,7 @@ def test_installed_files_imports_and_the_temp_dir_are_not_reads(tmp_path: Path) 
     assert _reads(step) == []
 
 
-def test_a_module_imported_by_the_action_is_not_a_read_even_what_it_reads_when_imported(
+def test_a_module_imported_by_the_action_is_a_declared_read_of_its_file_only(
     tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     package = tmp_path / "code"
@@ -147,7 +147,10 @@ def test_a_module_imported_by_the_action_is_not_a_read_even_what_it_reads_when_i
     _, step = _run(tmp_path, imports_a_module_reading_data)
     assert step.outputs
     assert step.status is StepStatus.SUCCEEDED
-    assert _reads(step) == []
+    # its code is (a plugin the fingerprint cannot reach); what it read when imported is not
+    (read,) = _reads(step)
+    module = str(package / "reads_at_import.py")
+    assert (read["target"], read["module"], read["declared"]) == (module, "reads_at_import", True)
 
 
 def test_a_directory_listing_is_a_read_of_its_entries(tmp_path: Path, data: Path) -> None:

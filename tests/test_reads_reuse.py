@@ -13,6 +13,7 @@ from reads_flow import (
     FLOW,
     PATHS,
     bump_counter,
+    imports_a_plugin,
     lists_then_adds,
     reads_every_csv,
     use_private_tempdir,
@@ -149,3 +150,28 @@ def test_a_path_the_action_changes_after_reading_is_recorded_as_it_was_read(
     assert _cache(step)["reused"] is False
     assert "changed since the recorded run" in str(_cache(step)["changed"])
     assert step.outputs != first.steps[0].outputs  # it read what the first run left
+
+
+def test_a_module_the_action_imports_by_name_is_a_declared_read_of_its_file(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``importlib.import_module(plugin)`` reaches code the fingerprint's static walk cannot:
+    a changed plugin was reused with the old plugin's result."""
+    name = f"plugin_{tmp_path.name.replace('-', '_')}"  # new to this process
+    source = data / f"{name}.py"
+    source.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(data))
+    flow = workflow("plugins", [imports_a_plugin], outputs=["y"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="rules", set={"imports_a_plugin.plugin": name})
+        effects = first.steps[0].proposal["observed"]["effects"]
+        (read,) = effects  # json.tool is the standard library's
+        assert (read["target"], read["module"], read["declared"]) == (str(source), name, True)
+        assert read["digest"] == file_reads.file_state(str(source))["digest"]
+        same = rl.run(flow, planner="rules", set={"imports_a_plugin.plugin": name}, reuse=True)
+        source.write_text("VALUE = 2\n")
+        changed = rl.run(flow, planner="rules", set={"imports_a_plugin.plugin": name}, reuse=True)
+    assert _cache(same.steps[0])["reused"] is True
+    assert _cache(changed.steps[0])["reused"] is False
+    (why,) = _cache(changed.steps[0])["changed"]  # type: ignore[misc]
+    assert why.startswith(f"file {source}: content changed")

@@ -49,7 +49,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from reprolam import env_reads, file_reads
@@ -261,6 +261,8 @@ class ActionWatch:
             install()
         self._previous = getattr(_local, "watch", None)
         _local.watch = self
+        if len(sys.modules) != _modules_seen[0]:
+            _new_modules()  # imported between steps (by the engine, a planner): not the action's
         _began(self)
         warnings._filters_mutated()  # type: ignore[attr-defined]  # "once" registries reset
         if self.watch_rng:
@@ -280,6 +282,8 @@ class ActionWatch:
                 self.note("global_rng", "the global random module state")
             if after[3:] != self._rng_before[3:]:
                 self.note("global_rng", "the global numpy.random state")
+        if len(sys.modules) != _modules_seen[0]:
+            self._imported(_new_modules())
         _ended(self)
         _local.watch = self._previous
         self._previous = _STOPPED
@@ -365,6 +369,27 @@ class ActionWatch:
         finally:
             self._busy = False
         self._refuse_if_strict(effect)
+
+    def _imported(self, names: Iterable[str]) -> None:
+        """The user's modules the action imported (``importlib.import_module(name)``, an import
+        inside the action): code the static walk of ``code_capture`` cannot reach, recorded as
+        reads of their files, declared, so a changed plugin is seen by ``--reuse`` and named by
+        ``reproduce`` (installed packages and the standard library are the environment)."""
+        roots = (*file_reads.ignored_roots(self.workdir), _OWN_PACKAGE)
+        self._busy = True  # hashing a module's file is not a read of the action's
+        try:
+            for name in names:
+                path = getattr(sys.modules.get(name), "__file__", None)
+                if not isinstance(path, str):
+                    continue  # a namespace package, a built-in
+                full = os.path.realpath(path)
+                if "__pycache__" in full or file_reads.under(full, roots):
+                    continue
+                effect = self.note("file_read", full)
+                effect["declared"] = True
+                effect["module"] = name
+        finally:
+            self._busy = False
 
     def _refuse_if_strict(self, effect: dict[str, Any]) -> None:
         if self.strict and not effect["declared"]:
@@ -775,6 +800,21 @@ def _importing(caller: Any) -> bool:
 
 
 _ENGINE = "reprolam.engine."
+_OWN_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # reprolam/
+# (how many modules were loaded, their names) when last looked: a step imports new ones
+# rarely, so the names are compared only when the count moved
+_modules_seen: tuple[int, frozenset[str]] = (0, frozenset())
+
+
+def _new_modules() -> list[str]:
+    """The modules imported since the last look (and remember them)."""
+    global _modules_seen  # noqa: PLW0603
+    names = frozenset(sys.modules)
+    new = names - _modules_seen[1]
+    _modules_seen = (len(names), names)
+    return sorted(new)
+
+
 _GLOBALS = globals()
 
 

@@ -77,6 +77,8 @@ def describe_effect(effect: dict[str, Any], *, fix: bool = False) -> str:
         return text + (f" ({env_reads.READ_FIX})" if fix and not effect.get("declared") else "")
     if effect.get("kind") != "file_read":
         return text
+    if effect.get("module"):
+        text += f" (module {effect['module']}, imported by the action)"
     text += file_reads.describe_state(effect)
     if fix and not effect.get("declared") and not effect.get("unlisted"):
         text += f" ({file_reads.READ_FIX})"
