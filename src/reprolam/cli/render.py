@@ -87,6 +87,9 @@ class RunProgress:
         line = f"  {mark} {step.index:>3} {step.action:<18} {_ms(step.duration):>10}  {outputs}"
         if step.error:
             line += f"\n        [red]{step.error.type}: {step.error.message}[/]"
+        advice = step.proposal.get("cache")
+        if advice:  # reused (from which step), or executed and why (a file it read changed)
+            line += f"\n        {_cache_note(advice)}"
         observed = step.proposal.get("observed") or {}
         for effect in observed.get("effects", []):
             if not effect.get("declared") and not step.error:
@@ -435,7 +438,7 @@ def _cache_note(advice: dict[str, Any]) -> str:
         return f"same as {where}, which failed (nothing to reuse)"
     if advice.get("hit"):
         return f"[cyan]cache hit[/]: same as {where} (pass --reuse to take its outputs)"
-    return f"re-executed: differs from {where} in {', '.join(advice['changed'])}"
+    return f"re-executed: differs from {where} in {escape(', '.join(advice['changed']))}"
 
 
 def run_diff(result: RunDiff) -> None:
