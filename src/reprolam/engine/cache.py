@@ -146,13 +146,14 @@ class StepCache:
             passed.add((found.run_id, found.index))
             if _reused_from(found) in passed:
                 continue  # it took the outputs (and the reads behind them) of one passed over
-            if not _intact(found):
-                continue
+            # the reads first (each file is read once): the record's hash only for the one
+            # taken, and the first stale one said
             changed = tuple(changed_reads(found, store, states))
-            if not changed:
+            if not changed and _intact(found):
                 self._found[found.run_id, found.index] = found
                 return CacheAdvice(found.run_id, found.index, (), reused=True, store_wide=True)
-            stale = stale or CacheAdvice(found.run_id, found.index, changed, store_wide=True)
+            if changed and stale is None and _intact(found):
+                stale = CacheAdvice(found.run_id, found.index, changed, store_wide=True)
         return stale
 
     def _counterpart_at(self, index: int) -> StepRecord | None:
