@@ -5,6 +5,7 @@ what it read again (each candidate's reads are checked, first computation first)
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,19 @@ def test_the_cli_says_which_file_changed_and_which_run_it_reused(tmp_path: Path)
     _, said = run()
     assert f"reusedtheoutputsofstep0ofrun{b}" in said
     assert a not in said
+
+
+def test_an_edited_candidate_is_passed_over_for_an_intact_one(tmp_path: Path) -> None:
+    """A record that no longer holds its hash serves nothing, however fresh its reads: the
+    next candidate does."""
+    with reprolam.open(tmp_path / "store") as rl:
+        a = rl.run(FLOW, planner="script")
+        b = rl.run(FLOW, planner="script")  # both read the same content
+        edited = replace(a.steps[0], outputs={"rows": "0" * 64})  # its hash no longer holds
+        store = rl.store
+        store.find_cached_steps = lambda probe: iter([edited, b.steps[0]])  # type: ignore[method-assign]
+        advice = StepCache(reuse=True, store=store).advise(a.steps[0])
+        assert advice is not None
+        assert (advice.run_id, advice.reused) == (b.id, True)
+        store.find_cached_steps = lambda probe: iter([edited])  # type: ignore[method-assign]
+        assert StepCache(reuse=True, store=store).advise(a.steps[0]) is None

@@ -34,7 +34,8 @@ the step.
 Limits (said, not hidden): output written straight to file descriptors 1/2 by C code is not
 captured; files opened by C code without Python's ``open`` (pyarrow, so ``pd.read_parquet``:
 it raises no audit event; h5py) are not seen, SQLite databases excepted (the ``sqlite3.connect``
-event), though changes still in a WAL-mode database's ``-wal`` file are not in its digest;
+event: connecting is the read, so a connection opened before the action is not seen, and
+changes still in a WAL-mode database's ``-wal`` file are not in its digest);
 ``datetime.now()`` and functions bound with ``from time import time`` before the first
 watched action are not seen; an RNG drawn from and then restored exactly is not seen.
 """

@@ -60,7 +60,7 @@ class ArtifactRead(NamedTuple):
 
 
 def cache_key(step: StepRecord) -> tuple[object, ...]:
-    """What makes two action steps compute the same outputs (see ``find_cached_step``)."""
+    """What makes two action steps compute the same outputs (see ``find_cached_steps``)."""
     return (
         step.action,
         step.action_version,
