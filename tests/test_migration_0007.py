@@ -98,7 +98,7 @@ def test_lookups_go_through_the_keys_not_a_scan(tmp_path: Path) -> None:
         for sql, count in (
             (f"SELECT data FROM {keys.artifacts_matching(1)}", 1),
             (f"SELECT data FROM {keys.artifacts_matching(3)}", 3),
-            (keys.cached_step_sql("run_id, idx"), 7),
+            (keys.cached_step_sql("run_id, idx"), 10),
         ):
             plan = " | ".join(
                 str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ["0"] * count)

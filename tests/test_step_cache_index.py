@@ -37,7 +37,7 @@ def test_a_store_recorded_before_the_index_gains_it_and_serves_its_old_steps(
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(
-                f"EXPLAIN QUERY PLAN {_STEP_CACHED}", (1, "a", "f", 1, "", "", "")
+                f"EXPLAIN QUERY PLAN {_STEP_CACHED}", (1, "a", "f", 1, "", "", "", "", -1, 1)
             )
         )
         assert "step_keys" in plan, plan
@@ -49,12 +49,33 @@ def test_reuse_lookups_do_not_slow_a_run_without_reuse(tmp_path: Path) -> None:
     calls: list[object] = []
 
     class Counting(SQLiteStore):
-        def find_cached_step(self, probe):  # type: ignore[no-untyped-def]
+        def find_cached_steps(self, probe):  # type: ignore[no-untyped-def]
             calls.append(probe)
-            return super().find_cached_step(probe)
+            return super().find_cached_steps(probe)
 
     with Counting(tmp_path / "store") as store:
         reprolam.run(FLOW, store=store, seed=1)
         assert calls == []
         reprolam.run(FLOW, store=store, seed=1, reuse=True)
         assert len(calls) == 3
+
+
+def test_the_candidates_are_read_a_page_at_a_time(tmp_path: Path) -> None:
+    """Taking the first candidate reads one row; the others are read only when asked for."""
+    limits: list[int] = []
+
+    class Counting(SQLiteStore):
+        def _steps(self, sql, params):  # type: ignore[no-untyped-def]
+            if sql == _STEP_CACHED:
+                limits.append(params[-1])
+            return super()._steps(sql, params)
+
+    with Counting(tmp_path / "store") as store:
+        runs = [reprolam.run(FLOW, store=store, seed=1) for _ in range(3)]
+        probe = runs[0].steps[0]
+        assert store.find_cached_step(probe) == probe
+        assert limits == [1]
+        limits.clear()
+        found = list(store.find_cached_steps(probe))
+    assert [s.run_id for s in found] == sorted(r.id for r in runs)
+    assert limits == [1, 4]  # the second page held the last two: no third

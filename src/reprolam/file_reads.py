@@ -1,12 +1,14 @@
 """Files an action reads from paths outside the engine: a data dependency, made visible.
 
-An action that opens ``/data/raw.csv`` itself (``pd.read_csv``, ``open``, a helper), or lists
-a directory (``os.listdir``, ``os.scandir``: ``glob``, ``os.walk``, ``Path.iterdir``), depends
-on what that path held. ``engine.observe`` sees the read (the audit hook's ``open`` event in
-read mode, ``os.listdir``, ``os.scandir``) and records it as a ``file_read`` effect; this
-module says which paths are not worth recording, fingerprints what a path holds as the action
-first reads it (before the open, so a file it then rewrites is recorded as it was read), and
-tells later whether the path still holds what was read.
+An action that opens ``/data/raw.csv`` itself (``pd.read_csv``, ``open``, a helper), lists
+a directory (``os.listdir``, ``os.scandir``: ``glob``, ``os.walk``, ``Path.iterdir``), or
+connects to a SQLite database (``sqlite3.connect("/data/db.sqlite")``, ``pd.read_sql`` over
+it) depends on what that path held. ``engine.observe`` sees the read (the audit hook's
+``open`` event in read mode, ``os.listdir``, ``os.scandir``, ``sqlite3.connect``) and
+records it as a ``file_read`` effect; this module says which paths are not worth recording,
+fingerprints what a path holds as the action first reads it (before the open, so a file it
+then rewrites is recorded as it was read), and tells later whether the path still holds
+what was read.
 
 Not recorded: the Python installation (``sys.prefix``, ``sys.base_prefix``, the ``sysconfig``
 paths: the standard library, site-packages, the venv) and the user's site-packages, the

@@ -7,8 +7,8 @@ say so, and with ``reuse`` we take the recorded outputs instead of executing (re
 reused, never silently). If something differs, we say exactly what, in the spirit of
 Nextflow's ``lineage diff`` and DVC's run cache.
 
-With a ``store``, ``reuse`` also looks beyond the counterpart: any succeeded step recorded
-anywhere in the store with the same cache key (``TraceStore.find_cached_step``) serves the
+With a ``store``, ``reuse`` also looks beyond the counterpart: a succeeded step recorded
+anywhere in the store with the same cache key (``TraceStore.find_cached_steps``) serves the
 hit, so sibling forks and repeated sweeps do not execute again what any run already did.
 The advice then names the step the outputs came from.
 
@@ -19,6 +19,14 @@ that no longer holds what was read makes the step differ (``file /data/raw.csv: 
 changed ...``), so it is executed, never reused. A step that itself reused another's outputs
 recorded no reads of its own: the reads of the step it took them from are checked (followed
 through the store; without one, as when only advising, they cannot be).
+
+Store-wide, the candidates are taken in (run id, index) order, the original computation
+first, and the first intact one whose files all still hold what it read is reused (like
+DVC's run cache, which takes an entry whose dependencies still hold): after a file changed,
+the run that executed the step again with the new content is found, and once the file is
+back to what the first run read, that run's step is. A candidate that reused the outputs of
+one already passed over is skipped. When none holds, the advice says what changed for the
+first intact candidate (naming the files), and the step is executed.
 """
 
 from __future__ import annotations
@@ -27,10 +35,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reprolam.env_reads import env_change, recorded_env_state
+from reprolam import env_reads
+from reprolam.env_reads import env_change, env_state, recorded_env_state
 from reprolam.errors import ReprolamError
+from reprolam.file_reads import file_state, recorded_state
 from reprolam.file_reads import read_change as file_change
-from reprolam.file_reads import recorded_state
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus, hash_holds
 from reprolam.trace.step_history import StepHistory
@@ -102,12 +111,13 @@ class StepCache:
 
     def advise(self, step: StepRecord) -> CacheAdvice | None:
         advice = None
+        states: dict[str, dict[str, Any]] = {}  # each file's state now, read once per step
         counterpart = self._counterpart_at(step.index)
         if counterpart is not None:
             changed = tuple(_changes(counterpart, step))
             failed = counterpart.status is not StepStatus.SUCCEEDED
             if not changed and not failed:
-                changed = tuple(changed_reads(counterpart, self.store))
+                changed = tuple(changed_reads(counterpart, self.store, states))
             reuse = self.reuse and not changed and not failed
             # Outputs are taken only from a record that still holds its hash: an edited one
             # (its outputs pointed at other bytes) would be laundered into a run that audits
@@ -122,14 +132,32 @@ class StepCache:
                 edited=edited,
             )
         if self.store is not None and (advice is None or not advice.reused):
-            found = self.store.find_cached_step(step)
-            if found is not None and _intact(found):
-                stale = tuple(changed_reads(found, self.store))
-                if stale:  # same key, but a file it read changed: say so, execute
-                    return advice or CacheAdvice(found.run_id, found.index, stale, store_wide=True)
+            wide = self._store_wide(step, self.store, states)
+            if wide is not None and (wide.reused or advice is None):
+                return wide
+        return advice
+
+    def _store_wide(
+        self, step: StepRecord, store: TraceStore, states: dict[str, dict[str, Any]]
+    ) -> CacheAdvice | None:
+        """The first candidate in the store (``find_cached_steps``) whose record is intact and
+        whose files still hold what it read, reused; when none holds, why the first intact one
+        does not (its changed files), so the step is executed; None without candidates."""
+        stale = None
+        passed: set[tuple[str, int]] = set()  # the candidates looked at and not taken
+        for found in store.find_cached_steps(step):
+            passed.add((found.run_id, found.index))
+            if _reused_from(found) in passed:
+                continue  # it took the outputs (and the reads behind them) of one passed over
+            # the reads first (each file is read once): the record's hash only for the one
+            # taken, and the first stale one said
+            changed = tuple(changed_reads(found, store, states))
+            if not changed and _intact(found):
                 self._found[found.run_id, found.index] = found
                 return CacheAdvice(found.run_id, found.index, (), reused=True, store_wide=True)
-        return advice
+            if changed and stale is None and _intact(found):
+                stale = CacheAdvice(found.run_id, found.index, changed, store_wide=True)
+        return stale
 
     def _counterpart_at(self, index: int) -> StepRecord | None:
         if self._tail is None:
@@ -153,16 +181,34 @@ def _intact(step: StepRecord) -> bool:
     return step.damaged is None and step.hash is not None and hash_holds(step)
 
 
-def changed_reads(step: StepRecord, store: TraceStore | None = None) -> list[str]:
+def changed_reads(
+    step: StepRecord,
+    store: TraceStore | None = None,
+    states: dict[str, dict[str, Any]] | None = None,
+) -> list[str]:
     """``file PATH: why`` (``variable $NAME: why``) for each file (environment variable) the
-    step read that no longer holds what it read."""
+    step read that no longer holds what it read (``states``: what each holds now, filled as
+    they are read, for checking several steps)."""
     found = []
     for effect in recorded_reads(step, store):
-        why = read_change(effect)
+        now = None
+        if states is not None:
+            target = str(effect.get("target"))
+            now = states.get(target)
+            if now is None:
+                now = states[target] = _state_now(effect)
+        why = read_change(effect, now)
         if why is not None:
             noun = "variable" if effect.get("kind") == "env_read" else "file"
             found.append(f"{noun} {effect.get('target')}: {why}")
     return found
+
+
+def _state_now(effect: dict[str, Any]) -> dict[str, Any]:
+    target = str(effect.get("target"))
+    if effect.get("kind") == "env_read":
+        return env_state(target.removeprefix(env_reads.PREFIX))
+    return file_state(target)
 
 
 def read_change(effect: dict[str, Any], again: dict[str, Any] | None = None) -> str | None:

@@ -11,7 +11,9 @@ While an action runs in this thread, ``ActionWatch``:
   outside the temp dir (and the context's ``workdir``, when it has one), file reads and
   directory listings outside the Python installation, the OS's own files, the store and
   the scratch the action made in the temp dir (``reprolam.file_reads``: each path once,
-  fingerprinted as it is first read), network connections and subprocess launches;
+  fingerprinted as it is first read), SQLite databases opened with ``sqlite3.connect`` (a
+  read of the database file; one the connection creates is a write, scratch in the temp dir;
+  in-memory ones are nothing), network connections and subprocess launches;
 * sees the environment variables the user's own code reads (``os.environ``, ``os.getenv``;
   ``reprolam.env_reads``), each with the digest of the value read;
 * compares cheap marks of the global ``random`` and NumPy RNG states before and after
@@ -32,7 +34,10 @@ write, connection or launch is refused where it happens (the audit hook, or ``os
 raises ``UndeclaredEffect``) and the engine fails the step.
 
 Limits (said, not hidden): output written straight to file descriptors 1/2 by C code is not
-captured; files opened by C code without Python's ``open`` (pyarrow, h5py) are not seen;
+captured; files opened by C code without Python's ``open`` (pyarrow, so ``pd.read_parquet``:
+it raises no audit event; h5py) are not seen, SQLite databases excepted (the ``sqlite3.connect``
+event: connecting is the read, so a connection opened before the action is not seen, and
+changes still in a WAL-mode database's ``-wal`` file are not in its digest);
 ``datetime.now()`` and functions bound with ``from time import time`` before the first
 watched action are not seen; an RNG drawn from and then restored exactly is not seen.
 """
@@ -71,6 +76,7 @@ _EVENTS = {
     "open": "file_write",  # or file_read: told apart by its mode (audit)
     "os.listdir": "file_read",
     "os.scandir": "file_read",
+    "sqlite3.connect": "file_read",  # or file_write: creates the database (_database_open)
     "os.remove": "file_write",
     "os.rename": "file_write",
     "os.mkdir": "file_write",
@@ -341,6 +347,11 @@ class ActionWatch:
         try:
             if event == "open" and not _writing(args):
                 kind = "file_read"
+            elif event == "sqlite3.connect":
+                opened = _database_open(args)
+                if opened is None:
+                    return  # an in-memory database
+                kind, args = opened
             target = self._target(kind, event, args)
             if target is None:
                 return
@@ -500,6 +511,35 @@ def _writing(args: tuple[Any, ...]) -> bool:
     if isinstance(mode, str):
         return any(c in mode for c in "wax+")
     return bool(isinstance(flags, int) and flags & _WRITE_FLAGS)
+
+
+def _database_open(args: tuple[Any, ...]) -> tuple[str, tuple[str]] | None:
+    """What a ``sqlite3.connect`` audit event (database) opens: ``("file_read", (path,))`` for
+    an existing database file (C code reads it, not Python's ``open``), ``("file_write",
+    (path,))`` for one the connection creates; None for an in-memory database.
+
+    A ``file:`` URI (the event does not say whether ``uri=True`` was passed: a name starting
+    so is taken for one) names its path; ``mode=memory`` and ``:memory:`` name no file.
+    ``mode=ro`` or ``mode=rw`` never create: a missing file is read as missing."""
+    name = args[0] if args else None
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str):
+        return None
+    creates = True
+    if name.startswith("file:"):
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        uri = urlsplit(name)
+        mode = parse_qs(uri.query).get("mode", [""])[-1]
+        if mode == "memory" or uri.netloc not in ("", "localhost"):
+            return None
+        name, creates = unquote(uri.path), mode not in ("ro", "rw")
+    if name in ("", ":memory:"):
+        return None  # "" is a temporary database SQLite deletes on close
+    return ("file_write" if creates and not os.path.exists(name) else "file_read"), (name,)
 
 
 def _unlisted_reads() -> dict[str, Any]:

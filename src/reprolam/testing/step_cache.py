@@ -1,4 +1,5 @@
-"""Conformance of the store-wide step cache (``TraceStore.find_cached_step``).
+"""Conformance of the store-wide step cache (``TraceStore.find_cached_steps``, and
+``find_cached_step``, its first).
 
 Part of the suite (``reprolam.testing``): the same ``store`` fixture, any backend.
 """
@@ -6,9 +7,11 @@ Part of the suite (``reprolam.testing``): the same ``store`` fixture, any backen
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import islice
 
 from reprolam.testing.conformance import artifact, make_run, make_step
 from reprolam.trace import ErrorInfo, StepKind, StepRecord, StepStatus, TraceStore
+from reprolam.trace.contract import CACHED_PAGE_MAX
 
 PARAMS = {"C": 0.1, "solver": "lbfgs", "nested": {"b": [1, 2], "a": None}}
 INPUTS = {"X": "d" * 64}
@@ -96,3 +99,35 @@ class TestStepCache:
         store_runs(store, unseeded)
         assert store.find_cached_step(probe(seed=None)) == unseeded
         assert store.find_cached_step(probe()) is None
+
+    def test_every_match_comes_in_run_and_index_order(self, store: TraceStore) -> None:
+        steps = [cached("run-2", 4), cached("run-1", 9), cached("run-2", 0), cached("run-1", 3)]
+        store_runs(store, make_step("run-1", 0, action="load"), *steps)
+        found = list(store.find_cached_steps(probe()))
+        assert [(s.run_id, s.index) for s in found] == [
+            ("run-1", 3), ("run-1", 9), ("run-2", 0), ("run-2", 4)
+        ]  # fmt: skip
+        assert found[0] == store.find_cached_step(probe())
+        assert found == sorted(steps, key=lambda s: (s.run_id, s.index))
+
+    def test_candidates_beyond_several_pages_are_all_found(self, store: TraceStore) -> None:
+        """More candidates than pages of every size hold: none lost or repeated between them."""
+        count = 2 * CACHED_PAGE_MAX + 3
+        steps = [cached(f"run-{i % 3}", i) for i in range(count)]
+        store_runs(store, *steps)
+        found = [(s.run_id, s.index) for s in store.find_cached_steps(probe())]
+        assert found == sorted((s.run_id, s.index) for s in steps)
+        first_five = list(islice(store.find_cached_steps(probe()), 5))
+        assert [(s.run_id, s.index) for s in first_five] == found[:5]
+
+    def test_a_step_recorded_again_is_one_candidate(self, store: TraceStore) -> None:
+        step = cached("run-b", 0)
+        store_runs(store, step)
+        store.record(steps=[step])
+        assert list(store.find_cached_steps(probe())) == [step]
+
+    def test_a_miss_yields_no_candidate(self, store: TraceStore) -> None:
+        store_runs(store, cached("run-b", 0), cached("run-f", 0, status=StepStatus.FAILED))
+        assert list(store.find_cached_steps(probe(seed=6))) == []
+        assert list(store.find_cached_steps(probe(params={"C": 1}))) == []
+        assert [s.run_id for s in store.find_cached_steps(probe())] == ["run-b"]

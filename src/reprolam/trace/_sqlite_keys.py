@@ -80,19 +80,21 @@ def artifacts_matching(count: int) -> str:
 
 
 def cached_step_sql(columns: str) -> str:
-    """The store-wide step cache lookup (``TraceStore.find_cached_step``): candidates by key
-    in every level, each compared on every cache-key column of its row."""
+    """The store-wide step cache lookup (``TraceStore.find_cached_steps``): candidates by key
+    in every level, each compared on every cache-key column of its row; a page of them, after
+    a (run id, index), in that order."""
     return (
         f"SELECT {columns} FROM steps WHERE (run_id, idx) IN (SELECT r.run_id, k.idx "
         "FROM step_index AS k JOIN run_numbers AS r ON r.num = k.num WHERE k.key = ?) "
         "AND action = ? AND fingerprint = ? AND seed IS ? "
         "AND kind = 'action' AND status = 'succeeded' "
-        "AND action_version = ? AND params = ? AND inputs = ? ORDER BY run_id, idx LIMIT 1"
+        "AND action_version = ? AND params = ? AND inputs = ? AND (run_id, idx) > (?, ?) "
+        "ORDER BY run_id, idx LIMIT ?"
     )
 
 
-def cached_step_params(row: Sequence[Any]) -> tuple[Any, ...]:
-    """``cached_step_sql``'s parameters for a probe step's row."""
+def cached_step_params(row: Sequence[Any], after: tuple[str, int], limit: int) -> tuple[Any, ...]:
+    """``cached_step_sql``'s parameters for a probe step's row, and a page of candidates."""
     return (
         step_key(row[3], row[6], row[7], row[8], row[9], row[11]),
         row[3],
@@ -101,6 +103,8 @@ def cached_step_params(row: Sequence[Any]) -> tuple[Any, ...]:
         row[6],
         row[8],
         row[9],
+        *after,
+        limit,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +60,7 @@ class ArtifactRead(NamedTuple):
 
 
 def cache_key(step: StepRecord) -> tuple[object, ...]:
-    """What makes two action steps compute the same outputs (see ``find_cached_step``)."""
+    """What makes two action steps compute the same outputs (see ``find_cached_steps``)."""
     return (
         step.action,
         step.action_version,
@@ -74,6 +74,24 @@ def cache_key(step: StepRecord) -> tuple[object, ...]:
 def is_cacheable(step: StepRecord) -> bool:
     """Whether a recorded step may serve a cache hit: an action that succeeded."""
     return step.kind is StepKind.ACTION and step.status is StepStatus.SUCCEEDED
+
+
+CACHED_PAGE_MAX = 64  # candidates a page of find_cached_steps reads at most
+
+
+def cached_pages(
+    fetch: Callable[[tuple[str, int], int], Sequence[StepRecord]],
+) -> Iterator[StepRecord]:
+    """``find_cached_steps`` from ``fetch(after, limit)``, which returns at most ``limit``
+    candidates after the (run id, index) ``after``, in order: a first page of one (most
+    callers take the first), then pages growing to ``CACHED_PAGE_MAX``."""
+    after, limit = ("", -1), 1
+    while True:
+        page = fetch(after, limit)
+        yield from page
+        if len(page) < limit:
+            return
+        after, limit = (page[-1].run_id, page[-1].index), min(limit * 4, CACHED_PAGE_MAX)
 
 
 class TraceStore(ABC):
@@ -254,20 +272,26 @@ class TraceStore(ABC):
             Path(target).unlink(missing_ok=True)
             raise
 
-    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
-        """The first recorded step anywhere in the store that ``probe`` would repeat.
+    def find_cached_steps(self, probe: StepRecord) -> Iterator[StepRecord]:
+        """Every recorded step anywhere in the store that ``probe`` would repeat, in order.
 
-        That is a succeeded action step with the same cache key: action, action version,
-        code fingerprint, params, input digests and seed. "First" is in (run id, index)
-        order, so the step that originally computed the outputs rather than a later reuse
-        of them. Backends override this with an indexed lookup; this fallback scans.
+        Those are the succeeded action steps with the same cache key: action, action version,
+        code fingerprint, params, input digests and seed. The order is (run id, index): run
+        ids (uuid7) sort by creation, so the step that originally computed the outputs comes
+        first, then later runs that computed them again (a file it read had changed) and
+        steps that reused them. The candidates are read lazily, a page at a time (the first
+        page holds one), so a caller content with the first pays one lookup. Backends
+        override this with an indexed lookup (``cached_pages``); this fallback scans.
         """
         wanted = cache_key(probe)
         for run in sorted(self.list_runs(), key=lambda r: r.id):
             for step in self.own_steps(run.id):
                 if is_cacheable(step) and cache_key(step) == wanted:
-                    return step
-        return None
+                    yield step
+
+    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
+        """The first of ``find_cached_steps``: the original computation, or None."""
+        return next(iter(self.find_cached_steps(probe)), None)
 
     # -- run-state snapshots: derived data beside the trace (see ``trace.snapshot``) ---------
     # Backends that keep none inherit these defaults: forks and resumes then read every step.

@@ -7,13 +7,14 @@ nothing a caller mutates, before or after recording, can change stored history.
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace import _rows, queries
-from reprolam.trace.contract import Producer, TraceStore
+from reprolam.trace.contract import Producer, TraceStore, cached_pages
 from reprolam.trace.queries import Annotation, RunPage, RunQuery, RunRow
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
 from reprolam.trace.snapshot import StateSnapshot
@@ -32,8 +33,8 @@ class MemoryStore(TraceStore):
         self._producers: dict[str, _rows.ProducerRow] = {}  # digest -> its first producer
         self._annotations: dict[str, list[Annotation]] = {}
         self._metrics: dict[str, dict[str, float]] = {}  # run id -> indexed metrics
-        # cache key row values -> the first succeeded action step with them (find_cached_step)
-        self._cached: dict[tuple[Any, ...], tuple[str, int]] = {}
+        # cache key row values -> the succeeded action steps with them, sorted (find_cached_steps)
+        self._cached: dict[tuple[Any, ...], list[tuple[str, int]]] = {}
         self._snapshots: dict[str, dict[int, tuple[str, str]]] = {}  # run -> steps -> head, state
 
     def __repr__(self) -> str:
@@ -89,10 +90,10 @@ class MemoryStore(TraceStore):
             for row in step_rows:
                 self._steps.setdefault(row[0], {})[row[1]] = row
                 if row[2] == "action" and row[4] == "succeeded":
-                    key = _cache_key_of(row)
-                    first = self._cached.get(key)
-                    if first is None or (row[0], row[1]) < first:
-                        self._cached[key] = (row[0], row[1])
+                    held = self._cached.setdefault(_cache_key_of(row), [])
+                    where = bisect.bisect_left(held, (row[0], row[1]))
+                    if held[where : where + 1] != [(row[0], row[1])]:  # not a re-record
+                        held.insert(where, (row[0], row[1]))
             if run_row is not None:
                 self._runs[run_row[0]] = run_row
 
@@ -169,13 +170,18 @@ class MemoryStore(TraceStore):
             held = sorted(self._snapshots.get(run_id, {}).items())
         return [StateSnapshot.from_row(run_id, n, head, state) for n, (head, state) in held]
 
-    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
+    def find_cached_steps(self, probe: StepRecord) -> Iterator[StepRecord]:
         key = _cache_key_of(_rows.step_to_row(probe))
-        with self._lock:
-            self._check_open()
-            where = self._cached.get(key)
-            row = None if where is None else self._steps[where[0]][where[1]]
-        return None if row is None else _rows.step_from_row(row)
+
+        def page(after: tuple[str, int], limit: int) -> list[StepRecord]:
+            with self._lock:
+                self._check_open()
+                held = self._cached.get(key, [])
+                start = bisect.bisect_right(held, after)
+                rows = [self._steps[run][index] for run, index in held[start : start + limit]]
+            return [_rows.step_from_row(row) for row in rows]
+
+        return cached_pages(page)
 
     def own_step(self, run_id: str, index: int) -> StepRecord:
         with self._lock:

@@ -39,7 +39,7 @@ from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SqlSnapshots
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
-from reprolam.trace.contract import SCHEMA_VERSION, TraceStore
+from reprolam.trace.contract import SCHEMA_VERSION, TraceStore, cached_pages
 from reprolam.trace.leases import held_error
 from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.queries import POSTGRES
@@ -92,11 +92,13 @@ _STEP_SELECT_ONE = f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s AND idx
 _STEP_SELECT_RANGE = (
     f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = %s AND idx >= %s AND idx < %s ORDER BY idx"
 )
-# The store-wide step cache (see TraceStore.find_cached_step), on migration 0004's index.
+# The store-wide step cache (see TraceStore.find_cached_steps), on migration 0005's index:
+# a page of candidates after a (run id, index).
 _STEP_CACHED = (
     f"SELECT {_STEP_COLUMNS} FROM steps WHERE action = %s AND fingerprint = %s "
     "AND seed IS NOT DISTINCT FROM %s AND kind = 'action' AND status = 'succeeded' "
-    "AND action_version = %s AND params = %s AND inputs = %s ORDER BY run_id, idx LIMIT 1"
+    "AND action_version = %s AND params = %s AND inputs = %s AND (run_id, idx) > (%s, %s) "
+    "ORDER BY run_id, idx LIMIT %s"
 )
 
 # Columns holding numbers as exact JSON text (see migrations_pg/0001_initial.sql), by
@@ -403,13 +405,18 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
             except self._errors as exc:
                 raise self._error("write", exc) from exc
 
-    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
+    def find_cached_steps(self, probe: StepRecord) -> Iterator[StepRecord]:
         row = _row_out(_rows.step_to_row(probe), probe, _STEP_NUMBERS)
         sql = _STEP_CACHED
         if row[11] is not None:  # plain equality, so the index serves the lookup
             sql = sql.replace("seed IS NOT DISTINCT FROM %s", "seed = %s")
-        found = self._one(sql, (row[3], row[7], row[11], row[6], row[8], row[9]))
-        return None if found is None else _rows.step_from_row(_row_in(found, _STEP_NUMBERS))
+        key = (row[3], row[7], row[11], row[6], row[8], row[9])
+        return cached_pages(
+            lambda after, limit: [
+                _rows.step_from_row(_row_in(found, _STEP_NUMBERS))
+                for found in self._all(sql, (*key, *after, limit))
+            ]
+        )
 
     def _run_exists(self, run_id: str) -> bool:
         return self._one("SELECT 1 FROM runs WHERE id = %s", (run_id,)) is not None

@@ -60,7 +60,7 @@ from reprolam.trace._sqlite_schema import (
     opening_lock,
 )
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
-from reprolam.trace.contract import ArtifactRead, TraceStore
+from reprolam.trace.contract import ArtifactRead, TraceStore, cached_pages
 from reprolam.trace.journal import (
     SUFFIX,
     Journal,
@@ -101,7 +101,7 @@ _STEP_SELECT_RANGE = (
     f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? AND idx >= ? AND idx < ? ORDER BY idx"
 )
 
-# The store-wide step cache (see TraceStore.find_cached_step), found through step_keys.
+# The store-wide step cache (see TraceStore.find_cached_steps), found through step_keys.
 _STEP_CACHED = _keys.cached_step_sql(_STEP_COLUMNS)
 
 _Row = tuple[Any, ...]
@@ -649,9 +649,13 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         keyed = super().read_artifacts
         return _sqlite_windows.read_artifacts(self._all, keyed, digests)
 
-    def find_cached_step(self, probe: StepRecord) -> StepRecord | None:
-        found = self._one(_STEP_CACHED, _keys.cached_step_params(_rows.step_to_row(probe)))
-        return None if found is None else _rows.step_from_row(found)
+    def find_cached_steps(self, probe: StepRecord) -> Iterator[StepRecord]:
+        row = _rows.step_to_row(probe)
+        return cached_pages(
+            lambda after, limit: self._steps(
+                _STEP_CACHED, _keys.cached_step_params(row, after, limit)
+            )
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,194 @@
+"""A SQLite database an action opens itself (``sqlite3.connect``: C code reads the file, not
+Python's ``open``) is a file read like any other: recorded with its digest, checked again by
+``--reuse``, refused undeclared under ``strict``; in-memory databases and those the action
+makes in its scratch are not reads."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import reprolam
+from reads_flow import PATHS, use_private_tempdir
+from reprolam import Policy, action, workflow
+from reprolam.actions import spec_of
+from reprolam.engine.observe import _database_open
+from reprolam.files import hash_file
+from reprolam.trace.records import StepRecord, StepStatus
+
+
+@pytest.fixture(autouse=True)
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = use_private_tempdir(tmp_path, monkeypatch)
+    PATHS["db"] = data / "samples.sqlite"
+    _insert(PATHS["db"], 1, 2, 3)
+    return data
+
+
+def _insert(db: Path, *values: int) -> None:
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS samples (value INTEGER)")
+        conn.executemany("INSERT INTO samples VALUES (?)", [(v,) for v in values])
+
+
+def _total(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT total(value) FROM samples").fetchone()[0])
+
+
+@action(outputs=["total"])
+def sums_the_database() -> int:
+    with closing(sqlite3.connect(PATHS["db"])) as conn:
+        return _total(conn)
+
+
+@action(outputs=["total"])
+def sums_the_database_at(*, db: str) -> int:
+    """Reads the database its param names: a declared read."""
+    with closing(sqlite3.connect(db)) as conn:
+        return _total(conn)
+
+
+@action(outputs=["total"])
+def sums_through_a_read_only_uri() -> int:
+    with closing(sqlite3.connect(f"file:{PATHS['db']}?mode=ro", uri=True)) as conn:
+        return _total(conn)
+
+
+@action(outputs=["total"])
+def uses_in_memory_databases() -> int:
+    found = 0
+    for name, uri in ((":memory:", False), ("", False), ("file:shared?mode=memory", True)):
+        with closing(sqlite3.connect(name, uri=uri)) as conn:
+            conn.execute("CREATE TABLE samples (value INTEGER)")
+            conn.execute("INSERT INTO samples VALUES (4)")
+            found += _total(conn)
+    return found
+
+
+@action(outputs=["total"])
+def builds_a_scratch_database() -> int:
+    """Makes a database in the temp dir, then opens it again to read it back."""
+    db = Path(tempfile.mkdtemp()) / "scratch.sqlite"
+    _insert(db, 5, 6)
+    with closing(sqlite3.connect(db)) as conn:
+        return _total(conn)
+
+
+@action(outputs=["total"])
+def creates_a_database_beside_the_data() -> int:
+    _insert(PATHS["db"].with_name("made.sqlite"), 7)
+    return 7
+
+
+def _run(
+    tmp_path: Path, fn: Any, *, effects: str = "warn", reuse: bool = False, **params: Any
+) -> StepRecord:
+    flow = workflow(f"one_{fn.__name__}", [fn], outputs=list(spec_of(fn).outputs))
+    with reprolam.open(tmp_path / "store") as rl:
+        result = rl.run(
+            flow,
+            planner="rules",
+            set={f"{fn.__name__}.{k}": v for k, v in params.items()},
+            policy=Policy(effects=effects, max_failures=1),
+            reuse=reuse,
+        )
+    return result.steps[0]
+
+
+def _effects(step: StepRecord) -> list[dict[str, Any]]:
+    return list(step.proposal.get("observed", {}).get("effects", []))
+
+
+def test_a_database_read_is_recorded_with_its_digest(tmp_path: Path) -> None:
+    step = _run(tmp_path, sums_the_database)
+    assert step.status is StepStatus.SUCCEEDED
+    (read,) = _effects(step)
+    assert (read["kind"], read["target"]) == ("file_read", str(PATHS["db"]))
+    assert read["declared"] is False
+    assert read["digest"] == hash_file(PATHS["db"])
+    assert read["size"] == PATHS["db"].stat().st_size
+
+
+def test_reuse_executes_again_once_the_database_changed(tmp_path: Path) -> None:
+    first = _run(tmp_path, sums_the_database)
+    again = _run(tmp_path, sums_the_database, reuse=True)
+    assert again.proposal["cache"]["reused"] is True  # unchanged: reused
+    _insert(PATHS["db"], 10)
+    changed = _run(tmp_path, sums_the_database, reuse=True)
+    cache = changed.proposal["cache"]
+    assert cache["reused"] is False
+    (why,) = cache["changed"]
+    assert why.startswith(f"file {PATHS['db']}: content changed since the recorded run")
+    assert changed.outputs["total"] != first.outputs["total"]  # it read the new row
+
+
+def test_strict_refuses_an_undeclared_database_read(tmp_path: Path) -> None:
+    step = _run(tmp_path, sums_the_database, effects="strict")
+    assert step.status is StepStatus.FAILED
+    assert step.error is not None
+    assert step.error.type == "UndeclaredEffect"
+    assert f"file_read: {PATHS['db']}" in step.error.message
+    assert "inputs=[NAME]" in step.error.message
+
+
+def test_strict_lets_a_database_handed_as_a_param_through(tmp_path: Path) -> None:
+    step = _run(tmp_path, sums_the_database_at, effects="strict", db=str(PATHS["db"]))
+    assert step.status is StepStatus.SUCCEEDED
+    (read,) = _effects(step)
+    assert (read["target"], read["declared"]) == (str(PATHS["db"]), True)
+    assert read["digest"] == hash_file(PATHS["db"])
+
+
+def test_a_file_uri_is_a_read_of_the_file_it_names(tmp_path: Path) -> None:
+    (read,) = _effects(_run(tmp_path, sums_through_a_read_only_uri))
+    assert (read["kind"], read["target"]) == ("file_read", str(PATHS["db"]))
+    assert read["digest"] == hash_file(PATHS["db"])
+
+
+def test_in_memory_databases_are_no_reads(tmp_path: Path) -> None:
+    step = _run(tmp_path, uses_in_memory_databases, effects="strict")
+    assert step.status is StepStatus.SUCCEEDED
+    assert _effects(step) == []
+
+
+def test_a_database_the_action_makes_in_its_scratch_is_no_read(tmp_path: Path) -> None:
+    step = _run(tmp_path, builds_a_scratch_database, effects="strict")
+    assert step.status is StepStatus.SUCCEEDED
+    assert _effects(step) == []
+
+
+def test_a_database_created_outside_the_scratch_is_a_write(tmp_path: Path) -> None:
+    step = _run(tmp_path, creates_a_database_beside_the_data)
+    made = str(PATHS["db"].with_name("made.sqlite"))
+    assert [(e["kind"], e["target"]) for e in _effects(step)] == [("file_write", made)]
+
+
+@pytest.mark.parametrize(
+    ("name", "opened"),
+    [
+        ("/data/db.sqlite", ("file_read", "/data/db.sqlite")),  # exists: read
+        ("file:/data/db.sqlite?mode=ro", ("file_read", "/data/db.sqlite")),
+        ("file:///data/my%20db.sqlite?mode=rw", ("file_read", "/data/my db.sqlite")),
+        ("file://localhost/data/db.sqlite?mode=ro", ("file_read", "/data/db.sqlite")),
+        ("file:rel.sqlite?mode=ro", ("file_read", "rel.sqlite")),
+        ("file:/data/new.sqlite", ("file_write", "/data/new.sqlite")),  # creates it
+        (b"/data/new.sqlite", ("file_write", "/data/new.sqlite")),
+        (":memory:", None),
+        ("", None),
+        ("file::memory:", None),
+        ("file:shared?mode=memory&cache=shared", None),
+        ("file://elsewhere/data/db.sqlite", None),  # SQLite refuses another host
+        (3, None),
+    ],
+)
+def test_what_a_connect_event_opens(
+    name: object, opened: tuple[str, str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.path.exists", lambda path: path == "/data/db.sqlite")
+    expected = None if opened is None else (opened[0], (opened[1],))
+    assert _database_open((name,)) == expected
