@@ -175,3 +175,24 @@ def test_a_module_the_action_imports_by_name_is_a_declared_read_of_its_file(
     assert _cache(changed.steps[0])["reused"] is False
     (why,) = _cache(changed.steps[0])["changed"]  # type: ignore[misc]
     assert why.startswith(f"file {source}: content changed")
+
+
+def test_a_step_whose_reused_source_is_not_in_the_store_is_never_reused(tmp_path: Path) -> None:
+    """A run imported without the run it reused from: what its outputs were computed from
+    cannot be checked. Its reads counted as none, so after the file changed it was reused."""
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(FLOW, planner="script")
+        again = rl.run(FLOW, planner="script", reuse=True)
+        assert _cache(again.steps[0])["counterpart"] == [first.id, 0]
+        rl.export(again.id, format="rocrate", output=tmp_path / "again.zip")
+    PATHS["raw"].write_text("1\n2\n4\n")
+    with reprolam.open(tmp_path / "elsewhere") as rl:
+        rl.import_crate(tmp_path / "again.zip")
+        fresh = rl.run(FLOW, planner="script", reuse=True)
+    load = _cache(fresh.steps[0])
+    assert load["reused"] is False
+    (why,) = load["changed"]  # type: ignore[misc]
+    assert load["counterpart"] == [again.id, 0]
+    assert why.startswith(f"file (the reads of step 0 of run {first.id}): the step whose outputs")
+    assert "what its outputs were computed from cannot be checked" in why
+    assert fresh.steps[1].outputs["total"] != again.steps[1].outputs["total"]

@@ -44,7 +44,7 @@ from typing import Any
 
 HASH_CAP = 64 * 1024 * 1024  # bytes: a larger file is recorded by size and mtime only
 STATE_KEYS = ("digest", "size", "mtime_ns", "listing", "entries", "missing", "special")
-FAILED_KEYS = ("unreadable", "unlisted")  # a state that cannot vouch for anything
+FAILED_KEYS = ("unreadable", "unlisted", "unverifiable")  # states that vouch for nothing
 # The operating system's own files: kernel views, configuration and shared data (time
 # zones, mime types, certificates, fonts), like the Python installation part of the
 # environment an action runs in, not data it is given. Refusing them under ``strict`` would
@@ -163,6 +163,8 @@ def change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     """Why ``new`` is not the state ``old`` recorded (both from ``file_state``), or None."""
     if old.get("unlisted"):
         return "read with more files than the step lists: the others cannot be checked"
+    if "unverifiable" in old:
+        return str(old["unverifiable"])
     if "unreadable" in old:
         return f"could not be read when recorded ({old['unreadable']}): it cannot be checked"
     if "unreadable" in new:
@@ -195,7 +197,7 @@ def read_change(effect: Mapping[str, Any], now: Mapping[str, Any] | None = None)
     """Why the path a recorded ``file_read`` effect read no longer holds what was read, or
     None; ``now`` is its state as read again (by default, the path's state at this moment)."""
     old = recorded_state(effect)
-    if not old.get("unlisted") and "unreadable" not in old and now is None:
+    if now is None and not any(key in old for key in FAILED_KEYS):
         now = file_state(str(effect.get("target")))
     return change(old, now or {})
 

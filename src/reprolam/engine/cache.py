@@ -227,7 +227,10 @@ _READS = ("file_read", "env_read")
 def recorded_reads(step: StepRecord, store: TraceStore | None) -> list[dict[str, Any]]:
     """The ``file_read`` and ``env_read`` effects behind a step's outputs: its own, or, for a
     step that reused another's outputs, that step's (looked up in ``store``; none without
-    one)."""
+    one). When that step cannot be read (a run imported without the one it reused from, a
+    damaged record, a chain of reuses too long to follow), one read that cannot vouch for
+    anything says so: what the outputs were computed from is unknown, so they are not reused.
+    """
     for _ in range(_REUSE_HOPS):
         observed = step.proposal.get("observed")
         if isinstance(observed, dict):  # most steps observed nothing
@@ -238,9 +241,19 @@ def recorded_reads(step: StepRecord, store: TraceStore | None) -> list[dict[str,
             return []
         try:
             step = store.own_step(*source)
-        except ReprolamError:
-            return []  # a run imported without the one it reused from
-    return []
+        except ReprolamError as exc:
+            why = f"the step whose outputs it reused cannot be read ({exc})"
+            return [_unknown_reads(*source, why)]
+    why = f"a chain of more than {_REUSE_HOPS} reuses is not followed"
+    return [_unknown_reads(step.run_id, step.index, why)]
+
+
+def _unknown_reads(run_id: str, index: int, why: str) -> dict[str, Any]:
+    return {
+        "kind": "file_read",
+        "target": f"(the reads of step {index} of run {run_id})",
+        "unverifiable": f"{why}: what its outputs were computed from cannot be checked",
+    }
 
 
 def _reused_from(step: StepRecord) -> tuple[str, int] | None:
