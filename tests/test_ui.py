@@ -268,3 +268,19 @@ def test_reproduction_verdicts_are_shown_and_filtered(tmp_path: Path) -> None:
         assert [r["id"] for r in reproduced["runs"]] == [original.id]
         assert client.get("/api/runs", params={"verdict": "diverged"}).json()["total"] == 0
     store.close()
+
+
+def test_step_page_lists_what_the_action_read_outside_the_door(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reprolam
+    from env_flow import FLOW, SCALE
+    from reprolam.hashing import digest
+
+    monkeypatch.setenv(SCALE, "2")
+    with reprolam.open("memory:") as rl:
+        run = rl.run(FLOW, planner="rules")
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            html = _ok(client, f"/runs/{run.id}/steps/0")
+    (listed,) = re.findall(r'<ul id="step-effects"><li>(.*?)</li></ul>', html)
+    assert listed == f"undeclared env read: ${SCALE} [value blake3 {digest(b'2')[:12]}]"

@@ -15,6 +15,7 @@ from reprolam.engine.inputs import run_inputs
 from reprolam.errors import ConfigError, NotFoundError
 from reprolam.hashing import canonical_json
 from reprolam.history.annotate import headline_metrics, index_page
+from reprolam.history.observed import describe_effect, effects_of
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.queries import RunQuery
 from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
@@ -253,6 +254,8 @@ def step_page(store: TraceStore, run_ref: str, index: int) -> dict[str, Any]:
         "outputs": _artifact_entries(store, step.outputs),
         "exchange": llm_exchange(step),
         "recovered_by": recovered_by,
+        # what it read and did outside the door, as `reprolam show` lists it
+        "effects": [describe_effect(e) for e in effects_of(step)],
     }
 
 
