@@ -170,3 +170,15 @@ def imports_a_plugin(*, plugin: str) -> int:
 
     importlib.import_module("json.tool")  # the standard library: the environment
     return int(importlib.import_module(plugin).VALUE)
+
+
+@action(outputs=["rows"])
+def loads_in_threads() -> list[int]:
+    """Reads the file in a thread pool it starts (a parallel loader)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(path: Path) -> list[int]:
+        return [int(x) for x in path.read_text().split()]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return [n for rows in pool.map(read, [Path(PATHS["raw"])]) for n in rows]

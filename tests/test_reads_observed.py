@@ -308,3 +308,22 @@ def test_data_in_the_temp_dir_is_a_read_the_actions_own_scratch_there_is_not(
         again = rl.run(flow, planner="rules", reuse=True)
     assert not again.steps[0].proposal.get("cache", {}).get("reused")
     assert again.outputs["n"] == 4
+
+
+@action(outputs=["n"])
+def looks_up_entry_points() -> int:
+    """What narwhals does inside a scikit-learn fit: importlib.metadata lists every sys.path
+    entry (the project's directory among them) to find the installed distributions."""
+    from importlib import metadata
+
+    metadata.FastPath.__new__.cache_clear()  # type: ignore[attr-defined]  # list them again
+    return len(list(metadata.entry_points(group="reprolam.no-such-group")))
+
+
+def test_an_entry_point_lookup_is_not_a_read_of_the_directories_on_sys_path(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(data))  # a directory of data files on sys.path
+    _, step = _run(tmp_path, looks_up_entry_points)
+    assert step.status is StepStatus.SUCCEEDED
+    assert _reads(step) == []

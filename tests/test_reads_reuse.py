@@ -15,10 +15,11 @@ from reads_flow import (
     bump_counter,
     imports_a_plugin,
     lists_then_adds,
+    loads_in_threads,
     reads_every_csv,
     use_private_tempdir,
 )
-from reprolam import file_reads, workflow
+from reprolam import Policy, action, file_reads, workflow
 from reprolam.actions import spec_of
 from reprolam.engine import observe
 from reprolam.trace.records import StepRecord
@@ -196,3 +197,46 @@ def test_a_step_whose_reused_source_is_not_in_the_store_is_never_reused(tmp_path
     assert why.startswith(f"file (the reads of step 0 of run {first.id}): the step whose outputs")
     assert "what its outputs were computed from cannot be checked" in why
     assert fresh.steps[1].outputs["total"] != again.steps[1].outputs["total"]
+
+
+def test_a_file_read_in_a_thread_the_action_starts_is_its_read(tmp_path: Path) -> None:
+    """A thread pool loading files for the action read them unseen: --reuse took the old
+    result after the file changed."""
+    flow = workflow("threads", [loads_in_threads], outputs=["rows"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="script")
+        (read,) = first.steps[0].proposal["observed"]["effects"]
+        assert (read["kind"], read["target"]) == ("file_read", str(PATHS["raw"]))
+        PATHS["raw"].write_text("1\n2\n4\n")
+        again = rl.run(flow, planner="script", reuse=True)
+        strict = rl.run(flow, planner="script", policy=Policy(effects="strict", max_failures=1))
+    assert _cache(again.steps[0])["reused"] is False
+    assert again.steps[0].outputs != first.steps[0].outputs
+    assert strict.steps[0].error is not None  # refused in the pool's thread, the step failed
+    assert "UndeclaredEffect" in f"{strict.steps[0].error.type} {strict.steps[0].error.message}"
+
+
+def test_a_thread_outliving_its_actions_step_reports_to_no_watch(tmp_path: Path) -> None:
+    """A pool kept between steps: its thread was started in a strict step; what it reads for a
+    later step is not charged to that finished step (whose strict watch would refuse it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    @action(outputs=["n"])
+    def starts_a_kept_pool() -> int:
+        return pool.submit(lambda: 1).result()
+
+    @action(outputs=["text"])
+    def reads_through_the_pool(n: int) -> str:
+        return str(pool.submit(PATHS["raw"].read_text).result())
+
+    flow = workflow("kept_pool", [starts_a_kept_pool, reads_through_the_pool], outputs=["text"])
+    try:
+        with reprolam.open(tmp_path / "store") as rl:
+            strict = Policy(effects="strict", max_failures=1)
+            result = rl.run(flow, planner="script", policy=strict)
+    finally:
+        pool.shutdown()
+    assert result.succeeded, [s.error for s in result.steps]
+    assert result.steps[0].proposal.get("observed") is None

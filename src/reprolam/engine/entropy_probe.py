@@ -56,8 +56,8 @@ def _probe(real: Callable[[int], bytes]) -> Callable[[int], bytes]:
 
     def urandom(size: int, /) -> bytes:
         if observe._active:
-            watch = getattr(observe._local, "watch", None)
-            if watch is not None and not watch._busy:
+            watch = observe._watch_here()
+            if watch is not None and not getattr(observe._guard, "busy", False):
                 _noted(watch, sys._getframe(1), observe)
         return real(size)
 

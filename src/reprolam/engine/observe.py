@@ -2,7 +2,8 @@
 
 DESIGN.md: every source of nondeterminism reaches an action through the engine's context;
 what an action does outside that door is observed and recorded as an undeclared effect.
-While an action runs in this thread, ``ActionWatch``:
+While an action runs in this thread (and in the threads it starts: ``_start_thread``),
+``ActionWatch``:
 
 * captures ``sys.stdout``, ``sys.stderr`` and Python warnings (size-capped), so what an action
   prints is kept with its step and never mixes with the CLI's own (``--json``) output;
@@ -68,6 +69,9 @@ EFFECT_KINDS = (
 )  # fmt: skip
 
 _local = threading.local()
+# The hook's own work (resolving, hashing) raises events too: ignored in the thread doing it.
+# Per thread, not per watch: the threads an action starts report to its watch concurrently.
+_guard = threading.local()
 _active = 0  # watches in progress in any thread: the audit hook's one-comparison exit
 _installed = False
 _install_lock = threading.Lock()
@@ -94,7 +98,11 @@ _EVENTS = {
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _CLOCK_FUNCTIONS = ("time", "time_ns", "localtime", "gmtime", "ctime")
 _CLOCK_IGNORED_CALLERS = ("logging",)  # log timestamps do not reach an action's outputs
-_READ_IGNORED_CALLERS = ("linecache", "tokenize")  # source lines for tracebacks and warnings
+# Reads that are the Python environment's, not data: source lines for tracebacks and
+# warnings; the installed distributions' metadata, which importlib.metadata finds by listing
+# every sys.path entry (a library's entry-point lookup during an action listed the project
+# directory on sys.path as if the action read it)
+_READ_IGNORED_CALLERS = ("linecache", "tokenize", "importlib.metadata", "importlib_metadata")
 _UNSEEN: Any = object()
 
 
@@ -190,7 +198,6 @@ class ActionWatch:
     """One action's observation, from ``start()`` to ``stop()`` (same thread)."""
 
     __slots__ = (
-        "_busy",
         "_env_set",
         "_err",
         "_given",
@@ -230,7 +237,6 @@ class ActionWatch:
         self.watch_clock = determinism == "pure"
         self.watch_rng = determinism in ("pure", "external")
         self.effects: dict[tuple[str, str], dict[str, Any]] = {}
-        self._busy = False  # re-entrancy guard for the audit hook's own work
         # Set on the first read only (most actions read nothing): ``_reads``, opened path ->
         # resolved path to record or None (ignored); ``_given``, the resolved given paths;
         # ``_scratch``, what it wrote in the temp dir (on its first such write).
@@ -341,9 +347,9 @@ class ActionWatch:
         return effect
 
     def audit(self, kind: str, event: str, args: tuple[Any, ...]) -> None:
-        if self._busy:
+        if getattr(_guard, "busy", False):
             return
-        self._busy = True
+        _guard.busy = True
         try:
             if event == "open" and not _writing(args):
                 kind = "file_read"
@@ -357,14 +363,14 @@ class ActionWatch:
                 return
             effect = self.note(kind, target)
         finally:
-            self._busy = False
+            _guard.busy = False
         self._refuse_if_strict(effect)
 
     def env(self, name: Any, *, setting: bool) -> None:
         """The action's code read (or set, or removed) environment variable ``name``."""
-        if self._busy or not isinstance(name, str):
+        if getattr(_guard, "busy", False) or not isinstance(name, str):
             return
-        self._busy = True
+        _guard.busy = True
         try:
             if not _by_users_code(sys._getframe(2)):
                 return
@@ -378,7 +384,7 @@ class ActionWatch:
                 return  # what it set itself
             effect = self.note("env_read", env_reads.target(name))
         finally:
-            self._busy = False
+            _guard.busy = False
         self._refuse_if_strict(effect)
 
     def _imported(self, names: Iterable[str]) -> None:
@@ -387,7 +393,7 @@ class ActionWatch:
         reads of their files, declared, so a changed plugin is seen by ``--reuse`` and named by
         ``reproduce`` (installed packages and the standard library are the environment)."""
         roots = (*file_reads.ignored_roots(self.workdir), _OWN_PACKAGE)
-        self._busy = True  # hashing a module's file is not a read of the action's
+        _guard.busy = True  # hashing a module's file is not a read of the action's
         try:
             for name in names:
                 path = getattr(sys.modules.get(name), "__file__", None)
@@ -400,7 +406,7 @@ class ActionWatch:
                 effect["declared"] = True
                 effect["module"] = name
         finally:
-            self._busy = False
+            _guard.busy = False
 
     def _refuse_if_strict(self, effect: dict[str, Any]) -> None:
         if self.strict and not effect["declared"]:
@@ -731,6 +737,7 @@ def install() -> None:
             return
         sys.addaudithook(_hook)
         os.environ.__class__ = _WatchedEnviron
+        threading.Thread.start = _start_thread  # type: ignore[method-assign]
         for name in _CLOCK_FUNCTIONS:
             setattr(time, name, _clock_probe(name, getattr(time, name)))
         from reprolam.engine import entropy_probe  # os.urandom, uuid4, secrets: see there
@@ -745,9 +752,33 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     kind = _EVENTS.get(event)
     if kind is None:
         return
-    watch = getattr(_local, "watch", None)
+    watch = _watch_here()
     if watch is not None:
         watch.audit(kind, event, args)
+
+
+def _watch_here() -> ActionWatch | None:
+    """The watch of the action running in this thread, or of the action that started it
+    (a thread pool loading files for it): ``_start_thread`` marks the threads it starts."""
+    watch: ActionWatch | None = getattr(_local, "watch", None)
+    if watch is None:
+        watch = getattr(threading.current_thread(), _THREAD_WATCH, None)
+        if watch is None or watch._previous is _STOPPED:
+            return None  # not an action's thread, or one outliving its action's step
+    return watch
+
+
+_THREAD_WATCH = "_reprolam_watch"  # set on a threading.Thread started by a watched action
+_unwatched_start = threading.Thread.start
+
+
+def _start_thread(self: threading.Thread) -> None:
+    """``threading.Thread.start``, marking a thread an action starts with the action's watch."""
+    if _active:
+        watch = _watch_here()
+        if watch is not None:
+            setattr(self, _THREAD_WATCH, watch)
+    _unwatched_start(self)
 
 
 class _WatchedEnviron(os._Environ[str]):
@@ -757,21 +788,21 @@ class _WatchedEnviron(os._Environ[str]):
 
     def __getitem__(self, key: Any) -> Any:
         if _active:
-            watch = getattr(_local, "watch", None)
+            watch = _watch_here()
             if watch is not None:
                 watch.env(key, setting=False)
         return super().__getitem__(key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if _active:
-            watch = getattr(_local, "watch", None)
+            watch = _watch_here()
             if watch is not None:
                 watch.env(key, setting=True)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: Any) -> None:
         if _active:
-            watch = getattr(_local, "watch", None)
+            watch = _watch_here()
             if watch is not None:
                 watch.env(key, setting=True)
         super().__delitem__(key)
