@@ -41,7 +41,8 @@ def _reference(step: StepRecord) -> StepRecord:
     return render_step(copy)
 
 
-def _check(frame: StepFrame, step: StepRecord, finish: dict[str, Any]) -> None:
+def _check(frame: StepFrame, step: StepRecord, finish: dict[str, Any]) -> StepRecord:
+    """Check a started record and its finished one against the reference; the finished."""
     expected_started = StepRecord(
         run_id=step.run_id,
         index=step.index,
@@ -59,12 +60,14 @@ def _check(frame: StepFrame, step: StepRecord, finish: dict[str, Any]) -> None:
         prev_hash=step.prev_hash,
     )
     assert step == expected_started
-    frame.render_started(step)
     assert step.rendered == render_step(replace(expected_started)).rendered
-    frame.finish(step, **finish)
-    reference = _reference(step)
-    assert step.hash == step_hash(step) == reference.hash
-    assert step.rendered == reference.rendered
+    assert frame.render_started(replace(step)).rendered == step.rendered
+    finished = frame.finish(step, **finish)
+    assert step == expected_started  # the started record is left as it was
+    reference = _reference(finished)
+    assert finished.hash == step_hash(finished) == reference.hash
+    assert finished.rendered == reference.rendered
+    return finished
 
 
 @pytest.mark.parametrize("text", ODD_TEXTS)
@@ -216,5 +219,5 @@ def test_times_to_the_microsecond_compose_the_reference_bytes(
     frame = StepFrame("r", "inc", "1", "f" * 64, inputs=["x"], outputs=["x"])
     step = _started(frame, started_at=started_at)
     finish = {"failed": False, "outputs": {"x": DIGEST}, "duration": duration, "error": None}
-    _check(frame, step, {**finish, "proposal": step.proposal})
-    assert step.duration == round(duration, 6)  # kept to the microsecond
+    finished = _check(frame, step, {**finish, "proposal": step.proposal})
+    assert finished.duration == round(duration, 6)  # kept to the microsecond

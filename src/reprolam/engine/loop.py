@@ -370,16 +370,16 @@ class RunLoop:
             proposal=record,
             recovers=proposal.recovers,
             prev_hash=self.prev_hash,
+            proposal_text=self._plain_proposal_text(record),
         )
-        record_text = self._plain_proposal_text(record)
         advice = self.cache.advise(started) if self.cache is not None else None
         if advice is not None:
-            started = replace(started, proposal={**started.proposal, "cache": advice.to_dict()})
-            record_text = None
+            cached = {**started.proposal, "cache": advice.to_dict()}
+            started = frame.render_started(replace(started, proposal=cached))
             if advice.reused and self.cache is not None:
                 self._reuse(started, self.cache.counterpart(advice))
                 return None
-        self.pending_steps.append(frame.render_started(started, record_text))
+        self.pending_steps.append(started)
         self._flush()
         return started, frame, seed, occurrence
 
