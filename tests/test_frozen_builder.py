@@ -11,7 +11,6 @@ import pytest
 
 from reprolam._frozen import builder
 from reprolam.engine.executors import Outcome
-from reprolam.engine.policy import CheckedProposal
 from reprolam.planning.base import ArtifactRef
 from reprolam.trace.records import ArtifactRecord, ErrorInfo, StepKind, StepRecord, StepStatus
 
@@ -22,7 +21,6 @@ from reprolam.trace.records import ArtifactRecord, ErrorInfo, StepKind, StepReco
         (Outcome, ({"x": 1}, ErrorInfo("E", "m"), {"stdout": "hi"}, None)),
         (ArtifactRef, ("x", "ab" * 32, "json", 3)),
         (ArtifactRecord, ("ab" * 32, "npy", 10)),
-        (CheckedProposal, (None, {"a": 1}, {"x": "d"}, ("a",))),
     ],
 )
 def test_a_built_record_is_the_one_the_class_builds_and_stays_frozen(
