@@ -21,7 +21,9 @@ from reprolam import (
     action,
     workflow,
 )
+from reprolam.engine.policy import CheckedProposal
 from reprolam.errors import ConfigError
+from reprolam.planning.base import ArtifactRef
 from reprolam.trace.memory import MemoryStore
 from reprolam.trace.records import RunStatus, StepKind, StepStatus, step_hash
 
@@ -315,3 +317,19 @@ def test_installed_packages_agree_with_importlib_metadata() -> None:
     assert found == dict(sorted(expected.items()))
     assert found["scikit-learn"]
     assert found["numpy"]
+
+
+def test_a_checked_proposal_holds_the_validated_params_bound_inputs_and_overrides() -> None:
+    state = RunState(workflow=FLOW, run_id="r", seed=0)
+    state.artifacts["data"] = ArtifactRef("data", "ab" * 32, "json", 0)
+    proposal = Proposal("add_up", params={"scale": 5.0})
+    checked = Policy().check(proposal, state, {"add_up": {"scale": 2.0}})
+    assert type(checked) is CheckedProposal
+    assert checked.spec is FLOW.actions.get("add_up")
+    assert checked.params == {"scale": 2.0}
+    assert checked.inputs == {"data": "ab" * 32}
+    assert checked.overridden == ("scale",)
+    with pytest.raises(AttributeError):
+        checked.params = {}  # type: ignore[misc]
+    plain = Policy().check(Proposal("add_up"), state, {})
+    assert (plain.params, plain.overridden) == ({"scale": 1.0}, ())

@@ -11,9 +11,8 @@ import pytest
 
 from reprolam._frozen import builder
 from reprolam.engine.executors import Outcome
-from reprolam.engine.policy import CheckedProposal
 from reprolam.planning.base import ArtifactRef
-from reprolam.trace.records import ArtifactRecord, ErrorInfo
+from reprolam.trace.records import ArtifactRecord, ErrorInfo, StepKind, StepRecord, StepStatus
 
 
 @pytest.mark.parametrize(
@@ -22,7 +21,6 @@ from reprolam.trace.records import ArtifactRecord, ErrorInfo
         (Outcome, ({"x": 1}, ErrorInfo("E", "m"), {"stdout": "hi"}, None)),
         (ArtifactRef, ("x", "ab" * 32, "json", 3)),
         (ArtifactRecord, ("ab" * 32, "npy", 10)),
-        (CheckedProposal, (None, {"a": 1}, {"x": "d"}, ("a",))),
     ],
 )
 def test_a_built_record_is_the_one_the_class_builds_and_stays_frozen(
@@ -68,3 +66,26 @@ class NotInit:
 @pytest.mark.parametrize("cls", [NoSlots, Checked, Derived, NotInit])
 def test_records_it_cannot_build_exactly_are_built_by_their_class(cls: type) -> None:
     assert builder(cls) is cls
+
+
+def test_every_field_takes_the_fields_init_leaves_out() -> None:
+    reference = StepRecord("r", 1, StepKind.ACTION, "a", StepStatus.SUCCEEDED, 1.5, hash="h")
+    names = [f.name for f in dataclasses.fields(StepRecord)]
+    values = [("row",) if name == "rendered" else getattr(reference, name) for name in names]
+    made = builder(StepRecord, every_field=True)(*values)
+    assert type(made) is StepRecord
+    assert made.rendered == ("row",)
+    assert made == reference  # rendered is not compared
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.rendered = None  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("cls", [NoSlots, NotInit])
+def test_every_field_of_a_record_it_cannot_build_fast_goes_through_init(cls: type) -> None:
+    build = builder(cls, every_field=True)
+    assert build is not cls
+    made = build(*([7] if cls is NoSlots else [7, [1]]))
+    assert type(made) is cls
+    assert made.a == 7
+    if cls is NotInit:
+        assert made.b == [1]

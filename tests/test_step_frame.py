@@ -14,7 +14,7 @@ import pytest
 from reprolam.context import derive_seed, seed_after, seed_prefix
 from reprolam.trace._rows import render_step
 from reprolam.trace.records import ErrorInfo, StepKind, StepRecord, StepStatus, step_hash
-from reprolam.trace.step_frame import StepFrame
+from reprolam.trace.step_frame import MICROS_MAX, SECONDS_MAX, StepFrame, micros_text
 
 DIGEST = "ab" * 32
 ODD_TEXTS = ["", "plain", 'quo"te\\', "é ü 中文", "\u2028\n\t\x00", "\ud800 lone", "emoji 🎉"]
@@ -41,7 +41,8 @@ def _reference(step: StepRecord) -> StepRecord:
     return render_step(copy)
 
 
-def _check(frame: StepFrame, step: StepRecord, finish: dict[str, Any]) -> None:
+def _check(frame: StepFrame, step: StepRecord, finish: dict[str, Any]) -> StepRecord:
+    """Check a started record and its finished one against the reference; the finished."""
     expected_started = StepRecord(
         run_id=step.run_id,
         index=step.index,
@@ -59,12 +60,14 @@ def _check(frame: StepFrame, step: StepRecord, finish: dict[str, Any]) -> None:
         prev_hash=step.prev_hash,
     )
     assert step == expected_started
-    frame.render_started(step)
     assert step.rendered == render_step(replace(expected_started)).rendered
-    frame.finish(step, **finish)
-    reference = _reference(step)
-    assert step.hash == step_hash(step) == reference.hash
-    assert step.rendered == reference.rendered
+    assert frame.render_started(replace(step)).rendered == step.rendered
+    finished = frame.finish(step, **finish)
+    assert step == expected_started  # the started record is left as it was
+    reference = _reference(finished)
+    assert finished.hash == step_hash(finished) == reference.hash
+    assert finished.rendered == reference.rendered
+    return finished
 
 
 @pytest.mark.parametrize("text", ODD_TEXTS)
@@ -186,3 +189,35 @@ def test_seed_prefixes_derive_the_same_seeds() -> None:
             for occurrence in (0, 1, 17, 10**6):
                 assert seed_after(prefix, occurrence) == derive_seed(root, label, occurrence)
     assert seed_after(seed_prefix(7), "x") == derive_seed(7, "x")
+
+
+def test_micros_text_is_the_repr_of_that_many_millionths() -> None:
+    """Exhaustively up to 1.1 seconds (the exponent forms, the leading and trailing zeros),
+    then across the whole range: wall-clock times of today and of the next two centuries."""
+    for us in range(1_100_000):
+        assert micros_text(us) == repr(us / 1e6), us
+    rng = np.random.default_rng(7)
+    edges = [MICROS_MAX - 1, 10**15, 10**15 - 1, 2**52, 1_700_000_000_000_000, 1_000_000_000]
+    for us in [*edges, *(int(u) for u in rng.integers(0, MICROS_MAX, 300_000))]:
+        assert micros_text(us) == repr(us / 1e6), us
+    assert float(SECONDS_MAX) * 1_000_000 == MICROS_MAX
+
+
+@pytest.mark.parametrize(
+    ("started_at", "duration"),
+    [
+        (1_796_186_588.600223, 2.5e-05),  # whole microseconds: composed from integers
+        (1_796_186_588.6002231, 2.51234e-05),  # finer than that: the float's own repr
+        (0.0, 0.0),
+        (float(2**33), float(2**33)),  # beyond the range the integer texts cover
+        (1e-7, 3.0000004),
+    ],
+)
+def test_times_to_the_microsecond_compose_the_reference_bytes(
+    started_at: float, duration: float
+) -> None:
+    frame = StepFrame("r", "inc", "1", "f" * 64, inputs=["x"], outputs=["x"])
+    step = _started(frame, started_at=started_at)
+    finish = {"failed": False, "outputs": {"x": DIGEST}, "duration": duration, "error": None}
+    finished = _check(frame, step, {**finish, "proposal": step.proposal})
+    assert finished.duration == round(duration, 6)  # kept to the microsecond

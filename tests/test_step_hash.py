@@ -79,7 +79,7 @@ def test_the_composed_hash_equals_the_canonical_json_of_every_field(fields: dict
     assert _rows.step_to_row(rendered) == (*_rows.step_to_row(step)[:-1], rendered.hash)
 
 
-def test_finishing_in_place_renders_what_a_fresh_record_would() -> None:
+def test_finishing_renders_what_a_fresh_record_would() -> None:
     started = StepRecord(
         run_id="r",
         index=0,
@@ -98,6 +98,8 @@ def test_finishing_in_place_renders_what_a_fresh_record_would() -> None:
     grown = {**started.proposal, "observed": {"printed": 3}}
     error = ErrorInfo("RuntimeError", "boom")
     finished = frame.finish(started, True, {}, 0.5, error, grown)
+    assert started.status is StepStatus.STARTED  # left as journaled
+    assert started.hash is None
     fresh = StepRecord(
         run_id="r",
         index=0,

@@ -22,12 +22,17 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def builder(cls: type[T]) -> Callable[..., T]:
-    """A positional constructor of ``cls`` (its ``__init__`` fields, in declaration order)."""
+def builder(cls: type[T], *, every_field: bool = False) -> Callable[..., T]:
+    """A positional constructor of ``cls`` (its ``__init__`` fields, in declaration order).
+
+    ``every_field``: it takes the fields left out of ``__init__`` too, in their place (for a
+    class it cannot build fast, the class's ``__init__`` then sets of each such field).
+    """
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = tuple(f.name for f in fields)
-    given = tuple(f.name for f in fields if f.init)
-    fixed = {f.name: f.default for f in fields if not f.init}  # left to their defaults
+    given = names if every_field else tuple(f.name for f in fields if f.init)
+    # left to their defaults
+    fixed = {f.name: f.default for f in fields if f.name not in given}
     slots = getattr(cls, "__slots__", None)
     if (
         not isinstance(slots, tuple)
@@ -37,7 +42,7 @@ def builder(cls: type[T]) -> Callable[..., T]:
         or dataclasses.MISSING in fixed.values()
         or not all(name.isidentifier() and not name.startswith("_") for name in names)
     ):
-        return cls
+        return _through_init(cls, names) if every_field else cls
     twin = type(f"_Unfrozen{cls.__name__}", (), {"__slots__": slots})
     fills = "".join(f"    r.{name} = {name}\n" for name in given)
     fills += "".join(f"    r.{name} = _fixed[{name!r}]\n" for name in fixed)
@@ -52,5 +57,20 @@ def builder(cls: type[T]) -> Callable[..., T]:
     try:
         build(*(None for _ in given))  # the layouts really are the same (else TypeError)
     except TypeError:
-        return cls
+        return _through_init(cls, names) if every_field else cls
+    return build
+
+
+def _through_init(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
+    """``builder(cls, every_field=True)`` the slow way: ``__init__``, then the other fields."""
+    init = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+
+    def build(*values: Any) -> T:
+        given = dict(zip(names, values, strict=True))
+        record = cls(**{name: value for name, value in given.items() if name in init})
+        for name, value in given.items():
+            if name not in init:
+                object.__setattr__(record, name, value)
+        return record
+
     return build

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 StepCallback = Callable[[StepRecord], None]
 # The engine's own clock reads, unwrapped: they happen between actions, where the effects
 # watch's clock probe (engine.observe) only costs a call.
-_wall_clock = getattr(time.time, "__wrapped__", time.time)
+_wall_clock_ns = getattr(time.time_ns, "__wrapped__", time.time_ns)
 # built once per step each: without the frozen __init__ (see reprolam._frozen)
 _artifact_ref = builder(ArtifactRef)
 _artifact_record = builder(ArtifactRecord)
@@ -362,23 +362,24 @@ class RunLoop:
         record = self._proposal_record(proposal, checked.overridden)
         started = frame.started(
             index=len(self.state.steps),
-            started_at=_wall_clock(),
+            # to the microsecond, as its duration: its text is composed cheaply (step_frame)
+            started_at=_wall_clock_ns() // 1000 / 1e6,
             params=checked.params,
             inputs=checked.inputs,
             seed=seed,
             proposal=record,
             recovers=proposal.recovers,
             prev_hash=self.prev_hash,
+            proposal_text=self._plain_proposal_text(record),
         )
-        record_text = self._plain_proposal_text(record)
         advice = self.cache.advise(started) if self.cache is not None else None
         if advice is not None:
-            started = replace(started, proposal={**started.proposal, "cache": advice.to_dict()})
-            record_text = None
+            cached = {**started.proposal, "cache": advice.to_dict()}
+            started = frame.render_started(replace(started, proposal=cached))
             if advice.reused and self.cache is not None:
                 self._reuse(started, self.cache.counterpart(advice))
                 return None
-        self.pending_steps.append(frame.render_started(started, record_text))
+        self.pending_steps.append(started)
         self._flush()
         return started, frame, seed, occurrence
 

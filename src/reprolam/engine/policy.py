@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from reprolam._frozen import builder
 from reprolam.actions import ActionSpace, ActionSpec
 from reprolam.errors import ConfigError, NotFoundError, PolicyViolation
 from reprolam.planning.base import Proposal, RunState
@@ -15,15 +14,22 @@ Overrides = dict[str, dict[str, Any]]
 EFFECTS_POLICIES = ("warn", "strict")
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedProposal:
+class CheckedProposal(NamedTuple):
+    """A proposal as the policy passed it (one per step, never stored or handed out).
+
+    A named tuple, not a frozen dataclass: built with ``tuple.__new__`` it costs a third of
+    what ``reprolam._frozen.builder`` does, whose ``__class__`` assignment raises an audit
+    event that runs the effects watch's Python audit hook (engine.observe): ~3,000
+    instructions per step saved.
+    """
+
     spec: ActionSpec
     params: dict[str, Any]  # validated, defaults filled in, overrides applied
     inputs: dict[str, str]  # input name -> artifact digest
     overridden: tuple[str, ...]  # params whose value came from an override
 
 
-_checked = builder(CheckedProposal)  # one per step: built without the frozen __init__
+_new_tuple = tuple.__new__  # CheckedProposal(...) without its Python-level __new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +98,8 @@ class Policy:
                 raise PolicyViolation(
                     f"{spec.name}: precondition failed: {reason}", check="precondition"
                 )
-        return _checked(spec, params, inputs, tuple(sorted(forced)) if forced else ())
+        overridden = tuple(sorted(forced)) if forced else ()
+        return _new_tuple(CheckedProposal, (spec, params, inputs, overridden))
 
 
 def _known_action(space: ActionSpace, name: str) -> ActionSpec:
