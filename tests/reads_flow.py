@@ -11,9 +11,33 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from reprolam import action, workflow
+import reprolam
+from reprolam import Policy, action, workflow
+from reprolam.actions import spec_of
 
 PATHS: dict[str, Any] = {}
+
+
+def run_one(
+    tmp_path: Path, fn: Any, *, effects: str = "warn", reuse: bool = False, **params: Any
+) -> Any:
+    """Run action ``fn`` alone (a one-action workflow) in the store ``tmp_path/store``."""
+    flow = workflow(f"one_{fn.__name__}", [fn], outputs=list(spec_of(fn).outputs))
+    with reprolam.open(tmp_path / "store") as rl:
+        return rl.run(
+            flow,
+            planner="rules",
+            set={f"{fn.__name__}.{k}": v for k, v in params.items()},
+            policy=Policy(effects=effects, max_failures=1),
+            reuse=reuse,
+        )
+
+
+def cache_advice(step: Any) -> dict[str, Any]:
+    """The cache's advice recorded on a step (it must have one)."""
+    cache = step.proposal.get("cache")
+    assert isinstance(cache, dict)
+    return cache
 
 
 def use_private_tempdir(tmp_path: Path, monkeypatch: Any) -> Path:

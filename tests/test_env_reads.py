@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import reprolam
 from env_flow import FLOW, SCALE, SECRET_FLOW
+from reads_flow import cache_advice
 from reprolam import Policy, env_reads
 from reprolam.cli.main import cli
 from reprolam.hashing import digest
@@ -22,12 +23,6 @@ from reprolam.trace.records import StepRecord, StepStatus
 def _env_reads(step: StepRecord) -> list[dict[str, Any]]:
     effects = step.proposal.get("observed", {}).get("effects", [])
     return [e for e in effects if e["kind"] == "env_read"]
-
-
-def _cache(step: StepRecord) -> dict[str, Any]:
-    cache = step.proposal.get("cache")
-    assert isinstance(cache, dict)
-    return cache
 
 
 def test_the_variable_read_by_the_users_code_is_recorded_with_its_value_digest(
@@ -68,13 +63,15 @@ def test_reuse_executes_again_when_the_value_changed_and_names_the_variable(
         changed = rl.run(FLOW, planner="rules", reuse=True)
         monkeypatch.delenv(SCALE)
         unset = rl.run(FLOW, planner="rules", reuse=True)
-    assert _cache(same.steps[0])["reused"] is True
+    assert cache_advice(same.steps[0])["reused"] is True
     step = changed.steps[0]
-    assert _cache(step)["reused"] is False
-    (why,) = _cache(step)["changed"]
+    assert cache_advice(step)["reused"] is False
+    (why,) = cache_advice(step)["changed"]
     assert why.startswith(f"variable ${SCALE}: value changed since the recorded run")
     assert step.outputs != first.steps[0].outputs  # executed with the new value
-    assert _cache(unset.steps[0])["changed"] == [f"variable ${SCALE}: unset since the recorded run"]
+    assert cache_advice(unset.steps[0])["changed"] == [
+        f"variable ${SCALE}: unset since the recorded run"
+    ]
 
 
 def test_reproduce_names_the_variable_whose_value_changed(

@@ -26,10 +26,10 @@ from reads_flow import (
     reads_a_fifo,
     reads_temp_and_installed_files,
     reads_what_it_wrote,
+    run_one,
     use_private_tempdir,
 )
 from reprolam import Policy, action, file_reads, workflow
-from reprolam.actions import spec_of
 from reprolam.cli.main import cli
 from reprolam.files import hash_file
 from reprolam.trace.records import StepRecord, StepStatus
@@ -43,14 +43,7 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _run(
     tmp_path: Path, fn: Any, *, effects: str = "warn", **params: Any
 ) -> tuple[str, StepRecord]:
-    flow = workflow(f"one_{fn.__name__}", [fn], outputs=list(spec_of(fn).outputs))
-    with reprolam.open(tmp_path / "store") as rl:
-        result = rl.run(
-            flow,
-            planner="rules",
-            set={f"{fn.__name__}.{k}": v for k, v in params.items()},
-            policy=Policy(effects=effects, max_failures=1),
-        )
+    result = run_one(tmp_path, fn, effects=effects, **params)
     return result.id, result.steps[0]
 
 

@@ -13,6 +13,7 @@ from reads_flow import (
     FLOW,
     PATHS,
     bump_counter,
+    cache_advice,
     imports_a_plugin,
     lists_then_adds,
     loads_in_threads,
@@ -22,7 +23,6 @@ from reads_flow import (
 from reprolam import Policy, action, file_reads, workflow
 from reprolam.actions import spec_of
 from reprolam.engine import observe
-from reprolam.trace.records import StepRecord
 
 
 @pytest.fixture(autouse=True)
@@ -30,18 +30,12 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return use_private_tempdir(tmp_path, monkeypatch)
 
 
-def _cache(step: StepRecord) -> dict[str, object]:
-    cache = step.proposal.get("cache")
-    assert isinstance(cache, dict)
-    return cache
-
-
 def test_reuse_takes_a_step_whose_file_is_unchanged(tmp_path: Path) -> None:
     with reprolam.open(tmp_path / "store") as rl:
         first = rl.run(FLOW, planner="script")
         again = rl.run(FLOW, planner="script", reuse=True)
-    assert [_cache(s)["reused"] for s in again.steps] == [True, True]
-    assert _cache(again.steps[0])["counterpart"] == [first.id, 0]
+    assert [cache_advice(s)["reused"] for s in again.steps] == [True, True]
+    assert cache_advice(again.steps[0])["counterpart"] == [first.id, 0]
 
 
 def test_reuse_executes_a_step_whose_file_changed_and_says_which(tmp_path: Path) -> None:
@@ -51,7 +45,7 @@ def test_reuse_executes_a_step_whose_file_changed_and_says_which(tmp_path: Path)
         again = rl.run(FLOW, planner="script", reuse=True)
     # it read the new content: not the stale result
     assert again.steps[1].outputs["total"] != first.steps[1].outputs["total"]
-    load = _cache(again.steps[0])
+    load = cache_advice(again.steps[0])
     assert load["reused"] is False
     (why,) = load["changed"]  # type: ignore[misc]
     assert why.startswith(f"file {PATHS['raw']}: content changed since the recorded run")
@@ -67,7 +61,7 @@ def test_a_file_deleted_after_the_run_is_never_reused(tmp_path: Path) -> None:
         first = rl.run(FLOW, planner="script")
         os.remove(PATHS["raw"])
         fork = rl.fork(first.id, at=0, reuse=True, workflow=FLOW)
-    load = _cache(fork.steps[0])
+    load = cache_advice(fork.steps[0])
     assert load["reused"] is False
     assert load["changed"] == [f"file {PATHS['raw']}: deleted since the recorded run"]
     assert fork.steps[0].error is not None
@@ -79,11 +73,11 @@ def test_a_fork_checks_the_reads_of_the_step_its_counterpart_reused(tmp_path: Pa
     with reprolam.open(tmp_path / "store") as rl:
         first = rl.run(FLOW, planner="script")
         second = rl.fork(first.id, at=0, reuse=True, workflow=FLOW)
-        assert _cache(second.steps[0])["reused"] is True
+        assert cache_advice(second.steps[0])["reused"] is True
         assert "observed" not in second.steps[0].proposal
         PATHS["raw"].write_text("5\n")
         third = rl.fork(second.id, at=0, reuse=True, workflow=FLOW)
-    assert _cache(third.steps[0])["reused"] is False
+    assert cache_advice(third.steps[0])["reused"] is False
     assert third.steps[0].outputs["rows"] != first.steps[0].outputs["rows"]
 
 
@@ -93,9 +87,9 @@ def test_a_big_file_is_reused_until_its_size_or_mtime_moves(
     monkeypatch.setattr(file_reads, "HASH_CAP", 4)
     with reprolam.open(tmp_path / "store") as rl:
         rl.run(FLOW, planner="script")
-        assert _cache(rl.run(FLOW, planner="script", reuse=True).steps[0])["reused"] is True
+        assert cache_advice(rl.run(FLOW, planner="script", reuse=True).steps[0])["reused"] is True
         os.utime(PATHS["raw"], ns=(0, os.stat(PATHS["raw"]).st_mtime_ns + 10**9))
-        load = _cache(rl.run(FLOW, planner="script", reuse=True).steps[0])
+        load = cache_advice(rl.run(FLOW, planner="script", reuse=True).steps[0])
     assert load["reused"] is False
     assert "content not hashed" in str(load["changed"])
 
@@ -110,7 +104,7 @@ def test_a_file_that_could_not_be_hashed_is_never_vouched_for(
         with monkeypatch.context() as patched:
             patched.setattr("reprolam.files.hash_file", unreadable)
             rl.run(FLOW, planner="script")
-        load = _cache(rl.run(FLOW, planner="script", reuse=True).steps[0])
+        load = cache_advice(rl.run(FLOW, planner="script", reuse=True).steps[0])
     assert load["reused"] is False
     assert "could not be read when recorded" in str(load["changed"])
 
@@ -127,7 +121,7 @@ def test_a_step_that_read_more_paths_than_it_lists_is_never_reused(
         effects = first.steps[0].proposal["observed"]["effects"]
         assert [e["target"] for e in effects][:2] == [str(data), str(data / "b.csv")]
         assert effects[-1]["unlisted"] is True  # the listing, b.csv, then "more"
-        again = _cache(rl.run(flow, planner="script", reuse=True).steps[0])
+        again = cache_advice(rl.run(flow, planner="script", reuse=True).steps[0])
     assert again["reused"] is False
     assert "more files than the step lists" in str(again["changed"])
 
@@ -148,8 +142,8 @@ def test_a_path_the_action_changes_after_reading_is_recorded_as_it_was_read(
         assert file_reads.recorded_state(read) == before
         again = rl.run(flow, planner="script", reuse=True)
     step = again.steps[0]
-    assert _cache(step)["reused"] is False
-    assert "changed since the recorded run" in str(_cache(step)["changed"])
+    assert cache_advice(step)["reused"] is False
+    assert "changed since the recorded run" in str(cache_advice(step)["changed"])
     assert step.outputs != first.steps[0].outputs  # it read what the first run left
 
 
@@ -172,9 +166,9 @@ def test_a_module_the_action_imports_by_name_is_a_declared_read_of_its_file(
         same = rl.run(flow, planner="rules", set={"imports_a_plugin.plugin": name}, reuse=True)
         source.write_text("VALUE = 2\n")
         changed = rl.run(flow, planner="rules", set={"imports_a_plugin.plugin": name}, reuse=True)
-    assert _cache(same.steps[0])["reused"] is True
-    assert _cache(changed.steps[0])["reused"] is False
-    (why,) = _cache(changed.steps[0])["changed"]  # type: ignore[misc]
+    assert cache_advice(same.steps[0])["reused"] is True
+    assert cache_advice(changed.steps[0])["reused"] is False
+    (why,) = cache_advice(changed.steps[0])["changed"]  # type: ignore[misc]
     assert why.startswith(f"file {source}: content changed")
 
 
@@ -184,13 +178,13 @@ def test_a_step_whose_reused_source_is_not_in_the_store_is_never_reused(tmp_path
     with reprolam.open(tmp_path / "store") as rl:
         first = rl.run(FLOW, planner="script")
         again = rl.run(FLOW, planner="script", reuse=True)
-        assert _cache(again.steps[0])["counterpart"] == [first.id, 0]
+        assert cache_advice(again.steps[0])["counterpart"] == [first.id, 0]
         rl.export(again.id, format="rocrate", output=tmp_path / "again.zip")
     PATHS["raw"].write_text("1\n2\n4\n")
     with reprolam.open(tmp_path / "elsewhere") as rl:
         rl.import_crate(tmp_path / "again.zip")
         fresh = rl.run(FLOW, planner="script", reuse=True)
-    load = _cache(fresh.steps[0])
+    load = cache_advice(fresh.steps[0])
     assert load["reused"] is False
     (why,) = load["changed"]  # type: ignore[misc]
     assert load["counterpart"] == [again.id, 0]
@@ -210,7 +204,7 @@ def test_a_file_read_in_a_thread_the_action_starts_is_its_read(tmp_path: Path) -
         PATHS["raw"].write_text("1\n2\n4\n")
         again = rl.run(flow, planner="script", reuse=True)
         strict = rl.run(flow, planner="script", policy=Policy(effects="strict", max_failures=1))
-    assert _cache(again.steps[0])["reused"] is False
+    assert cache_advice(again.steps[0])["reused"] is False
     assert again.steps[0].outputs != first.steps[0].outputs
     assert strict.steps[0].error is not None  # refused in the pool's thread, the step failed
     assert "UndeclaredEffect" in f"{strict.steps[0].error.type} {strict.steps[0].error.message}"

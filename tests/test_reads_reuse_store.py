@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import reprolam
-from reads_flow import FLOW, PATHS, use_private_tempdir
+from reads_flow import FLOW, PATHS, cache_advice, use_private_tempdir
 from reprolam import action, workflow
 from reprolam.cli.main import cli
 from reprolam.engine.cache import StepCache
@@ -26,12 +26,6 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return use_private_tempdir(tmp_path, monkeypatch)
 
 
-def _cache(step: StepRecord) -> dict[str, object]:
-    cache = step.proposal.get("cache")
-    assert isinstance(cache, dict)
-    return cache
-
-
 def test_reuse_takes_the_newest_computation_whose_file_still_holds(tmp_path: Path) -> None:
     original = PATHS["raw"].read_text()
     with reprolam.open(tmp_path / "store") as rl:
@@ -42,18 +36,18 @@ def test_reuse_takes_the_newest_computation_whose_file_still_holds(tmp_path: Pat
         c = rl.run(FLOW, planner="script", reuse=True)
         PATHS["raw"].write_text(original)
         d = rl.run(FLOW, planner="script", reuse=True)
-    executed = _cache(b.steps[0])
+    executed = cache_advice(b.steps[0])
     assert executed["reused"] is False
     assert executed["counterpart"] == [a.id, 0]
     (why,) = executed["changed"]  # type: ignore[misc]
     assert why.startswith(f"file {PATHS['raw']}: content changed since the recorded run")
     assert b.steps[1].outputs["total"] != a.steps[1].outputs["total"]  # the new content
     # C takes B's step (A's read the old content), and B's total after it
-    assert [_cache(s)["counterpart"] for s in c.steps] == [[b.id, 0], [b.id, 1]]
-    assert all(_cache(s)["reused"] is True for s in c.steps)
+    assert [cache_advice(s)["counterpart"] for s in c.steps] == [[b.id, 0], [b.id, 1]]
+    assert all(cache_advice(s)["reused"] is True for s in c.steps)
     assert c.steps[1].outputs == b.steps[1].outputs
     # back to what A read: A's step again (the first computation comes first)
-    assert [_cache(s)["counterpart"] for s in d.steps] == [[a.id, 0], [a.id, 1]]
+    assert [cache_advice(s)["counterpart"] for s in d.steps] == [[a.id, 0], [a.id, 1]]
     assert d.steps[1].outputs == a.steps[1].outputs
 
 
@@ -66,7 +60,7 @@ def test_a_third_content_executes_and_names_the_file_against_the_first_run(
         rl.run(FLOW, planner="script", reuse=True)
         PATHS["raw"].write_text("5\n")
         e = rl.run(FLOW, planner="script", reuse=True)
-    load = _cache(e.steps[0])
+    load = cache_advice(e.steps[0])
     assert load["reused"] is False
     assert load["counterpart"] == [a.id, 0]  # no candidate holds: the first one says why
     assert load["changed"] == [
@@ -84,8 +78,8 @@ def test_a_fork_with_reuse_takes_the_computation_whose_file_holds(tmp_path: Path
         PATHS["raw"].write_text("7\n")
         newer = rl.run(FLOW, planner="script", reuse=True)
         fork = rl.fork(parent.id, at=0, reuse=True, workflow=FLOW)
-    assert [_cache(s)["counterpart"] for s in fork.steps] == [[newer.id, 0], [newer.id, 1]]
-    assert all(_cache(s)["reused"] is True for s in fork.steps)
+    assert [cache_advice(s)["counterpart"] for s in fork.steps] == [[newer.id, 0], [newer.id, 1]]
+    assert all(cache_advice(s)["reused"] is True for s in fork.steps)
     assert fork.steps[1].outputs == newer.steps[1].outputs
 
 
@@ -102,13 +96,13 @@ def test_a_sweep_with_reuse_takes_the_computation_whose_file_holds(tmp_path: Pat
         parent = rl.run(SCALED, planner="script", set={"scaled.k": 1})
         PATHS["raw"].write_text("8\n")
         newer = rl.run(SCALED, planner="script", set={"scaled.k": 1}, reuse=True)
-        assert _cache(newer.steps[0])["reused"] is False
+        assert cache_advice(newer.steps[0])["reused"] is False
         swept = rl.sweep(parent.id, at=0, grid={"scaled.k": [1, 2]}, reuse=True)
         again, other = sorted(swept.points, key=lambda p: p.values["scaled.k"])
         assert again.run is not None
         (step,) = rl.store.own_steps(again.run.id)
     assert (again.executed, again.reused) == (0, 1)
-    assert _cache(step)["counterpart"] == [newer.id, 0]  # not the parent's: its file changed
+    assert cache_advice(step)["counterpart"] == [newer.id, 0]  # not the parent's: its file changed
     assert (other.executed, other.reused) == (1, 0)  # k=2 was never computed
 
 
@@ -120,7 +114,7 @@ def test_reuses_of_a_stale_step_are_passed_over_without_reading_their_source(
     with reprolam.open(tmp_path / "store") as rl:
         a = rl.run(FLOW, planner="script")
         reusers = [rl.run(FLOW, planner="script", reuse=True) for _ in range(3)]
-        assert all(_cache(r.steps[0])["counterpart"] == [a.id, 0] for r in reusers)
+        assert all(cache_advice(r.steps[0])["counterpart"] == [a.id, 0] for r in reusers)
         PATHS["raw"].write_text("9\n")
         store = rl.store
         followed: list[tuple[str, int]] = []

@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 
-import reprolam
-from reads_flow import PATHS, use_private_tempdir
-from reprolam import Policy, action, workflow
-from reprolam.actions import spec_of
+from reads_flow import PATHS, run_one, use_private_tempdir
+from reprolam import action
 from reprolam.engine.observe import _database_open
 from reprolam.files import hash_file
 from reprolam.trace.records import StepRecord, StepStatus
@@ -88,16 +86,7 @@ def creates_a_database_beside_the_data() -> int:
 def _run(
     tmp_path: Path, fn: Any, *, effects: str = "warn", reuse: bool = False, **params: Any
 ) -> StepRecord:
-    flow = workflow(f"one_{fn.__name__}", [fn], outputs=list(spec_of(fn).outputs))
-    with reprolam.open(tmp_path / "store") as rl:
-        result = rl.run(
-            flow,
-            planner="rules",
-            set={f"{fn.__name__}.{k}": v for k, v in params.items()},
-            policy=Policy(effects=effects, max_failures=1),
-            reuse=reuse,
-        )
-    return result.steps[0]
+    return run_one(tmp_path, fn, effects=effects, reuse=reuse, **params).steps[0]
 
 
 def _effects(step: StepRecord) -> list[dict[str, Any]]:
