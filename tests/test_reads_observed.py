@@ -9,6 +9,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from click.testing import CliRunner
@@ -30,6 +31,7 @@ from reads_flow import (
     use_private_tempdir,
 )
 from reprolam import Policy, action, file_reads, workflow
+from reprolam.cli import render
 from reprolam.cli.main import cli
 from reprolam.files import hash_file
 from reprolam.trace.records import StepRecord, StepStatus
@@ -320,3 +322,26 @@ def test_an_entry_point_lookup_is_not_a_read_of_the_directories_on_sys_path(
     _, step = _run(tmp_path, looks_up_entry_points)
     assert step.status is StepStatus.SUCCEEDED
     assert _reads(step) == []
+
+
+@action(outputs=["m", "blob"])
+def two_outputs() -> tuple[int, bytes]:
+    return 1, b"x"
+
+
+def test_a_steps_outputs_are_listed_in_one_order_executed_or_reused(tmp_path: Path) -> None:
+    """The live line listed an executed step's outputs as declared (m, blob) and a reused
+    one's as stored (blob, m)."""
+    flow = workflow("two", [two_outputs], outputs=["m"])
+    with reprolam.open(tmp_path / "store") as rl:
+        lines = []
+        for _ in range(2):
+            progress = render.RunProgress(enabled=True)
+            with patch.object(render, "err_console") as console:
+                rl.run(flow, planner="rules", reuse=True, on_step=progress.step)
+                printed = [str(c.args[0]) for c in console.print.call_args_list]
+            lines.append(printed[-1])
+    executed, reused = (re.search(r"blob=\w+ m=\w+", line) for line in lines)
+    assert executed is not None
+    assert reused is not None
+    assert "reused" in lines[1]

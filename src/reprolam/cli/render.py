@@ -89,7 +89,8 @@ class RunProgress:
             err_console.print(self.header)
             self.header = None
         mark = _STATUS_STYLE[step.status]
-        outputs = " ".join(f"{n}={short(k)}" for n, k in step.outputs.items())
+        # by name, as `show` lists them: a reused step's come back from the store sorted
+        outputs = " ".join(f"{n}={short(k)}" for n, k in sorted(step.outputs.items()))
         advice = step.proposal.get("cache")
         took = "reused" if advice and advice.get("reused") else _ms(step.duration)
         line = f"  {mark} {step.index:>3} {step.action:<18} {took:>10}  {outputs}"
