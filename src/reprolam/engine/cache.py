@@ -196,7 +196,7 @@ def changed_reads(
             target = str(effect.get("target"))
             now = states.get(target)
             if now is None:
-                now = states[target] = _state_now(effect)
+                now = states[target] = state_now(effect)
         why = read_change(effect, now)
         if why is not None:
             noun = "variable" if effect.get("kind") == "env_read" else "file"
@@ -204,7 +204,8 @@ def changed_reads(
     return found
 
 
-def _state_now(effect: dict[str, Any]) -> dict[str, Any]:
+def state_now(effect: dict[str, Any]) -> dict[str, Any]:
+    """What the path or variable a recorded read (``file_read``, ``env_read``) names holds now."""
     target = str(effect.get("target"))
     if effect.get("kind") == "env_read":
         return env_state(target.removeprefix(env_reads.PREFIX))
@@ -213,8 +214,8 @@ def _state_now(effect: dict[str, Any]) -> dict[str, Any]:
 
 def read_change(effect: dict[str, Any], again: dict[str, Any] | None = None) -> str | None:
     """Why what a recorded read (``file_read`` or ``env_read`` effect) read is not there any
-    more, or None: compared with ``again``, the same read in a re-execution, else with what
-    the path or variable holds now."""
+    more, or None: compared with ``again`` (the same read in a re-execution, or a state from
+    ``state_now``), by default with what the path or variable holds now."""
     if effect.get("kind") == "env_read":
         return env_change(effect, (recorded_env_state(again) or None) if again else None)
     return file_change(effect, (recorded_state(again) or None) if again else None)

@@ -122,6 +122,13 @@ def declared(kind: str, determinism: str, side_effects: Sequence[str]) -> bool:
     return False
 
 
+# how to declare each kind of read that only a param or an input can declare
+_READ_FIXES = {
+    "file_read": ("file read", file_reads.READ_FIX),
+    "env_read": ("variable read", env_reads.READ_FIX),
+}
+
+
 def refusal(action: str, effects: Sequence[dict[str, Any]], policy: str) -> ErrorInfo | None:
     """The step failure for undeclared effects under the ``strict`` policy, else None."""
     undeclared = [e for e in effects if not e.get("declared")]
@@ -130,10 +137,8 @@ def refusal(action: str, effects: Sequence[dict[str, Any]], policy: str) -> Erro
     listed = "; ".join(f"{e['kind']}: {e['target']}" for e in undeclared[:5])
     more = f" (and {len(undeclared) - 5} more)" if len(undeclared) > 5 else ""
     kinds = {e["kind"] for e in undeclared}
-    fixes = [f"for a file read, {file_reads.READ_FIX}"] if "file_read" in kinds else []
-    if "env_read" in kinds:
-        fixes.append(f"for a variable read, {env_reads.READ_FIX}")
-    if kinds - {"file_read", "env_read"}:
+    fixes = [f"for a {noun}, {fix}" for kind, (noun, fix) in _READ_FIXES.items() if kind in kinds]
+    if kinds - _READ_FIXES.keys():
         fixes.append(
             "declare them on the action (side_effects=[...]; for randomness use ctx.rng or "
             "determinism='seeded')"
@@ -366,13 +371,13 @@ class ActionWatch:
             _guard.busy = False
         self._refuse_if_strict(effect)
 
-    def env(self, name: Any, *, setting: bool) -> None:
-        """The action's code read (or set, or removed) environment variable ``name``."""
+    def env(self, name: Any, *, setting: bool, caller: Any) -> None:
+        """Code in frame ``caller`` read (or set, or removed) environment variable ``name``."""
         if getattr(_guard, "busy", False) or not isinstance(name, str):
             return
         _guard.busy = True
         try:
-            if not _by_users_code(sys._getframe(2)):
+            if not _by_users_code(caller):
                 return
             if setting:
                 try:
@@ -411,8 +416,7 @@ class ActionWatch:
     def _refuse_if_strict(self, effect: dict[str, Any]) -> None:
         if self.strict and not effect["declared"]:
             kind, target = effect["kind"], effect["target"]
-            fixes = {"file_read": file_reads.READ_FIX, "env_read": env_reads.READ_FIX}
-            fix = f"; {fixes[kind]}" if kind in fixes else ""
+            fix = f"; {_READ_FIXES[kind][1]}" if kind in _READ_FIXES else ""
             raise UndeclaredEffect(
                 f"undeclared {kind.replace('_', ' ')} refused: {target} (strict effects policy)"
                 + fix
@@ -788,24 +792,25 @@ class _WatchedEnviron(os._Environ[str]):
 
     def __getitem__(self, key: Any) -> Any:
         if _active:
-            watch = _watch_here()
-            if watch is not None:
-                watch.env(key, setting=False)
+            _env_used(key, setting=False)
         return super().__getitem__(key)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if _active:
-            watch = _watch_here()
-            if watch is not None:
-                watch.env(key, setting=True)
+            _env_used(key, setting=True)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: Any) -> None:
         if _active:
-            watch = _watch_here()
-            if watch is not None:
-                watch.env(key, setting=True)
+            _env_used(key, setting=True)
         super().__delitem__(key)
+
+
+def _env_used(key: Any, *, setting: bool) -> None:
+    """Report an ``os.environ`` lookup (or change) to the watch of this thread, if any."""
+    watch = _watch_here()
+    if watch is not None:
+        watch.env(key, setting=setting, caller=sys._getframe(2))  # who used os.environ
 
 
 _MAPPING_MODULES = ("os", "collections.abc")  # os.getenv; Mapping.get, __contains__ (whose
