@@ -4,6 +4,7 @@ very record the class would, still frozen, and falls back to the class where it 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,3 +90,46 @@ def test_every_field_of_a_record_it_cannot_build_fast_goes_through_init(cls: typ
     assert made.a == 7
     if cls is NotInit:
         assert made.b == [1]
+
+
+_EVENTS: list[str] | None = None  # what the audit hook below collects, while it is a list
+
+
+def _collect(event: str, args: tuple[Any, ...]) -> None:
+    if _EVENTS is not None:
+        _EVENTS.append(event)
+
+
+def test_a_small_record_is_built_without_an_audit_event_and_a_large_one_is_the_same() -> None:
+    """``__class__`` assignment raises ``object.__setattr__`` for every audit hook (the
+    engine's own runs on each): a record of few fields is filled through its slots instead."""
+    global _EVENTS  # noqa: PLW0603
+    sys.addaudithook(_collect)  # hooks cannot be removed: this one only collects while asked
+    small, large = builder(ArtifactRecord), builder(StepRecord, every_field=True)
+    names = [f.name for f in dataclasses.fields(StepRecord)]
+    reference = StepRecord("r", 1, StepKind.ACTION, "a", StepStatus.SUCCEEDED, 1.5, hash="h")
+    values = [None if n == "rendered" else getattr(reference, n) for n in names]
+    _EVENTS = []
+    try:
+        record = small("ab" * 32, "npy", 10)
+        assert _EVENTS == []
+        assert large(*values) == reference
+        assert _EVENTS == ["object.__setattr__"]  # the class assignment: one event, any size
+    finally:
+        _EVENTS = None
+    assert record == ArtifactRecord("ab" * 32, "npy", 10)
+
+
+@dataclass(frozen=True, slots=True)
+class SmallWithFixed:
+    a: int
+    b: str = field(default="fixed", init=False)
+
+
+def test_a_small_record_gets_the_default_of_a_field_init_leaves_out() -> None:
+    made = builder(SmallWithFixed)(3)
+    assert type(made) is SmallWithFixed
+    assert (made.a, made.b) == (3, "fixed")
+    assert made == SmallWithFixed(3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.b = "other"  # type: ignore[misc]
