@@ -7,9 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blake3 import blake3
-
-from reprolam.hashing import digest
+from reprolam.hashing import digest, digest_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,7 +31,7 @@ def seed_after(prefix: str, last: object) -> int:
     """``derive_seed(root, *labels, last)`` for ``prefix = seed_prefix(root, *labels)``."""
     # The first SEED_BITS of the digest, read as bytes rather than parsed from its hex text
     # (the same number: BLAKE3's shorter outputs are prefixes of its longer ones).
-    return int.from_bytes(blake3((prefix + str(last)).encode()).digest(SEED_BITS // 8), "big")
+    return int.from_bytes(digest_bytes((prefix + str(last)).encode(), SEED_BITS // 8), "big")
 
 
 class ActionContext:
