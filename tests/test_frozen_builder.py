@@ -4,15 +4,16 @@ very record the class would, still frozen, and falls back to the class where it 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from reprolam._frozen import builder
+from reprolam._frozen import builder, fast_init
 from reprolam.engine.executors import Outcome
-from reprolam.planning.base import ArtifactRef
+from reprolam.planning.base import ArtifactRef, Proposal
 from reprolam.trace.records import ArtifactRecord, ErrorInfo, StepKind, StepRecord, StepStatus
 
 
@@ -133,3 +134,55 @@ def test_a_small_record_gets_the_default_of_a_field_init_leaves_out() -> None:
     assert made == SmallWithFixed(3)
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.b = "other"  # type: ignore[misc]
+
+
+def _twins() -> tuple[type, type]:
+    """The same frozen record twice: as dataclasses makes it, and with ``fast_init``."""
+
+    def make() -> type:
+        @dataclass(frozen=True, slots=True)
+        class Record:
+            a: int
+            b: list[int] = field(default_factory=list)
+            c: str = "c"
+            d: int | None = field(default=None, kw_only=True)
+
+        return Record
+
+    return make(), fast_init(make())
+
+
+def test_fast_init_takes_the_same_arguments_and_builds_the_same_record() -> None:
+    plain, fast = _twins()
+    assert fast.__init__ is not plain.__init__  # type: ignore[misc]
+    assert str(inspect.signature(fast)) == str(inspect.signature(plain))
+    for args, kwargs in [((1,), {}), ((1, [2], "x"), {"d": 4}), ((), {"a": 1, "c": "y"})]:
+        made = fast(*args, **kwargs)
+        assert type(made) is fast
+        assert dataclasses.astuple(made) == dataclasses.astuple(plain(*args, **kwargs))
+    first, second = fast(1), fast(2)
+    assert first.b == []
+    assert first.b is not second.b  # each its own default from the factory
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.a = 3
+    for bad_args, bad_kwargs in [((), {}), ((1, [], "c", 4), {}), ((1,), {"e": 1})]:
+        with pytest.raises(TypeError) as fast_error:
+            fast(*bad_args, **bad_kwargs)
+        with pytest.raises(TypeError) as plain_error:
+            plain(*bad_args, **bad_kwargs)
+        assert str(fast_error.value) == str(plain_error.value)
+
+
+def test_fast_init_leaves_a_class_it_cannot_rebuild_exactly() -> None:
+    for cls in (Checked, NotInit, NoSlots, Derived):
+        init = cls.__init__  # type: ignore[misc]
+        assert fast_init(cls).__init__ is init  # type: ignore[misc]
+    with pytest.raises(ValueError, match="negative"):
+        Checked(-1)
+
+
+def test_a_proposal_is_built_by_the_fast_init() -> None:
+    proposal = Proposal("train", {"c": 1.0}, seed=7)
+    assert proposal == Proposal(action="train", params={"c": 1.0}, seed=7)
+    assert (proposal.inputs, proposal.decision, proposal.rationale) == ({}, {}, "")
+    assert Proposal.__init__.__qualname__ == "Proposal.__init__"

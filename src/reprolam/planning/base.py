@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from reprolam._frozen import fast_init
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
 from reprolam.trace.step_history import StepHistory
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from reprolam.workflows.registry import Workflow
 
 
+@fast_init  # built once per step by every planner
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """The next action a planner wants: params, input bindings and why."""
