@@ -25,6 +25,13 @@ from reprolam.actions import spec_of
 from reprolam.engine import observe
 
 
+def rl_explain(step: Any) -> str:
+    """The CLI's note on a step's cache advice (``run --reuse``, ``show``)."""
+    from reprolam.cli.render import _cache_note
+
+    return _cache_note(cache_advice(step))
+
+
 @pytest.fixture(autouse=True)
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return use_private_tempdir(tmp_path, monkeypatch)
@@ -36,6 +43,10 @@ def test_reuse_takes_a_step_whose_file_is_unchanged(tmp_path: Path) -> None:
         again = rl.run(FLOW, planner="script", reuse=True)
     assert [cache_advice(s)["reused"] for s in again.steps] == [True, True]
     assert cache_advice(again.steps[0])["counterpart"] == [first.id, 0]
+    # the reuse says that the file behind it was checked; the step that read nothing says none
+    assert cache_advice(again.steps[0])["reads_checked"] == 1
+    assert "reads_checked" not in cache_advice(again.steps[1])
+    assert rl_explain(again.steps[0]).endswith("; the 1 file or variable it read unchanged)")
 
 
 def test_reuse_executes_a_step_whose_file_changed_and_says_which(tmp_path: Path) -> None:

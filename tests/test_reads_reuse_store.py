@@ -45,6 +45,7 @@ def test_reuse_takes_the_newest_computation_whose_file_still_holds(tmp_path: Pat
     # C takes B's step (A's read the old content), and B's total after it
     assert [cache_advice(s)["counterpart"] for s in c.steps] == [[b.id, 0], [b.id, 1]]
     assert all(cache_advice(s)["reused"] is True for s in c.steps)
+    assert [cache_advice(s).get("reads_checked") for s in c.steps] == [1, None]
     assert c.steps[1].outputs == b.steps[1].outputs
     # back to what A read: A's step again (the first computation comes first)
     assert [cache_advice(s)["counterpart"] for s in d.steps] == [[a.id, 0], [a.id, 1]]

@@ -27,6 +27,15 @@ def number_words(value: float) -> str:
     return f"{value:.4g}"
 
 
+def same_as_recorded(reads_checked: int) -> str:
+    """What a reused step was found to share with the step whose outputs it took."""
+    same = "same action, code, params, inputs and seed"
+    if reads_checked:
+        what = "file or variable" if reads_checked == 1 else "files and variables"
+        return f"{same}; the {reads_checked} {what} it read unchanged"
+    return same
+
+
 def value_words(value: Any) -> str:
     """A value as a short token: floats as ``number_words``, digests shortened."""
     if isinstance(value, float):

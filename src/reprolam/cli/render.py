@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reprolam.brief import number_words
+from reprolam.brief import number_words, same_as_recorded
 from reprolam.hashing import canonical_json, short
 from reprolam.trace.records import RunRecord, RunStatus, StepRecord, StepStatus
 
@@ -434,9 +434,9 @@ def _cache_note(advice: dict[str, Any]) -> str:
     run_id, index = advice["counterpart"]
     where = f"step {index} of run {run_id}" if advice.get("store_wide") else f"parent step {index}"
     if advice.get("reused"):
-        return (
-            f"[cyan]reused[/] the outputs of {where} (identical action, code, params, inputs, seed)"
-        )
+        checked = advice.get("reads_checked")  # from the record: an int, unless edited
+        same = same_as_recorded(checked if type(checked) is int else 0)
+        return f"[cyan]reused[/] the outputs of {where} ({same})"
     if advice.get("edited"):
         return (
             f"[yellow]re-executed[/]: {where} was edited after it was recorded (its hash no "

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reprolam import env_reads
+from reprolam.brief import same_as_recorded
 from reprolam.env_reads import env_change, env_state, recorded_env_state
 from reprolam.errors import ReprolamError
 from reprolam.file_reads import file_state, recorded_state
@@ -56,6 +57,9 @@ class CacheAdvice:
     # The counterpart's record no longer holds its hash (edited in the store): its outputs
     # are not what its step produced, so they are never taken.
     edited: bool = False
+    # how many files and environment variables the counterpart read, each checked to still
+    # hold what it read (when it would be a hit): said with the reuse
+    reads_checked: int = 0
 
     @property
     def hit(self) -> bool:
@@ -70,12 +74,13 @@ class CacheAdvice:
             "reused": self.reused,
             **({"store_wide": True} if self.store_wide else {}),
             **({"edited": True} if self.edited else {}),
+            **({"reads_checked": self.reads_checked} if self.reads_checked else {}),
         }
 
     def explain(self) -> str:
         where = f"step {self.index} of {self.run_id}"
         if self.reused:
-            return f"reused the outputs of {where} (same action, code, params, inputs and seed)"
+            return f"reused the outputs of {where} ({same_as_recorded(self.reads_checked)})"
         if self.hit:
             if self.edited:
                 return f"same as {where}, whose record was edited (not reused)"
@@ -116,8 +121,9 @@ class StepCache:
         if counterpart is not None:
             changed = tuple(_changes(counterpart, step))
             failed = counterpart.status is not StepStatus.SUCCEEDED
+            checked = 0
             if not changed and not failed:
-                changed = tuple(changed_reads(counterpart, self.store, states))
+                changed, checked = _check_reads(counterpart, self.store, states)
             reuse = self.reuse and not changed and not failed
             # Outputs are taken only from a record that still holds its hash: an edited one
             # (its outputs pointed at other bytes) would be laundered into a run that audits
@@ -130,6 +136,7 @@ class StepCache:
                 failed,
                 reuse and not edited,
                 edited=edited,
+                reads_checked=checked,
             )
         if self.store is not None and (advice is None or not advice.reused):
             wide = self._store_wide(step, self.store, states)
@@ -151,10 +158,17 @@ class StepCache:
                 continue  # it took the outputs (and the reads behind them) of one passed over
             # the reads first (each file is read once): the record's hash only for the one
             # taken, and the first stale one said
-            changed = tuple(changed_reads(found, store, states))
+            changed, checked = _check_reads(found, store, states)
             if not changed and _intact(found):
                 self._found[found.run_id, found.index] = found
-                return CacheAdvice(found.run_id, found.index, (), reused=True, store_wide=True)
+                return CacheAdvice(
+                    found.run_id,
+                    found.index,
+                    (),
+                    reused=True,
+                    store_wide=True,
+                    reads_checked=checked,
+                )
             if changed and stale is None and _intact(found):
                 stale = CacheAdvice(found.run_id, found.index, changed, store_wide=True)
         return stale
@@ -189,8 +203,18 @@ def changed_reads(
     """``file PATH: why`` (``variable $NAME: why``) for each file (environment variable) the
     step read that no longer holds what it read (``states``: what each holds now, filled as
     they are read, for checking several steps)."""
+    return list(_check_reads(step, store, states)[0])
+
+
+def _check_reads(
+    step: StepRecord,
+    store: TraceStore | None,
+    states: dict[str, dict[str, Any]] | None,
+) -> tuple[tuple[str, ...], int]:
+    """``changed_reads``, and how many reads were checked."""
     found = []
-    for effect in recorded_reads(step, store):
+    reads = recorded_reads(step, store)
+    for effect in reads:
         now = None
         if states is not None:
             target = str(effect.get("target"))
@@ -201,7 +225,7 @@ def changed_reads(
         if why is not None:
             noun = "variable" if effect.get("kind") == "env_read" else "file"
             found.append(f"{noun} {effect.get('target')}: {why}")
-    return found
+    return tuple(found), len(reads)
 
 
 def state_now(effect: dict[str, Any]) -> dict[str, Any]:
