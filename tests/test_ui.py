@@ -282,5 +282,7 @@ def test_step_page_lists_what_the_action_read_outside_the_door(
         run = rl.run(FLOW, planner="rules")
         with TestClient(create_app(rl.store, index_in_background=False)) as client:
             html = _ok(client, f"/runs/{run.id}/steps/0")
+            payload = client.get(f"/api/runs/{run.id}/steps/0").json()
     (listed,) = re.findall(r'<ul id="step-effects"><li>(.*?)</li></ul>', html)
     assert listed == f"undeclared env read: ${SCALE} [value blake3 {digest(b'2')[:12]}]"
+    assert payload["effects"] == [listed]  # the JSON says it in the same words

@@ -283,6 +283,7 @@ def step_json(context: Mapping[str, Any]) -> dict[str, Any]:
         "inputs": entries(context["inputs"]),
         "outputs": entries(context["outputs"]),
         "recovered_by": context["recovered_by"],
+        "effects": context["effects"],  # as the page and `reprolam show` word them
     }
 
 
