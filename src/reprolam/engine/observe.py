@@ -35,10 +35,11 @@ write, connection or launch is refused where it happens (the audit hook, or ``os
 raises ``UndeclaredEffect``) and the engine fails the step.
 
 Limits (said, not hidden): output written straight to file descriptors 1/2 by C code is not
-captured; files opened by C code without Python's ``open`` (pyarrow, so ``pd.read_parquet``:
-it raises no audit event; h5py) are not seen, SQLite databases excepted (the ``sqlite3.connect``
-event: connecting is the read, so a connection opened before the action is not seen, and
-changes still in a WAL-mode database's ``-wal`` file are not in its digest);
+captured; files opened by C code without Python's ``open`` raise no audit event: pyarrow's
+and h5py's are seen where Python hands them the path (``engine.native_reads``), SQLite
+databases through the ``sqlite3.connect`` event (connecting is the read, so a connection
+opened before the action is not seen, and changes still in a WAL-mode database's ``-wal``
+file are not in its digest), any other library's not at all;
 ``datetime.now()`` and functions bound with ``from time import time`` before the first
 watched action are not seen; an RNG drawn from and then restored exactly is not seen.
 """
@@ -744,9 +745,10 @@ def install() -> None:
         threading.Thread.start = _start_thread  # type: ignore[method-assign]
         for name in _CLOCK_FUNCTIONS:
             setattr(time, name, _clock_probe(name, getattr(time, name)))
-        from reprolam.engine import entropy_probe  # os.urandom, uuid4, secrets: see there
+        from reprolam.engine import entropy_probe, native_reads  # see each
 
-        entropy_probe.install()
+        entropy_probe.install()  # os.urandom, uuid4, secrets
+        native_reads.install()  # pyarrow, h5py: files opened by C code
         _installed = True
 
 

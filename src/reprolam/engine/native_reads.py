@@ -1,0 +1,230 @@
+"""Files opened by C code that raises no audit event, seen where Python hands it the path.
+
+pyarrow opens files in C++ (``pd.read_parquet``, ``pq.read_table``, ``pyarrow.dataset``),
+h5py in the HDF5 library: Python's ``open`` never runs, so the effects watch
+(``engine.observe``) would see no read, and ``--reuse`` would take a result computed from a
+Parquet file that has changed since. The functions and classes such a path is handed to are
+wrapped once, as their module is imported (a ``sys.meta_path`` finder: a dataset is often
+loaded by the first step, which imports pyarrow on the way), or when the watch is installed
+if it already was. While an action is watched, each local path given to one of them is
+reported to its watch as Python's ``open`` would report it:
+
+* a file: a read (h5py's writing modes: a write, and ``r+``/``a`` of a file that exists a
+  read too, taken before the library changes it);
+* a directory (a partitioned dataset): the directory listed, and each data file under it
+  read, skipping the names pyarrow's discovery skips (starting with ``.`` or ``_``).
+
+Not reported: file objects and buffers (Python opened them: already seen), remote URIs and
+paths on a ``filesystem=`` other than the local one, and calls made by another wrapped call
+(``pq.read_table`` builds a ``ParquetDataset``: one report).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.machinery
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from types import FunctionType, ModuleType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from reprolam.engine import observe
+
+# module -> name -> the position and name of the parameter holding the path (for a class:
+# of its __init__, after self)
+_ENTRY_POINTS: dict[str, dict[str, tuple[int, str]]] = {
+    "pyarrow.parquet": {
+        "read_table": (0, "source"),
+        "read_pandas": (0, "source"),
+        "read_metadata": (0, "where"),
+        "read_schema": (0, "where"),
+        "ParquetFile": (0, "source"),
+        "ParquetDataset": (0, "path_or_paths"),
+    },
+    "pyarrow.feather": {"read_table": (0, "source"), "read_feather": (0, "source")},
+    "pyarrow.csv": {"read_csv": (0, "input_file"), "open_csv": (0, "input_file")},
+    "pyarrow.json": {"read_json": (0, "input_file")},
+    "pyarrow.orc": {"read_table": (0, "source"), "ORCFile": (0, "source")},
+    "pyarrow.dataset": {"dataset": (0, "source"), "parquet_dataset": (0, "metadata_path")},
+    "h5py": {"File": (0, "name")},
+}
+_WRAPPED = "__reprolam_native_reads__"  # set on what is wrapped: never twice
+_inside = threading.local()  # .depth: wrapped calls running in this thread
+
+
+def install() -> None:
+    """Wrap the entry points of the modules already imported, and of those imported later."""
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
+    for name in _ENTRY_POINTS:
+        module = sys.modules.get(name)
+        if module is not None:
+            _wrap_module(module)
+
+
+class _Finder:
+    """Finds nothing itself: for a module with entry points, it has the path finder find it,
+    and wraps them once the module has run."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in _ENTRY_POINTS:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        loader = getattr(spec, "loader", None)
+        run = getattr(loader, "exec_module", None)
+        if run is None:
+            return None  # found some other way: imported unwrapped, as before
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            _wrap_module(module)
+
+        loader.exec_module = exec_module  # type: ignore[union-attr]
+        return spec
+
+
+def _wrap_module(module: ModuleType) -> None:
+    hdf5 = module.__name__ == "h5py"  # opens for writing too, by its mode
+    for attribute, (position, parameter) in _ENTRY_POINTS[module.__name__].items():
+        target = getattr(module, attribute, None)
+        if target is None:
+            continue  # another version of the library
+        if isinstance(target, type):
+            init = target.__dict__.get("__init__")
+            if init is None:
+                continue  # inherited: not this version's reader
+            if not getattr(init, _WRAPPED, False):
+                wrapped_init = _reporting(init, position + 1, parameter, hdf5=hdf5)
+                target.__init__ = wrapped_init  # type: ignore[misc]
+            continue
+        if getattr(target, _WRAPPED, False):
+            continue
+        if isinstance(target, FunctionType) and not target.__closure__:
+            _reroute(target, _reporting(_copy(target), position, parameter))
+            continue
+        wrapped = _reporting(target, position, parameter)  # a compiled function (Cython)
+        setattr(module, attribute, wrapped)
+        home = sys.modules.get(getattr(target, "__module__", "") or "")
+        if home is not None and getattr(home, attribute, None) is target:
+            setattr(home, attribute, wrapped)  # pyarrow.csv's from pyarrow._csv too
+
+
+def _copy(function: FunctionType) -> FunctionType:
+    copy = FunctionType(
+        function.__code__,
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__dict__.update(function.__dict__)
+    copy.__qualname__ = function.__qualname__
+    return copy
+
+
+def _reroute(function: FunctionType, reporting: Callable[..., Any]) -> None:
+    """Make ``function`` itself call ``reporting``: every reference to it does, also one
+    bound before (``from pyarrow.parquet import read_table`` in a module imported earlier),
+    which replacing the module's attribute would miss."""
+    name = f"__reprolam_reports_{function.__name__}"
+    function.__globals__[name] = reporting  # where the new code looks its one name up
+    scope: dict[str, Any] = {}
+    exec(f"def call(*args, **kwargs):\n    return {name}(*args, **kwargs)\n", scope)
+    function.__code__ = scope["call"].__code__
+    function.__defaults__ = function.__kwdefaults__ = None
+    function.__wrapped__ = reporting.__wrapped__  # type: ignore[attr-defined]  # its signature
+    setattr(function, _WRAPPED, True)
+
+
+def _reporting(
+    call: Callable[..., Any], position: int, parameter: str, *, hdf5: bool = False
+) -> Callable[..., Any]:
+    """``call``, reporting the paths it is handed (argument ``position``, or ``parameter``)
+    to the watch of the action calling it."""
+
+    @functools.wraps(call)
+    def reporting(*args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_inside, "depth", 0)
+        if observe._active and not depth:
+            watch = observe._watch_here()
+            if watch is not None:
+                given = args[position] if len(args) > position else kwargs.get(parameter)
+                if hdf5:
+                    mode = args[position + 1] if len(args) > position + 1 else kwargs.get("mode")
+                    _report_hdf5(watch, given, mode)
+                elif _local_filesystem(kwargs.get("filesystem")):
+                    _report_reads(watch, given)
+        _inside.depth = depth + 1
+        try:
+            return call(*args, **kwargs)
+        finally:
+            _inside.depth = depth
+
+    setattr(reporting, _WRAPPED, True)
+    return reporting
+
+
+def _local_filesystem(filesystem: Any) -> bool:
+    """None: pyarrow infers it from the path (a remote URI is skipped by ``_local_paths``);
+    pyarrow's or fsspec's ``LocalFileSystem``; anything else is not local files."""
+    return filesystem is None or type(filesystem).__name__ == "LocalFileSystem"
+
+
+def _report_reads(watch: Any, given: Any) -> None:
+    for path in _local_paths(given):
+        if not os.path.isdir(path):
+            watch.audit("file_read", "open", (path, "rb", os.O_RDONLY))
+            continue
+        watch.audit("file_read", "os.scandir", (path,))
+        for file in _data_files(path):
+            watch.audit("file_read", "open", (file, "rb", os.O_RDONLY))
+
+
+def _report_hdf5(watch: Any, given: Any, mode: Any) -> None:
+    mode = "r" if mode is None else str(mode)
+    for path in _local_paths(given):
+        exists = os.path.exists(path)
+        if mode == "r" or (mode in ("r+", "a") and exists):
+            watch.audit("file_read", "open", (path, "rb", os.O_RDONLY))
+        if mode != "r":
+            flags = os.O_RDWR if exists else os.O_WRONLY | os.O_CREAT
+            watch.audit("file_write", "open", (path, "r+b" if exists else "wb", flags))
+
+
+def _local_paths(given: Any) -> Iterator[str]:
+    """The local paths in what a reader was handed: a path, a ``file://`` URI, or a list."""
+    if isinstance(given, list | tuple):
+        for item in given:
+            yield from _local_paths(item)
+        return
+    if isinstance(given, bytes):
+        given = os.fsdecode(given)
+    if isinstance(given, os.PathLike):
+        given = os.fspath(given)
+    if not isinstance(given, str):
+        return  # a file object or a buffer: opened by Python, or in memory
+    if "://" in given:
+        parts = urlsplit(given)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            return  # s3://, gs://, hdfs://, http://, another host's file: not a local file
+        given = unquote(parts.path)
+    yield given
+
+
+def _data_files(directory: str) -> list[str]:
+    """The files pyarrow's dataset discovery reads under ``directory``, in a stable order
+    (listing them is the engine's, not the action's: no read of each subdirectory)."""
+    busy = getattr(observe._guard, "busy", False)
+    observe._guard.busy = True
+    try:
+        found = []
+        for root, dirs, files in os.walk(directory):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            found += [os.path.join(root, f) for f in sorted(files) if not f.startswith((".", "_"))]
+        return found
+    finally:
+        observe._guard.busy = busy
