@@ -214,3 +214,23 @@ def test_hdf5_reads_and_writes_are_seen(tmp_path: Path) -> None:
     assert kinds == {("file_read", str(stored)), ("file_write", str(made))}
     (read,) = _reads(step)
     assert read["digest"] == hash_file(stored)
+
+
+def test_a_library_of_an_unknown_layout_still_imports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrapping must never break the library: whatever goes wrong, it works, unwatched."""
+    from types import ModuleType
+
+    from reprolam.engine import native_reads
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("an unexpected layout")
+
+    monkeypatch.setattr(native_reads, "_reporting", broken)
+    fake = ModuleType("pyarrow.orc")
+
+    def read_table(source: Any) -> str:
+        return f"read {source}"
+
+    fake.read_table = read_table  # type: ignore[attr-defined]
+    native_reads._wrap_module(fake)
+    assert fake.read_table("x") == "read x"  # type: ignore[attr-defined]

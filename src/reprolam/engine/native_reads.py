@@ -16,7 +16,8 @@ reported to its watch as Python's ``open`` would report it:
 
 Not reported: file objects and buffers (Python opened them: already seen), remote URIs and
 paths on a ``filesystem=`` other than the local one, and calls made by another wrapped call
-(``pq.read_table`` builds a ``ParquetDataset``: one report).
+(``pq.read_table`` builds a ``ParquetDataset``: one report). A library whose layout this
+module does not know is left as it is: it works, unwatched.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ def install() -> None:
             _wrap_module(module)
 
 
+def _wrap_module(module: ModuleType) -> None:
+    try:
+        _wrap_entry_points(module)
+    except Exception:  # a layout this code does not know: the library works, unwatched
+        return
+
+
 class _Finder:
     """Finds nothing itself: for a module with entry points, it has the path finder find it,
     and wraps them once the module has run."""
@@ -86,7 +94,7 @@ class _Finder:
         return spec
 
 
-def _wrap_module(module: ModuleType) -> None:
+def _wrap_entry_points(module: ModuleType) -> None:
     hdf5 = module.__name__ == "h5py"  # opens for writing too, by its mode
     for attribute, (position, parameter) in _ENTRY_POINTS[module.__name__].items():
         target = getattr(module, attribute, None)
