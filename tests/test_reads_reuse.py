@@ -221,9 +221,9 @@ def test_a_file_read_in_a_thread_the_action_starts_is_its_read(tmp_path: Path) -
     assert "UndeclaredEffect" in f"{strict.steps[0].error.type} {strict.steps[0].error.message}"
 
 
-def test_a_thread_outliving_its_actions_step_reports_to_no_watch(tmp_path: Path) -> None:
-    """A pool kept between steps: its thread was started in a strict step; what it reads for a
-    later step is not charged to that finished step (whose strict watch would refuse it)."""
+def test_a_pool_kept_between_steps_reads_for_the_step_that_hands_it_work(tmp_path: Path) -> None:
+    """A pool started in one step and used by a later one: what its thread reads for the later
+    step is that step's read (recorded, refused under strict), never the finished step's."""
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(max_workers=1)
@@ -239,9 +239,14 @@ def test_a_thread_outliving_its_actions_step_reports_to_no_watch(tmp_path: Path)
     flow = workflow("kept_pool", [starts_a_kept_pool, reads_through_the_pool], outputs=["text"])
     try:
         with reprolam.open(tmp_path / "store") as rl:
-            strict = Policy(effects="strict", max_failures=1)
-            result = rl.run(flow, planner="script", policy=strict)
+            warned = rl.run(flow, planner="script")
+            strict = rl.run(flow, planner="script", policy=Policy(effects="strict", max_failures=1))
     finally:
         pool.shutdown()
-    assert result.succeeded, [s.error for s in result.steps]
-    assert result.steps[0].proposal.get("observed") is None
+    assert warned.succeeded, [s.error for s in warned.steps]
+    assert warned.steps[0].proposal.get("observed") is None  # the step that started the pool
+    (read,) = warned.steps[1].proposal["observed"]["effects"]
+    assert (read["kind"], read["target"]) == ("file_read", str(PATHS["raw"]))
+    assert strict.steps[0].error is None
+    assert strict.steps[1].error is not None  # refused in the pool's thread: the step failed
+    assert strict.steps[1].error.type == "UndeclaredEffect"

@@ -2,7 +2,8 @@
 
 DESIGN.md: every source of nondeterminism reaches an action through the engine's context;
 what an action does outside that door is observed and recorded as an undeclared effect.
-While an action runs in this thread (and in the threads it starts: ``_start_thread``),
+While an action runs in this thread (and in the threads it starts: ``_start_thread``; and
+in the tasks it submits to a ``ThreadPoolExecutor`` started before it: ``_submit``),
 ``ActionWatch``:
 
 * captures ``sys.stdout``, ``sys.stderr`` and Python warnings (size-capped), so what an action
@@ -57,6 +58,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reprolam import env_reads, file_reads
@@ -743,6 +745,7 @@ def install() -> None:
         sys.addaudithook(_hook)
         os.environ.__class__ = _WatchedEnviron
         threading.Thread.start = _start_thread  # type: ignore[method-assign]
+        ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign,assignment]
         for name in _CLOCK_FUNCTIONS:
             setattr(time, name, _clock_probe(name, getattr(time, name)))
         from reprolam.engine import entropy_probe, native_reads  # see each
@@ -785,6 +788,30 @@ def _start_thread(self: threading.Thread) -> None:
         if watch is not None:
             setattr(self, _THREAD_WATCH, watch)
     _unwatched_start(self)
+
+
+_unwatched_submit = ThreadPoolExecutor.submit
+
+
+def _submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``ThreadPoolExecutor.submit``: a task a watched action hands to a pool started before
+    it (kept between steps, whose threads ``_start_thread`` did not mark for this action)
+    runs with the action's watch on its thread, so what it reads is the action's."""
+    if _active:
+        watch = _watch_here()
+        if watch is not None:
+            fn = functools.partial(_run_for, watch, fn)
+    return _unwatched_submit(self, fn, *args, **kwargs)
+
+
+def _run_for(watch: ActionWatch, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    thread = threading.current_thread()
+    before = getattr(thread, _THREAD_WATCH, None)
+    setattr(thread, _THREAD_WATCH, watch)  # a step that has ended: _watch_here ignores it
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        setattr(thread, _THREAD_WATCH, before)
 
 
 class _WatchedEnviron(os._Environ[str]):
