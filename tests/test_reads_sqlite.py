@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reads_flow import PATHS, run_one, use_private_tempdir
+from reads_flow import PATHS, cache_advice, run_one, use_private_tempdir
 from reprolam import action
 from reprolam.engine.observe import _database_open
 from reprolam.files import hash_file
@@ -181,3 +181,30 @@ def test_what_a_connect_event_opens(
     monkeypatch.setattr("os.path.exists", lambda path: path == "/data/db.sqlite")
     expected = None if opened is None else (opened[0], (opened[1],))
     assert _database_open((name,)) == expected
+
+
+def test_changes_still_in_a_wal_file_are_seen_by_reuse(tmp_path: Path) -> None:
+    """Another process (here: a connection the test holds open) writes a WAL-mode database:
+    its commits sit in ``-wal`` until a checkpoint, the main file unchanged."""
+    db = PATHS["db"]
+    with closing(sqlite3.connect(db)) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+    with closing(sqlite3.connect(db)) as writer:
+        writer.execute("PRAGMA wal_autocheckpoint=0")  # what it commits stays in the -wal
+        with writer:
+            writer.execute("INSERT INTO samples VALUES (10)")
+        main_before = hash_file(db)
+        first = _run(tmp_path, sums_the_database)
+        assert first.outputs
+        reads = {e["target"]: e for e in _effects(first)}
+        assert set(reads) == {str(db), f"{db}-wal"}
+        assert reads[f"{db}-wal"]["declared"] is False  # as the database's read
+        assert cache_advice(_run(tmp_path, sums_the_database, reuse=True))["reused"] is True
+        with writer:
+            writer.execute("INSERT INTO samples VALUES (100)")
+        assert hash_file(db) == main_before  # the change is in the -wal only
+        again = _run(tmp_path, sums_the_database, reuse=True)
+    advice = cache_advice(again)
+    assert advice["reused"] is False
+    assert any(why.startswith(f"file {db}-wal: content changed") for why in advice["changed"])
+    assert again.outputs["total"] != first.outputs["total"]

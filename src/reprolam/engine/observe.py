@@ -39,8 +39,8 @@ Limits (said, not hidden): output written straight to file descriptors 1/2 by C 
 captured; files opened by C code without Python's ``open`` raise no audit event: pyarrow's
 and h5py's are seen where Python hands them the path (``engine.native_reads``), SQLite
 databases through the ``sqlite3.connect`` event (connecting is the read, so a connection
-opened before the action is not seen, and changes still in a WAL-mode database's ``-wal``
-file are not in its digest), any other library's not at all;
+opened before the action is not seen; a WAL-mode database's ``-wal`` file is read with
+it), any other library's not at all;
 ``datetime.now()`` and functions bound with ``from time import time`` before the first
 watched action are not seen; an RNG drawn from and then restored exactly is not seen.
 """
@@ -370,9 +370,19 @@ class ActionWatch:
             if target is None:
                 return
             effect = self.note(kind, target)
+            if event == "sqlite3.connect" and kind == "file_read":
+                self._database_log(target, effect)
         finally:
             _guard.busy = False
         self._refuse_if_strict(effect)
+
+    def _database_log(self, database: str, effect: dict[str, Any]) -> None:
+        """A WAL-mode database's ``-wal`` file, when there is one, holds what was committed
+        since the last checkpoint (another process holding it open, a writer that has not
+        checkpointed): read with the database, so a change there is a change of the data."""
+        log = database + "-wal"
+        if os.path.exists(log):
+            self.note("file_read", log)["declared"] = effect["declared"]
 
     def env(self, name: Any, *, setting: bool, caller: Any) -> None:
         """Code in frame ``caller`` read (or set, or removed) environment variable ``name``."""
