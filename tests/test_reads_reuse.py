@@ -250,3 +250,80 @@ def test_a_pool_kept_between_steps_reads_for_the_step_that_hands_it_work(tmp_pat
     assert strict.steps[0].error is None
     assert strict.steps[1].error is not None  # refused in the pool's thread: the step failed
     assert strict.steps[1].error.type == "UndeclaredEffect"
+
+
+@action(outputs=["text"])
+def reads_through_a_process() -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["cat", str(PATHS["raw"])], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@action(outputs=["text"], side_effects=("runs cat on the data",))
+def reads_through_a_declared_process() -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["cat", str(PATHS["raw"])], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@action(outputs=["n"])
+def reads_from_a_socket() -> int:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", PATHS["port"])) as connection:
+        return len(connection.recv(16))
+
+
+def test_a_step_that_read_through_an_undeclared_process_is_never_reused(tmp_path: Path) -> None:
+    """``cat`` reads the file in another process: the watch cannot check it, so --reuse must
+    not take the recorded text once the file may have changed (it did, here)."""
+    flow = workflow("process", [reads_through_a_process], outputs=["text"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="script")
+        PATHS["raw"].write_text("1\n2\n4\n")
+        again = rl.run(flow, planner="script", reuse=True)
+    advice = cache_advice(again.steps[0])
+    assert advice["reused"] is False
+    (why,) = advice["changed"]
+    assert why.startswith(f"file (read by `subprocess.Popen: cat {PATHS['raw']}`): a process")
+    assert "declare the effect in the action's side_effects" in why
+    assert again.steps[0].outputs != first.steps[0].outputs  # the new content
+
+
+def test_a_declared_process_is_reused_by_its_cache_key(tmp_path: Path) -> None:
+    flow = workflow("declared_process", [reads_through_a_declared_process], outputs=["text"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="script")
+        again = rl.run(flow, planner="script", reuse=True)
+    assert cache_advice(again.steps[0])["reused"] is True
+    assert again.steps[0].outputs == first.steps[0].outputs
+
+
+def test_a_step_that_read_from_the_network_is_never_reused(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    PATHS["port"] = server.getsockname()[1]
+
+    def answer() -> None:
+        for _ in range(2):
+            connection, _ = server.accept()
+            with connection:
+                connection.sendall(b"data")
+
+    serving = threading.Thread(target=answer, daemon=True)
+    serving.start()
+    flow = workflow("network", [reads_from_a_socket], outputs=["n"])
+    try:
+        with reprolam.open(tmp_path / "store") as rl:
+            rl.run(flow, planner="script")
+            again = rl.run(flow, planner="script", reuse=True)
+    finally:
+        server.close()
+    (why,) = cache_advice(again.steps[0])["changed"]
+    assert why.startswith(f"file (received over `connect 127.0.0.1:{PATHS['port']}`): what")

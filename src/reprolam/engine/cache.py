@@ -249,18 +249,28 @@ _REUSE_HOPS = 16  # a chain of reuses longer than this is not followed
 _READS = ("file_read", "env_read")
 
 
-def recorded_reads(step: StepRecord, store: TraceStore | None) -> list[dict[str, Any]]:
+def recorded_reads(
+    step: StepRecord, store: TraceStore | None, *, unseen: bool = True
+) -> list[dict[str, Any]]:
     """The ``file_read`` and ``env_read`` effects behind a step's outputs: its own, or, for a
     step that reused another's outputs, that step's (looked up in ``store``; none without
     one). When that step cannot be read (a run imported without the one it reused from, a
     damaged record, a chain of reuses too long to follow), one read that cannot vouch for
     anything says so: what the outputs were computed from is unknown, so they are not reused.
+    So does, with ``unseen``, each undeclared process launch or connection (``_UNSEEN``).
     """
     for _ in range(_REUSE_HOPS):
         observed = step.proposal.get("observed")
         if isinstance(observed, dict):  # most steps observed nothing
-            effects = observed.get("effects") or ()
-            return [e for e in effects if isinstance(e, dict) and e.get("kind") in _READS]
+            effects = [e for e in observed.get("effects") or () if isinstance(e, dict)]
+            reads = [e for e in effects if e.get("kind") in _READS]
+            if unseen:
+                reads += [
+                    _unseen_reads(e)
+                    for e in effects
+                    if e.get("kind") in _UNSEEN and not e.get("declared")
+                ]
+            return reads
         source = _reused_from(step)
         if source is None or store is None:
             return []
@@ -271,6 +281,28 @@ def recorded_reads(step: StepRecord, store: TraceStore | None) -> list[dict[str,
             return [_unknown_reads(*source, why)]
     why = f"a chain of more than {_REUSE_HOPS} reuses is not followed"
     return [_unknown_reads(step.run_id, step.index, why)]
+
+
+# Undeclared effects through which an action read data the watch cannot see: what the
+# process or the connection read can never be checked again, so such a step is not reused
+# (declaring the effect, in ``side_effects``, says its result may be reused by key alone).
+_UNSEEN = {
+    "subprocess": ("read by `{}`", "a process the action started"),
+    "network": ("received over `{}`", "what the action received over the network"),
+}
+
+
+def _unseen_reads(effect: dict[str, Any]) -> dict[str, Any]:
+    target, what = _UNSEEN[str(effect.get("kind"))]
+    return {
+        "kind": "file_read",
+        "target": f"({target.format(effect.get('target'))})",
+        "unverifiable": (
+            f"{what} is not seen by the effects watch, so what the outputs were computed from "
+            "cannot be checked; declare the effect in the action's side_effects to have its "
+            "steps reused by their cache key alone"
+        ),
+    }
 
 
 def _unknown_reads(run_id: str, index: int, why: str) -> dict[str, Any]:

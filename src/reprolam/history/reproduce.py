@@ -250,7 +250,8 @@ def _changed_reads_at(
     again = next((s for s in rerun if s.index == divergence.step), None)
     read_again = {e.get("target"): e for e in reads_of(again)} if again else {}
     found = []
-    for effect in recorded_reads(step, store):
+    # an undeclared launch or connection is named by effects_note, not as a changed read
+    for effect in recorded_reads(step, store, unseen=False):
         target = effect.get("target")
         why = read_change(effect, read_again.get(target))
         if why is not None:
