@@ -40,15 +40,7 @@ def builder(cls: type[T], *, every_field: bool = False) -> Callable[..., T]:
     given = names if every_field else tuple(f.name for f in fields if f.init)
     # left to their defaults
     fixed = {f.name: f.default for f in fields if f.name not in given}
-    slots = getattr(cls, "__slots__", None)
-    if (
-        not isinstance(slots, tuple)
-        or cls.__bases__ != (object,)
-        or set(slots) != set(names)
-        or hasattr(cls, "__post_init__")
-        or dataclasses.MISSING in fixed.values()
-        or not all(name.isidentifier() and not name.startswith("_") for name in names)
-    ):
+    if not _plain(cls, names) or dataclasses.MISSING in fixed.values():
         return _through_init(cls, names) if every_field else cls
     scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_fixed": fixed}
     if len(names) <= _FEW:
@@ -57,6 +49,7 @@ def builder(cls: type[T], *, every_field: bool = False) -> Callable[..., T]:
         fills += "".join(f"    _set_{name}(r, _fixed[{name!r}])\n" for name in fixed)
         source = f"def build({', '.join(given)}):\n    r = _new(_cls)\n{fills}    return r\n"
     else:
+        slots = cls.__dict__["__slots__"]  # the same layout, without the frozen __setattr__
         scope["_twin"] = type(f"_Unfrozen{cls.__name__}", (), {"__slots__": slots})
         fills = "".join(f"    r.{name} = {name}\n" for name in given)
         fills += "".join(f"    r.{name} = _fixed[{name!r}]\n" for name in fixed)
@@ -72,6 +65,19 @@ def builder(cls: type[T], *, every_field: bool = False) -> Callable[..., T]:
     except TypeError:
         return _through_init(cls, names) if every_field else cls
     return build
+
+
+def _plain(cls: type, names: tuple[str, ...]) -> bool:
+    """Whether ``cls`` is a slotted dataclass whose slots are exactly its fields, of its own
+    (no base, no ``__post_init__``), with names the generated code can use."""
+    slots = getattr(cls, "__slots__", None)
+    return (
+        isinstance(slots, tuple)
+        and cls.__bases__ == (object,)
+        and set(slots) == set(names)
+        and not hasattr(cls, "__post_init__")
+        and all(name.isidentifier() and not name.startswith("_") for name in names)
+    )
 
 
 def _through_init(cls: type[T], names: tuple[str, ...]) -> Callable[..., T]:
@@ -106,15 +112,7 @@ def fast_init(cls: type[T]) -> type[T]:
     than ``object.__setattr__`` (about half the cost). A class it cannot rebuild exactly
     (``__post_init__``, a field left out of ``__init__``, inheritance) keeps its own."""
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    names = tuple(f.name for f in fields)
-    slots = getattr(cls, "__slots__", None)
-    if (
-        not isinstance(slots, tuple)
-        or cls.__bases__ != (object,)
-        or set(slots) != set(names)
-        or hasattr(cls, "__post_init__")
-        or not all(f.init and f.name.isidentifier() and not f.name.startswith("_") for f in fields)
-    ):
+    if not _plain(cls, tuple(f.name for f in fields)) or not all(f.init for f in fields):
         return cls
     scope: dict[str, Any] = {"_FACTORY": _FACTORY}
     positional: list[str] = []
