@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import sys
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib.machinery import EXTENSION_SUFFIXES
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from reprolam import params as simple
@@ -474,10 +476,30 @@ def _first_paragraph(text: str) -> str:
 
 
 def code_fingerprint(fn: Callable[..., Any]) -> str:
-    """BLAKE3 of the function's source (falls back to its bytecode when source is unavailable)."""
+    """BLAKE3 of the function's source (falls back to its bytecode when source is unavailable,
+    and to its name and its compiled module's file for a function or class of an extension
+    module: Cython, pybind11, f2py code has neither, and a rebuilt kernel must not look the
+    same as the one recorded)."""
     try:
         source = textwrap.dedent(inspect.getsource(fn)).encode()
     except (OSError, TypeError):
         code = getattr(fn, "__code__", None)
-        source = repr((code.co_code, code.co_consts, code.co_names)).encode() if code else b""
+        if code is not None:
+            source = repr((code.co_code, code.co_consts, code.co_names)).encode()
+        else:
+            source = _compiled_code(fn)
     return digest(source)
+
+
+def _compiled_code(fn: Any) -> bytes:
+    """``fn``'s qualified name and the bytes of the extension module file it comes from
+    (empty when it comes from none, or from one that cannot be read)."""
+    module = sys.modules.get(str(getattr(fn, "__module__", None)))
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str) or not path.endswith(tuple(EXTENSION_SUFFIXES)):
+        return b""
+    try:
+        with open(path, "rb") as compiled:
+            return f"{getattr(fn, '__qualname__', '')}\0".encode() + compiled.read()
+    except OSError:
+        return b""

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import importlib.machinery
 import inspect
 import linecache
 import os
@@ -281,10 +282,15 @@ class _Walk:
         return self._user_object(getattr(module, name, None))
 
     def _user_object(self, value: Any) -> bool:
-        if not isinstance(value, types.FunctionType | type):
+        """A function or class of the user's code; or a function of a compiled extension
+        module of the user's (no source: ``code_fingerprint`` takes its module file)."""
+        if isinstance(value, types.FunctionType | type):
+            module = getattr(value, "__module__", None)
+            return isinstance(module, str) and self.is_user(module)
+        if not isinstance(value, types.BuiltinFunctionType) and not _compiled_function(value):
             return False
         module = getattr(value, "__module__", None)
-        return isinstance(module, str) and self.is_user(module)
+        return isinstance(module, str) and self.is_user(module) and _compiled_module(module)
 
     def _bind(self, module: str, name: str | None, ref: str) -> None:
         top = ref.partition(":")[0].partition(".")[0]
@@ -582,6 +588,17 @@ def _installed_roots() -> tuple[str, ...]:
         roots |= set(site.getsitepackages()) | {site.getusersitepackages()}
     roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # reprolam itself
     return tuple(sorted(os.path.realpath(r) + os.sep for r in roots if r))
+
+
+def _compiled_function(value: Any) -> bool:
+    """A function compiled by Cython (its own type, not ``builtin_function_or_method``)."""
+    return type(value).__name__ == "cython_function_or_method"
+
+
+def _compiled_module(name: str) -> bool:
+    """Whether module ``name`` was loaded from an extension module file (``.so``, ``.pyd``)."""
+    path = getattr(sys.modules.get(name), "__file__", None)
+    return isinstance(path, str) and path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
 def _is_user_module(name: str) -> bool:
