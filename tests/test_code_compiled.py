@@ -1,7 +1,7 @@
-"""An action calling a compiled extension module of the user's (Cython, pybind11, f2py): its
-functions have no source and no bytecode, so their fingerprint is their module file's bytes.
-Before, every such function fingerprinted as the empty string: a rebuilt kernel looked like
-the recorded one and ``--reuse`` took the old kernel's result."""
+"""An action calling compiled code of the user's: a function of an extension module (Cython,
+pybind11, f2py) has no source and no bytecode, so its fingerprint is its module file's bytes;
+a shared library loaded with ``ctypes`` is described by its file's digest. Before, both
+looked the same after a rebuild, and ``--reuse`` took the old kernel's result."""
 
 from __future__ import annotations
 
@@ -72,3 +72,38 @@ def test_a_rebuilt_kernel_is_a_code_change_that_reuse_sees(tmp_path: Path) -> No
     assert rebuilt["fingerprint"] != first["fingerprint"]
     assert "cache" not in rebuilt["proposal"]  # no step in the store has its cache key now
     assert rebuilt["outputs"]["n"] != first["outputs"]["n"]  # the new kernel's result
+
+
+LIBRARY = "int compute(void) { return VALUE; }\n"
+
+CTYPES_FLOW = """
+import ctypes
+from pathlib import Path
+from reprolam import action, workflow
+
+LIB = ctypes.CDLL(str(Path(__file__).parent / "libkernel.so"))
+
+@action(outputs=["n"])
+def compute() -> int:
+    return LIB.compute()
+
+flow = workflow("shared_library", [compute], outputs=["n"])
+"""
+
+
+def test_a_rebuilt_shared_library_loaded_with_ctypes_is_a_code_change(tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(CTYPES_FLOW)
+
+    def build(value: int) -> None:
+        (tmp_path / "kernel.c").write_text(LIBRARY)
+        command = ["cc", "-shared", "-fPIC", f"-DVALUE={value}", "kernel.c", "-o", "libkernel.so"]
+        subprocess.run(command, cwd=tmp_path, check=True, timeout=120)
+
+    build(1)
+    first = _step(tmp_path)
+    assert _step(tmp_path, "--reuse")["proposal"]["cache"]["reused"] is True
+    build(2)
+    rebuilt = _step(tmp_path, "--reuse")
+    assert rebuilt["fingerprint"] != first["fingerprint"]
+    assert "cache" not in rebuilt["proposal"]
+    assert rebuilt["outputs"]["n"] != first["outputs"]["n"]

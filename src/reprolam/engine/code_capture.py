@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from reprolam import file_reads
 from reprolam.actions import code_fingerprint
 from reprolam.hashing import canonical_json, canonical_json_bytes, digest
 from reprolam.workflows.registry import Workflow
@@ -523,6 +524,9 @@ def _describe(
         return {"enum": f"{type(value).__qualname__}.{value.name}"}
     if isinstance(value, os.PathLike):
         return {"path": os.fspath(value)}
+    library = _user_library(value)
+    if library is not None:
+        return {"ctypes.CDLL": library}
     if not isinstance(value, type) and is_user(type(value)) and hasattr(value, "__dict__"):
         state = {"class": f"{type(value).__module__}:{type(value).__qualname__}"}
         return {**state, "state": inner(dict(vars(value)))}
@@ -531,6 +535,25 @@ def _describe(
     owner = getattr(value, "__module__", None) or type(value).__module__
     qualname = getattr(value, "__qualname__", None) or type(value).__qualname__
     return {"object": f"{owner}:{qualname}"}
+
+
+def _user_library(value: Any) -> list[str] | None:
+    """A shared library of the user's loaded with ``ctypes`` (``lib = CDLL("./libkernel.so")``
+    at module level): its path and the digest of its file, so a rebuilt library is a code
+    change; None for anything else (a system library loaded by name: the environment)."""
+    ctypes = sys.modules.get("ctypes")
+    if ctypes is None or not isinstance(value, ctypes.CDLL):
+        return None
+    name = getattr(value, "_name", None)
+    if not isinstance(name, str) or os.sep not in name:
+        return None
+    if file_reads.under(os.path.realpath(name), file_reads.ignored_roots(None)):
+        return None  # the system's, or an installed package's
+    try:
+        with open(name, "rb") as library:
+            return [name, digest(library.read())]
+    except OSError:
+        return None
 
 
 def _pandas(pandas: Any, value: Any, inner: Callable[[Any], Any]) -> Any:
