@@ -491,12 +491,18 @@ def code_fingerprint(fn: Callable[..., Any]) -> str:
     return digest(source)
 
 
+def extension_file(module: str) -> str | None:
+    """The file module ``module`` was loaded from, when it is an extension module (``.so``,
+    ``.pyd``: compiled code, no source); None otherwise."""
+    path = getattr(sys.modules.get(module), "__file__", None)
+    return path if isinstance(path, str) and path.endswith(tuple(EXTENSION_SUFFIXES)) else None
+
+
 def _compiled_code(fn: Any) -> bytes:
     """``fn``'s qualified name and the bytes of the extension module file it comes from
     (empty when it comes from none, or from one that cannot be read)."""
-    module = sys.modules.get(str(getattr(fn, "__module__", None)))
-    path = getattr(module, "__file__", None)
-    if not isinstance(path, str) or not path.endswith(tuple(EXTENSION_SUFFIXES)):
+    path = extension_file(str(getattr(fn, "__module__", None)))
+    if path is None:
         return b""
     try:
         with open(path, "rb") as compiled:

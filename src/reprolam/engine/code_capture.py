@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
-import importlib.machinery
 import inspect
 import linecache
 import os
@@ -45,7 +44,7 @@ from functools import cache
 from typing import Any
 
 from reprolam import file_reads
-from reprolam.actions import code_fingerprint
+from reprolam.actions import code_fingerprint, extension_file
 from reprolam.hashing import canonical_json, canonical_json_bytes, digest
 from reprolam.workflows.registry import Workflow
 
@@ -291,7 +290,9 @@ class _Walk:
         if not isinstance(value, types.BuiltinFunctionType) and not _compiled_function(value):
             return False
         module = getattr(value, "__module__", None)
-        return isinstance(module, str) and self.is_user(module) and _compiled_module(module)
+        if not isinstance(module, str):
+            return False
+        return self.is_user(module) and extension_file(module) is not None
 
     def _bind(self, module: str, name: str | None, ref: str) -> None:
         top = ref.partition(":")[0].partition(".")[0]
@@ -616,12 +617,6 @@ def _installed_roots() -> tuple[str, ...]:
 def _compiled_function(value: Any) -> bool:
     """A function compiled by Cython (its own type, not ``builtin_function_or_method``)."""
     return type(value).__name__ == "cython_function_or_method"
-
-
-def _compiled_module(name: str) -> bool:
-    """Whether module ``name`` was loaded from an extension module file (``.so``, ``.pyd``)."""
-    path = getattr(sys.modules.get(name), "__file__", None)
-    return isinstance(path, str) and path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
 def _is_user_module(name: str) -> bool:
