@@ -18,6 +18,7 @@ from reads_flow import (
     lists_then_adds,
     loads_in_threads,
     reads_every_csv,
+    run_one,
     use_private_tempdir,
 )
 from reprolam import Policy, action, file_reads, workflow
@@ -181,6 +182,27 @@ def test_a_module_the_action_imports_by_name_is_a_declared_read_of_its_file(
     assert cache_advice(changed.steps[0])["reused"] is False
     (why,) = cache_advice(changed.steps[0])["changed"]  # type: ignore[misc]
     assert why.startswith(f"file {source}: content changed")
+
+
+def test_an_alias_of_the_main_script_is_not_an_imported_module(tmp_path: Path) -> None:
+    """multiprocessing (and joblib's loky) registers ``__mp_main__`` for the main script when a
+    pool starts: it is not a module the action imported (it read as one, of the script)."""
+    import sys
+    from types import ModuleType
+
+    alias = ModuleType("__reprolam_test_alias__")
+    alias.__file__ = str(PATHS["raw"])
+
+    @action(outputs=["n"])
+    def starts_a_pool() -> int:
+        sys.modules["__reprolam_test_alias__"] = alias
+        return 1
+
+    try:
+        step = run_one(tmp_path, starts_a_pool).steps[0]
+    finally:
+        sys.modules.pop("__reprolam_test_alias__", None)
+    assert step.proposal.get("observed") is None
 
 
 def test_a_step_whose_reused_source_is_not_in_the_store_is_never_reused(tmp_path: Path) -> None:

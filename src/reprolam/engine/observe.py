@@ -414,6 +414,8 @@ class ActionWatch:
         _guard.busy = True  # hashing a module's file is not a read of the action's
         try:
             for name in names:
+                if name.startswith("__"):
+                    continue  # an alias: multiprocessing's __mp_main__ is the main script
                 path = getattr(sys.modules.get(name), "__file__", None)
                 if not isinstance(path, str):
                     continue  # a namespace package, a built-in
