@@ -346,3 +346,36 @@ def test_actions_that_never_ask_for_a_workdir_get_no_directory(
     with reprolam.open(tmp_path / "store") as rl:
         assert rl.run("breast-cancer").succeeded
     assert made == []
+
+
+@action(outputs=["n"], determinism="pure")
+def sums_in_parallel() -> int:
+    """joblib times its batches (``time.time()`` in joblib) to tune their size for ``n_jobs``:
+    the library's clock, not one the action's result depends on."""
+    from joblib import Parallel, delayed
+
+    return int(sum(Parallel(n_jobs=2, backend="threading")(delayed(abs)(-i) for i in range(50))))
+
+
+@action(outputs=["n"], determinism="pure")
+def uses_shared_memory_scratch() -> int:
+    scratch = Path("/dev/shm") / f"reprolam-test-{id(object())}"
+    scratch.write_bytes(b"x")
+    try:
+        return len(scratch.read_bytes())
+    finally:
+        scratch.unlink()
+
+
+def test_a_librarys_own_clock_reads_are_not_the_actions() -> None:
+    step = _run(sums_in_parallel, effects="strict")
+    assert step.status is StepStatus.SUCCEEDED, step.error
+    assert _effects(step) == []
+    assert [e["kind"] for e in _effects(_run(reads_clock))] == ["clock"]  # the user's read is
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this system")
+def test_shared_memory_is_scratch_like_the_temp_dir() -> None:
+    step = _run(uses_shared_memory_scratch, effects="strict")
+    assert step.status is StepStatus.SUCCEEDED, step.error
+    assert _effects(step) == []

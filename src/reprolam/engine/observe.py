@@ -98,9 +98,9 @@ _EVENTS = {
     "os.exec": "subprocess",
     "os.spawn": "subprocess",
 }
+_SHARED_MEMORY = "/dev/shm"
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _CLOCK_FUNCTIONS = ("time", "time_ns", "localtime", "gmtime", "ctime")
-_CLOCK_IGNORED_CALLERS = ("logging",)  # log timestamps do not reach an action's outputs
 # Reads that are the Python environment's, not data: source lines for tracebacks and
 # warnings; the installed distributions' metadata, which importlib.metadata finds by listing
 # every sys.path entry (a library's entry-point lookup during an action listed the project
@@ -510,7 +510,9 @@ class ActionWatch:
         return file_reads.under(path, given)
 
     def _allowed(self, path: str) -> bool:
-        roots = [os.path.realpath(tempfile.gettempdir())]
+        """Scratch: the OS temp dir, shared memory (``/dev/shm``: joblib's memmapping folder
+        for ``n_jobs``, gone at reboot) and the action's workdir."""
+        roots = [os.path.realpath(tempfile.gettempdir()), _SHARED_MEMORY]
         if self.workdir:
             roots.append(os.path.realpath(self.workdir))
         return file_reads.under(path, roots)
@@ -859,6 +861,7 @@ _MAPPING_MODULES = ("os", "collections.abc")  # os.getenv; Mapping.get, __contai
 
 
 @functools.lru_cache(maxsize=1024)
+@functools.cache  # a code object's file: the same few, asked at every clock read
 def _installed_code(filename: str) -> bool:
     """Whether a code object's file belongs to the Python installation or the OS (what its
     code reads is the environment it runs in, not the action's data)."""
@@ -883,8 +886,7 @@ def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
             watch = getattr(_local, "watch", None)
             if watch is not None and watch.watch_clock:
                 caller = sys._getframe(1)
-                module = str(caller.f_globals.get("__name__", ""))
-                if not module.startswith(_CLOCK_IGNORED_CALLERS) and not _importing(caller):
+                if _users_clock_read(caller):
                     where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
                     watch.note("clock", f"time.{name}() at {where}")
         return real(*args)
@@ -893,6 +895,16 @@ def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     probe.__doc__ = real.__doc__
     probe.__wrapped__ = real  # type: ignore[attr-defined]
     return probe
+
+
+def _users_clock_read(caller: Any) -> bool:
+    """Whether a clock read made in frame ``caller`` is the action's own code (or a helper of
+    the user's it calls) reading the time, as for variables and OS entropy: a library or the
+    standard library timing its own work (joblib tuning its batches for ``n_jobs``, logging's
+    timestamps, a progress bar) is the environment, not what the action computes."""
+    if str(caller.f_globals.get("__name__", "")).startswith("reprolam."):
+        return False
+    return not _installed_code(caller.f_code.co_filename) and not _importing(caller)
 
 
 def _importing(caller: Any) -> bool:
