@@ -5,6 +5,7 @@ makes in its scratch are not reads."""
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 import tempfile
 from contextlib import closing
@@ -13,8 +14,9 @@ from typing import Any
 
 import pytest
 
+import reprolam
 from reads_flow import PATHS, cache_advice, run_one, use_private_tempdir
-from reprolam import action
+from reprolam import action, workflow
 from reprolam.engine.observe import _database_open
 from reprolam.files import hash_file
 from reprolam.trace.records import StepRecord, StepStatus
@@ -208,3 +210,35 @@ def test_changes_still_in_a_wal_file_are_seen_by_reuse(tmp_path: Path) -> None:
     assert advice["reused"] is False
     assert any(why.startswith(f"file {db}-wal: content changed") for why in advice["changed"])
     assert again.outputs["total"] != first.outputs["total"]
+
+
+def test_a_connection_opened_before_the_action_is_described_by_its_database(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``DB = sqlite3.connect(path)`` when the user's module is imported: the watch sees that
+    connect, not the action's reads through it. The code capture describes the connection by
+    what its database holds, so a changed database changes the step's fingerprint."""
+    name = f"kept_connection_{tmp_path.name.replace('-', '_')}"
+    (data / f"{name}.py").write_text(
+        "import sqlite3\n"
+        "from reprolam import action\n\n"
+        f"DB = sqlite3.connect({str(PATHS['db'])!r}, check_same_thread=False)\n\n\n"
+        '@action(outputs=["total"])\n'
+        "def sums_through_the_kept_connection() -> int:\n"
+        '    return int(DB.execute("SELECT total(value) FROM samples").fetchone()[0])\n'
+    )
+    monkeypatch.syspath_prepend(str(data))
+    module = importlib.import_module(name)
+    flow = workflow("kept", [module.sums_through_the_kept_connection], outputs=["total"])
+    try:
+        with reprolam.open(tmp_path / "store") as rl:
+            first = rl.run(flow, planner="rules").steps[0]
+            same = rl.run(flow, planner="rules", reuse=True).steps[0]
+            _insert(PATHS["db"], 10)
+            changed = rl.run(flow, planner="rules", reuse=True).steps[0]
+    finally:
+        module.DB.close()
+    assert cache_advice(same)["reused"] is True
+    assert changed.fingerprint != first.fingerprint
+    assert "cache" not in changed.proposal  # no recorded step with its cache key
+    assert changed.outputs["total"] != first.outputs["total"]

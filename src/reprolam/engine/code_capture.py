@@ -528,6 +528,9 @@ def _describe(
     library = _user_library(value)
     if library is not None:
         return {"ctypes.CDLL": library}
+    database = _database_of(value)
+    if database is not None:
+        return {"sqlite3.Connection": database}
     if not isinstance(value, type) and is_user(type(value)) and hasattr(value, "__dict__"):
         state = {"class": f"{type(value).__module__}:{type(value).__qualname__}"}
         return {**state, "state": inner(dict(vars(value)))}
@@ -555,6 +558,30 @@ def _user_library(value: Any) -> list[str] | None:
             return [name, digest(library.read())]
     except OSError:
         return None
+
+
+def _database_of(value: Any) -> list[Any] | None:
+    """A SQLite connection opened before the action ran (``DB = sqlite3.connect(path)`` at
+    module level): the effects watch sees the connect, not the reads through it, so the
+    connection is described by what its database files hold now (``file_reads.file_state``
+    of each, and of its ``-wal``), as a module-level frame is by its rows; None for anything
+    else, and for a connection that cannot say (closed, or another thread's)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(value, sqlite3.Connection):
+        return None
+    try:
+        attached = value.execute("PRAGMA database_list").fetchall()
+    except sqlite3.Error:
+        return None
+    found: list[Any] = []
+    for _, name, path in attached:
+        if path:  # "" for an in-memory or temporary database
+            log = path + "-wal"
+            state = file_reads.file_state(path)
+            if os.path.exists(log):
+                state = {**state, "wal": file_reads.file_state(log)}
+            found.append([name, path, state])
+    return found
 
 
 def _pandas(pandas: Any, value: Any, inner: Callable[[Any], Any]) -> Any:
