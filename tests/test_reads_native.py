@@ -176,6 +176,45 @@ print(json.dumps([[e["kind"], e["target"]] for e in effects]))
     assert json.loads(done.stdout.splitlines()[-1]) == [["file_read", str(PATHS["parquet"])]]
 
 
+@action(outputs=["n"])
+def writes_parquet(*, where: str) -> int:
+    import pyarrow.feather
+
+    pq.write_table(pa.table({"value": [1]}), where)
+    pyarrow.feather.write_feather(pd.DataFrame({"value": [2]}), where + ".2")
+    return 1
+
+
+def test_a_parquet_file_written_outside_the_scratch_is_a_write(tmp_path: Path) -> None:
+    import tempfile
+
+    outside = str(PATHS["raw"].parent / "out.parquet")
+    step = _run(tmp_path, writes_parquet, where=outside)
+    effects = step.proposal["observed"]["effects"]
+    assert [(e["kind"], e["target"], e["declared"]) for e in effects] == [
+        ("file_write", outside, False),
+        ("file_write", outside + ".2", False),
+    ]
+    refused = _run(tmp_path, writes_parquet, effects="strict", where=outside)
+    assert refused.error is not None
+    assert refused.error.type == "UndeclaredEffect"
+    scratch = str(Path(tempfile.gettempdir()) / "scratch.parquet")  # the action's own scratch
+    assert _run(tmp_path, writes_parquet, effects="strict", where=scratch).error is None
+
+
+@action(outputs=["n"])
+def builds_a_table() -> int:
+    return int(pa.table({"value": [1, 2]}).num_rows)
+
+
+def test_a_variable_compiled_code_looks_up_is_not_the_actions_read(tmp_path: Path) -> None:
+    """``pa.table()`` (Cython) reads ``$PYARROW_IGNORE_TIMEZONE``: compiled code has no frame,
+    so the lookup was seen from the action's own frame and refused under strict."""
+    step = _run(tmp_path, builds_a_table, effects="strict")
+    assert step.error is None
+    assert step.proposal.get("observed") is None
+
+
 @pytest.mark.parametrize(
     ("given", "paths"),
     [

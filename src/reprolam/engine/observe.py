@@ -861,7 +861,6 @@ _MAPPING_MODULES = ("os", "collections.abc")  # os.getenv; Mapping.get, __contai
 
 
 @functools.lru_cache(maxsize=1024)
-@functools.cache  # a code object's file: the same few, asked at every clock read
 def _installed_code(filename: str) -> bool:
     """Whether a code object's file belongs to the Python installation or the OS (what its
     code reads is the environment it runs in, not the action's data)."""
@@ -877,7 +876,20 @@ def _by_users_code(frame: Any) -> bool:
         frame = frame.f_back
     if frame is None or str(frame.f_globals.get("__name__", "")).startswith("reprolam."):
         return False
-    return not _installed_code(frame.f_code.co_filename) and not _importing(frame)
+    if _installed_code(frame.f_code.co_filename) or _importing(frame):
+        return False
+    return _reaches_environ(frame)
+
+
+def _reaches_environ(frame: Any) -> bool:
+    """Whether the code running in ``frame`` uses ``os.environ`` itself. Compiled code has no
+    frame: a lookup made by a Cython library the user's code calls (``pa.table()`` reads
+    ``$PYARROW_IGNORE_TIMEZONE``) is seen from the user's frame, whose code names neither
+    ``environ`` nor ``getenv`` nor holds the mapping."""
+    names = frame.f_code.co_names
+    if "environ" in names or "getenv" in names:
+        return True
+    return any(value is os.environ for value in frame.f_locals.values())
 
 
 def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
