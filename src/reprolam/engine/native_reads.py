@@ -1,18 +1,20 @@
 """Files opened by C code that raises no audit event, seen where Python hands it the path.
 
-pyarrow opens files in C++ (``pd.read_parquet``, ``pq.read_table``, ``pyarrow.dataset``),
-h5py in the HDF5 library: Python's ``open`` never runs, so the effects watch
-(``engine.observe``) would see no read, and ``--reuse`` would take a result computed from a
-Parquet file that has changed since. The functions and classes such a path is handed to are
-wrapped once, as their module is imported (a ``sys.meta_path`` finder: a dataset is often
-loaded by the first step, which imports pyarrow on the way), or when the watch is installed
-if it already was. While an action is watched, each local path given to one of them is
-reported to its watch as Python's ``open`` would report it:
+pyarrow opens files in C++ (``pd.read_parquet``, ``pq.read_table``, ``pyarrow.dataset``,
+``df.to_parquet``), h5py in the HDF5 library: Python's ``open`` never runs, so the effects
+watch (``engine.observe``) would see no read, and ``--reuse`` would take a result computed
+from a Parquet file that has changed since (nor a write, which ``strict`` would refuse).
+The functions and classes such a path is handed to are wrapped once, as their module is
+imported (a ``sys.meta_path`` finder: a dataset is often loaded by the first step, which
+imports pyarrow on the way), or when the watch is installed if it already was. While an
+action is watched, each local path given to one of them is reported to its watch as
+Python's ``open`` would report it:
 
-* a file: a read (h5py's writing modes: a write, and ``r+``/``a`` of a file that exists a
-  read too, taken before the library changes it);
-* a directory (a partitioned dataset): the directory listed, and each data file under it
-  read, skipping the names pyarrow's discovery skips (starting with ``.`` or ``_``).
+* a file a reader is handed: a read (h5py's writing modes: a write, and ``r+``/``a`` of a
+  file that exists a read too, taken before the library changes it);
+* a directory a reader is handed (a partitioned dataset): the directory listed, and each
+  data file under it read, skipping the names pyarrow's discovery skips (``.``, ``_``);
+* a file or a dataset's base directory a writer is handed: a write.
 
 Not reported: file objects and buffers (Python opened them: already seen), remote URIs and
 paths on a ``filesystem=`` other than the local one, and calls made by another wrapped call
@@ -35,22 +37,44 @@ from urllib.parse import unquote, urlsplit
 from reprolam.engine import observe
 
 # module -> name -> the position and name of the parameter holding the path (for a class:
-# of its __init__, after self)
-_ENTRY_POINTS: dict[str, dict[str, tuple[int, str]]] = {
+# of its __init__, after self), and what the call does with it: "read", "write", or "hdf5"
+# (h5py.File: its mode says)
+_ENTRY_POINTS: dict[str, dict[str, tuple[int, str, str]]] = {
     "pyarrow.parquet": {
-        "read_table": (0, "source"),
-        "read_pandas": (0, "source"),
-        "read_metadata": (0, "where"),
-        "read_schema": (0, "where"),
-        "ParquetFile": (0, "source"),
-        "ParquetDataset": (0, "path_or_paths"),
+        "read_table": (0, "source", "read"),
+        "read_pandas": (0, "source", "read"),
+        "read_metadata": (0, "where", "read"),
+        "read_schema": (0, "where", "read"),
+        "ParquetFile": (0, "source", "read"),
+        "ParquetDataset": (0, "path_or_paths", "read"),
+        "write_table": (1, "where", "write"),
+        "write_to_dataset": (1, "root_path", "write"),
+        "write_metadata": (1, "where", "write"),
+        "ParquetWriter": (0, "where", "write"),
     },
-    "pyarrow.feather": {"read_table": (0, "source"), "read_feather": (0, "source")},
-    "pyarrow.csv": {"read_csv": (0, "input_file"), "open_csv": (0, "input_file")},
-    "pyarrow.json": {"read_json": (0, "input_file")},
-    "pyarrow.orc": {"read_table": (0, "source"), "ORCFile": (0, "source")},
-    "pyarrow.dataset": {"dataset": (0, "source"), "parquet_dataset": (0, "metadata_path")},
-    "h5py": {"File": (0, "name")},
+    "pyarrow.feather": {
+        "read_table": (0, "source", "read"),
+        "read_feather": (0, "source", "read"),
+        "write_feather": (1, "dest", "write"),
+    },
+    "pyarrow.csv": {
+        "read_csv": (0, "input_file", "read"),
+        "open_csv": (0, "input_file", "read"),
+        "write_csv": (1, "output_file", "write"),
+    },
+    "pyarrow.json": {"read_json": (0, "input_file", "read")},
+    "pyarrow.orc": {
+        "read_table": (0, "source", "read"),
+        "ORCFile": (0, "source", "read"),
+        "write_table": (1, "where", "write"),
+        "ORCWriter": (0, "where", "write"),
+    },
+    "pyarrow.dataset": {
+        "dataset": (0, "source", "read"),
+        "parquet_dataset": (0, "metadata_path", "read"),
+        "write_dataset": (1, "base_dir", "write"),
+    },
+    "h5py": {"File": (0, "name", "hdf5")},
 }
 _WRAPPED = "__reprolam_native_reads__"  # set on what is wrapped: never twice
 _inside = threading.local()  # .depth: wrapped calls running in this thread
@@ -95,8 +119,7 @@ class _Finder:
 
 
 def _wrap_entry_points(module: ModuleType) -> None:
-    hdf5 = module.__name__ == "h5py"  # opens for writing too, by its mode
-    for attribute, (position, parameter) in _ENTRY_POINTS[module.__name__].items():
+    for attribute, (position, parameter, does) in _ENTRY_POINTS[module.__name__].items():
         target = getattr(module, attribute, None)
         if target is None:
             continue  # another version of the library
@@ -105,15 +128,15 @@ def _wrap_entry_points(module: ModuleType) -> None:
             if init is None:
                 continue  # inherited: not this version's reader
             if not getattr(init, _WRAPPED, False):
-                wrapped_init = _reporting(init, position + 1, parameter, hdf5=hdf5)
+                wrapped_init = _reporting(init, position + 1, parameter, does)
                 target.__init__ = wrapped_init  # type: ignore[misc]
             continue
         if getattr(target, _WRAPPED, False):
             continue
         if isinstance(target, FunctionType) and not target.__closure__:
-            _reroute(target, _reporting(_copy(target), position, parameter))
+            _reroute(target, _reporting(_copy(target), position, parameter, does))
             continue
-        wrapped = _reporting(target, position, parameter)  # a compiled function (Cython)
+        wrapped = _reporting(target, position, parameter, does)  # compiled (Cython)
         setattr(module, attribute, wrapped)
         home = sys.modules.get(getattr(target, "__module__", "") or "")
         if home is not None and getattr(home, attribute, None) is target:
@@ -149,10 +172,10 @@ def _reroute(function: FunctionType, reporting: Callable[..., Any]) -> None:
 
 
 def _reporting(
-    call: Callable[..., Any], position: int, parameter: str, *, hdf5: bool = False
+    call: Callable[..., Any], position: int, parameter: str, does: str
 ) -> Callable[..., Any]:
     """``call``, reporting the paths it is handed (argument ``position``, or ``parameter``)
-    to the watch of the action calling it."""
+    to the watch of the action calling it, as what it ``does`` with them."""
 
     @functools.wraps(call)
     def reporting(*args: Any, **kwargs: Any) -> Any:
@@ -161,11 +184,11 @@ def _reporting(
             watch = observe._watch_here()
             if watch is not None:
                 given = args[position] if len(args) > position else kwargs.get(parameter)
-                if hdf5:
+                if does == "hdf5":
                     mode = args[position + 1] if len(args) > position + 1 else kwargs.get("mode")
                     _report_hdf5(watch, given, mode)
-                elif _local_filesystem(kwargs.get("filesystem")):
-                    _report_reads(watch, given)
+                elif _local_filesystem(kwargs.get("filesystem")):  # else: another machine's
+                    (_report_reads if does == "read" else _report_writes)(watch, given)
         _inside.depth = depth + 1
         try:
             return call(*args, **kwargs)
@@ -190,6 +213,11 @@ def _report_reads(watch: Any, given: Any) -> None:
         watch.audit("file_read", "os.scandir", (path,))
         for file in _data_files(path):
             watch.audit("file_read", "open", (file, "rb", os.O_RDONLY))
+
+
+def _report_writes(watch: Any, given: Any) -> None:
+    for path in _local_paths(given):  # a file, or a dataset's base directory
+        watch.audit("file_write", "open", (path, "wb", os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
 
 
 def _report_hdf5(watch: Any, given: Any, mode: Any) -> None:
