@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from os import environ as settings
 
 from reprolam import action, workflow
+
+read_setting = os.getenv
 
 SCALE = "REPROLAM_TEST_SCALE"  # the variable the tests set, change and unset
 
@@ -26,6 +29,12 @@ def scaled() -> float:
 @action(outputs=["x"])
 def reads_a_secret() -> bool:
     return "REPROLAM_TEST_API_KEY" in os.environ
+
+
+@action(outputs=["x"])
+def reads_through_aliases() -> float:
+    """``os.environ`` and ``os.getenv`` bound under other names at module level."""
+    return float(settings.get(SCALE, "1")) + float(read_setting("REPROLAM_TEST_OTHER", "0"))
 
 
 FLOW = workflow("env_reads", [scaled], outputs=["x"])

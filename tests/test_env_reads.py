@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 import reprolam
-from env_flow import FLOW, SCALE, SECRET_FLOW
+from env_flow import FLOW, SCALE, SECRET_FLOW, reads_through_aliases
 from reads_flow import cache_advice
-from reprolam import Policy, env_reads
+from reprolam import Policy, env_reads, workflow
 from reprolam.cli.main import cli
 from reprolam.hashing import digest
 from reprolam.trace.records import StepRecord, StepStatus
@@ -119,3 +119,16 @@ def test_the_cli_warns_under_the_step_and_show_lists_the_read(
     assert f"undeclaredenvread:${SCALE}[valueblake3{digest(b'2')[:12]}]" in said
     shown = "".join(runner.invoke(cli, ["--store", store, "show", run_id]).stdout.split())
     assert f"step0scaled:undeclaredenvread:${SCALE}" in shown
+
+
+def test_reads_through_names_bound_to_the_mapping_or_getenv_are_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Compiled code's lookups are told apart by the user's frame not naming ``os.environ``:
+    an alias bound at module level still names it."""
+    monkeypatch.setenv(SCALE, "3")
+    flow = workflow("env_aliases", [reads_through_aliases], outputs=["x"])
+    with reprolam.open("memory:") as rl:
+        step = rl.run(flow, planner="rules").steps[0]
+    targets = [e["target"] for e in step.proposal["observed"]["effects"]]
+    assert targets == [f"${SCALE}", "$REPROLAM_TEST_OTHER"]

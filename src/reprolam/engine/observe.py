@@ -889,7 +889,10 @@ def _reaches_environ(frame: Any) -> bool:
     names = frame.f_code.co_names
     if "environ" in names or "getenv" in names:
         return True
-    return any(value is os.environ for value in frame.f_locals.values())
+    bound = frame.f_globals  # `from os import environ as env`, `get = os.getenv`
+    values = [bound.get(name) for name in names]
+    values += frame.f_locals.values()
+    return any(value is os.environ or value is os.getenv for value in values)
 
 
 def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
