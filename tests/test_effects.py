@@ -367,11 +367,23 @@ def uses_shared_memory_scratch() -> int:
         scratch.unlink()
 
 
+@action(outputs=["n"], determinism="pure")
+def compresses() -> int:
+    """gzip writes the time into its header: the standard library's clock read reaches the
+    action's output."""
+    import gzip
+
+    return len(gzip.compress(b"data"))
+
+
 def test_a_librarys_own_clock_reads_are_not_the_actions() -> None:
     step = _run(sums_in_parallel, effects="strict")
     assert step.status is StepStatus.SUCCEEDED, step.error
     assert _effects(step) == []
     assert [e["kind"] for e in _effects(_run(reads_clock))] == ["clock"]  # the user's read is
+    (stamped,) = _effects(_run(compresses))  # and the standard library's
+    assert stamped["kind"] == "clock"
+    assert "gzip.py" in stamped["target"]
 
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this system")

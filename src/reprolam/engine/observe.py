@@ -47,6 +47,7 @@ watched action are not seen; an RNG drawn from and then restored exactly is not 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import operator
@@ -913,13 +914,28 @@ def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _users_clock_read(caller: Any) -> bool:
-    """Whether a clock read made in frame ``caller`` is the action's own code (or a helper of
-    the user's it calls) reading the time, as for variables and OS entropy: a library or the
-    standard library timing its own work (joblib tuning its batches for ``n_jobs``, logging's
-    timestamps, a progress bar) is the environment, not what the action computes."""
-    if str(caller.f_globals.get("__name__", "")).startswith("reprolam."):
+    """Whether a clock read made in frame ``caller`` can reach what the action computes: the
+    user's code, or the standard library (``gzip.compress`` and ``zipfile`` write the time
+    into the bytes they make). An installed package timing its own work (joblib tuning its
+    batches for ``n_jobs``, a progress bar) and logging's timestamps do not."""
+    module = str(caller.f_globals.get("__name__", ""))
+    if module.startswith(("reprolam.", "logging")):
         return False
-    return not _installed_code(caller.f_code.co_filename) and not _importing(caller)
+    return not _package_code(caller.f_code.co_filename) and not _importing(caller)
+
+
+@functools.lru_cache(maxsize=1024)
+def _package_code(filename: str) -> bool:
+    """Whether a code object's file belongs to an installed package (site-packages)."""
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    roots = [paths.get("purelib", ""), paths.get("platlib", "")]
+    with contextlib.suppress(AttributeError, OSError):  # embedded or isolated interpreters
+        roots += [*site.getsitepackages(), site.getusersitepackages()]
+    full = os.path.realpath(filename)
+    return file_reads.under(full, [os.path.realpath(r) for r in roots if r])
 
 
 def _importing(caller: Any) -> bool:
