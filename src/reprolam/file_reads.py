@@ -66,6 +66,34 @@ def _user_tool_roots() -> list[str]:
 
 
 @functools.cache
+def package_roots() -> tuple[str, ...]:
+    """Where installed packages live (site-packages, the user's too), resolved."""
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    roots = [paths.get("purelib", ""), paths.get("platlib", "")]
+    with contextlib.suppress(AttributeError, OSError):  # embedded or isolated interpreters
+        roots += [*site.getsitepackages(), site.getusersitepackages()]
+    return tuple(dict.fromkeys(os.path.realpath(r) for r in roots if r))
+
+
+def uri_path(uri: Any) -> str | None:
+    """The local path a split ``file:`` URI (``urllib.parse.urlsplit``) names; None when it
+    names another host's file."""
+    from urllib.parse import unquote
+
+    return unquote(uri.path) if uri.netloc in ("", "localhost") else None
+
+
+def wal_of(database: str) -> str | None:
+    """A SQLite database's ``-wal`` file, when there is one (WAL mode: what was committed
+    since the last checkpoint is there, not in the database file)."""
+    log = database + "-wal"
+    return log if os.path.exists(log) else None
+
+
+@functools.cache
 def _installation_roots() -> tuple[str, ...]:
     """The Python installation: prefixes, the sysconfig paths, the user's site-packages."""
     import site

@@ -195,36 +195,23 @@ def _intact(step: StepRecord) -> bool:
     return step.damaged is None and step.hash is not None and hash_holds(step)
 
 
-def changed_reads(
-    step: StepRecord,
-    store: TraceStore | None = None,
-    states: dict[str, dict[str, Any]] | None = None,
-) -> list[str]:
-    """``file PATH: why`` (``variable $NAME: why``) for each file (environment variable) the
-    step read that no longer holds what it read (``states``: what each holds now, filled as
-    they are read, for checking several steps)."""
-    return list(_check_reads(step, store, states)[0])
-
-
 def _check_reads(
-    step: StepRecord,
-    store: TraceStore | None,
-    states: dict[str, dict[str, Any]] | None,
+    step: StepRecord, store: TraceStore | None, states: dict[str, dict[str, Any]]
 ) -> tuple[tuple[str, ...], int]:
-    """``changed_reads``, and how many reads were checked."""
+    """``file PATH: why`` (``variable $NAME: why``) for each file (environment variable) the
+    step read that no longer holds what it read, and how many reads were checked
+    (``states``: what each holds now, filled as they are read, for checking several steps)."""
     found = []
     reads = recorded_reads(step, store)
     for effect in reads:
-        now = None
-        if states is not None:
-            target = str(effect.get("target"))
-            now = states.get(target)
-            if now is None:
-                now = states[target] = state_now(effect)
+        target = str(effect.get("target"))
+        now = states.get(target)
+        if now is None:
+            now = states[target] = state_now(effect)
         why = read_change(effect, now)
         if why is not None:
             noun = "variable" if effect.get("kind") == "env_read" else "file"
-            found.append(f"{noun} {effect.get('target')}: {why}")
+            found.append(f"{noun} {target}: {why}")
     return tuple(found), len(reads)
 
 
@@ -294,23 +281,24 @@ _UNSEEN = {
 
 def _unseen_reads(effect: dict[str, Any]) -> dict[str, Any]:
     target, what = _UNSEEN[str(effect.get("kind"))]
-    return {
-        "kind": "file_read",
-        "target": f"({target.format(effect.get('target'))})",
-        "unverifiable": (
-            f"{what} is not seen by the effects watch, so what the outputs were computed from "
-            "cannot be checked; declare the effect in the action's side_effects to have its "
-            "steps reused by their cache key alone"
-        ),
-    }
+    return _unverifiable(
+        target.format(effect.get("target")),
+        f"{what} is not seen by the effects watch, so what the outputs were computed from "
+        "cannot be checked; declare the effect in the action's side_effects to have its "
+        "steps reused by their cache key alone",
+    )
 
 
 def _unknown_reads(run_id: str, index: int, why: str) -> dict[str, Any]:
-    return {
-        "kind": "file_read",
-        "target": f"(the reads of step {index} of run {run_id})",
-        "unverifiable": f"{why}: what its outputs were computed from cannot be checked",
-    }
+    return _unverifiable(
+        f"the reads of step {index} of run {run_id}",
+        f"{why}: what its outputs were computed from cannot be checked",
+    )
+
+
+def _unverifiable(what: str, why: str) -> dict[str, Any]:
+    """A read that vouches for nothing (``file_reads.FAILED_KEYS``): the step is not reused."""
+    return {"kind": "file_read", "target": f"({what})", "unverifiable": why}
 
 
 def _reused_from(step: StepRecord) -> tuple[str, int] | None:

@@ -26,14 +26,12 @@ environment snapshot) and the source texts to store content-addressed next to it
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import functools
 import inspect
 import linecache
 import os
 import re
-import site
 import subprocess
 import sys
 import sysconfig
@@ -576,9 +574,9 @@ def _database_of(value: Any) -> list[Any] | None:
     found: list[Any] = []
     for _, name, path in attached:
         if path:  # "" for an in-memory or temporary database
-            log = path + "-wal"
             state = file_reads.file_state(path)
-            if os.path.exists(log):
+            log = file_reads.wal_of(path)
+            if log is not None:
                 state = {**state, "wal": file_reads.file_state(log)}
             found.append([name, path, state])
     return found
@@ -634,9 +632,7 @@ def _module_imports(module: Any) -> set[str]:
 @cache
 def _installed_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
-    roots = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    with contextlib.suppress(AttributeError):  # some virtualenv builds lack them
-        roots |= set(site.getsitepackages()) | {site.getusersitepackages()}
+    roots = {paths.get("stdlib", ""), paths.get("platstdlib", ""), *file_reads.package_roots()}
     roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # reprolam itself
     return tuple(sorted(os.path.realpath(r) + os.sep for r in roots if r))
 

@@ -32,8 +32,9 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FunctionType, ModuleType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
+from reprolam import file_reads
 from reprolam.engine import observe
 
 # module -> name -> the position and name of the parameter holding the path (for a class:
@@ -245,9 +246,10 @@ def _local_paths(given: Any) -> Iterator[str]:
         return  # a file object or a buffer: opened by Python, or in memory
     if "://" in given:
         parts = urlsplit(given)
-        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        local = file_reads.uri_path(parts) if parts.scheme == "file" else None
+        if local is None:
             return  # s3://, gs://, hdfs://, http://, another host's file: not a local file
-        given = unquote(parts.path)
+        given = local
     yield given
 
 

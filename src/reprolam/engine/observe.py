@@ -47,7 +47,6 @@ watched action are not seen; an RNG drawn from and then restored exactly is not 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import operator
@@ -381,8 +380,8 @@ class ActionWatch:
         """A WAL-mode database's ``-wal`` file, when there is one, holds what was committed
         since the last checkpoint (another process holding it open, a writer that has not
         checkpointed): read with the database, so a change there is a change of the data."""
-        log = database + "-wal"
-        if os.path.exists(log):
+        log = file_reads.wal_of(database)
+        if log is not None:
             self.note("file_read", log)["declared"] = effect["declared"]
 
     def env(self, name: Any, *, setting: bool, caller: Any) -> None:
@@ -558,13 +557,14 @@ def _database_open(args: tuple[Any, ...]) -> tuple[str, tuple[str]] | None:
         return None
     creates = True
     if name.startswith("file:"):
-        from urllib.parse import parse_qs, unquote, urlsplit
+        from urllib.parse import parse_qs, urlsplit
 
         uri = urlsplit(name)
         mode = parse_qs(uri.query).get("mode", [""])[-1]
-        if mode == "memory" or uri.netloc not in ("", "localhost"):
+        path = file_reads.uri_path(uri)
+        if mode == "memory" or path is None:
             return None
-        name, creates = unquote(uri.path), mode not in ("ro", "rw")
+        name, creates = path, mode not in ("ro", "rw")
     if name in ("", ":memory:"):
         return None  # "" is a temporary database SQLite deletes on close
     return ("file_write" if creates and not os.path.exists(name) else "file_read"), (name,)
@@ -927,15 +927,7 @@ def _users_clock_read(caller: Any) -> bool:
 @functools.lru_cache(maxsize=1024)
 def _package_code(filename: str) -> bool:
     """Whether a code object's file belongs to an installed package (site-packages)."""
-    import site
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    roots = [paths.get("purelib", ""), paths.get("platlib", "")]
-    with contextlib.suppress(AttributeError, OSError):  # embedded or isolated interpreters
-        roots += [*site.getsitepackages(), site.getusersitepackages()]
-    full = os.path.realpath(filename)
-    return file_reads.under(full, [os.path.realpath(r) for r in roots if r])
+    return file_reads.under(os.path.realpath(filename), file_reads.package_roots())
 
 
 def _importing(caller: Any) -> bool:
