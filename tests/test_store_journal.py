@@ -87,15 +87,47 @@ def test_a_failed_background_apply_is_reported_then_tried_again(
     monkeypatch.setattr(store, "_apply", apply_failing_once_off_the_main_thread)
     store.create_run(make_run("run-a"))
     steps = [make_step("run-a", i) for i in range(MAX_PENDING + 3)]
-    for step in steps[: MAX_PENDING - 1]:
+    for step in steps[:MAX_PENDING]:  # the last one hands the full batch to the applier
         store.record(steps=[step])
-    with pytest.raises(StoreError, match="disk full"):  # the call that filled the batch
-        store.record(steps=[steps[MAX_PENDING - 1]])
+    with pytest.raises(StoreError, match="disk full"):  # the next call that waits for it
+        store.flush()
     assert failures == [MAX_PENDING]
     for step in steps[MAX_PENDING:]:  # the failed batch is tried again, in order
         store.record(steps=[step])
     store.flush()
     assert [s.index for s in store.own_steps("run-a")] == list(range(MAX_PENDING + 3))
+    store.close()
+    assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_a_record_call_after_a_failed_background_apply_reports_it_and_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path)
+    real_apply = store._apply
+    failed = threading.Event()
+
+    def apply_failing_once_off_the_main_thread(frames: Any, steps: Any = ()) -> None:
+        if threading.current_thread() is not threading.main_thread() and not failed.is_set():
+            failed.set()
+            raise StoreError("disk full (simulated)")
+        real_apply(frames, steps)
+
+    monkeypatch.setattr(store, "_apply", apply_failing_once_off_the_main_thread)
+    store.create_run(make_run("run-a"))
+    steps = [make_step("run-a", i) for i in range(MAX_PENDING + 2)]
+    for step in steps[:MAX_PENDING]:  # the last call hands the batch off and returns
+        store.record(steps=[step])
+    assert failed.wait(30)
+    deadline = time.monotonic() + 30
+    while store._background_error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(StoreError, match="disk full"):
+        store.record(steps=[steps[MAX_PENDING]])
+    store.flush()  # the failed batch, applied on the second try
+    assert [s.index for s in store.own_steps("run-a")] == list(range(MAX_PENDING))
+    store.record(steps=steps[MAX_PENDING:])  # the refused call, made again
+    assert [s.index for s in store.own_steps("run-a")] == list(range(MAX_PENDING + 2))
     store.close()
     assert list((tmp_path / "journal").iterdir()) == []
 
