@@ -36,6 +36,12 @@ def same_as_recorded(reads_checked: int) -> str:
     return same
 
 
+# why a cache hit of an ``external`` action's step is executed all the same
+EXTERNAL_NOT_REUSED = (
+    "its action is external (it acts outside the record), so it is executed again, never reused"
+)
+
+
 def value_words(value: Any) -> str:
     """A value as a short token: floats as ``number_words``, digests shortened."""
     if isinstance(value, float):

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reprolam.brief import number_words, same_as_recorded
+from reprolam.brief import EXTERNAL_NOT_REUSED, number_words, same_as_recorded
 from reprolam.hashing import canonical_json, short
 from reprolam.trace.records import RunRecord, RunStatus, StepRecord, StepStatus
 
@@ -444,6 +444,8 @@ def _cache_note(advice: dict[str, Any]) -> str:
         )
     if advice.get("hit") and advice.get("counterpart_failed"):
         return f"same as {where}, which failed (nothing to reuse)"
+    if advice.get("hit") and advice.get("external"):
+        return f"[cyan]cache hit[/]: same as {where}; {EXTERNAL_NOT_REUSED}"
     if advice.get("hit"):
         return f"[cyan]cache hit[/]: same as {where} (pass --reuse to take its outputs)"
     return f"re-executed: differs from {where} in {escape(', '.join(advice['changed']))}"

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reprolam import env_reads
-from reprolam.brief import same_as_recorded
+from reprolam.brief import EXTERNAL_NOT_REUSED, same_as_recorded
 from reprolam.env_reads import env_change, env_state, recorded_env_state
 from reprolam.errors import ReprolamError
 from reprolam.file_reads import file_state, recorded_state
@@ -60,6 +60,10 @@ class CacheAdvice:
     # how many files and environment variables the counterpart read, each checked to still
     # hold what it read (when it would be a hit): said with the reuse
     reads_checked: int = 0
+    # The action is ``external``: it acts on the world outside the record (uploads, sends,
+    # submits), so its steps are executed, never reused: taking the recorded outputs would
+    # skip what it is run for. The advice still says whether the step is a hit.
+    external: bool = False
 
     @property
     def hit(self) -> bool:
@@ -75,6 +79,7 @@ class CacheAdvice:
             **({"store_wide": True} if self.store_wide else {}),
             **({"edited": True} if self.edited else {}),
             **({"reads_checked": self.reads_checked} if self.reads_checked else {}),
+            **({"external": True} if self.external else {}),
         }
 
     def explain(self) -> str:
@@ -86,6 +91,8 @@ class CacheAdvice:
                 return f"same as {where}, whose record was edited (not reused)"
             if self.counterpart_failed:
                 return f"same as {where}, which failed"
+            if self.external:
+                return f"same as {where}; {EXTERNAL_NOT_REUSED}"
             return f"same as {where}: would give its outputs (reuse would take them)"
         return f"differs from {where}: {', '.join(self.changed)}"
 
@@ -114,7 +121,8 @@ class StepCache:
         self.store = store if reuse else None
         self._found: dict[tuple[str, int], StepRecord] = {}
 
-    def advise(self, step: StepRecord) -> CacheAdvice | None:
+    def advise(self, step: StepRecord, *, external: bool = False) -> CacheAdvice | None:
+        """``external``: the step's action is ``external`` (never reused, see CacheAdvice)."""
         advice = None
         states: dict[str, dict[str, Any]] = {}  # each file's state now, read once per step
         counterpart = self._counterpart_at(step.index)
@@ -124,7 +132,7 @@ class StepCache:
             checked = 0
             if not changed and not failed:
                 changed, checked = _check_reads(counterpart, self.store, states)
-            reuse = self.reuse and not changed and not failed
+            reuse = self.reuse and not changed and not failed and not external
             # Outputs are taken only from a record that still holds its hash: an edited one
             # (its outputs pointed at other bytes) would be laundered into a run that audits
             # clean. Checked only when reuse would take it (a hash per reused step).
@@ -137,8 +145,9 @@ class StepCache:
                 reuse and not edited,
                 edited=edited,
                 reads_checked=checked,
+                external=external and not changed and not failed,
             )
-        if self.store is not None and (advice is None or not advice.reused):
+        if self.store is not None and not external and (advice is None or not advice.reused):
             wide = self._store_wide(step, self.store, states)
             if wide is not None and (wide.reused or advice is None):
                 return wide

@@ -372,7 +372,9 @@ class RunLoop:
             prev_hash=self.prev_hash,
             proposal_text=self._plain_proposal_text(record),
         )
-        advice = self.cache.advise(started) if self.cache is not None else None
+        advice = None
+        if self.cache is not None:
+            advice = self.cache.advise(started, external=spec.determinism == "external")
         if advice is not None:
             cached = {**started.proposal, "cache": advice.to_dict()}
             started = frame.render_started(replace(started, proposal=cached))
