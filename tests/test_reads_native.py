@@ -203,6 +203,48 @@ def test_a_parquet_file_written_outside_the_scratch_is_a_write(tmp_path: Path) -
 
 
 @action(outputs=["n"])
+def writes_with_pandas(*, where: str) -> int:
+    """pandas opens a local target with ``pa.OSFile`` (C++) and hands pyarrow the file."""
+    pd.DataFrame({"value": [1]}).to_parquet(where)
+    return 1
+
+
+@action(outputs=["total"])
+def sums_a_memory_map() -> int:
+    with pa.memory_map(str(PATHS["parquet"])) as mapped:  # opened in C++: no audit event
+        return int(pq.read_table(mapped).column("value").to_pandas().sum())
+
+
+def test_pandas_to_parquet_is_a_write(tmp_path: Path) -> None:
+    outside = str(PATHS["raw"].parent / "frame.parquet")
+    step = _run(tmp_path, writes_with_pandas, where=outside)
+    effects = step.proposal["observed"]["effects"]
+    assert [(e["kind"], e["target"]) for e in effects] == [("file_write", outside)]
+    refused = _run(tmp_path, writes_with_pandas, effects="strict", where=outside)
+    assert refused.error is not None
+    assert refused.error.type == "UndeclaredEffect"
+    assert outside in refused.error.message
+
+
+def test_a_file_pyarrow_mapped_itself_is_a_read_checked_by_reuse(tmp_path: Path) -> None:
+    first = _run(tmp_path, sums_a_memory_map)
+    (read,) = _reads(first)
+    assert read["target"] == str(PATHS["parquet"].resolve())
+    assert read["digest"] == hash_file(PATHS["parquet"])
+    pd.DataFrame({"value": [10]}).to_parquet(PATHS["parquet"])
+    advice = cache_advice(_run(tmp_path, sums_a_memory_map, reuse=True))
+    assert advice["reused"] is False
+    assert advice["changed"][0].startswith(f"file {PATHS['parquet'].resolve()}: content changed")
+
+
+def test_a_file_pyarrow_opened_in_memory_names_no_path() -> None:
+    assert list(_local_paths(pa.BufferOutputStream())) == []
+    closed = pa.OSFile(str(PATHS["parquet"]))
+    closed.close()
+    assert list(_local_paths(closed)) == []
+
+
+@action(outputs=["n"])
 def builds_a_table() -> int:
     return int(pa.table({"value": [1, 2]}).num_rows)
 

@@ -16,6 +16,9 @@ Python's ``open`` would report it:
   data file under it read, skipping the names pyarrow's discovery skips (``.``, ``_``);
 * a file or a dataset's base directory a writer is handed: a write.
 
+A file pyarrow opened itself (``pa.OSFile``, which pandas' ``to_parquet`` opens its target
+with, or ``pa.memory_map``) is reported by the path its descriptor names (on Linux).
+
 Not reported: file objects and buffers (Python opened them: already seen), remote URIs and
 paths on a ``filesystem=`` other than the local one, and calls made by another wrapped call
 (``pq.read_table`` builds a ``ParquetDataset``: one report). A library whose layout this
@@ -243,7 +246,11 @@ def _local_paths(given: Any) -> Iterator[str]:
     if isinstance(given, os.PathLike):
         given = os.fspath(given)
     if not isinstance(given, str):
-        return  # a file object or a buffer: opened by Python, or in memory
+        # a file object or a buffer: opened by Python (seen then), or in memory; or a file
+        # pyarrow opened in C++ (pandas' to_parquet opens its target with pa.OSFile)
+        given = _native_file_path(given)
+        if given is None:
+            return
     if "://" in given:
         parts = urlsplit(given)
         local = file_reads.uri_path(parts) if parts.scheme == "file" else None
@@ -251,6 +258,24 @@ def _local_paths(given: Any) -> Iterator[str]:
             return  # s3://, gs://, hdfs://, http://, another host's file: not a local file
         given = local
     yield given
+
+
+# pyarrow's files opened in C++, with no audit event: their paths are read off their descriptors
+_NATIVE_FILES = {("pyarrow.lib", "OSFile"), ("pyarrow.lib", "MemoryMappedFile")}
+_FD_PATHS = "/proc/self/fd"  # Linux: each open descriptor, a link to the file it opened
+
+
+def _native_file_path(given: Any) -> str | None:
+    """The path of a file pyarrow opened itself (``pa.OSFile``, ``pa.memory_map``), read off
+    its descriptor (Linux's ``/proc/self/fd``; elsewhere None: not seen)."""
+    kind = type(given)
+    if (kind.__module__, kind.__name__) not in _NATIVE_FILES:
+        return None
+    try:
+        path = os.readlink(f"{_FD_PATHS}/{given.fileno()}")
+    except (OSError, ValueError, AttributeError):  # closed, or no /proc
+        return None
+    return path if path.startswith("/") and not path.endswith(" (deleted)") else None
 
 
 def _data_files(directory: str) -> list[str]:
