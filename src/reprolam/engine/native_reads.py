@@ -1,7 +1,8 @@
 """Files opened by C code that raises no audit event, seen where Python hands it the path.
 
 pyarrow opens files in C++ (``pd.read_parquet``, ``pq.read_table``, ``pyarrow.dataset``,
-``df.to_parquet``), h5py in the HDF5 library: Python's ``open`` never runs, so the effects
+``df.to_parquet``), polars in Rust (``pl.read_csv``, ``pl.scan_parquet``,
+``df.write_parquet``), h5py in the HDF5 library: Python's ``open`` never runs, so the effects
 watch (``engine.observe``) would see no read, and ``--reuse`` would take a result computed
 from a Parquet file that has changed since (nor a write, which ``strict`` would refuse).
 The functions and classes such a path is handed to are wrapped once, as their module is
@@ -14,6 +15,8 @@ Python's ``open`` would report it:
   file that exists a read too, taken before the library changes it);
 * a directory a reader is handed (a partitioned dataset): the directory listed, and each
   data file under it read, skipping the names pyarrow's discovery skips (``.``, ``_``);
+* a glob a reader is handed (polars: ``data/*.parquet``): the directory before its first
+  wildcard listed, and each file it matches read;
 * a file or a dataset's base directory a writer is handed: a write.
 
 A file pyarrow opened itself (``pa.OSFile``, which pandas' ``to_parquet`` opens its target
@@ -28,8 +31,10 @@ module does not know is left as it is: it works, unwatched.
 from __future__ import annotations
 
 import functools
+import glob
 import importlib.machinery
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -79,6 +84,44 @@ _ENTRY_POINTS: dict[str, dict[str, tuple[int, str, str]]] = {
         "write_dataset": (1, "base_dir", "write"),
     },
     "h5py": {"File": (0, "name", "hdf5")},
+    # polars reads and writes in Rust; "Class.method" names a method (its position after self)
+    "polars": {
+        **{
+            reader: (0, "source", "read")
+            for reader in (
+                "read_csv",
+                "scan_csv",
+                "read_parquet",
+                "scan_parquet",
+                "read_parquet_schema",
+                "read_parquet_metadata",
+                "read_ipc",
+                "scan_ipc",
+                "read_ipc_stream",
+                "read_ipc_schema",
+                "read_json",
+                "read_ndjson",
+                "scan_ndjson",
+                "read_avro",
+            )
+        },
+        **{
+            f"DataFrame.{writer}": (0, "file", "write")
+            for writer in (
+                "write_csv",
+                "write_parquet",
+                "write_ipc",
+                "write_ipc_stream",
+                "write_json",
+                "write_ndjson",
+                "write_avro",
+            )
+        },
+        **{
+            f"LazyFrame.{sink}": (0, "path", "write")
+            for sink in ("sink_parquet", "sink_csv", "sink_ipc", "sink_ndjson")
+        },
+    },
 }
 _WRAPPED = "__reprolam_native_reads__"  # set on what is wrapped: never twice
 _inside = threading.local()  # .depth: wrapped calls running in this thread
@@ -124,6 +167,13 @@ class _Finder:
 
 def _wrap_entry_points(module: ModuleType) -> None:
     for attribute, (position, parameter, does) in _ENTRY_POINTS[module.__name__].items():
+        owner, _, name = attribute.rpartition(".")
+        if owner:  # a method: wrapped where its class holds it
+            cls = getattr(module, owner, None)
+            target = cls.__dict__.get(name) if isinstance(cls, type) else None
+            if isinstance(target, FunctionType) and not getattr(target, _WRAPPED, False):
+                _wrap_function(target, position + 1, parameter, does, cls, name)
+            continue
         target = getattr(module, attribute, None)
         if target is None:
             continue  # another version of the library
@@ -137,14 +187,32 @@ def _wrap_entry_points(module: ModuleType) -> None:
             continue
         if getattr(target, _WRAPPED, False):
             continue
-        if isinstance(target, FunctionType) and not target.__closure__:
-            _reroute(target, _reporting(_copy(target), position, parameter, does))
+        if isinstance(target, FunctionType):
+            _wrap_function(target, position, parameter, does, module, attribute)
             continue
         wrapped = _reporting(target, position, parameter, does)  # compiled (Cython)
         setattr(module, attribute, wrapped)
         home = sys.modules.get(getattr(target, "__module__", "") or "")
         if home is not None and getattr(home, attribute, None) is target:
             setattr(home, attribute, wrapped)  # pyarrow.csv's from pyarrow._csv too
+
+
+def _wrap_function(
+    target: FunctionType, position: int, parameter: str, does: str, owner: Any, name: str
+) -> None:
+    """Reroute the function that does the work: ``target``, or, under its decorators
+    (``__wrapped__``; polars renames deprecated parameters so), the function they call.
+    Rerouted, every reference reports, however it was bound. A function holding a closure
+    of its own cannot be rerouted (its code needs its cells): replaced on ``owner``."""
+    inner = target
+    while isinstance(getattr(inner, "__wrapped__", None), FunctionType):
+        inner = inner.__wrapped__  # type: ignore[attr-defined]
+    if not inner.__closure__ and not getattr(inner, _WRAPPED, False):
+        _reroute(inner, _reporting(_copy(inner), position, parameter, does))
+    elif not inner.__closure__:
+        return  # rerouted already (reached through another name)
+    else:
+        setattr(owner, name, _reporting(target, position, parameter, does))
 
 
 def _copy(function: FunctionType) -> FunctionType:
@@ -211,6 +279,12 @@ def _local_filesystem(filesystem: Any) -> bool:
 
 def _report_reads(watch: Any, given: Any) -> None:
     for path in _local_paths(given):
+        if _GLOB_MAGIC.search(path) and not os.path.exists(path):  # polars: "data/*.parquet"
+            root, matches = _glob(path)
+            watch.audit("file_read", "os.scandir", (root,))
+            for file in matches:
+                watch.audit("file_read", "open", (file, "rb", os.O_RDONLY))
+            continue
         if not os.path.isdir(path):
             watch.audit("file_read", "open", (path, "rb", os.O_RDONLY))
             continue
@@ -276,6 +350,24 @@ def _native_file_path(given: Any) -> str | None:
     except (OSError, ValueError, AttributeError):  # closed, or no /proc
         return None
     return path if path.startswith("/") and not path.endswith(" (deleted)") else None
+
+
+_GLOB_MAGIC = re.compile(r"[*?[]")
+
+
+def _glob(pattern: str) -> tuple[str, list[str]]:
+    """A glob's root (its directory before the first wildcard: listed, so a file that starts
+    or stops matching is a change) and the files it matches, in order."""
+    parts = pattern.split(os.sep)
+    fixed = next(i for i, part in enumerate(parts) if _GLOB_MAGIC.search(part))
+    root = os.sep.join(parts[:fixed]) or (os.sep if pattern.startswith(os.sep) else ".")
+    busy = getattr(observe._guard, "busy", False)
+    observe._guard.busy = True  # the engine's listing, not the action's
+    try:
+        matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))
+    finally:
+        observe._guard.busy = busy
+    return root, matches
 
 
 def _data_files(directory: str) -> list[str]:
