@@ -391,3 +391,40 @@ def test_shared_memory_is_scratch_like_the_temp_dir() -> None:
     step = _run(uses_shared_memory_scratch, effects="strict")
     assert step.status is StepStatus.SUCCEEDED, step.error
     assert _effects(step) == []
+
+
+@action(outputs=["report"])
+def writes_a_report(ctx: reprolam.ActionContext) -> Path:
+    out = ctx.workdir / "report.txt"
+    out.write_text("done\n")
+    return out
+
+
+@action(outputs=["n"])
+def makes_a_directory(*, where: str) -> int:
+    Path(where).mkdir(parents=True)
+    return 1
+
+
+def test_a_workdir_in_a_fresh_store_outside_the_temp_dir_is_no_effect(tmp_path: Path) -> None:
+    """The first ``ctx.workdir`` of a store makes the directories workdirs go in: the engine's,
+    not an undeclared write (strict refused the first run of a new store). Stores under the
+    OS temp dir hide it: everything there is scratch (``_private_tempdir`` moves it)."""
+    store = tmp_path / "outside" / "store"
+    flow = workflow("reports", [writes_a_report], outputs=["report"])
+    with reprolam.open(store) as rl:
+        run = rl.run(flow, planner="script", policy=Policy(effects="strict"))
+    assert run.succeeded, run.run.error
+    assert run.steps[0].proposal.get("observed") is None
+    # any other directory the action makes is still its write
+    other = tmp_path / "outside" / "made" / "here"
+    with reprolam.open(store) as rl:
+        made = rl.run(
+            workflow("dirs", [makes_a_directory], outputs=["n"]),
+            planner="script",
+            set={"makes_a_directory.where": str(other)},
+        ).steps[0]
+    assert {(e["kind"], e["target"]) for e in _effects(made)} == {
+        ("file_write", str(other.parent)),
+        ("file_write", str(other)),
+    }

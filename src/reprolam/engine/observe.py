@@ -467,6 +467,8 @@ class ActionWatch:
             return None
         if event == "os.mkdir" and os.path.isdir(full):
             return None  # makedirs(exist_ok=True) of what exists (matplotlib's cache): no write
+        if event == "os.mkdir" and self.workdir and _holds(full, self.workdir):
+            return None  # ``ctx.workdir`` making the store's directories its workdirs go in
         return full
 
     def _read_path(self, path: Any) -> str | None:
@@ -1028,6 +1030,11 @@ def _numpy_view() -> Any:
         return (bit_generator, view)
     except Exception:
         return False
+
+
+def _holds(directory: str, workdir: str) -> bool:
+    """Whether the resolved ``directory`` is one of the directories holding ``workdir``."""
+    return os.path.realpath(workdir).startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _address(address: Any) -> str:
