@@ -428,3 +428,57 @@ def test_a_workdir_in_a_fresh_store_outside_the_temp_dir_is_no_effect(tmp_path: 
         ("file_write", str(other.parent)),
         ("file_write", str(other)),
     }
+
+
+_SETS_UP_AT_IMPORT = """
+import os, subprocess, sys
+from pathlib import Path
+
+CACHE = Path(os.environ["REPROLAM_TEST_CACHE"])
+CACHE.mkdir()  # as matplotlib makes its config directory on a machine's first import
+(CACHE / "fonts.json").write_text("[]")
+subprocess.run([sys.executable, "-c", "pass"], check=True)  # as it runs fc-list
+
+
+def stamp(where):
+    Path(where).write_text("stamped")  # called by the action: the action's write
+    return 1
+"""
+
+
+@action(outputs=["n"])
+def imports_a_library_that_sets_itself_up(*, where: str = "") -> int:
+    import sets_up_at_import
+
+    return sets_up_at_import.stamp(where) if where else 0
+
+
+def test_what_a_library_does_when_first_imported_is_not_the_actions_effect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matplotlib's first import on a machine makes its config directory and runs fc-list:
+    ``--effects strict`` refused the step that first imported it, and ``warn`` recorded a
+    process that made the step never reusable. What the action then calls is its own."""
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "sets_up_at_import.py").write_text(_SETS_UP_AT_IMPORT)
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    monkeypatch.setenv("REPROLAM_TEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delitem(sys.modules, "sets_up_at_import", raising=False)
+    step = _run(imports_a_library_that_sets_itself_up, effects="strict")
+    assert step.error is None, step.error
+    assert (tmp_path / "cache" / "fonts.json").exists()
+    # only the module it imported: a declared read (its code), as any module an action imports
+    assert [(e["kind"], e["declared"]) for e in _effects(step)] == [("file_read", True)]
+    out = tmp_path / "stamp.txt"
+    flow = workflow("stamps", [imports_a_library_that_sets_itself_up], outputs=["n"])
+    with reprolam.open(MemoryStore()) as rl:
+        run = rl.run(
+            flow,
+            planner="script",
+            policy=Policy(effects="strict", max_failures=1),
+            set={"imports_a_library_that_sets_itself_up.where": str(out)},
+        )
+    (refused,) = run.steps
+    assert refused.error is not None
+    assert refused.error.type == "UndeclaredEffect"
+    assert str(out) in refused.error.message

@@ -369,6 +369,8 @@ class ActionWatch:
             target = self._target(kind, event, args)
             if target is None:
                 return
+            if kind in _IMPORT_TIME and _importing(_caller()):
+                return  # a library setting itself up (matplotlib's font cache): the import's
             effect = self.note(kind, target)
             if event == "sqlite3.connect" and kind == "file_read":
                 self._database_log(target, effect)
@@ -586,14 +588,27 @@ def _unlisted_reads() -> dict[str, Any]:
 def _read_by_import() -> bool:
     """Whether the read being audited is a module import (``io.open_code`` raises the same
     ``open`` event as ``open``) or a source line read for a traceback (``linecache``)."""
-    caller: Any = sys._getframe(1)
-    while caller is not None and caller.f_globals is _GLOBALS:  # the hook's own frames
-        caller = caller.f_back
+    caller = _caller()
     if caller is None:
         return False
     if str(caller.f_globals.get("__name__", "")).startswith(_READ_IGNORED_CALLERS):
         return True
     return _importing(caller)
+
+
+def _caller() -> Any:
+    """The frame that raised the event being audited (below the hook's own frames)."""
+    caller: Any = sys._getframe(1)
+    while caller is not None and caller.f_globals is _GLOBALS:
+        caller = caller.f_back
+    return caller
+
+
+# Effects a module's first import may have, which are then the import's, not the action's:
+# matplotlib makes its config directory and runs fc-list to build its font cache when first
+# imported on a machine (reads and clock reads at import are the import's too, see
+# ``_importing``); a connection is not (data fetched at import is data).
+_IMPORT_TIME = frozenset({"file_write", "subprocess"})
 
 
 def current_watch() -> ActionWatch | None:
@@ -933,7 +948,8 @@ def _package_code(filename: str) -> bool:
 
 
 def _importing(caller: Any) -> bool:
-    """Whether the action's code that read the clock runs as part of importing a module.
+    """Whether the action's code that read the clock (or a file, wrote one, started a
+    process) runs as part of importing a module.
 
     What a module does when first imported (numpy.f2py stamps the time; dateutil builds its
     parser at import, which reads the year) happens once per process, in whichever action
@@ -941,6 +957,8 @@ def _importing(caller: Any) -> bool:
     below the engine's are the action's (a script's or notebook's own top level is not an
     import).
     """
+    if caller is None:
+        return False
     if caller.f_code.co_name == "<module>":
         return True
     frame = caller.f_back
