@@ -17,8 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 import reprolam
-from reprolam import Policy, action, workflow
+from reprolam import Policy, action, file_reads, workflow
 from reprolam.cli.main import cli
+from reprolam.engine import observe
 from reprolam.engine.observe import ActionWatch, rng_marks
 from reprolam.trace.memory import MemoryStore
 from reprolam.trace.records import StepRecord, StepStatus
@@ -453,22 +454,33 @@ def imports_a_library_that_sets_itself_up(*, where: str = "") -> int:
     return sets_up_at_import.stamp(where) if where else 0
 
 
-def test_what_a_library_does_when_first_imported_is_not_the_actions_effect(
+def _importable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, installed: bool) -> None:
+    """``sets_up_at_import`` importable from ``tmp_path/mods``, as an installed package's
+    module (a directory counted as site-packages) or as one of the user's own."""
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "sets_up_at_import.py").write_text(_SETS_UP_AT_IMPORT)
+    monkeypatch.syspath_prepend(str(mods))
+    monkeypatch.setenv("REPROLAM_TEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delitem(sys.modules, "sets_up_at_import", raising=False)
+    if installed:
+        roots = (*file_reads.package_roots(), str(mods.resolve()))
+        monkeypatch.setattr(file_reads, "package_roots", lambda: roots)
+    observe._package_code.cache_clear()
+
+
+def test_what_a_package_does_when_first_imported_is_not_the_actions_effect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """matplotlib's first import on a machine makes its config directory and runs fc-list:
     ``--effects strict`` refused the step that first imported it, and ``warn`` recorded a
     process that made the step never reusable. What the action then calls is its own."""
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "sets_up_at_import.py").write_text(_SETS_UP_AT_IMPORT)
-    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
-    monkeypatch.setenv("REPROLAM_TEST_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delitem(sys.modules, "sets_up_at_import", raising=False)
+    _importable(tmp_path, monkeypatch, installed=True)
     step = _run(imports_a_library_that_sets_itself_up, effects="strict")
+    observe._package_code.cache_clear()
     assert step.error is None, step.error
     assert (tmp_path / "cache" / "fonts.json").exists()
-    # only the module it imported: a declared read (its code), as any module an action imports
-    assert [(e["kind"], e["declared"]) for e in _effects(step)] == [("file_read", True)]
+    assert [e for e in _effects(step) if e["kind"] != "file_read"] == []
     out = tmp_path / "stamp.txt"
     flow = workflow("stamps", [imports_a_library_that_sets_itself_up], outputs=["n"])
     with reprolam.open(MemoryStore()) as rl:
@@ -482,3 +494,13 @@ def test_what_a_library_does_when_first_imported_is_not_the_actions_effect(
     assert refused.error is not None
     assert refused.error.type == "UndeclaredEffect"
     assert str(out) in refused.error.message
+
+
+def test_what_the_users_own_module_does_at_import_is_the_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _importable(tmp_path, monkeypatch, installed=False)
+    step = _run(imports_a_library_that_sets_itself_up)
+    kinds = {(e["kind"], e["declared"]) for e in _effects(step)}
+    assert ("file_write", False) in kinds
+    assert ("subprocess", False) in kinds

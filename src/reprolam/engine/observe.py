@@ -369,7 +369,7 @@ class ActionWatch:
             target = self._target(kind, event, args)
             if target is None:
                 return
-            if kind in _IMPORT_TIME and _importing(_caller()):
+            if kind in _IMPORT_TIME and _package_importing(_caller()):
                 return  # a library setting itself up (matplotlib's font cache): the import's
             effect = self.note(kind, target)
             if event == "sqlite3.connect" and kind == "file_read":
@@ -604,11 +604,25 @@ def _caller() -> Any:
     return caller
 
 
-# Effects a module's first import may have, which are then the import's, not the action's:
-# matplotlib makes its config directory and runs fc-list to build its font cache when first
-# imported on a machine (reads and clock reads at import are the import's too, see
-# ``_importing``); a connection is not (data fetched at import is data).
+# Effects an installed package's first import may have, which are then the import's, not the
+# action's: matplotlib makes its config directory and runs fc-list to build its font cache
+# when first imported on a machine (reads and clock reads at any import are the import's
+# too, see ``_importing``). A connection is not (data fetched at import is data), nor what
+# the user's own module does at import (its code is the action's).
 _IMPORT_TIME = frozenset({"file_write", "subprocess"})
+
+
+def _package_importing(caller: Any) -> bool:
+    """Whether the event comes from an installed package's module code running as it is
+    imported (the innermost module being executed, below the engine's frames)."""
+    frame = caller
+    while frame is not None:
+        if frame.f_code.co_name == "<module>":
+            return _package_code(frame.f_code.co_filename) and _importing(frame)
+        if str(frame.f_globals.get("__name__", "")).startswith(_ENGINE):
+            return False
+        frame = frame.f_back
+    return False
 
 
 def current_watch() -> ActionWatch | None:
