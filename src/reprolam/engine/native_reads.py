@@ -171,8 +171,12 @@ def _wrap_entry_points(module: ModuleType) -> None:
         if owner:  # a method: wrapped where its class holds it
             cls = getattr(module, owner, None)
             target = cls.__dict__.get(name) if isinstance(cls, type) else None
-            if isinstance(target, FunctionType) and not getattr(target, _WRAPPED, False):
-                _wrap_function(target, position + 1, parameter, does, cls, name)
+            if (
+                isinstance(target, FunctionType)
+                and not getattr(target, _WRAPPED, False)
+                and not _rerouted(target, position + 1, parameter, does)
+            ):
+                setattr(cls, name, _reporting(target, position + 1, parameter, does))
             continue
         target = getattr(module, attribute, None)
         if target is None:
@@ -187,32 +191,29 @@ def _wrap_entry_points(module: ModuleType) -> None:
             continue
         if getattr(target, _WRAPPED, False):
             continue
-        if isinstance(target, FunctionType):
-            _wrap_function(target, position, parameter, does, module, attribute)
+        if isinstance(target, FunctionType) and _rerouted(target, position, parameter, does):
             continue
-        wrapped = _reporting(target, position, parameter, does)  # compiled (Cython)
+        wrapped = _reporting(target, position, parameter, does)  # compiled (Cython), or a closure
         setattr(module, attribute, wrapped)
         home = sys.modules.get(getattr(target, "__module__", "") or "")
         if home is not None and getattr(home, attribute, None) is target:
             setattr(home, attribute, wrapped)  # pyarrow.csv's from pyarrow._csv too
 
 
-def _wrap_function(
-    target: FunctionType, position: int, parameter: str, does: str, owner: Any, name: str
-) -> None:
+def _rerouted(target: FunctionType, position: int, parameter: str, does: str) -> bool:
     """Reroute the function that does the work: ``target``, or, under its decorators
     (``__wrapped__``; polars renames deprecated parameters so), the function they call.
-    Rerouted, every reference reports, however it was bound. A function holding a closure
-    of its own cannot be rerouted (its code needs its cells): replaced on ``owner``."""
+    Rerouted, every reference reports, however it was bound. False for a function holding
+    a closure of its own, which cannot be (its code needs its cells): the caller replaces
+    it where it is found instead."""
     inner = target
     while isinstance(getattr(inner, "__wrapped__", None), FunctionType):
         inner = inner.__wrapped__  # type: ignore[attr-defined]
-    if not inner.__closure__ and not getattr(inner, _WRAPPED, False):
+    if inner.__closure__:
+        return False
+    if not getattr(inner, _WRAPPED, False):  # else rerouted already, through another name
         _reroute(inner, _reporting(_copy(inner), position, parameter, does))
-    elif not inner.__closure__:
-        return  # rerouted already (reached through another name)
-    else:
-        setattr(owner, name, _reporting(target, position, parameter, does))
+    return True
 
 
 def _copy(function: FunctionType) -> FunctionType:
