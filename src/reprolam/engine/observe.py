@@ -421,7 +421,7 @@ class ActionWatch:
                 path = getattr(sys.modules.get(name), "__file__", None)
                 if not isinstance(path, str):
                     continue  # a namespace package, a built-in
-                full = os.path.realpath(path)
+                full = file_reads.real_file(path)
                 if "__pycache__" in full or file_reads.under(full, roots):
                     continue
                 effect = self.note("file_read", full)
@@ -480,14 +480,16 @@ class ActionWatch:
             path = os.fsdecode(path)
         if not isinstance(path, str | os.PathLike):
             return None  # a file descriptor (os.scandir(fd)), or os.listdir() of "."
-        opened = os.fspath(path)
+        opened = os.fsdecode(os.fspath(path))
+        if "__pycache__" in opened:
+            return None  # compiled modules an import reads (most of the files it opens)
         try:
             reads = self._reads
         except AttributeError:
             reads = self._reads = {}
         full: str | None = reads.get(opened, _UNSEEN)
         if full is _UNSEEN:  # resolved once per path and step: actions reopen files in loops
-            full = os.path.realpath(opened)
+            full = file_reads.real_file(os.path.abspath(opened))  # imports open ~1,500 files
             roots = file_reads.ignored_roots(self.workdir)
             if "__pycache__" in full or file_reads.under(full, roots):
                 full = None
