@@ -325,6 +325,37 @@ def test_a_declared_process_is_reused_by_its_cache_key(tmp_path: Path) -> None:
     assert again.steps[0].outputs == first.steps[0].outputs
 
 
+def _reads_a_number(i: int) -> int:
+    return int(Path(PATHS["raw"]).read_text().split()[i])
+
+
+@action(outputs=["total"])
+def sums_in_forked_workers() -> int:
+    """A multiprocessing pool (fork start method): its workers read the file, in processes
+    whose reads the watch never sees."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        return sum(pool.map(_reads_a_number, range(3)))
+
+
+def test_a_step_whose_forked_workers_read_data_is_never_reused(tmp_path: Path) -> None:
+    """os.fork raised no effect: the step was reused with the total of the old file."""
+    flow = workflow("forked", [sums_in_forked_workers], outputs=["total"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="script")
+        PATHS["raw"].write_text("10\n20\n30\n")
+        again = rl.run(flow, planner="script", reuse=True)
+        strict = rl.run(flow, planner="script", policy=Policy(effects="strict"))
+    advice = cache_advice(again.steps[0])
+    assert advice["reused"] is False
+    assert advice["changed"][0].startswith("file (read by `os.fork: a copy of this process")
+    assert first.steps[0].outputs != again.steps[0].outputs  # 6, then 60
+    assert strict.steps[0].error is not None
+    assert strict.steps[0].error.type == "UndeclaredEffect"
+    assert "os.fork" in strict.steps[0].error.message
+
+
 def test_a_step_that_read_from_the_network_is_never_reused(tmp_path: Path) -> None:
     import socket
     import threading

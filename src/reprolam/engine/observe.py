@@ -97,6 +97,7 @@ _EVENTS = {
     "os.posix_spawn": "subprocess",
     "os.exec": "subprocess",
     "os.spawn": "subprocess",
+    "os.fork": "subprocess",  # multiprocessing's fork start method: its workers' reads are unseen
 }
 _SHARED_MEMORY = "/dev/shm"
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -447,6 +448,8 @@ class ActionWatch:
             return self._read_path("." if path is None and event != "open" else path)
         if kind == "network":
             return f"connect {_address(args[1] if len(args) > 1 else None)}"
+        if event == "os.fork":
+            return "os.fork: a copy of this process (a multiprocessing pool's worker)"
         command = args[1] if event == "subprocess.Popen" else args[0]
         if isinstance(command, list | tuple):
             command = " ".join(map(str, command))
