@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import subprocess
@@ -504,3 +505,59 @@ def test_what_the_users_own_module_does_at_import_is_the_actions(
     kinds = {(e["kind"], e["declared"]) for e in _effects(step)}
     assert ("file_write", False) in kinds
     assert ("subprocess", False) in kinds
+
+
+@action(outputs=["n"])
+def saves_atomically(*, where: str, link: str = "") -> int:
+    """The safe-write idiom: a temporary file, then ``os.replace`` into place."""
+    fd, scratch = tempfile.mkstemp()
+    with open(fd, "w") as out:
+        out.write("result")
+    os.replace(scratch, where)
+    if link:
+        os.symlink(where, link)
+    return 1
+
+
+@action(outputs=["n"])
+def moves_a_file(*, source: str, to: str) -> int:
+    os.rename(source, to)
+    return 1
+
+
+def _one(fn: Any, effects: str = "warn", **params: Any) -> StepRecord:
+    flow = workflow(f"one_{fn.__name__}", [fn], outputs=["n"])
+    with reprolam.open(MemoryStore()) as rl:
+        run = rl.run(
+            flow,
+            planner="script",
+            policy=Policy(effects=effects, max_failures=1),
+            set={f"{fn.__name__}.{k}": v for k, v in params.items()},
+        )
+    return run.steps[0]
+
+
+def test_a_file_replaced_into_place_from_the_temp_dir_is_a_write(tmp_path: Path) -> None:
+    """``os.replace(scratch, target)`` raised its event with the scratch file first: the
+    write to ``target`` went unrecorded, and strict let it through."""
+    target, link = tmp_path / "result.txt", tmp_path / "latest"
+    step = _one(saves_atomically, where=str(target), link=str(link))
+    assert [(e["kind"], e["target"]) for e in _effects(step)] == [
+        ("file_write", str(target)),
+        ("file_write", str(link)),
+    ]
+    target.unlink()
+    refused = _one(saves_atomically, effects="strict", where=str(target))
+    assert refused.error is not None
+    assert refused.error.type == "UndeclaredEffect"
+    assert not target.exists()  # stopped before the replace
+
+
+def test_a_file_moved_writes_both_places(tmp_path: Path) -> None:
+    source, to = tmp_path / "a.txt", tmp_path / "b.txt"
+    source.write_text("x")
+    step = _one(moves_a_file, source=str(source), to=str(to))
+    assert {e["target"] for e in _effects(step) if e["kind"] == "file_write"} == {
+        str(source),
+        str(to),
+    }

@@ -85,7 +85,9 @@ _EVENTS = {
     "os.scandir": "file_read",
     "sqlite3.connect": "file_read",  # or file_write: creates the database (_database_open)
     "os.remove": "file_write",
-    "os.rename": "file_write",
+    "os.rename": "file_write",  # os.replace too: its destination written, its source removed
+    "os.link": "file_write",
+    "os.symlink": "file_write",
     "os.mkdir": "file_write",
     "os.rmdir": "file_write",
     "os.truncate": "file_write",
@@ -99,6 +101,8 @@ _EVENTS = {
     "os.spawn": "subprocess",
     "os.fork": "subprocess",  # multiprocessing's fork start method: its workers' reads are unseen
 }
+# events whose arguments are (source, destination, ...): the destination is what is written
+_TO_DESTINATION = frozenset({"os.rename", "os.link", "os.symlink"})
 _SHARED_MEMORY = "/dev/shm"
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _CLOCK_FUNCTIONS = ("time", "time_ns", "localtime", "gmtime", "ctime")
@@ -367,17 +371,21 @@ class ActionWatch:
                 if opened is None:
                     return  # an in-memory database
                 kind, args = opened
-            target = self._target(kind, event, args)
-            if target is None:
+            found = [self._target(kind, event, args)]
+            if event == "os.rename":  # a file moved away is written too (removed from there)
+                found.append(self._written_path("os.remove", args[:1]))
+            targets = [target for target in found if target is not None]
+            if not targets:
                 return
             if kind in _IMPORT_TIME and _package_importing(_caller()):
                 return  # a library setting itself up (matplotlib's font cache): the import's
-            effect = self.note(kind, target)
+            effects = [self.note(kind, target) for target in targets]
             if event == "sqlite3.connect" and kind == "file_read":
-                self._database_log(target, effect)
+                self._database_log(targets[0], effects[0])
         finally:
             _guard.busy = False
-        self._refuse_if_strict(effect)
+        for effect in effects:
+            self._refuse_if_strict(effect)
 
     def _database_log(self, database: str, effect: dict[str, Any]) -> None:
         """A WAL-mode database's ``-wal`` file, when there is one, holds what was committed
@@ -456,7 +464,7 @@ class ActionWatch:
         return f"{event}: {command!s}"[:300]
 
     def _written_path(self, event: str, args: tuple[Any, ...]) -> str | None:
-        path = args[0] if args else None
+        path = args[1] if event in _TO_DESTINATION and len(args) > 1 else args[0] if args else None
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         if not isinstance(path, str | os.PathLike):
