@@ -457,7 +457,7 @@ class ActionWatch:
         if kind == "network":
             return f"connect {_address(args[1] if len(args) > 1 else None)}"
         if event == "os.fork":
-            return "os.fork: a copy of this process (a multiprocessing pool's worker)"
+            return "os.fork: a copy of this process (a multiprocessing worker, or a direct fork)"
         command = args[1] if event == "subprocess.Popen" else args[0]
         if isinstance(command, list | tuple):
             command = " ".join(map(str, command))
