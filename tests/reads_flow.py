@@ -206,3 +206,8 @@ def loads_in_threads() -> list[int]:
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return [n for rows in pool.map(read, [Path(PATHS["raw"])]) for n in rows]
+
+
+def number_in(path: str, i: int) -> int:
+    """The ``i``-th number in the file at ``path`` (for worker processes: picklable by name)."""
+    return int(Path(path).read_text().split()[i])

@@ -561,3 +561,41 @@ def test_a_file_moved_writes_both_places(tmp_path: Path) -> None:
         str(source),
         str(to),
     }
+
+
+_STARTS_A_PROCESS = """
+import json, sys, tempfile
+import reprolam
+from reprolam import action, workflow
+
+@action(outputs=["n"])
+def starts() -> int:
+    import multiprocessing  # first imported here, after the watch was installed
+
+    process = multiprocessing.get_context("spawn").Process(target=int)
+    process.start()
+    process.join()
+    return process.exitcode
+
+assert "multiprocessing" not in sys.modules
+with tempfile.TemporaryDirectory() as store, reprolam.open(store) as rl:
+    step = rl.run(workflow("late", [starts], outputs=["n"]), planner="script").steps[0]
+print(json.dumps([[e["kind"], e["target"]] for e in step.proposal["observed"]["effects"]]))
+"""
+
+
+def test_a_process_started_when_multiprocessing_is_first_imported_by_the_action(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _STARTS_A_PROCESS],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [
+        ["subprocess", "multiprocessing: a new Python process, started by spawn"]
+    ]

@@ -17,6 +17,7 @@ from reads_flow import (
     imports_a_plugin,
     lists_then_adds,
     loads_in_threads,
+    number_in,
     reads_every_csv,
     run_one,
     use_private_tempdir,
@@ -354,6 +355,50 @@ def test_a_step_whose_forked_workers_read_data_is_never_reused(tmp_path: Path) -
     assert strict.steps[0].error is not None
     assert strict.steps[0].error.type == "UndeclaredEffect"
     assert "os.fork" in strict.steps[0].error.message
+
+
+@action(outputs=["total"])
+def sums_in_spawned_workers() -> int:
+    """A pool whose workers start by spawn (macOS's default, and forkserver Linux's from
+    Python 3.14): new interpreters, started without an audit event."""
+    import functools
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        return sum(pool.map(functools.partial(number_in, str(PATHS["raw"])), range(3)))
+
+
+@action(outputs=["total"])
+def sums_with_joblib() -> int:
+    """joblib's loky workers for n_jobs: processes an installed package starts and manages."""
+    from joblib import Parallel, delayed
+
+    return int(sum(Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(8))))
+
+
+def test_a_step_whose_spawned_workers_read_data_is_never_reused(tmp_path: Path) -> None:
+    flow = workflow("spawned", [sums_in_spawned_workers], outputs=["total"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="script")
+        PATHS["raw"].write_text("10\n20\n30\n")
+        again = rl.run(flow, planner="script", reuse=True)
+        strict = rl.run(flow, planner="script", policy=Policy(effects="strict"))
+    advice = cache_advice(again.steps[0])
+    assert advice["reused"] is False
+    assert advice["changed"][0].startswith("file (read by `multiprocessing: a new Python process")
+    assert first.steps[0].outputs != again.steps[0].outputs  # 6, then 60
+    assert strict.steps[0].error is not None
+    assert strict.steps[0].error.type == "UndeclaredEffect"
+
+
+def test_worker_processes_an_installed_package_manages_are_not_the_actions(
+    tmp_path: Path,
+) -> None:
+    flow = workflow("loky", [sums_with_joblib], outputs=["total"])
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(flow, planner="script", policy=Policy(effects="strict"))
+    assert run.steps[0].error is None, run.steps[0].error
+    assert run.steps[0].proposal.get("observed") is None
 
 
 def test_a_step_that_read_from_the_network_is_never_reused(tmp_path: Path) -> None:

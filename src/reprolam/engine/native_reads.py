@@ -123,6 +123,8 @@ _ENTRY_POINTS: dict[str, dict[str, tuple[int, str, str]]] = {
         },
     },
 }
+# module -> what else the watch changes in it once it has run (``after_import``)
+_AFTER_IMPORT: dict[str, Callable[[ModuleType], None]] = {}
 _WRAPPED = "__reprolam_native_reads__"  # set on what is wrapped: never twice
 _inside = threading.local()  # .depth: wrapped calls running in this thread
 
@@ -137,19 +139,32 @@ def install() -> None:
             _wrap_module(module)
 
 
+def after_import(name: str, patch: Callable[[ModuleType], None]) -> None:
+    """Have ``patch`` applied to module ``name`` now if it is imported, else once it is
+    (by the same finder): for what the watch changes only in processes that use it."""
+    _AFTER_IMPORT[name] = patch
+    module = sys.modules.get(name)
+    if module is not None:
+        _wrap_module(module)
+
+
 def _wrap_module(module: ModuleType) -> None:
     try:
-        _wrap_entry_points(module)
+        if module.__name__ in _ENTRY_POINTS:
+            _wrap_entry_points(module)
+        patch = _AFTER_IMPORT.get(module.__name__)
+        if patch is not None:
+            patch(module)
     except Exception:  # a layout this code does not know: the library works, unwatched
         return
 
 
 class _Finder:
-    """Finds nothing itself: for a module with entry points, it has the path finder find it,
-    and wraps them once the module has run."""
+    """Finds nothing itself: for a module with entry points (or an ``after_import`` patch),
+    it has the path finder find it, and wraps them once the module has run."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name not in _ENTRY_POINTS:
+        if name not in _ENTRY_POINTS and name not in _AFTER_IMPORT:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path, target)
         loader = getattr(spec, "loader", None)

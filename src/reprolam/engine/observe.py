@@ -59,6 +59,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import Any
 
 from reprolam import env_reads, file_reads
@@ -458,6 +459,8 @@ class ActionWatch:
             return f"connect {_address(args[1] if len(args) > 1 else None)}"
         if event == "os.fork":
             return "os.fork: a copy of this process (a multiprocessing worker, or a direct fork)"
+        if event == "multiprocessing":
+            return f"multiprocessing: a new Python process, started by {args[0]}"
         command = args[1] if event == "subprocess.Popen" else args[0]
         if isinstance(command, list | tuple):
             command = " ".join(map(str, command))
@@ -810,7 +813,9 @@ def install() -> None:
         from reprolam.engine import entropy_probe, native_reads  # see each
 
         entropy_probe.install()  # os.urandom, uuid4, secrets
-        native_reads.install()  # pyarrow, h5py: files opened by C code
+        native_reads.install()  # pyarrow, polars, h5py: files opened by native code
+        # processes started without os.fork (spawn, forkserver): once multiprocessing is used
+        native_reads.after_import("multiprocessing.process", _watch_process_starts)
         _installed = True
 
 
@@ -847,6 +852,52 @@ def _start_thread(self: threading.Thread) -> None:
         if watch is not None:
             setattr(self, _THREAD_WATCH, watch)
     _unwatched_start(self)
+
+
+def _watch_process_starts(module: ModuleType) -> None:
+    """``BaseProcess.start`` reports a process the user's code starts by the spawn or
+    forkserver method (no audit event: the fork method raises ``os.fork``) as a
+    ``subprocess`` effect: its reads are never seen. Processes an installed package starts
+    and manages (joblib's loky workers for ``n_jobs``) are the environment, as its clock is."""
+    base = module.BaseProcess
+    unwatched = base.start
+    if getattr(unwatched, "__wrapped__", None) is not None:
+        return
+
+    @functools.wraps(unwatched)
+    def start(self: Any) -> None:
+        if _active:
+            watch = _watch_here()
+            if watch is not None:
+                method = _start_method(self)
+                if method != "fork" and _users_process(sys._getframe(1)):
+                    watch.audit("subprocess", "multiprocessing", (method,))
+        unwatched(self)
+
+    base.start = start
+
+
+def _start_method(process: Any) -> str:
+    """How a ``multiprocessing`` process will start (the default context's, unless its class
+    says), read without fixing the default as ``get_start_method()`` would."""
+    method = getattr(process, "_start_method", None)
+    if method is None:
+        context = sys.modules["multiprocessing"]
+        method = context.get_start_method(allow_none=True) or context.get_all_start_methods()[0]
+    return str(method)
+
+
+def _users_process(frame: Any) -> bool:
+    """Whether the process being started comes from the action's code (with the standard
+    library between: ``multiprocessing.Pool``, ``ProcessPoolExecutor``) and not from an
+    installed package managing its own workers."""
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).startswith(_ENGINE):
+            return True
+        if _package_code(frame.f_code.co_filename):
+            return False
+        frame = frame.f_back
+    return True
 
 
 _unwatched_submit = ThreadPoolExecutor.submit
