@@ -326,46 +326,26 @@ def test_a_declared_process_is_reused_by_its_cache_key(tmp_path: Path) -> None:
     assert again.steps[0].outputs == first.steps[0].outputs
 
 
-def _reads_a_number(i: int) -> int:
-    return int(Path(PATHS["raw"]).read_text().split()[i])
+def _sums_in_workers(start_method: str) -> int:
+    """A multiprocessing pool whose workers read the file: processes whose reads the watch
+    never sees. By fork (Linux's default to Python 3.13) they raise ``os.fork``; by spawn
+    (macOS's default; forkserver is Linux's from 3.14) they are new interpreters, started
+    without an audit event."""
+    import functools
+    import multiprocessing
+
+    with multiprocessing.get_context(start_method).Pool(2) as pool:
+        return sum(pool.map(functools.partial(number_in, str(PATHS["raw"])), range(3)))
 
 
 @action(outputs=["total"])
 def sums_in_forked_workers() -> int:
-    """A multiprocessing pool (fork start method): its workers read the file, in processes
-    whose reads the watch never sees."""
-    import multiprocessing
-
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        return sum(pool.map(_reads_a_number, range(3)))
-
-
-def test_a_step_whose_forked_workers_read_data_is_never_reused(tmp_path: Path) -> None:
-    """os.fork raised no effect: the step was reused with the total of the old file."""
-    flow = workflow("forked", [sums_in_forked_workers], outputs=["total"])
-    with reprolam.open(tmp_path / "store") as rl:
-        first = rl.run(flow, planner="script")
-        PATHS["raw"].write_text("10\n20\n30\n")
-        again = rl.run(flow, planner="script", reuse=True)
-        strict = rl.run(flow, planner="script", policy=Policy(effects="strict"))
-    advice = cache_advice(again.steps[0])
-    assert advice["reused"] is False
-    assert advice["changed"][0].startswith("file (read by `os.fork: a copy of this process")
-    assert first.steps[0].outputs != again.steps[0].outputs  # 6, then 60
-    assert strict.steps[0].error is not None
-    assert strict.steps[0].error.type == "UndeclaredEffect"
-    assert "os.fork" in strict.steps[0].error.message
+    return _sums_in_workers("fork")
 
 
 @action(outputs=["total"])
 def sums_in_spawned_workers() -> int:
-    """A pool whose workers start by spawn (macOS's default, and forkserver Linux's from
-    Python 3.14): new interpreters, started without an audit event."""
-    import functools
-    import multiprocessing
-
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        return sum(pool.map(functools.partial(number_in, str(PATHS["raw"])), range(3)))
+    return _sums_in_workers("spawn")
 
 
 @action(outputs=["total"])
@@ -376,8 +356,18 @@ def sums_with_joblib() -> int:
     return int(sum(Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(8))))
 
 
-def test_a_step_whose_spawned_workers_read_data_is_never_reused(tmp_path: Path) -> None:
-    flow = workflow("spawned", [sums_in_spawned_workers], outputs=["total"])
+@pytest.mark.parametrize(
+    ("fn", "started"),
+    [
+        (sums_in_forked_workers, "os.fork: a copy of this process"),
+        (sums_in_spawned_workers, "multiprocessing: a new Python process, started by spawn"),
+    ],
+)
+def test_a_step_whose_worker_processes_read_data_is_never_reused(
+    tmp_path: Path, fn: Any, started: str
+) -> None:
+    """Neither start raised an effect: the step was reused with the total of the old file."""
+    flow = workflow("workers", [fn], outputs=["total"])
     with reprolam.open(tmp_path / "store") as rl:
         first = rl.run(flow, planner="script")
         PATHS["raw"].write_text("10\n20\n30\n")
@@ -385,10 +375,11 @@ def test_a_step_whose_spawned_workers_read_data_is_never_reused(tmp_path: Path) 
         strict = rl.run(flow, planner="script", policy=Policy(effects="strict"))
     advice = cache_advice(again.steps[0])
     assert advice["reused"] is False
-    assert advice["changed"][0].startswith("file (read by `multiprocessing: a new Python process")
+    assert advice["changed"][0].startswith(f"file (read by `{started}")
     assert first.steps[0].outputs != again.steps[0].outputs  # 6, then 60
     assert strict.steps[0].error is not None
     assert strict.steps[0].error.type == "UndeclaredEffect"
+    assert started in strict.steps[0].error.message
 
 
 def test_worker_processes_an_installed_package_manages_are_not_the_actions(
