@@ -349,11 +349,12 @@ def sums_in_spawned_workers() -> int:
 
 
 @action(outputs=["total"])
-def sums_with_joblib() -> int:
-    """joblib's loky workers for n_jobs: processes an installed package starts and manages."""
+def sums_with_joblib(*, backend: str = "loky") -> int:
+    """joblib's workers for n_jobs (loky: spawned; multiprocessing: forked): processes an
+    installed package starts and manages."""
     from joblib import Parallel, delayed
 
-    return int(sum(Parallel(n_jobs=2)(delayed(abs)(-i) for i in range(8))))
+    return int(sum(Parallel(n_jobs=2, backend=backend)(delayed(abs)(-i) for i in range(8))))
 
 
 @pytest.mark.parametrize(
@@ -382,12 +383,18 @@ def test_a_step_whose_worker_processes_read_data_is_never_reused(
     assert started in strict.steps[0].error.message
 
 
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
 def test_worker_processes_an_installed_package_manages_are_not_the_actions(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
-    flow = workflow("loky", [sums_with_joblib], outputs=["total"])
+    flow = workflow("joblib", [sums_with_joblib], outputs=["total"])
     with reprolam.open(tmp_path / "store") as rl:
-        run = rl.run(flow, planner="script", policy=Policy(effects="strict"))
+        run = rl.run(
+            flow,
+            planner="script",
+            policy=Policy(effects="strict"),
+            set={"sums_with_joblib.backend": backend},
+        )
     assert run.steps[0].error is None, run.steps[0].error
     assert run.steps[0].proposal.get("observed") is None
 

@@ -380,6 +380,8 @@ class ActionWatch:
                 return
             if kind in _IMPORT_TIME and _package_importing(_caller()):
                 return  # a library setting itself up (matplotlib's font cache): the import's
+            if event == "os.fork" and not _users_process(_caller()):
+                return  # workers an installed package manages, as for the other start methods
             effects = [self.note(kind, target) for target in targets]
             if event == "sqlite3.connect" and kind == "file_read":
                 self._database_log(targets[0], effects[0])
@@ -856,9 +858,10 @@ def _start_thread(self: threading.Thread) -> None:
 
 def _watch_process_starts(module: ModuleType) -> None:
     """``BaseProcess.start`` reports a process the user's code starts by the spawn or
-    forkserver method (no audit event: the fork method raises ``os.fork``) as a
-    ``subprocess`` effect: its reads are never seen. Processes an installed package starts
-    and manages (joblib's loky workers for ``n_jobs``) are the environment, as its clock is."""
+    forkserver method (no audit event: the fork method raises ``os.fork``, taken by the same
+    rule) as a ``subprocess`` effect: its reads are never seen. Processes an installed
+    package starts and manages (joblib's loky workers for ``n_jobs``, its multiprocessing
+    backend) are the environment, as its clock is."""
     base = module.BaseProcess
     unwatched = base.start
     if getattr(unwatched, "__wrapped__", None) is not None:
@@ -892,10 +895,11 @@ def _users_process(frame: Any) -> bool:
     library between: ``multiprocessing.Pool``, ``ProcessPoolExecutor``) and not from an
     installed package managing its own workers."""
     while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).startswith(_ENGINE):
-            return True
-        if _package_code(frame.f_code.co_filename):
-            return False
+        if frame.f_globals is not _GLOBALS:  # this module's own: the patched start()
+            if str(frame.f_globals.get("__name__", "")).startswith(_ENGINE):
+                return True
+            if _package_code(frame.f_code.co_filename):
+                return False
         frame = frame.f_back
     return True
 
