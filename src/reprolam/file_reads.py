@@ -101,7 +101,8 @@ def real_file(path: str) -> str:
     """``os.path.realpath(path)`` of an absolute path, its directory resolved once per process:
     an action that imports scikit-learn gives ~1,400 module files to resolve in ~200
     directories, and ``realpath`` costs an ``lstat`` and Python work per path component
-    (0.1 s for those files). The file itself is checked for being a link every time."""
+    (0.1 s for those files). The file itself is checked for being a link every time; a
+    relative path is resolved by ``realpath`` itself (``..`` after a link is not lexical)."""
     head, tail = os.path.split(path)
     if not os.path.isabs(path) or tail in ("", ".", "..") or os.path.islink(path):
         return os.path.realpath(path)

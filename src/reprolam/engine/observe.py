@@ -505,7 +505,7 @@ class ActionWatch:
             reads = self._reads = {}
         full: str | None = reads.get(opened, _UNSEEN)
         if full is _UNSEEN:  # resolved once per path and step: actions reopen files in loops
-            full = file_reads.real_file(os.path.abspath(opened))  # imports open ~1,500 files
+            full = file_reads.real_file(opened)  # an import opens ~1,500 files
             roots = file_reads.ignored_roots(self.workdir)
             if "__pycache__" in full or file_reads.under(full, roots):
                 full = None
