@@ -296,16 +296,14 @@ def _local_filesystem(filesystem: Any) -> bool:
 def _report_reads(watch: Any, given: Any) -> None:
     for path in _local_paths(given):
         if _GLOB_MAGIC.search(path) and not os.path.exists(path):  # polars: "data/*.parquet"
-            root, matches = _glob(path)
-            watch.audit("file_read", "os.scandir", (root,))
-            for file in matches:
-                watch.audit("file_read", "open", (file, "rb", os.O_RDONLY))
-            continue
-        if not os.path.isdir(path):
-            watch.audit("file_read", "open", (path, "rb", os.O_RDONLY))
-            continue
-        watch.audit("file_read", "os.scandir", (path,))
-        for file in _data_files(path):
+            listed, files = _glob(path)
+        elif os.path.isdir(path):  # a partitioned dataset
+            listed, files = path, _data_files(path)
+        else:
+            listed, files = None, [path]
+        if listed is not None:
+            watch.audit("file_read", "os.scandir", (listed,))
+        for file in files:
             watch.audit("file_read", "open", (file, "rb", os.O_RDONLY))
 
 
@@ -377,25 +375,17 @@ def _glob(pattern: str) -> tuple[str, list[str]]:
     parts = pattern.split(os.sep)
     fixed = next(i for i, part in enumerate(parts) if _GLOB_MAGIC.search(part))
     root = os.sep.join(parts[:fixed]) or (os.sep if pattern.startswith(os.sep) else ".")
-    busy = getattr(observe._guard, "busy", False)
-    observe._guard.busy = True  # the engine's listing, not the action's
-    try:
+    with observe.unwatched():  # the engine's listing, not the action's
         matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))
-    finally:
-        observe._guard.busy = busy
     return root, matches
 
 
 def _data_files(directory: str) -> list[str]:
     """The files pyarrow's dataset discovery reads under ``directory``, in a stable order
     (listing them is the engine's, not the action's: no read of each subdirectory)."""
-    busy = getattr(observe._guard, "busy", False)
-    observe._guard.busy = True
-    try:
-        found = []
+    found = []
+    with observe.unwatched():
         for root, dirs, files in os.walk(directory):
             dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
             found += [os.path.join(root, f) for f in sorted(files) if not f.startswith((".", "_"))]
-        return found
-    finally:
-        observe._guard.busy = busy
+    return found

@@ -47,6 +47,7 @@ watched action are not seen; an RNG drawn from and then restored exactly is not 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import operator
@@ -57,7 +58,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
@@ -374,7 +375,7 @@ class ActionWatch:
                 kind, args = opened
             found = [self._target(kind, event, args)]
             if event == "os.rename":  # a file moved away is written too (removed from there)
-                found.append(self._written_path("os.remove", args[:1]))
+                found.append(self._written_path(event, args[0]))
             targets = [target for target in found if target is not None]
             if not targets:
                 return
@@ -425,8 +426,7 @@ class ActionWatch:
         reads of their files, declared, so a changed plugin is seen by ``--reuse`` and named by
         ``reproduce`` (installed packages and the standard library are the environment)."""
         roots = (*file_reads.ignored_roots(self.workdir), _OWN_PACKAGE)
-        _guard.busy = True  # hashing a module's file is not a read of the action's
-        try:
+        with unwatched():  # hashing a module's file is not a read of the action's
             for name in names:
                 if name.startswith("__"):
                     continue  # an alias: multiprocessing's __mp_main__ is the main script
@@ -439,8 +439,6 @@ class ActionWatch:
                 effect = self.note("file_read", full)
                 effect["declared"] = True
                 effect["module"] = name
-        finally:
-            _guard.busy = False
 
     def _refuse_if_strict(self, effect: dict[str, Any]) -> None:
         if self.strict and not effect["declared"]:
@@ -452,8 +450,9 @@ class ActionWatch:
             )
 
     def _target(self, kind: str, event: str, args: tuple[Any, ...]) -> str | None:
-        if kind == "file_write":
-            return self._written_path(event, args)
+        if kind == "file_write":  # (source, destination, ...) events write the destination
+            where = 1 if event in _TO_DESTINATION else 0
+            return self._written_path(event, args[where] if len(args) > where else None)
         if kind == "file_read":
             path = args[0] if args else None
             return self._read_path("." if path is None and event != "open" else path)
@@ -468,8 +467,7 @@ class ActionWatch:
             command = " ".join(map(str, command))
         return f"{event}: {command!s}"[:300]
 
-    def _written_path(self, event: str, args: tuple[Any, ...]) -> str | None:
-        path = args[1] if event in _TO_DESTINATION and len(args) > 1 else args[0] if args else None
+    def _written_path(self, event: str, path: Any) -> str | None:
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         if not isinstance(path, str | os.PathLike):
@@ -485,7 +483,7 @@ class ActionWatch:
             return None
         if event == "os.mkdir" and os.path.isdir(full):
             return None  # makedirs(exist_ok=True) of what exists (matplotlib's cache): no write
-        if event == "os.mkdir" and self.workdir and _holds(full, self.workdir):
+        if event == "os.mkdir" and self.workdir and _holds_workdir(full, self.workdir):
             return None  # ``ctx.workdir`` making the store's directories its workdirs go in
         return full
 
@@ -614,6 +612,18 @@ def _read_by_import() -> bool:
     return _importing(caller)
 
 
+@contextlib.contextmanager
+def unwatched() -> Iterator[None]:
+    """The engine's own file work while an action runs (hashing what it read, listing a
+    dataset's files): not the action's effects."""
+    busy = getattr(_guard, "busy", False)
+    _guard.busy = True
+    try:
+        yield
+    finally:
+        _guard.busy = busy
+
+
 def _caller() -> Any:
     """The frame that raised the event being audited (below the hook's own frames)."""
     caller: Any = sys._getframe(1)
@@ -635,8 +645,8 @@ def _package_importing(caller: Any) -> bool:
     imported (the innermost module being executed, below the engine's frames)."""
     frame = caller
     while frame is not None:
-        if frame.f_code.co_name == "<module>":
-            return _package_code(frame.f_code.co_filename) and _importing(frame)
+        if frame.f_code.co_name == "<module>":  # below the engine: a module being imported
+            return _package_code(frame.f_code.co_filename)
         if str(frame.f_globals.get("__name__", "")).startswith(_ENGINE):
             return False
         frame = frame.f_back
@@ -1132,9 +1142,9 @@ def _numpy_view() -> Any:
         return False
 
 
-def _holds(directory: str, workdir: str) -> bool:
+def _holds_workdir(directory: str, workdir: str) -> bool:
     """Whether the resolved ``directory`` is one of the directories holding ``workdir``."""
-    return os.path.realpath(workdir).startswith(directory.rstrip(os.sep) + os.sep)
+    return file_reads.under(os.path.realpath(workdir), [directory])
 
 
 def _address(address: Any) -> str:
