@@ -5,7 +5,6 @@ silently. A torn *last* frame (the writer died inside ``write()``) is still igno
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from reprolam.testing.conformance import make_run
 from reprolam.trace import SQLiteStore
 from reprolam.trace.journal import _HEADER, Journal, RecoveryWarning, encode_frame, read_frames
 from reprolam.trace.sqlite import UNAPPLIED
-from test_store_journal import make_row
+from test_store_journal import make_row, writer_dies
 
 
 def _dead_writers_journal(store: Path, frames: int) -> Path:
@@ -23,16 +22,21 @@ def _dead_writers_journal(store: Path, frames: int) -> Path:
     journal = Journal(store / "journal")
     for index in range(frames):
         journal.append(encode_frame(([make_row(index)], [], None)))
-    os.close(journal._fd)  # the writer is gone: its lock goes with it
+    writer_dies(journal)
     return journal.path
 
 
-def _flip_in_frame(path: Path, which: int) -> None:
-    data = bytearray(path.read_bytes())
+def _frame_start(data: bytearray, which: int) -> int:
     offset = 0
     for _ in range(which):
         length, _crc = _HEADER.unpack_from(data, offset)
         offset += _HEADER.size + length
+    return offset
+
+
+def _flip_in_frame(path: Path, which: int) -> None:
+    data = bytearray(path.read_bytes())
+    offset = _frame_start(data, which)
     length, _crc = _HEADER.unpack_from(data, offset)
     data[offset + _HEADER.size + length // 2] ^= 0x01
     path.write_bytes(bytes(data))
@@ -60,8 +64,10 @@ def test_a_corrupt_frame_in_the_middle_is_reported_and_kept_not_dropped(tmp_path
 def test_a_torn_last_frame_is_still_ignored_without_a_report(tmp_path: Path) -> None:
     path = _dead_writers_journal(tmp_path, 3)
     torn = encode_frame(([make_row(3)], [], None))
-    with path.open("ab") as f:
-        f.write(torn[: len(torn) // 2])
+    data = bytearray(path.read_bytes())
+    end = _frame_start(data, 3)  # where the writer was copying the fourth frame
+    data[end : end + len(torn) // 2] = torn[: len(torn) // 2]
+    path.write_bytes(bytes(data))
     assert len(list(read_frames(path))) == 3
     with SQLiteStore(tmp_path) as store:
         assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2]
@@ -80,3 +86,20 @@ def test_the_cli_reports_a_kept_journal_as_one_warning_line(tmp_path: Path) -> N
     (line,) = [line for line in done.stderr.splitlines() if path.name in line]
     assert line.startswith("warning: ")
     assert "RecoveryWarning" not in done.stderr  # not Python's warning format
+
+
+def test_a_zeroed_header_in_the_middle_is_reported_not_taken_for_the_end(tmp_path: Path) -> None:
+    """The allocated rest of a journal is zeros, so a zero header ends the frames; one with
+    frames after it is damage (a zeroed sector), and those frames were returned."""
+    path = _dead_writers_journal(tmp_path, 4)
+    data = bytearray(path.read_bytes())
+    second = _frame_start(data, 1)
+    data[second : second + _HEADER.size] = bytes(_HEADER.size)
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with SQLiteStore(tmp_path) as store:
+            notes = list(store.notes)
+    (note,) = notes
+    assert "corrupt" in note
+    assert path.with_suffix(UNAPPLIED).is_file()

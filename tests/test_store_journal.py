@@ -157,13 +157,124 @@ def test_a_torn_last_frame_is_ignored(tmp_path: Path) -> None:
     journal.append(torn[: len(torn) // 2])  # the writer died inside write()
     assert len(list(read_frames(journal.path))) == 1
     path = journal.path
-    os.close(journal._fd)  # the writer is gone: its lock goes with it
+    writer_dies(journal)
     found = list(orphans(tmp_path / "journal"))
     for _, fd in found:
         os.close(fd)
     assert [p for p, _ in found] == [path]
     with SQLiteStore(tmp_path) as store:
         assert [s.index for s in store.own_steps("run-a")] == [0]
+
+
+def test_a_frame_cut_short_by_the_writers_death_is_a_torn_tail(tmp_path: Path) -> None:
+    """A writer killed inside the copy of a frame into its journal's map leaves part of the
+    frame and zeros after it: the frames before it are whole, and nothing is reported."""
+    with SQLiteStore(tmp_path) as store:
+        store.create_run(make_run())
+    journal = Journal(tmp_path / "journal")
+    for index in range(2):
+        journal.append(encode_frame(([make_row(index)], [], None)))
+    frame = encode_frame(([make_row(2)], [], None))
+    for cut in (4, 8, len(frame) // 2, len(frame) - 1):  # inside the header, then the body
+        end = journal._map.tell()
+        journal._map[end : end + len(frame)] = bytes(len(frame))
+        journal._map[end : end + cut] = frame[:cut]
+        assert len(list(read_frames(journal.path))) == 2
+    writer_dies(journal)
+    with SQLiteStore(tmp_path) as store:
+        assert [s.index for s in store.own_steps("run-a")] == [0, 1]
+        assert store.notes == []
+
+
+def test_a_journal_grows_past_its_first_allocation(tmp_path: Path) -> None:
+    """Frames larger than what was allocated ahead (inline artifacts of up to 32 KiB each)
+    grow the file; a killed writer's frames are all recovered."""
+    with SQLiteStore(tmp_path) as store:
+        store.create_run(make_run())
+    journal = Journal(tmp_path / "journal")
+    allocated = journal.path.stat().st_size
+    rows = []
+    for index in range(80):
+        record, data = artifact(os.urandom(30_000))
+        rows.append((record.digest, record.codec, record.size, data, None, None, None))
+        journal.append(encode_frame(([make_row(index)], rows[-1:], None)))
+    assert journal.path.stat().st_size > allocated
+    writer_dies(journal)
+    with SQLiteStore(tmp_path) as store:
+        assert len(store.own_steps("run-a")) == 80
+        assert store.get_artifact(rows[-1][0])[1] == rows[-1][3]
+
+
+def test_a_full_disk_fails_the_record_call_and_keeps_what_was_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    with SQLiteStore(tmp_path) as store:
+        chain(store, "run-a", 3)
+
+        def full(fd: int, offset: int, length: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(os, "posix_fallocate", full)
+        store.flush()  # the next record starts a new journal, which cannot be allocated
+        with pytest.raises(StoreError, match="disk full") as raised:
+            store.record(steps=[make_step("run-a", 3)])
+        assert "free some space" in str(raised.value)
+        monkeypatch.undo()
+        store.record(steps=[make_step("run-a", 3)])  # space again: recording goes on
+        assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2, 3]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_cannot_use_its_parents_store_and_says_why(tmp_path: Path) -> None:
+    """SQLite connections must not cross a fork, the journal is mapped shared (a child
+    writing through its copy would write where the parent's next frame goes), and a thread
+    holding the store's lock at the fork is gone in the child: the child's copy is closed,
+    every call says so and names the fix, and the parent records on, losing nothing."""
+    store = SQLiteStore(tmp_path)
+    chain(store, "run-a", 2)
+    store.flush()
+    store.record(steps=[make_step("run-a", 2)])  # pending, in the parent's journal
+    (parents,) = (tmp_path / "journal").iterdir()
+    read, write = os.pipe()
+    with store._lock:  # as if the applier thread held it when the process forked
+        pid = os.fork()
+    if pid == 0:  # the child: try to record and read, report what it was told, and die
+        os.close(read)
+        said = []
+        for call in (
+            lambda: store.record(steps=[make_step("run-a", 5)]),
+            lambda: store.own_steps("run-a"),
+        ):
+            try:
+                call()
+                said.append("no error")
+            except StoreError as exc:
+                said.append(str(exc))
+        store.close()  # a no-op: nothing of the parent's is flushed or removed
+        os.write(write, "\n".join(said).encode())
+        os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    said = os.read(read, 65536).decode().splitlines()
+    os.close(read)
+    assert len(said) == 2
+    for message in said:
+        assert f"was opened in process {os.getpid()}" in message
+        assert "open the store again in this process" in message
+    assert [p.name for p in (tmp_path / "journal").iterdir()] == [parents.name]
+    store.record(steps=[make_step("run-a", 3)])
+    assert [row[1] for frame in read_frames(parents) for row in frame[0]] == [2, 3]
+    store.close()
+    with SQLiteStore(tmp_path) as reader:
+        assert [s.index for s in reader.own_steps("run-a")] == [0, 1, 2, 3]
 
 
 def test_applying_a_journal_twice_changes_nothing(tmp_path: Path) -> None:
@@ -195,6 +306,13 @@ def test_other_processes_see_a_busy_writer_within_the_flush_interval(tmp_path: P
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def writer_dies(journal: Journal) -> None:
+    """What the writer's death does to its journal: the map and the file closed, the lock
+    released (the map holds its own descriptor of the file, so both must go)."""
+    journal._map.close()
+    os.close(journal._fd)
 
 
 def make_row(index: int) -> tuple[object, ...]:

@@ -2,12 +2,19 @@
 
 A SQLite commit costs one WAL frame per B-tree page it touches (~45 µs per engine step on
 a small VM). A ``record()`` call instead appends one checksummed frame to this process's
-journal file with a single ``write()``; a batch of frames is then handed, with its journal
-file, to the store's applier thread, which commits it to SQLite in one transaction and
-removes the file (the next frames go to a new journal). Once ``write()`` returns the bytes
-are in the kernel, so a record survives the process dying at any instant (SIGKILL
-included) — the same durability class as SQLite's WAL with ``synchronous=NORMAL``; power
-loss needs ``fsync=True``, which bypasses the journal.
+journal file; a batch of frames is then handed, with its journal file, to the store's
+applier thread, which commits it to SQLite in one transaction and removes the file (the next
+frames go to a new journal).
+
+The journal file is allocated ahead (``posix_fallocate``: a full disk is a ``StoreError``
+when it is allocated, never a ``SIGBUS`` when the map is written) and mapped shared into
+memory: appending a frame is one copy into the kernel's page cache, with no system call (a
+``write()`` per frame cost 5-10 % of a recorded step on a 2-core VM, in part by handing the
+GIL to the applier thread). The rest of the file is zeros: a zero header ends the frames, and
+a frame cut short (the writer killed inside the copy) fails its checksum with nothing but
+zeros after it. Once ``append`` returns the bytes are in the kernel, so a record survives the
+process dying at any instant (SIGKILL included) — the same durability class as SQLite's WAL
+with ``synchronous=NORMAL``; power loss needs ``fsync=True``, which bypasses the journal.
 
 Each journal file is ``flock``-ed by its writer. A journal whose lock can be taken belongs
 to a dead process: the next store to open applies its complete frames (a torn last frame
@@ -19,8 +26,10 @@ crash is simply applied again.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import marshal
+import mmap
 import os
 import struct
 import zlib
@@ -47,23 +56,62 @@ def encode_frame(payload: Any) -> bytes:
 
 
 class Journal:
-    """This process's append-only journal file, locked while it is open."""
+    """This process's append-only journal file, locked while it is open (see above)."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{uuid7()}{SUFFIX}"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            _allocate(self._fd, 0, _CHUNK, self.path)
+            self._map = mmap.mmap(self._fd, _CHUNK)
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            raise
 
     def append(self, frame: bytes) -> None:
-        written = os.write(self._fd, frame)
-        if written != len(frame):  # pragma: no cover - a regular file writes whole frames
-            raise StoreError(f"short write to journal {self.path}: disk full?")
+        """Append one ``encode_frame`` result (one copy into the map, at its position)."""
+        try:
+            self._map.write(frame)
+        except ValueError:  # past the allocated end: allocate more, then copy
+            self._grow(self._map.tell() + len(frame))
+            self._map.write(frame)
+
+    def _grow(self, needed: int) -> None:
+        size = len(self._map)
+        new_size = max(2 * size, needed + _CHUNK)
+        _allocate(self._fd, size, new_size - size, self.path)
+        self._map.resize(new_size)
 
     def close(self) -> None:
         """Remove the (applied) journal and release its lock."""
         self.path.unlink(missing_ok=True)
+        self._map.close()
         os.close(self._fd)
+
+
+_CHUNK = 1 << 20  # bytes allocated at a time: 512 frames of a trivial step take ~0.4 MiB
+
+
+def _allocate(fd: int, offset: int, length: int, path: Path) -> None:
+    """Reserve disk blocks for a journal region, so writing it through the map cannot fail."""
+    try:
+        try:
+            os.posix_fallocate(fd, offset, length)
+        except (AttributeError, OSError) as exc:  # macOS has none; some file systems refuse
+            if isinstance(exc, OSError) and exc.errno not in _UNSUPPORTED:
+                raise
+            os.pwrite(fd, bytes(length), offset)  # zeros written reserve the blocks as well
+    except OSError as exc:
+        raise StoreError(
+            f"cannot allocate {length} bytes for journal {path}: {exc.strerror or exc} (disk "
+            "full?): free some space and record again; everything recorded before is kept"
+        ) from exc
+
+
+_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
 
 def orphans(directory: Path) -> Iterator[tuple[Path, int]]:
@@ -86,8 +134,18 @@ def orphans(directory: Path) -> Iterator[tuple[Path, int]]:
         yield path, fd
 
 
+def has_frames(path: Path) -> bool:
+    """Whether a journal holds a frame (its first header is set; a new one is all zeros)."""
+    try:
+        with path.open("rb") as f:
+            return any(f.read(_HEADER.size))
+    except FileNotFoundError:  # applied and removed meanwhile
+        return False
+
+
 def read_frames(path: Path) -> Iterator[Any]:
-    """The complete frames of a journal, in order; stops at a torn or corrupt tail.
+    """The complete frames of a journal, in order; stops at the zeros after the last one, or
+    at a torn or corrupt tail.
 
     A bad frame with more frames after it is no torn tail: those records were returned by
     ``record()``. ``StoreError`` then, so recovery keeps the journal and reports it instead
@@ -100,14 +158,17 @@ def read_frames(path: Path) -> Iterator[Any]:
         end = offset + _HEADER.size + length
         body = data[offset + _HEADER.size : end]
         try:
+            if length == 0:
+                raise ValueError("no frame")
             if len(body) != length or zlib.crc32(body) != crc:
                 raise ValueError("checksum mismatch")
             frame = marshal.loads(body)
         except (EOFError, ValueError, TypeError) as exc:
-            if end < len(data):
+            following = len(data[end:].rstrip(b"\0"))  # the allocated rest is zeros
+            if following:
                 raise StoreError(
                     f"journal {path.name}: the frame at byte {offset} is corrupt ({exc}) and "
-                    f"{len(data) - end} bytes of frames follow it"
+                    f"{following} bytes of frames follow it"
                 ) from None
             return
         yield frame

@@ -34,6 +34,7 @@ import os
 import sqlite3
 import threading
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -66,6 +67,7 @@ from reprolam.trace.journal import (
     Journal,
     RecoveryWarning,
     encode_frame,
+    has_frames,
     orphans,
     read_frames,
 )
@@ -162,6 +164,9 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         self.read_only = read_only
         self._lock = threading.Lock()
         self._closed = False
+        self._pid = os.getpid()
+        self._forked_from: int | None = None  # see _after_fork_in_child
+        _open_stores.add(self)
         self.notes: list[str] = []  # what opening found and could not fix (also warned)
         self._leases = Leases(self.directory / LEASE_DIR)
         if read_only:
@@ -217,7 +222,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         self._flusher = None
         self._background_error = None
         journals = list((self.directory / JOURNAL_DIR).glob(f"*{SUFFIX}"))
-        if any(path.stat().st_size for path in journals):
+        if any(has_frames(path) for path in journals):
             self._report(
                 f"{self.directory} is read-only here and has journals of writers not yet "
                 "applied: the newest records of a running (or dead) writer may be missing"
@@ -287,7 +292,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         frame: _Frame = (step_rows, artifact_rows, run_row)
         with self._lock:
             if self._closed:
-                raise _rows.closed_error(self.location)
+                raise self._closed_error()
             if self.fsync:
                 self._apply([frame], steps)
                 return
@@ -399,7 +404,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         held). On return the connection is idle: the applier only touches it while a batch
         is handed off, and hand-offs need the lock."""
         if self._closed:
-            raise _rows.closed_error(self.location)
+            raise self._closed_error()
         self._raise_background_error()
         self._hand_off_locked()
         while self._batches:
@@ -748,7 +753,40 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         except sqlite3.Error:
             pass  # the original error is the one worth reporting
 
+    def _closed_error(self) -> StoreError:
+        if self._forked_from is not None:
+            return StoreError(
+                f"the trace store {self.location} was opened in process {self._forked_from}, "
+                f"which forked this one ({os.getpid()}): a store (its SQLite connection, its "
+                "journal) does not cross a fork; open the store again in this process "
+                "(reprolam.open or open_store)"
+            )
+        return _rows.closed_error(self.location)
+
+    def _after_fork_in_child(self) -> None:
+        """This process is a fork of the one that opened the store: its copy is closed
+        without touching what the parent owns (the parent goes on journaling into, applying
+        and removing its journal files, and uses its connection). SQLite connections must
+        not be used across a fork, and a thread that held the lock is gone in the child."""
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._closed = True
+        self._forked_from = self._pid
+
     def _error(self, operation: str, exc: sqlite3.Error) -> StoreError:
         if self._closed:
-            return _rows.closed_error(self.location)
+            return self._closed_error()
         return StoreError(f"{operation} failed on {self.db_path}: {exc}: {hint(exc)}")
+
+
+# The stores this process opened, closed in a forked child (_after_fork_in_child).
+_open_stores: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+def _close_inherited_stores() -> None:
+    for store in list(_open_stores):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_stores)
