@@ -226,57 +226,6 @@ def test_a_full_disk_fails_the_record_call_and_keeps_what_was_recorded(
         assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2, 3]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_child_cannot_use_its_parents_store_and_says_why(tmp_path: Path) -> None:
-    """SQLite connections must not cross a fork, the journal is mapped shared (a child
-    writing through its copy would write where the parent's next frame goes), and a thread
-    holding the store's lock at the fork is gone in the child: the child's copy is closed,
-    every call says so and names the fix, and the parent records on, losing nothing."""
-    store = SQLiteStore(tmp_path)
-    chain(store, "run-a", 2)
-    store.flush()
-    store.record(steps=[make_step("run-a", 2)])  # pending, in the parent's journal
-    (parents,) = (tmp_path / "journal").iterdir()
-    read, write = os.pipe()
-    with store._lock:  # as if the applier thread held it when the process forked
-        pid = os.fork()
-    if pid == 0:  # the child: try to record and read, report what it was told, and die
-        os.close(read)
-        said = []
-        for call in (
-            lambda: store.record(steps=[make_step("run-a", 5)]),
-            lambda: store.own_steps("run-a"),
-        ):
-            try:
-                call()
-                said.append("no error")
-            except StoreError as exc:
-                said.append(str(exc))
-        store.close()  # a no-op: nothing of the parent's is flushed or removed
-        os.write(write, "\n".join(said).encode())
-        os._exit(0)
-    os.close(write)
-    deadline = time.monotonic() + 60
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if done[0] == 0:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung")
-    said = os.read(read, 65536).decode().splitlines()
-    os.close(read)
-    assert len(said) == 2
-    for message in said:
-        assert f"was opened in process {os.getpid()}" in message
-        assert "open the store again in this process" in message
-    assert [p.name for p in (tmp_path / "journal").iterdir()] == [parents.name]
-    store.record(steps=[make_step("run-a", 3)])
-    assert [row[1] for frame in read_frames(parents) for row in frame[0]] == [2, 3]
-    store.close()
-    with SQLiteStore(tmp_path) as reader:
-        assert [s.index for s in reader.own_steps("run-a")] == [0, 1, 2, 3]
-
-
 def test_applying_a_journal_twice_changes_nothing(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path) as store:
         chain(store, "run-a", 4)

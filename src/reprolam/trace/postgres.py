@@ -40,6 +40,7 @@ from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SqlSnapshots
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import SCHEMA_VERSION, TraceStore, cached_pages
+from reprolam.trace.forks import ForkGuard
 from reprolam.trace.leases import held_error
 from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.queries import POSTGRES
@@ -138,7 +139,7 @@ def _row_in(row: _Row, numbers: dict[int, str]) -> _Row:
 # -- the store --------------------------------------------------------------------------------
 
 
-class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
+class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
     """A ``TraceStore`` in a PostgreSQL database; safe across threads, processes and hosts."""
 
     PARAM = "%s"
@@ -176,6 +177,7 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         self._lock = threading.Lock()
         self._closed = False
         self._conn = self._connect()
+        self._guard_forks()
         self._leases: dict[str, int] = {}  # run id -> advisory lock key held on self._conn
         try:
             _migrate(self._conn, self.location, create=create)
@@ -461,7 +463,7 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
     def _cursor(self) -> Cursor[_Row]:
         """A cursor on a live connection (call with the lock held)."""
         if self._closed:
-            raise _rows.closed_error(self.location)
+            raise self._closed_error()
         if self._lost():
             # The server restarted or the network dropped: the store keeps working once the
             # server is back; the call that saw the failure has already reported it.
@@ -504,7 +506,7 @@ class PostgresStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
 
     def _error(self, operation: str, exc: Exception) -> StoreError:
         if self._closed:
-            return _rows.closed_error(self.location)
+            return self._closed_error()
         hint = (
             "the connection to the server was lost; the store reconnects on the next call"
             if self._lost()

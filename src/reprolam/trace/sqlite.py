@@ -34,7 +34,6 @@ import os
 import sqlite3
 import threading
 import warnings
-import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -62,6 +61,7 @@ from reprolam.trace._sqlite_schema import (
 )
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import ArtifactRead, TraceStore, cached_pages
+from reprolam.trace.forks import ForkGuard
 from reprolam.trace.journal import (
     SUFFIX,
     Journal,
@@ -136,7 +136,7 @@ def _as_frame(value: Any) -> _Frame:
     return value
 
 
-class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
+class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
     """A durable ``TraceStore`` in one directory; safe across threads and processes."""
 
     PARAM = "?"
@@ -164,9 +164,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         self.read_only = read_only
         self._lock = threading.Lock()
         self._closed = False
-        self._pid = os.getpid()
-        self._forked_from: int | None = None  # see _after_fork_in_child
-        _open_stores.add(self)
+        self._guard_forks()
         self.notes: list[str] = []  # what opening found and could not fix (also warned)
         self._leases = Leases(self.directory / LEASE_DIR)
         if read_only:
@@ -753,40 +751,7 @@ class SQLiteStore(SqlSnapshots, SqlRunQueries, SqlArtifactReads, TraceStore):
         except sqlite3.Error:
             pass  # the original error is the one worth reporting
 
-    def _closed_error(self) -> StoreError:
-        if self._forked_from is not None:
-            return StoreError(
-                f"the trace store {self.location} was opened in process {self._forked_from}, "
-                f"which forked this one ({os.getpid()}): a store (its SQLite connection, its "
-                "journal) does not cross a fork; open the store again in this process "
-                "(reprolam.open or open_store)"
-            )
-        return _rows.closed_error(self.location)
-
-    def _after_fork_in_child(self) -> None:
-        """This process is a fork of the one that opened the store: its copy is closed
-        without touching what the parent owns (the parent goes on journaling into, applying
-        and removing its journal files, and uses its connection). SQLite connections must
-        not be used across a fork, and a thread that held the lock is gone in the child."""
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._closed = True
-        self._forked_from = self._pid
-
     def _error(self, operation: str, exc: sqlite3.Error) -> StoreError:
         if self._closed:
             return self._closed_error()
         return StoreError(f"{operation} failed on {self.db_path}: {exc}: {hint(exc)}")
-
-
-# The stores this process opened, closed in a forked child (_after_fork_in_child).
-_open_stores: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
-
-
-def _close_inherited_stores() -> None:
-    for store in list(_open_stores):
-        store._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_close_inherited_stores)
