@@ -205,6 +205,35 @@ def test_a_journal_grows_past_its_first_allocation(tmp_path: Path) -> None:
         assert store.get_artifact(rows[-1][0])[1] == rows[-1][3]
 
 
+def test_a_file_system_that_cannot_map_the_journal_gets_it_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems (FUSE mounts) refuse shared maps: the journal is then written with
+    one pwrite per frame, in the same format, and a dead writer's frames are recovered."""
+    import errno
+    import mmap
+
+    def refused(*args: Any, **kwargs: Any) -> mmap.mmap:
+        raise OSError(errno.ENODEV, "No such device")
+
+    with SQLiteStore(tmp_path) as store:
+        store.create_run(make_run())
+    monkeypatch.setattr(mmap, "mmap", refused)
+    journal = Journal(tmp_path / "journal")
+    assert journal._map is None
+    rows = []
+    for index in range(40):  # past the first allocation: inline artifacts of 30 KB each
+        record, data = artifact(os.urandom(30_000))
+        rows.append((record.digest, record.codec, record.size, data, None, None, None))
+        journal.append(encode_frame(([make_row(index)], rows[-1:], None)))
+    assert len(list(read_frames(journal.path))) == 40
+    os.close(journal._fd)  # the writer dies
+    monkeypatch.undo()
+    with SQLiteStore(tmp_path) as store:
+        assert len(store.own_steps("run-a")) == 40
+        assert store.notes == []
+
+
 def test_a_full_disk_fails_the_record_call_and_keeps_what_was_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -224,6 +253,23 @@ def test_a_full_disk_fails_the_record_call_and_keeps_what_was_recorded(
         monkeypatch.undo()
         store.record(steps=[make_step("run-a", 3)])  # space again: recording goes on
         assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2, 3]
+
+
+def test_a_journal_written_by_an_older_reprolam_is_recovered(tmp_path: Path) -> None:
+    """Before journals were mapped, a writer appended frames with write() to "*.journal"
+    (no allocated zeros after them; a torn last frame ends the file)."""
+    from reprolam.ids import uuid7
+
+    with SQLiteStore(tmp_path) as store:
+        store.create_run(make_run())
+    frames = [encode_frame(([make_row(index)], [], None)) for index in range(4)]
+    old = tmp_path / "journal" / f"{uuid7()}.journal"
+    old.parent.mkdir(exist_ok=True)
+    old.write_bytes(b"".join(frames[:3]) + frames[3][:20])
+    with SQLiteStore(tmp_path) as store:
+        assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2]
+        assert store.notes == []
+    assert not old.exists()
 
 
 def test_applying_a_journal_twice_changes_nothing(tmp_path: Path) -> None:

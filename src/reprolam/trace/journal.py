@@ -46,7 +46,11 @@ class RecoveryWarning(ReprolamWarning):
 
 
 _HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
-SUFFIX = ".journal"
+SUFFIX = ".mjournal"  # a journal written through a map (see above)
+# Every journal recovered: reprolam before 2026-12 wrote "*.journal" with write() (no zeros
+# after the frames). Its recovery read the zeros as a corrupt frame, so mapped journals
+# have their own suffix: an older version opening the store leaves them to a newer one.
+SUFFIXES = (SUFFIX, ".journal")
 
 
 def encode_frame(payload: Any) -> bytes:
@@ -65,31 +69,56 @@ class Journal:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             _allocate(self._fd, 0, _CHUNK, self.path)
-            self._map = mmap.mmap(self._fd, _CHUNK)
+            self._map = _shared_map(self._fd, _CHUNK)
         except BaseException:
             self.path.unlink(missing_ok=True)
             os.close(self._fd)
             raise
+        self._size = _CHUNK  # bytes allocated
+        self._end = 0  # where the next frame goes, when there is no map
 
     def append(self, frame: bytes) -> None:
         """Append one ``encode_frame`` result (one copy into the map, at its position)."""
+        journal = self._map
+        if journal is None:
+            self._write(frame)
+            return
         try:
-            self._map.write(frame)
+            journal.write(frame)
         except ValueError:  # past the allocated end: allocate more, then copy
-            self._grow(self._map.tell() + len(frame))
-            self._map.write(frame)
+            self._grow(journal.tell() + len(frame))
+            journal.write(frame)
+
+    def _write(self, frame: bytes) -> None:
+        """Where the file system cannot map the file: one ``pwrite`` at the end."""
+        end = self._end + len(frame)
+        if end > self._size:
+            self._grow(end)
+        if os.pwrite(self._fd, frame, self._end) != len(frame):  # pragma: no cover
+            raise StoreError(f"short write to journal {self.path}: disk full?")
+        self._end = end
 
     def _grow(self, needed: int) -> None:
-        size = len(self._map)
-        new_size = max(2 * size, needed + _CHUNK)
-        _allocate(self._fd, size, new_size - size, self.path)
-        self._map.resize(new_size)
+        size = max(2 * self._size, needed + _CHUNK)
+        _allocate(self._fd, self._size, size - self._size, self.path)
+        if self._map is not None:
+            self._map.resize(size)
+        self._size = size
 
     def close(self) -> None:
         """Remove the (applied) journal and release its lock."""
         self.path.unlink(missing_ok=True)
-        self._map.close()
+        if self._map is not None:
+            self._map.close()
         os.close(self._fd)
+
+
+def _shared_map(fd: int, size: int) -> mmap.mmap | None:
+    """The file mapped shared, or None where its file system cannot (some FUSE mounts)."""
+    try:
+        return mmap.mmap(fd, size)
+    except OSError:
+        return None
 
 
 _CHUNK = 1 << 20  # bytes allocated at a time: 512 frames of a trivial step take ~0.4 MiB
@@ -118,7 +147,7 @@ def orphans(directory: Path) -> Iterator[tuple[Path, int]]:
     """Journals of dead writers, each yielded with its lock held (fd); the caller closes it."""
     if not directory.is_dir():
         return
-    for path in sorted(directory.glob(f"*{SUFFIX}")):
+    for path in journal_files(directory):
         try:
             fd = os.open(path, os.O_RDWR)
         except FileNotFoundError:  # recovered by another process meanwhile
@@ -132,6 +161,14 @@ def orphans(directory: Path) -> Iterator[tuple[Path, int]]:
             os.close(fd)
             continue
         yield path, fd
+
+
+def journal_files(directory: Path) -> list[Path]:
+    """The journals in ``directory``, oldest first (named by uuid7)."""
+    return sorted(
+        (path for suffix in SUFFIXES for path in directory.glob(f"*{suffix}")),
+        key=lambda path: path.stem,
+    )
 
 
 def has_frames(path: Path) -> bool:

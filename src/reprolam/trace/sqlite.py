@@ -63,11 +63,11 @@ from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import ArtifactRead, TraceStore, cached_pages
 from reprolam.trace.forks import ForkGuard
 from reprolam.trace.journal import (
-    SUFFIX,
     Journal,
     RecoveryWarning,
     encode_frame,
     has_frames,
+    journal_files,
     orphans,
     read_frames,
 )
@@ -219,8 +219,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         self._changed = threading.Condition(self._lock)
         self._flusher = None
         self._background_error = None
-        journals = list((self.directory / JOURNAL_DIR).glob(f"*{SUFFIX}"))
-        if any(has_frames(path) for path in journals):
+        if any(has_frames(path) for path in journal_files(self.directory / JOURNAL_DIR)):
             self._report(
                 f"{self.directory} is read-only here and has journals of writers not yet "
                 "applied: the newest records of a running (or dead) writer may be missing"
