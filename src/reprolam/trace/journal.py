@@ -10,7 +10,8 @@ The journal file is allocated ahead (``posix_fallocate``: a full disk is a ``Sto
 when it is allocated, never a ``SIGBUS`` when the map is written) and mapped shared into
 memory: appending a frame is one copy into the kernel's page cache, with no system call (a
 ``write()`` per frame cost 5-10 % of a recorded step on a 2-core VM, in part by handing the
-GIL to the applier thread). The rest of the file is zeros: a zero header ends the frames, and
+GIL to the applier thread; where a file system cannot map the file, each frame is one
+``pwrite`` into it instead). The rest of the file is zeros: a zero header ends the frames, and
 a frame cut short (the writer killed inside the copy) fails its checksum with nothing but
 zeros after it. Once ``append`` returns the bytes are in the kernel, so a record survives the
 process dying at any instant (SIGKILL included) — the same durability class as SQLite's WAL
@@ -47,9 +48,9 @@ class RecoveryWarning(ReprolamWarning):
 
 _HEADER = struct.Struct("<II")  # payload length, crc32 of the payload
 SUFFIX = ".mjournal"  # a journal written through a map (see above)
-# Every journal recovered: reprolam before 2026-12 wrote "*.journal" with write() (no zeros
-# after the frames). Its recovery read the zeros as a corrupt frame, so mapped journals
-# have their own suffix: an older version opening the store leaves them to a newer one.
+# The journals recovered: also "*.journal", written with write() by reprolam before 2026-12
+# (no zeros after the frames). Its recovery reads the zeros as a corrupt frame, so mapped
+# journals have their own suffix: an older version opening the store leaves them alone.
 SUFFIXES = (SUFFIX, ".journal")
 
 
