@@ -29,3 +29,8 @@ def before_write() -> None:
 def after_write() -> None:
     if _TARGET and _writes[0] == _TARGET and _AFTER:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def armed() -> bool:
+    """Whether kill points are being counted in this process."""
+    return bool(_TARGET)

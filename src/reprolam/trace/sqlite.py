@@ -44,6 +44,7 @@ from typing import Any
 from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, _sqlite_windows, crashpoints
 from reprolam.trace import _sqlite_keys as _keys
+from reprolam.trace._apply_process import ApplyHelper, HelperGone, helper_wanted
 from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SNAPSHOT_UPSERT, SqlSnapshots, snapshot_rows
@@ -196,6 +197,10 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         self._changed = threading.Condition(self._lock)
         self._flusher: threading.Thread | None = None
         self._background_error: ReprolamError | None = None
+        # The helper process that applies batches of long runs (_applied_by_helper); not
+        # while kill points are counted (they count this process's writes).
+        self._helper: ApplyHelper | None = None
+        self._helper_allowed = helper_wanted() and not crashpoints.armed()
         self._recover_orphan_journals()
         self._mark_abandoned_runs()
 
@@ -219,6 +224,8 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         self._changed = threading.Condition(self._lock)
         self._flusher = None
         self._background_error = None
+        self._helper = None
+        self._helper_allowed = False
         if any(has_frames(path) for path in journal_files(self.directory / JOURNAL_DIR)):
             self._report(
                 f"{self.directory} is read-only here and has journals of writers not yet "
@@ -454,10 +461,11 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                 frames, journal = self._batches[0]
                 snapshots = self._snapshot_rows.pop(journal, [])  # see put_snapshots
             try:
-                self._apply(frames)
-                if snapshots:  # derived data: if they fail, forks and resumes read the steps
-                    with contextlib.suppress(ReprolamError):
-                        self._apply_snapshots(snapshots)
+                if not self._applied_by_helper(frames, journal, snapshots):
+                    self._apply(frames)
+                    if snapshots:  # derived data: if they fail, forks and resumes read steps
+                        with contextlib.suppress(ReprolamError):
+                            self._apply_snapshots(snapshots)
             except Exception as exc:
                 with self._lock:
                     self._background_error = (
@@ -476,6 +484,27 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                     self._background_error = StoreError(
                         f"cannot remove applied journal {journal.path}: {exc}"
                     )
+
+    def _applied_by_helper(
+        self, frames: list[_Frame], journal: Journal, snapshots: list[tuple[Any, ...]]
+    ) -> bool:
+        """Apply a batch in the helper process (``_apply_process``) if it is up; False: the
+        caller applies it. The first full batch starts the helper (applier thread only)."""
+        helper = self._helper
+        if helper is None:
+            if len(frames) >= MAX_PENDING and self._helper_allowed:
+                self._helper_allowed = False  # one helper per store, started once
+                self._helper = ApplyHelper.start(self.directory, self.blobs.path)
+            return False
+        try:
+            if not helper.ready():
+                return False
+            helper.apply(journal.path, snapshots)
+        except HelperGone:  # it died: this thread applies from now on
+            self._helper = None
+            helper.close()
+            return False
+        return True
 
     def lease(self, run_id: str) -> AbstractContextManager[None]:
         self._writable()
@@ -667,18 +696,23 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         )
 
     def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self._flush_locked()
-            finally:
-                # An unapplied journal stays on disk (still locked until we exit) for recovery.
-                if self._journal is not None and not self._pending:
-                    self._journal.close()
-                self._closed = True
-                self._changed.notify_all()
-                self._conn.close()
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    self._flush_locked()
+                finally:
+                    # An unapplied journal stays on disk (locked until we exit) for recovery.
+                    if self._journal is not None and not self._pending:
+                        self._journal.close()
+                    self._closed = True
+                    self._changed.notify_all()
+                    self._conn.close()
+        finally:
+            helper, self._helper = self._helper, None
+            if helper is not None:  # idle: the applier thread has stopped
+                helper.close()
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -1,0 +1,156 @@
+"""Long runs' batches applied by a helper process (``trace._apply_process``): same records,
+no lost step when either process dies, and the helper never outlives its store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reprolam.errors import StoreError
+from reprolam.testing.conformance import make_run, make_step
+from reprolam.trace import SQLiteStore, StepStatus
+from reprolam.trace._apply_process import ApplyHelper
+from reprolam.trace.sqlite import MAX_PENDING
+
+
+def _record(store: SQLiteStore, run_id: str, start: int, stop: int) -> None:
+    for index in range(start, stop):
+        store.record(steps=[make_step(run_id, index)])
+
+
+def _wait_ready(store: SQLiteStore) -> ApplyHelper:
+    """Until the store's helper has opened the store (started by the first full batch)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        helper = store._helper
+        if helper is not None and helper.ready():
+            return helper
+        time.sleep(0.01)
+    pytest.fail("the apply helper did not start")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie nobody has reaped yet does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_long_runs_batches_are_applied_by_the_helper_and_it_ends_with_the_store(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path)
+    store.create_run(make_run("run-a"))
+    _record(store, "run-a", 0, MAX_PENDING)  # the first full batch starts the helper
+    helper = _wait_ready(store)
+    _record(store, "run-a", MAX_PENDING, 4 * MAX_PENDING + 5)
+    store.flush()
+    assert store._helper is helper  # it applied the batches, never failing
+    recorded = store.own_steps("run-a")
+    assert [s.index for s in recorded] == list(range(4 * MAX_PENDING + 5))
+    assert all(s.status is StepStatus.SUCCEEDED for s in recorded)
+    store.close()
+    assert helper._process.poll() is not None  # ended and reaped by close()
+    assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_a_helper_that_dies_is_replaced_by_the_applier_thread(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path)
+    store.create_run(make_run("run-a"))
+    _record(store, "run-a", 0, MAX_PENDING)
+    helper = _wait_ready(store)
+    helper._process.kill()
+    helper._process.wait()
+    _record(store, "run-a", MAX_PENDING, 3 * MAX_PENDING)
+    store.flush()
+    assert store._helper is None
+    assert [s.index for s in store.own_steps("run-a")] == list(range(3 * MAX_PENDING))
+    store.close()
+
+
+def test_a_failure_in_the_helper_is_reported_by_the_next_call(tmp_path: Path) -> None:
+    """A batch the helper cannot apply (its run was deleted behind the store's back): the
+    next call that waits for it says what failed, and nothing before it is lost."""
+    import sqlite3
+
+    store = SQLiteStore(tmp_path)
+    store.create_run(make_run("run-a"))
+    _record(store, "run-a", 0, MAX_PENDING)
+    _wait_ready(store)
+    store.flush()
+    store.create_run(make_run("run-b"))
+    store.record(steps=[make_step("run-b", 0)])  # run-b is known to the store now
+    store.flush()
+    with sqlite3.connect(tmp_path / "trace.db") as other:
+        other.execute("PRAGMA foreign_keys = OFF")
+        other.execute("DELETE FROM steps WHERE run_id = 'run-b'")
+        other.execute("DELETE FROM runs WHERE id = 'run-b'")
+    _record(store, "run-b", 1, MAX_PENDING + 1)  # a full batch, for the helper
+    with pytest.raises(StoreError, match="FOREIGN KEY constraint failed"):
+        store.flush()
+    with pytest.raises(StoreError, match="FOREIGN KEY"):  # tried again, failing again
+        store.close()
+    with sqlite3.connect(tmp_path / "trace.db") as other:
+        (count,) = other.execute("SELECT count(*) FROM steps WHERE run_id = 'run-a'").fetchone()
+    assert count == MAX_PENDING
+    assert any((tmp_path / "journal").iterdir())  # the unapplied batch, kept for recovery
+
+
+_WRITER = """
+import os, signal, sys, time
+sys.path.insert(0, {tests!r})
+from reprolam.testing.conformance import make_run, make_step
+from reprolam.trace import SQLiteStore
+from reprolam.trace.sqlite import MAX_PENDING
+
+store = SQLiteStore(sys.argv[1])
+store.create_run(make_run("victim"))
+for index in range(MAX_PENDING):
+    store.record(steps=[make_step("victim", index)])
+deadline = time.monotonic() + 60
+while not (store._helper is not None and store._helper.ready()):
+    assert time.monotonic() < deadline
+    time.sleep(0.01)
+print(store._helper._process.pid, flush=True)
+for index in range(MAX_PENDING, 5 * MAX_PENDING + 7):
+    store.record(steps=[make_step("victim", index)])
+os.kill(os.getpid(), signal.SIGKILL)  # batches in flight, in the helper or queued
+"""
+
+
+def test_a_killed_writer_loses_nothing_and_its_helper_ends(tmp_path: Path) -> None:
+    script = _WRITER.format(tests=str(Path(__file__).parent))
+    command = [sys.executable, "-c", script, str(tmp_path)]
+    proc = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    helper = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while _alive(helper) and time.monotonic() < deadline:  # its stdin closed with the writer
+        time.sleep(0.05)
+    assert not _alive(helper)
+    with SQLiteStore(tmp_path) as store:
+        recorded = store.own_steps("victim")
+        assert [s.index for s in recorded] == list(range(5 * MAX_PENDING + 7))
+    assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_no_helper_when_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPROLAM_APPLY_HELPER", "0")
+    with SQLiteStore(tmp_path) as store:
+        store.create_run(make_run("run-a"))
+        _record(store, "run-a", 0, 3 * MAX_PENDING)
+        store.flush()
+        assert store._helper is None
+        assert len(store.own_steps("run-a")) == 3 * MAX_PENDING
