@@ -72,6 +72,7 @@ class ApplyHelper:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env=env,
+                start_new_session=True,  # a Ctrl-C in the terminal is for the recording process
             )
         except (OSError, ValueError, TypeError):  # no executable here (embedded), no fork
             return None
