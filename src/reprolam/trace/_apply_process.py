@@ -62,7 +62,6 @@ class ApplyHelper:
         """A helper for the store in ``directory``, starting (never waits); None if no
         process can be started here."""
         env = dict(os.environ)
-        env.pop("REPROLAM_CRASH_AT", None)  # kill points count this process's writes
         root = str(Path(__file__).resolve().parents[2])  # reprolam importable as here
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
