@@ -24,6 +24,7 @@ import select
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,6 +57,7 @@ class ApplyHelper:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
         self._ready = False
+        self._asking = threading.Lock()  # one reader of the readiness byte at a time
 
     @classmethod
     def start(cls, directory: Path, artifacts: Path) -> ApplyHelper | None:
@@ -79,13 +81,14 @@ class ApplyHelper:
 
     def ready(self) -> bool:
         """Whether the helper has opened the store; ``HelperGone`` if it ended first."""
-        if not self._ready:
-            out = self._out()
-            if not select.select([out], [], [], 0)[0]:
-                return False
-            if out.read(1) != _READY:
-                raise HelperGone
-            self._ready = True
+        with self._asking:
+            if not self._ready:
+                out = self._out()
+                if not select.select([out], [], [], 0)[0]:
+                    return False
+                if out.read(1) != _READY:
+                    raise HelperGone
+                self._ready = True
         return True
 
     def apply(self, journal: Path, snapshots: list[tuple[Any, ...]]) -> None:
