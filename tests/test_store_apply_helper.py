@@ -27,12 +27,11 @@ def _record(store: SQLiteStore, run_id: str, start: int, stop: int) -> None:
 def _wait_ready(store: SQLiteStore) -> ApplyHelper:
     """Until the store's helper has opened the store (started by the first full batch)."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        helper = store._helper
-        if helper is not None and helper.ready():
-            return helper
+    while (helper := store._helper) is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    pytest.fail("the apply helper did not start")
+    assert helper is not None, "the apply helper did not start"
+    helper.wait_ready(60)
+    return helper
 
 
 def _alive(pid: int) -> bool:
@@ -120,9 +119,10 @@ store.create_run(make_run("victim"))
 for index in range(MAX_PENDING):
     store.record(steps=[make_step("victim", index)])
 deadline = time.monotonic() + 60
-while not (store._helper is not None and store._helper.ready()):
+while store._helper is None:
     assert time.monotonic() < deadline
     time.sleep(0.01)
+store._helper.wait_ready(60)
 print(store._helper._process.pid, flush=True)
 for index in range(MAX_PENDING, 5 * MAX_PENDING + 7):
     store.record(steps=[make_step("victim", index)])
@@ -153,4 +153,45 @@ def test_no_helper_when_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         _record(store, "run-a", 0, 3 * MAX_PENDING)
         store.flush()
         assert store._helper is None
+        assert len(store.own_steps("run-a")) == 3 * MAX_PENDING
+
+
+def test_batches_wait_for_a_starting_helper_instead_of_being_applied_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the helper starts, full batches queue for it (up to HELPER_QUEUE): the
+    applier thread applies none of them itself."""
+    import threading
+
+    from reprolam.trace import sqlite
+
+    applied_here = []
+    real_apply = SQLiteStore._apply
+
+    def counted(self: SQLiteStore, frames: object, steps: object = ()) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            applied_here.append(len(frames))  # type: ignore[arg-type]
+        real_apply(self, frames, steps)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SQLiteStore, "_apply", counted)
+    with SQLiteStore(tmp_path) as store:
+        store.create_run(make_run("run-a"))
+        _record(store, "run-a", 0, (sqlite.HELPER_QUEUE - 1) * MAX_PENDING)
+        store.flush()
+        assert store._helper is not None
+        assert applied_here == []
+        assert len(store.own_steps("run-a")) == (sqlite.HELPER_QUEUE - 1) * MAX_PENDING
+
+
+def test_a_helper_that_does_not_open_the_store_in_time_is_given_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reprolam.trace import sqlite
+
+    monkeypatch.setattr(sqlite, "HELPER_START", 0.0)
+    with SQLiteStore(tmp_path) as store:
+        store.create_run(make_run("run-a"))
+        _record(store, "run-a", 0, 3 * MAX_PENDING)
+        store.flush()
+        assert store._helper is None  # given up (and reaped); the thread applied the batches
         assert len(store.own_steps("run-a")) == 3 * MAX_PENDING

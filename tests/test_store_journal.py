@@ -74,6 +74,7 @@ def test_a_killed_writer_with_several_batches_in_flight_loses_nothing(tmp_path: 
 def test_a_failed_background_apply_is_reported_then_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("REPROLAM_APPLY_HELPER", "0")  # the applier thread applies
     store = SQLiteStore(tmp_path)
     real_apply = store._apply
     failures = []
@@ -103,6 +104,7 @@ def test_a_failed_background_apply_is_reported_then_tried_again(
 def test_a_record_call_after_a_failed_background_apply_reports_it_and_records_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("REPROLAM_APPLY_HELPER", "0")  # the applier thread applies
     store = SQLiteStore(tmp_path)
     real_apply = store._apply
     failed = threading.Event()

@@ -8,9 +8,10 @@ same journal files (they are already the hand-off: a batch is complete, and its 
 named, when it is handed off) with its own connection, on the other core.
 
 The helper is started by the first full batch (a long run; short ones never pay for a
-process) and applies batches once it has opened the store; until then, and whenever it
-cannot be started or dies, the applier thread applies them itself, as before (a batch is
-applied idempotently, so one the helper committed before dying is simply applied again).
+process); while it opens the store, batches wait for it (``sqlite.HELPER_QUEUE``). If it
+cannot be started, does not open the store within ``sqlite.HELPER_START`` or dies, the
+applier thread applies them itself, as before (a batch is applied idempotently, so one the
+helper committed before dying is simply applied again).
 It reads requests on its stdin and answers on its stdout; it ends when its stdin closes,
 which happens when the store closes or the recording process dies.
 """
@@ -25,6 +26,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,6 +58,7 @@ class ApplyHelper:
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
+        self._started = time.monotonic()
         self._ready = False
         self._asking = threading.Lock()  # one reader of the readiness byte at a time
 
@@ -79,17 +82,19 @@ class ApplyHelper:
             return None
         return cls(process)
 
-    def ready(self) -> bool:
-        """Whether the helper has opened the store; ``HelperGone`` if it ended first."""
+    def wait_ready(self, timeout: float) -> None:
+        """Return once the helper has opened the store; ``HelperGone`` if it ended first or
+        took longer than ``timeout`` seconds from its start."""
         with self._asking:
-            if not self._ready:
-                out = self._out()
-                if not select.select([out], [], [], 0)[0]:
-                    return False
-                if out.read(1) != _READY:
-                    raise HelperGone
-                self._ready = True
-        return True
+            if self._ready:
+                return
+            out = self._out()
+            left = self._started + timeout - time.monotonic()
+            if left <= 0 or not select.select([out], [], [], left)[0]:
+                raise HelperGone
+            if out.read(1) != _READY:
+                raise HelperGone
+            self._ready = True
 
     def apply(self, journal: Path, snapshots: list[tuple[Any, ...]]) -> None:
         """Apply a handed-off batch (its journal file, then its run-state snapshots) and wait.

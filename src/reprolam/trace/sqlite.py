@@ -80,6 +80,8 @@ from reprolam.trace.snapshot import StateSnapshot
 JOURNAL_DIR = "journal"
 LEASE_DIR = "leases"
 MAX_PENDING = 512  # journal frames applied per SQLite transaction, at most
+HELPER_QUEUE = 8  # full batches that may wait for the apply helper (_applied_by_helper)
+HELPER_START = 10.0  # seconds the apply helper may take to open the store
 FLUSH_INTERVAL = 0.2  # seconds: how stale other processes' view of this writer can get
 DB_NAME = "trace.db"
 UNAPPLIED = ".unapplied"  # what recovery could not apply, kept beside the journal
@@ -201,6 +203,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         # while kill points are counted (they count this process's writes).
         self._helper: ApplyHelper | None = None
         self._helper_allowed = helper_wanted() and not crashpoints.armed()
+        self._queue_limit = 1  # full batches handed off and not yet applied, at most
         self._recover_orphan_journals()
         self._mark_abandoned_runs()
 
@@ -226,6 +229,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         self._background_error = None
         self._helper = None
         self._helper_allowed = False
+        self._queue_limit = 1
         if any(has_frames(path) for path in journal_files(self.directory / JOURNAL_DIR)):
             self._report(
                 f"{self.directory} is read-only here and has journals of writers not yet "
@@ -317,7 +321,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                 # on 10,000-step chains, two cores, interleaved: 89 vs 94 us per step for
                 # waiting on every batch (on older, slower record paths the GIL contention
                 # cost more than the overlap gained, 93 -> 114 us).
-                if self._batches:
+                if len(self._batches) >= self._queue_limit:
                     self._flush_locked()
                 else:
                     self._hand_off_locked()
@@ -492,16 +496,20 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         caller applies it. The first full batch starts the helper (applier thread only)."""
         helper = self._helper
         if helper is None:
-            if len(frames) >= MAX_PENDING and self._helper_allowed:
-                self._helper_allowed = False  # one helper per store, started once
-                self._helper = ApplyHelper.start(self.directory, self.blobs.path)
-            return False
-        try:
-            if not helper.ready():
+            if len(frames) < MAX_PENDING or not self._helper_allowed:
                 return False
+            self._helper_allowed = False  # one helper per store, started once
+            helper = self._helper = ApplyHelper.start(self.directory, self.blobs.path)
+            if helper is None:
+                return False
+            # While it starts (~0.1-0.3 s), batches queue for it: applying them here would
+            # cost the recording thread their time again.
+            self._queue_limit = HELPER_QUEUE
+        try:
+            helper.wait_ready(HELPER_START)
             helper.apply(journal.path, snapshots)
-        except HelperGone:  # it died: this thread applies from now on
-            self._helper = None
+        except HelperGone:  # it died, or never started: this thread applies from now on
+            self._helper, self._queue_limit = None, 1
             helper.close()
             return False
         return True
