@@ -274,6 +274,55 @@ def test_a_journal_written_by_an_older_reprolam_is_recovered(tmp_path: Path) -> 
     assert not old.exists()
 
 
+def test_a_new_journal_cannot_be_taken_by_recovery_before_its_writer_locks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process opening the store (the apply helper does, while the writer records)
+    recovers the journals it can lock. A journal visible under its name before its writer
+    had locked it was taken, found empty and removed, and the writer then journaled into a
+    removed file: a crash lost those records (seen once in CI). A journal gets its name only
+    once it is locked."""
+    import fcntl
+
+    from reprolam.trace import journal as journals
+
+    real_flock = fcntl.flock
+    taken: list[Path] = []
+
+    def a_recovery_runs_first(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX:  # the writer, about to lock its new journal
+            for path, lock in journals.orphans(tmp_path / "journal"):
+                taken.append(path)
+                os.close(lock)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(journals.fcntl, "flock", a_recovery_runs_first)
+    journal = Journal(tmp_path / "journal")
+    journal.append(encode_frame(([make_row(0)], [], None)))
+    assert taken == []
+    assert journal.path.exists()
+    assert len(list(read_frames(journal.path))) == 1
+    journal.close()
+
+
+def test_a_journal_being_made_is_left_alone_and_one_left_by_a_crash_is_removed(
+    tmp_path: Path,
+) -> None:
+    from reprolam.trace.journal import MAKING
+
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    fresh = directory / f"a{MAKING}"
+    stale = directory / f"b{MAKING}"
+    fresh.write_bytes(b"")
+    stale.write_bytes(b"")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert list(orphans(directory)) == []
+    assert fresh.exists()  # its writer may be about to lock and name it
+    assert not stale.exists()
+
+
 def test_applying_a_journal_twice_changes_nothing(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path) as store:
         chain(store, "run-a", 4)

@@ -27,12 +27,14 @@ crash is simply applied again.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import marshal
 import mmap
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +54,8 @@ SUFFIX = ".mjournal"  # a journal written through a map (see above)
 # (no zeros after the frames). Its recovery reads the zeros as a corrupt frame, so mapped
 # journals have their own suffix: an older version opening the store leaves them alone.
 SUFFIXES = (SUFFIX, ".journal")
+MAKING = ".making"  # after a journal's name while it is made (see Journal)
+_STALE = 60.0  # seconds after which a journal left half made by a crash is removed
 
 
 def encode_frame(payload: Any) -> bytes:
@@ -66,13 +70,17 @@ class Journal:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{uuid7()}{SUFFIX}"
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        # Made under another name and named a journal only once locked: recovery by another
+        # process takes every journal it can lock, and would take (and remove) this one.
+        making = self.path.with_name(self.path.name + MAKING)
+        self._fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             _allocate(self._fd, 0, _CHUNK, self.path)
             self._map = _shared_map(self._fd, _CHUNK)
+            os.rename(making, self.path)
         except BaseException:
-            self.path.unlink(missing_ok=True)
+            making.unlink(missing_ok=True)
             os.close(self._fd)
             raise
         self._size = _CHUNK  # bytes allocated
@@ -145,9 +153,17 @@ _UNSUPPORTED = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
 
 def orphans(directory: Path) -> Iterator[tuple[Path, int]]:
-    """Journals of dead writers, each yielded with its lock held (fd); the caller closes it."""
+    """Journals of dead writers, each yielded with its lock held (fd); the caller closes it.
+
+    Journals left half made by a crash (they hold no frame: a journal is named before its
+    first frame) are removed once they are old enough that no writer is still making them.
+    """
     if not directory.is_dir():
         return
+    for path in directory.glob(f"*{MAKING}"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < time.time() - _STALE:
+                path.unlink()
     for path in journal_files(directory):
         try:
             fd = os.open(path, os.O_RDWR)
