@@ -195,3 +195,45 @@ def test_a_helper_that_does_not_open_the_store_in_time_is_given_up(
         store.flush()
         assert store._helper is None  # given up (and reaped); the thread applied the batches
         assert len(store.own_steps("run-a")) == 3 * MAX_PENDING
+
+
+_DIES_EARLY = """
+import os, signal, sys, time
+sys.path.insert(0, {tests!r})
+from reprolam.testing.conformance import make_run, make_step
+from reprolam.trace import SQLiteStore
+from reprolam.trace.sqlite import MAX_PENDING
+
+store = SQLiteStore(sys.argv[1])
+store.create_run(make_run("victim"))
+for index in range(MAX_PENDING):
+    store.record(steps=[make_step("victim", index)])
+while store._helper is None:  # started by the full batch, not yet open
+    time.sleep(0.001)
+print(store._helper._process.pid, flush=True)
+for index in range(MAX_PENDING, 2 * MAX_PENDING + 9):
+    store.record(steps=[make_step("victim", index)])
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_helper_that_outlives_its_writer_leaves_the_writers_journals_to_the_next_open(
+    tmp_path: Path,
+) -> None:
+    """A writer can die before its helper has even opened the store. The helper must not
+    recover the dead writer's journals itself: the user's next open would skip them as
+    being recovered by someone else and show the run without its last steps."""
+    script = _DIES_EARLY.format(tests=str(Path(__file__).parent))
+    command = [sys.executable, "-c", script, str(tmp_path)]
+    proc = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    helper = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while _alive(helper) and time.monotonic() < deadline:  # it opens the store, then ends
+        time.sleep(0.05)
+    assert not _alive(helper)
+    assert any((tmp_path / "journal").iterdir())  # left for the next open
+    with SQLiteStore(tmp_path) as store:
+        recorded = store.own_steps("victim")
+        assert [s.index for s in recorded] == list(range(2 * MAX_PENDING + 9))
+    assert list((tmp_path / "journal").iterdir()) == []

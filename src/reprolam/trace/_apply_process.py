@@ -161,11 +161,23 @@ def serve() -> None:
     from reprolam.trace.journal import read_frames
     from reprolam.trace.sqlite import SQLiteStore, _as_frame
 
+    class HelperStore(SQLiteStore):
+        """The store as the helper opens it: it applies what it is handed and nothing else.
+        Recovering dead writers' journals is for the stores users open: a helper that
+        outlived its writer would otherwise recover the writer's journals itself, while
+        the user's next open skips them as being recovered."""
+
+        def _recover_orphan_journals(self) -> None:
+            pass
+
+        def _mark_abandoned_runs(self) -> None:
+            pass
+
     directory, artifacts = sys.argv[1:3]
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb")  # what anything else prints goes to stderr instead
     os.dup2(2, 1)
-    store = SQLiteStore(directory, artifacts_dir=artifacts)
+    store = HelperStore(directory, artifacts_dir=artifacts)
     replies.write(_READY)
     replies.flush()
     while (request := _read(requests)) is not None:
