@@ -39,12 +39,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, _sqlite_windows, crashpoints
 from reprolam.trace import _sqlite_keys as _keys
-from reprolam.trace._apply_process import ApplyHelper, HelperGone, helper_wanted
 from reprolam.trace._sql_queries import SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SNAPSHOT_UPSERT, SqlSnapshots, snapshot_rows
@@ -76,6 +75,9 @@ from reprolam.trace.leases import Leases, interrupted_reason
 from reprolam.trace.queries import SQLITE
 from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
 from reprolam.trace.snapshot import StateSnapshot
+
+if TYPE_CHECKING:
+    from reprolam.trace._apply_process import ApplyHelper
 
 JOURNAL_DIR = "journal"
 LEASE_DIR = "leases"
@@ -202,7 +204,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         # The helper process that applies batches of long runs (_applied_by_helper); not
         # while kill points are counted (they count this process's writes).
         self._helper: ApplyHelper | None = None
-        self._helper_allowed = helper_wanted() and not crashpoints.armed()
+        self._helper_allowed = not crashpoints.armed()
         self._queue_limit = 1  # full batches handed off and not yet applied, at most
         self._recover_orphan_journals()
         self._mark_abandoned_runs()
@@ -497,14 +499,20 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         helper = self._helper
         if helper is None:
             if len(frames) < MAX_PENDING or not self._helper_allowed:
-                return False
+                return False  # a short run never imports _apply_process (~5 ms)
+            from reprolam.trace._apply_process import ApplyHelper, helper_wanted
+
             self._helper_allowed = False  # one helper per store, started once
+            if not helper_wanted():
+                return False
             helper = self._helper = ApplyHelper.start(self.directory, self.blobs.path)
             if helper is None:
                 return False
             # While it starts (~0.1-0.3 s), batches queue for it: applying them here would
             # cost the recording thread their time again.
             self._queue_limit = HELPER_QUEUE
+        from reprolam.trace._apply_process import HelperGone
+
         try:
             helper.wait_ready(HELPER_START)
             helper.apply(journal.path, snapshots)
