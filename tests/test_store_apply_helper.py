@@ -119,20 +119,23 @@ store.create_run(make_run("victim"))
 for index in range(MAX_PENDING):
     store.record(steps=[make_step("victim", index)])
 deadline = time.monotonic() + 60
-while store._helper is None:
+while store._helper is None:  # started by the full batch
     assert time.monotonic() < deadline
-    time.sleep(0.01)
-store._helper.wait_ready(60)
+    time.sleep(0.001)
+if {ready}:
+    store._helper.wait_ready(60)
 print(store._helper._process.pid, flush=True)
-for index in range(MAX_PENDING, 5 * MAX_PENDING + 7):
+for index in range(MAX_PENDING, {steps}):
     store.record(steps=[make_step("victim", index)])
 os.kill(os.getpid(), signal.SIGKILL)  # batches in flight, in the helper or queued
 """
 
 
-def test_a_killed_writer_loses_nothing_and_its_helper_ends(tmp_path: Path) -> None:
-    script = _WRITER.format(tests=str(Path(__file__).parent))
-    command = [sys.executable, "-c", script, str(tmp_path)]
+def _killed_writer(store: Path, steps: int, *, ready: bool) -> None:
+    """Record ``steps`` steps in a process that is then SIGKILLed, and wait for its helper
+    to end. ``ready``: the writer waits for the helper to open the store first."""
+    script = _WRITER.format(tests=str(Path(__file__).parent), ready=ready, steps=steps)
+    command = [sys.executable, "-c", script, str(store)]
     proc = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     helper = int(proc.stdout.split()[0])
@@ -140,6 +143,10 @@ def test_a_killed_writer_loses_nothing_and_its_helper_ends(tmp_path: Path) -> No
     while _alive(helper) and time.monotonic() < deadline:  # its stdin closed with the writer
         time.sleep(0.05)
     assert not _alive(helper)
+
+
+def test_a_killed_writer_loses_nothing_and_its_helper_ends(tmp_path: Path) -> None:
+    _killed_writer(tmp_path, 5 * MAX_PENDING + 7, ready=True)
     with SQLiteStore(tmp_path) as store:
         recorded = store.own_steps("victim")
         assert [s.index for s in recorded] == list(range(5 * MAX_PENDING + 7))
@@ -197,41 +204,13 @@ def test_a_helper_that_does_not_open_the_store_in_time_is_given_up(
         assert len(store.own_steps("run-a")) == 3 * MAX_PENDING
 
 
-_DIES_EARLY = """
-import os, signal, sys, time
-sys.path.insert(0, {tests!r})
-from reprolam.testing.conformance import make_run, make_step
-from reprolam.trace import SQLiteStore
-from reprolam.trace.sqlite import MAX_PENDING
-
-store = SQLiteStore(sys.argv[1])
-store.create_run(make_run("victim"))
-for index in range(MAX_PENDING):
-    store.record(steps=[make_step("victim", index)])
-while store._helper is None:  # started by the full batch, not yet open
-    time.sleep(0.001)
-print(store._helper._process.pid, flush=True)
-for index in range(MAX_PENDING, 2 * MAX_PENDING + 9):
-    store.record(steps=[make_step("victim", index)])
-os.kill(os.getpid(), signal.SIGKILL)
-"""
-
-
 def test_a_helper_that_outlives_its_writer_leaves_the_writers_journals_to_the_next_open(
     tmp_path: Path,
 ) -> None:
     """A writer can die before its helper has even opened the store. The helper must not
     recover the dead writer's journals itself: the user's next open would skip them as
     being recovered by someone else and show the run without its last steps."""
-    script = _DIES_EARLY.format(tests=str(Path(__file__).parent))
-    command = [sys.executable, "-c", script, str(tmp_path)]
-    proc = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    helper = int(proc.stdout.split()[0])
-    deadline = time.monotonic() + 30
-    while _alive(helper) and time.monotonic() < deadline:  # it opens the store, then ends
-        time.sleep(0.05)
-    assert not _alive(helper)
+    _killed_writer(tmp_path, 2 * MAX_PENDING + 9, ready=False)  # its helper opens, then ends
     assert any((tmp_path / "journal").iterdir())  # left for the next open
     with SQLiteStore(tmp_path) as store:
         recorded = store.own_steps("victim")
