@@ -184,14 +184,10 @@ def serve() -> None:
         path, snapshots = pickle.loads(request)  # from the process that started us
         failure: tuple[str, str] | None = None
         try:
-            store._apply([_as_frame(frame) for frame in read_frames(Path(path))])
-            if snapshots:  # derived data (see SQLiteStore.put_snapshots)
-                with contextlib.suppress(ReprolamError):
-                    store._apply_snapshots(snapshots)
-        except ReprolamError as exc:
-            failure = (type(exc).__name__, str(exc))
+            store._apply_batch([_as_frame(frame) for frame in read_frames(Path(path))], snapshots)
         except Exception as exc:  # as the applier thread reports it
-            failure = ("StoreError", f"record failed on {store.db_path}: {exc!r}")
+            error = store._batch_failure(exc)
+            failure = (type(error).__name__, str(error))
         reply = pickle.dumps(failure)
         replies.write(_LENGTH.pack(len(reply)) + reply)
         replies.flush()

@@ -146,6 +146,11 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
 
     PARAM = "?"
     DIALECT = SQLITE
+    # The helper process that applies long runs' batches (_applied_by_helper), whether one
+    # may be started (writable stores only), and how many full batches may wait unapplied.
+    _helper: ApplyHelper | None = None
+    _helper_allowed = False
+    _queue_limit = 1
 
     def __init__(
         self,
@@ -201,11 +206,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         self._changed = threading.Condition(self._lock)
         self._flusher: threading.Thread | None = None
         self._background_error: ReprolamError | None = None
-        # The helper process that applies batches of long runs (_applied_by_helper); not
-        # while kill points are counted (they count this process's writes).
-        self._helper: ApplyHelper | None = None
-        self._helper_allowed = not crashpoints.armed()
-        self._queue_limit = 1  # full batches handed off and not yet applied, at most
+        self._helper_allowed = not crashpoints.armed()  # kill points count our own writes
         self._recover_orphan_journals()
         self._mark_abandoned_runs()
 
@@ -229,9 +230,6 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         self._changed = threading.Condition(self._lock)
         self._flusher = None
         self._background_error = None
-        self._helper = None
-        self._helper_allowed = False
-        self._queue_limit = 1
         if any(has_frames(path) for path in journal_files(self.directory / JOURNAL_DIR)):
             self._report(
                 f"{self.directory} is read-only here and has journals of writers not yet "
@@ -318,8 +316,8 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
             self._pending.append(frame)
             if len(self._pending) >= MAX_PENDING:
                 # A full batch goes to the applier thread, which commits it while the engine
-                # records the next one; only if the previous batch is still being applied does
-                # this call wait for it (so at most two batches are ever unapplied). Measured
+                # records the next one; only if _queue_limit batches are still waiting (1; 8
+                # while the apply helper starts) does this call wait for them. Measured
                 # on 10,000-step chains, two cores, interleaved: 89 vs 94 us per step for
                 # waiting on every batch (on older, slower record paths the GIL contention
                 # cost more than the overlap gained, 93 -> 114 us).
@@ -468,17 +466,10 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                 snapshots = self._snapshot_rows.pop(journal, [])  # see put_snapshots
             try:
                 if not self._applied_by_helper(frames, journal, snapshots):
-                    self._apply(frames)
-                    if snapshots:  # derived data: if they fail, forks and resumes read steps
-                        with contextlib.suppress(ReprolamError):
-                            self._apply_snapshots(snapshots)
+                    self._apply_batch(frames, snapshots)
             except Exception as exc:
                 with self._lock:
-                    self._background_error = (
-                        exc
-                        if isinstance(exc, ReprolamError)
-                        else StoreError(f"record failed on {self.db_path}: {exc!r}")
-                    )
+                    self._background_error = self._batch_failure(exc)
                     self._changed.notify_all()
                 continue
             with self._lock:
@@ -490,6 +481,20 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                     self._background_error = StoreError(
                         f"cannot remove applied journal {journal.path}: {exc}"
                     )
+
+    def _apply_batch(self, frames: list[_Frame], snapshots: list[tuple[Any, ...]]) -> None:
+        """A handed-off batch, then its run-state snapshots (derived data: if they fail,
+        forks and resumes read the steps). The applier thread's and the helper's work."""
+        self._apply(frames)
+        if snapshots:
+            with contextlib.suppress(ReprolamError):
+                self._apply_snapshots(snapshots)
+
+    def _batch_failure(self, exc: Exception) -> ReprolamError:
+        """What a failed batch apply is reported as, to the next call that waits for it."""
+        if isinstance(exc, ReprolamError):
+            return exc
+        return StoreError(f"record failed on {self.db_path}: {exc!r}")
 
     def _applied_by_helper(
         self, frames: list[_Frame], journal: Journal, snapshots: list[tuple[Any, ...]]
