@@ -135,6 +135,13 @@ def _collapse(frames: Sequence[_Frame]) -> tuple[list[_Row], list[_Row], list[_R
     return list(artifacts.values()), list(steps.values()), list(runs.values())
 
 
+def _set_aside(journal: Path) -> Path:
+    """Keep a journal recovery could not apply in full beside it, as ``*.unapplied``."""
+    kept = journal.with_suffix(UNAPPLIED)
+    os.replace(journal, kept)
+    return kept
+
+
 def _as_frame(value: Any) -> _Frame:
     if not (isinstance(value, tuple) and len(value) == 3):
         raise StoreError(f"unexpected journal frame {type(value).__name__}: the journal is damaged")
@@ -549,22 +556,36 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
     def _recover_orphan_journals(self) -> None:
         """Apply the journals of writers that died before flushing, then delete them.
 
-        What cannot be applied (steps and run updates of runs that are not in ``trace.db``,
-        e.g. one restored from a backup after the writer died) is kept next to the journal
-        as ``*.unapplied`` and reported, instead of making the store unusable.
+        What cannot be applied is kept next to the journal as ``*.unapplied`` and reported,
+        instead of making the store unusable: a damaged journal whole (its frames before the
+        damage are applied: their ``record()`` calls returned), and the steps and run updates
+        of runs that are not in ``trace.db`` (e.g. one restored from a backup after the
+        writer died).
         """
         for path, fd in orphans(self.directory / JOURNAL_DIR):
             try:
+                frames: list[_Frame] = []
+                damage: ReprolamError | None = None
                 try:
-                    frames = [_as_frame(f) for f in read_frames(path)]
+                    frames.extend(_as_frame(f) for f in read_frames(path))
+                except ReprolamError as exc:
+                    damage = exc
+                try:
                     with self._lock:
                         unapplied = self._apply_recovered(frames) if frames else []
                 except ReprolamError as exc:
-                    kept = path.with_suffix(UNAPPLIED)
-                    os.replace(path, kept)
+                    kept = _set_aside(path)
                     self._report(
                         f"journal {path} of a dead writer cannot be applied ({exc}); "
                         f"moved to {kept}: nothing in it was applied"
+                    )
+                    continue
+                if damage is not None:
+                    kept = _set_aside(path)
+                    self._report(
+                        f"journal {path} of a dead writer is damaged ({damage}); the "
+                        f"{len(frames)} record() calls journaled before it were applied, and "
+                        f"the whole journal is kept in {kept}"
                     )
                     continue
                 if unapplied:
