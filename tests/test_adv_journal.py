@@ -6,7 +6,9 @@ silently. A torn *last* frame (the writer died inside ``write()``) is still igno
 from __future__ import annotations
 
 import warnings
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 from reprolam.testing.conformance import make_run
 from reprolam.trace import SQLiteStore
@@ -104,3 +106,70 @@ def test_a_zeroed_header_in_the_middle_is_reported_not_taken_for_the_end(tmp_pat
     (note,) = notes
     assert "corrupt" in note
     assert path.with_suffix(UNAPPLIED).is_file()
+
+
+def _disk_full_once(monkeypatch: Any) -> list[str]:
+    """``SQLiteStore._apply`` fails once as SQLite does on a full disk; the calls it failed."""
+    import sqlite3
+
+    from reprolam.errors import StoreError
+
+    real = SQLiteStore._apply
+    failed: list[str] = []
+
+    def apply(self: SQLiteStore, frames: Any, steps: Any = ()) -> None:
+        if failed:
+            return real(self, frames, steps)
+        failed.append("apply")
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"record failed: {exc}") from exc
+
+    monkeypatch.setattr(SQLiteStore, "_apply", apply)
+    return failed
+
+
+def test_a_journal_that_cannot_be_applied_for_now_stays_for_the_next_open(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A full disk (or an I/O error) while recovering says nothing about the journal: it
+    stays where it is, not set aside for hand work, and the next open applies it."""
+    path = _dead_writers_journal(tmp_path, 3)
+    failed = _disk_full_once(monkeypatch)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with SQLiteStore(tmp_path) as store:
+            (note,) = store.notes
+            assert [s.index for s in store.own_steps("run-a")] == []
+    assert failed == ["apply"]
+    assert "cannot be applied now" in note
+    assert "disk is full" in note
+    assert path.is_file()
+    assert not path.with_suffix(UNAPPLIED).exists()
+    with SQLiteStore(tmp_path) as store:
+        assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2]
+        assert store.notes == []
+    assert not path.exists()
+
+
+def test_a_store_opens_when_a_dead_writers_run_cannot_be_marked_for_now(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Opening marks the runs of dead processes interrupted; on a full disk it cannot, and
+    says so, but the store opens for reading (and the next open marks them)."""
+    from reprolam.trace import RunStatus
+
+    with SQLiteStore(tmp_path) as store, suppress(RuntimeError), store.lease("run-a"):
+        store.create_run(make_run())
+        raise RuntimeError("its process dies: the lease file stays, no longer locked")
+    failed = _disk_full_once(monkeypatch)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with SQLiteStore(tmp_path) as store:
+            (note,) = store.notes
+            assert store.get_run("run-a").status is RunStatus.RUNNING
+    assert failed == ["apply"]
+    assert "cannot be marked interrupted now" in note
+    with SQLiteStore(tmp_path) as store:
+        assert store.get_run("run-a").status is RunStatus.INTERRUPTED

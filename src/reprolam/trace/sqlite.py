@@ -135,6 +135,12 @@ def _collapse(frames: Sequence[_Frame]) -> tuple[list[_Row], list[_Row], list[_R
     return list(artifacts.values()), list(steps.values()), list(runs.values())
 
 
+def _not_now(exc: BaseException) -> bool:
+    """Whether a write failed for the database's state now (a full disk, an I/O error, a
+    lock), not for what was written: the same write may succeed later."""
+    return isinstance(exc.__cause__, sqlite3.OperationalError)
+
+
 def _set_aside(journal: Path) -> Path:
     """Keep a journal recovery could not apply in full beside it, as ``*.unapplied``."""
     kept = journal.with_suffix(UNAPPLIED)
@@ -549,8 +555,17 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                 run = self.get_run(run_id)  # again, under the lease: it may have finished
                 if run.status is RunStatus.RUNNING:
                     reason = interrupted_reason(run.pid, run.host)
-                    self.record(run=replace(run, status=RunStatus.INTERRUPTED, error=reason))
-                    self.flush()
+                    marked = replace(run, status=RunStatus.INTERRUPTED, error=reason)
+                    try:  # committed at once, not journaled: a failure leaves nothing pending
+                        with self._lock:
+                            self._apply([([], [], _rows.run_to_row(marked))])
+                    except ReprolamError as exc:  # a full disk, say: reads still work
+                        self._report(
+                            f"run {run_id} was left running by a process that is gone, and "
+                            f"cannot be marked interrupted now ({exc}); the next open of this "
+                            "store marks it"
+                        )
+                        return
                 self._leases.release(run_id)
 
     def _recover_orphan_journals(self) -> None:
@@ -574,6 +589,12 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                     with self._lock:
                         unapplied = self._apply_recovered(frames) if frames else []
                 except ReprolamError as exc:
+                    if _not_now(exc):  # the database cannot take it now: the journal is fine
+                        self._report(
+                            f"journal {path.name} of a dead writer cannot be applied now "
+                            f"({exc}); it stays, and the next open of this store applies it"
+                        )
+                        continue
                     kept = _set_aside(path)
                     self._report(
                         f"journal {path} of a dead writer cannot be applied ({exc}); "
@@ -607,8 +628,10 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         try:
             self._apply(frames)
             return []
-        except ReprolamError:  # a constraint: rows of runs the database does not have
-            pass
+        except ReprolamError as exc:
+            if _not_now(exc):
+                raise
+            # a constraint: rows of runs the database does not have
         known = {run_id for (run_id,) in self._cur.execute("SELECT id FROM runs").fetchall()}
         kept: list[_Frame] = []
         dropped: list[_Frame] = []
