@@ -200,3 +200,32 @@ def test_a_code_record_under_another_codec_is_refused(
         import_crate(store, crate)
     assert "recorded as 'npy'" in str(info.value)
     assert store.list_runs() == []
+
+
+def test_a_crate_of_a_run_exported_while_running_is_refused(tmp_path: Path) -> None:
+    """Exported midway, a run's record says "running": imported, it would say so forever
+    in a store where nothing runs it. The import refuses it and names the fix."""
+    import reprolam
+    from reprolam import ActionContext, Policy, RulesPlanner, action, workflow
+    from reprolam.errors import ConfigError
+
+    store, crate = tmp_path / "store", tmp_path / "crate.zip"
+
+    @action(outputs=["x"])
+    def first() -> int:
+        return 1
+
+    @action(outputs=["y"])
+    def export_self(x: int, ctx: ActionContext) -> int:
+        with reprolam.open(store) as other:
+            other.export(ctx.run_id, format="rocrate", output=crate)
+        return x
+
+    flow = workflow("midway", [first, export_self], outputs=["y"])
+    with reprolam.open(store) as client:
+        assert client.run(flow, planner=RulesPlanner(), policy=Policy(max_steps=5)).succeeded
+    target = MemoryStore()
+    with pytest.raises(ConfigError, match="exported while it was running") as info:
+        import_crate(target, crate)
+    assert "export it again once it has finished" in str(info.value)
+    assert target.list_runs() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reprolam.cli.main import cli
-from reprolam.trace import SQLiteStore
+from reprolam.trace import RunStatus, SQLiteStore
 
 SWEEP = ("0.01", "1.0", "100.0")
 
@@ -200,6 +201,7 @@ def test_store_copy_carries_tags_and_notes_once(tmp_path: Path) -> None:
 
     src, dst = MemoryStore(), SQLiteStore(tmp_path / "dst")
     chain(src, "run-a", 2)
+    src.record(run=replace(src.get_run("run-a"), status=RunStatus.SUCCEEDED))  # not running
     tag(src, "run-a", ["kept"])
     note(src, "run-a", "a note")
     copy_store(src, dst)

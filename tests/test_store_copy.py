@@ -90,7 +90,11 @@ def populate(store: TraceStore) -> dict[str, str]:
     # A reproduction of `ok`, and a run whose process died mid-step (a started step).
     repro = engine.run(FLOW, planner=RulesPlanner(), seed=1, overrides={"draw": {"n": BIG}})
     store.record(run=replace(repro.run, verifies=ok.id))
-    died = replace(make_run(uuid7(), created_at=time.time()), environment=ok.run.environment)
+    # (opening the store marked it interrupted: a copy leaves out runs still running)
+    died = replace(
+        make_run(uuid7(), created_at=time.time(), status=RunStatus.INTERRUPTED),
+        environment=ok.run.environment,
+    )
     store.create_run(died)
     started = StepRecord(
         run_id=died.id,
@@ -104,8 +108,8 @@ def populate(store: TraceStore) -> dict[str, str]:
     store.record(steps=[started])
     # Lineage that creation order does not give: `early` is created first, but `late`
     # records the shared artifact first, so `late` is its producer.
-    early = make_run(uuid7(), created_at=time.time())
-    late = make_run(uuid7(), created_at=time.time())
+    early = make_run(uuid7(), created_at=time.time(), status=RunStatus.FAILED)
+    late = make_run(uuid7(), created_at=time.time(), status=RunStatus.FAILED)
     store.create_run(early)
     store.create_run(late)
     shared = (ArtifactRecord(digest(b'"shared"'), "json", 8), b'"shared"')
@@ -358,3 +362,42 @@ def test_parents_come_first_whatever_their_creation_times() -> None:
     ordered = [r.id for r in parents_first([lone, grandchild, child, parent])]
     assert ordered.index("p") < ordered.index("c") < ordered.index("g")
     assert sorted(ordered) == ["c", "g", "p", "x"]
+
+
+def test_a_run_still_running_is_not_copied_until_it_has_finished(tmp_path: Path) -> None:
+    """A copy of a run in progress would say "running" forever in the destination (nothing
+    runs it there), and conflict with the finished run at the next copy. It is left out,
+    with a fork of it, and reported; copying again once it has finished copies both."""
+    from reprolam.testing.conformance import make_step
+    from reprolam.trace import RunStatus, StepStatus
+
+    src, dst = SQLiteStore(tmp_path / "src"), SQLiteStore(tmp_path / "dst")
+    with src, dst:
+        src.create_run(make_run("done"))
+        src.record(run=replace(src.get_run("done"), status=RunStatus.SUCCEEDED))
+        src.create_run(make_run("live"))
+        src.record(steps=[make_step("live", 0), make_step("live", 1, status=StepStatus.STARTED)])
+        src.create_run(make_run("child", parent_id="live", fork_index=1, status=RunStatus.FAILED))
+        seen: list[tuple[str, str]] = []
+        report = copy_store(src, dst, on_run=lambda what, run: seen.append((what, run.id)))
+        assert report.copied == ["done"]
+        assert sorted(report.running) == ["child", "live"]
+        assert ("running", "live") in seen
+        assert [r.id for r in dst.list_runs()] == ["done"]
+        src.record(
+            steps=[make_step("live", 1)],
+            run=replace(src.get_run("live"), status=RunStatus.SUCCEEDED),
+        )
+        again = copy_store(src, dst)
+        assert sorted(again.copied) == ["child", "live"]
+        assert again.running == []
+        assert dst.get_run("live").status is RunStatus.SUCCEEDED
+
+
+def test_the_cli_says_which_runs_it_left_out_because_they_are_running(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "src") as src:
+        src.create_run(make_run("live"))
+    done = invoke("store", "copy", str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert done.exit_code == 0, done.output
+    assert "1 run still running" in done.stderr
+    assert "copy again once it has finished" in done.stderr

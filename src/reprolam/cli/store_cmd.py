@@ -46,7 +46,8 @@ def copy(
     created if needed, SRC must exist. Every artifact is re-hashed while copying. Runs
     already in DST with identical content are skipped, so copying again is safe and
     finishes an interrupted copy; if DST holds any run with different content, nothing is
-    copied. The global --store/--artifacts options do not apply here.
+    copied. Runs still running in SRC are not copied: copy again once they have finished.
+    The global --store/--artifacts options do not apply here.
 
     \b
     Example:
@@ -77,6 +78,13 @@ def copy(
         f"artifacts, {report.bytes:,} bytes) from {report.source} to {report.destination}; "
         f"{len(report.skipped)} already there, skipped"
     )
+    if report.running:
+        click.echo(
+            f"warning: {len(report.running)} run{'s' * (len(report.running) != 1)} still "
+            f"running in {report.source} (or forked from one) not copied: copy again once "
+            f"{'they have' if len(report.running) != 1 else 'it has'} finished",
+            err=True,
+        )
     for why in report.damaged.values():
         click.echo(f"warning: already in {report.destination}, kept as it was: {why}", err=True)
 

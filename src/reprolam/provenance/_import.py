@@ -91,6 +91,12 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
     require_verified(
         staged, records, where=where, then="the crate was altered or damaged; nothing was imported"
     )
+    running = [run.id for run in records if run.status is RunStatus.RUNNING]
+    if running:
+        raise ConfigError(
+            f"{where}run {running[0]} was exported while it was running: its record is not "
+            "complete; nothing was imported: export it again once it has finished"
+        )
     report = copy_store(staged, store)
     return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
 

@@ -6,6 +6,9 @@ runs reference (environment snapshots included, large ones through the destinati
 directory) and data lineage (an artifact's producer is the same step in both stores).
 Every artifact's bytes are re-hashed on the way; a corrupted one stops the copy.
 
+Runs still running in the source are not copied (nor runs forked from or verifying one):
+their records are not complete yet. Copy again once they have finished.
+
 It is safe to repeat. A run already in the destination with identical content is skipped
 (missing artifacts are filled in); one an interrupted copy left with a prefix of its steps
 is completed. A run that exists there with different content is a conflict: the copy
@@ -30,7 +33,7 @@ from reprolam.codecs._files import contents_of
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import canonical_json, digest
 from reprolam.trace.contract import Producer, TraceStore
-from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
 
 MAX_BATCH_STEPS = 256  # steps per record() call: bounds transaction size and memory
 MAX_BATCH_BYTES = 64 << 20  # artifact bytes per record() call, likewise
@@ -56,6 +59,9 @@ class CopyReport:
     # repaired. Those only runs already there (skipped) reference are not read again: the
     # copy wrote nothing that relies on them (``reprolam audit`` checks a run's artifacts).
     damaged: dict[str, str] = field(default_factory=dict)
+    # Runs still running in the source, and runs forked from or verifying one: not copied
+    # (a copy would say "running" forever, and conflict with the finished run later).
+    running: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,7 +76,14 @@ def copy_store(
     holds any of them with different content; ``IntegrityError`` for a corrupted artifact.
     """
     report = CopyReport(src.location, dst.location)
-    runs = parents_first(src.list_runs())
+    runs = []
+    for run in parents_first(src.list_runs()):
+        if run.status is RunStatus.RUNNING or {run.parent_id, run.verifies} & set(report.running):
+            report.running.append(run.id)  # its record is not complete yet: not copied
+            if on_run is not None:
+                on_run("running", run)
+        else:
+            runs.append(run)
     plans = [(run, _plan(src, dst, run)) for run in runs]
     conflicts = [(run, plan) for run, plan in plans if isinstance(plan, str)]
     if conflicts:
