@@ -136,6 +136,9 @@ def test_a_journal_that_cannot_be_applied_for_now_stays_for_the_next_open(
     """A full disk (or an I/O error) while recovering says nothing about the journal: it
     stays where it is, not set aside for hand work, and the next open applies it."""
     path = _dead_writers_journal(tmp_path, 3)
+    newer = Journal(tmp_path / "journal")  # the same writer's next batch: applied after it
+    newer.append(encode_frame(([make_row(3)], [], None)))
+    writer_dies(newer)
     failed = _disk_full_once(monkeypatch)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
@@ -143,14 +146,16 @@ def test_a_journal_that_cannot_be_applied_for_now_stays_for_the_next_open(
             (note,) = store.notes
             assert [s.index for s in store.own_steps("run-a")] == []
     assert failed == ["apply"]
+    assert newer.path.is_file()  # not applied before the older one
     assert "cannot be applied now" in note
     assert "disk is full" in note
     assert path.is_file()
     assert not path.with_suffix(UNAPPLIED).exists()
     with SQLiteStore(tmp_path) as store:
-        assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2]
+        assert [s.index for s in store.own_steps("run-a")] == [0, 1, 2, 3]
         assert store.notes == []
     assert not path.exists()
+    assert not newer.path.exists()
 
 
 def test_a_store_opens_when_a_dead_writers_run_cannot_be_marked_for_now(

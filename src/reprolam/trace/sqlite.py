@@ -594,7 +594,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                             f"journal {path.name} of a dead writer cannot be applied now "
                             f"({exc}); it stays, and the next open of this store applies it"
                         )
-                        continue
+                        break  # and the newer ones wait too: journals apply oldest first
                     kept = _set_aside(path)
                     self._report(
                         f"journal {path} of a dead writer cannot be applied ({exc}); "
