@@ -178,3 +178,27 @@ def test_a_store_opens_when_a_dead_writers_run_cannot_be_marked_for_now(
     assert "cannot be marked interrupted now" in note
     with SQLiteStore(tmp_path) as store:
         assert store.get_run("run-a").status is RunStatus.INTERRUPTED
+
+
+def test_a_dead_writers_run_is_not_marked_while_its_journal_waits(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Its journal may hold the run's last records: marking it interrupted first would
+    write over them, so it is marked by the open that applies them."""
+    from reprolam.trace import RunStatus
+
+    with SQLiteStore(tmp_path) as store, suppress(RuntimeError), store.lease("run-a"):
+        store.create_run(make_run())
+        raise RuntimeError("its process dies: the lease file stays, no longer locked")
+    journal = Journal(tmp_path / "journal")
+    journal.append(encode_frame(([make_row(0)], [], None)))
+    writer_dies(journal)
+    _disk_full_once(monkeypatch)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with SQLiteStore(tmp_path) as store:
+            assert store.get_run("run-a").status is RunStatus.RUNNING
+            assert len(store.notes) == 1  # the journal's, not a failed mark's
+    with SQLiteStore(tmp_path) as store:
+        assert store.get_run("run-a").status is RunStatus.INTERRUPTED
+        assert [s.index for s in store.own_steps("run-a")] == [0]

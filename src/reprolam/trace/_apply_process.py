@@ -167,11 +167,8 @@ def serve() -> None:
         outlived its writer would otherwise recover the writer's journals itself, while
         the user's next open skips them as being recovered."""
 
-        def _recover_orphan_journals(self) -> None:
-            pass
-
-        def _mark_abandoned_runs(self) -> None:
-            pass
+        def _recover_orphan_journals(self) -> bool:
+            return False  # and so no marking either
 
     directory, artifacts = sys.argv[1:3]
     requests = sys.stdin.buffer

@@ -220,8 +220,8 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         self._flusher: threading.Thread | None = None
         self._background_error: ReprolamError | None = None
         self._helper_allowed = not crashpoints.armed()  # kill points count our own writes
-        self._recover_orphan_journals()
-        self._mark_abandoned_runs()
+        if self._recover_orphan_journals():  # else a dead run's last records may be unapplied
+            self._mark_abandoned_runs()
 
     def _open_read_only(self) -> None:
         """Readers need no write access: no migration, recovery, marking or journal."""
@@ -568,8 +568,9 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                         return
                 self._leases.release(run_id)
 
-    def _recover_orphan_journals(self) -> None:
-        """Apply the journals of writers that died before flushing, then delete them.
+    def _recover_orphan_journals(self) -> bool:
+        """Apply the journals of writers that died before flushing, then delete them; False
+        if one must wait for a later open (the database cannot take its records now).
 
         What cannot be applied is kept next to the journal as ``*.unapplied`` and reported,
         instead of making the store unusable: a damaged journal whole (its frames before the
@@ -594,7 +595,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                             f"journal {path.name} of a dead writer cannot be applied now "
                             f"({exc}); it stays, and the next open of this store applies it"
                         )
-                        break  # and the newer ones wait too: journals apply oldest first
+                        return False  # the newer ones wait too: journals apply oldest first
                     kept = _set_aside(path)
                     self._report(
                         f"journal {path} of a dead writer cannot be applied ({exc}); "
@@ -622,6 +623,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                 path.unlink(missing_ok=True)
             finally:
                 os.close(fd)
+        return True
 
     def _apply_recovered(self, frames: list[_Frame]) -> list[_Frame]:
         """Apply what can be; return the rows that reference runs missing from the database."""
