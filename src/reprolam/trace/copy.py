@@ -76,9 +76,11 @@ def copy_store(
     holds any of them with different content; ``IntegrityError`` for a corrupted artifact.
     """
     report = CopyReport(src.location, dst.location)
-    runs = []
+    runs: list[RunRecord] = []
+    running: set[str] = set()
     for run in parents_first(src.list_runs()):
-        if run.status is RunStatus.RUNNING or {run.parent_id, run.verifies} & set(report.running):
+        if run.status is RunStatus.RUNNING or {run.parent_id, run.verifies} & running:
+            running.add(run.id)
             report.running.append(run.id)  # its record is not complete yet: not copied
             if on_run is not None:
                 on_run("running", run)

@@ -580,49 +580,56 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         """
         for path, fd in orphans(self.directory / JOURNAL_DIR):
             try:
-                frames: list[_Frame] = []
-                damage: ReprolamError | None = None
-                try:
-                    frames.extend(_as_frame(f) for f in read_frames(path))
-                except ReprolamError as exc:
-                    damage = exc
-                try:
-                    with self._lock:
-                        unapplied = self._apply_recovered(frames) if frames else []
-                except ReprolamError as exc:
-                    if _not_now(exc):  # the database cannot take it now: the journal is fine
-                        self._report(
-                            f"journal {path.name} of a dead writer cannot be applied now "
-                            f"({exc}); it stays, and the next open of this store applies it"
-                        )
-                        return False  # the newer ones wait too: journals apply oldest first
-                    kept = _set_aside(path)
-                    self._report(
-                        f"journal {path} of a dead writer cannot be applied ({exc}); "
-                        f"moved to {kept}: nothing in it was applied"
-                    )
-                    continue
-                if damage is not None:
-                    kept = _set_aside(path)
-                    self._report(
-                        f"journal {path} of a dead writer is damaged ({damage}); the "
-                        f"{len(frames)} record() calls journaled before it were applied, and "
-                        f"the whole journal is kept in {kept}"
-                    )
-                    continue
-                if unapplied:
-                    kept = path.with_suffix(UNAPPLIED)
-                    kept.write_bytes(b"".join(encode_frame(frame) for frame in unapplied))
-                    steps = sum(len(f[0]) for f in unapplied)
-                    runs = sum(f[2] is not None for f in unapplied)
-                    self._report(
-                        f"journal {path.name} of a dead writer holds {steps} steps and {runs} "
-                        f"run updates of runs that are not in {self.db_path} (was it restored "
-                        f"from a backup?): the rest was applied; these are kept in {kept}"
-                    )
-                path.unlink(missing_ok=True)
+                if not self._recover_journal(path):
+                    return False  # the newer ones wait too: journals apply oldest first
             finally:
                 os.close(fd)
+        return True
+
+    def _recover_journal(self, path: Path) -> bool:
+        """Apply one dead writer's journal (held locked by the caller); False if the
+        database cannot take its records now, and the journal stays for a later open."""
+        frames: list[_Frame] = []
+        damage: ReprolamError | None = None
+        try:
+            frames.extend(_as_frame(f) for f in read_frames(path))
+        except ReprolamError as exc:
+            damage = exc
+        try:
+            with self._lock:
+                unapplied = self._apply_recovered(frames) if frames else []
+        except ReprolamError as exc:
+            if _not_now(exc):  # the database cannot take it now: the journal is fine
+                self._report(
+                    f"journal {path.name} of a dead writer cannot be applied now ({exc}); it "
+                    "stays, and the next open of this store applies it"
+                )
+                return False
+            kept = _set_aside(path)
+            self._report(
+                f"journal {path} of a dead writer cannot be applied ({exc}); moved to {kept}: "
+                "nothing in it was applied"
+            )
+            return True
+        if damage is not None:
+            kept = _set_aside(path)
+            self._report(
+                f"journal {path} of a dead writer is damaged ({damage}); the {len(frames)} "
+                f"record() calls journaled before it were applied, and the whole journal is "
+                f"kept in {kept}"
+            )
+            return True
+        if unapplied:
+            kept = path.with_suffix(UNAPPLIED)
+            kept.write_bytes(b"".join(encode_frame(frame) for frame in unapplied))
+            steps = sum(len(f[0]) for f in unapplied)
+            runs = sum(f[2] is not None for f in unapplied)
+            self._report(
+                f"journal {path.name} of a dead writer holds {steps} steps and {runs} run "
+                f"updates of runs that are not in {self.db_path} (was it restored from a "
+                f"backup?): the rest was applied; these are kept in {kept}"
+            )
+        path.unlink(missing_ok=True)
         return True
 
     def _apply_recovered(self, frames: list[_Frame]) -> list[_Frame]:
