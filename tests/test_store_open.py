@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import reprolam
+from reprolam import ActionContext, action, workflow
 from reprolam.errors import StoreError
 from reprolam.trace import MemoryStore, SQLiteStore, open_store
 
@@ -68,3 +71,39 @@ def test_importing_the_trace_package_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@action(outputs=["a"])
+def _wander(*, to: str = "") -> int:
+    os.chdir(to)  # legacy simulation code often runs in a directory of its own
+    return 1
+
+
+@action(outputs=["f"])
+def _write_file(a: int, *, ctx: ActionContext) -> Path:
+    path = ctx.workdir / "out.txt"
+    path.write_text("hi")
+    return path
+
+
+@action(outputs=["text"])
+def _read_file(f: Path) -> str:
+    return Path(f).read_text()
+
+
+def test_a_relative_store_survives_an_action_that_changes_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "project").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
+    flow = workflow("wander", [_wander, _write_file, _read_file], outputs=["text"])
+    with reprolam.open(".reprolam") as rl:
+        run = rl.run(flow, set={"_wander.to": str(elsewhere)})
+        assert run.succeeded and run.outputs["text"] == "hi"
+    assert list(elsewhere.iterdir()) == []  # nothing of the store landed in the new directory
+    with reprolam.open(tmp_path / "project" / ".reprolam") as rl:
+        assert [s.status.value for s in rl.show(run.id).steps] == ["succeeded"] * 3
+        assert rl.replay(run.id).verified
+        assert rl.audit(run.id).problems == []

@@ -171,7 +171,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         # cannot be encoded (lone surrogates) on our side.
         self._errors: tuple[type[Exception], ...] = (self._pg.Error, UnicodeError)
         self._dsn = dsn
-        self.blobs = BlobDir(Path(artifacts_dir).expanduser(), fsync=True)
+        self.blobs = BlobDir(Path(artifacts_dir).expanduser().absolute(), fsync=True)
         self.table_label = f"the artifacts table of {self.location}"
         _make_dir(self.blobs.path)
         self._lock = threading.Lock()

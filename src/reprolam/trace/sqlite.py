@@ -173,12 +173,15 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         fsync: bool = False,
         read_only: bool | None = None,
     ) -> None:
-        self.directory = Path(directory).expanduser()
-        self.location = str(self.directory)
+        self.location = str(Path(directory).expanduser())  # as given, for messages
+        # Absolute from the start: an action may change the working directory mid-run.
+        self.directory = Path(self.location).absolute()
         self.db_path = self.directory / DB_NAME
         self.fsync = fsync
         blob_path = (
-            Path(artifacts_dir).expanduser() if artifacts_dir else self.directory / "artifacts"
+            Path(artifacts_dir).expanduser().absolute()
+            if artifacts_dir
+            else self.directory / "artifacts"
         )
         self.blobs = BlobDir(blob_path, fsync=fsync)
         self.table_label = f"the artifacts table of {self.db_path}"
