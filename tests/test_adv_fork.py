@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from reprolam import Proposal
+import reprolam
+from reprolam import Proposal, action, workflow
 from reprolam.errors import ConfigError, IntegrityError
 from reprolam.history.audit import audit
 from reprolam.history.fork import fork
@@ -137,3 +138,42 @@ def test_an_edited_parent_is_reported_under_its_own_id_on_either_sql_backend(
         replayed = replay(store, forked)
     assert [(p.kind, p.run) for p in report.problems] == [("tampered", parent_id)]
     assert [(p.kind, p.run) for p in replayed.problems] == [("tampered", parent_id)]
+
+
+_STOP = {"now": True}
+
+
+@action(outputs=["x"])
+def _first(*, base: int = 1) -> int:
+    return base
+
+
+@action(outputs=["y"])
+def _stops_once(x: int) -> int:
+    if _STOP["now"]:
+        raise KeyboardInterrupt  # as Ctrl-C (or a kill) mid-step
+    return x + 1
+
+
+def test_a_fork_past_an_interrupted_runs_unfinished_step_is_refused(tmp_path: Path) -> None:
+    """Inherited by reference, the unfinished step would change under the fork when its
+    parent resumed (and the fork's record would then read as tampered)."""
+    flow = workflow("stops", [_first, _stops_once], outputs=["y"])
+    _STOP["now"] = True
+    with reprolam.open(tmp_path) as rl:
+        with pytest.raises(KeyboardInterrupt):
+            rl.run(flow)
+        (parent,) = rl.runs()
+        assert [s.status.value for s in rl.show(parent.id).steps] == ["succeeded", "started"]
+        with pytest.raises(ConfigError, match=r"step 1 \(_stops_once\) .* never finished") as e:
+            rl.fork(parent.id, at=2, workflow=flow)
+        assert f"reprolam resume {parent.id}" in str(e.value)
+        assert len(rl.runs()) == 1  # nothing was created
+        _STOP["now"] = False
+        before = rl.fork(parent.id, at="_stops_once", workflow=flow)  # at the unfinished step: it re-runs
+        assert before.succeeded and rl.audit(before.id).problems == []
+        rl.resume(parent.id, workflow=flow)
+        after = rl.fork(parent.id, at=2, workflow=flow)
+        assert after.succeeded
+        for run in (before, after):
+            assert rl.replay(run.id).verified and rl.audit(run.id).problems == []

@@ -35,7 +35,14 @@ from reprolam.history.recorded import RecordedDecisions
 from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepKind, StepRecord, hash_holds, run_header_hash
+from reprolam.trace.records import (
+    RunRecord,
+    StepKind,
+    StepRecord,
+    StepStatus,
+    hash_holds,
+    run_header_hash,
+)
 from reprolam.trace.step_history import StepHistory, steps_from
 from reprolam.workflows.registry import Workflow
 
@@ -89,8 +96,19 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
 def _check_parent(store: TraceStore, parent: RunRecord, before: StepRecord | None) -> None:
     """What a fork starts from, checked whatever the parent's length: the parent's header
     (the seed, policy and overrides a fork inherits) and the last step it inherits (whose
-    hash its chain continues). ``IntegrityError`` if either was edited; the rest of the
-    parent's trace is verified by the fork's own replay and audit, which name the parent."""
+    hash its chain continues). ``ConfigError`` if that step never finished (a run stopped
+    mid-step has only its last step unfinished, so it is the one to check); ``IntegrityError``
+    if either was edited. The rest of the parent's trace is verified by the fork's own replay
+    and audit, which name the parent."""
+    if before is not None and before.status is StepStatus.STARTED:
+        # Inherited by reference, it would change under the fork when the parent resumes.
+        raise ConfigError(
+            f"{{at={before.index + 1}}}: step {before.index} ({before.action}) of run "
+            f"{parent.id} never finished (the run was interrupted while it ran, or is still "
+            f"running): fork at {before.index} or earlier, or `reprolam resume {parent.id}` "
+            "first and fork the finished run",
+            option="at",
+        )
     problem = start_problem(store, parent, before, "the last one a fork inherits")
     if problem:
         raise IntegrityError(
