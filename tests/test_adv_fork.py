@@ -170,10 +170,13 @@ def test_a_fork_past_an_interrupted_runs_unfinished_step_is_refused(tmp_path: Pa
         assert f"reprolam resume {parent.id}" in str(e.value)
         assert len(rl.runs()) == 1  # nothing was created
         _STOP["now"] = False
-        before = rl.fork(parent.id, at="_stops_once", workflow=flow)  # at the unfinished step: it re-runs
-        assert before.succeeded and rl.audit(before.id).problems == []
+        # at the unfinished step: it runs again
+        before = rl.fork(parent.id, at="_stops_once", workflow=flow)
+        assert before.succeeded
+        assert rl.audit(before.id).problems == []
         rl.resume(parent.id, workflow=flow)
         after = rl.fork(parent.id, at=2, workflow=flow)
         assert after.succeeded
         for run in (before, after):
-            assert rl.replay(run.id).verified and rl.audit(run.id).problems == []
+            assert rl.replay(run.id).verified
+            assert rl.audit(run.id).problems == []

@@ -101,7 +101,8 @@ def test_a_relative_store_survives_an_action_that_changes_directory(
     flow = workflow("wander", [_wander, _write_file, _read_file], outputs=["text"])
     with reprolam.open(".reprolam") as rl:
         run = rl.run(flow, set={"_wander.to": str(elsewhere)})
-        assert run.succeeded and run.outputs["text"] == "hi"
+        assert run.succeeded
+        assert run.outputs["text"] == "hi"
     assert list(elsewhere.iterdir()) == []  # nothing of the store landed in the new directory
     with reprolam.open(tmp_path / "project" / ".reprolam") as rl:
         assert [s.status.value for s in rl.show(run.id).steps] == ["succeeded"] * 3
