@@ -342,3 +342,50 @@ def test_a_script_run_as_main_is_rebuilt_from_its_recorded_file(tmp_path: Path) 
         _write(script, MAIN_SCRIPT + "\nraise RuntimeError('broken on purpose')\n")
         with pytest.raises(reprolam.WorkflowError, match=r"recorded by the script .*broken on"):
             rl.reproduce(run_id)
+
+
+DYNAMIC_FLOW = """
+import cc_dyn_helpers
+from reprolam import action, workflow
+
+
+@action(outputs=["b"])
+def pick(*, name: str = "g") -> int:
+    return getattr(cc_dyn_helpers, name)(3)
+
+
+@action(outputs=["c"])
+def named(b: int) -> int:
+    return cc_dyn_helpers.h(b)
+
+
+flow = workflow("cc_dyn", [pick, named], outputs=["c"])
+"""
+
+
+def test_a_helper_module_used_whole_is_fingerprinted_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``getattr(module, name)`` can run any of the module's code: its whole text counts
+    (a module only read by named attributes keeps counting just what it reaches)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    helpers = tmp_path / "cc_dyn_helpers.py"
+    _write(helpers, "def g(x):\n    return x * 10\n\n\ndef h(x):\n    return x + 1\n")
+    _write(tmp_path / "cc_dyn.py", DYNAMIC_FLOW)
+    with reprolam.open(tmp_path / "store") as rl:
+        original = rl.run(f"{tmp_path / 'cc_dyn.py'}:flow", planner="rules")
+        assert original.outputs["c"] == 31
+        _write(helpers, "def g(x):\n    return x * 10 + 1000\n\n\ndef h(x):\n    return x + 1\n")
+        sys.modules.pop("cc_dyn_helpers")  # as a new process would import it
+        result = rl.reproduce(original.id)
+        assert result.reproduction is not None
+        before, after = (
+            {s.action: s.fingerprint for s in rl.show(run).steps}
+            for run in (original.id, result.reproduction.id)
+        )
+    assert before["pick"] != after["pick"]
+    assert before["named"] == after["named"]  # reaches h only, which did not change
+    assert result.divergence is not None
+    assert result.divergence.action == "pick"
+    assert result.code, "the divergence is explained by a code change"
+    assert "cc_dyn_helpers" in result.summary()

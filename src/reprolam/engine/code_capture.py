@@ -26,6 +26,7 @@ environment snapshot) and the source texts to store content-addressed next to it
 
 from __future__ import annotations
 
+import dis
 import enum
 import functools
 import inspect
@@ -229,6 +230,9 @@ class _Walk:
                     self._value(key, owner, label, value)
             elif isinstance(value, types.ModuleType):
                 if self.is_user(value.__name__):  # helpers.clean, helpers.sub.X: follow
+                    if label is not None and bound in _escaping(code):
+                        # `getattr(helpers, name)`, `run(helpers)`: any of its code may run
+                        self._whole_module(key, owner, label, value)
                     for attr in names:
                         if hasattr(value, attr) and (value.__name__, attr) not in followed:
                             followed.add((value.__name__, attr))
@@ -275,6 +279,17 @@ class _Walk:
         self.unit_values[key].add(label)
         self.value_modules.add(owner)
         return True
+
+    def _whole_module(self, key: str, owner: str, label: str, module: types.ModuleType) -> None:
+        """Record a user module that is used whole (handed on, or its attributes looked up
+        by a name known only when the action runs): the digest of its whole text."""
+        try:
+            text = inspect.getsource(module)
+        except (OSError, TypeError):  # no source (an interactive module): its units only
+            return
+        self.values[label] = {"module": module.__name__, "source": digest(text.encode())}
+        self.unit_values[key].add(label)
+        self.value_modules.add(owner)
 
     def _user_attr(self, module: types.ModuleType, name: str) -> bool:
         return self._user_object(getattr(module, name, None))
@@ -421,6 +436,27 @@ def _names(code: types.CodeType) -> Iterator[str]:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             yield from _names(const)
+
+
+# Instructions that use what was just loaded as an object to read or set an attribute of.
+_ATTRIBUTE_USE = frozenset({"LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR", "DELETE_ATTR"})
+_NAME_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "LOAD_ATTR", "LOAD_DEREF"})
+
+
+@cache
+def _escaping(code: types.CodeType) -> frozenset[str]:
+    """Global (or attribute) names whose object a code object (or code nested in it) uses
+    other than by reading a named attribute of it: passed to a call (``getattr(mod, name)``),
+    stored, returned. For a module, any of its code may then run."""
+    found: set[str] = set()
+    instructions = list(dis.get_instructions(code))
+    for here, after in zip(instructions, [*instructions[1:], None], strict=True):
+        if here.opname in _NAME_LOADS and (after is None or after.opname not in _ATTRIBUTE_USE):
+            found.add(str(here.argval))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= _escaping(const)
+    return frozenset(found)
 
 
 def _file_of(obj: Any) -> str | None:
