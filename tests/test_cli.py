@@ -251,3 +251,44 @@ def test_help_lists_every_command_without_importing_numpy_or_pandas() -> None:
     )
     assert "sweep" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+NAN_FLOW = """
+from reprolam import action, workflow
+
+
+@action(outputs=["metrics"])
+def evaluate(*, k: float = 1.0) -> dict:
+    return {"loss": float("nan"), "k": k}
+
+
+flow = workflow("nanflow", [evaluate], outputs=["metrics"])
+"""
+
+
+def _strict(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON (RFC 8259)")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict_json_with_nan_and_infinity_spelled_out(tmp_path: Path) -> None:
+    """NaN metrics are common; ``--json`` is for machines, whose parsers refuse bare NaN."""
+    flow = tmp_path / "nanflow.py"
+    flow.write_text(NAN_FLOW)
+    store = ["--store", str(tmp_path / "store")]
+    runner = CliRunner()
+    ran = runner.invoke(cli, [*store, "run", str(flow), "--set", "evaluate.k=1e999", "--json"])
+    assert ran.exit_code == 0, ran.output
+    run_id = _strict(ran.stdout)["run"]["id"]
+    for command in (["runs"], ["show", run_id], ["compare", run_id, run_id]):
+        shown = runner.invoke(cli, [*store, *command, "--json"])
+        assert shown.exit_code == 0, shown.output
+        _strict(shown.stdout)
+    assert "Infinity" in ran.stdout
+    assert '"NaN"' in runner.invoke(cli, [*store, "show", run_id, "--json"]).stdout
+    target = tmp_path / "metrics.json"
+    got = runner.invoke(cli, [*store, "get", run_id, "metrics", "-o", str(target)])
+    assert got.exit_code == 0, got.output
+    assert _strict(target.read_text()) == {"k": "Infinity", "loss": "NaN"}

@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import importlib.util
 import json
+import math
 import os
 import shutil
 import uuid
@@ -179,6 +180,21 @@ def _numeric(frame: Any) -> bool:
     return len(dtypes) == 1 or all(d.kind in "biuf" for d in dtypes if d is not None)
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` for strict JSON (RFC 8259), which has no NaN or infinity: each non-finite
+    float in it (nested in dicts, lists and tuples) as the string ``"NaN"``, ``"Infinity"``
+    or ``"-Infinity"``, as protobuf's JSON mapping writes them."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def jsonable(value: Any) -> Any:
     """A JSON view of a decoded value (sets sorted, dates ISO, arrays as lists, ...)."""
     import numpy as np
@@ -268,7 +284,8 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
             raise ConfigError(f"a {codec} artifact is not text: get it as json")
         target.write_text(value, encoding="utf-8")
     elif fmt == "json":
-        target.write_text(json.dumps(jsonable(value), indent=2, sort_keys=True) + "\n")
+        text = json.dumps(finite_json(jsonable(value)), indent=2, sort_keys=True)
+        target.write_text(text + "\n")
     else:
         raise ConfigError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
 

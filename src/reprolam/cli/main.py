@@ -113,9 +113,18 @@ def cli_text(text: str) -> str:
 
 
 def emit_json(value: Any) -> None:
+    """``--json`` output: strict JSON (RFC 8259), which has no NaN or infinity: a
+    non-finite float is written as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``
+    (as protobuf's JSON mapping does)."""
     import json  # here, not at start-up: --help needs no json
 
-    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+    try:
+        text = json.dumps(value, indent=2, sort_keys=True, default=str, allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere: spelled out
+        from reprolam.results import finite_json
+
+        text = json.dumps(finite_json(value), indent=2, sort_keys=True, default=str)
+    click.echo(text)
 
 
 def warn_unverified(unverified: dict[str, str]) -> None:
