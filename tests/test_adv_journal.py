@@ -10,7 +10,10 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from reprolam.testing.conformance import make_run
+import pytest
+
+from reprolam.errors import StoreError
+from reprolam.testing.conformance import make_run, make_step
 from reprolam.trace import SQLiteStore
 from reprolam.trace.journal import _HEADER, Journal, RecoveryWarning, encode_frame, read_frames
 from reprolam.trace.sqlite import UNAPPLIED
@@ -201,4 +204,46 @@ def test_a_dead_writers_run_is_not_marked_while_its_journal_waits(
             assert len(store.notes) == 1  # the journal's, not a failed mark's
     with SQLiteStore(tmp_path) as store:
         assert store.get_run("run-a").status is RunStatus.INTERRUPTED
+        assert [s.index for s in store.own_steps("run-a")] == [0]
+
+
+def test_a_frame_the_database_refuses_is_kept_aside_alone_and_the_store_opens(
+    tmp_path: Path,
+) -> None:
+    """A lone surrogate (a file name that is not UTF-8, a model's ``\\ud800`` escape) in a
+    journaled row: SQLite cannot store it. Recovery used to fail on it at every open, so no
+    command could open the store again; now that frame alone is kept aside."""
+    with SQLiteStore(tmp_path) as trace:
+        trace.create_run(make_run())
+    journal = Journal(tmp_path / "journal")
+    for index in range(4):
+        row = make_row(index)
+        if index == 2:
+            row = (*row[:3], "bad \udce9 name", *row[4:])  # the action column
+        journal.append(encode_frame(([row], [], None)))
+    writer_dies(journal)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with SQLiteStore(tmp_path) as store:
+            notes = list(store.notes)
+            recovered = [s.index for s in store.own_steps("run-a")]
+    assert recovered == [0, 1, 3]
+    (note,) = notes
+    assert "not valid Unicode" in note
+    assert "1 steps" in note
+    kept = journal.path.with_suffix(UNAPPLIED)
+    (frame,) = read_frames(kept)
+    assert frame[0][0][3] == "bad \udce9 name"  # kept as it was journaled
+    with SQLiteStore(tmp_path) as store:  # and the next open is clean
+        assert store.notes == []
+
+
+def test_recording_text_a_database_cannot_hold_is_a_clear_error_that_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    with SQLiteStore(tmp_path, fsync=True) as store:
+        store.create_run(make_run())
+        store.record(steps=[make_step("run-a", 0)])
+        with pytest.raises(StoreError, match=r"not valid Unicode .*'\\udce9'"):
+            store.record(steps=[make_step("run-a", 1, params={"path": "caf\udce9.csv"})])
         assert [s.index for s in store.own_steps("run-a")] == [0]

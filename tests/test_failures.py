@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 import reprolam
 from reprolam import (
     ActionContext,
+    ConfigError,
     Engine,
     Policy,
     Proposal,
@@ -278,3 +280,45 @@ def test_a_fault_naming_an_unknown_action_is_refused_up_front() -> None:
     result = CliRunner().invoke(cli, ["--store", "memory:", "run", "--fault", "trian_model:1"])
     assert result.exit_code == 2
     assert "no action 'trian_model'" in result.stderr
+
+
+@action(outputs=["data"])
+def _open_missing() -> str:
+    with open(os.fsdecode(b"caf\xe9.csv")) as f:  # a file name that is not UTF-8
+        return f.read()
+
+
+def test_a_failure_whose_message_is_not_valid_unicode_is_recorded(tmp_path: Path) -> None:
+    """A file name decoded with ``surrogateescape`` in an exception message: the failed step
+    is recorded with the name escaped, instead of the run dying on an unstorable record."""
+    flow = workflow("missing", [_open_missing], outputs=["data"])
+    with reprolam.open(tmp_path) as rl:
+        run = rl.run(flow)
+        assert run.status is RunStatus.FAILED
+        (step,) = rl.show(run.id).steps
+        assert step.error is not None
+        assert step.error.type == "FileNotFoundError"
+        assert "caf\\udce9.csv" in step.error.message
+        assert rl.replay(run.id).verified
+
+
+def test_a_param_that_is_not_valid_unicode_is_refused_before_anything_is_recorded(
+    tmp_path: Path,
+) -> None:
+    flow = workflow("missing", [_open_missing_named], outputs=["data"])
+    with reprolam.open(tmp_path) as rl:
+        with pytest.raises(ConfigError, match=r"_open_missing_named.name: .*not valid Unicode"):
+            rl.run(flow, set={"_open_missing_named.name": os.fsdecode(b"caf\xe9.csv")})
+        assert rl.runs() == []
+    runner = CliRunner()
+    store = ["--store", str(tmp_path)]
+    bad = ["--set", "preprocess_data.scaler=std\udce9"]  # argv bytes that are not UTF-8
+    result = runner.invoke(cli, [*store, "run", *bad])
+    assert result.exit_code == 2
+    assert "unicode" in result.output.lower()
+
+
+@action(outputs=["data"])
+def _open_missing_named(*, name: str = "data.csv") -> str:
+    with open(name) as f:
+        return f.read()

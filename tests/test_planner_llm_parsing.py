@@ -194,3 +194,13 @@ def test_a_refusal_names_what_to_change(
     if found.param != "tools":
         assert found.param not in request
     assert adapt_to_error(request, 429, message, param) is None  # only refusals adapt
+
+
+def test_a_lone_surrogate_escape_from_a_model_is_kept_as_its_escape_text() -> None:
+    """``"\\ud800"`` is valid JSON but decodes to text no store can hold (a run recording it
+    used to fail, and its journal made the store impossible to open)."""
+    body = loads('{"content": "hi \\ud800", "pair": "\\ud83d\\ude00", "\\udc80k": 1}')
+    assert body == {"content": "hi \\ud800", "pair": "\U0001f600", "\\udc80k": 1}
+    proposal = proposal_from_tool_call("train", '{"name": "caf\\udce9"}')
+    assert proposal.params == {"name": "caf\\udce9"}
+    "".join(proposal.params.values()).encode("utf-8")  # storable

@@ -47,6 +47,7 @@ from reprolam.trace.records import (
     StepKind,
     StepRecord,
     StepStatus,
+    storable,
 )
 from reprolam.trace.step_frame import StepFrame
 from reprolam.trace.step_history import StepHistory
@@ -457,8 +458,8 @@ class RunLoop:
     def _observed(self, observed: dict[str, Any]) -> dict[str, Any]:
         """What the step records of an observation: effects inline, captured output by digest."""
         summary: dict[str, Any] = {}
-        if observed.get("effects"):
-            summary["effects"] = observed["effects"]
+        if observed.get("effects"):  # paths a store can hold (a file name not UTF-8: escaped)
+            summary["effects"] = storable(observed["effects"])
         output = {k: v for k, v in observed.items() if k != "effects"}
         if output:
             summary["output"], _, _ = self._queue(output)

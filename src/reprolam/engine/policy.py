@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from reprolam.actions import ActionSpace, ActionSpec
 from reprolam.errors import ConfigError, NotFoundError, PolicyViolation
+from reprolam.hashing import canonical_json
 from reprolam.planning.base import Proposal, RunState
 
 Overrides = dict[str, dict[str, Any]]
@@ -160,8 +161,25 @@ def validate_overrides(space: ActionSpace, overrides: Mapping[str, Mapping[str, 
         problems = spec.param_problems(values, partial=True, strict=True)
         if problems:
             raise ConfigError(f"{{overrides}} {'; '.join(problems)}", option="overrides")
+        for param, value in values.items():
+            _check_storable(f"{action_name}.{param}", value)
         checked[action_name] = dict(values)
     return checked
+
+
+def _check_storable(name: str, value: Any) -> None:
+    """Refuse a value holding text no store can hold (a lone surrogate: a file name that is
+    not UTF-8, as Python decodes it from the command line or ``os.listdir``)."""
+    try:
+        canonical_json(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise ConfigError(
+            f"{{overrides}} {name}: its value holds text that is not valid Unicode ({bad!r}, "
+            "as Python decodes a file name that is not UTF-8); a trace store cannot record it",
+            option="overrides",
+            hint="rename the file to a UTF-8 name, or pass a name that is valid Unicode",
+        ) from None
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reprolam.planning.base import Proposal
+from reprolam.trace.records import storable
 
 MAX_DEPTH = 32  # a tool call's arguments: far deeper than any schema we publish
 MAX_BODY_DEPTH = 64  # a whole response body
@@ -56,9 +57,15 @@ def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
     if nesting_depth(text, max_depth) > max_depth:
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:  # unreachable after the depth check; kept as a last line of defence
         raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+    # A "\ud800" escape with no pair decodes to a lone surrogate, which no store can hold:
+    # recorded as its escape text instead (what the model sent, readable).
+    return storable(value) if _SURROGATE_ESCAPE.search(text) else value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -487,3 +487,17 @@ def damaged_row_error(what: str, exc: Exception) -> IntegrityError:
 
 def closed_error(location: str) -> StoreError:
     return StoreError(f"the trace store {location} is closed: open it again with open_store()")
+
+
+def unstorable_text_error(exc: UnicodeEncodeError, location: str) -> StoreError:
+    """A record holding text that is not valid Unicode: a lone surrogate, as Python makes of
+    a file name that is not UTF-8 (``surrogateescape``) or decodes from a ``\\ud800`` escape
+    in JSON. Neither database stores it; nothing of that ``record()`` call was written."""
+    bad = exc.object[exc.start : exc.end]
+    shown = exc.object[max(0, exc.start - 40) : exc.end + 40]
+    return StoreError(
+        f"cannot record in {location}: a record holds text that is not valid Unicode "
+        f"({bad!r} in ...{shown!r}...: a lone surrogate, as from a file name that is not "
+        "UTF-8 or a \\ud800 escape in a model's reply); nothing of it was written: pass "
+        "such text as bytes, or clean it (text.encode('utf-8', 'backslashreplace').decode())"
+    )

@@ -275,6 +275,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         self, exc: Exception, steps: Sequence[StepRecord], run: RunRecord | None
     ) -> ReprolamError:
         """Say which record broke a constraint (the server only says that one did)."""
+        if isinstance(exc, UnicodeEncodeError):
+            return _rows.unstorable_text_error(exc, self.location)
         state = getattr(exc, "sqlstate", None)
         if state == _NO_RUN_STATE and run is not None:
             return _rows.no_run_for_update_error(run.id, self.location)

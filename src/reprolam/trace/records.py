@@ -31,6 +31,30 @@ class StepStatus(StrEnum):
     REJECTED = "rejected"
 
 
+def storable_text(text: str) -> str:
+    """``text`` as a store can hold it: valid Unicode. A lone surrogate (a file name that is
+    not UTF-8, decoded with ``surrogateescape``; a ``\\ud800`` escape in a model's JSON) is
+    written as its escape (``\\udce9``); any other text is returned as it is."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def storable(value: Any) -> Any:
+    """``storable_text`` of every string in a JSON value (keys included)."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     type: str

@@ -283,6 +283,8 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                     raise self._create_refusal(run, exc) from exc
                 if isinstance(exc, sqlite3.Error):
                     raise self._error(f"create run {run.id!r}", exc) from exc
+                if isinstance(exc, UnicodeEncodeError):
+                    raise _rows.unstorable_text_error(exc, self.location) from exc
                 raise
 
     def _create_refusal(self, run: RunRecord, exc: sqlite3.IntegrityError) -> ReprolamError:
@@ -364,6 +366,8 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                 raise self._refusal(steps, exc) from exc
             if isinstance(exc, sqlite3.Error):
                 raise self._error("record", exc) from exc
+            if isinstance(exc, UnicodeEncodeError):
+                raise _rows.unstorable_text_error(exc, self.location) from exc
             raise
         self._keys_added += added
         if self._keys_added >= _keys.CHECK_EVERY:
@@ -600,7 +604,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
             damage = exc
         try:
             with self._lock:
-                unapplied = self._apply_recovered(frames) if frames else []
+                unapplied, reasons = self._apply_recovered(frames) if frames else ([], [])
         except ReprolamError as exc:
             if _not_now(exc):  # the database cannot take it now: the journal is fine
                 self._report(
@@ -627,35 +631,47 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
             kept.write_bytes(b"".join(encode_frame(frame) for frame in unapplied))
             steps = sum(len(f[0]) for f in unapplied)
             runs = sum(f[2] is not None for f in unapplied)
+            why = "; ".join(dict.fromkeys(reasons))
             self._report(
                 f"journal {path.name} of a dead writer holds {steps} steps and {runs} run "
-                f"updates of runs that are not in {self.db_path} (was it restored from a "
-                f"backup?): the rest was applied; these are kept in {kept}"
+                f"updates that cannot be applied ({why}): the rest was applied; these are "
+                f"kept in {kept}"
             )
         path.unlink(missing_ok=True)
         return True
 
-    def _apply_recovered(self, frames: list[_Frame]) -> list[_Frame]:
-        """Apply what can be; return the rows that reference runs missing from the database."""
+    def _apply_recovered(self, frames: list[_Frame]) -> tuple[list[_Frame], list[str]]:
+        """Apply what can be: the rows that cannot, and why. Those are rows of runs missing
+        from the database, and the frames it refuses (text that is not valid Unicode); each
+        frame is then applied on its own, in order, so one refused frame costs only itself."""
         try:
             self._apply(frames)
-            return []
+            return [], []
         except ReprolamError as exc:
             if _not_now(exc):
                 raise
-            # a constraint: rows of runs the database does not have
         known = {run_id for (run_id,) in self._cur.execute("SELECT id FROM runs").fetchall()}
-        kept: list[_Frame] = []
         dropped: list[_Frame] = []
-        for step_rows, artifact_rows, run_row in frames:
+        reasons: list[str] = []
+        for frame in frames:
+            step_rows, artifact_rows, run_row = frame
             good = [r for r in step_rows if r[0] in known]
             bad = [r for r in step_rows if r[0] not in known]
             orphan_run = run_row is not None and run_row[0] not in known
-            kept.append((good, artifact_rows, None if orphan_run else run_row))
+            try:
+                self._apply([(good, artifact_rows, None if orphan_run else run_row)])
+            except ReprolamError as exc:
+                if _not_now(exc):
+                    raise
+                dropped.append(frame)
+                reasons.append(str(exc))
+                continue
             if bad or orphan_run:
                 dropped.append((bad, [], run_row if orphan_run else None))
-        self._apply(kept)
-        return dropped
+                reasons.append(
+                    f"runs that are not in {self.db_path} (was it restored from a backup?)"
+                )
+        return dropped, reasons
 
     def _report(self, message: str) -> None:
         self.notes.append(message)
