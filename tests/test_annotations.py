@@ -66,6 +66,10 @@ def test_tag_refusals_are_one_line(sweep: tuple[Path, list[str]]) -> None:
     assert "no run with id or prefix 'zzzz'" in unknown.stderr
     assert invoke(store, "note", ids[0], "   ").exit_code == 2
     assert invoke(store, "tag", ids[0]).exit_code == 2  # click: NAME... is required
+    for kind in ("note", "tag"):  # argv from a terminal that is not UTF-8
+        undecodable = invoke(store, kind, ids[0], "caf\udce9")
+        assert undecodable.exit_code == 2, undecodable.output
+        assert "not valid Unicode" in undecodable.stderr
 
 
 def test_runs_by_tag_and_metric(sweep: tuple[Path, list[str]]) -> None:

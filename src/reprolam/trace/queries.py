@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from reprolam.brief import metrics_words, run_words
 from reprolam.errors import ConfigError
-from reprolam.trace.records import RunRecord, RunStatus
+from reprolam.trace.records import RunRecord, RunStatus, storable_text
 
 AnnotationKind = Literal["tag", "note"]
 ANNOTATION_KINDS: tuple[str, ...] = ("tag", "note")
@@ -150,6 +150,11 @@ def check_annotation(kind: str, value: str) -> str:
             )
     elif not value.strip():
         raise ConfigError("empty note: write some text")
+    if storable_text(value) != value:
+        raise ConfigError(
+            f"bad {kind} {value!r}: it holds text that is not valid Unicode (as a terminal that "
+            "is not set to UTF-8 sends it); write it in UTF-8"
+        )
     return value
 
 
