@@ -292,3 +292,43 @@ def test_json_output_is_strict_json_with_nan_and_infinity_spelled_out(tmp_path: 
     got = runner.invoke(cli, [*store, "get", run_id, "metrics", "-o", str(target)])
     assert got.exit_code == 0, got.output
     assert _strict(target.read_text()) == {"k": "Infinity", "loss": "NaN"}
+
+
+MARKUP_FLOW = """
+from reprolam import action, workflow
+
+
+@action(outputs=["x"])
+def first(*, tag: str = "[/x] and [bold]b[/bold]") -> str:
+    return tag
+
+
+@action(outputs=["metrics"])
+def score(x: str, *, mode: str = "ok") -> dict:
+    if mode == "fail":
+        raise ValueError("bad value [/x] here [red]r[/red]")
+    return {"label": x, "acc": 1.0}
+
+
+flow = workflow("markup", [first, score], outputs=["metrics"], metrics="metrics")
+"""
+
+
+def test_text_that_reads_as_markup_is_printed_as_it_is(tmp_path: Path) -> None:
+    """Errors, params and metrics are data: ``[/x]`` in them once crashed the CLI (rich
+    markup), and ``[red]`` vanished from what it printed."""
+    flow = tmp_path / "markup.py"
+    flow.write_text(MARKUP_FLOW)
+    store = ["--store", str(tmp_path / "store")]
+    runner = CliRunner()
+    failed = runner.invoke(cli, [*store, "run", str(flow), "--set", "score.mode=fail"])
+    assert failed.exit_code == 1, failed.output
+    assert failed.exception is None or isinstance(failed.exception, SystemExit)
+    assert "bad value [/x] here [red]r[/red]" in " ".join(failed.output.split())
+    ran = runner.invoke(cli, [*store, "run", str(flow), "--json"])
+    run_id = json.loads(ran.stdout)["run"]["id"]
+    for command in (["show", run_id], ["compare", run_id, run_id]):
+        shown = runner.invoke(cli, [*store, *command])
+        assert shown.exit_code == 0, shown.output
+        assert "[/x] and [bold]b[/bold]" in shown.output, command
+    assert runner.invoke(cli, [*store, "audit", run_id]).exit_code == 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.markup import escape
 from rich.table import Table
 
@@ -29,8 +30,21 @@ if TYPE_CHECKING:
     from reprolam.trace.queries import Annotation, RunRow
     from reprolam.workflows.registry import Workflow
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class _Console(Console):
+    """Rich's console, never stopped by text that reads as markup (``[/x]`` in an error, a
+    model's reply): data is escaped where it is printed; if some slips through, the line
+    is printed as it is rather than the command dying on a ``MarkupError``."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        try:
+            super().print(*objects, **options)
+        except MarkupError:
+            super().print(*objects, **{**options, "markup": False})
+
+
+console = _Console(highlight=False)
+err_console = _Console(stderr=True, highlight=False)
 
 _STATUS_STYLE = {
     StepStatus.SUCCEEDED: "[green]✓[/]",
@@ -93,9 +107,9 @@ class RunProgress:
         outputs = " ".join(f"{n}={short(k)}" for n, k in sorted(step.outputs.items()))
         advice = step.proposal.get("cache")
         took = "reused" if advice and advice.get("reused") else _ms(step.duration)
-        line = f"  {mark} {step.index:>3} {step.action:<18} {took:>10}  {outputs}"
+        line = f"  {mark} {step.index:>3} {escape(f'{step.action:<18}')} {took:>10}  {outputs}"
         if step.error:
-            line += f"\n        [red]{step.error.type}: {step.error.message}[/]"
+            line += f"\n        [red]{escape(f'{step.error.type}: {step.error.message}')}[/]"
         if advice and self.cache_notes:
             line += f"\n        [dim]{_cache_note(advice)}[/]"
         observed = step.proposal.get("observed") or {}
@@ -110,9 +124,9 @@ class RunProgress:
         style = _RUN_STYLE[run.status]
         console.print(f"run [bold]{run.id}[/] [{style}]{run.status.value}[/] ({n_steps} steps)")
         if run.error:
-            console.print(f"reason: {run.error}")
+            console.print(f"reason: {escape(run.error)}")
         if metrics:
-            console.print(f"metrics: {_metrics(metrics)}")
+            console.print(f"metrics: {escape(_metrics(metrics))}")
 
 
 def _headline_names(
@@ -188,7 +202,7 @@ def run_view(view: RunView) -> None:
     if run.error:
         console.print(f"reason: {escape(run.error)}")
     if view.metrics:
-        console.print(f"metrics: {_metrics(view.metrics)}")
+        console.print(f"metrics: {escape(_metrics(view.metrics))}")
     if cut or not wide:
         what = "values" if cut else "digests"
         console.print(f"[dim]{what} shortened to fit; `reprolam show RUN --json` has them whole[/]")
@@ -348,7 +362,7 @@ def replay_result(result: ReplayResult) -> None:
         f"executed steps, nothing re-executed ({result.seconds * 1000:.1f} ms)"
     )
     for name, value in result.outputs.items():
-        console.print(f"  {name} = {short(result.digests[name])}  {describe(value)}")
+        console.print(f"  {name} = {short(result.digests[name])}  {escape(describe(value))}")
     _verdict(result.verified, "verified: hash chain and every artifact intact", result.problems)
 
 
@@ -356,12 +370,12 @@ def reproduce_result(result: ReproduceResult) -> None:
     if result.reproduction is not None:
         console.print(f"reproduction run [bold]{result.reproduction.id}[/]")
     ok = result.reproduced
-    console.print(f"[{'green' if ok else 'red'}]{result.summary()}[/]")
+    console.print(f"[{'green' if ok else 'red'}]{escape(result.summary())}[/]")
     divergence = result.divergence
     if divergence is not None and divergence.expected:
-        console.print(f"  expected {divergence.expected}\n  actual   {divergence.actual}")
+        console.print(escape(f"  expected {divergence.expected}\n  actual   {divergence.actual}"))
     for problem in result.problems[1:]:
-        console.print(f"  [red]{problem.message}[/]")
+        console.print(f"  [red]{escape(problem.message)}[/]")
     code_changes(result.code)
     if result.environment and (divergence is not None or not result.bitwise):
         ranked_environment(result.environment, result.ranked)
@@ -423,11 +437,11 @@ def fork_result(
     for step in own:
         advice = step.proposal.get("cache")
         if advice:
-            console.print(f"  step {step.index} {step.action}: {_cache_note(advice)}")
+            console.print(f"  step {step.index} {step.action}: {escape(_cache_note(advice))}")
     if run.error:
-        console.print(f"reason: {run.error}")
+        console.print(f"reason: {escape(run.error)}")
     if metrics:
-        console.print(f"metrics: {_metrics(metrics)}")
+        console.print(f"metrics: {escape(_metrics(metrics))}")
 
 
 def _cache_note(advice: dict[str, Any]) -> str:
@@ -489,7 +503,7 @@ def _verdict(ok: bool, good: str, problems: Sequence[Any]) -> None:
         return
     console.print(f"[red]NOT verified: {len(problems)} problem(s)[/]")
     for problem in problems:
-        console.print(f"  [red]{problem.message}[/]")
+        console.print(f"  [red]{escape(problem.message)}[/]")
 
 
 if TYPE_CHECKING:
@@ -508,15 +522,15 @@ def audit_report(report: AuditReport) -> None:
     for name, check in report.checks().items():
         found = check["problems"]
         result = "[green]✓ ok[/]" if check["ok"] else f"[red]✗ {found} problem(s)[/]"
-        table.add_row(name, result, check["summary"])
+        table.add_row(name, result, escape(check["summary"]))
     console.print(table)
     for problem in report.problems:
         where = [f"run {problem.run}"] if problem.run else []
         where += [f"step {problem.step}"] if problem.step is not None else []
         where += [f"artifact {short(problem.artifact)}"] if problem.artifact else []
-        console.print(f"  [red]{problem.kind}[/] ({', '.join(where)}): {problem.message}")
+        console.print(f"  [red]{problem.kind}[/] ({', '.join(where)}): {escape(problem.message)}")
     for attempt in report.reproductions:
-        console.print(f"  reproduction {attempt.where}: {attempt.summary()}")
+        console.print(f"  reproduction {attempt.where}: {escape(attempt.summary())}")
     if report.effects:
         from reprolam.history.observed import describe_effect
 

@@ -233,7 +233,10 @@ def _why_no_metric(result: SweepResult, metric: str | None) -> None:
 
 
 def _values(values: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_short(v)}" for k, v in values.items())
+    """The swept values, as markup-safe text."""
+    from rich.markup import escape
+
+    return escape(" ".join(f"{k}={_short(v)}" for k, v in values.items()))
 
 
 def _short(value: Any) -> str:
@@ -257,6 +260,7 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
     metric and the run ids are never cut (their headers may fold); run ids are shortened only
     as far as they stay distinct."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     from reprolam.cli.render import SHORT_ID, WIDE, _fit_console, console, short_ids
@@ -302,7 +306,7 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
         )
     for p in result.points:
         if p.error:
-            console.print(f"point {p.number}: [red]error[/] {p.error}")
+            console.print(f"point {p.number}: [red]error[/] {escape(p.error)}")
     _why_no_metric(result, metric)
     if len(result.environments) > 1:
         console.print(
