@@ -437,7 +437,7 @@ def fork_result(
     for step in own:
         advice = step.proposal.get("cache")
         if advice:
-            console.print(f"  step {step.index} {step.action}: {escape(_cache_note(advice))}")
+            console.print(f"  step {step.index} {step.action}: {_cache_note(advice)}")
     if run.error:
         console.print(f"reason: {escape(run.error)}")
     if metrics:
