@@ -295,3 +295,23 @@ def test_fork_reuse_takes_a_siblings_outputs(parent: tuple[Path, str]) -> None:
     without = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--json")
     changed = [c["changed"] for c in json.loads(without.stdout)["cache"]]
     assert changed == [["params.C"], ["inputs.fit"]]  # without reuse: the parent, by index
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_a_nan_or_infinite_metric_is_never_the_best_point(direction: str) -> None:
+    from reprolam.history.sweep import SweepPoint, SweepResult
+
+    values = [float("nan"), 2.0, float("inf"), 1.0, float("-inf"), 3.0, float("nan")]
+    for order in (values, values[::-1]):
+        points = [
+            SweepPoint(number, {"fit.C": number}, metrics={"loss": value})
+            for number, value in enumerate(order)
+        ]
+        result = SweepResult("s", "p", 1, {"metric": "loss", "direction": direction}, points)
+        best = result.best()
+        assert best is not None
+        assert best.metrics == {"loss": 3.0 if direction == "maximize" else 1.0}
+    nothing = SweepResult(
+        "s", "p", 1, {"metric": "loss"}, [SweepPoint(0, {}, metrics={"loss": float("nan")})]
+    )
+    assert nothing.best() is None

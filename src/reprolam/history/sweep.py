@@ -17,6 +17,7 @@ are built per fork. With ``local`` the actions share this interpreter (the GIL);
 
 from __future__ import annotations
 
+import math
 import csv
 import io
 import threading
@@ -178,7 +179,7 @@ class SweepResult:
 
     def best(self) -> SweepPoint | None:
         metric = self.headline()
-        scored = [p for p in self.points if p.metrics and _number(p.metrics.get(metric or ""))]
+        scored = [p for p in self.points if p.metrics and _score(p.metrics.get(metric or ""))]
         if not scored:
             return None
         from reprolam.history.sweep_optuna import default_direction  # no optuna needed
@@ -484,8 +485,10 @@ def _executed(step: StepRecord) -> bool:
     return step.kind is StepKind.ACTION and step.finished and not _reused(step)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _score(value: Any) -> bool:
+    """Whether a metric can be best: a finite number (a NaN loss is no result, and an
+    infinite one is a diverged run, not the best or worst of the others)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def sweep_runs(store: TraceStore, sweep_id: str) -> list[RunRecord]:
