@@ -17,9 +17,9 @@ are built per fork. With ``local`` the actions share this interpreter (the GIL);
 
 from __future__ import annotations
 
-import math
 import csv
 import io
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
