@@ -256,3 +256,32 @@ def test_a_fork_chains_its_header_to_its_parent() -> None:
     assert audit(store, child.id).clean
     store.record(run=sealed(store, replace(record, seed=7), store.steps(child.id)))
     assert any(p.kind == "tampered" for p in audit(store, child.id).problems)
+
+
+@pytest.mark.parametrize("edit", ["'Z' || substr(data, 2)", "CAST(data AS TEXT)", "12.5"])
+def test_an_artifact_row_edited_into_text_or_a_number_is_a_finding_not_a_crash(
+    tmp_path: Path, edit: str
+) -> None:
+    """SQLite's text functions turn a BLOB into TEXT: every command that read the row died
+    on ``bytes(str)`` (``runs`` included)."""
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    store = tmp_path / "store"
+    with SQLiteStore(store) as trace:
+        run_id = record_scenario(trace)
+        metrics = trace.get_run(run_id).outputs["total"]
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:
+        conn.execute(f"UPDATE artifacts SET data = {edit} WHERE digest = ?", (metrics,))
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["--store", str(store), "runs", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [r["id"] for r in json.loads(listed.stdout)] == [run_id]
+    for command in ("audit", "replay"):
+        checked = runner.invoke(cli, ["--store", str(store), command, run_id])
+        changed_bytes = edit != "CAST(data AS TEXT)"  # same bytes, as text: still intact
+        assert checked.exit_code == (1 if changed_bytes else 0), checked.output
+        assert checked.exception is None or isinstance(checked.exception, SystemExit)
+        if changed_bytes:
+            assert metrics in checked.output.replace("\n", "")

@@ -80,8 +80,16 @@ class SqlArtifactReads(BlobDirStreams):
                 ) from exc
             where = str(path)
         else:
-            data = bytes(data)  # psycopg gives a memoryview; bytes(bytes) does not copy
             where = self.table_label
+            if isinstance(data, str):  # edited with SQL's text functions: its text's bytes
+                data = data.encode("utf-8", "surrogatepass")
+            elif not isinstance(data, bytes | bytearray | memoryview):
+                raise IntegrityError(
+                    f"artifact {digest} is corrupted: its bytes in {where} are a "
+                    f"{type(data).__name__}, edited outside reprolam: restore the store from a "
+                    "backup, or reproduce the run that produced it"
+                )
+            data = bytes(data)  # psycopg gives a memoryview; bytes(bytes) does not copy
         actual = hash_bytes(data)
         if actual != digest:
             raise _rows.corrupt_artifact_error(digest, where, actual)
