@@ -190,3 +190,33 @@ def test_an_undamaged_run_with_files_replays_verified(tmp_path: Path) -> None:
     payload = json.loads(replayed.stdout)
     assert (payload["verified"], payload["problems"], payload["first_problem"]) == (True, [], None)
     assert payload["steps_replayed"] == 3
+
+
+@pytest.mark.parametrize("fmt", ["prov-json", "prov-xml", "prov-n", "rocrate"])
+def test_export_refuses_a_run_whose_file_contents_are_damaged(tmp_path: Path, fmt: str) -> None:
+    """Provenance leaves a store only verified as replay verifies it: the manifests held,
+    so PROV and pictures were written for a run whose directory output had lost a file."""
+    store, run_id, contents = _recorded(tmp_path)
+    _blob(store, contents["bundle"]).unlink()
+    target = tmp_path / f"out.{fmt}"
+    result = CliRunner().invoke(
+        cli, ["--store", str(store), "export", run_id, "--format", fmt, "-o", str(target)]
+    )
+    assert result.exit_code != 0
+    assert "does not verify" in result.output
+    assert "sub/big.bin" in result.output
+    assert not target.exists()
+
+
+def test_reproduce_refuses_a_run_whose_file_contents_are_damaged(tmp_path: Path) -> None:
+    store, run_id, contents = _recorded(tmp_path)
+    blob = _blob(store, contents["bundle"])
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 1
+    blob.write_bytes(bytes(data))
+    with reprolam.open(store) as rl:
+        result = rl.reproduce(run_id, workflow=flow)
+        assert result.reproduction is None  # nothing executed or written
+        assert not result.reproduced
+        assert any(p.artifact == contents["bundle"] for p in result.problems)
+        assert len(rl.runs()) == 1

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from reprolam.history.kept_records import FileContents
 from reprolam.history.verify import Problem, stream_trace, verify_trace
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord
+from reprolam.trace.records import RunRecord, StepRecord
 
 # What a record may show and still be what its run recorded: an interrupted run's last
 # step never finished; a run recorded without an environment snapshot says so when audited.
@@ -23,8 +24,23 @@ ACCEPTED = frozenset({"unfinished", "environment"})
 
 def integrity_problems(store: TraceStore, run: RunRecord) -> list[Problem]:
     """What is wrong with ``run``'s record (its trace streamed from the store)."""
-    found = verify_trace(store, run, stream_trace(store, run.id))
-    return [p for p in found if p.kind not in ACCEPTED]
+    return [p for p in trace_problems(store, run) if p.kind not in ACCEPTED]
+
+
+def trace_problems(
+    store: TraceStore, run: RunRecord, steps: Iterable[StepRecord] | None = None
+) -> list[Problem]:
+    """Every problem ``replay`` finds with ``run``'s record: ``verify_trace`` of its trace
+    (``steps``, else streamed from the store), and the contents of the files and directories
+    its steps wrote (a manifest verifies on its own; the bytes it names must too)."""
+    files = FileContents()
+    return verify_trace(
+        store,
+        run,
+        stream_trace(store, run.id) if steps is None else steps,
+        on_artifact=files.note,
+        on_page=lambda page: files.check(store, page),
+    )
 
 
 def unverified(store: TraceStore, runs: Iterable[RunRecord]) -> dict[str, str]:

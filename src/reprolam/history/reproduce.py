@@ -36,8 +36,9 @@ from reprolam.history.rebuild import (
     executor_of,
     workflow_of,
 )
+from reprolam.history.record_check import trace_problems
 from reprolam.history.recorded import RecordedDecisions
-from reprolam.history.verify import Problem, verify_trace
+from reprolam.history.verify import Problem
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, RunStatus, StepRecord, Verdict
@@ -177,7 +178,7 @@ def reproduce(
         if on_input_change is not None:
             on_input_change(change)
     recorded = store.steps(original.id)
-    problems = verify_trace(store, original, recorded)
+    problems = trace_problems(store, original, recorded)
     if problems:  # nothing is executed or written for a damaged record
         return ReproduceResult(original, None, problems=problems, rtol=rtol)
     flow = workflow_of(store, original, workflow, trusted=trusted)
