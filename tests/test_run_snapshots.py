@@ -342,3 +342,24 @@ def test_step_history_reads_pages_only_when_asked() -> None:
     assert [s.index for s in tail] == list(range(590, 600))
     assert tail[0] is steps[590]
     assert steps_from(history, 600) == [extra]
+
+
+def test_a_snapshot_past_a_step_read_unfinished_is_not_called_tampered(store: TraceStore) -> None:
+    """An audit of a running run reads a step while it runs, then a snapshot written once it
+    finished: that snapshot describes a later trace, not an edited one."""
+    from dataclasses import replace
+
+    from reprolam.history.snapshot_check import snapshot_findings
+
+    run_id = record(store)
+    run = store.get_run(run_id)
+    counts = sorted(s.steps for s in store.snapshots(run_id))
+    last = next(c for c in counts if c >= 8)  # a snapshot with snapshots before it
+    read = list(store.steps(run_id))[:last]
+    as_finished = snapshot_findings(store, [(run, 0, last)], read)
+    assert as_finished == (counts.index(last) + 1, [])
+    running = read[-1]
+    read[-1] = replace(running, status=StepStatus.STARTED, hash=None, outputs={}, duration=None)
+    checked, findings = snapshot_findings(store, [(run, 0, last)], read)
+    assert findings == []
+    assert checked == counts.index(last)  # the ones before it are still compared

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from reprolam.errors import ReprolamError
 from reprolam.hashing import short
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepRecord
+from reprolam.trace.records import RunRecord, StepRecord, StepStatus
 from reprolam.trace.snapshot import StateSnapshot
 
 
@@ -36,6 +36,10 @@ def snapshot_findings(
     ``intact`` steps (the steps that verified). Returns how many were checked."""
     wanted: dict[int, list[StateSnapshot]] = {}
     findings: list[SnapshotFinding] = []
+    # A step read unfinished may have finished since (a running run): a snapshot past it
+    # describes a later trace than the one read, not a different one.
+    read = min((s.index for s in steps if s.status is StepStatus.STARTED), default=math.inf)
+    intact = min(intact, read)
     for run, _start, end in regions:
         try:
             kept = store.snapshots(run.id)
