@@ -363,3 +363,20 @@ def test_a_snapshot_past_a_step_read_unfinished_is_not_called_tampered(store: Tr
     checked, findings = snapshot_findings(store, [(run, 0, last)], read)
     assert findings == []
     assert checked == counts.index(last)  # the ones before it are still compared
+
+
+def test_a_fork_does_not_start_from_a_snapshot_whose_artifacts_were_edited(
+    tmp_path: Path,
+) -> None:
+    """A snapshot pointing a name at another artifact made a fork start (and be sealed) with
+    values its parent never had at that step; one read per name tells, whatever the length."""
+    with SQLiteStore(tmp_path) as store:
+        parent = record(store)
+        reference = fork(store, parent, at=36, planner=Mixed(LENGTH), workflow=FLOW)
+    edit_snapshot(tmp_path / "trace.db", parent, 36, pointing_x_elsewhere)
+    with SQLiteStore(tmp_path) as store:
+        start = state_at(store, store.get_run(parent), 36).snapshot
+        assert start.artifacts == walked(store, parent, 36).artifacts
+        again = fork(store, parent, at=36, planner=Mixed(LENGTH), workflow=FLOW)
+        assert content(again.steps) == content(reference.steps)
+        assert again.run.outputs == reference.run.outputs

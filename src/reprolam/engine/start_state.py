@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from reprolam.errors import NotFoundError, ReprolamError
 from reprolam.planning.base import ArtifactRef
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepRecord, StepStatus
+from reprolam.trace.records import RunRecord, StepRecord, StepStatus, hash_holds
 from reprolam.trace.snapshot import CHECKPOINT_EVERY, StateSnapshot, with_codecs
 from reprolam.trace.step_history import StepHistory
 
@@ -85,14 +85,23 @@ def _checkpoint(store: TraceStore, run: RunRecord, k: int | None) -> StateSnapsh
 
 
 def _holds(store: TraceStore, run_id: str, snapshot: StateSnapshot) -> bool:
-    """Whether the trace holds the step a snapshot ends with, with the hash it names."""
+    """Whether the trace holds what a snapshot says, as far as a few reads can tell: the
+    step it ends with, with the hash it names, and for each artifact name the step it says
+    produced it, intact and with that output (one read per name, whatever the run's length;
+    audit recomputes the whole snapshot from the steps)."""
     if snapshot.steps == 0:
         return True
     try:
         step = store.step_at(run_id, snapshot.steps - 1)
-    except NotFoundError:
+        if step.hash is None or step.hash != snapshot.head or step.damaged is not None:
+            return False
+        for name, (key, _, index) in snapshot.artifacts.items():
+            producer = step if index == step.index else store.step_at(run_id, index)
+            if producer.outputs.get(name) != key or not hash_holds(producer):
+                return False
+    except (NotFoundError, TypeError, ValueError):  # an index edited out of range or type
         return False
-    return step.hash is not None and step.hash == snapshot.head and step.damaged is None
+    return True
 
 
 def start_loop(loop: RunLoop, start: StartState, *, steps_of: str) -> None:
