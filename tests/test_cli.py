@@ -332,3 +332,13 @@ def test_text_that_reads_as_markup_is_printed_as_it_is(tmp_path: Path) -> None:
         assert shown.exit_code == 0, shown.output
         assert "[/x] and [bold]b[/bold]" in shown.output, command
     assert runner.invoke(cli, [*store, "audit", run_id]).exit_code == 0
+
+
+def test_a_step_index_past_a_database_integer_is_bad_input(recorded: tuple[Path, str]) -> None:
+    store, run_id = recorded
+    huge = str(10**20)
+    for command in (["replay", run_id, "--step", huge], ["fork", run_id, "--at", huge]):
+        result = CliRunner().invoke(cli, ["--store", str(store), *command])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "steps" in result.output

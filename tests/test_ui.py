@@ -121,6 +121,10 @@ def test_step_page_shows_params_hashes_and_previews(
     assert payload["step"]["params"]["C"] == 0.01
     assert payload["outputs"][0]["preview"]["kind"] == "model"
     assert client.get(f"/runs/{run_id}/steps/99").status_code == 404
+    huge = 10**20  # past what a database integer holds: no such step, not a server error
+    assert client.get(f"/runs/{run_id}/steps/{huge}").status_code == 404
+    assert client.get(f"/api/runs/{run_id}/steps/{huge}").status_code == 404
+    assert client.get(f"/runs/{run_id}?steps={huge}").status_code == 200
 
 
 def test_artifact_pages_and_the_image(world: tuple[TestClient, ui_data.UiData, TraceStore]) -> None:

@@ -355,6 +355,7 @@ class TraceStore(ABC):
 
     def steps_between(self, run_id: str, start: int, stop: int | None = None) -> list[StepRecord]:
         """Steps ``start <= index < stop`` of the whole trace (inherited or its own), by index."""
+        start, stop = _in_range(start, stop)
         return [
             step
             for owner, first, end in self._segments(run_id, start, stop)
@@ -363,6 +364,7 @@ class TraceStore(ABC):
 
     def step_rows_between(self, run_id: str, start: int, stop: int | None = None) -> list[StepRow]:
         """``steps_between`` as stored rows (``own_step_rows``), inherited ones included."""
+        start, stop = _in_range(start, stop)
         return [
             row
             for owner, first, end in self._segments(run_id, start, stop)
@@ -386,6 +388,8 @@ class TraceStore(ABC):
 
     def step_at(self, run_id: str, index: int) -> StepRecord:
         """Step ``index`` of the whole trace (inherited or its own), without reading the rest."""
+        if not 0 <= index <= MAX_INDEX:  # past what a database integer holds: no such step
+            raise NotFoundError(f"run {run_id} has no step {index}")
         run = self.get_run(run_id)
         if run.fork_index is not None and run.parent_id is not None and index < run.fork_index:
             return self.step_at(run.parent_id, index)
@@ -414,3 +418,11 @@ class TraceStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+MAX_INDEX = (1 << 63) - 1  # the largest step index a database integer holds
+
+
+def _in_range(start: int, stop: int | None) -> tuple[int, int | None]:
+    """A range of step indexes clamped to what a database integer holds."""
+    return min(max(start, 0), MAX_INDEX), None if stop is None else min(max(stop, 0), MAX_INDEX)
