@@ -389,3 +389,40 @@ def test_a_helper_module_used_whole_is_fingerprinted_whole(
     assert result.divergence.action == "pick"
     assert result.code, "the divergence is explained by a code change"
     assert "cc_dyn_helpers" in result.summary()
+
+
+NO_SOURCE = """
+def shift(values):
+    return [v + 1 for v in values if v not in {"a", "b", "c"}]
+"""
+
+
+def test_a_function_without_source_has_the_same_fingerprint_in_every_process() -> None:
+    """Code ``exec``'d from a string has no source: its bytecode is fingerprinted, and the
+    text of its nested code (a comprehension) once held that code's memory address."""
+    script = (
+        "import types\nfrom reprolam.actions import code_fingerprint\n"
+        f"ns = {{}}\nexec({NO_SOURCE!r}, ns)\nprint(code_fingerprint(ns['shift']))\n"
+    )
+    prints = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(prints) == 1
+
+
+def test_actions_exec_d_without_a_module_name_are_recorded(tmp_path: Path) -> None:
+    namespace: dict[str, Any] = {"action": reprolam.action}
+    exec('@action(outputs=["v"])\ndef make() -> int:\n    return 1\n', namespace)
+    flow = reprolam.workflow("execflow", [namespace["make"]], outputs=["v"])
+    assert namespace["make"].__module__ is None
+    with reprolam.open(tmp_path) as rl:
+        run = rl.run(flow)
+        assert run.succeeded
+        assert rl.reproduce(run.id, workflow=flow).bitwise

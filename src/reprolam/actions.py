@@ -17,6 +17,7 @@ import inspect
 import keyword
 import sys
 import textwrap
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.machinery import EXTENSION_SUFFIXES
@@ -484,11 +485,26 @@ def code_fingerprint(fn: Callable[..., Any]) -> str:
         source = textwrap.dedent(inspect.getsource(fn)).encode()
     except (OSError, TypeError):
         code = getattr(fn, "__code__", None)
-        if code is not None:
-            source = repr((code.co_code, code.co_consts, code.co_names)).encode()
-        else:
-            source = _compiled_code(fn)
+        source = _code_text(code).encode() if code is not None else _compiled_code(fn)
     return digest(source)
+
+
+def _code_text(code: types.CodeType) -> str:
+    """A code object's bytecode, constants and names as text that is the same in every
+    process: nested code (a comprehension, a lambda) by its own text, not by its repr (which
+    holds its address), and a frozenset constant (``x in {"a", "b"}``) sorted, not in the
+    order of this process's string hashes."""
+    return repr((code.co_code, tuple(_const_text(c) for c in code.co_consts), code.co_names))
+
+
+def _const_text(const: Any) -> Any:
+    if isinstance(const, types.CodeType):
+        return _code_text(const)
+    if isinstance(const, frozenset):
+        return f"frozenset({sorted(map(repr, const))})"
+    if isinstance(const, tuple):
+        return tuple(_const_text(c) for c in const)
+    return const
 
 
 def extension_file(module: str) -> str | None:

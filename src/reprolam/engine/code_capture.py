@@ -62,7 +62,7 @@ class CodeCapture:
 
 def capture_code(workflow: Workflow) -> CodeCapture:
     """What ``workflow``'s actions are made of; cheap enough to run once per run."""
-    walk = _Walk({spec.fn.__module__ for spec in workflow.actions})
+    walk = _Walk({_module_of(spec.fn) for spec in workflow.actions})
     actions: dict[str, Any] = {}
     fingerprints: dict[str, str] = {}
     for spec in workflow.actions:
@@ -146,7 +146,8 @@ class _Walk:
         qualname = obj.__qualname__
         if qualname == "<lambda>" and name is not None:
             qualname = name
-        key = base = f"{obj.__module__}:{qualname}"
+        module = _module_of(obj)
+        key = base = f"{module}:{qualname}"
         suffix = 1
         while key in self.units:
             suffix += 1
@@ -157,7 +158,7 @@ class _Walk:
         self.keys[id(obj)] = key
         source, fingerprint, file = _unit_source(obj)
         self.units[key] = {
-            "module": obj.__module__,
+            "module": module,
             "qualname": obj.__qualname__,
             "kind": "class" if isinstance(obj, type) else "function",
             "file": file,
@@ -212,7 +213,7 @@ class _Walk:
             return
         code = obj.__code__
         names = sorted(set(_names(code)))  # sorted: the walk's order, so keys, are stable
-        module_name = obj.__module__
+        module_name = _module_of(obj)
         for name in names:  # imports inside the function: `import sklearn.svm` names it
             if name in sys.modules and not self.is_user(name):
                 self._bind(module_name, None, name)
@@ -381,7 +382,7 @@ def _reads(
     """What function ``obj`` (unit ``key``) reads: (module it is read from, name bound to
     it there or None, label recording it, value) for its globals, closure cells, defaults."""
     code = obj.__code__
-    module_name = obj.__module__
+    module_name = _module_of(obj)
     scope = obj.__globals__
     reads: list[tuple[str, str | None, str | None, Any]] = [
         (module_name, n, f"{module_name}:{n}", scope[n]) for n in names if n in scope
@@ -428,6 +429,13 @@ def _unit_source(obj: Any) -> tuple[str | None, str, str | None]:
     found = (source, fingerprint, _file_of(obj))
     _SOURCES[id(key)] = (key, found)
     return found
+
+
+def _module_of(obj: Any) -> str:
+    """The module a function or class was defined in; code ``exec``'d in a namespace with no
+    ``__name__`` belongs to none (``__module__`` is None) and is named ``<exec>``."""
+    module = getattr(obj, "__module__", None)
+    return module if isinstance(module, str) else "<exec>"
 
 
 def _names(code: types.CodeType) -> Iterator[str]:
