@@ -291,7 +291,14 @@ def test_fork_reuse_takes_a_siblings_outputs(parent: tuple[Path, str]) -> None:
     sibling = json.loads(first.stdout)["run"]["id"]
     result = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--reuse")
     assert result.exit_code == 0, result.output
-    assert f"reused the outputs of step 1 of run {sibling}" in " ".join(result.stdout.split())
+    said = " ".join(result.stdout.split())
+    assert f"reused the outputs of step 1 of run {sibling}" in said
+    assert "0 executed, 2 reused: succeeded" in said  # nothing ran: never said "executed"
+    reused = said.split()[1]  # "fork ID of PARENT ..."
+    shown = invoke(store, "show", reused).stdout
+    assert [
+        line.split()[-1] for line in shown.splitlines() if " fit " in line or " score " in line
+    ] == ["reused", "reused"]
     without = invoke(store, "fork", run_id, "--at", "fit", "--set", "fit.C=2", "--json")
     changed = [c["changed"] for c in json.loads(without.stdout)["cache"]]
     assert changed == [["params.C"], ["inputs.fit"]]  # without reuse: the parent, by index

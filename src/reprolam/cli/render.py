@@ -429,9 +429,11 @@ def fork_result(
     run: RunRecord, steps: Sequence[StepRecord], metrics: dict[str, Any] | None
 ) -> None:
     own = [s for s in steps if s.run_id == run.id]
+    reused = sum(bool((s.proposal.get("cache") or {}).get("reused")) for s in own)
+    done = f"{len(own) - reused} executed" + (f", {reused} reused" if reused else "")
     console.print(
         f"fork [bold]{run.id}[/] of {run.parent_id} at step {run.fork_index}: "
-        f"{len(steps) - len(own)} steps inherited by reference, {len(own)} executed "
+        f"{len(steps) - len(own)} steps inherited by reference, {done}: "
         f"[{_RUN_STYLE[run.status]}]{run.status.value}[/]"
     )
     for step in own:
