@@ -612,3 +612,25 @@ def test_cli_auto_prints_which_planner_it_chose_and_why(
     assert "planner: auto: LLM configured (--model, REPROLAM_LLM_BASE_URL)" in out
     assert f"model fake-model at 127.0.0.1:{llm.port}" in out
     assert "succeeded (5 steps)" in out
+
+
+def test_a_key_in_the_environment_alone_does_not_move_a_forks_model_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run planned by a local server, forked with only OPENAI_API_KEY set: its prompts (and
+    the key) would have gone to api.openai.com, which the run never used."""
+    from reprolam.planning.choose import LLMSettings
+
+    monkeypatch.delenv("REPROLAM_LLM_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    local = {"name": "llm", "model": "testmodel", "host": "127.0.0.1:18011"}
+    with pytest.raises(ConfigError, match=r"called at 127\.0\.0\.1:18011.*api\.openai\.com"):
+        LLMPlanner.from_config(local, llm=LLMSettings())
+    given = LLMPlanner.from_config(local, llm=LLMSettings(base_url="http://127.0.0.1:18011/v1"))
+    assert given.endpoint.host == "127.0.0.1:18011"
+    monkeypatch.setenv("REPROLAM_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # chosen, if elsewhere
+    assert LLMPlanner.from_config(local, llm=LLMSettings()).endpoint.host == "127.0.0.1:9"
+    monkeypatch.delenv("REPROLAM_LLM_BASE_URL")
+    openai = {"name": "llm", "model": "gpt-4o-mini", "host": "api.openai.com"}
+    assert LLMPlanner.from_config(openai, llm=LLMSettings()).endpoint.host == "api.openai.com"

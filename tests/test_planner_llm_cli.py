@@ -126,7 +126,7 @@ def test_fork_and_resume_take_the_llm_options(
     assert new == ["train_model", "evaluate_model"]
     assert len(server.received) == 2
     assert all(r.body["max_completion_tokens"] == 3000 for r in server.received)
-    for command in ("resume", "fork", "experiment", "run"):
+    for command in ("resume", "fork", "experiment", "run", "sweep"):
         shown = invoke(tmp_path, command, "--help")
         for flag in ("--model", "--llm-base-url", "--temperature", "--max-tokens", "--tool-mode"):
             assert flag in shown.output, (command, flag)
@@ -156,3 +156,24 @@ def test_a_fork_of_an_llm_run_keeps_its_sampling_unless_given_again(tmp_path: Pa
     assert all(r.body["temperature"] == 0.3 and "tools" not in r.body for r in inherited)
     assert all(r.body["temperature"] == 0.7 and "tools" not in r.body for r in given)
     assert all(r.body["model"] == "m" for r in [*inherited, *given])
+
+
+def test_a_sweep_of_an_llm_run_takes_the_llm_options(tmp_path: Path) -> None:
+    """Each point is a fresh planner of the parent's kind, at the endpoint given now (a sweep
+    of an LLM run could only be pointed at its server through environment variables)."""
+    with FakeLLM(responder=Driver()) as server:
+        url = ["--llm-base-url", server.base_url]
+        ran = invoke(tmp_path, "run", *url, "--model", "m", "--json")
+        assert ran.exit_code == 0, ran.output
+        parent = json.loads(ran.stdout)["run"]["id"]
+        before = len(server.received)
+        swept = invoke(
+            tmp_path, "sweep", parent, "--at", "train_model", "--grid", "train_model.C=0.5,2",
+            *url, "--temperature", "0.4", "--json",
+        )  # fmt: skip
+        assert swept.exit_code == 0, swept.output
+        calls = server.received[before:]
+    points = json.loads(swept.stdout)["points"]
+    assert [p["values"]["train_model.C"] for p in points] == [0.5, 2]
+    assert len(calls) >= 2
+    assert all(r.body["temperature"] == 0.4 and r.body["model"] == "m" for r in calls)

@@ -243,6 +243,7 @@ class Client:
         policy: Policy | Mapping[str, Any] | None = None,
         executor: Executor | str | Mapping[str, Any] | None = None,
         on_point: Callable[[SweepPoint], None] | None = None,
+        llm: LLMSettings | None = None,
     ) -> SweepResult:
         """One fork of ``run`` at ``at`` per point, ``jobs`` at a time, grouped under a sweep id.
 
@@ -255,7 +256,8 @@ class Client:
         ``optuna=N`` runs N trials of a TPE study seeded with ``seed`` over ``space``
         (``reprolam[optuna]``), optimizing the headline metric in ``direction``
         (``"maximize"``, ``"minimize"``; default: minimize for losses and errors, else
-        maximize); ``study(sweep_id)`` rebuilds the study from the store.
+        maximize); ``study(sweep_id)`` rebuilds the study from the store. ``llm``: the
+        endpoint and sampling when the run's planner is an LLM (as for ``fork``).
         """
         from reprolam.history.sweep import sweep
         from reprolam.history.sweep_space import axes_of
@@ -280,6 +282,7 @@ class Client:
             executor=executor,
             serializer=self._serializer(),
             on_point=on_point,
+            llm=llm,
         )
 
     def study(self, sweep_id: str) -> Any:

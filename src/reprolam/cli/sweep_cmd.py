@@ -12,12 +12,13 @@ import click
 
 from reprolam.cli.main import Ctx, json_option, reports_errors
 from reprolam.cli.main import respond as respond_with
-from reprolam.cli.options import Execution, execution_options
+from reprolam.cli.options import Execution, execution_options, llm_options
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from reprolam.history.sweep import SweepPoint, SweepResult
+    from reprolam.planning.choose import LLMSettings
 
 
 @click.command()
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
     help="Write a PNG of the headline metric against each swept param (needs matplotlib).",
 )
 @click.option("--workflow", metavar="REF", help="Load the workflow from here (see reproduce).")
+@llm_options
 @execution_options
 @json_option
 @click.pass_obj
@@ -115,6 +117,7 @@ def sweep(
     csv_path: str | None,
     plot_path: str | None,
     workflow: str | None,
+    llm: LLMSettings,
     execution: Execution,
     as_json: bool,
 ) -> None:
@@ -161,6 +164,7 @@ def sweep(
             policy=execution.policy_changes(),
             executor=execution.executor,
             on_point=progress,
+            llm=llm,
         )
     written: dict[str, str] = {}
     if csv_path is not None:

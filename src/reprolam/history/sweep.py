@@ -58,6 +58,7 @@ from reprolam.workflows.registry import Workflow
 
 if TYPE_CHECKING:
     from reprolam.history.sweep_optuna import OptunaPlan
+    from reprolam.planning.choose import LLMSettings
 
 SWEEP_KEY = "sweep"  # where a fork's planner config records its sweep
 
@@ -308,6 +309,7 @@ def sweep(
     executor: ExecutorRef = None,
     serializer: Serializer | None = None,
     on_point: PointCallback | None = None,
+    llm: LLMSettings | None = None,
 ) -> SweepResult:
     """Fork ``run_ref`` at ``at`` once per point and run the forks, ``jobs`` at a time.
 
@@ -315,7 +317,8 @@ def sweep(
     seeded with ``seed``, or from ``optuna`` trials of a TPE study seeded with ``seed`` that
     optimizes the headline metric in ``direction`` (``history.sweep_optuna``).
     ``overrides`` apply to every point (a point's values win). Everything is checked
-    before the first fork is written.
+    before the first fork is written. ``llm``: the endpoint and sampling of an LLM
+    planner (each point's is a fresh one of the parent's kind).
     """
     if jobs < 1:
         raise ConfigError(f"{{jobs={jobs}}}: run at least one point at a time", option="jobs")
@@ -342,7 +345,7 @@ def sweep(
     # a bad value is refused before anything is written
     _check_points(flow, fixed, point_list, "grid" if grid else "space", point_overrides, space)
     _refuse_inherited_targets(store, parent, where.index, point_list)
-    planner_of(parent)  # a parent whose planner cannot be rebuilt fails here, not per point
+    planner_of(parent, llm=llm)  # a planner that cannot be rebuilt fails here, not per point
 
     sweep_id = uuid7()
     config = executor if executor is not None else executor_of(parent)
@@ -353,7 +356,7 @@ def sweep(
 
     def one(number: int, point: Point) -> SweepPoint:
         member = SweepMember(
-            planner_of(parent),
+            planner_of(parent, llm=llm),
             {"id": sweep_id, "point": number, "points": count, "values": point, **spec},
         )
         try:

@@ -29,6 +29,7 @@ and is scrubbed from anything a server echoes back.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -225,7 +226,20 @@ class LLMPlanner:
         if isinstance(recorded_profile, Mapping) and "name" in recorded_profile:
             settings["profile"] = _profile_from_record(recorded_profile)
         model = llm.model or (str(config["model"]) if config.get("model") else None)
-        return cls(model=model, base_url=llm.base_url, **settings)
+        base_url = llm.base_url or os.environ.get("REPROLAM_LLM_BASE_URL") or None
+        endpoint = resolve_endpoint(model=model, base_url=base_url)
+        recorded = config.get("host")
+        if base_url is None and recorded and endpoint.host != recorded:
+            # An API key in the environment alone chose the endpoint: not the run's server,
+            # and not consent to send its prompts (and the key) to that provider.
+            raise ConfigError(
+                f"the run's model was called at {recorded}; no LLM base URL is set now, so "
+                f"{endpoint.key_source} alone would send its prompts to {endpoint.host}: pass "
+                f"{{base_url}} (the URL of the server at {recorded}, or {endpoint.base_url} to "
+                "use that provider), or set REPROLAM_LLM_BASE_URL",
+                option="base_url",
+            )
+        return cls(endpoint, **settings)
 
     def config(self) -> dict[str, Any]:
         endpoint = self.endpoint
