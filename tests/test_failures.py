@@ -322,3 +322,48 @@ def test_a_param_that_is_not_valid_unicode_is_refused_before_anything_is_recorde
 def _open_missing_named(*, name: str = "data.csv") -> str:
     with open(name) as f:
         return f.read()
+
+
+@action(outputs=["total"])
+def _spawns_then_hangs(data: list[float], *, pidfile: str = "") -> float:
+    import subprocess
+    import time
+
+    child = subprocess.Popen(["sleep", "60"])  # a helper process of the action
+    Path(pidfile).write_text(str(child.pid))
+    time.sleep(60)
+    return 0.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie waits only for its reaper
+
+
+def test_a_timeout_stops_what_the_action_started_too(tmp_path: Path) -> None:
+    """The worker was killed alone: a subprocess of the action outlived the step (re-parented
+    to init), holding the command's output open until it ended."""
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    flow = workflow("spawns", [draw, _spawns_then_hangs], outputs=["total"])
+    executor = ProcessExecutor()
+    try:
+        timed = Engine(MemoryStore(), executor=executor).run(
+            flow,
+            planner=RulesPlanner(),
+            policy=Policy(action_timeout=1.0),
+            overrides={"_spawns_then_hangs": {"pidfile": str(pidfile)}},
+        )
+    finally:
+        executor.close()
+    assert timed.steps[-1].error is not None
+    assert timed.steps[-1].error.type == "ActionTimeout"
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)

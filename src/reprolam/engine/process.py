@@ -11,9 +11,11 @@ from a timeout: error type ``WorkerDied``, with its exit code or signal.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -140,9 +142,16 @@ class ProcessExecutor(ExecutorBase):
         return self._conn
 
     def close(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()
-            self._process.join(timeout=10)
+        process = self._process
+        if process is not None and process.pid is not None:
+            # The worker leads its own process group (``_serve``): what its action started
+            # (a subprocess, a pool) goes with it, instead of outliving the step and holding
+            # the terminal's output open.
+            with contextlib.suppress(OSError, AttributeError):
+                os.killpg(process.pid, signal.SIGKILL)
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(timeout=10)
         if self._conn is not None:
             self._conn.close()
         self._process = self._conn = None
@@ -177,6 +186,8 @@ def _resolve(ref: FunctionRef) -> ActionSpec:
 
 def _serve(conn: Connection) -> None:
     """The worker's loop: run one action per message until the pipe closes."""
+    with contextlib.suppress(OSError, AttributeError):  # not on Windows
+        os.setpgid(0, 0)  # its own process group, killed whole with it (``close``)
     serializer = default_serializer()
     local = LocalExecutor()
     while True:
