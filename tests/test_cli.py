@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reprolam.cli.main import cli
+from reprolam.results import finite_json
 
 BREAST_CANCER_ACTIONS = [
     "load_dataset",
@@ -342,3 +343,54 @@ def test_a_step_index_past_a_database_integer_is_bad_input(recorded: tuple[Path,
         assert result.exit_code == 2, result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert "steps" in result.output
+
+
+SET_FLOW = """
+from reprolam import action, workflow
+
+
+@action(outputs=["metrics"])
+def p(*, s: str = "x", f: float = 1.0, n: int = 0, b: bool = False) -> dict:
+    return {"s": s, "f": f, "n": n, "b": b}
+
+
+flow = workflow("setflow", [p], outputs=["metrics"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("typed", "recorded"),
+    [
+        ("p.s=1.0", {"s": "1.0"}),  # a str param takes text that also reads as JSON, as typed
+        ("p.s=true", {"s": "true"}),
+        ("p.s=null", {"s": "null"}),
+        ('p.s="quoted"', {"s": "quoted"}),
+        ("p.f=2", {"f": 2}),
+        ("p.f=inf", {"f": float("inf")}),
+        ("p.f=-Infinity", {"f": float("-inf")}),
+        ("p.n=3", {"n": 3}),
+        ("p.b=true", {"b": True}),
+    ],
+)
+def test_set_values_are_read_as_the_param_wants(
+    tmp_path: Path, typed: str, recorded: dict[str, Any]
+) -> None:
+    flow = tmp_path / "setflow.py"
+    flow.write_text(SET_FLOW)
+    result = CliRunner().invoke(
+        cli, ["--store", str(tmp_path / "s"), "run", str(flow), "--set", typed, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)["run"]
+    ((name, value),) = recorded.items()
+    assert run["overrides"]["p"][name] == finite_json(value)  # --json spells infinity out
+
+
+def test_a_set_value_no_param_type_reads_is_refused_as_typed(tmp_path: Path) -> None:
+    flow = tmp_path / "setflow.py"
+    flow.write_text(SET_FLOW)
+    result = CliRunner().invoke(
+        cli, ["--store", str(tmp_path / "s"), "run", str(flow), "--set", "p.n=1.5"]
+    )
+    assert result.exit_code == 2
+    assert "p.n=1.5" in result.output

@@ -85,10 +85,10 @@ def test_a_result_not_from_a_client_says_how_to_get_one(tmp_path: Path) -> None:
 def test_overrides_in_every_spelling_and_bad_keys(tmp_path: Path) -> None:
     from reprolam.client import parse_overrides
 
-    assert parse_overrides({"a.p": 1}, {"a": {"q": 2}}, ["b.r=0.5"]) == {
-        "a": {"p": 1, "q": 2},
-        "b": {"r": 0.5},
-    }
+    merged = parse_overrides({"a.p": 1}, {"a": {"q": 2}}, ["b.r=0.5"])
+    assert merged["a"] == {"p": 1, "q": 2}
+    typed = merged["b"]["r"]  # text: read as the param's type wants when validated
+    assert (typed.text, typed.parsed) == ("0.5", 0.5)
     with pytest.raises(ConfigError, match="names no param"):
         parse_overrides({"train_model": 0.1})
     with reprolam.open("memory:") as rl, pytest.raises(ConfigError, match="no setting 'retry'"):

@@ -153,18 +153,51 @@ def _bind_inputs(spec: ActionSpec, bindings: Mapping[str, str], state: RunState)
 def validate_overrides(space: ActionSpace, overrides: Mapping[str, Mapping[str, Any]]) -> Overrides:
     """Check ``ACTION.PARAM=VALUE`` overrides before anything is recorded."""
     checked: Overrides = {}
-    for action_name, values in overrides.items():
+    for action_name, given in overrides.items():
         try:
             spec = space.get(action_name)
         except NotFoundError as exc:
             raise ConfigError(f"{{overrides}} {action_name}.…: {exc}", option="overrides") from None
+        values = {param: _as_declared(spec, param, value) for param, value in given.items()}
         problems = spec.param_problems(values, partial=True, strict=True)
         if problems:
             raise ConfigError(f"{{overrides}} {'; '.join(problems)}", option="overrides")
         for param, value in values.items():
             _check_storable(f"{action_name}.{param}", value)
-        checked[action_name] = dict(values)
+        checked[action_name] = values
     return checked
+
+
+class TypedText:
+    """A value typed as text (``--set C=1.0``): what it reads as in JSON (``parsed``: 1.0, or
+    the text itself), and the text. ``validate_overrides`` takes whichever the param's type
+    accepts, the JSON reading first, so a ``str`` param takes ``1.0`` or ``true`` as typed."""
+
+    __slots__ = ("parsed", "text")
+
+    def __init__(self, text: str, parsed: Any) -> None:
+        self.text = text
+        self.parsed = parsed
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_FLOAT_WORDS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan"})
+
+
+def _as_declared(spec: ActionSpec, param: str, value: Any) -> Any:
+    """A ``TypedText`` as the first reading the param's type accepts (the JSON value, the
+    text, a float spelled ``inf`` or ``nan``); else its JSON reading, for the error to name."""
+    if not isinstance(value, TypedText):
+        return value
+    readings = [value.parsed, value.text]
+    if value.text.strip().lower() in _FLOAT_WORDS:
+        readings.append(float(value.text))
+    for reading in readings:
+        if not spec.param_problems({param: reading}, partial=True, strict=True):
+            return reading
+    return value.parsed
 
 
 def _check_storable(name: str, value: Any) -> None:
@@ -183,7 +216,8 @@ def _check_storable(name: str, value: Any) -> None:
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
-    """``'train_model.C=0.1'`` -> ``('train_model', 'C', 0.1)``; values are JSON, else strings."""
+    """``'train_model.C=0.1'`` -> ``('train_model', 'C', 0.1 as typed)``: the value is read as
+    JSON, else as text, and then as the param's type wants (``TypedText``)."""
     import json
 
     target, sep, raw = text.partition("=")
@@ -199,4 +233,4 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         value: Any = json.loads(raw)
     except ValueError:
         value = raw
-    return action_name, param, value
+    return action_name, param, TypedText(raw, value)

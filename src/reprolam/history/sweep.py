@@ -331,7 +331,8 @@ def sweep(
     else:
         point_list, spec = _points(grid, space, random, seed)
         spec.update({k: v for k, v in (("metric", metric), ("direction", direction)) if v})
-    fixed = {action: dict(values) for action, values in (overrides or {}).items()}
+    flow = workflow_of(store, parent, workflow)
+    fixed = validate_overrides(flow.actions, overrides or {})  # values as the params read them
     if fixed:
         spec["set"] = fixed
 
@@ -341,7 +342,6 @@ def sweep(
             merged.setdefault(action, {}).update(values)
         return merged
 
-    flow = workflow_of(store, parent, workflow)
     # a bad value is refused before anything is written
     _check_points(flow, fixed, point_list, "grid" if grid else "space", point_overrides, space)
     _refuse_inherited_targets(store, parent, where.index, point_list)
