@@ -229,3 +229,54 @@ def test_a_crate_of_a_run_exported_while_running_is_refused(tmp_path: Path) -> N
         import_crate(target, crate)
     assert "export it again once it has finished" in str(info.value)
     assert target.list_runs() == []
+
+
+def _metadata_value(crate: Path) -> None:
+    path = crate / "ro-crate-metadata.json"
+    metadata = json.loads(path.read_text())
+    root = next(e for e in metadata["@graph"] if e["@id"] == "./")
+    root["name"] = "a better result"
+    path.write_text(json.dumps(metadata))
+
+
+def _workflow_view(crate: Path) -> None:
+    path = crate / "workflow.json"
+    path.write_text(path.read_text().replace('"report"', '"reported"'))
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (_metadata_value, "ro-crate-metadata.json entity './' differs"),
+        (lambda crate: (crate / "ro-crate-metadata.json").unlink(), "ro-crate-metadata.json is"),
+        (_workflow_view, "workflow.json is not what"),
+    ],
+)
+def test_a_crate_whose_views_were_edited_is_refused(
+    crates: dict[str, Any], tmp_path: Path, edit: Callable[[Path], Any], named: str
+) -> None:
+    """Its records verify, but it tells every other reader something else: refused, as an
+    edited record is (the metadata, workflow.json and the open-format copies are written
+    again from the verified records and compared)."""
+    crate = tmp_path / "crate"
+    shutil.copytree(crates["root"] / "plain", crate)
+    import_crate(MemoryStore(), crate)  # as exported: imports
+    edit(crate)
+    store = MemoryStore()
+    with pytest.raises(IntegrityError, match="altered after it was exported") as refused:
+        import_crate(store, crate)
+    assert named in str(refused.value)
+    assert store.list_runs() == []
+
+
+def test_a_crate_with_a_chosen_license_as_a_zip_imports(
+    crates: dict[str, Any], tmp_path: Path
+) -> None:
+    from reprolam.provenance import export_run
+
+    with SQLiteStore(tmp_path / "store") as store:
+        import_crate(store, crates["root"] / "plain")
+        export_run(
+            store, crates["plain"], format="rocrate", output=tmp_path / "c.zip", license="MIT"
+        )
+    assert import_crate(MemoryStore(), tmp_path / "c.zip").run == crates["plain"]

@@ -25,6 +25,7 @@ from reprolam.errors import ConfigError, IntegrityError, ReprolamError
 from reprolam.hashing import digest
 from reprolam.ids import names_a_file
 from reprolam.provenance._crate_files import TRACE_FORMAT, TRACE_PATH
+from reprolam.provenance._crate_views import check_views
 from reprolam.provenance._verified import require_verified
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.copy import CopyReport, copy_store
@@ -72,6 +73,19 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
         runs, steps = _records(trace, path)
         _verify_steps(steps, path)
         artifacts = _verified_artifacts(reader, path, trace["artifacts"])
+        staged = _staged(runs, steps, artifacts, path)
+        check_views(reader, path, staged, str(trace["run"]))
+    report = copy_store(staged, store)
+    return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
+
+
+def _staged(
+    runs: list[RunRecord],
+    steps: dict[str, list[StepRecord]],
+    artifacts: dict[str, tuple[ArtifactRecord, bytes]],
+    path: Path,
+) -> MemoryStore:
+    """The crate's records in a store of their own, verified as replay verifies them."""
     staged = MemoryStore()
     for run in runs:
         staged.create_run(run)
@@ -97,8 +111,7 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
             f"{where}run {running[0]} was exported while it was running: its record is not "
             "complete; nothing was imported: export it again once it has finished"
         )
-    report = copy_store(staged, store)
-    return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
+    return staged
 
 
 # -- reading the crate ----------------------------------------------------------------------------
