@@ -209,6 +209,20 @@ def test_ambiguous_prefix(tmp_path: Path) -> None:
     assert_clean_error(invoke(tmp_path, "show", common), "matches several runs", first)
 
 
+def test_an_id_or_prefix_typed_in_capitals_is_found(recorded: tuple[Path, str]) -> None:
+    store, run_id = recorded
+    for ref in (run_id.upper(), run_id[:13].upper()):
+        shown = invoke(store, "show", ref, "--json")
+        assert shown.exit_code == 0, shown.output
+        assert json.loads(shown.stdout)["run"]["id"] == run_id
+
+
+def test_an_unknown_action_in_set_names_the_param_given(tmp_path: Path) -> None:
+    result = invoke(tmp_path, "run", "--set", "nosuch.x=1")
+    assert result.exit_code == 2
+    assert "nosuch.x" in result.output
+
+
 def test_unwritable_store_location(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

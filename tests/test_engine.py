@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -293,6 +294,22 @@ def test_a_planner_consultation_without_proposal_is_a_recorded_decision() -> Non
     assert first.proposal["decision"] == {"attempt": 1}
     assert "HTTP 500" in (planner.seen_feedback[1] or "")
     assert result.run.error is None
+    assert first.duration == 0.0  # it said nothing of how long it took
+
+
+def test_a_failed_llm_call_records_how_long_it_took() -> None:
+    """A call that timed out after 3 s was recorded as taking 0.0 ms, starting when it
+    ended; its decision's latency is the step's duration."""
+    store = MemoryStore()
+    failed = NoProposal("timed out", error_type="APITimeoutError", decision={"latency": 3.0412345})
+    before = time.time()
+    result = Engine(store).run(
+        FLOW, planner=Scripted([failed, Proposal("make_data"), Proposal("add_up")])
+    )
+    first = store.steps(result.id)[0]
+    assert first.duration == pytest.approx(3.0412345, abs=1e-6)
+    assert first.started_at is not None
+    assert first.started_at <= before - 3.0 + 0.5
 
 
 def test_failed_consultations_count_towards_the_consecutive_budget() -> None:

@@ -505,6 +505,9 @@ class RunLoop:
         self.state.feedback = f"proposal {what} rejected: {violation.reason}"
 
     def _record_no_proposal(self, empty: NoProposal) -> None:
+        # The consultation's own time (an LLM call that failed or timed out), when it says.
+        latency = empty.decision.get("latency")
+        took = round(latency, 6) if type(latency) is float and 0 <= latency < 1e9 else 0.0
         self._append(
             StepRecord(
                 run_id=self.run.id,
@@ -512,8 +515,8 @@ class RunLoop:
                 kind=StepKind.DECISION,
                 action="",
                 status=StepStatus.FAILED,
-                started_at=time.time(),
-                duration=0.0,
+                started_at=round(time.time() - took, 6),
+                duration=took,
                 error=ErrorInfo(type=empty.error_type, message=empty.reason),
                 proposal={
                     "planner": self.planner.name,

@@ -157,7 +157,10 @@ def validate_overrides(space: ActionSpace, overrides: Mapping[str, Mapping[str, 
         try:
             spec = space.get(action_name)
         except NotFoundError as exc:
-            raise ConfigError(f"{{overrides}} {action_name}.…: {exc}", option="overrides") from None
+            params = ",".join(given) or "…"
+            raise ConfigError(
+                f"{{overrides}} {action_name}.{params}: {exc}", option="overrides"
+            ) from None
         values = {param: _as_declared(spec, param, value) for param, value in given.items()}
         problems = spec.param_problems(values, partial=True, strict=True)
         if problems:

@@ -396,11 +396,14 @@ class TraceStore(ABC):
         return self.own_step(run_id, index)
 
     def resolve_run_id(self, ref: str) -> str:
-        """A full id from a full id or a unique prefix."""
+        """A full id from a full id or a unique prefix (a UUID typed in capitals too)."""
         ref = ref.strip()
         if not ref:
             raise NotFoundError("empty run id: pass a run id or prefix (see `reprolam runs`)")
         matches = self.find_run_ids(ref, limit=2)
+        if not matches and ref != ref.lower():  # reprolam's ids are lowercase UUIDs
+            ref = ref.lower()
+            matches = self.find_run_ids(ref, limit=2)
         if not matches:
             raise NotFoundError(
                 f"no run with id or prefix {ref!r} in {self.location}: "
