@@ -204,3 +204,18 @@ def test_a_lone_surrogate_escape_from_a_model_is_kept_as_its_escape_text() -> No
     proposal = proposal_from_tool_call("train", '{"name": "caf\\udce9"}')
     assert proposal.params == {"name": "caf\\udce9"}
     "".join(proposal.params.values()).encode("utf-8")  # storable
+
+
+def test_a_refused_request_is_explained_by_what_the_server_said() -> None:
+    """Every 400 was blamed on tool calling (the profile's hint: vLLM's flags, llama.cpp's
+    --jinja), a context overflow and a streaming-only server included."""
+    from reprolam.planning.llm_errors import _fix
+
+    hint = "vLLM needs --enable-auto-tool-choice"
+    assert "context" in _fix(400, "This model's maximum context length is 8192", False, hint)
+    assert "stream" in _fix(400, "only stream=true is supported", False, hint)
+    assert "--tool-call-parser" in _fix(
+        400, '"auto" tool choice requires --enable-auto', False, hint
+    )
+    assert hint in _fix(400, "tools are not supported by this template", False, hint)
+    assert hint not in _fix(400, "invalid value for temperature", False, hint)

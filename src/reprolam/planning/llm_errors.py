@@ -122,7 +122,27 @@ def _fix(status: int, text: str, retryable: bool, hint: str) -> str:
         return known[status]
     if retryable:
         return "retry later"
-    return "the server refused the request" + (f"; likely cause: {hint}" if hint else "")
+    for pattern, fix in _REQUEST_FIXES:
+        if pattern.search(text):
+            return fix
+    if hint and _ABOUT_TOOLS.search(text):  # the profile's hint is about tool calling
+        return f"the server refused the request; likely cause: {hint}"
+    return "the server refused the request: its message says why"
+
+
+_ABOUT_TOOLS = re.compile(r"\btools?\b|tool_choice|function.?call", re.I)
+_REQUEST_FIXES = (
+    (
+        re.compile(r"context.?(length|window)|maximum context|too many tokens|too long", re.I),
+        "the prompt is longer than the model's context: give the planner a smaller "
+        "prompt_budget, or use a model with a longer context",
+    ),
+    (
+        re.compile(r"\bstream", re.I),
+        "the server wants streaming requests; the planner sends whole ones: allow stream=false "
+        "on the server (or put an OpenAI-compatible proxy in front of it)",
+    ),
+)
 
 
 def scrub(value: Any, secrets: list[str]) -> Any:
