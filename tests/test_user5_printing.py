@@ -172,3 +172,19 @@ def test_small_and_large_metrics_keep_their_digits_in_print_and_in_the_cli(
     assert "loss=1.234e-05" in shown.output
     assert "count=3.457e+07" in shown.output
     assert "0.0000" not in shown.output
+
+
+def test_show_prints_a_long_captured_stream_cut_with_how_much_was_left_out() -> None:
+    from reprolam.cli.render import SHOWN_LINES, _shown_output
+
+    short = "\n".join(f"line {i}" for i in range(10))
+    assert _shown_output(short + "\n") == short
+    long = "\n".join(f"line {i}" for i in range(5000))
+    shown = _shown_output(long).splitlines()
+    assert len(shown) == SHOWN_LINES + 1
+    assert shown[0] == "line 0"
+    assert shown[-1] == "line 4999"
+    assert f"{5000 - SHOWN_LINES} more lines" in shown[SHOWN_LINES // 2]
+    wide = _shown_output("x" * 100_000)  # one line, no newline: cut, and said
+    assert len(wide) < 300
+    assert "cut" in wide

@@ -322,7 +322,26 @@ def _observations(view: RunView) -> None:
                 dropped = captured.get(f"{stream}_dropped")
                 more = f" (+{dropped} characters not kept)" if dropped else ""
                 console.print(f"[dim]step {step.index} {step.action} {stream}{more}:[/]")
-                console.out(text.rstrip("\n"), highlight=False)
+                console.out(_shown_output(text), highlight=False)
+
+
+SHOWN_LINES = 40  # of a step's captured stream in `show`: its first and last 20 lines
+
+
+def _shown_output(text: str) -> str:
+    """A captured stream as `show` prints it: whole if short, else its first and last lines
+    with how many are left out (``show --json`` has it all)."""
+    lines = text.rstrip("\n").splitlines()
+    half = SHOWN_LINES // 2
+    if len(lines) <= SHOWN_LINES and len(text) <= 200 * SHOWN_LINES:
+        return "\n".join(lines)
+    head = [line[:200] for line in lines[:half]]
+    tail = [line[:200] for line in lines[-half:]] if len(lines) > SHOWN_LINES else []
+    cut = max(len(lines) - len(head) - len(tail), 0)
+    note = f"[... {cut} more lines; `reprolam show RUN --json` has them all ...]"
+    return "\n".join(
+        [*head, note, *tail] if cut else [*head, "[... lines cut to 200 characters ...]"]
+    )
 
 
 def workflows_table(flows: Sequence[Workflow]) -> None:
