@@ -7,6 +7,7 @@ instead of leaving a bare pair of hashes.
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -75,3 +76,23 @@ def test_a_clean_reproduction_says_nothing_about_effects() -> None:
     assert result.bitwise
     assert "effects" not in result.summary()
     assert result.to_dict()["effects"] == []
+
+
+_TICKS = itertools.count()  # no data reprolam can describe
+
+
+@action(outputs=["n"])
+def _counts() -> int:
+    return next(_TICKS)  # state the action keeps between calls: nothing recorded changes
+
+
+def test_a_divergence_with_no_recorded_cause_says_the_action_is_nondeterministic(
+    tmp_path: Path,
+) -> None:
+    flow = workflow("counts", [_counts], outputs=["n"])
+    with reprolam.open(tmp_path) as rl:
+        run = rl.run(flow)
+        result = rl.reproduce(run.id, workflow=flow)
+    assert result.divergence is not None
+    assert "no recorded cause" in result.summary()
+    assert "PYTHONHASHSEED" in result.summary()

@@ -46,6 +46,15 @@ from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow
 
 
+# What a divergence with nothing recorded changed leaves: the action itself.
+UNEXPLAINED = (
+    "no recorded cause (same code, inputs, reads and environment): the action is "
+    "nondeterministic by itself: randomness not drawn from ctx.rng, iteration over a set of "
+    "strings (its order follows hash randomization: set PYTHONHASHSEED, or sort), threads, "
+    "or the clock"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ReproduceResult:
     original: RunRecord
@@ -107,7 +116,12 @@ class ReproduceResult:
             text += effects_note(self.effects)
             kinds = ("action", "helper", "constant")
             changed = [c.describe() for c in self.code if c.kind in kinds]
-            return f"{text}; code changed: {'; '.join(changed)}" if changed else text
+            if changed:
+                return f"{text}; code changed: {'; '.join(changed)}"
+            causes = (self.changed_inputs, self.changed_reads, self.effects, self.code)
+            if not any(causes) and not self.environment:
+                text += f"; {UNEXPLAINED}"
+            return text
         if self.bitwise:
             text = f"reproduced: {self.identical}/{self.compared} steps bitwise identical"
         else:
