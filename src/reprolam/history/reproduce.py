@@ -45,7 +45,6 @@ from reprolam.trace.records import RunRecord, RunStatus, StepRecord, Verdict
 from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow
 
-
 # What a divergence with nothing recorded changed leaves: the action itself.
 UNEXPLAINED = (
     "no recorded cause (same code, inputs, reads and environment): the action is "
