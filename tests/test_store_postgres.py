@@ -300,10 +300,13 @@ def test_stores_in_separate_schemas_of_one_database(postgres: pg.PgServer, tmp_p
 def test_text_postgres_cannot_hold_is_refused_atomically(store: PostgresStore) -> None:
     store.create_run(make_run())
     small, large = artifact("kept?"), artifact(b"L" * (INLINE_MAX + 1))
-    for bad in ({"action": "a\x00b"}, {"params": {"lone": "\udc80"}}):
+    for bad, said in (
+        ({"action": "a\x00b"}, "record failed"),
+        ({"params": {"lone": "\udc80"}}, "not valid Unicode"),
+    ):
         with pytest.raises(StoreError) as info:
             store.record(steps=[make_step("run-a", 0, **bad)], artifacts=[small, large])
-        one_line_store_error(info, "record failed")
+        one_line_store_error(info, said)
         assert store.own_steps("run-a") == []  # the artifact rows sent before went too
         assert not store.has_artifact(small[0].digest)
         assert not store.has_artifact(large[0].digest)
