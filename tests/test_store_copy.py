@@ -401,3 +401,75 @@ def test_the_cli_says_which_runs_it_left_out_because_they_are_running(tmp_path: 
     assert done.exit_code == 0, done.output
     assert "1 run still running" in done.stderr
     assert "copy again once it has finished" in done.stderr
+
+
+_STOPS = {"now": True}
+
+
+@action(outputs=["x"])
+def _big(*, n: int = 50_000) -> bytes:
+    return bytes(range(256)) * (n // 256)  # a blob file in the source's artifacts
+
+
+@action(outputs=["y"])
+def _stops_once(x: bytes) -> int:
+    if _STOPS["now"]:
+        raise KeyboardInterrupt  # as Ctrl-C mid-step
+    return len(x)
+
+
+_STOPPING = workflow("stopping", [_big, _stops_once], outputs=["y"])
+
+
+def _audit_problems(store: TraceStore, run_id: str) -> list[str]:
+    from reprolam.history.audit import audit
+
+    return sorted(p.kind for p in audit(store, run_id).problems)
+
+
+def test_a_copy_stopped_midway_leaves_an_interrupted_run_the_next_copy_completes(
+    tmp_path: Path,
+) -> None:
+    """It left a finished, sealed run with no steps (audited as tampered), and every later
+    copy refused it as a different run."""
+    _STOPS["now"] = False
+    with SQLiteStore(tmp_path / "src") as src:
+        run_id = Engine(src).run(_STOPPING, planner=RulesPlanner()).id
+        (blob,) = [p for p in (tmp_path / "src" / "artifacts").rglob("*") if p.is_file()]
+    hidden = blob.rename(tmp_path / "aside")
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        with pytest.raises(StoreError):
+            copy_store(src, dst)
+        left = dst.get_run(run_id)
+        assert left.status is RunStatus.INTERRUPTED
+        assert "copy again" in (left.error or "")
+        assert _audit_problems(dst, run_id) == ["interrupted"]
+    hidden.rename(blob)
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        report = copy_store(src, dst)
+        assert report.completed == [run_id]
+        assert dst.get_run(run_id) == src.get_run(run_id)
+        assert _audit_problems(dst, run_id) == []
+        assert copy_store(src, dst).skipped == [run_id]
+
+
+def test_a_run_copied_interrupted_and_resumed_since_is_completed_by_the_next_copy(
+    tmp_path: Path,
+) -> None:
+    from reprolam.history.resume import resume
+
+    _STOPS["now"] = True
+    with SQLiteStore(tmp_path / "src") as src:
+        with pytest.raises(KeyboardInterrupt):
+            Engine(src).run(_STOPPING, planner=RulesPlanner())
+        (run,) = src.list_runs()
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        assert copy_store(src, dst).copied == [run.id]
+        assert dst.get_run(run.id).status is RunStatus.INTERRUPTED
+        _STOPS["now"] = False
+        assert resume(src, run.id, workflow=_STOPPING).succeeded
+        report = copy_store(src, dst)  # refused before: "status is interrupted there"
+        assert report.completed == [run.id]
+        assert dst.get_run(run.id) == src.get_run(run.id)
+        assert [s.status for s in dst.steps(run.id)] == [s.status for s in src.steps(run.id)]
+        assert _audit_problems(dst, run.id) == []

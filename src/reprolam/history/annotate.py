@@ -47,12 +47,16 @@ def index_metrics(store: TraceStore, *, limit: int | None = None) -> int:
     return done
 
 
+# Runs whose metrics are indexed: they change no more (an interrupted one may be resumed).
+_FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+
 def index_page(store: TraceStore, page: RunPage) -> RunPage:
     """The page again, after indexing the metrics of its finished runs not indexed yet.
 
     Costs at most a page of artifact reads, once per run; a page already indexed costs nothing.
     """
-    pending = [r.run for r in page.rows if not r.indexed and r.run.status is not RunStatus.RUNNING]
+    pending = [r.run for r in page.rows if not r.indexed and r.run.status in _FINISHED]
     if not pending:
         return page
     for run in pending:

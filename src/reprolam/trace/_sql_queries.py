@@ -130,7 +130,7 @@ class SqlRunQueries:
     def runs_without_metrics(self, *, limit: int) -> list[str]:
         p = self.DIALECT.param
         found = self._all(
-            "SELECT id FROM runs WHERE status <> 'running' AND NOT EXISTS "
+            "SELECT id FROM runs WHERE status IN ('succeeded', 'failed') AND NOT EXISTS "
             "(SELECT 1 FROM run_metrics m WHERE m.run_id = runs.id) "
             f"ORDER BY {self.DIALECT.created} DESC, id DESC LIMIT {p}",
             (max(limit, 0),),

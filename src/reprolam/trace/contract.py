@@ -226,7 +226,8 @@ class TraceStore(ABC):
 
     @abstractmethod
     def runs_without_metrics(self, *, limit: int) -> list[str]:
-        """Finished runs whose metrics are not indexed yet, newest first."""
+        """Finished runs (succeeded or failed) whose metrics are not indexed yet, newest
+        first. A run's index goes when its record changes (``record(run=...)``)."""
 
     def lease(self, run_id: str) -> AbstractContextManager[None]:
         """Held by the process executing ``run_id``; lets other openers tell a dead run.

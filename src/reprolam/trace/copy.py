@@ -11,9 +11,12 @@ their records are not complete yet. Copy again once they have finished.
 
 It is safe to repeat. A run already in the destination with identical content is skipped
 (missing artifacts are filled in); one an interrupted copy left with a prefix of its steps
-is completed. A run that exists there with different content is a conflict: the copy
-refuses before writing anything. Artifacts are written before the records that reference
-them, so an interrupted copy never leaves a record pointing at a missing artifact.
+is completed, as is one copied unfinished (interrupted) and resumed in the source since:
+only its header must be the same. A run that exists there with different content is a
+conflict: the copy refuses before writing anything. Artifacts are written before the
+records that reference them, and a run is created unfinished and given its final record
+after its steps, so an interrupted copy never leaves a record pointing at a missing
+artifact, nor a finished run missing steps (it leaves an interrupted one).
 
 Artifacts that no run references (none are, through reprolam) are not copied: the store
 contract cannot list them. A file or directory artifact is a manifest naming its contents
@@ -25,7 +28,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from reprolam.codecs._bytes import MAGIC as BYTES_MAGIC
@@ -33,7 +36,7 @@ from reprolam.codecs._files import contents_of
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import canonical_json, digest
 from reprolam.trace.contract import Producer, TraceStore
-from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
+from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord, StepStatus
 
 MAX_BATCH_STEPS = 256  # steps per record() call: bounds transaction size and memory
 MAX_BATCH_BYTES = 64 << 20  # artifact bytes per record() call, likewise
@@ -98,16 +101,16 @@ def copy_store(
         )
     copier = _Copier(src, dst, report)
     for run, start in plans:
-        assert isinstance(start, int)
-        if start < 0:  # identical: make sure its artifacts are all there
+        assert not isinstance(start, str)
+        if start is not NEW and start < 0:  # identical: make sure its artifacts are all there
             copier.ensure([*_run_refs(run), *_code_refs(src, run.environment)], relied=False)
             copier.ensure((d for s in src.own_steps(run.id) for d in _step_refs(s)), relied=False)
             what = "skipped"
             report.skipped.append(run.id)
         else:
             copier.copy_run(run, start)
-            what = "copied" if start == 0 else "completed"
-            (report.copied if start == 0 else report.completed).append(run.id)
+            what = "copied" if start is NEW else "completed"
+            (report.copied if start is NEW else report.completed).append(run.id)
         _copy_annotations(src, dst, run.id)
         if on_run is not None:
             on_run(what, run)
@@ -151,24 +154,57 @@ def parents_first(runs: Sequence[RunRecord]) -> list[RunRecord]:
 # -- planning -------------------------------------------------------------------------------------
 
 
-def _plan(src: TraceStore, dst: TraceStore, run: RunRecord) -> int | str:
-    """0: copy it; k > 0: its first k steps are there, copy the rest; -1: identical, skip;
-    a string: why the destination's run conflicts with it."""
+NEW = None  # _plan: the run is not in the destination
+# What a run's record still changes after it is created: how, when and where it ended (a
+# resume sets them again). The rest is its header, fixed at creation (``run_header_hash``).
+END_FIELDS = frozenset(
+    {"status", "finished_at", "outputs", "error", "host", "pid", "seal", "verdict"}
+)
+_UNFINISHED = (RunStatus.RUNNING, RunStatus.INTERRUPTED)
+
+
+def _plan(src: TraceStore, dst: TraceStore, run: RunRecord) -> int | str | None:
+    """``NEW``: copy it; -1: identical, skip; k >= 0: it is there unfinished or with a prefix
+    of its steps (an interrupted copy, or a run resumed in the source since it was copied):
+    write its steps from k, then its record; a string: why the destination's run conflicts."""
     try:
         there = dst.get_run(run.id)
     except NotFoundError:
-        return 0
-    why = _difference(there.to_dict(), run.to_dict())
+        return NEW
+    grows = there.status in _UNFINISHED  # its end is still to come: only its header must hold
+    why = _difference(_fields(there, grows), _fields(run, grows))
     if why:
         return why
     have, want = dst.own_steps(run.id), src.own_steps(run.id)
     for a, b in zip(have, want, strict=False):
         why = _difference(a.to_dict(), b.to_dict())
+        if why and grows and a is have[-1] and a.status is StepStatus.STARTED:
+            return a.index  # the step its run was stopped in, finished by a resume since
         if why:
             return f"step {a.index}: {why}"
     if len(have) > len(want):
         return f"it has {len(have)} steps of its own, the source {len(want)}"
-    return -1 if len(have) == len(want) else len(have)
+    if len(have) == len(want) and not _difference(there.to_dict(), run.to_dict()):
+        return -1
+    return len(have)
+
+
+def _fields(run: RunRecord, header_only: bool) -> dict[str, Any]:
+    fields = run.to_dict()
+    return {k: v for k, v in fields.items() if k not in END_FIELDS} if header_only else fields
+
+
+def _unfinished(run: RunRecord) -> RunRecord:
+    """The record a copy creates first: its header, interrupted until its steps are there."""
+    return replace(
+        run,
+        status=RunStatus.INTERRUPTED,
+        finished_at=None,
+        outputs={},
+        error="copy in progress (or stopped): copy again to complete it",
+        seal=None,
+        verdict=None,
+    )
 
 
 def _difference(there: dict[str, Any], here: dict[str, Any]) -> str:
@@ -279,16 +315,22 @@ class _Copier:
         # writes relies on them (those are verified by ``check_found``).
         self.held: dict[str, bool] = {}
 
-    def copy_run(self, run: RunRecord, start: int) -> None:
-        steps = self.src.own_steps(run.id)[start:]
+    def copy_run(self, run: RunRecord, start: int | None) -> None:
+        """Copy ``run``'s steps from ``start`` (``NEW``: all, creating it), then its record.
+
+        A new run is created unfinished (interrupted, unsealed) and given its record once
+        its steps are there: a copy stopped midway leaves what a stopped run leaves, which
+        the next copy completes, never a finished run missing steps its seal counts.
+        """
+        steps = self.src.own_steps(run.id)[start or 0 :]
         records: list[RunRecord | StepRecord] = [run, *steps]
         for record in records:
             if record.damaged is not None:
                 raise _damaged_error(self.src, run, record)
-        if start == 0:
-            # The run record names its environment and final outputs: they go first.
-            self.ensure([*_run_refs(run), *_code_refs(self.src, run.environment)])
-            self.dst.create_run(run)
+        # The run record names its environment and final outputs: they go first.
+        self.ensure([*_run_refs(run), *_code_refs(self.src, run.environment)])
+        if start is NEW:
+            self.dst.create_run(_unfinished(run))
         batch: list[StepRecord] = []
         produced: dict[str, tuple[ArtifactRecord, bytes]] = {}
         size = 0
@@ -305,6 +347,7 @@ class _Copier:
                 batch, produced, size = [], {}, 0
         if batch:
             self._write(batch, produced)
+        self.dst.record(run=run)  # its end (or its status now), sealed, once its steps are in
 
     def _write(
         self, steps: list[StepRecord], produced: dict[str, tuple[ArtifactRecord, bytes]]

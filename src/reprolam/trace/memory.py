@@ -96,6 +96,7 @@ class MemoryStore(TraceStore):
                         held.insert(where, (row[0], row[1]))
             if run_row is not None:
                 self._runs[run_row[0]] = run_row
+                self._metrics.pop(run_row[0], None)  # its record changed: indexed again
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -310,12 +311,15 @@ class MemoryStore(TraceStore):
         with self._lock:
             self._check_open()
             rows = sorted(self._runs.values(), key=lambda r: (r[3], r[0]), reverse=True)
-            pending = [r[0] for r in rows if r[7] != "running" and r[0] not in self._metrics]
+            pending = [r[0] for r in rows if r[7] in _FINISHED and r[0] not in self._metrics]
         return pending[: max(limit, 0)]
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
+
+
+_FINISHED = ("succeeded", "failed")  # runs whose metrics are indexed: they change no more
 
 
 def _cache_key_of(row: tuple[Any, ...]) -> tuple[Any, ...]:

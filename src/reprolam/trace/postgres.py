@@ -72,6 +72,7 @@ _RUN_UPDATE = (
     + ", ".join(f"{c} = %s" for c in _rows.RUN_COLUMNS[1:])
     + " WHERE id = %s RETURNING 1) SELECT 1 / count(*) FROM updated"
 )
+_METRICS_STALE = "DELETE FROM run_metrics WHERE run_id = %s"
 _STEP_UPSERT = (
     f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join(['%s'] * len(_rows.STEP_COLUMNS))}) "
     "ON CONFLICT (run_id, idx) DO UPDATE SET "
@@ -257,6 +258,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                             cur.executemany(_STEP_UPSERT, step_rows)
                         if run_update is not None:  # the id goes last, in WHERE
                             cur.execute(_RUN_UPDATE, (*run_update[1:], run_update[0]), prepare=True)
+                            # its record changed (it ended, or resumed): indexed again
+                            cur.execute(_METRICS_STALE, (run_update[0],), prepare=True)
                         crashpoints.before_write()
                         cur.execute("COMMIT")
                     crashpoints.after_write()

@@ -97,6 +97,8 @@ _RUN_INSERT = (
 _RUN_UPDATE = "UPDATE runs SET {} WHERE id = ?1".format(
     ", ".join(f"{c} = ?{i}" for i, c in enumerate(_rows.RUN_COLUMNS, 1) if c != "id")
 )
+# A run's record changed (it ended, or was resumed): its metrics index is indexed again.
+_METRICS_STALE = "DELETE FROM run_metrics WHERE run_id = ?"
 _STEP_INSERT = f"INSERT INTO steps ({_STEP_COLUMNS})"
 _STEP_ON_CONFLICT = "ON CONFLICT (run_id, idx) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in _rows.STEP_COLUMNS if c not in ("run_id", "idx")
@@ -357,6 +359,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                 cur.execute(_RUN_UPDATE, run_row)
                 if cur.rowcount != 1:
                     raise _rows.no_run_for_update_error(run_row[0], self.location)
+                cur.execute(_METRICS_STALE, (run_row[0],))
             crashpoints.before_write()
             cur.execute("COMMIT")
             crashpoints.after_write()
