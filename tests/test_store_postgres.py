@@ -203,6 +203,18 @@ def test_a_missing_store_is_not_created_when_asked_not_to(pg_dsn: str, tmp_path:
         assert conn.execute("SELECT to_regclass('runs')").fetchone() == (None,)
 
 
+def test_a_command_that_reads_creates_no_mistyped_artifacts_directory(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    PostgresStore(pg_dsn, artifacts_dir=tmp_path / "artifacts").close()  # the store, made
+    typo = tmp_path / "artifacs"
+    with pytest.raises(StoreError) as info:
+        open_store(pg_dsn, artifacts=str(typo), create=False)
+    one_line_store_error(info, "there is no artifacts directory", "artifacs")
+    assert not typo.exists()
+    open_store(pg_dsn, artifacts=str(tmp_path / "artifacts"), create=False).close()
+
+
 # -- schema and migrations --------------------------------------------------------------------
 
 

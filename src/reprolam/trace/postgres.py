@@ -174,7 +174,13 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         self._dsn = dsn
         self.blobs = BlobDir(Path(artifacts_dir).expanduser().absolute(), fsync=True)
         self.table_label = f"the artifacts table of {self.location}"
-        _make_dir(self.blobs.path)
+        if create or self.blobs.path.is_dir():
+            _make_dir(self.blobs.path)
+        else:  # a command that only reads: a mistyped path creates nothing
+            raise StoreError(
+                f"there is no artifacts directory {self.blobs.path}: pass {{artifacts=PATH}} (or "
+                "REPROLAM_ARTIFACTS) naming the directory this store's artifacts are in"
+            )
         self._lock = threading.Lock()
         self._closed = False
         self._conn = self._connect()
