@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +118,25 @@ def test_ranking_uses_the_diverging_action_imports_only() -> None:
         "packages.pandas",
         "packages.scikit-learn",
     ]
+
+
+def test_two_identical_runs_in_a_fresh_process_record_no_environment_difference(
+    tmp_path: Path,
+) -> None:
+    """The first run of a process starts before scikit-learn is imported (its actions import
+    it): its code record named no installed packages and its snapshot no thread pools, so
+    `diff` of two identical runs reported two environment differences."""
+    script = f"""
+import reprolam
+from reprolam.history.diff import environment_diff
+from reprolam.trace.stored_json import load_json
+with reprolam.open({str(tmp_path)!r}) as rl:
+    a, b = (rl.run("breast-cancer", seed=0) for _ in range(2))
+    ea, eb = (load_json(rl.store, r.run.environment) for r in (a, b))
+    ca, cb = (load_json(rl.store, e["code"]) for e in (ea, eb))
+    print(sorted(environment_diff(ea, eb)), ca == cb)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[] True"

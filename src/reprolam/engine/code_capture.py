@@ -29,6 +29,7 @@ from __future__ import annotations
 import dis
 import enum
 import functools
+import importlib.util
 import inspect
 import linecache
 import os
@@ -214,9 +215,7 @@ class _Walk:
         code = obj.__code__
         names = sorted(set(_names(code)))  # sorted: the walk's order, so keys, are stable
         module_name = _module_of(obj)
-        for name in names:  # imports inside the function: `import sklearn.svm` names it
-            if name in sys.modules and not self.is_user(name):
-                self._bind(module_name, None, name)
+        self._bind_imports(module_name, code, names)
         reads = _reads(obj, key, names)
         followed: set[tuple[str, str]] = set()
         for owner, bound, label, value in reads:  # grows as wrappers and modules are opened
@@ -262,6 +261,16 @@ class _Walk:
                 ref_module = getattr(value, "__module__", None)
                 if isinstance(ref_module, str) and isinstance(qualname, str):
                     self._bind(owner, bound, f"{ref_module}:{qualname}")
+
+    def _bind_imports(self, module: str, code: types.CodeType, names: list[str]) -> None:
+        """The installed packages a function imports inside itself (``import sklearn.svm``),
+        also before its first call has imported them (the record must not depend on it)."""
+        for name in names:
+            if name in sys.modules and not self.is_user(name):
+                self._bind(module, None, name)
+        for name in _imported(code):
+            if name not in sys.modules and _installed_package(name):
+                self._bind(module, None, name)
 
     def _constant(self, key: str, owner: str, label: str, value: Any) -> None:
         self.constants[label] = value
@@ -684,6 +693,31 @@ def _installed_roots() -> tuple[str, ...]:
 def _compiled_function(value: Any) -> bool:
     """A function compiled by Cython (its own type, not ``builtin_function_or_method``)."""
     return type(value).__name__ == "cython_function_or_method"
+
+
+@cache
+def _imported(code: types.CodeType) -> frozenset[str]:
+    """The modules a code object (and the code nested in it) imports when it runs."""
+    found = {str(i.argval) for i in dis.get_instructions(code) if i.opname == "IMPORT_NAME"}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= _imported(const)
+    return frozenset(found)
+
+
+@cache
+def _installed_package(name: str) -> bool:
+    """Whether a module not imported yet belongs to an installed package (found where
+    packages are installed; finding a top-level module imports nothing)."""
+    top = name.partition(".")[0]
+    if not top or top in sys.stdlib_module_names or top == "reprolam":
+        return False
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    origin = getattr(spec, "origin", None) if spec is not None else None
+    return isinstance(origin, str) and os.path.isfile(origin) and not _is_user_path(origin)
 
 
 def _is_user_module(name: str) -> bool:

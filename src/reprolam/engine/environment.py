@@ -9,7 +9,7 @@ import sys
 from functools import cache
 from typing import Any
 
-from reprolam.hashing import digest
+from reprolam.hashing import canonical_json, digest
 from reprolam.workflows.registry import Workflow
 
 # Variables that change numerical results or hashing without touching code.
@@ -265,10 +265,11 @@ def _threadpools_with(_modules: int) -> tuple[dict[str, Any], ...]:
     except ImportError:
         return ()
     keep = ("user_api", "internal_api", "version", "num_threads", "threading_layer", "architecture")
-    return tuple(
+    found = [
         {
             **{k: info[k] for k in keep if k in info},
             "library": os.path.basename(str(info.get("filepath", ""))),
         }
         for info in threadpool_info()
-    )
+    ]  # in the order the libraries were loaded, which varies: sorted, for equal snapshots
+    return tuple(sorted(found, key=canonical_json))

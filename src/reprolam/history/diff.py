@@ -170,6 +170,11 @@ def environment_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[An
     """Flat differences between two environment snapshots (``packages.numpy``: (a, b), ...)."""
     changes: dict[str, tuple[Any, Any]] = {}
     _flatten_diff("", a, b, changes)
+    for key, (was, now) in list(changes.items()):
+        if key.rpartition(".")[2] == "threadpools" and not (was and now):
+            # Read only once something imported threadpoolctl (scikit-learn does): a run
+            # started before has none recorded; unknown then, not different.
+            del changes[key]
     return changes
 
 
