@@ -167,6 +167,7 @@ def test_output_files_exist_and_parse(results: Path) -> None:
     md = (results / "results.md").read_text()
     assert data["command"] in md
     assert "| trace completeness" in md
+    assert "requested with --planner simulated" in md  # the CLI's flags, not Python's words
     for name in PNGS:
         raw = (results / name).read_bytes()
         assert raw.startswith(b"\x89PNG\r\n\x1a\n")

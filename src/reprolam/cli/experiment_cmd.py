@@ -7,12 +7,13 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from reprolam.cli.main import emit_json, json_option, reports_errors
+from reprolam.cli.main import cli_text, emit_json, json_option, reports_errors
 from reprolam.cli.options import llm_options
 from reprolam.errors import ConfigError
 
@@ -106,6 +107,7 @@ def experiment(
         base_url=llm.base_url,
     )
     choice = choose_planner(planner, llm=llm)  # before any output
+    choice = replace(choice, why=cli_text(choice.why))  # the report names the CLI's flags
     command = _command(config, out)
     with _progress(trials, enabled=not as_json) as progress:
         result = run_experiment(config, out=out, command=command, progress=progress, planner=choice)
