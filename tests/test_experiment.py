@@ -265,6 +265,13 @@ def test_unwritable_out_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert_clean_error(invoke("--trials", "1", "--out", str(blocker / "results")), "--out")
 
 
+def test_an_out_directory_holding_an_earlier_experiment_is_refused(results: Path) -> None:
+    """Its results were replaced while its store kept the earlier runs beside the new ones."""
+    before = (results / "results.json").read_bytes()
+    assert_clean_error(invoke("--trials", "1", "--out", str(results)), "earlier experiment")
+    assert (results / "results.json").read_bytes() == before
+
+
 def test_missing_matplotlib_names_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

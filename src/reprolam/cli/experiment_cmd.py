@@ -121,7 +121,14 @@ def experiment(
 
 
 def _writable(out: Path) -> None:
-    """Fail before any trial runs when results could not be written."""
+    """Fail before any trial runs when results could not be written, or would be written
+    beside an earlier experiment's store (its runs and these results would not match)."""
+    if (out / "store" / "trace.db").exists():
+        raise ConfigError(
+            f"{{out={out}}} holds an earlier experiment (its store {out / 'store'}): its "
+            "results would be replaced while its runs stayed beside the new ones; give "
+            "another directory, e.g. {out=./experiment-2}, or remove that one first"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
