@@ -473,3 +473,20 @@ def test_a_run_copied_interrupted_and_resumed_since_is_completed_by_the_next_cop
         assert dst.get_run(run.id) == src.get_run(run.id)
         assert [s.status for s in dst.steps(run.id)] == [s.status for s in src.steps(run.id)]
         assert _audit_problems(dst, run.id) == []
+
+
+def test_copying_again_restores_a_blob_file_missing_from_the_destination(tmp_path: Path) -> None:
+    _STOPS["now"] = False
+    with SQLiteStore(tmp_path / "src") as src:
+        run_id = Engine(src).run(_STOPPING, planner=RulesPlanner()).id
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        copy_store(src, dst)
+    (blob,) = [p for p in (tmp_path / "dst" / "artifacts").rglob("*") if p.is_file()]
+    blob.unlink()
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        assert _audit_problems(dst, run_id) != []
+        report = copy_store(src, dst)
+        assert report.skipped == [run_id]
+        assert report.artifacts == 1
+        assert blob.is_file()
+        assert _audit_problems(dst, run_id) == []

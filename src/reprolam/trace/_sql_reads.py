@@ -117,6 +117,10 @@ class SqlArtifactReads(BlobDirStreams):
         sql = f"SELECT 1 FROM {self._artifacts_matching(1)}"
         return self._one(sql, (digest,)) is not None
 
+    def has_artifact_bytes(self, digest: str) -> bool:
+        row = self._one(f"SELECT data IS NULL FROM {self._artifacts_matching(1)}", (digest,))
+        return row is not None and (not row[0] or self.blobs.exists(digest))
+
     def artifact_producer(self, digest: str) -> Producer | None:
         row = self._one(
             f"SELECT producer_run, producer_idx, producer_name FROM {self._artifacts_matching(1)}",

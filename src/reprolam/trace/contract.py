@@ -193,6 +193,11 @@ class TraceStore(ABC):
     @abstractmethod
     def has_artifact(self, digest: str) -> bool: ...
 
+    def has_artifact_bytes(self, digest: str) -> bool:
+        """``has_artifact``, and its bytes are there too (a blob file not deleted); unverified.
+        Backends that keep bytes beside their rows override this."""
+        return self.has_artifact(digest)
+
     @abstractmethod
     def artifact_producer(self, digest: str) -> Producer | None:
         """The first step recorded with this artifact among its outputs; None for external inputs.

@@ -377,7 +377,7 @@ class _Copier:
             if relied and d in self.held:
                 self.held[d] = True
             return True
-        if self.dst.has_artifact(d):
+        if self.dst.has_artifact_bytes(d):  # a row whose blob file went is filled in again
             self.in_dst[d] = None
             self.held[d] = relied
             return True
