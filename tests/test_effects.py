@@ -599,3 +599,46 @@ def test_a_process_started_when_multiprocessing_is_first_imported_by_the_action(
     assert json.loads(done.stdout.splitlines()[-1]) == [
         ["subprocess", "multiprocessing: a new Python process, started by spawn"]
     ]
+
+
+TEMP_FLOW = """
+import os, shutil, tempfile
+from reprolam import action, workflow
+
+
+@action(outputs=["n"])
+def scratch() -> int:
+    tempfile.tempdir = None  # as in a process where nothing asked for the temp dir yet
+    made = tempfile.mkdtemp()  # tempfile probes for it holding a lock: the hook sees the probe
+    with open(os.path.join(made, "results.csv"), "w") as f:
+        f.write("a,b\\n")
+    shutil.rmtree(made)  # deletes by names relative to open directories (dir_fd)
+    with tempfile.TemporaryDirectory() as other:
+        with open(os.path.join(other, "x.json"), "w") as f:
+            f.write("{}")
+    return 1
+
+
+flow = workflow("scratch", [scratch], outputs=["n"])
+"""
+
+
+def test_an_action_using_the_temp_dir_first_runs_and_records_no_effect(tmp_path: Path) -> None:
+    """The run hung forever (the hook asked tempfile for the temp dir while tempfile held its
+    lock probing for it), and rmtree's deletions were recorded (and refused by strict) as
+    writes to files of the working directory."""
+    (tmp_path / "scratch_flow.py").write_text(TEMP_FLOW)
+    script = (
+        "import reprolam\n"
+        f"with reprolam.open({str(tmp_path / 'store')!r}) as rl:\n"
+        f"    r = rl.run({str(tmp_path / 'scratch_flow.py') + ':flow'!r}, "
+        "policy={'effects': 'strict'})\n"
+        "    (step,) = rl.show(r.id).steps\n"
+        "    print(r.status.value, step.proposal.get('observed', {}).get('effects'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.stdout.split() == ["succeeded", "None"], done.stdout + done.stderr
+    assert not (tmp_path / "results.csv").exists()

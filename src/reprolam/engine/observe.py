@@ -286,6 +286,7 @@ class ActionWatch:
         self.params = params
         if not _installed:
             install()
+        _temp_root()  # found now, not in the hook: tempfile probes it holding a lock (audited)
         self._previous = getattr(_local, "watch", None)
         _local.watch = self
         if len(sys.modules) != _modules_seen[0]:
@@ -375,7 +376,7 @@ class ActionWatch:
                 kind, args = opened
             found = [self._target(kind, event, args)]
             if event == "os.rename":  # a file moved away is written too (removed from there)
-                found.append(self._written_path(event, args[0]))
+                found.append(self._written_path(event, _at(event, args, 0)))
             targets = [target for target in found if target is not None]
             if not targets:
                 return
@@ -452,9 +453,11 @@ class ActionWatch:
     def _target(self, kind: str, event: str, args: tuple[Any, ...]) -> str | None:
         if kind == "file_write":  # (source, destination, ...) events write the destination
             where = 1 if event in _TO_DESTINATION else 0
-            return self._written_path(event, args[where] if len(args) > where else None)
+            return self._written_path(event, _at(event, args, where))
         if kind == "file_read":
             path = args[0] if args else None
+            if event == "open" and args[1:2] == (None,) and _relative(path):
+                return None  # os.open(name, dir_fd=...) (shutil.rmtree's walk): where is unknown
             return self._read_path("." if path is None and event != "open" else path)
         if kind == "network":
             return f"connect {_address(args[1] if len(args) > 1 else None)}"
@@ -468,6 +471,8 @@ class ActionWatch:
         return f"{event}: {command!s}"[:300]
 
     def _written_path(self, event: str, path: Any) -> str | None:
+        if path is _UNKNOWN:
+            return None
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         if not isinstance(path, str | os.PathLike):
@@ -532,7 +537,7 @@ class ActionWatch:
     def _allowed(self, path: str) -> bool:
         """Scratch: the OS temp dir, shared memory (``/dev/shm``: joblib's memmapping folder
         for ``n_jobs``, gone at reboot) and the action's workdir."""
-        roots = [os.path.realpath(tempfile.gettempdir()), _SHARED_MEMORY]
+        roots = [_temp_root(), _SHARED_MEMORY]
         if self.workdir:
             roots.append(os.path.realpath(self.workdir))
         return file_reads.under(path, roots)
@@ -622,6 +627,56 @@ def unwatched() -> Iterator[None]:
         yield
     finally:
         _guard.busy = busy
+
+
+# Where the events that take a directory descriptor have it, for their first and second path
+_DIR_FD = {
+    "os.remove": (1,),
+    "os.rmdir": (1,),
+    "os.mkdir": (2,),
+    "shutil.rmtree": (1,),
+    "os.rename": (2, 3),
+    "os.link": (2, 3),
+    "os.symlink": (None, 2),
+}
+_UNKNOWN: Any = object()  # a path relative to a directory descriptor that cannot be read
+
+
+def _at(event: str, args: tuple[Any, ...], which: int) -> Any:
+    """Path ``which`` of an event, resolved against its ``dir_fd`` when it has one
+    (``shutil.rmtree`` deletes a tree by names relative to open directories, which were
+    taken for names in the working directory)."""
+    path = args[which] if len(args) > which else None
+    places = _DIR_FD.get(event, ())
+    slot = places[which] if which < len(places) else None
+    fd = args[slot] if slot is not None and len(args) > slot else None
+    if not isinstance(fd, int) or not isinstance(path, str | bytes) or os.path.isabs(path):
+        return path
+    try:
+        return os.path.join(os.readlink(f"/proc/self/fd/{fd}"), os.fsdecode(path))
+    except OSError:  # no /proc (macOS): where it is cannot be told
+        return _UNKNOWN
+
+
+def _relative(path: Any) -> bool:
+    return isinstance(path, str | bytes) and not os.path.isabs(path)
+
+
+_temp: dict[str, str] = {}  # the OS temp dir tempfile names -> its real path
+
+
+def _temp_root() -> str:
+    """The OS temp dir, real path. Found before an action runs (``ActionWatch.start``): the
+    first time, ``tempfile`` probes for one holding a lock, and its probe opens files the
+    hook sees; asking ``tempfile`` from the hook then waited on that lock forever."""
+    if getattr(_guard, "busy", False) and _temp:  # in the hook: what start() found
+        return next(iter(_temp.values()))
+    named = tempfile.gettempdir()
+    real = _temp.get(named)
+    if real is None:
+        _temp.clear()
+        real = _temp[named] = os.path.realpath(named)
+    return real
 
 
 def _caller() -> Any:
