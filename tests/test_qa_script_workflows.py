@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,34 @@ def test_reproducing_a_script_run_names_both_ways_to_give_its_workflow(tmp_path:
     done = CliRunner().invoke(cli, given)
     assert done.exit_code == 0, done.output
     assert "1/1 steps bitwise identical" in done.stdout
+
+
+UNGUARDED = """
+import reprolam
+from reprolam import action, workflow
+
+
+@action(outputs=["metrics"])
+def one(*, n: int = 2) -> dict:
+    return {"n": n}
+
+
+flow = workflow("noguard", [one], outputs=["metrics"])
+with reprolam.open("store") as rl:  # no `if __name__ == "__main__":`
+    rl.run(flow)
+"""
+
+
+def test_a_script_that_runs_when_imported_is_not_run_again_by_reproduce(tmp_path: Path) -> None:
+    """Loading its workflow to reproduce the run executed its top level: one more run each
+    time (and, for a script that reproduces itself, runs without end)."""
+    script = tmp_path / "noguard.py"
+    script.write_text(UNGUARDED)
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True)
+    store = ["--store", str(tmp_path / "store")]
+    runner = CliRunner()
+    (run_id,) = [r["id"] for r in json.loads(runner.invoke(cli, [*store, "runs", "--json"]).stdout)]
+    result = runner.invoke(cli, [*store, "reproduce", run_id])
+    assert result.exit_code == 2, result.output
+    assert "started a run while it was imported" in " ".join(result.output.split())
+    assert len(json.loads(runner.invoke(cli, [*store, "runs", "--json"]).stdout)) == 1

@@ -54,7 +54,7 @@ from reprolam.trace.records import (
     run_header_hash,
 )
 from reprolam.trace.stored_json import load_json
-from reprolam.workflows.registry import Workflow
+from reprolam.workflows.registry import Workflow, refuse_runs_while_importing
 
 __all__ = ["Engine", "Origin", "RunResult", "StepCallback"]
 
@@ -113,6 +113,7 @@ class Engine:
         workflow's external data (``engine.inputs``); forks and reproductions find theirs
         in the run they come from.
         """
+        refuse_runs_while_importing()
         origin = origin or Origin()
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = replace(policy or Policy(), executor=self.executor.config())
@@ -175,6 +176,7 @@ class Engine:
         re-run with its recorded params, inputs and seed — unless its action has external
         side effects, which may already have happened: then only with ``force``.
         """
+        refuse_runs_while_importing()
         if run.status is not RunStatus.INTERRUPTED:
             raise ConfigError(
                 f"run {run.id} is {run.status.value}, not interrupted: only an interrupted run "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolam.actions import ActionSpace, spec_of
-from reprolam.errors import ActionSpecError, WorkflowError
+from reprolam.errors import ActionSpecError, ConfigError, WorkflowError
 
 ENTRY_POINT_GROUP = "reprolam.workflows"
 DEFAULT_WORKFLOW = "breast-cancer"
@@ -249,5 +249,24 @@ def import_file(path: Path) -> Any:
     if directory not in sys.path:
         sys.path.insert(0, directory)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    _importing.append(str(path))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        _importing.pop()
     return module
+
+
+_importing: list[str] = []  # workflow files being imported to load a workflow, innermost last
+
+
+def refuse_runs_while_importing() -> None:
+    """``ConfigError`` if a workflow file is being imported: its top level started a run
+    (a script without an ``if __name__ == "__main__":`` guard). Loading its workflow again to
+    reproduce or fork a run recorded more runs, recursively."""
+    if _importing:
+        raise ConfigError(
+            f"workflow file {_importing[-1]!r} started a run while it was imported to load its "
+            "workflow: its top level runs reprolam whenever it is imported; put that code under "
+            'if __name__ == "__main__": (as `python FILE` still runs it)'
+        )
