@@ -423,3 +423,35 @@ def test_a_step_that_read_from_the_network_is_never_reused(tmp_path: Path) -> No
         server.close()
     (why,) = cache_advice(again.steps[0])["changed"]
     assert why.startswith(f"file (received over `connect 127.0.0.1:{PATHS['port']}`): what")
+
+
+@action(outputs=["lines"])
+def _count_relative() -> int:
+    with open("data.csv") as f:  # relative to the working directory
+        return len(f.read().splitlines())
+
+
+def test_a_relative_read_from_another_working_directory_is_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorded (absolute) file was unchanged, so --reuse took its result, though the
+    same action run here reads another file; reproduce named no cause."""
+    for name, lines in (("a", 2), ("b", 5)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "data.csv").write_text("x\n" * lines)
+    flow = workflow("relative", [_count_relative], outputs=["lines"])
+    with reprolam.open(tmp_path / "store") as rl:
+        monkeypatch.chdir(tmp_path / "a")
+        first = rl.run(flow)
+        assert first.outputs["lines"] == 2
+        (read,) = rl.show(first.id).steps[0].proposal["observed"]["effects"]
+        assert read["relative"] == "data.csv"
+        monkeypatch.chdir(tmp_path / "b")
+        again = rl.run(flow, reuse=True)
+        assert again.outputs["lines"] == 5  # executed: here "data.csv" is b's
+        result = rl.reproduce(first.id, workflow=flow)
+        assert result.divergence is not None
+        assert "not the file it read" in result.summary()
+        monkeypatch.chdir(tmp_path / "a")
+        assert rl.reproduce(first.id, workflow=flow).bitwise
+        assert rl.run(flow, reuse=True).outputs["lines"] == 2

@@ -254,6 +254,14 @@ def read_change(effect: Mapping[str, Any], now: Mapping[str, Any] | None = None)
     """Why the path a recorded ``file_read`` effect read no longer holds what was read, or
     None; ``now`` is its state as read again (by default, the path's state at this moment)."""
     old = recorded_state(effect)
+    relative = effect.get("relative")
+    if isinstance(relative, str):  # opened by a path relative to the working directory
+        here = real_file(relative)
+        if here != effect.get("target"):
+            return (
+                f"{relative!r} names {here} from this working directory, not the file it read "
+                f"({effect.get('target')}): run it from the directory it ran in"
+            )
     if now is None and not any(key in old for key in FAILED_KEYS):
         now = file_state(str(effect.get("target")))
     return change(old, now or {})

@@ -385,6 +385,9 @@ class ActionWatch:
             if event == "os.fork" and not _users_process(_caller()):
                 return  # workers an installed package manages, as for the other start methods
             effects = [self.note(kind, target) for target in targets]
+            if kind == "file_read" and args and _relative(args[0]):
+                # Relative to the working directory: from another one it names another file.
+                effects[0].setdefault("relative", os.fsdecode(args[0]))
             if event == "sqlite3.connect" and kind == "file_read":
                 self._database_log(targets[0], effects[0])
         finally:
