@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+import reprolam
 from reprolam import action, workflow
 from reprolam.cli.main import cli
 from reprolam.engine.engine import Engine
@@ -219,3 +220,14 @@ def test_a_value_from_python_is_an_input_recorded_by_digest(tmp_path: Path) -> N
             ConfigError, match=r"input 'values': no codec can encode .*a str is a path"
         ):
             rl.run(sums, planner="script", inputs={"values": object()})
+
+
+def test_input_data_takes_a_path_as_text(tmp_path: Path, data: tuple[Path, Path]) -> None:
+    """``InputData("data.csv", copy=False)`` failed with AttributeError: 'str' object has no
+    attribute 'expanduser' (only a Path worked)."""
+    table, folder = data
+    given = reprolam.InputData(str(table), copy=False)
+    assert given.path == table
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(f"{__file__}:flow", inputs={"table": given, "folder": str(folder)})
+        assert run.succeeded

@@ -39,6 +39,10 @@ class InputData:
     path: Path
     copy: bool = True
 
+    def __post_init__(self) -> None:  # InputData("data.csv") as well as a Path
+        if not isinstance(self.path, Path):
+            object.__setattr__(self, "path", Path(os.fspath(self.path)))
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedInput:
