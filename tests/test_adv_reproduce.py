@@ -96,3 +96,24 @@ def test_a_divergence_with_no_recorded_cause_says_the_action_is_nondeterministic
     assert result.divergence is not None
     assert "no recorded cause" in result.summary()
     assert "PYTHONHASHSEED" in result.summary()
+
+
+_DRAWS = itertools.count()
+
+
+@action(outputs=["n"], determinism="nondeterministic")
+def _declared_variable() -> int:
+    return next(_DRAWS)
+
+
+def test_a_divergence_of_an_action_declared_nondeterministic_names_the_declaration(
+    tmp_path: Path,
+) -> None:
+    flow = workflow("declared", [_declared_variable], outputs=["n"])
+    with reprolam.open(tmp_path) as rl:
+        run = rl.run(flow)
+        result = rl.reproduce(run.id, workflow=flow)
+    assert result.divergence is not None
+    assert result.declared == "nondeterministic"
+    assert "is declared nondeterministic" in result.summary()
+    assert "no recorded cause" not in result.summary()

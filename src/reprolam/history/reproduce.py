@@ -75,6 +75,9 @@ class ReproduceResult:
     # Files the diverging step read itself whose content is not what it was when recorded
     # (step, action, path, why): data the step depends on changed under it.
     changed_reads: list[dict[str, Any]] = field(default_factory=list)
+    # The diverging action's declared determinism, when it says its outputs may differ
+    # ("nondeterministic", "external"): the declaration is the cause.
+    declared: str | None = None
 
     @property
     def code_changed(self) -> bool:
@@ -117,6 +120,12 @@ class ReproduceResult:
             changed = [c.describe() for c in self.code if c.kind in kinds]
             if changed:
                 return f"{text}; code changed: {'; '.join(changed)}"
+            if self.declared is not None:
+                return (
+                    f"{text}; {self.divergence.action} is declared {self.declared}: its outputs "
+                    "are not expected to be the same bytes again (compare within a tolerance "
+                    "with rtol, or seed it and declare it seeded)"
+                )
             causes = (self.changed_inputs, self.changed_reads, self.effects, self.code)
             if not any(causes) and not self.environment:
                 text += f"; {UNEXPLAINED}"
@@ -232,7 +241,15 @@ def reproduce(
         changed_inputs=changes,
         effects=effects,
         changed_reads=reads,
+        declared=_declared_variable(flow, diverging),
     )
+
+
+def _declared_variable(flow: Workflow, action: str | None) -> str | None:
+    """The determinism an action declares when it admits other bytes on a re-run."""
+    spec = next((a for a in flow.actions if a.name == action), None)
+    kind = spec.determinism if spec is not None else None
+    return kind if kind in ("nondeterministic", "external") else None
 
 
 def _effects_at(
