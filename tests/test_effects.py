@@ -642,3 +642,24 @@ def test_an_action_using_the_temp_dir_first_runs_and_records_no_effect(tmp_path:
     )  # fmt: skip
     assert done.stdout.split() == ["succeeded", "None"], done.stdout + done.stderr
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_a_strict_refusal_names_fixes_that_declare_what_was_refused() -> None:
+    """A pure action reading the clock was told to declare side_effects (which do not cover
+    the clock), a seeded one drawing OS entropy to declare determinism='seeded'."""
+    from reprolam.engine.observe import refusal
+
+    clock = refusal(
+        "stamp", [{"kind": "clock", "target": "time.time()", "declared": False}], "strict"
+    )
+    assert clock is not None
+    assert "pass the time as a param" in clock.message
+    assert "side_effects" not in clock.message
+    entropy = [{"kind": "global_rng", "target": "OS entropy (os.urandom)", "declared": False}]
+    drawn = refusal("draw", entropy, "strict")
+    assert drawn is not None
+    assert "ctx.rng" in drawn.message
+    assert "determinism='seeded'" not in drawn.message
+    wrote = refusal("save", [{"kind": "file_write", "target": "/x", "declared": False}], "strict")
+    assert wrote is not None
+    assert "side_effects=[...]" in wrote.message

@@ -148,10 +148,17 @@ def refusal(action: str, effects: Sequence[dict[str, Any]], policy: str) -> Erro
     more = f" (and {len(undeclared) - 5} more)" if len(undeclared) > 5 else ""
     kinds = {e["kind"] for e in undeclared}
     fixes = [f"for a {noun}, {fix}" for kind, (noun, fix) in _READ_FIXES.items() if kind in kinds]
-    if kinds - _READ_FIXES.keys():
+    if kinds & {"file_write", "network", "subprocess"}:
+        fixes.append("for a write, connection or process, declare it: side_effects=[...]")
+    if "global_rng" in kinds:
         fixes.append(
-            "declare them on the action (side_effects=[...]; for randomness use ctx.rng or "
-            "determinism='seeded')"
+            "for randomness, draw from ctx.rng or ctx.random (seeded by the run), or declare "
+            "the action determinism='nondeterministic'"
+        )
+    if "clock" in kinds:
+        fixes.append(
+            "for the clock (a pure action promises not to read it), pass the time as a param, "
+            "or declare the action determinism='nondeterministic'"
         )
     return ErrorInfo(
         type="UndeclaredEffect",
