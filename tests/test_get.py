@@ -175,3 +175,31 @@ def test_the_out_extension_picks_the_format(recorded: tuple[Path, str], tmp_path
         with pytest.raises(ConfigError, match="not a sparse matrix"):
             get_artifact(trace, run_id, "load.matrix", out=tmp_path / "m.npz")
         assert not (tmp_path / "m.npz").exists()
+
+
+@action(outputs=["keys", "wide", "sparse"])
+def _lossy() -> tuple[dict[Any, str], pd.DataFrame, Any]:
+    from scipy import sparse
+
+    frame = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    return {1: "int-one", "1": "str-one"}, frame, sparse.csr_matrix(np.eye(3))
+
+
+def test_get_as_json_refuses_what_json_would_lose(tmp_path: Path) -> None:
+    """A dict with keys 1 and "1" lost one, a frame with a duplicate column name lost one,
+    and a sparse matrix was written as a summary: files that hold something else."""
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        run = Engine(trace).run(
+            workflow("lossy", [_lossy], outputs=["keys", "wide", "sparse"]),
+            planner=ScriptPlanner(),
+        )
+    for name, said in (
+        ("keys", "are the same text"),
+        ("wide", "duplicate column names"),
+        ("sparse", "get it as native, npy, npz"),
+    ):
+        result = invoke(store, "get", run.id, name, "--as", "json", "-o", str(tmp_path / name))
+        assert result.exit_code == 2, result.output
+        assert said in " ".join(result.output.split()), result.output
+        assert not (tmp_path / name).exists()

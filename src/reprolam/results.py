@@ -131,6 +131,9 @@ def _default_format(codec: str, value: Any) -> str:
     return "json" if codec in ("json", "tree") else "native"
 
 
+_NO_JSON = frozenset({"model", "xarray", "pickle"})  # codecs whose values JSON cannot hold
+
+
 def _formats_of(codec: str, value: Any) -> list[str]:
     """The formats ``value`` can be written in, in ``FORMATS`` order."""
     import numpy as np
@@ -139,7 +142,9 @@ def _formats_of(codec: str, value: Any) -> list[str]:
         return ["native", "txt"]
     if isinstance(value, DirManifest):
         return ["native"]
-    fits = {"native", "json"}
+    fits = {"native"}
+    if codec not in _NO_JSON and not is_sparse(value):
+        fits.add("json")
     if hasattr(value, "to_frame") or hasattr(value, "columns"):  # a pandas Series or frame
         fits.add("csv")
         if _numeric(value):
@@ -204,7 +209,14 @@ def jsonable(value: Any) -> Any:
     if value is None or type(value) in (bool, int, float, str):
         return value
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        found = {str(k): jsonable(v) for k, v in value.items()}
+        if len(found) < len(value):  # {1: ..., "1": ...}: JSON keys are text
+            same = [k for k in value if sum(str(o) == str(k) for o in value) > 1][:2]
+            raise ConfigError(
+                f"a dict whose keys {same[0]!r} and {same[1]!r} are the same text has no JSON "
+                "form (one would be lost): get it as native"
+            )
+        return found
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, set | frozenset):
@@ -223,12 +235,15 @@ def jsonable(value: Any) -> Any:
         return value.hex()
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict) and hasattr(value, "columns"):  # a frame
+        if not value.columns.is_unique:
+            raise ConfigError(
+                "a frame with duplicate column names has no JSON form (a record holds each "
+                "name once): get it as csv or native"
+            )
         return jsonable(value.reset_index().to_dict(orient="records"))
-    # Models, sparse matrices...: named and summarised (get them alone as native).
-    from reprolam.codecs import describe
-
+    # A model, a sparse matrix, ...: a summary would be a file holding something else.
     kind = type(value)
-    return {"$type": f"{kind.__module__}.{kind.__qualname__}", "summary": describe(value)}
+    raise ConfigError(f"a {kind.__module__}.{kind.__qualname__} has no JSON form: get it as native")
 
 
 def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
