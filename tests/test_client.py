@@ -441,3 +441,17 @@ def test_every_option_markup_becomes_a_flag_the_cli_has() -> None:
     assert not unknown, sorted(unknown)
     assert "inputs" in used
     assert flag_style("inputs", None) == "--input"
+
+
+def test_wrong_argument_types_are_clear_errors_not_records_or_tracebacks(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path) as rl:
+        for seed in (1.5, "1", True):
+            with pytest.raises(ConfigError, match="a seed is a whole number"):
+                rl.run(seed=seed)
+        assert rl.runs() == []  # nothing recorded (seed=1.5 was, as the run's seed)
+        run = rl.run()
+        with pytest.raises(ConfigError, match="pass each tag as its own argument"):
+            rl.tag(run.id, ["x", "y"])  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="0 or more"):
+            rl.runs(limit=-1)
+        assert [a.value for a in rl.tag(run.id, "x", "y")] == ["x", "y"]

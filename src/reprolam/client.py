@@ -412,7 +412,9 @@ class Client:
         return import_crate(self.store, crate)
 
     def runs(self, *, limit: int | None = None) -> list[RunRecord]:
-        """Recorded runs, newest first."""
+        """Recorded runs, newest first (``query`` filters them by tag or metric)."""
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise ConfigError(f"{{limit={limit!r}}}: how many runs to list, 0 or more")
         return self.store.list_runs(limit=limit)
 
     def show(self, run: RunRef) -> RunView:

@@ -114,6 +114,8 @@ class Engine:
         in the run they come from.
         """
         refuse_runs_while_importing()
+        if type(seed) is not int:  # 1.5 was recorded as the run's seed; "1" failed in SQL
+            raise ConfigError(f"{{seed={seed!r}}}: a seed is a whole number, e.g. {{seed=0}}")
         origin = origin or Origin()
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = replace(policy or Policy(), executor=self.executor.config())

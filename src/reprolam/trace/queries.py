@@ -142,6 +142,11 @@ def check_annotation(kind: str, value: str) -> str:
     """The value to store, or a ``ConfigError`` saying what is wrong with it."""
     if kind not in ANNOTATION_KINDS:
         raise ConfigError(_choice("annotation kind", kind, ANNOTATION_KINDS))
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"a {kind} is text, not a {type(value).__name__} ({value!r:.60}): pass each tag as "
+            "its own argument (rl.tag(run, 'a', 'b')), a note as one string"
+        )
     if kind == "tag":
         value = value.strip()
         if not value or len(value) > MAX_TAG or any(c.isspace() for c in value):
