@@ -373,3 +373,9 @@ def test_reproduce_and_fork_of_a_hand_built_run_say_why_they_cannot(tmp_path: Pa
         assert line.startswith(f"error: run {run_id} was built by hand (ManualRun")
         assert "ManualRun.fork" in line
         assert "--workflow MODULE:ATTR" in line
+
+
+def test_execute_refuses_inputs_or_params_that_are_not_a_mapping() -> None:
+    for bad in ({"params": [1]}, {"inputs": ("x",)}):
+        with pytest.raises(ConfigError, match="pass a dict of names to values"):
+            reprolam.execute(lambda n=0: n, **bad)  # type: ignore[arg-type]

@@ -74,6 +74,11 @@ def execute(
     ``seed`` defaults to one derived from the action name; it is recorded either way.
     Nothing is retried and nothing is written: record the result with ``ManualRun.record``.
     """
+    for given, what in ((inputs, "inputs"), (params, "params")):
+        if given is not None and not isinstance(given, Mapping):
+            raise ConfigError(
+                f"{{{what}}} is a {type(given).__name__}: pass a dict of names to values"
+            )
     inputs = dict(inputs or {})
     params = dict(params or {})
     spec = getattr(fn, _SPEC_ATTR, fn)
