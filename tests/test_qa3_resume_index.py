@@ -43,7 +43,7 @@ def test_resume_reindexes_the_metrics_listed_while_interrupted(tmp_path: Path) -
         (run,) = rl.runs()
         assert run.status.value == "interrupted"
         listed = index_page(rl.store, rl.query(limit=10))  # as `reprolam runs` and the UI do
-        assert listed.rows[0].indexed
+        assert not listed.rows[0].indexed  # an interrupted run may change: not indexed yet
         assert dict(listed.rows[0].metrics) == {}
         resumed = rl.resume(run.id)
         assert resumed.metrics == {"loss": 0.25}
