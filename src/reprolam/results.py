@@ -241,9 +241,12 @@ def jsonable(value: Any) -> Any:
                 "name once): get it as csv or native"
             )
         return jsonable(value.reset_index().to_dict(orient="records"))
-    # A model, a sparse matrix, ...: a summary would be a file holding something else.
+    # A model, a sparse matrix, ... inside other values: named and summarised (alone, such a
+    # value is not offered as json: ``_formats_of``; get it as native).
+    from reprolam.codecs import describe
+
     kind = type(value)
-    raise ConfigError(f"a {kind.__module__}.{kind.__qualname__} has no JSON form: get it as native")
+    return {"$type": f"{kind.__module__}.{kind.__qualname__}", "summary": describe(value)}
 
 
 def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
