@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reprolam.cli.main import cli
@@ -65,9 +66,12 @@ with reprolam.open("store") as rl:  # no `if __name__ == "__main__":`
 """
 
 
-def test_a_script_that_runs_when_imported_is_not_run_again_by_reproduce(tmp_path: Path) -> None:
+def test_a_script_that_runs_when_imported_is_not_run_again_by_reproduce(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Loading its workflow to reproduce the run executed its top level: one more run each
     time (and, for a script that reproduces itself, runs without end)."""
+    monkeypatch.chdir(tmp_path)  # its top level opens "store" where it is imported from
     script = tmp_path / "noguard.py"
     script.write_text(UNGUARDED)
     subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True)
