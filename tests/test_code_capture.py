@@ -218,6 +218,17 @@ def test_a_notebook_workflow_is_reproduced_from_stored_source_in_a_fresh_process
     assert payload["bitwise"] is True
     assert payload["compared"] == 2
     assert payload["code"] == []  # the same source ran again, reached the same code
+    for verb in (["fork", original.id, "--at", "draw", "--set", "draw.n=5"], ["sweep", original.id, "--at", "draw", "--grid", "draw.n=2,3"]):  # fmt: skip
+        trusted = subprocess.run(
+            [*command, "--trust-pickle", *verb, "--json"],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            cwd=tmp_path,
+        )  # refused "trust the store to rebuild it" although it was trusted
+        assert trusted.returncode == 0, trusted.stderr
 
 
 @pytest.mark.skipif(not Path("/usr/bin/git").exists(), reason="needs git")

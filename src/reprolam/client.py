@@ -220,6 +220,7 @@ class Client:
             executor=executor,
             llm=llm,
             serializer=self._serializer(),
+            trusted=self.trusted,
             on_step=on_step,
         )
         return self._bind(result)
@@ -281,6 +282,7 @@ class Client:
             policy=policy,
             executor=executor,
             serializer=self._serializer(),
+            trusted=self.trusted,
             on_point=on_point,
             llm=llm,
         )
@@ -348,6 +350,7 @@ class Client:
             executor=executor,
             llm=llm,
             serializer=self._serializer(),
+            trusted=self.trusted,
             on_step=on_step,
         )
         return self._bind(result)

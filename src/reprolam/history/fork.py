@@ -155,6 +155,7 @@ def fork(
     executor: ExecutorRef = None,
     llm: LLMSettings | None = None,
     serializer: Serializer | None = None,
+    trusted: bool = False,
     on_step: StepCallback | None = None,
 ) -> RunResult:
     """Fork ``run_ref`` at ``at`` and run it from there (see the module docstring).
@@ -167,7 +168,7 @@ def fork(
     """
     point = fork_point(store, run_ref, at)
     parent = point.parent
-    flow = workflow_of(store, parent, workflow)
+    flow = workflow_of(store, parent, workflow, trusted=trusted)
     checked = validate_overrides(flow.actions, overrides or {})  # before anything is written
     chosen = planner_of(parent, planner, llm=llm)
     # The parent's steps from the fork point on, read page by page when the new steps reach

@@ -53,6 +53,7 @@ def resume(
     executor: ExecutorRef = None,
     llm: LLMSettings | None = None,
     serializer: Serializer | None = None,
+    trusted: bool = False,
     on_step: StepCallback | None = None,
 ) -> RunResult:
     """Continue ``run_ref`` with its recorded workflow, policy, executor and kind of planner.
@@ -63,7 +64,7 @@ def resume(
     """
     run = store.get_run(store.resolve_run_id(run_ref))
     _check_start(store, run)
-    flow = workflow_of(store, run, workflow)
+    flow = workflow_of(store, run, workflow, trusted=trusted)
     chosen = planner_of(run, planner, llm=llm)
     with Engine(store, serializer=serializer, executor=executor or executor_of(run)) as engine:
         result = engine.resume(

@@ -308,6 +308,7 @@ def sweep(
     policy: PolicyChanges = None,
     executor: ExecutorRef = None,
     serializer: Serializer | None = None,
+    trusted: bool = False,
     on_point: PointCallback | None = None,
     llm: LLMSettings | None = None,
 ) -> SweepResult:
@@ -331,7 +332,7 @@ def sweep(
     else:
         point_list, spec = _points(grid, space, random, seed)
         spec.update({k: v for k, v in (("metric", metric), ("direction", direction)) if v})
-    flow = workflow_of(store, parent, workflow)
+    flow = workflow_of(store, parent, workflow, trusted=trusted)
     fixed = validate_overrides(flow.actions, overrides or {})  # values as the params read them
     if fixed:
         spec["set"] = fixed
