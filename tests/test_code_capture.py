@@ -218,7 +218,11 @@ def test_a_notebook_workflow_is_reproduced_from_stored_source_in_a_fresh_process
     assert payload["bitwise"] is True
     assert payload["compared"] == 2
     assert payload["code"] == []  # the same source ran again, reached the same code
-    for verb in (["fork", original.id, "--at", "draw", "--set", "draw.n=5"], ["sweep", original.id, "--at", "draw", "--grid", "draw.n=2,3"]):  # fmt: skip
+    verbs = (
+        ["fork", original.id, "--at", "draw", "--set", "draw.n=5"],
+        ["sweep", original.id, "--at", "draw", "--grid", "draw.n=2,3"],
+    )
+    for verb in verbs:
         trusted = subprocess.run(
             [*command, "--trust-pickle", *verb, "--json"],
             check=False,
