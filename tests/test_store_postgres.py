@@ -441,3 +441,21 @@ def test_cli_run_runs_show(pg_dsn: str, tmp_path: Path) -> None:
     human = invoke(*base, "runs")
     assert human.exit_code == 0
     assert run["id"][:8] in human.output
+
+
+def test_psycopgs_own_log_lines_stay_out_of_the_output(pg_dsn: str, tmp_path: Path) -> None:
+    """After the server went away mid-pipeline, "error ignored terminating <psycopg.Pipeline
+    [BAD]>" reached stderr amid a run's output (Python's last-resort logging handler)."""
+    script = (
+        "import logging\n"
+        "from reprolam.trace import open_store\n"
+        f"store = open_store({pg_dsn!r}, artifacts={str(tmp_path)!r})\n"
+        "logging.getLogger('psycopg').warning('error ignored terminating pipeline')\n"
+        "logging.getLogger('elsewhere').warning('still shown')\n"
+        "store.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "error ignored" not in done.stderr
+    assert "still shown" in done.stderr  # Python's own fallback, for everything else

@@ -24,6 +24,7 @@ use under an advisory lock, so processes starting together migrate once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -73,6 +74,7 @@ _RUN_UPDATE = (
     + " WHERE id = %s RETURNING 1) SELECT 1 / count(*) FROM updated"
 )
 _METRICS_STALE = "DELETE FROM run_metrics WHERE run_id = %s"
+_QUIET = logging.NullHandler()  # one handler, added once however many stores open
 _STEP_UPSERT = (
     f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join(['%s'] * len(_rows.STEP_COLUMNS))}) "
     "ON CONFLICT (run_id, idx) DO UPDATE SET "
@@ -168,6 +170,11 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                 "pip install 'reprolam[postgres]'"
             ) from exc
         self._pg = psycopg
+        # psycopg logs what it ignores while ending a pipeline on a lost connection ("error
+        # ignored terminating <Pipeline [BAD]>"); with no logging configured Python printed it
+        # on stderr, amid the run's output. The store reports and recovers the loss itself;
+        # the records still reach logging when the application configures it.
+        logging.getLogger("psycopg").addHandler(_QUIET)
         # What a call can fail with once it reaches psycopg: server errors, and text that
         # cannot be encoded (lone surrogates) on our side.
         self._errors: tuple[type[Exception], ...] = (self._pg.Error, UnicodeError)
