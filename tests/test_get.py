@@ -203,3 +203,19 @@ def test_get_as_json_refuses_what_json_would_lose(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert said in " ".join(result.output.split()), result.output
         assert not (tmp_path / name).exists()
+
+
+def test_an_unknown_extension_is_written_with_a_warning_naming_what_it_holds(
+    recorded: tuple[Path, str], tmp_path: Path
+) -> None:
+    """-o table.xlsx wrote CSV into a .xlsx file, silently."""
+    store, run_id = recorded
+    target = tmp_path / "table.xlsx"
+    result = invoke(store, "get", run_id, "load.table", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stderr
+    assert ".xlsx is not a format get writes, so it holds csv" in " ".join(result.stderr.split())
+    assert "--as FORMAT" in result.stderr
+    quiet = invoke(store, "get", run_id, "load.table", "-o", str(tmp_path / "t.tsv"), "--as", "csv")
+    assert quiet.exit_code == 0
+    assert "warning" not in quiet.stderr  # the format was chosen

@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -27,7 +28,7 @@ from typing import Any
 from reprolam.codecs import Serializer, default_serializer
 from reprolam.codecs._files import DirManifest, FileManifest
 from reprolam.codecs._sparse import is_sparse
-from reprolam.errors import ConfigError, IntegrityError, NotFoundError
+from reprolam.errors import ConfigError, IntegrityError, NotFoundError, ReprolamWarning
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepRecord, hash_holds
 
@@ -377,6 +378,16 @@ def get_artifact(
             else:
                 _write(value, record.codec, fmt, target)
         size = target.stat().st_size
+    suffix = Path(out).suffix if out is not None and folder is None and not manifest else ""
+    # -o table.xlsx: a structured format under another's name (text and bytes take any)
+    if suffix and as_ is None and implied is None and fmt not in ("txt", "native"):
+        warnings.warn(
+            ReprolamWarning(
+                f"{out}: {suffix} is not a format get writes, so it holds {fmt}; choose one "
+                f"with {{as_=FORMAT}} ({', '.join(possible)})"
+            ),
+            stacklevel=2,
+        )
     return GotArtifact(run_id, name, step, key, record.codec, fmt, str(target), size)
 
 

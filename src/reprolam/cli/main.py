@@ -37,6 +37,7 @@ FLAGS = {
     "base_url": "--llm-base-url",
     "trusted": "--trust-pickle",
     "as_json": "--json",
+    "as_": "--as",
 }
 
 
