@@ -191,28 +191,24 @@ def test_a_notebook_workflow_is_reproduced_from_stored_source_in_a_fresh_process
     with reprolam.open(store) as rl:
         original = rl.run(module.flow, planner="rules")
     assert original.succeeded
-    env = {**os.environ, "PYTHONPATH": ""}
-    command = [sys.executable, "-m", "reprolam", "--store", str(store)]
-    untrusted = subprocess.run(
-        [*command, "reproduce", original.id],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    env = {**os.environ, "PYTHONPATH": ""}  # a fresh process: the notebook's module is gone
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reprolam", "--store", str(store), *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            cwd=tmp_path,
+        )
+
+    untrusted = cli("reproduce", original.id)
     assert untrusted.returncode == 2
     assert "--trust-pickle" in untrusted.stderr  # the way to allow running stored code
 
-    done = subprocess.run(
-        [*command, "--trust-pickle", "reproduce", original.id, "--json"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    done = cli("--trust-pickle", "reproduce", original.id, "--json")
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["bitwise"] is True
@@ -222,16 +218,8 @@ def test_a_notebook_workflow_is_reproduced_from_stored_source_in_a_fresh_process
         ["fork", original.id, "--at", "draw", "--set", "draw.n=5"],
         ["sweep", original.id, "--at", "draw", "--grid", "draw.n=2,3"],
     )
-    for verb in verbs:
-        trusted = subprocess.run(
-            [*command, "--trust-pickle", *verb, "--json"],
-            check=False,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            cwd=tmp_path,
-        )  # refused "trust the store to rebuild it" although it was trusted
+    for verb in verbs:  # refused "trust the store to rebuild it" although it was trusted
+        trusted = cli("--trust-pickle", *verb, "--json")
         assert trusted.returncode == 0, trusted.stderr
 
 

@@ -106,7 +106,7 @@ class RunProgress:
         # by name, as `show` lists them: a reused step's come back from the store sorted
         outputs = " ".join(f"{n}={short(k)}" for n, k in sorted(step.outputs.items()))
         advice = step.proposal.get("cache")
-        took = "reused" if advice and advice.get("reused") else _ms(step.duration)
+        took = "reused" if step.reused else _ms(step.duration)
         line = f"  {mark} {step.index:>3} {escape(f'{step.action:<18}')} {took:>10}  {outputs}"
         if step.error:
             line += f"\n        [red]{escape(f'{step.error.type}: {step.error.message}')}[/]"
@@ -448,7 +448,7 @@ def fork_result(
     run: RunRecord, steps: Sequence[StepRecord], metrics: dict[str, Any] | None
 ) -> None:
     own = [s for s in steps if s.run_id == run.id]
-    reused = sum(bool((s.proposal.get("cache") or {}).get("reused")) for s in own)
+    reused = sum(s.reused for s in own)
     done = f"{len(own) - reused} executed" + (f", {reused} reused" if reused else "")
     console.print(
         f"fork [bold]{run.id}[/] of {run.parent_id} at step {run.fork_index}: "

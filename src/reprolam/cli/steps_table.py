@@ -230,7 +230,7 @@ def steps_cells(view: RunView, *, wide: bool, width: int, hash_chars: int) -> li
         if width >= SEED_WIDTH:
             row.append(plain("-" if step.seed is None else str(step.seed)))
         duration = step.duration
-        if (step.proposal.get("cache") or {}).get("reused"):
+        if step.reused:
             row.append(plain("reused"))  # its outputs were taken from the store, not computed
         else:
             row.append(plain("-" if duration is None else f"{duration * 1000:.1f} ms"))

@@ -230,7 +230,7 @@ class _Walk:
                     self._value(key, owner, label, value)
             elif isinstance(value, types.ModuleType):
                 if self.is_user(value.__name__):  # helpers.clean, helpers.sub.X: follow
-                    if label is not None and bound in _escaping(code):
+                    if label is not None and bound in _uses(code)[0]:
                         # `getattr(helpers, name)`, `run(helpers)`: any of its code may run
                         self._whole_module(key, owner, label, value)
                     for attr in names:
@@ -268,7 +268,7 @@ class _Walk:
         for name in names:
             if name in sys.modules and not self.is_user(name):
                 self._bind(module, None, name)
-        for name in _imported(code):
+        for name in _uses(code)[1]:
             if name not in sys.modules and _installed_package(name):
                 self._bind(module, None, name)
 
@@ -461,19 +461,25 @@ _NAME_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "LOAD_ATTR", "LOAD_DEREF"})
 
 
 @cache
-def _escaping(code: types.CodeType) -> frozenset[str]:
-    """Global (or attribute) names whose object a code object (or code nested in it) uses
-    other than by reading a named attribute of it: passed to a call (``getattr(mod, name)``),
-    stored, returned. For a module, any of its code may then run."""
-    found: set[str] = set()
+def _uses(code: types.CodeType) -> tuple[frozenset[str], frozenset[str]]:
+    """What a code object (and the code nested in it) does with names, read from its
+    bytecode once: the global (or attribute) names whose object it uses other than by
+    reading a named attribute of it (passed to a call, ``getattr(mod, name)``; stored;
+    returned: for a module, any of its code may then run), and the modules it imports."""
+    escaping: set[str] = set()
+    imported: set[str] = set()
     instructions = list(dis.get_instructions(code))
     for here, after in zip(instructions, [*instructions[1:], None], strict=True):
-        if here.opname in _NAME_LOADS and (after is None or after.opname not in _ATTRIBUTE_USE):
-            found.add(str(here.argval))
+        if here.opname == "IMPORT_NAME":
+            imported.add(str(here.argval))
+        elif here.opname in _NAME_LOADS and (after is None or after.opname not in _ATTRIBUTE_USE):
+            escaping.add(str(here.argval))
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            found |= _escaping(const)
-    return frozenset(found)
+            nested = _uses(const)
+            escaping |= nested[0]
+            imported |= nested[1]
+    return frozenset(escaping), frozenset(imported)
 
 
 def _file_of(obj: Any) -> str | None:
@@ -693,16 +699,6 @@ def _installed_roots() -> tuple[str, ...]:
 def _compiled_function(value: Any) -> bool:
     """A function compiled by Cython (its own type, not ``builtin_function_or_method``)."""
     return type(value).__name__ == "cython_function_or_method"
-
-
-@cache
-def _imported(code: types.CodeType) -> frozenset[str]:
-    """The modules a code object (and the code nested in it) imports when it runs."""
-    found = {str(i.argval) for i in dis.get_instructions(code) if i.opname == "IMPORT_NAME"}
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            found |= _imported(const)
-    return frozenset(found)
 
 
 @cache

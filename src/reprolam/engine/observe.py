@@ -679,13 +679,14 @@ def _temp_root() -> str:
     """The OS temp dir, real path. Found before an action runs (``ActionWatch.start``): the
     first time, ``tempfile`` probes for one holding a lock, and its probe opens files the
     hook sees; asking ``tempfile`` from the hook then waited on that lock forever."""
-    if getattr(_guard, "busy", False) and _temp:  # in the hook: what start() found
+    real = _temp.get(tempfile.tempdir or "")  # set once tempfile has found it: no call
+    if real is not None:
+        return real
+    if getattr(_guard, "busy", False) and _temp:  # in the hook, tempfile may be probing
         return next(iter(_temp.values()))
     named = tempfile.gettempdir()
-    real = _temp.get(named)
-    if real is None:
-        _temp.clear()
-        real = _temp[named] = os.path.realpath(named)
+    _temp.clear()
+    real = _temp[named] = os.path.realpath(named)
     return real
 
 

@@ -92,12 +92,17 @@ def _holds(store: TraceStore, run_id: str, snapshot: StateSnapshot) -> bool:
     if snapshot.steps == 0:
         return True
     try:
-        step = store.step_at(run_id, snapshot.steps - 1)
-        if step.hash is None or step.hash != snapshot.head or step.damaged is not None:
+        last = store.step_at(run_id, snapshot.steps - 1)
+        if last.hash is None or last.hash != snapshot.head or not hash_holds(last):
             return False
+        read = {last.index: last}  # a step that produced several names is read once
         for name, (key, _, index) in snapshot.artifacts.items():
-            producer = step if index == step.index else store.step_at(run_id, index)
-            if producer.outputs.get(name) != key or not hash_holds(producer):
+            producer = read.get(index)
+            if producer is None:
+                producer = read[index] = store.step_at(run_id, index)
+                if not hash_holds(producer):
+                    return False
+            if producer.outputs.get(name) != key:
                 return False
     except (NotFoundError, TypeError, ValueError):  # an index edited out of range or type
         return False

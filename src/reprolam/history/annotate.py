@@ -13,7 +13,7 @@ from typing import Any
 from reprolam.errors import ConfigError, StoreError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.queries import Annotation, RunPage, numeric_metrics
-from reprolam.trace.records import RunRecord, RunStatus
+from reprolam.trace.records import FINISHED, RunRecord
 
 INDEX_BATCH = 500
 
@@ -47,16 +47,12 @@ def index_metrics(store: TraceStore, *, limit: int | None = None) -> int:
     return done
 
 
-# Runs whose metrics are indexed: they change no more (an interrupted one may be resumed).
-_FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED)
-
-
 def index_page(store: TraceStore, page: RunPage) -> RunPage:
     """The page again, after indexing the metrics of its finished runs not indexed yet.
 
     Costs at most a page of artifact reads, once per run; a page already indexed costs nothing.
     """
-    pending = [r.run for r in page.rows if not r.indexed and r.run.status in _FINISHED]
+    pending = [r.run for r in page.rows if not r.indexed and r.run.status in FINISHED]
     if not pending:
         return page
     for run in pending:

@@ -383,7 +383,7 @@ def sweep(
                 run=result.run,
                 metrics=final_metrics(store, result.run),
                 executed=sum(1 for s in own if _executed(s)),
-                reused=sum(1 for s in own if _reused(s)),
+                reused=sum(1 for s in own if s.reused),
                 failed=sum(1 for s in own if s.status is StepStatus.FAILED),
                 environments=tuple(sorted({e for s in own if (e := _environment(s))})),
             )
@@ -481,12 +481,8 @@ def _environment(step: StepRecord) -> str | None:
     return str(placement.get("environment")) if isinstance(placement, dict) else None
 
 
-def _reused(step: StepRecord) -> bool:
-    return bool(step.proposal.get("cache", {}).get("reused"))
-
-
 def _executed(step: StepRecord) -> bool:
-    return step.kind is StepKind.ACTION and step.finished and not _reused(step)
+    return step.kind is StepKind.ACTION and step.finished and not step.reused
 
 
 def _score(value: Any) -> bool:

@@ -25,10 +25,13 @@ ACTION_URN = "urn:reprolam:action:"
 BIOSCHEMAS_WORKFLOW = "https://bioschemas.org/profiles/ComputationalWorkflow/1.0-RELEASE"
 
 
+CHOSEN = "chosen by the exporter"  # how a license given to the export is described
+
+
 def crate_license(graph: RunGraph, chosen: str | None) -> tuple[str, str]:
     """(SPDX id or URL, how it was chosen): the user's, else the workflow's, else the default."""
     if chosen:
-        return chosen, "chosen by the exporter"
+        return chosen, CHOSEN
     declared = graph.workflow_snapshot.get("license")
     if isinstance(declared, str) and declared:
         return declared, f"declared by workflow {graph.run.workflow}"

@@ -14,56 +14,53 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from reprolam.errors import IntegrityError
+from reprolam.provenance._crate_terms import CHOSEN
 from reprolam.trace.contract import TraceStore
 
 METADATA = "ro-crate-metadata.json"
-_CHOSEN = "license chosen by the exporter"  # _crate_terms.crate_license's wording
 
 
-class Reader(Protocol):
-    def read(self, name: str, limit: int | None = None) -> bytes: ...
-
-
-def check_views(reader: Reader, path: Path, store: TraceStore, run_id: str) -> None:
-    """``IntegrityError`` naming the first view of the crate at ``path`` that is not what an
-    export of ``run_id`` from ``store`` (the crate's verified records) writes."""
+def check_views(read: Callable[[str], bytes], path: Path, store: TraceStore, run_id: str) -> None:
+    """``IntegrityError`` naming the first view of the crate at ``path`` (its files read by
+    ``read``) that is not what an export of ``run_id`` from ``store`` (the crate's verified
+    records) writes."""
     from reprolam.provenance._model import build_run_graph
     from reprolam.provenance._rocrate import _Builder
 
-    refuse = _refusal(path)
     try:
-        found = json.loads(reader.read(METADATA))
+        found = json.loads(read(METADATA))
         entities = {e["@id"]: e for e in found["@graph"]}
         root = entities["./"]
     except (KeyError, FileNotFoundError, IsADirectoryError, TypeError, ValueError) as exc:
-        raise refuse(f"{METADATA} is missing or unreadable ({exc})") from None
+        raise _altered(path, f"{METADATA} is missing or unreadable ({exc})") from None
     crate = _Builder(store, build_run_graph(store, run_id), None, _license(entities, root)).build()
     crate.root_dataset["datePublished"] = root.get("datePublished")  # when it was exported
     expected = {e["@id"]: e for e in crate.metadata.generate()["@graph"]}
     if expected != entities:
-        raise refuse(f"{METADATA} {_difference(expected, entities)}")
+        raise _altered(path, f"{METADATA} {_difference(expected, entities)}")
     for entity in crate.data_entities:
         source = getattr(entity, "source", None)
         if not isinstance(source, io.BytesIO):
             continue  # an artifact's bytes: verified against its digest already
         name = entity.id
         try:
-            held = reader.read(name)
+            held = read(name)
         except (KeyError, FileNotFoundError, IsADirectoryError):
-            raise refuse(f"{name} is missing") from None
+            raise _altered(path, f"{name} is missing") from None
         if held != source.getvalue():
-            raise refuse(f"{name} is not what the crate's records give")
+            raise _altered(path, f"{name} is not what the crate's records give")
 
 
 def _license(entities: dict[str, Any], root: dict[str, Any]) -> str | None:
     """The license the exporter chose (None: the workflow's or the default, as at export)."""
     ref = root.get("license")
     entity = entities.get(str(ref.get("@id"))) if isinstance(ref, dict) else None
-    if isinstance(entity, dict) and str(entity.get("description", "")).startswith(_CHOSEN):
+    if isinstance(entity, dict) and entity.get("description") == f"license {CHOSEN}":
         return str(entity.get("name"))
     return None
 
@@ -83,12 +80,9 @@ def _difference(expected: dict[str, Any], found: dict[str, Any]) -> str:
     return f"entity {changed!r} differs from the crate's records in {', '.join(fields)}"
 
 
-def _refusal(path: Path) -> Any:
-    def refuse(what: str) -> IntegrityError:
-        return IntegrityError(
-            f"crate {str(path)!r}: {what}: the crate was altered after it was exported (its "
-            "records verify, but what it tells other readers does not match them); nothing "
-            "was imported: export the run again"
-        )
-
-    return refuse
+def _altered(path: Path, what: str) -> IntegrityError:
+    return IntegrityError(
+        f"crate {str(path)!r}: {what}: the crate was altered after it was exported (its records "
+        "verify, but what it tells other readers does not match them); nothing was imported: "
+        "export the run again"
+    )

@@ -74,7 +74,7 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
         _verify_steps(steps, path)
         artifacts = _verified_artifacts(reader, path, trace["artifacts"])
         staged = _staged(runs, steps, artifacts, path)
-        check_views(reader, path, staged, str(trace["run"]))
+        check_views(reader.read, path, staged, str(trace["run"]))
     report = copy_store(staged, store)
     return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
 

@@ -21,7 +21,7 @@ from reprolam.trace.queries import (
     build_run_query,
     check_annotation,
 )
-from reprolam.trace.records import RunRecord
+from reprolam.trace.records import FINISHED, RunRecord
 
 _TAG_INSERT = (
     "INSERT INTO annotations (run_id, kind, value, created_at) VALUES ({p}, {p}, {p}, {p}) "
@@ -31,6 +31,9 @@ _METRIC_UPSERT = (
     "INSERT INTO run_metrics (run_id, name, value) VALUES ({p}, {p}, {p}) "
     "ON CONFLICT (run_id, name) DO UPDATE SET value = excluded.value"
 )
+# A run's index goes when its record changes (it ended, or was resumed): indexed again.
+METRICS_DELETE = "DELETE FROM run_metrics WHERE run_id = {p}"
+_FINISHED = ", ".join(sorted(f"'{status.value}'" for status in FINISHED))
 NO_METRICS = ""  # the run_metrics name that marks a run indexed without numeric metrics
 
 
@@ -122,7 +125,7 @@ class SqlRunQueries:
         rows: list[tuple[Any, ...]] = [(run_id, n, float(v)) for n, v in metrics.items()]
         self._write(
             [
-                (f"DELETE FROM run_metrics WHERE run_id = {p}", [(run_id,)]),
+                (METRICS_DELETE.format(p=p), [(run_id,)]),
                 (_METRIC_UPSERT.format(p=p), rows or [(run_id, NO_METRICS, None)]),
             ]
         )
@@ -130,7 +133,7 @@ class SqlRunQueries:
     def runs_without_metrics(self, *, limit: int) -> list[str]:
         p = self.DIALECT.param
         found = self._all(
-            "SELECT id FROM runs WHERE status IN ('succeeded', 'failed') AND NOT EXISTS "
+            f"SELECT id FROM runs WHERE status IN ({_FINISHED}) AND NOT EXISTS "
             "(SELECT 1 FROM run_metrics m WHERE m.run_id = runs.id) "
             f"ORDER BY {self.DIALECT.created} DESC, id DESC LIMIT {p}",
             (max(limit, 0),),

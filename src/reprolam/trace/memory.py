@@ -16,7 +16,7 @@ from reprolam.hashing import digest as hash_bytes
 from reprolam.trace import _rows, queries
 from reprolam.trace.contract import Producer, TraceStore, cached_pages
 from reprolam.trace.queries import Annotation, RunPage, RunQuery, RunRow
-from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+from reprolam.trace.records import FINISHED, ArtifactRecord, RunRecord, StepRecord
 from reprolam.trace.snapshot import StateSnapshot
 
 
@@ -311,15 +311,12 @@ class MemoryStore(TraceStore):
         with self._lock:
             self._check_open()
             rows = sorted(self._runs.values(), key=lambda r: (r[3], r[0]), reverse=True)
-            pending = [r[0] for r in rows if r[7] in _FINISHED and r[0] not in self._metrics]
+            pending = [r[0] for r in rows if r[7] in FINISHED and r[0] not in self._metrics]
         return pending[: max(limit, 0)]
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-
-
-_FINISHED = ("succeeded", "failed")  # runs whose metrics are indexed: they change no more
 
 
 def _cache_key_of(row: tuple[Any, ...]) -> tuple[Any, ...]:

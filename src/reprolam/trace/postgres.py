@@ -36,7 +36,7 @@ from reprolam.errors import NotFoundError, ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._dsn import redact
 from reprolam.trace._pg_liveness import lease_key, mark_abandoned_runs, try_lock
-from reprolam.trace._sql_queries import SqlRunQueries
+from reprolam.trace._sql_queries import METRICS_DELETE, SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SqlSnapshots
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
@@ -73,7 +73,7 @@ _RUN_UPDATE = (
     + ", ".join(f"{c} = %s" for c in _rows.RUN_COLUMNS[1:])
     + " WHERE id = %s RETURNING 1) SELECT 1 / count(*) FROM updated"
 )
-_METRICS_STALE = "DELETE FROM run_metrics WHERE run_id = %s"
+_METRICS_STALE = METRICS_DELETE.format(p="%s")  # its record changed: indexed again
 _QUIET = logging.NullHandler()  # one handler, added once however many stores open
 _STEP_UPSERT = (
     f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES ({', '.join(['%s'] * len(_rows.STEP_COLUMNS))}) "
@@ -271,7 +271,6 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                             cur.executemany(_STEP_UPSERT, step_rows)
                         if run_update is not None:  # the id goes last, in WHERE
                             cur.execute(_RUN_UPDATE, (*run_update[1:], run_update[0]), prepare=True)
-                            # its record changed (it ended, or resumed): indexed again
                             cur.execute(_METRICS_STALE, (run_update[0],), prepare=True)
                         crashpoints.before_write()
                         cur.execute("COMMIT")

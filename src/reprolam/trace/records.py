@@ -18,6 +18,10 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+# Runs whose record changes no more (an interrupted one may be resumed): their metrics are indexed.
+FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
+
+
 class StepKind(StrEnum):
     ACTION = "action"  # an executed (or executing) action
     REJECTION = "rejection"  # a proposal the policy refused; never executed
@@ -139,6 +143,12 @@ class StepRecord:
     @property
     def finished(self) -> bool:
         return self.status is not StepStatus.STARTED
+
+    @property
+    def reused(self) -> bool:
+        """Its outputs were taken from a recorded step (a cache hit), not computed."""
+        cache = self.proposal.get("cache")
+        return isinstance(cache, dict) and cache.get("reused") is True
 
 
 def _without_damage(fields: dict[str, Any]) -> dict[str, Any]:

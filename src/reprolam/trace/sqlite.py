@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from reprolam.errors import ReprolamError, StoreError
 from reprolam.trace import _rows, _sqlite_windows, crashpoints
 from reprolam.trace import _sqlite_keys as _keys
-from reprolam.trace._sql_queries import SqlRunQueries
+from reprolam.trace._sql_queries import METRICS_DELETE, SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SNAPSHOT_UPSERT, SqlSnapshots, snapshot_rows
 from reprolam.trace._sqlite_schema import (
@@ -97,8 +97,7 @@ _RUN_INSERT = (
 _RUN_UPDATE = "UPDATE runs SET {} WHERE id = ?1".format(
     ", ".join(f"{c} = ?{i}" for i, c in enumerate(_rows.RUN_COLUMNS, 1) if c != "id")
 )
-# A run's record changed (it ended, or was resumed): its metrics index is indexed again.
-_METRICS_STALE = "DELETE FROM run_metrics WHERE run_id = ?"
+_METRICS_STALE = METRICS_DELETE.format(p="?")  # its record changed: indexed again
 _STEP_INSERT = f"INSERT INTO steps ({_STEP_COLUMNS})"
 _STEP_ON_CONFLICT = "ON CONFLICT (run_id, idx) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in _rows.STEP_COLUMNS if c not in ("run_id", "idx")
