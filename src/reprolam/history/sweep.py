@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +51,7 @@ from reprolam.history.sweep_space import (
 from reprolam.ids import uuid7
 from reprolam.planning.base import Decision, Planner, RunState
 from reprolam.trace.contract import TraceStore
+from reprolam.trace.queries import finite_number
 from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
 from reprolam.trace.step_history import steps_from
 from reprolam.workflows.registry import Workflow
@@ -179,15 +179,15 @@ class SweepResult:
         return None
 
     def best(self) -> SweepPoint | None:
-        metric = self.headline()
-        scored = [p for p in self.points if p.metrics and _score(p.metrics.get(metric or ""))]
+        metric = self.headline() or ""
+        scored = [p for p in self.points if p.metrics and finite_number(p.metrics.get(metric))]
         if not scored:
             return None
         from reprolam.history.sweep_optuna import default_direction  # no optuna needed
 
-        direction = self.spec.get("direction") or default_direction(metric or "")
+        direction = self.spec.get("direction") or default_direction(metric)
         pick = min if direction == "minimize" else max
-        return pick(scored, key=lambda p: float((p.metrics or {})[metric or ""]))
+        return pick(scored, key=lambda p: float((p.metrics or {})[metric]))
 
     def to_dict(self) -> dict[str, Any]:
         best = self.best()
@@ -483,12 +483,6 @@ def _environment(step: StepRecord) -> str | None:
 
 def _executed(step: StepRecord) -> bool:
     return step.kind is StepKind.ACTION and step.finished and not step.reused
-
-
-def _score(value: Any) -> bool:
-    """Whether a metric can be best: a finite number (a NaN loss is no result, and an
-    infinite one is a diverged run, not the best or worst of the others)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def sweep_runs(store: TraceStore, sweep_id: str) -> list[RunRecord]:

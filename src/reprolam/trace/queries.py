@@ -165,14 +165,14 @@ def check_annotation(kind: str, value: str) -> str:
 
 def numeric_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     """The finite numbers among a run's headline metrics (what the index keeps)."""
-    out: dict[str, float] = {}
-    for name, value in (metrics or {}).items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        number = float(value)
-        if math.isfinite(number):
-            out[str(name)] = number
-    return out
+    return {str(k): float(v) for k, v in (metrics or {}).items() if finite_number(v)}
+
+
+def finite_number(value: Any) -> bool:
+    """A metric a list can sort by: an int or float (not a bool), neither NaN nor infinite."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)
 
 
 # -- the memory backend -----------------------------------------------------------------------
