@@ -216,3 +216,48 @@ def test_a_helper_that_outlives_its_writer_leaves_the_writers_journals_to_the_ne
         recorded = store.own_steps("victim")
         assert [s.index for s in recorded] == list(range(2 * MAX_PENDING + 9))
     assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_a_read_after_a_few_records_applies_them_itself_not_through_the_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork or a new run reads right after writing a frame or two: a round trip to the
+    helper process (and its wake-ups on a busy machine) cost milliseconds for microseconds
+    of work."""
+    store = SQLiteStore(tmp_path)
+    store.create_run(make_run("run-a"))
+    _record(store, "run-a", 0, MAX_PENDING)
+    helper = _wait_ready(store)
+    store.flush()
+    handed: list[Path] = []
+    real_apply = helper.apply
+    monkeypatch.setattr(
+        helper, "apply", lambda path, rows: handed.append(path) or real_apply(path, rows)
+    )
+    _record(store, "run-a", MAX_PENDING, MAX_PENDING + 3)
+    assert [s.index for s in store.own_steps("run-a")][-3:] == [MAX_PENDING + i for i in range(3)]
+    assert handed == []
+    assert list((tmp_path / "journal").iterdir()) == []  # applied, so its journal is gone
+    _record(store, "run-a", MAX_PENDING + 3, 2 * MAX_PENDING + 3)  # a full batch still goes
+    store.flush()
+    assert len(handed) == 1
+    store.close()
+
+
+def test_a_few_records_that_fail_to_apply_on_read_stay_pending_and_apply_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path)
+    store.create_run(make_run("run-a"))
+    _record(store, "run-a", 0, 2)
+    real_apply = store._apply
+    monkeypatch.setattr(store, "_apply", lambda frames: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(StoreError, match="disk full"):
+        store.own_steps("run-a")
+    assert len(list((tmp_path / "journal").iterdir())) == 1  # its journal is kept
+    monkeypatch.setattr(store, "_apply", real_apply)
+    assert [s.index for s in store.own_steps("run-a")] == [0, 1]
+    store.close()
+    reopened = SQLiteStore(tmp_path)
+    assert [s.index for s in reopened.own_steps("run-a")] == [0, 1]
+    reopened.close()

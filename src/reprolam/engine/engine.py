@@ -120,6 +120,15 @@ class Engine:
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = replace(policy or Policy(), executor=self.executor.config())
         self._check_policy(policy, workflow)
+        # Read before this run writes anything: a read waits for pending writes to commit.
+        start: StartState | None = None
+        if origin.inherited:  # given explicitly: the old way, every step in memory
+            inherited_head = origin.inherited[-1].hash or ""
+        elif origin.parent is not None and origin.fork_index:
+            start = state_at(self.store, origin.parent, origin.fork_index)
+            inherited_head = start.snapshot.head
+        else:
+            inherited_head = ""
         given = inputs_for(self, workflow, inputs, origin.parent, origin.verifies)
         code = capture_code(workflow)
         code_key, code_artifacts = self._code_artifacts(code)
@@ -142,14 +151,6 @@ class Engine:
             fork_index=origin.fork_index,
             verifies=origin.verifies,
         )
-        start: StartState | None = None
-        if origin.inherited:  # given explicitly: the old way, every step in memory
-            inherited_head = origin.inherited[-1].hash or ""
-        elif origin.parent is not None and origin.fork_index:
-            start = state_at(self.store, origin.parent, origin.fork_index)
-            inherited_head = start.snapshot.head
-        else:
-            inherited_head = ""
         run = replace(run, header_hash=run_header_hash(run, inherited_head))
         with self.store.lease(run.id):  # before the record: a dead run is then recognizable
             self.store.create_run(run)

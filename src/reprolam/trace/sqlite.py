@@ -82,6 +82,7 @@ if TYPE_CHECKING:
 JOURNAL_DIR = "journal"
 LEASE_DIR = "leases"
 MAX_PENDING = 512  # journal frames applied per SQLite transaction, at most
+APPLY_HERE = 16  # pending frames a flush applies itself (_apply_pending_here)
 HELPER_QUEUE = 8  # full batches that may wait for the apply helper (_applied_by_helper)
 HELPER_START = 10.0  # seconds the apply helper may take to open the store
 FLUSH_INTERVAL = 0.2  # seconds: how stale other processes' view of this writer can get
@@ -436,6 +437,8 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         if self._closed:
             raise self._closed_error()
         self._raise_background_error()
+        if not self._batches and 0 < len(self._pending) <= APPLY_HERE:
+            self._apply_pending_here()
         self._hand_off_locked()
         while self._batches:
             if self._flusher is None or not self._flusher.is_alive():  # e.g. in a forked child
@@ -445,6 +448,22 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
             self._raise_background_error()
         if None in self._snapshot_rows:  # queued with no batch to follow: the connection is idle
             self._apply_snapshots(self._snapshot_rows.pop(None))
+
+    def _apply_pending_here(self) -> None:
+        """Apply the few pending frames on the calling thread (lock held, nothing handed
+        off: the connection is idle). A reader waiting for a couple of frames (a run
+        created after its environment was stored, a fork reading its parent) would
+        otherwise wait for a hand-off to the applier, or a round trip to its helper
+        process, for microseconds of work. A failure leaves them pending, to be tried
+        again, as a failed handed-off batch is."""
+        journal = self._journal
+        assert journal is not None
+        try:
+            self._apply_batch(self._pending, self._snapshot_rows.pop(journal, []))
+        except Exception as exc:
+            raise self._batch_failure(exc) from exc
+        self._pending, self._journal = [], None
+        journal.close()
 
     def _apply_batches_here(self) -> None:
         """Apply handed-off batches on the calling thread (call with the lock held)."""
