@@ -490,3 +490,16 @@ def test_copying_again_restores_a_blob_file_missing_from_the_destination(tmp_pat
         assert report.artifacts == 1
         assert blob.is_file()
         assert _audit_problems(dst, run_id) == []
+
+
+def test_the_cli_names_src_artifacts_when_a_source_blob_is_missing(tmp_path: Path) -> None:
+    """It told the user to point --artifacts at the blobs, an option store copy ignores."""
+    _STOPS["now"] = False
+    with SQLiteStore(tmp_path / "src") as src:
+        Engine(src).run(_STOPPING, planner=RulesPlanner())
+    (blob,) = [p for p in (tmp_path / "src" / "artifacts").rglob("*") if p.is_file()]
+    blob.unlink()
+    done = invoke("store", "copy", str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert done.exit_code != 0
+    assert "--src-artifacts" in done.stderr
+    assert "--artifacts" not in done.stderr.replace("--src-artifacts", "")

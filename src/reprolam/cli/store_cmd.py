@@ -7,7 +7,7 @@ import os
 import click
 
 from reprolam.cli.main import emit_json, json_option, reports_errors
-from reprolam.errors import ConfigError
+from reprolam.errors import ConfigError, ReprolamError
 
 
 @click.group()
@@ -68,7 +68,14 @@ def copy(
         open_store(src, artifacts=src_artifacts, create=False) as source,
         open_store(dst, artifacts=dst_artifacts) as destination,
     ):
-        report = copy_store(source, destination, on_run=lambda what, run: progress(what, run.id))
+        try:
+            report = copy_store(
+                source, destination, on_run=lambda what, run: progress(what, run.id)
+            )
+        except ReprolamError as exc:  # a blob the source lacks: its option is --src-artifacts
+            exc.what = exc.what.replace("{artifacts}", "{src_artifacts}")
+            exc.hint = exc.hint and exc.hint.replace("{artifacts}", "{src_artifacts}")
+            raise
     if as_json:
         emit_json(report.to_dict())
         return
