@@ -23,7 +23,7 @@ from reprolam import (
     workflow,
 )
 from reprolam.engine.policy import CheckedProposal
-from reprolam.errors import ConfigError
+from reprolam.errors import ConfigError, StoreError
 from reprolam.planning.base import ArtifactRef
 from reprolam.trace.memory import MemoryStore
 from reprolam.trace.records import RunStatus, StepKind, StepStatus, step_hash
@@ -350,3 +350,36 @@ def test_a_checked_proposal_holds_the_validated_params_bound_inputs_and_override
         checked.params = {}  # type: ignore[misc]
     plain = Policy().check(Proposal("add_up"), state, {})
     assert (plain.params, plain.overridden) == ({"scale": 1.0}, ())
+
+
+def test_on_step_hears_of_a_step_only_once_the_store_took_it() -> None:
+    """A PostgreSQL server gone mid-run: the CLI printed ✓ for a step whose commit then
+    failed, and the trace kept it as started."""
+
+    class Outage(MemoryStore):
+        def record(self, **kwargs: Any) -> None:
+            steps = kwargs.get("steps", ())
+            if any(s.action == "add_up" and s.status is StepStatus.SUCCEEDED for s in steps):
+                raise StoreError("the server went away")
+            super().record(**kwargs)
+
+    store = Outage()
+    heard: list[tuple[str, StepStatus]] = []
+    with pytest.raises(StoreError, match="went away"):
+        Engine(store).run(
+            FLOW, planner=RulesPlanner(), on_step=lambda s: heard.append((s.action, s.status))
+        )
+    assert heard == [("make_data", StepStatus.SUCCEEDED)]
+    (run,) = store.list_runs()
+    assert [(s.action, s.status) for s in store.own_steps(run.id)] == [
+        ("make_data", StepStatus.SUCCEEDED),
+        ("add_up", StepStatus.STARTED),
+    ]
+
+
+def test_on_step_hears_of_every_finished_step_once_in_order() -> None:
+    heard: list[int] = []
+    result = Engine(MemoryStore()).run(
+        FAILING, planner=RulesPlanner(), on_step=lambda s: heard.append(s.index)
+    )
+    assert heard == [s.index for s in result.steps]

@@ -536,8 +536,6 @@ class RunLoop:
         self.prev_hash = step.hash or ""
         self.state.add(step)
         self.pending_steps.append(step)
-        if self.on_step is not None:
-            self.on_step(step)
 
     def _keep(self, value: Any) -> str:
         """Encode an output, queue its bytes (once) and remember the value as recorded.
@@ -598,13 +596,18 @@ class RunLoop:
             return self.serializer.loads_typed(record.codec, data)
 
     def _flush(self, run: RunRecord | None = None) -> None:
+        """Record what is pending; then ``on_step`` hears of each finished step (never of one
+        the store did not take: a progress line must not show a step the trace lacks)."""
         if self.pending_steps or self.pending_artifacts or run is not None:
-            self.store.record(steps=self.pending_steps, artifacts=self.pending_artifacts, run=run)
-            for step in self.pending_steps:
-                if step.hash is not None:  # finished: the store has its row; memory stays lean
-                    object.__setattr__(step, "rendered", None)
+            steps = self.pending_steps
+            self.store.record(steps=steps, artifacts=self.pending_artifacts, run=run)
             self.pending_steps = []
             self.pending_artifacts = []
+            for step in steps:
+                if step.hash is not None:  # finished: the store has its row; memory stays lean
+                    object.__setattr__(step, "rendered", None)
+                    if self.on_step is not None:
+                        self.on_step(step)
 
     def _finish(self, status: RunStatus, reason: str | None) -> RunResult:
         if self.ahead is not None:
