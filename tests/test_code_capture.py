@@ -429,3 +429,28 @@ def test_actions_exec_d_without_a_module_name_are_recorded(tmp_path: Path) -> No
         run = rl.run(flow)
         assert run.succeeded
         assert rl.reproduce(run.id, workflow=flow).bitwise
+
+
+def test_an_int_too_long_for_decimal_text_is_fingerprinted_not_a_crash() -> None:
+    """Python turns an int into decimal text only up to 4,300 digits; a module-level constant
+    (or a table holding one) beyond that was a ValueError out of ``rl.run``."""
+    text = """
+from reprolam import action, workflow
+
+LIMIT = 10**5000
+TABLE = {"limit": 10**5000}
+
+
+@action(outputs=["value"])
+def make() -> int:
+    return (LIMIT + TABLE["limit"]) % 7
+
+
+flow = workflow("long-int", [make], outputs=["value"])
+"""
+    code = capture_code(_module("cc_long_int", text, "<cc-long-int>").flow)
+    changed = _module("cc_long_int", text.replace("LIMIT = 10**5000", "LIMIT = 10**5001"), "<b>")
+    assert capture_code(changed.flow).fingerprints["make"] != code.fingerprints["make"]
+    json.dumps(code.manifest)  # the manifest is stored as JSON
+    with reprolam.open("memory:") as rl:
+        assert rl.run(changed.flow).status.value == "succeeded"

@@ -52,6 +52,9 @@ MANIFEST_VERSION = 1
 DIFF_CAP = 256 * 1024  # bytes of uncommitted diff kept with a run
 _CONSTANT_TYPES = (int, float, str, bool, type(None))
 _MAX_UNITS = 500  # a walk that reaches more is stopped (and says so): a guard, not a limit
+# Python refuses int -> decimal text past 4,300 digits (sys.set_int_max_str_digits), which
+# JSON needs; an int this long (about 4,214 digits) is described by its hex digits instead.
+_DECIMAL_INT_BITS = 14_000
 
 
 @dataclass
@@ -539,6 +542,8 @@ def _describe(
     budget[0] -= 1
     if budget[0] < 0:
         raise _TooBig
+    if isinstance(value, int) and value.bit_length() > _DECIMAL_INT_BITS:
+        return {"int": hex(value)}
     if value is None or isinstance(value, bool | int | str):
         return value if type(value) in (bool, int, str) or value is None else _scalar(value)
     if isinstance(value, float):
@@ -671,6 +676,8 @@ def _jsonable(value: Any) -> bool:
         return all(_jsonable(v) for v in value) and len(value) <= 100
     if isinstance(value, str):
         return len(value) <= 10_000
+    if isinstance(value, int):
+        return value.bit_length() <= _DECIMAL_INT_BITS
     return isinstance(value, _CONSTANT_TYPES)
 
 
