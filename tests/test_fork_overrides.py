@@ -58,3 +58,17 @@ def test_the_cli_prints_one_warning_line_with_flags(parent: tuple[Path, str]) ->
     assert "fit.C=3 changed nothing" in lines[0]
     assert "(--at fit)" in lines[0]
     assert "Warning" not in result.stderr  # not Python's file:line display
+
+
+def test_an_int_param_too_long_for_decimal_text_is_a_clear_error(
+    parent: tuple[Path, str],
+) -> None:
+    """Python writes an int as decimal text only up to 4,300 digits; such a param was a bare
+    ValueError out of ``run`` and ``fork`` instead of a refusal naming the param."""
+    store, run_id = parent
+    with reprolam.open(store) as rl:
+        with pytest.raises(reprolam.ReprolamError, match=r"make_data\.n: an integer of more"):
+            rl.run(FLOW, set={"make_data.n": 10**5000})
+        with pytest.raises(reprolam.ReprolamError, match=r"make_data\.n: an integer of more"):
+            rl.fork(run_id, at="make_data", set={"make_data.n": 10**5000})
+        assert len(rl.runs()) == 1  # nothing recorded

@@ -205,10 +205,18 @@ def _as_declared(spec: ActionSpec, param: str, value: Any) -> Any:
 
 def _check_storable(name: str, value: Any) -> None:
     """Refuse a value holding text no store can hold (a lone surrogate: a file name that is
-    not UTF-8, as Python decodes it from the command line or ``os.listdir``)."""
+    not UTF-8, as Python decodes it from the command line or ``os.listdir``), or an int
+    too long for Python to write as decimal text."""
     try:
         canonical_json(value).encode("utf-8")
-    except UnicodeEncodeError as exc:
+    except ValueError as exc:
+        if not isinstance(exc, UnicodeEncodeError):  # an int past Python's 4,300-digit text
+            raise ConfigError(
+                f"{{overrides}} {name}: an integer of more than 4,300 digits; a trace store "
+                "records params as JSON text, which Python writes only up to 4,300 digits",
+                option="overrides",
+                hint="pass a smaller number, or hand the number to the action as an input",
+            ) from None
         bad = exc.object[exc.start : exc.end]
         raise ConfigError(
             f"{{overrides}} {name}: its value holds text that is not valid Unicode ({bad!r}, "
