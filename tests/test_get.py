@@ -219,3 +219,27 @@ def test_an_unknown_extension_is_written_with_a_warning_naming_what_it_holds(
     quiet = invoke(store, "get", run_id, "load.table", "-o", str(tmp_path / "t.tsv"), "--as", "csv")
     assert quiet.exit_code == 0
     assert "warning" not in quiet.stderr  # the format was chosen
+
+
+@action(outputs=["lil", "dok"])
+def _incremental() -> tuple[Any, Any]:
+    from scipy import sparse
+
+    dense = np.array([[0, 2.5, 0], [0, 0, -1.0]])
+    return sparse.lil_matrix(dense), sparse.dok_array(dense)
+
+
+def test_a_lil_or_dok_matrix_comes_out_as_npz_of_its_csr(tmp_path: Path) -> None:
+    """scipy's save_npz writes no lil or dok: their default format (npz) was a traceback."""
+    from scipy import sparse
+
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        flow = workflow("incremental", [_incremental], outputs=["lil", "dok"])
+        run = Engine(trace).run(flow, planner=ScriptPlanner())
+    for name in ("lil", "dok"):
+        result = invoke(store, "get", run.id, name, "-o", str(tmp_path / f"{name}.npz"))
+        assert result.exit_code == 0, result.output
+        loaded = sparse.load_npz(tmp_path / f"{name}.npz")
+        assert loaded.format == "csr"
+        assert np.array_equal(loaded.toarray(), [[0, 2.5, 0], [0, 0, -1.0]])

@@ -53,6 +53,7 @@ _NEEDS = {  # what each format takes
     "json": "a value",
 }
 _FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in _EXTENSIONS.items()}
+_NPZ_FORMATS = frozenset({"csr", "csc", "coo", "dia", "bsr"})  # what scipy's save_npz writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,12 +287,7 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
         with target.open("wb") as out:  # a file object: np.save adds no suffix to it
             np.save(out, value, allow_pickle=False)
     elif fmt == "npz":
-        if not is_sparse(value):
-            raise ConfigError(f"a {codec} artifact is not a sparse matrix: get it as npy or json")
-        from scipy import sparse
-
-        with target.open("wb") as out:  # a file object: save_npz adds no suffix to it
-            sparse.save_npz(out, value)
+        _write_npz(value, codec, target)
     elif fmt == "png":
         if not (isinstance(value, bytes) and value.startswith(PNG_MAGIC)):
             raise ConfigError("the artifact is not PNG bytes: get it as native")
@@ -307,6 +303,17 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
         target.write_text(text + "\n")
     else:
         raise ConfigError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def _write_npz(value: Any, codec: str, target: Path) -> None:
+    if not is_sparse(value):
+        raise ConfigError(f"a {codec} artifact is not a sparse matrix: get it as npy or json")
+    from scipy import sparse
+
+    if value.format not in _NPZ_FORMATS:  # lil and dok have no .npz form: their CSR has
+        value = value.tocsr()
+    with target.open("wb") as out:  # a file object: save_npz adds no suffix to it
+        sparse.save_npz(out, value)
 
 
 def _writable(target: Path) -> None:
