@@ -243,3 +243,25 @@ def test_a_lil_or_dok_matrix_comes_out_as_npz_of_its_csr(tmp_path: Path) -> None
         loaded = sparse.load_npz(tmp_path / f"{name}.npz")
         assert loaded.format == "csr"
         assert np.array_equal(loaded.toarray(), [[0, 2.5, 0], [0, 0, -1.0]])
+
+
+@action(outputs=["name"])
+def _undecodable_name() -> str:
+    return "caf\udce9.csv"  # a file name that is not UTF-8, as os.listdir decodes it
+
+
+def test_text_that_is_not_valid_unicode_comes_out_as_json_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """Its default format was txt, and writing it a UnicodeEncodeError traceback."""
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        flow = workflow("undecodable", [_undecodable_name], outputs=["name"])
+        run = Engine(trace).run(flow, planner=ScriptPlanner())
+    result = invoke(store, "get", run.id, "name", "-o", str(tmp_path / "name"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "name").read_text()) == "caf\udce9.csv"
+    as_txt = invoke(store, "get", run.id, "name", "--as", "txt", "-o", str(tmp_path / "n.txt"))
+    assert as_txt.exit_code == 2, as_txt.output
+    assert "get it as native, json" in " ".join(as_txt.stderr.split())
+    assert not (tmp_path / "n.txt").exists()

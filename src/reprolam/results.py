@@ -128,7 +128,7 @@ def _default_format(codec: str, value: Any) -> str:
         return "npz"
     if codec == "bytes":
         return "png" if value.startswith(PNG_MAGIC) else "native"
-    if type(value) is str:
+    if type(value) is str and _encodes(value):
         return "txt"
     return "json" if codec in ("json", "tree") else "native"
 
@@ -159,7 +159,7 @@ def _formats_of(codec: str, value: Any) -> list[str]:
         fits.add("npy")
     if isinstance(value, bytes) and value.startswith(PNG_MAGIC):
         fits.add("png")
-    if isinstance(value, str) or (isinstance(value, bytes) and _utf8(value)):
+    if (isinstance(value, str) and _encodes(value)) or (isinstance(value, bytes) and _utf8(value)):
         fits.add("txt")
     return [f for f in FORMATS if f in fits]
 
@@ -169,6 +169,16 @@ def _utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _encodes(text: str) -> bool:
+    """Whether text can be written as UTF-8: a lone surrogate (a file name that is not UTF-8,
+    as Python decodes it) cannot, and JSON keeps it as its escape ``\\ud800``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
         return False
     return True
 
