@@ -265,3 +265,26 @@ def test_text_that_is_not_valid_unicode_comes_out_as_json_not_a_traceback(
     assert as_txt.exit_code == 2, as_txt.output
     assert "get it as native, json" in " ".join(as_txt.stderr.split())
     assert not (tmp_path / "n.txt").exists()
+
+
+@action(outputs=["readings"])
+def _masked() -> Any:
+    return np.ma.masked_array([1.5, -999.0, 2.5], mask=[False, True, False])
+
+
+def test_a_masked_array_is_refused_as_npy_and_written_as_json_with_nulls(
+    tmp_path: Path,
+) -> None:
+    """--as npy was a NotImplementedError traceback (and .npy has no place for the mask)."""
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        run = Engine(trace).run(
+            workflow("masked", [_masked], outputs=["readings"]), planner=ScriptPlanner()
+        )
+    as_npy = invoke(store, "get", run.id, "readings", "-o", str(tmp_path / "r.npy"))
+    assert as_npy.exit_code == 2, as_npy.output
+    assert "get it as native, json" in " ".join(as_npy.stderr.split())
+    assert not (tmp_path / "r.npy").exists()
+    as_json = invoke(store, "get", run.id, "readings", "-o", str(tmp_path / "r.json"))
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads((tmp_path / "r.json").read_text()) == [1.5, None, 2.5]

@@ -155,7 +155,8 @@ def _formats_of(codec: str, value: Any) -> list[str]:
             fits.add("parquet")
     if is_sparse(value):
         fits |= {"npz", "npy"}
-    if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+    # .npy holds no Python objects, and no mask: a masked array is JSON (masked as null)
+    if isinstance(value, np.ndarray) and value.dtype.kind != "O" and not np.ma.isMA(value):
         fits.add("npy")
     if isinstance(value, bytes) and value.startswith(PNG_MAGIC):
         fits.add("png")
