@@ -288,3 +288,31 @@ def test_a_masked_array_is_refused_as_npy_and_written_as_json_with_nulls(
     as_json = invoke(store, "get", run.id, "readings", "-o", str(tmp_path / "r.json"))
     assert as_json.exit_code == 0, as_json.output
     assert json.loads((tmp_path / "r.json").read_text()) == [1.5, None, 2.5]
+
+
+@action(outputs=["stamps", "waits", "precise"])
+def _fine_units() -> tuple[Any, Any, Any]:
+    stamps = np.array(["2020-01-01T00:00:00.000000001", "NaT"], dtype="datetime64[ns]")
+    waits = np.array([1_500_000_000, "NaT"], dtype="timedelta64[ns]")
+    return stamps, waits, np.array([1.5], dtype=np.longdouble)
+
+
+def test_json_of_nanosecond_times_says_dates_and_seconds_and_refuses_long_doubles(
+    tmp_path: Path,
+) -> None:
+    """datetime64[ns] came out as nanoseconds since 1970 and timedelta64[ns] as nanoseconds
+    (a microsecond unit gives dates and seconds); a long double was a RecursionError."""
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        flow = workflow("fine", [_fine_units], outputs=["stamps", "waits", "precise"])
+        run = Engine(trace).run(flow, planner=ScriptPlanner())
+        for name, expected in (
+            ("stamps", ["2020-01-01T00:00:00.000000001", None]),
+            ("waits", [1.5, None]),
+        ):
+            get_artifact(trace, run.id, name, out=tmp_path / f"{name}.json")
+            assert json.loads((tmp_path / f"{name}.json").read_text()) == expected
+    result = invoke(store, "get", run.id, "precise", "-o", str(tmp_path / "p.json"))
+    assert result.exit_code == 2, result.output
+    assert "get it as npy or native" in " ".join(result.stderr.split())
+    assert not (tmp_path / "p.json").exists()

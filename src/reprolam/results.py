@@ -234,10 +234,8 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, set | frozenset):
         return sorted((jsonable(v) for v in value), key=repr)
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
+    if isinstance(value, np.ndarray | np.generic):
+        return jsonable(_numpy_items(np, value))
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -260,6 +258,30 @@ def jsonable(value: Any) -> Any:
 
     kind = type(value)
     return {"$type": f"{kind.__module__}.{kind.__qualname__}", "summary": describe(value)}
+
+
+_FINER_THAN_PYTHON = frozenset({"ns", "ps", "fs", "as"})  # datetime stops at microseconds
+
+
+def _numpy_items(np: Any, value: Any) -> Any:
+    """A NumPy array's (or scalar's) values as Python values ``jsonable`` knows. ``item()``
+    gives an int for a datetime64 or timedelta64 finer than microseconds (nanoseconds
+    since 1970, not a date: here an ISO date, every digit, and seconds as for a coarser
+    unit) and the NumPy scalar itself for a long double (JSON numbers are doubles)."""
+    kind = value.dtype.kind
+    if kind in "Mm" and np.datetime_data(value.dtype)[0] in _FINER_THAN_PYTHON:
+        if kind == "M":
+            items = np.asarray(np.datetime_as_string(value), dtype=object)
+        else:
+            items = np.asarray(value / np.timedelta64(1, "s"), dtype=object)
+        items[np.isnat(np.asarray(value))] = None  # as NaT is in the coarser units
+        return items.tolist()
+    if kind in "fc" and value.dtype.itemsize > (8 if kind == "f" else 16):
+        raise ConfigError(
+            f"a NumPy {value.dtype.name} has no JSON form (JSON numbers are 64-bit floats, so "
+            "digits would be lost): get it as npy or native"
+        )
+    return value.tolist()
 
 
 def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
