@@ -65,3 +65,22 @@ def test_npy_is_offered_only_for_frames_numpy_holds_without_objects(
     fine = invoke(tmp_path, "get", run_id, "numbers", "-o", str(tmp_path / "n.npy"))
     assert fine.exit_code == 0, fine.output
     assert np.load(tmp_path / "n.npy").tolist() == [[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]]
+
+
+@action(outputs=["labels"])
+def _labelled() -> pd.DataFrame:
+    return pd.DataFrame({0: [1.0], "0": [2.0]})
+
+
+def test_column_labels_that_read_the_same_in_parquet_are_refused(tmp_path: Path) -> None:
+    """Labels 0 and "0" became one name twice: a .parquet file pyarrow refuses to read."""
+    pytest.importorskip("pyarrow")
+    from reprolam import open as open_client
+
+    with open_client(tmp_path / "store") as rl:
+        run_id = rl.run(workflow("labels", [_labelled], outputs=["labels"])).id
+    target = tmp_path / "labels.parquet"
+    got = invoke(tmp_path, "get", run_id, "labels", "-o", str(target))
+    assert got.exit_code == 2, got.output
+    assert "column labels 0 and '0' are the same text there" in " ".join(got.stderr.split())
+    assert not target.exists()

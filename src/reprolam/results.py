@@ -301,6 +301,7 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
             import pyarrow  # noqa: F401
         except ImportError:
             raise ConfigError("Parquet needs pyarrow: pip install 'reprolam[parquet]'") from None
+        _distinct_in_parquet(value, codec)
         try:
             value.to_parquet(target)
         except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError/ArrowInvalid are these
@@ -336,6 +337,22 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
         target.write_text(text + "\n")
     else:
         raise ConfigError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+def _distinct_in_parquet(frame: Any, codec: str) -> None:
+    """Parquet names columns by text: labels of mixed types (``0`` and ``"0"``) that read
+    the same would be written as one name twice, a file pyarrow then refuses to read."""
+    if frame.columns.nlevels > 1 or not frame.columns.is_unique:
+        return  # equal labels: pandas refuses them itself
+    seen: dict[str, Any] = {}
+    for label in frame.columns:
+        if str(label) in seen:
+            raise ConfigError(
+                f"a {codec} artifact cannot be written as Parquet: its column labels "
+                f"{seen[str(label)]!r} and {label!r} are the same text there (the file could "
+                "not be read back): get it as csv or native"
+            )
+        seen[str(label)] = label
 
 
 def _write_npz(value: Any, codec: str, target: Path) -> None:
