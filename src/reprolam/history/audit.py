@@ -80,8 +80,9 @@ RECORDED_FIELDS: tuple[str, ...] = (
     *("proposal", "error", "recovers", "prev_hash", "hash"),
 )
 # Failures the engine observes from outside the action (a timeout, a dead worker process,
-# an undeclared effect seen once the action had returned, e.g. the global RNG drawn from).
-NO_TRACEBACK = frozenset({"ActionTimeout", "WorkerDied", "UndeclaredEffect"})
+# a Dask worker lost mid-step, an undeclared effect seen once the action had returned, e.g.
+# the global RNG drawn from).
+NO_TRACEBACK = frozenset({"ActionTimeout", "WorkerDied", "WorkerLost", "UndeclaredEffect"})
 REPRODUCED, DIVERGED, NOT_REPRODUCED = "reproduced", "diverged", "not yet reproduced"
 
 _KINDS = {  # check -> the problem kinds it reports (verify_trace's kinds included)
