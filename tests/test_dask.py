@@ -207,3 +207,18 @@ def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "cannot reach the Dask scheduler" in result.stderr
     assert "--scheduler" in result.stderr
+
+
+def test_a_trusted_store_pickles_on_the_workers_as_it_does_in_process(
+    cluster: DaskExecutor, tmp_path: Path
+) -> None:
+    # The workers encoded outputs without the trust the store was opened with: a value only
+    # pickle takes failed on Dask ("opt in to pickle with trusted=True") and not in-process.
+    import trust_flow
+
+    with reprolam.open(tmp_path / "store", trusted=True) as rl:
+        on_dask = rl.run(trust_flow.opaque, executor=cluster)
+        local = rl.run(trust_flow.opaque)
+        assert local.succeeded
+        assert on_dask.succeeded, on_dask.steps[-1].error
+        assert content(on_dask.steps) == content(local.steps)

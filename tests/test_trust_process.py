@@ -9,6 +9,8 @@ import pytest
 
 import trust_flow
 from reprolam import Engine, Policy, RulesPlanner
+from reprolam.codecs import default_serializer
+from reprolam.engine.executors import LocalExecutor
 from reprolam.engine.process import ProcessExecutor
 from reprolam.history.audit import audit
 from reprolam.trace import MemoryStore, RunStatus, StepStatus
@@ -74,3 +76,24 @@ def test_system_exit_in_a_worker_is_a_failed_step_and_the_worker_survives(
     assert failed.error is not None
     assert failed.error.type == "SystemExit"
     assert "trust_flow.py" in failed.error.traceback
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_value_only_pickle_takes_is_stored_as_in_process_when_the_store_is_trusted(
+    trusted: bool,
+) -> None:
+    # The worker encodes outputs as the run does: pickled when the store is trusted (it
+    # refused them, telling the user to opt in to the trust they had given), else refused.
+    outcomes = {}
+    for executor in (LocalExecutor(), ProcessExecutor()):
+        store = MemoryStore()
+        try:
+            result = Engine(
+                store, executor=executor, serializer=default_serializer(trusted=trusted)
+            ).run(trust_flow.opaque, planner=RulesPlanner())
+        finally:
+            executor.close()
+        last = store.steps(result.id)[-1]
+        outcomes[executor.name] = (result.run.status, last.status, last.outputs)
+    assert outcomes["process"] == outcomes["local"]
+    assert (outcomes["local"][0] is RunStatus.SUCCEEDED) is trusted

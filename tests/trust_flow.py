@@ -57,3 +57,23 @@ def noop(data: list[float]) -> float:
 
 flow = workflow("trust", [start, finish], outputs=["total"])
 quick = workflow("trust-quick", [start, noop], outputs=["total"])
+
+
+class Opaque:
+    """A value only pickle stores (no canonical codec takes it)."""
+
+    def __init__(self, total: float) -> None:
+        self.total = total
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Opaque) and other.total == self.total
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@action(outputs=["opaque"])
+def wrap(data: list[float]) -> Opaque:
+    return Opaque(sum(data))
+
+
+opaque = workflow("trust-opaque", [start, wrap], outputs=["opaque"])

@@ -95,6 +95,10 @@ class DaskExecutor(ExecutorBase):
                 client.run(import_actions, refs)
                 self._warmed.add(refs)
 
+    def allow_pickle(self, allowed: bool) -> None:
+        if allowed != self._serializer.pickles:
+            self._serializer = default_serializer(trusted=allowed)
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "workers": self.workers, "scheduler": self.scheduler}
 
@@ -192,6 +196,7 @@ class DaskExecutor(ExecutorBase):
             ctx.step_index,
             ctx.effects,
             ctx.workdir_root,  # output files go where the engine collects them (shared fs)
+            self._serializer.pickles,  # outputs encoded as the run would encode them
             pure=False,
             # a run's later steps before other runs' first ones: started forks finish first
             priority=ctx.step_index,
@@ -339,6 +344,7 @@ def run_on_worker(
     index: int,
     effects: Any,
     workdir_root: Any,
+    pickles: bool = False,
 ) -> tuple[
     str,
     list[tuple[str, str, str, bytes | None]],
@@ -349,7 +355,7 @@ def run_on_worker(
     """One action on a worker: read inputs by digest, run, write outputs, return digests."""
     from distributed import get_worker
 
-    serializer = default_serializer()
+    serializer = default_serializer(trusted=pickles)
     placement = {"executor": "dask", "worker": get_worker().address, **worker_environment()}
     _machinery_draws_apart()
     blobs = BlobDir(artifacts, fsync=True) if artifacts is not None else None

@@ -235,6 +235,9 @@ class Engine:
         prepare = getattr(self.executor, "prepare", None)  # optional for plug-ins
         if prepare is not None:
             prepare(self.store, workflow)
+        allow_pickle = getattr(self.executor, "allow_pickle", None)  # optional for plug-ins
+        if allow_pickle is not None:
+            allow_pickle(self.serializer.pickles)
         loop = RunLoop(
             self.store,
             self.executor,

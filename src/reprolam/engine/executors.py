@@ -79,6 +79,11 @@ class ExecutorBase:
         """Told the store and workflow of a run about to start, before its first step (an
         executor may share the store's artifacts, or import the workflow where it runs)."""
 
+    def allow_pickle(self, allowed: bool) -> None:
+        """Told, before a run's first step, whether its values may be pickled (the store is
+        trusted): an executor whose values cross to another process encodes them there as
+        the run would here, so a value only pickle takes is not refused on the way back."""
+
     def start(self) -> None:
         """Acquire what execution needs (workers, a cluster); called again, does nothing."""
 

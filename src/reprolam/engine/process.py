@@ -46,6 +46,10 @@ class ProcessExecutor(ExecutorBase):
         self._conn: Connection | None = None
         self._serializer = default_serializer()
 
+    def allow_pickle(self, allowed: bool) -> None:
+        if allowed != self._serializer.pickles:
+            self._serializer = default_serializer(trusted=allowed)
+
     def execute(
         self,
         spec: ActionSpec,
@@ -64,6 +68,7 @@ class ProcessExecutor(ExecutorBase):
                 encoded,
                 dict(params),
                 (ctx.seed, ctx.run_id, ctx.step_index, ctx.effects, where),
+                self._serializer.pickles,
             )
         )
         # Starting the worker, importing the workflow and decoding the inputs are not the
@@ -188,13 +193,14 @@ def _serve(conn: Connection) -> None:
     """The worker's loop: run one action per message until the pipe closes."""
     with contextlib.suppress(OSError, AttributeError):  # not on Windows
         os.setpgid(0, 0)  # its own process group, killed whole with it (``close``)
-    serializer = default_serializer()
+    serializers = {pickles: default_serializer(trusted=pickles) for pickles in (False, True)}
     local = LocalExecutor()
     while True:
         try:
-            ref, encoded, params, (seed, run_id, index, effects, where) = conn.recv()
+            ref, encoded, params, (seed, run_id, index, effects, where), pickles = conn.recv()
         except EOFError:
             return
+        serializer = serializers[pickles]  # outputs encoded as the run would encode them
         try:
             spec = _resolve(ref)
             inputs = [serializer.loads_own(tag, data) for tag, data in encoded]  # from our parent
