@@ -222,3 +222,15 @@ def test_a_trusted_store_pickles_on_the_workers_as_it_does_in_process(
         assert local.succeeded
         assert on_dask.succeeded, on_dask.steps[-1].error
         assert content(on_dask.steps) == content(local.steps)
+
+
+@pytest.mark.parametrize("address", ["foo", "tcp://", "http://127.0.0.1:8786"])
+def test_a_malformed_scheduler_address_is_one_clear_error_at_once(
+    tmp_path: Path, address: str
+) -> None:
+    # It was a ValueError traceback, and the half-made Client then held the exit for 20 s.
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="not a Dask scheduler address") as refused:
+        DaskExecutor(scheduler=address).start()
+    assert refused.value.option == "scheduler"
+    assert time.monotonic() - started < 10

@@ -123,6 +123,7 @@ class DaskExecutor(ExecutorBase):
                     hint=INSTALL_HINT,
                 ) from None
             if self.scheduler is not None:
+                _check_address(self.scheduler)  # a Client refused one waits 20 s at exit
                 try:
                     self._client = distributed.Client(
                         self.scheduler, timeout="10s", set_as_default=False
@@ -217,6 +218,25 @@ class DaskExecutor(ExecutorBase):
             return Outcome(error=error_info(exc), placement=placement, observed=observed)
         failure = None if status == "ok" else ErrorInfo(*error)
         return Outcome(outputs=values, error=failure, placement=placement, observed=observed)
+
+
+def _check_address(address: str) -> None:
+    """Refuse a scheduler address Dask cannot connect to at all (``foo``, ``http://...``)."""
+    from distributed.comm.addressing import get_address_host_port, parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, _ = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            get_address_host_port(address)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{{scheduler}} {address!r} is not a Dask scheduler address: {exc}",
+            option="scheduler",
+            value=address,
+            hint="give the address `dask scheduler` prints, e.g. {scheduler=tcp://10.0.0.5:8786}",
+        ) from None
 
 
 def send(blobs: BlobDir | None, tag: str, data: bytes) -> _Sent:
