@@ -234,3 +234,16 @@ def test_a_malformed_scheduler_address_is_one_clear_error_at_once(
         DaskExecutor(scheduler=address).start()
     assert refused.value.option == "scheduler"
     assert time.monotonic() - started < 10
+
+
+def test_a_local_cluster_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
+    import dask
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with (
+        dask.config.set({"temporary-directory": str(blocker / "dask")}),
+        pytest.raises(ConfigError, match=r"local Dask cluster .* did not start") as refused,
+    ):
+        DaskExecutor(workers=1).start()
+    assert "a-file" in str(refused.value)  # what failed is named

@@ -138,14 +138,26 @@ class DaskExecutor(ExecutorBase):
                     ) from None
             else:
                 # A lost worker must not be retried behind the run's back (see the docstring).
-                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-                    self._cluster = distributed.LocalCluster(
-                        n_workers=self.workers or DEFAULT_WORKERS,
-                        threads_per_worker=1,
-                        processes=True,
-                        host="127.0.0.1",
-                        dashboard_address="127.0.0.1:0",  # a free port: never "8787 in use"
-                    )
+                workers = self.workers or DEFAULT_WORKERS
+                try:
+                    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                        self._cluster = distributed.LocalCluster(
+                            n_workers=workers,
+                            threads_per_worker=1,
+                            processes=True,
+                            host="127.0.0.1",
+                            dashboard_address="127.0.0.1:0",  # a free port: never "8787 in use"
+                        )
+                except Exception as exc:  # e.g. its temporary directory cannot be made
+                    raise ConfigError(
+                        f"the local Dask cluster ({workers} workers on 127.0.0.1) did not "
+                        f"start: {exc}",
+                        option="executor",
+                        value="dask",
+                        hint="fix what it names (Dask's temporary-directory setting, "
+                        "DASK_TEMPORARY_DIRECTORY, must be a writable directory), or join a "
+                        "running cluster with {scheduler}",
+                    ) from None
                 self._client = distributed.Client(self._cluster, set_as_default=False)
             self._client.run(warm_worker)  # before any step is timed
             self.startup_seconds = time.perf_counter() - t0
