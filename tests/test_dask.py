@@ -247,3 +247,12 @@ def test_a_local_cluster_that_cannot_start_is_one_clear_error(tmp_path: Path) ->
     ):
         DaskExecutor(workers=1).start()
     assert "a-file" in str(refused.value)  # what failed is named
+
+
+def test_an_executor_that_cannot_start_leaves_no_run_behind(tmp_path: Path) -> None:
+    # The run was recorded before the executor started: a bad --scheduler left an empty
+    # "interrupted" run in the store.
+    with reprolam.open(tmp_path / "store") as rl:
+        with pytest.raises(ConfigError, match="scheduler"):
+            rl.run(FLOW, executor={"name": "dask", "scheduler": "nowhere"})
+        assert rl.store.list_runs() == []

@@ -152,6 +152,7 @@ class Engine:
             verifies=origin.verifies,
         )
         run = replace(run, header_hash=run_header_hash(run, inherited_head))
+        self.executor.start()  # one that cannot start leaves no run behind, "interrupted"
         with self.store.lease(run.id):  # before the record: a dead run is then recognizable
             self.store.create_run(run)
             loop = self._loop(workflow, run, planner, policy, checked, on_step, cache)
@@ -200,6 +201,7 @@ class Engine:
                 option="force",
                 hint="check them, then resume with {force=True}",
             )
+        self.executor.start()  # one that cannot start leaves the run as it was
         with self.store.lease(run.id):
             current = self.store.get_run(run.id).status  # again, now that nobody else can
             if current is not RunStatus.INTERRUPTED:
