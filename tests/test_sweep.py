@@ -322,3 +322,38 @@ def test_a_nan_or_infinite_metric_is_never_the_best_point(direction: str) -> Non
         "s", "p", 1, {"metric": "loss"}, [SweepPoint(0, {}, metrics={"loss": float("nan")})]
     )
     assert nothing.best() is None
+
+
+LABELS = """
+from reprolam import action, workflow
+
+
+@action(outputs=["label"])
+def name(*, label: str = "a", C: float = 1.0) -> str:
+    return f"{label}:{C}"
+
+
+flow = workflow("labels", [name], outputs=["label"])
+"""
+
+
+def test_grid_values_are_read_as_the_param_wants_as_set_reads_them(tmp_path: Path) -> None:
+    # --set name.label=1 ran; --grid name.label=1,2 was refused ("should be a valid
+    # string"), and --grid name.C=inf too (a float param takes inf from --set).
+    (tmp_path / "labels.py").write_text(LABELS)
+    store = tmp_path / "store"
+    parent = reprolam.run(f"{tmp_path / 'labels.py'}:flow", store=store)
+    result = invoke(
+        store, "sweep", parent.id, "--at", "0", "--grid", "name.label=1,true,x", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.stdout)["points"]
+    assert [p["values"] for p in points] == [{"name.label": v} for v in ("1", "true", "x")]
+    with SQLiteStore(store) as trace:
+        labels = [trace.own_steps(p["run_id"])[0].params["label"] for p in points]
+    assert labels == ["1", "true", "x"]
+    infinite = invoke(store, "sweep", parent.id, "--at", "0", "--grid", "name.C=inf,2")
+    assert infinite.exit_code == 0, infinite.output
+    refused = invoke(store, "sweep", parent.id, "--at", "0", "--grid", "name.C=abc")
+    assert refused.exit_code == 2
+    assert "name.C='abc'" in refused.stderr

@@ -189,6 +189,16 @@ class TypedText:
 _FLOAT_WORDS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan"})
 
 
+def read_as_declared(space: ActionSpace, target: str, text: str, parsed: Any) -> Any:
+    """A value typed as ``text`` for ``target`` (``ACTION.PARAM``), read as ``--set`` reads
+    it (see ``TypedText``); for an unknown action or param, ``parsed`` (its JSON reading),
+    which ``validate_overrides`` then refuses naming them."""
+    action_name, _, param = target.partition(".")
+    if action_name not in space or param not in space.get(action_name).param_names:
+        return parsed
+    return _as_declared(space.get(action_name), param, TypedText(text, parsed))
+
+
 def _as_declared(spec: ActionSpec, param: str, value: Any) -> Any:
     """A ``TypedText`` as the first reading the param's type accepts (the JSON value, the
     text, a float spelled ``inf`` or ``nan``); else its JSON reading, for the error to name."""

@@ -47,6 +47,7 @@ from reprolam.history.sweep_space import (
     grid_points,
     nested,
     random_points,
+    typed_as_declared,
 )
 from reprolam.ids import uuid7
 from reprolam.planning.base import Decision, Planner, RunState
@@ -325,6 +326,8 @@ def sweep(
         raise ConfigError(f"{{jobs={jobs}}}: run at least one point at a time", option="jobs")
     where = fork_point(store, run_ref, at)
     parent = where.parent
+    flow = workflow_of(store, parent, workflow, trusted=trusted)
+    grid = [typed_as_declared(flow.actions, axis) for axis in grid]  # as --set reads values
     study = None
     if optuna is not None:
         study = _study(store, parent, space, optuna, seed, metric, direction, grid, random)
@@ -332,7 +335,6 @@ def sweep(
     else:
         point_list, spec = _points(grid, space, random, seed)
         spec.update({k: v for k, v in (("metric", metric), ("direction", direction)) if v})
-    flow = workflow_of(store, parent, workflow, trusted=trusted)
     fixed = validate_overrides(flow.actions, overrides or {})  # values as the params read them
     if fixed:
         spec["set"] = fixed

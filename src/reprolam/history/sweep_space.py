@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reprolam.actions import ActionSpace
+from reprolam.engine.policy import read_as_declared
 from reprolam.errors import ConfigError
 
 Point = dict[str, Any]  # "ACTION.PARAM" -> value
@@ -24,7 +26,10 @@ class GridAxis:
     """One swept param and the values it takes: ``train_model.C=0.01,0.1,1``."""
 
     target: str  # ACTION.PARAM
-    values: tuple[Any, ...]
+    values: tuple[Any, ...]  # each typed value's JSON reading (or the text)
+    # the values as typed (``parse_grid``), read as the param's type wants once the workflow
+    # is known (``typed_as_declared``), as ``--set`` reads a value; empty: given as values
+    texts: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "values": list(self.values)}
@@ -85,9 +90,23 @@ def parse_grid(text: str) -> GridAxis:
             value=text,
             hint="separate values with single commas",
         )
-    if len(set(map(json.dumps, values))) != len(values):
+    texts = tuple(part.strip() for part in rest.split(","))
+    if len(set(texts)) != len(texts) or len(set(map(json.dumps, values))) != len(values):
         raise ConfigError(f"{{grid}} {text!r}: a value is listed twice", option="grid")
-    return GridAxis(target, values)
+    return GridAxis(target, values, texts)
+
+
+def typed_as_declared(actions: ActionSpace, axis: GridAxis) -> GridAxis:
+    """The axis with each value typed on the command line read as its param's type wants
+    (``--set`` reads a value so: a ``str`` param takes ``1`` or ``true`` as typed, a float
+    ``inf``); an axis given as values is returned as it is."""
+    if not axis.texts:
+        return axis
+    values = tuple(
+        read_as_declared(actions, axis.target, text, value)
+        for text, value in zip(axis.texts, axis.values, strict=True)
+    )
+    return GridAxis(axis.target, values)
 
 
 def parse_space(text: str) -> RandomAxis:
