@@ -357,3 +357,17 @@ def test_grid_values_are_read_as_the_param_wants_as_set_reads_them(tmp_path: Pat
     refused = invoke(store, "sweep", parent.id, "--at", "0", "--grid", "name.C=abc")
     assert refused.exit_code == 2
     assert "name.C='abc'" in refused.stderr
+
+
+def test_grid_values_the_param_reads_as_one_are_refused_before_anything_runs(
+    parent: tuple[Path, str],
+) -> None:
+    # --grid fit.C=1,1.0 (and grid={"fit.C": [2, 2.0]}) ran the same point twice.
+    store, run_id = parent
+    typed = invoke(store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=1,1.0")
+    assert typed.exit_code == 2, typed.output
+    assert "error: --grid fit.C: 1 and 1.0 are the same value of the param (1.0)" in typed.stderr
+    with pytest.raises(ConfigError, match=r"grid fit\.C: 2 is listed twice"):
+        reprolam.sweep(run_id, at="fit", grid={"fit.C": [2, 0.5, 2]}, store=store)
+    with SQLiteStore(store) as trace:
+        assert [r.id for r in trace.list_runs()] == [run_id]

@@ -30,7 +30,14 @@ from reprolam.codecs import Serializer
 from reprolam.engine.executor_registry import executor_class, executor_from_config
 from reprolam.engine.executors import Executor
 from reprolam.engine.policy import validate_overrides
-from reprolam.errors import AmbiguousIdError, ConfigError, NotFoundError, ReprolamError
+from reprolam.errors import (
+    AmbiguousIdError,
+    ConfigError,
+    NotFoundError,
+    PolicyViolation,
+    ReprolamError,
+)
+from reprolam.hashing import canonical_json
 from reprolam.history.fork import fork, fork_point
 from reprolam.history.metrics import final_metrics
 from reprolam.history.rebuild import (
@@ -290,6 +297,39 @@ def _check_points(
         validate_overrides(flow.actions, merged(point))
 
 
+def _grid_as_read(flow: Workflow, grid: Sequence[GridAxis]) -> list[GridAxis]:
+    """The axes with typed values read as ``--set`` reads them, each value once as its
+    param reads it: two that it reads as one (``1`` and ``1.0`` for a float) would make
+    every point that holds them twice, so they are refused, as a value listed twice is.
+    A value the param refuses is left for ``_check_points`` to name."""
+    axes = [typed_as_declared(flow.actions, axis) for axis in grid]
+    for axis in axes:
+        action, _, param = axis.target.partition(".")
+        if action not in flow.actions:
+            continue
+        spec = flow.actions.get(action)
+        seen: dict[str, Any] = {}
+        for value in axis.values:
+            try:
+                read = canonical_json(spec.validate_params({param: value})[param])
+            except PolicyViolation:  # refused (_check_points says why), or a required param
+                break
+            if read in seen:
+                first = seen[read]
+                same = (
+                    f"{value!r} is listed twice"
+                    if repr(first) == repr(value)
+                    else (f"{first!r} and {value!r} are the same value of the param ({read})")
+                )
+                raise ConfigError(
+                    f"{{grid}} {axis.target}: {same}, so the sweep would run those points twice",
+                    option="grid",
+                    hint="list each value once",
+                )
+            seen[read] = value
+    return axes
+
+
 def sweep(
     store: TraceStore,
     run_ref: str,
@@ -327,7 +367,7 @@ def sweep(
     where = fork_point(store, run_ref, at)
     parent = where.parent
     flow = workflow_of(store, parent, workflow, trusted=trusted)
-    grid = [typed_as_declared(flow.actions, axis) for axis in grid]  # as --set reads values
+    grid = _grid_as_read(flow, grid)
     study = None
     if optuna is not None:
         study = _study(store, parent, space, optuna, seed, metric, direction, grid, random)
