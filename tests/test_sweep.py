@@ -371,3 +371,20 @@ def test_grid_values_the_param_reads_as_one_are_refused_before_anything_runs(
         reprolam.sweep(run_id, at="fit", grid={"fit.C": [2, 0.5, 2]}, store=store)
     with SQLiteStore(store) as trace:
         assert [r.id for r in trace.list_runs()] == [run_id]
+
+
+def test_a_param_both_set_and_swept_is_refused_before_anything_runs(
+    parent: tuple[Path, str],
+) -> None:
+    # --set fit.C=5 beside --grid fit.C=1,2 was dropped silently: the points ran with 1 and
+    # 2 while each recorded the sweep's "set" as fit.C=5.
+    store, run_id = parent
+    both = invoke(store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=1,2", "--set", "fit.C=5")
+    assert both.exit_code == 2, both.output
+    assert "error: --set fit.C is also swept by the --grid" in both.stderr
+    with pytest.raises(ConfigError, match=r"fit\.C is also swept by the space"):
+        reprolam.sweep(
+            run_id, at="fit", space={"fit.C": (1, 2)}, random=2, set={"fit.C": 5}, store=store
+        )
+    with SQLiteStore(store) as trace:
+        assert [r.id for r in trace.list_runs()] == [run_id]

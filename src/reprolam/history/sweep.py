@@ -281,6 +281,7 @@ def _check_points(
     grid or the space they came from), then each point's whole overrides. A value drawn
     from a random space is named with the space it came from (the user typed the bounds)."""
     validate_overrides(flow.actions, fixed)
+    _refuse_fixed_and_swept(fixed, points, source)
     for point in points:
         try:
             validate_overrides(flow.actions, nested(point))
@@ -295,6 +296,22 @@ def _check_points(
                 hint = "keep the space within the param's bounds"
             raise ConfigError(what, option=source, hint=hint) from None
         validate_overrides(flow.actions, merged(point))
+
+
+def _refuse_fixed_and_swept(
+    fixed: Mapping[str, Mapping[str, Any]], points: Sequence[Point], source: str
+) -> None:
+    """A param both fixed (``set=``) and swept: every point would run with its own value
+    while the sweep recorded the fixed one as set in all of them."""
+    swept = {target for point in points for target in point}
+    both = sorted(f"{a}.{p}" for a, params in fixed.items() for p in params if f"{a}.{p}" in swept)
+    if both:
+        raise ConfigError(
+            f"{{set}} {both[0]} is also swept by the {{{source}}}: each point runs with its "
+            "own value, so the fixed one would never be used",
+            option="set",
+            hint=f"drop {both[0]} from {{set}} or from the {{{source}}}",
+        )
 
 
 def _grid_as_read(flow: Workflow, grid: Sequence[GridAxis]) -> list[GridAxis]:
