@@ -388,3 +388,49 @@ def test_a_param_both_set_and_swept_is_refused_before_anything_runs(
         )
     with SQLiteStore(store) as trace:
         assert [r.id for r in trace.list_runs()] == [run_id]
+
+
+GLOBAL_RNG = """
+import random
+import time
+
+from reprolam import action, workflow
+
+
+@action(outputs=["x"])
+def wait(*, delay: float = 0.0) -> float:
+    time.sleep(delay)  # draws nothing
+    return delay
+
+
+@action(outputs=["draws"], determinism="seeded")
+def draw(x: float, *, pause: float = 0.0) -> list[float]:
+    first = random.random()  # the global RNG, seeded for a seeded action
+    time.sleep(pause)
+    return [first, random.random()]
+
+
+flow = workflow("global-rng", [wait, draw], outputs=["draws"])
+"""
+
+
+def test_concurrent_points_on_the_local_executor_compute_what_one_at_a_time_does(
+    tmp_path: Path,
+) -> None:
+    # --jobs 2 on the local executor ran two actions at once in one interpreter: a seeded
+    # action drew from the global RNG the other had just seeded (outputs `reproduce` never
+    # gave back), and a pure action that drew nothing was recorded with the other's draws
+    # as undeclared global-RNG effects.
+    (tmp_path / "rng.py").write_text(GLOBAL_RNG)
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(f"{tmp_path / 'rng.py'}:flow", set={"draw.pause": 0.5})
+        # points 1 and 2 draw at once while point 0 waits
+        grid = {"wait.delay": [1.5, 0.0, 0.01]}
+        together = rl.sweep(parent.id, at="wait", grid=grid, jobs=3)
+        alone = rl.sweep(parent.id, at="wait", grid=grid, jobs=1)
+        for both, one in zip(together.points, alone.points, strict=True):
+            assert both.run is not None
+            assert one.run is not None
+            here = rl.store.own_steps(both.run.id)
+            assert [s.outputs for s in here] == [s.outputs for s in rl.store.own_steps(one.run.id)]
+            assert all("observed" not in s.proposal for s in here), [s.proposal for s in here]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,8 +99,17 @@ class ExecutorBase:
         self.close()
 
 
+# Actions in this process run one at a time, whichever thread drives their run (a sweep's
+# --jobs, runs started from threads): they share the global RNGs a seeded action is handed
+# seeded, and the effects watch that tells whose draws and output are whose. Two at once drew
+# from each other's seeded state (outputs a sequential run and `reproduce` never give) and
+# recorded each other's draws as undeclared effects. Reentrant: an action may run another.
+_IN_PROCESS = threading.RLock()
+
+
 class LocalExecutor(ExecutorBase):
-    """Runs actions in this process. Exceptions become ``Outcome.error``; nothing is retried."""
+    """Runs actions in this process, one at a time. Exceptions become ``Outcome.error``;
+    nothing is retried."""
 
     name = "local"
     stops_on_timeout = False  # Python cannot stop a running function safely in-process
@@ -112,6 +122,12 @@ class LocalExecutor(ExecutorBase):
         ctx: ActionContext,
         *,
         timeout: float | None = None,
+    ) -> Outcome:
+        with _IN_PROCESS:
+            return self._execute(spec, inputs, params, ctx)
+
+    def _execute(
+        self, spec: ActionSpec, inputs: Sequence[Any], params: Mapping[str, Any], ctx: ActionContext
     ) -> Outcome:
         if spec.determinism == "seeded":
             seed_global_rngs(ctx.seed)

@@ -11,8 +11,9 @@ threads (one connection behind a lock: each ``record`` is one serialized transac
 each fork's steps are recorded only by the thread driving it, so the single-writer-per-run
 discipline holds while actions run in parallel. Executors that can serve several runs at
 once (``concurrent = True``, e.g. dask) are built once and shared; others (local, process)
-are built per fork. With ``local`` the actions share this interpreter (the GIL); use
-``process`` or ``dask`` for real parallelism.
+are built per fork. With ``local`` the actions run one at a time in this interpreter (they
+share its global RNGs and effects watch: ``engine.executors``); use ``process`` or ``dask``
+for real parallelism.
 """
 
 from __future__ import annotations
