@@ -38,3 +38,21 @@ def test_a_bad_value_names_the_flag_it_came_from(
     assert line.startswith(f"error: {flag} fit."), line
     listed = json.loads(CliRunner().invoke(cli, ["--store", store, "runs", "--json"]).stdout)
     assert [r["id"] for r in listed] == [run_id]  # nothing was written
+
+
+@pytest.mark.parametrize("flag", ["--csv", "--plot"])
+def test_an_output_path_that_cannot_be_written_is_refused_before_the_sweep_runs(
+    parent: tuple[str, str], tmp_path: Path, flag: str
+) -> None:
+    # It was a FileNotFoundError traceback once every point had run, the summary lost.
+    store, run_id = parent
+    target = str(tmp_path / "missing" / "out")
+    result = CliRunner().invoke(
+        cli, ["--store", store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=1,2", flag, target]
+    )
+    (line,) = result.stderr.splitlines()
+    assert result.exit_code == 2, result.output
+    assert line.startswith(f"error: {flag} {target}: cannot write there: "), line
+    assert "does not exist" in line
+    listed = json.loads(CliRunner().invoke(cli, ["--store", store, "runs", "--json"]).stdout)
+    assert [r["id"] for r in listed] == [run_id]  # nothing ran

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,6 +139,8 @@ def sweep(
     """
     if plot_path is not None:
         _check_matplotlib()
+    for option, path in (("csv", csv_path), ("plot", plot_path)):
+        _check_writable(option, path)  # before the sweep runs, not after
 
     finished: list[SweepPoint] = []
 
@@ -202,6 +205,31 @@ def _reports_interruption(finished: list[SweepPoint]) -> Iterator[None]:
             err=True,
         )
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _check_writable(option: str, path: str | None) -> None:
+    """Refuse a --csv or --plot path whose directory is missing or not writable."""
+    if path is None:
+        return
+    from reprolam.errors import ConfigError
+
+    parent = Path(path).expanduser().absolute().parent
+    why = (
+        "does not exist"
+        if not parent.exists()
+        else "is not a directory"
+        if not parent.is_dir()
+        else "is not writable"
+        if not os.access(parent, os.W_OK | os.X_OK)
+        else None
+    )
+    if why is not None:
+        raise ConfigError(
+            f"{{{option}={path}}}: cannot write there: {parent} {why}",
+            option=option,
+            value=path,
+            hint=f"create the directory first or choose another {{{option}=PATH}}",
+        )
 
 
 def _check_matplotlib() -> None:
