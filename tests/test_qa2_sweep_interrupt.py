@@ -3,12 +3,18 @@ is reused, not executed again) -- it only said how to resume one interrupted poi
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+import reprolam
 from reprolam.cli.sweep_cmd import _reports_interruption
+from reprolam.trace import RunStatus
 
 
 def test_the_interruption_line_says_how_to_finish_the_sweep(
@@ -25,3 +31,29 @@ def test_the_interruption_line_says_how_to_finish_the_sweep(
         "to finish the sweep, run the same command again with --reuse: what finished is "
         "reused, not executed again"
     )
+
+
+def test_ctrl_c_stops_running_points_before_their_next_step(tmp_path: Path) -> None:
+    # Ctrl-C reaches only the main thread: the points running in the sweep's threads went on
+    # to their end (every later step executed) while the sweep said it had stopped.
+    flow = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(flow)
+        ctrl_c = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+        ctrl_c.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                rl.sweep(
+                    parent.id,
+                    at="fit",
+                    grid={"fit.C": [1.0, 2.0]},
+                    set={"fit.delay": 2.0},
+                    jobs=2,
+                )
+        finally:
+            ctrl_c.cancel()
+        points = [r for r in rl.store.list_runs() if r.id != parent.id]
+        assert len(points) == 2
+        for run in points:
+            assert run.status is RunStatus.INTERRUPTED
+            assert "score" not in [s.action for s in rl.store.own_steps(run.id)]

@@ -75,13 +75,23 @@ SWEEP_KEY = "sweep"  # where a fork's planner config records its sweep
 class SweepMember:
     """A fork's planner, unchanged, whose recorded config also names the sweep it belongs to."""
 
-    def __init__(self, inner: Planner, sweep: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        inner: Planner,
+        sweep: Mapping[str, Any],
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.inner = inner
         self.sweep = dict(sweep)
         self.name = inner.name  # proposals record the same planner name as a plain fork
         self.instant = inner.instant
+        self.stopping = stopping
 
     def propose(self, state: RunState) -> Decision:
+        if self.stopping is not None and self.stopping.is_set():
+            # The sweep was interrupted (Ctrl-C reaches only the main thread): this fork
+            # stops before its next step, recorded as interrupted, as a run stopped so is.
+            raise KeyboardInterrupt("the sweep was interrupted")
         return self.inner.propose(state)
 
     def config(self) -> dict[str, Any]:
@@ -411,7 +421,8 @@ def sweep(
     sweep_id = uuid7()
     config = executor if executor is not None else executor_of(parent)
     shared = _shared_executor(config)
-    lock = threading.Lock()
+    # the callbacks' lock; and, set on Ctrl-C, running points stop before their next step
+    lock, stopping = threading.Lock(), threading.Event()
 
     count = study.trials if study is not None else len(point_list)
 
@@ -419,6 +430,7 @@ def sweep(
         member = SweepMember(
             planner_of(parent, llm=llm),
             {"id": sweep_id, "point": number, "points": count, "values": point, **spec},
+            stopping,
         )
         try:
             result = fork(
@@ -453,7 +465,7 @@ def sweep(
         return outcome
 
     def run_batch(batch: list[tuple[int, Point]]) -> list[SweepPoint]:
-        return _in_parallel(one, batch, jobs)
+        return _in_parallel(one, batch, jobs, stopping)
 
     try:
         if study is not None:
@@ -467,9 +479,15 @@ def sweep(
 
 
 def _in_parallel(
-    one: Callable[[int, Point], SweepPoint], batch: list[tuple[int, Point]], jobs: int
+    one: Callable[[int, Point], SweepPoint],
+    batch: list[tuple[int, Point]],
+    jobs: int,
+    stopping: threading.Event,
 ) -> list[SweepPoint]:
-    """``one`` over every numbered point, ``jobs`` at a time, outcomes in point order."""
+    """``one`` over every numbered point, ``jobs`` at a time, outcomes in point order.
+
+    Interrupted (Ctrl-C, in this thread), points not started never start and running ones
+    stop before their next step (``stopping``), instead of running to their end."""
     if jobs == 1 or len(batch) == 1:
         return [one(n, p) for n, p in batch]
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="sweep") as pool:
@@ -477,6 +495,7 @@ def _in_parallel(
         try:
             return [f.result() for f in futures]
         except BaseException:
+            stopping.set()
             for f in futures:
                 f.cancel()
             raise
