@@ -203,6 +203,38 @@ def test_symbolic_links_in_an_output_directory_are_refused(tmp_path: Path) -> No
         assert "'link'" in error.message
 
 
+@action(outputs=["figures"])
+def make_figures(*, ctx: ActionContext) -> list[Path]:
+    paths = [ctx.workdir / "a.png", ctx.workdir / "b.png"]
+    for path in paths:
+        path.write_bytes(b"\x89PNG")
+    return paths
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_paths_into_the_workdir_inside_a_list_are_refused_not_lost(
+    tmp_path: Path, executor: str
+) -> None:
+    """A list of the files an action wrote was recorded as a list of paths into its workdir,
+    which is removed when the step ends: the run succeeded, the files were gone."""
+    from reprolam.engine.executors import LocalExecutor
+    from reprolam.engine.process import ProcessExecutor
+
+    runner = LocalExecutor() if executor == "local" else ProcessExecutor()
+    with open_store(tmp_path / "store") as store:
+        flow = workflow("figures", [make_figures], outputs=["figures"])
+        try:
+            result = Engine(store, executor=runner).run(flow, planner=ScriptPlanner())
+        finally:
+            runner.close()
+        assert result.run.status is RunStatus.FAILED
+        error = result.steps[0].error
+        assert error is not None
+        assert "'figures'" in error.message
+        assert "a.png, a path inside ctx.workdir, within a list" in error.message
+        assert "return the directory" in error.message
+
+
 def test_large_files_stream_and_corruption_is_caught_on_read(tmp_path: Path) -> None:
     from reprolam import files
     from reprolam.trace.blobs import CHUNK

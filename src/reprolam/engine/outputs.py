@@ -9,6 +9,7 @@ record: what was recorded stays recorded).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -48,11 +49,16 @@ def keep_outputs(
 ) -> dict[str, str]:
     """Record every output; raises ``OutputError`` naming the first that cannot be."""
     root = workdir_root(loop)
+    # Paths into a workdir can only come from an action that asked for one: here, or in a
+    # worker (whose context this is not, so it cannot say)
+    wrote_files = ctx.used_workdir is not None or loop.executor.name != "local"
     kept: dict[str, str] = {}
     try:
         for name, value in outputs.items():
             try:
                 path = _in_workdir(value, root)
+                if path is None and wrote_files:
+                    _refuse_nested_workdir_paths(value, root)
                 kept[name] = loop._keep(value) if path is None else _keep_path(loop, path)
             except (CodecError, files.FileArtifactError) as exc:
                 raise OutputError(f"action {action!r}, output {name!r}: {exc}") from exc
@@ -60,6 +66,29 @@ def keep_outputs(
         if ctx.used_workdir is not None:
             files.remove_tree(ctx.used_workdir)
     return kept
+
+
+def _refuse_nested_workdir_paths(value: Any, root: str) -> None:
+    """A path into the workdir inside a list, tuple, set or dict would be recorded as a path
+    only: the workdir is removed when the step ends, so the file would be lost."""
+    queue, seen = deque([value]), 0
+    while queue and seen < _NESTED_PATHS_LOOKED_AT:
+        item = queue.popleft()
+        seen += 1
+        if isinstance(item, dict):
+            queue.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            queue.extend(item)
+        elif item is not value and _in_workdir(item, root) is not None:
+            raise files.FileArtifactError(
+                f"it holds {item}, a path inside ctx.workdir, within a {type(value).__name__}: "
+                "the workdir is removed when the step ends, so that file would be lost and "
+                "only its path recorded; return each file as an output of its own, or write "
+                "them into one directory under ctx.workdir and return the directory"
+            )
+
+
+_NESTED_PATHS_LOOKED_AT = 100_000  # values looked at for workdir paths (a guard, not a limit)
 
 
 def _keep_path(loop: RunLoop, path: Path) -> str:
