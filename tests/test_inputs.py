@@ -231,3 +231,32 @@ def test_input_data_takes_a_path_as_text(tmp_path: Path, data: tuple[Path, Path]
     with reprolam.open(tmp_path / "store") as rl:
         run = rl.run(f"{__file__}:flow", inputs={"table": given, "folder": str(folder)})
         assert run.succeeded
+
+
+@pytest.mark.parametrize("where", ["table", "folder"])
+def test_a_name_that_is_not_utf8_is_refused_naming_it(
+    tmp_path: Path, data: tuple[Path, Path], where: str
+) -> None:
+    """A Latin-1 file name (read by Python as a lone surrogate) was stored in a manifest that
+    then failed to decode: 'file manifest is not valid JSON: 'utf-8' codec can't decode'."""
+    import os
+
+    table, folder = data
+    latin1 = os.fsdecode(b"caf\xe9.csv")
+    if where == "table":
+        table = table.rename(table.with_name(latin1))
+    else:
+        (folder / "sub" / latin1).write_text("y")
+    result = invoke(
+        tmp_path / "store",
+        "run",
+        f"{__file__}:flow",
+        "--input",
+        f"table={table}",
+        "--input",
+        f"folder={folder}",
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert "caf\\xe9.csv: its name is not UTF-8" in said
+    assert "rename it" in said

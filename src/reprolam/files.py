@@ -100,6 +100,7 @@ def _read(
     path = Path(path)
     try:
         st = path.stat() if follow_links else path.lstat()
+        _check_utf8(path.name, path)
         if stat.S_ISREG(st.st_mode):
             return FileManifest(path.name, _mode(st), st.st_size, _content(store, path), str(path))
         if not stat.S_ISDIR(st.st_mode):
@@ -108,6 +109,7 @@ def _read(
             )
         entries = []
         for relative, item, item_st in _walk(path):
+            _check_utf8(relative, item)
             if stat.S_ISDIR(item_st.st_mode):
                 if not any(os.scandir(item)):  # only empty directories need an entry
                     entries.append(DirEntry(relative, 0o755, 0, None))
@@ -119,6 +121,19 @@ def _read(
         raise FileArtifactError(
             f"cannot read {exc.filename or path}: {exc.strerror or exc}"
         ) from exc
+
+
+def _check_utf8(name: str, path: Path) -> None:
+    """A manifest records names as UTF-8 text: a name in another encoding (``caf\\xe9.csv``
+    written as Latin-1, which Python reads as a lone surrogate) cannot be recorded."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise FileArtifactError(
+            f"{shown}: its name is not UTF-8, and a file artifact records names as UTF-8 "
+            "text: rename it with a UTF-8 name"
+        ) from None
 
 
 def store_path(
