@@ -316,3 +316,22 @@ def test_json_of_nanosecond_times_says_dates_and_seconds_and_refuses_long_double
     assert result.exit_code == 2, result.output
     assert "get it as npy or native" in " ".join(result.stderr.split())
     assert not (tmp_path / "p.json").exists()
+
+
+@action(outputs=["heights"])
+def _series() -> pd.Series:
+    return pd.Series([1.5, 2.0], index=["a", "b"], name="height")
+
+
+def test_a_series_as_json_holds_its_values_not_a_summary(tmp_path: Path) -> None:
+    """json was offered for a Series and wrote {"$type": "pandas.Series", "summary": ...}."""
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        run = Engine(trace).run(
+            workflow("series", [_series], outputs=["heights"]), planner=ScriptPlanner()
+        )
+        get_artifact(trace, run.id, "heights", out=tmp_path / "h.json")
+    assert json.loads((tmp_path / "h.json").read_text()) == [
+        {"index": "a", "height": 1.5},
+        {"index": "b", "height": 2.0},
+    ]

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -244,6 +245,8 @@ def jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes | bytearray):
         return value.hex()
+    if _is_series(value):  # its values as a one-column frame's records, not a summary
+        value = value.to_frame()
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict) and hasattr(value, "columns"):  # a frame
         if not value.columns.is_unique:
@@ -258,6 +261,11 @@ def jsonable(value: Any) -> Any:
 
     kind = type(value)
     return {"$type": f"{kind.__module__}.{kind.__qualname__}", "summary": describe(value)}
+
+
+def _is_series(value: Any) -> bool:
+    pandas = sys.modules.get("pandas")  # not loaded: the value cannot be a Series
+    return pandas is not None and isinstance(value, pandas.Series)
 
 
 _FINER_THAN_PYTHON = frozenset({"ns", "ps", "fs", "as"})  # datetime stops at microseconds
