@@ -335,3 +335,26 @@ def test_a_series_as_json_holds_its_values_not_a_summary(tmp_path: Path) -> None
         {"index": "a", "height": 1.5},
         {"index": "b", "height": 2.0},
     ]
+
+
+@action(outputs=["indexed"])
+def _indexed_by_a_column() -> pd.DataFrame:
+    return pd.DataFrame({"site": ["x", "y"], "n": [1, 2]}).set_index("site", drop=False)
+
+
+def test_a_frame_indexed_by_one_of_its_columns_is_refused_as_json_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """set_index("site", drop=False) gave a ValueError traceback ('cannot insert site')."""
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        run = Engine(trace).run(
+            workflow("indexed", [_indexed_by_a_column], outputs=["indexed"]),
+            planner=ScriptPlanner(),
+        )
+    result = invoke(store, "get", run.id, "indexed", "--as", "json", "-o", str(tmp_path / "i"))
+    assert result.exit_code == 2, result.output
+    assert "index names ['site'] clash with its column names" in " ".join(result.stderr.split())
+    assert not (tmp_path / "i").exists()
+    as_csv = invoke(store, "get", run.id, "indexed", "-o", str(tmp_path / "i.csv"))
+    assert as_csv.exit_code == 0, as_csv.output

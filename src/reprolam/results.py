@@ -254,7 +254,18 @@ def jsonable(value: Any) -> Any:
                 "a frame with duplicate column names has no JSON form (a record holds each "
                 "name once): get it as csv or native"
             )
-        return jsonable(value.reset_index().to_dict(orient="records"))
+        try:
+            records = value.reset_index()
+        except ValueError:  # an index level named as a column ("cannot insert a, already ...")
+            names = [  # as reset_index names the levels
+                (("index" if value.index.nlevels == 1 else f"level_{i}") if n is None else n)
+                for i, n in enumerate(value.index.names)
+            ]
+            raise ConfigError(
+                f"a frame whose index names {names} clash with its column names has no JSON "
+                "form (a record holds each name once): get it as csv or native"
+            ) from None
+        return jsonable(records.to_dict(orient="records"))
     # A model, a sparse matrix, ... inside other values: named and summarised (alone, such a
     # value is not offered as json: ``_formats_of``; get it as native).
     from reprolam.codecs import describe
