@@ -70,3 +70,26 @@ def test_a_parallel_local_sweep_leaves_the_process_streams_as_they_were(tmp_path
     sys.stdout, sys.stderr = before  # whatever happened, the rest of the session prints
     assert result.succeeded
     assert after == before
+
+
+def test_what_a_sweep_thread_prints_between_its_steps_is_not_another_points_output(
+    tmp_path: Path, capsys: object
+) -> None:
+    """`reprolam sweep --jobs 2` printed a point's progress line while the other point's
+    action ran: the line went into that action's recorded stdout, not to the terminal."""
+    store = tmp_path / "store"
+    parent = reprolam.run(FLOW, store=store, seed=3)
+    with reprolam.open(store) as rl:
+        result = rl.sweep(
+            parent.id,
+            at="fit",
+            grid={"fit.C": [1.0], "fit.delay": [0.3, 1.5]},  # point 0 ends inside 1's fit
+            jobs=2,
+            on_point=lambda point: print(f"progress of point {point.number}"),
+        )
+        assert result.succeeded
+        captured = [rl.show(p.run.id).captured for p in result.points if p.run is not None]
+    printed = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "progress of point 0" in printed
+    assert "progress of point 1" in printed
+    assert "progress" not in repr(captured)

@@ -739,9 +739,11 @@ _routers: tuple[Any, Any] = (None, None)  # the routers in place while routed
 
 def _sink() -> ActionWatch | None:
     """The watch a write belongs to: the writing thread's, or (from a thread an action
-    started) the only watch in progress; None when that is ambiguous or there is none."""
+    started) the only watch in progress; None when that is ambiguous or there is none, and
+    for a thread that drives runs (a sweep's: what it prints between its own steps is its
+    own, never the action another sweep thread is running)."""
     watch = getattr(_local, "watch", None)
-    if watch is None and len(_watches) == 1:
+    if watch is None and len(_watches) == 1 and not getattr(_local, "drives_runs", False):
         return _watches[0]
     return watch
 
@@ -856,6 +858,7 @@ def hold_routes() -> None:
     putting them in place and back at every step would cost more than a quiet action.
     Between steps they route every write to the stream they replaced."""
     global _held  # noqa: PLW0603
+    _local.drives_runs = True  # see _sink
     with _watch_lock:
         _held += 1
 
