@@ -358,3 +358,30 @@ def test_a_frame_indexed_by_one_of_its_columns_is_refused_as_json_in_one_line(
     assert not (tmp_path / "i").exists()
     as_csv = invoke(store, "get", run.id, "indexed", "-o", str(tmp_path / "i.csv"))
     assert as_csv.exit_code == 0, as_csv.output
+
+
+@action(outputs=["model"])
+def _fitted() -> Any:
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0])
+
+
+def test_a_model_written_under_another_formats_name_says_it_holds_reprolams_encoding(
+    tmp_path: Path,
+) -> None:
+    """-o model.pkl wrote reprolam's model encoding into a .pkl file, silently."""
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        run = Engine(trace).run(
+            workflow("fitted", [_fitted], outputs=["model"]), planner=ScriptPlanner()
+        )
+    named = invoke(store, "get", run.id, "model", "-o", str(tmp_path / "model.pkl"))
+    assert named.exit_code == 0, named.output
+    assert ".pkl is not a format get writes, so it holds reprolam's model encoding (native)" in (
+        " ".join(named.stderr.split())
+    )
+    for quiet in (("-o", str(tmp_path / "m.rlc")), ("--as", "native", "-o", str(tmp_path / "m"))):
+        result = invoke(store, "get", run.id, "model", *quiet)
+        assert result.exit_code == 0, result.output
+        assert "warning" not in result.stderr

@@ -54,6 +54,8 @@ _NEEDS = {  # what each format takes
     "json": "a value",
 }
 _FORMAT_OF_SUFFIX = {suffix: fmt for fmt, suffix in _EXTENSIONS.items()}
+_ANY_NAME = frozenset({"txt", "native"})  # text and raw bytes: any extension names them
+_NATIVE_SUFFIXES = frozenset({".bin", ".rlc"})  # names for reprolam's own encodings
 _NPZ_FORMATS = frozenset({"csr", "csc", "coo", "dia", "bsr"})  # what scipy's save_npz writes
 
 
@@ -455,11 +457,14 @@ def get_artifact(
                 _write(value, record.codec, fmt, target)
         size = target.stat().st_size
     suffix = Path(out).suffix if out is not None and folder is None and not manifest else ""
-    # -o table.xlsx: a structured format under another's name (text and bytes take any)
-    if suffix and as_ is None and implied is None and fmt not in ("txt", "native"):
+    # -o table.xlsx: a structured format under another's name (text and bytes take any);
+    # -o cube.nc: reprolam's own encoding of a model or a DataArray, not NetCDF or a pickle
+    own_encoding = fmt == "native" and record.codec != "bytes" and suffix not in _NATIVE_SUFFIXES
+    if suffix and as_ is None and implied is None and (own_encoding or fmt not in _ANY_NAME):
+        holds = f"reprolam's {record.codec} encoding (native)" if fmt == "native" else fmt
         warnings.warn(
             ReprolamWarning(
-                f"{out}: {suffix} is not a format get writes, so it holds {fmt}; choose one "
+                f"{out}: {suffix} is not a format get writes, so it holds {holds}; choose one "
                 f"with {{as_=FORMAT}} ({', '.join(possible)})"
             ),
             stacklevel=2,
