@@ -260,3 +260,14 @@ def test_a_name_that_is_not_utf8_is_refused_naming_it(
     said = " ".join(result.stderr.split())
     assert "caf\\xe9.csv: its name is not UTF-8" in said
     assert "rename it" in said
+
+
+def test_a_file_with_a_name_of_the_longest_length_is_an_input(
+    tmp_path: Path, data: tuple[Path, Path]
+) -> None:
+    """A name of 242 to 255 bytes (legal) plus the temporary name's 14 went past the file
+    system's limit: the run ended in an 'OSError: File name too long' traceback."""
+    table, folder = data
+    longest = table.rename(table.with_name("t" * 251 + ".csv"))
+    run = _run(tmp_path, longest, folder)
+    assert run["status"] == "succeeded"

@@ -196,7 +196,8 @@ def vouches(before: Stamped | None, now: Stamped | None) -> bool:
 
 def _copy_content(store: TraceStore, content: str, target: Path, mode: int) -> None:
     """Stream a stored content artifact into ``target`` (verified before it is kept)."""
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # the name cut short: a file name may be 255 bytes long, and so may this one
+    tmp = target.with_name(f".{target.name[:64]}.{secrets.token_hex(4)}.tmp")
     if store.get_artifact_record(content).codec != "bytes":
         raise StoreError(f"artifact {content} is not file content (codec is not bytes)")
     try:
