@@ -205,6 +205,16 @@ def test_exports_replace_only_regular_files(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
 
 
+def test_an_export_named_with_the_longest_file_name_is_written(
+    store: SQLiteStore, cases: dict[str, str], tmp_path: Path
+) -> None:
+    """Its temporary name (the name plus 14 bytes) went past the file system's limit: an
+    'OSError: File name too long' traceback."""
+    target = tmp_path / ("e" * 251 + ".dot")
+    export_run(store, cases["plain"], format="dot", output=target)
+    assert target.read_text().startswith("digraph")
+
+
 def test_cli_dash_writes_stdout_and_devices_are_refused(
     store: SQLiteStore, cases: dict[str, str]
 ) -> None:

@@ -38,7 +38,8 @@ def write_atomically(path: Path, write: Callable[[Path], None], *, directory: bo
     """
     target = path.expanduser().absolute()
     _check_destination(target, directory=directory)
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    # the name cut short: a file name may be 255 bytes long, and so may this one
+    tmp = target.parent / f".{target.name[:64]}.{secrets.token_hex(4)}.tmp"
     try:
         write(tmp)
         os.replace(tmp, target)
