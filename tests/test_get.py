@@ -385,3 +385,41 @@ def test_a_model_written_under_another_formats_name_says_it_holds_reprolams_enco
         result = invoke(store, "get", run.id, "model", *quiet)
         assert result.exit_code == 0, result.output
         assert "warning" not in result.stderr
+
+
+class _Columns:
+    """A table of another library (a polars frame, say): it has columns, it is not pandas's."""
+
+    columns = ("a", "b")
+    dtypes = ("i64", "str")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Columns)
+
+    __hash__ = object.__hash__
+
+
+@action(outputs=["table"])
+def _foreign_table() -> Any:
+    return _Columns()
+
+
+def test_a_table_of_another_library_is_not_offered_as_csv_it_cannot_be_written_as(
+    tmp_path: Path,
+) -> None:
+    """A pickled polars frame was offered as csv and parquet, then refused as 'not a frame:
+    get it as json or native' (json was not offered either)."""
+    from reprolam.codecs import default_serializer
+
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        engine = Engine(trace, serializer=default_serializer(trusted=True))
+        run = engine.run(
+            workflow("foreign", [_foreign_table], outputs=["table"]), planner=ScriptPlanner()
+        )
+    args = ["--trust-pickle", "get", run.id, "table", "--as", "csv", "-o", str(tmp_path / "t")]
+    result = CliRunner().invoke(cli, ["--store", str(store), *args])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert "test_get._Columns), not a frame" in said  # named in full: it is not pandas's
+    assert said.endswith("get it as native")

@@ -150,7 +150,7 @@ def _formats_of(codec: str, value: Any) -> list[str]:
     fits = {"native"}
     if codec not in _NO_JSON and not is_sparse(value):
         fits.add("json")
-    if hasattr(value, "to_frame") or hasattr(value, "columns"):  # a pandas Series or frame
+    if _is_series(value) or _is_frame(value):  # pandas's (a polars frame has columns too)
         fits.add("csv")
         if _numeric(value):
             fits.add("npy")
@@ -276,9 +276,26 @@ def jsonable(value: Any) -> Any:
     return {"$type": f"{kind.__module__}.{kind.__qualname__}", "summary": describe(value)}
 
 
+def _type_name(value: Any) -> str:
+    """``list``, ``DataFrame``; a type of another library in full (a polars DataFrame is
+    not pandas's)."""
+    kind = type(value)
+    if kind.__module__.partition(".")[0] in _SHORT_TYPE_NAMES:
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+_SHORT_TYPE_NAMES = frozenset({"builtins", "numpy", "pandas", "reprolam", "scipy", "xarray"})
+
+
 def _is_series(value: Any) -> bool:
     pandas = sys.modules.get("pandas")  # not loaded: the value cannot be a Series
     return pandas is not None and isinstance(value, pandas.Series)
+
+
+def _is_frame(value: Any) -> bool:
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
 
 
 _FINER_THAN_PYTHON = frozenset({"ns", "ps", "fs", "as"})  # datetime stops at microseconds
@@ -430,7 +447,7 @@ def get_artifact(
     possible = _formats_of(record.codec, value)
     if fmt not in possible:
         raise ConfigError(
-            f"{name!r} is a {record.codec} artifact ({type(value).__name__}), not "
+            f"{name!r} is a {record.codec} artifact ({_type_name(value)}), not "
             f"{_NEEDS.get(fmt, fmt)}: get it as {', '.join(possible)}"
         )
     if manifest:
