@@ -740,6 +740,28 @@ def test_model_with_unrepresentable_state_is_refused_naming_it(ser: Serializer) 
         ser.dumps_typed(model)
 
 
+def test_a_function_of_a_workflow_file_not_loaded_here_says_where_it_was_defined(
+    tmp_path: Path,
+) -> None:
+    """A FunctionTransformer of a function in flows.py (run as `reprolam run flows.py:flow`)
+    names module reprolam_user_workflow_flows; loading it elsewhere, trusted, said only 'No
+    module named reprolam_user_workflow_flows'."""
+    import sys
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    from reprolam.workflows.registry import import_file
+
+    flows = tmp_path / "qaflows.py"
+    flows.write_text("def double(x):\n    return x * 2\n")
+    module = import_file(flows)
+    trusted = default_serializer(trusted=True)
+    tag, data = trusted.dumps_typed(FunctionTransformer(module.double).fit(np.ones((2, 2))))
+    del sys.modules[module.__name__]  # another process: the workflow is not loaded there
+    with pytest.raises(CodecError, match=r"defined in the workflow file qaflows\.py, which only"):
+        trusted.loads_typed(tag, data)
+
+
 def _forged(data: bytes, **changes: Any) -> bytes:
     header, blobs = unpack(data)
     return pack({**header, **changes}, blobs)

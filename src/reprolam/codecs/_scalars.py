@@ -99,6 +99,25 @@ def _function_path(fn: Any) -> str:
     return path
 
 
+# reprolam.workflows.registry names a workflow file's module so (codecs import no workflows)
+_WORKFLOW_FILE_MODULE = "reprolam_user_workflow_"
+
+
+def _defined_where(module_name: str) -> str:
+    """Why a function of a workflow file or a script is not found here, and the fix."""
+    if module_name.startswith(_WORKFLOW_FILE_MODULE):
+        where = f"the workflow file {module_name.removeprefix(_WORKFLOW_FILE_MODULE)}.py"
+    elif module_name == "__main__":
+        where = "a script run as __main__"
+    else:
+        return ""
+    return (
+        f"; it was defined in {where}, which only a process running that workflow imports "
+        "(fork, resume and reproduce load it): to load the value anywhere, define the "
+        "function in an installed module"
+    )
+
+
 def function_from(path: Any, *, trusted: bool, what: str) -> Any:
     module_name, sep, qualname = str(path).partition(":")
     parts = qualname.split(".")
@@ -116,7 +135,10 @@ def function_from(path: Any, *, trusted: bool, what: str) -> Any:
         for part in parts:
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
-        raise CodecError(f"{what} names function {path!r}, which cannot be found: {exc}") from exc
+        raise CodecError(
+            f"{what} names function {path!r}, which cannot be found: {exc}"
+            + _defined_where(module_name)
+        ) from exc
     if not callable(found) or isinstance(found, type):
         raise CodecError(f"{what} names {path!r}, which is not a function")
     return found
