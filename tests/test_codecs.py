@@ -762,6 +762,23 @@ def test_a_function_of_a_workflow_file_not_loaded_here_says_where_it_was_defined
         trusted.loads_typed(tag, data)
 
 
+def test_a_pickle_of_a_class_of_a_workflow_file_not_loaded_here_says_where_it_was_defined(
+    tmp_path: Path,
+) -> None:
+    """Said only 'No module named reprolam_user_workflow_qapickled'."""
+    from reprolam.workflows.registry import import_file
+
+    flows = tmp_path / "qapickled.py"
+    flows.write_text("class Opaque:\n    pass\n")
+    module = import_file(flows)
+    trusted = default_serializer(trusted=True)
+    tag, data = trusted.dumps_typed(module.Opaque())
+    assert tag == "pickle"
+    del sys.modules[module.__name__]
+    with pytest.raises(CodecError, match=r"defined in the workflow file qapickled\.py"):
+        trusted.loads_typed(tag, data)
+
+
 def _forged(data: bytes, **changes: Any) -> bytes:
     header, blobs = unpack(data)
     return pack({**header, **changes}, blobs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+from reprolam.codecs._scalars import defined_where
 from reprolam.errors import CodecError
 
 PROTOCOL = 5
@@ -55,6 +56,8 @@ class PickleCodec:
         try:
             return pickle.loads(data)
         except Exception as exc:
+            missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
             raise CodecError(
                 f"pickle artifact cannot be loaded: {type(exc).__name__}: {exc}"
+                + (defined_where(missing) if isinstance(missing, str) else "")
             ) from exc

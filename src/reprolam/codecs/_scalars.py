@@ -103,8 +103,9 @@ def _function_path(fn: Any) -> str:
 _WORKFLOW_FILE_MODULE = "reprolam_user_workflow_"
 
 
-def _defined_where(module_name: str) -> str:
-    """Why a function of a workflow file or a script is not found here, and the fix."""
+def defined_where(module_name: str) -> str:
+    """Why code of a workflow file or a script (a function, a pickled object's class) is
+    not found here, and the fix; "" for any other module."""
     if module_name.startswith(_WORKFLOW_FILE_MODULE):
         where = f"the workflow file {module_name.removeprefix(_WORKFLOW_FILE_MODULE)}.py"
     elif module_name == "__main__":
@@ -113,8 +114,8 @@ def _defined_where(module_name: str) -> str:
         return ""
     return (
         f"; it was defined in {where}, which only a process running that workflow imports "
-        "(fork, resume and reproduce load it): to load the value anywhere, define the "
-        "function in an installed module"
+        "(fork, resume and reproduce load it): to load the value anywhere, define that code "
+        "in an installed module"
     )
 
 
@@ -137,7 +138,7 @@ def function_from(path: Any, *, trusted: bool, what: str) -> Any:
     except (ImportError, AttributeError) as exc:
         raise CodecError(
             f"{what} names function {path!r}, which cannot be found: {exc}"
-            + _defined_where(module_name)
+            + defined_where(module_name)
         ) from exc
     if not callable(found) or isinstance(found, type):
         raise CodecError(f"{what} names {path!r}, which is not a function")
