@@ -408,3 +408,36 @@ def test_a_set_value_no_param_type_reads_is_refused_as_typed(tmp_path: Path) -> 
     )
     assert result.exit_code == 2
     assert "p.n=1.5" in result.output
+
+
+CHATTY_FLOW = """
+print("loading the chatty flow")
+from reprolam import action, workflow
+
+
+@action(outputs=["x"])
+def make() -> int:
+    return 1
+
+
+flow = workflow("chatty", [make], outputs=["x"])
+"""
+
+
+def test_json_output_holds_only_json_when_the_workflow_file_prints_as_it_loads(
+    tmp_path: Path,
+) -> None:
+    """A workflow file printing at import time put its line before the JSON on stdout."""
+    flows = tmp_path / "chatty_flows.py"
+    flows.write_text(CHATTY_FLOW)
+    store = tmp_path / "store"
+    ran = invoke(store, "run", f"{flows}:flow", "--json")
+    assert ran.exit_code == 0, ran.output
+    run_id = json.loads(ran.stdout)["run"]["id"]
+    assert "loading the chatty flow" in ran.stderr
+    for args in (["actions", f"{flows}:flow"], ["fork", run_id, "--at", "0"]):
+        result = invoke(store, *args, "--json")
+        assert result.exit_code == 0, result.output
+        json.loads(result.stdout)
+    plain = invoke(store, "actions", f"{flows}:flow")
+    assert "loading the chatty flow" in plain.stdout  # without --json, stdout as before

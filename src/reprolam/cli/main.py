@@ -7,12 +7,13 @@ libraries (numpy, pandas, scikit-learn, rich) are imported inside commands, so
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -82,7 +83,7 @@ def reports_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _stdout_for_json(kwargs.get("as_json") is True):
                 warnings.showwarning = _show_warning
                 return fn(*args, **kwargs)
         except ReprolamError as exc:
@@ -93,6 +94,24 @@ def reports_errors(fn: F) -> F:
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
+
+
+_json_streams: list[Any] = []  # where --json output goes: stdout as the command found it
+
+
+@contextlib.contextmanager
+def _stdout_for_json(as_json: bool) -> Iterator[None]:
+    """With --json, stdout holds the JSON alone: whatever else the command's code prints
+    there (a workflow file printing as it is imported) goes to stderr instead."""
+    if not as_json:
+        yield
+        return
+    _json_streams.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_streams.pop()
 
 
 def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
@@ -125,7 +144,7 @@ def emit_json(value: Any) -> None:
         from reprolam.results import finite_json
 
         text = json.dumps(finite_json(value), indent=2, sort_keys=True, default=str)
-    click.echo(text)
+    click.echo(text, file=_json_streams[-1] if _json_streams else None)
 
 
 def warn_unverified(unverified: dict[str, str]) -> None:
