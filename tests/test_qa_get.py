@@ -147,3 +147,21 @@ def test_get_takes_output_as_export_does(recorded: tuple[str, str], tmp_path: Pa
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert json.loads(target.read_text()) == {"accuracy": 0.5}
+
+
+def test_dash_writes_the_artifact_to_stdout_as_export_does(
+    recorded: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-o - wrote a file named '-' and printed its summary line where the data was wanted
+    (`reprolam get RUN metrics -o - | jq`)."""
+    store, run_id = recorded
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["--store", store, "get", run_id, "metrics", "-o", "-"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"accuracy": 0.5}
+    table = CliRunner().invoke(cli, ["--store", store, "get", run_id, "table", "-o", "-"])
+    assert table.stdout.splitlines() == [",a", "0,1", "1,2"]
+    args = ["--store", store, "get", run_id, "metrics", "-o", "-", "--json"]
+    both = CliRunner().invoke(cli, args)
+    assert both.exit_code == 2
+    assert not (tmp_path / "-").exists()
