@@ -198,3 +198,13 @@ def test_a_broken_entry_point_names_itself(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(metadata, "entry_points", lambda group: [broken])
     with pytest.raises(CodecError, match=r"'bad'.*no_such_module"):
         default_serializer()
+
+
+def test_a_sparse_array_of_three_dimensions_is_refused_naming_why_and_the_fix() -> None:
+    """It failed inside scipy: "codec 'tree' failed to encode coo_array: ValueError: Cannot
+    convert. CSR must be 1D or 2D. Got 3D", no fix named."""
+    from scipy import sparse
+
+    cube = sparse.coo_array(np.arange(8).reshape(2, 2, 2))
+    with pytest.raises(CodecError, match=r"a sparse array of 3 dimensions .*store its \.toarray"):
+        default_serializer().dumps_typed(cube)

@@ -37,6 +37,11 @@ def encode_sparse(value: Any, add_blob: Callable[[npt.NDArray[Any]], int]) -> An
     if type(value).__module__.partition(".")[0] != "scipy" or name not in _CLASSES:
         raise Unrepresentable(f"sparse class {type(value).__qualname__}")
     fmt = name.partition("_")[0]
+    if len(value.shape) > 2:  # scipy's COO arrays may have more axes; CSR, the stored form, not
+        raise Unrepresentable(
+            f"a sparse array of {len(value.shape)} dimensions (only 1 or 2 are stored; "
+            "store its .toarray(), or its coords and data)"
+        )
     base = value.tocsc(copy=True) if fmt == "csc" else value.tocsr(copy=True)
     base.sum_duplicates()  # also sorts the indices
     if not array_supported(base.data):
