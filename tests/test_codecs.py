@@ -490,6 +490,15 @@ def test_frame_refuses_what_it_cannot_represent(ser: Serializer, value: Any) -> 
     assert stored_as(ser, value) == "refused"
 
 
+def test_a_refused_frame_names_the_column_that_cannot_be_stored(ser: Serializer) -> None:
+    """Said only 'object value date is not a JSON scalar': which of 200 columns was it?"""
+    import datetime as dt
+
+    frame = pd.DataFrame({"site": ["x"], "visited": [dt.date(2020, 1, 1)], "n": [1]})
+    with pytest.raises(CodecError, match=r"\(column 'visited': object value date is not"):
+        ser.dumps_typed(frame)
+
+
 def test_frame_decode_garbage() -> None:
     codec = FrameCodec()
     good = codec.encode(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]}))

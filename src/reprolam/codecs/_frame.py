@@ -169,7 +169,10 @@ def _plan_data(frame: pd.DataFrame, arrays: list[npt.NDArray[Any]]) -> list[Node
         dtype = columns[start].dtype
         stop = start + 1
         if not _block_dtype(dtype):
-            nodes.append(_plan_values(columns[start], arrays))
+            try:
+                nodes.append(_plan_values(columns[start], arrays))
+            except _Unsupported as exc:  # which column, in a frame of hundreds
+                raise _Unsupported(f"column {frame.columns[start]!r}: {exc}") from None
         else:
             while stop < len(columns) and _block_dtype(columns[stop].dtype):
                 if columns[stop].dtype != dtype:
