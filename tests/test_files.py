@@ -304,6 +304,9 @@ def test_file_outputs_from_the_process_executor(tmp_path: Path) -> None:
             assert result.outputs["text"] == "made in another process\n"
             key = result.steps[0].outputs["out"]
             assert store.get_artifact_record(key).codec == "file"
+            # the worker's workdir is removed with its step, as a local one is (it was
+            # left behind, with whatever scratch files the action wrote there)
+            assert list((tmp_path / "store" / "files" / "work").iterdir()) == []
     finally:
         executor.close()
 

@@ -92,6 +92,11 @@ class ActionContext:
         """The workdir if the action asked for one, else None."""
         return self._workdir
 
+    def adopt_workdir(self, path: Path) -> None:
+        """The workdir the action asked for in another process (a worker's context): this
+        step's, so it is removed with the step as one made here would be."""
+        self._workdir = path
+
     @property
     def rng(self) -> np.random.Generator:
         """A numpy Generator seeded with the step seed."""

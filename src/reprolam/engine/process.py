@@ -86,9 +86,11 @@ class ProcessExecutor(ExecutorBase):
                 )
             )
         try:
-            status, outputs, error, observed = conn.recv()
+            status, outputs, error, observed, workdir = conn.recv()
         except (EOFError, OSError):
             return self._died(spec, f"while running {spec.name}")
+        if workdir is not None:  # removed with the step, as the local executor's is
+            ctx.adopt_workdir(Path(workdir))
         try:
             values = {name: self._serializer.loads_own(tag, data) for name, tag, data in outputs}
         except Exception as exc:  # e.g. an output that only pickles, in an untrusted store
@@ -206,22 +208,23 @@ def _serve(conn: Connection) -> None:
             inputs = [serializer.loads_own(tag, data) for tag, data in encoded]  # from our parent
         except Exception as exc:  # the action cannot even be called: that is its failure
             conn.send(("started",))
-            conn.send(("error", [], _error_tuple(error_info(exc)), None))
+            conn.send(("error", [], _error_tuple(error_info(exc)), None, None))
             continue
         conn.send(("started",))
         ctx = ActionContext(
             seed=seed, run_id=run_id, step_index=index, effects=effects, workdir_root=where
         )
         outcome = local.execute(spec, inputs, params, ctx)
+        used = None if ctx.used_workdir is None else str(ctx.used_workdir)  # the parent removes it
         try:
             outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]
         except Exception as exc:  # an output the codecs cannot encode
-            conn.send(("error", [], _error_tuple(error_info(exc)), outcome.observed))
+            conn.send(("error", [], _error_tuple(error_info(exc)), outcome.observed, used))
             continue
         if outcome.error is None:
-            conn.send(("ok", outputs, None, outcome.observed))
+            conn.send(("ok", outputs, None, outcome.observed, used))
         else:
-            conn.send(("error", outputs, _error_tuple(outcome.error), outcome.observed))
+            conn.send(("error", outputs, _error_tuple(outcome.error), outcome.observed, used))
 
 
 def _error_tuple(error: ErrorInfo) -> tuple[str, str, str]:
