@@ -235,6 +235,36 @@ def test_paths_into_the_workdir_inside_a_list_are_refused_not_lost(
         assert "return the directory" in error.message
 
 
+@action(outputs=["results"])
+def fill_workdir(*, ctx: ActionContext) -> Path:
+    (ctx.workdir / "table.csv").write_text("a\n1\n")
+    return ctx.workdir
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_returning_the_workdir_itself_gives_the_same_artifact_every_run(
+    tmp_path: Path, executor: str
+) -> None:
+    """The manifest held the workdir's random name (step0-k2j3...): every run, and every
+    reproduction, got another digest for the same files."""
+    from reprolam.engine.executors import LocalExecutor
+    from reprolam.engine.process import ProcessExecutor
+
+    flow = workflow("whole-workdir", [fill_workdir], outputs=["results"])
+    digests = set()
+    for _ in range(2):
+        runner = LocalExecutor() if executor == "local" else ProcessExecutor()
+        with open_store(tmp_path / "store") as store:
+            try:
+                result = Engine(store, executor=runner).run(flow, planner=ScriptPlanner())
+            finally:
+                runner.close()
+            assert result.succeeded
+            digests.add(result.run.outputs["results"])
+            assert result.outputs["results"].name == "results"  # named after its output
+    assert len(digests) == 1
+
+
 def test_large_files_stream_and_corruption_is_caught_on_read(tmp_path: Path) -> None:
     from reprolam import files
     from reprolam.trace.blobs import CHUNK

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,9 @@ def keep_outputs(
                 path = _in_workdir(value, root)
                 if path is None and wrote_files:
                     _refuse_nested_workdir_paths(value, root)
-                kept[name] = loop._keep(value) if path is None else _keep_path(loop, path)
+                kept[name] = (
+                    loop._keep(value) if path is None else _keep_path(loop, path, name, ctx)
+                )
             except (CodecError, files.FileArtifactError) as exc:
                 raise OutputError(f"action {action!r}, output {name!r}: {exc}") from exc
     finally:
@@ -91,12 +94,16 @@ def _refuse_nested_workdir_paths(value: Any, root: str) -> None:
 _NESTED_PATHS_LOOKED_AT = 100_000  # values looked at for workdir paths (a guard, not a limit)
 
 
-def _keep_path(loop: RunLoop, path: Path) -> str:
+def _keep_path(loop: RunLoop, path: Path, output: str, ctx: ActionContext) -> str:
     if not path.exists():
         raise files.FileArtifactError(
             f"{path} does not exist: write the file into ctx.workdir before returning its path"
         )
     manifest = files.store_path(loop.store, path)
+    if ctx.used_workdir is not None and path == ctx.used_workdir.absolute():
+        # `return ctx.workdir`: its own name is random (mkdtemp), and a manifest's name is
+        # part of its bytes; the directory is named after its output, the same every run
+        manifest = replace(manifest, name=output)
     key = loop._keep(manifest)
     loop.values[key] = files.adopt(loop.store, manifest, key, path)
     loop.watched[key] = files.KeptCopy(loop.store, manifest, key)
