@@ -84,3 +84,25 @@ def test_column_labels_that_read_the_same_in_parquet_are_refused(tmp_path: Path)
     assert got.exit_code == 2, got.output
     assert "column labels 0 and '0' are the same text there" in " ".join(got.stderr.split())
     assert not target.exists()
+
+
+@action(outputs=["swapped"])
+def _big_endian() -> pd.DataFrame:
+    return pd.DataFrame({"counts": np.arange(3, dtype=">i4")})
+
+
+def test_a_big_endian_column_is_refused_as_parquet_in_one_line(tmp_path: Path) -> None:
+    """pyarrow's ArrowNotImplementedError ('Byte-swapped arrays not supported') is not a
+    TypeError or ValueError: it was a traceback."""
+    pytest.importorskip("pyarrow")
+    from reprolam import open as open_client
+
+    with open_client(tmp_path / "store") as rl:
+        run_id = rl.run(workflow("swapped", [_big_endian], outputs=["swapped"])).id
+    target = tmp_path / "swapped.parquet"
+    got = invoke(tmp_path, "get", run_id, "swapped", "-o", str(target))
+    assert got.exit_code == 2, got.output
+    said = " ".join(got.stderr.split())
+    assert "cannot be written as Parquet (Byte-swapped arrays not supported" in said
+    assert said.endswith("get it as csv, json or native")
+    assert not target.exists()

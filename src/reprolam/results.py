@@ -342,12 +342,16 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
         _distinct_in_parquet(value, codec)
         try:
             value.to_parquet(target)
-        except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError/ArrowInvalid are these
+        # pyarrow's ArrowTypeError/ArrowInvalid are these; ArrowNotImplementedError (a
+        # big-endian column: "Byte-swapped arrays not supported") is a NotImplementedError
+        except (TypeError, ValueError, NotImplementedError) as exc:
             target.unlink(missing_ok=True)
             reason = "; ".join(str(arg) for arg in exc.args) or type(exc).__name__
+            typed = not isinstance(exc, NotImplementedError)  # a mixed column, or a dtype
             raise ConfigError(
-                f"a {codec} artifact cannot be written as Parquet ({reason}): Parquet needs one "
-                "type per column; get it as csv, json or native"
+                f"a {codec} artifact cannot be written as Parquet ({reason}): "
+                f"{'Parquet needs one type per column; ' if typed else ''}get it as csv, json "
+                "or native"
             ) from None
     elif fmt == "npy":
         if hasattr(value, "toarray"):
