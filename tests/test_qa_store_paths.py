@@ -83,3 +83,16 @@ def test_module_level_reads_of_a_missing_store_create_nothing(tmp_path: Path, ve
     with pytest.raises(NotFoundError, match="there is no trace store in"):
         calls[verb]()
     assert not typo.exists()
+
+
+def test_a_store_given_as_its_database_file_names_the_directory_to_pass(tmp_path: Path) -> None:
+    """--store .reprolam/trace.db said 'there is no trace store in .reprolam/trace.db (no
+    trace.db)', which reads as if the file were missing."""
+    store = tmp_path / "store"
+    made = CliRunner().invoke(cli, ["--store", str(store), "run", "--planner", "rules"])
+    assert made.exit_code == 0, made.output
+    result = CliRunner().invoke(cli, ["--store", str(store / "trace.db"), "runs"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {store / 'trace.db'} is a store's database file, not its directory: pass {store}\n"
+    )

@@ -66,6 +66,11 @@ def open_store(
     if not create and not os.path.isfile(os.path.join(os.path.expanduser(text), DB_NAME)):
         from reprolam.errors import NotFoundError
 
+        if os.path.basename(os.path.normpath(text)) == DB_NAME and os.path.isfile(text):
+            raise NotFoundError(  # --store .reprolam/trace.db: the store is its directory
+                f"{text} is a store's database file, not its directory: pass "
+                f"{os.path.dirname(os.path.normpath(text)) or '.'}"
+            )
         raise NotFoundError(
             f"there is no trace store in {text} (no {DB_NAME}): check the path; a directory "
             "store holds trace.db and artifacts/ (recording a run creates one)"
