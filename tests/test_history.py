@@ -327,6 +327,22 @@ def test_fork_of_a_fork_and_cache_reuse(
         assert replay(trace, grandchild.id).verified  # inherited steps verify across runs
 
 
+def test_diff_names_a_fork_of_a_fork_as_a_descendant(store_copy: tuple[Path, str]) -> None:
+    """A fork of a fork shares its grandparent's history: not "independent runs"."""
+    store, run_id = store_copy
+    with SQLiteStore(store) as trace:
+        child = fork(trace, run_id, at="train_model", overrides={"train_model": {"C": 0.1}})
+        grandchild = fork(trace, child.id, at=4)
+        other = fork(trace, run_id, at=2)
+        assert diff_runs(trace, run_id, grandchild.id).relation == (
+            f"b descends from a through fork {child.id}"
+        )
+        assert diff_runs(trace, grandchild.id, run_id).relation.startswith("a descends from b")
+        assert diff_runs(trace, grandchild.id, other.id).relation == (
+            f"related: both descend from {run_id}"
+        )
+
+
 def test_fork_with_replayed_decisions(store_copy: tuple[Path, str]) -> None:
     store, run_id = store_copy
     with SQLiteStore(store) as trace:

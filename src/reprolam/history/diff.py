@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reprolam.errors import NotFoundError
 from reprolam.history.record_check import unverified
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
@@ -163,7 +164,32 @@ def _relation(store: TraceStore, a: RunRecord, b: RunRecord) -> str:
         return "a is a reproduction of b"
     if a.parent_id and a.parent_id == b.parent_id:
         return f"siblings: both fork {a.parent_id}"
+    line_a, line_b = _ancestors(store, a), _ancestors(store, b)
+    if a.id in line_b:
+        return f"b descends from a through {_forks(line_b[: line_b.index(a.id)])}"
+    if b.id in line_a:
+        return f"a descends from b through {_forks(line_a[: line_a.index(b.id)])}"
+    common = next((run_id for run_id in line_a if run_id in line_b), None)
+    if common is not None:
+        return f"related: both descend from {common}"
     return "independent runs"
+
+
+def _ancestors(store: TraceStore, run: RunRecord) -> list[str]:
+    """The runs ``run`` was forked from, its parent first (up to a missing or looping one)."""
+    line: list[str] = []
+    parent_id = run.parent_id
+    while parent_id is not None and parent_id not in line and parent_id != run.id:
+        line.append(parent_id)
+        try:
+            parent_id = store.get_run(parent_id).parent_id
+        except NotFoundError:
+            break
+    return line
+
+
+def _forks(run_ids: list[str]) -> str:
+    return ("fork " if len(run_ids) == 1 else "forks ") + ", ".join(run_ids)
 
 
 def environment_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
