@@ -169,6 +169,8 @@ def test_a_fork_past_an_interrupted_runs_unfinished_step_is_refused(tmp_path: Pa
             rl.fork(parent.id, at=2, workflow=flow)
         assert f"reprolam resume {parent.id}" in str(e.value)
         assert len(rl.runs()) == 1  # nothing was created
+        with pytest.raises(ConfigError, match=r"has only 2 steps: fork at 0\.\.1 \(step 1 never"):
+            rl.fork(parent.id, at=3, workflow=flow)  # the range offered excludes step 2 too
         _STOP["now"] = False
         # at the unfinished step: it runs again
         before = rl.fork(parent.id, at="_stops_once", workflow=flow)

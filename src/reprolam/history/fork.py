@@ -76,8 +76,8 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
                         f"audit {parent.id}` says what else is wrong"
                     ) from None
                 raise ConfigError(
-                    f"{{at={index}}}: run {parent.id} has only {length} steps: fork at 0..{length} "
-                    "(or at an action name)"
+                    f"{{at={index}}}: run {parent.id} has only {length} steps: fork at "
+                    f"{_fork_range(store, parent.id, length)} (or at an action name)"
                 ) from None
         _check_parent(store, parent, before)
         return ForkPoint(parent, index)
@@ -91,6 +91,18 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
         f"{{at={at}}}: run {parent.id} never ran an action named {at!r} "
         f"(it ran: {', '.join(ran) or 'nothing'})"
     )
+
+
+def _fork_range(store: TraceStore, run_id: str, length: int) -> str:
+    """The step indexes a fork of a run with ``length`` steps can start at: not past a last
+    step that never finished (see ``_check_parent``)."""
+    try:
+        unfinished = length > 0 and store.step_at(run_id, length - 1).status is StepStatus.STARTED
+    except NotFoundError:
+        unfinished = False
+    if unfinished:
+        return f"0..{length - 1} (step {length - 1} never finished)"
+    return f"0..{length}"
 
 
 def _check_parent(store: TraceStore, parent: RunRecord, before: StepRecord | None) -> None:
