@@ -182,3 +182,36 @@ def test_a_fork_past_an_interrupted_runs_unfinished_step_is_refused(tmp_path: Pa
         for run in (before, after):
             assert rl.replay(run.id).verified
             assert rl.audit(run.id).problems == []
+
+
+def test_a_fork_whose_ancestor_was_deleted_is_a_finding_not_an_unknown_run(
+    parent: tuple[Path, str],
+) -> None:
+    """Deleting the run a fork of a fork inherits from leaves the fork's steps unreadable:
+    replay reports it (exit 1), and no command says the fork itself does not exist."""
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    root, parent_id = parent
+    with SQLiteStore(root) as store:
+        child = fork(store, parent_id, at=6, workflow=FLOW, planner=_report()).id
+        grandchild = fork(store, child, at=7, workflow=FLOW, planner=_report()).id
+    with closing(sqlite3.connect(root / "trace.db")) as con:
+        con.execute("DELETE FROM run_snapshots WHERE run_id = ?", (parent_id,))
+        con.execute("DELETE FROM runs WHERE id = ?", (parent_id,))
+        con.commit()
+    with SQLiteStore(root) as store:
+        replayed = replay(store, grandchild)
+    assert not replayed.verified
+    assert [p.kind for p in replayed.problems] == ["damaged"]
+    gone = f"run {child} is a fork of run {parent_id}, which is not in"
+    assert gone in replayed.problems[0].message
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--store", str(root), "replay", grandchild])
+    assert result.exit_code == 1, result.output
+    for command in (["show", grandchild], ["fork", grandchild, "--at", "1"]):
+        result = runner.invoke(cli, ["--store", str(root), *command])
+        assert result.exit_code == 2
+        assert gone in result.stderr
+        assert "pass an existing run id" not in result.stderr

@@ -17,7 +17,7 @@ from typing import Any
 from reprolam.brief import problems_words
 from reprolam.codecs import Serializer, default_serializer, describe
 from reprolam.codecs._files import MANIFEST_CODECS
-from reprolam.errors import NotFoundError
+from reprolam.errors import IntegrityError, NotFoundError
 from reprolam.history.kept_records import FileContents
 from reprolam.history.stored_steps import TraceStep, stream_pages
 from reprolam.history.verify import Problem, verify_trace
@@ -113,9 +113,12 @@ def replay(
     # Streamed from the stored rows, verified as stored: memory stays bounded by a page of
     # steps whatever the run's length.
     stream = chain.from_iterable(counted(stream_pages(store, run.id)))
-    problems = verify_trace(
-        store, run, stream, on_artifact=decode, on_page=lambda page: files.check(store, page)
-    )
+    try:
+        problems = verify_trace(
+            store, run, stream, on_artifact=decode, on_page=lambda page: files.check(store, page)
+        )
+    except IntegrityError as exc:  # a fork ancestor's record is gone: its steps are unreadable
+        problems = [Problem("damaged", f"the trace of run {run.id} cannot be read: {exc}")]
     outputs = {name: values[key] for name, key in wanted.items() if key in values}
     return ReplayResult(
         run=run,

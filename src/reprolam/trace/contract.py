@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from reprolam.errors import AmbiguousIdError, NotFoundError, ReprolamError
+from reprolam.errors import AmbiguousIdError, IntegrityError, NotFoundError, ReprolamError
 from reprolam.hashing import canonical_json
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepKind, StepRecord, StepStatus
@@ -356,7 +356,8 @@ class TraceStore(ABC):
         own = self.own_steps(run_id)
         if run.parent_id is None or run.fork_index is None:
             return own
-        inherited = [s for s in self.steps(run.parent_id) if s.index < run.fork_index]
+        parent = self._fork_parent(run)
+        inherited = [s for s in self.steps(parent.id) if s.index < run.fork_index]
         return inherited + own
 
     def steps_between(self, run_id: str, start: int, stop: int | None = None) -> list[StepRecord]:
@@ -386,7 +387,7 @@ class TraceStore(ABC):
         segments: list[tuple[str, int, int | None]] = []
         if run.parent_id is not None and run.fork_index is not None and start < run.fork_index:
             end = run.fork_index if stop is None else min(stop, run.fork_index)
-            segments = self._segments(run.parent_id, start, end)
+            segments = self._segments(self._fork_parent(run).id, start, end)
             start = run.fork_index
         if stop is None or start < stop:
             segments.append((run_id, start, stop))
@@ -398,8 +399,22 @@ class TraceStore(ABC):
             raise NotFoundError(f"run {run_id} has no step {index}")
         run = self.get_run(run_id)
         if run.fork_index is not None and run.parent_id is not None and index < run.fork_index:
-            return self.step_at(run.parent_id, index)
+            return self.step_at(self._fork_parent(run).id, index)
         return self.own_step(run_id, index)
+
+    def _fork_parent(self, run: RunRecord) -> RunRecord:
+        """The run ``run`` was forked from; ``IntegrityError`` if the store no longer holds it
+        (not ``NotFoundError``: the run asked for is there, its inherited steps are not)."""
+        assert run.parent_id is not None
+        try:
+            return self.get_run(run.parent_id)
+        except NotFoundError:
+            raise IntegrityError(
+                f"run {run.id} is a fork of run {run.parent_id}, which is not in "
+                f"{self.location}: the {run.fork_index} step(s) it inherits from it cannot be "
+                "read; the store was edited or damaged (a run was deleted): restore it from a "
+                "backup"
+            ) from None
 
     def resolve_run_id(self, ref: str) -> str:
         """A full id from a full id or a unique prefix (a UUID typed in capitals too)."""
