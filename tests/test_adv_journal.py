@@ -247,3 +247,31 @@ def test_recording_text_a_database_cannot_hold_is_a_clear_error_that_loses_nothi
         with pytest.raises(StoreError, match=r"not valid Unicode .*'\\udce9'"):
             store.record(steps=[make_step("run-a", 1, params={"path": "caf\udce9.csv"})])
         assert [s.index for s in store.own_steps("run-a")] == [0]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "huge length"])
+def test_a_frame_running_past_the_end_of_the_file_is_reported_not_taken_for_a_torn_tail(
+    tmp_path: Path, damage: str
+) -> None:
+    """A journal's room is allocated before a frame is copied in, so no crash leaves a frame
+    running past the end of the file: a file cut short (or a frame header whose length was
+    damaged) lost records that ``record()`` returned, and is reported and kept."""
+    path = _dead_writers_journal(tmp_path, 6)
+    data = bytearray(path.read_bytes())
+    third = _frame_start(data, 2)
+    if damage == "truncated":
+        data = data[: third + _HEADER.size + 3]
+    else:
+        _HEADER.pack_into(data, third, 1 << 30, 0)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="runs past the end of the file"):
+        list(read_frames(path))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with SQLiteStore(tmp_path) as store:
+            notes = list(store.notes)
+            recovered = [s.index for s in store.own_steps("run-a")]
+    (note,) = notes
+    assert "runs past the end of the file" in note
+    assert recovered == [0, 1]
+    assert path.with_suffix(UNAPPLIED).is_file()

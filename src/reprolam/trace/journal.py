@@ -223,6 +223,15 @@ def read_frames(path: Path) -> Iterator[Any]:
         length, crc = _HEADER.unpack_from(data, offset)
         end = offset + _HEADER.size + length
         body = data[offset + _HEADER.size : end]
+        if len(body) != length and path.suffix == SUFFIX:
+            # A frame's room is allocated before it is copied in (see ``Journal.append``), so
+            # no crash leaves one running past the end of the file: the file was cut short,
+            # or the frame's header was damaged.
+            raise StoreError(
+                f"journal {path.name}: the frame at byte {offset} runs past the end of the "
+                f"file ({len(body)} of its {length} bytes are there): the file was cut short "
+                "or the frame's header damaged"
+            )
         try:
             if length == 0:
                 raise ValueError("no frame")
