@@ -171,6 +171,10 @@ def test_a_fork_past_an_interrupted_runs_unfinished_step_is_refused(tmp_path: Pa
         assert len(rl.runs()) == 1  # nothing was created
         with pytest.raises(ConfigError, match=r"has only 2 steps: fork at 0\.\.1 \(step 1 never"):
             rl.fork(parent.id, at=3, workflow=flow)  # the range offered excludes step 2 too
+        unfinished = rl.reproduce(parent.id, workflow=flow)  # not "damaged": resume it first
+        assert not unfinished.reproduced
+        assert unfinished.summary().startswith("not reproduced: the original run is unfinished")
+        assert f"`reprolam resume {parent.id}` first" in unfinished.summary()
         _STOP["now"] = False
         # at the unfinished step: it runs again
         before = rl.fork(parent.id, at="_stops_once", workflow=flow)

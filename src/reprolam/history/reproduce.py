@@ -109,6 +109,12 @@ class ReproduceResult:
         return text
 
     def _summary(self) -> str:
+        if self.problems and all(p.kind == "unfinished" for p in self.problems):
+            # not damage: the run stopped mid-step (its record says so); resuming ends it
+            return (
+                f"not reproduced: the original run is unfinished: {self.problems[0].message}; "
+                f"`reprolam resume {self.original.id}` first, then reproduce the finished run"
+            )
         if self.problems:
             return f"not reproduced: the original record is damaged: {self.problems[0].message}"
         if self.divergence is not None:
