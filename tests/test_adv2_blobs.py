@@ -56,3 +56,24 @@ def test_a_blob_that_is_not_its_file_is_a_problem_not_a_hang(
     done = CliRunner().invoke(cli, ["--store", str(tmp_path / "store"), "get", run_id, "data"])
     assert done.exit_code == 2
     assert done.stderr.startswith("error: ")
+
+
+def test_a_corrupted_artifacts_error_names_a_fix_that_works(tmp_path: Path) -> None:
+    """Recording the same bytes again keeps the one stored copy, damaged (and reproduce
+    refuses a damaged record), so the error does not send the user to a rerun."""
+    root = tmp_path / "store"
+    run_id, blob = _recorded(root)
+    data = bytearray(blob.read_bytes())
+    data[10] ^= 0xFF
+    os.chmod(blob, 0o644)
+    blob.write_bytes(bytes(data))
+    with reprolam.open(root) as rl:
+        again = rl.run(FLOW, planner="script")  # the same bytes: the damaged copy stays
+        problems = rl.audit(again.id).problems
+    (problem,) = [p for p in problems if p.kind == "artifact"]
+    assert "restore the store from a backup" in problem.message
+    assert "recording the same bytes again" in problem.message
+    assert "reproduce the run that produced it" not in problem.message
+    result = CliRunner().invoke(cli, ["--store", str(root), "get", run_id, "data"])
+    assert result.exit_code != 0
+    assert "reproduce the run that produced it" not in result.stderr

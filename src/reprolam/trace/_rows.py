@@ -464,10 +464,17 @@ def no_artifact_error(digest: str, location: str) -> NotFoundError:
     )
 
 
+# Why no rerun repairs a damaged artifact: its bytes are stored once, under their digest.
+ONLY_COPY = (
+    "the store keeps one copy of each artifact: recording the same bytes again, by a new "
+    "run or a fork, keeps the damaged copy"
+)
+
+
 def corrupt_artifact_error(digest: str, where: str, actual: str) -> IntegrityError:
     return IntegrityError(
         f"artifact {digest} is corrupted: its bytes in {where} hash to {actual}: restore the "
-        "store from a backup, or reproduce the run that produced it"
+        f"store from a backup ({ONLY_COPY})"
     )
 
 

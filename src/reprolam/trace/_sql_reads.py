@@ -87,7 +87,7 @@ class SqlArtifactReads(BlobDirStreams):
                 raise IntegrityError(
                     f"artifact {digest} is corrupted: its bytes in {where} are a "
                     f"{type(data).__name__}, edited outside reprolam: restore the store from a "
-                    "backup, or reproduce the run that produced it"
+                    f"backup ({_rows.ONLY_COPY})"
                 )
             data = bytes(data)  # psycopg gives a memoryview; bytes(bytes) does not copy
         actual = hash_bytes(data)

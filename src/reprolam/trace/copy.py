@@ -35,6 +35,7 @@ from reprolam.codecs._bytes import MAGIC as BYTES_MAGIC
 from reprolam.codecs._files import contents_of
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import canonical_json, digest
+from reprolam.trace._rows import ONLY_COPY
 from reprolam.trace.contract import Producer, TraceStore
 from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord, StepStatus
 
@@ -460,5 +461,5 @@ class _Copier:
 def _corrupted(src: TraceStore, d: str, why: str) -> IntegrityError:
     return IntegrityError(
         f"artifact {d} in {src.location} is corrupted ({why}): nothing more was copied; "
-        "restore the source from a backup, or reproduce the run that produced it"
+        f"restore the source from a backup ({ONLY_COPY})"
     )
