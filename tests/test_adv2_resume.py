@@ -18,8 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 import crash_flow
+import reprolam
+from reprolam import action, workflow
 from reprolam.cli.main import cli
-from reprolam.errors import IntegrityError
+from reprolam.errors import ConfigError, IntegrityError
 from reprolam.history.resume import resume
 from reprolam.trace import RunStatus, SQLiteStore
 from test_crash import _run_script
@@ -71,3 +73,41 @@ def test_an_edited_last_finished_step_is_refused(interrupted: tuple[Path, str, i
         ).fetchone()
     _sql(store, "UPDATE steps SET duration = 9.5 WHERE run_id = ? AND idx = ?", run_id, last)
     _refused(store, run_id, steps, rf"step {last}, the last finished one, was changed")
+
+
+_HALT = {"now": False}
+
+
+@action(outputs=["x"])
+def _one() -> int:
+    return 1
+
+
+@action(outputs=["y"])
+def _two(x: int) -> int:
+    if _HALT["now"]:
+        raise KeyboardInterrupt  # as Ctrl-C (or a kill) mid-step
+    return x + 1
+
+
+def test_an_interrupted_reproduction_is_refused_not_resumed_into_a_false_success(
+    tmp_path: Path,
+) -> None:
+    """Resumed, a reproduction continued with a live planner, ended ``succeeded`` part way
+    without a verdict, and its original's audit then read it as a divergence."""
+    flow = workflow("halts", [_one, _two], outputs=["y"])
+    with reprolam.open(tmp_path) as rl:
+        original = rl.run(flow, planner="script")
+        _HALT["now"] = True
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                rl.reproduce(original.id, workflow=flow)
+        finally:
+            _HALT["now"] = False
+        (reproduction,) = [r for r in rl.runs() if r.verifies == original.id]
+        assert reproduction.status is RunStatus.INTERRUPTED
+        with pytest.raises(ConfigError, match="a reproduction is not resumed") as refused:
+            rl.resume(reproduction.id, workflow=flow)
+        assert f"`reprolam reproduce {original.id}`" in str(refused.value)
+        assert rl.show(reproduction.id).run.status is RunStatus.INTERRUPTED  # left as it was
+        assert rl.audit(original.id).problems == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from reprolam.codecs import Serializer
 from reprolam.engine.engine import Engine, RunResult, StepCallback
 from reprolam.engine.start_state import trace_length
-from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.errors import ConfigError, IntegrityError, NotFoundError
 from reprolam.history.annotate import index_run
 from reprolam.history.fork import start_problem
 from reprolam.history.rebuild import (
@@ -19,7 +19,7 @@ from reprolam.history.rebuild import (
 from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord
+from reprolam.trace.records import RunRecord, RunStatus
 from reprolam.workflows.registry import Workflow
 
 
@@ -39,6 +39,18 @@ def _check_start(store: TraceStore, run: RunRecord) -> None:
         raise IntegrityError(
             f"cannot resume run {run.id}: {problem}; nothing was executed; `reprolam audit "
             f"{run.id}` says what else is wrong"
+        )
+
+
+def _refuse_reproduction(run: RunRecord) -> None:
+    """A reproduction replays its original's decisions and compares each output as it goes;
+    resumed, it would continue with a live planner and end without a verdict (a run that
+    stopped part way, claiming success, read by the original's audit as a divergence)."""
+    if run.verifies is not None and run.status is RunStatus.INTERRUPTED:
+        raise ConfigError(
+            f"run {run.id} is a reproduction of run {run.verifies} that was interrupted; a "
+            "reproduction is not resumed (its verdict compares every step of the original): "
+            f"reproduce the original again, `reprolam reproduce {run.verifies}`"
         )
 
 
@@ -63,6 +75,7 @@ def resume(
     the next one chains to). ``IntegrityError`` if either was edited; nothing is executed.
     """
     run = store.get_run(store.resolve_run_id(run_ref))
+    _refuse_reproduction(run)
     _check_start(store, run)
     flow = workflow_of(store, run, workflow, trusted=trusted)
     chosen = planner_of(run, planner, llm=llm)
