@@ -100,3 +100,29 @@ def test_workflows_of_package_modules_are_named_by_module() -> None:
         assert load_workflow(bare).source == "reprolam.workflows.breast_cancer:qa3_alias"
     finally:
         del breast_cancer.qa3_alias  # type: ignore[attr-defined]
+
+
+def test_a_workflow_file_that_no_longer_imports_is_named_with_the_reason(tmp_path: Path) -> None:
+    """A module the workflow file imports was deleted: the error said only "cannot load
+    workflow" (the file is there) and hid the ImportError that says which module is gone."""
+    (tmp_path / "qa3_gone_helper.py").write_text("def scale(x):\n    return 2 * x\n")
+    (tmp_path / "qa3_uses_helper.py").write_text(
+        "import qa3_gone_helper\n" + FLOWS.replace("toy-source", "toy-helper")
+    )
+    store = tmp_path / "store"
+    script = f"""
+import reprolam
+with reprolam.open({str(store)!r}) as rl:
+    print(rl.run({str(tmp_path / "qa3_uses_helper.py") + ":flow"!r}, planner="script").id)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[-1]
+    (tmp_path / "qa3_gone_helper.py").unlink()
+    from reprolam.errors import WorkflowError
+
+    with reprolam.open(store) as rl, pytest.raises(WorkflowError) as failed:
+        rl.reproduce(run_id)
+    assert "No module named 'qa3_gone_helper'" in str(failed.value)

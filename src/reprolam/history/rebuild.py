@@ -40,7 +40,8 @@ def workflow_of(
     source = load_json(store, run.environment).get("workflow", {}).get("source") or run.workflow
     try:
         flow = load_workflow(source)
-    except WorkflowError:
+    except WorkflowError as exc:
+        why = str(exc)  # e.g. a module the workflow file imports is gone: say so
         try:
             flow = load_workflow(run.workflow)
         except WorkflowError:
@@ -65,8 +66,9 @@ def workflow_of(
                 "to rebuild it from there, or name the file or module that defines it"
             )
             raise WorkflowError(
-                f"cannot load workflow {run.workflow!r} of run {run.id} (recorded source: "
-                f"{source!r}){stored if not trusted else ''}",
+                f"cannot load workflow {run.workflow!r} of run {run.id} ({why}"
+                f"{'' if source in why else f'; recorded source: {source!r}'})"
+                f"{stored if not trusted else ''}",
                 option="workflow",
                 hint="pass {workflow=MODULE:ATTR} or {workflow=PATH.py:ATTR}",
             ) from None
