@@ -359,6 +359,20 @@ def test_a_client_builds_runs_by_hand_and_reopens_them(tmp_path: Path) -> None:
         assert rl.audit(run.id or "").clean
 
 
+def test_a_stale_object_for_a_run_extended_through_another_is_refused(tmp_path: Path) -> None:
+    with reprolam.open(tmp_path / "s") as rl:
+        run = rl.manual_run()
+        run.record(execute(load, inputs={"path": "x"}), label="A1")
+        again = rl.manual_run(run.id)  # reopened, e.g. in a notebook cell
+        again.record(execute(double, inputs={"data": again.value("A1")}), label="A2", after=[0])
+        with pytest.raises(ConfigError, match="has 2 steps, this object knows 1"):
+            run.record(execute(count, inputs={"X": [1]}), label="late")  # would be step 1
+        again.record(execute(count, inputs={"X": again.value("A2")}), label="A3", after=[1])
+        shown = rl.show(run.id or "")
+        assert [step_label(s) for s in shown.steps] == ["A1", "A2", "A3"]
+        assert rl.audit(run.id or "").clean
+
+
 def test_reproduce_and_fork_of_a_hand_built_run_say_why_they_cannot(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -70,6 +70,12 @@ StepRef = int | str  # a step index, or a step label
 _Artifacts = dict[str, tuple[ArtifactRecord, bytes]]
 _NOT_FRESH = object()
 
+# (store location, run id) -> how many steps the run has, as the last ``ManualRun`` of this
+# process to write into it left it: another object for the same run (a reopened one) that
+# knows fewer would write its next step over one it has not seen. Bounded: the oldest go.
+_LENGTHS: dict[tuple[str, str], int] = {}
+_MAX_LENGTHS = 4096
+
 
 class ManualRun:
     """One hand-built run in ``store`` (created at its first ``record``)."""
@@ -407,6 +413,7 @@ class ManualRun:
             self._codecs[key] = record.codec
         for step in sealed:
             self._remember(step)
+        _written(self.store.location, self.run.id, len(self.steps))
         return sealed
 
     def _finished(self, steps: Sequence[StepRecord]) -> tuple[RunRecord, _Ends]:
@@ -473,10 +480,20 @@ class ManualRun:
                 self._produced.setdefault(key, step.index)
 
     def _check_writable(self) -> None:
-        if self.run is not None and self.run.planner.get("name") != PLANNER:
+        if self.run is None:
+            return
+        if self.run.planner.get("name") != PLANNER:
             raise ConfigError(
                 f"run {self.run.id} was recorded by the engine (planner "
                 f"{self.run.planner.get('name')!r}), not built by hand: fork it to extend it"
+            )
+        known = _LENGTHS.get((self.store.location, self.run.id))
+        if known is not None and known != len(self.steps):
+            raise ConfigError(
+                f"run {self.run.id} has {known} steps, this object knows {len(self.steps)}: "
+                "another object for the same run (ManualRun.open, ExecutionTrace.open) has "
+                "extended it since, and a step recorded here would replace one; record "
+                "through that object, or open the run again"
             )
 
     def _where(self) -> str:
@@ -521,6 +538,15 @@ class _Ends:
                 f"step {step.index} ({what}) failed ({why}) and no later step follows or "
                 "recovers from it"
             )
+
+
+def _written(location: str, run_id: str, length: int) -> None:
+    """Remember how many steps this process left ``run_id`` with (see ``_LENGTHS``)."""
+    key = (location, run_id)
+    _LENGTHS.pop(key, None)  # re-inserted last: the oldest entries are the first to go
+    if len(_LENGTHS) >= _MAX_LENGTHS:
+        del _LENGTHS[next(iter(_LENGTHS))]
+    _LENGTHS[key] = length
 
 
 def _unstorable(what: str, exc: Exception) -> ErrorInfo:
