@@ -228,6 +228,20 @@ def test_the_harness_runs_with_the_llm_planner(tmp_path: Path) -> None:
         assert trial["task_success"] or trial["paradigm"] == "script"
 
 
+def test_a_planner_that_never_answers_stops_the_experiment_before_any_trial(
+    tmp_path: Path,
+) -> None:
+    """Every LAM trial would end before its first action: a comparison of nothing."""
+    refused = Reply(status=401, body={"error": {"message": "invalid api key"}})
+    with FakeLLM(responder=lambda request: refused) as llm:
+        result = invoke(
+            *("--trials", "2", "--planner", "llm", "--llm-base-url", llm.base_url),
+            *("--model", "fake-model", "--out", str(tmp_path / "out"), "--json"),
+        )
+    assert_clean_error(result, "the planner proposed no action in the warm-up run", "401")
+    assert not (tmp_path / "out" / "store").exists()  # the corrected command may use --out again
+
+
 # -- bad input ------------------------------------------------------------------------------------
 
 

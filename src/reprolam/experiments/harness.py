@@ -43,6 +43,7 @@ from typing import Any
 
 from reprolam.context import derive_seed
 from reprolam.engine.engine import Engine
+from reprolam.errors import ConfigError
 from reprolam.experiments import metrics as m
 from reprolam.experiments.ledger import Call, Ledger, watch_code
 from reprolam.experiments.pipelines import (
@@ -60,6 +61,7 @@ from reprolam.planning.choose import PlannerChoice, choose_planner
 from reprolam.planning.simulated import SimulatedPlanner
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.memory import MemoryStore
+from reprolam.trace.records import StepKind
 from reprolam.trace.sqlite import SQLiteStore
 from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow, load_workflow
@@ -129,11 +131,13 @@ def run_experiment(
     choice = planner or choose_planner(config.planner, model=config.model, base_url=config.base_url)
     ledger = Ledger(config.faults)
     base = load_workflow(WORKFLOW)
+    flow = ledger.workflow(base)
+    # before the store exists: a planner that cannot be reached leaves no store behind
+    _warm_up(ledger, flow, choice.planner, config.seed)
     store_path = out / "store"
     store = SQLiteStore(store_path)
     try:
-        trials = _Trials(ledger, ledger.workflow(base), base, choice.planner, store, config)
-        trials.warm_up()
+        trials = _Trials(ledger, flow, base, choice.planner, store, config)
         figures: list[m.TrialFigures] = []
         for t in range(config.trials):
             for paradigm in PARADIGMS:
@@ -160,6 +164,27 @@ def run_experiment(
         seconds=time.perf_counter() - started,
         injections=ledger.injections,
     )
+
+
+def _warm_up(ledger: Ledger, flow: Workflow, planner: Planner, seed: int) -> None:
+    """Run each paradigm once, unmeasured; ``ConfigError`` if the planner led to no action.
+
+    A planner that cannot be reached (an LLM server that is down, a wrong base URL) would
+    make every LAM trial end before its first action: a comparison of nothing, reported as
+    the LAMs' failure. It is named here instead, before any trial runs.
+    """
+    with ledger.epoch("script", -1, "warmup", seed):
+        run_script(flow, seed=seed)
+    with ledger.epoch("naive-lam", -1, "warmup", seed):
+        run_naive(flow, planner, seed=seed)
+    with ledger.epoch("r-lam", -1, "warmup", seed) as calls:
+        outcome = run_rlam(Engine(MemoryStore()), flow, planner, seed=seed)
+    steps = outcome.result.steps if outcome.result is not None else ()
+    if not calls and all(s.kind is StepKind.DECISION for s in steps):
+        raise ConfigError(
+            f"the planner proposed no action in the warm-up run ({outcome.stop_reason}): "
+            "no trial could compare anything; check the planner's endpoint and model"
+        )
 
 
 def _environment() -> dict[str, Any]:
@@ -199,15 +224,6 @@ class _Trials:
         if paradigm == "naive-lam":
             return self._naive(trial, seed)
         return self._rlam(trial, seed)
-
-    def warm_up(self) -> None:
-        seed = self.config.seed
-        with self.ledger.epoch("script", -1, "warmup", seed):
-            run_script(self.flow, seed=seed)
-        with self.ledger.epoch("naive-lam", -1, "warmup", seed):
-            run_naive(self.flow, self.planner, seed=seed)
-        with self.ledger.epoch("r-lam", -1, "warmup", seed):
-            run_rlam(Engine(MemoryStore()), self.flow, self.planner, seed=seed)
 
     def resampled(self, seed: int, attempt: int) -> Planner:
         """The planner consulted anew: a fresh sampling seed for the simulated planner."""
