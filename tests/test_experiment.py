@@ -25,7 +25,7 @@ from reprolam.engine.policy import Policy
 from reprolam.experiments.ledger import Call, Ledger, watch_code
 from reprolam.experiments.metrics import log_visible, text_mentions
 from reprolam.planning.simulated import SimulatedPlanner
-from reprolam.trace import MemoryStore
+from reprolam.trace import MemoryStore, SQLiteStore
 from reprolam.workflows.breast_cancer import workflow as BREAST_CANCER
 
 ACTIONS = [spec.name for spec in BREAST_CANCER.actions]
@@ -284,6 +284,16 @@ def test_an_out_directory_holding_an_earlier_experiment_is_refused(results: Path
     before = (results / "results.json").read_bytes()
     assert_clean_error(invoke("--trials", "1", "--out", str(results)), "earlier experiment")
     assert (results / "results.json").read_bytes() == before
+
+
+def test_an_out_directory_holding_an_unfinished_experiment_says_so(tmp_path: Path) -> None:
+    """Stopped (Ctrl-C) after some trials: its store holds runs, and there are no results."""
+    SQLiteStore(tmp_path / "store").close()
+    assert_clean_error(
+        invoke("--trials", "1", "--out", str(tmp_path)),
+        "experiment that did not finish (no results.json)",
+        "--out ./experiment-2",
+    )
 
 
 def test_missing_matplotlib_names_the_extra(

@@ -124,10 +124,13 @@ def _writable(out: Path) -> None:
     """Fail before any trial runs when results could not be written, or would be written
     beside an earlier experiment's store (its runs and these results would not match)."""
     if (out / "store" / "trace.db").exists():
+        what = "an earlier experiment (its store {store}): its results would be replaced"
+        if not (out / "results.json").exists():  # stopped before writing them (Ctrl-C)
+            what = "the store {store} of an experiment that did not finish (no results.json)"
         raise ConfigError(
-            f"{{out={out}}} holds an earlier experiment (its store {out / 'store'}): its "
-            "results would be replaced while its runs stayed beside the new ones; give "
-            "another directory, e.g. {out=./experiment-2}, or remove that one first"
+            f"{{out={out}}} holds {what.format(store=out / 'store')}; the new runs would be "
+            "recorded beside its runs: give another directory, e.g. {out=./experiment-2}, "
+            "or remove that one first"
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
