@@ -24,6 +24,7 @@ from reprolam.engine.faults import InjectedFault
 from reprolam.engine.policy import Policy
 from reprolam.experiments.ledger import Call, Ledger, watch_code
 from reprolam.experiments.metrics import log_visible, text_mentions
+from reprolam.history.reproduce import reproduce
 from reprolam.planning.simulated import SimulatedPlanner
 from reprolam.trace import MemoryStore, SQLiteStore
 from reprolam.workflows.breast_cancer import workflow as BREAST_CANCER
@@ -142,6 +143,19 @@ def test_every_paradigm_sees_the_same_faults_and_the_lams_the_same_plans(results
         struck = first in r["failed_attempts"]
         assert s["task_success"] is not struck
     assert data["injections"] >= sum(data["summary"][p]["injected"] for p in data["summary"])
+
+
+def test_reproduce_outside_the_harness_names_the_injected_fault_as_the_cause(
+    results: Path,
+) -> None:
+    """The fault came from the harness's injector, not the run's plan: not 'nondeterministic'."""
+    struck = next(t for t in trials(load(results), "r-lam") if t["failed_attempts"])
+    with SQLiteStore(results / "store") as store:
+        outcome = reproduce(store, struck["run_id"])
+    assert outcome.divergence is not None
+    assert outcome.divergence.what == "status"
+    assert "InjectedFault the run's fault plan does not hold" in outcome.summary()
+    assert "nondeterministic by itself" not in outcome.summary()
 
 
 def test_final_outputs_are_what_the_counted_calls_returned(results: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from reprolam.codecs import Serializer
 from reprolam.engine.cache import StepCache, read_change, recorded_reads
 from reprolam.engine.engine import Engine, Origin, StepCallback
+from reprolam.engine.faults import ANY_ACTION, InjectedFault
 from reprolam.engine.inputs import InputChange, changed_inputs
 from reprolam.errors import ConfigError
 from reprolam.history.code_diff import (
@@ -53,6 +54,13 @@ UNEXPLAINED = (
     "or the clock"
 )
 
+# A recorded failure no reproduction brings back: an injected fault the run's fault plan
+# does not hold (the experiment harness injects inside the call, outside the policy).
+INJECTED_OUTSIDE = (
+    "the recorded failure is an InjectedFault the run's fault plan does not hold (injected "
+    "from outside the run, as `reprolam experiment` does): a reproduction does not inject it"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ReproduceResult:
@@ -78,6 +86,8 @@ class ReproduceResult:
     # The diverging action's declared determinism, when it says its outputs may differ
     # ("nondeterministic", "external"): the declaration is the cause.
     declared: str | None = None
+    # The diverging step's recorded failure was injected from outside its fault plan.
+    injected_outside: bool = False
 
     @property
     def code_changed(self) -> bool:
@@ -132,6 +142,8 @@ class ReproduceResult:
                     "are not expected to be the same bytes again (compare within a tolerance "
                     "with rtol, or seed it and declare it seeded)"
                 )
+            if self.injected_outside:
+                return f"{text}; {INJECTED_OUTSIDE}"
             causes = (self.changed_inputs, self.changed_reads, self.effects, self.code)
             if not any(causes) and not self.environment:
                 text += f"; {UNEXPLAINED}"
@@ -248,7 +260,21 @@ def reproduce(
         effects=effects,
         changed_reads=reads,
         declared=_declared_variable(flow, diverging),
+        injected_outside=_injected_outside(original, recorded, comparison.divergence),
     )
+
+
+def _injected_outside(
+    original: RunRecord, recorded: Sequence[StepRecord], divergence: Divergence | None
+) -> bool:
+    """Whether the diverging step failed with an injected fault its run's plan does not hold."""
+    if divergence is None or divergence.what != "status":
+        return False
+    step = next((s for s in recorded if s.index == divergence.step), None)
+    if step is None or step.error is None or step.error.type != InjectedFault.__name__:
+        return False
+    faults = original.policy.get("faults") or {}
+    return not (faults.get(step.action) or faults.get(ANY_ACTION))
 
 
 def _declared_variable(flow: Workflow, action: str | None) -> str | None:
