@@ -100,6 +100,19 @@ def test_traces_and_forks_match_the_real_rlam_node_for_node() -> None:
     assert compat.replay_action(ours, "A2") == rlam.replay_action(theirs, "A2") == 20
 
 
+def test_a_failure_without_a_message_keeps_rlams_empty_error() -> None:
+    def silent() -> None:
+        raise ValueError
+
+    rlam = real_rlam()
+    ours, theirs = compat.ExecutionTrace(), rlam.ExecutionTrace()
+    build(compat, ours, [("A1", silent, {}, [])])
+    build(rlam, theirs, [("A1", silent, {}, [])])
+    assert ours.get_result("A1")["error"] == theirs.get_result("A1")["error"] == ""
+    reopened = compat.ExecutionTrace.open(ours.run_id or "", store=ours.store)
+    assert reopened.get_result("A1")["error"] == ""
+
+
 def test_every_logged_action_is_a_hash_chained_step_with_stored_values() -> None:
     trace = compat.ExecutionTrace()
     build(compat, trace, PLAN)

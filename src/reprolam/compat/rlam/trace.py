@@ -171,14 +171,14 @@ class ExecutionTrace:
 
         node = step_label(step) or str(step.index)
         succeeded = step.status is StepStatus.SUCCEEDED
-        error = step.error.message if step.error is not None and not succeeded else None
+        error = None if succeeded else _error(step.error)
         nx.DiGraph.add_node(
             self.graph,
             node,
             action=action if action is not None else self._rebuild(step, node),
             output=self._output(step) if succeeded else None,
             status="SUCCESS" if succeeded else "FAILED",
-            error=error or None,
+            error=error,
         )
         self._index[node] = step.index
         self._node_at[step.index] = node
@@ -238,6 +238,14 @@ def _describe(action: Action) -> dict[str, Any]:
         "environment_hash": action.environment_hash,
         "timestamp": action.timestamp.isoformat(),
     }
+
+
+def _error(error: ErrorInfo | None) -> str | None:
+    """A failed node's ``error``: the exception's message, empty too (``str(exc)``, as rlam
+    keeps it); None for a result built by hand with none (recorded without a type)."""
+    if error is None or not (error.type or error.message):
+        return None
+    return error.message
 
 
 def _unmeasured(result: ExecutionResult) -> Executed:
