@@ -353,6 +353,29 @@ def test_a_failure_without_traceback_lowers_failure_visibility() -> None:
     assert report.metrics["failure_visibility"] == 0.5
 
 
+@action(outputs=["ratio"])
+def checked(data: list[int]) -> float:
+    """Fail as ``assert`` does, with an exception without a message (pytest rewrites an
+    ``assert`` in a test module, adding one)."""
+    if data:
+        raise AssertionError
+    return 0.0
+
+
+def test_a_failure_whose_exception_has_no_message_is_visible() -> None:
+    """``assert`` raises AssertionError(): its type and traceback are the whole record."""
+    store = MemoryStore()
+    flow = workflow("checked", [draw, checked], outputs=["ratio"])
+    run_id = Engine(store).run(flow, planner=Scripted([Proposal("draw"), Proposal("checked")])).id
+    error = store.steps(run_id)[1].error
+    assert error is not None
+    assert (error.type, error.message) == ("AssertionError", "")
+    assert "raise AssertionError" in error.traceback
+    report = audit(store, run_id)
+    assert report.clean, report.problems
+    assert (report.failures.failed, report.failures.visible) == (1, 1)
+
+
 def test_a_step_without_fingerprint_or_seed_lowers_trace_completeness() -> None:
     store = MemoryStore()
     run_id = scripted_run(store, Proposal("draw"), Proposal("divide"))

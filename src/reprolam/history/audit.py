@@ -714,7 +714,9 @@ def _error_gaps(step: StepRecord) -> list[str]:
     action_failure = step.kind is StepKind.ACTION and step.status is StepStatus.FAILED
     if step.error is not None and step.error.type in NO_TRACEBACK:
         action_failure = False  # stopped from outside: there is no Python traceback to keep
-    needed = ["type", "message", "traceback"] if action_failure else ["type", "message"]
+    # An action's exception may have no message (``assert``, ``raise ValueError``): its type
+    # and traceback then say all there is to say.
+    needed = ["type", "traceback"] if action_failure else ["type", "message"]
     error = step.error
     return ["error"] if error is None else [n for n in needed if not getattr(error, n).strip()]
 
