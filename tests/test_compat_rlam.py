@@ -113,6 +113,19 @@ def test_a_failure_without_a_message_keeps_rlams_empty_error() -> None:
     assert reopened.get_result("A1")["error"] == ""
 
 
+def test_a_tool_that_is_not_callable_is_a_failed_result_as_in_rlam() -> None:
+    """E.g. a LAM's registry lookup of an action type it does not know returns None."""
+    rlam = real_rlam()
+    ours = compat.execute_action(action(compat, "A1"), None)  # type: ignore[arg-type]
+    theirs = rlam.execute_action(action(rlam, "A1"), None)
+    assert (ours.status, ours.error) == (theirs.status, theirs.error)
+    assert ours.error == "'NoneType' object is not callable"
+    trace = compat.ExecutionTrace()
+    trace.add_result(ours)
+    assert trace.get_result("A1")["error"] == ours.error
+    assert audit(trace.store, trace.run_id or "").clean
+
+
 def test_every_logged_action_is_a_hash_chained_step_with_stored_values() -> None:
     trace = compat.ExecutionTrace()
     build(compat, trace, PLAN)

@@ -58,6 +58,8 @@ def execute_action(action: Action, tool_fn: Callable[..., Any]) -> ExecutionResu
     An exception becomes a ``FAILED`` result whose ``error`` is its message; nothing is
     raised and nothing is recorded until the result is added to an ``ExecutionTrace``.
     """
+    if not callable(tool_fn):  # rlam's call raises TypeError, which it returns as a failure
+        tool_fn = _calling(tool_fn)
     done = execute(
         tool_fn,
         inputs=action.inputs,
@@ -75,3 +77,13 @@ def execute_action(action: Action, tool_fn: Callable[..., Any]) -> ExecutionResu
         result = ExecutionResult(action=action, output=None, status="FAILED", error=error)
     result._executed = (action, done)
     return result
+
+
+def _calling(tool: object) -> Callable[..., Any]:
+    """A function calling ``tool``, as rlam does, for a tool that is not callable (None from
+    a registry lookup of an unknown action type): the call fails with Python's TypeError."""
+
+    def call_tool(**arguments: Any) -> Any:
+        return tool(**arguments)  # type: ignore[operator]  # raises TypeError: not callable
+
+    return call_tool
