@@ -276,6 +276,8 @@ def assert_clean_error(result: Result, *fragments: str) -> None:
         (["--fault", "train_model:2"], ["RATE between 0 and 1"]),
         (["--fault", "trian_model:0.2"], ["no action 'trian_model'", "train_model"]),
         (["--planner", "rules"], ["--planner rules", "simulated"]),
+        (["--seed", "-3"], ["--seed -3", "seeds -3..-3", "--seed 0"]),
+        (["--seed", "4294967295", "--trials", "2"], ["seeds 4294967295..4294967296"]),
         (["--planner", "llm"], ["--planner llm", "REPROLAM_LLM_BASE_URL"]),
     ],
 )

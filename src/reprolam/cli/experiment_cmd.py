@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 PLANNERS = ("simulated", "llm")
 DEFAULT_OUT = Path("experiment-results")
+SEED_MAX = 2**32 - 1  # numpy.random.seed's range
 
 
 @click.command()
@@ -89,6 +90,12 @@ def experiment(
 
     if trials < 1:
         raise ConfigError(f"{{trials={trials}}}: need at least 1 trial, e.g. {{trials=20}}")
+    if not 0 <= seed <= SEED_MAX - (trials - 1):
+        raise ConfigError(
+            f"{{seed={seed}}}: the trials use seeds {seed}..{seed + trials - 1}, and the script "
+            f"and the naive LAM seed numpy's global RNG with them, which takes 0..{SEED_MAX}; "
+            "give e.g. {seed=0}"
+        )
     if planner not in PLANNERS:
         raise ConfigError(
             f"{{planner={planner}}}: the experiment compares planner-driven paradigms with "
