@@ -373,6 +373,30 @@ def test_a_stale_object_for_a_run_extended_through_another_is_refused(tmp_path: 
         assert rl.audit(run.id or "").clean
 
 
+@pytest.mark.slow  # a second process
+def test_a_run_extended_by_another_process_is_extended_here_once_reopened(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with reprolam.open(tmp_path / "s") as rl:
+        run = rl.manual_run()
+        run.record(execute(load, inputs={"path": "x"}), label="A1")
+        rl.store.flush()
+        elsewhere = (
+            "import reprolam, sys\n"
+            "with reprolam.open(sys.argv[1]) as rl:\n"
+            "    run = rl.manual_run(sys.argv[2])\n"
+            "    run.record(reprolam.execute(len, inputs={'obj': [1]}), label='A2')\n"
+        )
+        subprocess.run([sys.executable, "-c", elsewhere, str(tmp_path / "s"), run.id], check=True)
+        again = rl.manual_run(run.id)  # knows A2, recorded elsewhere
+        again.record(execute(count, inputs={"X": [1]}), label="A3", after=["A2"])
+        with pytest.raises(ConfigError, match="has 3 steps, this object knows 1"):
+            run.record(execute(count, inputs={"X": [1]}), label="late")
+        assert [step_label(s) for s in rl.show(run.id or "").steps] == ["A1", "A2", "A3"]
+        assert rl.audit(run.id or "").clean
+
+
 def test_reproduce_and_fork_of_a_hand_built_run_say_why_they_cannot(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

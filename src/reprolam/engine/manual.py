@@ -127,6 +127,7 @@ class ManualRun:
         built._inherit(steps, extra=[run.environment or ""])
         if run.header_hash and all(step.run_id != run.id for step in steps):
             built._head = run.header_hash  # no step of its own yet: the chain starts at its header
+        _written(store.location, run.id, len(steps))  # what it has now, whoever extended it
         return built
 
     @property
