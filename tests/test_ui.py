@@ -290,3 +290,21 @@ def test_step_page_lists_what_the_action_read_outside_the_door(
     (listed,) = re.findall(r'<ul id="step-effects"><li>(.*?)</li></ul>', html)
     assert listed == f"undeclared env read: ${SCALE} [value blake3 {digest(b'2')[:12]}]"
     assert payload["effects"] == [listed]  # the JSON says it in the same words
+
+
+def test_numbers_beyond_64_bits_in_a_runs_query_are_answered_not_a_500(tmp_path: Path) -> None:
+    """SQLite integers are 64-bit: ``?offset=`` past that was an OverflowError (a 500), and a
+    seed past it (stored as decimal text) could not be found with ``?seed=``."""
+    import reprolam
+
+    big = 2**64 + 5
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run("breast-cancer", planner="rules", seed=big)
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            found = client.get("/api/runs", params={"seed": str(big)})
+            assert found.status_code == 200, found.text
+            assert [r["id"] for r in found.json()["runs"]] == [run.id]
+            for url in (f"/?offset={2**64}", f"/api/runs?offset={2**64}"):
+                response = client.get(url)
+                assert response.status_code == 400, (url, response.text[:300])
+                assert "offset" in response.text

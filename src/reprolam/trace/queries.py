@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from reprolam.brief import metrics_words, run_words
 from reprolam.errors import ConfigError
+from reprolam.trace._rows import _big_int_out
 from reprolam.trace.records import RunRecord, RunStatus, storable_text
 
 AnnotationKind = Literal["tag", "note"]
@@ -24,6 +25,7 @@ RELATIONS = ("root", "fork", "reproduction")
 VERDICTS = ("reproduced", "diverged", "unverified")
 ORDERS = ("created", "seed", "workflow", "status", "metric")
 MAX_PAGE = 1000
+MAX_OFFSET = 2**63 - 1  # the stores' integers are 64-bit
 COUNT_CAP = 10_000  # filtered counts stop past this many matching runs (see RunPage.total)
 MAX_TAG = 100  # characters
 
@@ -76,8 +78,8 @@ class RunQuery:
             raise ConfigError("ordering by metric needs a metric name: pass {metric=NAME}")
         if not 0 < self.limit <= MAX_PAGE:
             raise ConfigError(f"page size {self.limit} is out of range: pass 1..{MAX_PAGE}")
-        if self.offset < 0:
-            raise ConfigError(f"offset {self.offset} is negative: pass 0 or more")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise ConfigError(f"offset {self.offset} is out of range: pass 0..{MAX_OFFSET}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +249,8 @@ class Dialect:
     seed: Callable[[int], Any]  # a seed as the seed column holds it
 
 
-SQLITE = Dialect("?", "runs.created_at", "json_extract(runs.planner, '$.name')", lambda s: s)
+# SQLite integers are 64-bit: a larger seed is stored, and so matched, as its decimal text.
+SQLITE = Dialect("?", "runs.created_at", "json_extract(runs.planner, '$.name')", _big_int_out)
 POSTGRES = Dialect(
     "%s", "runs.created_order", "(runs.planner::json ->> 'name')", lambda s: str(int(s))
 )
