@@ -308,3 +308,17 @@ def test_numbers_beyond_64_bits_in_a_runs_query_are_answered_not_a_500(tmp_path:
                 response = client.get(url)
                 assert response.status_code == 400, (url, response.text[:300])
                 assert "offset" in response.text
+
+
+def test_every_step_link_leads_to_a_step_the_last_has_no_next(tmp_path: Path) -> None:
+    """The last step's page linked "next" to a step that does not exist (a 404)."""
+    from reprolam.trace import MemoryStore
+
+    store = MemoryStore()
+    run_id, _ = ui_data.hostile_run(store)
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        for index in range(3):
+            html = _ok(client, f"/runs/{run_id}/steps/{index}")
+            for link in re.findall(rf'href="(/runs/{run_id}/steps/\d+)"', html):
+                _ok(client, link)
+            assert ('id="next-step"' in html) == (index < 2)

@@ -234,7 +234,8 @@ def pretty(value: Any) -> str:
 
 def step_page(store: TraceStore, run_ref: str, index: int) -> dict[str, Any]:
     run_id = store.resolve_run_id(run_ref)
-    run = store.get_run(run_id)
+    (row,) = store.query_runs(RunQuery(ids=(run_id,), limit=1)).rows
+    run = row.run
     step = store.step_at(run_id, index)
     recovered_by = None
     if step.status is StepStatus.FAILED:  # only a failure has a recovery to point at
@@ -254,6 +255,7 @@ def step_page(store: TraceStore, run_ref: str, index: int) -> dict[str, Any]:
         "outputs": _artifact_entries(store, step.outputs),
         "exchange": llm_exchange(step),
         "recovered_by": recovered_by,
+        "has_next": index + 1 < row.steps,  # the last step links to no step after it
         # what it read and did outside the door, as `reprolam show` lists it
         "effects": [describe_effect(e) for e in effects_of(step)],
     }
