@@ -13,9 +13,18 @@ pytest.importorskip("starlette", reason="the ui extra is not installed: pip inst
 from starlette.testclient import TestClient
 
 import ui_data
+from reprolam import action, workflow
 from reprolam.trace import SQLiteStore, TraceStore
 from reprolam.trace.postgres import PostgresStore
 from reprolam.ui import create_app
+
+
+@action(outputs=["metrics"])
+def label(*, text: str = "short") -> dict[str, float]:
+    return {"length": float(len(text))}
+
+
+LABEL_FLOW = workflow("ui-label", [label], outputs=["metrics"])
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -322,3 +331,20 @@ def test_every_step_link_leads_to_a_step_the_last_has_no_next(tmp_path: Path) ->
             for link in re.findall(rf'href="(/runs/{run_id}/steps/\d+)"', html):
                 _ok(client, link)
             assert ('id="next-step"' in html) == (index < 2)
+
+
+def test_a_huge_param_does_not_make_a_huge_run_page_or_picture(tmp_path: Path) -> None:
+    """A 5 MB param was written in full into the run page's overrides and into its trace
+    picture (each step's tooltip, a fork's headline): a 20 MB page that took Chromium 15 s
+    and squeezed the facts column to a few characters. The step page still shows it all."""
+    import reprolam
+
+    huge = "é" * 1_000_000
+    with reprolam.open("memory:") as rl:
+        parent = rl.run(LABEL_FLOW, planner="script")
+        fork = rl.fork(parent.id, at="label", set={"label.text": huge})
+        for fmt in ("svg", "dot", "mermaid"):
+            assert len(rl.export(fork.id, format=fmt)) < 50_000, fmt
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            assert len(_ok(client, f"/runs/{fork.id}")) < 50_000
+            assert huge in _ok(client, f"/runs/{fork.id}/steps/0")

@@ -20,6 +20,7 @@ from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
 
 # Step categories, most specific first: a picture colours a step by the first that applies.
+MAX_VALUE_TEXT = 80  # characters of a changed param's value in a picture's headline
 CATEGORIES = ("rejected", "decision", "failed", "started", "recovery", "succeeded")
 
 # Codec tag -> (file extension, media type). The container codecs (frame, model, tree) are
@@ -252,8 +253,9 @@ class RunGraph:
         if self.fork is not None:
             text += f" · fork of {self.fork.parent.id} at step {self.fork.index}"
             if self.changed_params:
+                changed = self.changed_params
                 text += " · changed " + ", ".join(
-                    f"{a}.{p}={_compact(v)}" for a, p, v in self.changed_params
+                    f"{a}.{p}={clip(_compact(v), MAX_VALUE_TEXT)}" for a, p, v in changed
                 )
         return text
 
@@ -489,3 +491,9 @@ def human_size(size: int | None) -> str:
 
 def _compact(value: Any) -> str:
     return value if isinstance(value, str) else to_json(value)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (the last an ellipsis): a picture's words about
+    a value, not the value (a 5 MB param made a 20 MB page)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

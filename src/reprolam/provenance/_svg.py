@@ -21,10 +21,19 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape as _escape
 from xml.sax.saxutils import quoteattr as _quoteattr
 
-from reprolam.provenance._model import RunGraph, StepNode, human_size, to_json, utc, xml_safe
+from reprolam.provenance._model import (
+    RunGraph,
+    StepNode,
+    clip,
+    human_size,
+    to_json,
+    utc,
+    xml_safe,
+)
 
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 CHAR = 0.6  # width of a monospace glyph, in em
+MAX_TOOLTIP_PARAMS = 2000  # characters of params in a step's tooltip (the value is in the record)
 COLORS = {  # category -> (fill, stroke)
     "succeeded": ("#e8f5e9", "#2e7d32"),
     "recovery": ("#e3f2fd", "#1565c0"),
@@ -392,7 +401,7 @@ def _tooltip(step: StepNode) -> str:
     if r.action:
         lines.append(f"action {r.action} v{r.action_version} fingerprint {r.fingerprint[:16]}")
     if r.params:
-        lines.append(f"params {to_json(r.params)}")
+        lines.append(f"params {clip(to_json(r.params), MAX_TOOLTIP_PARAMS)}")
     if r.seed is not None:
         lines.append(f"seed {r.seed}")
     if r.error:
