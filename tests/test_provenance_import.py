@@ -29,6 +29,17 @@ from reprolam.trace.sqlite import SQLiteStore
 pytest.importorskip("rocrate", reason="pip install 'reprolam[provenance]'")
 
 
+@reprolam.action(outputs=["arrays"])
+def arrays() -> dict[str, Any]:
+    import numpy as np
+
+    long = "k" * 70  # safe names are cut at 64 characters: these two shared one
+    return {"a/b": np.zeros(2), "a_b": np.ones(3), long: np.arange(4), long + "z": np.arange(5)}
+
+
+ARRAYS_FLOW = reprolam.workflow("open-names", [arrays], outputs=["arrays"])
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A breast-cancer run and a fork of it, each exported as a crate (a directory, a zip)."""
@@ -215,3 +226,19 @@ def test_the_guard_really_blocks_reprolam(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "must not import reprolam" in result.stderr
+
+
+def test_members_whose_safe_names_collide_each_get_their_own_open_file(tmp_path: Path) -> None:
+    """Keys ``a/b`` and ``a_b`` (or two long keys with the same first 64 characters) were
+    written to one file name in ``artifacts/open``: one member's open copy silently replaced
+    the other's. Each now has a file of its own, and the crate still imports."""
+    import numpy as np
+
+    with reprolam.open("memory:") as rl:
+        run = rl.run(ARRAYS_FLOW, planner="script")
+        rl.export(run.id, format="rocrate", output=tmp_path / "crate")
+    opened = sorted((tmp_path / "crate" / "artifacts" / "open").iterdir())
+    sizes = sorted(int(np.load(path).size) for path in opened)
+    assert sizes == [2, 3, 4, 5]
+    with MemoryStore() as store:
+        assert import_crate(store, tmp_path / "crate").run == run.id

@@ -90,9 +90,26 @@ def _files(value: Any, suffix: str, depth: int) -> list[OpenFile]:
     else:
         return []
     found: list[OpenFile] = []
-    for key, member in members:
-        found += _files(member, f"{suffix}.{_safe(key)}", depth + 1)
+    names = _unique([_safe(key) for key, _ in members])
+    for name, (_, member) in zip(names, members, strict=True):
+        found += _files(member, f"{suffix}.{name}", depth + 1)
     return found
+
+
+def _unique(names: list[str]) -> list[str]:
+    """``names`` with repeats numbered (``a_b``, ``a_b-2``): keys that differ can share a safe
+    name (``a/b`` and ``a_b``, or a long common start), and one file must not hide another."""
+    taken = set(names)
+    out: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        unique, n = name, 1
+        while unique in seen or (n > 1 and unique in taken):  # nor a later key's own name
+            n += 1
+            unique = f"{name}-{n}"
+        seen.add(unique)
+        out.append(unique)
+    return out
 
 
 def _model_files(model: Any, suffix: str) -> list[OpenFile]:
