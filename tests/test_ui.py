@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -348,3 +349,47 @@ def test_a_huge_param_does_not_make_a_huge_run_page_or_picture(tmp_path: Path) -
         with TestClient(create_app(rl.store, index_in_background=False)) as client:
             assert len(_ok(client, f"/runs/{fork.id}")) < 50_000
             assert huge in _ok(client, f"/runs/{fork.id}/steps/0")
+
+
+def test_links_to_a_run_whose_id_holds_url_characters_reach_that_run() -> None:
+    """An imported run's id may hold ``?``, ``#``, ``%`` or spaces (only ``/`` and ``\\`` are
+    refused): links wrote it raw, so ``/runs/a?x`` opened run prefix ``a`` (another run, or
+    a 400 when several start so) and a step link dropped everything after the ``#``."""
+    import time
+    from dataclasses import replace
+
+    from reprolam.hashing import canonical_json_bytes, digest
+    from reprolam.trace import (
+        ArtifactRecord,
+        MemoryStore,
+        RunRecord,
+        RunStatus,
+        StepKind,
+        StepRecord,
+        StepStatus,
+    )
+    from reprolam.trace.records import seal
+
+    store = MemoryStore()
+    value = canonical_json_bytes({"n": 1})
+    artifact = ArtifactRecord(digest(value), "json", len(value))
+    ids = ["a?x=1&y#z", "a b#c"]  # (no %: the test client unquotes a path twice)
+    for run_id in ids:
+        store.create_run(RunRecord(id=run_id, workflow="w", seed=0, created_at=time.time()))
+        first = StepRecord(run_id, 0, StepKind.ACTION, "act", StepStatus.SUCCEEDED, time.time())
+        head = store.get_run(run_id).header_hash or ""
+        step = seal(replace(first, outputs={"out": artifact.digest}, prev_hash=head))
+        finished = replace(store.get_run(run_id), status=RunStatus.SUCCEEDED, finished_at=1.0)
+        store.record(steps=[step], artifacts=[(artifact, value)], run=finished)
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        for run_id in ids:
+            html = _ok(client, "/")
+            links = {u for u in re.findall(r'href="(/runs/[^"]*)"', html)}
+            html = _ok(client, f"/runs/{quote(run_id, safe='')}")
+            links |= set(re.findall(r'href="(/(?:runs|api)/[^"]*)"', html))
+            for link in sorted(links):
+                page = client.get(link.replace("&amp;", "&"))
+                assert page.status_code == 200, (link, page.text[:300])
+            step_links = [u for u in links if "/steps/" in u and quote(run_id, safe="") in u]
+            assert step_links
+            assert "Step 0" in _ok(client, step_links[0])

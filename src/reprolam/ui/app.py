@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -98,6 +99,9 @@ def _environment() -> Environment:
     env.filters["ms"] = lambda s: "-" if s is None else f"{s * 1000:.1f} ms"
     env.filters["num"] = _number
     env.filters["cjson"] = _cjson
+    # An id in a link, percent-encoded: an imported run's id may hold ?, # or % (only a
+    # path separator is refused), which a link must not read as a query or a fragment.
+    env.filters["url"] = lambda v: quote(str(v), safe="")
     env.globals["zip"] = zip
     return env
 
