@@ -215,3 +215,26 @@ def test_store_copy_carries_tags_and_notes_once(tmp_path: Path) -> None:
         ("note", "a note"),
     ]
     dst.close()
+
+
+def test_notebook_tables_cut_a_huge_value() -> None:
+    """A 1 MB param was written whole into ``show``'s, ``diff``'s and ``compare``'s HTML
+    (the notebook saves every byte of a cell's output); a cell now holds its first
+    ``notebook.MAX_CELL`` characters."""
+    import reprolam
+    from reprolam import action, workflow
+
+    @action(outputs=["metrics"])
+    def measure(*, text: str = "short") -> dict[str, float]:
+        return {"length": float(len(text))}
+
+    flow = workflow("notebook-huge", [measure], outputs=["metrics"])
+    with reprolam.open("memory:") as rl:
+        small = rl.run(flow, planner="script")
+        huge = rl.run(flow, planner="script", set={"measure.text": "x" * 1_000_000})
+        for html in (
+            rl.show(huge.id)._repr_html_(),
+            rl.compare(small.id, huge.id)._repr_html_(),
+            rl.diff(small.id, huge.id)._repr_html_(),
+        ):
+            assert len(html) < 20_000

@@ -31,12 +31,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _STYLE = "border-collapse:collapse;font-family:monospace;font-size:12px"
 _CELL = "border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top"
 _HI = "background:#fff4c2;"
+MAX_CELL = 1000  # characters of one value shown; the record keeps it whole
 _COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "rejected": "#ef6c00"}
 
 
 def esc(value: Any) -> str:
-    """HTML-escaped text with control characters (ANSI escapes) written out visibly."""
+    """HTML-escaped text with control characters (ANSI escapes) written out visibly, cut at
+    ``MAX_CELL`` characters."""
     text = value if isinstance(value, str) else _brief(value)
+    if len(text) > MAX_CELL:  # a 5 MB param was a 5 MB cell output, saved in the notebook
+        text = text[: MAX_CELL - 1] + "…"
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return html.escape(text, quote=True)
 
