@@ -393,3 +393,58 @@ def test_links_to_a_run_whose_id_holds_url_characters_reach_that_run() -> None:
             step_links = [u for u in links if "/steps/" in u and quote(run_id, safe="") in u]
             assert step_links
             assert "Step 0" in _ok(client, step_links[0])
+
+
+def test_bound_to_every_interface_it_answers_at_the_machines_addresses_and_name(
+    tmp_path: Path,
+) -> None:
+    """``reprolam ui --host 0.0.0.0`` warned that anyone could read the store, then refused
+    every request naming the machine's address or name ("Invalid host header"): only
+    loopback names passed. A request naming the address it arrived at, or the machine's
+    name, is served now; any other name still is not (DNS rebinding)."""
+    import http.client
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    store = SQLiteStore(tmp_path / "store")
+    ui_data.hostile_run(store)
+    store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    main = "from reprolam.cli.main import main; main()"
+    command = [sys.executable, "-c", main, "--store", str(tmp_path / "store")]
+    server = subprocess.Popen(
+        [*command, "ui", "--host", "0.0.0.0", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def status(address: str, host: str) -> int:
+        connection = http.client.HTTPConnection(address, port, timeout=5)
+        try:
+            connection.request("GET", "/", headers={"Host": f"{host}:{port}"})
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status("127.0.0.1", "127.0.0.1")
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "reprolam ui did not answer"
+                time.sleep(0.2)
+        # 127.0.0.2 is this machine (all of 127/8 is loopback) but no loopback *name*.
+        assert status("127.0.0.2", "127.0.0.2") == 200
+        assert status("127.0.0.1", socket.gethostname()) == 200
+        assert status("127.0.0.1", "evil.example") == 400
+        assert status("127.0.0.2", "127.0.0.3") == 400
+    finally:
+        server.terminate()
+        server.wait(10)

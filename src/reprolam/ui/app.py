@@ -21,10 +21,16 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,6 +76,37 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class HostCheck:
+    """The Host header must name this machine: a loopback name, a name the server was told to
+    answer to, or the address the request came in on (so ``--host 0.0.0.0`` answers at the
+    machine's own addresses, which it refused). A DNS-rebinding page sends its own domain
+    name, never one of these, and is refused."""
+
+    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
+        self.app = app
+        self.allowed = {_bare(name) for name in allowed}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not self._named(scope):
+            await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _named(self, scope: Scope) -> bool:
+        host = _bare(Headers(scope=scope).get("host", ""))
+        server = scope.get("server")
+        arrived_at = _bare(str(server[0])).removeprefix("::ffff:") if server else None
+        return host in self.allowed or host == arrived_at
+
+
+def _bare(host: str) -> str:
+    """A Host header's (or address's) name: no port, no IPv6 brackets, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 def _number(value: Any) -> str:
@@ -274,7 +311,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
         routes=routes,
         middleware=[
             Middleware(SecurityHeaders),
-            Middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *extra_hosts]),
+            Middleware(HostCheck, allowed=[*LOCAL_HOSTS, *extra_hosts]),
         ],
     )
     if index_in_background:
