@@ -116,6 +116,62 @@ def test_malformed_records_are_one_line_not_a_traceback(
         assert trace.list_runs() == []
 
 
+def _unsealed(edit: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    """``edit``, on a crate made self-consistent around it: the run without a header hash or
+    seal (as runs recorded before those existed are), every step's hash recomputed."""
+    from reprolam.trace.records import ErrorInfo, StepKind, StepRecord, StepStatus, step_hash
+
+    def apply(trace: dict[str, Any]) -> None:
+        _run(trace).update(header_hash=None, seal=None)
+        edit(trace)
+        before = ""  # the genesis of a chain with no header hash
+        for data in _steps(trace):
+            data["prev_hash"] = before
+            error = data["error"]
+            step = StepRecord(
+                **{
+                    **data,
+                    "kind": StepKind(data["kind"]),
+                    "status": StepStatus(data["status"]),
+                    "error": None if error is None else ErrorInfo(**error),
+                }
+            )
+            data["hash"] = before = step_hash(step)
+
+    return apply
+
+
+ILL_TYPED: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "created_at NaN": lambda t: _run(t).update(created_at=float("nan")),
+    "created_at 1e300": lambda t: _run(t).update(created_at=1e300),
+    "finished_at text": lambda t: _run(t).update(finished_at="later"),
+    "fork_index text": lambda t: _run(t).update(fork_index="1"),
+    "run error an object": lambda t: _run(t).update(error={"a": 1}),
+    "step started_at 1e300": lambda t: _steps(t)[0].update(started_at=1e300),
+    "step duration text": lambda t: _steps(t)[0].update(duration="long"),
+    "step index text": lambda t: _steps(t)[0].update(index="0"),
+    "step outputs a list": lambda t: _steps(t)[0].update(outputs=["data"]),
+}
+
+
+@pytest.mark.parametrize("edit", list(ILL_TYPED), ids=list(ILL_TYPED))
+def test_a_self_consistent_crate_of_ill_typed_records_is_one_line_not_a_traceback(
+    crates: dict[str, Any], tmp_path: Path, edit: str
+) -> None:
+    """Hashes are unkeyed, so a crafted crate can be consistent around any value: a time as
+    text or 1e300, an index as "0", outputs as a list. Each was a traceback (OverflowError,
+    TypeError, ...) from deep in the import; each field's kind is checked now."""
+    crate = edited(crates, tmp_path, _unsealed(ILL_TYPED[edit]))
+    store = tmp_path / "lab"
+    result = CliRunner().invoke(cli, ["--store", str(store), "import", str(crate)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: reprolam/trace.json in crate"), line
+    assert "holds records that are not reprolam's" in line
+    with SQLiteStore(store) as trace:
+        assert trace.list_runs() == []
+
+
 def _json_artifact(crate: Path) -> Path:
     trace = json.loads((crate / "reprolam" / "trace.json").read_text())
     entry = next(e for e in trace["artifacts"].values() if e["codec"] == "json")

@@ -13,9 +13,10 @@ same crate twice is a no-op.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -227,12 +228,14 @@ def _records(
 
 
 def _run(data: dict[str, Any]) -> RunRecord:
-    return RunRecord(**{**data, "status": RunStatus(data["status"])})
+    run = RunRecord(**{**data, "status": RunStatus(data["status"])})
+    _check_fields(f"run {run.id}", run, _RUN_FIELDS)
+    return run
 
 
 def _step(data: dict[str, Any]) -> StepRecord:
     error = data.get("error")
-    return StepRecord(
+    step = StepRecord(
         **{
             **data,
             "kind": StepKind(data["kind"]),
@@ -240,6 +243,66 @@ def _step(data: dict[str, Any]) -> StepRecord:
             "error": None if error is None else ErrorInfo(**error),
         }
     )
+    where = f"step {step.index} of run {step.run_id}"
+    _check_fields(where, step, _STEP_FIELDS)
+    if step.error is not None:
+        _check_fields(where + " error", step.error, _ERROR_FIELDS)
+    return step
+
+
+# -- the kind of value each field holds -----------------------------------------------------------
+# A crate's JSON can hold anything: a timestamp as text or 1e300, an index as "0", outputs as a
+# list. Each field is checked here, so such a crate is refused in one line, not a traceback.
+
+_Check = tuple[Callable[[Any], bool], str]
+_LATEST = 253402300800  # 10000-01-01: a timestamp a date can be made of
+
+
+def _optional(check: _Check) -> _Check:
+    test, words = check
+    return (lambda v: v is None or test(v)), f"{words} or null"
+
+
+_TEXT: _Check = (lambda v: type(v) is str, "text")
+_WHOLE: _Check = (lambda v: type(v) is int, "a whole number")
+_INDEX: _Check = (lambda v: type(v) is int and v >= 0, "a whole number, 0 or more")
+_NUMBER: _Check = (lambda v: type(v) in (int, float) and math.isfinite(v), "a finite number")
+_TIME: _Check = (lambda v: type(v) in (int, float) and 0 <= v < _LATEST, "a Unix time")
+_OBJECT: _Check = (lambda v: type(v) is dict, "a JSON object")
+_NAMES: _Check = (
+    lambda v: type(v) is dict and all(type(d) is str for d in v.values()),
+    "an object of names to digests",
+)
+_RUN_FIELDS: dict[str, _Check] = {
+    **dict.fromkeys(("id", "workflow", "host"), _TEXT),
+    **dict.fromkeys(("environment", "parent_id", "verifies", "error", "verdict"), _optional(_TEXT)),
+    **dict.fromkeys(("header_hash", "seal"), _optional(_TEXT)),
+    **dict.fromkeys(("seed", "pid"), _WHOLE),
+    "created_at": _TIME,
+    "finished_at": _optional(_TIME),
+    "fork_index": _optional(_INDEX),
+    **dict.fromkeys(("planner", "policy", "overrides"), _OBJECT),
+    "outputs": _NAMES,
+}
+_STEP_FIELDS: dict[str, _Check] = {
+    **dict.fromkeys(("run_id", "action", "action_version", "fingerprint", "prev_hash"), _TEXT),
+    "hash": _optional(_TEXT),
+    "index": _INDEX,
+    "started_at": _TIME,
+    "duration": _optional(_NUMBER),
+    "seed": _optional(_WHOLE),
+    "recovers": _optional(_INDEX),
+    **dict.fromkeys(("params", "proposal"), _OBJECT),
+    **dict.fromkeys(("inputs", "outputs"), _NAMES),
+}
+_ERROR_FIELDS: dict[str, _Check] = dict.fromkeys(("type", "message", "traceback"), _TEXT)
+
+
+def _check_fields(where: str, record: Any, checks: dict[str, _Check]) -> None:
+    for name, (test, words) in checks.items():
+        value = getattr(record, name)
+        if not test(value):
+            raise ValueError(f"{where}: {name} is {repr(value)[:60]}, not {words}")
 
 
 def _verify_steps(steps: dict[str, list[StepRecord]], path: Path) -> None:
