@@ -448,3 +448,42 @@ def test_bound_to_every_interface_it_answers_at_the_machines_addresses_and_name(
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_taken_port_is_one_error_line_and_port_0_prints_the_port_chosen(tmp_path: Path) -> None:
+    """A port in use was uvicorn's "ERROR: [Errno 98] ..." and exit 3, after the URL had been
+    printed as if served; ``--port 0`` printed ``http://127.0.0.1:0/``."""
+    import socket
+    import subprocess
+    import sys
+
+    store = SQLiteStore(tmp_path / "store")
+    ui_data.hostile_run(store)
+    store.close()
+    main = "from reprolam.cli.main import main; main()"
+    command = [sys.executable, "-c", main, "--store", str(tmp_path / "store"), "ui"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run(
+            [*command, "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stdout == ""
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    assert "another --port" in line
+    server = subprocess.Popen(
+        [*command, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        said = server.stdout.readline()
+        chosen = int(re.search(r"http://127\.0\.0\.1:(\d+)/", said)[1])  # type: ignore[index]
+        assert chosen != 0
+        with socket.create_connection(("127.0.0.1", chosen), timeout=10):
+            pass
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -38,14 +38,17 @@ def ui(obj: Ctx, port: int, host: str) -> None:
             "pip install 'reprolam[ui]'"
         ) from exc
     from reprolam.ui import serve
+    from reprolam.ui.server import bind
 
-    if host not in LOOPBACK:
-        click.echo(
-            f"warning: listening on {host}: anyone who can reach it can read this store",
-            err=True,
-        )
     with obj.open() as rl:
         store = rl.store
+        listening = bind(host, port)  # a taken port or a foreign address: one error line
+        if host not in LOOPBACK:
+            click.echo(
+                f"warning: listening on {host}: anyone who can reach it can read this store",
+                err=True,
+            )
         shown = f"[{host}]" if ":" in host else host
+        port = listening.getsockname()[1]  # --port 0: the one the system chose
         click.echo(f"reprolam ui: http://{shown}:{port}/ over {store.location} (Ctrl-C stops)")
-        serve(store, host=host, port=port)
+        serve(store, host=host, port=port, listening=listening)
