@@ -153,6 +153,20 @@ def test_what_is_not_a_crate_is_refused_in_one_line(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: no crate at")
 
 
+def test_a_zip_of_the_crate_directory_imports(exported: dict[str, Any], tmp_path: Path) -> None:
+    """``zip -r crate.zip plain/`` of an exported directory (the crate one level down) was
+    refused as a crate "exported by reprolam before import existed"."""
+    source = exported["root"] / "plain"
+    archive = tmp_path / "by-hand.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(source.rglob("*")):
+            zipped.write(path, f"plain/{path.relative_to(source)}")
+    with MemoryStore() as store:
+        report = import_crate(store, archive)
+        assert report.run == exported["plain"]
+        assert store.steps(exported["plain"]) == exported["steps"][exported["plain"]]
+
+
 # -- open formats, read without reprolam --------------------------------------------------------
 
 NO_REPROLAM = """

@@ -142,10 +142,25 @@ class _DirReader:
 class _ZipReader:
     def __init__(self, archive: zipfile.ZipFile) -> None:
         self.archive = archive
+        self.root = _zipped_root(archive)
 
     def read(self, name: str, limit: int | None = None) -> bytes:
-        with self.archive.open(str(_relative(name))) as f:
+        with self.archive.open(self.root + str(_relative(name))) as f:
             return f.read(-1 if limit is None else limit + 1)
+
+
+def _zipped_root(archive: zipfile.ZipFile) -> str:
+    """Where the crate starts in the zip: at its top, as ``export`` writes it, or in its one
+    top-level directory (``zip -r crate.zip crate/`` of an exported directory)."""
+    names = archive.namelist()
+    if TRACE_PATH in names:
+        return ""
+    tops = {name.partition("/")[0] for name in names}
+    if len(tops) == 1 and all("/" in name for name in names):
+        root = f"{tops.pop()}/"
+        if root + TRACE_PATH in names:
+            return root
+    return ""
 
 
 def _relative(name: str) -> PurePosixPath:
