@@ -238,3 +238,17 @@ def test_notebook_tables_cut_a_huge_value() -> None:
             rl.diff(small.id, huge.id)._repr_html_(),
         ):
             assert len(html) < 20_000
+
+
+def test_control_characters_in_a_note_do_not_reach_the_terminal(
+    sweep: tuple[Path, list[str]],
+) -> None:
+    """A note (anyone with the store can write one, and a crate's error messages come from
+    elsewhere) holding escape sequences was echoed raw by ``tag``/``note``: the terminal ran
+    them (set its title, cleared the screen). They are shown as ``\\x1b`` now."""
+    store, ids = sweep
+    hostile = "see \x1b]0;pwned\x07\x1b[2J\x9b31m here"
+    for args in (("note", ids[2], hostile), ("tag", ids[2], "fine")):
+        out = ok(store, *args).stdout
+        assert not {"\x1b", "\x07", "\x9b"} & set(out)
+        assert "see \\x1b]0;pwned\\x07\\x1b[2J\\x9b31m here" in out

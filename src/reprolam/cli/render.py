@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,12 +32,24 @@ if TYPE_CHECKING:
     from reprolam.workflows.registry import Workflow
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters written out (ESC as ``\\x1b``): recorded text (an
+    error, a note, a crate's records) must not drive the terminal that shows it (colour it,
+    retitle it, clear it); rich adds its own styling after this."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class _Console(Console):
     """Rich's console, never stopped by text that reads as markup (``[/x]`` in an error, a
     model's reply): data is escaped where it is printed; if some slips through, the line
-    is printed as it is rather than the command dying on a ``MarkupError``."""
+    is printed as it is rather than the command dying on a ``MarkupError``. Control
+    characters in printed text are shown, not sent (``visible``)."""
 
     def print(self, *objects: Any, **options: Any) -> None:
+        objects = tuple(visible(o) if isinstance(o, str) else o for o in objects)
         try:
             super().print(*objects, **options)
         except MarkupError:
