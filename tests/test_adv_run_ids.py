@@ -63,3 +63,17 @@ def test_a_lease_never_leaves_the_lease_directory(tmp_path: Path) -> None:
     assert victim.read_text() == "not a lease"
     assert run.status in (RunStatus.RUNNING, RunStatus.INTERRUPTED)
     assert all(p.parent == store_dir / "leases" for p in (store_dir / "leases").iterdir())
+
+
+@pytest.mark.parametrize("run_id", ["a?b#c", "a b", "<x>", "a%2e", "x\u202ey", "-a"])
+def test_a_crate_whose_run_id_is_not_a_plain_name_is_refused(tmp_path: Path, run_id: str) -> None:
+    """Any id but a path was taken in: ``a?b#c`` or ``a b`` then made broken links in the UI
+    and, exported again, RO-Crate @ids that are not IRIs (the validator failed the crate)."""
+    staged = MemoryStore()
+    staged.create_run(_running(run_id))
+    crate = tmp_path / "crate"
+    export_run(staged, run_id, format="rocrate", output=crate)
+    store = MemoryStore()
+    with pytest.raises(IntegrityError, match="is not a run id"):
+        import_crate(store, crate)
+    assert store.list_runs() == []

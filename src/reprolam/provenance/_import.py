@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,6 @@ from typing import Any, Protocol
 
 from reprolam.errors import ConfigError, IntegrityError, ReprolamError
 from reprolam.hashing import digest
-from reprolam.ids import names_a_file
 from reprolam.provenance._crate_files import TRACE_FORMAT, TRACE_PATH
 from reprolam.provenance._crate_views import check_views
 from reprolam.provenance._verified import require_verified
@@ -41,6 +41,10 @@ from reprolam.trace.records import (
     StepStatus,
     step_hash,
 )
+
+# The ids reprolam writes (uuid7) and then some; a crate's id also names a lease file and is
+# written into links and RO-Crate @ids, so a path, a space, ?, # or < is not one.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 
 
 class CrateError(ReprolamError):
@@ -220,8 +224,11 @@ def _records(
         steps = {rid: [_step(s) for s in own] for rid, own in trace["steps"].items()}
         ids = {run.id for run in runs}
         for run_id in ids:
-            if not names_a_file(run_id):
-                raise ValueError(f"{run_id!r} is not a run id (a name, not a path)")
+            if not RUN_ID.fullmatch(run_id):
+                raise ValueError(
+                    f"{run_id!r} is not a run id (letters, digits, '-', '_', '.' and ':', as "
+                    "reprolam writes them: a name, not a path, a link or markup)"
+                )
         if trace["run"] not in ids:
             raise ValueError(f"the run it was exported for, {trace['run']}, is not among its runs")
         for run in runs:
