@@ -487,3 +487,21 @@ def test_a_taken_port_is_one_error_line_and_port_0_prints_the_port_chosen(tmp_pa
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_the_fork_tree_has_a_json_twin_as_every_page_does() -> None:
+    """``/runs/RUN/forks`` was the one page without its ``/api/`` twin (a 404)."""
+    import reprolam
+
+    with reprolam.open("memory:") as rl:
+        parent = rl.run(LABEL_FLOW, planner="script")
+        fork = rl.fork(parent.id, at="label", set={"label.text": "longer"})
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            response = client.get(f"/api/runs/{fork.id}/forks")
+            assert response.status_code == 200, response.text
+            tree = response.json()
+            assert client.get("/api/runs/zzzz/forks").status_code == 404
+    assert tree["current"] == fork.id
+    assert [(r["depth"], r["id"]) for r in tree["runs"]] == [(0, parent.id), (1, fork.id)]
+    assert tree["runs"][1]["parent_id"] == parent.id
+    assert tree["capped"] is False

@@ -268,6 +268,13 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
     def forks(request: Request) -> Response:
         return page("forks.html", **views.fork_tree(store, request.path_params["run"]))
 
+    def api_forks(request: Request) -> Response:
+        tree = views.fork_tree(store, request.path_params["run"])
+        nodes = [{"depth": depth, **run.to_dict()} for depth, run in tree["nodes"]]
+        return JSONResponse(
+            _jsonable({"current": tree["current"], "runs": nodes, "capped": tree["capped"]})
+        )
+
     def audit(request: Request) -> Response:
         from reprolam.history.audit import audit as audit_run
 
@@ -294,6 +301,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
         ("/api/runs/{run}", api_run),
         ("/api/runs/{run}/live", api_live),
         ("/api/runs/{run}/steps/{index:int}", api_step),
+        ("/api/runs/{run}/forks", api_forks),
         ("/api/runs/{run}/audit", api_audit),
         ("/api/artifacts/{digest}", api_artifact),
         ("/api/compare", api_compare),
