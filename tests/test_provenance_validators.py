@@ -96,6 +96,57 @@ def test_the_validator_does_catch_a_broken_crate(
     assert any("license" in issue for issue in issues), issues
 
 
+def _run_without_executed_steps(store: SQLiteStore, *, rejected: bool) -> str:
+    """A run that executed no action: stopped before its first step, or (``rejected``) whose
+    one proposal the policy refused."""
+    import time
+    from dataclasses import replace
+
+    from reprolam.trace.records import (
+        RunRecord,
+        RunStatus,
+        StepKind,
+        StepRecord,
+        StepStatus,
+        seal,
+    )
+
+    run_id = f"01a00000-0000-7000-8000-{time.time_ns() % 10**12:012d}"
+    now = time.time()
+    store.create_run(RunRecord(id=run_id, workflow="breast-cancer", seed=0, created_at=now))
+    head = store.get_run(run_id).header_hash or ""
+    steps = []
+    if rejected:
+        proposal = StepRecord(
+            run_id, 0, StepKind.REJECTION, "train_model", StepStatus.REJECTED, now
+        )
+        steps.append(seal(replace(proposal, prev_hash=head, params={"C": -1.0}, duration=0.0)))
+    ended = replace(store.get_run(run_id), status=RunStatus.FAILED, finished_at=now + 1)
+    store.record(steps=steps, run=replace(ended, error="the planner gave up"))
+    return run_id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rejected", [False, True], ids=["no steps", "only a rejection"])
+def test_a_run_that_executed_nothing_claims_only_the_profiles_it_meets(
+    store: SQLiteStore, http_cache: Path, tmp_path: Path, rejected: bool
+) -> None:
+    """Its crate claimed Provenance Run Crate and failed two of its REQUIRED checks (the
+    workflow lists no tool, the engine's OrganizeAction orchestrates no step)."""
+    pytest.importorskip("rocrate_validator", reason="pip install 'reprolam[dev]'")
+    crate = tmp_path / "crate"
+    export_run(
+        store, _run_without_executed_steps(store, rejected=rejected), format="rocrate", output=crate
+    )
+    claimed = claimed_profiles(json.loads((crate / "ro-crate-metadata.json").read_text()))
+    assert "https://w3id.org/ro/wfrun/workflow/0.5" in claimed
+    # The most specific profile it claims, checked with every profile it builds on.
+    most = "provenance" if "https://w3id.org/ro/wfrun/provenance/0.5" in claimed else "workflow"
+    issues, misses, _ = validate_crate(crate, f"{most}-run-crate-0.5", http_cache)
+    assert not misses
+    assert not issues, "\n".join(issues)
+
+
 # -- PROV -----------------------------------------------------------------------------------------
 
 

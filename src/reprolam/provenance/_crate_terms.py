@@ -9,10 +9,11 @@ from reprolam.provenance._model import RunGraph, utc
 RO_CRATE_VERSION = "1.1"
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
 WFRUN_VERSION = "0.5"  # the version rocrate-validator checks (built on RO-Crate 1.1)
+PROVENANCE_PROFILE = f"https://w3id.org/ro/wfrun/provenance/{WFRUN_VERSION}"
 PROFILES = (
     (f"https://w3id.org/ro/wfrun/process/{WFRUN_VERSION}", "Process Run Crate"),
     (f"https://w3id.org/ro/wfrun/workflow/{WFRUN_VERSION}", "Workflow Run Crate"),
-    (f"https://w3id.org/ro/wfrun/provenance/{WFRUN_VERSION}", "Provenance Run Crate"),
+    (PROVENANCE_PROFILE, "Provenance Run Crate"),
 )
 WORKFLOW_RO_CRATE = "https://w3id.org/workflowhub/workflow-ro-crate/1.0"
 REPROLAM_URL = "https://reprolam.dev/"

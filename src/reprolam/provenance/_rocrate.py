@@ -36,6 +36,7 @@ from reprolam.provenance._crate_terms import (
     COMPLETED,
     FAILED,
     PROFILES,
+    PROVENANCE_PROFILE,
     REPROLAM_URL,
     RO_CRATE_VERSION,
     WFRUN_CONTEXT,
@@ -96,6 +97,14 @@ class _Builder:
     def add(self, id_: str, props: dict[str, Any]) -> Any:
         return self.crate.add(self.ContextEntity(self.crate, id_, properties=props))
 
+    def profiles(self) -> tuple[tuple[str, str], ...]:
+        """The run crate profiles this crate meets. Provenance Run Crate needs a step the
+        engine orchestrated (a tool in the workflow, a ``ControlAction``): a run that executed
+        none (stopped before its first step, every proposal rejected) does not claim it."""
+        if any(step.executed for step in self.graph.steps):
+            return PROFILES
+        return tuple(p for p in PROFILES if p[0] != PROVENANCE_PROFILE)
+
     def build(self) -> Any:
         g, crate = self.graph, self.crate
         run = g.run
@@ -110,7 +119,7 @@ class _Builder:
             license_url(license_id),
             {"@type": "CreativeWork", "name": license_id, "description": f"license {why}"},
         )
-        for profile, name in (*PROFILES, (WORKFLOW_RO_CRATE, "Workflow RO-Crate")):
+        for profile, name in (*self.profiles(), (WORKFLOW_RO_CRATE, "Workflow RO-Crate")):
             entity = self.add(profile, {"@type": "CreativeWork", "name": name})
             entity["version"] = profile.rsplit("/", 1)[1]
             root.append_to("conformsTo", entity)
