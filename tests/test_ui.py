@@ -505,3 +505,21 @@ def test_the_fork_tree_has_a_json_twin_as_every_page_does() -> None:
     assert [(r["depth"], r["id"]) for r in tree["runs"]] == [(0, parent.id), (1, fork.id)]
     assert tree["runs"][1]["parent_id"] == parent.id
     assert tree["capped"] is False
+
+
+def test_a_store_it_may_only_read_still_shows_each_runs_metrics(tmp_path: Path) -> None:
+    """Metrics are indexed when runs are first listed; a store this process may not write
+    (shared read-only) could not be indexed, so its runs listed no metrics at all: the UI's
+    runs page and `reprolam runs` showed empty columns. They are read from the outputs."""
+    import reprolam
+
+    with reprolam.open(tmp_path / "store") as rl:  # recording indexes nothing
+        run = rl.run(LABEL_FLOW, planner="script", set={"label.text": "abcd"})
+    store = SQLiteStore(tmp_path / "store", read_only=True)
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        (row,) = client.get("/api/runs").json()["runs"]
+        html = _ok(client, "/")
+    store.close()
+    assert row["id"] == run.id
+    assert row["metrics"] == {"length": 4.0}
+    assert ">length<" in html

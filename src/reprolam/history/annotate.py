@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from reprolam.errors import ConfigError, StoreError
@@ -57,8 +58,27 @@ def index_page(store: TraceStore, page: RunPage) -> RunPage:
         return page
     for run in pending:
         if not index_run(store, run):
-            return page  # a store we may only read: the page as it is
+            return _read_metrics(store, page)  # a store we may only read
     return store.query_runs(page.query)
+
+
+def _read_metrics(store: TraceStore, page: RunPage) -> RunPage:
+    """The page with the metrics of its unindexed finished runs read from their outputs: a
+    store this process may not write keeps no index for them (they showed none)."""
+    rows = [
+        replace(row, metrics=_metrics_of(store, row.run))
+        if not row.indexed and row.run.status in FINISHED
+        else row
+        for row in page.rows
+    ]
+    return replace(page, rows=rows)
+
+
+def _metrics_of(store: TraceStore, run: RunRecord) -> dict[str, float]:
+    try:
+        return numeric_metrics(headline_metrics(store, run))
+    except Exception:  # a damaged output is audit's business, not the runs list's
+        return {}
 
 
 def index_run(store: TraceStore, run: RunRecord) -> bool:
