@@ -523,3 +523,29 @@ def test_a_store_it_may_only_read_still_shows_each_runs_metrics(tmp_path: Path) 
     assert row["id"] == run.id
     assert row["metrics"] == {"length": 4.0}
     assert ">length<" in html
+
+
+def test_a_metric_filter_that_misses_unindexed_runs_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a store this process may only read, runs never indexed were silently left out of
+    a metric's list: `runs --metric` said "no runs match ... drop --metric" and exited 0."""
+    from click.testing import CliRunner
+
+    import reprolam
+    from reprolam.cli.main import cli
+    from reprolam.trace import sqlite as sqlite_module
+
+    with reprolam.open(tmp_path / "store") as rl:  # recording indexes nothing
+        rl.run(LABEL_FLOW, planner="script")
+    store = SQLiteStore(tmp_path / "store", read_only=True)
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        assert 'id="unindexed-note"' in _ok(client, "/?metric=length")
+        assert 'id="unindexed-note"' not in _ok(client, "/")
+    store.close()
+    monkeypatch.setattr(sqlite_module, "is_read_only", lambda *_: True)
+    result = CliRunner().invoke(
+        cli, ["--store", str(tmp_path / "store"), "runs", "--metric", "length"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "warning: some finished runs have no indexed metrics" in result.stderr

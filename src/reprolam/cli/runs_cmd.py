@@ -50,6 +50,8 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
         # Filtering or sorting by a metric needs every run indexed; a plain list, its page.
         if metric:
             index_metrics(store)
+        # A store this process may only read keeps unindexed runs out of a metric's list.
+        unindexed = bool(metric) and bool(store.runs_without_metrics(limit=1))
         query = RunQuery(
             tag=tag,
             metric=metric,
@@ -68,7 +70,14 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
     edited = [(row.run.id, why) for row, m in rows if (why := _index_edited(row, m))]
     for run_id, why in edited:
         click.echo(f"warning: {why}; `reprolam audit {run_id}` checks it", err=True)
-    if edited:
+    if unindexed:
+        click.echo(
+            f"warning: some finished runs have no indexed metrics (this store is read-only to "
+            f"this process), so --metric {metric} left them out: list runs once with write "
+            "access to index them",
+            err=True,
+        )
+    if edited or unindexed:
         sys.exit(EXIT_PROBLEM)
 
 

@@ -109,6 +109,9 @@ def runs_page(store: TraceStore, params: Mapping[str, str]) -> dict[str, Any]:
         "metric_names": metric_names,
         "prev": None if prev_offset is None else link(prev_offset),
         "next": None if next_offset is None else link(next_offset),
+        # a metric filters by the index: runs not indexed yet (or never, in a store this
+        # server may only read) are left out, and the page says so
+        "unindexed": bool(query.metric) and bool(store.runs_without_metrics(limit=1)),
         "first": query.offset + 1 if page.rows else 0,
         "last": query.offset + len(page.rows),
     }
