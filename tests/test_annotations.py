@@ -247,8 +247,8 @@ def test_control_characters_in_a_note_do_not_reach_the_terminal(
     elsewhere) holding escape sequences was echoed raw by ``tag``/``note``: the terminal ran
     them (set its title, cleared the screen). They are shown as ``\\x1b`` now."""
     store, ids = sweep
-    hostile = "see \x1b]0;pwned\x07\x1b[2J\x9b31m here"
+    hostile = "see \x1b]0;pwned\x07\x1b[2J\x9b31m here \u202eesrever"
     for args in (("note", ids[2], hostile), ("tag", ids[2], "fine")):
         out = ok(store, *args).stdout
-        assert not {"\x1b", "\x07", "\x9b"} & set(out)
-        assert "see \\x1b]0;pwned\\x07\\x1b[2J\\x9b31m here" in out
+        assert not {"\x1b", "\x07", "\x9b", "\u202e"} & set(out)
+        assert "see \\x1b]0;pwned\\x07\\x1b[2J\\x9b31m here \\u202eesrever" in out

@@ -549,3 +549,22 @@ def test_a_metric_filter_that_misses_unindexed_runs_says_so(
     )
     assert result.exit_code == 1, result.output
     assert "warning: some finished runs have no indexed metrics" in result.stderr
+
+
+def test_a_right_to_left_override_is_shown_not_obeyed() -> None:
+    """U+202E reversed everything after it on the page: an error or note could read the
+    opposite of what is recorded ("deifirev" shown as "verified"). Bidirectional overrides
+    and isolates are written out, as control characters are, in the UI, the notebook and the
+    terminal."""
+    from reprolam.history.annotate import note
+    from reprolam.notebook import esc
+    from reprolam.trace import MemoryStore
+
+    store = MemoryStore()
+    run_id, _ = ui_data.hostile_run(store)
+    note(store, run_id, "audit: \u202edeifirev\u202c ok")
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        html = _ok(client, f"/runs/{run_id}")
+    assert "\u202e" not in html
+    assert "audit: \\u202edeifirev\\u202c ok" in html
+    assert esc("\u2067x\u2069") == "\\u2067x\\u2069"

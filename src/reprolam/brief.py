@@ -8,6 +8,7 @@ every field. Nothing else changes: attributes, ``to_dict`` and ``--json`` are as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,20 @@ if TYPE_CHECKING:
     from reprolam.trace.records import RunRecord, StepRecord
 
 _WIDTH = 40  # a value longer than this is cut
+# What acts on a terminal or a page instead of showing: C0/C1 controls (ANSI escapes) and the
+# bidirectional overrides and isolates that reorder the text after them ("Trojan Source").
+_ACTING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every character that would act instead of show written out: ESC as
+    ``\\x1b``, a right-to-left override as ``\\u202e`` (newlines and tabs stay)."""
+    return _ACTING.sub(_written, text)
+
+
+def _written(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def number_words(value: float) -> str:

@@ -9,11 +9,11 @@ param or an error message holding markup shows as text.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from reprolam.brief import visible
 from reprolam.hashing import canonical_json, short
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from reprolam.trace.contract import TraceStore
     from reprolam.trace.records import RunRecord, StepRecord
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _STYLE = "border-collapse:collapse;font-family:monospace;font-size:12px"
 _CELL = "border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top"
 _HI = "background:#fff4c2;"
@@ -41,7 +40,7 @@ def esc(value: Any) -> str:
     text = value if isinstance(value, str) else _brief(value)
     if len(text) > MAX_CELL:  # a 5 MB param was a 5 MB cell output, saved in the notebook
         text = text[: MAX_CELL - 1] + "…"
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = visible(text)
     return html.escape(text, quote=True)
 
 

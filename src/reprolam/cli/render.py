@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from rich.errors import MarkupError
 from rich.markup import escape
 from rich.table import Table
 
-from reprolam.brief import EXTERNAL_NOT_REUSED, number_words, same_as_recorded
+from reprolam.brief import EXTERNAL_NOT_REUSED, number_words, same_as_recorded, visible
 from reprolam.hashing import canonical_json, short
 from reprolam.trace.records import RunRecord, RunStatus, StepRecord, StepStatus
 
@@ -30,16 +29,6 @@ if TYPE_CHECKING:
     from reprolam.history.reproduce import ReproduceResult
     from reprolam.trace.queries import Annotation, RunRow
     from reprolam.workflows.registry import Workflow
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def visible(text: str) -> str:
-    """``text`` with control characters written out (ESC as ``\\x1b``): recorded text (an
-    error, a note, a crate's records) must not drive the terminal that shows it (colour it,
-    retitle it, clear it); rich adds its own styling after this."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class _Console(Console):

@@ -10,7 +10,6 @@ machine (no DNS rebinding from a web page to the local server).
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -35,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reprolam.brief import visible as shown
 from reprolam.errors import ConfigError, NotFoundError, ReprolamError
 from reprolam.hashing import canonical_json, short
 from reprolam.trace.contract import TraceStore
@@ -51,12 +51,12 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1", "testserver"]
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def visible(value: Any) -> str:
-    """Text with control characters (ANSI escapes included) written out as ``\\x1b``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+    """Text with control characters (ANSI escapes included) written out as ``\\x1b``, and
+    bidirectional overrides as ``\\u202e`` (``brief.visible``)."""
+    return shown(str(value))
 
 
 class SecurityHeaders:
