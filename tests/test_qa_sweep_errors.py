@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from reprolam.cli.main import cli
+from reprolam.errors import StoreError
 
 TESTS = Path(__file__).parent
 
@@ -56,3 +57,17 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_sweep_runs(
     assert "does not exist" in line
     listed = json.loads(CliRunner().invoke(cli, ["--store", store, "runs", "--json"]).stdout)
     assert [r["id"] for r in listed] == [run_id]  # nothing ran
+
+
+def test_a_read_only_store_is_one_refusal_not_a_failed_point_each(
+    parent: tuple[str, str],
+) -> None:
+    """Every point was an 'error' line (the store is read-only), then the table, exit 1."""
+    from reprolam.history.sweep import sweep
+    from reprolam.history.sweep_space import parse_grid
+    from reprolam.trace import SQLiteStore
+
+    store, run_id = parent
+    refused = pytest.raises(StoreError, match=r"open read-only .* every point of a sweep")
+    with SQLiteStore(store, read_only=True) as readable, refused:
+        sweep(readable, run_id, at="fit", grid=[parse_grid("fit.C=0.1,1")])

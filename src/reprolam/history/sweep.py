@@ -37,6 +37,7 @@ from reprolam.errors import (
     NotFoundError,
     PolicyViolation,
     ReprolamError,
+    StoreError,
 )
 from reprolam.hashing import canonical_json
 from reprolam.history.fork import fork, fork_point
@@ -414,6 +415,7 @@ def sweep(
         return merged
 
     # a bad value is refused before anything is written
+    _refuse_read_only(store)
     _check_points(flow, fixed, point_list, "grid" if grid else "space", point_overrides, space)
     _refuse_inherited_targets(store, parent, where.index, point_list)
     planner_of(parent, llm=llm)  # a planner that cannot be rebuilt fails here, not per point
@@ -476,6 +478,16 @@ def sweep(
         if shared is not None:
             shared.close()
     return SweepResult(sweep_id, parent.id, where.index, spec, outcomes)
+
+
+def _refuse_read_only(store: TraceStore) -> None:
+    """One refusal for the sweep, not one failed point per point: every point is a fork."""
+    if getattr(store, "read_only", False):
+        raise StoreError(
+            f"the trace store {getattr(store, 'location', store)} is open read-only (this "
+            "process cannot write to it) and every point of a sweep records a fork: sweep "
+            "in a store you can write to (`reprolam store copy` makes one)"
+        )
 
 
 def _in_parallel(
