@@ -441,3 +441,24 @@ def test_json_output_holds_only_json_when_the_workflow_file_prints_as_it_loads(
         json.loads(result.stdout)
     plain = invoke(store, "actions", f"{flows}:flow")
     assert "loading the chatty flow" in plain.stdout  # without --json, stdout as before
+
+
+def test_json_output_holds_only_json_when_a_process_worker_imports_a_printing_file(
+    tmp_path: Path,
+) -> None:
+    """The process executor's worker imports the workflow file too: its line went to the
+    command's stdout, before the JSON."""
+    flows = tmp_path / "chatty_worker_flows.py"
+    flows.write_text(CHATTY_FLOW)
+    command = ["--store", str(tmp_path / "store"), "run", f"{flows}:flow", "--executor"]
+    done = subprocess.run(
+        [sys.executable, "-m", "reprolam", *command, "process", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["run"]["status"] == "succeeded"
+    assert done.stderr.count("loading the chatty flow") == 2  # the command's, the worker's

@@ -195,6 +195,9 @@ def _serve(conn: Connection) -> None:
     """The worker's loop: run one action per message until the pipe closes."""
     with contextlib.suppress(OSError, AttributeError):  # not on Windows
         os.setpgid(0, 0)  # its own process group, killed whole with it (``close``)
+    # What the worker prints outside actions (a workflow file printing as it is imported)
+    # is not the command's output, which may be --json: to stderr. Actions' own is captured.
+    sys.stdout = sys.stderr
     serializers = {pickles: default_serializer(trusted=pickles) for pickles in (False, True)}
     local = LocalExecutor()
     while True:
