@@ -462,3 +462,15 @@ def test_json_output_holds_only_json_when_a_process_worker_imports_a_printing_fi
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["run"]["status"] == "succeeded"
     assert done.stderr.count("loading the chatty flow") == 2  # the command's, the worker's
+
+
+@pytest.mark.parametrize("args", [[], ["store"]])
+def test_a_group_without_its_command_shows_its_help_not_one_squashed_line(
+    args: list[str],
+) -> None:
+    """`reprolam` alone printed its whole help as one 'error: Usage: ...' line."""
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: ")
+    assert "\nCommands:\n" in result.stderr
+    assert "error:" not in result.stderr

@@ -291,6 +291,9 @@ class LazyGroup(click.Group):
             click.echo("error: aborted", err=True)
             sys.exit(EXIT_PROBLEM)
         except click.ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `reprolam`, `reprolam store`
+                click.echo(exc.format_message(), err=True)  # the help, as click shows it
+                sys.exit(exc.exit_code)
             usage = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
             see = f" (see '{usage} --help')" if usage else ""
             message = " ".join(exc.format_message().split())
