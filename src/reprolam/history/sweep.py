@@ -67,6 +67,7 @@ from reprolam.trace.step_history import steps_from
 from reprolam.workflows.registry import Workflow
 
 if TYPE_CHECKING:
+    from reprolam.engine.loop import RunResult
     from reprolam.history.sweep_optuna import OptunaPlan
     from reprolam.planning.choose import LLMSettings
 
@@ -450,17 +451,7 @@ def sweep(
         except ReprolamError as exc:
             outcome = SweepPoint(number, point, error=str(exc))
         else:
-            own = steps_from(result.steps, where.index)  # the inherited ones are not read
-            outcome = SweepPoint(
-                number,
-                point,
-                run=result.run,
-                metrics=final_metrics(store, result.run),
-                executed=sum(1 for s in own if _executed(s)),
-                reused=sum(1 for s in own if s.reused),
-                failed=sum(1 for s in own if s.status is StepStatus.FAILED),
-                environments=tuple(sorted({e for s in own if (e := _environment(s))})),
-            )
+            outcome = _finished_point(store, number, point, result, where.index)
         if on_point is not None:
             with lock:  # callbacks print: one at a time
                 on_point(outcome)
@@ -478,6 +469,23 @@ def sweep(
         if shared is not None:
             shared.close()
     return SweepResult(sweep_id, parent.id, where.index, spec, outcomes)
+
+
+def _finished_point(
+    store: TraceStore, number: int, point: Point, result: RunResult, at: int
+) -> SweepPoint:
+    """A fork that ran: its metrics and what its own steps did (inherited ones not read)."""
+    own = steps_from(result.steps, at)
+    return SweepPoint(
+        number,
+        point,
+        run=result.run,
+        metrics=final_metrics(store, result.run),
+        executed=sum(1 for s in own if _executed(s)),
+        reused=sum(1 for s in own if s.reused),
+        failed=sum(1 for s in own if s.status is StepStatus.FAILED),
+        environments=tuple(sorted({e for s in own if (e := _environment(s))})),
+    )
 
 
 def _refuse_read_only(store: TraceStore) -> None:
