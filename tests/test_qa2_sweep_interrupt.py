@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,7 +40,23 @@ def test_ctrl_c_stops_running_points_before_their_next_step(tmp_path: Path) -> N
     flow = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
     with reprolam.open(tmp_path / "store") as rl:
         parent = rl.run(flow)
-        ctrl_c = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+        store = tmp_path / "store"
+
+        def when_both_fit() -> None:  # Ctrl-C once both points are in their slow step
+            for _ in range(600):
+                with reprolam.open(store) as watcher:
+                    forks = [r for r in watcher.store.list_runs() if r.id != parent.id]
+                    fitting = [
+                        r
+                        for r in forks
+                        if "fit" in [s.action for s in watcher.store.own_steps(r.id)]
+                    ]
+                if len(fitting) == 2:
+                    break
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        ctrl_c = threading.Thread(target=when_both_fit, daemon=True)
         ctrl_c.start()
         try:
             with pytest.raises(KeyboardInterrupt):
@@ -51,7 +68,7 @@ def test_ctrl_c_stops_running_points_before_their_next_step(tmp_path: Path) -> N
                     jobs=2,
                 )
         finally:
-            ctrl_c.cancel()
+            ctrl_c.join()
         points = [r for r in rl.store.list_runs() if r.id != parent.id]
         assert len(points) == 2
         for run in points:

@@ -233,7 +233,6 @@ class Engine:
         on_step: StepCallback | None,
         cache: StepCache | None,
     ) -> RunLoop:
-        self.executor.start()
         prepare = getattr(self.executor, "prepare", None)  # optional for plug-ins
         if prepare is not None:
             prepare(self.store, workflow)

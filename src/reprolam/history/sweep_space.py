@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from reprolam.actions import ActionSpace
-from reprolam.engine.policy import read_as_declared
 from reprolam.errors import ConfigError
 
 Point = dict[str, Any]  # "ACTION.PARAM" -> value
@@ -102,6 +101,8 @@ def typed_as_declared(actions: ActionSpace, axis: GridAxis) -> GridAxis:
     ``inf``); an axis given as values is returned as it is."""
     if not axis.texts:
         return axis
+    from reprolam.engine.policy import read_as_declared  # not on `runs`' import path
+
     values = tuple(
         read_as_declared(actions, axis.target, text, value)
         for text, value in zip(axis.texts, axis.values, strict=True)
