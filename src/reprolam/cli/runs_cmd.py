@@ -42,7 +42,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
     from reprolam.cli.runs_table import runs_table
     from reprolam.history.annotate import headline_metrics, index_metrics, index_page
     from reprolam.history.sweep_optuna import default_direction
-    from reprolam.trace.queries import RunQuery
+    from reprolam.trace.queries import RunQuery, leaves_runs_out
 
     settle()
     with obj.open() as rl:
@@ -51,7 +51,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
         if metric:
             index_metrics(store)
         # A store this process may only read keeps unindexed runs out of a metric's list.
-        unindexed = bool(metric) and bool(store.runs_without_metrics(limit=1))
+        unindexed = leaves_runs_out(store, metric)
         query = RunQuery(
             tag=tag,
             metric=metric,

@@ -12,10 +12,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reprolam.actions import ActionSpace
 from reprolam.errors import ConfigError
+
+if TYPE_CHECKING:
+    from reprolam.actions import ActionSpace
 
 Point = dict[str, Any]  # "ACTION.PARAM" -> value
 

@@ -101,7 +101,7 @@ def from_json(text: str) -> Any:
     return value
 
 
-def _big_int_out(value: Any) -> Any:
+def big_int_out(value: Any) -> Any:
     """SQLite integers are 64-bit; larger seeds are kept exactly as decimal text."""
     if value is None or _INT64_MIN <= value <= _INT64_MAX:
         return value
@@ -120,7 +120,7 @@ def run_to_row(run: RunRecord) -> tuple[Any, ...]:
         return (
             run.id,
             run.workflow,
-            _big_int_out(run.seed),
+            big_int_out(run.seed),
             run.created_at,
             json_field(run.planner),
             json_field(run.policy),
@@ -270,7 +270,7 @@ def _step_row(step: StepRecord, *, hashed: bool) -> tuple[Any, ...]:
             texts.params,
             texts.inputs,
             texts.outputs,
-            _big_int_out(step.seed),
+            big_int_out(step.seed),
             step.duration,
             texts.error,
             texts.proposal,

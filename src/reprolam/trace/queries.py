@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reprolam.brief import metrics_words, run_words
 from reprolam.errors import ConfigError
-from reprolam.trace._rows import _big_int_out
+from reprolam.trace._rows import big_int_out
 from reprolam.trace.records import RunRecord, RunStatus, storable_text
+
+if TYPE_CHECKING:
+    from reprolam.trace.contract import TraceStore
 
 AnnotationKind = Literal["tag", "note"]
 ANNOTATION_KINDS: tuple[str, ...] = ("tag", "note")
@@ -170,6 +173,12 @@ def numeric_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     return {str(k): float(v) for k, v in (metrics or {}).items() if finite_number(v)}
 
 
+def leaves_runs_out(store: TraceStore, metric: str | None) -> bool:
+    """Whether a list filtered or sorted by ``metric`` leaves finished runs out: those not
+    indexed yet (or never, in a store this process may only read)."""
+    return bool(metric) and bool(store.runs_without_metrics(limit=1))
+
+
 def finite_number(value: Any) -> bool:
     """A metric a list can sort by: an int or float (not a bool), neither NaN nor infinite."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -250,7 +259,7 @@ class Dialect:
 
 
 # SQLite integers are 64-bit: a larger seed is stored, and so matched, as its decimal text.
-SQLITE = Dialect("?", "runs.created_at", "json_extract(runs.planner, '$.name')", _big_int_out)
+SQLITE = Dialect("?", "runs.created_at", "json_extract(runs.planner, '$.name')", big_int_out)
 POSTGRES = Dialect(
     "%s", "runs.created_order", "(runs.planner::json ->> 'name')", lambda s: str(int(s))
 )

@@ -19,7 +19,7 @@ from typing import Any
 
 from reprolam._frozen import builder
 from reprolam.hashing import canonical_json, digest, scalar_json
-from reprolam.trace._rows import _big_int_out
+from reprolam.trace._rows import big_int_out
 from reprolam.trace.records import (
     ErrorInfo,
     StepKind,
@@ -152,7 +152,7 @@ class StepFrame:
         when the caller has it already."""
         params_text = json_field(params)
         inputs_text = _map_text(self._inputs, inputs)
-        seed_out = _big_int_out(seed)
+        seed_out = big_int_out(seed)
         if proposal_text is None:
             proposal_text = json_field(proposal)
         run_id, action, version, fingerprint = (
@@ -193,7 +193,7 @@ class StepFrame:
                 json_field(step.params),
                 _map_text(self._inputs, step.inputs),
                 "{}",
-                _big_int_out(step.seed),
+                big_int_out(step.seed),
                 None,
                 None,
                 json_field(step.proposal) if proposal is None else proposal,

@@ -17,7 +17,7 @@ from reprolam.hashing import canonical_json
 from reprolam.history.annotate import headline_metrics, index_page
 from reprolam.history.observed import describe_effect, effects_of
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.queries import RunQuery
+from reprolam.trace.queries import RunQuery, leaves_runs_out
 from reprolam.trace.records import RunRecord, StepKind, StepRecord, StepStatus
 from reprolam.ui.previews import Preview, preview
 
@@ -111,7 +111,7 @@ def runs_page(store: TraceStore, params: Mapping[str, str]) -> dict[str, Any]:
         "next": None if next_offset is None else link(next_offset),
         # a metric filters by the index: runs not indexed yet (or never, in a store this
         # server may only read) are left out, and the page says so
-        "unindexed": bool(query.metric) and bool(store.runs_without_metrics(limit=1)),
+        "unindexed": leaves_runs_out(store, query.metric),
         "first": query.offset + 1 if page.rows else 0,
         "last": query.offset + len(page.rows),
     }
