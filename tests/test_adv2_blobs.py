@@ -77,3 +77,39 @@ def test_a_corrupted_artifacts_error_names_a_fix_that_works(tmp_path: Path) -> N
     result = CliRunner().invoke(cli, ["--store", str(root), "get", run_id, "data"])
     assert result.exit_code != 0
     assert "reproduce the run that produced it" not in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "link"])
+def test_a_run_that_records_the_same_bytes_again_repairs_a_damaged_blob(
+    tmp_path: Path, damage: str
+) -> None:
+    """The blob was kept as it was, damaged, whatever recorded its bytes again."""
+    root = tmp_path / "store"
+    run_id, blob = _recorded(root)
+    good = blob.read_bytes()
+    if damage == "link":
+        blob.unlink()
+        (tmp_path / "other").write_bytes(good[::-1])
+        blob.symlink_to(tmp_path / "other")
+    else:
+        blob.write_bytes(good[:10] if damage == "truncated" else b"")
+    with reprolam.open(root) as rl:
+        rl.run(FLOW, planner="script")  # the same bytes again
+        assert rl.audit(run_id).problems == []
+    assert blob.read_bytes() == good
+    assert not blob.is_symlink()
+
+
+def test_a_blob_a_read_found_damaged_is_repaired_by_the_next_run(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    run_id, blob = _recorded(root)
+    good = blob.read_bytes()
+    edited = bytearray(good)
+    edited[10] ^= 0xFF
+    blob.write_bytes(bytes(edited))  # the same size: not told apart without reading it
+    with reprolam.open(root) as rl:
+        with pytest.raises(reprolam.ReprolamError, match="is corrupted"):
+            rl.get(run_id, "data", out=str(tmp_path / "out.bin"))
+        rl.run(FLOW, planner="script")
+        assert rl.audit(run_id).problems == []
+    assert blob.read_bytes() == good

@@ -256,8 +256,7 @@ def send(blobs: BlobDir | None, tag: str, data: bytes) -> _Sent:
     key = digest(data)
     if blobs is None or len(data) <= INLINE_MAX:
         return tag, key, data
-    if not blobs.exists(key):  # the store keeps it there already, unless it is a new value
-        blobs.put(key, data)
+    blobs.put(key, data)  # kept if the store has it there already, replaced if damaged
     return tag, key, None
 
 

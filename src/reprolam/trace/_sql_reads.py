@@ -68,7 +68,8 @@ class SqlArtifactReads(BlobDirStreams):
 
     def _checked(self, digest: str, size: int, data: Any) -> bytes:
         """An artifact row's bytes (inline, or its blob file's), verified against its digest."""
-        if data is None:
+        in_blob = data is None
+        if in_blob:
             path = self.blobs.path_of(digest)
             try:
                 data = self.blobs.get(digest, size)  # no more than recorded (+1, to tell)
@@ -92,6 +93,8 @@ class SqlArtifactReads(BlobDirStreams):
             data = bytes(data)  # psycopg gives a memoryview; bytes(bytes) does not copy
         actual = hash_bytes(data)
         if actual != digest:
+            if in_blob:  # storing its bytes again (a step that re-creates them) repairs it
+                self.blobs.found_damaged(digest)
             raise _rows.corrupt_artifact_error(digest, where, actual)
         if len(data) != size:
             raise _rows.wrong_size_error(digest, size, len(data))

@@ -63,6 +63,7 @@ class BlobDirStreams:
             raise
         if actual != digest:
             Path(target).unlink(missing_ok=True)
+            self.blobs.found_damaged(digest)
             raise _rows.corrupt_artifact_error(digest, str(path), actual)
 
     def artifact_chunks(self, digest: str) -> Iterator[bytes]:
@@ -78,4 +79,5 @@ class BlobDirStreams:
             yield chunk
         actual = hasher.hexdigest()
         if actual != digest:
+            self.blobs.found_damaged(digest)
             raise _rows.corrupt_artifact_error(digest, str(self.blobs.path_of(digest)), actual)

@@ -4,6 +4,13 @@ Layout ``<path>/<digest[:2]>/<digest[2:]>`` keeps directories small. A file is w
 under a temporary name in its final directory and renamed into place, so a reader (or a
 crash) never sees a partly written blob. Whether the bytes match the digest is checked by
 the store when it reads them, not here.
+
+A blob already there is kept, unless it is plainly damaged: not a regular file (a link, a
+FIFO), or not the size of the bytes being stored (truncated, emptied, appended to), or found
+damaged by a read through this directory (``found_damaged``: an edit that kept the size).
+Then the bytes being stored replace it, once they are checked to hash to its digest. Only
+an ``lstat`` is added to storing bytes that are there already: a full comparison would read
+every re-recorded blob again.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from blake3 import blake3
 
 from reprolam.errors import IntegrityError, NotFoundError, StoreError
 from reprolam.hashing import DIGEST_HEX_LEN
+from reprolam.hashing import digest as hash_bytes
 
 INLINE_MAX = 32 * 1024  # bytes; larger artifacts go to the blob directory (SQL backends)
 
@@ -70,6 +78,24 @@ class BlobDir:
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        self._damaged: set[str] = set()  # digests a read found damaged: rewritten when put
+
+    def found_damaged(self, digest: str) -> None:
+        """A read found this blob's bytes damaged: the next store of its bytes replaces it."""
+        self._damaged.add(digest)
+
+    def _holds(self, final: Path, digest: str, size: int) -> bool:
+        """Whether ``final`` is there and, as far as is known without reading it, intact."""
+        try:
+            found = os.lstat(final)
+        except OSError:  # nothing there (or not reachable: writing it says why)
+            return False
+        if stat.S_ISDIR(found.st_mode):
+            raise StoreError(
+                f"artifact {digest}'s blob {final} is a directory: the artifacts directory was "
+                "tampered with; remove that directory so the artifact can be stored again"
+            )
+        return stat.S_ISREG(found.st_mode) and found.st_size == size and digest not in self._damaged
 
     def path_of(self, digest: str) -> Path:
         """Where the blob for ``digest`` lives (whether or not it exists)."""
@@ -84,10 +110,13 @@ class BlobDir:
         return self.path_of(digest).is_file()
 
     def put(self, digest: str, data: bytes) -> Path:
-        """Store ``data`` under ``digest`` atomically; a blob that already exists is kept."""
+        """Store ``data`` under ``digest`` atomically; an intact blob already there is kept
+        (content-addressed: the same name holds the same bytes), a damaged one replaced."""
         final = self.path_of(digest)
-        if final.exists():  # content-addressed: the same name always holds the same bytes
+        if self._holds(final, digest, len(data)):
             return final
+        if os.path.lexists(final) and (isinstance(data, StoredBlob) or hash_bytes(data) != digest):
+            return final  # a repair only with the digest's own bytes (rare: hashed here)
         shard = final.parent
         tmp = shard / f".{digest[2:]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
@@ -136,13 +165,10 @@ class BlobDir:
                     os.fsync(f.fileno())
             key = hasher.hexdigest()
             final = self.path_of(key)
-            if final.exists():
+            if self._holds(final, key, size):
                 tmp.unlink()
                 return key, size
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-            if self.fsync:
-                _fsync_dir(final.parent)
+            self._place(tmp, key)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StoreError(
@@ -195,13 +221,10 @@ class BlobDir:
                 raise StoreError(f"{source} changed while it was stored: store it again")
             key = hasher.hexdigest()
             final = self.path_of(key)
-            if final.exists():
+            if self._holds(final, key, size):
                 tmp.unlink()
                 return key, size
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-            if self.fsync:
-                _fsync_dir(final.parent)
+            self._place(tmp, key)
         except OSError as exc:
             raise StoreError(
                 f"cannot store {source} in {self.path}: {exc.strerror or exc}: "
@@ -210,6 +233,15 @@ class BlobDir:
         finally:
             tmp.unlink(missing_ok=True)
         return key, size
+
+    def _place(self, tmp: Path, digest: str) -> None:
+        """Rename a verified streamed copy into place (replacing a damaged blob, if any)."""
+        final = self.path_of(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        self._damaged.discard(digest)
+        if self.fsync:
+            _fsync_dir(final.parent)
 
     def copy_out(self, digest: str, target: str | os.PathLike[str], skip: int = 0) -> str:
         """Copy a blob (from byte ``skip``) to a new file while hashing it; the actual digest.
