@@ -59,8 +59,8 @@ def test_a_blob_that_is_not_its_file_is_a_problem_not_a_hang(
 
 
 def test_a_corrupted_artifacts_error_names_a_fix_that_works(tmp_path: Path) -> None:
-    """Recording the same bytes again keeps the one stored copy, damaged (and reproduce
-    refuses a damaged record), so the error does not send the user to a rerun."""
+    """A plain rerun keeps an edit of the same size (it is not read again) and reproduce
+    refuses a damaged record, so the error sends the user to --reuse, which reads it."""
     root = tmp_path / "store"
     run_id, blob = _recorded(root)
     data = bytearray(blob.read_bytes())
@@ -72,7 +72,7 @@ def test_a_corrupted_artifacts_error_names_a_fix_that_works(tmp_path: Path) -> N
         problems = rl.audit(again.id).problems
     (problem,) = [p for p in problems if p.kind == "artifact"]
     assert "restore the store from a backup" in problem.message
-    assert "recording the same bytes again" in problem.message
+    assert "--reuse" in problem.message
     assert "reproduce the run that produced it" not in problem.message
     result = CliRunner().invoke(cli, ["--store", str(root), "get", run_id, "data"])
     assert result.exit_code != 0

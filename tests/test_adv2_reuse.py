@@ -112,3 +112,74 @@ def test_a_reusing_run_imported_without_its_source_audits_clean(tmp_path: Path) 
     with reprolam.open(tmp_path / "b") as rl:
         rl.import_crate(tmp_path / "crate")
         assert rl.audit(c.id).clean
+
+
+# -- reuse takes only outputs whose stored bytes verify ---------------------------------------
+
+BIG = 100_000  # a blob file (over the inline limit)
+
+
+@action(outputs=["blob"])
+def big(*, level: int = 1) -> bytes:
+    return bytes([level]) * BIG
+
+
+@action(outputs=["size"])
+def measure(blob: bytes) -> int:
+    return len(blob)
+
+
+BIG_FLOW = workflow("blobs", [big, measure], outputs=["size"])
+
+
+def _damaged_blob(root: Path, damage: str) -> tuple[str, Path, bytes]:
+    with reprolam.open(root) as rl:
+        a = rl.run(BIG_FLOW, planner="script")
+    key = a.steps[0].outputs["blob"]
+    path = root / "artifacts" / key[:2] / key[2:]
+    good = path.read_bytes()
+    if damage == "edited":  # the same size: only reading it tells
+        path.write_bytes(b"\2" + good[1:])
+    else:
+        path.unlink()
+    return a.id, path, good
+
+
+@pytest.mark.parametrize("damage", ["edited", "missing"])
+@pytest.mark.parametrize("how", ["store-wide", "fork"])
+def test_reuse_executes_a_step_whose_stored_outputs_are_damaged_and_repairs_them(
+    tmp_path: Path, damage: str, how: str
+) -> None:
+    """A damaged output was reused as it stood: the new run took bytes that no longer
+    verify (and 'reused' them into every run after it), with nothing said."""
+    a, path, good = _damaged_blob(tmp_path, damage)
+    with reprolam.open(tmp_path) as rl:
+        if how == "fork":
+            c = rl.fork(a, at=0, reuse=True, workflow=BIG_FLOW)
+        else:
+            c = rl.run(BIG_FLOW, planner="script", reuse=True)
+        advice = c.steps[0].proposal["cache"]
+        assert advice["reused"] is False
+        assert advice["damaged"].startswith("output 'blob' (")
+        assert c.steps[0].duration > 0  # executed
+        assert c.steps[1].proposal["cache"]["reused"] is True  # its input verified: reused
+        assert path.read_bytes() == good  # its bytes, recorded again, repaired the blob
+        assert rl.audit(a).clean
+        assert rl.audit(c.id).clean
+        again = rl.run(BIG_FLOW, planner="script", reuse=True)
+        assert again.steps[0].proposal["cache"]["reused"] is True
+    note = _cache_note(advice)
+    assert "re-executed" in note
+    assert "missing from the store" in note if damage == "missing" else "damaged" in note
+
+
+def test_a_damaged_blobs_error_names_a_repair_that_works(tmp_path: Path) -> None:
+    a, path, good = _damaged_blob(tmp_path, "edited")
+    done = CliRunner().invoke(cli, ["--store", str(tmp_path), "get", a, "blob", "-o", "-"])
+    assert done.exit_code == 2
+    assert "--reuse" in done.stderr
+    with reprolam.open(tmp_path) as rl:  # what it says to do
+        rl.run(BIG_FLOW, planner="script", reuse=True)
+    assert path.read_bytes() == good
+    done = CliRunner().invoke(cli, ["--store", str(tmp_path), "get", a, "blob", "-o", "-"])
+    assert done.exit_code == 0

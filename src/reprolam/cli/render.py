@@ -479,6 +479,11 @@ def _cache_note(advice: dict[str, Any]) -> str:
             f"[yellow]re-executed[/]: {where} was edited after it was recorded (its hash no "
             "longer holds), so its outputs were not reused; `reprolam audit` it"
         )
+    if advice.get("damaged"):
+        return (
+            f"[yellow]re-executed[/]: the {escape(str(advice['damaged']))}, so {where}'s outputs "
+            "were not reused; recording them again replaces damaged bytes"
+        )
     if advice.get("hit") and advice.get("counterpart_failed"):
         return f"same as {where}, which failed (nothing to reuse)"
     if advice.get("hit") and advice.get("external"):

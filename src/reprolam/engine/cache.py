@@ -27,6 +27,11 @@ the run that executed the step again with the new content is found, and once the
 back to what the first run read, that run's step is. A candidate that reused the outputs of
 one already passed over is skipped. When none holds, the advice says what changed for the
 first intact candidate (naming the files), and the step is executed.
+
+Outputs are taken only while their stored bytes still verify: each is read and hashed before
+it is reused (reuse is rare next to recording, and reads verify anyway). A step whose
+outputs are damaged or missing in the store is executed, and recording its bytes again
+replaces a damaged blob file (``BlobDir.found_damaged``); the advice says which output.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from typing import Any
 from reprolam import env_reads
 from reprolam.brief import EXTERNAL_NOT_REUSED, same_as_recorded
 from reprolam.env_reads import env_change, env_state, recorded_env_state
-from reprolam.errors import ReprolamError
+from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.file_reads import file_state, recorded_state
 from reprolam.file_reads import read_change as file_change
+from reprolam.hashing import short
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus, hash_holds
 from reprolam.trace.step_history import StepHistory
@@ -64,6 +70,9 @@ class CacheAdvice:
     # submits), so its steps are executed, never reused: taking the recorded outputs would
     # skip what it is run for. The advice still says whether the step is a hit.
     external: bool = False
+    # Why the counterpart's outputs cannot be taken: one of them no longer verifies in the
+    # store ("output 'X' (0e659ec8e30e): its stored bytes are damaged"). Executed instead.
+    damaged: str | None = None
 
     @property
     def hit(self) -> bool:
@@ -80,6 +89,7 @@ class CacheAdvice:
             **({"edited": True} if self.edited else {}),
             **({"reads_checked": self.reads_checked} if self.reads_checked else {}),
             **({"external": True} if self.external else {}),
+            **({"damaged": self.damaged} if self.damaged else {}),
         }
 
     def explain(self) -> str:
@@ -89,6 +99,8 @@ class CacheAdvice:
         if self.hit:
             if self.edited:
                 return f"same as {where}, whose record was edited (not reused)"
+            if self.damaged:
+                return f"same as {where}, whose {self.damaged} (not reused)"
             if self.counterpart_failed:
                 return f"same as {where}, which failed"
             if self.external:
@@ -120,6 +132,7 @@ class StepCache:
         self.reuse = reuse
         self.store = store if reuse else None
         self._found: dict[tuple[str, int], StepRecord] = {}
+        self._verified: dict[str, str | None] = {}  # digest -> why it cannot be served
 
     def advise(self, step: StepRecord, *, external: bool = False) -> CacheAdvice | None:
         """``external``: the step's action is ``external`` (never reused, see CacheAdvice)."""
@@ -137,15 +150,19 @@ class StepCache:
             # (its outputs pointed at other bytes) would be laundered into a run that audits
             # clean. Checked only when reuse would take it (a hash per reused step).
             edited = reuse and not _intact(counterpart)
+            damaged = None
+            if reuse and not edited and self.store is not None:
+                damaged = self._damaged_output(counterpart, self.store)
             advice = CacheAdvice(
                 counterpart.run_id,
                 counterpart.index,
                 changed,
                 failed,
-                reuse and not edited,
+                reuse and not edited and damaged is None,
                 edited=edited,
                 reads_checked=checked,
                 external=external and not changed and not failed,
+                damaged=damaged,
             )
         if self.store is not None and not external and (advice is None or not advice.reused):
             wide = self._store_wide(step, self.store, states)
@@ -168,7 +185,12 @@ class StepCache:
             # the reads first (each file is read once): the record's hash only for the one
             # taken, and the first stale one said
             changed, checked = _check_reads(found, store, states)
-            if not changed and _intact(found):
+            if changed or not _intact(found):
+                if changed and stale is None and _intact(found):
+                    stale = CacheAdvice(found.run_id, found.index, changed, store_wide=True)
+                continue
+            damaged = self._damaged_output(found, store)
+            if damaged is None:
                 self._found[found.run_id, found.index] = found
                 return CacheAdvice(
                     found.run_id,
@@ -178,9 +200,20 @@ class StepCache:
                     store_wide=True,
                     reads_checked=checked,
                 )
-            if changed and stale is None and _intact(found):
-                stale = CacheAdvice(found.run_id, found.index, changed, store_wide=True)
+            if stale is None:
+                stale = CacheAdvice(found.run_id, found.index, (), store_wide=True, damaged=damaged)
         return stale
+
+    def _damaged_output(self, step: StepRecord, store: TraceStore) -> str | None:
+        """Why one of the step's outputs cannot be taken (its stored bytes, read and hashed,
+        are missing or damaged), or None. Each artifact is read once per cache."""
+        for name, key in step.outputs.items():
+            if key not in self._verified:
+                self._verified[key] = _unservable(store, key)
+            why = self._verified[key]
+            if why is not None:
+                return f"output {name!r} ({short(key)}) {why}"
+        return None
 
     def _counterpart_at(self, index: int) -> StepRecord | None:
         if self._tail is None:
@@ -197,6 +230,20 @@ class StepCache:
         found = self._counterpart_at(advice.index)
         assert found is not None  # advised from it
         return found
+
+
+def _unservable(store: TraceStore, key: str) -> str | None:
+    """Why an artifact's stored bytes cannot be served (read through, verified), or None."""
+    try:
+        for _ in store.artifact_chunks(key):
+            pass
+    except NotFoundError:
+        return "is missing from the store"
+    except IntegrityError:
+        return "is damaged in the store (its bytes do not match its digest)"
+    except ReprolamError as exc:
+        return f"cannot be read ({exc})"
+    return None
 
 
 def _intact(step: StepRecord) -> bool:

@@ -471,10 +471,23 @@ ONLY_COPY = (
 )
 
 
-def corrupt_artifact_error(digest: str, where: str, actual: str) -> IntegrityError:
+# How a damaged blob file is repaired: the step's bytes, recorded again, replace it (a plain
+# rerun tells only a blob of the wrong size or kind without reading it; a reuse reads it).
+BLOB_REPAIR = (
+    "execute the step that produced it again with --reuse (run --reuse, fork --reuse): a "
+    "step whose outputs are damaged is executed instead of reused, and its bytes, recorded "
+    "again, replace the damaged file"
+)
+
+
+def corrupt_artifact_error(
+    digest: str, where: str, actual: str, *, blob: bool = False
+) -> IntegrityError:
+    """``blob``: ``where`` is its blob file, which the step's bytes recorded again repair."""
+    fix = f"; or {BLOB_REPAIR}" if blob else f" ({ONLY_COPY})"
     return IntegrityError(
         f"artifact {digest} is corrupted: its bytes in {where} hash to {actual}: restore the "
-        f"store from a backup ({ONLY_COPY})"
+        f"store from a backup{fix}"
     )
 
 

@@ -95,7 +95,7 @@ class SqlArtifactReads(BlobDirStreams):
         if actual != digest:
             if in_blob:  # storing its bytes again (a step that re-creates them) repairs it
                 self.blobs.found_damaged(digest)
-            raise _rows.corrupt_artifact_error(digest, where, actual)
+            raise _rows.corrupt_artifact_error(digest, where, actual, blob=in_blob)
         if len(data) != size:
             raise _rows.wrong_size_error(digest, size, len(data))
         return data  # type: ignore[no-any-return]

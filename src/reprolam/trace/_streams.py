@@ -64,7 +64,7 @@ class BlobDirStreams:
         if actual != digest:
             Path(target).unlink(missing_ok=True)
             self.blobs.found_damaged(digest)
-            raise _rows.corrupt_artifact_error(digest, str(path), actual)
+            raise _rows.corrupt_artifact_error(digest, str(path), actual, blob=True)
 
     def artifact_chunks(self, digest: str) -> Iterator[bytes]:
         row = self._one(f"SELECT data FROM {self._artifacts_matching(1)}", (digest,))
@@ -80,4 +80,5 @@ class BlobDirStreams:
         actual = hasher.hexdigest()
         if actual != digest:
             self.blobs.found_damaged(digest)
-            raise _rows.corrupt_artifact_error(digest, str(self.blobs.path_of(digest)), actual)
+            where = str(self.blobs.path_of(digest))
+            raise _rows.corrupt_artifact_error(digest, where, actual, blob=True)
