@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import reprolam
+from reprolam import action, workflow
 from reprolam.cli.main import cli
 from reprolam.errors import IntegrityError
 from reprolam.provenance import CrateError, import_crate
@@ -197,6 +199,93 @@ def test_an_artifact_bigger_than_declared_is_refused_without_inflating_it(
     assert crate.stat().st_size < 1 << 20
     store = MemoryStore()
     with pytest.raises(IntegrityError, match="holds more than the"):
+        import_crate(store, crate)
+    assert store.list_runs() == []
+
+
+def _zipped(source: Path, crate: Path, replace: dict[str, bytes] | None = None) -> Path:
+    with zipfile.ZipFile(crate, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            name = file.relative_to(source).as_posix()
+            if replace and name in replace:
+                archive.writestr(name, replace[name])
+            else:
+                archive.write(file, name)
+    return crate
+
+
+@pytest.mark.parametrize("member", ["reprolam/trace.json", "ro-crate-metadata.json"])
+def test_a_record_file_that_inflates_past_the_limit_is_refused_without_reading_it(
+    crates: dict[str, Any], tmp_path: Path, member: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip of a few KiB whose trace.json (or metadata) inflates to 64 MiB was read whole
+    and parsed: a zip bomb (a 1.5 MB zip took 3 GB of memory)."""
+    crate = _zipped(
+        crates["root"] / "plain", tmp_path / "bomb.zip", {member: b" " * (64 << 20) + b"{}"}
+    )
+    assert crate.stat().st_size < 1 << 20
+    monkeypatch.setenv("REPROLAM_IMPORT_MAX_BYTES", str(16 << 20))  # records: 1 MiB each
+    store = MemoryStore()
+    with pytest.raises(CrateError, match="over the import limit") as info:
+        import_crate(store, crate)
+    assert member in str(info.value)
+    assert "REPROLAM_IMPORT_MAX_BYTES" in str(info.value)
+    assert store.list_runs() == []
+
+
+@action(outputs=["blob"])
+def _megabyte() -> bytes:
+    return bytes(range(256)) * 4096
+
+
+MEGABYTE_FLOW = workflow("megabyte", [_megabyte], outputs=["blob"])
+
+
+def test_a_crate_over_the_import_limit_in_all_is_refused_naming_how_to_raise_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with reprolam.open(tmp_path / "a") as rl:
+        run = rl.run(MEGABYTE_FLOW, planner="script")
+        rl.export(run.id, format="rocrate", output=tmp_path / "crate.zip")
+    into = ["--store", str(tmp_path / "b"), "import", str(tmp_path / "crate.zip")]
+    monkeypatch.setenv("REPROLAM_IMPORT_MAX_BYTES", str(512 << 10))
+    done = CliRunner().invoke(cli, into)
+    assert done.exit_code == 2
+    assert done.stderr.startswith("error: ")
+    assert "holds more than that in all" in done.stderr
+    assert "set REPROLAM_IMPORT_MAX_BYTES to a larger number" in done.stderr
+    monkeypatch.setenv("REPROLAM_IMPORT_MAX_BYTES", str(2 << 20))
+    done = CliRunner().invoke(cli, into)
+    assert done.exit_code == 0, done.stderr
+    monkeypatch.setenv("REPROLAM_IMPORT_MAX_BYTES", "lots")
+    done = CliRunner().invoke(cli, into)
+    assert done.exit_code == 2
+    assert "REPROLAM_IMPORT_MAX_BYTES='lots' is not a number of bytes" in done.stderr
+
+
+def _artifact_path(path: str) -> Callable[[dict[str, Any]], Any]:
+    def edit(trace: dict[str, Any]) -> None:
+        next(iter(trace["artifacts"].values()))["path"] = path
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("/etc/hostname", "is not a path inside the crate"),
+        ("../../outside", "is not a path inside the crate"),
+        ("artifacts/link", "points outside the crate"),
+    ],
+)
+def test_a_crate_file_outside_the_crate_is_never_read(
+    crates: dict[str, Any], tmp_path: Path, where: str, said: str
+) -> None:
+    (tmp_path / "outside").write_text("secret")
+    crate = edited(crates, tmp_path, _artifact_path(where))
+    (crate / "artifacts" / "link").symlink_to(tmp_path / "outside")
+    store = MemoryStore()
+    with pytest.raises(CrateError, match=said):
         import_crate(store, crate)
     assert store.list_runs() == []
 

@@ -25,15 +25,17 @@ from reprolam.trace.contract import TraceStore
 METADATA = "ro-crate-metadata.json"
 
 
-def check_views(read: Callable[[str], bytes], path: Path, store: TraceStore, run_id: str) -> None:
+def check_views(
+    read: Callable[[str, int | None], bytes], path: Path, store: TraceStore, run_id: str
+) -> None:
     """``IntegrityError`` naming the first view of the crate at ``path`` (its files read by
-    ``read``) that is not what an export of ``run_id`` from ``store`` (the crate's verified
-    records) writes."""
+    ``read``: at most ``limit + 1`` bytes of a file, with a limit) that is not what an export
+    of ``run_id`` from ``store`` (the crate's verified records) writes."""
     from reprolam.provenance._model import build_run_graph
     from reprolam.provenance._rocrate import _Builder
 
     try:
-        found = json.loads(read(METADATA))
+        found = json.loads(read(METADATA, None))
         entities = {e["@id"]: e for e in found["@graph"]}
         root = entities["./"]
     except (KeyError, FileNotFoundError, IsADirectoryError, TypeError, ValueError) as exc:
@@ -49,7 +51,7 @@ def check_views(read: Callable[[str], bytes], path: Path, store: TraceStore, run
             continue  # an artifact's bytes: verified against its digest already
         name = entity.id
         try:
-            held = read(name)
+            held = read(name, len(source.getvalue()))  # a bigger file: not read whole
         except (KeyError, FileNotFoundError, IsADirectoryError):
             raise _altered(path, f"{name} is missing") from None
         if held != source.getvalue():

@@ -42,6 +42,12 @@ from reprolam.trace.records import (
     step_hash,
 )
 
+# What an import may read from a crate, in all (a zip of a few MB can inflate to many GB:
+# every file is read within what is left, so a zip bomb stops there), and each JSON record
+# file at most a sixteenth of it (parsing JSON takes many times its size in memory).
+MAX_BYTES_ENV_VAR = "REPROLAM_IMPORT_MAX_BYTES"
+DEFAULT_MAX_BYTES = 4 << 30
+
 # The ids reprolam writes (uuid7) and then some; a crate's id also names a lease file and is
 # written into links and RO-Crate @ids, so a path, a space, ?, # or < is not one.
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
@@ -73,7 +79,8 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
     is written then), ``CrateError`` for something that is not an importable crate.
     """
     path = Path(crate)
-    with _reader(path) as reader:
+    with _reader(path) as opened:
+        reader = _Limited(opened, path, _max_bytes())
         trace = _trace(reader, path)
         runs, steps = _records(trace, path)
         _verify_steps(steps, path)
@@ -153,6 +160,54 @@ class _ZipReader:
             return f.read(-1 if limit is None else limit + 1)
 
 
+class _Limited:
+    """A crate's files read within the import's limit (``MAX_BYTES_ENV_VAR``): each read is
+    cut at what is left, so a file that inflates further is never held whole. A file read
+    without a known size (a JSON record file) may hold a sixteenth of the limit: parsing it
+    takes many times its size in memory. A file read again (an artifact's bytes, checked
+    against its digest and then against the metadata) counts once."""
+
+    def __init__(self, reader: _Reader, path: Path, total: int) -> None:
+        self.reader = reader
+        self.path = path
+        self.total = total
+        self.left = total
+        self.counted: dict[str, int] = {}  # name -> bytes read of it, counted in the total
+
+    def read(self, name: str, limit: int | None = None) -> bytes:
+        own = self.total // 16 if limit is None else limit
+        left = self.left + self.counted.get(name, 0)
+        cap = min(own, left)
+        data = self.reader.read(name, cap)
+        if len(data) > cap and cap < own:  # cut by the import's limit, not the file's own
+            raise self._over(name, "the crate holds more than that in all")
+        if len(data) > cap and limit is None:
+            raise self._over(name, f"a record file may hold a sixteenth of it ({own:,} bytes)")
+        self.left = max(0, left - len(data))
+        self.counted[name] = len(data)
+        return data
+
+    def _over(self, name: str, what: str) -> CrateError:
+        return CrateError(
+            f"crate {str(self.path)!r} is over the import limit of {self.total:,} bytes: {what} "
+            f"(reading {name}; a zip that inflates this much may be a zip bomb); nothing was "
+            f"imported: if you trust the crate, set {MAX_BYTES_ENV_VAR} to a larger number of "
+            "bytes"
+        )
+
+
+def _max_bytes() -> int:
+    text = os.environ.get(MAX_BYTES_ENV_VAR, "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_BYTES
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError(
+            f"{MAX_BYTES_ENV_VAR}={os.environ[MAX_BYTES_ENV_VAR]!r} is not a number of bytes: "
+            f"set it to a whole number above 0 (default {DEFAULT_MAX_BYTES})"
+        )
+    return int(text)
+
+
 def _zipped_root(archive: zipfile.ZipFile) -> str:
     """Where the crate starts in the zip: at its top, as ``export`` writes it, or in its one
     top-level directory (``zip -r crate.zip crate/`` of an exported directory)."""
@@ -192,7 +247,7 @@ def _reader(path: Path) -> Iterator[_Reader]:
         yield _ZipReader(archive)
 
 
-def _trace(reader: _Reader, path: Path) -> dict[str, Any]:
+def _trace(reader: _Limited, path: Path) -> dict[str, Any]:
     try:
         text = reader.read(TRACE_PATH)
     except (KeyError, FileNotFoundError, IsADirectoryError) as exc:
