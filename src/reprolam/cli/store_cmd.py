@@ -92,6 +92,12 @@ def copy(
             f"{'they have' if len(report.running) != 1 else 'it has'} finished",
             err=True,
         )
+    for key in report.repaired:
+        click.echo(
+            f"repaired artifact {key} in {report.destination}: its blob file was damaged, "
+            f"{report.source}'s bytes replaced it",
+            err=True,
+        )
     for why in report.damaged.values():
         click.echo(f"warning: already in {report.destination}, kept as it was: {why}", err=True)
 

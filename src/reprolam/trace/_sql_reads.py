@@ -121,8 +121,11 @@ class SqlArtifactReads(BlobDirStreams):
         return self._one(sql, (digest,)) is not None
 
     def has_artifact_bytes(self, digest: str) -> bool:
-        row = self._one(f"SELECT data IS NULL FROM {self._artifacts_matching(1)}", (digest,))
-        return row is not None and (not row[0] or self.blobs.exists(digest))
+        """Unverified, but a blob file of the wrong size or kind (truncated, a link) is not
+        its bytes: storing them again replaces it."""
+        sql = f"SELECT data IS NULL, size FROM {self._artifacts_matching(1)}"
+        row = self._one(sql, (digest,))
+        return row is not None and (not row[0] or self.blobs.holds(digest, row[1]))
 
     def artifact_producer(self, digest: str) -> Producer | None:
         row = self._one(

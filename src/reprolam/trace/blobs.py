@@ -84,6 +84,11 @@ class BlobDir:
         """A read found this blob's bytes damaged: the next store of its bytes replaces it."""
         self._damaged.add(digest)
 
+    def holds(self, digest: str, size: int) -> bool:
+        """Whether the blob of ``digest`` is there and, as far as one ``lstat`` tells (its
+        kind and ``size``) and no read found otherwise, intact."""
+        return self._holds(self.path_of(digest), digest, size)
+
     def _holds(self, final: Path, digest: str, size: int) -> bool:
         """Whether ``final`` is there and, as far as is known without reading it, intact."""
         try:

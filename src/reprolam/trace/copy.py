@@ -59,10 +59,13 @@ class CopyReport:
     artifacts: int = 0  # artifacts written (each counted once)
     bytes: int = 0  # their size
     # Artifacts the runs this copy wrote reference that the destination already held with
-    # other bytes than their digest (damaged there): digest -> why. Kept as they were, not
-    # repaired. Those only runs already there (skipped) reference are not read again: the
-    # copy wrote nothing that relies on them (``reprolam audit`` checks a run's artifacts).
+    # other bytes than their digest (damaged there): digest -> why. Those the source's bytes
+    # repaired (a damaged blob file is replaced) are in ``repaired`` instead; what is left
+    # here (a damaged row in the database) was kept as it was. Those only runs already there
+    # (skipped) reference are not read again, only looked at (a blob file of the wrong size
+    # or kind is stored again): the copy wrote nothing that relies on them.
     damaged: dict[str, str] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)
     # Runs still running in the source, and runs forked from or verifying one: not copied
     # (a copy would say "running" forever, and conflict with the finished run later).
     running: list[str] = field(default_factory=list)
@@ -386,13 +389,18 @@ class _Copier:
 
     def check_found(self) -> None:
         """Verify the bytes of the artifacts the destination already held that the records
-        this copy wrote rely on (the copy skips them): a damaged one goes in the report; the
-        source's good bytes cannot replace it through the store contract (content-addressed
-        writes keep what is there)."""
+        this copy wrote rely on (the copy skips them): a damaged one is stored again from the
+        source, which replaces a damaged blob file (``repaired``); one still damaged after
+        that (a row in the database, which content-addressed writes keep) is reported."""
         relied = [d for d, used in self.held.items() if used]
-        for read in self.dst.read_artifacts(relied):
-            if read.error is not None:
-                self.report.damaged[read.digest] = str(read.error)
+        damaged = {r.digest: str(r.error) for r in self.dst.read_artifacts(relied) if r.error}
+        for d in damaged:
+            self.dst.record(artifacts=[self.read(d)])
+        for read in self.dst.read_artifacts(list(damaged)):
+            if read.error is None:
+                self.report.repaired.append(read.digest)
+            else:
+                self.report.damaged[read.digest] = damaged[read.digest]
 
     def _producer_known(self, d: str) -> bool:
         if not self._has(d):
