@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import reprolam
-from reprolam import action, workflow
+from reprolam import ActionContext, action, workflow
 from reprolam.cli.main import cli
 from reprolam.cli.render import _cache_note
 from reprolam.engine import cache
@@ -183,3 +183,35 @@ def test_a_damaged_blobs_error_names_a_repair_that_works(tmp_path: Path) -> None
     assert path.read_bytes() == good
     done = CliRunner().invoke(cli, ["--store", str(tmp_path), "get", a, "blob", "-o", "-"])
     assert done.exit_code == 0
+
+
+@action(outputs=["report"])
+def write_report(*, ctx: ActionContext) -> Path:
+    path = ctx.workdir / "report.bin"
+    path.write_bytes(bytes(range(256)) * 400)  # its content: a blob file
+    return path
+
+
+@action(outputs=["length"])
+def length(report: Path) -> int:
+    return len(report.read_bytes())
+
+
+FILE_FLOW = workflow("file-blobs", [write_report, length], outputs=["length"])
+
+
+def test_reuse_executes_a_step_whose_output_files_content_is_damaged(tmp_path: Path) -> None:
+    """The file's manifest verified, so its damaged content was reused unread."""
+    with reprolam.open(tmp_path) as rl:
+        a = rl.run(FILE_FLOW, planner="script")
+    blobs = [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()]
+    (content,) = [p for p in blobs if p.stat().st_size == 256 * 400 + 4]  # its magic: 4
+    good = content.read_bytes()
+    content.write_bytes(good[:-1] + b"?")
+    with reprolam.open(tmp_path) as rl:
+        c = rl.run(FILE_FLOW, planner="script", reuse=True)
+        advice = c.steps[0].proposal["cache"]
+        assert advice["reused"] is False
+        assert "its content" in advice["damaged"]
+        assert content.read_bytes() == good
+        assert rl.audit(a.id).clean

@@ -205,15 +205,23 @@ class StepCache:
         return stale
 
     def _damaged_output(self, step: StepRecord, store: TraceStore) -> str | None:
-        """Why one of the step's outputs cannot be taken (its stored bytes, read and hashed,
-        are missing or damaged), or None. Each artifact is read once per cache."""
+        """Why one of the step's outputs cannot be taken (its stored bytes, or a file's or a
+        directory's contents, read and hashed, are missing or damaged), or None. Each
+        artifact is read once per cache."""
         for name, key in step.outputs.items():
-            if key not in self._verified:
-                self._verified[key] = _unservable(store, key)
-            why = self._verified[key]
+            why = self._unservable(store, key)
             if why is not None:
                 return f"output {name!r} ({short(key)}) {why}"
+            for part in _contents(store, key):
+                why = self._unservable(store, part)
+                if why is not None:
+                    return f"output {name!r} ({short(key)}): its content {short(part)} {why}"
         return None
+
+    def _unservable(self, store: TraceStore, key: str) -> str | None:
+        if key not in self._verified:
+            self._verified[key] = _unservable(store, key)
+        return self._verified[key]
 
     def _counterpart_at(self, index: int) -> StepRecord | None:
         if self._tail is None:
@@ -244,6 +252,14 @@ def _unservable(store: TraceStore, key: str) -> str | None:
     except ReprolamError as exc:
         return f"cannot be read ({exc})"
     return None
+
+
+def _contents(store: TraceStore, key: str) -> list[str]:
+    """The contents a file or directory output's manifest names (verified already)."""
+    from reprolam.codecs._files import contents_of
+
+    record, data = store.get_artifact(key)
+    return contents_of(record.codec, data) if record.codec in ("file", "dir") else []
 
 
 def _intact(step: StepRecord) -> bool:
