@@ -290,6 +290,24 @@ def test_a_crate_file_outside_the_crate_is_never_read(
     assert store.list_runs() == []
 
 
+@pytest.mark.parametrize("member", ["ro-crate-metadata.json", "reprolam/trace.json"])
+def test_a_zip_holding_a_file_twice_is_refused(
+    crates: dict[str, Any], tmp_path: Path, member: str
+) -> None:
+    """Python's zipfile reads the last of two members of one name; which one another tool
+    reads is up to it: the crate verified here could tell other readers something else."""
+    crate = _zipped(crates["root"] / "plain", tmp_path / "twice.zip")
+    with (
+        pytest.warns(UserWarning, match="Duplicate name"),
+        zipfile.ZipFile(crate, "a") as archive,
+    ):
+        archive.writestr(member, archive.read(member))
+    store = MemoryStore()
+    with pytest.raises(CrateError, match=f"holds '{member}' twice"):
+        import_crate(store, crate)
+    assert store.list_runs() == []
+
+
 def test_a_fifo_in_a_crate_directory_is_refused_not_waited_on(
     crates: dict[str, Any], tmp_path: Path
 ) -> None:

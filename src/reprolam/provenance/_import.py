@@ -151,9 +151,17 @@ class _DirReader:
 
 
 class _ZipReader:
-    def __init__(self, archive: zipfile.ZipFile) -> None:
+    def __init__(self, archive: zipfile.ZipFile, path: Path) -> None:
         self.archive = archive
         self.root = _zipped_root(archive)
+        names = archive.namelist()
+        if len(names) != len(set(names)):  # this reader sees the last, others the first
+            twice = next(n for n in names if names.count(n) > 1)
+            raise CrateError(
+                f"crate {str(path)!r} holds {twice!r} twice: which of the two a reader takes "
+                "depends on the reader, so the one checked here might not be the one others "
+                "read; nothing was imported: export the run again"
+            )
 
     def read(self, name: str, limit: int | None = None) -> bytes:
         with self.archive.open(self.root + str(_relative(name))) as f:
@@ -244,7 +252,7 @@ def _reader(path: Path) -> Iterator[_Reader]:
             "an export of a run with {format=rocrate} wrote"
         ) from exc
     with archive:
-        yield _ZipReader(archive)
+        yield _ZipReader(archive, path)
 
 
 def _trace(reader: _Limited, path: Path) -> dict[str, Any]:
