@@ -151,6 +151,7 @@ def test_what_is_not_a_crate_is_refused_in_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert result.stderr.startswith("error: no crate at")
+    assert not (tmp_path / "s").exists()  # a mistyped crate creates no store
 
 
 def test_a_zip_of_the_crate_directory_imports(exported: dict[str, Any], tmp_path: Path) -> None:

@@ -28,6 +28,9 @@ def import_(obj: Ctx, crate: Path, as_json: bool) -> None:
       reprolam --store ./lab import run-crate.zip
       reprolam --store ./lab reproduce 0196a3
     """
+    from reprolam.provenance._import import check_crate_path
+
+    check_crate_path(crate)  # a mistyped crate creates no store
     with obj.open(create=True) as rl:
         report = rl.import_crate(crate)
     if as_json:
