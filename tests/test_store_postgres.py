@@ -459,3 +459,28 @@ def test_psycopgs_own_log_lines_stay_out_of_the_output(pg_dsn: str, tmp_path: Pa
     )
     assert "error ignored" not in done.stderr
     assert "still shown" in done.stderr  # Python's own fallback, for everything else
+
+
+@action(outputs=["blob"])
+def _big_blob() -> bytes:
+    return bytes(range(256)) * 400  # over INLINE_MAX: a blob file
+
+
+_BLOB_FLOW = workflow("pg-blob", [_big_blob], outputs=["blob"])
+
+
+def test_reuse_repairs_a_damaged_blob_of_a_postgres_store(pg_dsn: str, tmp_path: Path) -> None:
+    import reprolam
+
+    artifacts = tmp_path / "artifacts"
+    with reprolam.open(pg_dsn, artifacts=artifacts) as rl:
+        first = rl.run(_BLOB_FLOW, planner="script")
+    key = first.steps[0].outputs["blob"]
+    blob = artifacts / key[:2] / key[2:]
+    good = blob.read_bytes()
+    blob.write_bytes(b"!" + good[1:])  # the same size: found only by reading it
+    with reprolam.open(pg_dsn, artifacts=artifacts) as rl:
+        again = rl.run(_BLOB_FLOW, planner="script", reuse=True)
+        assert "damaged" in again.steps[0].proposal["cache"]
+        assert blob.read_bytes() == good
+        assert rl.audit(first.id).clean
