@@ -7,7 +7,14 @@ from typing import Any
 import click
 
 from reprolam.cli.interrupt import reports_interruption
-from reprolam.cli.main import Ctx, json_option, reports_errors, respond, warn_unverified
+from reprolam.cli.main import (
+    Ctx,
+    flag_style,
+    json_option,
+    reports_errors,
+    respond,
+    warn_unverified,
+)
 from reprolam.cli.options import Execution, execution_options, llm_options, planner_option
 
 
@@ -31,7 +38,8 @@ def replay(obj: Ctx, run_ref: str, step: int | None, as_json: bool) -> None:
 
     with obj.open() as rl:
         result = rl.replay(run_ref, step=step)
-    respond(as_json, result.to_dict(), lambda: render.replay_result(result), ok=result.verified)
+    payload = result.to_dict(flag_style)
+    respond(as_json, payload, lambda: render.replay_result(result), ok=result.verified)
 
 
 @click.command()

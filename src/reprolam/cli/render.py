@@ -396,7 +396,7 @@ def reproduce_result(result: ReproduceResult) -> None:
     if divergence is not None and divergence.expected:
         console.print(escape(f"  expected {divergence.expected}\n  actual   {divergence.actual}"))
     for problem in result.problems[1:]:
-        console.print(f"  [red]{escape(problem.message)}[/]")
+        console.print(f"  [red]{escape(problem_text(problem))}[/]")
     code_changes(result.code)
     if result.environment and (divergence is not None or not result.bitwise):
         ranked_environment(result.environment, result.ranked)
@@ -531,11 +531,19 @@ def _verdict(ok: bool, good: str, problems: Sequence[Any]) -> None:
         return
     console.print(f"[red]NOT verified: {len(problems)} problem(s)[/]")
     for problem in problems:
-        console.print(f"  [red]{escape(problem.message)}[/]")
+        console.print(f"  [red]{escape(problem_text(problem))}[/]")
+
+
+def problem_text(problem: Problem) -> str:
+    """A verification problem as the CLI says it: options named by their flags."""
+    from reprolam.cli.main import flag_style
+
+    return problem.text(flag_style)
 
 
 if TYPE_CHECKING:
     from reprolam.history.audit import AuditReport
+    from reprolam.history.verify import Problem
 
 
 def audit_report(report: AuditReport) -> None:

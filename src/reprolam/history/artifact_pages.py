@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
-from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.history.sorted_lines import SortedLines
 from reprolam.trace.anchor import MISSING, ReferenceStream, described, reference_lines
 from reprolam.trace.contract import TraceStore
@@ -35,6 +35,7 @@ class Failure(NamedTuple):
     what: str
     name: str | None
     why: str
+    markup: str | None = None  # ``why`` with its {option} markup, when it names an option
 
     @property
     def role(self) -> str:
@@ -119,13 +120,14 @@ class ArtifactPages:
         lines: dict[str, str] = {}
         for key, codec, size, data, error in self.store.read_artifacts(list(page)):
             lines[key] = line = MISSING if codec is None else f"{codec} {size}"
-            why = None
+            why = markup = None
             if error is None:
                 if on_artifact is not None and codec is not None and data is not None:
                     try:
                         on_artifact(key, data, codec)
                     except Exception as exc:  # a codec could not decode verified bytes
                         why = f"artifact {key} cannot be loaded: {type(exc).__name__}: {exc}"
+                        markup = _markup_of(exc, why)
             elif isinstance(error, IntegrityError | NotFoundError):
                 why = str(error)
             else:  # e.g. its blob file could not be read
@@ -134,7 +136,7 @@ class ArtifactPages:
                 recent[key] = line
             else:
                 self._failed[key] = line
-                failed[key] = Failure(*page[key], why)
+                failed[key] = Failure(*page[key], why, markup)
         self._hash_lines(lines)
         while len(recent) > RECENT:  # after the lines: they may name any digest held
             recent.popitem(last=False)
@@ -182,3 +184,12 @@ class _Described(dict[str, str]):
         if found is None:
             found = self[key] = described(self.store, [key])[key]
         return found
+
+
+def _markup_of(exc: Exception, why: str) -> str | None:
+    """``why`` with the {option} markup of a reprolam error kept (a pickle's refusal names
+    the opt-in: ``trusted=True`` from Python, ``--trust-pickle`` on the command line)."""
+    if not isinstance(exc, ReprolamError):
+        return None
+    kept = exc.render(lambda name, value: f"{{{name}}}" if value is None else f"{{{name}={value}}}")
+    return why.removesuffix(str(exc)) + kept

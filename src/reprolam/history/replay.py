@@ -17,7 +17,7 @@ from typing import Any
 from reprolam.brief import problems_words
 from reprolam.codecs import Serializer, default_serializer, describe
 from reprolam.codecs._files import MANIFEST_CODECS
-from reprolam.errors import IntegrityError, NotFoundError
+from reprolam.errors import IntegrityError, NotFoundError, OptionStyle, python_style
 from reprolam.history.kept_records import FileContents
 from reprolam.history.stored_steps import TraceStep, stream_pages
 from reprolam.history.verify import Problem, verify_trace
@@ -53,14 +53,16 @@ class ReplayResult:
     def first_problem(self) -> Problem | None:
         return self.problems[0] if self.problems else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, style: OptionStyle = python_style) -> dict[str, Any]:
+        """``style`` names options in problems' messages (the CLI's: its flags)."""
+        first = self.first_problem
         return {
             "run": self.run.id,
             "step": self.step,
             "steps_replayed": self.steps_replayed,
             "verified": self.verified,
-            "first_problem": self.first_problem.to_dict() if self.first_problem else None,
-            "problems": [p.to_dict() for p in self.problems],
+            "first_problem": first.to_dict(style) if first else None,
+            "problems": [p.to_dict(style) for p in self.problems],
             "outputs": {
                 name: {"digest": self.digests[name], "summary": describe(value)}
                 for name, value in self.outputs.items()

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
 from reprolam._collector import collector_paused
-from reprolam.errors import ReprolamError
+from reprolam.errors import OptionStyle, ReprolamError, python_style, render_markup
 from reprolam.hashing import short
 from reprolam.history.artifact_pages import ArtifactCheck, ArtifactPages, Failure
 from reprolam.history.stored_steps import STREAM_PAGE, TraceStep, from_record, stream_trace
@@ -51,9 +51,21 @@ class Problem:
     step: int | None = None
     artifact: str | None = None
     run: str | None = None  # the run whose own record is at fault, when not the one verified
+    # The message with its {option} markup (see reprolam.errors), when it names an option:
+    # ``message`` names it as Python does, ``text(style)`` as a front end does (the CLI's flag).
+    markup: str | None = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def text(self, style: OptionStyle = python_style) -> str:
+        return self.message if self.markup is None else render_markup(self.markup, style)
+
+    def to_dict(self, style: OptionStyle = python_style) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.text(style),
+            "step": self.step,
+            "artifact": self.artifact,
+            "run": self.run,
+        }
 
 
 # More problems with a page of steps (see ``verify_trace``).
@@ -225,8 +237,13 @@ def _check_step(step: TraceStep, expected: int, prev_hash: str, problems: list[P
 
 def _artifact_problem(key: str, failure: Failure) -> Problem:
     where = f"step {failure.step}" if failure.step is not None else "the run"
+    markup = None if failure.markup is None else f"{failure.role} of {where}: {failure.markup}"
     return Problem(
-        "artifact", f"{failure.role} of {where}: {failure.why}", step=failure.step, artifact=key
+        "artifact",
+        f"{failure.role} of {where}: {failure.why}",
+        step=failure.step,
+        artifact=key,
+        markup=markup,
     )
 
 

@@ -1,0 +1,67 @@
+"""The pickle opt-in is named as the interface names it: ``--trust-pickle`` on the command
+line, ``trusted=True`` from Python, wherever the refusal reaches the user."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import reprolam
+from reprolam.cli.main import cli
+
+FLOW = """
+from reprolam import action, workflow
+
+class Opaque:
+    def __init__(self, v):
+        self.v = v
+
+@action(outputs=["thing"])
+def make(*, n: int = 3) -> Opaque:
+    return Opaque(n)
+
+@action(outputs=["result"])
+def use(thing: Opaque) -> int:
+    return thing.v * 2
+
+flow = workflow("pick", [make, use], outputs=["result"])
+"""
+
+
+def invoke(store: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--store", str(store), *args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def pickled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A store holding a run whose output ``thing`` had to be pickled (recorded trusted)."""
+    root = tmp_path_factory.mktemp("trust")
+    flow = root / "pick.py"
+    flow.write_text(FLOW)
+    store = root / "store"
+    result = invoke(store, "--trust-pickle", "run", f"{flow}:flow", "--json")
+    assert result.exit_code == 0, result.output
+    return store, flow, json.loads(result.stdout)["run"]["id"]
+
+
+def test_replay_names_the_cli_flag_and_python_keeps_its_word(
+    pickled: tuple[Path, Path, str],
+) -> None:
+    store, _flow, run_id = pickled
+    shown = invoke(store, "replay", run_id)
+    assert shown.exit_code == 1
+    assert "--trust-pickle" in shown.stdout
+    assert "trusted=True" not in shown.stdout
+    as_json = invoke(store, "replay", run_id, "--json")
+    payload = json.loads(as_json.stdout)
+    assert "--trust-pickle" in payload["first_problem"]["message"]
+    assert all("trusted=True" not in p["message"] for p in payload["problems"])
+    with reprolam.open(store) as rl:
+        result = rl.replay(run_id)
+    assert "trusted=True" in result.problems[0].message
+    assert "trusted=True" in result.to_dict()["problems"][0]["message"]
+    with reprolam.open(store, trusted=True) as rl:
+        assert rl.replay(run_id).verified
