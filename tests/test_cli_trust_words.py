@@ -65,3 +65,21 @@ def test_replay_names_the_cli_flag_and_python_keeps_its_word(
     assert "trusted=True" in result.to_dict()["problems"][0]["message"]
     with reprolam.open(store, trusted=True) as rl:
         assert rl.replay(run_id).verified
+
+
+def test_reproducing_a_pickled_run_without_trust_is_refused_not_recorded_as_diverged(
+    pickled: tuple[Path, Path, str],
+) -> None:
+    store, _flow, run_id = pickled
+    before = invoke(store, "runs", "--json").stdout
+    refused = invoke(store, "reproduce", run_id)
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.startswith("error: ")
+    assert "stored 1 output(s) as pickles" in refused.stderr
+    assert "--trust-pickle" in refused.stderr
+    assert invoke(store, "runs", "--json").stdout == before  # no reproduction recorded
+    with reprolam.open(store) as rl, pytest.raises(reprolam.ReprolamError, match="trusted=True"):
+        rl.reproduce(run_id)
+    trusted = invoke(store, "--trust-pickle", "reproduce", run_id, "--json")
+    assert trusted.exit_code == 0, trusted.output
+    assert json.loads(trusted.stdout)["reproduced"] is True

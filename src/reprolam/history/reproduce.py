@@ -221,6 +221,8 @@ def reproduce(
     problems = trace_problems(store, original, recorded)
     if problems:  # nothing is executed or written for a damaged record
         return ReproduceResult(original, None, problems=problems, rtol=rtol)
+    if serializer is None or not serializer.pickles:
+        _refuse_pickles_untrusted(store, original, recorded)
     flow = workflow_of(store, original, workflow, trusted=trusted)
     with Engine(store, serializer=serializer, executor=executor or executor_of(original)) as engine:
         result = engine.run(
@@ -261,6 +263,33 @@ def reproduce(
         changed_reads=reads,
         declared=_declared_variable(flow, diverging),
         injected_outside=_injected_outside(original, recorded, comparison.divergence),
+    )
+
+
+def _refuse_pickles_untrusted(
+    store: TraceStore, original: RunRecord, recorded: Sequence[StepRecord]
+) -> None:
+    """A run that stored outputs as pickles (recorded with the opt-in) cannot be re-executed
+    without it: its actions could not store those outputs, and the reproduction would be
+    recorded as diverged for that alone. Refused before anything runs."""
+    outputs = {digest: (step, name) for step in recorded for name, digest in step.outputs.items()}
+    if not outputs:
+        return
+    pickled = [
+        outputs[digest]
+        for digest, record in store.artifact_records(list(outputs)).items()
+        if record.codec == "pickle"
+    ]
+    if not pickled:
+        return
+    step, name = min(pickled, key=lambda found: found[0].index)
+    raise ConfigError(
+        f"run {original.id} stored {len(pickled)} output(s) as pickles (first: step "
+        f"{step.index} {step.action}, output {name!r}): it was recorded with pickles allowed, "
+        "and re-executed without them its actions could not store those outputs, so the "
+        "reproduction would diverge for that alone",
+        option="trusted",
+        hint="reproduce it with {trusted=True} if you trust this store and the workflow's code",
     )
 
 
