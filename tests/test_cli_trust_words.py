@@ -83,3 +83,21 @@ def test_reproducing_a_pickled_run_without_trust_is_refused_not_recorded_as_dive
     trusted = invoke(store, "--trust-pickle", "reproduce", run_id, "--json")
     assert trusted.exit_code == 0, trusted.output
     assert json.loads(trusted.stdout)["reproduced"] is True
+
+
+def test_a_step_that_needed_pickles_shows_the_flag_and_records_python_s_word(
+    pickled: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    _store, flow, _run_id = pickled
+    store = tmp_path / "store"
+    failed = invoke(store, "run", f"{flow}:flow")
+    assert failed.exit_code == 1
+    shown_by_run = " ".join(failed.output.split())  # rich wraps long lines
+    assert "opt in to pickle with --trust-pickle" in shown_by_run
+    assert "trusted=True" not in shown_by_run
+    run_id = json.loads(invoke(store, "runs", "--json").stdout)[0]["id"]
+    shown = " ".join(invoke(store, "show", run_id).stdout.split())
+    assert "opt in to pickle with --trust-pickle" in shown
+    assert "trusted=True" not in shown
+    recorded = json.loads(invoke(store, "show", run_id, "--json").stdout)
+    assert recorded["steps"][0]["error"]["message"].endswith("opt in to pickle with trusted=True")

@@ -111,7 +111,8 @@ class RunProgress:
         took = "reused" if step.reused else _ms(step.duration)
         line = f"  {mark} {step.index:>3} {escape(f'{step.action:<18}')} {took:>10}  {outputs}"
         if step.error:
-            line += f"\n        [red]{escape(f'{step.error.type}: {step.error.message}')}[/]"
+            error = f"{step.error.type}: {recorded_error(step.error.message)}"
+            line += f"\n        [red]{escape(error)}[/]"
         if advice and self.cache_notes:
             line += f"\n        [dim]{_cache_note(advice)}[/]"
         observed = step.proposal.get("observed") or {}
@@ -126,7 +127,7 @@ class RunProgress:
         style = _RUN_STYLE[run.status]
         console.print(f"run [bold]{run.id}[/] [{style}]{run.status.value}[/] ({n_steps} steps)")
         if run.error:
-            console.print(f"reason: {escape(run.error)}")
+            console.print(f"reason: {escape(recorded_error(run.error))}")
         if metrics:
             console.print(f"metrics: {escape(_metrics(metrics))}")
 
@@ -198,11 +199,12 @@ def run_view(view: RunView) -> None:
             console.print(f"[red]step {step.index} record damaged:[/] {step.damaged}")
         if step.error:
             console.print(
-                f"[red]step {step.index} {escape(step.error.type)}:[/] {escape(step.error.message)}"
+                f"[red]step {step.index} {escape(step.error.type)}:[/] "
+                + escape(recorded_error(step.error.message))
             )
     _observations(view)
     if run.error:
-        console.print(f"reason: {escape(run.error)}")
+        console.print(f"reason: {escape(recorded_error(run.error))}")
     if view.metrics:
         console.print(f"metrics: {escape(_metrics(view.metrics))}")
     if cut or not wide:
@@ -462,7 +464,7 @@ def fork_result(
         if advice:
             console.print(f"  step {step.index} {step.action}: {_cache_note(advice)}")
     if run.error:
-        console.print(f"reason: {escape(run.error)}")
+        console.print(f"reason: {escape(recorded_error(run.error))}")
     if metrics:
         console.print(f"metrics: {escape(_metrics(metrics))}")
 
@@ -532,6 +534,17 @@ def _verdict(ok: bool, good: str, problems: Sequence[Any]) -> None:
     console.print(f"[red]NOT verified: {len(problems)} problem(s)[/]")
     for problem in problems:
         console.print(f"  [red]{escape(problem_text(problem))}[/]")
+
+
+def recorded_error(message: str) -> str:
+    """A recorded error (a step's, a run's reason) as the CLI shows it: it is recorded in
+    Python's spelling (the record is the same whoever ran it); the pickle opt-in is shown
+    by its flag."""
+    from reprolam.cli.main import flag_style
+    from reprolam.codecs._pickle import OPT_IN
+    from reprolam.errors import render_markup
+
+    return message.replace(render_markup(OPT_IN), render_markup(OPT_IN, flag_style))
 
 
 def problem_text(problem: Problem) -> str:

@@ -16,6 +16,9 @@ from reprolam.codecs._scalars import defined_where
 from reprolam.errors import CodecError
 
 PROTOCOL = 5
+# How a value no codec takes may still be stored; the end of the OutputError its step records
+# (in Python's spelling, so the CLI shows it with its flag: ``reprolam.cli.render``).
+OPT_IN = "opt in to pickle with {trusted=True}"
 UNTRUSTED_MESSAGE = (
     "artifact is a pickle; loading it could execute code; load the store with "
     "{trusted=True} only if you trust it"

@@ -24,7 +24,7 @@ from reprolam.codecs._frame_lazy import LazyFrameCodec
 from reprolam.codecs._json import JsonCodec
 from reprolam.codecs._model import ModelCodec
 from reprolam.codecs._npy import NpyCodec
-from reprolam.codecs._pickle import PickleCodec
+from reprolam.codecs._pickle import OPT_IN, PickleCodec
 from reprolam.codecs._tree import TreeCodec, why_not
 from reprolam.errors import CodecError
 
@@ -168,8 +168,7 @@ class Serializer:
         raise CodecError(
             f"no codec can encode {kind.__module__}.{kind.__qualname__}{because}: convert it "
             "to data reprolam stores (arrays, frames, dicts, ...), register a codec for it "
-            f"(entry point group {ENTRY_POINT_GROUP!r}), or opt in to pickle with "
-            "{trusted=True}"
+            f"(entry point group {ENTRY_POINT_GROUP!r}), or {OPT_IN}"
         )
 
     def loads_own(self, tag: str, data: bytes) -> Any:
