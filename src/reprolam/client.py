@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprolam.brief import run_words, trace_text
-from reprolam.errors import ConfigError
+from reprolam.errors import ConfigError, NotFoundError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord
 
@@ -209,7 +209,7 @@ class Client:
 
         result = fork(
             self.store,
-            _id(run),
+            self._run_id(run),
             at=at,
             overrides=parse_overrides(set, overrides),
             planner=planner,
@@ -266,7 +266,7 @@ class Client:
         grid_axes, space_axes = axes_of(grid, space)
         return sweep(
             self.store,
-            _id(run),
+            self._run_id(run),
             at=at,
             grid=grid_axes,
             space=space_axes,
@@ -314,7 +314,7 @@ class Client:
 
         return reproduce(
             self.store,
-            _id(run),
+            self._run_id(run),
             rtol=rtol,
             workflow=workflow,
             policy=policy,
@@ -342,7 +342,7 @@ class Client:
 
         result = resume(
             self.store,
-            _id(run),
+            self._run_id(run),
             force=force,
             planner=planner,
             workflow=workflow,
@@ -364,7 +364,7 @@ class Client:
         from reprolam.engine.manual import ManualRun
 
         if run is not None:
-            return ManualRun.open(self.store, _id(run), serializer=self._serializer())
+            return ManualRun.open(self.store, self._run_id(run), serializer=self._serializer())
         return ManualRun(self.store, name=name, seed=seed, serializer=self._serializer())
 
     # -- reading verbs ------------------------------------------------------------------------
@@ -373,19 +373,19 @@ class Client:
         """Rebuild ``run``'s outputs from the store, verifying every hash, executing nothing."""
         from reprolam.history.replay import replay
 
-        return replay(self.store, _id(run), step=step, serializer=self._serializer())
+        return replay(self.store, self._run_id(run), step=step, serializer=self._serializer())
 
     def audit(self, run: RunRef) -> AuditReport:
         """Check ``run``: completeness, hash chain, artifacts, lineage, failures."""
         from reprolam.history.audit import audit
 
-        return audit(self.store, _id(run))
+        return audit(self.store, self._run_id(run))
 
     def diff(self, a: RunRef, b: RunRef) -> RunDiff:
         """Compare two runs step by step."""
         from reprolam.history.diff import diff_runs
 
-        return diff_runs(self.store, _id(a), _id(b))
+        return diff_runs(self.store, self._run_id(a), self._run_id(b))
 
     def export(
         self,
@@ -401,7 +401,7 @@ class Client:
 
         return export_run(
             self.store,
-            _id(run),
+            self._run_id(run),
             format=format,
             output=output,
             license=license,
@@ -426,7 +426,7 @@ class Client:
         from reprolam.history.metrics import final_metrics
         from reprolam.history.observed import captured_outputs
 
-        record = self.store.get_run(self.store.resolve_run_id(_id(run)))
+        record = self.store.get_run(self._run_id(run))
         steps = self.store.steps(record.id)
         return RunView(
             record,
@@ -440,19 +440,19 @@ class Client:
         """The run's headline metrics (the output its workflow declares as ``metrics``)."""
         from reprolam.history.metrics import final_metrics
 
-        return final_metrics(self.store, self.store.get_run(self.store.resolve_run_id(_id(run))))
+        return final_metrics(self.store, self.store.get_run(self._run_id(run)))
 
     def tag(self, run: RunRef, *names: str) -> list[Annotation]:
         """Tag a run (kept beside its trace: no hash changes); returns its annotations."""
         from reprolam.history.annotate import tag
 
-        return tag(self.store, _id(run), names)
+        return tag(self.store, self._run_id(run), names)
 
     def note(self, run: RunRef, text: str) -> list[Annotation]:
         """Attach a note to a run (beside its trace); returns its annotations."""
         from reprolam.history.annotate import note
 
-        return note(self.store, _id(run), text)
+        return note(self.store, self._run_id(run), text)
 
     def compare(self, *runs: RunRef) -> RunComparison:
         """Runs side by side: seed, planner, every param and headline metric.
@@ -487,8 +487,21 @@ class Client:
         from reprolam.results import get_artifact
 
         return get_artifact(
-            self.store, _id(run), name, out=out, as_=as_, serializer=self._serializer()
+            self.store, self._run_id(run), name, out=out, as_=as_, serializer=self._serializer()
         )
+
+    def _run_id(self, run: RunRef) -> str:
+        """The full id of ``run`` (an id or a unique prefix); a sweep's id is refused as such."""
+        ref = _id(run)
+        try:
+            return self.store.resolve_run_id(ref)
+        except NotFoundError as missing:
+            from reprolam.history.sweep import sweep_not_run
+
+            instead = sweep_not_run(self.store, ref)
+            if instead is None:
+                raise
+            raise instead from missing
 
     def _serializer(self) -> Serializer:
         from reprolam.codecs import default_serializer

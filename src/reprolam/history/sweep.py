@@ -595,6 +595,37 @@ def sweep_runs(store: TraceStore, sweep_id: str) -> list[RunRecord]:
     return sorted(found, key=lambda r: int(r.planner[SWEEP_KEY].get("point", 0)))
 
 
+def sweep_not_run(store: TraceStore, ref: str) -> NotFoundError | None:
+    """The error for a run id that names a sweep instead (its id or a unique prefix of
+    one): what it is, and the runs a command taking one run can take. None if it names none.
+    Only asked once no run has that id or prefix: it reads every run."""
+    ref = ref.strip().lower()
+    points: dict[str, list[RunRecord]] = {}
+    for run in store.list_runs() if ref else ():
+        sweep = run.planner.get(SWEEP_KEY)
+        if isinstance(sweep, dict) and str(sweep.get("id", "")).startswith(ref):
+            points.setdefault(str(sweep["id"]), []).append(run)
+    if len(points) != 1:
+        return (
+            None
+            if not points
+            else NotFoundError(
+                f"no run with id or prefix {ref!r} in {store.location}, and it is the prefix of "
+                f"several sweeps' ids ({', '.join(sorted(points))}): a sweep is no run; "
+                "`reprolam compare SWEEP_ID` lists a sweep's points, each a run"
+            )
+        )
+    ((sweep_id, runs),) = points.items()
+    runs.sort(key=lambda r: int(r.planner[SWEEP_KEY].get("point", 0)))
+    first = runs[0]
+    return NotFoundError(
+        f"{sweep_id} is a sweep, not a run: {len(runs)} point(s), each a fork of run "
+        f"{first.parent_id} at step {first.fork_index}",
+        hint=f"give one of its points' run ids (point 0: {first.id}); `reprolam compare "
+        f"{sweep_id}` (rl.compare from Python) shows every point side by side with its run id",
+    )
+
+
 def run_or_sweep_ids(store: TraceStore, refs: Sequence[str]) -> list[str]:
     """Run refs as given, with each that names a sweep instead (its id or a unique prefix)
     replaced by that sweep's forks, by point number (``compare SWEEP_ID``). A prefix of
