@@ -141,6 +141,28 @@ def test_varargs_and_defaulted_inputs_are_refused() -> None:
             return x
 
 
+def test_a_default_no_step_can_record_is_refused_at_declaration() -> None:
+    # Params are recorded as JSON text; Python writes ints as text only up to 4,300 digits
+    # (the first step raised ValueError 'Exceeds the limit' from deep in the engine).
+    with pytest.raises(ActionSpecError, match="default of param 'n' holds an integer of more"):
+
+        @action(outputs=["a"])
+        def huge(*, n: int = 10**5000) -> int:
+            return n
+
+    with pytest.raises(ActionSpecError, match="default of param 'ns'"):
+
+        @action(outputs=["a"])
+        def nested(*, ns: list[int] = [1, 10**5000]) -> int:  # noqa: B006
+            return len(ns)
+
+    @action(outputs=["a"])
+    def big(*, n: int = 10**400) -> int:  # long, but recordable
+        return n
+
+    assert spec_of(big).validate_params({})["n"] == 10**400
+
+
 def test_spec_of_plain_function_explains_the_fix() -> None:
     def plain() -> None: ...
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from reprolam import params as simple
 from reprolam.errors import ActionSpecError, NotFoundError, PolicyViolation
-from reprolam.hashing import digest
+from reprolam.hashing import canonical_json, digest
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -339,6 +339,7 @@ def _build_spec(
     clash = set(inputs) & set(params)
     if clash:
         raise fail(f"{sorted(clash)} used both as input and param", "rename one of them")
+    _check_recordable_defaults(params, fail)
 
     # Simple params (numbers, strings, flags, choices; defaults within bounds) are known to
     # be valid as declared; the rest are checked by building their pydantic model now.
@@ -411,6 +412,29 @@ def _check_defaults(
                 f"declaration: {err['msg']}",
                 "change the default or the bound so that they agree",
             ) from None
+
+
+def _check_recordable_defaults(
+    params: dict[str, Any], fail: Callable[[str, str], ActionSpecError]
+) -> None:
+    """Every step records its params as JSON text, which Python writes ints in only up to
+    4,300 digits (``sys.get_int_max_str_digits``): a default past that could never be recorded."""
+    for name, (_type, default) in params.items():
+        if default is ...:
+            continue
+        try:
+            canonical_json(default)
+        except ValueError as exc:
+            if isinstance(exc, UnicodeError):
+                continue
+            raise fail(
+                f"the default of param {name!r} holds an integer of more than 4,300 digits, "
+                "which no step can record (params are recorded as JSON text, and Python "
+                "writes integers as text only up to 4,300 digits)",
+                "give a smaller default, or hand the number to the action as an input",
+            ) from None
+        except TypeError:  # not JSON data: its pydantic model says so (_check_defaults)
+            continue
 
 
 def _split_signature(
