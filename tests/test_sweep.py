@@ -216,6 +216,8 @@ def test_cli_writes_csv_and_plot(parent: tuple[Path, str], tmp_path: Path) -> No
         (["--random", "3"], "--grid"),
         (["--random", "3", "--space", "fit.C=5:1"], "LOW < HIGH"),
         (["--random", "3", "--space", "fit.C=0:1:log"], "LOW > 0"),
+        # integers past int64 made NumPy's draw raise (a traceback); past 2**53 lose digits
+        (["--random", "3", "--space", "fit.C=1:10" + "0" * 30], "integer bounds must lie within"),
         (["--grid", "fit.C"], "ACTION.PARAM="),
         (["--grid", "fit.C=1,,2"], "empty value"),
         (["--grid", "fit.C=1,2", "--workers", "2", "--executor", "process"], "dask"),

@@ -139,7 +139,18 @@ def parse_space(text: str) -> RandomAxis:
             f"{{space}} {text!r}: a log scale needs LOW > 0", option="space", value=text
         )
     integer = not log and all(_is_int(p) for p in parts[:2])
+    if integer and max(abs(int(parts[0])), abs(int(parts[1]))) > EXACT_INT:
+        raise ConfigError(
+            f"{{space}} {text!r}: integer bounds must lie within -{EXACT_INT}..{EXACT_INT} "
+            "(2**53, where a float stops holding every integer); write a bound as a float "
+            "(1e30) to draw floats, or narrow the range",
+            option="space",
+            value=text,
+        )
     return RandomAxis(target, low, high, log=log, integer=integer)
+
+
+EXACT_INT = 2**53  # integer bounds are kept as floats, exact up to here (and within int64)
 
 
 def _is_int(text: str) -> bool:
