@@ -112,6 +112,12 @@ def test_execute_an_action_passes_inputs_positionally_validates_params_and_seeds
 def test_execute_refuses_bad_params_and_wrong_inputs_before_running_anything() -> None:
     with pytest.raises(PolicyViolation, match=r"draw\.n=0"):
         execute(draw, params={"n": 0})
+    # values a person passed are not converted (as for set=): "4" would run and be recorded
+    # as 4, True as 1, while the caller passed something else
+    with pytest.raises(PolicyViolation, match=r"draw\.n='4': Input should be a valid integer"):
+        execute(draw, params={"n": "4"})
+    with pytest.raises(PolicyViolation, match=r"draw\.n=True"):
+        execute(draw, params={"n": True})
     with pytest.raises(ConfigError, match=r"takes inputs \['samples'\], got \['x'\]"):
         execute(total, inputs={"x": [1.0]})
     with pytest.raises(ConfigError, match="needs a function"):

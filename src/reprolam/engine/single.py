@@ -25,7 +25,7 @@ from typing import Any
 from reprolam.actions import _SPEC_ATTR, ActionSpec, code_fingerprint
 from reprolam.context import ActionContext, derive_seed
 from reprolam.engine.executors import LocalExecutor, error_info
-from reprolam.errors import ConfigError
+from reprolam.errors import ConfigError, PolicyViolation
 from reprolam.trace.records import ErrorInfo
 
 DEFAULT_OUTPUT = "output"
@@ -68,7 +68,8 @@ def execute(
     """Execute one action now, outside any workflow; exceptions become ``Executed.error``.
 
     ``fn`` is an ``@action`` function (its inputs are passed positionally by name, its params
-    validated, its ``ctx`` given the seed, its outputs named as declared) or any callable,
+    validated as given, without conversion: ``"1"`` is no int; its ``ctx`` given the seed,
+    its outputs named as declared) or any callable,
     called as ``fn(**inputs, **params)`` with its return value kept as output ``output``.
     ``plain=True`` calls even an ``@action`` that way (as code written for rlam expects).
     ``seed`` defaults to one derived from the action name; it is recorded either way.
@@ -145,7 +146,16 @@ def _execute_spec(
             f"action {spec.name} takes inputs {list(spec.inputs)}, got {sorted(inputs)}: "
             "pass {inputs} with exactly those names"
         )
-    checked = spec.validate_params(params)  # PolicyViolation names any bad param
+    # Values a person passed: no conversion ("1" is not an int), as for overrides, so the
+    # step records what was given; a planner's proposals are read as JSON (the engine's).
+    problems = spec.param_problems(params, partial=True, strict=True)
+    if problems:
+        raise PolicyViolation(
+            f"{'; '.join(problems)} (execute takes params as given, unconverted, as the step "
+            "records them: pass the type the action declares)",
+            check="params",
+        )
+    checked = spec.validate_params(params)  # fills in the defaults
     seed = derive_seed(0, spec.name) if seed is None else seed
     ctx = ActionContext(seed=seed)
     started = time.time()
