@@ -4,7 +4,10 @@ in-process, worker placement recorded, a lost worker is a recorded failure."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -234,6 +237,31 @@ def test_a_malformed_scheduler_address_is_one_clear_error_at_once(
         DaskExecutor(scheduler=address).start()
     assert refused.value.option == "scheduler"
     assert time.monotonic() - started < 10
+
+
+DYING_FLOW = """
+import os, signal
+from reprolam import action, workflow
+
+@action(outputs=["y"])
+def boom(*, n: int = 1) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return n
+
+flow = workflow("die", [boom], outputs=["y"])
+"""
+
+
+def test_a_lost_worker_is_said_once_by_reprolam_without_dask_s_log_lines(tmp_path: Path) -> None:
+    # Dask's scheduler and nanny logged "... marked as failed because 1 workers died" and
+    # "Restarting worker" to stderr, beside the step's WorkerLost line.
+    (tmp_path / "die.py").write_text(DYING_FLOW)
+    command = [sys.executable, "-m", "reprolam", "--store", str(tmp_path / "store"), "run"]
+    command += [f"{tmp_path / 'die.py'}:flow", "--executor", "dask", "--workers", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "WorkerLost: the Dask worker running boom died" in done.stderr
+    assert not re.search(r"distributed\.\w+ - (ERROR|WARNING|INFO)", done.stderr), done.stderr
 
 
 def test_a_local_cluster_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ share one cluster).
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import random
 import socket
@@ -147,6 +148,10 @@ class DaskExecutor(ExecutorBase):
                             processes=True,
                             host="127.0.0.1",
                             dashboard_address="127.0.0.1:0",  # a free port: never "8787 in use"
+                            # Dask's own log lines (a lost worker: "marked as failed",
+                            # "Restarting worker") are noise beside the step's WorkerLost
+                            # record; only this cluster's, while it lives (not a user's own).
+                            silence_logs=logging.CRITICAL,
                         )
                 except Exception as exc:  # e.g. its temporary directory cannot be made
                     raise ConfigError(
