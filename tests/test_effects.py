@@ -663,3 +663,34 @@ def test_a_strict_refusal_names_fixes_that_declare_what_was_refused() -> None:
     wrote = refusal("save", [{"kind": "file_write", "target": "/x", "declared": False}], "strict")
     assert wrote is not None
     assert "side_effects=[...]" in wrote.message
+
+
+@action(outputs=["n"])
+def formats_now() -> float:
+    return float(len(time.strftime("%Y-%m-%d")))
+
+
+@action(outputs=["n"])
+def asks_the_os_for_the_time() -> float:
+    return float(time.clock_gettime(time.CLOCK_REALTIME) > 0) + len(time.asctime()) * 0
+
+
+@action(outputs=["n"])
+def formats_a_given_time() -> float:
+    return float(len(time.strftime("%Y", time.gmtime(0)))) + time.perf_counter() * 0
+
+
+def test_every_wall_clock_read_of_the_time_module_is_noted() -> None:
+    # strftime(format), asctime() and clock_gettime(CLOCK_REALTIME) read the clock as
+    # time.time() does; they were not watched, so a pure action stamping a date read as pure
+    assert [e["target"].split(" at ")[0] for e in _effects(_run(formats_now))] == [
+        "time.strftime()"
+    ]
+    targets = sorted(e["target"].split(" at ")[0] for e in _effects(_run(asks_the_os_for_the_time)))
+    assert targets == ["time.asctime()", "time.clock_gettime()"]
+    strict = _run(formats_now, effects="strict")
+    assert strict.status is StepStatus.FAILED
+    assert strict.error is not None
+    assert strict.error.type == "UndeclaredEffect"
+    # a time given to format (gmtime(0): no clock), and a duration, are no clock read
+    assert _effects(_run(formats_a_given_time)) == []

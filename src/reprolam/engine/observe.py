@@ -107,7 +107,16 @@ _EVENTS = {
 _TO_DESTINATION = frozenset({"os.rename", "os.link", "os.symlink"})
 _SHARED_MEMORY = "/dev/shm"
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-_CLOCK_FUNCTIONS = ("time", "time_ns", "localtime", "gmtime", "ctime")
+# Functions of the ``time`` module that read the wall clock when called without their
+# optional argument (localtime(secs) converts a time it is given, reading no clock) ...
+_CLOCK_FUNCTIONS = ("time", "time_ns", "localtime", "gmtime", "ctime", "asctime")
+# ... and those that read it with one argument: strftime(format) formats the time now, and
+# clock_gettime(CLOCK_REALTIME) is time.time() (a monotonic clock measures a duration: like
+# perf_counter and monotonic, it says nothing of the date and is not watched)
+_CLOCK_WITH_ONE_ARG = ("strftime", "clock_gettime", "clock_gettime_ns")
+_WALL_CLOCK_IDS = frozenset(
+    getattr(time, name) for name in ("CLOCK_REALTIME", "CLOCK_TAI") if hasattr(time, name)
+)
 # Reads that are the Python environment's, not data: source lines for tracebacks and
 # warnings; the installed distributions' metadata, which importlib.metadata finds by listing
 # every sys.path entry (a library's entry-point lookup during an action listed the project
@@ -891,6 +900,9 @@ def install() -> None:
         ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign,assignment]
         for name in _CLOCK_FUNCTIONS:
             setattr(time, name, _clock_probe(name, getattr(time, name)))
+        for name in _CLOCK_WITH_ONE_ARG:
+            if hasattr(time, name):  # clock_gettime is POSIX only
+                setattr(time, name, _clock_probe_one_arg(name, getattr(time, name)))
         from reprolam.engine import entropy_probe, native_reads  # see each
 
         entropy_probe.install()  # os.urandom, uuid4, secrets
@@ -1077,6 +1089,27 @@ def _reaches_environ(frame: Any) -> bool:
 def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     def probe(*args: Any) -> Any:
         if _active and not args:  # with an argument, localtime() & co. read no clock
+            watch = getattr(_local, "watch", None)
+            if watch is not None and watch.watch_clock:
+                caller = sys._getframe(1)
+                if _users_clock_read(caller):
+                    where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+                    watch.note("clock", f"time.{name}() at {where}")
+        return real(*args)
+
+    probe.__name__ = probe.__qualname__ = name
+    probe.__doc__ = real.__doc__
+    probe.__wrapped__ = real  # type: ignore[attr-defined]
+    return probe
+
+
+def _clock_probe_one_arg(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    """``strftime(format)`` and ``clock_gettime(CLOCK_REALTIME)``: the clock read with one
+    argument (``strftime(format, t)`` formats a time it is given)."""
+    clock_id = name.startswith("clock_")
+
+    def probe(*args: Any) -> Any:
+        if _active and len(args) == 1 and (not clock_id or args[0] in _WALL_CLOCK_IDS):
             watch = getattr(_local, "watch", None)
             if watch is not None and watch.watch_clock:
                 caller = sys._getframe(1)
