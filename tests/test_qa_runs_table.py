@@ -50,3 +50,16 @@ def test_every_metric_column_shown_is_whole_and_the_table_fits(store: Path, widt
         assert shown == ["accuracy", "f1", "n_test"]
         assert "tags" in header  # the runs are tagged: a wide terminal shows it
         assert all("sweep" in row for row in rows)
+
+
+def test_an_empty_list_says_why_it_is_empty(store: Path, tmp_path: Path) -> None:
+    # It told a store with no runs, listed without filters, to 'drop --tag / --metric'.
+    with reprolam.open(tmp_path / "empty", create=True):
+        pass
+    empty = CliRunner().invoke(cli, ["--store", str(tmp_path / "empty"), "runs"])
+    assert empty.exit_code == 0, empty.output
+    assert "no runs in this store yet" in empty.stdout
+    assert "--tag" not in empty.stdout
+    none_tagged = CliRunner().invoke(cli, ["--store", str(store), "runs", "--tag", "nope"])
+    assert none_tagged.exit_code == 0, none_tagged.output
+    assert "no runs match --tag / --metric: drop them" in none_tagged.stdout

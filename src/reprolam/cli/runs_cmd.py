@@ -64,7 +64,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
     if as_json:  # the payload only when asked for (dataclass copies of every row)
         emit_json([{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows])
     else:
-        runs_table(rows, metric=metric, total=page.total)
+        runs_table(rows, metric=metric, total=page.total, filtered=bool(tag or metric))
     # The list is filtered and ordered by the metrics index, its values read from the runs'
     # outputs: a row whose two disagree was placed by an edited index (audit says the same).
     edited = [(row.run.id, why) for row, m in rows if (why := _index_edited(row, m))]

@@ -61,11 +61,18 @@ def _text(name: str, texts: list[str], **kw: Any) -> _Column:
     return _Column(name, [escape(t) for t in texts], texts, no_wrap=True, **kw)
 
 
-def runs_table(rows: Rows, *, metric: str | None = None, total: int = 0) -> None:
-    """Runs with their headline metrics (each run's whole metrics output)."""
+def runs_table(
+    rows: Rows, *, metric: str | None = None, total: int = 0, filtered: bool = False
+) -> None:
+    """Runs with their headline metrics (each run's whole metrics output); ``filtered``:
+    ``--tag`` or ``--metric`` chose them."""
     _fit_console()
     if not rows:
-        console.print("no runs match: start one with `reprolam run`, or drop --tag / --metric")
+        console.print(
+            "no runs match --tag / --metric: drop them to list every run"
+            if filtered
+            else "no runs in this store yet: start one with `reprolam run`"
+        )
         return
     width = console.width
     runs = [row.run for row, _ in rows]
