@@ -159,3 +159,9 @@ def test_only_an_optuna_sweep_has_a_study(parent: tuple[Path, str]) -> None:
             study_of(rl.store, grid.id)
         with pytest.raises(ConfigError, match="not recorded as an Optuna study"):
             rl.study("01a2-no-such-sweep")
+        # a run's id where the sweep's is wanted: said, and a point names its sweep
+        with pytest.raises(ConfigError, match=f"{run_id} is a run, not a sweep"):
+            rl.study(run_id)
+        point = grid.points[0].run.id
+        with pytest.raises(ConfigError, match=f"is a run: point 0 of sweep {grid.id}"):
+            rl.study(point)

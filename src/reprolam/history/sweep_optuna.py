@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reprolam.errors import ConfigError
+from reprolam.errors import AmbiguousIdError, ConfigError, NotFoundError
 from reprolam.history.sweep_space import Point, RandomAxis
 
 if TYPE_CHECKING:
@@ -167,6 +167,20 @@ def _typed(axis: RandomAxis, bound: float) -> Any:
     return int(bound) if axis.integer else float(bound)
 
 
+def _run_not_sweep(store: TraceStore, ref: str) -> str:
+    """What to add when a sweep id was asked for and ``ref`` names a run instead."""
+    from reprolam.history.sweep import SWEEP_KEY
+
+    try:
+        run = store.get_run(store.resolve_run_id(ref))
+    except (NotFoundError, AmbiguousIdError):
+        return ""
+    sweep = run.planner.get(SWEEP_KEY)
+    if isinstance(sweep, dict) and sweep.get("id"):
+        return f" ({ref} is a run: point {sweep.get('point')} of sweep {sweep['id']})"
+    return f" ({ref} is a run, not a sweep)"
+
+
 def study_of(store: TraceStore, sweep_id: str) -> Any:
     """The Optuna study of a recorded sweep, rebuilt from its forks (params and values).
 
@@ -181,7 +195,8 @@ def study_of(store: TraceStore, sweep_id: str) -> Any:
     specs = [run.planner[SWEEP_KEY] for run in runs]
     if not specs or specs[0].get("mode") != "optuna":
         raise ConfigError(
-            f"sweep {sweep_id} is not recorded as an Optuna study in this store",
+            f"sweep {sweep_id} is not recorded as an Optuna study in this store"
+            + _run_not_sweep(store, sweep_id),
             hint="give the sweep id an Optuna sweep printed",
         )
     first = specs[0]
