@@ -69,6 +69,31 @@ def test_text_tool_calls_in_every_common_convention(
     assert (found.convention, found.name, found.arguments) == (convention, name, arguments)
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # DeepSeek-R1 / Qwen3 on Ollama or llama.cpp: the reasoning comes first, in the text
+        '<think>I could call {"name": "train_model", "arguments": {"C": 9}} but nothing is '
+        'loaded yet.</think>\n{"name": "load_dataset", "arguments": {}}',
+        '<think>Answer in the <tool_call> format.</think>\n<tool_call>\n{"name": '
+        '"load_dataset", "arguments": {}}\n</tool_call>',
+        # a chat template that opens the block in the prompt: the reply holds only its end
+        'Maybe {"name": "train_model", "arguments": {}}? No.\n</think>\n\n'
+        '{"name": "load_dataset", "arguments": {}}',
+        '[THINK]Or {"name": "train_model", "arguments": {}}.[/THINK]'
+        '[TOOL_CALLS][{"name": "load_dataset", "arguments": {}}]',
+    ],
+)
+def test_calls_a_reasoning_model_only_considered_are_not_calls(reply: str) -> None:
+    (found,) = calls_from_text(reply, TOOLS)
+    assert (found.name, found.arguments) == ("load_dataset", {})
+
+
+def test_a_reply_cut_off_while_the_model_was_thinking_holds_no_call() -> None:
+    reply = '<think>First {"name": "train_model", "arguments": {"C": 1}}, then'
+    assert calls_from_text(reply, TOOLS) == []
+
+
 def test_json_that_names_no_tool_is_not_a_call() -> None:
     assert calls_from_text('The stats are {"name": "mean radius", "value": 14.1}.', TOOLS) == []
     assert calls_from_text("{" * 100_000, TOOLS) == []

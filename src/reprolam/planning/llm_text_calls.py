@@ -13,6 +13,10 @@ common conventions, most explicit first:
 * Llama 3.1+: ``<|python_tag|>{"name": ..., "parameters": {...}}``;
 * Mistral: ``[TOOL_CALLS][{"name": ..., "arguments": {...}}]``;
 * a fenced ```` ```json ```` block, or a bare JSON object, naming a known tool.
+
+Reasoning models run on such servers (DeepSeek-R1, Qwen3, QwQ, Magistral) think aloud first,
+in ``<think>...</think>`` (or ``[THINK]...[/THINK]``), and may weigh calls there that they
+then do not make: only the answer after the reasoning is searched.
 """
 
 from __future__ import annotations
@@ -81,6 +85,19 @@ _HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _PYTHON_TAG = re.compile(r"<\|python_tag\|>\s*(.*?)\s*(?:<\|eom_id\|>|<\|eot_id\|>|$)", re.DOTALL)
 _MISTRAL = re.compile(r"\[TOOL_CALLS\]\s*(.*)$", re.DOTALL)
 _FENCED = re.compile(r"```(?:json|JSON|tool_call)?\s*\n?(.*?)```", re.DOTALL)
+_THOUGHT_END = re.compile(r"</think(?:ing)?>|\[/THINK\]", re.IGNORECASE)
+_THOUGHT_START = re.compile(r"<think(?:ing)?>|\[THINK\]", re.IGNORECASE)
+
+
+def without_reasoning(text: str) -> str:
+    """The reply after the model's reasoning: past the last closing tag (some chat templates
+    open the block in the prompt, so the reply holds only its end), and short of a block
+    still open (a reply cut off while the model was thinking has no answer)."""
+    ends = [match.end() for match in _THOUGHT_END.finditer(text)]
+    if ends:
+        text = text[ends[-1] :]
+    start = _THOUGHT_START.search(text)
+    return text if start is None else text[: start.start()]
 
 
 def calls_from_text(text: str, tools: Collection[str]) -> list[TextCall]:
@@ -89,8 +106,10 @@ def calls_from_text(text: str, tools: Collection[str]) -> list[TextCall]:
     Tagged conventions are taken at their word: the tag says "this is a call", so a call
     whose JSON is broken is still returned (with its text as ``arguments``) and becomes a
     rejection the model can correct. Untagged JSON counts only when it names one of
-    ``tools`` -- a model quoting some data is not calling anything.
+    ``tools`` -- a model quoting some data is not calling anything. A model's reasoning
+    (``without_reasoning``) is not searched.
     """
+    text = without_reasoning(text)
     for convention, pattern in (("hermes", _HERMES), ("python_tag", _PYTHON_TAG)):
         bodies = [m.group(1) for m in pattern.finditer(text) if m.group(1)]
         if bodies:
