@@ -181,3 +181,37 @@ def test_retry_after_as_an_http_date_is_honoured(store: MemoryStore, waits: list
     assert result.succeeded, result.run.error
     assert len(waits) == 1
     assert 25 <= waits[0] <= 31
+
+
+def test_an_error_in_a_200_body_is_a_failed_call_naming_the_servers_words(
+    store: MemoryStore, waits: list[float]
+) -> None:
+    # OpenRouter: once the model has started, an upstream failure comes back as status 200
+    # with {"error": {"code", "message"}} in the body, or in choices[0] with finish_reason error
+    upstream = Reply(body={"error": {"code": 502, "message": "Provider returned error"}})
+    in_choice = completion({"role": "assistant", "content": ""}, finish_reason="error")
+    in_choice["choices"][0]["error"] = {"code": 429, "message": "Upstream rate limited"}
+    with FakeLLM([upstream, Reply(body=in_choice)], responder=Driver()) as server:
+        planner = LLMPlanner(base_url=server.base_url, model="m", retry_backoff=0.0)
+        result = Engine(store).run(BREAST_CANCER, planner=planner)
+    assert result.succeeded, result.run.error
+    first, second = store.steps(result.id)[:2]
+    for step, words in ((first, "(code 502): Provider returned error"), (second, "(code 429)")):
+        assert step.kind is StepKind.DECISION
+        assert step.status is StepStatus.FAILED
+        assert step.error is not None
+        assert words in step.error.message
+        assert decision(step)["error"]["retryable"] is True
+
+
+def test_a_refusal_in_a_200_body_is_not_retried_and_ends_the_run_saying_why(
+    store: MemoryStore, waits: list[float]
+) -> None:
+    broke = Reply(body={"error": {"code": 402, "message": "Insufficient credits"}})
+    with FakeLLM([broke], responder=Driver()) as server:
+        planner = LLMPlanner(base_url=server.base_url, model="m")
+        result = Engine(store).run(BREAST_CANCER, planner=planner)
+    assert result.run.status is RunStatus.FAILED
+    assert "Insufficient credits; not retryable" in (result.run.error or "")
+    assert len(server.received) == 1
+    assert waits == []

@@ -54,6 +54,7 @@ from reprolam.planning.llm_endpoint import (
 from reprolam.planning.llm_errors import (
     SLOW_FIX,
     error,
+    error_in_body,
     error_record,
     scrub,
     server_message,
@@ -443,6 +444,11 @@ class LLMPlanner:
     ) -> Proposal | NoProposal:
         choices = body.get("choices")
         first = choices[0] if isinstance(choices, list) and choices else None
+        failure = next(
+            (e for e in (body.get("error"), _get(first, "error")) if isinstance(e, dict)), None
+        )
+        if failure is not None:
+            return self._failed(record, error_in_body(failure))
         message = first.get("message") if isinstance(first, dict) else None
         if not isinstance(message, dict):
             return self._failed(
@@ -512,6 +518,10 @@ def _is_call(step: StepRecord) -> bool:
 def _decision(step: StepRecord) -> dict[str, Any]:
     found = step.proposal.get("decision")
     return found if isinstance(found, dict) else {}
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
 
 
 def _content_text(content: Any) -> str:

@@ -97,6 +97,20 @@ def error_record(exc: Exception, *, hint: str = "") -> dict[str, Any]:
     return error(kind, message, connection, fix="check that the LLM server is reachable")
 
 
+def error_in_body(found: dict[str, Any]) -> dict[str, Any]:
+    """An error a server sent as the body of a 200 response (``{"error": {"code", "message"}}``,
+    or in ``choices[0]``): OpenRouter answers so once the model has started generating."""
+    code = found.get("code")
+    status = code if type(code) is int else None
+    text = clip(str(found.get("message") or "no message"), 2000)
+    retryable = status is None or status in RETRYABLE_STATUS or status >= 500
+    fix = _fix(status, json.dumps(found), retryable, "") if status else "retry later"
+    where = f" (code {str(code)[:40]})" if code is not None else ""
+    message = f"the server answered with an error instead of a reply{where}: {text}"
+    extra = {"code": status} if status else {}
+    return error("ResponseError", message, retryable, fix=fix, **extra)
+
+
 def _bounded(exc: Exception) -> Any:
     """The error body as sent, unless it is too large or too deep to record as JSON."""
     body = getattr(exc, "body", None)
