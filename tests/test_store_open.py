@@ -108,3 +108,21 @@ def test_a_relative_store_survives_an_action_that_changes_directory(
         assert [s.status.value for s in rl.show(run.id).steps] == ["succeeded"] * 3
         assert rl.replay(run.id).verified
         assert rl.audit(run.id).problems == []
+
+
+@pytest.mark.parametrize(
+    "conninfo",
+    [
+        "host=127.0.0.1 port=5432 user=me password=secret dbname=trace",
+        "dbname=trace",
+        "service=team password = secret",
+    ],
+)
+def test_a_keyword_value_dsn_is_refused_not_made_a_directory(
+    conninfo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError, match="write it as a URI, postgresql://") as info:
+        open_store(conninfo, artifacts=str(tmp_path / "blobs"))
+    assert "secret" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # no SQLite store under that name, password and all

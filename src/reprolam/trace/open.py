@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from reprolam.errors import StoreError
 from reprolam.trace._dsn import redact
@@ -13,6 +14,10 @@ ENV_VAR = "REPROLAM_STORE"
 ARTIFACTS_ENV_VAR = "REPROLAM_ARTIFACTS"  # the artifacts directory of a PostgreSQL store
 MEMORY = "memory:"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+# libpq's other form, "host=db user=me password=... dbname=trace": no directory looks so
+_KEYWORD_DSN = re.compile(
+    r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|service|sslmode)\s*=\S", re.IGNORECASE
+)
 
 
 def open_store(
@@ -58,6 +63,12 @@ def open_store(
         raise StoreError(
             f"unsupported store location {redact(text)}: pass a directory, 'memory:' "
             "or a postgresql:// DSN"
+        )
+    if _KEYWORD_DSN.search(text) and not os.path.isdir(os.path.expanduser(text)):
+        raise StoreError(
+            f"store location {redact(text)!r} is a PostgreSQL keyword/value connection "
+            "string, which would be taken as a directory name: write it as a URI, "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         )
     if artifacts is not None and "://" in artifacts:
         raise _remote_artifacts_error(artifacts)
