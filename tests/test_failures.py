@@ -367,3 +367,41 @@ def test_a_timeout_stops_what_the_action_started_too(tmp_path: Path) -> None:
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
+
+
+class _StoreGoesDown(MemoryStore):
+    """A store whose server goes away while an action runs (``down`` set from the action)."""
+
+    down = False
+
+    def record(self, **parts: Any) -> None:
+        if self.down:
+            raise reprolam.StoreError(
+                "record failed on test-db: server closed the connection unexpectedly: the "
+                "connection to the server was lost; the store reconnects on the next call"
+            )
+        super().record(**parts)
+
+
+_DOWN: dict[str, _StoreGoesDown] = {}
+
+
+@action(outputs=["total"])
+def add_as_the_store_goes_down(data: list[float]) -> float:
+    _DOWN["store"].down = True
+    return sum(data)
+
+
+def test_a_store_failing_mid_run_names_the_run_left_unfinished_and_how_to_continue_it() -> None:
+    store = _DOWN["store"] = _StoreGoesDown()
+    flow = workflow("going-down", [draw, add_as_the_store_goes_down], outputs=["total"])
+    with pytest.raises(reprolam.StoreError) as info:
+        Engine(store).run(flow, planner=RulesPlanner())
+    (run,) = store.list_runs()
+    message = str(info.value)
+    assert message.startswith("record failed on test-db: server closed the connection")
+    assert message.endswith(
+        f"run {run.id} stopped before it finished (the steps recorded so far are kept): once "
+        f"the store works again, continue it with `reprolam resume {run.id}`"
+    )
+    assert [s.action for s in store.steps(run.id) if s.status is StepStatus.SUCCEEDED] == ["draw"]

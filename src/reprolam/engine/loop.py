@@ -25,7 +25,7 @@ from reprolam.engine.observe import hold_routes, refusal, release_routes
 from reprolam.engine.outputs import keep_outputs, load_file, workdir_root
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
 from reprolam.engine.start_state import Checkpoints
-from reprolam.errors import ConfigError, PolicyViolation
+from reprolam.errors import ConfigError, PolicyViolation, StoreError
 from reprolam.hashing import canonical_json, digest
 from reprolam.planning.base import (
     ArtifactRef,
@@ -224,6 +224,10 @@ class RunLoop:
         hold_routes()  # the effects watch's stream routers stay between this run's steps
         try:
             return self._drive(rerun)
+        except StoreError as exc:
+            if type(exc) is not StoreError:  # an integrity refusal: resuming would not help
+                raise
+            raise _unfinished(exc, self.run.id) from exc
         finally:
             release_routes()
 
@@ -643,6 +647,15 @@ class RunLoop:
         if proposal.decision:
             record["decision"] = _jsonable(dict(proposal.decision))
         return record
+
+
+def _unfinished(failure: StoreError, run_id: str) -> StoreError:
+    """The store failed mid-run (a database server stopped, a full disk): the error says which
+    run it left unfinished and how to continue it once the store works again."""
+    return StoreError(
+        f"{failure}; run {run_id} stopped before it finished (the steps recorded so far are "
+        f"kept): once the store works again, continue it with `reprolam resume {run_id}`"
+    )
 
 
 def _placed(proposal: dict[str, Any], placement: dict[str, Any] | None) -> dict[str, Any]:
