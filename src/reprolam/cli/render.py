@@ -486,6 +486,8 @@ def _cache_note(advice: dict[str, Any]) -> str:
             f"[yellow]re-executed[/]: the {escape(str(advice['damaged']))}, so {where}'s outputs "
             "were not reused; recording them again replaces damaged bytes"
         )
+    if advice.get("hit") and advice.get("unfinished"):
+        return f"same as {where}, which had not finished (nothing to reuse)"
     if advice.get("hit") and advice.get("counterpart_failed"):
         return f"same as {where}, which failed (nothing to reuse)"
     if advice.get("hit") and advice.get("external"):

@@ -57,7 +57,7 @@ class CacheAdvice:
     run_id: str  # the counterpart's run and index
     index: int
     changed: tuple[str, ...]  # e.g. ("params.C", "inputs.model"); empty: a cache hit
-    counterpart_failed: bool = False
+    counterpart_failed: bool = False  # it failed, or had not finished (see ``unfinished``)
     reused: bool = False
     store_wide: bool = False  # found by cache key anywhere in the store, not by index
     # The counterpart's record no longer holds its hash (edited in the store): its outputs
@@ -73,6 +73,9 @@ class CacheAdvice:
     # Why the counterpart's outputs cannot be taken: one of them no longer verifies in the
     # store ("output 'X' (0e659ec8e30e): its stored bytes are damaged"). Executed instead.
     damaged: str | None = None
+    # The counterpart had not finished when it was read (its run was still running, or was
+    # interrupted during it): it neither failed nor has outputs.
+    unfinished: bool = False
 
     @property
     def hit(self) -> bool:
@@ -90,6 +93,7 @@ class CacheAdvice:
             **({"reads_checked": self.reads_checked} if self.reads_checked else {}),
             **({"external": True} if self.external else {}),
             **({"damaged": self.damaged} if self.damaged else {}),
+            **({"unfinished": True} if self.unfinished else {}),
         }
 
     def explain(self) -> str:
@@ -101,6 +105,8 @@ class CacheAdvice:
                 return f"same as {where}, whose record was edited (not reused)"
             if self.damaged:
                 return f"same as {where}, whose {self.damaged} (not reused)"
+            if self.unfinished:
+                return f"same as {where}, which had not finished"
             if self.counterpart_failed:
                 return f"same as {where}, which failed"
             if self.external:
@@ -163,6 +169,7 @@ class StepCache:
                 reads_checked=checked,
                 external=external and not changed and not failed,
                 damaged=damaged,
+                unfinished=counterpart.status is StepStatus.STARTED,
             )
         if self.store is not None and not external and (advice is None or not advice.reused):
             wide = self._store_wide(step, self.store, states)
