@@ -244,3 +244,10 @@ def test_a_refused_request_is_explained_by_what_the_server_said() -> None:
     )
     assert hint in _fix(400, "tools are not supported by this template", False, hint)
     assert hint not in _fix(400, "invalid value for temperature", False, hint)
+
+
+def test_a_nul_in_a_tool_name_is_kept_as_its_escape() -> None:
+    # a step's action is a text column, and PostgreSQL text cannot hold NUL: the record of the
+    # rejection failed and the run stopped (`tool_calls` in the decision keeps the name as sent)
+    proposal = proposal_from_tool_call("load\x00dataset", "{}")
+    assert proposal.action == "load\\x00dataset"

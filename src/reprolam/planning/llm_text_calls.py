@@ -204,6 +204,9 @@ def proposal_from_tool_call(
     bindings exactly as given -- what a reproduction needs to replay this step without the
     model -- or ``invalid``: why it could not be read.
     """
+    # The name becomes the step's action column, which PostgreSQL cannot hold a NUL in: it is
+    # written as its escape, so the call is rejected as naming no tool, never a failed record.
+    name = name.replace("\x00", "\\x00")
     record = dict(decision or {})
     args: Any = arguments
     problem = None
