@@ -634,3 +634,17 @@ def test_a_key_in_the_environment_alone_does_not_move_a_forks_model_elsewhere(
     monkeypatch.delenv("REPROLAM_LLM_BASE_URL")
     openai = {"name": "llm", "model": "gpt-4o-mini", "host": "api.openai.com"}
     assert LLMPlanner.from_config(openai, llm=LLMSettings()).endpoint.host == "api.openai.com"
+
+
+def test_a_done_call_whose_arguments_cannot_be_read_is_a_rejection_not_the_end(
+    store: MemoryStore,
+) -> None:
+    script = [call("done", '{"reason": "the data is'), *breast_cancer_replies()]
+    with FakeLLM(script) as llm:
+        result, steps = run_with(store, llm)
+    assert result.succeeded, result.run.error
+    assert steps[0].kind is StepKind.REJECTION
+    assert steps[0].error is not None
+    assert "tool call 'done' is malformed: its arguments are not valid JSON" in (
+        steps[0].error.message
+    )

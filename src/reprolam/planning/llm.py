@@ -476,8 +476,11 @@ class LLMPlanner:
             record["invalid"] = reason
             return Proposal("", rationale=clip(text), decision=record, invalid_reason=reason)
         call = calls[0]
-        if call["name"] == done_tool_name(state):
-            args = proposal_from_tool_call(call["name"], call["arguments"]).params
+        ending = proposal_from_tool_call(call["name"], call["arguments"])
+        # a `done` whose arguments cannot be read is a malformed call like any other: rejected,
+        # so the model can say it again (or go on), never a run ended for a reason unread
+        if call["name"] == done_tool_name(state) and ending.invalid_reason is None:
+            args = ending.params
             missing = [o for o in state.workflow.outputs if o not in state.artifacts]
             why = clip(str(args.get("reason") or "it gave no reason"), 500)
             stop = f"the model ended the run before {', '.join(missing)} existed: {why}"
