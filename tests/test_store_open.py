@@ -126,3 +126,38 @@ def test_a_keyword_value_dsn_is_refused_not_made_a_directory(
         open_store(conninfo, artifacts=str(tmp_path / "blobs"))
     assert "secret" not in str(info.value)
     assert list(tmp_path.iterdir()) == []  # no SQLite store under that name, password and all
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://me:s3cret@db:5432/trace", "postgresql://me:***@db:5432/trace"),
+        # generated passwords hold / ? @ unencoded: libpq then misreads the DSN and refuses it,
+        # and the error named the DSN with the password in clear
+        ("postgresql://me:ab/s3cret@db/trace", "postgresql://me:***@db/trace"),
+        ("postgres://me:a/b?s3cret@db:5432/trace", "postgres://me:***@db:5432/trace"),
+        ("postgresql://me:s3/c?r3st#x@db/trace", "postgresql://me:***@db/trace"),
+        ("postgresql://me:a@s3cret@db/trace", "postgresql://me:***@db/trace"),
+        ("postgresql://db:5432/trace?user=me@corp", "postgresql://db:5432/trace?user=me@corp"),
+        (
+            "postgresql://me:pw@db/t?application_name=a@b",
+            "postgresql://me:***@db/t?application_name=a@b",
+        ),
+        (
+            "postgresql://me@[::1]:5432/trace?password=s3cret",
+            "postgresql://me@[::1]:5432/trace?password=***",
+        ),
+    ],
+)
+def test_a_dsn_is_shown_without_its_password(dsn: str, shown: str, tmp_path: Path) -> None:
+    from reprolam.trace._dsn import redact
+
+    assert redact(dsn) == shown
+    if "://db" in dsn or "@db" in dsn:  # no such host: the error names the DSN, masked
+        with pytest.raises(StoreError) as info:
+            open_store(
+                dsn.replace("@db", "@127.0.0.1:1").replace("://db", "://127.0.0.1:1"),
+                artifacts=tmp_path,
+            )
+        assert "s3cret" not in str(info.value)
+        assert "r3st" not in str(info.value)  # libpq quotes the query it misread: "r3st#x@..."

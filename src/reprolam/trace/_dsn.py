@@ -4,15 +4,55 @@ from __future__ import annotations
 
 import re
 
+_PARAM = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)")
+# What follows "user:" when it is a port, not a password ("host:5432/db", "h1:5432,h2:5433")
+_PORT = re.compile(r"\d*(?:[/?,]|$)")
+
 
 def redact(dsn: str) -> str:
     """A DSN fit for messages and ``location``: its password (URI or parameter) masked."""
-    text = re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***", dsn)
+    text = _PARAM.sub(r"\1***", dsn)
+    found = _uri_password(text)
+    if found is None:
+        return text
+    start, end = found
+    return f"{text[:start]}***{text[end:]}"
+
+
+def hide_password(message: str, dsn: str) -> str:
+    """``message`` (libpq's, which may quote the DSN as it misread it) without the DSN's
+    password, nor any piece of it that a ``/``, ``?``, ``#`` or ``@`` set apart."""
+    secrets = [m.group(2).strip("'") for m in _PARAM.finditer(dsn)]
+    found = _uri_password(dsn)
+    if found is not None:
+        secrets.append(dsn[found[0] : found[1]])
+    pieces = {p for s in secrets for p in _pieces(s) if len(p) >= 4}
+    for piece in sorted(pieces, key=len, reverse=True):
+        message = message.replace(piece, "***")
+    return message
+
+
+def _pieces(secret: str) -> list[str]:
+    """Every run of ``secret`` from its start or a separator to a separator or its end."""
+    cuts = [0, *(m.start() for m in re.finditer(r"[/?#@]", secret)), len(secret)]
+    starts = [0, *(c + 1 for c in cuts[1:-1])]
+    return [secret[a:b] for a in starts for b in cuts if b > a]
+
+
+def _uri_password(text: str) -> tuple[int, int] | None:
+    """Where the password of a URI is: from the first ``:`` to the ``@`` before the host.
+
+    That ``@`` is libpq's, the last before any ``/``; without one, the last ``@``: so a
+    password holding ``/`` or ``?`` unencoded (generated passwords do) is found whole,
+    though libpq reads such a DSN otherwise (and refuses it).
+    """
     scheme, sep, rest = text.partition("://")
     if not sep:
-        return text
-    authority, slash, tail = rest.partition("/")
-    credentials, at, hosts = authority.rpartition("@")
-    if at and ":" in credentials:
-        authority = f"{credentials.split(':', 1)[0]}:***@{hosts}"
-    return f"{scheme}://{authority}{slash}{tail}"
+        return None
+    authority = rest.split("/", 1)[0]
+    colon = rest.find(":")
+    at = authority.rfind("@") if "@" in authority else rest.rfind("@")
+    if colon < 0 or at < colon or "/" in rest[:colon] or _PORT.match(rest, colon + 1):
+        return None
+    offset = len(scheme) + len(sep)
+    return offset + colon + 1, offset + at

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprolam.errors import NotFoundError, ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
-from reprolam.trace._dsn import redact
+from reprolam.trace._dsn import hide_password, redact
 from reprolam.trace._pg_liveness import lease_key, mark_abandoned_runs, try_lock
 from reprolam.trace._sql_queries import METRICS_DELETE, SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
@@ -455,7 +455,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
             params = pg.conninfo.conninfo_to_dict(self._dsn)
         except pg.Error as exc:
             raise StoreError(
-                f"{self.location} is not a valid PostgreSQL DSN: {_first_line(exc)}: use "
+                f"{self.location} is not a valid PostgreSQL DSN: "
+                f"{hide_password(_first_line(exc), self._dsn)}: use "
                 "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
             ) from exc
         extra: dict[str, Any] = {}
@@ -466,7 +467,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         try:
             conn: Connection[_Row] = pg.Connection.connect(self._dsn, autocommit=True, **extra)
         except pg.Error as exc:
-            raise _connect_error(self.location, exc) from exc
+            raise _connect_error(self.location, hide_password(_first_line(exc), self._dsn)) from exc
         encoding = conn.info.parameter_status("server_encoding")
         if encoding != "UTF8":
             conn.close()
@@ -570,8 +571,7 @@ _CONNECT_FIXES = (  # what the libpq message says -> how to fix it
 )
 
 
-def _connect_error(location: str, exc: Exception) -> StoreError:
-    text = _first_line(exc)
+def _connect_error(location: str, text: str) -> StoreError:
     fix = next(
         (fix for marker, fix in _CONNECT_FIXES if marker in text),
         "check the DSN and that the server accepts connections from this host",
