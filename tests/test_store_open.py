@@ -161,3 +161,37 @@ def test_a_dsn_is_shown_without_its_password(dsn: str, shown: str, tmp_path: Pat
             )
         assert "s3cret" not in str(info.value)
         assert "r3st" not in str(info.value)  # libpq quotes the query it misread: "r3st#x@..."
+
+
+BIG_FLOW = """
+from reprolam import action, workflow
+
+@action(outputs=["big"])
+def big() -> str:
+    return "x" * 100_000  # stored as a blob file
+
+flow = workflow("big", [big], outputs=["big"])
+"""
+
+
+def test_the_team_artifacts_variable_leaves_a_sqlite_stores_blobs_where_they_belong(
+    tmp_path: Path,
+) -> None:
+    # REPROLAM_ARTIFACTS names the PostgreSQL store's shared directory (README): a SQLite
+    # store run from the same shell put its blob files there, and without the variable (or
+    # from Python, which never read it for SQLite) the store was missing them
+    (tmp_path / "flows.py").write_text(BIG_FLOW)
+    shared, mine = tmp_path / "team-artifacts", tmp_path / "mine"
+    env = {**os.environ, "REPROLAM_ARTIFACTS": str(shared), "PYTHONPATH": os.pathsep.join(sys.path)}
+    made = subprocess.run(
+        [sys.executable, "-m", "reprolam", "--store", str(mine), "run", f"{tmp_path}/flows.py"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert not shared.exists()
+    with reprolam.open(mine) as rl:
+        (run,) = rl.runs()
+        assert rl.audit(run.id).problems == []

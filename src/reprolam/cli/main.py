@@ -357,9 +357,9 @@ class LazyGroup(click.Group):
 )
 @click.option(
     "--artifacts",
-    envvar="REPROLAM_ARTIFACTS",
     metavar="PATH",
-    help="Artifact directory: required with PostgreSQL; for SQLite, instead of <store>/artifacts.",
+    help="Artifact directory: required with PostgreSQL (default $REPROLAM_ARTIFACTS); for "
+    "SQLite, instead of <store>/artifacts.",
 )
 @click.option(
     "--trust-pickle",
