@@ -484,3 +484,23 @@ def test_reuse_repairs_a_damaged_blob_of_a_postgres_store(pg_dsn: str, tmp_path:
         assert "damaged" in again.steps[0].proposal["cache"]
         assert blob.read_bytes() == good
         assert rl.audit(first.id).clean
+
+
+def _role(postgres: pg.PgServer, dsn: str, grants: str) -> str:
+    """A new login role of the database ``dsn`` names, with ``grants`` run for it; its DSN."""
+    name = postgres.unique("role")
+    database = dsn.rsplit("/", 1)[1]
+    with admin(dsn) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'role-pw'")
+        conn.execute(grants.format(role=name))
+    return f"postgresql://{name}:role-pw@127.0.0.1:{postgres.port}/{database}"
+
+
+def test_a_user_who_may_not_create_the_tables_is_told_to_get_the_grant(
+    postgres: pg.PgServer, tmp_path: Path
+) -> None:
+    dsn = _role(postgres, postgres.create_database(), "REVOKE CREATE ON SCHEMA public FROM {role}")
+    with pytest.raises(StoreError) as info:
+        PostgresStore(dsn, artifacts_dir=tmp_path)
+    # it said 'the connection to the server was lost; the store reconnects on the next call'
+    one_line_store_error(info, "permission denied", "grant the user CREATE and USAGE")

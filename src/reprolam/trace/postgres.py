@@ -197,9 +197,11 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
             _migrate(self._conn, self.location, create=create)
             mark_abandoned_runs(self._conn)
         except BaseException as exc:
+            # said before closing: a closed connection would read as a lost one
+            failure = self._error("open", exc) if isinstance(exc, self._pg.Error) else None
             self._conn.close()
-            if isinstance(exc, self._pg.Error):
-                raise self._error("open", exc) from exc
+            if failure is not None:
+                raise failure from exc
             raise
 
     def __repr__(self) -> str:
