@@ -504,3 +504,16 @@ def test_a_user_who_may_not_create_the_tables_is_told_to_get_the_grant(
         PostgresStore(dsn, artifacts_dir=tmp_path)
     # it said 'the connection to the server was lost; the store reconnects on the next call'
     one_line_store_error(info, "permission denied", "grant the user CREATE and USAGE")
+
+
+def test_a_reader_opens_a_store_holding_a_run_whose_process_died(
+    postgres: pg.PgServer, tmp_path: Path
+) -> None:
+    dsn = postgres.create_database()
+    with PostgresStore(dsn, artifacts_dir=tmp_path) as writer:
+        writer.create_run(make_run("dead", pid=999_999, host="elsewhere"))  # nobody holds it
+    reader = _role(postgres, dsn, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    with PostgresStore(reader, artifacts_dir=tmp_path, create=False) as store:
+        assert [run.id for run in store.list_runs()] == ["dead"]  # it failed: permission denied
+    with PostgresStore(dsn, artifacts_dir=tmp_path) as writer:  # the next writer marks it
+        assert writer.get_run("dead").status is RunStatus.INTERRUPTED

@@ -15,6 +15,8 @@ from typing import Any
 from reprolam.hashing import digest
 from reprolam.trace.leases import interrupted_reason
 
+_INSUFFICIENT_PRIVILEGE = "42501"
+
 
 def lease_key(run_id: str) -> int:
     """The advisory lock key of a run: 64 bits of a hash of its id (signed, as bigint)."""
@@ -33,6 +35,7 @@ def mark_abandoned_runs(conn: Any) -> None:
     Marked with the lease taken and only if still running, so a run that finished (and
     let go of its lease) between the query and the lock is left alone. Call on a
     connection that holds no leases itself (advisory locks are re-entrant per session).
+    A user who may only read (SELECT on the tables) leaves them for the next writer to mark.
     """
     # pid 0: a run created through the store contract directly, not by an engine (which
     # records its pid and leases the run): nobody ever held a lease to lose.
@@ -48,5 +51,9 @@ def mark_abandoned_runs(conn: Any) -> None:
                 "WHERE id = %s AND status = 'running'",
                 (interrupted_reason(pid, host), run_id),
             )
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+                raise
+            return  # read-only: no run can be marked
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
