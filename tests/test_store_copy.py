@@ -503,3 +503,23 @@ def test_the_cli_names_src_artifacts_when_a_source_blob_is_missing(tmp_path: Pat
     assert done.exit_code != 0
     assert "--src-artifacts" in done.stderr
     assert "--artifacts" not in done.stderr.replace("--src-artifacts", "")
+
+
+class _CopiedMeanwhile(SQLiteStore):
+    """A destination another copy writes into at the same time: each run it is about to
+    create is there already (the other copy created it a moment before)."""
+
+    def create_run(self, run: Any) -> None:
+        super().create_run(run)
+        super().create_run(run)
+
+
+def test_a_copy_racing_another_into_the_same_store_says_to_copy_again(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "src") as src:
+        populate(src)
+        with _CopiedMeanwhile(tmp_path / "dst") as dst, pytest.raises(StoreError) as info:
+            copy_store(src, dst)
+    message = str(info.value)
+    assert "appeared in" in message
+    assert "another copy into the same store at the same time?" in message
+    assert "create the run under a new id" not in message  # not a choice a copy has

@@ -334,7 +334,7 @@ class _Copier:
         # The run record names its environment and final outputs: they go first.
         self.ensure([*_run_refs(run), *_code_refs(self.src, run.environment)])
         if start is NEW:
-            self.dst.create_run(_unfinished(run))
+            self._create(run)
         batch: list[StepRecord] = []
         produced: dict[str, tuple[ArtifactRecord, bytes]] = {}
         size = 0
@@ -352,6 +352,21 @@ class _Copier:
         if batch:
             self._write(batch, produced)
         self.dst.record(run=run)  # its end (or its status now), sealed, once its steps are in
+
+    def _create(self, run: RunRecord) -> None:
+        try:
+            self.dst.create_run(_unfinished(run))
+        except StoreError as exc:
+            try:
+                self.dst.get_run(run.id)
+            except NotFoundError:
+                raise exc from None
+            raise StoreError(
+                f"run {run.id} appeared in {self.dst.location} while this copy was about to "
+                "create it (another copy into the same store at the same time?): copy again "
+                "once that one has finished; runs already there with identical content are "
+                "skipped"
+            ) from exc
 
     def _write(
         self, steps: list[StepRecord], produced: dict[str, tuple[ArtifactRecord, bytes]]
