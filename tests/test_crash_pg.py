@@ -173,3 +173,40 @@ def test_server_stopped_mid_run_leaves_it_interrupted_and_resumable(tmp_path: Pa
             assert run.status is RunStatus.INTERRUPTED
             assert resume(store, run.id).succeeded
             assert audit(store, run.id).clean
+
+
+def test_a_run_resumed_elsewhere_while_its_process_was_cut_off_is_not_written_again(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """The server restarted (or the session was killed) mid-run: its lease was gone, another
+    process resumed the run and finished it, and the first process, reconnected, took the free
+    lease again and overwrote the other's steps and end: the run executed twice, recorded once."""
+    import socket
+    from dataclasses import replace
+
+    from reprolam.errors import LeaseLostError
+    from reprolam.testing.conformance import make_run, make_step
+
+    artifacts = tmp_path / "a"
+    mine = make_run("cut-off", pid=os.getpid(), host=socket.gethostname(), status=RunStatus.RUNNING)
+    first = PostgresStore(pg_dsn, artifacts_dir=artifacts)
+    with first.lease(mine.id):
+        first.create_run(mine)
+        first.record(steps=[make_step(mine.id, 0)])
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:  # the session is cut off
+            admin.execute("SELECT pg_terminate_backend(%s)", (first._conn.info.backend_pid,))
+        with PostgresStore(pg_dsn, artifacts_dir=artifacts) as other, other.lease(mine.id):
+            resumed = replace(mine, status=RunStatus.RUNNING, pid=os.getpid() + 1)
+            other.record(run=resumed)  # what resume records: its own process
+            theirs = make_step(mine.id, 1, action="theirs")
+            other.record(steps=[theirs], run=replace(resumed, status=RunStatus.SUCCEEDED))
+        for attempt in (
+            lambda: first.record(steps=[make_step(mine.id, 1, action="mine")]),
+            lambda: first.record(run=replace(mine, status=RunStatus.INTERRUPTED)),
+        ):
+            with pytest.raises(LeaseLostError, match="another process has taken the run over"):
+                attempt()
+    first.close()
+    with PostgresStore(pg_dsn, artifacts_dir=artifacts) as store:
+        assert store.get_run(mine.id).status is RunStatus.SUCCEEDED
+        assert [s.action for s in store.steps(mine.id)] == ["action_0", "theirs"]

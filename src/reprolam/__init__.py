@@ -96,6 +96,7 @@ _EXPORTS = {
     "AmbiguousIdError": "reprolam.errors",
     "StoreError": "reprolam.errors",
     "IntegrityError": "reprolam.errors",
+    "LeaseLostError": "reprolam.errors",
     "CodecError": "reprolam.errors",
     "PolicyViolation": "reprolam.errors",
 }
@@ -149,6 +150,7 @@ __all__ = [
     "InputData",
     "IntegrityError",
     "LLMSettings",
+    "LeaseLostError",
     "ManualRun",
     "NoProposal",
     "NotFoundError",
@@ -256,6 +258,7 @@ if TYPE_CHECKING:
         CodecError,
         ConfigError,
         IntegrityError,
+        LeaseLostError,
         NotFoundError,
         OverrideNotApplied,
         PolicyViolation,

@@ -103,6 +103,10 @@ class IntegrityError(StoreError):
     """Stored bytes or records no longer match their recorded hashes."""
 
 
+class LeaseLostError(StoreError):
+    """Another process took over a run this one was recording (cut off from the store)."""
+
+
 class CodecError(ReprolamError):
     """A value cannot be encoded canonically, or bytes cannot be decoded safely."""
 

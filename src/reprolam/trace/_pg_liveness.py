@@ -10,6 +10,8 @@ two-int keys the migrations lock with.
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from reprolam.hashing import digest
@@ -27,6 +29,17 @@ def lease_key(run_id: str) -> int:
 def try_lock(conn: Any, key: int) -> bool:
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
     return bool(row and row[0])
+
+
+def still_ours(conn: Any, run_id: str) -> bool:
+    """Whether the run is still this process's to record: not created yet, or recorded as run
+    by this process (a resume records its own pid and host) and not finished."""
+    row = conn.execute("SELECT pid, host, status FROM runs WHERE id = %s", (run_id,)).fetchone()
+    if row is None:
+        return True
+    pid, host, status = row
+    mine = pid == os.getpid() and host == socket.gethostname()
+    return mine and status in ("running", "interrupted")
 
 
 def mark_abandoned_runs(conn: Any) -> None:

@@ -32,10 +32,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprolam.errors import NotFoundError, ReprolamError, StoreError
+from reprolam.errors import LeaseLostError, NotFoundError, ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._dsn import hide_password, redact
-from reprolam.trace._pg_liveness import lease_key, mark_abandoned_runs, try_lock
+from reprolam.trace._pg_liveness import lease_key, mark_abandoned_runs, still_ours, try_lock
 from reprolam.trace._sql_queries import METRICS_DELETE, SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SqlSnapshots
@@ -193,6 +193,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         self._conn = self._connect()
         self._guard_forks()
         self._leases: dict[str, int] = {}  # run id -> advisory lock key held on self._conn
+        self._taken_over: set[str] = set()  # leased runs others took while we were cut off
         try:
             _migrate(self._conn, self.location, create=create)
             mark_abandoned_runs(self._conn)
@@ -257,6 +258,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         produced = [(*r[4:], r[0]) for r in artifact_rows if r[4] is not None]
         if not (step_rows or artifact_rows or run_update):
             return
+        if self._taken_over:
+            self._refuse_taken_over(steps, run)
         with self._lock:
             for attempt in range(1, RETRIES + 1):
                 cur = self._cursor()
@@ -356,14 +359,36 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                         self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def _retake_leases(self) -> None:
-        """After a reconnect: the old session's locks are gone; take them again, or stop."""
-        for run_id, key in self._leases.items():
-            if not try_lock(self._conn, key):
-                raise StoreError(
-                    f"lost the lease on run {run_id}: the connection to {self.location} dropped "
-                    "and another process has taken the run over meanwhile; this process stops "
-                    "recording it"
-                )
+        """After a reconnect: the old session's locks are gone; take them again, or stop.
+
+        While they were gone, another process may have resumed the run, and even finished it
+        (its lock is free again): the run's record then names that process, and this one
+        must write nothing more of it, or it would overwrite the other's steps.
+        """
+        lost = []
+        for run_id, key in list(self._leases.items()):  # every one: the others stay leased
+            if try_lock(self._conn, key):
+                if still_ours(self._conn, run_id):
+                    continue
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            del self._leases[run_id]
+            self._taken_over.add(run_id)
+            lost.append(run_id)
+        if lost:
+            raise self._taken_over_error(lost[0])
+
+    def _refuse_taken_over(self, steps: Sequence[StepRecord], run: RunRecord | None) -> None:
+        """Nothing more of a run another process took over (``_retake_leases``) is written."""
+        for run_id in sorted({s.run_id for s in steps} | ({run.id} if run else set())):
+            if run_id in self._taken_over:
+                raise self._taken_over_error(run_id)
+
+    def _taken_over_error(self, run_id: str) -> LeaseLostError:
+        return LeaseLostError(
+            f"lost the lease on run {run_id}: the connection to {self.location} dropped and "
+            "another process has taken the run over meanwhile (resumed it); this process "
+            f"stops recording it: `reprolam show {run_id}` shows what the other recorded"
+        )
 
     # -- reads --------------------------------------------------------------------------------
 
