@@ -5,6 +5,7 @@ and audits clean, while a real secret is still redacted (tests/test_provenance.p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,3 +53,20 @@ def test_a_crate_of_an_llm_planned_run_imports_and_audits_clean(
     result = audit(store, crates[which])
     assert result.clean, [p.message for p in result.problems]
     assert store.get_run(crates["plain"]).planner == LLM_CONFIG
+
+
+def test_a_crate_of_a_run_with_the_llm_planners_own_config_imports(tmp_path: Path) -> None:
+    """The llm planner records its provider profile, whose ``max_tokens_param`` names the
+    parameter it sends (``max_tokens``): redacted as a token, every crate of an LLM-planned
+    run failed to import ('the record ... was changed after it was created')."""
+    from reprolam import LLMPlanner
+
+    config = LLMPlanner(base_url="http://127.0.0.1:9/v1", model="qwen2.5:7b").config()
+    assert config["profile"]["max_tokens_param"] == "max_tokens"
+    with SQLiteStore(tmp_path / "store") as store:
+        run_id = troubled_run(store, config=config)
+        export_run(store, run_id, format="rocrate", output=tmp_path / "crate")
+    store = MemoryStore()
+    import_crate(store, tmp_path / "crate")
+    assert audit(store, run_id).clean
+    assert store.get_run(run_id).planner == config

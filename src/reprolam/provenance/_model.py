@@ -37,8 +37,9 @@ CODEC_FILES: dict[str, tuple[str, str]] = {
 _SECRET_KEY = re.compile(
     r"(api[_-]?key|token|secret|password|passwd|authorization|credential)", re.I
 )
-# Keys that name where a secret comes from (``api_key_from``: a variable's name), not a secret.
-_NAMES_A_SOURCE = re.compile(r"[_-](from|source|env|var)$", re.I)
+# Keys that name where a secret comes from (``api_key_from``: a variable's name), or which
+# request parameter carries a count (the llm planner's ``max_tokens_param``), not a secret.
+_NAMES_A_SOURCE = re.compile(r"[_-](from|source|env|var|param)$", re.I)
 
 
 _HEX = re.compile(r"[0-9a-f]{12}")
