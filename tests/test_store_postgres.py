@@ -517,3 +517,44 @@ def test_a_reader_opens_a_store_holding_a_run_whose_process_died(
         assert [run.id for run in store.list_runs()] == ["dead"]  # it failed: permission denied
     with PostgresStore(dsn, artifacts_dir=tmp_path) as writer:  # the next writer marks it
         assert writer.get_run("dead").status is RunStatus.INTERRUPTED
+
+
+class _OddNamePlanner:
+    """Proposes one action whose name no store's text column takes as it is, then stops."""
+
+    name = "odd-names"
+    instant = True
+
+    def __init__(self) -> None:
+        self.proposed = False
+
+    def propose(self, state: Any) -> Any:
+        from reprolam import Done, Proposal
+
+        if self.proposed:
+            return Done()
+        self.proposed = True
+        return Proposal("load\x00data\ud800set", params={"k\ud800": "v\x00"}, rationale="\udce9")
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_a_proposal_named_with_a_nul_or_a_lone_surrogate_is_a_recorded_rejection(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import reprolam
+    from reprolam.workflows.breast_cancer import workflow as breast_cancer
+
+    # PostgreSQL text holds no NUL, and no store holds a lone surrogate: recording the
+    # rejection failed and the run stopped with a store error
+    where = request.getfixturevalue("pg_dsn") if backend == "postgres" else tmp_path / "s"
+    with reprolam.open(where, artifacts=tmp_path / "artifacts") as rl:
+        result = rl.run(breast_cancer, planner=_OddNamePlanner())
+        [step] = rl.show(result.id).steps
+        assert step.status.value == "rejected"
+        assert step.action == "load\\x00data\\ud800set"
+        assert step.params == {"k\\ud800": "v\x00"}
+        assert "load\\x00data\\ud800set" in step.error.message
+        assert rl.audit(result.id).clean

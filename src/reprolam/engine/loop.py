@@ -48,6 +48,8 @@ from reprolam.trace.records import (
     StepRecord,
     StepStatus,
     storable,
+    storable_name,
+    storable_text,
 )
 from reprolam.trace.step_frame import StepFrame
 from reprolam.trace.step_history import StepHistory
@@ -490,17 +492,19 @@ class RunLoop:
         self.state.feedback = None
 
     def _reject(self, proposal: Proposal, violation: PolicyViolation) -> None:
+        # What a planner proposed is recorded as a store can hold it: a rejected name may
+        # hold anything (a NUL, a lone surrogate), and must not stop the run it is refused in.
         step = StepRecord(
             run_id=self.run.id,
             index=len(self.state.steps),
             kind=StepKind.REJECTION,
-            action=proposal.action,
+            action=storable_name(proposal.action),
             status=StepStatus.REJECTED,
             started_at=time.time(),
-            params=_jsonable(dict(proposal.params)),
+            params=storable(_jsonable(dict(proposal.params))),
             duration=0.0,
-            error=ErrorInfo(type="PolicyViolation", message=violation.reason),
-            proposal={**self._proposal_record(proposal, ()), "check": violation.check},
+            error=ErrorInfo(type="PolicyViolation", message=storable_text(violation.reason)),
+            proposal=storable({**self._proposal_record(proposal, ()), "check": violation.check}),
             recovers=proposal.recovers,
             prev_hash=self.prev_hash,
         )

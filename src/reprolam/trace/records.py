@@ -48,6 +48,12 @@ def storable_text(text: str) -> str:
     return text
 
 
+def storable_name(name: str) -> str:
+    """A name from outside (an action a planner proposed) as every store's text column can
+    hold it: ``storable_text``, and a NUL, which PostgreSQL text cannot hold, as its escape."""
+    return storable_text(name).replace("\x00", "\\x00")
+
+
 def storable(value: Any) -> Any:
     """``storable_text`` of every string in a JSON value (keys included)."""
     if isinstance(value, str):
