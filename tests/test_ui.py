@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("starlette", reason="the ui extra is not installed: pip install 'reprolam[ui]'")
 from starlette.testclient import TestClient
 
+import pg
 import ui_data
 from reprolam import action, workflow
 from reprolam.trace import SQLiteStore, TraceStore
@@ -568,3 +569,36 @@ def test_a_right_to_left_override_is_shown_not_obeyed() -> None:
     assert "\u202e" not in html
     assert "audit: \\u202edeifirev\\u202c ok" in html
     assert esc("\u2067x\u2069") == "\\u2067x\\u2069"
+
+
+def test_a_filter_no_record_can_hold_is_a_400_not_a_store_error(
+    world: tuple[TestClient, ui_data.UiData, TraceStore],
+) -> None:
+    client, _, _ = world
+    # PostgreSQL cannot compare a NUL: the list failed as a store error
+    for query in ("tag=a%00b", "workflow=%00", "planner=x%00"):
+        response = client.get(f"/api/runs?{query}")
+        assert response.status_code == 400, (query, response.text)
+        assert "NUL" in response.json()["error"]
+
+
+def test_a_store_whose_server_stopped_is_a_503_page_then_pages_come_back(
+    tmp_path: Path,
+) -> None:
+    bindir = pg.find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (install postgresql, as .ci/run does)")
+    with pg.running_server(bindir) as server:
+        store = PostgresStore(server.create_database(), artifacts_dir=tmp_path / "artifacts")
+        ui_data.build(store)
+        with TestClient(create_app(store, index_in_background=False)) as client:
+            _ok(client, "/")
+            server.stop()
+            # the server is down: not the user's bad input (it was a 400)
+            for url in ("/api/runs", "/"):
+                down = client.get(url)
+                assert down.status_code == 503, (url, down.text[:300])
+                assert "Traceback" not in down.text
+            server.serve()
+            _ok(client, "/")
+        store.close()

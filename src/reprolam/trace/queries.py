@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from reprolam.brief import metrics_words, run_words
 from reprolam.errors import ConfigError
 from reprolam.trace._rows import big_int_out
-from reprolam.trace.records import RunRecord, RunStatus, storable_text
+from reprolam.trace.records import RunRecord, RunStatus, storable_name, storable_text
 
 if TYPE_CHECKING:
     from reprolam.trace.contract import TraceStore
@@ -83,6 +83,20 @@ class RunQuery:
             raise ConfigError(f"page size {self.limit} is out of range: pass 1..{MAX_PAGE}")
         if not 0 <= self.offset <= MAX_OFFSET:
             raise ConfigError(f"offset {self.offset} is out of range: pass 0..{MAX_OFFSET}")
+        for name in ("workflow", "planner", "tag", "parent_id", "metric"):
+            _check_filter_text(name, getattr(self, name))
+        for run_id in self.ids or ():
+            _check_filter_text("id", run_id)
+
+
+def _check_filter_text(name: str, value: str | None) -> None:
+    """A text filter no store holds (a NUL, a lone surrogate) is bad input, said as such:
+    PostgreSQL cannot even compare a NUL, so the list failed as a store error."""
+    if value is not None and storable_name(value) != value:
+        raise ConfigError(
+            f"bad {name} filter {value!r}: it holds a NUL or text that is not valid Unicode, "
+            "which no record holds; pass the text as the record shows it"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reprolam.brief import visible as shown
-from reprolam.errors import ConfigError, NotFoundError, ReprolamError
+from reprolam.errors import ConfigError, IntegrityError, NotFoundError, ReprolamError, StoreError
 from reprolam.hashing import canonical_json, short
 from reprolam.trace.contract import TraceStore
 from reprolam.ui import views
@@ -122,6 +122,14 @@ def _cjson(value: Any) -> str:
         return repr(value)
 
 
+def _status_of(exc: ReprolamError) -> int:
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, StoreError) and not isinstance(exc, IntegrityError):
+        return 503  # e.g. a PostgreSQL server that stopped: try again once it is back
+    return 400
+
+
 def _environment() -> Environment:
     folder = resources.files("reprolam.ui").joinpath("templates")
     env = Environment(
@@ -157,13 +165,14 @@ def create_app(  # noqa: PLR0915 - one small closure per route, over one store
     def guarded(
         fn: Callable[[Request], Response], *, as_json: bool = False
     ) -> Callable[[Request], Response]:
-        """Reprolam errors become a 404 (unknown id) or 400 page, never a traceback."""
+        """Reprolam errors become a page, never a traceback: 404 for an unknown id, 503 when the
+        store cannot answer now (its server is down), 400 for bad input."""
 
         def endpoint(request: Request) -> Response:
             try:
                 return fn(request)
             except ReprolamError as exc:
-                code = 404 if isinstance(exc, NotFoundError) else 400  # else: bad input
+                code = _status_of(exc)
                 if as_json:
                     return JSONResponse({"error": str(exc)}, status_code=code)
                 return page("error.html", code, message=str(exc), code=code)
