@@ -636,6 +636,25 @@ def test_a_key_in_the_environment_alone_does_not_move_a_forks_model_elsewhere(
     assert LLMPlanner.from_config(openai, llm=LLMSettings()).endpoint.host == "api.openai.com"
 
 
+def test_resuming_an_llm_run_with_no_endpoint_set_names_where_its_model_was_called(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reprolam.planning.choose import LLMSettings
+
+    for name in ("REPROLAM_LLM_BASE_URL", "OPENROUTER_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    local = {"name": "llm", "model": "qwen3:8b", "host": "127.0.0.1:11434"}
+    # it said only 'needs an endpoint ... and the model with REPROLAM_LLM_MODEL' (recorded)
+    with pytest.raises(
+        ConfigError, match=r"model qwen3:8b was called at 127\.0\.0\.1:11434"
+    ) as info:
+        LLMPlanner.from_config(local, llm=LLMSettings())
+    assert "REPROLAM_LLM_BASE_URL" in str(info.value)
+    assert "REPROLAM_LLM_MODEL" not in str(info.value)
+    with pytest.raises(ConfigError, match="needs an endpoint"):  # nothing recorded to name
+        LLMPlanner.from_config({"name": "llm", "model": "m"}, llm=LLMSettings())
+
+
 def test_a_done_call_whose_arguments_cannot_be_read_is_a_rejection_not_the_end(
     store: MemoryStore,
 ) -> None:

@@ -228,8 +228,20 @@ class LLMPlanner:
             settings["profile"] = _profile_from_record(recorded_profile)
         model = llm.model or (str(config["model"]) if config.get("model") else None)
         base_url = llm.base_url or os.environ.get("REPROLAM_LLM_BASE_URL") or None
-        endpoint = resolve_endpoint(model=model, base_url=base_url)
         recorded = config.get("host")
+        try:
+            endpoint = resolve_endpoint(model=model, base_url=base_url)
+        except ConfigError:
+            if base_url is not None or not recorded:
+                raise
+            # Nothing set now: say where the run's model was called (its host is recorded)
+            raise ConfigError(
+                f"the run's model {model or '(unrecorded)'} was called at {recorded}; no LLM "
+                f"endpoint is set now: pass {{base_url}} (the URL of the server at {recorded}, "
+                "e.g. http://HOST:PORT/v1), or set REPROLAM_LLM_BASE_URL (OPENROUTER_API_KEY / "
+                "OPENAI_API_KEY for OpenRouter / OpenAI)",
+                option="base_url",
+            ) from None
         if base_url is None and recorded and endpoint.host != recorded:
             # An API key in the environment alone chose the endpoint: not the run's server,
             # and not consent to send its prompts (and the key) to that provider.
