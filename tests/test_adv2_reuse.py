@@ -185,6 +185,22 @@ def test_a_damaged_blobs_error_names_a_repair_that_works(tmp_path: Path) -> None
     assert done.exit_code == 0
 
 
+def test_a_fork_past_a_damaged_output_is_told_to_fork_where_it_was_produced(
+    tmp_path: Path,
+) -> None:
+    a, path, good = _damaged_blob(tmp_path, "edited")
+    store = ["--store", str(tmp_path)]
+    # a fork after the producing step reads the damaged output as an input; it was told
+    # 'fork --reuse' without where, and a fork there reads the same damaged bytes again
+    late = CliRunner().invoke(cli, [*store, "fork", a, "--at", "1"])
+    assert late.exit_code == 2
+    assert "a fork at that step or before it with --reuse" in late.stderr
+    early = CliRunner().invoke(cli, [*store, "fork", a, "--at", "0", "--reuse"])
+    assert early.exit_code == 0, early.stderr
+    assert path.read_bytes() == good
+    assert CliRunner().invoke(cli, [*store, "fork", a, "--at", "1"]).exit_code == 0
+
+
 @action(outputs=["report"])
 def write_report(*, ctx: ActionContext) -> Path:
     path = ctx.workdir / "report.bin"
