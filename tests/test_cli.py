@@ -400,6 +400,21 @@ def test_set_values_are_read_as_the_param_wants(
     assert run["overrides"]["p"][name] == finite_json(value)  # --json spells infinity out
 
 
+def test_a_negative_zero_keeps_its_sign_for_a_float_param(tmp_path: Path) -> None:
+    flow = tmp_path / "setflow.py"
+    flow.write_text(SET_FLOW)
+    recorded = {}
+    for typed in ("p.f=-0", "p.n=-0"):
+        result = CliRunner().invoke(
+            cli, ["--store", str(tmp_path / "s"), "run", str(flow), "--set", typed, "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        recorded.update(json.loads(result.stdout)["run"]["overrides"]["p"])
+    # JSON reads -0 as the int 0: a float param ran and was recorded with 0.0
+    assert repr(recorded["f"]) == "-0.0"
+    assert repr(recorded["n"]) == "0"
+
+
 def test_a_set_value_no_param_type_reads_is_refused_as_typed(tmp_path: Path) -> None:
     flow = tmp_path / "setflow.py"
     flow.write_text(SET_FLOW)

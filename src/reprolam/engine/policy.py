@@ -205,6 +205,8 @@ def _as_declared(spec: ActionSpec, param: str, value: Any) -> Any:
     if not isinstance(value, TypedText):
         return value
     readings = [value.parsed, value.text]
+    if value.parsed == 0 and value.text.strip().startswith("-"):  # JSON reads -0 as int 0
+        readings.insert(0, -0.0)  # a float param keeps the sign; an int param takes 0
     if value.text.strip().lower() in _FLOAT_WORDS:
         readings.append(float(value.text))
     for reading in readings:
