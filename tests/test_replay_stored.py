@@ -155,8 +155,11 @@ def test_odd_column_types_hash_as_their_decoded_record_does() -> None:
     row = list(step_to_row(step))
     for column, value in ((1, True), (3, 7), (5, 12), (12, "0.5"), (15, 2.0)):
         odd = tuple(value if i == column else v for i, v in enumerate(row))
-        assert from_row(odd).content_hash != step.hash
-        assert from_row(odd).hash == step.hash  # reported as tampered, never accepted
+        read = from_row(odd)
+        # reported as damaged (a value of another kind than reprolam writes) or as
+        # tampered, never accepted
+        assert read.damaged is not None or read.content_hash != step.hash
+        assert read.hash == step.hash
 
 
 def chain_run(store: TraceStore, n: int, bad: set[int]) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from reprolam.trace import _rows, _step_decode
-from reprolam.trace.records import ErrorInfo, StepKind, StepRecord, StepStatus
+from reprolam.trace import _rows, _step_decode, field_kinds
+from reprolam.trace.records import ErrorInfo, RunRecord, StepKind, StepRecord, StepStatus
 from reprolam.trace.sqlite import SQLiteStore
 from test_tamper_columns import record_scenario
 
@@ -123,6 +123,12 @@ HOSTILE: list[Any] = [
     "succeeded",
     "123456789012345678901234567890",
     "12x",
+    True,
+    -1,
+    2**62,
+    1e300,
+    float("inf"),
+    float("nan"),
     '{"type":"E","message":"m"}',
     '{"type":"E","message":1}',
     '{"type":"E","message":"m","extra":"x"}',
@@ -141,6 +147,28 @@ def test_every_hand_edited_column_decodes_as_the_reference_decodes(column: int) 
                 expected,
                 reference(original),
             ]
+
+
+RUN_ROW = _rows.run_to_row(
+    RunRecord(
+        id="run-1", workflow="w", seed=0, created_at=1796095183.26, parent_id="run-0",
+        fork_index=2, finished_at=1796095184.5, environment="e" * 64, error="boom",
+        verifies="run-0", header_hash="h" * 64, seal="s" * 64, verdict="identical",
+    )
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("column", range(len(_rows.RUN_COLUMNS)))
+def test_the_quick_test_of_a_run_rows_scalars_agrees_with_their_checks(column: int) -> None:
+    for value in [*HOSTILE, True, -1, 2**62, 1e300, float("inf"), float("nan"), 0.0]:
+        row = (*RUN_ROW[:column], value, *RUN_ROW[column + 1 :])
+        try:
+            _rows._check_scalars(row, _rows._RUN_CHECKS)
+        except field_kinds.WrongKind:
+            passes = False
+        else:
+            passes = True
+        assert _rows._run_scalars_plain(row) is passes, (_rows.RUN_COLUMNS[column], value)
 
 
 def test_a_recorded_run_reads_back_as_the_reference_decodes(tmp_path: Path) -> None:

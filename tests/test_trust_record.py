@@ -163,6 +163,31 @@ DAMAGE = {
     "error that is not an object": lambda store, run_id: edit(
         store, "UPDATE steps SET error = '3' WHERE run_id = ? AND idx = 0", run_id
     ),
+    # A value of another kind than the column holds (each was a traceback in some command)
+    "text as a run's fork point": lambda store, run_id: edit(
+        store, "UPDATE runs SET fork_index = 'abc' WHERE id = ?", run_id
+    ),
+    "text as a run's creation time": lambda store, run_id: edit(
+        store, "UPDATE runs SET created_at = 'abc' WHERE id = ?", run_id
+    ),
+    "a run's creation time no date holds": lambda store, run_id: edit(
+        store, "UPDATE runs SET created_at = 1e300 WHERE id = ?", run_id
+    ),
+    "a blob as a run's pid": lambda store, run_id: edit(
+        store, "UPDATE runs SET pid = X'00' WHERE id = ?", run_id
+    ),
+    "text as a step's duration": lambda store, run_id: edit(
+        store, "UPDATE steps SET duration = 'abc' WHERE run_id = ? AND idx = 1", run_id
+    ),
+    "text as a step's start time": lambda store, run_id: edit(
+        store, "UPDATE steps SET started_at = 'abc' WHERE run_id = ? AND idx = 1", run_id
+    ),
+    "a blob as a step's action": lambda store, run_id: edit(
+        store, "UPDATE steps SET action = X'00' WHERE run_id = ? AND idx = 1", run_id
+    ),
+    "a real number as a step's seed": lambda store, run_id: edit(
+        store, "UPDATE steps SET seed = 0.5 WHERE run_id = ? AND idx = 1", run_id
+    ),
 }
 
 
@@ -184,6 +209,28 @@ def test_one_damaged_record_is_a_problem_not_a_broken_store(
     shown = invoke(store, "show", run_id)
     assert shown.exit_code == 0, shown.output
     assert invoke(store, "replay", run_id).exit_code == 1
+    for command in (("export", run_id, "--format", "prov-json", "-o", str(store / "p.json")),):
+        exported = invoke(store, *command)
+        assert exported.exit_code == 2, exported.output  # refused: the run does not verify
+        assert "damaged" in exported.output or "does not match" in exported.output
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_the_ui_shows_a_damaged_record_as_it_shows_the_cli(
+    recorded: tuple[Path, str], damage: str
+) -> None:
+    from starlette.testclient import TestClient
+
+    from reprolam.ui import create_app
+
+    store, run_id = recorded
+    DAMAGE[damage](store, run_id)
+    with SQLiteStore(store) as opened:
+        app = create_app(opened, index_in_background=False)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for url in ("/", "/api/runs", f"/runs/{run_id}", f"/api/runs/{run_id}",
+                        f"/runs/{run_id}/audit", f"/runs/{run_id}/forks"):  # fmt: skip
+                assert client.get(url).status_code == 200, (url, client.get(url).text[-500:])
 
 
 def test_a_damaged_run_row_is_marked_in_the_list(recorded: tuple[Path, str]) -> None:

@@ -136,7 +136,10 @@ def from_row(row: StepRow, texts: Texts | None = None) -> TraceStep:
     if status is StepStatus.STARTED:
         content = None
     else:
-        content = row_step_hash(row, seed, texts.strings, texts.hasher)
+        try:
+            content = row_step_hash(row, seed, texts.strings, texts.hasher)
+        except (TypeError, ValueError):  # a column no JSON holds (a blob): damaged
+            return from_record(step_from_row(row))
         if content != row[17]:
             return from_record(step_from_row(row))  # tampered, or texts not canonical
     return _new_step(

@@ -13,11 +13,10 @@ same crate twice is a no-op.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,6 +29,7 @@ from reprolam.provenance._crate_views import check_views
 from reprolam.provenance._verified import require_verified
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.copy import CopyReport, copy_store
+from reprolam.trace.field_kinds import RUN_SCALARS, STEP_SCALARS, TEXT, Check
 from reprolam.trace.memory import MemoryStore
 from reprolam.trace.records import (
     ArtifactRecord,
@@ -344,51 +344,25 @@ def _step(data: dict[str, Any]) -> StepRecord:
 # A crate's JSON can hold anything: a timestamp as text or 1e300, an index as "0", outputs as a
 # list. Each field is checked here, so such a crate is refused in one line, not a traceback.
 
-_Check = tuple[Callable[[Any], bool], str]
-_LATEST = 253402300800  # 10000-01-01: a timestamp a date can be made of
-
-
-def _optional(check: _Check) -> _Check:
-    test, words = check
-    return (lambda v: v is None or test(v)), f"{words} or null"
-
-
-_TEXT: _Check = (lambda v: type(v) is str, "text")
-_WHOLE: _Check = (lambda v: type(v) is int, "a whole number")
-_INDEX: _Check = (lambda v: type(v) is int and v >= 0, "a whole number, 0 or more")
-_NUMBER: _Check = (lambda v: type(v) in (int, float) and math.isfinite(v), "a finite number")
-_TIME: _Check = (lambda v: type(v) in (int, float) and 0 <= v < _LATEST, "a Unix time")
-_OBJECT: _Check = (lambda v: type(v) is dict, "a JSON object")
-_NAMES: _Check = (
+_OBJECT: Check = (lambda v: type(v) is dict, "a JSON object")
+_NAMES: Check = (
     lambda v: type(v) is dict and all(type(d) is str for d in v.values()),
     "an object of names to digests",
 )
-_RUN_FIELDS: dict[str, _Check] = {
-    **dict.fromkeys(("id", "workflow", "host"), _TEXT),
-    **dict.fromkeys(("environment", "parent_id", "verifies", "error", "verdict"), _optional(_TEXT)),
-    **dict.fromkeys(("header_hash", "seal"), _optional(_TEXT)),
-    **dict.fromkeys(("seed", "pid"), _WHOLE),
-    "created_at": _TIME,
-    "finished_at": _optional(_TIME),
-    "fork_index": _optional(_INDEX),
+_RUN_FIELDS: dict[str, Check] = {
+    **RUN_SCALARS,
     **dict.fromkeys(("planner", "policy", "overrides"), _OBJECT),
     "outputs": _NAMES,
 }
-_STEP_FIELDS: dict[str, _Check] = {
-    **dict.fromkeys(("run_id", "action", "action_version", "fingerprint", "prev_hash"), _TEXT),
-    "hash": _optional(_TEXT),
-    "index": _INDEX,
-    "started_at": _TIME,
-    "duration": _optional(_NUMBER),
-    "seed": _optional(_WHOLE),
-    "recovers": _optional(_INDEX),
+_STEP_FIELDS: dict[str, Check] = {
+    **STEP_SCALARS,
     **dict.fromkeys(("params", "proposal"), _OBJECT),
     **dict.fromkeys(("inputs", "outputs"), _NAMES),
 }
-_ERROR_FIELDS: dict[str, _Check] = dict.fromkeys(("type", "message", "traceback"), _TEXT)
+_ERROR_FIELDS: dict[str, Check] = dict.fromkeys(("type", "message", "traceback"), TEXT)
 
 
-def _check_fields(where: str, record: Any, checks: dict[str, _Check]) -> None:
+def _check_fields(where: str, record: Any, checks: dict[str, Check]) -> None:
     for name, (test, words) in checks.items():
         value = getattr(record, name)
         if not test(value):

@@ -25,6 +25,18 @@ from reprolam.trace._step_decode import (
 )
 from reprolam.trace.blobs import StoredBlob
 from reprolam.trace.contract import Producer
+from reprolam.trace.field_kinds import (
+    LATEST,
+    NUMBERS,
+    RUN_SCALARS,
+    STEP_SCALARS,
+    TEXT,
+    WHOLE,
+    Check,
+    WrongKind,
+    check,
+    optional,
+)
 from reprolam.trace.records import (
     ArtifactRecord,
     ErrorInfo,
@@ -175,7 +187,8 @@ def _salvage(
         try:
             values[name] = decode(raw)
         except ROW_DAMAGE as exc:
-            found.append(f"{name}: {type(exc).__name__}: {exc}"[:300])
+            wrong_kind = isinstance(exc, WrongKind)  # says the column itself
+            found.append((str(exc) if wrong_kind else f"{name}: {type(exc).__name__}: {exc}")[:300])
             values[name] = fallback
     return values
 
@@ -196,7 +209,8 @@ def _digest_map(text: Any) -> dict[str, str]:
 def _damaged_run(row: tuple[Any, ...], exc: Exception) -> RunRecord:
     found: list[str] = []
     decoders: dict[str, tuple[Any, Any]] = {
-        "seed": (_big_int_in, 0),
+        **_scalar_decoders(RUN_SCALARS, _RUN_FALLBACKS),
+        "seed": (_seed_in, 0),
         "status": (RunStatus, RunStatus.FAILED),
         **{c: (_json_dict, {}) for c in ("planner", "policy", "overrides")},
         "outputs": (_digest_map, {}),
@@ -206,13 +220,76 @@ def _damaged_run(row: tuple[Any, ...], exc: Exception) -> RunRecord:
     return RunRecord(**v)
 
 
+# What a damaged scalar column reads as: a value of the field's kind, so every command can
+# show the record; it is marked damaged, so nothing verifies or trusts it.
+_RUN_FALLBACKS: dict[str, Any] = {"created_at": 0.0, "pid": 0}
+_STEP_FALLBACKS: dict[str, Any] = {"index": 0, "started_at": 0.0, "hash": ""}
+
+
+def _scalar_decoders(kinds: dict[str, Check], fallbacks: dict[str, Any]) -> dict[str, Any]:
+    """Column -> (its check, its fallback): text falls back to "", anything optional to None."""
+    found = {}
+    for name, kind in kinds.items():
+        fallback = fallbacks.get(name, "" if kind is TEXT else None)
+        column = "idx" if name == "index" else name
+        found[column] = (lambda v, name=name, kind=kind: check(name, v, kind), fallback)
+    return found
+
+
+_RUN_CHECKS = [(RUN_COLUMNS.index(n), n, k) for n, k in RUN_SCALARS.items() if n != "seed"]
+_STEP_CHECKS = [
+    (STEP_COLUMNS.index("idx" if n == "index" else n), n, k)
+    for n, k in STEP_SCALARS.items()
+    if n != "seed"
+]
+_STEP_SEED = optional(WHOLE)
+
+
+def _check_scalars(row: tuple[Any, ...], checks: list[tuple[int, str, Check]]) -> None:
+    for i, name, (test, words) in checks:
+        if not test(row[i]):
+            raise WrongKind(name, row[i], words)
+
+
+def _run_scalars_plain(row: tuple[Any, ...]) -> bool:
+    """``_check_scalars(row, _RUN_CHECKS)`` passes, tested faster (a run list reads many)."""
+    (_, _, _, created, _, _, environment, _, finished, parent, fork_index, _, _, error, _, pid,
+     verifies, header_hash, run_seal, verdict) = row  # fmt: skip
+    return (
+        type(row[0]) is type(row[1]) is type(row[14]) is str
+        and type(created) in NUMBERS
+        and 0 <= created < LATEST
+        and (finished is None or (type(finished) in NUMBERS and 0 <= finished < LATEST))
+        and (fork_index is None or (type(fork_index) is int and fork_index >= 0))
+        and type(pid) is int
+        and (environment is None or type(environment) is str)
+        and (parent is None or type(parent) is str)
+        and (error is None or type(error) is str)
+        and (verifies is None or type(verifies) is str)
+        and (header_hash is None or type(header_hash) is str)
+        and (run_seal is None or type(run_seal) is str)
+        and (verdict is None or type(verdict) is str)
+    )
+
+
+def _seed_in(value: Any) -> Any:
+    """A run's seed: a whole number (beyond 64 bits, stored as decimal text)."""
+    return check("seed", _big_int_in(value), WHOLE)
+
+
+def _step_seed_in(value: Any) -> Any:
+    return check("seed", _big_int_in(value), _STEP_SEED)
+
+
 def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
     if len(row) != len(RUN_COLUMNS):
         raise ValueError(f"a run row has {len(row)} columns, not {len(RUN_COLUMNS)}")
+    if not _run_scalars_plain(row):
+        _check_scalars(row, _RUN_CHECKS)
     return RunRecord(
         id=row[0],
         workflow=row[1],
-        seed=_big_int_in(row[2]),
+        seed=_seed_in(row[2]),
         created_at=row[3],
         planner=_dict(from_json(row[4])),
         policy=_dict(from_json(row[5])),
@@ -334,9 +411,10 @@ def _error_in(text: Any) -> ErrorInfo | None:
 def _damaged_step(row: tuple[Any, ...], exc: Exception) -> StepRecord:
     found: list[str] = []
     decoders: dict[str, tuple[Any, Any]] = {
+        **_scalar_decoders(STEP_SCALARS, _STEP_FALLBACKS),
         "kind": (lambda v: KINDS[v], StepKind.ACTION),
         "status": (lambda v: STEP_STATUSES[v], StepStatus.FAILED),
-        "seed": (_big_int_in, None),
+        "seed": (_step_seed_in, None),
         "error": (_error_in, None),
         **{c: (_json_dict, {}) for c in ("params", "proposal")},
         **{c: (_digest_map, {}) for c in ("inputs", "outputs")},
@@ -349,6 +427,7 @@ def _damaged_step(row: tuple[Any, ...], exc: Exception) -> StepRecord:
 
 def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
     """The reference decoding of a step row (``_step_decode.decode_step`` is its fast path)."""
+    _check_scalars(row, _STEP_CHECKS)
     return StepRecord(
         run_id=row[0],
         index=row[1],
@@ -361,7 +440,7 @@ def _step_from_row(row: tuple[Any, ...]) -> StepRecord:
         params=_dict(from_json(row[8])),
         inputs=_digest_map(row[9]),
         outputs=_digest_map(row[10]),
-        seed=_big_int_in(row[11]),
+        seed=_step_seed_in(row[11]),
         duration=row[12],
         error=_error_in(row[13]),
         proposal=_dict(from_json(row[14])),

@@ -24,6 +24,7 @@ from dataclasses import fields
 from typing import Any
 
 from reprolam._frozen import builder
+from reprolam.trace.field_kinds import LATEST
 from reprolam.trace.records import StepKind, StepRecord, StepStatus
 
 KINDS = {k.value: k for k in StepKind}
@@ -98,23 +99,43 @@ def decode_step(row: tuple[Any, ...], texts: DecodedTexts) -> StepRecord:
     """The record ``_rows.step_from_row`` gives for ``row``, or an exception for any row
     that needs the reference decoding (``ValueError``, ``TypeError``, ``KeyError``,
     ``StopIteration``)."""
-    if row[13] is not None or not FAST:  # an error record (rare), or StepRecord changed
+    (run_id, index, kind, action, status, started, version, fingerprint, params_text,
+     inputs_text, outputs_text, seed, duration, error, proposal_text, recovers, prev_hash,
+     hashed) = row  # fmt: skip
+    if error is not None or not FAST:  # an error record (rare), or StepRecord changed
         raise ValueError("a step row for the reference decoding")
-    seed = row[11]
+    # The scalars hold what reprolam writes (``field_kinds.STEP_SCALARS``), else the
+    # reference decoding says which does not: a cheap test, on every row read.
+    if not (
+        type(index) is int
+        and index >= 0
+        and type(started) in _NUMBERS
+        and 0 <= started < LATEST
+        and type(run_id) is type(action) is type(version) is type(fingerprint) is str
+        and type(prev_hash) is str
+        and (duration is None or (type(duration) in _NUMBERS and duration - duration == 0))
+        and (recovers is None or (type(recovers) is int and recovers >= 0))
+        and (hashed is None or type(hashed) is str)
+        and (seed is None or type(seed) is int or type(seed) is str)
+    ):
+        raise ValueError("a scalar column for the reference decoding to check")
     # Each text is looked up among those decoded lately (a copy of its value), else decoded.
     maps = texts.maps
     objects = texts.objects
-    found = objects.get(row[8])
-    params = texts.object(row[8]) if found is None else found.copy()
-    found = maps.get(row[9])
-    inputs = texts.digest_map(row[9]) if found is None else found.copy()
-    found = maps.get(row[10])
-    outputs = texts.digest_map(row[10]) if found is None else found.copy()
-    found = objects.get(row[14])
-    proposal = texts.object(row[14]) if found is None else found.copy()
+    found = objects.get(params_text)
+    params = texts.object(params_text) if found is None else found.copy()
+    found = maps.get(inputs_text)
+    inputs = texts.digest_map(inputs_text) if found is None else found.copy()
+    found = maps.get(outputs_text)
+    outputs = texts.digest_map(outputs_text) if found is None else found.copy()
+    found = objects.get(proposal_text)
+    proposal = texts.object(proposal_text) if found is None else found.copy()
     return _step_record(
-        row[0], row[1], KINDS[row[2]], row[3], STEP_STATUSES[row[4]], row[5], row[6], row[7],
-        params, inputs, outputs,
+        run_id, index, KINDS[kind], action, STEP_STATUSES[status], started, version,
+        fingerprint, params, inputs, outputs,
         int(seed) if type(seed) is str else seed,  # beyond 64 bits: decimal text
-        row[12], None, proposal, row[15], row[16], row[17], None,
+        duration, None, proposal, recovers, prev_hash, hashed, None,
     )  # fmt: skip
+
+
+_NUMBERS = (int, float)
