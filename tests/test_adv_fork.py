@@ -219,3 +219,23 @@ def test_a_fork_whose_ancestor_was_deleted_is_a_finding_not_an_unknown_run(
         assert result.exit_code == 2
         assert gone in result.stderr
         assert "pass an existing run id" not in result.stderr
+
+
+@pytest.mark.parametrize("deleted", ["parent", "grandparent"])
+def test_an_audit_says_a_deleted_ancestor_once(parent: tuple[Path, str], deleted: str) -> None:
+    """Deleting a fork's parent (or grandparent) is one problem of its audit, not one per
+    step it inherits, a 'tampered' header and seal, and every input they produced."""
+    root, parent_id = parent
+    with SQLiteStore(root) as store:
+        child = fork(store, parent_id, at=6, workflow=FLOW, planner=_report()).id
+        grandchild = fork(store, child, at=7, workflow=FLOW, planner=_report()).id
+    gone = parent_id if deleted == "grandparent" else child
+    with closing(sqlite3.connect(root / "trace.db")) as con:
+        con.execute("DELETE FROM run_snapshots WHERE run_id = ?", (gone,))
+        con.execute("DELETE FROM runs WHERE id = ?", (gone,))
+        con.commit()
+    with SQLiteStore(root) as store:
+        report = audit(store, grandchild)
+    assert [(p.check, p.kind) for p in report.problems] == [("hash_chain", "damaged")]
+    assert f"which is not in {root}" in report.problems[0].message
+    assert report.completeness.missing_steps == 7  # the steps it cannot read still count

@@ -338,8 +338,17 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
         steps = store.steps(run.id)
     except ReprolamError as exc:  # e.g. a fork whose parent's record is gone
         steps = store.own_steps(run.id)
-        unreadable.append(Problem("damaged", f"the trace of run {run.id} cannot be read: {exc}"))
+        unreadable.append(
+            Problem(
+                "damaged",
+                f"the trace of run {run.id} cannot be read: {exc}; what depends on the steps "
+                "it inherits (its header and seal, where their outputs went) is checked once "
+                "they can be read",
+            )
+        )
     trace = _Trace(store, run, steps)
+    if unreadable:
+        trace.unread = run.fork_index or 0
     verified: set[str] = set()
     pickles: set[str] = set()
     files = FileContents()
@@ -355,6 +364,8 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     found = unreadable + _interruption(run, steps, found)
     gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
     found += _lost_steps(store, trace, gaps)
+    missing_steps = sum(p.kind == "missing_step" for p in found)
+    found = [p for p in found if not _follows_from_unread(store, trace, p)]
     for p in found:
         trace.add(p.kind, p.message, step=p.step, artifact=p.artifact, run=p.run)
     _, snapshot_problems = snapshot_findings(store, trace.regions, steps, _intact(found))
@@ -364,7 +375,7 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     if index_problem is not None:
         trace.add("tampered", index_problem, run=run.id)
     environments = _environments(store, trace, verified)
-    completeness = _completeness(trace, sum(p.kind == "missing_step" for p in found), environments)
+    completeness = _completeness(trace, missing_steps, environments)
     # Inputs given with --input are recorded in the environment snapshots: external by record.
     lineage = _lineage(store, trace, set(external_inputs) | _recorded_inputs(store, trace))
     _guarded(trace, "lineage", _producers, store, trace)
@@ -386,6 +397,19 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
         effects=effect_findings(steps),
         pickles=len(pickles),
     )
+
+
+def _follows_from_unread(store: TraceStore, trace: _Trace, problem: Problem) -> bool:
+    """Whether ``problem`` is only what the unreadable inherited steps (a fork ancestor's
+    record is gone: one ``damaged`` problem says so) make of the trace: their rows missing,
+    the header and seal that cover them, a run output they produced."""
+    if problem.step is not None and problem.step < trace.unread:
+        return problem.kind == "missing_step"
+    if problem.kind == "tampered" and problem.step is None:
+        return trace.unread > 0  # the header and seal cannot be recomputed without them
+    if problem.kind == "outputs" and problem.artifact is not None:
+        return trace.produced_unread(store, problem.artifact)
+    return False
 
 
 def _intact(found: Sequence[Problem]) -> float:
@@ -419,6 +443,7 @@ class _Trace:
         self.run = run
         self.steps = list(steps)
         self.by_index = {s.index: s for s in steps}
+        self.unread = 0  # steps before this one cannot be read (a fork ancestor is gone)
         self.problems: list[AuditProblem] = []
         # (run, first index, end index) of the audited run and of each fork ancestor
         self.regions: list[tuple[RunRecord, int, float]] = []
@@ -435,6 +460,13 @@ class _Trace:
                 current = store.get_run(parent)
             except ReprolamError:
                 break  # the parent's record is gone: reported as an unreadable trace
+
+    def produced_unread(self, store: TraceStore, key: str) -> bool:
+        """Whether the store names one of the unreadable steps as the producer of ``key``."""
+        if not self.unread:
+            return False
+        producer = _producer(store, key)
+        return producer is not None and producer.index < self.unread
 
     def owner(self, index: int | None) -> str:
         for run, start, end in self.regions:
@@ -688,6 +720,8 @@ def _lineage(store: TraceStore, trace: _Trace, external: set[str]) -> list[Linea
                 links.append(LineageLink(step.index, name, key, "external"))
                 continue
             links.append(LineageLink(step.index, name, key, "unexplained"))
+            if producer is not None and producer.index < trace.unread:
+                continue  # an output of a step that cannot be read: said once, as damage
             known = "the artifact is not in the store at all"
             if producer is not None:
                 known = f"the store names run {producer.run_id} step {producer.index} as its "
