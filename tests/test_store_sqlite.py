@@ -8,7 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -97,9 +98,21 @@ def _one_line(exc: pytest.ExceptionInfo[StoreError]) -> str:
     return message
 
 
+@contextmanager
+def untouched(directory: Path) -> Iterator[None]:
+    """Asserts that what ``directory`` holds is the same, byte for byte, after the block."""
+
+    def held() -> dict[str, bytes | None]:
+        return {p.name: p.read_bytes() if p.is_file() else None for p in directory.iterdir()}
+
+    before = held()
+    yield
+    assert held() == before
+
+
 def test_corrupted_database(tmp_path: Path) -> None:
     (tmp_path / "trace.db").write_bytes(os.urandom(8192))
-    with pytest.raises(StoreError) as info:
+    with untouched(tmp_path), pytest.raises(StoreError) as info:
         SQLiteStore(tmp_path)
     message = _one_line(info)
     assert str(tmp_path / "trace.db") in message
@@ -109,9 +122,15 @@ def test_corrupted_database(tmp_path: Path) -> None:
 def test_sqlite_database_that_is_not_a_store(tmp_path: Path) -> None:
     with closing(sqlite3.connect(tmp_path / "trace.db")) as conn:
         conn.execute("CREATE TABLE notes (text TEXT)")
-    with pytest.raises(StoreError, match="not a reprolam trace store") as info:
+        conn.execute("INSERT INTO notes VALUES ('kept as it was')")
+        conn.commit()
+    # Refused before anything is written: the switch to WAL rewrote the file's header (and
+    # left trace.db-wal and -shm), and a lock file and artifacts/ were made beside it.
+    with untouched(tmp_path), pytest.raises(StoreError, match="not a reprolam trace store") as info:
         SQLiteStore(tmp_path)
     assert str(tmp_path / "trace.db") in _one_line(info)
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
 def test_newer_schema_version(tmp_path: Path) -> None:

@@ -135,6 +135,9 @@ def connect(db_path: Path, *, fsync: bool) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise open_error(db_path, exc) from exc
     try:
+        # Another application's database is refused before anything is written to it: the
+        # switch to WAL below rewrites its header (and leaves -wal and -shm files beside it).
+        _schema_version(conn, db_path)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -148,6 +151,9 @@ def connect(db_path: Path, *, fsync: bool) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         conn.close()
         raise open_error(db_path, exc) from exc
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

@@ -199,10 +199,14 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
             self._open_read_only()
             return
         make_writable_dir(self.directory, "store directory")
-        make_writable_dir(blob_path, "artifacts directory")
+        # An existing database is checked to be a reprolam store before anything is written
+        # to it or beside it (a lock file, artifacts/): another application's is refused.
+        conn = connect(self.db_path, fsync=fsync) if self.db_path.is_file() else None
         with opening_lock(self.directory):
-            create_if_missing(self.db_path)
-            self._conn = connect(self.db_path, fsync=fsync)
+            if conn is None:
+                create_if_missing(self.db_path)
+                conn = connect(self.db_path, fsync=fsync)
+            self._conn = conn
             try:
                 migrate(self._conn, self.db_path)
             except sqlite3.Error as exc:
@@ -211,6 +215,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
             except BaseException:
                 self._conn.close()
                 raise
+        make_writable_dir(blob_path, "artifacts directory")
         self._cur = self._conn.cursor()
         self._keys_added = 0  # lookup keys added since the recent tables were last counted
         self._known_runs: set[str] = set()
