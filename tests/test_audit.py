@@ -214,6 +214,26 @@ def test_deleted_step_row(store_copy: tuple[Path, str], index: int) -> None:
         assert lost_output["artifact"] == outputs["metrics"]
 
 
+def test_deleted_step_rows_are_one_problem_and_an_index_edited_far_is_no_hang(
+    store_copy: tuple[Path, str],
+) -> None:
+    store, run_id = store_copy
+    edit_db(store, "DELETE FROM steps WHERE run_id = ? AND idx = 1", run_id)
+    edit_db(store, "DELETE FROM steps WHERE run_id = ? AND idx = 2", run_id)
+    payload = audit_json(store, run_id, exit_code=1)
+    (missing,) = problems_of(payload, "missing_step")
+    assert "steps 1 to 2 (2) of run" in missing["message"]
+    assert payload["completeness"]["missing_steps"] == 2
+    # One problem per missing step made a list of 2**62 problems: audit and replay ran out of
+    # memory. The gap is one problem, and the moved step a tampered one.
+    edit_db(store, "UPDATE steps SET idx = ? WHERE run_id = ? AND idx = 3", 2**62, run_id)
+    payload = audit_json(store, run_id, exit_code=1)
+    gaps = problems_of(payload, "missing_step")
+    assert [p["step"] for p in gaps] == [1, 5]  # 1..3 (step 3 moved), then 5..2**62-1
+    assert payload["completeness"]["missing_steps"] == 3 + 2**62 - 5
+    assert invoke(store, "replay", run_id).exit_code == 1
+
+
 def test_deleted_artifact_file(store_copy: tuple[Path, str]) -> None:
     store, run_id = store_copy
     key, blob = step_output(store, run_id, 2, "X_processed")

@@ -362,9 +362,10 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     found = verify_trace(store, run, steps, on_artifact=seen)
     found += kept_record_problems(store, run, steps, files)
     found = unreadable + _interruption(run, steps, found)
-    gaps = {p.step for p in found if p.kind == "missing_step" and p.step is not None}
-    found += _lost_steps(store, trace, gaps)
-    missing_steps = sum(p.kind == "missing_step" for p in found)
+    gaps = _gaps(steps)
+    lost = _lost_steps(store, trace, gaps)
+    found += lost
+    missing_steps = sum(end - start for start, end in gaps) + len(lost)
     found = [p for p in found if not _follows_from_unread(store, trace, p)]
     for p in found:
         trace.add(p.kind, p.message, step=p.step, artifact=p.artifact, run=p.run)
@@ -531,7 +532,17 @@ def _interruption(
     return [Problem("running", message, step=step), *found]
 
 
-def _lost_steps(store: TraceStore, trace: _Trace, gaps: set[int]) -> list[Problem]:
+def _gaps(steps: Sequence[StepRecord]) -> list[tuple[int, int]]:
+    """The ``(first, end)`` ranges of step indices missing between the trace's steps."""
+    found, expected = [], 0
+    for step in steps:
+        if expected < step.index:
+            found.append((expected, step.index))
+        expected = max(expected, step.index + 1)
+    return found
+
+
+def _lost_steps(store: TraceStore, trace: _Trace, gaps: list[tuple[int, int]]) -> list[Problem]:
     """Missing steps the gap check cannot see (a deleted last step), found through lineage:
     the artifacts table still names them as the producer of an artifact the trace refers to."""
     seen = {key: f"run output {name!r}" for name, key in trace.run.outputs.items()}
@@ -544,7 +555,9 @@ def _lost_steps(store: TraceStore, trace: _Trace, gaps: set[int]) -> list[Proble
         producer = _producer(store, key)
         if producer is None or trace.owner(producer.index) != producer.run_id:
             continue
-        if producer.index in trace.by_index or producer.index in gaps | lost.keys():
+        if producer.index in trace.by_index or producer.index in lost:
+            continue
+        if any(first <= producer.index < end for first, end in gaps):
             continue
         lost[producer.index] = Problem(
             "missing_step",

@@ -126,17 +126,10 @@ def _verify(
                 step
             )
             own: list[Problem] = []
-            while expected < index:  # a deleted step row
-                own.append(
-                    Problem(
-                        "missing_step",
-                        f"step {expected} of run {run.id} is missing from the trace "
-                        f"(the next recorded step is {index})",
-                        step=expected,
-                    )
-                )
+            if expected < index:  # deleted step rows (or an index edited past them)
+                own.append(_gap_problem(run.id, expected, index))
                 prev_hash = "?"  # the chain cannot be checked across a missing step
-                expected += 1
+                expected = index
             if run_id not in owners.runs or index in owners.wanted:
                 owners.see(step)
             if run_id != prev_run:
@@ -233,6 +226,20 @@ def _check_step(step: TraceStep, expected: int, prev_hash: str, problems: list[P
                 step=expected,
             )
         )
+
+
+def _gap_problem(run_id: str, first: int, end: int) -> Problem:
+    """Steps ``first`` to ``end - 1`` are not in the trace: one problem, however many (an
+    index edited to 2**62 makes a gap no list of problems could hold)."""
+    if end - first == 1:
+        what = f"step {first} of run {run_id} is missing"
+    else:
+        what = f"steps {first} to {end - 1} ({end - first}) of run {run_id} are missing"
+    return Problem(
+        "missing_step",
+        f"{what} from the trace (the next recorded step is {end})",
+        step=first,
+    )
 
 
 def _artifact_problem(key: str, failure: Failure) -> Problem:
