@@ -140,8 +140,10 @@ def run_page(store: TraceStore, run_ref: str, *, steps_offset: int = 0) -> dict[
         svg = render_svg(build_run_graph(store, run_id))
     # A recovery follows its failure closely: look a little past the page for them.
     end = min(steps_offset + STEPS_PER_PAGE, step_count)
-    read = [store.step_at(run_id, i) for i in range(steps_offset, min(end + 20, step_count))]
-    shown = read[: end - steps_offset]
+    # By index range, not one index at a time: a step row deleted from the store is left out
+    # of the page (audit reports it) rather than making the whole page "not found".
+    read = store.steps_between(run_id, steps_offset, min(end + 20, step_count))
+    shown = [s for s in read if s.index < end]
     recovered_by = {s.recovers: s.index for s in read if s.recovers is not None}
     inherited = run.fork_index if run.parent_id and run.fork_index is not None else 0
     forks = store.query_runs(RunQuery(parent_id=run_id, limit=100)).rows
