@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from importlib import resources
@@ -19,7 +21,9 @@ from reprolam.errors import IntegrityError, StoreError
 from reprolam.testing.conformance import artifact, chain, make_run, make_step
 from reprolam.trace import SCHEMA_VERSION, Producer, RunStatus, SQLiteStore
 from reprolam.trace.blobs import INLINE_MAX
+from reprolam.trace.journal import RecoveryWarning
 from reprolam.trace.migrations_dir import packaged_migrations
+from reprolam.trace.records import StepRecord
 
 
 def raw(store: SQLiteStore) -> sqlite3.Connection:
@@ -381,3 +385,47 @@ def test_processes_creating_one_store_at_once_all_succeed(tmp_path: Path) -> Non
         for proc in procs:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "DELETE FROM artifact_keys; DELETE FROM artifact_keys_middle; "
+        "DELETE FROM artifact_keys_recent",
+        "DROP TABLE artifact_keys_recent",
+        "DROP VIEW step_index; DELETE FROM step_keys_recent; DELETE FROM run_numbers",
+    ],
+    ids=["emptied", "dropped", "step keys"],
+)
+def test_lookup_keys_edited_away_are_rebuilt_when_the_store_opens(
+    tmp_path: Path, edit: str
+) -> None:
+    # The key tables are derived from the artifacts and steps: emptied, every artifact
+    # stored before read as missing ("no artifact ...") and was stored again by the next
+    # run; dropped, every read failed ("no such table"). Nothing said how to get them back.
+    with SQLiteStore(tmp_path) as store:
+        steps = chain(store, "run-a", 3)
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn:
+        conn.executescript(edit)
+    with pytest.warns(RecoveryWarning, match="open the store once with write access"):
+        SQLiteStore(tmp_path, read_only=True).close()
+    with pytest.warns(RecoveryWarning, match=r"lookup keys .* rebuilt") as caught:
+        store = SQLiteStore(tmp_path)
+    with store:
+        assert len(caught) == 1
+        for step in steps:
+            assert store.has_artifact(step.outputs["x"])
+        (candidate,) = store.find_cached_steps(_probe(steps[1]))
+        assert (candidate.run_id, candidate.index) == ("run-a", 1)
+        chain(store, "run-b", 1)
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn:
+        (stored,) = conn.execute("SELECT count(*) FROM artifacts").fetchone()
+    assert stored == 4  # run-b's artifact is new; none of run-a's was stored twice
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # intact now: nothing to say
+        SQLiteStore(tmp_path).close()
+
+
+def _probe(step: StepRecord) -> StepRecord:
+    """A step of another run with ``step``'s cache key (what a fork would look up)."""
+    return dataclasses.replace(step, run_id="run-probe")

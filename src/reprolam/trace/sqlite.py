@@ -47,6 +47,7 @@ from reprolam.trace import _sqlite_keys as _keys
 from reprolam.trace._sql_queries import METRICS_DELETE, SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SNAPSHOT_UPSERT, SqlSnapshots, snapshot_rows
+from reprolam.trace._sqlite_key_repair import keys_intact, rebuild_keys
 from reprolam.trace._sqlite_schema import (
     check_readable,
     connect,
@@ -215,6 +216,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
             except BaseException:
                 self._conn.close()
                 raise
+        self._check_keys()
         make_writable_dir(blob_path, "artifacts directory")
         self._cur = self._conn.cursor()
         self._keys_added = 0  # lookup keys added since the recent tables were last counted
@@ -233,6 +235,28 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         if self._recover_orphan_journals():  # else a dead run's last records may be unapplied
             self._mark_abandoned_runs()
 
+    def _check_keys(self) -> None:
+        """Rebuild the lookup keys if they were edited away (``_sqlite_key_repair``); a
+        store this process may only read is reported instead."""
+        if keys_intact(self._conn):
+            return
+        where = f"the lookup keys of {self.db_path} (tables artifact_keys*, step_keys*)"
+        if self.read_only:
+            self._report(
+                f"{where} were emptied or dropped outside reprolam: artifacts stored before "
+                "read as missing; open the store once with write access to rebuild them"
+            )
+            return
+        try:
+            rebuild_keys(self._conn)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise open_error(self.db_path, exc) from exc
+        self._report(
+            f"{where} were emptied or dropped outside reprolam: rebuilt from the artifacts, "
+            "steps and runs tables"
+        )
+
     def _open_read_only(self) -> None:
         """Readers need no write access: no migration, recovery, marking or journal."""
         if not self.db_path.is_file():
@@ -243,6 +267,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         except BaseException:
             self._conn.close()
             raise
+        self._check_keys()
         self._cur = self._conn.cursor()
         self._keys_added = 0
         self._known_runs = set()
