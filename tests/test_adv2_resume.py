@@ -111,3 +111,50 @@ def test_an_interrupted_reproduction_is_refused_not_resumed_into_a_false_success
         assert f"`reprolam reproduce {original.id}`" in str(refused.value)
         assert rl.show(reproduction.id).run.status is RunStatus.INTERRUPTED  # left as it was
         assert rl.audit(original.id).problems == []
+
+
+_HALT_LAST = {"now": False}
+
+
+@action(outputs=["z"])
+def _last(y: int) -> int:
+    if _HALT_LAST["now"]:
+        raise KeyboardInterrupt
+    return y + 1
+
+
+def test_a_step_row_missing_from_an_interrupted_run_is_refused(tmp_path: Path) -> None:
+    """Resumed past a deleted middle step, the run re-ran a step twice, took wrong indices
+    and ended ``succeeded`` with a step missing from its trace."""
+    flow = workflow("gap", [_one, _two, _last], outputs=["z"])
+    with reprolam.open(tmp_path) as rl:
+        _HALT_LAST["now"] = True
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                rl.run(flow, planner="script")
+        finally:
+            _HALT_LAST["now"] = False
+        (run,) = rl.runs()
+        assert run.status is RunStatus.INTERRUPTED
+    _sql(tmp_path, "DELETE FROM steps WHERE run_id = ? AND idx = 1", run.id)
+    with SQLiteStore(tmp_path) as trace:
+        with pytest.raises(IntegrityError, match=r"step 1 of run .* is missing \(the next"):
+            resume(trace, run.id, workflow=flow)
+        assert trace.get_run(run.id).status is RunStatus.INTERRUPTED
+        assert [s.index for s in trace.steps(run.id)] == [0, 2]  # nothing was executed
+    refused = CliRunner().invoke(cli, ["--store", str(tmp_path), "resume", run.id])
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"error: cannot resume run {run.id}: step 1 of run")
+
+
+def test_a_fork_does_not_start_from_a_trace_missing_a_step(tmp_path: Path) -> None:
+    """A fork past a deleted step applied the steps around it as if none was missing: its
+    first step took index 4 for a fork at 3, and its trace had two gaps."""
+    flow = workflow("gap", [_one, _two, _last], outputs=["z"])
+    with reprolam.open(tmp_path) as rl:
+        run = rl.run(flow, planner="script")
+    _sql(tmp_path, "DELETE FROM steps WHERE run_id = ? AND idx = 1", run.id)
+    with reprolam.open(tmp_path) as rl:
+        with pytest.raises(IntegrityError, match=rf"step 1 of run {run.id}'s trace is missing"):
+            rl.fork(run.id, at=3, workflow=flow)
+        assert len(rl.runs()) == 1  # nothing was written

@@ -10,10 +10,11 @@ it. Without a usable snapshot it starts from nothing and reads every step, as be
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from reprolam.errors import NotFoundError, ReprolamError
+from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.planning.base import ArtifactRef
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, StepRecord, StepStatus, hash_holds
@@ -45,6 +46,7 @@ def state_at(
     base = _checkpoint(store, run, k)
     start = base.copy(run.id)
     after = store.steps_between(run.id, start.steps, k)
+    _no_gap(run, start.steps, after)
     unfinished = [s for s in after if s.status is StepStatus.STARTED] if skip_unfinished else []
     start.advance(s for s in after if not (skip_unfinished and s.status is StepStatus.STARTED))
     missing = sorted({key for key, codec, _ in start.artifacts.values() if not codec})
@@ -58,10 +60,29 @@ def state_at(
     return StartState(run.id, start, unfinished)
 
 
-def trace_length(store: TraceStore, run: RunRecord) -> int:
-    """How many steps ``run``'s whole trace has (the last index + 1), reading few of them."""
+def _no_gap(run: RunRecord, first: int, steps: Sequence[StepRecord]) -> None:
+    """The steps a start state adds up are every one from ``first`` on: with a row missing,
+    the state is not the one the run had, and the next step would take a wrong index."""
+    for expected, step in enumerate(steps, start=first):
+        if step.index != expected:
+            raise IntegrityError(
+                f"step {expected} of run {run.id}'s trace is missing (the next recorded step "
+                f"is {step.index}): its row was deleted or its index edited outside reprolam, "
+                "so the state after it cannot be rebuilt and nothing can start from it: "
+                f"restore the store from a backup (`reprolam audit {run.id}` says what else "
+                "is wrong)"
+            )
+
+
+def trace_length(store: TraceStore, run: RunRecord, *, gapless: bool = False) -> int:
+    """How many steps ``run``'s whole trace has (the last index + 1), reading few of them.
+
+    ``gapless`` (resume, which continues from all of them): ``IntegrityError`` if a row is
+    missing among the steps read (those after the latest snapshot)."""
     base = _checkpoint(store, run, None)
     after = store.steps_between(run.id, base.steps)
+    if gapless:
+        _no_gap(run, base.steps, after)
     return after[-1].index + 1 if after else base.steps
 
 

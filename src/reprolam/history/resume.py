@@ -24,7 +24,10 @@ from reprolam.workflows.registry import Workflow
 
 
 def _check_start(store: TraceStore, run: RunRecord) -> None:
-    length = trace_length(store, run)
+    try:
+        length = trace_length(store, run, gapless=True)
+    except IntegrityError as exc:  # a step row missing: nothing to continue from
+        raise IntegrityError(f"cannot resume run {run.id}: {exc}; nothing was executed") from None
     before = None
     for index in range(length - 1, max(length - 3, -1), -1):  # a started step has no hash
         try:
