@@ -149,6 +149,40 @@ def test_newer_schema_version(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "edit",
+    ["DELETE FROM meta WHERE key = 'schema_version'", "DROP TABLE meta"],
+    ids=["version row deleted", "meta dropped"],
+)
+def test_a_store_whose_meta_was_edited_is_not_called_another_applications(
+    tmp_path: Path, edit: str
+) -> None:
+    # It was "a SQLite database but not a reprolam trace store: point --store at another
+    # directory", of the user's own store.
+    SQLiteStore(tmp_path).close()
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn, conn:
+        conn.execute(edit)
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(tmp_path)
+    message = _one_line(info)
+    assert "holds a reprolam trace store's tables, but its meta table does not record" in message
+    assert message.endswith("edited outside reprolam; restore trace.db from a backup")
+
+
+def test_a_schema_version_edited_back_is_named_not_sent_to_audit(tmp_path: Path) -> None:
+    # Migration 0007 ran again and failed: "table artifact_keys already exists: if this
+    # persists, check the store with `reprolam audit`", which failed the same way.
+    SQLiteStore(tmp_path).close()
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn, conn:
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(tmp_path)
+    message = _one_line(info)
+    assert "from schema version 6: migration 0007 failed (table artifact_keys" in message
+    assert "reprolam audit" not in message
+    assert message.endswith("edited outside reprolam; restore trace.db from a backup")
+
+
 def test_location_under_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(StoreError) as info:

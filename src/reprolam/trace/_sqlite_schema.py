@@ -239,8 +239,11 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
         version = _schema_version(conn, db_path)  # another process may have migrated it
         for number, script in packaged_migrations("sqlite"):
             if number > version:
-                for statement in _statements(script):
-                    conn.execute(statement)
+                try:
+                    for statement in _statements(script):
+                        conn.execute(statement)
+                except sqlite3.OperationalError as exc:
+                    raise _migration_error(db_path, version, number, exc) from exc
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -255,6 +258,9 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
         raise
 
 
+_REPROLAM_TABLES = frozenset({"runs", "steps", "artifacts"})  # in every schema version
+
+
 def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
     """0 for an empty database; the recorded version for a reprolam store."""
     tables = {
@@ -264,6 +270,13 @@ def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
         return 0
     meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
     if meta.get("application") != "reprolam" or not str(meta.get("schema_version")).isdigit():
+        if tables >= _REPROLAM_TABLES:
+            raise StoreError(
+                f"{db_path} holds a reprolam trace store's tables, but its meta table does not "
+                f"record a reprolam schema version (application {meta.get('application')!r}, "
+                f"schema_version {meta.get('schema_version')!r}): it was edited outside "
+                "reprolam; restore trace.db from a backup"
+            )
         raise StoreError(
             f"{db_path} is a SQLite database but not a reprolam trace store: point {{store}} "
             "at another directory (reprolam keeps its trace.db there)"
@@ -275,6 +288,21 @@ def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
             f"({SCHEMA_VERSION}): upgrade reprolam to open {db_path}"
         )
     return version
+
+
+def _migration_error(
+    db_path: Path, version: int, number: int, exc: sqlite3.OperationalError
+) -> StoreError:
+    """A migration that fails on its own statements: the tables are not those of the version
+    ``meta`` records (``table ... already exists``), unless the disk or a lock is the cause."""
+    text = str(exc)
+    if "already exists" in text or "no such" in text or "duplicate column" in text:
+        return StoreError(
+            f"cannot upgrade {db_path} from schema version {version}: migration {number:04d} "
+            f"failed ({text}): the store's tables are not those of the version its meta table "
+            "records, which was edited outside reprolam; restore trace.db from a backup"
+        )
+    return StoreError(f"cannot upgrade {db_path} (migration {number:04d}): {text}: {hint(exc)}")
 
 
 def _statements(script: str) -> Iterator[str]:
