@@ -191,6 +191,9 @@ DAMAGE = {
     "a step index edited far past the end": lambda store, run_id: edit(
         store, "UPDATE steps SET idx = 4611686018427387904 WHERE run_id = ? AND idx = 1", run_id
     ),
+    "text as a step's index": lambda store, run_id: edit(
+        store, "UPDATE steps SET idx = 'abc' WHERE run_id = ? AND idx = 0", run_id
+    ),
     "a real number as a step's seed": lambda store, run_id: edit(
         store, "UPDATE steps SET seed = 0.5 WHERE run_id = ? AND idx = 1", run_id
     ),

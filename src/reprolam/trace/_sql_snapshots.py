@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -62,5 +63,19 @@ class SqlSnapshots:
             f"SELECT {p}, max(idx) FROM steps WHERE run_id = {p}" for _ in ids
         )
         params = tuple(v for run_id in ids for v in (run_id, run_id))
-        ends = {run_id: -1 if top is None else int(top) for run_id, top in self._all(last, params)}
+        ends = {run_id: self._end(run_id, top) for run_id, top in self._all(last, params)}
         return {run_id: max(bases.get(run_id, 0), ends.get(run_id, -1) + 1) for run_id in ids}
+
+    def _end(self, run_id: str, top: Any) -> int:
+        """The last step index of a run, from ``max(idx)``; an index edited to text or a blob
+        (SQLite sorts them after every number) is passed over: the last numeric one counts
+        (the record itself reads as damaged)."""
+        if top is None or type(top) is int:
+            return -1 if top is None else top
+        if type(top) is float and math.isfinite(top):
+            return int(top)
+        p = self.DIALECT.param
+        (found,) = self._all(
+            f"SELECT max(idx) FROM steps WHERE run_id = {p} AND idx <= {p}", (run_id, 2**62)
+        )
+        return int(found[0]) if type(found[0]) in (int, float) else -1
