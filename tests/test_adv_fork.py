@@ -239,3 +239,37 @@ def test_an_audit_says_a_deleted_ancestor_once(parent: tuple[Path, str], deleted
     assert [(p.check, p.kind) for p in report.problems] == [("hash_chain", "damaged")]
     assert f"which is not in {root}" in report.problems[0].message
     assert report.completeness.missing_steps == 7  # the steps it cannot read still count
+
+
+def test_a_cycle_of_fork_parents_is_a_clear_error_not_a_recursion(
+    parent: tuple[Path, str],
+) -> None:
+    """A parent_id edited to make two forks each other's parent sent show, audit, diff, get
+    and the UI into a RecursionError (a traceback, HTTP 500), and the fork tree page and a
+    fork's start state into endless loops."""
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from reprolam.cli.main import cli
+    from reprolam.ui import create_app
+
+    root, parent_id = parent
+    with SQLiteStore(root) as store:
+        child = fork(store, parent_id, at=6, workflow=FLOW, planner=_report()).id
+        grandchild = fork(store, child, at=7, workflow=FLOW, planner=_report()).id
+    with closing(sqlite3.connect(root / "trace.db")) as con:
+        con.execute("UPDATE runs SET parent_id = ? WHERE id = ?", (grandchild, child))
+        con.commit()
+    runner = CliRunner()
+    for command in (["show", grandchild], ["get", child, "x"], ["fork", child, "--at", "3"]):
+        result = runner.invoke(cli, ["--store", str(root), *command])
+        assert result.exit_code == 2, result.output
+        assert "a cycle of forks" in result.stderr
+    with SQLiteStore(root) as store:
+        report = audit(store, child)
+        assert [p.kind for p in report.problems] == ["damaged"]
+        assert "a cycle of forks" in report.problems[0].message
+        assert not replay(store, grandchild).verified
+        with TestClient(create_app(store, index_in_background=False)) as client:
+            assert client.get(f"/runs/{child}/forks").status_code == 200
+            assert client.get(f"/runs/{child}").status_code == 400

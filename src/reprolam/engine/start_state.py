@@ -89,6 +89,7 @@ def trace_length(store: TraceStore, run: RunRecord, *, gapless: bool = False) ->
 def _checkpoint(store: TraceStore, run: RunRecord, k: int | None) -> StateSnapshot:
     """The newest usable snapshot covering at most ``k`` steps, from the run or its ancestors."""
     current, limit = run, k
+    seen = {run.id}
     while True:
         try:
             found = store.snapshot_at(current.id, at_most=limit)
@@ -96,8 +97,9 @@ def _checkpoint(store: TraceStore, run: RunRecord, k: int | None) -> StateSnapsh
             found = None
         if found is not None and found.damaged is None and _holds(store, run.id, found):
             return found
-        if current.parent_id is None or current.fork_index is None:
-            return StateSnapshot(run.id, 0)
+        if current.parent_id is None or current.fork_index is None or current.parent_id in seen:
+            return StateSnapshot(run.id, 0)  # (a cycle of parents: reading the steps says so)
+        seen.add(current.parent_id)
         limit = current.fork_index if limit is None else min(limit, current.fork_index)
         try:
             current = store.get_run(current.parent_id)

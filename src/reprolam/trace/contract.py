@@ -352,13 +352,15 @@ class TraceStore(ABC):
 
         Inherited steps are read from the parent by reference; nothing is copied.
         """
-        run = self.get_run(run_id)
-        own = self.own_steps(run_id)
-        if run.parent_id is None or run.fork_index is None:
-            return own
-        parent = self._fork_parent(run)
-        inherited = [s for s in self.steps(parent.id) if s.index < run.fork_index]
-        return inherited + own
+        line = [self.get_run(run_id)]  # the run, its parent, ..., the oldest ancestor
+        seen = {run_id}
+        while line[-1].parent_id is not None and line[-1].fork_index is not None:
+            line.append(self._fork_parent(line[-1], seen))
+        steps = self.own_steps(line[-1].id)
+        for run in reversed(line[:-1]):
+            assert run.fork_index is not None
+            steps = [s for s in steps if s.index < run.fork_index] + self.own_steps(run.id)
+        return steps
 
     def steps_between(self, run_id: str, start: int, stop: int | None = None) -> list[StepRecord]:
         """Steps ``start <= index < stop`` of the whole trace (inherited or its own), by index."""
@@ -385,29 +387,40 @@ class TraceStore(ABC):
         ``(run, start, stop)`` ranges of own steps, the oldest ancestor's first."""
         run = self.get_run(run_id)
         segments: list[tuple[str, int, int | None]] = []
-        if run.parent_id is not None and run.fork_index is not None and start < run.fork_index:
-            end = run.fork_index if stop is None else min(stop, run.fork_index)
-            segments = self._segments(self._fork_parent(run).id, start, end)
-            start = run.fork_index
+        seen = {run.id}
+        while run.parent_id is not None and run.fork_index is not None and start < run.fork_index:
+            if stop is None or run.fork_index < stop:
+                segments.append((run.id, run.fork_index, stop))
+            stop = run.fork_index if stop is None else min(stop, run.fork_index)
+            run = self._fork_parent(run, seen)
         if stop is None or start < stop:
-            segments.append((run_id, start, stop))
-        return segments
+            segments.append((run.id, start, stop))
+        return segments[::-1]
 
     def step_at(self, run_id: str, index: int) -> StepRecord:
         """Step ``index`` of the whole trace (inherited or its own), without reading the rest."""
         if not 0 <= index <= MAX_INDEX:  # past what a database integer holds: no such step
             raise NotFoundError(f"run {run_id} has no step {index}")
         run = self.get_run(run_id)
-        if run.fork_index is not None and run.parent_id is not None and index < run.fork_index:
-            return self.step_at(self._fork_parent(run).id, index)
-        return self.own_step(run_id, index)
+        seen = {run.id}
+        while run.fork_index is not None and run.parent_id is not None and index < run.fork_index:
+            run = self._fork_parent(run, seen)
+        return self.own_step(run.id, index)
 
-    def _fork_parent(self, run: RunRecord) -> RunRecord:
+    def _fork_parent(self, run: RunRecord, seen: set[str]) -> RunRecord:
         """The run ``run`` was forked from; ``IntegrityError`` if the store no longer holds it
-        (not ``NotFoundError``: the run asked for is there, its inherited steps are not)."""
+        (not ``NotFoundError``: the run asked for is there, its inherited steps are not), or
+        if it is one of the runs ``seen`` on the way up (a cycle of parents, which only an edit
+        makes; ``seen`` gets the parent)."""
         assert run.parent_id is not None
+        if run.parent_id in seen:
+            raise IntegrityError(
+                f"run {run.id} is a fork of run {run.parent_id}, which is itself descended from "
+                f"run {run.id}: a cycle of forks, so the steps they inherit cannot be read; the "
+                "store was edited outside reprolam (a run's parent_id): restore it from a backup"
+            )
         try:
-            return self.get_run(run.parent_id)
+            parent = self.get_run(run.parent_id)
         except NotFoundError:
             raise IntegrityError(
                 f"run {run.id} is a fork of run {run.parent_id}, which is not in "
@@ -415,6 +428,8 @@ class TraceStore(ABC):
                 "read; the store was edited or damaged (a run was deleted): restore it from a "
                 "backup"
             ) from None
+        seen.add(parent.id)
+        return parent
 
     def resolve_run_id(self, ref: str) -> str:
         """A full id from a full id or a unique prefix (a UUID typed in capitals too)."""

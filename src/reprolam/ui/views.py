@@ -307,15 +307,25 @@ def fork_tree(store: TraceStore, run_ref: str) -> dict[str, Any]:
     """The run's family: from its root ancestor down every fork (breadth first, capped)."""
     run_id = store.resolve_run_id(run_ref)
     root = store.get_run(run_id)
-    while root.parent_id is not None:
-        root = store.get_run(root.parent_id)
+    seen = {root.id}
+    # Up to the oldest ancestor in the store: an edited store may have lost one (the tree
+    # starts below it) or hold a cycle of parents.
+    while root.parent_id is not None and root.parent_id not in seen:
+        try:
+            root = store.get_run(root.parent_id)
+        except NotFoundError:
+            break
+        seen.add(root.id)
     nodes: list[tuple[int, RunRecord]] = []
     frontier = [(0, root)]
+    placed = {root.id}
     while frontier and len(nodes) < MAX_FORK_TREE:
         depth, run = frontier.pop()
         nodes.append((depth, run))
         children = store.query_runs(RunQuery(parent_id=run.id, limit=1000, descending=True)).rows
-        frontier.extend((depth + 1, row.run) for row in children)
+        new = [row.run for row in children if row.run.id not in placed]
+        placed.update(r.id for r in new)
+        frontier.extend((depth + 1, child) for child in new)
     return {"current": run_id, "nodes": nodes, "capped": bool(frontier)}
 
 
