@@ -5,7 +5,14 @@ verified metrics output and reports an edited one, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from click.testing import CliRunner
+
 import reprolam
+from reprolam.cli.main import cli
 from reprolam.history.annotate import index_metrics
 from reprolam.history.audit import audit
 from reprolam.trace.queries import RunQuery
@@ -60,3 +67,23 @@ def test_a_damaged_metrics_output_is_one_artifact_problem_not_also_the_index(
     with backend.open() as store:
         report = audit(store, run.id)
     assert [p.kind for p in report.problems] == ["artifact"]
+
+
+def test_text_in_the_sqlite_index_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    # SQLite keeps what it is given: float('abc') made runs, audit and the UI's run list
+    # fail (a ValueError traceback, HTTP 500).
+    with reprolam.open(tmp_path) as rl:
+        run_id = rl.run("breast-cancer", planner="rules").id
+        assert index_metrics(rl.store) == 1
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn, conn:
+        conn.execute("UPDATE run_metrics SET value = 'abc' WHERE name = 'accuracy'")
+    with reprolam.open(tmp_path) as rl:
+        (row,) = rl.store.query_runs(RunQuery(ids=(run_id,), limit=1)).rows
+        assert "accuracy" not in row.metrics
+        assert "f1" in row.metrics
+        (problem,) = audit(rl.store, run_id).problems
+        assert "the metrics index of run" in problem.message
+        assert "accuracy=None" in problem.message
+    listed = CliRunner().invoke(cli, ["--store", str(tmp_path), "runs", "--metric", "accuracy"])
+    assert listed.exit_code == 1, listed.output  # warned: the index is not the output
+    assert "the metrics index of run" in listed.stderr

@@ -76,7 +76,7 @@ class SqlRunQueries:
             tuple(ids),
         ):
             held = metrics.setdefault(run_id, {})  # present, even empty: the run is indexed
-            if value is not None:
+            if type(value) in (int, float):  # (text or a blob: edited, left out; audit says so)
                 held[name] = float(value)
         tags: dict[str, list[str]] = {}
         for run_id, value in self._all(
