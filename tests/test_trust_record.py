@@ -250,3 +250,30 @@ def test_a_damaged_run_row_is_marked_in_the_list(recorded: tuple[Path, str]) -> 
     assert [r["id"] for r in damaged] == [run_id]
     assert "overrides" in damaged[0]["damaged"]
     assert "DAMAGED" in invoke(store, "runs").output
+
+
+def test_annotations_edited_outside_reprolam_are_shown_not_a_crash(
+    recorded: tuple[Path, str],
+) -> None:
+    # Tags and notes are not hashed: anyone with the store may write them, a blob or a time
+    # as text included. The run list ("sequence item 0: expected str instance, bytes found")
+    # and the UI's pages (HTTP 500) failed on them.
+    from starlette.testclient import TestClient
+
+    from reprolam.ui import create_app
+
+    store, run_id = recorded
+    edit(store, "INSERT INTO annotations VALUES (?, 'tag', X'00ff', 1.0)", run_id)
+    edit(store, "INSERT INTO annotations VALUES (?, 'note', 'hi', 'not a time')", run_id)
+    listed = invoke(store, "runs", "--json")
+    assert listed.exit_code == 0, listed.output
+    (row,) = [r for r in json.loads(listed.output) if r["id"] == run_id]
+    assert row["tags"] == ["(a blob of 2 bytes)"]
+    assert invoke(store, "runs").exit_code == 0
+    assert invoke(store, "show", run_id).exit_code == 0
+    with SQLiteStore(store) as opened:
+        notes = [a for a in opened.annotations(run_id) if a.kind == "note"]
+        assert [(a.value, a.created_at) for a in notes] == [("hi", 0.0)]
+        with TestClient(create_app(opened, index_in_background=False)) as client:
+            for url in ("/", "/api/runs", f"/runs/{run_id}", f"/api/runs/{run_id}"):
+                assert client.get(url).status_code == 200, url

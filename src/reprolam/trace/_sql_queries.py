@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from reprolam.trace import _rows
+from reprolam.trace.field_kinds import LATEST, shown
 from reprolam.trace.queries import (
     Annotation,
     Dialect,
@@ -84,7 +85,7 @@ class SqlRunQueries:
             "ORDER BY run_id, created_at, value",
             tuple(ids),
         ):
-            tags.setdefault(run_id, []).append(value)
+            tags.setdefault(run_id, []).append(_text(value))
         rows = []
         for run_id in ids:
             rows.append(
@@ -116,7 +117,7 @@ class SqlRunQueries:
             "ORDER BY created_at, kind, value",
             (run_id,),
         )
-        return [Annotation(*row) for row in found]
+        return [_annotation(*row) for row in found]
 
     def put_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         if not self._runs_by_id([run_id]):
@@ -139,3 +140,16 @@ class SqlRunQueries:
             (max(limit, 0),),
         )
         return [run_id for (run_id,) in found]
+
+
+def _annotation(run_id: str, kind: Any, value: Any, created_at: Any) -> Annotation:
+    """An annotation row as a record; a value of another kind than reprolam writes (edited
+    outside it: annotations are not hashed, anyone with the store may write them) is shown
+    as what it is rather than breaking the page or list that shows it."""
+    if type(created_at) not in (int, float) or not 0 <= created_at < LATEST:
+        created_at = 0.0
+    return Annotation(run_id, _text(kind), _text(value), float(created_at))
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else f"({shown(value)})"
