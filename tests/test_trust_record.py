@@ -277,3 +277,20 @@ def test_annotations_edited_outside_reprolam_are_shown_not_a_crash(
         with TestClient(create_app(opened, index_in_background=False)) as client:
             for url in ("/", "/api/runs", f"/runs/{run_id}", f"/api/runs/{run_id}"):
                 assert client.get(url).status_code == 200, url
+
+
+def test_an_artifact_size_edited_to_text_is_a_preview_error_not_a_500(
+    recorded: tuple[Path, str],
+) -> None:
+    from starlette.testclient import TestClient
+
+    from reprolam.ui import create_app
+
+    store, run_id = recorded
+    digest = first_output(store, run_id)
+    edit(store, "UPDATE artifacts SET size = 'abc' WHERE digest = ?", digest)
+    with SQLiteStore(store) as opened, TestClient(create_app(opened)) as client:
+        for url in (f"/runs/{run_id}", f"/runs/{run_id}/steps/0", f"/artifacts/{digest}"):
+            page = client.get(url)
+            assert page.status_code in (200, 400), url  # shown, or refused in one line
+        assert "recorded with size abc" in client.get(f"/runs/{run_id}/steps/0").text

@@ -482,6 +482,8 @@ def iso(ts: float | None) -> str | None:
 def human_size(size: int | None) -> str:
     if size is None:
         return "absent"
+    if type(size) is not int or size < 0:  # an artifacts row edited outside reprolam
+        return f"size {str(size)[:20]!r}?"
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
