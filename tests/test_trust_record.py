@@ -294,3 +294,22 @@ def test_an_artifact_size_edited_to_text_is_a_preview_error_not_a_500(
             page = client.get(url)
             assert page.status_code in (200, 400), url  # shown, or refused in one line
         assert "recorded with size abc" in client.get(f"/runs/{run_id}/steps/0").text
+
+
+def test_the_ui_marks_a_damaged_record_as_runs_and_show_do(recorded: tuple[Path, str]) -> None:
+    # A run whose status was edited to an unknown word reads as 'failed' (and a damaged
+    # step with its fallbacks): the pages showed those as recorded, with no mark.
+    from starlette.testclient import TestClient
+
+    from reprolam.ui import create_app
+
+    store, run_id = recorded
+    DAMAGE["unknown run status"](store, run_id)
+    DAMAGE["unknown step kind"](store, run_id)
+    with SQLiteStore(store) as opened, TestClient(create_app(opened)) as client:
+        assert "DAMAGED" in client.get("/").text
+        page = client.get(f"/runs/{run_id}").text
+        assert "DAMAGED" in page
+        assert "exploded" in page  # what is wrong, as show says it
+        assert "DAMAGED" in client.get(f"/runs/{run_id}/steps/0").text
+        assert "DAMAGED" not in client.get(f"/runs/{run_id}/steps/1").text
