@@ -91,7 +91,7 @@ def test_the_readme_import_of_the_llm_planner_works_and_stays_lazy() -> None:
 
 
 def test_a_done_call_without_a_reason_says_so(tmp_path: Path) -> None:
-    with FakeLLM([call("done", "{not json")]) as server:
+    with FakeLLM([call("done", "{}")]) as server:  # unreadable arguments: a rejection
         ran = invoke(tmp_path, "--llm-base-url", server.base_url)
     assert ran.exit_code == 1, ran.output
     text = " ".join(ran.output.split())

@@ -553,9 +553,9 @@ ONLY_COPY = (
 # How a damaged blob file is repaired: the step's bytes, recorded again, replace it (a plain
 # rerun tells only a blob of the wrong size or kind without reading it; a reuse reads it).
 BLOB_REPAIR = (
-    "execute the step that produced it again with --reuse (`reprolam run WORKFLOW --reuse`, "
-    "or a fork at that step or before it with --reuse; a fork at a later step inherits the "
-    "output unread, and fails as this did): a step whose outputs are damaged is executed "
+    "execute the step that produced it again with {reuse=True} (a new run of the workflow, "
+    "or a fork at that step or before it; a fork at a later step reads the damaged output "
+    "as an input and fails as this did): a step whose outputs are damaged is executed "
     "instead of reused, and its bytes, recorded again, replace the damaged file"
 )
 
