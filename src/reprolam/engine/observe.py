@@ -902,7 +902,9 @@ def install() -> None:
             setattr(time, name, _clock_probe(name, getattr(time, name)))
         for name in _CLOCK_WITH_ONE_ARG:
             if hasattr(time, name):  # clock_gettime is POSIX only
-                setattr(time, name, _clock_probe_one_arg(name, getattr(time, name)))
+                setattr(
+                    time, name, _clock_probe(name, getattr(time, name), _reads_clock_with_one_arg)
+                )
         from reprolam.engine import entropy_probe, native_reads  # see each
 
         entropy_probe.install()  # os.urandom, uuid4, secrets
@@ -1086,30 +1088,23 @@ def _reaches_environ(frame: Any) -> bool:
     return any(value is os.environ or value is os.getenv for value in values)
 
 
-def _clock_probe(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+def _reads_clock_unless_given_a_time(args: tuple[Any, ...]) -> bool:
+    return not args  # localtime(secs) & co. convert the time they are given
+
+
+def _reads_clock_with_one_arg(args: tuple[Any, ...]) -> bool:
+    """``strftime(format)`` formats the time now (``strftime(format, t)`` the time given);
+    ``clock_gettime(CLOCK_REALTIME)`` is ``time.time()``, a monotonic clock a duration."""
+    return len(args) == 1 and (type(args[0]) is str or args[0] in _WALL_CLOCK_IDS)
+
+
+def _clock_probe(
+    name: str,
+    real: Callable[..., Any],
+    reads_clock: Callable[[tuple[Any, ...]], bool] = _reads_clock_unless_given_a_time,
+) -> Callable[..., Any]:
     def probe(*args: Any) -> Any:
-        if _active and not args:  # with an argument, localtime() & co. read no clock
-            watch = getattr(_local, "watch", None)
-            if watch is not None and watch.watch_clock:
-                caller = sys._getframe(1)
-                if _users_clock_read(caller):
-                    where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
-                    watch.note("clock", f"time.{name}() at {where}")
-        return real(*args)
-
-    probe.__name__ = probe.__qualname__ = name
-    probe.__doc__ = real.__doc__
-    probe.__wrapped__ = real  # type: ignore[attr-defined]
-    return probe
-
-
-def _clock_probe_one_arg(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-    """``strftime(format)`` and ``clock_gettime(CLOCK_REALTIME)``: the clock read with one
-    argument (``strftime(format, t)`` formats a time it is given)."""
-    clock_id = name.startswith("clock_")
-
-    def probe(*args: Any) -> Any:
-        if _active and len(args) == 1 and (not clock_id or args[0] in _WALL_CLOCK_IDS):
+        if _active and reads_clock(args):
             watch = getattr(_local, "watch", None)
             if watch is not None and watch.watch_clock:
                 caller = sys._getframe(1)
