@@ -111,6 +111,9 @@ def test_an_interrupted_reproduction_is_refused_not_resumed_into_a_false_success
         assert f"`reprolam reproduce {original.id}`" in str(refused.value)
         assert rl.show(reproduction.id).run.status is RunStatus.INTERRUPTED  # left as it was
         assert rl.audit(original.id).problems == []
+        # its audit says what works: it told to resume or fork it, which is refused
+        (interrupted,) = rl.audit(reproduction.id).problems
+        assert interrupted.message.endswith(f"reproduce run {original.id} again")
 
 
 _HALT_LAST = {"now": False}

@@ -421,7 +421,8 @@ def test_an_interrupted_run_is_one_interrupted_problem() -> None:
     report = audit(store, run.id)
     (problem,) = report.problems
     assert (problem.kind, problem.check, problem.step) == ("interrupted", "completeness", 1)
-    assert "continue it by forking it at step 1" in problem.message
+    # the same way to go on as the run's own reason (it said only 'fork it at step 1')
+    assert f"continue it with `reprolam resume {run.id}`, or fork it at step 1" in problem.message
     assert report.metrics["trace_completeness"] == 1.0  # step 0 finished, step 1 never did
 
 

@@ -519,9 +519,16 @@ def _interruption(
     step = trailing.index if trailing else None
     resume = len(steps) if step is None else step  # fork there: inherit what finished, go on
     if run.status is RunStatus.INTERRUPTED:
+        # what the run's own reason says too (a dead process's, a Ctrl-C's); a reproduction
+        # is not resumed (its verdict would compare a run finished another day)
+        go_on = (
+            f"reproduce run {run.verifies} again"  # (resume refuses a reproduction)
+            if run.verifies
+            else f"continue it with `reprolam resume {run.id}`, or fork it at step {resume}"
+        )
         message = (
             f"run {run.id} was interrupted {where} ({run.error or 'no reason recorded'}): the "
-            f"rest never ran; continue it by forking it at step {resume}"
+            f"rest never ran; {go_on}"
         )
         return [Problem("interrupted", message, step=step), *found]
     message = (
