@@ -179,6 +179,22 @@ def test_newer_schema_version_is_refused(pg_dsn: str, tmp_path: Path) -> None:
     assert "schema version 99" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "edit", ["DELETE FROM meta WHERE key = 'schema_version'", "DROP TABLE meta"]
+)
+def test_a_store_whose_meta_was_edited_is_not_called_another_applications(
+    pg_dsn: str, tmp_path: Path, edit: str
+) -> None:
+    # It was "tables ... that are not a reprolam trace store: use another database", of the
+    # team's own store (as on SQLite before)
+    PostgresStore(pg_dsn, artifacts_dir=tmp_path).close()
+    with admin(pg_dsn) as conn:
+        conn.execute(edit)
+    with pytest.raises(StoreError) as info:
+        PostgresStore(pg_dsn, artifacts_dir=tmp_path)
+    one_line_store_error(info, "holds a reprolam trace store's tables", "restore the database")
+
+
 def test_tables_of_another_application_are_left_alone(pg_dsn: str, tmp_path: Path) -> None:
     with admin(pg_dsn) as conn:
         conn.execute("CREATE TABLE runs (id int)")

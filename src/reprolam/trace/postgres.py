@@ -671,6 +671,13 @@ def _schema_version(conn: Connection[_Row], location: str) -> int:
     if "meta" in tables:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     if meta.get("application") != "reprolam" or not str(meta.get("schema_version")).isdigit():
+        if {"runs", "steps", "artifacts"} <= set(tables):
+            raise StoreError(
+                f"schema {schema!r} of {location} holds a reprolam trace store's tables, but "
+                "its meta table does not record a reprolam schema version (application "
+                f"{meta.get('application')!r}, schema_version {meta.get('schema_version')!r}): "
+                "it was edited outside reprolam; restore the database from a backup"
+            )
         raise StoreError(
             f"schema {schema!r} of {location} holds tables named {', '.join(sorted(tables))} "
             "that are not a reprolam trace store: use another database, or another schema "
