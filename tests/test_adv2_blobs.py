@@ -72,7 +72,7 @@ def test_a_corrupted_artifacts_error_names_a_fix_that_works(tmp_path: Path) -> N
         problems = rl.audit(again.id).problems
     (problem,) = [p for p in problems if p.kind == "artifact"]
     assert "restore the store from a backup" in problem.message
-    assert "--reuse" in problem.message
+    assert "reuse=True" in problem.message  # from Python: its own word (the CLI says --reuse)
     assert "reproduce the run that produced it" not in problem.message
     result = CliRunner().invoke(cli, ["--store", str(root), "get", run_id, "data"])
     assert result.exit_code != 0
