@@ -308,6 +308,40 @@ def test_a_zip_holding_a_file_twice_is_refused(
     assert store.list_runs() == []
 
 
+def _corrupt_deflate(archive: bytearray, info: zipfile.ZipInfo) -> None:
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    archive[start + 50] ^= 0xFF  # inside the deflate stream
+
+
+def _encrypted(archive: bytearray, info: zipfile.ZipInfo) -> None:
+    central = archive.rfind(b"PK\x01\x02", 0, archive.rfind(info.filename.encode()))
+    archive[central + 8] |= 1  # the central directory's "encrypted" flag
+
+
+def _unknown_method(archive: bytearray, info: zipfile.ZipInfo) -> None:
+    central = archive.rfind(b"PK\x01\x02", 0, archive.rfind(info.filename.encode()))
+    for at in (central + 10, info.header_offset + 8):
+        archive[at : at + 2] = (99).to_bytes(2, "little")  # AES: Python cannot inflate it
+
+
+@pytest.mark.parametrize("damage", [_corrupt_deflate, _encrypted, _unknown_method])
+@pytest.mark.parametrize("member", ["reprolam/trace.json", "ro-crate-metadata.json"])
+def test_a_zip_member_that_cannot_be_inflated_is_refused_in_one_line(
+    crates: dict[str, Any], tmp_path: Path, member: str, damage: Callable[..., None]
+) -> None:
+    """zlib.error, RuntimeError (encrypted) and NotImplementedError were tracebacks."""
+    crate = _zipped(crates["root"] / "plain", tmp_path / "damaged.zip")
+    with zipfile.ZipFile(crate) as archive:
+        info = archive.getinfo(member)
+    data = bytearray(crate.read_bytes())
+    damage(data, info)
+    crate.write_bytes(bytes(data))
+    store = MemoryStore()
+    with pytest.raises(CrateError, match=f"its member '{member}' cannot be read"):
+        import_crate(store, crate)
+    assert store.list_runs() == []
+
+
 def test_a_fifo_in_a_crate_directory_is_refused_not_waited_on(
     crates: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -13,9 +13,11 @@ same crate twice is a no-op.
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +52,19 @@ DEFAULT_MAX_BYTES = 4 << 30
 
 # The ids reprolam writes (uuid7) and then some; a crate's id also names a lease file and is
 # written into links and RO-Crate @ids, so a path, a space, ?, # or < is not one.
+# What reading a zip member raises when its bytes are not a readable stream: a bad CRC,
+# corrupt deflate, bzip2 or lzma data, a truncated member, an encrypted one, a compression
+# method Python does not know.
+UNREADABLE_MEMBER = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+)
+
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 
 
@@ -153,6 +168,7 @@ class _DirReader:
 class _ZipReader:
     def __init__(self, archive: zipfile.ZipFile, path: Path) -> None:
         self.archive = archive
+        self.path = path
         self.root = _zipped_root(archive)
         names = archive.namelist()
         if len(names) != len(set(names)):  # this reader sees the last, others the first
@@ -164,8 +180,18 @@ class _ZipReader:
             )
 
     def read(self, name: str, limit: int | None = None) -> bytes:
-        with self.archive.open(self.root + str(_relative(name))) as f:
-            return f.read(-1 if limit is None else limit + 1)
+        member = self.root + str(_relative(name))
+        try:
+            with self.archive.open(member) as f:
+                return f.read(-1 if limit is None else limit + 1)
+        except KeyError:
+            raise  # not in the zip: the caller says which file is missing
+        except UNREADABLE_MEMBER as exc:  # corrupt, encrypted, an unknown compression
+            raise CrateError(
+                f"crate {str(self.path)!r}: its member {member!r} cannot be read "
+                f"({type(exc).__name__}: {exc}): the zip was altered or damaged; "
+                "nothing was imported: export the run again"
+            ) from exc
 
 
 class _Limited:
