@@ -19,6 +19,7 @@ from provenance_cases import build_cases
 from reprolam import Engine, Proposal, workflow
 from reprolam.cli.main import cli
 from reprolam.engine.policy import Policy
+from reprolam.errors import ConfigError
 from reprolam.history.reproduce import reproduce
 from reprolam.history.verdict import verdict_of
 from reprolam.provenance import ExportError, export_run
@@ -152,6 +153,30 @@ def test_license_is_the_users_else_the_workflows_else_cc_by_with_a_note(
     assert (
         "declared by workflow licensed" in declared[declared["./"]["license"]["@id"]]["description"]
     )
+
+
+@pytest.mark.parametrize("license_", ["my license", "<b>MIT</b>", "https://example.org/a b"])
+def test_a_license_that_is_neither_an_spdx_id_nor_a_url_is_refused(
+    store: SQLiteStore, cases: dict[str, str], tmp_path: Path, license_: str
+) -> None:
+    """It made the license @id 'https://spdx.org/licenses/my license', no IRI:
+    rocrate-validator then failed the crate (the root has no license)."""
+    out = tmp_path / "crate.zip"
+    args = ["--store", str(store.location), "export", cases["plain"], "--format", "rocrate"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(out), "--license", license_])
+    assert result.exit_code == 2, result.output
+    assert f"license {license_!r} is neither an SPDX license id" in result.output
+    assert "--license SPDX_OR_URL" in result.output
+    assert not out.exists()
+    licensed = workflow(
+        "badly-licensed", [make_data, add_up, report], outputs=["report"], license=license_
+    )
+    planner = Scripted([Proposal("make_data"), Proposal("add_up"), Proposal("report")], {})
+    run_id = Engine(store).run(licensed, planner=planner).id
+    with pytest.raises(ConfigError, match="the license workflow badly-licensed declares"):
+        export_run(store, run_id, format="rocrate", output=tmp_path / "declared.zip")
+    chosen = crate_graph(store, run_id, tmp_path / "chosen", license="CC0-1.0")  # overrides it
+    assert chosen["./"]["license"]["@id"] == "https://spdx.org/licenses/CC0-1.0"
 
 
 # -- many retries ---------------------------------------------------------------------------------

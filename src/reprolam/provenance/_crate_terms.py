@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from reprolam.errors import ConfigError
 from reprolam.provenance._model import RunGraph, utc
 
 RO_CRATE_VERSION = "1.1"
@@ -26,19 +28,37 @@ ACTION_URN = "urn:reprolam:action:"
 BIOSCHEMAS_WORKFLOW = "https://bioschemas.org/profiles/ComputationalWorkflow/1.0-RELEASE"
 
 
+# An SPDX license id (CC0-1.0, GPL-3.0-or-later, LicenseRef-x) or an absolute URL: what a
+# crate's license @id can be built from (a space, <, > or " makes an @id no IRI, and
+# rocrate-validator then finds no license on the root).
+SPDX_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+LICENSE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"{}|\\^`]+")
+
 CHOSEN = "chosen by the exporter"  # how a license given to the export is described
 
 
 def crate_license(graph: RunGraph, chosen: str | None) -> tuple[str, str]:
     """(SPDX id or URL, how it was chosen): the user's, else the workflow's, else the default."""
     if chosen:
-        return chosen, CHOSEN
+        return check_license(chosen), CHOSEN
     declared = graph.workflow_snapshot.get("license")
     if isinstance(declared, str) and declared:
-        return declared, f"declared by workflow {graph.run.workflow}"
+        where = f"the license workflow {graph.run.workflow} declares,"
+        return check_license(declared, where=where), f"declared by workflow {graph.run.workflow}"
     return DEFAULT_LICENSE, (
         f"default: workflow {graph.run.workflow} declares no license and none was chosen "
         "when exporting; choose one with the export's license option"
+    )
+
+
+def check_license(license_id: str, *, where: str = "license") -> str:
+    """``license_id`` if it is an SPDX id or an absolute URL, else a ``ConfigError``."""
+    if SPDX_ID.fullmatch(license_id) or LICENSE_URL.fullmatch(license_id):
+        return license_id
+    raise ConfigError(
+        f"{where} {license_id!r} is neither an SPDX license id (CC0-1.0, MIT, "
+        "GPL-3.0-or-later) nor a URL (https://...): a crate's license must be one of them; "
+        "pass one as {license=SPDX_OR_URL}"
     )
 
 

@@ -48,6 +48,10 @@ def export_run(
             "the rocrate format writes a directory or a zip file: "
             "give {output=DIR} or {output=FILE.zip}"
         )
+    if format == "rocrate" and license:
+        from reprolam.provenance._crate_terms import check_license
+
+        check_license(license)  # before the run is verified and its crate built
     _require(format)  # before reading anything: a missing library is the first thing to say
     with _opened(store) as trace:
         run_id = trace.resolve_run_id(run_ref)
