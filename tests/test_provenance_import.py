@@ -152,6 +152,16 @@ def test_what_is_not_a_crate_is_refused_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: no crate at")
     assert not (tmp_path / "s").exists()  # a mistyped crate creates no store
+    # nor does one that is refused (it left an empty store: trace.db and artifacts/)
+    for refused in ("empty", "notes.zip"):
+        result = CliRunner().invoke(
+            cli, ["--store", str(tmp_path / "s"), "import", str(tmp_path / refused)]
+        )
+        assert result.exit_code == 2, result.output
+        assert not (tmp_path / "s").exists()
+        with pytest.raises(CrateError):
+            reprolam.import_crate(tmp_path / refused, store=tmp_path / "s")
+        assert not (tmp_path / "s").exists()
 
 
 def test_a_zip_of_the_crate_directory_imports(exported: dict[str, Any], tmp_path: Path) -> None:

@@ -116,9 +116,13 @@ def export(
 
 
 def import_crate(crate: str | os.PathLike[str], *, store: StoreRef = None) -> ImportReport:
-    """Verify an exported RO-Crate and load its run into the store (``Client.import_crate``)."""
+    """Verify an exported RO-Crate and load its run into the store (``Client.import_crate``);
+    the crate is verified before the store is opened, so a refused one creates no store."""
+    from reprolam.provenance._import import verify_crate
+
+    verified = verify_crate(crate)
     with using(store) as rl:
-        return rl.import_crate(crate)
+        return rl.import_crate(verified)
 
 
 def runs(*, store: StoreRef = None, limit: int | None = None) -> list[RunRecord]:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from reprolam.planning.base import Planner
     from reprolam.planning.choose import LLMSettings, PlannerChoice
     from reprolam.provenance import ImportReport
+    from reprolam.provenance._import import VerifiedCrate
     from reprolam.results import GotArtifact
     from reprolam.trace.queries import Annotation, RunPage, RunQuery
     from reprolam.workflows.registry import Workflow
@@ -408,8 +409,9 @@ class Client:
             max_file_bytes=max_file_bytes,
         )
 
-    def import_crate(self, crate: str | os.PathLike[str]) -> ImportReport:
-        """Verify an exported RO-Crate (directory or .zip) and load its run into this store."""
+    def import_crate(self, crate: str | os.PathLike[str] | VerifiedCrate) -> ImportReport:
+        """Verify an exported RO-Crate (directory or .zip; or one ``verify_crate`` read) and
+        load its run into this store."""
         from reprolam.provenance import import_crate
 
         return import_crate(self.store, crate)

@@ -28,11 +28,11 @@ def import_(obj: Ctx, crate: Path, as_json: bool) -> None:
       reprolam --store ./lab import run-crate.zip
       reprolam --store ./lab reproduce 0196a3
     """
-    from reprolam.provenance._import import check_crate_path
+    from reprolam.provenance._import import verify_crate
 
-    check_crate_path(crate)  # a mistyped crate creates no store
+    verified = verify_crate(crate)  # first: a crate refused creates no store
     with obj.open(create=True) as rl:
-        report = rl.import_crate(crate)
+        report = rl.import_crate(verified)
     if as_json:
         emit_json(report.to_dict())
         return

@@ -87,12 +87,21 @@ class ImportReport:
         }
 
 
-def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportReport:
-    """Verify the crate at ``crate`` (a directory or a .zip) and copy its runs into ``store``.
+@dataclass(frozen=True, slots=True)
+class VerifiedCrate:
+    """A crate read and verified, its records staged in memory, ready to be copied."""
 
-    Raises ``IntegrityError`` naming the file whose bytes or records do not verify (nothing
-    is written then), ``CrateError`` for something that is not an importable crate.
-    """
+    path: str
+    run: str  # the run the crate was exported for
+    runs: tuple[str, ...]
+    staged: MemoryStore
+
+
+def verify_crate(crate: str | os.PathLike[str]) -> VerifiedCrate:
+    """Read the crate at ``crate`` (a directory or a .zip) and verify every record and byte,
+    writing nothing: ``IntegrityError`` naming the file that does not verify, ``CrateError``
+    for something that is not an importable crate. A caller that would create a store to
+    import into verifies first, so a refused crate leaves no empty store behind."""
     path = Path(crate)
     with _reader(path) as opened:
         reader = _Limited(opened, path, _max_bytes())
@@ -102,8 +111,15 @@ def import_crate(store: TraceStore, crate: str | os.PathLike[str]) -> ImportRepo
         artifacts = _verified_artifacts(reader, path, trace["artifacts"])
         staged = _staged(runs, steps, artifacts, path)
         check_views(reader.read, path, staged, str(trace["run"]))
-    report = copy_store(staged, store)
-    return ImportReport(str(path), str(trace["run"]), tuple(r.id for r in runs), report)
+    return VerifiedCrate(str(path), str(trace["run"]), tuple(r.id for r in runs), staged)
+
+
+def import_crate(store: TraceStore, crate: str | os.PathLike[str] | VerifiedCrate) -> ImportReport:
+    """Verify the crate (unless ``verify_crate`` did) and copy its runs into ``store``;
+    nothing is written unless all of it verifies."""
+    verified = crate if isinstance(crate, VerifiedCrate) else verify_crate(crate)
+    report = copy_store(verified.staged, store)
+    return ImportReport(verified.path, verified.run, verified.runs, report)
 
 
 def _staged(
@@ -263,7 +279,7 @@ def _relative(name: str) -> PurePosixPath:
     return rel
 
 
-def check_crate_path(path: Path) -> None:
+def _check_crate_path(path: Path) -> None:
     """``ConfigError`` if there is nothing at ``path`` (checked before a store is created)."""
     if not path.exists():
         raise ConfigError(f"no crate at {str(path)!r}: give a crate directory or .zip file")
@@ -274,7 +290,7 @@ def _reader(path: Path) -> Iterator[_Reader]:
     if path.is_dir():
         yield _DirReader(path)
         return
-    check_crate_path(path)
+    _check_crate_path(path)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
