@@ -29,3 +29,28 @@ def test_xarray_dataset_and_dataarray_round_trip_canonically() -> None:
         assert ser.dumps_typed(back) == (tag, data)
     swapped = xr.Dataset({"rain": temp * 2, "temp": temp}, attrs={"source": "test"})
     assert ser.dumps_typed(swapped) == ser.dumps_typed(dataset)
+
+
+def test_xarray_keeps_nanoseconds_and_numpy_attributes_as_they_are() -> None:
+    xr = pytest.importorskip("xarray")
+    ser = default_serializer()
+    stamps = np.array(["2024-01-01T00:00:00.000000001"], dtype="datetime64[ns]")
+    attrs = {"valid_range": np.array([0, 9], dtype=np.int16), "scale": np.float32(0.5)}
+    array = xr.DataArray(
+        np.array([7], dtype="timedelta64[ns]"),
+        dims="time",
+        coords={"time": stamps},
+        name="lag",
+        attrs=attrs,
+    )
+    dataset = xr.Dataset({"lag": array}, attrs=attrs)
+    for value in (array, dataset):
+        back = ser.loads_typed(*ser.dumps_typed(value))
+        lag = back if value is array else back["lag"]
+        for got, sent in ((lag, array), (back["time"], array["time"])):
+            assert got.dtype == sent.dtype  # not cast to microseconds
+            assert got.values.tobytes() == sent.values.tobytes()
+        for owner in (back, lag):
+            assert type(owner.attrs["scale"]) is np.float32  # not a Python float
+            assert isinstance(owner.attrs["valid_range"], np.ndarray)  # not a list
+            assert owner.attrs["valid_range"].tobytes() == attrs["valid_range"].tobytes()

@@ -1,10 +1,13 @@
 """The ``xarray`` codec (extra ``reprolam[xarray]``): ``DataArray`` and ``Dataset``, canonical.
 
 Registered through the ``reprolam.codecs`` entry point group, like a user's codec would
-be, and imported only when such a value shows up. A value becomes xarray's own
-``to_dict(data="array")`` form -- dims, coordinates, attributes and NumPy data --
+be, and imported only when such a value shows up. A value becomes the form of xarray's
+``to_dict(data="array")`` -- dims, coordinates, attributes and NumPy data --
 walked by the value walker (``_values``) into one container: canonical (keys sorted,
 arrays as ``.npy`` blobs) and safe to load (``from_dict`` on decoded data, no pickle).
+The form is built here, not by ``to_dict``, which casts datetime64/timedelta64 data to
+microseconds (dropping nanoseconds) and attributes' NumPy arrays and scalars to lists and
+Python scalars: values are kept as they are.
 Variable order is not kept (it comes back sorted, as dict keys do); encodings are not kept.
 """
 
@@ -28,6 +31,25 @@ def _kind(value: Any) -> str | None:
     return None
 
 
+def _variable_dict(variable: Any) -> dict[str, Any]:
+    return {"dims": variable.dims, "attrs": dict(variable.attrs), "data": variable.data}
+
+
+def _as_dict(value: Any, kind: str) -> dict[str, Any]:
+    """``value.to_dict(data="array")``'s form, holding the data and attributes unchanged."""
+    if kind == "DataArray":
+        content = _variable_dict(value.variable)
+        content["coords"] = {k: _variable_dict(c.variable) for k, c in value.coords.items()}
+        content["name"] = value.name
+        return content
+    return {
+        "coords": {k: _variable_dict(value[k].variable) for k in value.coords},
+        "attrs": dict(value.attrs),
+        "dims": dict(value.sizes),
+        "data_vars": {k: _variable_dict(value[k].variable) for k in value.data_vars},
+    }
+
+
 class XarrayCodec:
     tag = "xarray"
 
@@ -40,7 +62,7 @@ class XarrayCodec:
             return None
         encoder = TreeEncoder()
         try:
-            root = encoder.encode(value.to_dict(data="array", encoding=False))
+            root = encoder.encode(_as_dict(value, kind))
         except Unrepresentable:
             return None
         return pack(
