@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reprolam.codecs import default_serializer
+from reprolam.errors import CodecError
 
 
 def test_xarray_dataset_and_dataarray_round_trip_canonically() -> None:
@@ -54,3 +55,15 @@ def test_xarray_keeps_nanoseconds_and_numpy_attributes_as_they_are() -> None:
             assert type(owner.attrs["scale"]) is np.float32  # not a Python float
             assert isinstance(owner.attrs["valid_range"], np.ndarray)  # not a list
             assert owner.attrs["valid_range"].tobytes() == attrs["valid_range"].tobytes()
+
+
+def test_xarray_with_a_multiindex_coordinate_is_refused_not_flattened_to_tuples() -> None:
+    xr = pytest.importorskip("xarray")
+    pd = pytest.importorskip("pandas")
+    ser = default_serializer()
+    index = pd.MultiIndex.from_tuples([(1, "a"), (2, "b")], names=["n", "s"])
+    coords = xr.Coordinates.from_pandas_multiindex(index, "z")
+    dataset = xr.Dataset({"a": ("z", [1, 2])}, coords=coords)
+    for value in (dataset, dataset["a"]):
+        with pytest.raises(CodecError, match="no codec can encode xarray"):
+            ser.dumps_typed(value)

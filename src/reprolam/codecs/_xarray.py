@@ -31,6 +31,11 @@ def _kind(value: Any) -> str | None:
     return None
 
 
+def _has_multi_index(value: Any) -> bool:
+    """A pandas MultiIndex coordinate, which ``from_dict`` would rebuild as tuples (refused)."""
+    return any(type(index).__name__ == "PandasMultiIndex" for index in value.xindexes.values())
+
+
 def _variable_dict(variable: Any) -> dict[str, Any]:
     return {"dims": variable.dims, "attrs": dict(variable.attrs), "data": variable.data}
 
@@ -58,7 +63,7 @@ class XarrayCodec:
 
     def try_encode(self, value: Any) -> bytes | None:
         kind = _kind(value)
-        if kind is None:
+        if kind is None or _has_multi_index(value):
             return None
         encoder = TreeEncoder()
         try:
