@@ -156,6 +156,17 @@ def test_input_mistakes_are_one_line_errors(tmp_path: Path, data: tuple[Path, Pa
     malformed = invoke(store, "run", f"{__file__}:flow", "--input", "table")
     assert malformed.exit_code == 2
     assert "NAME=PATH" in malformed.output
+    other = tmp_path / "other.csv"
+    other.write_text("a\n")
+    twice = invoke(
+        store,
+        "run",
+        f"{__file__}:flow",
+        *("--input", f"table={table}", "--input", f"table={other}"),
+        *("--input", f"folder={tmp_path}"),
+    )
+    assert twice.exit_code == 2  # not the last one silently recorded
+    assert f"input 'table' is given twice ({table} and {other})" in twice.output
 
 
 def test_a_workflow_input_must_be_declared() -> None:

@@ -135,5 +135,12 @@ def parse_inputs(items: tuple[str, ...], *, copy: bool) -> dict[str, Any]:
         name, sep, path = text.partition("=")
         if not sep or not name.strip() or not path:
             raise click.BadParameter(f"{text!r} is not NAME=PATH", param_hint="--input")
-        parsed[name.strip()] = InputData(Path(path), copy=copy)
+        name = name.strip()
+        if name in parsed:  # two files for one input: neither may be silently dropped
+            raise click.BadParameter(
+                f"input {name!r} is given twice ({parsed[name].path} and {path}): pass one "
+                f"{name}=PATH",
+                param_hint="--input",
+            )
+        parsed[name] = InputData(Path(path), copy=copy)
     return parsed
