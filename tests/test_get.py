@@ -423,3 +423,32 @@ def test_a_table_of_another_library_is_not_offered_as_csv_it_cannot_be_written_a
     said = " ".join(result.stderr.split())
     assert "test_get._Columns), not a frame" in said  # named in full: it is not pandas's
     assert said.endswith("get it as native")
+
+
+def test_native_writes_a_pickles_stored_bytes_without_trust(tmp_path: Path) -> None:
+    """--as native writes the stored bytes: a pickle needs no trust for that (it is not
+    loaded). It was refused ('load the store with --trust-pickle'), and with the trust the
+    class of a workflow file's value could not be imported, so no command got it out."""
+    from reprolam.codecs import default_serializer
+
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        engine = Engine(trace, serializer=default_serializer(trusted=True))
+        run = engine.run(
+            workflow("foreign", [_foreign_table], outputs=["table"]), planner=ScriptPlanner()
+        )
+        record, stored = trace.get_artifact(trace.get_run(run.id).outputs["table"])
+    assert record.codec == "pickle"
+    out = tmp_path / "table.pkl"
+    result = invoke(store, "get", run.id, "table", "--as", "native", "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["format"] == "native"
+    assert out.read_bytes() == stored
+    to_stdout = CliRunner().invoke(
+        cli, ["--store", str(store), "get", run.id, "table", "--as", "native", "-o", "-"]
+    )
+    assert to_stdout.exit_code == 0, to_stdout.output
+    assert to_stdout.stdout_bytes == stored
+    refused = invoke(store, "get", run.id, "table", "-o", str(tmp_path / "t.json"))
+    assert refused.exit_code == 2  # other formats load the value: that still needs the trust
+    assert "--trust-pickle" in refused.output

@@ -441,6 +441,13 @@ def get_artifact(
     run_id = store.resolve_run_id(run_ref)
     key, step, uncopied = find_artifact(store, run_id, name)
     record, data = store.get_artifact(key)  # the one read, digest-checked
+    if as_ == "native" and record.codec not in ("file", "dir", "bytes"):
+        # the stored bytes need no decoding: a pickle or a model is written without the
+        # trust (or the module defining its class) that loading it would take
+        target = _native_target(name, out)
+        with _writing(target):
+            target.write_bytes(data)
+        return GotArtifact(run_id, name, step, key, record.codec, "native", str(target), len(data))
     value = (serializer or default_serializer()).loads_typed(record.codec, data)
     manifest = isinstance(value, FileManifest | DirManifest)
     # no --as: the extension asked for (-o m.npy), else the value's own default
@@ -491,6 +498,14 @@ def get_artifact(
             stacklevel=2,
         )
     return GotArtifact(run_id, name, step, key, record.codec, fmt, str(target), size)
+
+
+def _native_target(name: str, out: str | os.PathLike[str] | None) -> Path:
+    label = name.rpartition(".")[2]
+    folder = _folder(out)
+    if folder is not None:
+        return folder / (label + ".bin")
+    return Path(out) if out is not None else Path(label + ".bin")
 
 
 def _copy_uncopied(
