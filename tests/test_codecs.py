@@ -426,6 +426,10 @@ FRAMES: dict[str, Callable[[], pd.DataFrame]] = {
     "no_rows": lambda: pd.DataFrame({"a": pd.Series([], dtype="float32")}),
     "unicode": lambda: pd.DataFrame({"ünï": ["\U0001f600"]}, index=pd.Index(["é"], name=7)),
     "attrs": lambda: _with_attrs(pd.DataFrame({"a": [1]})),
+    # the flag refuses duplicate labels from then on: it was lost (assert_frame_equal checks it)
+    "no_duplicate_labels": lambda: pd.DataFrame({"a": [1]}).set_flags(
+        allows_duplicate_labels=False
+    ),
 }
 
 

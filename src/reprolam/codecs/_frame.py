@@ -248,6 +248,8 @@ def plan_frame(
         if not is_plain(value.attrs):
             raise _Unsupported("attrs are not plain JSON")
         header["attrs"] = value.attrs
+    if not value.flags.allows_duplicate_labels:  # kept only when set: other bytes unchanged
+        header["allows_duplicate_labels"] = False
     return header, arrays
 
 
@@ -383,6 +385,8 @@ def decode_frame(header: Node, blobs: list[bytes]) -> pd.DataFrame | pd.Series:
         raise CodecError(f"frame header has unknown kind {kind!r}")
     if "attrs" in header:
         result.attrs = header["attrs"]
+    if header.get("allows_duplicate_labels") is False:
+        result = result.set_flags(allows_duplicate_labels=False)
     return result
 
 
