@@ -341,6 +341,7 @@ def test_diff_names_a_fork_of_a_fork_as_a_descendant(store_copy: tuple[Path, str
         assert diff_runs(trace, grandchild.id, other.id).relation == (
             f"related: both descend from {run_id}"
         )
+        assert diff_runs(trace, run_id, run_id).relation == "the same run"  # not independent
 
 
 def test_fork_with_replayed_decisions(store_copy: tuple[Path, str]) -> None:

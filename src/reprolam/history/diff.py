@@ -154,6 +154,8 @@ def _step_diff(index: int, a: StepRecord | None, b: StepRecord | None) -> StepDi
 
 
 def _relation(store: TraceStore, a: RunRecord, b: RunRecord) -> str:
+    if a.id == b.id:
+        return "the same run"
     if b.parent_id == a.id:
         return f"b is a fork of a at step {b.fork_index}"
     if a.parent_id == b.id:
