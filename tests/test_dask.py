@@ -227,6 +227,55 @@ def test_a_trusted_store_pickles_on_the_workers_as_it_does_in_process(
         assert content(on_dask.steps) == content(local.steps)
 
 
+CHANGING_FLOW = """
+from reprolam import action, workflow
+
+FACTOR = {factor}
+
+
+def scale(x: float) -> float:
+    return x * {body}
+
+
+@action(outputs=["value"], determinism="pure")
+def compute(*, x: float = 2.0) -> float:
+    return scale(x)
+
+
+flow = workflow("changing", [compute], outputs=["value"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"factor": 2, "body": "FACTOR"}, {"factor": 5, "body": "FACTOR"}),  # a constant
+        ({"factor": 2, "body": "FACTOR"}, {"factor": 2, "body": "FACTOR * 3"}),  # a helper
+    ],
+    ids=["constant", "helper"],
+)
+def test_a_worker_holding_older_code_fails_the_step_instead_of_recording_it_as_new(
+    cluster: DaskExecutor, tmp_path: Path, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    # A worker keeps the modules it imported: after the workflow's code changed, a cluster
+    # that outlived the change ran the old code under the new code's fingerprint, and
+    # --reuse then handed that stale output to runs of the new code.
+    source = tmp_path / f"changing_{tmp_path.name.replace('-', '_')}.py"
+    source.write_text(CHANGING_FLOW.format(**before))
+    with reprolam.open(tmp_path / "store") as rl:
+        assert rl.run(f"{source}:flow", executor=cluster).succeeded
+        source.write_text(CHANGING_FLOW.format(**after))
+        stale = rl.run(f"{source}:flow", executor=cluster)
+        assert not stale.succeeded
+        error = stale.steps[-1].error
+        assert error is not None
+        assert error.type == "WorkerCodeDiffers"
+        assert "restart the cluster's workers" in error.message
+        fresh = rl.run(f"{source}:flow", reuse=True)  # never the old code's output
+        expected = 2.0 * after["factor"] * (3 if "3" in after["body"] else 1)
+        assert fresh.outputs["value"] == expected
+
+
 @pytest.mark.parametrize("address", ["foo", "tcp://", "http://127.0.0.1:8786"])
 def test_a_malformed_scheduler_address_is_one_clear_error_at_once(
     tmp_path: Path, address: str

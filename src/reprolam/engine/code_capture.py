@@ -38,7 +38,7 @@ import subprocess
 import sys
 import sysconfig
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -67,26 +67,7 @@ class CodeCapture:
 def capture_code(workflow: Workflow) -> CodeCapture:
     """What ``workflow``'s actions are made of; cheap enough to run once per run."""
     walk = _Walk({_module_of(spec.fn) for spec in workflow.actions})
-    actions: dict[str, Any] = {}
-    fingerprints: dict[str, str] = {}
-    for spec in workflow.actions:
-        key = walk.add(spec.fn)
-        reached = sorted(walk.reach(spec.fn) - {key})
-        consts = sorted(walk.constants_of(key, reached))
-        values = sorted(walk.values_of(key, reached))
-        parts = [(k, walk.units[k]["digest"]) for k in reached]
-        parts += [(c, walk.constants[c]) for c in consts]
-        parts += [(v, walk.values[v]) for v in values]
-        # Unchanged for an action that reaches nothing: old records stay comparable.
-        fp = digest(canonical_json_bytes([spec.fingerprint, parts])) if parts else spec.fingerprint
-        fingerprints[spec.name] = fp
-        actions[spec.name] = {
-            "unit": key,
-            "reaches": reached,
-            "constants": consts,
-            **({"values": values} if values else {}),
-            "fingerprint": fp,
-        }
+    actions, fingerprints = _fingerprint_actions(walk, workflow.actions)
     modules, sources = walk.modules_record()
     manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
@@ -113,6 +94,40 @@ def capture_code(workflow: Workflow) -> CodeCapture:
             git["diff"] = keep_text(sources, diff_text)
         manifest["git"] = git
     return CodeCapture(manifest, sources, fingerprints)
+
+
+def action_fingerprints(specs: Sequence[Any]) -> dict[str, str]:
+    """Each action's fingerprint as ``capture_code`` records it for a workflow of ``specs``,
+    without the manifest (a Dask worker checks that the code it imported is the run's)."""
+    walk = _Walk({_module_of(spec.fn) for spec in specs})
+    return _fingerprint_actions(walk, specs)[1]
+
+
+def _fingerprint_actions(
+    walk: _Walk, specs: Iterable[Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each action's manifest entry (unit, what it reaches) and fingerprint."""
+    actions: dict[str, Any] = {}
+    fingerprints: dict[str, str] = {}
+    for spec in specs:
+        key = walk.add(spec.fn)
+        reached = sorted(walk.reach(spec.fn) - {key})
+        consts = sorted(walk.constants_of(key, reached))
+        values = sorted(walk.values_of(key, reached))
+        parts = [(k, walk.units[k]["digest"]) for k in reached]
+        parts += [(c, walk.constants[c]) for c in consts]
+        parts += [(v, walk.values[v]) for v in values]
+        # Unchanged for an action that reaches nothing: old records stay comparable.
+        fp = digest(canonical_json_bytes([spec.fingerprint, parts])) if parts else spec.fingerprint
+        fingerprints[spec.name] = fp
+        actions[spec.name] = {
+            "unit": key,
+            "reaches": reached,
+            "constants": consts,
+            **({"values": values} if values else {}),
+            "fingerprint": fp,
+        }
+    return actions, fingerprints
 
 
 class _Walk:

@@ -41,6 +41,7 @@ from typing import Any
 from reprolam.actions import ActionSpec
 from reprolam.codecs import default_serializer
 from reprolam.context import ActionContext
+from reprolam.engine.code_capture import action_fingerprints
 from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
 from reprolam.engine.process import FunctionRef, _resolve, function_ref
 from reprolam.errors import ConfigError, IntegrityError
@@ -53,6 +54,8 @@ INSTALL_HINT = "pip install 'reprolam[dask]'"
 
 # An artifact on its way: (codec tag, digest, bytes inline or None if in the artifact directory)
 _Sent = tuple[str, str, bytes | None]
+# The code a step must run: its workflow's actions and the fingerprint this run recorded
+_Code = tuple[tuple[FunctionRef, ...], str]
 
 
 class DaskExecutor(ExecutorBase):
@@ -81,6 +84,7 @@ class DaskExecutor(ExecutorBase):
         self._serializer = default_serializer()
         self.artifacts: str | None = None  # the store's artifact directory (prepare)
         self._warmed: set[tuple[FunctionRef, ...]] = set()  # workflows the workers imported
+        self._code: dict[FunctionRef, _Code] = {}  # action -> the code its steps must run
         self.startup_seconds: float | None = None  # how long start() took (benchmarks)
 
     def prepare(self, store: Any, workflow: Any) -> None:
@@ -90,6 +94,9 @@ class DaskExecutor(ExecutorBase):
         blobs = getattr(store, "blobs", None)
         self.artifacts = str(blobs.path) if isinstance(blobs, BlobDir) else None
         refs = tuple(function_ref(spec) for spec in workflow.actions)
+        fingerprints = action_fingerprints(workflow.actions)  # as the run records them
+        for ref, spec in zip(refs, workflow.actions, strict=True):
+            self._code[ref] = (refs, fingerprints[spec.name])
         client = self.client
         with self._warming:  # a second run of the same workflow waits for the first's import
             if refs not in self._warmed:
@@ -203,9 +210,10 @@ class DaskExecutor(ExecutorBase):
         artifacts = self.artifacts
         blobs = BlobDir(artifacts, fsync=True) if artifacts is not None else None
         sent = [send(blobs, *self._serializer.dumps_typed(value)) for value in inputs]
+        ref = function_ref(spec)
         future = client.submit(
             run_on_worker,
-            function_ref(spec),
+            ref,
             sent,
             artifacts,
             dict(params),
@@ -215,6 +223,7 @@ class DaskExecutor(ExecutorBase):
             ctx.effects,
             ctx.workdir_root,  # output files go where the engine collects them (shared fs)
             self._serializer.pickles,  # outputs encoded as the run would encode them
+            self._code.get(ref),  # checked there: a worker may hold older code
             pure=False,
             # a run's later steps before other runs' first ones: started forks finish first
             priority=ctx.step_index,
@@ -362,12 +371,38 @@ def warm_worker() -> None:
 
 
 def import_actions(refs: Sequence[FunctionRef]) -> None:
-    """Import a workflow's actions in this worker (a warm-up: later calls find them)."""
+    """Import a workflow's actions in this worker (a warm-up: later calls find them), and
+    read their code's fingerprints while the files still hold what was imported."""
+    specs = []
     for ref in refs:
         try:
-            _resolve(ref)
+            specs.append(_resolve(ref))
         except Exception:  # the step that calls it records why, in its turn
             continue
+    action_fingerprints(specs)  # the sources read now are kept with their code objects
+
+
+def code_differs(spec: ActionSpec, code: _Code | None) -> str | None:
+    """Why this worker cannot run ``spec`` as the run recorded it, or None.
+
+    A worker keeps the modules it imported: one that outlived a change to the workflow's
+    code (a cluster joined with --scheduler) would run the old code under the new code's
+    fingerprint, and --reuse would later hand that output to runs of the new code.
+    """
+    if code is None:
+        return None
+    refs, expected = code
+    found = action_fingerprints([_resolve(ref) for ref in refs]).get(spec.name)
+    if found == expected:
+        return None
+    from distributed import get_worker
+
+    return (
+        f"the Dask worker {get_worker().address} holds other code for {spec.name} than this "
+        f"run records (fingerprint {str(found)[:12]} there, {expected[:12]} here): a worker "
+        "keeps the modules it imported, so one started before the code changed runs the old "
+        "code; restart the cluster's workers (e.g. `client.restart()`), then run again"
+    )
 
 
 def run_on_worker(
@@ -381,6 +416,7 @@ def run_on_worker(
     effects: Any,
     workdir_root: Any,
     pickles: bool = False,
+    code: _Code | None = None,
 ) -> tuple[
     str,
     list[tuple[str, str, str, bytes | None]],
@@ -398,6 +434,9 @@ def run_on_worker(
     observed = None
     try:
         spec = _resolve(ref)
+        differs = code_differs(spec, code)
+        if differs is not None:
+            return "error", [], ("WorkerCodeDiffers", differs, ""), placement, observed
         inputs = [  # from our driver, checked against their digests
             serializer.loads_own(tag, receive(blobs, key, data)) for tag, key, data in sent
         ]
