@@ -227,6 +227,25 @@ def test_a_trusted_store_pickles_on_the_workers_as_it_does_in_process(
         assert content(on_dask.steps) == content(local.steps)
 
 
+def test_an_output_no_codec_takes_names_the_action_and_output_on_every_executor(
+    cluster: DaskExecutor, tmp_path: Path
+) -> None:
+    # In-process the step's error said "action 'wrap', output 'opaque': no codec can encode
+    # ..."; the process and Dask workers said only "no codec can encode ..." (a CodecError).
+    import trust_flow
+
+    with reprolam.open(tmp_path / "store") as rl:
+        errors = [
+            rl.run(trust_flow.opaque, executor=executor).steps[-1].error
+            for executor in ("local", "process", cluster)
+        ]
+    said = {(e.type, e.message) for e in errors if e is not None}
+    assert len(said) == 1, said  # the same on all three
+    ((kind, message),) = said
+    assert kind == "OutputError"
+    assert message.startswith("action 'wrap', output 'opaque': no codec can encode")
+
+
 CHANGING_FLOW = """
 from reprolam import action, workflow
 

@@ -43,6 +43,7 @@ from reprolam.codecs import default_serializer
 from reprolam.context import ActionContext
 from reprolam.engine.code_capture import action_fingerprints
 from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
+from reprolam.engine.outputs import encoded_outputs
 from reprolam.engine.process import FunctionRef, _resolve, function_ref
 from reprolam.errors import ConfigError, IntegrityError
 from reprolam.hashing import digest
@@ -450,8 +451,8 @@ def run_on_worker(
         outcome = LocalExecutor().execute(spec, inputs, params, ctx)
         observed = outcome.observed
         outputs = [
-            (name, *send(blobs, *serializer.dumps_typed(value)))
-            for name, value in outcome.outputs.items()
+            (name, *send(blobs, tag, data))
+            for name, tag, data in encoded_outputs(serializer, spec.name, outcome.outputs)
         ]
     except Exception as exc:  # the action's failure, not the worker's: say what it was
         failed = error_info(exc)

@@ -21,6 +21,7 @@ from reprolam.context import ActionContext
 from reprolam.errors import CodecError, ReprolamError
 
 if TYPE_CHECKING:
+    from reprolam.codecs import Serializer
     from reprolam.engine.loop import RunLoop
 
 FILE_CODECS = frozenset({"file", "dir"})
@@ -28,6 +29,20 @@ FILE_CODECS = frozenset({"file", "dir"})
 
 class OutputError(ReprolamError):
     """An action's output cannot be recorded."""
+
+
+def encoded_outputs(
+    serializer: Serializer, action: str, outputs: Mapping[str, Any]
+) -> list[tuple[str, str, bytes]]:
+    """Each output's name, codec tag and bytes, encoded in a worker; ``OutputError`` names
+    the first the codecs refuse, as recording it in-process does (``keep_outputs``)."""
+    encoded = []
+    for name, value in outputs.items():
+        try:
+            encoded.append((name, *serializer.dumps_typed(value)))
+        except CodecError as exc:
+            raise OutputError(f"action {action!r}, output {name!r}: {exc}") from exc
+    return encoded
 
 
 def workdir_root(loop: RunLoop) -> str:

@@ -28,6 +28,7 @@ from reprolam.actions import ActionSpec, spec_of
 from reprolam.codecs import default_serializer
 from reprolam.context import ActionContext
 from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
+from reprolam.engine.outputs import encoded_outputs
 from reprolam.trace.records import ErrorInfo
 
 FunctionRef = tuple[str, str | None, str]  # module, file (path-loaded workflows), qualname
@@ -220,7 +221,7 @@ def _serve(conn: Connection) -> None:
         outcome = local.execute(spec, inputs, params, ctx)
         used = None if ctx.used_workdir is None else str(ctx.used_workdir)  # the parent removes it
         try:
-            outputs = [(name, *serializer.dumps_typed(v)) for name, v in outcome.outputs.items()]
+            outputs = encoded_outputs(serializer, spec.name, outcome.outputs)
         except Exception as exc:  # an output the codecs cannot encode
             conn.send(("error", [], _error_tuple(error_info(exc)), outcome.observed, used))
             continue
