@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import reprolam
 from reprolam.cli.main import cli
-from reprolam.errors import StoreError
+from reprolam.errors import ConfigError, StoreError
 
 TESTS = Path(__file__).parent
 
@@ -71,3 +72,41 @@ def test_a_read_only_store_is_one_refusal_not_a_failed_point_each(
     refused = pytest.raises(StoreError, match=r"open read-only .* every point of a sweep")
     with SQLiteStore(store, read_only=True) as readable, refused:
         sweep(readable, run_id, at="fit", grid=[parse_grid("fit.C=0.1,1")])
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["--random", "2", "--seed", "-1"], "0 or more"),
+        (["--optuna", "1", "--seed", "-1"], "from 0 to 4294967295"),
+        (["--optuna", "1", "--seed", str(2**32)], "from 0 to 4294967295"),
+    ],
+)
+def test_a_seed_numpy_cannot_take_is_one_error_before_anything_runs(
+    parent: tuple[str, str], args: list[str], allowed: str
+) -> None:
+    # It was NumPy's traceback (ValueError: expected non-negative integer / Seed must be
+    # between 0 and 2**32 - 1); a run's --seed takes -1, so a sweep's looked as if it would.
+    if "--optuna" in args:
+        pytest.importorskip("optuna")
+    store, run_id = parent
+    result = CliRunner().invoke(
+        cli, ["--store", store, "sweep", run_id, "--at", "fit", "--space", "fit.C=1:2", *args]
+    )
+    (line,) = result.stderr.splitlines()
+    assert result.exit_code == 2, result.output
+    seed = args[-1]
+    said = f"a sweep's seed is a whole number, {allowed}: e.g. --seed 1"
+    assert line == f"error: --seed {seed}: {said}"
+    listed = json.loads(CliRunner().invoke(cli, ["--store", store, "runs", "--json"]).stdout)
+    assert [r["id"] for r in listed] == [run_id]  # nothing was written
+
+
+def test_a_python_sweep_seed_that_is_not_a_whole_number_is_a_config_error(
+    parent: tuple[str, str],
+) -> None:
+    store, run_id = parent
+    with reprolam.open(store) as rl:
+        for seed in ("x", 1.5, True, -3):
+            with pytest.raises(ConfigError, match="a sweep's seed is a whole number"):
+                rl.sweep(run_id, at="fit", space={"fit.C": (1, 2)}, random=1, seed=seed)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reprolam.errors import AmbiguousIdError, ConfigError, NotFoundError
-from reprolam.history.sweep_space import Point, RandomAxis
+from reprolam.history.sweep_space import Point, RandomAxis, check_seed
 
 if TYPE_CHECKING:
     from reprolam.history.sweep import SweepPoint
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 INSTALL_HINT = "pip install 'reprolam[optuna]'"
 SAMPLER = "TPESampler"
 _MINIMIZED = ("loss", "error", "mse", "rmse", "mae", "cost", "time", "regret")
+SEED_MAX = 2**32 - 1  # the TPE sampler seeds numpy.random.RandomState
 
 RunBatch = Callable[[list[tuple[int, Point]]], "list[SweepPoint]"]
 
@@ -118,6 +119,7 @@ def plan(
     load_optuna()
     if trials < 1:
         raise ConfigError(f"{{optuna={trials}}}: run at least one trial", option="optuna")
+    check_seed(seed, most=SEED_MAX)
     if not space:
         raise ConfigError(
             "a sweep driven by {optuna} needs a {space} to search",

@@ -172,12 +172,26 @@ def grid_points(axes: Sequence[GridAxis]) -> list[Point]:
     ]
 
 
+def check_seed(seed: Any, *, most: int | None = None) -> None:
+    """Refuse a sweep seed NumPy cannot take, before anything is written (it was NumPy's
+    traceback once the sweep had started): a whole number, 0 or more, at most ``most``."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= (most or seed):
+        return
+    allowed = "0 or more" if most is None else f"from 0 to {most}"
+    raise ConfigError(
+        f"{{seed={seed}}}: a sweep's seed is a whole number, {allowed}",
+        option="seed",
+        hint="e.g. {seed=1}",
+    )
+
+
 def random_points(axes: Sequence[RandomAxis], count: int, seed: int) -> list[Point]:
     """``count`` points drawn from ``axes`` by a generator seeded with ``seed``."""
     import numpy as np
 
     if count < 1:
         raise ConfigError(f"{{random={count}}}: draw at least one point", option="random")
+    check_seed(seed)
     targets = [axis.target for axis in axes]
     if len(set(targets)) != len(targets):
         raise ConfigError("{space}: a param is given twice", option="space")
