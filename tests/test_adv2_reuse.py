@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -234,3 +235,26 @@ def test_reuse_executes_a_step_whose_output_files_content_is_damaged(tmp_path: P
         assert "its content" in advice["damaged"]
         assert content.read_bytes() == good
         assert rl.audit(a.id).clean
+
+
+@action(outputs=["text"])
+def spell(*, x: Any = 1) -> str:
+    return repr(x)
+
+
+SPELLED = workflow("spelled", [spell], outputs=["text"])
+
+
+@pytest.mark.parametrize("value", [True, 1.0, -0.0], ids=["true", "float", "minus-zero"])
+def test_a_fork_does_not_reuse_a_param_python_calls_equal_but_the_record_tells_apart(
+    tmp_path: Path, value: Any
+) -> None:
+    # A fork's counterpart was compared with ==, which takes True and 1.0 for 1 and -0.0 for
+    # 0: --set x=true --reuse took the outputs computed with x=1 ('1') and recorded them as
+    # what x=True gives. The store-wide key (canonical JSON) already told them apart.
+    start = 0.0 if value == 0 else 1  # -0.0 == 0.0, True == 1.0 == 1
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(SPELLED, overrides={"spell": {"x": start}})
+        fork = rl.fork(parent.id, at="spell", set={"spell.x": value}, reuse=True)
+        assert fork.outputs["text"] == repr(value)
+        assert fork.steps[-1].proposal["cache"]["changed"] == ["params.x"]

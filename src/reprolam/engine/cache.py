@@ -46,7 +46,7 @@ from reprolam.env_reads import env_change, env_state, recorded_env_state
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.file_reads import file_state, recorded_state
 from reprolam.file_reads import read_change as file_change
-from reprolam.hashing import short
+from reprolam.hashing import canonical_json, short
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus, hash_holds
 from reprolam.trace.step_history import StepHistory
@@ -403,5 +403,14 @@ def _changes(old: StepRecord, new: StepRecord) -> list[str]:
 
 def _mapping_changes(label: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [
-        f"{label}.{key}" for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)
+        f"{label}.{key}"
+        for key in sorted(old.keys() | new.keys())
+        if not _same_value(old.get(key), new.get(key))
     ]
+
+
+def _same_value(old: Any, new: Any) -> bool:
+    """Equal as recorded, as the store-wide cache key compares them (``canonical_json``):
+    Python's == takes True for 1, 1 for 1.0 and -0.0 for 0.0, which an action may tell
+    apart (``repr``, ``isinstance``, ``copysign``)."""
+    return old is new or canonical_json(old) == canonical_json(new)
