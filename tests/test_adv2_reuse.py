@@ -258,3 +258,23 @@ def test_a_fork_does_not_reuse_a_param_python_calls_equal_but_the_record_tells_a
         fork = rl.fork(parent.id, at="spell", set={"spell.x": value}, reuse=True)
         assert fork.outputs["text"] == repr(value)
         assert fork.steps[-1].proposal["cache"]["changed"] == ["params.x"]
+
+
+def test_audit_reports_a_fork_that_reused_a_step_of_other_params(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork the == comparison recorded (x=True taking x=1's outputs): its own record
+    and its source are intact and output the same artifacts; only the key differs."""
+    with reprolam.open(tmp_path) as rl:
+        parent = rl.run(SPELLED, overrides={"spell": {"x": 1}})
+        with monkeypatch.context() as old:
+            old.setattr(cache, "_same_value", lambda a, b: a == b)
+            fork = rl.fork(parent.id, at="spell", set={"spell.x": True}, reuse=True)
+        assert fork.outputs["text"] == "1"  # what x=1 gives, recorded as x=True's
+        assert rl.replay(fork.id).verified
+        [problem] = rl.audit(fork.id).problems
+        clean = rl.fork(parent.id, at="spell", set={"spell.x": 1}, reuse=True)
+        assert clean.steps[0].proposal["cache"]["reused"] is True
+        assert rl.audit(clean.id).clean  # a reuse of the same key is no finding
+    assert (problem.check, problem.kind, problem.step) == ("lineage", "reused", 0)
+    assert f"step 0 of run {parent.id}, which was computed from other params" in problem.message

@@ -3,10 +3,11 @@
 A reused step (``--reuse``, a carried step of a hand-built fork) records the outputs of
 another recorded step instead of executing: its own record is hashed when it is taken, so
 its run verifies whatever those outputs were. What makes them right is the source step: it
-must still hold its hash and have output exactly what was taken. A source edited before
-the reuse (its outputs pointed at other bytes) would otherwise be laundered into a run that
-audits clean. A source whose whole run is not in the store (a crate of the reusing run
-alone) is not a finding: there is nothing to compare.
+must still hold its hash, have output exactly what was taken, and have been computed from
+what the reusing step records (its cache key: action, code, params, inputs, seed). A
+source edited before the reuse (its outputs pointed at other bytes) would otherwise be
+laundered into a run that audits clean. A source whose whole run is not in the store (a
+crate of the reusing run alone) is not a finding: there is nothing to compare.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reprolam.errors import NotFoundError, ReprolamError
-from reprolam.trace.contract import TraceStore
+from reprolam.hashing import canonical_json
+from reprolam.trace.contract import TraceStore, cache_key
 from reprolam.trace.records import StepRecord, hash_holds
 
 
@@ -82,4 +84,30 @@ def _why_not(store: TraceStore, step: StepRecord, run_id: str, index: int) -> st
         return "whose record was edited after it was recorded (its hash no longer holds)"
     if source.outputs != step.outputs:
         return "which output other artifacts"
+    differs = _key_differences(source, step)
+    if differs:
+        return f"which was computed from other {', '.join(differs)}"
     return None
+
+
+_KEY_FIELDS = (
+    ("action", "action"),
+    ("action_version", "action version"),
+    ("fingerprint", "code"),
+    ("params", "params"),
+    ("inputs", "inputs"),
+    ("seed", "seed"),
+)
+
+
+def _key_differences(source: StepRecord, step: StepRecord) -> list[str]:
+    """What of the cache key (``cache_key``: action, version, code, params, inputs, seed)
+    the reusing step records otherwise than its source: outputs taken across such a
+    difference (True for 1 before 4c7e1fb) are not what the step's own record computes."""
+    if cache_key(source) == cache_key(step):
+        return []
+    return [
+        label
+        for name, label in _KEY_FIELDS
+        if canonical_json(getattr(source, name)) != canonical_json(getattr(step, name))
+    ]
