@@ -345,6 +345,31 @@ def test_a_local_cluster_that_cannot_start_is_one_clear_error(tmp_path: Path) ->
     assert "a-file" in str(refused.value)  # what failed is named
 
 
+def test_a_script_read_from_stdin_is_named_as_why_the_workers_did_not_start() -> None:
+    # Each worker process died loading '<stdin>' again (FileNotFoundError in its own stderr)
+    # and the error said only 'Nanny failed to start.' and to check the temporary directory.
+    script = (
+        "from reprolam.engine.dask_executor import DaskExecutor\n"
+        "from reprolam.errors import ConfigError\n"
+        "try:\n"
+        "    DaskExecutor(workers=1).start()\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    said = done.stdout.strip()
+    assert "did not start" in said, done.stderr[-2000:]
+    assert "main script '<stdin>' is not a file" in said
+    assert "save the script to a file and run that" in said
+
+
 def test_an_executor_that_cannot_start_leaves_no_run_behind(tmp_path: Path) -> None:
     # The run was recorded before the executor started: a bad --scheduler left an empty
     # "interrupted" run in the store.

@@ -164,7 +164,7 @@ class DaskExecutor(ExecutorBase):
                 except Exception as exc:  # e.g. its temporary directory cannot be made
                     raise ConfigError(
                         f"the local Dask cluster ({workers} workers on 127.0.0.1) did not "
-                        f"start: {exc}",
+                        f"start: {exc}{_unspawnable_main()}",
                         option="executor",
                         value="dask",
                         hint="fix what it names (Dask's temporary-directory setting, "
@@ -245,6 +245,20 @@ class DaskExecutor(ExecutorBase):
             return Outcome(error=error_info(exc), placement=placement, observed=observed)
         failure = None if status == "ok" else ErrorInfo(*error)
         return Outcome(outputs=values, error=failure, placement=placement, observed=observed)
+
+
+def _unspawnable_main() -> str:
+    """Why worker processes cannot start from this program, when it is a script they
+    cannot load (``python - < script.py``: its ``__main__`` is ``<stdin>``); else ''.
+    Each worker then dies with FileNotFoundError in its own stderr, and Dask says only
+    'Nanny failed to start'."""
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not isinstance(main, str) or os.path.exists(main):
+        return ""
+    return (
+        f" (this program's main script {main!r} is not a file: worker processes start by "
+        "loading it again; save the script to a file and run that)"
+    )
 
 
 def _check_address(address: str) -> None:
