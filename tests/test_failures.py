@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -405,3 +407,30 @@ def test_a_store_failing_mid_run_names_the_run_left_unfinished_and_how_to_contin
         f"the store works again, continue it with `reprolam resume {run.id}`"
     )
     assert [s.action for s in store.steps(run.id) if s.status is StepStatus.SUCCEEDED] == ["draw"]
+
+
+def test_a_process_worker_that_cannot_load_a_script_read_from_stdin_says_so() -> None:
+    # The worker died loading '<stdin>' again (FileNotFoundError in its stderr); the step's
+    # error blamed memory, native code, os._exit or a signal.
+    script = (
+        "import reprolam\n"
+        "import sweep_flow\n"
+        "with reprolam.open('memory:') as rl:\n"
+        "    run = rl.run(sweep_flow.flow, executor='process')\n"
+        "    print(run.steps[0].error.message)\n"
+    )
+    flow_dir = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path, str(flow_dir)])}
+    done = subprocess.run(
+        [sys.executable, "-"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    said = done.stdout.strip()
+    assert "died before make_data started" in said, done.stderr[-2000:]
+    assert "main script '<stdin>' is not a file" in said
+    assert "out of memory" not in said

@@ -44,7 +44,7 @@ from reprolam.context import ActionContext
 from reprolam.engine.code_capture import action_fingerprints
 from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
 from reprolam.engine.outputs import encoded_outputs
-from reprolam.engine.process import FunctionRef, _resolve, function_ref
+from reprolam.engine.process import FunctionRef, _resolve, function_ref, unspawnable_main
 from reprolam.errors import ConfigError, IntegrityError
 from reprolam.hashing import digest
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
@@ -164,7 +164,7 @@ class DaskExecutor(ExecutorBase):
                 except Exception as exc:  # e.g. its temporary directory cannot be made
                     raise ConfigError(
                         f"the local Dask cluster ({workers} workers on 127.0.0.1) did not "
-                        f"start: {exc}{_unspawnable_main()}",
+                        f"start: {exc}{unspawnable_main()}",
                         option="executor",
                         value="dask",
                         hint="fix what it names (Dask's temporary-directory setting, "
@@ -245,20 +245,6 @@ class DaskExecutor(ExecutorBase):
             return Outcome(error=error_info(exc), placement=placement, observed=observed)
         failure = None if status == "ok" else ErrorInfo(*error)
         return Outcome(outputs=values, error=failure, placement=placement, observed=observed)
-
-
-def _unspawnable_main() -> str:
-    """Why worker processes cannot start from this program, when it is a script they
-    cannot load (``python - < script.py``: its ``__main__`` is ``<stdin>``); else ''.
-    Each worker then dies with FileNotFoundError in its own stderr, and Dask says only
-    'Nanny failed to start'."""
-    main = getattr(sys.modules.get("__main__"), "__file__", None)
-    if not isinstance(main, str) or os.path.exists(main):
-        return ""
-    return (
-        f" (this program's main script {main!r} is not a file: worker processes start by "
-        "loading it again; save the script to a file and run that)"
-    )
 
 
 def _check_address(address: str) -> None:

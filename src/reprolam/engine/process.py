@@ -130,11 +130,13 @@ class ProcessExecutor(ExecutorBase):
                 how = f"killed by signal {-code}"
         else:
             how = f"exited with code {code}"
+        why = "out of memory, a crash in native code, os._exit or a signal; not a timeout"
+        unspawnable = unspawnable_main() if when.startswith("before") else ""
         return Outcome(
             error=ErrorInfo(
                 "WorkerDied",
-                f"the worker process running {spec.name} died {when}: {how} (out of memory, "
-                "a crash in native code, os._exit or a signal; not a timeout)",
+                f"the worker process running {spec.name} died {when}: {how}"
+                + (unspawnable or f" ({why})"),
             )
         )
 
@@ -163,6 +165,19 @@ class ProcessExecutor(ExecutorBase):
         if self._conn is not None:
             self._conn.close()
         self._process = self._conn = None
+
+
+def unspawnable_main() -> str:
+    """Why worker processes cannot start from this program, when it is a script they
+    cannot load (``python - < script.py``: its ``__main__`` is ``<stdin>``); else ''.
+    Each worker then dies with FileNotFoundError in its own stderr, before anything runs."""
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not isinstance(main, str) or os.path.exists(main):
+        return ""
+    return (
+        f" (this program's main script {main!r} is not a file: worker processes start by "
+        "loading it again; save the script to a file and run that)"
+    )
 
 
 def function_ref(spec: ActionSpec) -> FunctionRef:
