@@ -110,3 +110,35 @@ def test_a_python_sweep_seed_that_is_not_a_whole_number_is_a_config_error(
         for seed in ("x", 1.5, True, -3):
             with pytest.raises(ConfigError, match="a sweep's seed is a whole number"):
                 rl.sweep(run_id, at="fit", space={"fit.C": (1, 2)}, random=1, seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--executor", "dask", "--timeout", "5"],
+            "error: an action timeout (5.0 s) needs an executor that can stop a running "
+            "action; the dask executor cannot: use --executor process",
+        ),
+        (
+            ["--fault", "nope:0.5"],
+            "error: --fault nope:0.5: the workflow has no action 'nope'",
+        ),
+    ],
+    ids=["timeout-on-dask", "fault-of-no-action"],
+)
+def test_a_policy_every_fork_would_refuse_is_one_refusal_before_anything_runs(
+    parent: tuple[str, str], args: list[str], said: str
+) -> None:
+    # Every point printed 'error ... use executor='process'' (the Python spelling), then
+    # the table, and the sweep exited 1 as if points had failed.
+    store, run_id = parent
+    result = CliRunner().invoke(
+        cli, ["--store", store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=1,2", *args]
+    )
+    (line,) = result.stderr.splitlines()
+    assert result.exit_code == 2, result.output
+    assert line.startswith(said), line
+    assert result.stdout == ""
+    listed = json.loads(CliRunner().invoke(cli, ["--store", store, "runs", "--json"]).stdout)
+    assert [r["id"] for r in listed] == [run_id]  # nothing was written

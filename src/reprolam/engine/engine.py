@@ -266,34 +266,7 @@ class Engine:
         return env
 
     def _check_policy(self, policy: Policy, workflow: Workflow) -> None:
-        validate_faults(workflow.actions, policy.faults)
-        if policy.effects not in EFFECTS_POLICIES:
-            raise ConfigError(
-                f"effects policy {policy.effects!r} is not one of {', '.join(EFFECTS_POLICIES)}",
-                option="effects",
-                value=policy.effects,
-                hint="use {effects=warn} to record undeclared effects or {effects=strict} to "
-                "also fail their steps",
-            )
-        timeout = policy.action_timeout
-        if timeout is not None and not (
-            isinstance(timeout, int | float) and 0 < timeout < math.inf
-        ):
-            raise ConfigError(
-                f"action timeout {{action_timeout={timeout}}} is not a positive, finite number "
-                "of seconds",
-                option="action_timeout",
-                value=timeout,
-                hint="give e.g. {action_timeout=30}, or none for no timeout",
-            )
-        if policy.action_timeout is not None and not self.executor.stops_on_timeout:
-            raise ConfigError(
-                f"an action timeout ({policy.action_timeout} s) needs an executor that can stop "
-                f"a running action; the {self.executor.name} executor cannot",
-                option="executor",
-                value=self.executor.name,
-                hint="use {executor=process}",
-            )
+        check_policy(policy, workflow, self.executor)
 
     def load(self, artifact_digest: str) -> Any:
         """An artifact's value, verified against its digest (files: a read-only path)."""
@@ -317,3 +290,34 @@ class Engine:
         key = digest(data)
         self.store.record(artifacts=[*with_artifacts, (ArtifactRecord(key, tag, len(data)), data)])
         return key
+
+
+def check_policy(policy: Policy, workflow: Workflow, executor: Any) -> None:
+    """Refuse a policy this workflow and executor (an instance or its class: its ``name``
+    and ``stops_on_timeout``) cannot run, before anything is written."""
+    validate_faults(workflow.actions, policy.faults)
+    if policy.effects not in EFFECTS_POLICIES:
+        raise ConfigError(
+            f"effects policy {policy.effects!r} is not one of {', '.join(EFFECTS_POLICIES)}",
+            option="effects",
+            value=policy.effects,
+            hint="use {effects=warn} to record undeclared effects or {effects=strict} to "
+            "also fail their steps",
+        )
+    timeout = policy.action_timeout
+    if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+        raise ConfigError(
+            f"action timeout {{action_timeout={timeout}}} is not a positive, finite number "
+            "of seconds",
+            option="action_timeout",
+            value=timeout,
+            hint="give e.g. {action_timeout=30}, or none for no timeout",
+        )
+    if policy.action_timeout is not None and not executor.stops_on_timeout:
+        raise ConfigError(
+            f"an action timeout ({policy.action_timeout} s) needs an executor that can stop "
+            f"a running action; the {executor.name} executor cannot",
+            option="executor",
+            value=executor.name,
+            hint="use {executor=process}",
+        )

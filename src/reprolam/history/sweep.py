@@ -45,6 +45,7 @@ from reprolam.history.metrics import final_metrics
 from reprolam.history.rebuild import (
     ExecutorRef,
     PolicyChanges,
+    changed_policy,
     executor_of,
     planner_of,
     workflow_of,
@@ -419,10 +420,10 @@ def sweep(
     _refuse_read_only(store)
     _check_points(flow, fixed, point_list, "grid" if grid else "space", point_overrides, space)
     _refuse_inherited_targets(store, parent, where.index, point_list)
-    planner_of(parent, llm=llm)  # a planner that cannot be rebuilt fails here, not per point
+    config = executor if executor is not None else executor_of(parent)
+    _check_forks_can_start(parent, flow, policy, config, llm)
 
     sweep_id = uuid7()
-    config = executor if executor is not None else executor_of(parent)
     shared = _shared_executor(config)
     # the callbacks' lock; and, set on Ctrl-C, running points stop before their next step
     lock, stopping = threading.Lock(), threading.Event()
@@ -561,6 +562,30 @@ def _study(
         )
     headline = metric or next(iter(final_metrics(store, parent) or {}), None)
     return sweep_optuna.plan(space, trials, seed, metric=headline, direction=direction)
+
+
+def _check_forks_can_start(
+    parent: RunRecord,
+    flow: Workflow,
+    policy: PolicyChanges,
+    config: ExecutorRef,
+    llm: LLMSettings | None,
+) -> None:
+    """Refuse once what every fork would refuse (each point an 'error' line, exit 1): a
+    planner that cannot be rebuilt, a policy the workflow or executor cannot run (a
+    --timeout on Dask, a --fault naming no action)."""
+    from reprolam.engine.engine import check_policy  # the engine only once a sweep runs
+
+    planner_of(parent, llm=llm)
+    check_policy(changed_policy(parent, policy), flow, _executor_kind(config))
+
+
+def _executor_kind(config: ExecutorRef) -> Any:
+    """The executor, or its class (its name and whether it stops a running action)."""
+    if config is None or isinstance(config, str | Mapping):
+        name = config if isinstance(config, str) else str((config or {}).get("name") or "local")
+        return executor_class(name)
+    return config
 
 
 def _shared_executor(config: ExecutorRef) -> Executor | None:
