@@ -27,6 +27,7 @@ share one cluster).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -380,7 +381,8 @@ def import_actions(refs: Sequence[FunctionRef]) -> None:
             specs.append(_resolve(ref))
         except Exception:  # the step that calls it records why, in its turn
             continue
-    action_fingerprints(specs)  # the sources read now are kept with their code objects
+    with contextlib.suppress(Exception):  # a walk that fails here fails the step's check
+        action_fingerprints(specs)  # the sources read now are kept with their code objects
 
 
 def code_differs(spec: ActionSpec, code: _Code | None) -> str | None:
