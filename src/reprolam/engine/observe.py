@@ -122,6 +122,11 @@ _WALL_CLOCK_IDS = frozenset(
 # every sys.path entry (a library's entry-point lookup during an action listed the project
 # directory on sys.path as if the action read it)
 _READ_IGNORED_CALLERS = ("linecache", "tokenize", "importlib.metadata", "importlib_metadata")
+# How far below such a caller the read may be made: importlib.metadata tries an entry that is
+# not a directory (a removed temp dir still on sys.path) as a zip, through zipfile.Path, or
+# through the zipp package six frames down once the importlib_metadata backport is imported
+# (distributed imports it)
+_IGNORED_CALLER_DEPTH = 8
 _UNSEEN: Any = object()
 
 
@@ -631,8 +636,13 @@ def _read_by_import() -> bool:
     caller = _caller()
     if caller is None:
         return False
-    if str(caller.f_globals.get("__name__", "")).startswith(_READ_IGNORED_CALLERS):
-        return True
+    frame = caller  # importlib.metadata opens a sys.path entry it cannot list as a zip file
+    for _ in range(_IGNORED_CALLER_DEPTH):  # (zipfile.Path): a few frames below it
+        if frame is None:
+            break
+        if str(frame.f_globals.get("__name__", "")).startswith(_READ_IGNORED_CALLERS):
+            return True
+        frame = frame.f_back
     return _importing(caller)
 
 
