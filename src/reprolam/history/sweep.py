@@ -611,13 +611,20 @@ def _executed(step: StepRecord) -> bool:
 
 def sweep_runs(store: TraceStore, sweep_id: str) -> list[RunRecord]:
     """The forks recorded under ``sweep_id``, by point number."""
-    found = [
-        run
-        for run in store.list_runs()
-        if isinstance(run.planner.get(SWEEP_KEY), dict)
-        and run.planner[SWEEP_KEY].get("id") == sweep_id
-    ]
-    return sorted(found, key=lambda r: int(r.planner[SWEEP_KEY].get("point", 0)))
+    return sweeps_by_prefix(store, sweep_id).get(sweep_id, [])
+
+
+def sweeps_by_prefix(store: TraceStore, prefix: str) -> dict[str, list[RunRecord]]:
+    """The sweeps whose id starts with ``prefix`` (none for ''): each id's forks, by point
+    number. It reads every run (a sweep is recorded only in its forks' planner config)."""
+    found: dict[str, list[RunRecord]] = {}
+    for run in store.list_runs() if prefix else ():
+        sweep = run.planner.get(SWEEP_KEY)
+        if isinstance(sweep, dict) and str(sweep.get("id", "")).startswith(prefix):
+            found.setdefault(str(sweep["id"]), []).append(run)
+    for runs in found.values():
+        runs.sort(key=lambda r: int(r.planner[SWEEP_KEY].get("point", 0)))
+    return found
 
 
 def sweep_not_run(store: TraceStore, ref: str) -> NotFoundError | None:
@@ -625,11 +632,7 @@ def sweep_not_run(store: TraceStore, ref: str) -> NotFoundError | None:
     one): what it is, and the runs a command taking one run can take. None if it names none.
     Only asked once no run has that id or prefix: it reads every run."""
     ref = ref.strip().lower()
-    points: dict[str, list[RunRecord]] = {}
-    for run in store.list_runs() if ref else ():
-        sweep = run.planner.get(SWEEP_KEY)
-        if isinstance(sweep, dict) and str(sweep.get("id", "")).startswith(ref):
-            points.setdefault(str(sweep["id"]), []).append(run)
+    points = sweeps_by_prefix(store, ref)
     if len(points) != 1:
         return (
             None
@@ -641,7 +644,6 @@ def sweep_not_run(store: TraceStore, ref: str) -> NotFoundError | None:
             )
         )
     ((sweep_id, runs),) = points.items()
-    runs.sort(key=lambda r: int(r.planner[SWEEP_KEY].get("point", 0)))
     first = runs[0]
     return NotFoundError(
         f"{sweep_id} is a sweep, not a run: {len(runs)} point(s), each a fork of run "
@@ -658,12 +660,8 @@ def run_or_sweep_ids(store: TraceStore, refs: Sequence[str]) -> list[str]:
     share their first 12 digits): it names neither until it is longer."""
     found: list[str] = []
     for ref in (r.strip() for r in refs):
-        points: dict[tuple[str, int], str] = {}
-        for run in store.list_runs() if ref else ():
-            sweep = run.planner.get(SWEEP_KEY)
-            if isinstance(sweep, dict) and str(sweep.get("id", "")).startswith(ref):
-                points[(str(sweep["id"]), int(sweep.get("point", 0)))] = run.id
-        sweeps = sorted({sweep_id for sweep_id, _ in points})
+        points = sweeps_by_prefix(store, ref)
+        sweeps = sorted(points)
         try:
             run_id = store.resolve_run_id(ref)
         except NotFoundError as missing:
@@ -690,5 +688,5 @@ def run_or_sweep_ids(store: TraceStore, refs: Sequence[str]) -> list[str]:
                 "give more characters"
             )
         chosen = ref if ref in sweeps else sweeps[0]
-        found += [points[key] for key in sorted(points) if key[0] == chosen]
+        found += [run.id for run in points[chosen]]
     return found
