@@ -279,18 +279,13 @@ def _relative(name: str) -> PurePosixPath:
     return rel
 
 
-def _check_crate_path(path: Path) -> None:
-    """``ConfigError`` if there is nothing at ``path`` (checked before a store is created)."""
-    if not path.exists():
-        raise ConfigError(f"no crate at {str(path)!r}: give a crate directory or .zip file")
-
-
 @contextmanager
 def _reader(path: Path) -> Iterator[_Reader]:
     if path.is_dir():
         yield _DirReader(path)
         return
-    _check_crate_path(path)
+    if not path.exists():
+        raise ConfigError(f"no crate at {str(path)!r}: give a crate directory or .zip file")
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
