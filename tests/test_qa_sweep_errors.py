@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -142,3 +143,28 @@ def test_a_policy_every_fork_would_refuse_is_one_refusal_before_anything_runs(
     assert result.stdout == ""
     listed = json.loads(CliRunner().invoke(cli, ["--store", store, "runs", "--json"]).stdout)
     assert [r["id"] for r in listed] == [run_id]  # nothing was written
+
+
+@pytest.mark.parametrize(
+    ("given", "right"),
+    [
+        ({"grid": {("fit", "C"): [0.1, 1]}}, "{'fit.C': [0.1, 1]}"),
+        ({"grid": {"fit:C": [0.1, 1]}}, "{'fit.C': [0.1, 1]}"),
+        ({"grid": {"C": [0.1, 1]}}, "{'ACTION.C': [0.1, 1]}"),
+        ({"space": {("fit", "C"): (1, 2)}, "random": 1}, "{'fit.C': (1, 2)}"),
+    ],
+    ids=["grid-tuple", "grid-colon", "grid-no-action", "space-tuple"],
+)
+def test_a_grid_or_space_key_spelled_otherwise_is_shown_spelled_right(
+    parent: tuple[str, str], given: dict[str, Any], right: str
+) -> None:
+    # A tuple key read "grid \"('fit', 'C')=0\": expected ACTION.PARAM=...", a form the
+    # mapping never had, with a value (=0) the user never gave.
+    store, run_id = parent
+    option = "grid" if "grid" in given else "space"
+    with reprolam.open(store) as rl, pytest.raises(ConfigError) as refused:
+        rl.sweep(run_id, at="fit", **given)
+    assert refused.value.option == option
+    assert str(refused.value).startswith(f"{option} key "), str(refused.value)
+    assert str(refused.value).endswith(f"write {right}"), str(refused.value)
+    assert "=0" not in str(refused.value)

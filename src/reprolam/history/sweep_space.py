@@ -246,17 +246,40 @@ def _items(source: AxesSource, build: Any) -> list[Any]:
     return list(source)
 
 
-def _grid_axis(target: str, values: Sequence[Any]) -> GridAxis:
+def _grid_axis(key: Any, values: Sequence[Any]) -> GridAxis:
+    target = _mapping_target("grid", key, values, "[0.01, 0.1, 1]")
     if isinstance(values, str) or not isinstance(values, Sequence) or not values:
         raise ConfigError(f"{{grid}} {target!r}: give a non-empty list of values", option="grid")
-    axis = parse_grid(f"{target}=0")  # checks the target's form
-    return GridAxis(axis.target, tuple(values))
+    return GridAxis(target, tuple(values))
 
 
-def _space_axis(target: str, bounds: Sequence[Any]) -> RandomAxis:
+def _space_axis(key: Any, bounds: Sequence[Any]) -> RandomAxis:
+    target = _mapping_target("space", key, bounds, "(0.001, 10, 'log')")
     parts = [str(b) for b in bounds] if isinstance(bounds, Sequence) else []
     if isinstance(bounds, str) or len(parts) not in (2, 3):
         raise ConfigError(
             f"{{space}} {target!r}: give (low, high) or (low, high, 'log')", option="space"
         )
     return parse_space(f"{target}={':'.join(parts)}")
+
+
+def _mapping_target(option: str, key: Any, given: Any, example: str) -> str:
+    """A grid's or space's key as ``"ACTION.PARAM"``; any other spelling (a tuple, a
+    colon, no action) is refused with the right spelling of the key it was given (with
+    the values ``given`` to it, or ``example`` when they are long)."""
+    parts = [str(part).strip() for part in key] if isinstance(key, tuple | list) else []
+    if isinstance(key, str):
+        action, dot, param = key.strip().partition(".")
+        if dot and action and param and "=" not in key:
+            return f"{action}.{param}"
+        spelled = key.partition("=")[0].replace(":", ".")
+        parts = [p.strip() for p in spelled.split(".") if p.strip()]
+    shown = repr(given)
+    right = ".".join(parts) if len(parts) == 2 else f"ACTION.{parts[-1] if parts else 'PARAM'}"
+    raise ConfigError(
+        f"{{{option}}} key {key!r}: a key is one text 'ACTION.PARAM', the action's name and "
+        "the param's joined by a dot",
+        option=option,
+        value=key,
+        hint=f"write {{{right!r}: {shown if len(shown) <= 40 else example}}}",
+    )
