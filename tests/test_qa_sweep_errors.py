@@ -168,3 +168,37 @@ def test_a_grid_or_space_key_spelled_otherwise_is_shown_spelled_right(
     assert str(refused.value).startswith(f"{option} key "), str(refused.value)
     assert str(refused.value).endswith(f"write {right}"), str(refused.value)
     assert "=0" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"metric": 3}, "metric=3: name one of the run's headline metrics"),
+        ({"metric": ""}, "metric '': name one of the run's headline metrics"),
+        ({"direction": "up"}, "direction 'up': give maximize or minimize"),
+        ({"seed": "x"}, "seed='x': a sweep's seed is a whole number"),
+        ({"seed": -1}, "seed=-1: a sweep's seed is a whole number"),
+        ({"jobs": "2"}, "jobs '2': give a whole number, 1 or more"),
+        ({"jobs": 0}, "jobs=0: give a whole number, 1 or more"),
+        ({"reuse": "no"}, "reuse 'no': reuse is True or False"),
+    ],
+)
+def test_a_grid_sweep_option_of_the_wrong_kind_is_refused_before_any_point_runs(
+    parent: tuple[str, str], given: dict[str, Any], said: str
+) -> None:
+    # metric=3, direction='up', seed='x' (a grid draws nothing) and reuse='no' (truthy)
+    # were taken and recorded with every point; jobs='2' was a TypeError.
+    store, run_id = parent
+    with reprolam.open(store) as rl:
+        with pytest.raises(ConfigError) as refused:
+            rl.sweep(run_id, at="fit", grid={"fit.C": [0.1, 1]}, **given)
+        assert str(refused.value).startswith(said), str(refused.value)
+        assert [r.id for r in rl.runs()] == [run_id]  # nothing was written
+
+
+def test_a_random_count_that_is_not_a_whole_number_is_a_config_error(
+    parent: tuple[str, str],
+) -> None:
+    store, run_id = parent
+    with reprolam.open(store) as rl, pytest.raises(ConfigError, match="random '2': give a whole"):
+        rl.sweep(run_id, at="fit", space={"fit.C": (1, 2)}, random="2")  # type: ignore[arg-type]

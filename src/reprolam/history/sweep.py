@@ -54,6 +54,7 @@ from reprolam.history.sweep_space import (
     GridAxis,
     Point,
     RandomAxis,
+    check_seed,
     grid_points,
     nested,
     random_points,
@@ -393,8 +394,8 @@ def sweep(
     before the first fork is written. ``llm``: the endpoint and sampling of an LLM
     planner (each point's is a fresh one of the parent's kind).
     """
-    if jobs < 1:
-        raise ConfigError(f"{{jobs={jobs}}}: run at least one point at a time", option="jobs")
+    _check_options(jobs=jobs, random=random, optuna=optuna, seed=seed, reuse=reuse)
+    _check_headline(metric, direction)
     where = fork_point(store, run_ref, at)
     parent = where.parent
     flow = workflow_of(store, parent, workflow, trusted=trusted)
@@ -470,6 +471,58 @@ def sweep(
         if shared is not None:
             shared.close()
     return SweepResult(sweep_id, parent.id, where.index, spec, outcomes)
+
+
+def _check_options(**counts_and_flags: Any) -> None:
+    """Refuse a count, seed or flag of the wrong type before anything is written (a text
+    ``jobs='2'`` was a TypeError; a text or negative ``seed`` of a grid sweep, which draws
+    nothing, and a text ``reuse='no'`` were taken silently)."""
+    least = {"jobs": 1, "random": 1, "optuna": 1}
+    for name, value in counts_and_flags.items():
+        if name == "reuse":
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"{_named('reuse', value)}: reuse is True or False", option="reuse", value=value
+                )
+        elif name == "seed":
+            if counts_and_flags.get("optuna") is None:  # an optuna seed: sweep_optuna.plan
+                check_seed(value)
+        elif value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < least[name]
+        ):
+            raise ConfigError(
+                f"{_named(name, value)}: give a whole number, {least[name]} or more",
+                option=name,
+                value=value,
+                hint="e.g. {" + name + "=2}",
+            )
+
+
+def _named(option: str, value: Any) -> str:
+    """``{jobs=0}`` markup for a number; a text or another object as Python writes it, after
+    the option's name (markup would render ``'2'`` as ``2``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{{{option}={value}}}"
+    return f"{{{option}}} {value!r}"
+
+
+def _check_headline(metric: Any, direction: Any) -> None:
+    """The headline metric is a name and the direction maximize or minimize: a number or
+    another word was recorded with every point and left ``best()`` without a metric or
+    picking the maximum."""
+    if metric is not None and (not isinstance(metric, str) or not metric.strip()):
+        raise ConfigError(
+            f"{_named('metric', metric)}: name one of the run's headline metrics",
+            option="metric",
+            value=metric,
+            hint="e.g. {metric=accuracy}, or leave it out for the first one",
+        )
+    if direction not in (None, "maximize", "minimize"):
+        raise ConfigError(
+            f"{_named('direction', direction)}: give maximize or minimize",
+            option="direction",
+            value=direction,
+        )
 
 
 def _finished_point(
