@@ -95,10 +95,13 @@ def test_a_fork_of_an_edited_parent_record_or_last_inherited_step_is_refused(
 def test_a_parent_missing_the_step_before_the_fork_point_is_refused(
     parent: tuple[Path, str],
 ) -> None:
+    # The refusal lacked the 'cannot fork run ID:' that every other refusal of a damaged
+    # parent starts with.
     root, parent_id = parent
     _sql(root, "DELETE FROM steps WHERE run_id = ? AND idx = 4", parent_id)
+    missing = f"^cannot fork run {parent_id}: step 4 is missing from its trace "
     with SQLiteStore(root) as store:
-        with pytest.raises(IntegrityError, match=f"step 4 of run {parent_id} is missing"):
+        with pytest.raises(IntegrityError, match=missing):
             fork(store, parent_id, at=5, workflow=FLOW, planner=_report())
         assert len(store.list_runs()) == 1  # nothing was written
 

@@ -71,9 +71,9 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
                 length = trace_length(store, parent)
                 if index <= length:  # the run says it has the step, its trace does not
                     raise IntegrityError(
-                        f"step {index - 1} of run {parent.id} is missing from its trace (the "
-                        f"run counts {length} steps): the store was edited or damaged; `reprolam "
-                        f"audit {parent.id}` says what else is wrong"
+                        f"cannot fork run {parent.id}: step {index - 1} is missing from its "
+                        f"trace (the run counts {length} steps): the store was edited or "
+                        f"damaged; `reprolam audit {parent.id}` says what else is wrong"
                     ) from None
                 raise ConfigError(
                     f"{{at={index}}}: run {parent.id} has only {length} steps: fork at "
