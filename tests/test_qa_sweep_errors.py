@@ -202,3 +202,22 @@ def test_a_random_count_that_is_not_a_whole_number_is_a_config_error(
     store, run_id = parent
     with reprolam.open(store) as rl, pytest.raises(ConfigError, match="random '2': give a whole"):
         rl.sweep(run_id, at="fit", space={"fit.C": (1, 2)}, random="2")  # type: ignore[arg-type]
+
+
+def test_a_process_timeout_is_shown_with_its_flag_on_the_command_line(tmp_path: Path) -> None:
+    # The recorded error says '(policy action_timeout)', as Python names it; `show` printed
+    # it so, though the command line set it with --timeout.
+    store = str(tmp_path / "store")
+    ran = CliRunner().invoke(
+        cli,
+        [
+            "--store", store, "run", f"{TESTS}/sweep_flow.py", "--set", "fit.delay=5",
+            "--executor", "process", "--timeout", "1", "--json",
+        ],
+    )  # fmt: skip
+    run_id = json.loads(ran.stdout)["run"]["id"]
+    shown = " ".join(CliRunner().invoke(cli, ["--store", store, "show", run_id]).stdout.split())
+    assert "did not finish within 1.0 s of starting (policy --timeout)" in shown, shown
+    assert "action_timeout" not in shown
+    recorded = reprolam.show(run_id, store=store).run.error or ""
+    assert "(policy action_timeout)" in recorded  # the record keeps Python's words

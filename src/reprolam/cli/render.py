@@ -540,13 +540,17 @@ def _verdict(ok: bool, good: str, problems: Sequence[Any]) -> None:
 
 def recorded_error(message: str) -> str:
     """A recorded error (a step's, a run's reason) as the CLI shows it: it is recorded in
-    Python's spelling (the record is the same whoever ran it); the pickle opt-in is shown
-    by its flag."""
+    Python's spelling (the record is the same whoever ran it); the pickle opt-in, a damaged
+    blob's repair and the process executor's timeout are shown with their flags."""
     from reprolam.cli.main import flag_style
     from reprolam.codecs._pickle import OPT_IN
+    from reprolam.engine.process import TIMEOUT_SETTING
     from reprolam.errors import render_markup
+    from reprolam.trace._rows import BLOB_REPAIR
 
-    return message.replace(render_markup(OPT_IN), render_markup(OPT_IN, flag_style))
+    for phrase in (OPT_IN, BLOB_REPAIR, TIMEOUT_SETTING):
+        message = message.replace(render_markup(phrase), render_markup(phrase, flag_style))
+    return message
 
 
 def problem_text(problem: Problem) -> str:

@@ -29,10 +29,13 @@ from reprolam.codecs import default_serializer
 from reprolam.context import ActionContext
 from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
 from reprolam.engine.outputs import encoded_outputs
+from reprolam.errors import render_markup
 from reprolam.trace.records import ErrorInfo
 
 FunctionRef = tuple[str, str | None, str]  # module, file (path-loaded workflows), qualname
 STARTUP_TIMEOUT = 600.0  # seconds a worker may take to start and import the workflow
+# what set the limit an action overran, recorded in Python's words (the CLI shows the flag)
+TIMEOUT_SETTING = "policy {action_timeout}"
 
 
 class ProcessExecutor(ExecutorBase):
@@ -82,8 +85,8 @@ class ProcessExecutor(ExecutorBase):
             return Outcome(
                 error=ErrorInfo(
                     "ActionTimeout",
-                    f"{spec.name} did not finish within {timeout} s of starting (policy "
-                    "action_timeout): its worker process was killed",
+                    f"{spec.name} did not finish within {timeout} s of starting "
+                    f"({render_markup(TIMEOUT_SETTING)}): its worker process was killed",
                 )
             )
         try:
