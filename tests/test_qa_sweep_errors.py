@@ -204,6 +204,35 @@ def test_a_random_count_that_is_not_a_whole_number_is_a_config_error(
         rl.sweep(run_id, at="fit", space={"fit.C": (1, 2)}, random="2")  # type: ignore[arg-type]
 
 
+def test_a_points_error_on_the_command_line_names_flags_not_python_options(
+    tmp_path: Path,
+) -> None:
+    # A point that could not run (its input's blob damaged) printed the library's text, 'again
+    # with reuse=True', in the table and in --json; the CLI's other errors say --reuse.
+    store = str(tmp_path / "store")
+    made = CliRunner().invoke(
+        cli, ["--store", store, "run", f"{TESTS}/sweep_flow.py", "--set", "make_data.n=4000"]
+    )
+    assert made.exit_code == 0, made.output
+    (blob,) = [p for p in (tmp_path / "store" / "artifacts").rglob("*") if p.is_file()]
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-1] + b"]]")
+    (run_id,) = [r.id for r in reprolam.runs(store=store)]
+    args = ["--store", store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=1,2"]
+    shown = CliRunner().invoke(cli, args)
+    payload = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)
+    assert shown.exit_code == 1, shown.output
+    said = " ".join(shown.stdout.split())
+    assert "point 0: error artifact " in said
+    assert "again with --reuse (a new run" in said
+    assert "reuse=True" not in said
+    for point in payload["points"]:
+        assert "again with --reuse (a new run" in point["error"], point["error"]
+    with reprolam.open(store) as rl:  # from Python, the Python spelling
+        errors = [p.error for p in rl.sweep(run_id, at="fit", grid={"fit.C": [1]}).points]
+    assert "again with reuse=True (a new run" in str(errors[0])
+
+
 def test_a_process_timeout_is_shown_with_its_flag_on_the_command_line(tmp_path: Path) -> None:
     # The recorded error says '(policy action_timeout)', as Python names it; `show` printed
     # it so, though the command line set it with --timeout.

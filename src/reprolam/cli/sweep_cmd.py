@@ -180,7 +180,7 @@ def sweep(
         written["plot"] = plot_path
     respond_with(
         as_json,
-        {**result.to_dict(), "written": written},
+        _as_flags({**result.to_dict(), "written": written}, result),
         lambda: _summary(result, written),
         ok=result.succeeded,
     )
@@ -264,6 +264,23 @@ def _why_no_metric(result: SweepResult, metric: str | None) -> None:
         )
 
 
+def _point_error(point: SweepPoint) -> str | None:
+    """Why a point could not run, with options named by their flags (the library's text
+    names them as Python does: ``reuse=True``)."""
+    from reprolam.cli.main import flag_style
+
+    return point.failure.render(flag_style) if point.failure is not None else point.error
+
+
+def _as_flags(payload: dict[str, Any], result: SweepResult) -> dict[str, Any]:
+    """``--json``'s points (and best point) with their errors in the CLI's words."""
+    errors = {p.number: _point_error(p) for p in result.points}
+    for row in [*payload["points"], payload.get("best") or {}]:
+        if row.get("error"):
+            row["error"] = errors[row["point"]]
+    return payload
+
+
 def _values(values: dict[str, Any]) -> str:
     """The swept values, as markup-safe text."""
     from rich.markup import escape
@@ -338,7 +355,7 @@ def _summary(result: SweepResult, written: dict[str, str]) -> None:
         )
     for p in result.points:
         if p.error:
-            console.print(f"point {p.number}: [red]error[/] {escape(p.error)}")
+            console.print(f"point {p.number}: [red]error[/] {escape(_point_error(p) or '')}")
     _why_no_metric(result, metric)
     if len(result.environments) > 1:
         console.print(

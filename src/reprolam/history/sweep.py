@@ -121,6 +121,8 @@ class SweepPoint:
     failed: int = 0  # action steps that failed
     error: str | None = None  # why the fork could not run at all
     environments: tuple[str, ...] = ()  # digests of the remote workers' environments it used
+    # the error itself: its text in another style (the CLI's flags: ``failure.render``)
+    failure: ReprolamError | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         values = " ".join(f"{t}={value_words(v)}" for t, v in self.values.items())
@@ -451,7 +453,7 @@ def sweep(
                 serializer=serializer,
             )
         except ReprolamError as exc:
-            outcome = SweepPoint(number, point, error=str(exc))
+            outcome = SweepPoint(number, point, error=str(exc), failure=exc)
         else:
             outcome = _finished_point(store, number, point, result, where.index)
         if on_point is not None:
