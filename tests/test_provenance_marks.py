@@ -179,6 +179,23 @@ def test_a_license_that_is_neither_an_spdx_id_nor_a_url_is_refused(
     assert chosen["./"]["license"]["@id"] == "https://spdx.org/licenses/CC0-1.0"
 
 
+@pytest.mark.parametrize("license_", ["", " "])
+def test_an_empty_license_is_refused_not_replaced_by_the_default(
+    store: SQLiteStore, cases: dict[str, str], tmp_path: Path, license_: str
+) -> None:
+    """--license '' wrote a crate under the default CC-BY-4.0, described as chosen because
+    none was: a crate must name a license (RO-Crate), so an empty one is bad input."""
+    out = tmp_path / "crate.zip"
+    args = ["--store", str(store.location), "export", cases["plain"], "--format", "rocrate"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(out), "--license", license_])
+    assert result.exit_code == 2, result.output
+    assert f"error: license {license_!r} is neither an SPDX license id" in result.output
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="is neither an SPDX license id"):
+        export_run(store, cases["plain"], format="rocrate", output=out, license=license_)
+    assert not out.exists()
+
+
 # -- many retries ---------------------------------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ CHOSEN = "chosen by the exporter"  # how a license given to the export is descri
 
 def crate_license(graph: RunGraph, chosen: str | None) -> tuple[str, str]:
     """(SPDX id or URL, how it was chosen): the user's, else the workflow's, else the default."""
-    if chosen:
+    if chosen is not None:  # an empty one too: a crate names its license, refused below
         return check_license(chosen), CHOSEN
     declared = graph.workflow_snapshot.get("license")
     if isinstance(declared, str) and declared:

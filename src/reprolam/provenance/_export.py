@@ -48,7 +48,7 @@ def export_run(
             "the rocrate format writes a directory or a zip file: "
             "give {output=DIR} or {output=FILE.zip}"
         )
-    if format == "rocrate" and license:
+    if format == "rocrate" and license is not None:  # "" too: a crate must name its license
         from reprolam.provenance._crate_terms import check_license
 
         check_license(license)  # before the run is verified and its crate built
