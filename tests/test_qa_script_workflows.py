@@ -82,3 +82,48 @@ def test_a_script_that_runs_when_imported_is_not_run_again_by_reproduce(
     assert result.exit_code == 2, result.output
     assert "started a run while it was imported" in " ".join(result.output.split())
     assert len(json.loads(runner.invoke(cli, [*store, "runs", "--json"]).stdout)) == 1
+
+
+SESSION = """
+import reprolam
+from reprolam import action, workflow
+
+
+@action(outputs=["metrics"])
+def one(*, n: int = 2) -> dict:
+    return {"n": n}
+
+
+flow = workflow("session-flow", [one], outputs=["metrics"])
+with reprolam.open("store") as rl:  # a notebook's cells, or a script without a guard
+    run = rl.run(flow)
+    print(rl.reproduce(run.id).summary())
+    print(run.fork(at="one", set={"one.n": 3}).metrics)
+    print(rl.sweep(run.id, at="one", grid={"one.n": [4, 5]}).succeeded)
+"""
+
+
+@pytest.mark.parametrize("how", ["stdin", "script"])
+def test_a_workflow_defined_in_main_is_found_again_in_the_same_process(
+    tmp_path: Path, how: str
+) -> None:
+    """README: a workflow given as an object is found again 'in this process (the same
+    module)'. Defined in a notebook (or `python -`) it was not: reproduce, fork and sweep
+    asked for trusted=True; in a script without an `if __name__` guard they imported the
+    file again and were refused as a run started while importing it."""
+    script = tmp_path / "session.py"
+    script.write_text(SESSION)
+    args, given = (
+        ([sys.executable, "-"], SESSION)
+        if how == "stdin"
+        else ([sys.executable, str(script)], None)
+    )
+    done = subprocess.run(
+        args, input=given, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "reproduced: 1/1 steps bitwise identical",
+        "{'n': 3}",
+        "True",
+    ]

@@ -8,6 +8,7 @@ to know a planner's or an executor's fields.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
@@ -53,6 +54,9 @@ def workflow_of(
                     hint="extend or branch it from that script (ManualRun.open, ManualRun.fork; "
                     "rlam: ExecutionTrace.open, fork_trace), or pass {workflow=MODULE:ATTR}",
                 ) from None
+            live = _main_workflow(store, run)
+            if live is not None:
+                return live
             script = _script_workflow(store, run)
             if script is not None:
                 return script
@@ -80,6 +84,38 @@ def workflow_of(
             hint="pass the right one with {workflow}",
         )
     return flow
+
+
+def _main_workflow(store: TraceStore, run: RunRecord) -> Workflow | None:
+    """The workflow of that name that this process's ``__main__`` holds, when the run was
+    recorded from a ``__main__`` too and this one is the same (a notebook's kernel,
+    ``python -``, or the script that recorded it, still running): found in this process, as a
+    workflow given as an object is. Without it a notebook's run could be forked only with
+    ``trusted=True`` or ``workflow=flow``, and a script's file was imported again, its
+    unguarded top level refused."""
+    from reprolam.history.code_diff import code_manifest
+
+    main = sys.modules.get("__main__")
+    modules = code_manifest(store, load_json(store, run.environment)).get("modules", {})
+    if main is None or not isinstance(modules.get("__main__", False), dict | None):
+        return None
+    recorded = (modules.get("__main__") or {}).get("file")
+    running = getattr(main, "__file__", None)
+    if isinstance(recorded, str) and recorded.endswith(".py") and not _same_file(recorded, running):
+        return None  # another script (or a notebook): load the one that recorded it
+    for value in list(vars(main).values()):
+        if isinstance(value, Workflow) and value.name == run.workflow:
+            return value
+    return None
+
+
+def _same_file(a: str, b: Any) -> bool:
+    if not isinstance(b, str):
+        return False
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def _script_workflow(store: TraceStore, run: RunRecord) -> Workflow | None:
