@@ -455,3 +455,17 @@ def test_wrong_argument_types_are_clear_errors_not_records_or_tracebacks(tmp_pat
         with pytest.raises(ConfigError, match="0 or more"):
             rl.runs(limit=-1)
         assert [a.value for a in rl.tag(run.id, "x", "y")] == ["x", "y"]
+
+
+def test_a_closed_client_says_how_to_open_the_store_again_in_public_words(tmp_path: Path) -> None:
+    # It said 'open it again with open_store()', a name reprolam.__all__ does not list, to
+    # a notebook user whose `with reprolam.open(...)` cell had ended.
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        rl.run("breast-cancer")
+    with pytest.raises(reprolam.StoreError) as refused:
+        rl.runs()
+    said = str(refused.value)
+    assert "is closed (close() was called, or the with block that opened it ended)" in said
+    assert said.endswith(f"open it again, reprolam.open({store!r})"), said
+    assert "open_store" not in said

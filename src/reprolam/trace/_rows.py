@@ -586,7 +586,10 @@ def damaged_row_error(what: str, exc: Exception) -> IntegrityError:
 
 
 def closed_error(location: str) -> StoreError:
-    return StoreError(f"the trace store {location} is closed: open it again with open_store()")
+    return StoreError(
+        f"the trace store {location} is closed (close() was called, or the with block that "
+        f"opened it ended): open it again, reprolam.open({location!r})"
+    )
 
 
 def unstorable_text_error(exc: UnicodeEncodeError, location: str) -> StoreError:

@@ -225,7 +225,7 @@ def hint(exc: sqlite3.Error) -> str:
     if "full" in text or "I/O" in text:
         return "check free disk space and the health of the disk"
     if "closed" in text:
-        return "the store is closed; open it again with open_store()"
+        return "the store is closed; open it again with reprolam.open(STORE)"
     return "if this persists, check the store with `reprolam audit`"
 
 
