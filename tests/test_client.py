@@ -469,3 +469,25 @@ def test_a_closed_client_says_how_to_open_the_store_again_in_public_words(tmp_pa
     assert "is closed (close() was called, or the with block that opened it ended)" in said
     assert said.endswith(f"open it again, reprolam.open({store!r})"), said
     assert "open_store" not in said
+
+
+def test_a_run_results_verbs_are_typed_as_what_they_return(tmp_path: Path) -> None:
+    # run.audit(), run.reproduce() and run.replay() were typed Any: a notebook's or a script's
+    # type checker let `run.audit().clen` through.
+    from reprolam.engine.loop import RunResult
+
+    returns = {
+        verb: getattr(RunResult, verb).__annotations__["return"]
+        for verb in ("audit", "reproduce", "replay", "fork")
+    }
+    assert returns == {
+        "audit": "AuditReport",
+        "reproduce": "ReproduceResult",
+        "replay": "ReplayResult",
+        "fork": "RunResult",
+    }
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run("breast-cancer")
+        assert type(run.audit()).__name__ == returns["audit"]
+        assert type(run.reproduce()).__name__ == returns["reproduce"]
+        assert type(run.replay()).__name__ == returns["replay"]

@@ -58,6 +58,9 @@ from reprolam.workflows.registry import Workflow
 if TYPE_CHECKING:
     from reprolam.actions import ActionSpec
     from reprolam.engine.concurrent import Lookahead
+    from reprolam.history.audit import AuditReport
+    from reprolam.history.replay import ReplayResult
+    from reprolam.history.reproduce import ReproduceResult
 
 StepCallback = Callable[[StepRecord], None]
 # The engine's own clock reads, unwrapped: they happen between actions, where the effects
@@ -108,17 +111,17 @@ class RunResult:
         """Fork this run (see ``Client.fork``)."""
         return self._client().fork(self.id, at=at, **options)  # type: ignore[no-any-return]
 
-    def reproduce(self, **options: Any) -> Any:
+    def reproduce(self, **options: Any) -> ReproduceResult:
         """Re-execute this run and compare (see ``Client.reproduce``)."""
-        return self._client().reproduce(self.id, **options)
+        return self._client().reproduce(self.id, **options)  # type: ignore[no-any-return]
 
-    def replay(self, **options: Any) -> Any:
+    def replay(self, **options: Any) -> ReplayResult:
         """Verify this run's record, executing nothing (see ``Client.replay``)."""
-        return self._client().replay(self.id, **options)
+        return self._client().replay(self.id, **options)  # type: ignore[no-any-return]
 
-    def audit(self) -> Any:
+    def audit(self) -> AuditReport:
         """Audit this run (see ``Client.audit``)."""
-        return self._client().audit(self.id)
+        return self._client().audit(self.id)  # type: ignore[no-any-return]
 
     def _client(self) -> Any:
         if self.client is None:
