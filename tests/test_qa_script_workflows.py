@@ -127,3 +127,38 @@ def test_a_workflow_defined_in_main_is_found_again_in_the_same_process(
         "{'n': 3}",
         "True",
     ]
+
+
+UNGUARDED_PROCESS = """
+import reprolam
+from reprolam import action, workflow
+
+
+@action(outputs=["metrics"])
+def one(*, n: int = 2) -> dict:
+    return {"n": n}
+
+
+flow = workflow("noguard-process", [one], outputs=["metrics"])
+with reprolam.open("store") as rl:  # no `if __name__ == "__main__":`
+    rl.run(flow)
+    print(rl.run(flow, executor="process").status.value)
+"""
+
+
+def test_a_process_worker_loading_an_unguarded_script_records_no_run(tmp_path: Path) -> None:
+    """Each worker loads the main script again: its top level ran the script's first run
+    again in the worker, recorded as a second succeeded run, then an interrupted one
+    (multiprocessing's bootstrapping RuntimeError)."""
+    script = tmp_path / "noguard.py"
+    script.write_text(UNGUARDED_PROCESS)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "failed"  # its step: the worker died before the action ran
+    said = " ".join(done.stderr.split())
+    assert f"a worker process loading {str(script)!r} again" in said
+    assert 'put that code under if __name__ == "__main__":' in said
+    listed = CliRunner().invoke(cli, ["--store", str(tmp_path / "store"), "runs", "--json"])
+    assert sorted(r["status"] for r in json.loads(listed.stdout)) == ["failed", "succeeded"]

@@ -270,3 +270,20 @@ def refuse_runs_while_importing() -> None:
             "workflow: its top level runs reprolam whenever it is imported; put that code under "
             'if __name__ == "__main__": (as `python FILE` still runs it)'
         )
+    if _starting_worker():
+        script = getattr(sys.modules.get("__mp_main__"), "__file__", None) or "the main script"
+        raise ConfigError(
+            f"a worker process loading {script!r} again (the process and dask executors start "
+            "their workers so) was made to start a run by its top level: the worker would "
+            "record the script's runs a second time; put that code under "
+            'if __name__ == "__main__": (as `python FILE` still runs it)'
+        )
+
+
+def _starting_worker() -> bool:
+    """True in a process that multiprocessing is starting (spawn, forkserver) while it loads
+    the parent's main script: what that script's top level does there happens twice."""
+    mp_process = sys.modules.get("multiprocessing.process")
+    return mp_process is not None and bool(
+        getattr(mp_process.current_process(), "_inheriting", False)
+    )
