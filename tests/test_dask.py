@@ -343,6 +343,8 @@ def test_a_local_cluster_that_cannot_start_is_one_clear_error(tmp_path: Path) ->
     ):
         DaskExecutor(workers=1).start()
     assert "a-file" in str(refused.value)  # what failed is named
+    # and where a worker's own error went ('Nanny failed to start.' names none)
+    assert "what the workers printed to stderr (an error in the worker" in str(refused.value)
 
 
 def test_a_script_read_from_stdin_is_named_as_why_the_workers_did_not_start() -> None:

@@ -142,7 +142,9 @@ def one(*, n: int = 2) -> dict:
 flow = workflow("noguard-process", [one], outputs=["metrics"])
 with reprolam.open("store") as rl:  # no `if __name__ == "__main__":`
     rl.run(flow)
-    print(rl.run(flow, executor="process").status.value)
+    second = rl.run(flow, executor="process")
+    print(second.status.value)
+    print(second.steps[-1].error.message)
 """
 
 
@@ -156,9 +158,28 @@ def test_a_process_worker_loading_an_unguarded_script_records_no_run(tmp_path: P
         [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "failed"  # its step: the worker died before the action ran
+    status, _ = done.stdout.strip().split("\n")
+    assert status == "failed"  # its step: the worker died before the action ran
     said = " ".join(done.stderr.split())
     assert f"a worker process loading {str(script)!r} again" in said
     assert 'put that code under if __name__ == "__main__":' in said
     listed = CliRunner().invoke(cli, ["--store", str(tmp_path / "store"), "runs", "--json"])
     assert sorted(r["status"] for r in json.loads(listed.stdout)) == ["failed", "succeeded"]
+
+
+def test_a_process_worker_that_exits_with_an_error_before_its_action_says_where_to_look(
+    tmp_path: Path,
+) -> None:
+    """The step's error blamed 'out of memory, a crash in native code, os._exit or a signal'
+    for a worker that exited with code 1, a Python error printed to stderr (here: the
+    unguarded main script it loaded again)."""
+    script = tmp_path / "noguard.py"
+    script.write_text(UNGUARDED_PROCESS)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    error = done.stdout.strip().split("\n")[-1]
+    assert "died before one started (within 600.0 s): exited with code 1" in error, done.stderr
+    assert "an error in the worker, printed to this program's stderr" in error
+    assert 'outside if __name__ == "__main__":' in error
+    assert "out of memory" not in error

@@ -45,7 +45,13 @@ from reprolam.context import ActionContext
 from reprolam.engine.code_capture import action_fingerprints
 from reprolam.engine.executors import ExecutorBase, LocalExecutor, Outcome, error_info
 from reprolam.engine.outputs import encoded_outputs
-from reprolam.engine.process import FunctionRef, _resolve, function_ref, unspawnable_main
+from reprolam.engine.process import (
+    WORKER_RAISED,
+    FunctionRef,
+    _resolve,
+    function_ref,
+    unspawnable_main,
+)
 from reprolam.errors import ConfigError, IntegrityError
 from reprolam.hashing import digest
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
@@ -168,7 +174,8 @@ class DaskExecutor(ExecutorBase):
                         f"start: {exc}{unspawnable_main()}",
                         option="executor",
                         value="dask",
-                        hint="fix what it names (Dask's temporary-directory setting, "
+                        hint="fix what it names or what the workers printed to stderr "
+                        f"({WORKER_RAISED}; Dask's temporary-directory setting, "
                         "DASK_TEMPORARY_DIRECTORY, must be a writable directory), or join a "
                         "running cluster with {scheduler}",
                     ) from None

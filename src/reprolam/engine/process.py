@@ -133,7 +133,11 @@ class ProcessExecutor(ExecutorBase):
                 how = f"killed by signal {-code}"
         else:
             how = f"exited with code {code}"
-        why = "out of memory, a crash in native code, os._exit or a signal; not a timeout"
+        why = (
+            WORKER_RAISED
+            if code == 1 and when.startswith("before")
+            else "out of memory, a crash in native code, os._exit or a signal; not a timeout"
+        )
         unspawnable = unspawnable_main() if when.startswith("before") else ""
         return Outcome(
             error=ErrorInfo(
@@ -168,6 +172,15 @@ class ProcessExecutor(ExecutorBase):
         if self._conn is not None:
             self._conn.close()
         self._process = self._conn = None
+
+
+# Why a worker exits with code 1 before its first action: an error, in its stderr; the
+# likeliest, the main script it loads again (guarded by the worker: registry)
+WORKER_RAISED = (
+    "an error in the worker, printed to this program's stderr: each worker loads the main "
+    "script again, so a script whose top level fails there, or starts runs outside "
+    'if __name__ == "__main__":, stops it'
+)
 
 
 def unspawnable_main() -> str:
