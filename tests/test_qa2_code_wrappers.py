@@ -133,3 +133,73 @@ def test_a_partials_frozen_arguments_are_a_recorded_constant(project: Path) -> N
     assert divergence["step"] == 0
     assert "code fingerprint of through_partial changed" in str(divergence["message"])
     assert "MUL" in json.dumps(report["code"])
+
+
+DECORATORS = """
+import functools
+
+
+def tenfold(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        return fn(x) * 10
+    return wrapper
+
+
+@tenfold
+def shift(x):
+    return x + 1
+"""
+
+DECORATED_FLOW = """
+from reprolam import action, workflow
+
+import qa5_decorators as D
+
+
+@action(outputs=["a"])
+def through_decorated(*, x: float = 2.0) -> float:
+    return D.shift(x)
+
+
+@action(outputs=["b"])
+@D.tenfold
+def decorated_action(a: float) -> float:
+    return a
+
+
+flow = workflow("decorated", [through_decorated, decorated_action], outputs=["b"])
+"""
+
+
+def test_an_edited_decorator_wrapper_changes_the_fingerprint_and_is_named(
+    tmp_path: Path,
+) -> None:
+    """A ``functools.wraps`` wrapper's body runs too: the walk unwrapped decorated
+    functions to the function inspect shows, so editing the wrapper (``* 10`` -> ``* 11``)
+    left the fingerprint as recorded, reproduce said only 'module ... source changed' and
+    --reuse took the old wrapper's output."""
+    (tmp_path / "qa5_decorators.py").write_text(DECORATORS)
+    (tmp_path / "flows.py").write_text(DECORATED_FLOW)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        run_id = _run(tmp_path)
+        _edit(tmp_path / "qa5_decorators.py", "fn(x) * 10", "fn(x) * 11")
+        report = _reproduce(tmp_path, run_id)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("qa5_decorators", None)
+    divergence = report["divergence"]
+    assert isinstance(divergence, dict)
+    assert divergence["step"] == 0
+    assert "code fingerprint of through_decorated changed" in str(divergence["message"])
+    code = report["code"]
+    assert isinstance(code, list)
+    helpers = {c["name"]: c for c in code if c["kind"] == "helper"}
+    used_by = set()
+    for key in ("wrapper", "wrapper@2"):  # one around the helper, one around the action
+        wrapper = helpers[f"qa5_decorators:tenfold.<locals>.{key}"]
+        assert wrapper["summary"] == "changed"
+        assert "+        return fn(x) * 11" in wrapper["diff"]
+        used_by |= set(wrapper["used_by"])
+    assert used_by == {"through_decorated", "decorated_action"}

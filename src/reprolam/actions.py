@@ -508,7 +508,7 @@ def code_fingerprint(fn: Callable[..., Any]) -> str:
     try:
         source = textwrap.dedent(inspect.getsource(fn)).encode()
     except (OSError, TypeError):
-        code = getattr(fn, "__code__", None)
+        code = fn if isinstance(fn, types.CodeType) else getattr(fn, "__code__", None)
         source = _code_text(code).encode() if code is not None else _compiled_code(fn)
     return digest(source)
 

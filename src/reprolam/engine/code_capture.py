@@ -157,15 +157,25 @@ class _Walk:
 
         A lambda is keyed by the name it is bound to (``module:scale``); two objects of one
         qualname (functions a factory made, lambdas) get ``@2``, ``@3``, ... in walk order.
+        A decorated function is keyed by the function it wraps (its source is what
+        ``inspect`` shows); each wrapper of the user's around it (``functools.wraps``) is a
+        unit it reaches, by the wrapper's own code: its body runs too.
         """
-        obj = inspect.unwrap(obj) if callable(obj) else obj
+        wrappers = [w for w in _wrappers(obj) if self.is_user(_defined_in(w))]
+        key = self._add_unit(inspect.unwrap(obj) if callable(obj) else obj, name)
+        for wrapper in wrappers:
+            self.refs.setdefault(key, set()).add(self._add_unit(wrapper, None, wrapper=True))
+        return key
+
+    def _add_unit(self, obj: Any, name: str | None, wrapper: bool = False) -> str:
         known = self.keys.get(id(obj))
         if known is not None:
             return known
-        qualname = obj.__qualname__
+        # a wrapper carries the qualname and module of what it wraps: its code names its own
+        qualname = obj.__code__.co_qualname if wrapper else obj.__qualname__
         if qualname == "<lambda>" and name is not None:
             qualname = name
-        module = _module_of(obj)
+        module = _defined_in(obj) if wrapper else _module_of(obj)
         key = base = f"{module}:{qualname}"
         suffix = 1
         while key in self.units:
@@ -175,10 +185,10 @@ class _Walk:
             self.truncated = True
             return key
         self.keys[id(obj)] = key
-        source, fingerprint, file = _unit_source(obj)
+        source, fingerprint, file = _unit_source(obj.__code__ if wrapper else obj)
         self.units[key] = {
             "module": module,
-            "qualname": obj.__qualname__,
+            "qualname": qualname if wrapper else obj.__qualname__,
             "kind": "class" if isinstance(obj, type) else "function",
             "file": file,
             "source": source,
@@ -456,6 +466,25 @@ def _unit_source(obj: Any) -> tuple[str | None, str, str | None]:
     found = (source, fingerprint, _file_of(obj))
     _SOURCES[id(key)] = (key, found)
     return found
+
+
+def _wrappers(obj: Any) -> list[types.FunctionType]:
+    """The functions wrapping ``obj`` (its ``__wrapped__`` chain, ``functools.wraps``),
+    outermost first; none for a function that wraps nothing."""
+    found: list[types.FunctionType] = []
+    while isinstance(obj, types.FunctionType) and hasattr(obj, "__wrapped__"):
+        if len(found) > 100:  # a cycle of __wrapped__: inspect.unwrap says so
+            break
+        found.append(obj)
+        obj = obj.__wrapped__
+    return found
+
+
+def _defined_in(fn: types.FunctionType) -> str:
+    """The module whose code defined ``fn`` (a wrapper's ``__module__`` is its wrapped
+    function's, copied by ``functools.wraps``)."""
+    module = fn.__globals__.get("__name__")
+    return module if isinstance(module, str) else "<exec>"
 
 
 def _module_of(obj: Any) -> str:
