@@ -4,6 +4,7 @@ line, ``trusted=True`` from Python, wherever the refusal reaches the user."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,23 @@ def test_a_step_that_needed_pickles_shows_the_flag_and_records_python_s_word(
     assert "trusted=True" not in shown
     recorded = json.loads(invoke(store, "show", run_id, "--json").stdout)
     assert recorded["steps"][0]["error"]["message"].endswith("opt in to pickle with trusted=True")
+
+
+def test_trusted_replay_of_a_class_the_workflow_file_defines_loads_it_with_workflow(
+    pickled: tuple[Path, Path, str],
+) -> None:
+    """replay failed with ModuleNotFoundError (the file's module is only imported where the
+    workflow runs) and named no way to load it, while audit and reproduce passed."""
+    store, flow, run_id = pickled
+    sys.modules.pop("reprolam_user_workflow_pick", None)  # another process: not imported
+    refused = invoke(store, "--trust-pickle", "replay", run_id, "--json")
+    assert refused.exit_code == 1
+    message = json.loads(refused.stdout)["first_problem"]["message"]
+    assert "replay with --workflow pick.py" in message
+    loaded = invoke(store, "--trust-pickle", "replay", run_id, "--workflow", str(flow), "--json")
+    assert loaded.exit_code == 0, loaded.output
+    assert json.loads(loaded.stdout)["verified"] is True
+    sys.modules.pop("reprolam_user_workflow_pick", None)
+    with reprolam.open(store, trusted=True) as rl:
+        assert "workflow='pick.py'" in str(rl.replay(run_id).problems[0].to_dict())
+        assert rl.replay(run_id, workflow=str(flow)).verified

@@ -84,10 +84,12 @@ def resume(run: RunRef, *, store: StoreRef = None, **options: Any) -> RunResult:
         return rl.resume(run, **options)
 
 
-def replay(run: RunRef, *, store: StoreRef = None, step: int | None = None) -> ReplayResult:
+def replay(
+    run: RunRef, *, store: StoreRef = None, step: int | None = None, workflow: str | None = None
+) -> ReplayResult:
     """Verify a run's record and rebuild its outputs, executing nothing (``Client.replay``)."""
     with using(store, create=False) as rl:
-        return rl.replay(run, step=step)
+        return rl.replay(run, step=step, workflow=workflow)
 
 
 def audit(run: RunRef, *, store: StoreRef = None) -> AuditReport:

@@ -370,10 +370,18 @@ class Client:
 
     # -- reading verbs ------------------------------------------------------------------------
 
-    def replay(self, run: RunRef, *, step: int | None = None) -> ReplayResult:
-        """Rebuild ``run``'s outputs from the store, verifying every hash, executing nothing."""
-        from reprolam.history.replay import replay
+    def replay(
+        self, run: RunRef, *, step: int | None = None, workflow: str | None = None
+    ) -> ReplayResult:
+        """Rebuild ``run``'s outputs from the store, verifying every hash, executing nothing.
 
+        ``workflow`` (a workflow file, ``module:attr``) is imported first, no action run: a
+        trusted pickle of a class that file defines is then loaded (without it, it is not)."""
+        from reprolam.history.replay import replay
+        from reprolam.workflows.registry import load_workflow
+
+        if workflow is not None:
+            load_workflow(workflow)
         return replay(self.store, self._run_id(run), step=step, serializer=self._serializer())
 
     def audit(self, run: RunRef) -> AuditReport:

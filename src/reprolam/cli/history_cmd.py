@@ -21,10 +21,16 @@ from reprolam.cli.options import Execution, execution_options, llm_options, plan
 @click.command()
 @click.argument("run_ref", metavar="RUN")
 @click.option("--step", type=int, help="Replay only step K and return its outputs.")
+@click.option(
+    "--workflow",
+    metavar="REF",
+    help="Import this workflow file first (no action runs), so that a trusted pickle of a "
+    "class it defines loads.",
+)
 @json_option
 @click.pass_obj
 @reports_errors
-def replay(obj: Ctx, run_ref: str, step: int | None, as_json: bool) -> None:
+def replay(obj: Ctx, run_ref: str, step: int | None, workflow: str | None, as_json: bool) -> None:
     """Rebuild RUN's outputs from the store, verifying every hash, executing nothing.
 
     No action, planner or LLM is called. Exit 1 if any step or artifact fails verification.
@@ -33,11 +39,12 @@ def replay(obj: Ctx, run_ref: str, step: int | None, as_json: bool) -> None:
     Example:
       reprolam replay 01a1fd10
       reprolam replay 01a1fd10 --step 3 --json
+      reprolam --trust-pickle replay 01a1fd10 --workflow flows.py
     """
     from reprolam.cli import render
 
     with obj.open() as rl:
-        result = rl.replay(run_ref, step=step)
+        result = rl.replay(run_ref, step=step, workflow=workflow)
     payload = result.to_dict(flag_style)
     respond(as_json, payload, lambda: render.replay_result(result), ok=result.verified)
 

@@ -107,15 +107,17 @@ def defined_where(module_name: str) -> str:
     """Why code of a workflow file or a script (a function, a pickled object's class) is
     not found here, and the fix; "" for any other module."""
     if module_name.startswith(_WORKFLOW_FILE_MODULE):
-        where = f"the workflow file {module_name.removeprefix(_WORKFLOW_FILE_MODULE)}.py"
+        file = f"{module_name.removeprefix(_WORKFLOW_FILE_MODULE)}.py"
+        where = f"the workflow file {file}"
+        loaders = f"fork, resume and reproduce load it, and replay with {{workflow={file}}}"
     elif module_name == "__main__":
         where = "a script run as __main__"
+        loaders = "fork, resume and reproduce load it"
     else:
         return ""
     return (
         f"; it was defined in {where}, which only a process running that workflow imports "
-        "(fork, resume and reproduce load it): to load the value anywhere, define that code "
-        "in an installed module"
+        f"({loaders}): to load the value anywhere, define that code in an installed module"
     )
 
 
