@@ -140,3 +140,37 @@ with reprolam.open({str(tmp_path)!r}) as rl:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[] True"
+
+
+def test_a_damaged_installed_distribution_does_not_stop_the_ranking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A RECORD with a blank line (hand-edited, a broken installer) made importlib.metadata's
+    packages_distributions raise TypeError: reproduce and diff of any run ended in that
+    traceback. The damaged distribution is left out; the others still rank."""
+    from reprolam.history import code_diff
+
+    damaged = tmp_path / "broken_dist-1.0.dist-info"
+    damaged.mkdir()
+    (damaged / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-dist\nVersion: 1.0\n")
+    (damaged / "RECORD").write_text("broken_mod/__init__.py,,\n\n")
+    good = tmp_path / "tiny_dist-2.0.dist-info"
+    good.mkdir()
+    (good / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-dist\nVersion: 2.0\n")
+    (good / "RECORD").write_text("tinymod/__init__.py,,\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code_diff._packages_distributions.cache_clear()
+    try:
+        manifest = {
+            "units": {"m:f": {"module": "m"}},
+            "modules": {"m": {"imports": ["tinymod"]}},
+            "actions": {"f": {"unit": "m:f", "reaches": []}},
+        }
+        ranked = rank_environment(
+            {"packages.tiny-dist": ("1.0", "2.0"), "packages.broken-dist": ("1.0", "1.1")},
+            [manifest],
+        )
+    finally:
+        code_diff._packages_distributions.cache_clear()
+    assert ranked.relevant == ["packages.tiny-dist"]
+    assert ranked.other_packages == ["packages.broken-dist"]

@@ -257,9 +257,33 @@ def _distributions(imports: set[str]) -> set[str]:
 
 @cache
 def _packages_distributions() -> dict[str, list[str]]:
-    from importlib.metadata import packages_distributions
+    """Top-level import name -> distributions; a distribution whose file list cannot be
+    read (a damaged RECORD: importlib.metadata raises on a blank line) is left out."""
+    from importlib.metadata import distributions
 
-    return dict(packages_distributions())
+    found: dict[str, list[str]] = {}
+    for dist in distributions():
+        try:
+            names = _top_level_names(dist)
+            project = dist.metadata["Name"]
+        except Exception:  # whatever a broken installation raises
+            continue
+        for name in names:
+            found.setdefault(name, []).append(project)
+    return found
+
+
+def _top_level_names(dist: Any) -> set[str]:
+    """The import names a distribution provides: its top_level.txt, else its files' first
+    parts (as importlib.metadata.packages_distributions reads them)."""
+    declared = (dist.read_text("top_level.txt") or "").split()
+    if declared:
+        return set(declared)
+    return {
+        f.parts[0] if len(f.parts) > 1 else f.with_suffix("").name
+        for f in dist.files or ()
+        if f.suffix == ".py"
+    }
 
 
 def _normalize(project: str) -> str:
