@@ -257,6 +257,21 @@ CASES = {
         "x * 5",
         ":double",
     ),
+    "library_attribute_monkeypatched_by_the_user": Case(
+        textwrap.dedent(
+            """
+            def patched_scale(x):
+                return x * 2
+
+
+            re.adv4_patched_scale = patched_scale  # a library module's name, the user's code
+            """
+        ),
+        "re.adv4_patched_scale(4)",
+        "x * 2",
+        "x * 5",
+        ":patched_scale",
+    ),
 }
 
 

@@ -269,6 +269,7 @@ class _Walk:
                             reads.append((value.__name__, attr, *found))
                 else:
                     self._bind(owner, bound, value.__name__)
+                    yield from self._patched(value, names)
             elif self._user_object(value):
                 yield value, bound
             elif not isinstance(value, type) and self._user_object(type(value)):
@@ -289,6 +290,18 @@ class _Walk:
                 ref_module = getattr(value, "__module__", None)
                 if isinstance(ref_module, str) and isinstance(qualname, str):
                     self._bind(owner, bound, f"{ref_module}:{qualname}")
+
+    def _patched(
+        self, module: types.ModuleType, names: list[str]
+    ) -> Iterator[tuple[Any, str | None]]:
+        """User functions and classes set as attributes of a library module the code reads
+        (``math.sqrt = my_sqrt``: a monkeypatch): ``math.sqrt(x)`` runs the user's code. Read
+        from the module's namespace, so a lazy module's ``__getattr__`` imports nothing."""
+        namespace = getattr(module, "__dict__", {})
+        for attr in names:
+            value = namespace.get(attr)
+            if value is not None and self._user_object(value):
+                yield value, None
 
     def _bind_imports(self, module: str, code: types.CodeType, names: list[str]) -> None:
         """The installed packages a function imports inside itself (``import sklearn.svm``),
