@@ -122,3 +122,18 @@ def test_trusted_replay_of_a_class_the_workflow_file_defines_loads_it_with_workf
     with reprolam.open(store, trusted=True) as rl:
         assert "workflow='pick.py'" in str(rl.replay(run_id).problems[0].to_dict())
         assert rl.replay(run_id, workflow=str(flow)).verified
+
+
+def test_a_class_of_a_workflow_file_with_a_dot_in_its_name_is_pickled_when_trusted(
+    tmp_path: Path,
+) -> None:
+    """flow.v2.py was loaded as module reprolam_user_workflow_flow.v2, a submodule of a
+    package that does not exist: pickle could not import its classes, so with
+    --trust-pickle given the step failed saying to opt in with --trust-pickle."""
+    flow = tmp_path / "pick.v2.py"
+    flow.write_text(FLOW)
+    store = tmp_path / "store"
+    result = invoke(store, "--trust-pickle", "run", f"{flow}:flow", "--json")
+    assert result.exit_code == 0, result.output
+    run_id = json.loads(result.stdout)["run"]["id"]
+    assert invoke(store, "--trust-pickle", "replay", run_id).exit_code == 0

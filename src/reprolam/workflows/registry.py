@@ -238,7 +238,9 @@ _FILE_MODULE = "reprolam_user_workflow_"
 def import_file(path: Path) -> Any:
     if not path.is_file():
         raise WorkflowError(f"workflow file {str(path)!r} does not exist")
-    name = f"{_FILE_MODULE}{path.stem}"
+    # a dot in the file's name (flow.v2.py) would name a submodule of a package that does
+    # not exist: pickle could not import the file's classes, so none of them could be stored
+    name = f"{_FILE_MODULE}{path.stem.replace('.', '_')}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise WorkflowError(f"cannot load {str(path)!r} as a Python module")
