@@ -445,6 +445,28 @@ def test_recorded_values_do_not_depend_on_the_process(tmp_path: Path) -> None:
     assert grid["numpy.ndarray"][:2] == ["<f4", [2, 3]]
 
 
+def test_a_user_module_named_like_a_standard_library_module_is_user_code(
+    tmp_path: Path,
+) -> None:
+    """A statistics.py (here sched.py) beside the workflow file shadows the standard
+    library's: it is the user's code, walked and fingerprinted. Judged by its name it was
+    the standard library's, so an edit to it left the fingerprint as recorded (--reuse took
+    the old output, reproduce blamed the action's own nondeterminism)."""
+    (tmp_path / "sched.py").write_text("def k(x):\n    return x + 1\n")
+    flow = IMPORTS + "import sched\n" + OTHER + TARGET.replace("{body}", "sched.k(4)") + TAIL
+    (tmp_path / "adv4_shadow.py").write_text(flow)
+    probe = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import adv4_shadow as m; "
+        "assert m.sched.__file__.startswith(sys.argv[1]); "
+        "from reprolam.engine.code_capture import capture_code; c = capture_code(m.flow); "
+        "print(json.dumps(c.manifest['actions']['target']['reaches']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == ["sched:k"]
+
+
 def test_a_nan_constant_is_not_a_change(tmp_path: Path) -> None:
     flow = tmp_path / "adv4_nan_flow.py"
     flow.write_text(STABLE.replace("adv4_stable", "adv4_nan"))

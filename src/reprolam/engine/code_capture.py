@@ -783,12 +783,16 @@ def _installed_package(name: str) -> bool:
 def _is_user_module(name: str) -> bool:
     """User code: a module outside the standard library, installed packages and reprolam."""
     top = name.partition(".")[0]
-    if name in sys.builtin_module_names or top in sys.stdlib_module_names or top == "reprolam":
+    if name in sys.builtin_module_names or top == "reprolam":
         return False
     module = sys.modules.get(name)
     path = getattr(module, "__file__", None)
     if not isinstance(path, str):  # interactive (a notebook, an exec'd string), or unknown
+        if top in sys.stdlib_module_names:
+            return False
         return module is not None and not hasattr(module, "__path__")
+    # by its file, not its name: a statistics.py of the user's beside the workflow file
+    # shadows the standard library's and is the user's code
     return _is_user_path(path)
 
 
