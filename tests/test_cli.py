@@ -150,6 +150,22 @@ def test_workflows_and_actions_listings() -> None:
     assert [t["function"]["name"] for t in tools] == BREAST_CANCER_ACTIONS
 
 
+def test_a_broken_installed_workflow_is_named_and_hides_none_of_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An entry point naming a module that no longer imports made `reprolam workflows`
+    one error line, exit 2: no workflow was listed, not even the bundled one."""
+    from reprolam.workflows import registry
+
+    installed = {**registry.available_workflows(), "broken": "qa5_no_such_module:flow"}
+    monkeypatch.setattr(registry, "available_workflows", lambda: installed)
+    result = CliRunner().invoke(cli, ["workflows", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [f["name"] for f in json.loads(result.stdout)] == ["breast-cancer"]
+    assert "warning: workflow 'broken' (qa5_no_such_module:flow) is not listed" in result.stderr
+    assert "No module named 'qa5_no_such_module'" in result.stderr
+
+
 def test_user_workflow_from_a_file(tmp_path: Path) -> None:
     flow = tmp_path / "flows.py"
     flow.write_text(

@@ -18,9 +18,20 @@ def workflows(as_json: bool) -> None:
       reprolam workflows --json
     """
     from reprolam.cli import render
+    from reprolam.errors import WorkflowError
     from reprolam.workflows.registry import available_workflows, load_workflow
 
-    flows = [load_workflow(name) for name in sorted(available_workflows())]
+    flows = []
+    for name, target in sorted(available_workflows().items()):
+        try:
+            flows.append(load_workflow(name))
+        except WorkflowError as exc:  # one broken plug-in hides none of the others
+            click.echo(
+                f"warning: workflow {name!r} ({target}) is not listed: {exc}; fix or "
+                "uninstall the package that declares it (entry point group "
+                "'reprolam.workflows')",
+                err=True,
+            )
     respond(
         as_json,
         [
