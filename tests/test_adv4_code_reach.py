@@ -257,6 +257,23 @@ CASES = {
         "x * 5",
         ":double",
     ),
+    "namespace_config": Case(
+        "from types import SimpleNamespace\nCFG = SimpleNamespace(k=1)  # json.load(...)\n",
+        "CFG.k",
+        "k=1",
+        "k=2",
+        ":CFG",
+    ),
+    "argparse_namespace_config": Case(
+        "import argparse\nARGS = argparse.Namespace(k=1)\n", "ARGS.k", "k=1", "k=2", ":ARGS"
+    ),
+    "date_constant": Case(
+        "import datetime\nSTART = datetime.date(2020, 1, 1)\n",
+        "START.year",
+        "2020, 1, 1",
+        "2021, 1, 1",
+        ":START",
+    ),
     "library_attribute_monkeypatched_by_the_user": Case(
         textwrap.dedent(
             """

@@ -576,9 +576,11 @@ def describe(value: Any, nested: list[Any], is_user: Callable[[Any], bool]) -> A
 
     Tables (dicts, lists, tuples, sets) as canonical JSON, a regex as its pattern and flags,
     a numpy array as dtype, shape and digest of its bytes, a pandas frame, series or index
-    as shape, labels, dtypes and a digest of its rows, an instance of a user class as
-    its state; a description over ``_VALUE_INLINE`` bytes is kept as its digest. User
-    functions and classes found inside are appended to ``nested`` (their code is walked).
+    as shape, labels, dtypes and a digest of its rows, an instance of a user class (or a
+    ``SimpleNamespace`` or ``argparse.Namespace``: a config) as its state, a date, time,
+    ``Decimal``, ``Fraction``, ``UUID`` or complex number as its repr; a description over
+    ``_VALUE_INLINE`` bytes is kept as its digest. User functions and classes found inside
+    are appended to ``nested`` (their code is walked).
     """
     budget = [_VALUE_NODES]
     try:
@@ -653,11 +655,34 @@ def _describe(
     if not isinstance(value, type) and is_user(type(value)) and hasattr(value, "__dict__"):
         state = {"class": f"{type(value).__module__}:{type(value).__qualname__}"}
         return {**state, "state": inner(dict(vars(value)))}
+    kind = f"{type(value).__module__}:{type(value).__qualname__}"
+    if isinstance(value, types.SimpleNamespace) or kind == "argparse:Namespace":
+        # a config loaded at import (CFG = SimpleNamespace(**json.load(...))): its fields
+        return {"class": kind, "state": inner(dict(vars(value)))}
+    if type(value) in _plain_value_types():  # a date, a Decimal: their repr is their value
+        return {"class": kind, "repr": repr(value)}
     if top:
         return None  # a logger, a connection, an installed package's object: not data
     owner = getattr(value, "__module__", None) or type(value).__module__
     qualname = getattr(value, "__qualname__", None) or type(value).__qualname__
     return {"object": f"{owner}:{qualname}"}
+
+
+def _plain_value_types() -> tuple[type, ...]:
+    """Standard library value types whose repr says all they hold (those imported)."""
+    found: list[type] = [complex]
+    for module, names in _PLAIN_VALUES:
+        loaded = sys.modules.get(module)
+        found += [getattr(loaded, n) for n in names if loaded is not None and hasattr(loaded, n)]
+    return tuple(found)
+
+
+_PLAIN_VALUES = (
+    ("datetime", ("date", "datetime", "time", "timedelta", "timezone")),
+    ("decimal", ("Decimal",)),
+    ("fractions", ("Fraction",)),
+    ("uuid", ("UUID",)),
+)
 
 
 def _user_library(value: Any) -> list[str] | None:
