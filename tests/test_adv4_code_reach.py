@@ -267,6 +267,13 @@ CASES = {
     "argparse_namespace_config": Case(
         "import argparse\nARGS = argparse.Namespace(k=1)\n", "ARGS.k", "k=1", "k=2", ":ARGS"
     ),
+    "configparser_config": Case(
+        'import configparser\nCFG = configparser.ConfigParser()\nCFG.read_string("[m]\\nk = 1")\n',
+        'CFG["m"].getint("k")',
+        "k = 1",
+        "k = 2",
+        ":CFG",
+    ),
     "date_constant": Case(
         "import datetime\nSTART = datetime.date(2020, 1, 1)\n",
         "START.year",

@@ -577,7 +577,8 @@ def describe(value: Any, nested: list[Any], is_user: Callable[[Any], bool]) -> A
     Tables (dicts, lists, tuples, sets) as canonical JSON, a regex as its pattern and flags,
     a numpy array as dtype, shape and digest of its bytes, a pandas frame, series or index
     as shape, labels, dtypes and a digest of its rows, an instance of a user class (or a
-    ``SimpleNamespace`` or ``argparse.Namespace``: a config) as its state, a date, time,
+    ``SimpleNamespace``, ``argparse.Namespace`` or ``ConfigParser``: a config) as its
+    state, a date, time,
     ``Decimal``, ``Fraction``, ``UUID`` or complex number as its repr; a description over
     ``_VALUE_INLINE`` bytes is kept as its digest. User functions and classes found inside
     are appended to ``nested`` (their code is walked).
@@ -659,6 +660,10 @@ def _describe(
     if isinstance(value, types.SimpleNamespace) or kind == "argparse:Namespace":
         # a config loaded at import (CFG = SimpleNamespace(**json.load(...))): its fields
         return {"class": kind, "state": inner(dict(vars(value)))}
+    configparser = sys.modules.get("configparser")
+    if configparser is not None and isinstance(value, configparser.RawConfigParser):
+        sections = {s: dict(value.items(s, raw=True)) for s in value.sections()}
+        return {"class": kind, "state": inner({"DEFAULT": dict(value.defaults()), **sections})}
     if type(value) in _plain_value_types():  # a date, a Decimal: their repr is their value
         return {"class": kind, "repr": repr(value)}
     if top:
