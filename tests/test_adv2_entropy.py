@@ -100,6 +100,42 @@ def test_a_librarys_own_draw_is_not_the_actions(
     assert run.outputs["value"] == 42
 
 
+def test_a_draw_of_a_library_in_another_site_packages_is_not_the_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library installed outside this venv's own site-packages (a --system-site-packages
+    venv's base, Debian's dist-packages, the user's site) is installed too: its uuid4 was
+    the action's global_rng effect (only sysconfig's purelib and platlib counted), so
+    --effects strict failed every step calling it, scikit-learn's fit among them."""
+    from reprolam import file_reads
+    from reprolam.engine import observe
+
+    site = tmp_path / "system-site-packages"
+    site.mkdir()
+    (site / "idlib2.py").write_text(
+        "import uuid\n\ndef fit(x):\n    run_id = uuid.uuid4()  # kept, never returned\n"
+        "    return x * 2\n"
+    )
+    roots = (*file_reads.package_roots(), os.path.realpath(site))
+    monkeypatch.setattr(file_reads, "package_roots", lambda: roots)
+    monkeypatch.syspath_prepend(str(site))
+    observe._package_code.cache_clear()
+    import idlib2
+
+    try:
+        run = reprolam.run(
+            _flow(lambda: idlib2.fit(21)),
+            store=MemoryStore(),
+            planner="script",
+            policy=Policy(effects="strict"),
+        )
+    finally:
+        sys.modules.pop("idlib2", None)
+        observe._package_code.cache_clear()
+    assert run.succeeded, run.run.error
+    assert "observed" not in run.steps[0].proposal
+
+
 def test_reprolams_own_draws_are_not_the_actions(tmp_path: Path) -> None:
     from reprolam.hashing import digest
     from reprolam.trace.blobs import BlobDir

@@ -71,7 +71,12 @@ def _noted(watch: Any, caller: Any, observe: Any) -> None:
     frame = caller
     while frame is not None and frame.f_globals.get("__name__") in _PLUMBING:
         frame = frame.f_back
-    if frame is None or frame.f_code.co_filename.startswith(_LIBRARIES):
+    if frame is None:
+        return
+    filename = frame.f_code.co_filename
+    # site-packages of every kind (the system's from a --system-site-packages venv, Debian's
+    # dist-packages, the user's), as the clock rule reads them, not this venv's alone
+    if filename.startswith(_LIBRARIES) or observe._package_code(filename):
         return  # a library's own draw (an id it keeps), not the action's (see the docstring)
     if str(frame.f_globals.get("__name__", "")).startswith("reprolam."):
         return  # reprolam's own (a temporary file's name while storing a file output)
