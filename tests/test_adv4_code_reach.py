@@ -578,3 +578,32 @@ def test_an_edited_code_record_is_neither_exported_nor_imported(tmp_path: Path) 
     assert again.exit_code == 2
     assert code in " ".join(again.output.split())
     assert "corrupted" in again.output
+
+
+def test_a_helper_in_a_namespace_package_of_the_user_is_user_code(tmp_path: Path) -> None:
+    """A folder without __init__.py (nslab/core.py, imported as nslab.core) is a namespace
+    package: no __file__, so it was not user code, the walk stopped at it and an edit to
+    nslab/core.py left the fingerprint as recorded (--reuse took the old output)."""
+    package = tmp_path / "adv4_nslab"
+    package.mkdir()
+    (package / "core.py").write_text("def fn(x):\n    return x + 1\n")
+    flow = (
+        IMPORTS
+        + "import adv4_nslab.core\n"
+        + OTHER
+        + TARGET.replace("{body}", "adv4_nslab.core.fn(4)")
+        + TAIL
+    )
+    (tmp_path / "adv4_ns_flow.py").write_text(flow)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import adv4_ns_flow  # type: ignore[import-not-found]
+
+        captured = capture_code(adv4_ns_flow.flow)
+    finally:
+        sys.path.remove(str(tmp_path))
+        _forget(tmp_path)
+        for name in ("adv4_nslab", "adv4_ns_flow"):
+            sys.modules.pop(name, None)
+    assert captured.manifest["actions"]["target"]["reaches"] == ["adv4_nslab.core:fn"]
+    assert captured.manifest["modules"]["adv4_nslab"]["interactive"] is False

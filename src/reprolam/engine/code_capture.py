@@ -373,7 +373,9 @@ class _Walk:
         for name in sorted(names):
             module = sys.modules.get(name)
             path = getattr(module, "__file__", None)
-            interactive = not (isinstance(path, str) and os.path.isfile(path))
+            # a namespace package (no __init__.py) has no file either, and is no notebook
+            has_file = isinstance(path, str) and os.path.isfile(path)
+            interactive = not has_file and not hasattr(module, "__path__")
             files = sorted({u["file"] for u in self.units.values() if u["module"] == name} - {None})
             record: dict[str, Any] = {
                 "file": path if not interactive else None,
@@ -381,7 +383,7 @@ class _Walk:
                 "imports": sorted(self.imports.get(name, set()) | _module_imports(module)),
             }
             record["sources"] = {}
-            for file in files if interactive else [str(path)]:
+            for file in files if interactive else [str(path)] if has_file else []:
                 text = "".join(linecache.getlines(file))
                 if text:
                     record["sources"][file] = keep_text(sources, text)
@@ -818,9 +820,11 @@ def _is_user_module(name: str) -> bool:
     module = sys.modules.get(name)
     path = getattr(module, "__file__", None)
     if not isinstance(path, str):  # interactive (a notebook, an exec'd string), or unknown
-        if top in sys.stdlib_module_names:
+        if top in sys.stdlib_module_names or module is None:
             return False
-        return module is not None and not hasattr(module, "__path__")
+        if hasattr(module, "__path__"):  # a namespace package (a folder without __init__.py)
+            return any(isinstance(p, str) and _is_user_path(p) for p in list(module.__path__))
+        return True
     # by its file, not its name: a statistics.py of the user's beside the workflow file
     # shadows the standard library's and is the user's code
     return _is_user_path(path)
