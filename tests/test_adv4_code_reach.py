@@ -281,6 +281,56 @@ CASES = {
         "2021, 1, 1",
         ":START",
     ),
+    "partial_in_a_table": Case(
+        textwrap.dedent(
+            """
+            from functools import partial
+
+
+            def scale(x, factor):
+                return x * factor
+
+
+            OPS = {"triple": partial(scale, factor=3)}
+            """
+        ),
+        'OPS["triple"](4)',
+        "x * factor",
+        "x * factor + 1",
+        ":scale",
+    ),
+    "bound_method_in_a_table": Case(
+        textwrap.dedent(
+            """
+            class Shift:
+                def go(self, x):
+                    return x + 1
+
+
+            STEPS = [Shift().go]
+            """
+        ),
+        "STEPS[0](4)",
+        "x + 1",
+        "x + 2",
+        ":Shift",
+    ),
+    "instance_in_a_table": Case(
+        textwrap.dedent(
+            """
+            class Shift:
+                def go(self, x):
+                    return x + 1
+
+
+            MODELS = {"s": Shift()}
+            """
+        ),
+        'MODELS["s"].go(4)',
+        "x + 1",
+        "x + 2",
+        ":Shift",
+    ),
     "library_attribute_monkeypatched_by_the_user": Case(
         textwrap.dedent(
             """

@@ -645,6 +645,11 @@ def _describe(
     if is_user(value):
         nested.append(value)
         return {"unit": f"{value.__module__}:{value.__qualname__}"}
+    if isinstance(value, functools.partial):  # OPS = {"triple": partial(scale, factor=3)}
+        keywords = {str(k): inner(v) for k, v in sorted(value.keywords.items())}
+        return {"partial": [inner(value.func), [inner(a) for a in value.args], keywords]}
+    if isinstance(value, types.MethodType):  # STEPS = [Scaler().apply]: its code and state
+        return {"method": [inner(value.__func__), inner(value.__self__)]}
     if isinstance(value, enum.Enum):
         return {"enum": f"{type(value).__qualname__}.{value.name}"}
     if isinstance(value, os.PathLike):
@@ -656,6 +661,8 @@ def _describe(
     if database is not None:
         return {"sqlite3.Connection": database}
     if not isinstance(value, type) and is_user(type(value)) and hasattr(value, "__dict__"):
+        if not top:  # MODELS = {"s": Scaler()}: its class's code runs too
+            nested.append(type(value))
         state = {"class": f"{type(value).__module__}:{type(value).__qualname__}"}
         return {**state, "state": inner(dict(vars(value)))}
     kind = f"{type(value).__module__}:{type(value).__qualname__}"
