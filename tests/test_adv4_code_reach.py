@@ -331,6 +331,22 @@ CASES = {
         "x + 2",
         ":Shift",
     ),
+    "lru_cached_helper": Case(
+        textwrap.dedent(
+            """
+            from functools import lru_cache
+
+
+            @lru_cache(maxsize=None)
+            def doubled(x):
+                return x * 2
+            """
+        ),
+        "doubled(4)",
+        "x * 2",
+        "x * 5",
+        ":doubled",
+    ),
     "library_attribute_monkeypatched_by_the_user": Case(
         textwrap.dedent(
             """

@@ -351,6 +351,12 @@ class _Walk:
         if isinstance(value, types.FunctionType | type):
             module = getattr(value, "__module__", None)
             return isinstance(module, str) and self.is_user(module)
+        if isinstance(getattr(value, "__wrapped__", None), types.FunctionType):
+            # @lru_cache / @cache: a C wrapper around the user's function (``add`` unwraps it)
+            try:
+                return self._user_object(inspect.unwrap(value))
+            except ValueError:  # a cycle of __wrapped__
+                return False
         if not isinstance(value, types.BuiltinFunctionType) and not _compiled_function(value):
             return False
         module = getattr(value, "__module__", None)
