@@ -347,6 +347,27 @@ CASES = {
         "x * 5",
         ":doubled",
     ),
+    "singledispatch_implementation": Case(
+        textwrap.dedent(
+            """
+            from functools import singledispatch
+
+
+            @singledispatch
+            def area(x):
+                raise TypeError(x)
+
+
+            @area.register(int)
+            def _(x):
+                return x * 2
+            """
+        ),
+        "area(4)",
+        "x * 2",
+        "x * 5",
+        ":_",
+    ),
     "library_attribute_monkeypatched_by_the_user": Case(
         textwrap.dedent(
             """

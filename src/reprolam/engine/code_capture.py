@@ -38,7 +38,7 @@ import subprocess
 import sys
 import sysconfig
 import types
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -165,6 +165,9 @@ class _Walk:
         key = self._add_unit(inspect.unwrap(obj) if callable(obj) else obj, name)
         for wrapper in wrappers:
             self.refs.setdefault(key, set()).add(self._add_unit(wrapper, None, wrapper=True))
+        for implementation in _dispatched(obj):  # @singledispatch: what f.register added
+            if self._user_object(implementation):
+                self.refs.setdefault(key, set()).add(self.add(implementation))
         return key
 
     def _add_unit(self, obj: Any, name: str | None, wrapper: bool = False) -> str:
@@ -499,6 +502,15 @@ def _wrappers(obj: Any) -> list[types.FunctionType]:
         found.append(obj)
         obj = obj.__wrapped__
     return found
+
+
+def _dispatched(obj: Any) -> list[Any]:
+    """The implementations a ``functools.singledispatch`` function dispatches to (its
+    ``registry``); none for anything else."""
+    registry = getattr(obj, "registry", None) if isinstance(obj, types.FunctionType) else None
+    if not isinstance(registry, Mapping) or not callable(getattr(obj, "dispatch", None)):
+        return []
+    return list(registry.values())
 
 
 def _defined_in(fn: types.FunctionType) -> str:
