@@ -347,6 +347,21 @@ CASES = {
         "x * 5",
         ":doubled",
     ),
+    "vectorized_helper": Case(
+        textwrap.dedent(
+            """
+            def _doubled(x):
+                return x * 2
+
+
+            VDOUBLED = np.vectorize(_doubled)
+            """
+        ),
+        "VDOUBLED(np.array([4])).tolist()",
+        "x * 2",
+        "x * 5",
+        ":_doubled",
+    ),
     "singledispatch_implementation": Case(
         textwrap.dedent(
             """

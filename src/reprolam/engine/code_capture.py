@@ -162,6 +162,7 @@ class _Walk:
         unit it reaches, by the wrapper's own code: its body runs too.
         """
         wrappers = [w for w in _wrappers(obj) if self.is_user(_defined_in(w))]
+        obj = _function_run_by(obj) or obj
         key = self._add_unit(inspect.unwrap(obj) if callable(obj) else obj, name)
         for wrapper in wrappers:
             self.refs.setdefault(key, set()).add(self._add_unit(wrapper, None, wrapper=True))
@@ -354,10 +355,10 @@ class _Walk:
         if isinstance(value, types.FunctionType | type):
             module = getattr(value, "__module__", None)
             return isinstance(module, str) and self.is_user(module)
-        if isinstance(getattr(value, "__wrapped__", None), types.FunctionType):
-            # @lru_cache / @cache: a C wrapper around the user's function (``add`` unwraps it)
+        inner = _function_run_by(value)
+        if inner is not None:  # @lru_cache, np.vectorize(f): ``add`` walks the function
             try:
-                return self._user_object(inspect.unwrap(value))
+                return self._user_object(inspect.unwrap(inner))
             except ValueError:  # a cycle of __wrapped__
                 return False
         if not isinstance(value, types.BuiltinFunctionType) and not _compiled_function(value):
@@ -502,6 +503,22 @@ def _wrappers(obj: Any) -> list[types.FunctionType]:
         found.append(obj)
         obj = obj.__wrapped__
     return found
+
+
+def _function_run_by(value: Any) -> types.FunctionType | None:
+    """The Python function a library's wrapper object calls: ``@lru_cache`` and ``@cache``
+    (C wrappers with ``__wrapped__``), ``np.vectorize(f)`` (``pyfunc``), numba's ``@jit``
+    (``py_func``); None for a function, a class or anything else."""
+    if isinstance(value, types.FunctionType | type):
+        return None
+    inner = getattr(value, "__wrapped__", None)
+    library = type(value).__module__.partition(".")[0]
+    if not isinstance(inner, types.FunctionType) and library in _FUNCTION_ATTRIBUTES:
+        inner = getattr(value, _FUNCTION_ATTRIBUTES[library], None)
+    return inner if isinstance(inner, types.FunctionType) else None
+
+
+_FUNCTION_ATTRIBUTES = {"numpy": "pyfunc", "numba": "py_func"}
 
 
 def _dispatched(obj: Any) -> list[Any]:
