@@ -347,6 +347,25 @@ CASES = {
         "x * 5",
         ":doubled",
     ),
+    "slots_dataclass_config": Case(
+        textwrap.dedent(
+            """
+            from dataclasses import dataclass
+
+
+            @dataclass(frozen=True, slots=True)
+            class Config:
+                lr: float = 0.1
+
+
+            CONFIG = Config(lr=0.2)
+            """
+        ),
+        "CONFIG.lr",
+        "lr=0.2",
+        "lr=0.3",
+        ":CONFIG",
+    ),
     "vectorized_helper": Case(
         textwrap.dedent(
             """

@@ -695,11 +695,25 @@ def _describe(
     database = _database_of(value)
     if database is not None:
         return {"sqlite3.Connection": database}
-    if not isinstance(value, type) and is_user(type(value)) and hasattr(value, "__dict__"):
-        if not top:  # MODELS = {"s": Scaler()}: its class's code runs too
-            nested.append(type(value))
-        state = {"class": f"{type(value).__module__}:{type(value).__qualname__}"}
-        return {**state, "state": inner(dict(vars(value)))}
+    if not isinstance(value, type) and is_user(type(value)):
+        fields = _instance_state(value)
+        if fields is not None:
+            if not top:  # MODELS = {"s": Scaler()}: its class's code runs too
+                nested.append(type(value))
+            state = {"class": f"{type(value).__module__}:{type(value).__qualname__}"}
+            return {**state, "state": inner(fields)}
+    standard = _standard_value(value, inner)
+    if standard is not None:
+        return standard
+    if top:
+        return None  # a logger, a connection, an installed package's object: not data
+    owner = getattr(value, "__module__", None) or type(value).__module__
+    qualname = getattr(value, "__qualname__", None) or type(value).__qualname__
+    return {"object": f"{owner}:{qualname}"}
+
+
+def _standard_value(value: Any, inner: Callable[[Any], Any]) -> Any:
+    """A config or a value of a standard library type, as data; None for anything else."""
     kind = f"{type(value).__module__}:{type(value).__qualname__}"
     if isinstance(value, types.SimpleNamespace) or kind == "argparse:Namespace":
         # a config loaded at import (CFG = SimpleNamespace(**json.load(...))): its fields
@@ -710,11 +724,27 @@ def _describe(
         return {"class": kind, "state": inner({"DEFAULT": dict(value.defaults()), **sections})}
     if type(value) in _plain_value_types():  # a date, a Decimal: their repr is their value
         return {"class": kind, "repr": repr(value)}
-    if top:
-        return None  # a logger, a connection, an installed package's object: not data
-    owner = getattr(value, "__module__", None) or type(value).__module__
-    qualname = getattr(value, "__qualname__", None) or type(value).__qualname__
-    return {"object": f"{owner}:{qualname}"}
+    return None
+
+
+def _instance_state(value: Any) -> dict[str, Any] | None:
+    """An instance's attributes: its ``__dict__``, and the ``__slots__`` of its classes
+    (``@dataclass(slots=True)``, attrs' ``@define``); None when it has neither."""
+    slots = [
+        name
+        for klass in type(value).__mro__
+        for name in _slot_names(klass)
+        if name not in ("__dict__", "__weakref__") and hasattr(value, name)
+    ]
+    if not slots and not hasattr(value, "__dict__"):
+        return None
+    found = {name: getattr(value, name) for name in slots}
+    return {**found, **dict(getattr(value, "__dict__", {}))}
+
+
+def _slot_names(klass: type) -> list[str]:
+    slots = vars(klass).get("__slots__", ())
+    return [slots] if isinstance(slots, str) else [s for s in slots if isinstance(s, str)]
 
 
 def _plain_value_types() -> tuple[type, ...]:
