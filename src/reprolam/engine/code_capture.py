@@ -728,18 +728,18 @@ def _standard_value(value: Any, inner: Callable[[Any], Any]) -> Any:
 
 
 def _instance_state(value: Any) -> dict[str, Any] | None:
-    """An instance's attributes: its ``__dict__``, and the ``__slots__`` of its classes
+    """An instance's attributes: its ``__dict__`` (as recorded before slots were read: the
+    same description for the same instance), else the ``__slots__`` of its classes
     (``@dataclass(slots=True)``, attrs' ``@define``); None when it has neither."""
+    if hasattr(value, "__dict__"):
+        return dict(vars(value))
     slots = [
         name
         for klass in type(value).__mro__
         for name in _slot_names(klass)
-        if name not in ("__dict__", "__weakref__") and hasattr(value, name)
+        if name != "__weakref__" and hasattr(value, name)
     ]
-    if not slots and not hasattr(value, "__dict__"):
-        return None
-    found = {name: getattr(value, name) for name in slots}
-    return {**found, **dict(getattr(value, "__dict__", {}))}
+    return {name: getattr(value, name) for name in slots} if slots else None
 
 
 def _slot_names(klass: type) -> list[str]:
