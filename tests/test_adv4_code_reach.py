@@ -728,3 +728,20 @@ def test_a_helper_in_a_namespace_package_of_the_user_is_user_code(tmp_path: Path
             sys.modules.pop(name, None)
     assert captured.manifest["actions"]["target"]["reaches"] == ["adv4_nslab.core:fn"]
     assert captured.manifest["modules"]["adv4_nslab"]["interactive"] is False
+
+
+class _WithDictAndSlots:
+    __slots__ = ("__dict__", "fields_set")  # as pydantic's BaseModel
+
+    def __init__(self) -> None:
+        self.lr = 0.1
+        self.fields_set = {"lr"}
+
+
+def test_an_instance_with_a_dict_is_described_by_it_alone() -> None:
+    """Its slots (pydantic's __pydantic_fields_set__) are not added: the description of
+    such a config is what runs recorded before slots were read, so they still compare."""
+    from reprolam.engine.code_capture import describe
+
+    found = describe(_WithDictAndSlots(), [], lambda v: v is _WithDictAndSlots)
+    assert found["state"] == {"lr": 0.1}
