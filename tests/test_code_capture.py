@@ -454,3 +454,32 @@ flow = workflow("long-int", [make], outputs=["value"])
     json.dumps(code.manifest)  # the manifest is stored as JSON
     with reprolam.open("memory:") as rl:
         assert rl.run(changed.flow).status.value == "succeeded"
+
+
+def test_a_stored_package_module_that_cannot_run_here_is_one_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    """A run of pkg.flows:wf (which does `from . import K`) reproduced, trusted, where pkg
+    is not importable: running its stored text raised ModuleNotFoundError, a traceback."""
+    package = tmp_path / "qa5rel"
+    package.mkdir()
+    (package / "__init__.py").write_text("K = 2\n")
+    (package / "flows.py").write_text(
+        "from reprolam import action, workflow\nfrom . import K\n\n\n"
+        "@action(outputs=['y'])\ndef times(*, x: int = 1) -> int:\n    return x * K\n\n\n"
+        "wf = workflow('rel', [times], outputs=['y'])\n"
+    )
+    store = tmp_path / "store"
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with reprolam.open(store) as rl:
+            run_id = rl.run("qa5rel.flows:wf").id
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in ("qa5rel", "qa5rel.flows"):
+            sys.modules.pop(name, None)
+    result = CliRunner().invoke(cli, ["--store", str(store), "--trust-pickle", "reproduce", run_id])
+    assert result.exit_code == 2, result.output
+    assert "the source of module qa5rel.flows stored with run" in result.stderr
+    assert "No module named 'qa5rel'" in result.stderr
+    assert "--workflow MODULE:ATTR" in result.stderr

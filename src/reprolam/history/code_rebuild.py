@@ -82,7 +82,16 @@ def _namespace(
         for file, key in record.get("sources", {}).items():
             text = load_json_text(store, key)
             _remember(file, text)
-            exec(compile(text, file, "exec"), scope)
+            try:
+                exec(compile(text, file, "exec"), scope)
+            except Exception as exc:  # an import it makes fails here (pkg.flows: from . import)
+                raise WorkflowError(
+                    f"the source of module {name} stored with run {run.id} cannot run again "
+                    f"here: {type(exc).__name__}: {exc}",
+                    option="workflow",
+                    hint="make what it imports importable, or pass {workflow=MODULE:ATTR} "
+                    "or {workflow=PATH.py:ATTR}",
+                ) from None
         return scope
     _define_units(manifest, name, scope, run)
     return scope
