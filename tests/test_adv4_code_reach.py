@@ -745,3 +745,26 @@ def test_an_instance_with_a_dict_is_described_by_it_alone() -> None:
 
     found = describe(_WithDictAndSlots(), [], lambda v: v is _WithDictAndSlots)
     assert found["state"] == {"lr": 0.1}
+
+
+class _Proxy:
+    """As werkzeug's LocalProxy outside its context: every attribute lookup raises."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("working outside of the proxy's context")
+
+
+PROXY = _Proxy()
+
+
+def test_a_value_whose_attribute_lookup_raises_does_not_stop_the_capture() -> None:
+    """Reading __wrapped__ (for @lru_cache, np.vectorize: 72f4f94) looks up an
+    attribute of every value an action reads; a proxy that raises there stopped the run."""
+    from reprolam import action, workflow
+
+    @action(outputs=["y"])
+    def reads_a_proxy() -> int:
+        return 1 if PROXY is not None else 0
+
+    captured = capture_code(workflow("proxy", [reads_a_proxy], outputs=["y"]))
+    assert "reads_a_proxy" in captured.fingerprints

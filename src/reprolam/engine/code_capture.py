@@ -511,10 +511,13 @@ def _function_run_by(value: Any) -> types.FunctionType | None:
     (``py_func``); None for a function, a class or anything else."""
     if isinstance(value, types.FunctionType | type):
         return None
-    inner = getattr(value, "__wrapped__", None)
     library = type(value).__module__.partition(".")[0]
-    if not isinstance(inner, types.FunctionType) and library in _FUNCTION_ATTRIBUTES:
-        inner = getattr(value, _FUNCTION_ATTRIBUTES[library], None)
+    try:  # any object's __getattr__ runs here (a proxy outside its context raises)
+        inner = getattr(value, "__wrapped__", None)
+        if not isinstance(inner, types.FunctionType) and library in _FUNCTION_ATTRIBUTES:
+            inner = getattr(value, _FUNCTION_ATTRIBUTES[library], None)
+    except Exception:
+        return None
     return inner if isinstance(inner, types.FunctionType) else None
 
 
