@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -694,3 +695,28 @@ def test_every_wall_clock_read_of_the_time_module_is_noted() -> None:
     assert strict.error.type == "UndeclaredEffect"
     # a time given to format (gmtime(0): no clock), and a duration, are no clock read
     assert _effects(_run(formats_a_given_time)) == []
+
+
+@action(outputs=["n"])
+def thread_fails() -> int:
+    def fail() -> None:
+        raise ValueError("the thread's own failure")
+
+    worker = threading.Thread(target=fail)
+    worker.start()
+    worker.join()
+    return 1
+
+
+def test_a_failing_thread_traceback_is_no_read_of_the_action_s_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # threading's excepthook (C code, no linecache frame) reads the source lines it prints:
+    # they were undeclared reads of this test file (and of missing copies of it along
+    # sys.path), and strict refused an action that read nothing
+    monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)  # not pytest's
+    step = _run(thread_fails)
+    assert _effects(step) == []
+    strict = _run(thread_fails, effects="strict")
+    assert strict.status is StepStatus.SUCCEEDED
+    assert _effects(strict) == []

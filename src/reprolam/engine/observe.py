@@ -127,6 +127,10 @@ _READ_IGNORED_CALLERS = ("linecache", "tokenize", "importlib.metadata", "importl
 # through the zipp package six frames down once the importlib_metadata backport is imported
 # (distributed imports it)
 _IGNORED_CALLER_DEPTH = 8
+# The frame below threading's default excepthook (C code: no linecache frame): the source
+# lines of a traceback it prints for a thread's uncaught exception are read from there, the
+# action's own files and the sys.path places it looks for them in
+_THREAD_EXCEPTHOOK_CALLER = threading._make_invoke_excepthook().__code__  # type: ignore[attr-defined]
 _UNSEEN: Any = object()
 
 
@@ -636,6 +640,8 @@ def _read_by_import() -> bool:
     caller = _caller()
     if caller is None:
         return False
+    if caller.f_code is _THREAD_EXCEPTHOOK_CALLER:
+        return True  # a thread's uncaught exception: C code reads the source lines it prints
     frame = caller  # importlib.metadata opens a sys.path entry it cannot list as a zip file
     for _ in range(_IGNORED_CALLER_DEPTH):  # (zipfile.Path): a few frames below it
         if frame is None:
