@@ -423,3 +423,38 @@ def test_execute_refuses_inputs_or_params_that_are_not_a_mapping() -> None:
     for bad in ({"params": [1]}, {"inputs": ("x",)}):
         with pytest.raises(ConfigError, match="pass a dict of names to values"):
             reprolam.execute(lambda n=0: n, **bad)  # type: ignore[arg-type]
+
+
+@action(outputs=["n"])
+def reads_and_prints(*, path: str = "") -> int:
+    print("counted")
+    with open(DATA_FILE["path"]) as handle:  # a file it was not handed
+        return len(handle.read())
+
+
+DATA_FILE: dict[str, str] = {}
+
+
+def test_an_executed_action_s_output_and_effects_are_recorded_with_its_step(
+    tmp_path: Path,
+) -> None:
+    # execute() watched the @action (its print captured, its read seen), then dropped what
+    # the watch saw: the print was lost and the step said it read nothing
+    data = tmp_path / "raw.csv"
+    data.write_text("a,b\n")
+    DATA_FILE["path"] = str(data)
+    done = execute(reads_and_prints)
+    assert done.observed is not None
+    with reprolam.open(MemoryStore()) as rl:
+        run = rl.manual_run()
+        step = run.record(done, label="A1")
+        assert rl.show(run.id or "").captured[0]["stdout"] == "counted\n"
+        (effect,) = step.proposal["observed"]["effects"]
+        assert (effect["kind"], effect["target"], effect["declared"]) == (
+            "file_read",
+            str(data.resolve()),
+            False,
+        )
+        report = audit(rl.store, run.id or "")
+        assert report.clean
+        assert [e["target"] for e in report.effects] == [str(data.resolve())]

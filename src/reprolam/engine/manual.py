@@ -59,6 +59,7 @@ from reprolam.trace.records import (
     run_header_hash,
     seal,
     seal_over,
+    storable,
 )
 
 if TYPE_CHECKING:
@@ -229,6 +230,8 @@ class ManualRun:
             else:  # the execution's own failure stays the first thing said
                 error = replace(error, message=f"{error.message} (and {problem.message})")
         proposal: dict[str, Any] = {"planner": PLANNER, **links}
+        if executed.observed:
+            proposal["observed"] = self._observed(executed.observed, artifacts)
         if decision:
             proposal["decision"] = _json_only(dict(decision))
         step = StepRecord(
@@ -342,6 +345,19 @@ class ManualRun:
                 )
             links["_recovers"] = target.index
         return links
+
+    def _observed(self, observed: Mapping[str, Any], artifacts: _Artifacts) -> dict[str, Any]:
+        """What a step records of what the effects watch saw, as the engine records it: the
+        effects inline, what the action printed and warned as an artifact."""
+        summary: dict[str, Any] = {}
+        if observed.get("effects"):
+            summary["effects"] = storable(observed["effects"])
+        output = {k: v for k, v in observed.items() if k != "effects"}
+        if output:
+            summary["output"] = self._keep(output, artifacts)
+            summary["printed"] = len(output.get("stdout", "")) + len(output.get("stderr", ""))
+            summary["warnings"] = len(output.get("warnings", ()))
+        return summary
 
     def _keep(self, value: Any, artifacts: _Artifacts) -> str:
         """Encode a value, check it loads back safely, queue its bytes once; its digest."""

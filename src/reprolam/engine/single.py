@@ -48,6 +48,9 @@ class Executed:
     duration: float | None  # None: not executed by reprolam, so no timing is known
     determinism: str = "pure"
     side_effects: tuple[str, ...] = field(default_factory=tuple)
+    # what the effects watch saw while an @action ran: its output (stdout, stderr, warnings)
+    # and effects, as ``ActionWatch.stop`` gives them; None when it saw nothing or did not run
+    observed: dict[str, Any] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -174,4 +177,5 @@ def _execute_spec(
         duration=round(time.perf_counter() - t0, 6),
         determinism=spec.determinism,
         side_effects=spec.side_effects,
+        observed=outcome.observed,
     )
