@@ -720,3 +720,36 @@ def test_a_failing_thread_traceback_is_no_read_of_the_action_s_source(
     strict = _run(thread_fails, effects="strict")
     assert strict.status is StepStatus.SUCCEEDED
     assert _effects(strict) == []
+
+
+@action(outputs=["n"])
+def changes_modes() -> int:
+    os.chmod(TARGET["path"], 0o600)
+    os.utime(TARGET["path"], (0, 0))
+    with open(TARGET["path"]) as handle:  # still the data it was, not what it wrote
+        return len(handle.read())
+
+
+@action(outputs=["n"], determinism="external", side_effects=["sets out.txt's mode"])
+def declares_modes() -> int:
+    os.chmod(TARGET["path"], 0o644)
+    return 1
+
+
+def test_a_change_of_a_file_s_mode_or_times_is_a_write_and_the_file_still_a_read() -> None:
+    # chmod, chown, utime (Path.touch) changed files outside the store unseen, and strict
+    # let them through
+    Path(TARGET["path"]).write_text("data")
+    step = _run(changes_modes)
+    found = sorted((e["kind"], e["target"], e["declared"]) for e in _effects(step))
+    assert found == [
+        ("file_read", str(Path(TARGET["path"]).resolve()), False),
+        ("file_write", str(Path(TARGET["path"]).resolve()), False),
+    ]
+    Path(TARGET["path"]).chmod(0o644)
+    strict = _run(changes_modes, effects="strict")
+    assert strict.status is StepStatus.FAILED
+    assert strict.error is not None
+    assert strict.error.type == "UndeclaredEffect"
+    assert Path(TARGET["path"]).stat().st_mode & 0o777 != 0o600  # refused where it happened
+    assert _run(declares_modes, effects="strict").status is StepStatus.SUCCEEDED

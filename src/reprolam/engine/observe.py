@@ -93,6 +93,11 @@ _EVENTS = {
     "os.mkdir": "file_write",
     "os.rmdir": "file_write",
     "os.truncate": "file_write",
+    "os.chmod": "file_write",  # a file's metadata changed: permissions, owner, times, xattrs
+    "os.chown": "file_write",
+    "os.utime": "file_write",
+    "os.setxattr": "file_write",
+    "os.removexattr": "file_write",
     "shutil.rmtree": "file_write",
     "socket.connect": "network",
     "socket.sendto": "network",
@@ -103,6 +108,8 @@ _EVENTS = {
     "os.spawn": "subprocess",
     "os.fork": "subprocess",  # multiprocessing's fork start method: its workers' reads are unseen
 }
+# events that change a file's metadata, not its content (a file read after is still data)
+_METADATA_EVENTS = frozenset({"os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr"})
 # events whose arguments are (source, destination, ...): the destination is what is written
 _TO_DESTINATION = frozenset({"os.rename", "os.link", "os.symlink"})
 _SHARED_MEMORY = "/dev/shm"
@@ -241,6 +248,7 @@ class ActionWatch:
         "_env_set",
         "_err",
         "_given",
+        "_metadata_only",
         "_out",
         "_previous",
         "_reads",
@@ -261,6 +269,7 @@ class ActionWatch:
     _given: tuple[str, ...]
     _scratch: set[str]  # set on the first write into the temp dir (see __init__)
     _env_set: set[str]  # the variables the action set or removed (made when it first does)
+    _metadata_only: set[str]  # written paths whose content it has not written (chmod, utime)
 
     def __init__(
         self,
@@ -409,6 +418,8 @@ class ActionWatch:
                 return  # a library setting itself up (matplotlib's font cache): the import's
             if event == "os.fork" and not _users_process(_caller()):
                 return  # workers an installed package manages, as for the other start methods
+            if kind == "file_write":
+                self._content_written(event, targets)
             effects = [self.note(kind, target) for target in targets]
             if kind == "file_read" and args and _relative(args[0]):
                 # Relative to the working directory: from another one it names another file.
@@ -419,6 +430,20 @@ class ActionWatch:
             _guard.busy = False
         for effect in effects:
             self._refuse_if_strict(effect)
+
+    def _content_written(self, event: str, targets: list[str]) -> None:
+        """Keep apart the paths only a file's metadata was changed at (``chmod``, ``utime``):
+        reading such a file afterwards is a read of data the action did not write."""
+        metadata = event in _METADATA_EVENTS
+        if not metadata and not hasattr(self, "_metadata_only"):
+            return  # most actions change no metadata
+        if not hasattr(self, "_metadata_only"):
+            self._metadata_only = set()
+        for target in targets:
+            if not metadata:
+                self._metadata_only.discard(target)
+            elif ("file_write", target) not in self.effects:
+                self._metadata_only.add(target)
 
     def _database_log(self, database: str, effect: dict[str, Any]) -> None:
         """A WAL-mode database's ``-wal`` file, when there is one, holds what was committed
@@ -509,6 +534,8 @@ class ActionWatch:
         if full == os.devnull or "__pycache__" in full:
             return None
         if self._allowed(full):
+            if event in _METADATA_EVENTS:
+                return None  # its content is still what it was: not the action's scratch
             try:  # the action's own scratch: reading it back later is not a read of data
                 self._scratch.add(full)
             except AttributeError:
@@ -541,8 +568,10 @@ class ActionWatch:
             if "__pycache__" in full or file_reads.under(full, roots):
                 full = None
             reads[opened] = full
-        if full is None or ("file_write", full) in self.effects or self._in_scratch(full):
+        if full is None or self._in_scratch(full):
             return None
+        if ("file_write", full) in self.effects and full not in getattr(self, "_metadata_only", ()):
+            return None  # what it wrote itself
         # a path already recorded is counted without looking at the frames again
         return full if ("file_read", full) in self.effects or not _read_by_import() else None
 
@@ -669,6 +698,9 @@ _DIR_FD = {
     "os.remove": (1,),
     "os.rmdir": (1,),
     "os.mkdir": (2,),
+    "os.chmod": (2,),
+    "os.chown": (3,),
+    "os.utime": (3,),
     "shutil.rmtree": (1,),
     "os.rename": (2, 3),
     "os.link": (2, 3),
