@@ -39,3 +39,12 @@ def reads_through_aliases() -> float:
 
 FLOW = workflow("env_reads", [scaled], outputs=["x"])
 SECRET_FLOW = workflow("env_secret", [reads_a_secret], outputs=["x"])
+
+
+@action(outputs=["x"])
+def reads_in_comprehensions() -> float:
+    """Looks variables up in a comprehension and a generator expression (their own frames
+    before Python 3.12), iterating ``os.environ.items()``."""
+    chosen = {name: value for name, value in os.environ.items() if name == SCALE}
+    other = next((value for name, value in os.environ.items() if name == SCALE), "1")
+    return float(chosen.get(SCALE, "1")) + float(other)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import reprolam
-from env_flow import FLOW, SCALE, SECRET_FLOW, reads_through_aliases
+from env_flow import FLOW, SCALE, SECRET_FLOW, reads_in_comprehensions, reads_through_aliases
 from reads_flow import cache_advice
 from reprolam import Policy, env_reads, workflow
 from reprolam.cli.main import cli
@@ -132,3 +132,18 @@ def test_reads_through_names_bound_to_the_mapping_or_getenv_are_seen(
         step = rl.run(flow, planner="rules").steps[0]
     targets = [e["target"] for e in step.proposal["observed"]["effects"]]
     assert targets == [f"${SCALE}", "$REPROLAM_TEST_OTHER"]
+
+
+def test_a_lookup_in_a_comprehension_over_the_mapping_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the comprehension's frame names neither environ nor getenv (the function it is
+    # written in does): the items it read were not seen, and strict let them through
+    monkeypatch.setenv(SCALE, "3")
+    flow = workflow("env_comprehension", [reads_in_comprehensions], outputs=["x"])
+    with reprolam.open(tmp_path / "store") as rl:
+        step = rl.run(flow, planner="rules").steps[0]
+        strict = rl.run(flow, planner="rules", policy=Policy(effects="strict")).steps[0]
+    read = {e["target"]: e for e in _env_reads(step)}[f"${SCALE}"]
+    assert read["digest"] == digest(b"3")
+    assert strict.status is StepStatus.FAILED

@@ -1133,7 +1133,19 @@ def _reaches_environ(frame: Any) -> bool:
     bound = frame.f_globals  # `from os import environ as env`, `get = os.getenv`
     values = [bound.get(name) for name in names]
     values += frame.f_locals.values()
-    return any(value is os.environ or value is os.getenv for value in values)
+    if any(value is os.environ or value is os.getenv for value in values):
+        return True
+    # A comprehension or generator expression (its own frame before Python 3.12) iterating
+    # ``os.environ.items()``: the function it is written in names the mapping
+    caller = frame.f_back
+    return (
+        frame.f_code.co_name in _COMPREHENSIONS
+        and caller is not None
+        and (_reaches_environ(caller))
+    )
+
+
+_COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
 
 
 def _reads_clock_unless_given_a_time(args: tuple[Any, ...]) -> bool:
