@@ -146,3 +146,40 @@ def test_reprolams_own_draws_are_not_the_actions(tmp_path: Path) -> None:
 
     run = reprolam.run(_flow(store_blob), store=MemoryStore(), planner="script")
     assert "observed" not in run.steps[0].proposal
+
+
+def _seeded_flow(draw: Callable[[], Any]) -> Any:
+    @action(outputs=["value"], determinism="seeded")
+    def drawing() -> Any:
+        return draw()
+
+    return workflow("entropy", [drawing], outputs=["value"])
+
+
+@pytest.mark.parametrize(
+    ("draw", "determinism"),
+    [
+        (lambda: random.Random().random(), "pure"),
+        (lambda: (random.seed(), random.random())[1], "seeded"),  # the seeded global reseeded
+    ],
+)
+def test_random_seeded_from_the_os_is_an_undeclared_effect(
+    draw: Callable[[], Any], determinism: str
+) -> None:
+    # Random() and random.seed() draw their seed in C (no os.urandom): a pure action's output,
+    # or a seeded one's, differed at every execution and nothing was recorded
+    flow = _flow(draw) if determinism == "pure" else _seeded_flow(draw)
+    run = reprolam.run(flow, store=MemoryStore(), planner="script")
+    [effect] = run.steps[0].proposal["observed"]["effects"]
+    assert (effect["kind"], effect["declared"]) == ("global_rng", False)
+    assert effect["target"].startswith(f"OS entropy (random seeded from the OS) at {__file__}:")
+    strict = reprolam.run(
+        flow, store=MemoryStore(), planner="script", policy=Policy(effects="strict")
+    )
+    assert strict.steps[0].status.value == "failed"
+    # a seed given is no entropy
+    given = _flow(lambda: random.Random(3).random())
+    assert (
+        "observed"
+        not in reprolam.run(given, store=MemoryStore(), planner="script").steps[0].proposal
+    )

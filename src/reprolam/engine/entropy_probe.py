@@ -43,12 +43,38 @@ _LIBRARIES = _library_roots()
 
 
 def install() -> None:
-    """Replace ``os.urandom`` and ``random._urandom`` with probes (once: observe.install)."""
+    """Replace ``os.urandom`` and ``random._urandom`` with probes, and ``random.Random.seed``
+    (once: observe.install)."""
     real = os.urandom
     probe = _probe(real)
     os.urandom = probe
     if getattr(random, "_urandom", None) is real:
         random._urandom = probe  # type: ignore[attr-defined]
+    _probe_seeding()
+
+
+def _probe_seeding() -> None:
+    """``random.Random()`` and ``random.seed()`` without a seed draw OS entropy in C (no
+    ``os.urandom``): ``Random.seed`` called with ``a=None`` is noted as such a draw."""
+    from reprolam.engine import observe
+
+    real = random.Random.seed
+    if getattr(real, "__wrapped__", None) is not None:
+        return
+
+    def seed(self: random.Random, a: Any = None, version: int = 2) -> None:
+        if a is None and observe._active:
+            watch = observe._watch_here()
+            if watch is not None and not getattr(observe._guard, "busy", False):
+                _noted(watch, sys._getframe(1), observe, "random seeded from the OS")
+        real(self, a, version)
+
+    seed.__name__ = seed.__qualname__ = "seed"
+    seed.__doc__ = real.__doc__
+    seed.__wrapped__ = real  # type: ignore[attr-defined]
+    random.Random.seed = seed  # type: ignore[method-assign]
+    if getattr(random.seed, "__func__", None) is real:
+        random.seed = random._inst.seed  # bound at import
 
 
 def _probe(real: Callable[[int], bytes]) -> Callable[[int], bytes]:
@@ -67,7 +93,7 @@ def _probe(real: Callable[[int], bytes]) -> Callable[[int], bytes]:
     return urandom
 
 
-def _noted(watch: Any, caller: Any, observe: Any) -> None:
+def _noted(watch: Any, caller: Any, observe: Any, source: str = "os.urandom") -> None:
     frame = caller
     while frame is not None and frame.f_globals.get("__name__") in _PLUMBING:
         frame = frame.f_back
@@ -83,4 +109,4 @@ def _noted(watch: Any, caller: Any, observe: Any) -> None:
     if observe._importing(frame):
         return  # drawn while importing a module: the import's, not the action's
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
-    watch.note("global_rng", f"OS entropy (os.urandom) at {where}")
+    watch.note("global_rng", f"OS entropy ({source}) at {where}")
