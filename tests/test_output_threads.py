@@ -93,3 +93,22 @@ def test_what_a_sweep_thread_prints_between_its_steps_is_not_another_points_outp
     assert "progress of point 0" in printed
     assert "progress of point 1" in printed
     assert "progress" not in repr(captured)
+
+
+def test_a_thread_outliving_its_action_prints_into_no_later_step() -> None:
+    # the thread step 0 started printed while step 1 ran: recorded as step 1's output
+    first_done, printed = threading.Event(), threading.Event()
+
+    def late() -> None:
+        first_done.wait(10)
+        print("late, from the first action's thread")
+        printed.set()
+
+    first = ActionWatch(determinism="pure").start()
+    threading.Thread(target=late, daemon=True).start()
+    assert first.stop() is None
+    second = ActionWatch(determinism="pure").start()
+    first_done.set()
+    printed.wait(10)
+    print("the second action's own")
+    assert second.stop() == {"stdout": "the second action's own\n"}

@@ -795,14 +795,21 @@ _routers: tuple[Any, Any] = (None, None)  # the routers in place while routed
 
 
 def _sink() -> ActionWatch | None:
-    """The watch a write belongs to: the writing thread's, or (from a thread an action
-    started) the only watch in progress; None when that is ambiguous or there is none, and
-    for a thread that drives runs (a sweep's: what it prints between its own steps is its
-    own, never the action another sweep thread is running)."""
-    watch = getattr(_local, "watch", None)
-    if watch is None and len(_watches) == 1 and not getattr(_local, "drives_runs", False):
+    """The watch a write belongs to: the writing thread's, that of the action that started
+    the thread (None once that action's step has ended: a thread outliving its step printed
+    into the next step's output), or (from another thread) the only watch in progress; None
+    when that is ambiguous or there is none, and for a thread that drives runs (a sweep's:
+    what it prints between its own steps is its own, never the action another sweep thread
+    is running)."""
+    watch: ActionWatch | None = getattr(_local, "watch", None)
+    if watch is not None:
+        return watch
+    started_by: ActionWatch | None = getattr(threading.current_thread(), _THREAD_WATCH, None)
+    if started_by is not None:  # a thread an action started: its action's, while it runs
+        return None if started_by._previous is _STOPPED else started_by
+    if len(_watches) == 1 and not getattr(_local, "drives_runs", False):
         return _watches[0]
-    return watch
+    return None
 
 
 class _Router:
@@ -816,7 +823,12 @@ class _Router:
 
     def _target(self) -> Any:
         watch = _sink()
-        return self.stream if watch is None else getattr(watch, self.which)
+        if watch is not None:
+            return getattr(watch, self.which)
+        routed = _routed
+        if self.which == "out" and routed is not None and _outlives_its_step():
+            return routed[1]  # stderr: never the CLI's own output (run --json)
+        return self.stream
 
     def write(self, text: str) -> int:
         return int(self._target().write(text))
@@ -829,6 +841,11 @@ class _Router:
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
         return getattr(self._target(), name)
+
+
+def _outlives_its_step() -> bool:
+    """Whether this thread was started by an action whose step has ended."""
+    return getattr(threading.current_thread(), _THREAD_WATCH, None) is not None
 
 
 def _route_warning(message: warnings.WarningMessage) -> None:
