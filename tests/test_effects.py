@@ -753,3 +753,35 @@ def test_a_change_of_a_file_s_mode_or_times_is_a_write_and_the_file_still_a_read
     assert strict.error.type == "UndeclaredEffect"
     assert Path(TARGET["path"]).stat().st_mode & 0o777 != 0o600  # refused where it happened
     assert _run(declares_modes, effects="strict").status is StepStatus.SUCCEEDED
+
+
+FAILING_FLOW_FILE = """
+import random
+from reprolam import action, workflow
+
+@action(outputs=["n"])
+def draw_then_fail() -> float:
+    raise ValueError(f"no good: {random.random() > 2}")
+
+flow = workflow("fx-fails", [draw_then_fail], outputs=["n"])
+"""
+
+
+def test_run_prints_a_failed_step_s_undeclared_effects_under_it(tmp_path: Path) -> None:
+    # they were printed only under steps that succeeded: a step that failed of its own
+    # error (or of one a refusal caught in its thread led to) showed no effect at all
+    flow = tmp_path / "fxfails.py"
+    flow.write_text(FAILING_FLOW_FILE)
+    store = str(tmp_path / "store")
+    runner = CliRunner()
+    ref = f"{flow}:flow"
+    warned = runner.invoke(cli, ["--store", store, "run", ref, "--max-failures", "1"])
+    assert warned.exit_code == 1, warned.output
+    assert "ValueError: no good: False" in warned.output
+    assert "undeclared global rng: the global random module state" in warned.output
+    # a refusal names its effects itself: said once
+    (tmp_path / "fxflow.py").write_text(FLOW_FILE)
+    strict = runner.invoke(
+        cli, ["--store", store, "run", f"{tmp_path / 'fxflow.py'}:flow", "--effects", "strict"]
+    )
+    assert "undeclared global rng" not in strict.output, strict.output

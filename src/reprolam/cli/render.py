@@ -116,8 +116,9 @@ class RunProgress:
         if advice and self.cache_notes:
             line += f"\n        [dim]{_cache_note(advice)}[/]"
         observed = step.proposal.get("observed") or {}
-        for effect in observed.get("effects", []):
-            if not effect.get("declared") and not step.error:
+        refused = step.error is not None and step.error.type == "UndeclaredEffect"
+        for effect in observed.get("effects", []):  # a refusal names them: said once
+            if not effect.get("declared") and not refused:
                 from reprolam.history.observed import describe_effect
 
                 line += f"\n        [yellow]{escape(describe_effect(effect, fix=True))}[/]"
