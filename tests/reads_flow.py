@@ -148,6 +148,15 @@ def looks_for_a_file() -> bool:
         return False
 
 
+@action(outputs=["found"])
+def checks_for_a_file() -> int:
+    """Looks before it opens: os.path.exists, and pathlib's is_file, raise no audit event."""
+    if os.path.exists(PATHS["optional"]) and Path(PATHS["optional"]).is_file():
+        with open(PATHS["optional"]) as f:
+            return len(f.read())
+    return -1
+
+
 @action(outputs=["n"])
 def reads_a_fifo() -> int:
     fd = os.open(PATHS["fifo"], os.O_RDONLY | os.O_NONBLOCK)

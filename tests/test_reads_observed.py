@@ -19,6 +19,7 @@ from reads_flow import (
     FLOW,
     INPUT_FLOW,
     PATHS,
+    checks_for_a_file,
     imports_a_module_reading_data,
     lists_directory,
     load_from,
@@ -363,3 +364,22 @@ def test_a_steps_outputs_are_listed_in_one_order_executed_or_reused(tmp_path: Pa
     assert executed is not None
     assert reused is not None
     assert "reused" in lines[1]
+
+
+def test_a_path_checked_before_it_is_opened_is_a_read_even_when_absent(
+    tmp_path: Path, data: Path
+) -> None:
+    # os.path.exists and Path.is_file raise no audit event: the absence an action checked
+    # for was not recorded, so --reuse took the -1 computed without the file once it was there
+    PATHS["optional"] = data / "optional.cfg"
+    _, step = _run(tmp_path, checks_for_a_file)
+    (read,) = _reads(step)
+    assert read["target"] == str(data / "optional.cfg")
+    assert read["missing"] is True
+    assert read["declared"] is False
+    (data / "optional.cfg").write_text("x")
+    again = run_one(tmp_path, checks_for_a_file, reuse=True).steps[0]
+    assert not again.reused
+    assert again.outputs != step.outputs
+    strict = run_one(tmp_path, checks_for_a_file, effects="strict").steps[0]
+    assert strict.status is StepStatus.FAILED

@@ -976,7 +976,46 @@ def install() -> None:
         native_reads.install()  # pyarrow, polars, h5py: files opened by native code
         # processes started without os.fork (spawn, forkserver): once multiprocessing is used
         native_reads.after_import("multiprocessing.process", _watch_process_starts)
+        _probe_path_checks()
         _installed = True
+
+
+# Whether a path exists (or is a file, a directory) raises no audit event (os.stat has none):
+# an action that looks for an optional file before opening it depends on its absence, which
+# only a failed open showed, so --reuse took the result computed without a file now there.
+_PATH_CHECKS = ("exists", "lexists", "isfile", "isdir")
+_PATHLIB_CHECKS = ("exists", "is_file", "is_dir")
+
+
+def _probe_path_checks() -> None:
+    """``os.path.exists`` & co. and ``Path.exists`` & co., called by the action's own code,
+    are reads of the path (its state recorded as a ``file_read``: ``missing`` when absent)."""
+    import pathlib
+
+    for name in _PATH_CHECKS:
+        setattr(os.path, name, _path_check_probe(getattr(os.path, name)))
+    for name in _PATHLIB_CHECKS:
+        setattr(pathlib.Path, name, _path_check_probe(getattr(pathlib.Path, name)))
+
+
+def _path_check_probe(real: Callable[..., bool]) -> Callable[..., bool]:
+    @functools.wraps(real)
+    def probe(path: Any, *args: Any, **kwargs: Any) -> bool:
+        if _active:
+            watch = _watch_here()
+            if watch is not None and _users_path_check(sys._getframe(1)):
+                watch.audit("file_read", "os.stat", (path,))
+        return real(path, *args, **kwargs)
+
+    return probe
+
+
+def _users_path_check(caller: Any) -> bool:
+    """Whether a path check made in frame ``caller`` is the action's own code's (a library's
+    checks come before reads the watch sees, or are its own business)."""
+    if str(caller.f_globals.get("__name__", "")).startswith("reprolam."):
+        return False
+    return not _installed_code(caller.f_code.co_filename) and not _importing(caller)
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
