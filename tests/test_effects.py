@@ -785,3 +785,21 @@ def test_run_prints_a_failed_step_s_undeclared_effects_under_it(tmp_path: Path) 
         cli, ["--store", store, "run", f"{tmp_path / 'fxflow.py'}:flow", "--effects", "strict"]
     )
     assert "undeclared global rng" not in strict.output, strict.output
+
+
+@action(outputs=["n"])
+def reads_clock_in_a_thread() -> float:
+    stamps: list[float] = []
+    worker = threading.Thread(target=lambda: stamps.append(time.time()))
+    worker.start()
+    worker.join()
+    return stamps[0] * 0.0
+
+
+def test_a_clock_read_in_a_thread_the_action_started_is_noted() -> None:
+    # the clock probe looked for a watch in the reading thread only: a pure action reading
+    # the time through a thread it started recorded nothing, and strict let it through
+    (effect,) = _effects(_run(reads_clock_in_a_thread))
+    assert effect["kind"] == "clock"
+    assert effect["target"].startswith(f"time.time() at {__file__}:")
+    assert _run(reads_clock_in_a_thread, effects="strict").status is StepStatus.FAILED

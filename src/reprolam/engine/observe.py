@@ -1221,9 +1221,11 @@ def _clock_probe(
 ) -> Callable[..., Any]:
     def probe(*args: Any) -> Any:
         if _active and reads_clock(args):
-            watch = getattr(_local, "watch", None)
+            watch = _watch_here()  # the threads an action starts read for it too
             if watch is not None and watch.watch_clock:
-                caller = sys._getframe(1)
+                caller: Any = sys._getframe(1)
+                if caller.f_globals is _GLOBALS:  # _run_for: a pool task that is the clock
+                    caller = caller.f_back
                 if _users_clock_read(caller):
                     where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
                     watch.note("clock", f"time.{name}() at {where}")
