@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import Field
@@ -198,3 +198,17 @@ def test_public_api_is_complete_and_lazy() -> None:
     code = f"import reprolam, sys; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_async_function_is_refused_when_declared_naming_the_fix() -> None:
+    # it was accepted, and every step then failed at its output ('no codec can encode
+    # builtins.coroutine ... opt in to pickle'), the coroutine never awaited
+    async def fetch() -> int:
+        return 1
+
+    async def stream() -> Any:
+        yield 1
+
+    for fn in (fetch, stream):
+        with pytest.raises(ActionSpecError, match=r"async function.*asyncio\.run"):
+            action(outputs=["n"])(fn)

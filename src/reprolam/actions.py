@@ -305,6 +305,11 @@ def _build_spec(
     def fail(problem: str, fix: str) -> ActionSpecError:
         return ActionSpecError(f"action {label}: {problem}; {fix}")
 
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        raise fail(
+            "it is an async function: calling it returns a coroutine, not its outputs",
+            "make it a plain def that runs the coroutine, e.g. return asyncio.run(main())",
+        )
     action_name = str(name or getattr(fn, "__name__", ""))
     if not action_name.isidentifier() or keyword.iskeyword(action_name):
         raise fail(f"name {action_name!r} is not an identifier", "pass @action(name='...')")
