@@ -16,6 +16,7 @@ from reads_flow import (
     cache_advice,
     imports_a_plugin,
     lists_then_adds,
+    load,
     loads_in_threads,
     number_in,
     reads_every_csv,
@@ -455,3 +456,22 @@ def test_a_relative_read_from_another_working_directory_is_not_reused(
         monkeypatch.chdir(tmp_path / "a")
         assert rl.reproduce(first.id, workflow=flow).bitwise
         assert rl.run(flow, reuse=True).outputs["lines"] == 2
+
+
+def test_strict_takes_no_outputs_computed_with_undeclared_effects(tmp_path: Path) -> None:
+    # a step recorded under warn with an undeclared read was reused by run --reuse
+    # --effects strict, whose run then succeeded on a read strict refuses
+    warned = run_one(tmp_path, load).steps[0]
+    assert warned.status.value == "succeeded"
+    strict = run_one(tmp_path, load, effects="strict", reuse=True).steps[0]
+    assert not strict.reused
+    assert strict.status.value == "failed"
+    assert strict.error is not None
+    assert strict.error.type == "UndeclaredEffect"
+    advice = cache_advice(strict)
+    assert advice["hit"]
+    assert not advice["reused"]
+    assert advice["undeclared"].startswith("file_read: ")
+    assert "strict effects policy refuses" in rl_explain(strict)
+    # under warn it is taken, as before
+    assert run_one(tmp_path, load, reuse=True).steps[0].reused

@@ -487,6 +487,12 @@ def _cache_note(advice: dict[str, Any]) -> str:
             f"[yellow]re-executed[/]: the {escape(str(advice['damaged']))}, so {where}'s outputs "
             "were not reused; recording them again replaces damaged bytes"
         )
+    if advice.get("undeclared"):
+        return (
+            f"[yellow]re-executed[/]: {where}'s outputs were computed with undeclared effects "
+            f"the strict effects policy refuses ({escape(str(advice['undeclared']))}), so "
+            "they were not reused"
+        )
     if advice.get("hit") and advice.get("unfinished"):
         return f"same as {where}, which had not finished (nothing to reuse)"
     if advice.get("hit") and advice.get("counterpart_failed"):

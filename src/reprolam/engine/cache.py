@@ -76,6 +76,9 @@ class CacheAdvice:
     # The counterpart had not finished when it was read (its run was still running, or was
     # interrupted during it): it neither failed nor has outputs.
     unfinished: bool = False
+    # The undeclared effects the counterpart's outputs were computed with, when the run's
+    # effects policy is strict: executed instead, as strict refuses them ("file_read: /x").
+    undeclared: str | None = None
 
     @property
     def hit(self) -> bool:
@@ -94,6 +97,7 @@ class CacheAdvice:
             **({"external": True} if self.external else {}),
             **({"damaged": self.damaged} if self.damaged else {}),
             **({"unfinished": True} if self.unfinished else {}),
+            **({"undeclared": self.undeclared} if self.undeclared else {}),
         }
 
     def explain(self) -> str:
@@ -107,6 +111,11 @@ class CacheAdvice:
                 return f"same as {where}, whose {self.damaged} (not reused)"
             if self.unfinished:
                 return f"same as {where}, which had not finished"
+            if self.undeclared:
+                return (
+                    f"same as {where}, whose outputs were computed with undeclared effects the "
+                    f"strict effects policy refuses ({self.undeclared}; not reused)"
+                )
             if self.counterpart_failed:
                 return f"same as {where}, which failed"
             if self.external:
@@ -140,8 +149,12 @@ class StepCache:
         self._found: dict[tuple[str, int], StepRecord] = {}
         self._verified: dict[str, str | None] = {}  # digest -> why it cannot be served
 
-    def advise(self, step: StepRecord, *, external: bool = False) -> CacheAdvice | None:
-        """``external``: the step's action is ``external`` (never reused, see CacheAdvice)."""
+    def advise(
+        self, step: StepRecord, *, external: bool = False, strict: bool = False
+    ) -> CacheAdvice | None:
+        """``external``: the step's action is ``external`` (never reused, see CacheAdvice);
+        ``strict``: the run refuses undeclared effects, so no outputs computed with one are
+        taken (the step is executed, and refused if it has them still)."""
         advice = None
         states: dict[str, dict[str, Any]] = {}  # each file's state now, read once per step
         counterpart = self._counterpart_at(step.index)
@@ -159,26 +172,34 @@ class StepCache:
             damaged = None
             if reuse and not edited and self.store is not None:
                 damaged = self._damaged_output(counterpart, self.store)
+            undeclared = None
+            if strict and reuse and not edited and damaged is None:
+                undeclared = undeclared_behind(counterpart, self.store)
             advice = CacheAdvice(
                 counterpart.run_id,
                 counterpart.index,
                 changed,
                 failed,
-                reuse and not edited and damaged is None,
+                reuse and not edited and damaged is None and undeclared is None,
                 edited=edited,
                 reads_checked=checked,
                 external=external and not changed and not failed,
                 damaged=damaged,
                 unfinished=counterpart.status is StepStatus.STARTED,
+                undeclared=undeclared,
             )
         if self.store is not None and not external and (advice is None or not advice.reused):
-            wide = self._store_wide(step, self.store, states)
+            wide = self._store_wide(step, self.store, states, strict)
             if wide is not None and (wide.reused or advice is None):
                 return wide
         return advice
 
     def _store_wide(
-        self, step: StepRecord, store: TraceStore, states: dict[str, dict[str, Any]]
+        self,
+        step: StepRecord,
+        store: TraceStore,
+        states: dict[str, dict[str, Any]],
+        strict: bool = False,
     ) -> CacheAdvice | None:
         """The first candidate in the store (``find_cached_steps``) whose record is intact and
         whose files still hold what it read, reused; when none holds, why the first intact one
@@ -195,6 +216,13 @@ class StepCache:
             if changed or not _intact(found):
                 if changed and stale is None and _intact(found):
                     stale = CacheAdvice(found.run_id, found.index, changed, store_wide=True)
+                continue
+            undeclared = undeclared_behind(found, store) if strict else None
+            if undeclared is not None:
+                if stale is None:
+                    stale = CacheAdvice(
+                        found.run_id, found.index, (), store_wide=True, undeclared=undeclared
+                    )
                 continue
             damaged = self._damaged_output(found, store)
             if damaged is None:
@@ -347,6 +375,29 @@ def recorded_reads(
             return [_unknown_reads(*source, why)]
     why = f"a chain of more than {_REUSE_HOPS} reuses is not followed"
     return [_unknown_reads(step.run_id, step.index, why)]
+
+
+def undeclared_behind(step: StepRecord, store: TraceStore | None) -> str | None:
+    """The undeclared effects behind a step's outputs (its own, or those of the step whose
+    outputs it reused), as ``kind: target; ...``, or None."""
+    for _ in range(_REUSE_HOPS):
+        observed = step.proposal.get("observed")
+        if isinstance(observed, dict):
+            found = [
+                f"{e.get('kind')}: {e.get('target')}"
+                for e in observed.get("effects") or ()
+                if isinstance(e, dict) and not e.get("declared")
+            ]
+            more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+            return "; ".join(found[:3]) + more if found else None
+        source = _reused_from(step)
+        if source is None or store is None:
+            return None
+        try:
+            step = store.own_step(*source)
+        except ReprolamError:
+            return None  # its reads are unknown: recorded_reads keeps it from being reused
+    return None
 
 
 # Undeclared effects through which an action read data the watch cannot see: what the

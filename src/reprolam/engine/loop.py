@@ -384,7 +384,11 @@ class RunLoop:
         )
         advice = None
         if self.cache is not None:
-            advice = self.cache.advise(started, external=spec.determinism == "external")
+            advice = self.cache.advise(
+                started,
+                external=spec.determinism == "external",
+                strict=self.policy.effects == "strict",
+            )
         if advice is not None:
             cached = {**started.proposal, "cache": advice.to_dict()}
             started = frame.render_started(replace(started, proposal=cached))
