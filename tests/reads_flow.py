@@ -157,6 +157,12 @@ def checks_for_a_file() -> int:
     return -1
 
 
+@action(outputs=["found"])
+def checks_no_paths() -> list[bool]:
+    """Checks that name no file: a NUL in the name, an empty name, a descriptor number."""
+    return [os.path.exists("a\0b"), os.path.lexists(""), os.path.isfile(10_000)]
+
+
 @action(outputs=["n"])
 def reads_a_fifo() -> int:
     fd = os.open(PATHS["fifo"], os.O_RDONLY | os.O_NONBLOCK)

@@ -20,6 +20,7 @@ from reads_flow import (
     INPUT_FLOW,
     PATHS,
     checks_for_a_file,
+    checks_no_paths,
     imports_a_module_reading_data,
     lists_directory,
     load_from,
@@ -383,3 +384,12 @@ def test_a_path_checked_before_it_is_opened_is_a_read_even_when_absent(
     assert again.outputs != step.outputs
     strict = run_one(tmp_path, checks_for_a_file, effects="strict").steps[0]
     assert strict.status is StepStatus.FAILED
+
+
+def test_a_check_of_what_names_no_file_answers_as_without_the_watch(tmp_path: Path) -> None:
+    # os.path.exists("a\\0b") raised ValueError (the watch resolving the name), and
+    # lexists("") recorded a read of the working directory
+    for effects in ("warn", "strict"):
+        step = run_one(tmp_path, checks_no_paths, effects=effects).steps[0]
+        assert step.status is StepStatus.SUCCEEDED, step.error
+        assert _reads(step) == []

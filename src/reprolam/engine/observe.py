@@ -1001,10 +1001,15 @@ def _probe_path_checks() -> None:
 def _path_check_probe(real: Callable[..., bool]) -> Callable[..., bool]:
     @functools.wraps(real)
     def probe(path: Any, *args: Any, **kwargs: Any) -> bool:
-        if _active:
+        if _active and path not in ("", b""):  # "" names no file (realpath: the cwd)
             watch = _watch_here()
             if watch is not None and _users_path_check(sys._getframe(1)):
-                watch.audit("file_read", "os.stat", (path,))
+                try:
+                    watch.audit("file_read", "os.stat", (path,))
+                except UndeclaredEffect:
+                    raise
+                except (ValueError, TypeError, OSError):
+                    pass  # no path (a NUL in it): the check itself answers False
         return real(path, *args, **kwargs)
 
     return probe
