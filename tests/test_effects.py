@@ -803,3 +803,32 @@ def test_a_clock_read_in_a_thread_the_action_started_is_noted() -> None:
     assert effect["kind"] == "clock"
     assert effect["target"].startswith(f"time.time() at {__file__}:")
     assert _run(reads_clock_in_a_thread, effects="strict").status is StepStatus.FAILED
+
+
+@action(outputs=["n"])
+def moves_away() -> int:
+    os.chdir(tempfile.gettempdir())
+    return 1
+
+
+@action(outputs=["n"])
+def moves_and_comes_back() -> int:
+    here = os.getcwd()
+    os.chdir(tempfile.gettempdir())
+    os.chdir(here)
+    return 1
+
+
+def test_leaving_the_working_directory_changed_is_a_write(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # every later step's relative paths pointed elsewhere, and the step that moved the
+    # process recorded nothing (strict let it through)
+    monkeypatch.chdir(tmp_path)
+    (effect,) = _effects(_run(moves_away))
+    assert effect["kind"] == "file_write"
+    assert effect["target"].startswith(f"the working directory of the process (from {tmp_path}")
+    os.chdir(tmp_path)
+    assert _run(moves_away, effects="strict").status is StepStatus.FAILED
+    os.chdir(tmp_path)
+    assert _effects(_run(moves_and_comes_back, effects="strict")) == []

@@ -107,6 +107,7 @@ _EVENTS = {
     "os.exec": "subprocess",
     "os.spawn": "subprocess",
     "os.fork": "subprocess",  # multiprocessing's fork start method: its workers' reads are unseen
+    "os.chdir": "file_write",  # the process's working directory: noted if left changed (stop)
 }
 # events that change a file's metadata, not its content (a file read after is still data)
 _METADATA_EVENTS = frozenset({"os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr"})
@@ -245,6 +246,7 @@ class ActionWatch:
     """One action's observation, from ``start()`` to ``stop()`` (same thread)."""
 
     __slots__ = (
+        "_cwd_before",
         "_env_set",
         "_err",
         "_given",
@@ -270,6 +272,7 @@ class ActionWatch:
     _scratch: set[str]  # set on the first write into the temp dir (see __init__)
     _env_set: set[str]  # the variables the action set or removed (made when it first does)
     _metadata_only: set[str]  # written paths whose content it has not written (chmod, utime)
+    _cwd_before: str | None  # the working directory before its first os.chdir, if it made one
 
     def __init__(
         self,
@@ -346,6 +349,8 @@ class ActionWatch:
                 self.note("global_rng", "the global numpy.random state")
         if len(sys.modules) != _modules_seen[0]:
             self._imported(_new_modules())
+        if hasattr(self, "_cwd_before"):
+            self._left_moved()
         _ended(self)
         _local.watch = self._previous
         self._previous = _STOPPED
@@ -408,6 +413,10 @@ class ActionWatch:
                 if opened is None:
                     return  # an in-memory database
                 kind, args = opened
+            elif event == "os.chdir":
+                if not hasattr(self, "_cwd_before"):
+                    self._cwd_before = _cwd()  # not moved yet: the hook runs before
+                return  # moving and coming back (shutil.make_archive) is no effect
             found = [self._target(kind, event, args)]
             if event == "os.rename":  # a file moved away is written too (removed from there)
                 found.append(self._written_path(event, _at(event, args, 0)))
@@ -430,6 +439,16 @@ class ActionWatch:
             _guard.busy = False
         for effect in effects:
             self._refuse_if_strict(effect)
+
+    def _left_moved(self) -> None:
+        """An action that changed the process's working directory and left it changed has
+        changed where every later step's relative paths point: a write outside the store."""
+        now = _cwd()
+        if now != self._cwd_before:
+            self.note(
+                "file_write",
+                f"the working directory of the process (from {self._cwd_before} to {now})",
+            )
 
     def _content_written(self, event: str, targets: list[str]) -> None:
         """Keep apart the paths only a file's metadata was changed at (``chmod``, ``utime``):
@@ -612,6 +631,13 @@ class ActionWatch:
 
 
 _STOPPED: Any = object()
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # removed from under the process
+        return None
 
 
 def _writing(args: tuple[Any, ...]) -> bool:
