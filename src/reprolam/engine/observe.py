@@ -138,7 +138,8 @@ _IGNORED_CALLER_DEPTH = 8
 # The frame below threading's default excepthook (C code: no linecache frame): the source
 # lines of a traceback it prints for a thread's uncaught exception are read from there, the
 # action's own files and the sys.path places it looks for them in
-_THREAD_EXCEPTHOOK_CALLER = threading._make_invoke_excepthook().__code__  # type: ignore[attr-defined]
+_make_excepthook_caller = getattr(threading, "_make_invoke_excepthook", None)  # CPython's
+_THREAD_EXCEPTHOOK_CALLER = _make_excepthook_caller().__code__ if _make_excepthook_caller else None
 _UNSEEN: Any = object()
 
 
