@@ -940,6 +940,8 @@ def _route() -> None:
     sys.stdout, sys.stderr = out_router, err_router
     warnings.showwarning = _ORIGINAL_SHOWWARNING
     warnings._showwarnmsg_impl = _route_warning  # type: ignore[attr-defined]
+    if sys.unraisablehook is sys.__unraisablehook__:
+        sys.unraisablehook = _unraisable_unwatched
 
 
 def _unroute() -> None:
@@ -948,7 +950,17 @@ def _unroute() -> None:
     sys.stdout, sys.stderr, warnings.showwarning, impl = _routed
     if impl is not None:
         warnings._showwarnmsg_impl = impl  # type: ignore[attr-defined]
+    if sys.unraisablehook is _unraisable_unwatched:
+        sys.unraisablehook = sys.__unraisablehook__
     _routed, _routers = None, (None, None)
+
+
+def _unraisable_unwatched(unraisable: Any) -> None:
+    """``sys.unraisablehook`` while actions are watched: Python's own (C code, no linecache
+    frame) reads the source lines of the traceback it prints for an exception raised in a
+    ``__del__``, which were undeclared reads of the action's files."""
+    with unwatched():
+        sys.__unraisablehook__(unraisable)
 
 
 _held = 0  # runs in progress that keep the routers between their steps (hold_routes)
