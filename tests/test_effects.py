@@ -856,3 +856,37 @@ def test_an_exception_ignored_in_del_is_no_read_of_the_action_s_source(
     assert step.status is StepStatus.SUCCEEDED
     assert _effects(step) == []
     assert sys.unraisablehook is sys.__unraisablehook__  # put back after the run
+
+
+ECHOING_FLOW_FILE = """
+import subprocess, sys
+from reprolam import action, workflow
+
+@action(outputs=["n"], determinism="external", side_effects=["runs echo"])
+def echoes() -> int:
+    subprocess.run([sys.executable, "-c", "print('from a child process')"], check=True)
+    print("to the real stdout", file=sys.__stdout__, flush=True)
+    return 1
+
+flow = workflow("fx-echo", [echoes], outputs=["n"])
+"""
+
+
+def test_run_json_stays_parseable_when_a_child_process_prints(tmp_path: Path) -> None:
+    # a process the action started (and a write to sys.__stdout__) wrote into the command's
+    # stdout before the JSON document: `run --json | jq` failed
+    flow = tmp_path / "echoing.py"
+    flow.write_text(ECHOING_FLOW_FILE)
+    store = str(tmp_path / "store")
+    command = ["run", f"{flow}:flow", "--planner", "script", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "reprolam", "--store", store, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["run"]["status"] == "succeeded"
+    assert "from a child process" in done.stderr
+    assert "to the real stdout" in done.stderr

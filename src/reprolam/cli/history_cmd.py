@@ -16,6 +16,7 @@ from reprolam.cli.main import (
     warn_unverified,
 )
 from reprolam.cli.options import Execution, execution_options, llm_options, planner_option
+from reprolam.cli.process import json_kept_apart
 
 
 @click.command()
@@ -84,7 +85,7 @@ def reproduce(
     from reprolam.cli import render
 
     progress = render.RunProgress(enabled=not as_json, header="re-executing from the record")
-    with obj.open() as rl, reports_interruption(rl):
+    with obj.open() as rl, reports_interruption(rl), json_kept_apart(as_json):
         result = rl.reproduce(
             run_ref,
             rtol=rtol,
@@ -150,7 +151,7 @@ def fork(
     from reprolam.cli import render
 
     progress = render.RunProgress(enabled=not as_json, header=f"forking {run_ref} at {at}")
-    with obj.open() as rl, reports_interruption(rl):
+    with obj.open() as rl, reports_interruption(rl), json_kept_apart(as_json):
         result = rl.fork(
             run_ref,
             at=at,
@@ -238,7 +239,7 @@ def resume(
     from reprolam.cli import render
 
     progress = render.RunProgress(enabled=not as_json, header=f"resuming {run_ref}")
-    with obj.open() as rl, reports_interruption(rl, run_ref):
+    with obj.open() as rl, reports_interruption(rl, run_ref), json_kept_apart(as_json):
         result = rl.resume(
             run_ref,
             force=force,

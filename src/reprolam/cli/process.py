@@ -21,9 +21,11 @@ here, so a caller keeps its garbage collector and its interpreter exit as they w
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
 import sys
+from collections.abc import Iterator
 
 _STATE: dict[str, object] = {"owned": False, "exit_code": None, "quick_exit": False}
 
@@ -41,6 +43,37 @@ def own_process() -> None:
     count = getattr(atexit, "_ncallbacks", None)
     _STATE["quick_exit"] = count is not None and count() == 0
     atexit.register(_end_process)
+
+
+@contextlib.contextmanager
+def json_kept_apart(as_json: bool) -> Iterator[None]:
+    """While a ``--json`` command runs actions, the process's file descriptor 1 is its
+    stderr: what a process an action starts (``subprocess.run(["echo", ...])``), C code or a
+    write to ``sys.__stdout__`` sends there cannot land in the JSON document on stdout,
+    which is written once it is put back. Only in the command's own process."""
+    if not as_json or not owns_process():
+        yield
+        return
+    _flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptors to spare: as before
+        yield
+        return
+    try:
+        yield
+    finally:
+        _flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
 
 
 def owns_process() -> bool:

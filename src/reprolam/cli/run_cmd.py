@@ -9,7 +9,7 @@ import click
 from reprolam.cli.interrupt import reports_interruption
 from reprolam.cli.main import Ctx, cli_text, json_option, reports_errors, respond
 from reprolam.cli.options import Execution, execution_options, llm_options, planner_option
-from reprolam.cli.process import owns_process, settle
+from reprolam.cli.process import json_kept_apart, owns_process, settle
 
 if TYPE_CHECKING:
     from reprolam.planning.choose import PlannerChoice
@@ -83,7 +83,7 @@ def run(
         progress.announce(f"[bold]{workflow}[/] seed={seed}  planner: {reasons[0]}")
 
     settle_imports()
-    with obj.open(create=True) as rl, reports_interruption(rl):
+    with obj.open(create=True) as rl, reports_interruption(rl), json_kept_apart(as_json):
         result = rl.run(
             workflow,
             planner=planner,

@@ -14,6 +14,7 @@ import click
 from reprolam.cli.main import Ctx, json_option, reports_errors
 from reprolam.cli.main import respond as respond_with
 from reprolam.cli.options import Execution, execution_options, llm_options
+from reprolam.cli.process import json_kept_apart
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -149,7 +150,7 @@ def sweep(
         if not as_json:
             _point_line(point)
 
-    with obj.open() as rl, _reports_interruption(finished):
+    with obj.open() as rl, _reports_interruption(finished), json_kept_apart(as_json):
         result = rl.sweep(
             run_ref,
             at=at,
