@@ -165,3 +165,20 @@ def test_digests_sharing_a_key_prefix_stay_apart(tmp_path: Path) -> None:
         assert not store.has_artifact("abcdef01" + "2" * 56)
     with closing(sqlite3.connect(tmp_path / "store" / "trace.db")) as conn:
         assert conn.execute("SELECT count(*) FROM artifacts").fetchone() == (2,)
+
+
+def test_a_store_recording_snapshots_as_schema_7_gets_the_keys_of_0007(tmp_path: Path) -> None:
+    """reprolam between 4b299f8 and 384c468 numbered the snapshots migration 0007: its stores
+    record schema version 7 with schema 6's tables. They upgrade; they were unopenable
+    ('no such column: seq: ... check the store with `reprolam audit`')."""
+    store = tmp_path / "store"
+    first = reprolam.run(FLOW, store=store, seed=1)
+    as_schema_6(store)
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+
+    with reprolam.open(store) as rl:
+        assert audit(rl.store, first.id).clean
+        assert rl.fork(first.id, at=1).status.value == "succeeded"
+    assert {"artifact_keys", "step_keys", "run_numbers"} <= tables(store)
+    assert "steps_by_cache_key" not in tables(store)

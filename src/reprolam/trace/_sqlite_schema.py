@@ -196,6 +196,7 @@ def check_readable(conn: sqlite3.Connection, db_path: Path) -> None:
     version = _schema_version(conn, db_path)
     if version == 0:
         raise StoreError(f"{db_path} holds no reprolam trace store yet: nothing to read")
+    version = _layout_version(conn, version)
     if version < SCHEMA_VERSION:
         raise StoreError(
             f"{db_path} has schema version {version}, older than this reprolam's "
@@ -231,12 +232,13 @@ def hint(exc: sqlite3.Error) -> str:
 
 def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
     """Bring the schema up to ``SCHEMA_VERSION``; refuse stores this code cannot read."""
-    if _schema_version(conn, db_path) == SCHEMA_VERSION:
+    if _layout_version(conn, _schema_version(conn, db_path)) == SCHEMA_VERSION:
         return
     register_functions(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = _schema_version(conn, db_path)  # another process may have migrated it
+        # another process may have migrated it
+        version = _layout_version(conn, _schema_version(conn, db_path))
         for number, script in packaged_migrations("sqlite"):
             if number > version:
                 try:
@@ -288,6 +290,20 @@ def _schema_version(conn: sqlite3.Connection, db_path: Path) -> int:
             f"({SCHEMA_VERSION}): upgrade reprolam to open {db_path}"
         )
     return version
+
+
+def _layout_version(conn: sqlite3.Connection, version: int) -> int:
+    """The schema version whose tables the store holds, from the one its meta records.
+
+    reprolam between 4b299f8 and 384c468 (2026-11-30/12-01) numbered the run-state
+    snapshots migration 0007, after a no-op 0006, and recorded schema version 7; the
+    snapshots became 0006 and 0007 the append-only keys. Such a store records 7 but holds
+    schema 6's tables (run_snapshots, artifacts keyed by digest, no seq): it needs 0007.
+    """
+    if version != 7:
+        return version
+    columns = {name for (_, name, *_) in conn.execute("PRAGMA table_info(artifacts)")}
+    return 6 if "seq" not in columns and "digest" in columns else version
 
 
 def _migration_error(
