@@ -574,3 +574,27 @@ def test_a_proposal_named_with_a_nul_or_a_lone_surrogate_is_a_recorded_rejection
         assert step.params == {"k\\ud800": "v\x00"}
         assert "load\\x00data\\ud800set" in step.error.message
         assert rl.audit(result.id).clean
+
+
+def test_a_reader_of_an_older_store_is_told_its_version_and_who_must_upgrade_it(
+    postgres: pg.PgServer, tmp_path: Path
+) -> None:
+    owner = postgres.create_database()
+    PostgresStore(owner, artifacts_dir=tmp_path).close()
+    with admin(owner) as conn:
+        conn.execute(
+            "UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION - 1),)
+        )
+    grants = (
+        "GRANT USAGE ON SCHEMA public TO {role}; "
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"
+    )
+    reader = _role(postgres, owner, grants)
+    with pytest.raises(StoreError) as info:
+        PostgresStore(reader, artifacts_dir=tmp_path)
+    # it said 'permission denied for table meta: grant the user CREATE and USAGE on the schema'
+    one_line_store_error(
+        info, f"schema version {SCHEMA_VERSION - 1}", "may not upgrade it", "as a user with rights"
+    )
+    PostgresStore(owner, artifacts_dir=tmp_path).close()  # the owner upgrades it
+    PostgresStore(reader, artifacts_dir=tmp_path).close()  # then the reader reads it

@@ -624,8 +624,24 @@ def _hint(exc: Exception) -> str:
 
 def _migrate(conn: Connection[_Row], location: str, *, create: bool) -> None:
     """Bring the schema up to ``SCHEMA_VERSION``; refuse stores this code cannot read."""
-    if _schema_version(conn, location) == SCHEMA_VERSION:
+    version = _schema_version(conn, location)
+    if version == SCHEMA_VERSION:
         return
+    try:
+        _apply_migrations(conn, location, create=create)
+    except Exception as exc:
+        if version and getattr(exc, "sqlstate", None) == "42501":  # insufficient privilege
+            raise StoreError(
+                f"store schema version {version} in {location} is older than this "
+                f"reprolam's ({SCHEMA_VERSION}), and this user may not upgrade it "
+                f"({_first_line(exc)}): open it once with any command as a user with rights "
+                "on reprolam's tables and CREATE on the schema (its owner); this user can "
+                "read it after that"
+            ) from exc
+        raise
+
+
+def _apply_migrations(conn: Connection[_Row], location: str, *, create: bool) -> None:
     with conn.transaction():
         # Processes opening a new store together: one migrates, the others wait here and
         # then find the schema up to date. The lock is per schema and ends with the commit.
