@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 import reprolam
+from reprolam.errors import StoreError
 from reprolam.history.audit import audit
 from reprolam.trace import SCHEMA_VERSION, SQLiteStore
 from reprolam.trace import _sqlite_keys as keys
+from reprolam.trace.leases import Leases
 from reprolam.trace.records import ArtifactRecord
 
 FLOW = f"{Path(__file__).with_name('sweep_flow.py')}:flow"
@@ -182,3 +184,24 @@ def test_a_store_recording_snapshots_as_schema_7_gets_the_keys_of_0007(tmp_path:
         assert rl.fork(first.id, at=1).status.value == "succeeded"
     assert {"artifact_keys", "step_keys", "run_numbers"} <= tables(store)
     assert "steps_by_cache_key" not in tables(store)
+
+
+def test_a_store_an_older_reprolam_is_running_in_is_not_upgraded_under_it(
+    tmp_path: Path,
+) -> None:
+    """Upgraded under an older reprolam's run, the run failed at its next write ('ON CONFLICT
+    clause does not match any PRIMARY KEY') and audit then called it tampered (its seal)."""
+    store = tmp_path / "store"
+    first = reprolam.run(FLOW, store=store, seed=1)
+    as_schema_6(store)
+    with Leases(store / "leases").hold(first.id):  # as the older reprolam's engine holds it
+        with pytest.raises(StoreError) as info:
+            reprolam.open(store)
+        message = str(info.value)
+        assert "schema version 6" in message
+        assert first.id in message
+        assert "wait for it to end" in message
+        assert "artifact_keys" not in tables(store)  # left as the running version reads it
+    with reprolam.open(store) as rl:  # once it ended
+        assert audit(rl.store, first.id).clean
+    assert "artifact_keys" in tables(store)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -230,10 +230,25 @@ def hint(exc: sqlite3.Error) -> str:
     return "if this persists, check the store with `reprolam audit`"
 
 
-def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
-    """Bring the schema up to ``SCHEMA_VERSION``; refuse stores this code cannot read."""
-    if _layout_version(conn, _schema_version(conn, db_path)) == SCHEMA_VERSION:
+def migrate(
+    conn: sqlite3.Connection, db_path: Path, live_runs: Callable[[], list[str]] = list
+) -> None:
+    """Bring the schema up to ``SCHEMA_VERSION``; refuse stores this code cannot read.
+
+    ``live_runs`` names the runs being executed now: in a store at an older version, by an
+    older reprolam, whose next write an upgrade would make fail (and leave its run's record
+    at odds with its seal); such a store is not upgraded until they end.
+    """
+    found = _layout_version(conn, _schema_version(conn, db_path))
+    if found == SCHEMA_VERSION:
         return
+    if found and (running := live_runs()):
+        raise StoreError(
+            f"{db_path} has schema version {found}, older than this reprolam's "
+            f"({SCHEMA_VERSION}), and an older reprolam is executing run(s) "
+            f"{', '.join(running)} in it: upgrading it now would make that run fail; wait for "
+            "it to end (or stop it), then open the store again"
+        )
     register_functions(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:

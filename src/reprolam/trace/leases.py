@@ -76,6 +76,22 @@ class Leases:
         finally:
             os.close(fd)
 
+    def held(self) -> list[str]:
+        """The lease files a live process holds (runs being executed now), by name."""
+        names = []
+        for path in sorted(self.directory.glob("*")) if self.directory.is_dir() else ():
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:  # released (and removed) meanwhile, or no file
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                names.append(path.name)
+            finally:
+                os.close(fd)  # a lock we took goes with it
+        return names
+
     def release(self, run_id: str) -> None:
         """Forget an abandoned lease once its run has been marked interrupted."""
         self.path(run_id).unlink(missing_ok=True)

@@ -209,7 +209,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                 conn = connect(self.db_path, fsync=fsync)
             self._conn = conn
             try:
-                migrate(self._conn, self.db_path)
+                migrate(self._conn, self.db_path, self._leases.held)
             except sqlite3.Error as exc:
                 self._conn.close()
                 raise open_error(self.db_path, exc) from exc
