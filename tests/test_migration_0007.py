@@ -15,6 +15,7 @@ from reprolam.errors import StoreError
 from reprolam.history.audit import audit
 from reprolam.trace import SCHEMA_VERSION, SQLiteStore
 from reprolam.trace import _sqlite_keys as keys
+from reprolam.trace.journal import RecoveryWarning
 from reprolam.trace.leases import Leases
 from reprolam.trace.records import ArtifactRecord
 
@@ -205,3 +206,48 @@ def test_a_store_an_older_reprolam_is_running_in_is_not_upgraded_under_it(
     with reprolam.open(store) as rl:  # once it ended
         assert audit(rl.store, first.id).clean
     assert "artifact_keys" in tables(store)
+
+
+NOT_UTF8 = "CAST(x'7b2261223aff7d' AS TEXT)"  # {"a":<0xff>}: a damaged text
+
+
+def test_a_step_row_that_is_not_utf8_does_not_stop_the_upgrade(tmp_path: Path) -> None:
+    """Python's sqlite3 cannot hand such a text to reprolam_step_key: migration 0007 (and the
+    key rebuild) failed, and the whole store with it ('user-defined function raised
+    exception'), though only one run's row was damaged."""
+    store = tmp_path / "store"
+    damaged = reprolam.run(FLOW, store=store, seed=1)
+    intact = reprolam.run(FLOW, store=store, seed=2)
+    as_schema_6(store)
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:
+        conn.execute(
+            f"UPDATE steps SET params = {NOT_UTF8} WHERE run_id = ? AND idx = 0",
+            (damaged.id,),
+        )
+
+    with reprolam.open(store) as rl:
+        assert audit(rl.store, intact.id).clean
+        again = rl.run(FLOW, seed=2, reuse=True)  # the intact run's keys are as step_key's
+        assert [s.proposal["cache"]["counterpart"] for s in again.steps] == [
+            [intact.id, s.index] for s in intact.steps
+        ]
+    with closing(sqlite3.connect(store / "trace.db")) as conn:
+        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert version == str(SCHEMA_VERSION)
+
+
+def test_rebuilt_keys_survive_a_step_row_that_is_not_utf8(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = reprolam.run(FLOW, store=store, seed=1)
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:
+        conn.execute(
+            f"UPDATE steps SET inputs = {NOT_UTF8} WHERE run_id = ? AND idx = 0",
+            (first.id,),
+        )
+        for level in ("", "_middle", "_recent"):
+            conn.execute(f"DELETE FROM step_keys{level}")
+    with pytest.warns(RecoveryWarning, match="rebuilt"), reprolam.open(store):
+        pass  # it failed: 'user-defined function raised exception'
+    with closing(sqlite3.connect(store / "trace.db")) as conn:
+        (keyed,) = conn.execute("SELECT count(*) FROM step_index").fetchone()
+    assert keyed == len(first.steps)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from reprolam.trace._sqlite_keys import register_functions
+from reprolam.trace._sqlite_keys import STEP_KEY_COLUMNS, register_functions
 
 # Keys missing wholesale: artifacts stored but none found by key, or succeeded steps (among
 # the first few rows: never a scan of the whole table) but no step key at all.
@@ -52,8 +52,8 @@ _REBUILD = (
     "INSERT INTO artifact_keys (key, seq) SELECT substr(digest, 1, 8), seq FROM artifacts "
     "ORDER BY 1, 2",
     "INSERT OR IGNORE INTO run_numbers (run_id) SELECT id FROM runs ORDER BY id",
-    "INSERT OR IGNORE INTO step_keys (key, num, idx) SELECT reprolam_step_key(s.action, "
-    "s.action_version, s.fingerprint, s.params, s.inputs, s.seed), r.num, s.idx "
+    f"INSERT OR IGNORE INTO step_keys (key, num, idx) SELECT reprolam_step_key("
+    f"{STEP_KEY_COLUMNS}), r.num, s.idx "
     "FROM steps AS s JOIN run_numbers AS r ON r.run_id = s.run_id "
     "WHERE s.kind = 'action' AND s.status = 'succeeded' ORDER BY 1, 2, 3",
 )

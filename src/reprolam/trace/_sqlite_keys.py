@@ -57,9 +57,28 @@ def step_key(
     return _from_bytes(raw, "big", signed=True)  # type: ignore[no-any-return]
 
 
+def stored_step_key(*columns: Any) -> int:
+    """``step_key`` of a stored row's columns, its texts handed over as blobs (SQL
+    ``reprolam_step_key``): Python's sqlite3 cannot hand a function a text that is not UTF-8
+    (a damaged row), and failed the whole statement. A UTF-8 text decodes to itself, so the
+    key is the one ``step_key`` gives; a damaged one is decoded with escapes (its row is
+    reported by audit and never serves a cache hit)."""
+    return step_key(
+        *(c.decode("utf-8", "surrogateescape") if type(c) is bytes else c for c in columns)
+    )
+
+
+# The arguments of SQL reprolam_step_key for a steps row ``s``: its texts as blobs.
+STEP_KEY_COLUMNS = (
+    "CAST(s.action AS BLOB), CAST(s.action_version AS BLOB), CAST(s.fingerprint AS BLOB), "
+    "CAST(s.params AS BLOB), CAST(s.inputs AS BLOB), "
+    "CASE typeof(s.seed) WHEN 'text' THEN CAST(s.seed AS BLOB) ELSE s.seed END"
+)
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """What migration 0007 needs to index the steps already stored."""
-    conn.create_function("reprolam_step_key", 6, step_key, deterministic=True)
+    conn.create_function("reprolam_step_key", 6, stored_step_key, deterministic=True)
 
 
 def artifacts_matching(count: int) -> str:

@@ -4,7 +4,8 @@
 -- appended. Lookups by digest and by step cache key go through narrow key tables in three
 -- levels: new keys land in a tiny *_recent table, merged now and then into *_middle, merged
 -- in turn into the main one in one sorted pass. The step cache's index of 0005 is replaced by step_keys.
--- reprolam_step_key is registered by the migration runner (the hash of a step's cache key).
+-- reprolam_step_key is registered by the migration runner (the hash of a step's cache key);
+-- texts are handed to it as blobs, so a damaged row (a text that is not UTF-8) cannot fail it.
 
 CREATE TABLE artifacts_by_seq (
     seq           INTEGER PRIMARY KEY,
@@ -82,7 +83,11 @@ CREATE TABLE step_keys_recent (
 ) WITHOUT ROWID;
 
 INSERT INTO step_keys (key, num, idx)
-    SELECT reprolam_step_key(s.action, s.action_version, s.fingerprint, s.params, s.inputs, s.seed),
+    SELECT reprolam_step_key(CAST(s.action AS BLOB), CAST(s.action_version AS BLOB),
+                             CAST(s.fingerprint AS BLOB), CAST(s.params AS BLOB),
+                             CAST(s.inputs AS BLOB),
+                             CASE typeof(s.seed) WHEN 'text' THEN CAST(s.seed AS BLOB)
+                                  ELSE s.seed END),
            r.num, s.idx
     FROM steps AS s JOIN run_numbers AS r ON r.run_id = s.run_id
     WHERE s.kind = 'action' AND s.status = 'succeeded' ORDER BY 1, 2, 3;
