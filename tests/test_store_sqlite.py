@@ -463,3 +463,21 @@ def test_lookup_keys_edited_away_are_rebuilt_when_the_store_opens(
 def _probe(step: StepRecord) -> StepRecord:
     """A step of another run with ``step``'s cache key (what a fork would look up)."""
     return dataclasses.replace(step, run_id="run-probe")
+
+
+def test_an_older_store_opened_read_only_names_its_version_and_both_ways_to_read_it(
+    tmp_path: Path,
+) -> None:
+    # A read-only medium cannot be opened with write access: the copy is the way there.
+    with SQLiteStore(tmp_path) as store:
+        chain(store, "run-a", 2)
+    with closing(sqlite3.connect(tmp_path / "trace.db")) as conn, conn:
+        conn.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION - 1),)
+        )
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(tmp_path, read_only=True)
+    message = _one_line(info)
+    assert f"schema version {SCHEMA_VERSION - 1}" in message
+    assert "open it once with write access" in message
+    assert "copy the store directory somewhere writable" in message

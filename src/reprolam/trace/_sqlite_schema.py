@@ -201,7 +201,8 @@ def check_readable(conn: sqlite3.Connection, db_path: Path) -> None:
         raise StoreError(
             f"{db_path} has schema version {version}, older than this reprolam's "
             f"({SCHEMA_VERSION}), and cannot be upgraded without write access: open it once "
-            "with write access (any command) to upgrade it"
+            "with write access (any command) to upgrade it, or copy the store directory "
+            "somewhere writable and open the copy"
         )
 
 
