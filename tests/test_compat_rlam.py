@@ -148,6 +148,26 @@ def test_every_logged_action_is_a_hash_chained_step_with_stored_values() -> None
     assert report.failures.ratio == 1.0
 
 
+def test_an_action_changing_its_input_in_place_records_the_input_it_received() -> None:
+    """The record said A2 took [1, 2, 99] from outside: what the tool left, not A1's output."""
+
+    def grow(data: list[int]) -> int:
+        data.append(99)
+        return len(data)
+
+    trace = compat.ExecutionTrace()
+    first = compat.execute_action(action(compat, "A1"), lambda: [1, 2])
+    trace.add_result(first)
+    trace.add_result(compat.execute_action(action(compat, "A2", data=first.output), grow), ["A1"])
+    steps = trace.store.steps(trace.run_id or "")
+    assert steps[1].inputs["data"] == steps[0].outputs["A1"]  # lineage: A1's output
+    reopened = compat.ExecutionTrace.open(trace.run_id or "", store=trace.store)
+    assert reopened.get_result("A2")["action"].inputs == {"data": [1, 2]}
+    report = audit(trace.store, trace.run_id or "")
+    assert report.clean, report.problems
+    assert "1 produced by earlier steps, 0 external" in report.checks()["lineage"]["summary"]
+
+
 def test_replay_reads_the_store_and_refuses_tampered_bytes() -> None:
     calls = []
     trace = compat.ExecutionTrace()

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pytest
 from pydantic import Field
 
@@ -122,6 +123,31 @@ def test_execute_refuses_bad_params_and_wrong_inputs_before_running_anything() -
         execute(total, inputs={"x": [1.0]})
     with pytest.raises(ConfigError, match="needs a function"):
         execute(42)  # type: ignore[arg-type]
+
+
+def test_execute_keeps_the_inputs_and_params_as_the_action_received_them() -> None:
+    """An action that changes an input in place: the step records what went in."""
+
+    def spoil(data: list[int], weights: Any, *, options: dict[str, int]) -> int:
+        data.append(99)
+        weights *= 10.0
+        options["extra"] = 1
+        return len(data)
+
+    data, weights, options = [1, 2], np.ones(2), {"k": 1}
+    done = execute(spoil, inputs={"data": data, "weights": weights}, params={"options": options})
+    assert done.outputs == {"output": 3}
+    assert data == [1, 2, 99]  # the action got the caller's objects, as called
+    assert done.inputs["data"] == [1, 2]
+    assert done.inputs["weights"].tolist() == [1.0, 1.0]
+    assert done.params == {"options": {"k": 1}}
+
+    @action(outputs=["n"])
+    def grow(xs: list[int]) -> int:
+        xs.append(0)
+        return len(xs)
+
+    assert execute(grow, inputs={"xs": [5]}).inputs == {"xs": [5]}
 
 
 # -- recording ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import inspect
 import time
 from collections.abc import Callable, Mapping
@@ -94,6 +95,7 @@ def execute(
         raise ConfigError(f"execute needs a function or an @action, got {fn!r}")
     name = action or getattr(fn, "__name__", "") or "action"
     seed = derive_seed(0, name) if seed is None else seed
+    received = _as_received(inputs), _as_received(params)
     started = time.time()
     t0 = time.perf_counter()
     error: ErrorInfo | None = None
@@ -106,8 +108,8 @@ def execute(
         action=name,
         version=version or PLAIN_VERSION,
         fingerprint=_fingerprint(fn),
-        params=params,
-        inputs=inputs,
+        params=received[1],
+        inputs=received[0],
         outputs=outputs,
         error=error,
         seed=seed,
@@ -115,6 +117,19 @@ def execute(
         duration=round(time.perf_counter() - t0, 6),
         determinism="nondeterministic",  # nothing declared: assume the worst when reproducing
     )
+
+
+def _as_received(values: dict[str, Any]) -> dict[str, Any]:
+    """Copies of ``values`` as the action receives them, for the step to record: an action
+    that changes an input in place (``data.append``, ``array *= 2``) must not change what
+    the record says went in (nor break its lineage to the step that produced it)."""
+    received: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            received[name] = copy.deepcopy(value)
+        except Exception:  # not copyable (a generator, a lock): recorded as it is afterwards
+            received[name] = value
+    return received
 
 
 _FINGERPRINTS: dict[CodeType, str] = {}  # code object -> fingerprint, bounded
@@ -160,6 +175,7 @@ def _execute_spec(
         )
     checked = spec.validate_params(params)  # fills in the defaults
     seed = derive_seed(0, spec.name) if seed is None else seed
+    received = _as_received(inputs), _as_received(checked)
     ctx = ActionContext(seed=seed)
     started = time.time()
     t0 = time.perf_counter()
@@ -168,8 +184,8 @@ def _execute_spec(
         action=spec.name,
         version=spec.version,
         fingerprint=spec.fingerprint,
-        params=checked,
-        inputs=inputs,
+        params=received[1],
+        inputs=received[0],
         outputs=dict(outcome.outputs),
         error=outcome.error,
         seed=seed,
