@@ -275,6 +275,10 @@ def assert_clean_error(result: Result, *fragments: str) -> None:
         (["--fault", "x"], ["--fault 'x'", "ACTION:RATE"]),
         (["--fault", "train_model:2"], ["RATE between 0 and 1"]),
         (["--fault", "trian_model:0.2"], ["no action 'trian_model'", "train_model"]),
+        (
+            ["--fault", "train_model:0.2", "--fault", "train_model:0.5"],
+            ["--fault names 'train_model' twice", "train_model:0.2 and train_model:0.5"],
+        ),
         (["--planner", "rules"], ["--planner rules", "simulated"]),
         (["--seed", "-3"], ["--seed -3", "seeds -3..-3", "--seed 0"]),
         (["--seed", "4294967295", "--trials", "2"], ["seeds 4294967295..4294967296"]),

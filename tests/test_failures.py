@@ -25,7 +25,7 @@ from reprolam import (
     workflow,
 )
 from reprolam.cli.main import cli
-from reprolam.engine.faults import parse_fault, strikes
+from reprolam.engine.faults import parse_fault, parse_faults, strikes
 from reprolam.engine.process import ProcessExecutor
 from reprolam.history.reproduce import reproduce
 from reprolam.trace import MemoryStore, RunStatus, SQLiteStore, StepKind, StepStatus
@@ -95,6 +95,17 @@ def test_parse_fault() -> None:
     for bad in ("train_model", "train_model:2", "train_model:x", ":0.5"):
         with pytest.raises(reprolam.ConfigError, match="ACTION:RATE"):
             parse_fault(bad)
+
+
+def test_an_action_given_two_fault_rates_is_refused() -> None:
+    """--fault train_model:0.2 --fault train_model:0.5 ran with 0.5, dropping 0.2 silently."""
+    args = ["--fault", "train_model:0.2", "--fault", "train_model:0.5"]
+    result = CliRunner().invoke(cli, ["--store", "memory:", "run", *args])
+    assert result.exit_code == 2, result.output
+    assert "--fault names 'train_model' twice (train_model:0.2 and train_model:0.5)" in (
+        result.stderr
+    )
+    assert parse_faults(["*:0.1", "train_model:0"]) == {"*": 0.1, "train_model": 0.0}
 
 
 def test_injected_faults_are_recorded_as_failures_and_never_call_the_action() -> None:

@@ -81,7 +81,7 @@ def experiment(
       reprolam experiment --trials 20 --fault train_model:0.2
       reprolam experiment --planner llm --llm-base-url http://localhost:11434/v1 --model llama3.1
     """
-    from reprolam.engine.faults import parse_fault, validate_faults
+    from reprolam.engine.faults import parse_faults, validate_faults
     from reprolam.experiments.harness import WORKFLOW, ExperimentConfig, run_experiment
     from reprolam.experiments.plots import require_matplotlib
     from reprolam.experiments.report import markdown, to_json, write_results
@@ -101,7 +101,7 @@ def experiment(
             f"{{planner={planner}}}: the experiment compares planner-driven paradigms with "
             f"{' or '.join(PLANNERS)}; e.g. {{planner=simulated}}"
         )
-    parsed = dict(parse_fault(text) for text in faults)
+    parsed = parse_faults(faults)
     validate_faults(load_workflow(WORKFLOW).actions, parsed)
     require_matplotlib()
     _writable(out)

@@ -121,7 +121,7 @@ class Execution:
 
     def policy_changes(self) -> dict[str, Any]:
         """The policy fields these options set (to apply to a default or recorded policy)."""
-        from reprolam.engine.faults import parse_fault
+        from reprolam.engine.faults import parse_faults
 
         changes: dict[str, Any] = {
             "retries": self.retries,
@@ -130,7 +130,7 @@ class Execution:
             "effects": self.effects,
         }
         if self.faults:
-            changes["faults"] = dict(parse_fault(text) for text in self.faults)
+            changes["faults"] = parse_faults(self.faults)
         return {k: v for k, v in changes.items() if v is not None}
 
 

@@ -10,7 +10,7 @@ error type is ``InjectedFault``.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from reprolam.actions import ActionSpace
 from reprolam.context import SEED_BITS, derive_seed
@@ -49,6 +49,22 @@ def validate_faults(space: ActionSpace, faults: Mapping[str, float]) -> None:
                 f"{{faults={action}:{faults[action]}}}: the workflow has no action "
                 f"{action!r} (its actions: {', '.join(space.names)}; or * for every action)"
             )
+
+
+def parse_faults(texts: Iterable[str]) -> dict[str, float]:
+    """Several ``ACTION:RATE`` texts as one plan; an action given twice is refused, since
+    one of its rates would be dropped without a word."""
+    plan: dict[str, float] = {}
+    for text in texts:
+        action, rate = parse_fault(text)
+        if action in plan:
+            raise ConfigError(
+                f"{{faults}} names {action!r} twice ({action}:{plan[action]:g} and "
+                f"{action}:{rate:g}): give one rate per action, e.g. "
+                f"{{faults={action}:{rate:g}}}"
+            )
+        plan[action] = rate
+    return plan
 
 
 def parse_fault(text: str) -> tuple[str, float]:
