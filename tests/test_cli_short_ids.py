@@ -40,3 +40,27 @@ def test_the_runs_table_never_shows_two_runs_under_one_prefix(tmp_path: Path) ->
     assert SAME_MS[:20] in done.output
     assert SAME_MS_TOO[:20] in done.output
     assert "unique prefix" in done.output
+
+
+def test_the_run_a_listed_run_forks_or_reproduces_is_named_by_a_unique_prefix(
+    tmp_path: Path,
+) -> None:
+    """'fork of 01a22fa2' named every run created in the same minute, none of them."""
+    parent, sibling = "01a22fa2-dfd1-74e3-aea7-0115211eb9c5", "01a22fa2-e000-7000-8000-00000000000a"
+    fork, check = "01a22fa2-e100-7000-8000-00000000000b", "01a22fa2-e200-7000-8000-00000000000c"
+    store = SQLiteStore(tmp_path)
+    for run_id in (parent, sibling):
+        store.create_run(RunRecord(id=run_id, workflow="w", seed=0, created_at=time.time()))
+    store.create_run(
+        RunRecord(id=fork, workflow="w", seed=0, created_at=time.time(), parent_id=parent)
+    )
+    store.create_run(
+        RunRecord(id=check, workflow="w", seed=0, created_at=time.time(), verifies=sibling)
+    )
+    store.close()
+    done = CliRunner().invoke(
+        cli, ["--store", str(tmp_path), "runs"], env={"COLUMNS": "200"}, catch_exceptions=False
+    )
+    assert done.exit_code == 0, done.output
+    assert f"(fork of {parent[:18]})" in done.output
+    assert f"(reproduces {sibling[:18]})" in done.output

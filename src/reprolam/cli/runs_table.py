@@ -77,9 +77,13 @@ def runs_table(
     width = console.width
     runs = [row.run for row, _ in rows]
     metrics = _headline_names(rows, MAX_METRIC_COLUMNS, metric)
+    named = _named_ids(runs)
     workflow = _Column(
         "workflow",
-        [escape(run.workflow) + (f" [dim]{k}[/]" if (k := _kind(run)) else "") for run in runs],
+        [
+            escape(run.workflow) + (f" [dim]{k}[/]" if (k := _kind(run, named)) else "")
+            for run in runs
+        ],
         shrinks_to=WORKFLOW_MIN,
         overflow="ellipsis",
     )
@@ -140,9 +144,18 @@ def _fits(columns: Sequence[_Column], width: int) -> bool:
     return sum(c.least for c in columns) + 3 * (len(columns) - 1) + 3 <= width
 
 
-def _kind(run: Any) -> str:
+def _named_ids(runs: Sequence[Any]) -> dict[str, str]:
+    """Each run a listed run forks or reproduces, by the prefix the table shows for it: as
+    long as the run column's, so that it tells runs of the same second apart (the first 8
+    characters, shown before, are the same for every run created in the same minute)."""
+    named = [i for run in runs for i in (run.parent_id, run.verifies) if i]
+    ids = [*(run.id for run in runs), *named]
+    return dict(zip(ids, short_ids(ids, NARROW_ID), strict=True))
+
+
+def _kind(run: Any, named: dict[str, str]) -> str:
     if run.parent_id:
-        return f"(fork of {run.parent_id[:8]})"
+        return f"(fork of {named[run.parent_id]})"
     if run.verifies:
-        return f"(reproduces {run.verifies[:8]})"
+        return f"(reproduces {named[run.verifies]})"
     return ""
