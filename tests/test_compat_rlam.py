@@ -168,6 +168,31 @@ def test_an_action_changing_its_input_in_place_records_the_input_it_received() -
     assert "1 produced by earlier steps, 0 external" in report.checks()["lineage"]["summary"]
 
 
+def test_a_deep_copy_is_an_independent_trace_as_in_rlam_and_pickling_is_refused_clearly() -> None:
+    """copy.deepcopy(trace) raised 'cannot pickle _thread.lock object' (the store's lock)."""
+    import copy
+    import pickle
+
+    rlam = real_rlam()
+    ours, theirs = compat.ExecutionTrace(), rlam.ExecutionTrace()
+    build(compat, ours, PLAN)
+    build(rlam, theirs, PLAN)
+    grown = [("A5", lambda: 5, {}, ["A3"])]
+    ours_copy, theirs_copy = copy.deepcopy(ours), copy.deepcopy(theirs)
+    build(compat, ours_copy, grown)
+    build(rlam, theirs_copy, grown)
+    assert snapshot(ours_copy) == snapshot(theirs_copy)
+    assert snapshot(ours) == snapshot(theirs)  # the original is untouched
+    assert copy.deepcopy(compat.ExecutionTrace()).run_id is None
+    run = ours.store.get_run(ours_copy.run_id or "")
+    assert (run.parent_id, run.fork_index) == (ours.run_id, 4)  # inherits all 4 steps
+    report = audit(ours.store, ours_copy.run_id or "")
+    assert report.clean, report.problems
+    assert copy.copy(ours).graph is ours.graph  # another name for the same trace, as in rlam
+    with pytest.raises(reprolam.ConfigError, match=r"ExecutionTrace\.open\(run_id"):
+        pickle.dumps(ours)
+
+
 def test_replay_reads_the_store_and_refuses_tampered_bytes() -> None:
     calls = []
     trace = compat.ExecutionTrace()

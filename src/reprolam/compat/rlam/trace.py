@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from reprolam.client import Client
 from reprolam.engine.manual import ManualRun
 from reprolam.engine.single import Executed
+from reprolam.errors import ConfigError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.links import step_after, step_label
 from reprolam.trace.open import ENV_VAR, MEMORY, open_store
@@ -91,6 +92,40 @@ class ExecutionTrace:
         """The logged output of an action, read from the store and verified (None if failed)."""
         self.require_action(action_id)
         return self._output(self.run.step(self._index[action_id]))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ExecutionTrace:
+        """rlam's ``copy.deepcopy(trace)``: an independent trace with the same actions, to
+        extend without changing this one. Here a fork run inheriting every recorded step by
+        reference (nothing is copied or executed), in the same store; an empty trace gives a
+        new empty one."""
+        import copy
+
+        import networkx as nx
+
+        if self._run is None or self._run.run is None:
+            return ExecutionTrace(store=self._store_ref)
+        copied = ExecutionTrace(store=self.store)
+        copied._run = self._run.fork(len(self._run.steps))
+        for node, data in self.graph.nodes(data=True):
+            nx.DiGraph.add_node(copied.graph, node, **copy.deepcopy(data, memo))
+        for parent, child in self.graph.edges:
+            nx.DiGraph.add_edge(copied.graph, parent, child)
+        copied._index, copied._node_at = dict(self._index), dict(self._node_at)
+        return copied
+
+    def __copy__(self) -> ExecutionTrace:
+        """``copy.copy``: another name for this trace (the same graph and run), as in rlam."""
+        copied = ExecutionTrace.__new__(ExecutionTrace)
+        copied.__dict__.update(self.__dict__)
+        return copied
+
+    def __reduce__(self) -> Any:
+        raise ConfigError(
+            "an ExecutionTrace cannot be pickled: it is a run in a trace store; pass its "
+            "run_id and store, and ExecutionTrace.open(run_id, store=...) it where it is needed "
+            "(record it in a store directory or database: an in-memory store lives in one "
+            "process); copy.deepcopy(trace) branches it in this process"
+        )
 
     def __repr__(self) -> str:
         where = self._store.location if self._store is not None else _location(self._store_ref)
