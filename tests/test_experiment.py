@@ -11,6 +11,7 @@ import json
 import logging
 import struct
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from reprolam.engine.engine import Engine
 from reprolam.engine.faults import InjectedFault
 from reprolam.engine.policy import Policy
 from reprolam.experiments.ledger import Call, Ledger, watch_code
-from reprolam.experiments.metrics import log_visible, text_mentions
+from reprolam.experiments.metrics import log_visible, text_fields, text_mentions
 from reprolam.history.reproduce import reproduce
 from reprolam.planning.simulated import SimulatedPlanner
 from reprolam.trace import MemoryStore, SQLiteStore
@@ -379,3 +380,18 @@ def test_a_structured_log_record_would_count_as_visible() -> None:
     assert not log_visible(fault, [prose])
     assert not text_mentions(fault, [prose.getMessage()])  # no error type in it
     assert text_mentions(fault, [f"train_model failed: InjectedFault: {fault.error_message}"])
+
+
+def test_a_traceback_says_its_failed_call_failed() -> None:
+    """The script's traceback mentions the failure (action, type and message on one line),
+    yet its outputs field, 'the record says it failed', was not credited: no 'fail' in it."""
+    fault = Call("script", 0, "run", "train_model", 0, {}, 1, 0.0, injected=True)
+    fault.error_type = "InjectedFault"
+    fault.error_message = "fault injected into train_model (execution 0, rate 0.5)"
+    try:
+        raise InjectedFault(fault.error_message)
+    except InjectedFault as exc:
+        lines = "".join(traceback.format_exception(exc)).splitlines()
+    assert text_mentions(fault, lines)
+    assert text_fields(fault, lines, False)["outputs"]
+    assert not text_fields(fault, ["train_model: C=1.0"], False)["outputs"]  # says nothing

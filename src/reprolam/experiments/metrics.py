@@ -181,8 +181,9 @@ def text_fields(call: Call, lines: Sequence[str], environment: bool) -> dict[str
         any(name in line and (repr(value) in line or str(value) in line) for line in naming)
         for name, value in call.params.items()
     )
-    if call.failed:
-        outputs = any("fail" in line.lower() for line in naming)
+    if call.failed:  # said by a log line ("... failed"), or by a traceback's exception line
+        kind = call.error_type or ""
+        outputs = any("fail" in line.lower() or (kind and kind in line) for line in naming)
     else:
         outputs = bool(call.outputs) and all(shown(d) for d in call.outputs.values())
     return {
