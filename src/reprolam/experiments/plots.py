@@ -129,12 +129,14 @@ def _time(experiment: Experiment) -> Figure:
     left.grid(axis="y", alpha=0.3, which="both")
 
     names = [LABELS[p] for p in PARADIGMS]
+    measured = [experiment.summary[p]["fork_calls"] is not None for p in PARADIGMS]
     calls = [experiment.summary[p]["fork_calls"] or 0.0 for p in PARADIGMS]
     base = [experiment.summary[p]["fork_base"] or 0.0 for p in PARADIGMS]
     right.bar(names, base, color="#dddddd")
     right.bar(names, calls, width=0.5, color=[COLORS[p] for p in PARADIGMS])
-    for x, (c, b) in enumerate(zip(calls, base, strict=True)):
-        right.text(x, max(c, b) + 0.1, fork_cost(c, b), ha="center", fontsize=9)
+    for x, (c, b, known) in enumerate(zip(calls, base, measured, strict=True)):
+        label = fork_cost(c, b) if known else "n/a\n(no successful trial)"  # as in the table
+        right.text(x, max(c, b) + 0.1, label, ha="center", fontsize=9)
     right.set_ylim(0, max([*base, *calls, 1.0]) * 1.25)
     right.set_ylabel("actions (mean over trials)")
     right.set_title("Fork cost: change train_model.C after a trial", fontsize=11)
