@@ -1511,3 +1511,25 @@ def test_values_that_are_not_frames_never_import_pandas() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+class _MainOnly:  # stands in for a class of the script that stored the value
+    pass
+
+
+def test_a_pickle_of_a_class_of_another_programs_main_says_where_it_was_defined(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hand-built run's value (an rlam script's class) read by `reprolam replay` or another
+    script: pickle's AttributeError, "Can't get attribute 'Model' on <module '__main__'>",
+    came without the hint (only a missing module got it)."""
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(_MainOnly, "__module__", "__main__")
+    monkeypatch.setattr(main, "_MainOnly", _MainOnly, raising=False)
+    trusted = default_serializer(trusted=True)
+    tag, data = trusted.dumps_typed(_MainOnly())
+    assert tag == "pickle"
+    monkeypatch.delattr(main, "_MainOnly")  # another program: its __main__ lacks the class
+    with pytest.raises(CodecError, match=r"AttributeError: Can't get attribute '_MainOnly'") as e:
+        trusted.loads_typed(tag, data)
+    assert "defined in the script that stored it (run as __main__)" in str(e.value)

@@ -9,6 +9,7 @@ arbitrary code, so ``decode`` refuses unless the caller trusts the store.
 
 from __future__ import annotations
 
+import io
 import pickle
 from typing import Any
 
@@ -57,10 +58,35 @@ class PickleCodec:
         if not trusted:
             raise CodecError(UNTRUSTED_MESSAGE)
         try:
-            return pickle.loads(data)
+            return _Unpickler(io.BytesIO(data)).load()
         except Exception as exc:
             missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+            if isinstance(exc, _NotInModule):
+                missing = exc.module
             raise CodecError(
-                f"pickle artifact cannot be loaded: {type(exc).__name__}: {exc}"
+                f"pickle artifact cannot be loaded: {_kind(exc)}: {exc}"
                 + (defined_where(missing) if isinstance(missing, str) else "")
             ) from exc
+
+
+class _NotInModule(AttributeError):
+    """A pickled class or function its module does not hold here (a class of the script that
+    stored it, read by another program: both are ``__main__``)."""
+
+    def __init__(self, message: str, module: str) -> None:
+        super().__init__(message)
+        self.module = module
+
+
+class _Unpickler(pickle.Unpickler):
+    """pickle's loader, saying which module lacked a name (pickle says it only in prose)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return super().find_class(module, name)
+        except AttributeError as exc:
+            raise _NotInModule(str(exc), module) from exc
+
+
+def _kind(exc: Exception) -> str:
+    return "AttributeError" if isinstance(exc, _NotInModule) else type(exc).__name__

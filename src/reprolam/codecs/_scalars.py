@@ -106,17 +106,19 @@ _WORKFLOW_FILE_MODULE = "reprolam_user_workflow_"
 def defined_where(module_name: str) -> str:
     """Why code of a workflow file or a script (a function, a pickled object's class) is
     not found here, and the fix; "" for any other module."""
-    if module_name.startswith(_WORKFLOW_FILE_MODULE):
-        file = f"{module_name.removeprefix(_WORKFLOW_FILE_MODULE)}.py"
-        where = f"the workflow file {file}"
-        loaders = f"fork, resume and reproduce load it, and replay with {{workflow={file}}}"
-    elif module_name == "__main__":
-        where = "a script run as __main__"
-        loaders = "fork, resume and reproduce load it"
-    else:
+    if module_name == "__main__":
+        return (
+            "; it was defined in the script that stored it (run as __main__), and this "
+            "program's __main__ is another: to load the value anywhere, define that code in "
+            "an installed module (or load it from a script that defines or imports it)"
+        )
+    if not module_name.startswith(_WORKFLOW_FILE_MODULE):
         return ""
+    file = f"{module_name.removeprefix(_WORKFLOW_FILE_MODULE)}.py"
+    loaders = f"fork, resume and reproduce load it, and replay with {{workflow={file}}}"
     return (
-        f"; it was defined in {where}, which only a process running that workflow imports "
+        f"; it was defined in the workflow file {file}, which only a process running that "
+        "workflow imports "
         f"({loaders}): to load the value anywhere, define that code in an installed module"
     )
 
