@@ -243,7 +243,12 @@ def test_a_value_that_cannot_be_stored_fails_its_step_visibly(memory_store: Memo
     assert step.status is StepStatus.FAILED
     assert step.error is not None
     assert step.error.message.startswith("output 'output' cannot be stored: ")
+    assert "; return plain data" in step.error.message
     assert "register a codec" in step.error.message
+    given = run.record(execute(lambda gen: 1, inputs={"gen": iter([1])}, action="use"), label="B")
+    assert given.error is not None  # an input is passed, not returned: said 'return plain data'
+    assert given.error.message.startswith("input 'gen' cannot be stored: ")
+    assert "; pass plain data" in given.error.message
     assert step.outputs == {}
     assert memory_store.get_run(run.id or "").status is reprolam.RunStatus.FAILED
     report = audit(memory_store, run.id or "")

@@ -569,7 +569,8 @@ def _written(location: str, run_id: str, length: int) -> None:
 def _unstorable(what: str, exc: Exception) -> ErrorInfo:
     """The error of a step whose value cannot be recorded (the store keeps only what loads)."""
     found = error_info(exc)
-    message = f"{what} cannot be stored: {found.message}; return plain data, arrays, frames "
+    give = "return" if what.startswith("output") else "pass"  # an input is given, not returned
+    message = f"{what} cannot be stored: {found.message}; {give} plain data, arrays, frames "
     message += "or models, or register a codec for the type (Serializer.register)"
     return replace(found, message=message)
 
