@@ -300,6 +300,16 @@ def test_unwritable_out_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert_clean_error(invoke("--trials", "1", "--out", str(blocker / "results")), "--out")
 
 
+def test_an_out_directory_holding_a_file_named_store_is_refused_before_the_warm_up(
+    tmp_path: Path,
+) -> None:
+    """Refused after the warm-up, as 'store directory ... is not a directory: pass a directory'."""
+    (tmp_path / "store").write_text("not a store")
+    result = invoke("--trials", "1", "--out", str(tmp_path))
+    assert_clean_error(result, f"--out {tmp_path} holds a file named store", "--out ./experiment-2")
+    assert "warming up" not in result.stderr
+
+
 def test_an_out_directory_holding_an_earlier_experiment_is_refused(results: Path) -> None:
     """Its results were replaced while its store kept the earlier runs beside the new ones."""
     before = (results / "results.json").read_bytes()

@@ -139,6 +139,12 @@ def _writable(out: Path) -> None:
             "recorded beside its runs: give another directory, e.g. {out=./experiment-2}, "
             "or remove that one first"
         )
+    store = out / "store"
+    if store.exists() and not store.is_dir():  # else refused after the warm-up, naming no flag
+        raise ConfigError(
+            f"{{out={out}}} holds a file named store, where R-LAM's runs are recorded (a "
+            "directory): give another directory, e.g. {out=./experiment-2}, or move that file"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
