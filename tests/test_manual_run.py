@@ -434,6 +434,33 @@ def test_a_run_extended_by_another_process_is_extended_here_once_reopened(tmp_pa
         assert rl.audit(run.id or "").clean
 
 
+@pytest.mark.slow  # a second process
+def test_a_run_read_before_another_process_extended_it_is_not_overwritten(tmp_path: Path) -> None:
+    """Two processes that opened one run both record its next step: the later is refused
+    (it would replace the other's step: an HPC job array extending one run, say)."""
+    import subprocess
+    import sys
+
+    with reprolam.open(tmp_path / "s") as rl:
+        run = rl.manual_run()
+        run.record(execute(load, inputs={"path": "x"}), label="A1")
+        rl.store.flush()
+        stale = rl.manual_run(run.id)  # read now, before the other process records
+        elsewhere = (
+            "import reprolam, sys\n"
+            "with reprolam.open(sys.argv[1]) as rl:\n"
+            "    run = rl.manual_run(sys.argv[2])\n"
+            "    run.record(reprolam.execute(len, inputs={'obj': [1]}), label='theirs')\n"
+        )
+        subprocess.run([sys.executable, "-c", elsewhere, str(tmp_path / "s"), run.id], check=True)
+        with pytest.raises(ConfigError, match=r"already has a step 1.*open the run again"):
+            stale.record(execute(count, inputs={"X": [1]}), label="mine")
+        again = rl.manual_run(run.id)
+        again.record(execute(count, inputs={"X": [1]}), label="mine", after=["theirs"])
+        assert [step_label(s) for s in rl.show(run.id or "").steps] == ["A1", "theirs", "mine"]
+        assert rl.audit(run.id or "").clean
+
+
 def test_reproduce_and_fork_of_a_hand_built_run_say_why_they_cannot(tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -36,6 +36,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from reprolam.engine.cache import CacheAdvice
@@ -415,13 +416,22 @@ class ManualRun:
             lines = stream.sealed(finished, self._known)
             seal_hash = seal_over(finished, count, last.hash if last else "", lines, version=2)
             finished = replace(finished, seal=seal_hash)
+        # Extended only if nobody else has since this object read the run (extend_run)
+        extend = partial(
+            self.store.extend_run,
+            self.run.id,
+            len(self.steps),
+            steps=sealed,
+            artifacts=list(artifacts.values()),
+            run=finished,
+        )
         if environment is not None:
             with self.store.lease(self.run.id):
                 self.store.record(artifacts=[environment])  # before the run that names it
                 self.store.create_run(self.run)
-                self.store.record(steps=sealed, artifacts=list(artifacts.values()), run=finished)
+                extend()
         else:
-            self.store.record(steps=sealed, artifacts=list(artifacts.values()), run=finished)
+            extend()
         self.run = finished
         self._ends = ends
         self._stream = stream

@@ -19,7 +19,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from reprolam.errors import AmbiguousIdError, IntegrityError, NotFoundError, StoreError
+from reprolam.errors import (
+    AmbiguousIdError,
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StoreError,
+)
 from reprolam.hashing import canonical_json, digest
 from reprolam.trace import (
     ArtifactRecord,
@@ -261,6 +267,46 @@ class TestAtomicity:
 
 
 # -- forks ----------------------------------------------------------------------------------------
+
+
+class TestExtendRun:
+    """``extend_run``: a run built by hand grows only from the trace its writer read."""
+
+    def test_extends_from_the_length_read(self, store: TraceStore) -> None:
+        steps = chain(store, "run-a", 2)
+        nxt = make_step("run-a", 2)
+        store.extend_run("run-a", 2, steps=[nxt], run=make_run(status=RunStatus.SUCCEEDED))
+        assert store.own_steps("run-a") == [*steps, nxt]
+        assert store.get_run("run-a").status is RunStatus.SUCCEEDED
+
+    def test_a_step_there_already_is_not_replaced(self, store: TraceStore) -> None:
+        steps = chain(store, "run-a", 3)
+        record, data = artifact("another")
+        stale = make_step("run-a", 2, action="other", outputs={"x": record.digest})
+        with pytest.raises(ConfigError, match=r"already has a step 2.*open the run again"):
+            store.extend_run("run-a", 2, steps=[stale], artifacts=[(record, data)])
+        assert store.own_steps("run-a") == steps
+        assert not store.has_artifact(record.digest)
+
+    def test_a_second_writer_that_read_before_the_first_wrote_is_refused(
+        self, store_factory: StoreFactory
+    ) -> None:
+        """Two openers of one durable store (as two processes): the second read the run
+        before the first extended it, and the first's step may not be committed yet."""
+        if not store_factory.durable:
+            pytest.skip(f"{store_factory.name} is not durable")
+        with store_factory() as first:
+            steps = chain(first, "run-a", 1)
+            first.flush()
+            with store_factory() as second:
+                assert len(second.own_steps("run-a")) == 1  # both read one step
+                mine = make_step("run-a", 1, action="first")
+                first.extend_run("run-a", 1, steps=[mine])
+                with pytest.raises(ConfigError, match="already has a step 1"):
+                    second.extend_run("run-a", 1, steps=[make_step("run-a", 1, action="second")])
+                nxt = make_step("run-a", 2, action="second")
+                second.extend_run("run-a", 2, steps=[nxt])  # read again: it goes on from there
+            assert first.own_steps("run-a") == [*steps, mine, nxt]
 
 
 class TestForks:

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from reprolam.errors import AmbiguousIdError, IntegrityError, NotFoundError, ReprolamError
+from reprolam.errors import (
+    AmbiguousIdError,
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    ReprolamError,
+)
 from reprolam.hashing import canonical_json
 from reprolam.hashing import digest as hash_bytes
 from reprolam.trace.records import ArtifactRecord, RunRecord, StepKind, StepRecord, StepStatus
@@ -121,6 +127,26 @@ class TraceStore(ABC):
         run: RunRecord | None = None,
     ) -> None:
         """Atomically upsert steps, insert missing artifacts and replace the run record."""
+
+    def extend_run(
+        self,
+        run_id: str,
+        length: int,
+        *,
+        steps: Sequence[StepRecord],
+        artifacts: Sequence[tuple[ArtifactRecord, bytes]] = (),
+        run: RunRecord | None = None,
+    ) -> None:
+        """``record`` the next steps of a run built by hand (``ManualRun``), from step
+        ``length`` on, only if the run has no step ``length`` yet: another process (or
+        object) that extended the run since the caller read it would have its steps
+        replaced. Raises ``ConfigError`` (``stale_extension_error``), writing nothing.
+
+        This default checks, then records: enough for a store one process uses (memory).
+        """
+        if self.own_step_rows(run_id, length, length + 1):
+            raise stale_extension_error(run_id, length)
+        self.record(steps=steps, artifacts=artifacts, run=run)
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord:
@@ -465,3 +491,13 @@ MAX_INDEX = (1 << 63) - 1  # the largest step index a database integer holds
 def _in_range(start: int, stop: int | None) -> tuple[int, int | None]:
     """A range of step indexes clamped to what a database integer holds."""
     return min(max(start, 0), MAX_INDEX), None if stop is None else min(max(stop, 0), MAX_INDEX)
+
+
+def stale_extension_error(run_id: str, index: int) -> ConfigError:
+    """A hand-built run extended elsewhere since the caller read it (``extend_run``)."""
+    return ConfigError(
+        f"run {run_id} already has a step {index}, which this object does not know: another "
+        "process or object (ManualRun.open, ExecutionTrace.open) has extended the run since it "
+        "was read, and a step recorded here would replace one; open the run again and record "
+        "through the new object"
+    )

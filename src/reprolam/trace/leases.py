@@ -23,6 +23,26 @@ from reprolam.errors import StoreError
 from reprolam.hashing import digest
 from reprolam.ids import names_a_file
 
+EXTENSION = ".steps"  # after a lease file's name: a hand-built run's step count (extension)
+
+
+class ExtensionCount:
+    """How many steps a hand-built run had after the last step a process recorded in it:
+    a number in a small file, read and written under its lock (``Leases.extension``)."""
+
+    _WIDTH = 20  # digits, space-padded: a new count overwrites the old one whole
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self) -> int | None:
+        """The count, or None when no process has written one (or the file is damaged)."""
+        text = os.pread(self._fd, self._WIDTH, 0).strip()
+        return int(text) if text.isdigit() else None
+
+    def write(self, count: int) -> None:
+        os.pwrite(self._fd, f"{count:>{self._WIDTH}}".encode(), 0)
+
 
 class Leases:
     def __init__(self, directory: Path) -> None:
@@ -76,10 +96,24 @@ class Leases:
         finally:
             os.close(fd)
 
+    @contextmanager
+    def extension(self, run_id: str) -> Iterator[ExtensionCount]:
+        """Held (waiting for it) while a process records the next steps of a run built by
+        hand; the file beside the run's lease counts its steps (``SQLiteStore.extend_run``)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{self.path(run_id)}{EXTENSION}", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for one record() call: a short wait at most
+            yield ExtensionCount(fd)
+        finally:
+            os.close(fd)  # the lock goes with the fd
+
     def held(self) -> list[str]:
         """The lease files a live process holds (runs being executed now), by name."""
         names = []
         for path in sorted(self.directory.glob("*")) if self.directory.is_dir() else ():
+            if path.name.endswith(EXTENSION):
+                continue  # a hand-built run's step count, locked while a step is recorded
             try:
                 fd = os.open(path, os.O_RDONLY)
             except OSError:  # released (and removed) meanwhile, or no file

@@ -40,7 +40,12 @@ from reprolam.trace._sql_queries import METRICS_DELETE, SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SqlSnapshots
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
-from reprolam.trace.contract import SCHEMA_VERSION, TraceStore, cached_pages
+from reprolam.trace.contract import (
+    SCHEMA_VERSION,
+    TraceStore,
+    cached_pages,
+    stale_extension_error,
+)
 from reprolam.trace.forks import ForkGuard
 from reprolam.trace.leases import held_error
 from reprolam.trace.migrations_dir import packaged_migrations
@@ -55,6 +60,14 @@ RETRIES = 3  # attempts for a record() the server rolled back for a deadlock/ser
 _MIGRATION_LOCK = 0x72706C6D  # advisory lock class "rplm", keyed by schema within it
 _TABLES = ("meta", "runs", "steps", "artifacts")
 _RETRY_STATES = ("40001", "40P01")  # serialization_failure, deadlock_detected
+# extend_run: the run's extension lock, held to the end of the transaction, then a check
+# that fails the transaction (a text that is no number) when the step is there already
+_EXTENSION_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_STALE_EXTENSION = "stale extension"
+_NO_STEP_AT = (
+    "SELECT (CASE WHEN EXISTS (SELECT 1 FROM steps WHERE run_id = %s AND idx = %s) "
+    f"THEN '{_STALE_EXTENSION}' ELSE '0' END)::int"
+)
 _NO_RUN_STATE = "22012"  # division_by_zero: how _RUN_UPDATE says the run is missing
 
 _Row = tuple[Any, ...]
@@ -245,6 +258,28 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         artifacts: Sequence[tuple[ArtifactRecord, bytes]] = (),
         run: RunRecord | None = None,
     ) -> None:
+        self._record(steps, artifacts, run)
+
+    def extend_run(
+        self,
+        run_id: str,
+        length: int,
+        *,
+        steps: Sequence[StepRecord],
+        artifacts: Sequence[tuple[ArtifactRecord, bytes]] = (),
+        run: RunRecord | None = None,
+    ) -> None:
+        """``record`` in a transaction that first takes the run's extension lock (processes
+        extending one run take turns) and checks that step ``length`` is not there yet."""
+        self._record(steps, artifacts, run, extends=(run_id, length))
+
+    def _record(
+        self,
+        steps: Sequence[StepRecord],
+        artifacts: Sequence[tuple[ArtifactRecord, bytes]],
+        run: RunRecord | None,
+        extends: tuple[str, int] | None = None,
+    ) -> None:
         # Everything that can fail without the server fails here, before the transaction;
         # large artifacts reach their blob files here too, before any row references them.
         step_rows = [_row_out(_rows.step_to_row(s), s, _STEP_NUMBERS) for s in steps]
@@ -268,6 +303,9 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                     # make a failure on our side mid-pipeline roll back what was already sent.
                     with cur.connection.pipeline():
                         cur.execute("BEGIN")
+                        if extends is not None:
+                            cur.execute(_EXTENSION_LOCK, (lease_key(f"{extends[0]}/extension"),))
+                            cur.execute(_NO_STEP_AT, extends)
                         if artifact_rows:
                             cur.executemany(_ARTIFACT_INSERT, artifact_rows)
                         if produced:
@@ -285,6 +323,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                     self._rollback()
                     if not isinstance(exc, self._errors):
                         raise
+                    if extends is not None and _STALE_EXTENSION in str(exc):
+                        raise stale_extension_error(*extends) from None
                     # Rolled back whole, and every statement is idempotent: safe to send again.
                     retry = getattr(exc, "sqlstate", None) in _RETRY_STATES or self._lost()
                     if retry and attempt < RETRIES:

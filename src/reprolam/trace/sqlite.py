@@ -61,7 +61,7 @@ from reprolam.trace._sqlite_schema import (
     opening_lock,
 )
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
-from reprolam.trace.contract import ArtifactRead, TraceStore, cached_pages
+from reprolam.trace.contract import ArtifactRead, TraceStore, cached_pages, stale_extension_error
 from reprolam.trace.forks import ForkGuard
 from reprolam.trace.journal import (
     Journal,
@@ -101,6 +101,7 @@ _RUN_UPDATE = "UPDATE runs SET {} WHERE id = ?1".format(
 )
 _METRICS_STALE = METRICS_DELETE.format(p="?")  # its record changed: indexed again
 _STEP_INSERT = f"INSERT INTO steps ({_STEP_COLUMNS})"
+_STEP_AT = "SELECT 1 FROM steps WHERE run_id = ? AND idx = ?"  # extend_run's check
 _STEP_ON_CONFLICT = "ON CONFLICT (run_id, idx) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in _rows.STEP_COLUMNS if c not in ("run_id", "idx")
 )
@@ -597,6 +598,30 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
             helper.close()
             return False
         return True
+
+    def extend_run(
+        self,
+        run_id: str,
+        length: int,
+        *,
+        steps: Sequence[StepRecord],
+        artifacts: Sequence[tuple[ArtifactRecord, bytes]] = (),
+        run: RunRecord | None = None,
+    ) -> None:
+        """``record`` under the run's step count (``Leases.extension``): processes extending
+        one run take turns, and one that read the run before another's record finds a
+        higher count. The table is asked only when the count says less than ``length`` (a
+        writer died between its record and its count) or nothing (none written yet): it
+        cannot say more, as steps in another live writer's journal are not in it yet."""
+        self._writable()
+        with self._leases.extension(run_id) as count:
+            counted = count.read()
+            if counted is not None and counted > length:
+                raise stale_extension_error(run_id, length)
+            if counted != length and self._one(_STEP_AT, (run_id, length)) is not None:
+                raise stale_extension_error(run_id, length)
+            self.record(steps=steps, artifacts=artifacts, run=run)
+            count.write(length + len(steps))
 
     def lease(self, run_id: str) -> AbstractContextManager[None]:
         self._writable()
