@@ -768,3 +768,34 @@ def test_a_value_whose_attribute_lookup_raises_does_not_stop_the_capture() -> No
 
     captured = capture_code(workflow("proxy", [reads_a_proxy], outputs=["y"]))
     assert "reads_a_proxy" in captured.fingerprints
+
+
+def test_a_walk_past_its_guard_does_not_crash_and_still_sees_a_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An action reaching more units than the walk's guard (500: a table of 600 helpers)
+    made every run of it a KeyError traceback. A unit past the guard counts by its
+    module's whole text."""
+    from reprolam.engine import code_capture
+
+    monkeypatch.setattr(code_capture, "_MAX_UNITS", 3)
+    helpers = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(6))
+    helpers += "OPS = {" + ", ".join(f"'f{i}': f{i}" for i in range(6)) + "}\n"
+    flow = IMPORTS + "import adv4_many\n" + OTHER
+    flow += TARGET.replace("{body}", "adv4_many.OPS['f5'](1)") + TAIL
+    (tmp_path / "adv4_many_flow.py").write_text(flow)
+    fingerprints = []
+    sys.path.insert(0, str(tmp_path))
+    try:
+        for last in ("x + 5", "x + 50"):
+            (tmp_path / "adv4_many.py").write_text(helpers.replace("x + 5", last))
+            _forget(tmp_path)
+            import adv4_many_flow  # type: ignore[import-not-found]
+
+            captured = capture_code(adv4_many_flow.flow)
+            assert captured.manifest["truncated"] is True
+            fingerprints.append(captured.fingerprints["target"])
+    finally:
+        sys.path.remove(str(tmp_path))
+        _forget(tmp_path)
+    assert fingerprints[0] != fingerprints[1]

@@ -114,7 +114,10 @@ def _fingerprint_actions(
         reached = sorted(walk.reach(spec.fn) - {key})
         consts = sorted(walk.constants_of(key, reached))
         values = sorted(walk.values_of(key, reached))
-        parts = [(k, walk.units[k]["digest"]) for k in reached]
+        # a unit past the walk's guard (_MAX_UNITS) counts by its module's whole text
+        parts = [(k, walk.units[k]["digest"] if k in walk.units else _text_of(k)) for k in reached]
+        if key not in walk.units:
+            parts.append((key, _text_of(key)))
         parts += [(c, walk.constants[c]) for c in consts]
         parts += [(v, walk.values[v]) for v in values]
         # Unchanged for an action that reaches nothing: old records stay comparable.
@@ -491,6 +494,15 @@ def _unit_source(obj: Any) -> tuple[str | None, str, str | None]:
     found = (source, fingerprint, _file_of(obj))
     _SOURCES[id(key)] = (key, found)
     return found
+
+
+def _text_of(key: str) -> str | None:
+    """The digest of the whole text of unit ``key``'s module (None: it has none here)."""
+    module = sys.modules.get(key.partition(":")[0])
+    try:
+        return digest(inspect.getsource(module).encode()) if module is not None else None
+    except (OSError, TypeError):
+        return None
 
 
 def _wrappers(obj: Any) -> list[types.FunctionType]:
