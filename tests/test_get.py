@@ -452,3 +452,25 @@ def test_native_writes_a_pickles_stored_bytes_without_trust(tmp_path: Path) -> N
     refused = invoke(store, "get", run.id, "table", "-o", str(tmp_path / "t.json"))
     assert refused.exit_code == 2  # other formats load the value: that still needs the trust
     assert "--trust-pickle" in refused.output
+
+
+def test_a_pickle_is_written_native_by_default_without_loading_it(tmp_path: Path) -> None:
+    """native is a pickle's default format, but with no --as get loaded the value first to
+    find that out: refused without --trust-pickle, and with it a class a workflow file
+    defined could not be imported ('No module named reprolam_user_workflow_...')."""
+    from reprolam.codecs import default_serializer
+
+    store = tmp_path / "store"
+    with open_store(store) as trace:
+        engine = Engine(trace, serializer=default_serializer(trusted=True))
+        run = engine.run(
+            workflow("foreign", [_foreign_table], outputs=["table"]), planner=ScriptPlanner()
+        )
+        _record, stored = trace.get_artifact(trace.get_run(run.id).outputs["table"])
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = invoke(store, "get", run.id, "table", "-o", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got["format"] == "native"
+    assert Path(got["path"]).read_bytes() == stored

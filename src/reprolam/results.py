@@ -441,7 +441,9 @@ def get_artifact(
     run_id = store.resolve_run_id(run_ref)
     key, step, uncopied = find_artifact(store, run_id, name)
     record, data = store.get_artifact(key)  # the one read, digest-checked
-    if as_ == "native" and record.codec not in ("file", "dir", "bytes"):
+    if (as_ == "native" and record.codec not in ("file", "dir", "bytes")) or (
+        as_ is None and record.codec == "pickle" and _native_asked(out)
+    ):
         # the stored bytes need no decoding: a pickle or a model is written without the
         # trust (or the module defining its class) that loading it would take
         target = _native_target(name, out)
@@ -498,6 +500,13 @@ def get_artifact(
             stacklevel=2,
         )
     return GotArtifact(run_id, name, step, key, record.codec, fmt, str(target), size)
+
+
+def _native_asked(out: str | os.PathLike[str] | None) -> bool:
+    """Whether ``out`` asks for no other format than native (a pickle's default: written
+    as stored, so without the trust, or the workflow file defining its class, loading
+    it would take)."""
+    return out is None or _FORMAT_OF_SUFFIX.get(Path(out).suffix.lower(), "native") == "native"
 
 
 def _native_target(name: str, out: str | os.PathLike[str] | None) -> Path:
