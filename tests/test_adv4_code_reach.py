@@ -402,6 +402,24 @@ CASES = {
         "x * 5",
         ":_",
     ),
+    "library_method_monkeypatched_by_the_user": Case(
+        textwrap.dedent(
+            """
+            import json
+
+
+            def patched_findall(self, text):
+                return ["patched", len(text)]
+
+
+            json.JSONEncoder.adv4_patched_findall = patched_findall  # a library class's name
+            """
+        ),
+        'json.JSONEncoder().adv4_patched_findall("aa")',
+        '["patched", len(text)]',
+        '["patched", len(text) + 1]',
+        ":patched_findall",
+    ),
     "library_attribute_monkeypatched_by_the_user": Case(
         textwrap.dedent(
             """

@@ -293,22 +293,35 @@ class _Walk:
             elif label is not None and self._value(key, owner, label, value):
                 continue
             elif bound is not None and callable(value):
-                qualname = getattr(value, "__qualname__", None)
-                ref_module = getattr(value, "__module__", None)
-                if isinstance(ref_module, str) and isinstance(qualname, str):
-                    self._bind(owner, bound, f"{ref_module}:{qualname}")
+                yield from self._library_callable(owner, bound, value, names)
 
-    def _patched(
-        self, module: types.ModuleType, names: list[str]
+    def _library_callable(
+        self, owner: str, bound: str, value: Any, names: list[str]
     ) -> Iterator[tuple[Any, str | None]]:
-        """User functions and classes set as attributes of a library module the code reads
-        (``math.sqrt = my_sqrt``: a monkeypatch): ``math.sqrt(x)`` runs the user's code. Read
-        from the module's namespace, so a lazy module's ``__getattr__`` imports nothing."""
-        namespace = getattr(module, "__dict__", {})
+        """A library's function or class bound in ``owner``: a binding (code_rebuild); of a
+        class, the user's functions set on it are followed (``Model.fit = my_fit``)."""
+        qualname = getattr(value, "__qualname__", None)
+        ref_module = getattr(value, "__module__", None)
+        if isinstance(ref_module, str) and isinstance(qualname, str):
+            self._bind(owner, bound, f"{ref_module}:{qualname}")
+        if isinstance(value, type):
+            yield from self._patched(value, names)
+
+    def _patched(self, owner: Any, names: list[str]) -> Iterator[tuple[Any, str | None]]:
+        """User functions and classes set as attributes of a library module or class the
+        code reads (``math.sqrt = my_sqrt``, ``Model.fit = my_fit``: a monkeypatch):
+        ``math.sqrt(x)`` runs the user's code. Read from the namespaces (the class's and its
+        bases'), so a lazy module's ``__getattr__`` imports nothing."""
+        owners = owner.__mro__ if isinstance(owner, type) else (owner,)
+        spaces = [getattr(o, "__dict__", {}) for o in owners]
         for attr in names:
-            value = namespace.get(attr)
-            if value is not None and self._user_object(value):
-                yield value, None
+            for namespace in spaces:
+                value = namespace.get(attr)
+                value = getattr(value, "__func__", value)  # staticmethod, classmethod
+                if value is not None and self._user_object(value):
+                    yield value, None
+                elif isinstance(value, type) and not isinstance(owner, type):
+                    yield from self._patched(value, names)  # sklearn.linear_model.Model.fit
 
     def _bind_imports(self, module: str, code: types.CodeType, names: list[str]) -> None:
         """The installed packages a function imports inside itself (``import sklearn.svm``),
