@@ -72,3 +72,37 @@ def test_an_int_param_too_long_for_decimal_text_is_a_clear_error(
         with pytest.raises(reprolam.ReprolamError, match=r"make_data\.n: an integer of more"):
             rl.fork(run_id, at="make_data", set={"make_data.n": 10**5000})
         assert len(rl.runs()) == 1  # nothing recorded
+
+
+def test_a_param_given_two_values_is_refused_and_the_same_value_twice_is_not(
+    parent: tuple[Path, str],
+) -> None:
+    """The last of `--set fit.C=1 --set fit.C=2` won silently: the record said 2, the user
+    may have meant 1."""
+    store, run_id = parent
+    twice = CliRunner().invoke(
+        cli,
+        [
+            "--store",
+            str(store),
+            "fork",
+            run_id,
+            "--at",
+            "fit",
+            "--set",
+            "fit.C=1",
+            "--set",
+            "fit.C=2",
+        ],
+    )
+    assert twice.exit_code == 2
+    assert "error: --set fit.C is given twice (1 and 2)" in twice.stderr
+    with reprolam.open(store) as rl:
+        runs = len(rl.runs())
+        with pytest.raises(reprolam.ConfigError, match=r"fit\.C is given twice \(1\.0 and 3\.0\)"):
+            rl.fork(run_id, at="fit", set={"fit.C": 1.0}, overrides={"fit": {"C": 3.0}})
+        with pytest.raises(reprolam.ConfigError, match="given twice"):
+            rl.fork(run_id, at="fit", set={"fit.C": 1, "fit": {"C": True}})  # True is not 1
+        assert len(rl.runs()) == runs  # nothing was written
+        same = rl.fork(run_id, at="fit", set=["fit.C=0.5", "fit.C=0.5"])
+    assert [s.params["C"] for s in same.steps if s.action == "fit"] == [0.5]

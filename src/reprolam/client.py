@@ -558,21 +558,33 @@ def using(
 
 
 def parse_overrides(*sources: Overrides | None) -> dict[str, dict[str, Any]]:
-    """Merge overrides given as ``{"a.p": v}``, ``{"a": {"p": v}}`` or ``["a.p=v"]`` lists."""
+    """Merge overrides given as ``{"a.p": v}``, ``{"a": {"p": v}}`` or ``["a.p=v"]`` lists;
+    a param given two different values (``--set a.p=1 --set a.p=2``) is refused."""
     from reprolam.engine.policy import parse_override
 
     merged: dict[str, dict[str, Any]] = {}
+
+    def put(action: str, param: str, value: Any) -> None:
+        params = merged.setdefault(action, {})
+        if param in params and not _same_value(params[param], value):
+            raise ConfigError(
+                f"{{set}} {action}.{param} is given twice ({params[param]!r} and {value!r})",
+                option="overrides",
+                hint="give each param one value",
+            )
+        params[param] = value
+
     for source in sources:
         if not source:
             continue
         if isinstance(source, list | tuple):
             for text in source:
-                action, param, value = parse_override(text)
-                merged.setdefault(action, {})[param] = value
+                put(*parse_override(text))
             continue
         for key, value in source.items():
             if isinstance(value, Mapping) and "." not in key:
-                merged.setdefault(key, {}).update(value)
+                for param, given in value.items():
+                    put(key, param, given)
                 continue
             action, dot, param = str(key).partition(".")
             if not dot or not action or not param:
@@ -581,8 +593,21 @@ def parse_overrides(*sources: Overrides | None) -> dict[str, dict[str, Any]]:
                     option="overrides",
                     hint='write {"ACTION.PARAM": value} or {"ACTION": {"PARAM": value}}',
                 )
-            merged.setdefault(action, {})[param] = value
+            put(action, param, value)
     return merged
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """The same override given twice (harmless): equal, and of one type (True is not 1);
+    ``--set`` values (``TypedText``) by their text."""
+    from reprolam.engine.policy import TypedText
+
+    if type(a) is TypedText and type(b) is TypedText:
+        return bool(a.text == b.text)
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # an array's == is elementwise: not one answer
+        return a is b
 
 
 def _id(run: RunRef) -> str:
