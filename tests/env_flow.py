@@ -48,3 +48,13 @@ def reads_in_comprehensions() -> float:
     chosen = {name: value for name, value in os.environ.items() if name == SCALE}
     other = next((value for name, value in os.environ.items() if name == SCALE), "1")
     return float(chosen.get(SCALE, "1")) + float(other)
+
+
+MANY = [f"REPROLAM_TEST_MANY_{i}" for i in range(120)]  # more than the effects listed
+
+
+@action(outputs=["x"])
+def reads_many_variables() -> float:
+    """Reads 120 variables, then SCALE: the effects listed end before it."""
+    total = sum(len(os.environ.get(name, "")) for name in MANY)
+    return total + float(os.environ.get(SCALE, "1"))

@@ -12,7 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 import reprolam
-from env_flow import FLOW, SCALE, SECRET_FLOW, reads_in_comprehensions, reads_through_aliases
+from env_flow import (
+    FLOW,
+    MANY,
+    SCALE,
+    SECRET_FLOW,
+    reads_in_comprehensions,
+    reads_many_variables,
+    reads_through_aliases,
+)
 from reads_flow import cache_advice
 from reprolam import Policy, env_reads, workflow
 from reprolam.cli.main import cli
@@ -147,3 +155,21 @@ def test_a_lookup_in_a_comprehension_over_the_mapping_is_seen(
     read = {e["target"]: e for e in _env_reads(step)}[f"${SCALE}"]
     assert read["digest"] == digest(b"3")
     assert strict.status is StepStatus.FAILED
+
+
+def test_a_step_reading_more_variables_than_listed_is_never_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # past the 100 effects listed, variable reads were dropped without saying so: a changed
+    # value among them was not seen and --reuse took the stale result
+    for name in MANY:
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv(SCALE, "2")
+    flow = workflow("env_many", [reads_many_variables], outputs=["x"])
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(flow, planner="rules").steps[0]
+        assert any(e.get("unlisted") for e in first.proposal["observed"]["effects"])
+        monkeypatch.setenv(SCALE, "3")
+        again = rl.run(flow, planner="rules", reuse=True).steps[0]
+    assert not again.reused
+    assert again.outputs != first.outputs

@@ -397,8 +397,8 @@ class ActionWatch:
                     effect.update(file_reads.file_state(target))
                 elif kind == "env_read":
                     effect.update(env_reads.env_state(target.removeprefix(env_reads.PREFIX)))
-            elif kind == "file_read":  # one more entry says the reads listed are not all
-                self.effects.setdefault((kind, ""), _unlisted_reads())
+            elif kind in ("file_read", "env_read"):  # one entry says the reads listed are
+                self.effects.setdefault(("file_read", ""), _unlisted_reads())  # not all
         effect["count"] += 1
         return effect
 
@@ -680,10 +680,10 @@ def _database_open(args: tuple[Any, ...]) -> tuple[str, tuple[str]] | None:
 
 
 def _unlisted_reads() -> dict[str, Any]:
-    """The effect that says a step read more paths than its effects list (EFFECTS_CAP)."""
+    """The effect that says a step read more paths or variables than its effects list."""
     return {
         "kind": "file_read",
-        "target": f"(more paths than the {EFFECTS_CAP} effects listed)",
+        "target": f"(more paths or variables read than the {EFFECTS_CAP} effects listed)",
         "declared": False,
         "count": 1,
         "unlisted": True,
