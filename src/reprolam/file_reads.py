@@ -219,7 +219,10 @@ def recorded_state(effect: Mapping[str, Any]) -> dict[str, Any]:
 def change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     """Why ``new`` is not the state ``old`` recorded (both from ``file_state``), or None."""
     if old.get("unlisted"):
-        return "read with more files or variables than the step lists: the others cannot be checked"
+        return (
+            "read with more files than the step lists (or more variables): the others cannot "
+            "be checked"
+        )
     if "unverifiable" in old:
         return str(old["unverifiable"])
     if "unreadable" in old:
