@@ -350,7 +350,8 @@ class ActionWatch:
                 self.note("global_rng", "the global numpy.random state")
         if len(sys.modules) != _modules_seen[0]:
             self._imported(_new_modules())
-        if hasattr(self, "_cwd_before"):
+        if _moved and self in _moved:  # it called os.chdir (rarely: one load otherwise)
+            _moved.discard(self)
             self._left_moved()
         _ended(self)
         _local.watch = self._previous
@@ -415,8 +416,9 @@ class ActionWatch:
                     return  # an in-memory database
                 kind, args = opened
             elif event == "os.chdir":
-                if not hasattr(self, "_cwd_before"):
+                if self not in _moved:
                     self._cwd_before = _cwd()  # not moved yet: the hook runs before
+                    _moved.add(self)
                 return  # moving and coming back (shutil.make_archive) is no effect
             found = [self._target(kind, event, args)]
             if event == "os.rename":  # a file moved away is written too (removed from there)
@@ -632,6 +634,7 @@ class ActionWatch:
 
 
 _STOPPED: Any = object()
+_moved: set[ActionWatch] = set()  # watches in progress whose action called os.chdir
 
 
 def _cwd() -> str | None:
