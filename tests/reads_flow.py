@@ -157,6 +157,16 @@ def checks_for_a_file() -> int:
     return -1
 
 
+@action(outputs=["n"], determinism="external", side_effects=["writes its report"])
+def makes_its_folder() -> int:
+    """Looks for its output folder and makes it: a declared write, no read."""
+    folder = PATHS["report"]
+    if not os.path.exists(folder):
+        os.makedirs(folder)
+    (Path(folder) / "report.txt").write_text("done")
+    return 1
+
+
 @action(outputs=["found"])
 def checks_no_paths() -> list[bool]:
     """Checks that name no file: a NUL in the name, an empty name, a descriptor number."""

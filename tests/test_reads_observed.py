@@ -26,6 +26,7 @@ from reads_flow import (
     load_from,
     load_in,
     looks_for_a_file,
+    makes_its_folder,
     reads_a_fifo,
     reads_temp_and_installed_files,
     reads_what_it_wrote,
@@ -393,3 +394,16 @@ def test_a_check_of_what_names_no_file_answers_as_without_the_watch(tmp_path: Pa
         step = run_one(tmp_path, checks_no_paths, effects=effects).steps[0]
         assert step.status is StepStatus.SUCCEEDED, step.error
         assert _reads(step) == []
+
+
+def test_a_missing_path_the_action_then_makes_is_its_output_not_a_read(
+    tmp_path: Path, data: Path
+) -> None:
+    # `if not exists(d): makedirs(d)` in an action declaring its writes: the check was a
+    # read of the missing folder, refused under strict where it happened, and a later
+    # --reuse saw the folder 'created since' and never reused the step
+    PATHS["report"] = data / "report"
+    step = run_one(tmp_path, makes_its_folder, effects="strict").steps[0]
+    assert step.status is StepStatus.SUCCEEDED, step.error
+    assert _reads(step) == []
+    assert (data / "report" / "report.txt").read_text() == "done"

@@ -353,6 +353,9 @@ class ActionWatch:
         if _moved and self in _moved:  # it called os.chdir (rarely: one load otherwise)
             _moved.discard(self)
             self._left_moved()
+        if _looked_for and self in _looked_for:  # it looked for a path that was not there
+            _looked_for.discard(self)
+            self._made_what_it_looked_for()
         _ended(self)
         _local.watch = self._previous
         self._previous = _STOPPED
@@ -440,8 +443,23 @@ class ActionWatch:
                 self._database_log(targets[0], effects[0])
         finally:
             _guard.busy = False
+        if event == _PATH_CHECK:  # judged when the step ends: the action may make the path
+            if effects[0].get("missing"):
+                _looked_for.add(self)
+            return
         for effect in effects:
             self._refuse_if_strict(effect)
+
+    def _made_what_it_looked_for(self) -> None:
+        """A path the action found missing and then made itself (``if not exists(d):
+        makedirs(d)``) is its own output, not a read of data."""
+        for key, effect in list(self.effects.items()):
+            if (
+                key[0] == "file_read"
+                and effect.get("missing")
+                and ("file_write", key[1]) in (self.effects)
+            ):
+                del self.effects[key]
 
     def _left_moved(self) -> None:
         """An action that changed the process's working directory and left it changed has
@@ -635,6 +653,8 @@ class ActionWatch:
 
 _STOPPED: Any = object()
 _moved: set[ActionWatch] = set()  # watches in progress whose action called os.chdir
+_looked_for: set[ActionWatch] = set()  # ... whose action checked for a missing path
+_PATH_CHECK = "os.stat"  # the event name path checks are audited under (_path_check_probe)
 
 
 def _cwd() -> str | None:
@@ -1046,12 +1066,10 @@ def _path_check_probe(real: Callable[..., bool]) -> Callable[..., bool]:
         if _active and path not in ("", b""):  # "" names no file (realpath: the cwd)
             watch = _watch_here()
             if watch is not None and _users_path_check(sys._getframe(1)):
-                try:
-                    watch.audit("file_read", "os.stat", (path,))
-                except UndeclaredEffect:
-                    raise
-                except (ValueError, TypeError, OSError):
-                    pass  # no path (a NUL in it): the check itself answers False
+                # refused, under strict, when the step ends (see audit); no path (a NUL in
+                # it) is what the check itself answers False for
+                with contextlib.suppress(ValueError, TypeError, OSError):
+                    watch.audit("file_read", _PATH_CHECK, (path,))
         return real(path, *args, **kwargs)
 
     return probe
