@@ -163,7 +163,10 @@ def makes_its_folder() -> int:
     folder = PATHS["report"]
     if not os.path.exists(folder):
         os.makedirs(folder)
-    (Path(folder) / "report.txt").write_text("done")
+    report = Path(folder) / "report.txt"
+    if report.exists():  # an old one: replaced, never read
+        report.unlink()
+    report.write_text("done")
     return 1
 
 

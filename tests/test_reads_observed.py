@@ -407,3 +407,6 @@ def test_a_missing_path_the_action_then_makes_is_its_output_not_a_read(
     assert step.status is StepStatus.SUCCEEDED, step.error
     assert _reads(step) == []
     assert (data / "report" / "report.txt").read_text() == "done"
+    again = run_one(tmp_path, makes_its_folder, effects="strict").steps[0]  # the old report
+    assert again.status is StepStatus.SUCCEEDED, again.error
+    assert _reads(again) == []

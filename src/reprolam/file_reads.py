@@ -155,6 +155,11 @@ def under(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root + os.sep) for root in roots)
 
 
+def under_any(paths: Iterable[str], root: str) -> bool:
+    """Whether one of ``paths`` (resolved) is ``root`` or inside it."""
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for path in paths)
+
+
 @functools.lru_cache(maxsize=64)
 def _prefixes(roots: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(roots), tuple(root + os.sep for root in roots)

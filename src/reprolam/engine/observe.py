@@ -353,9 +353,8 @@ class ActionWatch:
         if _moved and self in _moved:  # it called os.chdir (rarely: one load otherwise)
             _moved.discard(self)
             self._left_moved()
-        if _looked_for and self in _looked_for:  # it looked for a path that was not there
-            _looked_for.discard(self)
-            self._made_what_it_looked_for()
+        if _looked_for and self in _looked_for:  # it checked whether paths were there
+            self._made_what_it_looked_for(_looked_for.pop(self))
         _ended(self)
         _local.watch = self._previous
         self._previous = _STOPPED
@@ -443,23 +442,27 @@ class ActionWatch:
                 self._database_log(targets[0], effects[0])
         finally:
             _guard.busy = False
-        if event == _PATH_CHECK:  # judged when the step ends: the action may make the path
-            if effects[0].get("missing"):
-                _looked_for.add(self)
+        if event == _PATH_CHECK:  # judged when the step ends: the action may write the path
+            checked = _looked_for.setdefault(self, {})
+            checked[targets[0]] = checked.get(targets[0], 0) + 1
             return
         for effect in effects:
             self._refuse_if_strict(effect)
 
-    def _made_what_it_looked_for(self) -> None:
-        """A path the action found missing and then made itself (``if not exists(d):
-        makedirs(d)``) is its own output, not a read of data."""
-        for key, effect in list(self.effects.items()):
+    def _made_what_it_looked_for(self, checked: dict[str, int]) -> None:
+        """A path the action only checked for (``checked``: path -> how many checks) and then
+        wrote, or wrote into (``if not exists(d): makedirs(d)``, ``if exists(out):
+        remove(out)``), is where its output goes, not data it read; one it also opened or
+        listed was read."""
+        written = [target for kind, target in self.effects if kind == "file_write"]
+        for target, checks in checked.items():
+            effect = self.effects.get(("file_read", target))
             if (
-                key[0] == "file_read"
-                and effect.get("missing")
-                and ("file_write", key[1]) in (self.effects)
+                effect is not None
+                and effect["count"] == checks
+                and file_reads.under_any(written, target)
             ):
-                del self.effects[key]
+                del self.effects["file_read", target]
 
     def _left_moved(self) -> None:
         """An action that changed the process's working directory and left it changed has
@@ -653,7 +656,7 @@ class ActionWatch:
 
 _STOPPED: Any = object()
 _moved: set[ActionWatch] = set()  # watches in progress whose action called os.chdir
-_looked_for: set[ActionWatch] = set()  # ... whose action checked for a missing path
+_looked_for: dict[ActionWatch, dict[str, int]] = {}  # ... the paths it checked for
 _PATH_CHECK = "os.stat"  # the event name path checks are audited under (_path_check_probe)
 
 
