@@ -491,3 +491,28 @@ def test_a_run_results_verbs_are_typed_as_what_they_return(tmp_path: Path) -> No
         assert type(run.audit()).__name__ == returns["audit"]
         assert type(run.reproduce()).__name__ == returns["reproduce"]
         assert type(run.replay()).__name__ == returns["replay"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"retries": "2"}, "policy retries='2': give a whole number, 0 or more"),
+        ({"retries": -1}, "policy retries=-1: give a whole number, 0 or more"),
+        ({"max_failures": "3"}, "policy max_failures='3': give a whole number, 1 or more"),
+        ({"max_steps": 2.5}, "policy max_steps=2.5: give a whole number, 1 or more"),
+        ({"max_consecutive_rejections": None}, "policy max_consecutive_rejections=None: give"),
+        ({"allow_external": "no"}, "policy allow_external='no': give True or False"),
+        ({"faults": {"train_model": 2}}, "faults train_model:2: a fault rate is a number between"),
+        ({"faults": {"train_model": "x"}}, "faults train_model:'x': a fault rate is a number"),
+    ],
+)
+def test_a_policy_value_of_the_wrong_kind_is_refused_before_the_run_is_recorded(
+    tmp_path: Path, changes: dict[str, Any], said: str
+) -> None:
+    # '2' failed the run with a TypeError at its first comparison, recorded as interrupted;
+    # -1, 2.5, 'no' and a fault rate of 2 were recorded as the run's policy.
+    with reprolam.open(tmp_path / "store") as rl:
+        with pytest.raises(ConfigError) as refused:
+            rl.run("breast-cancer", policy=changes)
+        assert str(refused.value).startswith(said), str(refused.value)
+        assert rl.runs() == []

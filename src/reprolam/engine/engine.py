@@ -295,6 +295,7 @@ class Engine:
 def check_policy(policy: Policy, workflow: Workflow, executor: Any) -> None:
     """Refuse a policy this workflow and executor (an instance or its class: its ``name``
     and ``stops_on_timeout``) cannot run, before anything is written."""
+    _check_budgets(policy)
     validate_faults(workflow.actions, policy.faults)
     if policy.effects not in EFFECTS_POLICIES:
         raise ConfigError(
@@ -321,3 +322,29 @@ def check_policy(policy: Policy, workflow: Workflow, executor: Any) -> None:
             value=executor.name,
             hint="use {executor=process}",
         )
+
+
+# The policy's counts and the least each may be (0 steps, failures or rejections allowed
+# would stop a run before its first step); its switches.
+POLICY_COUNTS = {"max_steps": 1, "max_failures": 1, "max_consecutive_rejections": 1, "retries": 0}
+POLICY_SWITCHES = ("allow_nondeterministic", "allow_external")
+
+
+def _check_budgets(policy: Policy) -> None:
+    """Refuse a count that is no whole number (or too small) and a switch that is no bool:
+    '2' failed the run with a TypeError at its first comparison, recorded as interrupted,
+    and -1, 2.5 or 'no' were recorded as the run's policy."""
+    for name, least in POLICY_COUNTS.items():
+        value = getattr(policy, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(
+                f"policy {name}={value!r}: give a whole number, {least} or more",
+                option="policy",
+                value=value,
+            )
+    for name in POLICY_SWITCHES:
+        value = getattr(policy, name)
+        if not isinstance(value, bool):
+            raise ConfigError(
+                f"policy {name}={value!r}: give True or False", option="policy", value=value
+            )

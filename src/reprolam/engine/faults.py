@@ -43,10 +43,15 @@ def injected_error(action: str, rate: float, occurrence: int) -> ErrorInfo:
 
 def validate_faults(space: ActionSpace, faults: Mapping[str, float]) -> None:
     """A fault plan may only name actions the workflow has (or ``*``): a typo injects nothing."""
-    for action in faults:
+    for action, rate in faults.items():
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ConfigError(
+                f"{{faults}} {action}:{rate!r}: a fault rate is a number between 0 and 1",
+                hint="e.g. {faults=train_model:0.3}",
+            )
         if action != ANY_ACTION and action not in space:
             raise ConfigError(
-                f"{{faults={action}:{faults[action]}}}: the workflow has no action "
+                f"{{faults={action}:{rate}}}: the workflow has no action "
                 f"{action!r} (its actions: {', '.join(space.names)}; or * for every action)"
             )
 
