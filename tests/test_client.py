@@ -516,3 +516,19 @@ def test_a_policy_value_of_the_wrong_kind_is_refused_before_the_run_is_recorded(
             rl.run("breast-cancer", policy=changes)
         assert str(refused.value).startswith(said), str(refused.value)
         assert rl.runs() == []
+
+
+def test_a_workflow_or_overrides_of_the_wrong_kind_are_clear_errors(tmp_path: Path) -> None:
+    # rl.run(3) was "TypeError: argument of type 'int' is not iterable", rl.run(some_action)
+    # the same; set="a.p=v" (one text, as the command line writes it) an AttributeError.
+    flow_file = Path(__file__).parent / "sweep_flow.py"
+    with reprolam.open(tmp_path / "store") as rl:
+        for wrong, kind in ((3, "int"), (reprolam.spec_of, "function")):
+            with pytest.raises(reprolam.WorkflowError, match=f" is a {kind}, not a workflow: "):
+                rl.run(wrong)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="overrides 5 are a int"):
+            rl.run(flow_file.as_posix(), set=5)  # type: ignore[arg-type]
+        assert rl.runs() == []
+        run = rl.run(flow_file, set="fit.C=2")  # type: ignore[arg-type]
+        assert run.succeeded
+        assert rl.show(run.id).steps[1].params["C"] == 2.0

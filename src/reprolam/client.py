@@ -574,9 +574,16 @@ def parse_overrides(*sources: Overrides | None) -> dict[str, dict[str, Any]]:
             )
         params[param] = value
 
-    for source in sources:
+    # one "ACTION.PARAM=VALUE" text is read as a list of them is
+    for source in ([s] if isinstance(s, str) else s for s in sources):
         if not source:
             continue
+        if not isinstance(source, list | tuple | Mapping):
+            raise ConfigError(
+                f"overrides {source!r} are a {type(source).__name__}",
+                option="overrides",
+                hint='write {"ACTION.PARAM": value} or {"ACTION": {"PARAM": value}}',
+            )
         if isinstance(source, list | tuple):
             for text in source:
                 put(*parse_override(text))

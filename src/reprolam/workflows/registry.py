@@ -103,6 +103,15 @@ def load_workflow(ref: str | Workflow | None = None) -> Workflow:
     """A workflow by installed name, ``package.module:attr`` or ``path/to/file.py[:attr]``."""
     if isinstance(ref, Workflow):
         return ref if ref.source else replace(ref, source=_where_defined(ref))
+    if isinstance(ref, os.PathLike):
+        ref = os.fspath(ref)  # a workflow file
+    if ref is not None and not isinstance(ref, str):
+        raise WorkflowError(
+            f"workflow {ref!r} is a {type(ref).__name__}, not a workflow",
+            option="workflow",
+            hint="give a Workflow (reprolam.workflow(...)), an installed workflow's name, "
+            "'package.module:attr' or 'path/to/file.py:attr'",
+        )
     ref = ref or DEFAULT_WORKFLOW
     if ref in BUNDLED:
         return replace(_resolve(BUNDLED[ref], ref), source=ref)
