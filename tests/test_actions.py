@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import Field
 
-from reprolam import ActionContext, ActionSpace, action, spec_of
+import reprolam
+from reprolam import ActionContext, ActionSpace, action, spec_of, workflow
 from reprolam.errors import ActionSpecError, NotFoundError, PolicyViolation
 
 
@@ -212,3 +214,30 @@ def test_an_async_function_is_refused_when_declared_naming_the_fix() -> None:
     for fn in (fetch, stream):
         with pytest.raises(ActionSpecError, match=r"async function.*asyncio\.run"):
             action(outputs=["n"])(fn)
+
+
+@pytest.mark.parametrize(
+    ("declare", "message"),
+    [
+        (lambda: workflow("", [_two], outputs=["y"]), "workflow name '': a workflow needs a name"),
+        (lambda: workflow("  ", [_two], outputs=["y"]), "workflow name '  ': a workflow needs"),
+        (lambda: workflow("w", [_two], outputs="yz"), "outputs must be a list of names, got 'yz'"),
+        (
+            lambda: workflow("w", [_two], outputs=["y"], inputs="table"),
+            "inputs must be a list of names, got 'table'",
+        ),
+    ],
+)
+def test_a_workflow_without_a_name_or_with_names_given_as_one_text_is_refused(
+    declare: Any, message: str
+) -> None:
+    # workflow('', ...) was recorded with its runs, and fork loaded the default workflow
+    # (breast-cancer) for '' in its place; outputs='yz' was read as the outputs 'y' and 'z'
+    # (@action refuses outputs='y' already).
+    with pytest.raises(reprolam.WorkflowError, match=re.escape(message)):
+        declare()
+
+
+@action(outputs=["y", "z"])
+def _two(*, x: int = 1) -> dict[str, int]:
+    return {"y": x, "z": x}

@@ -39,6 +39,12 @@ class Workflow:
     license: str = ""  # SPDX id or URL of what its runs produce (exports default to it)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            # recorded with every run: '' loaded the default workflow in its place
+            raise WorkflowError(
+                f"workflow name {self.name!r}: a workflow needs a name, recorded with its runs",
+                hint="e.g. workflow('sampling', [...], outputs=[...])",
+            )
         produced = {o for spec in self.actions for o in spec.outputs} | set(self.inputs)
         missing = [o for o in self.outputs if o not in produced]
         if not self.outputs or missing:
@@ -82,6 +88,12 @@ def workflow(
     the workflow reads without producing it: each is given per run (``--input NAME=PATH``)
     and recorded as an artifact with its digest.
     """
+    for option, names in (("outputs", outputs), ("inputs", inputs)):
+        if isinstance(names, str):  # tuple('yz') would be the outputs 'y' and 'z'
+            raise WorkflowError(
+                f"workflow {name!r}: {option} must be a list of names, got {names!r}",
+                hint=f"e.g. workflow({name!r}, [...], {option}=[{names!r}])",
+            )
     return Workflow(
         name=name,
         actions=ActionSpace(actions),
