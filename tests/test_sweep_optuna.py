@@ -165,3 +165,20 @@ def test_only_an_optuna_sweep_has_a_study(parent: tuple[Path, str]) -> None:
         point = grid.points[0].run.id
         with pytest.raises(ConfigError, match=f"is a run: point 0 of sweep {grid.id}"):
             rl.study(point)
+
+
+def test_a_metric_the_run_does_not_have_is_refused_before_any_trial_runs(
+    parent: tuple[Path, str],
+) -> None:
+    # Every trial ran, its value missing (told as failed): the study searched blind, and the
+    # sweep ended with a table of dashes and exit 0.
+    store, run_id = parent
+    args = ["sweep", run_id, "--at", "fit", "--optuna", "2", "--space", "fit.C=0.1:10"]
+    result = CliRunner().invoke(cli, ["--store", str(store), *args, "--metric", "nope"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line == (
+        f"error: --metric nope: run {run_id}'s headline metrics are score, value, so --optuna "
+        "would have no value to optimize: name one of them with --metric NAME"
+    )
+    assert [r.id for r in reprolam.runs(store=store)] == [run_id]

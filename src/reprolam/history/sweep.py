@@ -615,7 +615,17 @@ def _study(
             "{optuna} chooses the points itself: give it a {space}, not a {grid} or {random}",
             option="optuna",
         )
-    headline = metric or next(iter(final_metrics(store, parent) or {}), None)
+    known = final_metrics(store, parent) or {}
+    if metric is not None and known and metric not in known:
+        # every trial's value would be missing: the study would search blind, told nothing
+        raise ConfigError(
+            f"{{metric={metric}}}: run {parent.id}'s headline metrics are "
+            f"{', '.join(known)}, so {{optuna}} would have no value to optimize",
+            option="metric",
+            value=metric,
+            hint="name one of them with {metric=NAME}",
+        )
+    headline = metric or next(iter(known), None)
     return sweep_optuna.plan(space, trials, seed, metric=headline, direction=direction)
 
 
