@@ -532,3 +532,19 @@ def test_a_workflow_or_overrides_of_the_wrong_kind_are_clear_errors(tmp_path: Pa
         run = rl.run(flow_file, set="fit.C=2")  # type: ignore[arg-type]
         assert run.succeeded
         assert rl.show(run.id).steps[1].params["C"] == 2.0
+
+
+def test_a_result_of_a_module_level_verb_chains_its_next_verb(tmp_path: Path) -> None:
+    # reprolam.run(..., store=PATH) returned a result bound to the client it had closed:
+    # result.fork(...) (and .audit(), .replay(), .reproduce()) said the store was closed.
+    flow = f"{Path(__file__).parent / 'sweep_flow.py'}:flow"
+    store = tmp_path / "store"
+    run = reprolam.run(flow, store=store)
+    fork = run.fork(at="fit", set={"fit.C": 2.0})
+    again = fork.fork(at="fit", set={"fit.C": 3.0})
+    assert again.succeeded
+    assert again.run.parent_id == fork.id
+    assert run.audit().clean
+    assert run.replay().verified
+    assert run.reproduce().summary() == "reproduced: 3/3 steps bitwise identical"
+    assert len(reprolam.runs(store=store)) == 4  # the run, two forks, the reproduction

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,13 +58,13 @@ def run(
 ) -> RunResult:
     """Plan, execute and record one run (``Client.run``)."""
     with using(store) as rl:
-        return rl.run(workflow, **options)
+        return _reopening(rl.run(workflow, **options), store)
 
 
 def fork(run: RunRef, *, at: int | str, store: StoreRef = None, **options: Any) -> RunResult:
     """Fork a run at a step (``Client.fork``)."""
     with using(store, create=False) as rl:
-        return rl.fork(run, at=at, **options)
+        return _reopening(rl.fork(run, at=at, **options), store)
 
 
 def sweep(run: RunRef, *, at: int | str, store: StoreRef = None, **options: Any) -> SweepResult:
@@ -81,7 +82,7 @@ def reproduce(run: RunRef, *, store: StoreRef = None, **options: Any) -> Reprodu
 def resume(run: RunRef, *, store: StoreRef = None, **options: Any) -> RunResult:
     """Continue an interrupted run (``Client.resume``)."""
     with using(store, create=False) as rl:
-        return rl.resume(run, **options)
+        return _reopening(rl.resume(run, **options), store)
 
 
 def replay(
@@ -143,3 +144,33 @@ def get(run: RunRef, name: str, *, store: StoreRef = None, **options: Any) -> Go
     """Write one artifact of a run in an open format (``Client.get``)."""
     with using(store, create=False) as rl:
         return rl.get(run, name, **options)
+
+
+class _StoreAgain:
+    """The client of a run result a module-level verb returned: that verb's client is closed
+    once it returns, so each of the result's verbs (``result.fork(...)``, ``.reproduce()``,
+    ``.replay()``, ``.audit()``) opens the store again for its one call, as they do."""
+
+    def __init__(self, store: StoreRef) -> None:
+        self.store = store
+
+    def fork(self, run: RunRef, *, at: int | str, **options: Any) -> RunResult:
+        return fork(run, at=at, store=self.store, **options)
+
+    def reproduce(self, run: RunRef, **options: Any) -> ReproduceResult:
+        return reproduce(run, store=self.store, **options)
+
+    def replay(self, run: RunRef, *, step: int | None = None) -> ReplayResult:
+        return replay(run, store=self.store, step=step)
+
+    def audit(self, run: RunRef) -> AuditReport:
+        return audit(run, store=self.store)
+
+
+def _reopening(result: RunResult, store: StoreRef) -> RunResult:
+    """``result`` bound to a client that outlives this call: a given client or open store
+    stays open; a store named by path or DSN is opened again by each verb (a ``"memory:"``
+    store is gone once closed: its result keeps the closed client, which says so)."""
+    if isinstance(store, Client | TraceStore) or str(store) == "memory:":
+        return result
+    return replace(result, client=_StoreAgain(store))
