@@ -241,3 +241,28 @@ def test_a_workflow_without_a_name_or_with_names_given_as_one_text_is_refused(
 @action(outputs=["y", "z"])
 def _two(*, x: int = 1) -> dict[str, int]:
     return {"y": x, "z": x}
+
+
+def _bounded_text(*, s: Annotated[str, reprolam.Field(ge=1)]) -> str:
+    return s
+
+
+def _bounded_text_default(*, s: Annotated[str, reprolam.Field(ge=1)] = "x") -> str:
+    return s
+
+
+def _bounded_choice(*, s: Annotated[Literal["a", "b"], reprolam.Field(lt=3)] = "a") -> str:
+    return s
+
+
+@pytest.mark.parametrize("fn", [_bounded_text, _bounded_text_default, _bounded_choice])
+def test_bounds_on_a_text_param_are_refused_at_decoration_time(fn: Any) -> None:
+    # Without a default, every run given a value failed with pydantic's TypeError ('Unable to
+    # apply constraint 'ge' to supplied value x'); with one, the decoration did, naming no
+    # action and no param.
+    with pytest.raises(ActionSpecError) as refused:
+        action(outputs=["y"])(fn)
+    assert str(refused.value) == (
+        f"action {fn.__qualname__}: param 's' is text, and its bounds (gt, ge, lt, le) compare "
+        "numbers; drop the bounds, or make the param an int or a float"
+    )

@@ -18,10 +18,11 @@ import keyword
 import sys
 import textwrap
 import types
+import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.machinery import EXTENSION_SUFFIXES
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
 from reprolam import params as simple
 from reprolam.errors import ActionSpecError, NotFoundError, PolicyViolation
@@ -345,6 +346,7 @@ def _build_spec(
     if clash:
         raise fail(f"{sorted(clash)} used both as input and param", "rename one of them")
     _check_recordable_defaults(params, fail)
+    _check_bounded_texts(params, fail)
 
     # Simple params (numbers, strings, flags, choices; defaults within bounds) are known to
     # be valid as declared; the rest are checked by building their pydantic model now.
@@ -417,6 +419,26 @@ def _check_defaults(
                 f"declaration: {err['msg']}",
                 "change the default or the bound so that they agree",
             ) from None
+
+
+def _check_bounded_texts(
+    params: dict[str, Any], fail: Callable[[str, str], ActionSpecError]
+) -> None:
+    """Bounds (gt, ge, lt, le) compare numbers: on a text param every value given to it
+    failed the run with a TypeError ('Unable to apply constraint'), or its decoration did."""
+    for name, (annotation, _default) in params.items():
+        if typing.get_origin(annotation) is not Annotated:
+            continue
+        base, *extras = typing.get_args(annotation)
+        texts = base is str or (
+            typing.get_origin(base) is Literal
+            and any(isinstance(c, str) for c in typing.get_args(base))
+        )
+        if texts and any(isinstance(e, simple.Field) and e.bounded for e in extras):
+            raise fail(
+                f"param {name!r} is text, and its bounds (gt, ge, lt, le) compare numbers",
+                "drop the bounds, or make the param an int or a float",
+            )
 
 
 def _check_recordable_defaults(
