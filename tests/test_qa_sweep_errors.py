@@ -250,3 +250,26 @@ def test_a_process_timeout_is_shown_with_its_flag_on_the_command_line(tmp_path: 
     assert "action_timeout" not in shown
     recorded = reprolam.show(run_id, store=store).run.error or ""
     assert "(policy action_timeout)" in recorded  # the record keeps Python's words
+
+
+def test_one_process_executor_instance_is_not_shared_by_points_at_once(
+    parent: tuple[str, str],
+) -> None:
+    # Two points' actions crossed in the instance's one worker pipe: a point was recorded as
+    # failed ('the worker process running fit died before fit started'), its metrics lost.
+    from reprolam.engine.process import ProcessExecutor
+
+    store, run_id = parent
+    shared = ProcessExecutor()
+    try:
+        with reprolam.open(store) as rl:
+            with pytest.raises(ConfigError) as refused:
+                rl.sweep(run_id, at="fit", grid={"fit.C": [1, 2]}, jobs=2, executor=shared)
+            assert [r.id for r in rl.runs()] == [run_id]  # nothing was written
+    finally:
+        shared.close()
+    assert str(refused.value) == (
+        "jobs=2 points at once cannot share one process executor instance: it serves one run "
+        "at a time: pass its name, executor='process', and each point gets its own, or run one "
+        "point at a time (jobs=1)"
+    )

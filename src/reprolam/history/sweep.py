@@ -424,7 +424,7 @@ def sweep(
     _check_points(flow, fixed, point_list, "grid" if grid else "space", point_overrides, space)
     _refuse_inherited_targets(store, parent, where.index, point_list)
     config = executor if executor is not None else executor_of(parent)
-    _check_forks_can_start(parent, flow, policy, config, llm)
+    _check_forks_can_start(parent, flow, policy, config, llm, jobs)
 
     sweep_id = uuid7()
     shared = _shared_executor(config)
@@ -635,14 +635,35 @@ def _check_forks_can_start(
     policy: PolicyChanges,
     config: ExecutorRef,
     llm: LLMSettings | None,
+    jobs: int,
 ) -> None:
     """Refuse once what every fork would refuse (each point an 'error' line, exit 1): a
     planner that cannot be rebuilt, a policy the workflow or executor cannot run (a
-    --timeout on Dask, a --fault naming no action)."""
+    --timeout on Dask, a --fault naming no action), an executor instance ``jobs`` points
+    cannot share."""
     from reprolam.engine.engine import check_policy  # the engine only once a sweep runs
 
     planner_of(parent, llm=llm)
     check_policy(changed_policy(parent, policy), flow, _executor_kind(config))
+    _refuse_shared_instance(config, jobs)
+
+
+def _refuse_shared_instance(config: ExecutorRef, jobs: int) -> None:
+    """An executor instance that serves one run at a time (a process executor: one worker,
+    one pipe) cannot be shared by ``jobs`` points at once: two points' actions crossed in
+    its pipe and one was recorded as failed, its worker said to have died."""
+    if jobs == 1 or config is None or isinstance(config, str | Mapping):
+        return
+    name = getattr(config, "name", type(config).__name__)
+    if getattr(config, "concurrent", False) or name == "local":  # local: one lock, shared
+        return
+    raise ConfigError(
+        f"{{jobs={jobs}}} points at once cannot share one {name} executor instance: it "
+        "serves one run at a time",
+        option="executor",
+        hint=f"pass its name, {{executor={name}}}, and each point gets its own, or run one "
+        "point at a time ({jobs=1})",
+    )
 
 
 def _executor_kind(config: ExecutorRef) -> Any:
