@@ -276,3 +276,14 @@ def test_a_cycle_of_fork_parents_is_a_clear_error_not_a_recursion(
         with TestClient(create_app(store, index_in_background=False)) as client:
             assert client.get(f"/runs/{child}/forks").status_code == 200
             assert client.get(f"/runs/{child}").status_code == 400
+
+
+@pytest.mark.parametrize("at", [True, 1.5, None])
+def test_a_fork_point_that_is_neither_an_index_nor_a_name_is_bad_input(
+    parent: tuple[Path, str], at: Any
+) -> None:
+    # at=True forked at step 1; at=1.5 was looked up as an action named 1.5.
+    root, parent_id = parent
+    with SQLiteStore(root) as store, pytest.raises(ConfigError) as refused:
+        fork(store, parent_id, at=at, workflow=FLOW, planner=_report())
+    assert str(refused.value).startswith(f"at {at!r}: give a step index (a whole number) or")

@@ -59,6 +59,13 @@ def fork_point(store: TraceStore, run_ref: str, at: int | str) -> ForkPoint:
     For an index this reads two records whatever the parent's length.
     """
     parent = store.get_run(store.resolve_run_id(run_ref))
+    if isinstance(at, bool) or not isinstance(at, int | str):  # True was step 1
+        raise ConfigError(
+            f"{{at}} {at!r}: give a step index (a whole number) or an action name",
+            option="at",
+            value=at,
+            hint="e.g. {at=3} or {at=train_model}",
+        )
     if isinstance(at, int) or (isinstance(at, str) and at.lstrip("-").isdigit()):
         index = int(at)
         if index < 0:
