@@ -228,6 +228,10 @@ def test_a_points_error_on_the_command_line_names_flags_not_python_options(
     assert "reuse=True" not in said
     for point in payload["points"]:
         assert "again with --reuse (a new run" in point["error"], point["error"]
+    # the fork each point recorded before the error stopped it is named, not 'not run'
+    forks = {r.id: r.status.value for r in reprolam.runs(store=store) if r.id != run_id}
+    for point in payload["points"]:
+        assert forks[point["run_id"]] == point["status"] == "interrupted"
     with reprolam.open(store) as rl:  # from Python, the Python spelling
         errors = [p.error for p in rl.sweep(run_id, at="fit", grid={"fit.C": [1]}).points]
     assert "again with reuse=True (a new run" in str(errors[0])

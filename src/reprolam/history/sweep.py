@@ -453,7 +453,10 @@ def sweep(
                 serializer=serializer,
             )
         except ReprolamError as exc:
-            outcome = SweepPoint(number, point, error=str(exc), failure=exc)
+            # a fork stopped after it was recorded (a damaged input) is named, as interrupted
+            outcome = SweepPoint(
+                number, point, _point_run(store, sweep_id, number), error=str(exc), failure=exc
+            )
         else:
             outcome = _finished_point(store, number, point, result, where.index)
         if on_point is not None:
@@ -525,6 +528,15 @@ def _check_headline(metric: Any, direction: Any) -> None:
             option="direction",
             value=direction,
         )
+
+
+def _point_run(store: TraceStore, sweep_id: str, number: int) -> RunRecord | None:
+    """The fork recorded for point ``number`` of a sweep, if the error came after its start
+    (e.g. a damaged input: the fork is recorded as interrupted, with the error)."""
+    return next(
+        (r for r in sweep_runs(store, sweep_id) if r.planner[SWEEP_KEY].get("point") == number),
+        None,
+    )
 
 
 def _finished_point(
