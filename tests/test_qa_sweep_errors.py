@@ -277,3 +277,24 @@ def test_one_process_executor_instance_is_not_shared_by_points_at_once(
         "at a time: pass its name, executor='process', and each point gets its own, or run one "
         "point at a time (jobs=1)"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "right"),
+    [
+        (["--grid", "fit:C=1,2"], "--grid fit.C=1,2"),
+        (["--grid", "fit C=1,2"], "--grid fit.C=1,2"),
+        (["--grid", "C=1,2"], "--grid ACTION.C=1,2"),
+        (["--grid", "fit.C"], "--grid fit.C=V1,V2"),
+        (["--random", "2", "--space", "fit:C=1:2"], "--space fit.C=1:2"),
+    ],
+)
+def test_a_misspelled_grid_or_space_on_the_command_line_is_shown_spelled_right(
+    parent: tuple[str, str], args: list[str], right: str
+) -> None:
+    # The hint was always 'e.g. --grid train_model.C=0.01,0.1,1', whatever was typed.
+    store, run_id = parent
+    result = CliRunner().invoke(cli, ["--store", store, "sweep", run_id, "--at", "fit", *args])
+    (line,) = result.stderr.splitlines()
+    assert result.exit_code == 2, result.output
+    assert line.endswith(f": expected ACTION.PARAM=...: e.g. {right}"), line

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,14 +64,23 @@ def _target(text: str, option: str) -> tuple[str, str]:
     target, sep, rest = text.partition("=")
     action, dot, param = target.strip().partition(".")
     if not sep or not dot or not action or not param or not rest.strip():
-        example = "train_model.C=0.01,0.1,1" if option == "grid" else "train_model.C=0.001:10:log"
         raise ConfigError(
             f"{{{option}}} {text!r}: expected ACTION.PARAM=...",
             option=option,
             value=text,
-            hint=f"e.g. {{{option}={example}}}",
+            hint=f"e.g. {{{option}={_respelled(text, option)}}}",
         )
     return f"{action}.{param}", rest.strip()
+
+
+def _respelled(text: str, option: str) -> str:
+    """``text`` as ACTION.PARAM=VALUES, as far as it can be read: ``fit:C=1,2`` ->
+    ``fit.C=1,2``, ``C=1,2`` -> ``ACTION.C=1,2``, ``fit.C`` -> ``fit.C=V1,V2``."""
+    target, _, rest = text.partition("=")
+    words = [w for w in re.split(r"[.:/\s]+", target.strip()) if w]
+    key = ".".join(words) if len(words) == 2 else f"ACTION.{words[-1] if words else 'PARAM'}"
+    values = rest.strip().replace("}", "") or ("V1,V2" if option == "grid" else "LOW:HIGH")
+    return f"{key}={values}"
 
 
 def _value(raw: str) -> Any:
