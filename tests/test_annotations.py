@@ -186,6 +186,23 @@ def test_notebook_reprs_escape_and_show(sweep: tuple[Path, list[str]]) -> None:
         assert "accuracy" in result._repr_html_()
 
 
+def test_a_notebooks_trace_takes_the_client_or_the_path_as_the_verbs_do(
+    sweep: tuple[Path, list[str]],
+) -> None:
+    # trace(rl, run) and trace(".reprolam", run) were AttributeErrors ('Client' object has
+    # no attribute 'resolve_run_id'); only trace(rl.store, run) worked.
+    import reprolam
+    from reprolam.notebook import trace
+
+    store_dir, ids = sweep
+    with reprolam.open(store_dir) as rl:
+        by_store = trace(rl.store, ids[0])._repr_svg_()
+        assert trace(rl, ids[0][:13])._repr_svg_() == by_store
+        assert rl.runs(limit=1)  # the client is left open
+    assert trace(store_dir, ids[0])._repr_svg_() == by_store
+    assert trace(str(store_dir), ids[0])._repr_svg_() == by_store
+
+
 def test_notebook_escapes_markup_and_control_characters() -> None:
     from reprolam.notebook import esc, table
 

@@ -17,7 +17,9 @@ from reprolam.brief import visible
 from reprolam.hashing import canonical_json, short
 
 if TYPE_CHECKING:
-    from reprolam.client import RunView
+    import os
+
+    from reprolam.client import Client, RunView
     from reprolam.engine.loop import RunResult
     from reprolam.history.audit import AuditReport
     from reprolam.history.comparison import RunComparison
@@ -224,9 +226,15 @@ class TracePicture:
         return self.svg
 
 
-def trace(store: TraceStore, run_ref: str) -> TracePicture:
-    """A run's trace picture (full id or unique prefix), as ``export`` writes it in SVG."""
+def trace(store: TraceStore | Client | str | os.PathLike[str], run_ref: str) -> TracePicture:
+    """A run's trace picture (full id or unique prefix), as ``export`` writes it in SVG.
+
+    ``store`` is an open store, a client (``reprolam.open``), or a path or DSN, as the
+    module-level verbs take it."""
+    from reprolam.client import using
     from reprolam.provenance._model import build_run_graph
     from reprolam.provenance._svg import render_svg
 
-    return TracePicture(render_svg(build_run_graph(store, store.resolve_run_id(run_ref))))
+    with using(store, create=False) as rl:
+        graph = build_run_graph(rl.store, rl.store.resolve_run_id(run_ref))
+    return TracePicture(render_svg(graph))
