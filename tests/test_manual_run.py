@@ -516,3 +516,14 @@ def test_an_executed_action_s_output_and_effects_are_recorded_with_its_step(
         report = audit(rl.store, run.id or "")
         assert report.clean
         assert [e["target"] for e in report.effects] == [str(data.resolve())]
+
+
+@pytest.mark.parametrize("seed", ["1", 1.5, True])
+def test_execute_refuses_a_seed_that_is_not_a_whole_number(seed: Any) -> None:
+    # execute(fn, seed='1') ran and returned Executed(seed='1'), a seed no run takes
+    # (run(seed='1') is refused the same way).
+    def one() -> int:
+        return 1
+
+    with pytest.raises(reprolam.ConfigError, match="a seed is a whole number"):
+        execute(one, seed=seed)

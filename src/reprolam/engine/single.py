@@ -84,6 +84,8 @@ def execute(
             raise ConfigError(
                 f"{{{what}}} is a {type(given).__name__}: pass a dict of names to values"
             )
+    if seed is not None and type(seed) is not int:  # '1' was recorded as the step's seed
+        raise ConfigError(f"{{seed={seed!r}}}: a seed is a whole number, e.g. {{seed=0}}")
     inputs = dict(inputs or {})
     params = dict(params or {})
     spec = getattr(fn, _SPEC_ATTR, fn)
