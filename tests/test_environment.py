@@ -158,6 +158,9 @@ def test_a_damaged_installed_distribution_does_not_stop_the_ranking(
     good.mkdir()
     (good / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-dist\nVersion: 2.0\n")
     (good / "RECORD").write_text("tinymod/__init__.py,,\n")
+    # installed for real: importlib_metadata (which distributed imports) lists only files there
+    (tmp_path / "tinymod").mkdir()
+    (tmp_path / "tinymod" / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
     code_diff._packages_distributions.cache_clear()
     try:
