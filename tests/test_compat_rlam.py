@@ -384,3 +384,12 @@ def test_a_trace_recorded_in_postgresql_audits_clean(pg_dsn: str, tmp_path: Path
             assert report.clean, report.problems
         reopened = compat.ExecutionTrace.open(forked.run_id or "", store=store)
         assert snapshot(reopened)["edges"] == snapshot(forked)["edges"]
+
+
+def test_opening_a_run_in_a_store_that_is_not_there_creates_no_store(tmp_path: Path) -> None:
+    """`ExecutionTrace.open(run, store=typo)` made an empty store at the typo, then said
+    there was no such run."""
+    missing = tmp_path / "no-such-store"
+    with pytest.raises(reprolam.NotFoundError, match="there is no trace store in"):
+        compat.ExecutionTrace.open("01a2", store=str(missing))
+    assert not missing.exists()

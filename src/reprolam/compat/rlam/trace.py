@@ -62,6 +62,7 @@ class ExecutionTrace:
         extended with ``add_result``.
         """
         trace = cls(store=store)
+        trace._store = _open(store, create=False)  # a store that is not there is not made
         trace._run = ManualRun.open(trace.store, run, serializer=_serializer(store))
         for step in trace._run.steps:
             trace._add_node(step, None)
@@ -317,7 +318,7 @@ def _frozen_graph() -> nx.DiGraph[str]:
 _opened: dict[str, TraceStore] = {}  # location -> store, shared by this process's traces
 
 
-def _open(ref: StoreRef) -> TraceStore:
+def _open(ref: StoreRef, *, create: bool = True) -> TraceStore:
     if isinstance(ref, TraceStore):
         return ref
     if isinstance(ref, Client):
@@ -328,7 +329,7 @@ def _open(ref: StoreRef) -> TraceStore:
     if location not in _opened:
         if not _opened:
             atexit.register(_close_opened)
-        _opened[location] = open_store(location)
+        _opened[location] = open_store(location, create=create)
     return _opened[location]
 
 
