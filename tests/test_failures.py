@@ -252,6 +252,28 @@ def test_injected_failures_in_breast_cancer_show_up_in_show(tmp_path: Path) -> N
     assert [s["kind"] for s in shown["steps"]].count(StepKind.ACTION.value) == 5
 
 
+def test_replay_of_a_failed_step_or_run_says_it_failed_and_why(tmp_path: Path) -> None:
+    """`replay RUN --step K` of a failed step printed only 'replayed step K ... verified'
+    (and `--json` empty outputs), as if the step had produced nothing."""
+    runner = CliRunner()
+    ran = runner.invoke(
+        cli, ["--store", str(tmp_path), "run", "--fault", "train_model:1", "--json"]
+    )
+    run_id = json.loads(ran.stdout)["run"]["id"]
+    replay = ["--store", str(tmp_path), "replay", run_id]
+    step = json.loads(runner.invoke(cli, [*replay, "--step", "3", "--json"]).stdout)
+    assert (step["status"], step["outputs"]) == ("failed", {})
+    assert step["error"].startswith("InjectedFault: fault injected into train_model")
+    human = runner.invoke(cli, [*replay, "--step", "3"]).output
+    assert "step 3 (train_model) failed: InjectedFault" in " ".join(human.split())
+    whole = json.loads(runner.invoke(cli, [*replay, "--json"]).stdout)
+    assert whole["status"] == "failed"
+    assert "train_model" in whole["error"]
+    fine = json.loads(runner.invoke(cli, [*replay, "--step", "2", "--json"]).stdout)
+    assert (fine["status"], fine["error"]) == ("succeeded", None)
+    assert "failed" not in runner.invoke(cli, [*replay, "--step", "2"]).output
+
+
 def test_an_interrupted_simulated_run_resumes_with_the_same_plan(tmp_path: Path) -> None:
     from reprolam.history.resume import resume
     from reprolam.planning.simulated import SimulatedPlanner

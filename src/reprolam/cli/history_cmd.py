@@ -47,6 +47,8 @@ def replay(obj: Ctx, run_ref: str, step: int | None, workflow: str | None, as_js
     with obj.open() as rl:
         result = rl.replay(run_ref, step=step, workflow=workflow)
     payload = result.to_dict(flag_style)
+    if payload["error"] is not None:
+        payload["error"] = render.recorded_error(payload["error"])
     respond(as_json, payload, lambda: render.replay_result(result), ok=result.verified)
 
 

@@ -387,6 +387,11 @@ def replay_result(result: ReplayResult) -> None:
     )
     for name, value in result.outputs.items():
         console.print(f"  {name} = {short(result.digests[name])}  {escape(describe(value))}")
+    if result.error is not None:  # a failed step or run has no outputs (or not all) to show
+        chosen = result.chosen
+        what = f"step {chosen.index} ({chosen.action})" if chosen is not None else "the run"
+        status = (chosen or result.run).status.value
+        console.print(f"  [red]{what} {status}[/]: {escape(recorded_error(result.error))}")
     _verdict(result.verified, "verified: hash chain and every artifact intact", result.problems)
 
 

@@ -22,7 +22,7 @@ from reprolam.history.kept_records import FileContents
 from reprolam.history.stored_steps import TraceStep, stream_pages
 from reprolam.history.verify import Problem, verify_trace
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, StepKind, StepStatus
+from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
 
 _ACTION, _STARTED = StepKind.ACTION, StepStatus.STARTED
 
@@ -36,6 +36,7 @@ class ReplayResult:
     problems: list[Problem] = field(default_factory=list)
     step: int | None = None
     seconds: float = 0.0
+    chosen: StepRecord | None = None  # the record of step ``step``, when one was asked for
 
     def __repr__(self) -> str:
         what = f"step {self.step} of " if self.step is not None else ""
@@ -68,7 +69,18 @@ class ReplayResult:
                 for name, value in self.outputs.items()
             },
             "seconds": self.seconds,
+            # what the run (or the step) ended as: a failed one has no outputs to rebuild
+            "status": (self.chosen or self.run).status.value,
+            "error": self.error,
         }
+
+    @property
+    def error(self) -> str | None:
+        """Why the replayed step (or run) failed or was rejected, as recorded; else None."""
+        if self.chosen is None:
+            return self.run.error if self.run.status is not RunStatus.SUCCEEDED else None
+        failure = self.chosen.error
+        return None if failure is None else f"{failure.type}: {failure.message}"
 
 
 def replay(
@@ -82,17 +94,19 @@ def replay(
     started = time.perf_counter()
     serializer = serializer or default_serializer()
     run = store.get_run(store.resolve_run_id(run_ref))
+    chosen = None
     if step is None:
         wanted = dict(run.outputs)
     else:
         try:
-            wanted = dict(store.step_at(run.id, step).outputs)
+            chosen = store.step_at(run.id, step)
         except NotFoundError:
             length = len(store.steps(run.id))
             raise NotFoundError(
                 f"run {run.id} has no step {step}: its steps are 0..{length - 1} "
                 "(see `reprolam show`)"
             ) from None
+        wanted = dict(chosen.outputs)
     values: dict[str, Any] = {}
     wanted_keys = set(wanted.values())
     files = FileContents()
@@ -130,4 +144,5 @@ def replay(
         problems=problems,
         step=step,
         seconds=time.perf_counter() - started,
+        chosen=chosen,
     )
