@@ -285,3 +285,26 @@ def test_an_artifact_row_edited_into_text_or_a_number_is_a_finding_not_a_crash(
         assert checked.exception is None or isinstance(checked.exception, SystemExit)
         if changed_bytes:
             assert metrics in checked.output.replace("\n", "")
+
+
+def test_a_step_row_edited_into_text_that_is_not_utf8_names_the_edit(tmp_path: Path) -> None:
+    """The error said 'if this persists, check the store with `reprolam audit`', from audit
+    itself: reprolam writes only UTF-8, so such a row was edited outside it."""
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    store = tmp_path / "store"
+    with SQLiteStore(store) as trace:
+        run_id = record_scenario(trace)
+    with closing(sqlite3.connect(store / "trace.db")) as conn, conn:
+        conn.execute(
+            "UPDATE steps SET params = CAST(x'7b2243223aff7d' AS TEXT) WHERE run_id = ?", (run_id,)
+        )
+    for command in ("audit", "show", "replay"):
+        read = CliRunner().invoke(cli, ["--store", str(store), command, run_id])
+        assert read.exit_code == 2, read.output
+        said = " ".join(read.stderr.split())
+        assert "a row holds text that is not UTF-8" in said
+        assert "edited or damaged outside reprolam" in said
+        assert "check the store with `reprolam audit`" not in said

@@ -224,6 +224,11 @@ def hint(exc: sqlite3.Error) -> str:
         return "check that the store directory and trace.db are writable"
     if "not a database" in text or "malformed" in text:
         return "trace.db is damaged; restore it from a backup"
+    if "decode to UTF-8" in text:  # reprolam writes only UTF-8: the database was edited
+        return (
+            "a row holds text that is not UTF-8, which reprolam never writes: trace.db was "
+            "edited or damaged outside reprolam; restore it from a backup"
+        )
     if "full" in text or "I/O" in text:
         return "check free disk space and the health of the disk"
     if "closed" in text:
