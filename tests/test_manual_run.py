@@ -410,22 +410,27 @@ def test_a_stale_object_for_a_run_extended_through_another_is_refused(tmp_path: 
         assert rl.audit(run.id or "").clean
 
 
-@pytest.mark.slow  # a second process
-def test_a_run_extended_by_another_process_is_extended_here_once_reopened(tmp_path: Path) -> None:
+def _record_elsewhere(store: Path, run_id: str, label: str) -> None:
+    """Extend a hand-built run by one step in another process."""
     import subprocess
     import sys
 
+    elsewhere = (
+        "import reprolam, sys\n"
+        "with reprolam.open(sys.argv[1]) as rl:\n"
+        "    run = rl.manual_run(sys.argv[2])\n"
+        "    run.record(reprolam.execute(len, inputs={'obj': [1]}), label=sys.argv[3])\n"
+    )
+    subprocess.run([sys.executable, "-c", elsewhere, str(store), run_id, label], check=True)
+
+
+@pytest.mark.slow  # a second process
+def test_a_run_extended_by_another_process_is_extended_here_once_reopened(tmp_path: Path) -> None:
     with reprolam.open(tmp_path / "s") as rl:
         run = rl.manual_run()
         run.record(execute(load, inputs={"path": "x"}), label="A1")
         rl.store.flush()
-        elsewhere = (
-            "import reprolam, sys\n"
-            "with reprolam.open(sys.argv[1]) as rl:\n"
-            "    run = rl.manual_run(sys.argv[2])\n"
-            "    run.record(reprolam.execute(len, inputs={'obj': [1]}), label='A2')\n"
-        )
-        subprocess.run([sys.executable, "-c", elsewhere, str(tmp_path / "s"), run.id], check=True)
+        _record_elsewhere(tmp_path / "s", run.id or "", "A2")
         again = rl.manual_run(run.id)  # knows A2, recorded elsewhere
         again.record(execute(count, inputs={"X": [1]}), label="A3", after=["A2"])
         with pytest.raises(ConfigError, match="has 3 steps, this object knows 1"):
@@ -438,21 +443,12 @@ def test_a_run_extended_by_another_process_is_extended_here_once_reopened(tmp_pa
 def test_a_run_read_before_another_process_extended_it_is_not_overwritten(tmp_path: Path) -> None:
     """Two processes that opened one run both record its next step: the later is refused
     (it would replace the other's step: an HPC job array extending one run, say)."""
-    import subprocess
-    import sys
-
     with reprolam.open(tmp_path / "s") as rl:
         run = rl.manual_run()
         run.record(execute(load, inputs={"path": "x"}), label="A1")
         rl.store.flush()
         stale = rl.manual_run(run.id)  # read now, before the other process records
-        elsewhere = (
-            "import reprolam, sys\n"
-            "with reprolam.open(sys.argv[1]) as rl:\n"
-            "    run = rl.manual_run(sys.argv[2])\n"
-            "    run.record(reprolam.execute(len, inputs={'obj': [1]}), label='theirs')\n"
-        )
-        subprocess.run([sys.executable, "-c", elsewhere, str(tmp_path / "s"), run.id], check=True)
+        _record_elsewhere(tmp_path / "s", run.id or "", "theirs")
         with pytest.raises(ConfigError, match=r"already has a step 1.*open the run again"):
             stale.record(execute(count, inputs={"X": [1]}), label="mine")
         again = rl.manual_run(run.id)
