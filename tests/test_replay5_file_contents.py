@@ -120,7 +120,13 @@ def test_the_cli_fails_as_for_a_damaged_artifact(tmp_path: Path) -> None:
         "problems",
         "outputs",
         "seconds",
+        "status",
+        "error",
     }
+    assert (payload["status"], payload["error"]) == (
+        "succeeded",
+        None,
+    )  # it ran; its record is damaged
     assert payload["verified"] is False
     assert payload["problems"] == [payload["first_problem"]]
     problem = payload["first_problem"]
