@@ -7,12 +7,20 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reprolam.errors import ConfigError
 from reprolam.hashing import digest, digest_bytes
 
 if TYPE_CHECKING:
     import numpy as np
 
 SEED_BITS = 32  # fits every consumer (numpy, scikit-learn's random_state, random.seed)
+
+
+def check_seed(seed: object) -> None:
+    """Refuse a run's or a step's seed that is not a whole number (``1.5`` was recorded as
+    given, ``"1"`` failed in SQL), before anything runs or is written."""
+    if type(seed) is not int:
+        raise ConfigError(f"{{seed={seed!r}}}: a seed is a whole number, e.g. {{seed=0}}")
 
 
 def derive_seed(root: int, *labels: object) -> int:

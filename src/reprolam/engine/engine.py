@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from reprolam.codecs import Serializer, default_serializer
+from reprolam.context import check_seed
 from reprolam.engine.cache import StepCache
 from reprolam.engine.code_capture import CodeCapture, capture_code
 from reprolam.engine.concurrent import Lookahead, wants_lookahead
@@ -114,8 +115,7 @@ class Engine:
         in the run they come from.
         """
         refuse_runs_while_importing()
-        if type(seed) is not int:  # 1.5 was recorded as the run's seed; "1" failed in SQL
-            raise ConfigError(f"{{seed={seed!r}}}: a seed is a whole number, e.g. {{seed=0}}")
+        check_seed(seed)
         origin = origin or Origin()
         checked = validate_overrides(workflow.actions, overrides or {})
         policy = replace(policy or Policy(), executor=self.executor.config())

@@ -24,7 +24,7 @@ from types import CodeType
 from typing import Any
 
 from reprolam.actions import _SPEC_ATTR, ActionSpec, code_fingerprint
-from reprolam.context import ActionContext, derive_seed
+from reprolam.context import ActionContext, check_seed, derive_seed
 from reprolam.engine.executors import LocalExecutor, error_info
 from reprolam.errors import ConfigError, PolicyViolation
 from reprolam.trace.records import ErrorInfo
@@ -84,8 +84,8 @@ def execute(
             raise ConfigError(
                 f"{{{what}}} is a {type(given).__name__}: pass a dict of names to values"
             )
-    if seed is not None and type(seed) is not int:  # '1' was recorded as the step's seed
-        raise ConfigError(f"{{seed={seed!r}}}: a seed is a whole number, e.g. {{seed=0}}")
+    if seed is not None:
+        check_seed(seed)
     inputs = dict(inputs or {})
     params = dict(params or {})
     spec = getattr(fn, _SPEC_ATTR, fn)

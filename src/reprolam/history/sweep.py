@@ -478,29 +478,26 @@ def sweep(
     return SweepResult(sweep_id, parent.id, where.index, spec, outcomes)
 
 
-def _check_options(**counts_and_flags: Any) -> None:
+def _check_options(*, jobs: Any, random: Any, optuna: Any, seed: Any, reuse: Any) -> None:
     """Refuse a count, seed or flag of the wrong type before anything is written (a text
     ``jobs='2'`` was a TypeError; a text or negative ``seed`` of a grid sweep, which draws
     nothing, and a text ``reuse='no'`` were taken silently)."""
-    least = {"jobs": 1, "random": 1, "optuna": 1}
-    for name, value in counts_and_flags.items():
-        if name == "reuse":
-            if not isinstance(value, bool):
-                raise ConfigError(
-                    f"{_named('reuse', value)}: reuse is True or False", option="reuse", value=value
-                )
-        elif name == "seed":
-            if counts_and_flags.get("optuna") is None:  # an optuna seed: sweep_optuna.plan
-                check_seed(value)
-        elif value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < least[name]
+    for name, count in (("jobs", jobs), ("random", random), ("optuna", optuna)):
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise ConfigError(
-                f"{_named(name, value)}: give a whole number, {least[name]} or more",
+                f"{_named(name, count)}: give a whole number, 1 or more",
                 option=name,
-                value=value,
+                value=count,
                 hint="e.g. {" + name + "=2}",
             )
+    if optuna is None:  # an optuna seed: sweep_optuna.plan
+        check_seed(seed)
+    if not isinstance(reuse, bool):
+        raise ConfigError(
+            f"{_named('reuse', reuse)}: reuse is True or False", option="reuse", value=reuse
+        )
 
 
 def _named(option: str, value: Any) -> str:
