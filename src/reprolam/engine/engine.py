@@ -326,15 +326,15 @@ def check_policy(policy: Policy, workflow: Workflow, executor: Any) -> None:
 
 # The policy's counts and the least each may be (0 steps, failures or rejections allowed
 # would stop a run before its first step); its switches.
-POLICY_COUNTS = {"max_steps": 1, "max_failures": 1, "max_consecutive_rejections": 1, "retries": 0}
-POLICY_SWITCHES = ("allow_nondeterministic", "allow_external")
+_POLICY_COUNTS = {"max_steps": 1, "max_failures": 1, "max_consecutive_rejections": 1, "retries": 0}
+_POLICY_SWITCHES = ("allow_nondeterministic", "allow_external")
 
 
 def _check_budgets(policy: Policy) -> None:
     """Refuse a count that is no whole number (or too small) and a switch that is no bool:
     '2' failed the run with a TypeError at its first comparison, recorded as interrupted,
     and -1, 2.5 or 'no' were recorded as the run's policy."""
-    for name, least in POLICY_COUNTS.items():
+    for name, least in _POLICY_COUNTS.items():
         value = getattr(policy, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(
@@ -342,7 +342,7 @@ def _check_budgets(policy: Policy) -> None:
                 option="policy",
                 value=value,
             )
-    for name in POLICY_SWITCHES:
+    for name in _POLICY_SWITCHES:
         value = getattr(policy, name)
         if not isinstance(value, bool):
             raise ConfigError(
