@@ -505,3 +505,22 @@ def test_a_group_without_its_command_shows_its_help_not_one_squashed_line(
     assert result.stderr.startswith("Usage: ")
     assert "\nCommands:\n" in result.stderr
     assert "error:" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (["run", "--store", "st"], "'reprolam --store PATH_OR_DSN run ...'"),
+        (["store", "copy", "a", "b", "--artifacts", "x"], "'reprolam --artifacts PATH store copy"),
+        (["show", "x", "--trust-pickle"], "'reprolam --trust-pickle show ...'"),
+    ],
+)
+def test_a_global_option_after_the_command_says_where_it_goes(
+    args: list[str], fix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`reprolam run --store st` said "No such option '--store'. (Did you mean '--seed'?)",
+    never that the option exists and goes before the command; nothing is run or created."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, args)
+    assert_clean_error(result, "is a global option: put it before the command", fix)
+    assert not (tmp_path / "st").exists()

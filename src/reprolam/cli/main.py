@@ -275,6 +275,18 @@ def help_width(max_width: int) -> int | None:
     return max(min(columns or 80, max_width) - 2, 50)
 
 
+GLOBAL_OPTIONS = {"--store": " PATH_OR_DSN", "--artifacts": " PATH", "--trust-pickle": ""}
+
+
+def _misplaced_global(option: str, command_path: str) -> str:
+    """What to say when a global option follows the command (``reprolam run --store x``)."""
+    command = command_path.partition(" ")[2] or "COMMAND"
+    return (
+        f"{option} is a global option: put it before the command, as in "
+        f"'reprolam {option}{GLOBAL_OPTIONS[option]} {command} ...'"
+    )
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when that command is needed, and reports
     usage errors as one ``error:`` line (exit 2) like every other bad input."""
@@ -297,6 +309,8 @@ class LazyGroup(click.Group):
             usage = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
             see = f" (see '{usage} --help')" if usage else ""
             message = " ".join(exc.format_message().split())
+            if isinstance(exc, click.NoSuchOption) and exc.option_name in GLOBAL_OPTIONS:
+                message, see = _misplaced_global(exc.option_name, usage), ""
             click.echo(f"error: {message}{see}", err=True)
             sys.exit(exc.exit_code)
 
