@@ -890,3 +890,35 @@ def test_run_json_stays_parseable_when_a_child_process_prints(tmp_path: Path) ->
     assert json.loads(done.stdout)["run"]["status"] == "succeeded"
     assert "from a child process" in done.stderr
     assert "to the real stdout" in done.stderr
+
+
+@action(outputs=["report", "n"])
+def writes_and_returns_its_path() -> tuple[Path, int]:
+    report = Path(TARGET["path"])
+    report.write_text("accuracy 0.9")
+    return report, 1
+
+
+@action(outputs=["path", "n"])
+def returns_a_path_it_did_not_write() -> tuple[Path, int]:
+    Path(TARGET["path"]).write_text("written")
+    return Path(TARGET["scratch"]), 1
+
+
+def test_a_written_file_returned_by_path_says_its_content_is_not_recorded() -> None:
+    """An action that wrote report.txt beside the data and returned its Path recorded the
+    path alone (a `tree` value), so replay and reproduce vouched for a report whose content
+    nobody kept; the write's record said only "undeclared file write". It now names the
+    output and says to write the file into ctx.workdir."""
+    from reprolam.history.observed import describe_effect
+
+    (effect,) = _effects(_run(writes_and_returns_its_path))
+    assert effect["kind"] == "file_write"
+    assert effect["output"] == "report"
+    text = describe_effect(effect)
+    assert "returned as output 'report': its path is recorded, not its content" in text
+    assert "ctx.workdir" in text
+
+    (other,) = _effects(_run(returns_a_path_it_did_not_write))
+    assert "output" not in other  # the write and the returned path are different files
+    assert "returned as output" not in describe_effect(other)

@@ -22,7 +22,7 @@ from reprolam.engine.cache import StepCache
 from reprolam.engine.executors import Executor, Outcome, describe_exception, error_info
 from reprolam.engine.faults import ANY_ACTION, injected_error, strikes
 from reprolam.engine.observe import hold_routes, refusal, release_routes
-from reprolam.engine.outputs import keep_outputs, load_file, workdir_root
+from reprolam.engine.outputs import keep_outputs, load_file, note_returned_paths, workdir_root
 from reprolam.engine.policy import CheckedProposal, Overrides, Policy
 from reprolam.engine.start_state import Checkpoints
 from reprolam.errors import ConfigError, PolicyViolation, StoreError
@@ -461,6 +461,9 @@ class RunLoop:
         """The step's error (a strict refusal of undeclared effects) and proposal record."""
         if not outcome.observed:
             return outcome.error, proposal
+        if outcome.observed.get("effects") and outcome.outputs:
+            effects = note_returned_paths(outcome.observed["effects"], outcome.outputs)
+            outcome.observed["effects"] = effects
         observed = self._observed(outcome.observed)
         refused = refusal(action, observed.get("effects", ()), self.policy.effects)
         error = outcome.error

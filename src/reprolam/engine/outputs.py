@@ -86,6 +86,27 @@ def keep_outputs(
     return kept
 
 
+def note_returned_paths(effects: list[Any], outputs: Mapping[str, Any]) -> list[Any]:
+    """``effects`` with each file write outside ``ctx.workdir`` whose path the action also
+    returned marked with that output's name: the output records the path only, not the
+    file's content, and ``show`` and ``audit`` say so (``describe_effect``)."""
+    returned = {
+        str(Path(value).absolute()): name
+        for name, value in outputs.items()
+        if isinstance(value, PurePath)
+    }
+    if not returned:
+        return effects
+    return [
+        {**effect, "output": returned[effect["target"]]}
+        if isinstance(effect, dict)
+        and effect.get("kind") == "file_write"
+        and effect.get("target") in returned
+        else effect
+        for effect in effects
+    ]
+
+
 def _refuse_nested_workdir_paths(value: Any, root: str) -> None:
     """A path into the workdir inside a list, tuple, set or dict would be recorded as a path
     only: the workdir is removed when the step ends, so the file would be lost."""

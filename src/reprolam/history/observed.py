@@ -75,6 +75,11 @@ def describe_effect(effect: dict[str, Any], *, fix: bool = False) -> str:
     if effect.get("kind") == "env_read":
         text += env_reads.describe_state(effect)
         return text + (f" ({env_reads.READ_FIX})" if fix and not effect.get("declared") else "")
+    if effect.get("kind") == "file_write" and effect.get("output"):
+        return text + (
+            f" (returned as output {effect['output']!r}: its path is recorded, not its "
+            "content; write the file into ctx.workdir to record it)"
+        )
     if effect.get("kind") != "file_read":
         return text
     if effect.get("module"):
