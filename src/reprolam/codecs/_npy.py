@@ -134,7 +134,9 @@ def array_bytes(array: npt.NDArray[Any]) -> bytes:
         buf = io.BytesIO()
         np.lib.format.write_array(buf, array, allow_pickle=False)
         return buf.getvalue()
-    return header + array.tobytes()
+    # one copy of the data, not two (``tobytes`` then ``+``); viewed as bytes, any dtype
+    # (datetimes too) exports its buffer
+    return b"".join((header, array.reshape(-1).view(np.uint8)))
 
 
 # -- reading --------------------------------------------------------------------------------
