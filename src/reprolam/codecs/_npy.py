@@ -136,7 +136,7 @@ def array_bytes(array: npt.NDArray[Any]) -> bytes:
         return buf.getvalue()
     # one copy of the data, not two (``tobytes`` then ``+``); viewed as bytes, any dtype
     # (datetimes too) exports its buffer
-    return b"".join((header, array.reshape(-1).view(np.uint8)))
+    return b"".join((header, array.reshape(-1).view(np.uint8).data))
 
 
 # -- reading --------------------------------------------------------------------------------
