@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 from reprolam.errors import CodecError
@@ -29,13 +30,21 @@ _U64 = struct.Struct("<Q")
 _PREFIX_LEN = len(MAGIC) + 1
 
 
-def pack(header: dict[str, Any], blobs: list[bytes]) -> bytes:
-    """Header and blobs as one byte string; ``header`` must be canonical-JSON-able."""
+def pack(header: dict[str, Any], blobs: Sequence[bytes | Sequence[bytes | memoryview]]) -> bytes:
+    """Header and blobs as one byte string; ``header`` must be canonical-JSON-able. A blob
+    may come in pieces (``_npy.array_parts``): they are joined once, with everything else."""
     head = canonical_json(header).encode("utf-8", "surrogatepass")
-    parts = [MAGIC, bytes([VERSION]), _U64.pack(len(head)), head, _U64.pack(len(blobs))]
+    parts: list[bytes | memoryview] = [
+        MAGIC,
+        bytes([VERSION]),
+        _U64.pack(len(head)),
+        head,
+        _U64.pack(len(blobs)),
+    ]
     for blob in blobs:
-        parts.append(_U64.pack(len(blob)))
-        parts.append(blob)
+        pieces = (blob,) if isinstance(blob, bytes) else blob
+        parts.append(_U64.pack(sum(len(piece) for piece in pieces)))
+        parts.extend(pieces)
     return b"".join(parts)
 
 

@@ -48,7 +48,7 @@ import pandas as pd
 
 from reprolam.codecs._container import pack, unpack
 from reprolam.codecs._json import is_plain
-from reprolam.codecs._npy import array_bytes, array_from_bytes
+from reprolam.codecs._npy import array_from_bytes, array_parts
 from reprolam.codecs._values import Unrepresentable
 from reprolam.errors import CodecError
 
@@ -159,7 +159,7 @@ def _plan_data(frame: pd.DataFrame, arrays: list[npt.NDArray[Any]]) -> list[Node
         block = np.asarray(frame.to_numpy())
         if block.dtype != dtypes[0] or block.shape != frame.shape:
             raise _Unsupported(f"frame of {dtypes[0]} columns did not give one block")
-        arrays.append(block)  # array_bytes writes it C-contiguous
+        arrays.append(block)  # array_parts makes it C-contiguous
         return [{"enc": "block", "blob": len(arrays) - 1}]
     # items() is positional (duplicate labels are legal) and much cheaper than iloc.
     columns = [column for _, column in frame.items()]
@@ -411,7 +411,7 @@ class FrameCodec:
             header, arrays = plan_frame(value)
         except _Unsupported:
             return None
-        return pack(header, [array_bytes(a) for a in arrays])
+        return pack(header, [array_parts(a) for a in arrays])
 
     def encode(self, value: Any) -> bytes:
         try:
@@ -420,7 +420,7 @@ class FrameCodec:
             raise CodecError(
                 f"frame codec cannot encode this {type(value).__name__}: {exc}"
             ) from exc
-        return pack(header, [array_bytes(a) for a in arrays])
+        return pack(header, [array_parts(a) for a in arrays])
 
     def decode(self, data: bytes) -> Any:
         header, blobs = unpack(data)

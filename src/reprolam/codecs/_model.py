@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from reprolam.codecs._container import pack, unpack
-from reprolam.codecs._npy import array_bytes
+from reprolam.codecs._npy import array_parts
 from reprolam.codecs._values import (
     TreeDecoder,
     TreeEncoder,
@@ -168,14 +168,14 @@ class ModelCodec:
             header, arrays = plan_model(value)
         except Unrepresentable:
             return None
-        return pack(header, [array_bytes(a) for a in arrays])
+        return pack(header, [array_parts(a) for a in arrays])
 
     def encode(self, value: Any) -> bytes:
         try:
             header, arrays = plan_model(value)
         except Unrepresentable as exc:
             raise CodecError(f"model codec cannot encode {type(value).__name__}: {exc}") from exc
-        return pack(header, [array_bytes(a) for a in arrays])
+        return pack(header, [array_parts(a) for a in arrays])
 
     def decode(self, data: bytes, *, trusted: bool = False) -> Any:
         header, blobs = unpack(data)

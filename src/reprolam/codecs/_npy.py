@@ -127,16 +127,21 @@ def _plain_header(descr: str, shape: tuple[int, ...]) -> bytes | None:
 
 def array_bytes(array: npt.NDArray[Any]) -> bytes:
     """Canonical ``.npy`` bytes of ``array`` (caller has checked ``array_supported``)."""
+    return b"".join(array_parts(array))
+
+
+def array_parts(array: npt.NDArray[Any]) -> tuple[bytes | memoryview, ...]:
+    """``array_bytes`` in pieces, the data a view of the array's own memory (nothing copied),
+    for a container to join with its other parts: one copy of the data in all."""
     array = canonical_array(array)
     descr = _plain_descr(array.dtype)
     header = None if descr is None else _plain_header(descr, array.shape)
     if header is None:
         buf = io.BytesIO()
         np.lib.format.write_array(buf, array, allow_pickle=False)
-        return buf.getvalue()
-    # one copy of the data, not two (``tobytes`` then ``+``); viewed as bytes, any dtype
-    # (datetimes too) exports its buffer
-    return b"".join((header, array.reshape(-1).view(np.uint8).data))
+        return (buf.getvalue(),)
+    # viewed as bytes, any dtype (datetimes too) exports its buffer
+    return header, array.reshape(-1).view(np.uint8).data
 
 
 # -- reading --------------------------------------------------------------------------------

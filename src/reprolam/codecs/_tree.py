@@ -23,7 +23,7 @@ node vocabulary is the one the model codec uses for estimator state (``_values``
   header (class, scikit-learn version, params summary, state), blobs likewise shared
 
 Keys are sorted *before* encoding, so blob numbering, like the header text, does not
-depend on insertion order; arrays are made C-contiguous by ``array_bytes``; frames and
+depend on insertion order; arrays are made C-contiguous by ``array_parts``; frames and
 models are canonical by their own codecs. Equal values therefore give equal bytes.
 
 Since the walker merge the tree codec also takes everything the value walker (``_values``)
@@ -58,7 +58,7 @@ from __future__ import annotations
 from typing import Any
 
 from reprolam.codecs._container import pack, unpack
-from reprolam.codecs._npy import array_bytes
+from reprolam.codecs._npy import array_parts
 from reprolam.codecs._values import TreeDecoder, TreeEncoder, Unrepresentable
 from reprolam.errors import CodecError
 
@@ -99,14 +99,14 @@ class TreeCodec:
             header, arrays = plan_tree(value)
         except (Unrepresentable, RecursionError):
             return None
-        return pack(header, [array_bytes(a) for a in arrays])
+        return pack(header, [array_parts(a) for a in arrays])
 
     def encode(self, value: Any) -> bytes:
         try:
             header, arrays = plan_tree(value)
         except Unrepresentable as exc:
             raise CodecError(f"tree codec cannot encode {type(value).__name__}: {exc}") from exc
-        return pack(header, [array_bytes(a) for a in arrays])
+        return pack(header, [array_parts(a) for a in arrays])
 
     def decode(self, data: bytes, *, trusted: bool = False) -> Any:
         header, blobs = unpack(data)

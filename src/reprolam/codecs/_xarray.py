@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from reprolam.codecs._container import pack, unpack
-from reprolam.codecs._npy import array_bytes
+from reprolam.codecs._npy import array_parts
 from reprolam.codecs._values import TreeDecoder, TreeEncoder, Unrepresentable
 from reprolam.errors import CodecError
 
@@ -71,7 +71,7 @@ class XarrayCodec:
         except Unrepresentable:
             return None
         return pack(
-            {"format": FORMAT, "kind": kind, "root": root}, [array_bytes(a) for a in encoder.arrays]
+            {"format": FORMAT, "kind": kind, "root": root}, [array_parts(a) for a in encoder.arrays]
         )
 
     def encode(self, value: Any) -> bytes:
