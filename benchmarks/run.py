@@ -34,6 +34,7 @@ SUITE = [
     ("CLI start-up and show", "bench_cli"),
     ("peers: one durable step in DBOS, LangGraph, MLflow", "bench_peers"),
     ("artifact hashing", "bench_hashing"),
+    ("a workflow passing a large array", "bench_arrays"),
     ("store at scale", "bench_scale"),
     ("file artifacts", "bench_files"),
     ("web UI at scale", "bench_ui"),

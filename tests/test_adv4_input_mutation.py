@@ -62,3 +62,34 @@ def test_the_action_still_gets_a_value_it_may_change(tmp_path: Path) -> None:
             ("look", "succeeded"),
         ]
         assert not rl.audit(run.id).problems
+
+
+@action(outputs=["array"])
+def make_array() -> Any:
+    return np.arange(6.0)
+
+
+@action(outputs=["array"])
+def scale(array: Any) -> Any:
+    array *= 2.0  # the action's own copy
+    return array
+
+
+def test_an_array_output_is_kept_once_and_everyone_gets_a_writable_copy(tmp_path: Path) -> None:
+    """The run keeps an array output as a read-only view of its recorded bytes (one copy of
+    a big array fewer than decoding it): each action and the caller still get their own
+    writable copy, and the kept value never changes."""
+    from reprolam.codecs import Serializer
+
+    serializer = Serializer()
+    kept = serializer.loads_kept(*serializer.dumps_typed(np.arange(3.0)))
+    assert not kept.flags.writeable
+    assert not kept.flags.owndata  # a view, shared
+    with reprolam.open(str(tmp_path)) as rl:
+        flow = workflow("scales", [make_array, scale], outputs=["array"])
+        run = rl.run(flow, planner="script")
+        assert run.status.value == "succeeded", run.steps[-1].error
+        out = run.outputs["array"]
+        assert out.flags.writeable
+        out += 1.0  # the caller's own copy
+        assert list(rl.replay(run.id).outputs["array"]) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]

@@ -202,8 +202,9 @@ def _read_any_header(data: bytes) -> tuple[np.dtype[Any], tuple[int, ...], bool,
     return dtype, shape, fortran_order, start + length
 
 
-def array_from_bytes(data: bytes) -> npt.NDArray[Any]:
-    """Inverse of ``array_bytes``; ``CodecError`` on anything else (never unpickles)."""
+def array_from_bytes(data: bytes, *, shared: bool = False) -> npt.NDArray[Any]:
+    """Inverse of ``array_bytes``; ``CodecError`` on anything else (never unpickles). With
+    ``shared``, the array is a read-only view of ``data``'s memory (nothing copied)."""
     fortran_order = False
     plain = _read_plain_header(data)
     if plain is None:
@@ -228,7 +229,8 @@ def array_from_bytes(data: bytes) -> npt.NDArray[Any]:
         if size == 0:
             flat = np.empty(count, dtype=dtype)
         else:
-            flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset).copy()
+            flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+            flat = flat if shared else flat.copy()
         if fortran_order:
             return flat.reshape(shape[::-1]).transpose()
         return flat.reshape(shape)
@@ -257,3 +259,7 @@ class NpyCodec:
 
     def decode(self, data: bytes) -> Any:
         return array_from_bytes(data)
+
+    def decode_shared(self, data: bytes) -> Any:
+        """The array as a read-only view of ``data`` (``Serializer.loads_kept``)."""
+        return array_from_bytes(data, shared=True)

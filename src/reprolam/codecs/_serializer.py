@@ -180,6 +180,15 @@ class Serializer:
         """
         return self.loads_typed(tag, data, trusted=True)
 
+    def loads_kept(self, tag: str, data: bytes) -> Any:
+        """``loads_own`` for a value the engine keeps and hands out only as copies
+        (``RunLoop._input``): where a codec can, it shares ``data``'s memory, read-only (an
+        array), which saves a copy of every big array an action returns."""
+        decode_shared = getattr(self._by_tag.get(tag), "decode_shared", None)
+        if decode_shared is not None:
+            return decode_shared(data)
+        return self.loads_own(tag, data)
+
     def loads_typed(self, tag: str, data: bytes, *, trusted: bool | None = None) -> Any:
         """The value stored as ``(tag, data)``; ``CodecError`` if it cannot be loaded safely."""
         trusted = self.trusted if trusted is None else trusted

@@ -566,8 +566,9 @@ class RunLoop:
         if key not in self.values:
             # Plain scalars come back as themselves: skip the round trip on the hot path.
             plain = type(value) in _PLAIN_SCALARS
-            # Decoded as trusted: these bytes were encoded from a live value just now.
-            self.values[key] = value if plain else self.serializer.loads_own(tag, data)
+            # Decoded as trusted: these bytes were encoded from a live value just now; kept
+            # read-only where a codec can share the bytes' memory (actions get copies)
+            self.values[key] = value if plain else self.serializer.loads_kept(tag, data)
         return key
 
     def _queue(self, value: Any) -> tuple[str, str, bytes]:
@@ -644,7 +645,7 @@ class RunLoop:
         if status is not RunStatus.INTERRUPTED:  # else the state may be mid-step: not kept
             self.checkpoints.take(self)
         self.checkpoints.persist(self)
-        values = {name: self._value(key) for name, key in outputs.items()}
+        values = {name: _own_copy(self._value(key)) for name, key in outputs.items()}
         steps = self.state.steps
         return RunResult(self.run, steps if isinstance(steps, StepHistory) else list(steps), values)
 
@@ -670,6 +671,14 @@ def _unfinished(failure: StoreError, run_id: str) -> StoreError:
         f"{failure}; run {run_id} stopped before it finished (the steps recorded so far are "
         f"kept): once the store works again, continue it with `reprolam resume {run_id}`"
     )
+
+
+def _own_copy(value: Any) -> Any:
+    """An output as the caller gets it: an array the run kept read-only (``_keep``) as a
+    writable copy of its own; anything else as kept."""
+    if getattr(getattr(value, "flags", None), "writeable", True):
+        return value
+    return value.copy()
 
 
 def _placed(proposal: dict[str, Any], placement: dict[str, Any] | None) -> dict[str, Any]:
