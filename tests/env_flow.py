@@ -58,3 +58,20 @@ def reads_many_variables() -> float:
     """Reads 120 variables, then SCALE: the effects listed end before it."""
     total = sum(len(os.environ.get(name, "")) for name in MANY)
     return total + float(os.environ.get(SCALE, "1"))
+
+
+@action(outputs=["x"])
+def copies_the_environment() -> float:
+    """Sets a variable of its own, then copies the whole environment ({**os.environ})."""
+    os.environ["REPROLAM_TEST_OWN"] = "1"
+    copied = {**os.environ}
+    return float(copied.get(SCALE, "1")) + len([k for k in os.environ if k == SCALE])
+
+
+@action(outputs=["x"])
+def reads_bytes() -> float:
+    """Looks the variable up in ``os.environb``."""
+    return float(os.environb.get(SCALE.encode(), b"1"))
+
+
+COPY_FLOW = workflow("env_copy", [copies_the_environment], outputs=["x"])

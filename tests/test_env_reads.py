@@ -13,10 +13,12 @@ from click.testing import CliRunner
 
 import reprolam
 from env_flow import (
+    COPY_FLOW,
     FLOW,
     MANY,
     SCALE,
     SECRET_FLOW,
+    reads_bytes,
     reads_in_comprehensions,
     reads_many_variables,
     reads_through_aliases,
@@ -152,8 +154,11 @@ def test_a_lookup_in_a_comprehension_over_the_mapping_is_seen(
     with reprolam.open(tmp_path / "store") as rl:
         step = rl.run(flow, planner="rules").steps[0]
         strict = rl.run(flow, planner="rules", policy=Policy(effects="strict")).steps[0]
-    read = {e["target"]: e for e in _env_reads(step)}[f"${SCALE}"]
-    assert read["digest"] == digest(b"3")
+    # going through os.environ.items() reads every variable: the whole environment, whose
+    # digest covers SCALE's value
+    (read,) = _env_reads(step)
+    assert read["target"] == "$*"
+    assert read["digest"] == env_reads.env_state(env_reads.WHOLE)["digest"]
     assert strict.status is StepStatus.FAILED
 
 
@@ -173,3 +178,34 @@ def test_a_step_reading_more_variables_than_listed_is_never_reused(
         again = rl.run(flow, planner="rules", reuse=True).steps[0]
     assert not again.reused
     assert again.outputs != first.outputs
+
+
+def test_a_copy_of_the_whole_environment_is_one_read_checked_by_reuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # {**os.environ} recorded every variable as a read of its own (up to the 100 listed,
+    # then none), and iterating os.environ's names was no read at all
+    monkeypatch.setenv(SCALE, "2")
+    with reprolam.open(tmp_path / "store") as rl:
+        first = rl.run(COPY_FLOW, planner="rules")
+        same = rl.run(COPY_FLOW, planner="rules", reuse=True)
+        monkeypatch.setenv("REPROLAM_TEST_OTHER", "new")  # any variable: it read them all
+        changed = rl.run(COPY_FLOW, planner="rules", reuse=True)
+        strict = rl.run(COPY_FLOW, planner="rules", policy=Policy(effects="strict"))
+    (read,) = _env_reads(first.steps[0])
+    assert read["target"] == "$*"
+    assert read["excluding"] == ["REPROLAM_TEST_OWN"]  # what it set itself is not read
+    assert read["variables"] >= 2  # SCALE, and the environment the test runs in
+    assert cache_advice(same.steps[0])["reused"] is True
+    (why,) = cache_advice(changed.steps[0])["changed"]
+    assert why.startswith("variable $*: the environment changed since the recorded run")
+    assert strict.steps[0].status is StepStatus.FAILED
+
+
+def test_a_lookup_in_environb_is_a_read_of_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SCALE, "4")
+    step = reprolam.execute(reads_bytes)
+    assert step.observed is not None
+    (read,) = step.observed["effects"]
+    assert read["target"] == f"${SCALE}"
+    assert read["digest"] == digest(b"4")

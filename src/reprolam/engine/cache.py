@@ -326,7 +326,7 @@ def state_now(effect: dict[str, Any]) -> dict[str, Any]:
     """What the path or variable a recorded read (``file_read``, ``env_read``) names holds now."""
     target = str(effect.get("target"))
     if effect.get("kind") == "env_read":
-        return env_state(target.removeprefix(env_reads.PREFIX))
+        return env_state(target.removeprefix(env_reads.PREFIX), env_reads.excluded(effect))
     return file_state(target)
 
 

@@ -399,7 +399,8 @@ class ActionWatch:
                     # as read with what it wrote, and --reuse would take a stale result.
                     effect.update(file_reads.file_state(target))
                 elif kind == "env_read":
-                    effect.update(env_reads.env_state(target.removeprefix(env_reads.PREFIX)))
+                    name = target.removeprefix(env_reads.PREFIX)
+                    effect.update(env_reads.env_state(name, getattr(self, "_env_set", ())))
             elif kind in ("file_read", "env_read"):  # one entry says the reads listed are
                 self.effects.setdefault(("file_read", ""), _unlisted_reads())  # not all
         effect["count"] += 1
@@ -512,6 +513,11 @@ class ActionWatch:
                 return
             if name in getattr(self, "_env_set", ()):
                 return  # what it set itself
+            if (
+                "env_read",
+                _WHOLE_ENVIRONMENT,
+            ) in self.effects and name != env_reads.WHOLE:
+                return  # read with the whole environment
             effect = self.note("env_read", env_reads.target(name))
         finally:
             _guard.busy = False
@@ -1026,6 +1032,8 @@ def install() -> None:
             return
         sys.addaudithook(_hook)
         os.environ.__class__ = _WatchedEnviron
+        if isinstance(getattr(os, "environb", None), os._Environ):  # POSIX: the same data
+            os.environb.__class__ = _WatchedEnviron  # type: ignore[assignment]
         threading.Thread.start = _start_thread  # type: ignore[method-assign]
         ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign,assignment]
         for name in _CLOCK_FUNCTIONS:
@@ -1213,11 +1221,26 @@ class _WatchedEnviron(os._Environ[str]):
             _env_used(key, setting=True)
         super().__delitem__(key)
 
+    def __iter__(self) -> Iterator[Any]:
+        """Going through the names (``list(os.environ)``, and so ``dict(os.environ)``,
+        ``{**os.environ}``, ``copy()``, ``items()``): a read of the whole environment."""
+        if _active:
+            _env_used(env_reads.WHOLE, setting=False)
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        if _active:
+            _env_used(env_reads.WHOLE, setting=False)
+        return super().__len__()
+
 
 def _env_used(key: Any, *, setting: bool) -> None:
-    """Report an ``os.environ`` lookup (or change) to the watch of this thread, if any."""
+    """Report an ``os.environ`` (``os.environb``) lookup or change to the watch of this
+    thread, if any."""
     watch = _watch_here()
     if watch is not None:
+        if isinstance(key, bytes):
+            key = os.fsdecode(key)
         watch.env(key, setting=setting, caller=sys._getframe(2))  # who used os.environ
 
 
@@ -1252,12 +1275,12 @@ def _reaches_environ(frame: Any) -> bool:
     ``$PYARROW_IGNORE_TIMEZONE``) is seen from the user's frame, whose code names neither
     ``environ`` nor ``getenv`` nor holds the mapping."""
     names = frame.f_code.co_names
-    if "environ" in names or "getenv" in names:
+    if not _ENVIRON_NAMES.isdisjoint(names):
         return True
     bound = frame.f_globals  # `from os import environ as env`, `get = os.getenv`
     values = [bound.get(name) for name in names]
     values += frame.f_locals.values()
-    if any(value is os.environ or value is os.getenv for value in values):
+    if any(id(value) in _ENVIRON_IDS for value in values):
         return True
     # A comprehension or generator expression (its own frame before Python 3.12) iterating
     # ``os.environ.items()``: the function it is written in names the mapping
@@ -1269,6 +1292,9 @@ def _reaches_environ(frame: Any) -> bool:
     )
 
 
+_ENVIRON_NAMES = frozenset({"environ", "getenv", "environb", "getenvb"})  # environb: POSIX
+_ENVIRON_IDS = frozenset(id(getattr(os, name)) for name in _ENVIRON_NAMES if hasattr(os, name))
+_WHOLE_ENVIRONMENT = env_reads.target(env_reads.WHOLE)
 _COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
 
 
