@@ -806,6 +806,31 @@ def test_a_clock_read_in_a_thread_the_action_started_is_noted() -> None:
 
 
 @action(outputs=["n"])
+def reads_clock_in_a_low_level_thread() -> float:
+    import _thread
+
+    stamps: list[float] = []
+    done = threading.Event()
+
+    def stamp(into: list[float]) -> None:
+        into.append(time.time())
+        done.set()
+
+    _thread.start_new_thread(stamp, (stamps,))
+    done.wait(10)
+    return stamps[0] * 0.0
+
+
+def test_a_clock_read_in_a_thread_started_with_the_thread_module_is_noted() -> None:
+    # only threading.Thread's threads were watched: one started with
+    # _thread.start_new_thread read the clock (and files) unseen, and strict let it through
+    (effect,) = _effects(_run(reads_clock_in_a_low_level_thread))
+    assert effect["kind"] == "clock"
+    assert effect["target"].startswith(f"time.time() at {__file__}:")
+    assert _run(reads_clock_in_a_low_level_thread, effects="strict").status is StepStatus.FAILED
+
+
+@action(outputs=["n"])
 def moves_away() -> int:
     os.chdir(tempfile.gettempdir())
     return 1

@@ -47,6 +47,7 @@ watched action are not seen; an RNG drawn from and then restored exactly is not 
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import functools
 import io
@@ -1035,6 +1036,8 @@ def install() -> None:
         if isinstance(getattr(os, "environb", None), os._Environ):  # POSIX: the same data
             os.environb.__class__ = _WatchedEnviron  # type: ignore[assignment]
         threading.Thread.start = _start_thread  # type: ignore[method-assign]
+        _thread.start_new_thread = _start_new_thread
+        _thread.start_new = _start_new_thread  # its old alias
         ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign,assignment]
         for name in _CLOCK_FUNCTIONS:
             setattr(time, name, _clock_probe(name, getattr(time, name)))
@@ -1127,6 +1130,22 @@ def _start_thread(self: threading.Thread) -> None:
         if watch is not None:
             setattr(self, _THREAD_WATCH, watch)
     _unwatched_start(self)
+
+
+_unwatched_start_new_thread = _thread.start_new_thread
+
+
+def _start_new_thread(function: Any, args: Any, kwargs: Any = _UNSEEN, /) -> int:
+    """``_thread.start_new_thread``: a thread an action starts without ``threading`` runs
+    its function as the action's (``threading`` binds its own, unchanged: a
+    ``threading.Thread`` is marked by ``_start_thread``)."""
+    if _active:
+        watch = _watch_here()
+        if watch is not None:
+            function = functools.partial(_run_for, watch, function)
+    if kwargs is _UNSEEN:
+        return _unwatched_start_new_thread(function, args)
+    return _unwatched_start_new_thread(function, args, kwargs)
 
 
 def _watch_process_starts(module: ModuleType) -> None:
