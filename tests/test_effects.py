@@ -830,6 +830,37 @@ def test_a_clock_read_in_a_thread_started_with_the_thread_module_is_noted() -> N
     assert _run(reads_clock_in_a_low_level_thread, effects="strict").status is StepStatus.FAILED
 
 
+@action(outputs=["n"], side_effects=["writes the file it is given"])
+def writes_for_another(*, path: str) -> int:
+    return Path(path).write_text("made")
+
+
+@action(outputs=["n"])
+def runs_another_action(*, path: str) -> int:
+    """Runs an action declaring its write: the write is still this undeclaring action's."""
+    return reprolam.execute(writes_for_another, params={"path": path}).outputs["n"]
+
+
+def test_the_effects_of_an_action_run_inside_an_action_are_the_outer_steps_too(
+    tmp_path: Path,
+) -> None:
+    # reprolam.execute inside an action kept what the inner action did to itself: the outer
+    # step recorded no write, and strict let it through
+    target = str(tmp_path / "out.txt")
+    flow = workflow("nested", [runs_another_action], outputs=["n"])
+    with reprolam.open("memory:") as rl:
+        step = rl.run(flow, planner="rules", set={"runs_another_action.path": target}).steps[0]
+        strict = rl.run(
+            flow,
+            planner="rules",
+            set={"runs_another_action.path": target},
+            policy=Policy(effects="strict", max_failures=1),
+        ).steps[0]
+    (effect,) = _effects(step)
+    assert (effect["kind"], effect["target"], effect["declared"]) == ("file_write", target, False)
+    assert strict.status is StepStatus.FAILED
+
+
 @action(outputs=["n"])
 def moves_away() -> int:
     os.chdir(tempfile.gettempdir())

@@ -357,8 +357,10 @@ class ActionWatch:
         if _looked_for and self in _looked_for:  # it checked whether paths were there
             self._made_what_it_looked_for(_looked_for.pop(self))
         _ended(self)
-        _local.watch = self._previous
+        _local.watch = outer = self._previous
         self._previous = _STOPPED
+        if outer is not None and self.effects:  # run by an action: reprolam.execute(...)
+            outer._took_over(self.effects.values())
         return self.observed()
 
     def observed(self) -> dict[str, Any] | None:
@@ -450,6 +452,30 @@ class ActionWatch:
             return
         for effect in effects:
             self._refuse_if_strict(effect)
+
+    def _took_over(self, effects: Iterable[dict[str, Any]]) -> None:
+        """The effects of an action this one ran itself (``reprolam.execute``, or a run's
+        steps, inside it) are its own too, declared or not by its own declaration (refused
+        under ``strict`` when its step ends): its step's record did not show them, and
+        ``--reuse`` did not check what they read."""
+        for effect in effects:
+            kind, target = effect["kind"], effect["target"]
+            if kind == "clock" and not self.watch_clock:
+                continue  # watched only in pure actions: nothing this one promised
+            known = self.effects.get((kind, target))
+            if known is not None:
+                known["count"] += effect["count"]
+                continue
+            if len(self.effects) >= EFFECTS_CAP:
+                if kind in ("file_read", "env_read"):
+                    self.effects.setdefault(("file_read", ""), _unlisted_reads())
+                continue
+            taken = {**effect}
+            if kind != "file_read":
+                taken["declared"] = declared(kind, self.determinism, self.side_effects)
+            elif not effect.get("module") and not effect.get("unlisted"):
+                taken["declared"] = self._given_covers(target)
+            self.effects[kind, target] = taken
 
     def _made_what_it_looked_for(self, checked: dict[str, int]) -> None:
         """A path the action only checked for (``checked``: path -> how many checks) and then
