@@ -37,6 +37,7 @@ from reprolam import Policy, action, file_reads, workflow
 from reprolam.cli import render
 from reprolam.cli.main import cli
 from reprolam.files import hash_file
+from reprolam.history.observed import describe_effect
 from reprolam.trace.records import StepRecord, StepStatus
 
 
@@ -101,6 +102,12 @@ def test_a_directory_handed_as_a_param_declares_the_files_read_in_it(
     assert step.status is StepStatus.SUCCEEDED
     (read,) = _reads(step)
     assert (read["target"], read["declared"]) == (str(PATHS["raw"]), True)
+    # a param naming a directory declares every read under it, whatever it is for (a
+    # separator "." declares the working directory): the record says which param did
+    assert read["declared_by"] == "param folder"
+    assert "(declared by param folder, which names a directory holding it)" in describe_effect(read)
+    _, exact = _run(tmp_path, load_from, path=str(PATHS["raw"]))
+    assert "declared_by" not in _reads(exact)[0]  # the param names the file itself
 
 
 def test_only_paths_handed_to_the_action_are_the_roots_of_declared_reads(data: Path) -> None:

@@ -396,6 +396,8 @@ class ActionWatch:
             }
             if len(self.effects) < EFFECTS_CAP:
                 self.effects[key] = effect
+                if kind == "file_read" and effect["declared"]:
+                    self._say_which_param(effect)
                 if kind == "file_read":
                     # What it holds as the action first reads it (the hook runs before the
                     # open): fingerprinted later, a file the action rewrites would be recorded
@@ -666,6 +668,20 @@ class ActionWatch:
         except AttributeError:
             given = self._given = file_reads.given_paths(self.inputs, self.params or {})
         return file_reads.under(path, given)
+
+    def _say_which_param(self, effect: dict[str, Any]) -> None:
+        """A read declared by a param naming a directory holding the path, not the path
+        itself nor an input (``data_dir="."``, or any text naming a directory, ``sep="."``
+        too: every read under it is declared), names the param in ``declared_by``, so the
+        record says what declared it."""
+        path, params = effect["target"], self.params or {}
+        if not params or file_reads.under(path, file_reads.given_paths(self.inputs, {})):
+            return  # handed as an input: what inputs are for
+        for name, value in params.items():
+            roots = file_reads.given_paths((), {name: value})
+            if path not in roots and file_reads.under(path, roots):
+                effect["declared_by"] = f"param {name}"
+                return
 
     def _allowed(self, path: str) -> bool:
         """Scratch: the OS temp dir, shared memory (``/dev/shm``: joblib's memmapping folder

@@ -84,6 +84,8 @@ def describe_effect(effect: dict[str, Any], *, fix: bool = False) -> str:
         return text
     if effect.get("module"):
         text += f" (module {effect['module']}, imported by the action)"
+    if isinstance(effect.get("declared_by"), str):
+        text += f" (declared by {effect['declared_by']}, which names a directory holding it)"
     text += file_reads.describe_state(effect)
     if fix and not effect.get("declared") and not effect.get("unlisted"):
         text += f" ({file_reads.READ_FIX})"
