@@ -40,7 +40,7 @@ captured; files opened by C code without Python's ``open`` raise no audit event:
 and h5py's are seen where Python hands them the path (``engine.native_reads``), SQLite
 databases through the ``sqlite3.connect`` event (connecting is the read, so a connection
 opened before the action is not seen; a WAL-mode database's ``-wal`` file is read with
-it), any other library's not at all;
+it), any other library's not at all (netCDF4, PyTables, DuckDB, OpenCV, GDAL);
 ``datetime.now()`` and functions bound with ``from time import time`` before the first
 watched action are not seen; an RNG drawn from and then restored exactly is not seen.
 """
