@@ -56,6 +56,18 @@ def test_each_source_is_an_undeclared_effect_at_the_actions_line(name: str) -> N
     assert LINE <= int(effect["target"].rsplit(":", 1)[1]) <= LINE + len(DRAWS)
 
 
+@pytest.mark.skipif(not hasattr(os, "getrandom"), reason="os.getrandom is Linux's")
+def test_os_getrandom_is_an_undeclared_effect_at_the_actions_line() -> None:
+    # os.getrandom draws from the OS without os.urandom: a pure action's record said nothing
+    def draw() -> str:
+        return os.getrandom(8, os.GRND_NONBLOCK).hex()
+
+    run = reprolam.run(_flow(draw), store=MemoryStore(), planner="script")
+    [effect] = run.steps[0].proposal["observed"]["effects"]
+    assert (effect["kind"], effect["declared"]) == ("global_rng", False)
+    assert effect["target"].startswith(f"OS entropy (os.getrandom) at {__file__}:")
+
+
 def test_declared_for_nondeterministic_and_refused_under_strict() -> None:
     store = MemoryStore()
     run = reprolam.run(_flow(DRAWS["uuid4"], "nondeterministic"), store=store, planner="script")

@@ -1,12 +1,13 @@
 """OS entropy drawn by an action, seen as an undeclared effect (``global_rng``).
 
-``os.urandom`` and what is built on it (``uuid.uuid4``, ``secrets``, ``random.SystemRandom``,
-NumPy's ``default_rng()`` without a seed, which seeds from ``secrets``) make an action's
-outputs differ at every execution, like the global RNGs the watch compares before and
-after: a reproduction then diverges with nothing recorded to say why. The watch cannot mark
-an entropy source, so the two Python names every such draw goes through (``os.urandom``,
-and ``random._urandom``, which ``SystemRandom`` calls) are replaced once per process by
-probes that note the draw while an action is watched and cost one comparison otherwise.
+``os.urandom`` (and ``os.getrandom``) and what is built on it (``uuid.uuid4``, ``secrets``,
+``random.SystemRandom``, NumPy's ``default_rng()`` without a seed, which seeds from
+``secrets``) make an action's outputs differ at every execution, like the global RNGs the
+watch compares before and after: a reproduction then diverges with nothing recorded to say
+why. The watch cannot mark an entropy source, so the Python names every such draw goes
+through (``os.urandom``, ``os.getrandom``, and ``random._urandom``, which ``SystemRandom``
+calls) are replaced once per process by probes that note the draw while an action is
+watched and cost one comparison otherwise.
 
 Only draws made by the action's own code are noted: the first frame outside the plumbing
 (``os``, ``random``, ``secrets``, ``uuid``) must not be in an installed library or the
@@ -50,6 +51,8 @@ def install() -> None:
     os.urandom = probe
     if getattr(random, "_urandom", None) is real:
         random._urandom = probe  # type: ignore[attr-defined]
+    if hasattr(os, "getrandom"):  # Linux: the getrandom(2) call, without os.urandom
+        os.getrandom = _probe(os.getrandom, "os.getrandom")
     _probe_seeding()
 
 
@@ -77,17 +80,17 @@ def _probe_seeding() -> None:
         random.seed = random._inst.seed  # bound at import
 
 
-def _probe(real: Callable[[int], bytes]) -> Callable[[int], bytes]:
+def _probe(real: Callable[..., bytes], source: str = "os.urandom") -> Callable[..., bytes]:
     from reprolam.engine import observe
 
-    def urandom(size: int, /) -> bytes:
+    def urandom(size: int, /, *flags: int) -> bytes:
         if observe._active:
             watch = observe._watch_here()
             if watch is not None and not getattr(observe._guard, "busy", False):
-                _noted(watch, sys._getframe(1), observe)
-        return real(size)
+                _noted(watch, sys._getframe(1), observe, source)
+        return real(size, *flags)
 
-    urandom.__name__ = urandom.__qualname__ = "urandom"
+    urandom.__name__ = urandom.__qualname__ = real.__name__
     urandom.__doc__ = real.__doc__
     urandom.__wrapped__ = real  # type: ignore[attr-defined]
     return urandom
