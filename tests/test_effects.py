@@ -698,6 +698,26 @@ def test_every_wall_clock_read_of_the_time_module_is_noted() -> None:
 
 
 @action(outputs=["n"])
+def stamps_a_uuid1() -> str:
+    import uuid
+
+    return str(uuid.uuid1())
+
+
+@pytest.mark.skipif(
+    getattr(__import__("uuid"), "_generate_time_safe", None) is None,
+    reason="uuid1 made in Python (no libuuid): its time.time_ns() is seen as such",
+)
+def test_a_uuid1_made_by_the_action_is_a_clock_read() -> None:
+    # uuid1 reads the time through libuuid (C, not the time module): a pure action returning
+    # one, different at every execution, recorded no effect
+    (effect,) = _effects(_run(stamps_a_uuid1))
+    assert effect["kind"] == "clock"
+    assert effect["target"].startswith(f"uuid.uuid1() at {__file__}:")
+    assert _run(stamps_a_uuid1, effects="strict").status is StepStatus.FAILED
+
+
+@action(outputs=["n"])
 def thread_fails() -> int:
     def fail() -> None:
         raise ValueError("the thread's own failure")

@@ -1092,6 +1092,7 @@ def install() -> None:
 
         entropy_probe.install()  # os.urandom, uuid4, secrets
         native_reads.install()  # pyarrow, polars, h5py: files opened by native code
+        native_reads.after_import("uuid", _watch_uuid1)  # uuid1 reads the clock in C
         # processes started without os.fork (spawn, forkserver): once multiprocessing is used
         native_reads.after_import("multiprocessing.process", _watch_process_starts)
         _probe_path_checks()
@@ -1390,6 +1391,30 @@ def _clock_probe(
     probe.__doc__ = real.__doc__
     probe.__wrapped__ = real  # type: ignore[attr-defined]
     return probe
+
+
+def _watch_uuid1(module: ModuleType) -> None:
+    """``uuid.uuid1()`` is the time now (and a clock sequence): through libuuid
+    (``_generate_time_safe``, C code), it reads the clock without the ``time`` module, so a
+    pure action's own call to it is noted as a clock read where ``uuid1`` was called."""
+    real = getattr(module, "_generate_time_safe", None)
+    if real is None or getattr(real, "__wrapped__", None) is not None:
+        return  # uuid1 calls time.time_ns(): seen as such
+
+    @functools.wraps(real)
+    def generate(*args: Any) -> Any:
+        if _active:
+            watch = _watch_here()
+            if watch is not None and watch.watch_clock:
+                caller: Any = sys._getframe(1)
+                while caller is not None and caller.f_globals.get("__name__") == "uuid":
+                    caller = caller.f_back  # uuid1 itself: who called it
+                if caller is not None and _users_clock_read(caller):
+                    where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+                    watch.note("clock", f"uuid.uuid1() at {where}")
+        return real(*args)
+
+    module._generate_time_safe = generate  # type: ignore[attr-defined]
 
 
 def _users_clock_read(caller: Any) -> bool:
