@@ -239,3 +239,10 @@ def loads_in_threads() -> list[int]:
 def number_in(path: str, i: int) -> int:
     """The ``i``-th number in the file at ``path`` (for worker processes: picklable by name)."""
     return int(Path(path).read_text().split()[i])
+
+
+@action(outputs=["rows"])
+def reads_standard_input() -> list[int]:
+    import sys
+
+    return [int(line) for line in sys.stdin]

@@ -28,6 +28,7 @@ from reads_flow import (
     looks_for_a_file,
     makes_its_folder,
     reads_a_fifo,
+    reads_standard_input,
     reads_temp_and_installed_files,
     reads_what_it_wrote,
     run_one,
@@ -417,3 +418,25 @@ def test_a_missing_path_the_action_then_makes_is_its_output_not_a_read(
     again = run_one(tmp_path, makes_its_folder, effects="strict").steps[0]  # the old report
     assert again.status is StepStatus.SUCCEEDED, again.error
     assert _reads(again) == []
+
+
+def test_reading_the_standard_input_is_a_read_never_reused_and_refused_under_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `cat data | reprolam run ...` with an action reading sys.stdin: the record said it
+    # read nothing, so --reuse took the result computed from other data
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("1\n2\n"))
+    first = run_one(tmp_path, reads_standard_input).steps[0]
+    assert first.outputs
+    assert sys.stdin.read() == ""  # it read it all, through the watch
+    (read,) = _reads(first)
+    assert (read["target"], read["declared"]) == ("<stdin>", False)
+    assert "cannot be checked" in read["unverifiable"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("5\n"))
+    again = run_one(tmp_path, reads_standard_input, reuse=True).steps[0]
+    assert again.reused is False
+    monkeypatch.setattr(sys, "stdin", io.StringIO("5\n"))
+    strict = run_one(tmp_path, reads_standard_input, effects="strict").steps[0]
+    assert strict.status is StepStatus.FAILED

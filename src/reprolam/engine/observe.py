@@ -552,6 +552,27 @@ class ActionWatch:
             _guard.busy = False
         self._refuse_if_strict(effect)
 
+    def read_stdin(self) -> None:
+        """The action read the process's standard input: data the engine was not handed
+        and does not keep, so the read cannot be checked again."""
+        key = ("file_read", STDIN)
+        effect = self.effects.get(key)
+        if effect is None:
+            effect = {
+                "kind": "file_read",
+                "target": STDIN,
+                "declared": False,
+                "count": 0,
+                "unverifiable": "read from the standard input, which is not kept: it "
+                "cannot be checked",
+            }
+            if len(self.effects) < EFFECTS_CAP:
+                self.effects[key] = effect
+            else:
+                self.effects.setdefault(("file_read", ""), _unlisted_reads())
+        effect["count"] += 1
+        self._refuse_if_strict(effect)
+
     def _imported(self, names: Iterable[str]) -> None:
         """The user's modules the action imported (``importlib.import_module(name)``, an import
         inside the action): code the static walk of ``code_capture`` cannot reach, recorded as
@@ -894,6 +915,8 @@ _watch_lock = threading.Lock()
 # while routed: the stdout, stderr, warnings.showwarning and its impl the routers replaced
 _routed: tuple[Any, Any, Any, Any] | None = None
 _routers: tuple[Any, Any] = (None, None)  # the routers in place while routed
+_stdin: tuple[Any, Any] = (None, None)  # while routed: the sys.stdin replaced, its router
+STDIN = "<stdin>"  # the target of a read of the standard input
 
 
 def _sink() -> ActionWatch | None:
@@ -945,6 +968,47 @@ class _Router:
         return getattr(self._target(), name)
 
 
+class _StdinRouter:
+    """``sys.stdin`` while actions are watched: a read through it (``read``, ``readline``,
+    iterating it, ``input()``, ``pd.read_csv(sys.stdin)``, its ``buffer``) is noted on the
+    reading action's step as a read of ``<stdin>``, which nothing can check again (so the
+    step is never reused, and ``strict`` refuses it); other uses pass through unnoted."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def _read(self) -> Any:
+        if _active:
+            watch = _watch_here()
+            if watch is not None:
+                watch.read_stdin()
+        return self.stream
+
+    def read(self, *args: Any) -> Any:
+        return self._read().read(*args)
+
+    def readline(self, *args: Any) -> Any:
+        return self._read().readline(*args)
+
+    def readlines(self, *args: Any) -> Any:
+        return self._read().readlines(*args)
+
+    def __iter__(self) -> Any:
+        return iter(self._read())
+
+    def __next__(self) -> Any:
+        return next(self._read())
+
+    @property
+    def buffer(self) -> Any:
+        return self._read().buffer
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, close, ...
+        return getattr(self.stream, name)
+
+
 def _outlives_its_step() -> bool:
     """Whether this thread was started by an action whose step has ended."""
     return getattr(threading.current_thread(), _THREAD_WATCH, None) is not None
@@ -966,6 +1030,7 @@ def _began(watch: ActionWatch) -> None:
             or sys.stderr is not _routers[1]
             or warnings.showwarning is not _ORIGINAL_SHOWWARNING
             or getattr(warnings, "_showwarnmsg_impl", None) is not _route_warning
+            or sys.stdin is not _stdin[1]
         ):
             _route()
         _watches.append(watch)
@@ -1017,11 +1082,26 @@ def _route() -> None:
     warnings._showwarnmsg_impl = _route_warning  # type: ignore[attr-defined]
     if sys.unraisablehook is sys.__unraisablehook__:
         sys.unraisablehook = _unraisable_unwatched
+    _route_stdin()
+
+
+def _route_stdin() -> None:
+    """``sys.stdin`` while actions are watched: what an action reads from it is data the
+    engine was not handed (``_StdinRouter``)."""
+    global _stdin  # noqa: PLW0603
+    stdin = sys.stdin
+    if stdin is None or stdin is _stdin[1]:
+        return
+    _stdin = (stdin, _StdinRouter(stdin))
+    sys.stdin = _stdin[1]
 
 
 def _unroute() -> None:
-    global _routed, _routers
+    global _routed, _routers, _stdin  # noqa: PLW0603
     assert _routed is not None
+    if _stdin[1] is not None and sys.stdin is _stdin[1]:
+        sys.stdin = _stdin[0]  # unless an action replaced it: then that stays, as it did
+    _stdin = (None, None)
     sys.stdout, sys.stderr, warnings.showwarning, impl = _routed
     if impl is not None:
         warnings._showwarnmsg_impl = impl  # type: ignore[attr-defined]
