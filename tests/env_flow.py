@@ -75,3 +75,9 @@ def reads_bytes() -> float:
 
 
 COPY_FLOW = workflow("env_copy", [copies_the_environment], outputs=["x"])
+
+
+@action(outputs=["x"])
+def expands_a_path() -> str:
+    """Builds a path from a variable with os.path.expandvars (the stdlib looks it up)."""
+    return os.path.expandvars(f"${SCALE}/raw.csv")

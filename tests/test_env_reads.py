@@ -18,6 +18,7 @@ from env_flow import (
     MANY,
     SCALE,
     SECRET_FLOW,
+    expands_a_path,
     reads_bytes,
     reads_in_comprehensions,
     reads_many_variables,
@@ -209,3 +210,15 @@ def test_a_lookup_in_environb_is_a_read_of_the_variable(monkeypatch: pytest.Monk
     (read,) = step.observed["effects"]
     assert read["target"] == f"${SCALE}"
     assert read["digest"] == digest(b"4")
+
+
+def test_a_variable_expanded_into_a_path_by_expandvars_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the standard library looked $DATA_DIR up: not recorded, so the file read through the
+    # path was checked by --reuse where it was, not where the variable now points
+    monkeypatch.setenv(SCALE, "/data/v1")
+    step = reprolam.execute(expands_a_path)
+    assert step.observed is not None
+    (read,) = step.observed["effects"]
+    assert (read["target"], read["digest"]) == (f"${SCALE}", digest(b"/data/v1"))

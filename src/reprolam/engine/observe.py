@@ -1404,11 +1404,19 @@ def _by_users_code(frame: Any) -> bool:
     method) is the user's own code, running as part of the action and not of an import."""
     while frame is not None and frame.f_globals.get("__name__") in _MAPPING_MODULES:
         frame = frame.f_back
+    expanded = frame is not None and frame.f_code is _EXPANDVARS
+    if expanded:  # os.path.expandvars("$DATA/raw.csv"): the variables of whoever called it
+        frame = frame.f_back
     if frame is None or str(frame.f_globals.get("__name__", "")).startswith("reprolam."):
         return False
     if _installed_code(frame.f_code.co_filename) or _importing(frame):
         return False
-    return _reaches_environ(frame)
+    return expanded or _reaches_environ(frame)
+
+
+# os.path.expandvars looks variables up itself (the standard library: not the action's), for
+# the code that called it: a path built from $DATA_DIR names another file when it changes
+_EXPANDVARS = getattr(os.path.expandvars, "__code__", None)
 
 
 def _reaches_environ(frame: Any) -> bool:
