@@ -19,6 +19,7 @@ from reads_flow import (
     FLOW,
     INPUT_FLOW,
     PATHS,
+    asks_for_access,
     checks_for_a_file,
     checks_no_paths,
     imports_a_module_reading_data,
@@ -440,3 +441,15 @@ def test_reading_the_standard_input_is_a_read_never_reused_and_refused_under_str
     monkeypatch.setattr(sys, "stdin", io.StringIO("5\n"))
     strict = run_one(tmp_path, reads_standard_input, effects="strict").steps[0]
     assert strict.status is StepStatus.FAILED
+
+
+def test_a_path_checked_with_os_access_is_a_read(tmp_path: Path, data: Path) -> None:
+    # os.access(path, os.R_OK) raises no audit event: the absence the action found was not
+    # recorded, and --reuse took False once the file was there
+    PATHS["optional"] = data / "optional.cfg"
+    _, step = _run(tmp_path, asks_for_access)
+    (read,) = _reads(step)
+    assert (read["target"], read["missing"]) == (str(data / "optional.cfg"), True)
+    (data / "optional.cfg").write_text("x")
+    again = run_one(tmp_path, asks_for_access, reuse=True).steps[0]
+    assert not again.reused

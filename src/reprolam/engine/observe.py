@@ -1193,6 +1193,7 @@ def _probe_path_checks() -> None:
 
     for name in _PATH_CHECKS:
         setattr(os.path, name, _path_check_probe(getattr(os.path, name)))
+    os.access = _path_check_probe(os.access)  # os.access(path, os.R_OK): there, and readable
     for name in _PATHLIB_CHECKS:
         setattr(pathlib.Path, name, _path_check_probe(getattr(pathlib.Path, name)))
 
