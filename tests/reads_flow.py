@@ -252,3 +252,12 @@ def reads_standard_input() -> list[int]:
 def asks_for_access() -> bool:
     """Looks with os.access before it would open (no audit event either)."""
     return os.access(PATHS["optional"], os.R_OK)
+
+
+@action(outputs=["n"], side_effects=["bumps its counter"])
+def bumps_a_counter() -> int:
+    """Reads and rewrites a file through one r+ open."""
+    with open(PATHS["raw"], "r+") as f:
+        count = len(f.read())
+        f.write("4\n")
+    return count

@@ -20,6 +20,7 @@ from reads_flow import (
     INPUT_FLOW,
     PATHS,
     asks_for_access,
+    bumps_a_counter,
     checks_for_a_file,
     checks_no_paths,
     imports_a_module_reading_data,
@@ -453,3 +454,15 @@ def test_a_path_checked_with_os_access_is_a_read(tmp_path: Path, data: Path) -> 
     (data / "optional.cfg").write_text("x")
     again = run_one(tmp_path, asks_for_access, reuse=True).steps[0]
     assert not again.reused
+
+
+def test_a_file_opened_to_read_and_write_is_read_first(tmp_path: Path) -> None:
+    # open(path, "r+") raised one writing open event: the step recorded a write only, so
+    # what it read was no dependency and --reuse took the count of an older file
+    before = hash_file(PATHS["raw"])
+    first = run_one(tmp_path, bumps_a_counter).steps[0]
+    (read,) = _reads(first)
+    assert (read["target"], read["digest"], read["declared"]) == (str(PATHS["raw"]), before, False)
+    again = run_one(tmp_path, bumps_a_counter, reuse=True).steps[0]
+    assert not again.reused  # the file holds what the first step wrote
+    assert again.outputs != first.outputs

@@ -415,9 +415,12 @@ class ActionWatch:
         if getattr(_guard, "busy", False):
             return
         _guard.busy = True
+        read_first: dict[str, Any] | None = None
         try:
             if event == "open" and not _writing(args):
                 kind = "file_read"
+            elif event == "open" and _reads_what_is_there(args):
+                read_first = self._read_before_writing(args[0])
             elif event == "sqlite3.connect":
                 opened = _database_open(args)
                 if opened is None:
@@ -433,6 +436,8 @@ class ActionWatch:
                 found.append(self._written_path(event, _at(event, args, 0)))
             targets = [target for target in found if target is not None]
             if not targets:
+                if read_first is not None:
+                    self._refuse_if_strict(read_first)
                 return
             if kind in _IMPORT_TIME and _package_importing(_caller()):
                 return  # a library setting itself up (matplotlib's font cache): the import's
@@ -452,8 +457,24 @@ class ActionWatch:
             checked = _looked_for.setdefault(self, {})
             checked[targets[0]] = checked.get(targets[0], 0) + 1
             return
-        for effect in effects:
+        for effect in effects if read_first is None else (read_first, *effects):
             self._refuse_if_strict(effect)
+
+    def _read_before_writing(self, path: Any) -> dict[str, Any] | None:
+        """A file opened to be read and written (``open(counter, "r+")``, ``os.O_RDWR``)
+        is read before the action writes it: its state then is what the
+        action computed from (as for a file it reads and then rewrites)."""
+        target = self._read_path(path)
+        if target is None:
+            return None
+        try:
+            os.stat(target)
+        except (OSError, ValueError):
+            return None  # made by this open: nothing there to read
+        effect = self.note("file_read", target)
+        if _relative(path):
+            effect.setdefault("relative", os.fsdecode(path))
+        return effect
 
     def _took_over(self, effects: Iterable[dict[str, Any]]) -> None:
         """The effects of an action this one ran itself (``reprolam.execute``, or a run's
@@ -743,6 +764,20 @@ def _writing(args: tuple[Any, ...]) -> bool:
     if isinstance(mode, str):
         return any(c in mode for c in "wax+")
     return bool(isinstance(flags, int) and flags & _WRITE_FLAGS)
+
+
+def _reads_what_is_there(args: tuple[Any, ...]) -> bool:
+    """Whether a writing ``open`` event (path, mode, flags) opens an existing file to read
+    and then write it: ``r+`` (not ``w+``, which empties it, ``x+``, which makes it, nor
+    ``a+``, mostly a log appended to), or ``O_RDWR`` without ``O_TRUNC``, ``O_CREAT``,
+    ``O_EXCL`` or ``O_APPEND``."""
+    _, mode, flags = (*args, None, None)[:3]
+    if isinstance(mode, str):
+        return "r" in mode and "+" in mode
+    return isinstance(flags, int) and flags & os.O_RDWR != 0 and not flags & _NOT_READ_FIRST
+
+
+_NOT_READ_FIRST = os.O_TRUNC | os.O_CREAT | os.O_EXCL | os.O_APPEND
 
 
 def _database_open(args: tuple[Any, ...]) -> tuple[str, tuple[str]] | None:
