@@ -85,6 +85,14 @@ def creates_a_database_beside_the_data() -> int:
     return 7
 
 
+@action(outputs=["total"])
+def adds_a_row(*, db: str) -> int:
+    """Reads the database its param names, then inserts into it (no side effects declared)."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("INSERT INTO samples VALUES (4)")
+        return _total(conn)
+
+
 def _run(
     tmp_path: Path, fn: Any, *, effects: str = "warn", reuse: bool = False, **params: Any
 ) -> StepRecord:
@@ -242,3 +250,17 @@ def test_a_connection_opened_before_the_action_is_described_by_its_database(
     assert changed.fingerprint != first.fingerprint
     assert "cache" not in changed.proposal  # no recorded step with its cache key
     assert changed.outputs["total"] != first.outputs["total"]
+
+
+def test_a_write_into_an_existing_database_is_a_write(tmp_path: Path) -> None:
+    # connecting to an existing database was recorded as a read only: an INSERT the action
+    # committed (C code, no audit event) was no effect, and strict let it through
+    step = _run(tmp_path, adds_a_row, db=str(PATHS["db"]))
+    kinds = {(e["kind"], e["target"], e["declared"]) for e in _effects(step)}
+    assert kinds == {("file_read", str(PATHS["db"]), True), ("file_write", str(PATHS["db"]), False)}
+    strict = _run(tmp_path, adds_a_row, effects="strict", db=str(PATHS["db"]))
+    assert strict.status is StepStatus.FAILED
+    assert strict.error is not None
+    assert f"file_write: {PATHS['db']}" in strict.error.message
+    # reading it is no write
+    assert [e["kind"] for e in _effects(_run(tmp_path, sums_the_database))] == ["file_read"]

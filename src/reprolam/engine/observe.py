@@ -356,6 +356,8 @@ class ActionWatch:
             self._left_moved()
         if _looked_for and self in _looked_for:  # it checked whether paths were there
             self._made_what_it_looked_for(_looked_for.pop(self))
+        if _databases and self in _databases:  # it connected to SQLite databases
+            self._wrote_into(_databases.pop(self))
         _ended(self)
         _local.watch = outer = self._previous
         self._previous = _STOPPED
@@ -451,6 +453,7 @@ class ActionWatch:
                 effects[0].setdefault("relative", os.fsdecode(args[0]))
             if event == "sqlite3.connect" and kind == "file_read":
                 self._database_log(targets[0], effects[0])
+                _databases.setdefault(self, {}).setdefault(targets[0], _database_stamp(targets[0]))
         finally:
             _guard.busy = False
         if event == _PATH_CHECK:  # judged when the step ends: the action may write the path
@@ -499,6 +502,14 @@ class ActionWatch:
             elif not effect.get("module") and not effect.get("unlisted"):
                 taken["declared"] = self._given_covers(target)
             self.effects[kind, target] = taken
+
+    def _wrote_into(self, databases: dict[str, tuple[int, ...]]) -> None:
+        """A database the action connected to and then changed (``INSERT``, ``CREATE``,
+        committed; SQLite's C code writes it, with no audit event) is written, as well as
+        read (``databases``: path -> its stamp when connected)."""
+        for database, before in databases.items():
+            if _database_stamp(database) != before:
+                self.note("file_write", database)
 
     def _made_what_it_looked_for(self, checked: dict[str, int]) -> None:
         """A path the action only checked for (``checked``: path -> how many checks) and then
@@ -748,6 +759,7 @@ class ActionWatch:
 _STOPPED: Any = object()
 _moved: set[ActionWatch] = set()  # watches in progress whose action called os.chdir
 _looked_for: dict[ActionWatch, dict[str, int]] = {}  # ... the paths it checked for
+_databases: dict[ActionWatch, dict[str, tuple[int, ...]]] = {}  # ... the SQLite files it opened
 _PATH_CHECK = "os.stat"  # the event name path checks are audited under (_path_check_probe)
 
 
@@ -808,6 +820,21 @@ def _database_open(args: tuple[Any, ...]) -> tuple[str, tuple[str]] | None:
     if name in ("", ":memory:"):
         return None  # "" is a temporary database SQLite deletes on close
     return ("file_write" if creates and not os.path.exists(name) else "file_read"), (name,)
+
+
+def _database_stamp(database: str) -> tuple[int, ...]:
+    """What tells a write into a SQLite database: its file's time and size, and how much its
+    ``-wal`` file holds (a committed write in WAL mode goes there; an empty one is made by a
+    mere read)."""
+    stamp: list[int] = []
+    for path in (database, database + "-wal"):
+        try:
+            st = os.stat(path)
+        except OSError:
+            stamp += (0, 0)
+            continue
+        stamp += (st.st_mtime_ns, st.st_size) if path == database else (st.st_size, 0)
+    return tuple(stamp)
 
 
 def _unlisted_reads() -> dict[str, Any]:
