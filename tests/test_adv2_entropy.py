@@ -68,6 +68,21 @@ def test_os_getrandom_is_an_undeclared_effect_at_the_actions_line() -> None:
     assert effect["target"].startswith(f"OS entropy (os.getrandom) at {__file__}:")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/urandom"), reason="no /dev/urandom")
+def test_reading_dev_urandom_itself_is_an_undeclared_effect() -> None:
+    # the OS's files are no reads, and os.urandom was not called: a pure action reading
+    # /dev/urandom (open, or Path.open) recorded nothing
+    def draw() -> str:
+        with open("/dev/urandom", "rb") as device, Path("/dev/random").open("rb") as other:
+            return device.read(8).hex() + other.read(8).hex()
+
+    run = reprolam.run(_flow(draw), store=MemoryStore(), planner="script")
+    effects = run.steps[0].proposal["observed"]["effects"]
+    assert [(e["kind"], e["declared"]) for e in effects] == [("global_rng", False)] * 2
+    assert effects[0]["target"].startswith(f"OS entropy (/dev/urandom read) at {__file__}:")
+    assert effects[1]["target"].startswith(f"OS entropy (/dev/random read) at {__file__}:")
+
+
 def test_declared_for_nondeterministic_and_refused_under_strict() -> None:
     store = MemoryStore()
     run = reprolam.run(_flow(DRAWS["uuid4"], "nondeterministic"), store=store, planner="script")

@@ -695,6 +695,8 @@ class ActionWatch:
         full: str | None = reads.get(opened, _UNSEEN)
         if full is _UNSEEN:  # resolved once per path and step: actions reopen files in loops
             full = file_reads.real_file(opened)  # an import opens ~1,500 files
+            if full in _ENTROPY_DEVICES:
+                self._drew_entropy(full)
             roots = file_reads.ignored_roots(self.workdir)
             if "__pycache__" in full or file_reads.under(full, roots):
                 full = None
@@ -705,6 +707,17 @@ class ActionWatch:
             return None  # what it wrote itself
         # a path already recorded is counted without looking at the frames again
         return full if ("file_read", full) in self.effects or not _read_by_import() else None
+
+    def _drew_entropy(self, device: str) -> None:
+        """The action's own code opened ``/dev/urandom`` (or ``/dev/random``) itself: OS
+        entropy, as ``os.urandom`` is (the OS's files are otherwise no reads)."""
+        from reprolam.engine import entropy_probe
+
+        caller = _caller()
+        while caller is not None and caller.f_globals.get("__name__") == "pathlib":
+            caller = caller.f_back  # Path(device).read_bytes(): who called it
+        if caller is not None:
+            entropy_probe._noted(self, caller, sys.modules[__name__], f"{device} read")
 
     def _in_scratch(self, path: str) -> bool:
         """Whether the action made ``path`` (or a directory holding it) in the temp dir."""
@@ -757,6 +770,7 @@ class ActionWatch:
 
 
 _STOPPED: Any = object()
+_ENTROPY_DEVICES = frozenset({"/dev/urandom", "/dev/random"})
 _moved: set[ActionWatch] = set()  # watches in progress whose action called os.chdir
 _looked_for: dict[ActionWatch, dict[str, int]] = {}  # ... the paths it checked for
 _databases: dict[ActionWatch, dict[str, tuple[int, ...]]] = {}  # ... the SQLite files it opened
