@@ -81,3 +81,12 @@ COPY_FLOW = workflow("env_copy", [copies_the_environment], outputs=["x"])
 def expands_a_path() -> str:
     """Builds a path from a variable with os.path.expandvars (the stdlib looks it up)."""
     return os.path.expandvars(f"${SCALE}/raw.csv")
+
+
+@action(outputs=["x"])
+def leaves_a_variable_set() -> int:
+    """Sets a variable for the steps after it (and one it puts back as it was)."""
+    os.environ["REPROLAM_TEST_LEFT"] = "1"
+    os.environ["REPROLAM_TEST_PUT_BACK"] = "2"
+    del os.environ["REPROLAM_TEST_PUT_BACK"]
+    return 1

@@ -19,6 +19,7 @@ from env_flow import (
     SCALE,
     SECRET_FLOW,
     expands_a_path,
+    leaves_a_variable_set,
     reads_bytes,
     reads_in_comprehensions,
     reads_many_variables,
@@ -222,3 +223,23 @@ def test_a_variable_expanded_into_a_path_by_expandvars_is_read(
     assert step.observed is not None
     (read,) = step.observed["effects"]
     assert (read["target"], read["digest"]) == (f"${SCALE}", digest(b"/data/v1"))
+
+
+def test_a_variable_the_action_leaves_set_is_a_write_of_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every later step (and the processes they start) sees the variable: nothing was
+    # recorded, as for a working directory left changed, and strict let it through
+    monkeypatch.delenv("REPROLAM_TEST_LEFT", raising=False)
+    monkeypatch.delenv("REPROLAM_TEST_PUT_BACK", raising=False)
+    flow = workflow("env_left", [leaves_a_variable_set], outputs=["x"])
+    with reprolam.open("memory:") as rl:
+        step = rl.run(flow, planner="rules").steps[0]
+        monkeypatch.delenv("REPROLAM_TEST_LEFT")
+        strict = rl.run(flow, planner="rules", policy=Policy(effects="strict")).steps[0]
+    monkeypatch.delenv("REPROLAM_TEST_LEFT")
+    (effect,) = step.proposal["observed"]["effects"]
+    assert effect["kind"] == "file_write"
+    assert effect["target"] == "the environment of the process: $REPROLAM_TEST_LEFT set"
+    assert effect["declared"] is False
+    assert strict.status is StepStatus.FAILED

@@ -358,6 +358,8 @@ class ActionWatch:
             self._made_what_it_looked_for(_looked_for.pop(self))
         if _databases and self in _databases:  # it connected to SQLite databases
             self._wrote_into(_databases.pop(self))
+        if _env_changed and self in _env_changed:  # it set or removed environment variables
+            self._left_environment(_env_changed.pop(self))
         _ended(self)
         _local.watch = outer = self._previous
         self._previous = _STOPPED
@@ -503,6 +505,16 @@ class ActionWatch:
                 taken["declared"] = self._given_covers(target)
             self.effects[kind, target] = taken
 
+    def _left_environment(self, before: dict[str, Any]) -> None:
+        """A variable the action set or removed and did not put back is changed for every
+        later step (and the processes they start), as a working directory left changed is:
+        a write of the process's environment (its value is not said: it may be a secret)."""
+        for name, was in sorted(before.items()):
+            now = _env_value(name)
+            if now != was:
+                how = "set" if was is None else "unset" if now is None else "changed"
+                self.note("file_write", f"the environment of the process: ${name} {how}")
+
     def _wrote_into(self, databases: dict[str, tuple[int, ...]]) -> None:
         """A database the action connected to and then changed (``INSERT``, ``CREATE``,
         committed; SQLite's C code writes it, with no audit event) is written, as well as
@@ -571,6 +583,8 @@ class ActionWatch:
                     self._env_set.add(name)
                 except AttributeError:
                     self._env_set = {name}
+                # what it held before the action first changed it (not changed yet)
+                _env_changed.setdefault(self, {}).setdefault(name, _env_value(name))
                 return
             if name in getattr(self, "_env_set", ()):
                 return  # what it set itself
@@ -773,6 +787,7 @@ _STOPPED: Any = object()
 _ENTROPY_DEVICES = frozenset({"/dev/urandom", "/dev/random"})
 _moved: set[ActionWatch] = set()  # watches in progress whose action called os.chdir
 _looked_for: dict[ActionWatch, dict[str, int]] = {}  # ... the paths it checked for
+_env_changed: dict[ActionWatch, dict[str, Any]] = {}  # ... variables it set: their values before
 _databases: dict[ActionWatch, dict[str, tuple[int, ...]]] = {}  # ... the SQLite files it opened
 _PATH_CHECK = "os.stat"  # the event name path checks are audited under (_path_check_probe)
 
@@ -834,6 +849,12 @@ def _database_open(args: tuple[Any, ...]) -> tuple[str, tuple[str]] | None:
     if name in ("", ":memory:"):
         return None  # "" is a temporary database SQLite deletes on close
     return ("file_write" if creates and not os.path.exists(name) else "file_read"), (name,)
+
+
+def _env_value(name: str) -> Any:
+    """What variable ``name`` holds, read without ``os.environ``'s watched lookup."""
+    environ: Any = os.environ
+    return environ._data.get(environ.encodekey(name))
 
 
 def _database_stamp(database: str) -> tuple[int, ...]:
