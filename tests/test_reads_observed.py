@@ -113,6 +113,15 @@ def test_a_directory_handed_as_a_param_declares_the_files_read_in_it(
     assert "declared_by" not in _reads(exact)[0]  # the param names the file itself
 
 
+def test_a_param_naming_a_path_under_the_home_directory_declares_it(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "~/raw.csv" was taken for a directory named "~" in the working directory: the file
+    # the action opened with expanduser was an undeclared read, refused under strict
+    monkeypatch.setenv("HOME", str(data))
+    assert file_reads.given_paths([], {"path": "~/raw.csv"}) == (str(PATHS["raw"]),)
+
+
 def test_only_paths_handed_to_the_action_are_the_roots_of_declared_reads(data: Path) -> None:
     raw = str(PATHS["raw"])
     assert file_reads.given_paths([PATHS["raw"]], {}) == (raw,)  # a Path input

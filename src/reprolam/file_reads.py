@@ -173,8 +173,10 @@ def given_paths(inputs: Iterable[Any], params: Mapping[str, Any]) -> tuple[str, 
     found: list[str] = []
     for item in _path_candidates(inputs, params):
         if isinstance(item, os.PathLike) or (isinstance(item, str) and 0 < len(item) <= _PATH_MAX):
+            # "~/data/raw.csv": the file the action opens (with expanduser)
+            path = os.path.expanduser(item) if isinstance(item, str) else item
             try:
-                found.append(os.path.realpath(os.fspath(item)).rstrip(os.sep) or os.sep)
+                found.append(os.path.realpath(os.fspath(path)).rstrip(os.sep) or os.sep)
             except (TypeError, ValueError, OSError):  # a NUL in a string: not a path
                 continue
     return tuple(found)
