@@ -126,6 +126,9 @@ def test_only_paths_handed_to_the_action_are_the_roots_of_declared_reads(data: P
     raw = str(PATHS["raw"])
     assert file_reads.given_paths([PATHS["raw"]], {}) == (raw,)  # a Path input
     assert file_reads.given_paths([], {"files": [raw, str(data)]}) == (raw, str(data))
+    # a dict param's values: files={"train": PATH} handed the action its file, which was
+    # an undeclared read (refused under strict)
+    assert file_reads.given_paths([], {"files": {"train": raw}}) == (raw,)
     # an input's list of strings is data; a text far longer than a path is not one
     assert file_reads.given_paths([[raw, "b"]], {"text": "x" * 5000}) == ()
 

@@ -183,14 +183,17 @@ def given_paths(inputs: Iterable[Any], params: Mapping[str, Any]) -> tuple[str, 
 
 
 def _path_candidates(inputs: Iterable[Any], params: Mapping[str, Any]) -> Iterator[Any]:
-    """Inputs and params, and the items of a list or tuple of them; of an input's list, only
-    paths (a list of strings handed as data is not a list of paths)."""
+    """Inputs and params, and the items of a list or tuple of them, and the values of a
+    param's dict (``files={"train": PATH, ...}``); of an input's list, only paths (a list
+    of strings handed as data is not a list of paths)."""
     for value in inputs:
         if isinstance(value, list | tuple):
             yield from (item for item in value if isinstance(item, os.PathLike))
         else:
             yield value
     for value in params.values():
+        if isinstance(value, Mapping):
+            value = list(value.values())  # noqa: PLW2901
         yield from value if isinstance(value, list | tuple) else (value,)
 
 
