@@ -39,6 +39,7 @@ from reads_flow import (
 from reprolam import Policy, action, file_reads, workflow
 from reprolam.cli import render
 from reprolam.cli.main import cli
+from reprolam.engine.observe import ActionWatch
 from reprolam.files import hash_file
 from reprolam.history.observed import describe_effect
 from reprolam.trace.records import StepRecord, StepStatus
@@ -111,6 +112,11 @@ def test_a_directory_handed_as_a_param_declares_the_files_read_in_it(
     assert "(declared by param folder, which names a directory holding it)" in describe_effect(read)
     _, exact = _run(tmp_path, load_from, path=str(PATHS["raw"]))
     assert "declared_by" not in _reads(exact)[0]  # the param names the file itself
+    given = ActionWatch(determinism="pure")
+    given.inputs, given.params = (), {"folder": str(data), "path": str(PATHS["raw"])}
+    effect = {"target": str(PATHS["raw"])}
+    given._say_which_param(effect)
+    assert "declared_by" not in effect  # named by one param, under another's directory
 
 
 def test_a_param_naming_a_path_under_the_home_directory_declares_it(

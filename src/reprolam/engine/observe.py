@@ -757,9 +757,10 @@ class ActionWatch:
         path, params = effect["target"], self.params or {}
         if not params or file_reads.under(path, file_reads.given_paths(self.inputs, {})):
             return  # handed as an input: what inputs are for
+        if path in file_reads.given_paths((), params):
+            return  # a param names the file itself
         for name, value in params.items():
-            roots = file_reads.given_paths((), {name: value})
-            if path not in roots and file_reads.under(path, roots):
+            if file_reads.under(path, file_reads.given_paths((), {name: value})):
                 effect["declared_by"] = f"param {name}"
                 return
 
