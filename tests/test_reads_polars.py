@@ -125,3 +125,19 @@ def test_strict_passes_a_declared_read(tmp_path: Path) -> None:
     step = _run(tmp_path, counts_rows, effects="strict", path=str(PATHS["csv"]))
     assert step.error is None
     assert step.proposal["observed"]["effects"][0]["declared"] is True
+
+
+@action(outputs=["rows"])
+def counts_home_rows() -> int:
+    return len(pl.read_csv("~/samples.csv"))
+
+
+def test_a_path_under_the_home_directory_is_the_file_polars_reads(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # polars (and pyarrow) expand "~": the read was recorded as a missing "./~/samples.csv",
+    # so --reuse checked a path that never exists and took the old result
+    monkeypatch.setenv("HOME", str(data))
+    step = _run(tmp_path, counts_home_rows)
+    (read,) = step.proposal["observed"]["effects"]
+    assert (read["target"], read["digest"]) == (str(PATHS["csv"]), hash_file(PATHS["csv"]))

@@ -314,7 +314,7 @@ def _report_writes(watch: Any, given: Any) -> None:
 
 def _report_hdf5(watch: Any, given: Any, mode: Any) -> None:
     mode = "r" if mode is None else str(mode)
-    for path in _local_paths(given):
+    for path in _local_paths(given, home=False):
         exists = os.path.exists(path)
         if mode == "r" or (mode in ("r+", "a") and exists):
             watch.audit("file_read", "open", (path, "rb", os.O_RDONLY))
@@ -323,11 +323,13 @@ def _report_hdf5(watch: Any, given: Any, mode: Any) -> None:
             watch.audit("file_write", "open", (path, "r+b" if exists else "wb", flags))
 
 
-def _local_paths(given: Any) -> Iterator[str]:
-    """The local paths in what a reader was handed: a path, a ``file://`` URI, or a list."""
+def _local_paths(given: Any, *, home: bool = True) -> Iterator[str]:
+    """The local paths in what a reader was handed: a path, a ``file://`` URI, or a list;
+    with ``home``, ``~/...`` under the home directory, as pyarrow and polars expand it
+    (h5py does not)."""
     if isinstance(given, list | tuple):
         for item in given:
-            yield from _local_paths(item)
+            yield from _local_paths(item, home=home)
         return
     if isinstance(given, bytes):
         given = os.fsdecode(given)
@@ -345,7 +347,7 @@ def _local_paths(given: Any) -> Iterator[str]:
         if local is None:
             return  # s3://, gs://, hdfs://, http://, another host's file: not a local file
         given = local
-    yield given
+    yield os.path.expanduser(given) if home else given
 
 
 # pyarrow's files opened in C++, with no audit event: their paths are read off their descriptors
