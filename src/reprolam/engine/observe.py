@@ -2,9 +2,9 @@
 
 DESIGN.md: every source of nondeterminism reaches an action through the engine's context;
 what an action does outside that door is observed and recorded as an undeclared effect.
-While an action runs in this thread (and in the threads it starts: ``_start_thread``; and
-in the tasks it submits to a ``ThreadPoolExecutor`` started before it: ``_submit``),
-``ActionWatch``:
+While an action runs in this thread (and in the threads it starts: ``_start_thread``,
+``_start_new_thread``; and in the tasks it submits to a ``ThreadPoolExecutor`` started
+before it: ``_submit``), ``ActionWatch``:
 
 * captures ``sys.stdout``, ``sys.stderr`` and Python warnings (size-capped), so what an action
   prints is kept with its step and never mixes with the CLI's own (``--json``) output;
@@ -15,15 +15,23 @@ in the tasks it submits to a ``ThreadPoolExecutor`` started before it: ``_submit
   the scratch the action made in the temp dir (``reprolam.file_reads``: each path once,
   fingerprinted as it is first read), SQLite databases opened with ``sqlite3.connect`` (a
   read of the database file; one the connection creates is a write, scratch in the temp dir;
-  in-memory ones are nothing), network connections and subprocess launches;
-* sees the environment variables the user's own code reads (``os.environ``, ``os.getenv``;
-  ``reprolam.env_reads``), each with the digest of the value read;
+  one it changed, a write too, seen when the step ends; in-memory ones are nothing), network
+  connections and subprocess launches; reads of the standard input (``_StdinRouter``: a
+  read of ``<stdin>``, which cannot be checked);
+* sees the environment variables the user's own code reads (``os.environ``, ``os.getenv``,
+  ``os.environb``, ``os.path.expandvars``; ``reprolam.env_reads``), each with the digest of
+  the value read (going through the whole environment: one read, ``$*``), and those it
+  leaves set, changed or unset (a write of the process's environment, as a working
+  directory left changed is);
 * compares cheap marks of the global ``random`` and NumPy RNG states before and after
   ``pure`` and ``external`` actions (``seeded`` ones get the globals seeded by the engine);
 * notes wall-clock reads (``time.time()`` and friends, called through the ``time`` module)
   in ``pure`` actions;
 * notes OS entropy drawn through ``os.urandom`` (``uuid4``, ``secrets``, ``SystemRandom``,
-  an unseeded ``numpy.random.default_rng()``) as ``global_rng`` (``engine.entropy_probe``).
+  an unseeded ``numpy.random.default_rng()``), ``os.getrandom`` or ``/dev/urandom`` as
+  ``global_rng`` (``engine.entropy_probe``);
+* hands what an action it runs itself (``reprolam.execute`` inside it) did to its own
+  watch when that one stops (``_took_over``).
 
 Each observation is an effect ``{kind, target, declared, count}`` (a ``file_read`` or
 ``env_read`` also holds the state of what was read: digest and size, see
@@ -41,8 +49,9 @@ and h5py's are seen where Python hands them the path (``engine.native_reads``), 
 databases through the ``sqlite3.connect`` event (connecting is the read, so a connection
 opened before the action is not seen; a WAL-mode database's ``-wal`` file is read with
 it), any other library's not at all (netCDF4, PyTables, DuckDB, OpenCV, GDAL);
-``datetime.now()`` and functions bound with ``from time import time`` before the first
-watched action are not seen; an RNG drawn from and then restored exactly is not seen.
+``datetime.now()`` (and pandas' and numpy's "now") and functions bound with ``from time
+import time`` before the first watched action are not seen; an RNG drawn from and then
+restored exactly is not seen.
 """
 
 from __future__ import annotations
