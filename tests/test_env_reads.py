@@ -243,3 +243,21 @@ def test_a_variable_the_action_leaves_set_is_a_write_of_the_process(
     assert effect["target"] == "the environment of the process: $REPROLAM_TEST_LEFT set"
     assert effect["declared"] is False
     assert strict.status is StepStatus.FAILED
+
+
+def test_records_leaving_out_different_variables_are_each_checked_against_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the whole environment's state now was read once per step and target: a record that
+    # left out a variable the action had set was compared with the state without it
+    from reprolam.engine.cache import _check_reads
+
+    monkeypatch.setenv("REPROLAM_TEST_OWN", "1")
+    with_own = env_reads.env_state(env_reads.WHOLE)
+    without_own = env_reads.env_state(env_reads.WHOLE, ["REPROLAM_TEST_OWN"])
+    states: dict[str, dict[str, Any]] = {}
+    for state in (without_own, with_own):
+        effect = {"kind": "env_read", "target": "$*", "declared": False, "count": 1, **state}
+        step = StepRecord.__new__(StepRecord)
+        object.__setattr__(step, "proposal", {"observed": {"effects": [effect]}})
+        assert _check_reads(step, None, states) == ((), 1)

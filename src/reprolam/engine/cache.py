@@ -312,9 +312,11 @@ def _check_reads(
     reads = recorded_reads(step, store)
     for effect in reads:
         target = str(effect.get("target"))
-        now = states.get(target)
+        # the whole environment less what the step set itself: per set of names left out
+        key = "\0".join([target, *env_reads.excluded(effect)])
+        now = states.get(key)
         if now is None:
-            now = states[target] = state_now(effect)
+            now = states[key] = state_now(effect)
         why = read_change(effect, now)
         if why is not None:
             noun = "variable" if effect.get("kind") == "env_read" else "file"
