@@ -210,3 +210,38 @@ def test_a_run_resumed_elsewhere_while_its_process_was_cut_off_is_not_written_ag
     with PostgresStore(pg_dsn, artifacts_dir=artifacts) as store:
         assert store.get_run(mine.id).status is RunStatus.SUCCEEDED
         assert [s.action for s in store.steps(mine.id)] == ["action_0", "theirs"]
+
+
+def test_a_run_cut_off_from_the_server_and_marked_interrupted_is_running_again_once_back(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """The session of a live run was cut off (a network drop, a killed session); another
+    process opened the store meanwhile, found its lease free and marked it interrupted. Back,
+    the first took its lease again and went on recording, and the run said `interrupted`
+    (its process 'ended') while it ran, to the end of the run."""
+    import socket
+    from dataclasses import replace
+
+    from reprolam.testing.conformance import make_run, make_step
+
+    artifacts = tmp_path / "a"
+    mine = make_run("cut-off", pid=os.getpid(), host=socket.gethostname(), status=RunStatus.RUNNING)
+    first = PostgresStore(pg_dsn, artifacts_dir=artifacts)
+    with first.lease(mine.id):
+        first.create_run(mine)
+        first.record(steps=[make_step(mine.id, 0)])
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:  # the session is cut off
+            admin.execute("SELECT pg_terminate_backend(%s)", (first._conn.info.backend_pid,))
+        with PostgresStore(pg_dsn, artifacts_dir=artifacts) as other:
+            assert other.get_run(mine.id).status is RunStatus.INTERRUPTED  # nobody held it
+        first.record(steps=[make_step(mine.id, 1)])  # reconnected: the lease is its again
+        with PostgresStore(pg_dsn, artifacts_dir=artifacts) as other:
+            run = other.get_run(mine.id)
+            assert (run.status, run.error) == (RunStatus.RUNNING, None)  # it said interrupted
+            with pytest.raises(StoreError, match="holds the run's lease"), other.lease(mine.id):
+                pass
+        first.record(run=replace(mine, status=RunStatus.SUCCEEDED))
+    first.close()
+    with PostgresStore(pg_dsn, artifacts_dir=artifacts) as store:
+        assert store.get_run(mine.id).status is RunStatus.SUCCEEDED
+        assert [s.index for s in store.steps(mine.id)] == [0, 1]

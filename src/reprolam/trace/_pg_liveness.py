@@ -42,6 +42,18 @@ def still_ours(conn: Any, run_id: str) -> bool:
     return mine and status in ("running", "interrupted")
 
 
+def unmark_abandoned(conn: Any, run_id: str) -> None:
+    """A run this process records again (its lease retaken after a reconnect) is ``running``
+    once more: another opener, finding the lease gone while this process was cut off, marked
+    it ``interrupted`` as if its process had died. Only that mark is undone."""
+    reason = interrupted_reason(os.getpid(), socket.gethostname())
+    conn.execute(
+        "UPDATE runs SET status = 'running', error = NULL "
+        "WHERE id = %s AND status = 'interrupted' AND error = %s",
+        (run_id, reason),
+    )
+
+
 def mark_abandoned_runs(conn: Any) -> None:
     """Runs still ``running`` whose lease nobody holds become ``interrupted``.
 

@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 from reprolam.errors import LeaseLostError, NotFoundError, ReprolamError, StoreError
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._dsn import hide_password, redact
-from reprolam.trace._pg_liveness import lease_key, mark_abandoned_runs, still_ours, try_lock
+from reprolam.trace._pg_liveness import (
+    lease_key,
+    mark_abandoned_runs,
+    still_ours,
+    try_lock,
+    unmark_abandoned,
+)
 from reprolam.trace._sql_queries import METRICS_DELETE, SqlRunQueries
 from reprolam.trace._sql_reads import SqlArtifactReads
 from reprolam.trace._sql_snapshots import SqlSnapshots
@@ -409,6 +415,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         for run_id, key in list(self._leases.items()):  # every one: the others stay leased
             if try_lock(self._conn, key):
                 if still_ours(self._conn, run_id):
+                    unmark_abandoned(self._conn, run_id)
                     continue
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
             del self._leases[run_id]
