@@ -535,6 +535,35 @@ def test_a_reader_opens_a_store_holding_a_run_whose_process_died(
         assert writer.get_run("dead").status is RunStatus.INTERRUPTED
 
 
+def test_a_reader_sees_a_run_whose_process_died_as_interrupted_though_it_may_not_mark_it(
+    postgres: pg.PgServer, tmp_path: Path
+) -> None:
+    """A dashboard's user (SELECT only) found the run's lease free, but cannot write the mark:
+    runs and show said `running` for a run nobody runs, until a writer opened the store."""
+    from dataclasses import replace
+
+    from reprolam.trace.leases import interrupted_reason
+
+    dsn = postgres.create_database()
+    live = PostgresStore(dsn, artifacts_dir=tmp_path)
+    with live.lease("alive"):
+        live.create_run(make_run("alive", pid=999_998, host="elsewhere"))  # its process holds it
+        live.create_run(make_run("dead", pid=999_999, host="elsewhere"))  # nobody holds it
+    reader = _role(postgres, dsn, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    with live.lease("alive"), PostgresStore(reader, artifacts_dir=tmp_path, create=False) as store:
+        reason = interrupted_reason(999_999, "elsewhere")
+        dead = store.get_run("dead")
+        assert (dead.status, dead.error) == (RunStatus.INTERRUPTED, reason)
+        assert {r.id: r.status for r in store.list_runs()} == {
+            "dead": RunStatus.INTERRUPTED,
+            "alive": RunStatus.RUNNING,
+        }
+        with PostgresStore(dsn, artifacts_dir=tmp_path) as writer:  # resumed meanwhile
+            writer.record(run=replace(writer.get_run("dead"), status=RunStatus.RUNNING, pid=7))
+        assert store.get_run("dead").status is RunStatus.RUNNING
+    live.close()
+
+
 class _OddNamePlanner:
     """Proposes one action whose name no store's text column takes as it is, then stops."""
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 from typing import Any
 
 from reprolam.hashing import digest
 from reprolam.trace.leases import interrupted_reason
+from reprolam.trace.records import RunRecord, RunStatus
 
 _INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -54,14 +56,16 @@ def unmark_abandoned(conn: Any, run_id: str) -> None:
     )
 
 
-def mark_abandoned_runs(conn: Any) -> None:
+def mark_abandoned_runs(conn: Any) -> dict[str, str]:
     """Runs still ``running`` whose lease nobody holds become ``interrupted``.
 
     Marked with the lease taken and only if still running, so a run that finished (and
     let go of its lease) between the query and the lock is left alone. Call on a
     connection that holds no leases itself (advisory locks are re-entrant per session).
-    A user who may only read (SELECT on the tables) leaves them for the next writer to mark.
+    A user who may only read (SELECT on the tables) leaves them for the next writer to mark:
+    they are returned (run id -> the reason a writer records), for its reads to say.
     """
+    unmarked: dict[str, str] = {}
     # pid 0: a run created through the store contract directly, not by an engine (which
     # records its pid and leases the run): nobody ever held a lease to lose.
     for run_id, pid, host in conn.execute(
@@ -70,15 +74,31 @@ def mark_abandoned_runs(conn: Any) -> None:
         key = lease_key(run_id)
         if not try_lock(conn, key):
             continue  # its process is alive
+        reason = interrupted_reason(pid, host)
         try:
-            conn.execute(
-                "UPDATE runs SET status = 'interrupted', error = %s "
-                "WHERE id = %s AND status = 'running'",
-                (interrupted_reason(pid, host), run_id),
-            )
+            if not unmarked:  # once refused, this user may mark none
+                conn.execute(
+                    "UPDATE runs SET status = 'interrupted', error = %s "
+                    "WHERE id = %s AND status = 'running'",
+                    (reason, run_id),
+                )
+                continue
         except Exception as exc:
             if getattr(exc, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
                 raise
-            return  # read-only: no run can be marked
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        unmarked[run_id] = reason
+    return unmarked
+
+
+def as_seen(run: RunRecord, unmarked: dict[str, str]) -> RunRecord:
+    """``run`` as a writer would have marked it: ``interrupted`` if its process was found gone
+    by a reader that may not mark it (``mark_abandoned_runs``), and it is still recorded as
+    run by that process (not resumed since)."""
+    reason = unmarked.get(run.id)
+    if reason is None or run.status is not RunStatus.RUNNING:
+        return run
+    if interrupted_reason(run.pid, run.host) != reason:
+        return run
+    return replace(run, status=RunStatus.INTERRUPTED, error=reason)

@@ -36,6 +36,7 @@ from reprolam.errors import LeaseLostError, NotFoundError, ReprolamError, StoreE
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._dsn import hide_password, redact
 from reprolam.trace._pg_liveness import (
+    as_seen,
     lease_key,
     mark_abandoned_runs,
     still_ours,
@@ -215,7 +216,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         self._taken_over: set[str] = set()  # leased runs others took while we were cut off
         try:
             _migrate(self._conn, self.location, create=create)
-            mark_abandoned_runs(self._conn)
+            # dead runs this user (read-only) may not mark: read as a writer would mark them
+            self._unmarked = mark_abandoned_runs(self._conn)
         except BaseException as exc:
             # said before closing: a closed connection would read as a lost one
             failure = self._error("open", exc) if isinstance(exc, self._pg.Error) else None
@@ -443,7 +445,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         row = self._one(f"{_RUN_SELECT} WHERE id = %s", (run_id,))
         if row is None:
             raise _rows.no_run_error(run_id, self.location)
-        return _rows.run_from_row(_row_in(row, _RUN_NUMBERS))
+        return self._run_from_row(row)
 
     def find_run_ids(self, prefix: str, *, limit: int = 2) -> list[str]:
         # Ids sort as bytes ("C" collation): the matches are the first rows from the prefix on.
@@ -459,7 +461,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         where, params = ("", ()) if verifies is None else ("WHERE verifies = %s ", (verifies,))
         sql = f"{_RUN_SELECT} {where}ORDER BY created_order DESC, id DESC LIMIT %s"
         rows = self._all(sql, (*params, count))
-        return [_rows.run_from_row(_row_in(row, _RUN_NUMBERS)) for row in rows]
+        return [self._run_from_row(row) for row in rows]
 
     def own_steps(self, run_id: str) -> list[StepRecord]:
         rows = self._all(_STEP_SELECT, (run_id,))
@@ -484,7 +486,11 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
 
     def _runs_by_id(self, ids: Sequence[str]) -> dict[str, RunRecord]:
         rows = self._all(f"{_RUN_SELECT} WHERE id = ANY(%s)", (list(ids),))
-        return {row[0]: _rows.run_from_row(_row_in(row, _RUN_NUMBERS)) for row in rows}
+        return {row[0]: self._run_from_row(row) for row in rows}
+
+    def _run_from_row(self, row: _Row) -> RunRecord:
+        run = _rows.run_from_row(_row_in(row, _RUN_NUMBERS))
+        return as_seen(run, self._unmarked) if self._unmarked else run
 
     def _write(self, statements: Sequence[tuple[str, Sequence[_Row]]]) -> None:
         """Beside-the-trace writes (annotations, metric index): one transaction."""
