@@ -163,6 +163,24 @@ def test_a_dsn_is_shown_without_its_password(dsn: str, shown: str, tmp_path: Pat
         assert "r3st" not in str(info.value)  # libpq quotes the query it misread: "r3st#x@..."
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://me:a%2@127.0.0.1:1/trace",
+        "postgresql://me@127.0.0.1:1/trace?password=a%2",
+        "postgresql://me:a%zz@127.0.0.1:1/trace",
+    ],
+)
+def test_a_short_password_libpq_quotes_is_masked(dsn: str, tmp_path: Path) -> None:
+    # libpq quotes the token it refuses; masking only pieces of 4 characters or more left a
+    # short password whole in the error ('invalid percent-encoded token: "a%2"')
+    with pytest.raises(StoreError, match="not a valid PostgreSQL DSN") as info:
+        open_store(dsn, artifacts=tmp_path)
+    assert "a%2" not in str(info.value)
+    assert "a%zz" not in str(info.value)
+    assert '"***"' in str(info.value)
+
+
 BIG_FLOW = """
 from reprolam import action, workflow
 

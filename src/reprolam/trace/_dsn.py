@@ -21,14 +21,20 @@ def redact(dsn: str) -> str:
 
 def hide_password(message: str, dsn: str) -> str:
     """``message`` (libpq's, which may quote the DSN as it misread it) without the DSN's
-    password, nor any piece of it that a ``/``, ``?``, ``#`` or ``@`` set apart."""
+    password, nor any piece of it that a ``/``, ``?``, ``#`` or ``@`` set apart. A piece
+    shorter than 4 characters is masked where it is quoted whole (libpq quotes the value it
+    refuses: ``invalid percent-encoded token: "a%2"``), not in every word holding it."""
     secrets = [m.group(2).strip("'") for m in _PARAM.finditer(dsn)]
     found = _uri_password(dsn)
     if found is not None:
         secrets.append(dsn[found[0] : found[1]])
-    pieces = {p for s in secrets for p in _pieces(s) if len(p) >= 4}
+    pieces = {p for s in secrets for p in _pieces(s) if p}
     for piece in sorted(pieces, key=len, reverse=True):
-        message = message.replace(piece, "***")
+        if len(piece) >= 4:
+            message = message.replace(piece, "***")
+        else:
+            for quote in "\"'":
+                message = message.replace(f"{quote}{piece}{quote}", f"{quote}***{quote}")
     return message
 
 
