@@ -605,6 +605,34 @@ def test_a_proposal_named_with_a_nul_or_a_lone_surrogate_is_a_recorded_rejection
         assert rl.audit(result.id).clean
 
 
+@action(outputs=["mean"])
+def fails_with_a_nul(samples: list[float]) -> float:
+    raise ValueError("bad \x00 value \ud800")
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_an_action_failing_with_a_nul_in_its_message_is_a_recorded_failure(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import reprolam
+
+    # PostgreSQL text holds no NUL: the failed step's run could not be given its end (the
+    # run's error quotes the message), and the run stopped with a store error, interrupted,
+    # 'once the store works again, continue it with reprolam resume', which failed the same way
+    where = request.getfixturevalue("pg_dsn") if backend == "postgres" else tmp_path / "s"
+    flow = workflow("nul-failure", [draw, fails_with_a_nul], outputs=["mean"])
+    with reprolam.open(where, artifacts=tmp_path / "artifacts") as rl:
+        result = rl.run(flow, planner=RulesPlanner())
+        run = rl.show(result.id)
+        assert run.run.status is RunStatus.FAILED
+        failed = run.steps[1]
+        assert failed.status is StepStatus.FAILED
+        assert failed.error.message == "bad \\x00 value \\ud800"
+        assert "ValueError: bad \\x00 value \\ud800" in failed.error.traceback
+        assert "bad \\x00 value" in (run.run.error or "")
+        assert rl.audit(result.id).clean
+
+
 def test_a_reader_of_an_older_store_is_told_its_version_and_who_must_upgrade_it(
     postgres: pg.PgServer, tmp_path: Path
 ) -> None:

@@ -21,7 +21,7 @@ from reprolam._frozen import builder
 from reprolam.actions import CONTEXT_PARAM, ActionSpec
 from reprolam.context import ActionContext
 from reprolam.engine.observe import ActionWatch
-from reprolam.trace.records import ErrorInfo, storable_text
+from reprolam.trace.records import ErrorInfo, storable_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +191,10 @@ TRACEBACK_MAX = 32 * 1024  # characters of a traceback kept
 
 def capped(text: str, limit: int) -> str:
     """``text`` cut to about ``limit`` characters, saying how much was cut (head and tail
-    kept), as a store can hold it (``storable_text``: a file name that is not UTF-8 in an
-    error message must not make the failure unrecordable)."""
-    text = storable_text(text)
+    kept), as every store can hold it (``storable_name``: a file name that is not UTF-8, or
+    a NUL, which PostgreSQL text cannot hold, in an error message must not make the failure
+    unrecordable)."""
+    text = storable_name(text)
     if len(text) <= limit:
         return text
     keep = limit // 2
