@@ -245,3 +245,35 @@ def test_a_run_cut_off_from_the_server_and_marked_interrupted_is_running_again_o
     with PostgresStore(pg_dsn, artifacts_dir=artifacts) as store:
         assert store.get_run(mine.id).status is RunStatus.SUCCEEDED
         assert [s.index for s in store.steps(mine.id)] == [0, 1]
+
+
+def test_an_extension_whose_commit_was_answered_on_a_dropped_connection_is_not_anothers(
+    pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server committed a hand-built run's next step, and the connection dropped before
+    its answer came back: the call, retried whole, found that step there and said another
+    process had extended the run (ConfigError: open the run again), though nobody had."""
+    from reprolam.testing.conformance import make_run, make_step
+    from reprolam.trace import crashpoints
+
+    with PostgresStore(pg_dsn, artifacts_dir=tmp_path / "a") as store:
+        store.create_run(make_run("by-hand"))
+        store.extend_run("by-hand", 0, steps=[make_step("by-hand", 0)])
+        dropped: list[bool] = []
+
+        def answer_lost() -> None:  # after the COMMIT went through: the session is cut off
+            if dropped:
+                return
+            dropped.append(True)
+            with psycopg.connect(pg_dsn, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (store._conn.info.backend_pid,))
+            store._conn.execute("SELECT 1")  # the client finds the connection gone
+
+        monkeypatch.setattr(crashpoints, "after_write", answer_lost)
+        mine = make_step("by-hand", 1)
+        store.extend_run("by-hand", 1, steps=[mine])  # it raised ConfigError
+        assert dropped
+        assert [s.hash for s in store.steps("by-hand")][1] == mine.hash
+        theirs = make_step("by-hand", 1, action="theirs")
+        with pytest.raises(ConfigError, match="already has a step 1"):
+            store.extend_run("by-hand", 1, steps=[theirs])  # another writer's is still refused

@@ -332,6 +332,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                     if not isinstance(exc, self._errors):
                         raise
                     if extends is not None and _STALE_EXTENSION in str(exc):
+                        if attempt > 1 and self._committed_before(steps, extends):
+                            return  # the try the connection dropped under had committed
                         raise stale_extension_error(*extends) from None
                     # Rolled back whole, and every statement is idempotent: safe to send again.
                     retry = getattr(exc, "sqlstate", None) in _RETRY_STATES or self._lost()
@@ -354,6 +356,20 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                 if step.run_id not in known:
                     return _rows.no_run_for_step_error(step, self.location)
         return self._error("record", exc)
+
+    def _committed_before(self, steps: Sequence[StepRecord], extends: tuple[str, int]) -> bool:
+        """Whether step ``extends[1]`` of the run is the first of ``steps``, hash and all: a
+        call retried after its connection dropped finds what its first try committed (the
+        server committed, the answer was lost) and must not call it another writer's."""
+        if not steps or steps[0].hash is None:
+            return False
+        try:
+            cur = self._cursor()
+            cur.execute("SELECT hash FROM steps WHERE run_id = %s AND idx = %s", extends)
+            row = cur.fetchone()
+        except (self._pg.Error, StoreError):
+            return False
+        return row is not None and row[0] == steps[0].hash
 
     def _known_runs(self, run_ids: Iterable[str]) -> set[str]:
         """Which of these runs exist (on a refusal's error path: every id if it cannot tell,
