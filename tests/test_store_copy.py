@@ -523,3 +523,23 @@ def test_a_copy_racing_another_into_the_same_store_says_to_copy_again(tmp_path: 
     assert "appeared in" in message
     assert "another copy into the same store at the same time?" in message
     assert "create the run under a new id" not in message  # not a choice a copy has
+
+
+def test_a_run_the_destination_cannot_hold_is_named(pg_dsn: str, tmp_path: Path) -> None:
+    # A run failed with a NUL in its error (recorded so before reprolam escaped it): SQLite
+    # holds it, PostgreSQL text cannot. The copy stopped with the server's words alone, no
+    # run named, leaving one interrupted in the destination
+    with open_store(tmp_path / "src") as src:
+        src.create_run(make_run("fine", created_at=1.0, status=RunStatus.SUCCEEDED))
+        src.create_run(
+            make_run("nul", created_at=2.0, status=RunStatus.FAILED, error="bad \x00 value")
+        )
+        with open_store(pg_dsn, artifacts=tmp_path / "a") as dst:
+            with pytest.raises(StoreError) as info:
+                copy_store(src, dst)
+            assert dst.get_run("nul").status is RunStatus.INTERRUPTED
+    message = str(info.value)
+    assert "NUL" in message
+    assert "the copy stopped at run nul, which" in message
+    assert "keeps as interrupted (copy in progress) until a copy completes it" in message
+    assert "(1 run(s) before it were copied)" in message

@@ -112,7 +112,12 @@ def copy_store(
             what = "skipped"
             report.skipped.append(run.id)
         else:
-            copier.copy_run(run, start)
+            try:
+                copier.copy_run(run, start)
+            except StoreError as exc:
+                if type(exc) is not StoreError:  # an integrity refusal names its record
+                    raise
+                raise _stopped_at(run, dst, report, exc) from exc
             what = "copied" if start is NEW else "completed"
             (report.copied if start is NEW else report.completed).append(run.id)
         _copy_annotations(src, dst, run.id)
@@ -120,6 +125,16 @@ def copy_store(
             on_run(what, run)
     copier.check_found()
     return report
+
+
+def _stopped_at(run: RunRecord, dst: TraceStore, report: CopyReport, exc: StoreError) -> StoreError:
+    """The destination refused a run's records (a server gone, text it cannot hold): which
+    run, and what the copy left."""
+    done = len(report.copied) + len(report.completed)
+    return StoreError(
+        f"{exc}; the copy stopped at run {run.id}, which {dst.location} keeps as interrupted "
+        f"(copy in progress) until a copy completes it ({done} run(s) before it were copied)"
+    )
 
 
 def _copy_annotations(src: TraceStore, dst: TraceStore, run_id: str) -> None:
