@@ -181,6 +181,25 @@ def test_a_short_password_libpq_quotes_is_masked(dsn: str, tmp_path: Path) -> No
     assert '"***"' in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://me:ab@s3cretpw@127.0.0.1:1/trace",  # libpq: cannot resolve 's3cretpw@...'
+        "postgresql://me@127.0.0.1:1/trace?password=zz%zzs3cret",  # a token it cannot decode
+    ],
+)
+def test_a_traceback_of_a_refused_dsn_shows_no_password(dsn: str, tmp_path: Path) -> None:
+    # The error's own text was masked, but libpq's exception, chained as its cause, went
+    # with it: a traceback (logging.exception in the user's application) printed the password
+    import traceback
+
+    with pytest.raises(StoreError) as info:
+        open_store(dsn, artifacts=tmp_path)
+    printed = "".join(traceback.format_exception(info.value))
+    assert "s3cret" not in printed
+    assert "***" in printed
+
+
 BIG_FLOW = """
 from reprolam import action, workflow
 

@@ -547,6 +547,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
 
     def _connect(self) -> Connection[_Row]:
         pg = self._pg
+        # libpq's own error, which may quote the DSN as it misread it, is not chained: a
+        # traceback (logging.exception) would print it, password pieces and all
         try:
             params = pg.conninfo.conninfo_to_dict(self._dsn)
         except pg.Error as exc:
@@ -554,7 +556,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
                 f"{self.location} is not a valid PostgreSQL DSN: "
                 f"{hide_password(_first_line(exc), self._dsn)}: use "
                 "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-            ) from exc
+            ) from None
         extra: dict[str, Any] = {}
         if "connect_timeout" not in params and not os.environ.get("PGCONNECT_TIMEOUT"):
             extra["connect_timeout"] = CONNECT_TIMEOUT
@@ -563,7 +565,8 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         try:
             conn: Connection[_Row] = pg.Connection.connect(self._dsn, autocommit=True, **extra)
         except pg.Error as exc:
-            raise _connect_error(self.location, hide_password(_first_line(exc), self._dsn)) from exc
+            said = hide_password(_first_line(exc), self._dsn)
+            raise _connect_error(self.location, said) from None
         encoding = conn.info.parameter_status("server_encoding")
         if encoding != "UTF8":
             conn.close()
