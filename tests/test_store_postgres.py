@@ -26,6 +26,7 @@ from reprolam.testing.conformance import artifact, chain, make_run, make_step
 from reprolam.trace import SCHEMA_VERSION, RunStatus, StepStatus, open_store, step_hash
 from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.postgres import INLINE_MAX, PostgresStore
+from reprolam.trace.queries import RunQuery
 
 # -- a small workflow for the engine ----------------------------------------------------------
 
@@ -558,10 +559,42 @@ def test_a_reader_sees_a_run_whose_process_died_as_interrupted_though_it_may_not
             "dead": RunStatus.INTERRUPTED,
             "alive": RunStatus.RUNNING,
         }
-        with PostgresStore(dsn, artifacts_dir=tmp_path) as writer:  # resumed meanwhile
-            writer.record(run=replace(writer.get_run("dead"), status=RunStatus.RUNNING, pid=7))
-        assert store.get_run("dead").status is RunStatus.RUNNING
+        with PostgresStore(dsn, artifacts_dir=tmp_path) as writer, writer.lease("dead"):
+            resumed = replace(writer.get_run("dead"), status=RunStatus.RUNNING, error=None, pid=7)
+            writer.record(run=resumed)
+            assert store.get_run("dead").status is RunStatus.RUNNING
     live.close()
+
+
+def test_a_run_whose_process_ends_while_a_store_is_open_is_interrupted_there(
+    postgres: pg.PgServer, tmp_path: Path
+) -> None:
+    """A dashboard (the UI, a notebook) opened the store while the run was executing; its
+    process died later: runs, show and the run's live page said running for as long as the
+    dashboard stayed open, though the lease had been free since."""
+    from reprolam.trace.leases import interrupted_reason
+
+    dsn = postgres.create_database()
+    running = PostgresStore(dsn, artifacts_dir=tmp_path)
+    reader = _role(postgres, dsn, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    with running.lease("r"):
+        running.create_run(make_run("r", pid=999_999, host="elsewhere"))
+        writer = PostgresStore(dsn, artifacts_dir=tmp_path)
+        watcher = PostgresStore(reader, artifacts_dir=tmp_path, create=False)
+        assert watcher.get_run("r").status is RunStatus.RUNNING  # alive: its lease is held
+        assert writer.get_run("r").status is RunStatus.RUNNING
+    running.close()  # the process ends
+    reason = interrupted_reason(999_999, "elsewhere")
+    run = watcher.get_run("r")
+    assert (run.status, run.error) == (RunStatus.INTERRUPTED, reason)  # said, not written
+    assert [r.status for r in watcher.list_runs()] == [RunStatus.INTERRUPTED]
+    (row,) = watcher.query_runs(RunQuery(ids=("r",), limit=1)).rows
+    assert row.run.status is RunStatus.INTERRUPTED
+    assert writer.get_run("r").status is RunStatus.INTERRUPTED  # marked: resumable
+    with admin(dsn) as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+    writer.close()
+    watcher.close()
 
 
 class _OddNamePlanner:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import replace
 from typing import Any
 
 from reprolam.hashing import digest
 from reprolam.trace.leases import interrupted_reason
-from reprolam.trace.records import RunRecord, RunStatus
 
 _INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -56,49 +54,42 @@ def unmark_abandoned(conn: Any, run_id: str) -> None:
     )
 
 
-def mark_abandoned_runs(conn: Any) -> dict[str, str]:
-    """Runs still ``running`` whose lease nobody holds become ``interrupted``.
+def mark_abandoned_runs(conn: Any) -> None:
+    """Runs still ``running`` whose lease nobody holds become ``interrupted`` (``abandoned``).
 
-    Marked with the lease taken and only if still running, so a run that finished (and
-    let go of its lease) between the query and the lock is left alone. Call on a
-    connection that holds no leases itself (advisory locks are re-entrant per session).
-    A user who may only read (SELECT on the tables) leaves them for the next writer to mark:
-    they are returned (run id -> the reason a writer records), for its reads to say.
+    Call on a connection that holds no leases itself (advisory locks are re-entrant per
+    session). A user who may only read (SELECT on the tables) leaves them for the next
+    writer to mark.
     """
-    unmarked: dict[str, str] = {}
     # pid 0: a run created through the store contract directly, not by an engine (which
     # records its pid and leases the run): nobody ever held a lease to lose.
     for run_id, pid, host in conn.execute(
         "SELECT id, pid, host FROM runs WHERE status = 'running' AND pid <> 0"
     ).fetchall():
-        key = lease_key(run_id)
-        if not try_lock(conn, key):
-            continue  # its process is alive
-        reason = interrupted_reason(pid, host)
-        try:
-            if not unmarked:  # once refused, this user may mark none
-                conn.execute(
-                    "UPDATE runs SET status = 'interrupted', error = %s "
-                    "WHERE id = %s AND status = 'running'",
-                    (reason, run_id),
-                )
-                continue
-        except Exception as exc:
-            if getattr(exc, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
-                raise
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-        unmarked[run_id] = reason
-    return unmarked
+        abandoned(conn, run_id, pid, host)
 
 
-def as_seen(run: RunRecord, unmarked: dict[str, str]) -> RunRecord:
-    """``run`` as a writer would have marked it: ``interrupted`` if its process was found gone
-    by a reader that may not mark it (``mark_abandoned_runs``), and it is still recorded as
-    run by that process (not resumed since)."""
-    reason = unmarked.get(run.id)
-    if reason is None or run.status is not RunStatus.RUNNING:
-        return run
-    if interrupted_reason(run.pid, run.host) != reason:
-        return run
-    return replace(run, status=RunStatus.INTERRUPTED, error=reason)
+def abandoned(conn: Any, run_id: str, pid: int, host: str) -> str | None:
+    """Why a run recorded as ``running`` is not (its process ended: nobody holds its lease),
+    or None while its process holds it. The run is marked ``interrupted`` with that reason,
+    unless this user may only read; call on a connection that does not hold its lease.
+
+    Marked with the lease taken and only if still running, so a run that finished (and let
+    go of its lease) between the read and the lock is left alone.
+    """
+    key = lease_key(run_id)
+    if not try_lock(conn, key):
+        return None  # its process is alive
+    reason = interrupted_reason(pid, host)
+    try:
+        conn.execute(
+            "UPDATE runs SET status = 'interrupted', error = %s "
+            "WHERE id = %s AND status = 'running'",
+            (reason, run_id),
+        )
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+            raise
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    return reason

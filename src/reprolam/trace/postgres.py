@@ -29,6 +29,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from reprolam.errors import LeaseLostError, NotFoundError, ReprolamError, StoreE
 from reprolam.trace import _rows, crashpoints
 from reprolam.trace._dsn import hide_password, redact
 from reprolam.trace._pg_liveness import (
-    as_seen,
+    abandoned,
     lease_key,
     mark_abandoned_runs,
     still_ours,
@@ -57,7 +58,7 @@ from reprolam.trace.forks import ForkGuard
 from reprolam.trace.leases import held_error
 from reprolam.trace.migrations_dir import packaged_migrations
 from reprolam.trace.queries import POSTGRES
-from reprolam.trace.records import ArtifactRecord, RunRecord, StepRecord
+from reprolam.trace.records import ArtifactRecord, RunRecord, RunStatus, StepRecord
 
 if TYPE_CHECKING:
     from psycopg import Connection, Cursor
@@ -216,8 +217,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         self._taken_over: set[str] = set()  # leased runs others took while we were cut off
         try:
             _migrate(self._conn, self.location, create=create)
-            # dead runs this user (read-only) may not mark: read as a writer would mark them
-            self._unmarked = mark_abandoned_runs(self._conn)
+            mark_abandoned_runs(self._conn)
         except BaseException as exc:
             # said before closing: a closed connection would read as a lost one
             failure = self._error("open", exc) if isinstance(exc, self._pg.Error) else None
@@ -505,8 +505,19 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         return {row[0]: self._run_from_row(row) for row in rows}
 
     def _run_from_row(self, row: _Row) -> RunRecord:
+        """A run as it is now: one recorded as ``running`` whose process has ended since this
+        store was opened (a dashboard stays open for days), or that this user may not mark
+        (SELECT only), is ``interrupted``; the mark is written when this user may."""
         run = _rows.run_from_row(_row_in(row, _RUN_NUMBERS))
-        return as_seen(run, self._unmarked) if self._unmarked else run
+        if run.status is not RunStatus.RUNNING or run.pid == 0 or run.id in self._leases:
+            return run  # (a lease this session holds would be taken again: re-entrant)
+        with self._lock:
+            cur = self._cursor()
+            try:
+                reason = abandoned(cur.connection, run.id, run.pid, run.host)
+            except self._errors as exc:
+                raise self._error("read", exc) from exc
+        return run if reason is None else replace(run, status=RunStatus.INTERRUPTED, error=reason)
 
     def _write(self, statements: Sequence[tuple[str, Sequence[_Row]]]) -> None:
         """Beside-the-trace writes (annotations, metric index): one transaction."""
