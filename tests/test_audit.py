@@ -251,6 +251,25 @@ def test_deleted_artifact_file(store_copy: tuple[Path, str]) -> None:
     assert "audit found 1 problem(s)" in text
 
 
+def test_a_moved_artifacts_directory_is_named_by_the_option_of_who_asks(
+    store_copy: tuple[Path, str],
+) -> None:
+    """`audit` said "pass artifacts with its location" on the command line, Python's name
+    for the option, while `get` said --artifacts; each now names its own."""
+    store, run_id = store_copy
+    (store / "artifacts").rename(store / "elsewhere")
+    fix = "restore it, or pass {} with its location"
+    for args in (["audit", run_id], ["audit", run_id, "--json"], ["replay", run_id]):
+        result = invoke(store, *args)
+        assert result.exit_code == 1, result.output
+        assert fix.format("--artifacts") in " ".join(result.stdout.split()), args
+    with reprolam.open(store) as rl:
+        (problem, *_) = rl.audit(run_id).problems
+    assert problem.to_dict()["message"].endswith(fix.format("artifacts"))  # Python's spelling
+    moved = invoke(store, "--artifacts", str(store / "elsewhere"), "audit", run_id)
+    assert moved.exit_code == 0, moved.output
+
+
 # -- failures and recoveries ----------------------------------------------------------------------
 
 

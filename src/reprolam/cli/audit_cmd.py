@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reprolam.cli.main import Ctx, json_option, reports_errors, respond
+from reprolam.cli.main import Ctx, flag_style, json_option, reports_errors, respond
 
 
 @click.command()
@@ -28,4 +28,6 @@ def audit(obj: Ctx, run_ref: str, as_json: bool) -> None:
 
     with obj.open() as rl:
         report = rl.audit(run_ref)
-    respond(as_json, report.to_dict(), lambda: render.audit_report(report), ok=report.clean)
+    respond(
+        as_json, report.to_dict(flag_style), lambda: render.audit_report(report), ok=report.clean
+    )

@@ -565,7 +565,7 @@ def recorded_error(message: str) -> str:
     return message
 
 
-def problem_text(problem: Problem) -> str:
+def problem_text(problem: Problem | AuditProblem) -> str:
     """A verification problem as the CLI says it: options named by their flags."""
     from reprolam.cli.main import flag_style
 
@@ -573,7 +573,7 @@ def problem_text(problem: Problem) -> str:
 
 
 if TYPE_CHECKING:
-    from reprolam.history.audit import AuditReport
+    from reprolam.history.audit import AuditProblem, AuditReport
     from reprolam.history.verify import Problem
 
 
@@ -595,7 +595,8 @@ def audit_report(report: AuditReport) -> None:
         where = [f"run {problem.run}"] if problem.run else []
         where += [f"step {problem.step}"] if problem.step is not None else []
         where += [f"artifact {short(problem.artifact)}"] if problem.artifact else []
-        console.print(f"  [red]{problem.kind}[/] ({', '.join(where)}): {escape(problem.message)}")
+        text = escape(problem_text(problem))
+        console.print(f"  [red]{problem.kind}[/] ({', '.join(where)}): {text}")
     for attempt in report.reproductions:
         console.print(f"  reproduction {attempt.where}: {escape(attempt.summary())}")
     if report.effects:

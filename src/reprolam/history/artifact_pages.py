@@ -130,6 +130,7 @@ class ArtifactPages:
                         markup = _markup_of(exc, why)
             elif isinstance(error, IntegrityError | NotFoundError):
                 why = str(error)
+                markup = _markup_of(error, why)  # a moved artifacts directory: its option
             else:  # e.g. its blob file could not be read
                 why = f"artifact {key} cannot be loaded: {type(error).__name__}: {error}"
             if why is None:

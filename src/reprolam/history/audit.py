@@ -56,7 +56,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from reprolam.brief import problems_words
-from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
+from reprolam.errors import (
+    IntegrityError,
+    NotFoundError,
+    OptionStyle,
+    ReprolamError,
+    python_style,
+    render_markup,
+)
 from reprolam.hashing import short
 from reprolam.history.compare import Comparison, compare_steps
 from reprolam.history.index_check import metrics_index_problem
@@ -108,9 +115,21 @@ class AuditProblem:
     run: str | None = None  # the run whose record holds the step (for inherited: the parent)
     step: int | None = None
     artifact: str | None = None
+    # ``message`` with its {option} markup, when it names an option (as ``Problem.markup``)
+    markup: str | None = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def text(self, style: OptionStyle = python_style) -> str:
+        return self.message if self.markup is None else render_markup(self.markup, style)
+
+    def to_dict(self, style: OptionStyle = python_style) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "kind": self.kind,
+            "message": self.text(style),
+            "run": self.run,
+            "step": self.step,
+            "artifact": self.artifact,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +320,7 @@ class AuditReport:
             for name in CHECKS
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, style: OptionStyle = python_style) -> dict[str, Any]:
         c = self.completeness
         return {
             "run": self.run.id,
@@ -310,7 +329,7 @@ class AuditReport:
             "clean": self.clean,
             "metrics": self.metrics,
             "checks": self.checks(),
-            "problems": [p.to_dict() for p in self.problems],
+            "problems": [p.to_dict(style) for p in self.problems],
             "completeness": {
                 **asdict(c),
                 "ratio": c.ratio,
@@ -368,7 +387,7 @@ def audit(store: TraceStore, run_ref: str, *, external_inputs: Collection[str] =
     missing_steps = sum(end - start for start, end in gaps) + len(lost)
     found = [p for p in found if not _follows_from_unread(store, trace, p)]
     for p in found:
-        trace.add(p.kind, p.message, step=p.step, artifact=p.artifact, run=p.run)
+        trace.add(p.kind, p.message, step=p.step, artifact=p.artifact, run=p.run, markup=p.markup)
     _, snapshot_problems = snapshot_findings(store, trace.regions, steps, _intact(found))
     for finding in snapshot_problems:
         trace.add(finding.kind, finding.message, run=finding.run)
@@ -483,10 +502,11 @@ class _Trace:
         step: int | None = None,
         artifact: str | None = None,
         run: str | None = None,
+        markup: str | None = None,
     ) -> None:
         check = _CHECK_OF_KIND.get(kind, "hash_chain")  # a new verify_trace kind: the record
         self.problems.append(
-            AuditProblem(check, kind, message, run or self.owner(step), step, artifact)
+            AuditProblem(check, kind, message, run or self.owner(step), step, artifact, markup)
         )
 
 
