@@ -287,3 +287,30 @@ def test_a_fork_point_that_is_neither_an_index_nor_a_name_is_bad_input(
     with SQLiteStore(root) as store, pytest.raises(ConfigError) as refused:
         fork(store, parent_id, at=at, workflow=FLOW, planner=_report())
     assert str(refused.value).startswith(f"at {at!r}: give a step index (a whole number) or")
+
+
+@action(outputs=["values"])
+def many() -> list[float]:
+    return [float(i) for i in range(10_000)]  # past 32 KiB: a blob file, not a row
+
+
+@action(outputs=["total"])
+def add_all(values: list[float]) -> float:
+    return sum(values)
+
+
+def test_a_fork_stopped_by_a_missing_blob_names_the_run_it_left_interrupted(
+    tmp_path: Path,
+) -> None:
+    """The fork's run was recorded (interrupted) before its first input could not be read,
+    and the error named only the blob: `runs` showed a fork nobody had been told of."""
+    flow = workflow("blob-fork", [many, add_all], outputs=["total"])
+    with reprolam.open(tmp_path / "store") as rl:
+        parent_id = rl.run(flow, planner="script").id
+    (tmp_path / "store" / "artifacts").rename(tmp_path / "elsewhere")
+    with reprolam.open(tmp_path / "store") as rl:
+        with pytest.raises(IntegrityError, match="is missing") as caught:
+            rl.fork(parent_id, at="add_all", workflow=flow)
+        (left,) = [r for r in rl.runs() if r.id != parent_id]
+        assert left.status.value == "interrupted"
+        assert f"run {left.id} stopped there and is recorded as interrupted" in str(caught.value)

@@ -230,7 +230,11 @@ class RunLoop:
         try:
             return self._drive(rerun)
         except StoreError as exc:
-            if type(exc) is not StoreError:  # an integrity refusal: resuming would not help
+            if type(exc) is not StoreError:  # an integrity refusal: kept, with what it left
+                exc.what += (
+                    f"; run {self.run.id} stopped there and is recorded as interrupted (the "
+                    "steps recorded before are kept)"
+                )
                 raise
             raise _unfinished(exc, self.run.id) from exc
         finally:
