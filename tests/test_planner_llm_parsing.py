@@ -221,6 +221,34 @@ def test_a_refusal_names_what_to_change(
     assert adapt_to_error(request, 429, message, param) is None  # only refusals adapt
 
 
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "No endpoints found that support tool use. To learn more about provider routing, "
+            "visit: https://openrouter.ai/docs/provider-routing",
+            ("tools", "switched to tool_mode=text"),
+        ),
+        (
+            "No endpoints found that support the provided 'tool_choice' value. To learn more "
+            "about provider routing, visit: https://openrouter.ai/docs/provider-routing",
+            ("tool_choice", "dropped"),
+        ),
+        ("The model `gpt-9` does not exist", None),
+        ("No endpoints found for nobody/no-such-model.", None),
+        ("No endpoints found that support the provided 'stream' value.", None),
+    ],
+)
+def test_openrouters_404_for_a_feature_no_provider_of_the_model_takes_adapts(
+    message: str, expected: tuple[str, str] | None
+) -> None:
+    """OpenRouter refuses tools for a model none of whose providers takes them with a 404,
+    which was taken for an unknown model: `--tool-mode auto` never switched to text."""
+    request = {"model": "m", "messages": [], "tools": [], "tool_choice": "required"}
+    found = adapt_to_error(request, 404, message)
+    assert (None if found is None else (found.param, found.change)) == expected
+
+
 def test_a_lone_surrogate_escape_from_a_model_is_kept_as_its_escape_text() -> None:
     """``"\\ud800"`` is valid JSON but decodes to text no store can hold (a run recording it
     used to fail, and its journal made the store impossible to open)."""

@@ -138,9 +138,12 @@ _TOOLS_REFUSED = re.compile(
     r"tools? param requires --jinja|does not support tools|"
     r"tool choice requires --enable-auto-tool-choice|--tool-call-parser|"
     r"tools? (is|are) not supported|tool calling is not supported|"
-    r"does not support (function|tool) calling",
+    r"does not support (function|tool) calling|"
+    r"no endpoints found that support tool use",  # OpenRouter, HTTP 404
     re.IGNORECASE,
 )
+# OpenRouter answers 404 when no provider of the model takes a feature of the request
+_NO_ENDPOINT_FOR = re.compile(r"no endpoints found that support the provided '(\w+)'", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +166,16 @@ def adapt_to_error(
     ``message`` is the server's error text (the whole body, for proxies such as LiteLLM that
     wrap the upstream error in their own); ``param`` the error's ``param`` field, if any.
     """
-    if status not in (400, 422, 500):
+    if status not in (400, 404, 422, 500):
         return None
     short = " ".join(message.split())[:300]
     if "tools" in request and _TOOLS_REFUSED.search(message):
         return Adaptation("tools", "switched to tool_mode=text", short)
+    if status == 404:  # a model not found stays an error; a feature no provider takes does not
+        named = _NO_ENDPOINT_FOR.search(message)
+        if named is None or named[1] not in OPTIONAL_PARAMS or named[1] not in request:
+            return None
+        return Adaptation(named[1], "dropped", short)
     if not _REFUSAL.search(message) and not param:
         return None
     candidates = [param] if isinstance(param, str) and param in request else []
