@@ -70,3 +70,18 @@ def test_a_crate_of_a_run_with_the_llm_planners_own_config_imports(tmp_path: Pat
     import_crate(store, tmp_path / "crate")
     assert audit(store, run_id).clean
     assert store.get_run(run_id).planner == config
+
+
+def test_a_crate_of_a_planner_naming_its_tokenizer_imports(tmp_path: Path) -> None:
+    """A plug-in planner's config may name a tokenizer or its stop tokens (text, a list of
+    text): neither is a secret. Both were redacted as a token, so the crate's record no
+    longer matched its header hash and import refused it as altered."""
+    config = {"name": "tok", "tokenizer": "cl100k_base", "stop_tokens": ["</s>"]}
+    with SQLiteStore(tmp_path / "store") as store:
+        run_id = troubled_run(store, config=config)
+        export_run(store, run_id, format="rocrate", output=tmp_path / "crate")
+    store = MemoryStore()
+    import_crate(store, tmp_path / "crate")
+    assert audit(store, run_id).clean
+    assert store.get_run(run_id).planner == config
+    assert "<redacted>" not in (tmp_path / "crate" / "ro-crate-metadata.json").read_text()

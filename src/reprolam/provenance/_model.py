@@ -34,8 +34,9 @@ CODEC_FILES: dict[str, tuple[str, str]] = {
     "pickle": (".pkl", "application/x-python-pickle"),
 }
 
+# "token" as a word's end (a tokenizer, stop_tokens or a count of tokens is not a secret).
 _SECRET_KEY = re.compile(
-    r"(api[_-]?key|token|secret|password|passwd|authorization|credential)", re.I
+    r"(api[_-]?key|token(?![a-z])|secret|password|passwd|authorization|credential)", re.I
 )
 # Keys that name where a secret comes from (``api_key_from``: a variable's name), or which
 # request parameter carries a count (the llm planner's ``max_tokens_param``), not a secret.
