@@ -267,3 +267,20 @@ def test_members_whose_safe_names_collide_each_get_their_own_open_file(tmp_path:
     assert sizes == [2, 3, 4, 5]
     with MemoryStore() as store:
         assert import_crate(store, tmp_path / "crate").run == run.id
+
+
+def test_import_without_rocrate_says_how_to_install(
+    exported: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Import writes the crate's views again with rocrate to compare them; without it
+    installed, `reprolam import` was an ImportError traceback (exit 1)."""
+    monkeypatch.setitem(sys.modules, "rocrate", None)
+    monkeypatch.delitem(sys.modules, "reprolam.provenance._rocrate", raising=False)
+    store = tmp_path / "store"
+    result = CliRunner().invoke(
+        cli, ["--store", str(store), "import", str(exported["root"] / "plain")]
+    )
+    assert result.exit_code == 2, result.output
+    assert "the import of a crate needs the 'rocrate' package" in result.output
+    assert "pip install 'reprolam[provenance]'" in result.output
+    assert not store.exists()

@@ -52,7 +52,7 @@ def export_run(
         from reprolam.provenance._crate_terms import check_license
 
         check_license(license)  # before the run is verified and its crate built
-    _require(format)  # before reading anything: a missing library is the first thing to say
+    require_libraries(format)  # before reading anything: a missing library is said first
     with _opened(store) as trace:
         run_id = trace.resolve_run_id(run_ref)
         if format in PROV_FORMATS or format == "rocrate":
@@ -114,7 +114,11 @@ _NEEDS = {
 }
 
 
-def _require(format: str) -> None:
+def require_libraries(format: str, doing: str = "") -> None:
+    """``ConfigError`` naming the fix if a library ``format`` needs is not installed.
+
+    ``doing`` names what needs it (default: the export in ``format``)."""
+    doing = doing or f"{format} export"
     for module, package in _NEEDS.get(format, ()):
         try:
             importlib.import_module(module)
@@ -125,8 +129,7 @@ def _require(format: str) -> None:
                 else "pip install 'reprolam[provenance]'"
             )
             raise ConfigError(
-                f"the {format} export needs the {package!r} package, which is not installed "
-                f"({exc}): {fix}"
+                f"the {doing} needs the {package!r} package, which is not installed ({exc}): {fix}"
             ) from exc
 
 

@@ -102,6 +102,9 @@ def verify_crate(crate: str | os.PathLike[str]) -> VerifiedCrate:
     writing nothing: ``IntegrityError`` naming the file that does not verify, ``CrateError``
     for something that is not an importable crate. A caller that would create a store to
     import into verifies first, so a refused crate leaves no empty store behind."""
+    from reprolam.provenance._export import require_libraries
+
+    require_libraries("rocrate", doing="import of a crate")  # its views are checked with it
     path = Path(crate)
     with _reader(path) as opened:
         reader = _Limited(opened, path, _max_bytes())
