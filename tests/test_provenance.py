@@ -400,6 +400,33 @@ def test_missing_library_says_how_to_install(
         export_run(store, runs["bc"], format="rocrate", output="x.zip")
 
 
+@pytest.mark.parametrize(
+    ("format", "package", "old"), [("rocrate", "rocrate", "0.14.0"), ("prov-n", "prov", "2.1.0")]
+)
+def test_a_library_too_old_says_which_version_is_needed(
+    store: SQLiteStore,
+    runs: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    format: str,
+    package: str,
+    old: str,
+) -> None:
+    """rocrate before 0.15 takes no ROCrate(version=...): an export (or an import) with it
+    installed, which the extra's old floor rocrate>=0.10 allowed, was a TypeError traceback;
+    prov before 2.1.1 wrote PROV-N that does not parse back."""
+    import importlib.metadata
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: old if name == package else real(name)
+    )
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=rf"needs {package} .* {old} is installed: pip install"):
+        export_run(store, runs["bc"], format=format, output=out)
+    assert not out.exists()
+
+
 def test_unknown_run_and_bad_paths_leave_nothing_behind(
     store: SQLiteStore, runs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

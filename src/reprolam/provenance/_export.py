@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,6 +132,31 @@ def require_libraries(format: str, doing: str = "") -> None:
             raise ConfigError(
                 f"the {doing} needs the {package!r} package, which is not installed ({exc}): {fix}"
             ) from exc
+        _require_version(package, doing)
+
+
+# The oldest releases that work (pyproject's provenance extra says the same): rocrate before
+# 0.15 takes no ROCrate(version=...), prov before 2.1.1 writes PROV-N that does not parse.
+_OLDEST = {"rocrate": (0, 15), "prov": (2, 1, 1)}
+
+
+def _require_version(package: str, doing: str) -> None:
+    oldest = _OLDEST.get(package)
+    if oldest is None:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version(package)
+    except PackageNotFoundError:
+        return  # importable but not installed as a distribution (a source checkout): trust it
+    numbers = tuple(int(part) for part in re.findall(r"\d+", installed)[: len(oldest)])
+    if numbers < oldest:
+        wanted = ".".join(map(str, oldest))
+        raise ConfigError(
+            f"the {doing} needs {package} {wanted} or later, and {package} {installed} is "
+            f"installed: pip install --upgrade '{package}>={wanted}'"
+        )
 
 
 @contextmanager
