@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import tempfile
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -70,11 +73,31 @@ def write_crate(
     def write(tmp: Path) -> None:
         crate = _Builder(store, graph, max_file_bytes, license).build()  # file sources: streams
         if as_zip:
-            crate.write_zip(tmp)
+            _write_zip(crate, tmp)
         else:
             crate.write(tmp)
 
     return write_atomically(output, write, directory=not as_zip)
+
+
+def _write_zip(crate: Any, path: Path) -> None:
+    """The crate written as a directory beside ``path``, then zipped into ``path``.
+
+    Not rocrate's ``write_zip``: it compresses each in-memory file whole into a buffer it then
+    reads 8 KiB at a time, copying what is left on every read, so a 32 MB artifact took 15 s
+    and a 200 MB one hours. The members are the directory's files, named as ``write_zip``
+    names them (their paths in the crate), in a stable order, with its fixed 1980 time."""
+    staging = Path(tempfile.mkdtemp(prefix=f"{path.name}.", dir=path.parent))
+    try:
+        crate.write(staging)
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        with zipfile.ZipFile(path, "x", compression=zipfile.ZIP_DEFLATED) as archive:
+            for file in files:
+                name = file.relative_to(staging).as_posix()
+                with file.open("rb") as src, archive.open(name, "w", force_zip64=True) as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 class _Builder:
