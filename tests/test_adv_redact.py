@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from reprolam import Proposal
+from reprolam.errors import IntegrityError
 from reprolam.history.audit import audit
 from reprolam.history.fork import fork
 from reprolam.provenance import export_run, import_crate
@@ -85,3 +86,22 @@ def test_a_crate_of_a_planner_naming_its_tokenizer_imports(tmp_path: Path) -> No
     assert audit(store, run_id).clean
     assert store.get_run(run_id).planner == config
     assert "<redacted>" not in (tmp_path / "crate" / "ro-crate-metadata.json").read_text()
+
+
+def test_a_crate_whose_planner_config_was_redacted_says_so_on_import(tmp_path: Path) -> None:
+    """A planner config holding a secret (against the planner contract) is redacted by the
+    export, which changes the run's header-hashed record: import refused the crate as
+    'altered or damaged', blaming whoever handled it for what the export itself did."""
+    config = {"name": "llm", "api_key": "sk-test-SECRET", "model": "m"}
+    with SQLiteStore(tmp_path / "store") as store:
+        run_id = troubled_run(store, config=config)
+        export_run(store, run_id, format="rocrate", output=tmp_path / "crate")
+    with pytest.raises(IntegrityError) as raised:
+        import_crate(MemoryStore(), tmp_path / "crate")
+    message = str(raised.value)
+    assert (
+        f"the export redacted a secret-looking value in the planner config of run {run_id}"
+        in message
+    )
+    assert "altered" not in message
+    assert "reprolam store copy" in message

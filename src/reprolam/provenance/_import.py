@@ -28,6 +28,7 @@ from reprolam.errors import ConfigError, IntegrityError, ReprolamError
 from reprolam.hashing import digest
 from reprolam.provenance._crate_files import TRACE_FORMAT, TRACE_PATH
 from reprolam.provenance._crate_views import check_views
+from reprolam.provenance._model import REDACTED
 from reprolam.provenance._verified import require_verified
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.copy import CopyReport, copy_store
@@ -148,9 +149,7 @@ def _staged(
     # status, verdict, output or seed, a removed seal, an artifact's codec, a dropped step).
     records = [staged.get_run(run.id) for run in runs]
     where = f"{TRACE_PATH} in crate {str(path)!r}: "
-    require_verified(
-        staged, records, where=where, then="the crate was altered or damaged; nothing was imported"
-    )
+    require_verified(staged, records, where=where, then=_why_altered(records))
     running = [run.id for run in records if run.status is RunStatus.RUNNING]
     if running:
         raise ConfigError(
@@ -158,6 +157,20 @@ def _staged(
             "complete; nothing was imported: export it again once it has finished"
         )
     return staged
+
+
+def _why_altered(runs: list[RunRecord]) -> str:
+    """What a crate whose records do not verify went through: altered, or (a planner config
+    holding a secret-looking value, against the planner contract) redacted by the export,
+    which changes the header-hashed record."""
+    redacted = [run.id for run in runs if REDACTED in json.dumps(run.planner)]
+    if not redacted:
+        return "the crate was altered or damaged; nothing was imported"
+    return (
+        f"the export redacted a secret-looking value in the planner config of run "
+        f"{redacted[0]} ('{REDACTED}'), so its record no longer matches the hash taken when it "
+        "was recorded; nothing was imported: copy its store with `reprolam store copy` instead"
+    )
 
 
 # -- reading the crate ----------------------------------------------------------------------------

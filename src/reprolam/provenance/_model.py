@@ -443,6 +443,9 @@ def _picture(match: re.Match[str]) -> str:
     return chr(0x2400 + code) if code < 0x20 else "\ufffd"
 
 
+REDACTED = "<redacted>"
+
+
 def redact(value: Any) -> Any:
     """``value`` with the values of secret-looking keys replaced, recursively.
 
@@ -450,7 +453,7 @@ def redact(value: Any) -> Any:
     on the door, because an export is the thing people attach to papers and tickets.
     """
     if isinstance(value, Mapping):
-        return {k: "<redacted>" if _secret(k, v) else redact(v) for k, v in value.items()}
+        return {k: REDACTED if _secret(k, v) else redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
