@@ -477,3 +477,32 @@ def test_a_crate_with_a_chosen_license_as_a_zip_imports(
             store, crates["plain"], format="rocrate", output=tmp_path / "c.zip", license="MIT"
         )
     assert import_crate(MemoryStore(), tmp_path / "c.zip").run == crates["plain"]
+
+
+def test_a_crate_an_older_exporter_described_otherwise_is_not_called_altered(
+    tmp_path: Path,
+) -> None:
+    """Import compares a crate's views with what this version writes from its records. A
+    run that executed no action was said to conform to Provenance Run Crate until 90ef5b7:
+    a crate exported before then, untouched, was refused as 'altered after it was exported'
+    and nothing said that another version had written it, nor to export it with this one."""
+    from reprolam import Engine, Proposal
+    from reprolam.provenance import export_run
+    from reprolam.provenance._crate_terms import PROVENANCE_PROFILE
+    from test_provenance_scenarios import FLOW, Scripted
+
+    with SQLiteStore(tmp_path / "store") as store:
+        planner = Scripted([Proposal("nope")], {"name": "script"})
+        run_id = Engine(store).run(FLOW, planner=planner, seed=0).id
+        export_run(store, run_id, format="rocrate", output=tmp_path / "crate")
+    path = tmp_path / "crate" / "ro-crate-metadata.json"
+    metadata = json.loads(path.read_text())
+    root = next(e for e in metadata["@graph"] if e["@id"] == "./")
+    root["conformsTo"].append({"@id": PROVENANCE_PROFILE})  # as the older exporter wrote it
+    path.write_text(json.dumps(metadata, indent=4))
+    with pytest.raises(IntegrityError, match="altered after it was exported") as refused:
+        import_crate(MemoryStore(), tmp_path / "crate")
+    message = str(refused.value)
+    assert "or was exported by another version of reprolam" in message
+    assert f"reprolam {reprolam.__version__} writes" in message
+    assert message.endswith("export the run again with this version")

@@ -83,8 +83,13 @@ def _difference(expected: dict[str, Any], found: dict[str, Any]) -> str:
 
 
 def _altered(path: Path, what: str) -> IntegrityError:
+    """The views are compared with what this version writes: a crate another version of
+    reprolam exported (one that described the same records otherwise) differs too."""
+    from reprolam import __version__
+
     return IntegrityError(
-        f"crate {str(path)!r}: {what}: the crate was altered after it was exported (its records "
-        "verify, but what it tells other readers does not match them); nothing was imported: "
-        "export the run again"
+        f"crate {str(path)!r}: {what}: the crate was altered after it was exported, or was "
+        f"exported by another version of reprolam, which described its records otherwise (its "
+        f"records verify, but what it tells other readers is not what reprolam {__version__} "
+        "writes from them); nothing was imported: export the run again with this version"
     )
