@@ -320,3 +320,14 @@ def test_a_zipped_crate_of_a_large_artifact_is_written_in_linear_time(tmp_path: 
     store = MemoryStore()
     import_crate(store, tmp_path / "crate.zip")
     assert store.get_run(run_id).outputs.keys() == {"blob"}
+
+
+def test_import_json_names_the_crate_as_the_copy_source(
+    exported: dict[str, Any], tmp_path: Path
+) -> None:
+    """import --json's copy report said its source was 'memory:' (the staging store the
+    crate is verified in), a store nobody named."""
+    crate = str(exported["root"] / "fork.zip")
+    result = CliRunner().invoke(cli, ["--store", str(tmp_path / "lab"), "import", crate, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["copy"]["source"] == crate

@@ -134,6 +134,7 @@ def _staged(
 ) -> MemoryStore:
     """The crate's records in a store of their own, verified as replay verifies them."""
     staged = MemoryStore()
+    staged.location = str(path)  # what a copy report and a missing record name as the source
     for run in runs:
         staged.create_run(run)
     produced = {d for own in steps.values() for s in own for d in s.outputs.values()}
