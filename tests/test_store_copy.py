@@ -543,3 +543,27 @@ def test_a_run_the_destination_cannot_hold_is_named(pg_dsn: str, tmp_path: Path)
     assert "the copy stopped at run nul, which" in message
     assert "keeps as interrupted (copy in progress) until a copy completes it" in message
     assert "(1 run(s) before it were copied)" in message
+
+
+def test_an_interrupted_run_resumed_in_the_destination_since_is_skipped(tmp_path: Path) -> None:
+    """An older copy of a run (exported or backed up while it was interrupted) copied into a
+    store where it was resumed since was refused as 'there with different content', and the
+    fix named was to remove the destination's run: the finished one, for its older copy."""
+    from reprolam.history.resume import resume
+
+    _STOPS["now"] = True
+    with SQLiteStore(tmp_path / "src") as src:
+        with pytest.raises(KeyboardInterrupt):
+            Engine(src).run(_STOPPING, planner=RulesPlanner())
+        (run,) = src.list_runs()
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        assert copy_store(src, dst).copied == [run.id]
+        _STOPS["now"] = False
+        assert resume(dst, run.id, workflow=_STOPPING).succeeded
+        finished = dst.get_run(run.id)
+        steps = dst.steps(run.id)
+        report = copy_store(src, dst)
+        assert report.skipped == [run.id]
+        assert dst.get_run(run.id) == finished
+        assert dst.steps(run.id) == steps
+        assert _audit_problems(dst, run.id) == []

@@ -12,8 +12,10 @@ their records are not complete yet. Copy again once they have finished.
 It is safe to repeat. A run already in the destination with identical content is skipped
 (missing artifacts are filled in); one an interrupted copy left with a prefix of its steps
 is completed, as is one copied unfinished (interrupted) and resumed in the source since:
-only its header must be the same. A run that exists there with different content is a
-conflict: the copy refuses before writing anything. Artifacts are written before the
+only its header must be the same. The other way round, an interrupted run whose
+destination copy was resumed since (its steps and more) is skipped: there is nothing to
+add. A run that exists there with different content is a conflict: the copy refuses
+before writing anything. Artifacts are written before the
 records that reference them, and a run is created unfinished and given its final record
 after its steps, so an interrupted copy never leaves a record pointing at a missing
 artifact, nor a finished run missing steps (it leaves an interrupted one).
@@ -190,6 +192,8 @@ def _plan(src: TraceStore, dst: TraceStore, run: RunRecord) -> int | str | None:
         there = dst.get_run(run.id)
     except NotFoundError:
         return NEW
+    if run.status is RunStatus.INTERRUPTED and _further_along(src, dst, run, there):
+        return -1  # an older copy of what is there: resumed since, it holds all of it and more
     grows = there.status in _UNFINISHED  # its end is still to come: only its header must hold
     why = _difference(_fields(there, grows), _fields(run, grows))
     if why:
@@ -206,6 +210,21 @@ def _plan(src: TraceStore, dst: TraceStore, run: RunRecord) -> int | str | None:
     if len(have) == len(want) and not _difference(there.to_dict(), run.to_dict()):
         return -1
     return len(have)
+
+
+def _further_along(src: TraceStore, dst: TraceStore, run: RunRecord, there: RunRecord) -> bool:
+    """Whether ``there`` is ``run`` (interrupted in ``src``) resumed since: the same header,
+    its steps and more (finished, or more of them), the step ``run`` was stopped in finished."""
+    if _difference(_fields(there, True), _fields(run, True)):
+        return False
+    have, want = dst.own_steps(run.id), src.own_steps(run.id)
+    if len(have) < len(want) or (len(have) == len(want) and there.status in _UNFINISHED):
+        return False
+    for a, b in zip(want, have, strict=False):
+        stopped_in = a is want[-1] and a.status is StepStatus.STARTED and a.index == b.index
+        if _difference(b.to_dict(), a.to_dict()) and not stopped_in:
+            return False
+    return True
 
 
 def _fields(run: RunRecord, header_only: bool) -> dict[str, Any]:
