@@ -100,6 +100,8 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], Any]] = {
     "run not carried": lambda t: t.update(run=ABSENT),
     "parent not carried": lambda t: _run(t).update(parent_id=ABSENT, fork_index=1),
     "steps of another run": lambda t: t["steps"].update({ABSENT: _steps(t)}),
+    # 'run ... already exists in ...: create the run under a new id', advice for no crate
+    "run listed twice": lambda t: t["runs"].append(dict(_run(t))),
 }
 
 

@@ -345,6 +345,9 @@ def _records(
         runs = [_run(r) for r in trace["runs"]]
         steps = {rid: [_step(s) for s in own] for rid, own in trace["steps"].items()}
         ids = {run.id for run in runs}
+        if len(ids) != len(runs):
+            twice = next(r.id for r in runs if sum(o.id == r.id for o in runs) > 1)
+            raise ValueError(f"it lists run {twice} twice")
         for run_id in ids:
             if not RUN_ID.fullmatch(run_id):
                 raise ValueError(
