@@ -236,6 +236,29 @@ def test_prov_fork_points_at_its_parent_and_the_steps_it_inherits(
     assert f"{STEP}{parent}.4" not in activities
 
 
+def test_prov_says_which_step_a_reused_step_took_its_outputs_from(store: SQLiteStore) -> None:
+    """A step --reuse took from the store executed nothing: PROV told it as an execution by
+    the host under its action, with nothing to say that another run's step had computed its
+    outputs but a cache note inside the proposal's JSON text."""
+    first = reprolam.run("breast-cancer", store=store, seed=5, planner="rules").id
+    again = reprolam.run("breast-cancer", store=store, seed=5, planner="rules", reuse=True).id
+    assert all(s.reused for s in store.steps(again))
+    doc = ProvDocument.deserialize(
+        content=export_run(store, again, format="prov-json"), format="json"
+    )
+    reuses = {
+        (f["influencee"], f["influencer"])
+        for f, x in records(doc, ProvInfluence)
+        if NS + "Reuse" in x[PROV_TYPE.uri]
+    }
+    steps = range(len(store.steps(again)))
+    assert reuses == {(f"{STEP}{again}.{i}", f"{STEP}{first}.{i}") for i in steps}
+    activities = typed(doc, ProvActivity, "ActionStep")
+    assert {i: activities[f"{STEP}{again}.{i}"][NS + "reusedFrom"] for i in steps} == {
+        i: {f"{first}.{i}"} for i in steps
+    }
+
+
 def test_prov_n_and_prov_xml_are_the_same_document(
     store: SQLiteStore, runs: dict[str, str], tmp_path: Path
 ) -> None:

@@ -22,7 +22,9 @@ The mapping (also in README, "Provenance export"):
 * a fork is ``prov:wasInfluencedBy`` its parent run (``reprolam:Fork`` with
   ``reprolam:forkIndex``) - not ``wasDerivedFrom``, which PROV defines between entities
   only - and by each inherited step (``reprolam:InheritedStep``); a recovery step
-  ``wasInfluencedBy`` the failed step (``reprolam:Recovery``).
+  ``wasInfluencedBy`` the failed step (``reprolam:Recovery``), and a step that reused a
+  recorded step's outputs (``--reuse``) the step it took them from (``reprolam:Reuse``,
+  ``reprolam:reusedFrom`` on the step).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from reprolam.provenance._model import _NOT_XML, RunGraph, StepNode, redact, to_json, utc, xml_safe
-from reprolam.trace.records import RunRecord, StepKind
+from reprolam.trace.records import RunRecord, StepKind, StepRecord
 
 if TYPE_CHECKING:
     from prov.identifier import Namespace, QualifiedName
@@ -53,6 +55,15 @@ STEP_TYPES = {
 }
 PROV_FORMATS = {"prov-json": "json", "prov-n": "provn", "prov-xml": "xml"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def reused_from(step: StepRecord) -> str | None:
+    """``<run>.<index>`` of the step whose recorded outputs ``step`` reused, if it did."""
+    counterpart = step.proposal.get("cache", {}).get("counterpart") if step.reused else None
+    if not (isinstance(counterpart, list) and len(counterpart) == 2):
+        return None
+    run_id, index = counterpart
+    return f"{run_id}.{index}" if isinstance(run_id, str) and type(index) is int else None
 
 
 def _ncname(text: str) -> str:
@@ -246,6 +257,9 @@ class _Builder:
         attrs += [(r[k], v) for k, v in optional.items() if v not in (None, "")]
         if rec.recovers is not None:
             attrs.append(self.type_("Recovery"))
+        source = reused_from(rec)
+        if source is not None:
+            attrs.append((r["reusedFrom"], source))
         changed = self.graph.changed_in(step)
         if changed:
             attrs.append((r["changedParams"], ", ".join(sorted(changed))))
@@ -355,6 +369,14 @@ class _Builder:
                 self.run_id(fork.parent.id),
                 other_attributes=[self.type_("Fork"), (r["forkIndex"], fork.index)],
             )
+        for step in g.steps:
+            source = reused_from(step.record)
+            if source is not None:  # its outputs were that step's: it executed nothing
+                doc.wasInfluencedBy(
+                    self.step_id(step),
+                    self.ids[f"step-{_ncname(source)}"],
+                    other_attributes=[self.type_("Reuse")],
+                )
         for step in g.steps:
             if step.inherited:
                 doc.wasInfluencedBy(
