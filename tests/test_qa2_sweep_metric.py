@@ -51,9 +51,21 @@ def test_no_declared_metrics_names_the_fix(tmp_path: Path) -> None:
     assert "2 steps executed" in out
 
 
-def test_an_unknown_metric_names_the_ones_there_are(tmp_path: Path) -> None:
-    out = _sweep(tmp_path, "declared", "--metric", "accuracy")
-    assert "no metric 'accuracy' in the points' headline metrics (v)" in out
+def test_an_unknown_metric_is_refused_before_any_point_runs(tmp_path: Path) -> None:
+    # it was explained only after every point ran (a column of dashes, exit 0); the
+    # parent's headline metrics say up front that no point would have a value
+    ran = invoke(tmp_path, "run", f"{__file__}:declared", "--json")
+    parent = json.loads(ran.stdout)["run"]["id"]
+    for how in (["--grid", "score.x=1,2"], ["--random", "2", "--space", "score.x=1:2"]):
+        swept = invoke(tmp_path, "sweep", parent, "--at", "0", *how, "--metric", "accuracy")
+        assert swept.exit_code == 2, swept.output
+        line = " ".join(swept.stderr.split())
+        assert "--metric accuracy" in line, line
+        assert "headline metrics are v" in line
+        assert "--metric NAME" in line
+        assert "Traceback" not in swept.output
+    listed = invoke(tmp_path, "runs", "--json")
+    assert len(json.loads(listed.stdout)) == 1  # no point was forked
     assert "declares no headline metrics" not in _sweep(tmp_path, "declared")
 
 

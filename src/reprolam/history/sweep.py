@@ -397,14 +397,14 @@ def sweep(
     planner (each point's is a fresh one of the parent's kind).
     """
     _check_options(jobs=jobs, random=random, optuna=optuna, seed=seed, reuse=reuse)
-    _check_headline(metric, direction)
     where = fork_point(store, run_ref, at)
     parent = where.parent
+    known = _known_metrics(store, parent, metric, direction, optuna=optuna is not None)
     flow = workflow_of(store, parent, workflow, trusted=trusted)
     grid = _grid_as_read(flow, grid)
     study = None
     if optuna is not None:
-        study = _study(store, parent, space, optuna, seed, metric, direction, grid, random)
+        study = _study(known, space, optuna, seed, metric, direction, grid, random)
         point_list, spec = study.corners(), study.spec(jobs)
     else:
         point_list, spec = _points(grid, space, random, seed)
@@ -607,8 +607,7 @@ def _points(
 
 
 def _study(
-    store: TraceStore,
-    parent: RunRecord,
+    known: Mapping[str, Any],
     space: Sequence[RandomAxis],
     trials: int,
     seed: int,
@@ -624,18 +623,31 @@ def _study(
             "{optuna} chooses the points itself: give it a {space}, not a {grid} or {random}",
             option="optuna",
         )
+    headline = metric or next(iter(known), None)
+    return sweep_optuna.plan(space, trials, seed, metric=headline, direction=direction)
+
+
+def _known_metrics(
+    store: TraceStore, parent: RunRecord, metric: Any, direction: Any, *, optuna: bool
+) -> dict[str, Any]:
+    """The parent's headline metrics; a ``metric`` not among them is refused before any point
+    runs (every point's value would be missing: a study searches blind, a table is dashes)."""
+    _check_headline(metric, direction)
     known = final_metrics(store, parent) or {}
     if metric is not None and known and metric not in known:
-        # every trial's value would be missing: the study would search blind, told nothing
+        consequence = (
+            "so {optuna} would have no value to optimize"
+            if optuna
+            else "so no point would have a value to compare"
+        )
         raise ConfigError(
             f"{{metric={metric}}}: run {parent.id}'s headline metrics are "
-            f"{', '.join(known)}, so {{optuna}} would have no value to optimize",
+            f"{', '.join(known)}, {consequence}",
             option="metric",
             value=metric,
             hint="name one of them with {metric=NAME}",
         )
-    headline = metric or next(iter(known), None)
-    return sweep_optuna.plan(space, trials, seed, metric=headline, direction=direction)
+    return known
 
 
 def _check_forks_can_start(
