@@ -284,6 +284,7 @@ def assert_clean_error(result: Result, *fragments: str) -> None:
         (["--seed", "-3"], ["--seed -3", "seeds -3..-3", "--seed 0"]),
         (["--seed", "4294967295", "--trials", "2"], ["seeds 4294967295..4294967296"]),
         (["--planner", "llm"], ["--planner llm", "REPROLAM_LLM_BASE_URL"]),
+        (["--model", "x"], ["--model sets up an LLM", "simulated planner calls none"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -292,6 +293,17 @@ def test_bad_input_is_one_line_and_exit_2(
     trials = [] if "--trials" in args else ["--trials", "1"]
     assert_clean_error(invoke(*args, *trials, "--out", str(tmp_path)), *fragments)
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_model_in_the_environment_is_not_recorded_for_the_simulated_planner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was written into results.json as the model, though no model was called."""
+    monkeypatch.setenv("REPROLAM_LLM_MODEL", "gpt-x")
+    result = invoke("--trials", "1", "--out", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    assert load(tmp_path)["config"]["model"] is None
+    assert "gpt-x" not in (tmp_path / "results.json").read_text()
 
 
 def test_unwritable_out_is_one_line_and_exit_2(tmp_path: Path) -> None:

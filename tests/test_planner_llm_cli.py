@@ -78,6 +78,25 @@ def test_bad_llm_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
         assert problem in result.output
 
 
+def test_llm_options_typed_with_an_offline_planner_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --planner rules --model x` ran the rules planner and said nothing of --model."""
+    for planner, args, named in (
+        ("rules", ["--model", "x"], "--model sets up an LLM, but the rules planner"),
+        ("script", ["--model", "x", "--temperature", "0.3"], "--model and --temperature set"),
+        ("simulated", ["--llm-base-url", "http://localhost:1/v1"], "--llm-base-url sets"),
+    ):
+        result = invoke(tmp_path, "run", "--planner", planner, *args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert named in result.stderr
+        assert "or choose --planner llm" in result.stderr
+    assert not (tmp_path / "trace.db").exists()  # nothing ran
+    monkeypatch.setenv("REPROLAM_LLM_MODEL", "x")  # a setting from the environment is no typo
+    assert invoke(tmp_path, "run", "--planner", "rules").exit_code == 0
+
+
 def test_a_key_alone_is_not_consent_to_spend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

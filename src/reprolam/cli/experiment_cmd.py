@@ -110,8 +110,9 @@ def experiment(
         seed=seed,
         faults=parsed,
         planner=planner,
-        model=llm.model,
-        base_url=llm.base_url,
+        # the simulated planner calls no model: one set in the environment is not recorded
+        model=llm.model if planner == "llm" else None,
+        base_url=llm.base_url if planner == "llm" else None,
     )
     choice = choose_planner(planner, llm=llm)  # before any output
     choice = replace(choice, why=cli_text(choice.why))  # the report names the CLI's flags

@@ -39,6 +39,7 @@ def llm_options(fn: F) -> F:
     ) -> Any:
         from reprolam.planning.choose import LLMSettings
 
+        _refuse_llm_options_without_llm(kwargs.get("planner"))
         llm = LLMSettings(
             model=model,
             base_url=llm_base_url,
@@ -88,6 +89,31 @@ def llm_options(fn: F) -> F:
     for option in options:
         wrapped = option(wrapped)
     return wrapped  # type: ignore[no-any-return]
+
+
+OFFLINE_PLANNERS = ("rules", "script", "simulated")  # the built-in planners that call no LLM
+LLM_OPTIONS = ("model", "llm_base_url", "temperature", "max_tokens", "tool_mode", "llm_timeout")
+
+
+def _refuse_llm_options_without_llm(planner: Any) -> None:
+    """An LLM option typed with a planner that calls no LLM would be silently ignored (and
+    a reader of the command would believe the model was used): refuse it, naming the fix.
+    The same settings from the environment (REPROLAM_LLM_MODEL, ...) are left alone."""
+    if planner not in OFFLINE_PLANNERS:
+        return
+    ctx = click.get_current_context()
+    typed = [
+        f"--{name.replace('_', '-')}"
+        for name in LLM_OPTIONS
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if typed:
+        one = len(typed) == 1
+        raise click.UsageError(
+            f"{' and '.join(typed)} set{'s' if one else ''} up an LLM, but the {planner} "
+            f"planner calls none, so {'it' if one else 'they'} would be ignored: drop "
+            f"{'it' if one else 'them'}, or choose --planner llm"
+        )
 
 
 class Execution:
