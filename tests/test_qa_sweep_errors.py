@@ -61,6 +61,26 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_sweep_runs(
     assert [r["id"] for r in listed] == [run_id]  # nothing ran
 
 
+@pytest.mark.parametrize("flag", ["--csv", "--plot"])
+def test_an_empty_output_path_is_refused_before_the_sweep_runs(
+    parent: tuple[str, str], tmp_path: Path, flag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --csv '' was an IsADirectoryError traceback ('.') once every point had run, and
+    # --plot '' wrote a hidden '.png' into the current directory and said 'plot: '
+    store, run_id = parent
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(
+        cli, ["--store", store, "sweep", run_id, "--at", "fit", "--grid", "fit.C=1", flag, ""]
+    )
+    (line,) = result.stderr.splitlines()
+    assert result.exit_code == 2, result.output
+    assert line.startswith(f"error: {flag} '' is empty: name the file to write"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    listed = json.loads(CliRunner().invoke(cli, ["--store", store, "runs", "--json"]).stdout)
+    assert [r["id"] for r in listed] == [run_id]  # nothing ran
+
+
 def test_a_read_only_store_is_one_refusal_not_a_failed_point_each(
     parent: tuple[str, str],
 ) -> None:

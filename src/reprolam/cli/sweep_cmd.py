@@ -209,11 +209,20 @@ def _reports_interruption(finished: list[SweepPoint]) -> Iterator[None]:
 
 
 def _check_writable(option: str, path: str | None) -> None:
-    """Refuse a --csv or --plot path whose directory is missing or not writable."""
+    """Refuse a --csv or --plot path that is empty, or whose directory is missing or not
+    writable (an empty one failed after the sweep ran: --csv with a traceback, as the
+    current directory, --plot writing a hidden '.png')."""
     if path is None:
         return
     from reprolam.errors import ConfigError
 
+    if not path.strip():
+        raise ConfigError(
+            f"{{{option}}} {path!r} is empty: name the file to write",
+            option=option,
+            value=path,
+            hint=f"e.g. {{{option}=sweep.{'csv' if option == 'csv' else 'png'}}}",
+        )
     parent = Path(path).expanduser().absolute().parent
     why = (
         "does not exist"
