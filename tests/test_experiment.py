@@ -306,6 +306,15 @@ def test_a_model_in_the_environment_is_not_recorded_for_the_simulated_planner(
     assert "gpt-x" not in (tmp_path / "results.json").read_text()
 
 
+def test_an_empty_out_is_refused_not_read_as_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out '' wrote results.md, the plots and the store into the current directory."""
+    monkeypatch.chdir(tmp_path)
+    assert_clean_error(invoke("--trials", "1", "--out", ""), "--out '' is empty", "--out .")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unwritable_out_is_one_line_and_exit_2(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

@@ -51,8 +51,9 @@ SEED_MAX = 2**32 - 1  # numpy.random.seed's range
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first trial.")
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_OUT,
+    "out_given",
+    type=click.Path(),
+    default=str(DEFAULT_OUT),
     show_default=True,
     help="Directory for results.md/.csv/.json, the plots, and R-LAM's store (DIR/store).",
 )
@@ -64,7 +65,7 @@ def experiment(
     planner: str,
     faults: tuple[str, ...],
     seed: int,
-    out: Path,
+    out_given: str,
     llm: LLMSettings,
     as_json: bool,
 ) -> None:
@@ -101,6 +102,7 @@ def experiment(
             f"{{planner={planner}}}: the experiment compares planner-driven paradigms with "
             f"{' or '.join(PLANNERS)}; e.g. {{planner=simulated}}"
         )
+    out = _out_dir(out_given)
     parsed = parse_faults(faults)
     validate_faults(load_workflow(WORKFLOW).actions, parsed)
     require_matplotlib()
@@ -126,6 +128,17 @@ def experiment(
         return
     click.echo(markdown(result))
     click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _out_dir(value: str) -> Path:
+    """``--out ''`` would be read as the current directory, and the results, plots and store
+    written there among the user's files: an empty path is refused."""
+    if not value.strip():
+        raise ConfigError(
+            f"{{out}} {value!r} is empty: name the results directory, "
+            "e.g. {out=./experiment-results} (or {out=.} for the current one)"
+        )
+    return Path(value)
 
 
 def _writable(out: Path) -> None:
