@@ -59,6 +59,31 @@ def test_postgres_needs_an_artifacts_directory(dsn: str, monkeypatch: pytest.Mon
     assert "secret" not in str(info.value)
 
 
+@pytest.mark.parametrize("where", ["rlam", "verb", "notebook"])
+def test_a_dsn_where_no_artifacts_can_be_passed_names_the_ways_that_work(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rlam's ExecutionTrace(store=DSN), reprolam.runs(store=DSN) and notebook.trace(DSN, ...)
+    said 'pass artifacts=PATH', which none of them takes."""
+    import reprolam
+    from reprolam.compat import rlam
+    from reprolam.notebook import trace
+
+    monkeypatch.delenv("REPROLAM_ARTIFACTS", raising=False)
+    dsn = "postgresql://user:secret@db.example/trace"
+    call = {
+        "rlam": lambda: rlam.ExecutionTrace(store=dsn).store,
+        "verb": lambda: reprolam.runs(store=dsn),
+        "notebook": lambda: trace(dsn, "0196"),
+    }[where]
+    with pytest.raises(StoreError) as info:
+        call()  # refused before connecting
+    message = str(info.value)
+    assert "set REPROLAM_ARTIFACTS" in message
+    assert "store=reprolam.open(DSN, artifacts=PATH)" in message
+    assert "secret" not in message
+
+
 def test_unknown_scheme() -> None:
     with pytest.raises(StoreError, match="unsupported store location"):
         open_store("s3://bucket/trace")

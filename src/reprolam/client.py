@@ -550,6 +550,10 @@ def using(
     if isinstance(store, Client):
         yield store
         return
+    if not isinstance(store, TraceStore):
+        from reprolam.trace.open import refuse_dsn_without_artifacts
+
+        refuse_dsn_without_artifacts(store, "the module-level verbs (reprolam.run(store=...), ...)")
     client = open(store, create=create)
     try:
         yield client

@@ -89,6 +89,24 @@ def open_store(
     return SQLiteStore(text, artifacts_dir=artifacts, fsync=fsync)
 
 
+def refuse_dsn_without_artifacts(location: str | os.PathLike[str] | None, where: str) -> None:
+    """A PostgreSQL DSN given where no artifacts directory can be passed (``where``: the
+    call taking the store) needs ``$REPROLAM_ARTIFACTS``; the store's own error would say
+    ``pass artifacts=PATH``, an option that call does not have."""
+    text = os.fspath(location) if location is not None else os.environ.get(ENV_VAR, "")
+    scheme, sep, _ = text.partition("://")
+    if not sep or scheme not in POSTGRES_SCHEMES or os.environ.get(ARTIFACTS_ENV_VAR):
+        return
+    from reprolam.trace.blobs import INLINE_MAX
+
+    raise StoreError(
+        f"the PostgreSQL store {redact(text)} needs an artifacts directory for artifacts over "
+        f"{INLINE_MAX // 1024} KiB, which {where} cannot be given: set REPROLAM_ARTIFACTS (the "
+        "same directory for every process using this store), or pass an open client, "
+        "store=reprolam.open(DSN, artifacts=PATH)"
+    )
+
+
 def _remote_artifacts_error(artifacts: str) -> StoreError:
     return StoreError(
         f"unsupported artifacts location {artifacts!r}: only a local directory is "

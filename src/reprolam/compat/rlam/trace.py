@@ -19,7 +19,7 @@ from reprolam.engine.single import Executed
 from reprolam.errors import ConfigError
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.links import step_after, step_label
-from reprolam.trace.open import ENV_VAR, MEMORY, open_store
+from reprolam.trace.open import ENV_VAR, MEMORY, open_store, refuse_dsn_without_artifacts
 from reprolam.trace.records import ErrorInfo, StepRecord, StepStatus
 
 if TYPE_CHECKING:
@@ -324,6 +324,7 @@ def _open(ref: StoreRef, *, create: bool = True) -> TraceStore:
     if isinstance(ref, Client):
         return ref.store
     location = _location(ref)
+    refuse_dsn_without_artifacts(location, "ExecutionTrace(store=...)")
     if location == MEMORY:
         return open_store(MEMORY)  # a fresh one per trace, as rlam's traces are independent
     if location not in _opened:
