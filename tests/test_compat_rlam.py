@@ -250,6 +250,21 @@ def test_invariant_violations_use_rlams_messages_and_write_nothing() -> None:
     assert len(trace.store.steps(trace.run_id or "")) == 1
 
 
+def test_an_empty_action_id_is_refused_in_rlams_terms_before_anything_is_recorded() -> None:
+    """rlam 0.1.0 logs '' as a node; the store's labels are non-empty, and the refusal said
+    'a step label is a non-empty string', a word rlam code never meets."""
+    trace = compat.ExecutionTrace()
+    trace.add_result(compat.execute_action(action(compat, "A1", x=1), lambda x: x))
+    with pytest.raises(reprolam.ConfigError, match=r"Action.action_id is empty") as info:
+        trace.add_result(compat.execute_action(action(compat, ""), lambda: 1), parents=["A1"])
+    assert "action_id='load-1'" in str(info.value)
+    trace.add_result(compat.execute_action(action(compat, "A2", x=1), fail))
+    with pytest.raises(reprolam.ConfigError, match=r"Action.action_id is empty"):
+        trace.add_recovery("A2", compat.execute_action(action(compat, ""), lambda: 1))
+    assert list(trace.graph) == ["A1", "A2"]
+    assert len(trace.store.steps(trace.run_id or "")) == 2
+
+
 def test_the_graph_cannot_be_changed_behind_the_traces_back() -> None:
     trace = compat.ExecutionTrace()
     with pytest.raises(nx.NetworkXError, match="Frozen graph"):

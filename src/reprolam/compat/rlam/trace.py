@@ -182,6 +182,12 @@ class ExecutionTrace:
         if parents is None:
             parents = []
         action_id = result.action.action_id
+        if not action_id:  # rlam 0.1.0 took it; the store labels steps by non-empty ids
+            raise ConfigError(
+                "Action.action_id is empty (''): a trace names each action by its id, "
+                "recorded as the step's label, so it must be a non-empty text: give the Action "
+                "an id, e.g. action_id='load-1'; nothing was recorded"
+            )
         if action_id in self.graph.nodes:
             raise RuntimeError(
                 f"Invariant violation: Action '{action_id}' already exists in trace. "
