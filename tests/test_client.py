@@ -548,3 +548,52 @@ def test_a_result_of_a_module_level_verb_chains_its_next_verb(tmp_path: Path) ->
     assert run.replay().verified
     assert run.reproduce().summary() == "reproduced: 3/3 steps bitwise identical"
     assert len(reprolam.runs(store=store)) == 4  # the run, two forks, the reproduction
+
+
+@pytest.mark.parametrize(
+    ("recorded", "flag", "override"),
+    [
+        ({"max_steps": 7.5}, None, {"max_steps": 8}),
+        ({"allow_external": "no"}, None, {"allow_external": True}),
+        ({"retries": -1}, ["--retries", "1"], {"retries": 1}),
+    ],
+)
+def test_a_run_recorded_with_a_policy_refused_now_names_the_override(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    recorded: dict[str, Any],
+    flag: list[str] | None,
+    override: dict[str, Any],
+) -> None:
+    """Recorded before 00674be checked it: fork, reproduce and sweep said 'policy
+    max_steps=7.5: give a whole number', as if the user had just given it, and named no
+    override (the command line has none for most fields)."""
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+    from reprolam.engine import engine
+
+    store = tmp_path / "store"
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "_check_budgets", lambda policy: None)  # as before 00674be
+        parent = reprolam.run(f"{SRC.parent}/tests/sweep_flow.py", store=store, policy=recorded)
+    name = next(iter(override))
+    with pytest.raises(ConfigError) as refused:
+        reprolam.fork(parent.id, store=store, at="fit")
+    said = str(refused.value.render())
+    assert f"run {parent.id} recorded the policy {name}=" in said
+    assert f"override it {'with' if flag else 'from Python, policy='}" in said
+    assert reprolam.fork(parent.id, store=store, at="fit", policy=override).succeeded
+    reproduce = ["reproduce", parent.id]
+    if flag is not None:  # a reproduction retries nothing: what the run recorded is no matter
+        assert CliRunner().invoke(cli, ["--store", str(store), *reproduce]).exit_code == 0
+    for command in (["fork", parent.id, "--at", "fit"], *([reproduce] if flag is None else [])):
+        result = CliRunner().invoke(cli, ["--store", str(store), *command])
+        assert result.exit_code == 2, result.output
+        assert f"recorded the policy {name}=" in result.stderr
+        if flag is None:
+            assert "(the command line has no flag for it)" in result.stderr
+        else:
+            assert f"override it with {flag[0]} N" in result.stderr
+            fixed = CliRunner().invoke(cli, ["--store", str(store), *command, *flag])
+            assert fixed.exit_code == 0, fixed.output

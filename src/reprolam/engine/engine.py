@@ -334,17 +334,20 @@ def _check_budgets(policy: Policy) -> None:
     """Refuse a count that is no whole number (or too small) and a switch that is no bool:
     '2' failed the run with a TypeError at its first comparison, recorded as interrupted,
     and -1, 2.5 or 'no' were recorded as the run's policy."""
+    problem = budget_problem(policy)
+    if problem is not None:
+        name, value, fix = problem
+        raise ConfigError(f"policy {name}={value!r}: {fix}", option="policy", value=value)
+
+
+def budget_problem(policy: Policy) -> tuple[str, Any, str] | None:
+    """The first count or switch of ``policy`` a run refuses: its name, value and the fix."""
     for name, least in _POLICY_COUNTS.items():
         value = getattr(policy, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ConfigError(
-                f"policy {name}={value!r}: give a whole number, {least} or more",
-                option="policy",
-                value=value,
-            )
+            return name, value, f"give a whole number, {least} or more"
     for name in _POLICY_SWITCHES:
         value = getattr(policy, name)
         if not isinstance(value, bool):
-            raise ConfigError(
-                f"policy {name}={value!r}: give True or False", option="policy", value=value
-            )
+            return name, value, "give True or False"
+    return None

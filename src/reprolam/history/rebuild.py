@@ -159,7 +159,38 @@ def changed_policy(run: RunRecord, policy: PolicyChanges) -> Policy:
     """``policy`` if it is one, else the recorded policy with these changes."""
     if isinstance(policy, Policy):
         return policy
-    return with_changes(policy_of(run), policy)
+    changed = with_changes(policy_of(run), policy)
+    _refuse_recorded_budget(run, changed, given=set(policy or {}))
+    return changed
+
+
+# the policy fields a flag of fork, resume, reproduce and sweep overrides (as {name=N})
+_POLICY_FLAGS = ("retries", "max_failures")
+
+
+def _refuse_recorded_budget(run: RunRecord, policy: Policy, *, given: set[str]) -> None:
+    """A count or switch the run recorded that a run refuses now (recorded before it was
+    checked: max_steps=2.5, allow_external='no') is named as the run's, with its override;
+    the engine's refusal read as if the user had just given it."""
+    from reprolam.engine.engine import budget_problem  # the engine only once a run starts
+
+    problem = budget_problem(policy)
+    if problem is None or problem[0] in given:
+        return
+    name, value, fix = problem
+    example = "True" if isinstance(getattr(Policy(), name), bool) else "N"
+    if name in _POLICY_FLAGS:
+        hint = f"override it with {{{name}={example}}}"
+    else:  # no markup: '{' starts a dict here
+        hint = "override it from Python, policy={'" + name + "': " + example + "}"
+        hint += " (the command line has no flag for it)"
+    raise ConfigError(
+        f"run {run.id} recorded the policy {name}={value!r}, which runs refuse now ({fix}), "
+        "so it cannot run again with the policy as recorded",
+        option="policy",
+        value=value,
+        hint=hint,
+    )
 
 
 def with_changes(policy: Policy, changes: Mapping[str, Any] | None) -> Policy:

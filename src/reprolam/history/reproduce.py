@@ -19,6 +19,7 @@ from reprolam.engine.cache import StepCache, read_change, recorded_reads
 from reprolam.engine.engine import Engine, Origin, StepCallback
 from reprolam.engine.faults import ANY_ACTION, InjectedFault
 from reprolam.engine.inputs import InputChange, changed_inputs
+from reprolam.engine.policy import Policy
 from reprolam.errors import ConfigError
 from reprolam.history.code_diff import (
     CodeChange,
@@ -231,7 +232,7 @@ def reproduce(
             seed=original.seed,
             # The recorded decisions are the plan: retries the policy made are recorded
             # steps, replayed as such; the policy must not retry again on top of them.
-            policy=replace(changed_policy(original, policy), retries=0),
+            policy=_without_retries(original, policy),
             origin=Origin(verifies=original.id),
             cache=StepCache(recorded),
             on_step=on_step,
@@ -264,6 +265,14 @@ def reproduce(
         declared=_declared_variable(flow, diverging),
         injected_outside=_injected_outside(original, recorded, comparison.divergence),
     )
+
+
+def _without_retries(original: RunRecord, policy: PolicyChanges) -> Policy:
+    """The policy to reproduce with (the recorded one, changed as asked) with no retries:
+    the recorded decisions are the plan, and whatever retries it recorded was replaced."""
+    if isinstance(policy, Policy):
+        return replace(policy, retries=0)
+    return changed_policy(original, {**(policy or {}), "retries": 0})
 
 
 def _refuse_pickles_untrusted(
