@@ -63,3 +63,22 @@ def test_an_empty_list_says_why_it_is_empty(store: Path, tmp_path: Path) -> None
     none_tagged = CliRunner().invoke(cli, ["--store", str(store), "runs", "--tag", "nope"])
     assert none_tagged.exit_code == 0, none_tagged.output
     assert "no runs match --tag / --metric: drop them" in none_tagged.stdout
+
+
+def test_a_misspelled_metric_names_the_metrics_the_runs_have(store: Path) -> None:
+    # 'runs --metric acuracy' listed nothing and said only 'no runs match --tag / --metric'
+    for args in (["--metric", "acuracy"], ["--metric", "acuracy", "--json"]):
+        result = CliRunner().invoke(cli, ["--store", str(store), "runs", *args])
+        assert result.exit_code == 0, result.output
+        assert result.stderr == (
+            "note: no run has a headline metric 'acuracy'; theirs are accuracy, f1, n_test: "
+            "e.g. --metric accuracy\n"
+        )
+    assert (
+        CliRunner()
+        .invoke(cli, ["--store", str(store), "runs", "--json", "--metric", "acuracy"])
+        .stdout.strip()
+        == "[]"
+    )
+    known = CliRunner().invoke(cli, ["--store", str(store), "runs", "--metric", "f1"])
+    assert known.stderr == ""

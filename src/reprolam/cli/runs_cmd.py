@@ -61,6 +61,8 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
         )
         page = index_page(store, store.query_runs(replace(query, limit=limit)))
         rows = [(row, headline_metrics(store, row.run)) for row in page.rows]
+        if metric and not rows:
+            _say_metrics_there_are(store, metric, tag)
     if as_json:  # the payload only when asked for (dataclass copies of every row)
         emit_json([{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows])
     else:
@@ -79,6 +81,27 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
         )
     if edited or unindexed:
         sys.exit(EXIT_PROBLEM)
+
+
+def _say_metrics_there_are(store: Any, metric: str, tag: str | None) -> None:
+    """No run has ``metric`` (a typo, often): name the headline metrics the runs do have
+    (those of the newest 50, tagged ``tag``), so the fix is in sight."""
+    from reprolam.history.annotate import headline_metrics
+    from reprolam.trace.queries import RunQuery
+
+    names: dict[str, None] = {}
+    for row in store.query_runs(RunQuery(tag=tag)).rows:
+        names.update(dict.fromkeys(headline_metrics(store, row.run) or {}))
+    if names and metric not in names:
+        import difflib
+
+        known = sorted(names)
+        like = difflib.get_close_matches(metric, known, n=1) or known
+        click.echo(
+            f"note: no run has a headline metric {metric!r}; theirs are {', '.join(known)}: "
+            f"e.g. --metric {like[0]}",
+            err=True,
+        )
 
 
 def _index_edited(row: Any, metrics: dict[str, Any] | None) -> str | None:
