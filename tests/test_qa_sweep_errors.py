@@ -318,3 +318,26 @@ def test_a_misspelled_grid_or_space_on_the_command_line_is_shown_spelled_right(
     (line,) = result.stderr.splitlines()
     assert result.exit_code == 2, result.output
     assert line.endswith(f": expected ACTION.PARAM=...: e.g. {right}"), line
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--grid", "fit.C=1", "--grid", "fit.C=2,1"],
+            "error: --grid sweeps fit.C twice: give all its values in one, --grid fit.C=1,2",
+        ),
+        (
+            ["--random", "2", "--space", "fit.C=1:2", "--space", "fit.C=3:4"],
+            "error: --space gives fit.C twice: give it one range, e.g. --space fit.C=LOW:HIGH",
+        ),
+    ],
+)
+def test_a_param_swept_twice_is_named_with_the_fix(
+    parent: tuple[str, str], args: list[str], said: str
+) -> None:
+    # it said only '--grid: a param is swept twice', naming neither the param nor the fix
+    store, run_id = parent
+    result = CliRunner().invoke(cli, ["--store", store, "sweep", run_id, "--at", "fit", *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == said

@@ -175,7 +175,15 @@ def grid_points(axes: Sequence[GridAxis]) -> list[Point]:
     """Every combination, the first axis varying slowest."""
     targets = [axis.target for axis in axes]
     if len(set(targets)) != len(targets):
-        raise ConfigError("{grid}: a param is swept twice", option="grid")
+        twice = next(t for t in targets if targets.count(t) > 1)
+        values = [v for axis in axes if axis.target == twice for v in axis.values]
+        listed = ",".join(str(v) for v in dict.fromkeys(values))
+        raise ConfigError(
+            f"{{grid}} sweeps {twice} twice",
+            option="grid",
+            value=twice,
+            hint=f"give all its values in one, {{grid={twice}={listed}}}",
+        )
     return [
         dict(zip(targets, combo, strict=True))
         for combo in itertools.product(*(axis.values for axis in axes))
@@ -204,7 +212,13 @@ def random_points(axes: Sequence[RandomAxis], count: int, seed: int) -> list[Poi
     check_seed(seed)
     targets = [axis.target for axis in axes]
     if len(set(targets)) != len(targets):
-        raise ConfigError("{space}: a param is given twice", option="space")
+        twice = next(t for t in targets if targets.count(t) > 1)
+        raise ConfigError(
+            f"{{space}} gives {twice} twice",
+            option="space",
+            value=twice,
+            hint=f"give it one range, e.g. {{space={twice}=LOW:HIGH}}",
+        )
     rng = np.random.Generator(np.random.PCG64(seed))
     points: list[Point] = []
     for _ in range(count):
