@@ -15,6 +15,7 @@ from reprolam.trace import SQLiteStore
 from reprolam.trace.records import StepKind
 
 KEY = "sk-test-cli-0123456789"
+TESTS = Path(__file__).parent
 
 
 @pytest.fixture(autouse=True)
@@ -95,6 +96,27 @@ def test_llm_options_typed_with_an_offline_planner_are_refused(
     assert not (tmp_path / "trace.db").exists()  # nothing ran
     monkeypatch.setenv("REPROLAM_LLM_MODEL", "x")  # a setting from the environment is no typo
     assert invoke(tmp_path, "run", "--planner", "rules").exit_code == 0
+
+
+def test_llm_options_for_a_run_planned_offline_are_refused_without_planner(
+    tmp_path: Path,
+) -> None:
+    """fork, resume and sweep plan with the run's own kind: `fork RUN --model x` of a rules
+    run forked with the rules planner and said nothing of --model."""
+    ran = invoke(tmp_path, "run", f"{TESTS}/sweep_flow.py", "--planner", "script", "--json")
+    run_id = json.loads(ran.stdout)["run"]["id"]
+    for command, fix in (
+        (["fork", run_id, "--at", "fit", "--model", "x"], ", or choose --planner llm"),
+        (["sweep", run_id, "--at", "fit", "--grid", "fit.C=1", "--model", "x"], " (a sweep"),
+    ):
+        result = invoke(tmp_path, *command)
+        assert result.exit_code == 2, result.output
+        assert "--model sets up an LLM, but run " in result.stderr
+        assert "was planned by the script planner, which calls none" in result.stderr
+        assert f"drop it{fix}" in result.stderr
+    assert len(json.loads(invoke(tmp_path, "runs", "--json").stdout)) == 1  # nothing ran
+    forked = invoke(tmp_path, "fork", run_id, "--at", "fit", "--planner", "rules")
+    assert forked.exit_code == 0, forked.output
 
 
 def test_a_key_alone_is_not_consent_to_spend(

@@ -15,7 +15,13 @@ from reprolam.cli.main import (
     respond,
     warn_unverified,
 )
-from reprolam.cli.options import Execution, execution_options, llm_options, planner_option
+from reprolam.cli.options import (
+    Execution,
+    execution_options,
+    llm_options,
+    planner_option,
+    refuse_llm_options_for_recorded,
+)
 from reprolam.cli.process import json_kept_apart
 
 
@@ -154,6 +160,7 @@ def fork(
 
     progress = render.RunProgress(enabled=not as_json, header=f"forking {run_ref} at {at}")
     with obj.open() as rl, reports_interruption(rl), json_kept_apart(as_json):
+        refuse_llm_options_for_recorded(rl, run_ref, planner)
         result = rl.fork(
             run_ref,
             at=at,
@@ -242,6 +249,7 @@ def resume(
 
     progress = render.RunProgress(enabled=not as_json, header=f"resuming {run_ref}")
     with obj.open() as rl, reports_interruption(rl, run_ref), json_kept_apart(as_json):
+        refuse_llm_options_for_recorded(rl, run_ref, planner)
         result = rl.resume(
             run_ref,
             force=force,

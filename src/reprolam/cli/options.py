@@ -99,20 +99,47 @@ def _refuse_llm_options_without_llm(planner: Any) -> None:
     """An LLM option typed with a planner that calls no LLM would be silently ignored (and
     a reader of the command would believe the model was used): refuse it, naming the fix.
     The same settings from the environment (REPROLAM_LLM_MODEL, ...) are left alone."""
-    if planner not in OFFLINE_PLANNERS:
+    if planner in OFFLINE_PLANNERS:
+        _refuse_typed_llm_options(
+            f"the {planner} planner calls none", fix=", or choose --planner llm"
+        )
+
+
+def refuse_llm_options_for_recorded(
+    rl: Any, run_ref: str, planner: str | None, *, choosable: bool = True
+) -> None:
+    """Without --planner, fork, resume and sweep plan with the run's own kind: an LLM option
+    typed for a run planned offline (rules, script, simulated) would be ignored.
+    ``choosable``: the command has a --planner (sweep has not)."""
+    if planner is not None or not _typed_llm_options():
         return
+    run = rl.store.get_run(rl.store.resolve_run_id(run_ref))
+    name = run.planner.get("name")
+    if name in OFFLINE_PLANNERS:
+        _refuse_typed_llm_options(
+            f"run {run.id} was planned by the {name} planner, which calls none (and plans "
+            "the new steps too)",
+            fix=", or choose --planner llm" if choosable else " (a sweep plans as its run did)",
+        )
+
+
+def _typed_llm_options() -> list[str]:
     ctx = click.get_current_context()
-    typed = [
+    return [
         f"--{name.replace('_', '-')}"
         for name in LLM_OPTIONS
         if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
     ]
+
+
+def _refuse_typed_llm_options(why: str, *, fix: str) -> None:
+    typed = _typed_llm_options()
     if typed:
         one = len(typed) == 1
         raise click.UsageError(
-            f"{' and '.join(typed)} set{'s' if one else ''} up an LLM, but the {planner} "
-            f"planner calls none, so {'it' if one else 'they'} would be ignored: drop "
-            f"{'it' if one else 'them'}, or choose --planner llm"
+            f"{' and '.join(typed)} set{'s' if one else ''} up an LLM, but {why}, so "
+            f"{'it' if one else 'they'} would be ignored: drop {'it' if one else 'them'}"
+            f"{fix}"
         )
 
 

@@ -13,7 +13,12 @@ import click
 
 from reprolam.cli.main import Ctx, json_option, reports_errors
 from reprolam.cli.main import respond as respond_with
-from reprolam.cli.options import Execution, execution_options, llm_options
+from reprolam.cli.options import (
+    Execution,
+    execution_options,
+    llm_options,
+    refuse_llm_options_for_recorded,
+)
 from reprolam.cli.process import json_kept_apart
 
 if TYPE_CHECKING:
@@ -151,6 +156,7 @@ def sweep(
             _point_line(point)
 
     with obj.open() as rl, _reports_interruption(finished), json_kept_apart(as_json):
+        refuse_llm_options_for_recorded(rl, run_ref, None, choosable=False)
         result = rl.sweep(
             run_ref,
             at=at,
