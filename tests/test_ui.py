@@ -602,3 +602,19 @@ def test_a_store_whose_server_stopped_is_a_503_page_then_pages_come_back(
             server.serve()
             _ok(client, "/")
         store.close()
+
+
+def test_an_empty_host_is_refused_not_read_as_every_interface(tmp_path: Path) -> None:
+    """`ui --host ''` listened on every interface and printed http://:8765/."""
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    SQLiteStore(tmp_path / "store").close()
+    result = CliRunner().invoke(cli, ["--store", str(tmp_path / "store"), "ui", "--host", ""])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "error: --host '' is empty: give an address to listen on, e.g. --host 127.0.0.1 "
+        "(this machine only), or --host 0.0.0.0 for every interface"
+    )
+    assert result.stdout == ""

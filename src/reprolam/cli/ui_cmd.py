@@ -28,6 +28,11 @@ def ui(obj: Ctx, port: int, host: str) -> None:
       reprolam ui                       # then open http://127.0.0.1:8765
       reprolam --store postgresql://me@db/lab --artifacts /shared/art ui --port 9000
     """
+    if not host.strip():  # the system reads '' as every interface; the URL said http://:8765/
+        raise ConfigError(
+            f"{{host}} {host!r} is empty: give an address to listen on, e.g. "
+            "{host=127.0.0.1} (this machine only), or {host=0.0.0.0} for every interface"
+        )
     try:
         import jinja2  # noqa: F401
         import starlette  # noqa: F401
