@@ -84,6 +84,30 @@ def test_a_dsn_where_no_artifacts_can_be_passed_names_the_ways_that_work(
     assert "secret" not in message
 
 
+@pytest.mark.parametrize("location", ["", "  "])
+def test_an_empty_location_is_refused_not_read_as_the_current_directory(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """reprolam.open(''), --store '' and `store copy SRC ''` made a store in the current
+    directory (trace.db and artifacts/ among the user's files)."""
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    SQLiteStore(tmp_path / "src").close()
+    with pytest.raises(StoreError, match=r"store location .* is empty: pass a directory"):
+        open_store(location)
+    for args in (
+        ["--store", location, "run", "--planner", "script"],
+        ["store", "copy", "src", location],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert f"error: store location {location!r} is empty: pass a directory" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["src"]
+
+
 def test_unknown_scheme() -> None:
     with pytest.raises(StoreError, match="unsupported store location"):
         open_store("s3://bucket/trace")

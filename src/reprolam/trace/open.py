@@ -41,6 +41,11 @@ def open_store(
     if location is None:
         location = os.environ.get(ENV_VAR) or DEFAULT_LOCATION
     text = os.fspath(location)
+    if not text.strip():  # read as a directory, '' is the current one: a store made there
+        raise StoreError(
+            f"store location {text!r} is empty: pass a directory (e.g. .reprolam), 'memory:' "
+            "or a postgresql:// DSN"
+        )
     artifacts = None if artifacts is None else os.fspath(artifacts)
     if text == MEMORY:
         if artifacts:
