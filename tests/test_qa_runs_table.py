@@ -82,3 +82,18 @@ def test_a_misspelled_metric_names_the_metrics_the_runs_have(store: Path) -> Non
     )
     known = CliRunner().invoke(cli, ["--store", str(store), "runs", "--metric", "f1"])
     assert known.stderr == ""
+
+
+def test_a_misspelled_tag_names_the_tags_the_runs_have(store: Path, tmp_path: Path) -> None:
+    # 'runs --tag swep' listed nothing and said only 'no runs match --tag / --metric'
+    result = CliRunner().invoke(cli, ["--store", str(store), "runs", "--tag", "swep"])
+    assert result.exit_code == 0, result.output
+    assert (
+        result.stderr == "note: no run is tagged 'swep'; their tags are sweep: e.g. --tag sweep\n"
+    )
+    with reprolam.open(tmp_path / "untagged") as rl:
+        rl.run(FLOW)
+    untagged = CliRunner().invoke(
+        cli, ["--store", str(tmp_path / "untagged"), "runs", "--tag", "x"]
+    )
+    assert untagged.stderr == "note: no run has a tag yet: `reprolam tag RUN x` adds one\n"

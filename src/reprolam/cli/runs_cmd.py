@@ -61,7 +61,7 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
         )
         page = index_page(store, store.query_runs(replace(query, limit=limit)))
         rows = [(row, headline_metrics(store, row.run)) for row in page.rows]
-        if metric and not rows:
+        if (tag or metric) and not rows and not _say_tags_there_are(store, tag):
             _say_metrics_there_are(store, metric, tag)
     if as_json:  # the payload only when asked for (dataclass copies of every row)
         emit_json([{**row.to_dict(), "metrics": m, "own_steps": row.own_steps} for row, m in rows])
@@ -83,25 +83,48 @@ def runs(obj: Ctx, limit: int, tag: str | None, metric: str | None, as_json: boo
         sys.exit(EXIT_PROBLEM)
 
 
-def _say_metrics_there_are(store: Any, metric: str, tag: str | None) -> None:
+def _say_tags_there_are(store: Any, tag: str | None) -> bool:
+    """No run is tagged ``tag`` (a typo, often): name the tags the newest 1000 runs have,
+    so the fix is in sight. True when it said so."""
+    from reprolam.trace.queries import RunQuery
+
+    if not tag:
+        return False
+    tags: dict[str, None] = {}
+    for row in store.query_runs(RunQuery(limit=1000)).rows:
+        tags.update(dict.fromkeys(row.tags))
+    if tag in tags:
+        return False
+    if not tags:
+        click.echo(f"note: no run has a tag yet: `reprolam tag RUN {tag}` adds one", err=True)
+        return True
+    _note(f"no run is tagged {tag!r}", "their tags", "tag", sorted(tags))
+    return True
+
+
+def _note(what: str, theirs: str, option: str, known: list[str]) -> None:
+    """One ``note:`` line on stderr: what matched nothing, and what there is instead."""
+    import difflib
+
+    like = difflib.get_close_matches(what.rsplit(" ", 1)[-1].strip("'"), known, n=1) or known
+    click.echo(
+        f"note: {what}; {theirs} are {', '.join(known)}: e.g. --{option} {like[0]}", err=True
+    )
+
+
+def _say_metrics_there_are(store: Any, metric: str | None, tag: str | None) -> None:
     """No run has ``metric`` (a typo, often): name the headline metrics the runs do have
     (those of the newest 50, tagged ``tag``), so the fix is in sight."""
     from reprolam.history.annotate import headline_metrics
     from reprolam.trace.queries import RunQuery
 
+    if not metric:
+        return
     names: dict[str, None] = {}
     for row in store.query_runs(RunQuery(tag=tag)).rows:
         names.update(dict.fromkeys(headline_metrics(store, row.run) or {}))
     if names and metric not in names:
-        import difflib
-
-        known = sorted(names)
-        like = difflib.get_close_matches(metric, known, n=1) or known
-        click.echo(
-            f"note: no run has a headline metric {metric!r}; theirs are {', '.join(known)}: "
-            f"e.g. --metric {like[0]}",
-            err=True,
-        )
+        _note(f"no run has a headline metric {metric!r}", "theirs", "metric", sorted(names))
 
 
 def _index_edited(row: Any, metrics: dict[str, Any] | None) -> str | None:
