@@ -282,3 +282,11 @@ def test_a_file_with_a_name_of_the_longest_length_is_an_input(
     longest = table.rename(table.with_name("t" * 251 + ".csv"))
     run = _run(tmp_path, longest, folder)
     assert run["status"] == "succeeded"
+
+
+def test_no_copy_without_an_input_is_refused(tmp_path: Path) -> None:
+    """`run --no-copy` with no --input ran and the flag did nothing, without a word."""
+    result = CliRunner().invoke(cli, ["--store", str(tmp_path / "store"), "run", "--no-copy"])
+    assert result.exit_code == 2, result.output
+    assert "no --input is given: add --input NAME=PATH, or drop --no-copy" in result.stderr
+    assert not (tmp_path / "store").exists()

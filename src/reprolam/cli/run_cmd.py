@@ -75,6 +75,11 @@ def run(
     """
     from reprolam.cli import render
 
+    if no_copy and not inputs:  # nothing to copy or not: the flag would be silently ignored
+        raise click.UsageError(
+            "--no-copy records --input files by digest and path instead of copying them, and "
+            "no --input is given: add --input NAME=PATH, or drop --no-copy"
+        )
     progress = render.RunProgress(enabled=not as_json, cache_notes=reuse)
     reasons: list[str] = []
 
