@@ -315,6 +315,16 @@ def test_an_empty_out_is_refused_not_read_as_the_current_directory(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_planner_that_cannot_be_set_up_leaves_no_out_directory(tmp_path: Path) -> None:
+    """--planner llm without a model was refused after --out's directory had been made."""
+    out = tmp_path / "results"
+    result = invoke(
+        "--planner", "llm", "--llm-base-url", "http://127.0.0.1:1/v1", "--out", str(out)
+    )
+    assert_clean_error(result, "no model given")
+    assert not out.exists()
+
+
 def test_unwritable_out_is_one_line_and_exit_2(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

@@ -106,6 +106,7 @@ def experiment(
     parsed = parse_faults(faults)
     validate_faults(load_workflow(WORKFLOW).actions, parsed)
     require_matplotlib()
+    choice = choose_planner(planner, llm=llm)  # before any output, and before DIR is made
     _writable(out)
     config = ExperimentConfig(
         trials=trials,
@@ -116,7 +117,6 @@ def experiment(
         model=llm.model if planner == "llm" else None,
         base_url=llm.base_url if planner == "llm" else None,
     )
-    choice = choose_planner(planner, llm=llm)  # before any output
     choice = replace(choice, why=cli_text(choice.why))  # the report names the CLI's flags
     command = _command(config, out)
     with _progress(trials, enabled=not as_json) as progress:
