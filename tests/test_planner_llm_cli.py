@@ -115,6 +115,11 @@ def test_llm_options_for_a_run_planned_offline_are_refused_without_planner(
         assert "was planned by the script planner, which calls none" in result.stderr
         assert f"drop it{fix}" in result.stderr
     assert len(json.loads(invoke(tmp_path, "runs", "--json").stdout)) == 1  # nothing ran
+    swept = invoke(tmp_path, "sweep", run_id, "--at", "fit", "--grid", "fit.C=1", "--json")
+    sweep_id = json.loads(swept.stdout)["sweep"]
+    for command in (["fork", sweep_id, "--at", "fit"], ["sweep", sweep_id, "--at", "fit"]):
+        result = invoke(tmp_path, *command, "--model", "x")  # the verb's own error, not 'no run'
+        assert f"{sweep_id} is a sweep, not a run" in result.stderr, result.stderr
     forked = invoke(tmp_path, "fork", run_id, "--at", "fit", "--planner", "rules")
     assert forked.exit_code == 0, forked.output
 

@@ -113,7 +113,12 @@ def refuse_llm_options_for_recorded(
     ``choosable``: the command has a --planner (sweep has not)."""
     if planner is not None or not _typed_llm_options():
         return
-    run = rl.store.get_run(rl.store.resolve_run_id(run_ref))
+    from reprolam.errors import ReprolamError
+
+    try:
+        run = rl.store.get_run(rl.store.resolve_run_id(run_ref))
+    except ReprolamError:  # no such run (a sweep id, a typo): the verb says so, better
+        return
     name = run.planner.get("name")
     if name in OFFLINE_PLANNERS:
         _refuse_typed_llm_options(
