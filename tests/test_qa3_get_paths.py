@@ -86,3 +86,23 @@ def test_binary_bytes_are_not_offered_as_text(recorded: tuple[str, str], tmp_pat
         got = rl.get(run_id, "0.note", out=tmp_path / "note.txt")
     assert got.format == "txt"
     assert (tmp_path / "note.txt").read_bytes() == b"caf\xc3\xa9"
+
+
+def test_an_output_whose_name_holds_a_dot_is_got_as_listed(tmp_path: Path) -> None:
+    """rlam's action_id 'step.1' names its step's output: `get RUN 0.step.1` (as the
+    'it has:' list spells it) was refused as step '0.step' output '1'."""
+    from reprolam.compat.rlam import Action, ExecutionTrace, execute_action
+
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as client:  # closed: its journal applied for the CLI to read
+        trace = ExecutionTrace(store=client)
+        made = Action(
+            action_id="step.1", action_type="load", inputs={}, parameters={}, environment_hash="e"
+        )
+        trace.add_result(execute_action(made, lambda: [1, 2]))
+    for name in ("step.1", "0.step.1", "load.step.1"):
+        got = CliRunner().invoke(
+            cli, ["--store", store, "get", trace.run_id or "", name, "-o", "-"]
+        )
+        assert got.exit_code == 0, got.output
+        assert got.stdout.split() == ["[", "1,", "2", "]"]

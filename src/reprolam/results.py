@@ -86,11 +86,14 @@ def find_artifact(store: TraceStore, run_id: str, name: str) -> tuple[str, int |
 
     run = store.get_run(run_id)
     steps = store.steps(run_id)
-    step_ref, dot, output = name.rpartition(".")
-    if dot and step_ref:
+    # STEP.NAME, split at its last dot first; an output whose name holds a dot ('0.step.1',
+    # as listed) at an earlier one
+    dots = [i for i, c in enumerate(name) if c == "."]
+    for at in reversed(dots):
+        step_ref, output = name[:at], name[at + 1 :]
         chosen = [s for s in steps if str(s.index) == step_ref or s.action == step_ref]
         chosen = [s for s in chosen if output in s.outputs]
-        if chosen:
+        if step_ref and chosen:
             return _unchanged(chosen[-1], run_id).outputs[output], chosen[-1].index, None
     if name in run.outputs:
         producers = [s for s in steps if s.outputs.get(name) == run.outputs[name]]
