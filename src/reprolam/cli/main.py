@@ -281,6 +281,11 @@ GLOBAL_OPTIONS = {"--store": " PATH_OR_DSN", "--artifacts": " PATH", "--trust-pi
 def _misplaced_global(option: str, command_path: str) -> str:
     """What to say when a global option follows the command (``reprolam run --store x``)."""
     command = command_path.partition(" ")[2] or "COMMAND"
+    if command == "store copy" and option != "--trust-pickle":  # its two stores are arguments
+        return (
+            f"store copy takes no {option}: it copies SRC into DST, given as arguments, with "
+            "--src-artifacts PATH and --dst-artifacts PATH for their artifact directories"
+        )
     return (
         f"{option} is a global option: put it before the command, as in "
         f"'reprolam {option}{GLOBAL_OPTIONS[option]} {command} ...'"
