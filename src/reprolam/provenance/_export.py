@@ -155,7 +155,7 @@ def _require_version(package: str, doing: str) -> None:
         wanted = ".".join(map(str, oldest))
         raise ConfigError(
             f"the {doing} needs {package} {wanted} or later, and {package} {installed} is "
-            f"installed: pip install --upgrade '{package}>={wanted}'"
+            f"installed: pip install '{package}>={wanted}'"
         )
 
 
