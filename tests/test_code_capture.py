@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import linecache
 import os
@@ -483,3 +484,50 @@ def test_a_stored_package_module_that_cannot_run_here_is_one_error_naming_it(
     assert "the source of module qa5rel.flows stored with run" in result.stderr
     assert "No module named 'qa5rel'" in result.stderr
     assert "--workflow MODULE:ATTR" in result.stderr
+
+
+EDITED_FLOW = """
+from reprolam import action, workflow
+
+import cc_edited_helpers
+
+
+@action(outputs=["y"])
+def make() -> int:
+    return cc_edited_helpers.scale(10)
+
+
+flow = workflow("cc_edited", [make], outputs=["y"])
+"""
+
+
+def test_a_helper_edited_after_import_is_recorded_as_the_code_that_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook imports a helper, its file is edited, the kernel runs the flow without a
+    reload: the old code runs, so the record must not show the file's new text as its code;
+    it keeps the bytecode that ran, says so, and a reproduction names the change."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    helpers = tmp_path / "cc_edited_helpers.py"
+    _write(helpers, "def scale(x):\n    return x * 2\n")
+    _write(tmp_path / "cc_edited.py", EDITED_FLOW)
+    monkeypatch.delitem(sys.modules, "cc_edited_helpers", raising=False)
+    with reprolam.open(tmp_path / "store") as rl:
+        flows = importlib.import_module("cc_edited")
+        _write(helpers, "def scale(x):\n    return x * 3\n")
+        with pytest.warns(reprolam.ReprolamWarning, match="cc_edited_helpers.py changed since"):
+            original = rl.run(flows.flow, planner="rules")
+        assert original.outputs["y"] == 20  # the code imported before the edit ran
+        manifest = code_manifest(rl.store, load_json(rl.store, original.run.environment))
+        unit = manifest["units"]["cc_edited_helpers:scale"]
+        assert unit["source"] is None
+        assert unit["changed_since_import"] is True
+        assert manifest["modules"]["cc_edited_helpers"]["changed_since_import"] is True
+        assert manifest["modules"]["cc_edited_helpers"]["sources"] == {}
+        sys.modules.pop("cc_edited_helpers")  # as a new process would import it
+        sys.modules.pop("cc_edited")
+        result = rl.reproduce(original.id)
+    assert result.divergence is not None
+    (helper,) = [c for c in result.code if c.kind == "helper"]
+    assert "edited after it was imported" in helper.summary
+    assert "+    return x * 3" in helper.diff

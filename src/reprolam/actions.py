@@ -536,11 +536,11 @@ def code_fingerprint(fn: Callable[..., Any]) -> str:
         source = textwrap.dedent(inspect.getsource(fn)).encode()
     except (OSError, TypeError):
         code = fn if isinstance(fn, types.CodeType) else getattr(fn, "__code__", None)
-        source = _code_text(code).encode() if code is not None else _compiled_code(fn)
+        source = code_text(code).encode() if code is not None else _compiled_code(fn)
     return digest(source)
 
 
-def _code_text(code: types.CodeType) -> str:
+def code_text(code: types.CodeType) -> str:
     """A code object's bytecode, constants and names as text that is the same in every
     process: nested code (a comprehension, a lambda) by its own text, not by its repr (which
     holds its address), and a frozenset constant (``x in {"a", "b"}``) sorted, not in the
@@ -550,7 +550,7 @@ def _code_text(code: types.CodeType) -> str:
 
 def _const_text(const: Any) -> Any:
     if isinstance(const, types.CodeType):
-        return _code_text(const)
+        return code_text(const)
     if isinstance(const, frozenset):
         return f"frozenset({sorted(map(repr, const))})"
     if isinstance(const, tuple):

@@ -44,7 +44,9 @@ from functools import cache
 from typing import Any
 
 from reprolam import file_reads
-from reprolam.actions import code_fingerprint, extension_file
+from reprolam.actions import code_fingerprint, code_text, extension_file
+from reprolam.engine.stale_code import runs_its_source
+from reprolam.errors import ReprolamWarning, warn
 from reprolam.hashing import canonical_json, canonical_json_bytes, digest
 from reprolam.workflows.registry import Workflow
 
@@ -87,6 +89,8 @@ def capture_code(workflow: Workflow) -> CodeCapture:
     }
     if walk.truncated:
         manifest["truncated"] = True
+    if walk.stale_files:
+        _warn_stale(sorted(walk.stale_files))
     git = git_state([m.get("file") for m in modules.values()])
     if git is not None:
         diff_text = git.pop("diff_text", "")
@@ -94,6 +98,18 @@ def capture_code(workflow: Workflow) -> CodeCapture:
             git["diff"] = keep_text(sources, diff_text)
         manifest["git"] = git
     return CodeCapture(manifest, sources, fingerprints)
+
+
+def _warn_stale(files: list[str]) -> None:
+    named = ", ".join(files)
+    warn(
+        ReprolamWarning(
+            f"{named} changed since {'it was' if len(files) == 1 else 'they were'} imported: "
+            "this run executes the code imported before, recorded by its bytecode (its "
+            "source as it was is not known); reload the module (importlib.reload) or "
+            "restart the kernel to run the file as it is now"
+        )
+    )
 
 
 def action_fingerprints(specs: Sequence[Any]) -> dict[str, str]:
@@ -151,6 +167,7 @@ class _Walk:
         self.bindings: dict[str, dict[str, str]] = {}  # module -> name -> "pkg.mod[:attr]"
         self.imports: dict[str, set[str]] = {}  # module -> top-level installed packages
         self.truncated = False
+        self.stale_files: set[str] = set()  # files edited since the code was imported
 
     def is_user(self, module_name: str) -> bool:
         return module_name in self.action_modules or _is_user_module(module_name)
@@ -192,7 +209,7 @@ class _Walk:
             self.truncated = True
             return key
         self.keys[id(obj)] = key
-        source, fingerprint, file = _unit_source(obj.__code__ if wrapper else obj)
+        source, fingerprint, file, stale = _unit_source(obj.__code__ if wrapper else obj)
         self.units[key] = {
             "module": module,
             "qualname": qualname if wrapper else obj.__qualname__,
@@ -200,7 +217,10 @@ class _Walk:
             "file": file,
             "source": source,
             "digest": fingerprint,
+            **({"changed_since_import": True} if stale else {}),
         }
+        if stale and file is not None:
+            self.stale_files.add(file)
         self.objects[key] = obj
         self.refs[key] = set()
         self.unit_constants[key] = set()
@@ -409,6 +429,9 @@ class _Walk:
                 "imports": sorted(self.imports.get(name, set()) | _module_imports(module)),
             }
             record["sources"] = {}
+            if has_file and path in self.stale_files:  # its text now is not what runs
+                record["changed_since_import"] = True
+                has_file = False
             for file in files if interactive else [str(path)] if has_file else []:
                 text = "".join(linecache.getlines(file))
                 if text:
@@ -487,14 +510,16 @@ def keep_text(sources: dict[str, bytes], text: str) -> str:
     return key
 
 
-# code object (functions) or class -> (source, digest, file). A code object runs the same
-# whatever its file says later, so its source is read once (tokenizing is most of the cost).
-# By identity (equal code objects may come from different text); the object is held so that
-# its id is not reused.
-_SOURCES: dict[int, tuple[Any, tuple[str | None, str, str | None]]] = {}
+# code object (functions) or class -> (source, digest, file, stale). A code object runs the
+# same whatever its file says later, so its source is read once (tokenizing is most of the
+# cost). By identity (equal code objects may come from different text); the object is held
+# so that its id is not reused.
+_SOURCES: dict[int, tuple[Any, tuple[str | None, str, str | None, bool]]] = {}
 
 
-def _unit_source(obj: Any) -> tuple[str | None, str, str | None]:
+def _unit_source(obj: Any) -> tuple[str | None, str, str | None, bool]:
+    """A unit's source, its digest, its file, and whether the file changed since the code
+    was imported: then its text is not what runs, and the unit is its bytecode (no source)."""
     key = getattr(obj, "__code__", obj)
     held = _SOURCES.get(id(key))
     if held is not None and held[0] is key:
@@ -503,10 +528,30 @@ def _unit_source(obj: Any) -> tuple[str | None, str, str | None]:
         source: str | None = inspect.getsource(obj)
     except (OSError, TypeError):
         source = None
-    fingerprint = digest(source.encode()) if source is not None else code_fingerprint(obj)
-    found = (source, fingerprint, _file_of(obj))
+    file = _file_of(obj)
+    found: tuple[str | None, str, str | None, bool]
+    if source is not None and not runs_its_source(obj, file):
+        found = (None, _bytecode_digest(obj), file, True)
+    else:
+        fingerprint = digest(source.encode()) if source is not None else code_fingerprint(obj)
+        found = (source, fingerprint, file, False)
     _SOURCES[id(key)] = (key, found)
     return found
+
+
+def _bytecode_digest(obj: Any) -> str:
+    """What a function or a class (its methods, by name) runs, without its source."""
+    if isinstance(obj, type):
+        methods = {
+            name: code_text(code)
+            for name, member in vars(obj).items()
+            if isinstance(
+                code := getattr(getattr(member, "__func__", member), "__code__", None),
+                types.CodeType,
+            )
+        }
+        return digest(canonical_json_bytes([obj.__qualname__, methods]))
+    return digest(code_text(getattr(obj, "__code__", obj)).encode())
 
 
 def _text_of(key: str) -> str | None:

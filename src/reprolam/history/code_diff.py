@@ -73,6 +73,14 @@ def code_changes(
         summary = "added" if ua is None else "removed" if ub is None else "changed"
         if ua is not None and ub is not None and not (source_a and source_b):
             summary = "changed (source unavailable, bytecode differs)"
+            edited = [
+                s for s, u in zip(sides, (ua, ub), strict=True) if u.get("changed_since_import")
+            ]
+            if edited:  # its file was edited after import: the text then was not what ran
+                summary = (
+                    f"changed ({' and '.join(edited)}: its file was edited after it was "
+                    "imported, so only its bytecode is known)"
+                )
         changes.append(
             CodeChange(
                 kind="action" if key in action_of else "helper",

@@ -1,0 +1,89 @@
+"""Whether the source a file shows now is the code a function runs.
+
+``inspect.getsource`` reads the file as it is on disk, while a function runs the code its
+module compiled when it was imported: a helper edited after ``import`` (in a notebook's
+kernel, without a reload) shows the new text and runs the old. A function is checked against
+what its file compiles to now (by qualified name and first line, bytecode and constants)
+only when the file was written after this process started: no other file can have changed
+since its import, so the usual run compiles nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from collections.abc import Iterator
+from functools import cache, lru_cache
+from typing import Any
+
+from reprolam.actions import code_text
+
+
+def runs_its_source(obj: Any, file: str | None) -> bool:
+    """False when ``obj`` (a function, a code object or a class, by its methods) is not
+    what ``file`` compiles to now: the file changed since the code was imported."""
+    codes = list(_codes_of(obj, file))
+    if file is None or not codes:
+        return True
+    try:
+        stat = os.stat(file)
+    except OSError:  # no such file (a notebook cell's name): nothing to compare with
+        return True
+    if stat.st_mtime < _process_start() - 1:  # the start time is whole seconds
+        return True
+    compiled = _compiled(file, stat.st_mtime_ns, stat.st_size)
+    if compiled is None:  # it does not compile now: not what runs
+        return False
+    for code in codes:
+        current = compiled.get((code.co_qualname, code.co_firstlineno))
+        if current is None or code_text(current) != code_text(code):
+            return False
+    return True
+
+
+def _codes_of(obj: Any, file: str | None) -> Iterator[types.CodeType]:
+    """The code objects of ``obj``: its own, or a class's methods written in ``file``."""
+    if isinstance(obj, types.CodeType):
+        yield obj
+    elif isinstance(obj, types.FunctionType):
+        yield obj.__code__
+    elif isinstance(obj, type):
+        for value in vars(obj).values():
+            member = getattr(value, "__func__", value)  # staticmethod, classmethod
+            functions = (member.fget, member.fset) if isinstance(member, property) else (member,)
+            for function in functions:
+                code = getattr(function, "__code__", None)
+                if isinstance(code, types.CodeType) and code.co_filename == file:
+                    yield code
+
+
+@lru_cache(maxsize=32)
+def _compiled(file: str, mtime_ns: int, size: int) -> dict[tuple[str, int], types.CodeType] | None:
+    """Every code object ``file`` compiles to, by qualified name and first line (None: the
+    file cannot be read or compiled). Keyed by its size and time: compiled once per version."""
+    del mtime_ns, size  # the cache key
+    try:
+        with open(file, "rb") as source:
+            module = compile(source.read(), file, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    found: dict[tuple[str, int], types.CodeType] = {}
+    stack = [module]
+    while stack:
+        code = stack.pop()
+        found[(code.co_qualname, code.co_firstlineno)] = code
+        stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return found
+
+
+@cache
+def _process_start() -> float:
+    """When this process started (seconds since the epoch; 0 where Linux's /proc is not)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            ticks = int(stat.read().rpartition(")")[2].split()[19])  # field 22, starttime
+        with open("/proc/stat", encoding="ascii") as system:
+            boot = next(int(line.split()[1]) for line in system if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return 0.0
