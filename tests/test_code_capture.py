@@ -329,6 +329,25 @@ def test_a_script_run_as_main_reproduces_from_its_file_without_false_code_change
         assert "code changed" not in result.summary()
 
 
+def test_a_script_run_has_the_fingerprints_of_its_file_loaded_by_path(tmp_path: Path) -> None:
+    """Run as ``python script.py`` its helpers are ``__main__:...``; a fork loads the file
+    by path, another module's name: the same code is the same fingerprint, so a fork with
+    ``reuse`` reuses every unchanged step (it executed each one reaching a helper, said to
+    differ 'in fingerprint')."""
+    script = tmp_path / "cc_main_reuse.py"
+    _write(script, MAIN_SCRIPT)
+    store = tmp_path / "store"
+    ran = subprocess.run(
+        [sys.executable, str(script), str(store)], capture_output=True, text=True, check=True
+    )
+    with reprolam.open(store) as rl:
+        fork = rl.fork(ran.stdout.strip(), at=0, reuse=True)
+        steps = rl.show(fork.id).steps
+        original = rl.show(ran.stdout.strip()).steps
+    assert [s.proposal["cache"]["reused"] for s in steps] == [True, True]
+    assert [s.fingerprint for s in steps] == [s.fingerprint for s in original]
+
+
 def test_a_script_run_as_main_is_rebuilt_from_its_recorded_file(tmp_path: Path) -> None:
     """No ``workflow=`` needed: the file the ``__main__`` module was recorded from is loaded
     as a module (its ``__main__`` block does not run again); a broken script is named."""

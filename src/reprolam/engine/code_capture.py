@@ -41,6 +41,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from reprolam import file_reads
@@ -48,7 +49,7 @@ from reprolam.actions import code_fingerprint, code_text, extension_file
 from reprolam.engine.stale_code import runs_its_source
 from reprolam.errors import ReprolamWarning, warn
 from reprolam.hashing import canonical_json, canonical_json_bytes, digest
-from reprolam.workflows.registry import Workflow
+from reprolam.workflows.registry import Workflow, workflow_file_module
 
 MANIFEST_VERSION = 1
 DIFF_CAP = 256 * 1024  # bytes of uncommitted diff kept with a run
@@ -125,6 +126,7 @@ def _fingerprint_actions(
     """Each action's manifest entry (unit, what it reaches) and fingerprint."""
     actions: dict[str, Any] = {}
     fingerprints: dict[str, str] = {}
+    main = _script_module_name()
     for spec in specs:
         key = walk.add(spec.fn)
         reached = sorted(walk.reach(spec.fn) - {key})
@@ -137,7 +139,11 @@ def _fingerprint_actions(
         parts += [(c, walk.constants[c]) for c in consts]
         parts += [(v, walk.values[v]) for v in values]
         # Unchanged for an action that reaches nothing: old records stay comparable.
-        fp = digest(canonical_json_bytes([spec.fingerprint, parts])) if parts else spec.fingerprint
+        fp = (
+            digest(canonical_json_bytes([spec.fingerprint, _portable(parts, main)]))
+            if parts
+            else spec.fingerprint
+        )
         fingerprints[spec.name] = fp
         actions[spec.name] = {
             "unit": key,
@@ -147,6 +153,31 @@ def _fingerprint_actions(
             "fingerprint": fp,
         }
     return actions, fingerprints
+
+
+def _script_module_name() -> str | None:
+    """The name this process's ``__main__`` script would have loaded by path (``python
+    analysis.py`` -> what ``analysis.py:flow`` loads, ``reprolam_user_workflow_analysis``);
+    None when ``__main__`` is no script file (a notebook, ``python -``, the CLI)."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return None
+    return workflow_file_module(Path(path))
+
+
+def _portable(value: Any, main: str | None) -> Any:
+    """``value`` with each name in module ``__main__`` named as its script's file names it
+    when loaded by path: one file's code has one fingerprint, run as a script or not (a fork
+    of a script's run, which loads the file, reuses its unchanged steps)."""
+    if main is None:
+        return value
+    if isinstance(value, str):
+        return main + value[8:] if value.startswith("__main__:") else value
+    if isinstance(value, list | tuple):
+        return [_portable(v, main) for v in value]
+    if isinstance(value, dict):
+        return {_portable(k, main): _portable(v, main) for k, v in value.items()}
+    return value
 
 
 class _Walk:

@@ -256,12 +256,17 @@ def _imported(path: Path) -> Any:
 _FILE_MODULE = "reprolam_user_workflow_"
 
 
+def workflow_file_module(path: Path) -> str:
+    """The name of the module a workflow file is loaded as."""
+    # a dot in the file's name (flow.v2.py) would name a submodule of a package that does
+    # not exist: pickle could not import the file's classes, so none of them could be stored
+    return f"{_FILE_MODULE}{path.stem.replace('.', '_')}"
+
+
 def import_file(path: Path) -> Any:
     if not path.is_file():
         raise WorkflowError(f"workflow file {str(path)!r} does not exist")
-    # a dot in the file's name (flow.v2.py) would name a submodule of a package that does
-    # not exist: pickle could not import the file's classes, so none of them could be stored
-    name = f"{_FILE_MODULE}{path.stem.replace('.', '_')}"
+    name = workflow_file_module(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise WorkflowError(f"cannot load {str(path)!r} as a Python module")
