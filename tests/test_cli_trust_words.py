@@ -4,6 +4,7 @@ line, ``trusted=True`` from Python, wherever the refusal reaches the user."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -137,3 +138,32 @@ def test_a_class_of_a_workflow_file_with_a_dot_in_its_name_is_pickled_when_trust
     assert result.exit_code == 0, result.output
     run_id = json.loads(result.stdout)["run"]["id"]
     assert invoke(store, "--trust-pickle", "replay", run_id).exit_code == 0
+
+
+def test_trusted_replay_of_a_class_a_script_defined_as_main_loads_it_with_workflow(
+    tmp_path: Path,
+) -> None:
+    """A run recorded by ``python script.py`` pickles ``__main__.Opaque``; replay
+    --workflow script.py loaded the file as another module, so the value still could not be
+    loaded ("Can't get attribute 'Opaque' on <module '__main__'>") and nothing said how."""
+    script = tmp_path / "pick_main.py"
+    script.write_text(
+        FLOW
+        + "\nif __name__ == '__main__':\n"
+        + "    import reprolam\n"
+        + "    with reprolam.open(sys.argv[1], trusted=True) as rl:\n"
+        + "        print(rl.run(flow).id)\n"
+    )
+    script.write_text("import sys\n" + script.read_text())
+    store = tmp_path / "store"
+    ran = subprocess.run(
+        [sys.executable, str(script), str(store)], capture_output=True, text=True, check=True
+    )
+    run_id = ran.stdout.strip()
+    refused = invoke(store, "--trust-pickle", "replay", run_id, "--json")
+    assert refused.exit_code == 1
+    message = json.loads(refused.stdout)["first_problem"]["message"]
+    assert "replay with --workflow SCRIPT.py" in message
+    loaded = invoke(store, "--trust-pickle", "replay", run_id, "--workflow", str(script), "--json")
+    assert loaded.exit_code == 0, loaded.output
+    assert json.loads(loaded.stdout)["verified"] is True

@@ -18,6 +18,7 @@ Module-level functions (``reprolam.run``, ``reprolam.fork``, ...) do the same wi
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -377,12 +378,21 @@ class Client:
 
         ``workflow`` (a workflow file, ``module:attr``) is imported first, no action run: a
         trusted pickle of a class that file defines is then loaded (without it, it is not)."""
+        from reprolam.codecs._pickle import main_stands_in
         from reprolam.history.replay import replay
         from reprolam.workflows.registry import load_workflow
 
-        if workflow is not None:
-            load_workflow(workflow)
-        return replay(self.store, self._run_id(run), step=step, serializer=self._serializer())
+        run_id = self._run_id(run)
+        if workflow is None:
+            return replay(self.store, run_id, step=step, serializer=self._serializer())
+        loaded = load_workflow(workflow)
+        # a script's run pickled its classes as __main__'s: the file given defines them
+        first = next(iter(loaded.actions), None)
+        module = sys.modules.get(first.fn.__module__) if first is not None else None
+        if module is None:
+            return replay(self.store, run_id, step=step, serializer=self._serializer())
+        with main_stands_in(module):
+            return replay(self.store, run_id, step=step, serializer=self._serializer())
 
     def audit(self, run: RunRef) -> AuditReport:
         """Check ``run``: completeness, hash chain, artifacts, lineage, failures."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import io
 import pickle
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from reprolam.codecs._scalars import defined_where
@@ -85,7 +88,37 @@ class _Unpickler(pickle.Unpickler):
         try:
             return super().find_class(module, name)
         except AttributeError as exc:
+            found = _in_script_file(name) if module == "__main__" else None
+            if found is not None:
+                return found
             raise _NotInModule(str(exc), module) from exc
+
+
+# Modules standing in for the ``__main__`` of the script that stored a value, innermost last
+_MAIN_STAND_INS: list[types.ModuleType] = []
+
+
+@contextmanager
+def main_stands_in(module: types.ModuleType) -> Iterator[None]:
+    """While inside, a pickled ``__main__.X`` that this ``__main__`` lacks is looked up in
+    ``module``: the script that stored it, loaded by path (``replay --workflow
+    analysis.py``), where its ``if __name__ == "__main__":`` block does not run."""
+    _MAIN_STAND_INS.append(module)
+    try:
+        yield
+    finally:
+        _MAIN_STAND_INS.remove(module)
+
+
+def _in_script_file(qualname: str) -> Any:
+    """``qualname`` as the module standing in for the script's ``__main__`` defines it."""
+    for module in reversed(_MAIN_STAND_INS):
+        value: Any = module
+        for part in qualname.split("."):
+            value = getattr(value, part, None)
+        if value is not None:
+            return value
+    return None
 
 
 def _kind(exc: Exception) -> str:

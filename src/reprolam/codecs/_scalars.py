@@ -109,8 +109,9 @@ def defined_where(module_name: str) -> str:
     if module_name == "__main__":
         return (
             "; it was defined in the script that stored it (run as __main__), and this "
-            "program's __main__ is another: to load the value anywhere, define that code in "
-            "an installed module (or load it from a script that defines or imports it)"
+            "program's __main__ is another: fork, resume and reproduce load that script, and "
+            "replay with {workflow=SCRIPT.py}; to load the value anywhere, define that code "
+            "in an installed module"
         )
     if not module_name.startswith(_WORKFLOW_FILE_MODULE):
         return ""
