@@ -177,3 +177,45 @@ def test_a_damaged_installed_distribution_does_not_stop_the_ranking(
         code_diff._packages_distributions.cache_clear()
     assert ranked.relevant == ["packages.tiny-dist"]
     assert ranked.other_packages == ["packages.broken-dist"]
+
+
+PACKAGED = """
+import numpy as np
+
+from reprolam import action, workflow
+
+
+@action(outputs=["total"])
+def total() -> float:
+    return float(np.sum([1.0, 2.0]))
+
+
+flow = workflow("packaged", [total], outputs=["total"])
+"""
+
+
+def test_reuse_does_not_take_outputs_computed_under_other_versions_of_imported_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step computed under numpy 1.0 was reused under numpy 2.0 (the cache key has no
+    versions): now a hit computed under other versions of the packages its action imports
+    is executed, and the advice says which (``packages.numpy: 1.0 -> 2.0``); the run that
+    computed it under 2.0 is reused from then on."""
+    flow_file = tmp_path / "packaged.py"
+    flow_file.write_text(PACKAGED)
+
+    def versions(numpy: str) -> None:
+        installed = {**environment.installed_packages(), "numpy": numpy}
+        monkeypatch.setattr(environment, "installed_packages", lambda: installed)
+
+    with reprolam.open(tmp_path / "store") as rl:
+        versions("1.0")
+        first = rl.run(f"{flow_file}:flow")
+        versions("2.0")
+        fork = rl.fork(first.id, at=0, reuse=True)
+        again = rl.run(f"{flow_file}:flow", reuse=True)
+        steps = [rl.show(run.id).steps[0].proposal["cache"] for run in (fork, again)]
+    assert steps[0]["reused"] is False
+    assert steps[0]["changed"] == ["packages.numpy: 1.0 -> 2.0"]
+    assert steps[1]["reused"] is True
+    assert steps[1]["counterpart"] == [fork.id, 0]

@@ -42,6 +42,7 @@ from typing import Any
 
 from reprolam import env_reads
 from reprolam.brief import EXTERNAL_NOT_REUSED, same_as_recorded
+from reprolam.engine.environment import action_packages
 from reprolam.env_reads import env_change, env_state, recorded_env_state
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.file_reads import file_state, recorded_state
@@ -50,6 +51,7 @@ from reprolam.hashing import canonical_json, short
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import StepKind, StepRecord, StepStatus, hash_holds
 from reprolam.trace.step_history import StepHistory
+from reprolam.trace.stored_json import load_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,18 @@ class StepCache:
         self.store = store if reuse else None
         self._found: dict[tuple[str, int], StepRecord] = {}
         self._verified: dict[str, str | None] = {}  # digest -> why it cannot be served
+        self._runs = store  # where the environments of the counterparts' runs are read
+        self._environment: tuple[dict[str, Any], dict[str, str]] | None = None
+        self._packages: dict[str, dict[str, str]] | None = None  # action -> imported: version
+        self._recorded_packages: dict[str, dict[str, str] | None] = {}  # run id -> packages
+
+    def run_environment(self, manifest: dict[str, Any], packages: dict[str, str]) -> None:
+        """The code manifest and installed packages of the run the steps are for: a hit
+        computed under other versions of the packages its action imports (itself or through
+        the user code it reaches) differs (``packages.scikit-learn: 1.5.2 -> 1.6.0``), so it
+        is executed, not reused; without this, only the cache key is compared."""
+        self._environment = (manifest, packages)
+        self._packages = None  # found when a step is a hit: the import names take a scan
 
     def advise(
         self, step: StepRecord, *, external: bool = False, strict: bool = False
@@ -164,6 +178,8 @@ class StepCache:
             checked = 0
             if not changed and not failed:
                 changed, checked = _check_reads(counterpart, self.store, states)
+            if not changed and not failed:
+                changed = self._package_changes(counterpart)
             reuse = self.reuse and not changed and not failed and not external
             # Outputs are taken only from a record that still holds its hash: an edited one
             # (its outputs pointed at other bytes) would be laundered into a run that audits
@@ -213,6 +229,7 @@ class StepCache:
             # the reads first (each file is read once): the record's hash only for the one
             # taken, and the first stale one said
             changed, checked = _check_reads(found, store, states)
+            changed = changed or self._package_changes(found)
             if changed or not _intact(found):
                 if changed and stale is None and _intact(found):
                     stale = CacheAdvice(found.run_id, found.index, changed, store_wide=True)
@@ -238,6 +255,44 @@ class StepCache:
             if stale is None:
                 stale = CacheAdvice(found.run_id, found.index, (), store_wide=True, damaged=damaged)
         return stale
+
+    def _package_changes(self, step: StepRecord) -> tuple[str, ...]:
+        """``packages.NAME: THEN -> NOW`` for each package the step's action imports whose
+        version differs from the one its outputs were computed under (in the run of the
+        step they were reused from, when it reused them)."""
+        if self._environment is None or self._runs is None:
+            return ()
+        if self._packages is None:
+            manifest, packages = self._environment
+            self._packages = {
+                action: {name: packages[name] for name in sorted(names)}
+                for action, names in action_packages(manifest, packages).items()
+            }
+        now = self._packages.get(step.action)
+        if not now:
+            return ()
+        source = computed_by(step, self._runs)
+        if source is None:
+            return ()  # the step its outputs came from cannot be read: its reads say so
+        then = self._packages_of(source.run_id)
+        if then is None:
+            return (f"packages: the environment of run {source.run_id} cannot be read",)
+        return tuple(
+            f"packages.{name}: {then.get(name) or 'absent'} -> {version}"
+            for name, version in now.items()
+            if then.get(name) != version
+        )
+
+    def _packages_of(self, run_id: str) -> dict[str, str] | None:
+        if run_id not in self._recorded_packages:
+            assert self._runs is not None
+            try:
+                environment = load_json(self._runs, self._runs.get_run(run_id).environment)
+                packages = environment.get("packages") if isinstance(environment, dict) else None
+            except ReprolamError:
+                packages = None
+            self._recorded_packages[run_id] = packages if isinstance(packages, dict) else None
+        return self._recorded_packages[run_id]
 
     def _damaged_output(self, step: StepRecord, store: TraceStore) -> str | None:
         """Why one of the step's outputs cannot be taken (its stored bytes, or a file's or a
@@ -377,6 +432,20 @@ def recorded_reads(
             return [_unknown_reads(*source, why)]
     why = f"a chain of more than {_REUSE_HOPS} reuses is not followed"
     return [_unknown_reads(step.run_id, step.index, why)]
+
+
+def computed_by(step: StepRecord, store: TraceStore) -> StepRecord | None:
+    """The step that computed ``step``'s outputs: itself, or the one it reused them from
+    (followed through the store); None when that one cannot be read."""
+    for _ in range(_REUSE_HOPS):
+        source = _reused_from(step)
+        if source is None:
+            return step
+        try:
+            step = store.own_step(*source)
+        except ReprolamError:
+            return None
+    return None
 
 
 def undeclared_behind(step: StepRecord, store: TraceStore | None) -> str | None:

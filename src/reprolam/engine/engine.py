@@ -136,6 +136,8 @@ class Engine:
             workflow, given, fingerprints=code.fingerprints, code=code_key
         )
         env_digest = self._store_value(environment, with_artifacts=code_artifacts)
+        if cache is not None:
+            cache.run_environment(code.manifest, environment.get("packages", {}))
         run = RunRecord(
             id=uuid7(),
             workflow=workflow.name,

@@ -12,9 +12,15 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from typing import Any
 
+from reprolam.engine.environment import (
+    distributions_of,
+    imports_of,
+)
+from reprolam.engine.environment import (
+    packages_distributions as _packages_distributions,  # noqa: F401  (tests clear its cache)
+)
 from reprolam.hashing import canonical_json
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.stored_json import load_json
@@ -233,15 +239,10 @@ def rank_environment(
     wanted = set(actions) if actions is not None else None
     imported: set[str] = set()
     for manifest in manifests:
-        units = manifest.get("units", {})
-        modules = manifest.get("modules", {})
-        for name, info in manifest.get("actions", {}).items():
-            if wanted is not None and name not in wanted:
-                continue
-            for key in [info.get("unit"), *info.get("reaches", [])]:
-                module = units.get(key, {}).get("module")
-                imported |= set(modules.get(module, {}).get("imports", []))
-    distributions = _distributions(imported)
+        for name in manifest.get("actions", {}):
+            if wanted is None or name in wanted:
+                imported |= imports_of(manifest, name)
+    distributions = distributions_of(imported)
     ranked = RankedEnvironment()
     for key in changes:
         if _CODE_KEYS.match(key):
@@ -252,47 +253,3 @@ def rank_environment(
         else:
             ranked.system.append(key)
     return ranked
-
-
-def _distributions(imports: set[str]) -> set[str]:
-    """Distribution names (normalized) that provide these top-level import names."""
-    found = {_normalize(name) for name in imports}
-    mapping = _packages_distributions()
-    for name in imports:
-        found |= {_normalize(d) for d in mapping.get(name, ())}
-    return found
-
-
-@cache
-def _packages_distributions() -> dict[str, list[str]]:
-    """Top-level import name -> distributions; a distribution whose file list cannot be
-    read (a damaged RECORD: importlib.metadata raises on a blank line) is left out."""
-    from importlib.metadata import distributions
-
-    found: dict[str, list[str]] = {}
-    for dist in distributions():
-        try:
-            names = _top_level_names(dist)
-            project = dist.metadata["Name"]
-        except Exception:  # whatever a broken installation raises
-            continue
-        for name in names:
-            found.setdefault(name, []).append(project)
-    return found
-
-
-def _top_level_names(dist: Any) -> set[str]:
-    """The import names a distribution provides: its top_level.txt, else its files' first
-    parts (as importlib.metadata.packages_distributions reads them)."""
-    declared = (dist.read_text("top_level.txt") or "").split()
-    if declared:
-        return set(declared)
-    return {
-        f.parts[0] if len(f.parts) > 1 else f.with_suffix("").name
-        for f in dist.files or ()
-        if f.suffix == ".py"
-    }
-
-
-def _normalize(project: str) -> str:
-    return re.sub(r"[-_.]+", "-", project).lower()
