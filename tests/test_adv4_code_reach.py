@@ -435,6 +435,26 @@ CASES = {
         "x * 5",
         ":patched_scale",
     ),
+    "metaclass_of_a_user_class": Case(
+        textwrap.dedent(
+            """
+            class Doubling(type):
+                def __call__(cls, *args):
+                    made = super().__call__(*args)
+                    made.v = made.v * 2
+                    return made
+
+
+            class Thing(metaclass=Doubling):
+                def __init__(self):
+                    self.v = 5
+            """
+        ),
+        "Thing().v",
+        "made.v * 2",
+        "made.v * 3",
+        ":Doubling.__call__",
+    ),
 }
 
 

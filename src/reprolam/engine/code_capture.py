@@ -286,6 +286,8 @@ class _Walk:
         """The user functions and classes ``obj`` reaches (with the name bound to each);
         the constants and other values it reads are recorded on the way."""
         if isinstance(obj, type):
+            if self._user_object(type(obj)):  # a metaclass of the user's: its __call__ runs
+                yield type(obj), None
             for base in obj.__bases__:
                 if self._user_object(base):
                     yield base, None
