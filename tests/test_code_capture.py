@@ -255,6 +255,50 @@ def test_git_commit_and_uncommitted_diff_are_recorded(tmp_path: Path) -> None:
     assert git_state["diff_truncated"] is False
 
 
+GIT_FLOW = """
+from reprolam import action, workflow
+
+import cc_git_new
+import cc_git_elsewhere
+
+
+@action(outputs=["y"])
+def make() -> int:
+    return cc_git_new.f(cc_git_elsewhere.g(1))
+
+
+flow = workflow("cc_git_files", [make], outputs=["y"])
+"""
+
+
+def test_git_state_says_dirty_for_an_untracked_file_and_names_files_outside_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper never committed (untracked) was recorded as 'dirty: false' at the commit,
+    which does not hold it; and one helper imported from outside the work tree made git
+    refuse the diff, so a changed, committed workflow file was recorded as clean too."""
+    repo, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    repo.mkdir()
+    elsewhere.mkdir()
+    _write(repo / "cc_git_files.py", GIT_FLOW)
+    _write(repo / "cc_git_new.py", "def f(x):\n    return x + 1\n")
+    _write(elsewhere / "cc_git_elsewhere.py", "def g(x):\n    return x * 2\n")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "cc_git_files.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    _write(repo / "cc_git_files.py", GIT_FLOW + "# changed\n")
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(f"{repo / 'cc_git_files.py'}:flow", planner="rules")
+        git_state = code_manifest(rl.store, load_json(rl.store, run.run.environment))["git"]
+        diff = load_stored_text(rl, git_state["diff"])
+    assert git_state["dirty"] is True
+    assert git_state["untracked"] == ["cc_git_new.py"]
+    assert git_state["outside"] == [str(elsewhere / "cc_git_elsewhere.py")]
+    assert "+# changed" in diff
+
+
 def test_source_unavailable_still_fingerprints_by_bytecode() -> None:
     module = types.ModuleType("cc_nosource")
     exec(compile(textwrap.dedent(FLOW_V1), "<no-such-cell>", "exec"), module.__dict__)

@@ -1043,6 +1043,14 @@ def _read_git(root: str, paths: list[str]) -> dict[str, Any] | None:
     commit = _git(root, "rev-parse", "HEAD")
     if commit is None:
         return None
+    # git refuses a whole command naming a path outside its work tree (a helper imported
+    # from elsewhere): such files are named, not handed to it; none of them is in the commit
+    inside = {p: os.path.relpath(os.path.realpath(p), root) for p in paths}
+    outside = sorted(p for p, rel in inside.items() if rel.startswith(os.pardir + os.sep))
+    paths = [p for p in paths if p not in outside]
+    tracked = _git(root, "ls-files", "-z", "--", *paths) if paths else ""
+    listed = set(tracked.split("\0")) if tracked is not None else set()
+    untracked = sorted(inside[p] for p in paths if tracked is not None and inside[p] not in listed)
     # porcelain (it refreshes stat info; plumbing reports racily-clean edits as clean); a
     # diff.external tool the user configured would shape the text, as in their terminal
     # the plain diff whatever the user configured: no colours, no external diff tool, no
@@ -1059,15 +1067,21 @@ def _read_git(root: str, paths: list[str]) -> dict[str, Any] | None:
             "--",
             *paths,
         )
-        or ""
+        if paths
+        else ""
     )
+    known = diff is not None and tracked is not None
+    diff = diff or ""
     data = diff.encode()
     state: dict[str, Any] = {
         "root": root,
         "commit": commit.strip(),
-        "dirty": bool(diff),
+        # the files differ from the commit: changed, or not in it at all; None: git said not
+        "dirty": bool(diff or untracked) if known else None,
         "diff_digest": digest(data) if diff else None,
         "diff_bytes": len(data),
+        **({"untracked": untracked} if untracked else {}),
+        **({"outside": outside} if outside else {}),
     }
     if diff:
         state["diff_truncated"] = len(data) > DIFF_CAP
