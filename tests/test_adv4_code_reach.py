@@ -455,6 +455,27 @@ CASES = {
         "made.v * 3",
         ":Doubling.__call__",
     ),
+    "helper_of_a_cached_property": Case(
+        textwrap.dedent(
+            """
+            import functools
+
+
+            def cached_helper(x):
+                return x * 2
+
+
+            class Lazy:
+                @functools.cached_property
+                def value(self):
+                    return cached_helper(3)
+            """
+        ),
+        "Lazy().value",
+        "x * 2",
+        "x * 5",
+        ":cached_helper",
+    ),
 }
 
 

@@ -292,11 +292,9 @@ class _Walk:
                 if self._user_object(base):
                     yield base, None
             for member in vars(obj).values():
-                value = getattr(member, "__func__", member)  # staticmethod, classmethod
-                if isinstance(value, property):
-                    yield from ((f, None) for f in (value.fget, value.fset) if self._user_object(f))
-                elif self._user_object(value):
-                    yield value, None
+                for value in _member_functions(member):
+                    if self._user_object(value):
+                        yield value, None
             return
         if not isinstance(obj, types.FunctionType):
             return
@@ -594,6 +592,21 @@ def _text_of(key: str) -> str | None:
         return digest(inspect.getsource(module).encode()) if module is not None else None
     except (OSError, TypeError):
         return None
+
+
+def _member_functions(member: Any) -> list[Any]:
+    """The functions a class member runs: a method's own; a ``staticmethod``'s or
+    ``classmethod``'s; a ``property``'s getter, setter and deleter; the function of a
+    ``functools.cached_property``, ``partialmethod`` or ``singledispatchmethod``."""
+    member = getattr(member, "__func__", member)  # staticmethod, classmethod
+    if isinstance(member, property):
+        return [f for f in (member.fget, member.fset, member.fdel) if f is not None]
+    if isinstance(
+        member,
+        functools.cached_property | functools.partialmethod | functools.singledispatchmethod,
+    ):
+        return [member.func]
+    return [member]
 
 
 def _wrappers(obj: Any) -> list[types.FunctionType]:
