@@ -161,3 +161,55 @@ def test_a_fork_does_not_start_from_a_trace_missing_a_step(tmp_path: Path) -> No
         with pytest.raises(IntegrityError, match=rf"step 1 of run {run.id}'s trace is missing"):
             rl.fork(run.id, at=3, workflow=flow)
         assert len(rl.runs()) == 1  # nothing was written
+
+
+EDITED = """
+import os
+
+from reprolam import action, workflow
+
+
+def scale(x):
+    return x * 2
+
+
+@action(outputs=["y"])
+def first() -> int:
+    return 1
+
+
+@action(outputs=["z"])
+def second(y: int) -> int:
+    if os.environ.get("ADV2_RESUME_STOP"):
+        raise KeyboardInterrupt  # Ctrl-C while the step runs: the run is interrupted
+    return scale(y)
+
+
+flow = workflow("adv2-edited", [first, second], outputs=["z"])
+"""
+
+
+def test_resume_refuses_a_run_whose_code_changed_since_it_was_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper edited between the interruption and the resume: the resumed step ran the new
+    code while the run's code record (fixed with its header) kept the old, so reproduce then
+    said 'code changed, outputs identical', the outputs in fact from the new code. Resume now
+    refuses, naming the change and the fork that runs the rest with the new code; a module
+    dict the process changed (state, its file unchanged) is no edit."""
+    flow = tmp_path / "adv2_edited.py"
+    flow.write_text(EDITED)
+    monkeypatch.setenv("ADV2_RESUME_STOP", "1")
+    with reprolam.open(tmp_path / "store") as rl:
+        with pytest.raises(KeyboardInterrupt):
+            rl.run(f"{flow}:flow")
+        (run,) = rl.runs()
+        monkeypatch.delenv("ADV2_RESUME_STOP")
+        flow.write_text(EDITED.replace("x * 2", "x * 3"))
+        with pytest.raises(ConfigError, match="its code changed since it was recorded") as e:
+            rl.resume(run.id)
+        assert "helper" in str(e.value)
+        assert f"reprolam fork {run.id} --at 1" in str(e.value)
+        assert rl.store.get_run(run.id).status is RunStatus.INTERRUPTED  # nothing executed
+        flow.write_text(EDITED)
+        assert rl.resume(run.id).outputs == {"z": 2}

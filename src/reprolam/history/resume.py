@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from reprolam.codecs import Serializer
+from reprolam.engine.code_capture import capture_code
 from reprolam.engine.engine import Engine, RunResult, StepCallback
 from reprolam.engine.start_state import trace_length
 from reprolam.errors import ConfigError, IntegrityError, NotFoundError
 from reprolam.history.annotate import index_run
+from reprolam.history.code_diff import code_changes, code_manifest
 from reprolam.history.fork import start_problem
 from reprolam.history.rebuild import (
     ExecutorRef,
@@ -20,6 +22,7 @@ from reprolam.planning.base import Planner
 from reprolam.planning.choose import LLMSettings
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord, RunStatus
+from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow
 
 
@@ -81,6 +84,7 @@ def resume(
     _refuse_reproduction(run)
     _check_start(store, run)
     flow = workflow_of(store, run, workflow, trusted=trusted)
+    _refuse_changed_code(store, run, flow)
     chosen = planner_of(run, planner, llm=llm)
     with Engine(store, serializer=serializer, executor=executor or executor_of(run)) as engine:
         result = engine.resume(
@@ -95,3 +99,41 @@ def resume(
     # the index must say what it holds now, or audit reads the stale entry as an edit.
     index_run(store, result.run)
     return result
+
+
+def _refuse_changed_code(store: TraceStore, run: RunRecord, flow: Workflow) -> None:
+    """A resumed run goes on under the code its record describes (the code manifest its
+    header fixes): an action or a helper whose code was edited since, or a constant edited
+    in its file, would be recorded as code that did not compute the run's outputs. A
+    constant whose file did not change (a module-level dict the process filled) is state,
+    not an edit."""
+    recorded = code_manifest(store, load_json(store, run.environment))
+    changes = code_changes(recorded, capture_code(flow).manifest)
+    edited_modules = {c.name for c in changes if c.kind == "module"}
+    edited = [
+        c.describe()
+        for c in changes
+        if c.kind in ("action", "helper")
+        or (c.kind == "constant" and c.name.partition(":")[0] in edited_modules)
+    ]
+    if edited:
+        at = _next_index(store, run)
+        raise ConfigError(
+            f"cannot resume run {run.id}: its code changed since it was recorded "
+            f"({'; '.join(edited)}), and the run would record one version of its code and "
+            "run another; nothing was executed",
+            hint=f"restore the code to resume it, or fork it at step {at} (`reprolam fork "
+            f"{run.id} --at {at}`) to run the rest with the code as it is now, as a new run",
+        )
+
+
+def _next_index(store: TraceStore, run: RunRecord) -> int:
+    """The index of the step a resume would run first (the unfinished one, or the next)."""
+    length = trace_length(store, run, gapless=True)
+    for index in range(length - 1, max(length - 3, -1), -1):
+        try:
+            if not store.step_at(run.id, index).finished:
+                return index
+        except NotFoundError:
+            break
+    return length
