@@ -379,3 +379,46 @@ def test_an_executor_that_cannot_start_leaves_no_run_behind(tmp_path: Path) -> N
         with pytest.raises(ConfigError, match="scheduler"):
             rl.run(FLOW, executor={"name": "dask", "scheduler": "nowhere"})
         assert rl.store.list_runs() == []
+
+
+SCRIPT_WITH_HELPER = """
+import sys
+
+import reprolam
+from reprolam import action, workflow
+
+
+def scale(x):
+    return x * 2
+
+
+@action(outputs=["y"])
+def make() -> int:
+    return scale(4)
+
+
+flow = workflow("dask-script", [make], outputs=["y"])
+
+if __name__ == "__main__":
+    with reprolam.open(sys.argv[1]) as rl:
+        done = rl.run(flow, executor={"name": "dask", "workers": 1})
+        print(done.run.status.value, done.outputs, done.run.error)
+"""
+
+
+def test_a_script_whose_action_reaches_a_helper_runs_on_dask(tmp_path: Path) -> None:
+    """Run as ``python script.py``, the script's helpers are ``__main__``'s here and
+    ``__mp_main__``'s in a worker multiprocessing spawned: the worker's fingerprint never
+    matched, and every such step failed saying the worker 'holds other code' than the run."""
+    script = tmp_path / "dask_script.py"
+    script.write_text(SCRIPT_WITH_HELPER)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.stdout.split("\n")[0] == "succeeded {'y': 8} None", (
+        done.stdout + done.stderr[-2000:]
+    )

@@ -172,7 +172,9 @@ def _portable(value: Any, main: str | None) -> Any:
     if main is None:
         return value
     if isinstance(value, str):
-        return main + value[8:] if value.startswith("__main__:") else value
+        # a worker process that multiprocessing spawned loads the script as __mp_main__
+        module, colon, rest = value.partition(":")
+        return f"{main}:{rest}" if colon and module in ("__main__", "__mp_main__") else value
     if isinstance(value, list | tuple):
         return [_portable(v, main) for v in value]
     if isinstance(value, dict):
