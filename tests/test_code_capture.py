@@ -409,6 +409,13 @@ def test_a_script_run_as_main_is_rebuilt_from_its_recorded_file(tmp_path: Path) 
         _write(script, MAIN_SCRIPT + "\nraise RuntimeError('broken on purpose')\n")
         with pytest.raises(reprolam.WorkflowError, match=r"recorded by the script .*broken on"):
             rl.reproduce(run_id)
+        # moved: named, with the option to say where it is now ('unknown workflow' said
+        # nothing of the script)
+        script.rename(tmp_path / "elsewhere.py")
+        with pytest.raises(reprolam.WorkflowError, match=r"which is not there any more") as e:
+            rl.reproduce(run_id)
+        assert str(script) in str(e.value)
+        assert "workflow='PATH.py:ATTR'" in str(e.value)
 
 
 DYNAMIC_FLOW = """

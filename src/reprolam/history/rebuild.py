@@ -65,6 +65,12 @@ def workflow_of(
             rebuilt = stored_workflow(store, run) if trusted else None
             if rebuilt is not None:
                 return rebuilt
+            gone = _missing_script(store, run)
+            if gone is not None:  # 'unknown workflow NAME' would not say what is missing
+                why = (
+                    f"it was recorded by the script {gone}, which is not there any more "
+                    "(moved, renamed or deleted)"
+                )
             stored = (
                 "; its source may be stored with the run: trust the store ({trusted=True}) "
                 "to rebuild it from there, or name the file or module that defines it"
@@ -116,6 +122,17 @@ def _same_file(a: str, b: Any) -> bool:
         return Path(a).resolve() == Path(b).resolve()
     except OSError:
         return False
+
+
+def _missing_script(store: TraceStore, run: RunRecord) -> str | None:
+    """The script a run was recorded by (``python script.py``) when it is not there now."""
+    from reprolam.history.code_diff import code_manifest
+
+    environment = load_json(store, run.environment)
+    script = code_manifest(store, environment).get("modules", {}).get("__main__", {}).get("file")
+    if isinstance(script, str) and script.endswith(".py") and not os.path.isfile(script):
+        return script
+    return None
 
 
 def _script_workflow(store: TraceStore, run: RunRecord) -> Workflow | None:
