@@ -53,6 +53,37 @@ def test_container_and_gpu_probes_answer_none_or_a_record() -> None:
         assert found is None or isinstance(found, dict)
 
 
+def test_conda_is_the_interpreters_environment_not_the_one_the_shell_activated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venv's Python run from a shell where a conda environment is active (CONDA_PREFIX,
+    the usual '(base)' prompt) recorded that environment's name, prefix and packages as the
+    run's, though the run used none of them; a conda Python (or a venv made from one) is
+    recorded by its own prefix, named as the shell names it when it is the activated one."""
+    shell = tmp_path / "miniconda" / "envs" / "old"
+    (shell / "conda-meta").mkdir(parents=True)
+    (shell / "conda-meta" / "numpy-1.21.0-py39_0.json").write_text("{}")
+    monkeypatch.setenv("CONDA_PREFIX", str(shell))
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "old")
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "base_prefix", str(venv))
+
+    def conda() -> Any:
+        environment._conda.cache_clear()  # read once per process
+        return environment._conda()
+
+    try:
+        assert conda() is None
+        monkeypatch.setattr(sys, "base_prefix", str(shell))  # a venv made from that conda
+        assert conda() == {"name": "old", "prefix": str(shell), "packages": {"numpy": "1.21.0"}}
+        monkeypatch.delenv("CONDA_PREFIX")
+        assert conda()["name"] == "old"
+    finally:
+        environment._conda.cache_clear()
+
+
 def _other_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulate a second venv: older scikit-learn, and 19 unrelated packages changed too."""
     import sklearn

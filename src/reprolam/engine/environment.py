@@ -263,10 +263,15 @@ def _locale() -> dict[str, Any]:
 
 @cache
 def _conda() -> dict[str, Any] | None:
-    prefix = os.environ.get("CONDA_PREFIX")
-    meta = os.path.join(prefix or sys.prefix, "conda-meta")
-    if not prefix and not os.path.isdir(meta):
+    """The conda environment this interpreter belongs to (its prefix, or, for a venv made
+    from a conda Python, its base's), not the one the shell activated (``CONDA_PREFIX``):
+    a venv's Python run from a shell where conda's base is active uses none of its packages."""
+    prefix = next(
+        (p for p in dict.fromkeys((sys.prefix, sys.base_prefix)) if _is_conda_prefix(p)), None
+    )
+    if prefix is None:
         return None
+    meta = os.path.join(prefix, "conda-meta")
     packages: dict[str, str] = {}
     try:
         for name in os.listdir(meta):
@@ -275,8 +280,17 @@ def _conda() -> dict[str, Any] | None:
                 packages[project] = version
     except OSError:
         pass
-    env = {"name": os.environ.get("CONDA_DEFAULT_ENV", ""), "prefix": prefix or sys.prefix}
-    return {**env, "packages": dict(sorted(packages.items()))}
+    activated = os.environ.get("CONDA_PREFIX")
+    if activated and os.path.realpath(activated) == os.path.realpath(prefix):
+        name = os.environ.get("CONDA_DEFAULT_ENV", "")
+    else:  # not the activated one: named by its place (envs/NAME), if it has one
+        parent = os.path.basename(os.path.dirname(prefix))
+        name = os.path.basename(prefix) if parent == "envs" else ""
+    return {"name": name, "prefix": prefix, "packages": dict(sorted(packages.items()))}
+
+
+def _is_conda_prefix(prefix: str) -> bool:
+    return os.path.isdir(os.path.join(prefix, "conda-meta"))
 
 
 _CONTAINER_ID = re.compile(r"(?:docker|containers|libpod|crio)[-/]([0-9a-f]{64})")
