@@ -146,20 +146,7 @@ def test_trusted_replay_of_a_class_a_script_defined_as_main_loads_it_with_workfl
     """A run recorded by ``python script.py`` pickles ``__main__.Opaque``; replay
     --workflow script.py loaded the file as another module, so the value still could not be
     loaded ("Can't get attribute 'Opaque' on <module '__main__'>") and nothing said how."""
-    script = tmp_path / "pick_main.py"
-    script.write_text(
-        FLOW
-        + "\nif __name__ == '__main__':\n"
-        + "    import reprolam\n"
-        + "    with reprolam.open(sys.argv[1], trusted=True) as rl:\n"
-        + "        print(rl.run(flow).id)\n"
-    )
-    script.write_text("import sys\n" + script.read_text())
-    store = tmp_path / "store"
-    ran = subprocess.run(
-        [sys.executable, str(script), str(store)], capture_output=True, text=True, check=True
-    )
-    run_id = ran.stdout.strip()
+    script, store, run_id = _script_run(tmp_path)
     refused = invoke(store, "--trust-pickle", "replay", run_id, "--json")
     assert refused.exit_code == 1
     message = json.loads(refused.stdout)["first_problem"]["message"]
@@ -167,3 +154,31 @@ def test_trusted_replay_of_a_class_a_script_defined_as_main_loads_it_with_workfl
     loaded = invoke(store, "--trust-pickle", "replay", run_id, "--workflow", str(script), "--json")
     assert loaded.exit_code == 0, loaded.output
     assert json.loads(loaded.stdout)["verified"] is True
+
+
+def _script_run(tmp_path: Path) -> tuple[Path, Path, str]:
+    """A run recorded by ``python pick_main.py``: its Opaque pickled as ``__main__``'s."""
+    script = tmp_path / "pick_main.py"
+    script.write_text(
+        "import sys\n"
+        + FLOW
+        + "\nif __name__ == '__main__':\n"
+        + "    import reprolam\n"
+        + "    with reprolam.open(sys.argv[1], trusted=True) as rl:\n"
+        + "        print(rl.run(flow).id)\n"
+    )
+    store = tmp_path / "store"
+    ran = subprocess.run(
+        [sys.executable, str(script), str(store)], capture_output=True, text=True, check=True
+    )
+    return script, store, ran.stdout.strip()
+
+
+def test_a_fork_of_a_script_run_loads_the_scripts_pickled_classes(tmp_path: Path) -> None:
+    """fork (resume, reproduce) loads the script a run was recorded by, yet the step it
+    executed could not be given its input, a pickle of the script's class: 'Can't get
+    attribute 'Opaque' on <module '__main__'>' (the error said fork loads that script)."""
+    _, store, run_id = _script_run(tmp_path)
+    forked = invoke(store, "--trust-pickle", "fork", run_id, "--at", "1", "--json")
+    assert forked.exit_code == 0, forked.output
+    assert json.loads(forked.stdout)["run"]["status"] == "succeeded"

@@ -96,6 +96,7 @@ class _Unpickler(pickle.Unpickler):
 
 # Modules standing in for the ``__main__`` of the script that stored a value, innermost last
 _MAIN_STAND_INS: list[types.ModuleType] = []
+_SCRIPTS_LOADED: list[types.ModuleType] = []  # by stand_in_for_main, the latest last
 
 
 @contextmanager
@@ -110,9 +111,18 @@ def main_stands_in(module: types.ModuleType) -> Iterator[None]:
         _MAIN_STAND_INS.remove(module)
 
 
+def stand_in_for_main(module: types.ModuleType) -> None:
+    """From now on (in this process), ``module`` stands in for ``__main__`` as
+    ``main_stands_in`` has it do while inside: the script a run being forked, resumed or
+    reproduced was recorded by, loaded by path; the latest one given is looked in first."""
+    if module in _SCRIPTS_LOADED:
+        _SCRIPTS_LOADED.remove(module)
+    _SCRIPTS_LOADED.append(module)
+
+
 def _in_script_file(qualname: str) -> Any:
     """``qualname`` as the module standing in for the script's ``__main__`` defines it."""
-    for module in reversed(_MAIN_STAND_INS):
+    for module in [*reversed(_MAIN_STAND_INS), *reversed(_SCRIPTS_LOADED)]:
         value: Any = module
         for part in qualname.split("."):
             value = getattr(value, part, None)

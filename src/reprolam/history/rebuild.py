@@ -14,6 +14,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from reprolam.codecs._pickle import stand_in_for_main
 from reprolam.engine.executors import Executor
 from reprolam.engine.policy import Policy
 from reprolam.errors import ConfigError, WorkflowError
@@ -35,7 +36,34 @@ def workflow_of(
 ) -> Workflow:
     """The workflow a run used: as given, else from where it was loaded, else by name, else
     (``trusted`` stores only: it executes stored code) from the source stored with the run.
+
+    For a run recorded by ``python script.py``, the module its workflow comes from here
+    stands in for that script's ``__main__``: the run's pickles of the script's classes
+    (``__main__.Box``) load, as inputs of the steps a fork or a resume executes.
     """
+    flow = _workflow_of(store, run, override, trusted=trusted)
+    first = next(iter(flow.actions), None)
+    module = sys.modules.get(first.fn.__module__) if first is not None else None
+    if module is not None and module.__name__ != "__main__" and _recorded_by_script(store, run):
+        stand_in_for_main(module)
+    return flow
+
+
+def _recorded_by_script(store: TraceStore, run: RunRecord) -> bool:
+    from reprolam.history.code_diff import code_manifest
+
+    main = code_manifest(store, load_json(store, run.environment)).get("modules", {})
+    script = (main.get("__main__") or {}).get("file")
+    return isinstance(script, str) and script.endswith(".py")
+
+
+def _workflow_of(
+    store: TraceStore,
+    run: RunRecord,
+    override: str | Workflow | None,
+    *,
+    trusted: bool = False,
+) -> Workflow:
     if override is not None:
         return load_workflow(override)
     source = load_json(store, run.environment).get("workflow", {}).get("source") or run.workflow
