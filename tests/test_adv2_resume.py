@@ -209,7 +209,7 @@ def test_resume_refuses_a_run_whose_code_changed_since_it_was_recorded(
         with pytest.raises(ConfigError, match="its code changed since it was recorded") as e:
             rl.resume(run.id)
         assert "helper" in str(e.value)
-        assert f"reprolam fork {run.id} --at 1" in str(e.value)
+        assert "fork it at step 1 (at=1)" in str(e.value)
         assert rl.store.get_run(run.id).status is RunStatus.INTERRUPTED  # nothing executed
         flow.write_text(EDITED)
         assert rl.resume(run.id).outputs == {"z": 2}

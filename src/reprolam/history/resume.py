@@ -122,8 +122,8 @@ def _refuse_changed_code(store: TraceStore, run: RunRecord, flow: Workflow) -> N
             f"cannot resume run {run.id}: its code changed since it was recorded "
             f"({'; '.join(edited)}), and the run would record one version of its code and "
             "run another; nothing was executed",
-            hint=f"restore the code to resume it, or fork it at step {at} (`reprolam fork "
-            f"{run.id} --at {at}`) to run the rest with the code as it is now, as a new run",
+            hint=f"restore the code to resume it, or fork it at step {at} ({{at={at}}}) to "
+            "run the rest with the code as it is now, as a new run",
         )
 
 
