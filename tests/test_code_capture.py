@@ -601,3 +601,32 @@ def test_a_helper_edited_after_import_is_recorded_as_the_code_that_ran(
     (helper,) = [c for c in result.code if c.kind == "helper"]
     assert "edited after it was imported" in helper.summary
     assert "+    return x * 3" in helper.diff
+
+
+def test_a_helper_reloaded_but_bound_by_name_in_the_flow_is_still_the_code_that_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from helpers import scale`` in the flow, then ``importlib.reload(helpers)``: the flow
+    still holds the old ``scale``, so the old code runs; the warning's fix names the modules
+    that imported names from it (reloading the helper alone is not enough)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    helpers = tmp_path / "cc_bound_helpers.py"
+    _write(helpers, "def scale(x):\n    return x * 2\n")
+    _write(
+        tmp_path / "cc_bound.py",
+        EDITED_FLOW.replace("import cc_edited_helpers", "from cc_bound_helpers import scale")
+        .replace("cc_edited_helpers.scale", "scale")
+        .replace('"cc_edited"', '"cc_bound"'),
+    )
+    for name in ("cc_bound_helpers", "cc_bound"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    flows = importlib.import_module("cc_bound")
+    _write(helpers, "def scale(x):\n    return x * 3\n")
+    importlib.reload(sys.modules["cc_bound_helpers"])
+    with (
+        reprolam.open(tmp_path / "store") as rl,
+        pytest.warns(reprolam.ReprolamWarning, match="modules that imported names from it"),
+    ):
+        assert rl.run(flows.flow, planner="rules").outputs["y"] == 20
+    for name in ("cc_bound_helpers", "cc_bound"):
+        sys.modules.pop(name, None)

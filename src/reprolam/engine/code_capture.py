@@ -107,8 +107,9 @@ def _warn_stale(files: list[str]) -> None:
         ReprolamWarning(
             f"{named} changed since {'it was' if len(files) == 1 else 'they were'} imported: "
             "this run executes the code imported before, recorded by its bytecode (its "
-            "source as it was is not known); reload the module (importlib.reload) or "
-            "restart the kernel to run the file as it is now"
+            "source as it was is not known); reload the module (importlib.reload, and the "
+            "modules that imported names from it) or restart the kernel to run the file as "
+            "it is now"
         )
     )
 
