@@ -630,3 +630,35 @@ def test_a_helper_reloaded_but_bound_by_name_in_the_flow_is_still_the_code_that_
         assert rl.run(flows.flow, planner="rules").outputs["y"] == 20
     for name in ("cc_bound_helpers", "cc_bound"):
         sys.modules.pop(name, None)
+
+
+def test_a_class_attribute_edited_after_import_is_not_recorded_as_the_code_that_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``class Cfg: FACTOR = 2`` edited to 3 after import changes no method's code: the
+    class was recorded by the file's new text (FACTOR = 3) while 2 ran, and a reproduction
+    diverged with no code change named."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    helpers = tmp_path / "cc_class_helpers.py"
+    _write(helpers, "class Cfg:\n    FACTOR = 2\n")
+    _write(
+        tmp_path / "cc_class.py",
+        EDITED_FLOW.replace("cc_edited_helpers.scale(10)", "cc_class_helpers.Cfg.FACTOR * 10")
+        .replace("import cc_edited_helpers", "import cc_class_helpers")
+        .replace('"cc_edited"', '"cc_class"'),
+    )
+    for name in ("cc_class_helpers", "cc_class"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    flows = importlib.import_module("cc_class")
+    _write(helpers, "class Cfg:\n    FACTOR = 3\n")
+    with reprolam.open(tmp_path / "store") as rl:
+        with pytest.warns(reprolam.ReprolamWarning, match="cc_class_helpers.py changed since"):
+            original = rl.run(flows.flow, planner="rules")
+        assert original.outputs["y"] == 20
+        manifest = code_manifest(rl.store, load_json(rl.store, original.run.environment))
+        assert manifest["units"]["cc_class_helpers:Cfg"]["source"] is None
+        for name in ("cc_class_helpers", "cc_class"):
+            sys.modules.pop(name)
+        result = rl.reproduce(original.id)
+    assert result.divergence is not None
+    assert [c.name for c in result.code if c.kind == "helper"] == ["cc_class_helpers:Cfg"]

@@ -574,7 +574,8 @@ def _unit_source(obj: Any) -> tuple[str | None, str, str | None, bool]:
 
 
 def _bytecode_digest(obj: Any) -> str:
-    """What a function or a class (its methods, by name) runs, without its source."""
+    """What a function or a class (its methods, and its literal attributes, by name) runs,
+    without its source."""
     if isinstance(obj, type):
         methods = {
             name: code_text(code)
@@ -584,7 +585,12 @@ def _bytecode_digest(obj: Any) -> str:
                 types.CodeType,
             )
         }
-        return digest(canonical_json_bytes([obj.__qualname__, methods]))
+        literals = {
+            name: [type(value).__name__, value]
+            for name, value in vars(obj).items()
+            if not name.startswith("__") and isinstance(value, _CONSTANT_TYPES) and _jsonable(value)
+        }
+        return digest(canonical_json_bytes([obj.__qualname__, methods, literals]))
     return digest(code_text(getattr(obj, "__code__", obj)).encode())
 
 

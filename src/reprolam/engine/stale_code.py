@@ -10,6 +10,7 @@ since its import, so the usual run compiles nothing.
 
 from __future__ import annotations
 
+import dis
 import os
 import types
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ def runs_its_source(obj: Any, file: str | None) -> bool:
     """False when ``obj`` (a function, a code object or a class, by its methods) is not
     what ``file`` compiles to now: the file changed since the code was imported."""
     codes = list(_codes_of(obj, file))
-    if file is None or not codes:
+    if file is None or not (codes or isinstance(obj, type)):
         return True
     try:
         stat = os.stat(file)
@@ -38,7 +39,31 @@ def runs_its_source(obj: Any, file: str | None) -> bool:
         current = compiled.get((code.co_qualname, code.co_firstlineno))
         if current is None or code_text(current) != code_text(code):
             return False
+    return not isinstance(obj, type) or _class_constants_hold(obj, compiled)
+
+
+def _class_constants_hold(cls: type, compiled: dict[tuple[str, int], types.CodeType]) -> bool:
+    """Whether the literals a class body of the file assigns now (``FACTOR = 2``) are what
+    the class holds: an edited class attribute changes no method's code."""
+    bodies = [code for (qualname, _), code in compiled.items() if qualname == cls.__qualname__]
+    return not bodies or any(_assigned_literals(body, cls) for body in bodies)
+
+
+def _assigned_literals(body: types.CodeType, cls: type) -> bool:
+    held = vars(cls)
+    loaded: Any = _NOTHING
+    for instruction in dis.get_instructions(body):
+        name = str(instruction.argval)
+        dunder = name.startswith("__") and name.endswith("__")  # __qualname__: type() takes it
+        if instruction.opname == "STORE_NAME" and loaded is not _NOTHING and not dunder:
+            value = held.get(instruction.argval, _NOTHING)
+            if type(value) is not type(loaded) or value != loaded:
+                return False
+        loaded = instruction.argval if instruction.opname == "LOAD_CONST" else _NOTHING
     return True
+
+
+_NOTHING = object()
 
 
 def _codes_of(obj: Any, file: str | None) -> Iterator[types.CodeType]:
