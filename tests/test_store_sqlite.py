@@ -481,3 +481,18 @@ def test_an_older_store_opened_read_only_names_its_version_and_both_ways_to_read
     assert f"schema version {SCHEMA_VERSION - 1}" in message
     assert "open it once with write access" in message
     assert "copy the store directory somewhere writable" in message
+
+
+def test_a_second_store_object_of_this_process_reads_what_the_first_just_recorded(
+    tmp_path: Path,
+) -> None:
+    """A record() waits in the writer's journal for up to FLUSH_INTERVAL before trace.db has
+    it, which other processes are told (README). Another store object of the same process
+    (``reprolam.audit(run, store=PATH)`` right after rlam's ``add_result``) read the run as it
+    was before: audit said its first step had never finished. It now reads it at once."""
+    with SQLiteStore(tmp_path) as writer:
+        chain(writer, "run-a", 3)
+        with SQLiteStore(tmp_path) as reader:
+            assert [s.index for s in reader.steps("run-a")] == [0, 1, 2]
+        with SQLiteStore(tmp_path, read_only=True) as looker:
+            assert len(looker.steps("run-a")) == 3

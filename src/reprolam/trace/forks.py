@@ -22,6 +22,11 @@ from reprolam.trace._rows import closed_error
 _stores: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+def open_stores() -> list[Any]:
+    """The stores this process has opened and not yet dropped (closed ones included)."""
+    return list(_stores)
+
+
 class ForkGuard:
     """Mixed into a store: ``_guard_forks()`` when it opens; ``_closed`` in a forked child.
 

@@ -62,7 +62,7 @@ from reprolam.trace._sqlite_schema import (
 )
 from reprolam.trace.blobs import INLINE_MAX, BlobDir
 from reprolam.trace.contract import ArtifactRead, TraceStore, cached_pages, stale_extension_error
-from reprolam.trace.forks import ForkGuard
+from reprolam.trace.forks import ForkGuard, open_stores
 from reprolam.trace.journal import (
     Journal,
     RecoveryWarning,
@@ -189,6 +189,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         )
         self.blobs = BlobDir(blob_path, fsync=fsync)
         self.table_label = f"the artifacts table of {self.db_path}"
+        self._commit_siblings()
         if read_only is None:
             read_only = is_read_only(self.directory, self.db_path)
         self.read_only = read_only
@@ -235,6 +236,23 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
         self._helper_allowed = not crashpoints.armed()  # kill points count our own writes
         if self._recover_orphan_journals():  # else a dead run's last records may be unapplied
             self._mark_abandoned_runs()
+
+    def _commit_siblings(self) -> None:
+        """Commit what other store objects of this process recorded into this database, so
+        this one reads it at once (``reprolam.audit(run, store=PATH)`` right after
+        ``ExecutionTrace.add_result``), not within ``FLUSH_INTERVAL`` as another process
+        does. Best effort: a sibling that cannot commit says so to its own caller."""
+        for other in open_stores():
+            if (
+                isinstance(other, SQLiteStore)
+                and other is not self
+                and other.db_path == self.db_path
+                and not other._closed
+                and not other.read_only
+                and getattr(other, "_background_error", True) is None  # opened, and well
+            ):
+                with contextlib.suppress(Exception):
+                    other.flush()
 
     def _check_keys(self) -> None:
         """Rebuild the lookup keys if they were edited away (``_sqlite_key_repair``); a
