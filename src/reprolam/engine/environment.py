@@ -6,6 +6,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -105,6 +106,17 @@ def installed_packages() -> dict[str, str]:
     with ``importlib.metadata``, for a directory listing instead of ~45 ms of file reads.
     """
     found: dict[str, str] = {}
+    for _, stem in _metadata_dirs():
+        project, dash, version = stem.partition("-")
+        key = _normalize(project)
+        if dash and version and key not in found:
+            found[key] = version.split("-")[0]
+    return dict(sorted(found.items()))
+
+
+def _metadata_dirs() -> Iterator[tuple[str, str]]:
+    """Each ``NAME-VERSION.dist-info`` / ``.egg-info`` directory on ``sys.path``, in import
+    order: its path and its ``NAME-VERSION`` stem."""
     for entry in sys.path:
         try:
             names = os.listdir(entry or ".")
@@ -112,13 +124,8 @@ def installed_packages() -> dict[str, str]:
             continue
         for name in names:
             stem, dot, suffix = name.rpartition(".")
-            if not dot or suffix not in ("dist-info", "egg-info"):
-                continue
-            project, dash, version = stem.partition("-")
-            key = _normalize(project)
-            if dash and version and key not in found:
-                found[key] = version.split("-")[0]
-    return dict(sorted(found.items()))
+            if dot and suffix in ("dist-info", "egg-info"):
+                yield os.path.join(entry or ".", name), stem
 
 
 def _normalize(project: str) -> str:
@@ -164,17 +171,10 @@ def packages_distributions() -> dict[str, list[str]]:
     ``top_level.txt``, else the first parts of the ``.py`` files their ``RECORD`` lists
     (a tenth of the time of parsing every distribution's metadata)."""
     found: dict[str, list[str]] = {}
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            stem, dot, suffix = name.rpartition(".")
-            if dot and suffix in ("dist-info", "egg-info"):
-                project = _normalize(stem.partition("-")[0])
-                for top in _top_level_names(os.path.join(entry or ".", name)):
-                    found.setdefault(top, []).append(project)
+    for path, stem in _metadata_dirs():
+        project = _normalize(stem.partition("-")[0])
+        for top in _top_level_names(path):
+            found.setdefault(top, []).append(project)
     return found
 
 
