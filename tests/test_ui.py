@@ -293,6 +293,8 @@ def test_step_page_lists_what_the_action_read_outside_the_door(
     from reprolam.hashing import digest
 
     monkeypatch.setenv(SCALE, "2")
+    # the action sets it; set already, it is left as it was: no write of the environment
+    monkeypatch.setenv("REPROLAM_TEST_OWN", "1")
     with reprolam.open("memory:") as rl:
         run = rl.run(FLOW, planner="rules")
         with TestClient(create_app(rl.store, index_in_background=False)) as client:
