@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -266,3 +267,49 @@ def test_bounds_on_a_text_param_are_refused_at_decoration_time(fn: Any) -> None:
         f"action {fn.__qualname__}: param 's' is text, and its bounds (gt, ge, lt, le) compare "
         "numbers; drop the bounds, or make the param an int or a float"
     )
+
+
+_TYPED_FLOW = """
+import datetime as dt
+from pathlib import Path
+import pydantic
+from reprolam import action, workflow
+
+class Cfg(pydantic.BaseModel):
+    k: int
+
+@action(outputs=["val"])
+def make(*, cfg: Cfg = Cfg(k=1), day: dt.date = dt.date(2020, 1, 2),
+         pair: tuple[int, int] = (1, 2), where: Path = Path("/tmp/x"),
+         cfgs: list[Cfg] = [Cfg(k=3)]) -> int:
+    values = (cfg, day, pair, where, cfgs[0])
+    kinds = (Cfg, dt.date, tuple, Path, Cfg)
+    assert all(isinstance(v, k) for v, k in zip(values, kinds)), values
+    return cfg.k * 100 + day.day + pair[0] + cfgs[0].k
+
+flow = workflow("typed", [make], outputs=["val"], goal="typed params")
+"""
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_params_typed_beyond_json_reach_the_action_as_the_declared_objects(
+    tmp_path: Path, executor: str
+) -> None:
+    (tmp_path / "typed_flow.py").write_text(_TYPED_FLOW)
+    flow = f"{tmp_path / 'typed_flow.py'}:flow"
+    with reprolam.open(tmp_path / "store") as rl:
+        run = rl.run(flow, planner="script", executor=executor)
+        assert run.succeeded, run.run.error
+        assert run.outputs["val"] == 100 + 2 + 1 + 3
+        step = rl.show(run.id).steps[0]
+        assert step.params == {  # recorded in the JSON form
+            "cfg": {"k": 1},
+            "day": "2020-01-02",
+            "pair": [1, 2],
+            "where": "/tmp/x",
+            "cfgs": [{"k": 3}],
+        }
+        fork = run.fork(at=0, set={"make.cfg": {"k": 2}})
+        assert fork.succeeded
+        assert fork.outputs["val"] == 200 + 2 + 1 + 3
+        assert rl.reproduce(run.id).bitwise

@@ -106,6 +106,20 @@ class ActionSpec:
         except ValidationError:
             raise PolicyViolation("; ".join(self.param_problems(params)), check="params") from None
 
+    def python_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The recorded (JSON) params as the action receives them: the declared Python objects.
+
+        A step records its params in their JSON form (a model as a dict, a date as a string),
+        which hashing, replay, fork and the cache compare; the action is handed what pydantic
+        validates that form into (``Cfg(k=1)``, ``date(2020, 1, 2)``), so a fork or a
+        reproduction hands it an equal object. Plain params (numbers, strings, flags, choices)
+        are the same in both forms and never touch pydantic.
+        """
+        if self.simple_params is not None or not params:
+            return params
+        model = self.params_model.model_validate(dict(params))
+        return {name: getattr(model, name) for name in params}
+
     def param_problems(
         self, params: Mapping[str, Any], *, partial: bool = False, strict: bool = False
     ) -> list[str]:

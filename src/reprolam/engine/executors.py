@@ -131,7 +131,8 @@ class LocalExecutor(ExecutorBase):
     ) -> Outcome:
         if spec.determinism == "seeded":
             seed_global_rngs(ctx.seed)
-        kwargs = {**params, CONTEXT_PARAM: ctx} if spec.wants_context else params
+        values = spec.python_params(params)
+        kwargs = {**values, CONTEXT_PARAM: ctx} if spec.wants_context else values
         watch = ActionWatch(
             determinism=spec.determinism,
             side_effects=spec.side_effects,
