@@ -313,3 +313,17 @@ def test_params_typed_beyond_json_reach_the_action_as_the_declared_objects(
         assert fork.succeeded
         assert fork.outputs["val"] == 200 + 2 + 1 + 3
         assert rl.reproduce(run.id).bitwise
+
+
+def test_a_param_typed_beyond_json_is_set_in_its_recorded_json_form(tmp_path: Path) -> None:
+    """`--set make.day=2021-03-05`, `--set make.pair=[7,8]`: what the step records, as typed;
+    strict JSON still refuses a coercion (an int given as text)."""
+    (tmp_path / "typed_flow.py").write_text(_TYPED_FLOW)
+    flow = f"{tmp_path / 'typed_flow.py'}:flow"
+    with reprolam.open(tmp_path / "store") as rl:
+        given = {"make.day": "2021-03-05", "make.pair": [7, 8], "make.where": "/y"}
+        run = rl.run(flow, planner="script", set=given)
+        assert run.succeeded, run.run.error
+        assert run.outputs["val"] == 100 + 5 + 7 + 3
+        with pytest.raises(reprolam.ConfigError, match=r"make\.pair\.0='7': .*valid integer"):
+            rl.run(flow, planner="script", set={"make.pair": ["7", 8]})

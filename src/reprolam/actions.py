@@ -126,7 +126,9 @@ class ActionSpec:
         """Each problem with ``params`` in one line; ``partial`` ignores params not given.
 
         ``strict``: no coercion (``true`` is not a number, ``"1"`` not an int), for values a
-        person typed, where a coercion would silently record something else than meant.
+        person typed, where a coercion would silently record something else than meant. The
+        JSON form a step records is valid too (``"2020-01-02"`` for a date, ``[1, 2]`` for a
+        tuple), as pydantic's strict JSON mode reads it.
         """
         unknown = sorted(set(params) - self.param_names)
         if unknown:
@@ -136,10 +138,22 @@ class ActionSpec:
             self.simple_params, params, partial=partial, strict=strict
         ):
             return []
+        problems = self._validation_problems(params, partial=partial, strict=strict)
+        if problems and strict:
+            as_json = self._json_problems(params, partial=partial)
+            return problems if as_json is None else as_json
+        return problems
+
+    def _validation_problems(
+        self, params: Mapping[str, Any], *, partial: bool, strict: bool, as_json: str = ""
+    ) -> list[str]:
         from pydantic import ValidationError
 
         try:
-            self.params_model.model_validate(dict(params), strict=strict)
+            if as_json:
+                self.params_model.model_validate_json(as_json, strict=strict)
+            else:
+                self.params_model.model_validate(dict(params), strict=strict)
         except ValidationError as exc:
             return [
                 f"{self.name}.{'.'.join(map(str, err['loc']))}={err.get('input')!r}: {err['msg']}"
@@ -147,6 +161,15 @@ class ActionSpec:
                 if not partial or (err["loc"] and err["loc"][0] in params)
             ]
         return []
+
+    def _json_problems(self, params: Mapping[str, Any], *, partial: bool) -> list[str] | None:
+        """The problems of ``params`` written as JSON, in pydantic's strict JSON mode; None
+        if they are Python objects JSON cannot write (a date, a model)."""
+        try:
+            text = canonical_json(dict(params))
+        except (TypeError, ValueError):
+            return None
+        return self._validation_problems(params, partial=partial, strict=True, as_json=text)
 
     def params_schema(self) -> dict[str, Any]:
         schema = self.params_model.model_json_schema()
