@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -327,3 +328,16 @@ def test_a_param_typed_beyond_json_is_set_in_its_recorded_json_form(tmp_path: Pa
         assert run.outputs["val"] == 100 + 5 + 7 + 3
         with pytest.raises(reprolam.ConfigError, match=r"make\.pair\.0='7': .*valid integer"):
             rl.run(flow, planner="script", set={"make.pair": ["7", 8]})
+
+
+def test_a_param_set_as_a_python_object_is_recorded_in_its_json_form(tmp_path: Path) -> None:
+    (tmp_path / "typed_flow.py").write_text(_TYPED_FLOW)
+    flow = f"{tmp_path / 'typed_flow.py'}:flow"
+    with reprolam.open(tmp_path / "store") as rl:
+        cfg = rl.run(flow, planner="script").steps[0].params  # the JSON form
+        objects = {"make.day": datetime.date(2021, 3, 5), "make.where": Path("/y")}
+        run = rl.run(flow, planner="script", set=objects)
+        assert run.succeeded, run.run.error
+        assert run.outputs["val"] == 100 + 5 + 1 + 3
+        assert run.run.overrides == {"make": {"day": "2021-03-05", "where": "/y"}}
+        assert run.steps[0].params == {**cfg, "day": "2021-03-05", "where": "/y"}

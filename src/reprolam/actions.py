@@ -120,6 +120,20 @@ class ActionSpec:
         model = self.params_model.model_validate(dict(params))
         return {name: getattr(model, name) for name in params}
 
+    def json_form(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Valid params given as Python objects (``date(2021, 3, 5)``, ``Cfg(k=2)``) in the
+        JSON form a step records (``"2021-03-05"``, ``{"k": 2}``); JSON values as they are."""
+        objects = set()
+        for name, value in params.items():
+            try:
+                canonical_json(value)
+            except (TypeError, ValueError):
+                objects.add(name)
+        if not objects:
+            return dict(params)
+        model = self.params_model.model_construct(**{n: params[n] for n in objects})
+        return {**params, **model.model_dump(mode="json", include=objects)}
+
     def param_problems(
         self, params: Mapping[str, Any], *, partial: bool = False, strict: bool = False
     ) -> list[str]:

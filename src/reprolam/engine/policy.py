@@ -165,6 +165,7 @@ def validate_overrides(space: ActionSpace, overrides: Mapping[str, Mapping[str, 
         problems = spec.param_problems(values, partial=True, strict=True)
         if problems:
             raise ConfigError(f"{{overrides}} {'; '.join(problems)}", option="overrides")
+        values = spec.json_form(values)  # as the step records them
         for param, value in values.items():
             _check_storable(f"{action_name}.{param}", value)
         checked[action_name] = values
