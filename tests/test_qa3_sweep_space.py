@@ -9,8 +9,9 @@ value it drew and the fix; nothing runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
+import pytest
 from click.testing import CliRunner
 
 import reprolam
@@ -19,8 +20,13 @@ from reprolam.cli.main import cli
 
 
 @action(outputs=["metrics"])
-def score(*, scale: Annotated[float, Field(gt=0, le=10)] = 1.0) -> dict[str, float]:
-    return {"mse": scale}
+def score(
+    *,
+    scale: Annotated[float, Field(gt=0, le=10)] = 1.0,
+    rounds: int = 2,
+    kind: Literal["a", "b"] = "a",
+) -> dict[str, float]:
+    return {"mse": scale * rounds}
 
 
 FLOW = workflow("space-bounds", [score], outputs=["metrics"])
@@ -49,3 +55,38 @@ def test_a_space_within_the_bounds_runs(tmp_path: Path) -> None:
         parent = rl.run(FLOW).id
         swept = rl.sweep(parent, at="score", space={"score.scale": (0.5, 10)}, random=3)
     assert all(p.run is not None and p.run.status.value == "succeeded" for p in swept.points)
+
+
+@pytest.mark.parametrize(
+    ("space", "error"),
+    [
+        (
+            "score.rounds=1.5:3",
+            "error: --space score.rounds=1.5:3: rounds is an int param and float bounds draw "
+            "floats: give integer bounds without log, which draw integers: "
+            "--space score.rounds=2:3",
+        ),
+        (
+            "score.rounds=1:30:log",
+            "error: --space score.rounds=1:30:log: rounds is an int param and a log scale "
+            "draws floats: give integer bounds without log, which draw integers: "
+            "--space score.rounds=1:30",
+        ),
+        (
+            "score.kind=1:3",
+            "error: --space score.kind=1:3: kind is a choice param and a random space draws "
+            "numbers: sweep its values with a grid, e.g. --grid score.kind=a,b",
+        ),
+    ],
+)
+def test_a_space_whose_draws_the_param_never_takes_is_refused_naming_the_fix(
+    tmp_path: Path, space: str, error: str
+) -> None:
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        parent = rl.run(FLOW).id
+    done = CliRunner().invoke(
+        cli, ["--store", store, "sweep", parent, "--at", "score", "--random", "2", "--space", space]
+    )
+    assert done.exit_code == 2, done.output
+    assert done.stderr.splitlines() == [error]

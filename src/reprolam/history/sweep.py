@@ -55,6 +55,7 @@ from reprolam.history.sweep_space import (
     Point,
     RandomAxis,
     check_seed,
+    check_space_types,
     grid_points,
     nested,
     random_points,
@@ -307,7 +308,7 @@ def _check_points(
             hint = exc.hint
             axis = next((a for a in space if f" {a.target}=" in exc.what), None)
             if axis is not None:
-                typed = f"{axis.target}={axis.low:g}:{axis.high:g}"
+                typed = axis.typed
                 drawn, _, reason = exc.what.partition(f" {axis.target}=")[2].partition(": ")
                 what = f"{{space}} {typed} drew {drawn}, out of the param's range: {reason}"
                 hint = "keep the space within the param's bounds"
@@ -329,6 +330,14 @@ def _refuse_fixed_and_swept(
             option="set",
             hint=f"drop {both[0]} from {{set}} or from the {{{source}}}",
         )
+
+
+def _axes_as_read(
+    flow: Workflow, grid: Sequence[GridAxis], space: Sequence[RandomAxis]
+) -> list[GridAxis]:
+    """The grid's axes as their params read them; a space its params cannot take refused."""
+    check_space_types(flow.actions, space)
+    return _grid_as_read(flow, grid)
 
 
 def _grid_as_read(flow: Workflow, grid: Sequence[GridAxis]) -> list[GridAxis]:
@@ -401,7 +410,7 @@ def sweep(
     parent = where.parent
     known = _known_metrics(store, parent, metric, direction, optuna=optuna is not None)
     flow = workflow_of(store, parent, workflow, trusted=trusted)
-    grid = _grid_as_read(flow, grid)
+    grid = _axes_as_read(flow, grid, space)
     study = None
     if optuna is not None:
         study = _study(known, space, optuna, seed, metric, direction, grid, random)

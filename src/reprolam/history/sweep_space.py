@@ -11,9 +11,10 @@ import itertools
 import json
 import math
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from reprolam.errors import ConfigError
 
@@ -49,6 +50,14 @@ class RandomAxis:
     high: float
     log: bool = False
     integer: bool = False
+
+    @property
+    def typed(self) -> str:
+        """The axis as typed: ``train_model.max_iter=1.5:3``, ``train_model.C=0.001:10:log``."""
+        low, high = (f"{b:g}" for b in (self.low, self.high))
+        if not (self.integer or self.log) and all(b.lstrip("-").isdigit() for b in (low, high)):
+            low, high = repr(float(self.low)), repr(float(self.high))  # 100.0: floats drawn
+        return f"{self.target}={low}:{high}{':log' if self.log else ''}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +167,46 @@ def parse_space(text: str) -> RandomAxis:
             value=text,
         )
     return RandomAxis(target, low, high, log=log, integer=integer)
+
+
+def check_space_types(actions: ActionSpace, axes: Sequence[RandomAxis]) -> None:
+    """Refuse an axis whose draws its param can never take, before anything is drawn: float
+    draws (float bounds, a log scale) for an int param, numbers for a text or a flag. An
+    unknown action or param is left to ``validate_overrides`` to name."""
+    for axis in axes:
+        action, _, param = axis.target.partition(".")
+        if action not in actions or param not in actions.get(action).param_names:
+            continue
+        declared = actions.get(action).param_declarations[param][0]
+        if typing.get_origin(declared) is Annotated:
+            declared = typing.get_args(declared)[0]
+        if declared is int and not axis.integer:
+            low, high = math.ceil(axis.low), math.floor(axis.high)
+            example = f"{axis.target}={low}:{max(high, low + 1)}"
+            draws = "a log scale draws floats" if axis.log else "float bounds draw floats"
+            raise ConfigError(
+                f"{{space}} {axis.typed}: {param} is an int param and {draws}",
+                option="space",
+                value=axis.typed,
+                hint=f"give integer bounds without log, which draw integers: {{space={example}}}",
+            )
+        if declared in (str, bool) or _has_text_choices(declared):
+            kind = declared.__name__ if declared in (str, bool) else "choice"
+            choices = typing.get_args(declared) if kind == "choice" else ("V1", "V2")
+            raise ConfigError(
+                f"{{space}} {axis.typed}: {param} is a {kind} param and a random space draws "
+                "numbers",
+                option="space",
+                value=axis.typed,
+                hint="sweep its values with a grid, e.g. "
+                f"{{grid={axis.target}={','.join(map(str, choices))}}}",
+            )
+
+
+def _has_text_choices(declared: Any) -> bool:
+    """A ``Literal`` with a choice no number equals (a text, a flag)."""
+    choices = typing.get_args(declared) if typing.get_origin(declared) is Literal else ()
+    return any(type(c) not in (int, float) for c in choices)
 
 
 EXACT_INT = 2**53  # integer bounds are kept as floats, exact up to here (and within int64)
