@@ -124,6 +124,34 @@ def test_llm_options_for_a_run_planned_offline_are_refused_without_planner(
     assert forked.exit_code == 0, forked.output
 
 
+def test_llm_settings_given_to_the_library_with_an_offline_planner_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`reprolam.run(planner="rules", llm=LLMSettings(model="x"))` ran the rules planner and
+    said nothing of the model, where the CLI refuses `--planner rules --model x`."""
+    import reprolam
+    from reprolam import ConfigError, LLMSettings
+
+    store = str(tmp_path)
+    given = LLMSettings(model="x")
+    with pytest.raises(ConfigError, match=r"model='x'\) sets up an LLM, but the rules planner"):
+        reprolam.run(f"{TESTS}/sweep_flow.py", store=store, planner="rules", llm=given)
+    run_id = reprolam.run(f"{TESTS}/sweep_flow.py", store=store, planner="script").id
+    with pytest.raises(ConfigError, match="planned by the script planner, which calls none"):
+        reprolam.fork(run_id, store=store, at="fit", llm=given)
+    with pytest.raises(ConfigError, match=r"\(a sweep plans as its run did\)"):
+        reprolam.sweep(run_id, store=store, at="fit", grid={"fit.C": [1]}, llm=given)
+    assert len(reprolam.runs(store=store)) == 1  # nothing more ran
+    monkeypatch.setenv("REPROLAM_LLM_MODEL", "x")  # the CLI leaves the environment's alone
+    for command in (
+        ["run", f"{TESTS}/sweep_flow.py", "--planner", "rules"],
+        ["fork", run_id, "--at", "fit"],
+        ["sweep", run_id, "--at", "fit", "--grid", "fit.C=1"],
+    ):
+        result = invoke(tmp_path, *command)
+        assert result.exit_code == 0, result.output
+
+
 def test_a_key_alone_is_not_consent_to_spend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

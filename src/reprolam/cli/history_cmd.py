@@ -160,7 +160,7 @@ def fork(
 
     progress = render.RunProgress(enabled=not as_json, header=f"forking {run_ref} at {at}")
     with obj.open() as rl, reports_interruption(rl), json_kept_apart(as_json):
-        refuse_llm_options_for_recorded(rl, run_ref, planner)
+        llm = refuse_llm_options_for_recorded(rl, run_ref, planner, llm)
         result = rl.fork(
             run_ref,
             at=at,
@@ -249,7 +249,7 @@ def resume(
 
     progress = render.RunProgress(enabled=not as_json, header=f"resuming {run_ref}")
     with obj.open() as rl, reports_interruption(rl, run_ref), json_kept_apart(as_json):
-        refuse_llm_options_for_recorded(rl, run_ref, planner)
+        llm = refuse_llm_options_for_recorded(rl, run_ref, planner, llm)
         result = rl.resume(
             run_ref,
             force=force,

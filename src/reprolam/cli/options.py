@@ -39,7 +39,8 @@ def llm_options(fn: F) -> F:
     ) -> Any:
         from reprolam.planning.choose import LLMSettings
 
-        _refuse_llm_options_without_llm(kwargs.get("planner"))
+        if _refuse_llm_options_without_llm(kwargs.get("planner")):
+            return fn(*args, llm=None, **kwargs)  # the environment's settings, left alone
         llm = LLMSettings(
             model=model,
             base_url=llm_base_url,
@@ -91,41 +92,49 @@ def llm_options(fn: F) -> F:
     return wrapped  # type: ignore[no-any-return]
 
 
-OFFLINE_PLANNERS = ("rules", "script", "simulated")  # the built-in planners that call no LLM
 LLM_OPTIONS = ("model", "llm_base_url", "temperature", "max_tokens", "tool_mode", "llm_timeout")
 
 
-def _refuse_llm_options_without_llm(planner: Any) -> None:
+def _refuse_llm_options_without_llm(planner: Any) -> bool:
     """An LLM option typed with a planner that calls no LLM would be silently ignored (and
     a reader of the command would believe the model was used): refuse it, naming the fix.
-    The same settings from the environment (REPROLAM_LLM_MODEL, ...) are left alone."""
+    The same settings from the environment (REPROLAM_LLM_MODEL, ...) are left alone: True
+    when the planner calls no LLM, so none is handed on."""
+    from reprolam.planning.choose import OFFLINE_PLANNERS
+
     if planner in OFFLINE_PLANNERS:
         _refuse_typed_llm_options(
             f"the {planner} planner calls none", fix=", or choose --planner llm"
         )
+        return True
+    return False
 
 
 def refuse_llm_options_for_recorded(
-    rl: Any, run_ref: str, planner: str | None, *, choosable: bool = True
-) -> None:
+    rl: Any, run_ref: str, planner: str | None, llm: Any, *, choosable: bool = True
+) -> Any:
     """Without --planner, fork, resume and sweep plan with the run's own kind: an LLM option
-    typed for a run planned offline (rules, script, simulated) would be ignored.
+    typed for a run planned offline (rules, script, simulated) would be ignored. The LLM
+    settings to hand on: ``llm``, or None for such a run (the environment's are left alone).
     ``choosable``: the command has a --planner (sweep has not)."""
-    if planner is not None or not _typed_llm_options():
-        return
+    if planner is not None or llm is None:
+        return llm
     from reprolam.errors import ReprolamError
+    from reprolam.planning.choose import OFFLINE_PLANNERS
 
     try:
         run = rl.store.get_run(rl.store.resolve_run_id(run_ref))
     except ReprolamError:  # no such run (a sweep id, a typo): the verb says so, better
-        return
+        return llm
     name = run.planner.get("name")
-    if name in OFFLINE_PLANNERS:
-        _refuse_typed_llm_options(
-            f"run {run.id} was planned by the {name} planner, which calls none (and plans "
-            "the new steps too)",
-            fix=", or choose --planner llm" if choosable else " (a sweep plans as its run did)",
-        )
+    if name not in OFFLINE_PLANNERS:
+        return llm
+    _refuse_typed_llm_options(
+        f"run {run.id} was planned by the {name} planner, which calls none (and plans "
+        "the new steps too)",
+        fix=", or choose --planner llm" if choosable else " (a sweep plans as its run did)",
+    )
+    return None
 
 
 def _typed_llm_options() -> list[str]:

@@ -156,7 +156,7 @@ def sweep(
             _point_line(point)
 
     with obj.open() as rl, _reports_interruption(finished), json_kept_apart(as_json):
-        refuse_llm_options_for_recorded(rl, run_ref, None, choosable=False)
+        llm = refuse_llm_options_for_recorded(rl, run_ref, None, llm, choosable=False)
         result = rl.sweep(
             run_ref,
             at=at,

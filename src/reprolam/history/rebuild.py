@@ -19,7 +19,12 @@ from reprolam.engine.executors import Executor
 from reprolam.engine.policy import Policy
 from reprolam.errors import ConfigError, WorkflowError
 from reprolam.planning.base import Planner
-from reprolam.planning.choose import LLMSettings, choose_planner
+from reprolam.planning.choose import (
+    OFFLINE_PLANNERS,
+    LLMSettings,
+    choose_planner,
+    refuse_llm_without_llm,
+)
 from reprolam.planning.registry import planner_from_config
 from reprolam.trace.contract import TraceStore
 from reprolam.trace.records import RunRecord
@@ -259,11 +264,24 @@ def executor_of(run: RunRecord) -> dict[str, Any]:
 
 
 def planner_of(
-    run: RunRecord, override: str | Planner | None = None, *, llm: LLMSettings | None = None
+    run: RunRecord,
+    override: str | Planner | None = None,
+    *,
+    llm: LLMSettings | None = None,
+    choosable: bool = True,
 ) -> Planner:
-    """A live planner: ``override`` (a name or a planner), else a fresh one of the run's kind."""
+    """A live planner: ``override`` (a name or a planner), else a fresh one of the run's kind.
+    ``choosable``: the verb takes a planner (a sweep's points plan as their run did)."""
     if isinstance(override, str):
         return choose_planner(override, llm=llm).planner
     if override is not None:
         return override
+    name = run.planner.get("name")
+    if name in OFFLINE_PLANNERS:
+        refuse_llm_without_llm(
+            llm,
+            f"run {run.id} was planned by the {name} planner, which calls none (and plans the "
+            "new steps too)",
+            fix=", or choose {planner=llm}" if choosable else " (a sweep plans as its run did)",
+        )
     return planner_from_config(run.planner, llm=llm)

@@ -673,7 +673,7 @@ def _check_forks_can_start(
     cannot share."""
     from reprolam.engine.engine import check_policy  # the engine only once a sweep runs
 
-    planner_of(parent, llm=llm)
+    planner_of(parent, llm=llm, choosable=False)
     check_policy(changed_policy(parent, policy), flow, _executor_kind(config))
     _refuse_shared_instance(config, jobs)
 

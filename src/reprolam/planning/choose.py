@@ -47,6 +47,26 @@ class LLMSettings:
         return {k: v for k, v in given.items() if v is not None}
 
 
+OFFLINE_PLANNERS = ("rules", "script", "simulated")  # the built-in planners that call no LLM
+
+
+def refuse_llm_without_llm(llm: LLMSettings | None, why: str, *, fix: str) -> None:
+    """LLM settings given for a planner that calls no LLM would be silently ignored (and a
+    reader of the code would believe the model was used): refuse them, naming the fix."""
+    given = [
+        f"{name}={getattr(llm, name)!r}"
+        for name in ("model", "base_url", "temperature", "max_tokens", "tool_mode", "timeout")
+        if llm is not None and getattr(llm, name) is not None
+    ]
+    if given:
+        raise ConfigError(
+            f"llm=LLMSettings({', '.join(given)}) sets up an LLM, but {why}, so it would be "
+            "ignored",
+            option="llm",
+            hint=f"drop the llm argument{fix}",
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class PlannerChoice:
     planner: Planner
@@ -78,6 +98,10 @@ def choose_planner(
     llm = llm or LLMSettings()
     if model or base_url:
         llm = replace(llm, model=model or llm.model, base_url=base_url or llm.base_url)
+    if name in OFFLINE_PLANNERS:
+        refuse_llm_without_llm(
+            llm, f"the {name} planner calls none", fix=", or choose {planner=llm}"
+        )
     if name != AUTO:
         if name == "llm" and not has_endpoint(base_url=llm.base_url):
             from reprolam.planning.llm import NOT_CONFIGURED
