@@ -100,5 +100,5 @@ def test_resume_refuses_a_finished_run(tmp_path: Path) -> None:
 
     with SQLiteStore(tmp_path) as store:
         run_id = crash_flow.run_once(store)
-        with pytest.raises(reprolam.ConfigError, match="is succeeded, not interrupted"):
+        with pytest.raises(reprolam.ConfigError, match="has succeeded, not interrupted"):
             resume(store, run_id)

@@ -184,9 +184,10 @@ class Engine:
         """
         refuse_runs_while_importing()
         if run.status is not RunStatus.INTERRUPTED:
+            state = {RunStatus.RUNNING: "is still running"}.get(run.status, f"has {run.status}")
             raise ConfigError(
-                f"run {run.id} is {run.status.value}, not interrupted: only an interrupted run "
-                "can be resumed (fork it to run it again from a step)"
+                f"run {run.id} {state}, not interrupted: only an interrupted run can be resumed "
+                "(fork it to run it again from a step)"
             )
         policy = replace(policy, executor=self.executor.config())
         self._check_policy(policy, workflow)
