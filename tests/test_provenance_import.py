@@ -164,6 +164,20 @@ def test_what_is_not_a_crate_is_refused_in_one_line(tmp_path: Path) -> None:
         assert not (tmp_path / "s").exists()
 
 
+def test_an_empty_crate_path_is_refused_as_no_crate_given(tmp_path: Path) -> None:
+    """`reprolam import ''` said "'.' is not an importable reprolam crate": the empty path
+    was read as the working directory."""
+    for command in (["import", ""], ["store", "import", ""]):
+        result = CliRunner().invoke(cli, ["--store", str(tmp_path / "s"), *command])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == (
+            "error: no crate given (an empty path): give a crate directory or .zip file\n"
+        )
+    with pytest.raises(reprolam.ConfigError, match="no crate given"):
+        import_crate(MemoryStore(), "")
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_zip_of_the_crate_directory_imports(exported: dict[str, Any], tmp_path: Path) -> None:
     """``zip -r crate.zip plain/`` of an exported directory (the crate one level down) was
     refused as a crate "exported by reprolam before import existed"."""

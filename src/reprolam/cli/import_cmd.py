@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from reprolam.cli.main import Ctx, emit_json, json_option, reports_errors
 
 
 @click.command(name="import")
-@click.argument("crate", metavar="CRATE", type=click.Path(path_type=Path))
+@click.argument("crate", metavar="CRATE", type=click.Path())  # not Path: "" would be "."
 @json_option
 @click.pass_obj
 @reports_errors
-def import_(obj: Ctx, crate: Path, as_json: bool) -> None:
+def import_(obj: Ctx, crate: str, as_json: bool) -> None:
     """Import the run in CRATE (a directory or .zip from `reprolam export --format rocrate`).
 
     Loads the run, its steps, artifacts and environment, its fork ancestry (the parent

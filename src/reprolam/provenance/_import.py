@@ -105,6 +105,8 @@ def verify_crate(crate: str | os.PathLike[str]) -> VerifiedCrate:
     import into verifies first, so a refused crate leaves no empty store behind."""
     from reprolam.provenance._export import require_libraries
 
+    if not os.fspath(crate):  # Path("") is ".", the working directory: never meant
+        raise ConfigError("no crate given (an empty path): give a crate directory or .zip file")
     require_libraries("rocrate", doing="import of a crate")  # its views are checked with it
     path = Path(crate)
     with _reader(path) as opened:
