@@ -592,6 +592,9 @@ def test_cli_llm_with_an_unreachable_endpoint_records_the_failures_and_exits_1(
     assert "failed (3 steps)" in out
     assert f"reason: LLM call to 127.0.0.1:{port} failed: APIConnectionError" in out
     assert "gave up after 3 attempts (max_retries=2)" in out
+    # the URL was given on the command line: the fix does not send the user to a variable
+    assert "check that the server is up and the base URL given" in out
+    assert "REPROLAM_LLM_BASE_URL" not in out
     with SQLiteStore(tmp_path) as trace:
         (run,) = trace.list_runs()
         steps = trace.steps(run.id)
@@ -599,6 +602,11 @@ def test_cli_llm_with_an_unreachable_endpoint_records_the_failures_and_exits_1(
     assert [s.kind for s in steps] == [StepKind.DECISION] * 3
     assert all(s.error is not None and s.error.type == "APIConnectionError" for s in steps)
     assert "Connection refused" in decision(steps[0])["error"]["message"]
+    monkeypatch.setenv("REPROLAM_LLM_BASE_URL", url)  # from the environment: it is named
+    result = invoke(tmp_path, "run", "--planner", "llm", "--model", "m")
+    assert "check that the server is up and the base URL (REPROLAM_LLM_BASE_URL)" in flat(
+        result.stdout
+    )
 
 
 def test_cli_auto_prints_which_planner_it_chose_and_why(

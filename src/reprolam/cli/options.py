@@ -43,7 +43,8 @@ def llm_options(fn: F) -> F:
             return fn(*args, llm=None, **kwargs)  # the environment's settings, left alone
         llm = LLMSettings(
             model=model,
-            base_url=llm_base_url,
+            # None: the environment's, which the library finds and names itself
+            base_url=llm_base_url if _not_from_environment("llm_base_url") else None,
             temperature=temperature,
             max_tokens=max_tokens,
             tool_mode=tool_mode,
@@ -135,6 +136,13 @@ def refuse_llm_options_for_recorded(
         fix=", or choose --planner llm" if choosable else " (a sweep plans as its run did)",
     )
     return None
+
+
+def _not_from_environment(option: str) -> bool:
+    """Whether ``option`` was typed (or left out), not read from the environment:
+    the library then names its source right (the base URL given, or REPROLAM_LLM_BASE_URL)."""
+    source = click.get_current_context().get_parameter_source(option)
+    return source is not click.core.ParameterSource.ENVIRONMENT
 
 
 def _typed_llm_options() -> list[str]:

@@ -230,7 +230,7 @@ class LLMPlanner:
         base_url = llm.base_url or os.environ.get("REPROLAM_LLM_BASE_URL") or None
         recorded = config.get("host")
         try:
-            endpoint = resolve_endpoint(model=model, base_url=base_url)
+            endpoint = resolve_endpoint(model=model, base_url=llm.base_url)  # says whence
         except ConfigError:
             if base_url is not None or not recorded:
                 raise
@@ -304,7 +304,7 @@ class LLMPlanner:
         if not last.get("retryable"):
             return Done(f"{what}; not retryable: {last.get('fix', 'check the LLM settings')}")
         if len(failed) > self.max_retries:
-            fix = "check that the server is up and the base URL (REPROLAM_LLM_BASE_URL)"
+            fix = f"check that the server is up and {self.endpoint.check_url()}"
             if last.get("fix") == SLOW_FIX:
                 fix = _TIMEOUT_FIX.format(timeout=self.timeout)
             return Done(

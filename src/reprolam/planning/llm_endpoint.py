@@ -33,6 +33,17 @@ class Endpoint:
     model: str
     api_key: str = field(repr=False)
     key_source: str  # the variable the key came from, "argument", or "none"
+    # where the base URL came from: "argument", "REPROLAM_LLM_BASE_URL", or the key's
+    # variable when it is that provider's default
+    url_source: str = "argument"
+
+    def check_url(self) -> str:
+        """Where to check the base URL, as it was given (never the URL: it may hold a key)."""
+        if self.url_source == "argument":
+            return "the base URL given"
+        if self.url_source == "REPROLAM_LLM_BASE_URL":
+            return "the base URL (REPROLAM_LLM_BASE_URL)"
+        return f"the base URL ({self.base_url}, chosen by {self.url_source})"
 
     @property
     def host(self) -> str:
@@ -58,12 +69,13 @@ def resolve_endpoint(
 ) -> Endpoint:
     """Flags first, then the environment; ``ConfigError`` naming the variables to set."""
     env = os.environ if env is None else env
+    url_source = "argument" if base_url else "REPROLAM_LLM_BASE_URL"
     base_url = base_url or env.get("REPROLAM_LLM_BASE_URL") or None
     if base_url is None:
         if env.get("OPENROUTER_API_KEY"):
-            base_url = OPENROUTER_BASE_URL
+            base_url, url_source = OPENROUTER_BASE_URL, "OPENROUTER_API_KEY"
         elif env.get("OPENAI_API_KEY"):
-            base_url = OPENAI_BASE_URL
+            base_url, url_source = OPENAI_BASE_URL, "OPENAI_API_KEY"
         else:
             raise ConfigError(NOT_CONFIGURED)
     parts = urlsplit(base_url)
@@ -90,7 +102,9 @@ def resolve_endpoint(
             f"no model given for the LLM at {url_host(base_url)}: pass {{model}} or set "
             "REPROLAM_LLM_MODEL (e.g. llama3.1 for Ollama, the served name for vLLM)"
         )
-    return Endpoint(base_url=base_url, model=model, api_key=key, key_source=source)
+    return Endpoint(
+        base_url=base_url, model=model, api_key=key, key_source=source, url_source=url_source
+    )
 
 
 def make_client(endpoint: Endpoint, timeout: float) -> Any:
