@@ -144,3 +144,23 @@ def test_a_tampered_run_is_not_exported_from_either_sql_backend(
     with backend.open() as store, pytest.raises(IntegrityError, match="does not match its seal"):
         export_run(store, run_id, format="prov-json", output=tmp_path / "after.json")
     assert not (tmp_path / "after.json").exists()
+
+
+@pytest.mark.parametrize(("name", "archive"), [("crate.tar.gz", ".tar.gz"), ("crate.tgz", ".tgz")])
+def test_a_crate_path_naming_an_archive_it_does_not_write_is_refused(
+    recorded: dict[str, Any], tmp_path: Path, name: str, archive: str
+) -> None:
+    """`export -o crate.tar.gz` wrote a directory named crate.tar.gz (README: a directory
+    or a .zip), which no tool that opens a .tar.gz reads."""
+    out = tmp_path / name
+    result = CliRunner().invoke(
+        cli,
+        ["--store", str(recorded["root"]), "export", recorded["plain"], "--format", "rocrate",
+         "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: --output {out}: the rocrate format writes a directory or a .zip file, not a "
+        f"{archive} archive: give --output {tmp_path / 'crate.zip'}, or a directory\n"
+    )
+    assert not out.exists()

@@ -49,6 +49,8 @@ def export_run(
             "the rocrate format writes a directory or a zip file: "
             "give {output=DIR} or {output=FILE.zip}"
         )
+    if format == "rocrate" and output is not None:
+        _refuse_unwritten_archive(Path(output))
     if format == "rocrate" and license is not None:  # "" too: a crate must name its license
         from reprolam.provenance._crate_terms import check_license
 
@@ -68,6 +70,26 @@ def export_run(
             )
     text = render(graph, format)
     return text if output is None else write_text(Path(output), text)
+
+
+# Archive suffixes a crate is not written as: such a path got a directory of that name.
+_OTHER_ARCHIVES = (".tar", ".tgz", ".gz", ".bz2", ".tbz2", ".xz", ".txz", ".zst", ".7z", ".rar")
+
+
+def _refuse_unwritten_archive(output: Path) -> None:
+    """A crate is written as a directory or a .zip: ``crate.tar.gz`` would be a directory
+    named like an archive, which no tool that opens such an archive reads."""
+    suffix = output.suffix.lower()
+    if suffix not in _OTHER_ARCHIVES:
+        return
+    archive = "".join(s for s in output.suffixes if s.lower() in (*_OTHER_ARCHIVES, ".tar"))
+    stem = output.name[: -len(archive)] if archive else output.stem
+    raise ConfigError(
+        f"{{output={output}}}: the rocrate format writes a directory or a .zip file, not a "
+        f"{archive or suffix} archive",
+        option="output",
+        hint=f"give {{output={output.with_name(stem + '.zip')}}}, or a directory",
+    )
 
 
 def _require_intact(trace: TraceStore, run_id: str, format: str) -> None:
