@@ -341,3 +341,31 @@ def test_a_param_set_as_a_python_object_is_recorded_in_its_json_form(tmp_path: P
         assert run.outputs["val"] == 100 + 5 + 1 + 3
         assert run.run.overrides == {"make": {"day": "2021-03-05", "where": "/y"}}
         assert run.steps[0].params == {**cfg, "day": "2021-03-05", "where": "/y"}
+
+
+@pytest.mark.parametrize(
+    ("name", "problem", "fix"),
+    [
+        ("_private", "starts with '_', which pydantic", "rename it, e.g. 'private'"),
+        ("model_config", "is a name pydantic keeps for itself", "e.g. 'model_config_'"),
+        ("model_dump", "is a name pydantic keeps for itself", "e.g. 'dump'"),
+    ],
+)
+def test_a_param_name_pydantic_cannot_hold_is_refused_at_decoration(
+    name: str, problem: str, fix: str
+) -> None:
+    """It was refused for the wrong reason ('the default violates its own declaration:
+    Extra inputs are not permitted'; 'annotate params with JSON-able types'), or, with
+    only simple params, accepted and failed at its first use by pydantic."""
+    for annotation in ("int", "list[int]"):
+        source = f"def f(*, {name}: {annotation} = {'1' if annotation == 'int' else '[1]'}):\n"
+        namespace: dict[str, Any] = {}
+        exec(source + "    return 1", namespace)
+        with pytest.raises(ActionSpecError) as info:
+            action(outputs=["a"])(namespace["f"])
+        assert f"param {name!r} {problem}" in str(info.value)
+        assert fix in str(info.value)
+    namespace = {}
+    exec("def g(*, model_name: str = 'm', copy: list[int] = [1]):\n    return 1", namespace)
+    spec = spec_of(action(outputs=["a"])(namespace["g"]))  # a name that only shadows: fine
+    assert spec.validate_params({"copy": [2]}) == {"model_name": "m", "copy": [2]}

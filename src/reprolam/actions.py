@@ -393,6 +393,7 @@ def _build_spec(
             "action's input artifacts, so the planner could never set it)",
             f"rename it, e.g. `{reserved[0]}_`",
         )
+    _check_param_names(list(params), fail)
     clash = set(inputs) & set(params)
     if clash:
         raise fail(f"{sorted(clash)} used both as input and param", "rename one of them")
@@ -449,6 +450,30 @@ def _params_model(action_name: str, params: Mapping[str, tuple[Any, Any]]) -> ty
 
 
 RESERVED_PARAMS = frozenset({"inputs"})  # keys a tool call uses besides the params
+# Names the params' pydantic model cannot hold as fields: its config, and the methods
+# validating and dumping it (pydantic's protected namespaces).
+_PYDANTIC_NAMES = ("model_config",)
+_PYDANTIC_PREFIXES = ("model_dump", "model_validate")
+
+
+def _check_param_names(names: list[str], fail: Callable[[str, str], ActionSpecError]) -> None:
+    """A param pydantic cannot hold failed at decoration with a message about its default
+    ('Extra inputs are not permitted') or about JSON-able types, or later, at its first use."""
+    for name in names:
+        if name.startswith("_"):
+            raise fail(
+                f"param {name!r} starts with '_', which pydantic (validating the params) "
+                "takes for a private attribute, never for a param",
+                f"rename it, e.g. {name.lstrip('_') or 'value'!r}",
+            )
+        if name in _PYDANTIC_NAMES or name.startswith(_PYDANTIC_PREFIXES):
+            raise fail(
+                f"param {name!r} is a name pydantic keeps for itself (the params are "
+                "validated by a pydantic model)",
+                f"rename it, e.g. {name + '_'!r}"
+                if name in _PYDANTIC_NAMES
+                else f"rename it, e.g. {name.replace('model_', '', 1)!r}",
+            )
 
 
 def _check_defaults(
