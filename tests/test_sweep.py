@@ -255,6 +255,16 @@ def test_grid_parsing() -> None:
         parse_grid("a.b=1,1")
 
 
+def test_grid_values_holding_commas_inside_json_are_one_value_each() -> None:
+    """A tuple, list or model param could not be swept from the command line: `--grid
+    make.pair=[1,2],[3,4]` was split at every comma ('make.pair='[1': Input should be a
+    valid array')."""
+    assert parse_grid("m.pair=[1,2],[3,4]").values == ([1, 2], [3, 4])
+    assert parse_grid('m.cfg={"k":1,"j":2},{"k":3}').values == ({"k": 1, "j": 2}, {"k": 3})
+    assert parse_grid('m.s="a,b",c').values == ("a,b", "c")
+    assert parse_grid("m.s=[a,b").values == ("[a", "b")  # brackets unpaired: every comma
+
+
 class TwoEnvironments(LocalExecutor):
     """Runs in-process but reports alternating worker environments, like a mixed cluster."""
 

@@ -99,18 +99,44 @@ def _value(raw: str) -> Any:
         return raw
 
 
+def _split_values(rest: str) -> list[str]:
+    """The values of a grid at its commas, but not at those inside a JSON list, object or
+    string (``[1,2],[3,4]`` is two values, of a tuple or list param); text whose brackets or
+    quotes do not pair up is split at every comma."""
+    parts: list[str] = []
+    depth, in_text, escaped, start = 0, False, False, 0
+    for i, char in enumerate(rest):
+        if in_text:
+            escaped, in_text = char == "\\" and not escaped, in_text and (char != '"' or escaped)
+        elif char == '"':
+            in_text = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth < 0:
+                return rest.split(",")
+        elif char == "," and depth == 0:
+            parts.append(rest[start:i])
+            start = i + 1
+    if depth or in_text:
+        return rest.split(",")
+    return [*parts, rest[start:]]
+
+
 def parse_grid(text: str) -> GridAxis:
     """``'train_model.C=0.01,0.1,1'`` -> ``GridAxis('train_model.C', (0.01, 0.1, 1))``."""
     target, rest = _target(text, "grid")
-    values = tuple(_value(part.strip()) for part in rest.split(","))
-    if any(part.strip() == "" for part in rest.split(",")):
+    split = _split_values(rest)
+    values = tuple(_value(part.strip()) for part in split)
+    if any(part.strip() == "" for part in split):
         raise ConfigError(
             f"{{grid}} {text!r}: an empty value in the list",
             option="grid",
             value=text,
             hint="separate values with single commas",
         )
-    texts = tuple(part.strip() for part in rest.split(","))
+    texts = tuple(part.strip() for part in split)
     if len(set(texts)) != len(texts) or len(set(map(json.dumps, values))) != len(values):
         raise ConfigError(f"{{grid}} {text!r}: a value is listed twice", option="grid")
     return GridAxis(target, values, texts)
