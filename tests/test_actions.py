@@ -369,3 +369,14 @@ def test_a_param_name_pydantic_cannot_hold_is_refused_at_decoration(
     exec("def g(*, model_name: str = 'm', copy: list[int] = [1]):\n    return 1", namespace)
     spec = spec_of(action(outputs=["a"])(namespace["g"]))  # a name that only shadows: fine
     assert spec.validate_params({"copy": [2]}) == {"model_name": "m", "copy": [2]}
+
+
+def test_a_field_of_a_param_set_alone_says_the_param_is_given_whole(tmp_path: Path) -> None:
+    """`--set make.cfg.k=2` said 'make has no param cfg.k (its params: cfg, ...)', naming
+    cfg among the params without saying how to set it."""
+    (tmp_path / "typed_flow.py").write_text(_TYPED_FLOW)
+    flow = f"{tmp_path / 'typed_flow.py'}:flow"
+    with pytest.raises(reprolam.ConfigError) as info:
+        reprolam.run(flow, store="memory:", planner="script", set={"make.cfg.k": 2})
+    assert "make has no param cfg.k: a param is given whole, cfg as JSON" in str(info.value)
+    assert "make.cfg={...} with every field" in str(info.value)

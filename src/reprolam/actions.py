@@ -147,6 +147,12 @@ class ActionSpec:
         unknown = sorted(set(params) - self.param_names)
         if unknown:
             known = ", ".join(sorted(self.param_names)) or "none"
+            whole = next((n.partition(".")[0] for n in unknown if "." in n), "")
+            if whole in self.param_names:  # cfg.k: a field of a param is not a param
+                return [
+                    f"{self.name} has no param {', '.join(unknown)}: a param is given whole, "
+                    f"{whole} as JSON (e.g. {self.name}.{whole}={{...}} with every field)"
+                ]
             return [f"{self.name} has no param {', '.join(unknown)} (its params: {known})"]
         if self.simple_params is not None and simple.certainly_valid(
             self.simple_params, params, partial=partial, strict=strict
