@@ -380,3 +380,19 @@ def test_a_field_of_a_param_set_alone_says_the_param_is_given_whole(tmp_path: Pa
         reprolam.run(flow, store="memory:", planner="script", set={"make.cfg.k": 2})
     assert "make has no param cfg.k: a param is given whole, cfg as JSON" in str(info.value)
     assert "make.cfg={...} with every field" in str(info.value)
+
+
+def test_the_listing_of_a_model_param_holds_its_fields_not_a_dangling_ref(
+    tmp_path: Path,
+) -> None:
+    """`reprolam actions --json` gave cfg as {"$ref": "#/$defs/Cfg"} with no $defs to
+    resolve it: a reader (a UI, a script) could not know the fields."""
+    (tmp_path / "typed_flow.py").write_text(_TYPED_FLOW)
+    from reprolam.workflows.registry import load_workflow
+
+    flow = load_workflow(f"{tmp_path / 'typed_flow.py'}:flow")
+    params = flow.actions.get("make").describe()["params"]
+    assert "$ref" not in repr(params)
+    assert params["cfg"]["properties"] == {"k": {"title": "K", "type": "integer"}}
+    assert params["cfg"]["default"] == {"k": 1}
+    assert params["cfgs"]["items"]["required"] == ["k"]

@@ -227,12 +227,37 @@ class ActionSpec:
             "description": self.description,
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
-            "params": self.params_schema().get("properties", {}),
+            "params": _with_defs_inlined(self.params_schema()).get("properties", {}),
             "determinism": self.determinism,
             "side_effects": list(self.side_effects),
             "optional": self.optional,
             "fingerprint": self.fingerprint,
         }
+
+
+def _with_defs_inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each ``{"$ref": "#/$defs/Cfg"}`` replaced by Cfg's schema, so its
+    properties stand alone (a listing gives them without ``$defs``); a model that holds
+    itself is left at ``{"type": "object", "title": "Cfg"}`` where it recurs."""
+    defs = schema.get("$defs", {})
+    prefix = "#/$defs/"
+
+    def inline(node: Any, within: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [inline(item, within) for item in node]
+        if not isinstance(node, dict):
+            return node
+        rest = {key: inline(value, within) for key, value in node.items() if key != "$ref"}
+        ref = node.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith(prefix) or ref[len(prefix) :] not in defs:
+            return {**node, **rest} if ref is not None else rest
+        name = ref[len(prefix) :]
+        if name in within:
+            return {"type": "object", "title": name, **rest}
+        return {**inline(defs[name], within | {name}), **rest}
+
+    inlined = inline({k: v for k, v in schema.items() if k != "$defs"}, frozenset())
+    return inlined if isinstance(inlined, dict) else schema
 
 
 def action(
