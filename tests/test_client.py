@@ -597,3 +597,34 @@ def test_a_run_recorded_with_a_policy_refused_now_names_the_override(
             assert f"override it with {flag[0]} N" in result.stderr
             fixed = CliRunner().invoke(cli, ["--store", str(store), *command, *flag])
             assert fixed.exit_code == 0, fixed.output
+
+
+SWEEP_FLOW = str(Path(__file__).parent / "sweep_flow.py")
+
+
+def test_an_executor_that_is_no_executor_is_refused_naming_what_to_give(tmp_path: Path) -> None:
+    """`run(executor=3)` failed with AttributeError: 'int' object has no attribute 'config'
+    (a sweep recorded every point as not run, saying so)."""
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(SWEEP_FLOW, planner="script")
+        for call in (
+            lambda: rl.run(SWEEP_FLOW, executor=3),
+            lambda: rl.fork(parent, at="fit", executor=3),
+            lambda: rl.sweep(parent, at="fit", grid={"fit.C": [1.0]}, executor=3),
+        ):
+            with pytest.raises(ConfigError, match=r"executor 3 \(int\) is not an executor"):
+                call()
+        assert len(rl.runs()) == 1
+
+
+def test_a_planner_that_is_no_planner_is_refused_naming_what_to_give(tmp_path: Path) -> None:
+    """`run(planner=3)` failed with AttributeError: 'int' object has no attribute 'config'."""
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(SWEEP_FLOW, planner="script")
+        for call in (
+            lambda: rl.run(SWEEP_FLOW, planner=3),  # type: ignore[arg-type]
+            lambda: rl.fork(parent, at="fit", planner=3),  # type: ignore[arg-type]
+        ):
+            with pytest.raises(ConfigError, match=r"planner 3 \(int\) is not a planner"):
+                call()
+        assert len(rl.runs()) == 1

@@ -161,13 +161,14 @@ class Client:
         from reprolam.engine.engine import Engine
         from reprolam.engine.policy import Policy
         from reprolam.history.rebuild import with_changes
-        from reprolam.planning.choose import PlannerChoice, choose_planner
+        from reprolam.planning.choose import PlannerChoice, choose_planner, refuse_non_planner
         from reprolam.workflows.registry import load_workflow
 
         flow = load_workflow(workflow)
         if isinstance(planner, str):
             choice = choose_planner(planner, llm=llm)
         else:
+            refuse_non_planner(planner)
             choice = PlannerChoice(planner, f"given: {type(planner).__name__}")
         if on_plan is not None:
             on_plan(choice)

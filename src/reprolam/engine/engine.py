@@ -80,6 +80,8 @@ class Engine:
         self._owns_executor = executor is None or isinstance(executor, str | Mapping)
         if executor is None or isinstance(executor, str | Mapping):
             executor = executor_from_config(executor or "local")
+        else:
+            refuse_non_executor(executor)
         self.executor: Executor = executor
 
     def close(self) -> None:
@@ -293,6 +295,18 @@ class Engine:
         key = digest(data)
         self.store.record(artifacts=[*with_artifacts, (ArtifactRecord(key, tag, len(data)), data)])
         return key
+
+
+def refuse_non_executor(executor: Any) -> None:
+    """An ``executor`` that is neither a name, a config nor an executor failed the run with
+    an AttributeError ('int' object has no attribute 'config')."""
+    if not all(callable(getattr(executor, method, None)) for method in ("execute", "config")):
+        raise ConfigError(
+            f"{{executor}} {executor!r} ({type(executor).__name__}) is not an executor",
+            option="executor",
+            hint="give a name ({executor=process}), a config ({'name': 'dask', 'workers': 2}) "
+            "or an Executor instance",
+        )
 
 
 def check_policy(policy: Policy, workflow: Workflow, executor: Any) -> None:

@@ -24,6 +24,7 @@ from reprolam.planning.choose import (
     LLMSettings,
     choose_planner,
     refuse_llm_without_llm,
+    refuse_non_planner,
 )
 from reprolam.planning.registry import planner_from_config
 from reprolam.trace.contract import TraceStore
@@ -275,6 +276,7 @@ def planner_of(
     if isinstance(override, str):
         return choose_planner(override, llm=llm).planner
     if override is not None:
+        refuse_non_planner(override)
         return override
     name = run.planner.get("name")
     if name in OFFLINE_PLANNERS:

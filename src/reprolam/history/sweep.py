@@ -701,6 +701,9 @@ def _executor_kind(config: ExecutorRef) -> Any:
     if config is None or isinstance(config, str | Mapping):
         name = config if isinstance(config, str) else str((config or {}).get("name") or "local")
         return executor_class(name)
+    from reprolam.engine.engine import refuse_non_executor  # the engine only once one runs
+
+    refuse_non_executor(config)
     return config
 
 

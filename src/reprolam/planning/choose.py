@@ -50,6 +50,18 @@ class LLMSettings:
 OFFLINE_PLANNERS = ("rules", "script", "simulated")  # the built-in planners that call no LLM
 
 
+def refuse_non_planner(planner: Any) -> None:
+    """A ``planner`` that is neither a name nor a planner failed the run with an
+    AttributeError ('int' object has no attribute 'config')."""
+    if not callable(getattr(planner, "propose", None)):
+        raise ConfigError(
+            f"{{planner}} {planner!r} ({type(planner).__name__}) is not a planner",
+            option="planner",
+            hint="give a name ({planner=rules}, {planner=llm}) or an object with a "
+            "propose(state) method",
+        )
+
+
 def refuse_llm_without_llm(llm: LLMSettings | None, why: str, *, fix: str) -> None:
     """LLM settings given for a planner that calls no LLM would be silently ignored (and a
     reader of the code would believe the model was used): refuse them, naming the fix."""
