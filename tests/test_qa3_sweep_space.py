@@ -24,6 +24,7 @@ def score(
     *,
     scale: Annotated[float, Field(gt=0, le=10)] = 1.0,
     rounds: int = 2,
+    depth: Annotated[int, Field(ge=1)] | None = None,
     kind: Literal["a", "b"] = "a",
 ) -> dict[str, float]:
     return {"mse": scale * rounds}
@@ -71,6 +72,12 @@ def test_a_space_within_the_bounds_runs(tmp_path: Path) -> None:
             "error: --space score.rounds=1:30:log: rounds is an int param and a log scale "
             "draws floats: give integer bounds without log, which draw integers: "
             "--space score.rounds=1:30",
+        ),
+        (
+            "score.depth=1:4.5",
+            "error: --space score.depth=1:4.5: depth is an int param and float bounds draw "
+            "floats: give integer bounds without log, which draw integers: "
+            "--space score.depth=1:4",
         ),
         (
             "score.kind=1:3",

@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import re
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -203,9 +204,7 @@ def check_space_types(actions: ActionSpace, axes: Sequence[RandomAxis]) -> None:
         action, _, param = axis.target.partition(".")
         if action not in actions or param not in actions.get(action).param_names:
             continue
-        declared = actions.get(action).param_declarations[param][0]
-        if typing.get_origin(declared) is Annotated:
-            declared = typing.get_args(declared)[0]
+        declared = _drawn_type(actions.get(action).param_declarations[param][0])
         if declared is int and not axis.integer:
             low, high = math.ceil(axis.low), math.floor(axis.high)
             example = f"{axis.target}={low}:{max(high, low + 1)}"
@@ -227,6 +226,17 @@ def check_space_types(actions: ActionSpace, axes: Sequence[RandomAxis]) -> None:
                 hint="sweep its values with a grid, e.g. "
                 f"{{grid={axis.target}={','.join(map(str, choices))}}}",
             )
+
+
+def _drawn_type(declared: Any) -> Any:
+    """The type a drawn value must be: ``int`` of ``Annotated[int, ...]``, of ``int | None``
+    (a draw is never None) and of ``Optional[Annotated[int, ...]]``."""
+    if typing.get_origin(declared) is Annotated:
+        return _drawn_type(typing.get_args(declared)[0])
+    if typing.get_origin(declared) in (typing.Union, types.UnionType):
+        kinds = [k for k in typing.get_args(declared) if k is not type(None)]
+        return _drawn_type(kinds[0]) if len(kinds) == 1 else declared
+    return declared
 
 
 def _has_text_choices(declared: Any) -> bool:
