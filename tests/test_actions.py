@@ -396,3 +396,23 @@ def test_the_listing_of_a_model_param_holds_its_fields_not_a_dangling_ref(
     assert params["cfg"]["properties"] == {"k": {"title": "K", "type": "integer"}}
     assert params["cfg"]["default"] == {"k": 1}
     assert params["cfgs"]["items"]["required"] == ["k"]
+
+
+def test_recorded_params_the_action_no_longer_takes_fail_the_step_not_the_run() -> None:
+    """The JSON form is validated into the declared objects as the action starts: a record
+    its action no longer takes (a param renamed, a type changed since) fails that step,
+    with pydantic's message, as calling the action with it failed before."""
+    from reprolam.context import ActionContext
+    from reprolam.engine.executors import LocalExecutor
+
+    @action(outputs=["a"])
+    def on(*, day: datetime.date = datetime.date(2020, 1, 1)) -> datetime.date:
+        return day
+
+    spec = spec_of(on)
+    done = LocalExecutor().execute(spec, [], {"day": "2021-02-03"}, ActionContext(seed=0))
+    assert done.outputs == {"a": datetime.date(2021, 2, 3)}
+    failed = LocalExecutor().execute(spec, [], {"when": "2021-02-03"}, ActionContext(seed=0))
+    assert failed.error is not None
+    assert failed.error.type == "ValidationError"
+    assert "when" in failed.error.message

@@ -131,8 +131,6 @@ class LocalExecutor(ExecutorBase):
     ) -> Outcome:
         if spec.determinism == "seeded":
             seed_global_rngs(ctx.seed)
-        values = spec.python_params(params)
-        kwargs = {**values, CONTEXT_PARAM: ctx} if spec.wants_context else values
         watch = ActionWatch(
             determinism=spec.determinism,
             side_effects=spec.side_effects,
@@ -141,6 +139,8 @@ class LocalExecutor(ExecutorBase):
             workdir=ctx.workdir_root,
         ).start(inputs, params)  # the paths among them are the files it may read as declared
         try:
+            values = spec.python_params(params)  # a record that no longer validates: failed
+            kwargs = {**values, CONTEXT_PARAM: ctx} if spec.wants_context else values
             returned = spec.fn(*inputs, **kwargs)
         except KeyboardInterrupt:
             watch.stop()
