@@ -416,3 +416,17 @@ def test_recorded_params_the_action_no_longer_takes_fail_the_step_not_the_run() 
     assert failed.error is not None
     assert failed.error.type == "ValidationError"
     assert "when" in failed.error.message
+
+
+def test_a_param_named_like_a_pydantic_method_warns_nothing() -> None:
+    """`copy: list[int]` printed pydantic's UserWarning ('Field name "copy" ... shadows an
+    attribute in parent "BaseModel"') when its model was built: the param works."""
+    import warnings
+
+    namespace: dict[str, Any] = {}
+    exec("def g(*, copy: list[int] = [1], json: str = 'j'):\n    return 1", namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec = spec_of(action(outputs=["a"])(namespace["g"]))  # builds the model
+        assert spec.validate_params({"copy": [2]}) == {"copy": [2], "json": "j"}
+        assert spec.python_params({"copy": [2], "json": "j"}) == {"copy": [2], "json": "j"}

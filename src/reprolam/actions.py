@@ -19,6 +19,7 @@ import sys
 import textwrap
 import types
 import typing
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.machinery import EXTENSION_SUFFIXES
@@ -473,11 +474,15 @@ def _params_model(action_name: str, params: Mapping[str, tuple[Any, Any]]) -> ty
         name: (simple.for_pydantic(annotation), default)
         for name, (annotation, default) in params.items()
     }
-    return create_model(
-        f"{action_name}_params",
-        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
-        **fields,
-    )
+    with warnings.catch_warnings():
+        # A param named copy, json, schema or validate is a field like any other (the
+        # model is only validated, its methods never called on it): not the user's concern.
+        warnings.filterwarnings("ignore", "Field name .* shadows an attribute", UserWarning)
+        return create_model(
+            f"{action_name}_params",
+            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=False),
+            **fields,
+        )
 
 
 RESERVED_PARAMS = frozenset({"inputs"})  # keys a tool call uses besides the params
