@@ -164,3 +164,21 @@ def test_a_crate_path_naming_an_archive_it_does_not_write_is_refused(
         f"{archive} archive: give --output {tmp_path / 'crate.zip'}, or a directory\n"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["prov-json", "rocrate", "svg"])
+def test_an_empty_output_path_is_refused_as_empty(
+    recorded: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """`export -o ''` was the working directory: 'cannot write export to '/cwd': it is a
+    directory', or for a crate 'it exists and is not an empty directory'."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["--store", str(recorded["root"]), "export", recorded["plain"], "--format", fmt,
+              "-o", ""],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: --output is an empty path: give a file path (for rocrate, a directory or a .zip)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from reprolam.cli.main import Ctx, reports_errors
@@ -25,7 +23,7 @@ FORMATS = ("prov-json", "prov-n", "prov-xml", "rocrate", "dot", "svg", "mermaid"
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(),  # not Path: "" would be "." (the working directory)
     help="Write here (atomically; only a regular file is ever replaced). Without it, or "
     "with -o -, text formats print to stdout; rocrate needs a path.",
 )
@@ -38,7 +36,7 @@ FORMATS = ("prov-json", "prov-n", "prov-xml", "rocrate", "dot", "svg", "mermaid"
 )
 @click.pass_obj
 @reports_errors
-def export(obj: Ctx, run_ref: str, fmt: str, output: Path | None, license_: str | None) -> None:
+def export(obj: Ctx, run_ref: str, fmt: str, output: str | None, license_: str | None) -> None:
     """Export RUN's provenance: every step, artifact, planner decision, failure and fork link.
 
     RUN is a full run id or a unique prefix.
@@ -54,7 +52,7 @@ def export(obj: Ctx, run_ref: str, fmt: str, output: Path | None, license_: str 
 
     if license_ is not None and fmt != "rocrate":
         raise ConfigError(f"{{license}} applies to {{format=rocrate}} only, not {fmt}")
-    if output is not None and str(output) == "-":
+    if output == "-":
         if fmt == "rocrate":
             raise ConfigError(
                 "the rocrate format writes a directory or zip: give {output=PATH}, not -"

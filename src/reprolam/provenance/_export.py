@@ -44,6 +44,10 @@ def export_run(
         raise ConfigError(
             f"unknown export format {format!r}: choose one of {', '.join(EXPORT_FORMATS)}"
         )
+    if output is not None and not os.fspath(output):  # Path("") is ".": never meant
+        raise ConfigError(
+            "{output} is an empty path: give a file path (for rocrate, a directory or a .zip)"
+        )
     if format == "rocrate" and output is None:
         raise ConfigError(
             "the rocrate format writes a directory or a zip file: "
