@@ -182,3 +182,20 @@ def test_an_empty_output_path_is_refused_as_empty(
         "error: --output is an empty path: give a file path (for rocrate, a directory or a .zip)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_format_given_a_directory_path_is_refused(
+    recorded: dict[str, Any], tmp_path: Path
+) -> None:
+    """`export --format svg -o pic/` wrote a file named pic (pathlib drops the slash)."""
+    out = f"{tmp_path}/pic/"
+    result = CliRunner().invoke(
+        cli, ["--store", str(recorded["root"]), "export", recorded["plain"], "--format", "svg",
+              "-o", out],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: --output {out} ends in /, naming a directory, and the svg format writes one "
+        f"file: give a file path, e.g. --output {out}run.svg\n"
+    )
+    assert not (tmp_path / "pic").exists()

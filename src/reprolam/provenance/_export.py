@@ -48,6 +48,12 @@ def export_run(
         raise ConfigError(
             "{output} is an empty path: give a file path (for rocrate, a directory or a .zip)"
         )
+    if format != "rocrate" and output is not None and os.fspath(output).endswith(("/", os.sep)):
+        raise ConfigError(  # Path("pic/") is "pic": a file was written where a directory was meant
+            f"{{output={os.fspath(output)}}} ends in {os.sep}, naming a directory, and the "
+            f"{format} format writes one file",
+            hint=f"give a file path, e.g. {{output={os.fspath(output)}run.{_SUFFIXES[format]}}}",
+        )
     if format == "rocrate" and output is None:
         raise ConfigError(
             "the rocrate format writes a directory or a zip file: "
@@ -78,6 +84,16 @@ def export_run(
 
 # Archive suffixes a crate is not written as: such a path got a directory of that name.
 _OTHER_ARCHIVES = (".tar", ".tgz", ".gz", ".bz2", ".tbz2", ".xz", ".txz", ".zst", ".7z", ".rar")
+
+
+_SUFFIXES = {
+    "prov-json": "prov.json",
+    "prov-n": "provn",
+    "prov-xml": "prov.xml",
+    "dot": "dot",
+    "svg": "svg",
+    "mermaid": "mmd",
+}
 
 
 def _refuse_unwritten_archive(output: Path) -> None:
