@@ -430,3 +430,19 @@ def test_a_param_named_like_a_pydantic_method_warns_nothing() -> None:
         spec = spec_of(action(outputs=["a"])(namespace["g"]))  # builds the model
         assert spec.validate_params({"copy": [2]}) == {"copy": [2], "json": "j"}
         assert spec.python_params({"copy": [2], "json": "j"}) == {"copy": [2], "json": "j"}
+
+
+def test_a_grid_of_python_objects_is_swept_and_recorded_in_json_form(tmp_path: Path) -> None:
+    """`sweep(grid={"make.day": [date(2021, 1, 1), ...]})` failed with a TypeError traceback
+    ('date is not JSON serializable') as its first fork was recorded."""
+    (tmp_path / "typed_flow.py").write_text(_TYPED_FLOW)
+    flow = f"{tmp_path / 'typed_flow.py'}:flow"
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(flow, planner="script")
+        days = [datetime.date(2021, 1, 1), datetime.date(2021, 1, 2)]
+        swept = rl.sweep(parent, at="make", grid={"make.day": days, "make.where": [Path("/y")]})
+        assert [p.values for p in swept.points] == [
+            {"make.day": "2021-01-01", "make.where": "/y"},
+            {"make.day": "2021-01-02", "make.where": "/y"},
+        ]
+        assert all(point.succeeded for point in swept.points)

@@ -23,7 +23,7 @@ import io
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reprolam.brief import metrics_words, value_words
@@ -340,12 +340,28 @@ def _axes_as_read(
     return _grid_as_read(flow, grid)
 
 
+def _in_json_form(flow: Workflow, axis: GridAxis) -> GridAxis:
+    """The axis with values given as Python objects (``date(2021, 1, 1)``, a model) in the
+    JSON form a step records; the sweep records its points and axes so, as JSON."""
+    action, _, param = axis.target.partition(".")
+    if action not in flow.actions or param not in flow.actions.get(action).param_names:
+        return axis
+    spec = flow.actions.get(action)
+    values = tuple(
+        value
+        if spec.param_problems({param: value}, partial=True, strict=True)  # refused later
+        else spec.json_form({param: value})[param]
+        for value in axis.values
+    )
+    return replace(axis, values=values)
+
+
 def _grid_as_read(flow: Workflow, grid: Sequence[GridAxis]) -> list[GridAxis]:
     """The axes with typed values read as ``--set`` reads them, each value once as its
     param reads it: two that it reads as one (``1`` and ``1.0`` for a float) would make
     every point that holds them twice, so they are refused, as a value listed twice is.
     A value the param refuses is left for ``_check_points`` to name."""
-    axes = [typed_as_declared(flow.actions, axis) for axis in grid]
+    axes = [_in_json_form(flow, typed_as_declared(flow.actions, axis)) for axis in grid]
     for axis in axes:
         action, _, param = axis.target.partition(".")
         if action not in flow.actions:
