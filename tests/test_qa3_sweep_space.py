@@ -8,6 +8,8 @@ value it drew and the fix; nothing runs.
 
 from __future__ import annotations
 
+import enum
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,6 +21,11 @@ from reprolam import Field, action, workflow
 from reprolam.cli.main import cli
 
 
+class Mode(enum.Enum):
+    FAST = "fast"
+    SLOW = "slow"
+
+
 @action(outputs=["metrics"])
 def score(
     *,
@@ -26,6 +33,9 @@ def score(
     rounds: int = 2,
     depth: Annotated[int, Field(ge=1)] | None = None,
     kind: Literal["a", "b"] = "a",
+    day: date = date(2020, 1, 1),
+    mode: Mode = Mode.FAST,
+    pair: tuple[int, int] = (1, 2),
 ) -> dict[str, float]:
     return {"mse": scale * rounds}
 
@@ -83,6 +93,22 @@ def test_a_space_within_the_bounds_runs(tmp_path: Path) -> None:
             "score.kind=1:3",
             "error: --space score.kind=1:3: kind is a choice param and a random space draws "
             "numbers: sweep its values with a grid, e.g. --grid score.kind=a,b",
+        ),
+        # drawn numbers that no date, enum or tuple takes: refused after drawing, before
+        (
+            "score.day=1:3",
+            "error: --space score.day=1:3: day is a date param and a random space draws "
+            "numbers: sweep its values with a grid, e.g. --grid score.day=V1,V2",
+        ),
+        (
+            "score.mode=1:3",
+            "error: --space score.mode=1:3: mode is a Mode param and a random space draws "
+            "numbers: sweep its values with a grid, e.g. --grid score.mode=fast,slow",
+        ),
+        (
+            "score.pair=1:3",
+            "error: --space score.pair=1:3: pair is a tuple param and a random space draws "
+            "numbers: sweep its values with a grid, e.g. --grid score.pair=V1,V2",
         ),
     ],
 )

@@ -7,9 +7,11 @@ the same space and seed give the same points on any machine.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import json
 import math
+import numbers
 import re
 import types
 import typing
@@ -215,9 +217,8 @@ def check_space_types(actions: ActionSpace, axes: Sequence[RandomAxis]) -> None:
                 value=axis.typed,
                 hint=f"give integer bounds without log, which draw integers: {{space={example}}}",
             )
-        if declared in (str, bool) or _has_text_choices(declared):
-            kind = declared.__name__ if declared in (str, bool) else "choice"
-            choices = typing.get_args(declared) if kind == "choice" else ("V1", "V2")
+        if declared in (str, bool) or _has_text_choices(declared) or _never_a_number(declared):
+            kind, choices = _kind_and_choices(declared)
             raise ConfigError(
                 f"{{space}} {axis.typed}: {param} is a {kind} param and a random space draws "
                 "numbers",
@@ -237,6 +238,24 @@ def _drawn_type(declared: Any) -> Any:
         kinds = [k for k in typing.get_args(declared) if k is not type(None)]
         return _drawn_type(kinds[0]) if len(kinds) == 1 else declared
     return declared
+
+
+def _never_a_number(declared: Any) -> bool:
+    """A type no drawn number validates as: a date, a path, a model, an enum, a tuple..."""
+    if isinstance(declared, type):
+        return issubclass(declared, enum.Enum) or not issubclass(declared, numbers.Number)
+    origin = typing.get_origin(declared)
+    return origin is not None and origin not in (Literal, typing.Union, types.UnionType)
+
+
+def _kind_and_choices(declared: Any) -> tuple[str, Sequence[Any]]:
+    """How a param a random space cannot sweep is named, and the values a grid example
+    lists: a Literal's or an enum's choices, else placeholders."""
+    if typing.get_origin(declared) is Literal:
+        return "choice", typing.get_args(declared)
+    if isinstance(declared, type) and issubclass(declared, enum.Enum):
+        return declared.__name__, [m.value for m in declared]
+    return getattr(declared, "__name__", str(declared)), ("V1", "V2")
 
 
 def _has_text_choices(declared: Any) -> bool:
