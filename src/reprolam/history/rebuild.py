@@ -47,32 +47,42 @@ def workflow_of(
     stands in for that script's ``__main__``: the run's pickles of the script's classes
     (``__main__.Box``) load, as inputs of the steps a fork or a resume executes.
     """
-    flow = _workflow_of(store, run, override, trusted=trusted)
+    environment = load_json(store, run.environment)
+    flow = _workflow_of(store, run, environment, override, trusted=trusted)
     first = next(iter(flow.actions), None)
     module = sys.modules.get(first.fn.__module__) if first is not None else None
-    if module is not None and module.__name__ != "__main__" and _recorded_by_script(store, run):
+    if (
+        module is not None
+        and module.__name__ != "__main__"
+        and _recorded_main(store, environment)[1] is not None  # recorded by python SCRIPT.py
+    ):
         stand_in_for_main(module)
     return flow
 
 
-def _recorded_by_script(store: TraceStore, run: RunRecord) -> bool:
+def _recorded_main(
+    store: TraceStore, environment: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The modules a run's code manifest records, and the script it was recorded by
+    (``python script.py``: the ``.py`` file of its ``__main__``), if any."""
     from reprolam.history.code_diff import code_manifest
 
-    main = code_manifest(store, load_json(store, run.environment)).get("modules", {})
-    script = (main.get("__main__") or {}).get("file")
-    return isinstance(script, str) and script.endswith(".py")
+    modules = code_manifest(store, environment).get("modules", {})
+    script = (modules.get("__main__") or {}).get("file")
+    return modules, script if isinstance(script, str) and script.endswith(".py") else None
 
 
 def _workflow_of(
     store: TraceStore,
     run: RunRecord,
+    environment: dict[str, Any],
     override: str | Workflow | None,
     *,
     trusted: bool = False,
 ) -> Workflow:
     if override is not None:
         return load_workflow(override)
-    source = load_json(store, run.environment).get("workflow", {}).get("source") or run.workflow
+    source = environment.get("workflow", {}).get("source") or run.workflow
     try:
         flow = load_workflow(source)
     except WorkflowError as exc:
@@ -88,18 +98,19 @@ def _workflow_of(
                     hint="extend or branch it from that script (ManualRun.open, ManualRun.fork; "
                     "rlam: ExecutionTrace.open, fork_trace), or pass {workflow=MODULE:ATTR}",
                 ) from None
-            live = _main_workflow(store, run)
+            modules, script = _recorded_main(store, environment)
+            live = _main_workflow(run, modules, script)
             if live is not None:
                 return live
-            script = _script_workflow(store, run)
-            if script is not None:
-                return script
+            loaded = _script_workflow(run, script)
+            if loaded is not None:
+                return loaded
             from reprolam.history.code_rebuild import stored_workflow
 
             rebuilt = stored_workflow(store, run) if trusted else None
             if rebuilt is not None:
                 return rebuilt
-            gone = _missing_script(store, run)
+            gone = script if script is not None and not os.path.isfile(script) else None
             if gone is not None:  # 'unknown workflow NAME' would not say what is missing
                 why = (
                     f"it was recorded by the script {gone}, which is not there any more "
@@ -126,22 +137,19 @@ def _workflow_of(
     return flow
 
 
-def _main_workflow(store: TraceStore, run: RunRecord) -> Workflow | None:
+def _main_workflow(
+    run: RunRecord, modules: dict[str, Any], recorded: str | None
+) -> Workflow | None:
     """The workflow of that name that this process's ``__main__`` holds, when the run was
     recorded from a ``__main__`` too and this one is the same (a notebook's kernel,
     ``python -``, or the script that recorded it, still running): found in this process, as a
     workflow given as an object is. Without it a notebook's run could be forked only with
     ``trusted=True`` or ``workflow=flow``, and a script's file was imported again, its
     unguarded top level refused."""
-    from reprolam.history.code_diff import code_manifest
-
     main = sys.modules.get("__main__")
-    modules = code_manifest(store, load_json(store, run.environment)).get("modules", {})
     if main is None or not isinstance(modules.get("__main__", False), dict | None):
         return None
-    recorded = (modules.get("__main__") or {}).get("file")
-    running = getattr(main, "__file__", None)
-    if isinstance(recorded, str) and recorded.endswith(".py") and not _same_file(recorded, running):
+    if recorded is not None and not _same_file(recorded, getattr(main, "__file__", None)):
         return None  # another script (or a notebook): load the one that recorded it
     for value in list(vars(main).values()):
         if isinstance(value, Workflow) and value.name == run.workflow:
@@ -158,26 +166,11 @@ def _same_file(a: str, b: Any) -> bool:
         return False
 
 
-def _missing_script(store: TraceStore, run: RunRecord) -> str | None:
-    """The script a run was recorded by (``python script.py``) when it is not there now."""
-    from reprolam.history.code_diff import code_manifest
-
-    environment = load_json(store, run.environment)
-    script = code_manifest(store, environment).get("modules", {}).get("__main__", {}).get("file")
-    if isinstance(script, str) and script.endswith(".py") and not os.path.isfile(script):
-        return script
-    return None
-
-
-def _script_workflow(store: TraceStore, run: RunRecord) -> Workflow | None:
+def _script_workflow(run: RunRecord, script: str | None) -> Workflow | None:
     """The workflow of a run recorded by ``python script.py`` (its actions in ``__main__``):
     the one of that name in the same file, loaded as a module (its ``__main__`` block does
     not run), as ``{workflow=script.py:ATTR}`` would."""
-    from reprolam.history.code_diff import code_manifest
-
-    environment = load_json(store, run.environment)
-    script = code_manifest(store, environment).get("modules", {}).get("__main__", {}).get("file")
-    if not isinstance(script, str) or not script.endswith(".py") or not os.path.isfile(script):
+    if script is None or not os.path.isfile(script):
         return None
     try:
         module = import_file(Path(script))
