@@ -70,6 +70,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -360,15 +361,8 @@ class ActionWatch:
                 self.note("global_rng", "the global numpy.random state")
         if len(sys.modules) != _modules_seen[0]:
             self._imported(_new_modules())
-        if _moved and self in _moved:  # it called os.chdir (rarely: one load otherwise)
-            _moved.discard(self)
-            self._left_moved()
-        if _looked_for and self in _looked_for:  # it checked whether paths were there
-            self._made_what_it_looked_for(_looked_for.pop(self))
-        if _databases and self in _databases:  # it connected to SQLite databases
-            self._wrote_into(_databases.pop(self))
-        if _env_changed and self in _env_changed:  # it set or removed environment variables
-            self._left_environment(_env_changed.pop(self))
+        if _to_judge and self in _to_judge:  # rarely: one load otherwise
+            self._judge(_to_judge.pop(self))
         _ended(self)
         _local.watch = outer = self._previous
         self._previous = _STOPPED
@@ -440,9 +434,10 @@ class ActionWatch:
                     return  # an in-memory database
                 kind, args = opened
             elif event == "os.chdir":
-                if self not in _moved:
+                later = _judged_later(self)
+                if not later.moved:
                     self._cwd_before = _cwd()  # not moved yet: the hook runs before
-                    _moved.add(self)
+                    later.moved = True
                 return  # moving and coming back (shutil.make_archive) is no effect
             found = [self._target(kind, event, args)]
             if event == "os.rename":  # a file moved away is written too (removed from there)
@@ -464,11 +459,12 @@ class ActionWatch:
                 effects[0].setdefault("relative", os.fsdecode(args[0]))
             if event == "sqlite3.connect" and kind == "file_read":
                 self._database_log(targets[0], effects[0])
-                _databases.setdefault(self, {}).setdefault(targets[0], _database_stamp(targets[0]))
+                databases = _judged_later(self).databases
+                databases.setdefault(targets[0], _database_stamp(targets[0]))
         finally:
             _guard.busy = False
         if event == _PATH_CHECK:  # judged when the step ends: the action may write the path
-            checked = _looked_for.setdefault(self, {})
+            checked = _judged_later(self).looked_for
             checked[targets[0]] = checked.get(targets[0], 0) + 1
             return
         for effect in effects if read_first is None else (read_first, *effects):
@@ -532,6 +528,17 @@ class ActionWatch:
             if _database_stamp(database) != before:
                 self.note("file_write", database)
 
+    def _judge(self, later: _JudgedLater) -> None:
+        """What the action did that is judged only once it ended (``_JudgedLater``)."""
+        if later.moved:
+            self._left_moved()
+        if later.looked_for:
+            self._made_what_it_looked_for(later.looked_for)
+        if later.databases:
+            self._wrote_into(later.databases)
+        if later.env_before:
+            self._left_environment(later.env_before)
+
     def _made_what_it_looked_for(self, checked: dict[str, int]) -> None:
         """A path the action only checked for (``checked``: path -> how many checks) and then
         wrote, or wrote into (``if not exists(d): makedirs(d)``, ``if exists(out):
@@ -593,7 +600,7 @@ class ActionWatch:
                 except AttributeError:
                     self._env_set = {name}
                 # what it held before the action first changed it (not changed yet)
-                _env_changed.setdefault(self, {}).setdefault(name, _env_value(name))
+                _judged_later(self).env_before.setdefault(name, _env_value(name))
                 return
             if name in getattr(self, "_env_set", ()):
                 return  # what it set itself
@@ -795,10 +802,27 @@ class ActionWatch:
 
 _STOPPED: Any = object()
 _ENTROPY_DEVICES = frozenset({"/dev/urandom", "/dev/random"})
-_moved: set[ActionWatch] = set()  # watches in progress whose action called os.chdir
-_looked_for: dict[ActionWatch, dict[str, int]] = {}  # ... the paths it checked for
-_env_changed: dict[ActionWatch, dict[str, Any]] = {}  # ... variables it set: their values before
-_databases: dict[ActionWatch, dict[str, tuple[int, ...]]] = {}  # ... the SQLite files it opened
+
+
+@dataclass(slots=True)
+class _JudgedLater:
+    """What a watch in progress judges when its action ends (``ActionWatch._judge``): kept
+    beside it, not on it, so that the many actions that do none of this cost one check."""
+
+    moved: bool = False  # it called os.chdir
+    looked_for: dict[str, int] = field(default_factory=dict)  # paths it checked for
+    databases: dict[str, tuple[int, ...]] = field(default_factory=dict)  # SQLite files opened
+    env_before: dict[str, Any] = field(default_factory=dict)  # variables it set: values before
+
+
+_to_judge: dict[ActionWatch, _JudgedLater] = {}
+
+
+def _judged_later(watch: ActionWatch) -> _JudgedLater:
+    found = _to_judge.get(watch)
+    return found if found is not None else _to_judge.setdefault(watch, _JudgedLater())
+
+
 _PATH_CHECK = "os.stat"  # the event name path checks are audited under (_path_check_probe)
 
 
