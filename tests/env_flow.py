@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import string
 from os import environ as settings
 
 from reprolam import action, workflow
@@ -90,3 +91,12 @@ def leaves_a_variable_set() -> int:
     os.environ["REPROLAM_TEST_PUT_BACK"] = "2"
     del os.environ["REPROLAM_TEST_PUT_BACK"]
     return 1
+
+
+@action(outputs=["x"])
+def hands_the_environment_to_libraries() -> str:
+    """Hands ``os.environ`` to the standard library and to pandas, which look it up."""
+    import pandas as pd
+
+    text = string.Template(f"${SCALE}").substitute(os.environ)
+    return f"{text}:{len(pd.Series(os.environ)) > 0}"

@@ -6,8 +6,12 @@ which each test moves into its own ``tmp_path/scratch`` (reads inside it are not
 
 from __future__ import annotations
 
+import glob
+import linecache
 import os
 import tempfile
+import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +159,30 @@ def checks_for_a_file() -> int:
         with open(PATHS["optional"]) as f:
             return len(f.read())
     return -1
+
+
+@action(outputs=["found"])
+def globs_for_a_file() -> int:
+    """``glob`` of a name without a wildcard: a check for the file, no directory listing."""
+    optional = Path(PATHS["optional"])
+    return len(glob.glob(str(optional))) + len(list(optional.parent.glob(optional.name)))
+
+
+@action(outputs=["line"])
+def reads_a_line() -> str:
+    """Reads data through ``linecache`` (which tracebacks read source lines with)."""
+    return linecache.getline(str(PATHS["raw"]), 2)
+
+
+@action(outputs=["n"])
+def shows_its_own_code() -> int:
+    """Formats a traceback and warns: source lines read to show code, not data."""
+    try:
+        int("x")
+    except ValueError:
+        text = traceback.format_exc()
+    warnings.warn("shown with its source line", stacklevel=1)
+    return len(text)
 
 
 @action(outputs=["n"], determinism="external", side_effects=["writes its report"])

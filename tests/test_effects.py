@@ -998,3 +998,29 @@ def test_a_written_file_returned_by_path_says_its_content_is_not_recorded() -> N
     (other,) = _effects(_run(returns_a_path_it_did_not_write))
     assert "output" not in other  # the write and the returned path are different files
     assert "returned as output" not in describe_effect(other)
+
+
+_IMPORTS_NUMPY = """
+import json, reprolam
+from reprolam import action
+
+@action(outputs=["x"])
+def imports_numpy(*, draw: bool) -> int:
+    import numpy
+    return int(numpy.random.randint(5)) if draw else 0
+
+steps = [reprolam.execute(imports_numpy, params={"draw": d}) for d in (False, True)]
+print(json.dumps([step.observed for step in steps]))
+"""
+
+
+def test_importing_numpy_in_an_action_is_no_use_of_its_global_rng() -> None:
+    # numpy's global RNG is made (seeded from OS entropy) as numpy.random is imported: an
+    # action importing numpy first in its process was recorded as using it, and strict
+    # refused it; a draw after the import still is a use
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_NUMPY], capture_output=True, text=True, check=True
+    )
+    imported, drew = json.loads(done.stdout.splitlines()[-1])
+    assert imported is None
+    assert [e["target"] for e in drew["effects"]] == ["the global numpy.random state"]

@@ -19,6 +19,7 @@ from env_flow import (
     SCALE,
     SECRET_FLOW,
     expands_a_path,
+    hands_the_environment_to_libraries,
     leaves_a_variable_set,
     reads_bytes,
     reads_in_comprehensions,
@@ -202,6 +203,19 @@ def test_a_copy_of_the_whole_environment_is_one_read_checked_by_reuse(
     (why,) = cache_advice(changed.steps[0])["changed"]
     assert why.startswith("variable $*: the environment changed since the recorded run")
     assert strict.steps[0].status is StepStatus.FAILED
+
+
+def test_os_environ_handed_to_a_library_is_read_by_the_action(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Template(...).substitute(os.environ) and pd.Series(os.environ) look the variables up in
+    # the library's code: nothing was recorded, so --reuse took a result built from $SCALE
+    monkeypatch.setenv(SCALE, "5")
+    step = reprolam.execute(hands_the_environment_to_libraries)
+    assert step.outputs["x"] == "5:True"
+    assert step.observed is not None
+    targets = {read["target"] for read in step.observed["effects"]}
+    assert targets == {f"${SCALE}", "$*"}
 
 
 def test_a_lookup_in_environb_is_a_read_of_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

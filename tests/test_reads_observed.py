@@ -23,6 +23,7 @@ from reads_flow import (
     bumps_a_counter,
     checks_for_a_file,
     checks_no_paths,
+    globs_for_a_file,
     imports_a_module_reading_data,
     lists_directory,
     load_from,
@@ -30,10 +31,12 @@ from reads_flow import (
     looks_for_a_file,
     makes_its_folder,
     reads_a_fifo,
+    reads_a_line,
     reads_standard_input,
     reads_temp_and_installed_files,
     reads_what_it_wrote,
     run_one,
+    shows_its_own_code,
     use_private_tempdir,
 )
 from reprolam import Policy, action, file_reads, workflow
@@ -413,6 +416,34 @@ def test_a_path_checked_before_it_is_opened_is_a_read_even_when_absent(
     assert again.outputs != step.outputs
     strict = run_one(tmp_path, checks_for_a_file, effects="strict").steps[0]
     assert strict.status is StepStatus.FAILED
+
+
+def test_a_file_globbed_for_without_a_wildcard_is_a_read_of_it(tmp_path: Path, data: Path) -> None:
+    # glob("optional.cfg") only checks for the file (os.path.lexists, from the stdlib): not
+    # recorded, so --reuse took the count computed before the file was made
+    PATHS["optional"] = data / "optional.cfg"
+    _, step = _run(tmp_path, globs_for_a_file)
+    (read,) = _reads(step)
+    assert (read["target"], read["missing"]) == (str(data / "optional.cfg"), True)
+    (data / "optional.cfg").write_text("x")
+    again = run_one(tmp_path, globs_for_a_file, reuse=True).steps[0]
+    assert not again.reused
+    assert again.outputs != step.outputs
+
+
+def test_a_line_read_with_linecache_is_a_read_a_tracebacks_source_lines_are_not(
+    tmp_path: Path, data: Path
+) -> None:
+    # linecache was ignored as the reader of tracebacks' source lines, so data read through
+    # it was no dependency
+    _, step = _run(tmp_path, reads_a_line)
+    assert [r["target"] for r in _reads(step)] == [str(data / "raw.csv")]
+    (data / "raw.csv").write_text("1\n7\n3\n")
+    again = run_one(tmp_path, reads_a_line, reuse=True).steps[0]
+    assert not again.reused
+    _, shows = _run(tmp_path, shows_its_own_code)
+    assert shows.status is StepStatus.SUCCEEDED
+    assert _reads(shows) == []
 
 
 def test_a_check_of_what_names_no_file_answers_as_without_the_watch(tmp_path: Path) -> None:

@@ -140,7 +140,11 @@ _WALL_CLOCK_IDS = frozenset(
 # warnings; the installed distributions' metadata, which importlib.metadata finds by listing
 # every sys.path entry (a library's entry-point lookup during an action listed the project
 # directory on sys.path as if the action read it)
-_READ_IGNORED_CALLERS = ("linecache", "tokenize", "importlib.metadata", "importlib_metadata")
+_READ_IGNORED_CALLERS = ("importlib.metadata", "importlib_metadata")
+# Source lines are read for code shown (tracebacks, warnings) by these, or by installed code;
+# the action's own code calling them reads data
+_SOURCE_LINE_READERS = ("linecache", "tokenize")
+_CODE_SHOWERS = ("traceback", "warnings", "inspect", "reprolam.")
 # How far below such a caller the read may be made: importlib.metadata tries an entry that is
 # not a directory (a removed temp dir still on sys.path) as a zip, through zipfile.Path, or
 # through the zipp package six frames down once the importlib_metadata backport is imported
@@ -357,7 +361,7 @@ class ActionWatch:
             after = rng_marks()
             if after[:3] != self._rng_before[:3]:
                 self.note("global_rng", "the global random module state")
-            if after[3:] != self._rng_before[3:]:
+            if after[3:] != self._rng_before[3:] and not _numpy_untouched(self._rng_before, after):
                 self.note("global_rng", "the global numpy.random state")
         if len(sys.modules) != _modules_seen[0]:
             self._imported(_new_modules())
@@ -929,10 +933,27 @@ def _read_by_import() -> bool:
     for _ in range(_IGNORED_CALLER_DEPTH):  # (zipfile.Path): a few frames below it
         if frame is None:
             break
-        if str(frame.f_globals.get("__name__", "")).startswith(_READ_IGNORED_CALLERS):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith(_SOURCE_LINE_READERS):
+            return _source_lines_for_code(frame)
+        if module.startswith(_READ_IGNORED_CALLERS):
             return True
         frame = frame.f_back
     return _importing(caller)
+
+
+def _source_lines_for_code(frame: Any) -> bool:
+    """Whether ``linecache`` (``tokenize``) reads, in ``frame``, source lines to show code
+    (a traceback, a warning, ``inspect.getsource``): not when the action's own code called
+    it, as ``linecache.getline("data.csv", 3)`` reads data."""
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(
+        _SOURCE_LINE_READERS
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return True
+    module = str(frame.f_globals.get("__name__", ""))
+    return module.startswith(_CODE_SHOWERS) or _installed_code(frame.f_code.co_filename)
 
 
 @contextlib.contextmanager
@@ -1304,6 +1325,7 @@ def install() -> None:
         entropy_probe.install()  # os.urandom, uuid4, secrets
         native_reads.install()  # pyarrow, polars, h5py: files opened by native code
         native_reads.after_import("uuid", _watch_uuid1)  # uuid1 reads the clock in C
+        native_reads.after_import("numpy.random", _numpy_random_imported)
         # processes started without os.fork (spawn, forkserver): once multiprocessing is used
         native_reads.after_import("multiprocessing.process", _watch_process_starts)
         _probe_path_checks()
@@ -1344,10 +1366,21 @@ def _path_check_probe(real: Callable[..., bool]) -> Callable[..., bool]:
     return probe
 
 
+_PATHLIB_GLOBBING = frozenset({"glob", "rglob", "_select_from"})
+
+
+def _globbing(frame: Any) -> bool:
+    module = frame.f_globals.get("__name__")
+    return module == "glob" or (module == "pathlib" and frame.f_code.co_name in _PATHLIB_GLOBBING)
+
+
 def _users_path_check(caller: Any) -> bool:
     """Whether a path check made in frame ``caller`` is the action's own code's (a library's
-    checks come before reads the watch sees, or are its own business)."""
-    if str(caller.f_globals.get("__name__", "")).startswith("reprolam."):
+    checks come before reads the watch sees, or are its own business). ``glob("data.csv")``
+    (no wildcard: no listing) and ``Path.glob`` check for the path for whoever called them."""
+    while caller is not None and _globbing(caller):
+        caller = caller.f_back
+    if caller is None or str(caller.f_globals.get("__name__", "")).startswith("reprolam."):
         return False
     return not _installed_code(caller.f_code.co_filename) and not _importing(caller)
 
@@ -1539,11 +1572,24 @@ def _by_users_code(frame: Any) -> bool:
     expanded = frame is not None and frame.f_code is _EXPANDVARS
     if expanded:  # os.path.expandvars("$DATA/raw.csv"): the variables of whoever called it
         frame = frame.f_back
+    if frame is not None and not expanded and _installed_code(frame.f_code.co_filename):
+        frame = _handed_environ_by(frame)
     if frame is None or str(frame.f_globals.get("__name__", "")).startswith("reprolam."):
         return False
     if _installed_code(frame.f_code.co_filename) or _importing(frame):
         return False
     return expanded or _reaches_environ(frame)
+
+
+def _handed_environ_by(frame: Any) -> Any:
+    """The code outside the installation that handed ``os.environ`` to the library looking
+    a variable up in ``frame`` (``Template(...).substitute(os.environ)``,
+    ``pd.Series(os.environ)``), or None: the library reads the environment for itself."""
+    if not any(id(value) in _ENVIRON_IDS for value in frame.f_locals.values()):
+        return None
+    while frame is not None and _installed_code(frame.f_code.co_filename):
+        frame = frame.f_back
+    return frame
 
 
 # os.path.expandvars looks variables up itself (the standard library: not the action's), for
@@ -1741,6 +1787,23 @@ def _python_view() -> Any:
         return (instance, view)  # the instance is held: its memory stays what the view reads
     except Exception:
         return False
+
+
+# numpy's global RNG marks as ``numpy.random`` was imported (seeded from OS entropy then)
+_NP_AT_IMPORT: tuple[Any, ...] = ()
+
+
+def _numpy_random_imported(module: ModuleType) -> None:
+    global _NP_AT_IMPORT  # noqa: PLW0603 (taken once per process)
+    state = module.mtrand._rand._bit_generator.state["state"]
+    key = state["key"]
+    _NP_AT_IMPORT = (int(state["pos"]), int(key[0]), int(key[623]))  # as _NP_MARKS reads them
+
+
+def _numpy_untouched(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
+    """Whether numpy, imported during the action (its marks missing ``before``), left its
+    global RNG as it was made at import: an action that imports numpy drew nothing from it."""
+    return len(before) == 3 and after[3:] == _NP_AT_IMPORT
 
 
 def _numpy_view() -> Any:
