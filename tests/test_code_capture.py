@@ -603,6 +603,35 @@ def test_a_helper_edited_after_import_is_recorded_as_the_code_that_ran(
     assert "+    return x * 3" in helper.diff
 
 
+def test_a_helper_put_back_with_an_old_modification_time_is_still_seen_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cp -p`` (or an unpacked archive) gives the edited file an old modification time:
+    only files written after the process started were compared, so the new text was
+    recorded as the code that ran."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    helpers = tmp_path / "cc_old_time_helpers.py"
+    _write(helpers, "def scale(x):\n    return x * 2\n")
+    _write(
+        tmp_path / "cc_old_time.py",
+        EDITED_FLOW.replace("cc_edited_helpers", "cc_old_time_helpers").replace(
+            '"cc_edited"', '"cc_old_time"'
+        ),
+    )
+    for name in ("cc_old_time_helpers", "cc_old_time"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    flows = importlib.import_module("cc_old_time")
+    _write(helpers, "def scale(x):\n    return x * 3\n")
+    os.utime(helpers, (946684800, 946684800))  # 2000-01-01, before this process started
+    with reprolam.open(tmp_path / "store") as rl:
+        with pytest.warns(reprolam.ReprolamWarning, match="cc_old_time_helpers.py changed since"):
+            original = rl.run(flows.flow, planner="rules")
+        manifest = code_manifest(rl.store, load_json(rl.store, original.run.environment))
+    assert manifest["units"]["cc_old_time_helpers:scale"]["changed_since_import"] is True
+    for name in ("cc_old_time_helpers", "cc_old_time"):
+        sys.modules.pop(name, None)
+
+
 def test_a_helper_reloaded_but_bound_by_name_in_the_flow_is_still_the_code_that_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1126,12 +1126,14 @@ def _gitdir(root: str) -> str:
     return gitdir
 
 
-def _stat(path: str) -> tuple[int, int]:
+def _stat(path: str) -> tuple[int, int, int]:
+    """A file's version as a cache key: its times (change time too: ``cp -p`` keeps the
+    modification time) and size."""
     try:
         st = os.stat(path)
     except OSError:
-        return (0, 0)
-    return (st.st_mtime_ns, st.st_size)
+        return (0, 0, 0)
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
 
 def _git_root(path: str) -> str | None:

@@ -4,8 +4,8 @@
 module compiled when it was imported: a helper edited after ``import`` (in a notebook's
 kernel, without a reload) shows the new text and runs the old. A function is checked against
 what its file compiles to now (by qualified name and first line, bytecode and constants)
-only when the file was written after this process started: no other file can have changed
-since its import, so the usual run compiles nothing.
+only when the file was written after this process started (its modification or change time):
+no other file can have changed since its import, so the usual run compiles nothing.
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ def runs_its_source(obj: Any, file: str | None) -> bool:
         stat = os.stat(file)
     except OSError:  # no such file (a notebook cell's name): nothing to compare with
         return True
-    if stat.st_mtime < _process_start() - 1:  # the start time is whole seconds
+    # the change time too: a file put back with an old modification time (``cp -p``, an
+    # archive unpacked, ``os.utime``) still changed when it was written
+    if max(stat.st_mtime, stat.st_ctime) < _process_start() - 1:  # start: whole seconds
         return True
-    compiled = _compiled(file, stat.st_mtime_ns, stat.st_size)
+    compiled = _compiled(file, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
     if compiled is None:  # it does not compile now: not what runs
         return False
     for code in codes:
@@ -83,10 +85,12 @@ def _codes_of(obj: Any, file: str | None) -> Iterator[types.CodeType]:
 
 
 @lru_cache(maxsize=32)
-def _compiled(file: str, mtime_ns: int, size: int) -> dict[tuple[str, int], types.CodeType] | None:
+def _compiled(
+    file: str, mtime_ns: int, ctime_ns: int, size: int
+) -> dict[tuple[str, int], types.CodeType] | None:
     """Every code object ``file`` compiles to, by qualified name and first line (None: the
-    file cannot be read or compiled). Keyed by its size and time: compiled once per version."""
-    del mtime_ns, size  # the cache key
+    file cannot be read or compiled). Keyed by its size and times: compiled once per version."""
+    del mtime_ns, ctime_ns, size  # the cache key
     try:
         with open(file, "rb") as source:
             module = compile(source.read(), file, "exec", dont_inherit=True)
