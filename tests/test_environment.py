@@ -90,7 +90,9 @@ def _other_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
     real = dict(environment.installed_packages())
     changed = {**real, "scikit-learn": "1.5.2"}
-    unrelated = [n for n in real if n not in ("scikit-learn", "numpy", "scipy", "reprolam")]
+    # not scikit-learn's requirements: they compute its results too (ranked with it)
+    required = environment.with_requirements({"scikit-learn"}, real)
+    unrelated = [n for n in real if n not in required and n != "reprolam"]
     for name in unrelated[:19]:
         changed[name] = real[name] + ".post1"
     monkeypatch.setattr(environment, "installed_packages", lambda: changed)
@@ -250,3 +252,31 @@ def test_reuse_does_not_take_outputs_computed_under_other_versions_of_imported_p
     assert steps[0]["changed"] == ["packages.numpy: 1.0 -> 2.0"]
     assert steps[1]["reused"] is True
     assert steps[1]["counterpart"] == [fork.id, 0]
+
+
+def test_reuse_does_not_take_outputs_computed_under_other_versions_of_required_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The action imports scikit-learn, which did not change; threadpoolctl, which
+    scikit-learn requires and which sets how many threads compute, did: the step was reused."""
+    flow_file = tmp_path / "learned.py"
+    flow_file.write_text(
+        PACKAGED.replace("import numpy as np", "import sklearn").replace(
+            "float(np.sum([1.0, 2.0]))", "float(len(sklearn.__version__))"
+        )
+    )
+    real = environment.installed_packages()
+
+    def versions(threadpoolctl: str) -> None:
+        installed = {**real, "threadpoolctl": threadpoolctl}
+        monkeypatch.setattr(environment, "installed_packages", lambda: installed)
+
+    with reprolam.open(tmp_path / "store") as rl:
+        versions("1.0")
+        first = rl.run(f"{flow_file}:flow")
+        versions("2.0")
+        again = rl.run(f"{flow_file}:flow", reuse=True)
+        advice = rl.show(again.id).steps[0].proposal["cache"]
+    assert first.run.status == "succeeded"
+    assert advice["reused"] is False
+    assert advice["changed"] == ["packages.threadpoolctl: 1.0 -> 2.0"]

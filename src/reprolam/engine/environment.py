@@ -147,11 +147,46 @@ def imports_of(manifest: dict[str, Any], action: str) -> set[str]:
 
 def action_packages(manifest: dict[str, Any], packages: dict[str, str]) -> dict[str, set[str]]:
     """Each action of a code manifest -> the installed distributions (normalized names, as
-    ``packages`` keys them) that it imports."""
+    ``packages`` keys them) that it imports, and those they require (scikit-learn's scipy
+    and threadpoolctl compute its results too)."""
     return {
-        action: distributions_of(imports_of(manifest, action)) & packages.keys()
+        action: with_requirements(distributions_of(imports_of(manifest, action)), packages)
         for action in manifest.get("actions", {})
     }
+
+
+def with_requirements(names: set[str], packages: dict[str, str]) -> set[str]:
+    """``names`` among ``packages`` and the installed distributions they require,
+    transitively (the requirements of an extra left out)."""
+    found: set[str] = set()
+    todo = [name for name in names if name in packages]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += [r for r in _requirements(name) if r in packages]
+    return found
+
+
+@cache
+def _requirements(project: str) -> tuple[str, ...]:
+    """The distributions ``project`` requires unless an extra is asked for (normalized)."""
+    from importlib import metadata
+
+    try:
+        required = metadata.requires(project) or []
+    except Exception:  # not found, or metadata a broken installer left: none known
+        return ()
+    names = []
+    for requirement in required:
+        spec, _, marker = requirement.partition(";")
+        found = _REQUIREMENT_NAME.match(spec)
+        if found is not None and "extra" not in marker:
+            names.append(_normalize(found.group(0)))
+    return tuple(names)
+
+
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def distributions_of(imports: set[str]) -> set[str]:

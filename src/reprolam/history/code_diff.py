@@ -17,6 +17,8 @@ from typing import Any
 from reprolam.engine.environment import (
     distributions_of,
     imports_of,
+    installed_packages,
+    with_requirements,
 )
 from reprolam.engine.environment import (
     packages_distributions as _packages_distributions,  # noqa: F401  (tests clear its cache)
@@ -242,7 +244,9 @@ def rank_environment(
         for name in manifest.get("actions", {}):
             if wanted is None or name in wanted:
                 imported |= imports_of(manifest, name)
+    # and what they require (scikit-learn's scipy computes its results too)
     distributions = distributions_of(imported)
+    distributions |= with_requirements(distributions, installed_packages())
     ranked = RankedEnvironment()
     for key in changes:
         if _CODE_KEYS.match(key):
