@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 import reprolam
 from reprolam import ActionContext, ActionSpace, action, spec_of, workflow
@@ -446,3 +446,37 @@ def test_a_grid_of_python_objects_is_swept_and_recorded_in_json_form(tmp_path: P
             {"make.day": "2021-01-02", "make.where": "/y"},
         ]
         assert all(point.succeeded for point in swept.points)
+
+
+def _double(v: int) -> int:
+    return v * 2
+
+
+def _clamp(v: int) -> int:
+    return min(v, 10)
+
+
+_Doubled = Annotated[int, AfterValidator(_double)]
+_Clamped = Annotated[int, AfterValidator(_clamp)]
+
+
+def test_a_validator_that_changes_a_valid_value_is_refused_naming_the_param() -> None:
+    """A validator returning `v * 2` had the step record n=10 for --set make.n=5 while the
+    action, handed the record validated again, got 20 (and a reproduction 40, blamed on
+    nondeterminism); a default the validator skips was recorded 3 and handed as 6. An
+    idempotent validator (a clamp) keeps working."""
+
+    @action(outputs=["a"])
+    def doubled(*, n: _Doubled = 3) -> int:
+        return n
+
+    @action(outputs=["a"])
+    def clamped(*, n: _Clamped = 3) -> int:
+        return n
+
+    spec = spec_of(doubled)
+    for given, recorded, handed in (({"n": 5}, 10, 20), ({}, 3, 6)):
+        with pytest.raises(PolicyViolation, match=f"doubled.n: .*{recorded} validates to {handed}"):
+            spec.validate_params(given)
+    assert spec_of(clamped).validate_params({"n": 50}) == {"n": 10}
+    assert spec_of(clamped).python_params({"n": 10}) == {"n": 10}

@@ -103,9 +103,35 @@ class ActionSpec:
         from pydantic import ValidationError
 
         try:
-            return self.params_model.model_validate(params).model_dump(mode="json")
+            recorded = self.params_model.model_validate(params).model_dump(mode="json")
+            again = self.params_model.model_validate(recorded).model_dump(mode="json")
         except ValidationError:
             raise PolicyViolation("; ".join(self.param_problems(params)), check="params") from None
+        self._check_idempotent(recorded, again)
+        return recorded
+
+    def _check_idempotent(self, recorded: dict[str, Any], again: dict[str, Any]) -> None:
+        """Refuse params whose validation changes a value already validated (a validator
+        returning ``v * 2``, or one a default skips): the action is handed the recorded
+        form validated again (``python_params``), so it would get another value than the
+        step records, and every fork, replay and reproduction yet another."""
+        changed = [
+            name
+            for name in recorded
+            if _json_or_repr(recorded[name]) != _json_or_repr(again.get(name))
+        ]
+        if not changed:
+            return
+        name = changed[0]
+        raise PolicyViolation(
+            f"{self.name}.{name}: validating it changes a value already valid ("
+            f"{recorded[name]!r} validates to {again.get(name)!r}): a step records its params "
+            "validated, and the action is handed that record validated again, so it would "
+            "get another value than the step records; make the param's validators give back "
+            "a value they already validated (or a default they accept as it is), or transform "
+            "the value in the action",
+            check="params",
+        )
 
     def python_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """The recorded (JSON) params as the action receives them: the declared Python objects.
@@ -633,6 +659,13 @@ def _check_names(names: list[str], what: str, fail: Callable[[str, str], ActionS
             raise fail(f"{what} name {n!r} is not an identifier", f"rename the {what}")
     if len(set(names)) != len(names):
         raise fail(f"{what} names repeat: {names}", f"give each {what} a distinct name")
+
+
+def _json_or_repr(value: Any) -> str:
+    try:
+        return canonical_json(value)
+    except (TypeError, ValueError):  # NaN, or what JSON cannot write: compared by repr
+        return repr(value)
 
 
 def _first_paragraph(text: str) -> str:
