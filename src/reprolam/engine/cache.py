@@ -36,13 +36,17 @@ replaces a damaged blob file (``BlobDir.found_damaged``); the advice says which 
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reprolam import env_reads
 from reprolam.brief import EXTERNAL_NOT_REUSED, same_as_recorded
+from reprolam.engine.code_capture import code_parts
 from reprolam.engine.environment import action_packages
+from reprolam.engine.named_code import NAMING_CODECS, named_in, resolve
 from reprolam.env_reads import env_change, env_state, recorded_env_state
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.file_reads import file_state, recorded_state
@@ -154,6 +158,9 @@ class StepCache:
         self._environment: tuple[dict[str, Any], dict[str, str]] | None = None
         self._packages: dict[str, dict[str, str]] | None = None  # action -> imported: version
         self._recorded_packages: dict[str, dict[str, str] | None] = {}  # run id -> packages
+        self._named: dict[str, list[str]] = {}  # input digest -> the code it names
+        self._recorded_code: dict[str, dict[str, Any] | None] = {}  # run id -> code manifest
+        self._code_now: dict[str, dict[str, Any] | None] = {}  # named code -> its parts now
 
     def run_environment(self, manifest: dict[str, Any], packages: dict[str, str]) -> None:
         """The code manifest and installed packages of the run the steps are for: a hit
@@ -179,7 +186,7 @@ class StepCache:
             if not changed and not failed:
                 changed, checked = _check_reads(counterpart, self.store, states)
             if not changed and not failed:
-                changed = self._package_changes(counterpart)
+                changed = self._package_changes(counterpart) + self._named_code_changes(counterpart)
             reuse = self.reuse and not changed and not failed and not external
             # Outputs are taken only from a record that still holds its hash: an edited one
             # (its outputs pointed at other bytes) would be laundered into a run that audits
@@ -229,7 +236,7 @@ class StepCache:
             # the reads first (each file is read once): the record's hash only for the one
             # taken, and the first stale one said
             changed, checked = _check_reads(found, store, states)
-            changed = changed or self._package_changes(found)
+            changed = changed or self._package_changes(found) + self._named_code_changes(found)
             if changed or not _intact(found):
                 if changed and stale is None and _intact(found):
                     stale = CacheAdvice(found.run_id, found.index, changed, store_wide=True)
@@ -283,6 +290,76 @@ class StepCache:
             if then.get(name) != version
         )
 
+    def _named_code_changes(self, step: StepRecord) -> tuple[str, ...]:
+        """``code KEY (named by input 'x'): why`` for the user code an input names by module
+        and name (a pickled object's class, ``FunctionTransformer(myfunc)``'s function, see
+        ``engine.named_code``) that is not what the run that computed the step's outputs
+        recorded: its code changed, or that run did not record it, so it cannot be checked."""
+        if self._environment is None or self._runs is None or not step.inputs:
+            return ()
+        named = self._named_by_inputs(step.inputs, self._runs)
+        if not named:
+            return ()
+        source = computed_by(step, self._runs)
+        if source is None:
+            return ()  # the step its outputs came from cannot be read: its reads say so
+        then = self._recorded_code_of(source.run_id)
+        run = source.run_id
+        if then is None:
+            return (f"code: the code manifest of run {run} cannot be read",)
+        found: list[str] = []
+        for input_name, paths in named.items():
+            for path in paths:
+                now = self._code_parts_now(path)
+                if now is None:
+                    found.append(f"code {path} (named by input {input_name!r}): not found here")
+                    continue
+                for key, value in sorted(now.items()):
+                    why = _code_part_change(then, key, value, run)
+                    if why is not None:
+                        found.append(f"code {key} (named by input {input_name!r}): {why}")
+        return tuple(dict.fromkeys(found))
+
+    def _named_by_inputs(self, inputs: dict[str, str], store: TraceStore) -> dict[str, list[str]]:
+        """Input name -> the code its artifact names (only pickles and models are read)."""
+        records = store.artifact_records(list(inputs.values()))
+        named: dict[str, list[str]] = {}
+        for input_name, key in sorted(inputs.items()):
+            record = records.get(key)
+            if record is None or record.codec not in NAMING_CODECS:
+                continue
+            if key not in self._named:
+                try:
+                    _, data = store.get_artifact(key)
+                except ReprolamError:
+                    data = b""  # missing or damaged: the reuse checks its outputs, not this
+                self._named[key] = named_in(record.codec, data) if data else []
+            if self._named[key]:
+                named[input_name] = self._named[key]
+        return named
+
+    def _code_parts_now(self, path: str) -> dict[str, Any] | None:
+        """What the code ``path`` names is made of in this process ({}: not the user's
+        code, None: not found)."""
+        if path not in self._code_now:
+            found = resolve(path)
+            self._code_now[path] = None if found is None else code_parts([found])
+        return self._code_now[path]
+
+    def _recorded_code_of(self, run_id: str) -> dict[str, Any] | None:
+        if run_id not in self._recorded_code:
+            assert self._runs is not None
+            try:
+                environment = load_json(self._runs, self._runs.get_run(run_id).environment)
+                key = environment.get("code") if isinstance(environment, dict) else None
+                manifest = load_json(self._runs, key) if isinstance(key, str) else None
+            except ReprolamError:
+                manifest = None
+            self._recorded_code[run_id] = (
+                _manifest_parts(manifest) if isinstance(manifest, dict) else None
+            )
+        return self._recorded_code[run_id]
+
     def _packages_of(self, run_id: str) -> dict[str, str] | None:
         if run_id not in self._recorded_packages:
             assert self._runs is not None
@@ -328,6 +405,39 @@ class StepCache:
         found = self._counterpart_at(advice.index)
         assert found is not None  # advised from it
         return found
+
+
+def _manifest_parts(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A code manifest's units (their digests), constants and values, by key, and its
+    modules' files (``"file:" + path`` -> module name): a module named otherwise now (the
+    script run as ``__main__``, loaded by path as ``reprolam_user_workflow_NAME``) is
+    matched by its file."""
+    parts: dict[str, Any] = {
+        key: unit.get("digest")
+        for key, unit in (manifest.get("units") or {}).items()
+        if isinstance(unit, dict)
+    }
+    parts.update(manifest.get("constants") or {})
+    parts.update(manifest.get("values") or {})
+    for name, module in (manifest.get("modules") or {}).items():
+        if isinstance(module, dict) and isinstance(module.get("file"), str):
+            parts[f"file:{os.path.realpath(module['file'])}"] = name
+    return parts
+
+
+def _code_part_change(then: dict[str, Any], key: str, now: Any, run: str) -> str | None:
+    """Why part ``key`` of the code now (``now``: a digest, a constant, a value's
+    description) is not what run ``run`` recorded, or None."""
+    module, colon, rest = key.partition(":")
+    if key not in then and colon:
+        file = getattr(sys.modules.get(module), "__file__", None)
+        renamed = then.get(f"file:{os.path.realpath(file)}") if isinstance(file, str) else None
+        key = f"{renamed}:{rest}" if isinstance(renamed, str) else key
+    if key not in then:
+        return f"not recorded with run {run}, which computed the outputs, so it cannot be checked"
+    if _same_value(then[key], now):
+        return None
+    return f"changed since run {run} computed the outputs"
 
 
 def _unservable(store: TraceStore, key: str) -> str | None:

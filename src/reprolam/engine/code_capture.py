@@ -121,6 +121,24 @@ def action_fingerprints(specs: Sequence[Any]) -> dict[str, str]:
     return _fingerprint_actions(walk, specs)[1]
 
 
+def code_parts(objects: Sequence[Any]) -> dict[str, Any]:
+    """What user functions and classes ``objects`` are made of, as a code manifest records
+    them for an action that reaches them: each unit reached (``module:qualname``) -> its
+    digest, each constant and value read -> what it is (``engine.named_code``). Objects
+    outside the user's code are left out."""
+    user = [o for o in objects if _is_user_module(_module_of(o))]
+    walk = _Walk({_module_of(o) for o in user})
+    parts: dict[str, Any] = {}
+    for obj in user:
+        key = walk.add(obj)
+        reached = sorted(walk.reach(obj))
+        for unit in reached:
+            parts[unit] = walk.units[unit]["digest"] if unit in walk.units else _text_of(unit)
+        parts.update((c, walk.constants[c]) for c in walk.constants_of(key, reached))
+        parts.update((v, walk.values[v]) for v in walk.values_of(key, reached))
+    return parts
+
+
 def _fingerprint_actions(
     walk: _Walk, specs: Iterable[Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:

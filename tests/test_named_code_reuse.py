@@ -1,0 +1,108 @@
+"""--reuse checks the user code an input names by module and name, not by its bytes.
+
+A pickle holds a class (``helpers.Box``), and a model ``FunctionTransformer(myfunc)``'s
+function, by name: the artifact's digest stays the same when that code changes, so a step
+that consumed it (and ran that code) was reused although the code it would run changed.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from reprolam.engine.named_code import named_in
+
+FLOW = """
+import numpy as np
+from sklearn.preprocessing import FunctionTransformer
+from reprolam import action, workflow
+import helpers
+
+@action(outputs=["tr"])
+def make() -> object:
+    return FunctionTransformer(helpers.myfunc)
+
+@action(outputs=["box"])
+def box() -> object:
+    return helpers.Box(3)
+
+@action(outputs=["y"])
+def use(tr: object, box: object) -> float:
+    return float(tr.transform(np.array([[1.0]]))[0, 0]) + box.value()
+
+flow = workflow("named", [make, box, use], outputs=["y"])
+"""
+
+HELPERS = """
+FACTOR = {factor}
+
+def myfunc(x):
+    return x * {times}
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+
+    def value(self):
+        return self.v * FACTOR
+"""
+
+
+def _cli(tmp_path: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "reprolam", "--store", "s", "--trust-pickle", *args, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _run(tmp_path: Path) -> dict[str, Any]:
+    """The step of ``use`` in a new run with --reuse."""
+    run = _cli(tmp_path, "run", "flows.py:flow", "--planner", "script", "--reuse")
+    step: dict[str, Any] = _cli(tmp_path, "show", run["run"]["id"])["steps"][-1]
+    assert step["action"] == "use"
+    return step
+
+
+def test_a_step_is_not_reused_when_code_its_inputs_name_changed(tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(FLOW)
+    (tmp_path / "helpers.py").write_text(HELPERS.format(factor=2, times=2))
+    assert _run(tmp_path)["proposal"].get("cache") is None  # the first computation
+    assert _run(tmp_path)["proposal"]["cache"]["reused"]  # nothing changed
+
+    (tmp_path / "helpers.py").write_text(HELPERS.format(factor=2, times=3))
+    changed = _run(tmp_path)
+    note = changed["proposal"]["cache"]  # executed: myfunc now triples
+    assert not note["reused"]
+    assert any("code helpers:myfunc (named by input 'tr')" in c for c in note["changed"])
+    assert _run(tmp_path)["proposal"]["cache"]["reused"]  # the new computation serves
+
+    (tmp_path / "helpers.py").write_text(HELPERS.format(factor=5, times=3))
+    again = _run(tmp_path)
+    note = again["proposal"]["cache"]  # a constant the pickled class's method reads
+    assert not note["reused"]
+    assert any("code helpers:FACTOR (named by input 'box')" in c for c in note["changed"])
+
+
+class _Named:
+    pass
+
+
+def test_the_code_a_pickle_names_is_read_without_loading_it() -> None:
+    value = {"a": _Named(), "b": [_Named(), _Named], "f": named_in}
+    for protocol in (2, 5):
+        found = named_in("pickle", pickle.dumps(value, protocol=protocol))
+        assert f"{__name__}:_Named" in found
+        assert "reprolam.engine.named_code:named_in" in found
+    assert named_in("pickle", b"not a pickle") == []
+    assert named_in("json", b"{}") == []
