@@ -106,3 +106,56 @@ def test_the_code_a_pickle_names_is_read_without_loading_it() -> None:
         assert "reprolam.engine.named_code:named_in" in found
     assert named_in("pickle", b"not a pickle") == []
     assert named_in("json", b"{}") == []
+
+
+SCRIPT = """
+import sys
+import reprolam
+from reprolam import action, workflow
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+
+@action(outputs=["box"])
+def make() -> object:
+    return Box(3)
+
+flow = workflow("script_box", [make], outputs=["box"])
+
+if __name__ == "__main__":
+    with reprolam.open(sys.argv[1], trusted=True) as rl:
+        print(rl.run(flow, planner="script").id)
+"""
+
+
+def test_a_reproduction_of_a_script_that_pickled_its_class_names_the_cause(
+    tmp_path: Path,
+) -> None:
+    """`python analysis.py` pickles its Box as __main__.Box; the reproduction loads the file
+    by path and pickles reprolam_user_workflow_analysis.Box: it diverged with no cause named
+    (only 'workflow.source' among the environment differences)."""
+    (tmp_path / "analysis.py").write_text(SCRIPT)
+    recorded = subprocess.run(
+        [sys.executable, "analysis.py", "s"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=True,
+    )
+    run_id = recorded.stdout.strip()
+    command = ["-m", "reprolam", "--store", "s", "--trust-pickle", "reproduce", run_id]
+    done = subprocess.run(
+        [sys.executable, *command, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    summary = json.loads(done.stdout)["summary"]
+    assert "the pickle names the script's Box as __main__.Box when recorded" in summary
+    assert "as reprolam_user_workflow_analysis.Box now" in summary
+    assert "the same value, pickled under the other module name" in summary
+    assert "define Box in a module the script imports" in summary

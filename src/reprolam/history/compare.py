@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from reprolam.codecs import Serializer, default_serializer
+from reprolam.errors import ReprolamError
 from reprolam.hashing import short
 from reprolam.history.tolerance import values_close
 from reprolam.trace.contract import TraceStore
@@ -138,13 +139,14 @@ def _outputs_divergence(
         ):
             within = True
             continue
+        renamed = _script_renamed(store, serializer, expected, actual) if store else ""
         return (
             Divergence(
                 old.index,
                 old.action,
                 "output",
                 f"{old.action} output {name!r}: expected {short(expected)}, "
-                f"got {short(actual)}{code}",
+                f"got {short(actual)}{code}{renamed}",
                 output=name,
                 expected=expected,
                 actual=actual,
@@ -164,6 +166,54 @@ def _code_change(old: StepRecord, new: StepRecord) -> tuple[tuple[str, str] | No
         f"{short(old.fingerprint)} -> {short(new.fingerprint)}"
     )
     return (old.fingerprint, new.fingerprint), clause
+
+
+_MAIN = ("__main__", "__mp_main__")
+
+
+def _script_renamed(
+    store: TraceStore, serializer: Serializer | None, expected: str | None, actual: str | None
+) -> str:
+    """A clause for two pickles that name the same class (or function) of the script under
+    two modules: ``__main__`` in a run recorded by running the script, the module the file
+    is loaded as by path in a reproduction (or the other way round); "" for any others."""
+    if not expected or not actual:
+        return ""
+    from reprolam.engine.named_code import named_in
+
+    try:
+        (record_a, data_a), (record_b, data_b) = map(store.get_artifact, (expected, actual))
+    except ReprolamError:
+        return ""
+    if record_a.codec != "pickle" or record_b.codec != "pickle":
+        return ""
+    names_a, names_b = named_in("pickle", data_a), named_in("pickle", data_b)
+    pairs = [
+        (a, b)
+        for a in names_a
+        for b in names_b
+        if a != b
+        and a.partition(":")[2] == b.partition(":")[2]
+        and (a.partition(":")[0] in _MAIN) != (b.partition(":")[0] in _MAIN)
+    ]
+    if not pairs:
+        return ""
+    then, now = pairs[0]
+    qualname = then.partition(":")[2]
+    same = "its bytes differ by that name at least"
+    if serializer is not None and serializer.pickles:
+        try:
+            again = serializer.dumps_typed(serializer.loads_typed("pickle", data_a, trusted=True))
+        except ReprolamError:
+            again = None
+        if again == ("pickle", data_b):
+            same = "the same value, pickled under the other module name"
+    return (
+        f"; the pickle names the script's {qualname} as {then.replace(':', '.')} when recorded "
+        f"and as {now.replace(':', '.')} now (a script run as `python SCRIPT.py` defines its "
+        f"code in __main__, and a reproduction loads the file by path): {same}; define "
+        f"{qualname} in a module the script imports to have it pickled under one name"
+    )
 
 
 def _close(store: TraceStore, serializer: Serializer, a: str, b: str, rtol: float) -> bool:
