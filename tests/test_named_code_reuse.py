@@ -159,3 +159,29 @@ def test_a_reproduction_of_a_script_that_pickled_its_class_names_the_cause(
     assert "as reprolam_user_workflow_analysis.Box now" in summary
     assert "the same value, pickled under the other module name" in summary
     assert "define Box in a module the script imports" in summary
+
+
+LAZY_FLOW = """
+from reprolam import action, workflow
+
+@action(outputs=["box"])
+def box() -> object:
+    import helpers  # imported as it runs: no action reaches helpers.Box in the manifest
+    return helpers.Box(3)
+
+@action(outputs=["y"])
+def use(box: object) -> int:
+    return box.value()
+
+flow = workflow("lazy", [box, use], outputs=["y"])
+"""
+
+
+def test_code_no_action_reaches_is_not_compared_and_the_step_is_reused(tmp_path: Path) -> None:
+    """Named code the run that computed the outputs did not record is not known: the step
+    is reused by its key as before (it executed every time, 'helpers:Box: not found here',
+    in a process that had not imported helpers yet)."""
+    (tmp_path / "flows.py").write_text(LAZY_FLOW)
+    (tmp_path / "helpers.py").write_text(HELPERS.format(factor=2, times=2))
+    _run(tmp_path)
+    assert _run(tmp_path)["proposal"]["cache"]["reused"]

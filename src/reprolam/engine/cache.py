@@ -159,8 +159,8 @@ class StepCache:
         self._packages: dict[str, dict[str, str]] | None = None  # action -> imported: version
         self._recorded_packages: dict[str, dict[str, str] | None] = {}  # run id -> packages
         self._named: dict[str, list[str]] = {}  # input digest -> the code it names
-        self._recorded_code: dict[str, dict[str, Any] | None] = {}  # run id -> code manifest
-        self._code_now: dict[str, dict[str, Any] | None] = {}  # named code -> its parts now
+        self._recorded_code: dict[str, dict[str, Any]] = {}  # run id -> code manifest
+        self._code_now: dict[str, dict[str, Any]] = {}  # named code -> its parts now
 
     def run_environment(self, manifest: dict[str, Any], packages: dict[str, str]) -> None:
         """The code manifest and installed packages of the run the steps are for: a hit
@@ -294,7 +294,7 @@ class StepCache:
         """``code KEY (named by input 'x'): why`` for the user code an input names by module
         and name (a pickled object's class, ``FunctionTransformer(myfunc)``'s function, see
         ``engine.named_code``) that is not what the run that computed the step's outputs
-        recorded: its code changed, or that run did not record it, so it cannot be checked."""
+        recorded (code that run's actions did not reach is not known, and not compared)."""
         if self._environment is None or self._runs is None or not step.inputs:
             return ()
         named = self._named_by_inputs(step.inputs, self._runs)
@@ -303,18 +303,11 @@ class StepCache:
         source = computed_by(step, self._runs)
         if source is None:
             return ()  # the step its outputs came from cannot be read: its reads say so
-        then = self._recorded_code_of(source.run_id)
-        run = source.run_id
-        if then is None:
-            return (f"code: the code manifest of run {run} cannot be read",)
+        then, run = self._recorded_code_of(source.run_id), source.run_id
         found: list[str] = []
         for input_name, paths in named.items():
             for path in paths:
-                now = self._code_parts_now(path)
-                if now is None:
-                    found.append(f"code {path} (named by input {input_name!r}): not found here")
-                    continue
-                for key, value in sorted(now.items()):
+                for key, value in sorted(self._code_parts_now(path).items()):
                     why = _code_part_change(then, key, value, run)
                     if why is not None:
                         found.append(f"code {key} (named by input {input_name!r}): {why}")
@@ -338,15 +331,17 @@ class StepCache:
                 named[input_name] = self._named[key]
         return named
 
-    def _code_parts_now(self, path: str) -> dict[str, Any] | None:
+    def _code_parts_now(self, path: str) -> dict[str, Any]:
         """What the code ``path`` names is made of in this process ({}: not the user's
-        code, None: not found)."""
+        code, or not found: loading the input would fail)."""
         if path not in self._code_now:
             found = resolve(path)
-            self._code_now[path] = None if found is None else code_parts([found])
+            self._code_now[path] = {} if found is None else code_parts([found])
         return self._code_now[path]
 
-    def _recorded_code_of(self, run_id: str) -> dict[str, Any] | None:
+    def _recorded_code_of(self, run_id: str) -> dict[str, Any]:
+        """The parts of run ``run_id``'s code manifest (``_manifest_parts``); {} for a run
+        recorded without one, or whose manifest cannot be read: nothing known to compare."""
         if run_id not in self._recorded_code:
             assert self._runs is not None
             try:
@@ -356,7 +351,7 @@ class StepCache:
             except ReprolamError:
                 manifest = None
             self._recorded_code[run_id] = (
-                _manifest_parts(manifest) if isinstance(manifest, dict) else None
+                _manifest_parts(manifest) if isinstance(manifest, dict) else {}
             )
         return self._recorded_code[run_id]
 
@@ -433,8 +428,8 @@ def _code_part_change(then: dict[str, Any], key: str, now: Any, run: str) -> str
         file = getattr(sys.modules.get(module), "__file__", None)
         renamed = then.get(f"file:{os.path.realpath(file)}") if isinstance(file, str) else None
         key = f"{renamed}:{rest}" if isinstance(renamed, str) else key
-    if key not in then:
-        return f"not recorded with run {run}, which computed the outputs, so it cannot be checked"
+    if key not in then:  # not reached by the run's actions: what it was is not known
+        return None
     if _same_value(then[key], now):
         return None
     return f"changed since run {run} computed the outputs"

@@ -14,6 +14,8 @@ and only when a step would be reused: recording a step is not touched.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import pickletools
 import sys
 from collections.abc import Iterator
@@ -93,9 +95,26 @@ def resolve(path: str) -> Any | None:
     from reprolam.codecs._pickle import _in_script_file
 
     module_name, _, qualname = path.partition(":")
-    found: Any = sys.modules.get(module_name)
+    found: Any = sys.modules.get(module_name) or _user_module(module_name)
     for part in qualname.split("."):
         found = getattr(found, part, None) if found is not None else None
     if found is None and module_name in ("__main__", "__mp_main__"):
         found = _in_script_file(qualname)
     return found
+
+
+def _user_module(name: str) -> Any | None:
+    """Module ``name`` of the user's code, imported (as loading the value would), or None
+    for one that is not the user's or cannot be found."""
+    from reprolam.engine.code_capture import _is_user_path
+
+    if name in ("__main__", "__mp_main__"):
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if not isinstance(origin, str) or not _is_user_path(origin):
+            return None
+        return importlib.import_module(name)
+    except Exception:  # its code failed to import: loading the value fails the same way
+        return None
