@@ -691,3 +691,39 @@ def test_a_class_attribute_edited_after_import_is_not_recorded_as_the_code_that_
         result = rl.reproduce(original.id)
     assert result.divergence is not None
     assert [c.name for c in result.code if c.kind == "helper"] == ["cc_class_helpers:Cfg"]
+
+
+ENUM_AND_MODEL = """
+import enum
+import pydantic
+
+
+class Color(enum.Enum):
+    RED = {red}
+
+
+class Cfg(pydantic.BaseModel):
+    k: int = {k}
+"""
+
+
+def test_an_enum_or_a_pydantic_model_written_after_start_is_not_taken_for_edited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written after the process started is compiled to check its classes' literals:
+    an enum's member (RED = 1 holds Color.RED) and a pydantic field's default (taken out of
+    the class) never matched, so a notebook's fresh helper module was recorded by bytecode,
+    with a warning that it changed since import, every run."""
+    from reprolam.engine.stale_code import runs_its_source
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "cc_enum_model.py"
+    _write(path, ENUM_AND_MODEL.format(red=1, k=1))
+    monkeypatch.delitem(sys.modules, "cc_enum_model", raising=False)
+    module = importlib.import_module("cc_enum_model")
+    assert runs_its_source(module.Color, str(path))
+    assert runs_its_source(module.Cfg, str(path))
+    _write(path, ENUM_AND_MODEL.format(red=2, k=5))
+    assert not runs_its_source(module.Color, str(path))
+    assert not runs_its_source(module.Cfg, str(path))
+    sys.modules.pop("cc_enum_model")

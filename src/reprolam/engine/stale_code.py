@@ -11,6 +11,7 @@ no other file can have changed since its import, so the usual run compiles nothi
 from __future__ import annotations
 
 import dis
+import enum
 import os
 import types
 from collections.abc import Iterator
@@ -58,14 +59,29 @@ def _assigned_literals(body: types.CodeType, cls: type) -> bool:
         name = str(instruction.argval)
         dunder = name.startswith("__") and name.endswith("__")  # __qualname__: type() takes it
         if instruction.opname == "STORE_NAME" and loaded is not _NOTHING and not dunder:
-            value = held.get(instruction.argval, _NOTHING)
-            if type(value) is not type(loaded) or value != loaded:
+            value = _as_assigned(cls, instruction.argval, held.get(instruction.argval, _NOTHING))
+            # a name the class took out of its namespace (a pydantic field's default) holds
+            # nothing to compare
+            if value is not _NOTHING and (type(value) is not type(loaded) or value != loaded):
                 return False
         loaded = instruction.argval if instruction.opname == "LOAD_CONST" else _NOTHING
     return True
 
 
 _NOTHING = object()
+
+
+def _as_assigned(cls: type, name: str, value: Any) -> Any:
+    """What the class body assigned to ``name``, for a value the class made of it: an enum's
+    member (``RED = 1``) holds its ``_value_``; a pydantic field's default (``k: int = 1``)
+    is taken out of the namespace into ``model_fields``."""
+    if isinstance(value, enum.Enum):
+        return value._value_
+    if value is _NOTHING:
+        fields = getattr(cls, "__pydantic_fields__", None)
+        field = fields.get(name) if isinstance(fields, dict) else None
+        return getattr(field, "default", _NOTHING)
+    return value
 
 
 def _codes_of(obj: Any, file: str | None) -> Iterator[types.CodeType]:
