@@ -185,3 +185,56 @@ def test_code_no_action_reaches_is_not_compared_and_the_step_is_reused(tmp_path:
     (tmp_path / "helpers.py").write_text(HELPERS.format(factor=2, times=2))
     _run(tmp_path)
     assert _run(tmp_path)["proposal"]["cache"]["reused"]
+
+
+MODELS = """
+import pydantic
+
+def clean(v: int) -> int:
+    return abs(v)
+
+class Cfg(pydantic.BaseModel):
+    k: int = 1
+
+    def scaled(self) -> int:
+        return self.k * {times}
+"""
+
+TYPED_FLOW = """
+from typing import Annotated
+import pydantic
+from reprolam import action, workflow
+from models import Cfg, clean
+
+@action(outputs=["y"])
+def make(*, cfg: Cfg, n: Annotated[int, pydantic.AfterValidator(clean)] = 1) -> int:
+    return cfg.scaled() + n
+
+flow = workflow("typed", [make], outputs=["y"])
+"""
+
+
+def _typed_step(tmp_path: Path) -> dict[str, Any]:
+    run = _cli(tmp_path, "run", "flows.py:flow", "--reuse", "--set", 'make.cfg={"k":2}')
+    step: dict[str, Any] = _cli(tmp_path, "show", run["run"]["id"])["steps"][0]
+    return step
+
+
+def test_the_classes_and_validators_params_are_declared_with_are_the_actions_code(
+    tmp_path: Path,
+) -> None:
+    """`cfg: Cfg` hands the action a Cfg whose methods it calls, yet a change to Cfg.scaled
+    (or to a validator in the param's Annotated) left the fingerprint as it was: --reuse took
+    the outputs computed with the old method."""
+    (tmp_path / "flows.py").write_text(TYPED_FLOW)
+    (tmp_path / "models.py").write_text(MODELS.format(times=10))
+    first = _typed_step(tmp_path)
+    assert _typed_step(tmp_path)["proposal"]["cache"]["reused"]
+    (tmp_path / "models.py").write_text(MODELS.format(times=100))
+    method = _typed_step(tmp_path)
+    assert "cache" not in method["proposal"]  # no step with its key: executed
+    assert method["fingerprint"] != first["fingerprint"]
+    (tmp_path / "models.py").write_text(MODELS.format(times=100).replace("abs(v)", "abs(v) + 0"))
+    validator = _typed_step(tmp_path)
+    assert "cache" not in validator["proposal"]
+    assert len({first["fingerprint"], method["fingerprint"], validator["fingerprint"]}) == 3

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import sysconfig
 import types
+import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -148,6 +149,8 @@ def _fingerprint_actions(
     main = _script_module_name()
     for spec in specs:
         key = walk.add(spec.fn)
+        for declared in _param_code(spec, walk):  # the action is handed and runs them too
+            walk.refs.setdefault(key, set()).add(walk.add(declared))
         reached = sorted(walk.reach(spec.fn) - {key})
         consts = sorted(walk.constants_of(key, reached))
         values = sorted(walk.values_of(key, reached))
@@ -172,6 +175,27 @@ def _fingerprint_actions(
             "fingerprint": fp,
         }
     return actions, fingerprints
+
+
+def _param_code(spec: Any, walk: _Walk) -> list[Any]:
+    """The user classes and functions an action's params are declared with: a model the
+    action is handed an instance of (``cfg: Cfg``, whose methods it calls), a validator
+    (``Annotated[int, AfterValidator(clean)]``) that makes the value it is handed."""
+    found: dict[str, Any] = {}
+    declarations = getattr(spec, "param_declarations", None) or {}
+    stack = [annotation for annotation, _ in declarations.values()]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        for candidate in (item, getattr(item, "func", None)):
+            if (isinstance(candidate, type | types.FunctionType)) and walk._user_object(candidate):
+                found[f"{_module_of(candidate)}:{candidate.__qualname__}"] = candidate
+        stack.extend(typing.get_args(item))
+        stack.extend(getattr(item, "__metadata__", ()))
+    return [found[name] for name in sorted(found)]
 
 
 def _script_module_name() -> str | None:
