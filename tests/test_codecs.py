@@ -1533,3 +1533,37 @@ def test_a_pickle_of_a_class_of_another_programs_main_says_where_it_was_defined(
     with pytest.raises(CodecError, match=r"AttributeError: Can't get attribute '_MainOnly'") as e:
         trusted.loads_typed(tag, data)
     assert "defined in the script that stored it (run as __main__)" in str(e.value)
+
+
+def _main_only_function(x: Any) -> Any:  # stands in for a function of the script
+    return x
+
+
+def test_a_model_naming_a_function_of_the_script_loads_where_the_script_stands_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`FunctionTransformer(myfunc)` stored by `python analysis.py` names `__main__:myfunc`:
+    `replay RUN --workflow analysis.py` failed ('module __main__ has no attribute myfunc ...
+    replay with --workflow SCRIPT.py'), the fix its own message named, as pickles of the
+    script's classes are looked up in the file standing in for __main__."""
+    import types
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    from reprolam.codecs._pickle import main_stands_in
+
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(_main_only_function, "__module__", "__main__")
+    monkeypatch.setattr(main, "_main_only_function", _main_only_function, raising=False)
+    trusted = default_serializer(trusted=True)
+    tag, data = trusted.dumps_typed(FunctionTransformer(_main_only_function))
+    assert tag == "model"
+    monkeypatch.delattr(main, "_main_only_function")  # another program's __main__
+    with pytest.raises(CodecError, match="defined in the script that stored it"):
+        trusted.loads_typed(tag, data)
+    script = types.ModuleType("reprolam_user_workflow_analysis")
+    script._main_only_function = _main_only_function  # type: ignore[attr-defined]
+    with main_stands_in(script):
+        assert trusted.loads_typed(tag, data).func is _main_only_function
+    with pytest.raises(CodecError, match="untrusted store may only name"):
+        default_serializer().loads_typed(tag, data)

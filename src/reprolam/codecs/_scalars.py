@@ -124,6 +124,17 @@ def defined_where(module_name: str) -> str:
     )
 
 
+def _in_script(module_name: str, qualname: str) -> Any:
+    """A function of the script that stored the value (named ``__main__:f``), as the file
+    standing in for it defines it (``replay --workflow analysis.py``, a fork, a
+    reproduction: ``codecs._pickle.stand_in_for_main``); None without one."""
+    if module_name not in ("__main__", "__mp_main__"):
+        return None
+    from reprolam.codecs._pickle import _in_script_file
+
+    return _in_script_file(qualname)
+
+
 def function_from(path: Any, *, trusted: bool, what: str) -> Any:
     module_name, sep, qualname = str(path).partition(":")
     parts = qualname.split(".")
@@ -141,6 +152,9 @@ def function_from(path: Any, *, trusted: bool, what: str) -> Any:
         for part in parts:
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
+        found = _in_script(module_name, qualname)
+        if found is not None and callable(found) and not isinstance(found, type):
+            return found
         raise CodecError(
             f"{what} names function {path!r}, which cannot be found: {exc}"
             + defined_where(module_name)
