@@ -52,7 +52,7 @@ class Box:
 """
 
 
-def _cli(tmp_path: Path, *args: str) -> dict[str, Any]:
+def _cli(tmp_path: Path, *args: str, code: int = 0) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "reprolam", "--store", "s", "--trust-pickle", *args, "--json"],
         capture_output=True,
@@ -61,7 +61,7 @@ def _cli(tmp_path: Path, *args: str) -> dict[str, Any]:
         timeout=300,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -157,7 +157,7 @@ def test_a_reproduction_of_a_script_that_pickled_its_class_names_the_cause(
     summary = json.loads(done.stdout)["summary"]
     assert "the pickle names the script's Box as __main__.Box when recorded" in summary
     assert "as reprolam_user_workflow_analysis.Box now" in summary
-    assert "the same value, pickled under the other module name" in summary
+    assert "the same value, stored under the other module name" in summary
     assert "define Box in a module the script imports" in summary
 
 
@@ -238,3 +238,43 @@ def test_the_classes_and_validators_params_are_declared_with_are_the_actions_cod
     validator = _typed_step(tmp_path)
     assert "cache" not in validator["proposal"]
     assert len({first["fingerprint"], method["fingerprint"], validator["fingerprint"]}) == 3
+
+
+MODEL_SCRIPT = """
+import sys
+import reprolam
+from reprolam import action, workflow
+from sklearn.preprocessing import FunctionTransformer
+
+def myfunc(x):
+    return x * 2
+
+@action(outputs=["tr"])
+def make() -> object:
+    return FunctionTransformer(myfunc)
+
+flow = workflow("script_model", [make], outputs=["tr"])
+
+if __name__ == "__main__":
+    with reprolam.open(sys.argv[1]) as rl:
+        print(rl.run(flow, planner="script").id)
+"""
+
+
+def test_a_reproduction_of_a_script_whose_model_names_its_function_names_the_cause(
+    tmp_path: Path,
+) -> None:
+    """FunctionTransformer(myfunc) of `python analysis.py` is stored naming __main__:myfunc,
+    the reproduction's naming reprolam_user_workflow_analysis:myfunc: no cause was named."""
+    (tmp_path / "analysis.py").write_text(MODEL_SCRIPT)
+    recorded = subprocess.run(
+        [sys.executable, "analysis.py", "s"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=True,
+    )
+    summary = _cli(tmp_path, "reproduce", recorded.stdout.strip(), code=1)["summary"]
+    assert "the model names the script's myfunc as __main__.myfunc when recorded" in summary
+    assert "the same value, stored under the other module name" in summary

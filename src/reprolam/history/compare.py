@@ -174,20 +174,22 @@ _MAIN = ("__main__", "__mp_main__")
 def _script_renamed(
     store: TraceStore, serializer: Serializer | None, expected: str | None, actual: str | None
 ) -> str:
-    """A clause for two pickles that name the same class (or function) of the script under
-    two modules: ``__main__`` in a run recorded by running the script, the module the file
-    is loaded as by path in a reproduction (or the other way round); "" for any others."""
+    """A clause for two artifacts (pickles, models, trees) that name the same class or
+    function of the script under two modules: ``__main__`` in a run recorded by running the
+    script, the module the file is loaded as by path in a reproduction (or the other way
+    round); "" for any others."""
     if not expected or not actual:
         return ""
-    from reprolam.engine.named_code import named_in
+    from reprolam.engine.named_code import NAMING_CODECS, named_in
 
     try:
         (record_a, data_a), (record_b, data_b) = map(store.get_artifact, (expected, actual))
     except ReprolamError:
         return ""
-    if record_a.codec != "pickle" or record_b.codec != "pickle":
+    codec = record_a.codec
+    if codec != record_b.codec or codec not in NAMING_CODECS:
         return ""
-    names_a, names_b = named_in("pickle", data_a), named_in("pickle", data_b)
+    names_a, names_b = named_in(codec, data_a), named_in(codec, data_b)
     pairs = [
         (a, b)
         for a in names_a
@@ -201,18 +203,19 @@ def _script_renamed(
     then, now = pairs[0]
     qualname = then.partition(":")[2]
     same = "its bytes differ by that name at least"
-    if serializer is not None and serializer.pickles:
-        try:
-            again = serializer.dumps_typed(serializer.loads_typed("pickle", data_a, trusted=True))
-        except ReprolamError:
-            again = None
-        if again == ("pickle", data_b):
-            same = "the same value, pickled under the other module name"
+    try:
+        again = (serializer or default_serializer()).dumps_typed(
+            (serializer or default_serializer()).loads_typed(codec, data_a)
+        )
+    except ReprolamError:  # a pickle, untrusted: not loaded
+        again = None
+    if again == (codec, data_b):
+        same = "the same value, stored under the other module name"
     return (
-        f"; the pickle names the script's {qualname} as {then.replace(':', '.')} when recorded "
-        f"and as {now.replace(':', '.')} now (a script run as `python SCRIPT.py` defines its "
-        f"code in __main__, and a reproduction loads the file by path): {same}; define "
-        f"{qualname} in a module the script imports to have it pickled under one name"
+        f"; the {codec} names the script's {qualname} as {then.replace(':', '.')} when "
+        f"recorded and as {now.replace(':', '.')} now (a script run as `python SCRIPT.py` "
+        f"defines its code in __main__, and a reproduction loads the file by path): {same}; "
+        f"define {qualname} in a module the script imports to have it stored under one name"
     )
 
 
