@@ -727,3 +727,39 @@ def test_an_enum_or_a_pydantic_model_written_after_start_is_not_taken_for_edited
     assert not runs_its_source(module.Color, str(path))
     assert not runs_its_source(module.Cfg, str(path))
     sys.modules.pop("cc_enum_model")
+
+
+TUPLE_AND_SLOTS = """
+import dataclasses
+from typing import NamedTuple
+
+
+class Point(NamedTuple):
+    x: int = {x}
+
+
+@dataclasses.dataclass(slots=True)
+class Slotted:
+    y: int = {y}
+"""
+
+
+def test_a_namedtuple_or_a_slotted_dataclass_written_after_start_is_not_taken_for_edited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NamedTuple's field default becomes a tuple getter, a slotted dataclass's a member
+    descriptor: neither matched what the body assigned, so the class was taken for edited
+    since import (recorded by bytecode, with the warning)."""
+    from reprolam.engine.stale_code import runs_its_source
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "cc_tuple_slots.py"
+    _write(path, TUPLE_AND_SLOTS.format(x=1, y=2))
+    monkeypatch.delitem(sys.modules, "cc_tuple_slots", raising=False)
+    module = importlib.import_module("cc_tuple_slots")
+    assert runs_its_source(module.Point, str(path))
+    assert runs_its_source(module.Slotted, str(path))
+    _write(path, TUPLE_AND_SLOTS.format(x=5, y=6))
+    assert not runs_its_source(module.Point, str(path))
+    assert not runs_its_source(module.Slotted, str(path))
+    sys.modules.pop("cc_tuple_slots")

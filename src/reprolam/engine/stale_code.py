@@ -73,15 +73,31 @@ _NOTHING = object()
 
 def _as_assigned(cls: type, name: str, value: Any) -> Any:
     """What the class body assigned to ``name``, for a value the class made of it: an enum's
-    member (``RED = 1``) holds its ``_value_``; a pydantic field's default (``k: int = 1``)
-    is taken out of the namespace into ``model_fields``."""
+    member (``RED = 1``) holds its ``_value_``; a field's default (``k: int = 1``) that a
+    pydantic model, a slotted dataclass or a NamedTuple moved out of the namespace (or
+    replaced by a descriptor) is read where the class keeps it; _NOTHING when not known."""
     if isinstance(value, enum.Enum):
         return value._value_
-    if value is _NOTHING:
-        fields = getattr(cls, "__pydantic_fields__", None)
+    if type(value) in _LITERAL_TYPES:
+        return value
+    return _field_default(cls, name)
+
+
+_LITERAL_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), tuple, frozenset})
+
+
+def _field_default(cls: type, name: str) -> Any:
+    pydantic = getattr(cls, "__pydantic_fields__", None)
+    dataclass = getattr(cls, "__dataclass_fields__", None)
+    for fields in (pydantic, dataclass):
         field = fields.get(name) if isinstance(fields, dict) else None
-        return getattr(field, "default", _NOTHING)
-    return value
+        default = getattr(field, "default", _NOTHING)
+        if field is not None and type(default) in _LITERAL_TYPES:
+            return default
+    defaults = getattr(cls, "_field_defaults", None)  # a NamedTuple's
+    if isinstance(defaults, dict) and name in defaults:
+        return defaults[name]
+    return _NOTHING
 
 
 def _codes_of(obj: Any, file: str | None) -> Iterator[types.CodeType]:
