@@ -103,35 +103,36 @@ class ActionSpec:
         from pydantic import ValidationError
 
         try:
-            recorded = self.params_model.model_validate(params).model_dump(mode="json")
-            again = self.params_model.model_validate(recorded).model_dump(mode="json")
+            model = self.params_model.model_validate(params)
+            recorded = model.model_dump(mode="json")
+            again = self.params_model.model_validate(recorded)
         except ValidationError:
             raise PolicyViolation("; ".join(self.param_problems(params)), check="params") from None
-        self._check_idempotent(recorded, again)
+        self._check_idempotent(model, again, recorded)
         return recorded
 
-    def _check_idempotent(self, recorded: dict[str, Any], again: dict[str, Any]) -> None:
+    def _check_idempotent(
+        self, model: BaseModel, again: BaseModel, recorded: dict[str, Any]
+    ) -> None:
         """Refuse params whose validation changes a value already validated (a validator
         returning ``v * 2``, or one a default skips): the action is handed the recorded
-        form validated again (``python_params``), so it would get another value than the
-        step records, and every fork, replay and reproduction yet another."""
-        changed = [
-            name
-            for name in recorded
-            if _json_or_repr(recorded[name]) != _json_or_repr(again.get(name))
-        ]
-        if not changed:
-            return
-        name = changed[0]
-        raise PolicyViolation(
-            f"{self.name}.{name}: validating it changes a value already valid ("
-            f"{recorded[name]!r} validates to {again.get(name)!r}): a step records its params "
-            "validated, and the action is handed that record validated again, so it would "
-            "get another value than the step records; make the param's validators give back "
-            "a value they already validated (or a default they accept as it is), or transform "
-            "the value in the action",
-            check="params",
-        )
+        form validated again (``again``, as ``python_params`` makes it), so it would get
+        another value than the step records, and every fork, replay and reproduction yet
+        another. Compared as objects (a set's JSON list may come out in another order)."""
+        for name, value in recorded.items():
+            first, handed = getattr(model, name), getattr(again, name)
+            if _same_param(first, handed):
+                continue
+            shown = again.model_dump(mode="json", include={name}).get(name)
+            raise PolicyViolation(
+                f"{self.name}.{name}: validating it changes a value already valid ("
+                f"{value!r} validates to {shown!r}): a step records its params "
+                "validated, and the action is handed that record validated again, so it "
+                "would get another value than the step records; make the param's validators "
+                "give back a value they already validated (or a default they accept as it "
+                "is), or transform the value in the action",
+                check="params",
+            )
 
     def python_params(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """The recorded (JSON) params as the action receives them: the declared Python objects.
@@ -661,11 +662,17 @@ def _check_names(names: list[str], what: str, fail: Callable[[str, str], ActionS
         raise fail(f"{what} names repeat: {names}", f"give each {what} a distinct name")
 
 
-def _json_or_repr(value: Any) -> str:
+def _same_param(first: Any, handed: Any) -> bool:
+    """Equal as objects (or, for what == cannot tell, a NaN, by their JSON form)."""
     try:
-        return canonical_json(value)
-    except (TypeError, ValueError):  # NaN, or what JSON cannot write: compared by repr
-        return repr(value)
+        if bool(first == handed) and type(first) is type(handed):
+            return True
+    except Exception:  # an == that does not give a truth value
+        pass
+    try:
+        return canonical_json(first) == canonical_json(handed)
+    except (TypeError, ValueError):
+        return repr(first) == repr(handed)
 
 
 def _first_paragraph(text: str) -> str:
