@@ -499,3 +499,50 @@ def test_a_set_param_is_not_taken_for_a_changing_validator() -> None:
         nums = [rng.randint(0, 10**6) for _ in range(30)]
         recorded = spec.validate_params({"tags": tags, "nums": nums})
         assert set(recorded["tags"]) == set(tags)
+
+
+_SET_PARAMS = """
+import json
+import pydantic
+from reprolam import action, spec_of
+
+
+class Cfg(pydantic.BaseModel):
+    ids: set[int] = set()
+
+
+@action(outputs=["a"])
+def f(*, tags: frozenset[str] = frozenset(), cfg: Cfg = Cfg()) -> int:
+    return 1
+
+
+given = {"tags": ["delta", "alpha", "charlie", "bravo"], "cfg": {"ids": [300, 5, 1000007, 2]}}
+print(json.dumps(spec_of(f).validate_params(given)))
+"""
+
+
+def test_a_set_param_is_recorded_the_same_in_every_process() -> None:
+    """pydantic writes a set in its iteration order, which PYTHONHASHSEED changes: one set
+    was recorded as ['a', 'd', 'b', 'c'] in one process and ['c', 'b', 'a', 'd'] in the
+    next (another step hash; --reuse said params.tags changed)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    recorded = set()
+    for seed in ("1", "2", "3"):
+        done = subprocess.run(
+            [sys.executable, "-c", _SET_PARAMS],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        recorded.add(done.stdout.strip())
+    assert len(recorded) == 1
+    assert json.loads(recorded.pop()) == {
+        "tags": ["alpha", "bravo", "charlie", "delta"],
+        "cfg": {"ids": [2, 5, 300, 1000007]},
+    }

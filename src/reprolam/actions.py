@@ -104,7 +104,7 @@ class ActionSpec:
 
         try:
             model = self.params_model.model_validate(params)
-            recorded = model.model_dump(mode="json")
+            recorded: dict[str, Any] = _sets_sorted(model, model.model_dump(mode="json"))
             again = self.params_model.model_validate(recorded)
         except ValidationError:
             raise PolicyViolation("; ".join(self.param_problems(params)), check="params") from None
@@ -660,6 +660,39 @@ def _check_names(names: list[str], what: str, fail: Callable[[str, str], ActionS
             raise fail(f"{what} name {n!r} is not an identifier", f"rename the {what}")
     if len(set(names)) != len(names):
         raise fail(f"{what} names repeat: {names}", f"give each {what} a distinct name")
+
+
+def _sets_sorted(value: Any, dumped: Any) -> Any:
+    """``dumped`` (``value``'s JSON form) with each set in it as a list sorted by its items'
+    JSON: pydantic writes a set in the order it iterates, which hash randomization changes
+    from process to process (so one value recorded two ways: a new step hash, a cache
+    miss, a param shown changed)."""
+    from pydantic import BaseModel  # imported already: a model validated the value
+
+    if isinstance(value, set | frozenset) and isinstance(dumped, list):
+        try:
+            return sorted(dumped, key=_set_item_order)
+        except (TypeError, ValueError):
+            return dumped
+    if isinstance(value, BaseModel) and isinstance(dumped, dict):
+        return {
+            name: _sets_sorted(getattr(value, name), item) if hasattr(value, name) else item
+            for name, item in dumped.items()
+        }
+    if isinstance(value, list | tuple) and isinstance(dumped, list) and len(value) == len(dumped):
+        return [_sets_sorted(v, d) for v, d in zip(value, dumped, strict=True)]
+    if isinstance(value, dict) and isinstance(dumped, dict) and all(type(k) is str for k in value):
+        return {k: _sets_sorted(value.get(k), d) for k, d in dumped.items()}
+    return dumped
+
+
+def _set_item_order(item: Any) -> tuple[int, Any]:
+    """Numbers by value, then texts, then anything else by its JSON."""
+    if type(item) in (int, float):
+        return (0, item)
+    if type(item) is str:
+        return (1, item)
+    return (2, canonical_json(item))
 
 
 def _same_param(first: Any, handed: Any) -> bool:
