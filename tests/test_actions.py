@@ -518,6 +518,7 @@ def f(*, tags: frozenset[str] = frozenset(), cfg: Cfg = Cfg()) -> int:
 
 given = {"tags": ["delta", "alpha", "charlie", "bravo"], "cfg": {"ids": [300, 5, 1000007, 2]}}
 print(json.dumps(spec_of(f).validate_params(given)))
+print(json.dumps(spec_of(f).json_form({"tags": frozenset(given["tags"])})))
 """
 
 
@@ -542,7 +543,9 @@ def test_a_set_param_is_recorded_the_same_in_every_process() -> None:
         )
         recorded.add(done.stdout.strip())
     assert len(recorded) == 1
-    assert json.loads(recorded.pop()) == {
+    validated, given_as_set = recorded.pop().splitlines()
+    assert json.loads(validated) == {
         "tags": ["alpha", "bravo", "charlie", "delta"],
         "cfg": {"ids": [2, 5, 300, 1000007]},
     }
+    assert json.loads(given_as_set) == {"tags": ["alpha", "bravo", "charlie", "delta"]}

@@ -160,7 +160,8 @@ class ActionSpec:
         if not objects:
             return dict(params)
         model = self.params_model.model_construct(**{n: params[n] for n in objects})
-        return {**params, **model.model_dump(mode="json", include=objects)}
+        dumped = model.model_dump(mode="json", include=objects)
+        return {**params, **{name: _sets_sorted(params[name], dumped[name]) for name in dumped}}
 
     def param_problems(
         self, params: Mapping[str, Any], *, partial: bool = False, strict: bool = False
