@@ -763,3 +763,30 @@ def test_a_namedtuple_or_a_slotted_dataclass_written_after_start_is_not_taken_fo
     assert not runs_its_source(module.Point, str(path))
     assert not runs_its_source(module.Slotted, str(path))
     sys.modules.pop("cc_tuple_slots")
+
+
+def test_a_default_edited_after_import_is_not_recorded_as_the_code_that_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`def scale(x, k=2)` edited to `k=3` after import changes no code object (a default
+    is not in it): the file's new text was recorded as the code that ran, with k=2 running,
+    and no warning."""
+    from reprolam.engine.stale_code import runs_its_source
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "cc_defaults.py"
+    text = (
+        "def scale(x, k=2, *, j=(1, 2)):\n    return x * k\n\n\n"
+        "class C:\n    def m(self, k=2):\n        return k\n"
+    )
+    _write(path, text)
+    monkeypatch.delitem(sys.modules, "cc_defaults", raising=False)
+    module = importlib.import_module("cc_defaults")
+    assert runs_its_source(module.scale, str(path))
+    assert runs_its_source(module.C, str(path))
+    _write(path, text.replace("k=2", "k=3"))
+    assert not runs_its_source(module.scale, str(path))
+    assert not runs_its_source(module.C, str(path))
+    _write(path, text.replace("j=(1, 2)", "j=(1, 5)"))
+    assert not runs_its_source(module.scale, str(path))
+    sys.modules.pop("cc_defaults")

@@ -10,6 +10,7 @@ no other file can have changed since its import, so the usual run compiles nothi
 
 from __future__ import annotations
 
+import ast
 import dis
 import enum
 import os
@@ -42,7 +43,74 @@ def runs_its_source(obj: Any, file: str | None) -> bool:
         current = compiled.get((code.co_qualname, code.co_firstlineno))
         if current is None or code_text(current) != code_text(code):
             return False
+    if not _defaults_hold(obj, file, stat.st_mtime_ns, stat.st_size):
+        return False
     return not isinstance(obj, type) or _class_constants_hold(obj, compiled)
+
+
+def _defaults_hold(obj: Any, file: str, mtime_ns: int, size: int) -> bool:
+    """Whether the literal defaults the file gives a function now (``k=2``), or each method
+    of a class, are what it holds: defaults are not in the function's code."""
+    functions = [obj] if isinstance(obj, types.FunctionType) else []
+    if isinstance(obj, type):
+        functions = [
+            member
+            for value in vars(obj).values()
+            if isinstance(member := getattr(value, "__func__", value), types.FunctionType)
+            and member.__code__.co_filename == file
+        ]
+    if not any(f.__defaults__ or f.__kwdefaults__ for f in functions):
+        return True
+    written = _literal_defaults(file, mtime_ns, size)
+    for function in functions:
+        code = function.__code__
+        found = written.get((code.co_name, code.co_firstlineno))
+        if found is None:
+            continue  # compiled (and compared) above; its defaults are not plain literals
+        positional, keywords = found
+        held = function.__defaults__ or ()
+        if len(positional) != len(held) or set(keywords) - set(function.__kwdefaults__ or {}):
+            return False
+        live = function.__kwdefaults__ or {}
+        pairs = [*zip(positional, held, strict=True), *((v, live[k]) for k, v in keywords.items())]
+        # a mutable default (a list) may have been changed by the calls since: not compared
+        if any(type(w) in _LITERAL_TYPES and (type(w) is not type(h) or w != h) for w, h in pairs):
+            return False
+    return True
+
+
+@lru_cache(maxsize=32)
+def _literal_defaults(
+    file: str, mtime_ns: int, size: int
+) -> dict[tuple[str, int], tuple[list[Any], dict[str, Any]]]:
+    """Each function the file defines now, by name and first line (its first decorator's):
+    its positional defaults and keyword-only ones, each as the literal it is (_NOTHING for
+    an expression)."""
+    del mtime_ns, size  # the cache key
+    try:
+        with open(file, "rb") as source:
+            tree = ast.parse(source.read(), file)
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    found: dict[tuple[str, int], tuple[list[Any], dict[str, Any]]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            arguments = node.args
+            keywords = {
+                a.arg: _literal(d)
+                for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+                if d is not None
+            }
+            found[(node.name, first)] = ([_literal(d) for d in arguments.defaults], keywords)
+    return found
+
+
+def _literal(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NOTHING
 
 
 def _class_constants_hold(cls: type, compiled: dict[tuple[str, int], types.CodeType]) -> bool:
