@@ -3,6 +3,7 @@ is reused, not executed again) -- it only said how to resume one interrupted poi
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from reprolam._interrupts import release_interrupts
 from reprolam.cli.sweep_cmd import _reports_interruption
 
 
@@ -18,8 +20,12 @@ def test_the_interruption_line_says_how_to_finish_the_sweep(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     finished: list[Any] = [SimpleNamespace(run=SimpleNamespace(id="01a2-finished-point"))]
-    with pytest.raises(SystemExit) as stopped, _reports_interruption(finished):
-        raise KeyboardInterrupt
+    try:
+        with pytest.raises(SystemExit) as stopped, _reports_interruption(finished):
+            raise KeyboardInterrupt
+    finally:  # it holds a second Ctrl-C off until the command ends (reports_errors gives it back)
+        release_interrupts()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert stopped.value.code == 130  # 128 + SIGINT, as the shell reports Ctrl-C
     line = capsys.readouterr().err.strip()
     assert "\n" not in line

@@ -137,3 +137,97 @@ def test_ctrl_c_in_any_other_command_is_one_line_and_exit_130(tmp_path: Path) ->
     assert "Traceback" not in stderr
     assert "Aborted" not in stderr
     assert stderr.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"
+
+
+STOPPED_FLOW = """
+from reprolam import action, workflow
+
+@action(outputs=["a"])
+def first() -> int:
+    return 1
+
+@action(outputs=["b"])
+def second(a: int) -> int:
+    raise KeyboardInterrupt  # the user's first Ctrl-C, while this step runs
+
+flow = workflow("stopped", [first, second], outputs=["b"])
+"""
+
+
+def _second_ctrl_c_when(target: object, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deliver a real SIGINT to this process as ``target.name`` is entered: a second Ctrl-C
+    arriving while the first is being handled."""
+    original = getattr(target, name)
+
+    def interrupted_again(*args: object, **kwargs: object) -> object:
+        os.kill(os.getpid(), signal.SIGINT)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, interrupted_again)
+
+
+def _invoke_stopped_run(tmp_path: Path) -> tuple[str, Path]:
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    flows = tmp_path / "stopped.py"
+    flows.write_text(STOPPED_FLOW)
+    store = tmp_path / "store"
+    result = CliRunner().invoke(cli, ["--store", str(store), "run", f"{flows}:flow"])
+    assert result.exit_code == 130, result.output
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+    return result.stderr, store
+
+
+def _only_run(store: Path) -> tuple[str, str]:
+    import reprolam
+
+    with reprolam.open(store) as rl:
+        (record,) = rl.runs()
+        return str(record.id), record.status.value
+
+
+def test_a_second_ctrl_c_while_the_run_is_recorded_interrupted_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It left the run recorded as still running, and the CLI said 'no run was recorded'."""
+    from reprolam.engine.loop import RunLoop
+
+    _second_ctrl_c_when(RunLoop, "_finish", monkeypatch)
+    stderr, store = _invoke_stopped_run(tmp_path)
+    run_id, status = _only_run(store)
+    assert status == "interrupted"
+    assert stderr.strip().splitlines()[-1].startswith(f"error: interrupted: run {run_id} ")
+
+
+def test_a_second_ctrl_c_while_the_cli_reports_the_first_still_names_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It cut the line naming the run short: 'error: interrupted (Ctrl-C)' and nothing else."""
+    from reprolam.cli import interrupt
+
+    _second_ctrl_c_when(interrupt, "_interrupted", monkeypatch)
+    stderr, store = _invoke_stopped_run(tmp_path)
+    run_id, _status = _only_run(store)
+    (line,) = stderr.strip().splitlines()[-1:]
+    assert line.startswith(f"error: interrupted: run {run_id} ")
+    assert f"reprolam resume {run_id}" in line
+
+
+def test_a_second_ctrl_c_before_the_engine_recorded_the_first_still_names_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt the engine could not hold off (it came before its handler ran)
+    leaves the run running, for the next process to mark; the CLI said 'no run was recorded'."""
+    from reprolam.engine.loop import RunLoop
+
+    def cut_short(self: RunLoop, *args: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunLoop, "_finish", cut_short)
+    stderr, store = _invoke_stopped_run(tmp_path)
+    monkeypatch.undo()
+    run_id, status = _only_run(store)
+    assert status in {"running", "interrupted"}  # marked by the next process to open it
+    assert stderr.strip().splitlines()[-1].startswith(f"error: interrupted: run {run_id} ")

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from reprolam._interrupts import hold_interrupts
+
 
 @contextmanager
 def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
@@ -26,6 +28,7 @@ def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
+        hold_interrupts()  # a second Ctrl-C: this line is still said (reports_errors releases)
         from reprolam.cli.main import EXIT_INTERRUPTED
 
         found = _interrupted(client, run, started)
@@ -50,10 +53,13 @@ def _interrupted(client: Any, run: str | None, started: float) -> str | None:
     except Exception:  # the store itself was what failed: say what we can
         return None
     for record in candidates:
-        if (
-            record.status is RunStatus.INTERRUPTED
-            and record.pid == os.getpid()
-            and (record.finished_at or 0) >= started - 1
-        ):
+        if record.pid != os.getpid():
+            continue
+        if record.status is RunStatus.INTERRUPTED and (record.finished_at or 0) >= started - 1:
+            return str(record.id)
+        # A second Ctrl-C that came before the engine recorded the first: the run is left
+        # running, and marked interrupted by the next process to open the store (this one's
+        # lease ends with it), so it is this command's run all the same.
+        if record.status is RunStatus.RUNNING and (run or record.created_at >= started - 1):
             return str(record.id)
     return None

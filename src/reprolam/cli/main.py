@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reprolam._interrupts import release_interrupts
 from reprolam.cli.process import finished, own_process, settle
 from reprolam.errors import ReprolamError, ReprolamWarning
 
@@ -92,6 +93,8 @@ def reports_errors(fn: F) -> F:
         except KeyboardInterrupt:  # commands that record runs say more (cli.interrupt)
             click.echo("error: interrupted (Ctrl-C)", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        finally:
+            release_interrupts()
 
     return wrapper  # type: ignore[return-value]
 

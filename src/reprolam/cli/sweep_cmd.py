@@ -199,8 +199,10 @@ def _reports_interruption(finished: list[SweepPoint]) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
+        from reprolam._interrupts import hold_interrupts
         from reprolam.cli.main import EXIT_INTERRUPTED
 
+        hold_interrupts()  # a second Ctrl-C: this line is still said (reports_errors releases)
         runs = [p.run.id for p in finished if p.run is not None]
         kept = f"{len(runs)} finished point{'s' * (len(runs) != 1)} kept as runs"
         listed = f" ({', '.join(r[:18] for r in runs[:5])}{', ...' if len(runs) > 5 else ''})"

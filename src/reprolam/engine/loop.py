@@ -9,11 +9,13 @@ import copy
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reprolam import files
 from reprolam._frozen import builder
+from reprolam._interrupts import interrupts_held
 from reprolam.brief import run_words, trace_text
 from reprolam.codecs import Serializer, describe
 from reprolam.codecs._files import DirManifest, FileManifest
@@ -246,8 +248,10 @@ class RunLoop:
                 self.rerun(rerun)
             reason = self._loop()
         except BaseException as exc:
-            # Whatever stops us (KeyboardInterrupt included), what already ran stays recorded.
-            self._finish(RunStatus.INTERRUPTED, describe_exception(exc))
+            # Whatever stops us (KeyboardInterrupt included), what already ran stays recorded;
+            # a second Ctrl-C does not cut the recording of the first short.
+            with interrupts_held() if isinstance(exc, KeyboardInterrupt) else nullcontext():
+                self._finish(RunStatus.INTERRUPTED, describe_exception(exc))
             raise
         outputs = self.state.workflow.outputs
         if self.state.has(*outputs):
