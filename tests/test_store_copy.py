@@ -567,3 +567,31 @@ def test_an_interrupted_run_resumed_in_the_destination_since_is_skipped(tmp_path
         assert dst.get_run(run.id) == finished
         assert dst.steps(run.id) == steps
         assert _audit_problems(dst, run.id) == []
+
+
+def test_a_run_a_copy_left_unfinished_is_not_reproduced(tmp_path: Path) -> None:
+    """An interrupted run with no step left started (a copy stopped midway, a run stopped
+    between steps) was reproduced as far as it went and recorded as 'identical'; once
+    completed, its audit called the run diverged (the re-execution 'stopped before' its
+    next step)."""
+    from reprolam.history.reproduce import reproduce
+
+    _STOPS["now"] = False
+    with SQLiteStore(tmp_path / "src") as src:
+        run_id = Engine(src).run(_STOPPING, planner=RulesPlanner()).id
+        (blob,) = [p for p in (tmp_path / "src" / "artifacts").rglob("*") if p.is_file()]
+    hidden = blob.rename(tmp_path / "aside")
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        with pytest.raises(StoreError):
+            copy_store(src, dst)
+        result = reproduce(dst, run_id, workflow=_STOPPING)
+        assert not result.reproduced
+        assert result.reproduction is None  # nothing executed or written
+        assert [p.kind for p in result.problems] == ["unfinished"]
+        assert result.summary().startswith("not reproduced: the original run is unfinished: ")
+        assert f"run {run_id} is interrupted " in result.summary()
+        assert [r.id for r in dst.list_runs()] == [run_id]
+    hidden.rename(blob)
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        assert copy_store(src, dst).completed == [run_id]
+        assert _audit_problems(dst, run_id) == []

@@ -43,7 +43,7 @@ from reprolam.history.recorded import RecordedDecisions
 from reprolam.history.verify import Problem
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.records import RunRecord, RunStatus, StepRecord, Verdict
+from reprolam.trace.records import RunRecord, RunStatus, StepRecord, StepStatus, Verdict
 from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow
 
@@ -121,10 +121,15 @@ class ReproduceResult:
 
     def _summary(self) -> str:
         if self.problems and all(p.kind == "unfinished" for p in self.problems):
-            # not damage: the run stopped mid-step (its record says so); resuming ends it
+            # not damage: the run stopped (its record says so); resuming ends it
+            then = (
+                "once it has finished, reproduce it"
+                if self.original.status is RunStatus.RUNNING
+                else f"`reprolam resume {self.original.id}` first, then reproduce the finished run"
+            )
             return (
                 f"not reproduced: the original run is unfinished: {self.problems[0].message}; "
-                f"`reprolam resume {self.original.id}` first, then reproduce the finished run"
+                f"{then}"
             )
         if self.problems:
             return f"not reproduced: the original record is damaged: {self.problems[0].message}"
@@ -185,6 +190,21 @@ class ReproduceResult:
         }
 
 
+def _unfinished_run(run: RunRecord, steps: list[StepRecord]) -> list[Problem]:
+    """A run that stopped between two steps has no started step to say it is unfinished:
+    its reproduction would compare the steps it has, and record a verdict of the whole run
+    that a resumed run's audit then calls a divergence at the first step it lacked."""
+    if run.status not in (RunStatus.INTERRUPTED, RunStatus.RUNNING):
+        return []
+    if any(step.status is StepStatus.STARTED for step in steps):
+        return []  # already said, at that step
+    where = f"after step {steps[-1].index}" if steps else "before its first step"
+    state = "interrupted" if run.status is RunStatus.INTERRUPTED else "still running"
+    reason = f" ({run.error})" if run.error and run.status is RunStatus.INTERRUPTED else ""
+    message = f"run {run.id} is {state} {where}{reason}: the rest of it never ran"
+    return [Problem("unfinished", message)]
+
+
 def reproduce(
     store: TraceStore,
     run_ref: str,
@@ -219,8 +239,8 @@ def reproduce(
         if on_input_change is not None:
             on_input_change(change)
     recorded = store.steps(original.id)
-    problems = trace_problems(store, original, recorded)
-    if problems:  # nothing is executed or written for a damaged record
+    problems = trace_problems(store, original, recorded) + _unfinished_run(original, recorded)
+    if problems:  # nothing is executed or written for a damaged or unfinished record
         return ReproduceResult(original, None, problems=problems, rtol=rtol)
     if serializer is None or not serializer.pickles:
         _refuse_pickles_untrusted(store, original, recorded)
