@@ -590,8 +590,38 @@ def test_a_run_a_copy_left_unfinished_is_not_reproduced(tmp_path: Path) -> None:
         assert [p.kind for p in result.problems] == ["unfinished"]
         assert result.summary().startswith("not reproduced: the original run is unfinished: ")
         assert f"run {run_id} is interrupted " in result.summary()
+        assert "copy it again" in result.summary()
         assert [r.id for r in dst.list_runs()] == [run_id]
     hidden.rename(blob)
     with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
         assert copy_store(src, dst).completed == [run_id]
         assert _audit_problems(dst, run_id) == []
+
+
+def test_a_run_a_copy_left_unfinished_is_not_resumed_but_copied_again(tmp_path: Path) -> None:
+    """resume executed the steps a stopped copy had not copied yet (audit advised it), so
+    the destination's run differed from its source's and every later copy refused it."""
+    from reprolam.errors import ConfigError
+    from reprolam.history.audit import audit
+    from reprolam.history.resume import resume
+
+    _STOPS["now"] = False
+    with SQLiteStore(tmp_path / "src") as src:
+        run_id = Engine(src).run(_STOPPING, planner=RulesPlanner()).id
+        (blob,) = [p for p in (tmp_path / "src" / "artifacts").rglob("*") if p.is_file()]
+    hidden = blob.rename(tmp_path / "aside")
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        with pytest.raises(StoreError):
+            copy_store(src, dst)
+        with pytest.raises(ConfigError, match="a copy that stopped midway") as refused:
+            resume(dst, run_id, workflow=_STOPPING)
+        assert "copy it again" in str(refused.value)
+        (problem,) = audit(dst, run_id).problems
+        assert problem.kind == "interrupted"
+        assert "copy it again" in problem.message
+        assert "reprolam resume" not in problem.message
+        assert [r.id for r in dst.list_runs()] == [run_id]
+    hidden.rename(blob)
+    with SQLiteStore(tmp_path / "src") as src, SQLiteStore(tmp_path / "dst") as dst:
+        assert copy_store(src, dst).completed == [run_id]
+        assert dst.get_run(run_id) == src.get_run(run_id)

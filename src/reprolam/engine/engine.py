@@ -48,6 +48,7 @@ from reprolam.planning.base import (
     Planner,
 )
 from reprolam.trace.contract import TraceStore
+from reprolam.trace.copy import COPY_AGAIN, is_stopped_copy
 from reprolam.trace.records import (
     ArtifactRecord,
     RunRecord,
@@ -190,6 +191,12 @@ class Engine:
             raise ConfigError(
                 f"run {run.id} {state}, not interrupted: only an interrupted run can be resumed "
                 "(fork it to run it again from a step)"
+            )
+        if is_stopped_copy(run):
+            raise ConfigError(
+                f"run {run.id} is a copy that stopped midway, not a run that was interrupted: "
+                f"{COPY_AGAIN} (resumed here, the steps it lacks would execute again, and the "
+                "copy would then refuse the run as different)"
             )
         policy = replace(policy, executor=self.executor.config())
         self._check_policy(policy, workflow)

@@ -73,6 +73,7 @@ from reprolam.history.reuse_check import reuse_findings
 from reprolam.history.snapshot_check import snapshot_findings
 from reprolam.history.verify import Problem, header_note, verify_trace
 from reprolam.trace.contract import Producer, TraceStore
+from reprolam.trace.copy import COPY_AGAIN, is_stopped_copy
 from reprolam.trace.links import step_external
 from reprolam.trace.records import RunRecord, RunStatus, StepKind, StepRecord, StepStatus
 
@@ -544,6 +545,8 @@ def _interruption(
         go_on = (
             f"reproduce run {run.verifies} again"  # (resume refuses a reproduction)
             if run.verifies
+            else COPY_AGAIN  # (resume refuses it: the rest is recorded in its source)
+            if is_stopped_copy(run)
             else f"continue it with `reprolam resume {run.id}`, or fork it at step {resume}"
         )
         message = (

@@ -43,6 +43,7 @@ from reprolam.history.recorded import RecordedDecisions
 from reprolam.history.verify import Problem
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
+from reprolam.trace.copy import COPY_AGAIN, is_stopped_copy
 from reprolam.trace.records import RunRecord, RunStatus, StepRecord, StepStatus, Verdict
 from reprolam.trace.stored_json import load_json
 from reprolam.workflows.registry import Workflow
@@ -125,6 +126,8 @@ class ReproduceResult:
             then = (
                 "once it has finished, reproduce it"
                 if self.original.status is RunStatus.RUNNING
+                else f"{COPY_AGAIN}, then reproduce it"
+                if is_stopped_copy(self.original)
                 else f"`reprolam resume {self.original.id}` first, then reproduce the finished run"
             )
             return (

@@ -232,6 +232,23 @@ def _fields(run: RunRecord, header_only: bool) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k not in END_FIELDS} if header_only else fields
 
 
+# The reason a copy's run holds until its steps are there (a stopped copy leaves it so).
+COPY_IN_PROGRESS = "copy in progress (or stopped): copy again to complete it"
+
+
+# What completes it: the steps it lacks are recorded in the store it is copied from.
+COPY_AGAIN = (
+    "copy it again from the store it was copied from (`reprolam store copy`), or import its "
+    "crate again, to complete it"
+)
+
+
+def is_stopped_copy(run: RunRecord) -> bool:
+    """Whether ``run`` is a copy's unfinished run: its missing steps are in the store it is
+    copied from, recorded there; executing them here (a resume) would record others."""
+    return run.status is RunStatus.INTERRUPTED and run.error == COPY_IN_PROGRESS
+
+
 def _unfinished(run: RunRecord) -> RunRecord:
     """The record a copy creates first: its header, interrupted until its steps are there."""
     return replace(
@@ -239,7 +256,7 @@ def _unfinished(run: RunRecord) -> RunRecord:
         status=RunStatus.INTERRUPTED,
         finished_at=None,
         outputs={},
-        error="copy in progress (or stopped): copy again to complete it",
+        error=COPY_IN_PROGRESS,
         seal=None,
         verdict=None,
     )
