@@ -215,6 +215,14 @@ def test_a_second_ctrl_c_while_the_cli_reports_the_first_still_names_the_run(
     assert f"reprolam resume {run_id}" in line
 
 
+def test_ctrl_c_counts_the_steps_that_finished_as_kept(tmp_path: Path) -> None:
+    """It counted the step the Ctrl-C stopped, recorded as started, which resume executes
+    again: '(2 steps kept)' of a run with one finished step."""
+    stderr, store = _invoke_stopped_run(tmp_path)
+    run_id, _status = _only_run(store)
+    assert f"run {run_id} is recorded as interrupted (1 finished step kept)" in stderr
+
+
 def test_a_second_ctrl_c_before_the_engine_recorded_the_first_still_names_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

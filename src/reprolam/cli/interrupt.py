@@ -35,13 +35,21 @@ def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
         if found is None:
             click.echo("error: interrupted (Ctrl-C): no run was recorded", err=True)
         else:
-            steps = len(client.store.steps(found))
+            steps = _finished_steps(client, found)
             click.echo(
-                f"error: interrupted: run {found} is recorded as interrupted ({steps} step"
-                f"{'s' * (steps != 1)} kept); continue it with `reprolam resume {found}`",
+                f"error: interrupted: run {found} is recorded as interrupted ({steps} finished "
+                f"step{'s' * (steps != 1)} kept); continue it with `reprolam resume {found}`",
                 err=True,
             )
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _finished_steps(client: Any, run: str) -> int:
+    """The steps that finished (the one the Ctrl-C stopped is recorded too, as started: resume
+    executes it again, so it is not counted as kept)."""
+    from reprolam.trace.records import StepStatus
+
+    return sum(step.status is not StepStatus.STARTED for step in client.store.steps(run))
 
 
 def _interrupted(client: Any, run: str | None, started: float) -> str | None:
