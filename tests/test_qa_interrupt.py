@@ -239,3 +239,45 @@ def test_a_second_ctrl_c_before_the_engine_recorded_the_first_still_names_the_ru
     run_id, status = _only_run(store)
     assert status in {"running", "interrupted"}  # marked by the next process to open it
     assert stderr.strip().splitlines()[-1].startswith(f"error: interrupted: run {run_id} ")
+
+
+STOPPED_WHEN_TOLD = """
+import os
+from reprolam import action, workflow
+
+@action(outputs=["a"])
+def first() -> int:
+    return 1
+
+@action(outputs=["b"])
+def second(a: int) -> int:
+    if os.environ.get("QA_STOP_NOW"):
+        raise KeyboardInterrupt  # the user's Ctrl-C, in the reproduction only
+    return a + 1
+
+flow = workflow("stopped", [first, second], outputs=["b"])
+"""
+
+
+def test_ctrl_c_during_reproduce_says_to_reproduce_again_not_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said 'continue it with reprolam resume REPRODUCTION', which resume refuses: a
+    reproduction is not resumed."""
+    from click.testing import CliRunner
+
+    from reprolam.cli.main import cli
+
+    flows = tmp_path / "stopped.py"
+    flows.write_text(STOPPED_WHEN_TOLD)
+    store = str(tmp_path / "store")
+    ran = CliRunner().invoke(cli, ["--store", store, "run", f"{flows}:flow"])
+    assert ran.exit_code == 0, ran.output
+    original, _status = _only_run(tmp_path / "store")
+    monkeypatch.setenv("QA_STOP_NOW", "1")
+    stopped = CliRunner().invoke(cli, ["--store", store, "reproduce", original])
+    assert stopped.exit_code == 130, stopped.output
+    line = stopped.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: interrupted: run ")
+    assert "reprolam resume" not in line
+    assert line.endswith(f"reproduce the original again, `reprolam reproduce {original}`")

@@ -12,11 +12,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reprolam._interrupts import hold_interrupts
+
+if TYPE_CHECKING:
+    from reprolam.trace.records import RunRecord
 
 
 @contextmanager
@@ -35,13 +38,24 @@ def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
         if found is None:
             click.echo("error: interrupted (Ctrl-C): no run was recorded", err=True)
         else:
-            steps = _finished_steps(client, found)
+            steps = _finished_steps(client, found.id)
             click.echo(
-                f"error: interrupted: run {found} is recorded as interrupted ({steps} finished "
-                f"step{'s' * (steps != 1)} kept); continue it with `reprolam resume {found}`",
+                f"error: interrupted: run {found.id} is recorded as interrupted ({steps} "
+                f"finished step{'s' * (steps != 1)} kept); {_go_on(found)}",
                 err=True,
             )
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _go_on(run: RunRecord) -> str:
+    """How to go on: resume the run; a reproduction is not resumed (resume refuses it: its
+    verdict compares every step of the original), its original is reproduced again."""
+    if run.verifies:
+        return (
+            f"it is a reproduction, which is not resumed: reproduce the original again, "
+            f"`reprolam reproduce {run.verifies}`"
+        )
+    return f"continue it with `reprolam resume {run.id}`"
 
 
 def _finished_steps(client: Any, run: str) -> int:
@@ -52,9 +66,10 @@ def _finished_steps(client: Any, run: str) -> int:
     return sum(step.status is not StepStatus.STARTED for step in client.store.steps(run))
 
 
-def _interrupted(client: Any, run: str | None, started: float) -> str | None:
+def _interrupted(client: Any, run: str | None, started: float) -> RunRecord | None:
     from reprolam.trace.records import RunStatus
 
+    candidates: list[RunRecord]
     try:
         store = client.store
         candidates = [store.get_run(store.resolve_run_id(run))] if run else client.runs(limit=32)
@@ -64,10 +79,10 @@ def _interrupted(client: Any, run: str | None, started: float) -> str | None:
         if record.pid != os.getpid():
             continue
         if record.status is RunStatus.INTERRUPTED and (record.finished_at or 0) >= started - 1:
-            return str(record.id)
+            return record
         # A second Ctrl-C that came before the engine recorded the first: the run is left
         # running, and marked interrupted by the next process to open the store (this one's
         # lease ends with it), so it is this command's run all the same.
         if record.status is RunStatus.RUNNING and (run or record.created_at >= started - 1):
-            return str(record.id)
+            return record
     return None
