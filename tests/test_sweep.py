@@ -446,3 +446,51 @@ def test_concurrent_points_on_the_local_executor_compute_what_one_at_a_time_does
             here = rl.store.own_steps(both.run.id)
             assert [s.outputs for s in here] == [s.outputs for s in rl.store.own_steps(one.run.id)]
             assert all("observed" not in s.proposal for s in here), [s.proposal for s in here]
+
+
+LATE_FAILURE = """
+from reprolam import action, workflow
+
+
+@action(outputs=["fit"])
+def fit(*, C: float = 1.0) -> float:
+    return C
+
+
+@action(outputs=["metrics"])
+def score(fit: float) -> dict[str, float]:
+    return {"accuracy": fit}
+
+
+@action(outputs=["report"])
+def report(fit: float, *, most: float = 100.0) -> str:
+    if fit > most:
+        raise ValueError(f"fit {fit} is above {most}")
+    return str(fit)
+
+
+flow = workflow(
+    "late-failure", [fit, score, report], outputs=["metrics", "report"], metrics="metrics"
+)
+"""
+
+
+def test_a_point_whose_fork_failed_after_its_metrics_is_never_the_best(tmp_path: Path) -> None:
+    # The best point was the failed fork with the highest accuracy (its score step ran
+    # before report failed): the table and --json named a failed run as the sweep's result,
+    # where Optuna, told the trial failed, had no value for it.
+    (tmp_path / "late.py").write_text(LATE_FAILURE)
+    store = tmp_path / "store"
+    parent = reprolam.run(f"{tmp_path / 'late.py'}:flow", store=store)
+    result = invoke(
+        store, "sweep", parent.id, "--at", "fit", "--grid", "fit.C=5,50", "--set",
+        "report.most=10", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.stdout)
+    assert [p["status"] for p in payload["points"]] == ["succeeded", "failed"]
+    assert payload["points"][1]["metrics"] == {"accuracy": 50.0}  # recorded, shown
+    assert payload["best"]["point"] == 0
+    table = invoke(store, "sweep", parent.id, "--at", "fit", "--grid", "fit.C=5,50", "--set",
+                   "report.most=10")  # fmt: skip
+    assert "best: point 0 (fit.C=5) accuracy=5" in table.stdout, table.stdout

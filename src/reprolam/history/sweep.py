@@ -205,8 +205,14 @@ class SweepResult:
         return None
 
     def best(self) -> SweepPoint | None:
+        """The point with the best finite headline metric among those whose fork succeeded
+        (a fork that failed after its metrics step is no result; Optuna is told it failed)."""
         metric = self.headline() or ""
-        scored = [p for p in self.points if p.metrics and finite_number(p.metrics.get(metric))]
+        scored = [
+            p
+            for p in self.points
+            if p.metrics and finite_number(p.metrics.get(metric)) and (p.run is None or p.succeeded)
+        ]
         if not scored:
             return None
         from reprolam.history.sweep_optuna import default_direction  # no optuna needed
