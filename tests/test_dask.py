@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -422,3 +423,58 @@ def test_a_script_whose_action_reaches_a_helper_runs_on_dask(tmp_path: Path) -> 
     assert done.stdout.split("\n")[0] == "succeeded {'y': 8} None", (
         done.stdout + done.stderr[-2000:]
     )
+
+
+SCHEDULER_KILLER = """
+import os
+import signal
+import socket
+import time
+
+from reprolam import action, workflow
+
+
+@action(outputs=["y"])
+def stop_scheduler(*, pid: int = 0) -> int:
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(30)  # the scheduler is gone long before
+    return pid
+
+
+flow = workflow("no-scheduler", [stop_scheduler], outputs=["y"])
+"""
+
+
+def test_a_scheduler_gone_mid_step_is_a_lost_step_without_dask_s_traceback(
+    tmp_path: Path,
+) -> None:
+    # The step was recorded as WorkerLost ('scheduler-connection-lost'), then closing the
+    # client logged "distributed.client - ERROR" and a CancelledError traceback to stderr.
+    (tmp_path / "kill.py").write_text(SCHEDULER_KILLER)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask_cli = [sys.executable, "-m"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": tmp_path}
+    scheduler = subprocess.Popen(
+        [*dask_cli, "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
+         str(port), "--no-dashboard"], **quiet,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [*dask_cli, "distributed.cli.dask_worker", address, "--nthreads", "1",
+         "--no-dashboard"], **quiet,
+    )  # fmt: skip
+    try:
+        command = [sys.executable, "-m", "reprolam", "--store", str(tmp_path / "store"), "run"]
+        command += [f"{tmp_path / 'kill.py'}:flow", "--executor", "dask", "--scheduler"]
+        command += [address, "--set", f"stop_scheduler.pid={scheduler.pid}"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        for process in (worker, scheduler):
+            process.kill()
+            process.wait()
+    assert done.returncode == 1, done.stderr
+    assert "WorkerLost: stop_scheduler did not come back from Dask" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not re.search(r"distributed\.\w+ - (ERROR|WARNING)", done.stderr), done.stderr

@@ -36,7 +36,7 @@ import socket
 import sys
 import threading
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from reprolam.actions import ActionSpec
@@ -189,7 +189,8 @@ class DaskExecutor(ExecutorBase):
             self._client = self._cluster = None
             self._warmed.clear()
         if client is not None:
-            client.close()
+            with _quiet_client_log():
+                client.close()
         if cluster is not None:
             cluster.close()
 
@@ -253,6 +254,19 @@ class DaskExecutor(ExecutorBase):
             return Outcome(error=error_info(exc), placement=placement, observed=observed)
         failure = None if status == "ok" else ErrorInfo(*error)
         return Outcome(outputs=values, error=failure, placement=placement, observed=observed)
+
+
+@contextlib.contextmanager
+def _quiet_client_log() -> Iterator[None]:
+    """Closing a client whose scheduler is gone cancels its reconnection, which Dask logs as
+    an ERROR with a CancelledError traceback: noise after the step's WorkerLost record."""
+    log = logging.getLogger("distributed.client")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _check_address(address: str) -> None:
