@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -494,3 +495,27 @@ def test_a_point_whose_fork_failed_after_its_metrics_is_never_the_best(tmp_path:
     table = invoke(store, "sweep", parent.id, "--at", "fit", "--grid", "fit.C=5,50", "--set",
                    "report.most=10")  # fmt: skip
     assert "best: point 0 (fit.C=5) accuracy=5" in table.stdout, table.stdout
+
+
+def test_a_sweep_of_more_points_than_it_runs_is_refused_at_once(parent: tuple[Path, str]) -> None:
+    # --grid with 200 x 200 x 200 values made and checked 8 million points in silence for
+    # minutes before the first fork (then ran forks for weeks); --random 100000000 drew its
+    # points until memory ran out.
+    store, run_id = parent
+    values = ",".join(str(v) for v in range(1, 201))
+    grid = ["--grid", f"fit.C={values}", "--grid", f"fit.delay={values}"]
+    grid += ["--grid", f"make_data.n={values}"]
+    started = time.monotonic()
+    big = invoke(store, "sweep", run_id, "--at", "make_data", *grid)
+    assert time.monotonic() - started < 5
+    assert big.exit_code == 2, big.output
+    assert "error: --grid makes 8000000 points (200 x 200 x 200 values), more than a " in (
+        big.stderr
+    )
+    assert "--random N or --optuna N" in big.stderr
+    drawn = invoke(store, "sweep", run_id, "--at", "fit", "--random", "100000000", "--space",
+                   "fit.C=0.1:10")  # fmt: skip
+    assert drawn.exit_code == 2, drawn.output
+    assert "error: --random 100000000: more points than a sweep runs (10000)" in drawn.stderr
+    with SQLiteStore(store) as trace:
+        assert [r.id for r in trace.list_runs()] == [run_id]

@@ -264,6 +264,10 @@ def _has_text_choices(declared: Any) -> bool:
     return any(type(c) not in (int, float) for c in choices)
 
 
+# the most points a sweep runs: each is a recorded fork, and the points are made and checked
+# before the first runs (a grid of 200 x 200 x 200 values was minutes of silence, then forks
+# for weeks; --random 100000000 made its points until memory ran out)
+MAX_POINTS = 10_000
 EXACT_INT = 2**53  # integer bounds are kept as floats, exact up to here (and within int64)
 
 
@@ -287,6 +291,15 @@ def grid_points(axes: Sequence[GridAxis]) -> list[Point]:
             option="grid",
             value=twice,
             hint=f"give all its values in one, {{grid={twice}={listed}}}",
+        )
+    sizes = [len(axis.values) for axis in axes]
+    if math.prod(sizes) > MAX_POINTS:
+        raise ConfigError(
+            f"{{grid}} makes {math.prod(sizes)} points ({' x '.join(map(str, sizes))} values), "
+            f"more than a sweep runs ({MAX_POINTS}): each point is a recorded fork",
+            option="grid",
+            hint="sweep fewer values, or sample the space: {random=N} or {optuna=N} with "
+            "a {space} per param",
         )
     return [
         dict(zip(targets, combo, strict=True))
@@ -313,6 +326,13 @@ def random_points(axes: Sequence[RandomAxis], count: int, seed: int) -> list[Poi
 
     if count < 1:
         raise ConfigError(f"{{random={count}}}: draw at least one point", option="random")
+    if count > MAX_POINTS:
+        raise ConfigError(
+            f"{{random={count}}}: more points than a sweep runs ({MAX_POINTS}): each point is "
+            "a recorded fork",
+            option="random",
+            hint=f"draw at most {MAX_POINTS}, e.g. {{random=100}}",
+        )
     check_seed(seed)
     targets = [axis.target for axis in axes]
     if len(set(targets)) != len(targets):
