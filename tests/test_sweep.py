@@ -519,3 +519,34 @@ def test_a_sweep_of_more_points_than_it_runs_is_refused_at_once(parent: tuple[Pa
     assert "error: --random 100000000: more points than a sweep runs (10000)" in drawn.stderr
     with SQLiteStore(store) as trace:
         assert [r.id for r in trace.list_runs()] == [run_id]
+
+
+PAIRS = """
+from reprolam import action, workflow
+
+
+@action(outputs=["metrics"])
+def score(*, pair: list[int] = [1, 2], weights: dict[str, float] = {}) -> dict[str, float]:
+    return {"total": float(sum(pair) + sum(weights.values()))}
+
+
+flow = workflow("pairs", [score], outputs=["metrics"], metrics="metrics")
+"""
+
+
+def test_the_csv_writes_a_swept_list_or_object_as_json(tmp_path: Path) -> None:
+    # --csv wrote Python's repr of a swept list or dict ({'a': 1.0}), which no JSON or CSV
+    # reader takes back; compare --csv writes such values as JSON.
+    (tmp_path / "pairs.py").write_text(PAIRS)
+    store = tmp_path / "store"
+    parent = reprolam.run(f"{tmp_path / 'pairs.py'}:flow", store=store)
+    written = tmp_path / "sweep.csv"
+    result = invoke(
+        store, "sweep", parent.id, "--at", "score", "--grid", "score.pair=[1,2],[3,4]",
+        "--grid", 'score.weights={"a":1}', "--csv", str(written),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(written.read_text())))
+    assert [json.loads(r["score.pair"]) for r in rows] == [[1, 2], [3, 4]]
+    assert [json.loads(r["score.weights"]) for r in rows] == [{"a": 1.0}, {"a": 1.0}]
+    assert [r["total"] for r in rows] == ["4.0", "8.0"]

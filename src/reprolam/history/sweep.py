@@ -255,8 +255,8 @@ class SweepResult:
                     p.number,
                     row["run_id"] or "",
                     row["status"],
-                    *(p.values.get(t, "") for t in self.targets),
-                    *((p.metrics or {}).get(m, "") for m in metrics),
+                    *(_cell(p.values.get(t, "")) for t in self.targets),
+                    *(_cell((p.metrics or {}).get(m, "")) for m in metrics),
                     p.executed,
                     p.reused,
                 ]
@@ -265,6 +265,14 @@ class SweepResult:
 
 
 PointCallback = Callable[[SweepPoint], None]
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell as ``compare --csv`` writes one: a text or number as it is, any other value
+    (a list, a model's fields, null) in its JSON form, as the step records it."""
+    if isinstance(value, str | int | float):
+        return value
+    return canonical_json(value)
 
 
 def _refuse_inherited_targets(
