@@ -550,3 +550,30 @@ def test_the_csv_writes_a_swept_list_or_object_as_json(tmp_path: Path) -> None:
     assert [json.loads(r["score.pair"]) for r in rows] == [[1, 2], [3, 4]]
     assert [json.loads(r["score.weights"]) for r in rows] == [{"a": 1.0}, {"a": 1.0}]
     assert [r["total"] for r in rows] == ["4.0", "8.0"]
+
+
+def test_the_plot_draws_no_point_whose_fork_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plot drew a fork that failed after its metrics step beside the results, the
+    # highest of them, as best() named it until ddaa16f.
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    from reprolam.history.sweep_plot import plot_sweep
+
+    drawn: list[tuple[list[Any], list[float]]] = []
+    scatter = Axes.scatter
+
+    def seen(self: Axes, xs: Any, ys: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn.append((list(xs), list(ys)))
+        return scatter(self, xs, ys, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "scatter", seen)
+    (tmp_path / "late.py").write_text(LATE_FAILURE)
+    with reprolam.open(tmp_path / "store") as rl:
+        parent = rl.run(f"{tmp_path / 'late.py'}:flow")
+        swept = rl.sweep(parent.id, at="fit", grid={"fit.C": [5, 50]}, set={"report.most": 10})
+    assert [p.succeeded for p in swept.points] == [True, False]
+    plot_sweep(swept, tmp_path / "sweep.png")
+    assert drawn == [([5], [5.0])]

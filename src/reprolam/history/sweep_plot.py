@@ -28,11 +28,7 @@ def plot_sweep(result: SweepResult, path: str | os.PathLike[str]) -> None:
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, max(1, len(targets)), squeeze=False)[0]
     for ax, target in zip(axes, targets, strict=False):
-        points: list[tuple[Any, float]] = []
-        for p in result.points:
-            y = (p.metrics or {}).get(metric or "")
-            if isinstance(y, int | float) and target in p.values:
-                points.append((p.values[target], float(y)))
+        points = plotted(result, target)
         xs = [x for x, _ in points]
         ys = [y for _, y in points]
         numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs)
@@ -51,3 +47,17 @@ def plot_sweep(result: SweepResult, path: str | os.PathLike[str]) -> None:
         ax.grid(alpha=0.3)
     figure.suptitle(f"sweep {result.id[:13]} of {result.parent[:13]}", fontsize=9)
     figure.savefig(path, dpi=100)
+
+
+def plotted(result: SweepResult, target: str) -> list[tuple[Any, float]]:
+    """The (swept value, headline metric) pairs drawn for ``target``: those of the points
+    whose fork succeeded, as ``best()`` reads them (a fork that failed after its metrics
+    step is no result)."""
+    metric = result.headline() or ""
+    points: list[tuple[Any, float]] = []
+    for p in result.points:
+        y = (p.metrics or {}).get(metric)
+        failed = p.run is not None and not p.succeeded
+        if isinstance(y, int | float) and target in p.values and not failed:
+            points.append((p.values[target], float(y)))
+    return points
