@@ -267,7 +267,7 @@ def _has_text_choices(declared: Any) -> bool:
 # the most points a sweep runs: each is a recorded fork, and the points are made and checked
 # before the first runs (a grid of 200 x 200 x 200 values was minutes of silence, then forks
 # for weeks; --random 100000000 made its points until memory ran out)
-MAX_POINTS = 10_000
+MAX_POINTS = 100_000
 EXACT_INT = 2**53  # integer bounds are kept as floats, exact up to here (and within int64)
 
 
