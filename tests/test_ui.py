@@ -620,3 +620,30 @@ def test_an_empty_host_is_refused_not_read_as_every_interface(tmp_path: Path) ->
         "(this machine only), or --host 0.0.0.0 for every interface"
     )
     assert result.stdout == ""
+
+
+@action(outputs=["metrics"])
+def tiny_loss(*, loss: float = 1e-07) -> dict[str, float]:
+    return {"loss": loss, "n_test": 142.0, "score": 0.978873}
+
+
+def test_small_metrics_read_as_show_words_them_not_as_zero() -> None:
+    """The runs list, the run page and the diff wrote a float metric with four decimals: a
+    loss of 1e-07 read 0.0000, and a diff of losses 1e-07 and 2e-07 showed 0.0000 against
+    0.0000. They read as ``reprolam runs`` and ``show`` word them (brief.number_words)."""
+    import reprolam
+
+    flow = workflow("ui-tiny", [tiny_loss], outputs=["metrics"])
+    with reprolam.open("memory:") as rl:
+        a = rl.run(flow, planner="script")
+        b = rl.run(flow, planner="script", set={"tiny_loss.loss": 2e-07})
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            pages = [_ok(client, "/"), _ok(client, f"/runs/{a.id}")]
+            diff = _ok(client, f"/diff?a={a.id}&b={b.id}")
+    for html in pages:
+        assert ">1e-07<" in html, html
+        assert ">142<" in html
+        assert ">0.9789<" in html
+        assert "0.0000" not in html
+    assert ">1e-07<" in diff
+    assert ">2e-07<" in diff

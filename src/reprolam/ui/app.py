@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reprolam.brief import number_words
 from reprolam.brief import visible as shown
 from reprolam.errors import ConfigError, IntegrityError, NotFoundError, ReprolamError, StoreError
 from reprolam.hashing import canonical_json, short
@@ -110,8 +111,10 @@ def _bare(host: str) -> str:
 
 
 def _number(value: Any) -> str:
+    """A metric as ``reprolam runs`` and ``show`` word it (``brief.number_words``: a loss of
+    1e-07 is not 0.0000); a whole float (n_test 142.0) as the whole number."""
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.4f}"
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else number_words(value)
     return str(value)
 
 
