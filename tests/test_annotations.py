@@ -257,6 +257,31 @@ def test_notebook_tables_cut_a_huge_value() -> None:
             assert len(html) < 20_000
 
 
+def test_notebook_tables_word_small_numbers_as_show_does() -> None:
+    """``show``'s, ``diff``'s and ``compare``'s HTML wrote a float with four decimals: a loss
+    of 1e-07 read 0.0000, and losses 1e-07 and 2e-07 read 0.0000 against 0.0000, highlighted
+    as differing. They read as ``reprolam show`` words them (brief.number_words)."""
+    import reprolam
+    from reprolam import action, workflow
+
+    @action(outputs=["metrics"])
+    def fit(*, rate: float = 1e-07) -> dict[str, float]:
+        return {"loss": rate}
+
+    flow = workflow("notebook-tiny", [fit], outputs=["metrics"])
+    with reprolam.open("memory:") as rl:
+        a = rl.run(flow, planner="script")
+        b = rl.run(flow, planner="script", set={"fit.rate": 2e-07})
+        shown = rl.show(a.id)._repr_html_()
+        compared = rl.compare(a.id, b.id)._repr_html_()
+        diffed = rl.diff(a.id, b.id)._repr_html_()
+    for html in (shown, compared, diffed):
+        assert "1e-07" in html
+        assert "0.0000" not in html
+    for html in (compared, diffed):
+        assert "2e-07" in html
+
+
 def test_control_characters_in_a_note_do_not_reach_the_terminal(
     sweep: tuple[Path, list[str]],
 ) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reprolam.brief import visible
+from reprolam.brief import number_words, visible
 from reprolam.hashing import canonical_json, short
 
 if TYPE_CHECKING:
@@ -47,8 +47,8 @@ def esc(value: Any) -> str:
 
 
 def _brief(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
+    if isinstance(value, float):  # as `reprolam show` words it: a loss of 1e-07 is not 0.0000
+        return number_words(value)
     if isinstance(value, str) and len(value) == 64:
         return short(value)
     if value is None:
