@@ -116,3 +116,28 @@ def test_a_sparse_matrix_is_described_by_its_statistics(world: tuple[TestClient,
     assert stats["density"] == 0.25
     assert stats["max (stored)"] == 4.0
     assert json.dumps(stats)  # plain data for the JSON twin
+
+
+@action(outputs=["sparse", "small"])
+def tiny_numbers() -> tuple[Any, Any]:
+    import numpy as np
+
+    sparse = sp.csr_matrix(([1.0, 2.0], ([0, 1], [0, 1])), shape=(10_000, 10_000))
+    return sparse, np.array([1e-09, 3e-09])
+
+
+tiny_flow = workflow("ui-tiny-numbers", [tiny_numbers], outputs=["small"])
+
+
+def test_small_statistics_are_not_shown_as_zero(tmp_path: Any) -> None:
+    """Statistics were rounded to six decimals: a sparse matrix with 2 values stored of 10^8
+    cells showed density 0.0 (an empty matrix), and an array of values near 1e-09 showed min,
+    max and mean 0.0. Below 1 they keep six significant digits."""
+    store = SQLiteStore(tmp_path / "store")
+    result = Engine(store).run(tiny_flow, planner=ScriptPlanner(["tiny_numbers"]))
+    with TestClient(create_app(store, index_in_background=False)) as client:
+        shown = _previews(client, result.run.id)
+    store.close()
+    assert shown["sparse"]["stats"]["density"] == 2e-08
+    small = shown["small"]["stats"]
+    assert (small["min"], small["max"], small["mean"]) == (1e-09, 3e-09, 2e-09)

@@ -226,8 +226,12 @@ def _sparse(matrix: Any) -> Preview:
 
 
 def _num(value: Any) -> float:
+    """A statistic, six decimals kept; below 1, six significant digits, so a density of 1e-07
+    or the mean of tiny gradients is not shown as 0.0."""
     number = float(value)
-    return round(number, 6) if math.isfinite(number) else number
+    if not math.isfinite(number):
+        return number
+    return float(f"{number:.6g}") if abs(number) < 1 else round(number, 6)
 
 
 def _frame(value: Any, summary: str) -> Preview | None:
