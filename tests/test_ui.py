@@ -647,3 +647,22 @@ def test_small_metrics_read_as_show_words_them_not_as_zero() -> None:
         assert "0.0000" not in html
     assert ">1e-07<" in diff
     assert ">2e-07<" in diff
+
+
+def test_a_run_with_more_forks_than_its_page_lists_says_how_many() -> None:
+    """A sweep's parent with more than 100 forks listed the 100 newest under Forks and said
+    nothing of the others, as if those were all its forks; the page says how many there are
+    and where the rest are."""
+    import reprolam
+
+    with reprolam.open("memory:") as rl:
+        parent = rl.run(LABEL_FLOW, planner="script")
+        for n in range(101):
+            rl.fork(parent.id, at="label", set={"label.text": "x" * n})
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            html = _ok(client, f"/runs/{parent.id}")
+            few = _ok(client, f"/runs/{rl.runs(limit=1)[0].id}")
+    assert html.count("at step 0") == 100
+    assert "the 100 newest of 101 forks" in html
+    assert f'href="/runs/{parent.id}/forks"' in html
+    assert 'id="forks-more"' not in few

@@ -24,6 +24,7 @@ from reprolam.ui.previews import Preview, preview
 STEPS_PER_PAGE = 500
 MAX_SVG_STEPS = 400  # larger traces get the table only: an SVG that tall helps nobody
 MAX_FORK_TREE = 2000
+MAX_FORKS_LISTED = 100  # on a run's page, newest first; its fork tree lists more
 QUERY_FIELDS = (
     "workflow",
     "status",
@@ -146,7 +147,7 @@ def run_page(store: TraceStore, run_ref: str, *, steps_offset: int = 0) -> dict[
     shown = [s for s in read if s.index < end]
     recovered_by = {s.recovers: s.index for s in read if s.recovers is not None}
     inherited = run.fork_index if run.parent_id and run.fork_index is not None else 0
-    forks = store.query_runs(RunQuery(parent_id=run_id, limit=100)).rows
+    forks = store.query_runs(RunQuery(parent_id=run_id, limit=MAX_FORKS_LISTED))
     return {
         "run": run,
         "steps": shown,
@@ -163,7 +164,8 @@ def run_page(store: TraceStore, run_ref: str, *, steps_offset: int = 0) -> dict[
         "inputs": run_inputs(store, run),
         "annotations": store.annotations(run_id),
         "reproductions": store.list_runs(verifies=run_id, limit=50),
-        "forks": forks,
+        "forks": forks.rows,
+        "forks_total": forks.total,  # a sweep's parent may have more than are listed
         "commands": copyable_commands(run),
         "live": run.status.value == "running",
     }
