@@ -666,3 +666,22 @@ def test_a_run_with_more_forks_than_its_page_lists_says_how_many() -> None:
     assert "the 100 newest of 101 forks" in html
     assert f'href="/runs/{parent.id}/forks"' in html
     assert 'id="forks-more"' not in few
+
+
+def test_a_fork_tree_that_leaves_forks_out_says_it_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork tree read the first 1000 forks of each run and said nothing of the others
+    (``capped`` false): a sweep of more points showed a tree that looked whole."""
+    import reprolam
+    from reprolam.ui import views
+
+    monkeypatch.setattr(views, "MAX_FORK_CHILDREN", 2, raising=False)
+    with reprolam.open("memory:") as rl:
+        parent = rl.run(LABEL_FLOW, planner="script")
+        for n in range(3):
+            rl.fork(parent.id, at="label", set={"label.text": "x" * n})
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            tree = client.get(f"/api/runs/{parent.id}/forks").json()
+            html = _ok(client, f"/runs/{parent.id}/forks")
+    assert len(tree["runs"]) == 3
+    assert tree["capped"] is True
+    assert "tree cut at" in html

@@ -24,6 +24,7 @@ from reprolam.ui.previews import Preview, preview
 STEPS_PER_PAGE = 500
 MAX_SVG_STEPS = 400  # larger traces get the table only: an SVG that tall helps nobody
 MAX_FORK_TREE = 2000
+MAX_FORK_CHILDREN = 1000  # forks of one run in its fork tree (a query's largest page)
 MAX_FORKS_LISTED = 100  # on a run's page, newest first; its fork tree lists more
 QUERY_FIELDS = (
     "workflow",
@@ -321,14 +322,18 @@ def fork_tree(store: TraceStore, run_ref: str) -> dict[str, Any]:
     nodes: list[tuple[int, RunRecord]] = []
     frontier = [(0, root)]
     placed = {root.id}
+    children_left_out = False
     while frontier and len(nodes) < MAX_FORK_TREE:
         depth, run = frontier.pop()
         nodes.append((depth, run))
-        children = store.query_runs(RunQuery(parent_id=run.id, limit=1000, descending=True)).rows
-        new = [row.run for row in children if row.run.id not in placed]
+        children = store.query_runs(
+            RunQuery(parent_id=run.id, limit=MAX_FORK_CHILDREN, descending=True)
+        )
+        children_left_out |= children.total > len(children.rows)
+        new = [row.run for row in children.rows if row.run.id not in placed]
         placed.update(r.id for r in new)
         frontier.extend((depth + 1, child) for child in new)
-    return {"current": run_id, "nodes": nodes, "capped": bool(frontier)}
+    return {"current": run_id, "nodes": nodes, "capped": bool(frontier) or children_left_out}
 
 
 def _cell(value: Any) -> str:
