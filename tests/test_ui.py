@@ -685,3 +685,36 @@ def test_a_fork_tree_that_leaves_forks_out_says_it_is_cut(monkeypatch: pytest.Mo
     assert len(tree["runs"]) == 3
     assert tree["capped"] is True
     assert "tree cut at" in html
+
+
+@action(outputs=["metrics"])
+def lossy(*, loss: float = 1.0) -> dict[str, float]:
+    return {"val_loss": loss, "accuracy": 1 - loss / 10}
+
+
+def test_a_metric_lists_runs_best_first_as_runs_does() -> None:
+    """``?metric=val_loss`` listed the highest loss first (every metric descending), where
+    ``reprolam runs --metric val_loss`` lists the lowest first: the page's top run was the
+    worst. A metric is best first unless ``dir`` says otherwise."""
+    import reprolam
+
+    flow = workflow("ui-lossy", [lossy], outputs=["metrics"])
+    with reprolam.open("memory:") as rl:
+        ids = {v: rl.run(flow, planner="script", set={"lossy.loss": v}).id for v in (2.0, 1.0, 3.0)}
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+
+            def listed(query: str) -> list[str]:
+                return [r["id"] for r in client.get(f"/api/runs?{query}").json()["runs"]]
+
+            newest = listed("")  # listing indexes the page's metrics
+            by_loss = listed("metric=val_loss")
+            by_accuracy = listed("metric=accuracy")
+            asked_desc = listed("metric=val_loss&dir=desc")
+            asked_asc = listed("metric=accuracy&dir=asc")
+            html = _ok(client, "/?metric=val_loss")
+    assert by_loss == [ids[1.0], ids[2.0], ids[3.0]]
+    assert by_accuracy == by_loss
+    assert asked_desc == by_loss[::-1]
+    assert asked_asc == by_loss[::-1]
+    assert newest == [ids[3.0], ids[1.0], ids[2.0]]
+    assert ">best first<" in html

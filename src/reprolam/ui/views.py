@@ -70,6 +70,7 @@ def parse_query(params: Mapping[str, str], *, limit: int = 50) -> RunQuery:
         limit = int(get["limit"] or limit)
     except ValueError:
         raise ConfigError("bad page: offset and limit are whole numbers") from None
+    order = get["order"] or ("metric" if get["metric"] else "created")
     return RunQuery(
         workflow=get["workflow"] or None,
         status=get["status"] or None,
@@ -81,11 +82,23 @@ def parse_query(params: Mapping[str, str], *, limit: int = 50) -> RunQuery:
         relation=get["relation"] or None,
         verdict=get["verdict"] or None,
         metric=get["metric"] or None,
-        order=get["order"] or ("metric" if get["metric"] else "created"),
-        descending=get["dir"] != "asc",
+        order=order,
+        descending=_descending(get["dir"], order, get["metric"]),
         offset=offset,
         limit=limit,
     )
+
+
+def _descending(direction: str, order: str, metric: str) -> bool:
+    """``dir=asc`` or ``desc`` as asked; by default newest first, and a metric best first as
+    ``reprolam runs --metric`` lists it (the lowest loss or error, else the highest)."""
+    if direction in ("asc", "desc"):
+        return direction == "desc"
+    if order == "metric" and metric:
+        from reprolam.history.sweep_optuna import default_direction
+
+        return default_direction(metric) == "maximize"
+    return True
 
 
 def runs_page(store: TraceStore, params: Mapping[str, str]) -> dict[str, Any]:
