@@ -718,3 +718,20 @@ def test_a_metric_lists_runs_best_first_as_runs_does() -> None:
     assert asked_asc == by_loss[::-1]
     assert newest == [ids[3.0], ids[1.0], ids[2.0]]
     assert ">best first<" in html
+
+
+def test_the_runs_list_names_a_forks_parent_as_it_names_runs() -> None:
+    """'fork of' and 'reproduces' named the other run by 8 characters of its id, which every
+    run made within about a minute shares (UUIDv7 ids begin with the time): a sweep's forks
+    all read 'fork of 01a23d97' beside runs listed as 01a23d97-..., naming no run."""
+    import reprolam
+
+    with reprolam.open("memory:") as rl:
+        parent = rl.run(LABEL_FLOW, planner="script")
+        rl.fork(parent.id, at="label", set={"label.text": "longer"})
+        rl.reproduce(parent.id)
+        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+            html = _ok(client, "/")
+    named = f'title="{parent.id}">{parent.id[:18]}</a>'
+    assert f"{named} at 0" in html
+    assert f'reproduces <a class="id" href="/runs/{parent.id}" {named}' in html
