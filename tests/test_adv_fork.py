@@ -273,7 +273,9 @@ def test_a_cycle_of_fork_parents_is_a_clear_error_not_a_recursion(
         assert [p.kind for p in report.problems] == ["damaged"]
         assert "a cycle of forks" in report.problems[0].message
         assert not replay(store, grandchild).verified
-        with TestClient(create_app(store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             assert client.get(f"/runs/{child}/forks").status_code == 200
             assert client.get(f"/runs/{child}").status_code == 400
 

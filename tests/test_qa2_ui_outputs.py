@@ -64,7 +64,9 @@ flow = workflow("ui-outputs", [outputs], outputs=["figure_bytes"])
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any]]:
     store = SQLiteStore(tmp_path_factory.mktemp("ui-outputs") / "store")
     result = Engine(store).run(flow, planner=ScriptPlanner(["outputs"]))
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         yield client, result
     store.close()
 
@@ -135,7 +137,9 @@ def test_small_statistics_are_not_shown_as_zero(tmp_path: Any) -> None:
     max and mean 0.0. Below 1 they keep six significant digits."""
     store = SQLiteStore(tmp_path / "store")
     result = Engine(store).run(tiny_flow, planner=ScriptPlanner(["tiny_numbers"]))
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         shown = _previews(client, result.run.id)
     store.close()
     assert shown["sparse"]["stats"]["density"] == 2e-08

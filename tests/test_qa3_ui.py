@@ -39,7 +39,9 @@ def client_and_sweep(tmp_path: Path) -> Iterator[tuple[TestClient, str, list[str
         parent = rl.run(FLOW).id
         result = rl.sweep(parent, at="score", grid={"score.alpha": [0.5, 2.0]})
         ids = [p.run.id for p in result.points if p.run is not None]
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             yield client, result.id, ids
 
 
@@ -89,7 +91,9 @@ def test_a_runs_page_lists_its_inputs(tmp_path: Path) -> None:
     }
     with reprolam.open(tmp_path / "store") as rl:
         run = rl.run(COUNTING, inputs=inputs)
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             html = client.get(f"/runs/{run.id}").text
             raw_digest = rl.show(run.id).steps[0].inputs["raw"]
             preview = client.get(f"/artifacts/{raw_digest}")
@@ -131,7 +135,9 @@ def test_a_binary_file_is_a_hex_dump(tmp_path: Path) -> None:
     with reprolam.open(tmp_path / "store") as rl:
         run = rl.run(BLOBS)
         digest = rl.show(run.id).steps[0].outputs["blob"]
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             page = client.get(f"/artifacts/{digest}").text
     assert "file data.bin (10 bytes): binary content" in page
     assert "ff fe 00 01 62 69 6e 61 72 79" in page

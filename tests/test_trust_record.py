@@ -236,7 +236,7 @@ def test_the_ui_shows_a_damaged_record_as_it_shows_the_cli(
     DAMAGE[damage](store, run_id)
     with SQLiteStore(store) as opened:
         app = create_app(opened, index_in_background=False)
-        with TestClient(app, raise_server_exceptions=False) as client:
+        with TestClient(app, raise_server_exceptions=False, base_url="http://localhost") as client:
             for url in ("/", "/api/runs", f"/runs/{run_id}", f"/api/runs/{run_id}",
                         f"/runs/{run_id}/audit", f"/runs/{run_id}/forks"):  # fmt: skip
                 assert client.get(url).status_code == 200, (url, client.get(url).text[-500:])
@@ -274,7 +274,9 @@ def test_annotations_edited_outside_reprolam_are_shown_not_a_crash(
     with SQLiteStore(store) as opened:
         notes = [a for a in opened.annotations(run_id) if a.kind == "note"]
         assert [(a.value, a.created_at) for a in notes] == [("hi", 0.0)]
-        with TestClient(create_app(opened, index_in_background=False)) as client:
+        with TestClient(
+            create_app(opened, index_in_background=False), base_url="http://localhost"
+        ) as client:
             for url in ("/", "/api/runs", f"/runs/{run_id}", f"/api/runs/{run_id}"):
                 assert client.get(url).status_code == 200, url
 
@@ -289,7 +291,10 @@ def test_an_artifact_size_edited_to_text_is_a_preview_error_not_a_500(
     store, run_id = recorded
     digest = first_output(store, run_id)
     edit(store, "UPDATE artifacts SET size = 'abc' WHERE digest = ?", digest)
-    with SQLiteStore(store) as opened, TestClient(create_app(opened)) as client:
+    with (
+        SQLiteStore(store) as opened,
+        TestClient(create_app(opened), base_url="http://localhost") as client,
+    ):
         for url in (f"/runs/{run_id}", f"/runs/{run_id}/steps/0", f"/artifacts/{digest}"):
             page = client.get(url)
             assert page.status_code in (200, 400), url  # shown, or refused in one line
@@ -306,7 +311,10 @@ def test_the_ui_marks_a_damaged_record_as_runs_and_show_do(recorded: tuple[Path,
     store, run_id = recorded
     DAMAGE["unknown run status"](store, run_id)
     DAMAGE["unknown step kind"](store, run_id)
-    with SQLiteStore(store) as opened, TestClient(create_app(opened)) as client:
+    with (
+        SQLiteStore(store) as opened,
+        TestClient(create_app(opened), base_url="http://localhost") as client,
+    ):
         assert "DAMAGED" in client.get("/").text
         page = client.get(f"/runs/{run_id}").text
         assert "DAMAGED" in page

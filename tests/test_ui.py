@@ -41,7 +41,9 @@ def world(
         server = request.getfixturevalue("postgres")
         store = PostgresStore(server.create_database(), artifacts_dir=root / "artifacts")
     data = ui_data.build(store)
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         yield client, data, store
     store.close()
 
@@ -209,6 +211,8 @@ def test_only_local_host_names_are_served(
 ) -> None:
     client, _, _ = world
     assert client.get("/", headers={"host": "evil.example"}).status_code == 400
+    # Starlette's test client's name: no machine's, so a name a rebinding page could use
+    assert client.get("/", headers={"host": "testserver"}).status_code == 400
     assert client.get("/static/app.js").status_code == 200
     assert client.post("/").status_code == 405  # read-only
 
@@ -225,7 +229,9 @@ def test_app_over_a_memory_store_needs_no_files(tmp_path: Path) -> None:
     from reprolam.trace import MemoryStore
 
     store = MemoryStore()
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         assert "no runs match" in _ok(client, "/")
 
 
@@ -276,7 +282,9 @@ def test_reproduction_verdicts_are_shown_and_filtered(tmp_path: Path) -> None:
     assert attempt.reproduction is not None
     verdict = attempt.reproduction.verdict
     assert verdict in ("identical", "within-tolerance")
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         assert f'class="verdict verdict-{verdict}"' in _ok(client, f"/runs/{original.id}")
         assert f'class="verdict verdict-{verdict}"' in _ok(client, "/")
         reproduced = client.get("/api/runs", params={"verdict": "reproduced"}).json()
@@ -297,7 +305,9 @@ def test_step_page_lists_what_the_action_read_outside_the_door(
     monkeypatch.setenv("REPROLAM_TEST_OWN", "1")
     with reprolam.open("memory:") as rl:
         run = rl.run(FLOW, planner="rules")
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             html = _ok(client, f"/runs/{run.id}/steps/0")
             payload = client.get(f"/api/runs/{run.id}/steps/0").json()
     (listed,) = re.findall(r'<ul id="step-effects"><li>(.*?)</li></ul>', html)
@@ -313,7 +323,9 @@ def test_numbers_beyond_64_bits_in_a_runs_query_are_answered_not_a_500(tmp_path:
     big = 2**64 + 5
     with reprolam.open(tmp_path / "store") as rl:
         run = rl.run("breast-cancer", planner="rules", seed=big)
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             found = client.get("/api/runs", params={"seed": str(big)})
             assert found.status_code == 200, found.text
             assert [r["id"] for r in found.json()["runs"]] == [run.id]
@@ -329,7 +341,9 @@ def test_every_step_link_leads_to_a_step_the_last_has_no_next(tmp_path: Path) ->
 
     store = MemoryStore()
     run_id, _ = ui_data.hostile_run(store)
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         for index in range(3):
             html = _ok(client, f"/runs/{run_id}/steps/{index}")
             for link in re.findall(rf'href="(/runs/{run_id}/steps/\d+)"', html):
@@ -349,7 +363,9 @@ def test_a_huge_param_does_not_make_a_huge_run_page_or_picture(tmp_path: Path) -
         fork = rl.fork(parent.id, at="label", set={"label.text": huge})
         for fmt in ("svg", "dot", "mermaid"):
             assert len(rl.export(fork.id, format=fmt)) < 50_000, fmt
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             assert len(_ok(client, f"/runs/{fork.id}")) < 50_000
             assert huge in _ok(client, f"/runs/{fork.id}/steps/0")
 
@@ -384,7 +400,9 @@ def test_links_to_a_run_whose_id_holds_url_characters_reach_that_run() -> None:
         step = seal(replace(first, outputs={"out": artifact.digest}, prev_hash=head))
         finished = replace(store.get_run(run_id), status=RunStatus.SUCCEEDED, finished_at=1.0)
         store.record(steps=[step], artifacts=[(artifact, value)], run=finished)
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         for run_id in ids:
             html = _ok(client, "/")
             links = {u for u in re.findall(r'href="(/runs/[^"]*)"', html)}
@@ -499,7 +517,9 @@ def test_the_fork_tree_has_a_json_twin_as_every_page_does() -> None:
     with reprolam.open("memory:") as rl:
         parent = rl.run(LABEL_FLOW, planner="script")
         fork = rl.fork(parent.id, at="label", set={"label.text": "longer"})
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             response = client.get(f"/api/runs/{fork.id}/forks")
             assert response.status_code == 200, response.text
             tree = response.json()
@@ -519,7 +539,9 @@ def test_a_store_it_may_only_read_still_shows_each_runs_metrics(tmp_path: Path) 
     with reprolam.open(tmp_path / "store") as rl:  # recording indexes nothing
         run = rl.run(LABEL_FLOW, planner="script", set={"label.text": "abcd"})
     store = SQLiteStore(tmp_path / "store", read_only=True)
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         (row,) = client.get("/api/runs").json()["runs"]
         html = _ok(client, "/")
     store.close()
@@ -542,7 +564,9 @@ def test_a_metric_filter_that_misses_unindexed_runs_says_so(
     with reprolam.open(tmp_path / "store") as rl:  # recording indexes nothing
         rl.run(LABEL_FLOW, planner="script")
     store = SQLiteStore(tmp_path / "store", read_only=True)
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         assert 'id="unindexed-note"' in _ok(client, "/?metric=length")
         assert 'id="unindexed-note"' not in _ok(client, "/")
     store.close()
@@ -566,7 +590,9 @@ def test_a_right_to_left_override_is_shown_not_obeyed() -> None:
     store = MemoryStore()
     run_id, _ = ui_data.hostile_run(store)
     note(store, run_id, "audit: \u202edeifirev\u202c ok")
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    with TestClient(
+        create_app(store, index_in_background=False), base_url="http://localhost"
+    ) as client:
         html = _ok(client, f"/runs/{run_id}")
     assert "\u202e" not in html
     assert "audit: \\u202edeifirev\\u202c ok" in html
@@ -593,7 +619,9 @@ def test_a_store_whose_server_stopped_is_a_503_page_then_pages_come_back(
     with pg.running_server(bindir) as server:
         store = PostgresStore(server.create_database(), artifacts_dir=tmp_path / "artifacts")
         ui_data.build(store)
-        with TestClient(create_app(store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             _ok(client, "/")
             server.stop()
             # the server is down: not the user's bad input (it was a 400)
@@ -637,7 +665,9 @@ def test_small_metrics_read_as_show_words_them_not_as_zero() -> None:
     with reprolam.open("memory:") as rl:
         a = rl.run(flow, planner="script")
         b = rl.run(flow, planner="script", set={"tiny_loss.loss": 2e-07})
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             pages = [_ok(client, "/"), _ok(client, f"/runs/{a.id}")]
             diff = _ok(client, f"/diff?a={a.id}&b={b.id}")
     for html in pages:
@@ -659,7 +689,9 @@ def test_a_run_with_more_forks_than_its_page_lists_says_how_many() -> None:
         parent = rl.run(LABEL_FLOW, planner="script")
         for n in range(101):
             rl.fork(parent.id, at="label", set={"label.text": "x" * n})
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             html = _ok(client, f"/runs/{parent.id}")
             few = _ok(client, f"/runs/{rl.runs(limit=1)[0].id}")
     assert html.count("at step 0") == 100
@@ -679,7 +711,9 @@ def test_a_fork_tree_that_leaves_forks_out_says_it_is_cut(monkeypatch: pytest.Mo
         parent = rl.run(LABEL_FLOW, planner="script")
         for n in range(3):
             rl.fork(parent.id, at="label", set={"label.text": "x" * n})
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             tree = client.get(f"/api/runs/{parent.id}/forks").json()
             html = _ok(client, f"/runs/{parent.id}/forks")
     assert len(tree["runs"]) == 3
@@ -701,7 +735,9 @@ def test_a_metric_lists_runs_best_first_as_runs_does() -> None:
     flow = workflow("ui-lossy", [lossy], outputs=["metrics"])
     with reprolam.open("memory:") as rl:
         ids = {v: rl.run(flow, planner="script", set={"lossy.loss": v}).id for v in (2.0, 1.0, 3.0)}
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
 
             def listed(query: str) -> list[str]:
                 return [r["id"] for r in client.get(f"/api/runs?{query}").json()["runs"]]
@@ -730,7 +766,9 @@ def test_the_runs_list_names_a_forks_parent_as_it_names_runs() -> None:
         parent = rl.run(LABEL_FLOW, planner="script")
         rl.fork(parent.id, at="label", set={"label.text": "longer"})
         rl.reproduce(parent.id)
-        with TestClient(create_app(rl.store, index_in_background=False)) as client:
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
             html = _ok(client, "/")
     named = f'title="{parent.id}">{parent.id[:18]}</a>'
     assert f"{named} at 0" in html

@@ -51,7 +51,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
-LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1", "testserver"]
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 
 
 def visible(value: Any) -> str:
