@@ -105,7 +105,8 @@ def server_times(store: SQLiteStore, pages: dict[str, str], repeats: int) -> dic
     from reprolam.ui.app import create_app
 
     out = {}
-    with TestClient(create_app(store, index_in_background=False)) as client:
+    app = create_app(store, index_in_background=False)
+    with TestClient(app, base_url="http://localhost") as client:
         for name, url in pages.items():
             assert client.get(url).status_code == 200, url  # warm: templates compiled
             out[name] = median_time(lambda url=url: client.get(url), repeats)
