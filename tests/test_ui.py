@@ -773,3 +773,27 @@ def test_the_runs_list_names_a_forks_parent_as_it_names_runs() -> None:
     named = f'title="{parent.id}">{parent.id[:18]}</a>'
     assert f"{named} at 0" in html
     assert f'reproduces <a class="id" href="/runs/{parent.id}" {named}' in html
+
+
+@action(outputs=["metrics"])
+def unbounded() -> dict[str, float]:
+    return {"loss": float("nan"), "ratio": float("inf"), "gap": float("-inf"), "ok": 1.0}
+
+
+def test_json_twins_spell_non_finite_numbers_as_json_does() -> None:
+    """The JSON twins wrote a NaN or infinite metric as Python's repr ('nan', 'inf',
+    '-inf'), where ``reprolam show --json`` and every other ``--json`` write "NaN",
+    "Infinity" and "-Infinity": a reader of both saw two values for one record."""
+    import reprolam
+
+    flow = workflow("ui-unbounded", [unbounded], outputs=["metrics"])
+    expected = {"loss": "NaN", "ratio": "Infinity", "gap": "-Infinity", "ok": 1.0}
+    with reprolam.open("memory:") as rl:
+        run = rl.run(flow, planner="script")
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
+            shown = client.get(f"/api/runs/{run.id}").json()
+            compared = client.get(f"/api/compare?run={run.id}").json()
+    assert shown["metrics"] == expected
+    assert compared["rows"][0]["metrics.loss"] == "NaN"

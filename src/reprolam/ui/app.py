@@ -344,11 +344,14 @@ def _with_plot(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    """JSON-safe: NaN and infinities (which JSON lacks) become strings."""
+    """JSON-safe: NaN and infinities (which JSON lacks) become the strings ``--json`` writes
+    (``"NaN"``, ``"Infinity"``, ``"-Infinity"``: ``results.finite_json``)."""
     import math
 
     if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
+        from reprolam.results import finite_json
+
+        return finite_json(value)
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
