@@ -797,3 +797,24 @@ def test_json_twins_spell_non_finite_numbers_as_json_does() -> None:
             compared = client.get(f"/api/compare?run={run.id}").json()
     assert shown["metrics"] == expected
     assert compared["rows"][0]["metrics.loss"] == "NaN"
+
+
+def test_a_reused_step_says_so_and_links_the_step_it_took_its_outputs_from() -> None:
+    """A step reused with --reuse (its outputs taken from a recorded step, not computed) was
+    shown as having taken '0.0 ms' on the run page, and its page did not say it was reused;
+    ``reprolam show`` says 'reused'. Both pages say so, the step page linking the step."""
+    import reprolam
+
+    with reprolam.open("memory:") as rl:
+        first = rl.run(LABEL_FLOW, planner="script")
+        again = rl.run(LABEL_FLOW, planner="script", reuse=True)
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
+            run_page = _ok(client, f"/runs/{again.id}")
+            step_page = _ok(client, f"/runs/{again.id}/steps/0")
+            computed = _ok(client, f"/runs/{first.id}")
+    assert ">reused<" in run_page
+    assert ">reused<" not in computed
+    assert 'id="reused-from"' in step_page
+    assert f'href="/runs/{first.id}/steps/0">step 0 of {first.id[:18]}</a>' in step_page

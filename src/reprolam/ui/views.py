@@ -277,9 +277,23 @@ def step_page(store: TraceStore, run_ref: str, index: int) -> dict[str, Any]:
         "exchange": llm_exchange(step),
         "recovered_by": recovered_by,
         "has_next": index + 1 < row.steps,  # the last step links to no step after it
+        "reused_from": reused_from(step),
         # what it read and did outside the door, as `reprolam show` lists it
         "effects": [describe_effect(e) for e in effects_of(step)],
     }
+
+
+def reused_from(step: StepRecord) -> tuple[str, int] | None:
+    """The run and index of the recorded step whose outputs a reused step took (``--reuse``),
+    as ``reprolam show`` names it; None for a step that computed its own."""
+    if not step.reused:
+        return None
+    counterpart = step.proposal["cache"].get("counterpart")
+    if isinstance(counterpart, list | tuple) and len(counterpart) == 2:
+        run_id, index = counterpart
+        if isinstance(run_id, str) and type(index) is int:
+            return run_id, index
+    return None
 
 
 def step_json(context: Mapping[str, Any]) -> dict[str, Any]:
