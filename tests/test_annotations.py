@@ -282,6 +282,29 @@ def test_notebook_tables_word_small_numbers_as_show_does() -> None:
         assert "2e-07" in html
 
 
+def test_notebook_steps_table_says_a_step_was_reused() -> None:
+    """A step reused with --reuse showed '0.0000' in the notebook's ms column, as if it had
+    run in no time; ``reprolam show`` says 'reused'. Durations read as show writes them."""
+    import reprolam
+    from reprolam import action, workflow
+
+    @action(outputs=["metrics"])
+    def cheap() -> dict[str, float]:
+        return {"score": 1.0}
+
+    flow = workflow("notebook-reuse", [cheap], outputs=["metrics"])
+    with reprolam.open("memory:") as rl:
+        first = rl.run(flow, planner="script")
+        again = rl.run(flow, planner="script", reuse=True)
+        computed = rl.show(first.id)._repr_html_()
+        shown = rl.show(again.id)._repr_html_()
+        ran = again._repr_html_()
+    assert ">reused<" in shown
+    assert ">reused<" in ran
+    assert ">reused<" not in computed
+    assert "0.0000" not in shown + computed
+
+
 def test_control_characters_in_a_note_do_not_reach_the_terminal(
     sweep: tuple[Path, list[str]],
 ) -> None:

@@ -107,11 +107,19 @@ def _steps_table(steps: Sequence[StepRecord]) -> str:
                 s.params,
                 " ".join(f"{n}={short(d)}" for n, d in s.outputs.items()),
                 s.seed,
-                None if s.duration is None else round(s.duration * 1000, 1),
+                _took(s),
             ]
             for s in steps
         ),
     )
+
+
+def _took(step: StepRecord) -> str:
+    """The ms column as ``reprolam show`` words it: 'reused' for outputs taken from a
+    recorded step (``--reuse``), else the duration."""
+    if step.reused:
+        return "reused"
+    return "-" if step.duration is None else f"{step.duration * 1000:.1f}"
 
 
 def run_result_html(result: RunResult) -> str:
