@@ -354,7 +354,8 @@ def test_every_step_link_leads_to_a_step_the_last_has_no_next(tmp_path: Path) ->
 def test_a_huge_param_does_not_make_a_huge_run_page_or_picture(tmp_path: Path) -> None:
     """A 5 MB param was written in full into the run page's overrides and into its trace
     picture (each step's tooltip, a fork's headline): a 20 MB page that took Chromium 15 s
-    and squeezed the facts column to a few characters. The step page still shows it all."""
+    and squeezed the facts column to a few characters. The diff and compare pages held it
+    whole too (each run's row: a sweep's comparison N times). The step page shows it all."""
     import reprolam
 
     huge = "é" * 1_000_000
@@ -367,6 +368,9 @@ def test_a_huge_param_does_not_make_a_huge_run_page_or_picture(tmp_path: Path) -
             create_app(rl.store, index_in_background=False), base_url="http://localhost"
         ) as client:
             assert len(_ok(client, f"/runs/{fork.id}")) < 50_000
+            # the diff and the comparison held it whole, in every run's row
+            assert len(_ok(client, f"/diff?a={parent.id}&b={fork.id}")) < 50_000
+            assert len(_ok(client, f"/compare?run={parent.id}&run={fork.id}")) < 50_000
             assert huge in _ok(client, f"/runs/{fork.id}/steps/0")
 
 
