@@ -822,3 +822,25 @@ def test_a_reused_step_says_so_and_links_the_step_it_took_its_outputs_from() -> 
     assert ">reused<" not in computed
     assert 'id="reused-from"' in step_page
     assert f'href="/runs/{first.id}/steps/0">step 0 of {first.id[:18]}</a>' in step_page
+
+
+def test_a_run_reproduced_more_often_than_its_page_lists_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run page listed a run's 50 newest reproductions and said nothing of the others,
+    as if those were all its reproductions; it says that there are more."""
+    import reprolam
+    from reprolam.ui import views
+
+    monkeypatch.setattr(views, "MAX_REPRODUCTIONS_LISTED", 2, raising=False)
+    with reprolam.open("memory:") as rl:
+        run = rl.run(LABEL_FLOW, planner="script")
+        for _ in range(3):
+            rl.reproduce(run.id)
+        with TestClient(
+            create_app(rl.store, index_in_background=False), base_url="http://localhost"
+        ) as client:
+            html = _ok(client, f"/runs/{run.id}")
+    listed = html.split('id="reproductions"')[1].split("</ul>")[0]
+    assert listed.count("<li>") == 2
+    assert 'id="reproductions-more"' in html

@@ -26,6 +26,7 @@ MAX_SVG_STEPS = 400  # larger traces get the table only: an SVG that tall helps 
 MAX_FORK_TREE = 2000
 MAX_FORK_CHILDREN = 1000  # forks of one run in its fork tree (a query's largest page)
 MAX_FORKS_LISTED = 100  # on a run's page, newest first; its fork tree lists more
+MAX_REPRODUCTIONS_LISTED = 50  # on a run's page, newest first
 QUERY_FIELDS = (
     "workflow",
     "status",
@@ -177,7 +178,9 @@ def run_page(store: TraceStore, run_ref: str, *, steps_offset: int = 0) -> dict[
         "metrics": headline_metrics(store, run),
         "inputs": run_inputs(store, run),
         "annotations": store.annotations(run_id),
-        "reproductions": store.list_runs(verifies=run_id, limit=50),
+        # one more than listed: the page says when there are more than it lists
+        "reproductions": store.list_runs(verifies=run_id, limit=MAX_REPRODUCTIONS_LISTED + 1),
+        "reproductions_listed": MAX_REPRODUCTIONS_LISTED,
         "forks": forks.rows,
         "forks_total": forks.total,  # a sweep's parent may have more than are listed
         "commands": copyable_commands(run),
