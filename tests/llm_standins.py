@@ -9,7 +9,8 @@ What each reproduces (the sources are the servers' docs and error messages):
 
 * OpenAI: an assistant message with ``tool_calls`` must be answered by a ``tool`` message
   for every id; a ``tool`` message must answer a call; tool names match
-  ``^[a-zA-Z0-9_-]{1,64}$``; arguments are strings; a key is required. Reasoning models
+  ``^[a-zA-Z0-9_-]{1,64}$``; an array schema has ``items`` (pydantic writes a tuple with
+  ``prefixItems`` only); arguments are strings; a key is required. Reasoning models
   (o-series, gpt-5) refuse ``temperature`` other than 1, ``top_p`` and ``max_tokens``
   ("Use 'max_completion_tokens' instead").
 * vLLM: tools with ``tool_choice`` auto need ``--enable-auto-tool-choice`` and
@@ -169,6 +170,35 @@ def openai_history(request: Received) -> Reply | None:
             if not _TOOL_NAME.match(call["function"].get("name", "")):
                 return openai_error(400, f"Invalid 'messages[{i}].tool_calls.function.name'")
             pending.append(call.get("id"))
+    return None
+
+
+def _arrays_without_items(node: Any, where: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The context of the first array schema in ``node`` that has no ``items``, if any."""
+    if isinstance(node, list):
+        found = (_arrays_without_items(v, (*where, str(i))) for i, v in enumerate(node))
+        return next((f for f in found if f is not None), None)
+    if not isinstance(node, dict):
+        return None
+    if node.get("type") == "array" and "items" not in node:
+        return where
+    found = (_arrays_without_items(v, (*where, k)) for k, v in node.items())
+    return next((f for f in found if f is not None), None)
+
+
+def openai_tool_schemas(request: Received) -> Reply | None:
+    """OpenAI checks each tool's parameters: an array schema needs ``items`` (strict or not)."""
+    for i, tool in enumerate(request.body.get("tools") or []):
+        function = tool.get("function", {})
+        where = _arrays_without_items(function.get("parameters", {}))
+        if where is not None:
+            return openai_error(
+                400,
+                f"Invalid schema for function '{function.get('name')}': In context={where}, "
+                "array schema missing items.",
+                param=f"tools[{i}].function.parameters",
+                code="invalid_function_parameters",
+            )
     return None
 
 
@@ -334,7 +364,9 @@ def standins() -> dict[str, StandIn]:
     """The matrix: one stand-in per server (and per documented misconfiguration)."""
     vllm_flags = ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
     return {
-        "openai": StandIn("openai", "gpt-4o-mini", all_of(needs_key, openai_history)),
+        "openai": StandIn(
+            "openai", "gpt-4o-mini", all_of(needs_key, openai_tool_schemas, openai_history)
+        ),
         "openai-reasoning": StandIn(
             "openai-reasoning", "o4-mini", all_of(needs_key, openai_reasoning, openai_history)
         ),

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from fake_llm import BREAST_CANCER_SCRIPT, FakeLLM, call, text
 from llm_standins import standins
-from reprolam import LLMPlanner
+from reprolam import LLMPlanner, action, workflow
 from reprolam.cli.main import cli
 from reprolam.engine.engine import Engine
 from reprolam.history.fork import fork
@@ -120,6 +120,27 @@ def test_openai_gets_tools_and_sampling_and_a_history_it_accepts(
     assert (body["temperature"], body["max_tokens"], body["seed"]) == (0.0, 1024, 0)
     ids = [c["id"] for m in body["messages"] for c in m.get("tool_calls") or []]
     assert ids == [call_id(i) for i in range(4)]
+
+
+@action(outputs=["box"])
+def make_box(*, span: list[tuple[float, str]], size: tuple[int, int] = (2, 3)) -> int:
+    """Make a box of a size."""
+    return size[0] * size[1] + len(span)
+
+
+def test_openai_accepts_the_tools_of_tuple_params(store: MemoryStore) -> None:
+    # pydantic writes a tuple as prefixItems without items; OpenAI refuses such a schema
+    # ("array schema missing items") on every call, so no run with a tuple param could start
+    standin = STANDINS["openai"]
+    flow = workflow("boxes", [make_box], outputs=["box"])
+    script = [call("make_box", {"size": [4, 5], "span": [[2.0, "b"]]})]
+    with standin.server(script) as server:
+        planner = LLMPlanner(base_url=server.base_url, model=standin.model, api_key=KEY)
+        result = Engine(store).run(flow, planner=planner)
+    assert result.status is RunStatus.SUCCEEDED, store.steps(result.id)[-1]
+    assert [s.params for s in store.steps(result.id)] == [{"size": [4, 5], "span": [[2.0, "b"]]}]
+    size = server.received[0].body["tools"][0]["function"]["parameters"]["properties"]["size"]
+    assert (size["items"], size["maxItems"]) == ({"type": "integer"}, 2)
 
 
 def test_openai_reasoning_models_get_no_temperature_and_max_completion_tokens(

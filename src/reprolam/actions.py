@@ -229,7 +229,7 @@ class ActionSpec:
 
     def tool_definition(self) -> dict[str, Any]:
         """An OpenAI-style tool: the action's params, plus optional input bindings."""
-        parameters = self.params_schema()
+        parameters = _with_array_items(self.params_schema())
         if self.inputs:
             parameters.setdefault("properties", {})["inputs"] = {
                 "type": "object",
@@ -262,6 +262,26 @@ class ActionSpec:
             "optional": self.optional,
             "fingerprint": self.fingerprint,
         }
+
+
+def _with_array_items(node: Any) -> Any:
+    """``node`` with ``items`` beside every ``prefixItems`` that has none (a tuple param).
+
+    OpenAI refuses a tool whose schema has an array without ``items`` ("array schema missing
+    items", HTTP 400), which is how pydantic writes a tuple. The added ``items`` (the
+    positions' one schema, or any of them) only constrains items past the prefix, which
+    ``maxItems`` already excludes: the schema accepts exactly the same values.
+    """
+    if isinstance(node, list):
+        return [_with_array_items(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = {key: _with_array_items(value) for key, value in node.items()}
+    prefix = found.get("prefixItems")
+    if isinstance(prefix, list) and prefix and "items" not in found:
+        distinct = [s for i, s in enumerate(prefix) if s not in prefix[:i]]
+        found["items"] = distinct[0] if len(distinct) == 1 else {"anyOf": distinct}
+    return found
 
 
 def _with_defs_inlined(schema: dict[str, Any]) -> dict[str, Any]:
