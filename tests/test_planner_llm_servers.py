@@ -143,6 +143,40 @@ def test_openai_accepts_the_tools_of_tuple_params(store: MemoryStore) -> None:
     assert (size["items"], size["maxItems"]) == ({"type": "integer"}, 2)
 
 
+@action(outputs=["table"], name="données")
+def gather(*, n: int = 1) -> int:
+    """Gather the data."""
+    return n
+
+
+def test_an_action_name_openai_refuses_as_a_tool_name_switches_auto_to_text_or_names_it(
+    store: MemoryStore,
+) -> None:
+    # a Python identifier (données, or longer than 64 characters) is no tool name OpenAI takes:
+    # every call was refused (400), the run failed saying 'its message says why'
+    standin = STANDINS["openai"]
+    flow = workflow("accents", [gather], outputs=["table"])
+    answer = text(json.dumps({"name": "données", "arguments": {"n": 2}}))
+    with standin.server([answer]) as server:
+        planner = LLMPlanner(base_url=server.base_url, model=standin.model, api_key=KEY)
+        result = Engine(store).run(flow, planner=planner)
+    assert result.status is RunStatus.SUCCEEDED
+    assert [s.params for s in store.steps(result.id)] == [{"n": 2}]
+    assert [bool(r.body.get("tools")) for r in server.received] == [True, False]
+    adapted = decision(store.steps(result.id)[0])["adapted"]
+    assert adapted[0]["param"] == "tools"
+
+    with standin.server() as server:
+        native = LLMPlanner(
+            base_url=server.base_url, model=standin.model, api_key=KEY, tool_mode="native"
+        )
+        failed = Engine(store).run(flow, planner=native)
+    assert failed.status is RunStatus.FAILED
+    fix = decision(store.steps(failed.id)[0])["error"]["fix"]
+    assert "'données' is not a tool name" in fix
+    assert "@action(name=" in fix
+
+
 def test_openai_reasoning_models_get_no_temperature_and_max_completion_tokens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

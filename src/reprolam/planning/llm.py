@@ -66,6 +66,7 @@ from reprolam.planning.llm_history import (
     clip,
     done_tool_name,
     tool_definitions,
+    unsendable_tool_names,
 )
 from reprolam.planning.llm_profiles import (
     TOOL_MODES,
@@ -376,7 +377,7 @@ class LLMPlanner:
                     record["latency"] = time.perf_counter() - started
                     if adapted:
                         record["adapted"] = adapted
-                    return self._failed(record, error_record(exc, hint=self.profile.hint))
+                    return self._failed(record, self._error_record(request, exc))
                 adapted.append(change.record())
                 if change.param == "tools":
                     native = False
@@ -421,9 +422,24 @@ class LLMPlanner:
             raise box["error"]
         return str(box["text"])
 
+    def _error_record(self, request: Mapping[str, Any], exc: Exception) -> dict[str, Any]:
+        failure = error_record(exc, hint=self.profile.hint)
+        status, message, _ = server_message(exc)
+        names = _refused_tool_names(request, status, message)
+        if names:
+            failure["fix"] = (
+                f"the action name {names[0]!r} is not a tool name this server takes (1 to 64 "
+                "characters a-z, A-Z, 0-9, _ or -): rename the action (@action(name='...')), "
+                "or use tool_mode='text'"
+            )
+        return failure
+
     def _adaptation(self, request: Mapping[str, Any], exc: Exception) -> Adaptation | None:
         status, message, param = server_message(exc)
         change = adapt_to_error(request, status, message, param)
+        if change is None and _refused_tool_names(request, status, message):
+            short = " ".join(message.split())[:300]
+            change = Adaptation("tools", "switched to tool_mode=text", short)
         if change is not None and change.param == "tools" and self.tool_mode != "auto":
             return None  # native: the user asked for tools; the error says how to enable them
         return change
@@ -511,6 +527,13 @@ class LLMPlanner:
         # the step's error type says what kind of failure; the reason says what happened
         reason = f"LLM call {record['call']} to {self.endpoint.host} failed: {failure['message']}"
         return NoProposal(reason, error_type=failure["type"], decision=record)
+
+
+def _refused_tool_names(request: Mapping[str, Any], status: int | None, message: str) -> list[str]:
+    """The request's tool names a server refuses, if it refused the request naming a name."""
+    if status not in (400, 422) or "name" not in message.lower():
+        return []
+    return unsendable_tool_names(request.get("tools") or ())
 
 
 def _profile_from_record(record: Mapping[str, Any]) -> Profile:

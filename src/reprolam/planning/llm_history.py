@@ -237,6 +237,13 @@ def _native_exchange(
     return [assistant, *answers]
 
 
+def unsendable_tool_names(tools: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The tool names OpenAI, Mistral and Gemini refuse (not 1-64 of a-z, A-Z, 0-9, _, -):
+    an action named ``données``, or longer than 64 characters, is a Python identifier."""
+    names = (str(t.get("function", {}).get("name", "")) for t in tools)
+    return [name for name in names if not _TOOL_NAME.match(name)]
+
+
 def _tool_name(name: Any) -> str:
     text = str(name or "")
     return text if _TOOL_NAME.match(text) else "invalid_tool_name"
