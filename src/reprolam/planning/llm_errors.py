@@ -147,7 +147,11 @@ def _fix(status: int, text: str, retryable: bool, hint: str) -> str:
 _ABOUT_TOOLS = re.compile(r"\btools?\b|tool_choice|function.?call", re.I)
 _REQUEST_FIXES = (
     (
-        re.compile(r"context.?(length|window)|maximum context|too many tokens|too long", re.I),
+        re.compile(
+            r"context.?(length|window|size)|maximum context|maximum model length|"
+            r"too many tokens|too long",
+            re.I,
+        ),
         "the prompt is longer than the model's context: give the planner a smaller "
         "prompt_budget, or use a model with a longer context",
     ),
