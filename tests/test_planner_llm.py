@@ -305,6 +305,14 @@ def test_a_500_and_a_timeout_are_failed_decisions_then_the_run_goes_on(store: Me
         ([error(429, "slow down")] * 1, 0, 1, "gave up after 1 attempts (max_retries=0)"),
         ([error(401, "bad key")], 5, 1, "not retryable: check the API key"),
         ([error(404, "no such model")], 5, 1, "not retryable: check the model name"),
+        # OpenAI's used-up quota is a 429 that no wait helps: it was retried, then 'gave up
+        # ... check that the server is up'
+        (
+            [error(429, "You exceeded your current quota, please check your plan")] * 3,
+            2,
+            1,
+            "not retryable: the API key's account has no quota or credits left",
+        ),
     ],
 )
 def test_failed_calls_retry_per_policy_then_end_the_run_with_the_reason(

@@ -39,6 +39,11 @@ _TOOL_FIXES = (
 )
 
 
+QUOTA_FIX = (
+    "the API key's account has no quota or credits left: check its plan and billing "
+    "(retrying does not help)"
+)
+_QUOTA = re.compile(r"insufficient_quota|exceeded your current quota|insufficient credits", re.I)
 SLOW_FIX = "the server is slow to answer: give it longer (the planner's timeout) or a faster model"
 
 
@@ -84,7 +89,8 @@ def error_record(exc: Exception, *, hint: str = "") -> dict[str, Any]:
         message += f" ({type(exc.__cause__).__name__}: {exc.__cause__})"
     status, text, _ = server_message(exc)
     if status is not None:
-        retryable = status in RETRYABLE_STATUS or status >= 500
+        # OpenAI answers a used-up quota with 429 too: no wait makes it pass
+        retryable = (status in RETRYABLE_STATUS or status >= 500) and not _QUOTA.search(text)
         fix = _fix(status, text, retryable, hint)
         extra: dict[str, Any] = {"status": status, "body": _bounded(exc), "fix": fix}
         wait = retry_after(exc)
@@ -127,8 +133,11 @@ def _fix(status: int, text: str, retryable: bool, hint: str) -> str:
     for pattern, fix in _TOOL_FIXES:
         if pattern.search(text):
             return fix
+    if _QUOTA.search(text):
+        return QUOTA_FIX
     known = {
         401: "check the API key (OPENAI_API_KEY / OPENROUTER_API_KEY)",
+        402: QUOTA_FIX,
         403: "check the API key's permissions",
         404: "check the model name and the base URL (it usually ends in /v1)",
     }
