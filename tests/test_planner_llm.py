@@ -20,9 +20,11 @@ from fake_llm import (
     BREAST_CANCER_SCRIPT,
     FakeLLM,
     Received,
+    Reply,
     breast_cancer_replies,
     call,
     calls,
+    completion,
     error,
     slow,
     text,
@@ -252,6 +254,26 @@ def test_a_text_reply_is_a_rejection_and_the_model_is_told(store: MemoryStore) -
     assert following[2] == {"role": "assistant", "content": "Let me think about the data first."}
     assert following[3]["role"] == "user"
     assert "text instead of calling a tool" in following[3]["content"]
+
+
+def test_a_refusal_is_a_rejection_saying_so_and_the_model_reads_its_words(
+    store: MemoryStore,
+) -> None:
+    # OpenAI puts a refusal in message.refusal with content null: the rejection said
+    # "replied with text instead of calling a tool ('')" and the model was shown "(empty reply)"
+    words = "I'm sorry, I can't help with that."
+    refusal = Reply(
+        body=completion(
+            {"role": "assistant", "content": None, "refusal": words}, finish_reason="stop"
+        )
+    )
+    with FakeLLM([refusal, *breast_cancer_replies()]) as llm:
+        result, steps = run_with(store, llm)
+    assert result.succeeded
+    assert steps[0].error is not None
+    assert "the model refused to call a tool" in steps[0].error.message
+    assert words in steps[0].error.message
+    assert llm.received[1].messages[2] == {"role": "assistant", "content": words}
 
 
 def test_only_the_first_of_several_tool_calls_runs_and_each_call_is_answered(

@@ -483,6 +483,10 @@ class LLMPlanner:
                 record, error("InvalidResponse", "the response has no choices[0].message", True)
             )
         text = _content_text(message.get("content"))
+        refusal = message.get("refusal")  # OpenAI: a refusal comes there, with no content
+        refused = not text and isinstance(refusal, str) and bool(refusal)
+        if refused:
+            text = str(refusal)
         cut = isinstance(first, dict) and first.get("finish_reason") == "length"
         calls = _tool_calls(message.get("tool_calls"))
         record["text"] = clip(text, MAX_RECORDED_TEXT, where="response")
@@ -500,6 +504,8 @@ class LLMPlanner:
             reason = "the model replied with text instead of calling a tool"
             if cut:
                 reason = "the reply was cut off at the max tokens limit before a tool call"
+            elif refused:
+                reason = "the model refused to call a tool"
             reason += f" ({text[:200]!r}); call exactly one of the tools"
             record["invalid"] = reason
             return Proposal("", rationale=clip(text), decision=record, invalid_reason=reason)
