@@ -9,8 +9,9 @@ What each reproduces (the sources are the servers' docs and error messages):
 
 * OpenAI: an assistant message with ``tool_calls`` must be answered by a ``tool`` message
   for every id; a ``tool`` message must answer a call; tool names match
-  ``^[a-zA-Z0-9_-]{1,64}$``; an array schema has ``items`` (pydantic writes a tuple with
-  ``prefixItems`` only); arguments are strings; a key is required. Reasoning models
+  ``^[a-zA-Z0-9_-]{1,64}$``, descriptions are at most 1024 characters; an array schema has
+  ``items`` (pydantic writes a tuple with ``prefixItems`` only); arguments are strings; a
+  key is required. Reasoning models
   (o-series, gpt-5) refuse ``temperature`` other than 1, ``top_p`` and ``max_tokens``
   ("Use 'max_completion_tokens' instead").
 * vLLM: tools with ``tool_choice`` auto need ``--enable-auto-tool-choice`` and
@@ -190,6 +191,15 @@ def openai_tool_schemas(request: Received) -> Reply | None:
     """OpenAI checks each tool's parameters: an array schema needs ``items`` (strict or not)."""
     for i, tool in enumerate(request.body.get("tools") or []):
         function = tool.get("function", {})
+        length = len(function.get("description", ""))
+        if length > 1024:
+            return openai_error(
+                400,
+                f"Invalid 'tools[{i}].function.description': string too long. Expected a string "
+                f"with maximum length 1024, but got a string with length {length} instead.",
+                param=f"tools[{i}].function.description",
+                code="string_above_max_length",
+            )
         where = _arrays_without_items(function.get("parameters", {}))
         if where is not None:
             return openai_error(

@@ -122,13 +122,13 @@ def test_openai_gets_tools_and_sampling_and_a_history_it_accepts(
     assert ids == [call_id(i) for i in range(4)]
 
 
-@action(outputs=["box"])
+@action(outputs=["box"], description="Make a box. " + "Its sides are measured in cm. " * 60)
 def make_box(*, span: list[tuple[float, str]], size: tuple[int, int] = (2, 3)) -> int:
     """Make a box of a size."""
     return size[0] * size[1] + len(span)
 
 
-def test_openai_accepts_the_tools_of_tuple_params(store: MemoryStore) -> None:
+def test_openai_accepts_the_tools_of_tuple_params_and_long_descriptions(store: MemoryStore) -> None:
     # pydantic writes a tuple as prefixItems without items; OpenAI refuses such a schema
     # ("array schema missing items") on every call, so no run with a tuple param could start
     standin = STANDINS["openai"]
@@ -141,6 +141,10 @@ def test_openai_accepts_the_tools_of_tuple_params(store: MemoryStore) -> None:
     assert [s.params for s in store.steps(result.id)] == [{"size": [4, 5], "span": [[2.0, "b"]]}]
     size = server.received[0].body["tools"][0]["function"]["parameters"]["properties"]["size"]
     assert (size["items"], size["maxItems"]) == ({"type": "integer"}, 2)
+    # a description longer than OpenAI's 1024 characters is cut, keeping the outputs' names
+    description = server.received[0].body["tools"][0]["function"]["description"]
+    assert len(description) == 1024
+    assert description.endswith("… Inputs: none. Outputs: box.")
 
 
 @action(outputs=["table"], name="données")

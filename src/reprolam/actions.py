@@ -42,6 +42,7 @@ Precondition = Callable[[Any], str | None]  # (RunState) -> reason to refuse, or
 # (outputs by name) -> a few hundred characters an LLM planner reads, e.g. the top correlations
 Summary = Callable[[Mapping[str, Any]], str]
 SUMMARY_MAX_CHARS = 600
+TOOL_DESCRIPTION_MAX = 1024  # characters of a tool's description OpenAI takes
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -238,11 +239,14 @@ class ActionSpec:
                 "properties": {name: {"type": "string"} for name in self.inputs},
                 "additionalProperties": False,
             }
-        description = self.description
+        wiring = ""
         if self.inputs or self.outputs:
-            description += (
+            wiring = (
                 f" Inputs: {', '.join(self.inputs) or 'none'}. Outputs: {', '.join(self.outputs)}."
             )
+        # OpenAI refuses a longer one ("string_above_max_length", HTTP 400): the prose is cut
+        description = _clipped_text(self.description, TOOL_DESCRIPTION_MAX - len(wiring)) + wiring
+        description = _clipped_text(description, TOOL_DESCRIPTION_MAX)
         return {
             "type": "function",
             "function": {"name": self.name, "description": description, "parameters": parameters},
@@ -262,6 +266,13 @@ class ActionSpec:
             "optional": self.optional,
             "fingerprint": self.fingerprint,
         }
+
+
+def _clipped_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (at least 0), ending with an ellipsis if cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + "…" if limit > 0 else ""
 
 
 def _with_array_items(node: Any) -> Any:
