@@ -183,6 +183,19 @@ def test_retry_after_as_an_http_date_is_honoured(store: MemoryStore, waits: list
     assert 25 <= waits[0] <= 31
 
 
+def test_retry_after_in_milliseconds_is_honoured(store: MemoryStore, waits: list[float]) -> None:
+    # Azure OpenAI sends retry-after-ms (alone, at times): it was ignored, and the retry came
+    # after the 1 s backoff, long before the server would take it
+    headers = {"retry-after-ms": "12500"}
+    slow_down = Reply(429, {"error": {"message": "rate limited"}}, headers=headers)
+    with FakeLLM([slow_down], responder=Driver()) as server:
+        planner = LLMPlanner(base_url=server.base_url, model="m", retry_backoff=1.0)
+        result = Engine(store).run(BREAST_CANCER, planner=planner)
+    assert result.succeeded, result.run.error
+    assert waits == [12.5]
+    assert decision(store.steps(result.id)[0])["error"]["retry_after"] == 12.5
+
+
 def test_an_error_in_a_200_body_is_a_failed_call_naming_the_servers_words(
     store: MemoryStore, waits: list[float]
 ) -> None:

@@ -64,10 +64,17 @@ def server_message(exc: Exception) -> tuple[int | None, str, Any]:
 
 
 def retry_after(exc: Exception, *, now: float | None = None) -> float | None:
-    """Seconds the server asked us to wait (``Retry-After``: seconds or an HTTP date)."""
+    """Seconds the server asked us to wait (``retry-after-ms``, or ``Retry-After``: seconds or
+    an HTTP date)."""
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
+    if headers is None:
+        return None
+    try:  # OpenAI and Azure say it in milliseconds too, or only so; the SDK reads it first
+        return max(0.0, float(headers.get("retry-after-ms") or "") / 1000)
+    except ValueError:
+        pass
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
