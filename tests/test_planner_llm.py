@@ -587,6 +587,21 @@ def test_llm_settings_that_cannot_work_are_config_errors_naming_the_fix(
         choose_planner("auto")
     with pytest.raises(ConfigError, match="max_retries=-1"):
         LLMPlanner(base_url="http://localhost:1/v1", model="m", max_retries=-1)
+    # nan passes every range check (--temperature nan too): the run failed at its first call
+    # with 'Out of range float values are not JSON compliant ... check that the LLM server
+    # is reachable'
+    for setting in ("temperature", "top_p", "timeout", "retry_backoff", "max_retry_wait"):
+        with pytest.raises(ConfigError, match=f"{setting}=nan is not a finite number"):
+            LLMPlanner(base_url="http://localhost:1/v1", model="m", **{setting: float("nan")})
+
+
+def test_cli_temperature_nan_is_refused_before_the_run(tmp_path: Path) -> None:
+    ran = invoke(
+        tmp_path, "run", "--planner", "llm", "--llm-base-url", "http://127.0.0.1:9/v1",
+        "--model", "m", "--temperature", "nan",
+    )  # fmt: skip
+    assert ran.exit_code == 2, ran.output
+    assert "temperature=nan is not a finite number" in ran.output
 
 
 def test_a_missing_openai_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

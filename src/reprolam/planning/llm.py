@@ -29,6 +29,7 @@ and is scrubbed from anything a server echoes back.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -187,6 +188,17 @@ class LLMPlanner:
                 f"timeout={timeout} (> 0), retry_backoff={retry_backoff} (>= 0), "
                 f"max_retry_wait={max_retry_wait} (>= 0), prompt_budget={prompt_budget} "
                 f"(>= 1000), max_tokens={max_tokens} (>= 1): fix the out-of-range value"
+            )
+        numbers = {"temperature": temperature, "top_p": top_p, "timeout": timeout}
+        numbers |= {"retry_backoff": retry_backoff, "max_retry_wait": max_retry_wait}
+        unreadable = [
+            f"{name}={value}"
+            for name, value in numbers.items()
+            if value is not None and not math.isfinite(value)
+        ]
+        if unreadable:  # nan passes every range check, and no JSON can carry it
+            raise ConfigError(
+                f"llm planner: {', '.join(unreadable)} is not a finite number: give a number"
             )
         if tool_mode not in TOOL_MODES:
             raise ConfigError(
