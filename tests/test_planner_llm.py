@@ -593,6 +593,7 @@ def test_llm_settings_that_cannot_work_are_config_errors_naming_the_fix(
     for setting in ("temperature", "top_p", "timeout", "retry_backoff", "max_retry_wait"):
         with pytest.raises(ConfigError, match=f"{setting}=nan is not a finite number"):
             LLMPlanner(base_url="http://localhost:1/v1", model="m", **{setting: float("nan")})
+    LLMPlanner(base_url="http://localhost:1/v1", model="m", max_retry_wait=float("inf"))
 
 
 def test_cli_temperature_nan_is_refused_before_the_run(tmp_path: Path) -> None:

@@ -191,10 +191,11 @@ class LLMPlanner:
             )
         numbers = {"temperature": temperature, "top_p": top_p, "timeout": timeout}
         numbers |= {"retry_backoff": retry_backoff, "max_retry_wait": max_retry_wait}
-        unreadable = [
+        unreadable = [  # max_retry_wait=inf: any wait the server asks for is taken
             f"{name}={value}"
             for name, value in numbers.items()
-            if value is not None and not math.isfinite(value)
+            if value is not None
+            and (math.isnan(value) or (math.isinf(value) and name != "max_retry_wait"))
         ]
         if unreadable:  # nan passes every range check, and no JSON can carry it
             raise ConfigError(
