@@ -295,6 +295,13 @@ def mistral_ids(request: Received) -> Reply | None:
     return None
 
 
+def no_system_role(request: Received) -> Reply | None:
+    """A chat template without a system turn (Gemma 2 on vLLM or llama.cpp --jinja)."""
+    if any(m.get("role") == "system" for m in request.messages):
+        return vllm_error("System role not supported")
+    return None
+
+
 def ollama_without_tools(model: str) -> Check:
     def check(request: Received) -> Reply | None:
         if request.body.get("tools"):

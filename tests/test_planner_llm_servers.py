@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from fake_llm import BREAST_CANCER_SCRIPT, FakeLLM, call, text
-from llm_standins import standins
+from llm_standins import Driver, all_of, no_system_role, standins, vllm, vllm_id
 from reprolam import LLMPlanner, action, workflow
 from reprolam.cli.main import cli
 from reprolam.engine.engine import Engine
@@ -179,6 +179,25 @@ def test_an_action_name_openai_refuses_as_a_tool_name_switches_auto_to_text_or_n
     fix = decision(store.steps(failed.id)[0])["error"]["fix"]
     assert "'données' is not a tool name" in fix
     assert "@action(name=" in fix
+
+
+def test_a_chat_template_without_a_system_role_gets_the_instructions_in_the_first_user_turn(
+    store: MemoryStore,
+) -> None:
+    # Gemma 2's template on vLLM raises 'System role not supported': every call was refused
+    # (400) and the run failed with 'the server refused the request: its message says why'
+    checks = all_of(no_system_role, vllm(["--enable-auto-tool-choice", "--tool-call-parser"]))
+    with FakeLLM([], responder=Driver(make_id=vllm_id), validator=checks) as server:
+        planner = LLMPlanner(base_url=server.base_url, model="google/gemma-2-9b-it")
+        result = Engine(store).run(BREAST_CANCER, planner=planner)
+    assert result.status is RunStatus.SUCCEEDED, result.run.error
+    steps = store.steps(result.id)
+    assert actions_of(steps) == ACTIONS
+    assert len(server.received) == len(ACTIONS) + 1  # refused once, then learned
+    assert decision(steps[0])["adapted"][0]["param"] == "system"
+    first = server.received[-1].messages[0]
+    assert first["role"] == "user"
+    assert first["content"].startswith("You plan a reproducible scientific workflow.")
 
 
 def test_openai_reasoning_models_get_no_temperature_and_max_completion_tokens(

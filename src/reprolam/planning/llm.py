@@ -358,7 +358,7 @@ class LLMPlanner:
         }
         request.update({k: v for k, v in sampling.items() if v is not None})
         for seen in learned:  # what the server refused earlier in this run stays adapted
-            if seen["param"] in request and seen["param"] != "tools":
+            if seen["param"] in (*request, "system") and seen["param"] != "tools":
                 apply(request, Adaptation(**seen))
         return request, prompt
 

@@ -142,6 +142,9 @@ _TOOLS_REFUSED = re.compile(
     r"no endpoints found that support tool use",  # OpenRouter, HTTP 404
     re.IGNORECASE,
 )
+# chat templates without a system turn (Gemma 2's on vLLM or llama.cpp --jinja) raise this
+_SYSTEM_REFUSED = re.compile(r"system role not supported|system role is not supported", re.I)
+SYSTEM_MERGED = "merged into the first user message"
 # OpenRouter answers 404 when no provider of the model takes a feature of the request
 _NO_ENDPOINT_FOR = re.compile(r"no endpoints found that support the provided '(\w+)'", re.I)
 
@@ -171,6 +174,8 @@ def adapt_to_error(
     short = " ".join(message.split())[:300]
     if "tools" in request and _TOOLS_REFUSED.search(message):
         return Adaptation("tools", "switched to tool_mode=text", short)
+    if _SYSTEM_REFUSED.search(message):
+        return Adaptation("system", SYSTEM_MERGED, short)
     if status == 404:  # a model not found stays an error; a feature no provider takes does not
         named = _NO_ENDPOINT_FOR.search(message)
         if named is None or named[1] not in OPTIONAL_PARAMS or named[1] not in request:
@@ -189,6 +194,17 @@ def adapt_to_error(
     return None
 
 
+def without_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with the system message's text put before the first user message's."""
+    if not messages or messages[0].get("role") != "system":
+        return messages
+    system, rest = str(messages[0].get("content") or ""), messages[1:]
+    if rest and rest[0].get("role") == "user":
+        first = {**rest[0], "content": f"{system}\n\n{rest[0].get('content') or ''}"}
+        return [first, *rest[1:]]
+    return [{"role": "user", "content": system}, *rest]
+
+
 def _names(message: str, param: str) -> bool:
     """Whether the message names ``param`` as a word ('max_tokens', not max_completion_tokens)."""
     return re.search(rf"(?<![\w-]){re.escape(param)}(?![\w-])", message) is not None
@@ -197,6 +213,9 @@ def _names(message: str, param: str) -> bool:
 def apply(request: dict[str, Any], adaptation: Adaptation) -> None:
     """Change ``request`` in place as ``adaptation`` says (tools are the caller's business)."""
     if adaptation.param == "tools":
+        return
+    if adaptation.param == "system":
+        request["messages"] = without_system(request["messages"])
         return
     value = request.pop(adaptation.param, None)
     if adaptation.change.startswith("renamed to "):
