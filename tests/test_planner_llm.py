@@ -276,6 +276,21 @@ def test_a_refusal_is_a_rejection_saying_so_and_the_model_reads_its_words(
     assert llm.received[1].messages[2] == {"role": "assistant", "content": words}
 
 
+def test_a_reply_withheld_by_a_content_filter_is_a_rejection_saying_so(
+    store: MemoryStore,
+) -> None:
+    # finish_reason content_filter, content null: it said 'the model replied with text
+    # instead of calling a tool ('')'
+    withheld = Reply(
+        body=completion({"role": "assistant", "content": None}, finish_reason="content_filter")
+    )
+    with FakeLLM([withheld, *breast_cancer_replies()]) as llm:
+        result, steps = run_with(store, llm)
+    assert result.succeeded
+    assert steps[0].error is not None
+    assert "the server's content filter withheld the reply" in steps[0].error.message
+
+
 def test_only_the_first_of_several_tool_calls_runs_and_each_call_is_answered(
     store: MemoryStore,
 ) -> None:

@@ -500,7 +500,8 @@ class LLMPlanner:
         refused = not text and isinstance(refusal, str) and bool(refusal)
         if refused:
             text = str(refusal)
-        cut = isinstance(first, dict) and first.get("finish_reason") == "length"
+        finish = first.get("finish_reason") if isinstance(first, dict) else None
+        cut = finish == "length"
         calls = _tool_calls(message.get("tool_calls"))
         record["text"] = clip(text, MAX_RECORDED_TEXT, where="response")
         record["tool_calls"] = calls
@@ -519,6 +520,8 @@ class LLMPlanner:
                 reason = "the reply was cut off at the max tokens limit before a tool call"
             elif refused:
                 reason = "the model refused to call a tool"
+            elif finish == "content_filter" and not text:  # OpenAI, Azure: the reply withheld
+                reason = "the server's content filter withheld the reply"
             reason += f" ({text[:200]!r}); call exactly one of the tools"
             record["invalid"] = reason
             return Proposal("", rationale=clip(text), decision=record, invalid_reason=reason)
