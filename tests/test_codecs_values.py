@@ -208,3 +208,18 @@ def test_a_sparse_array_of_three_dimensions_is_refused_naming_why_and_the_fix() 
     cube = sparse.coo_array(np.arange(8).reshape(2, 2, 2))
     with pytest.raises(CodecError, match=r"a sparse array of 3 dimensions .*store its \.toarray"):
         default_serializer().dumps_typed(cube)
+
+
+def test_a_one_dimensional_coo_array_round_trips() -> None:
+    """A 1-D coo_array was encoded, then its decoding failed ('tree artifact is malformed:
+    mismatching number of index arrays for shape'), so the step that returned it failed."""
+    from scipy import sparse
+
+    serializer = default_serializer()
+    vector = sparse.coo_array((np.array([1.0, 2.0, 3.0]), (np.array([3, 0, 3]),)), shape=(5,))
+    tag, data = serializer.dumps_typed(vector)
+    back = serializer.loads_typed(tag, data)
+    assert type(back) is sparse.coo_array
+    assert back.shape == (5,)
+    assert np.array_equal(back.toarray(), vector.toarray())
+    assert serializer.dumps_typed(back) == (tag, data)

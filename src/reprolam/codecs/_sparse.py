@@ -71,7 +71,9 @@ def decode_sparse(body: Any, blob: Callable[[Any], npt.NDArray[Any]]) -> Any:
     shape = tuple(int(n) for n in body["shape"])
     data = blob(body["data"])
     if fmt == "coo":
-        coords = (blob(body["row"]), blob(body["col"]))
+        # A 1-D COO array is stored with its one axis as "col" (its "row" is all zeros).
+        cols = blob(body["col"])
+        coords = (blob(body["row"]), cols) if len(shape) == 2 else (cols,)
         return getattr(sparse, name)((data, coords), shape=shape)
     indices, indptr = blob(body["indices"]), blob(body["indptr"])
     base_name = f"{'csc' if fmt == 'csc' else 'csr'}_{kind}"
