@@ -106,3 +106,32 @@ def test_an_output_whose_name_holds_a_dot_is_got_as_listed(tmp_path: Path) -> No
         )
         assert got.exit_code == 0, got.output
         assert got.stdout.split() == ["[", "1,", "2", "]"]
+
+
+@action(outputs=["plot", "report"])
+def draw(*, ctx: reprolam.ActionContext) -> tuple[Path, Path]:
+    (ctx.workdir / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff binary")
+    (ctx.workdir / "report.md").write_text("# caf\u00e9\n")
+    return ctx.workdir / "plot.png", ctx.workdir / "report.md"
+
+
+def test_a_file_output_is_got_as_png_or_txt_when_its_content_is(tmp_path: Path) -> None:
+    """A PNG file an action wrote was refused --as png ('not PNG bytes: get it as native,
+    txt'), and written --as txt though its bytes are not text."""
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        run_id = rl.run(workflow("files-as", [draw], outputs=["plot"])).id
+    png = _get(store, run_id, "plot", "--as", "png", "-o", str(tmp_path / "p.png"))
+    assert png.exit_code == 0, png.output
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+    as_text = _get(store, run_id, "plot", "--as", "txt", "-o", str(tmp_path / "p.txt"))
+    assert as_text.exit_code == 2
+    assert "not text: get it as native, png" in " ".join(as_text.stderr.split())
+    assert not (tmp_path / "p.txt").exists()
+    text = _get(store, run_id, "report", "--as", "txt", "-o", str(tmp_path / "r.txt"))
+    assert text.exit_code == 0, text.output
+    assert (tmp_path / "r.txt").read_text() == "# caf\u00e9\n"
+    not_png = _get(store, run_id, "report", "--as", "png", "-o", str(tmp_path / "r.png"))
+    assert not_png.exit_code == 2
+    assert "not PNG bytes: get it as native, txt" in " ".join(not_png.stderr.split())
+    assert not (tmp_path / "r.png").exists()

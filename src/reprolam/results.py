@@ -10,6 +10,7 @@ directories as themselves. ``native`` writes the bytes as stored (files: the fil
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import decimal
 import importlib.util
@@ -146,8 +147,8 @@ def _formats_of(codec: str, value: Any) -> list[str]:
     """The formats ``value`` can be written in, in ``FORMATS`` order."""
     import numpy as np
 
-    if isinstance(value, FileManifest):
-        return ["native", "txt"]
+    if isinstance(value, FileManifest):  # png and txt: checked on the file once written
+        return ["native"]
     if isinstance(value, DirManifest):
         return ["native"]
     fits = {"native"}
@@ -169,6 +170,26 @@ def _formats_of(codec: str, value: Any) -> list[str]:
     if (isinstance(value, str) and _encodes(value)) or (isinstance(value, bytes) and _utf8(value)):
         fits.add("txt")
     return [f for f in FORMATS if f in fits]
+
+
+def _file_is(path: Path, fmt: str, what: str) -> None:
+    """Refuse (removing it) a file written as itself that is not ``fmt`` (a PNG, text)."""
+    fits = ["native"]
+    with path.open("rb") as stream:
+        head = stream.read(len(PNG_MAGIC))
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        chunk, text = head, True
+        try:
+            while chunk:
+                decoder.decode(chunk)
+                chunk = stream.read(1 << 20)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            text = False
+    fits += ["png"] * (head == PNG_MAGIC) + ["txt"] * text
+    if fmt not in fits:
+        path.unlink()
+        raise ConfigError(f"{what}, not {_NEEDS[fmt]}: get it as {', '.join(fits)}")
 
 
 def _utf8(data: bytes) -> bool:
@@ -461,7 +482,7 @@ def get_artifact(
     label = name.rpartition(".")[2] if "." in name and name not in ("",) else name
     folder = _folder(out)
     possible = _formats_of(record.codec, value)
-    if fmt not in possible:
+    if fmt not in possible and not (isinstance(value, FileManifest) and fmt in ("png", "txt")):
         raise ConfigError(
             f"{name!r} is a {record.codec} artifact ({_type_name(value)}), not "
             f"{_NEEDS.get(fmt, fmt)}: get it as {', '.join(possible)}"
@@ -476,6 +497,8 @@ def get_artifact(
                 files.write_manifest(store, value, target)
             else:
                 _copy_uncopied(uncopied, target, value, key, f"input {name!r} of run {run_id}")
+        if isinstance(value, FileManifest) and fmt != "native":
+            _file_is(target, fmt, f"{name!r} is a file artifact ({value.name})")
         _writable(target)  # a copy for the user, not the store's read-only one
         size = value.size
     else:
