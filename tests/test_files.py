@@ -265,6 +265,35 @@ def test_returning_the_workdir_itself_gives_the_same_artifact_every_run(
     assert len(digests) == 1
 
 
+@action(outputs=["results", "table", "copy"])
+def overlapping_paths(*, ctx: ActionContext) -> tuple[Path, Path, Path]:
+    results = ctx.workdir / "results"
+    results.mkdir()
+    (results / "table.csv").write_text("a\n1\n")
+    return results, results / "table.csv", results / "table.csv"
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_one_file_may_be_several_outputs(tmp_path: Path, executor: str) -> None:
+    """A file returned twice, or inside a directory also returned, failed the step: the
+    first output moved it into the store, and the next said '.../table.csv does not exist:
+    write the file into ctx.workdir before returning its path'."""
+    from reprolam.engine.executors import LocalExecutor
+    from reprolam.engine.process import ProcessExecutor
+
+    runner = LocalExecutor() if executor == "local" else ProcessExecutor()
+    flow = workflow("overlapping", [overlapping_paths], outputs=["results", "table", "copy"])
+    with open_store(tmp_path / "store") as store:
+        try:
+            result = Engine(store, executor=runner).run(flow, planner=ScriptPlanner())
+        finally:
+            runner.close()
+        assert result.succeeded, result.steps[0].error
+        assert result.outputs["table"].read_text() == "a\n1\n"
+        assert result.outputs["copy"] == result.outputs["table"]
+        assert (result.outputs["results"] / "table.csv").read_text() == "a\n1\n"
+
+
 def test_large_files_stream_and_corruption_is_caught_on_read(tmp_path: Path) -> None:
     from reprolam import files
     from reprolam.trace.blobs import CHUNK

@@ -69,6 +69,9 @@ def keep_outputs(
     # worker (whose context this is not, so it cannot say)
     wrote_files = ctx.used_workdir is not None or loop.executor.name != "local"
     kept: dict[str, str] = {}
+    # moved into the store once every output is stored: one file may be two outputs (or
+    # inside a directory that is another), so the first must not move it from the second
+    stored: list[tuple[str, files.Manifest, Path]] = []
     try:
         for name, value in outputs.items():
             try:
@@ -76,10 +79,13 @@ def keep_outputs(
                 if path is None and wrote_files:
                     _refuse_nested_workdir_paths(value, root)
                 kept[name] = (
-                    loop._keep(value) if path is None else _keep_path(loop, path, name, ctx)
+                    loop._keep(value) if path is None else _keep_path(loop, path, name, ctx, stored)
                 )
             except (CodecError, files.FileArtifactError) as exc:
                 raise OutputError(f"action {action!r}, output {name!r}: {exc}") from exc
+        for key, manifest, path in stored:
+            loop.values[key] = files.adopt(loop.store, manifest, key, path)
+            loop.watched[key] = files.KeptCopy(loop.store, manifest, key)
     finally:
         if ctx.used_workdir is not None:
             files.remove_tree(ctx.used_workdir)
@@ -130,7 +136,13 @@ def _refuse_nested_workdir_paths(value: Any, root: str) -> None:
 _NESTED_PATHS_LOOKED_AT = 100_000  # values looked at for workdir paths (a guard, not a limit)
 
 
-def _keep_path(loop: RunLoop, path: Path, output: str, ctx: ActionContext) -> str:
+def _keep_path(
+    loop: RunLoop,
+    path: Path,
+    output: str,
+    ctx: ActionContext,
+    stored: list[tuple[str, files.Manifest, Path]],
+) -> str:
     if not path.exists():
         raise files.FileArtifactError(
             f"{path} does not exist: write the file into ctx.workdir before returning its path"
@@ -141,8 +153,7 @@ def _keep_path(loop: RunLoop, path: Path, output: str, ctx: ActionContext) -> st
         # part of its bytes; the directory is named after its output, the same every run
         manifest = replace(manifest, name=output)
     key = loop._keep(manifest)
-    loop.values[key] = files.adopt(loop.store, manifest, key, path)
-    loop.watched[key] = files.KeptCopy(loop.store, manifest, key)
+    stored.append((key, manifest, path))
     return key
 
 
