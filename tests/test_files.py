@@ -203,6 +203,25 @@ def test_symbolic_links_in_an_output_directory_are_refused(tmp_path: Path) -> No
         assert "'link'" in error.message
 
 
+@action(outputs=["link"])
+def return_link(*, ctx: ActionContext) -> Path:
+    (ctx.workdir / "real.txt").write_text("x")
+    (ctx.workdir / "link.txt").symlink_to(ctx.workdir / "real.txt")
+    return ctx.workdir / "link.txt"
+
+
+def test_a_returned_symbolic_link_is_refused_naming_it_and_the_fix(tmp_path: Path) -> None:
+    """It said '.../link.txt is not a regular file or directory: pass a file or a
+    directory' of a link to a regular file the action wrote."""
+    with open_store(tmp_path / "store") as store:
+        flow = workflow("returned-link", [return_link], outputs=["link"])
+        result = Engine(store).run(flow, planner=ScriptPlanner())
+        error = result.steps[0].error
+        assert error is not None
+        assert "link.txt is a symbolic link" in error.message
+        assert "copy the file it points to into ctx.workdir" in error.message
+
+
 @action(outputs=["figures"])
 def make_figures(*, ctx: ActionContext) -> list[Path]:
     paths = [ctx.workdir / "a.png", ctx.workdir / "b.png"]

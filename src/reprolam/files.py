@@ -103,6 +103,11 @@ def _read(
         _check_utf8(path.name, path)
         if stat.S_ISREG(st.st_mode):
             return FileManifest(path.name, _mode(st), st.st_size, _content(store, path), str(path))
+        if stat.S_ISLNK(st.st_mode):  # an action's output (an input's link is followed)
+            raise FileArtifactError(
+                f"{path} is a symbolic link: a file artifact holds a file's content, not a "
+                "link to it; copy the file it points to into ctx.workdir instead"
+            )
         if not stat.S_ISDIR(st.st_mode):
             raise FileArtifactError(
                 f"{path} is not a regular file or directory: pass a file or a directory"
