@@ -223,3 +223,18 @@ def test_a_one_dimensional_coo_array_round_trips() -> None:
     assert back.shape == (5,)
     assert np.array_equal(back.toarray(), vector.toarray())
     assert serializer.dumps_typed(back) == (tag, data)
+
+
+def test_a_matplotlib_figure_is_refused_naming_savefig_into_the_workdir() -> None:
+    """It said only 'matplotlib.figure.Figure has no canonical encoding: convert it to data
+    reprolam stores (arrays, frames, dicts, ...)', not how a plot is kept."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure()
+    try:
+        with pytest.raises(CodecError, match=r"savefig\(ctx\.workdir / 'plot\.png'\)"):
+            default_serializer().dumps_typed(figure)
+    finally:
+        plt.close(figure)

@@ -163,6 +163,11 @@ class TreeEncoder:
             return self.sklearn_object(value, depth)
         if is_sparse(value):
             return encode_sparse(value, self.add_blob)
+        if module.startswith("matplotlib.") and hasattr(value, "savefig"):
+            raise Unrepresentable(
+                "a matplotlib figure is a drawing, not data: save it into ctx.workdir "
+                "(fig.savefig(ctx.workdir / 'plot.png')) and return that path"
+            )
         raise Unrepresentable(f"{module}.{kind.__qualname__} has no canonical encoding")
 
     def encode_fields(self, fields: dict[str, Any], depth: int) -> dict[str, Any]:
