@@ -135,3 +135,22 @@ def test_a_file_output_is_got_as_png_or_txt_when_its_content_is(tmp_path: Path) 
     assert not_png.exit_code == 2
     assert "not PNG bytes: get it as native, txt" in " ".join(not_png.stderr.split())
     assert not (tmp_path / "r.png").exists()
+
+
+@action(outputs=["results"])
+def fill(*, ctx: reprolam.ActionContext) -> Path:
+    (ctx.workdir / "a.csv").write_text("a\n1\n")
+    return ctx.workdir
+
+
+def test_a_directory_got_under_an_archive_name_says_it_is_a_directory(tmp_path: Path) -> None:
+    """-o results.zip wrote a directory named results.zip, silently: unzip could not open it."""
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        run_id = rl.run(workflow("dir-as-zip", [fill], outputs=["results"])).id
+        with pytest.warns(reprolam.ReprolamWarning, match=r"written as a directory, not a \.zip"):
+            rl.get(run_id, "results", out=tmp_path / "results.zip")
+    assert (tmp_path / "results.zip" / "a.csv").read_text() == "a\n1\n"
+    done = _get(store, run_id, "results", "-o", str(tmp_path / "plain"))
+    assert done.exit_code == 0, done.output
+    assert "warning" not in done.stderr

@@ -172,8 +172,10 @@ def _formats_of(codec: str, value: Any) -> list[str]:
     return [f for f in FORMATS if f in fits]
 
 
-def _file_is(path: Path, fmt: str, what: str) -> None:
+def _file_is(value: Any, path: Path, fmt: str, name: str) -> None:
     """Refuse (removing it) a file written as itself that is not ``fmt`` (a PNG, text)."""
+    if not isinstance(value, FileManifest) or fmt == "native":
+        return
     fits = ["native"]
     with path.open("rb") as stream:
         head = stream.read(len(PNG_MAGIC))
@@ -189,7 +191,10 @@ def _file_is(path: Path, fmt: str, what: str) -> None:
     fits += ["png"] * (head == PNG_MAGIC) + ["txt"] * text
     if fmt not in fits:
         path.unlink()
-        raise ConfigError(f"{what}, not {_NEEDS[fmt]}: get it as {', '.join(fits)}")
+        raise ConfigError(
+            f"{name!r} is a file artifact ({value.name}), not {_NEEDS[fmt]}: "
+            f"get it as {', '.join(fits)}"
+        )
 
 
 def _utf8(data: bytes) -> bool:
@@ -497,8 +502,7 @@ def get_artifact(
                 files.write_manifest(store, value, target)
             else:
                 _copy_uncopied(uncopied, target, value, key, f"input {name!r} of run {run_id}")
-        if isinstance(value, FileManifest) and fmt != "native":
-            _file_is(target, fmt, f"{name!r} is a file artifact ({value.name})")
+        _file_is(value, target, fmt, name)
         _writable(target)  # a copy for the user, not the store's read-only one
         size = value.size
     else:
@@ -512,6 +516,7 @@ def get_artifact(
             else:
                 _write(value, record.codec, fmt, target)
         size = target.stat().st_size
+    _warn_if_archive_name(value, out if folder is None else None)
     suffix = Path(out).suffix if out is not None and folder is None and not manifest else ""
     # -o table.xlsx: a structured format under another's name (text and bytes take any);
     # -o cube.nc: reprolam's own encoding of a model or a DataArray, not NetCDF or a pickle
@@ -526,6 +531,22 @@ def get_artifact(
             stacklevel=2,
         )
     return GotArtifact(run_id, name, step, key, record.codec, fmt, str(target), size)
+
+
+_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".zst", ".7z")
+
+
+def _warn_if_archive_name(value: Any, out: str | os.PathLike[str] | None) -> None:
+    """A directory written under an archive's name (-o results.zip) is still a directory."""
+    suffix = Path(out).suffix.lower() if out is not None else ""
+    if isinstance(value, DirManifest) and suffix in _ARCHIVE_SUFFIXES:
+        warnings.warn(
+            ReprolamWarning(
+                f"{out}: a directory artifact is written as a directory, not a {suffix} "
+                f"archive; name it without {suffix}, or archive the directory yourself"
+            ),
+            stacklevel=3,
+        )
 
 
 def _native_asked(out: str | os.PathLike[str] | None) -> bool:
