@@ -399,3 +399,19 @@ def test_audit_says_when_a_run_holds_pickles(tmp_path: Path) -> None:
         report = audit(store, result.id)
         assert report.pickles == 1
         assert "1 are pickles" in report.checks()["artifacts"]["summary"]
+
+
+def test_a_file_is_recorded_with_the_size_of_the_bytes_read(tmp_path: Path) -> None:
+    """The size was the stat's, taken before the content was read: a /proc file (stat
+    size 0) or a log growing meanwhile was recorded as '0 bytes' with a digest of more,
+    and `get` said '(native, 0 bytes, ...)' of the 1 KB it wrote."""
+    from reprolam import files
+
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        pytest.skip("needs Linux's /proc")
+    assert files.hash_path(status).size > 0
+    with open_store(tmp_path / "store") as store:
+        manifest = files.store_path(store, status)
+        _record, data = store.get_artifact(manifest.content)
+        assert manifest.size == len(data) - len(files.MAGIC) > 0

@@ -88,10 +88,17 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return hasher.hexdigest()
 
 
-def _content(store: TraceStore | None, path: Path) -> str:
+def _content(store: TraceStore | None, path: Path) -> tuple[str, int]:
+    """The content's digest and size, as read: a file growing while it is read (a log) or
+    one whose stat says 0 (/proc) is recorded by the bytes its digest is of."""
     if store is None:
-        return hash_file(path)
-    return store.put_file(path, codec="bytes", prefix=MAGIC).digest
+        hasher, size = blake3(max_threads=blake3.AUTO), -len(MAGIC)
+        for chunk in file_chunks(path, MAGIC):
+            hasher.update(chunk)
+            size += len(chunk)
+        return hasher.hexdigest(), size
+    record = store.put_file(path, codec="bytes", prefix=MAGIC)
+    return record.digest, record.size - len(MAGIC)
 
 
 def _read(
@@ -102,7 +109,8 @@ def _read(
         st = path.stat() if follow_links else path.lstat()
         _check_utf8(path.name, path)
         if stat.S_ISREG(st.st_mode):
-            return FileManifest(path.name, _mode(st), st.st_size, _content(store, path), str(path))
+            content, size = _content(store, path)
+            return FileManifest(path.name, _mode(st), size, content, str(path))
         if stat.S_ISLNK(st.st_mode):  # an action's output (an input's link is followed)
             raise FileArtifactError(
                 f"{path} is a symbolic link: a file artifact holds a file's content, not a "
@@ -119,8 +127,8 @@ def _read(
                 if not any(os.scandir(item)):  # only empty directories need an entry
                     entries.append(DirEntry(relative, 0o755, 0, None))
                 continue
-            content = _content(store, item)
-            entries.append(DirEntry(relative, _mode(item_st), item_st.st_size, content))
+            content, size = _content(store, item)
+            entries.append(DirEntry(relative, _mode(item_st), size, content))
         return DirManifest(path.name, tuple(sorted(entries, key=lambda e: e.path)), str(path))
     except OSError as exc:
         raise FileArtifactError(
