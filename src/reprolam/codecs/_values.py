@@ -163,6 +163,12 @@ class TreeEncoder:
             return self.sklearn_object(value, depth)
         if is_sparse(value):
             return encode_sparse(value, self.add_blob)
+        if module.startswith("xarray."):
+            from reprolam.codecs._xarray import why_not
+
+            reason = why_not(value)
+            if reason is not None:
+                raise Unrepresentable(reason)
         if module.startswith("matplotlib.") and hasattr(value, "savefig"):
             raise Unrepresentable(
                 "a matplotlib figure is a drawing, not data: save it into ctx.workdir "

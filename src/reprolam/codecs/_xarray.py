@@ -36,6 +36,23 @@ def _has_multi_index(value: Any) -> bool:
     return any(type(index).__name__ == "PandasMultiIndex" for index in value.xindexes.values())
 
 
+def why_not(value: Any) -> str | None:
+    """Why an xarray value is not encoded (None if it is, or is no xarray value)."""
+    kind = _kind(value)
+    if kind is None:
+        return None
+    if _has_multi_index(value):
+        return (
+            f"a {kind} with a pandas MultiIndex coordinate, which xarray rebuilds as tuples: "
+            "reset_index() it into plain coordinates first"
+        )
+    try:
+        TreeEncoder().encode(_as_dict(value, kind))
+    except Unrepresentable as exc:
+        return f"a {kind} holding {exc}"
+    return None
+
+
 def _variable_dict(variable: Any) -> dict[str, Any]:
     return {"dims": variable.dims, "attrs": dict(variable.attrs), "data": variable.data}
 
