@@ -154,3 +154,21 @@ def test_a_directory_got_under_an_archive_name_says_it_is_a_directory(tmp_path: 
     done = _get(store, run_id, "results", "-o", str(tmp_path / "plain"))
     assert done.exit_code == 0, done.output
     assert "warning" not in done.stderr
+
+
+@action(outputs=["image", "log"])
+def buffers() -> tuple[bytearray, bytearray]:
+    return bytearray(b"\x89PNG\r\n\x1a\n\x00\xff"), bytearray(b"caf\xc3\xa9\n")
+
+
+def test_a_bytearray_is_got_as_png_or_txt_as_bytes_are(tmp_path: Path) -> None:
+    """A bytearray was JSON only (a hex string) or reprolam's encoding (native): a PNG or a
+    text built in a bytearray could not be got as the bytes it holds."""
+    store = str(tmp_path / "store")
+    with reprolam.open(store) as rl:
+        run_id = rl.run(workflow("buffers", [buffers], outputs=["image", "log"])).id
+        png = rl.get(run_id, "image", out=tmp_path / "i.png")
+        text = rl.get(run_id, "log", out=tmp_path / "l.txt")
+    assert (png.format, text.format) == ("png", "txt")
+    assert (tmp_path / "i.png").read_bytes() == b"\x89PNG\r\n\x1a\n\x00\xff"
+    assert (tmp_path / "l.txt").read_bytes() == b"caf\xc3\xa9\n"

@@ -165,9 +165,10 @@ def _formats_of(codec: str, value: Any) -> list[str]:
     # .npy holds no Python objects, and no mask: a masked array is JSON (masked as null)
     if isinstance(value, np.ndarray) and value.dtype.kind != "O" and not np.ma.isMA(value):
         fits.add("npy")
-    if isinstance(value, bytes) and value.startswith(PNG_MAGIC):
+    raw = isinstance(value, bytes | bytearray)
+    if raw and value.startswith(PNG_MAGIC):
         fits.add("png")
-    if (isinstance(value, str) and _encodes(value)) or (isinstance(value, bytes) and _utf8(value)):
+    if (isinstance(value, str) and _encodes(value)) or (raw and _utf8(value)):
         fits.add("txt")
     return [f for f in FORMATS if f in fits]
 
@@ -197,7 +198,7 @@ def _file_is(value: Any, path: Path, fmt: str, name: str) -> None:
         )
 
 
-def _utf8(data: bytes) -> bool:
+def _utf8(data: bytes | bytearray) -> bool:
     """Whether bytes are text: written as ``.txt`` they must not change (no replaced bytes)."""
     try:
         data.decode("utf-8")
@@ -394,11 +395,11 @@ def _write(value: Any, codec: str, fmt: str, target: Path) -> None:
     elif fmt == "npz":
         _write_npz(value, codec, target)
     elif fmt == "png":
-        if not (isinstance(value, bytes) and value.startswith(PNG_MAGIC)):
+        if not (isinstance(value, bytes | bytearray) and value.startswith(PNG_MAGIC)):
             raise ConfigError("the artifact is not PNG bytes: get it as native")
         target.write_bytes(value)
     elif fmt == "txt":
-        if isinstance(value, bytes):
+        if isinstance(value, bytes | bytearray):
             value = value.decode("utf-8")  # offered only for bytes that are UTF-8
         if not isinstance(value, str):
             raise ConfigError(f"a {codec} artifact is not text: get it as json")
