@@ -238,3 +238,15 @@ def test_a_matplotlib_figure_is_refused_naming_savefig_into_the_workdir() -> Non
             default_serializer().dumps_typed(figure)
     finally:
         plt.close(figure)
+
+
+def test_a_value_pickle_cannot_take_under_the_opt_in_says_so_not_opt_in() -> None:
+    """Trusted, a memoryview (which pickle refuses) was refused with 'or opt in to pickle
+    with trusted=True': the opt-in the caller had made."""
+    with pytest.raises(CodecError) as refused:
+        default_serializer(trusted=True).dumps_typed(memoryview(b"abc"))
+    message = str(refused.value)
+    assert "opt in to pickle" not in message
+    assert "pickle (opted in to) cannot take it either: TypeError" in message
+    with pytest.raises(CodecError, match=r", or opt in to pickle with trusted=True$"):
+        default_serializer().dumps_typed(memoryview(b"abc"))

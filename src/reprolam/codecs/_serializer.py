@@ -165,10 +165,12 @@ class Serializer:
         kind = type(value)
         reason = why_not(value)
         because = f" ({reason})" if reason else ""
+        # trusted: pickle was tried too, so opting in to it is no fix
+        last = f", or {OPT_IN}" if not self.pickles else f"; {_unpicklable(value)}"
         raise CodecError(
             f"no codec can encode {kind.__module__}.{kind.__qualname__}{because}: convert it "
             "to data reprolam stores (arrays, frames, dicts, ...), register a codec for it "
-            f"(entry point group {ENTRY_POINT_GROUP!r}), or {OPT_IN}"
+            f"(entry point group {ENTRY_POINT_GROUP!r}){last}"
         )
 
     def loads_own(self, tag: str, data: bytes) -> Any:
@@ -214,6 +216,16 @@ class Serializer:
             raise CodecError(
                 f"cannot decode {tag} artifact ({len(data)} bytes): {type(exc).__name__}: {exc}"
             ) from exc
+
+
+def _unpicklable(value: Any) -> str:
+    import pickle
+
+    try:
+        pickle.dumps(value)
+    except Exception as exc:  # a user's __reduce__ may raise anything
+        return f"pickle (opted in to) cannot take it either: {type(exc).__name__}: {exc}"
+    return "pickle (opted in to) cannot take it either"
 
 
 def default_serializer(*, trusted: bool = False) -> Serializer:
