@@ -3,6 +3,7 @@ backend must pass is tests/conformance.py (wired in tests/test_store_conformance
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -11,6 +12,14 @@ import pytest
 import pg
 from reprolam.trace import MemoryStore, SQLiteStore
 from reprolam.trace.contract import ArtifactRead
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C behaves as in a terminal whatever started the suite: a shell that runs it in
+    the background (``pytest &``, a CI step started so) hands it SIGINT ignored, which the
+    processes the tests start inherit, and the tests of Ctrl-C would test nothing."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
