@@ -82,21 +82,23 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
 
 def hash_file(path: str | os.PathLike[str]) -> str:
     """The digest a file's content gets as a ``bytes`` artifact, computed by streaming."""
-    hasher = blake3(max_threads=blake3.AUTO)
+    return _hashed(path)[0]
+
+
+def _hashed(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """``hash_file``'s digest and the size of the content it is of (as read)."""
+    hasher, size = blake3(max_threads=blake3.AUTO), -len(MAGIC)
     for chunk in file_chunks(path, MAGIC):
         hasher.update(chunk)
-    return hasher.hexdigest()
+        size += len(chunk)
+    return hasher.hexdigest(), size
 
 
 def _content(store: TraceStore | None, path: Path) -> tuple[str, int]:
     """The content's digest and size, as read: a file growing while it is read (a log) or
     one whose stat says 0 (/proc) is recorded by the bytes its digest is of."""
     if store is None:
-        hasher, size = blake3(max_threads=blake3.AUTO), -len(MAGIC)
-        for chunk in file_chunks(path, MAGIC):
-            hasher.update(chunk)
-            size += len(chunk)
-        return hasher.hexdigest(), size
+        return _hashed(path)
     record = store.put_file(path, codec="bytes", prefix=MAGIC)
     return record.digest, record.size - len(MAGIC)
 
