@@ -53,6 +53,8 @@ def test_run_sends_the_temperature_max_tokens_and_tool_mode_given(tmp_path: Path
             "200",
             "--tool-mode",
             "text",
+            "--prompt-budget",
+            "2000",
             "--json",
         )
     assert ran.exit_code == 0, ran.output
@@ -66,6 +68,7 @@ def test_run_sends_the_temperature_max_tokens_and_tool_mode_given(tmp_path: Path
         200,
         "text",
     )
+    assert planner["prompt_budget"] == 2000  # for a model with a short context: recorded
 
 
 def test_bad_llm_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -73,6 +76,7 @@ def test_bad_llm_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--tool-mode", "json"], "'json' is not one of 'native', 'text', 'auto'"),
         (["--temperature", "5"], "5.0 is not in the range 0<=x<=2"),
         (["--max-tokens", "0"], "0 is not in the range x>=1"),
+        (["--prompt-budget", "10"], "10 is not in the range x>=1000"),
     ):
         result = invoke(tmp_path, "run", *args)
         assert result.exit_code == 2

@@ -35,6 +35,7 @@ def llm_options(fn: F) -> F:
         max_tokens: int | None,
         tool_mode: str | None,
         llm_timeout: float | None,
+        prompt_budget: int | None,
         **kwargs: Any,
     ) -> Any:
         from reprolam.planning.choose import LLMSettings
@@ -49,10 +50,18 @@ def llm_options(fn: F) -> F:
             max_tokens=max_tokens,
             tool_mode=tool_mode,
             timeout=llm_timeout,
+            prompt_budget=prompt_budget,
         )
         return fn(*args, llm=llm, **kwargs)
 
     options = [
+        click.option(
+            "--prompt-budget",
+            type=click.IntRange(min=1000),
+            metavar="CHARS",
+            help="Characters of LLM messages past which the oldest step results are cut "
+            "short (default 48000, about 12k tokens; less for a model with a short context).",
+        ),
         click.option(
             "--llm-timeout",
             envvar="REPROLAM_LLM_TIMEOUT",
@@ -93,7 +102,10 @@ def llm_options(fn: F) -> F:
     return wrapped  # type: ignore[no-any-return]
 
 
-LLM_OPTIONS = ("model", "llm_base_url", "temperature", "max_tokens", "tool_mode", "llm_timeout")
+LLM_OPTIONS = (
+    *("model", "llm_base_url", "temperature", "max_tokens", "tool_mode", "llm_timeout"),
+    "prompt_budget",
+)
 
 
 def _refuse_llm_options_without_llm(planner: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from reprolam.errors import ConfigError, render_markup
@@ -35,6 +35,7 @@ class LLMSettings:
     max_tokens: int | None = None
     tool_mode: str | None = None
     timeout: float | None = None  # seconds one call may take
+    prompt_budget: int | None = None  # characters of messages before old results elide
 
     def sampling(self) -> dict[str, Any]:
         """The planner settings given now (the ones not ``None``)."""
@@ -43,6 +44,7 @@ class LLMSettings:
             "max_tokens": self.max_tokens,
             "tool_mode": self.tool_mode,
             "timeout": self.timeout,
+            "prompt_budget": self.prompt_budget,
         }
         return {k: v for k, v in given.items() if v is not None}
 
@@ -67,7 +69,7 @@ def refuse_llm_without_llm(llm: LLMSettings | None, why: str, *, fix: str) -> No
     reader of the code would believe the model was used): refuse them, naming the fix."""
     given = [
         f"{name}={getattr(llm, name)!r}"
-        for name in ("model", "base_url", "temperature", "max_tokens", "tool_mode", "timeout")
+        for name in (f.name for f in fields(LLMSettings))
         if llm is not None and getattr(llm, name) is not None
     ]
     if given:
