@@ -169,8 +169,8 @@ _REQUEST_FIXES = (
             re.I,
         ),
         "the prompt is longer than the model's context: give the planner a smaller "
-        "prompt budget (--prompt-budget CHARS; prompt_budget= in Python), or use a model "
-        "with a longer context",
+        "prompt budget (prompt_budget=CHARS, the command's prompt-budget option), or use a "
+        "model with a longer context",
     ),
     (
         re.compile(r"\bstream", re.I),
