@@ -415,3 +415,7 @@ def test_a_file_is_recorded_with_the_size_of_the_bytes_read(tmp_path: Path) -> N
         manifest = files.store_path(store, status)
         _record, data = store.get_artifact(manifest.content)
         assert manifest.size == len(data) - len(files.MAGIC) > 0
+    # and a read of it, as the effects watch records it: the size of what its digest is of
+    from reprolam.file_reads import file_state
+
+    assert file_state(str(status))["size"] > 0

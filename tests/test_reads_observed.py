@@ -233,10 +233,10 @@ def test_a_fifo_is_recorded_without_being_opened_again(tmp_path: Path, data: Pat
 def test_a_file_that_cannot_be_hashed_leaves_the_step_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreadable(path: object) -> str:
+    def unreadable(path: object) -> tuple[str, int]:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("reprolam.files.hash_file", unreadable)
+    monkeypatch.setattr("reprolam.files.hashed_file", unreadable)
     with reprolam.open(tmp_path / "store") as rl:
         result = rl.run(FLOW, planner="script")
         assert rl.audit(result.id).problems == []  # the record is whole

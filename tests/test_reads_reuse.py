@@ -111,12 +111,12 @@ def test_a_big_file_is_reused_until_its_size_or_mtime_moves(
 def test_a_file_that_could_not_be_hashed_is_never_vouched_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreadable(path: object) -> str:
+    def unreadable(path: object) -> tuple[str, int]:
         raise PermissionError(13, "Permission denied", str(path))
 
     with reprolam.open(tmp_path / "store") as rl:
         with monkeypatch.context() as patched:
-            patched.setattr("reprolam.files.hash_file", unreadable)
+            patched.setattr("reprolam.files.hashed_file", unreadable)
             rl.run(FLOW, planner="script")
         load = cache_advice(rl.run(FLOW, planner="script", reuse=True).steps[0])
     assert load["reused"] is False

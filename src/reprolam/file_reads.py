@@ -215,9 +215,10 @@ def file_state(path: str) -> dict[str, Any]:
             return {"special": stat.filemode(st.st_mode)[0]}  # never opened: it may block
         if st.st_size > HASH_CAP:
             return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        from reprolam.files import hash_file
+        from reprolam.files import hashed_file
 
-        return {"digest": hash_file(path), "size": st.st_size}
+        content, size = hashed_file(path)  # the size of what the digest is of
+        return {"digest": content, "size": size}
     except OSError as exc:
         return {"unreadable": exc.strerror or str(exc)}
 

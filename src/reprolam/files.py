@@ -82,11 +82,12 @@ def _walk(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
 
 def hash_file(path: str | os.PathLike[str]) -> str:
     """The digest a file's content gets as a ``bytes`` artifact, computed by streaming."""
-    return _hashed(path)[0]
+    return hashed_file(path)[0]
 
 
-def _hashed(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """``hash_file``'s digest and the size of the content it is of (as read)."""
+def hashed_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """``hash_file``'s digest and the size of the content it is of, as read (a file growing
+    while it is read, or one whose stat says 0 bytes, ``/proc``'s)."""
     hasher, size = blake3(max_threads=blake3.AUTO), -len(MAGIC)
     for chunk in file_chunks(path, MAGIC):
         hasher.update(chunk)
@@ -98,7 +99,7 @@ def _content(store: TraceStore | None, path: Path) -> tuple[str, int]:
     """The content's digest and size, as read: a file growing while it is read (a log) or
     one whose stat says 0 (/proc) is recorded by the bytes its digest is of."""
     if store is None:
-        return _hashed(path)
+        return hashed_file(path)
     record = store.put_file(path, codec="bytes", prefix=MAGIC)
     return record.digest, record.size - len(MAGIC)
 
