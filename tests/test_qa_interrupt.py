@@ -281,3 +281,31 @@ def test_ctrl_c_during_reproduce_says_to_reproduce_again_not_to_resume(
     assert line.startswith("error: interrupted: run ")
     assert "reprolam resume" not in line
     assert line.endswith(f"reproduce the original again, `reprolam reproduce {original}`")
+
+
+def test_a_killed_reproduction_is_recorded_saying_to_reproduce_again_not_to_resume(
+    tmp_path: Path,
+) -> None:
+    """A reproduction whose process died (kill -9) was marked interrupted with the reason
+    'continue it with `reprolam resume`', which refuses reproductions."""
+    flows = tmp_path / "stopped.py"
+    flows.write_text(STOPPED_WHEN_TOLD.replace("raise KeyboardInterrupt", "os._exit(9)"))
+    store = tmp_path / "store"
+    assert _cli(store, "run", f"{flows}:flow").returncode == 0
+    original, _status = _only_run(store)
+    env = {**os.environ, "REPROLAM_STORE": str(store), "QA_STOP_NOW": "1"}
+    died = subprocess.run(
+        [sys.executable, "-m", "reprolam", "reproduce", original],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert died.returncode == 9, died.stderr
+    listed = json.loads(_cli(store, "runs", "--json").stdout)
+    (reproduction,) = [run for run in listed if run["id"] != original]
+    assert reproduction["status"] == "interrupted"
+    assert "reprolam resume" not in reproduction["error"]
+    assert reproduction["error"].endswith(
+        f"reproduce the original again, `reprolam reproduce {original}`"
+    )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from reprolam._interrupts import hold_interrupts
+from reprolam.trace.leases import go_on
 
 if TYPE_CHECKING:
     from reprolam.trace.records import RunRecord
@@ -41,21 +42,10 @@ def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
             steps = _finished_steps(client, found.id)
             click.echo(
                 f"error: interrupted: run {found.id} is recorded as interrupted ({steps} "
-                f"finished step{'s' * (steps != 1)} kept); {_go_on(found)}",
+                f"finished step{'s' * (steps != 1)} kept); {go_on(found.id, found.verifies)}",
                 err=True,
             )
         sys.exit(EXIT_INTERRUPTED)
-
-
-def _go_on(run: RunRecord) -> str:
-    """How to go on: resume the run; a reproduction is not resumed (resume refuses it: its
-    verdict compares every step of the original), its original is reproduced again."""
-    if run.verifies:
-        return (
-            f"it is a reproduction, which is not resumed: reproduce the original again, "
-            f"`reprolam reproduce {run.verifies}`"
-        )
-    return f"continue it with `reprolam resume {run.id}`"
 
 
 def _finished_steps(client: Any, run: str) -> int:

@@ -41,6 +41,7 @@ from reprolam.planning.base import (
 from reprolam.trace._rows import render_step
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
+from reprolam.trace.leases import go_on
 from reprolam.trace.records import (
     ArtifactRecord,
     ErrorInfo,
@@ -238,7 +239,7 @@ class RunLoop:
                     "steps recorded before are kept)"
                 )
                 raise
-            raise _unfinished(exc, self.run.id) from exc
+            raise _unfinished(exc, self.run) from exc
         finally:
             release_routes()
 
@@ -672,12 +673,12 @@ class RunLoop:
         return record
 
 
-def _unfinished(failure: StoreError, run_id: str) -> StoreError:
+def _unfinished(failure: StoreError, run: RunRecord) -> StoreError:
     """The store failed mid-run (a database server stopped, a full disk): the error says which
-    run it left unfinished and how to continue it once the store works again."""
+    run it left unfinished and how to go on once the store works again."""
     return StoreError(
-        f"{failure}; run {run_id} stopped before it finished (the steps recorded so far are "
-        f"kept): once the store works again, continue it with `reprolam resume {run_id}`"
+        f"{failure}; run {run.id} stopped before it finished (the steps recorded so far are "
+        f"kept): once the store works again, {go_on(run.id, run.verifies)}"
     )
 
 

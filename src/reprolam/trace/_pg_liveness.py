@@ -15,7 +15,7 @@ import socket
 from typing import Any
 
 from reprolam.hashing import digest
-from reprolam.trace.leases import interrupted_reason
+from reprolam.trace.leases import abandoned_prefix, interrupted_reason
 
 _INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -46,11 +46,11 @@ def unmark_abandoned(conn: Any, run_id: str) -> None:
     """A run this process records again (its lease retaken after a reconnect) is ``running``
     once more: another opener, finding the lease gone while this process was cut off, marked
     it ``interrupted`` as if its process had died. Only that mark is undone."""
-    reason = interrupted_reason(os.getpid(), socket.gethostname())
+    mark = abandoned_prefix(os.getpid(), socket.gethostname())
     conn.execute(
         "UPDATE runs SET status = 'running', error = NULL "
-        "WHERE id = %s AND status = 'interrupted' AND error = %s",
-        (run_id, reason),
+        "WHERE id = %s AND status = 'interrupted' AND left(error, length(%s)) = %s",
+        (run_id, mark, mark),
     )
 
 
@@ -63,13 +63,15 @@ def mark_abandoned_runs(conn: Any) -> None:
     """
     # pid 0: a run created through the store contract directly, not by an engine (which
     # records its pid and leases the run): nobody ever held a lease to lose.
-    for run_id, pid, host in conn.execute(
-        "SELECT id, pid, host FROM runs WHERE status = 'running' AND pid <> 0"
+    for run_id, pid, host, verifies in conn.execute(
+        "SELECT id, pid, host, verifies FROM runs WHERE status = 'running' AND pid <> 0"
     ).fetchall():
-        abandoned(conn, run_id, pid, host)
+        abandoned(conn, run_id, pid, host, verifies)
 
 
-def abandoned(conn: Any, run_id: str, pid: int, host: str) -> str | None:
+def abandoned(
+    conn: Any, run_id: str, pid: int, host: str, verifies: str | None = None
+) -> str | None:
     """Why a run recorded as ``running`` is not (its process ended: nobody holds its lease),
     or None while its process holds it. The run is marked ``interrupted`` with that reason,
     unless this user may only read; call on a connection that does not hold its lease.
@@ -80,7 +82,7 @@ def abandoned(conn: Any, run_id: str, pid: int, host: str) -> str | None:
     key = lease_key(run_id)
     if not try_lock(conn, key):
         return None  # its process is alive
-    reason = interrupted_reason(pid, host)
+    reason = interrupted_reason(pid, host, verifies)
     try:
         conn.execute(
             "UPDATE runs SET status = 'interrupted', error = %s "

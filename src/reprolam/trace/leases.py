@@ -138,8 +138,27 @@ def held_error(run_id: str, where: str) -> StoreError:
     )
 
 
-def interrupted_reason(pid: int, host: str) -> str:
+def interrupted_reason(pid: int, host: str, verifies: str | None = None) -> str:
+    """Why a run whose process ended is interrupted, and how to go on (``verifies``: the run
+    a reproduction re-executes)."""
+    return f"{abandoned_prefix(pid, host)} {go_on(None, verifies)}"
+
+
+def abandoned_prefix(pid: int, host: str) -> str:
+    """The start of ``interrupted_reason``'s text, which names the process."""
     return (
         f"interrupted: the process running it (pid {pid} on {host or '?'}) ended before the "
-        "run finished; continue it with `reprolam resume`"
+        "run finished;"
     )
+
+
+def go_on(run_id: str | None, verifies: str | None) -> str:
+    """How to go on with an unfinished run: resume it; a reproduction is not resumed (resume
+    refuses it: its verdict compares every step of the original), its original is
+    reproduced again."""
+    if verifies:
+        return (
+            "it is a reproduction, which is not resumed: reproduce the original again, "
+            f"`reprolam reproduce {verifies}`"
+        )
+    return f"continue it with `reprolam resume{f' {run_id}' if run_id else ''}`"

@@ -514,7 +514,7 @@ class PostgresStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Tr
         with self._lock:
             cur = self._cursor()
             try:
-                reason = abandoned(cur.connection, run.id, run.pid, run.host)
+                reason = abandoned(cur.connection, run.id, run.pid, run.host, run.verifies)
             except self._errors as exc:
                 raise self._error("read", exc) from exc
         return run if reason is None else replace(run, status=RunStatus.INTERRUPTED, error=reason)

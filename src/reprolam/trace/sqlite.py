@@ -655,7 +655,7 @@ class SQLiteStore(ForkGuard, SqlSnapshots, SqlRunQueries, SqlArtifactReads, Trac
                     continue
                 run = self.get_run(run_id)  # again, under the lease: it may have finished
                 if run.status is RunStatus.RUNNING:
-                    reason = interrupted_reason(run.pid, run.host)
+                    reason = interrupted_reason(run.pid, run.host, run.verifies)
                     marked = replace(run, status=RunStatus.INTERRUPTED, error=reason)
                     try:  # committed at once, not journaled: a failure leaves nothing pending
                         with self._lock:
