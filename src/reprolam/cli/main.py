@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import click
 
-from reprolam._interrupts import release_interrupts
 from reprolam.cli.process import finished, own_process, settle
 from reprolam.errors import ReprolamError, ReprolamWarning
 
@@ -93,8 +92,10 @@ def reports_errors(fn: F) -> F:
         except KeyboardInterrupt:  # commands that record runs say more (cli.interrupt)
             click.echo("error: interrupted (Ctrl-C)", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        finally:
-            release_interrupts()
+        finally:  # Ctrl-C held off while it was reported (imported only then: start-up)
+            held = sys.modules.get("reprolam._interrupts")
+            if held is not None:
+                held.release_interrupts()
 
     return wrapper  # type: ignore[return-value]
 
