@@ -46,7 +46,6 @@ from reprolam import env_reads
 from reprolam.brief import EXTERNAL_NOT_REUSED, same_as_recorded
 from reprolam.engine.code_capture import code_parts
 from reprolam.engine.environment import action_packages
-from reprolam.engine.named_code import NAMING_CODECS, named_in, resolve
 from reprolam.env_reads import env_change, env_state, recorded_env_state
 from reprolam.errors import IntegrityError, NotFoundError, ReprolamError
 from reprolam.file_reads import file_state, recorded_state
@@ -315,6 +314,8 @@ class StepCache:
 
     def _named_by_inputs(self, inputs: dict[str, str], store: TraceStore) -> dict[str, list[str]]:
         """Input name -> the code its artifact names (only pickles and models are read)."""
+        from reprolam.engine.named_code import NAMING_CODECS, named_in  # on a hit only
+
         records = store.artifact_records(list(inputs.values()))
         named: dict[str, list[str]] = {}
         for input_name, key in sorted(inputs.items()):
@@ -335,6 +336,8 @@ class StepCache:
         """What the code ``path`` names is made of in this process ({}: not the user's
         code, or not found: loading the input would fail)."""
         if path not in self._code_now:
+            from reprolam.engine.named_code import resolve
+
             found = resolve(path)
             self._code_now[path] = {} if found is None else code_parts([found])
         return self._code_now[path]

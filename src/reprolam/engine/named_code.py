@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import pickletools
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -49,6 +48,8 @@ def named_in(codec: str, data: bytes) -> list[str]:
 def _pickled_globals(data: bytes) -> Iterator[str]:
     """The globals a pickle loads (``GLOBAL``, ``STACK_GLOBAL``: the two strings pushed just
     before it, maybe from the memo), without loading it."""
+    import pickletools
+
     memo: dict[int, Any] = {}
     last: tuple[Any, Any] = (None, None)  # the values of the last two pushes, when strings
     for op, arg, _ in pickletools.genops(data):
