@@ -48,7 +48,6 @@ from reprolam.planning.base import (
     Planner,
 )
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.copy import COPY_AGAIN, is_stopped_copy
 from reprolam.trace.records import (
     ArtifactRecord,
     RunRecord,
@@ -192,6 +191,8 @@ class Engine:
                 f"run {run.id} {state}, not interrupted: only an interrupted run can be resumed "
                 "(fork it to run it again from a step)"
             )
+        from reprolam.trace.copy import COPY_AGAIN, is_stopped_copy
+
         if is_stopped_copy(run):
             raise ConfigError(
                 f"run {run.id} is a copy that stopped midway, not a run that was interrupted: "

@@ -9,13 +9,11 @@ import copy
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reprolam import files
 from reprolam._frozen import builder
-from reprolam._interrupts import interrupts_held
 from reprolam.brief import run_words, trace_text
 from reprolam.codecs import Serializer, describe
 from reprolam.codecs._files import DirManifest, FileManifest
@@ -41,7 +39,6 @@ from reprolam.planning.base import (
 from reprolam.trace._rows import render_step
 from reprolam.trace.anchor import sealed
 from reprolam.trace.contract import TraceStore
-from reprolam.trace.leases import go_on
 from reprolam.trace.records import (
     ArtifactRecord,
     ErrorInfo,
@@ -248,11 +245,15 @@ class RunLoop:
             if rerun is not None:
                 self.rerun(rerun)
             reason = self._loop()
-        except BaseException as exc:
-            # Whatever stops us (KeyboardInterrupt included), what already ran stays recorded;
-            # a second Ctrl-C does not cut the recording of the first short.
-            with interrupts_held() if isinstance(exc, KeyboardInterrupt) else nullcontext():
+        except KeyboardInterrupt as exc:
+            from reprolam._interrupts import interrupts_held
+
+            # what already ran stays recorded: a second Ctrl-C does not cut that short
+            with interrupts_held():
                 self._finish(RunStatus.INTERRUPTED, describe_exception(exc))
+            raise
+        except BaseException as exc:  # whatever else stops us: what already ran stays recorded
+            self._finish(RunStatus.INTERRUPTED, describe_exception(exc))
             raise
         outputs = self.state.workflow.outputs
         if self.state.has(*outputs):
@@ -676,6 +677,8 @@ class RunLoop:
 def _unfinished(failure: StoreError, run: RunRecord) -> StoreError:
     """The store failed mid-run (a database server stopped, a full disk): the error says which
     run it left unfinished and how to go on once the store works again."""
+    from reprolam.trace.leases import go_on
+
     return StoreError(
         f"{failure}; run {run.id} stopped before it finished (the steps recorded so far are "
         f"kept): once the store works again, {go_on(run.id, run.verifies)}"
