@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reprolam._interrupts import hold_interrupts
 from reprolam.trace.leases import go_on
 
 if TYPE_CHECKING:
@@ -32,6 +31,8 @@ def reports_interruption(client: Any, run: str | None = None) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
+        from reprolam._interrupts import hold_interrupts
+
         hold_interrupts()  # a second Ctrl-C: this line is still said (reports_errors releases)
         from reprolam.cli.main import EXIT_INTERRUPTED
 
